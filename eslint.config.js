@@ -1,0 +1,64 @@
+// ESLint (flat config). Besides the usual TypeScript/Vue rules, it enforces the dependency direction of
+// DESIGN.md: main/** never imports electron or the renderer; renderer/** imports only *types* from
+// main/api/** and nothing else from main/.
+import tseslint from 'typescript-eslint';
+import pluginVue from 'eslint-plugin-vue';
+
+export const mainBoundary = {
+  '@typescript-eslint/no-restricted-imports': [
+    'error',
+    {
+      paths: [{ name: 'electron', message: 'main/ is the engine: plain Node, no electron (DESIGN.md).' }],
+      patterns: [
+        { group: ['electron/*'], message: 'main/ is the engine: plain Node, no electron (DESIGN.md).' },
+        { group: ['**/renderer', '**/renderer/**'], message: 'main/ must not import the renderer (DESIGN.md).' },
+      ],
+    },
+  ],
+};
+
+export const rendererBoundary = {
+  '@typescript-eslint/no-restricted-imports': [
+    'error',
+    {
+      paths: [{ name: 'electron', message: 'The renderer talks to the engine only through the contract.' }],
+      patterns: [
+        {
+          group: ['**/main/**', '!**/main/api', '!**/main/api/**'],
+          message: 'The renderer may import only types from main/api (DESIGN.md).',
+        },
+        {
+          group: ['**/main/api', '**/main/api/**'],
+          allowTypeImports: true,
+          message: 'The renderer may import only *types* from main/api: use `import type`.',
+        },
+      ],
+    },
+  ],
+};
+
+export default tseslint.config(
+  {
+    ignores: ['node_modules/**', 'dist/**', 'dist-electron/**', 'release/**', 'test-artifacts/**', '.gpu*/**', 'tmp/**', 'tools/demo-lab/work/**', 'test/fixtures/lint/**', '**/*.py'],
+  },
+  ...tseslint.configs.recommended,
+  ...pluginVue.configs['flat/recommended'],
+  {
+    files: ['**/*.vue'],
+    languageOptions: { parserOptions: { parser: tseslint.parser, extraFileExtensions: ['.vue'] } },
+  },
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      'vue/multi-word-component-names': 'off',
+      'vue/max-attributes-per-line': 'off',
+      'vue/singleline-html-element-content-newline': 'off',
+      'vue/html-self-closing': 'off',
+      'vue/html-indent': 'off',
+      'vue/html-closing-bracket-newline': 'off',
+      'vue/multiline-html-element-content-newline': 'off',
+    },
+  },
+  { files: ['main/**/*.ts'], rules: mainBoundary },
+  { files: ['renderer/**/*.ts', 'renderer/**/*.vue'], rules: rendererBoundary },
+);

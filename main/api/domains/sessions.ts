@@ -1,0 +1,9 @@
+import { z } from 'zod';
+
+// Commands of the 'sessions' domain: request schemas (validated by every transport) and response types.
+// Filled in by the issue that builds this domain.
+
+export const sessionsRequests = {} satisfies Record<string, z.ZodType>;
+
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface SessionsResponses {}

@@ -1,0 +1,11 @@
+/** Events the engine pushes to the UI (over IPC or WebSocket). Each domain adds its own. */
+export interface LogEvent {
+  level: 'info' | 'warn' | 'error';
+  message: string;
+  at: string;
+}
+
+export interface Events {
+  'engine.log': LogEvent;
+}
+export type EventName = keyof Events;

@@ -1,0 +1,12 @@
+import type { Engine } from '../engine/engine';
+import { infoCommand } from './info';
+
+export interface CliCommand {
+  summary: string;
+  run(argv: string[], engine: Engine): Promise<number>;
+}
+
+/** Every CLI command. Each issue adds its own module (inspect, measure, runs, fit, export, ...). */
+export const commands: Record<string, CliCommand> = {
+  info: infoCommand,
+};

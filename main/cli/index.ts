@@ -1,0 +1,38 @@
+/**
+ * `bin/sparsity-lab <command>`: the headless CLI over the same engine the app uses.
+ * Each command lives in its own module; `main` returns the process exit code.
+ */
+import { Engine } from '../engine/engine';
+import { LabError, toErrorPayload } from '../api/errors';
+import { commands, type CliCommand } from './commands';
+
+function usage(): string {
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(16)} ${c.summary}`);
+  return ['usage: sparsity-lab <command> [options]', '', 'commands:', ...lines, '', "Run 'sparsity-lab <command> --help' for a command's options."].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(usage());
+    return name ? 0 : 2;
+  }
+  const cmd: CliCommand | undefined = commands[name];
+  if (!cmd) {
+    console.error(`sparsity-lab: unknown command '${name}'\n\n${usage()}`);
+    return 2;
+  }
+  const engine = new Engine({ host: 'node', log: { info: () => {}, warn: (m) => console.error(`warning: ${m}`), error: (m) => console.error(`error: ${m}`) } });
+  const json = rest.includes('--json');
+  try {
+    return await cmd.run(rest, engine);
+  } catch (err) {
+    const e = toErrorPayload(err);
+    if (json) console.log(JSON.stringify({ error: e }));
+    console.error(`sparsity-lab ${name}: ${e.code}: ${e.message}`);
+    if (!(err instanceof LabError) && process.env.SPARSITY_LAB_DEBUG) console.error(err);
+    return e.code === 'BAD_REQUEST' ? 2 : 1;
+  } finally {
+    await engine.dispose();
+  }
+}

@@ -1,0 +1,43 @@
+/**
+ * The app-level store: recently opened sessions, kept as a small JSON file in the user-data folder.
+ * A damaged file is treated as empty (and rewritten), never as a crash.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { RecentSession } from '../api/domains/engine';
+
+const FILE = 'recent-sessions.json';
+const MAX = 20;
+
+interface Stored {
+  path: string;
+  openedAt: string;
+}
+
+function load(userData: string): Stored[] {
+  try {
+    const raw = JSON.parse(fs.readFileSync(path.join(userData, FILE), 'utf8')) as unknown;
+    if (!Array.isArray(raw)) return [];
+    return raw.filter((r): r is Stored => !!r && typeof r.path === 'string' && typeof r.openedAt === 'string');
+  } catch {
+    return [];
+  }
+}
+
+export function readRecent(userData: string): RecentSession[] {
+  return load(userData).map((r) => ({
+    path: r.path,
+    name: path.basename(r.path).replace(/\.sparsitylab$/, ''),
+    openedAt: r.openedAt,
+    exists: fs.existsSync(r.path),
+  }));
+}
+
+export function addRecent(userData: string, file: string): void {
+  const abs = path.resolve(file);
+  const list = [{ path: abs, openedAt: new Date().toISOString() }, ...load(userData).filter((r) => r.path !== abs)].slice(0, MAX);
+  fs.mkdirSync(userData, { recursive: true });
+  const tmp = path.join(userData, `${FILE}.${process.pid}.tmp`);
+  fs.writeFileSync(tmp, JSON.stringify(list, null, 2));
+  fs.renameSync(tmp, path.join(userData, FILE)); // atomic replace: a crash never leaves half a file
+}

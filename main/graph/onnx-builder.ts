@@ -1,0 +1,164 @@
+/**
+ * A small typed builder for ONNX graphs on top of onnx-buf (the generated protobuf schema of ONNX 1.20).
+ * Plain ai.onnx ops at opset 17, IR version 8: what every onnxruntime execution provider we use
+ * (CPU, CUDA, WebGPU) supports.
+ */
+import { create, toBinary } from '@bufbuild/protobuf';
+import {
+  AttributeProtoSchema,
+  AttributeProto_AttributeType,
+  GraphProtoSchema,
+  ModelProtoSchema,
+  NodeProtoSchema,
+  OperatorSetIdProtoSchema,
+  TensorProtoSchema,
+  TensorProto_DataType,
+  TensorShapeProtoSchema,
+  TensorShapeProto_DimensionSchema,
+  TypeProtoSchema,
+  TypeProto_TensorSchema,
+  ValueInfoProtoSchema,
+  type NodeProto,
+  type TensorProto,
+  type ValueInfoProto,
+  type AttributeProto,
+} from 'onnx-buf';
+
+export const DT = TensorProto_DataType;
+export type ElemType = TensorProto_DataType;
+
+export const OPSET = 17;
+export const IR_VERSION = 8n;
+
+/** A dimension: a fixed size or a symbolic name (dynamic). */
+export type Dim = number | string;
+
+export type AttrValue = number | bigint | string | number[] | bigint[] | { float: number } | { floats: number[] } | TensorProto;
+
+function valueInfo(name: string, elem: ElemType, shape?: Dim[]): ValueInfoProto {
+  return create(ValueInfoProtoSchema, {
+    name,
+    type: create(TypeProtoSchema, {
+      value: {
+        case: 'tensorType',
+        value: create(TypeProto_TensorSchema, {
+          elemType: elem,
+          shape: shape
+            ? create(TensorShapeProtoSchema, {
+                dim: shape.map((d) =>
+                  create(TensorShapeProto_DimensionSchema, {
+                    value: typeof d === 'number' ? { case: 'dimValue', value: BigInt(d) } : { case: 'dimParam', value: d },
+                  }),
+                ),
+              })
+            : undefined,
+        }),
+      },
+    }),
+  });
+}
+
+function attribute(name: string, v: AttrValue): AttributeProto {
+  const A = AttributeProto_AttributeType;
+  if (typeof v === 'bigint') return create(AttributeProtoSchema, { name, type: A.INT, i: v });
+  if (typeof v === 'number') {
+    // Integral JS numbers are INT attributes; use { float } to force FLOAT (ORT rejects alpha=1 typed INT).
+    if (Number.isInteger(v)) return create(AttributeProtoSchema, { name, type: A.INT, i: BigInt(v) });
+    return create(AttributeProtoSchema, { name, type: A.FLOAT, f: v });
+  }
+  if (typeof v === 'string') return create(AttributeProtoSchema, { name, type: A.STRING, s: new TextEncoder().encode(v) });
+  if (Array.isArray(v)) {
+    return create(AttributeProtoSchema, { name, type: A.INTS, ints: (v as Array<number | bigint>).map((x) => BigInt(x)) });
+  }
+  if ('float' in v) return create(AttributeProtoSchema, { name, type: A.FLOAT, f: v.float });
+  if ('floats' in v) return create(AttributeProtoSchema, { name, type: A.FLOATS, floats: v.floats });
+  return create(AttributeProtoSchema, { name, type: A.TENSOR, t: v as TensorProto });
+}
+
+export function tensorProto(name: string, elem: ElemType, dims: number[], raw: Uint8Array): TensorProto {
+  return create(TensorProtoSchema, { name, dataType: elem, dims: dims.map((d) => BigInt(d)), rawData: raw });
+}
+
+function bytesOf(a: ArrayBufferView): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+export class GraphBuilder {
+  private nodes: NodeProto[] = [];
+  private inputs: ValueInfoProto[] = [];
+  private outputs: ValueInfoProto[] = [];
+  private initializers: TensorProto[] = [];
+  private counter = 0;
+  constructor(readonly name = 'graph') {}
+
+  /** A fresh unique value name with a readable prefix. */
+  fresh(prefix: string): string {
+    return `${prefix}__${this.counter++}`;
+  }
+
+  input(name: string, elem: ElemType, shape: Dim[]): string {
+    this.inputs.push(valueInfo(name, elem, shape));
+    return name;
+  }
+
+  output(name: string, elem: ElemType, shape?: Dim[]): string {
+    this.outputs.push(valueInfo(name, elem, shape));
+    return name;
+  }
+
+  /** Constant tensor stored as an initializer (raw little-endian bytes). */
+  init(name: string, elem: ElemType, dims: number[], data: ArrayBufferView): string {
+    this.initializers.push(tensorProto(name, elem, dims, bytesOf(data)));
+    return name;
+  }
+
+  /** Shorthand constants. */
+  f32(name: string, values: number[] | Float32Array, dims: number[] = [values.length]): string {
+    return this.init(name, DT.FLOAT, dims, values instanceof Float32Array ? values : new Float32Array(values));
+  }
+  i64(name: string, values: number[], dims: number[] = [values.length]): string {
+    return this.init(name, DT.INT64, dims, new BigInt64Array(values.map((v) => BigInt(v))));
+  }
+
+  /** Adds a node; returns its output names (one fresh name per requested output unless named). */
+  node(op: string, inputs: string[], attrs: Record<string, AttrValue> = {}, outputs: number | string[] = 1, domain = ''): string[] {
+    const outs = typeof outputs === 'number' ? Array.from({ length: outputs }, () => this.fresh(op)) : outputs;
+    this.nodes.push(
+      create(NodeProtoSchema, {
+        opType: op,
+        domain,
+        name: this.fresh(`n_${op}`),
+        input: inputs,
+        output: outs,
+        attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
+      }),
+    );
+    return outs;
+  }
+
+  /** Single-output node. */
+  op(op: string, inputs: string[], attrs: Record<string, AttrValue> = {}, out?: string): string {
+    return this.node(op, inputs, attrs, out ? [out] : 1)[0];
+  }
+
+  get initializerCount(): number {
+    return this.initializers.length;
+  }
+
+  build(opset = OPSET): Uint8Array {
+    const graph = create(GraphProtoSchema, {
+      name: this.name,
+      node: this.nodes,
+      input: this.inputs,
+      output: this.outputs,
+      initializer: this.initializers,
+    });
+    const model = create(ModelProtoSchema, {
+      irVersion: IR_VERSION,
+      producerName: 'sparsity-lab',
+      opsetImport: [create(OperatorSetIdProtoSchema, { domain: '', version: BigInt(opset) })],
+      graph,
+    });
+    return toBinary(ModelProtoSchema, model);
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * Execution providers: which ones actually initialise here. We do not trust a list of compiled-in
+ * backends; we create a tiny session on each and run it once, and report why one failed.
+ */
+import * as ort from 'onnxruntime-node';
+import { DT, GraphBuilder } from '../graph/onnx-builder';
+import type { ProviderStatus } from '../api/domains/engine';
+
+export type ProviderName = ProviderStatus['name'];
+export const PROVIDER_ORDER: ProviderName[] = ['cuda', 'webgpu', 'cpu'];
+
+let probeModel: Uint8Array | undefined;
+function tinyModel(): Uint8Array {
+  if (!probeModel) {
+    const g = new GraphBuilder('probe');
+    const x = g.input('x', DT.FLOAT, [2]);
+    const w = g.f32('w', [1, 2]);
+    const y = g.op('Add', [x, w], {}, 'y');
+    g.output(y, DT.FLOAT, [2]);
+    probeModel = g.build();
+  }
+  return probeModel;
+}
+
+async function probe(name: ProviderName): Promise<ProviderStatus> {
+  const t0 = performance.now();
+  try {
+    const session = await ort.InferenceSession.create(tinyModel(), {
+      executionProviders: [name],
+      // Without this ORT silently falls back to CPU for the nodes a provider cannot take.
+      extra: { session: { disable_cpu_ep_fallback: name === 'cpu' ? '0' : '1' } },
+      logSeverityLevel: 3,
+    });
+    try {
+      const out = await session.run({ x: new ort.Tensor('float32', new Float32Array([1, 1]), [2]) });
+      const y = out.y.data as Float32Array;
+      if (y[0] !== 2 || y[1] !== 3) throw new Error(`wrong result from a trivial Add: ${Array.from(y)}`);
+    } finally {
+      await session.release();
+    }
+    return { name, available: true, initMs: Math.round((performance.now() - t0) * 10) / 10 };
+  } catch (err) {
+    const reason = (err instanceof Error ? err.message : String(err)).split('\n')[0].slice(0, 400);
+    return { name, available: false, reason };
+  }
+}
+
+let cached: Promise<ProviderStatus[]> | undefined;
+/** Probes every provider once per process (cuda, webgpu, cpu); `refresh` probes again. */
+export function probeProviders(refresh = false): Promise<ProviderStatus[]> {
+  if (!cached || refresh) {
+    cached = (async () => {
+      const out: ProviderStatus[] = [];
+      for (const p of PROVIDER_ORDER) out.push(await probe(p));
+      return out;
+    })();
+  }
+  return cached;
+}
+
+export const onnxruntimeVersion: string = ort.env.versions?.node ?? ort.env.versions?.common ?? 'unknown';

@@ -1,0 +1,56 @@
+/**
+ * The seam between the instrumented graphs (main/graph, main/inference) and the measurements
+ * (main/metrics). Shapes are named in comments: B sequences of S tokens, L layers, F = d_f neurons.
+ * Batches are never padded: every sequence is exactly S real tokens (the last batch may have fewer
+ * sequences), so every token position counts.
+ */
+import type { ModelSpec } from '../checkpoint/types';
+import type { ProviderName } from './providers';
+
+/** Which neurons are zeroed before down_proj (METHOD.md §2–4). `s` = σ(W_gate x) (non-gated: s = a). */
+export type MaskMode =
+  | { kind: 'dense' }
+  /** CETT: skip iff |a_i| < tau[l][i], tau = ε_l / ‖W_out[:, i]‖₂ (the authors' form). tau: L arrays of F. */
+  | { kind: 'cett'; tau: Float32Array[] }
+  /** FAT-ε: skip iff |s_i| < eps (+1e-18 as the authors' code) */
+  | { kind: 'fat'; eps: number }
+  /** straightforward ReLU: skip iff s_i == 0 (|s| < 1e-18) */
+  | { kind: 'relu' }
+  /** Top-k per token: keep the k largest |s_i| of each token */
+  | { kind: 'topk-token'; k: number }
+  /** Top-k per batch (authors' code): per layer, zero the int(numel·(1−fraction)) smallest |s| of the batch */
+  | { kind: 'topk-batch'; fraction: number };
+
+export interface ForwardRequest {
+  /** [B, S] token ids */
+  ids: Int32Array;
+  batch: number; // B
+  seqLen: number; // S
+  mode: MaskMode;
+  /** also return the dense gated intermediates a per layer (needed by the CETT threshold search) */
+  captureActivations?: boolean;
+}
+
+export interface ForwardResult {
+  /** [B, S-1]: NLL of token j+1 given tokens ≤ j, natural log, fp32 */
+  nll: Float32Array;
+  /** [L, B, S]: number of active (not skipped) neurons per token and layer; dense = F (or counts of a≠0) */
+  activeCounts: Float32Array;
+  /** [L, F]: for each neuron, on how many of the B·S tokens it was active */
+  neuronActiveCounts: Float32Array;
+  /** per layer [B·S, F] gated intermediate a, fp32 (only with captureActivations) */
+  activations?: Float32Array[];
+}
+
+export interface ModelRunner {
+  spec: ModelSpec;
+  provider: ProviderName;
+  /** dtype the graph computes in */
+  dtype: 'float32' | 'float16';
+  /** why a preferred provider was not used (fallback record), empty when the first choice ran */
+  fallbackReasons: string[];
+  /** per layer [F]: ‖W_out[:, i]‖₂ in fp32 from the checkpoint's weights (METHOD.md §1) */
+  colNorms: Float32Array[];
+  forward(req: ForwardRequest): Promise<ForwardResult>;
+  dispose(): Promise<void>;
+}

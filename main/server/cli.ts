@@ -1,0 +1,28 @@
+/**
+ * `npm run web`: browser mode. Prints the URL (with its per-launch token) and keeps serving.
+ * Flags: --port N (default: a random free port), --static DIR, --json (print {url,port,token} as JSON).
+ */
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { fileURLToPath } from 'node:url';
+import { startServer } from './server';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const { values } = parseArgs({
+  options: { port: { type: 'string' }, static: { type: 'string' }, json: { type: 'boolean' }, session: { type: 'string' } },
+});
+const port = values.port ? Number(values.port) : 0;
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  console.error(`--port must be an integer 0..65535, got '${values.port}'`);
+  process.exit(2);
+}
+const srv = await startServer({ port, staticDir: values.static ?? path.join(root, 'dist/renderer') });
+const url = values.session ? `${srv.url}&session=${encodeURIComponent(path.resolve(values.session))}` : srv.url;
+if (values.json) console.log(JSON.stringify({ url, port: srv.port, token: srv.token }));
+else console.log(`Sparsity Lab (browser mode) is at ${url}`);
+const stop = async () => {
+  await srv.close();
+  process.exit(0);
+};
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);
