@@ -6,10 +6,12 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { startServer } from './server';
+import { prepareDemoSession } from '../engine/demo';
+import { defaultPaths } from '../engine/engine';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const { values } = parseArgs({
-  options: { port: { type: 'string' }, static: { type: 'string' }, json: { type: 'boolean' }, session: { type: 'string' } },
+  options: { port: { type: 'string' }, static: { type: 'string' }, json: { type: 'boolean' }, session: { type: 'string' }, demo: { type: 'boolean' } },
 });
 const port = values.port ? Number(values.port) : 0;
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -17,7 +19,13 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.exit(2);
 }
 const srv = await startServer({ port, staticDir: values.static ?? path.join(root, 'dist/renderer') });
-const url = values.session ? `${srv.url}&session=${encodeURIComponent(path.resolve(values.session))}` : srv.url;
+let sessionFile = values.session ? path.resolve(values.session) : undefined;
+if (!sessionFile && values.demo) {
+  const demo = prepareDemoSession(defaultPaths().userData);
+  if (demo.path) sessionFile = demo.path;
+  else console.log(demo.message);
+}
+const url = sessionFile ? `${srv.url}&session=${encodeURIComponent(sessionFile)}` : srv.url;
 if (values.json) console.log(JSON.stringify({ url, port: srv.port, token: srv.token }));
 else console.log(`Sparsity Lab (browser mode) is at ${url}`);
 const stop = async () => {

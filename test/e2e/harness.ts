@@ -1,0 +1,92 @@
+/**
+ * Shared end-to-end harness: browser mode started as a real child process (the same entry point as
+ * `npm run web`) and Debian's Chromium driven by playwright-core. Screenshots go to test-artifacts/e2e/.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+
+export const ROOT = path.resolve(__dirname, '../..');
+export const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'e2e');
+
+export interface BrowserMode {
+  url: string;
+  port: number;
+  token: string;
+  home: string;
+  proc: ChildProcess;
+  /** everything the server printed on stderr (its log) */
+  log: () => string;
+  close(): Promise<void>;
+}
+
+/** Starts `main/server/cli.ts` with a private user-data folder (`home`, reused if given). */
+export async function startBrowserMode(opts: { home?: string; session?: string; port?: number; env?: Record<string, string> } = {}): Promise<BrowserMode> {
+  const home = opts.home ?? fs.mkdtempSync(path.join(os.tmpdir(), 'slab-e2e-'));
+  const args = [path.join(ROOT, 'bin/run-ts'), path.join(ROOT, 'main/server/cli.ts'), '--json', '--port', String(opts.port ?? 0)];
+  if (opts.session) args.push('--session', opts.session);
+  const proc = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, SPARSITY_LAB_HOME: home, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  proc.stderr!.on('data', (d) => (stderr += d.toString()));
+  const first = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`browser mode did not start in 60 s; stderr:\n${stderr}`)), 60_000);
+    proc.stdout!.on('data', (d) => {
+      out += d.toString();
+      const nl = out.indexOf('\n');
+      if (nl >= 0) {
+        clearTimeout(timer);
+        resolve(out.slice(0, nl));
+      }
+    });
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`browser mode exited with ${code}; stderr:\n${stderr}`));
+    });
+  });
+  const info = JSON.parse(first) as { url: string; port: number; token: string };
+  return {
+    ...info,
+    home,
+    proc,
+    log: () => stderr,
+    async close() {
+      if (proc.exitCode !== null) return;
+      const done = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGTERM');
+      await Promise.race([done, new Promise((r) => setTimeout(r, 5000))]);
+      if (proc.exitCode === null) proc.kill('SIGKILL');
+    },
+  };
+}
+
+export const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
+
+export function chromiumPath(): string {
+  const p = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+  if (!fs.existsSync(p)) throw new Error(`Chromium not found at ${p}: install it with 'apt-get install -y chromium' (.ci/run does)`);
+  return p;
+}
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({ executablePath: chromiumPath(), args: CHROMIUM_FLAGS });
+}
+
+export async function screenshot(page: Page, name: string): Promise<string> {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const file = path.join(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
+
+/** Collects page errors and console errors so a test can assert there were none. */
+export function watchErrors(page: Page): string[] {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/favicon/.test(m.text())) errors.push(`console: ${m.text()}`);
+  });
+  return errors;
+}

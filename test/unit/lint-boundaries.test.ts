@@ -1,0 +1,27 @@
+// The dependency direction of DESIGN.md is enforced by ESLint; prove the rule catches violations
+// (and lets the allowed forms through) by linting snippets as if they lived in main/ and renderer/.
+import { expect, test } from 'vitest';
+import path from 'node:path';
+import { ESLint } from 'eslint';
+
+const root = path.resolve(__dirname, '../..');
+const eslint = new ESLint({ cwd: root });
+
+async function violations(file: string, code: string): Promise<string[]> {
+  const [res] = await eslint.lintText(code, { filePath: path.join(root, file) });
+  return res.messages.filter((m) => m.ruleId === '@typescript-eslint/no-restricted-imports').map((m) => m.message);
+}
+
+test('main/ may not import electron or the renderer', async () => {
+  expect(await violations('main/engine/x.ts', "import { app } from 'electron';\nexport const a = app;\n")).toHaveLength(1);
+  expect(await violations('main/store/x.ts', "import { x } from '../../renderer/src/thing';\nexport const a = x;\n")).toHaveLength(1);
+  expect(await violations('main/store/x.ts', "import { z } from 'zod';\nexport const a = z;\n")).toHaveLength(0);
+});
+
+test('renderer/ may import only types from main/api', async () => {
+  expect(await violations('renderer/src/x.ts', "import { Engine } from '../../main/engine/engine';\nexport const a = Engine;\n")).toHaveLength(1);
+  expect(await violations('renderer/src/x.ts', "import type { Engine } from '../../main/engine/engine';\nexport type A = Engine;\n")).toHaveLength(1);
+  expect(await violations('renderer/src/x.ts', "import { requestSchemas } from '../../main/api/contract';\nexport const a = requestSchemas;\n")).toHaveLength(1);
+  expect(await violations('renderer/src/x.ts', "import type { EngineInfo } from '../../main/api/contract';\nexport type A = EngineInfo;\n")).toHaveLength(0);
+  expect(await violations('renderer/src/x.ts', "import { ipcRenderer } from 'electron';\nexport const a = ipcRenderer;\n")).toHaveLength(1);
+});

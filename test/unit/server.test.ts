@@ -1,0 +1,72 @@
+// Browser-mode transport: the token is required on every connection, and malformed or unauthenticated
+// messages get a typed error reply and a log line — they never crash the engine.
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import os from 'node:os';
+import fs from 'node:fs';
+import path from 'node:path';
+import WebSocket from 'ws';
+import { startServer, type RunningServer } from '../../main/server/server';
+import { Engine } from '../../main/engine/engine';
+
+let srv: RunningServer;
+const logs: string[] = [];
+beforeAll(async () => {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-srv-'));
+  srv = await startServer({ engine: new Engine({ paths: { userData: home, cache: path.join(home, 'cache') }, log: { info() {}, warn() {}, error() {} } }), log: (m) => logs.push(m) });
+});
+afterAll(() => srv.close());
+
+function connect(token?: string): Promise<WebSocket> {
+  const ws = new WebSocket(`ws://127.0.0.1:${srv.port}/ws${token === undefined ? '' : `?token=${token}`}`);
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve(ws));
+    ws.once('error', reject);
+  });
+}
+function next(ws: WebSocket): Promise<Record<string, unknown>> {
+  return new Promise((resolve) => ws.once('message', (d) => resolve(JSON.parse(d.toString()))));
+}
+async function send(ws: WebSocket, raw: string): Promise<Record<string, unknown>> {
+  const reply = next(ws);
+  ws.send(raw);
+  return reply;
+}
+
+test('a connection without the token gets UNAUTHORIZED and is closed', async () => {
+  for (const token of [undefined, '', 'wrong', srv.token.slice(0, -1)]) {
+    const ws = await connect(token);
+    const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+    const r = await send(ws, JSON.stringify({ id: 1, cmd: 'engine.info', payload: {} }));
+    expect(r).toMatchObject({ ok: false, error: { code: 'UNAUTHORIZED' } });
+    expect(await closed).toBe(4401);
+  }
+  expect(logs.some((l) => l.includes('without a valid token'))).toBe(true);
+});
+
+test('malformed messages get typed errors and the connection keeps working', async () => {
+  const ws = await connect(srv.token);
+  expect(await send(ws, 'not json{')).toMatchObject({ id: null, ok: false, error: { code: 'BAD_REQUEST' } });
+  expect(await send(ws, JSON.stringify([1, 2, 3]))).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+  expect(await send(ws, JSON.stringify({ id: 7, cmd: 42 }))).toMatchObject({ id: 7, ok: false, error: { code: 'BAD_REQUEST' } });
+  expect(await send(ws, JSON.stringify({ id: 8, cmd: 'engine.info', payload: {}, extra: 1 }))).toMatchObject({ id: 8, ok: false, error: { code: 'BAD_REQUEST' } });
+  expect(await send(ws, JSON.stringify({ id: 9, cmd: 'rm -rf /', payload: {} }))).toMatchObject({ id: 9, ok: false, error: { code: 'UNKNOWN_COMMAND' } });
+  expect(await send(ws, JSON.stringify({ id: 10, cmd: '__proto__', payload: {} }))).toMatchObject({ id: 10, ok: false, error: { code: 'UNKNOWN_COMMAND' } });
+  expect(await send(ws, JSON.stringify({ id: 11, cmd: 'engine.info', payload: { refresh: 'yes' } }))).toMatchObject({ id: 11, ok: false, error: { code: 'BAD_REQUEST' } });
+  expect(await send(ws, JSON.stringify({ id: 12, cmd: 'engine.info', payload: { nope: true } }))).toMatchObject({ id: 12, ok: false, error: { code: 'BAD_REQUEST' } });
+  const binary = next(ws);
+  ws.send(Buffer.from([0, 1, 2]), { binary: true });
+  expect(await binary).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+  // still alive, and answers a good request with the engine's real data
+  const ok = await send(ws, JSON.stringify({ id: 13, cmd: 'engine.info', payload: {} }));
+  expect(ok).toMatchObject({ id: 13, ok: true });
+  const info = ok.result as { providers: { name: string; available: boolean }[]; onnxruntimeVersion: string };
+  expect(info.providers.find((p) => p.name === 'cpu')?.available).toBe(true);
+  expect(info.onnxruntimeVersion).toMatch(/^\d+\.\d+\.\d+/);
+  expect(logs.filter((l) => l.startsWith('rejected message')).length).toBeGreaterThanOrEqual(9);
+  ws.close();
+});
+
+test('static files cannot escape the renderer folder', async () => {
+  const res = await fetch(`http://127.0.0.1:${srv.port}/..%2f..%2fpackage.json`);
+  expect([404, 503]).toContain(res.status);
+});
