@@ -1,0 +1,116 @@
+/**
+ * Where a long job keeps its progress so a killed run resumes at the last completed step
+ * (DESIGN.md "The session file": every step of a run commits). Two implementations: the JSON file
+ * below (standalone CLI runs) and the SQLite session store (main/store, same interface).
+ *
+ * The job owns the shape of `state`: any JSON-serialisable value, replaced as a whole by each
+ * saveStep (e.g. the outer bisection's l/r history and the finished per-checkpoint results).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { LabError } from '../api/errors';
+
+export type JobStatus = 'running' | 'completed' | 'failed' | 'cancelled';
+
+export interface StoredJob {
+  id: string;
+  /** 'measure' | 'measure-series' | 'sweep' ... */
+  kind: string;
+  /** the job's validated config, verbatim (used to check that a resume is the same job) */
+  config: unknown;
+  status: JobStatus;
+  /** state after the last completed step; undefined before the first */
+  state?: unknown;
+  /** number of completed steps saved */
+  steps: number;
+  result?: unknown;
+  error?: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface JobPersistence {
+  /** Records a new job (status 'running'); an id that exists already is an error. */
+  create(id: string, kind: string, config: unknown): Promise<void>;
+  /** Saves the state after a completed step, replacing the previous state (atomic). */
+  saveStep(id: string, state: unknown): Promise<void>;
+  /** The job as last saved, or undefined if unknown. */
+  load(id: string): Promise<StoredJob | undefined>;
+  /** Marks the job finished: 'completed' with its result, or 'failed'/'cancelled' with a message. */
+  finish(id: string, status: Exclude<JobStatus, 'running'>, outcome: { result?: unknown; error?: string }): Promise<void>;
+  /** Jobs still 'running' (killed or in flight), oldest first: candidates to resume. */
+  listUnfinished(): Promise<StoredJob[]>;
+}
+
+/** One JSON file per job in a folder; written to a temp file then renamed so a kill never leaves half a file. */
+export class JsonFilePersistence implements JobPersistence {
+  constructor(readonly dir: string) {}
+
+  private file(id: string): string {
+    if (!/^[A-Za-z0-9_.-]{1,128}$/.test(id) || id.startsWith('.')) throw new LabError('BAD_REQUEST', `job id "${id}" is not a safe file name`);
+    return path.join(this.dir, `${id}.job.json`);
+  }
+
+  private write(job: StoredJob): void {
+    fs.mkdirSync(this.dir, { recursive: true });
+    const f = this.file(job.id);
+    const tmp = `${f}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify(job));
+    fs.renameSync(tmp, f);
+  }
+
+  private read(f: string): StoredJob {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(fs.readFileSync(f, 'utf8'));
+    } catch (e) {
+      throw new LabError('BAD_DATA', `job file ${f} cannot be read as JSON: ${(e as Error).message}`);
+    }
+    const j = parsed as StoredJob;
+    if (!j || typeof j !== 'object' || typeof j.id !== 'string' || typeof j.status !== 'string' || typeof j.steps !== 'number')
+      throw new LabError('BAD_DATA', `job file ${f} is not a job record (id/status/steps missing)`);
+    return j;
+  }
+
+  async create(id: string, kind: string, config: unknown): Promise<void> {
+    if (fs.existsSync(this.file(id))) throw new LabError('BUSY', `job ${id} exists already in ${this.dir}`);
+    const now = new Date().toISOString();
+    this.write({ id, kind, config, status: 'running', steps: 0, createdAt: now, updatedAt: now });
+  }
+
+  async saveStep(id: string, state: unknown): Promise<void> {
+    const j = await this.mustLoad(id);
+    this.write({ ...j, state, steps: j.steps + 1, updatedAt: new Date().toISOString() });
+  }
+
+  async load(id: string): Promise<StoredJob | undefined> {
+    const f = this.file(id);
+    return fs.existsSync(f) ? this.read(f) : undefined;
+  }
+
+  async finish(id: string, status: Exclude<JobStatus, 'running'>, outcome: { result?: unknown; error?: string }): Promise<void> {
+    const j = await this.mustLoad(id);
+    this.write({ ...j, status, result: outcome.result, error: outcome.error, updatedAt: new Date().toISOString() });
+  }
+
+  async listUnfinished(): Promise<StoredJob[]> {
+    if (!fs.existsSync(this.dir)) return [];
+    const out: StoredJob[] = [];
+    for (const name of fs.readdirSync(this.dir)) {
+      if (!name.endsWith('.job.json')) continue;
+      try {
+        const j = this.read(path.join(this.dir, name));
+        if (j.status === 'running') out.push(j);
+      } catch {
+        // a damaged file is not a resumable job; load() reports it if asked for by id
+      }
+    }
+    return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  private async mustLoad(id: string): Promise<StoredJob> {
+    const j = await this.load(id);
+    if (!j) throw new LabError('NOT_FOUND', `job ${id} not found in ${this.dir}`);
+    return j;
+  }
+}
