@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { authorsCandidates, buildLayerCurve, cettDirect, linspaceF32, quantileLinear, type LayerInput } from './thresholds';
+
+/** deterministic PRNG (mulberry32) */
+function rng(seed: number) {
+  return () => {
+    seed |= 0;
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function layer(seed: number, tokens: number, f: number, d: number, relu: boolean): LayerInput {
+  const r = rng(seed);
+  const a = new Float32Array(tokens * f);
+  for (let i = 0; i < a.length; i++) {
+    const g = (r() - 0.5) * 4;
+    a[i] = relu ? Math.max(0, g) * r() : (g / (1 + Math.exp(-g))) * (r() - 0.3);
+  }
+  const wDown = new Float32Array(d * f);
+  for (let i = 0; i < wDown.length; i++) wDown[i] = (r() - 0.5) * (0.5 + (i % 7) / 7);
+  const colNorms = new Float32Array(f);
+  for (let i = 0; i < f; i++) {
+    let s = 0;
+    for (let k = 0; k < d; k++) s += wDown[k * f + i] ** 2;
+    colNorms[i] = Math.sqrt(s);
+  }
+  return { a, tokens, f, wDown, d, colNorms };
+}
+
+/** The authors' loop verbatim: one direct CETT evaluation per bisection step. */
+function authorsPlain(inp: LayerInput, c: number): number {
+  const n = new Float32Array(inp.tokens * inp.f);
+  for (let t = 0; t < inp.tokens; t++) for (let i = 0; i < inp.f; i++) n[t * inp.f + i] = Math.abs(inp.a[t * inp.f + i]) * inp.colNorms[i];
+  const cand = authorsCandidates(n);
+  let left = 0;
+  let right = cand.length - 1;
+  while (left < right) {
+    const mid = (left + right) >> 1;
+    if (cettDirect(inp, cand[mid]) > c) right = mid;
+    else left = mid + 1;
+  }
+  return left === 0 ? 0 : cand[left - 1];
+}
+
+describe('threshold search', () => {
+  it('quantile and linspace follow torch', () => {
+    expect(quantileLinear(Float32Array.from([1, 2, 3, 4, 5]), 0.99)).toBeCloseTo(4.96, 5);
+    const l = linspaceF32(0, 1, 5);
+    expect(Array.from(l)).toEqual([0, 0.25, 0.5, 0.75, 1]);
+  });
+
+  for (const relu of [true, false]) {
+    it(`authors mode equals the authors' per-step bisection (${relu ? 'relu' : 'silu'})`, () => {
+      const inp = layer(relu ? 7 : 11, 24, 40, 12, relu);
+      const curve = buildLayerCurve(inp, 'authors');
+      for (const c of [0.01, 0.1, 0.3, 0.6]) {
+        const mine = curve.threshold(c).eps;
+        const plain = authorsPlain(inp, c);
+        expect(Math.abs(mine - plain)).toBeLessThanOrEqual(1e-3 * Math.abs(plain) + 1e-12);
+        // the curve agrees with the definition at the chosen threshold
+        expect(curve.cettAt(mine)).toBeCloseTo(cettDirect(inp, mine), 9);
+        expect(cettDirect(inp, mine)).toBeLessThanOrEqual(c + 1e-9);
+      }
+    });
+  }
+
+  it('exact mode: the skipped set has CETT ≤ c and one more distinct value would exceed it', () => {
+    const inp = layer(3, 16, 24, 8, false);
+    const curve = buildLayerCurve(inp, 'exact');
+    for (const c of [0.05, 0.2, 0.5]) {
+      const { eps } = curve.threshold(c);
+      // the tail actually skipped at inference: N < eps, i.e. N ≤ the largest value below eps
+      const below = Math.fround(eps * (1 - 1e-7));
+      expect(cettDirect(inp, below)).toBeLessThanOrEqual(c + 1e-9);
+      expect(cettDirect(inp, eps)).toBeGreaterThan(c);
+    }
+  });
+
+  it('authors mode never wraps to the largest candidate when c is below every candidate', () => {
+    const inp = layer(5, 8, 16, 6, false);
+    const ans = buildLayerCurve(inp, 'authors').threshold(1e-12);
+    expect(ans).toEqual({ eps: 0, clampedLow: true });
+  });
+});

@@ -1,0 +1,324 @@
+/**
+ * Per-layer threshold search for a CETT target (METHOD.md §2, paper Sec. 4.1 Eq. 3).
+ *
+ * The CETT_l(t) curve depends only on the dense pass, so we build it ONCE per (batch, layer) and then
+ * answer any target c with a lookup: no matrix product per bisection step, no dense pass per outer step.
+ *
+ * How the whole curve costs one pass: for a token, sort its neurons by N_i = |a_i|·‖W_out[:,i]‖; the
+ * tail {i : N_i ≤ t} is a prefix of that order, so the tail's output Σ a_i W_out[:,i] is a running sum
+ * and its norm ratio r_tok(k) is known for every prefix k after F·d_h work — the cost of ONE of the
+ * authors' 16 per-layer matrix products. CETT(t) = mean over tokens of r_tok(#{N ≤ t}); each entry
+ * adds the jump r(k) − r(k−1) at the first candidate ≥ N_(k) (a difference array over candidates).
+ *
+ * Modes:
+ * - 'authors' (default): 65,536 fp32 candidates linspace(min N, q99 N) with q99 from a strided
+ *   subsample (stride max(numel/65536, 1)), torch.quantile linear interpolation; the authors' exact
+ *   bisection path (`cett_t > c ? right=mid : left=mid+1`, start 0..65535), ε = cand[left−1].
+ *   Their code turns left == 0 (even the smallest candidate exceeds c) into cand[−1] = the LARGEST
+ *   candidate, skipping almost everything. We do not reproduce that: ε = 0 (nothing skipped) and the
+ *   layer is flagged `clampedLow`.
+ * - 'exact': no grid and no q99 cap. Candidates are the sorted distinct N values; the tail kept is the
+ *   longest prefix whose CETT never exceeds c (the same answer as any bisection when CETT is monotone),
+ *   and ε is the NEXT distinct value, so the inference rule `skip iff N < ε` skips exactly that tail.
+ *
+ * Tokens whose FFN output is exactly zero have an undefined ratio (the authors' code yields NaN there);
+ * they are left out of the mean and counted in `zeroNormTokens`.
+ */
+export type ThresholdMode = 'authors' | 'exact';
+export const AUTHORS_NUM_CANDIDATES = 65536;
+
+export interface ThresholdAnswer {
+  eps: number;
+  /** authors' mode: no candidate had CETT ≤ c (their code would wrap to the max candidate) */
+  clampedLow: boolean;
+}
+
+export interface LayerCurve {
+  mode: ThresholdMode;
+  threshold(c: number): ThresholdAnswer;
+  /** CETT(t) at a threshold (tail = N ≤ t), for tests and the CETT→activation chart */
+  cettAt(t: number): number;
+  zeroNormTokens: number;
+  bytes: number;
+}
+
+/** torch.quantile(x, q) with linear interpolation, computed in fp32 as torch does for fp32 input. */
+export function quantileLinear(sorted: Float32Array, q: number): number {
+  const n = sorted.length;
+  if (n === 0) return NaN;
+  const pos = q * (n - 1);
+  const lo = Math.floor(pos);
+  const hi = Math.min(lo + 1, n - 1);
+  const w = Math.fround(pos - lo);
+  return Math.fround(sorted[lo] + Math.fround(w * Math.fround(sorted[hi] - sorted[lo])));
+}
+
+/** torch.linspace for fp32: the first half counts up from start, the second half down from end. */
+export function linspaceF32(start: number, end: number, steps: number): Float32Array {
+  const out = new Float32Array(steps);
+  if (steps === 1) {
+    out[0] = start;
+    return out;
+  }
+  const step = (end - start) / (steps - 1);
+  const half = Math.floor(steps / 2);
+  for (let i = 0; i < steps; i++) out[i] = i < half ? start + i * step : end - (steps - i - 1) * step;
+  return out;
+}
+
+/** The authors' candidate grid for one layer's N matrix (flattened [tokens, F], row-major). */
+export function authorsCandidates(n: Float32Array, numCandidates = AUTHORS_NUM_CANDIDATES): Float32Array {
+  let min = Infinity;
+  for (let i = 0; i < n.length; i++) if (n[i] < min) min = n[i];
+  const stride = Math.max(Math.floor(n.length / numCandidates), 1);
+  const sub = new Float32Array(Math.ceil(n.length / stride));
+  for (let i = 0, k = 0; i < n.length; i += stride, k++) sub[k] = n[i];
+  sub.sort();
+  const q99 = quantileLinear(sub, 0.99);
+  return linspaceF32(min, q99, numCandidates);
+}
+
+/** The authors' bisection over a precomputed curve (same path, same answer). */
+export function authorsBisect(curve: ArrayLike<number>, c: number): number {
+  let left = 0;
+  let right = curve.length - 1;
+  while (left < right) {
+    const mid = (left + right) >> 1;
+    if (curve[mid] > c) right = mid;
+    else left = mid + 1;
+  }
+  return left; // the authors take cand[left − 1]
+}
+
+/** N = |A| · colNorms in fp32 (the authors multiply two fp32 tensors). A: [T, F]. */
+export function neuronNorms(a: Float32Array, tokens: number, f: number, colNorms: Float32Array): Float32Array {
+  const n = new Float32Array(tokens * f);
+  for (let t = 0; t < tokens; t++) {
+    const o = t * f;
+    for (let i = 0; i < f; i++) n[o + i] = Math.abs(a[o + i]) * colNorms[i];
+  }
+  return n;
+}
+
+/**
+ * Walks each token's neurons in ascending N and reports, for every prefix, the tail-to-full norm ratio.
+ * visit(token, sortedIdx, ratios) gets ratios[k] = r(k+1) (prefix of k+1 neurons). wDown: [d, F].
+ */
+function forEachTokenPrefix(
+  a: Float32Array,
+  n: Float32Array,
+  tokens: number,
+  f: number,
+  wDown: Float32Array,
+  d: number,
+  visit: (t: number, idx: Uint32Array, ratios: Float64Array) => void,
+): number {
+  // W_out transposed to [F, d] so a neuron's output direction is contiguous.
+  const wT = new Float64Array(f * d);
+  for (let r = 0; r < d; r++) for (let i = 0; i < f; i++) wT[i * d + r] = wDown[r * f + i];
+  const acc = new Float64Array(d);
+  const idx = new Uint32Array(f);
+  const ratios = new Float64Array(f);
+  let zero = 0;
+  for (let t = 0; t < tokens; t++) {
+    const o = t * f;
+    acc.fill(0);
+    for (let i = 0; i < f; i++) {
+      const ai = a[o + i];
+      if (ai === 0) continue;
+      const w = i * d;
+      for (let r = 0; r < d; r++) acc[r] += ai * wT[w + r];
+    }
+    let full = 0;
+    for (let r = 0; r < d; r++) full += acc[r] * acc[r];
+    full = Math.sqrt(full);
+    if (!(full > 0)) {
+      zero++;
+      continue;
+    }
+    for (let i = 0; i < f; i++) idx[i] = i;
+    idx.sort((x, y) => n[o + x] - n[o + y]);
+    acc.fill(0);
+    for (let k = 0; k < f; k++) {
+      const i = idx[k];
+      const ai = a[o + i];
+      if (ai !== 0) {
+        const w = i * d;
+        for (let r = 0; r < d; r++) acc[r] += ai * wT[w + r];
+      }
+      let s = 0;
+      for (let r = 0; r < d; r++) s += acc[r] * acc[r];
+      ratios[k] = Math.sqrt(s) / full;
+    }
+    visit(t, idx, ratios);
+  }
+  return zero;
+}
+
+export interface LayerInput {
+  /** [tokens, F] dense gated intermediates (real tokens only), fp32 */
+  a: Float32Array;
+  tokens: number;
+  f: number;
+  /** [d, F] W_out (down_proj weight, PyTorch layout), bias excluded (METHOD.md §2 / issue) */
+  wDown: Float32Array;
+  d: number;
+  /** [F] ‖W_out[:, i]‖₂ */
+  colNorms: Float32Array;
+}
+
+export function buildLayerCurve(input: LayerInput, mode: ThresholdMode): LayerCurve {
+  return mode === 'authors' ? buildAuthorsCurve(input) : buildExactCurve(input);
+}
+
+function buildAuthorsCurve({ a, tokens, f, wDown, d, colNorms }: LayerInput): LayerCurve {
+  const n = neuronNorms(a, tokens, f, colNorms);
+  const cand = authorsCandidates(n);
+  const K = cand.length;
+  const delta = new Float64Array(K);
+  const zero = forEachTokenPrefix(a, n, tokens, f, wDown, d, (t, idx, ratios) => {
+    const o = t * f;
+    let j = 0;
+    let prev = 0;
+    for (let k = 0; k < f; k++) {
+      const v = n[o + idx[k]];
+      while (j < K && cand[j] < v) j++; // first candidate ≥ N: where this neuron joins the tail
+      if (j >= K) break;
+      delta[j] += ratios[k] - prev;
+      prev = ratios[k];
+    }
+  });
+  const counted = tokens - zero;
+  const curve = new Float64Array(K);
+  let s = 0;
+  for (let j = 0; j < K; j++) {
+    s += delta[j];
+    curve[j] = counted > 0 ? s / counted : 0;
+  }
+  return {
+    mode: 'authors',
+    zeroNormTokens: zero,
+    bytes: K * 12,
+    threshold(c) {
+      const left = authorsBisect(curve, c);
+      return left === 0 ? { eps: 0, clampedLow: true } : { eps: cand[left - 1], clampedLow: false };
+    },
+    cettAt(t) {
+      // value of the curve at the last candidate ≤ t (exact for t on the grid)
+      let lo = 0;
+      let hi = K;
+      while (lo < hi) {
+        const m = (lo + hi) >> 1;
+        if (cand[m] <= t) lo = m + 1;
+        else hi = m;
+      }
+      return lo === 0 ? 0 : curve[lo - 1];
+    },
+  };
+}
+
+function buildExactCurve({ a, tokens, f, wDown, d, colNorms }: LayerInput): LayerCurve {
+  const n = neuronNorms(a, tokens, f, colNorms);
+  const total = tokens * f;
+  const vals = new Float32Array(total);
+  const jumps = new Float64Array(total);
+  let m = 0;
+  const zero = forEachTokenPrefix(a, n, tokens, f, wDown, d, (t, idx, ratios) => {
+    const o = t * f;
+    let prev = 0;
+    for (let k = 0; k < f; k++) {
+      vals[m] = n[o + idx[k]];
+      jumps[m++] = ratios[k] - prev;
+      prev = ratios[k];
+    }
+  });
+  const order = new Uint32Array(m);
+  for (let i = 0; i < m; i++) order[i] = i;
+  order.sort((x, y) => vals[x] - vals[y]);
+  const counted = tokens - zero;
+  // distinct values with the running max of CETT: the first value whose running max exceeds c ends the tail
+  const dv: number[] = [];
+  const runMax: number[] = [];
+  let s = 0;
+  let mx = -Infinity;
+  for (let i = 0; i < m; ) {
+    const v = vals[order[i]];
+    while (i < m && vals[order[i]] === v) s += jumps[order[i++]];
+    mx = Math.max(mx, counted > 0 ? s / counted : 0);
+    dv.push(v);
+    runMax.push(mx);
+  }
+  const values = Float32Array.from(dv);
+  const maxes = Float64Array.from(runMax);
+  return {
+    mode: 'exact',
+    zeroNormTokens: zero,
+    bytes: values.length * 12,
+    threshold(c) {
+      let lo = 0;
+      let hi = maxes.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (maxes[mid] > c) hi = mid;
+        else lo = mid + 1;
+      }
+      // lo = first distinct value that breaks the target: skipping N < values[lo] keeps exactly the good tail
+      if (lo === 0) return { eps: 0, clampedLow: true };
+      return { eps: lo < values.length ? values[lo] : Number.MAX_VALUE, clampedLow: false };
+    },
+    cettAt(t) {
+      let lo = 0;
+      let hi = values.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (values[mid] <= t) lo = mid + 1;
+        else hi = mid;
+      }
+      if (lo === 0) return 0;
+      // running max is ≥ the curve; recompute the exact value would need the raw sums, keep them cheap:
+      return exactAt(lo - 1);
+    },
+  };
+  function exactAt(k: number): number {
+    // cumulative (not running-max) value at distinct index k
+    let acc = 0;
+    let seen = -1;
+    for (let i = 0; i < m; ) {
+      const v = vals[order[i]];
+      while (i < m && vals[order[i]] === v) acc += jumps[order[i++]];
+      if (++seen === k) break;
+    }
+    return counted > 0 ? acc / counted : 0;
+  }
+}
+
+/**
+ * The plain CETT of one layer at threshold t (METHOD.md §2 step 4), straight from the definition:
+ * mean over tokens of ‖(A ⊙ [N ≤ t]) W_outᵀ‖ / ‖A W_outᵀ‖. Used by callers that want one value
+ * without building a curve (and as a cross-check in tests).
+ */
+export function cettDirect({ a, tokens, f, wDown, d, colNorms }: LayerInput, t: number): number {
+  let sum = 0;
+  let counted = 0;
+  for (let tok = 0; tok < tokens; tok++) {
+    const o = tok * f;
+    let full = 0;
+    let tail = 0;
+    for (let r = 0; r < d; r++) {
+      let x = 0;
+      let y = 0;
+      for (let i = 0; i < f; i++) {
+        const v = a[o + i] * wDown[r * f + i];
+        x += v;
+        if (Math.fround(Math.abs(a[o + i]) * colNorms[i]) <= t) y += v;
+      }
+      full += x * x;
+      tail += y * y;
+    }
+    if (full > 0) {
+      sum += Math.sqrt(tail) / Math.sqrt(full);
+      counted++;
+    }
+  }
+  return counted > 0 ? sum / counted : 0;
+}
