@@ -1,0 +1,243 @@
+/**
+ * CETT-PPL-p% (METHOD.md §3, paper Sec. 4.2 / App. F Algorithm 1) and the training-series strategy (§5).
+ *
+ * Same decisions as the authors' calc_threshold_for_each_layer.py: outer bisection on c ∈ [0, 1]
+ * (`ratio < 1 + p/100 ? l = c : r = c` while r − l > tol), ratio = mean over batches of
+ * exp(loss_sparse − loss_dense) with per-batch thresholds, result c = (l + r)/2 and one more sparse
+ * measurement at c (calc_activation.py). The difference is cost: the dense pass and every layer's
+ * CETT(t) curve are computed once per batch (PreparedTarget), so each outer step is one sparse pass
+ * per batch instead of a dense pass, 16 matrix products per layer and a sparse pass.
+ */
+import { LabError } from '../api/errors';
+import type { ModelSpec } from '../checkpoint/types';
+import { Meter, type RunControl } from './control';
+import type { EvalData } from './data';
+import { StatsAccumulator, mean } from './stats';
+import { PreparedTarget, type MeasureTarget } from './target';
+import type { CettPplOptions, CheckpointResult, MeasureResult, SearchState, SeriesResult, StepHooks } from './types';
+
+export const DEFAULT_CACHE_BYTES = 1 << 30;
+
+export function validateCettOptions(o: CettPplOptions): void {
+  if (!(typeof o.p === 'number' && Number.isFinite(o.p) && o.p > 0)) throw new LabError('BAD_REQUEST', `p must be a number > 0 (got ${o.p})`);
+  if (!(o.tol > 0 && o.tol < 0.5)) throw new LabError('BAD_REQUEST', `tolerance must be in (0, 0.5) (got ${o.tol})`);
+  if (o.thresholdMode !== 'authors' && o.thresholdMode !== 'exact') throw new LabError('BAD_REQUEST', `threshold mode must be authors or exact (got ${o.thresholdMode})`);
+}
+
+/** Same architecture = same layer count and widths (a series is one training run). */
+export function checkSameArchitecture(targets: MeasureTarget[]): void {
+  const a = targets[0].runner.spec;
+  for (const t of targets.slice(1)) {
+    const b = t.runner.spec;
+    if (a.numLayers !== b.numLayers || a.hiddenSize !== b.hiddenSize || a.intermediateSize !== b.intermediateSize || a.family !== b.family || a.activation !== b.activation)
+      throw new LabError(
+        'BAD_REQUEST',
+        `checkpoints of different architectures in one series: ${targets[0].id} (${a.family}/${a.activation}, L=${a.numLayers}, d=${a.hiddenSize}, F=${a.intermediateSize}) vs ${t.id} (${b.family}/${b.activation}, L=${b.numLayers}, d=${b.hiddenSize}, F=${b.intermediateSize})`,
+      );
+  }
+}
+
+/** Mean over batches of the PPL ratio at CETT c (thresholds per batch). */
+async function pplRatioAt(pt: PreparedTarget, c: number): Promise<number> {
+  const ratios: number[] = [];
+  for (let b = 0; b < pt.batches.length; b++) {
+    const th = await pt.thresholds(b, c);
+    const { ratio } = await pt.sparsePass(b, { kind: 'cett', tau: pt.tau(th.eps) });
+    ratios.push(ratio);
+  }
+  return mean(ratios);
+}
+
+/** The full result of one checkpoint at a given CETT (the final measurement). */
+export async function evaluateAtCett(pt: PreparedTarget, c: number, data: EvalData, meter: Meter): Promise<CheckpointResult> {
+  const { spec } = pt;
+  const acc = new StatsAccumulator(spec.numLayers, spec.intermediateSize);
+  const ratios: number[] = [];
+  const sparseLosses: number[] = [];
+  const perBatch: number[][] = [];
+  const clampedLow: { batch: number; layer: number }[] = [];
+  for (let b = 0; b < pt.batches.length; b++) {
+    const th = await pt.thresholds(b, c);
+    th.clampedLow.forEach((x, layer) => x && clampedLow.push({ batch: b, layer }));
+    perBatch.push(th.eps);
+    const { res, loss, ratio } = await pt.sparsePass(b, { kind: 'cett', tau: pt.tau(th.eps) });
+    acc.add(res, pt.batches[b].batch, pt.batches[b].seqLen);
+    ratios.push(ratio);
+    sparseLosses.push(loss);
+    meter.step();
+  }
+  const thresholds = Array.from({ length: spec.numLayers }, (_, l) => mean(perBatch.map((e) => e[l])));
+  return {
+    ...baseResult(pt, data, ratios, sparseLosses, acc),
+    method: 'cett-ppl',
+    cett: c,
+    thresholds,
+    thresholdsPerBatch: perBatch,
+    clampedLow,
+    tau: pt.tau(thresholds).map((t) => Array.from(t)),
+  };
+}
+
+export function baseResult(pt: PreparedTarget, data: EvalData, ratios: number[], sparseLosses: number[], acc: StatsAccumulator) {
+  const r = pt.target.runner;
+  // pooled losses weight batches by their token count (the last batch may be smaller)
+  const w = pt.batches.map((b) => b.batch * (b.seqLen - 1));
+  const W = w.reduce((a, b) => a + b, 0);
+  const dense = pt.denseLoss.reduce((s, x, i) => s + x * w[i], 0) / W;
+  const sparse = sparseLosses.reduce((s, x, i) => s + x * w[i], 0) / W;
+  return {
+    ...acc.finish(),
+    checkpoint: pt.target.id,
+    tokensSeen: pt.target.tokensSeen,
+    pplDense: Math.exp(dense),
+    pplSparse: Math.exp(sparse),
+    pplRatio: mean(ratios),
+    pplRatioPooled: Math.exp(sparse - dense),
+    tokens: data.tokens,
+    sequences: data.sequences,
+    seqLen: data.seqLen,
+    batch: data.batch,
+    bosPerSequence: data.bosPerSequence,
+    provider: r.provider,
+    dtype: r.dtype,
+    fallbackReasons: r.fallbackReasons,
+  };
+}
+
+function searchSteps(state: SearchState, tol: number): number {
+  let n = 0;
+  for (let w = state.r - state.l; w > tol; w /= 2) n++;
+  return n;
+}
+
+/** Algorithm 1's outer bisection over the prepared targets (mean PPL ratio across them). */
+async function outerSearch(pts: PreparedTarget[], o: CettPplOptions, meter: Meter, hooks: StepHooks): Promise<SearchState> {
+  const state: SearchState = hooks.resume ? structuredClone(hooks.resume) : { l: 0, r: 1, history: [] };
+  const target = 1 + o.p / 100;
+  meter.enter('search', searchSteps(state, o.tol));
+  while (state.r - state.l > o.tol) {
+    const c = (state.l + state.r) / 2;
+    const per: number[] = [];
+    for (const pt of pts) per.push(await pplRatioAt(pt, c));
+    const ratio = mean(per);
+    if (ratio < target) state.l = c;
+    else state.r = c;
+    state.history.push({ c, pplRatio: ratio, perCheckpoint: per });
+    await hooks.onStep?.(state);
+    meter.step(`CETT ${c.toFixed(6)} → PPL ratio ${ratio.toFixed(6)}`);
+  }
+  return state;
+}
+
+async function prepareAll(targets: MeasureTarget[], data: EvalData, o: CettPplOptions, meter: Meter): Promise<PreparedTarget[]> {
+  meter.enter('dense', targets.length * data.batches.length);
+  const pts: PreparedTarget[] = [];
+  const budget = (o.cacheBytes ?? DEFAULT_CACHE_BYTES) / targets.length;
+  for (const t of targets) {
+    const pt = new PreparedTarget(t, data.batches, o.thresholdMode, meter, budget);
+    await pt.prepare();
+    pts.push(pt);
+  }
+  return pts;
+}
+
+function options(o: CettPplOptions, data: EvalData): Record<string, unknown> {
+  return { ...o, cacheBytes: o.cacheBytes ?? DEFAULT_CACHE_BYTES, tokens: data.tokens, seqLen: data.seqLen, batch: data.batch, bosPerSequence: data.bosPerSequence, data: data.file };
+}
+
+/** CETT-PPL-p% of one checkpoint. */
+export async function measureCettPpl(target: MeasureTarget, data: EvalData, o: CettPplOptions, ctl: RunControl = {}, hooks: StepHooks = {}): Promise<MeasureResult> {
+  validateCettOptions(o);
+  const meter = new Meter(ctl);
+  meter.check();
+  const [pt] = await prepareAll([target], data, o, meter);
+  const state = await outerSearch([pt], o, meter, hooks);
+  const c = (state.l + state.r) / 2;
+  meter.enter('final', data.batches.length);
+  const res = await evaluateAtCett(pt, c, data, meter);
+  meter.closePhase();
+  return {
+    ...res,
+    p: o.p,
+    tol: o.tol,
+    thresholdMode: o.thresholdMode,
+    searchHistory: state.history,
+    forwardPasses: meter.forwardPasses,
+    timingsMs: { ...meter.phaseMs, total: meter.totalMs() },
+    options: options(o, data),
+  };
+}
+
+/**
+ * Training series (METHOD.md §5): one CETT from the last k checkpoints together (mean PPL ratio across
+ * them), then that CETT applied to every checkpoint. Targets are in training order.
+ * `open` creates a checkpoint's runner when needed; runners of the last k stay open during the search,
+ * the others are opened one at a time for the final phase and closed after.
+ */
+export async function measureSeries(
+  targets: { id: string; tokensSeen?: number; spec?: ModelSpec; open: () => Promise<MeasureTarget> }[],
+  data: EvalData,
+  o: CettPplOptions & { lastK?: number },
+  ctl: RunControl = {},
+  hooks: StepHooks = {},
+): Promise<SeriesResult> {
+  validateCettOptions(o);
+  if (targets.length < 2) throw new LabError('BAD_REQUEST', `a training series needs at least 2 checkpoints (got ${targets.length})`);
+  const k = Math.min(o.lastK ?? 5, targets.length);
+  if (!(Number.isInteger(k) && k >= 1)) throw new LabError('BAD_REQUEST', `lastK must be an integer ≥ 1 (got ${o.lastK})`);
+  // architectures compared before any compute when the caller read the configs up front
+  const specs = targets.filter((t) => t.spec);
+  if (specs.length > 1) checkSameArchitecture(specs.map((t) => ({ id: t.id, runner: { spec: t.spec } }) as MeasureTarget));
+  const meter = new Meter(ctl);
+  const searchOn = targets.slice(-k);
+  const open: MeasureTarget[] = [];
+  try {
+    for (const t of searchOn) open.push(await t.open());
+    checkSameArchitecture(open);
+    let state = hooks.resume;
+    let pts: PreparedTarget[] | undefined;
+    if (!state || state.r - state.l > o.tol) {
+      pts = await prepareAll(open, data, o, meter);
+      state = await outerSearch(pts, o, meter, hooks);
+    }
+    const c = (state.l + state.r) / 2;
+    const finals: Record<string, CheckpointResult> = { ...(state.finals ?? {}) };
+    meter.enter('final', targets.length);
+    for (const t of targets) {
+      if (finals[t.id]) continue;
+      const idx = searchOn.indexOf(t);
+      let pt = idx >= 0 && pts ? pts[idx] : undefined;
+      let mt: MeasureTarget | undefined;
+      if (!pt) {
+        mt = idx >= 0 ? open[idx] : await t.open();
+        if (idx < 0) checkSameArchitecture([open[0], mt]);
+        pt = new PreparedTarget(mt, data.batches, o.thresholdMode, meter, o.cacheBytes ?? DEFAULT_CACHE_BYTES);
+        await pt.prepare();
+      }
+      try {
+        finals[t.id] = { ...(await evaluateAtCett(pt, c, data, meter)), tokensSeen: t.tokensSeen, p: o.p };
+      } finally {
+        if (mt && idx < 0) await mt.runner.dispose();
+      }
+      state = { ...state, finals };
+      await hooks.onStep?.(state);
+      meter.step(t.id);
+    }
+    meter.closePhase();
+    return {
+      method: 'cett-ppl',
+      p: o.p,
+      cett: c,
+      tol: o.tol,
+      thresholdMode: o.thresholdMode,
+      searchedOn: searchOn.map((t) => t.id),
+      searchHistory: state.history,
+      checkpoints: targets.map((t) => finals[t.id]),
+      forwardPasses: meter.forwardPasses,
+      timingsMs: { ...meter.phaseMs, total: meter.totalMs() },
+      options: { ...options(o, data), lastK: k },
+    };
+  } finally {
+    for (const t of open) await t.runner.dispose();
+  }
+}

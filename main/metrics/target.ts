@@ -1,0 +1,110 @@
+/**
+ * One checkpoint under measurement: its runner, W_out per layer, the evaluation batches, and what the
+ * dense pass gives once (METHOD.md §2: "thresholds depend only on the dense pass, so CETT_l(t) is a
+ * fixed curve per layer and batch"): the dense loss and the per-layer CETT curves per batch. The curves
+ * are kept under a memory budget; a batch whose curves were not kept is recomputed (one more dense pass).
+ */
+import { LabError } from '../api/errors';
+import type { LoadedCheckpoint } from '../checkpoint/types';
+import type { MaskMode, ModelRunner } from '../inference/runner-types';
+import type { Meter } from './control';
+import type { EvalBatch } from './data';
+import { meanNll } from './stats';
+import { buildLayerCurve, type LayerCurve, type ThresholdMode } from './thresholds';
+
+export interface MeasureTarget {
+  /** checkpoint path or label */
+  id: string;
+  runner: ModelRunner;
+  /** per layer [d_h, F] W_out (down_proj weight), bias not included (it is not a neuron) */
+  downWeights: Float32Array[];
+  /** tokens seen in training (series only) */
+  tokensSeen?: number;
+}
+
+/** W_out per layer from a loaded HF checkpoint (canonical name layers.{i}.mlp.down.weight [d, F]). */
+export function downWeightsOf(ckpt: LoadedCheckpoint): Float32Array[] {
+  const out: Float32Array[] = [];
+  for (let l = 0; l < ckpt.spec.numLayers; l++) {
+    const w = ckpt.weights.get(`layers.${l}.mlp.down.weight`);
+    if (!w)
+      throw new LabError('UNSUPPORTED', `${ckpt.path}: no down_proj weight for layer ${l}; CETT needs W_out (ONNX-only checkpoints carry no separate weights)`);
+    out.push(w.toFloat32());
+  }
+  return out;
+}
+
+export interface BatchThresholds {
+  eps: number[];
+  clampedLow: boolean[];
+}
+
+export class PreparedTarget {
+  readonly denseLoss: number[] = [];
+  private curves: (LayerCurve[] | undefined)[] = [];
+  private cachedBytes = 0;
+
+  constructor(
+    readonly target: MeasureTarget,
+    readonly batches: EvalBatch[],
+    readonly mode: ThresholdMode,
+    private readonly meter: Meter,
+    private readonly cacheBytes: number,
+  ) {}
+
+  get spec() {
+    return this.target.runner.spec;
+  }
+
+  /** Dense pass of every batch: losses, and curves as far as the memory budget allows. */
+  async prepare(): Promise<void> {
+    for (let b = 0; b < this.batches.length; b++) {
+      const curves = await this.densePass(b);
+      if (this.cachedBytes + curves.reduce((s, c) => s + c.bytes, 0) <= this.cacheBytes) {
+        this.curves[b] = curves;
+        this.cachedBytes += curves.reduce((s, c) => s + c.bytes, 0);
+      }
+      this.meter.step();
+    }
+  }
+
+  private async densePass(b: number): Promise<LayerCurve[]> {
+    const bt = this.batches[b];
+    const { runner, downWeights } = this.target;
+    const res = await runner.forward({ ids: bt.ids, batch: bt.batch, seqLen: bt.seqLen, mode: { kind: 'dense' }, captureActivations: true });
+    this.meter.pass(bt.batch * bt.seqLen);
+    this.denseLoss[b] = meanNll(res.nll);
+    if (!res.activations) throw new LabError('INTERNAL', `runner for ${this.target.id} returned no activations`);
+    const { hiddenSize: d, intermediateSize: f } = runner.spec;
+    const tokens = bt.batch * bt.seqLen;
+    const curves = res.activations.map((a, l) => buildLayerCurve({ a, tokens, f, wDown: downWeights[l], d, colNorms: runner.colNorms[l] }, this.mode));
+    return curves;
+  }
+
+  async curvesFor(b: number): Promise<LayerCurve[]> {
+    return this.curves[b] ?? (await this.densePass(b));
+  }
+
+  async thresholds(b: number, c: number): Promise<BatchThresholds> {
+    const curves = await this.curvesFor(b);
+    const ans = curves.map((cv) => cv.threshold(c));
+    return { eps: ans.map((a) => a.eps), clampedLow: ans.map((a) => a.clampedLow) };
+  }
+
+  /** τ_{l,i} = ε_l / ‖W_out[:, i]‖ in fp32 (METHOD.md §2 step 6, §7). */
+  tau(eps: number[]): Float32Array[] {
+    return this.target.runner.colNorms.map((norms, l) => {
+      const t = new Float32Array(norms.length);
+      for (let i = 0; i < norms.length; i++) t[i] = norms[i] > 0 ? eps[l] / norms[i] : eps[l] > 0 ? Infinity : 0;
+      return t;
+    });
+  }
+
+  async sparsePass(b: number, mode: MaskMode) {
+    const bt = this.batches[b];
+    const res = await this.target.runner.forward({ ids: bt.ids, batch: bt.batch, seqLen: bt.seqLen, mode });
+    this.meter.pass(bt.batch * bt.seqLen);
+    const loss = meanNll(res.nll);
+    return { res, loss, ratio: Math.exp(loss - this.denseLoss[b]) };
+  }
+}

@@ -1,0 +1,97 @@
+/** Options and results of the measurements (issue 4 "Result"). Every choice is recorded with the result. */
+import type { ActivationStats } from './stats';
+import type { ThresholdMode } from './thresholds';
+
+export type Method = 'cett-ppl' | 'relu' | 'topk-token' | 'topk-batch' | 'fat';
+
+export interface CettPplOptions {
+  /** PPL may rise by p% (METHOD.md §3); any p > 0, presets 1/5/10 */
+  p: number;
+  /** outer bisection tolerance on CETT (1e-3 research code, 1e-6 demo code) */
+  tol: number;
+  thresholdMode: ThresholdMode;
+  /** bytes of CETT curves kept between outer steps (else the dense pass is redone) */
+  cacheBytes?: number;
+}
+
+/** Resumable state of the outer search, saved after every completed step. */
+export interface SearchState {
+  l: number;
+  r: number;
+  history: { c: number; pplRatio: number; perCheckpoint: number[] }[];
+  /** series: results of checkpoints already measured at the final CETT */
+  finals?: Record<string, CheckpointResult>;
+}
+
+export interface StepHooks {
+  /** state to resume from (same job) */
+  resume?: SearchState;
+  /** called after each completed step with the whole state (the job persists it) */
+  onStep?: (state: SearchState) => Promise<void> | void;
+}
+
+export interface CheckpointResult extends ActivationStats {
+  checkpoint: string;
+  tokensSeen?: number;
+  method: Method;
+  /** cett-ppl: p; baselines: undefined */
+  p?: number;
+  /** CETT found (cett-ppl) or applied (series / CETT sweep) */
+  cett?: number;
+  /** baseline parameter (fat ε, top-k fraction kept) */
+  param?: number;
+  /** per layer ε_l, averaged over batches as the authors' calc_threshold_for_each_layer.py does */
+  thresholds: number[];
+  /** per batch, per layer ε actually applied (authors' semantics: each batch its own thresholds) */
+  thresholdsPerBatch: number[][];
+  /** layers × batches where no candidate met the target: ε = 0 (the authors' code would wrap to q99) */
+  clampedLow: { batch: number; layer: number }[];
+  /** [L][F] τ_{l,i} = ε_l / ‖W_out[:, i]‖ from the averaged ε_l */
+  tau: number[][];
+  pplDense: number;
+  pplSparse: number;
+  /** mean over batches of exp(loss_sparse − loss_dense) (authors' semantics) */
+  pplRatio: number;
+  /** exp(mean loss_sparse − mean loss_dense) over all tokens */
+  pplRatioPooled: number;
+  tokens: number;
+  sequences: number;
+  seqLen: number;
+  batch: number;
+  bosPerSequence: boolean;
+  provider: string;
+  dtype: string;
+  fallbackReasons: string[];
+}
+
+export interface MeasureResult extends CheckpointResult {
+  tol?: number;
+  thresholdMode?: ThresholdMode;
+  /** outer bisection steps: CETT tried and the mean PPL ratio it gave */
+  searchHistory?: SearchState['history'];
+  forwardPasses: number;
+  timingsMs: Record<string, number>;
+  options: Record<string, unknown>;
+}
+
+export interface SeriesResult {
+  method: 'cett-ppl';
+  p: number;
+  cett: number;
+  tol: number;
+  thresholdMode: ThresholdMode;
+  /** checkpoints whose mean PPL ratio drove the search (the last k) */
+  searchedOn: string[];
+  searchHistory: SearchState['history'];
+  checkpoints: CheckpointResult[];
+  forwardPasses: number;
+  timingsMs: Record<string, number>;
+  options: Record<string, unknown>;
+}
+
+export interface SweepPoint {
+  param: number;
+  pplRatio: number;
+  pplSparse: number;
+  activationRatio: number;
+}
