@@ -1,5 +1,6 @@
 import type { Engine } from '../engine/engine';
 import { infoCommand } from './info';
+import { exportCommand } from './export';
 
 export interface CliCommand {
   summary: string;
@@ -9,4 +10,5 @@ export interface CliCommand {
 /** Every CLI command. Each issue adds its own module (inspect, measure, runs, fit, export, ...). */
 export const commands: Record<string, CliCommand> = {
   info: infoCommand,
+  export: exportCommand,
 };

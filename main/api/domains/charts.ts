@@ -1,9 +1,141 @@
 import { z } from 'zod';
 
-// Commands of the 'charts' domain: request schemas (validated by every transport) and response types.
-// Filled in by the issue that builds this domain.
+/**
+ * Commands of the 'charts' domain. The engine owns ALL styling: `charts.config` returns the final,
+ * JSON-serialisable chart.js configuration (built by main/charts/spec.ts, the same code the CLI export
+ * uses), so the renderer only adds interaction (zoom/pan, tooltips). Kinds follow METHOD.md §5–6 and
+ * notes/paper.md §6 (figure numbers in comments).
+ */
+export const CHART_KINDS = [
+  'activation-vs-tokens', // Fig 4/11: activation ratio vs tokens per series, fitted curves, warm-up marked
+  'limit-vs-params', // Fig 7: limit activation ratio A0 vs parameters
+  'limit-vs-width-depth', // Fig 5: A0 vs d_h/L with the piecewise (bottleneck) fit
+  'convergence', // Fig 8: derivative of the sparsity–data curve vs tokens/parameters
+  'per-layer-activation', // activation ratio per layer
+  'layer-token-heatmap', // layer × token activation ratio (README sample figure)
+  'neuron-frequency', // Fig 9/16: sorted neuron activation frequency
+  'pareto', // Fig 2: PPL vs activation ratio for CETT, Top-k, FAT-ε
+  'cett-sweep', // Fig 15: PPL and activation ratio vs CETT
+] as const;
+export type ChartKind = (typeof CHART_KINDS)[number];
 
-export const chartsRequests = {} satisfies Record<string, z.ZodType>;
+export const EXPORT_FORMATS = ['png', 'svg', 'pdf', 'csv', 'json', 'tex'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
-export interface ChartsResponses {}
+/** Paper presets: single column 3.5 in, double column 7 in (width; height follows the preset). */
+export const chartOptionsSchema = z
+  .object({
+    preset: z.enum(['single', 'double']).optional(),
+    fontFamily: z.string().min(1).max(80).optional(),
+    /** font size in points (printed size) */
+    fontSize: z.number().min(4).max(24).optional(),
+    xScale: z.enum(['linear', 'log']).optional(),
+    yScale: z.enum(['linear', 'log']).optional(),
+    /** series ids to plot (default: all the session has) */
+    series: z.array(z.string().max(200)).max(200).optional(),
+    /** a run id, for the one-run charts (heatmap); default: the latest suitable run */
+    run: z.string().max(200).optional(),
+    title: z.string().max(200).optional(),
+    /** on-screen magnification: multiplies sizes, fonts and line widths alike (1 = printed size in pt) */
+    scale: z.number().min(0.5).max(4).optional(),
+  })
+  .strict();
+export type ChartOptions = z.infer<typeof chartOptionsSchema>;
+
+const kind = z.enum(CHART_KINDS);
+const sessionPath = z.string().min(1).max(4096);
+
+export const chartsRequests = {
+  'charts.kinds': z.object({}).strict(),
+  'charts.config': z.object({ sessionPath: sessionPath.optional(), kind, options: chartOptionsSchema.optional() }).strict(),
+  'charts.export': z
+    .object({
+      sessionPath: sessionPath.optional(),
+      kind,
+      format: z.enum(EXPORT_FORMATS),
+      out: z.string().min(1).max(4096),
+      preset: z.enum(['single', 'double']).optional(),
+      dpi: z.number().int().min(36).max(1200).optional(),
+      options: chartOptionsSchema.optional(),
+      /** also return the file as base64 (clipboard in Electron); only for files under 20 MB */
+      returnData: z.boolean().optional(),
+    })
+    .strict(),
+  /** chart settings saved in the session (restored when the chart is reopened) */
+  'charts.settings.get': z.object({ sessionPath: sessionPath.optional(), kind }).strict(),
+  'charts.settings.save': z.object({ sessionPath: sessionPath.optional(), kind, options: chartOptionsSchema }).strict(),
+};
+
+/** One plotted point. x/y are in plotted units (%, billions of tokens, …). */
+export interface PlotPoint {
+  x: number;
+  y: number | null;
+  /** heatmap value */
+  v?: number;
+  /** what produced the point, shown in tooltips: run id, checkpoint name, method */
+  run?: string;
+}
+
+export type SeriesRole = 'measured' | 'fit' | 'band-low' | 'band-high' | 'dropped' | 'errorbar' | 'cells';
+
+export interface PlotSeries {
+  id: string;
+  label: string;
+  role: SeriesRole;
+  /** index of the colour/marker group (series of one model share it) */
+  group: number;
+  /** 'y2' = right axis (cett-sweep) */
+  axis?: 'y' | 'y2';
+  points: PlotPoint[];
+}
+
+/** The plotted data of a chart, independent of chart.js: also what CSV/JSON/pgfplots export. */
+export interface PlotData {
+  kind: ChartKind;
+  title: string;
+  xLabel: string;
+  yLabel: string;
+  y2Label?: string;
+  xScale: 'linear' | 'log';
+  yScale: 'linear' | 'log';
+  series: PlotSeries[];
+  /** vertical reference lines (e.g. the width-depth bottleneck) */
+  vlines?: { x: number; label: string; lo?: number; hi?: number }[];
+  /** heatmap extras */
+  heatmap?: { rows: number; cols: number; min: number; max: number; vLabel: string };
+  /** human notes (e.g. "no fit stored and none computed for series X") */
+  notes: string[];
+}
+
+export interface ChartKindInfo {
+  kind: ChartKind;
+  title: string;
+  needs: string;
+}
+
+export interface ChartConfigResult {
+  plot: PlotData;
+  /** chart.js configuration, JSON only (no functions); see main/charts/spec.ts for the `lab` hints */
+  config: Record<string, unknown>;
+  /** size in points at the chosen preset (1 CSS px of the config = 1 pt at scale 1) */
+  widthPt: number;
+  heightPt: number;
+  options: ChartOptions;
+}
+
+export interface ChartExportResult {
+  path: string;
+  format: ExportFormat;
+  bytes: number;
+  widthPx?: number;
+  heightPx?: number;
+  base64?: string;
+}
+
+export interface ChartsResponses {
+  'charts.kinds': ChartKindInfo[];
+  'charts.config': ChartConfigResult;
+  'charts.export': ChartExportResult;
+  'charts.settings.get': { options: ChartOptions | null };
+  'charts.settings.save': { saved: true };
+}

@@ -1,7 +1,9 @@
 import type { HandlerMap } from '../engine';
 import { engineHandlers } from './engine';
+import { chartsHandlers } from './charts';
 
 /** Every domain's handlers. Each issue adds its domain's map here. */
 export const allHandlers: HandlerMap = {
   ...engineHandlers,
+  ...chartsHandlers,
 };

@@ -1,0 +1,354 @@
+/**
+ * Chart data: what each chart kind plots, read from a session (ChartSource) in plotted units
+ * (ratios in %, tokens in billions). Pure: no DOM, no files. A kind the session has no data for throws a
+ * LabError('NOT_FOUND') that says what is missing.
+ */
+import { LabError } from '../api/errors';
+import type { ChartKind, ChartOptions, PlotData, PlotPoint, PlotSeries } from '../api/domains/charts';
+import type { ChartSource, SourceCheckpoint, SourceFit, SourceRun } from './source';
+import { evalFit, fitDerivative, sampleRange } from './curves';
+
+/** Fits a series when the session has no stored fit (main/laws); points: D in billions, A a fraction. */
+export type SeriesFitter = (series: string, points: { D: number; A: number }[], activation?: string) => SourceFit | undefined;
+
+export interface DataDeps {
+  fitter?: SeriesFitter;
+}
+
+const FAILED = new Set(['failed', 'error', 'cancelled', 'canceled', 'running', 'queued', 'pending']);
+const usable = (r: SourceRun) => !FAILED.has(r.status.toLowerCase());
+const pct = (x: number) => x * 100;
+const B = 1e9;
+
+const METHOD_LABEL: Record<string, string> = { 'cett-ppl': 'CETT', cett: 'CETT', topk: 'Top-k', fat: 'FAT-ε', relu: 'ReLU' };
+const methodLabel = (m: string) => METHOD_LABEL[m] ?? m;
+
+function runLabel(r: SourceRun, c?: SourceCheckpoint): string {
+  const par = r.method === 'cett-ppl' && r.p !== undefined ? ` p=${r.p}%` : r.cett !== undefined ? ` CETT=${+r.cett.toPrecision(4)}` : r.param !== undefined ? ` ${r.param}` : '';
+  return `${c?.name ?? r.checkpointId} · ${methodLabel(r.method)}${par} · run ${r.id}`;
+}
+
+class Ctx {
+  readonly ckpts: Map<string, SourceCheckpoint>;
+  readonly runs: SourceRun[];
+  constructor(
+    readonly src: ChartSource,
+    readonly opts: ChartOptions,
+    readonly deps: DataDeps,
+  ) {
+    this.ckpts = new Map(src.checkpoints().map((c) => [c.id, c]));
+    this.runs = src.runs().filter(usable);
+  }
+  /** the user's series pick matches a series name, checkpoint id/name or run id */
+  picked(...ids: (string | undefined)[]): boolean {
+    const s = this.opts.series;
+    return !s || s.length === 0 || ids.some((id) => id !== undefined && s.includes(id));
+  }
+  /** The run that gives a checkpoint's activation ratio: the latest CETT-PPL-p%, else the latest fixed-CETT run. */
+  measurement(ckptId: string): SourceRun | undefined {
+    const rs = this.runs.filter((r) => r.checkpointId === ckptId && r.activationRatio !== undefined);
+    return rs.filter((r) => r.method === 'cett-ppl').at(-1) ?? rs.filter((r) => r.method === 'cett').at(-1);
+  }
+  /** checkpoints grouped by training series, in order of tokens trained */
+  seriesGroups(): Map<string, SourceCheckpoint[]> {
+    const g = new Map<string, SourceCheckpoint[]>();
+    for (const c of this.ckpts.values()) {
+      if (!c.series || !this.picked(c.series)) continue;
+      g.set(c.series, [...(g.get(c.series) ?? []), c]);
+    }
+    for (const list of g.values()) list.sort((a, b) => (a.tokensTrained ?? 0) - (b.tokensTrained ?? 0));
+    return g;
+  }
+  /** per series: points (D in B tokens, A fraction) and its fit (stored, else computed through main/laws) */
+  seriesFits(): { series: string; ckpts: SourceCheckpoint[]; pts: { D: number; A: number; run: SourceRun; c: SourceCheckpoint }[]; fit?: SourceFit; activation?: string }[] {
+    const stored = this.src.fits();
+    const out = [];
+    for (const [series, ckpts] of this.seriesGroups()) {
+      const pts = [];
+      for (const c of ckpts) {
+        const run = this.measurement(c.id);
+        if (run && c.tokensTrained !== undefined && c.tokensTrained > 0) pts.push({ D: c.tokensTrained / B, A: run.activationRatio!, run, c });
+      }
+      const activation = ckpts.find((c) => c.activation)?.activation;
+      let fit = stored.filter((f) => f.series === series).at(-1);
+      if (!fit && pts.length >= 3 && this.deps.fitter) fit = this.deps.fitter(series, pts.map(({ D, A }) => ({ D, A })), activation);
+      out.push({ series, ckpts, pts, fit, activation });
+    }
+    return out;
+  }
+}
+
+function missing(what: string): never {
+  throw new LabError('NOT_FOUND', what);
+}
+
+function base(kind: ChartKind, o: ChartOptions, p: Omit<PlotData, 'kind' | 'xScale' | 'yScale' | 'notes' | 'series'> & { xScale?: 'linear' | 'log'; yScale?: 'linear' | 'log' }): PlotData {
+  return { kind, ...p, title: o.title ?? p.title, xScale: o.xScale ?? p.xScale ?? 'linear', yScale: o.yScale ?? p.yScale ?? 'linear', series: [], notes: [] };
+}
+
+function activationVsTokens(x: Ctx, o: ChartOptions): PlotData {
+  const d = base('activation-vs-tokens', o, { title: 'Activation ratio vs training tokens', xLabel: 'Tokens trained (B)', yLabel: 'Activation ratio (%)' });
+  const all = x.seriesFits().filter((s) => s.pts.length >= 3);
+  if (all.length === 0) missing('no training series with ≥ 3 measured checkpoints in this session (checkpoints need a series name, tokens trained and a completed CETT-PPL-p% or CETT run)');
+  all.forEach((s, g) => {
+    const label = s.activation ? `${s.series} (${s.activation})` : s.series;
+    const dropped = new Set((s.fit?.droppedTokens ?? []).map((t) => Math.round(t)));
+    const isDropped = (c: SourceCheckpoint) => dropped.has(Math.round(c.tokensTrained ?? -1));
+    const pt = (p: (typeof s.pts)[number]): PlotPoint => ({ x: p.D, y: pct(p.A), run: runLabel(p.run, p.c) });
+    d.series.push({ id: s.series, label, role: 'measured', group: g, points: s.pts.filter((p) => !isDropped(p.c)).map(pt) });
+    const dr = s.pts.filter((p) => isDropped(p.c));
+    if (dr.length) d.series.push({ id: `${s.series}:dropped`, label: `${label}, warm-up (not fitted)`, role: 'dropped', group: g, points: dr.map(pt) });
+    if (!s.fit) return void d.notes.push(`no fit stored or computed for series ${s.series}`);
+    const fit = s.fit;
+    const Ds = sampleRange(s.pts[0].D, s.pts.at(-1)!.D, 100, d.xScale === 'log');
+    const ys = Ds.map((D) => evalFit(fit, D));
+    if (ys.some((y) => y === undefined)) return void d.notes.push(`fit form '${fit.form}' of series ${s.series} cannot be drawn`);
+    d.series.push({ id: `${s.series}:fit`, label: `${s.series} fit (A₀ = ${(100 * fit.A0).toFixed(2)}%)`, role: 'fit', group: g, points: Ds.map((D, i) => ({ x: D, y: pct(ys[i]!) })) });
+    if (fit.band && fit.band.x.length === fit.band.lo.length && fit.band.x.length === fit.band.hi.length) {
+      const b = fit.band;
+      d.series.push({ id: `${s.series}:lo`, label: `${s.series} fit, lower 95%`, role: 'band-low', group: g, points: b.x.map((X, i) => ({ x: X, y: pct(b.lo[i]) })) });
+      d.series.push({ id: `${s.series}:hi`, label: `${s.series} fit, upper 95%`, role: 'band-high', group: g, points: b.x.map((X, i) => ({ x: X, y: pct(b.hi[i]) })) });
+    }
+  });
+  return d;
+}
+
+/** error bar segments as one line series broken by nulls: (x, lo) – (x, hi), gap, … */
+function errorBars(id: string, label: string, g: number, bars: { x: number; lo?: number; hi?: number }[]): PlotSeries | undefined {
+  const pts: PlotPoint[] = [];
+  for (const b of bars) if (b.lo !== undefined && b.hi !== undefined) pts.push({ x: b.x, y: b.lo }, { x: b.x, y: b.hi }, { x: b.x, y: null });
+  return pts.length ? { id, label, role: 'errorbar', group: g, points: pts } : undefined;
+}
+
+function limitPoints(x: Ctx, need: (c: SourceCheckpoint) => number | undefined) {
+  return x
+    .seriesFits()
+    .filter((s) => s.fit)
+    .map((s) => ({ s, v: need(s.ckpts.at(-1)!) }))
+    .filter((e): e is typeof e & { v: number } => e.v !== undefined && Number.isFinite(e.v));
+}
+
+function byActivation<T extends { s: { activation?: string } }>(items: T[]): [string, T[]][] {
+  const m = new Map<string, T[]>();
+  for (const it of items) {
+    const k = it.s.activation ? it.s.activation.replace(/^./, (ch) => ch.toUpperCase()).replace(/^Relu/, 'ReLU').replace(/^Silu/, 'SiLU') : 'all';
+    m.set(k, [...(m.get(k) ?? []), it]);
+  }
+  return [...m];
+}
+
+function limitVsParams(x: Ctx, o: ChartOptions): PlotData {
+  const d = base('limit-vs-params', o, { title: 'Limit activation ratio vs parameters', xLabel: 'Non-embedding parameters (B)', yLabel: 'Limit activation ratio A₀ (%)' });
+  const items = limitPoints(x, (c) => (c.nonEmbeddingParams ?? c.params) && (c.nonEmbeddingParams ?? c.params)! / B);
+  if (items.length < 2) missing('needs ≥ 2 training series with a fit and a parameter count (a limit activation ratio A₀ per model size); this session has ' + items.length);
+  if (!items.every((e) => e.s.ckpts.at(-1)!.nonEmbeddingParams)) d.xLabel = 'Parameters (B)';
+  byActivation(items).forEach(([act, list], g) => {
+    list.sort((a, b) => a.v - b.v);
+    d.series.push({ id: act, label: act, role: 'measured', group: g, points: list.map((e) => ({ x: e.v, y: pct(e.s.fit!.A0), run: `series ${e.s.series}` })) });
+    const eb = errorBars(`${act}:ci`, `${act} 95% CI`, g, list.map((e) => ({ x: e.v, lo: e.s.fit!.A0Low && pct(e.s.fit!.A0Low), hi: e.s.fit!.A0High && pct(e.s.fit!.A0High) })));
+    if (eb) d.series.push(eb);
+  });
+  return d;
+}
+
+function limitVsWidthDepth(x: Ctx, o: ChartOptions): PlotData {
+  const d = base('limit-vs-width-depth', o, { title: 'Limit activation ratio vs width-depth ratio', xLabel: 'Width-depth ratio d_h / L', yLabel: 'Limit activation ratio A₀ (%)' });
+  const items = limitPoints(x, (c) => (c.hiddenSize && c.numLayers ? c.hiddenSize / c.numLayers : undefined));
+  if (new Set(items.map((e) => e.v)).size < 2) missing('needs ≥ 2 training series with a fit and different width-depth ratios (hidden size and layer count of their checkpoints)');
+  byActivation(items).forEach(([act, list], g) => {
+    list.sort((a, b) => a.v - b.v);
+    d.series.push({ id: act, label: act === 'all' ? 'A₀' : act, role: 'measured', group: g, points: list.map((e) => ({ x: e.v, y: pct(e.s.fit!.A0), run: `series ${e.s.series}` })) });
+    const eb = errorBars(`${act}:ci`, `${act} 95% CI`, g, list.map((e) => ({ x: e.v, lo: e.s.fit!.A0Low && pct(e.s.fit!.A0Low), hi: e.s.fit!.A0High && pct(e.s.fit!.A0High) })));
+    if (eb) d.series.push(eb);
+  });
+  const wd = x.src.widthDepthFit?.();
+  if (wd) {
+    const xs = items.map((e) => e.v);
+    const lo = Math.min(...xs);
+    const hi = Math.max(...xs);
+    const f = (r: number) => pct(wd.slope * Math.min(r, wd.bottleneck) + wd.intercept);
+    const grid = [...new Set([lo, Math.max(lo, Math.min(hi, wd.bottleneck)), hi])].sort((a, b) => a - b);
+    d.series.push({ id: 'piecewise', label: `piecewise fit (bottleneck ${wd.bottleneck.toFixed(0)})`, role: 'fit', group: 0, points: grid.map((r) => ({ x: r, y: f(r) })) });
+    d.vlines = [{ x: wd.bottleneck, label: 'bottleneck', lo: wd.bottleneckLow, hi: wd.bottleneckHigh }];
+  } else d.notes.push('no width-depth fit stored in this session');
+  return d;
+}
+
+function convergence(x: Ctx, o: ChartOptions): PlotData {
+  const d = base('convergence', o, { title: 'Convergence of sparsity', xLabel: 'Training tokens / parameters', yLabel: 'd(1 − A)/dD (per B tokens)' });
+  const list = x.seriesFits().filter((s) => s.fit && s.pts.length >= 2);
+  let g = 0;
+  for (const s of list) {
+    const N = s.ckpts.at(-1)!.nonEmbeddingParams ?? s.ckpts.at(-1)!.params;
+    if (!N) continue;
+    const Ds = sampleRange(s.pts[0].D, s.pts.at(-1)!.D, 80, d.xScale === 'log');
+    const ys = Ds.map((D) => fitDerivative(s.fit!, D));
+    if (ys.some((y) => y === undefined || !Number.isFinite(y))) continue;
+    // x = D / N with both in raw units (paper Fig. 8); y = −dA/dD, the derivative of sparsity 1 − A.
+    d.series.push({ id: s.series, label: s.activation ? `${s.series} (${s.activation})` : s.series, role: 'fit', group: g++, points: Ds.map((D, i) => ({ x: (D * B) / N, y: -ys[i]! })) });
+  }
+  if (d.series.length === 0) missing('needs a training series with a fit and a parameter count (the derivative of its fitted sparsity–data curve is plotted)');
+  return d;
+}
+
+const MAX_RUNS = 6;
+/** Runs for the per-run charts: the user's pick, else the latest suitable run on the most-trained checkpoint of each series. */
+function perRun(x: Ctx, has: (r: SourceRun) => boolean, d: PlotData): SourceRun[] {
+  const picked = x.runs.filter((r) => has(r) && x.picked(r.id, r.checkpointId, x.ckpts.get(r.checkpointId)?.name, x.ckpts.get(r.checkpointId)?.series));
+  let out: SourceRun[];
+  if (x.opts.series?.length) out = picked;
+  else {
+    const best = new Map<string, SourceRun>();
+    for (const r of picked) {
+      const c = x.ckpts.get(r.checkpointId);
+      const key = c?.series ?? r.checkpointId;
+      const prev = best.get(key);
+      if (!prev || (c?.tokensTrained ?? 0) >= (x.ckpts.get(prev.checkpointId)?.tokensTrained ?? 0)) best.set(key, r);
+    }
+    out = [...best.values()];
+  }
+  if (out.length > MAX_RUNS) d.notes.push(`showing ${MAX_RUNS} of ${out.length} runs; pick series to see others`);
+  return out.slice(0, MAX_RUNS);
+}
+
+/** legend label of a run: checkpoint name, plus the method when the runs shown differ in method */
+function shortLabels(x: Ctx, runs: SourceRun[]): string[] {
+  const sameMethod = new Set(runs.map((r) => `${r.method}${r.p ?? ''}`)).size <= 1;
+  return runs.map((r) => (sameMethod ? (x.ckpts.get(r.checkpointId)?.name ?? r.checkpointId) : runLabel(r, x.ckpts.get(r.checkpointId)).replace(/ · run .*/, '')));
+}
+
+function perLayer(x: Ctx, o: ChartOptions): PlotData {
+  const d = base('per-layer-activation', o, { title: 'Activation ratio per layer', xLabel: 'Layer', yLabel: 'Activation ratio (%)' });
+  const runs = perRun(x, (r) => !!r.perLayer?.length, d);
+  if (!runs.length) missing('no completed run with per-layer activation ratios in this session');
+  const labels = shortLabels(x, runs);
+  runs.forEach((r, g) => d.series.push({ id: r.id, label: labels[g], role: 'measured', group: g, points: r.perLayer!.map((v, l) => ({ x: l, y: pct(v), run: runLabel(r, x.ckpts.get(r.checkpointId)) })) }));
+  return d;
+}
+
+const MAX_TOKENS = 256;
+function heatmap(x: Ctx, o: ChartOptions): PlotData {
+  const d = base('layer-token-heatmap', o, { title: 'Activation ratio per layer and token', xLabel: 'Token', yLabel: 'Layer' });
+  const cands = x.runs.filter((r) => r.layerToken);
+  const r = o.run ? cands.find((c) => c.id === o.run) : cands.at(-1);
+  if (!r) missing(o.run ? `run ${o.run} has no layer × token activation matrix` : 'no completed run with a layer × token activation matrix in this session');
+  const m = r.layerToken!;
+  const T = Math.min(m.tokens, MAX_TOKENS);
+  if (T < m.tokens) d.notes.push(`showing the first ${T} of ${m.tokens} tokens`);
+  const pts: PlotPoint[] = [];
+  let min = Infinity;
+  let max = -Infinity;
+  for (let l = 0; l < m.layers; l++)
+    for (let t = 0; t < T; t++) {
+      const v = pct(m.values[l * m.tokens + t]);
+      min = Math.min(min, v);
+      max = Math.max(max, v);
+      pts.push({ x: t, y: l, v, run: m.tokenLabels?.[t] });
+    }
+  d.title = o.title ?? `Activation ratio per layer and token — ${runLabel(r, x.ckpts.get(r.checkpointId))}`;
+  d.series.push({ id: r.id, label: runLabel(r, x.ckpts.get(r.checkpointId)), role: 'cells', group: 0, points: pts });
+  d.heatmap = { rows: m.layers, cols: T, min, max, vLabel: 'Activation ratio (%)' };
+  return d;
+}
+
+/** at most n evenly spaced indices of 0..len−1, both ends included */
+function evenly(len: number, n: number): number[] {
+  if (len <= n) return [...Array(len).keys()];
+  return [...new Set(Array.from({ length: n }, (_, i) => Math.round((i * (len - 1)) / (n - 1))))];
+}
+
+function neuronFrequency(x: Ctx, o: ChartOptions): PlotData {
+  const d = base('neuron-frequency', o, { title: 'Neuron activation frequency', xLabel: 'Neurons, sorted by frequency (%)', yLabel: 'Activation frequency (%)' });
+  const runs = perRun(x, (r) => !!r.neuronFrequency?.length, d);
+  if (!runs.length) missing('no completed run with per-neuron activation frequencies in this session');
+  const labels = shortLabels(x, runs);
+  runs.forEach((r, g) => {
+    const f = [...r.neuronFrequency!].sort((a, b) => b - a);
+    const n = f.length;
+    const label = runLabel(r, x.ckpts.get(r.checkpointId));
+    d.series.push({ id: r.id, label: labels[g], role: 'measured', group: g, points: evenly(n, 400).map((i) => ({ x: n === 1 ? 0 : (100 * i) / (n - 1), y: pct(f[i]), run: label })) });
+  });
+  return d;
+}
+
+function pareto(x: Ctx, o: ChartOptions): PlotData {
+  const d = base('pareto', o, { title: 'Perplexity vs activation ratio', xLabel: 'Activation ratio (%)', yLabel: 'Perplexity' });
+  const runs = x.runs.filter((r) => r.activationRatio !== undefined && (r.ppl !== undefined || r.pplRatio !== undefined));
+  const usePpl = runs.every((r) => r.ppl !== undefined);
+  if (!usePpl) d.yLabel = 'PPL ratio (sparse / dense)';
+  const groups = new Map<string, SourceRun[]>();
+  for (const r of runs) {
+    const c = x.ckpts.get(r.checkpointId);
+    const key = `${c?.name ?? r.checkpointId} · ${methodLabel(r.method)}`;
+    if (x.picked(key, r.checkpointId, c?.name, c?.series, r.method)) groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  const ckptCount = new Set(runs.map((r) => r.checkpointId)).size;
+  let g = 0;
+  for (const [key, rs] of groups) {
+    if (rs.length < 2 && rs[0].method !== 'relu') continue;
+    rs.sort((a, b) => a.activationRatio! - b.activationRatio!);
+    d.series.push({ id: key, label: ckptCount > 1 ? key : key.replace(/.* · /, ''), role: 'measured', group: g++, points: rs.map((r) => ({ x: pct(r.activationRatio!), y: usePpl ? r.ppl! : r.pplRatio!, run: runLabel(r, x.ckpts.get(r.checkpointId)) })) });
+  }
+  if (!d.series.length) missing('needs a sweep: ≥ 2 completed runs of one method (CETT, Top-k or FAT-ε) on one checkpoint, with activation ratio and perplexity');
+  return d;
+}
+
+function cettSweep(x: Ctx, o: ChartOptions): PlotData {
+  const d = base('cett-sweep', o, { title: 'Perplexity and activation ratio vs CETT', xLabel: 'CETT', yLabel: 'Perplexity', y2Label: 'Activation ratio (%)' });
+  const groups = new Map<string, SourceRun[]>();
+  for (const r of x.runs) {
+    if (r.method !== 'cett' || r.cett === undefined || r.activationRatio === undefined) continue;
+    const c = x.ckpts.get(r.checkpointId);
+    if (x.picked(r.checkpointId, c?.name, c?.series)) groups.set(r.checkpointId, [...(groups.get(r.checkpointId) ?? []), r]);
+  }
+  let g = 0;
+  for (const [id, rs] of groups) {
+    if (rs.length < 2) continue;
+    rs.sort((a, b) => a.cett! - b.cett!);
+    const name = x.ckpts.get(id)?.name ?? id;
+    const withPpl = rs.filter((r) => r.ppl !== undefined);
+    if (withPpl.length) d.series.push({ id: `${id}:ppl`, label: `${name} PPL`, role: 'measured', group: g, axis: 'y', points: withPpl.map((r) => ({ x: r.cett!, y: r.ppl!, run: runLabel(r, x.ckpts.get(id)) })) });
+    d.series.push({ id: `${id}:act`, label: `${name} activation`, role: 'fit', group: g, axis: 'y2', points: rs.map((r) => ({ x: r.cett!, y: pct(r.activationRatio!), run: runLabel(r, x.ckpts.get(id)) })) });
+    g++;
+  }
+  if (!d.series.length) missing('needs a CETT sweep: ≥ 2 completed fixed-CETT runs on one checkpoint');
+  return d;
+}
+
+const BUILDERS: Record<ChartKind, (x: Ctx, o: ChartOptions) => PlotData> = {
+  'activation-vs-tokens': activationVsTokens,
+  'limit-vs-params': limitVsParams,
+  'limit-vs-width-depth': limitVsWidthDepth,
+  convergence,
+  'per-layer-activation': perLayer,
+  'layer-token-heatmap': heatmap,
+  'neuron-frequency': neuronFrequency,
+  pareto,
+  'cett-sweep': cettSweep,
+};
+
+export function plotData(kind: ChartKind, src: ChartSource, opts: ChartOptions = {}, deps: DataDeps = {}): PlotData {
+  const d = BUILDERS[kind](new Ctx(src, opts, deps), opts);
+  // a log axis cannot show values ≤ 0: say so rather than silently dropping them
+  for (const [axis, key] of [['x', 'xScale'], ['y', 'yScale']] as const) {
+    if (d[key] !== 'log') continue;
+    const bad = d.series.some((s) => s.points.some((p) => { const v = axis === 'x' ? p.x : p.y; return v !== null && v <= 0; }));
+    if (bad) {
+      d[key] = 'linear';
+      d.notes.push(`${axis} axis kept linear: some values are ≤ 0`);
+    }
+  }
+  return d;
+}
+
+export const KIND_INFO: Record<ChartKind, { title: string; needs: string }> = {
+  'activation-vs-tokens': { title: 'Activation ratio vs training tokens (Fig. 4)', needs: 'a training series: ≥ 3 checkpoints with tokens trained, each with a CETT-PPL-p% run' },
+  'limit-vs-params': { title: 'Limit activation ratio vs parameters (Fig. 7)', needs: '≥ 2 fitted series of different sizes' },
+  'limit-vs-width-depth': { title: 'Limit activation ratio vs width-depth ratio (Fig. 5)', needs: '≥ 2 fitted series with different d_h/L' },
+  convergence: { title: 'Derivative of the sparsity–data curve (Fig. 8)', needs: 'a fitted series with a parameter count' },
+  'per-layer-activation': { title: 'Activation ratio per layer', needs: 'a run with per-layer results' },
+  'layer-token-heatmap': { title: 'Layer × token activation heatmap', needs: 'a run with a layer × token matrix' },
+  'neuron-frequency': { title: 'Neuron activation frequency (Fig. 9)', needs: 'a run with per-neuron frequencies' },
+  pareto: { title: 'PPL vs activation ratio: CETT, Top-k, FAT-ε (Fig. 2)', needs: 'sweeps of ≥ 2 runs per method on a checkpoint' },
+  'cett-sweep': { title: 'PPL and activation ratio vs CETT (Fig. 15)', needs: '≥ 2 fixed-CETT runs on a checkpoint' },
+};

@@ -1,0 +1,39 @@
+/**
+ * Opening the data behind charts: a session file through the session store (main/store), or a chart
+ * snapshot JSON (the same entities as plain data: handy for data measured elsewhere and for tests).
+ * Errors name the file and the problem.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { LabError } from '../api/errors';
+import { fromSnapshot, parseSnapshot, type ChartSource } from './source';
+
+/** Adapters for session files register here (the session store adds one for `.sparsitylab`). */
+const openers = new Map<string, (file: string) => ChartSource>();
+export function registerChartSourceOpener(ext: string, open: (file: string) => ChartSource): void {
+  openers.set(ext.toLowerCase(), open);
+}
+
+export function openChartSource(file: string): ChartSource {
+  const abs = path.resolve(file);
+  if (!fs.existsSync(abs)) throw new LabError('NOT_FOUND', `session ${abs} does not exist`);
+  const ext = path.extname(abs).toLowerCase();
+  const opener = openers.get(ext);
+  if (opener) return opener(abs);
+  if (ext === '.json') {
+    let data: unknown;
+    try {
+      data = JSON.parse(fs.readFileSync(abs, 'utf8'));
+    } catch (e) {
+      throw new LabError('BAD_DATA', `${abs} is not valid JSON: ${(e as Error).message}`);
+    }
+    try {
+      const snap = parseSnapshot(data, abs);
+      // settings saved from the UI go back into the same file
+      return fromSnapshot(snap, (s) => fs.writeFileSync(abs, JSON.stringify(s, null, 1)));
+    } catch (e) {
+      throw new LabError('BAD_DATA', (e as Error).message);
+    }
+  }
+  throw new LabError('UNSUPPORTED', `${abs}: charts can read ${[...openers.keys(), '.json (chart snapshot)'].join(', ')} files, not '${ext || 'no extension'}'`);
+}

@@ -1,0 +1,141 @@
+/**
+ * The plotted data as files: CSV (one row per point, long format), JSON (the PlotData itself) and a
+ * pgfplots figure that compiles on its own (`pdflatex fig.tex`), data inline, same colours and markers
+ * as the chart.js figure (anchors.md C.8: always ship the data with the figure).
+ */
+import type { PlotData, PlotSeries } from '../api/domains/charts';
+import { PRESETS } from './spec';
+import { seriesColor } from './palette';
+
+const CSV_HEAD = ['series', 'label', 'role', 'axis', 'x', 'y', 'v', 'run'];
+
+function csvField(v: unknown): string {
+  if (v === undefined || v === null) return '';
+  const s = typeof v === 'number' ? (Number.isFinite(v) ? String(v) : '') : String(v);
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/** Numbers written with String(): the shortest text that parses back to the same double. */
+export function toCsv(plot: PlotData): string {
+  const rows = [CSV_HEAD.join(',')];
+  for (const s of plot.series) for (const p of s.points) rows.push([s.id, s.label, s.role, s.axis ?? 'y', p.x, p.y, p.v, p.run].map(csvField).join(','));
+  return rows.join('\n') + '\n';
+}
+
+export function toJson(plot: PlotData): string {
+  return JSON.stringify({ format: 'sparsity-lab.chart-data', version: 1, ...plot }, null, 2) + '\n';
+}
+
+// ---- pgfplots ----
+
+const TEX_MAP: Record<string, string> = {
+  '\\': '\\textbackslash{}', '{': '\\{', '}': '\\}', $: '\\$', '&': '\\&', '#': '\\#', '^': '\\^{}', _: '\\_{}', '%': '\\%', '~': '\\~{}',
+  '₀': '$_0$', 'ε': '$\\varepsilon$', '·': '$\\cdot$', '−': '$-$', '≥': '$\\geq$', '≤': '$\\leq$', '×': '$\\times$', '—': '---', '–': '--', '’': "'",
+};
+/** Text safe for pdflatex: TeX specials escaped, the few non-ASCII symbols we use mapped to math. */
+export function texEscape(s: string): string {
+  return [...s].map((ch) => TEX_MAP[ch] ?? (ch.charCodeAt(0) > 126 ? '?' : ch)).join('');
+}
+
+const MARKS = ['*', 'square*', 'triangle*', 'diamond*', 'x', 'star', 'pentagon*', '+'];
+const texNum = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? 'nan' : String(v));
+
+function colorName(g: number) {
+  return `lab${g}`;
+}
+
+function table(s: PlotSeries, withMeta = false): string {
+  const head = withMeta ? 'x y v' : 'x y';
+  const rows = s.points.map((p) => (withMeta ? `${texNum(p.x)} ${texNum(p.y)} ${texNum(p.v)}` : `${texNum(p.x)} ${texNum(p.y)}`));
+  return `table[row sep=\\\\${withMeta ? ', meta=v' : ''}] {\n${head}\\\\\n${rows.map((r) => `${r}\\\\`).join('\n')}\n}`;
+}
+
+function plotLines(plot: PlotData, axisId: 'y' | 'y2'): string[] {
+  const out: string[] = [];
+  const lined = ['per-layer-activation', 'neuron-frequency', 'pareto', 'cett-sweep', 'limit-vs-params'].includes(plot.kind);
+  plot.series.forEach((s, i) => {
+    if ((s.axis ?? 'y') !== axisId) return;
+    const c = colorName(s.group);
+    const mark = MARKS[s.group % MARKS.length];
+    const legend = `\\addlegendentry{${texEscape(s.label)}}`;
+    switch (s.role) {
+      case 'measured':
+        out.push(`\\addplot[color=${c}, mark=${mark}, mark size=1.4pt, ${lined ? 'thick' : 'only marks'}] ${table(s)};`, legend);
+        break;
+      case 'dropped':
+        out.push(`\\addplot[color=${c}, mark=${mark.replace('*', '')}, mark options={fill=white}, mark size=1.4pt, only marks, forget plot] ${table(s)};`);
+        break;
+      case 'fit':
+        out.push(`\\addplot[color=${plot.kind === 'limit-vs-width-depth' ? 'black' : c}, ${plot.kind === 'cett-sweep' || plot.kind === 'limit-vs-width-depth' ? 'dashed, ' : ''}thick, no markers] ${table(s)};`, legend);
+        break;
+      case 'band-low':
+        out.push(`\\addplot[draw=none, no markers, forget plot, name path=lo${i}] ${table(s)};`);
+        break;
+      case 'band-high':
+        out.push(`\\addplot[draw=none, no markers, forget plot, name path=hi${i}] ${table(s)};`);
+        if (plot.series[i - 1]?.role === 'band-low') out.push(`\\addplot[fill=${c}, fill opacity=0.18, draw=none, forget plot] fill between[of=lo${i - 1} and hi${i}];`);
+        break;
+      case 'errorbar':
+        out.push(`\\addplot[color=${c}, no markers, forget plot, unbounded coords=jump] ${table(s)};`);
+        break;
+      case 'cells': {
+        const h = plot.heatmap!;
+        out.push(`\\addplot[matrix plot*, point meta=explicit, mesh/cols=${h.cols}, mesh/rows=${h.rows}] ${table(s, true)};`);
+        break;
+      }
+    }
+  });
+  return out;
+}
+
+function axisOptions(plot: PlotData, axisId: 'y' | 'y2', widthIn: number, heightIn: number, fontSize: number): string[] {
+  const o = [`width=${widthIn}in`, `height=${heightIn}in`, 'scale only axis=false', `tick label style={font=\\fontsize{${fontSize * 0.9}}{${fontSize}}\\selectfont}`, `label style={font=\\fontsize{${fontSize}}{${fontSize * 1.2}}\\selectfont}`];
+  if (axisId === 'y') {
+    o.push(`xlabel={${texEscape(plot.xLabel)}}`, `ylabel={${texEscape(plot.yLabel)}}`);
+    if (plot.xScale === 'log') o.push('xmode=log');
+    if (plot.yScale === 'log') o.push('ymode=log');
+    o.push(`legend style={font=\\fontsize{${fontSize * 0.9}}{${fontSize}}\\selectfont, draw=none, fill=none, at={(0.5,1.02)}, anchor=south, legend columns=${plot.kind === 'activation-vs-tokens' ? 3 : 2}}`, 'legend cell align=left');
+    if (plot.heatmap) o.push('colormap name=viridis', 'colorbar', `colorbar style={ylabel={${texEscape(plot.heatmap.vLabel)}}}`, 'enlargelimits=false', 'y dir=normal');
+    if (plot.y2Label) o.push('axis y line*=left');
+  } else {
+    o.push('axis y line*=right', 'axis x line=none', `ylabel={${texEscape(plot.y2Label ?? '')}}`, `legend style={font=\\fontsize{${fontSize * 0.9}}{${fontSize}}\\selectfont, draw=none, fill=none, at={(0.5,-0.35)}, anchor=north, legend columns=2}`);
+  }
+  return o;
+}
+
+export function toPgfplots(plot: PlotData, preset: 'single' | 'double' = 'single', fontSize?: number): string {
+  const p = PRESETS[preset];
+  const fs = fontSize ?? p.fontSize;
+  // pgfplots' width/height include labels only approximately; the axis box is set a little smaller
+  const w = +(p.widthIn * 0.82).toFixed(2);
+  const h = +(p.heightIn * 0.7).toFixed(2);
+  const groups = [...new Set(plot.series.map((s) => s.group))];
+  const colors = groups.map((g) => {
+    const n = parseInt(seriesColor(g).slice(1), 16);
+    return `\\definecolor{${colorName(g)}}{RGB}{${(n >> 16) & 255},${(n >> 8) & 255},${n & 255}}`;
+  });
+  const vl = (plot.vlines ?? []).map((v) => {
+    const ys = plot.series.flatMap((s) => s.points.map((q) => q.y)).filter((y): y is number => y !== null && Number.isFinite(y));
+    const lo = Math.min(...ys);
+    const hi = Math.max(...ys);
+    return `\\addplot[gray, dashed, no markers, forget plot] coordinates {(${v.x},${lo}) (${v.x},${hi})} node[pos=1, anchor=south west, font=\\scriptsize] {${texEscape(v.label)} ${+v.x.toPrecision(3)}};`;
+  });
+  const lines = [
+    `% ${texEscape(plot.title)} -- generated by Sparsity Lab (chart kind ${plot.kind}); data inline.`,
+    '% Compile on its own: pdflatex figure.tex',
+    '\\documentclass[border=2pt]{standalone}',
+    '\\usepackage{pgfplots}',
+    '\\usepgfplotslibrary{fillbetween}',
+    '\\pgfplotsset{compat=1.16}',
+    ...colors,
+    '\\begin{document}',
+    '\\begin{tikzpicture}',
+    `\\begin{axis}[\n  ${axisOptions(plot, 'y', w, h, fs).join(',\n  ')}\n]`,
+    ...plotLines(plot, 'y'),
+    ...vl,
+    '\\end{axis}',
+  ];
+  if (plot.y2Label) lines.push(`\\begin{axis}[\n  ${axisOptions(plot, 'y2', w, h, fs).join(',\n  ')}\n]`, ...plotLines(plot, 'y2'), '\\end{axis}');
+  lines.push('\\end{tikzpicture}', '\\end{document}', '');
+  return lines.join('\n');
+}
