@@ -32,8 +32,8 @@ function draw(canvasLike: unknown, config: Json, dpr: number, extraPlugins: unkn
   c.plugins = [...c.plugins, ...extraPlugins];
   c.options = { ...c.options, devicePixelRatio: dpr, animation: false, responsive: false, events: [] };
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // with animation off, the constructor draws once; a second draw() would duplicate every SVG/PDF element
   const chart = new Chart(canvasLike as any, c as any);
-  chart.draw();
   return () => chart.destroy();
 }
 

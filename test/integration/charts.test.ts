@@ -1,0 +1,242 @@
+/**
+ * Charts end to end in Node: every chart kind from a session snapshot through the contract, each export
+ * format checked independently (SVG parsed, PDF rasterised by poppler's pdftoppm, CSV parsed back,
+ * pgfplots data read back), plus bad input. Figures are copied to test-artifacts/charts/ for a look.
+ *
+ * NOTE: the session data is the synthetic snapshot of charts-fixture.ts (values from known closed
+ * forms), written as a chart snapshot JSON, not a session measured by the engine: the session store and
+ * engine were not there when this was written.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { DOMParser } from '@xmldom/xmldom';
+import { Engine } from '../../main/engine/engine';
+import { CHART_KINDS, type ChartConfigResult, type ChartExportResult, type ChartKind } from '../../main/api/domains/charts';
+import { OKABE_ITO } from '../../main/charts/palette';
+import { chartFixture, RELU, SILU } from './charts-fixture';
+
+const ARTIFACTS = path.resolve(__dirname, '../../test-artifacts/charts');
+let dir: string;
+let session: string;
+let engine: Engine;
+const fixture = chartFixture();
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-charts-'));
+  session = path.join(dir, 'session.json');
+  fs.writeFileSync(session, JSON.stringify(fixture));
+  engine = new Engine({ paths: { userData: dir, cache: dir }, log: { info() {}, warn() {}, error() {} } });
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+});
+afterAll(async () => {
+  await engine.dispose();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const exp = (kind: ChartKind, format: string, extra: Record<string, unknown> = {}) =>
+  engine.call('charts.export', { sessionPath: session, kind, format, out: path.join(dir, `${kind}.${format}`), ...extra }) as Promise<ChartExportResult>;
+const keep = (file: string, name = path.basename(file)) => fs.copyFileSync(file, path.join(ARTIFACTS, name));
+
+function parseCsv(text: string): Record<string, string>[] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let f = '';
+  let q = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (q) {
+      if (ch === '"' && text[i + 1] === '"') (f += '"'), i++;
+      else if (ch === '"') q = false;
+      else f += ch;
+    } else if (ch === '"') q = true;
+    else if (ch === ',') row.push(f), (f = '');
+    else if (ch === '\n') row.push(f), rows.push(row), (row = []), (f = '');
+    else f += ch;
+  }
+  const [head, ...body] = rows;
+  return body.map((r) => Object.fromEntries(head.map((h, i) => [h, r[i]])));
+}
+
+/** grey levels of a PDF page rendered by poppler (independent of Skia) */
+function rasterise(pdf: string): Uint8Array {
+  const base = path.join(dir, `r-${path.basename(pdf)}`);
+  execFileSync('pdftoppm', ['-gray', '-r', '60', '-singlefile', pdf, base]);
+  const buf = fs.readFileSync(`${base}.pgm`);
+  const header = buf.subarray(0, 40).toString('latin1').split(/\s+/);
+  const [w, h] = [Number(header[1]), Number(header[2])];
+  return buf.subarray(buf.length - w * h);
+}
+
+describe.each(CHART_KINDS)('chart %s', (kind) => {
+  test('config through the contract is JSON-only and styled from one palette', async () => {
+    const r = (await engine.call('charts.config', { sessionPath: session, kind, options: { preset: 'double' } })) as ChartConfigResult;
+    expect(JSON.parse(JSON.stringify(r.config))).toEqual(r.config);
+    expect(r.widthPt).toBe(7 * 72);
+    expect(r.plot.series.length).toBeGreaterThan(0);
+    expect(r.plot.series.every((s) => s.points.length > 0)).toBe(true);
+  });
+
+  test('SVG is a vector figure with the series and text as text', async () => {
+    const r = await exp(kind, 'svg');
+    const svg = fs.readFileSync(r.path, 'utf8');
+    keep(r.path);
+    const errors: string[] = [];
+    const doc = new DOMParser({ onError: (level: string, msg: string) => void (level !== 'warning' && errors.push(msg)) }).parseFromString(svg, 'image/svg+xml');
+    expect(errors).toEqual([]);
+    expect(doc.documentElement.getAttribute('width')).toBe('3.500in');
+    // Skia writes a long label as several <text> runs (one per word) and may use ligature glyphs (ﬁ)
+    const allText = Array.from(doc.getElementsByTagName('text')).map((t) => t.textContent ?? '').join(' ').normalize('NFKC').replace(/\s+/g, ' ');
+    const { plot } = (await engine.call('charts.config', { sessionPath: session, kind })) as ChartConfigResult;
+    expect(allText).toContain(plot.xLabel.normalize('NFKC'));
+    expect(allText).toContain(plot.yLabel.normalize('NFKC'));
+    expect(doc.getElementsByTagName('image').length).toBe(0); // no raster inside
+    expect(allText.split(plot.xLabel.normalize('NFKC'))).toHaveLength(2); // drawn once
+    const paths = Array.from(doc.getElementsByTagName('path'));
+    // every plotted series is drawn in its Okabe–Ito colour (heatmap cells: viridis, many rectangles)
+    if (plot.heatmap) expect(paths.length + doc.getElementsByTagName('rect').length).toBeGreaterThan(plot.heatmap.rows * plot.heatmap.cols);
+    else
+      for (const s of plot.series.filter((x) => x.role === 'measured')) {
+        const c = OKABE_ITO[s.group % OKABE_ITO.length].toUpperCase();
+        const col = (v: string | null) => ({ BLACK: '#000000', WHITE: '#FFFFFF' })[(v ?? '').toUpperCase()] ?? (v ?? '').toUpperCase();
+        const drawn = paths.filter((p) => col(p.getAttribute('fill')) === c || col(p.getAttribute('stroke')) === c);
+        expect(drawn.length, `series ${s.label}`).toBeGreaterThan(0);
+      }
+  });
+
+  test('PDF is vector, embeds its font and renders (pdftoppm) to a non-blank page', async () => {
+    const r = await exp(kind, 'pdf', { preset: 'double' });
+    keep(r.path, `${kind}-double.pdf`);
+    const raw = fs.readFileSync(r.path).toString('latin1');
+    expect(raw.startsWith('%PDF-')).toBe(true);
+    expect(raw).toMatch(/\/FontFile2|\/FontFile3/);
+    expect(raw).not.toMatch(/\/Subtype\s*\/Image/);
+    const px = rasterise(r.path);
+    const mean = px.reduce((a, b) => a + b, 0) / px.length;
+    const variance = px.reduce((a, b) => a + (b - mean) ** 2, 0) / px.length;
+    const ink = px.filter((v) => v < 200).length / px.length;
+    expect(variance).toBeGreaterThan(100);
+    expect(ink).toBeGreaterThan(0.01);
+    execFileSync('pdftoppm', ['-png', '-r', '150', '-singlefile', r.path, path.join(ARTIFACTS, `${kind}-double-pdf`)]);
+  });
+
+  test('CSV and JSON round-trip the plotted numbers; pgfplots has the data inline', async () => {
+    const { plot } = (await engine.call('charts.config', { sessionPath: session, kind })) as ChartConfigResult;
+    const csv = parseCsv(fs.readFileSync((await exp(kind, 'csv')).path, 'utf8'));
+    const points = plot.series.flatMap((s) => s.points.map((p) => ({ s: s.id, ...p })));
+    expect(csv.length).toBe(points.length);
+    csv.forEach((row, i) => {
+      expect(row.series).toBe(points[i].s);
+      expect(Number(row.x)).toBe(points[i].x);
+      expect(row.y === '' ? null : Number(row.y)).toBe(points[i].y);
+    });
+    const json = JSON.parse(fs.readFileSync((await exp(kind, 'json')).path, 'utf8'));
+    expect(json.series).toEqual(plot.series);
+    const texFile = (await exp(kind, 'tex')).path;
+    keep(texFile);
+    const tex = fs.readFileSync(texFile, 'utf8');
+    expect(tex).toMatch(/\\documentclass\[border=2pt\]\{standalone\}[\s\S]*\\begin\{axis\}[\s\S]*\\end\{document\}/);
+    const m = plot.series.find((s) => s.role === 'measured' || s.role === 'cells') ?? plot.series[0];
+    for (const p of m.points.slice(0, 5)) expect(tex).toContain(`${p.x} ${p.y}`);
+    expect(tex).not.toMatch(/[^\x00-\x7e]/); // pdflatex-safe
+  });
+});
+
+describe('plotted values against the session (independent computation)', () => {
+  test('activation vs tokens: measured points are the runs, fitted curve is the stored law, warm-up marked', async () => {
+    const { plot } = (await engine.call('charts.config', { sessionPath: session, kind: 'activation-vs-tokens' })) as ChartConfigResult;
+    const relu2 = plot.series.find((s) => s.id === 'relu-0.2b')!;
+    const runs = fixture.checkpoints.filter((c) => c.series === 'relu-0.2b').map((c) => ({ D: c.tokensTrained! / 1e9, A: fixture.runs.find((r) => r.checkpointId === c.id)!.activationRatio! }));
+    expect(relu2.points.map((p) => [p.x, p.y])).toEqual(runs.map((r) => [r.D, r.A * 100]));
+    const fit = plot.series.find((s) => s.id === 'silu-0.1b:fit')!;
+    for (const p of fit.points) expect(p.y!).toBeCloseTo(100 * SILU(p.x, 0.409), 10);
+    const reluFit = plot.series.find((s) => s.id === 'relu-0.1b:fit')!;
+    for (const p of reluFit.points) expect(p.y!).toBeCloseTo(100 * RELU(p.x, 0.0614), 10);
+    const dropped = plot.series.find((s) => s.id === 'relu-0.1b:dropped')!;
+    expect(dropped.points.map((p) => p.x)).toEqual([5]);
+    expect(plot.series.find((s) => s.id === 'relu-0.1b')!.points.map((p) => p.x)).not.toContain(5);
+  });
+
+  test('convergence is −dA/dD of the law, against a finite difference of the closed form', async () => {
+    const { plot } = (await engine.call('charts.config', { sessionPath: session, kind: 'convergence' })) as ChartConfigResult;
+    const s = plot.series.find((x) => x.id === 'relu-0.1b')!;
+    const N = 11.5 * 768 * 768 * 16;
+    for (const p of s.points.filter((_, i) => i % 10 === 0)) {
+      const D = (p.x * N) / 1e9;
+      const h = 1e-4 * D;
+      expect(p.y!).toBeCloseTo(-(RELU(D + h, 0.0614) - RELU(D - h, 0.0614)) / (2 * h), 7);
+    }
+    expect(s.points.every((p) => p.y! > 0)).toBe(true); // ReLU sparsity rises (paper Fig. 8)
+    expect(plot.series.find((x) => x.id === 'silu-0.1b')!.points.every((p) => p.y! < 0)).toBe(true);
+  });
+
+  test('neuron frequency is sorted descending and spans 0–100 % of neurons', async () => {
+    const { plot } = (await engine.call('charts.config', { sessionPath: session, kind: 'neuron-frequency' })) as ChartConfigResult;
+    const pts = plot.series[0].points;
+    const sorted = [...fixture.runs.find((r) => r.id === 'heat')!.neuronFrequency!].sort((a, b) => b - a);
+    expect(pts[0].y).toBe(sorted[0] * 100);
+    expect(pts.at(-1)!.y).toBe(sorted.at(-1)! * 100);
+    expect(pts[0].x).toBe(0);
+    expect(pts.at(-1)!.x).toBe(100);
+    for (let i = 1; i < pts.length; i++) expect(pts[i].y!).toBeLessThanOrEqual(pts[i - 1].y!);
+  });
+});
+
+describe('export details and bad input', () => {
+  test('PNG at 300 dpi is 3.5 in wide (1050 px) and records its dpi', async () => {
+    const r = await exp('pareto', 'png');
+    keep(r.path, 'pareto-single-300dpi.png');
+    expect(r.widthPx).toBe(1050);
+    const png = fs.readFileSync(r.path);
+    expect(png.readUInt32BE(16)).toBe(1050);
+    const phys = png.indexOf('pHYs');
+    expect(phys).toBeGreaterThan(0);
+    expect(png.readUInt32BE(phys + 4)).toBe(Math.round(300 * 39.3701));
+    const r2 = await exp('pareto', 'png', { preset: 'double', dpi: 150 });
+    expect(r2.widthPx).toBe(7 * 150);
+  });
+
+  test('each kind with no data in the session says what is missing', async () => {
+    const empty = path.join(dir, 'empty.json');
+    fs.writeFileSync(empty, JSON.stringify({ checkpoints: [], runs: [] }));
+    for (const kind of CHART_KINDS) {
+      const err = await engine.call('charts.config', { sessionPath: empty, kind }).catch((e) => e);
+      expect(err.code, kind).toBe('NOT_FOUND');
+      expect(err.message).toMatch(/no |needs /);
+    }
+  });
+
+  test('an unwritable output path is a clear error, not a crash', async () => {
+    const e1 = await exp('pareto', 'pdf', { out: path.join(dir, 'missing-dir', 'x.pdf') }).catch((e) => e);
+    expect(e1.code).toBe('NOT_FOUND');
+    expect(e1.message).toMatch(/missing-dir does not exist/);
+    fs.writeFileSync(path.join(dir, 'afile'), 'x');
+    const e2 = await exp('pareto', 'svg', { out: path.join(dir, 'afile', 'x.svg') }).catch((e) => e);
+    expect(e2.message).toMatch(/is not a folder/);
+    const e3 = await exp('pareto', 'svg', { out: dir }).catch((e) => e);
+    expect(e3.message).toMatch(/it is a folder/);
+  });
+
+  test('a damaged session file and a wrong kind are clear errors', async () => {
+    const bad = path.join(dir, 'bad.json');
+    fs.writeFileSync(bad, '{"checkpoints": [}');
+    await expect(engine.call('charts.config', { sessionPath: bad, kind: 'pareto' })).rejects.toMatchObject({ code: 'BAD_DATA', message: expect.stringContaining('bad.json') });
+    fs.writeFileSync(bad, JSON.stringify({ checkpoints: [{ id: 1 }], runs: [] }));
+    await expect(engine.call('charts.config', { sessionPath: bad, kind: 'pareto' })).rejects.toMatchObject({ code: 'BAD_DATA' });
+    await expect(engine.call('charts.config', { sessionPath: session, kind: 'pie' })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+  });
+
+  test('chart settings are saved in the session and come back', async () => {
+    const copy = path.join(dir, 'settings.json');
+    fs.copyFileSync(session, copy);
+    expect(await engine.call('charts.settings.get', { sessionPath: copy, kind: 'pareto' })).toEqual({ options: null });
+    const options = { preset: 'double', yScale: 'log', fontSize: 10, series: ['relu-0.1b 300B · CETT'] };
+    await engine.call('charts.settings.save', { sessionPath: copy, kind: 'pareto', options });
+    expect(await engine.call('charts.settings.get', { sessionPath: copy, kind: 'pareto' })).toEqual({ options });
+    const { plot } = (await engine.call('charts.config', { sessionPath: copy, kind: 'pareto', options: options as never })) as ChartConfigResult;
+    expect(plot.yScale).toBe('log');
+    expect(plot.series.map((s) => s.id)).toEqual(['relu-0.1b 300B · CETT']);
+  });
+});
