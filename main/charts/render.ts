@@ -31,8 +31,8 @@ function draw(canvasLike: unknown, config: Json, dpr: number, extraPlugins: unkn
   const c = hydrate(config) as Json & { options: Json; plugins: unknown[] };
   c.plugins = [...c.plugins, ...extraPlugins];
   c.options = { ...c.options, devicePixelRatio: dpr, animation: false, responsive: false, events: [] };
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   // with animation off, the constructor draws once; a second draw() would duplicate every SVG/PDF element
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   const chart = new Chart(canvasLike as any, c as any);
   return () => chart.destroy();
 }

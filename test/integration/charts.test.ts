@@ -48,13 +48,20 @@ function parseCsv(text: string): Record<string, string>[] {
   for (let i = 0; i < text.length; i++) {
     const ch = text[i];
     if (q) {
-      if (ch === '"' && text[i + 1] === '"') (f += '"'), i++;
-      else if (ch === '"') q = false;
+      if (ch === '"' && text[i + 1] === '"') {
+        f += '"';
+        i++;
+      } else if (ch === '"') q = false;
       else f += ch;
     } else if (ch === '"') q = true;
-    else if (ch === ',') row.push(f), (f = '');
-    else if (ch === '\n') row.push(f), rows.push(row), (row = []), (f = '');
-    else f += ch;
+    else if (ch === ',' || ch === '\n') {
+      row.push(f);
+      f = '';
+      if (ch === '\n') {
+        rows.push(row);
+        row = [];
+      }
+    } else f += ch;
   }
   const [head, ...body] = rows;
   return body.map((r) => Object.fromEntries(head.map((h, i) => [h, r[i]])));
