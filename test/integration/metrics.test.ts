@@ -1,0 +1,234 @@
+/**
+ * The fast CETT-PPL-p% path against a deliberately plain implementation of the authors' algorithm,
+ * written here from METHOD.md §2–3 (no caching, dense pass + threshold bisection redone at every outer
+ * step, one direct matrix product per bisection step), on toy models of several families.
+ */
+import { describe, expect, it } from 'vitest';
+import { batchStream, type EvalData } from '../../main/metrics/data';
+import { measureCettPpl, measureSeries } from '../../main/metrics/cett-ppl';
+import { measureBaseline, sweepCett } from '../../main/metrics/baselines';
+import type { MeasureTarget } from '../../main/metrics/target';
+import type { ModelRunner } from '../../main/inference/runner-types';
+import { makeToyModel, type ToyConfig, type ToyModel } from './metrics-toy-model';
+
+// ---------- the plain reference (METHOD.md §2 steps 1–6, §3 Algorithm 1) ----------
+function plainThreshold(a: Float32Array, T: number, F: number, w: Float32Array, d: number, norms: Float32Array, c: number): number {
+  const N = new Float32Array(T * F);
+  for (let i = 0; i < T * F; i++) N[i] = Math.abs(a[i]) * norms[i % F];
+  let min = Infinity;
+  for (const x of N) min = Math.min(min, x);
+  // q99 of a strided subsample, linear interpolation (torch.quantile)
+  const stride = Math.max(Math.floor(N.length / 65536), 1);
+  const sub: number[] = [];
+  for (let i = 0; i < N.length; i += stride) sub.push(N[i]);
+  sub.sort((x, y) => x - y);
+  const pos = 0.99 * (sub.length - 1);
+  const lo = Math.floor(pos);
+  const q99 = Math.fround(sub[lo] + (sub[Math.min(lo + 1, sub.length - 1)] - sub[lo]) * (pos - lo));
+  const cand = (j: number) => Math.fround(j < 32768 ? min + (j * (q99 - min)) / 65535 : q99 - ((65535 - j) * (q99 - min)) / 65535);
+  const cett = (t: number) => {
+    let s = 0;
+    let n = 0;
+    for (let tok = 0; tok < T; tok++) {
+      let full = 0;
+      let tail = 0;
+      for (let k = 0; k < d; k++) {
+        let x = 0;
+        let y = 0;
+        for (let i = 0; i < F; i++) {
+          const v = a[tok * F + i] * w[k * F + i];
+          x += v;
+          if (N[tok * F + i] <= t) y += v;
+        }
+        full += x * x;
+        tail += y * y;
+      }
+      if (full > 0) {
+        s += Math.sqrt(tail / full);
+        n++;
+      }
+    }
+    return s / n;
+  };
+  let left = 0;
+  let right = 65535;
+  while (left < right) {
+    const mid = (left + right) >> 1;
+    if (cett(cand(mid)) > c) right = mid;
+    else left = mid + 1;
+  }
+  return left === 0 ? 0 : cand(left - 1); // the authors' left==0 wrap replaced by "skip nothing"
+}
+
+async function plainInspect(m: ToyModel, data: EvalData, c: number) {
+  const { hiddenSize: d, intermediateSize: F, numLayers: L } = m.spec;
+  const ratios: number[] = [];
+  const acts: number[] = [];
+  const eps: number[][] = [];
+  for (const bt of data.batches) {
+    const dense = await m.forward({ ids: bt.ids, batch: bt.batch, seqLen: bt.seqLen, mode: { kind: 'dense' }, captureActivations: true });
+    const T = bt.batch * bt.seqLen;
+    const th = dense.activations!.map((a, l) => plainThreshold(a, T, F, m.down[l], d, m.colNorms[l], c));
+    eps.push(th);
+    const tau = th.map((e, l) => Float32Array.from(m.colNorms[l], (n) => e / n));
+    const sparse = await m.forward({ ids: bt.ids, batch: bt.batch, seqLen: bt.seqLen, mode: { kind: 'cett', tau } });
+    const ld = dense.nll.reduce((x, y) => x + y, 0) / dense.nll.length;
+    const ls = sparse.nll.reduce((x, y) => x + y, 0) / sparse.nll.length;
+    ratios.push(Math.exp(ls - ld));
+    acts.push(sparse.activeCounts.reduce((x, y) => x + y, 0) / (L * T * F));
+  }
+  const avg = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / xs.length;
+  return { ratio: avg(ratios), act: avg(acts), eps: Array.from({ length: L }, (_, l) => avg(eps.map((e) => e[l]))) };
+}
+
+async function plainCettPpl(m: ToyModel, data: EvalData, p: number, tol: number) {
+  let l = 0;
+  let r = 1;
+  while (r - l > tol) {
+    const c = (l + r) / 2;
+    const { ratio } = await plainInspect(m, data, c);
+    if (ratio < 1 + p / 100) l = c;
+    else r = c;
+  }
+  const c = (l + r) / 2;
+  return { c, ...(await plainInspect(m, data, c)) };
+}
+
+// ---------- fixtures ----------
+const FAMILIES: (ToyConfig & { name: string })[] = [
+  { name: 'gated relu', seed: 1, vocab: 20, d: 8, f: 20, layers: 2, gated: true, activation: 'relu' },
+  { name: 'gated silu', seed: 2, vocab: 20, d: 8, f: 20, layers: 3, gated: true, activation: 'silu' },
+  { name: 'non-gated gelu (gpt2-like, biases)', seed: 3, vocab: 20, d: 8, f: 24, layers: 2, gated: false, activation: 'gelu' },
+];
+
+function setup(cfg: ToyConfig, sequences = 6, S = 12, B = 3) {
+  const m = makeToyModel(cfg);
+  const data = batchStream(m.sample(sequences, S, cfg.seed + 100), { seqLen: S, batch: B }, 'toy');
+  const target: MeasureTarget = { id: `toy-${cfg.seed}`, runner: m, downWeights: m.down };
+  return { m, data, target };
+}
+
+describe('CETT-PPL-p%: fast path = plain authors algorithm', () => {
+  for (const fam of FAMILIES) {
+    it(fam.name, async () => {
+      const { m, data, target } = setup(fam);
+      const p = 5;
+      const tol = 1e-3;
+      const ref = await plainCettPpl(m, data, p, tol);
+      m.forwardCalls = 0;
+      const fast = await measureCettPpl(target, data, { p, tol, thresholdMode: 'authors' });
+      expect(Math.abs(fast.cett! - ref.c)).toBeLessThanOrEqual(tol);
+      // at the same c the thresholds and the activation ratio agree (the outer path is the same too)
+      expect(fast.cett).toBe(ref.c);
+      fast.thresholds.forEach((e, l) => expect(Math.abs(e - ref.eps[l])).toBeLessThanOrEqual(1e-3 * Math.abs(ref.eps[l]) + 1e-12));
+      expect(Math.abs(fast.activationRatio - ref.act)).toBeLessThanOrEqual(0.001);
+      expect(fast.pplRatio).toBeCloseTo(ref.ratio, 6);
+      // one dense pass per batch, one sparse pass per batch and outer step, plus the final pass
+      expect(fast.forwardPasses).toBe(data.batches.length * (1 + fast.searchHistory!.length + 1));
+      expect(m.forwardCalls).toBe(fast.forwardPasses);
+      expect(fast.pplRatio).toBeLessThan(1.05 + 0.01);
+      expect(fast.sparsity).toBeCloseTo(1 - fast.activationRatio, 12);
+      expect(fast.neuronFrequency.length).toBe(fam.layers);
+      expect(fast.sampleMatrix.length).toBe(fam.layers);
+      expect(fast.sampleMatrix[0].length).toBe(data.seqLen);
+    });
+  }
+});
+
+describe('properties', () => {
+  it('activation ratio falls and PPL ratio rises with CETT; CETT → 0 gives PPL ratio → 1', async () => {
+    const { data, target } = setup(FAMILIES[1], 8, 12, 4);
+    const pts = await sweepCett(target, data, [0, 0.02, 0.1, 0.25, 0.5, 0.8]);
+    for (let i = 1; i < pts.length; i++) {
+      expect(pts[i].activationRatio).toBeLessThanOrEqual(pts[i - 1].activationRatio + 1e-12);
+      expect(pts[i].pplRatio).toBeGreaterThanOrEqual(pts[i - 1].pplRatio - 2e-3);
+    }
+    expect(pts[0].pplRatio).toBeCloseTo(1, 9);
+    expect(pts[0].activationRatio).toBe(1);
+    const gaps: number[] = [];
+    for (const p of [2, 0.2, 0.02]) {
+      const r = await measureCettPpl(target, data, { p, tol: 1e-6, thresholdMode: 'authors' });
+      gaps.push(Math.abs(r.pplRatio - 1));
+    }
+    expect(gaps[2]).toBeLessThan(gaps[0]);
+    expect(gaps[2]).toBeLessThan(1e-3);
+  });
+
+  it('exact mode agrees with the authors grid to within the grid spacing effect', async () => {
+    const { data, target } = setup(FAMILIES[0]);
+    const a = await measureCettPpl(target, data, { p: 5, tol: 1e-3, thresholdMode: 'authors' });
+    const e = await measureCettPpl(target, data, { p: 5, tol: 1e-3, thresholdMode: 'exact' });
+    expect(Math.abs(a.cett! - e.cett!)).toBeLessThan(0.05);
+    expect(e.thresholdMode).toBe('exact');
+  });
+
+  it('baselines: relu equals FAT ε=0 on a ReLU model, and is refused on SiLU', async () => {
+    const relu = setup(FAMILIES[0]);
+    const r = await measureBaseline(relu.target, relu.data, 'relu', undefined);
+    const f = await measureBaseline(relu.target, relu.data, 'fat', 0);
+    expect(r.activationRatio).toBeCloseTo(f.activationRatio, 12);
+    expect(r.activationRatio).toBeLessThan(1);
+    const silu = setup(FAMILIES[1]);
+    await expect(measureBaseline(silu.target, silu.data, 'relu', undefined)).rejects.toThrow(/ReLU-family/);
+    const tk = await measureBaseline(silu.target, silu.data, 'topk-token', 0.25);
+    expect(tk.activationRatio).toBeCloseTo(5 / 20, 12); // k = round(0.25·20) of 20 per token
+  });
+
+  it('bad inputs fail before any compute', async () => {
+    const { m, data, target } = setup(FAMILIES[0]);
+    m.forwardCalls = 0;
+    await expect(measureCettPpl(target, data, { p: 0, tol: 1e-3, thresholdMode: 'authors' })).rejects.toThrow(/p must be/);
+    await expect(measureCettPpl(target, data, { p: -1, tol: 1e-3, thresholdMode: 'authors' })).rejects.toThrow(/p must be/);
+    const one = [{ id: 'a', open: async () => target }];
+    await expect(measureSeries(one, data, { p: 1, tol: 1e-3, thresholdMode: 'authors' })).rejects.toThrow(/at least 2/);
+    const other = setup(FAMILIES[1]);
+    const two = [
+      { id: 'a', spec: target.runner.spec, open: async () => target },
+      { id: 'b', spec: other.target.runner.spec, open: async () => other.target },
+    ];
+    await expect(measureSeries(two, data, { p: 1, tol: 1e-3, thresholdMode: 'authors' })).rejects.toThrow(/different architectures/);
+    expect(m.forwardCalls).toBe(0);
+    expect(() => batchStream([1, 2, 3], { seqLen: 8, batch: 2 }, 'short.txt')).toThrow(/short\.txt is too short/);
+  });
+
+  it('cancel stops between forward calls', async () => {
+    const { data, target } = setup(FAMILIES[0]);
+    const ac = new AbortController();
+    let passes = 0;
+    const wrapped: MeasureTarget = {
+      ...target,
+      runner: {
+        ...target.runner,
+        forward: async (req) => {
+          if (++passes === 3) ac.abort();
+          return target.runner.forward(req);
+        },
+      } as ModelRunner,
+    };
+    await expect(measureCettPpl(wrapped, data, { p: 1, tol: 1e-3, thresholdMode: 'authors' }, { signal: ac.signal })).rejects.toThrow(/cancelled/);
+    expect(passes).toBe(3);
+  });
+});
+
+describe('training series (METHOD.md §5)', () => {
+  it('one CETT from the last k checkpoints, applied to every checkpoint; resume gives the same answer', async () => {
+    const cfgs = [11, 12, 13].map((seed) => ({ ...FAMILIES[1], seed }));
+    const models = cfgs.map((c) => makeToyModel(c));
+    const data = batchStream(models[2].sample(4, 10, 5), { seqLen: 10, batch: 2 }, 'toy');
+    const entries = models.map((m, i) => ({ id: `ck${i}`, tokensSeen: (i + 1) * 1e9, open: async (): Promise<MeasureTarget> => ({ id: `ck${i}`, runner: m, downWeights: m.down }) }));
+    const states: unknown[] = [];
+    const res = await measureSeries(entries, data, { p: 5, tol: 1e-2, thresholdMode: 'authors', lastK: 2 }, {}, { onStep: (s) => void states.push(structuredClone(s)) });
+    expect(res.searchedOn).toEqual(['ck1', 'ck2']);
+    expect(res.checkpoints.map((c) => c.cett)).toEqual([res.cett, res.cett, res.cett]);
+    // the search's ratio is the mean of the last two checkpoints' ratios
+    for (const h of res.searchHistory) expect(h.pplRatio).toBeCloseTo((h.perCheckpoint[0] + h.perCheckpoint[1]) / 2, 12);
+    // same CETT measured on ck1 alone at res.cett gives ck1's result
+    const single = await sweepCett({ id: 'ck1', runner: models[1], downWeights: models[1].down }, data, [res.cett]);
+    expect(res.checkpoints[1].activationRatio).toBeCloseTo(single[0].activationRatio, 12);
+    // resume from the state after the 3rd search step: the same final CETT
+    const mid = states[2] as Parameters<typeof measureSeries>[4] extends infer H ? (H extends { resume?: infer R } ? R : never) : never;
+    const resumed = await measureSeries(entries, data, { p: 5, tol: 1e-2, thresholdMode: 'authors', lastK: 2 }, {}, { resume: mid });
+    expect(resumed.cett).toBe(res.cett);
+    expect(resumed.searchHistory.length).toBe(res.searchHistory.length);
+  });
+});
