@@ -1,0 +1,77 @@
+/**
+ * The chart runtime, renderer side: a copy of main/charts/runtime.ts below the marker line (the renderer
+ * may not import main/ values). Do not edit here alone: test/integration/charts-runtime.test.ts fails
+ * when the two differ.
+ */
+// ---- shared runtime below: keep identical to renderer/src/charts/runtime.ts ----
+/* eslint-disable @typescript-eslint/no-explicit-any */
+type Json = Record<string, any>;
+
+interface Colorbar {
+  min: number;
+  max: number;
+  label: string;
+  width: number;
+  gap: number;
+  fontFamily: string;
+  fontSize: number;
+  stops: string[];
+}
+
+/** Draws the heatmap's colour bar right of the chart area: vector rectangles, tick text, a rotated label. */
+export const labColorbarPlugin = {
+  id: 'labColorbar',
+  afterDraw(chart: any, _args: unknown, opts: Colorbar) {
+    if (!opts || !Array.isArray(opts.stops) || !chart.chartArea) return;
+    const { ctx, chartArea: a } = chart;
+    const x = a.right + opts.gap;
+    const h = a.bottom - a.top;
+    const n = opts.stops.length;
+    ctx.save();
+    for (let i = 0; i < n; i++) {
+      // stop 0 (min) at the bottom; slight overlap so no hairline gaps show between cells
+      const y0 = a.bottom - ((i + 1) * h) / n;
+      ctx.fillStyle = opts.stops[i];
+      ctx.fillRect(x, y0, opts.width, h / n + 0.5);
+    }
+    ctx.strokeStyle = '#000000';
+    ctx.lineWidth = 0.5;
+    ctx.strokeRect(x, a.top, opts.width, h);
+    ctx.fillStyle = '#000000';
+    ctx.font = `${opts.fontSize}px ${opts.fontFamily}`;
+    ctx.textAlign = 'left';
+    ctx.textBaseline = 'middle';
+    // one number format for all three ticks, with enough digits to tell them apart
+    const span = Math.abs(opts.max - opts.min);
+    const digits = span >= 20 ? 0 : span >= 2 ? 1 : span >= 0.2 ? 2 : 3;
+    const fmt = (v: number) => v.toFixed(digits);
+    for (const [v, y] of [[opts.max, a.top], [(opts.min + opts.max) / 2, (a.top + a.bottom) / 2], [opts.min, a.bottom]] as const) ctx.fillText(fmt(v), x + opts.width + 2, y);
+    ctx.translate(x + opts.width + 2 + opts.fontSize * 2.6, (a.top + a.bottom) / 2);
+    ctx.rotate(Math.PI / 2);
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'middle';
+    ctx.fillText(opts.label, 0, 0);
+    ctx.restore();
+  },
+};
+
+/** A copy of `config` with the hints turned into functions, and the runtime plugins attached. */
+export function hydrate(config: Json): Json {
+  const c: Json = structuredClone(config);
+  const datasets: Json[] = c.data?.datasets ?? [];
+  for (const ds of datasets) {
+    const cells = ds.lab?.cells;
+    if (cells) {
+      // cells overlap by a hair so anti-aliasing leaves no light seams between them (PDF viewers show seams)
+      ds.width = (ctx: any) => { const a = ctx.chart.chartArea; return a ? (a.right - a.left) / cells.cols + 0.3 : 1; };
+      ds.height = (ctx: any) => { const a = ctx.chart.chartArea; return a ? (a.bottom - a.top) / cells.rows + 0.3 : 1; };
+    }
+  }
+  c.options ??= {};
+  c.options.plugins ??= {};
+  const legend = (c.options.plugins.legend ??= {});
+  legend.labels ??= {};
+  legend.labels.filter = (item: any, data: any) => data.datasets[item.datasetIndex]?.lab?.legend !== false;
+  c.plugins = [...(c.plugins ?? []), labColorbarPlugin];
+  return c;
+}
