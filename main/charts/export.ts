@@ -16,7 +16,8 @@ import type { ChartSource } from './source';
 export interface ExportRequest {
   kind: ChartKind;
   format: ExportFormat;
-  out: string;
+  /** file to write; without it only returnData makes sense (clipboard) */
+  out?: string;
   preset?: 'single' | 'double';
   dpi?: number;
   options?: ChartOptions;
@@ -40,7 +41,8 @@ export function checkWritable(out: string): string {
 }
 
 export async function exportChart(src: ChartSource, req: ExportRequest, deps: DataDeps = {}): Promise<ChartExportResult> {
-  const abs = checkWritable(req.out);
+  if (!req.out && !req.returnData) throw new LabError('BAD_REQUEST', 'export needs an output path');
+  const abs = req.out ? checkWritable(req.out) : undefined;
   const options: ChartOptions = { ...req.options, preset: req.preset ?? req.options?.preset, scale: 1 };
   const plot = plotData(req.kind, src, options, deps);
   const { config, widthPt, heightPt } = buildChartConfig(plot, options);
@@ -70,7 +72,7 @@ export async function exportChart(src: ChartSource, req: ExportRequest, deps: Da
       break;
   }
   try {
-    fs.writeFileSync(abs, data);
+    if (abs) fs.writeFileSync(abs, data);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EROFS' ? 'read-only file system' : code === 'ENOSPC' ? 'disk full' : code === 'ENOENT' ? 'the folder does not accept new files' : (e as Error).message;

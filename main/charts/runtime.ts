@@ -62,8 +62,9 @@ export function hydrate(config: Json): Json {
   for (const ds of datasets) {
     const cells = ds.lab?.cells;
     if (cells) {
-      ds.width = (ctx: any) => { const a = ctx.chart.chartArea; return a ? (a.right - a.left) / cells.cols : 1; };
-      ds.height = (ctx: any) => { const a = ctx.chart.chartArea; return a ? (a.bottom - a.top) / cells.rows : 1; };
+      // cells overlap by a hair so anti-aliasing leaves no light seams between them (PDF viewers show seams)
+      ds.width = (ctx: any) => { const a = ctx.chart.chartArea; return a ? (a.right - a.left) / cells.cols + 0.3 : 1; };
+      ds.height = (ctx: any) => { const a = ctx.chart.chartArea; return a ? (a.bottom - a.top) / cells.rows + 0.3 : 1; };
     }
   }
   c.options ??= {};

@@ -88,10 +88,10 @@ describe.each(CHART_KINDS)('chart %s', (kind) => {
 
   test('SVG is a vector figure with the series and text as text', async () => {
     const r = await exp(kind, 'svg');
-    const svg = fs.readFileSync(r.path, 'utf8');
-    keep(r.path);
+    const svg = fs.readFileSync(r.path!, 'utf8');
+    keep(r.path!);
     const errors: string[] = [];
-    const doc = new DOMParser({ onError: (level: string, msg: string) => void (level !== 'warning' && errors.push(msg)) }).parseFromString(svg, 'image/svg+xml');
+    const doc = new DOMParser({ errorHandler: { warning: () => {}, error: (m: string) => void errors.push(m), fatalError: (m: string) => void errors.push(m) } }).parseFromString(svg, 'image/svg+xml');
     expect(errors).toEqual([]);
     expect(doc.documentElement.getAttribute('width')).toBe('3.500in');
     // Skia writes a long label as several <text> runs (one per word) and may use ligature glyphs (ﬁ)
@@ -115,23 +115,23 @@ describe.each(CHART_KINDS)('chart %s', (kind) => {
 
   test('PDF is vector, embeds its font and renders (pdftoppm) to a non-blank page', async () => {
     const r = await exp(kind, 'pdf', { preset: 'double' });
-    keep(r.path, `${kind}-double.pdf`);
-    const raw = fs.readFileSync(r.path).toString('latin1');
+    keep(r.path!, `${kind}-double.pdf`);
+    const raw = fs.readFileSync(r.path!).toString('latin1');
     expect(raw.startsWith('%PDF-')).toBe(true);
     expect(raw).toMatch(/\/FontFile2|\/FontFile3/);
     expect(raw).not.toMatch(/\/Subtype\s*\/Image/);
-    const px = rasterise(r.path);
+    const px = rasterise(r.path!);
     const mean = px.reduce((a, b) => a + b, 0) / px.length;
     const variance = px.reduce((a, b) => a + (b - mean) ** 2, 0) / px.length;
     const ink = px.filter((v) => v < 200).length / px.length;
     expect(variance).toBeGreaterThan(100);
     expect(ink).toBeGreaterThan(0.01);
-    execFileSync('pdftoppm', ['-png', '-r', '150', '-singlefile', r.path, path.join(ARTIFACTS, `${kind}-double-pdf`)]);
+    execFileSync('pdftoppm', ['-png', '-r', '150', '-singlefile', r.path!, path.join(ARTIFACTS, `${kind}-double-pdf`)]);
   });
 
   test('CSV and JSON round-trip the plotted numbers; pgfplots has the data inline', async () => {
     const { plot } = (await engine.call('charts.config', { sessionPath: session, kind })) as ChartConfigResult;
-    const csv = parseCsv(fs.readFileSync((await exp(kind, 'csv')).path, 'utf8'));
+    const csv = parseCsv(fs.readFileSync((await exp(kind, 'csv')).path!, 'utf8'));
     const points = plot.series.flatMap((s) => s.points.map((p) => ({ s: s.id, ...p })));
     expect(csv.length).toBe(points.length);
     csv.forEach((row, i) => {
@@ -139,9 +139,9 @@ describe.each(CHART_KINDS)('chart %s', (kind) => {
       expect(Number(row.x)).toBe(points[i].x);
       expect(row.y === '' ? null : Number(row.y)).toBe(points[i].y);
     });
-    const json = JSON.parse(fs.readFileSync((await exp(kind, 'json')).path, 'utf8'));
+    const json = JSON.parse(fs.readFileSync((await exp(kind, 'json')).path!, 'utf8'));
     expect(json.series).toEqual(plot.series);
-    const texFile = (await exp(kind, 'tex')).path;
+    const texFile = (await exp(kind, 'tex')).path!;
     keep(texFile);
     const tex = fs.readFileSync(texFile, 'utf8');
     expect(tex).toMatch(/\\documentclass\[border=2pt\]\{standalone\}[\s\S]*\\begin\{axis\}[\s\S]*\\end\{document\}/);
@@ -194,9 +194,9 @@ describe('plotted values against the session (independent computation)', () => {
 describe('export details and bad input', () => {
   test('PNG at 300 dpi is 3.5 in wide (1050 px) and records its dpi', async () => {
     const r = await exp('pareto', 'png');
-    keep(r.path, 'pareto-single-300dpi.png');
+    keep(r.path!, 'pareto-single-300dpi.png');
     expect(r.widthPx).toBe(1050);
-    const png = fs.readFileSync(r.path);
+    const png = fs.readFileSync(r.path!);
     expect(png.readUInt32BE(16)).toBe(1050);
     const phys = png.indexOf('pHYs');
     expect(phys).toBeGreaterThan(0);
@@ -209,7 +209,7 @@ describe('export details and bad input', () => {
     const empty = path.join(dir, 'empty.json');
     fs.writeFileSync(empty, JSON.stringify({ checkpoints: [], runs: [] }));
     for (const kind of CHART_KINDS) {
-      const err = await engine.call('charts.config', { sessionPath: empty, kind }).catch((e) => e);
+      const err = (await engine.call('charts.config', { sessionPath: empty, kind }).catch((e) => e)) as { code: string; message: string };
       expect(err.code, kind).toBe('NOT_FOUND');
       expect(err.message).toMatch(/no |needs /);
     }

@@ -53,14 +53,16 @@ export const chartsRequests = {
       sessionPath: sessionPath.optional(),
       kind,
       format: z.enum(EXPORT_FORMATS),
-      out: z.string().min(1).max(4096),
+      /** file to write; may be left out with returnData (e.g. copy to clipboard) */
+      out: z.string().min(1).max(4096).optional(),
       preset: z.enum(['single', 'double']).optional(),
       dpi: z.number().int().min(36).max(1200).optional(),
       options: chartOptionsSchema.optional(),
       /** also return the file as base64 (clipboard in Electron); only for files under 20 MB */
       returnData: z.boolean().optional(),
     })
-    .strict(),
+    .strict()
+    .refine((r) => r.out !== undefined || r.returnData === true, { message: 'give out (a file path) or returnData: true', path: ['out'] }),
   /** chart settings saved in the session (restored when the chart is reopened) */
   'charts.settings.get': z.object({ sessionPath: sessionPath.optional(), kind }).strict(),
   'charts.settings.save': z.object({ sessionPath: sessionPath.optional(), kind, options: chartOptionsSchema }).strict(),
@@ -124,7 +126,8 @@ export interface ChartConfigResult {
 }
 
 export interface ChartExportResult {
-  path: string;
+  /** the file written; absent when only data was returned */
+  path?: string;
   format: ExportFormat;
   bytes: number;
   widthPx?: number;
