@@ -1,9 +1,11 @@
 import type { HandlerMap } from '../engine';
 import { engineHandlers } from './engine';
+import { filesHandlers } from './files';
 import { chartsHandlers } from './charts';
 
 /** Every domain's handlers. Each issue adds its domain's map here. */
 export const allHandlers: HandlerMap = {
   ...engineHandlers,
+  ...filesHandlers,
   ...chartsHandlers,
 };
