@@ -7,5 +7,7 @@ export interface LogEvent {
 
 export interface Events {
   'engine.log': LogEvent;
+  'job.progress': import('./domains/runs').JobProgressEvent;
+  'job.finished': import('./domains/runs').JobFinishedEvent;
 }
 export type EventName = keyof Events;

@@ -1,9 +1,95 @@
 import { z } from 'zod';
 
-// Commands of the 'runs' domain: request schemas (validated by every transport) and response types.
-// Filled in by the issue that builds this domain.
+/**
+ * Commands of the 'runs' domain: long measurements run as jobs (main/jobs) with progress events
+ * (`job.progress`, `job.finished` in events.ts), cancel and resume. METHOD.md §2–5; issue 4.
+ */
+export const METHODS = ['cett-ppl', 'relu', 'topk-token', 'topk-batch', 'fat'] as const;
 
-export const runsRequests = {} satisfies Record<string, z.ZodType>;
+const common = {
+  data: z.string().min(1).max(4096),
+  method: z.enum(METHODS).default('cett-ppl'),
+  /** CETT-PPL-p%: PPL may rise by p% (presets 1, 5, 10); refused when ≤ 0 */
+  p: z.number().default(1),
+  /** baseline parameter: FAT ε; Top-k fraction of neurons kept */
+  param: z.number().optional(),
+  /** token budget N (rounded down to a multiple of seqLen) */
+  tokens: z.number().int().positive().max(1e9).default(65536),
+  seqLen: z.number().int().min(2).max(1 << 17).default(1024),
+  batch: z.number().int().min(1).max(4096).default(4),
+  tol: z.number().positive().lt(0.5).default(1e-3),
+  thresholdMode: z.enum(['authors', 'exact']).default('authors'),
+  provider: z.enum(['auto', 'cuda', 'webgpu', 'cpu']).default('auto'),
+  bosPerSequence: z.boolean().default(false),
+  /** sweep: the method's parameter (or CETT for cett-ppl) over these values instead of one measurement */
+  sweep: z.array(z.number()).min(1).max(200).optional(),
+  /** folder for the resumable job state (JSON files) when no session is open */
+  stateDir: z.string().max(4096).optional(),
+};
 
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
-export interface RunsResponses {}
+export const measureConfigSchema = z.object({ kind: z.literal('measure'), checkpoint: z.string().min(1).max(4096), ...common });
+export const seriesConfigSchema = z.object({
+  kind: z.literal('measure-series'),
+  checkpoints: z.array(z.object({ path: z.string().min(1).max(4096), tokensSeen: z.number().nonnegative().optional() })).max(1000),
+  lastK: z.number().int().min(1).default(5),
+  ...common,
+});
+export const runConfigSchema = z.discriminatedUnion('kind', [measureConfigSchema, seriesConfigSchema]);
+export type RunConfig = z.output<typeof runConfigSchema>;
+export type MeasureConfig = z.output<typeof measureConfigSchema>;
+export type SeriesConfig = z.output<typeof seriesConfigSchema>;
+
+export const runsRequests = {
+  /** starts a job (or resumes `resume` = a job id whose state was saved) and returns its id at once */
+  'runs.start': z.object({ config: runConfigSchema, resume: z.string().max(128).optional() }),
+  'runs.cancel': z.object({ id: z.string().max(128) }),
+  'runs.active': z.object({}),
+  /** times one dense pass and one layer's CETT curve on the first batch and extrapolates */
+  'runs.estimate': z.object({ config: runConfigSchema }),
+} satisfies Record<string, z.ZodType>;
+
+export interface JobInfo {
+  id: string;
+  kind: string;
+  startedAt: string;
+  phase: string;
+  step: number;
+  of: number;
+  tokensPerSec: number;
+  etaSec: number | null;
+}
+
+export interface RunEstimate {
+  forwardPasses: number;
+  secondsPerPass: number;
+  curveSeconds: number;
+  totalSeconds: number;
+  provider: string;
+  dtype: string;
+}
+
+export interface RunsResponses {
+  'runs.start': { id: string };
+  'runs.cancel': { cancelled: boolean };
+  'runs.active': JobInfo[];
+  'runs.estimate': RunEstimate;
+}
+
+/** event 'job.progress' */
+export interface JobProgressEvent {
+  id: string;
+  phase: string;
+  step: number;
+  of: number;
+  tokensPerSec: number;
+  etaSec: number | null;
+  message?: string;
+}
+
+/** event 'job.finished' */
+export interface JobFinishedEvent {
+  id: string;
+  status: 'completed' | 'failed' | 'cancelled';
+  result?: unknown;
+  error?: { code: string; message: string };
+}

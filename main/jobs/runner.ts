@@ -1,0 +1,95 @@
+/**
+ * The job queue's runner: starts long work in the background, reports progress, cancels within one
+ * forward call (AbortSignal checked between forward calls by metrics/control.ts), persists every
+ * completed step through a JobPersistence so a killed run resumes from the last completed step.
+ */
+import { randomUUID } from 'node:crypto';
+import { LabError, toErrorPayload } from '../api/errors';
+import type { JobFinishedEvent, JobInfo, JobProgressEvent } from '../api/domains/runs';
+import type { Progress, RunControl } from '../metrics/control';
+import type { JobPersistence } from './persistence';
+
+export interface JobHooks<S> {
+  resume?: S;
+  onStep: (state: S) => Promise<void>;
+}
+
+export type JobWork<S = unknown> = (ctl: RunControl, hooks: JobHooks<S>) => Promise<unknown>;
+
+export interface JobEvents {
+  progress(e: JobProgressEvent): void;
+  finished(e: JobFinishedEvent): void;
+}
+
+interface Active {
+  info: JobInfo;
+  abort: AbortController;
+  done: Promise<JobFinishedEvent>;
+}
+
+export class JobRunner {
+  private active = new Map<string, Active>();
+
+  constructor(
+    private readonly store: JobPersistence,
+    private readonly events: JobEvents,
+  ) {}
+
+  /** Starts work now; with `resumeId`, continues that job from its saved state. Returns the job id at once. */
+  async start(kind: string, config: unknown, work: JobWork, resumeId?: string): Promise<{ id: string; done: Promise<JobFinishedEvent> }> {
+    let id: string;
+    let resume: unknown;
+    if (resumeId) {
+      const stored = await this.store.load(resumeId);
+      if (!stored) throw new LabError('NOT_FOUND', `no saved job ${resumeId} to resume`);
+      if (stored.status === 'completed') throw new LabError('BAD_REQUEST', `job ${resumeId} has completed already`);
+      if (JSON.stringify(stored.config) !== JSON.stringify(config))
+        throw new LabError('BAD_REQUEST', `job ${resumeId} was started with a different configuration; start a new run instead`);
+      if (this.active.has(resumeId)) throw new LabError('BUSY', `job ${resumeId} is running`);
+      id = resumeId;
+      resume = stored.state;
+    } else {
+      id = `${kind}-${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 8)}`;
+      await this.store.create(id, kind, config);
+    }
+    const abort = new AbortController();
+    const info: JobInfo = { id, kind, startedAt: new Date().toISOString(), phase: 'start', step: 0, of: 1, tokensPerSec: 0, etaSec: null };
+    const ctl: RunControl = {
+      signal: abort.signal,
+      progress: (p: Progress) => {
+        Object.assign(info, { phase: p.phase, step: p.step, of: p.of, tokensPerSec: p.tokensPerSec, etaSec: p.etaSec });
+        this.events.progress({ id, ...p });
+      },
+    };
+    const done = (async (): Promise<JobFinishedEvent> => {
+      let ev: JobFinishedEvent;
+      try {
+        const result = await work(ctl, { resume, onStep: (s) => this.store.saveStep(id, s) });
+        await this.store.finish(id, 'completed', { result });
+        ev = { id, status: 'completed', result };
+      } catch (err) {
+        const e = toErrorPayload(err);
+        const status = e.code === 'CANCELLED' ? 'cancelled' : 'failed';
+        await this.store.finish(id, status, { error: e.message }).catch(() => undefined);
+        ev = { id, status, error: { code: e.code, message: e.message } };
+      } finally {
+        this.active.delete(id);
+      }
+      this.events.finished(ev);
+      return ev;
+    })();
+    this.active.set(id, { info, abort, done });
+    return { id, done };
+  }
+
+  cancel(id: string): boolean {
+    const a = this.active.get(id);
+    if (!a) return false;
+    a.abort.abort();
+    return true;
+  }
+
+  list(): JobInfo[] {
+    return [...this.active.values()].map((a) => ({ ...a.info }));
+  }
+}
