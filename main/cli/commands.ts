@@ -1,5 +1,6 @@
 import type { Engine } from '../engine/engine';
 import { infoCommand } from './info';
+import { measureCommand, measureSeriesCommand } from './measure';
 import { exportCommand } from './export';
 
 export interface CliCommand {
@@ -10,5 +11,7 @@ export interface CliCommand {
 /** Every CLI command. Each issue adds its own module (inspect, measure, runs, fit, export, ...). */
 export const commands: Record<string, CliCommand> = {
   info: infoCommand,
+  measure: measureCommand,
+  'measure-series': measureSeriesCommand,
   export: exportCommand,
 };

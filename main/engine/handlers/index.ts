@@ -1,11 +1,13 @@
 import type { HandlerMap } from '../engine';
 import { engineHandlers } from './engine';
+import { runsHandlers } from './runs';
 import { filesHandlers } from './files';
 import { chartsHandlers } from './charts';
 
 /** Every domain's handlers. Each issue adds its domain's map here. */
 export const allHandlers: HandlerMap = {
   ...engineHandlers,
+  ...runsHandlers,
   ...filesHandlers,
   ...chartsHandlers,
 };

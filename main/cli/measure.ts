@@ -1,0 +1,196 @@
+/**
+ * `sparsity-lab measure <checkpoint> --data <file> …` and `measure-series <dir-or-list> …`: a runs.start
+ * job through the engine, progress on stderr, the result as JSON on stdout (issue 4 "CLI").
+ * Ctrl-C cancels the job (its completed steps stay saved; `--resume <id>` continues it).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { LabError } from '../api/errors';
+import type { JobFinishedEvent } from '../api/domains/runs';
+import type { Engine } from '../engine/engine';
+import type { CliCommand } from './commands';
+
+const OPTIONS = {
+  data: { type: 'string' },
+  method: { type: 'string' },
+  p: { type: 'string' },
+  param: { type: 'string' },
+  sweep: { type: 'string' },
+  tokens: { type: 'string' },
+  'seq-len': { type: 'string' },
+  batch: { type: 'string' },
+  tol: { type: 'string' },
+  'threshold-mode': { type: 'string' },
+  provider: { type: 'string' },
+  bos: { type: 'boolean' },
+  'last-k': { type: 'string' },
+  resume: { type: 'string' },
+  'state-dir': { type: 'string' },
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean' },
+} as const;
+
+const COMMON_USAGE = `  --data <file>            evaluation text: UTF-8 .txt, or .jsonl with a "text" field (required)
+  --method <m>             cett-ppl (default) | relu | topk-token | topk-batch | fat
+  --p <p>                  CETT-PPL-p%: allowed PPL rise in percent (default 1; presets 1, 5, 10)
+  --param <x>              baseline parameter: FAT ε, or Top-k fraction of neurons kept
+  --sweep a,b,c            sweep the method's parameter (CETT for cett-ppl) instead of one measurement
+  --tokens <N>             token budget (default 65536), cut into N/S sequences
+  --seq-len <S>            sequence length (default 1024)
+  --batch <B>              sequences per batch (default 4)
+  --tol <t>                outer bisection tolerance (default 1e-3; 1e-6 available)
+  --threshold-mode <m>     authors (65,536-candidate grid, default) | exact
+  --provider <p>           auto | cuda | webgpu | cpu
+  --bos                    put a BOS token at the start of every sequence
+  --resume <id>            continue a killed/cancelled job from its saved state
+  --state-dir <dir>        where job state is saved (default ~/.sparsity-lab/jobs)
+  --json                   print the result as JSON only`;
+
+function num(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const x = Number(v);
+  if (!Number.isFinite(x)) throw new LabError('BAD_REQUEST', `--${name} must be a number (got "${v}")`);
+  return x;
+}
+
+function commonConfig(values: Record<string, string | boolean | undefined>) {
+  if (!values.data) throw new LabError('BAD_REQUEST', '--data <file> is required');
+  const cfg: Record<string, unknown> = { data: path.resolve(String(values.data)) };
+  const set = (k: string, v: unknown) => v !== undefined && (cfg[k] = v);
+  set('method', values.method);
+  set('p', num(values.p as string, 'p'));
+  set('param', num(values.param as string, 'param'));
+  set('tokens', num(values.tokens as string, 'tokens'));
+  set('seqLen', num(values['seq-len'] as string, 'seq-len'));
+  set('batch', num(values.batch as string, 'batch'));
+  set('tol', num(values.tol as string, 'tol'));
+  set('thresholdMode', values['threshold-mode']);
+  set('provider', values.provider);
+  set('bosPerSequence', values.bos ? true : undefined);
+  set('stateDir', values['state-dir'] ? path.resolve(String(values['state-dir'])) : undefined);
+  if (values.sweep) cfg.sweep = String(values.sweep).split(',').map((s) => num(s.trim(), 'sweep'));
+  return cfg;
+}
+
+async function runJob(engine: Engine, config: Record<string, unknown>, resume: string | undefined, quiet: boolean): Promise<JobFinishedEvent> {
+  let jobId: string | undefined;
+  let finish!: (e: JobFinishedEvent) => void;
+  const finished = new Promise<JobFinishedEvent>((r) => (finish = r));
+  const early: JobFinishedEvent[] = [];
+  const off = engine.onEvent((event, payload) => {
+    if (event === 'job.progress' && !quiet) {
+      const p = payload as { phase: string; step: number; of: number; tokensPerSec: number; etaSec: number | null; message?: string };
+      process.stderr.write(`[${p.phase}] ${p.step}/${p.of}  ${Math.round(p.tokensPerSec)} tok/s${p.etaSec !== null ? `  ETA ${p.etaSec.toFixed(0)} s` : ''}${p.message ? `  ${p.message}` : ''}\n`);
+    }
+    if (event === 'job.finished') {
+      const e = payload as JobFinishedEvent;
+      if (jobId === undefined) early.push(e);
+      else if (e.id === jobId) finish(e);
+    }
+  });
+  const onSigint = () => {
+    if (jobId) void engine.call('runs.cancel', { id: jobId });
+  };
+  process.once('SIGINT', onSigint);
+  try {
+    const { id } = (await engine.call('runs.start', { config, resume })) as { id: string };
+    jobId = id;
+    if (!quiet) process.stderr.write(`job ${id} (resume with --resume ${id})\n`);
+    const e = early.find((x) => x.id === id);
+    if (e) finish(e);
+    return await finished;
+  } finally {
+    off();
+    process.removeListener('SIGINT', onSigint);
+  }
+}
+
+function report(ev: JobFinishedEvent, json: boolean): number {
+  if (ev.status !== 'completed') {
+    const err = ev.error ?? { code: 'INTERNAL', message: 'unknown failure' };
+    if (json) console.log(JSON.stringify({ error: err, status: ev.status }));
+    console.error(`${ev.status}: ${err.code}: ${err.message}`);
+    return ev.status === 'cancelled' ? 130 : 1;
+  }
+  const r = ev.result as Record<string, unknown>;
+  if (json) {
+    console.log(JSON.stringify(r, null, 2));
+    return 0;
+  }
+  const pct = (x: unknown) => (typeof x === 'number' ? `${(x * 100).toFixed(2)}%` : '-');
+  const show = (x: Record<string, unknown>) =>
+    console.log(
+      `${x.checkpoint}: method ${x.method}${x.p !== undefined ? ` p=${x.p}` : ''}${x.cett !== undefined ? ` CETT=${(x.cett as number).toFixed(6)}` : ''} activation ${pct(x.activationRatio)} sparsity ${pct(x.sparsity)} PPL ${(x.pplDense as number)?.toFixed(4)} → ${(x.pplSparse as number)?.toFixed(4)} (ratio ${(x.pplRatio as number)?.toFixed(6)})`,
+    );
+  if (Array.isArray(r.checkpoints)) (r.checkpoints as Record<string, unknown>[]).forEach(show);
+  else if (Array.isArray(r.points)) for (const p of r.points as Record<string, number>[]) console.log(`param ${p.param}: activation ${pct(p.activationRatio)} PPL ratio ${p.pplRatio.toFixed(6)}`);
+  else show(r);
+  return 0;
+}
+
+export const measureCommand: CliCommand = {
+  summary: 'measure activation sparsity (CETT-PPL-p%, ReLU, Top-k, FAT-ε) of one checkpoint',
+  async run(argv, engine) {
+    const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    if (values.help) {
+      console.log(`usage: sparsity-lab measure <checkpoint> --data <file> [options]\n${COMMON_USAGE}`);
+      return 0;
+    }
+    if (positionals.length !== 1) throw new LabError('BAD_REQUEST', 'give exactly one checkpoint (an HF folder)');
+    const config = { kind: 'measure', checkpoint: path.resolve(positionals[0]), ...commonConfig(values) };
+    return report(await runJob(engine, config, values.resume, !!values.quiet || !!values.json), !!values.json);
+  },
+};
+
+/** Tokens from a name suffix such as "step-3000-12.5B" → 12.5e9 (K/M/B/T); undefined when absent. */
+export function tokensFromName(name: string): number | undefined {
+  const m = /(\d+(?:\.\d+)?)\s*([kKmMbBgGtT])(?:tok(?:ens)?)?$/.exec(name);
+  if (!m) return undefined;
+  const mult: Record<string, number> = { k: 1e3, m: 1e6, b: 1e9, g: 1e9, t: 1e12 };
+  return Number(m[1]) * mult[m[2].toLowerCase()];
+}
+
+/** A list file ("path[,tokensSeen]" per line, # comments), a folder of checkpoint folders, or several paths. */
+export function resolveSeries(args: string[]): { path: string; tokensSeen?: number }[] {
+  if (args.length > 1) return args.map((a) => ({ path: path.resolve(a), tokensSeen: tokensFromName(path.basename(a)) }));
+  const src = path.resolve(args[0]);
+  if (!fs.existsSync(src)) throw new LabError('NOT_FOUND', `series ${src} does not exist`);
+  if (fs.statSync(src).isDirectory()) {
+    const subs = fs
+      .readdirSync(src, { withFileTypes: true })
+      .filter((d) => d.isDirectory() && fs.existsSync(path.join(src, d.name, 'config.json')))
+      .map((d) => d.name)
+      .sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
+    if (subs.length === 0) return [{ path: src }]; // a single checkpoint: measureSeries reports "at least 2"
+    return subs.map((n) => ({ path: path.join(src, n), tokensSeen: tokensFromName(n) }));
+  }
+  const base = path.dirname(src);
+  return fs
+    .readFileSync(src, 'utf8')
+    .split(/\r?\n/)
+    .map((l, i) => [l.replace(/#.*/, '').trim(), i + 1] as const)
+    .filter(([l]) => l)
+    .map(([l, lineNo]) => {
+      const [p, t] = l.split(',').map((s) => s.trim());
+      const tokensSeen = t === undefined ? tokensFromName(p) : Number(t);
+      if (tokensSeen !== undefined && !(Number.isFinite(tokensSeen) && tokensSeen >= 0)) throw new LabError('BAD_DATA', `${src}:${lineNo}: tokens seen "${t}" is not a number`);
+      return { path: path.resolve(base, p), tokensSeen };
+    });
+}
+
+export const measureSeriesCommand: CliCommand = {
+  summary: 'one CETT from the last k checkpoints of a training run, applied to every checkpoint',
+  async run(argv, engine) {
+    const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    if (values.help) {
+      console.log(`usage: sparsity-lab measure-series <dir | list-file | ckpt1 ckpt2 …> --data <file> [options]\n  --last-k <k>             checkpoints the CETT is searched on (default 5)\n${COMMON_USAGE}`);
+      return 0;
+    }
+    if (positionals.length === 0) throw new LabError('BAD_REQUEST', 'give a folder of checkpoints, a list file, or several checkpoints');
+    const config = { kind: 'measure-series', checkpoints: resolveSeries(positionals), lastK: num(values['last-k'], 'last-k'), ...commonConfig(values) };
+    if (config.lastK === undefined) delete config.lastK;
+    return report(await runJob(engine, config, values.resume, !!values.quiet || !!values.json), !!values.json);
+  },
+};

@@ -1,0 +1,36 @@
+import path from 'node:path';
+import type { HandlerMap } from '../engine';
+import type { EngineContext } from '../context';
+import { JobRunner } from '../../jobs/runner';
+import { JsonFilePersistence, type JobPersistence } from '../../jobs/persistence';
+import { workFor } from '../../jobs/measure-job';
+import { estimateRun } from '../../jobs/estimate';
+
+/**
+ * One JobRunner per engine. Job state goes to the persistence registered under services 'runs.persistence'
+ * (the session store, when a session is open) or to JSON files in userData/jobs (or the request's stateDir).
+ */
+function runnerFor(ctx: EngineContext, stateDir?: string): JobRunner {
+  const key = `runs:${stateDir ?? ''}`;
+  let jr = ctx.services.get(key) as JobRunner | undefined;
+  if (!jr) {
+    const store = (!stateDir && (ctx.services.get('runs.persistence') as JobPersistence | undefined)) || new JsonFilePersistence(stateDir ?? path.join(ctx.paths.userData, 'jobs'));
+    jr = new JobRunner(store, { progress: (e) => ctx.emit('job.progress', e), finished: (e) => ctx.emit('job.finished', e) });
+    ctx.services.set(key, jr);
+  }
+  return jr;
+}
+
+function allRunners(ctx: EngineContext): JobRunner[] {
+  return [...ctx.services.entries()].filter(([k]) => k.startsWith('runs:')).map(([, v]) => v as JobRunner);
+}
+
+export const runsHandlers: HandlerMap = {
+  'runs.start': async (req, ctx) => {
+    const { id } = await runnerFor(ctx, req.config.stateDir).start(req.config.kind, req.config, workFor(req.config), req.resume);
+    return { id };
+  },
+  'runs.cancel': (req, ctx) => ({ cancelled: allRunners(ctx).some((r) => r.cancel(req.id)) }),
+  'runs.active': (_req, ctx) => allRunners(ctx).flatMap((r) => r.list()),
+  'runs.estimate': (req) => estimateRun(req.config),
+};

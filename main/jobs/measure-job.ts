@@ -1,0 +1,70 @@
+/**
+ * The work of a `runs.start` job: read the checkpoint(s) and the evaluation text (all validation before
+ * any compute), then run CETT-PPL-p%, a baseline, a sweep or a training series (main/metrics).
+ */
+import { LabError } from '../api/errors';
+import type { MeasureConfig, RunConfig, SeriesConfig } from '../api/domains/runs';
+import type { LoadedCheckpoint } from '../checkpoint/types';
+import { measureBaseline, sweepBaseline, sweepCett, baselineMask, type BaselineMethod } from '../metrics/baselines';
+import { measureCettPpl, measureSeries, checkSameArchitecture, validateCettOptions } from '../metrics/cett-ppl';
+import type { RunControl } from '../metrics/control';
+import { loadEvalData, type EvalData } from '../metrics/data';
+import type { MeasureTarget } from '../metrics/target';
+import type { CettPplOptions, SearchState } from '../metrics/types';
+import { loadCheckpoint, openTarget } from './models';
+import type { JobHooks } from './runner';
+
+function dataFor(ckpt: LoadedCheckpoint, cfg: RunConfig): EvalData {
+  if (!ckpt.tokenizer) throw new LabError('BAD_CHECKPOINT', `${ckpt.path} has no tokenizer (tokenizer.json or tokenizer.model) to read the evaluation text with`);
+  return loadEvalData(cfg.data, ckpt.tokenizer, { tokens: cfg.tokens, seqLen: cfg.seqLen, batch: cfg.batch, bosPerSequence: cfg.bosPerSequence });
+}
+
+function cettOptions(cfg: RunConfig): CettPplOptions {
+  const o = { p: cfg.p, tol: cfg.tol, thresholdMode: cfg.thresholdMode };
+  validateCettOptions(o);
+  return o;
+}
+
+export async function runMeasure(cfg: MeasureConfig, ctl: RunControl, hooks: JobHooks<SearchState>): Promise<unknown> {
+  const ckpt = await loadCheckpoint(cfg.checkpoint);
+  if (cfg.method === 'cett-ppl' && !cfg.sweep) cettOptions(cfg);
+  if (cfg.method !== 'cett-ppl') for (const v of cfg.sweep ?? [cfg.param]) baselineMask(cfg.method as BaselineMethod, v, ckpt.spec);
+  const data = dataFor(ckpt, cfg);
+  const target = await openTarget(ckpt, cfg.provider);
+  try {
+    if (cfg.sweep) {
+      const points =
+        cfg.method === 'cett-ppl'
+          ? await sweepCett(target, data, cfg.sweep, cfg.thresholdMode, ctl)
+          : await sweepBaseline(target, data, cfg.method as BaselineMethod, cfg.sweep, ctl);
+      return { kind: 'sweep', method: cfg.method, checkpoint: ckpt.path, points, provider: target.runner.provider, dtype: target.runner.dtype, tokens: data.tokens };
+    }
+    if (cfg.method === 'cett-ppl') return await measureCettPpl(target, data, cettOptions(cfg), ctl, { resume: hooks.resume, onStep: hooks.onStep });
+    return await measureBaseline(target, data, cfg.method as BaselineMethod, cfg.param, ctl);
+  } finally {
+    await target.runner.dispose();
+  }
+}
+
+export async function runSeries(cfg: SeriesConfig, ctl: RunControl, hooks: JobHooks<SearchState>): Promise<unknown> {
+  if (cfg.method !== 'cett-ppl') throw new LabError('BAD_REQUEST', `a training series is measured with cett-ppl (got ${cfg.method})`);
+  const o = cettOptions(cfg);
+  if (cfg.checkpoints.length < 2) throw new LabError('BAD_REQUEST', `a training series needs at least 2 checkpoints (got ${cfg.checkpoints.length})`);
+  // read every config first: architectures and tokenizer checked before any compute
+  const ckpts: LoadedCheckpoint[] = [];
+  for (const c of cfg.checkpoints) ckpts.push(await loadCheckpoint(c.path));
+  checkSameArchitecture(ckpts.map((c) => ({ id: c.path, runner: { spec: c.spec } }) as MeasureTarget));
+  const data = dataFor(ckpts[ckpts.length - 1], cfg);
+  const entries = ckpts.map((c, i) => ({
+    id: c.path,
+    tokensSeen: cfg.checkpoints[i].tokensSeen,
+    spec: c.spec,
+    open: () => openTarget(c, cfg.provider, cfg.checkpoints[i].tokensSeen),
+  }));
+  return measureSeries(entries, data, { ...o, lastK: cfg.lastK }, ctl, { resume: hooks.resume, onStep: hooks.onStep });
+}
+
+export function workFor(cfg: RunConfig) {
+  return (ctl: RunControl, hooks: JobHooks<unknown>) =>
+    cfg.kind === 'measure' ? runMeasure(cfg, ctl, hooks as JobHooks<SearchState>) : runSeries(cfg, ctl, hooks as JobHooks<SearchState>);
+}
