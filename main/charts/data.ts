@@ -20,7 +20,7 @@ const usable = (r: SourceRun) => !FAILED.has(r.status.toLowerCase());
 const pct = (x: number) => x * 100;
 const B = 1e9;
 
-const METHOD_LABEL: Record<string, string> = { 'cett-ppl': 'CETT', cett: 'CETT', topk: 'Top-k', fat: 'FAT-ε', relu: 'ReLU' };
+const METHOD_LABEL: Record<string, string> = { 'cett-ppl': 'CETT', cett: 'CETT', topk: 'Top-k', 'topk-batch': 'Top-k', 'topk-token': 'Top-k (per token)', fat: 'FAT-ε', relu: 'ReLU' };
 const methodLabel = (m: string) => METHOD_LABEL[m] ?? m;
 
 function runLabel(r: SourceRun, c?: SourceCheckpoint): string {

@@ -121,6 +121,8 @@ export function buildChartConfig(plot: PlotData, o: ChartOptions = {}): { config
     scales.x = { ...ints(scales.x as Json), min: -0.5, max: h.cols - 0.5 };
     scales.y = { ...ints(scales.y as Json), min: -0.5, max: h.rows - 0.5, reverse: true };
   }
+  // layer indices are integers: no 0.5 ticks
+  if (plot.kind === 'per-layer-activation') scales.x = { ...(scales.x as Json), ticks: { ...((scales.x as Json).ticks as Json), precision: 0 } };
   if (plot.y2Label) scales.y2 = axis(r, plot.y2Label, 'linear', { position: 'right', grid: { drawOnChartArea: false, tickLength: 3 * k, tickColor: '#000000' } });
 
   const annotations: Json = {};
