@@ -69,6 +69,7 @@ export async function evaluateAtCett(pt: PreparedTarget, c: number, data: EvalDa
   const thresholds = Array.from({ length: spec.numLayers }, (_, l) => mean(perBatch.map((e) => e[l])));
   return {
     ...baseResult(pt, data, ratios, sparseLosses, acc),
+    curveEngine: pt.engine,
     method: 'cett-ppl',
     cett: c,
     thresholds,
@@ -134,7 +135,7 @@ async function prepareAll(targets: MeasureTarget[], data: EvalData, o: CettPplOp
   const pts: PreparedTarget[] = [];
   const budget = (o.cacheBytes ?? DEFAULT_CACHE_BYTES) / targets.length;
   for (const t of targets) {
-    const pt = new PreparedTarget(t, data.batches, o.thresholdMode, meter, budget);
+    const pt = new PreparedTarget(t, data.batches, o.thresholdMode, meter, budget, o.curveEngine);
     await pt.prepare();
     pts.push(pt);
   }
@@ -211,7 +212,7 @@ export async function measureSeries(
       if (!pt) {
         mt = idx >= 0 ? open[idx] : await t.open();
         if (idx < 0) checkSameArchitecture([open[0], mt]);
-        pt = new PreparedTarget(mt, data.batches, o.thresholdMode, meter, o.cacheBytes ?? DEFAULT_CACHE_BYTES);
+        pt = new PreparedTarget(mt, data.batches, o.thresholdMode, meter, o.cacheBytes ?? DEFAULT_CACHE_BYTES, o.curveEngine);
         await pt.prepare();
       }
       try {

@@ -11,6 +11,9 @@ import type { Meter } from './control';
 import type { EvalBatch } from './data';
 import { meanNll } from './stats';
 import { buildLayerCurve, type LayerCurve, type ThresholdMode } from './thresholds';
+import { buildProbeCurve } from './cett-probe';
+
+export type CurveEngine = 'auto' | 'js' | 'ort';
 
 export interface MeasureTarget {
   /** checkpoint path or label */
@@ -43,6 +46,9 @@ export class PreparedTarget {
   readonly denseLoss: number[] = [];
   private curves: (LayerCurve[] | undefined)[] = [];
   private cachedBytes = 0;
+  /** 'js': the one-pass curve (thresholds.ts), 'ort': the lazy ORT probe (cett-probe.ts) */
+  readonly engine: 'js' | 'ort';
+  curveMs = 0;
 
   constructor(
     readonly target: MeasureTarget,
@@ -50,7 +56,14 @@ export class PreparedTarget {
     readonly mode: ThresholdMode,
     private readonly meter: Meter,
     private readonly cacheBytes: number,
-  ) {}
+    engine: CurveEngine = 'auto',
+  ) {
+    const { hiddenSize: d, intermediateSize: f } = target.runner.spec;
+    const tokens = batches[0] ? batches[0].batch * batches[0].seqLen : 0;
+    // the JS curve costs ~3·T·F·d scalar flops once; the probe ~16 BLAS products of T·F·d per layer.
+    // Measured on 2 CPU cores: JS wins below ~1e8 (call overhead), ORT above (see report/BENCHMARKS).
+    this.engine = engine === 'auto' ? (tokens * f * d <= 1e8 ? 'js' : 'ort') : engine;
+  }
 
   get spec() {
     return this.target.runner.spec;
@@ -77,7 +90,14 @@ export class PreparedTarget {
     if (!res.activations) throw new LabError('INTERNAL', `runner for ${this.target.id} returned no activations`);
     const { hiddenSize: d, intermediateSize: f } = runner.spec;
     const tokens = bt.batch * bt.seqLen;
-    const curves = res.activations.map((a, l) => buildLayerCurve({ a, tokens, f, wDown: downWeights[l], d, colNorms: runner.colNorms[l] }, this.mode));
+    const t0 = performance.now();
+    const curves: LayerCurve[] = [];
+    for (let l = 0; l < res.activations.length; l++) {
+      const input = { a: res.activations[l], tokens, f, wDown: downWeights[l], d, colNorms: runner.colNorms[l] };
+      curves.push(this.engine === 'js' ? buildLayerCurve(input, this.mode) : await buildProbeCurve(input, this.mode, runner.provider, runner.provider === 'cpu' ? 1 : 3));
+      this.meter.check();
+    }
+    this.curveMs += performance.now() - t0;
     return curves;
   }
 
@@ -87,7 +107,7 @@ export class PreparedTarget {
 
   async thresholds(b: number, c: number): Promise<BatchThresholds> {
     const curves = await this.curvesFor(b);
-    const ans = curves.map((cv) => cv.threshold(c));
+    const ans = await Promise.all(curves.map((cv) => cv.threshold(c)));
     return { eps: ans.map((a) => a.eps), clampedLow: ans.map((a) => a.clampedLow) };
   }
 

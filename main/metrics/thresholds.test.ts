@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { buildProbeCurve } from './cett-probe';
 import { authorsCandidates, buildLayerCurve, cettDirect, linspaceF32, quantileLinear, type LayerInput } from './thresholds';
 
 /** deterministic PRNG (mulberry32) */
@@ -53,11 +54,11 @@ describe('threshold search', () => {
   });
 
   for (const relu of [true, false]) {
-    it(`authors mode equals the authors' per-step bisection (${relu ? 'relu' : 'silu'})`, () => {
+    it(`authors mode equals the authors' per-step bisection (${relu ? 'relu' : 'silu'})`, async () => {
       const inp = layer(relu ? 7 : 11, 24, 40, 12, relu);
       const curve = buildLayerCurve(inp, 'authors');
       for (const c of [0.01, 0.1, 0.3, 0.6]) {
-        const mine = curve.threshold(c).eps;
+        const mine = (await curve.threshold(c)).eps;
         const plain = authorsPlain(inp, c);
         expect(Math.abs(mine - plain)).toBeLessThanOrEqual(1e-3 * Math.abs(plain) + 1e-12);
         // the curve agrees with the definition at the chosen threshold
@@ -67,11 +68,11 @@ describe('threshold search', () => {
     });
   }
 
-  it('exact mode: the skipped set has CETT ≤ c and one more distinct value would exceed it', () => {
+  it('exact mode: the skipped set has CETT ≤ c and one more distinct value would exceed it', async () => {
     const inp = layer(3, 16, 24, 8, false);
     const curve = buildLayerCurve(inp, 'exact');
     for (const c of [0.05, 0.2, 0.5]) {
-      const { eps } = curve.threshold(c);
+      const { eps } = await curve.threshold(c);
       // the tail actually skipped at inference: N < eps, i.e. N ≤ the largest value below eps
       const below = Math.fround(eps * (1 - 1e-7));
       expect(cettDirect(inp, below)).toBeLessThanOrEqual(c + 1e-9);
@@ -79,9 +80,25 @@ describe('threshold search', () => {
     }
   });
 
-  it('authors mode never wraps to the largest candidate when c is below every candidate', () => {
+  it('authors mode never wraps to the largest candidate when c is below every candidate', async () => {
     const inp = layer(5, 8, 16, 6, false);
-    const ans = buildLayerCurve(inp, 'authors').threshold(1e-12);
+    const ans = await buildLayerCurve(inp, 'authors').threshold(1e-12);
     expect(ans).toEqual({ eps: 0, clampedLow: true });
   });
+
+  for (const mode of ['authors', 'exact'] as const) {
+    it(`the ORT probe gives the JS curve's thresholds (${mode}), memoising evaluations`, async () => {
+      const inp = layer(13, 32, 48, 16, false);
+      const js = buildLayerCurve(inp, mode);
+      const probe = (await buildProbeCurve(inp, mode, 'cpu', 2)) as Awaited<ReturnType<typeof buildProbeCurve>> & { evaluations: number; calls: number };
+      for (const c of [0.02, 0.15, 0.4]) {
+        const a = (await js.threshold(c)).eps;
+        const b = (await probe.threshold(c)).eps;
+        expect(Math.abs(a - b)).toBeLessThanOrEqual(1e-3 * a + 1e-12);
+      }
+      const n = probe.evaluations;
+      await probe.threshold(0.15); // same path again: nothing new to evaluate
+      expect(probe.evaluations).toBe(n);
+    });
+  }
 });

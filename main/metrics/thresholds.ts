@@ -35,7 +35,7 @@ export interface ThresholdAnswer {
 
 export interface LayerCurve {
   mode: ThresholdMode;
-  threshold(c: number): ThresholdAnswer;
+  threshold(c: number): ThresholdAnswer | Promise<ThresholdAnswer>;
   /** CETT(t) at a threshold (tail = N ≤ t), for tests and the CETT→activation chart */
   cettAt(t: number): number;
   zeroNormTokens: number;

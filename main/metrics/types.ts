@@ -12,6 +12,8 @@ export interface CettPplOptions {
   thresholdMode: ThresholdMode;
   /** bytes of CETT curves kept between outer steps (else the dense pass is redone) */
   cacheBytes?: number;
+  /** how CETT_l(t) is evaluated: 'js' one-pass curve, 'ort' lazy probe graph, 'auto' by model size */
+  curveEngine?: 'auto' | 'js' | 'ort';
 }
 
 /** Resumable state of the outer search, saved after every completed step. */
@@ -62,6 +64,8 @@ export interface CheckpointResult extends ActivationStats {
   provider: string;
   dtype: string;
   fallbackReasons: string[];
+  /** cett: how the CETT curves were evaluated (js one-pass curve / ort probe) */
+  curveEngine?: 'js' | 'ort';
 }
 
 export interface MeasureResult extends CheckpointResult {

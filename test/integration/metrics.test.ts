@@ -129,6 +129,12 @@ describe('CETT-PPL-p%: fast path = plain authors algorithm', () => {
       expect(fast.pplRatio).toBeLessThan(1.05 + 0.01);
       expect(fast.sparsity).toBeCloseTo(1 - fast.activationRatio, 12);
       expect(fast.neuronFrequency.length).toBe(fam.layers);
+      expect(fast.curveEngine).toBe('js');
+      // the ORT probe path gives the same answer
+      const viaOrt = await measureCettPpl(target, data, { p, tol, thresholdMode: 'authors', curveEngine: 'ort' });
+      expect(viaOrt.curveEngine).toBe('ort');
+      expect(Math.abs(viaOrt.cett! - ref.c)).toBeLessThanOrEqual(tol);
+      expect(Math.abs(viaOrt.activationRatio - ref.act)).toBeLessThanOrEqual(0.001);
       expect(fast.sampleMatrix.length).toBe(fam.layers);
       expect(fast.sampleMatrix[0].length).toBe(data.seqLen);
     });

@@ -1,0 +1,134 @@
+/**
+ * CETT_l(t) evaluated by onnxruntime (METHOD.md §2 step 4) for models where the JS one-pass curve
+ * (thresholds.ts) is too slow: one call computes, for K candidate thresholds at once,
+ * tailNorm[k, tok] = ‖(A ⊙ [N ≤ t_k]) W_outᵀ‖₂ — a [K,T,F]·[F,d] product on the runner's provider, fp32
+ * as in the authors' code. The curve is lazy: evaluated candidate indices are memoised per (batch,
+ * layer), so outer CETT steps whose bisection paths share a prefix never pay twice; with `levels` > 1
+ * one call evaluates that many levels of the bisection tree below the current interval (2^levels − 1
+ * candidates), fewer round trips for more flops — worth it on a GPU, not on a CPU.
+ */
+import * as ort from 'onnxruntime-node';
+import { DT, GraphBuilder } from '../graph/onnx-builder';
+import { authorsCandidates, neuronNorms, type LayerCurve, type LayerInput, type ThresholdAnswer, type ThresholdMode } from './thresholds';
+
+let graph: Uint8Array | undefined;
+function probeGraph(): Uint8Array {
+  if (!graph) {
+    const g = new GraphBuilder('cett_probe');
+    const a = g.input('A', DT.FLOAT, ['T', 'F']);
+    const n = g.input('N', DT.FLOAT, ['T', 'F']);
+    const w = g.input('Wt', DT.FLOAT, ['F', 'D']);
+    const t = g.input('t', DT.FLOAT, ['K']);
+    const tk = g.op('Unsqueeze', [t, g.i64('axes12', [1, 2])]); // [K,1,1]
+    const mask = g.op('LessOrEqual', [n, tk]); // [K,T,F]: the tail, N ≤ t (authors zero N > t)
+    const tailA = g.op('Where', [mask, a, g.f32('zero', [0], [])]);
+    const tail = g.op('MatMul', [tailA, w]); // [K,T,D]
+    g.op('ReduceL2', [tail], { axes: [2], keepdims: 0 }, 'tailNorm'); // [K,T]
+    g.output('tailNorm', DT.FLOAT, ['K', 'T']);
+    graph = g.build();
+  }
+  return graph;
+}
+
+const sessions = new Map<string, Promise<ort.InferenceSession>>();
+function sessionFor(provider: string): Promise<ort.InferenceSession> {
+  let s = sessions.get(provider);
+  if (!s) {
+    s = ort.InferenceSession.create(probeGraph(), { executionProviders: [provider], logSeverityLevel: 3 }).catch((e) => {
+      if (provider === 'cpu') throw e;
+      return sessionFor('cpu'); // the probe is small; CPU always works
+    });
+    sessions.set(provider, s);
+  }
+  return s;
+}
+
+/** The tail norms [K, T] for thresholds t (fp32). */
+async function tailNorms(provider: string, a: Float32Array, n: Float32Array, wt: Float32Array, T: number, F: number, d: number, t: number[]): Promise<Float32Array> {
+  const s = await sessionFor(provider);
+  const out = await s.run({
+    A: new ort.Tensor('float32', a, [T, F]),
+    N: new ort.Tensor('float32', n, [T, F]),
+    Wt: new ort.Tensor('float32', wt, [F, d]),
+    t: new ort.Tensor('float32', Float32Array.from(t), [t.length]),
+  });
+  return out.tailNorm.data as Float32Array;
+}
+
+export async function buildProbeCurve(input: LayerInput, mode: ThresholdMode, provider: string, levels = 1): Promise<LayerCurve> {
+  const { a, tokens: T, f: F, wDown, d, colNorms } = input;
+  const n = neuronNorms(a, T, F, colNorms);
+  const wt = new Float32Array(F * d);
+  for (let r = 0; r < d; r++) for (let i = 0; i < F; i++) wt[i * d + r] = wDown[r * F + i];
+  const full = await tailNorms(provider, a, n, wt, T, F, d, [Infinity]);
+  let zero = 0;
+  for (let i = 0; i < T; i++) if (!(full[i] > 0)) zero++;
+  const cand: Float32Array = mode === 'authors' ? authorsCandidates(n) : distinctSorted(n);
+  const memo = new Map<number, number>();
+  let calls = 0;
+
+  const meanRatio = (tn: Float32Array, k: number) => {
+    let s = 0;
+    for (let i = 0; i < T; i++) if (full[i] > 0) s += tn[k * T + i] / full[i];
+    return T - zero > 0 ? s / (T - zero) : 0;
+  };
+  async function evalIdx(idx: number[]): Promise<void> {
+    const todo = idx.filter((j) => !memo.has(j));
+    if (todo.length === 0) return;
+    calls++;
+    const tn = await tailNorms(provider, a, n, wt, T, F, d, todo.map((j) => cand[j]));
+    todo.forEach((j, k) => memo.set(j, meanRatio(tn, k)));
+  }
+  /** the bisection-tree nodes of the next `levels` levels below [left, right) */
+  function treeNodes(left: number, right: number): number[] {
+    const out: number[] = [];
+    const walk = (l: number, r: number, depth: number) => {
+      if (l >= r || depth === 0) return;
+      const mid = (l + r) >> 1;
+      out.push(mid);
+      walk(l, mid, depth - 1);
+      walk(mid + 1, r, depth - 1);
+    };
+    walk(left, right, levels);
+    return out;
+  }
+  // authors: left/right start 0..K−1; exact: search over all distinct values (right = K, one past)
+  async function firstAbove(c: number): Promise<number> {
+    let left = 0;
+    let right = mode === 'authors' ? cand.length - 1 : cand.length;
+    while (left < right) {
+      const mid = (left + right) >> 1;
+      if (!memo.has(mid)) await evalIdx(treeNodes(left, right));
+      if (memo.get(mid)! > c) right = mid;
+      else left = mid + 1;
+    }
+    return left;
+  }
+  return {
+    mode,
+    zeroNormTokens: zero,
+    bytes: (a.byteLength + n.byteLength) * 2 + wt.byteLength,
+    get evaluations() {
+      return memo.size;
+    },
+    get calls() {
+      return calls;
+    },
+    async threshold(c): Promise<ThresholdAnswer> {
+      const left = await firstAbove(c);
+      if (left === 0) return { eps: 0, clampedLow: true };
+      if (mode === 'authors') return { eps: cand[left - 1], clampedLow: false };
+      return { eps: left < cand.length ? cand[left] : Number.MAX_VALUE, clampedLow: false };
+    },
+    cettAt() {
+      throw new Error('cettAt is not available on the ORT probe curve');
+    },
+  } as LayerCurve & { evaluations: number; calls: number };
+}
+
+function distinctSorted(n: Float32Array): Float32Array {
+  const s = Float32Array.from(n).sort();
+  let m = 0;
+  for (let i = 0; i < s.length; i++) if (i === 0 || s[i] !== s[m - 1]) s[m++] = s[i];
+  return s.slice(0, m);
+}
