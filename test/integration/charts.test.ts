@@ -19,6 +19,16 @@ import { OKABE_ITO } from '../../main/charts/palette';
 import { chartFixture, RELU, SILU } from './charts-fixture';
 
 const ARTIFACTS = path.resolve(__dirname, '../../test-artifacts/charts');
+const has = (file: string) => {
+  try {
+    return execFileSync('kpsewhich', [file], { encoding: 'utf8' }).trim() !== '';
+  } catch {
+    return false;
+  }
+};
+/** pdflatex with pgfplots, when this machine has them (CI need not) */
+const LATEX = has('pgfplots.sty');
+const STANDALONE = LATEX && has('standalone.cls');
 let dir: string;
 let session: string;
 let engine: Engine;
@@ -148,6 +158,14 @@ describe.each(CHART_KINDS)('chart %s', (kind) => {
     const m = plot.series.find((s) => s.role === 'measured' || s.role === 'cells') ?? plot.series[0];
     for (const p of m.points.slice(0, 5)) expect(tex).toContain(`${p.x} ${p.y}`);
     expect(tex).not.toMatch(/[^\x00-\x7e]/); // pdflatex-safe
+    if (LATEX) {
+      // compile it; without the standalone class installed, the same body in an article
+      const src = STANDALONE ? tex : tex.replace('\\documentclass[border=2pt]{standalone}', '\\documentclass{article}\\pagestyle{empty}');
+      const texDir = fs.mkdtempSync(path.join(dir, 'tex-'));
+      fs.writeFileSync(path.join(texDir, 'fig.tex'), src);
+      execFileSync('pdflatex', ['-interaction=nonstopmode', '-halt-on-error', 'fig.tex'], { cwd: texDir, stdio: 'ignore', timeout: 60_000 });
+      expect(fs.statSync(path.join(texDir, 'fig.pdf')).size).toBeGreaterThan(1000);
+    }
   });
 });
 
