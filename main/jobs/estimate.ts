@@ -3,7 +3,7 @@ import type { RunConfig, RunEstimate } from '../api/domains/runs';
 import { loadEvalData } from '../metrics/data';
 import { buildLayerCurve } from '../metrics/thresholds';
 import { LabError } from '../api/errors';
-import { loadCheckpoint, openTarget } from './models';
+import { defaultModelSource, type ModelSource } from './models';
 
 /** Forward passes of a measurement: dense pass per batch, one sparse pass per batch per outer step, final pass. */
 export function forwardPassCount(cfg: RunConfig, batches: number, checkpoints = 1): number {
@@ -16,13 +16,13 @@ export function forwardPassCount(cfg: RunConfig, batches: number, checkpoints = 
   return batches * (k * (1 + steps) + 2 * checkpoints);
 }
 
-export async function estimateRun(cfg: RunConfig): Promise<RunEstimate> {
+export async function estimateRun(cfg: RunConfig, src: ModelSource = defaultModelSource): Promise<RunEstimate> {
   const path = cfg.kind === 'measure' ? cfg.checkpoint : cfg.checkpoints[cfg.checkpoints.length - 1]?.path;
   if (!path) throw new LabError('BAD_REQUEST', 'no checkpoint given');
-  const ckpt = await loadCheckpoint(path);
+  const ckpt = await src.loadCheckpoint(path);
   if (!ckpt.tokenizer) throw new LabError('BAD_CHECKPOINT', `${ckpt.path} has no tokenizer`);
   const data = loadEvalData(cfg.data, ckpt.tokenizer, { tokens: cfg.tokens, seqLen: cfg.seqLen, batch: cfg.batch, bosPerSequence: cfg.bosPerSequence });
-  const t = await openTarget(ckpt, cfg.provider);
+  const t = await src.openTarget(ckpt, cfg.provider);
   try {
     const b = data.batches[0];
     await t.runner.forward({ ids: b.ids, batch: b.batch, seqLen: b.seqLen, mode: { kind: 'dense' } }); // warm-up

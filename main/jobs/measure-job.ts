@@ -11,7 +11,7 @@ import type { RunControl } from '../metrics/control';
 import { loadEvalData, type EvalData } from '../metrics/data';
 import type { MeasureTarget } from '../metrics/target';
 import type { CettPplOptions, SearchState } from '../metrics/types';
-import { loadCheckpoint, openTarget } from './models';
+import { defaultModelSource, type ModelSource } from './models';
 import type { JobHooks } from './runner';
 
 function dataFor(ckpt: LoadedCheckpoint, cfg: RunConfig): EvalData {
@@ -25,12 +25,12 @@ function cettOptions(cfg: RunConfig): CettPplOptions {
   return o;
 }
 
-export async function runMeasure(cfg: MeasureConfig, ctl: RunControl, hooks: JobHooks<SearchState>): Promise<unknown> {
-  const ckpt = await loadCheckpoint(cfg.checkpoint);
+export async function runMeasure(cfg: MeasureConfig, ctl: RunControl, hooks: JobHooks<SearchState>, src: ModelSource = defaultModelSource): Promise<unknown> {
+  const ckpt = await src.loadCheckpoint(cfg.checkpoint);
   if (cfg.method === 'cett-ppl' && !cfg.sweep) cettOptions(cfg);
   if (cfg.method !== 'cett-ppl') for (const v of cfg.sweep ?? [cfg.param]) baselineMask(cfg.method as BaselineMethod, v, ckpt.spec);
   const data = dataFor(ckpt, cfg);
-  const target = await openTarget(ckpt, cfg.provider);
+  const target = await src.openTarget(ckpt, cfg.provider);
   try {
     if (cfg.sweep) {
       const points =
@@ -46,25 +46,25 @@ export async function runMeasure(cfg: MeasureConfig, ctl: RunControl, hooks: Job
   }
 }
 
-export async function runSeries(cfg: SeriesConfig, ctl: RunControl, hooks: JobHooks<SearchState>): Promise<unknown> {
+export async function runSeries(cfg: SeriesConfig, ctl: RunControl, hooks: JobHooks<SearchState>, src: ModelSource = defaultModelSource): Promise<unknown> {
   if (cfg.method !== 'cett-ppl') throw new LabError('BAD_REQUEST', `a training series is measured with cett-ppl (got ${cfg.method})`);
   const o = cettOptions(cfg);
   if (cfg.checkpoints.length < 2) throw new LabError('BAD_REQUEST', `a training series needs at least 2 checkpoints (got ${cfg.checkpoints.length})`);
   // read every config first: architectures and tokenizer checked before any compute
   const ckpts: LoadedCheckpoint[] = [];
-  for (const c of cfg.checkpoints) ckpts.push(await loadCheckpoint(c.path));
+  for (const c of cfg.checkpoints) ckpts.push(await src.loadCheckpoint(c.path));
   checkSameArchitecture(ckpts.map((c) => ({ id: c.path, runner: { spec: c.spec } }) as MeasureTarget));
   const data = dataFor(ckpts[ckpts.length - 1], cfg);
   const entries = ckpts.map((c, i) => ({
     id: c.path,
     tokensSeen: cfg.checkpoints[i].tokensSeen,
     spec: c.spec,
-    open: () => openTarget(c, cfg.provider, cfg.checkpoints[i].tokensSeen),
+    open: () => src.openTarget(c, cfg.provider, cfg.checkpoints[i].tokensSeen),
   }));
   return measureSeries(entries, data, { ...o, lastK: cfg.lastK }, ctl, { resume: hooks.resume, onStep: hooks.onStep });
 }
 
-export function workFor(cfg: RunConfig) {
+export function workFor(cfg: RunConfig, src: ModelSource = defaultModelSource) {
   return (ctl: RunControl, hooks: JobHooks<unknown>) =>
-    cfg.kind === 'measure' ? runMeasure(cfg, ctl, hooks as JobHooks<SearchState>) : runSeries(cfg, ctl, hooks as JobHooks<SearchState>);
+    cfg.kind === 'measure' ? runMeasure(cfg, ctl, hooks as JobHooks<SearchState>, src) : runSeries(cfg, ctl, hooks as JobHooks<SearchState>, src);
 }

@@ -37,3 +37,10 @@ export async function openTarget(ckpt: LoadedCheckpoint, provider: ProviderChoic
   const runner = await m.createRunner(ckpt, { provider });
   return { id: ckpt.path, runner, downWeights, tokensSeen };
 }
+
+/** Where jobs get checkpoints and runners; tests and the demo register another under services 'runs.models'. */
+export interface ModelSource {
+  loadCheckpoint(path: string): Promise<LoadedCheckpoint>;
+  openTarget(ckpt: LoadedCheckpoint, provider: ProviderChoice, tokensSeen?: number): Promise<MeasureTarget>;
+}
+export const defaultModelSource: ModelSource = { loadCheckpoint, openTarget };

@@ -4,6 +4,7 @@ import type { EngineContext } from '../context';
 import { JobRunner } from '../../jobs/runner';
 import { JsonFilePersistence, type JobPersistence } from '../../jobs/persistence';
 import { workFor } from '../../jobs/measure-job';
+import { defaultModelSource, type ModelSource } from '../../jobs/models';
 import { estimateRun } from '../../jobs/estimate';
 
 /**
@@ -27,10 +28,11 @@ function allRunners(ctx: EngineContext): JobRunner[] {
 
 export const runsHandlers: HandlerMap = {
   'runs.start': async (req, ctx) => {
-    const { id } = await runnerFor(ctx, req.config.stateDir).start(req.config.kind, req.config, workFor(req.config), req.resume);
+    const src = (ctx.services.get('runs.models') as ModelSource | undefined) ?? defaultModelSource;
+    const { id } = await runnerFor(ctx, req.config.stateDir).start(req.config.kind, req.config, workFor(req.config, src), req.resume);
     return { id };
   },
   'runs.cancel': (req, ctx) => ({ cancelled: allRunners(ctx).some((r) => r.cancel(req.id)) }),
   'runs.active': (_req, ctx) => allRunners(ctx).flatMap((r) => r.list()),
-  'runs.estimate': (req) => estimateRun(req.config),
+  'runs.estimate': (req, ctx) => estimateRun(req.config, (ctx.services.get('runs.models') as ModelSource | undefined) ?? defaultModelSource),
 };
