@@ -40,7 +40,11 @@ class Ctx {
     this.runs = src.runs().filter(usable);
   }
   /** the user's series pick matches a series name, checkpoint id/name or run id */
+  /** what the user may pick for this chart (the first id of every candidate seen) */
+  readonly choices = new Set<string>();
   picked(...ids: (string | undefined)[]): boolean {
+    const first = ids.find((id) => id !== undefined);
+    if (first !== undefined) this.choices.add(first);
     const s = this.opts.series;
     return !s || s.length === 0 || ids.some((id) => id !== undefined && s.includes(id));
   }
@@ -194,7 +198,7 @@ function convergence(x: Ctx, o: ChartOptions): PlotData {
 const MAX_RUNS = 6;
 /** Runs for the per-run charts: the user's pick, else the latest suitable run on the most-trained checkpoint of each series. */
 function perRun(x: Ctx, has: (r: SourceRun) => boolean, d: PlotData): SourceRun[] {
-  const picked = x.runs.filter((r) => has(r) && x.picked(r.id, r.checkpointId, x.ckpts.get(r.checkpointId)?.name, x.ckpts.get(r.checkpointId)?.series));
+  const picked = x.runs.filter((r) => has(r) && x.picked(x.ckpts.get(r.checkpointId)?.name ?? r.checkpointId, r.id, r.checkpointId, x.ckpts.get(r.checkpointId)?.series));
   let out: SourceRun[];
   if (x.opts.series?.length) out = picked;
   else {
@@ -299,7 +303,7 @@ function cettSweep(x: Ctx, o: ChartOptions): PlotData {
   for (const r of x.runs) {
     if (r.method !== 'cett' || r.cett === undefined || r.activationRatio === undefined) continue;
     const c = x.ckpts.get(r.checkpointId);
-    if (x.picked(r.checkpointId, c?.name, c?.series)) groups.set(r.checkpointId, [...(groups.get(r.checkpointId) ?? []), r]);
+    if (x.picked(c?.name ?? r.checkpointId, r.checkpointId, c?.series)) groups.set(r.checkpointId, [...(groups.get(r.checkpointId) ?? []), r]);
   }
   let g = 0;
   for (const [id, rs] of groups) {
@@ -328,7 +332,9 @@ const BUILDERS: Record<ChartKind, (x: Ctx, o: ChartOptions) => PlotData> = {
 };
 
 export function plotData(kind: ChartKind, src: ChartSource, opts: ChartOptions = {}, deps: DataDeps = {}): PlotData {
-  const d = BUILDERS[kind](new Ctx(src, opts, deps), opts);
+  const ctx = new Ctx(src, opts, deps);
+  const d = BUILDERS[kind](ctx, opts);
+  d.choices = [...ctx.choices];
   // a log axis cannot show values ≤ 0: say so rather than silently dropping them
   for (const [axis, key] of [['x', 'xScale'], ['y', 'yScale']] as const) {
     if (d[key] !== 'log') continue;

@@ -263,5 +263,7 @@ describe('export details and bad input', () => {
     const { plot } = (await engine.call('charts.config', { sessionPath: copy, kind: 'pareto', options: options as never })) as ChartConfigResult;
     expect(plot.yScale).toBe('log');
     expect(plot.series.map((s) => s.id)).toEqual(['relu-0.1b 300B · CETT']);
+    // every candidate stays pickable while a subset is shown
+    expect(plot.choices).toEqual(expect.arrayContaining(['relu-0.1b 300B · CETT', 'relu-0.1b 300B · Top-k', 'silu-0.1b 300B · FAT-ε']));
   });
 });

@@ -107,6 +107,8 @@ export interface PlotData {
   heatmap?: { rows: number; cols: number; min: number; max: number; vLabel: string };
   /** human notes (e.g. "no fit stored and none computed for series X") */
   notes: string[];
+  /** ids the user may pick with options.series (series names, checkpoint names, method groups) */
+  choices?: string[];
 }
 
 export interface ChartKindInfo {
