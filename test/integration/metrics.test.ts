@@ -111,7 +111,8 @@ function setup(cfg: ToyConfig, sequences = 6, S = 12, B = 3) {
 describe('CETT-PPL-p%: fast path = plain authors algorithm', () => {
   for (const fam of FAMILIES) {
     it(fam.name, async () => {
-      const { m, data, target } = setup(fam);
+      // the non-gated case also has a smaller last batch (7 sequences in batches of 3)
+      const { m, data, target } = fam.gated ? setup(fam) : setup(fam, 7, 12, 3);
       const p = 5;
       const tol = 1e-3;
       const ref = await plainCettPpl(m, data, p, tol);
@@ -126,7 +127,15 @@ describe('CETT-PPL-p%: fast path = plain authors algorithm', () => {
       // one dense pass per batch, one sparse pass per batch and outer step, plus the final pass
       expect(fast.forwardPasses).toBe(data.batches.length * (1 + fast.searchHistory!.length + 1));
       expect(m.forwardCalls).toBe(fast.forwardPasses);
-      expect(fast.pplRatio).toBeLessThan(1.05 + 0.01);
+      // Algorithm 1's decisions: below target moves l up, else r down (the final c may overshoot on a jump)
+      let l = 0;
+      let r = 1;
+      for (const h of fast.searchHistory!) {
+        expect(h.c).toBe((l + r) / 2);
+        if (h.pplRatio < 1 + p / 100) l = h.c;
+        else r = h.c;
+      }
+      expect(fast.cett).toBe((l + r) / 2);
       expect(fast.sparsity).toBeCloseTo(1 - fast.activationRatio, 12);
       expect(fast.neuronFrequency.length).toBe(fam.layers);
       expect(fast.curveEngine).toBe('js');
@@ -158,6 +167,15 @@ describe('properties', () => {
     }
     expect(gaps[2]).toBeLessThan(gaps[0]);
     expect(gaps[2]).toBeLessThan(1e-3);
+  });
+
+  it('with no room for curves the dense pass is redone per step, same answer', async () => {
+    const { data, target } = setup(FAMILIES[0]);
+    const cached = await measureCettPpl(target, data, { p: 5, tol: 1e-3, thresholdMode: 'authors' });
+    const bounded = await measureCettPpl(target, data, { p: 5, tol: 1e-3, thresholdMode: 'authors', cacheBytes: 0 });
+    expect(bounded.cett).toBe(cached.cett);
+    expect(bounded.thresholds).toEqual(cached.thresholds);
+    expect(bounded.forwardPasses).toBe(cached.forwardPasses + data.batches.length * (cached.searchHistory!.length + 1));
   });
 
   it('exact mode agrees with the authors grid to within the grid spacing effect', async () => {
