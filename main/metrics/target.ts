@@ -60,9 +60,11 @@ export class PreparedTarget {
   ) {
     const { hiddenSize: d, intermediateSize: f } = target.runner.spec;
     const tokens = batches[0] ? batches[0].batch * batches[0].seqLen : 0;
-    // the JS curve costs ~3·T·F·d scalar flops once; the probe ~16 BLAS products of T·F·d per layer.
-    // Measured on 2 CPU cores: JS wins below ~1e8 (call overhead), ORT above (see report/BENCHMARKS).
-    this.engine = engine === 'auto' ? (tokens * f * d <= 1e8 ? 'js' : 'ort') : engine;
+    // The JS curve costs ~3·T·F·d scalar flops once; the probe one BLAS product of T·F·d per evaluated
+    // candidate (~90 for 11 thresholds with the memo). Measured on this 2-core CPU (tmp bench, one layer,
+    // 11 thresholds): T·F·d = 8e6: JS 170 ms, ORT 110 ms; 1.7e8: JS 1.9 s, ORT 0.9 s; 3.8e8: JS 3.4 s,
+    // ORT 0.64 s. Below ~1e6 the session call overhead dominates and JS wins (toy models).
+    this.engine = engine === 'auto' ? (tokens * f * d <= 1e6 ? 'js' : 'ort') : engine;
   }
 
   get spec() {
