@@ -8,7 +8,7 @@ set -u
 tag=$1; shift
 data=tools/demo-lab/work/gpu-data
 out=/tmp/demo-lab-out
-mkdir -p "$out" "$OUT"
+rm -rf "$out"; mkdir -p "$out" "$OUT"
 export PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.used --format=csv,noheader
 python3 -c 'import torch, transformers, safetensors; print("torch", torch.__version__, "transformers", transformers.__version__, "safetensors", safetensors.__version__)'
