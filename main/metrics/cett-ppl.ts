@@ -8,6 +8,7 @@
  * CETT(t) curve are computed once per batch (PreparedTarget), so each outer step is one sparse pass
  * per batch instead of a dense pass, 16 matrix products per layer and a sparse pass.
  */
+import os from 'node:os';
 import { LabError } from '../api/errors';
 import type { ModelSpec } from '../checkpoint/types';
 import { Meter, type RunControl } from './control';
@@ -16,7 +17,8 @@ import { StatsAccumulator, mean } from './stats';
 import { PreparedTarget, type MeasureTarget } from './target';
 import type { CettPplOptions, CheckpointResult, MeasureResult, SearchState, SeriesResult, StepHooks } from './types';
 
-export const DEFAULT_CACHE_BYTES = 1 << 30;
+/** CETT curves (or the probe's A and N) kept between outer steps: a quarter of RAM, at most 16 GiB */
+export const DEFAULT_CACHE_BYTES = Math.min(os.totalmem() / 4, 16 * 2 ** 30);
 
 export function validateCettOptions(o: CettPplOptions): void {
   if (!(typeof o.p === 'number' && Number.isFinite(o.p) && o.p > 0)) throw new LabError('BAD_REQUEST', `p must be a number > 0 (got ${o.p})`);

@@ -107,7 +107,7 @@ export async function buildProbeCurve(input: LayerInput, mode: ThresholdMode, pr
   return {
     mode,
     zeroNormTokens: zero,
-    bytes: (a.byteLength + n.byteLength) * 2 + wt.byteLength,
+    bytes: a.byteLength + n.byteLength + wt.byteLength,
     get evaluations() {
       return memo.size;
     },
