@@ -267,3 +267,29 @@ describe('export details and bad input', () => {
     expect(plot.choices).toEqual(expect.arrayContaining(['relu-0.1b 300B · CETT', 'relu-0.1b 300B · Top-k', 'silu-0.1b 300B · FAT-ε']));
   });
 });
+
+describe('CLI', () => {
+  const cli = (args: string[]) => {
+    try {
+      return { code: 0, out: execFileSync(process.execPath, [path.resolve(__dirname, '../../bin/sparsity-lab'), 'export', ...args], { encoding: 'utf8', stdio: 'pipe' }) };
+    } catch (e) {
+      const err = e as { status: number; stderr: string };
+      return { code: err.status, out: err.stderr };
+    }
+  };
+  test('export writes the figure the contract writes; bad input exits non-zero with the reason', async () => {
+    const out = path.join(dir, 'cli.pdf');
+    const r = cli([session, '--chart', 'cett-sweep', '--format', 'pdf', '--out', out, '--preset', 'double']);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(out);
+    expect(fs.readFileSync(out).subarray(0, 5).toString()).toBe('%PDF-');
+    const csv = path.join(dir, 'cli.csv');
+    expect(cli([session, '--chart', 'pareto', '--out', csv]).code).toBe(0); // format from the extension
+    const viaContract = await exp('pareto', 'csv');
+    expect(fs.readFileSync(csv, 'utf8')).toBe(fs.readFileSync(viaContract.path!, 'utf8'));
+    const bad = cli([session, '--chart', 'pareto', '--format', 'png', '--out', path.join(dir, 'nope', 'x.png')]);
+    expect(bad.code).toBe(1);
+    expect(bad.out).toMatch(/nope does not exist/);
+    expect(cli([session, '--chart', 'pie', '--out', out]).code).toBe(2);
+  });
+});
