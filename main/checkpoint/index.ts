@@ -1,0 +1,70 @@
+/**
+ * Checkpoints in: a Hugging Face folder (config.json + safetensors + tokenizer.json) becomes a
+ * LoadedCheckpoint; `inspectCheckpoint` gives the architecture card the UI and `inspect` CLI show.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { LabError } from '../api/errors';
+import { loadHfFolder } from './hf';
+import type { Family, LoadedCheckpoint } from './types';
+
+export type { LoadedCheckpoint } from './types';
+
+export async function loadCheckpoint(p: string, opts: { family?: Family } = {}): Promise<LoadedCheckpoint> {
+  const abs = path.resolve(p);
+  if (!fs.existsSync(abs)) throw new LabError('NOT_FOUND', `${abs}: no such file or folder`);
+  const st = fs.statSync(abs);
+  if (st.isDirectory()) return loadHfFolder(abs, opts);
+  if (abs.endsWith('.onnx')) throw new LabError('UNSUPPORTED', `${abs}: ONNX checkpoints are not supported by this build yet (load the Hugging Face folder)`);
+  if (path.basename(abs) === 'config.json') return loadHfFolder(path.dirname(abs), opts);
+  throw new LabError('BAD_CHECKPOINT', `${abs}: not a checkpoint (expected a Hugging Face model folder)`);
+}
+
+export interface CheckpointSummary {
+  path: string;
+  family: Family;
+  modelType: string;
+  activation: string;
+  layers: number;
+  hiddenSize: number;
+  intermediateSize: number;
+  heads: number;
+  kvHeads: number;
+  vocabSize: number;
+  parameters: number;
+  nonEmbeddingParameters: number;
+  widthDepthRatio: number;
+  dtype: string;
+  gated: boolean;
+  tokenizer: string | null;
+  contentHash: string;
+  notices: string[];
+}
+
+export function summarize(c: LoadedCheckpoint): CheckpointSummary {
+  const s = c.spec;
+  return {
+    path: c.path,
+    family: s.family,
+    modelType: s.modelType,
+    activation: s.activation,
+    layers: s.numLayers,
+    hiddenSize: s.hiddenSize,
+    intermediateSize: s.intermediateSize,
+    heads: s.numHeads,
+    kvHeads: s.numKvHeads,
+    vocabSize: s.vocabSize,
+    parameters: s.parameters,
+    nonEmbeddingParameters: s.nonEmbeddingParameters,
+    widthDepthRatio: s.widthDepthRatio,
+    dtype: s.dtype,
+    gated: s.gated,
+    tokenizer: c.tokenizer?.source ?? null,
+    contentHash: c.contentHash,
+    notices: c.notices,
+  };
+}
+
+export async function inspectCheckpoint(p: string, opts: { family?: Family } = {}): Promise<CheckpointSummary> {
+  return summarize(await loadCheckpoint(p, opts));
+}

@@ -1,0 +1,212 @@
+/**
+ * safetensors: an 8-byte little-endian header length N, N bytes of JSON {name: {dtype, shape, data_offsets}},
+ * then the raw data. We validate the header against the file (a header can lie) and read tensors lazily
+ * at their offsets, so multi-GB files are never read whole.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { LabError } from '../api/errors';
+import type { StorageDType, WeightTensor } from './types';
+
+const BYTES: Record<string, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1, F8_E4M3: 1, F8_E5M2: 1, U16: 2, U32: 4, U64: 8 };
+const WEIGHT_DTYPES: Record<string, StorageDType> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
+const MAX_HEADER = 100 * 1024 * 1024;
+
+export interface SafetensorsEntry {
+  name: string;
+  file: string;
+  dtype: string; // safetensors dtype string
+  shape: number[];
+  /** absolute byte offset in the file and length */
+  offset: number;
+  length: number;
+}
+
+function bad(file: string, problem: string): LabError {
+  return new LabError('BAD_CHECKPOINT', `${file}: ${problem}`);
+}
+
+export function readSafetensorsHeader(file: string): SafetensorsEntry[] {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (e) {
+    throw bad(file, `cannot open (${(e as Error).message})`);
+  }
+  try {
+    const size = fs.fstatSync(fd).size;
+    if (size < 8) throw bad(file, `file is ${size} bytes: too short for a safetensors header (truncated?)`);
+    const lenBuf = Buffer.alloc(8);
+    fs.readSync(fd, lenBuf, 0, 8, 0);
+    const n = lenBuf.readBigUInt64LE(0);
+    if (n > BigInt(size - 8)) throw bad(file, `header length ${n} is larger than the file (${size} bytes): truncated or not a safetensors file`);
+    if (n > BigInt(MAX_HEADER)) throw bad(file, `header length ${n} exceeds ${MAX_HEADER} bytes`);
+    const hdr = Buffer.alloc(Number(n));
+    fs.readSync(fd, hdr, 0, hdr.length, 8);
+    let json: unknown;
+    try {
+      json = JSON.parse(hdr.toString('utf8'));
+    } catch {
+      throw bad(file, 'header is not valid JSON (not a safetensors file, or damaged)');
+    }
+    if (!json || typeof json !== 'object' || Array.isArray(json)) throw bad(file, 'header is not a JSON object');
+    const dataStart = 8 + Number(n);
+    const dataLen = size - dataStart;
+    const entries: SafetensorsEntry[] = [];
+    for (const [name, v] of Object.entries(json as Record<string, unknown>)) {
+      if (name === '__metadata__') continue;
+      const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
+      if (!e || typeof e !== 'object') throw bad(file, `tensor '${name}': entry is not an object`);
+      if (typeof e.dtype !== 'string' || !(e.dtype in BYTES)) throw bad(file, `tensor '${name}': unknown dtype '${String(e.dtype)}'`);
+      if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw bad(file, `tensor '${name}': invalid shape ${JSON.stringify(e.shape)}`);
+      const off = e.data_offsets;
+      if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isSafeInteger(d) && d >= 0) || off[1] < off[0])
+        throw bad(file, `tensor '${name}': invalid data_offsets ${JSON.stringify(off)}`);
+      const numel = (e.shape as number[]).reduce((a, b) => a * b, 1);
+      const want = numel * BYTES[e.dtype];
+      if (off[1] - off[0] !== want) throw bad(file, `tensor '${name}': header says shape ${JSON.stringify(e.shape)} ${e.dtype} (${want} bytes) but its offsets span ${off[1] - off[0]} bytes`);
+      if (off[1] > dataLen) throw bad(file, `tensor '${name}': data ends at byte ${off[1]} but the file holds only ${dataLen} data bytes (truncated file?)`);
+      entries.push({ name, file, dtype: e.dtype, shape: e.shape as number[], offset: dataStart + off[0], length: want });
+    }
+    const sorted = [...entries].sort((a, b) => a.offset - b.offset);
+    for (let i = 1; i < sorted.length; i++)
+      if (sorted[i].offset < sorted[i - 1].offset + sorted[i - 1].length) throw bad(file, `tensors '${sorted[i - 1].name}' and '${sorted[i].name}' overlap`);
+    return entries;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Reads a sharded checkpoint's index (`model.safetensors.index.json`) and all its shards' headers. */
+export function readShardedSafetensors(indexFile: string): SafetensorsEntry[] {
+  let idx: { weight_map?: Record<string, string> };
+  try {
+    idx = JSON.parse(fs.readFileSync(indexFile, 'utf8'));
+  } catch (e) {
+    throw bad(indexFile, `cannot read the shard index (${(e as Error).message})`);
+  }
+  if (!idx.weight_map || typeof idx.weight_map !== 'object') throw bad(indexFile, 'no weight_map');
+  const dir = path.dirname(indexFile);
+  const shards = new Set(Object.values(idx.weight_map));
+  const out: SafetensorsEntry[] = [];
+  for (const s of shards) {
+    if (typeof s !== 'string' || s.includes('/') || s.includes('\\') || s.startsWith('.')) throw bad(indexFile, `shard name '${String(s)}' is not a plain file name`);
+    const f = path.join(dir, s);
+    if (!fs.existsSync(f)) throw bad(indexFile, `shard '${s}' listed in the index is missing`);
+    out.push(...readSafetensorsHeader(f));
+  }
+  for (const [name, shard] of Object.entries(idx.weight_map))
+    if (!out.some((e) => e.name === name && path.basename(e.file) === shard)) throw bad(indexFile, `tensor '${name}' is listed in the index but not found in shard '${shard}'`);
+  return out;
+}
+
+export function f16ToF32(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const m = h & 0x3ff;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+const F16_TABLE = (() => {
+  const t = new Float32Array(65536);
+  for (let i = 0; i < 65536; i++) t[i] = f16ToF32(i);
+  return t;
+})();
+
+export function decodeToFloat32(dtype: string, bytes: Uint8Array, numel: number, where: string): Float32Array {
+  const out = new Float32Array(numel);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (dtype === 'F32') for (let i = 0; i < numel; i++) out[i] = dv.getFloat32(i * 4, true);
+  else if (dtype === 'F16') for (let i = 0; i < numel; i++) out[i] = F16_TABLE[dv.getUint16(i * 2, true)];
+  else if (dtype === 'BF16') {
+    const u = new Uint32Array(out.buffer);
+    for (let i = 0; i < numel; i++) u[i] = dv.getUint16(i * 2, true) << 16;
+  } else if (dtype === 'F64') for (let i = 0; i < numel; i++) out[i] = dv.getFloat64(i * 8, true);
+  else throw new LabError('BAD_CHECKPOINT', `${where}: dtype ${dtype} cannot be used as a weight (expected F32, F16 or BF16)`);
+  return out;
+}
+
+export function tensorFromEntry(e: SafetensorsEntry, canonicalName: string): WeightTensor {
+  const numel = e.shape.reduce((a, b) => a * b, 1);
+  return {
+    name: canonicalName,
+    shape: e.shape,
+    dtype: WEIGHT_DTYPES[e.dtype] ?? 'float32',
+    toFloat32() {
+      const fd = fs.openSync(e.file, 'r');
+      try {
+        const buf = Buffer.alloc(e.length);
+        let got = 0;
+        while (got < e.length) {
+          const n = fs.readSync(fd, buf, got, Math.min(e.length - got, 1 << 30), e.offset + got);
+          if (n <= 0) throw new LabError('BAD_CHECKPOINT', `${e.file}: tensor '${e.name}' is cut short (file truncated?)`);
+          got += n;
+        }
+        return decodeToFloat32(e.dtype, buf, numel, `${e.file}: tensor '${e.name}'`);
+      } finally {
+        fs.closeSync(fd);
+      }
+    },
+  };
+}
+
+/** Writes a safetensors file (tests, the demo lab, benchmarks). Float data is encoded as `dtype`. */
+export function writeSafetensors(file: string, tensors: { name: string; shape: number[]; data: Float32Array }[], dtype: 'F32' | 'F16' | 'BF16' = 'F32'): void {
+  const header: Record<string, unknown> = {};
+  let off = 0;
+  const bytes = BYTES[dtype];
+  for (const t of tensors) {
+    const n = t.data.length * bytes;
+    header[t.name] = { dtype, shape: t.shape, data_offsets: [off, off + n] };
+    off += n;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - ((json.length + 8) % 8)) % 8);
+  const hb = Buffer.from(json, 'utf8');
+  const out = Buffer.alloc(8 + hb.length + off);
+  out.writeBigUInt64LE(BigInt(hb.length), 0);
+  hb.copy(out, 8);
+  let p = 8 + hb.length;
+  for (const t of tensors) {
+    if (dtype === 'F32') for (let i = 0; i < t.data.length; i++, p += 4) out.writeFloatLE(t.data[i], p);
+    else if (dtype === 'F16') for (let i = 0; i < t.data.length; i++, p += 2) out.writeUInt16LE(f32ToF16(t.data[i]), p);
+    else {
+      const u = new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length);
+      for (let i = 0; i < t.data.length; i++, p += 2) {
+        const x = u[i];
+        out.writeUInt16LE(((x + 0x7fff + ((x >> 16) & 1)) >>> 16) & 0xffff, p); // round to nearest even
+      }
+    }
+  }
+  fs.writeFileSync(file, out);
+}
+
+const f32buf = new Float32Array(1);
+const u32buf = new Uint32Array(f32buf.buffer);
+/** IEEE half from float, round to nearest even. */
+export function f32ToF16(v: number): number {
+  f32buf[0] = v;
+  const x = u32buf[0];
+  const sign = (x >>> 16) & 0x8000;
+  let exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  exp = exp - 127 + 15;
+  if (exp >= 0x1f) return sign | 0x7c00;
+  if (exp <= 0) {
+    if (exp < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - exp;
+    let h = mant >> shift;
+    const rem = mant & ((1 << shift) - 1);
+    const half = 1 << (shift - 1);
+    if (rem > half || (rem === half && h & 1)) h++;
+    return sign | h;
+  }
+  let h = (exp << 10) | (mant >> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
+  return sign | h;
+}

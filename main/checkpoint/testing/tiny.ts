@@ -1,0 +1,151 @@
+/**
+ * Tiny random checkpoints in real Hugging Face layout (config.json, model.safetensors with HF tensor names,
+ * a byte-level tokenizer.json), for tests, the UI journey and benchmarks. Seeded: the same call writes the
+ * same bytes.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { writeSafetensors } from '../safetensors';
+import type { ActivationName } from '../types';
+
+export type TinyFamily = 'llama' | 'mistral' | 'qwen2' | 'qwen3' | 'minicpm';
+
+export interface TinyOptions {
+  activation?: ActivationName;
+  activationParam?: number;
+  seed?: number;
+  hidden?: number;
+  layers?: number;
+  heads?: number;
+  kvHeads?: number;
+  intermediate?: number;
+  vocab?: number; // ≥ 256 (byte-level tokenizer)
+  dtype?: 'F32' | 'F16' | 'BF16';
+  tie?: boolean;
+  /** weight std; larger values give more varied activations */
+  std?: number;
+}
+
+/** mulberry32 */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function normal(r: () => number): number {
+  const u = Math.max(r(), 1e-12);
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * r());
+}
+
+/** GPT-2's bytes_to_unicode: every byte gets a printable character, so byte-level BPE covers any text. */
+export function byteLevelAlphabet(): string[] {
+  const bs: number[] = [];
+  for (let i = 33; i <= 126; i++) bs.push(i);
+  for (let i = 161; i <= 172; i++) bs.push(i);
+  for (let i = 174; i <= 255; i++) bs.push(i);
+  const cs = [...bs];
+  let n = 0;
+  for (let b = 0; b < 256; b++)
+    if (!bs.includes(b)) {
+      bs.push(b);
+      cs.push(256 + n++);
+    }
+  const out: string[] = new Array(256);
+  bs.forEach((b, i) => (out[b] = String.fromCharCode(cs[i])));
+  return out;
+}
+
+export function byteLevelTokenizerJson(vocab = 256): Record<string, unknown> {
+  const alpha = byteLevelAlphabet();
+  const v: Record<string, number> = {};
+  alpha.forEach((c, i) => (v[c] = i));
+  const added = [];
+  if (vocab > 256) added.push({ id: 256, content: '<|endoftext|>', single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+  return {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: added,
+    normalizer: null,
+    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+    post_processor: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
+    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', fuse_unk: false, byte_fallback: false, ignore_merges: false, vocab: v, merges: [] },
+  };
+}
+
+export function writeTinyCheckpoint(dir: string, family: TinyFamily = 'llama', o: TinyOptions = {}): string {
+  const h = o.hidden ?? 32;
+  const L = o.layers ?? 2;
+  const H = o.heads ?? 4;
+  const K = o.kvHeads ?? (family === 'mistral' || family === 'qwen2' ? 2 : H);
+  const hd = h / H;
+  const F = o.intermediate ?? Math.round(2.5 * h);
+  const V = o.vocab ?? 260;
+  const tie = o.tie ?? family === 'minicpm';
+  const std = o.std ?? 0.08;
+  const r = rng(o.seed ?? 1);
+  const rand = (n: number, s = std) => Float32Array.from({ length: n }, () => normal(r) * s);
+  const ones = (n: number) => Float32Array.from({ length: n }, () => 1 + normal(r) * 0.05);
+  const tensors: { name: string; shape: number[]; data: Float32Array }[] = [];
+  const add = (name: string, shape: number[], data: Float32Array) => tensors.push({ name, shape, data });
+  add('model.embed_tokens.weight', [V, h], rand(V * h, 0.5));
+  for (let l = 0; l < L; l++) {
+    const p = `model.layers.${l}.`;
+    add(p + 'input_layernorm.weight', [h], ones(h));
+    add(p + 'self_attn.q_proj.weight', [H * hd, h], rand(H * hd * h));
+    add(p + 'self_attn.k_proj.weight', [K * hd, h], rand(K * hd * h));
+    add(p + 'self_attn.v_proj.weight', [K * hd, h], rand(K * hd * h));
+    add(p + 'self_attn.o_proj.weight', [h, H * hd], rand(h * H * hd));
+    if (family === 'qwen2') {
+      add(p + 'self_attn.q_proj.bias', [H * hd], rand(H * hd, 0.1));
+      add(p + 'self_attn.k_proj.bias', [K * hd], rand(K * hd, 0.1));
+      add(p + 'self_attn.v_proj.bias', [K * hd], rand(K * hd, 0.1));
+    }
+    if (family === 'qwen3') {
+      add(p + 'self_attn.q_norm.weight', [hd], ones(hd));
+      add(p + 'self_attn.k_norm.weight', [hd], ones(hd));
+    }
+    add(p + 'post_attention_layernorm.weight', [h], ones(h));
+    add(p + 'mlp.gate_proj.weight', [F, h], rand(F * h));
+    add(p + 'mlp.up_proj.weight', [F, h], rand(F * h));
+    add(p + 'mlp.down_proj.weight', [h, F], rand(h * F));
+  }
+  add('model.norm.weight', [h], ones(h));
+  if (!tie) add('lm_head.weight', [V, h], rand(V * h, 0.3));
+  const act = o.activation ?? 'silu';
+  const hfAct: Record<string, string> = { relu: 'relu', silu: 'silu', gelu: 'gelu', gelu_tanh: 'gelu_pytorch_tanh', relu2: 'relu2', fatrelu: 'fatrelu' };
+  const config: Record<string, unknown> = {
+    architectures: [{ llama: 'LlamaForCausalLM', mistral: 'MistralForCausalLM', qwen2: 'Qwen2ForCausalLM', qwen3: 'Qwen3ForCausalLM', minicpm: 'MiniCPMForCausalLM' }[family]],
+    model_type: family,
+    hidden_size: h,
+    intermediate_size: F,
+    num_hidden_layers: L,
+    num_attention_heads: H,
+    num_key_value_heads: K,
+    vocab_size: V,
+    max_position_embeddings: 512,
+    rms_norm_eps: 1e-6,
+    rope_theta: 10000,
+    hidden_act: hfAct[act],
+    tie_word_embeddings: tie,
+    bos_token_id: V > 256 ? 256 : 0,
+    eos_token_id: V > 256 ? 256 : 0,
+    torch_dtype: o.dtype === 'F16' ? 'float16' : o.dtype === 'BF16' ? 'bfloat16' : 'float32',
+  };
+  if (act === 'fatrelu') config.hidden_act_param = o.activationParam ?? 0.01;
+  if (family === 'qwen3') config.head_dim = hd;
+  if (family === 'minicpm') Object.assign(config, { scale_emb: 12, scale_depth: 1.4, dim_model_base: Math.max(8, h / 4) });
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config, null, 2));
+  writeSafetensors(path.join(dir, 'model.safetensors'), tensors, o.dtype ?? 'F32');
+  fs.writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify(byteLevelTokenizerJson(V)));
+  fs.writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify({ bos_token: V > 256 ? '<|endoftext|>' : null, eos_token: V > 256 ? '<|endoftext|>' : null }));
+  return dir;
+}
