@@ -1,0 +1,80 @@
+/**
+ * The result of a finished job arrives as `unknown` (JobFinishedEvent.result): the renderer may not
+ * import the engine's metric types, so it reads the fields it shows and checks each one.
+ */
+export interface ResultSummary {
+  checkpoint?: string;
+  method?: string;
+  p?: number;
+  cett?: number;
+  param?: number;
+  activationRatio?: number;
+  sparsity?: number;
+  pplDense?: number;
+  pplSparse?: number;
+  pplRatio?: number;
+  perLayerActivation?: number[];
+  tokens?: number;
+  provider?: string;
+  dtype?: string;
+  forwardPasses?: number;
+  totalMs?: number;
+  deadNeurons?: number;
+}
+
+const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
+
+export function summarize(raw: unknown): ResultSummary | undefined {
+  if (!raw || typeof raw !== 'object') return undefined;
+  const o = raw as Record<string, unknown>;
+  const timings = o.timingsMs && typeof o.timingsMs === 'object' ? (o.timingsMs as Record<string, unknown>) : {};
+  const dead = o.deadNeurons && typeof o.deadNeurons === 'object' ? (o.deadNeurons as Record<string, unknown>) : {};
+  const layers = Array.isArray(o.perLayerActivation) && o.perLayerActivation.every((x) => typeof x === 'number') ? (o.perLayerActivation as number[]) : undefined;
+  return {
+    checkpoint: str(o.checkpoint),
+    method: str(o.method),
+    p: num(o.p),
+    cett: num(o.cett),
+    param: num(o.param),
+    activationRatio: num(o.activationRatio),
+    sparsity: num(o.sparsity),
+    pplDense: num(o.pplDense),
+    pplSparse: num(o.pplSparse),
+    pplRatio: num(o.pplRatio),
+    perLayerActivation: layers,
+    tokens: num(o.tokens),
+    provider: str(o.provider),
+    dtype: str(o.dtype),
+    forwardPasses: num(o.forwardPasses),
+    totalMs: num(timings.total) ?? num(Object.values(timings).reduce<number>((a, b) => a + (typeof b === 'number' ? b : 0), 0)),
+    deadNeurons: num(dead.total),
+  };
+}
+
+/** A series result carries one summary per checkpoint. */
+export function summarizeMany(raw: unknown): ResultSummary[] {
+  if (raw && typeof raw === 'object' && Array.isArray((raw as { checkpoints?: unknown }).checkpoints)) {
+    return ((raw as { checkpoints: unknown[] }).checkpoints.map(summarize).filter(Boolean) as ResultSummary[]);
+  }
+  const one = summarize(raw);
+  return one ? [one] : [];
+}
+
+/** What to do next, for the error codes a run can end with. */
+export function adviceFor(code: string | undefined): string {
+  switch (code) {
+    case 'BAD_CHECKPOINT':
+      return 'Check that the folder holds config.json, the weights and a tokenizer (or pick the .onnx file itself).';
+    case 'BAD_DATA':
+      return 'Use a longer evaluation text, or lower the token budget / sequence length to what the text holds.';
+    case 'UNSUPPORTED':
+      return 'This architecture or option is not supported yet; try the CPU provider or another method.';
+    case 'CANCELLED':
+      return 'The run was cancelled; its last completed step is saved and it can be resumed.';
+    case 'BAD_REQUEST':
+      return 'A setting is out of range; go back to the measure wizard and correct it.';
+    default:
+      return 'See the engine log for details; the session is unchanged.';
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * Jobs the engine is running or has finished in this window: started through `runs.start`, followed
+ * through the `job.progress` / `job.finished` events (issue 4's job queue, engineer C).
+ */
+import { defineStore } from 'pinia';
+import { computed, ref } from 'vue';
+import type { JobFinishedEvent, RequestOf } from '../../../main/api/contract';
+import { api } from '../api/client';
+
+export type RunConfigInput = RequestOf<'runs.start'>['config'];
+
+export interface JobView {
+  id: string;
+  label: string;
+  config?: RunConfigInput;
+  startedAt: string;
+  status: 'running' | 'completed' | 'failed' | 'cancelled';
+  phase: string;
+  step: number;
+  of: number;
+  tokensPerSec: number;
+  etaSec: number | null;
+  message?: string;
+  result?: unknown;
+  error?: JobFinishedEvent['error'];
+  finishedAt?: string;
+}
+
+export function describeConfig(c: RunConfigInput): string {
+  const method = c.method ?? 'cett-ppl';
+  const m = method === 'cett-ppl' ? `CETT-PPL-${c.p ?? 1}%` : `${method}${c.param !== undefined ? ` ${c.param}` : ''}`;
+  const what = c.kind === 'measure' ? (c.checkpoint.split(/[\\/]/).filter(Boolean).pop() ?? c.checkpoint) : `series of ${c.checkpoints.length}`;
+  return `${m} · ${what}${c.sweep ? ` · sweep ×${c.sweep.length}` : ''}`;
+}
+
+export const useRunsStore = defineStore('runs', () => {
+  const jobs = ref<JobView[]>([]);
+  const find = (id: string) => jobs.value.find((j) => j.id === id);
+
+  function upsert(id: string, patch: Partial<JobView>): JobView {
+    let j = find(id);
+    if (!j) {
+      j = { id, label: id, startedAt: new Date().toISOString(), status: 'running', phase: 'queued', step: 0, of: 0, tokensPerSec: 0, etaSec: null };
+      jobs.value = [j, ...jobs.value];
+      j = find(id)!;
+    }
+    Object.assign(j, patch);
+    return j;
+  }
+
+  api.on('job.progress', (e) => {
+    const j = upsert(e.id, { phase: e.phase, step: e.step, of: e.of, tokensPerSec: e.tokensPerSec, etaSec: e.etaSec, message: e.message });
+    if (j.status !== 'running' && j.status !== 'completed') j.status = 'running';
+  });
+  api.on('job.finished', (e) => {
+    upsert(e.id, { status: e.status, result: e.result, error: e.error, finishedAt: new Date().toISOString(), etaSec: null });
+  });
+
+  async function loadActive(): Promise<void> {
+    const list = await api.call('runs.active', {});
+    for (const a of list) upsert(a.id, { phase: a.phase, step: a.step, of: a.of, tokensPerSec: a.tokensPerSec, etaSec: a.etaSec, startedAt: a.startedAt, label: find(a.id)?.label ?? a.kind });
+  }
+  async function start(config: RunConfigInput, resume?: string): Promise<string> {
+    const { id } = await api.call('runs.start', resume ? { config, resume } : { config });
+    upsert(id, { config, label: describeConfig(config), status: 'running', phase: 'starting', startedAt: new Date().toISOString() });
+    return id;
+  }
+  async function cancel(id: string): Promise<boolean> {
+    const r = await api.call('runs.cancel', { id });
+    return r.cancelled;
+  }
+  const running = computed(() => jobs.value.filter((j) => j.status === 'running'));
+  return { jobs, running, find, loadActive, start, cancel };
+});
