@@ -108,11 +108,12 @@ export async function sweepCett(target: MeasureTarget, data: EvalData, cetts: nu
   meter.enter('dense', data.batches.length);
   const pt = new PreparedTarget(target, data.batches, mode, meter, DEFAULT_CACHE_BYTES);
   await pt.prepare();
-  meter.enter('sweep', cetts.length * data.batches.length);
+  meter.enter('sweep', cetts.length);
   const out: SweepPoint[] = [];
   for (const c of cetts) {
-    const r = await evaluateAtCett(pt, c, data, meter);
+    const r = await evaluateAtCett(pt, c, data);
     out.push({ param: c, pplRatio: r.pplRatio, pplSparse: r.pplSparse, activationRatio: r.activationRatio });
+    meter.step(`CETT ${c}`);
   }
   return out;
 }

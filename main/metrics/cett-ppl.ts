@@ -51,7 +51,7 @@ async function pplRatioAt(pt: PreparedTarget, c: number): Promise<number> {
 }
 
 /** The full result of one checkpoint at a given CETT (the final measurement). */
-export async function evaluateAtCett(pt: PreparedTarget, c: number, data: EvalData, meter: Meter): Promise<CheckpointResult> {
+export async function evaluateAtCett(pt: PreparedTarget, c: number, data: EvalData): Promise<CheckpointResult> {
   const { spec } = pt;
   const acc = new StatsAccumulator(spec.numLayers, spec.intermediateSize);
   const ratios: number[] = [];
@@ -66,7 +66,6 @@ export async function evaluateAtCett(pt: PreparedTarget, c: number, data: EvalDa
     acc.add(res, pt.batches[b].batch, pt.batches[b].seqLen);
     ratios.push(ratio);
     sparseLosses.push(loss);
-    meter.step();
   }
   const thresholds = Array.from({ length: spec.numLayers }, (_, l) => mean(perBatch.map((e) => e[l])));
   return {
@@ -156,8 +155,9 @@ export async function measureCettPpl(target: MeasureTarget, data: EvalData, o: C
   const [pt] = await prepareAll([target], data, o, meter);
   const state = await outerSearch([pt], o, meter, hooks);
   const c = (state.l + state.r) / 2;
-  meter.enter('final', data.batches.length);
-  const res = await evaluateAtCett(pt, c, data, meter);
+  meter.enter('final', 1);
+  const res = await evaluateAtCett(pt, c, data);
+  meter.step();
   meter.closePhase();
   return {
     ...res,
@@ -218,7 +218,7 @@ export async function measureSeries(
         await pt.prepare();
       }
       try {
-        finals[t.id] = { ...(await evaluateAtCett(pt, c, data, meter)), tokensSeen: t.tokensSeen, p: o.p };
+        finals[t.id] = { ...(await evaluateAtCett(pt, c, data)), tokensSeen: t.tokensSeen, p: o.p };
       } finally {
         if (mt && idx < 0) await mt.runner.dispose();
       }

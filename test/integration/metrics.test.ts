@@ -215,6 +215,18 @@ describe('properties', () => {
     expect(() => batchStream([1, 2, 3], { seqLen: 8, batch: 2 }, 'short.txt')).toThrow(/short\.txt is too short/);
   });
 
+  it('progress: phases in order, step never past its total, tokens/s and an ETA', async () => {
+    const { data, target } = setup(FAMILIES[0]);
+    const seen: { phase: string; step: number; of: number; tokensPerSec: number; etaSec: number | null }[] = [];
+    await measureCettPpl(target, data, { p: 5, tol: 1e-2, thresholdMode: 'authors' }, { progress: (p) => seen.push(p) });
+    expect([...new Set(seen.map((p) => p.phase))]).toEqual(['dense', 'search', 'final']);
+    for (const p of seen) expect(p.step).toBeLessThanOrEqual(p.of);
+    const search = seen.filter((p) => p.phase === 'search');
+    expect(search.at(-1)!.step).toBe(7); // 1 → 1/128 < 1e-2 in 7 halvings
+    expect(search.at(-1)!.of).toBe(7);
+    expect(search.some((p) => p.etaSec !== null && p.tokensPerSec > 0)).toBe(true);
+  });
+
   it('cancel stops between forward calls', async () => {
     const { data, target } = setup(FAMILIES[0]);
     const ac = new AbortController();
