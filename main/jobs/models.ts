@@ -1,18 +1,16 @@
 /**
- * The seam to the checkpoint reader (main/checkpoint) and the inference runners (main/inference),
- * built by other issues: `loadCheckpoint(path)` and `createRunner(ckpt, { provider })`. They are bound
- * at run time so the measurement engine builds and tests without them; a build that lacks them says so.
+ * The seam to the checkpoint reader (main/checkpoint) and the inference runners (main/inference):
+ * `loadCheckpoint(path)` and `createRunner(ckpt, { provider })`. The runner module is bound at run time
+ * so the measurement engine builds and tests without it; a build that lacks it says so.
  */
 import { LabError } from '../api/errors';
+import { loadCheckpoint as readCheckpoint } from '../checkpoint/index';
 import type { LoadedCheckpoint } from '../checkpoint/types';
 import type { ModelRunner } from '../inference/runner-types';
 import { downWeightsOf, type MeasureTarget } from '../metrics/target';
 
 export type ProviderChoice = 'auto' | 'cuda' | 'webgpu' | 'cpu';
 
-interface CheckpointModule {
-  loadCheckpoint(path: string): Promise<LoadedCheckpoint>;
-}
 interface InferenceModule {
   createRunner(ckpt: LoadedCheckpoint, opts: { provider?: ProviderChoice }): Promise<ModelRunner>;
 }
@@ -27,8 +25,7 @@ async function bind<T>(spec: string, what: string): Promise<T> {
 }
 
 export async function loadCheckpoint(path: string): Promise<LoadedCheckpoint> {
-  const m = await bind<CheckpointModule>('../checkpoint/index', 'the checkpoint reader');
-  return m.loadCheckpoint(path);
+  return readCheckpoint(path);
 }
 
 export async function openTarget(ckpt: LoadedCheckpoint, provider: ProviderChoice, tokensSeen?: number): Promise<MeasureTarget> {

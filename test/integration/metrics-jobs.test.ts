@@ -111,3 +111,32 @@ describe('runs.* jobs', () => {
     expect(f.error?.message).toMatch(/p must be a number > 0/);
   });
 });
+
+describe('runs.* with real checkpoint folders', () => {
+  it('a series of different architectures fails before any runner is opened; W_out is read per layer', async () => {
+    const { writeTinyCheckpoint } = await import('../../main/checkpoint/testing/tiny');
+    const { loadCheckpoint } = await import('../../main/checkpoint/index');
+    const { downWeightsOf } = await import('../../main/metrics/target');
+    const a = writeTinyCheckpoint(path.join(dir, 'ser-a'), 'llama', { layers: 2, seed: 1 });
+    const b = writeTinyCheckpoint(path.join(dir, 'ser-b'), 'llama', { layers: 3, seed: 2 });
+    const ck = await loadCheckpoint(a);
+    const w = downWeightsOf(ck);
+    expect(w.length).toBe(2);
+    expect(w[0].length).toBe(ck.spec.hiddenSize * ck.spec.intermediateSize);
+    let opened = 0;
+    const e = new Engine({ paths: { userData: dir, cache: dir }, log: { info() {}, warn() {}, error() {} } });
+    e.ctx.services.set('runs.models', {
+      loadCheckpoint,
+      openTarget: async () => {
+        opened++;
+        throw new Error('should not be reached');
+      },
+    } satisfies ModelSource);
+    const done = new Promise<JobFinishedEvent>((r) => e.onEvent((ev, p) => ev === 'job.finished' && r(p as JobFinishedEvent)));
+    await e.invoke('runs.start', { config: { kind: 'measure-series', checkpoints: [{ path: a }, { path: b }], data: text, stateDir: path.join(dir, 'jobs') } } as never);
+    const f = await done;
+    expect(f.status).toBe('failed');
+    expect(f.error?.message).toMatch(/different architectures.*ser-a.*L=2.*ser-b.*L=3/);
+    expect(opened).toBe(0);
+  });
+});
