@@ -42,5 +42,15 @@ export const useSessionStore = defineStore('session', () => {
     path.value = file;
     return true;
   }
-  return { path, name, error, notBuilt, busy, open, create };
+  async function saveAs(file: string): Promise<boolean> {
+    const r = await run(() => api.callLoose('sessions.saveAs', { path: file }));
+    if (r === undefined) return false;
+    path.value = file;
+    return true;
+  }
+  async function close(): Promise<void> {
+    await run(() => api.callLoose('sessions.close', {}));
+    path.value = null;
+  }
+  return { path, name, error, notBuilt, busy, open, create, saveAs, close };
 });
