@@ -66,7 +66,7 @@ function attribute(name: string, v: AttrValue): AttributeProto {
     if (Number.isInteger(v)) return create(AttributeProtoSchema, { name, type: A.INT, i: BigInt(v) });
     return create(AttributeProtoSchema, { name, type: A.FLOAT, f: v });
   }
-  if (typeof v === 'string') return create(AttributeProtoSchema, { name, type: A.STRING, s: new TextEncoder().encode(v) });
+  if (typeof v === 'string') return create(AttributeProtoSchema, { name, type: A.STRING, s: new TextEncoder().encode(v) as Uint8Array<ArrayBuffer> });
   if (Array.isArray(v)) {
     return create(AttributeProtoSchema, { name, type: A.INTS, ints: (v as Array<number | bigint>).map((x) => BigInt(x)) });
   }
@@ -76,7 +76,7 @@ function attribute(name: string, v: AttrValue): AttributeProto {
 }
 
 export function tensorProto(name: string, elem: ElemType, dims: number[], raw: Uint8Array): TensorProto {
-  return create(TensorProtoSchema, { name, dataType: elem, dims: dims.map((d) => BigInt(d)), rawData: raw });
+  return create(TensorProtoSchema, { name, dataType: elem, dims: dims.map((d) => BigInt(d)), rawData: raw as Uint8Array<ArrayBuffer> });
 }
 
 function bytesOf(a: ArrayBufferView): Uint8Array {

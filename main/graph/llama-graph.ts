@@ -1,0 +1,272 @@
+/**
+ * The instrumented ONNX graph of a LLaMA-shaped decoder (llama, mistral, qwen2, qwen3, minicpm), built from
+ * a LoadedCheckpoint with plain ai.onnx ops (opset 17) so CPU, CUDA and WebGPU all run it.
+ *
+ * Inputs:  input_ids int64 [B,S]; the mask parameter of the graph's mode (METHOD.md §2–4):
+ *          cett → tau float [L,F] (skip iff |a_i| < τ_{l,i} = ε_l/‖W_out[:,i]‖₂, the authors' form);
+ *          fat → eps float [1] (skip iff |s_i| < eps); topk-token → k int64 [1]; topk-batch → kzero int64 [1]
+ *          (per layer, zero the kzero smallest |s| of the batch, then skip iff |s| < 1e-18); relu/dense → none.
+ * Outputs: nll [B,S-1] (next-token NLL computed in the graph: logits never leave it), active_counts [L,B,S],
+ *          neuron_counts [L,F], and with `capture` the gated intermediates act.{l} [B·S,F] (fp32).
+ * fp16 graphs keep norms, softmax, log-softmax and mask comparisons in fp32.
+ */
+import { DT, GraphBuilder, type ElemType } from './onnx-builder';
+import { f32ToF16 } from '../checkpoint/safetensors';
+import type { LoadedCheckpoint, ModelSpec } from '../checkpoint/types';
+import type { MaskMode } from '../inference/runner-types';
+import { LabError } from '../api/errors';
+
+export type GraphDType = 'float32' | 'float16';
+export interface GraphOptions {
+  dtype: GraphDType;
+  mode: MaskMode['kind'];
+  capture: boolean;
+  /** longest sequence the rope/causal tables cover */
+  maxSeq: number;
+}
+
+const TINY = 1e-18;
+
+function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(w.length);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = w[r * cols + c];
+  return out;
+}
+
+function toHalf(a: Float32Array): Uint16Array {
+  const out = new Uint16Array(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = f32ToF16(a[i]);
+  return out;
+}
+
+/** rope tables [maxSeq, headDim] (cos, sin), HF rotate_half layout, with linear / llama3 scaling. */
+export function ropeTables(spec: ModelSpec, maxSeq: number): { cos: Float32Array; sin: Float32Array } {
+  const d = spec.rotaryDim;
+  const half = d / 2;
+  const inv = new Float64Array(half);
+  for (let i = 0; i < half; i++) inv[i] = 1 / spec.ropeTheta ** ((2 * i) / d);
+  const sc = spec.ropeScaling;
+  if (sc?.type === 'linear') for (let i = 0; i < half; i++) inv[i] /= sc.factor;
+  if (sc?.type === 'llama3') {
+    const lowF = Number(sc.low_freq_factor ?? 1);
+    const highF = Number(sc.high_freq_factor ?? 4);
+    const orig = Number(sc.original_max_position_embeddings ?? 8192);
+    const lowWl = orig / lowF;
+    const highWl = orig / highF;
+    for (let i = 0; i < half; i++) {
+      const wl = (2 * Math.PI) / inv[i];
+      if (wl > lowWl) inv[i] /= sc.factor;
+      else if (wl >= highWl) {
+        const smooth = (orig / wl - lowF) / (highF - lowF);
+        inv[i] = (1 - smooth) * (inv[i] / sc.factor) + smooth * inv[i];
+      }
+    }
+  }
+  const cos = new Float32Array(maxSeq * d);
+  const sin = new Float32Array(maxSeq * d);
+  for (let p = 0; p < maxSeq; p++)
+    for (let i = 0; i < half; i++) {
+      const ang = p * inv[i];
+      cos[p * d + i] = cos[p * d + i + half] = Math.cos(ang);
+      sin[p * d + i] = sin[p * d + i + half] = Math.sin(ang);
+    }
+  return { cos, sin };
+}
+
+export function buildLlamaGraph(ckpt: LoadedCheckpoint, o: GraphOptions): Uint8Array {
+  const s = ckpt.spec;
+  if (!s.gated || s.positional !== 'rope' || s.norm !== 'rms' || s.parallelResidual)
+    throw new LabError('UNSUPPORTED', `${ckpt.path}: the ${s.family} graph builder handles gated RMSNorm/rope decoders only`);
+  if (s.ropeScaling && !['linear', 'llama3'].includes(s.ropeScaling.type))
+    throw new LabError('UNSUPPORTED', `${ckpt.path}: rope_scaling type '${s.ropeScaling.type}' is not supported by the graph builder yet`);
+  const g = new GraphBuilder(`sparsity-lab-${s.family}`);
+  const T: ElemType = o.dtype === 'float16' ? DT.FLOAT16 : DT.FLOAT;
+  const F32 = DT.FLOAT;
+  const { hiddenSize: h, intermediateSize: F, numLayers: L, numHeads: H, numKvHeads: K, headDim: hd, vocabSize: V } = s;
+  const W = (name: string): Float32Array => {
+    const t = ckpt.weights.get(name);
+    if (!t) throw new LabError('BAD_CHECKPOINT', `${ckpt.path}: missing tensor '${name}'`);
+    return t.toFloat32();
+  };
+  const constT = (name: string, data: Float32Array, dims: number[]) => (T === DT.FLOAT16 ? g.init(name, T, dims, toHalf(data)) : g.init(name, T, dims, data));
+  /** Linear weight [out,in] stored as [in,out] for MatMul(x, W) */
+  const linear = (name: string, out: number, inp: number) => constT(name, transpose(W(name), out, inp), [inp, out]);
+  const scalarT = (name: string, v: number) => constT(name, new Float32Array([v]), []);
+  const scalarF = (name: string, v: number) => g.f32(name, [v], []);
+  const toF = (x: string) => (T === F32 ? x : g.op('Cast', [x], { to: F32 }));
+  const toT = (x: string) => (T === F32 ? x : g.op('Cast', [x], { to: T }));
+  const eps = scalarF('rms_eps', s.normEps);
+  const one = scalarF('one_f', 1);
+  const axisLast = g.i64('axis_last', [-1]);
+
+  /** HF RMSNorm: fp32 x·rsqrt(mean(x²)+eps), back to the input dtype, × weight */
+  const rms = (x: string, weightName: string, dim: number) => {
+    const w = constT(weightName, W(weightName), [dim]);
+    const xf = toF(x);
+    const ms = g.op('ReduceMean', [g.op('Mul', [xf, xf])], { axes: [-1], keepdims: 1 });
+    const r = g.op('Div', [one, g.op('Sqrt', [g.op('Add', [ms, eps])])]);
+    return g.op('Mul', [toT(g.op('Mul', [xf, r])), w]);
+  };
+
+  const ids = g.input('input_ids', DT.INT64, ['B', 'S']);
+  let tauIn = '';
+  let epsIn = '';
+  let kIn = '';
+  if (o.mode === 'cett') tauIn = g.input('tau', F32, [L, F]);
+  if (o.mode === 'fat') epsIn = g.input('eps', F32, [1]);
+  if (o.mode === 'topk-token') kIn = g.input('k', DT.INT64, [1]);
+  if (o.mode === 'topk-batch') kIn = g.input('kzero', DT.INT64, [1]);
+
+  const shape = g.op('Shape', [ids]);
+  const S1 = g.op('Slice', [shape, g.i64('c1', [1]), g.i64('c2', [2])]); // [1] = S
+  const zero1 = g.i64('c0', [0]);
+  const { cos, sin } = ropeTables(s, o.maxSeq);
+  const cosS = g.op('Slice', [constT('rope_cos', cos, [o.maxSeq, hd]), zero1, S1, zero1]); // [S,hd]
+  const sinS = g.op('Slice', [constT('rope_sin', sin, [o.maxSeq, hd]), zero1, S1, zero1]);
+  const causal = new Float32Array(o.maxSeq * o.maxSeq);
+  for (let i = 0; i < o.maxSeq; i++) for (let j = i + 1; j < o.maxSeq; j++) causal[i * o.maxSeq + j] = -1e9;
+  const axes01 = g.i64('axes01', [0, 1]);
+  const maskSS = g.op('Slice', [g.f32('causal', causal, [o.maxSeq, o.maxSeq]), g.i64('c00', [0, 0]), g.op('Concat', [S1, S1], { axis: 0 }), axes01]);
+  const halfSplit = g.i64('half_split', [hd / 2, hd / 2]);
+  const rotate = (x: string) => {
+    const [x1, x2] = g.node('Split', [x, halfSplit], { axis: -1 }, 2);
+    return g.op('Concat', [g.op('Neg', [x2]), x1], { axis: -1 });
+  };
+  const rope = (x: string) => g.op('Add', [g.op('Mul', [x, cosS]), g.op('Mul', [rotate(x), sinS])]);
+  const qkScale = scalarT('qk_scale', 1 / Math.sqrt(hd));
+  const zeroT = scalarT('zero_t', 0);
+  const tiny = scalarF('tiny', TINY);
+  const headsShape = (n: number) => g.i64(g.fresh('hs'), [0, 0, n, hd]);
+  const mergeShape = g.i64('merge_shape', [0, 0, H * hd]);
+  const flatF = g.i64('flat_f', [-1, F]);
+  const flatAll = g.i64('flat_all', [-1]);
+
+  let x = g.op('Gather', [constT('embed.tokens', W('embed.tokens'), [V, h]), ids], { axis: 0 });
+  if (s.embedScale !== 1) x = g.op('Mul', [x, scalarT('embed_scale', s.embedScale)]);
+  const resScale = s.residualScale !== 1 ? scalarT('residual_scale', s.residualScale) : '';
+  const counts: string[] = [];
+  const neuronCounts: string[] = [];
+  const captured: string[] = [];
+
+  for (let l = 0; l < L; l++) {
+    const p = `layers.${l}.`;
+    const hN = rms(x, p + 'attn_norm.weight', h);
+    const proj = (name: string, out: number) => {
+      let y = g.op('MatMul', [hN, linear(p + `attn.${name}.weight`, out, h)]);
+      if (ckpt.weights.has(p + `attn.${name}.bias`)) y = g.op('Add', [y, constT(p + `attn.${name}.bias`, W(p + `attn.${name}.bias`), [out])]);
+      return y;
+    };
+    let q = g.op('Reshape', [proj('q', H * hd), headsShape(H)]); // [B,S,H,hd]
+    let k = g.op('Reshape', [proj('k', K * hd), headsShape(K)]);
+    const v0 = g.op('Reshape', [proj('v', K * hd), headsShape(K)]);
+    if (s.qkNorm) {
+      q = rms(q, p + 'attn.q_norm.weight', hd);
+      k = rms(k, p + 'attn.k_norm.weight', hd);
+    }
+    q = rope(g.op('Transpose', [q], { perm: [0, 2, 1, 3] })); // [B,H,S,hd]
+    k = rope(g.op('Transpose', [k], { perm: [0, 2, 1, 3] })); // [B,K,S,hd]
+    let v = g.op('Transpose', [v0], { perm: [0, 2, 1, 3] });
+    if (K !== H) {
+      const rep = g.i64(g.fresh('rep'), [1, 1, H / K, 1, 1]);
+      const back = g.i64(g.fresh('gqa'), [0, H, -1, hd]);
+      const expand = (t: string) => g.op('Reshape', [g.op('Expand', [g.op('Unsqueeze', [t, g.i64(g.fresh('ax2'), [2])]), rep]), back]);
+      k = expand(k);
+      v = expand(v);
+    }
+    const scores = g.op('Mul', [g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]), qkScale]);
+    const probs = toT(g.op('Softmax', [g.op('Add', [toF(scores), maskSS])], { axis: -1 }));
+    const ctx = g.op('Reshape', [g.op('Transpose', [g.op('MatMul', [probs, v])], { perm: [0, 2, 1, 3] }), mergeShape]);
+    let attn = g.op('MatMul', [ctx, linear(p + 'attn.o.weight', h, H * hd)]);
+    if (ckpt.weights.has(p + 'attn.o.bias')) attn = g.op('Add', [attn, constT(p + 'attn.o.bias', W(p + 'attn.o.bias'), [h])]);
+    if (resScale) attn = g.op('Mul', [attn, resScale]);
+    x = g.op('Add', [x, attn]);
+
+    // FFN (METHOD.md §1): s = σ(W_gate x), a = s ⊙ (W_in x), FFN = W_out a
+    const m = rms(x, p + 'mlp_norm.weight', h);
+    const gate = g.op('MatMul', [m, linear(p + 'mlp.gate.weight', F, h)]);
+    const up = g.op('MatMul', [m, linear(p + 'mlp.up.weight', F, h)]);
+    const sAct = activation(g, gate, s, T);
+    const a = g.op('Mul', [sAct, up]); // [B,S,F]
+    let keep: string;
+    switch (o.mode) {
+      case 'dense':
+        keep = g.op('Not', [g.op('Equal', [a, zeroT])]);
+        break;
+      case 'cett': {
+        const tauL = g.op('Gather', [tauIn, g.i64(g.fresh('l'), [l], [])], { axis: 0 }); // [F]
+        keep = g.op('Not', [g.op('Less', [g.op('Abs', [toF(a)]), tauL])]);
+        break;
+      }
+      case 'fat':
+        keep = g.op('Not', [g.op('Less', [g.op('Abs', [toF(sAct)]), epsIn])]);
+        break;
+      case 'relu':
+        keep = g.op('Not', [g.op('Less', [g.op('Abs', [toF(sAct)]), tiny])]);
+        break;
+      case 'topk-token': {
+        const absS = g.op('Abs', [toF(sAct)]);
+        const [vals, idx] = g.node('TopK', [absS, kIn], { axis: -1, largest: 1, sorted: 0 }, 2);
+        const onesK = g.op('Add', [g.op('Mul', [vals, scalarF(g.fresh('z'), 0)]), one]);
+        const zerosF = g.op('Mul', [absS, scalarF(g.fresh('z'), 0)]);
+        const top = g.op('ScatterElements', [zerosF, idx, onesK], { axis: -1 });
+        keep = g.op('And', [g.op('Greater', [top, scalarF(g.fresh('h'), 0.5)]), g.op('Not', [g.op('Less', [absS, tiny])])]);
+        break;
+      }
+      case 'topk-batch': {
+        // authors' prune_topk: flatten the layer's |s| over the batch, zero the kzero smallest, inactive iff |s| < 1e-18
+        const flat = g.op('Reshape', [g.op('Abs', [toF(sAct)]), flatAll]);
+        const [vals, idx] = g.node('TopK', [flat, kIn], { axis: -1, largest: 0, sorted: 0 }, 2);
+        const zeroed = g.op('ScatterElements', [flat, idx, g.op('Mul', [vals, scalarF(g.fresh('z'), 0)])], { axis: 0 });
+        keep = g.op('Reshape', [g.op('Not', [g.op('Less', [zeroed, tiny])]), g.op('Shape', [a])]);
+        break;
+      }
+    }
+    const aMasked = o.mode === 'dense' ? a : g.op('Where', [keep, a, zeroT]);
+    const keepF = g.op('Cast', [keep], { to: F32 });
+    counts.push(g.op('Unsqueeze', [g.op('ReduceSum', [keepF, axisLast], { keepdims: 0 }), zero1]));
+    neuronCounts.push(g.op('Unsqueeze', [g.op('ReduceSum', [keepF, axes01], { keepdims: 0 }), zero1]));
+    if (o.capture) captured.push(g.op('Reshape', [toF(a), flatF], {}, `act.${l}`));
+    let down = g.op('MatMul', [aMasked, linear(p + 'mlp.down.weight', h, F)]);
+    if (ckpt.weights.has(p + 'mlp.down.bias')) down = g.op('Add', [down, constT(p + 'mlp.down.bias', W(p + 'mlp.down.bias'), [h])]);
+    if (resScale) down = g.op('Mul', [down, resScale]);
+    x = g.op('Add', [x, down]);
+  }
+  let hF = rms(x, 'final_norm.weight', h);
+  if (s.logitScale !== 1) hF = g.op('Mul', [hF, scalarT('logit_scale', s.logitScale)]);
+  const head = s.tieEmbeddings ? constT('lm_head.tied', transpose(W('embed.tokens'), V, h), [h, V]) : linear('lm_head.weight', V, h);
+  const logits = toF(g.op('MatMul', [hF, head])); // [B,S,V]
+  const big = g.i64('big', [2 ** 62]);
+  const logp = g.op('LogSoftmax', [g.op('Slice', [logits, zero1, g.i64('m1', [-1]), g.i64('ax1', [1])])], { axis: -1 });
+  const tgt = g.op('Unsqueeze', [g.op('Slice', [ids, g.i64('one_i', [1]), big, g.i64('ax1b', [1])]), axisLast]);
+  g.op('Neg', [g.op('Squeeze', [g.op('GatherElements', [logp, tgt], { axis: 2 }), axisLast])], {}, 'nll');
+  g.op('Concat', counts, { axis: 0 }, 'active_counts');
+  g.op('Concat', neuronCounts, { axis: 0 }, 'neuron_counts');
+  g.output('nll', F32, ['B', 'Sm1']);
+  g.output('active_counts', F32, [L, 'B', 'S']);
+  g.output('neuron_counts', F32, [L, F]);
+  for (const c of captured) g.output(c, F32, ['BS', F]);
+  return g.build();
+}
+
+/** σ of the gated FFN, for every hidden_act the adapters accept. Computed in the graph dtype. */
+function activation(g: GraphBuilder, x: string, s: ModelSpec, T: ElemType): string {
+  const c = (v: number) => g.init(g.fresh('act_c'), T, [], T === DT.FLOAT16 ? new Uint16Array([f32ToF16(v)]) : new Float32Array([v]));
+  switch (s.activation) {
+    case 'relu':
+      return g.op('Relu', [x]);
+    case 'silu':
+      return g.op('Mul', [x, g.op('Sigmoid', [x])]);
+    case 'gelu':
+      return g.op('Mul', [g.op('Mul', [x, c(0.5)]), g.op('Add', [g.op('Erf', [g.op('Mul', [x, c(Math.SQRT1_2)])]), c(1)])]);
+    case 'gelu_tanh': {
+      const inner = g.op('Mul', [g.op('Add', [x, g.op('Mul', [g.op('Mul', [g.op('Mul', [x, x]), x]), c(0.044715)])]), c(Math.sqrt(2 / Math.PI))]);
+      return g.op('Mul', [g.op('Mul', [x, c(0.5)]), g.op('Add', [g.op('Tanh', [inner]), c(1)])]);
+    }
+    case 'relu2': {
+      const r = g.op('Relu', [x]);
+      return g.op('Mul', [r, r]);
+    }
+    case 'fatrelu': // torch.nn.functional.threshold(x, t, 0): x if x > t else 0 (ProSparse)
+      return g.op('Where', [g.op('Greater', [x, c(s.activationParam ?? 0)]), x, c(0)]);
+  }
+}

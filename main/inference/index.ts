@@ -1,0 +1,144 @@
+/**
+ * createRunner: a LoadedCheckpoint → a ModelRunner on the best execution provider that works here
+ * (cuda → webgpu → cpu unless the user picks), fp16 on GPU and fp32 on CPU. One graph per mask-mode kind
+ * (the mask parameters differ), built lazily and cached on disk keyed by content hash + options.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { LabError } from '../api/errors';
+import type { LoadedCheckpoint } from '../checkpoint/types';
+import { buildLlamaGraph, type GraphDType } from '../graph/llama-graph';
+import { probeProviders, PROVIDER_ORDER, type ProviderName } from './providers';
+import type { ForwardRequest, ForwardResult, MaskMode, ModelRunner } from './runner-types';
+import { GraphCache } from './graph-cache';
+
+export interface RunnerOptions {
+  provider?: 'auto' | ProviderName;
+  dtype?: 'auto' | GraphDType;
+  cacheDir?: string;
+  /** longest sequence length the graph supports (rope/causal tables) */
+  maxSeq?: number;
+}
+
+export function columnNorms(down: Float32Array, d: number, F: number): Float32Array {
+  // W_out is [d, F] (PyTorch Linear layout); neuron i's output direction is column i (METHOD.md §1)
+  const out = new Float32Array(F);
+  const acc = new Float64Array(F);
+  for (let r = 0; r < d; r++) for (let i = 0; i < F; i++) acc[i] += down[r * F + i] * down[r * F + i];
+  for (let i = 0; i < F; i++) out[i] = Math.sqrt(acc[i]);
+  return out;
+}
+
+async function chooseProvider(want: RunnerOptions['provider']): Promise<{ provider: ProviderName; reasons: string[] }> {
+  const probes = await probeProviders();
+  const reasons: string[] = [];
+  const order = want && want !== 'auto' ? [want, ...PROVIDER_ORDER.filter((p) => p !== want)] : PROVIDER_ORDER;
+  for (const p of order) {
+    const st = probes.find((x) => x.name === p);
+    if (st?.available) return { provider: p, reasons };
+    reasons.push(`${p}: ${st?.reason ?? 'not available'}`);
+  }
+  throw new LabError('UNSUPPORTED', `no execution provider works here (${reasons.join('; ')})`);
+}
+
+export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions = {}): Promise<ModelRunner> {
+  if (ckpt.format !== 'hf') throw new LabError('UNSUPPORTED', `${ckpt.path}: only Hugging Face folders can be run by this build`);
+  const { provider, reasons } = await chooseProvider(opts.provider);
+  const dtype: GraphDType = opts.dtype && opts.dtype !== 'auto' ? opts.dtype : provider === 'cpu' ? 'float32' : 'float16';
+  const s = ckpt.spec;
+  const maxSeq = Math.min(opts.maxSeq ?? 1024, s.maxPositions);
+  const colNorms: Float32Array[] = [];
+  for (let l = 0; l < s.numLayers; l++) {
+    const w = ckpt.weights.get(`layers.${l}.mlp.down.weight`);
+    if (!w) throw new LabError('BAD_CHECKPOINT', `${ckpt.path}: missing down_proj of layer ${l}`);
+    colNorms.push(columnNorms(w.toFloat32(), s.hiddenSize, s.intermediateSize));
+  }
+  const cache = opts.cacheDir ? new GraphCache(opts.cacheDir) : undefined;
+  const sessions = new Map<string, Promise<ort.InferenceSession>>();
+
+  async function session(kind: MaskMode['kind'], capture: boolean): Promise<ort.InferenceSession> {
+    const key = `${kind}${capture ? '+capture' : ''}`;
+    let p = sessions.get(key);
+    if (!p) {
+      p = (async () => {
+        const gopts = { dtype, mode: kind, capture, maxSeq };
+        const build = () => buildLlamaGraph(ckpt, gopts);
+        const sessOpts: ort.InferenceSession.SessionOptions = {
+          executionProviders: [provider],
+          graphOptimizationLevel: 'all',
+          logSeverityLevel: 3,
+        };
+        if (cache) {
+          const file = cache.path(ckpt.contentHash, { ...gopts, v: GRAPH_VERSION });
+          try {
+            if (!fs.existsSync(file)) cache.put(file, build());
+            return await ort.InferenceSession.create(file, sessOpts);
+          } catch {
+            fs.rmSync(file, { force: true }); // a damaged cache entry is rebuilt, never trusted
+            cache.put(file, build());
+            return ort.InferenceSession.create(file, sessOpts);
+          }
+        }
+        return ort.InferenceSession.create(build(), sessOpts);
+      })();
+      sessions.set(key, p);
+      p.catch(() => sessions.delete(key));
+    }
+    return p;
+  }
+
+  async function forward(req: ForwardRequest): Promise<ForwardResult> {
+    const { batch: B, seqLen: S, mode } = req;
+    if (req.ids.length !== B * S) throw new LabError('BAD_REQUEST', `forward: ids has ${req.ids.length} entries, expected B·S = ${B * S}`);
+    if (S < 2 || S > maxSeq) throw new LabError('BAD_REQUEST', `forward: sequence length ${S} outside [2, ${maxSeq}]`);
+    let kind = mode.kind;
+    const feeds: Record<string, ort.Tensor> = {};
+    const ids64 = new BigInt64Array(B * S);
+    for (let i = 0; i < ids64.length; i++) {
+      const t = req.ids[i];
+      if (t < 0 || t >= s.vocabSize) throw new LabError('BAD_DATA', `token id ${t} is outside the model's vocabulary (${s.vocabSize})`);
+      ids64[i] = BigInt(t);
+    }
+    feeds.input_ids = new ort.Tensor('int64', ids64, [B, S]);
+    if (mode.kind === 'cett') {
+      const tau = new Float32Array(s.numLayers * s.intermediateSize);
+      mode.tau.forEach((t, l) => tau.set(t, l * s.intermediateSize));
+      feeds.tau = new ort.Tensor('float32', tau, [s.numLayers, s.intermediateSize]);
+    } else if (mode.kind === 'fat') feeds.eps = new ort.Tensor('float32', new Float32Array([mode.eps + 1e-18]), [1]);
+    else if (mode.kind === 'topk-token') {
+      const k = Math.max(0, Math.min(s.intermediateSize, Math.round(mode.k)));
+      feeds.k = new ort.Tensor('int64', new BigInt64Array([BigInt(k)]), [1]);
+    } else if (mode.kind === 'topk-batch') {
+      const numel = B * S * s.intermediateSize;
+      const kzero = Math.floor(numel * (1 - mode.fraction)); // int(numel·(1−k)) as prune_topk
+      if (kzero <= 0) kind = 'relu'; // nothing forced to zero: only exact zeros are inactive (same as the authors' code)
+      else feeds.kzero = new ort.Tensor('int64', new BigInt64Array([BigInt(Math.min(kzero, numel))]), [1]);
+    }
+    const sess = await session(kind, !!req.captureActivations);
+    const out = await sess.run(feeds);
+    const res: ForwardResult = {
+      nll: out.nll.data as Float32Array,
+      activeCounts: out.active_counts.data as Float32Array,
+      neuronActiveCounts: out.neuron_counts.data as Float32Array,
+    };
+    if (req.captureActivations) res.activations = Array.from({ length: s.numLayers }, (_, l) => out[`act.${l}`].data as Float32Array);
+    return res;
+  }
+
+  return {
+    spec: s,
+    provider,
+    dtype,
+    fallbackReasons: reasons,
+    colNorms,
+    forward,
+    async dispose() {
+      for (const p of sessions.values()) await (await p.catch(() => undefined))?.release();
+      sessions.clear();
+    },
+  };
+}
+
+/** Bump when the graph builder changes, so cached graphs of an older builder are never used. */
+export const GRAPH_VERSION = 1;
