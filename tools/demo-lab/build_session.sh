@@ -16,7 +16,7 @@ DATA=resources/demo-lab/eval.txt
 PROVIDER=auto
 if [ "${1:-}" = "--provider" ]; then PROVIDER=${2:?--provider needs a value}; fi
 # Eval tokens per measurement: 256-token sequences (the models' context), 64 of them.
-COMMON=(--data "$DATA" --seq-len 256 --tokens 16384 --batch 16 --provider "$PROVIDER" --json --quiet)
+COMMON=(--data "$DATA" --seq-len 256 --tokens 16384 --batch 16 --provider "$PROVIDER" --state-dir "$M/jobs" --json --quiet)
 [ -d "$CK" ] || { echo "build_session: $CK is missing; train the models first (tools/demo-lab/README.md)" >&2; exit 1; }
 mkdir -p "$M"
 
