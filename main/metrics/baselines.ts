@@ -110,10 +110,14 @@ export async function sweepCett(target: MeasureTarget, data: EvalData, cetts: nu
   await pt.prepare();
   meter.enter('sweep', cetts.length);
   const out: SweepPoint[] = [];
-  for (const c of cetts) {
-    const r = await evaluateAtCett(pt, c, data);
-    out.push({ param: c, pplRatio: r.pplRatio, pplSparse: r.pplSparse, activationRatio: r.activationRatio });
-    meter.step(`CETT ${c}`);
+  try {
+    for (const c of cetts) {
+      const r = await evaluateAtCett(pt, c, data);
+      out.push({ param: c, pplRatio: r.pplRatio, pplSparse: r.pplSparse, activationRatio: r.activationRatio });
+      meter.step(`CETT ${c}`);
+    }
+  } finally {
+    await pt.dispose();
   }
   return out;
 }

@@ -153,12 +153,17 @@ export async function measureCettPpl(target: MeasureTarget, data: EvalData, o: C
   const meter = new Meter(ctl);
   meter.check();
   const [pt] = await prepareAll([target], data, o, meter);
-  const state = await outerSearch([pt], o, meter, hooks);
-  const c = (state.l + state.r) / 2;
-  meter.enter('final', 1);
-  const res = await evaluateAtCett(pt, c, data);
-  meter.step();
-  meter.closePhase();
+  let state: SearchState;
+  let res: CheckpointResult;
+  try {
+    state = await outerSearch([pt], o, meter, hooks);
+    meter.enter('final', 1);
+    res = await evaluateAtCett(pt, (state.l + state.r) / 2, data);
+    meter.step();
+    meter.closePhase();
+  } finally {
+    await pt.dispose();
+  }
   return {
     ...res,
     p: o.p,
@@ -220,6 +225,7 @@ export async function measureSeries(
       try {
         finals[t.id] = { ...(await evaluateAtCett(pt, c, data)), tokensSeen: t.tokensSeen, p: o.p };
       } finally {
+        await pt.dispose();
         if (mt && idx < 0) await mt.runner.dispose();
       }
       state = { ...state, finals };

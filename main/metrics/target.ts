@@ -78,7 +78,7 @@ export class PreparedTarget {
       if (this.cachedBytes + curves.reduce((s, c) => s + c.bytes, 0) <= this.cacheBytes) {
         this.curves[b] = curves;
         this.cachedBytes += curves.reduce((s, c) => s + c.bytes, 0);
-      }
+      } else for (const cv of curves) await cv.dispose?.();
       this.meter.step();
     }
   }
@@ -96,7 +96,7 @@ export class PreparedTarget {
     const curves: LayerCurve[] = [];
     for (let l = 0; l < res.activations.length; l++) {
       const input = { a: res.activations[l], tokens, f, wDown: downWeights[l], d, colNorms: runner.colNorms[l] };
-      curves.push(this.engine === 'js' ? buildLayerCurve(input, this.mode) : await buildProbeCurve(input, this.mode, runner.provider, runner.provider === 'cpu' ? 1 : 3));
+      curves.push(this.engine === 'js' ? buildLayerCurve(input, this.mode) : await buildProbeCurve(input, this.mode, runner.provider, 1));
       this.meter.check();
     }
     this.curveMs += performance.now() - t0;
@@ -109,8 +109,16 @@ export class PreparedTarget {
 
   async thresholds(b: number, c: number): Promise<BatchThresholds> {
     const curves = await this.curvesFor(b);
-    const ans = await Promise.all(curves.map((cv) => cv.threshold(c)));
+    const ans: { eps: number; clampedLow: boolean }[] = [];
+    for (const cv of curves) ans.push(await cv.threshold(c));
+    if (!this.curves[b]) for (const cv of curves) await cv.dispose?.(); // not kept: free its device memory now
     return { eps: ans.map((a) => a.eps), clampedLow: ans.map((a) => a.clampedLow) };
+  }
+
+  /** Releases the kept curves (ORT probe sessions). */
+  async dispose(): Promise<void> {
+    for (const cs of this.curves) for (const cv of cs ?? []) await cv.dispose?.();
+    this.curves = [];
   }
 
   /** τ_{l,i} = ε_l / ‖W_out[:, i]‖ in fp32 (METHOD.md §2 step 6, §7). */

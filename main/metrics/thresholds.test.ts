@@ -99,6 +99,10 @@ describe('threshold search', () => {
       const n = probe.evaluations;
       await probe.threshold(0.15); // same path again: nothing new to evaluate
       expect(probe.evaluations).toBe(n);
+      // operands baked into the session (the GPU layout) give the same answers
+      const resident = await buildProbeCurve(inp, mode, 'cpu', 1, true);
+      for (const c of [0.02, 0.4]) expect((await resident.threshold(c)).eps).toBe((await probe.threshold(c)).eps);
+      await resident.dispose?.();
     });
   }
 });

@@ -40,6 +40,8 @@ export interface LayerCurve {
   cettAt(t: number): number;
   zeroNormTokens: number;
   bytes: number;
+  /** releases device memory (ORT probe sessions); the JS curve has none */
+  dispose?(): Promise<void>;
 }
 
 /** torch.quantile(x, q) with linear interpolation, computed in fp32 as torch does for fp32 input. */
