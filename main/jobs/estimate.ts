@@ -4,6 +4,7 @@ import { loadEvalData } from '../metrics/data';
 import { buildLayerCurve } from '../metrics/thresholds';
 import { LabError } from '../api/errors';
 import { defaultModelSource, type ModelSource } from './models';
+import { openOpts } from './measure-job';
 
 /** Forward passes of a measurement: dense pass per batch, one sparse pass per batch per outer step, final pass. */
 export function forwardPassCount(cfg: RunConfig, batches: number, checkpoints = 1): number {
@@ -22,7 +23,7 @@ export async function estimateRun(cfg: RunConfig, src: ModelSource = defaultMode
   const ckpt = await src.loadCheckpoint(path);
   if (!ckpt.tokenizer) throw new LabError('BAD_CHECKPOINT', `${ckpt.path} has no tokenizer`);
   const data = loadEvalData(cfg.data, ckpt.tokenizer, { tokens: cfg.tokens, seqLen: cfg.seqLen, batch: cfg.batch, bosPerSequence: cfg.bosPerSequence });
-  const t = await src.openTarget(ckpt, cfg.provider);
+  const t = await src.openTarget(ckpt, openOpts(cfg));
   try {
     const b = data.batches[0];
     await t.runner.forward({ ids: b.ids, batch: b.batch, seqLen: b.seqLen, mode: { kind: 'dense' } }); // warm-up

@@ -11,8 +11,12 @@ import type { RunControl } from '../metrics/control';
 import { loadEvalData, type EvalData } from '../metrics/data';
 import type { MeasureTarget } from '../metrics/target';
 import type { CettPplOptions, SearchState } from '../metrics/types';
-import { defaultModelSource, type ModelSource } from './models';
+import { defaultModelSource, type ModelSource, type OpenOptions } from './models';
 import type { JobHooks } from './runner';
+
+export function openOpts(cfg: RunConfig): OpenOptions {
+  return { provider: cfg.provider, seqLen: cfg.seqLen };
+}
 
 function dataFor(ckpt: LoadedCheckpoint, cfg: RunConfig): EvalData {
   if (!ckpt.tokenizer) throw new LabError('BAD_CHECKPOINT', `${ckpt.path} has no tokenizer (tokenizer.json or tokenizer.model) to read the evaluation text with`);
@@ -30,7 +34,7 @@ export async function runMeasure(cfg: MeasureConfig, ctl: RunControl, hooks: Job
   if (cfg.method === 'cett-ppl' && !cfg.sweep) cettOptions(cfg);
   if (cfg.method !== 'cett-ppl') for (const v of cfg.sweep ?? [cfg.param]) baselineMask(cfg.method as BaselineMethod, v, ckpt.spec);
   const data = dataFor(ckpt, cfg);
-  const target = await src.openTarget(ckpt, cfg.provider);
+  const target = await src.openTarget(ckpt, openOpts(cfg));
   try {
     if (cfg.sweep) {
       const points =
@@ -59,7 +63,7 @@ export async function runSeries(cfg: SeriesConfig, ctl: RunControl, hooks: JobHo
     id: c.path,
     tokensSeen: cfg.checkpoints[i].tokensSeen,
     spec: c.spec,
-    open: () => src.openTarget(c, cfg.provider, cfg.checkpoints[i].tokensSeen),
+    open: () => src.openTarget(c, openOpts(cfg), cfg.checkpoints[i].tokensSeen),
   }));
   return measureSeries(entries, data, { ...o, lastK: cfg.lastK }, ctl, { resume: hooks.resume, onStep: hooks.onStep });
 }

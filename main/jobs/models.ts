@@ -1,43 +1,38 @@
 /**
  * The seam to the checkpoint reader (main/checkpoint) and the inference runners (main/inference):
- * `loadCheckpoint(path)` and `createRunner(ckpt, { provider })`. The runner module is bound at run time
- * so the measurement engine builds and tests without it; a build that lacks it says so.
+ * jobs get checkpoints and runners through a ModelSource, so tests (and the demo) can register another
+ * under services 'runs.models'.
  */
-import { LabError } from '../api/errors';
 import { loadCheckpoint as readCheckpoint } from '../checkpoint/index';
 import type { LoadedCheckpoint } from '../checkpoint/types';
-import type { ModelRunner } from '../inference/runner-types';
+import { createRunner } from '../inference/index';
 import { downWeightsOf, type MeasureTarget } from '../metrics/target';
 
 export type ProviderChoice = 'auto' | 'cuda' | 'webgpu' | 'cpu';
 
-interface InferenceModule {
-  createRunner(ckpt: LoadedCheckpoint, opts: { provider?: ProviderChoice }): Promise<ModelRunner>;
+export interface OpenOptions {
+  provider: ProviderChoice;
+  /** longest sequence the runner's graph must take */
+  seqLen: number;
+  /** where built graphs are cached */
+  cacheDir?: string;
 }
 
-async function bind<T>(spec: string, what: string): Promise<T> {
-  try {
-    const s = spec; // a variable specifier: resolved at run time, relative to this module
-    return (await import(/* @vite-ignore */ s)) as T;
-  } catch (e) {
-    throw new LabError('UNSUPPORTED', `${what} is not available in this build (${(e as Error).message})`);
-  }
-}
-
-export async function loadCheckpoint(path: string): Promise<LoadedCheckpoint> {
-  return readCheckpoint(path);
-}
-
-export async function openTarget(ckpt: LoadedCheckpoint, provider: ProviderChoice, tokensSeen?: number): Promise<MeasureTarget> {
-  const downWeights = downWeightsOf(ckpt); // before the runner: a checkpoint without W_out fails fast
-  const m = await bind<InferenceModule>('../inference/index', 'the inference runner');
-  const runner = await m.createRunner(ckpt, { provider });
-  return { id: ckpt.path, runner, downWeights, tokensSeen };
-}
-
-/** Where jobs get checkpoints and runners; tests and the demo register another under services 'runs.models'. */
 export interface ModelSource {
   loadCheckpoint(path: string): Promise<LoadedCheckpoint>;
-  openTarget(ckpt: LoadedCheckpoint, provider: ProviderChoice, tokensSeen?: number): Promise<MeasureTarget>;
+  openTarget(ckpt: LoadedCheckpoint, opts: OpenOptions, tokensSeen?: number): Promise<MeasureTarget>;
 }
-export const defaultModelSource: ModelSource = { loadCheckpoint, openTarget };
+
+export const defaultModelSource: ModelSource = {
+  loadCheckpoint: (p) => readCheckpoint(p),
+  async openTarget(ckpt, opts, tokensSeen) {
+    const downWeights = downWeightsOf(ckpt); // before the runner: a checkpoint without W_out fails fast
+    const runner = await createRunner(ckpt, { provider: opts.provider, maxSeq: opts.seqLen, cacheDir: opts.cacheDir });
+    return { id: ckpt.path, runner, downWeights, tokensSeen };
+  },
+};
+
+/** The default source with built graphs cached under `cacheDir` (the engine's cache folder). */
+export function cachedModelSource(cacheDir: string, base: ModelSource = defaultModelSource): ModelSource {
+  return { loadCheckpoint: base.loadCheckpoint, openTarget: (c, o, t) => base.openTarget(c, { ...o, cacheDir: o.cacheDir ?? cacheDir }, t) };
+}

@@ -4,7 +4,7 @@ import type { EngineContext } from '../context';
 import { JobRunner } from '../../jobs/runner';
 import { JsonFilePersistence, type JobPersistence } from '../../jobs/persistence';
 import { workFor } from '../../jobs/measure-job';
-import { defaultModelSource, type ModelSource } from '../../jobs/models';
+import { cachedModelSource, type ModelSource } from '../../jobs/models';
 import { estimateRun } from '../../jobs/estimate';
 
 /**
@@ -22,17 +22,21 @@ function runnerFor(ctx: EngineContext, stateDir?: string): JobRunner {
   return jr;
 }
 
+function modelSource(ctx: EngineContext): ModelSource {
+  return (ctx.services.get('runs.models') as ModelSource | undefined) ?? cachedModelSource(path.join(ctx.paths.cache, 'graphs'));
+}
+
 function allRunners(ctx: EngineContext): JobRunner[] {
   return [...ctx.services.entries()].filter(([k]) => k.startsWith('runs:')).map(([, v]) => v as JobRunner);
 }
 
 export const runsHandlers: HandlerMap = {
   'runs.start': async (req, ctx) => {
-    const src = (ctx.services.get('runs.models') as ModelSource | undefined) ?? defaultModelSource;
+    const src = modelSource(ctx);
     const { id } = await runnerFor(ctx, req.config.stateDir).start(req.config.kind, req.config, workFor(req.config, src), req.resume);
     return { id };
   },
   'runs.cancel': (req, ctx) => ({ cancelled: allRunners(ctx).some((r) => r.cancel(req.id)) }),
   'runs.active': (_req, ctx) => allRunners(ctx).flatMap((r) => r.list()),
-  'runs.estimate': (req, ctx) => estimateRun(req.config, (ctx.services.get('runs.models') as ModelSource | undefined) ?? defaultModelSource),
+  'runs.estimate': (req, ctx) => estimateRun(req.config, modelSource(ctx)),
 };
