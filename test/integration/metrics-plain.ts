@@ -1,0 +1,96 @@
+/**
+ * A deliberately plain implementation of the authors' CETT-PPL-p%, written from METHOD.md §2–3: no
+ * caching, the dense pass and the per-layer threshold bisection (one direct matrix product per step)
+ * redone in every outer step, exactly as calc_threshold_for_each_layer.py + inspect_sparsity.py do.
+ */
+import type { ModelRunner } from '../../main/inference/runner-types';
+import type { EvalData } from '../../main/metrics/data';
+
+export interface PlainModel {
+  runner: ModelRunner;
+  /** per layer W_out [d, F] */
+  down: Float32Array[];
+}
+
+function plainThreshold(a: Float32Array, T: number, F: number, w: Float32Array, d: number, norms: Float32Array, c: number): number {
+  const N = new Float32Array(T * F);
+  for (let i = 0; i < T * F; i++) N[i] = Math.abs(a[i]) * norms[i % F];
+  let min = Infinity;
+  for (const x of N) min = Math.min(min, x);
+  // q99 of a strided subsample, linear interpolation (torch.quantile)
+  const stride = Math.max(Math.floor(N.length / 65536), 1);
+  const sub: number[] = [];
+  for (let i = 0; i < N.length; i += stride) sub.push(N[i]);
+  sub.sort((x, y) => x - y);
+  const pos = 0.99 * (sub.length - 1);
+  const lo = Math.floor(pos);
+  const q99 = Math.fround(sub[lo] + (sub[Math.min(lo + 1, sub.length - 1)] - sub[lo]) * (pos - lo));
+  const cand = (j: number) => Math.fround(j < 32768 ? min + (j * (q99 - min)) / 65535 : q99 - ((65535 - j) * (q99 - min)) / 65535);
+  const cett = (t: number) => {
+    let s = 0;
+    let n = 0;
+    for (let tok = 0; tok < T; tok++) {
+      let full = 0;
+      let tail = 0;
+      for (let k = 0; k < d; k++) {
+        let x = 0;
+        let y = 0;
+        for (let i = 0; i < F; i++) {
+          const v = a[tok * F + i] * w[k * F + i];
+          x += v;
+          if (N[tok * F + i] <= t) y += v;
+        }
+        full += x * x;
+        tail += y * y;
+      }
+      if (full > 0) {
+        s += Math.sqrt(tail / full);
+        n++;
+      }
+    }
+    return s / n;
+  };
+  let left = 0;
+  let right = 65535;
+  while (left < right) {
+    const mid = (left + right) >> 1;
+    if (cett(cand(mid)) > c) right = mid;
+    else left = mid + 1;
+  }
+  return left === 0 ? 0 : cand(left - 1); // the authors' left==0 wrap replaced by "skip nothing"
+}
+
+async function plainInspect(m: PlainModel, data: EvalData, c: number) {
+  const { hiddenSize: d, intermediateSize: F, numLayers: L } = m.runner.spec;
+  const ratios: number[] = [];
+  const acts: number[] = [];
+  const eps: number[][] = [];
+  for (const bt of data.batches) {
+    const dense = await m.runner.forward({ ids: bt.ids, batch: bt.batch, seqLen: bt.seqLen, mode: { kind: 'dense' }, captureActivations: true });
+    const T = bt.batch * bt.seqLen;
+    const th = dense.activations!.map((a, l) => plainThreshold(a, T, F, m.down[l], d, m.runner.colNorms[l], c));
+    eps.push(th);
+    const tau = th.map((e, l) => Float32Array.from(m.runner.colNorms[l], (n) => e / n));
+    const sparse = await m.runner.forward({ ids: bt.ids, batch: bt.batch, seqLen: bt.seqLen, mode: { kind: 'cett', tau } });
+    const ld = dense.nll.reduce((x, y) => x + y, 0) / dense.nll.length;
+    const ls = sparse.nll.reduce((x, y) => x + y, 0) / sparse.nll.length;
+    ratios.push(Math.exp(ls - ld));
+    acts.push(sparse.activeCounts.reduce((x, y) => x + y, 0) / (L * T * F));
+  }
+  const avg = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / xs.length;
+  return { ratio: avg(ratios), act: avg(acts), eps: Array.from({ length: L }, (_, l) => avg(eps.map((e) => e[l]))) };
+}
+
+export async function plainCettPpl(m: PlainModel, data: EvalData, p: number, tol: number) {
+  let l = 0;
+  let r = 1;
+  while (r - l > tol) {
+    const c = (l + r) / 2;
+    const { ratio } = await plainInspect(m, data, c);
+    if (ratio < 1 + p / 100) l = c;
+    else r = c;
+  }
+  const c = (l + r) / 2;
+  return { c, ...(await plainInspect(m, data, c)) };
+}
+

@@ -1,0 +1,47 @@
+/**
+ * CETT-PPL-p% on tiny Hugging Face checkpoints of several families (written by the checkpoint module's
+ * test helper), run by the plain float64 reference forward (test/reference/forward.ts): the fast path
+ * (dense pass and CETT curves once) against the plain authors' algorithm of metrics.test.ts, which
+ * redoes the dense pass and the threshold bisection in every outer step.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadCheckpoint } from '../../main/checkpoint/index';
+import { writeTinyCheckpoint, type TinyFamily } from '../../main/checkpoint/testing/tiny';
+import type { ActivationName } from '../../main/checkpoint/types';
+import { measureCettPpl } from '../../main/metrics/cett-ppl';
+import { loadEvalData } from '../../main/metrics/data';
+import { downWeightsOf } from '../../main/metrics/target';
+import { createReferenceRunner } from '../reference/forward';
+import { plainCettPpl } from './metrics-plain';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metrics-ref-'));
+const text = path.join(dir, 'eval.txt');
+fs.writeFileSync(text, 'Sparse activations: most neurons of a ReLU network are zero for a given token. '.repeat(12));
+
+const CASES: [TinyFamily, ActivationName][] = [
+  ['llama', 'silu'],
+  ['minicpm', 'relu'],
+  ['qwen2', 'silu'],
+];
+
+describe('fast path = plain authors algorithm on tiny checkpoints (reference runner)', () => {
+  for (const [family, activation] of CASES) {
+    it(`${family}/${activation}`, async () => {
+      const p = writeTinyCheckpoint(path.join(dir, `${family}-${activation}`), family, { activation, seed: 5, std: 0.15, hidden: 16, heads: 2, layers: 2 });
+      const ck = await loadCheckpoint(p);
+      const runner = createReferenceRunner(ck);
+      const data = loadEvalData(text, ck.tokenizer!, { tokens: 96, seqLen: 16, batch: 3 });
+      const downWeights = downWeightsOf(ck);
+      const tol = 1e-3;
+      const ref = await plainCettPpl({ runner, down: downWeights }, data, 5, tol);
+      const fast = await measureCettPpl({ id: p, runner, downWeights }, data, { p: 5, tol, thresholdMode: 'authors' });
+      expect(Math.abs(fast.cett! - ref.c)).toBeLessThanOrEqual(tol);
+      fast.thresholds.forEach((e, l) => expect(Math.abs(e - ref.eps[l])).toBeLessThanOrEqual(1e-3 * Math.abs(ref.eps[l]) + 1e-12));
+      expect(Math.abs(fast.activationRatio - ref.act)).toBeLessThanOrEqual(0.001);
+      expect(fast.activationRatio).toBeLessThan(1);
+    });
+  }
+});
