@@ -98,10 +98,10 @@ export class ConfigReader {
   }
 
   /** rope_theta and rope_scaling in the 4.x layout or the 5.x `rope_parameters` layout. */
-  rope(defaultTheta = 10000): { theta: number; scaling?: RopeScaling } {
+  rope(defaultTheta = 10000, thetaKeys = ['rope_theta']): { theta: number; scaling?: RopeScaling } {
     const params = this.raw.rope_parameters as Record<string, unknown> | undefined;
     const theta =
-      params && typeof params.rope_theta === 'number' ? params.rope_theta : this.num('rope_theta', { min: 1, max: 1e12, default: defaultTheta });
+      params && typeof params.rope_theta === 'number' ? params.rope_theta : this.num(thetaKeys, { min: 1, max: 1e12, default: defaultTheta });
     if (!(theta > 0) || !Number.isFinite(theta)) this.fail('rope_theta', `is ${theta}`);
     const sc = (this.raw.rope_scaling as Record<string, unknown> | null | undefined) ?? params;
     if (!sc || typeof sc !== 'object') return { theta };

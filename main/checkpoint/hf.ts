@@ -10,7 +10,9 @@ import { LabError } from '../api/errors';
 import { ConfigReader, type RawConfig } from './config';
 import { pickAdapter } from './adapters/registry';
 import type { SpecDraft } from './adapters/types';
-import { readSafetensorsHeader, readShardedSafetensors, tensorFromEntry, type SafetensorsEntry } from './safetensors';
+import { rawFromEntry, readSafetensorsHeader, readShardedSafetensors } from './safetensors';
+import { weightFromRaw, type RawTensor } from './raw';
+import { readShardedTorchBin, readTorchBin } from './torch-pickle';
 import { loadTokenizer } from './tokenizer';
 import type { Family, LoadedCheckpoint, ModelSpec, StorageDType, WeightTensor } from './types';
 
@@ -38,33 +40,45 @@ async function hashFiles(files: string[]): Promise<string> {
   return out;
 }
 
-function weightEntries(dir: string): { entries: SafetensorsEntry[]; files: string[] } {
+function weightSources(dir: string): { tensors: RawTensor[]; files: string[] } {
   const single = path.join(dir, 'model.safetensors');
   const index = path.join(dir, 'model.safetensors.index.json');
-  if (fs.existsSync(single)) return { entries: readSafetensorsHeader(single), files: [single] };
+  if (fs.existsSync(single)) return { tensors: readSafetensorsHeader(single).map(rawFromEntry), files: [single] };
   if (fs.existsSync(index)) {
     const entries = readShardedSafetensors(index);
-    return { entries, files: [index, ...new Set(entries.map((e) => e.file))].sort() };
+    return { tensors: entries.map(rawFromEntry), files: [index, ...new Set(entries.map((e) => e.file))].sort() };
   }
   const others = fs.readdirSync(dir).filter((f) => f.endsWith('.safetensors'));
   if (others.length === 1) {
     const f = path.join(dir, others[0]);
-    return { entries: readSafetensorsHeader(f), files: [f] };
+    return { tensors: readSafetensorsHeader(f).map(rawFromEntry), files: [f] };
   }
-  if (fs.existsSync(path.join(dir, 'pytorch_model.bin')) || fs.existsSync(path.join(dir, 'pytorch_model.bin.index.json')))
-    throw new LabError('UNSUPPORTED', `${dir}: weights are in pytorch_model.bin; this build reads safetensors only (pickle support is not built yet)`);
-  throw new LabError('BAD_CHECKPOINT', `${dir}: no weights found (expected model.safetensors or model.safetensors.index.json)`);
+  const bin = path.join(dir, 'pytorch_model.bin');
+  if (fs.existsSync(bin)) return { tensors: readTorchBin(bin), files: [bin] };
+  const binIndex = path.join(dir, 'pytorch_model.bin.index.json');
+  if (fs.existsSync(binIndex)) {
+    const { tensors, files } = readShardedTorchBin(binIndex);
+    return { tensors, files: [binIndex, ...files] };
+  }
+  throw new LabError('BAD_CHECKPOINT', `${dir}: no weights found (expected model.safetensors, model.safetensors.index.json, pytorch_model.bin or pytorch_model.bin.index.json)`);
 }
 
-function expectShapes(d: SpecDraft): Map<string, number[]> {
+/** Every canonical tensor the spec implies, with its shape (types.ts naming). */
+export function expectShapes(d: SpecDraft): Map<string, number[]> {
   const m = new Map<string, number[]>();
   const { hiddenSize: h, intermediateSize: f, numHeads: H, numKvHeads: K, headDim: hd, vocabSize: V } = d;
+  const layerNorm = d.norm === 'layer';
+  const norm = (name: string) => {
+    m.set(name + '.weight', [h]);
+    if (layerNorm) m.set(name + '.bias', [h]);
+  };
   m.set('embed.tokens', [V, h]);
-  m.set('final_norm.weight', [h]);
+  if (d.positional === 'learned') m.set('embed.positions', [d.maxPositions + d.positionOffset, h]);
+  norm('final_norm');
   for (let l = 0; l < d.numLayers; l++) {
     const p = `layers.${l}.`;
-    m.set(p + 'attn_norm.weight', [h]);
-    m.set(p + 'mlp_norm.weight', [h]);
+    norm(p + 'attn_norm');
+    norm(p + 'mlp_norm');
     m.set(p + 'attn.q.weight', [H * hd, h]);
     m.set(p + 'attn.k.weight', [K * hd, h]);
     m.set(p + 'attn.v.weight', [K * hd, h]);
@@ -74,6 +88,7 @@ function expectShapes(d: SpecDraft): Map<string, number[]> {
       m.set(p + 'attn.k.bias', [K * hd]);
       m.set(p + 'attn.v.bias', [K * hd]);
     }
+    if (d.attnOutBias) m.set(p + 'attn.o.bias', [h]);
     if (d.qkNorm) {
       m.set(p + 'attn.q_norm.weight', [hd]);
       m.set(p + 'attn.k_norm.weight', [hd]);
@@ -81,6 +96,11 @@ function expectShapes(d: SpecDraft): Map<string, number[]> {
     if (d.gated) m.set(p + 'mlp.gate.weight', [f, h]);
     m.set(p + 'mlp.up.weight', [f, h]);
     m.set(p + 'mlp.down.weight', [h, f]);
+    if (d.mlpBias) {
+      if (d.gated) m.set(p + 'mlp.gate.bias', [f]);
+      m.set(p + 'mlp.up.bias', [f]);
+      m.set(p + 'mlp.down.bias', [h]);
+    }
   }
   if (!d.tieEmbeddings) m.set('lm_head.weight', [V, h]);
   return m;
@@ -106,25 +126,29 @@ export async function loadHfFolder(dir: string, opts: { family?: Family; scanFin
   if (raw.text_config && typeof raw.text_config === 'object') raw = { ...(raw.text_config as RawConfig), model_type: (raw.text_config as RawConfig).model_type ?? raw.model_type };
   const cfg = new ConfigReader(raw, cfgFile);
   const modelType = cfg.str('model_type', 'unknown');
-  const { entries, files } = weightEntries(dir);
+  const { tensors, files } = weightSources(dir);
   const hasLlamaFields = cfg.has('hidden_size') && cfg.has('intermediate_size') && cfg.has('num_hidden_layers');
-  const { adapter, notice } = pickAdapter(modelType, cfgFile, entries.map((e) => e.name), hasLlamaFields, opts.family);
+  const { adapter, notice } = pickAdapter(modelType, cfgFile, tensors.map((e) => e.name), hasLlamaFields, opts.family);
   const notices: string[] = notice ? [notice] : [];
   const draft = adapter.spec(cfg, modelType);
   const weights = new Map<string, WeightTensor>();
   const dtypeBytes = new Map<StorageDType, number>();
-  for (const e of entries) {
-    const canon = adapter.mapName(e.name, draft);
-    if (!canon) continue;
-    if (weights.has(canon)) throw new LabError('BAD_CHECKPOINT', `${e.file}: tensor '${e.name}' appears twice`);
-    const t = tensorFromEntry(e, canon);
-    weights.set(canon, t);
-    dtypeBytes.set(t.dtype, (dtypeBytes.get(t.dtype) ?? 0) + e.length);
+  for (const r of tensors) {
+    const mapped = adapter.map(r.name, weightFromRaw(r), draft);
+    if (!mapped.length) continue;
+    if (!['F32', 'F16', 'BF16'].includes(r.dtype))
+      throw new LabError('BAD_CHECKPOINT', `${r.file}: tensor '${r.name}' has dtype ${r.dtype}; weights must be F32, F16 or BF16`);
+    for (const t of mapped) {
+      if (weights.has(t.name)) throw new LabError('BAD_CHECKPOINT', `${r.file}: tensor '${r.name}' maps to '${t.name}', which another tensor already provides`);
+      weights.set(t.name, t);
+    }
+    dtypeBytes.set(mapped[0].dtype, (dtypeBytes.get(mapped[0].dtype) ?? 0) + r.byteLength);
   }
   if (!weights.has('lm_head.weight') && !draft.tieEmbeddings) {
     notices.push('no lm_head.weight in the checkpoint: the output layer is tied to the token embeddings');
     draft.tieEmbeddings = true;
   }
+  if (weights.has('lm_head.weight') && draft.tieEmbeddings) weights.delete('lm_head.weight'); // a saved copy of the tied matrix
   const where = files.length === 1 ? files[0] : path.join(dir, '(shards)');
   for (const [name, shape] of expectShapes(draft)) {
     const t = weights.get(name);

@@ -210,3 +210,29 @@ export function f32ToF16(v: number): number {
   if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
   return sign | h;
 }
+
+/** The entry as a RawTensor: bytes read at its offset only when asked. */
+export function rawFromEntry(e: SafetensorsEntry): import('./raw').RawTensor {
+  return {
+    name: e.name,
+    file: e.file,
+    dtype: e.dtype,
+    shape: e.shape,
+    byteLength: e.length,
+    read() {
+      const fd = fs.openSync(e.file, 'r');
+      try {
+        const buf = Buffer.alloc(e.length);
+        let got = 0;
+        while (got < e.length) {
+          const n = fs.readSync(fd, buf, got, Math.min(e.length - got, 1 << 30), e.offset + got);
+          if (n <= 0) throw new LabError('BAD_CHECKPOINT', `${e.file}: tensor '${e.name}' is cut short (file truncated?)`);
+          got += n;
+        }
+        return buf;
+      } finally {
+        fs.closeSync(fd);
+      }
+    },
+  };
+}

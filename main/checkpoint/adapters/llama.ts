@@ -6,8 +6,9 @@
  */
 import { LabError } from '../../api/errors';
 import type { ConfigReader } from '../config';
-import type { Family } from '../types';
+import type { Family, WeightTensor } from '../types';
 import type { Adapter, SpecDraft } from './types';
+import { renamed } from './transform';
 
 function llamaSpec(cfg: ConfigReader, modelType: string, family: Family): SpecDraft {
   const hidden = cfg.int('hidden_size', { max: 65536 });
@@ -89,8 +90,13 @@ function mapLlamaName(hf: string): string | undefined {
   return undefined; // rotary inv_freq buffers and the like
 }
 
+function map(hf: string, t: WeightTensor): WeightTensor[] {
+  const n = mapLlamaName(hf);
+  return n ? [renamed(t, n)] : [];
+}
+
 function make(family: Family, modelTypes: string[]): Adapter {
-  return { family, modelTypes, spec: (cfg, mt) => llamaSpec(cfg, mt, family), mapName: mapLlamaName };
+  return { family, modelTypes, spec: (cfg, mt) => llamaSpec(cfg, mt, family), map };
 }
 
 export const llamaAdapter = make('llama', ['llama', 'sparsellama', 'prosparse_llama', 'sparse_llama']);

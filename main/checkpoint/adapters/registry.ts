@@ -7,8 +7,11 @@ import { LabError } from '../../api/errors';
 import type { Family } from '../types';
 import type { Adapter } from './types';
 import { llamaAdapter, minicpmAdapter, mistralAdapter, qwen2Adapter, qwen3Adapter } from './llama';
+import { optAdapter } from './opt';
+import { gpt2Adapter } from './gpt2';
+import { gptNeoxAdapter } from './gpt-neox';
 
-export const ADAPTERS: Adapter[] = [llamaAdapter, mistralAdapter, qwen2Adapter, qwen3Adapter, minicpmAdapter];
+export const ADAPTERS: Adapter[] = [llamaAdapter, mistralAdapter, qwen2Adapter, qwen3Adapter, minicpmAdapter, optAdapter, gpt2Adapter, gptNeoxAdapter];
 
 export const SUPPORTED_FAMILIES: Family[] = ADAPTERS.map((a) => a.family);
 

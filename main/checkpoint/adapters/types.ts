@@ -1,5 +1,5 @@
 import type { ConfigReader } from '../config';
-import type { Family, ModelSpec } from '../types';
+import type { Family, ModelSpec, WeightTensor } from '../types';
 
 /** What an adapter derives from config.json before it sees the tensors. */
 export type SpecDraft = Omit<ModelSpec, 'dtype' | 'parameters' | 'nonEmbeddingParameters' | 'widthDepthRatio'>;
@@ -9,13 +9,9 @@ export interface Adapter {
   /** model_type values this adapter takes as its own */
   modelTypes: string[];
   spec(cfg: ConfigReader, modelType: string): SpecDraft;
-  /** HF tensor name → canonical name (types.ts), or undefined to ignore the tensor (buffers etc.) */
-  mapName(hf: string, spec: SpecDraft): string | undefined;
-  /** Fused tensors (GPT-2 c_attn, NeoX query_key_value) are split by the loader through this hook. */
-  split?: SplitRule[];
-}
-
-export interface SplitRule {
-  /** matches an HF name; returns the canonical names of the parts in order, or undefined */
-  match(hf: string, spec: SpecDraft): { parts: string[]; axis: 0 | 1; transpose: boolean; layout: 'blocks' | 'neox-heads' } | undefined;
+  /**
+   * One HF tensor → its canonical tensor(s) (types.ts): renamed, transposed (GPT-2 Conv1D) or split (GPT-2
+   * c_attn, NeoX query_key_value). [] ignores the tensor (rotary inv_freq, attention-mask buffers, ...).
+   */
+  map(hf: string, t: WeightTensor, spec: SpecDraft): WeightTensor[];
 }

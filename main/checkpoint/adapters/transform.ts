@@ -1,0 +1,42 @@
+/**
+ * Lazy tensor views for adapters: rename, transpose (GPT-2 Conv1D stores [in, out], the canonical layout is
+ * Linear's [out, in]) and row picks (splitting fused q/k/v). Nothing is decoded until toFloat32() is called.
+ */
+import type { WeightTensor } from '../types';
+
+export function renamed(t: WeightTensor, name: string): WeightTensor {
+  return { name, shape: t.shape, dtype: t.dtype, toFloat32: () => t.toFloat32() };
+}
+
+export function transposed(t: WeightTensor, name: string): WeightTensor {
+  const [r, c] = t.shape;
+  return {
+    name,
+    shape: [c, r],
+    dtype: t.dtype,
+    toFloat32() {
+      const a = t.toFloat32();
+      const out = new Float32Array(a.length);
+      for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = a[i * c + j];
+      return out;
+    },
+  };
+}
+
+/** Rows `rows` (in order) of a [R, C] matrix or entries of an [R] vector. */
+export function pickRows(t: WeightTensor, name: string, rows: number[]): WeightTensor {
+  const cols = t.shape.length === 2 ? t.shape[1] : 1;
+  return {
+    name,
+    shape: t.shape.length === 2 ? [rows.length, cols] : [rows.length],
+    dtype: t.dtype,
+    toFloat32() {
+      const a = t.toFloat32();
+      const out = new Float32Array(rows.length * cols);
+      rows.forEach((r, i) => out.set(a.subarray(r * cols, (r + 1) * cols), i * cols));
+      return out;
+    },
+  };
+}
+
+export const range = (start: number, n: number): number[] => Array.from({ length: n }, (_, i) => start + i);
