@@ -64,7 +64,7 @@ export class Meter {
 
   closePhase(): void {
     const ms = performance.now() - this.phaseStart;
-    this.phaseMs[this.phase] = (this.phaseMs[this.phase] ?? 0) + ms;
+    if (this.phase !== 'start') this.phaseMs[this.phase] = (this.phaseMs[this.phase] ?? 0) + ms;
     this.phaseStart = performance.now();
   }
 
