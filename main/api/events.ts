@@ -1,3 +1,4 @@
+import type { SessionChangedEvent } from './domains/sessions';
 /** Events the engine pushes to the UI (over IPC or WebSocket). Each domain adds its own. */
 export interface LogEvent {
   level: 'info' | 'warn' | 'error';
@@ -5,7 +6,9 @@ export interface LogEvent {
   at: string;
 }
 
+
 export interface Events {
+  'session.changed': SessionChangedEvent;
   'engine.log': LogEvent;
   'job.progress': import('./domains/runs').JobProgressEvent;
   'job.finished': import('./domains/runs').JobFinishedEvent;

@@ -2,6 +2,8 @@ import type { Engine } from '../engine/engine';
 import { infoCommand } from './info';
 import { measureCommand, measureSeriesCommand } from './measure';
 import { exportCommand } from './export';
+import { inspectCommand } from './inspect';
+import { runsCommand } from './runs';
 
 export interface CliCommand {
   summary: string;
@@ -14,4 +16,6 @@ export const commands: Record<string, CliCommand> = {
   measure: measureCommand,
   'measure-series': measureSeriesCommand,
   export: exportCommand,
+  inspect: inspectCommand,
+  runs: runsCommand,
 };

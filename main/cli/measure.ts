@@ -26,6 +26,7 @@ const OPTIONS = {
   bos: { type: 'boolean' },
   'last-k': { type: 'string' },
   resume: { type: 'string' },
+  session: { type: 'string' },
   'state-dir': { type: 'string' },
   json: { type: 'boolean' },
   quiet: { type: 'boolean' },
@@ -46,6 +47,7 @@ const COMMON_USAGE = `  --data <file>            evaluation text: UTF-8 .txt, or
   --bos                    put a BOS token at the start of every sequence
   --resume <id>            continue a killed/cancelled job from its saved state
   --state-dir <dir>        where job state is saved (default ~/.sparsity-lab/jobs)
+  --session <file>         record the run (every completed step) in a .sparsitylab session; created if missing
   --json                   print the result as JSON only`;
 
 function num(v: string | undefined, name: string): number | undefined {
@@ -72,6 +74,13 @@ function commonConfig(values: Record<string, string | boolean | undefined>) {
   set('stateDir', values['state-dir'] ? path.resolve(String(values['state-dir'])) : undefined);
   if (values.sweep) cfg.sweep = String(values.sweep).split(',').map((s) => num(s.trim(), 'sweep'));
   return cfg;
+}
+
+/** --session: record into that session file (created when it does not exist yet). */
+async function useSession(engine: Engine, file: string | undefined): Promise<void> {
+  if (!file) return;
+  const abs = path.resolve(file);
+  await engine.call(fs.existsSync(abs) ? 'sessions.open' : 'sessions.new', { path: abs });
 }
 
 async function runJob(engine: Engine, config: Record<string, unknown>, resume: string | undefined, quiet: boolean): Promise<JobFinishedEvent> {
@@ -140,6 +149,7 @@ export const measureCommand: CliCommand = {
     }
     if (positionals.length !== 1) throw new LabError('BAD_REQUEST', 'give exactly one checkpoint (an HF folder)');
     const config = { kind: 'measure', checkpoint: path.resolve(positionals[0]), ...commonConfig(values) };
+    await useSession(engine, values.session);
     return report(await runJob(engine, config, values.resume, !!values.quiet || !!values.json), !!values.json);
   },
 };
@@ -191,6 +201,7 @@ export const measureSeriesCommand: CliCommand = {
     if (positionals.length === 0) throw new LabError('BAD_REQUEST', 'give a folder of checkpoints, a list file, or several checkpoints');
     const config = { kind: 'measure-series', checkpoints: resolveSeries(positionals), lastK: num(values['last-k'], 'last-k'), ...commonConfig(values) };
     if (config.lastK === undefined) delete config.lastK;
+    await useSession(engine, values.session);
     return report(await runJob(engine, config, values.resume, !!values.quiet || !!values.json), !!values.json);
   },
 };

@@ -1,9 +1,47 @@
 import { z } from 'zod';
 
-// Commands of the 'checkpoints' domain: request schemas (validated by every transport) and response types.
-// Filled in by the issue that builds this domain.
+// Commands of the 'checkpoints' domain (issue 3): inspect a checkpoint, scan a folder of a training run.
 
-export const checkpointsRequests = {} satisfies Record<string, z.ZodType>;
+export const FAMILIES = ['llama', 'mistral', 'qwen2', 'qwen3', 'minicpm', 'opt', 'gpt2', 'gpt_neox'] as const;
 
-// eslint-disable-next-line @typescript-eslint/no-empty-object-type
-export interface CheckpointsResponses {}
+export const checkpointsRequests = {
+  'checkpoints.inspect': z.object({ path: z.string().min(1).max(4096), family: z.enum(FAMILIES).optional() }).strict(),
+  'checkpoints.scanSeries': z.object({ dir: z.string().min(1).max(4096) }).strict(),
+} satisfies Record<string, z.ZodType>;
+
+export interface CheckpointCard {
+  path: string;
+  family: (typeof FAMILIES)[number];
+  modelType: string;
+  activation: string;
+  layers: number;
+  hiddenSize: number;
+  intermediateSize: number;
+  heads: number;
+  kvHeads: number;
+  vocabSize: number;
+  parameters: number;
+  nonEmbeddingParameters: number;
+  widthDepthRatio: number;
+  dtype: string;
+  gated: boolean;
+  tokenizer: string | null;
+  contentHash: string;
+  notices: string[];
+}
+
+export interface SeriesEntry {
+  path: string;
+  name: string;
+  /** training step parsed from the folder name (step-12000, global_step12000, checkpoint-500) */
+  step?: number;
+  /** tokens trained parsed from the folder name (tokens-20B, 20B); absent when only a step is known */
+  tokensTrained?: number;
+  /** a readable checkpoint (config.json present) */
+  isCheckpoint: boolean;
+}
+
+export interface CheckpointsResponses {
+  'checkpoints.inspect': CheckpointCard;
+  'checkpoints.scanSeries': { dir: string; entries: SeriesEntry[] };
+}

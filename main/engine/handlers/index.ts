@@ -3,6 +3,8 @@ import { engineHandlers } from './engine';
 import { runsHandlers } from './runs';
 import { filesHandlers } from './files';
 import { chartsHandlers } from './charts';
+import { sessionsHandlers } from './sessions';
+import { checkpointsHandlers } from './checkpoints';
 
 /** Every domain's handlers. Each issue adds its domain's map here. */
 export const allHandlers: HandlerMap = {
@@ -10,4 +12,6 @@ export const allHandlers: HandlerMap = {
   ...runsHandlers,
   ...filesHandlers,
   ...chartsHandlers,
+  ...sessionsHandlers,
+  ...checkpointsHandlers,
 };

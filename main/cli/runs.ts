@@ -1,0 +1,47 @@
+import { parseArgs } from 'node:util';
+import path from 'node:path';
+import { LabError } from '../api/errors';
+import { SessionStore } from '../store/index';
+import type { CliCommand } from './commands';
+
+/** `sparsity-lab runs <session> [--json]`: the runs of a session file (read-only; the file is not changed). */
+export const runsCommand: CliCommand = {
+  summary: 'list the runs recorded in a session file',
+  async run(argv) {
+    const { values, positionals } = parseArgs({ args: argv, options: { json: { type: 'boolean' }, all: { type: 'boolean' }, help: { type: 'boolean' } }, allowPositionals: true });
+    if (values.help || positionals.length !== 1) {
+      console.log('usage: sparsity-lab runs <session.sparsitylab> [--json] [--all (include series points)]');
+      if (!values.help) throw new LabError('BAD_REQUEST', 'give exactly one session file');
+      return 0;
+    }
+    const s = SessionStore.open(path.resolve(positionals[0]), { readOnly: true });
+    try {
+      const runs = s.listRuns(values.all ? {} : { parentId: undefined }).map((r) => ({
+        id: r.id,
+        parentId: r.parentId,
+        checkpoint: r.checkpoint,
+        series: r.series,
+        activation: r.activation,
+        tokensTrained: r.tokensTrained,
+        method: r.method,
+        p: r.p,
+        param: r.param,
+        status: r.status,
+        cett: r.cett,
+        activationRatio: r.activationRatio,
+        pplRatio: r.pplRatio,
+        provider: r.provider,
+        createdAt: r.createdAt,
+      }));
+      if (values.json) console.log(JSON.stringify(runs, null, 2));
+      else
+        for (const r of runs)
+          console.log(
+            `${r.id}  ${r.status.padEnd(11)} ${String(r.checkpoint ?? '-').padEnd(24)} ${String(r.activation ?? '').padEnd(5)} ${r.method.padEnd(10)} ${r.cett != null ? `CETT ${r.cett.toFixed(4)}` : ''} ${r.activationRatio != null ? `act ${(r.activationRatio * 100).toFixed(2)}%` : ''} ${r.pplRatio != null ? `PPL×${r.pplRatio.toFixed(4)}` : ''}`,
+          );
+      return 0;
+    } finally {
+      s.close();
+    }
+  },
+};

@@ -1,0 +1,137 @@
+/**
+ * The sessions domain: one open session per engine (ctx.services 'session'). Opening one also routes job
+ * persistence into it, so measurements started from the UI are recorded step by step in the file.
+ */
+import path from 'node:path';
+import type { HandlerMap } from '../engine';
+import type { EngineContext } from '../context';
+import { LabError } from '../../api/errors';
+import type { SessionInfo } from '../../api/domains/sessions';
+import { SessionStore, SessionJobPersistence, importRuns, exportRun } from '../../store/index';
+import { JsonFilePersistence } from '../../jobs/persistence';
+import { inspectCheckpoint } from '../../checkpoint/index';
+import { addRecent } from '../recent';
+import type { Family } from '../../checkpoint/types';
+
+export function currentSession(ctx: EngineContext): SessionStore | undefined {
+  return ctx.services.get('session') as SessionStore | undefined;
+}
+
+function need(ctx: EngineContext): SessionStore {
+  const s = currentSession(ctx);
+  if (!s) throw new LabError('BAD_REQUEST', 'no session is open: create or open one first');
+  return s;
+}
+
+function info(s: SessionStore): SessionInfo {
+  const runs = s.listRuns({ parentId: null });
+  return { path: s.file, name: s.name, readOnly: s.readOnly, notice: s.notice, runs: runs.length, checkpoints: s.listCheckpoints().length, interrupted: runs.filter((r) => r.status === 'interrupted').length };
+}
+
+/** Job state goes into whichever session is open (JSON files in user data when none). */
+function routeJobs(ctx: EngineContext): void {
+  if (!ctx.services.has('runs.persistence'))
+    ctx.services.set('runs.persistence', new SessionJobPersistence(() => currentSession(ctx), new JsonFilePersistence(path.join(ctx.paths.userData, 'jobs'))));
+  const existing = ctx.services.get('runs:') as { list(): unknown[] } | undefined;
+  if (existing && existing.list().length === 0) ctx.services.delete('runs:'); // next runs.start binds to the router
+}
+
+function attach(ctx: EngineContext, s: SessionStore): SessionInfo {
+  const old = currentSession(ctx);
+  if (old && old !== s) old.close();
+  ctx.services.set('session', s);
+  routeJobs(ctx);
+  addRecent(ctx.paths.userData, s.file);
+  ctx.emit('session.changed', { path: s.file, what: 'opened' });
+  return info(s);
+}
+
+function checkExt(p: string): string {
+  const abs = path.resolve(p);
+  return abs.endsWith('.sparsitylab') ? abs : `${abs}.sparsitylab`;
+}
+
+export const sessionsHandlers: HandlerMap = {
+  'sessions.new': (req, ctx) => attach(ctx, SessionStore.create(checkExt(req.path))),
+  'sessions.open': (req, ctx) => {
+    const cur = currentSession(ctx);
+    if (cur && cur.file === path.resolve(req.path)) return info(cur);
+    return attach(ctx, SessionStore.open(req.path, { readOnly: req.readOnly }));
+  },
+  'sessions.saveAs': async (req, ctx) => {
+    const s = need(ctx);
+    const dest = checkExt(req.path);
+    await s.backupTo(dest);
+    return attach(ctx, SessionStore.open(dest));
+  },
+  'sessions.close': (_req, ctx) => {
+    const s = currentSession(ctx);
+    if (!s) return { closed: false };
+    s.close();
+    ctx.services.delete('session');
+    ctx.emit('session.changed', { path: null, what: 'closed' });
+    return { closed: true };
+  },
+  'sessions.current': (_req, ctx) => {
+    const s = currentSession(ctx);
+    return s ? info(s) : null;
+  },
+  'sessions.listRuns': (req, ctx) => need(ctx).listRuns({ ...req, parentId: req.topLevelOnly ? null : undefined }),
+  'sessions.getRun': (req, ctx) => {
+    const s = need(ctx);
+    const run = s.getRun(req.id);
+    if (!run) throw new LabError('NOT_FOUND', `no run ${req.id} in this session`);
+    return { run, config: s.runConfig(req.id), result: s.getResult(req.id) ?? null, children: s.listRuns({ parentId: req.id }) };
+  },
+  'sessions.compareRuns': (req, ctx) => {
+    const s = need(ctx);
+    const runs = req.ids.map((id) => {
+      const r = s.getRun(id);
+      if (!r) throw new LabError('NOT_FOUND', `no run ${id} in this session`);
+      return r;
+    });
+    return { runs, results: req.ids.map((id) => s.getResult(id) ?? null) };
+  },
+  'sessions.deleteRun': (req, ctx) => {
+    need(ctx).deleteRun(req.id);
+    ctx.emit('session.changed', { path: need(ctx).file, what: 'runs' });
+    return { deleted: req.id };
+  },
+  'sessions.undoDelete': (req, ctx) => {
+    need(ctx).undoDelete(req.id);
+    ctx.emit('session.changed', { path: need(ctx).file, what: 'runs' });
+    return { restored: req.id };
+  },
+  'sessions.updateRun': (req, ctx) => {
+    const s = need(ctx);
+    s.updateRun(req.id, { label: req.label, notes: req.notes });
+    return s.getRun(req.id)!;
+  },
+  'sessions.listCheckpoints': (_req, ctx) => need(ctx).listCheckpoints(),
+  'sessions.addCheckpoint': async (req, ctx) => {
+    const s = need(ctx);
+    const sum = await inspectCheckpoint(req.path, { family: req.family as Family | undefined });
+    const id = s.upsertCheckpoint(sum, { series: req.series ?? null, tokensTrained: req.tokensTrained ?? null });
+    ctx.emit('session.changed', { path: s.file, what: 'checkpoints' });
+    return s.getCheckpoint(id)!;
+  },
+  'sessions.updateCheckpoint': (req, ctx) => {
+    const s = need(ctx);
+    s.updateCheckpoint(req.id, req);
+    ctx.emit('session.changed', { path: s.file, what: 'checkpoints' });
+    return s.getCheckpoint(req.id)!;
+  },
+  'sessions.importRuns': (req, ctx) => {
+    const s = need(ctx);
+    const r = importRuns(s, req.from);
+    ctx.emit('session.changed', { path: s.file, what: 'runs' });
+    return r;
+  },
+  'sessions.exportRun': (req, ctx) => exportRun(need(ctx), req.id, req.format, req.out),
+  'sessions.resumable': (_req, ctx) => {
+    const s = need(ctx);
+    return s
+      .listRuns({ parentId: null, status: 'interrupted' })
+      .map((r) => ({ id: r.id, kind: r.kind, config: s.runConfig(r.id), steps: r.steps, updatedAt: r.updatedAt }));
+  },
+};

@@ -1,0 +1,78 @@
+/**
+ * The session file as a ChartSource (main/charts/source.ts): what the charts read, in their units.
+ * Registered for `.sparsitylab` so `bin/sparsity-lab export <session>` and `charts.*` read sessions.
+ */
+import { registerChartSourceOpener } from '../charts/open';
+import type { ChartSource, SourceFit, SourceRun, SourceWidthDepthFit } from '../charts/source';
+import { SessionStore } from './session';
+
+export function sessionChartSource(s: SessionStore, owned: boolean): ChartSource {
+  return {
+    name: s.name,
+    checkpoints: () =>
+      s.listCheckpoints().map((c) => ({
+        id: String(c.id),
+        name: c.name,
+        series: c.series ?? undefined,
+        activation: c.activation ?? undefined,
+        tokensTrained: c.tokensTrained ?? undefined,
+        params: c.parameters ?? undefined,
+        nonEmbeddingParams: c.nonEmbeddingParameters ?? undefined,
+        hiddenSize: c.hiddenSize ?? undefined,
+        numLayers: c.layers ?? undefined,
+      })),
+    runs: () => {
+      const out: SourceRun[] = [];
+      for (const r of s.listRuns()) {
+        if (r.checkpointId == null) continue;
+        const res = (s.getResult(r.id) ?? {}) as Record<string, unknown>;
+        const sample = res.sampleMatrix as number[][] | undefined;
+        const freq = res.neuronFrequency as number[][] | undefined;
+        const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+        out.push({
+          id: r.id,
+          checkpointId: String(r.checkpointId),
+          method: r.method,
+          status: r.status === 'completed' ? 'done' : r.status,
+          p: r.p ?? undefined,
+          cett: r.cett ?? undefined,
+          param: r.param ?? undefined,
+          activationRatio: r.activationRatio ?? undefined,
+          ppl: num(res.pplSparse),
+          densePpl: num(res.pplDense),
+          pplRatio: r.pplRatio ?? undefined,
+          perLayer: Array.isArray(res.perLayerActivation) ? (res.perLayerActivation as number[]) : undefined,
+          layerToken: sample?.length ? { layers: sample.length, tokens: sample[0].length, values: sample.flat() } : undefined,
+          neuronFrequency: freq?.length ? freq.flat() : undefined,
+          createdAt: r.createdAt,
+        });
+        // sweeps store their points in the result: one chart run per point
+        if (Array.isArray(res.points))
+          for (const [i, pt] of (res.points as Record<string, number>[]).entries())
+            out.push({
+              id: `${r.id}@${i}`,
+              checkpointId: String(r.checkpointId),
+              method: r.method === 'cett-ppl' ? 'cett' : r.method,
+              status: 'done',
+              cett: r.method === 'cett-ppl' ? pt.param : undefined,
+              param: pt.param,
+              activationRatio: pt.activationRatio,
+              ppl: pt.pplSparse,
+              pplRatio: pt.pplRatio,
+            });
+      }
+      return out.filter((r) => r.activationRatio === undefined || (r.activationRatio >= 0 && r.activationRatio <= 1));
+    },
+    fits: () => s.listFits('series').map((f) => f.result as SourceFit),
+    widthDepthFit: () => s.listFits('width-depth')[0]?.result as SourceWidthDepthFit | undefined,
+    chartSettings: (kind) => s.getChart(kind),
+    saveChartSettings: (kind, o) => {
+      if (!s.readOnly) s.saveChart(kind, o);
+    },
+    close: () => {
+      if (owned) s.close();
+    },
+  };
+}
+
+registerChartSourceOpener('.sparsitylab', (file) => sessionChartSource(SessionStore.open(file), true));

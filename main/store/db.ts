@@ -1,0 +1,85 @@
+/**
+ * Opening a session file safely: it must be SQLite (magic header), pass `PRAGMA quick_check`, and have a
+ * schema version this app knows. Older files are migrated in one transaction (a copy is kept beside them);
+ * newer ones open read-only with a notice. WAL and foreign keys are on.
+ */
+import fs from 'node:fs';
+import Database from 'better-sqlite3';
+import { LabError } from '../api/errors';
+import { MIGRATIONS, SCHEMA_VERSION } from './schema';
+
+export interface OpenedDb {
+  db: Database.Database;
+  readOnly: boolean;
+  notice?: string;
+  migratedFrom?: number;
+}
+
+const MAGIC = 'SQLite format 3\0';
+
+function fail(file: string, problem: string): never {
+  throw new LabError('SESSION_ERROR', `${file}: ${problem}`);
+}
+
+export function createDb(file: string): Database.Database {
+  if (fs.existsSync(file)) fail(file, 'a file with this name exists already (choose another name, or open it)');
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('foreign_keys = ON');
+  db.transaction(() => {
+    for (const m of MIGRATIONS) m(db);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('created_at', new Date().toISOString());
+  })();
+  return db;
+}
+
+export function openDb(file: string, opts: { readOnly?: boolean } = {}): OpenedDb {
+  if (!fs.existsSync(file)) throw new LabError('NOT_FOUND', `${file}: no such session file`);
+  const st = fs.statSync(file);
+  if (!st.isFile()) fail(file, 'is not a file');
+  const fd = fs.openSync(file, 'r');
+  const head = Buffer.alloc(16);
+  const n = fs.readSync(fd, head, 0, 16, 0);
+  fs.closeSync(fd);
+  if (n < 16 || head.toString('latin1') !== MAGIC) fail(file, 'is not a Sparsity Lab session (not an SQLite database)');
+  let db: Database.Database;
+  try {
+    db = new Database(file, { readonly: !!opts.readOnly, fileMustExist: true });
+  } catch (e) {
+    fail(file, `cannot be opened as SQLite (${(e as Error).message})`);
+  }
+  try {
+    const check = db.pragma('quick_check', { simple: false }) as { quick_check: string }[];
+    if (check.length !== 1 || check[0].quick_check !== 'ok')
+      fail(file, `is damaged (integrity check: ${check.slice(0, 3).map((c) => c.quick_check).join('; ')})`);
+    const version = db.pragma('user_version', { simple: true }) as number;
+    const hasMeta = version > 0 && !!db.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").get();
+    if (version === 0 || !hasMeta) fail(file, 'is an SQLite database but not a Sparsity Lab session');
+    if (version > SCHEMA_VERSION) {
+      db.close();
+      db = new Database(file, { readonly: true, fileMustExist: true });
+      return { db, readOnly: true, notice: `This session was written by a newer Sparsity Lab (schema v${version}; this app knows v${SCHEMA_VERSION}). It is open read-only: update the app to change it.` };
+    }
+    if (opts.readOnly) return { db, readOnly: true };
+    db.pragma('journal_mode = WAL');
+    db.pragma('foreign_keys = ON');
+    if (version < SCHEMA_VERSION) {
+      fs.copyFileSync(file, `${file}.v${version}.bak`);
+      db.transaction(() => {
+        for (let v = version; v < SCHEMA_VERSION; v++) MIGRATIONS[v](db);
+        db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      })();
+      return { db, readOnly: false, migratedFrom: version, notice: `Session upgraded from schema v${version} to v${SCHEMA_VERSION} (the original is kept as ${file}.v${version}.bak).` };
+    }
+    return { db, readOnly: false };
+  } catch (e) {
+    try {
+      db.close();
+    } catch {
+      /* closing a damaged handle can fail too */
+    }
+    if (e instanceof LabError) throw e;
+    fail(file, `is damaged or not a session (${(e as Error).message})`);
+  }
+}

@@ -1,0 +1,4 @@
+export { SessionStore, type RunRow, type CheckpointRow, type RunFilter } from './session';
+export { SessionJobPersistence } from './job-persistence';
+export { importRuns, exportRun } from './transfer';
+export { sessionChartSource } from './chart-source';

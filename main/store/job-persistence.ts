@@ -1,0 +1,112 @@
+/**
+ * JobPersistence (main/jobs/persistence.ts) over the open session: a job is a run row; each completed step
+ * replaces the run's saved state in one transaction, so `kill -9` loses at most the step in flight and the
+ * run reopens as 'interrupted' with its state, ready to resume. A training series also gets one child run
+ * per checkpoint when it finishes (that is what the charts plot against tokens).
+ */
+import path from 'node:path';
+import type { JobPersistence, JobStatus, StoredJob } from '../jobs/persistence';
+import { JsonFilePersistence } from '../jobs/persistence';
+import { inspectCheckpoint } from '../checkpoint/index';
+import { APP_VERSION } from '../engine/version';
+import { onnxruntimeVersion } from '../inference/providers';
+import type { SessionStore } from './session';
+
+interface ConfigLike {
+  kind?: string;
+  method?: string;
+  p?: number;
+  param?: number;
+  data?: string;
+  seqLen?: number;
+  checkpoint?: string;
+  checkpoints?: { path: string; tokensSeen?: number }[];
+  series?: string;
+}
+
+async function registerCheckpoint(s: SessionStore, p: string, extra: { series?: string; tokensTrained?: number } = {}): Promise<number> {
+  try {
+    const sum = await inspectCheckpoint(p);
+    return s.upsertCheckpoint(sum, { series: extra.series ?? null, tokensTrained: extra.tokensTrained ?? null });
+  } catch {
+    // an unreadable checkpoint still gets a row: the run fails with the reader's message and stays visible
+    return s.upsertCheckpoint({ path: path.resolve(p) }, { series: extra.series ?? null, tokensTrained: extra.tokensTrained ?? null });
+  }
+}
+
+export function seriesNameOf(paths: string[]): string {
+  const parents = [...new Set(paths.map((p) => path.basename(path.dirname(path.resolve(p)))))];
+  return parents.length === 1 ? parents[0] : 'series';
+}
+
+export class SessionJobPersistence implements JobPersistence {
+  constructor(
+    private readonly session: () => SessionStore | undefined,
+    private readonly fallback: JsonFilePersistence,
+  ) {}
+
+  private s(): SessionStore | undefined {
+    const s = this.session();
+    return s && !s.readOnly ? s : undefined;
+  }
+
+  async create(id: string, kind: string, config: unknown): Promise<void> {
+    const s = this.s();
+    if (!s) return this.fallback.create(id, kind, config);
+    const c = (config ?? {}) as ConfigLike;
+    let checkpointId: number | null = null;
+    if (c.checkpoint) checkpointId = await registerCheckpoint(s, c.checkpoint);
+    if (c.checkpoints?.length) {
+      const series = c.series ?? seriesNameOf(c.checkpoints.map((x) => x.path));
+      for (const ck of c.checkpoints) checkpointId = await registerCheckpoint(s, ck.path, { series, tokensTrained: ck.tokensSeen });
+    }
+    const datasetId = c.data ? s.upsertDataset({ path: path.resolve(c.data), seqLen: c.seqLen }) : null;
+    s.createRun({ id, kind, method: c.method ?? 'cett-ppl', checkpointId, datasetId, p: c.method === 'cett-ppl' || !c.method ? (c.p ?? null) : null, param: c.param ?? null, config, status: 'running', appVersion: APP_VERSION, ortVersion: onnxruntimeVersion });
+  }
+
+  async saveStep(id: string, state: unknown): Promise<void> {
+    const s = this.s();
+    if (!s || !s.hasRun(id)) return this.fallback.saveStep(id, state);
+    const cur = s.runState(id);
+    s.updateRun(id, { state, steps: cur.steps + 1, status: 'running' });
+  }
+
+  async load(id: string): Promise<StoredJob | undefined> {
+    const s = this.s();
+    if (!s || !s.hasRun(id)) return this.fallback.load(id);
+    const r = s.getRun(id)!;
+    const st = s.runState(id);
+    const status: JobStatus = r.status === 'completed' ? 'completed' : r.status === 'failed' ? 'failed' : r.status === 'cancelled' ? 'cancelled' : 'running';
+    return { id, kind: r.kind, config: s.runConfig(id), status, state: st.state, steps: st.steps, error: r.error ?? undefined, createdAt: r.createdAt, updatedAt: r.updatedAt };
+  }
+
+  async finish(id: string, status: Exclude<JobStatus, 'running'>, outcome: { result?: unknown; error?: string }): Promise<void> {
+    const s = this.s();
+    if (!s || !s.hasRun(id)) return this.fallback.finish(id, status, outcome);
+    const res = outcome.result as Record<string, unknown> | undefined;
+    s.db.transaction(() => {
+      if (res && Array.isArray(res.checkpoints)) {
+        // training series: one child run per checkpoint, at the one CETT found on the last k (METHOD.md §5)
+        const parentCfg = s.runConfig(id) as ConfigLike;
+        const { checkpoints, ...summary } = res;
+        for (const [i, ck] of (checkpoints as Record<string, unknown>[]).entries()) {
+          const row = s.listCheckpoints().find((c) => c.path === path.resolve(String(ck.checkpoint)));
+          const childId = `${id}#${i}`;
+          if (!s.hasRun(childId))
+            s.createRun({ id: childId, parentId: id, kind: 'series-point', method: 'cett', checkpointId: row?.id ?? null, p: parentCfg.p ?? null, config: { parent: id, checkpoint: ck.checkpoint }, status: 'completed', appVersion: APP_VERSION, ortVersion: onnxruntimeVersion });
+          s.saveResult(childId, ck);
+        }
+        s.saveResult(id, { ...summary, checkpointCount: (checkpoints as unknown[]).length });
+      } else if (res) s.saveResult(id, res);
+      s.updateRun(id, { status, error: outcome.error ?? null });
+    })();
+  }
+
+  async listUnfinished(): Promise<StoredJob[]> {
+    const s = this.s();
+    if (!s) return this.fallback.listUnfinished();
+    const out: StoredJob[] = [];
+    for (const r of s.listRuns({ parentId: null })) if (r.status === 'running' || r.status === 'interrupted') out.push((await this.load(r.id))!);
+    return out;
+  }
+}

@@ -1,0 +1,407 @@
+/**
+ * One open session file (DESIGN.md "The session file"). Every mutation commits immediately, so there is
+ * no unsaved state: closing the app or a crash loses nothing. Deleted runs are soft-deleted (undo until the
+ * session is closed, then purged).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type Database from 'better-sqlite3';
+import { LabError } from '../api/errors';
+import { createDb, openDb } from './db';
+import { fromBlob, toBlob, type StoredArray } from './arrays';
+import type { CheckpointSummary } from '../checkpoint/index';
+
+export interface CheckpointRow {
+  id: number;
+  path: string;
+  name: string;
+  contentHash: string | null;
+  family: string | null;
+  activation: string | null;
+  hiddenSize: number | null;
+  layers: number | null;
+  intermediateSize: number | null;
+  parameters: number | null;
+  nonEmbeddingParameters: number | null;
+  widthDepthRatio: number | null;
+  tokensTrained: number | null;
+  series: string | null;
+  notes: string;
+}
+
+export type RunStatus = 'queued' | 'running' | 'interrupted' | 'completed' | 'failed' | 'cancelled';
+
+export interface RunRow {
+  id: string;
+  parentId: string | null;
+  kind: string;
+  method: string;
+  label: string;
+  checkpointId: number | null;
+  checkpoint: string | null;
+  activation: string | null;
+  series: string | null;
+  tokensTrained: number | null;
+  p: number | null;
+  param: number | null;
+  status: RunStatus;
+  steps: number;
+  cett: number | null;
+  activationRatio: number | null;
+  pplRatio: number | null;
+  pplDense: number | null;
+  pplSparse: number | null;
+  provider: string | null;
+  dtype: string | null;
+  appVersion: string | null;
+  ortVersion: string | null;
+  error: string | null;
+  notes: string;
+  createdAt: string;
+  updatedAt: string;
+  deleted: boolean;
+}
+
+export interface RunFilter {
+  series?: string;
+  method?: string;
+  activation?: string;
+  status?: string;
+  checkpointId?: number;
+  parentId?: string | null;
+  includeDeleted?: boolean;
+  sort?: 'createdAt' | 'activationRatio' | 'cett' | 'tokensTrained' | 'checkpoint' | 'pplRatio';
+  desc?: boolean;
+  limit?: number;
+}
+
+const RUN_SELECT = `SELECT r.*, c.name AS ck_name, c.activation AS ck_activation, c.series AS ck_series, c.tokens_trained AS ck_tokens
+  FROM runs r LEFT JOIN checkpoints c ON c.id = r.checkpoint_id`;
+
+function toRun(r: Record<string, unknown>): RunRow {
+  return {
+    id: r.id as string,
+    parentId: (r.parent_id as string) ?? null,
+    kind: r.kind as string,
+    method: r.method as string,
+    label: (r.label as string) ?? '',
+    checkpointId: (r.checkpoint_id as number) ?? null,
+    checkpoint: (r.ck_name as string) ?? null,
+    activation: (r.ck_activation as string) ?? null,
+    series: (r.ck_series as string) ?? null,
+    tokensTrained: (r.ck_tokens as number) ?? null,
+    p: (r.p as number) ?? null,
+    param: (r.param as number) ?? null,
+    status: r.status as RunStatus,
+    steps: r.steps as number,
+    cett: (r.cett as number) ?? null,
+    activationRatio: (r.activation_ratio as number) ?? null,
+    pplRatio: (r.ppl_ratio as number) ?? null,
+    pplDense: (r.ppl_dense as number) ?? null,
+    pplSparse: (r.ppl_sparse as number) ?? null,
+    provider: (r.provider as string) ?? null,
+    dtype: (r.dtype as string) ?? null,
+    appVersion: (r.app_version as string) ?? null,
+    ortVersion: (r.ort_version as string) ?? null,
+    error: (r.error as string) ?? null,
+    notes: (r.notes as string) ?? '',
+    createdAt: r.created_at as string,
+    updatedAt: r.updated_at as string,
+    deleted: !!r.deleted,
+  };
+}
+
+function toCheckpoint(r: Record<string, unknown>): CheckpointRow {
+  return {
+    id: r.id as number,
+    path: r.path as string,
+    name: r.name as string,
+    contentHash: (r.content_hash as string) ?? null,
+    family: (r.family as string) ?? null,
+    activation: (r.activation as string) ?? null,
+    hiddenSize: (r.hidden_size as number) ?? null,
+    layers: (r.layers as number) ?? null,
+    intermediateSize: (r.intermediate_size as number) ?? null,
+    parameters: (r.parameters as number) ?? null,
+    nonEmbeddingParameters: (r.non_embedding_parameters as number) ?? null,
+    widthDepthRatio: (r.width_depth_ratio as number) ?? null,
+    tokensTrained: (r.tokens_trained as number) ?? null,
+    series: (r.series as string) ?? null,
+    notes: (r.notes as string) ?? '',
+  };
+}
+
+/** Parses JSON stored in the file; hostile or damaged JSON becomes a clear error, not a crash. */
+export function parseStored<T>(text: unknown, what: string): T {
+  if (typeof text !== 'string') throw new LabError('SESSION_ERROR', `${what}: stored value is not text`);
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    throw new LabError('SESSION_ERROR', `${what}: stored JSON is damaged`);
+  }
+}
+
+/** The large arrays of a result go to BLOBs (compact); the rest stays as a JSON summary. */
+const ARRAY_FIELDS = ['tau', 'neuronFrequency', 'sampleMatrix', 'thresholdsPerBatch'] as const;
+
+const now = () => new Date().toISOString();
+
+export class SessionStore {
+  private constructor(
+    readonly file: string,
+    readonly db: Database.Database,
+    readonly readOnly: boolean,
+    readonly notice?: string,
+  ) {}
+
+  static create(file: string): SessionStore {
+    const abs = path.resolve(file);
+    fs.mkdirSync(path.dirname(abs), { recursive: true });
+    return new SessionStore(abs, createDb(abs), false);
+  }
+
+  static open(file: string, opts: { readOnly?: boolean } = {}): SessionStore {
+    const abs = path.resolve(file);
+    const o = openDb(abs, opts);
+    const s = new SessionStore(abs, o.db, o.readOnly, o.notice);
+    if (!o.readOnly) s.markInterrupted();
+    return s;
+  }
+
+  get name(): string {
+    return path.basename(this.file).replace(/\.sparsitylab$/, '');
+  }
+
+  private writable(): void {
+    if (this.readOnly) throw new LabError('READ_ONLY', `${this.file} is open read-only${this.notice ? `: ${this.notice}` : ''}`);
+  }
+
+  /** Runs left 'running' by a process that died are 'interrupted' (resumable). */
+  private markInterrupted(): void {
+    this.db.prepare("UPDATE runs SET status='interrupted', updated_at=? WHERE status IN ('running','queued')").run(now());
+  }
+
+  close(): void {
+    if (!this.db.open) return;
+    if (!this.readOnly) {
+      this.db.prepare('DELETE FROM runs WHERE deleted=1').run(); // soft deletes become final
+      this.db.pragma('wal_checkpoint(TRUNCATE)');
+    }
+    this.db.close();
+  }
+
+  /** Engine.dispose() closes services that have dispose(). */
+  dispose(): void {
+    this.close();
+  }
+
+  /** Online backup to `dest` (a consistent copy even while runs write). */
+  async backupTo(dest: string): Promise<void> {
+    const abs = path.resolve(dest);
+    if (abs === this.file) throw new LabError('BAD_REQUEST', 'save-as target is the open session itself');
+    try {
+      await this.db.backup(abs);
+    } catch (e) {
+      throw new LabError('SESSION_ERROR', `${abs}: cannot write the copy (${(e as Error).message})`);
+    }
+  }
+
+  // ---------- checkpoints ----------
+  upsertCheckpoint(s: Pick<CheckpointSummary, 'path'> & Partial<CheckpointSummary>, extra: { series?: string | null; tokensTrained?: number | null; name?: string } = {}): number {
+    this.writable();
+    const existing = this.db.prepare('SELECT id FROM checkpoints WHERE path=?').get(s.path) as { id: number } | undefined;
+    const name = extra.name ?? path.basename(s.path);
+    if (existing) {
+      this.db
+        .prepare(
+          `UPDATE checkpoints SET content_hash=coalesce(?,content_hash), family=coalesce(?,family), activation=coalesce(?,activation), hidden_size=coalesce(?,hidden_size),
+           layers=coalesce(?,layers), intermediate_size=coalesce(?,intermediate_size), parameters=coalesce(?,parameters),
+           non_embedding_parameters=coalesce(?,non_embedding_parameters), width_depth_ratio=coalesce(?,width_depth_ratio),
+           tokens_trained=coalesce(?,tokens_trained), series=coalesce(?,series), summary=coalesce(?,summary) WHERE id=?`,
+        )
+        .run(s.contentHash ?? null, s.family ?? null, s.activation ?? null, s.hiddenSize ?? null, s.layers ?? null, s.intermediateSize ?? null, s.parameters ?? null, s.nonEmbeddingParameters ?? null, s.widthDepthRatio ?? null, extra.tokensTrained ?? null, extra.series ?? null, s.family ? JSON.stringify(s) : null, existing.id);
+      return existing.id;
+    }
+    const r = this.db
+      .prepare(
+        `INSERT INTO checkpoints (path,name,content_hash,family,activation,hidden_size,layers,intermediate_size,parameters,non_embedding_parameters,width_depth_ratio,tokens_trained,series,summary,created_at)
+         VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+      )
+      .run(s.path, name, s.contentHash ?? null, s.family ?? null, s.activation ?? null, s.hiddenSize ?? null, s.layers ?? null, s.intermediateSize ?? null, s.parameters ?? null, s.nonEmbeddingParameters ?? null, s.widthDepthRatio ?? null, extra.tokensTrained ?? null, extra.series ?? null, s.family ? JSON.stringify(s) : null, now());
+    return Number(r.lastInsertRowid);
+  }
+
+  listCheckpoints(): CheckpointRow[] {
+    return (this.db.prepare('SELECT * FROM checkpoints ORDER BY series, tokens_trained, name').all() as Record<string, unknown>[]).map(toCheckpoint);
+  }
+
+  getCheckpoint(id: number): CheckpointRow | undefined {
+    const r = this.db.prepare('SELECT * FROM checkpoints WHERE id=?').get(id) as Record<string, unknown> | undefined;
+    return r && toCheckpoint(r);
+  }
+
+  updateCheckpoint(id: number, u: { name?: string; series?: string | null; tokensTrained?: number | null; notes?: string }): void {
+    this.writable();
+    const cur = this.getCheckpoint(id);
+    if (!cur) throw new LabError('NOT_FOUND', `no checkpoint ${id} in ${this.file}`);
+    this.db
+      .prepare('UPDATE checkpoints SET name=?, series=?, tokens_trained=?, notes=? WHERE id=?')
+      .run(u.name ?? cur.name, u.series === undefined ? cur.series : u.series, u.tokensTrained === undefined ? cur.tokensTrained : u.tokensTrained, u.notes ?? cur.notes, id);
+  }
+
+  upsertDataset(d: { path: string; hash?: string; tokens?: number; seqLen?: number }): number {
+    this.writable();
+    const ex = this.db.prepare('SELECT id FROM datasets WHERE path=? AND seq_len IS ?').get(d.path, d.seqLen ?? null) as { id: number } | undefined;
+    if (ex) {
+      this.db.prepare('UPDATE datasets SET hash=coalesce(?,hash), tokens=coalesce(?,tokens) WHERE id=?').run(d.hash ?? null, d.tokens ?? null, ex.id);
+      return ex.id;
+    }
+    return Number(this.db.prepare('INSERT INTO datasets (path,hash,tokens,seq_len,created_at) VALUES (?,?,?,?,?)').run(d.path, d.hash ?? null, d.tokens ?? null, d.seqLen ?? null, now()).lastInsertRowid);
+  }
+
+  listDatasets(): { id: number; path: string; hash: string | null; tokens: number | null; seqLen: number | null }[] {
+    return (this.db.prepare('SELECT id, path, hash, tokens, seq_len AS seqLen FROM datasets').all() as never[]) ?? [];
+  }
+
+  // ---------- runs ----------
+  createRun(r: { id: string; parentId?: string; kind: string; method: string; checkpointId?: number | null; datasetId?: number | null; p?: number | null; param?: number | null; config: unknown; status?: RunStatus; appVersion?: string; ortVersion?: string }): void {
+    this.writable();
+    const t = now();
+    this.db
+      .prepare(
+        `INSERT INTO runs (id,parent_id,kind,method,checkpoint_id,dataset_id,p,param,config,status,app_version,ort_version,created_at,updated_at)
+         VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+      )
+      .run(r.id, r.parentId ?? null, r.kind, r.method, r.checkpointId ?? null, r.datasetId ?? null, r.p ?? null, r.param ?? null, JSON.stringify(r.config ?? null), r.status ?? 'running', r.appVersion ?? null, r.ortVersion ?? null, t, t);
+  }
+
+  hasRun(id: string): boolean {
+    return !!this.db.prepare('SELECT 1 FROM runs WHERE id=?').get(id);
+  }
+
+  updateRun(id: string, u: Partial<{ status: RunStatus; state: unknown; steps: number; error: string | null; label: string; notes: string; provider: string; dtype: string; timings: unknown }>): void {
+    this.writable();
+    const sets: string[] = ['updated_at=?'];
+    const vals: unknown[] = [now()];
+    const col: Record<string, string> = { status: 'status', steps: 'steps', error: 'error', label: 'label', notes: 'notes', provider: 'provider', dtype: 'dtype' };
+    for (const [k, v] of Object.entries(u)) {
+      if (k === 'state' || k === 'timings') {
+        sets.push(`${k}=?`);
+        vals.push(v === undefined ? null : JSON.stringify(v));
+      } else if (col[k]) {
+        sets.push(`${col[k]}=?`);
+        vals.push(v);
+      }
+    }
+    const res = this.db.prepare(`UPDATE runs SET ${sets.join(', ')} WHERE id=?`).run(...vals, id);
+    if (res.changes === 0) throw new LabError('NOT_FOUND', `no run ${id} in ${this.file}`);
+  }
+
+  getRun(id: string): RunRow | undefined {
+    const r = this.db.prepare(`${RUN_SELECT} WHERE r.id=?`).get(id) as Record<string, unknown> | undefined;
+    return r && toRun(r);
+  }
+
+  runConfig(id: string): unknown {
+    const r = this.db.prepare('SELECT config FROM runs WHERE id=?').get(id) as { config: string } | undefined;
+    if (!r) throw new LabError('NOT_FOUND', `no run ${id} in ${this.file}`);
+    return parseStored(r.config, `run ${id} config`);
+  }
+
+  runState(id: string): { state?: unknown; steps: number } {
+    const r = this.db.prepare('SELECT state, steps FROM runs WHERE id=?').get(id) as { state: string | null; steps: number } | undefined;
+    if (!r) throw new LabError('NOT_FOUND', `no run ${id} in ${this.file}`);
+    return { state: r.state == null ? undefined : parseStored(r.state, `run ${id} state`), steps: r.steps };
+  }
+
+  listRuns(f: RunFilter = {}): RunRow[] {
+    const where: string[] = [];
+    const vals: unknown[] = [];
+    if (!f.includeDeleted) where.push('r.deleted=0');
+    if (f.series !== undefined) (where.push('c.series=?'), vals.push(f.series));
+    if (f.method !== undefined) (where.push('r.method=?'), vals.push(f.method));
+    if (f.activation !== undefined) (where.push('c.activation=?'), vals.push(f.activation));
+    if (f.status !== undefined) (where.push('r.status=?'), vals.push(f.status));
+    if (f.checkpointId !== undefined) (where.push('r.checkpoint_id=?'), vals.push(f.checkpointId));
+    if (f.parentId === null) where.push('r.parent_id IS NULL');
+    else if (f.parentId !== undefined) (where.push('r.parent_id=?'), vals.push(f.parentId));
+    const sortCol: Record<string, string> = { createdAt: 'r.created_at', activationRatio: 'r.activation_ratio', cett: 'r.cett', tokensTrained: 'c.tokens_trained', checkpoint: 'c.name', pplRatio: 'r.ppl_ratio' };
+    const order = `${sortCol[f.sort ?? 'createdAt'] ?? 'r.created_at'} ${f.desc ? 'DESC' : 'ASC'}, r.id`;
+    const sql = `${RUN_SELECT}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${order}${f.limit ? ` LIMIT ${Math.max(1, Math.floor(f.limit))}` : ''}`;
+    return (this.db.prepare(sql).all(...vals) as Record<string, unknown>[]).map(toRun);
+  }
+
+  deleteRun(id: string): void {
+    this.writable();
+    if (this.db.prepare('UPDATE runs SET deleted=1, updated_at=? WHERE id=? OR parent_id=?').run(now(), id, id).changes === 0) throw new LabError('NOT_FOUND', `no run ${id} in ${this.file}`);
+  }
+
+  undoDelete(id: string): void {
+    this.writable();
+    if (this.db.prepare('UPDATE runs SET deleted=0, updated_at=? WHERE (id=? OR parent_id=?) AND deleted=1').run(now(), id, id).changes === 0)
+      throw new LabError('NOT_FOUND', `run ${id} is not deleted (or the session was closed since)`);
+  }
+
+  // ---------- results ----------
+  /** Stores a finished measurement: indexed scalars on the run, the summary as JSON, big arrays as BLOBs. */
+  saveResult(runId: string, result: Record<string, unknown>): void {
+    this.writable();
+    const summary: Record<string, unknown> = { ...result };
+    const arrays: [string, StoredArray][] = [];
+    for (const f of ARRAY_FIELDS) {
+      const v = result[f];
+      if (Array.isArray(v) && v.length && Array.isArray(v[0])) {
+        const rows = v as number[][];
+        const cols = rows[0].length;
+        if (rows.every((r) => Array.isArray(r) && r.length === cols)) {
+          arrays.push([f, { dtype: f === 'thresholdsPerBatch' ? 'float64' : 'float32', shape: [rows.length, cols], data: rows.flat() }]);
+          delete summary[f];
+        }
+      }
+    }
+    const num = (k: string) => (typeof result[k] === 'number' && Number.isFinite(result[k]) ? (result[k] as number) : null);
+    this.db.transaction(() => {
+      this.db
+        .prepare('UPDATE runs SET cett=?, activation_ratio=?, ppl_ratio=?, ppl_dense=?, ppl_sparse=?, provider=coalesce(?,provider), dtype=coalesce(?,dtype), timings=coalesce(?,timings), updated_at=? WHERE id=?')
+        .run(num('cett'), num('activationRatio'), num('pplRatio'), num('pplDense'), num('pplSparse'), (result.provider as string) ?? null, (result.dtype as string) ?? null, result.timingsMs ? JSON.stringify(result.timingsMs) : null, now(), runId);
+      this.db.prepare('INSERT OR REPLACE INTO results (run_id, summary) VALUES (?, ?)').run(runId, JSON.stringify(summary));
+      const ins = this.db.prepare('INSERT OR REPLACE INTO arrays (run_id, name, dtype, shape, data) VALUES (?,?,?,?,?)');
+      for (const [name, a] of arrays) ins.run(runId, name, a.dtype, JSON.stringify(a.shape), toBlob(a));
+    })();
+  }
+
+  /** The stored result with its arrays restored as nested number arrays. */
+  getResult(runId: string): Record<string, unknown> | undefined {
+    const r = this.db.prepare('SELECT summary FROM results WHERE run_id=?').get(runId) as { summary: string } | undefined;
+    if (!r) return undefined;
+    const out = parseStored<Record<string, unknown>>(r.summary, `result of run ${runId}`);
+    for (const a of this.db.prepare('SELECT name, dtype, shape, data FROM arrays WHERE run_id=?').all(runId) as { name: string; dtype: string; shape: string; data: Buffer }[]) {
+      const shape = parseStored<number[]>(a.shape, `array ${a.name} of run ${runId}`);
+      const flat = fromBlob(a.data, a.dtype, shape, `${this.file}: array ${a.name} of run ${runId}`);
+      out[a.name] = shape.length === 2 ? Array.from({ length: shape[0] }, (_, i) => Array.from(flat.subarray(i * shape[1], (i + 1) * shape[1]))) : Array.from(flat);
+    }
+    return out;
+  }
+
+  // ---------- fits and charts ----------
+  saveFit(f: { series?: string | null; kind: string; spec: unknown; result: unknown }): number {
+    this.writable();
+    this.db.prepare('DELETE FROM fits WHERE kind=? AND series IS ?').run(f.kind, f.series ?? null);
+    return Number(this.db.prepare('INSERT INTO fits (series, kind, spec, result, created_at) VALUES (?,?,?,?,?)').run(f.series ?? null, f.kind, JSON.stringify(f.spec), JSON.stringify(f.result), now()).lastInsertRowid);
+  }
+
+  listFits(kind?: string): { id: number; series: string | null; kind: string; spec: unknown; result: unknown; createdAt: string }[] {
+    const rows = (kind ? this.db.prepare('SELECT * FROM fits WHERE kind=?').all(kind) : this.db.prepare('SELECT * FROM fits').all()) as Record<string, unknown>[];
+    return rows.map((r) => ({ id: r.id as number, series: (r.series as string) ?? null, kind: r.kind as string, spec: parseStored(r.spec, 'fit spec'), result: parseStored(r.result, 'fit result'), createdAt: r.created_at as string }));
+  }
+
+  saveChart(kind: string, settings: unknown): void {
+    this.writable();
+    this.db.prepare('INSERT OR REPLACE INTO charts (kind, settings, updated_at) VALUES (?,?,?)').run(kind, JSON.stringify(settings), now());
+  }
+
+  getChart(kind: string): unknown {
+    const r = this.db.prepare('SELECT settings FROM charts WHERE kind=?').get(kind) as { settings: string } | undefined;
+    return r ? parseStored(r.settings, `chart settings ${kind}`) : undefined;
+  }
+}
