@@ -15,6 +15,7 @@ import { measureCettPpl } from '../../main/metrics/cett-ppl';
 import { loadEvalData } from '../../main/metrics/data';
 import { downWeightsOf } from '../../main/metrics/target';
 import { createReferenceRunner } from '../reference/forward';
+import { createRunner } from '../../main/inference/index';
 import { plainCettPpl } from './metrics-plain';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metrics-ref-'));
@@ -42,6 +43,17 @@ describe('fast path = plain authors algorithm on tiny checkpoints (reference run
       fast.thresholds.forEach((e, l) => expect(Math.abs(e - ref.eps[l])).toBeLessThanOrEqual(1e-3 * Math.abs(ref.eps[l]) + 1e-12));
       expect(Math.abs(fast.activationRatio - ref.act)).toBeLessThanOrEqual(0.001);
       expect(fast.activationRatio).toBeLessThan(1);
+      // the production path: the ONNX runner (fp32, CPU) through the same fast measurement
+      const onnx = await createRunner(ck, { provider: 'cpu', maxSeq: 16 });
+      try {
+        const prod = await measureCettPpl({ id: p, runner: onnx, downWeights }, data, { p: 5, tol, thresholdMode: 'authors' });
+        expect(Math.abs(prod.cett! - ref.c)).toBeLessThanOrEqual(tol);
+        prod.thresholds.forEach((e, l) => expect(Math.abs(e - ref.eps[l])).toBeLessThanOrEqual(1e-3 * Math.abs(ref.eps[l]) + 1e-9));
+        expect(Math.abs(prod.activationRatio - ref.act)).toBeLessThanOrEqual(0.001);
+        expect(prod.provider).toBe('cpu');
+      } finally {
+        await onnx.dispose();
+      }
     });
   }
 });
