@@ -172,8 +172,8 @@ export async function loadHfFolder(dir: string, opts: { family?: Family; scanFin
     nonEmbeddingParameters: parameters - embedding,
     widthDepthRatio: draft.hiddenSize / draft.numLayers,
   };
-  const tokenizer = loadTokenizer(dir);
-  if (!tokenizer) notices.push('no tokenizer.json in the folder: text cannot be tokenized for this checkpoint');
+  const tokenizer = await loadTokenizer(dir);
+  if (!tokenizer) notices.push('no tokenizer.json or tokenizer.model in the folder: text cannot be tokenized for this checkpoint');
   else if (tokenizer.vocabSize > spec.vocabSize) notices.push(`the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocabulary is ${spec.vocabSize}`);
   const contentHash = await hashFiles([cfgFile, ...files]);
   return { path: path.resolve(dir), format: 'hf', spec, weights, tokenizer, contentHash, notices };

@@ -1,7 +1,10 @@
 /**
- * Tokenizers, fully offline: tokenizer.json through @huggingface/tokenizers (pure JS, no network code),
- * with BOS/EOS from tokenizer_config.json. encode() never adds special tokens (METHOD: one stream).
+ * Tokenizers, fully offline: tokenizer.json through @huggingface/tokenizers (pure JS, no network code), and
+ * tokenizer.model through @agnai/sentencepiece-js (Google's SentencePiece compiled to WebAssembly, the wasm
+ * inlined in the package: nothing is fetched; checked against Python sentencepiece ids in the tests).
+ * BOS/EOS come from tokenizer_config.json. encode() never adds special tokens (METHOD: one stream).
  */
+import sentencepiece from '@agnai/sentencepiece-js';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
@@ -16,7 +19,7 @@ function readJson(file: string): Record<string, unknown> {
   }
 }
 
-export function loadTokenizer(dir: string): TextTokenizer | undefined {
+export async function loadTokenizer(dir: string): Promise<TextTokenizer | undefined> {
   const tj = path.join(dir, 'tokenizer.json');
   const cfgFile = path.join(dir, 'tokenizer_config.json');
   if (fs.existsSync(tj)) {
@@ -45,5 +48,85 @@ export function loadTokenizer(dir: string): TextTokenizer | undefined {
       source: 'tokenizer.json',
     };
   }
+  const spm = path.join(dir, 'tokenizer.model');
+  if (fs.existsSync(spm)) return loadSentencePiece(spm, fs.existsSync(cfgFile) ? readJson(cfgFile) : {});
   return undefined;
+}
+
+/** Piece strings of a SentencePiece ModelProto (field 1: repeated SentencePiece{ piece = 1 }). */
+export function sentencePiecePieces(bytes: Uint8Array, file: string): string[] {
+  const pieces: string[] = [];
+  let p = 0;
+  const fail = (): never => {
+    throw new LabError('BAD_CHECKPOINT', `${file}: not a SentencePiece model (damaged protobuf at byte ${p})`);
+  };
+  const varint = (): number => {
+    let v = 0;
+    let mul = 1;
+    for (;;) {
+      if (p >= bytes.length) fail();
+      const b = bytes[p++];
+      v += (b & 0x7f) * mul;
+      if (!(b & 0x80)) return v;
+      mul *= 128;
+      if (mul > 2 ** 56) fail();
+    }
+  };
+  const skip = (wire: number, end: number) => {
+    if (wire === 0) varint();
+    else if (wire === 1) p += 8;
+    else if (wire === 5) p += 4;
+    else if (wire === 2) {
+      const n = varint(); // not `p += varint()`: that reads p before the call moves it
+      p += n;
+    }
+    else fail();
+    if (p > end) fail();
+  };
+  while (p < bytes.length) {
+    const key = varint();
+    const field = Math.floor(key / 8);
+    const wire = key & 7;
+    if (field === 1 && wire === 2) {
+      const len = varint();
+      const end = p + len;
+      if (end > bytes.length) fail();
+      let piece = '';
+      while (p < end) {
+        const k = varint();
+        if (k === 10) {
+          const n = varint();
+          if (p + n > end) fail();
+          piece = Buffer.from(bytes.buffer, bytes.byteOffset + p, n).toString('utf8');
+          p += n;
+        } else skip(k & 7, end);
+      }
+      pieces.push(piece);
+    } else skip(wire, bytes.length);
+  }
+  return pieces;
+}
+
+async function loadSentencePiece(file: string, cfg: Record<string, unknown>): Promise<TextTokenizer> {
+  const pieces = sentencePiecePieces(fs.readFileSync(file), file);
+  if (!pieces.length) throw new LabError('BAD_CHECKPOINT', `${file}: SentencePiece model has no pieces`);
+  const proc = new sentencepiece.SentencePieceProcessor();
+  try {
+    await proc.load(file);
+  } catch (e) {
+    throw new LabError('BAD_CHECKPOINT', `${file}: SentencePiece cannot load it (${(e as Error).message})`);
+  }
+  const idOf = (t: unknown): number | undefined => {
+    const s = typeof t === 'string' ? t : (t as { content?: string } | undefined)?.content;
+    const i = s ? pieces.indexOf(s) : -1;
+    return i >= 0 ? i : undefined;
+  };
+  return {
+    encode: (text) => proc.encodeIds(text),
+    decode: (ids) => proc.decodeIds(ids),
+    vocabSize: pieces.length,
+    bosTokenId: idOf(cfg.bos_token ?? '<s>'),
+    eosTokenId: idOf(cfg.eos_token ?? '</s>'),
+    source: 'tokenizer.model',
+  };
 }

@@ -81,8 +81,14 @@ export function readZipDirectory(file: string): ZipEntry[] {
         const len = cd.readUInt16LE(e + 2);
         if (id === 1) {
           let q = e + 4;
-          if (sz === 0xffffffff) (sz = u64(cd, q)), (q += 8);
-          if (compressedSize === 0xffffffff) (compressedSize = u64(cd, q)), (q += 8);
+          if (sz === 0xffffffff) {
+            sz = u64(cd, q);
+            q += 8;
+          }
+          if (compressedSize === 0xffffffff) {
+            compressedSize = u64(cd, q);
+            q += 8;
+          }
           if (localOffset === 0xffffffff) localOffset = u64(cd, q);
         }
         e += 4 + len;
