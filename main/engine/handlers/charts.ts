@@ -1,7 +1,9 @@
 /**
  * The 'charts' domain: chart configs for the UI and file export, both through main/charts (one styling
- * path). A chart reads either the session file named in the request or the engine's open session.
+ * path). A chart reads the engine's open session, or the session file (or chart snapshot JSON) named in
+ * the request.
  */
+import path from 'node:path';
 import type { HandlerMap } from '../engine';
 import type { EngineContext } from '../context';
 import { LabError } from '../../api/errors';
@@ -11,27 +13,31 @@ import { plotData, KIND_INFO, type DataDeps } from '../../charts/data';
 import { buildChartConfig } from '../../charts/spec';
 import { exportChart } from '../../charts/export';
 import type { ChartSource } from '../../charts/source';
+import { sessionChartSource } from '../../store/index';
+import { currentSession } from './sessions';
 
-/**
- * The session store puts a function under this service key that returns a ChartSource over the session
- * open in this engine (undefined when none is open); `dataDeps` under CHART_DEPS_SERVICE (a fitter).
- */
-export const OPEN_SESSION_SOURCE_SERVICE = 'charts.openSessionSource';
+/** The laws module (or a test) puts `DataDeps` (a fitter for series without a stored fit) under this key. */
 export const CHART_DEPS_SERVICE = 'charts.deps';
 
-function withSource<T>(ctx: EngineContext, sessionPath: string | undefined, fn: (src: ChartSource) => T): T {
-  if (sessionPath) {
-    const src = openChartSource(sessionPath);
-    try {
-      return fn(src);
-    } finally {
-      src.close?.();
-    }
+/**
+ * The chart source for a request: the session open in this engine when no path is given or the path is
+ * that session's file (same connection, sees unsaved-by-nobody writes at once), else the named file.
+ * `owned` sources are closed after the call.
+ */
+function sourceFor(ctx: EngineContext, sessionPath: string | undefined): { src: ChartSource; owned: boolean } {
+  const open = currentSession(ctx);
+  if (open && (!sessionPath || path.resolve(sessionPath) === open.file)) return { src: sessionChartSource(open, false), owned: false };
+  if (!sessionPath) throw new LabError('BAD_REQUEST', 'no session is open: open one, or pass sessionPath');
+  return { src: openChartSource(sessionPath), owned: true };
+}
+
+async function withSource<T>(ctx: EngineContext, sessionPath: string | undefined, fn: (src: ChartSource) => T | Promise<T>): Promise<T> {
+  const { src, owned } = sourceFor(ctx, sessionPath);
+  try {
+    return await fn(src);
+  } finally {
+    if (owned) src.close?.();
   }
-  const open = ctx.services.get(OPEN_SESSION_SOURCE_SERVICE) as (() => ChartSource | undefined) | undefined;
-  const src = open?.();
-  if (!src) throw new LabError('BAD_REQUEST', 'no session is open: open one, or pass sessionPath');
-  return fn(src);
 }
 
 const deps = (ctx: EngineContext) => (ctx.services.get(CHART_DEPS_SERVICE) as DataDeps | undefined) ?? {};
@@ -44,16 +50,7 @@ export const chartsHandlers: HandlerMap = {
       const plot = plotData(req.kind, src, options, deps(ctx));
       return { plot, ...buildChartConfig(plot, options), options };
     }),
-  'charts.export': async (req, ctx) => {
-    // the source must stay open until the export finishes (it is async)
-    const src = req.sessionPath ? openChartSource(req.sessionPath) : (ctx.services.get(OPEN_SESSION_SOURCE_SERVICE) as (() => ChartSource | undefined) | undefined)?.();
-    if (!src) throw new LabError('BAD_REQUEST', 'no session is open: open one, or pass sessionPath');
-    try {
-      return await exportChart(src, { ...req, options: req.options }, deps(ctx));
-    } finally {
-      if (req.sessionPath) src.close?.();
-    }
-  },
+  'charts.export': (req, ctx) => withSource(ctx, req.sessionPath, (src) => exportChart(src, req, deps(ctx))),
   'charts.settings.get': (req, ctx) =>
     withSource(ctx, req.sessionPath, (src) => {
       const raw = src.chartSettings?.(req.kind);
