@@ -1,0 +1,245 @@
+// Session files: round trip of every entity, migrations, damaged / foreign / newer files, hostile JSON,
+// and the kill -9 test: a real engine process killed mid-measurement, then reopened and resumed.
+import { afterAll, describe, expect, test } from 'vitest';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { SessionStore, importRuns, exportRun } from '../../main/store/index';
+import { MIGRATIONS, SCHEMA_VERSION } from '../../main/store/schema';
+import { Engine } from '../../main/engine/engine';
+import { writeTinyCheckpoint } from '../../main/checkpoint/testing/tiny';
+import type { JobFinishedEvent } from '../../main/api/domains/runs';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-store-'));
+const root = path.resolve(__dirname, '../..');
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const f = (n: string) => path.join(tmp, n);
+
+function sampleResult(L: number, F: number) {
+  const tau = Array.from({ length: L }, (_, l) => Array.from({ length: F }, (_, i) => Math.fround(0.001 * (l + 1) * (i + 1))));
+  return {
+    method: 'cett-ppl',
+    p: 1,
+    cett: 0.1234,
+    activationRatio: 0.25,
+    sparsity: 0.75,
+    pplDense: 10.5,
+    pplSparse: 10.6,
+    pplRatio: 1.0095,
+    thresholds: [0.5, 0.25],
+    tau,
+    neuronFrequency: tau.map((r) => r.map((x) => Math.fround(x / 10))),
+    sampleMatrix: [
+      [0.1, 0.2],
+      [0.3, 0.4],
+    ].map((r) => r.map(Math.fround)),
+    thresholdsPerBatch: [[0.5, 0.25]],
+    provider: 'cpu',
+    dtype: 'float32',
+  };
+}
+
+describe('round trip', () => {
+  test('checkpoints, datasets, runs, results with arrays, fits and charts survive close and reopen', () => {
+    const s = SessionStore.create(f('a.sparsitylab'));
+    const ck = s.upsertCheckpoint({ path: '/m/relu-step-100', family: 'llama', activation: 'relu', hiddenSize: 64, layers: 2, intermediateSize: 160, parameters: 1000, nonEmbeddingParameters: 800, widthDepthRatio: 32, contentHash: 'abc' }, { series: 'relu-s', tokensTrained: 1e6 });
+    const ds = s.upsertDataset({ path: '/d/eval.txt', tokens: 4096, seqLen: 128 });
+    s.createRun({ id: 'r1', kind: 'measure', method: 'cett-ppl', checkpointId: ck, datasetId: ds, p: 1, config: { a: 1 } });
+    const res = sampleResult(2, 5);
+    s.saveResult('r1', res);
+    s.updateRun('r1', { status: 'completed', notes: 'hello', label: 'first' });
+    s.saveFit({ series: 'relu-s', kind: 'series', spec: { form: 'relu' }, result: { A0: 0.06 } });
+    s.saveChart('pareto', { logX: true });
+    s.close();
+    const t = SessionStore.open(f('a.sparsitylab'));
+    const ckRow = t.listCheckpoints()[0];
+    expect(ckRow).toMatchObject({ path: '/m/relu-step-100', series: 'relu-s', tokensTrained: 1e6, activation: 'relu', widthDepthRatio: 32 });
+    expect(t.listDatasets()[0]).toMatchObject({ path: '/d/eval.txt', tokens: 4096, seqLen: 128 });
+    const run = t.getRun('r1')!;
+    expect(run).toMatchObject({ status: 'completed', cett: 0.1234, activationRatio: 0.25, pplRatio: 1.0095, checkpoint: 'relu-step-100', activation: 'relu', notes: 'hello', label: 'first' });
+    expect(t.runConfig('r1')).toEqual({ a: 1 });
+    expect(t.getResult('r1')).toEqual(res); // float32 arrays were stored as float32: exact round trip
+    expect(t.listFits('series')[0].result).toEqual({ A0: 0.06 });
+    expect(t.getChart('pareto')).toEqual({ logX: true });
+    t.close();
+  });
+
+  test('delete is undoable until close, then final', () => {
+    const s = SessionStore.create(f('del.sparsitylab'));
+    s.createRun({ id: 'x', kind: 'measure', method: 'fat', config: {} });
+    s.deleteRun('x');
+    expect(s.listRuns().map((r) => r.id)).toEqual([]);
+    s.undoDelete('x');
+    expect(s.listRuns().map((r) => r.id)).toEqual(['x']);
+    s.deleteRun('x');
+    s.close();
+    const t = SessionStore.open(f('del.sparsitylab'));
+    expect(t.listRuns({ includeDeleted: true })).toEqual([]);
+    t.close();
+  });
+
+  test('import another session’s runs (dedupe by checkpoint hash) and export JSON/CSV', () => {
+    const a = SessionStore.create(f('imp-a.sparsitylab'));
+    const ck = a.upsertCheckpoint({ path: '/cluster/ck', contentHash: 'h1', activation: 'silu' });
+    a.createRun({ id: 'c1', kind: 'measure', method: 'cett-ppl', checkpointId: ck, p: 1, config: {} });
+    a.saveResult('c1', sampleResult(2, 3));
+    a.close();
+    const b = SessionStore.create(f('imp-b.sparsitylab'));
+    b.upsertCheckpoint({ path: '/home/ck', contentHash: 'h1', activation: 'silu' });
+    expect(importRuns(b, f('imp-a.sparsitylab'))).toEqual({ imported: 1, skipped: 0, checkpoints: 0 });
+    expect(importRuns(b, f('imp-a.sparsitylab'))).toEqual({ imported: 0, skipped: 1, checkpoints: 0 });
+    expect(b.getRun('c1')!.checkpoint).toBe('ck');
+    expect(b.getResult('c1')).toEqual(sampleResult(2, 3));
+    exportRun(b, 'c1', 'csv', f('c1.csv'));
+    const csv = fs.readFileSync(f('c1.csv'), 'utf8').trim().split('\n');
+    expect(csv[0]).toContain('activationRatio');
+    expect(csv).toHaveLength(1 + 2);
+    exportRun(b, 'c1', 'json', f('c1.json'));
+    expect(JSON.parse(fs.readFileSync(f('c1.json'), 'utf8')).result.cett).toBe(0.1234);
+    expect(() => exportRun(b, 'c1', 'json', '/proc/nope/x.json')).toThrow(/cannot write/);
+    b.close();
+  });
+});
+
+describe('files that are not what they claim', () => {
+  test('a file that is not SQLite', () => {
+    fs.writeFileSync(f('text.sparsitylab'), 'hello, I am a text file pretending to be a session\n'.repeat(10));
+    expect(() => SessionStore.open(f('text.sparsitylab'))).toThrow(/not a Sparsity Lab session/);
+    fs.writeFileSync(f('empty.sparsitylab'), '');
+    expect(() => SessionStore.open(f('empty.sparsitylab'))).toThrow(/SQLite/);
+  });
+
+  test('an SQLite file of another application', () => {
+    const db = new Database(f('other.sparsitylab'));
+    db.exec('CREATE TABLE t (x)');
+    db.close();
+    expect(() => SessionStore.open(f('other.sparsitylab'))).toThrow(/not a Sparsity Lab session/);
+  });
+
+  test('a damaged session (garbage in the middle) gives a clear error, never a crash', () => {
+    const s = SessionStore.create(f('dmg.sparsitylab'));
+    for (let i = 0; i < 200; i++) {
+      s.createRun({ id: `r${i}`, kind: 'measure', method: 'cett-ppl', config: { i, pad: 'x'.repeat(400) } });
+      s.saveResult(`r${i}`, sampleResult(4, 50));
+    }
+    s.close();
+    const buf = fs.readFileSync(f('dmg.sparsitylab'));
+    expect(buf.length).toBeGreaterThan(100_000);
+    const mid = Math.floor(buf.length / 2);
+    for (let i = mid; i < mid + 16384; i++) buf[i] = (i * 7919) & 0xff;
+    fs.writeFileSync(f('dmg.sparsitylab'), buf);
+    expect(() => SessionStore.open(f('dmg.sparsitylab'))).toThrow(/dmg\.sparsitylab: .*(damaged|malformed)/);
+  });
+
+  test('a session from a newer app version opens read-only with a notice', () => {
+    SessionStore.create(f('new.sparsitylab')).close();
+    const db = new Database(f('new.sparsitylab'));
+    db.pragma(`user_version = ${SCHEMA_VERSION + 5}`);
+    db.close();
+    const s = SessionStore.open(f('new.sparsitylab'));
+    expect(s.readOnly).toBe(true);
+    expect(s.notice).toMatch(/newer Sparsity Lab/);
+    expect(() => s.createRun({ id: 'x', kind: 'k', method: 'm', config: {} })).toThrow(/read-only/);
+    expect(s.listRuns()).toEqual([]);
+    s.close();
+  });
+
+  test('hostile JSON in a column is reported, not executed or crashed on', () => {
+    const s = SessionStore.create(f('hostile.sparsitylab'));
+    s.createRun({ id: 'h', kind: 'measure', method: 'cett-ppl', config: {} });
+    s.saveResult('h', sampleResult(2, 2));
+    s.db.prepare('UPDATE results SET summary=? WHERE run_id=?').run('{"__proto__": {"polluted": true}, "x": ', 'h');
+    s.db.prepare('UPDATE runs SET config=? WHERE id=?').run('}{', 'h');
+    expect(() => s.getResult('h')).toThrow(/damaged/);
+    expect(() => s.runConfig('h')).toThrow(/damaged/);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    s.close();
+  });
+});
+
+describe('migrations', () => {
+  test('a v1 file (every earlier version) is upgraded, its data kept and a backup left', () => {
+    for (let from = 1; from < SCHEMA_VERSION; from++) {
+      const file = f(`v${from}.sparsitylab`);
+      const db = new Database(file);
+      for (let v = 0; v < from; v++) MIGRATIONS[v](db);
+      db.pragma(`user_version = ${from}`);
+      db.prepare('INSERT INTO meta (key,value) VALUES (?,?)').run('created_at', 'then');
+      db.prepare("INSERT INTO runs (id,kind,method,config,status,created_at,updated_at) VALUES ('old','measure','fat','{}','completed','t','t')").run();
+      db.close();
+      const s = SessionStore.open(file);
+      expect(s.notice).toMatch(new RegExp(`from schema v${from} to v${SCHEMA_VERSION}`));
+      expect(s.getRun('old')).toMatchObject({ status: 'completed', notes: '', label: '' });
+      s.updateRun('old', { notes: 'new column works' });
+      expect(s.getRun('old')!.notes).toBe('new column works');
+      s.close();
+      expect(fs.existsSync(`${file}.v${from}.bak`)).toBe(true);
+      expect(new Database(file, { readonly: true }).pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    }
+  });
+});
+
+describe('a real engine process killed with SIGKILL mid-measurement', () => {
+  test('loses at most the step in flight; the session reopens with the run interrupted and resumes to the same answer', async () => {
+    const ckpt = writeTinyCheckpoint(f('ck'), 'llama', { activation: 'relu', hidden: 64, layers: 2, seed: 11 });
+    const data = f('eval.txt');
+    const para = 'The committee met on Tuesday and agreed that the river crossing would be rebuilt before winter. ';
+    fs.writeFileSync(data, Array.from({ length: 900 }, (_, i) => `${para}Item ${i} of the record says ${(i * 37) % 101} boats.\n`).join(''));
+    const session = f('kill.sparsitylab');
+    SessionStore.create(session).close();
+    const home = f('home');
+    const child = spawn(process.execPath, [path.join(root, 'bin/run-ts'), path.join(root, 'test/integration/fixtures/measure-child.ts'), session, ckpt, data, home], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    // a concurrent reader polls the file while the writer process commits steps (WAL: never blocked)
+    let steps = 0;
+    let reads = 0;
+    const t0 = Date.now();
+    while (steps < 3) {
+      if (Date.now() - t0 > 90_000) throw new Error(`the child never saved 3 steps; stdout: ${out}`);
+      if (child.exitCode !== null) throw new Error('the child finished before it could be killed: make the job longer');
+      try {
+        const r = SessionStore.open(session, { readOnly: true });
+        const runs = r.listRuns();
+        reads++;
+        steps = runs[0]?.steps ?? 0;
+        r.close();
+      } catch (e) {
+        if (!/no such table|locked|busy/i.test((e as Error).message)) throw e;
+      }
+      await new Promise((res) => setTimeout(res, 30));
+    }
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    expect(reads).toBeGreaterThan(0);
+    const id = out.trim();
+    // reopen: the run is interrupted, its completed steps are there
+    const engine = new Engine({ paths: { userData: home, cache: path.join(home, 'cache') }, log: { info() {}, warn() {}, error() {} } });
+    try {
+      const info = (await engine.call('sessions.open', { path: session })) as { interrupted: number };
+      expect(info.interrupted).toBe(1);
+      const resumable = (await engine.call('sessions.resumable', {})) as { id: string; config: unknown; steps: number }[];
+      expect(resumable).toHaveLength(1);
+      expect(resumable[0].id).toBe(id);
+      const savedSteps = resumable[0].steps;
+      expect(savedSteps).toBeGreaterThanOrEqual(3);
+      const finished = new Promise<JobFinishedEvent>((resolve) => engine.onEvent((e, p) => e === 'job.finished' && resolve(p as JobFinishedEvent)));
+      await engine.call('runs.start', { config: resumable[0].config, resume: id });
+      const ev = await finished;
+      expect(ev.status).toBe('completed');
+      const got = (await engine.call('sessions.getRun', { id })) as { run: { status: string; steps: number; cett: number }; result: { searchHistory: unknown[] } };
+      expect(got.run.status).toBe('completed');
+      expect(got.run.steps).toBeGreaterThan(savedSteps);
+      // the resumed search equals an uninterrupted one (same config, no session)
+      const ref = new Promise<JobFinishedEvent>((resolve) => engine.onEvent((e, p) => e === 'job.finished' && (p as JobFinishedEvent).id !== id && resolve(p as JobFinishedEvent)));
+      await engine.call('sessions.close', {});
+      await engine.call('runs.start', { config: { ...(resumable[0].config as object), stateDir: f('state') } });
+      const refEv = await ref;
+      expect((refEv.result as { cett: number }).cett).toBe(got.run.cett);
+    } finally {
+      await engine.dispose();
+    }
+  });
+});
