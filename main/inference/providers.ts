@@ -2,6 +2,9 @@
  * Execution providers: which ones actually initialise here. We do not trust a list of compiled-in
  * backends; we create a tiny session on each and run it once, and report why one failed.
  */
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
 import * as ort from 'onnxruntime-node';
 import { DT, GraphBuilder } from '../graph/onnx-builder';
 import type { ProviderStatus } from '../api/domains/engine';
@@ -22,7 +25,25 @@ function tinyModel(): Uint8Array {
   return probeModel;
 }
 
+/** The CUDA provider is a separate shared library next to onnxruntime's binding; without it ORT only logs an error. */
+function cudaLibraryMissing(): string | undefined {
+  if (process.platform === 'darwin') return 'CUDA does not exist on macOS';
+  try {
+    const pkg = path.dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json'));
+    const dir = path.join(pkg, 'bin', 'napi-v6', process.platform, process.arch);
+    const lib = process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so';
+    if (!fs.existsSync(path.join(dir, lib))) return `the CUDA provider library (${lib}) is not installed next to onnxruntime in ${dir}; onnxruntime-node downloads it at install time unless ONNXRUNTIME_NODE_INSTALL=skip`;
+  } catch {
+    return undefined; // cannot tell: let onnxruntime try
+  }
+  return undefined;
+}
+
 async function probe(name: ProviderName): Promise<ProviderStatus> {
+  if (name === 'cuda') {
+    const missing = cudaLibraryMissing();
+    if (missing) return { name, available: false, reason: missing };
+  }
   const t0 = performance.now();
   try {
     const session = await ort.InferenceSession.create(tinyModel(), {
