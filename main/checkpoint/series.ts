@@ -18,7 +18,7 @@ export function parseCheckpointName(name: string): { step?: number; tokensTraine
   return out;
 }
 
-export function scanSeries(dir: string): { dir: string; entries: SeriesEntry[] } {
+export function scanSeries(dir: string): { dir: string; entries: SeriesEntry[]; series: string; checkpoints: (SeriesEntry & { tokensText: string })[] } {
   const abs = path.resolve(dir);
   if (!fs.existsSync(abs) || !fs.statSync(abs).isDirectory()) throw new LabError('NOT_FOUND', `${abs}: not a folder`);
   const entries: SeriesEntry[] = fs
@@ -31,5 +31,6 @@ export function scanSeries(dir: string): { dir: string; entries: SeriesEntry[] }
     .filter((e) => e.isCheckpoint)
     .sort((a, b) => (a.tokensTrained ?? a.step ?? 0) - (b.tokensTrained ?? b.step ?? 0) || a.name.localeCompare(b.name, undefined, { numeric: true }));
   if (entries.length === 0) throw new LabError('BAD_CHECKPOINT', `${abs}: no checkpoint folders (with a config.json) inside`);
-  return { dir: abs, entries };
+  const checkpoints = entries.map((e) => ({ ...e, tokensText: e.tokensTrained !== undefined ? String(e.tokensTrained) : '' }));
+  return { dir: abs, entries, series: path.basename(abs), checkpoints };
 }

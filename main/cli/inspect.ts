@@ -3,11 +3,11 @@ import { LabError } from '../api/errors';
 import type { CliCommand } from './commands';
 
 export const inspectCommand: CliCommand = {
-  summary: 'architecture card of a checkpoint (HF folder): family, activation, shape, parameters',
+  summary: 'architecture card of a checkpoint (HF folder or .onnx): family, activation, shape, parameters',
   async run(argv, engine) {
     const { values, positionals } = parseArgs({ args: argv, options: { json: { type: 'boolean' }, family: { type: 'string' }, help: { type: 'boolean' } }, allowPositionals: true });
     if (values.help) {
-      console.log('usage: sparsity-lab inspect <checkpoint> [--family llama|mistral|qwen2|qwen3|minicpm] [--json]');
+      console.log('usage: sparsity-lab inspect <checkpoint> [--family llama|mistral|qwen2|qwen3|minicpm|opt|gpt2|gpt_neox] [--json]');
       return 0;
     }
     if (positionals.length !== 1) throw new LabError('BAD_REQUEST', 'give exactly one checkpoint path');

@@ -6,7 +6,11 @@ export const FAMILIES = ['llama', 'mistral', 'qwen2', 'qwen3', 'minicpm', 'opt',
 
 export const checkpointsRequests = {
   'checkpoints.inspect': z.object({ path: z.string().min(1).max(4096), family: z.enum(FAMILIES).optional() }).strict(),
-  'checkpoints.scanSeries': z.object({ dir: z.string().min(1).max(4096) }).strict(),
+  /** `path` is accepted as another name for `dir` (the load wizard sends it) */
+  'checkpoints.scanSeries': z
+    .object({ dir: z.string().min(1).max(4096).optional(), path: z.string().min(1).max(4096).optional() })
+    .strict()
+    .refine((r) => !!(r.dir ?? r.path), { message: 'dir is required' }),
 } satisfies Record<string, z.ZodType>;
 
 export interface CheckpointCard {
@@ -43,5 +47,6 @@ export interface SeriesEntry {
 
 export interface CheckpointsResponses {
   'checkpoints.inspect': CheckpointCard;
-  'checkpoints.scanSeries': { dir: string; entries: SeriesEntry[] };
+  /** `series` (the folder name) and `checkpoints` (entries with tokensText) are what the load wizard reads */
+  'checkpoints.scanSeries': { dir: string; entries: SeriesEntry[]; series: string; checkpoints: (SeriesEntry & { tokensText: string })[] };
 }
