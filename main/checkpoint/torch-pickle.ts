@@ -300,7 +300,7 @@ export function unpickle(data: Uint8Array, file: string, persistentLoad: (pid: u
         // GLOBAL "module\nname\n"
         const nl1 = buf.indexOf(0x0a, p);
         const nl2 = nl1 < 0 ? -1 : buf.indexOf(0x0a, nl1 + 1);
-        if (nl2 < 0) fail('GLOBAL without a name');
+        if (nl2 < 0) fail('pickle ends early inside a GLOBAL name (truncated file?)');
         const module = buf.toString('utf8', p, nl1);
         const name = buf.toString('utf8', nl1 + 1, nl2);
         p = nl2 + 1;

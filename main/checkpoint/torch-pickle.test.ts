@@ -1,0 +1,148 @@
+// pytorch_model.bin: hostile pickles (built byte by byte here) are refused by name and nothing runs; a real
+// torch.save file (fixture written by PyTorch 1.13, tools/fixtures/make_torch_fixture.py) loads to the same
+// tensors as its safetensors twin and as the values torch printed.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { zipSync } from 'fflate';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadCheckpoint } from './index';
+import { readTorchBin } from './torch-pickle';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-pickle-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const FIX = path.resolve(__dirname, '../../test/fixtures/checkpoints');
+
+// --- a tiny pickle assembler (protocol 2 opcodes) ---
+const op = (...bytes: (number | string)[]) =>
+  Buffer.concat(bytes.map((b) => (typeof b === 'number' ? Buffer.from([b]) : Buffer.from(b, 'latin1'))));
+const uni = (s: string) => {
+  const b = Buffer.from(s, 'utf8');
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(b.length);
+  return Buffer.concat([Buffer.from('X'), len, b]);
+};
+const global = (mod: string, name: string) => op(`c${mod}\n${name}\n`);
+const int1 = (n: number) => op('K', n);
+const PROTO = op(0x80, 2);
+const STOP = op('.');
+
+/** A state dict {name: tensor(storage key, size, stride, offset)} as torch.save pickles it. */
+function stateDictPickle(tensors: { name: string; key: string; size: number[]; stride: number[]; offset?: number; numel: number }[], storage = 'FloatStorage'): Buffer {
+  const parts: Buffer[] = [PROTO, op('}'), op('(')];
+  for (const t of tensors) {
+    parts.push(uni(t.name));
+    parts.push(global('torch._utils', '_rebuild_tensor_v2'));
+    parts.push(op('('));
+    // persistent id ('storage', torch.FloatStorage, key, 'cpu', numel)
+    parts.push(op('('), uni('storage'), global('torch', storage), uni(t.key), uni('cpu'), int1(t.numel), op('t'), op('Q'));
+    parts.push(int1(t.offset ?? 0));
+    parts.push(op('('), ...t.size.map(int1), op('t'));
+    parts.push(op('('), ...t.stride.map(int1), op('t'));
+    parts.push(op(0x89)); // requires_grad False
+    parts.push(global('collections', 'OrderedDict'), op(')'), op('R'));
+    parts.push(op('t'), op('R'));
+  }
+  parts.push(op('u'), STOP);
+  return Buffer.concat(parts);
+}
+
+function writeBin(file: string, pkl: Buffer, storages: Record<string, Float32Array> = {}): string {
+  const files: Record<string, Uint8Array> = { 'archive/data.pkl': pkl };
+  for (const [k, v] of Object.entries(storages)) files[`archive/data/${k}`] = new Uint8Array(v.buffer.slice(0));
+  fs.writeFileSync(file, zipSync(files, { level: 0 }));
+  return file;
+}
+
+describe('restricted unpickler', () => {
+  it('reads a hand-built state dict, including a transposed (strided) view', () => {
+    const f = writeBin(path.join(tmp, 'ok.bin'), stateDictPickle([
+      { name: 'a', key: '0', size: [2, 3], stride: [3, 1], numel: 6 },
+      { name: 'aT', key: '0', size: [3, 2], stride: [1, 3], numel: 6 },
+      { name: 'tail', key: '0', size: [2], stride: [1], offset: 4, numel: 6 },
+    ]), { '0': Float32Array.of(1, 2, 3, 4, 5, 6) });
+    const t = new Map(readTorchBin(f).map((r) => [r.name, r]));
+    const dec = (n: string) => Array.from(new Float32Array(Uint8Array.from(t.get(n)!.read()).buffer));
+    expect(dec('a')).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(t.get('aT')!.shape).toEqual([3, 2]);
+    expect(dec('aT')).toEqual([1, 4, 2, 5, 3, 6]);
+    expect(dec('tail')).toEqual([5, 6]);
+  });
+
+  const marker = path.join(tmp, 'pwned');
+  const hostile: [string, Buffer, RegExp][] = [
+    ['os.system via GLOBAL', Buffer.concat([PROTO, global('posix', 'system'), uni(`touch ${marker}`), op(0x85), op('R'), STOP]), /'posix\.system'/],
+    ['builtins.eval via STACK_GLOBAL', Buffer.concat([op(0x80, 4), op(0x8c, 8), 'builtins', op(0x8c, 4), 'eval', op(0x93), uni('1+1'), op(0x85), op('R'), STOP].map((x) => (typeof x === 'string' ? Buffer.from(x) : x))), /'builtins\.eval'/],
+    ['subprocess inside a tensor rebuild', Buffer.concat([PROTO, op('}'), uni('w'), global('subprocess', 'Popen'), op(')'), op('R'), op('s'), STOP]), /'subprocess\.Popen'/],
+    ['torch.load-looking but non-allowlisted torch global', Buffer.concat([PROTO, global('torch', 'load'), op(')'), op('R'), STOP]), /'torch\.load'/],
+    ['INST opcode', Buffer.concat([PROTO, op('('), op('ios\nsystem\n'), STOP]), /opcode 0x69/],
+    ['REDUCE of a storage type', Buffer.concat([PROTO, global('torch', 'FloatStorage'), op(')'), op('R'), STOP]), /REDUCE of something that is not an allowed function \(torch\.FloatStorage\)/],
+  ];
+  for (const [name, pkl, re] of hostile)
+    it(`refuses ${name}`, () => {
+      const f = writeBin(path.join(tmp, 'evil.bin'), pkl);
+      expect(() => readTorchBin(f)).toThrow(re);
+      expect(() => readTorchBin(f)).toThrow(f);
+      expect(fs.existsSync(marker)).toBe(false);
+    });
+
+  it('a data.pkl referencing a storage missing from the archive', () => {
+    const f = writeBin(path.join(tmp, 'nostorage.bin'), stateDictPickle([{ name: 'a', key: '7', size: [2], stride: [1], numel: 2 }]));
+    expect(() => readTorchBin(f)).toThrow(/storage '7', which is missing from the archive/);
+  });
+
+  it('a storage shorter than the pickle claims, and a view past its end', () => {
+    const f = writeBin(path.join(tmp, 'short.bin'), stateDictPickle([{ name: 'a', key: '0', size: [4], stride: [1], numel: 4 }]), { '0': Float32Array.of(1, 2) });
+    expect(() => readTorchBin(f)).toThrow(/storage '0' holds 8 bytes, fewer than the 4 elements/);
+    const g = writeBin(path.join(tmp, 'past.bin'), stateDictPickle([{ name: 'a', key: '0', size: [4], stride: [1], offset: 1, numel: 4 }]), { '0': Float32Array.of(1, 2, 3, 4) });
+    expect(() => readTorchBin(g)[0].read()).toThrow(/tensor 'a' reaches element 4 of storage '0'/);
+  });
+
+  it('a truncated pickle, a truncated zip and a file that is no zip at all', () => {
+    const pkl = stateDictPickle([{ name: 'a', key: '0', size: [2], stride: [1], numel: 2 }]);
+    const f = writeBin(path.join(tmp, 'cutpkl.bin'), pkl.subarray(0, pkl.length - 10), { '0': Float32Array.of(1, 2) });
+    expect(() => readTorchBin(f)).toThrow(/pickle ends early/);
+    const z = path.join(tmp, 'cutzip.bin');
+    const whole = fs.readFileSync(path.join(FIX, 'torch-minicpm', 'pytorch_model.bin'));
+    fs.writeFileSync(z, whole.subarray(0, whole.length >> 1));
+    expect(() => readTorchBin(z)).toThrow(/cutzip\.bin: no zip end-of-directory record: the file is truncated/);
+    const legacy = path.join(tmp, 'legacy.bin');
+    fs.writeFileSync(legacy, Buffer.concat([PROTO, STOP]));
+    expect(() => readTorchBin(legacy)).toThrow(/legacy .*non-zip/);
+  });
+});
+
+describe('real torch.save fixture', () => {
+  const expected = JSON.parse(fs.readFileSync(path.join(FIX, 'torch-minicpm.expected.json'), 'utf8')) as {
+    tokenizer: { text: string; ids: number[] };
+    tensors: Record<string, number[]>;
+  };
+
+  it('loads the same tensors as its safetensors twin and as torch computed', async () => {
+    const bin = await loadCheckpoint(path.join(FIX, 'torch-minicpm'));
+    const st = await loadCheckpoint(path.join(FIX, 'torch-minicpm-st'));
+    expect(bin.spec).toEqual(st.spec);
+    expect(bin.spec).toMatchObject({ family: 'minicpm', activation: 'relu', dtype: 'bfloat16', tieEmbeddings: false, vocabSize: 96 });
+    expect([...bin.weights.keys()].sort()).toEqual([...st.weights.keys()].sort());
+    for (const [name, t] of bin.weights) expect(Array.from(t.toFloat32()), name).toEqual(Array.from(st.weights.get(name)!.toFloat32()));
+    const hf = (c: string) => c.replace(/^embed\.tokens$/, 'model.embed_tokens.weight').replace(/^lm_head\.weight$/, 'lm_head.weight');
+    for (const canon of ['embed.tokens', 'lm_head.weight']) {
+      const ref = expected.tensors[hf(canon)];
+      const a = bin.weights.get(canon)!.toFloat32();
+      expect(Array.from(a.subarray(0, 5))).toEqual(ref.slice(0, 5));
+      expect(a.reduce((x, y) => x + y, 0)).toBeCloseTo(ref[5], 3);
+    }
+    const down = bin.weights.get('layers.1.mlp.down.weight')!.toFloat32();
+    expect(Array.from(down.subarray(0, 5))).toEqual(expected.tensors['model.layers.1.mlp.down_proj.weight'].slice(0, 5));
+    expect(bin.contentHash).not.toBe(st.contentHash);
+  });
+
+  it('tokenizer.model encodes like Python sentencepiece, with BOS/EOS from tokenizer_config.json', async () => {
+    const c = await loadCheckpoint(path.join(FIX, 'torch-minicpm'));
+    const tok = c.tokenizer!;
+    expect(tok.source).toBe('tokenizer.model');
+    expect(tok.encode(expected.tokenizer.text)).toEqual(expected.tokenizer.ids);
+    expect(tok.decode(expected.tokenizer.ids)).toBe(expected.tokenizer.text);
+    expect([tok.vocabSize, tok.bosTokenId, tok.eosTokenId]).toEqual([96, 1, 2]);
+  });
+});
