@@ -5,7 +5,6 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import crypto from 'node:crypto';
 import { LabError } from '../api/errors';
 import { ConfigReader, type RawConfig } from './config';
 import { pickAdapter } from './adapters/registry';
@@ -14,31 +13,8 @@ import { rawFromEntry, readSafetensorsHeader, readShardedSafetensors } from './s
 import { weightFromRaw, type RawTensor } from './raw';
 import { readShardedTorchBin, readTorchBin } from './torch-pickle';
 import { loadTokenizer } from './tokenizer';
+import { hashFiles } from './hash';
 import type { Family, LoadedCheckpoint, ModelSpec, StorageDType, WeightTensor } from './types';
-
-const hashCache = new Map<string, string>();
-
-async function hashFiles(files: string[]): Promise<string> {
-  const key = files.map((f) => {
-    const st = fs.statSync(f);
-    return `${f}:${st.size}:${st.mtimeMs}`;
-  }).join('|');
-  const hit = hashCache.get(key);
-  if (hit) return hit;
-  const h = crypto.createHash('sha256');
-  for (const f of files) {
-    h.update(path.basename(f));
-    await new Promise<void>((resolve, reject) => {
-      fs.createReadStream(f, { highWaterMark: 1 << 22 })
-        .on('data', (d) => h.update(d))
-        .on('end', () => resolve())
-        .on('error', reject);
-    });
-  }
-  const out = h.digest('hex');
-  hashCache.set(key, out);
-  return out;
-}
 
 function weightSources(dir: string): { tensors: RawTensor[]; files: string[] } {
   const single = path.join(dir, 'model.safetensors');

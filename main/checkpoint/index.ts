@@ -1,11 +1,13 @@
 /**
- * Checkpoints in: a Hugging Face folder (config.json + safetensors + tokenizer.json) becomes a
+ * Checkpoints in: a Hugging Face folder (config.json + safetensors or pytorch_model.bin + tokenizer) or an
+ * .onnx file becomes a
  * LoadedCheckpoint; `inspectCheckpoint` gives the architecture card the UI and `inspect` CLI show.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { LabError } from '../api/errors';
 import { loadHfFolder } from './hf';
+import { loadOnnx } from './onnx';
 import type { Family, LoadedCheckpoint } from './types';
 
 export type { LoadedCheckpoint } from './types';
@@ -15,9 +17,9 @@ export async function loadCheckpoint(p: string, opts: { family?: Family } = {}):
   if (!fs.existsSync(abs)) throw new LabError('NOT_FOUND', `${abs}: no such file or folder`);
   const st = fs.statSync(abs);
   if (st.isDirectory()) return loadHfFolder(abs, opts);
-  if (abs.endsWith('.onnx')) throw new LabError('UNSUPPORTED', `${abs}: ONNX checkpoints are not supported by this build yet (load the Hugging Face folder)`);
+  if (abs.toLowerCase().endsWith('.onnx')) return loadOnnx(abs, opts);
   if (path.basename(abs) === 'config.json') return loadHfFolder(path.dirname(abs), opts);
-  throw new LabError('BAD_CHECKPOINT', `${abs}: not a checkpoint (expected a Hugging Face model folder)`);
+  throw new LabError('BAD_CHECKPOINT', `${abs}: not a checkpoint (expected a Hugging Face model folder or an .onnx file)`);
 }
 
 export interface CheckpointSummary {

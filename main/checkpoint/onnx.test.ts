@@ -1,0 +1,107 @@
+// .onnx checkpoints: a decoder-shaped graph is described (shapes from the graph, parameters counted from
+// its initializers), a graph that is not a decoder or has no FFN pattern is refused with what was seen, and
+// external data outside the model's folder is refused.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fromBinary, toBinary, create } from '@bufbuild/protobuf';
+import { ModelProtoSchema, StringStringEntryProtoSchema } from 'onnx-buf';
+import { afterAll, describe, expect, it } from 'vitest';
+import { GraphBuilder, DT } from '../graph/onnx-builder';
+import { inspectCheckpoint, loadCheckpoint } from './index';
+import { byteLevelTokenizerJson } from './testing/tiny';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-onnx-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+const d = 8, F = 20, V = 30, L = 3;
+const zeros = (n: number) => new Float32Array(n);
+
+/** embed → L × (gate/up MatMul → act (→ Mul) → down MatMul + residual) → lm_head MatMul */
+function decoder(gated: boolean, act: 'Relu' | 'Sigmoid'): Uint8Array {
+  const g = new GraphBuilder('tiny');
+  const ids = g.input('input_ids', DT.INT64, ['b', 't']);
+  let x = g.op('Gather', [g.init('embed', DT.FLOAT, [V, d], zeros(V * d)), ids]);
+  for (let l = 0; l < L; l++) {
+    const up = g.op('MatMul', [x, g.init(`up${l}`, DT.FLOAT, [d, F], zeros(d * F))]);
+    let a: string;
+    if (gated) {
+      const gate = g.op('MatMul', [x, g.init(`gate${l}`, DT.FLOAT, [d, F], zeros(d * F))]);
+      const s = act === 'Sigmoid' ? g.op('Mul', [gate, g.op('Sigmoid', [gate])]) : g.op('Relu', [gate]);
+      a = g.op('Mul', [s, up]);
+    } else a = g.op(act, [g.op('Add', [up, g.init(`b${l}`, DT.FLOAT, [F], zeros(F))])]);
+    x = g.op('Add', [x, g.op('MatMul', [a, g.init(`down${l}`, DT.FLOAT, [F, d], zeros(F * d))])]);
+  }
+  g.op('MatMul', [x, g.init('lm_head', DT.FLOAT, [d, V], zeros(d * V))], {}, 'logits');
+  g.output('logits', DT.FLOAT, ['b', 't', V]);
+  return g.build();
+}
+
+function save(name: string, bytes: Uint8Array, withTokenizer = true): string {
+  const dir = path.join(tmp, name);
+  fs.mkdirSync(dir, { recursive: true });
+  const f = path.join(dir, 'model.onnx');
+  fs.writeFileSync(f, bytes);
+  if (withTokenizer) fs.writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify(byteLevelTokenizerJson(256)));
+  return f;
+}
+
+describe('onnx checkpoints', () => {
+  it('a gated SiLU decoder: shapes, layers and parameters from the graph', async () => {
+    const s = await inspectCheckpoint(save('gated', decoder(true, 'Sigmoid')));
+    const params = 2 * V * d + L * 3 * d * F; // embed + lm_head + per layer gate, up, down
+    expect(s).toMatchObject({ family: 'llama', activation: 'silu', layers: L, hiddenSize: d, intermediateSize: F, vocabSize: V, gated: true, parameters: params, nonEmbeddingParameters: params - 2 * V * d, dtype: 'float32', tokenizer: 'tokenizer.json' });
+    expect(s.notices.join(' ')).toMatch(/no config\.json/);
+  });
+
+  it('a non-gated ReLU decoder with a config.json beside it takes heads from the config', async () => {
+    const f = save('relu', decoder(false, 'Relu'));
+    fs.writeFileSync(path.join(path.dirname(f), 'config.json'), JSON.stringify({ model_type: 'opt', hidden_size: d, ffn_dim: F, num_hidden_layers: L, num_attention_heads: 2, vocab_size: V, max_position_embeddings: 64, activation_function: 'relu' }));
+    const c = await loadCheckpoint(f);
+    expect(c.format).toBe('onnx');
+    expect(c.spec).toMatchObject({ family: 'opt', activation: 'relu', numHeads: 2, numLayers: L, intermediateSize: F, gated: false, parameters: 2 * V * d + L * (2 * d * F + F) });
+    expect(c.notices).toEqual([]);
+  });
+
+  it('bytes that are not ONNX', async () => {
+    const f = save('junk', new Uint8Array([0xff, 0xff, 0xff, 0x07, 1, 2, 3]));
+    await expect(loadCheckpoint(f)).rejects.toThrow(/model\.onnx: not a readable ONNX model/);
+  });
+
+  it('an ONNX model that is not a decoder says what it saw', async () => {
+    const g = new GraphBuilder('cnn');
+    const img = g.input('pixels', DT.FLOAT, [1, 3, 8, 8]);
+    g.op('Relu', [g.op('Conv', [img, g.init('k', DT.FLOAT, [4, 3, 3, 3], zeros(108))])], {}, 'y');
+    g.output('y', DT.FLOAT);
+    await expect(loadCheckpoint(save('cnn', g.build()))).rejects.toThrow(/not a decoder language model: no integer token-id input \(inputs: pixels\)/);
+    const h = new GraphBuilder('nofnn');
+    const ids = h.input('input_ids', DT.INT64, ['b', 't']);
+    h.op('Gather', [h.init('embed', DT.FLOAT, [V, d], zeros(V * d)), ids], {}, 'e');
+    h.output('e', DT.FLOAT);
+    await expect(loadCheckpoint(save('nofnn', h.build()))).rejects.toThrow(/no feed-forward block found\. Expected MatMul \[d,F\].*node types seen: Gather/);
+  });
+
+  it('external data outside the folder is refused; inside, a short file is caught', async () => {
+    const model = fromBinary(ModelProtoSchema, decoder(true, 'Relu'));
+    const t = model.graph!.initializer.find((x) => x.name === 'down1')!;
+    t.rawData = new Uint8Array(0);
+    t.dataLocation = 1;
+    const ext = (loc: string, length = F * d * 4) => [
+      create(StringStringEntryProtoSchema, { key: 'location', value: loc }),
+      create(StringStringEntryProtoSchema, { key: 'offset', value: '0' }),
+      create(StringStringEntryProtoSchema, { key: 'length', value: String(length) }),
+    ];
+    t.externalData = ext('../../../etc/passwd');
+    const f = save('ext-out', toBinary(ModelProtoSchema, model));
+    await expect(loadCheckpoint(f)).rejects.toThrow(/external data '\.\.\/\.\.\/\.\.\/etc\/passwd', outside the model's folder: refused/);
+    t.externalData = ext('/etc/passwd');
+    await expect(loadCheckpoint(save('ext-abs', toBinary(ModelProtoSchema, model)))).rejects.toThrow(/outside the model's folder/);
+    t.externalData = ext('weights.bin');
+    const g = save('ext-ok', toBinary(ModelProtoSchema, model));
+    fs.writeFileSync(path.join(path.dirname(g), 'weights.bin'), Buffer.alloc(10));
+    await expect(loadCheckpoint(g)).rejects.toThrow(/claims bytes 0\.\.640 of 'weights\.bin', which holds 10/);
+    fs.writeFileSync(path.join(path.dirname(g), 'weights.bin'), Buffer.alloc(F * d * 4));
+    const c = await loadCheckpoint(g);
+    expect(c.spec.numLayers).toBe(L);
+  });
+});

@@ -1,0 +1,208 @@
+/**
+ * An .onnx file as a checkpoint: validated as an ONNX ModelProto whose external data stays inside the
+ * model's folder, recognised as a decoder (integer token-id input), and its FFN blocks found by pattern
+ * (MatMul [d,F] → activation (→ Mul with a second [d,F] MatMul when gated) → MatMul [F,d]). Shape numbers
+ * come from the graph; heads, norms and rope come from a config.json beside it (optimum exports write one).
+ * Instrumenting the graph is main/graph's job; this module only describes it.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fromBinary } from '@bufbuild/protobuf';
+import { ModelProtoSchema, TensorProto_DataType as DT, type ModelProto, type TensorProto } from 'onnx-buf';
+import { LabError } from '../api/errors';
+import { ConfigReader, type RawConfig } from './config';
+import { ADAPTERS, pickAdapter } from './adapters/registry';
+import { loadTokenizer } from './tokenizer';
+import { hashFiles } from './hash';
+import type { ActivationName, Family, LoadedCheckpoint, ModelSpec, StorageDType } from './types';
+
+const bad = (file: string, problem: string) => new LabError('BAD_CHECKPOINT', `${file}: ${problem}`);
+
+function numel(t: TensorProto): number {
+  return t.dims.reduce((a, b) => a * Number(b), 1);
+}
+
+/** External-data files of the model, each checked to stay inside the model's folder and to hold its bytes. */
+export function externalDataFiles(model: ModelProto, file: string): string[] {
+  const dir = fs.realpathSync(path.dirname(file));
+  const out = new Set<string>();
+  for (const t of model.graph?.initializer ?? []) {
+    if (t.dataLocation !== 1) continue; // EXTERNAL
+    const kv = new Map(t.externalData.map((e) => [e.key, e.value]));
+    const loc = kv.get('location');
+    if (!loc) throw bad(file, `initializer '${t.name}' is external but names no location`);
+    const target = path.resolve(dir, loc);
+    if (path.isAbsolute(loc) || !(target + path.sep).startsWith(dir + path.sep) || target === dir)
+      throw bad(file, `initializer '${t.name}' points at external data '${loc}', outside the model's folder: refused`);
+    if (!fs.existsSync(target)) throw bad(file, `external data file '${loc}' of initializer '${t.name}' is missing`);
+    const real = fs.realpathSync(target);
+    if (!(real + path.sep).startsWith(dir + path.sep)) throw bad(file, `external data '${loc}' links outside the model's folder: refused`);
+    const size = fs.statSync(real).size;
+    const off = Number(kv.get('offset') ?? 0);
+    const len = Number(kv.get('length') ?? size - off);
+    if (!(off >= 0 && len >= 0 && off + len <= size)) throw bad(file, `initializer '${t.name}' claims bytes ${off}..${off + len} of '${loc}', which holds ${size}`);
+    out.add(real);
+  }
+  return [...out].sort();
+}
+
+interface GraphFacts {
+  vocabSize?: number;
+  hiddenSize?: number;
+  intermediateSize: number;
+  layers: number;
+  gated: boolean;
+  activation?: ActivationName;
+  parameters: number;
+  embedding: number;
+  dtype: StorageDType;
+}
+
+const ACT_OPS: Record<string, ActivationName> = { Relu: 'relu', Gelu: 'gelu', FastGelu: 'gelu_tanh', BiasGelu: 'gelu', Erf: 'gelu', Tanh: 'gelu_tanh', Sigmoid: 'silu', Silu: 'silu' };
+
+function analyse(model: ModelProto, file: string): GraphFacts {
+  const g = model.graph!;
+  const inits = new Map(g.initializer.map((t) => [t.name, t]));
+  const initNames = new Set(inits.keys());
+  const graphInputs = g.input.filter((i) => !initNames.has(i.name));
+  const intInput = graphInputs.find((i) => {
+    const tt = i.type?.value.case === 'tensorType' ? i.type.value.value : undefined;
+    return tt && [DT.INT64, DT.INT32].includes(tt.elemType);
+  });
+  if (!intInput)
+    throw new LabError('UNSUPPORTED', `${file}: not a decoder language model: no integer token-id input (inputs: ${graphInputs.map((i) => i.name).join(', ') || 'none'})`);
+  // weight shapes as [in, out] for MatMul/Gemm with an initializer operand (MatMul x·W; Gemm transB flips)
+  const mats: { node: number; inDim: number; outDim: number; output: string }[] = [];
+  g.node.forEach((n, i) => {
+    if (n.opType !== 'MatMul' && n.opType !== 'Gemm') return;
+    const w = inits.get(n.input[1]);
+    if (!w || w.dims.length !== 2) return;
+    const [a, b] = w.dims.map(Number);
+    const transB = n.opType === 'Gemm' && n.attribute.some((x) => x.name === 'transB' && Number(x.i) === 1);
+    mats.push({ node: i, inDim: transB ? b : a, outDim: transB ? a : b, output: n.output[0] });
+  });
+  const gather = g.node.find((n) => n.opType === 'Gather' && inits.get(n.input[0])?.dims.length === 2);
+  const emb = gather ? inits.get(gather.input[0]) : undefined;
+  const vocabSize = emb ? Number(emb.dims[0]) : undefined;
+  const hiddenSize = emb ? Number(emb.dims[1]) : undefined;
+  // FFN: the F for which [d,F] and [F,d] matrices both exist (d = hidden size), F ≠ d
+  const byPair = new Map<string, number>();
+  for (const m of mats) byPair.set(`${m.inDim}x${m.outDim}`, (byPair.get(`${m.inDim}x${m.outDim}`) ?? 0) + 1);
+  let best: { F: number; down: number; up: number } | undefined;
+  const dims = hiddenSize ? [hiddenSize] : [...new Set(mats.map((m) => m.inDim))];
+  for (const d of dims)
+    for (const m of mats) {
+      if (m.outDim !== d || m.inDim === d) continue;
+      const F = m.inDim;
+      const down = byPair.get(`${F}x${d}`) ?? 0;
+      const up = byPair.get(`${d}x${F}`) ?? 0;
+      if (up >= down && down > 0 && (!best || down > best.down)) best = { F, down, up };
+    }
+  if (!best) {
+    const seen = [...new Set(g.node.map((n) => n.opType))].sort().join(', ');
+    throw new LabError(
+      'UNSUPPORTED',
+      `${file}: no feed-forward block found. Expected MatMul [d,F] → activation (→ Mul with a gate MatMul) → MatMul [F,d] with weight initializers; node types seen: ${seen}`,
+    );
+  }
+  // activation: the op types that consume the up/gate projections (through an optional bias Add)
+  const consumers = (name: string) => g.node.filter((n) => n.input.includes(name));
+  const actCounts = new Map<ActivationName, number>();
+  for (const m of mats.filter((x) => x.outDim === best!.F)) {
+    let next = consumers(m.output);
+    if (next.length === 1 && next[0].opType === 'Add') next = consumers(next[0].output[0]);
+    for (const n of next) {
+      const a = ACT_OPS[n.opType];
+      if (a) actCounts.set(a, (actCounts.get(a) ?? 0) + 1);
+      else if (n.opType === 'Div' && consumers(n.output[0]).some((c) => c.opType === 'Erf')) actCounts.set('gelu', (actCounts.get('gelu') ?? 0) + 1);
+    }
+  }
+  const activation = [...actCounts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
+  let parameters = 0;
+  let embedding = 0;
+  const bytes = new Map<StorageDType, number>();
+  for (const t of g.initializer) {
+    const dt = t.dataType === DT.FLOAT ? 'float32' : t.dataType === DT.FLOAT16 ? 'float16' : t.dataType === DT.BFLOAT16 ? 'bfloat16' : undefined;
+    if (!dt) continue;
+    const n = numel(t);
+    if (n < 2) continue; // scalars (eps, scale constants) are not parameters
+    parameters += n;
+    if (vocabSize && t.dims.length === 2 && (Number(t.dims[0]) === vocabSize || Number(t.dims[1]) === vocabSize)) embedding += n;
+    bytes.set(dt, (bytes.get(dt) ?? 0) + n);
+  }
+  const dtype = [...bytes.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'float32';
+  return { vocabSize, hiddenSize, intermediateSize: best.F, layers: best.down, gated: best.up >= 2 * best.down, activation, parameters, embedding, dtype };
+}
+
+export async function loadOnnx(file: string, opts: { family?: Family } = {}): Promise<LoadedCheckpoint> {
+  let model: ModelProto;
+  try {
+    model = fromBinary(ModelProtoSchema, fs.readFileSync(file));
+  } catch (e) {
+    throw bad(file, `not a readable ONNX model (${(e as Error).message})`);
+  }
+  if (!model.graph || model.graph.node.length === 0) throw bad(file, 'ONNX model has no graph');
+  const ext = externalDataFiles(model, file);
+  const facts = analyse(model, file);
+  const notices: string[] = [];
+  const dir = path.dirname(file);
+  const cfgFile = path.join(dir, 'config.json');
+  let spec: ModelSpec;
+  const fromGraph = { intermediateSize: facts.intermediateSize, numLayers: facts.layers, gated: facts.gated, dtype: facts.dtype, parameters: facts.parameters, nonEmbeddingParameters: facts.parameters - facts.embedding };
+  if (fs.existsSync(cfgFile)) {
+    let raw: RawConfig;
+    try {
+      raw = JSON.parse(fs.readFileSync(cfgFile, 'utf8')) as RawConfig;
+    } catch (e) {
+      throw bad(cfgFile, `not valid JSON (${(e as Error).message})`);
+    }
+    const cfg = new ConfigReader(raw, cfgFile);
+    const mt = cfg.str('model_type', 'unknown');
+    const { adapter, notice } = pickAdapter(mt, cfgFile, [], cfg.has('hidden_size') && cfg.has('intermediate_size'), opts.family);
+    if (notice) notices.push(notice);
+    const d = adapter.spec(cfg, mt);
+    for (const [k, g] of [['intermediateSize', facts.intermediateSize], ['numLayers', facts.layers], ['hiddenSize', facts.hiddenSize], ['vocabSize', facts.vocabSize]] as const)
+      if (g !== undefined && d[k] !== g) notices.push(`${k} is ${g} in the graph but ${d[k]} in config.json; the graph's value is used`);
+    spec = { ...d, ...fromGraph, hiddenSize: facts.hiddenSize ?? d.hiddenSize, vocabSize: facts.vocabSize ?? d.vocabSize, activation: d.activation, widthDepthRatio: (facts.hiddenSize ?? d.hiddenSize) / facts.layers };
+    if (facts.activation && facts.activation !== d.activation && !(d.activation === 'fatrelu' || d.activation === 'relu2'))
+      notices.push(`the graph's activation looks like ${facts.activation}, config.json says ${d.activation}`);
+  } else {
+    const family: Family = opts.family ?? (facts.gated ? 'llama' : 'gpt2');
+    if (!ADAPTERS.some((a) => a.family === family)) throw new LabError('UNSUPPORTED', `--family ${family}: unknown family`);
+    if (!facts.hiddenSize || !facts.vocabSize) throw new LabError('UNSUPPORTED', `${file}: no token-embedding Gather found and no config.json beside the file`);
+    notices.push(`no config.json beside ${path.basename(file)}: family '${family}' guessed from the graph; heads and positions are unknown`);
+    spec = {
+      family,
+      modelType: 'onnx',
+      activation: facts.activation ?? 'relu',
+      hiddenSize: facts.hiddenSize,
+      numHeads: 0,
+      numKvHeads: 0,
+      headDim: 0,
+      vocabSize: facts.vocabSize,
+      maxPositions: 0,
+      norm: facts.gated ? 'rms' : 'layer',
+      normEps: 1e-5,
+      positional: facts.gated ? 'rope' : 'learned',
+      ropeTheta: 10000,
+      rotaryDim: 0,
+      parallelResidual: false,
+      qkNorm: false,
+      qkvBias: false,
+      attnOutBias: false,
+      mlpBias: false,
+      tieEmbeddings: false,
+      embedScale: 1,
+      residualScale: 1,
+      logitScale: 1,
+      positionOffset: 0,
+      ...fromGraph,
+      widthDepthRatio: facts.hiddenSize / facts.layers,
+    };
+    if (!facts.activation) notices.push('the activation could not be recognised in the graph');
+  }
+  const tokenizer = await loadTokenizer(dir);
+  if (!tokenizer) notices.push('no tokenizer.json or tokenizer.model beside the file: text cannot be tokenized');
+  const contentHash = await hashFiles([file, ...ext, ...(fs.existsSync(cfgFile) ? [cfgFile] : [])]);
+  return { path: path.resolve(file), format: 'onnx', spec, weights: new Map(), tokenizer, contentHash, notices };
+}
