@@ -72,6 +72,8 @@ export function adviceFor(code: string | undefined): string {
       return 'This architecture or option is not supported yet; try the CPU provider or another method.';
     case 'CANCELLED':
       return 'The run was cancelled; its last completed step is saved and it can be resumed.';
+    case 'NOT_FOUND':
+      return 'Check the path: the engine could not find that file or folder.';
     case 'BAD_REQUEST':
       return 'A setting is out of range; go back to the measure wizard and correct it.';
     default:

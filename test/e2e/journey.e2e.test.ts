@@ -11,8 +11,9 @@ import { writeTinyCheckpoint } from '../../main/checkpoint/testing/tiny';
 import { allHandlers } from '../../main/engine/handlers';
 
 const has = (cmd: string) => Object.prototype.hasOwnProperty.call(allHandlers, cmd);
-const canSession = has('sessions.new') && has('sessions.open') && has('sessions.runs');
+const canSession = has('sessions.new') && has('sessions.open') && has('sessions.listRuns') && has('sessions.addCheckpoint');
 const canInspect = has('checkpoints.inspect');
+const canMeasure = has('runs.start') && fs.existsSync(path.join(__dirname, '../../main/inference/index.ts'));
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-journey-'));
 const home = path.join(work, 'home');
@@ -124,15 +125,7 @@ test('bad input: a folder with no checkpoint', async () => {
   await item.getByRole('button', { name: /Remove/ }).click();
 });
 
-test.skipIf(!canSession)('bad input: a session file that is not one', async () => {
-  await go('#/session?do=open');
-  await page.getByTestId('session-file').fill(badSession);
-  await page.getByTestId('session-file-ok').click();
-  await expect.poll(async () => textOf('session-error'), { timeout: 20_000 }).toMatch(/not-a-session/);
-  await screenshot(page, 'bad-session');
-});
-
-test.skipIf(!canSession || !canInspect)('journey: new session → load checkpoint → CETT-PPL-1% → progress → result → restart → the run is there', async () => {
+test.skipIf(!canSession || !canInspect || !canMeasure)('journey: new session → load checkpoint → CETT-PPL-1% → progress → result → restart → the run is there', async () => {
   await go('#/session?do=new');
   await page.getByTestId('session-file').fill(sessionFile);
   await page.getByTestId('session-file-ok').click();
@@ -149,7 +142,8 @@ test.skipIf(!canSession || !canInspect)('journey: new session → load checkpoin
   expect(await card.textContent()).toMatch(/d_f\s*80/);
   expect(await page.getByTestId('series-name').inputValue()).toBe('tiny-relu');
   await screenshot(page, 'journey-load');
-  if (has('checkpoints.add')) await page.getByTestId('add-to-session').click();
+  await page.getByTestId('add-to-session').click();
+  await expect.poll(() => textOf('session-checkpoints'), { timeout: 20_000 }).toContain('tiny-relu');
 
   await go('#/measure');
   await page.getByTestId('measure-checkpoint').fill(ckpt);
@@ -171,6 +165,7 @@ test.skipIf(!canSession || !canInspect)('journey: new session → load checkpoin
   const tasks = await longTasks();
   expect(Math.max(0, ...tasks), `long tasks: ${tasks.join(', ')}`).toBeLessThanOrEqual(100);
 
+  expect(errors).toEqual([]);
   // Restart the server on the same user data and reopen the session from the command line.
   await server.close();
   server = await startBrowserMode({ home, session: sessionFile });
@@ -179,5 +174,45 @@ test.skipIf(!canSession || !canInspect)('journey: new session → load checkpoin
   await expect.poll(async () => textOf('run-row'), { timeout: 30_000 }).toContain('step-1200');
   expect(await row.textContent()).toContain(ratio);
   await screenshot(page, 'journey-reopened');
-  expect(errors).toEqual([]);
+
+  // A note on the run is saved in the session; delete hides the run, Undo brings it back.
+  const note = row.getByRole('textbox', { name: /Note on run/ });
+  await note.fill('seed 7, byte-level text');
+  await note.press('Enter');
+  await note.blur();
+  await page.waitForTimeout(300);
+  expect(await textOf('toast')).not.toMatch(/Could not/);
+  await page.reload();
+  await expect.poll(async () => page.getByTestId('run-row').first().getByRole('textbox', { name: /Note on run/ }).inputValue().catch(() => ''), { timeout: 20_000 }).toBe('seed 7, byte-level text');
+  await page.getByTestId('run-row').first().getByTestId('run-delete').click();
+  await expect.poll(() => page.getByTestId('run-row').count()).toBe(0);
+  await page.getByTestId('toast').getByRole('button', { name: 'Undo' }).click();
+  await expect.poll(() => page.getByTestId('run-row').count(), { timeout: 10_000 }).toBe(1);
+  // While the server was down the old page tried to reconnect (and was refused): expected, nothing else.
+  expect(errors.filter((e) => !/ERR_CONNECTION_REFUSED/.test(e))).toEqual([]);
+});
+
+test.skipIf(!canSession)('bad input: a session file that is not one', async () => {
+  await go('#/session?do=open');
+  await page.getByTestId('session-file').fill(badSession);
+  await page.getByTestId('session-file-ok').click();
+  await expect.poll(async () => textOf('session-error'), { timeout: 20_000 }).toMatch(/not-a-session/);
+  // The session that was open stays open.
+  if (canMeasure && canInspect) expect(await textOf('status-session')).toContain('journey.sparsitylab');
+  await screenshot(page, 'bad-session');
+});
+
+test.skipIf(!canMeasure)('bad input: a text file of 10 tokens fails with a clear message', async () => {
+  await go('#/measure');
+  await page.getByTestId('measure-checkpoint').fill(ckpt);
+  await page.getByTestId('measure-data').fill(tenTokens);
+  await page.getByTestId('measure-tokens').fill('1024');
+  await page.getByTestId('measure-seqlen').fill('64');
+  await page.getByTestId('measure-start').click();
+  const job = page.getByTestId('job').filter({ hasText: 'step-1200' }).first();
+  await expect.poll(async () => (await textOf('measure-error')) + (await job.getAttribute('data-status').catch(() => '')), { timeout: 60_000 }).toMatch(/ten\.txt|failed/);
+  const msg = (await textOf('measure-error')) + (await textOf('job-error', job));
+  expect(msg).toMatch(/ten\.txt/);
+  expect(msg).toMatch(/token/i);
+  await screenshot(page, 'bad-ten-tokens');
 });

@@ -1,59 +1,54 @@
 /**
- * The load-checkpoints wizard's working list: paths the user picked, what the engine's inspection said
- * about each, and the series name / tokens trained the user set. The checkpoints domain (engineer A) is
- * called loosely until its types land in the contract; an UNKNOWN_COMMAND answer reads "not built yet".
+ * The load-checkpoints wizard's working list: paths the user picked, what `checkpoints.inspect` said
+ * about each, and the series name / tokens trained the user set before `sessions.addCheckpoint`.
+ * Also the session's own checkpoints (`sessions.listCheckpoints`) for the measure wizard.
  */
 import { defineStore } from 'pinia';
 import { ref } from 'vue';
+import type { CheckpointCard, SessionCheckpoint } from '../../../main/api/contract';
 import { api } from '../api/client';
-import { errorText, isNotBuilt } from '../api/errors';
-import type { ArchSpec } from '../components/ArchCard.vue';
+import { errorText } from '../api/errors';
 import { baseName, guessSeries, parseName } from '../naming';
 
 export interface PendingCheckpoint {
   path: string;
-  status: 'inspecting' | 'ok' | 'error' | 'not-built';
-  spec?: ArchSpec;
+  status: 'inspecting' | 'ok' | 'error';
+  spec?: CheckpointCard;
   error?: string;
   series: string;
   tokensText: string;
   step?: number;
 }
 
-function fromInspect(r: unknown): ArchSpec | undefined {
-  if (!r || typeof r !== 'object') return undefined;
-  const o = r as Record<string, unknown>;
-  const spec = (o.spec && typeof o.spec === 'object' ? o.spec : o) as ArchSpec;
-  return spec;
-}
-
 export const useCheckpointsStore = defineStore('checkpoints', () => {
   const pending = ref<PendingCheckpoint[]>([]);
+  const inSession = ref<SessionCheckpoint[]>([]);
 
-  async function addPath(raw: string): Promise<void> {
+  async function addPath(raw: string, prefill: { series?: string; tokens?: number } = {}): Promise<void> {
     const path = raw.trim().replace(/^file:\/\//, '');
     if (!path || pending.value.some((p) => p.path === path)) return;
     const parsed = parseName(baseName(path));
-    const item: PendingCheckpoint = {
-      path,
-      status: 'inspecting',
-      series: guessSeries(path),
-      tokensText: parsed.tokens !== undefined ? String(parsed.tokens) : '',
-      step: parsed.step,
-    };
-    pending.value = [...pending.value, item];
+    const tokens = prefill.tokens ?? parsed.tokens;
+    pending.value = [...pending.value, { path, status: 'inspecting', series: prefill.series ?? guessSeries(path), tokensText: tokens !== undefined ? String(tokens) : '', step: parsed.step }];
     const it = () => pending.value.find((p) => p.path === path);
     try {
-      const r = await api.callLoose('checkpoints.inspect', { path });
+      const spec = await api.call('checkpoints.inspect', { path });
       const cur = it();
-      if (cur) Object.assign(cur, { status: 'ok', spec: fromInspect(r) });
+      if (cur) Object.assign(cur, { status: 'ok', spec });
     } catch (e) {
       const cur = it();
-      if (cur) Object.assign(cur, { status: isNotBuilt(e) ? 'not-built' : 'error', error: errorText(e) });
+      if (cur) Object.assign(cur, { status: 'error', error: errorText(e) });
     }
   }
   function remove(path: string): void {
     pending.value = pending.value.filter((p) => p.path !== path);
   }
-  return { pending, addPath, remove };
+  async function loadSession(): Promise<void> {
+    try {
+      inSession.value = await api.call('sessions.listCheckpoints', {});
+    } catch {
+      inSession.value = []; // no session open
+    }
+  }
+  return { pending, inSession, addPath, remove, loadSession };
 });

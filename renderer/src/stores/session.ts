@@ -1,56 +1,58 @@
 /**
- * The open session (one .sparsitylab file). Until the sessions domain lands in the contract, the
- * commands are called loosely and an UNKNOWN_COMMAND answer is shown as "not built yet".
+ * The open session (one .sparsitylab file, engineer D's sessions domain). The engine holds the open
+ * session; this store mirrors it (SessionInfo) and follows `session.changed` events.
  */
 import { defineStore } from 'pinia';
 import { computed, ref } from 'vue';
+import type { SessionInfo } from '../../../main/api/contract';
 import { api } from '../api/client';
-import { errorText, isNotBuilt } from '../api/errors';
+import { errorText } from '../api/errors';
 
 export const useSessionStore = defineStore('session', () => {
-  const path = ref<string | null>(null);
+  const info = ref<SessionInfo | null>(null);
   const error = ref('');
-  const notBuilt = ref(false);
   const busy = ref(false);
-  const name = computed(() => (path.value ? path.value.split(/[\\/]/).pop()!.replace(/\.sparsitylab$/, '') : ''));
+  /** bumped on every change the engine reports, so views reload what they show */
+  const revision = ref(0);
+  const path = computed(() => info.value?.path ?? null);
+  const name = computed(() => info.value?.name ?? '');
 
-  async function run<T>(fn: () => Promise<T>): Promise<T | undefined> {
+  api.on('session.changed', (e) => {
+    if (e.what === 'closed') info.value = null;
+    revision.value++;
+    if (e.what !== 'closed') void refresh();
+  });
+
+  async function run(fn: () => Promise<SessionInfo | null>): Promise<boolean> {
     busy.value = true;
     error.value = '';
     try {
-      const r = await fn();
-      notBuilt.value = false;
-      return r;
+      info.value = await fn();
+      revision.value++;
+      return true;
     } catch (e) {
-      if (isNotBuilt(e)) notBuilt.value = true;
       error.value = errorText(e);
-      return undefined;
+      return false;
     } finally {
       busy.value = false;
     }
   }
-
-  async function open(file: string): Promise<boolean> {
-    const r = await run(() => api.callLoose('sessions.open', { path: file }));
-    if (r === undefined) return false;
-    path.value = file;
-    return true;
+  /** What the engine has open now (after a page reload, or another window's change). */
+  async function refresh(): Promise<void> {
+    try {
+      info.value = await api.call('sessions.current', {});
+    } catch {
+      /* keep what we have */
+    }
   }
-  async function create(file: string): Promise<boolean> {
-    const r = await run(() => api.callLoose('sessions.new', { path: file }));
-    if (r === undefined) return false;
-    path.value = file;
-    return true;
-  }
-  async function saveAs(file: string): Promise<boolean> {
-    const r = await run(() => api.callLoose('sessions.saveAs', { path: file }));
-    if (r === undefined) return false;
-    path.value = file;
-    return true;
-  }
+  const open = (file: string) => run(() => api.call('sessions.open', { path: file }));
+  const create = (file: string) => run(() => api.call('sessions.new', { path: file }));
+  const saveAs = (file: string) => run(() => api.call('sessions.saveAs', { path: file }));
   async function close(): Promise<void> {
-    await run(() => api.callLoose('sessions.close', {}));
-    path.value = null;
+    await run(async () => {
+      await api.call('sessions.close', {});
+      return null;
+    });
   }
-  return { path, name, error, notBuilt, busy, open, create, saveAs, close };
+  return { info, path, name, error, busy, revision, refresh, open, create, saveAs, close };
 });
