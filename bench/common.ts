@@ -1,0 +1,66 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadCheckpoint } from '../main/checkpoint/index';
+import { writeTinyCheckpoint } from '../main/checkpoint/testing/tiny';
+import { createRunner } from '../main/inference/index';
+import { batchStream, loadEvalData, type EvalData } from '../main/metrics/data';
+import { downWeightsOf, type MeasureTarget } from '../main/metrics/target';
+
+export const benchOptions = {
+  model: { type: 'string' },
+  tokens: { type: 'string' }, // .i32 file of token ids (as written by bench/reference/make_model.py)
+  data: { type: 'string' }, // or a text file, tokenized with the model's tokenizer
+  'n-tokens': { type: 'string' },
+  'seq-len': { type: 'string' },
+  batch: { type: 'string' },
+  provider: { type: 'string' },
+  dtype: { type: 'string' },
+  p: { type: 'string' },
+  tol: { type: 'string' },
+  out: { type: 'string' },
+  act: { type: 'string' },
+} as const;
+
+export function parse(argv: string[]) {
+  return parseArgs({ args: argv, options: benchOptions, allowPositionals: true }).values;
+}
+
+export function machine(): string {
+  return `${os.cpus()[0]?.model ?? 'cpu'} × ${os.cpus().length}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform}/${process.arch}, Node ${process.versions.node}`;
+}
+
+/** The model under test: --model DIR, or a generated small LLaMA (CPU-friendly) in .cache/bench. */
+export async function openTarget(v: ReturnType<typeof parse>): Promise<{ target: MeasureTarget; data: EvalData; modelDir: string }> {
+  let dir = v.model;
+  if (!dir) {
+    dir = path.resolve('.cache/bench/small-llama-' + (v.act ?? 'relu'));
+    if (!fs.existsSync(path.join(dir, 'model.safetensors')))
+      writeTinyCheckpoint(dir, 'llama', { activation: (v.act ?? 'relu') as never, hidden: 256, layers: 4, heads: 4, intermediate: 640, vocab: 4096, seed: 7, std: 0.05, maxPositions: 2048 });
+  }
+  const ckpt = await loadCheckpoint(dir);
+  const seqLen = Number(v['seq-len'] ?? 256);
+  const runner = await createRunner(ckpt, { provider: (v.provider ?? 'auto') as never, dtype: (v.dtype ?? 'auto') as never, maxSeq: seqLen, cacheDir: path.resolve('.cache/graphs') });
+  const opts = { tokens: Number(v['n-tokens'] ?? 65536), seqLen, batch: Number(v.batch ?? 16) };
+  let data: EvalData;
+  if (v.tokens) {
+    const buf = fs.readFileSync(v.tokens);
+    const ids = new Int32Array(buf.buffer, buf.byteOffset, Math.floor(buf.byteLength / 4));
+    data = batchStream(ids, opts, v.tokens);
+  } else if (v.data) data = loadEvalData(v.data, ckpt.tokenizer!, opts);
+  else {
+    // seeded Zipf-like ids (as make_model.py) when no data is given
+    let s = 12345;
+    const ids = Int32Array.from({ length: opts.tokens }, () => {
+      s = (s * 1103515245 + 12345) >>> 0;
+      return Math.min(ckpt.spec.vocabSize - 1, Math.floor(1 / Math.max(1e-9, s / 2 ** 32) ** 0.8) - 1);
+    });
+    data = batchStream(ids, opts, 'synthetic');
+  }
+  return { target: { id: dir, runner, downWeights: downWeightsOf(ckpt) }, data, modelDir: dir };
+}
+
+export function writeOut(file: string | undefined, obj: unknown): void {
+  if (file) fs.writeFileSync(file, JSON.stringify(obj, null, 1));
+}
