@@ -3,6 +3,8 @@
  * previous version to the next; a file newer than SCHEMA_VERSION opens read-only.
  * v1: checkpoints, datasets, runs, results (JSON summary + typed-array BLOBs), fits, chart settings.
  * v2: notes on runs and checkpoints, run labels (rename), indexes for the runs table's filters.
+ * v3: indexes for the runs table's sort/filter columns (method, p, cett, activation ratio, PPL ratio); saved chart
+ *     specifications keyed by (kind, series) — the `charts` table keeps one UI settings blob per chart kind.
  */
 import type Database from 'better-sqlite3';
 
@@ -43,6 +45,15 @@ export const MIGRATIONS: ((db: Database.Database) => void)[] = [
     CREATE INDEX runs_status ON runs(status);
     CREATE INDEX runs_checkpoint ON runs(checkpoint_id);
     CREATE INDEX runs_parent ON runs(parent_id);
+  `),
+  // 2 → 3
+  (db) =>
+    db.exec(`
+    CREATE INDEX runs_method_p ON runs(method, p);
+    CREATE INDEX runs_cett ON runs(cett);
+    CREATE INDEX runs_activation_ratio ON runs(activation_ratio);
+    CREATE INDEX runs_ppl_ratio ON runs(ppl_ratio);
+    CREATE TABLE chart_specs (kind TEXT NOT NULL, series TEXT NOT NULL DEFAULT '', spec TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (kind, series));
   `),
 ];
 

@@ -400,6 +400,22 @@ export class SessionStore {
     this.db.prepare('INSERT OR REPLACE INTO charts (kind, settings, updated_at) VALUES (?,?,?)').run(kind, JSON.stringify(settings), now());
   }
 
+  /** Saved chart specifications (engineer G's chart JSON), one per (kind, series); '' = no series. */
+  saveChartSpec(kind: string, series: string | null | undefined, spec: unknown): void {
+    this.writable();
+    this.db.prepare('INSERT OR REPLACE INTO chart_specs (kind, series, spec, updated_at) VALUES (?,?,?,?)').run(kind, series ?? '', JSON.stringify(spec), now());
+  }
+
+  listChartSpecs(kind?: string): { kind: string; series: string | null; spec: unknown; updatedAt: string }[] {
+    const rows = (kind ? this.db.prepare('SELECT * FROM chart_specs WHERE kind=? ORDER BY series').all(kind) : this.db.prepare('SELECT * FROM chart_specs ORDER BY kind, series').all()) as Record<string, string>[];
+    return rows.map((r) => ({ kind: r.kind, series: r.series || null, spec: parseStored(r.spec, `chart spec ${r.kind}/${r.series}`), updatedAt: r.updated_at }));
+  }
+
+  deleteChartSpec(kind: string, series: string | null | undefined): boolean {
+    this.writable();
+    return this.db.prepare('DELETE FROM chart_specs WHERE kind=? AND series=?').run(kind, series ?? '').changes > 0;
+  }
+
   getChart(kind: string): unknown {
     const r = this.db.prepare('SELECT settings FROM charts WHERE kind=?').get(kind) as { settings: string } | undefined;
     return r ? parseStored(r.settings, `chart settings ${kind}`) : undefined;

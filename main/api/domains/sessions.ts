@@ -1,7 +1,9 @@
 import { z } from 'zod';
 
 // Commands of the 'sessions' domain (issue 5): the open session file, its checkpoints and runs.
-// Every mutation commits at once (autosave): there is no unsaved state.
+// UI contract: every mutation commits at once (autosave) — there is no unsaved state and no "Save" step;
+// "Save as" makes a consistent copy (SQLite online backup) and continues in the copy. Deleting a run can be
+// undone (sessions.undoDelete) until the session is closed. Mutations emit 'session.changed'.
 
 const filePath = z.string().min(1).max(4096);
 const runId = z.string().min(1).max(300);
@@ -38,6 +40,12 @@ export const sessionsRequests = {
     .strict(),
   'sessions.importRuns': z.object({ from: filePath }).strict(),
   'sessions.exportRun': z.object({ id: runId, format: z.enum(['json', 'csv']), out: filePath }).strict(),
+  /** fits (engineer E) and chart specifications (engineer G), stored as JSON keyed by kind and series */
+  'sessions.saveFit': z.object({ kind: z.string().min(1).max(100), series: z.string().max(500).nullable().optional(), spec: z.unknown(), result: z.unknown() }).strict(),
+  'sessions.listFits': z.object({ kind: z.string().min(1).max(100).optional() }).strict(),
+  'sessions.saveChartSpec': z.object({ kind: z.string().min(1).max(100), series: z.string().max(500).nullable().optional(), spec: z.unknown() }).strict(),
+  'sessions.listChartSpecs': z.object({ kind: z.string().min(1).max(100).optional() }).strict(),
+  'sessions.deleteChartSpec': z.object({ kind: z.string().min(1).max(100), series: z.string().max(500).nullable().optional() }).strict(),
   /** interrupted runs of the open session with the config to resume them (runs.start {config, resume: id}) */
   'sessions.resumable': z.object({}).strict(),
 } satisfies Record<string, z.ZodType>;
@@ -118,11 +126,16 @@ export interface SessionsResponses {
   'sessions.updateCheckpoint': SessionCheckpoint;
   'sessions.importRuns': { imported: number; skipped: number; checkpoints: number };
   'sessions.exportRun': { path: string; bytes: number };
+  'sessions.saveFit': { id: number };
+  'sessions.listFits': { id: number; series: string | null; kind: string; spec: unknown; result: unknown; createdAt: string }[];
+  'sessions.saveChartSpec': { kind: string; series: string | null };
+  'sessions.listChartSpecs': { kind: string; series: string | null; spec: unknown; updatedAt: string }[];
+  'sessions.deleteChartSpec': { deleted: boolean };
   'sessions.resumable': { id: string; kind: string; config: unknown; steps: number; updatedAt: string }[];
 }
 
 /** event 'session.changed' */
 export interface SessionChangedEvent {
   path: string | null;
-  what: 'opened' | 'closed' | 'runs' | 'checkpoints';
+  what: 'opened' | 'closed' | 'runs' | 'checkpoints' | 'fits' | 'charts';
 }

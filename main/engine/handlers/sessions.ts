@@ -105,6 +105,7 @@ export const sessionsHandlers: HandlerMap = {
   'sessions.updateRun': (req, ctx) => {
     const s = need(ctx);
     s.updateRun(req.id, { label: req.label, notes: req.notes });
+    ctx.emit('session.changed', { path: s.file, what: 'runs' });
     return s.getRun(req.id)!;
   },
   'sessions.listCheckpoints': (_req, ctx) => need(ctx).listCheckpoints(),
@@ -128,6 +129,26 @@ export const sessionsHandlers: HandlerMap = {
     return r;
   },
   'sessions.exportRun': (req, ctx) => exportRun(need(ctx), req.id, req.format, req.out),
+  'sessions.saveFit': (req, ctx) => {
+    const s = need(ctx);
+    const id = s.saveFit({ kind: req.kind, series: req.series ?? null, spec: req.spec ?? null, result: req.result ?? null });
+    ctx.emit('session.changed', { path: s.file, what: 'fits' });
+    return { id };
+  },
+  'sessions.listFits': (req, ctx) => need(ctx).listFits(req.kind),
+  'sessions.saveChartSpec': (req, ctx) => {
+    const s = need(ctx);
+    s.saveChartSpec(req.kind, req.series, req.spec ?? null);
+    ctx.emit('session.changed', { path: s.file, what: 'charts' });
+    return { kind: req.kind, series: req.series ?? null };
+  },
+  'sessions.listChartSpecs': (req, ctx) => need(ctx).listChartSpecs(req.kind),
+  'sessions.deleteChartSpec': (req, ctx) => {
+    const s = need(ctx);
+    const deleted = s.deleteChartSpec(req.kind, req.series);
+    if (deleted) ctx.emit('session.changed', { path: s.file, what: 'charts' });
+    return { deleted };
+  },
   'sessions.resumable': (_req, ctx) => {
     const s = need(ctx);
     return s
