@@ -10,7 +10,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const available = fs
   .readdirSync(here)
-  .filter((f) => f.endsWith('.ts') && !['index.ts', 'common.ts'].includes(f))
+  .filter((f) => f.endsWith('.ts') && !['index.ts', 'common.ts', 'gpu-entry.ts'].includes(f))
   .map((f) => f.slice(0, -3));
 const [suite, ...rest] = process.argv.slice(2);
 if (!suite || !available.includes(suite)) {

@@ -1,0 +1,14 @@
+// Bundled entry for the GPU machine (no npm there): `node dist-bench/bench.cjs <forward|measure> [options]`.
+import { main as forward } from './forward';
+import { main as measure } from './measure';
+
+const [suite, ...rest] = process.argv.slice(2);
+const suites: Record<string, (a: string[]) => Promise<void>> = { forward, measure };
+if (!suites[suite]) {
+  console.error('usage: bench.cjs <forward|measure> [options]');
+  process.exit(2);
+}
+suites[suite](rest).catch((e) => {
+  console.error(`bench ${suite}: ${(e as Error).stack ?? e}`);
+  process.exit(1);
+});

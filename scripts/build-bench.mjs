@@ -1,0 +1,16 @@
+// Bundles the benchmark for the GPU machine, which has Node and onnxruntime-node (with CUDA/WebGPU) but no
+// npm registry: everything else is inlined. Output: dist-bench/bench.cjs (~2 MB).
+import { build } from 'esbuild';
+await build({
+  entryPoints: ['bench/gpu-entry.ts'],
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  outfile: 'dist-bench/bench.cjs',
+  external: ['onnxruntime-node', 'better-sqlite3', '@napi-rs/canvas'],
+  define: { 'import.meta.url': '__importMetaUrl' },
+  banner: { js: "const __importMetaUrl = require('url').pathToFileURL(__filename).href;" },
+  logLevel: 'warning',
+});
+console.error('built dist-bench/bench.cjs');
