@@ -151,6 +151,9 @@ test.skipIf(!canSession || !canInspect || !canMeasure)('journey: new session →
   await page.getByTestId('measure-tokens').fill('1024');
   await page.getByTestId('measure-seqlen').fill('64');
   await page.getByTestId('measure-batch').fill('4');
+  // The estimate comes from a quick timing of this model on this machine.
+  await page.getByTestId('measure-estimate').click();
+  await expect.poll(() => textOf('estimate'), { timeout: 60_000 }).toMatch(/≈ .*passes/);
   await screenshot(page, 'journey-measure');
   await longTasks(); // only what happens from here on
   await page.getByTestId('measure-start').click();
@@ -188,6 +191,9 @@ test.skipIf(!canSession || !canInspect || !canMeasure)('journey: new session →
   await expect.poll(() => page.getByTestId('run-row').count()).toBe(0);
   await page.getByTestId('toast').getByRole('button', { name: 'Undo' }).click();
   await expect.poll(() => page.getByTestId('run-row').count(), { timeout: 10_000 }).toBe(1);
+  await page.getByTestId('theme-toggle').click();
+  await screenshot(page, 'journey-session-other-theme');
+  await page.getByTestId('theme-toggle').click();
   // While the server was down the old page tried to reconnect (and was refused): expected, nothing else.
   expect(errors.filter((e) => !/ERR_CONNECTION_REFUSED/.test(e))).toEqual([]);
 });
