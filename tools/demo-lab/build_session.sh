@@ -2,9 +2,10 @@
 # Demo lab, step 4: measure every demo series with THIS app's engine (through the CLI) and build
 # resources/demo-lab/demo.sparsitylab.
 #
-# STATUS (2026-11-28): steps 1-4 use commands that exist today (`measure-series`, `measure`);
-# step 5 (writing the session file) is PENDING: main/api/domains/sessions.ts has no commands yet and
-# the CLI has no `--session` option. When they land, replace step 5 with the real command(s).
+# STATUS (2026-11-28 16:40 UTC): steps 1-4 run (CLI `measure-series` / `measure` with `--session`,
+# which records every run in the session file); step 5 (series fits and the width-depth analysis
+# stored in the session) is PENDING: the CLI has no `fit` command yet.
+# DEMO_SESSION=<file> writes elsewhere (for a trial run); default resources/demo-lab/demo.sparsitylab.
 #
 # Needs the checkpoints under tools/demo-lab/work/checkpoints/ (tools/demo-lab/README.md says how
 # to regenerate them). Run from anywhere:  bash tools/demo-lab/build_session.sh [--provider cpu|cuda|webgpu]
@@ -13,10 +14,11 @@ cd "$(dirname "$0")/../.."
 CK=tools/demo-lab/work/checkpoints
 M=tools/demo-lab/work/measure
 DATA=resources/demo-lab/eval.txt
+SESSION=${DEMO_SESSION:-resources/demo-lab/demo.sparsitylab}
 PROVIDER=auto
 if [ "${1:-}" = "--provider" ]; then PROVIDER=${2:?--provider needs a value}; fi
 # Eval tokens per measurement: 256-token sequences (the models' context), 64 of them.
-COMMON=(--data "$DATA" --seq-len 256 --tokens 16384 --batch 16 --provider "$PROVIDER" --state-dir "$M/jobs" --json --quiet)
+COMMON=(--data "$DATA" --seq-len 256 --tokens 16384 --batch 16 --provider "$PROVIDER" --state-dir "$M/jobs" --session "$SESSION" --json --quiet)
 [ -d "$CK" ] || { echo "build_session: $CK is missing; train the models first (tools/demo-lab/README.md)" >&2; exit 1; }
 mkdir -p "$M"
 
@@ -52,9 +54,7 @@ bin/sparsity-lab measure "$R" --method topk-token --sweep 0.05,0.1,0.2,0.3,0.5,0
 bin/sparsity-lab measure "$R" --method fat --sweep 0.001,0.01,0.05,0.1,0.2 "${COMMON[@]}" > "$M/baseline-fat.json"
 bin/sparsity-lab measure "$R" --sweep 0.01,0.05,0.1,0.2,0.3 "${COMMON[@]}" > "$M/baseline-cett.json"
 
-# 5. PENDING: assemble resources/demo-lab/demo.sparsitylab from the runs above (series fits, width-depth
-#    analysis, baselines) once the sessions domain / CLI exists, e.g.
-#      bin/sparsity-lab session create resources/demo-lab/demo.sparsitylab --import "$M"/*.json
-#    and then export one chart as a smoke test:
-#      bin/sparsity-lab export resources/demo-lab/demo.sparsitylab --chart <kind> --format png --out /tmp/demo.png
-echo "build_session: measurements written to $M; session assembly is PENDING (no sessions CLI yet)" >&2
+# 5. PENDING: series fits (Sparsing Law power-law/exponential fits per series) and the width-depth
+#    analysis saved into the session, once a CLI `fit` command exists (laws domain). Until then:
+bin/sparsity-lab runs "$SESSION" > "$M/runs.txt"
+echo "build_session: runs recorded in $SESSION (list: $M/runs.txt); fits PENDING (no fit CLI yet)" >&2
