@@ -82,6 +82,8 @@ export function expectShapes(d: SpecDraft): Map<string, number[]> {
   return m;
 }
 
+const SCAN_LIMIT = 4 * 2 ** 30;
+
 function checkFinite(t: WeightTensor, notices: string[], file: string): void {
   const a = t.toFloat32();
   let bad = 0;
@@ -132,7 +134,10 @@ export async function loadHfFolder(dir: string, opts: { family?: Family; scanFin
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
       throw new LabError('BAD_CHECKPOINT', `${where}: tensor '${name}' has shape [${t.shape}] but config.json implies [${shape}]`);
   }
-  if (opts.scanFinite !== false) for (const t of weights.values()) checkFinite(t, notices, where);
+  // NaN/Inf scan: decodes every weight, so it is skipped (with a notice) above SCAN_LIMIT bytes to keep inspect quick
+  const totalBytes = tensors.reduce((a, r) => a + r.byteLength, 0);
+  if (opts.scanFinite === true || (opts.scanFinite !== false && totalBytes <= SCAN_LIMIT)) for (const t of weights.values()) checkFinite(t, notices, where);
+  else if (opts.scanFinite !== false) notices.push(`weights not scanned for NaN/Inf (${(totalBytes / 2 ** 30).toFixed(1)} GiB; the scan runs up to ${SCAN_LIMIT / 2 ** 30} GiB)`);
   let parameters = 0;
   let embedding = 0;
   for (const t of weights.values()) {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { zipSync } from 'fflate';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadCheckpoint } from './index';
-import { readTorchBin } from './torch-pickle';
+import { readShardedTorchBin, readTorchBin } from './torch-pickle';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-pickle-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -109,6 +109,24 @@ describe('restricted unpickler', () => {
     const legacy = path.join(tmp, 'legacy.bin');
     fs.writeFileSync(legacy, Buffer.concat([PROTO, STOP]));
     expect(() => readTorchBin(legacy)).toThrow(/legacy .*non-zip/);
+  });
+});
+
+describe('sharded pytorch_model.bin', () => {
+  it('reads every shard of the index; a missing shard or an unlisted tensor is named', () => {
+    const dir = path.join(tmp, 'sharded');
+    fs.mkdirSync(dir);
+    writeBin(path.join(dir, 'pytorch_model-00001-of-00002.bin'), stateDictPickle([{ name: 'a', key: '0', size: [2], stride: [1], numel: 2 }]), { '0': Float32Array.of(1, 2) });
+    writeBin(path.join(dir, 'pytorch_model-00002-of-00002.bin'), stateDictPickle([{ name: 'b', key: '0', size: [1], stride: [1], numel: 1 }]), { '0': Float32Array.of(3) });
+    const idx = path.join(dir, 'pytorch_model.bin.index.json');
+    fs.writeFileSync(idx, JSON.stringify({ weight_map: { a: 'pytorch_model-00001-of-00002.bin', b: 'pytorch_model-00002-of-00002.bin' } }));
+    const { tensors, files } = readShardedTorchBin(idx);
+    expect(tensors.map((t) => [t.name, t.shape])).toEqual([['a', [2]], ['b', [1]]]);
+    expect(files).toHaveLength(2);
+    fs.writeFileSync(idx, JSON.stringify({ weight_map: { a: 'pytorch_model-00001-of-00002.bin', c: 'pytorch_model-00001-of-00002.bin' } }));
+    expect(() => readShardedTorchBin(idx)).toThrow(/tensor 'c' is listed in the index but not found/);
+    fs.writeFileSync(idx, JSON.stringify({ weight_map: { a: 'pytorch_model-00003-of-00003.bin' } }));
+    expect(() => readShardedTorchBin(idx)).toThrow(/pytorch_model\.bin\.index\.json: shard 'pytorch_model-00003-of-00003\.bin' listed in the index is missing/);
   });
 });
 
