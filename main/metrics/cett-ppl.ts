@@ -171,7 +171,8 @@ export async function measureCettPpl(target: MeasureTarget, data: EvalData, o: C
     thresholdMode: o.thresholdMode,
     searchHistory: state.history,
     forwardPasses: meter.forwardPasses,
-    timingsMs: { ...meter.phaseMs, total: meter.totalMs() },
+    // 'curves' (CETT curve / probe building, inside 'dense' and 'search') is reported apart
+    timingsMs: { ...meter.phaseMs, curves: pt.curveMs, total: meter.totalMs() },
     options: options(o, data),
   };
 }
