@@ -1,19 +1,14 @@
 // Session files: round trip of every entity, migrations, damaged / foreign / newer files, hostile JSON,
-// and the kill -9 test: a real engine process killed mid-measurement, then reopened and resumed.
+// (the kill -9 and concurrent-reader tests are in store-kill-resume.test.ts).
 import { afterAll, describe, expect, test } from 'vitest';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { SessionStore, importRuns, exportRun } from '../../main/store/index';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../main/store/schema';
-import { Engine } from '../../main/engine/engine';
-import { writeTinyCheckpoint } from '../../main/checkpoint/testing/tiny';
-import type { JobFinishedEvent } from '../../main/api/domains/runs';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-store-'));
-const root = path.resolve(__dirname, '../..');
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const f = (n: string) => path.join(tmp, n);
 
@@ -52,6 +47,8 @@ describe('round trip', () => {
     s.updateRun('r1', { status: 'completed', notes: 'hello', label: 'first' });
     s.saveFit({ series: 'relu-s', kind: 'series', spec: { form: 'relu' }, result: { A0: 0.06 } });
     s.saveChart('pareto', { logX: true });
+    s.saveChartSpec('frequency', 'relu-s', { bins: 50 });
+    s.saveChartSpec('frequency', null, { bins: 20 });
     s.close();
     const t = SessionStore.open(f('a.sparsitylab'));
     const ckRow = t.listCheckpoints()[0];
@@ -63,6 +60,9 @@ describe('round trip', () => {
     expect(t.getResult('r1')).toEqual(res); // float32 arrays were stored as float32: exact round trip
     expect(t.listFits('series')[0].result).toEqual({ A0: 0.06 });
     expect(t.getChart('pareto')).toEqual({ logX: true });
+    expect(t.listChartSpecs('frequency')).toMatchObject([{ series: null, spec: { bins: 20 } }, { series: 'relu-s', spec: { bins: 50 } }]);
+    expect(t.updateCheckpoint(ckRow.id, { notes: 'step 100', series: 'renamed' })).toBeUndefined();
+    expect(t.getCheckpoint(ckRow.id)).toMatchObject({ notes: 'step 100', series: 'renamed' });
     t.close();
   });
 
@@ -174,72 +174,13 @@ describe('migrations', () => {
       expect(s.getRun('old')).toMatchObject({ status: 'completed', notes: '', label: '' });
       s.updateRun('old', { notes: 'new column works' });
       expect(s.getRun('old')!.notes).toBe('new column works');
+      s.saveChartSpec('pareto', 'relu-s', { logX: true }); // v3 table
+      expect(s.listChartSpecs('pareto')).toMatchObject([{ series: 'relu-s', spec: { logX: true } }]);
+      const idx = (s.db.prepare("SELECT name FROM sqlite_master WHERE type='index' AND tbl_name='runs'").all() as { name: string }[]).map((r) => r.name);
+      expect(idx).toEqual(expect.arrayContaining(['runs_status', 'runs_method_p', 'runs_cett', 'runs_activation_ratio', 'runs_ppl_ratio']));
       s.close();
       expect(fs.existsSync(`${file}.v${from}.bak`)).toBe(true);
       expect(new Database(file, { readonly: true }).pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
-    }
-  });
-});
-
-describe('a real engine process killed with SIGKILL mid-measurement', () => {
-  test('loses at most the step in flight; the session reopens with the run interrupted and resumes to the same answer', async () => {
-    const ckpt = writeTinyCheckpoint(f('ck'), 'llama', { activation: 'relu', hidden: 64, layers: 2, seed: 11 });
-    const data = f('eval.txt');
-    const para = 'The committee met on Tuesday and agreed that the river crossing would be rebuilt before winter. ';
-    fs.writeFileSync(data, Array.from({ length: 900 }, (_, i) => `${para}Item ${i} of the record says ${(i * 37) % 101} boats.\n`).join(''));
-    const session = f('kill.sparsitylab');
-    SessionStore.create(session).close();
-    const home = f('home');
-    const child = spawn(process.execPath, [path.join(root, 'bin/run-ts'), path.join(root, 'test/integration/fixtures/measure-child.ts'), session, ckpt, data, home], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    // a concurrent reader polls the file while the writer process commits steps (WAL: never blocked)
-    let steps = 0;
-    let reads = 0;
-    const t0 = Date.now();
-    while (steps < 3) {
-      if (Date.now() - t0 > 90_000) throw new Error(`the child never saved 3 steps; stdout: ${out}`);
-      if (child.exitCode !== null) throw new Error('the child finished before it could be killed: make the job longer');
-      try {
-        const r = SessionStore.open(session, { readOnly: true });
-        const runs = r.listRuns();
-        reads++;
-        steps = runs[0]?.steps ?? 0;
-        r.close();
-      } catch (e) {
-        if (!/no such table|locked|busy/i.test((e as Error).message)) throw e;
-      }
-      await new Promise((res) => setTimeout(res, 30));
-    }
-    child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
-    expect(reads).toBeGreaterThan(0);
-    const id = out.trim();
-    // reopen: the run is interrupted, its completed steps are there
-    const engine = new Engine({ paths: { userData: home, cache: path.join(home, 'cache') }, log: { info() {}, warn() {}, error() {} } });
-    try {
-      const info = (await engine.call('sessions.open', { path: session })) as { interrupted: number };
-      expect(info.interrupted).toBe(1);
-      const resumable = (await engine.call('sessions.resumable', {})) as { id: string; config: unknown; steps: number }[];
-      expect(resumable).toHaveLength(1);
-      expect(resumable[0].id).toBe(id);
-      const savedSteps = resumable[0].steps;
-      expect(savedSteps).toBeGreaterThanOrEqual(3);
-      const finished = new Promise<JobFinishedEvent>((resolve) => engine.onEvent((e, p) => e === 'job.finished' && resolve(p as JobFinishedEvent)));
-      await engine.call('runs.start', { config: resumable[0].config, resume: id });
-      const ev = await finished;
-      expect(ev.status).toBe('completed');
-      const got = (await engine.call('sessions.getRun', { id })) as { run: { status: string; steps: number; cett: number }; result: { searchHistory: unknown[] } };
-      expect(got.run.status).toBe('completed');
-      expect(got.run.steps).toBeGreaterThan(savedSteps);
-      // the resumed search equals an uninterrupted one (same config, no session)
-      const ref = new Promise<JobFinishedEvent>((resolve) => engine.onEvent((e, p) => e === 'job.finished' && (p as JobFinishedEvent).id !== id && resolve(p as JobFinishedEvent)));
-      await engine.call('sessions.close', {});
-      await engine.call('runs.start', { config: { ...(resumable[0].config as object), stateDir: f('state') } });
-      const refEv = await ref;
-      expect((refEv.result as { cett: number }).cett).toBe(got.run.cett);
-    } finally {
-      await engine.dispose();
     }
   });
 });
