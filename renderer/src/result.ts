@@ -80,3 +80,18 @@ export function adviceFor(code: string | undefined): string {
       return 'See the engine log for details; the session is unchanged.';
   }
 }
+
+export interface SweepRow {
+  param: number;
+  activationRatio: number;
+  pplRatio: number;
+  pplSparse: number;
+}
+/** A sweep's points ({kind: 'sweep', points}), or null when the result is not a sweep. */
+export function sweepOf(raw: unknown): { method: string; checkpoint: string; points: SweepRow[] } | null {
+  if (!raw || typeof raw !== 'object' || (raw as { kind?: unknown }).kind !== 'sweep') return null;
+  const o = raw as { method?: unknown; checkpoint?: unknown; points?: unknown };
+  if (!Array.isArray(o.points)) return null;
+  const points = o.points.filter((p): p is SweepRow => !!p && typeof p === 'object' && ['param', 'activationRatio', 'pplRatio', 'pplSparse'].every((k) => typeof (p as Record<string, unknown>)[k] === 'number'));
+  return { method: String(o.method ?? ''), checkpoint: String(o.checkpoint ?? ''), points };
+}

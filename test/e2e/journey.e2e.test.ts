@@ -194,6 +194,11 @@ test.skipIf(!canSession || !canInspect || !canMeasure)('journey: new session →
   await page.getByTestId('theme-toggle').click();
   await screenshot(page, 'journey-session-other-theme');
   await page.getByTestId('theme-toggle').click();
+  // The result's chart place: engineer G's ChartPanel mounted on the open session.
+  await go('#/charts?kind=per-layer-activation');
+  await expect.poll(async () => (await page.locator('h1').first().textContent()) ?? '').toMatch(/per layer/i);
+  await page.waitForTimeout(1500);
+  await screenshot(page, 'journey-charts');
   // While the server was down the old page tried to reconnect (and was refused): expected, nothing else.
   expect(errors.filter((e) => !/ERR_CONNECTION_REFUSED/.test(e))).toEqual([]);
 });
