@@ -8,15 +8,15 @@ import type { CliCommand } from './commands';
 export const runsCommand: CliCommand = {
   summary: 'list the runs recorded in a session file',
   async run(argv) {
-    const { values, positionals } = parseArgs({ args: argv, options: { json: { type: 'boolean' }, all: { type: 'boolean' }, help: { type: 'boolean' } }, allowPositionals: true });
+    const { values, positionals } = parseArgs({ args: argv, options: { json: { type: 'boolean' }, top: { type: 'boolean' }, help: { type: 'boolean' } }, allowPositionals: true });
     if (values.help || positionals.length !== 1) {
-      console.log('usage: sparsity-lab runs <session.sparsitylab> [--json] [--all (include series points)]');
+      console.log('usage: sparsity-lab runs <session.sparsitylab> [--json] [--top (leave out the per-checkpoint points of series runs)]');
       if (!values.help) throw new LabError('BAD_REQUEST', 'give exactly one session file');
       return 0;
     }
     const s = SessionStore.open(path.resolve(positionals[0]), { readOnly: true });
     try {
-      const runs = s.listRuns(values.all ? {} : { parentId: undefined }).map((r) => ({
+      const runs = s.listRuns(values.top ? { parentId: null } : {}).map((r) => ({
         id: r.id,
         parentId: r.parentId,
         checkpoint: r.checkpoint,
