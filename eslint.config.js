@@ -39,7 +39,7 @@ export const rendererBoundary = {
 
 export default tseslint.config(
   {
-    ignores: ['node_modules/**', 'dist/**', 'dist-electron/**', 'release/**', 'test-artifacts/**', '.gpu*/**', 'tmp/**', 'tools/demo-lab/work/**', 'test/fixtures/lint/**', '**/*.py'],
+    ignores: ['node_modules/**', 'dist/**', 'dist-bench/**', '.cache/**', 'dist-electron/**', 'release/**', 'test-artifacts/**', '.gpu*/**', 'tmp/**', 'tools/demo-lab/work/**', 'test/fixtures/lint/**', '**/*.py'],
   },
   ...tseslint.configs.recommended,
   ...pluginVue.configs['flat/recommended'],

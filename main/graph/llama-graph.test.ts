@@ -1,5 +1,5 @@
 // The instrumented ONNX graph against the independent float64 reference forward (test/reference), for every
-// LLaMA-shaped family and every mask mode: NLL within 1e-4 (fp32), active counts equal.
+// family (LLaMA-shaped, OPT, GPT-2, GPT-NeoX) and every mask mode: NLL within 1e-4 (fp32), active counts equal.
 import { describe, expect, test } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -26,6 +26,9 @@ const cases: [TinyFamily, string][] = [
   ['qwen2', 'silu'],
   ['qwen3', 'silu'],
   ['minicpm', 'relu'],
+  ['opt', 'relu'],
+  ['gpt2', 'gelu_tanh'],
+  ['gpt_neox', 'gelu'],
 ];
 
 describe.each(cases)('%s (%s)', (family, activation) => {
@@ -67,6 +70,31 @@ describe.each(cases)('%s (%s)', (family, activation) => {
     expect(Math.abs(dense.nll.reduce((x, y) => x + y) - sparse.nll.reduce((x, y) => x + y))).toBeGreaterThan(1e-3);
     await fast.dispose();
   });
+});
+
+test('gpt_neox with sequential residual and full rotary, llama with llama3 rope scaling', async () => {
+  const cases2: [string, () => string][] = [
+    ['neox-seq', () => writeTinyCheckpoint(path.join(tmp, 'neox-seq'), 'gpt_neox', { activation: 'gelu', seed: 4, parallelResidual: false, rotaryPct: 1 })],
+    ['llama3', () => {
+      const dir = writeTinyCheckpoint(path.join(tmp, 'llama3'), 'llama', { activation: 'silu', seed: 6 });
+      const cfgFile = path.join(dir, 'config.json');
+      const cfg = JSON.parse(fs.readFileSync(cfgFile, 'utf8'));
+      // tiny original_max_position_embeddings so all three llama3 bands (scaled, blended, kept) occur
+      cfg.rope_scaling = { rope_type: 'llama3', factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 16 };
+      cfg.rope_theta = 500;
+      fs.writeFileSync(cfgFile, JSON.stringify(cfg));
+      return dir;
+    }],
+  ];
+  for (const [name, make] of cases2) {
+    const ckpt = await loadCheckpoint(make());
+    const fast = await createRunner(ckpt, { provider: 'cpu' });
+    const ref = createReferenceRunner(ckpt);
+    const a = await fast.forward({ ids, batch: B, seqLen: S, mode: { kind: 'dense' } });
+    const b = await ref.forward({ ids, batch: B, seqLen: S, mode: { kind: 'dense' } });
+    for (let i = 0; i < a.nll.length; i++) expect(Math.abs(a.nll[i] - b.nll[i]), name).toBeLessThan(1e-4);
+    await fast.dispose();
+  }
 });
 
 test('fp16 graph stays within 2e-2 relative of fp32', async () => {

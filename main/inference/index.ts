@@ -4,7 +4,6 @@
  * (the mask parameters differ), built lazily and cached on disk keyed by content hash + options.
  */
 import fs from 'node:fs';
-import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { LabError } from '../api/errors';
 import type { LoadedCheckpoint } from '../checkpoint/types';
