@@ -116,13 +116,25 @@ const F16_TABLE = (() => {
 })();
 
 export function decodeToFloat32(dtype: string, bytes: Uint8Array, numel: number, where: string): Float32Array {
+  if (bytes.byteLength < numel * (BYTES[dtype] ?? 1)) throw new LabError('BAD_CHECKPOINT', `${where}: ${bytes.byteLength} bytes for ${numel} ${dtype} values`);
   const out = new Float32Array(numel);
+  // typed-array views when the bytes are aligned (the usual case: Buffer.alloc of a tensor), DataView otherwise
+  const aligned = (k: number) => bytes.byteOffset % k === 0;
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (dtype === 'F32') for (let i = 0; i < numel; i++) out[i] = dv.getFloat32(i * 4, true);
-  else if (dtype === 'F16') for (let i = 0; i < numel; i++) out[i] = F16_TABLE[dv.getUint16(i * 2, true)];
-  else if (dtype === 'BF16') {
-    const u = new Uint32Array(out.buffer);
-    for (let i = 0; i < numel; i++) u[i] = dv.getUint16(i * 2, true) << 16;
+  if (dtype === 'F32') {
+    if (aligned(4)) out.set(new Float32Array(bytes.buffer, bytes.byteOffset, numel));
+    else for (let i = 0; i < numel; i++) out[i] = dv.getFloat32(i * 4, true);
+  } else if (dtype === 'F16') {
+    if (aligned(2)) {
+      const u = new Uint16Array(bytes.buffer, bytes.byteOffset, numel);
+      for (let i = 0; i < numel; i++) out[i] = F16_TABLE[u[i]];
+    } else for (let i = 0; i < numel; i++) out[i] = F16_TABLE[dv.getUint16(i * 2, true)];
+  } else if (dtype === 'BF16') {
+    const o = new Uint32Array(out.buffer);
+    if (aligned(2)) {
+      const u = new Uint16Array(bytes.buffer, bytes.byteOffset, numel);
+      for (let i = 0; i < numel; i++) o[i] = u[i] << 16;
+    } else for (let i = 0; i < numel; i++) o[i] = dv.getUint16(i * 2, true) << 16;
   } else if (dtype === 'F64') for (let i = 0; i < numel; i++) out[i] = dv.getFloat64(i * 8, true);
   else throw new LabError('BAD_CHECKPOINT', `${where}: dtype ${dtype} cannot be used as a weight (expected F32, F16 or BF16)`);
   return out;
@@ -170,15 +182,21 @@ export function writeSafetensors(file: string, tensors: { name: string; shape: n
   hb.copy(out, 8);
   let p = 8 + hb.length;
   for (const t of tensors) {
-    if (dtype === 'F32') for (let i = 0; i < t.data.length; i++, p += 4) out.writeFloatLE(t.data[i], p);
-    else if (dtype === 'F16') for (let i = 0; i < t.data.length; i++, p += 2) out.writeUInt16LE(f32ToF16(t.data[i]), p);
+    const n = t.data.length;
+    if (dtype === 'F32') out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, n * 4), p);
     else {
-      const u = new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length);
-      for (let i = 0; i < t.data.length; i++, p += 2) {
-        const x = u[i];
-        out.writeUInt16LE(((x + 0x7fff + ((x >> 16) & 1)) >>> 16) & 0xffff, p); // round to nearest even
+      const u16 = new Uint16Array(n);
+      if (dtype === 'F16') for (let i = 0; i < n; i++) u16[i] = f32ToF16(t.data[i]);
+      else {
+        const u = new Uint32Array(Float32Array.from(t.data).buffer);
+        for (let i = 0; i < n; i++) {
+          const x = u[i];
+          u16[i] = ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff; // round to nearest even
+        }
       }
+      out.set(new Uint8Array(u16.buffer), p);
     }
+    p += n * bytes;
   }
   fs.writeFileSync(file, out);
 }

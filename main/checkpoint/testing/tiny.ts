@@ -102,8 +102,16 @@ export function writeTinyCheckpoint(dir: string, family: TinyFamily = 'llama', o
   const P = o.maxPositions ?? 128;
   const std = o.std ?? 0.08;
   const r = rng(o.seed ?? 1);
-  const rand = (n: number, s = std) => Float32Array.from({ length: n }, () => normal(r) * s);
-  const ones = (n: number) => Float32Array.from({ length: n }, () => 1 + normal(r) * 0.05);
+  const rand = (n: number, s = std) => {
+    const a = new Float32Array(n);
+    for (let i = 0; i < n; i++) a[i] = normal(r) * s;
+    return a;
+  };
+  const ones = (n: number) => {
+    const a = new Float32Array(n);
+    for (let i = 0; i < n; i++) a[i] = 1 + normal(r) * 0.05;
+    return a;
+  };
   const tensors: T[] = [];
   const add = (name: string, shape: number[], data: Float32Array) => tensors.push({ name, shape, data });
   const ln = (name: string) => {
