@@ -17,6 +17,5 @@ COMMON=(--model $M --tokens $M/tokens.i32 --n-tokens "$N" --seq-len 1024 --batch
 peak ours-forward-cuda-fp16 node dist-bench/bench.cjs forward "${COMMON[@]}" --provider cuda --dtype float16
 peak ref-forward-fp16 python3 bench/reference/sparsing_law_reference.py --model $M --tokens $M/tokens.npy --n-tokens "$N" --seq-len 1024 --batch 16 --dtype float16 --forward-only
 peak ref-forward-bf16 python3 bench/reference/sparsing_law_reference.py --model $M --tokens $M/tokens.npy --n-tokens "$N" --seq-len 1024 --batch 16 --dtype bfloat16 --forward-only
-peak ours-measure-cuda-fp16 node dist-bench/bench.cjs measure "${COMMON[@]}" --provider cuda --dtype float16 --p 1 --tol 1e-3
 peak ref-measure-bf16 python3 bench/reference/sparsing_law_reference.py --model $M --tokens $M/tokens.npy --n-tokens "$N" --seq-len 1024 --batch 16 --dtype bfloat16 --p 1 --tol 1e-3
-peak ours-forward-webgpu-fp16 node dist-bench/bench.cjs forward "${COMMON[@]}" --provider webgpu --dtype float16 --n-tokens 65536
+peak ours-measure-cuda-fp16 timeout ${MEASURE_TIMEOUT:-240} node dist-bench/bench.cjs measure "${COMMON[@]}" --provider cuda --dtype float16 --p 1 --tol 1e-3
