@@ -38,6 +38,8 @@ beforeAll(async () => {
   fs.writeFileSync(evalText, 'The quick brown fox jumps over the lazy dog while the lab measures sparsity. '.repeat(80));
   fs.writeFileSync(tenTokens, 'ten bytes!');
   fs.writeFileSync(badSession, 'this is plain text, not SQLite');
+  for (const step of [1000, 2000]) writeTinyCheckpoint(path.join(home, 'series-relu', `step-${step}`), 'llama', { activation: 'relu', seed: step });
+  fs.mkdirSync(path.join(home, 'series-relu', 'logs'));
   server = await startBrowserMode({ home });
   browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1360, height: 860 } });
@@ -226,4 +228,28 @@ test.skipIf(!canMeasure)('bad input: a text file of 10 tokens fails with a clear
   expect(msg).toMatch(/ten\.txt/);
   expect(msg).toMatch(/token/i);
   await screenshot(page, 'bad-ten-tokens');
+});
+
+test.skipIf(!has('checkpoints.scanSeries') || !has('files.list'))('series import: browse to a training folder, review steps and tokens, inspect them all', async () => {
+  await go('#/load');
+  await page.getByRole('tab', { name: 'Training series' }).click();
+  await page.getByRole('button', { name: 'Browse…' }).click();
+  const fb = page.getByTestId('file-browser');
+  await fb.getByLabel('Root folder').selectOption({ label: 'App data' });
+  await fb.getByRole('option', { name: /series-relu/ }).dblclick();
+  await expect.poll(async () => (await fb.getByRole('option').allTextContents()).join(' ')).toMatch(/step-1000.*checkpoint.*step-2000/);
+  await screenshot(page, 'series-browse');
+  await fb.getByRole('button', { name: 'Use this folder' }).click();
+  const table = page.getByRole('table').filter({ hasText: 'Tokens trained' });
+  await expect.poll(async () => (await table.textContent().catch(() => '')) ?? '', { timeout: 20_000 }).toMatch(/step-1000[\s\S]*step-2000/);
+  await page.getByLabel('Tokens per training step').fill('4M');
+  await page.getByLabel('Tokens per training step').press('Tab');
+  expect(await page.getByLabel('Tokens trained for step-2000').inputValue()).toBe(String(2000 * 4e6));
+  await screenshot(page, 'series-review');
+  await page.getByRole('button', { name: /Inspect 2 checkpoints/ }).click();
+  const items = page.getByTestId('pending-checkpoint').filter({ hasText: 'series-relu' });
+  await expect.poll(() => items.getByTestId('arch-card').count(), { timeout: 30_000 }).toBe(2);
+  expect(await items.first().getByTestId('series-name').inputValue()).toBe('series-relu');
+  expect(await items.nth(1).getByTestId('tokens-trained').inputValue()).toBe(String(2000 * 4e6));
+  await screenshot(page, 'series-inspected');
 });
