@@ -1,6 +1,7 @@
 /**
- * The instrumented ONNX graph of a LLaMA-shaped decoder (llama, mistral, qwen2, qwen3, minicpm), built from
- * a LoadedCheckpoint with plain ai.onnx ops (opset 17) so CPU, CUDA and WebGPU all run it.
+ * The instrumented ONNX graph of every decoder family in ModelSpec (llama, mistral, qwen2, qwen3, minicpm;
+ * opt, gpt2 with LayerNorm, learned positions and a non-gated FFN; gpt_neox with parallel residual and partial
+ * rotary), built from a LoadedCheckpoint with plain ai.onnx ops (opset 17) so CPU, CUDA and WebGPU all run it.
  *
  * Inputs:  input_ids int64 [B,S]; the mask parameter of the graph's mode (METHOD.md §2–4):
  *          cett → tau float [L,F] (skip iff |a_i| < τ_{l,i} = ε_l/‖W_out[:,i]‖₂, the authors' form);
@@ -75,8 +76,8 @@ export function ropeTables(spec: ModelSpec, maxSeq: number): { cos: Float32Array
 
 export function buildLlamaGraph(ckpt: LoadedCheckpoint, o: GraphOptions): Uint8Array {
   const s = ckpt.spec;
-  if (!s.gated || s.positional !== 'rope' || s.norm !== 'rms' || s.parallelResidual)
-    throw new LabError('UNSUPPORTED', `${ckpt.path}: the ${s.family} graph builder handles gated RMSNorm/rope decoders only`);
+  if (s.positional === 'rope' && (s.rotaryDim % 2 !== 0 || s.rotaryDim > s.headDim || s.rotaryDim <= 0))
+    throw new LabError('BAD_CHECKPOINT', `${ckpt.path}: rotary dimension ${s.rotaryDim} does not fit head dimension ${s.headDim}`);
   if (s.ropeScaling && !['linear', 'llama3'].includes(s.ropeScaling.type))
     throw new LabError('UNSUPPORTED', `${ckpt.path}: rope_scaling type '${s.ropeScaling.type}' is not supported by the graph builder yet`);
   const g = new GraphBuilder(`sparsity-lab-${s.family}`);
@@ -107,6 +108,13 @@ export function buildLlamaGraph(ckpt: LoadedCheckpoint, o: GraphOptions): Uint8A
     const r = g.op('Div', [one, g.op('Sqrt', [g.op('Add', [ms, eps])])]);
     return g.op('Mul', [toT(g.op('Mul', [xf, r])), w]);
   };
+  /** torch LayerNorm in fp32 (opset-17 LayerNormalization), back to the graph dtype */
+  const layerNorm = (x: string, prefix: string) => {
+    const w = g.f32(prefix + '.weight', W(prefix + '.weight'), [h]);
+    const b = g.f32(prefix + '.bias', W(prefix + '.bias'), [h]);
+    return toT(g.op('LayerNormalization', [toF(x), w, b], { axis: -1, epsilon: s.normEps }));
+  };
+  const norm = (x: string, prefix: string) => (s.norm === 'rms' ? rms(x, prefix + '.weight', h) : layerNorm(x, prefix));
 
   const ids = g.input('input_ids', DT.INT64, ['B', 'S']);
   let tauIn = '';
@@ -120,19 +128,31 @@ export function buildLlamaGraph(ckpt: LoadedCheckpoint, o: GraphOptions): Uint8A
   const shape = g.op('Shape', [ids]);
   const S1 = g.op('Slice', [shape, g.i64('c1', [1]), g.i64('c2', [2])]); // [1] = S
   const zero1 = g.i64('c0', [0]);
-  const { cos, sin } = ropeTables(s, o.maxSeq);
-  const cosS = g.op('Slice', [constT('rope_cos', cos, [o.maxSeq, hd]), zero1, S1, zero1]); // [S,hd]
-  const sinS = g.op('Slice', [constT('rope_sin', sin, [o.maxSeq, hd]), zero1, S1, zero1]);
+  const rd = s.rotaryDim;
+  let cosS = '';
+  let sinS = '';
+  if (s.positional === 'rope') {
+    const { cos, sin } = ropeTables(s, o.maxSeq);
+    cosS = g.op('Slice', [constT('rope_cos', cos, [o.maxSeq, rd]), zero1, S1, zero1]); // [S,rd]
+    sinS = g.op('Slice', [constT('rope_sin', sin, [o.maxSeq, rd]), zero1, S1, zero1]);
+  }
   const causal = new Float32Array(o.maxSeq * o.maxSeq);
   for (let i = 0; i < o.maxSeq; i++) for (let j = i + 1; j < o.maxSeq; j++) causal[i * o.maxSeq + j] = -1e9;
   const axes01 = g.i64('axes01', [0, 1]);
   const maskSS = g.op('Slice', [g.f32('causal', causal, [o.maxSeq, o.maxSeq]), g.i64('c00', [0, 0]), g.op('Concat', [S1, S1], { axis: 0 }), axes01]);
-  const halfSplit = g.i64('half_split', [hd / 2, hd / 2]);
+  const halfSplit = g.i64('half_split', [rd / 2, rd / 2]);
   const rotate = (x: string) => {
     const [x1, x2] = g.node('Split', [x, halfSplit], { axis: -1 }, 2);
     return g.op('Concat', [g.op('Neg', [x2]), x1], { axis: -1 });
   };
-  const rope = (x: string) => g.op('Add', [g.op('Mul', [x, cosS]), g.op('Mul', [rotate(x), sinS])]);
+  const ropeFull = (x: string) => g.op('Add', [g.op('Mul', [x, cosS]), g.op('Mul', [rotate(x), sinS])]);
+  /** HF rotate_half rope on the first rd dims (gpt_neox partial rotary passes the rest through); none for learned positions */
+  const rope = (x: string) => {
+    if (s.positional !== 'rope') return x;
+    if (rd === hd) return ropeFull(x);
+    const [xr, xp] = g.node('Split', [x, g.i64(g.fresh('rot_split'), [rd, hd - rd])], { axis: -1 }, 2);
+    return g.op('Concat', [ropeFull(xr), xp], { axis: -1 });
+  };
   const qkScale = scalarT('qk_scale', 1 / Math.sqrt(hd));
   const zeroT = scalarT('zero_t', 0);
   const tiny = scalarF('tiny', TINY);
@@ -143,6 +163,14 @@ export function buildLlamaGraph(ckpt: LoadedCheckpoint, o: GraphOptions): Uint8A
 
   let x = g.op('Gather', [constT('embed.tokens', W('embed.tokens'), [V, h]), ids], { axis: 0 });
   if (s.embedScale !== 1) x = g.op('Mul', [x, scalarT('embed_scale', s.embedScale)]);
+  if (s.positional === 'learned') {
+    // learned positions: rows offset … offset+S−1 of the table (OPT starts at 2)
+    const table = W('embed.positions');
+    const rows = table.length / h;
+    const maxPos = Math.min(o.maxSeq, rows - s.positionOffset);
+    const posT = constT('embed.positions', table.subarray(s.positionOffset * h, (s.positionOffset + maxPos) * h), [maxPos, h]);
+    x = g.op('Add', [x, g.op('Slice', [posT, zero1, S1, zero1])]);
+  }
   const resScale = s.residualScale !== 1 ? scalarT('residual_scale', s.residualScale) : '';
   const counts: string[] = [];
   const neuronCounts: string[] = [];
@@ -150,7 +178,8 @@ export function buildLlamaGraph(ckpt: LoadedCheckpoint, o: GraphOptions): Uint8A
 
   for (let l = 0; l < L; l++) {
     const p = `layers.${l}.`;
-    const hN = rms(x, p + 'attn_norm.weight', h);
+    const xIn = x;
+    const hN = norm(x, p + 'attn_norm');
     const proj = (name: string, out: number) => {
       let y = g.op('MatMul', [hN, linear(p + `attn.${name}.weight`, out, h)]);
       if (ckpt.weights.has(p + `attn.${name}.bias`)) y = g.op('Add', [y, constT(p + `attn.${name}.bias`, W(p + `attn.${name}.bias`), [out])]);
@@ -181,12 +210,17 @@ export function buildLlamaGraph(ckpt: LoadedCheckpoint, o: GraphOptions): Uint8A
     if (resScale) attn = g.op('Mul', [attn, resScale]);
     x = g.op('Add', [x, attn]);
 
-    // FFN (METHOD.md §1): s = σ(W_gate x), a = s ⊙ (W_in x), FFN = W_out a
-    const m = rms(x, p + 'mlp_norm.weight', h);
-    const gate = g.op('MatMul', [m, linear(p + 'mlp.gate.weight', F, h)]);
-    const up = g.op('MatMul', [m, linear(p + 'mlp.up.weight', F, h)]);
-    const sAct = activation(g, gate, s, T);
-    const a = g.op('Mul', [sAct, up]); // [B,S,F]
+    // FFN (METHOD.md §1): gated s = σ(W_gate x), a = s ⊙ (W_in x); non-gated s = a = σ(W_in x + b); FFN = W_out a
+    // gpt_neox parallel residual: the MLP norm sees the layer input, not x + attn
+    const m = norm(s.parallelResidual ? xIn : x, p + 'mlp_norm');
+    const ffnIn = (name: string) => {
+      let y = g.op('MatMul', [m, linear(p + `mlp.${name}.weight`, F, h)]);
+      if (ckpt.weights.has(p + `mlp.${name}.bias`)) y = g.op('Add', [y, constT(p + `mlp.${name}.bias`, W(p + `mlp.${name}.bias`), [F])]);
+      return y;
+    };
+    const up = ffnIn('up');
+    const sAct = activation(g, s.gated ? ffnIn('gate') : up, s, T);
+    const a = s.gated ? g.op('Mul', [sAct, up]) : sAct; // [B,S,F]
     let keep: string;
     switch (o.mode) {
       case 'dense':
@@ -231,7 +265,7 @@ export function buildLlamaGraph(ckpt: LoadedCheckpoint, o: GraphOptions): Uint8A
     if (resScale) down = g.op('Mul', [down, resScale]);
     x = g.op('Add', [x, down]);
   }
-  let hF = rms(x, 'final_norm.weight', h);
+  let hF = norm(x, 'final_norm');
   if (s.logitScale !== 1) hF = g.op('Mul', [hF, scalarT('logit_scale', s.logitScale)]);
   const head = s.tieEmbeddings ? constT('lm_head.tied', transpose(W('embed.tokens'), V, h), [h, V]) : linear('lm_head.weight', V, h);
   const logits = toF(g.op('MatMul', [hF, head])); // [B,S,V]

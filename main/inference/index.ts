@@ -140,4 +140,4 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
 }
 
 /** Bump when the graph builder changes, so cached graphs of an older builder are never used. */
-export const GRAPH_VERSION = 1;
+export const GRAPH_VERSION = 2;

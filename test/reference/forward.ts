@@ -1,6 +1,6 @@
 /**
- * A deliberately plain float64 forward pass of LLaMA-shaped decoders, written from the HF modelling code
- * and METHOD.md, with the masks of METHOD.md §2–4 applied to a before down_proj. It shares nothing with
+ * A deliberately plain float64 forward pass of every family in ModelSpec (LLaMA-shaped decoders, OPT, GPT-2,
+ * GPT-NeoX), written from the HF modelling code and METHOD.md, with the masks of METHOD.md §2–4 applied to a before down_proj. It shares nothing with
  * main/graph: it is the independent reference the ONNX graphs and the measurements are checked against.
  */
 import type { LoadedCheckpoint } from '../../main/checkpoint/types';
@@ -33,6 +33,20 @@ function rmsnorm(x: Mat, n: number, d: number, w: Float64Array, eps: number): Ma
     for (let k = 0; k < d; k++) ms += x[i * d + k] ** 2;
     const r = 1 / Math.sqrt(ms / d + eps);
     for (let k = 0; k < d; k++) y[i * d + k] = x[i * d + k] * r * w[k];
+  }
+  return y;
+}
+
+/** torch LayerNorm: (x − mean)/√(var + eps) · w + b, biased variance */
+function layernorm(x: Mat, n: number, d: number, w: Float64Array, b: Float64Array, eps: number): Mat {
+  const y = new Float64Array(n * d);
+  for (let i = 0; i < n; i++) {
+    let mean = 0;
+    for (let k = 0; k < d; k++) mean += x[i * d + k] / d;
+    let v = 0;
+    for (let k = 0; k < d; k++) v += (x[i * d + k] - mean) ** 2 / d;
+    const r = 1 / Math.sqrt(v + eps);
+    for (let k = 0; k < d; k++) y[i * d + k] = (x[i * d + k] - mean) * r * w[k] + b[k];
   }
   return y;
 }
@@ -79,6 +93,10 @@ export function createReferenceRunner(ckpt: LoadedCheckpoint): ModelRunner {
   const { hiddenSize: h, intermediateSize: F, numLayers: L, numHeads: H, numKvHeads: K, headDim: hd, vocabSize: V } = s;
   const w = (n: string) => get(ckpt, n);
   const has = (n: string) => ckpt.weights.has(n);
+  const bias = (n: string) => (has(n) ? w(n) : undefined);
+  /** the family's norm: RMSNorm (llama-shaped) or LayerNorm with bias (opt, gpt2, gpt_neox) */
+  const norm = (x: Mat, n: number, name: string) =>
+    s.norm === 'rms' ? rmsnorm(x, n, h, w(name + '.weight'), s.normEps) : layernorm(x, n, h, w(name + '.weight'), w(name + '.bias'), s.normEps);
   const colNorms = Array.from({ length: L }, (_, l) => {
     const d = w(`layers.${l}.mlp.down.weight`);
     return Float32Array.from({ length: F }, (_, i) => {
@@ -94,14 +112,31 @@ export function createReferenceRunner(ckpt: LoadedCheckpoint): ModelRunner {
     const activeCounts = new Float32Array(L * B * S);
     const neuronActiveCounts = new Float32Array(L * F);
     const activations = req.captureActivations ? Array.from({ length: L }, () => new Float32Array(B * S * F)) : undefined;
-    // rope angles (no scaling in the reference beyond linear)
-    const inv = Array.from({ length: hd / 2 }, (_, i) => 1 / s.ropeTheta ** ((2 * i) / hd) / (s.ropeScaling?.type === 'linear' ? s.ropeScaling.factor : 1));
+    // rope angles over the rotated dims (gpt_neox: partial rotary), linear and llama3 scaling
+    const rd = s.rotaryDim;
+    const inv = Array.from({ length: rd / 2 }, (_, i) => 1 / s.ropeTheta ** ((2 * i) / rd) / (s.ropeScaling?.type === 'linear' ? s.ropeScaling.factor : 1));
+    const sc = s.ropeScaling;
+    if (sc?.type === 'llama3') {
+      // transformers' _compute_llama3_parameters: long wavelengths divided by factor, a smooth blend between
+      const lo = Number(sc.low_freq_factor ?? 1);
+      const hi = Number(sc.high_freq_factor ?? 4);
+      const orig = Number(sc.original_max_position_embeddings ?? 8192);
+      for (let i = 0; i < inv.length; i++) {
+        const wavelen = (2 * Math.PI) / inv[i];
+        if (wavelen > orig / lo) inv[i] = inv[i] / sc.factor;
+        else if (wavelen >= orig / hi) {
+          const sm = (orig / wavelen - lo) / (hi - lo);
+          inv[i] = (1 - sm) * (inv[i] / sc.factor) + sm * inv[i];
+        }
+      }
+    }
+    const pos = s.positional === 'learned' ? w('embed.positions') : undefined;
     // per-batch top-k needs every token's s of a layer at once: run layer by layer over the whole batch
     const xs: Mat[] = [];
     const emb = w('embed.tokens');
     for (let b = 0; b < B; b++) {
       const x = new Float64Array(S * h);
-      for (let t = 0; t < S; t++) for (let k = 0; k < h; k++) x[t * h + k] = emb[req.ids[b * S + t] * h + k] * s.embedScale;
+      for (let t = 0; t < S; t++) for (let k = 0; k < h; k++) x[t * h + k] = emb[req.ids[b * S + t] * h + k] * s.embedScale + (pos ? pos[(t + s.positionOffset) * h + k] : 0);
       xs.push(x);
     }
     for (let l = 0; l < L; l++) {
@@ -110,10 +145,10 @@ export function createReferenceRunner(ckpt: LoadedCheckpoint): ModelRunner {
       const as: Mat[] = [];
       for (let b = 0; b < B; b++) {
         const x = xs[b];
-        const hn = rmsnorm(x, S, h, w(p + 'attn_norm.weight'), s.normEps);
-        const q = linear(hn, S, h, w(p + 'attn.q.weight'), H * hd, has(p + 'attn.q.bias') ? w(p + 'attn.q.bias') : undefined);
-        const k = linear(hn, S, h, w(p + 'attn.k.weight'), K * hd, has(p + 'attn.k.bias') ? w(p + 'attn.k.bias') : undefined);
-        const v = linear(hn, S, h, w(p + 'attn.v.weight'), K * hd, has(p + 'attn.v.bias') ? w(p + 'attn.v.bias') : undefined);
+        const hn = norm(x, S, p + 'attn_norm');
+        const q = linear(hn, S, h, w(p + 'attn.q.weight'), H * hd, bias(p + 'attn.q.bias'));
+        const k = linear(hn, S, h, w(p + 'attn.k.weight'), K * hd, bias(p + 'attn.k.bias'));
+        const v = linear(hn, S, h, w(p + 'attn.v.weight'), K * hd, bias(p + 'attn.v.bias'));
         const headVec = (m: Mat, nh: number, t: number, head: number, normW?: Float64Array) => {
           const vec = Array.from({ length: hd }, (_, i) => m[t * nh * hd + head * hd + i]);
           if (normW) {
@@ -121,14 +156,15 @@ export function createReferenceRunner(ckpt: LoadedCheckpoint): ModelRunner {
             const r = 1 / Math.sqrt(ms + s.normEps);
             for (let i = 0; i < hd; i++) vec[i] = vec[i] * r * normW[i];
           }
-          // rotate_half rope
+          // rotate_half rope on the first rd dims; learned positions: none
           const out = vec.slice();
-          for (let i = 0; i < hd / 2; i++) {
-            const c = Math.cos(t * inv[i]);
-            const sn = Math.sin(t * inv[i]);
-            out[i] = vec[i] * c - vec[i + hd / 2] * sn;
-            out[i + hd / 2] = vec[i + hd / 2] * c + vec[i] * sn;
-          }
+          if (s.positional === 'rope')
+            for (let i = 0; i < rd / 2; i++) {
+              const c = Math.cos(t * inv[i]);
+              const sn = Math.sin(t * inv[i]);
+              out[i] = vec[i] * c - vec[i + rd / 2] * sn;
+              out[i + rd / 2] = vec[i + rd / 2] * c + vec[i] * sn;
+            }
           return out;
         };
         const qn = s.qkNorm ? w(p + 'attn.q_norm.weight') : undefined;
@@ -146,14 +182,24 @@ export function createReferenceRunner(ckpt: LoadedCheckpoint): ModelRunner {
             for (let u = 0; u <= t; u++) for (let i = 0; i < hd; i++) ctx[t * H * hd + head * hd + i] += (e[u] / sum) * v[u * K * hd + kvh * hd + i];
           }
         }
-        const o = linear(ctx, S, H * hd, w(p + 'attn.o.weight'), h, has(p + 'attn.o.bias') ? w(p + 'attn.o.bias') : undefined);
+        const o = linear(ctx, S, H * hd, w(p + 'attn.o.weight'), h, bias(p + 'attn.o.bias'));
+        // gpt_neox parallel residual: x + attn(ln1(x)) + mlp(ln2(x)) — the MLP norm sees x before attention
+        const mPar = s.parallelResidual ? norm(x, S, p + 'mlp_norm') : undefined;
         for (let i = 0; i < x.length; i++) x[i] += o[i] * s.residualScale;
-        const m = rmsnorm(x, S, h, w(p + 'mlp_norm.weight'), s.normEps);
-        const g = linear(m, S, h, w(p + 'mlp.gate.weight'), F);
-        const u = linear(m, S, h, w(p + 'mlp.up.weight'), F);
-        const sv = g.map((z) => act(s.activation, z, s.activationParam));
-        gates.push(sv);
-        as.push(sv.map((z, i) => z * u[i]));
+        const m = mPar ?? norm(x, S, p + 'mlp_norm');
+        if (s.gated) {
+          const g = linear(m, S, h, w(p + 'mlp.gate.weight'), F, bias(p + 'mlp.gate.bias'));
+          const u = linear(m, S, h, w(p + 'mlp.up.weight'), F, bias(p + 'mlp.up.bias'));
+          const sv = g.map((z) => act(s.activation, z, s.activationParam));
+          gates.push(sv);
+          as.push(sv.map((z, i) => z * u[i]));
+        } else {
+          // non-gated (METHOD.md §1): a = σ(W_in x + b) and s = a
+          const u = linear(m, S, h, w(p + 'mlp.up.weight'), F, bias(p + 'mlp.up.bias'));
+          const sv = u.map((z) => act(s.activation, z, s.activationParam));
+          gates.push(sv);
+          as.push(sv.slice());
+        }
       }
       // masks (METHOD.md §2–4), decided on all B·S tokens of the layer
       let kth = Infinity; // topk-batch: the kzero-th smallest |s| and how many equal values to zero
@@ -214,13 +260,13 @@ export function createReferenceRunner(ckpt: LoadedCheckpoint): ModelRunner {
           }
           activeCounts[l * B * S + b * S + t] = active;
         }
-        const down = linear(a, S, F, w(p + 'mlp.down.weight'), h, has(p + 'mlp.down.bias') ? w(p + 'mlp.down.bias') : undefined);
+        const down = linear(a, S, F, w(p + 'mlp.down.weight'), h, bias(p + 'mlp.down.bias'));
         for (let i = 0; i < xs[b].length; i++) xs[b][i] += down[i] * s.residualScale;
       }
     }
     const head = s.tieEmbeddings ? w('embed.tokens') : w('lm_head.weight');
     for (let b = 0; b < B; b++) {
-      const hf = rmsnorm(xs[b], S, h, w('final_norm.weight'), s.normEps).map((z) => z * s.logitScale);
+      const hf = norm(xs[b], S, 'final_norm').map((z) => z * s.logitScale);
       const logits = linear(hf, S, h, head, V);
       for (let t = 0; t < S - 1; t++) {
         const row = logits.subarray(t * V, (t + 1) * V);
