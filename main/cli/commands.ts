@@ -4,6 +4,7 @@ import { measureCommand, measureSeriesCommand } from './measure';
 import { exportCommand } from './export';
 import { inspectCommand } from './inspect';
 import { runsCommand } from './runs';
+import { fitCommand } from './fit';
 
 export interface CliCommand {
   summary: string;
@@ -18,4 +19,5 @@ export const commands: Record<string, CliCommand> = {
   export: exportCommand,
   inspect: inspectCommand,
   runs: runsCommand,
+  fit: fitCommand,
 };

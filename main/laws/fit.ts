@@ -7,6 +7,8 @@ import { FORMS, formForActivation, type LawForm } from './forms';
 import { lmFit } from './lm';
 import { mulberry32, quantileSorted } from './rng';
 import { autoWarmup, trendDirection } from './warmup';
+import type { FittedPoint, LawFitResult } from '../api/domains/laws';
+export type { FittedPoint, LawFitResult };
 
 export interface LawInputPoint {
   /** raw tokens trained */
@@ -30,40 +32,7 @@ export interface FitOptions {
   curvePoints?: number;
 }
 
-export interface FittedPoint {
-  tokens: number;
-  /** billions of tokens */
-  D: number;
-  A: number;
-  dropped: boolean;
-  fitted: number | null;
-  /** A − fitted, for points in the fit */
-  residual: number | null;
-}
 
-export interface LawFitResult {
-  form: LawForm;
-  formPicked: 'user' | 'activation' | 'trend';
-  formula: string;
-  params: Record<string, number>;
-  A0: number;
-  /** whether A0 is the limit for D → ∞ (false for the log form, where A0 = A(0)) */
-  A0IsLimit: boolean;
-  A0Low?: number;
-  A0High?: number;
-  /** percentile intervals (residual bootstrap) for every parameter and A0 */
-  ci: Record<string, { low: number; high: number }>;
-  level: number;
-  stats: { n: number; parameters: number; sse: number; mae: number; rmse: number; r2: number | null };
-  points: FittedPoint[];
-  droppedTokens: number[];
-  warmup: { rule: 'none' | 'first-k' | 'auto'; k: number; reason: string };
-  curve: { x: number[]; y: number[] };
-  band?: { x: number[]; lo: number[]; hi: number[] };
-  bootstrap: { method: 'residual'; samples: number; seed: number; failed: number };
-  optimizer: { library: string; starts: number; iterations: number };
-  warnings: string[];
-}
 
 const B = 1e9;
 

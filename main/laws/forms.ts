@@ -11,7 +11,8 @@
  *            and b·e^d folded into m; A₀ is the limit for D → ∞)
  * Bounds: A₀ ∈ (0, 1) (relu, silu, sigmoid, and A(0) for log), c, α, k > 0 through the log/bounds.
  */
-export type LawForm = 'relu' | 'silu' | 'log' | 'sigmoid';
+import type { LawForm } from '../api/domains/laws';
+export type { LawForm };
 export const LAW_FORMS: readonly LawForm[] = ['relu', 'silu', 'log', 'sigmoid'];
 
 export interface FormDef {

@@ -5,6 +5,7 @@ import { filesHandlers } from './files';
 import { chartsHandlers } from './charts';
 import { sessionsHandlers } from './sessions';
 import { checkpointsHandlers } from './checkpoints';
+import { lawsHandlers } from './laws';
 
 /** Every domain's handlers. Each issue adds its domain's map here. */
 export const allHandlers: HandlerMap = {
@@ -14,4 +15,5 @@ export const allHandlers: HandlerMap = {
   ...chartsHandlers,
   ...sessionsHandlers,
   ...checkpointsHandlers,
+  ...lawsHandlers,
 };

@@ -1,0 +1,67 @@
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { LabError } from '../api/errors';
+import type { LawForm } from '../api/domains/laws';
+import type { CliCommand } from './commands';
+
+const USAGE = 'usage: sparsity-lab fit <points.csv|json> [--form relu|silu|log|sigmoid] [--drop-first K] [--auto-warmup] [--series NAME] [--bootstrap N] [--seed S] [--json]';
+const pct = (v: number | undefined) => (v === undefined ? '?' : `${(100 * v).toFixed(3)}%`);
+
+/** `sparsity-lab fit`: fit the sparsity–data law (METHOD.md §5) to points measured elsewhere. */
+export const fitCommand: CliCommand = {
+  summary: 'fit the sparsity–data law (relu/silu/log/sigmoid) to points from a CSV or JSON file',
+  async run(argv, engine) {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      options: {
+        form: { type: 'string' },
+        'drop-first': { type: 'string' },
+        'auto-warmup': { type: 'boolean' },
+        series: { type: 'string', multiple: true },
+        bootstrap: { type: 'string' },
+        seed: { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean' },
+      },
+      allowPositionals: true,
+    });
+    if (values.help) {
+      console.log(USAGE);
+      return 0;
+    }
+    if (positionals.length !== 1) throw new LabError('BAD_REQUEST', `give exactly one points file\n${USAGE}`);
+    const int = (name: string, v: string | undefined) => {
+      if (v === undefined) return undefined;
+      if (!/^\d+$/.test(v)) throw new LabError('BAD_REQUEST', `--${name} must be a whole number ≥ 0 (got '${v}')`);
+      return Number(v);
+    };
+    if (values.form && !['relu', 'silu', 'log', 'sigmoid'].includes(values.form)) throw new LabError('BAD_REQUEST', `--form must be relu, silu, log or sigmoid (got '${values.form}')`);
+    const { points } = await engine.invoke('laws.importPoints', { path: path.resolve(positionals[0]) });
+    const { fits } = await engine.invoke('laws.fit', {
+      points,
+      form: values.form as LawForm | undefined,
+      dropFirst: int('drop-first', values['drop-first']),
+      autoWarmup: values['auto-warmup'],
+      series: values.series,
+      bootstrap: int('bootstrap', values.bootstrap),
+      seed: int('seed', values.seed),
+    });
+    if (values.json) {
+      console.log(JSON.stringify({ fits }, null, 2));
+      return 0;
+    }
+    for (const f of fits) {
+      console.log(`${f.series}${f.activation ? ` (${f.activation})` : ''}: ${f.form} form (${f.formPicked === 'user' ? 'as asked' : `picked by ${f.formPicked}`}), ${f.stats.n} points fitted`);
+      console.log(`  ${f.formula}`);
+      console.log(`  ${f.A0IsLimit ? 'limit activation ratio' : 'A(0)'} A₀ = ${pct(f.A0)}` + (f.A0Low !== undefined ? `  (${Math.round(100 * f.level)}% CI ${pct(f.A0Low)} – ${pct(f.A0High)}, ${f.bootstrap.method} bootstrap ×${f.bootstrap.samples}, seed ${f.bootstrap.seed})` : ''));
+      for (const [k, v] of Object.entries(f.params)) {
+        const ci = f.ci[k];
+        console.log(`  ${k} = ${v.toPrecision(4)}${ci ? `  [${ci.low.toPrecision(3)}, ${ci.high.toPrecision(3)}]` : ''}`);
+      }
+      console.log(`  MAE ${f.stats.mae.toExponential(3)}, RMSE ${f.stats.rmse.toExponential(3)}, R² ${f.stats.r2 === null ? 'n/a (flat data)' : f.stats.r2.toFixed(4)}`);
+      console.log(`  warm-up: ${f.warmup.reason}${f.droppedTokens.length ? ` (dropped tokens: ${f.droppedTokens.join(', ')})` : ''}`);
+      for (const w of f.warnings) console.log(`  note: ${w}`);
+    }
+    return 0;
+  },
+};

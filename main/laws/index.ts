@@ -1,0 +1,62 @@
+/** Laws: sparsity–data fits, warm-up, limit vs scale, width-depth, convergence, import (METHOD.md §5–6). */
+import { LabError } from '../api/errors';
+import type { SourceFit } from '../charts/source';
+import { fitLaw, type FitOptions, type LawFitResult } from './fit';
+import type { LawPoint } from './import';
+
+export { fitLaw, type FitOptions, type LawFitResult } from './fit';
+export { FORMS, LAW_FORMS, formForActivation, type LawForm } from './forms';
+export { pointsFromCsv, pointsFromJson, readPointsFile, type LawPoint, type RowError } from './import';
+export { fitPiecewise, type PiecewiseFit } from './piecewise';
+export { limitVsScale, convergence, type ScalePoint, type ScaleTrend, type ConvergenceSeries } from './scale';
+
+import type { SeriesLawFit } from '../api/domains/laws';
+export type { SeriesLawFit };
+
+/** Points grouped by series (unnamed points form the series 'series'), in first-seen order. */
+export function groupSeries(points: LawPoint[]): Map<string, LawPoint[]> {
+  const g = new Map<string, LawPoint[]>();
+  for (const p of points) {
+    const k = p.series ?? 'series';
+    g.set(k, [...(g.get(k) ?? []), p]);
+  }
+  return g;
+}
+
+function one<T>(values: (T | undefined)[], what: string, series: string): T | undefined {
+  const set = [...new Set(values.filter((v) => v !== undefined))];
+  if (set.length > 1) throw new LabError('BAD_DATA', `series ${series} has ${set.length} different ${what} values (${set.slice(0, 4).join(', ')}): one series is one model`);
+  return set[0];
+}
+
+/** Fit every series (or only `only`); the form follows each series' activation unless `form` is given. */
+export function fitSeries(points: LawPoint[], o: FitOptions & { only?: string[] } = {}): SeriesLawFit[] {
+  const out: SeriesLawFit[] = [];
+  for (const [series, pts] of groupSeries(points)) {
+    if (o.only && o.only.length && !o.only.includes(series)) continue;
+    const activation = o.activation ?? one(pts.map((p) => p.activation), 'activation', series);
+    const parameters = one(pts.map((p) => p.params), 'params', series);
+    const width = one(pts.map((p) => p.width), 'width', series);
+    const depth = one(pts.map((p) => p.depth), 'depth', series);
+    let fit: LawFitResult;
+    try {
+      fit = fitLaw(pts, { ...o, activation });
+    } catch (e) {
+      if (e instanceof LabError) throw new LabError(e.code, `series ${series}: ${e.message}`, e.details);
+      throw e;
+    }
+    out.push({ ...fit, series, activation, parameters, widthDepthRatio: width !== undefined && depth !== undefined ? width / depth : undefined });
+  }
+  if (o.only?.length && out.length === 0) throw new LabError('NOT_FOUND', `no series named ${o.only.join(', ')} among the points`);
+  return out;
+}
+
+/** For main/charts (DataDeps.fitter): a series without a stored fit is fitted here (auto warm-up off, 200 bootstraps). */
+export function seriesFitter(series: string, points: { D: number; A: number }[], activation?: string): SourceFit | undefined {
+  try {
+    const f = fitLaw(points.map((p) => ({ tokens: p.D * 1e9, activationRatio: p.A })), { activation });
+    return { series, form: f.form, params: f.params, A0: f.A0, A0Low: f.A0Low, A0High: f.A0High, droppedTokens: f.droppedTokens, band: f.band };
+  } catch {
+    return undefined; // too few points for the form: the chart notes 'no fit'
+  }
+}
