@@ -18,7 +18,10 @@ export async function loadCheckpoint(p: string, opts: { family?: Family } = {}):
   const st = fs.statSync(abs);
   if (st.isDirectory()) return loadHfFolder(abs, opts);
   if (abs.toLowerCase().endsWith('.onnx')) return loadOnnx(abs, opts);
-  if (path.basename(abs) === 'config.json') return loadHfFolder(path.dirname(abs), opts);
+  // a file of a Hugging Face folder (config.json, model.safetensors, pytorch_model.bin, an index) stands for the folder
+  const base = path.basename(abs);
+  if (/^(config\.json|.*\.safetensors|pytorch_model.*\.bin|.*\.index\.json)$/.test(base) && fs.existsSync(path.join(path.dirname(abs), 'config.json')))
+    return loadHfFolder(path.dirname(abs), opts);
   throw new LabError('BAD_CHECKPOINT', `${abs}: not a checkpoint (expected a Hugging Face model folder or an .onnx file)`);
 }
 

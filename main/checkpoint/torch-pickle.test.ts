@@ -153,6 +153,9 @@ describe('real torch.save fixture', () => {
     const down = bin.weights.get('layers.1.mlp.down.weight')!.toFloat32();
     expect(Array.from(down.subarray(0, 5))).toEqual(expected.tensors['model.layers.1.mlp.down_proj.weight'].slice(0, 5));
     expect(bin.contentHash).not.toBe(st.contentHash);
+    const viaFile = await loadCheckpoint(path.join(FIX, 'torch-minicpm', 'pytorch_model.bin'));
+    expect(viaFile.spec).toEqual(bin.spec);
+    expect(viaFile.contentHash).toBe(bin.contentHash);
   });
 
   it('tokenizer.model encodes like Python sentencepiece, with BOS/EOS from tokenizer_config.json', async () => {
