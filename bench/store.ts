@@ -33,10 +33,11 @@ export async function main(argv: string[]): Promise<void> {
   const bytes = fs.statSync(file).size;
   const t1 = performance.now();
   const r = SessionStore.open(file);
+  const openMs = performance.now() - t1;
   const runs = r.listRuns();
   const openListMs = performance.now() - t1;
   r.close();
-  const res = { suite: 'store', runs: runs.length, layers: L, neuronsPerLayer: F, openAndListMs: openListMs, writeAllMs: writeMs, fileBytes: bytes, bytesPerRun: Math.round(bytes / 1000), machine: machine(), date: new Date().toISOString() };
+  const res = { suite: 'store', runs: runs.length, layers: L, neuronsPerLayer: F, openAndListMs: openListMs, openMs, listMs: openListMs - openMs, writeAllMs: writeMs, fileBytes: bytes, bytesPerRun: Math.round(bytes / 1000), machine: machine(), date: new Date().toISOString() };
   console.log(JSON.stringify(res));
   writeOut(v.out, res);
   fs.rmSync(dir, { recursive: true, force: true });

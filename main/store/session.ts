@@ -75,7 +75,10 @@ export interface RunFilter {
   limit?: number;
 }
 
-const RUN_SELECT = `SELECT r.*, c.name AS ck_name, c.activation AS ck_activation, c.series AS ck_series, c.tokens_trained AS ck_tokens
+// Explicit columns: the job state / config / timings JSON stays out of listings (it can be large).
+const RUN_SELECT = `SELECT r.id, r.parent_id, r.kind, r.method, r.label, r.checkpoint_id, r.p, r.param, r.status, r.steps, r.cett,
+  r.activation_ratio, r.ppl_ratio, r.ppl_dense, r.ppl_sparse, r.provider, r.dtype, r.app_version, r.ort_version, r.error, r.notes,
+  r.created_at, r.updated_at, r.deleted, c.name AS ck_name, c.activation AS ck_activation, c.series AS ck_series, c.tokens_trained AS ck_tokens
   FROM runs r LEFT JOIN checkpoints c ON c.id = r.checkpoint_id`;
 
 function toRun(r: Record<string, unknown>): RunRow {
@@ -318,13 +321,31 @@ export class SessionStore {
     const where: string[] = [];
     const vals: unknown[] = [];
     if (!f.includeDeleted) where.push('r.deleted=0');
-    if (f.series !== undefined) (where.push('c.series=?'), vals.push(f.series));
-    if (f.method !== undefined) (where.push('r.method=?'), vals.push(f.method));
-    if (f.activation !== undefined) (where.push('c.activation=?'), vals.push(f.activation));
-    if (f.status !== undefined) (where.push('r.status=?'), vals.push(f.status));
-    if (f.checkpointId !== undefined) (where.push('r.checkpoint_id=?'), vals.push(f.checkpointId));
+    if (f.series !== undefined) {
+      where.push('c.series=?');
+      vals.push(f.series);
+    }
+    if (f.method !== undefined) {
+      where.push('r.method=?');
+      vals.push(f.method);
+    }
+    if (f.activation !== undefined) {
+      where.push('c.activation=?');
+      vals.push(f.activation);
+    }
+    if (f.status !== undefined) {
+      where.push('r.status=?');
+      vals.push(f.status);
+    }
+    if (f.checkpointId !== undefined) {
+      where.push('r.checkpoint_id=?');
+      vals.push(f.checkpointId);
+    }
     if (f.parentId === null) where.push('r.parent_id IS NULL');
-    else if (f.parentId !== undefined) (where.push('r.parent_id=?'), vals.push(f.parentId));
+    else if (f.parentId !== undefined) {
+      where.push('r.parent_id=?');
+      vals.push(f.parentId);
+    }
     const sortCol: Record<string, string> = { createdAt: 'r.created_at', activationRatio: 'r.activation_ratio', cett: 'r.cett', tokensTrained: 'c.tokens_trained', checkpoint: 'c.name', pplRatio: 'r.ppl_ratio' };
     const order = `${sortCol[f.sort ?? 'createdAt'] ?? 'r.created_at'} ${f.desc ? 'DESC' : 'ASC'}, r.id`;
     const sql = `${RUN_SELECT}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${order}${f.limit ? ` LIMIT ${Math.max(1, Math.floor(f.limit))}` : ''}`;
