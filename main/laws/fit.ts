@@ -95,7 +95,7 @@ export function fitLaw(input: LawInputPoint[], o: FitOptions = {}): LawFitResult
   const sse = res.reduce((s, r) => s + r * r, 0);
   const mean = y.reduce((s, v) => s + v, 0) / n;
   const sst = y.reduce((s, v) => s + (v - mean) ** 2, 0);
-  const stats = { n, parameters: def.nTheta, sse, mae: res.reduce((s, r) => s + Math.abs(r), 0) / n, rmse: Math.sqrt(sse / n), r2: sst > 0 ? 1 - sse / sst : null };
+  const stats = { n, parameters: def.nTheta, sse, mae: res.reduce((s, r) => s + Math.abs(r), 0) / n, rmse: Math.sqrt(sse / n), r2: sst > n * (1e-12 * Math.max(Math.abs(mean), 1e-12)) ** 2 ? 1 - sse / sst : null };
   const pub = def.toPublic(theta, S);
 
   // chart curve over every point (dropped ones included)
