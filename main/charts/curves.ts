@@ -1,42 +1,27 @@
 /**
  * Evaluating stored sparsity–data fits for drawing (METHOD.md §5; D in billions of tokens, A a fraction).
- * The fitting itself lives in main/laws; this only evaluates the closed forms and their derivative,
- * which the convergence chart (Fig. 8) plots.
+ * The formulas and the fitting live in main/laws; this evaluates a stored fit and its derivative
+ * (the convergence chart, Fig. 8) through them.
  */
 import type { SourceFit } from './source';
+import { FORMS, type LawForm } from '../laws/forms';
 
-type P = Record<string, number>;
+type Fit = Pick<SourceFit, 'form' | 'params' | 'A0'>;
+const formOf = (fit: Fit) => (Object.prototype.hasOwnProperty.call(FORMS, fit.form) ? FORMS[fit.form as LawForm] : undefined);
 
-/** A(D) for the paper's forms. Returns undefined for a form this module does not know. */
-export function evalFit(fit: Pick<SourceFit, 'form' | 'params' | 'A0'>, D: number): number | undefined {
-  const p: P = fit.params;
-  const A0 = fit.A0;
-  const alpha = p.alpha ?? p.a ?? NaN;
-  switch (fit.form) {
-    case 'relu': // A(D) = exp(−c·D^α + b) + A0 (logspace power law, decreasing)
-      return Math.exp(-p.c * Math.pow(D, alpha) + p.b) + A0;
-    case 'silu': // A(D) = −c / D^α + A0 (power law, increasing)
-      return -p.c / Math.pow(D, alpha) + A0;
-    case 'log': // A(D) = c·log(a·D + b) + A0
-      return p.c * Math.log(p.a * D + p.b) + A0;
-    default:
-      return undefined;
-  }
+/** A(D) with the law's own formula (main/laws/forms.ts). Undefined for a form the laws module does not know. */
+export function evalFit(fit: Fit, D: number): number | undefined {
+  const f = formOf(fit);
+  return f ? f.evalPublic(fit.params, fit.A0, D) : undefined;
 }
 
 /**
- * dA/dD in fraction per billion tokens. Analytic for 'relu' and 'silu', a central difference otherwise.
- * The convergence chart plots the derivative of sparsity, −dA/dD (paper Fig. 8: ReLU positive).
+ * dA/dD in fraction per billion tokens, from the law's own derivative. The convergence chart plots the
+ * derivative of sparsity, −dA/dD (paper Fig. 8: ReLU positive).
  */
-export function fitDerivative(fit: Pick<SourceFit, 'form' | 'params' | 'A0'>, D: number): number | undefined {
-  const p: P = fit.params;
-  const alpha = p.alpha ?? p.a ?? NaN;
-  if (fit.form === 'relu') return -Math.exp(-p.c * Math.pow(D, alpha) + p.b) * p.c * alpha * Math.pow(D, alpha - 1);
-  if (fit.form === 'silu') return p.c * alpha * Math.pow(D, -alpha - 1);
-  const h = Math.max(1e-6, D * 1e-4);
-  const a = evalFit(fit, D + h);
-  const b = evalFit(fit, Math.max(D - h, 1e-12));
-  return a === undefined || b === undefined ? undefined : (a - b) / (D + h - Math.max(D - h, 1e-12));
+export function fitDerivative(fit: Fit, D: number): number | undefined {
+  const f = formOf(fit);
+  return f ? f.dPublic(fit.params, fit.A0, D) : undefined;
 }
 
 /** n points from lo to hi, log-spaced when both are positive and span > 1 decade, else linear. */
