@@ -162,6 +162,16 @@ describe('config.json styles and custom types', () => {
     expect((await loadCheckpoint(dir)).spec).toMatchObject({ family: 'llama', hiddenSize: 32, ropeTheta: 500000 });
   });
 
+  it('gpt_neox in the 5.x layout: rope_parameters with partial_rotary_factor', async () => {
+    const dir = writeTinyCheckpoint(path.join(tmp, 'neox5'), 'gpt_neox', { seed: 4 });
+    editConfig(dir, (c) => {
+      delete c.rotary_pct;
+      delete c.rotary_emb_base;
+      c.rope_parameters = { rope_type: 'default', rope_theta: 20000, partial_rotary_factor: 0.5 };
+    });
+    expect((await loadCheckpoint(dir)).spec).toMatchObject({ ropeTheta: 20000, rotaryDim: 4, ropeScaling: undefined });
+  });
+
   it('ProSparse sparsellama with fatrelu loads as llama with a notice; --family forces', async () => {
     const dir = writeTinyCheckpoint(path.join(tmp, 'prosparse'), 'llama', { seed: 4, activation: 'fatrelu', activationParam: 0.01 });
     editConfig(dir, (c) => (c.model_type = 'sparsellama'));
