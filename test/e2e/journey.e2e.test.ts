@@ -240,7 +240,7 @@ test.skipIf(!has('checkpoints.scanSeries') || !has('files.list'))('series import
   await expect.poll(async () => (await fb.getByRole('option').allTextContents()).join(' ')).toMatch(/step-1000.*checkpoint.*step-2000/);
   await screenshot(page, 'series-browse');
   await fb.getByRole('button', { name: 'Use this folder' }).click();
-  const table = page.getByRole('table').filter({ hasText: 'Tokens trained' });
+  const table = page.getByTestId('series-table');
   await expect.poll(async () => (await table.textContent().catch(() => '')) ?? '', { timeout: 20_000 }).toMatch(/step-1000[\s\S]*step-2000/);
   await page.getByLabel('Tokens per training step').fill('4M');
   await page.getByLabel('Tokens per training step').press('Tab');
