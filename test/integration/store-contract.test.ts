@@ -1,15 +1,14 @@
 // sessions.* through the engine contract (what the UI calls) and `sparsity-lab runs <file> --json`.
-import { afterAll, describe, expect, test } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { afterAll, describe, expect, test, vi } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Engine } from '../../main/engine/engine';
+import { main } from '../../main/cli/index';
 import { SessionStore } from '../../main/store/index';
 import type { SessionInfo, SessionRun } from '../../main/api/domains/sessions';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-store-contract-'));
-const root = path.resolve(__dirname, '../..');
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const f = (n: string) => path.join(tmp, n);
 
@@ -122,20 +121,26 @@ describe('sessions.* through the contract', () => {
   });
 });
 
-describe('bin/sparsity-lab runs <file> --json', () => {
-  test('prints every run with its checkpoint, activation, tokens and numbers', () => {
+describe('sparsity-lab runs <file> --json (in process; store-cli.test.ts runs the real binary)', () => {
+  test('prints every run with its checkpoint, activation, tokens and numbers; a missing file is a clear error', async () => {
     seed(f('cli.sparsitylab'));
-    const r = spawnSync(process.execPath, [path.join(root, 'bin/sparsity-lab'), 'runs', f('cli.sparsitylab'), '--json'], { cwd: root, encoding: 'utf8', timeout: 60_000 });
-    expect(r.stderr).toBe('');
-    expect(r.status).toBe(0);
-    const runs = JSON.parse(r.stdout) as Record<string, unknown>[];
+    const out: string[] = [];
+    const err: string[] = [];
+    const log = vi.spyOn(console, 'log').mockImplementation((m: string) => void out.push(m));
+    const error = vi.spyOn(console, 'error').mockImplementation((m: string) => void err.push(m));
+    try {
+      expect(await main(['runs', f('cli.sparsitylab'), '--json'])).toBe(0);
+      expect(await main(['runs', f('nothing-here.sparsitylab'), '--json'])).toBe(1);
+    } finally {
+      log.mockRestore();
+      error.mockRestore();
+    }
+    const runs = JSON.parse(out[0]) as Record<string, unknown>[];
     expect(runs.map((x) => [x.id, x.checkpoint, x.activation, x.tokensTrained, x.method, x.p, x.status, x.cett, x.activationRatio, x.pplRatio])).toEqual([
       ['r-a', 'step-100', 'relu', 1e9, 'cett-ppl', 1, 'completed', 0.12, 0.3, 1.01],
       ['r-b', 'step-200', 'silu', 2e9, 'cett-ppl', 1, 'completed', 0.2, 0.6, 1.009],
       ['r-c', 'step-100', 'relu', 1e9, 'fat', null, 'completed', 0.05, 0.1, 1.2],
     ]);
-    const bad = spawnSync(process.execPath, [path.join(root, 'bin/sparsity-lab'), 'runs', f('nothing-here.sparsitylab'), '--json'], { cwd: root, encoding: 'utf8', timeout: 60_000 });
-    expect(bad.status).toBe(1);
-    expect(bad.stderr).toMatch(/nothing-here\.sparsitylab: no such session file/);
+    expect(err.join('\n')).toMatch(/nothing-here\.sparsitylab: no such session file/);
   });
 });
