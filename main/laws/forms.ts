@@ -39,6 +39,8 @@ const A0_MIN = 1e-6;
 const A0_MAX = 1 - 1e-6;
 const lnx = (x: number) => (x > 0 ? Math.log(x) : 0); // x^α·ln x → 0 at x = 0
 const g = (v: number) => +v.toPrecision(3);
+/** ' + v' or ' − |v|' */
+const sg = (v: number) => (v < 0 ? ` − ${g(-v)}` : ` + ${g(v)}`);
 const lo = (y: number[]) => Math.min(...y);
 const hi = (y: number[]) => Math.max(...y);
 const clamp = (v: number, a: number, b: number) => Math.min(b, Math.max(a, v));
@@ -78,7 +80,7 @@ const relu: FormDef = {
         }
     return out;
   },
-  formula: (p, A0) => `A(D) = exp(−${g(p.c)}·D^${g(p.alpha)} + ${g(p.b)}) + ${g(A0)}`,
+  formula: (p, A0) => `A(D) = exp(−${g(p.c)}·D^${g(p.alpha)}${sg(p.b)}) + ${g(A0)}`,
 };
 
 const silu: FormDef = {
@@ -145,7 +147,7 @@ const log: FormDef = {
       return [la, clamp(slope, -10, 10), clamp(intercept, A0_MIN, A0_MAX)];
     });
   },
-  formula: (p, A0) => `A(D) = ${g(p.c)}·log(${g(p.a)}·D + 1) + ${g(A0)}`,
+  formula: (p, A0) => `A(D) = ${g(p.c)}·log(${g(p.a)}·D + 1)${sg(A0)}`,
 };
 
 const sigmoid: FormDef = {
@@ -189,7 +191,7 @@ const sigmoid: FormDef = {
       }
     return out;
   },
-  formula: (p, A0) => `A(D) = ${g(A0)} + ${g(p.h)} / (1 + exp(${g(p.k)}·(D − ${g(p.m)})))`,
+  formula: (p, A0) => `A(D) = ${g(A0)}${sg(p.h)} / (1 + exp(${g(p.k)}·(D${sg(-p.m)})))`,
 };
 
 export const FORMS: Record<LawForm, FormDef> = { relu, silu, log, sigmoid };
