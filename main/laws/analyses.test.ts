@@ -67,3 +67,15 @@ describe('limit vs scale and convergence (Figs. 7, 8)', () => {
     expect(tr.relu.n).toBe(5);
   });
 });
+
+describe('charts fitter', () => {
+  it('returns a SourceFit with the law fit, or undefined when the points cannot be fitted', async () => {
+    const { seriesFitter } = await import('./index');
+    const pts = Array.from({ length: 12 }, (_, i) => ({ D: 5 + i * 20, A: -0.42 / (5 + i * 20) ** 1.03 + 0.385 }));
+    const f = seriesFitter('s', pts, 'silu')!;
+    expect(f).toMatchObject({ series: 's', form: 'silu' });
+    expect(f.A0).toBeCloseTo(0.385, 6);
+    expect(f.band!.x.length).toBe(100);
+    expect(seriesFitter('s', pts.slice(0, 2), 'silu')).toBeUndefined();
+  });
+});
