@@ -74,13 +74,29 @@ export function ropeTables(spec: ModelSpec, maxSeq: number): { cos: Float32Array
   return { cos, sin };
 }
 
-export function buildLlamaGraph(ckpt: LoadedCheckpoint, o: GraphOptions): Uint8Array {
+/** Where to write the weights as ONNX external data (file path, and its name relative to the .onnx file). */
+export interface ExternalTarget {
+  file: string;
+  location: string;
+}
+
+export function buildLlamaGraph(ckpt: LoadedCheckpoint, o: GraphOptions, external?: ExternalTarget): Uint8Array {
+  const g = new GraphBuilder(`sparsity-lab-${ckpt.spec.family}`);
+  if (!external) return buildInto(g, ckpt, o);
+  g.externalData(external.file, external.location);
+  try {
+    return buildInto(g, ckpt, o);
+  } finally {
+    g.closeExternal();
+  }
+}
+
+function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: GraphOptions): Uint8Array {
   const s = ckpt.spec;
   if (s.positional === 'rope' && (s.rotaryDim % 2 !== 0 || s.rotaryDim > s.headDim || s.rotaryDim <= 0))
     throw new LabError('BAD_CHECKPOINT', `${ckpt.path}: rotary dimension ${s.rotaryDim} does not fit head dimension ${s.headDim}`);
   if (s.ropeScaling && !['linear', 'llama3'].includes(s.ropeScaling.type))
     throw new LabError('UNSUPPORTED', `${ckpt.path}: rope_scaling type '${s.ropeScaling.type}' is not supported by the graph builder yet`);
-  const g = new GraphBuilder(`sparsity-lab-${s.family}`);
   const T: ElemType = o.dtype === 'float16' ? DT.FLOAT16 : DT.FLOAT;
   const F32 = DT.FLOAT;
   const { hiddenSize: h, intermediateSize: F, numLayers: L, numHeads: H, numKvHeads: K, headDim: hd, vocabSize: V } = s;

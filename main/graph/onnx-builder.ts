@@ -3,6 +3,7 @@
  * Plain ai.onnx ops at opset 17, IR version 8: what every onnxruntime execution provider we use
  * (CPU, CUDA, WebGPU) supports.
  */
+import fs from 'node:fs';
 import { create, toBinary } from '@bufbuild/protobuf';
 import {
   AttributeProtoSchema,
@@ -11,7 +12,9 @@ import {
   ModelProtoSchema,
   NodeProtoSchema,
   OperatorSetIdProtoSchema,
+  StringStringEntryProtoSchema,
   TensorProtoSchema,
+  TensorProto_DataLocation,
   TensorProto_DataType,
   TensorShapeProtoSchema,
   TensorShapeProto_DimensionSchema,
@@ -89,7 +92,23 @@ export class GraphBuilder {
   private outputs: ValueInfoProto[] = [];
   private initializers: TensorProto[] = [];
   private counter = 0;
+  private ext?: { fd: number; location: string; offset: number; minBytes: number };
   constructor(readonly name = 'graph') {}
+
+  /**
+   * Store initializers of ≥ minBytes in an external data file (ONNX external data: the only way past protobuf's
+   * 2 GB limit, and it keeps the weights out of JS memory). `location` is the file name relative to the .onnx
+   * file; offsets are page-aligned so onnxruntime can map the file instead of copying it.
+   */
+  externalData(file: string, location: string, minBytes = 1024): void {
+    this.ext = { fd: fs.openSync(file, 'w'), location, offset: 0, minBytes };
+  }
+
+  /** Close the external data file (after build). */
+  closeExternal(): void {
+    if (this.ext) fs.closeSync(this.ext.fd);
+    this.ext = undefined;
+  }
 
   /** A fresh unique value name with a readable prefix. */
   fresh(prefix: string): string {
@@ -108,6 +127,23 @@ export class GraphBuilder {
 
   /** Constant tensor stored as an initializer (raw little-endian bytes). */
   init(name: string, elem: ElemType, dims: number[], data: ArrayBufferView): string {
+    const e = this.ext;
+    if (e && data.byteLength >= e.minBytes) {
+      const at = Math.ceil(e.offset / 4096) * 4096;
+      fs.writeSync(e.fd, bytesOf(data), 0, data.byteLength, at);
+      e.offset = at + data.byteLength;
+      const kv = (key: string, value: string) => create(StringStringEntryProtoSchema, { key, value });
+      this.initializers.push(
+        create(TensorProtoSchema, {
+          name,
+          dataType: elem,
+          dims: dims.map((d) => BigInt(d)),
+          dataLocation: TensorProto_DataLocation.EXTERNAL,
+          externalData: [kv('location', e.location), kv('offset', String(at)), kv('length', String(data.byteLength))],
+        }),
+      );
+      return name;
+    }
     this.initializers.push(tensorProto(name, elem, dims, bytesOf(data)));
     return name;
   }

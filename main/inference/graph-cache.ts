@@ -31,8 +31,10 @@ export class GraphCache {
       .readdirSync(this.dir)
       .filter((f) => f.endsWith('.onnx'))
       .map((f) => {
-        const st = fs.statSync(path.join(this.dir, f));
-        return { file: path.join(this.dir, f), size: st.size, mtime: st.mtimeMs };
+        const file = path.join(this.dir, f);
+        const st = fs.statSync(file);
+        const data = fs.existsSync(`${file}.data`) ? fs.statSync(`${file}.data`).size : 0;
+        return { file, size: st.size + data, mtime: st.mtimeMs };
       });
   }
 
@@ -41,14 +43,20 @@ export class GraphCache {
     let total = list.reduce((a, e) => a + e.size, 0);
     for (const e of list) {
       if (total <= this.limitBytes) break;
-      fs.rmSync(e.file, { force: true });
+      this.remove(e.file);
       total -= e.size;
     }
   }
 
   clear(): number {
     const list = this.entries();
-    for (const e of list) fs.rmSync(e.file, { force: true });
+    for (const e of list) this.remove(e.file);
     return list.length;
+  }
+
+  /** A graph and its external weights file (`<graph>.data`). */
+  remove(file: string): void {
+    fs.rmSync(file, { force: true });
+    fs.rmSync(`${file}.data`, { force: true });
   }
 }

@@ -4,6 +4,8 @@
  * (the mask parameters differ), built lazily and cached on disk keyed by content hash + options.
  */
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { LabError } from '../api/errors';
 import type { LoadedCheckpoint } from '../checkpoint/types';
@@ -54,6 +56,27 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
     colNorms.push(columnNorms(w.toFloat32(), s.hiddenSize, s.intermediateSize));
   }
   const cache = opts.cacheDir ? new GraphCache(opts.cacheDir) : undefined;
+  // Graphs written to disk keep their weights as ONNX external data (required past protobuf's 2 GB, and ORT
+  // maps the file instead of holding a second copy). Large models without a cache dir go to a temp dir.
+  const bytesPerWeight = dtype === 'float16' ? 2 : 4;
+  const graphBytes = [...ckpt.weights.values()].reduce((a, w) => a + w.shape.reduce((x, y) => x * y, 1) * bytesPerWeight, 0);
+  let tmpDir: string | undefined;
+  const fileFor = (key: Record<string, unknown>): string | undefined => {
+    if (cache) return cache.path(ckpt.contentHash, key);
+    if (graphBytes < LARGE_GRAPH_BYTES) return undefined;
+    tmpDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'slab-graph-'));
+    return new GraphCache(tmpDir).path(ckpt.contentHash, key);
+  };
+  const buildToFile = (file: string, gopts: Parameters<typeof buildLlamaGraph>[1]) => {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    const dataTmp = `${file}.data.${process.pid}.tmp`;
+    const bytes = buildLlamaGraph(ckpt, gopts, { file: dataTmp, location: `${path.basename(file)}.data` });
+    fs.renameSync(dataTmp, `${file}.data`);
+    const onnxTmp = `${file}.${process.pid}.tmp`;
+    fs.writeFileSync(onnxTmp, bytes);
+    fs.renameSync(onnxTmp, file);
+    cache?.prune();
+  };
   const sessions = new Map<string, Promise<ort.InferenceSession>>();
 
   async function session(kind: MaskMode['kind'], capture: boolean): Promise<ort.InferenceSession> {
@@ -62,24 +85,23 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
     if (!p) {
       p = (async () => {
         const gopts = { dtype, mode: kind, capture, maxSeq };
-        const build = () => buildLlamaGraph(ckpt, gopts);
         const sessOpts: ort.InferenceSession.SessionOptions = {
           executionProviders: [provider],
           graphOptimizationLevel: 'all',
           logSeverityLevel: 3,
         };
-        if (cache) {
-          const file = cache.path(ckpt.contentHash, { ...gopts, v: GRAPH_VERSION });
+        const file = fileFor({ ...gopts, v: GRAPH_VERSION });
+        if (file) {
           try {
-            if (!fs.existsSync(file)) cache.put(file, build());
+            if (!fs.existsSync(file) || !fs.existsSync(`${file}.data`)) buildToFile(file, gopts);
             return await ort.InferenceSession.create(file, sessOpts);
           } catch {
-            fs.rmSync(file, { force: true }); // a damaged cache entry is rebuilt, never trusted
-            cache.put(file, build());
+            new GraphCache(path.dirname(file)).remove(file); // a damaged cache entry is rebuilt, never trusted
+            buildToFile(file, gopts);
             return ort.InferenceSession.create(file, sessOpts);
           }
         }
-        return ort.InferenceSession.create(build(), sessOpts);
+        return ort.InferenceSession.create(buildLlamaGraph(ckpt, gopts), sessOpts);
       })();
       sessions.set(key, p);
       p.catch(() => sessions.delete(key));
@@ -135,9 +157,12 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
     async dispose() {
       for (const p of sessions.values()) await (await p.catch(() => undefined))?.release();
       sessions.clear();
+      if (tmpDir) fs.rmSync(tmpDir, { recursive: true, force: true });
     },
   };
 }
 
 /** Bump when the graph builder changes, so cached graphs of an older builder are never used. */
-export const GRAPH_VERSION = 2;
+export const GRAPH_VERSION = 3;
+/** Graphs above this size are always built to a file with external data, even without a cache dir. */
+const LARGE_GRAPH_BYTES = 256 * 1024 ** 2;
