@@ -5,7 +5,7 @@
  */
 import { LabError } from '../api/errors';
 import type { ChartKind, ChartOptions, PlotData, PlotPoint, PlotSeries } from '../api/domains/charts';
-import type { ChartSource, SourceCheckpoint, SourceFit, SourceRun } from './source';
+import type { ChartSource, SourceCheckpoint, SourceFit, SourceRun, SourceWidthDepthFit } from './source';
 import { evalFit, fitDerivative, sampleRange } from './curves';
 
 /** Fits a series when the session has no stored fit (main/laws); points: D in billions, A a fraction. */
@@ -13,6 +13,8 @@ export type SeriesFitter = (series: string, points: { D: number; A: number }[], 
 
 export interface DataDeps {
   fitter?: SeriesFitter;
+  /** piecewise-linear fit of A0 (fraction) against d_h/L when the session stores none (main/laws) */
+  widthDepthFitter?: (points: { x: number; y: number }[]) => SourceWidthDepthFit | undefined;
 }
 
 const FAILED = new Set(['failed', 'error', 'cancelled', 'canceled', 'running', 'queued', 'pending']);
@@ -165,7 +167,9 @@ function limitVsWidthDepth(x: Ctx, o: ChartOptions): PlotData {
     const eb = errorBars(`${act}:ci`, `${act} 95% CI`, g, list.map((e) => ({ x: e.v, lo: e.s.fit!.A0Low && pct(e.s.fit!.A0Low), hi: e.s.fit!.A0High && pct(e.s.fit!.A0High) })));
     if (eb) d.series.push(eb);
   });
-  const wd = x.src.widthDepthFit?.();
+  // one activation family only: the bottleneck law is fitted per family (METHOD.md §6, Fig. 5 is ReLU)
+  const fams = byActivation(items);
+  const wd = x.src.widthDepthFit?.() ?? (fams.length === 1 ? x.deps.widthDepthFitter?.(items.map((e) => ({ x: e.v, y: e.s.fit!.A0 }))) : undefined);
   if (wd) {
     const xs = items.map((e) => e.v);
     const lo = Math.min(...xs);

@@ -293,3 +293,38 @@ describe('CLI', () => {
     expect(cli([session, '--chart', 'pie', '--out', out]).code).toBe(2);
   });
 });
+
+describe('series without a stored fit', () => {
+  test('are fitted by the laws module; the curve follows the law the points were drawn from', async () => {
+    const snap = chartFixture();
+    snap.fits = snap.fits!.filter((f) => f.series !== 'relu-0.2b' && f.series !== 'silu-0.2b');
+    const file = path.join(dir, 'nofit.json');
+    fs.writeFileSync(file, JSON.stringify(snap));
+    const { plot } = (await engine.call('charts.config', { sessionPath: file, kind: 'activation-vs-tokens' })) as ChartConfigResult;
+    for (const [id, law, A0] of [['relu-0.2b', RELU, 0.0674], ['silu-0.2b', SILU, 0.39]] as const) {
+      const fit = plot.series.find((s) => s.id === `${id}:fit`);
+      expect(fit, id).toBeDefined();
+      // points carry 1% noise: the fitted curve stays within 3% (relative) of the true law over the data
+      for (const p of fit!.points) expect(Math.abs(p.y! - 100 * law(p.x, A0)) / (100 * law(p.x, A0))).toBeLessThan(0.03);
+    }
+    // and the fitted limits feed the limit charts
+    const lp = (await engine.call('charts.config', { sessionPath: file, kind: 'limit-vs-params' })) as ChartConfigResult;
+    expect(lp.plot.series.find((s) => s.id === 'SiLU')!.points).toHaveLength(2);
+  });
+
+  test('the width-depth bottleneck is fitted when the session stores none (one activation family picked)', async () => {
+    const snap = chartFixture();
+    delete snap.widthDepthFit;
+    const file = path.join(dir, 'nowd.json');
+    fs.writeFileSync(file, JSON.stringify(snap));
+    const relu = ['relu-0.1b', 'relu-0.2b', 'relu-wd14', 'relu-wd114', 'relu-wd384'];
+    const { plot } = (await engine.call('charts.config', { sessionPath: file, kind: 'limit-vs-width-depth', options: { series: relu } })) as ChartConfigResult;
+    // fixture A0 rises from d_h/L = 14 to 114 and is flat after: the bottleneck lies between the neighbours of the bend
+    expect(plot.vlines?.[0].x).toBeGreaterThan(51.2);
+    expect(plot.vlines?.[0].x).toBeLessThan(384);
+    expect(plot.series.some((s) => s.id === 'piecewise')).toBe(true);
+    // both families together: no single bottleneck law, so none is drawn
+    const both = (await engine.call('charts.config', { sessionPath: file, kind: 'limit-vs-width-depth' })) as ChartConfigResult;
+    expect(both.plot.vlines).toBeUndefined();
+  });
+});

@@ -12,11 +12,12 @@ import { openChartSource } from '../../charts/open';
 import { plotData, KIND_INFO, type DataDeps } from '../../charts/data';
 import { buildChartConfig } from '../../charts/spec';
 import { exportChart } from '../../charts/export';
-import type { ChartSource } from '../../charts/source';
+import type { ChartSource, SourceWidthDepthFit } from '../../charts/source';
 import { sessionChartSource } from '../../store/index';
 import { currentSession } from './sessions';
+import { seriesFitter, fitPiecewise } from '../../laws/index';
 
-/** The laws module (or a test) puts `DataDeps` (a fitter for series without a stored fit) under this key. */
+/** A test may put other `DataDeps` (a fitter for series without a stored fit) under this key. */
 export const CHART_DEPS_SERVICE = 'charts.deps';
 
 /**
@@ -40,7 +41,17 @@ async function withSource<T>(ctx: EngineContext, sessionPath: string | undefined
   }
 }
 
-const deps = (ctx: EngineContext) => (ctx.services.get(CHART_DEPS_SERVICE) as DataDeps | undefined) ?? {};
+/** Series without a stored fit are fitted by the laws module (same code as `laws.*`), unless a test swaps it. */
+const deps = (ctx: EngineContext): DataDeps => (ctx.services.get(CHART_DEPS_SERVICE) as DataDeps | undefined) ?? { fitter: seriesFitter, widthDepthFitter };
+
+function widthDepthFitter(points: { x: number; y: number }[]): SourceWidthDepthFit | undefined {
+  try {
+    const f = fitPiecewise(points);
+    return { slope: f.slope, intercept: f.intercept, bottleneck: f.bottleneck, bottleneckLow: f.bottleneckLow, bottleneckHigh: f.bottleneckHigh };
+  } catch {
+    return undefined; // too few or degenerate points: the chart notes that no fit is stored
+  }
+}
 
 export const chartsHandlers: HandlerMap = {
   'charts.kinds': () => CHART_KINDS.map((kind) => ({ kind, ...KIND_INFO[kind] })),
