@@ -85,7 +85,7 @@ test('export from the session file, and chart settings stored in it', async () =
   expect(s.getChart('pareto')).toEqual({ preset: 'double', xScale: 'log' });
   s.close();
   expect(await engine.call('charts.settings.get', { sessionPath: file, kind: 'pareto' })).toEqual({ options: { preset: 'double', xScale: 'log' } });
-  // fitted-law charts say what they need (no fit in this session, and the laws module is not wired)
+  // fitted-law charts say what they need: no stored fit, and 3 points are too few for the ReLU law's 4 parameters
   await expect(engine.call('charts.config', { sessionPath: file, kind: 'limit-vs-params' })).rejects.toMatchObject({ code: 'NOT_FOUND' });
 });
 
