@@ -13,11 +13,13 @@ export function toBlob(a: StoredArray): Buffer {
 }
 
 export function fromBlob(blob: Buffer, dtype: string, shape: number[], where: string): Float32Array | Float64Array {
-  const n = shape.reduce((x, y) => x * y, 1);
   const size = dtype === 'float64' ? 8 : dtype === 'float32' ? 4 : 0;
-  if (!size) throw new LabError('SESSION_ERROR', `${where}: unknown dtype '${dtype}'`);
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0) || blob.length !== n * size)
-    throw new LabError('SESSION_ERROR', `${where}: ${blob.length} bytes do not match shape [${shape}] of ${dtype}`);
+  if (!size) throw new LabError('SESSION_ERROR', `${where}: unknown dtype '${String(dtype).slice(0, 40)}'`);
+  // the shape comes from the file: check it is a list of sizes before using it
+  const okShape = Array.isArray(shape) && shape.length <= 4 && shape.every((d) => Number.isInteger(d) && d >= 0);
+  const n = okShape ? shape.reduce((x, y) => x * y, 1) : NaN;
+  if (!okShape || !Buffer.isBuffer(blob) || blob.length !== n * size)
+    throw new LabError('SESSION_ERROR', `${where}: ${Buffer.isBuffer(blob) ? blob.length : 'non-BLOB'} bytes do not match shape ${JSON.stringify(shape).slice(0, 60)} of ${dtype}`);
   const copy = new Uint8Array(blob); // aligned copy
   return dtype === 'float64' ? new Float64Array(copy.buffer) : new Float32Array(copy.buffer);
 }

@@ -4,6 +4,8 @@
  * run reopens as 'interrupted' with its state, ready to resume. A training series also gets one child run
  * per checkpoint when it finishes (that is what the charts plot against tokens).
  */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import type { JobPersistence, JobStatus, StoredJob } from '../jobs/persistence';
 import { JsonFilePersistence } from '../jobs/persistence';
@@ -19,6 +21,7 @@ interface ConfigLike {
   param?: number;
   data?: string;
   seqLen?: number;
+  tokens?: number;
   checkpoint?: string;
   checkpoints?: { path: string; tokensSeen?: number }[];
   series?: string;
@@ -31,6 +34,22 @@ async function registerCheckpoint(s: SessionStore, p: string, extra: { series?: 
   } catch {
     // an unreadable checkpoint still gets a row: the run fails with the reader's message and stays visible
     return s.upsertCheckpoint({ path: path.resolve(p) }, { series: extra.series ?? null, tokensTrained: extra.tokensTrained ?? null });
+  }
+}
+
+/** sha256 of the evaluation file (read in 1 MiB chunks), so a session records exactly which text was used. */
+export function fileHash(file: string): string | undefined {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(file, 'r');
+    const h = crypto.createHash('sha256');
+    const buf = Buffer.alloc(1 << 20);
+    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+    return `sha256:${h.digest('hex')}`;
+  } catch {
+    return undefined; // unreadable data: the job itself reports it with the file name
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
   }
 }
 
@@ -60,7 +79,8 @@ export class SessionJobPersistence implements JobPersistence {
       const series = c.series ?? seriesNameOf(c.checkpoints.map((x) => x.path));
       for (const ck of c.checkpoints) checkpointId = await registerCheckpoint(s, ck.path, { series, tokensTrained: ck.tokensSeen });
     }
-    const datasetId = c.data ? s.upsertDataset({ path: path.resolve(c.data), seqLen: c.seqLen }) : null;
+    // tokens = the run's token budget (METHOD.md: N tokens cut into N/S sequences)
+    const datasetId = c.data ? s.upsertDataset({ path: path.resolve(c.data), seqLen: c.seqLen, hash: fileHash(c.data), tokens: c.tokens }) : null;
     s.createRun({ id, kind, method: c.method ?? 'cett-ppl', checkpointId, datasetId, p: c.method === 'cett-ppl' || !c.method ? (c.p ?? null) : null, param: c.param ?? null, config, status: 'running', appVersion: APP_VERSION, ortVersion: onnxruntimeVersion });
   }
 

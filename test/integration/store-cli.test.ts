@@ -2,7 +2,9 @@
 // checkpoints into a session file; `runs <file> --json` reads them back.
 import { afterAll, expect, test } from 'vitest';
 import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import Database from 'better-sqlite3';
 import os from 'node:os';
 import path from 'node:path';
 import { writeTinyCheckpoint } from '../../main/checkpoint/testing/tiny';
@@ -29,6 +31,12 @@ test('measure-series and measure with --session, then runs --json', () => {
   const seriesResult = JSON.parse(a.stdout) as { cett: number };
   const b = cli(['measure', path.join(series, 'step-200-2M'), '--method', 'relu', ...common]);
   expect(b.status, b.stderr).toBe(0);
+
+  // the dataset is recorded with its content hash, sequence length and token budget
+  const db = new Database(session, { readonly: true });
+  const ds = db.prepare('SELECT path, hash, tokens, seq_len FROM datasets').all();
+  db.close();
+  expect(ds).toEqual([{ path: data, hash: `sha256:${crypto.createHash('sha256').update(fs.readFileSync(data)).digest('hex')}`, tokens: 1024, seq_len: 64 }]);
 
   const r = cli(['runs', session, '--json']);
   expect(r.status, r.stderr).toBe(0);

@@ -155,6 +155,15 @@ describe('files that are not what they claim', () => {
     expect(() => s.getResult('h')).toThrow(/damaged/);
     expect(() => s.runConfig('h')).toThrow(/damaged/);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    // a BLOB whose bytes do not match its shape, an unknown dtype, a shape that is not an array of sizes
+    s.db.prepare("UPDATE results SET summary='{}' WHERE run_id='h'").run();
+    s.db.prepare("UPDATE arrays SET shape='[1000000,1000000]' WHERE run_id='h' AND name='tau'").run();
+    expect(() => s.getResult('h')).toThrow(/array tau of run h: \d+ bytes do not match shape/);
+    s.db.prepare("UPDATE arrays SET shape='[2,2]', dtype='int64; DROP TABLE runs' WHERE run_id='h' AND name='tau'").run();
+    expect(() => s.getResult('h')).toThrow(/unknown dtype/);
+    s.db.prepare("UPDATE arrays SET dtype='float32', shape='{\"length\":2}' WHERE run_id='h' AND name='tau'").run();
+    expect(() => s.getResult('h')).toThrow(/do not match shape/);
+    expect(s.hasRun('h')).toBe(true);
     s.close();
   });
 });
