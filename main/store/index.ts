@@ -2,3 +2,4 @@ export { SessionStore, type RunRow, type CheckpointRow, type RunFilter } from '.
 export { SessionJobPersistence } from './job-persistence';
 export { importRuns, exportRun } from './transfer';
 export { sessionChartSource } from './chart-source';
+export { recordMeasurement, type RecordCheckpoint } from './record';

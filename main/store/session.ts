@@ -269,6 +269,7 @@ export class SessionStore {
   // ---------- runs ----------
   createRun(r: { id: string; parentId?: string; kind: string; method: string; checkpointId?: number | null; datasetId?: number | null; p?: number | null; param?: number | null; config: unknown; status?: RunStatus; appVersion?: string; ortVersion?: string }): void {
     this.writable();
+    if (this.hasRun(r.id)) throw new LabError('BUSY', `run ${r.id} exists already in ${this.file}`);
     const t = now();
     this.db
       .prepare(
@@ -288,6 +289,7 @@ export class SessionStore {
     const vals: unknown[] = [now()];
     const col: Record<string, string> = { status: 'status', steps: 'steps', error: 'error', label: 'label', notes: 'notes', provider: 'provider', dtype: 'dtype' };
     for (const [k, v] of Object.entries(u)) {
+      if (v === undefined && k !== 'state') continue; // absent fields keep their value
       if (k === 'state' || k === 'timings') {
         sets.push(`${k}=?`);
         vals.push(v === undefined ? null : JSON.stringify(v));

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { SessionStore, importRuns, exportRun } from '../../main/store/index';
+import { SessionStore, importRuns, exportRun, recordMeasurement } from '../../main/store/index';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../main/store/schema';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-store-'));
@@ -191,5 +191,26 @@ describe('migrations', () => {
       expect(fs.existsSync(`${file}.v${from}.bak`)).toBe(true);
       expect(new Database(file, { readonly: true }).pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     }
+  });
+});
+
+describe('recordMeasurement (no engine)', () => {
+  test('creates the session when missing and records checkpoint, dataset, run and result together', () => {
+    const file = f('rec.sparsitylab');
+    fs.writeFileSync(f('rec.txt'), 'some evaluation text\n');
+    const id = recordMeasurement(file, { path: '/m/s/step-1', activation: 'relu', series: 's', tokensTrained: 5e8 }, { path: f('rec.txt'), seqLen: 64, tokens: 1024 }, { method: 'cett-ppl', p: 1, config: { p: 1 } }, sampleResult(2, 3));
+    const again = recordMeasurement(file, { path: '/m/s/step-1' }, undefined, { id: 'fixed', method: 'fat', param: 0.01, config: {} }, { activationRatio: 0.4 });
+    expect(again).toBe('fixed');
+    const s = SessionStore.open(file, { readOnly: true });
+    expect(s.listCheckpoints()).toHaveLength(1);
+    expect(s.getRun(id)).toMatchObject({ status: 'completed', checkpoint: 'step-1', activation: 'relu', tokensTrained: 5e8, cett: 0.1234 });
+    expect(s.getRun('fixed')).toMatchObject({ method: 'fat', param: 0.01, activationRatio: 0.4, cett: null });
+    expect(s.getResult(id)).toEqual(sampleResult(2, 3));
+    expect(s.listDatasets()[0]).toMatchObject({ tokens: 1024, seqLen: 64, hash: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) });
+    s.close();
+    expect(() => recordMeasurement(file, { path: '/m/x' }, undefined, { id: 'fixed', method: 'fat', config: {} }, {})).toThrow(/run fixed exists already in .*rec\.sparsitylab/);
+    const t = SessionStore.open(file, { readOnly: true });
+    expect(t.listCheckpoints()).toHaveLength(1); // the failed record left nothing behind
+    t.close();
   });
 });
