@@ -51,6 +51,9 @@ describe('round trip', () => {
     s.saveChartSpec('frequency', null, { bins: 20 });
     s.close();
     const t = SessionStore.open(f('a.sparsitylab'));
+    expect(t.db.pragma('journal_mode', { simple: true })).toBe('wal');
+    expect(t.db.pragma('foreign_keys', { simple: true })).toBe(1);
+    expect(() => t.createRun({ id: 'orphan', kind: 'measure', method: 'fat', checkpointId: 999, config: {} })).toThrow(/FOREIGN KEY/);
     const ckRow = t.listCheckpoints()[0];
     expect(ckRow).toMatchObject({ path: '/m/relu-step-100', series: 'relu-s', tokensTrained: 1e6, activation: 'relu', widthDepthRatio: 32 });
     expect(t.listDatasets()[0]).toMatchObject({ path: '/d/eval.txt', tokens: 4096, seqLen: 128 });
