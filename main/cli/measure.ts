@@ -77,8 +77,9 @@ function commonConfig(values: Record<string, string | boolean | undefined>) {
 }
 
 /** --session: record into that session file (created when it does not exist yet). */
-async function useSession(engine: Engine, file: string | undefined): Promise<void> {
+async function useSession(engine: Engine, file: string | undefined, stateDir?: unknown): Promise<void> {
   if (!file) return;
+  if (stateDir) throw new LabError('BAD_REQUEST', '--session and --state-dir both say where the job state goes: give one of them');
   const abs = path.resolve(file);
   await engine.call(fs.existsSync(abs) ? 'sessions.open' : 'sessions.new', { path: abs });
 }
@@ -149,7 +150,7 @@ export const measureCommand: CliCommand = {
     }
     if (positionals.length !== 1) throw new LabError('BAD_REQUEST', 'give exactly one checkpoint (an HF folder)');
     const config = { kind: 'measure', checkpoint: path.resolve(positionals[0]), ...commonConfig(values) };
-    await useSession(engine, values.session);
+    await useSession(engine, values.session, values['state-dir']);
     return report(await runJob(engine, config, values.resume, !!values.quiet || !!values.json), !!values.json);
   },
 };
@@ -201,7 +202,7 @@ export const measureSeriesCommand: CliCommand = {
     if (positionals.length === 0) throw new LabError('BAD_REQUEST', 'give a folder of checkpoints, a list file, or several checkpoints');
     const config = { kind: 'measure-series', checkpoints: resolveSeries(positionals), lastK: num(values['last-k'], 'last-k'), ...commonConfig(values) };
     if (config.lastK === undefined) delete config.lastK;
-    await useSession(engine, values.session);
+    await useSession(engine, values.session, values['state-dir']);
     return report(await runJob(engine, config, values.resume, !!values.quiet || !!values.json), !!values.json);
   },
 };
