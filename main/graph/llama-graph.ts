@@ -16,6 +16,7 @@ import { f32ToF16 } from '../checkpoint/safetensors';
 import type { LoadedCheckpoint, ModelSpec } from '../checkpoint/types';
 import type { MaskMode } from '../inference/runner-types';
 import { LabError } from '../api/errors';
+import { declareMaskInputs, keepMask, nllFromLogits } from './masks';
 
 export type GraphDType = 'float32' | 'float16';
 export interface GraphOptions {
@@ -24,9 +25,9 @@ export interface GraphOptions {
   capture: boolean;
   /** longest sequence the rope/causal tables cover */
   maxSeq: number;
+  /** plain decoder (input_ids → logits, no masks or counts): what an exporter would write */
+  plain?: boolean;
 }
-
-const TINY = 1e-18;
 
 function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
   const out = new Float32Array(w.length);
@@ -133,13 +134,7 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: GraphOptions): Ui
   const norm = (x: string, prefix: string) => (s.norm === 'rms' ? rms(x, prefix + '.weight', h) : layerNorm(x, prefix));
 
   const ids = g.input('input_ids', DT.INT64, ['B', 'S']);
-  let tauIn = '';
-  let epsIn = '';
-  let kIn = '';
-  if (o.mode === 'cett') tauIn = g.input('tau', F32, [L, F]);
-  if (o.mode === 'fat') epsIn = g.input('eps', F32, [1]);
-  if (o.mode === 'topk-token') kIn = g.input('k', DT.INT64, [1]);
-  if (o.mode === 'topk-batch') kIn = g.input('kzero', DT.INT64, [1]);
+  const maskIn = o.plain ? {} : declareMaskInputs(g, o.mode, L, F);
 
   const shape = g.op('Shape', [ids]);
   const S1 = g.op('Slice', [shape, g.i64('c1', [1]), g.i64('c2', [2])]); // [1] = S
@@ -171,11 +166,9 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: GraphOptions): Ui
   };
   const qkScale = scalarT('qk_scale', 1 / Math.sqrt(hd));
   const zeroT = scalarT('zero_t', 0);
-  const tiny = scalarF('tiny', TINY);
   const headsShape = (n: number) => g.i64(g.fresh('hs'), [0, 0, n, hd]);
   const mergeShape = g.i64('merge_shape', [0, 0, H * hd]);
   const flatF = g.i64('flat_f', [-1, F]);
-  const flatAll = g.i64('flat_all', [-1]);
 
   let x = g.op('Gather', [constT('embed.tokens', W('embed.tokens'), [V, h]), ids], { axis: 0 });
   if (s.embedScale !== 1) x = g.op('Mul', [x, scalarT('embed_scale', s.embedScale)]);
@@ -237,44 +230,14 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: GraphOptions): Ui
     const up = ffnIn('up');
     const sAct = activation(g, s.gated ? ffnIn('gate') : up, s, T);
     const a = s.gated ? g.op('Mul', [sAct, up]) : sAct; // [B,S,F]
-    let keep: string;
-    switch (o.mode) {
-      case 'dense':
-        keep = g.op('Not', [g.op('Equal', [a, zeroT])]);
-        break;
-      case 'cett': {
-        const tauL = g.op('Gather', [tauIn, g.i64(g.fresh('l'), [l], [])], { axis: 0 }); // [F]
-        keep = g.op('Not', [g.op('Less', [g.op('Abs', [toF(a)]), tauL])]);
-        break;
-      }
-      case 'fat':
-        keep = g.op('Not', [g.op('Less', [g.op('Abs', [toF(sAct)]), epsIn])]);
-        break;
-      case 'relu':
-        keep = g.op('Not', [g.op('Less', [g.op('Abs', [toF(sAct)]), tiny])]);
-        break;
-      case 'topk-token': {
-        const absS = g.op('Abs', [toF(sAct)]);
-        const [vals, idx] = g.node('TopK', [absS, kIn], { axis: -1, largest: 1, sorted: 0 }, 2);
-        const onesK = g.op('Add', [g.op('Mul', [vals, scalarF(g.fresh('z'), 0)]), one]);
-        const zerosF = g.op('Mul', [absS, scalarF(g.fresh('z'), 0)]);
-        const top = g.op('ScatterElements', [zerosF, idx, onesK], { axis: -1 });
-        keep = g.op('And', [g.op('Greater', [top, scalarF(g.fresh('h'), 0.5)]), g.op('Not', [g.op('Less', [absS, tiny])])]);
-        break;
-      }
-      case 'topk-batch': {
-        // authors' prune_topk: flatten the layer's |s| over the batch, zero the kzero smallest, inactive iff |s| < 1e-18
-        const flat = g.op('Reshape', [g.op('Abs', [toF(sAct)]), flatAll]);
-        const [vals, idx] = g.node('TopK', [flat, kIn], { axis: -1, largest: 0, sorted: 0 }, 2);
-        const zeroed = g.op('ScatterElements', [flat, idx, g.op('Mul', [vals, scalarF(g.fresh('z'), 0)])], { axis: 0 });
-        keep = g.op('Reshape', [g.op('Not', [g.op('Less', [zeroed, tiny])]), g.op('Shape', [a])]);
-        break;
-      }
+    let aMasked = a;
+    if (!o.plain) {
+      const keep = keepMask(g, o.mode, l, sAct, a, maskIn, T);
+      if (o.mode !== 'dense') aMasked = g.op('Where', [keep, a, zeroT]);
+      const keepF = g.op('Cast', [keep], { to: F32 });
+      counts.push(g.op('Unsqueeze', [g.op('ReduceSum', [keepF, axisLast], { keepdims: 0 }), zero1]));
+      neuronCounts.push(g.op('Unsqueeze', [g.op('ReduceSum', [keepF, axes01], { keepdims: 0 }), zero1]));
     }
-    const aMasked = o.mode === 'dense' ? a : g.op('Where', [keep, a, zeroT]);
-    const keepF = g.op('Cast', [keep], { to: F32 });
-    counts.push(g.op('Unsqueeze', [g.op('ReduceSum', [keepF, axisLast], { keepdims: 0 }), zero1]));
-    neuronCounts.push(g.op('Unsqueeze', [g.op('ReduceSum', [keepF, axes01], { keepdims: 0 }), zero1]));
     if (o.capture) captured.push(g.op('Reshape', [toF(a), flatF], {}, `act.${l}`));
     let down = g.op('MatMul', [aMasked, linear(p + 'mlp.down.weight', h, F)]);
     if (ckpt.weights.has(p + 'mlp.down.bias')) down = g.op('Add', [down, constT(p + 'mlp.down.bias', W(p + 'mlp.down.bias'), [h])]);
@@ -285,10 +248,13 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: GraphOptions): Ui
   if (s.logitScale !== 1) hF = g.op('Mul', [hF, scalarT('logit_scale', s.logitScale)]);
   const head = s.tieEmbeddings ? constT('lm_head.tied', transpose(W('embed.tokens'), V, h), [h, V]) : linear('lm_head.weight', V, h);
   const logits = toF(g.op('MatMul', [hF, head])); // [B,S,V]
-  const big = g.i64('big', [2 ** 62]);
-  const logp = g.op('LogSoftmax', [g.op('Slice', [logits, zero1, g.i64('m1', [-1]), g.i64('ax1', [1])])], { axis: -1 });
-  const tgt = g.op('Unsqueeze', [g.op('Slice', [ids, g.i64('one_i', [1]), big, g.i64('ax1b', [1])]), axisLast]);
-  g.op('Neg', [g.op('Squeeze', [g.op('GatherElements', [logp, tgt], { axis: 2 }), axisLast])], {}, 'nll');
+  if (o.plain) {
+    // un-instrumented export (an optimum-like decoder: input_ids → logits), for ONNX-input tests and interop
+    g.op('Identity', [logits], {}, 'logits');
+    g.output('logits', F32, ['B', 'S', V]);
+    return g.build();
+  }
+  nllFromLogits(g, logits, ids);
   g.op('Concat', counts, { axis: 0 }, 'active_counts');
   g.op('Concat', neuronCounts, { axis: 0 }, 'neuron_counts');
   g.output('nll', F32, ['B', 'Sm1']);

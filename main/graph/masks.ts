@@ -1,0 +1,73 @@
+/**
+ * The mask and loss parts of every instrumented graph (built from a checkpoint or patched into an ONNX file):
+ * which neurons are kept before down_proj (METHOD.md §2–4) and the per-token NLL computed in the graph.
+ */
+import { DT, GraphBuilder, type ElemType } from './onnx-builder';
+import { f32ToF16 } from '../checkpoint/safetensors';
+import type { MaskMode } from '../inference/runner-types';
+
+const TINY = 1e-18;
+
+export interface MaskInputs {
+  tau?: string;
+  eps?: string;
+  k?: string;
+}
+
+/** The graph inputs of a mask mode: cett tau [L,F]; fat eps [1]; topk-token k [1]; topk-batch kzero [1]. */
+export function declareMaskInputs(g: GraphBuilder, mode: MaskMode['kind'], L: number, F: number): MaskInputs {
+  if (mode === 'cett') return { tau: g.input('tau', DT.FLOAT, [L, F]) };
+  if (mode === 'fat') return { eps: g.input('eps', DT.FLOAT, [1]) };
+  if (mode === 'topk-token') return { k: g.input('k', DT.INT64, [1]) };
+  if (mode === 'topk-batch') return { k: g.input('kzero', DT.INT64, [1]) };
+  return {};
+}
+
+/**
+ * Boolean keep mask [B,S,F] of layer l. s = σ(W_gate x) (non-gated: s = a), a = input of down_proj, both in the
+ * graph dtype T; comparisons in fp32.
+ */
+export function keepMask(g: GraphBuilder, mode: MaskMode['kind'], l: number, sAct: string, a: string, inp: MaskInputs, T: ElemType): string {
+  const F32 = DT.FLOAT;
+  const toF = (x: string) => (T === F32 ? x : g.op('Cast', [x], { to: F32 }));
+  const f = (v: number) => g.f32(g.fresh('mc'), [v], []);
+  const tiny = f(TINY);
+  switch (mode) {
+    case 'dense': {
+      const zeroT = g.init(g.fresh('zt'), T, [], T === F32 ? new Float32Array([0]) : new Uint16Array([f32ToF16(0)]));
+      return g.op('Not', [g.op('Equal', [a, zeroT])]);
+    }
+    case 'cett': {
+      // skip iff |a_i| < τ_{l,i} = ε_l/‖W_out[:,i]‖₂ (METHOD.md §2 step 6)
+      const tauL = g.op('Gather', [inp.tau!, g.i64(g.fresh('l'), [l], [])], { axis: 0 }); // [F]
+      return g.op('Not', [g.op('Less', [g.op('Abs', [toF(a)]), tauL])]);
+    }
+    case 'fat':
+      return g.op('Not', [g.op('Less', [g.op('Abs', [toF(sAct)]), inp.eps!])]);
+    case 'relu':
+      return g.op('Not', [g.op('Less', [g.op('Abs', [toF(sAct)]), tiny])]);
+    case 'topk-token': {
+      const absS = g.op('Abs', [toF(sAct)]);
+      const [vals, idx] = g.node('TopK', [absS, inp.k!], { axis: -1, largest: 1, sorted: 0 }, 2);
+      const onesK = g.op('Add', [g.op('Mul', [vals, f(0)]), f(1)]);
+      const zerosF = g.op('Mul', [absS, f(0)]);
+      const top = g.op('ScatterElements', [zerosF, idx, onesK], { axis: -1 });
+      return g.op('And', [g.op('Greater', [top, f(0.5)]), g.op('Not', [g.op('Less', [absS, tiny])])]);
+    }
+    case 'topk-batch': {
+      // authors' prune_topk: flatten the layer's |s| over the batch, zero the kzero smallest, inactive iff |s| < 1e-18
+      const flat = g.op('Reshape', [g.op('Abs', [toF(sAct)]), g.i64(g.fresh('flat'), [-1])]);
+      const [vals, idx] = g.node('TopK', [flat, inp.k!], { axis: -1, largest: 0, sorted: 0 }, 2);
+      const zeroed = g.op('ScatterElements', [flat, idx, g.op('Mul', [vals, f(0)])], { axis: 0 });
+      return g.op('Reshape', [g.op('Not', [g.op('Less', [zeroed, tiny])]), g.op('Shape', [a])]);
+    }
+  }
+}
+
+/** nll [B,S-1] = −log softmax(logits[:, :-1])[ids[:, 1:]], fp32 logits in, logits never leave the graph. */
+export function nllFromLogits(g: GraphBuilder, logitsF32: string, ids: string, out = 'nll'): string {
+  const i = (v: number[]) => g.i64(g.fresh('c'), v);
+  const logp = g.op('LogSoftmax', [g.op('Slice', [logitsF32, i([0]), i([-1]), i([1])])], { axis: -1 });
+  const tgt = g.op('Unsqueeze', [g.op('Slice', [ids, i([1]), i([2 ** 62]), i([1])]), i([-1])]);
+  return g.op('Neg', [g.op('Squeeze', [g.op('GatherElements', [logp, tgt], { axis: 2 }), i([-1])])], {}, out);
+}
