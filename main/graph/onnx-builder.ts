@@ -21,6 +21,7 @@ import {
   TypeProtoSchema,
   TypeProto_TensorSchema,
   ValueInfoProtoSchema,
+  type ModelProto,
   type NodeProto,
   type TensorProto,
   type ValueInfoProto,
@@ -110,9 +111,38 @@ export class GraphBuilder {
     this.ext = undefined;
   }
 
+  private namePrefix = '';
+  private opsetVersion = OPSET;
+  private adoptedModel?: ModelProto;
+
   /** A fresh unique value name with a readable prefix. */
   fresh(prefix: string): string {
-    return `${prefix}__${this.counter++}`;
+    return `${this.namePrefix}${prefix}__${this.counter++}`;
+  }
+
+  /**
+   * Continue an existing model's graph (ONNX-file instrumentation): its nodes, inputs, outputs and initializers
+   * are kept; new names get `namePrefix` so they cannot collide with the model's own.
+   */
+  static adopt(model: ModelProto, namePrefix = 'slab_'): GraphBuilder {
+    const g = new GraphBuilder(model.graph?.name ?? 'graph');
+    const gr = model.graph!;
+    g.nodes = [...gr.node];
+    g.inputs = [...gr.input];
+    g.outputs = [...gr.output];
+    g.initializers = [...gr.initializer];
+    g.namePrefix = namePrefix;
+    g.adoptedModel = model;
+    g.opsetVersion = Number(model.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? OPSET);
+    return g;
+  }
+
+  /** The adopted graph's nodes / outputs, to rewire inputs or drop outputs. */
+  get graphNodes(): NodeProto[] {
+    return this.nodes;
+  }
+  setOutputs(keep: (o: ValueInfoProto) => boolean): void {
+    this.outputs = this.outputs.filter(keep);
   }
 
   input(name: string, elem: ElemType, shape: Dim[]): string {
@@ -181,7 +211,7 @@ export class GraphBuilder {
     return this.initializers.length;
   }
 
-  build(opset = OPSET): Uint8Array {
+  build(opset = this.opsetVersion): Uint8Array {
     const graph = create(GraphProtoSchema, {
       name: this.name,
       node: this.nodes,
@@ -189,6 +219,12 @@ export class GraphBuilder {
       output: this.outputs,
       initializer: this.initializers,
     });
+    if (this.adoptedModel) {
+      // keep the adopted model's IR version, opsets (custom domains too) and metadata; the opset is at least 17
+      const m = this.adoptedModel;
+      const opsets = m.opsetImport.map((o) => (o.domain === '' || o.domain === 'ai.onnx' ? create(OperatorSetIdProtoSchema, { domain: o.domain, version: BigInt(Math.max(opset, OPSET)) }) : o));
+      return toBinary(ModelProtoSchema, create(ModelProtoSchema, { ...m, opsetImport: opsets, irVersion: m.irVersion < BigInt(IR_VERSION) ? BigInt(IR_VERSION) : m.irVersion, graph }));
+    }
     const model = create(ModelProtoSchema, {
       irVersion: IR_VERSION,
       producerName: 'sparsity-lab',

@@ -1,0 +1,135 @@
+/**
+ * Instrument a decoder given as an ONNX file (issue 3, "An ONNX file …"): find each FFN block by graph pattern,
+ * mask the input of its down-projection MatMul (METHOD.md §2–4), and add the outputs of every instrumented
+ * graph (nll from the logits, active counts, optionally a). Patterns (weights as initializers, MatMul(x, W)):
+ *   gated:     MatMul(x, W_gate[d,F]) → activation → s;  Mul(s, MatMul(x, W_up[d,F])) = a;  MatMul(a, W_down[F,d])
+ *   non-gated: MatMul(x, W_in[d,F]) (+ bias) → activation = s = a;                              MatMul(a, W_down[F,d])
+ * External data of the model must stay inside its folder (checked by main/checkpoint/onnx's loader first).
+ */
+import { TensorProto_DataType, type ModelProto, type NodeProto, type TensorProto } from 'onnx-buf';
+import { LabError } from '../api/errors';
+import type { MaskMode } from '../inference/runner-types';
+import { DT, GraphBuilder, type ElemType } from './onnx-builder';
+import { declareMaskInputs, keepMask, nllFromLogits } from './masks';
+
+export interface FfnBlock {
+  /** index of the down-projection MatMul in graph.node */
+  down: number;
+  /** input of down_proj (a) and the activation output (s; = a when non-gated) */
+  a: string;
+  s: string;
+  F: number;
+  gated: boolean;
+  elem: ElemType;
+}
+
+/** elementwise ops an activation may be built from (tanh-GELU, SiLU as x·sigmoid(x), fused Gelu, …) */
+const ELEMENTWISE = new Set(['Relu', 'Sigmoid', 'Mul', 'Add', 'Sub', 'Div', 'Tanh', 'Erf', 'Pow', 'Gelu', 'FastGelu', 'Where', 'Greater', 'Cast', 'Neg', 'Sqrt', 'Max', 'Min', 'Clip', 'HardSigmoid', 'Identity']);
+
+export function findFfnBlocks(model: ModelProto, file: string): FfnBlock[] {
+  const gr = model.graph;
+  if (!gr) throw new LabError('BAD_CHECKPOINT', `${file}: the ONNX file has no graph`);
+  const inits = new Map<string, TensorProto>(gr.initializer.map((t) => [t.name, t]));
+  const producer = new Map<string, NodeProto>();
+  for (const n of gr.node) for (const o of n.output) producer.set(o, n);
+  const dims = (name: string) => inits.get(name)?.dims.map(Number);
+  /** MatMul(x, W[d,F]) possibly followed by a bias Add */
+  const isInProj = (name: string, d: number, F: number): boolean => {
+    let n = producer.get(name);
+    if (n?.opType === 'Add') n = n.input.map((i) => producer.get(i)).find((p) => p?.opType === 'MatMul');
+    const w = n?.opType === 'MatMul' ? dims(n.input[1]) : undefined;
+    return !!w && w.length === 2 && w[0] === d && w[1] === F;
+  };
+  /** does `name` come from an [d,F] input projection through elementwise ops only? */
+  const reachesInProj = (name: string, d: number, F: number, depth = 0): boolean => {
+    if (isInProj(name, d, F)) return true;
+    const n = producer.get(name);
+    if (!n || depth > 16 || !ELEMENTWISE.has(n.opType)) return false;
+    return n.input.some((i) => !inits.has(i) && reachesInProj(i, d, F, depth + 1));
+  };
+  // the hidden size d from the token embedding (the Gather on the largest rank-2 table): a down projection
+  // writes d-wide rows. Without it, the next layer's up projection (fed from the residual stream, which comes
+  // from the previous down projection) would look like a non-gated FFN of width d.
+  let hidden: number | undefined;
+  let rows = 0;
+  for (const n of gr.node) {
+    const e = n.opType === 'Gather' ? dims(n.input[0]) : undefined;
+    if (e?.length === 2 && e[0] > rows) [rows, hidden] = [e[0], e[1]];
+  }
+  const blocks: FfnBlock[] = [];
+  gr.node.forEach((n, idx) => {
+    if (n.opType !== 'MatMul') return;
+    const w = dims(n.input[1]);
+    if (!w || w.length !== 2 || w[0] === w[1]) return;
+    const [F, d] = w;
+    if (hidden !== undefined && d !== hidden) return;
+    const a = n.input[0];
+    const p = producer.get(a);
+    if (!p) return;
+    const elem = inits.get(n.input[1])!.dataType === TensorProto_DataType.FLOAT16 ? DT.FLOAT16 : DT.FLOAT;
+    if (p.opType === 'Mul') {
+      const [x, y] = p.input;
+      // gated: one factor is the up projection itself, the other the activation of the gate projection
+      if (isInProj(y, d, F) && !isInProj(x, d, F) && reachesInProj(x, d, F)) return void blocks.push({ down: idx, a, s: x, F, gated: true, elem });
+      if (isInProj(x, d, F) && !isInProj(y, d, F) && reachesInProj(y, d, F)) return void blocks.push({ down: idx, a, s: y, F, gated: true, elem });
+    }
+    if (ELEMENTWISE.has(p.opType) && !isInProj(a, d, F) && reachesInProj(a, d, F)) blocks.push({ down: idx, a, s: a, F, gated: false, elem });
+  });
+  if (!blocks.length) {
+    const seen = new Map<string, number>();
+    for (const n of gr.node) seen.set(n.opType, (seen.get(n.opType) ?? 0) + 1);
+    const list = [...seen].map(([k, v]) => `${k}×${v}`).join(', ');
+    throw new LabError(
+      'BAD_CHECKPOINT',
+      `${file}: no feed-forward block found. Expected MatMul(x, W[d,F]) → activation (→ Mul with a second MatMul(x, W[d,F])) → MatMul(a, W[F,d]) with the weights as initializers; node types seen: ${list || 'none'}`,
+    );
+  }
+  return blocks;
+}
+
+export interface InstrumentOptions {
+  mode: MaskMode['kind'];
+  capture: boolean;
+}
+
+/** The instrumented model's bytes: inputs input_ids + the mode's mask input; outputs nll, active_counts, neuron_counts (+ act.{l}). */
+export function instrumentOnnx(model: ModelProto, file: string, o: InstrumentOptions): { bytes: Uint8Array; layers: number; F: number } {
+  const blocks = findFfnBlocks(model, file);
+  const F = blocks[0].F;
+  if (blocks.some((b) => b.F !== F)) throw new LabError('UNSUPPORTED', `${file}: FFN blocks of different widths (${[...new Set(blocks.map((b) => b.F))].join(', ')})`);
+  const gr = model.graph!;
+  const ids = gr.input.find((i) => i.name === 'input_ids') ?? gr.input.find((i) => i.type?.value.case === 'tensorType' && [TensorProto_DataType.INT64, TensorProto_DataType.INT32].includes(i.type.value.value.elemType));
+  if (!ids) throw new LabError('BAD_CHECKPOINT', `${file}: no integer token-id input (looked for 'input_ids')`);
+  const logitsOut = gr.output.find((x) => x.name === 'logits') ?? gr.output[0];
+  if (!logitsOut) throw new LabError('BAD_CHECKPOINT', `${file}: the graph has no output (expected logits)`);
+  const L = blocks.length;
+  const g = GraphBuilder.adopt(model);
+  const maskIn = declareMaskInputs(g, o.mode, L, F);
+  const counts: string[] = [];
+  const neuron: string[] = [];
+  const i64 = (v: number[]) => g.i64(g.fresh('c'), v);
+  blocks.forEach((b, l) => {
+    const keep = keepMask(g, o.mode, l, b.s, b.a, maskIn, b.elem);
+    if (o.mode !== 'dense') {
+      const zero = g.init(g.fresh('zero'), b.elem, [], b.elem === DT.FLOAT ? new Float32Array([0]) : new Uint16Array([0]));
+      g.graphNodes[b.down].input[0] = g.op('Where', [keep, b.a, zero]); // zero a_i before down_proj (METHOD.md §2–4)
+    }
+    const keepF = g.op('Cast', [keep], { to: DT.FLOAT });
+    counts.push(g.op('Unsqueeze', [g.op('ReduceSum', [keepF, i64([-1])], { keepdims: 0 }), i64([0])]));
+    neuron.push(g.op('Unsqueeze', [g.op('ReduceSum', [keepF, i64([0, 1])], { keepdims: 0 }), i64([0])]));
+    if (o.capture) g.op('Reshape', [b.elem === DT.FLOAT ? b.a : g.op('Cast', [b.a], { to: DT.FLOAT }), i64([-1, F])], {}, `act.${l}`);
+  });
+  let idsName = ids.name;
+  if (ids.type?.value.case === 'tensorType' && ids.type.value.value.elemType !== TensorProto_DataType.INT64) idsName = g.op('Cast', [ids.name], { to: DT.INT64 });
+  const logitsF = g.op('Cast', [logitsOut.name], { to: DT.FLOAT });
+  nllFromLogits(g, logitsF, idsName);
+  g.op('Concat', counts, { axis: 0 }, 'active_counts');
+  g.op('Concat', neuron, { axis: 0 }, 'neuron_counts');
+  // never ship logits (or a KV cache) to the host: only the instrumented outputs remain
+  g.setOutputs(() => false);
+  g.output('nll', DT.FLOAT, ['B', 'Sm1']);
+  g.output('active_counts', DT.FLOAT, [L, 'B', 'S']);
+  g.output('neuron_counts', DT.FLOAT, [L, F]);
+  if (o.capture) for (let l = 0; l < L; l++) g.output(`act.${l}`, DT.FLOAT, ['BS', F]);
+  return { bytes: g.build(), layers: L, F };
+}
