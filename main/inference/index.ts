@@ -13,6 +13,7 @@ import { buildLlamaGraph, type GraphDType } from '../graph/llama-graph';
 import { probeProviders, PROVIDER_ORDER, type ProviderName } from './providers';
 import type { ForwardRequest, ForwardResult, MaskMode, ModelRunner } from './runner-types';
 import { GraphCache } from './graph-cache';
+import { openOnnxSource } from './onnx-file';
 
 export interface RunnerOptions {
   provider?: 'auto' | ProviderName;
@@ -44,13 +45,14 @@ async function chooseProvider(want: RunnerOptions['provider']): Promise<{ provid
 }
 
 export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions = {}): Promise<ModelRunner> {
-  if (ckpt.format !== 'hf') throw new LabError('UNSUPPORTED', `${ckpt.path}: only Hugging Face folders can be run by this build`);
   const { provider, reasons } = await chooseProvider(opts.provider);
-  const dtype: GraphDType = opts.dtype && opts.dtype !== 'auto' ? opts.dtype : provider === 'cpu' ? 'float32' : 'float16';
+  // an .onnx file computes in the dtype it was exported in; HF weights are converted once: fp16 on GPU, fp32 on CPU
+  const onnxSrc = ckpt.format === 'onnx' ? openOnnxSource(ckpt.path) : undefined;
+  const dtype: GraphDType = onnxSrc ? onnxSrc.dtype : opts.dtype && opts.dtype !== 'auto' ? opts.dtype : provider === 'cpu' ? 'float32' : 'float16';
   const s = ckpt.spec;
   const maxSeq = Math.min(opts.maxSeq ?? 1024, s.maxPositions);
-  const colNorms: Float32Array[] = [];
-  for (let l = 0; l < s.numLayers; l++) {
+  const colNorms: Float32Array[] = onnxSrc ? onnxSrc.colNorms : [];
+  for (let l = 0; !onnxSrc && l < s.numLayers; l++) {
     const w = ckpt.weights.get(`layers.${l}.mlp.down.weight`);
     if (!w) throw new LabError('BAD_CHECKPOINT', `${ckpt.path}: missing down_proj of layer ${l}`);
     colNorms.push(columnNorms(w.toFloat32(), s.hiddenSize, s.intermediateSize));
@@ -62,6 +64,7 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
   const graphBytes = [...ckpt.weights.values()].reduce((a, w) => a + w.shape.reduce((x, y) => x * y, 1) * bytesPerWeight, 0);
   let tmpDir: string | undefined;
   const fileFor = (key: Record<string, unknown>): string | undefined => {
+    if (onnxSrc) return undefined; // instrumented in memory from the file (no external data: checked on open)
     if (cache) return cache.path(ckpt.contentHash, key);
     if (graphBytes < LARGE_GRAPH_BYTES) return undefined;
     tmpDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'slab-graph-'));
@@ -101,7 +104,7 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
             return ort.InferenceSession.create(file, sessOpts);
           }
         }
-        return ort.InferenceSession.create(buildLlamaGraph(ckpt, gopts), sessOpts);
+        return ort.InferenceSession.create(onnxSrc ? onnxSrc.build(kind, capture) : buildLlamaGraph(ckpt, gopts), sessOpts);
       })();
       sessions.set(key, p);
       p.catch(() => sessions.delete(key));
@@ -137,6 +140,9 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
       else feeds.kzero = new ort.Tensor('int64', new BigInt64Array([BigInt(Math.min(kzero, numel))]), [1]);
     }
     const sess = await session(kind, !!req.captureActivations);
+    // exported decoders (optimum) may also take an attention mask and position ids: no padding, positions 0…S−1
+    if (sess.inputNames.includes('attention_mask')) feeds.attention_mask = new ort.Tensor('int64', new BigInt64Array(B * S).fill(1n), [B, S]);
+    if (sess.inputNames.includes('position_ids')) feeds.position_ids = new ort.Tensor('int64', BigInt64Array.from({ length: B * S }, (_, i) => BigInt(i % S)), [B, S]);
     const out = await sess.run(feeds);
     const res: ForwardResult = {
       nll: out.nll.data as Float32Array,
