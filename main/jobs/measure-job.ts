@@ -18,7 +18,10 @@ export function openOpts(cfg: RunConfig): OpenOptions {
   return { provider: cfg.provider, seqLen: cfg.seqLen };
 }
 
+// (maxPositions 0 = unknown, e.g. an ONNX file: the graph itself decides)
 function dataFor(ckpt: LoadedCheckpoint, cfg: RunConfig): EvalData {
+  if (ckpt.spec.maxPositions > 0 && cfg.seqLen > ckpt.spec.maxPositions)
+    throw new LabError('BAD_REQUEST', `sequence length ${cfg.seqLen} is longer than the context of ${ckpt.path} (max_position_embeddings ${ckpt.spec.maxPositions}): choose ${ckpt.spec.maxPositions} or less`);
   if (!ckpt.tokenizer) throw new LabError('BAD_CHECKPOINT', `${ckpt.path} has no tokenizer (tokenizer.json or tokenizer.model) to read the evaluation text with`);
   return loadEvalData(cfg.data, ckpt.tokenizer, { tokens: cfg.tokens, seqLen: cfg.seqLen, batch: cfg.batch, bosPerSequence: cfg.bosPerSequence });
 }

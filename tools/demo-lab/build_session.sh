@@ -18,7 +18,7 @@ SESSION=${DEMO_SESSION:-resources/demo-lab/demo.sparsitylab}
 PROVIDER=auto
 if [ "${1:-}" = "--provider" ]; then PROVIDER=${2:?--provider needs a value}; fi
 # Eval tokens per measurement: 256-token sequences (the models' context), 64 of them.
-COMMON=(--data "$DATA" --seq-len 256 --tokens 16384 --batch 16 --provider "$PROVIDER" --state-dir "$M/jobs" --session "$SESSION" --json --quiet)
+COMMON=(--data "$DATA" --seq-len 256 --tokens 16384 --batch 16 --provider "$PROVIDER" --session "$SESSION" --json --quiet)
 [ -d "$CK" ] || { echo "build_session: $CK is missing; train the models first (tools/demo-lab/README.md)" >&2; exit 1; }
 mkdir -p "$M"
 
@@ -37,7 +37,7 @@ EOF
 #    METHOD.md) for the six ReLU/SiLU series.
 for s in relu-64x2 relu-96x3 relu-128x4 silu-64x2 silu-96x3 silu-128x4; do
   list "$s" > "$M/$s.list"
-  echo "measure-series $s" >&2
+  echo "measure-series $s $(date +%T)" >&2
   bin/sparsity-lab measure-series "$M/$s.list" --p 1 --last-k 5 "${COMMON[@]}" > "$M/$s.json"
 done
 
