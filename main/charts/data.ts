@@ -160,7 +160,7 @@ function limitVsParams(x: Ctx, o: ChartOptions): PlotData {
 function limitVsWidthDepth(x: Ctx, o: ChartOptions): PlotData {
   const d = base('limit-vs-width-depth', o, { title: 'Limit activation ratio vs width-depth ratio', xLabel: 'Width-depth ratio d_h / L', yLabel: 'Limit activation ratio A₀ (%)' });
   const items = limitPoints(x, (c) => (c.hiddenSize && c.numLayers ? c.hiddenSize / c.numLayers : undefined));
-  if (new Set(items.map((e) => e.v)).size < 2) missing('needs ≥ 2 training series with a fit and different width-depth ratios (hidden size and layer count of their checkpoints)');
+  if (new Set(items.map((e) => e.v)).size < 2) return widthDepthFromFinals(x, d);
   byActivation(items).forEach(([act, list], g) => {
     list.sort((a, b) => a.v - b.v);
     d.series.push({ id: act, label: act === 'all' ? 'A₀' : act, role: 'measured', group: g, points: list.map((e) => ({ x: e.v, y: pct(e.s.fit!.A0), run: `series ${e.s.series}` })) });
@@ -179,6 +179,42 @@ function limitVsWidthDepth(x: Ctx, o: ChartOptions): PlotData {
     d.series.push({ id: 'piecewise', label: `piecewise fit (bottleneck ${wd.bottleneck.toFixed(0)})`, role: 'fit', group: 0, points: grid.map((r) => ({ x: r, y: f(r) })) });
     d.vlines = [{ x: wd.bottleneck, label: 'bottleneck', lo: wd.bottleneckLow, hi: wd.bottleneckHigh }];
   } else d.notes.push('no width-depth fit stored in this session');
+  return d;
+}
+
+/**
+ * Fallback when the shapes were measured as single (final) checkpoints, not as fitted series: plot each
+ * checkpoint's CETT-PPL-p% activation ratio against d_h/L, said plainly in the axis label and notes (A₀ is not
+ * estimated from one checkpoint).
+ */
+function widthDepthFromFinals(x: Ctx, d: PlotData): PlotData {
+  const cks = new Map(x.src.checkpoints().map((c) => [c.id, c]));
+  const pts: { s: { activation?: string }; v: number; a: number; run: string }[] = [];
+  for (const r of x.src.runs()) {
+    if (r.method !== 'cett-ppl' || r.status !== 'done' || r.activationRatio === undefined) continue;
+    const c = cks.get(r.checkpointId);
+    if (!c || c.series || !c.hiddenSize || !c.numLayers) continue;
+    pts.push({ s: { activation: c.activation }, v: c.hiddenSize / c.numLayers, a: r.activationRatio, run: `${c.name} (${r.id})` });
+  }
+  if (new Set(pts.map((e) => e.v)).size < 2)
+    missing('needs ≥ 2 training series with a fit, or ≥ 2 single checkpoints measured with CETT-PPL-p%, with different width-depth ratios (hidden size and layer count of their checkpoints)');
+  d.yLabel = 'Activation ratio of the final checkpoint (%)';
+  d.notes.push('single checkpoints, not fitted series: each point is the measured activation ratio, not a limit A₀');
+  const fams = byActivation(pts);
+  fams.forEach(([act, list], g) => {
+    list.sort((p, q) => p.v - q.v);
+    d.series.push({ id: act, label: act === 'all' ? 'final checkpoint' : `${act} · final checkpoint`, role: 'measured', group: g, points: list.map((e) => ({ x: e.v, y: pct(e.a), run: e.run })) });
+  });
+  const wd = fams.length === 1 ? x.deps.widthDepthFitter?.(pts.map((e) => ({ x: e.v, y: e.a }))) : undefined;
+  if (wd) {
+    const xs = pts.map((e) => e.v);
+    const lo = Math.min(...xs);
+    const hi = Math.max(...xs);
+    const f = (r: number) => pct(wd.slope * Math.min(r, wd.bottleneck) + wd.intercept);
+    const grid = [...new Set([lo, Math.max(lo, Math.min(hi, wd.bottleneck)), hi])].sort((p, q) => p - q);
+    d.series.push({ id: 'piecewise', label: `piecewise fit (bottleneck ${wd.bottleneck.toFixed(0)})`, role: 'fit', group: 0, points: grid.map((r) => ({ x: r, y: f(r) })) });
+    d.vlines = [{ x: wd.bottleneck, label: 'bottleneck', lo: wd.bottleneckLow, hi: wd.bottleneckHigh }];
+  }
   return d;
 }
 

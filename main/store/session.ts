@@ -149,6 +149,12 @@ const ARRAY_FIELDS = ['tau', 'neuronFrequency', 'sampleMatrix', 'thresholdsPerBa
 
 const now = () => new Date().toISOString();
 
+/** A readable name: a step folder (`003000`, `step-1200`, `checkpoint-500`) keeps its run's folder name in front. */
+export function checkpointName(p: string): string {
+  const base = path.basename(p);
+  return /^(\d+|(global[_-]?)?step[_-]?\d+|checkpoint[_-]?\d+|iter[_-]?\d+)$/i.test(base) ? `${path.basename(path.dirname(p))}/${base}` : base;
+}
+
 export class SessionStore {
   private constructor(
     readonly file: string,
@@ -213,7 +219,7 @@ export class SessionStore {
   upsertCheckpoint(s: Pick<CheckpointSummary, 'path'> & Partial<CheckpointSummary>, extra: { series?: string | null; tokensTrained?: number | null; name?: string } = {}): number {
     this.writable();
     const existing = this.db.prepare('SELECT id FROM checkpoints WHERE path=?').get(s.path) as { id: number } | undefined;
-    const name = extra.name ?? path.basename(s.path);
+    const name = extra.name ?? checkpointName(s.path);
     if (existing) {
       this.db
         .prepare(
