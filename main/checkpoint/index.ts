@@ -9,6 +9,7 @@ import { LabError } from '../api/errors';
 import { loadHfFolder } from './hf';
 import { loadOnnx } from './onnx';
 import type { Family, LoadedCheckpoint } from './types';
+import type { CheckpointCard } from '../api/domains/checkpoints';
 
 export type { LoadedCheckpoint } from './types';
 
@@ -25,26 +26,8 @@ export async function loadCheckpoint(p: string, opts: { family?: Family } = {}):
   throw new LabError('BAD_CHECKPOINT', `${abs}: not a checkpoint (expected a Hugging Face model folder or an .onnx file)`);
 }
 
-export interface CheckpointSummary {
-  path: string;
-  family: Family;
-  modelType: string;
-  activation: string;
-  layers: number;
-  hiddenSize: number;
-  intermediateSize: number;
-  heads: number;
-  kvHeads: number;
-  vocabSize: number;
-  parameters: number;
-  nonEmbeddingParameters: number;
-  widthDepthRatio: number;
-  dtype: string;
-  gated: boolean;
-  tokenizer: string | null;
-  contentHash: string;
-  notices: string[];
-}
+/** The architecture card: the contract's type (main/api/domains/checkpoints.ts), one definition for both. */
+export type CheckpointSummary = CheckpointCard;
 
 export function summarize(c: LoadedCheckpoint): CheckpointSummary {
   const s = c.spec;

@@ -10,57 +10,13 @@ import { LabError } from '../api/errors';
 import { createDb, openDb } from './db';
 import { fromBlob, toBlob, type StoredArray } from './arrays';
 import type { CheckpointSummary } from '../checkpoint/index';
+import type { SessionCheckpoint, SessionRun } from '../api/domains/sessions';
 
-export interface CheckpointRow {
-  id: number;
-  path: string;
-  name: string;
-  contentHash: string | null;
-  family: string | null;
-  activation: string | null;
-  hiddenSize: number | null;
-  layers: number | null;
-  intermediateSize: number | null;
-  parameters: number | null;
-  nonEmbeddingParameters: number | null;
-  widthDepthRatio: number | null;
-  tokensTrained: number | null;
-  series: string | null;
-  notes: string;
-}
+export type CheckpointRow = SessionCheckpoint;
 
-export type RunStatus = 'queued' | 'running' | 'interrupted' | 'completed' | 'failed' | 'cancelled';
+export type RunStatus = SessionRun['status'];
 
-export interface RunRow {
-  id: string;
-  parentId: string | null;
-  kind: string;
-  method: string;
-  label: string;
-  checkpointId: number | null;
-  checkpoint: string | null;
-  activation: string | null;
-  series: string | null;
-  tokensTrained: number | null;
-  p: number | null;
-  param: number | null;
-  status: RunStatus;
-  steps: number;
-  cett: number | null;
-  activationRatio: number | null;
-  pplRatio: number | null;
-  pplDense: number | null;
-  pplSparse: number | null;
-  provider: string | null;
-  dtype: string | null;
-  appVersion: string | null;
-  ortVersion: string | null;
-  error: string | null;
-  notes: string;
-  createdAt: string;
-  updatedAt: string;
-  deleted: boolean;
-}
+export type RunRow = SessionRun;
 
 export interface RunFilter {
   series?: string;

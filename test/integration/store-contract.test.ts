@@ -45,7 +45,7 @@ describe('sessions.* through the contract', () => {
       const bySort = (await engine.call('sessions.listRuns', { sort: 'activationRatio', desc: true })) as SessionRun[];
       expect(bySort.map((r) => r.id)).toEqual(['r-b', 'r-a', 'r-c']);
       const relu = (await engine.call('sessions.listRuns', { activation: 'relu', method: 'cett-ppl' })) as SessionRun[];
-      expect(relu.map((r) => [r.id, r.checkpoint, r.tokensTrained, r.series])).toEqual([['r-a', 'step-100', 1e9, 'relu-0.1b']]);
+      expect(relu.map((r) => [r.id, r.checkpoint, r.tokensTrained, r.series])).toEqual([['r-a', 'relu/step-100', 1e9, 'relu-0.1b']]);
 
       const cmp = (await engine.call('sessions.compareRuns', { ids: ['r-a', 'r-b'] })) as { runs: SessionRun[]; results: { perLayerActivation: number[] }[] };
       expect(cmp.runs.map((r) => r.cett)).toEqual([0.12, 0.2]);
@@ -94,7 +94,7 @@ describe('sessions.* through the contract', () => {
       c.close();
       expect(await engine.call('sessions.importRuns', { from: f('cluster.sparsitylab') })).toEqual({ imported: 1, skipped: 1, checkpoints: 1 });
       const got = (await engine.call('sessions.getRun', { id: 'r-cluster' })) as { run: SessionRun; result: { cett: number } };
-      expect(got.run).toMatchObject({ checkpoint: 'step-300', tokensTrained: 3e9, activationRatio: 0.25 });
+      expect(got.run).toMatchObject({ checkpoint: 'relu/step-300', tokensTrained: 3e9, activationRatio: 0.25 });
       await expect(engine.call('sessions.importRuns', { from: f('copy.sparsitylab') })).rejects.toThrow(/into itself/);
 
       expect(await engine.call('sessions.close', {})).toEqual({ closed: true });
@@ -137,9 +137,9 @@ describe('sparsity-lab runs <file> --json (in process; store-cli.test.ts runs th
     }
     const runs = JSON.parse(out[0]) as Record<string, unknown>[];
     expect(runs.map((x) => [x.id, x.checkpoint, x.activation, x.tokensTrained, x.method, x.p, x.status, x.cett, x.activationRatio, x.pplRatio])).toEqual([
-      ['r-a', 'step-100', 'relu', 1e9, 'cett-ppl', 1, 'completed', 0.12, 0.3, 1.01],
-      ['r-b', 'step-200', 'silu', 2e9, 'cett-ppl', 1, 'completed', 0.2, 0.6, 1.009],
-      ['r-c', 'step-100', 'relu', 1e9, 'fat', null, 'completed', 0.05, 0.1, 1.2],
+      ['r-a', 'relu/step-100', 'relu', 1e9, 'cett-ppl', 1, 'completed', 0.12, 0.3, 1.01],
+      ['r-b', 'silu/step-200', 'silu', 2e9, 'cett-ppl', 1, 'completed', 0.2, 0.6, 1.009],
+      ['r-c', 'relu/step-100', 'relu', 1e9, 'fat', null, 'completed', 0.05, 0.1, 1.2],
     ]);
     expect(err.join('\n')).toMatch(/nothing-here\.sparsitylab: no such session file/);
   });

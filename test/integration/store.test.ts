@@ -206,7 +206,7 @@ describe('recordMeasurement (no engine)', () => {
     expect(again).toBe('fixed');
     const s = SessionStore.open(file, { readOnly: true });
     expect(s.listCheckpoints()).toHaveLength(1);
-    expect(s.getRun(id)).toMatchObject({ status: 'completed', checkpoint: 'step-1', activation: 'relu', tokensTrained: 5e8, cett: 0.1234 });
+    expect(s.getRun(id)).toMatchObject({ status: 'completed', checkpoint: 's/step-1', activation: 'relu', tokensTrained: 5e8, cett: 0.1234 });
     expect(s.getRun('fixed')).toMatchObject({ method: 'fat', param: 0.01, activationRatio: 0.4, cett: null });
     expect(s.getResult(id)).toEqual(sampleResult(2, 3));
     expect(s.listDatasets()[0]).toMatchObject({ tokens: 1024, seqLen: 64, hash: expect.stringMatching(/^sha256:[0-9a-f]{64}$/) });

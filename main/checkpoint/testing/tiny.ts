@@ -5,6 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { mulberry32 } from '../../laws/rng';
 import { writeSafetensors } from '../safetensors';
 import type { ActivationName } from '../types';
 
@@ -32,17 +33,8 @@ export interface TinyOptions {
   std?: number;
 }
 
-/** mulberry32 */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** the same seeded PRNG as the laws' bootstrap (mulberry32) */
+export const rng = mulberry32;
 
 function normal(r: () => number): number {
   const u = Math.max(r(), 1e-12);
