@@ -3,11 +3,24 @@
  * ipcRenderer itself never reaches the page.
  */
 import { contextBridge, ipcRenderer } from 'electron';
-import type { LabBridge, MenuAction } from '../main/api/bridge';
-import type { WireResponse } from '../main/api/contract';
+import type { DomainVerbs, LabBridge, MenuAction } from '../main/api/bridge';
+import { COMMAND_NAMES, type WireResponse } from '../main/api/contract';
+
+const invoke = (cmd: string, payload: unknown) => ipcRenderer.invoke('lab:invoke', cmd, payload) as Promise<WireResponse>;
+const api: DomainVerbs = {};
+for (const name of COMMAND_NAMES) {
+  const [domain, ...verb] = name.split('.');
+  (api[domain] ??= {})[verb.join('.')] = (payload?: unknown) => invoke(name, payload ?? {});
+}
 
 const bridge: LabBridge = {
-  invoke: (cmd, payload) => ipcRenderer.invoke('lab:invoke', cmd, payload) as Promise<WireResponse>,
+  api,
+  invoke,
+  onProgress(cb) {
+    const h = (_e: unknown, event: string, payload: unknown) => event === 'job.progress' && cb(payload);
+    ipcRenderer.on('lab:event', h);
+    return () => ipcRenderer.removeListener('lab:event', h);
+  },
   onEvent(cb) {
     const h = (_e: unknown, event: string, payload: unknown) => cb(event, payload);
     ipcRenderer.on('lab:event', h);

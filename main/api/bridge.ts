@@ -21,7 +21,14 @@ export interface DialogFilter {
   extensions: string[];
 }
 
+/** `lab.<domain>.<verb>(payload)` for every command of the contract, e.g. `lab.runs.start({config})`. */
+export type DomainVerbs = Record<string, Record<string, (payload?: unknown) => Promise<WireResponse>>>;
+
 export interface LabBridge {
+  /** Domain verbs generated from the contract's command names (same envelope as invoke). */
+  api: DomainVerbs;
+  /** `lab.onProgress(cb)`: job progress events only. */
+  onProgress(cb: (payload: unknown) => void): () => void;
   /** Generic call: resolves to the same envelope the WebSocket returns (never rejects for engine errors). */
   invoke(cmd: string, payload: unknown): Promise<WireResponse>;
   /** Engine events (job progress, session changes). Returns an unsubscribe function. */
