@@ -140,6 +140,23 @@ export function decodeToFloat32(dtype: string, bytes: Uint8Array, numel: number,
   return out;
 }
 
+/** The bytes of one tensor, read at its offset (in ≤ 1 GiB chunks: fs.readSync's limit). */
+function readEntryBytes(e: SafetensorsEntry): Buffer {
+  const fd = fs.openSync(e.file, 'r');
+  try {
+    const buf = Buffer.alloc(e.length);
+    let got = 0;
+    while (got < e.length) {
+      const n = fs.readSync(fd, buf, got, Math.min(e.length - got, 1 << 30), e.offset + got);
+      if (n <= 0) throw new LabError('BAD_CHECKPOINT', `${e.file}: tensor '${e.name}' is cut short (file truncated?)`);
+      got += n;
+    }
+    return buf;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 export function tensorFromEntry(e: SafetensorsEntry, canonicalName: string): WeightTensor {
   const numel = e.shape.reduce((a, b) => a * b, 1);
   return {
@@ -147,19 +164,7 @@ export function tensorFromEntry(e: SafetensorsEntry, canonicalName: string): Wei
     shape: e.shape,
     dtype: WEIGHT_DTYPES[e.dtype] ?? 'float32',
     toFloat32() {
-      const fd = fs.openSync(e.file, 'r');
-      try {
-        const buf = Buffer.alloc(e.length);
-        let got = 0;
-        while (got < e.length) {
-          const n = fs.readSync(fd, buf, got, Math.min(e.length - got, 1 << 30), e.offset + got);
-          if (n <= 0) throw new LabError('BAD_CHECKPOINT', `${e.file}: tensor '${e.name}' is cut short (file truncated?)`);
-          got += n;
-        }
-        return decodeToFloat32(e.dtype, buf, numel, `${e.file}: tensor '${e.name}'`);
-      } finally {
-        fs.closeSync(fd);
-      }
+      return decodeToFloat32(e.dtype, readEntryBytes(e), numel, `${e.file}: tensor '${e.name}'`);
     },
   };
 }
@@ -238,19 +243,7 @@ export function rawFromEntry(e: SafetensorsEntry): import('./raw').RawTensor {
     shape: e.shape,
     byteLength: e.length,
     read() {
-      const fd = fs.openSync(e.file, 'r');
-      try {
-        const buf = Buffer.alloc(e.length);
-        let got = 0;
-        while (got < e.length) {
-          const n = fs.readSync(fd, buf, got, Math.min(e.length - got, 1 << 30), e.offset + got);
-          if (n <= 0) throw new LabError('BAD_CHECKPOINT', `${e.file}: tensor '${e.name}' is cut short (file truncated?)`);
-          got += n;
-        }
-        return buf;
-      } finally {
-        fs.closeSync(fd);
-      }
+      return readEntryBytes(e);
     },
   };
 }
