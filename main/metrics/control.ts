@@ -1,14 +1,9 @@
 /** Cancellation and progress for long measurements (issue 4 "Jobs"); checked between forward calls. */
 import { LabError } from '../api/errors';
+import type { JobProgressEvent } from '../api/domains/runs';
 
-export interface Progress {
-  phase: string;
-  step: number;
-  of: number;
-  tokensPerSec: number;
-  etaSec: number | null;
-  message?: string;
-}
+/** What a job reports: the contract's progress event without the job id (the job runner adds it). */
+export type Progress = Omit<JobProgressEvent, 'id'>;
 
 export interface RunControl {
   signal?: AbortSignal;
