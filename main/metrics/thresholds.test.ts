@@ -1,17 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { buildProbeCurve } from './cett-probe';
 import { authorsCandidates, buildLayerCurve, cettDirect, linspaceF32, quantileLinear, type LayerInput } from './thresholds';
+import { mulberry32 } from '../laws/rng';
 
-/** deterministic PRNG (mulberry32) */
-function rng(seed: number) {
-  return () => {
-    seed |= 0;
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32; // the project's seeded PRNG
 
 function layer(seed: number, tokens: number, f: number, d: number, relu: boolean): LayerInput {
   const r = rng(seed);

@@ -6,16 +6,10 @@
  */
 import type { ActivationName, ModelSpec } from '../../main/checkpoint/types';
 import type { ForwardRequest, ForwardResult, MaskMode, ModelRunner } from '../../main/inference/runner-types';
+import { mulberry32 } from '../../main/laws/rng';
 
-export function rng(seed: number) {
-  return () => {
-    seed |= 0;
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** the project's seeded PRNG (mulberry32), shared with the laws' bootstrap */
+export const rng = mulberry32;
 
 const ACT: Record<string, (x: number) => number> = {
   relu: (x) => Math.max(0, x),
