@@ -4,23 +4,17 @@
  */
 import { defineStore } from 'pinia';
 import { computed, ref } from 'vue';
-import type { JobFinishedEvent, RequestOf } from '../../../main/api/contract';
+import type { JobFinishedEvent, JobProgressEvent, RequestOf } from '../../../main/api/contract';
 import { api } from '../api/client';
 
 export type RunConfigInput = RequestOf<'runs.start'>['config'];
 
-export interface JobView {
-  id: string;
+/** A job as the monitor shows it: the engine's last progress event plus what the window knows. */
+export interface JobView extends JobProgressEvent {
   label: string;
   config?: RunConfigInput;
   startedAt: string;
   status: 'running' | 'completed' | 'failed' | 'cancelled';
-  phase: string;
-  step: number;
-  of: number;
-  tokensPerSec: number;
-  etaSec: number | null;
-  message?: string;
   result?: unknown;
   error?: JobFinishedEvent['error'];
   finishedAt?: string;
