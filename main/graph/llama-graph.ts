@@ -92,7 +92,27 @@ export function buildLlamaGraph(ckpt: LoadedCheckpoint, o: GraphOptions, externa
   }
 }
 
-function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: GraphOptions): Uint8Array {
+/** What a decoder stream does at each layer's FFN: a is the down_proj input [B,S,F], sAct = σ(W_gate x) (gated) or a. */
+export type FfnHook = (l: number, sAct: string, a: string) => string;
+
+/**
+ * The decoder's building blocks over one GraphBuilder, with every weight registered once, so that one graph can
+ * hold several streams through the same weights (the CETT search graph runs a dense and a sparse stream).
+ */
+export interface Decoder {
+  spec: ModelSpec;
+  /** graph compute dtype */
+  T: ElemType;
+  /** a weight [out,in] transposed to [in,out] in the graph dtype (registered once) */
+  linear(name: string, out: number, inp: number): string;
+  /** a checkpoint tensor as fp32 */
+  W(name: string): Float32Array;
+  toF(x: string): string;
+  /** runs the decoder on ids; `ffn` returns the (possibly masked) down_proj input. Without `head` it stops after the last layer's FFN hook. */
+  stream(ids: string, ffn: FfnHook, head: boolean): { logits?: string };
+}
+
+export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<GraphOptions, 'dtype' | 'maxSeq'>): Decoder {
   const s = ckpt.spec;
   if (s.positional === 'rope' && (s.rotaryDim % 2 !== 0 || s.rotaryDim > s.headDim || s.rotaryDim <= 0))
     throw new LabError('BAD_CHECKPOINT', `${ckpt.path}: rotary dimension ${s.rotaryDim} does not fit head dimension ${s.headDim}`);
@@ -106,20 +126,26 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: GraphOptions): Ui
     if (!t) throw new LabError('BAD_CHECKPOINT', `${ckpt.path}: missing tensor '${name}'`);
     return t.toFloat32();
   };
-  const constT = (name: string, data: Float32Array, dims: number[]) => (T === DT.FLOAT16 ? g.init(name, T, dims, toHalf(data)) : g.init(name, T, dims, data));
+  const once = new Map<string, string>();
+  const memo = (name: string, make: () => string) => {
+    let v = once.get(name);
+    if (v === undefined) once.set(name, (v = make()));
+    return v;
+  };
+  const constT = (name: string, data: () => Float32Array, dims: number[]) =>
+    memo(name, () => (T === DT.FLOAT16 ? g.init(name, T, dims, toHalf(data())) : g.init(name, T, dims, data())));
   /** Linear weight [out,in] stored as [in,out] for MatMul(x, W) */
-  const linear = (name: string, out: number, inp: number) => constT(name, transpose(W(name), out, inp), [inp, out]);
-  const scalarT = (name: string, v: number) => constT(name, new Float32Array([v]), []);
-  const scalarF = (name: string, v: number) => g.f32(name, [v], []);
+  const linear = (name: string, out: number, inp: number) => constT(name, () => transpose(W(name), out, inp), [inp, out]);
+  const scalarT = (name: string, v: number) => constT(name, () => new Float32Array([v]), []);
+  const scalarF = (name: string, v: number) => memo(name, () => g.f32(name, [v], []));
   const toF = (x: string) => (T === F32 ? x : g.op('Cast', [x], { to: F32 }));
   const toT = (x: string) => (T === F32 ? x : g.op('Cast', [x], { to: T }));
   const eps = scalarF('rms_eps', s.normEps);
   const one = scalarF('one_f', 1);
-  const axisLast = g.i64('axis_last', [-1]);
 
   /** HF RMSNorm: fp32 x·rsqrt(mean(x²)+eps), back to the input dtype, × weight */
   const rms = (x: string, weightName: string, dim: number) => {
-    const w = constT(weightName, W(weightName), [dim]);
+    const w = constT(weightName, () => W(weightName), [dim]);
     const xf = toF(x);
     const ms = g.op('ReduceMean', [g.op('Mul', [xf, xf])], { axes: [-1], keepdims: 1 });
     const r = g.op('Div', [one, g.op('Sqrt', [g.op('Add', [ms, eps])])]);
@@ -127,134 +153,157 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: GraphOptions): Ui
   };
   /** torch LayerNorm in fp32 (opset-17 LayerNormalization), back to the graph dtype */
   const layerNorm = (x: string, prefix: string) => {
-    const w = g.f32(prefix + '.weight', W(prefix + '.weight'), [h]);
-    const b = g.f32(prefix + '.bias', W(prefix + '.bias'), [h]);
+    const w = memo(prefix + '.weight', () => g.f32(prefix + '.weight', W(prefix + '.weight'), [h]));
+    const b = memo(prefix + '.bias', () => g.f32(prefix + '.bias', W(prefix + '.bias'), [h]));
     return toT(g.op('LayerNormalization', [toF(x), w, b], { axis: -1, epsilon: s.normEps }));
   };
   const norm = (x: string, prefix: string) => (s.norm === 'rms' ? rms(x, prefix + '.weight', h) : layerNorm(x, prefix));
+  const rd = s.rotaryDim;
+  const qkScale = scalarT('qk_scale', 1 / Math.sqrt(hd));
+  const mergeShape = g.i64('merge_shape', [0, 0, H * hd]);
+  const halfSplit = g.i64('half_split', [rd / 2, rd / 2]);
+  const axes01 = g.i64('axes01', [0, 1]);
+  const zero1 = g.i64('c0', [0]);
+  const causalT = () => {
+    const causal = new Float32Array(o.maxSeq * o.maxSeq);
+    for (let i = 0; i < o.maxSeq; i++) for (let j = i + 1; j < o.maxSeq; j++) causal[i * o.maxSeq + j] = -1e9;
+    return memo('causal', () => g.f32('causal', causal, [o.maxSeq, o.maxSeq]));
+  };
+  const rope = s.positional === 'rope' ? ropeTables(s, o.maxSeq) : undefined;
 
+  function stream(ids: string, ffn: FfnHook, head: boolean): { logits?: string } {
+    const shape = g.op('Shape', [ids]);
+    const S1 = g.op('Slice', [shape, g.i64(g.fresh('c1'), [1]), g.i64(g.fresh('c2'), [2])]); // [1] = S
+    let cosS = '';
+    let sinS = '';
+    if (rope) {
+      cosS = g.op('Slice', [constT('rope_cos', () => rope.cos, [o.maxSeq, rd]), zero1, S1, zero1]); // [S,rd]
+      sinS = g.op('Slice', [constT('rope_sin', () => rope.sin, [o.maxSeq, rd]), zero1, S1, zero1]);
+    }
+    const maskSS = g.op('Slice', [causalT(), g.i64(g.fresh('c00'), [0, 0]), g.op('Concat', [S1, S1], { axis: 0 }), axes01]);
+    const rotate = (x: string) => {
+      const [x1, x2] = g.node('Split', [x, halfSplit], { axis: -1 }, 2);
+      return g.op('Concat', [g.op('Neg', [x2]), x1], { axis: -1 });
+    };
+    const ropeFull = (x: string) => g.op('Add', [g.op('Mul', [x, cosS]), g.op('Mul', [rotate(x), sinS])]);
+    /** HF rotate_half rope on the first rd dims (gpt_neox partial rotary passes the rest through); none for learned positions */
+    const applyRope = (x: string) => {
+      if (s.positional !== 'rope') return x;
+      if (rd === hd) return ropeFull(x);
+      const [xr, xp] = g.node('Split', [x, g.i64(g.fresh('rot_split'), [rd, hd - rd])], { axis: -1 }, 2);
+      return g.op('Concat', [ropeFull(xr), xp], { axis: -1 });
+    };
+    const headsShape = (n: number) => g.i64(g.fresh('hs'), [0, 0, n, hd]);
+
+    let x = g.op('Gather', [constT('embed.tokens', () => W('embed.tokens'), [V, h]), ids], { axis: 0 });
+    if (s.embedScale !== 1) x = g.op('Mul', [x, scalarT('embed_scale', s.embedScale)]);
+    if (s.positional === 'learned') {
+      // learned positions: rows offset … offset+S−1 of the table (OPT starts at 2)
+      const rows = ckpt.weights.get('embed.positions')!.shape[0];
+      const maxPos = Math.min(o.maxSeq, rows - s.positionOffset);
+      const posT = constT('embed.positions', () => W('embed.positions').subarray(s.positionOffset * h, (s.positionOffset + maxPos) * h), [maxPos, h]);
+      x = g.op('Add', [x, g.op('Slice', [posT, zero1, S1, zero1])]);
+    }
+    const resScale = s.residualScale !== 1 ? scalarT('residual_scale', s.residualScale) : '';
+    for (let l = 0; l < L; l++) {
+      const p = `layers.${l}.`;
+      const xIn = x;
+      const hN = norm(x, p + 'attn_norm');
+      const proj = (name: string, out: number) => {
+        let y = g.op('MatMul', [hN, linear(p + `attn.${name}.weight`, out, h)]);
+        if (ckpt.weights.has(p + `attn.${name}.bias`)) y = g.op('Add', [y, constT(p + `attn.${name}.bias`, () => W(p + `attn.${name}.bias`), [out])]);
+        return y;
+      };
+      let q = g.op('Reshape', [proj('q', H * hd), headsShape(H)]); // [B,S,H,hd]
+      let k = g.op('Reshape', [proj('k', K * hd), headsShape(K)]);
+      const v0 = g.op('Reshape', [proj('v', K * hd), headsShape(K)]);
+      if (s.qkNorm) {
+        q = rms(q, p + 'attn.q_norm.weight', hd);
+        k = rms(k, p + 'attn.k_norm.weight', hd);
+      }
+      q = applyRope(g.op('Transpose', [q], { perm: [0, 2, 1, 3] })); // [B,H,S,hd]
+      k = applyRope(g.op('Transpose', [k], { perm: [0, 2, 1, 3] })); // [B,K,S,hd]
+      let v = g.op('Transpose', [v0], { perm: [0, 2, 1, 3] });
+      if (K !== H) {
+        const rep = g.i64(g.fresh('rep'), [1, 1, H / K, 1, 1]);
+        const back = g.i64(g.fresh('gqa'), [0, H, -1, hd]);
+        const expand = (t: string) => g.op('Reshape', [g.op('Expand', [g.op('Unsqueeze', [t, g.i64(g.fresh('ax2'), [2])]), rep]), back]);
+        k = expand(k);
+        v = expand(v);
+      }
+      const scores = g.op('Mul', [g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]), qkScale]);
+      const probs = toT(g.op('Softmax', [g.op('Add', [toF(scores), maskSS])], { axis: -1 }));
+      const ctx = g.op('Reshape', [g.op('Transpose', [g.op('MatMul', [probs, v])], { perm: [0, 2, 1, 3] }), mergeShape]);
+      let attn = g.op('MatMul', [ctx, linear(p + 'attn.o.weight', h, H * hd)]);
+      if (ckpt.weights.has(p + 'attn.o.bias')) attn = g.op('Add', [attn, constT(p + 'attn.o.bias', () => W(p + 'attn.o.bias'), [h])]);
+      if (resScale) attn = g.op('Mul', [attn, resScale]);
+      x = g.op('Add', [x, attn]);
+
+      // FFN (METHOD.md §1): gated s = σ(W_gate x), a = s ⊙ (W_in x); non-gated s = a = σ(W_in x + b); FFN = W_out a
+      // gpt_neox parallel residual: the MLP norm sees the layer input, not x + attn
+      const m = norm(s.parallelResidual ? xIn : x, p + 'mlp_norm');
+      const ffnIn = (name: string) => {
+        let y = g.op('MatMul', [m, linear(p + `mlp.${name}.weight`, F, h)]);
+        if (ckpt.weights.has(p + `mlp.${name}.bias`)) y = g.op('Add', [y, constT(p + `mlp.${name}.bias`, () => W(p + `mlp.${name}.bias`), [F])]);
+        return y;
+      };
+      const up = ffnIn('up');
+      const sAct = activation(g, s.gated ? ffnIn('gate') : up, s, T);
+      const a = s.gated ? g.op('Mul', [sAct, up]) : sAct; // [B,S,F]
+      const aMasked = ffn(l, sAct, a);
+      if (!head && l === L - 1) return {};
+      let down = g.op('MatMul', [aMasked, linear(p + 'mlp.down.weight', h, F)]);
+      if (ckpt.weights.has(p + 'mlp.down.bias')) down = g.op('Add', [down, constT(p + 'mlp.down.bias', () => W(p + 'mlp.down.bias'), [h])]);
+      if (resScale) down = g.op('Mul', [down, resScale]);
+      x = g.op('Add', [x, down]);
+    }
+    let hF = norm(x, 'final_norm');
+    if (s.logitScale !== 1) hF = g.op('Mul', [hF, scalarT('logit_scale', s.logitScale)]);
+    const lm = s.tieEmbeddings ? constT('lm_head.tied', () => transpose(W('embed.tokens'), V, h), [h, V]) : linear('lm_head.weight', V, h);
+    return { logits: toF(g.op('MatMul', [hF, lm])) }; // [B,S,V] fp32
+  }
+  return { spec: s, T, linear, W, toF, stream };
+}
+
+function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: GraphOptions): Uint8Array {
+  const dec = makeDecoder(g, ckpt, o);
+  const { T } = dec;
+  const s = ckpt.spec;
+  const F32 = DT.FLOAT;
+  const { intermediateSize: F, numLayers: L, vocabSize: V } = s;
   const ids = g.input('input_ids', DT.INT64, ['B', 'S']);
   const maskIn = o.plain ? {} : declareMaskInputs(g, o.mode, L, F);
-
-  const shape = g.op('Shape', [ids]);
-  const S1 = g.op('Slice', [shape, g.i64('c1', [1]), g.i64('c2', [2])]); // [1] = S
-  const zero1 = g.i64('c0', [0]);
-  const rd = s.rotaryDim;
-  let cosS = '';
-  let sinS = '';
-  if (s.positional === 'rope') {
-    const { cos, sin } = ropeTables(s, o.maxSeq);
-    cosS = g.op('Slice', [constT('rope_cos', cos, [o.maxSeq, rd]), zero1, S1, zero1]); // [S,rd]
-    sinS = g.op('Slice', [constT('rope_sin', sin, [o.maxSeq, rd]), zero1, S1, zero1]);
-  }
-  const causal = new Float32Array(o.maxSeq * o.maxSeq);
-  for (let i = 0; i < o.maxSeq; i++) for (let j = i + 1; j < o.maxSeq; j++) causal[i * o.maxSeq + j] = -1e9;
-  const axes01 = g.i64('axes01', [0, 1]);
-  const maskSS = g.op('Slice', [g.f32('causal', causal, [o.maxSeq, o.maxSeq]), g.i64('c00', [0, 0]), g.op('Concat', [S1, S1], { axis: 0 }), axes01]);
-  const halfSplit = g.i64('half_split', [rd / 2, rd / 2]);
-  const rotate = (x: string) => {
-    const [x1, x2] = g.node('Split', [x, halfSplit], { axis: -1 }, 2);
-    return g.op('Concat', [g.op('Neg', [x2]), x1], { axis: -1 });
-  };
-  const ropeFull = (x: string) => g.op('Add', [g.op('Mul', [x, cosS]), g.op('Mul', [rotate(x), sinS])]);
-  /** HF rotate_half rope on the first rd dims (gpt_neox partial rotary passes the rest through); none for learned positions */
-  const rope = (x: string) => {
-    if (s.positional !== 'rope') return x;
-    if (rd === hd) return ropeFull(x);
-    const [xr, xp] = g.node('Split', [x, g.i64(g.fresh('rot_split'), [rd, hd - rd])], { axis: -1 }, 2);
-    return g.op('Concat', [ropeFull(xr), xp], { axis: -1 });
-  };
-  const qkScale = scalarT('qk_scale', 1 / Math.sqrt(hd));
-  const zeroT = scalarT('zero_t', 0);
-  const headsShape = (n: number) => g.i64(g.fresh('hs'), [0, 0, n, hd]);
-  const mergeShape = g.i64('merge_shape', [0, 0, H * hd]);
+  const zeroT = g.init('zero_t', T, [], T === F32 ? new Float32Array([0]) : new Uint16Array([f32ToF16(0)]));
+  const axisLast = g.i64('axis_last', [-1]);
+  const zero1 = g.i64('c0_counts', [0]);
+  const axes01 = g.i64('axes01_counts', [0, 1]);
   const flatF = g.i64('flat_f', [-1, F]);
-
-  let x = g.op('Gather', [constT('embed.tokens', W('embed.tokens'), [V, h]), ids], { axis: 0 });
-  if (s.embedScale !== 1) x = g.op('Mul', [x, scalarT('embed_scale', s.embedScale)]);
-  if (s.positional === 'learned') {
-    // learned positions: rows offset … offset+S−1 of the table (OPT starts at 2)
-    const table = W('embed.positions');
-    const rows = table.length / h;
-    const maxPos = Math.min(o.maxSeq, rows - s.positionOffset);
-    const posT = constT('embed.positions', table.subarray(s.positionOffset * h, (s.positionOffset + maxPos) * h), [maxPos, h]);
-    x = g.op('Add', [x, g.op('Slice', [posT, zero1, S1, zero1])]);
-  }
-  const resScale = s.residualScale !== 1 ? scalarT('residual_scale', s.residualScale) : '';
   const counts: string[] = [];
   const neuronCounts: string[] = [];
   const captured: string[] = [];
-
-  for (let l = 0; l < L; l++) {
-    const p = `layers.${l}.`;
-    const xIn = x;
-    const hN = norm(x, p + 'attn_norm');
-    const proj = (name: string, out: number) => {
-      let y = g.op('MatMul', [hN, linear(p + `attn.${name}.weight`, out, h)]);
-      if (ckpt.weights.has(p + `attn.${name}.bias`)) y = g.op('Add', [y, constT(p + `attn.${name}.bias`, W(p + `attn.${name}.bias`), [out])]);
-      return y;
-    };
-    let q = g.op('Reshape', [proj('q', H * hd), headsShape(H)]); // [B,S,H,hd]
-    let k = g.op('Reshape', [proj('k', K * hd), headsShape(K)]);
-    const v0 = g.op('Reshape', [proj('v', K * hd), headsShape(K)]);
-    if (s.qkNorm) {
-      q = rms(q, p + 'attn.q_norm.weight', hd);
-      k = rms(k, p + 'attn.k_norm.weight', hd);
-    }
-    q = rope(g.op('Transpose', [q], { perm: [0, 2, 1, 3] })); // [B,H,S,hd]
-    k = rope(g.op('Transpose', [k], { perm: [0, 2, 1, 3] })); // [B,K,S,hd]
-    let v = g.op('Transpose', [v0], { perm: [0, 2, 1, 3] });
-    if (K !== H) {
-      const rep = g.i64(g.fresh('rep'), [1, 1, H / K, 1, 1]);
-      const back = g.i64(g.fresh('gqa'), [0, H, -1, hd]);
-      const expand = (t: string) => g.op('Reshape', [g.op('Expand', [g.op('Unsqueeze', [t, g.i64(g.fresh('ax2'), [2])]), rep]), back]);
-      k = expand(k);
-      v = expand(v);
-    }
-    const scores = g.op('Mul', [g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]), qkScale]);
-    const probs = toT(g.op('Softmax', [g.op('Add', [toF(scores), maskSS])], { axis: -1 }));
-    const ctx = g.op('Reshape', [g.op('Transpose', [g.op('MatMul', [probs, v])], { perm: [0, 2, 1, 3] }), mergeShape]);
-    let attn = g.op('MatMul', [ctx, linear(p + 'attn.o.weight', h, H * hd)]);
-    if (ckpt.weights.has(p + 'attn.o.bias')) attn = g.op('Add', [attn, constT(p + 'attn.o.bias', W(p + 'attn.o.bias'), [h])]);
-    if (resScale) attn = g.op('Mul', [attn, resScale]);
-    x = g.op('Add', [x, attn]);
-
-    // FFN (METHOD.md §1): gated s = σ(W_gate x), a = s ⊙ (W_in x); non-gated s = a = σ(W_in x + b); FFN = W_out a
-    // gpt_neox parallel residual: the MLP norm sees the layer input, not x + attn
-    const m = norm(s.parallelResidual ? xIn : x, p + 'mlp_norm');
-    const ffnIn = (name: string) => {
-      let y = g.op('MatMul', [m, linear(p + `mlp.${name}.weight`, F, h)]);
-      if (ckpt.weights.has(p + `mlp.${name}.bias`)) y = g.op('Add', [y, constT(p + `mlp.${name}.bias`, W(p + `mlp.${name}.bias`), [F])]);
-      return y;
-    };
-    const up = ffnIn('up');
-    const sAct = activation(g, s.gated ? ffnIn('gate') : up, s, T);
-    const a = s.gated ? g.op('Mul', [sAct, up]) : sAct; // [B,S,F]
-    let aMasked = a;
-    if (!o.plain) {
-      const keep = keepMask(g, o.mode, l, sAct, a, maskIn, T);
-      if (o.mode !== 'dense') aMasked = g.op('Where', [keep, a, zeroT]);
-      const keepF = g.op('Cast', [keep], { to: F32 });
-      counts.push(g.op('Unsqueeze', [g.op('ReduceSum', [keepF, axisLast], { keepdims: 0 }), zero1]));
-      neuronCounts.push(g.op('Unsqueeze', [g.op('ReduceSum', [keepF, axes01], { keepdims: 0 }), zero1]));
-    }
-    if (o.capture) captured.push(g.op('Reshape', [toF(a), flatF], {}, `act.${l}`));
-    let down = g.op('MatMul', [aMasked, linear(p + 'mlp.down.weight', h, F)]);
-    if (ckpt.weights.has(p + 'mlp.down.bias')) down = g.op('Add', [down, constT(p + 'mlp.down.bias', W(p + 'mlp.down.bias'), [h])]);
-    if (resScale) down = g.op('Mul', [down, resScale]);
-    x = g.op('Add', [x, down]);
-  }
-  let hF = norm(x, 'final_norm');
-  if (s.logitScale !== 1) hF = g.op('Mul', [hF, scalarT('logit_scale', s.logitScale)]);
-  const head = s.tieEmbeddings ? constT('lm_head.tied', transpose(W('embed.tokens'), V, h), [h, V]) : linear('lm_head.weight', V, h);
-  const logits = toF(g.op('MatMul', [hF, head])); // [B,S,V]
+  const { logits } = dec.stream(
+    ids,
+    (l, sAct, a) => {
+      let aMasked = a;
+      if (!o.plain) {
+        const keep = keepMask(g, o.mode, l, sAct, a, maskIn, T);
+        if (o.mode !== 'dense') aMasked = g.op('Where', [keep, a, zeroT]);
+        const keepF = g.op('Cast', [keep], { to: F32 });
+        counts.push(g.op('Unsqueeze', [g.op('ReduceSum', [keepF, axisLast], { keepdims: 0 }), zero1]));
+        neuronCounts.push(g.op('Unsqueeze', [g.op('ReduceSum', [keepF, axes01], { keepdims: 0 }), zero1]));
+      }
+      if (o.capture) captured.push(g.op('Reshape', [dec.toF(a), flatF], {}, `act.${l}`));
+      return aMasked;
+    },
+    true,
+  );
   if (o.plain) {
     // un-instrumented export (an optimum-like decoder: input_ids → logits), for ONNX-input tests and interop
-    g.op('Identity', [logits], {}, 'logits');
+    g.op('Identity', [logits!], {}, 'logits');
     g.output('logits', F32, ['B', 'S', V]);
     return g.build();
   }
-  nllFromLogits(g, logits, ids);
+  nllFromLogits(g, logits!, ids);
   g.op('Concat', counts, { axis: 0 }, 'active_counts');
   g.op('Concat', neuronCounts, { axis: 0 }, 'neuron_counts');
   g.output('nll', F32, ['B', 'Sm1']);

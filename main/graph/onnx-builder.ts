@@ -23,6 +23,7 @@ import {
   ValueInfoProtoSchema,
   type ModelProto,
   type NodeProto,
+  type GraphProto,
   type TensorProto,
   type ValueInfoProto,
   type AttributeProto,
@@ -37,7 +38,7 @@ export const IR_VERSION = 8n;
 /** A dimension: a fixed size or a symbolic name (dynamic). */
 export type Dim = number | string;
 
-export type AttrValue = number | bigint | string | number[] | bigint[] | { float: number } | { floats: number[] } | TensorProto;
+export type AttrValue = number | bigint | string | number[] | bigint[] | { float: number } | { floats: number[] } | { graph: GraphProto } | TensorProto;
 
 function valueInfo(name: string, elem: ElemType, shape?: Dim[]): ValueInfoProto {
   return create(ValueInfoProtoSchema, {
@@ -76,6 +77,7 @@ function attribute(name: string, v: AttrValue): AttributeProto {
   }
   if ('float' in v) return create(AttributeProtoSchema, { name, type: A.FLOAT, f: v.float });
   if ('floats' in v) return create(AttributeProtoSchema, { name, type: A.FLOATS, floats: v.floats });
+  if ('graph' in v) return create(AttributeProtoSchema, { name, type: A.GRAPH, g: v.graph });
   return create(AttributeProtoSchema, { name, type: A.TENSOR, t: v as TensorProto });
 }
 
@@ -205,6 +207,21 @@ export class GraphBuilder {
   /** Single-output node. */
   op(op: string, inputs: string[], attrs: Record<string, AttrValue> = {}, out?: string): string {
     return this.node(op, inputs, attrs, out ? [out] : 1)[0];
+  }
+
+  /**
+   * A builder for a control-flow body (Loop/If): its value names get `prefix` so they cannot collide with the
+   * outer graph's; the body may read outer-scope values by name. Finish it with `subgraph()`.
+   */
+  body(prefix: string): GraphBuilder {
+    const b = new GraphBuilder(`${this.name}_${prefix}`);
+    b.namePrefix = `${this.namePrefix}${prefix}_`;
+    return b;
+  }
+
+  /** This builder's nodes, inputs, outputs and initializers as a GraphProto (a Loop/If body). */
+  subgraph(): GraphProto {
+    return create(GraphProtoSchema, { name: this.name, node: this.nodes, input: this.inputs, output: this.outputs, initializer: this.initializers });
   }
 
   get initializerCount(): number {

@@ -169,6 +169,6 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
 }
 
 /** Bump when the graph builder changes, so cached graphs of an older builder are never used. */
-export const GRAPH_VERSION = 3;
+export const GRAPH_VERSION = 4;
 /** Graphs above this size are always built to a file with external data, even without a cache dir. */
 const LARGE_GRAPH_BYTES = 256 * 1024 ** 2;
