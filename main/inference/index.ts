@@ -11,7 +11,8 @@ import { LabError } from '../api/errors';
 import type { LoadedCheckpoint } from '../checkpoint/types';
 import { buildLlamaGraph, type GraphDType } from '../graph/llama-graph';
 import { probeProviders, PROVIDER_ORDER, type ProviderName } from './providers';
-import type { ForwardRequest, ForwardResult, MaskMode, ModelRunner } from './runner-types';
+import type { ForwardRequest, ForwardResult, MaskMode, ModelRunner, SearchStepRequest, SearchStepResult } from './runner-types';
+import { buildSearchGraph } from '../graph/search-graph';
 import { GraphCache } from './graph-cache';
 import { openOnnxSource } from './onnx-file';
 
@@ -70,10 +71,10 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
     tmpDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'slab-graph-'));
     return new GraphCache(tmpDir).path(ckpt.contentHash, key);
   };
-  const buildToFile = (file: string, gopts: Parameters<typeof buildLlamaGraph>[1]) => {
+  const buildToFile = (file: string, build: (ext: { file: string; location: string }) => Uint8Array) => {
     fs.mkdirSync(path.dirname(file), { recursive: true });
     const dataTmp = `${file}.data.${process.pid}.tmp`;
-    const bytes = buildLlamaGraph(ckpt, gopts, { file: dataTmp, location: `${path.basename(file)}.data` });
+    const bytes = build({ file: dataTmp, location: `${path.basename(file)}.data` });
     fs.renameSync(dataTmp, `${file}.data`);
     const onnxTmp = `${file}.${process.pid}.tmp`;
     fs.writeFileSync(onnxTmp, bytes);
@@ -82,49 +83,99 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
   };
   const sessions = new Map<string, Promise<ort.InferenceSession>>();
 
+  const sessOpts: ort.InferenceSession.SessionOptions = {
+    executionProviders: [provider],
+    graphOptimizationLevel: 'all',
+    logSeverityLevel: 3,
+  };
+  /** a session of a graph built by `build` (to a cache/temp file with external data when there is one) */
+  async function openGraph(key: Record<string, unknown>, build: (ext?: { file: string; location: string }) => Uint8Array): Promise<ort.InferenceSession> {
+    const file = fileFor({ ...key, v: GRAPH_VERSION });
+    if (file) {
+      try {
+        if (!fs.existsSync(file) || !fs.existsSync(`${file}.data`)) buildToFile(file, build);
+        return await ort.InferenceSession.create(file, sessOpts);
+      } catch {
+        new GraphCache(path.dirname(file)).remove(file); // a damaged cache entry is rebuilt, never trusted
+        buildToFile(file, build);
+        return ort.InferenceSession.create(file, sessOpts);
+      }
+    }
+    return ort.InferenceSession.create(build(), sessOpts);
+  }
+
   async function session(kind: MaskMode['kind'], capture: boolean): Promise<ort.InferenceSession> {
     const key = `${kind}${capture ? '+capture' : ''}`;
     let p = sessions.get(key);
     if (!p) {
-      p = (async () => {
-        const gopts = { dtype, mode: kind, capture, maxSeq };
-        const sessOpts: ort.InferenceSession.SessionOptions = {
-          executionProviders: [provider],
-          graphOptimizationLevel: 'all',
-          logSeverityLevel: 3,
-        };
-        const file = fileFor({ ...gopts, v: GRAPH_VERSION });
-        if (file) {
-          try {
-            if (!fs.existsSync(file) || !fs.existsSync(`${file}.data`)) buildToFile(file, gopts);
-            return await ort.InferenceSession.create(file, sessOpts);
-          } catch {
-            new GraphCache(path.dirname(file)).remove(file); // a damaged cache entry is rebuilt, never trusted
-            buildToFile(file, gopts);
-            return ort.InferenceSession.create(file, sessOpts);
-          }
-        }
-        return ort.InferenceSession.create(onnxSrc ? onnxSrc.build(kind, capture) : buildLlamaGraph(ckpt, gopts), sessOpts);
-      })();
+      const gopts = { dtype, mode: kind, capture, maxSeq };
+      p = onnxSrc ? ort.InferenceSession.create(onnxSrc.build(kind, capture), sessOpts) : openGraph(gopts, (ext) => buildLlamaGraph(ckpt, gopts, ext));
       sessions.set(key, p);
       p.catch(() => sessions.delete(key));
     }
     return p;
   }
 
-  async function forward(req: ForwardRequest): Promise<ForwardResult> {
-    const { batch: B, seqLen: S, mode } = req;
-    if (req.ids.length !== B * S) throw new LabError('BAD_REQUEST', `forward: ids has ${req.ids.length} entries, expected B·S = ${B * S}`);
-    if (S < 2 || S > maxSeq) throw new LabError('BAD_REQUEST', `forward: sequence length ${S} outside [2, ${maxSeq}]`);
-    let kind = mode.kind;
-    const feeds: Record<string, ort.Tensor> = {};
+  function idsTensor(req: { ids: Int32Array; batch: number; seqLen: number }, what: string): ort.Tensor {
+    const { batch: B, seqLen: S } = req;
+    if (req.ids.length !== B * S) throw new LabError('BAD_REQUEST', `${what}: ids has ${req.ids.length} entries, expected B·S = ${B * S}`);
+    if (S < 2 || S > maxSeq) throw new LabError('BAD_REQUEST', `${what}: sequence length ${S} outside [2, ${maxSeq}]`);
     const ids64 = new BigInt64Array(B * S);
     for (let i = 0; i < ids64.length; i++) {
       const t = req.ids[i];
       if (t < 0 || t >= s.vocabSize) throw new LabError('BAD_DATA', `token id ${t} is outside the model's vocabulary (${s.vocabSize})`);
       ids64[i] = BigInt(t);
     }
-    feeds.input_ids = new ort.Tensor('int64', ids64, [B, S]);
+    return new ort.Tensor('int64', ids64, [B, S]);
+  }
+
+  let searchSession: Promise<ort.InferenceSession> | undefined;
+  async function searchStep(req: SearchStepRequest): Promise<SearchStepResult> {
+    const L = s.numLayers;
+    if (req.lo.length !== L || req.hi.length !== L) throw new LabError('BAD_REQUEST', `searchStep: lo/hi need ${L} entries`);
+    if (!(Number.isInteger(req.iters) && req.iters >= 0 && req.iters <= 64)) throw new LabError('BAD_REQUEST', `searchStep: iters must be an integer in [0, 64] (got ${req.iters})`);
+    const input_ids = idsTensor(req, 'searchStep');
+    if (!searchSession) {
+      const key = { search: true, dtype, maxSeq };
+      searchSession = openGraph(key, (ext) => buildSearchGraph(ckpt, { dtype, maxSeq, colNorms }, ext));
+      searchSession.catch(() => (searchSession = undefined));
+    }
+    const sess = await searchSession;
+    const out = await sess.run({
+      input_ids,
+      c: new ort.Tensor('float32', new Float32Array([req.c]), []),
+      lo: new ort.Tensor('int64', BigInt64Array.from(Array.from(req.lo, (x) => BigInt(x))), [L]),
+      hi: new ort.Tensor('int64', BigInt64Array.from(Array.from(req.hi, (x) => BigInt(x))), [L]),
+      iters: new ort.Tensor('int64', new BigInt64Array([BigInt(req.iters)]), []),
+    });
+    const R = Number(out.eval_mid.dims[0] ?? 0);
+    const mid = out.eval_mid.data as BigInt64Array;
+    const cett = out.eval_cett.data as Float32Array;
+    const t = out.eval_t.data as Float32Array;
+    const act = out.eval_active.data as Uint8Array | boolean[];
+    const evaluated: SearchStepResult['evaluated'] = Array.from({ length: L }, () => []);
+    for (let r = 0; r < R; r++)
+      for (let l = 0; l < L; l++) {
+        const i = r * L + l;
+        if (act[i]) evaluated[l].push({ mid: Number(mid[i]), cett: cett[i], t: t[i] });
+      }
+    return {
+      nll: out.nll.data as Float32Array,
+      activeCounts: out.active_counts.data as Float32Array,
+      neuronActiveCounts: out.neuron_counts.data as Float32Array,
+      eps: out.eps.data as Float32Array,
+      clampedLow: Array.from(out.clamped_low.data as Uint8Array, (x) => !!x),
+      evaluated,
+      gridStart: out.grid_start.data as Float32Array,
+      gridEnd: out.grid_end.data as Float32Array,
+    };
+  }
+
+  async function forward(req: ForwardRequest): Promise<ForwardResult> {
+    const { batch: B, seqLen: S, mode } = req;
+    let kind = mode.kind;
+    const feeds: Record<string, ort.Tensor> = {};
+    feeds.input_ids = idsTensor(req, 'forward');
     if (mode.kind === 'cett') {
       const tau = new Float32Array(s.numLayers * s.intermediateSize);
       mode.tau.forEach((t, l) => tau.set(t, l * s.intermediateSize));
@@ -160,7 +211,10 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
     fallbackReasons: reasons,
     colNorms,
     forward,
+    ...(onnxSrc ? {} : { searchStep }),
     async dispose() {
+      await (await searchSession?.catch(() => undefined))?.release();
+      searchSession = undefined;
       for (const p of sessions.values()) await (await p.catch(() => undefined))?.release();
       sessions.clear();
       if (tmpDir) fs.rmSync(tmpDir, { recursive: true, force: true });

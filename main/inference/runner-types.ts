@@ -42,6 +42,35 @@ export interface ForwardResult {
   activations?: Float32Array[];
 }
 
+/**
+ * One step of the authors' CETT search on one batch in a single call (main/graph/search-graph.ts): dense pass,
+ * per-layer bisection over the 65,536-candidate grid for target c resumed from [lo, hi) for `iters` iterations,
+ * sparse pass at the resulting thresholds.
+ */
+export interface SearchStepRequest {
+  ids: Int32Array;
+  batch: number;
+  seqLen: number;
+  /** CETT target (compared in fp32) */
+  c: number;
+  /** per layer: the bisection interval to resume from (0 and 65535 for a fresh search) */
+  lo: ArrayLike<number>;
+  hi: ArrayLike<number>;
+  /** bisection iterations this call runs (enough for the widest layer interval) */
+  iters: number;
+}
+
+export interface SearchStepResult extends ForwardResult {
+  /** per layer ε_l = cand(lo − 1), 0 when clamped */
+  eps: Float32Array;
+  clampedLow: boolean[];
+  /** per layer, the candidates this call evaluated: grid index, CETT there, the threshold value */
+  evaluated: { mid: number; cett: number; t: number }[][];
+  /** per layer grid bounds (min N, q99 N) — the same for every call on the same batch */
+  gridStart: Float32Array;
+  gridEnd: Float32Array;
+}
+
 export interface ModelRunner {
   spec: ModelSpec;
   provider: ProviderName;
@@ -52,5 +81,7 @@ export interface ModelRunner {
   /** per layer [F]: ‖W_out[:, i]‖₂ in fp32 from the checkpoint's weights (METHOD.md §1) */
   colNorms: Float32Array[];
   forward(req: ForwardRequest): Promise<ForwardResult>;
+  /** the fused search step; absent where the runner cannot build it (ONNX-file inputs) */
+  searchStep?(req: SearchStepRequest): Promise<SearchStepResult>;
   dispose(): Promise<void>;
 }

@@ -42,11 +42,7 @@ export function checkSameArchitecture(targets: MeasureTarget[]): void {
 /** Mean over batches of the PPL ratio at CETT c (thresholds per batch). */
 async function pplRatioAt(pt: PreparedTarget, c: number): Promise<number> {
   const ratios: number[] = [];
-  for (let b = 0; b < pt.batches.length; b++) {
-    const th = await pt.thresholds(b, c);
-    const { ratio } = await pt.sparsePass(b, { kind: 'cett', tau: pt.tau(th.eps) });
-    ratios.push(ratio);
-  }
+  for (let b = 0; b < pt.batches.length; b++) ratios.push((await pt.step(b, c)).ratio);
   return mean(ratios);
 }
 
@@ -59,10 +55,9 @@ export async function evaluateAtCett(pt: PreparedTarget, c: number, data: EvalDa
   const perBatch: number[][] = [];
   const clampedLow: { batch: number; layer: number }[] = [];
   for (let b = 0; b < pt.batches.length; b++) {
-    const th = await pt.thresholds(b, c);
+    const { th, res, loss, ratio } = await pt.step(b, c);
     th.clampedLow.forEach((x, layer) => x && clampedLow.push({ batch: b, layer }));
     perBatch.push(th.eps);
-    const { res, loss, ratio } = await pt.sparsePass(b, { kind: 'cett', tau: pt.tau(th.eps) });
     acc.add(res, pt.batches[b].batch, pt.batches[b].seqLen);
     ratios.push(ratio);
     sparseLosses.push(loss);

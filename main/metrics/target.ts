@@ -6,14 +6,15 @@
  */
 import { LabError } from '../api/errors';
 import type { LoadedCheckpoint } from '../checkpoint/types';
-import type { MaskMode, ModelRunner } from '../inference/runner-types';
+import type { ForwardResult, MaskMode, ModelRunner } from '../inference/runner-types';
+import { SEARCH_CANDIDATES } from '../graph/search-graph';
 import type { Meter } from './control';
 import type { EvalBatch } from './data';
 import { meanNll } from './stats';
 import { buildLayerCurve, type LayerCurve, type ThresholdMode } from './thresholds';
 import { buildProbeCurve } from './cett-probe';
 
-export type CurveEngine = 'auto' | 'js' | 'ort';
+export type CurveEngine = 'auto' | 'js' | 'ort' | 'fused';
 
 export interface MeasureTarget {
   /** checkpoint path or label */
@@ -46,9 +47,19 @@ export class PreparedTarget {
   readonly denseLoss: number[] = [];
   private curves: (LayerCurve[] | undefined)[] = [];
   private cachedBytes = 0;
-  /** 'js': the one-pass curve (thresholds.ts), 'ort': the lazy ORT probe (cett-probe.ts) */
-  readonly engine: 'js' | 'ort';
+  /**
+   * 'js': the one-pass curve (thresholds.ts); 'ort': the lazy ORT probe (cett-probe.ts); 'fused': dense pass,
+   * bisection and sparse pass in one graph call per batch and outer step (search-graph.ts), the dense
+   * activations never leaving the device, with a memo of evaluated grid points per batch and layer so each call
+   * only evaluates candidates never seen before.
+   */
+  readonly engine: 'js' | 'ort' | 'fused';
   curveMs = 0;
+  /** fused: per batch, per layer, grid index → (CETT, threshold value) */
+  private memo: Map<number, { cett: number; t: number }>[][] = [];
+  private grids: (Float32Array | undefined)[] = [];
+  /** fused: candidates evaluated and graph calls, for the benchmark */
+  readonly fusedStats = { calls: 0, evaluations: 0, iterations: 0 };
 
   constructor(
     readonly target: MeasureTarget,
@@ -64,7 +75,10 @@ export class PreparedTarget {
     // candidate (~90 for 11 thresholds with the memo). Measured on this 2-core CPU (tmp bench, one layer,
     // 11 thresholds): T·F·d = 8e6: JS 170 ms, ORT 110 ms; 1.7e8: JS 1.9 s, ORT 0.9 s; 3.8e8: JS 3.4 s,
     // ORT 0.64 s. Below ~1e6 the session call overhead dominates and JS wins (toy models).
-    this.engine = engine === 'auto' ? (tokens * f * d <= 1e6 ? 'js' : 'ort') : engine;
+    const canFuse = !!target.runner.searchStep && mode === 'authors';
+    if (engine === 'fused' && !canFuse) throw new LabError('BAD_REQUEST', `the fused CETT search needs an HF checkpoint and the authors' threshold mode`);
+    // GPU: the fused search (nothing but a few floats crosses the bus); CPU: the cheaper of the host curves
+    this.engine = engine === 'auto' ? (canFuse && target.runner.provider !== 'cpu' ? 'fused' : tokens * f * d <= 1e6 ? 'js' : 'ort') : engine;
   }
 
   get spec() {
@@ -73,6 +87,18 @@ export class PreparedTarget {
 
   /** Dense pass of every batch: losses, and curves as far as the memory budget allows. */
   async prepare(): Promise<void> {
+    if (this.engine === 'fused') {
+      // the dense losses only; the search runs inside each step's call
+      for (let b = 0; b < this.batches.length; b++) {
+        const bt = this.batches[b];
+        const res = await this.target.runner.forward({ ids: bt.ids, batch: bt.batch, seqLen: bt.seqLen, mode: { kind: 'dense' } });
+        this.meter.pass(bt.batch * bt.seqLen);
+        this.denseLoss[b] = meanNll(res.nll);
+        this.memo[b] = Array.from({ length: this.spec.numLayers }, () => new Map());
+        this.meter.step();
+      }
+      return;
+    }
     for (let b = 0; b < this.batches.length; b++) {
       const curves = await this.densePass(b);
       if (this.cachedBytes + curves.reduce((s, c) => s + c.bytes, 0) <= this.cacheBytes) {
@@ -101,6 +127,68 @@ export class PreparedTarget {
     }
     this.curveMs += performance.now() - t0;
     return curves;
+  }
+
+  /**
+   * One outer step on batch b at CETT c: per-layer thresholds (the authors' bisection) and the sparse pass there.
+   */
+  async step(b: number, c: number): Promise<{ th: BatchThresholds; res: ForwardResult; loss: number; ratio: number }> {
+    if (this.engine !== 'fused') {
+      const th = await this.thresholds(b, c);
+      const { res, loss, ratio } = await this.sparsePass(b, { kind: 'cett', tau: this.tau(th.eps) });
+      return { th, res, loss, ratio };
+    }
+    const bt = this.batches[b];
+    const L = this.spec.numLayers;
+    const cf = Math.fround(c); // the graph compares in fp32
+    const lo = new Array<number>(L);
+    const hi = new Array<number>(L);
+    let iters = 0;
+    for (let l = 0; l < L; l++) {
+      // walk the authors' path (left 0, right 65535) through what earlier calls evaluated
+      let left = 0;
+      let right = SEARCH_CANDIDATES - 1;
+      const m = this.memo[b][l];
+      while (left < right) {
+        const e = m.get((left + right) >> 1);
+        if (!e) break;
+        if (e.cett > cf) right = (left + right) >> 1;
+        else left = ((left + right) >> 1) + 1;
+      }
+      lo[l] = left;
+      hi[l] = right;
+      let n = 0;
+      for (let w = right - left; w > 0; w >>= 1) n++; // iterations until the interval is empty (worst case)
+      iters = Math.max(iters, n);
+    }
+    if (iters === 0) {
+      // every layer's path is decided by earlier calls: ε from the memo, one sparse pass
+      const m = this.memo[b];
+      const eps = lo.map((x, l) => (x === 0 ? 0 : m[l].get(x - 1)!.t));
+      const th = { eps, clampedLow: lo.map((x) => x === 0) };
+      const { res, loss, ratio } = await this.sparsePass(b, { kind: 'cett', tau: this.tau(eps) });
+      return { th, res, loss, ratio };
+    }
+    const res = await this.target.runner.searchStep!({ ids: bt.ids, batch: bt.batch, seqLen: bt.seqLen, c: cf, lo, hi, iters });
+    this.meter.pass(bt.batch * bt.seqLen); // the dense stream (activations, no logits)
+    this.meter.pass(bt.batch * bt.seqLen); // the sparse stream
+    this.fusedStats.calls++;
+    this.fusedStats.iterations += iters;
+    const grid = new Float32Array([...res.gridStart, ...res.gridEnd]);
+    const prev = this.grids[b];
+    if (prev && prev.some((v, i) => v !== grid[i])) {
+      // the grid is recomputed in every call; if the device ever gives different bits, earlier memo entries are
+      // on another grid: forget them (the answer of this call is still the authors' path on its own grid)
+      for (const m of this.memo[b]) m.clear();
+    }
+    this.grids[b] = grid;
+    for (let l = 0; l < L; l++)
+      for (const e of res.evaluated[l]) {
+        this.memo[b][l].set(e.mid, { cett: e.cett, t: e.t });
+        this.fusedStats.evaluations++;
+      }
+    const loss = meanNll(res.nll);
+    return { th: { eps: Array.from(res.eps), clampedLow: res.clampedLow }, res, loss, ratio: Math.exp(loss - this.denseLoss[b]) };
   }
 
   async curvesFor(b: number): Promise<LayerCurve[]> {

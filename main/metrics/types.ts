@@ -13,7 +13,7 @@ export interface CettPplOptions {
   /** bytes of CETT curves kept between outer steps (else the dense pass is redone) */
   cacheBytes?: number;
   /** how CETT_l(t) is evaluated: 'js' one-pass curve, 'ort' lazy probe graph, 'auto' by model size */
-  curveEngine?: 'auto' | 'js' | 'ort';
+  curveEngine?: 'auto' | 'js' | 'ort' | 'fused';
 }
 
 /** Resumable state of the outer search, saved after every completed step. */
@@ -65,7 +65,7 @@ export interface CheckpointResult extends ActivationStats {
   dtype: string;
   fallbackReasons: string[];
   /** cett: how the CETT curves were evaluated (js one-pass curve / ort probe) */
-  curveEngine?: 'js' | 'ort';
+  curveEngine?: 'js' | 'ort' | 'fused';
 }
 
 export interface MeasureResult extends CheckpointResult {

@@ -1,0 +1,96 @@
+/**
+ * The fused CETT search (one graph call per batch and outer step: dense stream, the authors' bisection inside an
+ * ONNX Loop, sparse stream; main/graph/search-graph.ts) against the plain authors' algorithm
+ * (metrics-plain.ts: dense pass + per-layer bisection with direct matrix products, redone every outer step) and
+ * against the host-curve engine, on real tiny checkpoints through onnxruntime (CPU, fp32).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadCheckpoint } from '../../main/checkpoint/index';
+import { writeTinyCheckpoint, type TinyFamily } from '../../main/checkpoint/testing/tiny';
+import { createRunner } from '../../main/inference/index';
+import { batchStream } from '../../main/metrics/data';
+import { measureCettPpl } from '../../main/metrics/cett-ppl';
+import { downWeightsOf, PreparedTarget } from '../../main/metrics/target';
+import { Meter } from '../../main/metrics/control';
+import { plainCettPpl } from './metrics-plain';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-fused-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+const CASES: { name: string; family: TinyFamily; activation: 'relu' | 'silu' | 'gelu_tanh'; kvHeads?: number; p: number }[] = [
+  { name: 'llama relu', family: 'llama', activation: 'relu', p: 1 },
+  { name: 'llama silu, GQA', family: 'llama', activation: 'silu', kvHeads: 2, p: 5 },
+  { name: 'gpt2 (non-gated, biases)', family: 'gpt2', activation: 'gelu_tanh', p: 3 },
+];
+
+async function open(c: (typeof CASES)[number]) {
+  const dir = path.join(tmp, c.name.replace(/\W+/g, '-'));
+  writeTinyCheckpoint(dir, c.family, { activation: c.activation, hidden: 32, layers: 3, heads: 4, kvHeads: c.kvHeads, intermediate: 48, vocab: 300, seed: 11, std: 0.2, maxPositions: 64 });
+  const ckpt = await loadCheckpoint(dir);
+  const runner = await createRunner(ckpt, { provider: 'cpu', maxSeq: 32 });
+  let s = 99;
+  const ids = Int32Array.from({ length: 7 * 20 }, () => (s = (s * 1103515245 + 12345) >>> 0) % 300);
+  // 7 sequences in batches of 3: the last batch is smaller
+  const data = batchStream(ids, { seqLen: 20, batch: 3 }, 'test');
+  return { ckpt, runner, data, target: { id: dir, runner, downWeights: downWeightsOf(ckpt) } };
+}
+
+describe('fused CETT search = the authors algorithm', () => {
+  for (const c of CASES) {
+    it(c.name, async () => {
+      const { runner, data, target } = await open(c);
+      try {
+        const tol = 1e-3;
+        const plain = await plainCettPpl({ runner, down: target.downWeights }, data, c.p, tol);
+        const fused = await measureCettPpl(target, data, { p: c.p, tol, thresholdMode: 'authors', curveEngine: 'fused' });
+        expect(fused.curveEngine).toBe('fused');
+        // same outer path, same c
+        expect(fused.cett).toBe(plain.c);
+        // thresholds: the same grid point (the grid is computed in fp32 in the graph, in float64 then rounded in
+        // the plain code, so the values may differ in the last bits)
+        fused.thresholds.forEach((e, l) => expect(Math.abs(e - plain.eps[l])).toBeLessThanOrEqual(1e-5 * Math.abs(plain.eps[l]) + 1e-12));
+        expect(Math.abs(fused.activationRatio - plain.act)).toBeLessThanOrEqual(1e-4);
+        expect(fused.pplRatio).toBeCloseTo(plain.ratio, 5);
+        // and the host-curve engine agrees
+        const js = await measureCettPpl(target, data, { p: c.p, tol, thresholdMode: 'authors', curveEngine: 'js' });
+        expect(fused.cett).toBe(js.cett);
+        expect(fused.activationRatio).toBeCloseTo(js.activationRatio, 4);
+      } finally {
+        await runner.dispose();
+      }
+    }, 120_000);
+  }
+
+  it('evaluates each grid point once per batch and layer (memo across outer steps) and resumes the exact path', async () => {
+    const { runner, data, target } = await open(CASES[1]);
+    try {
+      const meter = new Meter({});
+      meter.enter('dense', data.batches.length);
+      const pt = new PreparedTarget(target, data.batches, 'authors', meter, 1e9, 'fused');
+      await pt.prepare();
+      const cs = [0.5, 0.25, 0.375, 0.3125, 0.34375];
+      const first: number[][] = [];
+      for (const c of cs) first.push((await pt.step(0, c)).th.eps);
+      const calls = pt.fusedStats.calls;
+      const evals = pt.fusedStats.evaluations;
+      // the authors' bisection of 65,536 candidates takes 16 evaluations per layer and c: the memo saves some
+      expect(evals).toBeLessThan(16 * cs.length * runner.spec.numLayers);
+      expect(evals).toBeGreaterThanOrEqual(16 * runner.spec.numLayers);
+      // asking again costs no evaluation (the paths are in the memo) and gives the same thresholds
+      for (let i = 0; i < cs.length; i++) expect((await pt.step(0, cs[i])).th.eps).toEqual(first[i]);
+      expect(pt.fusedStats.evaluations).toBe(evals);
+      expect(pt.fusedStats.calls).toBe(calls);
+      // a fresh target (no memo) gives the same thresholds from a full 16-level search
+      const fresh = new PreparedTarget(target, data.batches, 'authors', meter, 1e9, 'fused');
+      await fresh.prepare();
+      expect((await fresh.step(0, cs[3])).th.eps).toEqual(first[3]);
+      await pt.dispose();
+      await fresh.dispose();
+    } finally {
+      await runner.dispose();
+    }
+  }, 120_000);
+});
