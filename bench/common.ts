@@ -21,6 +21,7 @@ export const benchOptions = {
   tol: { type: 'string' },
   out: { type: 'string' },
   act: { type: 'string' },
+  engine: { type: 'string' }, // measure: auto | fused | ort | js
 } as const;
 
 export function parse(argv: string[]) {

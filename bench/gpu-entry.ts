@@ -1,11 +1,12 @@
-// Bundled entry for the GPU machine (no npm there): `node dist-bench/bench.cjs <forward|measure> [options]`.
+// Bundled entry for the GPU machine (no npm there): `node dist-bench/bench.cjs <suite> [options]`.
 import { main as forward } from './forward';
 import { main as measure } from './measure';
+import { dumpNll } from '../tools/gpu-check/nll';
 
 const [suite, ...rest] = process.argv.slice(2);
-const suites: Record<string, (a: string[]) => Promise<void>> = { forward, measure };
+const suites: Record<string, (a: string[]) => Promise<void>> = { forward, measure, 'dump-nll': dumpNll };
 if (!suites[suite]) {
-  console.error('usage: bench.cjs <forward|measure> [options]');
+  console.error(`usage: bench.cjs <${Object.keys(suites).join('|')}> [options]`);
   process.exit(2);
 }
 suites[suite](rest).catch((e) => {

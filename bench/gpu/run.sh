@@ -1,21 +1,58 @@
 #!/usr/bin/env bash
-# The benchmark on the GPU machine (after `source /opt/gpu/setup.sh`): builds the 0.1B-shape model there,
-# runs our engine (bundled: dist-bench/bench.cjs) and the PyTorch reference on the same model and tokens.
-# Usage: bash bench/gpu/run.sh <n-tokens> <outdir>
+# Issue 10's benchmark on the GPU machine (after `source /opt/gpu/setup.sh`), in phases so each call stays under the
+# device tool's 10-minute limit; /tmp/bm survives between calls while the machine is held.
+#   bash bench/gpu/run.sh prep  <n-tokens> <outdir>   model (0.1B shape, relu + silu) and tokens
+#   bash bench/gpu/run.sh check <n-tokens> <outdir>   issue 3: per-token NLL vs transformers; matmul floor
+#   bash bench/gpu/run.sh ours-cuda  <n-tokens> <outdir>  our forward and CETT-PPL-1% on CUDA (relu, silu)
+#   bash bench/gpu/run.sh ours-other <n-tokens> <outdir>  the same on WebGPU and CPU (fewer tokens: slower providers)
+#   bash bench/gpu/run.sh ref   <n-tokens> <outdir> <dtype> [act]   the PyTorch reference
+# Needs dist-bench/bench.cjs (node scripts/build-bench.mjs here). Everything a phase prints also goes to
+# <outdir>/<phase>.txt (the device tool brings back only a few files).
 set -uo pipefail
-N=${1:-262144}
-OUT=${2:-/tmp/bench-out}
+PHASE=$1
+N=${2:-1048576}
+OUT=${3:-/tmp/bench-out}
 mkdir -p "$OUT" /tmp/bm
 export NODE_PATH=/opt/gpu/node_modules PYTHONUNBUFFERED=1
-nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$OUT/gpu.txt"
-python3 bench/reference/make_model.py --out /tmp/bm/relu --act relu --n-tokens "$N" 2>&1 | tail -1
-run() { local name=$1; shift; local t0=$(date +%s.%N); ( "$@" ) > "$OUT/$name.json" 2> "$OUT/$name.err"; echo "$name rc=$? $(echo "$(date +%s.%N) - $t0" | bc) s"; tail -c 400 "$OUT/$name.json"; echo; }
-# peak GPU memory of each step (nvidia-smi sampled every 100 ms)
-peak() { local name=$1; shift; nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 > "$OUT/$name.mem" & local p=$!; run "$name" "$@"; kill $p; echo "$name peak MiB $(sort -n "$OUT/$name.mem" | tail -1)"; }
+exec > >(tee -a "$OUT/$PHASE.txt") 2>&1
+peak() { # name cmd… : runs cmd with nvidia-smi sampling every 100 ms, prints wall time, peak MiB and the JSON line
+  local name=$1; shift
+  nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -lms 100 > "/tmp/bm/$name.mem" & local p=$!
+  local t0; t0=$(date +%s%N)
+  ( "$@" ) > "/tmp/bm/$name.json" 2> "/tmp/bm/$name.err"; local rc=$?
+  local t1; t1=$(date +%s%N)
+  kill $p 2>/dev/null; wait $p 2>/dev/null
+  echo "== $name rc=$rc wall=$(( (t1 - t0) / 1000000 )) ms peakMiB=$(sort -n "/tmp/bm/$name.mem" | tail -1)"
+  grep -v '^$' "/tmp/bm/$name.json" | tail -c 3000; echo
+  [ $rc -ne 0 ] && grep -v "Vulkan\|dawn\|Removing initializer" "/tmp/bm/$name.err" | tail -c 1500
+}
 M=/tmp/bm/relu
-COMMON=(--model $M --tokens $M/tokens.i32 --n-tokens "$N" --seq-len 1024 --batch 16)
-peak ours-forward-cuda-fp16 node dist-bench/bench.cjs forward "${COMMON[@]}" --provider cuda --dtype float16
-peak ref-forward-fp16 python3 bench/reference/sparsing_law_reference.py --model $M --tokens $M/tokens.npy --n-tokens "$N" --seq-len 1024 --batch 16 --dtype float16 --forward-only
-peak ref-forward-bf16 python3 bench/reference/sparsing_law_reference.py --model $M --tokens $M/tokens.npy --n-tokens "$N" --seq-len 1024 --batch 16 --dtype bfloat16 --forward-only
-peak ref-measure-bf16 python3 bench/reference/sparsing_law_reference.py --model $M --tokens $M/tokens.npy --n-tokens "$N" --seq-len 1024 --batch 16 --dtype bfloat16 --p 1 --tol 1e-3
-peak ours-measure-cuda-fp16 timeout ${MEASURE_TIMEOUT:-240} node dist-bench/bench.cjs measure "${COMMON[@]}" --provider cuda --dtype float16 --p 1 --tol 1e-3
+COMMON=(--tokens $M/tokens.i32 --n-tokens "$N" --seq-len 1024 --batch 16)
+case $PHASE in
+prep)
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  nproc; free -g | head -2
+  for act in relu silu; do python3 bench/reference/make_model.py --out /tmp/bm/$act --act $act --n-tokens "$N" 2>&1 | tail -1; done
+  ;;
+check)
+  node dist-bench/bench.cjs dump-nll /tmp/bm/gpucheck --provider cuda 2>&1 | grep -v "Vulkan\|dawn\|Removing initializer" | tail -3
+  python3 tools/gpu-check/compare_transformers.py /tmp/bm/gpucheck/ours.json --device cuda
+  python3 bench/reference/floor.py
+  ;;
+ours-cuda)
+  peak ours-forward-cuda node dist-bench/bench.cjs forward --model $M "${COMMON[@]}" --provider cuda --dtype float16
+  peak ours-measure-cuda node dist-bench/bench.cjs measure --model $M "${COMMON[@]}" --provider cuda --dtype float16 --p 1 --tol 1e-3
+  peak ours-measure-cuda-silu node dist-bench/bench.cjs measure --model /tmp/bm/silu "${COMMON[@]}" --provider cuda --dtype float16 --p 1 --tol 1e-3
+  ;;
+ours-other)
+  peak ours-forward-webgpu timeout 120 node dist-bench/bench.cjs forward --model $M --tokens $M/tokens.i32 --n-tokens 131072 --seq-len 1024 --batch 16 --provider webgpu --dtype float16
+  peak ours-measure-webgpu timeout 150 node dist-bench/bench.cjs measure --model $M --tokens $M/tokens.i32 --n-tokens 65536 --seq-len 1024 --batch 16 --provider webgpu --dtype float16 --p 1 --tol 1e-3
+  peak ours-measure-cpu timeout 150 node dist-bench/bench.cjs measure --model $M --tokens $M/tokens.i32 --n-tokens 4096 --seq-len 1024 --batch 4 --provider cpu --p 1 --tol 1e-3
+  ;;
+ref)
+  DT=${4:-bfloat16}; ACT=${5:-relu}
+  peak ref-forward-$DT python3 bench/reference/sparsing_law_reference.py --model /tmp/bm/$ACT --tokens /tmp/bm/$ACT/tokens.npy --n-tokens "$N" --seq-len 1024 --batch 16 --dtype $DT --forward-only
+  peak ref-measure-$DT-$ACT python3 bench/reference/sparsing_law_reference.py --model /tmp/bm/$ACT --tokens /tmp/bm/$ACT/tokens.npy --n-tokens "$N" --seq-len 1024 --batch 16 --dtype $DT --p 1 --tol 1e-3
+  ;;
+*) echo "unknown phase $PHASE"; exit 2 ;;
+esac

@@ -166,6 +166,7 @@ export async function measureCettPpl(target: MeasureTarget, data: EvalData, o: C
     thresholdMode: o.thresholdMode,
     searchHistory: state.history,
     forwardPasses: meter.forwardPasses,
+    ...(pt.engine === 'fused' ? { searchStats: { ...pt.fusedStats } } : {}),
     // 'curves' (CETT curve / probe building, inside 'dense' and 'search') is reported apart
     timingsMs: { ...meter.phaseMs, curves: pt.curveMs, total: meter.totalMs() },
     options: options(o, data),

@@ -74,6 +74,8 @@ export interface MeasureResult extends CheckpointResult {
   /** outer bisection steps: CETT tried and the mean PPL ratio it gave */
   searchHistory?: SearchState['history'];
   forwardPasses: number;
+  /** fused engine: graph calls and CETT candidate evaluations (per layer) of the threshold search */
+  searchStats?: { calls: number; evaluations: number; iterations: number };
   timingsMs: Record<string, number>;
   options: Record<string, unknown>;
 }
