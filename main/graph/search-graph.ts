@@ -79,50 +79,37 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
     false,
   );
 
-  // ---- per layer: N, grid, full norms
-  const nMat: string[] = [];
-  const wt: string[] = [];
-  const valid: string[] = [];
-  const safeFull: string[] = [];
-  const count: string[] = [];
-  const starts: string[] = [];
-  const ends: string[] = [];
-  const n65536 = i64([K], []);
+  // ---- all layers at once (one kernel per op instead of one per layer): A [L,T,F], N [L,T,F] fp32, W_outᵀ [L,F,d]
+  const ax0 = i64([0]);
+  const A = g.op('Concat', a2d.map((x) => g.op('Unsqueeze', [x, ax0])), { axis: 0 });
+  const Wst = g.op('Concat', Array.from({ length: L }, (_, l) => g.op('Unsqueeze', [dec.linear(`layers.${l}.mlp.down.weight`, h, F), ax0])), { axis: 0 });
+  const N = g.op('Mul', [g.op('Abs', [dec.toF(A)]), g.op('Unsqueeze', [normsLF, axis1])]); // |a|·‖W_out[:,i]‖, fp32
+  const minN = g.op('ReduceMin', [N], { axes: [1, 2], keepdims: 0 }); // [L]
+  // q99 of norm.view(-1)[::max(numel // 65536, 1)] per layer (the authors' subsample), torch.quantile linear interpolation
+  const flat = g.op('Reshape', [N, i64([L, -1])]); // [L, T·F]
+  const numel = g.op('Slice', [g.op('Shape', [flat]), i64([1]), i64([2])]); // [1]
+  const stride = g.op('Max', [g.op('Div', [numel, i64([K])]), i64([1])]);
+  const sub = g.op('Slice', [flat, i64([0]), numel, axis1, stride]); // [L, m]
+  const m = g.op('Slice', [g.op('Shape', [sub]), i64([1]), i64([2])]); // [1]
+  const [sorted] = g.node('TopK', [sub, m], { axis: 1, largest: 0, sorted: 1 }, 2);
   const one64 = i64([1], []);
-  for (let l = 0; l < L; l++) {
-    const colN = g.op('Gather', [normsLF, i64([l], [])], { axis: 0 }); // [F]
-    const n = g.op('Mul', [g.op('Abs', [dec.toF(a2d[l])]), colN]); // [T,F] fp32
-    nMat.push(n);
-    wt.push(dec.linear(`layers.${l}.mlp.down.weight`, h, F)); // [F,d], the model's own down_proj initializer
-    const minN = g.op('ReduceMin', [n], { keepdims: 0 });
-    // q99 of norm.view(-1)[::max(numel // 65536, 1)] (the authors' subsample), torch.quantile linear interpolation
-    const flat = g.op('Reshape', [n, i64([-1])]);
-    const numel = g.op('Size', [flat]);
-    const stride = g.op('Max', [g.op('Div', [numel, n65536]), one64]);
-    const sub = g.op('Slice', [flat, i64([0]), g.op('Unsqueeze', [numel, i64([0])]), i64([0]), g.op('Unsqueeze', [stride, i64([0])])]);
-    const m = g.op('Shape', [sub]); // [1]
-    const [sorted] = g.node('TopK', [sub, m], { axis: 0, largest: 0, sorted: 1 }, 2);
-    const nm1 = g.op('Sub', [g.op('Squeeze', [m, i64([0])]), one64]);
-    const pos = g.op('Mul', [g.op('Cast', [nm1], { to: F32 }), f32(0.99)]);
-    const loF = g.op('Floor', [pos]);
-    const qlo = g.op('Cast', [loF], { to: I64 });
-    const qhi = g.op('Min', [g.op('Add', [qlo, one64]), nm1]);
-    const w = g.op('Sub', [pos, loF]);
-    const va = g.op('Gather', [sorted, qlo], { axis: 0 });
-    const vb = g.op('Gather', [sorted, qhi], { axis: 0 });
-    const diff = g.op('Sub', [vb, va]);
-    // at::lerp: w < 0.5 ? a + w·(b−a) : b − (b−a)·(1−w)
-    const q99 = g.op('Where', [g.op('Less', [w, f32(0.5)]), g.op('Add', [va, g.op('Mul', [w, diff])]), g.op('Sub', [vb, g.op('Mul', [diff, g.op('Sub', [f32(1), w])])])]);
-    starts.push(g.op('Unsqueeze', [minN, i64([0])]));
-    ends.push(g.op('Unsqueeze', [q99, i64([0])]));
-    const full = g.op('ReduceL2', [dec.toF(g.op('MatMul', [a2d[l], wt[l]]))], { axes: [1], keepdims: 0 }); // [T]
-    const ok = g.op('Greater', [full, f32(0)]);
-    valid.push(ok);
-    safeFull.push(g.op('Where', [ok, full, f32(1)]));
-    count.push(g.op('Max', [g.op('ReduceSum', [g.op('Cast', [ok], { to: F32 }), i64([0])], { keepdims: 0 }), f32(1)]));
-  }
-  const start = g.op('Concat', starts, { axis: 0 }, 'grid_start'); // [L]
-  const end = g.op('Concat', ends, { axis: 0 }, 'grid_end');
+  const nm1 = g.op('Sub', [g.op('Squeeze', [m, ax0]), one64]);
+  const pos = g.op('Mul', [g.op('Cast', [nm1], { to: F32 }), f32(0.99)]);
+  const loPos = g.op('Floor', [pos]);
+  const qlo = g.op('Cast', [loPos], { to: I64 });
+  const qhi = g.op('Min', [g.op('Add', [qlo, one64]), nm1]);
+  const w = g.op('Sub', [pos, loPos]);
+  const va = g.op('Gather', [sorted, qlo], { axis: 1 }); // [L]
+  const vb = g.op('Gather', [sorted, qhi], { axis: 1 });
+  const diff = g.op('Sub', [vb, va]);
+  // at::lerp: w < 0.5 ? a + w·(b−a) : b − (b−a)·(1−w)
+  const q99 = g.op('Where', [g.op('Less', [w, f32(0.5)]), g.op('Add', [va, g.op('Mul', [w, diff])]), g.op('Sub', [vb, g.op('Mul', [diff, g.op('Sub', [f32(1), w])])])]);
+  const start = g.op('Identity', [minN], {}, 'grid_start'); // [L]
+  const end = g.op('Identity', [q99], {}, 'grid_end');
+  const full = g.op('ReduceL2', [dec.toF(g.op('MatMul', [A, Wst]))], { axes: [2], keepdims: 0 }); // [L,T] ‖a W_outᵀ‖ per token
+  const valid = g.op('Greater', [full, f32(0)]);
+  const safeFull = g.op('Where', [valid, full, f32(1)]);
+  const count = g.op('Max', [g.op('ReduceSum', [g.op('Cast', [valid], { to: F32 }), axis1], { keepdims: 0 }), f32(1)]); // [L]
   const step = g.op('Div', [g.op('Sub', [end, start]), f32(K - 1)]);
   const half = i64([K / 2], []);
   const kMinus1 = i64([K - 1], []);
@@ -133,7 +120,7 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
     return b.op('Where', [b.op('Less', [idx, half]), up, down]);
   };
 
-  // ---- the bisection loop
+  // ---- the bisection loop: one iteration = one candidate per layer, all layers in one batched product
   const body = g.body('bisect');
   body.input('iter', I64, []);
   body.input('cond_in', DT.BOOL, []);
@@ -143,18 +130,11 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
   const active = body.op('Less', ['lo_in', 'hi_in']);
   const mid = body.op('Div', [body.op('Add', ['lo_in', 'hi_in']), two]);
   const t = cand(body, mid); // [L] fp32
-  const zt = zeroT(body);
-  const cetts: string[] = [];
-  for (let l = 0; l < L; l++) {
-    const tl = body.op('Gather', [t, body.i64(body.fresh('l'), [l], [])], { axis: 0 });
-    const tail = body.op('Where', [body.op('LessOrEqual', [nMat[l], tl]), a2d[l], zt]);
-    const prod = body.op('MatMul', [tail, wt[l]]);
-    const tn = body.op('ReduceL2', [T === F32 ? prod : body.op('Cast', [prod], { to: F32 })], { axes: [1], keepdims: 0 }); // [T]
-    const ratio = body.op('Where', [valid[l], body.op('Div', [tn, safeFull[l]]), f32(0)]);
-    const cl = body.op('Div', [body.op('ReduceSum', [ratio, i64([0])], { keepdims: 0 }), count[l]]);
-    cetts.push(body.op('Unsqueeze', [cl, i64([0])]));
-  }
-  const cett = body.op('Concat', cetts, { axis: 0 });
+  const tail = body.op('Where', [body.op('LessOrEqual', [N, body.op('Reshape', [t, i64([L, 1, 1])])]), A, zeroT(body)]); // [L,T,F]
+  const prod = body.op('MatMul', [tail, Wst]); // [L,T,d]
+  const tn = body.op('ReduceL2', [T === F32 ? prod : body.op('Cast', [prod], { to: F32 })], { axes: [2], keepdims: 0 }); // [L,T]
+  const ratio = body.op('Where', [valid, body.op('Div', [tn, safeFull]), f32(0)]);
+  const cett = body.op('Div', [body.op('ReduceSum', [ratio, axis1], { keepdims: 0 }), count]); // [L]
   const gt = body.op('Greater', [cett, cIn]);
   const hiOut = body.op('Where', [body.op('And', [active, gt]), mid, 'hi_in']);
   const loOut = body.op('Where', [body.op('And', [active, body.op('Not', [gt])]), body.op('Add', [mid, body.i64(body.fresh('one'), [1], [])]), 'lo_in']);
@@ -170,14 +150,7 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
   ];
   for (const [name, e, shape] of outs) body.output(name, e, shape);
   const trueC = g.init('loop_cond', DT.BOOL, [], new Uint8Array([1]));
-  const [loF] = g.node('Loop', [iters, trueC, lo0, hi0], { body: { graph: body.subgraph() } }, [
-    'lo_final',
-    'hi_final',
-    'eval_mid',
-    'eval_cett',
-    'eval_t',
-    'eval_active',
-  ]);
+  const [loF] = g.node('Loop', [iters, trueC, lo0, hi0], { body: { graph: body.subgraph() } }, ['lo_final', 'hi_final', 'eval_mid', 'eval_cett', 'eval_t', 'eval_active']);
 
   // ---- ε and τ, the sparse stream
   const clamped = g.op('Equal', [loF, i64([0], [])], {}, 'clamped_low');
