@@ -1,10 +1,11 @@
 // Bundled entry for the GPU machine (no npm there): `node dist-bench/bench.cjs <suite> [options]`.
 import { main as forward } from './forward';
 import { main as measure } from './measure';
+import { main as profile } from './profile';
 import { dumpNll } from '../tools/gpu-check/nll';
 
 const [suite, ...rest] = process.argv.slice(2);
-const suites: Record<string, (a: string[]) => Promise<void>> = { forward, measure, 'dump-nll': dumpNll };
+const suites: Record<string, (a: string[]) => Promise<void>> = { forward, measure, profile, 'dump-nll': dumpNll };
 if (!suites[suite]) {
   console.error(`usage: bench.cjs <${Object.keys(suites).join('|')}> [options]`);
   process.exit(2);

@@ -40,6 +40,7 @@ check)
   python3 bench/reference/floor.py
   ;;
 ours-cuda)
+  peak ours-profile-cuda node dist-bench/bench.cjs profile --model $M "${COMMON[@]}" --provider cuda --dtype float16
   peak ours-forward-cuda node dist-bench/bench.cjs forward --model $M "${COMMON[@]}" --provider cuda --dtype float16
   peak ours-measure-cuda node dist-bench/bench.cjs measure --model $M "${COMMON[@]}" --provider cuda --dtype float16 --p 1 --tol 1e-3
   peak ours-measure-cuda-silu node dist-bench/bench.cjs measure --model /tmp/bm/silu "${COMMON[@]}" --provider cuda --dtype float16 --p 1 --tol 1e-3

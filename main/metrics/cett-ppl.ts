@@ -97,7 +97,7 @@ export function baseResult(pt: PreparedTarget, data: EvalData, ratios: number[],
     bosPerSequence: data.bosPerSequence,
     provider: r.provider,
     dtype: r.dtype,
-    fallbackReasons: r.fallbackReasons,
+    fallbackReasons: pt.fallbackReason ? [...r.fallbackReasons, pt.fallbackReason] : r.fallbackReasons,
   };
 }
 

@@ -53,7 +53,9 @@ export class PreparedTarget {
    * activations never leaving the device, with a memo of evaluated grid points per batch and layer so each call
    * only evaluates candidates never seen before.
    */
-  readonly engine: 'js' | 'ort' | 'fused';
+  engine: 'js' | 'ort' | 'fused';
+  /** why the fused search was abandoned for the host curves (device memory), if it was */
+  fallbackReason?: string;
   curveMs = 0;
   /** fused: per batch, per layer, grid index → (CETT, threshold value) */
   private memo: Map<number, { cett: number; t: number }>[][] = [];
@@ -169,7 +171,18 @@ export class PreparedTarget {
       const { res, loss, ratio } = await this.sparsePass(b, { kind: 'cett', tau: this.tau(eps) });
       return { th, res, loss, ratio };
     }
-    const res = await this.target.runner.searchStep!({ ids: bt.ids, batch: bt.batch, seqLen: bt.seqLen, c: cf, lo, hi, iters });
+    let res;
+    try {
+      res = await this.target.runner.searchStep!({ ids: bt.ids, batch: bt.batch, seqLen: bt.seqLen, c: cf, lo, hi, iters });
+    } catch (e) {
+      // the fused graph holds every layer's activations at once ([L, B·S, F]); when the device runs out of memory,
+      // the search continues on the host curves (same thresholds, slower) and the result says why
+      const msg = (e as Error).message ?? String(e);
+      if (!/alloc|out of memory|memory/i.test(msg)) throw e;
+      this.engine = 'ort';
+      this.fallbackReason = `fused search ran out of device memory (${msg.slice(0, 200)}); continued with the ORT probe curves — a smaller batch keeps it on the fused path`;
+      return this.step(b, c);
+    }
     this.meter.pass(bt.batch * bt.seqLen); // the dense stream (activations, no logits)
     this.meter.pass(bt.batch * bt.seqLen); // the sparse stream
     this.fusedStats.calls++;

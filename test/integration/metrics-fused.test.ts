@@ -64,6 +64,23 @@ describe('fused CETT search = the authors algorithm', () => {
     }, 120_000);
   }
 
+  it('falls back to the host curves when the device runs out of memory, with the same answer and a reason', async () => {
+    const { runner, data, target } = await open(CASES[0]);
+    try {
+      const oom = { ...runner, searchStep: async () => Promise.reject(new Error('CUDA failure 2: out of memory; Failed to allocate memory for requested buffer')) };
+      const res = await measureCettPpl({ ...target, runner: oom }, data, { p: 1, tol: 1e-2, thresholdMode: 'authors', curveEngine: 'fused' });
+      const js = await measureCettPpl(target, data, { p: 1, tol: 1e-2, thresholdMode: 'authors', curveEngine: 'js' });
+      expect(res.curveEngine).toBe('ort');
+      expect(res.fallbackReasons.join(' ')).toMatch(/out of device memory/);
+      expect(res.cett).toBe(js.cett);
+      // other errors are not swallowed
+      const bad = { ...runner, searchStep: async () => Promise.reject(new Error('invalid graph')) };
+      await expect(measureCettPpl({ ...target, runner: bad }, data, { p: 1, tol: 1e-2, thresholdMode: 'authors', curveEngine: 'fused' })).rejects.toThrow(/invalid graph/);
+    } finally {
+      await runner.dispose();
+    }
+  }, 120_000);
+
   it('evaluates each grid point once per batch and layer (memo across outer steps) and resumes the exact path', async () => {
     const { runner, data, target } = await open(CASES[1]);
     try {

@@ -1,0 +1,71 @@
+/**
+ * Where a fused CETT search call spends its time (issue 10): on the first batch, the plain dense forward, the
+ * search call with 0 and with 16 bisection iterations, and an onnxruntime profile of the 16-iteration call summed
+ * by operator type. `npm run bench -- profile [--model DIR --tokens FILE --seq-len --batch --provider --dtype]`.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { loadCheckpoint } from '../main/checkpoint/index';
+import { buildSearchGraph } from '../main/graph/search-graph';
+import { machine, openTarget, parse, writeOut } from './common';
+
+export async function main(argv: string[]): Promise<void> {
+  const v = parse(argv);
+  const { target, data, modelDir } = await openTarget(v);
+  const r = target.runner;
+  const b = data.batches[0];
+  const L = r.spec.numLayers;
+  const time = async (f: () => Promise<unknown>, n = 3) => {
+    await f(); // warm-up (session build)
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) await f();
+    return (performance.now() - t0) / n;
+  };
+  const dense = await time(() => r.forward({ ids: b.ids, batch: b.batch, seqLen: b.seqLen, mode: { kind: 'dense' } }));
+  const step = (iters: number) => () => r.searchStep!({ ids: b.ids, batch: b.batch, seqLen: b.seqLen, c: 0.5, lo: new Array(L).fill(0), hi: new Array(L).fill(65535), iters });
+  const s0 = await time(step(0));
+  const s16 = await time(step(16));
+  // onnxruntime's own profile of one 16-iteration call, by operator
+  const ckpt = await loadCheckpoint(modelDir);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-prof-'));
+  const sess = await ort.InferenceSession.create(buildSearchGraph(ckpt, { dtype: r.dtype, maxSeq: b.seqLen, colNorms: r.colNorms }), {
+    executionProviders: [r.provider],
+    graphOptimizationLevel: 'all',
+    enableProfiling: true,
+    profileFilePrefix: path.join(dir, 'p'),
+    logSeverityLevel: 3,
+  });
+  const feeds = {
+    input_ids: new ort.Tensor('int64', BigInt64Array.from(b.ids, (x) => BigInt(x)), [b.batch, b.seqLen]),
+    c: new ort.Tensor('float32', new Float32Array([0.5]), []),
+    lo: new ort.Tensor('int64', new BigInt64Array(L), [L]),
+    hi: new ort.Tensor('int64', new BigInt64Array(L).fill(65535n), [L]),
+    iters: new ort.Tensor('int64', new BigInt64Array([16n]), []),
+  };
+  await sess.run(feeds);
+  await sess.run(feeds);
+  sess.endProfiling();
+  await sess.release();
+  const byOp: Record<string, { ms: number; n: number }> = {};
+  for (const f of fs.readdirSync(dir)) {
+    const ev = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as { cat: string; name: string; dur: number; args?: { op_name?: string; provider?: string } }[];
+    for (const e of ev)
+      if (e.cat === 'Node' && e.name.endsWith('_kernel_time')) {
+        const k = `${e.args?.op_name ?? '?'}@${(e.args?.provider ?? '').replace('ExecutionProvider', '')}`;
+        byOp[k] ??= { ms: 0, n: 0 };
+        byOp[k].ms += e.dur / 1000 / 2; // two runs
+        byOp[k].n += 0.5;
+      }
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+  const top = Object.entries(byOp)
+    .sort((x, y) => y[1].ms - x[1].ms)
+    .slice(0, 25)
+    .map(([k, x]) => ({ op: k, ms: +x.ms.toFixed(2), calls: x.n }));
+  const res = { suite: 'profile', provider: r.provider, dtype: r.dtype, tokens: b.batch * b.seqLen, denseForwardMs: dense, searchCall0Ms: s0, searchCall16Ms: s16, perIterationMs: (s16 - s0) / 16, profileTop: top, machine: machine(), date: new Date().toISOString() };
+  console.log(JSON.stringify(res));
+  writeOut(v.out, res);
+  await r.dispose();
+}
