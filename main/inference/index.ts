@@ -113,7 +113,9 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
     let p = sessions.get(key);
     if (!p) {
       const gopts = { dtype, mode: kind, capture, maxSeq };
-      p = onnxSrc ? ort.InferenceSession.create(onnxSrc.build(kind, capture), sessOpts) : openGraph(gopts, (ext) => buildLlamaGraph(ckpt, gopts, ext));
+      p = onnxSrc
+        ? ort.InferenceSession.create(onnxSrc.build(kind, capture), { ...sessOpts, externalData: onnxSrc.externalData() })
+        : openGraph(gopts, (ext) => buildLlamaGraph(ckpt, gopts, ext));
       sessions.set(key, p);
       p.catch(() => sessions.delete(key));
     }

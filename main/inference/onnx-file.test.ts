@@ -34,3 +34,27 @@ test('runner on an exported .onnx file matches the reference in dense and FAT mo
   }
   await r.dispose();
 });
+
+test('an .onnx file with external data (inside its folder) runs and matches the reference; the CETT column norms come from the data file', async () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-onnx-ext-'));
+  const hfDir = writeTinyCheckpoint(path.join(tmp, 'hf'), 'llama', { activation: 'silu', seed: 22 });
+  const hf = await loadCheckpoint(hfDir);
+  const onnxDir = path.join(tmp, 'onnx');
+  fs.mkdirSync(onnxDir);
+  for (const f of fs.readdirSync(hfDir)) if (f.endsWith('.json')) fs.copyFileSync(path.join(hfDir, f), path.join(onnxDir, f));
+  const bytes = buildLlamaGraph(hf, { dtype: 'float32', mode: 'dense', capture: false, maxSeq: 64, plain: true }, { file: path.join(onnxDir, 'model.onnx_data'), location: 'model.onnx_data' });
+  fs.writeFileSync(path.join(onnxDir, 'model.onnx'), bytes);
+  expect(fs.statSync(path.join(onnxDir, 'model.onnx_data')).size).toBeGreaterThan(bytes.length); // the weights really are outside
+  const ckpt = await loadCheckpoint(path.join(onnxDir, 'model.onnx'));
+  const r = await createRunner(ckpt, { provider: 'cpu' });
+  const ref = createReferenceRunner(hf);
+  for (let l = 0; l < ref.colNorms.length; l++) ref.colNorms[l].forEach((c, i) => expect(Math.abs(c - r.colNorms[l][i])).toBeLessThan(1e-5));
+  const ids = Int32Array.from({ length: 16 }, (_, i) => (i * 31 + 5) % 256);
+  const a = await r.forward({ ids, batch: 2, seqLen: 8, mode: { kind: 'dense' } });
+  const b = await ref.forward({ ids, batch: 2, seqLen: 8, mode: { kind: 'dense' } });
+  a.nll.forEach((v, i) => expect(Math.abs(v - b.nll[i])).toBeLessThan(1e-4));
+  await r.dispose();
+  // a data file moved out of the folder is refused by name, never read
+  fs.renameSync(path.join(onnxDir, 'model.onnx_data'), path.join(tmp, 'model.onnx_data'));
+  await expect(loadCheckpoint(path.join(onnxDir, 'model.onnx'))).rejects.toThrow(/model\.onnx_data/);
+});

@@ -3,21 +3,40 @@
  * column norms of W_out read from its down-projection initializers (METHOD.md §1).
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema, TensorProto_DataLocation, TensorProto_DataType, type ModelProto, type TensorProto } from 'onnx-buf';
 import { LabError } from '../api/errors';
 import { f16ToF32 } from '../checkpoint/safetensors';
 import { findFfnBlocks, instrumentOnnx } from '../graph/instrument-onnx';
 import type { MaskMode } from './runner-types';
+import { externalDataFiles } from '../checkpoint/onnx';
 
-// Uint8Array.from: rawData may be a view into a pooled Buffer (Buffer.slice does not copy)
+/** An initializer's raw bytes: inline, or from its external-data file (location checked by the loader first). */
+function rawBytes(t: TensorProto, file: string): Uint8Array {
+  if (t.dataLocation !== TensorProto_DataLocation.EXTERNAL) return Uint8Array.from(t.rawData); // may be a view into a pooled Buffer
+  const kv = new Map(t.externalData.map((e) => [e.key, e.value]));
+  const f = path.resolve(path.dirname(file), kv.get('location') ?? '');
+  const off = Number(kv.get('offset') ?? 0);
+  const len = Number(kv.get('length') ?? fs.statSync(f).size - off);
+  const out = new Uint8Array(len);
+  const fd = fs.openSync(f, 'r');
+  try {
+    if (fs.readSync(fd, out, 0, len, off) !== len) throw new LabError('BAD_CHECKPOINT', `${file}: external data of '${t.name}' is shorter than it claims`);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return out;
+}
+
 function floats(t: TensorProto, file: string): Float32Array {
+  const ext = t.dataLocation === TensorProto_DataLocation.EXTERNAL;
   if (t.dataType === TensorProto_DataType.FLOAT) {
-    if (t.rawData.length) return new Float32Array(Uint8Array.from(t.rawData).buffer);
+    if (ext || t.rawData.length) return new Float32Array(rawBytes(t, file).buffer);
     return Float32Array.from(t.floatData);
   }
   if (t.dataType === TensorProto_DataType.FLOAT16) {
-    const src = t.rawData.length ? new Uint16Array(Uint8Array.from(t.rawData).buffer) : Uint16Array.from(t.int32Data);
+    const src = ext || t.rawData.length ? new Uint16Array(rawBytes(t, file).buffer) : Uint16Array.from(t.int32Data);
     return Float32Array.from(src, (h) => f16ToF32(h));
   }
   throw new LabError('UNSUPPORTED', `${file}: down-projection '${t.name}' has data type ${t.dataType}; fp32 or fp16 expected`);
@@ -27,13 +46,20 @@ export interface OnnxSource {
   dtype: 'float32' | 'float16';
   colNorms: Float32Array[];
   build(kind: MaskMode['kind'], capture: boolean): Uint8Array;
+  /**
+   * The model's external-data files as onnxruntime's `externalData` session option (the instrumented graph is
+   * built in memory, so its external references are resolved from these buffers, not from a folder).
+   */
+  externalData(): { path: string; data: Uint8Array }[];
 }
 
 export function openOnnxSource(file: string): OnnxSource {
   const read = (): ModelProto => fromBinary(ModelProtoSchema, fs.readFileSync(file));
   const model = read();
-  if (model.graph?.initializer.some((t) => t.dataLocation === TensorProto_DataLocation.EXTERNAL))
-    throw new LabError('UNSUPPORTED', `${file}: ONNX models with external data cannot be run by this build yet (the instrumented graph would have to sit beside the data files)`);
+  externalDataFiles(model, file); // locations inside the model's folder, files present and long enough (else a clear error)
+  const locations = new Set<string>();
+  for (const t of model.graph?.initializer ?? [])
+    if (t.dataLocation === TensorProto_DataLocation.EXTERNAL) locations.add(t.externalData.find((e) => e.key === 'location')!.value);
   const blocks = findFfnBlocks(model, file);
   const inits = new Map(model.graph!.initializer.map((t) => [t.name, t]));
   const colNorms = blocks.map((b) => {
@@ -50,5 +76,6 @@ export function openOnnxSource(file: string): OnnxSource {
     dtype: blocks[0].elem === TensorProto_DataType.FLOAT16 ? 'float16' : 'float32',
     colNorms,
     build: (kind, capture) => instrumentOnnx(read(), file, { mode: kind, capture }).bytes,
+    externalData: () => [...locations].map((loc) => ({ path: loc, data: fs.readFileSync(path.resolve(path.dirname(file), loc)) })),
   };
 }
