@@ -17,7 +17,7 @@ export async function main(argv: string[]): Promise<void> {
   const r = target.runner;
   const b = data.batches[0];
   const L = r.spec.numLayers;
-  const time = async (f: () => Promise<unknown>, n = 3) => {
+  const time = async (f: () => Promise<unknown>, n = 8) => {
     await f(); // warm-up (session build)
     const t0 = performance.now();
     for (let i = 0; i < n; i++) await f();
@@ -26,7 +26,9 @@ export async function main(argv: string[]): Promise<void> {
   const dense = await time(() => r.forward({ ids: b.ids, batch: b.batch, seqLen: b.seqLen, mode: { kind: 'dense' } }));
   const step = (iters: number) => () => r.searchStep!({ ids: b.ids, batch: b.batch, seqLen: b.seqLen, c: 0.5, lo: new Array(L).fill(0), hi: new Array(L).fill(65535), iters });
   const s0 = await time(step(0));
+  const s8 = await time(step(8));
   const s16 = await time(step(16));
+  const s0b = await time(step(0)); // again: drift between the measurements shows up here
   // onnxruntime's own profile of one 16-iteration call, by operator
   const ckpt = await loadCheckpoint(modelDir);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-prof-'));
@@ -64,7 +66,7 @@ export async function main(argv: string[]): Promise<void> {
     .sort((x, y) => y[1].ms - x[1].ms)
     .slice(0, 25)
     .map(([k, x]) => ({ op: k, ms: +x.ms.toFixed(2), calls: x.n }));
-  const res = { suite: 'profile', provider: r.provider, dtype: r.dtype, tokens: b.batch * b.seqLen, denseForwardMs: dense, searchCall0Ms: s0, searchCall16Ms: s16, perIterationMs: (s16 - s0) / 16, profileTop: top, machine: machine(), date: new Date().toISOString() };
+  const res = { suite: 'profile', provider: r.provider, dtype: r.dtype, tokens: b.batch * b.seqLen, denseForwardMs: dense, searchCall0Ms: s0, searchCall8Ms: s8, searchCall16Ms: s16, searchCall0AgainMs: s0b, perIterationMs: (s16 - (s0 + s0b) / 2) / 16, profileTop: top, machine: machine(), date: new Date().toISOString() };
   console.log(JSON.stringify(res));
   writeOut(v.out, res);
   await r.dispose();
