@@ -22,6 +22,7 @@ export const benchOptions = {
   out: { type: 'string' },
   act: { type: 'string' },
   engine: { type: 'string' }, // measure: auto | fused | ort | js
+  speculate: { type: 'string' }, // measure: 1 = search the next step's targets in the same fused call
 } as const;
 
 export function parse(argv: string[]) {

@@ -6,7 +6,7 @@ export async function main(argv: string[]): Promise<void> {
   const v = parse(argv);
   const { target, data } = await openTarget(v);
   const t0 = performance.now();
-  const res = await measureCettPpl(target, data, { p: Number(v.p ?? 1), tol: Number(v.tol ?? 1e-3), thresholdMode: 'authors', curveEngine: (v.engine ?? 'auto') as never });
+  const res = await measureCettPpl(target, data, { p: Number(v.p ?? 1), tol: Number(v.tol ?? 1e-3), thresholdMode: 'authors', curveEngine: (v.engine ?? 'auto') as never, speculate: v.speculate === '1' });
   const wall = (performance.now() - t0) / 1000;
   const out = {
     suite: 'measure',
@@ -21,6 +21,7 @@ export async function main(argv: string[]): Promise<void> {
     pplRatio: res.pplRatio,
     forwardPasses: res.forwardPasses,
     searchStats: res.searchStats,
+    speculate: v.speculate === '1',
     outerSteps: res.searchHistory?.length,
     timingsMs: res.timingsMs,
     curveEngine: res.curveEngine,

@@ -24,11 +24,13 @@ export async function main(argv: string[]): Promise<void> {
     return (performance.now() - t0) / n;
   };
   const dense = await time(() => r.forward({ ids: b.ids, batch: b.batch, seqLen: b.seqLen, mode: { kind: 'dense' } }));
-  const step = (iters: number) => () => r.searchStep!({ ids: b.ids, batch: b.batch, seqLen: b.seqLen, c: 0.5, lo: new Array(L).fill(0), hi: new Array(L).fill(65535), iters });
+  const fresh = (c: number) => ({ c, lo: new Array(L).fill(0), hi: new Array(L).fill(65535) });
+  const step = (iters: number, J = 1) => () => r.searchStep!({ ids: b.ids, batch: b.batch, seqLen: b.seqLen, targets: [0.5, 0.25, 0.75].slice(0, J).map(fresh), iters });
   const s0 = await time(step(0));
   const s8 = await time(step(8));
   const s16 = await time(step(16));
   const s0b = await time(step(0)); // again: drift between the measurements shows up here
+  const s16j3 = await time(step(16, 3)); // three targets side by side (the speculative search)
   // onnxruntime's own profile of one 16-iteration call, by operator
   const ckpt = await loadCheckpoint(modelDir);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-prof-'));
@@ -66,7 +68,7 @@ export async function main(argv: string[]): Promise<void> {
     .sort((x, y) => y[1].ms - x[1].ms)
     .slice(0, 25)
     .map(([k, x]) => ({ op: k, ms: +x.ms.toFixed(2), calls: x.n }));
-  const res = { suite: 'profile', provider: r.provider, dtype: r.dtype, tokens: b.batch * b.seqLen, denseForwardMs: dense, searchCall0Ms: s0, searchCall8Ms: s8, searchCall16Ms: s16, searchCall0AgainMs: s0b, perIterationMs: (s16 - (s0 + s0b) / 2) / 16, profileTop: top, machine: machine(), date: new Date().toISOString() };
+  const res = { suite: 'profile', provider: r.provider, dtype: r.dtype, tokens: b.batch * b.seqLen, denseForwardMs: dense, searchCall0Ms: s0, searchCall8Ms: s8, searchCall16Ms: s16, searchCall0AgainMs: s0b, perIterationMs: (s16 - (s0 + s0b) / 2) / 16, searchCall16x3Ms: s16j3, perIterationJ3Ms: (s16j3 - (s0 + s0b) / 2) / 16, profileTop: top, machine: machine(), date: new Date().toISOString() };
   console.log(JSON.stringify(res));
   writeOut(v.out, res);
   await r.dispose();

@@ -27,6 +27,12 @@ export interface GraphOptions {
   maxSeq: number;
   /** plain decoder (input_ids → logits, no masks or counts): what an exporter would write */
   plain?: boolean;
+  /**
+   * GPU-friendly form (issue 10): attention through com.microsoft MultiHeadAttention (causal via unidirectional=1,
+   * flash attention on CUDA), rope through com.microsoft RotaryEmbedding on [B,S,H·hd] (no Transposes), RMSNorm
+   * through SimplifiedLayerNormalization (fp32 inside). Same numbers as the plain form up to rounding.
+   */
+  fused?: boolean;
 }
 
 function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
@@ -112,7 +118,7 @@ export interface Decoder {
   stream(ids: string, ffn: FfnHook, head: boolean): { logits?: string };
 }
 
-export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<GraphOptions, 'dtype' | 'maxSeq'>): Decoder {
+export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<GraphOptions, 'dtype' | 'maxSeq' | 'fused'>): Decoder {
   const s = ckpt.spec;
   if (s.positional === 'rope' && (s.rotaryDim % 2 !== 0 || s.rotaryDim > s.headDim || s.rotaryDim <= 0))
     throw new LabError('BAD_CHECKPOINT', `${ckpt.path}: rotary dimension ${s.rotaryDim} does not fit head dimension ${s.headDim}`);
@@ -143,9 +149,13 @@ export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<Gra
   const eps = scalarF('rms_eps', s.normEps);
   const one = scalarF('one_f', 1);
 
+  const fused = !!o.fused;
   /** HF RMSNorm: fp32 x·rsqrt(mean(x²)+eps), back to the input dtype, × weight */
   const rms = (x: string, weightName: string, dim: number) => {
     const w = constT(weightName, () => W(weightName), [dim]);
+    // fused: one kernel, fp32 statistics (stash_type 1); x·rsqrt and ×weight in fp32 with one rounding at the end
+    // (HF rounds x·rsqrt to the input dtype before ×weight: identical in fp32, ≤ 1 fp16 ulp apart in fp16)
+    if (fused) return g.op('SimplifiedLayerNormalization', [x, w], { axis: -1, epsilon: { float: s.normEps }, stash_type: 1 });
     const xf = toF(x);
     const ms = g.op('ReduceMean', [g.op('Mul', [xf, xf])], { axes: [-1], keepdims: 1 });
     const r = g.op('Div', [one, g.op('Sqrt', [g.op('Add', [ms, eps])])]);
@@ -159,10 +169,10 @@ export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<Gra
   };
   const norm = (x: string, prefix: string) => (s.norm === 'rms' ? rms(x, prefix + '.weight', h) : layerNorm(x, prefix));
   const rd = s.rotaryDim;
-  const qkScale = scalarT('qk_scale', 1 / Math.sqrt(hd));
+  const qkScale = fused ? '' : scalarT('qk_scale', 1 / Math.sqrt(hd));
   const mergeShape = g.i64('merge_shape', [0, 0, H * hd]);
-  const halfSplit = g.i64('half_split', [rd / 2, rd / 2]);
-  const axes01 = g.i64('axes01', [0, 1]);
+  const halfSplit = fused ? '' : g.i64('half_split', [rd / 2, rd / 2]);
+  const axes01 = fused ? '' : g.i64('axes01', [0, 1]);
   const zero1 = g.i64('c0', [0]);
   const causalT = () => {
     const causal = new Float32Array(o.maxSeq * o.maxSeq);
@@ -170,17 +180,28 @@ export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<Gra
     return memo('causal', () => g.f32('causal', causal, [o.maxSeq, o.maxSeq]));
   };
   const rope = s.positional === 'rope' ? ropeTables(s, o.maxSeq) : undefined;
+  // fused form: RotaryEmbedding's caches are [maxSeq, rd/2] (the first half of each table row), positions start at 0
+  const MS = 'com.microsoft';
+  const halfRows = (t: Float32Array) => {
+    const out = new Float32Array(o.maxSeq * (rd / 2));
+    for (let p = 0; p < o.maxSeq; p++) out.set(t.subarray(p * rd, p * rd + rd / 2), p * (rd / 2));
+    return out;
+  };
+  const ropeCos = fused && rope ? constT('rope_cos_half', () => halfRows(rope.cos), [o.maxSeq, rd / 2]) : undefined;
+  const ropeSin = fused && rope ? constT('rope_sin_half', () => halfRows(rope.sin), [o.maxSeq, rd / 2]) : undefined;
+  const pos0 = fused && rope ? g.i64('rope_pos0', [0]) : '';
+  const kvMergeShape = fused && s.qkNorm ? g.i64('kv_merge_shape', [0, 0, K * hd]) : '';
 
   function stream(ids: string, ffn: FfnHook, head: boolean): { logits?: string } {
     const shape = g.op('Shape', [ids]);
     const S1 = g.op('Slice', [shape, g.i64(g.fresh('c1'), [1]), g.i64(g.fresh('c2'), [2])]); // [1] = S
     let cosS = '';
     let sinS = '';
-    if (rope) {
+    if (rope && !fused) {
       cosS = g.op('Slice', [constT('rope_cos', () => rope.cos, [o.maxSeq, rd]), zero1, S1, zero1]); // [S,rd]
       sinS = g.op('Slice', [constT('rope_sin', () => rope.sin, [o.maxSeq, rd]), zero1, S1, zero1]);
     }
-    const maskSS = g.op('Slice', [causalT(), g.i64(g.fresh('c00'), [0, 0]), g.op('Concat', [S1, S1], { axis: 0 }), axes01]);
+    const maskSS = fused ? '' : g.op('Slice', [causalT(), g.i64(g.fresh('c00'), [0, 0]), g.op('Concat', [S1, S1], { axis: 0 }), axes01]);
     const rotate = (x: string) => {
       const [x1, x2] = g.node('Split', [x, halfSplit], { axis: -1 }, 2);
       return g.op('Concat', [g.op('Neg', [x2]), x1], { axis: -1 });
@@ -194,6 +215,35 @@ export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<Gra
       return g.op('Concat', [ropeFull(xr), xp], { axis: -1 });
     };
     const headsShape = (n: number) => g.i64(g.fresh('hs'), [0, 0, n, hd]);
+    /** com.microsoft RotaryEmbedding on [B,S,n·hd]: HF rotate_half (interleaved 0) on the first rd dims of each head, positions 0…S−1 */
+    const rotary = (x: string, n: number) =>
+      g.node('RotaryEmbedding', [x, pos0, ropeCos!, ropeSin!], { interleaved: 0, num_heads: n, rotary_embedding_dim: rd }, 1, MS)[0];
+    /**
+     * The fused attention of one layer on [B,S,n·hd] projections (no Transposes): qk-norm, rope, GQA heads repeated
+     * (kv head j serves query heads j·H/K … (j+1)·H/K−1, HF repeat_kv), then MultiHeadAttention with causal masking
+     * (unidirectional=1) and softmax scale 1/√hd.
+     */
+    const fusedAttention = (q0: string, k0: string, v0: string, p: string) => {
+      let q = q0;
+      let k = k0;
+      let v = v0;
+      if (s.qkNorm) {
+        q = g.op('Reshape', [rms(g.op('Reshape', [q, headsShape(H)]), p + 'attn.q_norm.weight', hd), mergeShape]);
+        k = g.op('Reshape', [rms(g.op('Reshape', [k, headsShape(K)]), p + 'attn.k_norm.weight', hd), kvMergeShape]);
+      }
+      if (rope) {
+        q = rotary(q, H);
+        k = rotary(k, K);
+      }
+      if (K !== H) {
+        const split = g.i64(g.fresh('kv5'), [0, 0, K, 1, hd]);
+        const rep = g.i64(g.fresh('rep'), [1, 1, 1, H / K, 1]);
+        const expand = (t: string) => g.op('Reshape', [g.op('Expand', [g.op('Reshape', [t, split]), rep]), mergeShape]);
+        k = expand(k);
+        v = expand(v);
+      }
+      return g.node('MultiHeadAttention', [q, k, v], { num_heads: H, unidirectional: 1, scale: { float: 1 / Math.sqrt(hd) } }, 1, MS)[0];
+    };
 
     let x = g.op('Gather', [constT('embed.tokens', () => W('embed.tokens'), [V, h]), ids], { axis: 0 });
     if (s.embedScale !== 1) x = g.op('Mul', [x, scalarT('embed_scale', s.embedScale)]);
@@ -214,26 +264,30 @@ export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<Gra
         if (ckpt.weights.has(p + `attn.${name}.bias`)) y = g.op('Add', [y, constT(p + `attn.${name}.bias`, () => W(p + `attn.${name}.bias`), [out])]);
         return y;
       };
-      let q = g.op('Reshape', [proj('q', H * hd), headsShape(H)]); // [B,S,H,hd]
-      let k = g.op('Reshape', [proj('k', K * hd), headsShape(K)]);
-      const v0 = g.op('Reshape', [proj('v', K * hd), headsShape(K)]);
-      if (s.qkNorm) {
-        q = rms(q, p + 'attn.q_norm.weight', hd);
-        k = rms(k, p + 'attn.k_norm.weight', hd);
+      let ctx: string; // [B,S,H·hd]
+      if (fused) ctx = fusedAttention(proj('q', H * hd), proj('k', K * hd), proj('v', K * hd), p);
+      else {
+        let q = g.op('Reshape', [proj('q', H * hd), headsShape(H)]); // [B,S,H,hd]
+        let k = g.op('Reshape', [proj('k', K * hd), headsShape(K)]);
+        const v0 = g.op('Reshape', [proj('v', K * hd), headsShape(K)]);
+        if (s.qkNorm) {
+          q = rms(q, p + 'attn.q_norm.weight', hd);
+          k = rms(k, p + 'attn.k_norm.weight', hd);
+        }
+        q = applyRope(g.op('Transpose', [q], { perm: [0, 2, 1, 3] })); // [B,H,S,hd]
+        k = applyRope(g.op('Transpose', [k], { perm: [0, 2, 1, 3] })); // [B,K,S,hd]
+        let v = g.op('Transpose', [v0], { perm: [0, 2, 1, 3] });
+        if (K !== H) {
+          const rep = g.i64(g.fresh('rep'), [1, 1, H / K, 1, 1]);
+          const back = g.i64(g.fresh('gqa'), [0, H, -1, hd]);
+          const expand = (t: string) => g.op('Reshape', [g.op('Expand', [g.op('Unsqueeze', [t, g.i64(g.fresh('ax2'), [2])]), rep]), back]);
+          k = expand(k);
+          v = expand(v);
+        }
+        const scores = g.op('Mul', [g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]), qkScale]);
+        const probs = toT(g.op('Softmax', [g.op('Add', [toF(scores), maskSS])], { axis: -1 }));
+        ctx = g.op('Reshape', [g.op('Transpose', [g.op('MatMul', [probs, v])], { perm: [0, 2, 1, 3] }), mergeShape]);
       }
-      q = applyRope(g.op('Transpose', [q], { perm: [0, 2, 1, 3] })); // [B,H,S,hd]
-      k = applyRope(g.op('Transpose', [k], { perm: [0, 2, 1, 3] })); // [B,K,S,hd]
-      let v = g.op('Transpose', [v0], { perm: [0, 2, 1, 3] });
-      if (K !== H) {
-        const rep = g.i64(g.fresh('rep'), [1, 1, H / K, 1, 1]);
-        const back = g.i64(g.fresh('gqa'), [0, H, -1, hd]);
-        const expand = (t: string) => g.op('Reshape', [g.op('Expand', [g.op('Unsqueeze', [t, g.i64(g.fresh('ax2'), [2])]), rep]), back]);
-        k = expand(k);
-        v = expand(v);
-      }
-      const scores = g.op('Mul', [g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]), qkScale]);
-      const probs = toT(g.op('Softmax', [g.op('Add', [toF(scores), maskSS])], { axis: -1 }));
-      const ctx = g.op('Reshape', [g.op('Transpose', [g.op('MatMul', [probs, v])], { perm: [0, 2, 1, 3] }), mergeShape]);
       let attn = g.op('MatMul', [ctx, linear(p + 'attn.o.weight', h, H * hd)]);
       if (ckpt.weights.has(p + 'attn.o.bias')) attn = g.op('Add', [attn, constT(p + 'attn.o.bias', () => W(p + 'attn.o.bias'), [h])]);
       if (resScale) attn = g.op('Mul', [attn, resScale]);

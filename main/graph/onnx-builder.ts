@@ -236,16 +236,21 @@ export class GraphBuilder {
       output: this.outputs,
       initializer: this.initializers,
     });
+    // every non-default domain a node uses (onnxruntime's contrib ops: com.microsoft) is imported at version 1
+    const used = new Set(this.nodes.map((n) => n.domain).filter((d) => d !== '' && d !== 'ai.onnx'));
+    const extra = (have: { domain: string }[]) =>
+      [...used].filter((d) => !have.some((o) => o.domain === d)).map((domain) => create(OperatorSetIdProtoSchema, { domain, version: 1n }));
     if (this.adoptedModel) {
       // keep the adopted model's IR version, opsets (custom domains too) and metadata; the opset is at least 17
       const m = this.adoptedModel;
       const opsets = m.opsetImport.map((o) => (o.domain === '' || o.domain === 'ai.onnx' ? create(OperatorSetIdProtoSchema, { domain: o.domain, version: BigInt(Math.max(opset, OPSET)) }) : o));
+      opsets.push(...extra(opsets));
       return toBinary(ModelProtoSchema, create(ModelProtoSchema, { ...m, opsetImport: opsets, irVersion: m.irVersion < BigInt(IR_VERSION) ? BigInt(IR_VERSION) : m.irVersion, graph }));
     }
     const model = create(ModelProtoSchema, {
       irVersion: IR_VERSION,
       producerName: 'sparsity-lab',
-      opsetImport: [create(OperatorSetIdProtoSchema, { domain: '', version: BigInt(opset) })],
+      opsetImport: [create(OperatorSetIdProtoSchema, { domain: '', version: BigInt(opset) }), ...extra([])],
       graph,
     });
     return toBinary(ModelProtoSchema, model);

@@ -54,9 +54,11 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
   const K = SEARCH_CANDIDATES;
 
   const ids = g.input('input_ids', I64, ['B', 'S']);
-  const cIn = g.input('c', F32, []);
-  const lo0 = g.input('lo', I64, [L]);
-  const hi0 = g.input('hi', I64, [L]);
+  // J CETT targets searched side by side (the first drives the sparse stream; the others are the outer search's
+  // possible next steps, so that the next call finds their paths in the memo and needs no dense stream)
+  const cIn = g.input('c', F32, ['J']);
+  const lo0 = g.input('lo', I64, ['J', L]);
+  const hi0 = g.input('hi', I64, ['J', L]);
   const iters = g.input('iters', I64, []);
 
   const i64 = (v: number[], dims?: number[]) => g.i64(g.fresh('k'), v, dims);
@@ -124,35 +126,36 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
   const body = g.body('bisect');
   body.input('iter', I64, []);
   body.input('cond_in', DT.BOOL, []);
-  body.input('lo_in', I64, [L]);
-  body.input('hi_in', I64, [L]);
+  body.input('lo_in', I64, ['J', L]);
+  body.input('hi_in', I64, ['J', L]);
   const two = body.i64(body.fresh('two'), [2], []);
   const active = body.op('Less', ['lo_in', 'hi_in']);
   const mid = body.op('Div', [body.op('Add', ['lo_in', 'hi_in']), two]);
   const t = cand(body, mid); // [L] fp32
-  const tail = body.op('Where', [body.op('LessOrEqual', [N, body.op('Reshape', [t, i64([L, 1, 1])])]), A, zeroT(body)]); // [L,T,F]
-  const prod = body.op('MatMul', [tail, Wst]); // [L,T,d]
-  const tn = body.op('ReduceL2', [T === F32 ? prod : body.op('Cast', [prod], { to: F32 })], { axes: [2], keepdims: 0 }); // [L,T]
+  const tail = body.op('Where', [body.op('LessOrEqual', [N, body.op('Reshape', [t, i64([-1, L, 1, 1])])]), A, zeroT(body)]); // [J,L,T,F]
+  const prod = body.op('MatMul', [tail, Wst]); // [J,L,T,d]
+  const tn = body.op('ReduceL2', [T === F32 ? prod : body.op('Cast', [prod], { to: F32 })], { axes: [3], keepdims: 0 }); // [J,L,T]
   const ratio = body.op('Where', [valid, body.op('Div', [tn, safeFull]), f32(0)]);
-  const cett = body.op('Div', [body.op('ReduceSum', [ratio, axis1], { keepdims: 0 }), count]); // [L]
-  const gt = body.op('Greater', [cett, cIn]);
+  const cett = body.op('Div', [body.op('ReduceSum', [ratio, i64([2])], { keepdims: 0 }), count]); // [J,L]
+  const gt = body.op('Greater', [cett, body.op('Unsqueeze', [cIn, axis1])]);
   const hiOut = body.op('Where', [body.op('And', [active, gt]), mid, 'hi_in']);
   const loOut = body.op('Where', [body.op('And', [active, body.op('Not', [gt])]), body.op('Add', [mid, body.i64(body.fresh('one'), [1], [])]), 'lo_in']);
   const condOut = body.op('Identity', ['cond_in']);
   const outs: [string, ElemType, (number | string)[]][] = [
     [condOut, DT.BOOL, []],
-    [loOut, I64, [L]],
-    [hiOut, I64, [L]],
-    [mid, I64, [L]],
-    [cett, F32, [L]],
-    [t, F32, [L]],
-    [active, DT.BOOL, [L]],
+    [loOut, I64, ['J', L]],
+    [hiOut, I64, ['J', L]],
+    [mid, I64, ['J', L]],
+    [cett, F32, ['J', L]],
+    [t, F32, ['J', L]],
+    [active, DT.BOOL, ['J', L]],
   ];
   for (const [name, e, shape] of outs) body.output(name, e, shape);
   const trueC = g.init('loop_cond', DT.BOOL, [], new Uint8Array([1]));
-  const [loF] = g.node('Loop', [iters, trueC, lo0, hi0], { body: { graph: body.subgraph() } }, ['lo_final', 'hi_final', 'eval_mid', 'eval_cett', 'eval_t', 'eval_active']);
+  const [loAll] = g.node('Loop', [iters, trueC, lo0, hi0], { body: { graph: body.subgraph() } }, ['lo_final', 'hi_final', 'eval_mid', 'eval_cett', 'eval_t', 'eval_active']);
 
   // ---- ε and τ, the sparse stream
+  const loF = g.op('Gather', [loAll, i64([0], [])], { axis: 0 }); // [L]: the first target's
   const clamped = g.op('Equal', [loF, i64([0], [])], {}, 'clamped_low');
   const epsIdx = g.op('Max', [g.op('Sub', [loF, one64]), i64([0], [])]);
   const eps = g.op('Where', [clamped, f32(0), cand(g, epsIdx)], {}, 'eps'); // [L]
@@ -180,12 +183,12 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
   g.output('neuron_counts', F32, [L, F]);
   g.output('eps', F32, [L]);
   g.output('clamped_low', DT.BOOL, [L]);
-  g.output('lo_final', I64, [L]);
-  g.output('hi_final', I64, [L]);
-  g.output('eval_mid', I64, ['R', L]);
-  g.output('eval_cett', F32, ['R', L]);
-  g.output('eval_t', F32, ['R', L]);
-  g.output('eval_active', DT.BOOL, ['R', L]);
+  g.output('lo_final', I64, ['J', L]);
+  g.output('hi_final', I64, ['J', L]);
+  g.output('eval_mid', I64, ['R', 'J', L]);
+  g.output('eval_cett', F32, ['R', 'J', L]);
+  g.output('eval_t', F32, ['R', 'J', L]);
+  g.output('eval_active', DT.BOOL, ['R', 'J', L]);
   g.output('grid_start', F32, [L]);
   g.output('grid_end', F32, [L]);
   return g.build();

@@ -112,7 +112,8 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
     const key = `${kind}${capture ? '+capture' : ''}`;
     let p = sessions.get(key);
     if (!p) {
-      const gopts = { dtype, mode: kind, capture, maxSeq };
+      // CUDA gets the fused form (contrib attention/rope/RMSNorm kernels, issue 10); WebGPU stays plain (untested there)
+      const gopts = { dtype, mode: kind, capture, maxSeq, ...(provider === 'cuda' ? { fused: true } : {}) };
       p = onnxSrc
         ? ort.InferenceSession.create(onnxSrc.build(kind, capture), { ...sessOpts, externalData: onnxSrc.externalData() })
         : openGraph(gopts, (ext) => buildLlamaGraph(ckpt, gopts, ext));
@@ -138,20 +139,24 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
   let searchSession: Promise<ort.InferenceSession> | undefined;
   async function searchStep(req: SearchStepRequest): Promise<SearchStepResult> {
     const L = s.numLayers;
-    if (req.lo.length !== L || req.hi.length !== L) throw new LabError('BAD_REQUEST', `searchStep: lo/hi need ${L} entries`);
+    const J = req.targets.length;
+    if (J < 1 || J > 64) throw new LabError('BAD_REQUEST', `searchStep: 1 to 64 targets (got ${J})`);
+    for (const t of req.targets)
+      if (t.lo.length !== L || t.hi.length !== L || !Number.isFinite(t.c)) throw new LabError('BAD_REQUEST', `searchStep: each target needs a finite c and ${L} lo/hi entries`);
     if (!(Number.isInteger(req.iters) && req.iters >= 0 && req.iters <= 64)) throw new LabError('BAD_REQUEST', `searchStep: iters must be an integer in [0, 64] (got ${req.iters})`);
     const input_ids = idsTensor(req, 'searchStep');
     if (!searchSession) {
-      const key = { search: true, dtype, maxSeq };
+      const key = { search: 2, dtype, maxSeq };
       searchSession = openGraph(key, (ext) => buildSearchGraph(ckpt, { dtype, maxSeq, colNorms }, ext));
       searchSession.catch(() => (searchSession = undefined));
     }
     const sess = await searchSession;
+    const i64 = (f: (t: SearchStepRequest['targets'][number]) => ArrayLike<number>) => BigInt64Array.from(req.targets.flatMap((t) => Array.from(f(t), (x) => BigInt(x))));
     const out = await sess.run({
       input_ids,
-      c: new ort.Tensor('float32', new Float32Array([req.c]), []),
-      lo: new ort.Tensor('int64', BigInt64Array.from(Array.from(req.lo, (x) => BigInt(x))), [L]),
-      hi: new ort.Tensor('int64', BigInt64Array.from(Array.from(req.hi, (x) => BigInt(x))), [L]),
+      c: new ort.Tensor('float32', Float32Array.from(req.targets, (t) => t.c), [J]),
+      lo: new ort.Tensor('int64', i64((t) => t.lo), [J, L]),
+      hi: new ort.Tensor('int64', i64((t) => t.hi), [J, L]),
       iters: new ort.Tensor('int64', new BigInt64Array([BigInt(req.iters)]), []),
     });
     const R = Number(out.eval_mid.dims[0] ?? 0);
@@ -160,11 +165,7 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
     const t = out.eval_t.data as Float32Array;
     const act = out.eval_active.data as Uint8Array | boolean[];
     const evaluated: SearchStepResult['evaluated'] = Array.from({ length: L }, () => []);
-    for (let r = 0; r < R; r++)
-      for (let l = 0; l < L; l++) {
-        const i = r * L + l;
-        if (act[i]) evaluated[l].push({ mid: Number(mid[i]), cett: cett[i], t: t[i] });
-      }
+    for (let i = 0; i < R * J * L; i++) if (act[i]) evaluated[i % L].push({ mid: Number(mid[i]), cett: cett[i], t: t[i] });
     return {
       nll: out.nll.data as Float32Array,
       activeCounts: out.active_counts.data as Float32Array,
@@ -229,6 +230,6 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
 }
 
 /** Bump when the graph builder changes, so cached graphs of an older builder are never used. */
-export const GRAPH_VERSION = 4;
+export const GRAPH_VERSION = 5;
 /** Graphs above this size are always built to a file with external data, even without a cache dir. */
 const LARGE_GRAPH_BYTES = 256 * 1024 ** 2;

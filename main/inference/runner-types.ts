@@ -51,20 +51,21 @@ export interface SearchStepRequest {
   ids: Int32Array;
   batch: number;
   seqLen: number;
-  /** CETT target (compared in fp32) */
-  c: number;
-  /** per layer: the bisection interval to resume from (0 and 65535 for a fresh search) */
-  lo: ArrayLike<number>;
-  hi: ArrayLike<number>;
-  /** bisection iterations this call runs (enough for the widest layer interval) */
+  /**
+   * CETT targets (compared in fp32), each with the per-layer bisection interval to resume from (0 and 65535 for a
+   * fresh search). The first drives the sparse pass; the others are only searched (their evaluated candidates
+   * come back in `evaluated`).
+   */
+  targets: { c: number; lo: ArrayLike<number>; hi: ArrayLike<number> }[];
+  /** bisection iterations this call runs (enough for the widest interval) */
   iters: number;
 }
 
 export interface SearchStepResult extends ForwardResult {
-  /** per layer ε_l = cand(lo − 1), 0 when clamped */
+  /** per layer ε_l = cand(lo − 1) of the first target, 0 when clamped */
   eps: Float32Array;
   clampedLow: boolean[];
-  /** per layer, the candidates this call evaluated: grid index, CETT there, the threshold value */
+  /** per layer, the candidates this call evaluated (for any target): grid index, CETT there, the threshold value */
   evaluated: { mid: number; cett: number; t: number }[][];
   /** per layer grid bounds (min N, q99 N) — the same for every call on the same batch */
   gridStart: Float32Array;

@@ -39,10 +39,10 @@ export function checkSameArchitecture(targets: MeasureTarget[]): void {
   }
 }
 
-/** Mean over batches of the PPL ratio at CETT c (thresholds per batch). */
-async function pplRatioAt(pt: PreparedTarget, c: number): Promise<number> {
+/** Mean over batches of the PPL ratio at CETT c (thresholds per batch); `next`: the targets that can follow. */
+async function pplRatioAt(pt: PreparedTarget, c: number, next: number[] = []): Promise<number> {
   const ratios: number[] = [];
-  for (let b = 0; b < pt.batches.length; b++) ratios.push((await pt.step(b, c)).ratio);
+  for (let b = 0; b < pt.batches.length; b++) ratios.push((await pt.step(b, c, next)).ratio);
   return mean(ratios);
 }
 
@@ -115,7 +115,9 @@ async function outerSearch(pts: PreparedTarget[], o: CettPplOptions, meter: Mete
   while (state.r - state.l > o.tol) {
     const c = (state.l + state.r) / 2;
     const per: number[] = [];
-    for (const pt of pts) per.push(await pplRatioAt(pt, c));
+    // whichever way this step goes, the next target (a step, or the final evaluation) is c ± (r − l)/4
+    const next = [c - (state.r - state.l) / 4, c + (state.r - state.l) / 4];
+    for (const pt of pts) per.push(await pplRatioAt(pt, c, next));
     const ratio = mean(per);
     if (ratio < target) state.l = c;
     else state.r = c;
@@ -132,6 +134,7 @@ async function prepareAll(targets: MeasureTarget[], data: EvalData, o: CettPplOp
   const budget = (o.cacheBytes ?? DEFAULT_CACHE_BYTES) / targets.length;
   for (const t of targets) {
     const pt = new PreparedTarget(t, data.batches, o.thresholdMode, meter, budget, o.curveEngine);
+    pt.speculative = o.speculate ?? false;
     await pt.prepare();
     pts.push(pt);
   }

@@ -61,7 +61,9 @@ export class PreparedTarget {
   private memo: Map<number, { cett: number; t: number }>[][] = [];
   private grids: (Float32Array | undefined)[] = [];
   /** fused: candidates evaluated and graph calls, for the benchmark */
-  readonly fusedStats = { calls: 0, evaluations: 0, iterations: 0 };
+  readonly fusedStats = { calls: 0, evaluations: 0, iterations: 0, targets: 0 };
+  /** fused: search the outer bisection's two possible next targets in the same call (see step) */
+  speculative = false;
 
   constructor(
     readonly target: MeasureTarget,
@@ -134,7 +136,7 @@ export class PreparedTarget {
   /**
    * One outer step on batch b at CETT c: per-layer thresholds (the authors' bisection) and the sparse pass there.
    */
-  async step(b: number, c: number): Promise<{ th: BatchThresholds; res: ForwardResult; loss: number; ratio: number }> {
+  async step(b: number, c: number, speculate: number[] = []): Promise<{ th: BatchThresholds; res: ForwardResult; loss: number; ratio: number }> {
     if (this.engine !== 'fused') {
       const th = await this.thresholds(b, c);
       const { res, loss, ratio } = await this.sparsePass(b, { kind: 'cett', tau: this.tau(th.eps) });
@@ -142,43 +144,55 @@ export class PreparedTarget {
     }
     const bt = this.batches[b];
     const L = this.spec.numLayers;
-    const cf = Math.fround(c); // the graph compares in fp32
-    const lo = new Array<number>(L);
-    const hi = new Array<number>(L);
-    let iters = 0;
-    for (let l = 0; l < L; l++) {
-      // walk the authors' path (left 0, right 65535) through what earlier calls evaluated
-      let left = 0;
-      let right = SEARCH_CANDIDATES - 1;
-      const m = this.memo[b][l];
-      while (left < right) {
-        const e = m.get((left + right) >> 1);
-        if (!e) break;
-        if (e.cett > cf) right = (left + right) >> 1;
-        else left = ((left + right) >> 1) + 1;
+    const m = this.memo[b];
+    /** walk the authors' path (left 0, right 65535) for target c through what earlier calls evaluated */
+    const resume = (c: number) => {
+      const cf = Math.fround(c); // the graph compares in fp32
+      const lo = new Array<number>(L);
+      const hi = new Array<number>(L);
+      let iters = 0;
+      for (let l = 0; l < L; l++) {
+        let left = 0;
+        let right = SEARCH_CANDIDATES - 1;
+        while (left < right) {
+          const mid = (left + right) >> 1;
+          const e = m[l].get(mid);
+          if (!e) break;
+          if (e.cett > cf) right = mid;
+          else left = mid + 1;
+        }
+        lo[l] = left;
+        hi[l] = right;
+        let n = 0;
+        for (let w = right - left; w > 0; w >>= 1) n++; // iterations until the interval is empty (worst case)
+        iters = Math.max(iters, n);
       }
-      lo[l] = left;
-      hi[l] = right;
-      let n = 0;
-      for (let w = right - left; w > 0; w >>= 1) n++; // iterations until the interval is empty (worst case)
-      iters = Math.max(iters, n);
-    }
-    if (iters === 0) {
-      // every layer's path is decided by earlier calls: ε from the memo, one sparse pass
-      const m = this.memo[b];
-      const eps = lo.map((x, l) => (x === 0 ? 0 : m[l].get(x - 1)!.t));
-      const th = { eps, clampedLow: lo.map((x) => x === 0) };
+      return { c: cf, lo, hi, iters };
+    };
+    const main = resume(c);
+    if (main.iters === 0) {
+      // every layer's path is decided by earlier calls: ε from the memo, one sparse pass, no dense stream
+      const eps = main.lo.map((x, l) => (x === 0 ? 0 : m[l].get(x - 1)!.t));
+      const th = { eps, clampedLow: main.lo.map((x) => x === 0) };
       const { res, loss, ratio } = await this.sparsePass(b, { kind: 'cett', tau: this.tau(eps) });
       return { th, res, loss, ratio };
     }
+    // the outer search's possible next targets ride along while the dense activations are on the device
+    const targets = [main, ...(this.speculative ? speculate.map(resume).filter((t) => t.iters > 0) : [])];
+    const iters = Math.max(...targets.map((t) => t.iters));
     let res;
     try {
-      res = await this.target.runner.searchStep!({ ids: bt.ids, batch: bt.batch, seqLen: bt.seqLen, c: cf, lo, hi, iters });
+      res = await this.target.runner.searchStep!({ ids: bt.ids, batch: bt.batch, seqLen: bt.seqLen, targets, iters });
     } catch (e) {
-      // the fused graph holds every layer's activations at once ([L, B·S, F]); when the device runs out of memory,
-      // the search continues on the host curves (same thresholds, slower) and the result says why
+      // the fused graph holds every layer's activations at once ([L, B·S, F], and J copies of the masked ones);
+      // when the device runs out of memory: first without the speculative targets, then on the host curves
+      // (same thresholds, slower), and the result says why
       const msg = (e as Error).message ?? String(e);
       if (!/alloc|out of memory|memory/i.test(msg)) throw e;
+      if (targets.length > 1) {
+        this.speculative = false;
+        return this.step(b, c);
+      }
       this.engine = 'ort';
       this.fallbackReason = `fused search ran out of device memory (${msg.slice(0, 200)}); continued with the ORT probe curves — a smaller batch keeps it on the fused path`;
       return this.step(b, c);
@@ -187,18 +201,19 @@ export class PreparedTarget {
     this.meter.pass(bt.batch * bt.seqLen); // the sparse stream
     this.fusedStats.calls++;
     this.fusedStats.iterations += iters;
+    this.fusedStats.targets += targets.length;
     const grid = new Float32Array([...res.gridStart, ...res.gridEnd]);
     const prev = this.grids[b];
     if (prev && prev.some((v, i) => v !== grid[i])) {
       // the grid is recomputed in every call; if the device ever gives different bits, earlier memo entries are
       // on another grid: forget them (the answer of this call is still the authors' path on its own grid)
-      for (const m of this.memo[b]) m.clear();
+      for (const x of m) x.clear();
     }
     this.grids[b] = grid;
     for (let l = 0; l < L; l++)
       for (const e of res.evaluated[l]) {
-        this.memo[b][l].set(e.mid, { cett: e.cett, t: e.t });
-        this.fusedStats.evaluations++;
+        if (!m[l].has(e.mid)) this.fusedStats.evaluations++;
+        m[l].set(e.mid, { cett: e.cett, t: e.t });
       }
     const loss = meanNll(res.nll);
     return { th: { eps: Array.from(res.eps), clampedLow: res.clampedLow }, res, loss, ratio: Math.exp(loss - this.denseLoss[b]) };

@@ -14,6 +14,11 @@ export interface CettPplOptions {
   cacheBytes?: number;
   /** how CETT_l(t) is evaluated: 'js' one-pass curve, 'ort' lazy probe graph, 'auto' by model size */
   curveEngine?: 'auto' | 'js' | 'ort' | 'fused';
+  /**
+   * fused engine: search the outer bisection's two possible next CETT targets in the same call, so the next step
+   * needs no dense stream (one forward instead of two) at the price of three searches per call
+   */
+  speculate?: boolean;
 }
 
 /** Resumable state of the outer search, saved after every completed step. */
@@ -75,7 +80,7 @@ export interface MeasureResult extends CheckpointResult {
   searchHistory?: SearchState['history'];
   forwardPasses: number;
   /** fused engine: graph calls and CETT candidate evaluations (per layer) of the threshold search */
-  searchStats?: { calls: number; evaluations: number; iterations: number };
+  searchStats?: { calls: number; evaluations: number; iterations: number; targets: number };
   timingsMs: Record<string, number>;
   options: Record<string, unknown>;
 }

@@ -54,6 +54,14 @@ describe('fused CETT search = the authors algorithm', () => {
         fused.thresholds.forEach((e, l) => expect(Math.abs(e - plain.eps[l])).toBeLessThanOrEqual(1e-5 * Math.abs(plain.eps[l]) + 1e-12));
         expect(Math.abs(fused.activationRatio - plain.act)).toBeLessThanOrEqual(1e-4);
         expect(fused.pplRatio).toBeCloseTo(plain.ratio, 5);
+        // searching the next step's two possible targets in the same call changes the cost, not the answer
+        const spec = await measureCettPpl(target, data, { p: c.p, tol, thresholdMode: 'authors', curveEngine: 'fused', speculate: true });
+        expect(spec.cett).toBe(fused.cett);
+        expect(spec.thresholds).toEqual(fused.thresholds);
+        expect(spec.activationRatio).toBe(fused.activationRatio);
+        expect(spec.pplRatio).toBe(fused.pplRatio);
+        expect(spec.searchStats!.calls).toBeLessThan(fused.searchStats!.calls);
+        expect(spec.forwardPasses).toBeLessThan(fused.forwardPasses);
         // and the host-curve engine agrees
         const js = await measureCettPpl(target, data, { p: c.p, tol, thresholdMode: 'authors', curveEngine: 'js' });
         expect(fused.cett).toBe(js.cett);
