@@ -32,6 +32,8 @@ export interface SearchGraphOptions {
   maxSeq: number;
   /** per layer [F] ‖W_out[:,i]‖₂ (fp32, from the checkpoint's weights) */
   colNorms: Float32Array[];
+  /** the decoder's fused (contrib-op) attention/rope/RMSNorm form, as the runner uses on CUDA */
+  fused?: boolean;
 }
 
 export function buildSearchGraph(ckpt: LoadedCheckpoint, o: SearchGraphOptions, external?: ExternalTarget): Uint8Array {

@@ -146,8 +146,9 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
     if (!(Number.isInteger(req.iters) && req.iters >= 0 && req.iters <= 64)) throw new LabError('BAD_REQUEST', `searchStep: iters must be an integer in [0, 64] (got ${req.iters})`);
     const input_ids = idsTensor(req, 'searchStep');
     if (!searchSession) {
-      const key = { search: 2, dtype, maxSeq };
-      searchSession = openGraph(key, (ext) => buildSearchGraph(ckpt, { dtype, maxSeq, colNorms }, ext));
+      const fused = provider === 'cuda'; // as the forward graphs: contrib attention/rope/RMSNorm kernels on CUDA
+      const key = { search: 2, dtype, maxSeq, fused };
+      searchSession = openGraph(key, (ext) => buildSearchGraph(ckpt, { dtype, maxSeq, colNorms, fused }, ext));
       searchSession.catch(() => (searchSession = undefined));
     }
     const sess = await searchSession;

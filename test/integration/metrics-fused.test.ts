@@ -119,3 +119,38 @@ describe('fused CETT search = the authors algorithm', () => {
     }
   }, 120_000);
 });
+
+describe('search graph in the fused decoder form (what CUDA runs)', () => {
+  it('gives the same thresholds, evaluations and sparse NLL as the plain form', async () => {
+    const ort = await import('onnxruntime-node');
+    const { buildSearchGraph } = await import('../../main/graph/search-graph');
+    const { runner, ckpt } = await open(CASES[1]);
+    try {
+      const L = runner.spec.numLayers;
+      const B = 2;
+      const S = 19;
+      const ids = BigInt64Array.from({ length: B * S }, (_, i) => BigInt((i * 37 + 11) % 300));
+      const run = async (fused: boolean) => {
+        const model = buildSearchGraph(ckpt, { dtype: 'float32', maxSeq: 32, colNorms: runner.colNorms, fused });
+        expect(Buffer.from(model).includes('MultiHeadAttention')).toBe(fused);
+        const sess = await ort.InferenceSession.create(model, { executionProviders: ['cpu'], logSeverityLevel: 3 });
+        const out = await sess.run({
+          input_ids: new ort.Tensor('int64', ids, [B, S]),
+          c: new ort.Tensor('float32', new Float32Array([0.3, 0.15, 0.45]), [3]),
+          lo: new ort.Tensor('int64', new BigInt64Array(3 * L), [3, L]),
+          hi: new ort.Tensor('int64', new BigInt64Array(3 * L).fill(65535n), [3, L]),
+          iters: new ort.Tensor('int64', new BigInt64Array([16n]), []),
+        });
+        await sess.release();
+        return { eps: Array.from(out.eps.data as Float32Array), nll: Array.from(out.nll.data as Float32Array), mids: Array.from(out.eval_mid.data as BigInt64Array, Number) };
+      };
+      const plain = await run(false);
+      const fused = await run(true);
+      fused.eps.forEach((e, l) => expect(Math.abs(e - plain.eps[l])).toBeLessThanOrEqual(1e-5 * plain.eps[l]));
+      expect(fused.mids).toEqual(plain.mids); // the same bisection paths, for all three targets
+      fused.nll.forEach((x, i) => expect(Math.abs(x - plain.nll[i])).toBeLessThan(1e-4));
+    } finally {
+      await runner.dispose();
+    }
+  }, 120_000);
+});
