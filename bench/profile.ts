@@ -34,7 +34,7 @@ export async function main(argv: string[]): Promise<void> {
   // onnxruntime's own profile of one 16-iteration call, by operator
   const ckpt = await loadCheckpoint(modelDir);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-prof-'));
-  const sess = await ort.InferenceSession.create(buildSearchGraph(ckpt, { dtype: r.dtype, maxSeq: b.seqLen, colNorms: r.colNorms }), {
+  const sess = await ort.InferenceSession.create(buildSearchGraph(ckpt, { dtype: r.dtype, maxSeq: b.seqLen, colNorms: r.colNorms, fused: r.provider === 'cuda' }), {
     executionProviders: [r.provider],
     graphOptimizationLevel: 'all',
     enableProfiling: true,
@@ -43,9 +43,9 @@ export async function main(argv: string[]): Promise<void> {
   });
   const feeds = {
     input_ids: new ort.Tensor('int64', BigInt64Array.from(b.ids, (x) => BigInt(x)), [b.batch, b.seqLen]),
-    c: new ort.Tensor('float32', new Float32Array([0.5]), []),
-    lo: new ort.Tensor('int64', new BigInt64Array(L), [L]),
-    hi: new ort.Tensor('int64', new BigInt64Array(L).fill(65535n), [L]),
+    c: new ort.Tensor('float32', new Float32Array([0.5]), [1]),
+    lo: new ort.Tensor('int64', new BigInt64Array(L), [1, L]),
+    hi: new ort.Tensor('int64', new BigInt64Array(L).fill(65535n), [1, L]),
     iters: new ort.Tensor('int64', new BigInt64Array([16n]), []),
   };
   await sess.run(feeds);

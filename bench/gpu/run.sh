@@ -2,9 +2,10 @@
 # Issue 10's benchmark on the GPU machine (after `source /opt/gpu/setup.sh`), in phases so each call stays under the
 # device tool's 10-minute limit; /tmp/bm survives between calls while the machine is held.
 #   bash bench/gpu/run.sh prep  <n-tokens> <outdir>   model (0.1B shape, relu + silu) and tokens
-#   bash bench/gpu/run.sh check <n-tokens> <outdir>   issue 3: per-token NLL vs transformers; matmul floor
+#   bash bench/gpu/run.sh check <n-tokens> <outdir>   issue 3: per-token NLL vs transformers; matmul floor; profile of one search call
 #   bash bench/gpu/run.sh ours-cuda  <n-tokens> <outdir>  our forward and CETT-PPL-1% on CUDA (relu, silu)
-#   bash bench/gpu/run.sh ours-other <n-tokens> <outdir>  the same on WebGPU and CPU (fewer tokens: slower providers)
+#   bash bench/gpu/run.sh ours-small <n-tokens> <outdir>  CETT-PPL-1% on CUDA, relu and silu, at this token count
+#   bash bench/gpu/run.sh ours-other <n-tokens> <outdir>  the same on WebGPU and CPU (fixed small token counts: slower providers)
 #   bash bench/gpu/run.sh ref   <n-tokens> <outdir> <dtype> [act]   the PyTorch reference
 # Needs dist-bench/bench.cjs (node scripts/build-bench.mjs here). Everything a phase prints also goes to
 # <outdir>/<phase>.txt (the device tool brings back only a few files).
@@ -36,24 +37,31 @@ prep)
   ;;
 check)
   node dist-bench/bench.cjs dump-nll /tmp/bm/gpucheck --provider cuda 2>&1 | grep -v "Vulkan\|dawn\|Removing initializer" | tail -3
-  python3 tools/gpu-check/compare_transformers.py /tmp/bm/gpucheck/ours.json --device cuda
+  python3 tools/gpu-check/compare_transformers.py /tmp/bm/gpucheck/ours.json --device cuda 2>&1 | grep -v "Loading weights\|deprecated"
   python3 bench/reference/floor.py
+  peak ours-profile-cuda node dist-bench/bench.cjs profile --model $M --tokens $M/tokens.i32 --n-tokens 16384 --seq-len 1024 --batch 16 --provider cuda --dtype float16
   ;;
 ours-cuda)
-  peak ours-profile-cuda node dist-bench/bench.cjs profile --model $M "${COMMON[@]}" --provider cuda --dtype float16
   peak ours-forward-cuda node dist-bench/bench.cjs forward --model $M "${COMMON[@]}" --provider cuda --dtype float16
   peak ours-measure-cuda node dist-bench/bench.cjs measure --model $M "${COMMON[@]}" --provider cuda --dtype float16 --p 1 --tol 1e-3
-  peak ours-measure-cuda-silu node dist-bench/bench.cjs measure --model /tmp/bm/silu "${COMMON[@]}" --provider cuda --dtype float16 --p 1 --tol 1e-3
+  peak ours-measure-cuda-spec node dist-bench/bench.cjs measure --model $M "${COMMON[@]}" --provider cuda --dtype float16 --p 1 --tol 1e-3 --speculate 1
+  ;;
+ours-small)
+  # the same at fewer tokens: SiLU, and the fp16 agreement run against the fp16 reference
+  for act in relu silu; do
+    peak ours-measure-cuda-$act-$N node dist-bench/bench.cjs measure --model /tmp/bm/$act --tokens /tmp/bm/$act/tokens.i32 --n-tokens "$N" --seq-len 1024 --batch 16 --provider cuda --dtype float16 --p 1 --tol 1e-3
+  done
   ;;
 ours-other)
-  peak ours-forward-webgpu timeout 120 node dist-bench/bench.cjs forward --model $M --tokens $M/tokens.i32 --n-tokens 131072 --seq-len 1024 --batch 16 --provider webgpu --dtype float16
-  peak ours-measure-webgpu timeout 150 node dist-bench/bench.cjs measure --model $M --tokens $M/tokens.i32 --n-tokens 65536 --seq-len 1024 --batch 16 --provider webgpu --dtype float16 --p 1 --tol 1e-3
-  peak ours-measure-cpu timeout 150 node dist-bench/bench.cjs measure --model $M --tokens $M/tokens.i32 --n-tokens 4096 --seq-len 1024 --batch 4 --provider cpu --p 1 --tol 1e-3
+  peak ours-forward-webgpu timeout 60 node dist-bench/bench.cjs forward --model $M --tokens $M/tokens.i32 --n-tokens 131072 --seq-len 1024 --batch 16 --provider webgpu --dtype float16
+  peak ours-measure-webgpu timeout 90 node dist-bench/bench.cjs measure --model $M --tokens $M/tokens.i32 --n-tokens 65536 --seq-len 1024 --batch 16 --provider webgpu --dtype float16 --p 1 --tol 1e-3
+  peak ours-forward-cpu timeout 45 node dist-bench/bench.cjs forward --model $M --tokens $M/tokens.i32 --n-tokens 8192 --seq-len 1024 --batch 4 --provider cpu
+  peak ours-measure-cpu timeout 90 node dist-bench/bench.cjs measure --model $M --tokens $M/tokens.i32 --n-tokens 4096 --seq-len 1024 --batch 4 --provider cpu --p 1 --tol 1e-3
   ;;
 ref)
   DT=${4:-bfloat16}; ACT=${5:-relu}
-  peak ref-forward-$DT python3 bench/reference/sparsing_law_reference.py --model /tmp/bm/$ACT --tokens /tmp/bm/$ACT/tokens.npy --n-tokens "$N" --seq-len 1024 --batch 16 --dtype $DT --forward-only
-  peak ref-measure-$DT-$ACT python3 bench/reference/sparsing_law_reference.py --model /tmp/bm/$ACT --tokens /tmp/bm/$ACT/tokens.npy --n-tokens "$N" --seq-len 1024 --batch 16 --dtype $DT --p 1 --tol 1e-3
+  peak ref-forward-$DT-$ACT-$N python3 bench/reference/sparsing_law_reference.py --model /tmp/bm/$ACT --tokens /tmp/bm/$ACT/tokens.npy --n-tokens "$N" --seq-len 1024 --batch 16 --dtype $DT --forward-only
+  peak ref-measure-$DT-$ACT-$N python3 bench/reference/sparsing_law_reference.py --model /tmp/bm/$ACT --tokens /tmp/bm/$ACT/tokens.npy --n-tokens "$N" --seq-len 1024 --batch 16 --dtype $DT --p 1 --tol 1e-3
   ;;
 *) echo "unknown phase $PHASE"; exit 2 ;;
 esac
