@@ -14,6 +14,7 @@ import { weightFromRaw, type RawTensor } from './raw';
 import { readShardedTorchBin, readTorchBin } from './torch-pickle';
 import { loadTokenizer } from './tokenizer';
 import { hashFiles } from './hash';
+import { countNonFiniteF32 } from './finite';
 import type { Family, LoadedCheckpoint, ModelSpec, StorageDType, WeightTensor } from './types';
 
 function weightSources(dir: string): { tensors: RawTensor[]; files: string[] } {
@@ -85,9 +86,8 @@ export function expectShapes(d: SpecDraft): Map<string, number[]> {
 const SCAN_LIMIT = 4 * 2 ** 30;
 
 function checkFinite(t: WeightTensor, notices: string[], file: string): void {
-  const a = t.toFloat32();
-  let bad = 0;
-  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) bad++;
+  // on the stored bits where the tensor can (finite.ts: no decode, no fp32 copy), on decoded values otherwise
+  const bad = t.nonFinite ? t.nonFinite() : countNonFiniteF32(t.toFloat32());
   if (bad) notices.push(`${file}: tensor '${t.name}' holds ${bad} NaN/Inf values; results from this checkpoint are unreliable`);
 }
 
@@ -134,7 +134,7 @@ export async function loadHfFolder(dir: string, opts: { family?: Family; scanFin
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
       throw new LabError('BAD_CHECKPOINT', `${where}: tensor '${name}' has shape [${t.shape}] but config.json implies [${shape}]`);
   }
-  // NaN/Inf scan: decodes every weight, so it is skipped (with a notice) above SCAN_LIMIT bytes to keep inspect quick
+  // NaN/Inf scan: reads every weight, so it is skipped (with a notice) above SCAN_LIMIT bytes to keep inspect quick
   const totalBytes = tensors.reduce((a, r) => a + r.byteLength, 0);
   if (opts.scanFinite === true || (opts.scanFinite !== false && totalBytes <= SCAN_LIMIT)) for (const t of weights.values()) checkFinite(t, notices, where);
   else if (opts.scanFinite !== false) notices.push(`weights not scanned for NaN/Inf (${(totalBytes / 2 ** 30).toFixed(1)} GiB; the scan runs up to ${SCAN_LIMIT / 2 ** 30} GiB)`);

@@ -109,52 +109,85 @@ export function f16ToF32(h: number): number {
   return s * (1 + m / 1024) * 2 ** (e - 15);
 }
 
-const F16_TABLE = (() => {
-  const t = new Float32Array(65536);
-  for (let i = 0; i < 65536; i++) t[i] = f16ToF32(i);
+/** fp16 bit pattern → fp32 bit pattern, all 65536 (exact: NaN payloads and signed zeros kept) */
+const F16_BITS = (() => {
+  const t = new Uint32Array(65536);
+  const f = new Float32Array(t.buffer);
+  for (let i = 0; i < 65536; i++) {
+    const e = (i >> 10) & 0x1f;
+    if (e === 31) t[i] = ((i & 0x8000) << 16) | 0x7f800000 | ((i & 0x3ff) << 13);
+    else f[i] = f16ToF32(i); // finite values are exact in fp32; -0 stays -0
+  }
   return t;
 })();
 
 export function decodeToFloat32(dtype: string, bytes: Uint8Array, numel: number, where: string): Float32Array {
   if (bytes.byteLength < numel * (BYTES[dtype] ?? 1)) throw new LabError('BAD_CHECKPOINT', `${where}: ${bytes.byteLength} bytes for ${numel} ${dtype} values`);
   const out = new Float32Array(numel);
-  // typed-array views when the bytes are aligned (the usual case: Buffer.alloc of a tensor), DataView otherwise
+  decodeInto(dtype, bytes, out, 0, numel, where);
+  return out;
+}
+
+/** Decodes `numel` values of `bytes` into out[at …]. */
+export function decodeInto(dtype: string, bytes: Uint8Array, out: Float32Array, at: number, numel: number, where: string): void {
+  // typed-array views when the bytes are aligned (the usual case: our own reads), DataView otherwise
   const aligned = (k: number) => bytes.byteOffset % k === 0;
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const o = new Uint32Array(out.buffer, out.byteOffset + at * 4, numel);
   if (dtype === 'F32') {
-    if (aligned(4)) out.set(new Float32Array(bytes.buffer, bytes.byteOffset, numel));
-    else for (let i = 0; i < numel; i++) out[i] = dv.getFloat32(i * 4, true);
+    if (aligned(4)) o.set(new Uint32Array(bytes.buffer, bytes.byteOffset, numel)); // bits, not values: NaN payloads kept
+    else for (let i = 0; i < numel; i++) o[i] = dv.getUint32(i * 4, true);
   } else if (dtype === 'F16') {
-    if (aligned(2)) {
-      const u = new Uint16Array(bytes.buffer, bytes.byteOffset, numel);
-      for (let i = 0; i < numel; i++) out[i] = F16_TABLE[u[i]];
-    } else for (let i = 0; i < numel; i++) out[i] = F16_TABLE[dv.getUint16(i * 2, true)];
+    if (aligned(4)) {
+      // two halves per 32-bit load (little-endian: the first value is the low half)
+      const pairs = numel >>> 1;
+      const u = new Uint32Array(bytes.buffer, bytes.byteOffset, pairs);
+      for (let i = 0; i < pairs; i++) {
+        const x = u[i];
+        o[2 * i] = F16_BITS[x & 0xffff];
+        o[2 * i + 1] = F16_BITS[x >>> 16];
+      }
+      if (numel & 1) o[numel - 1] = F16_BITS[dv.getUint16((numel - 1) * 2, true)];
+    } else for (let i = 0; i < numel; i++) o[i] = F16_BITS[dv.getUint16(i * 2, true)];
   } else if (dtype === 'BF16') {
-    const o = new Uint32Array(out.buffer);
     if (aligned(2)) {
       const u = new Uint16Array(bytes.buffer, bytes.byteOffset, numel);
       for (let i = 0; i < numel; i++) o[i] = u[i] << 16;
     } else for (let i = 0; i < numel; i++) o[i] = dv.getUint16(i * 2, true) << 16;
-  } else if (dtype === 'F64') for (let i = 0; i < numel; i++) out[i] = dv.getFloat64(i * 8, true);
+  } else if (dtype === 'F64') for (let i = 0; i < numel; i++) out[at + i] = dv.getFloat64(i * 8, true);
   else throw new LabError('BAD_CHECKPOINT', `${where}: dtype ${dtype} cannot be used as a weight (expected F32, F16 or BF16)`);
-  return out;
 }
 
-/** The bytes of one tensor, read at its offset (in ≤ 1 GiB chunks: fs.readSync's limit). */
-function readEntryBytes(e: SafetensorsEntry): Buffer {
-  const fd = fs.openSync(e.file, 'r');
+/** Bytes per element of a safetensors dtype (undefined: unknown). */
+export function dtypeBytes(dtype: string): number | undefined {
+  return BYTES[dtype];
+}
+
+/** Reads bytes [start, start + dst.length) of one tensor into dst through an open fd (in ≤ 1 GiB pieces: fs.readSync's limit). */
+function readEntryRange(e: SafetensorsEntry, fd: number, start: number, dst: Uint8Array): void {
+  if (start < 0 || start + dst.length > e.length) throw new RangeError(`${e.name}: bytes ${start}…${start + dst.length} outside the tensor (${e.length} bytes)`);
+  let got = 0;
+  while (got < dst.length) {
+    const n = fs.readSync(fd, dst, got, Math.min(dst.length - got, 1 << 30), e.offset + start + got);
+    if (n <= 0) throw new LabError('BAD_CHECKPOINT', `${e.file}: tensor '${e.name}' is cut short (file truncated?)`);
+    got += n;
+  }
+}
+
+function withFd<T>(file: string, fn: (fd: number) => T): T {
+  const fd = fs.openSync(file, 'r');
   try {
-    const buf = Buffer.alloc(e.length);
-    let got = 0;
-    while (got < e.length) {
-      const n = fs.readSync(fd, buf, got, Math.min(e.length - got, 1 << 30), e.offset + got);
-      if (n <= 0) throw new LabError('BAD_CHECKPOINT', `${e.file}: tensor '${e.name}' is cut short (file truncated?)`);
-      got += n;
-    }
-    return buf;
+    return fn(fd);
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/** The bytes of one tensor, read at its offset (a buffer of its own: offset 0, so aligned for typed-array views). */
+function readEntryBytes(e: SafetensorsEntry): Buffer {
+  const buf = Buffer.allocUnsafeSlow(e.length); // every byte is read below or the read throws
+  withFd(e.file, (fd) => readEntryRange(e, fd, 0, buf));
+  return buf;
 }
 
 export function tensorFromEntry(e: SafetensorsEntry, canonicalName: string): WeightTensor {
@@ -211,7 +244,11 @@ const u32buf = new Uint32Array(f32buf.buffer);
 /** IEEE half from float, round to nearest even. */
 export function f32ToF16(v: number): number {
   f32buf[0] = v;
-  const x = u32buf[0];
+  return f32BitsToF16(u32buf[0]);
+}
+
+/** IEEE half from the bits of an IEEE single, round to nearest even (NaN → quiet NaN of the same sign). */
+function f32BitsToF16(x: number): number {
   const sign = (x >>> 16) & 0x8000;
   let exp = (x >>> 23) & 0xff;
   let mant = x & 0x7fffff;
@@ -234,6 +271,27 @@ export function f32ToF16(v: number): number {
   return sign | h;
 }
 
+/**
+ * A whole array to IEEE half (round to nearest even), the same values as f32ToF16 element by element: the bits are
+ * read through a Uint32Array view; values in the normal half range (biased fp32 exponent 113…142) take an inline
+ * path, the rest (zeros, subnormals, overflow, Inf/NaN) go through f32BitsToF16.
+ */
+export function f32ArrayToF16(a: Float32Array, out: Uint16Array = new Uint16Array(a.length)): Uint16Array {
+  const u = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const n = a.length;
+  for (let i = 0; i < n; i++) {
+    const x = u[i];
+    const exp = (x >>> 23) & 0xff;
+    if (exp >= 113 && exp <= 142) {
+      let h = ((exp - 112) << 10) | ((x & 0x7fffff) >>> 13);
+      const rem = x & 0x1fff;
+      if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++; // a carry out of the mantissa bumps the exponent (to Inf at the top): correct
+      out[i] = ((x >>> 16) & 0x8000) | h;
+    } else out[i] = f32BitsToF16(x);
+  }
+  return out;
+}
+
 /** The entry as a RawTensor: bytes read at its offset only when asked. */
 export function rawFromEntry(e: SafetensorsEntry): import('./raw').RawTensor {
   return {
@@ -244,6 +302,9 @@ export function rawFromEntry(e: SafetensorsEntry): import('./raw').RawTensor {
     byteLength: e.length,
     read() {
       return readEntryBytes(e);
+    },
+    withRanges(fn) {
+      return withFd(e.file, (fd) => fn((start, dst) => readEntryRange(e, fd, start, dst)));
     },
   };
 }

@@ -81,6 +81,8 @@ export interface WeightTensor {
   dtype: StorageDType;
   /** Decodes (and caches nothing): fp16/bf16 are widened to fp32. */
   toFloat32(): Float32Array;
+  /** How many NaN/±Inf values it holds, counted on the stored bits (absent: count on toFloat32()). */
+  nonFinite?(): number;
 }
 
 export interface TextTokenizer {

@@ -5,7 +5,7 @@
 import type { WeightTensor } from '../types';
 
 export function renamed(t: WeightTensor, name: string): WeightTensor {
-  return { name, shape: t.shape, dtype: t.dtype, toFloat32: () => t.toFloat32() };
+  return { name, shape: t.shape, dtype: t.dtype, toFloat32: () => t.toFloat32(), ...sameValues(t) };
 }
 
 export function transposed(t: WeightTensor, name: string): WeightTensor {
@@ -14,6 +14,7 @@ export function transposed(t: WeightTensor, name: string): WeightTensor {
     name,
     shape: [c, r],
     dtype: t.dtype,
+    ...sameValues(t),
     toFloat32() {
       const a = t.toFloat32();
       const out = new Float32Array(a.length);
@@ -37,6 +38,12 @@ export function pickRows(t: WeightTensor, name: string, rows: number[]): WeightT
       return out;
     },
   };
+}
+
+/** A view holding exactly t's values (renamed, transposed) counts its NaN/Inf on t's stored bits. */
+function sameValues(t: WeightTensor): Pick<WeightTensor, 'nonFinite'> {
+  const f = t.nonFinite;
+  return f ? { nonFinite: () => f.call(t) } : {};
 }
 
 export const range = (start: number, n: number): number[] => Array.from({ length: n }, (_, i) => start + i);
