@@ -13,6 +13,7 @@
  */
 import { DT, GraphBuilder, type ElemType } from './onnx-builder';
 import { f32ToF16 } from '../checkpoint/safetensors';
+import { toHalf, transpose } from './weights';
 import type { LoadedCheckpoint, ModelSpec } from '../checkpoint/types';
 import type { MaskMode } from '../inference/runner-types';
 import { LabError } from '../api/errors';
@@ -33,18 +34,6 @@ export interface GraphOptions {
    * through SimplifiedLayerNormalization (fp32 inside). Same numbers as the plain form up to rounding.
    */
   fused?: boolean;
-}
-
-function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(w.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = w[r * cols + c];
-  return out;
-}
-
-function toHalf(a: Float32Array): Uint16Array {
-  const out = new Uint16Array(a.length);
-  for (let i = 0; i < a.length; i++) out[i] = f32ToF16(a[i]);
-  return out;
 }
 
 /** rope tables [maxSeq, headDim] (cos, sin), HF rotate_half layout, with linear / llama3 scaling. */

@@ -162,7 +162,9 @@ export class GraphBuilder {
     const e = this.ext;
     if (e && data.byteLength >= e.minBytes) {
       const at = Math.ceil(e.offset / 4096) * 4096;
-      fs.writeSync(e.fd, bytesOf(data), 0, data.byteLength, at);
+      const bytes = bytesOf(data);
+      // in ≤ 1 GiB pieces (fs.writeSync's length limit), each retried until written whole
+      for (let p = 0; p < bytes.length; ) p += fs.writeSync(e.fd, bytes, p, Math.min(bytes.length - p, 1 << 30), at + p);
       e.offset = at + data.byteLength;
       const kv = (key: string, value: string) => create(StringStringEntryProtoSchema, { key, value });
       this.initializers.push(
