@@ -47,10 +47,6 @@ async function chooseProvider(want: RunnerOptions['provider']): Promise<{ provid
 
 export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions = {}): Promise<ModelRunner> {
   const { provider, reasons } = await chooseProvider(opts.provider);
-  // onnxruntime's CUDA provider computes fp32 MatMuls in TF32 (10-bit mantissa, ~1e-3 relative error) and the Node
-  // binding cannot pass use_tf32=0; cuBLAS honours NVIDIA_TF32_OVERRIDE, read when the provider creates its handle.
-  // fp16 graphs are unaffected; an fp32 graph then computes in fp32 as asked. A user's own setting wins.
-  if (provider === 'cuda' && process.env.NVIDIA_TF32_OVERRIDE === undefined) process.env.NVIDIA_TF32_OVERRIDE = '0';
   // an .onnx file computes in the dtype it was exported in; HF weights are converted once: fp16 on GPU, fp32 on CPU
   const onnxSrc = ckpt.format === 'onnx' ? openOnnxSource(ckpt.path) : undefined;
   const dtype: GraphDType = onnxSrc ? onnxSrc.dtype : opts.dtype && opts.dtype !== 'auto' ? opts.dtype : provider === 'cpu' ? 'float32' : 'float16';
