@@ -78,13 +78,7 @@ export interface ExternalTarget {
 
 export function buildLlamaGraph(ckpt: LoadedCheckpoint, o: GraphOptions, external?: ExternalTarget): Uint8Array {
   const g = new GraphBuilder(`sparsity-lab-${ckpt.spec.family}`);
-  if (!external) return buildInto(g, ckpt, o);
-  g.externalData(external.file, external.location);
-  try {
-    return buildInto(g, ckpt, o);
-  } finally {
-    g.closeExternal();
-  }
+  return g.withExternal(external, () => buildInto(g, ckpt, o));
 }
 
 /** What a decoder stream does at each layer's FFN: a is the down_proj input [B,S,F], sAct = σ(W_gate x) (gated) or a. */

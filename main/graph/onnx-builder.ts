@@ -113,6 +113,17 @@ export class GraphBuilder {
     this.ext = undefined;
   }
 
+  /** Runs `build` with large initializers written to `external` when given (see externalData), closing the file after. */
+  withExternal(external: { file: string; location: string } | undefined, build: () => Uint8Array): Uint8Array {
+    if (!external) return build();
+    this.externalData(external.file, external.location);
+    try {
+      return build();
+    } finally {
+      this.closeExternal();
+    }
+  }
+
   private namePrefix = '';
   private opsetVersion = OPSET;
   private adoptedModel?: ModelProto;

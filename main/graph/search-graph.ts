@@ -38,13 +38,7 @@ export interface SearchGraphOptions {
 
 export function buildSearchGraph(ckpt: LoadedCheckpoint, o: SearchGraphOptions, external?: ExternalTarget): Uint8Array {
   const g = new GraphBuilder(`sparsity-lab-search-${ckpt.spec.family}`);
-  if (!external) return buildInto(g, ckpt, o);
-  g.externalData(external.file, external.location);
-  try {
-    return buildInto(g, ckpt, o);
-  } finally {
-    g.closeExternal();
-  }
+  return g.withExternal(external, () => buildInto(g, ckpt, o));
 }
 
 function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOptions): Uint8Array {
