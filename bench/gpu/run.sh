@@ -3,6 +3,7 @@
 # device tool's 10-minute limit; /tmp/bm survives between calls while the machine is held.
 #   bash bench/gpu/run.sh prep  <n-tokens> <outdir>   model (0.1B shape, relu + silu) and tokens
 #   bash bench/gpu/run.sh check <n-tokens> <outdir>   issue 3: per-token NLL vs transformers; matmul floor; profile of one search call
+#   bash bench/gpu/run.sh check3 <n-tokens> <outdir>  issue 3 alone: the NLL matrix (ours cpu/cuda/fused/plain, torch fp64/fp32/fp16), PyTorch ONNX exports
 #   bash bench/gpu/run.sh ours-cuda  <n-tokens> <outdir>  our forward and CETT-PPL-1% on CUDA (relu, silu)
 #   bash bench/gpu/run.sh ours-small <n-tokens> <outdir>  CETT-PPL-1% on CUDA, relu and silu, at this token count
 #   bash bench/gpu/run.sh ours-other <n-tokens> <outdir>  the same on WebGPU and CPU (fixed small token counts: slower providers)
@@ -40,6 +41,18 @@ check)
   python3 tools/gpu-check/compare_transformers.py /tmp/bm/gpucheck/ours.json --device cuda 2>&1 | grep -v "Loading weights\|deprecated"
   python3 bench/reference/floor.py
   peak ours-profile-cuda node dist-bench/bench.cjs profile --model $M --tokens $M/tokens.i32 --n-tokens 16384 --seq-len 1024 --batch 16 --provider cuda --dtype float16
+  ;;
+check3)
+  # issue 3 alone: ours (cpu, cuda fused/plain, fp32/fp16; again under NVIDIA_TF32_OVERRIDE=0) vs transformers in fp64
+  # on the CPU, fp32/fp16 on CUDA; PyTorch's ONNX exports of the same checkpoints through our ONNX-file path
+  G=/tmp/bm/gpucheck
+  node dist-bench/bench.cjs dump-nll $G --provider cuda 2>&1 | grep -v "Vulkan\|dawn\|Removing initializer" | tail -5
+  NVIDIA_TF32_OVERRIDE=0 node dist-bench/bench.cjs dump-nll $G --provider cuda --tag tf32off 2>&1 | grep -v "Vulkan\|dawn\|Removing initializer" | tail -5
+  python3 tools/gpu-check/export_onnx.py $G 2>&1 | grep -v "Loading weights\|deprecated\|Warning\|warn" | tail -40
+  node dist-bench/bench.cjs dump-nll $G --provider cuda --onnx --tag onnx 2>&1 | grep -v "Vulkan\|dawn\|Removing initializer" | tail -20
+  python3 tools/gpu-check/compare_transformers.py $G/ours.json $G/ours-tf32off.json $G/ours-onnx.json 2>&1 | grep -v "Loading weights\|deprecated"
+  cp $G/*.json "$OUT/" 2>/dev/null
+  tar czf "$OUT/onnx-exports.tgz" -C $G llama-relu/onnx llama-silu/onnx qwen2/onnx gpt2/onnx  # one file: the device tool returns few
   ;;
 ours-cuda)
   peak ours-forward-cuda node dist-bench/bench.cjs forward --model $M "${COMMON[@]}" --provider cuda --dtype float16

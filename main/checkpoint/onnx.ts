@@ -8,7 +8,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
-import { ModelProtoSchema, TensorProto_DataType as DT, type ModelProto, type TensorProto } from 'onnx-buf';
+import { ModelProtoSchema, TensorProto_DataType as DT, type ModelProto, type NodeProto, type TensorProto } from 'onnx-buf';
+import { projectionOf } from '../graph/instrument-onnx';
 import { LabError } from '../api/errors';
 import { ConfigReader, type RawConfig } from './config';
 import { ADAPTERS, pickAdapter } from './adapters/registry';
@@ -72,14 +73,12 @@ function analyse(model: ModelProto, file: string): GraphFacts {
   if (!intInput)
     throw new LabError('UNSUPPORTED', `${file}: not a decoder language model: no integer token-id input (inputs: ${graphInputs.map((i) => i.name).join(', ') || 'none'})`);
   // weight shapes as [in, out] for MatMul/Gemm with an initializer operand (MatMul x·W; Gemm transB flips)
+  const producer = new Map<string, NodeProto>();
+  for (const n of g.node) for (const o of n.output) producer.set(o, n);
   const mats: { node: number; inDim: number; outDim: number; output: string }[] = [];
   g.node.forEach((n, i) => {
-    if (n.opType !== 'MatMul' && n.opType !== 'Gemm') return;
-    const w = inits.get(n.input[1]);
-    if (!w || w.dims.length !== 2) return;
-    const [a, b] = w.dims.map(Number);
-    const transB = n.opType === 'Gemm' && n.attribute.some((x) => x.name === 'transB' && Number(x.i) === 1);
-    mats.push({ node: i, inDim: transB ? b : a, outDim: transB ? a : b, output: n.output[0] });
+    const w = projectionOf(n, inits, producer);
+    if (w) mats.push({ node: i, inDim: w.inDim, outDim: w.outDim, output: n.output[0] });
   });
   const gather = g.node.find((n) => n.opType === 'Gather' && inits.get(n.input[0])?.dims.length === 2);
   const emb = gather ? inits.get(gather.input[0]) : undefined;
@@ -110,7 +109,8 @@ function analyse(model: ModelProto, file: string): GraphFacts {
   const actCounts = new Map<ActivationName, number>();
   for (const m of mats.filter((x) => x.outDim === best!.F)) {
     let next = consumers(m.output);
-    if (next.length === 1 && next[0].opType === 'Add') next = consumers(next[0].output[0]);
+    // through a bias Add and the exporters' re-views (GPT-2's Conv1D: view → addmm → view)
+    for (let hop = 0; hop < 3 && next.length === 1 && ['Add', 'Reshape', 'Flatten', 'Squeeze', 'Unsqueeze'].includes(next[0].opType); hop++) next = consumers(next[0].output[0]);
     for (const n of next) {
       const a = ACT_OPS[n.opType];
       if (a) actCounts.set(a, (actCounts.get(a) ?? 0) + 1);

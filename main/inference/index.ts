@@ -22,6 +22,11 @@ export interface RunnerOptions {
   cacheDir?: string;
   /** longest sequence length the graph supports (rope/causal tables) */
   maxSeq?: number;
+  /**
+   * contrib-op decoder form (MultiHeadAttention/RotaryEmbedding/SimplifiedLayerNormalization): default on CUDA
+   * only; false forces the plain-ONNX form there (the GPU cross-check compares both)
+   */
+  fused?: boolean;
 }
 
 export function columnNorms(down: Float32Array, d: number, F: number): Float32Array {
@@ -51,7 +56,8 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
   const onnxSrc = ckpt.format === 'onnx' ? openOnnxSource(ckpt.path) : undefined;
   const dtype: GraphDType = onnxSrc ? onnxSrc.dtype : opts.dtype && opts.dtype !== 'auto' ? opts.dtype : provider === 'cpu' ? 'float32' : 'float16';
   const s = ckpt.spec;
-  const maxSeq = Math.min(opts.maxSeq ?? 1024, s.maxPositions);
+  // an .onnx without config.json has no known position limit (0): the graph's own, unknown to us, applies
+  const maxSeq = Math.min(opts.maxSeq ?? 1024, s.maxPositions > 0 ? s.maxPositions : Infinity);
   const colNorms: Float32Array[] = onnxSrc ? onnxSrc.colNorms : [];
   for (let l = 0; !onnxSrc && l < s.numLayers; l++) {
     const w = ckpt.weights.get(`layers.${l}.mlp.down.weight`);
@@ -82,6 +88,8 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
     cache?.prune();
   };
   const sessions = new Map<string, Promise<ort.InferenceSession>>();
+  // CUDA gets the fused form (contrib attention/rope/RMSNorm kernels, issue 10); WebGPU stays plain (untested there)
+  const fused = opts.fused ?? provider === 'cuda';
 
   const sessOpts: ort.InferenceSession.SessionOptions = {
     executionProviders: [provider],
@@ -108,8 +116,7 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
     const key = `${kind}${capture ? '+capture' : ''}`;
     let p = sessions.get(key);
     if (!p) {
-      // CUDA gets the fused form (contrib attention/rope/RMSNorm kernels, issue 10); WebGPU stays plain (untested there)
-      const gopts = { dtype, mode: kind, capture, maxSeq, ...(provider === 'cuda' ? { fused: true } : {}) };
+      const gopts = { dtype, mode: kind, capture, maxSeq, ...(fused ? { fused: true } : {}) };
       p = onnxSrc
         ? ort.InferenceSession.create(onnxSrc.build(kind, capture), { ...sessOpts, externalData: onnxSrc.externalData() })
         : openGraph(gopts, (ext) => buildLlamaGraph(ckpt, gopts, ext));
@@ -142,7 +149,6 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
     if (!(Number.isInteger(req.iters) && req.iters >= 0 && req.iters <= 64)) throw new LabError('BAD_REQUEST', `searchStep: iters must be an integer in [0, 64] (got ${req.iters})`);
     const input_ids = idsTensor(req, 'searchStep');
     if (!searchSession) {
-      const fused = provider === 'cuda'; // as the forward graphs: contrib attention/rope/RMSNorm kernels on CUDA
       const key = { search: 2, dtype, maxSeq, fused };
       searchSession = openGraph(key, (ext) => buildSearchGraph(ckpt, { dtype, maxSeq, colNorms, fused }, ext));
       searchSession.catch(() => (searchSession = undefined));

@@ -63,14 +63,15 @@ export function openOnnxSource(file: string): OnnxSource {
   const blocks = findFfnBlocks(model, file);
   const inits = new Map(model.graph!.initializer.map((t) => [t.name, t]));
   const colNorms = blocks.map((b) => {
-    const w = inits.get(model.graph!.node[b.down].input[1])!;
-    const [F, d] = w.dims.map(Number);
-    const x = floats(w, file); // [F, d] for MatMul(a, W): neuron i's output direction is row i
-    return Float32Array.from({ length: F }, (_, i) => {
-      let acc = 0;
-      for (let k = 0; k < d; k++) acc += x[i * d + k] ** 2;
-      return Math.sqrt(acc);
-    });
+    const w = inits.get(b.downWeight)!;
+    const x = floats(w, file);
+    // [F, d] for MatMul(a, W): neuron i's output direction is row i; stored [d, F] (Gemm transB, Transpose): column i
+    const F = b.F;
+    const d = x.length / F;
+    const acc = new Float64Array(F);
+    if (b.transposed) for (let r = 0; r < d; r++) for (let i = 0; i < F; i++) acc[i] += x[r * F + i] ** 2;
+    else for (let i = 0; i < F; i++) for (let k = 0; k < d; k++) acc[i] += x[i * d + k] ** 2;
+    return Float32Array.from(acc, Math.sqrt);
   });
   return {
     dtype: blocks[0].elem === TensorProto_DataType.FLOAT16 ? 'float16' : 'float32',

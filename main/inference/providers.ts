@@ -9,6 +9,12 @@ import * as ort from 'onnxruntime-node';
 import { DT, GraphBuilder } from '../graph/onnx-builder';
 import type { ProviderStatus } from '../api/domains/engine';
 
+// fp32 on CUDA means fp32: onnxruntime's CUDA provider lets cuBLAS use TF32 tensor cores for fp32 GEMMs by default
+// (its `use_tf32` option, which onnxruntime-node does not expose), which rounded inputs to 10 mantissa bits and moved
+// per-token NLL by up to 4e-3 on the H200 (BENCHMARKS.md, issue 3's cross-check). cuBLAS reads this variable when it
+// initialises, before any CUDA session exists; it leaves fp16 GEMMs alone. A user's own setting wins.
+process.env.NVIDIA_TF32_OVERRIDE ??= '0';
+
 export type ProviderName = ProviderStatus['name'];
 export const PROVIDER_ORDER: ProviderName[] = ['cuda', 'webgpu', 'cpu'];
 
