@@ -14,7 +14,7 @@ import { probeProviders, PROVIDER_ORDER, type ProviderName } from './providers';
 import type { ForwardRequest, ForwardResult, MaskMode, ModelRunner, SearchStepRequest, SearchStepResult } from './runner-types';
 import { buildSearchGraph } from '../graph/search-graph';
 import { GraphCache } from './graph-cache';
-import { openOnnxSource } from './onnx-file';
+import { exporterFeeds, openOnnxSource } from './onnx-file';
 
 export interface RunnerOptions {
   provider?: 'auto' | ProviderName;
@@ -201,9 +201,8 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
       else feeds.kzero = new ort.Tensor('int64', new BigInt64Array([BigInt(Math.min(kzero, numel))]), [1]);
     }
     const sess = await session(kind, !!req.captureActivations);
-    // exported decoders (optimum) may also take an attention mask and position ids: no padding, positions 0…S−1
-    if (sess.inputNames.includes('attention_mask')) feeds.attention_mask = new ort.Tensor('int64', new BigInt64Array(B * S).fill(1n), [B, S]);
-    if (sess.inputNames.includes('position_ids')) feeds.position_ids = new ort.Tensor('int64', BigInt64Array.from({ length: B * S }, (_, i) => BigInt(i % S)), [B, S]);
+    // exported decoders (optimum) may also take an attention mask, position ids, an (empty) KV cache …
+    if (onnxSrc) Object.assign(feeds, exporterFeeds(sess.inputMetadata, new Set(Object.keys(feeds)), B, S, s, ckpt.path));
     const out = await sess.run(feeds);
     const res: ForwardResult = {
       nll: out.nll.data as Float32Array,

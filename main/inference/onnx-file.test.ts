@@ -122,3 +122,57 @@ test('linear layers as Transpose(W) or Gemm(transB) between Reshapes are found a
   }
   await r.dispose();
 });
+
+/**
+ * optimum's decoder exports also take a KV cache (past_key_values.N.key/value, [batch, kv heads, past length, head
+ * dim]), cache_position and, merged, use_cache_branch. The runner feeds an empty cache (past length 0), positions
+ * 0…S−1 and use_cache_branch = false; an input it cannot fill is refused by name.
+ */
+test('an export with KV-cache, cache_position and use_cache_branch inputs runs with an empty cache; an unknown input is named', async () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-onnx-past-'));
+  const hfDir = writeTinyCheckpoint(path.join(tmp, 'hf'), 'llama', { activation: 'relu', seed: 24 });
+  const hf = await loadCheckpoint(hfDir);
+  const write = (extra: (g: GraphBuilder, addToLogits: (x: string) => void) => void, name: string) => {
+    const model = fromBinary(ModelProtoSchema, buildLlamaGraph(hf, { dtype: 'float32', mode: 'dense', capture: false, maxSeq: 64, plain: true }));
+    const g = GraphBuilder.adopt(model, 'kv_');
+    const head = g.graphNodes.find((n) => n.output.includes('logits'))!;
+    head.output[head.output.indexOf('logits')] = 'logits_pre';
+    const terms: string[] = [];
+    extra(g, (x) => terms.push(x));
+    // the terms shift one vocabulary entry's logit (a token that occurs as a target): any nonzero term changes the NLL
+    const onehot = new Float32Array(hf.spec.vocabSize);
+    onehot[ids[1]] = 1;
+    const shift = g.op('Mul', [terms.reduce((a, b) => g.op('Add', [a, b])), g.f32(g.fresh('onehot'), onehot)]);
+    g.op('Add', ['logits_pre', shift], {}, 'logits');
+    const dir = path.join(tmp, name);
+    fs.mkdirSync(dir);
+    fs.copyFileSync(path.join(hfDir, 'config.json'), path.join(dir, 'config.json'));
+    fs.writeFileSync(path.join(dir, 'model.onnx'), g.build());
+    return path.join(dir, 'model.onnx');
+  };
+  const { numKvHeads: kvh, headDim: hd } = hf.spec;
+  const ids = Int32Array.from({ length: 16 }, (_, i) => (i * 29 + 3) % 256);
+  const file = write((g, add) => {
+    for (let l = 0; l < hf.spec.numLayers; l++)
+      for (const kv of ['key', 'value']) {
+        const past = g.input(`past_key_values.${l}.${kv}`, DT.FLOAT, ['batch_size', kvh, 'past_sequence_length', hd]);
+        add(g.op('ReduceSum', [past], { keepdims: 0 })); // 0 for an empty cache (ORT checks the fixed dims kvh, hd)
+      }
+    // cache_position must be 0…7: Σ (i+1)·cache_position[i] − 168 is 0 only then
+    const weights = g.i64(g.fresh('w'), [1, 2, 3, 4, 5, 6, 7, 8]);
+    add(g.op('Cast', [g.op('Sub', [g.op('ReduceSum', [g.op('Mul', [g.input('cache_position', DT.INT64, ['sequence_length']), weights])], { keepdims: 0 }), g.i64(g.fresh('c'), [168], [])])], { to: DT.FLOAT }));
+    add(g.op('Cast', [g.input('use_cache_branch', DT.BOOL, [1])], { to: DT.FLOAT }));
+  }, 'past');
+  const ckpt = await loadCheckpoint(file);
+  const r = await createRunner(ckpt, { provider: 'cpu' });
+  const ref = createReferenceRunner(hf);
+  const a = await r.forward({ ids, batch: 2, seqLen: 8, mode: { kind: 'fat', eps: 0.02 } });
+  const b = await ref.forward({ ids, batch: 2, seqLen: 8, mode: { kind: 'fat', eps: 0.02 } });
+  a.nll.forEach((v, i) => expect(Math.abs(v - b.nll[i])).toBeLessThan(1e-4));
+  await r.dispose();
+
+  const odd = write((g, add) => add(g.op('ReduceSum', [g.input('pixel_values', DT.FLOAT, ['batch_size', 3, 8, 8])], { keepdims: 0 })), 'odd');
+  const r2 = await createRunner(await loadCheckpoint(odd), { provider: 'cpu' });
+  await expect(r2.forward({ ids, batch: 2, seqLen: 8, mode: { kind: 'dense' } })).rejects.toThrow(/odd\/model\.onnx: the graph needs input 'pixel_values' \(float32 \[batch_size, 3, 8, 8\]\), which Sparsity Lab cannot fill/);
+  await r2.dispose();
+});

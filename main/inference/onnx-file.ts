@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
+import * as ort from 'onnxruntime-node';
 import { ModelProtoSchema, TensorProto_DataLocation, TensorProto_DataType, type ModelProto, type TensorProto } from 'onnx-buf';
 import { LabError } from '../api/errors';
 import { f16ToF32 } from '../checkpoint/safetensors';
@@ -79,4 +80,48 @@ export function openOnnxSource(file: string): OnnxSource {
     build: (kind, capture) => instrumentOnnx(read(), file, { mode: kind, capture }).bytes,
     externalData: () => [...locations].map((loc) => ({ path: loc, data: fs.readFileSync(path.resolve(path.dirname(file), loc)) })),
   };
+}
+
+/**
+ * Feeds for the inputs an exported decoder may take besides input_ids and our mask parameters (optimum/transformers
+ * exports): attention_mask (all ones: no padding), position_ids and cache_position (0…S−1), an empty KV cache for
+ * `past_key_values.*` / `past.*` inputs (past length 0: the whole sequence is the prompt), use_cache_branch = false
+ * for merged decoders. Anything else is refused with its name, type and shape.
+ */
+export function exporterFeeds(
+  meta: readonly ort.InferenceSession.ValueMetadata[],
+  known: ReadonlySet<string>,
+  B: number,
+  S: number,
+  spec: { numKvHeads: number; headDim: number },
+  file: string,
+): Record<string, ort.Tensor> {
+  const feeds: Record<string, ort.Tensor> = {};
+  for (const m of meta) {
+    if (known.has(m.name)) continue;
+    const type = m.isTensor ? m.type : undefined;
+    const shape = m.isTensor ? m.shape : [];
+    const ints = (n: number, f: (i: number) => number): ort.Tensor =>
+      type === 'int32' ? new ort.Tensor('int32', Int32Array.from({ length: n }, (_, i) => f(i)), n === S ? [S] : [B, S]) : new ort.Tensor('int64', BigInt64Array.from({ length: n }, (_, i) => BigInt(f(i))), n === S ? [S] : [B, S]);
+    if (m.name === 'attention_mask' && (type === 'int64' || type === 'int32')) feeds[m.name] = ints(B * S, () => 1);
+    else if (m.name === 'position_ids' && (type === 'int64' || type === 'int32')) feeds[m.name] = ints(B * S, (i) => i % S);
+    else if (m.name === 'cache_position' && (type === 'int64' || type === 'int32')) feeds[m.name] = ints(S, (i) => i);
+    else if (m.name === 'use_cache_branch' && type === 'bool') feeds[m.name] = new ort.Tensor('bool', new Uint8Array([0]), [1]);
+    else if (/^past(_key_values)?[._]/.test(m.name) && (type === 'float32' || type === 'float16') && shape.length === 4) {
+      // [batch, kv heads, past length, head dim]: symbolic dims are named by the exporter; the past length is 0
+      const dims = shape.map((d, i) => {
+        if (typeof d === 'number') return d;
+        if (/batch/i.test(d) || (i === 0 && !/seq|len|past/i.test(d))) return B;
+        if (/seq|len|past|total/i.test(d) || i === 2) return 0;
+        return i === 1 ? spec.numKvHeads : spec.headDim;
+      });
+      if (dims[2] !== 0) throw new LabError('UNSUPPORTED', `${file}: KV-cache input '${m.name}' has a fixed past length ${dims[2]}; only exports with a dynamic past length can be run`);
+      feeds[m.name] = type === 'float32' ? new ort.Tensor('float32', new Float32Array(0), dims) : new ort.Tensor('float16', new Uint16Array(0), dims);
+    } else
+      throw new LabError(
+        'UNSUPPORTED',
+        `${file}: the graph needs input '${m.name}' (${type ?? 'not a tensor'} [${shape.join(', ')}]), which Sparsity Lab cannot fill; besides input_ids it fills attention_mask, position_ids, cache_position, past_key_values.* (empty cache) and use_cache_branch`,
+      );
+  }
+  return feeds;
 }
