@@ -78,7 +78,14 @@ describe('onnx checkpoints', () => {
     const ids = h.input('input_ids', DT.INT64, ['b', 't']);
     h.op('Gather', [h.init('embed', DT.FLOAT, [V, d], zeros(V * d)), ids], {}, 'e');
     h.output('e', DT.FLOAT);
-    await expect(loadCheckpoint(save('nofnn', h.build()))).rejects.toThrow(/no feed-forward block found\. Expected MatMul \[d,F\].*node types seen: Gather/);
+    await expect(loadCheckpoint(save('nofnn', h.build()))).rejects.toThrow(/no feed-forward block found\. Expected MatMul\/Gemm \[d,F\].*node types seen: Gather$/);
+    // optimum's merged decoder: the layers live inside an If's branches
+    const m = new GraphBuilder('merged');
+    const mids = m.input('input_ids', DT.INT64, ['b', 't']);
+    m.op('Gather', [m.init('embed', DT.FLOAT, [V, d], zeros(V * d)), mids], {}, 'e');
+    m.op('If', [m.input('use_cache_branch', DT.BOOL, [1])], {}, 'logits');
+    m.output('logits', DT.FLOAT);
+    await expect(loadCheckpoint(save('merged', m.build()))).rejects.toThrow(/node types seen: Gather, If\. This looks like a merged decoder .*decoder_model\.onnx/);
   });
 
   it('external data outside the folder is refused; inside, a short file is caught', async () => {

@@ -101,7 +101,10 @@ function analyse(model: ModelProto, file: string): GraphFacts {
     const seen = [...new Set(g.node.map((n) => n.opType))].sort().join(', ');
     throw new LabError(
       'UNSUPPORTED',
-      `${file}: no feed-forward block found. Expected MatMul [d,F] → activation (→ Mul with a gate MatMul) → MatMul [F,d] with weight initializers; node types seen: ${seen}`,
+      `${file}: no feed-forward block found. Expected MatMul/Gemm [d,F] → activation (→ Mul with a gate projection) → MatMul/Gemm [F,d] with weight initializers; node types seen: ${seen}` +
+        (g.node.some((n) => n.opType === 'If')
+          ? ". This looks like a merged decoder (optimum's decoder_model_merged.onnx: the layers sit inside an If); open the export's decoder_model.onnx or model.onnx instead"
+          : ''),
     );
   }
   // activation: the op types that consume the up/gate projections (through an optional bias Add)
