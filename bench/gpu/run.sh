@@ -3,6 +3,7 @@
 # device tool's 10-minute limit; /tmp/bm survives between calls while the machine is held.
 #   bash bench/gpu/run.sh prep  <n-tokens> <outdir>   model (0.1B shape, relu + silu) and tokens
 #   bash bench/gpu/run.sh check <n-tokens> <outdir>   issue 3: per-token NLL vs transformers; matmul floor; profile of one search call
+#   bash bench/gpu/run.sh saved  <n-tokens> <outdir>  issue 3: tiny checkpoints written by transformers' save_pretrained (bf16) + its NLL
 #   bash bench/gpu/run.sh check3 <n-tokens> <outdir>  issue 3 alone: the NLL matrix (ours cpu/cuda/fused/plain, torch fp64/fp32/fp16), PyTorch ONNX exports
 #   bash bench/gpu/run.sh ours-cuda  <n-tokens> <outdir>  our forward and CETT-PPL-1% on CUDA (relu, silu)
 #   bash bench/gpu/run.sh ours-small <n-tokens> <outdir>  CETT-PPL-1% on CUDA, relu and silu, at this token count
@@ -53,6 +54,13 @@ check3)
   python3 tools/gpu-check/compare_transformers.py $G/ours.json $G/ours-tf32off.json $G/ours-onnx.json 2>&1 | grep -v "Loading weights\|deprecated"
   cp $G/*.json "$OUT/" 2>/dev/null
   tar czf "$OUT/onnx-exports.tgz" -C $G llama-relu/onnx llama-silu/onnx qwen2/onnx gpt2/onnx  # one file: the device tool returns few
+  ;;
+saved)
+  # issue 3: the tiny checkpoints as transformers itself writes them (bf16, its config layout) + its NLL, as fixtures
+  G=/tmp/bm/gpucheck
+  [ -f $G/gpt2/config.json ] || node dist-bench/bench.cjs dump-nll $G --provider cpu > /dev/null 2>&1
+  python3 tools/gpu-check/save_pretrained.py $G 2>&1 | grep -v "Loading weights\|deprecated" | tail -8
+  tar czf "$OUT/saved-bf16.tgz" -C $G llama-relu/saved-bf16 llama-silu/saved-bf16 qwen2/saved-bf16 gpt2/saved-bf16
   ;;
 ours-cuda)
   peak ours-forward-cuda node dist-bench/bench.cjs forward --model $M "${COMMON[@]}" --provider cuda --dtype float16
