@@ -45,6 +45,7 @@ export function summarize(c: LoadedCheckpoint): CheckpointSummary {
     parameters: s.parameters,
     nonEmbeddingParameters: s.nonEmbeddingParameters,
     widthDepthRatio: s.widthDepthRatio,
+    maxPositions: s.maxPositions,
     dtype: s.dtype,
     gated: s.gated,
     tokenizer: c.tokenizer?.source ?? null,

@@ -101,6 +101,22 @@ test('bad input: p = 0 and p = −1 are refused before the engine is asked', asy
   expect(await page.getByTestId('job').count()).toBe(0); // nothing was started
 });
 
+test.skipIf(!canInspect)('the sequence length follows the chosen model\'s context; a longer one is refused before the engine is asked', async () => {
+  await go('#/measure');
+  expect(await page.getByTestId('measure-seqlen').inputValue()).toBe('1024');
+  await page.getByTestId('measure-checkpoint').fill(ckpt);
+  await page.getByTestId('measure-data').fill(evalText);
+  // the tiny checkpoint takes 128 positions (max_position_embeddings)
+  await expect.poll(() => page.getByTestId('measure-seqlen').inputValue(), { timeout: 30_000 }).toBe('128');
+  await expect.poll(() => textOf('measure-context')).toContain('set to 128 tokens');
+  await page.getByTestId('measure-seqlen').fill('500');
+  await page.getByTestId('measure-start').click();
+  await expect.poll(() => textOf('measure-error')).toContain("Sequence length 500 is longer than the model's context (128 tokens)");
+  await screenshot(page, 'measure-context');
+  await go('#/monitor');
+  expect(await page.getByTestId('job').count()).toBe(0);
+});
+
 test('bad input: a run that fails in the engine shows the engine message and what to do', async () => {
   const missing = path.join(work, 'no-such-checkpoint');
   await go('#/measure');

@@ -27,6 +27,8 @@ export interface CheckpointCard {
   parameters: number;
   nonEmbeddingParameters: number;
   widthDepthRatio: number;
+  /** longest sequence the model takes (max_position_embeddings / n_positions); 0 = unknown (an .onnx without config) */
+  maxPositions: number;
   dtype: string;
   gated: boolean;
   tokenizer: string | null;
