@@ -10,10 +10,12 @@
  * Outputs: nll [B,S-1] (next-token NLL computed in the graph: logits never leave it), active_counts [L,B,S],
  *          neuron_counts [L,F], and with `capture` the gated intermediates act.{l} [B·S,F] (fp32).
  * fp16 graphs keep norms, softmax, log-softmax and mask comparisons in fp32.
+ * fp32 graphs with `halfWeights` keep the weight matrices a checkpoint stored as fp16/bf16 in that dtype (the same
+ * bits, transposed) and Cast them to fp32 inside the graph: half the memory, the same values (the widening is exact).
  */
 import { DT, GraphBuilder, type ElemType } from './onnx-builder';
 import { f32ToF16 } from '../checkpoint/safetensors';
-import { toHalf, transpose } from './weights';
+import { toHalf, toStored16, transpose, transpose16 } from './weights';
 import type { LoadedCheckpoint, ModelSpec } from '../checkpoint/types';
 import type { MaskMode } from '../inference/runner-types';
 import { LabError } from '../api/errors';
@@ -34,7 +36,46 @@ export interface GraphOptions {
    * through SimplifiedLayerNormalization (fp32 inside). Same numbers as the plain form up to rounding.
    */
   fused?: boolean;
+  /**
+   * fp32 graphs only: the big weight matrices (token/position embeddings, attention and FFN projections; not lm_head)
+   * that the checkpoint stores as fp16 or bf16 stay initializers of that dtype, transposed on their bit patterns, with
+   * a Cast to fp32 right before use (tables: Gather/Slice first, then Cast what was read). An fp16 checkpoint's graph
+   * then holds about 1× its weights instead of 2×. The values are those of the fp32 graph (fp16/bf16 → fp32 is
+   * exact); only the MatMuls may sum in another order, and run slower: onnxruntime cannot pre-pack a weight that is
+   * not a constant (BENCHMARKS.md, compile). The session must not constant-fold the Casts (onnxruntime would turn them
+   * back into fp32 initializers): see storesHalfWeights and HALF_WEIGHTS_SESSION_EXTRA.
+   */
+  halfWeights?: boolean;
 }
+
+/**
+ * The weight matrices that halfWeights keeps in their stored 16-bit dtype (canonical names); norms, biases and the
+ * output projection (see lmHead in makeDecoder) are not.
+ */
+const BIG_WEIGHT = /^(embed\.(tokens|positions)|layers\.\d+\.(attn\.[qkvo]|mlp\.(gate|up|down))\.weight)$/;
+
+/**
+ * Whether a graph built with these options holds 16-bit weights behind Casts (halfWeights, fp32 graph, and the
+ * checkpoint stores some big matrix as fp16/bf16): its session then needs constant folding off for those Casts.
+ */
+export function storesHalfWeights(ckpt: LoadedCheckpoint, o: Pick<GraphOptions, 'dtype' | 'halfWeights'>): boolean {
+  if (!o.halfWeights || o.dtype !== 'float32') return false;
+  for (const [name, t] of ckpt.weights) if ((t.dtype === 'float16' || t.dtype === 'bfloat16') && BIG_WEIGHT.test(name)) return true;
+  return false;
+}
+
+/**
+ * onnxruntime session config for graphs with storesHalfWeights. Two of its optimizers would undo them: ConstantFolding
+ * runs the weight Casts once and keeps their fp32 results as initializers (2× the memory again), and
+ * FuseFp16InitializerToFp32NodeTransformer (level 'all', meant for the Casts onnxruntime inserts itself) does the same
+ * for fp16 and, with folding off, aborts the process on our Casts (onnxruntime-node 1.29.0: an assertion in
+ * std::vector::operator[]). Config key optimization.disable_specified_optimizers (onnxruntime-node flattens `extra`),
+ * registered optimizer names separated by ';' (with ',' nothing is disabled). Nothing else in these graphs is
+ * constant-folded: the optimized graphs with and without the option differ only in those Casts (checked with
+ * optimizedModelFilePath for llama, qwen3, gpt2, opt and gpt_neox in every mask mode; llama-graph.test.ts checks the
+ * weights stay 16-bit).
+ */
+export const HALF_WEIGHTS_SESSION_EXTRA = { optimization: { disable_specified_optimizers: 'ConstantFolding;FuseFp16InitializerToFp32NodeTransformer' } };
 
 /** rope tables [maxSeq, headDim] (cos, sin), HF rotate_half layout, with linear / llama3 scaling. */
 export function ropeTables(spec: ModelSpec, maxSeq: number): { cos: Float32Array; sin: Float32Array } {
@@ -101,7 +142,7 @@ export interface Decoder {
   stream(ids: string, ffn: FfnHook, head: boolean): { logits?: string };
 }
 
-export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<GraphOptions, 'dtype' | 'maxSeq' | 'fused'>): Decoder {
+export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<GraphOptions, 'dtype' | 'maxSeq' | 'fused' | 'halfWeights'>): Decoder {
   const s = ckpt.spec;
   if (s.positional === 'rope' && (s.rotaryDim % 2 !== 0 || s.rotaryDim > s.headDim || s.rotaryDim <= 0))
     throw new LabError('BAD_CHECKPOINT', `${ckpt.path}: rotary dimension ${s.rotaryDim} does not fit head dimension ${s.headDim}`);
@@ -123,8 +164,48 @@ export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<Gra
   };
   const constT = (name: string, data: () => Float32Array, dims: number[]) =>
     memo(name, () => (T === DT.FLOAT16 ? g.init(name, T, dims, toHalf(data())) : g.init(name, T, dims, data())));
+  /**
+   * halfWeights: checkpoint tensor `src` (a big matrix stored as fp16/bf16) as its 16-bit patterns and their ONNX
+   * type, or undefined (fp32 graph of another kind, an fp32/fp16-graph tensor, or a value that is not exactly 16-bit).
+   */
+  const half16 = (src: string): { elem: ElemType; bits: Uint16Array } | undefined => {
+    const kind = o.halfWeights && T === F32 && BIG_WEIGHT.test(src) ? ckpt.weights.get(src)?.dtype : undefined;
+    if (kind !== 'float16' && kind !== 'bfloat16') return undefined;
+    const bits = toStored16(W(src), kind);
+    return bits && { elem: kind === 'float16' ? DT.FLOAT16 : DT.BFLOAT16, bits };
+  };
+  /** a reusable buffer for the next external initializer of n values (undefined: allocate, the builder keeps it) */
+  const scratch32 = (n: number) => {
+    const b = g.scratch(n * 4);
+    return b && new Float32Array(b, 0, n);
+  };
+  const scratch16 = (n: number) => {
+    const b = g.scratch(n * 2);
+    return b && new Uint16Array(b, 0, n);
+  };
+  /** checkpoint matrix `src` [out,in] as MatMul's [in,out] under the initializer name `name` (registered once) */
+  const linearOf = (name: string, src: string, out: number, inp: number, keep16 = true) =>
+    memo(name, () => {
+      const h16 = keep16 ? half16(src) : undefined;
+      if (h16) return g.op('Cast', [g.init(name, h16.elem, [inp, out], transpose16(h16.bits, out, inp, scratch16(h16.bits.length)))], { to: F32 });
+      const w = W(src);
+      const t = transpose(w, out, inp, T === F32 ? scratch32(w.length) : undefined);
+      return g.init(name, T, [inp, out], T === DT.FLOAT16 ? toHalf(t) : t);
+    });
   /** Linear weight [out,in] stored as [in,out] for MatMul(x, W) */
-  const linear = (name: string, out: number, inp: number) => constT(name, () => transpose(W(name), out, inp), [inp, out]);
+  const linear = (name: string, out: number, inp: number) => linearOf(name, name, out, inp);
+  /** names of tables kept 16-bit: what is read from them (Gather, Slice) is Cast to fp32 */
+  const halfTables = new Set<string>();
+  /** an embedding table [rows, h] (rows `from` … `from + n − 1` of checkpoint tensor `name`) */
+  const table = (name: string, dims: [number, number], from = 0) =>
+    memo(name, () => {
+      const pick = <A extends Float32Array | Uint16Array>(a: A) => a.subarray(from * dims[1], (from + dims[0]) * dims[1]) as A;
+      const h16 = half16(name);
+      if (!h16) return constT(name, () => pick(W(name)), dims);
+      halfTables.add(name);
+      return g.init(name, h16.elem, dims, pick(h16.bits));
+    });
+  const readTable = (name: string, x: string) => (halfTables.has(name) ? g.op('Cast', [x], { to: F32 }) : x);
   const scalarT = (name: string, v: number) => constT(name, () => new Float32Array([v]), []);
   const scalarF = (name: string, v: number) => memo(name, () => g.f32(name, [v], []));
   const toF = (x: string) => (T === F32 ? x : g.op('Cast', [x], { to: F32 }));
@@ -175,7 +256,38 @@ export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<Gra
   const pos0 = fused && rope ? g.i64('rope_pos0', [0]) : '';
   const kvMergeShape = fused && s.qkNorm ? g.i64('kv_merge_shape', [0, 0, K * hd]) : '';
 
+  /**
+   * The output projection stays fp32 (a constant onnxruntime pre-packs) even with halfWeights: behind a Cast it would be
+   * the one large fp32 transient of every run (V·h·4 bytes: 98 MB for the 0.1B model, kept by the CPU arena as a
+   * 128 MB chunk), more than its 16-bit copy saves (V·h·2). Measured (bench compile, fp16 0.1B): peak 1.50× the
+   * weights with the head fp32, 1.67–1.70× with it 16-bit; its MatMul also keeps the pre-packed speed.
+   */
+  const lmHead = () => (s.tieEmbeddings ? linearOf('lm_head.tied', 'embed.tokens', V, h, false) : linearOf('lm_head.weight', 'lm_head.weight', V, h, false));
+  /**
+   * halfWeights: every weight Cast is made before any other node of the stream. onnxruntime's execution order (a
+   * depth-first walk back from the outputs, which node index steers) ran a Cast made after the activation it meets at
+   * the very start of the run for most projections (measured on the 0.1B model with onnxruntime's profiler: two
+   * attention projections and gate/up of every layer, ~270 MB of fp32 weights alive at once, which its arena then
+   * kept). With the Casts first in the graph each runs right before its MatMul (same profile), so one or two fp32
+   * weights are alive at a time (the largest d_f·d_h·4 bytes).
+   */
+  const anyHalf = storesHalfWeights(ckpt, o);
+  const castsFirst = () => {
+    if (!anyHalf) return;
+    for (let l = 0; l < L; l++) {
+      const p = `layers.${l}.`;
+      linear(p + 'attn.q.weight', H * hd, h);
+      linear(p + 'attn.k.weight', K * hd, h);
+      linear(p + 'attn.v.weight', K * hd, h);
+      linear(p + 'attn.o.weight', h, H * hd);
+      if (s.gated) linear(p + 'mlp.gate.weight', F, h);
+      linear(p + 'mlp.up.weight', F, h);
+      linear(p + 'mlp.down.weight', h, F);
+    }
+  };
+
   function stream(ids: string, ffn: FfnHook, head: boolean): { logits?: string } {
+    castsFirst();
     const shape = g.op('Shape', [ids]);
     const S1 = g.op('Slice', [shape, g.i64(g.fresh('c1'), [1]), g.i64(g.fresh('c2'), [2])]); // [1] = S
     let cosS = '';
@@ -228,14 +340,14 @@ export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<Gra
       return g.node('MultiHeadAttention', [q, k, v], { num_heads: H, unidirectional: 1, scale: { float: 1 / Math.sqrt(hd) } }, 1, MS)[0];
     };
 
-    let x = g.op('Gather', [constT('embed.tokens', () => W('embed.tokens'), [V, h]), ids], { axis: 0 });
+    let x = readTable('embed.tokens', g.op('Gather', [table('embed.tokens', [V, h]), ids], { axis: 0 }));
     if (s.embedScale !== 1) x = g.op('Mul', [x, scalarT('embed_scale', s.embedScale)]);
     if (s.positional === 'learned') {
       // learned positions: rows offset … offset+S−1 of the table (OPT starts at 2)
       const rows = ckpt.weights.get('embed.positions')!.shape[0];
       const maxPos = Math.min(o.maxSeq, rows - s.positionOffset);
-      const posT = constT('embed.positions', () => W('embed.positions').subarray(s.positionOffset * h, (s.positionOffset + maxPos) * h), [maxPos, h]);
-      x = g.op('Add', [x, g.op('Slice', [posT, zero1, S1, zero1])]);
+      const posT = table('embed.positions', [maxPos, h], s.positionOffset);
+      x = g.op('Add', [x, readTable('embed.positions', g.op('Slice', [posT, zero1, S1, zero1]))]);
     }
     const resScale = s.residualScale !== 1 ? scalarT('residual_scale', s.residualScale) : '';
     for (let l = 0; l < L; l++) {
@@ -296,7 +408,7 @@ export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<Gra
     }
     let hF = norm(x, 'final_norm');
     if (s.logitScale !== 1) hF = g.op('Mul', [hF, scalarT('logit_scale', s.logitScale)]);
-    const lm = s.tieEmbeddings ? constT('lm_head.tied', () => transpose(W('embed.tokens'), V, h), [h, V]) : linear('lm_head.weight', V, h);
+    const lm = lmHead();
     return { logits: toF(g.op('MatMul', [hF, lm])) }; // [B,S,V] fp32
   }
   return { spec: s, T, linear, W, toF, stream };

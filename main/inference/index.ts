@@ -9,7 +9,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { LabError } from '../api/errors';
 import type { LoadedCheckpoint } from '../checkpoint/types';
-import { buildLlamaGraph, type GraphDType } from '../graph/llama-graph';
+import { buildLlamaGraph, HALF_WEIGHTS_SESSION_EXTRA, storesHalfWeights, type GraphDType } from '../graph/llama-graph';
 import { probeProviders, PROVIDER_ORDER, type ProviderName } from './providers';
 import type { ForwardRequest, ForwardResult, MaskMode, ModelRunner, SearchStepRequest, SearchStepResult } from './runner-types';
 import { buildSearchGraph } from '../graph/search-graph';
@@ -96,30 +96,36 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
     graphOptimizationLevel: 'all',
     logSeverityLevel: 3,
   };
+  // CPU fp32 graphs keep fp16/bf16-stored weight matrices in that dtype behind Casts (GraphOptions.halfWeights): an
+  // fp16 checkpoint then costs about 1× its weights in onnxruntime, not 2× (issue 3's compile memory target)
+  const halfWeights = provider === 'cpu' && dtype === 'float32';
+  // …and such graphs must not have those Casts constant-folded back into fp32 initializers
+  const halfSessOpts: ort.InferenceSession.SessionOptions = { ...sessOpts, extra: HALF_WEIGHTS_SESSION_EXTRA };
   /** a session of a graph built by `build` (to a cache/temp file with external data when there is one) */
-  async function openGraph(key: Record<string, unknown>, build: (ext?: { file: string; location: string }) => Uint8Array): Promise<ort.InferenceSession> {
+  async function openGraph(key: Record<string, unknown>, build: (ext?: { file: string; location: string }) => Uint8Array, half = false): Promise<ort.InferenceSession> {
     const file = fileFor({ ...key, v: GRAPH_VERSION });
+    const so = half ? halfSessOpts : sessOpts;
     if (file) {
       try {
         if (!fs.existsSync(file) || !fs.existsSync(`${file}.data`)) buildToFile(file, build);
-        return await ort.InferenceSession.create(file, sessOpts);
+        return await ort.InferenceSession.create(file, so);
       } catch {
         new GraphCache(path.dirname(file)).remove(file); // a damaged cache entry is rebuilt, never trusted
         buildToFile(file, build);
-        return ort.InferenceSession.create(file, sessOpts);
+        return ort.InferenceSession.create(file, so);
       }
     }
-    return ort.InferenceSession.create(build(), sessOpts);
+    return ort.InferenceSession.create(build(), so);
   }
 
   async function session(kind: MaskMode['kind'], capture: boolean): Promise<ort.InferenceSession> {
     const key = `${kind}${capture ? '+capture' : ''}`;
     let p = sessions.get(key);
     if (!p) {
-      const gopts = { dtype, mode: kind, capture, maxSeq, ...(fused ? { fused: true } : {}) };
+      const gopts = { dtype, mode: kind, capture, maxSeq, ...(fused ? { fused: true } : {}), ...(halfWeights ? { halfWeights: true } : {}) };
       p = onnxSrc
         ? ort.InferenceSession.create(onnxSrc.build(kind, capture), { ...sessOpts, externalData: onnxSrc.externalData() })
-        : openGraph(gopts, (ext) => buildLlamaGraph(ckpt, gopts, ext));
+        : openGraph(gopts, (ext) => buildLlamaGraph(ckpt, gopts, ext), storesHalfWeights(ckpt, gopts));
       sessions.set(key, p);
       p.catch(() => sessions.delete(key));
     }
@@ -232,6 +238,6 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
 }
 
 /** Bump when the graph builder changes, so cached graphs of an older builder are never used. */
-export const GRAPH_VERSION = 5;
+export const GRAPH_VERSION = 6;
 /** Graphs above this size are always built to a file with external data, even without a cache dir. */
 const LARGE_GRAPH_BYTES = 256 * 1024 ** 2;
