@@ -23,6 +23,8 @@ export const benchOptions = {
   act: { type: 'string' },
   engine: { type: 'string' }, // measure: auto | fused | ort | js
   speculate: { type: 'string' }, // measure: 1 = search the next step's targets in the same fused call
+  fused: { type: 'string' }, // 1 / 0: force the contrib-op decoder form on or off (default: on CUDA only)
+  what: { type: 'string' }, // profile: search (default) | forward (the dense forward graph alone, by operator and provider)
 } as const;
 
 export function parse(argv: string[]) {
@@ -43,7 +45,7 @@ export async function openTarget(v: ReturnType<typeof parse>): Promise<{ target:
   }
   const ckpt = await loadCheckpoint(dir);
   const seqLen = Number(v['seq-len'] ?? 256);
-  const runner = await createRunner(ckpt, { provider: (v.provider ?? 'auto') as never, dtype: (v.dtype ?? 'auto') as never, maxSeq: seqLen, cacheDir: path.resolve('.cache/graphs') });
+  const runner = await createRunner(ckpt, { provider: (v.provider ?? 'auto') as never, dtype: (v.dtype ?? 'auto') as never, maxSeq: seqLen, cacheDir: path.resolve('.cache/graphs'), ...(v.fused ? { fused: v.fused === '1' } : {}) });
   const opts = { tokens: Number(v['n-tokens'] ?? 65536), seqLen, batch: Number(v.batch ?? 16) };
   let data: EvalData;
   if (v.tokens) {

@@ -1,7 +1,8 @@
 /**
  * Where a fused CETT search call spends its time (issue 10): on the first batch, the plain dense forward, the
  * search call with 0 and with 16 bisection iterations, and an onnxruntime profile of the 16-iteration call summed
- * by operator type. `npm run bench -- profile [--model DIR --tokens FILE --seq-len --batch --provider --dtype]`.
+ * by operator type. `npm run bench -- profile [--model DIR --tokens FILE --seq-len --batch --provider --dtype]`;
+ * with `--what forward` the dense forward graph alone, by operator and the execution provider that ran it.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -9,6 +10,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { loadCheckpoint } from '../main/checkpoint/index';
 import { buildSearchGraph } from '../main/graph/search-graph';
+import { buildLlamaGraph } from '../main/graph/llama-graph';
 import { machine, openTarget, parse, writeOut } from './common';
 
 export async function main(argv: string[]): Promise<void> {
@@ -24,6 +26,16 @@ export async function main(argv: string[]): Promise<void> {
     return (performance.now() - t0) / n;
   };
   const dense = await time(() => r.forward({ ids: b.ids, batch: b.batch, seqLen: b.seqLen, mode: { kind: 'dense' } }));
+  if (v.what === 'forward') {
+    // the dense forward graph alone (as the runner builds it for this provider), by operator and the provider that ran it
+    const ckpt = await loadCheckpoint(modelDir);
+    const gopts = { dtype: r.dtype, mode: 'dense' as const, capture: false, maxSeq: b.seqLen, ...((v.fused ? v.fused === '1' : r.provider !== 'cpu') ? { fused: true } : {}) };
+    const top = await profileByOp(buildLlamaGraph(ckpt, gopts), r.provider, { input_ids: new ort.Tensor('int64', BigInt64Array.from(b.ids, (x) => BigInt(x)), [b.batch, b.seqLen]) });
+    const res = { suite: 'profile-forward', provider: r.provider, dtype: r.dtype, tokens: b.batch * b.seqLen, denseForwardMs: dense, tokensPerSecond: (b.batch * b.seqLen) / (dense / 1000), profileTop: top, machine: machine(), date: new Date().toISOString() };
+    console.log(JSON.stringify(res));
+    writeOut(v.out, res);
+    return r.dispose();
+  }
   const fresh = (c: number) => ({ c, lo: new Array(L).fill(0), hi: new Array(L).fill(65535) });
   const step = (iters: number, J = 1) => () => r.searchStep!({ ids: b.ids, batch: b.batch, seqLen: b.seqLen, targets: [0.5, 0.25, 0.75].slice(0, J).map(fresh), iters });
   const s0 = await time(step(0));
@@ -33,21 +45,23 @@ export async function main(argv: string[]): Promise<void> {
   const s16j3 = await time(step(16, 3)); // three targets side by side (the speculative search)
   // onnxruntime's own profile of one 16-iteration call, by operator
   const ckpt = await loadCheckpoint(modelDir);
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-prof-'));
-  const sess = await ort.InferenceSession.create(buildSearchGraph(ckpt, { dtype: r.dtype, maxSeq: b.seqLen, colNorms: r.colNorms, fused: r.provider === 'cuda' }), {
-    executionProviders: [r.provider],
-    graphOptimizationLevel: 'all',
-    enableProfiling: true,
-    profileFilePrefix: path.join(dir, 'p'),
-    logSeverityLevel: 3,
-  });
-  const feeds = {
+  const top = await profileByOp(buildSearchGraph(ckpt, { dtype: r.dtype, maxSeq: b.seqLen, colNorms: r.colNorms, fused: r.provider !== 'cpu' }), r.provider, {
     input_ids: new ort.Tensor('int64', BigInt64Array.from(b.ids, (x) => BigInt(x)), [b.batch, b.seqLen]),
     c: new ort.Tensor('float32', new Float32Array([0.5]), [1]),
     lo: new ort.Tensor('int64', new BigInt64Array(L), [1, L]),
     hi: new ort.Tensor('int64', new BigInt64Array(L).fill(65535n), [1, L]),
     iters: new ort.Tensor('int64', new BigInt64Array([16n]), []),
-  };
+  });
+  const res = { suite: 'profile', provider: r.provider, dtype: r.dtype, tokens: b.batch * b.seqLen, denseForwardMs: dense, searchCall0Ms: s0, searchCall8Ms: s8, searchCall16Ms: s16, searchCall0AgainMs: s0b, perIterationMs: (s16 - (s0 + s0b) / 2) / 16, searchCall16x3Ms: s16j3, perIterationJ3Ms: (s16j3 - (s0 + s0b) / 2) / 16, profileTop: top, machine: machine(), date: new Date().toISOString() };
+  console.log(JSON.stringify(res));
+  writeOut(v.out, res);
+  await r.dispose();
+}
+
+/** Two runs of a graph under onnxruntime's profiler: kernel time per operator and execution provider, top 25. */
+async function profileByOp(bytes: Uint8Array, provider: string, feeds: Record<string, ort.Tensor>): Promise<{ op: string; ms: number; calls: number }[]> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-prof-'));
+  const sess = await ort.InferenceSession.create(bytes, { executionProviders: [provider], graphOptimizationLevel: 'all', enableProfiling: true, profileFilePrefix: path.join(dir, 'p'), logSeverityLevel: 3 });
   await sess.run(feeds);
   await sess.run(feeds);
   sess.endProfiling();
@@ -64,12 +78,8 @@ export async function main(argv: string[]): Promise<void> {
       }
   }
   fs.rmSync(dir, { recursive: true, force: true });
-  const top = Object.entries(byOp)
+  return Object.entries(byOp)
     .sort((x, y) => y[1].ms - x[1].ms)
     .slice(0, 25)
     .map(([k, x]) => ({ op: k, ms: +x.ms.toFixed(2), calls: x.n }));
-  const res = { suite: 'profile', provider: r.provider, dtype: r.dtype, tokens: b.batch * b.seqLen, denseForwardMs: dense, searchCall0Ms: s0, searchCall8Ms: s8, searchCall16Ms: s16, searchCall0AgainMs: s0b, perIterationMs: (s16 - (s0 + s0b) / 2) / 16, searchCall16x3Ms: s16j3, perIterationJ3Ms: (s16j3 - (s0 + s0b) / 2) / 16, profileTop: top, machine: machine(), date: new Date().toISOString() };
-  console.log(JSON.stringify(res));
-  writeOut(v.out, res);
-  await r.dispose();
 }

@@ -4,6 +4,7 @@
 #   bash bench/gpu/run.sh prep  <n-tokens> <outdir>   model (0.1B shape, relu + silu) and tokens
 #   bash bench/gpu/run.sh check <n-tokens> <outdir>   issue 3: per-token NLL vs transformers; matmul floor; profile of one search call
 #   bash bench/gpu/run.sh saved  <n-tokens> <outdir>  issue 3: tiny checkpoints written by transformers' save_pretrained (bf16) + its NLL
+#   bash bench/gpu/run.sh webgpu <n-tokens> <outdir>  WebGPU: forward profile by operator/provider, CETT-PPL-1% at 16k tokens (ort and fused curves)
 #   bash bench/gpu/run.sh check3 <n-tokens> <outdir>  issue 3 alone: the NLL matrix (ours cpu/cuda/fused/plain, torch fp64/fp32/fp16), PyTorch ONNX exports
 #   bash bench/gpu/run.sh ours-cuda  <n-tokens> <outdir>  our forward and CETT-PPL-1% on CUDA (relu, silu)
 #   bash bench/gpu/run.sh ours-small <n-tokens> <outdir>  CETT-PPL-1% on CUDA, relu and silu, at this token count
@@ -61,6 +62,25 @@ saved)
   [ -f $G/gpt2/config.json ] || node dist-bench/bench.cjs dump-nll $G --provider cpu > /dev/null 2>&1
   python3 tools/gpu-check/save_pretrained.py $G 2>&1 | grep -v "Loading weights\|deprecated" | tail -8
   tar czf "$OUT/saved-bf16.tgz" -C $G llama-relu/saved-bf16 llama-silu/saved-bf16 qwen2/saved-bf16 gpt2/saved-bf16
+  ;;
+webgpu2)
+  # WebGPU in the fused decoder form (contrib MultiHeadAttention/RotaryEmbedding/SimplifiedLayerNormalization):
+  # speed against the plain form, and per-token NLL against transformers in both forms
+  [ -f $M/tokens.i32 ] || python3 bench/reference/make_model.py --out $M --act relu --n-tokens 65536 2>&1 | tail -1
+  for f in 1 0; do peak forward-webgpu-fused$f timeout 100 node dist-bench/bench.cjs forward --model $M --tokens $M/tokens.i32 --n-tokens 32768 --seq-len 1024 --batch 16 --provider webgpu --dtype float16 --fused $f; done
+  G=/tmp/bm/gpucheck
+  timeout 150 node dist-bench/bench.cjs dump-nll $G --provider webgpu --tag webgpu 2>&1 | grep -v "Vulkan\|dawn\|Removing initializer" | tail -3
+  python3 tools/gpu-check/compare_transformers.py $G/ours-webgpu.json 2>&1 | grep -E "^(PASS|FAIL)"
+  peak prof-forward-webgpu-fused timeout 100 node dist-bench/bench.cjs profile --what forward --fused 1 --model $M --tokens $M/tokens.i32 --n-tokens 16384 --seq-len 1024 --batch 16 --provider webgpu --dtype float16
+  ;;
+webgpu)
+  # why WebGPU is slow: the forward graph's kernels by operator and provider (a CPU fallback shows as @CPU), and
+  # CETT-PPL-1% at 16k tokens with the fused search and with the ORT probe curves
+  [ -f $M/tokens.i32 ] || python3 bench/reference/make_model.py --out $M --act relu --n-tokens 65536 2>&1 | tail -1
+  peak prof-forward-webgpu timeout 150 node dist-bench/bench.cjs profile --what forward --model $M --tokens $M/tokens.i32 --n-tokens 16384 --seq-len 1024 --batch 16 --provider webgpu --dtype float16
+  peak measure-webgpu-ort timeout 150 node dist-bench/bench.cjs measure --model $M --tokens $M/tokens.i32 --n-tokens 16384 --seq-len 1024 --batch 16 --provider webgpu --dtype float16 --p 1 --tol 1e-3 --engine ort
+  peak measure-webgpu-fused timeout 120 node dist-bench/bench.cjs measure --model $M --tokens $M/tokens.i32 --n-tokens 16384 --seq-len 1024 --batch 16 --provider webgpu --dtype float16 --p 1 --tol 1e-3 --engine fused
+  peak measure-webgpu-auto-65k timeout 280 node dist-bench/bench.cjs measure --model $M --tokens $M/tokens.i32 --n-tokens 65536 --seq-len 1024 --batch 16 --provider webgpu --dtype float16 --p 1 --tol 1e-3
   ;;
 ours-cuda)
   peak ours-forward-cuda node dist-bench/bench.cjs forward --model $M "${COMMON[@]}" --provider cuda --dtype float16

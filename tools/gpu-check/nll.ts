@@ -1,9 +1,9 @@
 /**
  * Writes the tiny checkpoints of issue 3's GPU check (llama relu, llama silu, qwen2, gpt2) and our engine's
  * per-token NLL on each, as JSON for compare_transformers.py (PyTorch + transformers). One entry per variant
- * `<provider>[-plain]/<dtype>`: cpu/float32 (the CI-tested graph), and on a GPU machine cuda/float32 and
- * cuda/float16 in both decoder forms (fused contrib ops — the default on CUDA — and plain ONNX), so a deviation can
- * be pinned on a provider, a form or a dtype.
+ * `<provider>[-fused|-plain]/<dtype>`: cpu/float32 (the CI-tested graph), and with --provider cuda|webgpu that
+ * provider in float32 and float16, each in both decoder forms (fused contrib ops — the default on CUDA — and plain
+ * ONNX), so a deviation can be pinned on a provider, a form or a dtype.
  * With --onnx it writes no checkpoints but runs the .onnx files that export_onnx.py (PyTorch's exporter) put in
  * <outdir>/<case>/onnx/, through our ONNX-file path, on the CPU and the given provider.
  * Usage: node bin/run-ts tools/gpu-check/dump-nll.ts <outdir> [--provider cpu|cuda|webgpu] [--tag NAME] [--onnx]
@@ -40,7 +40,7 @@ export async function dumpNll(args: string[]): Promise<void> {
   const variants: { key: string; provider: 'cpu' | 'cuda' | 'webgpu'; dtype: 'float32' | 'float16'; fused: boolean }[] = [{ key: 'cpu/float32', provider: 'cpu', dtype: 'float32', fused: false }];
   if (gpu !== 'cpu')
     for (const dtype of ['float32', 'float16'] as const)
-      for (const fused of gpu === 'cuda' ? [true, false] : [false]) variants.push({ key: `${gpu}${fused || gpu !== 'cuda' ? '' : '-plain'}/${dtype}`, provider: gpu, dtype, fused });
+      for (const fused of [true, false]) variants.push({ key: `${gpu}${fused ? '-fused' : '-plain'}/${dtype}`, provider: gpu, dtype, fused });
   const result: Record<string, unknown> = { batch: B, seqLen: S, ids: Array.from(ids), env: { NVIDIA_TF32_OVERRIDE: process.env.NVIDIA_TF32_OVERRIDE ?? null }, cases: {} };
   for (const c of CASES) {
     const dir = path.resolve(out, c.name);
