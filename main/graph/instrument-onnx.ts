@@ -159,8 +159,17 @@ export function instrumentOnnx(model: ModelProto, file: string, o: InstrumentOpt
   const counts: string[] = [];
   const neuron: string[] = [];
   const i64 = (v: number[]) => g.i64(g.fresh('c'), v);
-  let idsName = ids.name;
-  if (ids.type?.value.case === 'tensorType' && ids.type.value.value.elemType !== TensorProto_DataType.INT64) idsName = g.op('Cast', [ids.name], { to: DT.INT64 });
+  // the runner feeds int64 'input_ids': a token input named otherwise, or int32, is renamed and converted in-graph
+  const idsTT = ids.type?.value.case === 'tensorType' ? ids.type.value.value : undefined;
+  const idsElem = idsTT?.elemType ?? TensorProto_DataType.INT64;
+  if (ids.name !== 'input_ids' || idsElem !== TensorProto_DataType.INT64) {
+    const inner = ids.name === 'input_ids' ? g.fresh('ids') : ids.name;
+    if (inner !== ids.name) for (const n of g.graphNodes) n.input = n.input.map((x) => (x === 'input_ids' ? inner : x));
+    ids.name = 'input_ids';
+    if (idsTT) idsTT.elemType = TensorProto_DataType.INT64;
+    g.op(idsElem === TensorProto_DataType.INT64 ? 'Identity' : 'Cast', ['input_ids'], idsElem === TensorProto_DataType.INT64 ? {} : { to: idsElem }, inner);
+  }
+  const idsName = 'input_ids';
   const bsf = g.op('Concat', [g.op('Shape', [idsName]), i64([F])], { axis: 0 });
   blocks.forEach((b, l) => {
     const keep = keepMask(g, o.mode, l, b.s, b.a, maskIn, b.elem);

@@ -9,7 +9,7 @@ import { loadCheckpoint } from '../checkpoint/index';
 import { buildLlamaGraph } from '../graph/llama-graph';
 import { createReferenceRunner } from '../../test/reference/forward';
 import { createRunner } from './index';
-import { fromBinary } from '@bufbuild/protobuf';
+import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema } from 'onnx-buf';
 import { DT, GraphBuilder } from '../graph/onnx-builder';
 
@@ -175,4 +175,28 @@ test('an export with KV-cache, cache_position and use_cache_branch inputs runs w
   const r2 = await createRunner(await loadCheckpoint(odd), { provider: 'cpu' });
   await expect(r2.forward({ ids, batch: 2, seqLen: 8, mode: { kind: 'dense' } })).rejects.toThrow(/odd\/model\.onnx: the graph needs input 'pixel_values' \(float32 \[batch_size, 3, 8, 8\]\), which Sparsity Lab cannot fill/);
   await r2.dispose();
+});
+
+test('a token input named otherwise or typed int32 is renamed and converted in the graph', async () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-onnx-ids-'));
+  const hfDir = writeTinyCheckpoint(path.join(tmp, 'hf'), 'llama', { activation: 'silu', seed: 25 });
+  const hf = await loadCheckpoint(hfDir);
+  const ref = createReferenceRunner(hf);
+  const ids = Int32Array.from({ length: 16 }, (_, i) => (i * 41 + 9) % 256);
+  const want = await ref.forward({ ids, batch: 2, seqLen: 8, mode: { kind: 'fat', eps: 0.02 } });
+  for (const [name, elem] of [['tokens', DT.INT64], ['input_ids', DT.INT32], ['ids32', DT.INT32]] as const) {
+    const model = fromBinary(ModelProtoSchema, buildLlamaGraph(hf, { dtype: 'float32', mode: 'dense', capture: false, maxSeq: 64, plain: true }));
+    const inp = model.graph!.input.find((i) => i.name === 'input_ids')!;
+    if (inp.type?.value.case === 'tensorType') inp.type.value.value.elemType = elem;
+    inp.name = name;
+    for (const n of model.graph!.node) n.input = n.input.map((x) => (x === 'input_ids' ? name : x));
+    const dir = path.join(tmp, `${name}-${elem}`);
+    fs.mkdirSync(dir);
+    fs.copyFileSync(path.join(hfDir, 'config.json'), path.join(dir, 'config.json'));
+    fs.writeFileSync(path.join(dir, 'model.onnx'), toBinary(ModelProtoSchema, model));
+    const r = await createRunner(await loadCheckpoint(path.join(dir, 'model.onnx')), { provider: 'cpu' });
+    const got = await r.forward({ ids, batch: 2, seqLen: 8, mode: { kind: 'fat', eps: 0.02 } });
+    got.nll.forEach((v, i) => expect(Math.abs(v - want.nll[i]), `${name} ${elem}`).toBeLessThan(1e-4));
+    await r.dispose();
+  }
 });
