@@ -47,6 +47,9 @@ describe.each([
     let max = 0;
     got.forEach((v, i) => (max = Math.max(max, Math.abs(v - want.nll_fp32[i]), Math.abs(v - want.nll_fp64[i]))));
     expect(max).toBeLessThan(1e-4);
+    // one sequence alone (batch 1: the attention mask is still [1, S]) gives that sequence's NLL
+    const one = (await r.forward({ ids: ids.subarray(0, want.seqLen), batch: 1, seqLen: want.seqLen, mode: { kind: 'dense' } })).nll;
+    one.forEach((v, i) => expect(Math.abs(v - want.nll_fp64[i])).toBeLessThan(1e-4));
     await r.dispose();
   });
 

@@ -101,11 +101,14 @@ export function exporterFeeds(
     if (known.has(m.name)) continue;
     const type = m.isTensor ? m.type : undefined;
     const shape = m.isTensor ? m.shape : [];
-    const ints = (n: number, f: (i: number) => number): ort.Tensor =>
-      type === 'int32' ? new ort.Tensor('int32', Int32Array.from({ length: n }, (_, i) => f(i)), n === S ? [S] : [B, S]) : new ort.Tensor('int64', BigInt64Array.from({ length: n }, (_, i) => BigInt(f(i))), n === S ? [S] : [B, S]);
-    if (m.name === 'attention_mask' && (type === 'int64' || type === 'int32')) feeds[m.name] = ints(B * S, () => 1);
-    else if (m.name === 'position_ids' && (type === 'int64' || type === 'int32')) feeds[m.name] = ints(B * S, (i) => i % S);
-    else if (m.name === 'cache_position' && (type === 'int64' || type === 'int32')) feeds[m.name] = ints(S, (i) => i);
+    const isInt = type === 'int64' || type === 'int32';
+    const ints = (dims: number[], f: (i: number) => number): ort.Tensor => {
+      const n = dims.reduce((x, y) => x * y, 1);
+      return type === 'int32' ? new ort.Tensor('int32', Int32Array.from({ length: n }, (_, i) => f(i)), dims) : new ort.Tensor('int64', BigInt64Array.from({ length: n }, (_, i) => BigInt(f(i))), dims);
+    };
+    if (m.name === 'attention_mask' && isInt) feeds[m.name] = ints([B, S], () => 1);
+    else if (m.name === 'position_ids' && isInt) feeds[m.name] = ints([B, S], (i) => i % S);
+    else if (m.name === 'cache_position' && isInt) feeds[m.name] = ints([S], (i) => i);
     else if (m.name === 'use_cache_branch' && type === 'bool') feeds[m.name] = new ort.Tensor('bool', new Uint8Array([0]), [1]);
     else if (/^past(_key_values)?[._]/.test(m.name) && (type === 'float32' || type === 'float16') && shape.length === 4) {
       // [batch, kv heads, past length, head dim]: symbolic dims are named by the exporter; the past length is 0
