@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema, TensorProto_DataType as DT, type ModelProto, type NodeProto, type TensorProto } from 'onnx-buf';
-import { projectionOf } from '../graph/instrument-onnx';
+import { projectionOf, VIEW } from '../graph/instrument-onnx';
 import { LabError } from '../api/errors';
 import { ConfigReader, type RawConfig } from './config';
 import { ADAPTERS, pickAdapter } from './adapters/registry';
@@ -113,7 +113,7 @@ function analyse(model: ModelProto, file: string): GraphFacts {
   for (const m of mats.filter((x) => x.outDim === best!.F)) {
     let next = consumers(m.output);
     // through a bias Add and the exporters' re-views (GPT-2's Conv1D: view → addmm → view)
-    for (let hop = 0; hop < 3 && next.length === 1 && ['Add', 'Reshape', 'Flatten', 'Squeeze', 'Unsqueeze'].includes(next[0].opType); hop++) next = consumers(next[0].output[0]);
+    for (let hop = 0; hop < 3 && next.length === 1 && (next[0].opType === 'Add' || VIEW.has(next[0].opType)); hop++) next = consumers(next[0].output[0]);
     for (const n of next) {
       const a = ACT_OPS[n.opType];
       if (a) actCounts.set(a, (actCounts.get(a) ?? 0) + 1);

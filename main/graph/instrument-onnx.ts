@@ -32,7 +32,7 @@ export interface FfnBlock {
 /** elementwise ops an activation may be built from (tanh-GELU, SiLU as x·sigmoid(x), fused Gelu, …) */
 const ELEMENTWISE = new Set(['Relu', 'Sigmoid', 'Mul', 'Add', 'Sub', 'Div', 'Tanh', 'Erf', 'Pow', 'Gelu', 'FastGelu', 'Where', 'Greater', 'Cast', 'Neg', 'Sqrt', 'Max', 'Min', 'Clip', 'HardSigmoid', 'Identity', 'Softplus']);
 /** ops that only re-view their first input (exporters wrap 2-D GEMMs in them: GPT-2's Conv1D is view → addmm → view) */
-const VIEW = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze']);
+export const VIEW = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze']);
 
 /** a linear projection with a constant weight: [in, out] and where the weight lives */
 export interface Projection {
