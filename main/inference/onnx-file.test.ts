@@ -12,16 +12,24 @@ import { createRunner } from './index';
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema } from 'onnx-buf';
 import { DT, GraphBuilder } from '../graph/onnx-builder';
+import type { LoadedCheckpoint } from '../checkpoint/types';
+
+const PLAIN = { dtype: 'float32', mode: 'dense', capture: false, maxSeq: 64, plain: true } as const;
+/** the checkpoint's plain decoder (input_ids → logits), as an exporter would write it, to be edited */
+const plainModel = (hf: LoadedCheckpoint) => fromBinary(ModelProtoSchema, buildLlamaGraph(hf, PLAIN));
+/** an export folder as optimum lays it out (the checkpoint's JSON files beside model.onnx); returns model.onnx's path */
+function exportFolder(dir: string, hfDir: string, model: Uint8Array): string {
+  fs.mkdirSync(dir);
+  for (const f of fs.readdirSync(hfDir)) if (f.endsWith('.json')) fs.copyFileSync(path.join(hfDir, f), path.join(dir, f));
+  fs.writeFileSync(path.join(dir, 'model.onnx'), model);
+  return path.join(dir, 'model.onnx');
+}
 
 test('runner on an exported .onnx file matches the reference in dense and FAT modes', async () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-onnx-run-'));
   const hfDir = writeTinyCheckpoint(path.join(tmp, 'hf'), 'llama', { activation: 'relu', seed: 21 });
   const hf = await loadCheckpoint(hfDir);
-  const onnxDir = path.join(tmp, 'onnx');
-  fs.mkdirSync(onnxDir);
-  for (const f of fs.readdirSync(hfDir)) if (f.endsWith('.json')) fs.copyFileSync(path.join(hfDir, f), path.join(onnxDir, f));
-  fs.writeFileSync(path.join(onnxDir, 'model.onnx'), buildLlamaGraph(hf, { dtype: 'float32', mode: 'dense', capture: false, maxSeq: 64, plain: true }));
-  const ckpt = await loadCheckpoint(path.join(onnxDir, 'model.onnx'));
+  const ckpt = await loadCheckpoint(exportFolder(path.join(tmp, 'onnx'), hfDir, buildLlamaGraph(hf, PLAIN)));
   expect(ckpt.format).toBe('onnx');
   const r = await createRunner(ckpt, { provider: 'cpu' });
   const ref = createReferenceRunner(hf);
@@ -44,8 +52,8 @@ test('an .onnx file with external data (inside its folder) runs and matches the 
   const hf = await loadCheckpoint(hfDir);
   const onnxDir = path.join(tmp, 'onnx');
   fs.mkdirSync(onnxDir);
+  const bytes = buildLlamaGraph(hf, PLAIN, { file: path.join(onnxDir, 'model.onnx_data'), location: 'model.onnx_data' });
   for (const f of fs.readdirSync(hfDir)) if (f.endsWith('.json')) fs.copyFileSync(path.join(hfDir, f), path.join(onnxDir, f));
-  const bytes = buildLlamaGraph(hf, { dtype: 'float32', mode: 'dense', capture: false, maxSeq: 64, plain: true }, { file: path.join(onnxDir, 'model.onnx_data'), location: 'model.onnx_data' });
   fs.writeFileSync(path.join(onnxDir, 'model.onnx'), bytes);
   expect(fs.statSync(path.join(onnxDir, 'model.onnx_data')).size).toBeGreaterThan(bytes.length); // the weights really are outside
   const ckpt = await loadCheckpoint(path.join(onnxDir, 'model.onnx'));
@@ -72,7 +80,7 @@ test('linear layers as Transpose(W) or Gemm(transB) between Reshapes are found a
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-onnx-gemm-'));
   const hfDir = writeTinyCheckpoint(path.join(tmp, 'hf'), 'llama', { activation: 'silu', seed: 23 });
   const hf = await loadCheckpoint(hfDir);
-  const model = fromBinary(ModelProtoSchema, buildLlamaGraph(hf, { dtype: 'float32', mode: 'dense', capture: false, maxSeq: 64, plain: true }));
+  const model = plainModel(hf);
   const g = GraphBuilder.adopt(model, 'rw_');
   const inits = new Map(model.graph!.initializer.map((t) => [t.name, t]));
   const rewritten = { transpose: 0, gemm: 0 };
@@ -101,11 +109,7 @@ test('linear layers as Transpose(W) or Gemm(transB) between Reshapes are found a
   }
   expect(rewritten.transpose).toBeGreaterThanOrEqual(7);
   expect(rewritten.gemm).toBeGreaterThanOrEqual(7);
-  const dir = path.join(tmp, 'onnx');
-  fs.mkdirSync(dir);
-  fs.copyFileSync(path.join(hfDir, 'config.json'), path.join(dir, 'config.json'));
-  fs.writeFileSync(path.join(dir, 'model.onnx'), g.build());
-  const ckpt = await loadCheckpoint(path.join(dir, 'model.onnx'));
+  const ckpt = await loadCheckpoint(exportFolder(path.join(tmp, 'onnx'), hfDir, g.build()));
   expect([ckpt.spec.numLayers, ckpt.spec.intermediateSize, ckpt.spec.gated, ckpt.spec.activation]).toEqual([hf.spec.numLayers, hf.spec.intermediateSize, true, 'silu']);
   const r = await createRunner(ckpt, { provider: 'cpu' });
   const ref = createReferenceRunner(hf);
@@ -133,8 +137,7 @@ test('an export with KV-cache, cache_position and use_cache_branch inputs runs w
   const hfDir = writeTinyCheckpoint(path.join(tmp, 'hf'), 'llama', { activation: 'relu', seed: 24 });
   const hf = await loadCheckpoint(hfDir);
   const write = (extra: (g: GraphBuilder, addToLogits: (x: string) => void) => void, name: string) => {
-    const model = fromBinary(ModelProtoSchema, buildLlamaGraph(hf, { dtype: 'float32', mode: 'dense', capture: false, maxSeq: 64, plain: true }));
-    const g = GraphBuilder.adopt(model, 'kv_');
+    const g = GraphBuilder.adopt(plainModel(hf), 'kv_');
     const head = g.graphNodes.find((n) => n.output.includes('logits'))!;
     head.output[head.output.indexOf('logits')] = 'logits_pre';
     const terms: string[] = [];
@@ -144,11 +147,7 @@ test('an export with KV-cache, cache_position and use_cache_branch inputs runs w
     onehot[ids[1]] = 1;
     const shift = g.op('Mul', [terms.reduce((a, b) => g.op('Add', [a, b])), g.f32(g.fresh('onehot'), onehot)]);
     g.op('Add', ['logits_pre', shift], {}, 'logits');
-    const dir = path.join(tmp, name);
-    fs.mkdirSync(dir);
-    fs.copyFileSync(path.join(hfDir, 'config.json'), path.join(dir, 'config.json'));
-    fs.writeFileSync(path.join(dir, 'model.onnx'), g.build());
-    return path.join(dir, 'model.onnx');
+    return exportFolder(path.join(tmp, name), hfDir, g.build());
   };
   const { numKvHeads: kvh, headDim: hd } = hf.spec;
   const ids = Int32Array.from({ length: 16 }, (_, i) => (i * 29 + 3) % 256);
@@ -185,16 +184,12 @@ test('a token input named otherwise or typed int32 is renamed and converted in t
   const ids = Int32Array.from({ length: 16 }, (_, i) => (i * 41 + 9) % 256);
   const want = await ref.forward({ ids, batch: 2, seqLen: 8, mode: { kind: 'fat', eps: 0.02 } });
   for (const [name, elem] of [['tokens', DT.INT64], ['input_ids', DT.INT32], ['ids32', DT.INT32]] as const) {
-    const model = fromBinary(ModelProtoSchema, buildLlamaGraph(hf, { dtype: 'float32', mode: 'dense', capture: false, maxSeq: 64, plain: true }));
+    const model = plainModel(hf);
     const inp = model.graph!.input.find((i) => i.name === 'input_ids')!;
     if (inp.type?.value.case === 'tensorType') inp.type.value.value.elemType = elem;
     inp.name = name;
     for (const n of model.graph!.node) n.input = n.input.map((x) => (x === 'input_ids' ? name : x));
-    const dir = path.join(tmp, `${name}-${elem}`);
-    fs.mkdirSync(dir);
-    fs.copyFileSync(path.join(hfDir, 'config.json'), path.join(dir, 'config.json'));
-    fs.writeFileSync(path.join(dir, 'model.onnx'), toBinary(ModelProtoSchema, model));
-    const r = await createRunner(await loadCheckpoint(path.join(dir, 'model.onnx')), { provider: 'cpu' });
+    const r = await createRunner(await loadCheckpoint(exportFolder(path.join(tmp, `${name}-${elem}`), hfDir, toBinary(ModelProtoSchema, model))), { provider: 'cpu' });
     const got = await r.forward({ ids, batch: 2, seqLen: 8, mode: { kind: 'fat', eps: 0.02 } });
     got.nll.forEach((v, i) => expect(Math.abs(v - want.nll[i]), `${name} ${elem}`).toBeLessThan(1e-4));
     await r.dispose();
