@@ -60,5 +60,15 @@ export default tseslint.config(
     },
   },
   { files: ['main/**/*.ts'], rules: mainBoundary },
+  // main/base is the ground floor (main/base/README.md): nothing from the rest of main/ (no '../' imports)
+  {
+    files: ['main/base/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { ...mainBoundary['@typescript-eslint/no-restricted-imports'][1], patterns: [...mainBoundary['@typescript-eslint/no-restricted-imports'][1].patterns, { group: ['../*'], message: 'main/base imports nothing from the rest of main/ (main/base/README.md).' }] },
+      ],
+    },
+  },
   { files: ['renderer/**/*.ts', 'renderer/**/*.vue'], rules: rendererBoundary },
 );

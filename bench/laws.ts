@@ -6,7 +6,7 @@ import os from 'node:os';
 import { fitLaw } from '../main/laws/fit';
 import { FORMS } from '../main/laws/forms';
 import { lmFitLibrary } from '../main/laws/lm';
-import { gaussian, mulberry32 } from '../main/laws/rng';
+import { gaussian, mulberry32 } from '../main/base/rng';
 import { machine, parse, writeOut } from './common';
 
 export async function main(argv: string[]): Promise<void> {

@@ -1,6 +1,7 @@
 // Bundles the benchmark for the GPU machine, which has Node and onnxruntime-node (with CUDA/WebGPU) but no
 // npm registry: everything else is inlined. Output: dist-bench/bench.cjs (~2 MB).
 import { build } from 'esbuild';
+import { gitCommit } from './git-commit.mjs';
 await build({
   entryPoints: ['bench/gpu-entry.ts'],
   bundle: true,
@@ -9,7 +10,7 @@ await build({
   target: 'node20',
   outfile: 'dist-bench/bench.cjs',
   external: ['onnxruntime-node', 'better-sqlite3', '@napi-rs/canvas'],
-  define: { 'import.meta.url': '__importMetaUrl' },
+  define: { 'import.meta.url': '__importMetaUrl', 'process.env.SPARSITY_LAB_COMMIT': JSON.stringify(gitCommit()) },
   banner: { js: "const __importMetaUrl = require('url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',
 });

@@ -5,6 +5,7 @@ import { build as viteBuild } from 'vite';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gitCommit } from './git-commit.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const only = process.argv.includes('--renderer') ? 'renderer' : process.argv.includes('--electron') ? 'electron' : 'all';
@@ -46,7 +47,7 @@ export async function buildElectron() {
     logLevel: 'warning',
     // Native modules stay outside the bundle (unpacked from asar by electron-builder).
     external: ['electron', 'onnxruntime-node', 'better-sqlite3', '@napi-rs/canvas', 'fsevents'],
-    define: { 'import.meta.url': '__importMetaUrl' },
+    define: { 'import.meta.url': '__importMetaUrl', 'process.env.SPARSITY_LAB_COMMIT': JSON.stringify(gitCommit()) },
     banner: { js: "const __importMetaUrl = require('url').pathToFileURL(__filename).href;" },
   };
   await esbuild({ ...common, entryPoints: { main: 'electron/main.ts', 'engine-host': 'electron/engine-host.ts' }, outdir: 'dist-electron', outExtension: { '.js': '.cjs' }, absWorkingDir: root });

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { resourcesDir } from './resources';
+import { resourcesDir } from '../base/resources';
 
 export function demoResource(): string {
   return path.join(resourcesDir(), 'demo-lab', 'demo.sparsitylab');

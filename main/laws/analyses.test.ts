@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fitPiecewise } from './piecewise';
 import { convergence, limitVsScale } from './scale';
-import { gaussian, mulberry32 } from './rng';
+import { gaussian, mulberry32 } from '../base/rng';
 
 // the 0.1B width-depth variants (notes/paper.md §5.4), d_h/L
 const RATIOS = [1.8, 6.0, 14.2, 48, 74.7, 113.8, 164.6, 213.3, 281.6, 384, 597.3];

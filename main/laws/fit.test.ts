@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { fitLaw } from './fit';
 import { FORMS, formForActivation, type LawForm } from './forms';
 import { lmFit, lmFitLibrary, sseOf } from './lm';
-import { gaussian, mulberry32 } from './rng';
+import { gaussian, mulberry32 } from '../base/rng';
 
 /** Authors' 0.1B ReLU data (SparsingLawData data/0.1b_relu.txt), whose Table 2 fit is α 0.101, b −0.0151, c 3.20, A₀ 0.0614. */
 const TOK_01B = [800978889, 1601756782, 2402484661, 3203178239, 4804434412, 6405619444, 8006161040, 9607529098, 11208424264, 12809588705, 14410585839, 16012233670, 17613628330, 19215132409, 20816633075, 22417810366, 24019105544, 25620515093, 27221792929, 28822492074, 30423767115, 32024982130, 33626463815, 35227610571, 36828462320, 38430004179, 40031939638, 41633519229];

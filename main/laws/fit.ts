@@ -5,7 +5,7 @@
 import { LabError } from '../api/errors';
 import { FORMS, formForActivation, type LawForm } from './forms';
 import { lmFit } from './lm';
-import { mulberry32, quantileSorted } from './rng';
+import { mulberry32, quantileSorted } from '../base/rng';
 import { autoWarmup, trendDirection } from './warmup';
 import type { FittedPoint, LawFitResult } from '../api/domains/laws';
 export type { FittedPoint, LawFitResult };

@@ -6,7 +6,7 @@
  * (seeded), percentile interval.
  */
 import { LabError } from '../api/errors';
-import { mulberry32, quantileSorted } from './rng';
+import { mulberry32, quantileSorted } from '../base/rng';
 import type { PiecewiseFit } from '../api/domains/laws';
 export type { PiecewiseFit };
 

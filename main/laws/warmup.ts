@@ -1,4 +1,4 @@
-import { median } from './rng';
+import { median } from '../base/rng';
 
 /**
  * Warm-up checkpoints are left out of the fits (METHOD.md §5; the paper does not say how many, notes/paper.md §9).

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildProbeCurve } from './cett-probe';
 import { authorsCandidates, buildLayerCurve, cettDirect, linspaceF32, quantileLinear, type LayerInput } from './thresholds';
-import { mulberry32 } from '../laws/rng';
+import { mulberry32 } from '../base/rng';
 
 const rng = mulberry32; // the project's seeded PRNG
 

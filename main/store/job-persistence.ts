@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { JobPersistence, JobStatus, StoredJob } from '../jobs/persistence';
 import { JsonFilePersistence } from '../jobs/persistence';
 import { inspectCheckpoint } from '../checkpoint/index';
-import { APP_VERSION } from '../engine/version';
+import { APP_VERSION } from '../base/version';
 import { onnxruntimeVersion } from '../inference/providers';
 import type { SessionStore } from './session';
 

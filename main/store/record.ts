@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { CheckpointSummary } from '../checkpoint/index';
-import { APP_VERSION } from '../engine/version';
+import { APP_VERSION } from '../base/version';
 import { onnxruntimeVersion } from '../inference/providers';
 import { fileHash } from './job-persistence';
 import { SessionStore } from './session';

@@ -6,7 +6,7 @@
  */
 import type { ActivationName, ModelSpec } from '../../main/checkpoint/types';
 import type { ForwardRequest, ForwardResult, MaskMode, ModelRunner } from '../../main/inference/runner-types';
-import { mulberry32 } from '../../main/laws/rng';
+import { mulberry32 } from '../../main/base/rng';
 
 /** the project's seeded PRNG (mulberry32), shared with the laws' bootstrap */
 export const rng = mulberry32;

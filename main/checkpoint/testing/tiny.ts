@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { mulberry32 } from '../../laws/rng';
+import { mulberry32 } from '../../base/rng';
 import { writeSafetensors } from '../safetensors';
 import type { ActivationName } from '../types';
 

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import type { HandlerMap } from '../engine';
 import { probeProviders, onnxruntimeVersion } from '../../inference/providers';
-import { APP_VERSION } from '../version';
+import { APP_VERSION } from '../../base/version';
 import { readRecent } from '../recent';
 
 export const engineHandlers: HandlerMap = {

@@ -10,7 +10,7 @@ import type { HandlerMap } from '../engine';
 import type { EngineContext } from '../context';
 import { LabError } from '../../api/errors';
 import type { FileEntry, FileHint, FileRoot } from '../../api/domains/files';
-import { resourcesDir } from '../resources';
+import { resourcesDir } from '../../base/resources';
 
 const MAX_ENTRIES = 2000;
 
