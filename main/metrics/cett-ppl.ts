@@ -66,6 +66,7 @@ export async function evaluateAtCett(pt: PreparedTarget, c: number, data: EvalDa
   return {
     ...baseResult(pt, data, ratios, sparseLosses, acc),
     curveEngine: pt.engine,
+    search: pt.searchRecord(),
     method: 'cett-ppl',
     cett: c,
     thresholds,

@@ -11,8 +11,9 @@ import { SEARCH_CANDIDATES } from '../graph/search-graph';
 import type { Meter } from './control';
 import type { EvalBatch } from './data';
 import { meanNll } from './stats';
-import { buildLayerCurve, type LayerCurve, type ThresholdMode } from './thresholds';
+import { AUTHORS_NUM_CANDIDATES, buildLayerCurve, type LayerCurve, type ThresholdMode } from './thresholds';
 import { buildProbeCurve } from './cett-probe';
+import type { SearchRecord } from './types';
 
 export type CurveEngine = 'auto' | 'js' | 'ort' | 'fused';
 
@@ -56,6 +57,10 @@ export class PreparedTarget {
   engine: 'js' | 'ort' | 'fused';
   /** why the fused search was abandoned for the host curves (device memory), if it was */
   fallbackReason?: string;
+  /** the engine change behind fallbackReason, as a field (the run's provenance records it) */
+  engineFallback?: SearchRecord['engineFallback'];
+  /** per batch: tokens left out of the CETT means for a zero FFN output norm, summed over layers (host curves only) */
+  private zeroNorm: number[] = [];
   curveMs = 0;
   /** fused: per batch, per layer, grid index → (CETT, threshold value) */
   private memo: Map<number, { cett: number; t: number }>[][] = [];
@@ -130,6 +135,7 @@ export class PreparedTarget {
       curves.push(this.engine === 'js' ? buildLayerCurve(input, this.mode) : await buildProbeCurve(input, this.mode, runner.provider, 1));
       this.meter.check();
     }
+    this.zeroNorm[b] = curves.reduce((s, cv) => s + cv.zeroNormTokens, 0);
     this.curveMs += performance.now() - t0;
     return curves;
   }
@@ -195,6 +201,7 @@ export class PreparedTarget {
         return this.step(b, c);
       }
       this.engine = 'ort';
+      this.engineFallback = { from: 'fused', to: 'ort', reason: 'device out of memory' };
       this.fallbackReason = `fused search ran out of device memory (${msg.slice(0, 200)}); continued with the ORT probe curves — a smaller batch keeps it on the fused path`;
       return this.step(b, c);
     }
@@ -218,6 +225,27 @@ export class PreparedTarget {
       }
     const loss = meanNll(res.nll);
     return { th: { eps: Array.from(res.eps), clampedLow: res.clampedLow }, res, loss, ratio: Math.exp(loss - this.denseLoss[b]) };
+  }
+
+  /**
+   * The choices of the threshold search that decide the number (recorded with the run): engine, precision of the
+   * CETT products, candidate grid, q99 cap and its subsample stride, tokens skipped for a zero FFN output norm.
+   */
+  searchRecord(): SearchRecord {
+    const r = this.target.runner;
+    const authors = this.mode === 'authors';
+    const counted = this.batches.every((_, b) => this.zeroNorm[b] !== undefined);
+    return {
+      engine: this.engine,
+      provider: r.provider,
+      // js: float64 running sums of fp32 inputs; ort probe: fp32 graph; fused: the graph dtype, fp32 accumulate
+      productPrecision: this.engine === 'js' ? 'float64' : this.engine === 'ort' ? 'float32' : (r.dtype as SearchRecord['productPrecision']),
+      candidates: authors ? AUTHORS_NUM_CANDIDATES : 'every distinct value',
+      q99Cap: authors,
+      q99Stride: authors ? `max(floor(numel / ${AUTHORS_NUM_CANDIDATES}), 1) per batch and layer` : null,
+      zeroNormTokens: counted ? this.zeroNorm.reduce((s, x) => s + x, 0) : null,
+      engineFallback: this.engineFallback ?? null,
+    };
   }
 
   async curvesFor(b: number): Promise<LayerCurve[]> {

@@ -71,6 +71,26 @@ export interface CheckpointResult extends ActivationStats {
   fallbackReasons: string[];
   /** cett: how the CETT curves were evaluated (js one-pass curve / ort probe) */
   curveEngine?: 'js' | 'ort' | 'fused';
+  /** cett: the threshold search's choices that decide the number (PreparedTarget.searchRecord) */
+  search?: SearchRecord;
+}
+
+/** What a CETT threshold search did, recorded with the run (issue 17: everything that decides a number). */
+export interface SearchRecord {
+  engine: 'js' | 'ort' | 'fused';
+  /** where the CETT products ran, and in what precision */
+  provider: string;
+  productPrecision: 'float64' | 'float32' | 'float16' | string;
+  /** 'authors': 65,536 candidates linspace(min N, q99 N); 'exact': every distinct N, no grid, no cap */
+  candidates: number | 'every distinct value';
+  q99Cap: boolean;
+  /** the authors' q99 is taken on a strided subsample (null: no cap) */
+  q99Stride: string | null;
+  /** tokens left out of the CETT means because their FFN output is exactly 0, summed over batches and layers
+   * (null: the engine does not count them, e.g. the fused GPU search) */
+  zeroNormTokens: number | null;
+  /** the engine changed during the run (e.g. fused → ort when the device ran out of memory) */
+  engineFallback: { from: string; to: string; reason: string } | null;
 }
 
 export interface MeasureResult extends CheckpointResult {
