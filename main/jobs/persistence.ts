@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { LabError } from '../api/errors';
+import type { RunInputs } from './inputs';
 
 export type JobStatus = 'running' | 'completed' | 'failed' | 'cancelled';
 
@@ -27,11 +28,13 @@ export interface StoredJob {
   error?: string;
   createdAt: string;
   updatedAt: string;
+  /** content hashes of the checkpoint(s) and evaluation text when the job started (a resume re-checks them) */
+  inputs?: RunInputs;
 }
 
 export interface JobPersistence {
-  /** Records a new job (status 'running'); an id that exists already is an error. */
-  create(id: string, kind: string, config: unknown): Promise<void>;
+  /** Records a new job (status 'running') with the hashes of what it reads; an id that exists already is an error. */
+  create(id: string, kind: string, config: unknown, inputs?: RunInputs): Promise<void>;
   /** Saves the state after a completed step, replacing the previous state (atomic). */
   saveStep(id: string, state: unknown): Promise<void>;
   /** The job as last saved, or undefined if unknown. */
@@ -72,10 +75,10 @@ export class JsonFilePersistence implements JobPersistence {
     return j;
   }
 
-  async create(id: string, kind: string, config: unknown): Promise<void> {
+  async create(id: string, kind: string, config: unknown, inputs?: RunInputs): Promise<void> {
     if (fs.existsSync(this.file(id))) throw new LabError('BUSY', `job ${id} exists already in ${this.dir}`);
     const now = new Date().toISOString();
-    this.write({ id, kind, config, status: 'running', steps: 0, createdAt: now, updatedAt: now });
+    this.write({ id, kind, config, status: 'running', steps: 0, createdAt: now, updatedAt: now, inputs });
   }
 
   async saveStep(id: string, state: unknown): Promise<void> {

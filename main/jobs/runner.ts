@@ -8,6 +8,7 @@ import { LabError, toErrorPayload } from '../api/errors';
 import type { JobFinishedEvent, JobInfo, JobProgressEvent } from '../api/domains/runs';
 import type { Progress, RunControl } from '../metrics/control';
 import type { JobPersistence } from './persistence';
+import { checkInputs, hashInputs } from './inputs';
 
 export interface JobHooks<S> {
   resume?: S;
@@ -46,11 +47,12 @@ export class JobRunner {
       if (JSON.stringify(stored.config) !== JSON.stringify(config))
         throw new LabError('BAD_REQUEST', `job ${resumeId} was started with a different configuration; start a new run instead`);
       if (this.active.has(resumeId)) throw new LabError('BUSY', `job ${resumeId} is running`);
+      await checkInputs(resumeId, stored.inputs); // the saved steps belong to those bytes
       id = resumeId;
       resume = stored.state;
     } else {
       id = `${kind}-${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 8)}`;
-      await this.store.create(id, kind, config);
+      await this.store.create(id, kind, config, await hashInputs(config));
     }
     const abort = new AbortController();
     const info: JobInfo = { id, kind, startedAt: new Date().toISOString(), phase: 'start', step: 0, of: 1, tokensPerSec: 0, etaSec: null };

@@ -1,6 +1,7 @@
 /** Options and results of the measurements (issue 4 "Result"). Every choice is recorded with the result. */
 import type { ActivationStats } from './stats';
 import type { ThresholdMode } from './thresholds';
+import type { SearchRecord } from '../api/domains/sessions';
 
 export type Method = 'cett-ppl' | 'relu' | 'topk-token' | 'topk-batch' | 'fat';
 
@@ -75,23 +76,8 @@ export interface CheckpointResult extends ActivationStats {
   search?: SearchRecord;
 }
 
-/** What a CETT threshold search did, recorded with the run (issue 17: everything that decides a number). */
-export interface SearchRecord {
-  engine: 'js' | 'ort' | 'fused';
-  /** where the CETT products ran, and in what precision */
-  provider: string;
-  productPrecision: 'float64' | 'float32' | 'float16' | string;
-  /** 'authors': 65,536 candidates linspace(min N, q99 N); 'exact': every distinct N, no grid, no cap */
-  candidates: number | 'every distinct value';
-  q99Cap: boolean;
-  /** the authors' q99 is taken on a strided subsample (null: no cap) */
-  q99Stride: string | null;
-  /** tokens left out of the CETT means because their FFN output is exactly 0, summed over batches and layers
-   * (null: the engine does not count them, e.g. the fused GPU search) */
-  zeroNormTokens: number | null;
-  /** the engine changed during the run (e.g. fused → ort when the device ran out of memory) */
-  engineFallback: { from: string; to: string; reason: string } | null;
-}
+/** What a CETT threshold search did, recorded with the run (issue 17); one definition, in the contract. */
+export type { SearchRecord } from '../api/domains/sessions';
 
 export interface MeasureResult extends CheckpointResult {
   tol?: number;

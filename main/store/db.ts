@@ -25,12 +25,12 @@ export function createDb(file: string): Database.Database {
   if (fs.existsSync(file)) fail(file, 'a file with this name exists already (choose another name, or open it)');
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
-  db.pragma('foreign_keys = ON');
   db.transaction(() => {
     for (const m of MIGRATIONS) m(db);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
     db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('created_at', new Date().toISOString());
   })();
+  db.pragma('foreign_keys = ON');
   return db;
 }
 
@@ -63,15 +63,23 @@ export function openDb(file: string, opts: { readOnly?: boolean } = {}): OpenedD
     }
     if (opts.readOnly) return { db, readOnly: true };
     db.pragma('journal_mode = WAL');
-    db.pragma('foreign_keys = ON');
     if (version < SCHEMA_VERSION) {
       fs.copyFileSync(file, `${file}.v${version}.bak`);
-      db.transaction(() => {
-        for (let v = version; v < SCHEMA_VERSION; v++) MIGRATIONS[v](db);
-        db.pragma(`user_version = ${SCHEMA_VERSION}`);
-      })();
+      // foreign keys off while tables are rebuilt (SQLite's ALTER TABLE procedure; the pragma is a no-op inside
+      // a transaction); each migration that rebuilds checks the references itself before the commit
+      db.pragma('foreign_keys = OFF');
+      try {
+        db.transaction(() => {
+          for (let v = version; v < SCHEMA_VERSION; v++) MIGRATIONS[v](db);
+          db.pragma(`user_version = ${SCHEMA_VERSION}`);
+        })();
+      } catch (e) {
+        fail(file, `cannot be upgraded from schema v${version} to v${SCHEMA_VERSION} (${(e as Error).message}); the file is unchanged`);
+      }
+      db.pragma('foreign_keys = ON');
       return { db, readOnly: false, migratedFrom: version, notice: `Session upgraded from schema v${version} to v${SCHEMA_VERSION} (the original is kept as ${file}.v${version}.bak).` };
     }
+    db.pragma('foreign_keys = ON');
     return { db, readOnly: false };
   } catch (e) {
     try {

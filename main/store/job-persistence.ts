@@ -4,14 +4,14 @@
  * run reopens as 'interrupted' with its state, ready to resume. A training series also gets one child run
  * per checkpoint when it finishes (that is what the charts plot against tokens).
  */
-import crypto from 'node:crypto';
-import fs from 'node:fs';
 import path from 'node:path';
 import type { JobPersistence, JobStatus, StoredJob } from '../jobs/persistence';
 import { JsonFilePersistence } from '../jobs/persistence';
+import { fileHash, type RunInputs } from '../jobs/inputs';
 import { inspectCheckpoint } from '../checkpoint/index';
 import { APP_VERSION } from '../base/version';
 import { onnxruntimeVersion } from '../inference/providers';
+import { measurementProvenance, startProvenance } from './provenance';
 import type { SessionStore } from './session';
 
 interface ConfigLike {
@@ -37,22 +37,6 @@ async function registerCheckpoint(s: SessionStore, p: string, extra: { series?: 
   }
 }
 
-/** sha256 of the evaluation file (read in 1 MiB chunks), so a session records exactly which text was used. */
-export function fileHash(file: string): string | undefined {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(file, 'r');
-    const h = crypto.createHash('sha256');
-    const buf = Buffer.alloc(1 << 20);
-    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
-    return `sha256:${h.digest('hex')}`;
-  } catch {
-    return undefined; // unreadable data: the job itself reports it with the file name
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}
-
 export function seriesNameOf(paths: string[]): string {
   const parents = [...new Set(paths.map((p) => path.basename(path.dirname(path.resolve(p)))))];
   return parents.length === 1 ? parents[0] : 'series';
@@ -69,9 +53,9 @@ export class SessionJobPersistence implements JobPersistence {
     return s && !s.readOnly ? s : undefined;
   }
 
-  async create(id: string, kind: string, config: unknown): Promise<void> {
+  async create(id: string, kind: string, config: unknown, inputs?: RunInputs): Promise<void> {
     const s = this.s();
-    if (!s) return this.fallback.create(id, kind, config);
+    if (!s) return this.fallback.create(id, kind, config, inputs);
     const c = (config ?? {}) as ConfigLike;
     let checkpointId: number | null = null;
     if (c.checkpoint) checkpointId = await registerCheckpoint(s, c.checkpoint);
@@ -80,8 +64,9 @@ export class SessionJobPersistence implements JobPersistence {
       for (const ck of c.checkpoints) checkpointId = await registerCheckpoint(s, ck.path, { series, tokensTrained: ck.tokensSeen });
     }
     // tokens = the run's token budget (METHOD.md: N tokens cut into N/S sequences)
-    const datasetId = c.data ? s.upsertDataset({ path: path.resolve(c.data), seqLen: c.seqLen, hash: fileHash(c.data), tokens: c.tokens }) : null;
-    s.createRun({ id, kind, method: c.method ?? 'cett-ppl', checkpointId, datasetId, p: c.method === 'cett-ppl' || !c.method ? (c.p ?? null) : null, param: c.param ?? null, config, status: 'running', appVersion: APP_VERSION, ortVersion: onnxruntimeVersion });
+    const dataHash = inputs?.data?.hash ?? (c.data ? fileHash(c.data) : undefined);
+    const datasetId = c.data ? s.upsertDataset({ path: path.resolve(c.data), seqLen: c.seqLen, hash: dataHash ?? undefined, tokens: c.tokens }) : null;
+    s.createRun({ id, kind, method: c.method ?? 'cett-ppl', checkpointId, datasetId, p: c.method === 'cett-ppl' || !c.method ? (c.p ?? null) : null, param: c.param ?? null, config, status: 'running', appVersion: APP_VERSION, ortVersion: onnxruntimeVersion, provenance: startProvenance(inputs) });
   }
 
   async saveStep(id: string, state: unknown): Promise<void> {
@@ -97,7 +82,8 @@ export class SessionJobPersistence implements JobPersistence {
     const r = s.getRun(id)!;
     const st = s.runState(id);
     const status: JobStatus = r.status === 'completed' ? 'completed' : r.status === 'failed' ? 'failed' : r.status === 'cancelled' ? 'cancelled' : 'running';
-    return { id, kind: r.kind, config: s.runConfig(id), status, state: st.state, steps: st.steps, error: r.error ?? undefined, createdAt: r.createdAt, updatedAt: r.updatedAt };
+    const inputs = s.runProvenance(id)?.inputs;
+    return { id, kind: r.kind, config: s.runConfig(id), status, state: st.state, steps: st.steps, error: r.error ?? undefined, createdAt: r.createdAt, updatedAt: r.updatedAt, inputs };
   }
 
   async finish(id: string, status: Exclude<JobStatus, 'running'>, outcome: { result?: unknown; error?: string }): Promise<void> {
@@ -108,16 +94,39 @@ export class SessionJobPersistence implements JobPersistence {
       if (res && Array.isArray(res.checkpoints)) {
         // training series: one child run per checkpoint, at the one CETT found on the last k (METHOD.md §5)
         const parentCfg = s.runConfig(id) as ConfigLike;
+        const parent = s.getRun(id);
+        const prov = s.runProvenance(id);
         const { checkpoints, ...summary } = res;
-        for (const [i, ck] of (checkpoints as Record<string, unknown>[]).entries()) {
-          const row = s.listCheckpoints().find((c) => c.path === path.resolve(String(ck.checkpoint)));
+        const cks = checkpoints as Record<string, unknown>[];
+        for (const [i, ck] of cks.entries()) {
+          // the row of the bytes this point measured: its hash as recorded when the run started
+          const ckPath = path.resolve(String(ck.checkpoint));
+          const input = prov?.inputs?.checkpoints.find((x) => x.path === ckPath);
+          const rowId = s.findCheckpoint(ckPath, input?.hash ?? null);
           const childId = `${id}#${i}`;
           if (!s.hasRun(childId))
-            s.createRun({ id: childId, parentId: id, kind: 'series-point', method: 'cett', checkpointId: row?.id ?? null, p: parentCfg.p ?? null, config: { parent: id, checkpoint: ck.checkpoint }, status: 'completed', appVersion: APP_VERSION, ortVersion: onnxruntimeVersion });
+            s.createRun({
+              id: childId,
+              parentId: id,
+              kind: 'series-point',
+              method: 'cett',
+              checkpointId: rowId,
+              datasetId: parent?.datasetId ?? null,
+              p: parentCfg.p ?? null,
+              config: { parent: id, checkpoint: ck.checkpoint },
+              status: 'completed',
+              appVersion: APP_VERSION,
+              ortVersion: onnxruntimeVersion,
+              provenance: prov ? { ...prov, inputs: { checkpoints: input ? [input] : [], data: prov.inputs?.data }, measurement: measurementProvenance(ck) } : undefined,
+            });
           s.saveResult(childId, ck);
         }
-        s.saveResult(id, { ...summary, checkpointCount: (checkpoints as unknown[]).length });
-      } else if (res) s.saveResult(id, res);
+        s.saveResult(id, { ...summary, checkpointCount: cks.length });
+        if (prov && cks.length) s.addProvenance(id, { measurement: measurementProvenance(cks[cks.length - 1]) });
+      } else if (res) {
+        s.saveResult(id, res);
+        if (s.runProvenance(id)) s.addProvenance(id, { measurement: measurementProvenance(res) });
+      }
       s.updateRun(id, { status, error: outcome.error ?? null });
     })();
   }

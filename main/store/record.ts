@@ -9,7 +9,8 @@ import path from 'node:path';
 import type { CheckpointSummary } from '../checkpoint/index';
 import { APP_VERSION } from '../base/version';
 import { onnxruntimeVersion } from '../inference/providers';
-import { fileHash } from './job-persistence';
+import { fileHash } from '../jobs/inputs';
+import { measurementProvenance, startProvenance } from './provenance';
 import { SessionStore } from './session';
 
 export interface RecordCheckpoint extends Partial<CheckpointSummary> {
@@ -32,8 +33,11 @@ export function recordMeasurement(
     s.db.transaction(() => {
       const { series, tokensTrained, name, ...summary } = checkpoint;
       const ck = s.upsertCheckpoint({ ...summary, path: path.resolve(checkpoint.path) }, { series: series ?? null, tokensTrained: tokensTrained ?? null, name });
-      const ds = dataset ? s.upsertDataset({ path: path.resolve(dataset.path), seqLen: dataset.seqLen, tokens: dataset.tokens, hash: fileHash(dataset.path) }) : null;
-      s.createRun({ id, kind: run.kind ?? 'measure', method: run.method, checkpointId: ck, datasetId: ds, p: run.p ?? null, param: run.param ?? null, config: run.config, status: 'completed', appVersion: APP_VERSION, ortVersion: onnxruntimeVersion });
+      const dataHash = dataset ? fileHash(dataset.path) : undefined;
+      const ds = dataset ? s.upsertDataset({ path: path.resolve(dataset.path), seqLen: dataset.seqLen, tokens: dataset.tokens, hash: dataHash }) : null;
+      const inputs = { checkpoints: [{ path: path.resolve(checkpoint.path), hash: checkpoint.contentHash ?? null }], data: dataset ? { path: path.resolve(dataset.path), hash: dataHash ?? null } : undefined };
+      const provenance = { ...startProvenance(inputs), measurement: measurementProvenance(result) };
+      s.createRun({ id, kind: run.kind ?? 'measure', method: run.method, checkpointId: ck, datasetId: ds, p: run.p ?? null, param: run.param ?? null, config: run.config, status: 'completed', appVersion: APP_VERSION, ortVersion: onnxruntimeVersion, provenance });
       s.saveResult(id, result);
     })();
     return id;

@@ -5,6 +5,12 @@
  * v2: notes on runs and checkpoints, run labels (rename), indexes for the runs table's filters.
  * v3: indexes for the runs table's sort/filter columns (method, p, cett, activation ratio, PPL ratio); saved chart
  *     specifications keyed by (kind, series) — the `charts` table keeps one UI settings blob per chart kind.
+ * v4: immutable provenance (issue 17). Checkpoints and datasets are identified by content hash, not by path: the
+ *     UNIQUE(path) and UNIQUE(path, seq_len) keys go (the tables are rebuilt, ids kept, so runs keep pointing at
+ *     the row they measured); a changed file becomes a new row. Each reference also keeps `rel_path`, its path
+ *     relative to the session file (sessions are relocatable; `path` is the last absolute path). Runs get
+ *     `provenance`, a JSON record of everything that decides their number (main/store/provenance.ts).
+ *     Run with foreign keys off (main/store/db.ts) and checked with `foreign_key_check` before commit.
  */
 import type Database from 'better-sqlite3';
 
@@ -55,6 +61,33 @@ export const MIGRATIONS: ((db: Database.Database) => void)[] = [
     CREATE INDEX runs_ppl_ratio ON runs(ppl_ratio);
     CREATE TABLE chart_specs (kind TEXT NOT NULL, series TEXT NOT NULL DEFAULT '', spec TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (kind, series));
   `),
+  // 3 → 4
+  (db) => {
+    db.exec(`
+    CREATE TABLE checkpoints_v4 (
+      id INTEGER PRIMARY KEY, path TEXT NOT NULL, rel_path TEXT, name TEXT NOT NULL, content_hash TEXT,
+      family TEXT, activation TEXT, hidden_size INTEGER, layers INTEGER, intermediate_size INTEGER,
+      parameters INTEGER, non_embedding_parameters INTEGER, width_depth_ratio REAL,
+      tokens_trained REAL, series TEXT, summary TEXT, created_at TEXT NOT NULL, notes TEXT NOT NULL DEFAULT '');
+    INSERT INTO checkpoints_v4 (id, path, name, content_hash, family, activation, hidden_size, layers, intermediate_size, parameters,
+      non_embedding_parameters, width_depth_ratio, tokens_trained, series, summary, created_at, notes)
+      SELECT id, path, name, content_hash, family, activation, hidden_size, layers, intermediate_size, parameters,
+      non_embedding_parameters, width_depth_ratio, tokens_trained, series, summary, created_at, notes FROM checkpoints;
+    DROP TABLE checkpoints;
+    ALTER TABLE checkpoints_v4 RENAME TO checkpoints;
+    CREATE INDEX checkpoints_hash ON checkpoints(content_hash);
+    CREATE INDEX checkpoints_path ON checkpoints(path);
+    CREATE TABLE datasets_v4 (
+      id INTEGER PRIMARY KEY, path TEXT NOT NULL, rel_path TEXT, hash TEXT, tokens INTEGER, seq_len INTEGER, created_at TEXT NOT NULL);
+    INSERT INTO datasets_v4 (id, path, hash, tokens, seq_len, created_at) SELECT id, path, hash, tokens, seq_len, created_at FROM datasets;
+    DROP TABLE datasets;
+    ALTER TABLE datasets_v4 RENAME TO datasets;
+    CREATE INDEX datasets_hash ON datasets(hash);
+    ALTER TABLE runs ADD COLUMN provenance TEXT;
+  `);
+    const broken = db.pragma('foreign_key_check') as unknown[];
+    if (broken.length) throw new Error(`${broken.length} run(s) would point at no checkpoint or dataset after the upgrade`);
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -10,7 +10,7 @@ import { LabError } from '../api/errors';
 import { createDb, openDb } from './db';
 import { fromBlob, toBlob, type StoredArray } from './arrays';
 import type { CheckpointSummary } from '../checkpoint/index';
-import type { SessionCheckpoint, SessionRun } from '../api/domains/sessions';
+import type { RunProvenance, SessionCheckpoint, SessionDataset, SessionRun } from '../api/domains/sessions';
 
 export type CheckpointRow = SessionCheckpoint;
 
@@ -32,7 +32,7 @@ export interface RunFilter {
 }
 
 // Explicit columns: the job state / config / timings JSON stays out of listings (it can be large).
-const RUN_SELECT = `SELECT r.id, r.parent_id, r.kind, r.method, r.label, r.checkpoint_id, r.p, r.param, r.status, r.steps, r.cett,
+const RUN_SELECT = `SELECT r.id, r.parent_id, r.kind, r.method, r.label, r.checkpoint_id, r.dataset_id, r.p, r.param, r.status, r.steps, r.cett,
   r.activation_ratio, r.ppl_ratio, r.ppl_dense, r.ppl_sparse, r.provider, r.dtype, r.app_version, r.ort_version, r.error, r.notes,
   r.created_at, r.updated_at, r.deleted, c.name AS ck_name, c.activation AS ck_activation, c.series AS ck_series, c.tokens_trained AS ck_tokens
   FROM runs r LEFT JOIN checkpoints c ON c.id = r.checkpoint_id`;
@@ -45,6 +45,7 @@ function toRun(r: Record<string, unknown>): RunRow {
     method: r.method as string,
     label: (r.label as string) ?? '',
     checkpointId: (r.checkpoint_id as number) ?? null,
+    datasetId: (r.dataset_id as number) ?? null,
     checkpoint: (r.ck_name as string) ?? null,
     activation: (r.ck_activation as string) ?? null,
     series: (r.ck_series as string) ?? null,
@@ -70,10 +71,32 @@ function toRun(r: Record<string, unknown>): RunRow {
   };
 }
 
-function toCheckpoint(r: Record<string, unknown>): CheckpointRow {
+/**
+ * Where a referenced file is now (relocatable sessions): its path relative to the session file first, then the
+ * last absolute path; `missing` when neither exists (the UI asks to re-point it: sessions.relink).
+ */
+export function resolveRef(sessionFile: string, relPath: string | null, lastPath: string): { path: string; missing: boolean } {
+  if (relPath) {
+    const p = path.resolve(path.dirname(sessionFile), relPath);
+    if (fs.existsSync(p)) return { path: p, missing: false };
+  }
+  return { path: lastPath, missing: !fs.existsSync(lastPath) };
+}
+
+/** `abs` relative to the session file's folder, with '/' separators; null when there is none (another drive). */
+export function relativeRef(sessionFile: string, abs: string): string | null {
+  const rel = path.relative(path.dirname(sessionFile), abs);
+  return rel && !path.isAbsolute(rel) ? rel.split(path.sep).join('/') : null;
+}
+
+function toCheckpoint(r: Record<string, unknown>, sessionFile: string): CheckpointRow {
+  const where = resolveRef(sessionFile, (r.rel_path as string) ?? null, r.path as string);
   return {
     id: r.id as number,
-    path: r.path as string,
+    path: where.path,
+    lastPath: r.path as string,
+    relPath: (r.rel_path as string) ?? null,
+    missing: where.missing,
     name: r.name as string,
     contentHash: (r.content_hash as string) ?? null,
     family: (r.family as string) ?? null,
@@ -172,37 +195,71 @@ export class SessionStore {
   }
 
   // ---------- checkpoints ----------
+  /**
+   * The row of this checkpoint's CONTENT (schema v4): the same content hash finds the same row (preferring one last
+   * seen at this path), other content is a new row even at the same path, so a run keeps pointing at the bytes it
+   * measured. An existing row's identity is never rewritten: only where the file was last seen, and fields still
+   * unknown, are filled in. Without a hash (an unreadable file) the row is found by path among hash-less rows.
+   */
   upsertCheckpoint(s: Pick<CheckpointSummary, 'path'> & Partial<CheckpointSummary>, extra: { series?: string | null; tokensTrained?: number | null; name?: string } = {}): number {
     this.writable();
-    const existing = this.db.prepare('SELECT id FROM checkpoints WHERE path=?').get(s.path) as { id: number } | undefined;
+    const hash = s.contentHash ?? null;
+    const existingId = hash ? this.findCheckpoint(s.path, hash) : ((this.db.prepare('SELECT id FROM checkpoints WHERE content_hash IS NULL AND path=? ORDER BY id LIMIT 1').get(s.path) as { id: number } | undefined)?.id ?? null);
+    const existing = existingId === null ? undefined : { id: existingId };
     const name = extra.name ?? checkpointName(s.path);
+    const rel = relativeRef(this.file, s.path);
     if (existing) {
       this.db
         .prepare(
-          `UPDATE checkpoints SET content_hash=coalesce(?,content_hash), family=coalesce(?,family), activation=coalesce(?,activation), hidden_size=coalesce(?,hidden_size),
-           layers=coalesce(?,layers), intermediate_size=coalesce(?,intermediate_size), parameters=coalesce(?,parameters),
-           non_embedding_parameters=coalesce(?,non_embedding_parameters), width_depth_ratio=coalesce(?,width_depth_ratio),
-           tokens_trained=coalesce(?,tokens_trained), series=coalesce(?,series), summary=coalesce(?,summary) WHERE id=?`,
+          `UPDATE checkpoints SET path=?, rel_path=?, family=coalesce(family,?), activation=coalesce(activation,?), hidden_size=coalesce(hidden_size,?),
+           layers=coalesce(layers,?), intermediate_size=coalesce(intermediate_size,?), parameters=coalesce(parameters,?),
+           non_embedding_parameters=coalesce(non_embedding_parameters,?), width_depth_ratio=coalesce(width_depth_ratio,?),
+           tokens_trained=coalesce(tokens_trained,?), series=coalesce(series,?), summary=coalesce(summary,?) WHERE id=?`,
         )
-        .run(s.contentHash ?? null, s.family ?? null, s.activation ?? null, s.hiddenSize ?? null, s.layers ?? null, s.intermediateSize ?? null, s.parameters ?? null, s.nonEmbeddingParameters ?? null, s.widthDepthRatio ?? null, extra.tokensTrained ?? null, extra.series ?? null, s.family ? JSON.stringify(s) : null, existing.id);
+        .run(s.path, rel, s.family ?? null, s.activation ?? null, s.hiddenSize ?? null, s.layers ?? null, s.intermediateSize ?? null, s.parameters ?? null, s.nonEmbeddingParameters ?? null, s.widthDepthRatio ?? null, extra.tokensTrained ?? null, extra.series ?? null, s.family ? JSON.stringify(s) : null, existing.id);
       return existing.id;
     }
     const r = this.db
       .prepare(
-        `INSERT INTO checkpoints (path,name,content_hash,family,activation,hidden_size,layers,intermediate_size,parameters,non_embedding_parameters,width_depth_ratio,tokens_trained,series,summary,created_at)
-         VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+        `INSERT INTO checkpoints (path,rel_path,name,content_hash,family,activation,hidden_size,layers,intermediate_size,parameters,non_embedding_parameters,width_depth_ratio,tokens_trained,series,summary,created_at)
+         VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
       )
-      .run(s.path, name, s.contentHash ?? null, s.family ?? null, s.activation ?? null, s.hiddenSize ?? null, s.layers ?? null, s.intermediateSize ?? null, s.parameters ?? null, s.nonEmbeddingParameters ?? null, s.widthDepthRatio ?? null, extra.tokensTrained ?? null, extra.series ?? null, s.family ? JSON.stringify(s) : null, now());
+      .run(s.path, rel, name, hash, s.family ?? null, s.activation ?? null, s.hiddenSize ?? null, s.layers ?? null, s.intermediateSize ?? null, s.parameters ?? null, s.nonEmbeddingParameters ?? null, s.widthDepthRatio ?? null, extra.tokensTrained ?? null, extra.series ?? null, s.family ? JSON.stringify(s) : null, now());
     return Number(r.lastInsertRowid);
   }
 
   listCheckpoints(): CheckpointRow[] {
-    return (this.db.prepare('SELECT * FROM checkpoints ORDER BY series, tokens_trained, name').all() as Record<string, unknown>[]).map(toCheckpoint);
+    return (this.db.prepare('SELECT * FROM checkpoints ORDER BY series, tokens_trained, name, id').all() as Record<string, unknown>[]).map((r) => toCheckpoint(r, this.file));
   }
 
   getCheckpoint(id: number): CheckpointRow | undefined {
     const r = this.db.prepare('SELECT * FROM checkpoints WHERE id=?').get(id) as Record<string, unknown> | undefined;
-    return r && toCheckpoint(r);
+    return r && toCheckpoint(r, this.file);
+  }
+
+  /** The row of a checkpoint's content (by hash, preferring one last seen at `abs`), or by path when no hash. */
+  findCheckpoint(abs: string, hash: string | null): number | null {
+    const r = (
+      hash
+        ? this.db.prepare('SELECT id FROM checkpoints WHERE content_hash=? ORDER BY (path=?) DESC, id LIMIT 1').get(hash, abs)
+        : this.db.prepare('SELECT id FROM checkpoints WHERE path=? ORDER BY (content_hash IS NULL) DESC, id DESC LIMIT 1').get(abs)
+    ) as { id: number } | undefined;
+    return r?.id ?? null;
+  }
+
+  /**
+   * Re-points a reference (checkpoint or dataset row) at `abs`, which must have the row's recorded content hash
+   * (`hash`, computed by the caller: main/store/relink.ts). Only the location changes.
+   */
+  relocate(table: 'checkpoints' | 'datasets', id: number, abs: string, hash: string): void {
+    this.writable();
+    const col = table === 'checkpoints' ? 'content_hash' : 'hash';
+    const row = this.db.prepare(`SELECT ${col} AS h FROM ${table} WHERE id=?`).get(id) as { h: string | null } | undefined;
+    if (!row) throw new LabError('NOT_FOUND', `no ${table === 'checkpoints' ? 'checkpoint' : 'dataset'} ${id} in ${this.file}`);
+    if (!row.h) throw new LabError('BAD_REQUEST', `${table === 'checkpoints' ? 'checkpoint' : 'dataset'} ${id} has no recorded content hash, so no file can be shown to be the same one; measure ${abs} as a new one instead`);
+    if (row.h !== hash)
+      throw new LabError('BAD_REQUEST', `${abs} is not the file this session measured: its content hash ${hash.slice(0, 23)}… differs from the recorded ${row.h.slice(0, 23)}…; measure it as a new ${table === 'checkpoints' ? 'checkpoint' : 'dataset'} instead`);
+    this.db.prepare(`UPDATE ${table} SET path=?, rel_path=? WHERE id=?`).run(abs, relativeRef(this.file, abs), id);
   }
 
   updateCheckpoint(id: number, u: { name?: string; series?: string | null; tokensTrained?: number | null; notes?: string }): void {
@@ -214,31 +271,65 @@ export class SessionStore {
       .run(u.name ?? cur.name, u.series === undefined ? cur.series : u.series, u.tokensTrained === undefined ? cur.tokensTrained : u.tokensTrained, u.notes ?? cur.notes, id);
   }
 
+  /**
+   * The row of this evaluation text as a run used it: content hash, token budget and sequence length (schema v4).
+   * A row is never rewritten (only where the file was last seen): other text, or another cut of it, is a new row.
+   */
   upsertDataset(d: { path: string; hash?: string; tokens?: number; seqLen?: number }): number {
     this.writable();
-    const ex = this.db.prepare('SELECT id FROM datasets WHERE path=? AND seq_len IS ?').get(d.path, d.seqLen ?? null) as { id: number } | undefined;
+    const ex = (
+      d.hash
+        ? this.db.prepare('SELECT id FROM datasets WHERE hash=? AND seq_len IS ? AND tokens IS ? ORDER BY (path=?) DESC, id LIMIT 1').get(d.hash, d.seqLen ?? null, d.tokens ?? null, d.path)
+        : this.db.prepare('SELECT id FROM datasets WHERE hash IS NULL AND path=? AND seq_len IS ? AND tokens IS ? ORDER BY id LIMIT 1').get(d.path, d.seqLen ?? null, d.tokens ?? null)
+    ) as { id: number } | undefined;
+    const rel = relativeRef(this.file, d.path);
     if (ex) {
-      this.db.prepare('UPDATE datasets SET hash=coalesce(?,hash), tokens=coalesce(?,tokens) WHERE id=?').run(d.hash ?? null, d.tokens ?? null, ex.id);
+      this.db.prepare('UPDATE datasets SET path=?, rel_path=? WHERE id=?').run(d.path, rel, ex.id);
       return ex.id;
     }
-    return Number(this.db.prepare('INSERT INTO datasets (path,hash,tokens,seq_len,created_at) VALUES (?,?,?,?,?)').run(d.path, d.hash ?? null, d.tokens ?? null, d.seqLen ?? null, now()).lastInsertRowid);
+    return Number(this.db.prepare('INSERT INTO datasets (path,rel_path,hash,tokens,seq_len,created_at) VALUES (?,?,?,?,?,?)').run(d.path, rel, d.hash ?? null, d.tokens ?? null, d.seqLen ?? null, now()).lastInsertRowid);
   }
 
-  listDatasets(): { id: number; path: string; hash: string | null; tokens: number | null; seqLen: number | null }[] {
-    return (this.db.prepare('SELECT id, path, hash, tokens, seq_len AS seqLen FROM datasets').all() as never[]) ?? [];
+  listDatasets(): SessionDataset[] {
+    const rows = this.db.prepare('SELECT id, path, rel_path, hash, tokens, seq_len FROM datasets ORDER BY id').all() as Record<string, unknown>[];
+    return rows.map((r) => this.toDataset(r));
+  }
+
+  getDataset(id: number): SessionDataset | undefined {
+    const r = this.db.prepare('SELECT id, path, rel_path, hash, tokens, seq_len FROM datasets WHERE id=?').get(id) as Record<string, unknown> | undefined;
+    return r && this.toDataset(r);
+  }
+
+  private toDataset(r: Record<string, unknown>): SessionDataset {
+    const where = resolveRef(this.file, (r.rel_path as string) ?? null, r.path as string);
+    return { id: r.id as number, path: where.path, lastPath: r.path as string, relPath: (r.rel_path as string) ?? null, missing: where.missing, hash: (r.hash as string) ?? null, tokens: (r.tokens as number) ?? null, seqLen: (r.seq_len as number) ?? null };
   }
 
   // ---------- runs ----------
-  createRun(r: { id: string; parentId?: string; kind: string; method: string; checkpointId?: number | null; datasetId?: number | null; p?: number | null; param?: number | null; config: unknown; status?: RunStatus; appVersion?: string; ortVersion?: string }): void {
+  createRun(r: { id: string; parentId?: string; kind: string; method: string; checkpointId?: number | null; datasetId?: number | null; p?: number | null; param?: number | null; config: unknown; status?: RunStatus; appVersion?: string; ortVersion?: string; provenance?: RunProvenance }): void {
     this.writable();
     if (this.hasRun(r.id)) throw new LabError('BUSY', `run ${r.id} exists already in ${this.file}`);
     const t = now();
     this.db
       .prepare(
-        `INSERT INTO runs (id,parent_id,kind,method,checkpoint_id,dataset_id,p,param,config,status,app_version,ort_version,created_at,updated_at)
-         VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+        `INSERT INTO runs (id,parent_id,kind,method,checkpoint_id,dataset_id,p,param,config,status,app_version,ort_version,provenance,created_at,updated_at)
+         VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
       )
-      .run(r.id, r.parentId ?? null, r.kind, r.method, r.checkpointId ?? null, r.datasetId ?? null, r.p ?? null, r.param ?? null, JSON.stringify(r.config ?? null), r.status ?? 'running', r.appVersion ?? null, r.ortVersion ?? null, t, t);
+      .run(r.id, r.parentId ?? null, r.kind, r.method, r.checkpointId ?? null, r.datasetId ?? null, r.p ?? null, r.param ?? null, JSON.stringify(r.config ?? null), r.status ?? 'running', r.appVersion ?? null, r.ortVersion ?? null, r.provenance ? JSON.stringify(r.provenance) : null, t, t);
+  }
+
+  /** The run's provenance record (main/store/provenance.ts); null for runs made before schema v4. */
+  runProvenance(id: string): RunProvenance | null {
+    const r = this.db.prepare('SELECT provenance FROM runs WHERE id=?').get(id) as { provenance: string | null } | undefined;
+    if (!r) throw new LabError('NOT_FOUND', `no run ${id} in ${this.file}`);
+    return r.provenance == null ? null : parseStored<RunProvenance>(r.provenance, `run ${id} provenance`);
+  }
+
+  /** Adds to the provenance record (what the finished measurement reports); what was recorded at the start stays. */
+  addProvenance(id: string, more: Partial<RunProvenance>): void {
+    this.writable();
+    const cur = this.runProvenance(id) ?? ({} as RunProvenance);
+    this.db.prepare('UPDATE runs SET provenance=? WHERE id=?').run(JSON.stringify({ ...more, ...cur }), id);
   }
 
   hasRun(id: string): boolean {

@@ -14,17 +14,20 @@ export function importRuns(into: SessionStore, fromFile: string): { imported: nu
     let checkpoints = 0;
     const mine = into.listCheckpoints();
     for (const c of from.listCheckpoints()) {
-      const same = mine.find((m) => (c.contentHash && m.contentHash === c.contentHash) || m.path === c.path);
+      // the same content is the same checkpoint; without hashes on both sides, the same path and no hash
+      const same = c.contentHash ? mine.find((m) => m.contentHash === c.contentHash) : mine.find((m) => !m.contentHash && m.lastPath === c.lastPath);
       if (same) ckMap.set(c.id, same.id);
       else {
         const id = into.upsertCheckpoint(
-          { path: c.path, contentHash: c.contentHash ?? undefined, family: (c.family ?? undefined) as never, activation: c.activation ?? undefined, hiddenSize: c.hiddenSize ?? undefined, layers: c.layers ?? undefined, intermediateSize: c.intermediateSize ?? undefined, parameters: c.parameters ?? undefined, nonEmbeddingParameters: c.nonEmbeddingParameters ?? undefined, widthDepthRatio: c.widthDepthRatio ?? undefined },
+          { path: c.lastPath ?? c.path, contentHash: c.contentHash ?? undefined, family: (c.family ?? undefined) as never, activation: c.activation ?? undefined, hiddenSize: c.hiddenSize ?? undefined, layers: c.layers ?? undefined, intermediateSize: c.intermediateSize ?? undefined, parameters: c.parameters ?? undefined, nonEmbeddingParameters: c.nonEmbeddingParameters ?? undefined, widthDepthRatio: c.widthDepthRatio ?? undefined },
           { series: c.series, tokensTrained: c.tokensTrained, name: c.name },
         );
         ckMap.set(c.id, id);
         checkpoints++;
       }
     }
+    const dsMap = new Map<number, number>();
+    for (const d of from.listDatasets()) dsMap.set(d.id, into.upsertDataset({ path: d.lastPath, hash: d.hash ?? undefined, tokens: d.tokens ?? undefined, seqLen: d.seqLen ?? undefined }));
     let imported = 0;
     let skipped = 0;
     // parents before children so the foreign key holds
@@ -35,7 +38,7 @@ export function importRuns(into: SessionStore, fromFile: string): { imported: nu
           skipped++;
           continue;
         }
-        into.createRun({ id: r.id, parentId: r.parentId ?? undefined, kind: r.kind, method: r.method, checkpointId: r.checkpointId != null ? (ckMap.get(r.checkpointId) ?? null) : null, p: r.p, param: r.param, config: from.runConfig(r.id), status: r.status === 'running' ? 'interrupted' : r.status, appVersion: r.appVersion ?? undefined, ortVersion: r.ortVersion ?? undefined });
+        into.createRun({ id: r.id, parentId: r.parentId ?? undefined, kind: r.kind, method: r.method, checkpointId: r.checkpointId != null ? (ckMap.get(r.checkpointId) ?? null) : null, datasetId: r.datasetId != null ? (dsMap.get(r.datasetId) ?? null) : null, p: r.p, param: r.param, config: from.runConfig(r.id), status: r.status === 'running' ? 'interrupted' : r.status, appVersion: r.appVersion ?? undefined, ortVersion: r.ortVersion ?? undefined, provenance: from.runProvenance(r.id) ?? undefined });
         const st = from.runState(r.id);
         into.updateRun(r.id, { state: st.state, steps: st.steps, error: r.error, label: r.label, notes: r.notes });
         const res = from.getResult(r.id);

@@ -48,6 +48,12 @@ export const sessionsRequests = {
   'sessions.deleteChartSpec': z.object({ kind: z.string().min(1).max(100), series: z.string().max(500).nullable().optional() }).strict(),
   /** interrupted runs of the open session with the config to resume them (runs.start {config, resume: id}) */
   'sessions.resumable': z.object({}).strict(),
+  /** the session's datasets (evaluation texts by content hash), resolved like checkpoints */
+  'sessions.listDatasets': z.object({}).strict(),
+  /** re-points a missing checkpoint or dataset at a file; refused unless the file has the recorded content hash */
+  'sessions.relink': z.object({ kind: z.enum(['checkpoint', 'dataset']), id: z.number().int().positive(), path: filePath }).strict(),
+  /** a run's config with its checkpoint(s) and text at their current locations, to measure it again (runs.start) */
+  'sessions.rerunConfig': z.object({ id: runId }).strict(),
 } satisfies Record<string, z.ZodType>;
 
 export interface SessionInfo {
@@ -62,7 +68,14 @@ export interface SessionInfo {
 
 export interface SessionCheckpoint {
   id: number;
+  /** where the file is now: relative to the session file first, else the last absolute path */
   path: string;
+  /** the last absolute path recorded */
+  lastPath?: string;
+  /** the path relative to the session file's folder ('/' separators), null when none */
+  relPath?: string | null;
+  /** neither location exists: re-point it (sessions.relink) */
+  missing?: boolean;
   name: string;
   contentHash: string | null;
   family: string | null;
@@ -78,6 +91,59 @@ export interface SessionCheckpoint {
   notes: string;
 }
 
+/** An evaluation text as runs used it: identified by content hash, token budget and sequence length. */
+export interface SessionDataset {
+  id: number;
+  path: string;
+  lastPath: string;
+  relPath: string | null;
+  missing: boolean;
+  hash: string | null;
+  tokens: number | null;
+  seqLen: number | null;
+}
+
+/** What a CETT threshold search did (main/metrics: PreparedTarget.searchRecord). */
+export interface SearchRecord {
+  engine: 'js' | 'ort' | 'fused';
+  /** where the CETT products ran, and in what precision */
+  provider: string;
+  productPrecision: string;
+  /** 'authors': 65,536 candidates linspace(min N, q99 N); 'exact': every distinct N, no grid, no cap */
+  candidates: number | 'every distinct value';
+  q99Cap: boolean;
+  /** the authors' q99 is taken on a strided subsample (null: no cap) */
+  q99Stride: string | null;
+  /** tokens left out of the CETT means because their FFN output is exactly 0, summed over batches and layers
+   * (null: the engine does not count them, e.g. the fused GPU search) */
+  zeroNormTokens: number | null;
+  /** the engine changed during the run (e.g. fused → ort when the device ran out of memory) */
+  engineFallback: { from: string; to: string; reason: string } | null;
+}
+
+/**
+ * Everything that decides a run's number besides its config (issue 17), recorded when it starts (app, inputs,
+ * tokenizer) and when it finishes (measurement). Null for runs made before schema v4.
+ */
+export interface RunProvenance {
+  app: { version: string; commit: string; onnxruntime: string; node: string; platform: string };
+  /** content hashes of the checkpoint(s) and the evaluation text when the run started (a resume re-checks them) */
+  inputs?: { checkpoints: { path: string; hash: string | null }[]; data?: { path: string; hash: string | null } };
+  /** sha256 over the tokenizer files beside the (last) checkpoint; null when it has none */
+  tokenizer?: { hash: string; files: string[] } | null;
+  measurement?: {
+    /** provider and dtype of each phase: dense pass, threshold search, sparse pass */
+    phases: { phase: 'dense' | 'thresholds' | 'sparse'; provider: string; dtype: string }[];
+    /** cett-ppl: the threshold search's choices (null: no threshold search in this run) */
+    search: SearchRecord | null;
+    fallbackReasons: string[];
+    /** what the reported per-layer thresholds are (they are batch means: see the text) */
+    thresholds: string;
+    /** the per-batch thresholds actually applied are stored with the result (thresholdsPerBatch) */
+    perBatchThresholds: boolean;
+  };
+}
+
 export interface SessionRun {
   id: string;
   parentId: string | null;
@@ -85,6 +151,7 @@ export interface SessionRun {
   method: string;
   label: string;
   checkpointId: number | null;
+  datasetId?: number | null;
   checkpoint: string | null;
   activation: string | null;
   series: string | null;
@@ -116,7 +183,16 @@ export interface SessionsResponses {
   'sessions.close': { closed: boolean };
   'sessions.current': SessionInfo | null;
   'sessions.listRuns': SessionRun[];
-  'sessions.getRun': { run: SessionRun; config: unknown; result: Record<string, unknown> | null; children: SessionRun[] };
+  'sessions.getRun': {
+    run: SessionRun;
+    config: unknown;
+    result: Record<string, unknown> | null;
+    children: SessionRun[];
+    /** null: recorded before provenance was (schema < 4) */
+    provenance?: RunProvenance | null;
+    checkpointRef?: SessionCheckpoint | null;
+    dataset?: SessionDataset | null;
+  };
   'sessions.compareRuns': { runs: SessionRun[]; results: (Record<string, unknown> | null)[] };
   'sessions.deleteRun': { deleted: string };
   'sessions.undoDelete': { restored: string };
@@ -132,6 +208,9 @@ export interface SessionsResponses {
   'sessions.listChartSpecs': { kind: string; series: string | null; spec: unknown; updatedAt: string }[];
   'sessions.deleteChartSpec': { deleted: boolean };
   'sessions.resumable': { id: string; kind: string; config: unknown; steps: number; updatedAt: string }[];
+  'sessions.listDatasets': SessionDataset[];
+  'sessions.relink': SessionCheckpoint | SessionDataset;
+  'sessions.rerunConfig': { config: unknown };
 }
 
 /** event 'session.changed' */

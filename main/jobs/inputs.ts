@@ -1,0 +1,89 @@
+/**
+ * The files a run reads, by content: each checkpoint's content hash (main/checkpoint/hash.ts) and the evaluation
+ * text's sha256, taken when the run starts. A resume re-checks them and refuses when a file changed, because the
+ * saved search state (and the steps already done) belong to the old bytes.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { LabError } from '../api/errors';
+import { inspectCheckpoint } from '../checkpoint/index';
+
+export interface InputRef {
+  path: string;
+  /** null: the file could not be read when the run started (the run itself reports why) */
+  hash: string | null;
+}
+
+export interface RunInputs {
+  checkpoints: InputRef[];
+  data?: InputRef;
+}
+
+interface ConfigLike {
+  checkpoint?: string;
+  checkpoints?: { path: string }[];
+  data?: string;
+}
+
+/** sha256 of a file, read in 1 MiB chunks (`sha256:` + hex); undefined when it cannot be read. */
+export function fileHash(file: string): string | undefined {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(file, 'r');
+    const h = crypto.createHash('sha256');
+    const buf = Buffer.alloc(1 << 20);
+    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+    return `sha256:${h.digest('hex')}`;
+  } catch {
+    return undefined; // unreadable: the job itself reports it with the file name
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+/** A checkpoint's content hash, or null when it cannot be read. */
+export async function checkpointHash(p: string): Promise<string | null> {
+  try {
+    return (await inspectCheckpoint(p)).contentHash ?? null;
+  } catch {
+    return null;
+  }
+}
+
+export function inputPaths(config: unknown): { checkpoints: string[]; data?: string } {
+  const c = (config ?? {}) as ConfigLike;
+  const checkpoints = c.checkpoint ? [c.checkpoint] : (c.checkpoints ?? []).map((x) => x.path);
+  return { checkpoints: checkpoints.map((p) => path.resolve(p)), data: c.data ? path.resolve(c.data) : undefined };
+}
+
+export async function hashInputs(config: unknown): Promise<RunInputs> {
+  const p = inputPaths(config);
+  const checkpoints: InputRef[] = [];
+  for (const ck of p.checkpoints) checkpoints.push({ path: ck, hash: await checkpointHash(ck) });
+  return { checkpoints, data: p.data ? { path: p.data, hash: fileHash(p.data) ?? null } : undefined };
+}
+
+/**
+ * Refuses to resume run `id` when a file it read has other contents now (or is gone). Inputs whose hash was not
+ * taken (null) are not checked.
+ */
+export async function checkInputs(id: string, recorded: RunInputs | undefined): Promise<void> {
+  if (!recorded) return;
+  const refuse = (what: string, file: string, was: string, now: string | null) => {
+    throw new LabError(
+      'BAD_REQUEST',
+      `cannot resume run ${id}: the ${what} ${file} ${now === null ? 'cannot be read any more' : 'has changed since the run started'} (content hash was ${was.slice(0, 23)}…${now ? `, is ${now.slice(0, 23)}…` : ''}); restore that file or start a new run`,
+    );
+  };
+  for (const ck of recorded.checkpoints ?? []) {
+    if (!ck.hash) continue;
+    const now = await checkpointHash(ck.path);
+    if (now !== ck.hash) refuse('checkpoint', ck.path, ck.hash, now);
+  }
+  const d = recorded.data;
+  if (d?.hash) {
+    const now = fileHash(d.path) ?? null;
+    if (now !== d.hash) refuse('evaluation text', d.path, d.hash, now);
+  }
+}
