@@ -5,6 +5,7 @@ import { exportCommand } from './export';
 import { inspectCommand } from './inspect';
 import { runsCommand } from './runs';
 import { fitCommand } from './fit';
+import { relinkCommand } from './relink';
 
 export interface CliCommand {
   summary: string;
@@ -20,4 +21,5 @@ export const commands: Record<string, CliCommand> = {
   inspect: inspectCommand,
   runs: runsCommand,
   fit: fitCommand,
+  relink: relinkCommand,
 };

@@ -57,6 +57,18 @@ export function inputPaths(config: unknown): { checkpoints: string[]; data?: str
   return { checkpoints: checkpoints.map((p) => path.resolve(p)), data: c.data ? path.resolve(c.data) : undefined };
 }
 
+/**
+ * Before a job starts: every file it reads exists, so a wrong path is the answer to runs.start (the UI shows it)
+ * instead of a job that is reported started and fails a moment later. `checkpoints: false` when another model
+ * source decides what a checkpoint path means (tests).
+ */
+export function requireInputs(config: unknown, opts: { checkpoints?: boolean } = {}): void {
+  const p = inputPaths(config);
+  if (opts.checkpoints !== false)
+    for (const ck of p.checkpoints) if (!fs.existsSync(ck)) throw new LabError('NOT_FOUND', `checkpoint ${ck}: no such file or folder (moved? re-point it in the session)`);
+  if (p.data && !fs.existsSync(p.data)) throw new LabError('NOT_FOUND', `evaluation text ${p.data}: no such file`);
+}
+
 export async function hashInputs(config: unknown): Promise<RunInputs> {
   const p = inputPaths(config);
   const checkpoints: InputRef[] = [];

@@ -6,6 +6,7 @@ import { JsonFilePersistence, type JobPersistence } from '../../jobs/persistence
 import { workFor } from '../../jobs/measure-job';
 import { cachedModelSource, type ModelSource } from '../../jobs/models';
 import { estimateRun } from '../../jobs/estimate';
+import { requireInputs } from '../../jobs/inputs';
 
 /**
  * One JobRunner per engine. Job state goes to the persistence registered under services 'runs.persistence'
@@ -33,6 +34,7 @@ function allRunners(ctx: EngineContext): JobRunner[] {
 export const runsHandlers: HandlerMap = {
   'runs.start': async (req, ctx) => {
     const src = modelSource(ctx);
+    requireInputs(req.config, { checkpoints: !ctx.services.has('runs.models') });
     const { id } = await runnerFor(ctx, req.config.stateDir).start(req.config.kind, req.config, workFor(req.config, src), req.resume);
     return { id };
   },

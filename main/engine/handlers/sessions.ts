@@ -7,7 +7,7 @@ import type { HandlerMap } from '../engine';
 import type { EngineContext } from '../context';
 import { LabError } from '../../api/errors';
 import type { SessionInfo } from '../../api/domains/sessions';
-import { SessionStore, SessionJobPersistence, importRuns, exportRun } from '../../store/index';
+import { SessionStore, SessionJobPersistence, importRuns, exportRun, relink, rerunConfig } from '../../store/index';
 import { JsonFilePersistence } from '../../jobs/persistence';
 import { inspectCheckpoint } from '../../checkpoint/index';
 import { addRecent } from '../recent';
@@ -81,7 +81,15 @@ export const sessionsHandlers: HandlerMap = {
     const s = need(ctx);
     const run = s.getRun(req.id);
     if (!run) throw new LabError('NOT_FOUND', `no run ${req.id} in this session`);
-    return { run, config: s.runConfig(req.id), result: s.getResult(req.id) ?? null, children: s.listRuns({ parentId: req.id }) };
+    return {
+      run,
+      config: s.runConfig(req.id),
+      result: s.getResult(req.id) ?? null,
+      children: s.listRuns({ parentId: req.id }),
+      provenance: s.runProvenance(req.id),
+      checkpointRef: run.checkpointId != null ? (s.getCheckpoint(run.checkpointId) ?? null) : null,
+      dataset: run.datasetId != null ? (s.getDataset(run.datasetId) ?? null) : null,
+    };
   },
   'sessions.compareRuns': (req, ctx) => {
     const s = need(ctx);
@@ -149,6 +157,14 @@ export const sessionsHandlers: HandlerMap = {
     if (deleted) ctx.emit('session.changed', { path: s.file, what: 'charts' });
     return { deleted };
   },
+  'sessions.listDatasets': (_req, ctx) => need(ctx).listDatasets(),
+  'sessions.relink': async (req, ctx) => {
+    const s = need(ctx);
+    const r = await relink(s, req.kind, req.id, req.path);
+    ctx.emit('session.changed', { path: s.file, what: 'checkpoints' });
+    return r;
+  },
+  'sessions.rerunConfig': (req, ctx) => ({ config: rerunConfig(need(ctx), req.id) }),
   'sessions.resumable': (_req, ctx) => {
     const s = need(ctx);
     return s

@@ -1,0 +1,57 @@
+/**
+ * Relocatable sessions (issue 17): re-pointing a missing checkpoint or text at a file that must have the recorded
+ * content hash, and a run's config rewritten to where its inputs are now, so it can be measured again on another
+ * machine or after the files moved.
+ */
+import path from 'node:path';
+import { LabError } from '../api/errors';
+import type { SessionCheckpoint, SessionDataset } from '../api/domains/sessions';
+import { inspectCheckpoint } from '../checkpoint/index';
+import { fileHash } from '../jobs/inputs';
+import type { SessionStore } from './session';
+
+export async function relink(s: SessionStore, kind: 'checkpoint' | 'dataset', id: number, file: string): Promise<SessionCheckpoint | SessionDataset> {
+  const abs = path.resolve(file);
+  if (kind === 'checkpoint') {
+    if (!s.getCheckpoint(id)) throw new LabError('NOT_FOUND', `no checkpoint ${id} in ${s.file}`);
+    const hash = (await inspectCheckpoint(abs)).contentHash; // reads it: a file that is no checkpoint says so here
+    s.relocate('checkpoints', id, abs, hash);
+    return s.getCheckpoint(id)!;
+  }
+  if (!s.getDataset(id)) throw new LabError('NOT_FOUND', `no dataset ${id} in ${s.file}`);
+  const hash = fileHash(abs);
+  if (!hash) throw new LabError('NOT_FOUND', `${abs}: cannot be read`);
+  s.relocate('datasets', id, abs, hash);
+  return s.getDataset(id)!;
+}
+
+function missing(what: string, name: string, last: string): never {
+  throw new LabError('NOT_FOUND', `the ${what} ${name} is missing (last seen at ${last}): re-point it (Session → Missing files, or \`sparsity-lab relink\`) and try again`);
+}
+
+/** Run `id`'s config with its checkpoint(s) and evaluation text at their current locations. */
+export function rerunConfig(s: SessionStore, id: string): Record<string, unknown> {
+  const run = s.getRun(id);
+  if (!run) throw new LabError('NOT_FOUND', `no run ${id} in ${s.file}`);
+  const cfg = { ...(s.runConfig(id) as Record<string, unknown>) };
+  if (cfg.kind !== 'measure' && cfg.kind !== 'measure-series')
+    throw new LabError('BAD_REQUEST', `run ${id} is a ${run.kind}${run.parentId ? ` of ${run.parentId}: measure that run again` : ''}; only measure and measure-series runs can be measured again`);
+  delete cfg.stateDir;
+  const prov = s.runProvenance(id);
+  const hashOf = (p: string) => prov?.inputs?.checkpoints.find((x) => x.path === path.resolve(p))?.hash ?? null;
+  const where = (p: string, preferId?: number | null): string => {
+    const rowId = preferId ?? s.findCheckpoint(path.resolve(p), hashOf(p));
+    const row = rowId != null ? s.getCheckpoint(rowId) : undefined;
+    if (!row) return p; // not in the session's table: as recorded
+    if (row.missing) missing('checkpoint', row.name, row.lastPath ?? row.path);
+    return row.path;
+  };
+  if (cfg.kind === 'measure') cfg.checkpoint = where(String(cfg.checkpoint), run.checkpointId);
+  else cfg.checkpoints = (cfg.checkpoints as { path: string; tokensSeen?: number }[]).map((c) => ({ ...c, path: where(c.path) }));
+  const ds = run.datasetId != null ? s.getDataset(run.datasetId) : undefined;
+  if (ds) {
+    if (ds.missing) missing('evaluation text', path.basename(ds.lastPath), ds.lastPath);
+    cfg.data = ds.path;
+  }
+  return cfg;
+}
