@@ -54,6 +54,10 @@ bin/sparsity-lab measure "$R" --method topk-token --sweep 0.05,0.1,0.2,0.3,0.5,0
 bin/sparsity-lab measure "$R" --method fat --sweep 0.001,0.01,0.05,0.1,0.2 "${COMMON[@]}" > "$M/baseline-fat.json"
 bin/sparsity-lab measure "$R" --sweep 0.01,0.05,0.1,0.2,0.3 "${COMMON[@]}" > "$M/baseline-cett.json"
 
-# 5. List what was recorded. (Fits: computed by the charts from these runs.)
+# 5. Relocatable and re-measurable (issue 17): the shipped models and eval.txt by path relative to the session, and
+#    CETT-PPL-1% of each shipped model on 4,096 tokens with full provenance (tools/demo-lab/relocate_session.ts).
+node bin/run-ts tools/demo-lab/relocate_session.ts --session "$SESSION" --provider "$([ "$PROVIDER" = auto ] && echo cpu || echo "$PROVIDER")"
+
+# 6. List what was recorded. (Fits: computed by the charts from these runs.)
 bin/sparsity-lab runs "$SESSION" > "$M/runs.txt"
 echo "build_session: runs recorded in $SESSION (list: $M/runs.txt); the charts fit each series from these runs (main/laws)" >&2
