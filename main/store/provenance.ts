@@ -64,7 +64,11 @@ export function measurementProvenance(result: Record<string, unknown>): RunProve
     phases,
     search,
     fallbackReasons: Array.isArray(result.fallbackReasons) ? (result.fallbackReasons as unknown[]).map(String) : [],
-    thresholds: perBatch ? THRESHOLDS_NOTE : 'no thresholds (this method applies no CETT threshold search)',
+    thresholds: perBatch
+      ? THRESHOLDS_NOTE
+      : result.kind === 'sweep'
+        ? 'a sweep: each point was measured with its own per-batch thresholds, which are not stored'
+        : 'no thresholds: this method applies no CETT threshold search',
     perBatchThresholds: perBatch,
   };
 }

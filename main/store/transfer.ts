@@ -62,7 +62,7 @@ export function exportRun(s: SessionStore, id: string, format: 'json' | 'csv', o
   if (!run) throw new LabError('NOT_FOUND', `no run ${id} in ${s.file}`);
   const result = s.getResult(id);
   let text: string;
-  if (format === 'json') text = JSON.stringify({ run, config: s.runConfig(id), result }, null, 1);
+  if (format === 'json') text = JSON.stringify({ run, config: s.runConfig(id), provenance: s.runProvenance(id), result }, null, 1);
   else {
     // one row per layer with the run's scalars repeated: opens directly in a spreadsheet
     const perLayer = (result?.perLayerActivation as number[] | undefined) ?? [];

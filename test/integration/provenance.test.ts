@@ -12,7 +12,7 @@ import Database from 'better-sqlite3';
 import { Engine } from '../../main/engine/engine';
 import type { JobFinishedEvent } from '../../main/api/domains/runs';
 import { writeTinyCheckpoint } from '../../main/checkpoint/testing/tiny';
-import { SessionStore, SessionJobPersistence, relink, rerunConfig } from '../../main/store/index';
+import { SessionStore, SessionJobPersistence, exportRun, importRuns, relink, rerunConfig } from '../../main/store/index';
 import { MIGRATIONS } from '../../main/store/schema';
 import { JobRunner } from '../../main/jobs/runner';
 import { JsonFilePersistence } from '../../main/jobs/persistence';
@@ -157,6 +157,30 @@ describe('content-hash keys: a row is never rewritten', () => {
     expect(s.getRun(c.id)!.checkpointId).toBe(runB.checkpointId);
     expect(s.listCheckpoints()).toHaveLength(2);
     s.close();
+  });
+});
+
+describe('provenance travels with the run', () => {
+  test('importRuns keeps it (and the text row); a JSON export carries it', async () => {
+    const dir = path.join(tmp, 'travel');
+    const ck = writeTinyCheckpoint(path.join(dir, 'ck'), 'llama', { activation: 'relu', hidden: 32, layers: 2, seed: 5 });
+    fs.writeFileSync(path.join(dir, 'eval.txt'), TEXT);
+    const s = SessionStore.create(path.join(dir, 'cluster.sparsitylab'));
+    const runner = new JobRunner(new SessionJobPersistence(() => s, new JsonFilePersistence(path.join(dir, 'jobs'))), { progress() {}, finished() {} });
+    const r = await runner.start('measure', { kind: 'measure', checkpoint: ck, data: path.join(dir, 'eval.txt'), tokens: 256, seqLen: 64 }, async () => ({ activationRatio: 0.2, provider: 'cpu', dtype: 'float32', thresholdsPerBatch: [[0.1, 0.2]], thresholds: [0.1, 0.2] }));
+    await r.done;
+    const prov = s.runProvenance(r.id)!;
+    expect(prov.measurement!.perBatchThresholds).toBe(true);
+    s.close();
+    const home = SessionStore.create(path.join(dir, 'home.sparsitylab'));
+    importRuns(home, path.join(dir, 'cluster.sparsitylab'));
+    expect(home.runProvenance(r.id)).toEqual(prov);
+    const run = home.getRun(r.id)!;
+    expect(home.getDataset(run.datasetId!)).toMatchObject({ hash: sha256(TEXT), tokens: 256, seqLen: 64 });
+    expect(home.getCheckpoint(run.checkpointId!)!.contentHash).toBe(prov.inputs!.checkpoints[0].hash);
+    const out = exportRun(home, r.id, 'json', path.join(dir, 'run.json'));
+    expect(JSON.parse(fs.readFileSync(out.path, 'utf8')).provenance).toEqual(prov);
+    home.close();
   });
 });
 
