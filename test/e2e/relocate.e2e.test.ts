@@ -1,0 +1,56 @@
+// Issue 17, relocatable sessions in the UI: a session whose checkpoint moved lists it as missing in the session
+// view; re-pointing it at another checkpoint is refused with the engine's reason, at a copy of the same one accepted.
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Browser } from 'playwright-core';
+import { launchChromium, screenshot, startBrowserMode, watchErrors, type BrowserMode } from './harness';
+import { writeTinyCheckpoint } from '../../main/checkpoint/testing/tiny';
+import { inspectCheckpoint } from '../../main/checkpoint/index';
+import { SessionStore } from '../../main/store/index';
+
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-relocate-e2e-'));
+const session = path.join(work, 'lab.sparsitylab');
+const moved = path.join(work, 'elsewhere', 'x');
+const other = path.join(work, 'other');
+let server: BrowserMode;
+let browser: Browser;
+
+beforeAll(async () => {
+  const ck = writeTinyCheckpoint(path.join(work, 'models', 'x'), 'llama', { activation: 'relu', hidden: 32, layers: 2, seed: 11 });
+  writeTinyCheckpoint(other, 'llama', { activation: 'relu', hidden: 32, layers: 2, seed: 12 });
+  const s = SessionStore.create(session);
+  s.upsertCheckpoint(await inspectCheckpoint(ck));
+  s.close();
+  fs.mkdirSync(path.dirname(moved));
+  fs.renameSync(ck, moved); // neither models/x (relative) nor the absolute path exists now
+  server = await startBrowserMode({ home: path.join(work, 'home'), session });
+  browser = await launchChromium();
+});
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  fs.rmSync(work, { recursive: true, force: true });
+});
+
+test('a moved checkpoint is listed as missing; re-pointing checks the content hash', async () => {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const errors = watchErrors(page);
+  await page.goto(`${server.url}#/session`);
+  const panel = page.getByTestId('missing-files');
+  await panel.waitFor({ timeout: 30_000 });
+  await panel.locator('summary').click();
+  const input = page.getByLabel('New location of x');
+  await input.fill(other);
+  await panel.getByRole('button', { name: 'Re-point' }).click();
+  await expect.poll(async () => (await panel.getByRole('alert').textContent()) ?? '', { timeout: 30_000 }).toMatch(/is not the file this session measured: its content hash .* differs/);
+  await screenshot(page, 'relocate-refused');
+  await input.fill(moved);
+  await panel.getByRole('button', { name: 'Re-point' }).click();
+  await panel.waitFor({ state: 'detached', timeout: 30_000 });
+  expect(errors).toEqual([]);
+  const s = SessionStore.open(session, { readOnly: true });
+  expect(s.listCheckpoints()[0]).toMatchObject({ path: moved, relPath: 'elsewhere/x', missing: false });
+  s.close();
+});
