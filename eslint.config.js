@@ -37,6 +37,12 @@ export const rendererBoundary = {
   ],
 };
 
+/** mainBoundary plus patterns of one floor (flat config: the last block matching a file sets the rule for it) */
+function floor(files, patterns) {
+  const base = mainBoundary['@typescript-eslint/no-restricted-imports'][1];
+  return { files, rules: { '@typescript-eslint/no-restricted-imports': ['error', { ...base, patterns: [...base.patterns, ...patterns] }] } };
+}
+
 export default tseslint.config(
   {
     ignores: ['node_modules/**', 'dist/**', 'dist-bench/**', '.cache/**', 'dist-electron/**', 'release/**', 'test-artifacts/**', '.gpu*/**', 'tmp/**', 'tools/demo-lab/work/**', 'test/fixtures/lint/**', '**/*.py'],
@@ -60,15 +66,15 @@ export default tseslint.config(
     },
   },
   { files: ['main/**/*.ts'], rules: mainBoundary },
-  // main/base is the ground floor (main/base/README.md): nothing from the rest of main/ (no '../' imports)
-  {
-    files: ['main/base/**/*.ts'],
-    rules: {
-      '@typescript-eslint/no-restricted-imports': [
-        'error',
-        { ...mainBoundary['@typescript-eslint/no-restricted-imports'][1], patterns: [...mainBoundary['@typescript-eslint/no-restricted-imports'][1].patterns, { group: ['../*'], message: 'main/base imports nothing from the rest of main/ (main/base/README.md).' }] },
-      ],
-    },
-  },
+  // floors: main/base is the ground floor (main/base/README.md, no '../' imports); the engine (main/engine) is the top
+  // floor, reached only by server/, cli/ and electron/; reading checkpoints does not depend on the law fits
+  floor(['main/base/**/*.ts'], [{ group: ['../*'], message: 'main/base imports nothing from the rest of main/ (main/base/README.md).' }]),
+  floor(['main/{api,checkpoint,graph,inference,metrics,laws,store,jobs,charts}/**/*.ts'], [
+    { group: ['../engine', '../engine/*', '../../engine', '../../engine/*', '**/main/engine/*'], message: 'main/engine is the top floor: only server/, cli/ and electron/ import it (what it holds that others need belongs in main/base).' },
+  ]),
+  floor(['main/checkpoint/**/*.ts'], [
+    { group: ['../engine', '../engine/*', '../../engine', '../../engine/*', '**/main/engine/*'], message: 'main/engine is the top floor: only server/, cli/ and electron/ import it.' },
+    { group: ['../laws', '../laws/*', '../../laws', '../../laws/*', '**/main/laws/*'], message: 'main/checkpoint does not depend on the law fits (shared helpers live in main/base).' },
+  ]),
   { files: ['renderer/**/*.ts', 'renderer/**/*.vue'], rules: rendererBoundary },
 );

@@ -25,3 +25,13 @@ test('renderer/ may import only types from main/api', async () => {
   expect(await violations('renderer/src/x.ts', "import type { EngineInfo } from '../../main/api/contract';\nexport type A = EngineInfo;\n")).toHaveLength(0);
   expect(await violations('renderer/src/x.ts', "import { ipcRenderer } from 'electron';\nexport const a = ipcRenderer;\n")).toHaveLength(1);
 });
+
+test('floors: main/base imports nothing of main/; only the top floors import main/engine; checkpoint/ not laws/', async () => {
+  expect(await violations('main/base/x.ts', "import { SessionStore } from '../store/index';\nexport const a = SessionStore;\n")).toHaveLength(1);
+  expect(await violations('main/base/x.ts', "import { appRoot } from './resources';\nexport const a = appRoot;\n")).toHaveLength(0);
+  expect(await violations('main/store/x.ts', "import { APP_VERSION } from '../engine/version';\nexport const a = APP_VERSION;\n")).toHaveLength(1);
+  expect(await violations('main/store/x.ts', "import { APP_VERSION } from '../base/version';\nexport const a = APP_VERSION;\n")).toHaveLength(0);
+  expect(await violations('main/checkpoint/testing/x.ts', "import { mulberry32 } from '../../laws/rng';\nexport const a = mulberry32;\n")).toHaveLength(1);
+  expect(await violations('main/checkpoint/testing/x.ts', "import { mulberry32 } from '../../base/rng';\nexport const a = mulberry32;\n")).toHaveLength(0);
+  expect(await violations('main/cli/x.ts', "import { Engine } from '../engine/engine';\nexport const a = Engine;\n")).toHaveLength(0);
+});
