@@ -25,6 +25,8 @@ export async function main(argv: string[]): Promise<void> {
     outerSteps: res.searchHistory?.length,
     timingsMs: res.timingsMs,
     curveEngine: res.curveEngine,
+    // the threshold search's record (engine, precision of the CETT products, grid, cap, fallback), as a run stores it
+    search: res.search,
     thresholds: res.thresholds,
     machine: machine(),
     date: new Date().toISOString(),
