@@ -2,7 +2,7 @@
 import { LabError } from '../api/errors';
 import { countNonFinite } from './finite';
 import { decodeInto, decodeToFloat32, dtypeBytes } from './safetensors';
-import type { StorageDType, WeightTensor } from './types';
+import type { StorageDType, StoredBytes, WeightTensor } from './types';
 
 export interface RawTensor {
   name: string;
@@ -18,6 +18,8 @@ export interface RawTensor {
    * dst, through one open file for the duration of fn (synchronous).
    */
   withRanges?<T>(fn: (range: (start: number, dst: Uint8Array) => void) => T): T;
+  /** Where read()'s bytes start in `file`, when they are stored there contiguously and uncompressed (else undefined). */
+  locate?(): number | undefined;
 }
 
 const WEIGHT: Record<string, StorageDType> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
@@ -69,6 +71,12 @@ export function weightFromRaw(r: RawTensor, name = r.name): WeightTensor {
       if (r.dtype === 'F32') seekable.withRanges((range) => range(0, new Uint8Array(out.buffer)));
       else forEachPiece(seekable, size, (chunk, first) => decodeInto(r.dtype, chunk, out, first, chunk.length / size, where()));
       return out;
+    },
+    stored(): StoredBytes | undefined {
+      const dtype = WEIGHT[r.dtype];
+      if (!dtype || r.byteLength !== numel * size) return undefined;
+      const offset = r.locate?.();
+      return offset === undefined ? undefined : { file: r.file, offset, length: r.byteLength, dtype, transposed: false };
     },
     nonFinite() {
       check();

@@ -306,5 +306,6 @@ export function rawFromEntry(e: SafetensorsEntry): import('./raw').RawTensor {
     withRanges(fn) {
       return withFd(e.file, (fd) => fn((start, dst) => readEntryRange(e, fd, start, dst)));
     },
+    locate: () => e.offset,
   };
 }

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { LabError } from '../api/errors';
 import type { RawTensor } from './raw';
-import { readZipDirectory, readZipEntry, type ZipEntry } from './zip';
+import { readZipDirectory, readZipEntry, storedEntryOffset, type ZipEntry } from './zip';
 
 const STORAGE_DTYPES: Record<string, { dtype: string; bytes: number }> = {
   FloatStorage: { dtype: 'F32', bytes: 4 },
@@ -339,6 +339,16 @@ export function unpickle(data: Uint8Array, file: string, persistentLoad: (pid: u
   }
 }
 
+/** Whether a view is row-major contiguous in its storage (then its bytes are one range of it). */
+function isContiguous(t: Tensor): boolean {
+  let expect = 1;
+  for (let i = t.size.length - 1; i >= 0; i--) {
+    if (t.size[i] !== 1 && t.stride[i] !== expect) return false;
+    expect *= t.size[i];
+  }
+  return true;
+}
+
 /** Bytes of a (possibly strided) tensor view, contiguous row-major. */
 function gather(t: Tensor, storageBytes: Uint8Array, file: string, name: string): Uint8Array {
   const eb = t.storage.bytes;
@@ -348,13 +358,7 @@ function gather(t: Tensor, storageBytes: Uint8Array, file: string, name: string)
   for (let i = 0; i < t.size.length; i++) maxIndex += (t.size[i] - 1) * t.stride[i];
   if ((maxIndex + 1) * eb > storageBytes.length)
     throw new LabError('BAD_CHECKPOINT', `${file}: tensor '${name}' reaches element ${maxIndex} of storage '${t.storage.key}', which holds only ${storageBytes.length / eb}`);
-  let contiguous = true;
-  let expect = 1;
-  for (let i = t.size.length - 1; i >= 0; i--) {
-    if (t.size[i] !== 1 && t.stride[i] !== expect) contiguous = false;
-    expect *= t.size[i];
-  }
-  if (contiguous) return storageBytes.subarray(t.offset * eb, (t.offset + numel) * eb);
+  if (isContiguous(t)) return storageBytes.subarray(t.offset * eb, (t.offset + numel) * eb);
   const out = new Uint8Array(numel * eb);
   const idx = new Array(t.size.length).fill(0);
   for (let n = 0; n < numel; n++) {
@@ -405,6 +409,7 @@ export function readTorchBin(file: string): RawTensor[] {
   if (!(dict instanceof Map)) throw new LabError('BAD_CHECKPOINT', `${file}: the pickle does not hold a state dict (a name → tensor mapping)`);
   const out: RawTensor[] = [];
   const cache = new Map<string, Uint8Array>();
+  const starts = new Map<string, number | undefined>();
   for (const [name, v] of dict as Map<unknown, unknown>) {
     if (typeof name !== 'string' || !isTensor(v)) continue;
     const t = v;
@@ -426,6 +431,14 @@ export function readTorchBin(file: string): RawTensor[] {
           cache.set(t.storage.key, bytes);
         }
         return gather(t, bytes, file, name);
+      },
+      // an uncompressed storage (what torch.save writes) holds a contiguous view's bytes as they are: usable in place
+      locate() {
+        const numel = t.size.reduce((a, b) => a * b, 1);
+        if (!isContiguous(t) || (t.offset + numel) * t.storage.bytes > entry.size) return undefined;
+        if (!starts.has(t.storage.key)) starts.set(t.storage.key, storedEntryOffset(file, entry));
+        const start = starts.get(t.storage.key);
+        return start === undefined ? undefined : start + t.offset * t.storage.bytes;
       },
     });
   }

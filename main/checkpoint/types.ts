@@ -83,6 +83,27 @@ export interface WeightTensor {
   toFloat32(): Float32Array;
   /** How many NaN/±Inf values it holds, counted on the stored bits (absent: count on toFloat32()). */
   nonFinite?(): number;
+  /**
+   * Where exactly this tensor's values sit in a file, when they are one contiguous row-major byte range there (a
+   * safetensors entry, an uncompressed pytorch_model.bin storage, a run of rows of one): built graphs point at those
+   * bytes (ONNX external data) instead of writing a copy. Absent or undefined: the values exist only decoded.
+   */
+  stored?(): StoredBytes | undefined;
+}
+
+/** A tensor's bytes in a checkpoint file (WeightTensor.stored). */
+export interface StoredBytes {
+  /** absolute path of the file as the loader opened it (may be a symlink) */
+  file: string;
+  /** byte offset of the first value and the byte length of all of them */
+  offset: number;
+  length: number;
+  dtype: StorageDType;
+  /**
+   * true: the bytes are the canonical [out, in] matrix transposed, i.e. [in, out] row-major (GPT-2's Conv1D layout);
+   * false: the canonical shape row-major
+   */
+  transposed: boolean;
 }
 
 export interface TextTokenizer {

@@ -102,12 +102,30 @@ export function readZipDirectory(file: string): ZipEntry[] {
   }
 }
 
+/** Where an entry's (possibly compressed) bytes start: after its local header, whose name and extra lengths vary. */
+function dataStart(fd: number, file: string, e: ZipEntry): number {
+  const lh = readAt(fd, e.localOffset, 30, file, `zip entry '${e.name}'`);
+  if (lh.readUInt32LE(0) !== 0x04034b50) throw bad(file, `zip entry '${e.name}' has a damaged local header`);
+  const start = e.localOffset + 30 + lh.readUInt16LE(26) + lh.readUInt16LE(28);
+  if (start + e.compressedSize > fs.fstatSync(fd).size) throw bad(file, `zip entry '${e.name}' is cut short (truncated zip?)`);
+  return start;
+}
+
+/** The file offset of a stored (uncompressed) entry's bytes, so they can be used in place; undefined when compressed. */
+export function storedEntryOffset(file: string, e: ZipEntry): number | undefined {
+  if (e.method !== 0) return undefined;
+  const fd = fs.openSync(file, 'r');
+  try {
+    return dataStart(fd, file, e);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 export function readZipEntry(file: string, e: ZipEntry): Uint8Array {
   const fd = fs.openSync(file, 'r');
   try {
-    const lh = readAt(fd, e.localOffset, 30, file, `zip entry '${e.name}'`);
-    if (lh.readUInt32LE(0) !== 0x04034b50) throw bad(file, `zip entry '${e.name}' has a damaged local header`);
-    const start = e.localOffset + 30 + lh.readUInt16LE(26) + lh.readUInt16LE(28);
+    const start = dataStart(fd, file, e);
     const data = readAt(fd, start, e.compressedSize, file, `zip entry '${e.name}'`);
     if (e.method === 0) return data;
     if (e.method === 8) {

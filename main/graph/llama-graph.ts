@@ -15,8 +15,8 @@
  */
 import { DT, GraphBuilder, type ElemType } from './onnx-builder';
 import { f32ToF16 } from '../checkpoint/safetensors';
-import { toHalf, toStored16, transpose, transpose16 } from './weights';
-import type { LoadedCheckpoint, ModelSpec } from '../checkpoint/types';
+import { BIG_WEIGHT, convertTensor, inPlace, planWeights, toHalf, transpose, transpose16 } from './weights';
+import type { LoadedCheckpoint, ModelSpec, StoredBytes } from '../checkpoint/types';
 import type { MaskMode } from '../inference/runner-types';
 import { LabError } from '../api/errors';
 import { declareMaskInputs, keepMask, nllFromLogits } from './masks';
@@ -48,11 +48,6 @@ export interface GraphOptions {
   halfWeights?: boolean;
 }
 
-/**
- * The weight matrices that halfWeights keeps in their stored 16-bit dtype (canonical names); norms, biases and the
- * output projection (see lmHead in makeDecoder) are not.
- */
-const BIG_WEIGHT = /^(embed\.(tokens|positions)|layers\.\d+\.(attn\.[qkvo]|mlp\.(gate|up|down))\.weight)$/;
 
 /**
  * Whether a graph built with these options holds 16-bit weights behind Casts (halfWeights, fp32 graph, and the
@@ -111,10 +106,19 @@ export function ropeTables(spec: ModelSpec, maxSeq: number): { cos: Float32Array
   return { cos, sin };
 }
 
-/** Where to write the weights as ONNX external data (file path, and its name relative to the .onnx file). */
+/**
+ * Where a graph's weights go. `base` given: checkpoint tensors whose stored bytes are already what the graph needs
+ * are pointed at in place (ONNX external data into the checkpoint's own files, locations relative to `base`; the
+ * session must then be opened with `base` as its external-data folder: inference/session-open.ts), and only the rest
+ * is converted. `file` given: converted tensors are written there as external data under the name `location`
+ * (relative to `base`, or to the .onnx file without one); else they are kept inside the graph.
+ */
 export interface ExternalTarget {
-  file: string;
-  location: string;
+  file?: string;
+  location?: string;
+  base?: string;
+  /** converted copies already written (weights.ts writeConverted), pointed at like the checkpoint's own bytes */
+  converted?: Map<string, StoredBytes>;
 }
 
 export function buildLlamaGraph(ckpt: LoadedCheckpoint, o: GraphOptions, external?: ExternalTarget): Uint8Array {
@@ -133,8 +137,10 @@ export interface Decoder {
   spec: ModelSpec;
   /** graph compute dtype */
   T: ElemType;
-  /** a weight [out,in] transposed to [in,out] in the graph dtype (registered once) */
+  /** a weight [out,in] as a value of shape [in,out] for MatMul(x, ·) (registered once; a Transpose node when the initializer is the checkpoint's [out,in] bytes) */
   linear(name: string, out: number, inp: number): string;
+  /** bytes of checkpoint tensors this decoder pointed at in place, and converted (copied) into the graph or its data file */
+  readonly weightBytes: { inPlace: number; converted: number };
   /** a checkpoint tensor as fp32 */
   W(name: string): Float32Array;
   toF(x: string): string;
@@ -142,7 +148,7 @@ export interface Decoder {
   stream(ids: string, ffn: FfnHook, head: boolean): { logits?: string };
 }
 
-export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<GraphOptions, 'dtype' | 'maxSeq' | 'fused' | 'halfWeights'>): Decoder {
+export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<GraphOptions, 'dtype' | 'maxSeq' | 'fused' | 'halfWeights' | 'plain'>): Decoder {
   const s = ckpt.spec;
   if (s.positional === 'rope' && (s.rotaryDim % 2 !== 0 || s.rotaryDim > s.headDim || s.rotaryDim <= 0))
     throw new LabError('BAD_CHECKPOINT', `${ckpt.path}: rotary dimension ${s.rotaryDim} does not fit head dimension ${s.headDim}`);
@@ -162,50 +168,74 @@ export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<Gra
     if (v === undefined) once.set(name, (v = make()));
     return v;
   };
+  const weightBytes = { inPlace: 0, converted: 0 };
+  // every checkpoint tensor's dtype and source, decided once (weights.ts planWeights: what the checkpoint card shows)
+  const plan = planWeights(ckpt, o, g.canRef);
+  /**
+   * Planned tensor `name` as an initializer (rows from … from+count−1 of it when given): the checkpoint's bytes or the
+   * converted copy prepared in the graph cache (ExternalTarget.converted) where there are such, else converted here.
+   */
+  const initOf = (name: string, rows?: { from: number; count: number }) => {
+    const p = plan.tensors.get(name);
+    if (!p) throw new LabError('BAD_CHECKPOINT', `${ckpt.path}: missing tensor '${name}'`);
+    const dims = rows ? [rows.count, ...p.dims.slice(1)] : p.dims;
+    const src = p.place ?? g.prepared(name);
+    if (src) {
+      const b = rows ? inPlace({ ...ckpt.weights.get(p.src)!, stored: () => src }, src.dtype, rows)! : src;
+      weightBytes[p.place ? 'inPlace' : 'converted'] += b.length;
+      return { init: g.initRef(name, p.elem, b.transposed ? [...dims].reverse() : dims, b), elem: p.elem, transposed: b.transposed };
+    }
+    const all = convertTensor(ckpt, p);
+    const row = p.dims.slice(1).reduce((a, b) => a * b, 1);
+    const data = rows ? all.subarray(rows.from * row, (rows.from + rows.count) * row) : all;
+    weightBytes.converted += data.byteLength;
+    return { init: g.init(name, p.elem, dims, data), elem: p.elem, transposed: false };
+  };
   const constT = (name: string, data: () => Float32Array, dims: number[]) =>
     memo(name, () => (T === DT.FLOAT16 ? g.init(name, T, dims, toHalf(data())) : g.init(name, T, dims, data())));
-  /**
-   * halfWeights: checkpoint tensor `src` (a big matrix stored as fp16/bf16) as its 16-bit patterns and their ONNX
-   * type, or undefined (fp32 graph of another kind, an fp32/fp16-graph tensor, or a value that is not exactly 16-bit).
-   */
-  const half16 = (src: string): { elem: ElemType; bits: Uint16Array } | undefined => {
-    const kind = o.halfWeights && T === F32 && BIG_WEIGHT.test(src) ? ckpt.weights.get(src)?.dtype : undefined;
-    if (kind !== 'float16' && kind !== 'bfloat16') return undefined;
-    const bits = toStored16(W(src), kind);
-    return bits && { elem: kind === 'float16' ? DT.FLOAT16 : DT.BFLOAT16, bits };
+  /** a checkpoint vector (norm weight, bias) in its planned dtype (the graph dtype; fp32 for LayerNorm) */
+  const vec = (name: string) => memo(name, () => initOf(name).init);
+  /** a matrix initializer for y = x·Wᵀ: `w` holds W [out,in] (transB) or, for checkpoints that store [in,out], W itself */
+  const matrices = new Map<string, { w: string; transB: boolean; matmul?: boolean }>();
+  /** planned matrix `name` [out,in] (a 16-bit one in an fp32 graph is Cast to fp32 right before use: halfWeights) */
+  const matrixOf = (name: string) => {
+    let m = matrices.get(name);
+    if (!m && o.plain) {
+      // an exporter's layout (PyTorch writes MatMul(x, Wᵀ) with Wᵀ [in,out] as the initializer): interop graphs only
+      const p = plan.tensors.get(name)!;
+      const v = convertTensor(ckpt, p);
+      const [out, inp] = p.dims;
+      const t = v instanceof Float32Array ? transpose(v, out, inp) : transpose16(v, out, inp);
+      matrices.set(name, (m = { w: g.init(name, p.elem, [inp, out], t), transB: false, matmul: true }));
+    }
+    if (!m) {
+      const r = initOf(name);
+      matrices.set(name, (m = { w: r.elem !== T ? g.op('Cast', [r.init], { to: T }) : r.init, transB: !r.transposed }));
+    }
+    return m;
   };
-  /** a reusable buffer for the next external initializer of n values (undefined: allocate, the builder keeps it) */
-  const scratch32 = (n: number) => {
-    const b = g.scratch(n * 4);
-    return b && new Float32Array(b, 0, n);
+  /** Linear weight [out,in] as a [in,out] value for MatMul(x, ·) (search graph): a Transpose of the stored matrix where needed */
+  const linear = (name: string) => {
+    const m = matrixOf(name);
+    return m.transB ? memo(`${name}.T`, () => g.op('Transpose', [m.w], { perm: [1, 0] })) : m.w;
   };
-  const scratch16 = (n: number) => {
-    const b = g.scratch(n * 2);
-    return b && new Uint16Array(b, 0, n);
-  };
-  /** checkpoint matrix `src` [out,in] as MatMul's [in,out] under the initializer name `name` (registered once) */
-  const linearOf = (name: string, src: string, out: number, inp: number, keep16 = true) =>
-    memo(name, () => {
-      const h16 = keep16 ? half16(src) : undefined;
-      if (h16) return g.op('Cast', [g.init(name, h16.elem, [inp, out], transpose16(h16.bits, out, inp, scratch16(h16.bits.length)))], { to: F32 });
-      const w = W(src);
-      const t = transpose(w, out, inp, T === F32 ? scratch32(w.length) : undefined);
-      return g.init(name, T, [inp, out], T === DT.FLOAT16 ? toHalf(t) : t);
-    });
-  /** Linear weight [out,in] stored as [in,out] for MatMul(x, W) */
-  const linear = (name: string, out: number, inp: number) => linearOf(name, name, out, inp);
   /** names of tables kept 16-bit: what is read from them (Gather, Slice) is Cast to fp32 */
   const halfTables = new Set<string>();
   /** an embedding table [rows, h] (rows `from` … `from + n − 1` of checkpoint tensor `name`) */
   const table = (name: string, dims: [number, number], from = 0) =>
     memo(name, () => {
-      const pick = <A extends Float32Array | Uint16Array>(a: A) => a.subarray(from * dims[1], (from + dims[0]) * dims[1]) as A;
-      const h16 = half16(name);
-      if (!h16) return constT(name, () => pick(W(name)), dims);
-      halfTables.add(name);
-      return g.init(name, h16.elem, dims, pick(h16.bits));
+      const r = initOf(name, from === 0 && dims[0] === plan.tensors.get(name)?.dims[0] ? undefined : { from, count: dims[0] });
+      if (r.elem !== T) halfTables.add(name);
+      return r.init;
     });
   const readTable = (name: string, x: string) => (halfTables.has(name) ? g.op('Cast', [x], { to: F32 }) : x);
+  const flatShapes = new Map<number, string>();
+  /** the shape [-1, n] (flattens [B,S,n] for Gemm) */
+  const flatTo = (n: number) => {
+    let v = flatShapes.get(n);
+    if (!v) flatShapes.set(n, (v = g.i64(g.fresh('flat'), [-1, n])));
+    return v;
+  };
   const scalarT = (name: string, v: number) => constT(name, () => new Float32Array([v]), []);
   const scalarF = (name: string, v: number) => memo(name, () => g.f32(name, [v], []));
   const toF = (x: string) => (T === F32 ? x : g.op('Cast', [x], { to: F32 }));
@@ -215,8 +245,8 @@ export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<Gra
 
   const fused = !!o.fused;
   /** HF RMSNorm: fp32 x·rsqrt(mean(x²)+eps), back to the input dtype, × weight */
-  const rms = (x: string, weightName: string, dim: number) => {
-    const w = constT(weightName, () => W(weightName), [dim]);
+  const rms = (x: string, weightName: string) => {
+    const w = vec(weightName);
     // fused: one kernel, fp32 statistics (stash_type 1); x·rsqrt and ×weight in fp32 with one rounding at the end
     // (HF rounds x·rsqrt to the input dtype before ×weight: identical in fp32, ≤ 1 fp16 ulp apart in fp16)
     if (fused) return g.op('SimplifiedLayerNormalization', [x, w], { axis: -1, epsilon: { float: s.normEps }, stash_type: 1 });
@@ -227,11 +257,11 @@ export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<Gra
   };
   /** torch LayerNorm in fp32 (opset-17 LayerNormalization), back to the graph dtype */
   const layerNorm = (x: string, prefix: string) => {
-    const w = memo(prefix + '.weight', () => g.f32(prefix + '.weight', W(prefix + '.weight'), [h]));
-    const b = memo(prefix + '.bias', () => g.f32(prefix + '.bias', W(prefix + '.bias'), [h]));
+    const w = vec(prefix + '.weight');
+    const b = vec(prefix + '.bias');
     return toT(g.op('LayerNormalization', [toF(x), w, b], { axis: -1, epsilon: s.normEps }));
   };
-  const norm = (x: string, prefix: string) => (s.norm === 'rms' ? rms(x, prefix + '.weight', h) : layerNorm(x, prefix));
+  const norm = (x: string, prefix: string) => (s.norm === 'rms' ? rms(x, prefix + '.weight') : layerNorm(x, prefix));
   const rd = s.rotaryDim;
   const qkScale = fused ? '' : scalarT('qk_scale', 1 / Math.sqrt(hd));
   const mergeShape = g.i64('merge_shape', [0, 0, H * hd]);
@@ -262,7 +292,12 @@ export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<Gra
    * 128 MB chunk), more than its 16-bit copy saves (V·h·2). Measured (bench compile, fp16 0.1B): peak 1.50× the
    * weights with the head fp32, 1.67–1.70× with it 16-bit; its MatMul also keeps the pre-packed speed.
    */
-  const lmHead = () => (s.tieEmbeddings ? linearOf('lm_head.tied', 'embed.tokens', V, h, false) : linearOf('lm_head.weight', 'lm_head.weight', V, h, false));
+  const lmHead = () => {
+    if (!s.tieEmbeddings) return matrixOf('lm_head.weight');
+    // tied: the token table itself where it is the checkpoint's bytes in the graph dtype (one initializer for both uses)
+    if (!plan.tensors.has('lm_head.tied')) return { w: table('embed.tokens', [V, h]), transB: true };
+    return matrixOf('lm_head.tied');
+  };
   /**
    * halfWeights: every weight Cast is made before any other node of the stream. onnxruntime's execution order (a
    * depth-first walk back from the outputs, which node index steers) ran a Cast made after the activation it meets at
@@ -276,13 +311,13 @@ export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<Gra
     if (!anyHalf) return;
     for (let l = 0; l < L; l++) {
       const p = `layers.${l}.`;
-      linear(p + 'attn.q.weight', H * hd, h);
-      linear(p + 'attn.k.weight', K * hd, h);
-      linear(p + 'attn.v.weight', K * hd, h);
-      linear(p + 'attn.o.weight', h, H * hd);
-      if (s.gated) linear(p + 'mlp.gate.weight', F, h);
-      linear(p + 'mlp.up.weight', F, h);
-      linear(p + 'mlp.down.weight', h, F);
+      matrixOf(p + 'attn.q.weight');
+      matrixOf(p + 'attn.k.weight');
+      matrixOf(p + 'attn.v.weight');
+      matrixOf(p + 'attn.o.weight');
+      if (s.gated) matrixOf(p + 'mlp.gate.weight');
+      matrixOf(p + 'mlp.up.weight');
+      matrixOf(p + 'mlp.down.weight');
     }
   };
 
@@ -290,6 +325,22 @@ export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<Gra
     castsFirst();
     const shape = g.op('Shape', [ids]);
     const S1 = g.op('Slice', [shape, g.i64(g.fresh('c1'), [1]), g.i64(g.fresh('c2'), [2])]); // [1] = S
+    const BS = g.op('Slice', [shape, zero1, g.i64(g.fresh('c2'), [2])]); // [B, S]
+    const outShapes = new Map<number, string>();
+    /**
+     * x [B,S,inp] · Wᵀ → [B,S,out] as Gemm over [B·S, inp] on the matrix as the checkpoint stores it (transB=1 for HF's
+     * [out,in]): no transposed copy on disk or in memory. MatMul(x, Transpose(W)) would be one: onnxruntime's constant
+     * folding transposes an initializer at session creation (measured on 1.29 CPU: the same packed weight after, 2.7×
+     * the creation time for a 256 MB matrix).
+     */
+    const gemm = (x: string, m: { w: string; transB: boolean; matmul?: boolean }, out: number, inp: number) => {
+      if (m.matmul) return g.op('MatMul', [x, m.w]);
+      const y = g.op('Gemm', [g.op('Reshape', [x, flatTo(inp)]), m.w], { transB: m.transB ? 1 : 0 });
+      let sh = outShapes.get(out);
+      if (!sh) outShapes.set(out, (sh = g.op('Concat', [BS, g.i64(g.fresh('out_dim'), [out])], { axis: 0 })));
+      return g.op('Reshape', [y, sh]);
+    };
+    const project = (x: string, name: string, out: number, inp: number) => gemm(x, matrixOf(name), out, inp);
     let cosS = '';
     let sinS = '';
     if (rope && !fused) {
@@ -323,8 +374,8 @@ export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<Gra
       let k = k0;
       let v = v0;
       if (s.qkNorm) {
-        q = g.op('Reshape', [rms(g.op('Reshape', [q, headsShape(H)]), p + 'attn.q_norm.weight', hd), mergeShape]);
-        k = g.op('Reshape', [rms(g.op('Reshape', [k, headsShape(K)]), p + 'attn.k_norm.weight', hd), kvMergeShape]);
+        q = g.op('Reshape', [rms(g.op('Reshape', [q, headsShape(H)]), p + 'attn.q_norm.weight'), mergeShape]);
+        k = g.op('Reshape', [rms(g.op('Reshape', [k, headsShape(K)]), p + 'attn.k_norm.weight'), kvMergeShape]);
       }
       if (rope) {
         q = rotary(q, H);
@@ -355,8 +406,8 @@ export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<Gra
       const xIn = x;
       const hN = norm(x, p + 'attn_norm');
       const proj = (name: string, out: number) => {
-        let y = g.op('MatMul', [hN, linear(p + `attn.${name}.weight`, out, h)]);
-        if (ckpt.weights.has(p + `attn.${name}.bias`)) y = g.op('Add', [y, constT(p + `attn.${name}.bias`, () => W(p + `attn.${name}.bias`), [out])]);
+        let y = project(hN, p + `attn.${name}.weight`, out, h);
+        if (ckpt.weights.has(p + `attn.${name}.bias`)) y = g.op('Add', [y, vec(p + `attn.${name}.bias`)]);
         return y;
       };
       let ctx: string; // [B,S,H·hd]
@@ -366,8 +417,8 @@ export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<Gra
         let k = g.op('Reshape', [proj('k', K * hd), headsShape(K)]);
         const v0 = g.op('Reshape', [proj('v', K * hd), headsShape(K)]);
         if (s.qkNorm) {
-          q = rms(q, p + 'attn.q_norm.weight', hd);
-          k = rms(k, p + 'attn.k_norm.weight', hd);
+          q = rms(q, p + 'attn.q_norm.weight');
+          k = rms(k, p + 'attn.k_norm.weight');
         }
         q = applyRope(g.op('Transpose', [q], { perm: [0, 2, 1, 3] })); // [B,H,S,hd]
         k = applyRope(g.op('Transpose', [k], { perm: [0, 2, 1, 3] })); // [B,K,S,hd]
@@ -383,8 +434,8 @@ export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<Gra
         const probs = toT(g.op('Softmax', [g.op('Add', [toF(scores), maskSS])], { axis: -1 }));
         ctx = g.op('Reshape', [g.op('Transpose', [g.op('MatMul', [probs, v])], { perm: [0, 2, 1, 3] }), mergeShape]);
       }
-      let attn = g.op('MatMul', [ctx, linear(p + 'attn.o.weight', h, H * hd)]);
-      if (ckpt.weights.has(p + 'attn.o.bias')) attn = g.op('Add', [attn, constT(p + 'attn.o.bias', () => W(p + 'attn.o.bias'), [h])]);
+      let attn = project(ctx, p + 'attn.o.weight', h, H * hd);
+      if (ckpt.weights.has(p + 'attn.o.bias')) attn = g.op('Add', [attn, vec(p + 'attn.o.bias')]);
       if (resScale) attn = g.op('Mul', [attn, resScale]);
       x = g.op('Add', [x, attn]);
 
@@ -392,8 +443,8 @@ export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<Gra
       // gpt_neox parallel residual: the MLP norm sees the layer input, not x + attn
       const m = norm(s.parallelResidual ? xIn : x, p + 'mlp_norm');
       const ffnIn = (name: string) => {
-        let y = g.op('MatMul', [m, linear(p + `mlp.${name}.weight`, F, h)]);
-        if (ckpt.weights.has(p + `mlp.${name}.bias`)) y = g.op('Add', [y, constT(p + `mlp.${name}.bias`, () => W(p + `mlp.${name}.bias`), [F])]);
+        let y = project(m, p + `mlp.${name}.weight`, F, h);
+        if (ckpt.weights.has(p + `mlp.${name}.bias`)) y = g.op('Add', [y, vec(p + `mlp.${name}.bias`)]);
         return y;
       };
       const up = ffnIn('up');
@@ -401,17 +452,16 @@ export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<Gra
       const a = s.gated ? g.op('Mul', [sAct, up]) : sAct; // [B,S,F]
       const aMasked = ffn(l, sAct, a);
       if (!head && l === L - 1) return {};
-      let down = g.op('MatMul', [aMasked, linear(p + 'mlp.down.weight', h, F)]);
-      if (ckpt.weights.has(p + 'mlp.down.bias')) down = g.op('Add', [down, constT(p + 'mlp.down.bias', () => W(p + 'mlp.down.bias'), [h])]);
+      let down = project(aMasked, p + 'mlp.down.weight', h, F);
+      if (ckpt.weights.has(p + 'mlp.down.bias')) down = g.op('Add', [down, vec(p + 'mlp.down.bias')]);
       if (resScale) down = g.op('Mul', [down, resScale]);
       x = g.op('Add', [x, down]);
     }
     let hF = norm(x, 'final_norm');
     if (s.logitScale !== 1) hF = g.op('Mul', [hF, scalarT('logit_scale', s.logitScale)]);
-    const lm = lmHead();
-    return { logits: toF(g.op('MatMul', [hF, lm])) }; // [B,S,V] fp32
+    return { logits: toF(gemm(hF, lmHead(), V, h)) }; // [B,S,V] fp32
   }
-  return { spec: s, T, linear, W, toF, stream };
+  return { spec: s, T, linear, W, toF, stream, weightBytes };
 }
 
 function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: GraphOptions): Uint8Array {

@@ -4,6 +4,7 @@
  * (CPU, CUDA, WebGPU) supports.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { create, toBinary } from '@bufbuild/protobuf';
@@ -30,6 +31,7 @@ import {
   type ValueInfoProto,
   type AttributeProto,
 } from 'onnx-buf';
+import type { StoredBytes } from '../checkpoint/types';
 
 export const DT = TensorProto_DataType;
 export type ElemType = TensorProto_DataType;
@@ -87,6 +89,49 @@ export function tensorProto(name: string, elem: ElemType, dims: number[], raw: U
   return create(TensorProtoSchema, { name, dataType: elem, dims: dims.map((d) => BigInt(d)), rawData: raw as Uint8Array<ArrayBuffer> });
 }
 
+/** A byte range of a file. */
+export interface FileRange {
+  file: string;
+  offset: number;
+  length: number;
+}
+
+function externalTensor(name: string, elem: ElemType, dims: number[], location: string, offset: number, length: number): TensorProto {
+  const kv = (key: string, value: string) => create(StringStringEntryProtoSchema, { key, value });
+  return create(TensorProtoSchema, {
+    name,
+    dataType: elem,
+    dims: dims.map((d) => BigInt(d)),
+    dataLocation: TensorProto_DataLocation.EXTERNAL,
+    externalData: [kv('location', location), kv('offset', String(offset)), kv('length', String(length))],
+  });
+}
+
+/** `file` relative to `dir` with '/' separators when it lies inside dir, else undefined. */
+export function relativeInside(dir: string, file: string): string | undefined {
+  const rel = path.relative(dir, file);
+  if (!rel || rel.startsWith('..') || path.isAbsolute(rel)) return undefined;
+  return rel.split(path.sep).join('/');
+}
+
+/**
+ * The deepest folder holding every one of the existing folders `dirs` (by real path: symlinks resolved, as
+ * onnxruntime resolves them), or undefined when there is none (different drives on Windows).
+ */
+export function commonFolder(dirs: string[]): string | undefined {
+  if (!dirs.length) return undefined;
+  const real = dirs.map((d) => fs.realpathSync(d));
+  let base = real[0];
+  for (const d of real.slice(1)) {
+    while (relativeInside(base, path.join(d, 'x')) === undefined) {
+      const up = path.dirname(base);
+      if (up === base) return undefined;
+      base = up;
+    }
+  }
+  return base;
+}
+
 function bytesOf(a: ArrayBufferView): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
@@ -98,7 +143,44 @@ export class GraphBuilder {
   private initializers: TensorProto[] = [];
   private counter = 0;
   private ext?: { fd: number; location: string; offset: number; minBytes: number };
+  /** the folder external-data locations are relative to, when initRef may point into existing files */
+  private refBase?: string;
+  /** bytes pointed at in place (initRef) and written as external data (init) by this builder */
+  readonly written = { refBytes: 0, dataBytes: 0 };
   constructor(readonly name = 'graph') {}
+
+  /**
+   * Lets initRef point initializers at bytes of existing files (the checkpoint's own). ONNX external-data locations
+   * are relative paths, and onnxruntime (1.29) refuses any whose real path (symlinks resolved) leaves the folder it
+   * resolves them from; the session must be opened with `base` as that folder (openSessionFromBuffer's folder).
+   */
+  refsFrom(base: string): void {
+    this.refBase = base;
+  }
+
+  private preparedCopies?: Map<string, StoredBytes>;
+  /** A converted copy of checkpoint tensor `name` prepared on disk for this build (ExternalTarget.converted), if any. */
+  prepared(name: string): StoredBytes | undefined {
+    return this.preparedCopies?.get(name);
+  }
+
+  /** Whether initRef works (refsFrom was called). */
+  get canRef(): boolean {
+    return this.refBase !== undefined;
+  }
+
+  /**
+   * An initializer whose data are `length` bytes at `offset` of `file` (already in the tensor's ONNX layout and dtype,
+   * little-endian): nothing is copied. Needs refsFrom; `file`'s real path must lie inside that folder.
+   */
+  initRef(name: string, elem: ElemType, dims: number[], r: FileRange): string {
+    if (this.refBase === undefined) throw new Error('initRef: no reference folder (refsFrom) set');
+    const location = relativeInside(this.refBase, fs.realpathSync(r.file));
+    if (location === undefined) throw new Error(`initRef: ${r.file} is not inside ${this.refBase}`);
+    this.initializers.push(externalTensor(name, elem, dims, location, r.offset, r.length));
+    this.written.refBytes += r.length;
+    return name;
+  }
 
   /**
    * Store initializers of ≥ minBytes in an external data file (ONNX external data: the only way past protobuf's
@@ -140,9 +222,13 @@ export class GraphBuilder {
    * pre-packed the file: 0–200 MB more peak RSS from run to run (bench compile, 0.1B: fp32 checkpoint 1.23–1.56×
    * its weights, fp16 1.82–2.01×; with the collection 1.23–1.24× and 1.67–1.68×, for a few ms).
    */
-  withExternal(external: { file: string; location: string } | undefined, build: () => Uint8Array): Uint8Array {
-    if (!external) return build();
-    this.externalData(external.file, external.location);
+  withExternal(external: { file?: string; location?: string; base?: string; converted?: Map<string, StoredBytes> } | undefined, build: () => Uint8Array): Uint8Array {
+    if (external?.base !== undefined) {
+      this.refsFrom(external.base);
+      this.preparedCopies = external.converted;
+    }
+    if (!external?.file) return build();
+    this.externalData(external.file, external.location ?? path.basename(external.file));
     try {
       return build();
     } finally {
@@ -204,16 +290,8 @@ export class GraphBuilder {
       // in ≤ 1 GiB pieces (fs.writeSync's length limit), each retried until written whole
       for (let p = 0; p < bytes.length; ) p += fs.writeSync(e.fd, bytes, p, Math.min(bytes.length - p, 1 << 30), at + p);
       e.offset = at + data.byteLength;
-      const kv = (key: string, value: string) => create(StringStringEntryProtoSchema, { key, value });
-      this.initializers.push(
-        create(TensorProtoSchema, {
-          name,
-          dataType: elem,
-          dims: dims.map((d) => BigInt(d)),
-          dataLocation: TensorProto_DataLocation.EXTERNAL,
-          externalData: [kv('location', e.location), kv('offset', String(at)), kv('length', String(data.byteLength))],
-        }),
-      );
+      this.initializers.push(externalTensor(name, elem, dims, e.location, at, data.byteLength));
+      this.written.dataBytes += data.byteLength;
       return name;
     }
     this.initializers.push(tensorProto(name, elem, dims, bytesOf(data)));

@@ -5,7 +5,7 @@
 import type { WeightTensor } from '../types';
 
 export function renamed(t: WeightTensor, name: string): WeightTensor {
-  return { name, shape: t.shape, dtype: t.dtype, toFloat32: () => t.toFloat32(), ...sameValues(t) };
+  return { name, shape: t.shape, dtype: t.dtype, toFloat32: () => t.toFloat32(), ...sameValues(t), ...(t.stored ? { stored: () => t.stored!() } : {}) };
 }
 
 export function transposed(t: WeightTensor, name: string): WeightTensor {
@@ -15,6 +15,11 @@ export function transposed(t: WeightTensor, name: string): WeightTensor {
     shape: [c, r],
     dtype: t.dtype,
     ...sameValues(t),
+    // the same bytes read the other way round (a Conv1D [in, out] matrix is the canonical [out, in] transposed)
+    stored() {
+      const b = t.stored?.();
+      return b && t.shape.length === 2 ? { ...b, transposed: !b.transposed } : undefined;
+    },
     toFloat32() {
       const a = t.toFloat32();
       const out = new Float32Array(a.length);
@@ -31,6 +36,13 @@ export function pickRows(t: WeightTensor, name: string, rows: number[]): WeightT
     name,
     shape: t.shape.length === 2 ? [rows.length, cols] : [rows.length],
     dtype: t.dtype,
+    // consecutive rows of a row-major matrix are one byte range of it
+    stored() {
+      const b = t.stored?.();
+      if (!b || b.transposed || !rows.length || rows.some((r, i) => r !== rows[0] + i)) return undefined;
+      const rowBytes = b.length / t.shape[0];
+      return { ...b, offset: b.offset + rows[0] * rowBytes, length: rows.length * rowBytes };
+    },
     toFloat32() {
       const a = t.toFloat32();
       const out = new Float32Array(rows.length * cols);
