@@ -64,10 +64,11 @@ export function exportRun(s: SessionStore, id: string, format: 'json' | 'csv', o
   let text: string;
   if (format === 'json') text = JSON.stringify({ run, config: s.runConfig(id), provenance: s.runProvenance(id), result }, null, 1);
   else {
-    // one row per layer with the run's scalars repeated: opens directly in a spreadsheet
+    // one row per layer with the run's scalars repeated: opens directly in a spreadsheet; the threshold is the mean of
+    // the per-batch thresholds the run applied (main/store/provenance.ts THRESHOLDS_NOTE), hence the column's name
     const perLayer = (result?.perLayerActivation as number[] | undefined) ?? [];
     const thr = (result?.thresholds as number[] | undefined) ?? [];
-    const head = ['run', 'checkpoint', 'method', 'p', 'cett', 'activationRatio', 'pplRatio', 'pplDense', 'pplSparse', 'layer', 'layerActivation', 'threshold'];
+    const head = ['run', 'checkpoint', 'method', 'p', 'cett', 'activationRatio', 'pplRatio', 'pplDense', 'pplSparse', 'layer', 'layerActivation', 'thresholdBatchMean'];
     const rows = [head.join(',')];
     const n = Math.max(perLayer.length, thr.length, 1);
     for (let l = 0; l < n; l++)
