@@ -121,6 +121,9 @@ export const sessionsHandlers: HandlerMap = {
     const s = need(ctx);
     const sum = await inspectCheckpoint(req.path, { family: req.family as Family | undefined });
     const id = s.upsertCheckpoint(sum, { series: req.series ?? null, tokensTrained: req.tokensTrained ?? null });
+    // the same content may be in the session already: series and tokens are the user's labels, so what they give
+    // here replaces them (the content hash and architecture are never rewritten)
+    if (req.series !== undefined || req.tokensTrained !== undefined) s.updateCheckpoint(id, { series: req.series, tokensTrained: req.tokensTrained });
     ctx.emit('session.changed', { path: s.file, what: 'checkpoints' });
     return s.getCheckpoint(id)!;
   },
