@@ -77,6 +77,28 @@ export async function hashInputs(config: unknown): Promise<RunInputs> {
 }
 
 /**
+ * When `config` is `stored` with only its input paths changed (same checkpoint count and order), the recorded
+ * inputs at the new paths (their hashes are then checked there); otherwise undefined. Without recorded hashes a
+ * move cannot be verified: undefined.
+ */
+export function relocatedInputs(stored: unknown, config: unknown, recorded: RunInputs | undefined): RunInputs | undefined {
+  if (!recorded) return undefined;
+  const strip = (c: unknown) => {
+    const { checkpoint: _c, checkpoints, data: _d, ...rest } = (c ?? {}) as ConfigLike & { checkpoints?: Record<string, unknown>[] };
+    return JSON.stringify({ ...rest, checkpoints: checkpoints?.map(({ path: _p, ...x }) => x) });
+  };
+  if (strip(stored) !== strip(config)) return undefined;
+  const was = inputPaths(stored);
+  const now = inputPaths(config);
+  if (was.checkpoints.length !== now.checkpoints.length || !!was.data !== !!now.data || recorded.checkpoints.length !== now.checkpoints.length) return undefined;
+  if (recorded.checkpoints.some((c, i) => !c.hash || c.path !== was.checkpoints[i]) || (recorded.data && (!recorded.data.hash || recorded.data.path !== was.data))) return undefined;
+  return {
+    checkpoints: recorded.checkpoints.map((c, i) => ({ path: now.checkpoints[i], hash: c.hash })),
+    data: recorded.data && now.data ? { path: now.data, hash: recorded.data.hash } : recorded.data,
+  };
+}
+
+/**
  * Refuses to resume run `id` when a file it read has other contents now (or is gone). Inputs whose hash was not
  * taken (null) are not checked.
  */

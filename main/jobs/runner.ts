@@ -8,7 +8,7 @@ import { LabError, toErrorPayload } from '../api/errors';
 import type { JobFinishedEvent, JobInfo, JobProgressEvent } from '../api/domains/runs';
 import type { Progress, RunControl } from '../metrics/control';
 import type { JobPersistence } from './persistence';
-import { checkInputs, hashInputs } from './inputs';
+import { checkInputs, hashInputs, relocatedInputs } from './inputs';
 
 export interface JobHooks<S> {
   resume?: S;
@@ -44,10 +44,13 @@ export class JobRunner {
       const stored = await this.store.load(resumeId);
       if (!stored) throw new LabError('NOT_FOUND', `no saved job ${resumeId} to resume`);
       if (stored.status === 'completed') throw new LabError('BAD_REQUEST', `job ${resumeId} has completed already`);
-      if (JSON.stringify(stored.config) !== JSON.stringify(config))
+      // the same configuration, or the same one with its files at new places (a relocated session): then the files
+      // there must be the very bytes the run started on
+      const moved = relocatedInputs(stored.config, config, stored.inputs);
+      if (JSON.stringify(stored.config) !== JSON.stringify(config) && !moved)
         throw new LabError('BAD_REQUEST', `job ${resumeId} was started with a different configuration; start a new run instead`);
       if (this.active.has(resumeId)) throw new LabError('BUSY', `job ${resumeId} is running`);
-      await checkInputs(resumeId, stored.inputs); // the saved steps belong to those bytes
+      await checkInputs(resumeId, moved ?? stored.inputs); // the saved steps belong to those bytes
       id = resumeId;
       resume = stored.state;
     } else {

@@ -100,8 +100,10 @@ export class SessionJobPersistence implements JobPersistence {
         const cks = checkpoints as Record<string, unknown>[];
         for (const [i, ck] of cks.entries()) {
           // the row of the bytes this point measured: its hash as recorded when the run started
+          // by position: the result lists the checkpoints in the config's order, as the inputs were recorded (paths
+          // may differ when a relocated session resumed the run)
           const ckPath = path.resolve(String(ck.checkpoint));
-          const input = prov?.inputs?.checkpoints.find((x) => x.path === ckPath);
+          const input = prov?.inputs?.checkpoints.length === cks.length ? prov.inputs.checkpoints[i] : prov?.inputs?.checkpoints.find((x) => x.path === ckPath);
           const rowId = s.findCheckpoint(ckPath, input?.hash ?? null);
           const childId = `${id}#${i}`;
           if (!s.hasRun(childId))

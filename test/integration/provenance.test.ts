@@ -105,6 +105,33 @@ describe('a run records everything that decides its number', () => {
     }
   }, 60_000);
 
+  test('a training series: each point run names its own checkpoint bytes and the shared text, with its measurement', async () => {
+    const dir = path.join(tmp, 'series');
+    const cks = [1, 2].map((i) => writeTinyCheckpoint(path.join(dir, 'relu', `step-${i}00`), 'llama', { activation: 'relu', hidden: 32, layers: 2, seed: 20 + i }));
+    const data = path.join(dir, 'eval.txt');
+    fs.writeFileSync(data, TEXT);
+    const { e, finished } = engine(path.join(dir, 'home'));
+    try {
+      await e.invoke('sessions.new', { path: path.join(dir, 'lab.sparsitylab') });
+      const config = { kind: 'measure-series' as const, checkpoints: cks.map((p, i) => ({ path: p, tokensSeen: (i + 1) * 1e6 })), lastK: 2, data, method: 'cett-ppl' as const, p: 1, tokens: 256, seqLen: 64, batch: 4, tol: 1e-2, thresholdMode: 'authors' as const, provider: 'cpu' as const, bosPerSequence: false };
+      const { id } = await e.invoke('runs.start', { config });
+      expect((await finished(id)).status).toBe('completed');
+      const parent = await e.invoke('sessions.getRun', { id });
+      expect(parent.provenance!.inputs!.checkpoints.map((c) => c.path)).toEqual(cks);
+      expect(parent.children).toHaveLength(2);
+      for (const [i, child] of parent.children.entries()) {
+        const c = await e.invoke('sessions.getRun', { id: child.id });
+        expect(c.provenance!.inputs!.checkpoints).toEqual([parent.provenance!.inputs!.checkpoints[i]]);
+        expect(c.checkpointRef!.contentHash).toBe(parent.provenance!.inputs!.checkpoints[i].hash);
+        expect(c.dataset!.hash).toBe(sha256(TEXT));
+        expect(c.provenance!.measurement!.search).toMatchObject({ candidates: 65536, q99Cap: true });
+      }
+      expect(parent.provenance!.inputs!.checkpoints[0].hash).not.toBe(parent.provenance!.inputs!.checkpoints[1].hash);
+    } finally {
+      await e.dispose();
+    }
+  }, 60_000);
+
   test('runs.start refuses a missing checkpoint or text at once, naming it (no "started" job that then fails)', async () => {
     const dir = path.join(tmp, 'missing');
     fs.mkdirSync(dir, { recursive: true });
@@ -215,6 +242,39 @@ describe('resume re-checks the input hashes', () => {
       expect(ev.result).toEqual({ resumedFrom: { l: 0, r: 0.5, history: [] } });
       s.close();
     }
+  });
+});
+
+describe('resume in a relocated session', () => {
+  test('the moved files are accepted when they are the same bytes, with the config at their new places', async () => {
+    const a = path.join(tmp, 'resume-moved-a');
+    const cks = [1, 2].map((i) => writeTinyCheckpoint(path.join(a, 'series', `step-${i}`), 'llama', { activation: 'relu', hidden: 32, layers: 2, seed: 30 + i }));
+    fs.writeFileSync(path.join(a, 'eval.txt'), TEXT);
+    const cfg = { kind: 'measure-series', checkpoints: cks.map((p) => ({ path: p, tokensSeen: 1e6 })), data: path.join(a, 'eval.txt') };
+    let s = SessionStore.create(path.join(a, 'lab.sparsitylab'));
+    const persist = (st: SessionStore) => new SessionJobPersistence(() => st, new JsonFilePersistence(path.join(tmp, 'resume-moved-jobs')));
+    let runner = new JobRunner(persist(s), { progress() {}, finished() {} });
+    const first = await runner.start('measure-series', cfg, async (_c, hooks) => {
+      await hooks.onStep({ l: 0.25, r: 0.5, history: [] });
+      throw new Error('process killed');
+    });
+    await first.done;
+    s.close();
+    const b = path.join(tmp, 'resume-moved-b');
+    fs.renameSync(a, b);
+    s = SessionStore.open(path.join(b, 'lab.sparsitylab'));
+    runner = new JobRunner(persist(s), { progress() {}, finished() {} });
+    const here = rerunConfig(s, first.id) as typeof cfg;
+    expect(here.checkpoints.map((c) => c.path)).toEqual(cks.map((p) => p.replace(a, b)));
+    // the stored config (old places) cannot be checked any more; another configuration is no resume at all
+    await expect(runner.start('measure-series', cfg, async () => ({}), first.id)).rejects.toThrow(/checkpoint .*step-1 cannot be read any more/);
+    await expect(runner.start('measure-series', { ...here, lastK: 1 }, async () => ({}), first.id)).rejects.toThrow(/different configuration/);
+    touchWeights(path.join(b, 'series', 'step-2'));
+    await expect(runner.start('measure-series', here, async () => ({}), first.id)).rejects.toThrow(/checkpoint .*resume-moved-b.*step-2 has changed since the run started/);
+    touchWeights(path.join(b, 'series', 'step-2'));
+    const again = await runner.start('measure-series', here, async (_c, hooks) => ({ resumed: hooks.resume, checkpoints: [] }), first.id);
+    expect((await again.done).result).toMatchObject({ resumed: { l: 0.25, r: 0.5 } });
+    s.close();
   });
 });
 

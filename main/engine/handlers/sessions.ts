@@ -51,6 +51,17 @@ function checkExt(p: string): string {
   return abs.endsWith('.sparsitylab') ? abs : `${abs}.sparsitylab`;
 }
 
+/** A run's config with its files where they are now (a relocated session), or as recorded when they cannot be found. */
+function configHere(s: SessionStore, id: string): unknown {
+  const cfg = s.runConfig(id) as Record<string, unknown>;
+  try {
+    const here = rerunConfig(s, id);
+    return cfg.stateDir === undefined ? here : { ...here, stateDir: cfg.stateDir };
+  } catch {
+    return cfg; // resuming then says which file is missing
+  }
+}
+
 export const sessionsHandlers: HandlerMap = {
   'sessions.new': (req, ctx) => attach(ctx, SessionStore.create(checkExt(req.path))),
   'sessions.open': (req, ctx) => {
@@ -172,6 +183,6 @@ export const sessionsHandlers: HandlerMap = {
     const s = need(ctx);
     return s
       .listRuns({ parentId: null, status: 'interrupted' })
-      .map((r) => ({ id: r.id, kind: r.kind, config: s.runConfig(r.id), steps: r.steps, updatedAt: r.updatedAt }));
+      .map((r) => ({ id: r.id, kind: r.kind, config: configHere(s, r.id), steps: r.steps, updatedAt: r.updatedAt }));
   },
 };
