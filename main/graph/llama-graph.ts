@@ -46,6 +46,14 @@ export interface GraphOptions {
    * back into fp32 initializers): see storesHalfWeights and HALF_WEIGHTS_SESSION_EXTRA.
    */
   halfWeights?: boolean;
+  /**
+   * Streamed execution (issue 15, main/inference/streamed.ts): only decoder layers from … to−1. A block with from > 0
+   * takes the residual stream as input `hidden_in` [B,S,d_h] (graph dtype) instead of embedding input_ids; a block
+   * with to < L outputs it as `hidden_out` instead of the head and nll. input_ids stays an input of every block (shapes,
+   * and the NLL targets of the last); the mask parameter keeps its whole-model shape (tau [L,F]); active_counts and
+   * neuron_counts cover the block's layers. The layers compute exactly as in the whole graph.
+   */
+  layers?: [number, number];
 }
 
 
@@ -129,6 +137,13 @@ export function buildLlamaGraph(ckpt: LoadedCheckpoint, o: GraphOptions, externa
 /** What a decoder stream does at each layer's FFN: a is the down_proj input [B,S,F], sAct = σ(W_gate x) (gated) or a. */
 export type FfnHook = (l: number, sAct: string, a: string) => string;
 
+/** Layers from … to−1 of the decoder; `hidden` (the residual stream after layer from−1) replaces the embedding. */
+export interface StreamRange {
+  from: number;
+  to: number;
+  hidden?: string;
+}
+
 /**
  * The decoder's building blocks over one GraphBuilder, with every weight registered once, so that one graph can
  * hold several streams through the same weights (the CETT search graph runs a dense and a sparse stream).
@@ -145,7 +160,7 @@ export interface Decoder {
   W(name: string): Float32Array;
   toF(x: string): string;
   /** runs the decoder on ids; `ffn` returns the (possibly masked) down_proj input. Without `head` it stops after the last layer's FFN hook. */
-  stream(ids: string, ffn: FfnHook, head: boolean): { logits?: string };
+  stream(ids: string, ffn: FfnHook, head: boolean, range?: StreamRange): { logits?: string; hidden?: string };
 }
 
 export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<GraphOptions, 'dtype' | 'maxSeq' | 'fused' | 'halfWeights' | 'plain'>): Decoder {
@@ -307,9 +322,9 @@ export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<Gra
    * weights are alive at a time (the largest d_f·d_h·4 bytes).
    */
   const anyHalf = storesHalfWeights(ckpt, o);
-  const castsFirst = () => {
+  const castsFirst = (from: number, to: number) => {
     if (!anyHalf) return;
-    for (let l = 0; l < L; l++) {
+    for (let l = from; l < to; l++) {
       const p = `layers.${l}.`;
       matrixOf(p + 'attn.q.weight');
       matrixOf(p + 'attn.k.weight');
@@ -321,8 +336,8 @@ export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<Gra
     }
   };
 
-  function stream(ids: string, ffn: FfnHook, head: boolean): { logits?: string } {
-    castsFirst();
+  function stream(ids: string, ffn: FfnHook, head: boolean, range: StreamRange = { from: 0, to: L }): { logits?: string; hidden?: string } {
+    castsFirst(range.from, range.to);
     const shape = g.op('Shape', [ids]);
     const S1 = g.op('Slice', [shape, g.i64(g.fresh('c1'), [1]), g.i64(g.fresh('c2'), [2])]); // [1] = S
     const BS = g.op('Slice', [shape, zero1, g.i64(g.fresh('c2'), [2])]); // [B, S]
@@ -391,17 +406,21 @@ export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<Gra
       return g.node('MultiHeadAttention', [q, k, v], { num_heads: H, unidirectional: 1, scale: { float: 1 / Math.sqrt(hd) } }, 1, MS)[0];
     };
 
-    let x = readTable('embed.tokens', g.op('Gather', [table('embed.tokens', [V, h]), ids], { axis: 0 }));
-    if (s.embedScale !== 1) x = g.op('Mul', [x, scalarT('embed_scale', s.embedScale)]);
-    if (s.positional === 'learned') {
-      // learned positions: rows offset … offset+S−1 of the table (OPT starts at 2)
-      const rows = ckpt.weights.get('embed.positions')!.shape[0];
-      const maxPos = Math.min(o.maxSeq, rows - s.positionOffset);
-      const posT = table('embed.positions', [maxPos, h], s.positionOffset);
-      x = g.op('Add', [x, readTable('embed.positions', g.op('Slice', [posT, zero1, S1, zero1]))]);
-    }
+    const embed = () => {
+      let e = readTable('embed.tokens', g.op('Gather', [table('embed.tokens', [V, h]), ids], { axis: 0 }));
+      if (s.embedScale !== 1) e = g.op('Mul', [e, scalarT('embed_scale', s.embedScale)]);
+      if (s.positional === 'learned') {
+        // learned positions: rows offset … offset+S−1 of the table (OPT starts at 2)
+        const rows = ckpt.weights.get('embed.positions')!.shape[0];
+        const maxPos = Math.min(o.maxSeq, rows - s.positionOffset);
+        const posT = table('embed.positions', [maxPos, h], s.positionOffset);
+        e = g.op('Add', [e, readTable('embed.positions', g.op('Slice', [posT, zero1, S1, zero1]))]);
+      }
+      return e;
+    };
+    let x = range.hidden ?? embed();
     const resScale = s.residualScale !== 1 ? scalarT('residual_scale', s.residualScale) : '';
-    for (let l = 0; l < L; l++) {
+    for (let l = range.from; l < range.to; l++) {
       const p = `layers.${l}.`;
       const xIn = x;
       const hN = norm(x, p + 'attn_norm');
@@ -457,6 +476,7 @@ export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<Gra
       if (resScale) down = g.op('Mul', [down, resScale]);
       x = g.op('Add', [x, down]);
     }
+    if (range.to < L) return { hidden: x };
     let hF = norm(x, 'final_norm');
     if (s.logitScale !== 1) hF = g.op('Mul', [hF, scalarT('logit_scale', s.logitScale)]);
     return { logits: toF(gemm(hF, lmHead(), V, h)) }; // [B,S,V] fp32
@@ -470,7 +490,11 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: GraphOptions): Ui
   const s = ckpt.spec;
   const F32 = DT.FLOAT;
   const { intermediateSize: F, numLayers: L, vocabSize: V } = s;
+  const [from, to] = o.layers ?? [0, L];
+  if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from < to && to <= L) || (o.plain && o.layers))
+    throw new LabError('BAD_REQUEST', `graph layers [${from}, ${to}) must be a non-empty range inside [0, ${L}) (not for plain graphs)`);
   const ids = g.input('input_ids', DT.INT64, ['B', 'S']);
+  const hiddenIn = from > 0 ? g.input('hidden_in', T, ['B', 'S', s.hiddenSize]) : undefined;
   const maskIn = o.plain ? {} : declareMaskInputs(g, o.mode, L, F);
   const zeroT = g.init('zero_t', T, [], T === F32 ? new Float32Array([0]) : new Uint16Array([f32ToF16(0)]));
   const axisLast = g.i64('axis_last', [-1]);
@@ -480,7 +504,7 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: GraphOptions): Ui
   const counts: string[] = [];
   const neuronCounts: string[] = [];
   const captured: string[] = [];
-  const { logits } = dec.stream(
+  const { logits, hidden } = dec.stream(
     ids,
     (l, sAct, a) => {
       let aMasked = a;
@@ -495,6 +519,7 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: GraphOptions): Ui
       return aMasked;
     },
     true,
+    { from, to, hidden: hiddenIn },
   );
   if (o.plain) {
     // un-instrumented export (an optimum-like decoder: input_ids → logits), for ONNX-input tests and interop
@@ -502,12 +527,17 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: GraphOptions): Ui
     g.output('logits', F32, ['B', 'S', V]);
     return g.build();
   }
-  nllFromLogits(g, logits!, ids);
+  if (to < L) {
+    g.op('Identity', [hidden!], {}, 'hidden_out');
+    g.output('hidden_out', T, ['B', 'S', s.hiddenSize]);
+  } else {
+    nllFromLogits(g, logits!, ids);
+    g.output('nll', F32, ['B', 'Sm1']);
+  }
   g.op('Concat', counts, { axis: 0 }, 'active_counts');
   g.op('Concat', neuronCounts, { axis: 0 }, 'neuron_counts');
-  g.output('nll', F32, ['B', 'Sm1']);
-  g.output('active_counts', F32, [L, 'B', 'S']);
-  g.output('neuron_counts', F32, [L, F]);
+  g.output('active_counts', F32, [to - from, 'B', 'S']);
+  g.output('neuron_counts', F32, [to - from, F]);
   for (const c of captured) g.output(c, F32, ['BS', F]);
   return g.build();
 }
