@@ -17,6 +17,11 @@ import { MIGRATIONS } from '../../main/store/schema';
 import { JobRunner } from '../../main/jobs/runner';
 import { JsonFilePersistence } from '../../main/jobs/persistence';
 import { relinkCommand } from '../../main/cli/relink';
+import { loadCheckpoint } from '../../main/checkpoint/index';
+import { createRunner } from '../../main/inference/index';
+import { batchStream } from '../../main/metrics/data';
+import { measureCettPpl } from '../../main/metrics/cett-ppl';
+import { downWeightsOf } from '../../main/metrics/target';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-prov-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -144,6 +149,33 @@ describe('a run records everything that decides its number', () => {
       expect(await e.invoke('runs.active', {})).toEqual([]);
     } finally {
       await e.dispose();
+    }
+  });
+});
+
+describe('the search record comes from the engine that ran', () => {
+  test('fused search: its precision, no zero-norm count; an out-of-memory fallback is a field, not only text', async () => {
+    const dir = writeTinyCheckpoint(path.join(tmp, 'fused'), 'llama', { activation: 'relu', hidden: 32, layers: 2, heads: 4, intermediate: 48, vocab: 300, seed: 9, std: 0.2, maxPositions: 64 });
+    const ckpt = await loadCheckpoint(dir);
+    const runner = await createRunner(ckpt, { provider: 'cpu', maxSeq: 32 });
+    try {
+      let x = 5;
+      const ids = Int32Array.from({ length: 6 * 20 }, () => (x = (x * 1103515245 + 12345) >>> 0) % 300);
+      const data = batchStream(ids, { seqLen: 20, batch: 3 }, 'test');
+      const target = { id: dir, runner, downWeights: downWeightsOf(ckpt) };
+      const o = { p: 5, tol: 0.05, thresholdMode: 'authors' as const, curveEngine: 'fused' as const };
+      const fused = await measureCettPpl(target, data, o);
+      expect(fused.search).toEqual({ engine: 'fused', provider: 'cpu', productPrecision: runner.dtype, candidates: 65536, q99Cap: true, q99Stride: expect.stringMatching(/65536/), zeroNormTokens: null, engineFallback: null });
+      // the device "runs out of memory" in the fused call: the run continues on the ORT probe curves and says so
+      const oom = { ...runner, searchStep: async () => Promise.reject(new Error('Failed to allocate memory for requested buffer')) };
+      const fell = await measureCettPpl({ ...target, runner: oom as typeof runner }, data, o);
+      expect(fell.search).toMatchObject({ engine: 'ort', productPrecision: 'float32', engineFallback: { from: 'fused', to: 'ort', reason: 'device out of memory' } });
+      expect(fell.fallbackReasons.join(' ')).toMatch(/fused search ran out of device memory/);
+      // the host curves count the tokens left out for a zero FFN output (summed over batches and layers)
+      expect(Number.isInteger(fell.search!.zeroNormTokens)).toBe(true);
+      expect(fell.cett).toBe(fused.cett);
+    } finally {
+      await runner.dispose();
     }
   });
 });
