@@ -15,6 +15,7 @@ import { createRunner } from '../inference/index';
 import { createReferenceRunner } from '../../test/reference/forward';
 import type { MaskMode } from '../inference/runner-types';
 import { DT } from './onnx-builder';
+import { GraphCache } from '../inference/graph-cache';
 import { buildLlamaGraph, HALF_WEIGHTS_SESSION_EXTRA, storesHalfWeights, type GraphOptions } from './llama-graph';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-graph-'));
@@ -143,10 +144,10 @@ describe.each(stored)('%s: fp32 CPU graph with the weights kept 16-bit', (name, 
     const cacheDir = path.join(tmp, `cache-${name.replace(/\W+/g, '-')}`);
     await matchesReference(ckpt, cacheDir);
     const want = dtype === 'F16' ? DT.FLOAT16 : DT.BFLOAT16;
-    const graphs = fs.readdirSync(cacheDir).filter((f) => f.endsWith('.onnx'));
+    const graphs = new GraphCache(cacheDir).entries().map((e) => path.join(e.dir, 'graph.onnx')).filter((f) => fs.existsSync(f));
     expect(graphs.length).toBeGreaterThan(0);
     for (const f of graphs) {
-      const types = initTypes(fromBinary(ModelProtoSchema, fs.readFileSync(path.join(cacheDir, f))));
+      const types = initTypes(fromBinary(ModelProtoSchema, fs.readFileSync(f)));
       const names = bigNames(ckpt);
       expect(names.length).toBeGreaterThan(ckpt.spec.numLayers * 4);
       for (const n of names) expect(types.get(n), `${f}: ${n}`).toBe(want);

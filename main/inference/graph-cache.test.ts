@@ -1,39 +1,206 @@
-// The on-disk graph cache: graphs + external weights written once, reused, a damaged entry rebuilt, clear() empties it.
-import { expect, test } from 'vitest';
+// The graph cache and the in-place weights (issue 15): cached graphs point into the checkpoint's own safetensors and
+// no copy of the weights is written; only unavoidable conversions are, once; an entry in use is never evicted; a limit
+// that cannot be met is refused with a message naming the size and the setting; a damaged entry is rebuilt.
+import { describe, expect, test } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fromBinary } from '@bufbuild/protobuf';
+import { ModelProtoSchema, TensorProto_DataLocation } from 'onnx-buf';
 import { writeTinyCheckpoint } from '../checkpoint/testing/tiny';
 import { loadCheckpoint } from '../checkpoint/index';
+import { readSafetensorsHeader, readShardedSafetensors } from '../checkpoint/safetensors';
 import { createRunner } from './index';
-import { GraphCache } from './graph-cache';
+import { CACHE_LIMIT_ENV, GraphCache, parseSize } from './graph-cache';
+import { planWeights } from '../graph/weights';
 import { createReferenceRunner } from '../../test/reference/forward';
+import type { LoadedCheckpoint } from '../checkpoint/types';
 
-test('cached graph with external data is reused, a damaged one rebuilt, and clear() removes both files', async () => {
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-cache-'));
-  const cacheDir = path.join(tmp, 'cache');
-  const ckpt = await loadCheckpoint(writeTinyCheckpoint(path.join(tmp, 'm'), 'gpt2', { activation: 'gelu_tanh', seed: 9 }));
-  const ids = Int32Array.from({ length: 10 }, (_, i) => (i * 37) % 256);
-  const req = { ids, batch: 1, seqLen: 10, mode: { kind: 'dense' } as const };
+const tmpDir = (p: string) => fs.mkdtempSync(path.join(os.tmpdir(), p));
+const ids = Int32Array.from({ length: 10 }, (_, i) => (i * 37) % 256);
+const req = { ids, batch: 1, seqLen: 10, mode: { kind: 'dense' } as const };
+
+async function checkNll(ckpt: LoadedCheckpoint, cacheDir: string | undefined, tol = 1e-4): Promise<void> {
   const want = (await createReferenceRunner(ckpt).forward(req)).nll;
-  const check = (nll: Float32Array) => nll.forEach((v, i) => expect(Math.abs(v - want[i])).toBeLessThan(1e-4));
+  const r = await createRunner(ckpt, { provider: 'cpu', ...(cacheDir ? { cacheDir } : {}) });
+  try {
+    const got = (await r.forward(req)).nll;
+    got.forEach((v, i) => expect(Math.abs(v - want[i])).toBeLessThan(tol));
+  } finally {
+    await r.dispose();
+  }
+}
 
-  const r1 = await createRunner(ckpt, { provider: 'cpu', cacheDir });
-  check((await r1.forward(req)).nll);
-  await r1.dispose();
-  const files = fs.readdirSync(cacheDir).sort();
-  expect(files.filter((f) => f.endsWith('.onnx'))).toHaveLength(1);
-  expect(files.filter((f) => f.endsWith('.onnx.data'))).toHaveLength(1);
-  // the weights live in the .data file, not in the graph
-  const onnx = path.join(cacheDir, files.find((f) => f.endsWith('.onnx'))!);
-  expect(fs.statSync(`${onnx}.data`).size).toBeGreaterThan(10 * fs.statSync(onnx).size);
+/** every external initializer of the cached graphs: the real file it reads, at which offset, how many bytes */
+function externalRefs(cacheDir: string): { name: string; file: string; offset: number; length: number }[] {
+  const out: { name: string; file: string; offset: number; length: number }[] = [];
+  for (const e of new GraphCache(cacheDir).entries()) {
+    const g = path.join(e.dir, 'graph.onnx');
+    if (!fs.existsSync(g)) continue;
+    const m = fromBinary(ModelProtoSchema, fs.readFileSync(g));
+    for (const t of m.graph!.initializer) {
+      if (t.dataLocation !== TensorProto_DataLocation.EXTERNAL) continue;
+      const kv = Object.fromEntries(t.externalData.map((x) => [x.key, x.value]));
+      out.push({ name: t.name, file: kv.location, offset: Number(kv.offset), length: Number(kv.length) });
+    }
+  }
+  return out;
+}
 
-  // damage the cached weights: the next runner must rebuild, not crash or read garbage
-  fs.writeFileSync(`${onnx}.data`, Buffer.alloc(16));
-  const r2 = await createRunner(ckpt, { provider: 'cpu', cacheDir });
-  check((await r2.forward(req)).nll);
-  await r2.dispose();
+describe('weights in place', () => {
+  test.each(['safetensors', 'sharded'] as const)('fp32 %s checkpoint: the graph points into its own files, no weights copy, NLL unchanged', async (format) => {
+    const tmp = tmpDir('slab-inplace-');
+    const cacheDir = path.join(tmp, 'cache');
+    const dir = writeTinyCheckpoint(path.join(tmp, 'm'), 'llama', { activation: 'silu', seed: 4, format });
+    const ckpt = await loadCheckpoint(dir);
+    await checkNll(ckpt, cacheDir);
+    const entries = new GraphCache(cacheDir).entries();
+    expect(entries).toHaveLength(1); // one graph, no converted-weights entry
+    expect(fs.readdirSync(entries[0].dir).sort()).toEqual(['entry.json', 'graph.data', 'graph.onnx']);
+    // the stored tensors, by file and offset, as the safetensors headers give them
+    const headers = format === 'sharded' ? readShardedSafetensors(path.join(dir, 'model.safetensors.index.json')) : readSafetensorsHeader(path.join(dir, 'model.safetensors'));
+    // locations are relative to the deepest folder holding checkpoint and cache (here tmp)
+    const intoCkpt = externalRefs(cacheDir).filter((r) => !r.file.endsWith('graph.data'));
+    const weightBytes = headers.reduce((a, h) => a + h.length, 0);
+    // every checkpoint tensor is read from its own bytes: its safetensors file, offset and length
+    expect(intoCkpt.reduce((a, r) => a + r.length, 0)).toBe(weightBytes);
+    for (const r of intoCkpt) {
+      const file = path.join(fs.realpathSync(tmp), r.file);
+      const h = headers.find((x) => x.offset === r.offset && x.length === r.length && fs.realpathSync(x.file) === file);
+      expect(h, `${r.name} → ${r.file}@${r.offset}`).toBeDefined();
+    }
+    // what the cache holds is small beside the weights (graph + rope/causal tables)
+    expect(entries[0].bytes).toBeLessThan(weightBytes);
+    expect(planWeights(ckpt, { dtype: 'float32' }).convertedBytes).toBe(0);
+  });
 
-  expect(new GraphCache(cacheDir).clear()).toBe(1);
-  expect(fs.readdirSync(cacheDir)).toEqual([]);
+  test('fp16 checkpoint on the CPU: matrices stay in place 16-bit; only the fp32 output projection is written, once', async () => {
+    const tmp = tmpDir('slab-inplace16-');
+    const cacheDir = path.join(tmp, 'cache');
+    const ckpt = await loadCheckpoint(writeTinyCheckpoint(path.join(tmp, 'm'), 'llama', { activation: 'relu', seed: 6, dtype: 'F16', tie: false }));
+    await checkNll(ckpt, cacheDir);
+    const plan = planWeights(ckpt, { dtype: 'float32', halfWeights: true });
+    // converted: the output projection (kept fp32 for speed) and the small norm vectors; every matrix in place
+    expect(plan.conversions.map((c) => c.reason).sort()).toEqual(['fp16 → fp32', 'fp16 → fp32 (output projection)']);
+    const s = ckpt.spec;
+    const vectors = [...ckpt.weights.values()].filter((t) => t.shape.length === 1).reduce((a, t) => a + t.shape[0] * 4, 0);
+    expect(plan.convertedBytes).toBe(s.vocabSize * s.hiddenSize * 4 + vectors);
+    expect([...plan.tensors.values()].filter((p) => p.dims.length === 2 && p.name !== 'lm_head.weight').every((p) => p.place?.dtype === 'float16')).toBe(true);
+    const weights = new GraphCache(cacheDir).entries().find((e) => fs.existsSync(path.join(e.dir, 'weights.data')))!;
+    const written = fs.statSync(path.join(weights.dir, 'weights.data')).size; // each tensor page-aligned
+    const n = [...plan.tensors.values()].filter((p) => p.reason).length;
+    expect(written).toBeGreaterThanOrEqual(plan.convertedBytes);
+    expect(written).toBeLessThan(plan.convertedBytes + 4096 * n);
+    // a second runner (another mask mode too) reuses it: still one converted copy
+    const r = await createRunner(ckpt, { provider: 'cpu', cacheDir });
+    await r.forward({ ...req, mode: { kind: 'fat', eps: 0.01 } });
+    await r.dispose();
+    expect(new GraphCache(cacheDir).entries().filter((e) => fs.existsSync(path.join(e.dir, 'weights.data')))).toHaveLength(1);
+  });
+
+  test('gpt2 (Conv1D [in,out] used as stored, fused q|k|v converted) and no cache dir: same NLL', async () => {
+    const tmp = tmpDir('slab-inplace-gpt2-');
+    const ckpt = await loadCheckpoint(writeTinyCheckpoint(path.join(tmp, 'm'), 'gpt2', { activation: 'gelu_tanh', seed: 9 }));
+    const plan = planWeights(ckpt, { dtype: 'float32' });
+    expect(plan.conversions.map((c) => c.reason)).toEqual(['not stored as one contiguous range (split, strided or compressed)']);
+    expect([...plan.tensors.values()].filter((p) => p.place?.transposed).map((p) => p.name.replace(/^layers\.\d+\./, ''))).toContain('mlp.up.weight');
+    await checkNll(ckpt, undefined);
+    await checkNll(ckpt, path.join(tmp, 'cache'));
+  });
+
+  test('a damaged cached graph or converted-weights file is rebuilt, not trusted', async () => {
+    const tmp = tmpDir('slab-damaged-');
+    const cacheDir = path.join(tmp, 'cache');
+    const ckpt = await loadCheckpoint(writeTinyCheckpoint(path.join(tmp, 'm'), 'llama', { activation: 'silu', seed: 8, dtype: 'BF16', tie: true }));
+    await checkNll(ckpt, cacheDir);
+    for (const e of new GraphCache(cacheDir).entries()) for (const f of ['graph.onnx', 'weights.data']) if (fs.existsSync(path.join(e.dir, f))) fs.writeFileSync(path.join(e.dir, f), Buffer.alloc(16));
+    await checkNll(ckpt, cacheDir);
+    expect(new GraphCache(cacheDir).clear()).toBe(2);
+    expect(new GraphCache(cacheDir).entries()).toEqual([]);
+  });
+
+  test('conversions a limit cannot hold are refused before anything is written, naming the size and the setting', async () => {
+    const tmp = tmpDir('slab-refuse-');
+    const cacheDir = path.join(tmp, 'cache');
+    const ckpt = await loadCheckpoint(writeTinyCheckpoint(path.join(tmp, 'm'), 'llama', { activation: 'silu', seed: 2, dtype: 'F16', tie: false }));
+    const r = await createRunner(ckpt, { provider: 'cpu', cacheDir, cacheLimitBytes: 1000 });
+    await expect(r.forward(req)).rejects.toThrow(new RegExp(`limited to 1\\.0 KiB \\(setting: ${CACHE_LIMIT_ENV}.*needs \\d+\\.\\d KiB`));
+    await r.dispose();
+    expect(new GraphCache(cacheDir).entries()).toEqual([]);
+  });
+});
+
+describe('GraphCache', () => {
+  const write = (n: number) => (dir: string) => fs.writeFileSync(path.join(dir, 'blob'), Buffer.alloc(n));
+  const deadPid = () => {
+    const p = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
+    return Number(p.stdout);
+  };
+
+  test('an entry in use is never evicted; released ones go oldest first; stale leases of dead processes do not hold', () => {
+    const c = new GraphCache(tmpDir('slab-gc-'), 3000);
+    const a = c.open(GraphCache.key('a'), 1000, write(1000));
+    const b = c.open(GraphCache.key('b'), 1000, write(1000));
+    b.release();
+    // c needs room: b (released) is evicted, a (in use) stays although it is the oldest
+    const d = c.open(GraphCache.key('c'), 1500, write(1500));
+    expect(fs.existsSync(path.join(a.dir, 'blob'))).toBe(true);
+    expect(fs.existsSync(b.dir)).toBe(false);
+    expect(c.entries().map((e) => e.key).sort()).toEqual([a.key, d.key].sort());
+    // prune and clear leave held entries alone
+    expect(c.prune(0)).toBe(0);
+    expect(c.clear()).toBe(0);
+    expect(() => c.remove(a.key)).not.toThrow(); // this process may drop its own (damaged) entry
+    a.release();
+    // a lease file of a process that has exited does not hold an entry
+    d.release();
+    fs.writeFileSync(path.join(c.dir, 'leases', `${d.key}.${deadPid()}`), '');
+    expect(c.entries().find((e) => e.key === d.key)!.users).toEqual([]);
+    expect(fs.readdirSync(path.join(c.dir, 'leases'))).toEqual([]);
+    expect(c.clear()).toBe(1);
+  });
+
+  test('a limit that cannot be met is refused with the sizes and the setting; nothing is written', () => {
+    const c = new GraphCache(tmpDir('slab-gc-'), 2048);
+    expect(() => c.open(GraphCache.key('big'), 4096, write(4096))).toThrow(`limited to 2.0 KiB (setting: ${CACHE_LIMIT_ENV}, e.g. ${CACHE_LIMIT_ENV}=64G); this entry needs 4.0 KiB`);
+    const held = c.open(GraphCache.key('held'), 1500, write(1500));
+    expect(() => c.open(GraphCache.key('more'), 1000, write(1000))).toThrow('this entry needs 1.0 KiB and entries in use hold 1.5 KiB');
+    expect(c.entries().map((e) => e.key)).toEqual([held.key]);
+    expect(fs.readdirSync(c.dir).filter((f) => f.startsWith('.'))).toEqual([]);
+    held.release();
+  });
+
+  test('a graph written over the limit by a bad estimate stays while in use (the old prune deleted it: "File doesn\'t exist")', () => {
+    const c = new GraphCache(tmpDir('slab-gc-'), 1000);
+    const e = c.open(GraphCache.key('x'), 10, write(5000));
+    expect(fs.statSync(path.join(e.dir, 'blob')).size).toBe(5000);
+    c.prune();
+    expect(fs.existsSync(path.join(e.dir, 'blob'))).toBe(true);
+    e.release();
+    expect(c.prune()).toBe(1);
+  });
+
+  test('a second open of a held entry shares it; a failed build leaves nothing behind', () => {
+    const c = new GraphCache(tmpDir('slab-gc-'), 1e6);
+    let builds = 0;
+    const k = GraphCache.key('k');
+    const a = c.open(k, 10, (d) => (builds++, write(10)(d)));
+    const b = c.open(k, 10, (d) => (builds++, write(10)(d)));
+    expect(builds).toBe(1);
+    a.release();
+    expect(c.users(k)).toEqual([process.pid]); // b still holds it
+    b.release();
+    expect(c.users(k)).toEqual([]);
+    expect(() =>
+      c.open(GraphCache.key('bad'), 10, () => {
+        throw new Error('build failed');
+      }),
+    ).toThrow('build failed');
+    expect(fs.readdirSync(c.dir).sort()).toEqual([k, 'leases']);
+  });
+
+  test('sizes parse as the setting is written', () => {
+    expect([parseSize('64G'), parseSize('1.5g'), parseSize('500M'), parseSize('123'), parseSize('2TiB'), parseSize('x')]).toEqual([64 * 2 ** 30, 1.5 * 2 ** 30, 500 * 2 ** 20, 123, 2 * 2 ** 40, undefined]);
+  });
 });

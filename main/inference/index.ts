@@ -1,25 +1,26 @@
 /**
  * createRunner: a LoadedCheckpoint → a ModelRunner on the best execution provider that works here
  * (cuda → webgpu → cpu unless the user picks), fp16 on GPU and fp32 on CPU. One graph per mask-mode kind
- * (the mask parameters differ), built lazily and cached on disk keyed by content hash + options.
+ * (the mask parameters differ), built lazily, pointing at the checkpoint's own weight bytes, and cached on disk keyed
+ * by content hash + options (graph-store.ts).
  */
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { LabError } from '../api/errors';
 import type { LoadedCheckpoint } from '../checkpoint/types';
-import { buildLlamaGraph, HALF_WEIGHTS_SESSION_EXTRA, storesHalfWeights, type GraphDType } from '../graph/llama-graph';
+import { buildLlamaGraph, HALF_WEIGHTS_SESSION_EXTRA, storesHalfWeights, type ExternalTarget, type GraphDType } from '../graph/llama-graph';
 import { probeProviders, PROVIDER_ORDER, type ProviderName } from './providers';
 import type { ForwardRequest, ForwardResult, MaskMode, ModelRunner, SearchStepRequest, SearchStepResult } from './runner-types';
 import { buildSearchGraph } from '../graph/search-graph';
-import { GraphCache } from './graph-cache';
+import { GraphCache, defaultCacheLimit } from './graph-cache';
+import { GraphStore } from './graph-store';
 import { exporterFeeds, openOnnxSource } from './onnx-file';
 
 export interface RunnerOptions {
   provider?: 'auto' | ProviderName;
   dtype?: 'auto' | GraphDType;
   cacheDir?: string;
+  /** the graph cache's size limit (default: graph-cache.ts defaultCacheLimit, env SPARSITY_LAB_GRAPH_CACHE_LIMIT) */
+  cacheLimitBytes?: number;
   /** longest sequence length the graph supports (rope/causal tables) */
   maxSeq?: number;
   /**
@@ -64,29 +65,18 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
     if (!w) throw new LabError('BAD_CHECKPOINT', `${ckpt.path}: missing down_proj of layer ${l}`);
     colNorms.push(columnNorms(w.toFloat32(), s.hiddenSize, s.intermediateSize));
   }
-  const cache = opts.cacheDir ? new GraphCache(opts.cacheDir) : undefined;
-  // Graphs written to disk keep their weights as ONNX external data (required past protobuf's 2 GB, and ORT
-  // maps the file instead of holding a second copy). Large models without a cache dir go to a temp dir.
-  const bytesPerWeight = dtype === 'float16' ? 2 : 4;
-  const graphBytes = [...ckpt.weights.values()].reduce((a, w) => a + w.shape.reduce((x, y) => x * y, 1) * bytesPerWeight, 0);
-  let tmpDir: string | undefined;
-  const fileFor = (key: Record<string, unknown>): string | undefined => {
-    if (onnxSrc) return undefined; // instrumented in memory from the file (no external data: checked on open)
-    if (cache) return cache.path(ckpt.contentHash, key);
-    if (graphBytes < LARGE_GRAPH_BYTES) return undefined;
-    tmpDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'slab-graph-'));
-    return new GraphCache(tmpDir).path(ckpt.contentHash, key);
-  };
-  const buildToFile = (file: string, build: (ext: { file: string; location: string }) => Uint8Array) => {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    const dataTmp = `${file}.data.${process.pid}.tmp`;
-    const bytes = build({ file: dataTmp, location: `${path.basename(file)}.data` });
-    fs.renameSync(dataTmp, `${file}.data`);
-    const onnxTmp = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(onnxTmp, bytes);
-    fs.renameSync(onnxTmp, file);
-    cache?.prune();
-  };
+  // CPU fp32 graphs keep fp16/bf16-stored weight matrices in that dtype behind Casts (GraphOptions.halfWeights): an
+  // fp16 checkpoint then costs about 1× its weights in onnxruntime, not 2× (issue 3's compile memory target)
+  const halfWeights = provider === 'cpu' && dtype === 'float32';
+  // graphs point at the checkpoint's own bytes; only unavoidable conversions are written, once (graph-store.ts)
+  const store = onnxSrc
+    ? undefined
+    : new GraphStore(ckpt, {
+        dtype,
+        halfWeights,
+        cache: opts.cacheDir ? new GraphCache(opts.cacheDir, opts.cacheLimitBytes ?? defaultCacheLimit()) : undefined,
+        version: GRAPH_VERSION,
+      });
   const sessions = new Map<string, Promise<ort.InferenceSession>>();
   // GPUs get the fused form (contrib attention/rope/RMSNorm kernels, issue 10): on CUDA 118% of PyTorch's forward;
   // on WebGPU 9.5× the plain form's speed (H200: 47k vs 5k tokens/s), NLL checked against transformers on both
@@ -97,26 +87,11 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
     graphOptimizationLevel: 'all',
     logSeverityLevel: 3,
   };
-  // CPU fp32 graphs keep fp16/bf16-stored weight matrices in that dtype behind Casts (GraphOptions.halfWeights): an
-  // fp16 checkpoint then costs about 1× its weights in onnxruntime, not 2× (issue 3's compile memory target)
-  const halfWeights = provider === 'cpu' && dtype === 'float32';
   // …and such graphs must not have those Casts constant-folded back into fp32 initializers
   const halfSessOpts: ort.InferenceSession.SessionOptions = { ...sessOpts, extra: HALF_WEIGHTS_SESSION_EXTRA };
-  /** a session of a graph built by `build` (to a cache/temp file with external data when there is one) */
-  async function openGraph(key: Record<string, unknown>, build: (ext?: { file: string; location: string }) => Uint8Array, half = false): Promise<ort.InferenceSession> {
-    const file = fileFor({ ...key, v: GRAPH_VERSION });
-    const so = half ? halfSessOpts : sessOpts;
-    if (file) {
-      try {
-        if (!fs.existsSync(file) || !fs.existsSync(`${file}.data`)) buildToFile(file, build);
-        return await ort.InferenceSession.create(file, so);
-      } catch {
-        new GraphCache(path.dirname(file)).remove(file); // a damaged cache entry is rebuilt, never trusted
-        buildToFile(file, build);
-        return ort.InferenceSession.create(file, so);
-      }
-    }
-    return ort.InferenceSession.create(build(), so);
+  /** a session of a graph built by `build` (weights in place, cached when there is a cache dir) */
+  function openGraph(key: Record<string, unknown>, build: (ext?: ExternalTarget) => Uint8Array, half = false): Promise<ort.InferenceSession> {
+    return store!.session(key, build, half ? halfSessOpts : sessOpts);
   }
 
   async function session(kind: MaskMode['kind'], capture: boolean): Promise<ort.InferenceSession> {
@@ -233,12 +208,10 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
       searchSession = undefined;
       for (const p of sessions.values()) await (await p.catch(() => undefined))?.release();
       sessions.clear();
-      if (tmpDir) fs.rmSync(tmpDir, { recursive: true, force: true });
+      store?.dispose();
     },
   };
 }
 
 /** Bump when the graph builder changes, so cached graphs of an older builder are never used. */
-export const GRAPH_VERSION = 6;
-/** Graphs above this size are always built to a file with external data, even without a cache dir. */
-const LARGE_GRAPH_BYTES = 256 * 1024 ** 2;
+export const GRAPH_VERSION = 7;

@@ -1,0 +1,160 @@
+/**
+ * Sessions of the graphs built over one checkpoint's weights (issue 15). Every graph points at the checkpoint's own
+ * bytes (ONNX external data: location, offset, length into its safetensors or .bin files) wherever planWeights
+ * (main/graph/weights.ts) allows; what must be converted (bf16 or fp32 for an fp16 GPU graph, the fp32 output
+ * projection of a 16-bit checkpoint on the CPU, tensors not stored contiguously) is written once per checkpoint and
+ * graph dtype into the graph cache and shared by all its graphs. Graph protobufs are cached too; they are small.
+ *
+ * onnxruntime (1.29) resolves external-data locations against one folder and refuses any whose real path (symlinks
+ * resolved) leaves it ("External data path escapes model directory"). Graphs are therefore loaded from their bytes
+ * with that folder set (session config model_external_initializers_file_folder_path) to the deepest folder holding
+ * both the checkpoint's files and the cache, and every location is relative to it. Where no folder holds both (two
+ * drives on Windows), everything is converted instead, and the plan says so.
+ *
+ * `session(key, build, options)` is the one way to open such a graph: createRunner uses it for its mask-mode and
+ * search graphs, and any other graph over the same weights (per-block graphs) can use it the same way.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import type { LoadedCheckpoint, StoredBytes } from '../checkpoint/types';
+import type { ExternalTarget, GraphDType } from '../graph/llama-graph';
+import { commonFolder, relativeInside } from '../graph/onnx-builder';
+import { planWeights, writeConverted, type WeightPlan } from '../graph/weights';
+import { GraphCache, type CacheLease } from './graph-cache';
+
+/** Bump when the converted-weights layout changes (entries of an older layout are then never used). */
+const WEIGHTS_VERSION = 1;
+/** Without a cache folder, converted weights above this size go to a temporary folder instead of into the graph. */
+const INLINE_LIMIT = 256 * 1024 ** 2;
+
+export interface GraphStoreOptions {
+  dtype: GraphDType;
+  /** fp32 graphs keep 16-bit stored matrices 16-bit (GraphOptions.halfWeights) */
+  halfWeights: boolean;
+  /** where graphs and converted weights are kept between runs (none: in memory or a temporary folder) */
+  cache?: GraphCache;
+  /** part of every graph key: bump when the graph builder changes */
+  version: number;
+}
+
+/** `so` reading external data relative to `base` (graphs loaded from bytes). */
+export function withDataFolder(so: ort.InferenceSession.SessionOptions, base: string | undefined): ort.InferenceSession.SessionOptions {
+  if (base === undefined) return so;
+  const extra = (so.extra ?? {}) as Record<string, Record<string, unknown>>;
+  return { ...so, extra: { ...extra, session: { ...(extra.session ?? {}), model_external_initializers_file_folder_path: base } } };
+}
+
+export class GraphStore {
+  /** what every graph of this store does with each checkpoint tensor */
+  readonly plan: WeightPlan;
+  /** the folder external-data locations are relative to (undefined: graphs are self-contained) */
+  readonly base: string | undefined;
+  private cache?: GraphCache;
+  private tmp?: string;
+  private leases: CacheLease[] = [];
+  private converted?: Map<string, StoredBytes>;
+  private files: string[];
+
+  constructor(
+    private ckpt: LoadedCheckpoint,
+    private o: GraphStoreOptions,
+  ) {
+    const wanted = planWeights(ckpt, o);
+    this.files = [...new Set([...wanted.tensors.values()].flatMap((p) => (p.place ? [fs.realpathSync(p.place.file)] : [])))].sort();
+    this.cache = o.cache;
+    if (!this.cache && wanted.convertedBytes >= INLINE_LIMIT) {
+      this.tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-graph-'));
+      this.cache = new GraphCache(this.tmp, Infinity);
+    }
+    if (this.cache) fs.mkdirSync(this.cache.dir, { recursive: true });
+    const dirs = [...new Set(this.files.map((f) => path.dirname(f)))];
+    if (this.cache) dirs.push(this.cache.dir);
+    this.base = commonFolder(dirs);
+    this.plan = this.base !== undefined || !this.files.length ? wanted : planWeights(ckpt, o, false);
+  }
+
+  /** The converted weights, written once into the cache (shared by every graph of this checkpoint and dtype). */
+  private prepareConverted(): Map<string, StoredBytes> | undefined {
+    if (this.converted || !this.cache || this.plan.convertedBytes === 0) return this.converted;
+    const key = GraphCache.key({ weights: this.ckpt.contentHash, dtype: this.o.dtype, halfWeights: this.o.halfWeights, v: WEIGHTS_VERSION });
+    const lease = this.cache.open(key, this.plan.convertedBytes, (dir) => {
+      const at = writeConverted(this.ckpt, this.plan, path.join(dir, 'weights.data'));
+      const index = Object.fromEntries([...at].map(([name, b]) => [name, { offset: b.offset, length: b.length, dtype: b.dtype }]));
+      fs.writeFileSync(path.join(dir, 'weights.json'), JSON.stringify(index));
+    });
+    this.leases.push(lease);
+    const file = path.join(lease.dir, 'weights.data');
+    const index = JSON.parse(fs.readFileSync(path.join(lease.dir, 'weights.json'), 'utf8')) as Record<string, Omit<StoredBytes, 'file' | 'transposed'>>;
+    this.converted = new Map(Object.entries(index).map(([name, b]) => [name, { ...b, file, transposed: false }]));
+    return this.converted;
+  }
+
+  /**
+   * A session of the graph `build` makes (cached under `key`, which must name everything the graph depends on besides
+   * the checkpoint and the store's dtype). `build` gets the ExternalTarget to pass to the graph builder.
+   */
+  async session(key: Record<string, unknown>, build: (ext: ExternalTarget | undefined) => Uint8Array, so: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
+    const cache = this.cache;
+    if (!cache || this.base === undefined) {
+      // in memory: in-place tensors by reference (when a folder holds them), the rest inside the graph
+      const ext = this.base === undefined ? undefined : { base: this.base };
+      return ort.InferenceSession.create(build(ext), withDataFolder(so, this.base));
+    }
+    const base = this.base;
+    const gkey = GraphCache.key({ graph: this.ckpt.contentHash, key, dtype: this.o.dtype, halfWeights: this.o.halfWeights, base, files: this.files, v: this.o.version });
+    const open = async () => {
+      const converted = this.prepareConverted();
+      const lease = cache.open(gkey, 0, (dir) => {
+        const location = relativeInside(base, path.join(cache.dir, gkey, 'graph.data'))!;
+        const bytes = build({ base, converted, file: path.join(dir, 'graph.data'), location });
+        fs.writeFileSync(path.join(dir, 'graph.onnx'), bytes);
+      });
+      this.leases.push(lease);
+      try {
+        return await ort.InferenceSession.create(fs.readFileSync(path.join(lease.dir, 'graph.onnx')), withDataFolder(so, base));
+      } catch (e) {
+        this.leases = this.leases.filter((l) => l !== lease);
+        lease.release();
+        throw e;
+      }
+    };
+    try {
+      return await open();
+    } catch {
+      // a damaged entry (a truncated file, a checkpoint file replaced under the same path) is rebuilt, never trusted:
+      // the graph first, then the converted weights as well
+      this.drop(gkey);
+      try {
+        return await open();
+      } catch {
+        this.drop(gkey);
+        const w = this.leases.find((l) => fs.existsSync(path.join(l.dir, 'weights.json')));
+        if (w) {
+          this.leases = this.leases.filter((l) => l !== w);
+          w.release();
+          this.converted = undefined;
+          this.drop(w.key);
+        }
+        return open();
+      }
+    }
+  }
+
+  /** removes a cache entry unless another process holds it */
+  private drop(key: string): void {
+    try {
+      this.cache!.remove(key);
+    } catch {
+      /* held by another process: leave it to them */
+    }
+  }
+
+  /** Releases the cache entries (and removes the temporary folder, if one was made). */
+  dispose(): void {
+    for (const l of this.leases) l.release();
+    this.leases = [];
+    if (this.tmp) fs.rmSync(this.tmp, { recursive: true, force: true });
+  }
+}
