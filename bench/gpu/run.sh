@@ -10,6 +10,9 @@
 #   bash bench/gpu/run.sh ours-small <n-tokens> <outdir>  CETT-PPL-1% on CUDA, relu and silu, at this token count
 #   bash bench/gpu/run.sh ours-other <n-tokens> <outdir>  the same on WebGPU and CPU (fixed small token counts: slower providers)
 #   bash bench/gpu/run.sh ref   <n-tokens> <outdir> <dtype> [act]   the PyTorch reference
+#   bash bench/gpu/run.sh big-prep 0 <outdir>               issue 15: 7B and 2.4B checkpoints (fp16 shards, random init on the GPU), ~3 min
+#   bash bench/gpu/run.sh big     <n-tokens> <outdir> [m]   issue 15: ours, open cold/warm + host RSS + forward, CETT-PPL-1% at n (16384), ~5 min
+#   bash bench/gpu/run.sh big-ref <n-tokens> <outdir> [m]   issue 15: the PyTorch reference on the same (fp16), ~5 min; m = big7b|big24 for one model
 # Needs dist-bench/bench.cjs (node scripts/build-bench.mjs here). Everything a phase prints also goes to
 # <outdir>/<phase>.txt (the device tool brings back only a few files).
 set -uo pipefail
@@ -103,6 +106,32 @@ ref)
   DT=${4:-bfloat16}; ACT=${5:-relu}
   peak ref-forward-$DT-$ACT-$N python3 bench/reference/sparsing_law_reference.py --model /tmp/bm/$ACT --tokens /tmp/bm/$ACT/tokens.npy --n-tokens "$N" --seq-len 1024 --batch 16 --dtype $DT --forward-only
   peak ref-measure-$DT-$ACT-$N python3 bench/reference/sparsing_law_reference.py --model /tmp/bm/$ACT --tokens /tmp/bm/$ACT/tokens.npy --n-tokens "$N" --seq-len 1024 --batch 16 --dtype $DT --p 1 --tol 1e-3
+  ;;
+big-prep)
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; nproc; free -g | head -2; df -h /tmp | tail -1
+  python3 bench/gpu/make_big.py --out /tmp/bm/big7b --shape 7b --n-tokens 65536 2>&1 | tail -1
+  python3 bench/gpu/make_big.py --out /tmp/bm/big24 --shape 2.4b --n-tokens 65536 2>&1 | tail -1
+  ls -la /tmp/bm/big7b /tmp/bm/big24
+  ;;
+big)
+  # open = checkpoint folder → first forward done (load + content hash, runner, graph build or cache hit, session);
+  # cold: empty graph cache (and the page cache dropped where allowed), warm: the second open
+  for m in ${4:-big24 big7b}; do
+    B=/tmp/bm/$m
+    rm -rf /tmp/bm/gcache-$m
+    sync; if (echo 3 > /proc/sys/vm/drop_caches) 2>/dev/null; then echo "page cache dropped"; else echo "page cache NOT dropped (not root): cold = empty graph cache only"; fi
+    peak open-cold-$m timeout 300 node dist-bench/bench.cjs open --model $B --tokens $B/tokens.i32 --n-tokens 32768 --seq-len 1024 --batch 16 --provider cuda --dtype float16 --cache /tmp/bm/gcache-$m
+    peak open-warm-$m timeout 200 node dist-bench/bench.cjs open --model $B --tokens $B/tokens.i32 --n-tokens 32768 --seq-len 1024 --batch 16 --provider cuda --dtype float16 --cache /tmp/bm/gcache-$m
+    du -sh /tmp/bm/gcache-$m
+    peak measure-$m-$N timeout 400 node dist-bench/bench.cjs measure --model $B --tokens $B/tokens.i32 --n-tokens "$N" --seq-len 1024 --batch 16 --provider cuda --dtype float16 --p 1 --tol 1e-3
+  done
+  ;;
+big-ref)
+  for m in ${4:-big24 big7b}; do
+    B=/tmp/bm/$m
+    peak ref-forward-$m timeout 200 python3 bench/reference/sparsing_law_reference.py --model $B --tokens $B/tokens.npy --n-tokens 65536 --seq-len 1024 --batch 16 --dtype float16 --forward-only
+    peak ref-measure-$m-$N timeout 400 python3 bench/reference/sparsing_law_reference.py --model $B --tokens $B/tokens.npy --n-tokens "$N" --seq-len 1024 --batch 16 --dtype float16 --p 1 --tol 1e-3
+  done
   ;;
 *) echo "unknown phase $PHASE"; exit 2 ;;
 esac
