@@ -14,6 +14,7 @@ export const ERROR_CODES = [
   'SESSION_ERROR', // session file damaged, not SQLite, ...
   'READ_ONLY', // session from a newer app version, opened read-only
   'BUSY',
+  'CLUSTER_ERROR', // a Slurm command (sbatch, squeue, scancel) refused or failed: the message carries its words
   'INTERNAL',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];

@@ -11,6 +11,8 @@
  *     relative to the session file (sessions are relocatable; `path` is the last absolute path). Runs get
  *     `provenance`, a JSON record of everything that decides their number (main/store/provenance.ts).
  *     Run with foreign keys off (main/store/db.ts) and checked with `foreign_key_check` before commit.
+ * v5: cluster_arrays / cluster_tasks: Slurm job arrays submitted from the session and what `cluster collect`
+ *     found of each task (state, reason, log tail, the runs it brought in, the hash of the task's session).
  */
 import type Database from 'better-sqlite3';
 
@@ -88,6 +90,17 @@ export const MIGRATIONS: ((db: Database.Database) => void)[] = [
     const broken = db.pragma('foreign_key_check') as unknown[];
     if (broken.length) throw new Error(`${broken.length} run(s) would point at no checkpoint or dataset after the upgrade`);
   },
+  // 4 → 5: Slurm job arrays sent from this session and the state of their tasks (issue 20, main/cluster).
+  (db) =>
+    db.exec(`
+    CREATE TABLE cluster_arrays (
+      id TEXT PRIMARY KEY, slurm_job_id TEXT, results_dir TEXT NOT NULL, tasks INTEGER NOT NULL, manifest TEXT NOT NULL,
+      submitted_at TEXT NOT NULL, cancelled_at TEXT);
+    CREATE TABLE cluster_tasks (
+      array_id TEXT NOT NULL REFERENCES cluster_arrays(id) ON DELETE CASCADE, task INTEGER NOT NULL, state TEXT NOT NULL,
+      reason TEXT, log_tail TEXT, run_ids TEXT NOT NULL DEFAULT '[]', session_sha256 TEXT, provenance TEXT,
+      updated_at TEXT NOT NULL, PRIMARY KEY (array_id, task));
+  `),
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
