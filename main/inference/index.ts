@@ -14,6 +14,9 @@ import { buildSearchGraph } from '../graph/search-graph';
 import { GraphCache, defaultCacheLimit } from './graph-cache';
 import { GraphStore } from './graph-store';
 import { exporterFeeds, openOnnxSource } from './onnx-file';
+import { maskFeeds } from './mask-feeds';
+import { deviceMemory, planExecution, weightBytesByLayer, type ExecutionMode } from './plan';
+import { chunkedRunner, createStreamedRunner } from './streamed';
 
 export interface RunnerOptions {
   provider?: 'auto' | ProviderName;
@@ -28,6 +31,14 @@ export interface RunnerOptions {
    * WebGPU; false forces the plain-ONNX form there (the GPU cross-check compares both)
    */
   fused?: boolean;
+  /** device memory the engine may use, bytes (the device-memory setting; default: what the device has free) */
+  deviceMemoryBytes?: number;
+  /** whole-model or streamed execution (plan.ts); 'auto' (default) chooses from the memory */
+  execution?: 'auto' | ExecutionMode;
+  /** layers per block when streamed (default: planned) */
+  blockLayers?: number;
+  /** sequences per measurement batch: the planned chunk never exceeds it (default 4096) */
+  batchSeqs?: number;
 }
 
 export function columnNorms(down: Float32Array, d: number, F: number): Float32Array {
@@ -165,23 +176,8 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
 
   async function forward(req: ForwardRequest): Promise<ForwardResult> {
     const { batch: B, seqLen: S, mode } = req;
-    let kind = mode.kind;
-    const feeds: Record<string, ort.Tensor> = {};
+    const { kind, feeds } = maskFeeds(s, mode, B, S);
     feeds.input_ids = idsTensor(req, 'forward');
-    if (mode.kind === 'cett') {
-      const tau = new Float32Array(s.numLayers * s.intermediateSize);
-      mode.tau.forEach((t, l) => tau.set(t, l * s.intermediateSize));
-      feeds.tau = new ort.Tensor('float32', tau, [s.numLayers, s.intermediateSize]);
-    } else if (mode.kind === 'fat') feeds.eps = new ort.Tensor('float32', new Float32Array([mode.eps + 1e-18]), [1]);
-    else if (mode.kind === 'topk-token') {
-      const k = Math.max(0, Math.min(s.intermediateSize, Math.round(mode.k)));
-      feeds.k = new ort.Tensor('int64', new BigInt64Array([BigInt(k)]), [1]);
-    } else if (mode.kind === 'topk-batch') {
-      const numel = B * S * s.intermediateSize;
-      const kzero = Math.floor(numel * (1 - mode.fraction)); // int(numel·(1−k)) as prune_topk
-      if (kzero <= 0) kind = 'relu'; // nothing forced to zero: only exact zeros are inactive (same as the authors' code)
-      else feeds.kzero = new ort.Tensor('int64', new BigInt64Array([BigInt(Math.min(kzero, numel))]), [1]);
-    }
     const sess = await session(kind, !!req.captureActivations);
     // exported decoders (optimum) may also take an attention mask, position ids, an (empty) KV cache …
     if (onnxSrc) Object.assign(feeds, exporterFeeds(sess.inputMetadata, new Set(Object.keys(feeds)), B, S, s, ckpt.path));
@@ -195,6 +191,48 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
     return res;
   }
 
+  async function dispose(): Promise<void> {
+    await (await searchSession?.catch(() => undefined))?.release();
+    searchSession = undefined;
+    for (const p of sessions.values()) await (await p.catch(() => undefined))?.release();
+    sessions.clear();
+    store?.dispose();
+  }
+
+  if (!onnxSrc) {
+    // whole graph or streamed blocks, and sequences per call, from the device's free memory (plan.ts)
+    const mem = await deviceMemory(provider);
+    const plan = planExecution({
+      spec: s,
+      provider,
+      dtype,
+      fused,
+      seqLen: maxSeq,
+      batchSeqs: Math.max(1, opts.batchSeqs ?? MAX_CHUNK_SEQS),
+      ...weightBytesByLayer(ckpt, { dtype, halfWeights }),
+      mem,
+      deviceName: mem.name,
+      capBytes: opts.deviceMemoryBytes,
+      execution: opts.execution,
+      blockLayers: opts.blockLayers,
+    });
+    if (plan.mode === 'streamed')
+      return createStreamedRunner(
+        { ckpt, provider, dtype, fused, halfWeights, maxSeq, colNorms, fallbackReasons: reasons, idsTensor, open: (key, build) => openGraph(key, build, storesHalfWeights(ckpt, { dtype, halfWeights })), dispose: () => store?.dispose() },
+        plan,
+      );
+    const whole: ModelRunner = {
+      spec: s,
+      provider,
+      dtype,
+      fallbackReasons: reasons,
+      colNorms,
+      forward,
+      searchStep,
+      dispose,
+    };
+    return chunkedRunner(whole, plan);
+  }
   return {
     spec: s,
     provider,
@@ -202,16 +240,11 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
     fallbackReasons: reasons,
     colNorms,
     forward,
-    ...(onnxSrc ? {} : { searchStep }),
-    async dispose() {
-      await (await searchSession?.catch(() => undefined))?.release();
-      searchSession = undefined;
-      for (const p of sessions.values()) await (await p.catch(() => undefined))?.release();
-      sessions.clear();
-      store?.dispose();
-    },
+    dispose,
   };
 }
 
+/** sequences per graph call when the caller names no batch (the contract's largest batch) */
+const MAX_CHUNK_SEQS = 4096;
 /** Bump when the graph builder changes, so cached graphs of an older builder are never used. */
 export const GRAPH_VERSION = 7;

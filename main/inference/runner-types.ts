@@ -6,6 +6,7 @@
  */
 import type { ModelSpec } from '../checkpoint/types';
 import type { ProviderName } from './providers';
+import type { ExecutionPlan } from './plan';
 
 /** Which neurons are zeroed before down_proj (METHOD.md §2–4). `s` = σ(W_gate x) (non-gated: s = a). */
 export type MaskMode =
@@ -81,6 +82,8 @@ export interface ModelRunner {
   fallbackReasons: string[];
   /** per layer [F]: ‖W_out[:, i]‖₂ in fp32 from the checkpoint's weights (METHOD.md §1) */
   colNorms: Float32Array[];
+  /** whole-model or streamed execution and the memory it was planned for (plan.ts); absent for ONNX-file inputs */
+  plan?: ExecutionPlan;
   forward(req: ForwardRequest): Promise<ForwardResult>;
   /** the fused search step; absent where the runner cannot build it (ONNX-file inputs) */
   searchStep?(req: SearchStepRequest): Promise<SearchStepResult>;

@@ -1,0 +1,218 @@
+/**
+ * Execution planning (issue 15): whole-model graph or streamed block-by-block execution, and how many sequences one
+ * graph call takes, from the memory the device has free (capped by the user's device-memory setting).
+ *
+ * Memory model (bytes; README "Memory"): a graph call over b sequences of S tokens (T = b·S tokens) on a model of
+ * L layers, width d_h, FFN width d_f, vocabulary V, e bytes per graph element (2 fp16, 4 fp32) holds
+ *   weights of the sessions alive  +  T · perToken
+ *   perToken = capture · L_g · d_f · 4            (the gated activations a, fp32 outputs, for the threshold search)
+ *            + max(d_f · (6e + 9),                 (gate, up, σ, a, masked a; keep mask and its fp32 casts)
+ *                  V · (e + 12),                   (logits, their fp32 cast, slice, log-softmax: the last layer only)
+ *                  attention)                      (plain form: H · S · (2e + 8) per token for scores and softmax;
+ *                                                   fused (flash) form: 4 · H · hd · e)
+ *            + 8 · d_h · e                         (residual stream, norms, projections' outputs)
+ * where L_g is the number of layers in the graph (L whole, the block's layers streamed). The whole path keeps one
+ * session per mask kind a measurement uses (dense with capture, then CETT): two copies of the weights. Streamed keeps
+ * as many block sessions as fit and pages the rest, one block at a time, through the remaining room.
+ */
+import { execFile } from 'node:child_process';
+import os from 'node:os';
+import { LabError } from '../api/errors';
+import type { LoadedCheckpoint, ModelSpec } from '../checkpoint/types';
+import { planWeights } from '../graph/weights';
+import type { ProviderName } from './providers';
+
+const GiB = 1024 ** 3;
+/** kept free of planned use: the CUDA context and cuBLAS/cuDNN workspaces (about 0.5–1 GiB on an H200) */
+export const CUDA_RESERVE = 1.5 * GiB;
+/** WebGPU reports no free memory: plan as if this much were free (conservative) unless the user sets a cap */
+export const WEBGPU_ASSUMED = 8 * GiB;
+/** sessions the whole path keeps alive over one measurement (dense+capture and the sparse kind) */
+export const WHOLE_SESSIONS = 2;
+
+export type ExecutionMode = 'whole' | 'streamed';
+
+export interface DeviceMemory {
+  /** bytes free on the device (host memory for the CPU), null when the provider cannot tell */
+  free: number | null;
+  total: number | null;
+  /** where the figure came from */
+  source: string;
+}
+
+/** What the runner was told and what it chose; recorded with the run (provenance) and shown before Run. */
+export interface ExecutionPlan {
+  mode: ExecutionMode;
+  provider: ProviderName;
+  /** the device in words (e.g. "cuda: NVIDIA H200, 139.8 GiB free") */
+  device: string;
+  /** bytes the plan may use: min(free − reserve, cap) */
+  budgetBytes: number;
+  freeBytes: number | null;
+  capBytes: number | null;
+  /** weights of one session of the whole graph, in its dtype */
+  weightBytes: number;
+  /** blocks of layers [from, to) (one block [0, L) when whole) */
+  blocks: [number, number][];
+  /** streamed: block sessions kept resident (the others are paged in per call) */
+  residentBlocks: number;
+  /** sequences per graph call (a measurement batch of more is cut into chunks of this many: same numbers) */
+  chunkSeqs: number;
+  /** planned peak bytes at chunkSeqs */
+  peakBytes: number;
+  /** why this mode (one sentence) */
+  reason: string;
+}
+
+export interface PlanInput {
+  spec: ModelSpec;
+  provider: ProviderName;
+  dtype: 'float32' | 'float16';
+  fused: boolean;
+  seqLen: number;
+  /** sequences per measurement batch (the chunk never exceeds it) */
+  batchSeqs: number;
+  /** bytes per layer (index l) and outside the layers (embedding, final norm, head) in the graph's dtype */
+  layerBytes: number[];
+  embedBytes: number;
+  headBytes: number;
+  mem: DeviceMemory;
+  deviceName?: string;
+  /** user cap in bytes (the device-memory setting) */
+  capBytes?: number;
+  /** force a mode (tests, benchmarks); 'auto' = choose */
+  execution?: 'auto' | ExecutionMode;
+  /** force the layers per block when streamed */
+  blockLayers?: number;
+}
+
+/** activation bytes per token of a graph over `layers` layers (see the header's formula) */
+export function activationBytesPerToken(spec: ModelSpec, o: { dtype: 'float32' | 'float16'; fused: boolean; seqLen: number; layers: number; capture: boolean; head: boolean }): number {
+  const e = o.dtype === 'float16' ? 2 : 4;
+  const { intermediateSize: F, hiddenSize: h, vocabSize: V, numHeads: H, headDim: hd } = spec;
+  const attn = o.fused ? 4 * H * hd * e : H * o.seqLen * (2 * e + 8);
+  const capture = o.capture ? o.layers * F * 4 : 0;
+  return capture + Math.max(F * (6 * e + 9), o.head ? V * (e + 12) : 0, attn) + 8 * h * e;
+}
+
+/** The formula of the header for a whole-graph capture pass (README): bytes at (L, d_f, batch, seq). */
+export function wholePeakBytes(spec: ModelSpec, o: { dtype: 'float32' | 'float16'; fused: boolean; batch: number; seqLen: number; weightBytes: number; sessions?: number }): number {
+  const per = activationBytesPerToken(spec, { ...o, layers: spec.numLayers, capture: true, head: true });
+  return (o.sessions ?? 1) * o.weightBytes + o.batch * o.seqLen * per;
+}
+
+const gib = (b: number) => `${(b / GiB).toFixed(1)} GiB`;
+
+export function planExecution(p: PlanInput): ExecutionPlan {
+  const { spec, seqLen } = p;
+  const L = spec.numLayers;
+  const free = p.mem.free;
+  const reserve = p.provider === 'cuda' ? CUDA_RESERVE : p.provider === 'cpu' ? Math.min(4 * GiB, 0.1 * (free ?? 0)) : 0;
+  const fromFree = free === null ? (p.provider === 'webgpu' ? WEBGPU_ASSUMED : Infinity) : Math.max(0, free - reserve);
+  const cap = p.capBytes && p.capBytes > 0 ? p.capBytes : null;
+  const budget = Math.min(fromFree, cap ?? Infinity);
+  const weightBytes = p.embedBytes + p.headBytes + p.layerBytes.reduce((a, b) => a + b, 0);
+  const device = `${p.provider}${p.deviceName ? ` (${p.deviceName})` : ''}: ${free === null ? `free memory unknown (${p.mem.source})` : `${gib(free)} free (${p.mem.source})`}${cap ? `, capped at ${gib(cap)}` : ''}`;
+  const act = (layers: number, head: boolean) => seqLen * activationBytesPerToken(spec, { dtype: p.dtype, fused: p.fused, seqLen, layers, capture: true, head });
+  const chunkFor = (room: number, perSeq: number) => Math.max(0, Math.min(p.batchSeqs, Math.floor(room / perSeq)));
+  const base = { provider: p.provider, device, budgetBytes: budget, freeBytes: free, capBytes: cap, weightBytes };
+
+  const wholeRoom = budget - WHOLE_SESSIONS * weightBytes;
+  const wholeChunk = chunkFor(wholeRoom, act(L, true));
+  const want = p.execution ?? 'auto';
+  if (want === 'whole' || (want === 'auto' && wholeChunk >= 1 && !p.blockLayers)) {
+    const chunkSeqs = Math.max(1, wholeChunk);
+    return {
+      ...base,
+      mode: 'whole',
+      blocks: [[0, L]],
+      residentBlocks: 1,
+      chunkSeqs,
+      peakBytes: WHOLE_SESSIONS * weightBytes + chunkSeqs * act(L, true),
+      reason:
+        want === 'whole'
+          ? 'whole-model graph, as asked'
+          : `the whole model (${gib(weightBytes)} of weights, ${WHOLE_SESSIONS} sessions) and ${chunkSeqs} sequence(s) of activations fit in ${gib(budget)}`,
+    };
+  }
+  // streamed: the largest block that leaves room for a second one being paged in and one sequence of activations
+  const maxLayer = Math.max(...p.layerBytes);
+  const ends = p.embedBytes + p.headBytes;
+  let k = p.blockLayers ?? Math.floor((budget / 2 - ends - act(1, true)) / maxLayer);
+  if (!p.blockLayers && k < 1) k = Math.floor((budget - ends - act(1, true)) / maxLayer) >= 1 ? 1 : 0;
+  if (k < 1)
+    throw new LabError(
+      'UNSUPPORTED',
+      `${gib(budget)} of device memory (${device}) does not hold one decoder layer (${gib(maxLayer)}) with the embedding and head (${gib(ends)}) and one sequence of ${seqLen} tokens; raise the device-memory setting or shorten the sequences`,
+    );
+  k = Math.min(k, L);
+  const blocks: [number, number][] = [];
+  for (let from = 0; from < L; from += k) blocks.push([from, Math.min(L, from + k)]);
+  const blockBytes = blocks.map(([a, b], i) => p.layerBytes.slice(a, b).reduce((x, y) => x + y, 0) + (i === 0 ? p.embedBytes : 0) + (i === blocks.length - 1 ? p.headBytes : 0));
+  const biggest = Math.max(...blockBytes);
+  const actBlock = act(Math.min(k, L), true);
+  const chunkSeqs = Math.max(1, chunkFor(budget - 2 * biggest, actBlock) || chunkFor(budget - biggest, actBlock));
+  const room = budget - chunkSeqs * actBlock;
+  const residentBlocks = Math.max(1, Math.min(blocks.length, Math.floor(room / biggest)));
+  const allResident = residentBlocks >= blocks.length;
+  return {
+    ...base,
+    mode: 'streamed',
+    blocks,
+    residentBlocks,
+    chunkSeqs,
+    peakBytes: Math.min(residentBlocks, blocks.length) * biggest + chunkSeqs * actBlock,
+    reason:
+      want === 'streamed' || p.blockLayers
+        ? `streamed in ${blocks.length} block(s) of ${k} layer(s), as asked${allResident ? '' : `; ${residentBlocks} stay resident, the rest are paged in`}`
+        : `the whole model needs ${gib(WHOLE_SESSIONS * weightBytes + act(L, true))} (${WHOLE_SESSIONS} sessions of ${gib(weightBytes)} and one sequence's activations), more than ${gib(budget)}: streamed in ${blocks.length} block(s) of ${k} layer(s), ${allResident ? 'all resident' : `${residentBlocks} resident, the rest paged in per call`}`,
+  };
+}
+
+/** Per-layer and outside-layer weight bytes of the graphs, in their dtype (planWeights: what the build holds). */
+export function weightBytesByLayer(ckpt: LoadedCheckpoint, o: { dtype: 'float32' | 'float16'; halfWeights: boolean }): { layerBytes: number[]; embedBytes: number; headBytes: number } {
+  const plan = planWeights(ckpt, o);
+  const layerBytes = new Array<number>(ckpt.spec.numLayers).fill(0);
+  let embedBytes = 0;
+  let headBytes = 0;
+  for (const t of plan.tensors.values()) {
+    const m = /^layers\.(\d+)\./.exec(t.name);
+    if (m) layerBytes[Number(m[1])] += t.bytes;
+    else if (t.name.startsWith('embed.')) embedBytes += t.bytes;
+    else headBytes += t.bytes;
+  }
+  // a tied head without its own tensor reads the token table: the last block holds it too
+  if (ckpt.spec.tieEmbeddings && !plan.tensors.has('lm_head.tied')) headBytes += plan.tensors.get('embed.tokens')?.bytes ?? 0;
+  return { layerBytes, embedBytes, headBytes };
+}
+
+function run(cmd: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => execFile(cmd, args, { timeout: 10_000 }, (err, out) => (err ? reject(err) : resolve(out))));
+}
+
+/** Free and total memory of the device a provider runs on (CUDA: nvidia-smi of the first visible GPU; CPU: host). */
+export async function deviceMemory(provider: ProviderName): Promise<DeviceMemory & { name?: string }> {
+  if (provider === 'cpu') return { free: os.freemem(), total: os.totalmem(), source: 'host memory available' };
+  if (provider === 'cuda') {
+    try {
+      // onnxruntime's device 0 is the first of CUDA_VISIBLE_DEVICES (an index or a UUID nvidia-smi takes with -i)
+      const first = (process.env.CUDA_VISIBLE_DEVICES ?? '').split(',')[0].trim();
+      const sel = first && !first.startsWith('MIG') ? ['-i', first] : [];
+      const out = await run('nvidia-smi', [...sel, '--query-gpu=memory.free,memory.total,name', '--format=csv,noheader,nounits']);
+      const [free, total, ...name] = out.trim().split('\n')[0].split(',').map((x) => x.trim());
+      const mib = 1024 ** 2;
+      if (Number.isFinite(Number(free)) && Number.isFinite(Number(total))) return { free: Number(free) * mib, total: Number(total) * mib, source: 'nvidia-smi', name: name.join(',') };
+    } catch {
+      /* no nvidia-smi: fall through */
+    }
+    return { free: null, total: null, source: 'nvidia-smi not available' };
+  }
+  return { free: null, total: null, source: 'WebGPU does not report it' };
+}
+
+/** parses the device-memory setting (GiB, > 0) */
+export function parseDeviceMemory(v: unknown, what = '--device-memory'): number {
+  const n = typeof v === 'number' ? v : Number(v);
+  if (!Number.isFinite(n) || n <= 0 || n > 1e5) throw new LabError('BAD_REQUEST', `${what} must be a number of GiB > 0 (got ${String(v)})`);
+  return n * GiB;
+}

@@ -1,0 +1,140 @@
+// Streamed block-by-block execution (issue 15) against the whole-model graph on the CPU: the same NLL (≤ 1e-5),
+// active counts, captured activations and CETT-PPL-1% (CETT, thresholds, activation ratio) for blocks of 1 layer,
+// 2 layers and all layers, gated and non-gated families; a small device-memory cap makes the planner stream (and
+// page blocks) with the answer unchanged; a batch cut into chunks gives the uncut numbers.
+import { afterAll, describe, expect, test } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { writeTinyCheckpoint, type TinyFamily } from '../checkpoint/testing/tiny';
+import { loadCheckpoint } from '../checkpoint/index';
+import type { LoadedCheckpoint } from '../checkpoint/types';
+import { createRunner, type RunnerOptions } from './index';
+import type { ForwardResult, MaskMode, ModelRunner } from './runner-types';
+import { weightBytesByLayer } from './plan';
+import { batchStream } from '../metrics/data';
+import { measureCettPpl } from '../metrics/cett-ppl';
+import { downWeightsOf } from '../metrics/target';
+import { mulberry32 } from '../base/rng';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-streamed-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const L = 4;
+const S = 16;
+const B = 3;
+const r = mulberry32(7);
+const ids = Int32Array.from({ length: B * S }, () => Math.floor(r() * 256));
+
+function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+function same(a: ForwardResult, b: ForwardResult, what: string) {
+  expect(maxAbs(a.nll, b.nll), `${what} nll`).toBeLessThanOrEqual(1e-5);
+  expect(maxAbs(a.activeCounts, b.activeCounts), `${what} active counts`).toBe(0);
+  expect(maxAbs(a.neuronActiveCounts, b.neuronActiveCounts), `${what} neuron counts`).toBe(0);
+  expect(!!a.activations).toBe(!!b.activations);
+  a.activations?.forEach((x, l) => expect(maxAbs(x, b.activations![l]), `${what} act.${l}`).toBeLessThanOrEqual(1e-5));
+}
+
+async function open(ckpt: LoadedCheckpoint, o: RunnerOptions): Promise<ModelRunner> {
+  return createRunner(ckpt, { provider: 'cpu', maxSeq: S, ...o });
+}
+
+// weight scales where the FFN matters to the loss (CETT-PPL-1% lands inside (0, 1), not at its ends)
+const families: [TinyFamily, string, number][] = [
+  ['llama', 'silu', 0.3],
+  ['gpt2', 'gelu_tanh', 0.15],
+  ['opt', 'relu', 0.15],
+];
+
+describe.each(families)('%s %s: streamed = whole graph', (family, activation, std) => {
+  const dir = writeTinyCheckpoint(path.join(tmp, `${family}-${activation}`), family, { layers: L, activation: activation as never, std });
+  const ckptP = loadCheckpoint(dir);
+
+  test('forward in every mask mode, blocks of 1, 2 and all layers', async () => {
+    const ckpt = await ckptP;
+    const whole = await open(ckpt, { execution: 'whole' });
+    expect(whole.plan?.mode).toBe('whole');
+    const F = ckpt.spec.intermediateSize;
+    const modes: MaskMode[] = [
+      { kind: 'dense' },
+      { kind: 'relu' },
+      { kind: 'fat', eps: 0.02 },
+      { kind: 'topk-token', k: Math.floor(F / 4) },
+      { kind: 'topk-batch', fraction: 0.3 },
+      { kind: 'cett', tau: whole.colNorms.map((c) => c.map((x) => 0.01 / x)) },
+    ];
+    const want = await Promise.all(modes.map((mode) => whole.forward({ ids, batch: B, seqLen: S, mode, captureActivations: mode.kind === 'dense' })));
+    for (const k of [1, 2, L]) {
+      const st = await open(ckpt, { execution: 'streamed', blockLayers: k });
+      expect(st.plan?.mode).toBe('streamed');
+      expect(st.plan?.blocks.length).toBe(Math.ceil(L / k));
+      expect(st.searchStep).toBeUndefined(); // the search runs on the host curves
+      for (let i = 0; i < modes.length; i++)
+        same(await st.forward({ ids, batch: B, seqLen: S, mode: modes[i], captureActivations: modes[i].kind === 'dense' }), want[i], `${modes[i].kind} k=${k}`);
+      await st.dispose();
+    }
+    await whole.dispose();
+  });
+
+  test('CETT-PPL-1%: same CETT, thresholds and activation ratio', async () => {
+    const ckpt = await ckptP;
+    const stream = Int32Array.from({ length: 8 * S }, () => Math.floor(r() * 256));
+    const data = batchStream(stream, { seqLen: S, batch: 4 }, 'random ids');
+    const o = { p: 1, tol: 1e-3, thresholdMode: 'authors' as const, curveEngine: 'ort' as const };
+    const measure = async (ro: RunnerOptions) => {
+      const runner = await open(ckpt, ro);
+      try {
+        return await measureCettPpl({ id: dir, runner, downWeights: downWeightsOf(ckpt) }, data, o);
+      } finally {
+        await runner.dispose();
+      }
+    };
+    const want = await measure({ execution: 'whole' });
+    expect(want.cett).toBeGreaterThan(0.01);
+    expect(want.cett).toBeLessThan(0.9);
+    for (const k of [1, 2, L]) {
+      const got = await measure({ execution: 'streamed', blockLayers: k });
+      expect(got.cett, `k=${k}`).toBe(want.cett);
+      expect(maxAbs(got.thresholds, want.thresholds), `k=${k} thresholds`).toBeLessThanOrEqual(1e-6 * Math.max(...want.thresholds.map(Math.abs)));
+      expect(got.activationRatio).toBeCloseTo(want.activationRatio, 9);
+      expect(got.pplRatio).toBeCloseTo(want.pplRatio, 5);
+    }
+  });
+});
+
+describe('planning under a device-memory cap', () => {
+  test('a small cap makes the planner stream, paging blocks, with the same numbers; chunks give the uncut batch', async () => {
+    const ckpt = await loadCheckpoint(writeTinyCheckpoint(path.join(tmp, 'cap'), 'llama', { layers: L, std: 0.15 }));
+    const w = weightBytesByLayer(ckpt, { dtype: 'float32', halfWeights: true });
+    const whole = await open(ckpt, {});
+    expect(whole.plan?.mode).toBe('whole');
+    expect(whole.plan?.reason).toMatch(/fit in/);
+    const mode: MaskMode = { kind: 'dense' };
+    const want = await whole.forward({ ids, batch: B, seqLen: S, mode, captureActivations: true });
+    // room for about two layers and one sequence: the whole model (two sessions) does not fit
+    const per = w.layerBytes[0];
+    const cap = w.embedBytes + w.headBytes + 3 * per + 200_000;
+    const st = (await open(ckpt, { deviceMemoryBytes: cap })) as ModelRunner & { streamStats: { sessionLoads: number } };
+    expect(st.plan?.mode).toBe('streamed');
+    expect(st.plan?.capBytes).toBe(cap);
+    expect(st.plan?.reason).toMatch(/streamed in \d+ block/);
+    expect(st.plan!.residentBlocks).toBeLessThan(st.plan!.blocks.length); // blocks are paged in
+    expect(st.plan!.peakBytes).toBeLessThanOrEqual(cap);
+    same(await st.forward({ ids, batch: B, seqLen: S, mode, captureActivations: true }), want, 'capped');
+    const loads = st.streamStats.sessionLoads;
+    same(await st.forward({ ids, batch: B, seqLen: S, mode, captureActivations: true }), want, 'capped, second call');
+    expect(st.streamStats.sessionLoads).toBeGreaterThan(loads); // paged again, not all resident
+    await st.dispose();
+    // whole, but a batch too large for the room: cut into chunks of one sequence
+    const chunked = await open(ckpt, { execution: 'whole', deviceMemoryBytes: 2 * (w.embedBytes + w.headBytes + w.layerBytes.reduce((a, b) => a + b, 0)) + 1 });
+    expect(chunked.plan?.chunkSeqs).toBe(1);
+    same(await chunked.forward({ ids, batch: B, seqLen: S, mode, captureActivations: true }), want, 'chunked');
+    await chunked.dispose();
+    await whole.dispose();
+  });
+});
