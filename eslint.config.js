@@ -37,6 +37,19 @@ export const rendererBoundary = {
   ],
 };
 
+export const commonBoundary = {
+  '@typescript-eslint/no-restricted-imports': [
+    'error',
+    {
+      paths: [{ name: 'electron', message: 'common/ is pure code for main/ and the renderer: no electron.' }],
+      patterns: [
+        { group: ['**/main', '**/main/**', '**/renderer', '**/renderer/**', '**/electron/**'], message: 'common/ imports nothing from main/, renderer/ or electron/ (both sides import it).' },
+        { group: ['node:*'], message: 'common/ runs in the renderer too: no Node built-ins.' },
+      ],
+    },
+  ],
+};
+
 /** mainBoundary plus patterns of one floor (flat config: the last block matching a file sets the rule for it) */
 function floor(files, patterns) {
   const base = mainBoundary['@typescript-eslint/no-restricted-imports'][1];
@@ -77,4 +90,6 @@ export default tseslint.config(
     { group: ['../laws', '../laws/*', '../../laws', '../../laws/*', '**/main/laws/*'], message: 'main/checkpoint does not depend on the law fits (shared helpers live in main/base).' },
   ]),
   { files: ['renderer/**/*.ts', 'renderer/**/*.vue'], rules: rendererBoundary },
+  // common/: pure code both the engine and the renderer import (one implementation); it imports neither, nor electron
+  { files: ['common/**/*.ts'], ignores: ['common/**/*.test.ts'], rules: commonBoundary },
 );

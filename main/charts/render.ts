@@ -8,7 +8,7 @@ import { createCanvas, GlobalFonts, PDFDocument, SvgExportFlag } from '@napi-rs/
 import { Chart, registerables } from 'chart.js';
 import { MatrixController, MatrixElement } from 'chartjs-chart-matrix';
 import annotationPlugin from 'chartjs-plugin-annotation';
-import { hydrate } from './runtime';
+import { hydrate } from '../../common/chart-runtime';
 
 let ready = false;
 function setup(): void {

@@ -2,8 +2,8 @@
  * THE styling code path: plotted data + paper options → a chart.js configuration. Used by the CLI/Node
  * export and (through `charts.config`) by the UI, so both draw the same figure. Pure and JSON-only (no
  * functions), so it crosses the contract. The few behaviours chart.js can only take as functions are
- * written as `lab` hints that a tiny runtime turns into functions on each side (main/charts/runtime.ts
- * and renderer/src/charts/runtime.ts; a test checks they agree):
+ * written as `lab` hints that a tiny runtime turns into functions (common/chart-runtime.ts, imported by both
+ * the Node export and the UI):
  *   dataset.lab.legend = false        → the dataset is left out of the legend (bands, error bars)
  *   dataset.lab.cells = {cols, rows}  → matrix cells fill the chart area
  *   options.plugins.labColorbar       → a colour bar for the heatmap, drawn as vector rectangles + text

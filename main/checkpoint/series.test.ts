@@ -2,23 +2,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseCheckpointName, scanSeries } from './series';
+import { scanSeries } from './series';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-series-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 describe('series folder names', () => {
-  it.each([
-    ['step-12000', { step: 12000 }],
-    ['global_step12000', { step: 12000 }],
-    ['checkpoint-500', { step: 500 }],
-    ['tokens-20B', { tokensTrained: 20e9 }],
-    ['20B', { tokensTrained: 20e9 }],
-    ['1.5T', { tokensTrained: 1.5e12 }],
-    ['iter_0001000', { step: 1000 }],
-    ['final', {}],
-  ])('%s', (name, want) => expect(parseCheckpointName(name)).toEqual(want));
-
   it('scanSeries lists checkpoint folders in training order with what the names tell', () => {
     for (const n of ['step-2000', 'step-500', 'step-12000', 'notes']) {
       fs.mkdirSync(path.join(tmp, n), { recursive: true });
@@ -32,6 +21,15 @@ describe('series folder names', () => {
     ]);
     expect(r.series).toBe(path.basename(tmp));
     expect(r.checkpoints.every((c) => c.tokensText === '')).toBe(true);
+    // trainer_state.json beside a checkpoint, or a tokens-per-step, give tokens the names do not
+    fs.writeFileSync(path.join(tmp, 'step-2000', 'trainer_state.json'), JSON.stringify({ global_step: 2000, num_input_tokens_seen: 8e6 }));
+    fs.writeFileSync(path.join(tmp, 'step-500', 'trainer_state.json'), '{ not json');
+    const t = scanSeries(tmp, 1000);
+    expect(t.entries.map((e) => [e.name, e.tokensTrained, e.tokensFrom])).toEqual([
+      ['step-500', 5e5, 'step × tokens per step'],
+      ['step-2000', 8e6, 'trainer_state.json'],
+      ['step-12000', 1.2e7, 'step × tokens per step'],
+    ]);
     expect(() => scanSeries(path.join(tmp, 'notes'))).toThrow(/no checkpoint folders/);
     expect(() => scanSeries(path.join(tmp, 'nope'))).toThrow(/not a folder/);
   });

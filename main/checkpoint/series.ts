@@ -1,24 +1,33 @@
 /**
- * A training run on disk: a folder of checkpoint folders. Steps and tokens are read from folder names
- * (step-12000, global_step12000, checkpoint-500, tokens-20B, 20B, 1.5T) so the user only confirms them.
+ * A training run on disk: a folder of checkpoint folders. Step, tokens trained and model size come from the one
+ * parser of names and trainer_state.json (common/naming.ts), so the user only confirms them; what neither says is
+ * unknown.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { LabError } from '../api/errors';
 import type { SeriesEntry } from '../api/domains/checkpoints';
+import { trainingPosition, type TrainingPosition } from '../../common/naming';
 
-const UNITS: Record<string, number> = { k: 1e3, m: 1e6, b: 1e9, g: 1e9, t: 1e12 };
-
-export function parseCheckpointName(name: string): { step?: number; tokensTrained?: number } {
-  const out: { step?: number; tokensTrained?: number } = {};
-  const step = /(?:^|[^a-z])(?:global[_-]?)?(?:step|checkpoint|ckpt|iter)[_-]?(\d+)(?![\d.]*[kmbgt])/i.exec(name);
-  if (step) out.step = Number(step[1]);
-  const tok = /(\d+(?:\.\d+)?)\s*([kmbgt])(?:[_-]?tok(?:ens)?)?(?:$|[^a-z])/i.exec(name);
-  if (tok) out.tokensTrained = Number(tok[1]) * UNITS[tok[2].toLowerCase()];
-  return out;
+/** trainer_state.json beside a checkpoint, parsed; undefined when absent, too large or not JSON (then: unknown) */
+export function readTrainerStateFile(dir: string): unknown {
+  const f = path.join(dir, 'trainer_state.json');
+  try {
+    const st = fs.statSync(f);
+    if (!st.isFile() || st.size > 64 << 20) return undefined;
+    return JSON.parse(fs.readFileSync(f, 'utf8'));
+  } catch {
+    return undefined;
+  }
 }
 
-export function scanSeries(dir: string): { dir: string; entries: SeriesEntry[]; series: string; checkpoints: (SeriesEntry & { tokensText: string })[] } {
+/** A checkpoint folder's place in training: its name, its trainer_state.json, and a tokens-per-step if given. */
+export function checkpointPosition(dir: string, tokensPerStep?: number): TrainingPosition {
+  const name = path.basename(dir.replace(/[\\/]+$/, ''));
+  return trainingPosition(name, { trainerState: readTrainerStateFile(dir), tokensPerStep });
+}
+
+export function scanSeries(dir: string, tokensPerStep?: number): { dir: string; entries: SeriesEntry[]; series: string; checkpoints: (SeriesEntry & { tokensText: string })[] } {
   const abs = path.resolve(dir);
   if (!fs.existsSync(abs) || !fs.statSync(abs).isDirectory()) throw new LabError('NOT_FOUND', `${abs}: not a folder`);
   const entries: SeriesEntry[] = fs
@@ -26,7 +35,12 @@ export function scanSeries(dir: string): { dir: string; entries: SeriesEntry[]; 
     .filter((d) => d.isDirectory() && !d.name.startsWith('.'))
     .map((d) => {
       const p = path.join(abs, d.name);
-      return { path: p, name: d.name, ...parseCheckpointName(d.name), isCheckpoint: fs.existsSync(path.join(p, 'config.json')) };
+      const { step, tokens, tokensFrom, modelSize } = checkpointPosition(p, tokensPerStep);
+      const e: SeriesEntry = { path: p, name: d.name, isCheckpoint: fs.existsSync(path.join(p, 'config.json')) };
+      if (step !== undefined) e.step = step;
+      if (tokens !== undefined) Object.assign(e, { tokensTrained: tokens, tokensFrom });
+      if (modelSize !== undefined) e.modelSize = modelSize;
+      return e;
     })
     .filter((e) => e.isCheckpoint)
     .sort((a, b) => (a.tokensTrained ?? a.step ?? 0) - (b.tokensTrained ?? b.step ?? 0) || a.name.localeCompare(b.name, undefined, { numeric: true }));

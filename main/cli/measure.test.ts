@@ -2,29 +2,38 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { resolveSeries, tokensFromName } from './measure';
+import { resolveSeries } from './measure';
 
 describe('measure-series inputs', () => {
   it('reads a folder of checkpoints in natural order, and list files with tokens seen', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'series-'));
-    for (const n of ['ck-10B', 'ck-2B', 'ck-1.5B', 'notes']) {
+    for (const n of ['ck-tokens-10B', 'ck-tokens-2B', 'ck-tokens-1.5B', 'notes']) {
       fs.mkdirSync(path.join(dir, n));
       if (n !== 'notes') fs.writeFileSync(path.join(dir, n, 'config.json'), '{}');
     }
     expect(resolveSeries([dir]).map((s) => [path.basename(s.path), s.tokensSeen])).toEqual([
-      ['ck-1.5B', 1.5e9],
-      ['ck-2B', 2e9],
-      ['ck-10B', 10e9],
+      ['ck-tokens-1.5B', 1.5e9],
+      ['ck-tokens-2B', 2e9],
+      ['ck-tokens-10B', 10e9],
     ]);
     const list = path.join(dir, 'list.txt');
-    fs.writeFileSync(list, '# run A\nck-2B, 2000\nck-10B\n');
+    fs.writeFileSync(list, '# run A\nck-tokens-2B, 2000\nck-tokens-10B\n');
     expect(resolveSeries([list])).toEqual([
-      { path: path.join(dir, 'ck-2B'), tokensSeen: 2000 },
-      { path: path.join(dir, 'ck-10B'), tokensSeen: 10e9 },
+      { path: path.join(dir, 'ck-tokens-2B'), tokensSeen: 2000 },
+      { path: path.join(dir, 'ck-tokens-10B'), tokensSeen: 10e9 },
     ]);
-    fs.writeFileSync(list, 'ck-2B, lots\n');
+    fs.writeFileSync(list, 'ck-tokens-2B, lots\n');
     expect(() => resolveSeries([list])).toThrow(/list\.txt:1: tokens seen "lots"/);
     expect(() => resolveSeries([path.join(dir, 'nope')])).toThrow(/does not exist/);
-    expect(tokensFromName('step-300')).toBeUndefined();
+    // the one parser (common/naming.ts): a step alone gives no tokens, unless trainer_state.json or --tokens-per-step says
+    const run = fs.mkdtempSync(path.join(os.tmpdir(), 'series-steps-'));
+    for (const n of ['relu-7b-step-300', 'relu-7b-step-600']) {
+      fs.mkdirSync(path.join(run, n));
+      fs.writeFileSync(path.join(run, n, 'config.json'), '{}');
+    }
+    expect(resolveSeries([run]).map((s) => s.tokensSeen)).toEqual([undefined, undefined]);
+    expect(resolveSeries([run], 4096).map((s) => s.tokensSeen)).toEqual([300 * 4096, 600 * 4096]);
+    fs.writeFileSync(path.join(run, 'relu-7b-step-600', 'trainer_state.json'), JSON.stringify({ global_step: 600, num_input_tokens_seen: 1234567 }));
+    expect(resolveSeries([run], 4096).map((s) => s.tokensSeen)).toEqual([300 * 4096, 1234567]);
   });
 });

@@ -10,6 +10,7 @@ import { LabError } from '../api/errors';
 import type { JobFinishedEvent } from '../api/domains/runs';
 import type { Engine } from '../engine/engine';
 import type { CliCommand } from './commands';
+import { checkpointPosition } from '../checkpoint/series';
 
 const OPTIONS = {
   data: { type: 'string' },
@@ -25,6 +26,7 @@ const OPTIONS = {
   provider: { type: 'string' },
   bos: { type: 'boolean' },
   'last-k': { type: 'string' },
+  'tokens-per-step': { type: 'string' },
   resume: { type: 'string' },
   session: { type: 'string' },
   'state-dir': { type: 'string' },
@@ -155,17 +157,14 @@ export const measureCommand: CliCommand = {
   },
 };
 
-/** Tokens from a name suffix such as "step-3000-12.5B" → 12.5e9 (K/M/B/T); undefined when absent. */
-export function tokensFromName(name: string): number | undefined {
-  const m = /(\d+(?:\.\d+)?)\s*([kKmMbBgGtT])(?:tok(?:ens)?)?$/.exec(name);
-  if (!m) return undefined;
-  const mult: Record<string, number> = { k: 1e3, m: 1e6, b: 1e9, g: 1e9, t: 1e12 };
-  return Number(m[1]) * mult[m[2].toLowerCase()];
+/** Tokens trained of one checkpoint: its name or trainer_state.json (common/naming.ts), else step × tokens per step. */
+function tokensOf(p: string, tokensPerStep?: number): number | undefined {
+  return checkpointPosition(p, tokensPerStep).tokens;
 }
 
 /** A list file ("path[,tokensSeen]" per line, # comments), a folder of checkpoint folders, or several paths. */
-export function resolveSeries(args: string[]): { path: string; tokensSeen?: number }[] {
-  if (args.length > 1) return args.map((a) => ({ path: path.resolve(a), tokensSeen: tokensFromName(path.basename(a)) }));
+export function resolveSeries(args: string[], tokensPerStep?: number): { path: string; tokensSeen?: number }[] {
+  if (args.length > 1) return args.map((a) => ({ path: path.resolve(a), tokensSeen: tokensOf(path.resolve(a), tokensPerStep) }));
   const src = path.resolve(args[0]);
   if (!fs.existsSync(src)) throw new LabError('NOT_FOUND', `series ${src} does not exist`);
   if (fs.statSync(src).isDirectory()) {
@@ -175,7 +174,7 @@ export function resolveSeries(args: string[]): { path: string; tokensSeen?: numb
       .map((d) => d.name)
       .sort((a, b) => a.localeCompare(b, undefined, { numeric: true }));
     if (subs.length === 0) return [{ path: src }]; // a single checkpoint: measureSeries reports "at least 2"
-    return subs.map((n) => ({ path: path.join(src, n), tokensSeen: tokensFromName(n) }));
+    return subs.map((n) => ({ path: path.join(src, n), tokensSeen: tokensOf(path.join(src, n), tokensPerStep) }));
   }
   const base = path.dirname(src);
   return fs
@@ -185,7 +184,7 @@ export function resolveSeries(args: string[]): { path: string; tokensSeen?: numb
     .filter(([l]) => l)
     .map(([l, lineNo]) => {
       const [p, t] = l.split(',').map((s) => s.trim());
-      const tokensSeen = t === undefined ? tokensFromName(p) : Number(t);
+      const tokensSeen = t === undefined ? tokensOf(path.resolve(base, p), tokensPerStep) : Number(t);
       if (tokensSeen !== undefined && !(Number.isFinite(tokensSeen) && tokensSeen >= 0)) throw new LabError('BAD_DATA', `${src}:${lineNo}: tokens seen "${t}" is not a number`);
       return { path: path.resolve(base, p), tokensSeen };
     });
@@ -196,11 +195,11 @@ export const measureSeriesCommand: CliCommand = {
   async run(argv, engine) {
     const { values, positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
     if (values.help) {
-      console.log(`usage: sparsity-lab measure-series <dir | list-file | ckpt1 ckpt2 …> --data <file> [options]\n  --last-k <k>             checkpoints the CETT is searched on (default 5)\n${COMMON_USAGE}`);
+      console.log(`usage: sparsity-lab measure-series <dir | list-file | ckpt1 ckpt2 …> --data <file> [options]\n  --last-k <k>             checkpoints the CETT is searched on (default 5)\n  --tokens-per-step <n>    tokens trained = step × n where neither the folder name nor trainer_state.json says\n${COMMON_USAGE}`);
       return 0;
     }
     if (positionals.length === 0) throw new LabError('BAD_REQUEST', 'give a folder of checkpoints, a list file, or several checkpoints');
-    const config = { kind: 'measure-series', checkpoints: resolveSeries(positionals), lastK: num(values['last-k'], 'last-k'), ...commonConfig(values) };
+    const config = { kind: 'measure-series', checkpoints: resolveSeries(positionals, num(values['tokens-per-step'], 'tokens-per-step')), lastK: num(values['last-k'], 'last-k'), ...commonConfig(values) };
     if (config.lastK === undefined) delete config.lastK;
     await useSession(engine, values.session, values['state-dir']);
     return report(await runJob(engine, config, values.resume, !!values.quiet || !!values.json), !!values.json);

@@ -26,6 +26,15 @@ test('renderer/ may import only types from main/api', async () => {
   expect(await violations('renderer/src/x.ts', "import { ipcRenderer } from 'electron';\nexport const a = ipcRenderer;\n")).toHaveLength(1);
 });
 
+test('common/ is imported by both sides and imports neither', async () => {
+  expect(await violations('renderer/src/x.ts', "import { parseCheckpointName } from '../../common/naming';\nexport const a = parseCheckpointName;\n")).toHaveLength(0);
+  expect(await violations('main/cli/x.ts', "import { parseCheckpointName } from '../../common/naming';\nexport const a = parseCheckpointName;\n")).toHaveLength(0);
+  expect(await violations('common/x.ts', "import { Engine } from '../main/engine/engine';\nexport const a = Engine;\n")).toHaveLength(1);
+  expect(await violations('common/x.ts', "import { x } from '../renderer/src/thing';\nexport const a = x;\n")).toHaveLength(1);
+  expect(await violations('common/x.ts', "import fs from 'node:fs';\nexport const a = fs;\n")).toHaveLength(1);
+  expect(await violations('common/x.ts', "import { hydrate } from './chart-runtime';\nexport const a = hydrate;\n")).toHaveLength(0);
+});
+
 test('floors: main/base imports nothing of main/; only the top floors import main/engine; checkpoint/ not laws/', async () => {
   expect(await violations('main/base/x.ts', "import { SessionStore } from '../store/index';\nexport const a = SessionStore;\n")).toHaveLength(1);
   expect(await violations('main/base/x.ts', "import { appRoot } from './resources';\nexport const a = appRoot;\n")).toHaveLength(0);

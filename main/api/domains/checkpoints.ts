@@ -8,7 +8,12 @@ export const checkpointsRequests = {
   'checkpoints.inspect': z.object({ path: z.string().min(1).max(4096), family: z.enum(FAMILIES).optional() }).strict(),
   /** `path` is accepted as another name for `dir` (the load wizard sends it) */
   'checkpoints.scanSeries': z
-    .object({ dir: z.string().min(1).max(4096).optional(), path: z.string().min(1).max(4096).optional() })
+    .object({
+      dir: z.string().min(1).max(4096).optional(),
+      path: z.string().min(1).max(4096).optional(),
+      /** tokens per optimizer step: tokens = step × this where neither the name nor trainer_state.json says */
+      tokensPerStep: z.number().positive().finite().optional(),
+    })
     .strict()
     .refine((r) => !!(r.dir ?? r.path), { message: 'dir is required' }),
 } satisfies Record<string, z.ZodType>;
@@ -39,10 +44,14 @@ export interface CheckpointCard {
 export interface SeriesEntry {
   path: string;
   name: string;
-  /** training step parsed from the folder name (step-12000, global_step12000, checkpoint-500) */
+  /** training step from the folder name (step-12000, global_step12000, checkpoint-500) or trainer_state.json */
   step?: number;
-  /** tokens trained parsed from the folder name (tokens-20B, 20B); absent when only a step is known */
+  /** tokens trained (tokens-20B, 20B, trainer_state.json's count, or step × tokensPerStep); absent = unknown */
   tokensTrained?: number;
+  /** where tokensTrained came from */
+  tokensFrom?: 'name' | 'trainer_state.json' | 'step × tokens per step';
+  /** parameters, from a size in the name (relu-7b-…) */
+  modelSize?: number;
   /** a readable checkpoint (config.json present) */
   isCheckpoint: boolean;
 }

@@ -5,5 +5,5 @@ import type { Family } from '../../checkpoint/types';
 
 export const checkpointsHandlers: HandlerMap = {
   'checkpoints.inspect': (req) => inspectCheckpoint(req.path, { family: req.family as Family | undefined }) as never,
-  'checkpoints.scanSeries': (req) => scanSeries((req.dir ?? req.path)!),
+  'checkpoints.scanSeries': (req) => scanSeries((req.dir ?? req.path)!, req.tokensPerStep),
 };

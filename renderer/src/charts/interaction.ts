@@ -4,7 +4,7 @@
  * Plain TS (no Vue) so the 10k-point e2e benchmark page runs exactly this code.
  */
 import type { ChartConfigResult } from '../../../main/api/contract';
-import { hydrate } from './runtime';
+import { hydrate } from '../../../common/chart-runtime';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type Json = Record<string, any>;

@@ -1,9 +1,8 @@
 /**
- * The chart runtime, renderer side: a copy of main/charts/runtime.ts below the marker line (the renderer
- * may not import main/ values). Do not edit here alone: test/integration/charts-runtime.test.ts fails
- * when the two differ.
+ * The chart runtime: turns the `lab` hints of a JSON chart config (main/charts/spec.ts) into the functions chart.js
+ * needs. One implementation for both sides: main/charts/render.ts (Node export) and renderer/src/charts (the UI)
+ * import it from here, so the UI and an exported figure cannot drift apart.
  */
-// ---- shared runtime below: keep identical to renderer/src/charts/runtime.ts ----
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Json = Record<string, any>;
 

@@ -1,0 +1,61 @@
+// The one parser of step / tokens trained / model size (issue 17): a table of real-world checkpoint names.
+import { describe, expect, it } from 'vitest';
+import { formatTokens, guessSeries, parseCheckpointName, parseTokens, readTrainerState, trainingPosition } from './naming';
+
+describe('checkpoint names', () => {
+  it.each([
+    // Hugging Face Trainer
+    ['checkpoint-500', { stem: '', step: 500 }],
+    // bare step folders; Pythia revisions
+    ['step500', { stem: '', step: 500 }],
+    ['step143000', { stem: '', step: 143000 }],
+    ['step-12000', { stem: '', step: 12000 }],
+    // DeepSpeed, Megatron
+    ['global_step12000', { stem: '', step: 12000 }],
+    ['iter_0001000', { stem: '', step: 1000 }],
+    // OLMo revisions: step and tokens
+    ['step1000-tokens4B', { stem: '', step: 1000, tokens: 4e9 }],
+    ['step20-tokens84M', { stem: '', step: 20, tokens: 84e6 }],
+    ['step477000-tokens2000B', { stem: '', step: 477000, tokens: 2e12 }],
+    // MiniCPM-style: a size and the tokens
+    ['minicpm-2.4B-tokens-20B', { stem: 'minicpm-2.4B', tokens: 2e10, modelSize: 2.4e9 }],
+    // a size and a step: tokens unknown
+    ['relu-7b-step-500', { stem: 'relu-7b', step: 500, modelSize: 7e9 }],
+    ['llama-0.1b-tokens_1.5T', { stem: 'llama-0.1b', tokens: 1.5e12, modelSize: 1e8 }],
+    ['tokens-20B', { stem: '', tokens: 20e9 }],
+    ['20B-tokens', { stem: '', tokens: 20e9 }],
+    ['20B', { stem: '', tokens: 20e9 }],
+    ['1.5T', { stem: '', tokens: 1.5e12 }],
+    ['step-3000-12.5B', { stem: '', step: 3000, tokens: 12.5e9 }],
+    ['pythia-70m', { stem: 'pythia-70m', modelSize: 7e7 }],
+    ['qwen2-0.5b', { stem: 'qwen2-0.5b', modelSize: 5e8 }],
+    ['final', { stem: 'final' }],
+    ['model.onnx', { stem: 'model' }],
+  ])('%s', (name, want) => expect(parseCheckpointName(name)).toEqual(want));
+
+  it('unknown stays unknown and is shown as such', () => {
+    expect(parseCheckpointName('relu-7b-step-500').tokens).toBeUndefined();
+    expect(formatTokens(undefined)).toBe('unknown');
+    expect(formatTokens(2e10)).toBe('20B');
+    expect(formatTokens(1.5e12)).toBe('1.5T');
+  });
+
+  it('trainer_state.json and a tokens-per-step fill in tokens a name does not give', () => {
+    expect(trainingPosition('relu-7b-step-500')).toEqual({ stem: 'relu-7b', step: 500, modelSize: 7e9 });
+    expect(trainingPosition('relu-7b-step-500', { tokensPerStep: 4e6 })).toMatchObject({ tokens: 2e9, tokensFrom: 'step × tokens per step' });
+    const ts = { global_step: 500, log_history: [{ step: 10, num_input_tokens_seen: 40960 }, { step: 500, num_input_tokens_seen: 2048000 }] };
+    expect(trainingPosition('checkpoint-500', { trainerState: ts, tokensPerStep: 1 })).toMatchObject({ step: 500, tokens: 2048000, tokensFrom: 'trainer_state.json' });
+    expect(trainingPosition('final', { trainerState: { global_step: 70 }, tokensPerStep: 100 })).toMatchObject({ step: 70, tokens: 7000 });
+    // the name wins over trainer_state; malformed trainer_state is unknown
+    expect(trainingPosition('tokens-20B', { trainerState: { num_input_tokens_seen: 5 } })).toMatchObject({ tokens: 20e9, tokensFrom: 'name' });
+    for (const bad of [null, 'x', 3, { global_step: -1, num_input_tokens_seen: 'many' }, { log_history: 'no' }]) expect(readTrainerState(bad)).toEqual({});
+    expect(trainingPosition('final', { tokensPerStep: NaN }).tokens).toBeUndefined();
+  });
+
+  it('series names and typed tokens', () => {
+    expect(guessSeries('/data/relu-0.1b/step-12000')).toBe('relu-0.1b');
+    expect(guessSeries('/data/runs/relu-7b-step-500')).toBe('relu-7b');
+    expect(parseTokens('20B')).toBe(20e9);
+    expect(parseTokens('lots')).toBeUndefined();
+  });
+});
