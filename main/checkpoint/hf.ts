@@ -91,7 +91,12 @@ function checkFinite(t: WeightTensor, notices: string[], file: string): void {
   if (bad) notices.push(`${file}: tensor '${t.name}' holds ${bad} NaN/Inf values; results from this checkpoint are unreliable`);
 }
 
-export async function loadHfFolder(dir: string, opts: { family?: Family; scanFinite?: boolean } = {}): Promise<LoadedCheckpoint> {
+/**
+ * Reads a folder lazily: config, tokenizer and the weight files' headers (safetensors) or pickles (.bin); no weight
+ * byte is read except by the NaN/Inf scan (up to SCAN_LIMIT) and the content hash. `hash: false` skips the hash (it
+ * streams every byte of every file once): contentHash is then '' and nothing may be cached under it.
+ */
+export async function loadHfFolder(dir: string, opts: { family?: Family; scanFinite?: boolean; hash?: boolean } = {}): Promise<LoadedCheckpoint> {
   const cfgFile = path.join(dir, 'config.json');
   if (!fs.existsSync(cfgFile)) throw new LabError('BAD_CHECKPOINT', `${dir}: no config.json (not a Hugging Face model folder)`);
   let raw: RawConfig;
@@ -156,6 +161,6 @@ export async function loadHfFolder(dir: string, opts: { family?: Family; scanFin
   const tokenizer = await loadTokenizer(dir);
   if (!tokenizer) notices.push('no tokenizer.json or tokenizer.model in the folder: text cannot be tokenized for this checkpoint');
   else if (tokenizer.vocabSize > spec.vocabSize) notices.push(`the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocabulary is ${spec.vocabSize}`);
-  const contentHash = await hashFiles([cfgFile, ...files]);
+  const contentHash = opts.hash === false ? '' : await hashFiles([cfgFile, ...files]);
   return { path: path.resolve(dir), format: 'hf', spec, weights, tokenizer, contentHash, notices };
 }

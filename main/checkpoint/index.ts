@@ -13,7 +13,8 @@ import type { CheckpointCard } from '../api/domains/checkpoints';
 
 export type { LoadedCheckpoint } from './types';
 
-export async function loadCheckpoint(p: string, opts: { family?: Family } = {}): Promise<LoadedCheckpoint> {
+/** `hash: false` (HF folders): skip the content hash, the one step of opening that reads every weight byte (hf.ts). */
+export async function loadCheckpoint(p: string, opts: { family?: Family; hash?: boolean } = {}): Promise<LoadedCheckpoint> {
   const abs = path.resolve(p);
   if (!fs.existsSync(abs)) throw new LabError('NOT_FOUND', `${abs}: no such file or folder`);
   const st = fs.statSync(abs);

@@ -124,7 +124,7 @@ export interface LoadedCheckpoint {
   /** canonical name -> tensor (HF folders). ONNX files carry their weights in the graph instead. */
   weights: Map<string, WeightTensor>;
   tokenizer?: TextTokenizer;
-  /** sha256 over config + weight files (or the .onnx and its external data) */
+  /** sha256 over config + weight files (or the .onnx and its external data); '' when loaded with hash: false */
   contentHash: string;
   /** non-fatal findings shown to the user (forced family, NaN weights, ...) */
   notices: string[];

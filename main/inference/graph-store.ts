@@ -68,7 +68,7 @@ export class GraphStore {
   ) {
     const wanted = planWeights(ckpt, o);
     this.files = [...new Set([...wanted.tensors.values()].flatMap((p) => (p.place ? [fs.realpathSync(p.place.file)] : [])))].sort();
-    this.cache = o.cache;
+    this.cache = ckpt.contentHash ? o.cache : undefined; // nothing is cached under an unknown content
     if (!this.cache && wanted.convertedBytes >= INLINE_LIMIT) {
       this.tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-graph-'));
       this.cache = new GraphCache(this.tmp, Infinity);
