@@ -1,11 +1,12 @@
 import { parseArgs } from 'node:util';
 import path from 'node:path';
 import { LabError } from '../api/errors';
-import { SessionStore, relink } from '../store/index';
+import { SessionStore, relink, relinkFolder } from '../store/index';
 import type { CliCommand } from './commands';
 
 const USAGE = `usage: sparsity-lab relink <session.sparsitylab>                       list its checkpoints and texts, missing ones marked
        sparsity-lab relink <session.sparsitylab> <id|name> <new path>     re-point a checkpoint (--dataset: an evaluation text)
+       sparsity-lab relink <session.sparsitylab> --search <folder>       re-point every missing file found under <folder> by content
 
 A session records each checkpoint and text by content hash, by path relative to the session file and by last
 absolute path. When both paths fail (files moved, session mailed to another machine) re-point the reference here;
@@ -15,13 +16,27 @@ a file whose content hash differs from the recorded one is refused.`;
 export const relinkCommand: CliCommand = {
   summary: 're-point a moved checkpoint or evaluation text of a session (the content hash must match)',
   async run(argv) {
-    const { values, positionals } = parseArgs({ args: argv, options: { dataset: { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean' } }, allowPositionals: true });
+    const { values, positionals } = parseArgs({ args: argv, options: { dataset: { type: 'boolean' }, search: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' } }, allowPositionals: true });
     if (values.help || (positionals.length !== 1 && positionals.length !== 3)) {
       console.log(USAGE);
       if (!values.help) throw new LabError('BAD_REQUEST', 'give a session file, or a session file, a checkpoint id or name and the new path');
       return 0;
     }
     const file = path.resolve(positionals[0]);
+    if (values.search !== undefined) {
+      if (positionals.length !== 1) throw new LabError('BAD_REQUEST', '--search takes the session file only');
+      const s = SessionStore.open(file);
+      try {
+        const found = await relinkFolder(s, values.search);
+        if (values.json) console.log(JSON.stringify(found, null, 2));
+        else for (const f of found) console.log(`${f.kind} ${f.id} now at ${f.path} (content hash matches)`);
+        const left = s.listCheckpoints().filter((c) => c.missing).length + s.listDatasets().filter((d) => d.missing).length;
+        console.error(`relink: ${found.length} re-pointed, ${left} still missing`);
+        return 0;
+      } finally {
+        s.close();
+      }
+    }
     if (positionals.length === 1) {
       const s = SessionStore.open(file, { readOnly: true });
       try {

@@ -3,4 +3,4 @@ export { SessionJobPersistence } from './job-persistence';
 export { importRuns, exportRun } from './transfer';
 export { sessionChartSource } from './chart-source';
 export { recordMeasurement, type RecordCheckpoint } from './record';
-export { relink, rerunConfig } from './relink';
+export { relink, relinkFolder, rerunConfig } from './relink';

@@ -3,6 +3,7 @@
  * content hash, and a run's config rewritten to where its inputs are now, so it can be measured again on another
  * machine or after the files moved.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { LabError } from '../api/errors';
 import type { SessionCheckpoint, SessionDataset } from '../api/domains/sessions';
@@ -23,6 +24,53 @@ export async function relink(s: SessionStore, kind: 'checkpoint' | 'dataset', id
   if (!hash) throw new LabError('NOT_FOUND', `${abs}: cannot be read`);
   s.relocate('datasets', id, abs, hash);
   return s.getDataset(id)!;
+}
+
+/**
+ * Re-points every missing checkpoint (and text) of the session found under `folder` by content: checkpoint folders
+ * and .onnx files up to `depth` levels down are read and hashed, text files matched by sha256. For a session mailed
+ * to a colleague whose copies of the models sit elsewhere. Returns what was re-pointed.
+ */
+export async function relinkFolder(s: SessionStore, folder: string, depth = 4): Promise<{ kind: 'checkpoint' | 'dataset'; id: number; path: string }[]> {
+  const root = path.resolve(folder);
+  if (!fs.existsSync(root) || !fs.statSync(root).isDirectory()) throw new LabError('NOT_FOUND', `${root}: no such folder`);
+  const wantCk = new Map(s.listCheckpoints().filter((c) => c.missing && c.contentHash).map((c) => [c.contentHash!, c.id]));
+  const wantDs = new Map(s.listDatasets().filter((d) => d.missing && d.hash).map((d) => [d.hash!, d.id]));
+  const done: { kind: 'checkpoint' | 'dataset'; id: number; path: string }[] = [];
+  const visit = async (dir: string, level: number): Promise<void> => {
+    if (!wantCk.size && !wantDs.size) return;
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return; // unreadable folder: skipped
+    }
+    const candidates = entries.some((e) => e.isFile() && e.name === 'config.json') ? [dir] : [];
+    for (const e of entries) if (e.isFile() && e.name.toLowerCase().endsWith('.onnx')) candidates.push(path.join(dir, e.name));
+    for (const c of candidates) {
+      const hash = await inspectCheckpoint(c).then((x) => x.contentHash).catch(() => undefined);
+      const id = hash ? wantCk.get(hash) : undefined;
+      if (id !== undefined) {
+        s.relocate('checkpoints', id, c, hash!);
+        wantCk.delete(hash!);
+        done.push({ kind: 'checkpoint', id, path: c });
+      }
+    }
+    if (wantDs.size)
+      for (const e of entries) {
+        if (!e.isFile() || !/\.(txt|jsonl?)$/i.test(e.name)) continue;
+        const f = path.join(dir, e.name);
+        const hash = fileHash(f);
+        const id = hash ? wantDs.get(hash) : undefined;
+        if (id !== undefined) {
+          s.relocate('datasets', id, f, hash!);
+          done.push({ kind: 'dataset', id, path: f });
+        }
+      }
+    if (level < depth) for (const e of entries) if (e.isDirectory() && !e.name.startsWith('.') && e.name !== 'node_modules') await visit(path.join(dir, e.name), level + 1);
+  };
+  await visit(root, 0);
+  return done;
 }
 
 function missing(what: string, name: string, last: string): never {

@@ -12,8 +12,8 @@ import Database from 'better-sqlite3';
 import { Engine } from '../../main/engine/engine';
 import type { JobFinishedEvent } from '../../main/api/domains/runs';
 import { writeTinyCheckpoint } from '../../main/checkpoint/testing/tiny';
-import { SessionStore, SessionJobPersistence, exportRun, importRuns, relink, rerunConfig } from '../../main/store/index';
-import { MIGRATIONS } from '../../main/store/schema';
+import { SessionStore, SessionJobPersistence, exportRun, importRuns, relink, relinkFolder, rerunConfig } from '../../main/store/index';
+import { MIGRATIONS, SCHEMA_VERSION } from '../../main/store/schema';
 import { JobRunner } from '../../main/jobs/runner';
 import { JsonFilePersistence } from '../../main/jobs/persistence';
 import { relinkCommand } from '../../main/cli/relink';
@@ -355,6 +355,28 @@ describe('relocatable sessions', () => {
 
     // the CLI: lists (exit 3 while something is missing) and re-points by name
     fs.rmSync(copy, { recursive: true });
+    // --search: every missing file found by content under a folder (the colleague's copy of the models)
+    const mailed = path.join(tmp, 'reloc-mailed', 'lab.sparsitylab');
+    fs.mkdirSync(path.dirname(mailed));
+    fs.copyFileSync(lone, mailed);
+    const theirs = path.join(tmp, 'reloc-theirs');
+    fs.cpSync(path.join(b, 'models', 'x'), path.join(theirs, 'deep', 'x'), { recursive: true });
+    fs.cpSync(other, path.join(theirs, 'not-it'), { recursive: true });
+    fs.renameSync(path.join(b, 'eval.txt'), path.join(theirs, 'text.txt'));
+    const m = SessionStore.open(mailed);
+    const found = await relinkFolder(m, theirs);
+    const ds = m.listDatasets()[0].id;
+    expect(found).toHaveLength(2);
+    expect(found).toEqual(
+      expect.arrayContaining([
+        { kind: 'checkpoint', id: c.id, path: path.join(theirs, 'deep', 'x') }, // not the other checkpoint
+        { kind: 'dataset', id: ds, path: path.join(theirs, 'text.txt') },
+      ]),
+    );
+    expect(m.listCheckpoints().filter((c) => c.missing)).toEqual([]);
+    m.close();
+    fs.renameSync(path.join(theirs, 'text.txt'), path.join(b, 'eval.txt'));
+
     const log: string[] = [];
     const orig = console.log;
     console.log = (m: string) => log.push(m);
@@ -369,7 +391,7 @@ describe('relocatable sessions', () => {
   });
 });
 
-describe('schema v3 → v4 migration', () => {
+describe('schema v3 → v4 (and later) migration', () => {
   test('a v3 file with runs keeps its rows and ids; the same path can then hold new content as a new row', () => {
     const file = path.join(tmp, 'v3.sparsitylab');
     const db = new Database(file);
@@ -382,7 +404,7 @@ describe('schema v3 → v4 migration', () => {
     db.prepare("INSERT INTO runs (id,kind,method,checkpoint_id,dataset_id,config,status,created_at,updated_at) VALUES ('old','measure','cett-ppl',7,3,'{}','completed','t','t')").run();
     db.close();
     const s = SessionStore.open(file);
-    expect(s.notice).toMatch(/from schema v3 to v4/);
+    expect(s.notice).toMatch(new RegExp(`from schema v3 to v${SCHEMA_VERSION}`));
     expect(s.db.pragma('foreign_keys', { simple: true })).toBe(1);
     expect(s.getRun('old')).toMatchObject({ checkpointId: 7, datasetId: 3, checkpoint: 'relu' });
     expect(s.runProvenance('old')).toBeNull();
