@@ -17,6 +17,14 @@ export const inspectCommand: CliCommand = {
       console.log(`${s.path}\n  ${s.family} (${s.modelType}), ${s.activation}${s.gated ? ', gated FFN' : ''}, ${s.dtype}`);
       console.log(`  layers ${s.layers}, d_h ${s.hiddenSize}, d_f ${s.intermediateSize}, heads ${s.heads}/${s.kvHeads} kv, vocab ${s.vocabSize}`);
       console.log(`  parameters ${s.parameters.toLocaleString()} (non-embedding ${s.nonEmbeddingParameters.toLocaleString()}), width-depth ratio ${s.widthDepthRatio.toFixed(1)}`);
+      if (s.disk) {
+        const gb = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : `${(n / 1e6).toFixed(1)} MB`);
+        console.log(`  on disk: ${gb(s.disk.weightBytes)} of weights`);
+        for (const g of s.disk.graphs) {
+          const why = g.conversions.map((c) => `${gb(c.bytes)} ${c.reason}`).join('; ');
+          console.log(`  ${g.target} graph (${g.dtype}): reads ${gb(g.inPlaceBytes)} in place, writes ${gb(g.convertedBytes)} once to the graph cache${why ? ` (${why})` : ''}`);
+        }
+      }
       for (const n of s.notices) console.log(`  note: ${n}`);
     }
     return 0;

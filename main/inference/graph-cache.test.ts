@@ -14,6 +14,7 @@ import { readSafetensorsHeader, readShardedSafetensors } from '../checkpoint/saf
 import { createRunner } from './index';
 import { CACHE_LIMIT_ENV, GraphCache, parseSize } from './graph-cache';
 import { planWeights } from '../graph/weights';
+import { diskFacts } from './graph-store';
 import { createReferenceRunner } from '../../test/reference/forward';
 import type { LoadedCheckpoint } from '../checkpoint/types';
 
@@ -129,6 +130,21 @@ describe('weights in place', () => {
     await r.dispose();
     expect(new GraphCache(cacheDir).entries()).toEqual([]);
   });
+});
+
+test("the card's disk facts: bytes on disk, what each graph reads in place and what it writes", async () => {
+  const tmp = tmpDir('slab-disk-');
+  const dir = writeTinyCheckpoint(path.join(tmp, 'm'), 'llama', { activation: 'silu', seed: 5, tie: false });
+  const ckpt = await loadCheckpoint(dir);
+  const d = diskFacts(ckpt);
+  const file = path.join(dir, 'model.safetensors');
+  expect(d.weightBytes).toBe(fs.statSync(file).size);
+  const data = readSafetensorsHeader(file).reduce((a, h) => a + h.length, 0);
+  const [cpu, gpu] = d.graphs;
+  expect([cpu.target, cpu.dtype, cpu.inPlaceBytes, cpu.convertedBytes]).toEqual(['cpu', 'float32', data, 0]);
+  expect([gpu.target, gpu.dtype, gpu.inPlaceBytes, gpu.convertedBytes]).toEqual(['gpu', 'float16', 0, data / 2]);
+  expect(gpu.conversions.map((c) => c.reason).sort()).toEqual(['fp32 → fp16', 'fp32 → fp16 (output projection)']);
+  expect(gpu.conversions.reduce((a, c) => a + c.tensors, 0)).toBe(ckpt.weights.size);
 });
 
 describe('GraphCache', () => {

@@ -19,6 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import type { LoadedCheckpoint, StoredBytes } from '../checkpoint/types';
+import type { DiskFacts } from '../api/domains/checkpoints';
 import type { ExternalTarget, GraphDType } from '../graph/llama-graph';
 import { commonFolder, relativeInside } from '../graph/onnx-builder';
 import { planWeights, writeConverted, type WeightPlan } from '../graph/weights';
@@ -162,4 +163,21 @@ export class GraphStore {
     this.leases = [];
     if (this.tmp) fs.rmSync(this.tmp, { recursive: true, force: true });
   }
+}
+
+/**
+ * The checkpoint card's disk facts: the weight files' bytes, and for the CPU graph (fp32, 16-bit matrices kept 16-bit)
+ * and the GPU graph (fp16) what is read in place and what is written as converted copies (planWeights).
+ */
+export function diskFacts(ckpt: LoadedCheckpoint): DiskFacts {
+  const dir = fs.statSync(ckpt.path).isDirectory() ? ckpt.path : path.dirname(ckpt.path);
+  const weightBytes = fs
+    .readdirSync(dir)
+    .filter((f) => /\.(safetensors|bin)$/.test(f))
+    .reduce((a, f) => a + fs.statSync(path.join(dir, f)).size, 0);
+  const graph = (target: 'cpu' | 'gpu', dtype: 'float32' | 'float16', halfWeights: boolean) => {
+    const p = planWeights(ckpt, { dtype, halfWeights });
+    return { target, dtype, inPlaceBytes: p.inPlaceBytes, convertedBytes: p.convertedBytes, conversions: p.conversions };
+  };
+  return { weightBytes, graphs: [graph('cpu', 'float32', true), graph('gpu', 'float16', false)] };
 }

@@ -39,6 +39,24 @@ export interface CheckpointCard {
   tokenizer: string | null;
   contentHash: string;
   notices: string[];
+  /** bytes on disk and what running the checkpoint writes (issue 15); absent for .onnx files */
+  disk?: DiskFacts;
+}
+
+/**
+ * A checkpoint's weights on disk, and per graph the engine builds from them (CPU: fp32, 16-bit matrices kept 16-bit;
+ * GPU: fp16) how many bytes the graph reads in place from the checkpoint's files and how many it must write once
+ * into the graph cache as converted copies, and why.
+ */
+export interface DiskFacts {
+  weightBytes: number;
+  graphs: {
+    target: 'cpu' | 'gpu';
+    dtype: 'float32' | 'float16';
+    inPlaceBytes: number;
+    convertedBytes: number;
+    conversions: { reason: string; tensors: number; bytes: number }[];
+  }[];
 }
 
 export interface SeriesEntry {

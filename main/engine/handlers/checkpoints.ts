@@ -1,9 +1,14 @@
 import type { HandlerMap } from '../engine';
-import { inspectCheckpoint } from '../../checkpoint/index';
+import { loadCheckpoint, summarize } from '../../checkpoint/index';
+import { diskFacts } from '../../inference/graph-store';
 import { scanSeries } from '../../checkpoint/series';
 import type { Family } from '../../checkpoint/types';
 
 export const checkpointsHandlers: HandlerMap = {
-  'checkpoints.inspect': (req) => inspectCheckpoint(req.path, { family: req.family as Family | undefined }) as never,
+  'checkpoints.inspect': async (req) => {
+    const c = await loadCheckpoint(req.path, { family: req.family as Family | undefined });
+    // the disk facts (issue 15): bytes on disk and what each graph reads in place or must write
+    return { ...summarize(c), ...(c.format === 'hf' ? { disk: diskFacts(c) } : {}) } as never;
+  },
   'checkpoints.scanSeries': (req) => scanSeries((req.dir ?? req.path)!, req.tokensPerStep),
 };
