@@ -24,6 +24,8 @@ const OPTIONS = {
   tol: { type: 'string' },
   'threshold-mode': { type: 'string' },
   provider: { type: 'string' },
+  'device-memory': { type: 'string' },
+  execution: { type: 'string' },
   bos: { type: 'boolean' },
   'last-k': { type: 'string' },
   'tokens-per-step': { type: 'string' },
@@ -46,6 +48,9 @@ const COMMON_USAGE = `  --data <file>            evaluation text: UTF-8 .txt, or
   --tol <t>                outer bisection tolerance (default 1e-3; 1e-6 available)
   --threshold-mode <m>     authors (65,536-candidate grid, default) | exact
   --provider <p>           auto | cuda | webgpu | cpu
+  --device-memory <GiB>    device memory the engine may use (host memory on the CPU); default: what is free.
+                           A model that does not fit runs streamed, block by block (same numbers)
+  --execution <m>          auto (default: chosen from the memory) | whole | streamed
   --bos                    put a BOS token at the start of every sequence
   --resume <id>            continue a killed/cancelled job from its saved state
   --state-dir <dir>        where job state is saved (default ~/.sparsity-lab/jobs)
@@ -72,6 +77,8 @@ function commonConfig(values: Record<string, string | boolean | undefined>) {
   set('tol', num(values.tol as string, 'tol'));
   set('thresholdMode', values['threshold-mode']);
   set('provider', values.provider);
+  set('deviceMemory', num(values['device-memory'] as string, 'device-memory'));
+  set('execution', values.execution);
   set('bosPerSequence', values.bos ? true : undefined);
   set('stateDir', values['state-dir'] ? path.resolve(String(values['state-dir'])) : undefined);
   if (values.sweep) cfg.sweep = String(values.sweep).split(',').map((s) => num(s.trim(), 'sweep'));

@@ -18,6 +18,7 @@
 import { execFile } from 'node:child_process';
 import os from 'node:os';
 import { LabError } from '../api/errors';
+import type { ExecutionPlan as ContractPlan } from '../api/domains/runs';
 import type { LoadedCheckpoint, ModelSpec } from '../checkpoint/types';
 import { planWeights } from '../graph/weights';
 import type { ProviderName } from './providers';
@@ -40,29 +41,8 @@ export interface DeviceMemory {
   source: string;
 }
 
-/** What the runner was told and what it chose; recorded with the run (provenance) and shown before Run. */
-export interface ExecutionPlan {
-  mode: ExecutionMode;
-  provider: ProviderName;
-  /** the device in words (e.g. "cuda: NVIDIA H200, 139.8 GiB free") */
-  device: string;
-  /** bytes the plan may use: min(free − reserve, cap) */
-  budgetBytes: number;
-  freeBytes: number | null;
-  capBytes: number | null;
-  /** weights of one session of the whole graph, in its dtype */
-  weightBytes: number;
-  /** blocks of layers [from, to) (one block [0, L) when whole) */
-  blocks: [number, number][];
-  /** streamed: block sessions kept resident (the others are paged in per call) */
-  residentBlocks: number;
-  /** sequences per graph call (a measurement batch of more is cut into chunks of this many: same numbers) */
-  chunkSeqs: number;
-  /** planned peak bytes at chunkSeqs */
-  peakBytes: number;
-  /** why this mode (one sentence) */
-  reason: string;
-}
+/** What the runner was told and what it chose (the contract's type: recorded with the run, shown before Run). */
+export type ExecutionPlan = ContractPlan;
 
 export interface PlanInput {
   spec: ModelSpec;
@@ -208,11 +188,4 @@ export async function deviceMemory(provider: ProviderName): Promise<DeviceMemory
     return { free: null, total: null, source: 'nvidia-smi not available' };
   }
   return { free: null, total: null, source: 'WebGPU does not report it' };
-}
-
-/** parses the device-memory setting (GiB, > 0) */
-export function parseDeviceMemory(v: unknown, what = '--device-memory'): number {
-  const n = typeof v === 'number' ? v : Number(v);
-  if (!Number.isFinite(n) || n <= 0 || n > 1e5) throw new LabError('BAD_REQUEST', `${what} must be a number of GiB > 0 (got ${String(v)})`);
-  return n * GiB;
 }

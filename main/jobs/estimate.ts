@@ -45,6 +45,7 @@ export async function estimateRun(cfg: RunConfig, src: ModelSource = defaultMode
       totalSeconds: (passes * passMs + curveMs) / 1000,
       provider: t.runner.provider,
       dtype: t.runner.dtype,
+      ...(t.runner.plan ? { execution: t.runner.plan } : {}),
     };
   } finally {
     await t.runner.dispose();

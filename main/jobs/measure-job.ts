@@ -15,7 +15,19 @@ import { defaultModelSource, type ModelSource, type OpenOptions } from './models
 import type { JobHooks } from './runner';
 
 export function openOpts(cfg: RunConfig): OpenOptions {
-  return { provider: cfg.provider, seqLen: cfg.seqLen };
+  return {
+    provider: cfg.provider,
+    seqLen: cfg.seqLen,
+    batchSeqs: cfg.batch,
+    ...(cfg.deviceMemory ? { deviceMemoryBytes: cfg.deviceMemory * 1024 ** 3 } : {}),
+    ...(cfg.execution ? { execution: cfg.execution } : {}),
+  };
+}
+
+/** says in the job's progress (the CLI's log, the run monitor) how the model runs and why (issue 15) */
+export function announcePlan(target: MeasureTarget, ctl: RunControl): void {
+  const p = target.runner.plan;
+  if (p) ctl.progress?.({ phase: 'plan', step: 0, of: 1, tokensPerSec: 0, etaSec: null, message: `${p.mode} on ${p.device}: ${p.reason}` });
 }
 
 // (maxPositions 0 = unknown, e.g. an ONNX file: the graph itself decides)
@@ -38,13 +50,23 @@ export async function runMeasure(cfg: MeasureConfig, ctl: RunControl, hooks: Job
   if (cfg.method !== 'cett-ppl') for (const v of cfg.sweep ?? [cfg.param]) baselineMask(cfg.method as BaselineMethod, v, ckpt.spec);
   const data = dataFor(ckpt, cfg);
   const target = await src.openTarget(ckpt, openOpts(cfg));
+  announcePlan(target, ctl);
   try {
     if (cfg.sweep) {
       const points =
         cfg.method === 'cett-ppl'
           ? await sweepCett(target, data, cfg.sweep, cfg.thresholdMode, ctl)
           : await sweepBaseline(target, data, cfg.method as BaselineMethod, cfg.sweep, ctl);
-      return { kind: 'sweep', method: cfg.method, checkpoint: ckpt.path, points, provider: target.runner.provider, dtype: target.runner.dtype, tokens: data.tokens };
+      return {
+        kind: 'sweep',
+        method: cfg.method,
+        checkpoint: ckpt.path,
+        points,
+        provider: target.runner.provider,
+        dtype: target.runner.dtype,
+        tokens: data.tokens,
+        ...(target.runner.plan ? { execution: target.runner.plan } : {}),
+      };
     }
     if (cfg.method === 'cett-ppl') return await measureCettPpl(target, data, cettOptions(cfg), ctl, { resume: hooks.resume, onStep: hooks.onStep });
     return await measureBaseline(target, data, cfg.method as BaselineMethod, cfg.param, ctl);

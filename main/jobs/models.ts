@@ -16,6 +16,12 @@ export interface OpenOptions {
   seqLen: number;
   /** where built graphs are cached */
   cacheDir?: string;
+  /** device memory the engine may use, bytes (RunConfig.deviceMemory) */
+  deviceMemoryBytes?: number;
+  /** whole-model or streamed execution (default: planned from the memory) */
+  execution?: 'auto' | 'whole' | 'streamed';
+  /** sequences per measurement batch (the planned chunk never exceeds it) */
+  batchSeqs?: number;
 }
 
 export interface ModelSource {
@@ -27,7 +33,14 @@ export const defaultModelSource: ModelSource = {
   loadCheckpoint: (p) => readCheckpoint(p),
   async openTarget(ckpt, opts, tokensSeen) {
     const downWeights = downWeightsOf(ckpt); // before the runner: a checkpoint without W_out fails fast
-    const runner = await createRunner(ckpt, { provider: opts.provider, maxSeq: opts.seqLen, cacheDir: opts.cacheDir });
+    const runner = await createRunner(ckpt, {
+      provider: opts.provider,
+      maxSeq: opts.seqLen,
+      cacheDir: opts.cacheDir,
+      deviceMemoryBytes: opts.deviceMemoryBytes,
+      execution: opts.execution,
+      batchSeqs: opts.batchSeqs,
+    });
     return { id: ckpt.path, runner, downWeights, tokensSeen };
   },
 };

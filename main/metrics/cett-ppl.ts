@@ -98,6 +98,7 @@ export function baseResult(pt: PreparedTarget, data: EvalData, ratios: number[],
     bosPerSequence: data.bosPerSequence,
     provider: r.provider,
     dtype: r.dtype,
+    ...(r.plan ? { execution: r.plan } : {}),
     fallbackReasons: pt.fallbackReason ? [...r.fallbackReasons, pt.fallbackReason] : r.fallbackReasons,
   };
 }

@@ -2,6 +2,7 @@
 import type { ActivationStats } from './stats';
 import type { ThresholdMode } from './thresholds';
 import type { SearchRecord } from '../api/domains/sessions';
+import type { ExecutionPlan } from '../api/domains/runs';
 
 export type Method = 'cett-ppl' | 'relu' | 'topk-token' | 'topk-batch' | 'fat';
 
@@ -69,6 +70,8 @@ export interface CheckpointResult extends ActivationStats {
   bosPerSequence: boolean;
   provider: string;
   dtype: string;
+  /** whole-model or streamed execution, the device and memory planned (main/inference/plan.ts) */
+  execution?: ExecutionPlan;
   fallbackReasons: string[];
   /** cett: how the CETT curves were evaluated (js one-pass curve / ort probe) */
   curveEngine?: 'js' | 'ort' | 'fused';

@@ -20,6 +20,10 @@ const common = {
   tol: z.number().positive().lt(0.5).default(1e-3),
   thresholdMode: z.enum(['authors', 'exact']).default('authors'),
   provider: z.enum(['auto', 'cuda', 'webgpu', 'cpu']).default('auto'),
+  /** GiB of device memory (host memory on the CPU) the engine may use; default: what the device has free (issue 15) */
+  deviceMemory: z.number().positive().max(1e5).optional(),
+  /** whole-model graph or streamed blocks of layers; default: chosen from the memory (ExecutionPlan) */
+  execution: z.enum(['auto', 'whole', 'streamed']).optional(),
   bosPerSequence: z.boolean().default(false),
   /** sweep: the method's parameter (or CETT for cett-ppl) over these values instead of one measurement */
   sweep: z.array(z.number()).min(1).max(200).optional(),
@@ -59,6 +63,30 @@ export interface JobInfo {
   etaSec: number | null;
 }
 
+/** How a checkpoint runs (main/inference/plan.ts), recorded with the run's result and shown before Run (issue 15). */
+export interface ExecutionPlan {
+  mode: 'whole' | 'streamed';
+  provider: 'cuda' | 'webgpu' | 'cpu';
+  /** the device in words (e.g. "cuda (NVIDIA H200): 139.8 GiB free (nvidia-smi), capped at 16.0 GiB") */
+  device: string;
+  /** bytes the plan may use: min(free − reserve, cap) */
+  budgetBytes: number;
+  freeBytes: number | null;
+  capBytes: number | null;
+  /** weights of one session of the whole graph, in its dtype */
+  weightBytes: number;
+  /** blocks of layers [from, to) (one block [0, L) when whole) */
+  blocks: [number, number][];
+  /** streamed: block sessions kept resident (the others are paged in per call) */
+  residentBlocks: number;
+  /** sequences per graph call (a measurement batch of more is cut into chunks of this many: same numbers) */
+  chunkSeqs: number;
+  /** planned peak bytes at chunkSeqs */
+  peakBytes: number;
+  /** why this mode (one sentence) */
+  reason: string;
+}
+
 export interface RunEstimate {
   forwardPasses: number;
   secondsPerPass: number;
@@ -66,6 +94,8 @@ export interface RunEstimate {
   totalSeconds: number;
   provider: string;
   dtype: string;
+  /** whole or streamed, the device and memory chosen (absent for ONNX-file inputs) */
+  execution?: ExecutionPlan;
 }
 
 export interface RunsResponses {

@@ -1,0 +1,77 @@
+// The execution planner on real model shapes (no weights): what fits where, against hand-computed byte counts.
+import { describe, expect, test } from 'vitest';
+import type { ModelSpec } from '../checkpoint/types';
+import { activationBytesPerToken, CUDA_RESERVE, planExecution, WHOLE_SESSIONS, type PlanInput } from './plan';
+
+const GiB = 1024 ** 3;
+/** a LLaMA-shaped spec (d, L, d_f, heads, vocab) */
+function llama(d: number, L: number, F: number, H: number, K: number, V: number): ModelSpec {
+  return {
+    family: 'llama', modelType: 'llama', activation: 'silu', hiddenSize: d, intermediateSize: F, numLayers: L, numHeads: H, numKvHeads: K, headDim: d / H, vocabSize: V,
+    maxPositions: 4096, norm: 'rms', normEps: 1e-5, positional: 'rope', ropeTheta: 10000, rotaryDim: d / H, gated: true, parallelResidual: false, qkNorm: false,
+    qkvBias: false, attnOutBias: false, mlpBias: false, tieEmbeddings: false, embedScale: 1, residualScale: 1, logitScale: 1, positionOffset: 0,
+  } as ModelSpec;
+}
+/** fp16 bytes of one layer (attention with GQA, gated FFN, two norms), the embedding and the head */
+function fp16Input(spec: ModelSpec, free: number, extra: Partial<PlanInput> = {}): PlanInput {
+  const { hiddenSize: d, intermediateSize: F, numLayers: L, numKvHeads: K, headDim: hd, vocabSize: V } = spec;
+  const layer = 2 * (2 * d * d + 2 * d * K * hd + 3 * d * F + 2 * d);
+  return {
+    spec, provider: 'cuda', dtype: 'float16', fused: true, seqLen: 1024, batchSeqs: 16,
+    layerBytes: new Array(L).fill(layer), embedBytes: 2 * V * d, headBytes: 2 * (V * d + d),
+    mem: { free, total: 141 * GiB, source: 'test' }, ...extra,
+  };
+}
+const llama7b = llama(4096, 32, 11008, 32, 32, 32000);
+const llama70b = llama(8192, 80, 28672, 64, 8, 128256);
+
+describe('planExecution', () => {
+  test('7B fp16 on an empty H200: whole graph, chunks bounded by the batch', () => {
+    const p = planExecution(fp16Input(llama7b, 139 * GiB));
+    expect(p.mode).toBe('whole');
+    expect(p.weightBytes / GiB).toBeCloseTo(12.55, 1); // 6.74e9 parameters × 2 bytes
+    expect(p.chunkSeqs).toBe(16);
+    expect(p.peakBytes).toBeLessThanOrEqual(p.budgetBytes);
+    expect(p.budgetBytes).toBe(139 * GiB - CUDA_RESERVE);
+  });
+  test('7B under a 16 GiB cap, and on a 24 GB card: streamed, every block and a sequence fit', () => {
+    for (const input of [fp16Input(llama7b, 139 * GiB, { capBytes: 16 * GiB }), fp16Input(llama7b, 23.5 * GiB)]) {
+      const p = planExecution(input);
+      expect(p.mode).toBe('streamed');
+      expect(p.blocks[0][0]).toBe(0);
+      expect(p.blocks.at(-1)![1]).toBe(32);
+      expect(p.peakBytes).toBeLessThanOrEqual(p.budgetBytes);
+      expect(p.chunkSeqs).toBeGreaterThanOrEqual(1);
+      expect(p.reason).toMatch(/more than/);
+    }
+  });
+  test('the whole path counts two sessions of weights: 7B fp16 with 20 GiB free streams', () => {
+    const p = planExecution(fp16Input(llama7b, 20 * GiB + CUDA_RESERVE));
+    expect(WHOLE_SESSIONS * p.weightBytes).toBeGreaterThan(20 * GiB);
+    expect(p.mode).toBe('streamed');
+  });
+  test('70B fp16 (131 GiB of weights) on one 80 GB card: streamed with blocks paged in; on a 141 GB card: streamed', () => {
+    const small = planExecution(fp16Input(llama70b, 79 * GiB));
+    expect(small.weightBytes / GiB).toBeCloseTo(131.5, 0);
+    expect(small.mode).toBe('streamed');
+    expect(small.residentBlocks).toBeLessThan(small.blocks.length);
+    expect(small.peakBytes).toBeLessThanOrEqual(small.budgetBytes);
+    const big = planExecution(fp16Input(llama70b, 139 * GiB));
+    expect(big.mode).toBe('streamed');
+    expect(big.peakBytes).toBeLessThanOrEqual(big.budgetBytes);
+  });
+  test('a cap below one layer is refused with the sizes and the setting named', () => {
+    expect(() => planExecution(fp16Input(llama7b, 139 * GiB, { capBytes: 0.3 * GiB }))).toThrow(/does not hold one decoder layer.*device-memory/);
+  });
+  test('WebGPU reports no free memory: conservative 8 GiB unless capped', () => {
+    const p = planExecution({ ...fp16Input(llama7b, 0), provider: 'webgpu', mem: { free: null, total: null, source: 'WebGPU does not report it' } });
+    expect(p.budgetBytes).toBe(8 * GiB);
+    expect(p.mode).toBe('streamed');
+    expect(p.device).toMatch(/unknown/);
+  });
+  test('activation bytes per token follow the formula (capture L·d_f·4 + max(FFN, head, attention) + 8·d·e)', () => {
+    const e = 2;
+    const per = activationBytesPerToken(llama7b, { dtype: 'float16', fused: true, seqLen: 1024, layers: 32, capture: true, head: true });
+    expect(per).toBe(32 * 11008 * 4 + Math.max(11008 * (6 * e + 9), 32000 * (e + 12), 4 * 32 * 128 * e) + 8 * 4096 * e);
+  });
+});
