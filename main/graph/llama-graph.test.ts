@@ -181,7 +181,7 @@ test('onnxruntime keeps the 16-bit weights with HALF_WEIGHTS_SESSION_EXTRA (and 
   }
 });
 
-test('weights written as external data (through the reused scratch buffer) equal the in-memory initializers', async () => {
+test('weights written as external data equal the in-memory initializers', async () => {
   for (const dtype of ['F32', 'F16', 'BF16'] as const) {
     const dir = writeTinyCheckpoint(path.join(tmp, `ext-${dtype}`), 'llama', { activation: 'relu', seed: 9, dtype, tie: true, hidden: 48, intermediate: 96 });
     const ckpt = await loadCheckpoint(dir);

@@ -11,7 +11,10 @@
  *          neuron_counts [L,F], and with `capture` the gated intermediates act.{l} [B·S,F] (fp32).
  * fp16 graphs keep norms, softmax, log-softmax and mask comparisons in fp32.
  * fp32 graphs with `halfWeights` keep the weight matrices a checkpoint stored as fp16/bf16 in that dtype (the same
- * bits, transposed) and Cast them to fp32 inside the graph: half the memory, the same values (the widening is exact).
+ * bits) and Cast them to fp32 inside the graph: half the memory, the same values (the widening is exact).
+ * Weights (issue 15): every projection is Gemm on the matrix as the checkpoint stores it (HF's [out,in]: transB=1), so
+ * a graph built with ExternalTarget.base points at the checkpoint's own bytes (weights.ts planWeights decides which
+ * tensors can be; the rest are converted once, inference/graph-store.ts).
  */
 import { DT, GraphBuilder, type ElemType } from './onnx-builder';
 import { f32ToF16 } from '../checkpoint/safetensors';
@@ -38,7 +41,7 @@ export interface GraphOptions {
   fused?: boolean;
   /**
    * fp32 graphs only: the big weight matrices (token/position embeddings, attention and FFN projections; not lm_head)
-   * that the checkpoint stores as fp16 or bf16 stay initializers of that dtype, transposed on their bit patterns, with
+   * that the checkpoint stores as fp16 or bf16 stay initializers of that dtype, the stored bits as they are, with
    * a Cast to fp32 right before use (tables: Gather/Slice first, then Cast what was read). An fp16 checkpoint's graph
    * then holds about 1× its weights instead of 2×. The values are those of the fp32 graph (fp16/bf16 → fp32 is
    * exact); only the MatMuls may sum in another order, and run slower: onnxruntime cannot pre-pack a weight that is

@@ -195,23 +195,6 @@ export class GraphBuilder {
   closeExternal(): void {
     if (this.ext) fs.closeSync(this.ext.fd);
     this.ext = undefined;
-    this.scratchBuf = undefined;
-  }
-
-  private scratchBuf?: ArrayBuffer;
-  /**
-   * A reusable buffer of at least `bytes` for the data of the next init() call, or undefined where that init would
-   * keep its data by reference (no external data file, or smaller than its threshold): init() writes external data
-   * synchronously, so the buffer is free again as soon as it returns. Builders fill it instead of allocating a fresh
-   * array per weight (a 0.1B model: ~130 M values), which keeps the JS heap small when onnxruntime then loads the graph.
-   */
-  scratch(bytes: number): ArrayBuffer | undefined {
-    if (!this.ext || bytes < this.ext.minBytes) return undefined;
-    if (!this.scratchBuf || this.scratchBuf.byteLength < bytes) {
-      this.scratchBuf = undefined; // the old one can go before the new one is allocated
-      this.scratchBuf = new ArrayBuffer(bytes);
-    }
-    return this.scratchBuf;
   }
 
   /**
