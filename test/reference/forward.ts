@@ -1,18 +1,18 @@
 /**
- * A deliberately plain float64 forward pass of every family in ModelSpec (LLaMA-shaped decoders, OPT, GPT-2,
- * GPT-NeoX), written from the HF modelling code and METHOD.md, with the masks of METHOD.md §2–4 applied to a before down_proj. It shares nothing with
- * main/graph: it is the independent reference the ONNX graphs and the measurements are checked against.
+ * A deliberately plain float64 forward pass of every family the lab reads (LLaMA-shaped decoders incl. Mistral, Qwen2,
+ * Qwen3 and MiniCPM's µP scales; OPT, GPT-2, GPT-NeoX), written from the HF modelling code and the paper's method, with
+ * the masks (CETT thresholds, ReLU, FAT, Top-k) applied to a before down_proj. It shares nothing with main/graph, and
+ * nothing with the production adapters either: it reads config.json itself and takes the tensors by their Hugging Face
+ * names from the files (its own safetensors reader; pytorch_model.bin through the pickle decoder, which only turns
+ * bytes into arrays). A misread config or a misnamed weight in main/checkpoint therefore shows up as a disagreement.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import type { LoadedCheckpoint } from '../../main/checkpoint/types';
 import type { ForwardRequest, ForwardResult, ModelRunner } from '../../main/inference/runner-types';
+import { readShardedTorchBin, readTorchBin } from '../../main/checkpoint/torch-pickle';
 
 type Mat = Float64Array; // row-major
-
-function get(ckpt: LoadedCheckpoint, name: string): Float64Array {
-  const t = ckpt.weights.get(name);
-  if (!t) throw new Error(`reference: missing ${name}`);
-  return Float64Array.from(t.toFloat32());
-}
 
 /** y[n, out] = x[n, in] · Wᵀ, W given as [out, in] */
 function linear(x: Mat, n: number, inp: number, w: Float64Array, out: number, bias?: Float64Array): Mat {
@@ -88,11 +88,286 @@ function act(name: string, x: number, param = 0): number {
   throw new Error(`reference: activation ${name}`);
 }
 
+// ---- reading the folder: config.json and tensors by their Hugging Face names, independently of main/checkpoint ----
+
+type Cfg = Record<string, unknown>;
+interface HfTensor {
+  shape: number[];
+  data: Float64Array;
+}
+
+function decode(dtype: string, b: Uint8Array, where: string): Float64Array {
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const f16 = (u: number) => {
+    const e = (u >> 10) & 31;
+    const m = u & 1023;
+    const v = e === 0 ? m * 2 ** -24 : e === 31 ? (m ? NaN : Infinity) : (1 + m / 1024) * 2 ** (e - 15);
+    return u & 0x8000 ? -v : v;
+  };
+  const bf = new Float32Array(1);
+  const bu = new Uint32Array(bf.buffer);
+  switch (dtype) {
+    case 'F32':
+      return Float64Array.from({ length: b.byteLength / 4 }, (_, i) => dv.getFloat32(4 * i, true));
+    case 'F64':
+      return Float64Array.from({ length: b.byteLength / 8 }, (_, i) => dv.getFloat64(8 * i, true));
+    case 'F16':
+      return Float64Array.from({ length: b.byteLength / 2 }, (_, i) => f16(dv.getUint16(2 * i, true)));
+    case 'BF16':
+      return Float64Array.from({ length: b.byteLength / 2 }, (_, i) => ((bu[0] = dv.getUint16(2 * i, true) << 16), bf[0]));
+  }
+  throw new Error(`reference: ${where}: dtype ${dtype}`);
+}
+
+/** every tensor of an HF folder by its stored name: *.safetensors (own reader) or pytorch_model*.bin */
+function readHfTensors(dir: string): Map<string, HfTensor> {
+  const out = new Map<string, HfTensor>();
+  const files = fs.readdirSync(dir);
+  const st = files.filter((f) => f.endsWith('.safetensors')).sort();
+  for (const f of st) {
+    const buf = fs.readFileSync(path.join(dir, f));
+    const n = Number(buf.readBigUInt64LE(0));
+    const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
+    for (const [name, e] of Object.entries(header)) {
+      if (name === '__metadata__') continue;
+      out.set(name, { shape: e.shape, data: decode(e.dtype, buf.subarray(8 + n + e.data_offsets[0], 8 + n + e.data_offsets[1]), `${f}:${name}`) });
+    }
+  }
+  if (st.length === 0) {
+    const raws = files.includes('pytorch_model.bin.index.json')
+      ? readShardedTorchBin(path.join(dir, 'pytorch_model.bin.index.json')).tensors
+      : readTorchBin(path.join(dir, files.find((f) => f.endsWith('.bin')) ?? 'pytorch_model.bin'));
+    for (const r of raws) out.set(r.name, { shape: r.shape, data: decode(r.dtype, r.read(), r.name) });
+  }
+  return out;
+}
+
+const ACT: Record<string, string> = { relu: 'relu', silu: 'silu', swish: 'silu', gelu: 'gelu', gelu_new: 'gelu_tanh', gelu_pytorch_tanh: 'gelu_tanh', gelu_fast: 'gelu_tanh', relu2: 'relu2', relu_squared: 'relu2', fatrelu: 'fatrelu' };
+
+/** What the forward needs, read from config.json, and its tensors under the reference's own role names. */
+interface RefModel {
+  activation: string;
+  activationParam?: number;
+  hiddenSize: number;
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  vocabSize: number;
+  norm: 'rms' | 'layer';
+  normEps: number;
+  positional: 'rope' | 'learned';
+  ropeTheta: number;
+  ropeScaling?: { type: string; factor: number; [k: string]: unknown };
+  rotaryDim: number;
+  gated: boolean;
+  parallelResidual: boolean;
+  qkNorm: boolean;
+  tieEmbeddings: boolean;
+  embedScale: number;
+  residualScale: number;
+  logitScale: number;
+  positionOffset: number;
+  tensors: Map<string, Float64Array>;
+}
+
+function readModel(ckpt: LoadedCheckpoint): RefModel {
+  const dir = fs.statSync(ckpt.path).isDirectory() ? ckpt.path : path.dirname(ckpt.path);
+  const c = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as Cfg;
+  const hf = readHfTensors(dir);
+  const n = (k: string, d?: number): number => {
+    const v = c[k] ?? d;
+    if (typeof v !== 'number') throw new Error(`reference: config.json has no number ${k}`);
+    return v;
+  };
+  const KNOWN = ['llama', 'mistral', 'qwen2', 'qwen3', 'minicpm', 'opt', 'gpt2', 'gpt_neox'];
+  // a model_type the reference does not know is read as the family the user forced on the loader
+  const mt = KNOWN.includes(String(c.model_type)) ? String(c.model_type) : ckpt.spec.family;
+  const T = new Map<string, Float64Array>();
+  const take = (role: string, name: string, optional = false) => {
+    const t = hf.get(name);
+    if (t) T.set(role, t.data);
+    else if (!optional) throw new Error(`reference: ${dir} has no tensor ${name}`);
+  };
+  const transposed = (t: HfTensor) => {
+    const [r, k] = t.shape;
+    const o = new Float64Array(r * k);
+    for (let i = 0; i < r; i++) for (let j = 0; j < k; j++) o[j * r + i] = t.data[i * k + j];
+    return o;
+  };
+  const rp = (c.rope_parameters ?? {}) as Cfg;
+  const rsRaw = (c.rope_scaling ?? (rp.rope_type && rp.rope_type !== 'default' ? rp : undefined)) as Cfg | undefined;
+  const rsType = rsRaw ? String(rsRaw.rope_type ?? rsRaw.type) : 'default';
+  if (rsType === 'yarn' || rsType === 'longrope') throw new Error(`reference: rope scaling ${rsType} is not implemented`);
+  // dynamic NTK changes nothing below max_position_embeddings, which is all a test runs
+  const ropeScaling = rsRaw && rsType !== 'default' && rsType !== 'dynamic' ? { ...rsRaw, type: rsType, factor: Number(rsRaw.factor) } : undefined;
+  const actOf = (k: string) => {
+    const a = ACT[String(c[k])];
+    if (!a) throw new Error(`reference: activation ${String(c[k])}`);
+    return a;
+  };
+  const m = { tensors: T, ropeScaling, embedScale: 1, residualScale: 1, logitScale: 1, positionOffset: 0, qkNorm: false, parallelResidual: false } as RefModel;
+  if (['llama', 'mistral', 'qwen2', 'qwen3', 'minicpm'].includes(mt)) {
+    const h = n('hidden_size');
+    const H = n('num_attention_heads');
+    Object.assign(m, {
+      activation: actOf('hidden_act'), hiddenSize: h, intermediateSize: n('intermediate_size'), numLayers: n('num_hidden_layers'), numHeads: H,
+      numKvHeads: n('num_key_value_heads', H), headDim: typeof c.head_dim === 'number' ? c.head_dim : h / H, vocabSize: n('vocab_size'),
+      norm: 'rms', normEps: n('rms_norm_eps', 1e-6), positional: 'rope', ropeTheta: Number(c.rope_theta ?? rp.rope_theta ?? 10000), gated: true,
+      qkNorm: mt === 'qwen3',
+    });
+    m.rotaryDim = m.headDim;
+    if (mt === 'minicpm') {
+      m.embedScale = Number(c.scale_emb ?? 1);
+      if (c.scale_depth !== undefined) m.residualScale = Number(c.scale_depth) / Math.sqrt(m.numLayers);
+      if (c.dim_model_base !== undefined) m.logitScale = 1 / (h / Number(c.dim_model_base));
+    }
+    take('embed.tokens', 'model.embed_tokens.weight');
+    for (let l = 0; l < m.numLayers; l++) {
+      const p = `model.layers.${l}.`;
+      const r = `layers.${l}.`;
+      take(r + 'attn_norm.weight', p + 'input_layernorm.weight');
+      take(r + 'mlp_norm.weight', p + 'post_attention_layernorm.weight');
+      for (const x of ['q', 'k', 'v', 'o']) {
+        take(`${r}attn.${x}.weight`, `${p}self_attn.${x}_proj.weight`);
+        take(`${r}attn.${x}.bias`, `${p}self_attn.${x}_proj.bias`, true);
+      }
+      if (m.qkNorm) {
+        take(r + 'attn.q_norm.weight', p + 'self_attn.q_norm.weight');
+        take(r + 'attn.k_norm.weight', p + 'self_attn.k_norm.weight');
+      }
+      for (const x of ['gate', 'up', 'down']) {
+        take(`${r}mlp.${x}.weight`, `${p}mlp.${x}_proj.weight`);
+        take(`${r}mlp.${x}.bias`, `${p}mlp.${x}_proj.bias`, true);
+      }
+    }
+    take('final_norm.weight', 'model.norm.weight');
+    take('lm_head.weight', 'lm_head.weight', true);
+  } else if (mt === 'opt') {
+    const h = n('hidden_size');
+    if (c.do_layer_norm_before === false) throw new Error('reference: OPT with post-attention LayerNorm (do_layer_norm_before false)');
+    if (c.word_embed_proj_dim !== undefined && c.word_embed_proj_dim !== h) throw new Error('reference: OPT with project_in/out');
+    Object.assign(m, {
+      activation: actOf('activation_function'), hiddenSize: h, intermediateSize: n('ffn_dim'), numLayers: n('num_hidden_layers'), numHeads: n('num_attention_heads'),
+      vocabSize: n('vocab_size'), norm: 'layer', normEps: 1e-5, positional: 'learned', ropeTheta: 0, rotaryDim: 0, gated: false, positionOffset: 2,
+    });
+    m.numKvHeads = m.numHeads;
+    m.headDim = h / m.numHeads;
+    const d = hf.has('model.decoder.embed_tokens.weight') ? 'model.decoder.' : 'decoder.';
+    take('embed.tokens', d + 'embed_tokens.weight');
+    take('embed.positions', d + 'embed_positions.weight');
+    for (let l = 0; l < m.numLayers; l++) {
+      const p = `${d}layers.${l}.`;
+      const r = `layers.${l}.`;
+      for (const x of ['weight', 'bias']) {
+        take(`${r}attn_norm.${x}`, `${p}self_attn_layer_norm.${x}`);
+        take(`${r}mlp_norm.${x}`, `${p}final_layer_norm.${x}`);
+        for (const [role, name] of [['q', 'q_proj'], ['k', 'k_proj'], ['v', 'v_proj'], ['o', 'out_proj']]) take(`${r}attn.${role}.${x}`, `${p}self_attn.${name}.${x}`, x === 'bias');
+        take(`${r}mlp.up.${x}`, `${p}fc1.${x}`, x === 'bias');
+        take(`${r}mlp.down.${x}`, `${p}fc2.${x}`, x === 'bias');
+        take(`final_norm.${x}`, `${d}final_layer_norm.${x}`);
+      }
+    }
+    take('lm_head.weight', 'lm_head.weight', true);
+  } else if (mt === 'gpt2') {
+    const h = n('n_embd');
+    Object.assign(m, {
+      activation: actOf('activation_function'), hiddenSize: h, intermediateSize: typeof c.n_inner === 'number' ? c.n_inner : 4 * h, numLayers: n('n_layer'),
+      numHeads: n('n_head'), vocabSize: n('vocab_size'), norm: 'layer', normEps: n('layer_norm_epsilon', 1e-5), positional: 'learned', ropeTheta: 0, rotaryDim: 0, gated: false,
+    });
+    m.numKvHeads = m.numHeads;
+    m.headDim = h / m.numHeads;
+    const d = hf.has('transformer.wte.weight') ? 'transformer.' : '';
+    const get = (name: string) => {
+      const t = hf.get(d + name);
+      if (!t) throw new Error(`reference: ${dir} has no tensor ${d + name}`);
+      return t;
+    };
+    T.set('embed.tokens', get('wte.weight').data);
+    T.set('embed.positions', get('wpe.weight').data);
+    for (let l = 0; l < m.numLayers; l++) {
+      const p = `h.${l}.`;
+      const r = `layers.${l}.`;
+      for (const x of ['weight', 'bias']) {
+        T.set(`${r}attn_norm.${x}`, get(`${p}ln_1.${x}`).data);
+        T.set(`${r}mlp_norm.${x}`, get(`${p}ln_2.${x}`).data);
+      }
+      // Conv1D stores [in, out]: c_attn [h, 3h] holds q | k | v along out
+      const qkv = transposed(get(p + 'attn.c_attn.weight'));
+      const qkvb = get(p + 'attn.c_attn.bias').data;
+      ['q', 'k', 'v'].forEach((x, i) => {
+        T.set(`${r}attn.${x}.weight`, qkv.slice(i * h * h, (i + 1) * h * h));
+        T.set(`${r}attn.${x}.bias`, qkvb.slice(i * h, (i + 1) * h));
+      });
+      T.set(`${r}attn.o.weight`, transposed(get(p + 'attn.c_proj.weight')));
+      T.set(`${r}attn.o.bias`, get(p + 'attn.c_proj.bias').data);
+      T.set(`${r}mlp.up.weight`, transposed(get(p + 'mlp.c_fc.weight')));
+      T.set(`${r}mlp.up.bias`, get(p + 'mlp.c_fc.bias').data);
+      T.set(`${r}mlp.down.weight`, transposed(get(p + 'mlp.c_proj.weight')));
+      T.set(`${r}mlp.down.bias`, get(p + 'mlp.c_proj.bias').data);
+    }
+    T.set('final_norm.weight', get('ln_f.weight').data);
+    T.set('final_norm.bias', get('ln_f.bias').data);
+    take('lm_head.weight', 'lm_head.weight', true);
+  } else if (mt === 'gpt_neox') {
+    const h = n('hidden_size');
+    const H = n('num_attention_heads');
+    const hd = h / H;
+    const pct = Number(c.rotary_pct ?? rp.partial_rotary_factor ?? 0.25);
+    Object.assign(m, {
+      activation: actOf('hidden_act'), hiddenSize: h, intermediateSize: n('intermediate_size'), numLayers: n('num_hidden_layers'), numHeads: H, numKvHeads: H,
+      headDim: hd, vocabSize: n('vocab_size'), norm: 'layer', normEps: n('layer_norm_eps', 1e-5), positional: 'rope',
+      ropeTheta: Number(c.rotary_emb_base ?? c.rope_theta ?? rp.rope_theta ?? 10000), rotaryDim: Math.floor(hd * pct), gated: false,
+      parallelResidual: c.use_parallel_residual !== false,
+    });
+    for (let l = 0; l < m.numLayers; l++) {
+      const p = `gpt_neox.layers.${l}.`;
+      const r = `layers.${l}.`;
+      for (const x of ['weight', 'bias']) {
+        take(`${r}attn_norm.${x}`, `${p}input_layernorm.${x}`);
+        take(`${r}mlp_norm.${x}`, `${p}post_attention_layernorm.${x}`);
+        take(`${r}attn.o.${x}`, `${p}attention.dense.${x}`);
+        take(`${r}mlp.up.${x}`, `${p}mlp.dense_h_to_4h.${x}`);
+        take(`${r}mlp.down.${x}`, `${p}mlp.dense_4h_to_h.${x}`);
+      }
+      // query_key_value rows are [head][q|k|v][hd] (GPTNeoXAttention: view(..., heads, 3 * hd) then split)
+      const w = hf.get(p + 'attention.query_key_value.weight');
+      const b = hf.get(p + 'attention.query_key_value.bias');
+      if (!w || !b) throw new Error(`reference: ${dir} has no ${p}attention.query_key_value`);
+      ['q', 'k', 'v'].forEach((x, i) => {
+        const W = new Float64Array(h * h);
+        const B = new Float64Array(h);
+        for (let head = 0; head < H; head++)
+          for (let j = 0; j < hd; j++) {
+            const src = head * 3 * hd + i * hd + j;
+            W.set(w.data.subarray(src * h, (src + 1) * h), (head * hd + j) * h);
+            B[head * hd + j] = b.data[src];
+          }
+        T.set(`${r}attn.${x}.weight`, W);
+        T.set(`${r}attn.${x}.bias`, B);
+      });
+    }
+    take('embed.tokens', 'gpt_neox.embed_in.weight');
+    take('final_norm.weight', 'gpt_neox.final_layer_norm.weight');
+    take('final_norm.bias', 'gpt_neox.final_layer_norm.bias');
+    take('lm_head.weight', 'embed_out.weight', true);
+  } else throw new Error(`reference: model_type ${String(c.model_type)}`);
+  if (m.activation === 'fatrelu') m.activationParam = n('hidden_act_param');
+  m.tieEmbeddings = !T.has('lm_head.weight');
+  return m;
+}
+
+/** The reference runner of an HF checkpoint folder; `ckpt` gives only its path (and a family the user forced). */
 export function createReferenceRunner(ckpt: LoadedCheckpoint): ModelRunner {
-  const s = ckpt.spec;
+  const s = readModel(ckpt);
   const { hiddenSize: h, intermediateSize: F, numLayers: L, numHeads: H, numKvHeads: K, headDim: hd, vocabSize: V } = s;
-  const w = (n: string) => get(ckpt, n);
-  const has = (n: string) => ckpt.weights.has(n);
+  const w = (n: string) => {
+    const t = s.tensors.get(n);
+    if (!t) throw new Error(`reference: missing ${n}`);
+    return t;
+  };
+  const has = (n: string) => s.tensors.has(n);
   const bias = (n: string) => (has(n) ? w(n) : undefined);
   /** the family's norm: RMSNorm (llama-shaped) or LayerNorm with bias (opt, gpt2, gpt_neox) */
   const norm = (x: Mat, n: number, name: string) =>
@@ -278,5 +553,5 @@ export function createReferenceRunner(ckpt: LoadedCheckpoint): ModelRunner {
     return { nll, activeCounts, neuronActiveCounts, activations };
   }
 
-  return { spec: s, provider: 'cpu', dtype: 'float32', fallbackReasons: [], colNorms, forward, dispose: async () => {} };
+  return { spec: ckpt.spec, provider: 'cpu', dtype: 'float32', fallbackReasons: [], colNorms, forward, dispose: async () => {} };
 }
