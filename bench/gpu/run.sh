@@ -4,6 +4,7 @@
 #   bash bench/gpu/run.sh prep  <n-tokens> <outdir>   model (0.1B shape, relu + silu) and tokens
 #   bash bench/gpu/run.sh check <n-tokens> <outdir>   issue 3: per-token NLL vs transformers; matmul floor; profile of one search call
 #   bash bench/gpu/run.sh saved  <n-tokens> <outdir>  issue 3: tiny checkpoints written by transformers' save_pretrained (bf16) + its NLL
+#   bash bench/gpu/run.sh indep 0 <outdir>    issue 17: independent references (tools/gpu-check/independent_refs.py), test/fixtures/independent
 #   bash bench/gpu/run.sh webgpu <n-tokens> <outdir>  WebGPU: forward profile by operator/provider, CETT-PPL-1% at 16k tokens (ort and fused curves)
 #   bash bench/gpu/run.sh check3 <n-tokens> <outdir>  issue 3 alone: the NLL matrix (ours cpu/cuda/fused/plain, torch fp64/fp32/fp16), PyTorch ONNX exports
 #   bash bench/gpu/run.sh ours-cuda  <n-tokens> <outdir>  our forward and CETT-PPL-1% on CUDA (relu, silu)
@@ -65,6 +66,13 @@ saved)
   [ -f $G/gpt2/config.json ] || node dist-bench/bench.cjs dump-nll $G --provider cpu > /dev/null 2>&1
   python3 tools/gpu-check/save_pretrained.py $G 2>&1 | grep -v "Loading weights\|deprecated" | tail -8
   tar czf "$OUT/saved-bf16.tgz" -C $G llama-relu/saved-bf16 llama-silu/saved-bf16 qwen2/saved-bf16 gpt2/saved-bf16
+  ;;
+indep)
+  # issue 17: independent references — every family written by transformers (MiniCPM by a PyTorch forward after
+  # modeling_minicpm), float64 NLL, and the PyTorch reference's CETT-PPL-1% (gated SiLU, gated ReLU LLaMA); < 1 min
+  rm -rf /tmp/bm/independent
+  python3 tools/gpu-check/independent_refs.py /tmp/bm/independent 2>&1 | grep -v "Loading weights\|deprecated" | tail -20
+  tar czf "$OUT/independent.tgz" -C /tmp/bm independent
   ;;
 webgpu2)
   # WebGPU in the fused decoder form (contrib MultiHeadAttention/RotaryEmbedding/SimplifiedLayerNormalization):
