@@ -11,6 +11,7 @@ import { sessionsRequests, type SessionsResponses } from './domains/sessions';
 import { lawsRequests, type LawsResponses } from './domains/laws';
 import { chartsRequests, type ChartsResponses } from './domains/charts';
 import { filesRequests, type FilesResponses } from './domains/files';
+import { clusterRequests, type ClusterResponses } from './domains/cluster';
 
 export const requestSchemas = {
   ...engineRequests,
@@ -20,6 +21,7 @@ export const requestSchemas = {
   ...lawsRequests,
   ...chartsRequests,
   ...filesRequests,
+  ...clusterRequests,
 };
 
 export interface Responses
@@ -29,7 +31,8 @@ export interface Responses
     SessionsResponses,
     LawsResponses,
     ChartsResponses,
-    FilesResponses {}
+    FilesResponses,
+    ClusterResponses {}
 
 export type CommandName = keyof typeof requestSchemas & keyof Responses;
 export type RequestOf<N extends CommandName> = z.input<(typeof requestSchemas)[N]>;
@@ -61,3 +64,4 @@ export type * from './domains/sessions';
 export type * from './domains/laws';
 export type * from './domains/charts';
 export type * from './domains/files';
+export type * from './domains/cluster';

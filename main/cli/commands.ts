@@ -6,6 +6,7 @@ import { inspectCommand } from './inspect';
 import { runsCommand } from './runs';
 import { fitCommand } from './fit';
 import { relinkCommand } from './relink';
+import { clusterCommand } from './cluster';
 
 export interface CliCommand {
   summary: string;
@@ -22,4 +23,5 @@ export const commands: Record<string, CliCommand> = {
   runs: runsCommand,
   fit: fitCommand,
   relink: relinkCommand,
+  cluster: clusterCommand,
 };

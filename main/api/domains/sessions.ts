@@ -142,6 +142,8 @@ export interface RunProvenance {
     /** the per-batch thresholds actually applied are stored with the result (thresholdsPerBatch) */
     perBatchThresholds: boolean;
   };
+  /** a run measured as a Slurm array task and collected into the session (issue 20, main/cluster) */
+  cluster?: { arrayId: string; slurmJobId: string | null; jobId: string | null; arrayTaskId: string; node: string; gpu: string | null; appVersion: string; commit: string; resultsDir: string; sessionSha256: string };
 }
 
 export interface SessionRun {

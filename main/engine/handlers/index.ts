@@ -6,6 +6,7 @@ import { chartsHandlers } from './charts';
 import { sessionsHandlers } from './sessions';
 import { checkpointsHandlers } from './checkpoints';
 import { lawsHandlers } from './laws';
+import { clusterHandlers } from './cluster';
 
 /** Every domain's handlers. Each issue adds its domain's map here. */
 export const allHandlers: HandlerMap = {
@@ -16,4 +17,5 @@ export const allHandlers: HandlerMap = {
   ...sessionsHandlers,
   ...checkpointsHandlers,
   ...lawsHandlers,
+  ...clusterHandlers,
 };
