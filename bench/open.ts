@@ -9,6 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { loadCheckpoint } from '../main/checkpoint/index';
+import { useHashMemo } from '../main/checkpoint/hash';
 import { createRunner } from '../main/inference/index';
 import { GraphCache } from '../main/inference/graph-cache';
 import { batchStream } from '../main/metrics/data';
@@ -26,6 +27,7 @@ export async function main(argv: string[]): Promise<void> {
   if (!v.model) throw new Error('--model DIR is required');
   const seqLen = Number(v['seq-len'] ?? 1024);
   const batch = Number(v.batch ?? 16);
+  useHashMemo(path.join(cacheDir, 'hashes.json')); // as the engine does: a warm open does not re-read the weights to hash them
   const t0 = performance.now();
   const ckpt = await loadCheckpoint(v.model);
   const tLoad = performance.now();

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LaneHash, hashFiles } from './hash';
+import { LaneHash, hashFiles, useHashMemo } from './hash';
 import { loadCheckpoint } from './index';
 import { writeTinyCheckpoint } from './testing/tiny';
 
@@ -105,6 +105,44 @@ describe('hashFiles / contentHash', () => {
       c[at] ^= 1;
       fs.writeFileSync(f, c);
       expect(await hashFiles([path.join(b, 'config.json'), f]), `byte ${at}`).not.toBe(ha);
+    }
+  });
+});
+
+describe('the digest memo (useHashMemo)', () => {
+  it('holds the digest of a full read, is used while the file is untouched, and is ignored once it is written to', async () => {
+    const f = path.join(tmp, 'memo-weights.bin');
+    const bytes = Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 7) & 0xff));
+    fs.writeFileSync(f, bytes);
+    const other = path.join(tmp, 'memo-other.bin'); // rewritten between calls: a fresh key for hashFiles' in-process cache
+    const touch = async () => {
+      await new Promise((r) => setTimeout(r, 15));
+      fs.writeFileSync(other, 'y');
+    };
+    const memoFile = path.join(tmp, 'memo', 'hashes.json');
+    useHashMemo(memoFile);
+    try {
+      await touch();
+      await hashFiles([f, other]);
+      const memo = JSON.parse(fs.readFileSync(memoFile, 'utf8')) as Record<string, { digest: string }>;
+      expect(memo[fs.realpathSync(f)].digest).toBe(Buffer.from(new LaneHash().update(bytes).digest()).toString('hex'));
+      // a forged digest is used as long as the file's stat is unchanged (the memo really saves the read) …
+      memo[fs.realpathSync(f)].digest = 'ab'.repeat(32);
+      fs.writeFileSync(memoFile, JSON.stringify(memo));
+      useHashMemo(memoFile);
+      await touch();
+      const forged = await hashFiles([f, other]);
+      useHashMemo(undefined);
+      await touch();
+      const truth = await hashFiles([f, other]);
+      expect(forged).not.toBe(truth);
+      // … and a write to the file (the same bytes: only its ctime and mtime move) makes it read the bytes again
+      useHashMemo(memoFile);
+      await touch();
+      fs.writeFileSync(f, bytes);
+      expect(await hashFiles([f, other])).toBe(truth);
+    } finally {
+      useHashMemo(undefined);
     }
   });
 });

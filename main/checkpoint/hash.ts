@@ -151,6 +151,61 @@ async function hashFile(file: string, buf: Buffer): Promise<{ size: number; dige
   }
 }
 
+/**
+ * Per-file digests kept on disk between runs (issue 15: a 7B checkpoint's 13.5 GB are otherwise read at every open),
+ * keyed by the file's real path and validated by its stat: device, inode, size, mtime and ctime. ctime changes on every
+ * write to the file and cannot be set back by utimes, so a changed file is always hashed again (git's index does the
+ * same). The hashes are those of the full read: the memo only skips recomputing them.
+ */
+interface MemoEntry {
+  dev: number;
+  ino: number;
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  digest: string;
+}
+let memoFile: string | undefined;
+let memo: Map<string, MemoEntry> | undefined;
+const MEMO_MAX = 4096;
+
+/** Where the digest memo lives (the engine puts it in its cache folder); undefined: none (every process hashes anew). */
+export function useHashMemo(file: string | undefined): void {
+  memoFile = file;
+  memo = undefined;
+}
+
+function memoMap(): Map<string, MemoEntry> | undefined {
+  if (!memoFile) return undefined;
+  if (!memo) {
+    memo = new Map();
+    try {
+      const raw = JSON.parse(fs.readFileSync(memoFile, 'utf8')) as Record<string, MemoEntry>;
+      for (const [k, v] of Object.entries(raw))
+        if (v && typeof v === 'object' && typeof v.digest === 'string' && /^[0-9a-f]{64}$/.test(v.digest)) memo.set(k, v);
+    } catch {
+      /* none yet, or unreadable: start empty (it is only a memo) */
+    }
+  }
+  return memo;
+}
+
+function saveMemo(m: Map<string, MemoEntry>): void {
+  try {
+    const keep = [...m.entries()].slice(-MEMO_MAX);
+    fs.mkdirSync(path.dirname(memoFile!), { recursive: true });
+    const tmp = `${memoFile}.${process.pid}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify(Object.fromEntries(keep)));
+    fs.renameSync(tmp, memoFile!);
+  } catch {
+    /* a memo that cannot be written costs a re-hash next time, nothing else */
+  }
+}
+
+function statKey(st: fs.Stats): Omit<MemoEntry, 'digest'> {
+  return { dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs };
+}
+
 export async function hashFiles(files: string[]): Promise<string> {
   const key = files
     .map((f) => {
@@ -162,10 +217,28 @@ export async function hashFiles(files: string[]): Promise<string> {
   if (hit) return hit;
   const h = crypto.createHash('sha256').update('lanes256\0');
   const buf = Buffer.allocUnsafeSlow(CHUNK); // its own ArrayBuffer: offset 0, so word-aligned
+  const m = memoMap();
+  let changed = false;
   for (const f of files) {
-    const { size, digest } = await hashFile(f, buf);
+    const real = fs.realpathSync(f);
+    const st = statKey(fs.statSync(real));
+    const hit = m?.get(real);
+    let size: number;
+    let digest: Uint8Array;
+    if (hit && (Object.keys(st) as (keyof typeof st)[]).every((k) => hit[k] === st[k])) {
+      size = hit.size;
+      digest = Buffer.from(hit.digest, 'hex');
+    } else {
+      ({ size, digest } = await hashFile(f, buf));
+      if (m && size === st.size) {
+        m.delete(real);
+        m.set(real, { ...st, digest: Buffer.from(digest).toString('hex') });
+        changed = true;
+      }
+    }
     h.update(path.basename(f)).update('\0').update(String(size)).update('\0').update(digest);
   }
+  if (m && changed) saveMemo(m);
   const out = h.digest('hex');
   hashCache.set(key, out);
   return out;

@@ -11,6 +11,7 @@ import { LabError } from '../api/errors';
 import type { EventName, Events } from '../api/events';
 import type { EngineContext, EnginePaths, Logger } from './context';
 import { allHandlers } from './handlers';
+import { useHashMemo } from '../checkpoint/hash';
 
 export type Handler<N extends CommandName> = (req: ParsedRequestOf<N>, ctx: EngineContext) => Promise<ResponseOf<N>> | ResponseOf<N>;
 export type HandlerMap = { [N in CommandName]?: Handler<N> };
@@ -41,6 +42,8 @@ export class Engine {
 
   constructor(opts: EngineOptions = {}, handlers: HandlerMap = allHandlers) {
     const paths = { ...defaultPaths(), ...opts.paths };
+    // checkpoint content hashes are remembered per file (validated by stat) so a reopen does not re-read the weights
+    useHashMemo(path.join(paths.cache, 'hashes.json'));
     this.handlers = handlers;
     this.ctx = {
       paths,
