@@ -56,9 +56,10 @@ describe('weights in place', () => {
     const dir = writeTinyCheckpoint(path.join(tmp, 'm'), 'llama', { activation: 'silu', seed: 4, format });
     const ckpt = await loadCheckpoint(dir);
     await checkNll(ckpt, cacheDir);
-    const entries = new GraphCache(cacheDir).entries();
-    expect(entries).toHaveLength(1); // one graph, no converted-weights entry
-    expect(fs.readdirSync(entries[0].dir).sort()).toEqual(['entry.json', 'graph.data', 'graph.onnx']);
+    const all = new GraphCache(cacheDir).entries();
+    // one graph and the CETT column norms (derived, L·d_f floats); no converted-weights entry
+    expect(all.map((e) => fs.readdirSync(e.dir).sort().join(',')).sort()).toEqual(['entry.json,graph.data,graph.onnx', 'entry.json,lengths.json,values.f32']);
+    const entries = all.filter((e) => fs.existsSync(path.join(e.dir, 'graph.onnx')));
     // the stored tensors, by file and offset, as the safetensors headers give them
     const headers = format === 'sharded' ? readShardedSafetensors(path.join(dir, 'model.safetensors.index.json')) : readSafetensorsHeader(path.join(dir, 'model.safetensors'));
     // locations are relative to the deepest folder holding checkpoint and cache (here tmp)
@@ -96,6 +97,9 @@ describe('weights in place', () => {
     // a second runner (another mask mode too) reuses it: still one converted copy
     const r = await createRunner(ckpt, { provider: 'cpu', cacheDir });
     await r.forward({ ...req, mode: { kind: 'fat', eps: 0.01 } });
+    // the column norms come back from the cache, equal to a fresh computation
+    const ref = createReferenceRunner(ckpt).colNorms;
+    r.colNorms.forEach((c, l) => c.forEach((x, i) => expect(Math.abs(x - ref[l][i])).toBeLessThan(1e-5 * Math.max(1, ref[l][i]))));
     await r.dispose();
     expect(new GraphCache(cacheDir).entries().filter((e) => fs.existsSync(path.join(e.dir, 'weights.data')))).toHaveLength(1);
   });
@@ -117,7 +121,7 @@ describe('weights in place', () => {
     await checkNll(ckpt, cacheDir);
     for (const e of new GraphCache(cacheDir).entries()) for (const f of ['graph.onnx', 'weights.data']) if (fs.existsSync(path.join(e.dir, f))) fs.writeFileSync(path.join(e.dir, f), Buffer.alloc(16));
     await checkNll(ckpt, cacheDir);
-    expect(new GraphCache(cacheDir).clear()).toBe(2);
+    expect(new GraphCache(cacheDir).clear()).toBe(3); // graph, converted weights, column norms
     expect(new GraphCache(cacheDir).entries()).toEqual([]);
   });
 
@@ -128,7 +132,7 @@ describe('weights in place', () => {
     const r = await createRunner(ckpt, { provider: 'cpu', cacheDir, cacheLimitBytes: 1000 });
     await expect(r.forward(req)).rejects.toThrow(new RegExp(`limited to 1\\.0 KiB \\(setting: ${CACHE_LIMIT_ENV}.*needs \\d+\\.\\d KiB`));
     await r.dispose();
-    expect(new GraphCache(cacheDir).entries()).toEqual([]);
+    expect(new GraphCache(cacheDir).entries().filter((e) => !fs.existsSync(path.join(e.dir, 'values.f32')))).toEqual([]);
   });
 });
 

@@ -70,12 +70,6 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
   const s = ckpt.spec;
   // an .onnx without config.json has no known position limit (0): the graph's own, unknown to us, applies
   const maxSeq = Math.min(opts.maxSeq ?? 1024, s.maxPositions > 0 ? s.maxPositions : Infinity);
-  const colNorms: Float32Array[] = onnxSrc ? onnxSrc.colNorms : [];
-  for (let l = 0; !onnxSrc && l < s.numLayers; l++) {
-    const w = ckpt.weights.get(`layers.${l}.mlp.down.weight`);
-    if (!w) throw new LabError('BAD_CHECKPOINT', `${ckpt.path}: missing down_proj of layer ${l}`);
-    colNorms.push(columnNorms(w.toFloat32(), s.hiddenSize, s.intermediateSize));
-  }
   // CPU fp32 graphs keep fp16/bf16-stored weight matrices in that dtype behind Casts (GraphOptions.halfWeights): an
   // fp16 checkpoint then costs about 1× its weights in onnxruntime, not 2× (issue 3's compile memory target)
   const halfWeights = provider === 'cpu' && dtype === 'float32';
@@ -88,6 +82,16 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
         cache: opts.cacheDir ? new GraphCache(opts.cacheDir, opts.cacheLimitBytes ?? defaultCacheLimit()) : undefined,
         version: GRAPH_VERSION,
       });
+  // ‖W_out[:,i]‖₂ per layer: computed once per checkpoint (it reads every down_proj) and kept in the graph cache
+  const colNorms: Float32Array[] = onnxSrc
+    ? onnxSrc.colNorms
+    : store!.derived('colnorms', () =>
+        Array.from({ length: s.numLayers }, (_, l) => {
+          const w = ckpt.weights.get(`layers.${l}.mlp.down.weight`);
+          if (!w) throw new LabError('BAD_CHECKPOINT', `${ckpt.path}: missing down_proj of layer ${l}`);
+          return columnNorms(w.toFloat32(), s.hiddenSize, s.intermediateSize);
+        }),
+      );
   const sessions = new Map<string, Promise<ort.InferenceSession>>();
   // GPUs get the fused form (contrib attention/rope/RMSNorm kernels, issue 10): on CUDA 118% of PyTorch's forward;
   // on WebGPU 9.5× the plain form's speed (H200: 47k vs 5k tokens/s), NLL checked against transformers on both
