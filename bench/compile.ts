@@ -5,9 +5,10 @@
  * Without --model it writes a generated LLaMA (d_h 768, 16 layers, d_f 1920, vocab 32000, random weights stored as
  * --dtype, default fp16) to .cache/bench/. Each measurement runs in a fresh child process so its peak RSS (VmHWM) is
  * the compile's alone: load checkpoint → build the ONNX graph → create the ORT CPU session → one tiny forward.
- * "cold" (the number the target is about) has no graph cache: the graph is built and its weights written to a temp
- * file, as on a first open. "warm" opens the same checkpoint a second time with a graph cache that the run before it
- * filled (two more children): no build, the session straight from the cached graph.
+ * "cold" (the number the target is about) has no graph cache: the graph is built as on a first open (it points at the
+ * checkpoint's own weight bytes; only conversions are written, to a temp file). "warm" opens the same checkpoint a
+ * second time with a graph cache that the run before it filled (two more children): no build, the session straight
+ * from the cached graph.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
