@@ -41,6 +41,13 @@ class Ctx {
     this.ckpts = new Map(src.checkpoints().map((c) => [c.id, c]));
     this.runs = src.runs().filter(usable);
   }
+  /** the runs whose numbers the chart shows (for titles and export metadata) */
+  readonly used = new Map<string, SourceRun>();
+  /** a run's label (checkpoint · method p · run id); the run is recorded as shown */
+  runLabel(r: SourceRun, c: SourceCheckpoint | undefined = this.ckpts.get(r.checkpointId)): string {
+    this.used.set(r.id, r);
+    return runLabel(r, c);
+  }
   /** the user's series pick matches a series name, checkpoint id/name or run id */
   /** what the user may pick for this chart (the first id of every candidate seen) */
   readonly choices = new Set<string>();
@@ -88,6 +95,30 @@ function missing(what: string): never {
   throw new LabError('NOT_FOUND', what);
 }
 
+/** checkpoint · method p (no run id): what a legend entry or title says of a run */
+function shortRunLabel(r: SourceRun, c?: SourceCheckpoint): string {
+  return runLabel(r, c).replace(/ · run .*/, '');
+}
+
+/**
+ * The run the user asked for (options.run), checked: in this session, completed, and holding what the chart plots.
+ * undefined when none was asked for. Unlike a default pick, an explicit run is never silently replaced by another.
+ */
+function explicitRun(x: Ctx, has: (r: SourceRun) => boolean, what: string): SourceRun | undefined {
+  const id = x.opts.run;
+  if (!id) return undefined;
+  const r = x.src.runs().find((q) => q.id === id);
+  if (!r) throw new LabError('NOT_FOUND', `run ${id} is not in this session`);
+  if (!usable(r)) throw new LabError('NOT_FOUND', `run ${id} has not completed (status ${r.status})`);
+  if (!has(r)) throw new LabError('NOT_FOUND', `run ${id} (${shortRunLabel(r, x.ckpts.get(r.checkpointId))}) has no ${what}`);
+  return r;
+}
+
+/** the runs a run picker offers for a chart: every completed run with the data it plots */
+function runChoices(x: Ctx, has: (r: SourceRun) => boolean, d: PlotData): void {
+  d.runChoices = x.runs.filter(has).map((r) => ({ id: r.id, label: runLabel(r, x.ckpts.get(r.checkpointId)) }));
+}
+
 function base(kind: ChartKind, o: ChartOptions, p: Omit<PlotData, 'kind' | 'xScale' | 'yScale' | 'notes' | 'series'> & { xScale?: 'linear' | 'log'; yScale?: 'linear' | 'log' }): PlotData {
   return { kind, ...p, title: o.title ?? p.title, xScale: o.xScale ?? p.xScale ?? 'linear', yScale: o.yScale ?? p.yScale ?? 'linear', series: [], notes: [] };
 }
@@ -100,7 +131,7 @@ function activationVsTokens(x: Ctx, o: ChartOptions): PlotData {
     const label = s.activation ? `${s.series} (${s.activation})` : s.series;
     const dropped = new Set((s.fit?.droppedTokens ?? []).map((t) => Math.round(t)));
     const isDropped = (c: SourceCheckpoint) => dropped.has(Math.round(c.tokensTrained ?? -1));
-    const pt = (p: (typeof s.pts)[number]): PlotPoint => ({ x: p.D, y: pct(p.A), run: runLabel(p.run, p.c) });
+    const pt = (p: (typeof s.pts)[number]): PlotPoint => ({ x: p.D, y: pct(p.A), run: x.runLabel(p.run, p.c) });
     d.series.push({ id: s.series, label, role: 'measured', group: g, points: s.pts.filter((p) => !isDropped(p.c)).map(pt) });
     const dr = s.pts.filter((p) => isDropped(p.c));
     if (dr.length) d.series.push({ id: `${s.series}:dropped`, label: `${label}, warm-up (not fitted)`, role: 'dropped', group: g, points: dr.map(pt) });
@@ -194,6 +225,7 @@ function widthDepthFromFinals(x: Ctx, d: PlotData): PlotData {
     if (r.method !== 'cett-ppl' || r.status !== 'done' || r.activationRatio === undefined) continue;
     const c = cks.get(r.checkpointId);
     if (!c || c.series || !c.hiddenSize || !c.numLayers) continue;
+    x.used.set(r.id, r);
     pts.push({ s: { activation: c.activation }, v: c.hiddenSize / c.numLayers, a: r.activationRatio, run: `${c.name} (${r.id})` });
   }
   if (new Set(pts.map((e) => e.v)).size < 2)
@@ -255,27 +287,37 @@ function perRun(x: Ctx, has: (r: SourceRun) => boolean, d: PlotData): SourceRun[
   return out.slice(0, MAX_RUNS);
 }
 
-/** legend label of a run: checkpoint name, plus the method when the runs shown differ in method */
+/** legend label of a run: checkpoint · method p (the run id too where two runs would read the same) */
 function shortLabels(x: Ctx, runs: SourceRun[]): string[] {
-  const sameMethod = new Set(runs.map((r) => `${r.method}${r.p ?? ''}`)).size <= 1;
-  return runs.map((r) => (sameMethod ? (x.ckpts.get(r.checkpointId)?.name ?? r.checkpointId) : runLabel(r, x.ckpts.get(r.checkpointId)).replace(/ · run .*/, '')));
+  const short = runs.map((r) => shortRunLabel(r, x.ckpts.get(r.checkpointId)));
+  return runs.map((r, i) => (short.indexOf(short[i]) !== short.lastIndexOf(short[i]) ? x.runLabel(r) : short[i]));
+}
+
+/** a one-run chart's title names the run */
+function titleFor(x: Ctx, d: PlotData, runs: SourceRun[]): void {
+  if (runs.length === 1 && !x.opts.title) d.title = `${d.title} — ${x.runLabel(runs[0])}`;
 }
 
 function perLayer(x: Ctx, o: ChartOptions): PlotData {
   const d = base('per-layer-activation', o, { title: 'Activation ratio per layer', xLabel: 'Layer', yLabel: 'Activation ratio (%)' });
-  const runs = perRun(x, (r) => !!r.perLayer?.length, d);
+  const has = (r: SourceRun) => !!r.perLayer?.length;
+  runChoices(x, has, d);
+  const one = explicitRun(x, has, 'per-layer activation ratios');
+  const runs = one ? [one] : perRun(x, has, d);
   if (!runs.length) missing('no completed run with per-layer activation ratios in this session');
+  titleFor(x, d, runs);
   const labels = shortLabels(x, runs);
-  runs.forEach((r, g) => d.series.push({ id: r.id, label: labels[g], role: 'measured', group: g, points: r.perLayer!.map((v, l) => ({ x: l, y: pct(v), run: runLabel(r, x.ckpts.get(r.checkpointId)) })) }));
+  runs.forEach((r, g) => d.series.push({ id: r.id, label: labels[g], role: 'measured', group: g, points: r.perLayer!.map((v, l) => ({ x: l, y: pct(v), run: x.runLabel(r, x.ckpts.get(r.checkpointId)) })) }));
   return d;
 }
 
 const MAX_TOKENS = 256;
 function heatmap(x: Ctx, o: ChartOptions): PlotData {
   const d = base('layer-token-heatmap', o, { title: 'Activation ratio per layer and token', xLabel: 'Token', yLabel: 'Layer' });
-  const cands = x.runs.filter((r) => r.layerToken);
-  const r = o.run ? cands.find((c) => c.id === o.run) : cands.at(-1);
-  if (!r) missing(o.run ? `run ${o.run} has no layer × token activation matrix` : 'no completed run with a layer × token activation matrix in this session');
+  const has = (r: SourceRun) => !!r.layerToken;
+  runChoices(x, has, d);
+  const r = explicitRun(x, has, 'layer × token activation matrix') ?? x.runs.filter(has).at(-1);
+  if (!r) missing('no completed run with a layer × token activation matrix in this session');
   const m = r.layerToken!;
   const T = Math.min(m.tokens, MAX_TOKENS);
   if (T < m.tokens) d.notes.push(`showing the first ${T} of ${m.tokens} tokens`);
@@ -289,8 +331,8 @@ function heatmap(x: Ctx, o: ChartOptions): PlotData {
       max = Math.max(max, v);
       pts.push({ x: t, y: l, v, run: m.tokenLabels?.[t] });
     }
-  d.title = o.title ?? `Activation ratio per layer and token — ${runLabel(r, x.ckpts.get(r.checkpointId))}`;
-  d.series.push({ id: r.id, label: runLabel(r, x.ckpts.get(r.checkpointId)), role: 'cells', group: 0, points: pts });
+  d.title = o.title ?? `Activation ratio per layer and token — ${x.runLabel(r, x.ckpts.get(r.checkpointId))}`;
+  d.series.push({ id: r.id, label: x.runLabel(r, x.ckpts.get(r.checkpointId)), role: 'cells', group: 0, points: pts });
   d.heatmap = { rows: m.layers, cols: T, min, max, vLabel: 'Activation ratio (%)' };
   return d;
 }
@@ -303,13 +345,17 @@ function evenly(len: number, n: number): number[] {
 
 function neuronFrequency(x: Ctx, o: ChartOptions): PlotData {
   const d = base('neuron-frequency', o, { title: 'Neuron activation frequency', xLabel: 'Neurons, sorted by frequency (%)', yLabel: 'Activation frequency (%)' });
-  const runs = perRun(x, (r) => !!r.neuronFrequency?.length, d);
+  const has = (r: SourceRun) => !!r.neuronFrequency?.length;
+  runChoices(x, has, d);
+  const one = explicitRun(x, has, 'per-neuron activation frequencies');
+  const runs = one ? [one] : perRun(x, has, d);
   if (!runs.length) missing('no completed run with per-neuron activation frequencies in this session');
+  titleFor(x, d, runs);
   const labels = shortLabels(x, runs);
   runs.forEach((r, g) => {
     const f = [...r.neuronFrequency!].sort((a, b) => b - a);
     const n = f.length;
-    const label = runLabel(r, x.ckpts.get(r.checkpointId));
+    const label = x.runLabel(r, x.ckpts.get(r.checkpointId));
     d.series.push({ id: r.id, label: labels[g], role: 'measured', group: g, points: evenly(n, 400).map((i) => ({ x: n === 1 ? 0 : (100 * i) / (n - 1), y: pct(f[i]), run: label })) });
   });
   return d;
@@ -317,7 +363,12 @@ function neuronFrequency(x: Ctx, o: ChartOptions): PlotData {
 
 function pareto(x: Ctx, o: ChartOptions): PlotData {
   const d = base('pareto', o, { title: 'Perplexity vs activation ratio', xLabel: 'Activation ratio (%)', yLabel: 'Perplexity' });
-  const runs = x.runs.filter((r) => r.activationRatio !== undefined && (r.ppl !== undefined || r.pplRatio !== undefined));
+  const has = (r: SourceRun) => r.activationRatio !== undefined && (r.ppl !== undefined || r.pplRatio !== undefined);
+  runChoices(x, has, d);
+  // an explicit run: the sweeps on its checkpoint
+  const one = explicitRun(x, has, 'activation ratio and perplexity');
+  const runs = x.runs.filter((r) => has(r) && (!one || r.checkpointId === one.checkpointId));
+  if (one && !o.title) d.title = `${d.title} — ${x.ckpts.get(one.checkpointId)?.name ?? one.checkpointId}`;
   const usePpl = runs.every((r) => r.ppl !== undefined);
   if (!usePpl) d.yLabel = 'PPL ratio (sparse / dense)';
   const groups = new Map<string, SourceRun[]>();
@@ -327,11 +378,12 @@ function pareto(x: Ctx, o: ChartOptions): PlotData {
     if (x.picked(key, r.checkpointId, c?.name, c?.series, r.method)) groups.set(key, [...(groups.get(key) ?? []), r]);
   }
   const ckptCount = new Set(runs.map((r) => r.checkpointId)).size;
+  if (!one && ckptCount === 1 && !o.title) d.title = `${d.title} — ${x.ckpts.get(runs[0].checkpointId)?.name ?? runs[0].checkpointId}`;
   let g = 0;
   for (const [key, rs] of groups) {
     if (rs.length < 2 && rs[0].method !== 'relu') continue;
     rs.sort((a, b) => a.activationRatio! - b.activationRatio!);
-    d.series.push({ id: key, label: ckptCount > 1 ? key : key.replace(/.* · /, ''), role: 'measured', group: g++, points: rs.map((r) => ({ x: pct(r.activationRatio!), y: usePpl ? r.ppl! : r.pplRatio!, run: runLabel(r, x.ckpts.get(r.checkpointId)) })) });
+    d.series.push({ id: key, label: ckptCount > 1 ? key : key.replace(/.* · /, ''), role: 'measured', group: g++, points: rs.map((r) => ({ x: pct(r.activationRatio!), y: usePpl ? r.ppl! : r.pplRatio!, run: x.runLabel(r, x.ckpts.get(r.checkpointId)) })) });
   }
   if (!d.series.length) missing('needs a sweep: ≥ 2 completed runs of one method (CETT, Top-k or FAT-ε) on one checkpoint, with activation ratio and perplexity');
   return d;
@@ -351,8 +403,8 @@ function cettSweep(x: Ctx, o: ChartOptions): PlotData {
     rs.sort((a, b) => a.cett! - b.cett!);
     const name = x.ckpts.get(id)?.name ?? id;
     const withPpl = rs.filter((r) => r.ppl !== undefined);
-    if (withPpl.length) d.series.push({ id: `${id}:ppl`, label: `${name} PPL`, role: 'measured', group: g, axis: 'y', points: withPpl.map((r) => ({ x: r.cett!, y: r.ppl!, run: runLabel(r, x.ckpts.get(id)) })) });
-    d.series.push({ id: `${id}:act`, label: `${name} activation`, role: 'fit', group: g, axis: 'y2', points: rs.map((r) => ({ x: r.cett!, y: pct(r.activationRatio!), run: runLabel(r, x.ckpts.get(id)) })) });
+    if (withPpl.length) d.series.push({ id: `${id}:ppl`, label: `${name} PPL`, role: 'measured', group: g, axis: 'y', points: withPpl.map((r) => ({ x: r.cett!, y: r.ppl!, run: x.runLabel(r, x.ckpts.get(id)) })) });
+    d.series.push({ id: `${id}:act`, label: `${name} activation`, role: 'fit', group: g, axis: 'y2', points: rs.map((r) => ({ x: r.cett!, y: pct(r.activationRatio!), run: x.runLabel(r, x.ckpts.get(id)) })) });
     g++;
   }
   if (!d.series.length) missing('needs a CETT sweep: ≥ 2 completed fixed-CETT runs on one checkpoint');
@@ -375,6 +427,14 @@ export function plotData(kind: ChartKind, src: ChartSource, opts: ChartOptions =
   const ctx = new Ctx(src, opts, deps);
   const d = BUILDERS[kind](ctx, opts);
   d.choices = [...ctx.choices];
+  d.provenance = {
+    session: src.name,
+    ...(src.file ? { sessionFile: src.file } : {}),
+    runs: [...ctx.used.values()].map((r) => {
+      const c = ctx.ckpts.get(r.checkpointId);
+      return { id: r.id, checkpoint: c?.name ?? r.checkpointId, method: r.method, p: r.p, cett: r.cett, param: r.param, label: runLabel(r, c) };
+    }),
+  };
   // a log axis cannot show values ≤ 0: say so rather than silently dropping them
   for (const [axis, key] of [['x', 'xScale'], ['y', 'yScale']] as const) {
     if (d[key] !== 'log') continue;

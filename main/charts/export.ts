@@ -10,7 +10,7 @@ import type { ChartExportResult, ChartKind, ChartOptions, ExportFormat } from '.
 import { plotData, type DataDeps } from './data';
 import { buildChartConfig } from './spec';
 import { renderPdf, renderPng, renderSvg } from './render';
-import { toCsv, toJson, toPgfplots } from './tabular';
+import { provenanceLines, toCsv, toJson, toPgfplots } from './tabular';
 import type { ChartSource } from './source';
 
 export interface ExportRequest {
@@ -56,10 +56,13 @@ export async function exportChart(src: ChartSource, req: ExportRequest, deps: Da
       break;
     }
     case 'svg':
-      data = Buffer.from(renderSvg(config, widthPt, heightPt), 'utf8');
+      data = Buffer.from(renderSvg(config, widthPt, heightPt, { kind: plot.kind, title: plot.title, ...plot.provenance }), 'utf8');
       break;
     case 'pdf':
-      data = renderPdf(config, widthPt, heightPt, plot.title);
+      data = renderPdf(config, widthPt, heightPt, plot.title, {
+        subject: provenanceLines(plot, '').slice(1).join('; '),
+        keywords: [`chart:${plot.kind}`, ...(plot.provenance?.runs ?? []).map((r) => `run:${r.id}`)].join(' '),
+      });
       break;
     case 'csv':
       data = Buffer.from(toCsv(plot), 'utf8');

@@ -30,7 +30,7 @@ export function openChartSource(file: string): ChartSource {
     try {
       const snap = parseSnapshot(data, abs);
       // settings saved from the UI go back into the same file
-      return fromSnapshot(snap, (s) => fs.writeFileSync(abs, JSON.stringify(s, null, 1)));
+      return { ...fromSnapshot(snap, (s) => fs.writeFileSync(abs, JSON.stringify(s, null, 1))), file: abs };
     } catch (e) {
       throw new LabError('BAD_DATA', (e as Error).message);
     }

@@ -60,8 +60,13 @@ const whiteBackground = {
   },
 };
 
-/** SVG in points: the figure prints at the preset's size (width/height in inches, viewBox in pt). */
-export function renderSvg(config: Json, widthPt: number, heightPt: number): string {
+const xmlText = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/**
+ * SVG in points: the figure prints at the preset's size (width/height in inches, viewBox in pt). `metadata` (the
+ * session and runs shown, as JSON) goes into an SVG <metadata> element.
+ */
+export function renderSvg(config: Json, widthPt: number, heightPt: number, metadata?: unknown): string {
   setup();
   const w = Math.round(widthPt);
   const h = Math.round(heightPt);
@@ -69,15 +74,20 @@ export function renderSvg(config: Json, widthPt: number, heightPt: number): stri
   const done = draw(canvas, config, 1);
   const svg = canvas.getContent().toString('utf8');
   done();
-  return svg.replace(/<svg([^>]*?)\swidth="[^"]*"\s+height="[^"]*"/, `<svg$1 width="${(w / 72).toFixed(3)}in" height="${(h / 72).toFixed(3)}in" viewBox="0 0 ${w} ${h}"`);
+  const sized = svg.replace(/<svg([^>]*?)\swidth="[^"]*"\s+height="[^"]*"/, `<svg$1 width="${(w / 72).toFixed(3)}in" height="${(h / 72).toFixed(3)}in" viewBox="0 0 ${w} ${h}"`);
+  if (metadata === undefined) return sized;
+  return sized.replace(/(<svg[^>]*>)/, `$1<metadata id="sparsity-lab">${xmlText(JSON.stringify(metadata))}</metadata>`);
 }
 
-/** Vector PDF, one page of widthPt × heightPt points, fonts embedded by Skia (subset). */
-export function renderPdf(config: Json, widthPt: number, heightPt: number, title?: string): Buffer {
+/**
+ * Vector PDF, one page of widthPt × heightPt points, fonts embedded by Skia (subset). `meta` goes into the PDF's info
+ * dictionary (Subject, Keywords): the session and the run ids shown.
+ */
+export function renderPdf(config: Json, widthPt: number, heightPt: number, title?: string, meta: { subject?: string; keywords?: string } = {}): Buffer {
   setup();
   const w = Math.round(widthPt);
   const h = Math.round(heightPt);
-  const doc = new PDFDocument({ title, creator: 'Sparsity Lab', compressionLevel: 6 });
+  const doc = new PDFDocument({ title, creator: 'Sparsity Lab', compressionLevel: 6, ...meta });
   const ctx = doc.beginPage(w, h);
   // chart.js needs ctx.canvas; a PDF page context has none (environment-probe.md §4)
   const fake = { width: w, height: h, getContext: () => ctx };

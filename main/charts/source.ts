@@ -76,6 +76,8 @@ export interface SourceWidthDepthFit {
 
 export interface ChartSource {
   name: string;
+  /** the session (or snapshot) file, named in export metadata */
+  file?: string;
   checkpoints(): SourceCheckpoint[];
   runs(): SourceRun[];
   fits(): SourceFit[];

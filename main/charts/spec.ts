@@ -149,7 +149,8 @@ export function buildChartConfig(plot: PlotData, o: ChartOptions = {}): { config
     plugins: {
       title: { display: !!o.title, text: plot.title, color: '#000000', font: { ...font, size: r.fontSize * 1.1, weight: 'normal' }, padding: { top: 0, bottom: 3 * k } },
       legend: {
-        display: !isMatrix && legendCount > 0 && !(legendCount === 1 && plot.series.length === 1),
+        // a single series is left unlabelled, except a run's (per-layer, frequency): the legend names the run
+        display: !isMatrix && legendCount > 0 && !(legendCount === 1 && plot.series.length === 1 && plot.kind !== 'per-layer-activation' && plot.kind !== 'neuron-frequency'),
         position: 'top',
         align: 'center',
         labels: { color: '#000000', font: { ...font, size: r.fontSize * 0.9 }, usePointStyle: true, boxWidth: 7 * k, boxHeight: 3.4 * k, padding: 5 * k },

@@ -9,6 +9,7 @@ import { SessionStore } from './session';
 export function sessionChartSource(s: SessionStore, owned: boolean): ChartSource {
   return {
     name: s.name,
+    file: s.file,
     checkpoints: () =>
       s.listCheckpoints().map((c) => ({
         id: String(c.id),

@@ -141,7 +141,12 @@ describe.each(CHART_KINDS)('chart %s', (kind) => {
 
   test('CSV and JSON round-trip the plotted numbers; pgfplots has the data inline', async () => {
     const { plot } = (await engine.call('charts.config', { sessionPath: session, kind })) as ChartConfigResult;
-    const csv = parseCsv(fs.readFileSync((await exp(kind, 'csv')).path!, 'utf8'));
+    const csvText = fs.readFileSync((await exp(kind, 'csv')).path!, 'utf8');
+    // '# ' header lines name the session and each run shown, then the table
+    const comments = csvText.split('\n').filter((l) => l.startsWith('# '));
+    expect(comments[1]).toBe(`# session: ${plot.provenance!.session} (${session})`);
+    for (const r of plot.provenance!.runs) expect(comments).toContain(`# run ${r.id}: ${r.label}`);
+    const csv = parseCsv(csvText.split('\n').filter((l) => !l.startsWith('# ')).join('\n'));
     const points = plot.series.flatMap((s) => s.points.map((p) => ({ s: s.id, ...p })));
     expect(csv.length).toBe(points.length);
     csv.forEach((row, i) => {

@@ -33,7 +33,10 @@ export const chartOptionsSchema = z
     yScale: z.enum(['linear', 'log']).optional(),
     /** series ids to plot (default: all the session has) */
     series: z.array(z.string().max(200)).max(200).optional(),
-    /** a run id, for the one-run charts (heatmap); default: the latest suitable run */
+    /**
+     * a run id for the charts of run-level data (per-layer, heatmap, neuron frequency, Pareto): that run is plotted
+     * (Pareto: the sweeps on its checkpoint), or an error says why it cannot be; default: the latest suitable run(s)
+     */
     run: z.string().max(200).optional(),
     title: z.string().max(200).optional(),
     /** on-screen magnification: multiplies sizes, fonts and line widths alike (1 = printed size in pt) */
@@ -109,6 +112,18 @@ export interface PlotData {
   notes: string[];
   /** ids the user may pick with options.series (series names, checkpoint names, method groups) */
   choices?: string[];
+  /** runs the user may pick with options.run (run-level charts), newest last */
+  runChoices?: { id: string; label: string }[];
+  /** what the figure shows, embedded in every export (PDF info, SVG <metadata>, CSV/JSON/TeX header) */
+  provenance?: ChartProvenance;
+}
+
+/** The session and the runs behind a chart's numbers. */
+export interface ChartProvenance {
+  session: string;
+  /** the session file, when the chart was read from one */
+  sessionFile?: string;
+  runs: { id: string; checkpoint: string; method: string; p?: number; cett?: number; param?: number; label: string }[];
 }
 
 export interface ChartKindInfo {
