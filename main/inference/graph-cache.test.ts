@@ -21,8 +21,10 @@ import type { LoadedCheckpoint } from '../checkpoint/types';
 const tmpDir = (p: string) => fs.mkdtempSync(path.join(os.tmpdir(), p));
 const ids = Int32Array.from({ length: 10 }, (_, i) => (i * 37) % 256);
 const req = { ids, batch: 1, seqLen: 10, mode: { kind: 'dense' } as const };
+const base = req;
 
 async function checkNll(ckpt: LoadedCheckpoint, cacheDir: string | undefined, tol = 1e-4): Promise<void> {
+  const req = { ...base, ids: base.ids.map((i) => i % ckpt.spec.vocabSize) };
   const want = (await createReferenceRunner(ckpt).forward(req)).nll;
   const r = await createRunner(ckpt, { provider: 'cpu', ...(cacheDir ? { cacheDir } : {}) });
   try {
@@ -112,6 +114,24 @@ describe('weights in place', () => {
     expect([...plan.tensors.values()].filter((p) => p.place?.transposed).map((p) => p.name.replace(/^layers\.\d+\./, ''))).toContain('mlp.up.weight');
     await checkNll(ckpt, undefined);
     await checkNll(ckpt, path.join(tmp, 'cache'));
+  });
+
+  test('pytorch_model.bin: contiguous storages (torch.save stores them uncompressed) are used in place too', async () => {
+    const ckpt = await loadCheckpoint(path.resolve('test/fixtures/checkpoints/torch-minicpm'));
+    const plan = planWeights(ckpt, { dtype: 'float32', halfWeights: true });
+    const inBin = [...plan.tensors.values()].filter((p) => p.place?.file.endsWith('pytorch_model.bin'));
+    expect(inBin.filter((p) => /mlp\.(gate|up|down)\.weight$/.test(p.name))).toHaveLength(3 * ckpt.spec.numLayers);
+    // the bytes at those offsets are the tensors' values (the graph reads them as they are)
+    for (const p of inBin) {
+      const raw = Buffer.alloc(p.place!.length);
+      const fd = fs.openSync(p.place!.file, 'r');
+      fs.readSync(fd, raw, 0, raw.length, p.place!.offset);
+      fs.closeSync(fd);
+      const want = ckpt.weights.get(p.src)!.toFloat32();
+      const got = new Uint16Array(raw.buffer, raw.byteOffset, raw.length / 2);
+      expect(Array.from(got, (b) => new Float32Array(new Uint32Array([b << 16]).buffer)[0])).toEqual(Array.from(want));
+    }
+    await checkNll(ckpt, path.join(tmpDir('slab-bin-'), 'cache'));
   });
 
   test('a damaged cached graph or converted-weights file is rebuilt, not trusted', async () => {
