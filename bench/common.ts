@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { loadCheckpoint } from '../main/checkpoint/index';
 import { writeTinyCheckpoint } from '../main/checkpoint/testing/tiny';
 import { createRunner } from '../main/inference/index';
+import { parseSearchTuning } from '../main/graph/search-graph';
 import { batchStream, loadEvalData, type EvalData } from '../main/metrics/data';
 import { downWeightsOf, type MeasureTarget } from '../main/metrics/target';
 
@@ -25,6 +26,8 @@ export const benchOptions = {
   speculate: { type: 'string' }, // measure: 1 = search the next step's targets in the same fused call
   fused: { type: 'string' }, // 1 / 0: force the contrib-op decoder form on or off (default: on CUDA only)
   what: { type: 'string' }, // profile: search (default) | forward (the dense forward graph alone, by operator and provider)
+  search: { type: 'string' }, // fused CETT search tuning, e.g. levels=2,chunk=4096,nin=1 (search-graph.ts SearchTuning)
+  ops: { type: 'string' }, // profile: 1 = also onnxruntime's per-operator profile of one call
 } as const;
 
 export function parse(argv: string[]) {
@@ -45,7 +48,7 @@ export async function openTarget(v: ReturnType<typeof parse>): Promise<{ target:
   }
   const ckpt = await loadCheckpoint(dir);
   const seqLen = Number(v['seq-len'] ?? 256);
-  const runner = await createRunner(ckpt, { provider: (v.provider ?? 'auto') as never, dtype: (v.dtype ?? 'auto') as never, maxSeq: seqLen, cacheDir: path.resolve('.cache/graphs'), ...(v.fused ? { fused: v.fused === '1' } : {}) });
+  const runner = await createRunner(ckpt, { provider: (v.provider ?? 'auto') as never, dtype: (v.dtype ?? 'auto') as never, maxSeq: seqLen, cacheDir: path.resolve('.cache/graphs'), ...(v.fused ? { fused: v.fused === '1' } : {}), ...(v.search ? { searchTuning: parseSearchTuning(v.search, '--search') } : {}) });
   const opts = { tokens: Number(v['n-tokens'] ?? 65536), seqLen, batch: Number(v.batch ?? 16) };
   let data: EvalData;
   if (v.tokens) {

@@ -1,15 +1,18 @@
 /**
- * Where a fused CETT search call spends its time (issue 10): on the first batch, the plain dense forward, the
- * search call with 0 and with 16 bisection iterations, and an onnxruntime profile of the 16-iteration call summed
- * by operator type. `npm run bench -- profile [--model DIR --tokens FILE --seq-len --batch --provider --dtype]`;
- * with `--what forward` the dense forward graph alone, by operator and the execution provider that ran it.
+ * Where a fused CETT search call spends its time (issues 10, 16): on the first batch, the plain dense forward, the
+ * search call with 0, 8 and 16 bisection levels (one target, and three side by side), per level of the bisection
+ * the difference; with `--ops 1` also an onnxruntime profile of the 16-level call summed by operator type.
+ * `npm run bench -- profile [--model DIR --tokens FILE --seq-len --batch --provider --dtype --search levels=2,chunk=4096,nin=1]`
+ * (--search: the search graph's SearchTuning, main/graph/search-graph.ts); with `--what forward` the dense forward
+ * graph alone, by operator and the execution provider that ran it.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { loadCheckpoint } from '../main/checkpoint/index';
-import { buildSearchGraph } from '../main/graph/search-graph';
+import { buildSearchGraph, DEFAULT_SEARCH_TUNING, parseSearchTuning } from '../main/graph/search-graph';
+import { AUTHORS_RIGHT0 } from '../main/base/authors-search';
 import { buildLlamaGraph } from '../main/graph/llama-graph';
 import { machine, openTarget, parse, writeOut } from './common';
 
@@ -36,23 +39,25 @@ export async function main(argv: string[]): Promise<void> {
     writeOut(v.out, res);
     return r.dispose();
   }
-  const fresh = (c: number) => ({ c, lo: new Array(L).fill(0), hi: new Array(L).fill(65535) });
+  const fresh = (c: number) => ({ c, lo: new Array(L).fill(0), hi: new Array(L).fill(AUTHORS_RIGHT0) });
+  const tuning = v.search ? parseSearchTuning(v.search, '--search') : DEFAULT_SEARCH_TUNING;
   const step = (iters: number, J = 1) => () => r.searchStep!({ ids: b.ids, batch: b.batch, seqLen: b.seqLen, targets: [0.5, 0.25, 0.75].slice(0, J).map(fresh), iters });
   const s0 = await time(step(0));
   const s8 = await time(step(8));
   const s16 = await time(step(16));
   const s0b = await time(step(0)); // again: drift between the measurements shows up here
   const s16j3 = await time(step(16, 3)); // three targets side by side (the speculative search)
-  // onnxruntime's own profile of one 16-iteration call, by operator
+  // onnxruntime's own profile of one 16-level call, by operator (--ops 1)
   const ckpt = await loadCheckpoint(modelDir);
-  const top = await profileByOp(buildSearchGraph(ckpt, { dtype: r.dtype, maxSeq: b.seqLen, colNorms: r.colNorms, fused: r.provider !== 'cpu' }), r.provider, {
+  const top = v.ops !== '1' ? [] : await profileByOp(buildSearchGraph(ckpt, { dtype: r.dtype, maxSeq: b.seqLen, colNorms: r.colNorms, fused: r.provider !== 'cpu', tuning }), r.provider, {
     input_ids: new ort.Tensor('int64', BigInt64Array.from(b.ids, (x) => BigInt(x)), [b.batch, b.seqLen]),
     c: new ort.Tensor('float32', new Float32Array([0.5]), [1]),
     lo: new ort.Tensor('int64', new BigInt64Array(L), [1, L]),
-    hi: new ort.Tensor('int64', new BigInt64Array(L).fill(65535n), [1, L]),
+    hi: new ort.Tensor('int64', new BigInt64Array(L).fill(BigInt(AUTHORS_RIGHT0)), [1, L]),
     iters: new ort.Tensor('int64', new BigInt64Array([16n]), []),
   });
-  const res = { suite: 'profile', provider: r.provider, dtype: r.dtype, tokens: b.batch * b.seqLen, denseForwardMs: dense, searchCall0Ms: s0, searchCall8Ms: s8, searchCall16Ms: s16, searchCall0AgainMs: s0b, perIterationMs: (s16 - (s0 + s0b) / 2) / 16, searchCall16x3Ms: s16j3, perIterationJ3Ms: (s16j3 - (s0 + s0b) / 2) / 16, profileTop: top, machine: machine(), date: new Date().toISOString() };
+  const res = { suite: 'profile', tuning, provider: r.provider, dtype: r.dtype, tokens: b.batch * b.seqLen, denseForwardMs: dense, searchCall0Ms: s0, searchCall8Ms: s8, searchCall16Ms: s16, searchCall0AgainMs: s0b, perIterationMs: (s16 - (s0 + s0b) / 2) / 16, // per bisection level (a Loop iteration does `levels` of them)
+    perLevelMs: (s16 - (s0 + s0b) / 2) / 16, searchCall16x3Ms: s16j3, perIterationJ3Ms: (s16j3 - (s0 + s0b) / 2) / 16, profileTop: top, machine: machine(), date: new Date().toISOString() };
   console.log(JSON.stringify(res));
   writeOut(v.out, res);
   await r.dispose();

@@ -11,6 +11,11 @@
 #   bash bench/gpu/run.sh ours-small <n-tokens> <outdir>  CETT-PPL-1% on CUDA, relu and silu, at this token count
 #   bash bench/gpu/run.sh ours-other <n-tokens> <outdir>  the same on WebGPU and CPU (fixed small token counts: slower providers)
 #   bash bench/gpu/run.sh ref   <n-tokens> <outdir> <dtype> [act]   the PyTorch reference
+#   bash bench/gpu/run.sh i16prof <n-tokens> <outdir>  issue 16: the fused search's tuning variants at 16k tokens (ms per
+#        bisection level, peak memory); picks the one for i16run (cheapest estimated call with peak ≤ 7,600 MiB)   ~2.5 min
+#   bash bench/gpu/run.sh i16run  <n-tokens> <outdir>  issue 16: CETT-PPL-1% relu + silu at n-tokens with the picked tuning  ~3 min at 1M
+#   bash bench/gpu/run.sh i16webgpu <n> <outdir>       issue 16: CETT-PPL-1% on WebGPU, 65,536 tokens, picked tuning  ~2 min
+#   bash bench/gpu/run.sh i16cpu  <n> <outdir>         issue 16: CETT-PPL-1% on the 16 CPU cores, 16,384 tokens (optional)  ≤ 3 min
 #   bash bench/gpu/run.sh big-prep 0 <outdir>               issue 15: 7B and 2.4B checkpoints (fp16 shards, random init on the GPU), ~3 min
 #   bash bench/gpu/run.sh big     <n-tokens> <outdir> [m]   issue 15: ours, open cold/warm + host RSS + forward, CETT-PPL-1% at n (16384), ~5 min
 #   bash bench/gpu/run.sh big-ref <n-tokens> <outdir> [m]   issue 15: the PyTorch reference on the same (fp16), ~5 min; m = big7b|big24 for one model
@@ -140,6 +145,39 @@ big-ref)
     peak ref-forward-$m timeout 200 python3 bench/reference/sparsing_law_reference.py --model $B --tokens $B/tokens.npy --n-tokens 65536 --seq-len 1024 --batch 16 --dtype float16 --forward-only
     peak ref-measure-$m-$N timeout 400 python3 bench/reference/sparsing_law_reference.py --model $B --tokens $B/tokens.npy --n-tokens "$N" --seq-len 1024 --batch 16 --dtype float16 --p 1 --tol 1e-3
   done
+  ;;
+i16prof)
+  # issue 16: each SearchTuning (main/graph/search-graph.ts) on one batch of 16,384 tokens: ms per bisection level
+  # (perLevelMs), a call's fixed cost (searchCall0Ms, the two streams), peak GPU memory; the first is today's default
+  for act in relu silu; do [ -f /tmp/bm/$act/tokens.i32 ] || python3 bench/reference/make_model.py --out /tmp/bm/$act --act $act --n-tokens "$N" 2>&1 | tail -1; done
+  for t in levels=1 levels=1,nin=1 levels=1,chunk=4096,nin=1 levels=2,chunk=4096,nin=1 levels=3,chunk=2048,nin=1 levels=2,nin=1; do
+    peak i16prof-${t//[=,]/_} timeout 100 node dist-bench/bench.cjs profile --model $M --tokens $M/tokens.i32 --n-tokens 16384 --seq-len 1024 --batch 16 --provider cuda --dtype float16 --search $t
+  done
+  # the pick: least estimated time per call (the fixed cost + 11 levels, the mean levels per call at 1M tokens) among
+  # the variants whose peak stayed ≤ 7,600 MiB, else the one with the least peak
+  node -e '
+    const fs = require("fs"); const rows = [];
+    for (const f of fs.readdirSync("/tmp/bm").filter((f) => /^i16prof-.*\.json$/.test(f))) {
+      const line = fs.readFileSync("/tmp/bm/" + f, "utf8").trim().split("\n").pop(); let j; try { j = JSON.parse(line); } catch { continue; }
+      const mem = fs.readFileSync("/tmp/bm/" + f.replace(/json$/, "mem"), "utf8").trim().split("\n").map(Number);
+      const t = j.tuning; rows.push({ spec: `levels=${t.levels},chunk=${t.chunkTokens},nin=${t.nInLoop ? 1 : 0}`, callMs: (j.searchCall0Ms + j.searchCall0AgainMs) / 2 + 11 * j.perLevelMs, perLevelMs: j.perLevelMs, peakMiB: Math.max(...mem) });
+    }
+    rows.sort((a, b) => a.callMs - b.callMs); console.table(rows);
+    const ok = rows.filter((r) => r.peakMiB <= 7600); const pick = ok.length ? ok[0] : rows.sort((a, b) => a.peakMiB - b.peakMiB)[0];
+    console.log("PICK " + pick.spec); fs.writeFileSync("/tmp/bm/i16.pick", pick.spec);'
+  ;;
+i16run)
+  S16=$(cat /tmp/bm/i16.pick 2>/dev/null || echo levels=1); echo "tuning $S16"
+  for act in relu silu; do
+    peak i16-measure-cuda-$act-$N node dist-bench/bench.cjs measure --model /tmp/bm/$act --tokens /tmp/bm/$act/tokens.i32 --n-tokens "$N" --seq-len 1024 --batch 16 --provider cuda --dtype float16 --p 1 --tol 1e-3 --search $S16
+  done
+  ;;
+i16webgpu)
+  S16=$(cat /tmp/bm/i16.pick 2>/dev/null || echo levels=1); echo "tuning $S16"
+  peak i16-measure-webgpu-65k timeout 170 node dist-bench/bench.cjs measure --model $M --tokens $M/tokens.i32 --n-tokens 65536 --seq-len 1024 --batch 16 --provider webgpu --dtype float16 --p 1 --tol 1e-3 --search $S16
+  ;;
+i16cpu)
+  peak i16-measure-cpu-16k timeout 200 node dist-bench/bench.cjs measure --model $M --tokens $M/tokens.i32 --n-tokens 16384 --seq-len 1024 --batch 4 --provider cpu --p 1 --tol 1e-3
   ;;
 *) echo "unknown phase $PHASE"; exit 2 ;;
 esac

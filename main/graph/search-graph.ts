@@ -19,13 +19,51 @@
  * The CETT matrix products run in the graph dtype (fp16 on GPU, fp32 accumulate); norms, ratios, the grid and all
  * comparisons are fp32.
  */
+import { LabError } from '../api/errors';
+import { AUTHORS_CANDIDATES, AUTHORS_HALF, AUTHORS_QUANTILE, AUTHORS_RIGHT0 } from '../base/authors-search';
 import { DT, GraphBuilder, type ElemType } from './onnx-builder';
 import { f32ToF16 } from '../checkpoint/safetensors';
 import type { LoadedCheckpoint } from '../checkpoint/types';
 import { keepMask, nllFromLogits } from './masks';
 import { makeDecoder, type ExternalTarget, type GraphDType } from './llama-graph';
 
-export const SEARCH_CANDIDATES = 65536;
+/** the authors' grid size (main/base/authors-search.ts: every constant of the grid and the path comes from there) */
+export const SEARCH_CANDIDATES = AUTHORS_CANDIDATES;
+
+/**
+ * How the loop evaluates candidates (issue 16; the answer is the same for every setting, the cost differs):
+ * - levels: bisection levels per Loop iteration. The 2^levels − 1 nodes of the subtree below each layer's interval
+ *   are evaluated in one batched product, then the authors' path is walked through them: the same path, a third
+ *   (levels 2) or a seventh (3) of the sequential iterations, for 3× or 7× the candidates per iteration.
+ * - chunkTokens: the CETT products run over this many tokens at a time (a Loop over chunks summing per-token
+ *   ratios), bounding the masked copies to [points, L, chunk, F]; 0 = all tokens of the batch at once.
+ * - nInLoop: N = |a|·‖W_out[:,i]‖ is recomputed from a inside the loop (the same fp32 operations, the same bits)
+ *   instead of holding an fp32 copy of N for every layer next to a.
+ */
+export interface SearchTuning {
+  levels: number;
+  chunkTokens: number;
+  nInLoop: boolean;
+}
+export const DEFAULT_SEARCH_TUNING: SearchTuning = { levels: 1, chunkTokens: 0, nInLoop: false };
+
+/**
+ * The tuning from a `levels=2,chunk=4096,nin=1` string (the benchmark's SPARSITY_LAB_SEARCH; unset: the default).
+ * Bad values are refused with the variable named.
+ */
+export function parseSearchTuning(spec: string | undefined, what = 'SPARSITY_LAB_SEARCH'): SearchTuning {
+  const t = { ...DEFAULT_SEARCH_TUNING };
+  if (!spec) return t;
+  for (const part of spec.split(',').filter(Boolean)) {
+    const [k, v] = part.split('=');
+    const n = Number(v);
+    if (k === 'levels' && [1, 2, 3].includes(n)) t.levels = n;
+    else if (k === 'chunk' && Number.isInteger(n) && n >= 0 && n <= 1 << 24) t.chunkTokens = n;
+    else if (k === 'nin' && (v === '0' || v === '1')) t.nInLoop = v === '1';
+    else throw new LabError('BAD_REQUEST', `${what}: '${part}' is not one of levels=1|2|3, chunk=<tokens ≥ 0>, nin=0|1`);
+  }
+  return t;
+}
 
 export interface SearchGraphOptions {
   dtype: GraphDType;
@@ -34,6 +72,8 @@ export interface SearchGraphOptions {
   colNorms: Float32Array[];
   /** the decoder's fused (contrib-op) attention/rope/RMSNorm form, as the runner uses on CUDA */
   fused?: boolean;
+  /** how the loop evaluates candidates (default DEFAULT_SEARCH_TUNING) */
+  tuning?: SearchTuning;
 }
 
 export function buildSearchGraph(ckpt: LoadedCheckpoint, o: SearchGraphOptions, external?: ExternalTarget): Uint8Array {
@@ -47,7 +87,8 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
   const F32 = DT.FLOAT;
   const I64 = DT.INT64;
   const { hiddenSize: h, intermediateSize: F, numLayers: L } = s;
-  const K = SEARCH_CANDIDATES;
+  const K = AUTHORS_CANDIDATES;
+  const tun = o.tuning ?? DEFAULT_SEARCH_TUNING;
 
   const ids = g.input('input_ids', I64, ['B', 'S']);
   // J CETT targets searched side by side (the first drives the sparse stream; the others are the outer search's
@@ -81,7 +122,8 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
   const ax0 = i64([0]);
   const A = g.op('Concat', a2d.map((x) => g.op('Unsqueeze', [x, ax0])), { axis: 0 });
   const Wst = g.op('Concat', Array.from({ length: L }, (_, l) => g.op('Unsqueeze', [dec.linear(`layers.${l}.mlp.down.weight`, h, F), ax0])), { axis: 0 });
-  const N = g.op('Mul', [g.op('Abs', [dec.toF(A)]), g.op('Unsqueeze', [normsLF, axis1])]); // |a|·‖W_out[:,i]‖, fp32
+  const normsL1F = g.op('Unsqueeze', [normsLF, axis1]); // [L,1,F]
+  const N = g.op('Mul', [g.op('Abs', [dec.toF(A)]), normsL1F]); // |a|·‖W_out[:,i]‖, fp32
   const minN = g.op('ReduceMin', [N], { axes: [1, 2], keepdims: 0 }); // [L]
   // q99 of norm.view(-1)[::max(numel // 65536, 1)] per layer (the authors' subsample), torch.quantile linear interpolation
   const flat = g.op('Reshape', [N, i64([L, -1])]); // [L, T·F]
@@ -92,7 +134,7 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
   const [sorted] = g.node('TopK', [sub, m], { axis: 1, largest: 0, sorted: 1 }, 2);
   const one64 = i64([1], []);
   const nm1 = g.op('Sub', [g.op('Squeeze', [m, ax0]), one64]);
-  const pos = g.op('Mul', [g.op('Cast', [nm1], { to: F32 }), f32(0.99)]);
+  const pos = g.op('Mul', [g.op('Cast', [nm1], { to: F32 }), f32(AUTHORS_QUANTILE)]);
   const loPos = g.op('Floor', [pos]);
   const qlo = g.op('Cast', [loPos], { to: I64 });
   const qhi = g.op('Min', [g.op('Add', [qlo, one64]), nm1]);
@@ -109,8 +151,8 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
   const safeFull = g.op('Where', [valid, full, f32(1)]);
   const count = g.op('Max', [g.op('ReduceSum', [g.op('Cast', [valid], { to: F32 }), axis1], { keepdims: 0 }), f32(1)]); // [L]
   const step = g.op('Div', [g.op('Sub', [end, start]), f32(K - 1)]);
-  const half = i64([K / 2], []);
-  const kMinus1 = i64([K - 1], []);
+  const half = i64([AUTHORS_HALF], []);
+  const kMinus1 = i64([AUTHORS_RIGHT0], []);
   /** torch.linspace (CUDA kernel, fp32): idx < steps/2 ? start + step·idx : end − step·(steps − 1 − idx) */
   const cand = (b: GraphBuilder, idx: string): string => {
     const up = b.op('Add', [start, b.op('Mul', [step, b.op('Cast', [idx], { to: F32 })])]);
@@ -118,37 +160,91 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
     return b.op('Where', [b.op('Less', [idx, half]), up, down]);
   };
 
-  // ---- the bisection loop: one iteration = one candidate per layer, all layers in one batched product
+  // ---- the bisection loop: one iteration = the next `levels` levels of every layer's (and target's) bisection tree,
+  // all layers and nodes in one batched product, then the authors' path walked through them
+  const P = 2 ** tun.levels - 1;
+  const zeroF = f32(0);
+  /** Σ over tokens with full > 0 of ‖(a ⊙ [N ≤ t]) W_outᵀ‖ / full, for thresholds tK [P·J, L, 1, 1] → [P·J, L] */
+  const ratioSum = (b: GraphBuilder, a: string, n: string | undefined, val: string, sf: string, tK: string): string => {
+    const nn = n ?? b.op('Mul', [b.op('Abs', [dec.toF(a)]), normsL1F]); // the same fp32 ops as N above: the same bits
+    const tail = b.op('Where', [b.op('LessOrEqual', [nn, tK]), a, zeroT(b)]); // [P·J,L,t,F]
+    const prod = b.op('MatMul', [tail, Wst]); // [P·J,L,t,d]
+    const tn = b.op('ReduceL2', [T === F32 ? prod : b.op('Cast', [prod], { to: F32 })], { axes: [3], keepdims: 0 }); // [P·J,L,t]
+    const ratio = b.op('Where', [val, b.op('Div', [tn, sf]), zeroF]);
+    return b.op('ReduceSum', [ratio, i64([2])], { keepdims: 0 });
+  };
   const body = g.body('bisect');
   body.input('iter', I64, []);
   body.input('cond_in', DT.BOOL, []);
   body.input('lo_in', I64, ['J', L]);
   body.input('hi_in', I64, ['J', L]);
-  const two = body.i64(body.fresh('two'), [2], []);
-  const active = body.op('Less', ['lo_in', 'hi_in']);
-  const mid = body.op('Div', [body.op('Add', ['lo_in', 'hi_in']), two]);
-  const t = cand(body, mid); // [L] fp32
-  const tail = body.op('Where', [body.op('LessOrEqual', [N, body.op('Reshape', [t, i64([-1, L, 1, 1])])]), A, zeroT(body)]); // [J,L,T,F]
-  const prod = body.op('MatMul', [tail, Wst]); // [J,L,T,d]
-  const tn = body.op('ReduceL2', [T === F32 ? prod : body.op('Cast', [prod], { to: F32 })], { axes: [3], keepdims: 0 }); // [J,L,T]
-  const ratio = body.op('Where', [valid, body.op('Div', [tn, safeFull]), f32(0)]);
-  const cett = body.op('Div', [body.op('ReduceSum', [ratio, i64([2])], { keepdims: 0 }), count]); // [J,L]
-  const gt = body.op('Greater', [cett, body.op('Unsqueeze', [cIn, axis1])]);
-  const hiOut = body.op('Where', [body.op('And', [active, gt]), mid, 'hi_in']);
-  const loOut = body.op('Where', [body.op('And', [active, body.op('Not', [gt])]), body.op('Add', [mid, body.i64(body.fresh('one'), [1], [])]), 'lo_in']);
-  const condOut = body.op('Identity', ['cond_in']);
+  const two = i64([2], []);
+  const one = i64([1], []);
+  // the subtree in heap order: node h's children are 2h+1 ([lo, mid), taken when CETT > c) and 2h+2 ([mid+1, hi))
+  const nlo: string[] = ['lo_in'];
+  const nhi: string[] = ['hi_in'];
+  const nmid: string[] = [];
+  for (let h = 0; h < P; h++) {
+    nmid[h] = body.op('Div', [body.op('Add', [nlo[h], nhi[h]]), two]);
+    if (2 * h + 2 < P) {
+      [nlo[2 * h + 1], nhi[2 * h + 1]] = [nlo[h], nmid[h]];
+      [nlo[2 * h + 2], nhi[2 * h + 2]] = [body.op('Add', [nmid[h], one]), nhi[h]];
+    }
+  }
+  const stackP = (xs: string[]) => (xs.length === 1 ? body.op('Unsqueeze', [xs[0], ax0]) : body.op('Concat', xs.map((x) => body.op('Unsqueeze', [x, ax0])), { axis: 0 }));
+  const midP = stackP(nmid); // [P,J,L]
+  const activeP = stackP(nmid.map((_, h) => body.op('Less', [nlo[h], nhi[h]])));
+  const tP = cand(body, midP); // [P,J,L] fp32
+  const tK = body.op('Reshape', [tP, i64([-1, L, 1, 1])]); // [P·J,L,1,1]
+  let sumPJ: string;
+  if (tun.chunkTokens > 0) {
+    // tokens in chunks: a Loop over ⌈T / chunk⌉ slices of a (and N), summing the per-token ratios
+    const cs = i64([tun.chunkTokens]);
+    const Tn = g.op('Slice', [g.op('Shape', [A]), i64([1]), i64([2])]); // [1]
+    const nChunks = g.op('Squeeze', [g.op('Div', [g.op('Add', [Tn, i64([tun.chunkTokens - 1])]), cs]), ax0]);
+    const cb = body.body('chunk');
+    cb.input('j', I64, []);
+    cb.input('ccond_in', DT.BOOL, []);
+    cb.input('acc_in', F32, ['PJ', L]);
+    const s0 = cb.op('Mul', [cb.op('Unsqueeze', ['j', ax0]), cs]);
+    const e0 = cb.op('Min', [cb.op('Add', [s0, cs]), Tn]);
+    const sl = (x: string) => cb.op('Slice', [x, s0, e0, axis1]);
+    const part = ratioSum(cb, sl(A), tun.nInLoop ? undefined : sl(N), sl(valid), sl(safeFull), tK);
+    cb.output(cb.op('Identity', ['ccond_in']), DT.BOOL, []);
+    cb.output(cb.op('Add', ['acc_in', part]), F32, ['PJ', L]);
+    const acc0 = body.op('Expand', [zeroF, body.op('Slice', [body.op('Shape', [tK]), i64([0]), i64([2])])]);
+    [sumPJ] = body.node('Loop', [nChunks, g.init('chunk_cond', DT.BOOL, [], new Uint8Array([1])), acc0], { body: { graph: cb.subgraph() } }, 1);
+  } else sumPJ = ratioSum(body, A, tun.nInLoop ? undefined : N, valid, safeFull, tK);
+  const cettP = body.op('Reshape', [body.op('Div', [sumPJ, count]), i64([P, -1, L])]); // [P,J,L]
+  // the authors' path through the subtree: `cett > c ? hi = mid : lo = mid + 1`, level by level
+  const cJ = body.op('Unsqueeze', [cIn, axis1]); // [J,1]
+  let lo = 'lo_in';
+  let hi = 'hi_in';
+  let node = body.op('Mul', [body.op('Unsqueeze', ['lo_in', ax0]), i64([0], [])]); // [1,J,L] heap index 0
+  for (let lev = 0; lev < tun.levels; lev++) {
+    const cH = body.op('Squeeze', [body.op('GatherElements', [cettP, node], { axis: 0 }), ax0]); // [J,L]
+    const mid = body.op('Div', [body.op('Add', [lo, hi]), two]);
+    const active = body.op('Less', [lo, hi]);
+    const gt = body.op('Greater', [cH, cJ]);
+    const nhiL = body.op('Where', [body.op('And', [active, gt]), mid, hi]);
+    lo = body.op('Where', [body.op('And', [active, body.op('Not', [gt])]), body.op('Add', [mid, one]), lo]);
+    hi = nhiL;
+    if (lev + 1 < tun.levels) node = body.op('Add', [body.op('Mul', [node, two]), body.op('Where', [body.op('Unsqueeze', [gt, ax0]), one, two])]);
+  }
   const outs: [string, ElemType, (number | string)[]][] = [
-    [condOut, DT.BOOL, []],
-    [loOut, I64, ['J', L]],
-    [hiOut, I64, ['J', L]],
-    [mid, I64, ['J', L]],
-    [cett, F32, ['J', L]],
-    [t, F32, ['J', L]],
-    [active, DT.BOOL, ['J', L]],
+    [body.op('Identity', ['cond_in']), DT.BOOL, []],
+    [body.op('Identity', [lo]), I64, ['J', L]],
+    [body.op('Identity', [hi]), I64, ['J', L]],
+    [midP, I64, [P, 'J', L]],
+    [cettP, F32, [P, 'J', L]],
+    [tP, F32, [P, 'J', L]],
+    [activeP, DT.BOOL, [P, 'J', L]],
   ];
   for (const [name, e, shape] of outs) body.output(name, e, shape);
   const trueC = g.init('loop_cond', DT.BOOL, [], new Uint8Array([1]));
-  const [loAll] = g.node('Loop', [iters, trueC, lo0, hi0], { body: { graph: body.subgraph() } }, ['lo_final', 'hi_final', 'eval_mid', 'eval_cett', 'eval_t', 'eval_active']);
+  // `iters` counts bisection levels; the Loop runs ⌈iters / levels⌉ iterations
+  const trips = tun.levels === 1 ? iters : g.op('Div', [g.op('Add', [iters, i64([tun.levels - 1], [])]), i64([tun.levels], [])]);
+  const [loAll] = g.node('Loop', [trips, trueC, lo0, hi0], { body: { graph: body.subgraph() } }, ['lo_final', 'hi_final', 'eval_mid', 'eval_cett', 'eval_t', 'eval_active']);
 
   // ---- ε and τ, the sparse stream
   const loF = g.op('Gather', [loAll, i64([0], [])], { axis: 0 }); // [L]: the first target's
@@ -181,10 +277,10 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
   g.output('clamped_low', DT.BOOL, [L]);
   g.output('lo_final', I64, ['J', L]);
   g.output('hi_final', I64, ['J', L]);
-  g.output('eval_mid', I64, ['R', 'J', L]);
-  g.output('eval_cett', F32, ['R', 'J', L]);
-  g.output('eval_t', F32, ['R', 'J', L]);
-  g.output('eval_active', DT.BOOL, ['R', 'J', L]);
+  g.output('eval_mid', I64, ['R', P, 'J', L]);
+  g.output('eval_cett', F32, ['R', P, 'J', L]);
+  g.output('eval_t', F32, ['R', P, 'J', L]);
+  g.output('eval_active', DT.BOOL, ['R', P, 'J', L]);
   g.output('grid_start', F32, [L]);
   g.output('grid_end', F32, [L]);
   return g.build();

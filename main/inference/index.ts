@@ -10,7 +10,7 @@ import type { LoadedCheckpoint } from '../checkpoint/types';
 import { buildLlamaGraph, HALF_WEIGHTS_SESSION_EXTRA, storesHalfWeights, type ExternalTarget, type GraphDType } from '../graph/llama-graph';
 import { probeProviders, PROVIDER_ORDER, type ProviderName } from './providers';
 import type { ForwardRequest, ForwardResult, MaskMode, ModelRunner, SearchStepRequest, SearchStepResult } from './runner-types';
-import { buildSearchGraph } from '../graph/search-graph';
+import { buildSearchGraph, DEFAULT_SEARCH_TUNING, type SearchTuning } from '../graph/search-graph';
 import { GraphCache, defaultCacheLimit } from './graph-cache';
 import { GraphStore } from './graph-store';
 import { exporterFeeds, openOnnxSource } from './onnx-file';
@@ -39,6 +39,8 @@ export interface RunnerOptions {
   blockLayers?: number;
   /** sequences per measurement batch: the planned chunk never exceeds it (default 4096) */
   batchSeqs?: number;
+  /** how the fused CETT search evaluates candidates (search-graph.ts SearchTuning; the answer does not depend on it) */
+  searchTuning?: SearchTuning;
 }
 
 export function columnNorms(down: Float32Array, d: number, F: number): Float32Array {
@@ -146,8 +148,9 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
     if (!(Number.isInteger(req.iters) && req.iters >= 0 && req.iters <= 64)) throw new LabError('BAD_REQUEST', `searchStep: iters must be an integer in [0, 64] (got ${req.iters})`);
     const input_ids = idsTensor(req, 'searchStep');
     if (!searchSession) {
-      const key = { search: 2, dtype, maxSeq, fused };
-      searchSession = openGraph(key, (ext) => buildSearchGraph(ckpt, { dtype, maxSeq, colNorms, fused }, ext));
+      const tuning = opts.searchTuning ?? DEFAULT_SEARCH_TUNING;
+      const key = { search: 3, dtype, maxSeq, fused, ...tuning };
+      searchSession = openGraph(key, (ext) => buildSearchGraph(ckpt, { dtype, maxSeq, colNorms, fused, tuning }, ext));
       searchSession.catch(() => (searchSession = undefined));
     }
     const sess = await searchSession;
@@ -159,13 +162,13 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
       hi: new ort.Tensor('int64', i64((t) => t.hi), [J, L]),
       iters: new ort.Tensor('int64', new BigInt64Array([BigInt(req.iters)]), []),
     });
-    const R = Number(out.eval_mid.dims[0] ?? 0);
     const mid = out.eval_mid.data as BigInt64Array;
     const cett = out.eval_cett.data as Float32Array;
     const t = out.eval_t.data as Float32Array;
     const act = out.eval_active.data as Uint8Array | boolean[];
     const evaluated: SearchStepResult['evaluated'] = Array.from({ length: L }, () => []);
-    for (let i = 0; i < R * J * L; i++) if (act[i]) evaluated[i % L].push({ mid: Number(mid[i]), cett: cett[i], t: t[i] });
+    // [R, points per iteration, J, L]: the layer is the innermost axis
+    for (let i = 0; i < act.length; i++) if (act[i]) evaluated[i % L].push({ mid: Number(mid[i]), cett: cett[i], t: t[i] });
     return {
       nll: out.nll.data as Float32Array,
       activeCounts: out.active_counts.data as Float32Array,

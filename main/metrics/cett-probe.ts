@@ -16,7 +16,8 @@
  */
 import * as ort from 'onnxruntime-node';
 import { DT, GraphBuilder } from '../graph/onnx-builder';
-import { authorsCandidates, neuronNorms, type LayerCurve, type LayerInput, type ThresholdAnswer, type ThresholdMode } from './thresholds';
+import { AUTHORS_LEFT0, AUTHORS_RIGHT0, authorsBisectAsync, authorsEps, authorsGrid, subtreeNodes } from '../base/authors-search';
+import { neuronNorms, type LayerCurve, type LayerInput, type ThresholdAnswer, type ThresholdMode } from './thresholds';
 
 /**
  * The same probe with A, N and W_outᵀ baked in as initializers: one session per (batch, layer), so the
@@ -107,7 +108,7 @@ export async function buildProbeCurve(input: LayerInput, mode: ThresholdMode, pr
   const full = await evalT([Infinity]);
   let zero = 0;
   for (let i = 0; i < T; i++) if (!(full[i] > 0)) zero++;
-  const cand: Float32Array = mode === 'authors' ? authorsCandidates(n) : distinctSorted(n);
+  const cand: Float32Array = mode === 'authors' ? authorsGrid(n) : distinctSorted(n);
   const memo = new Map<number, number>();
   let calls = 0;
 
@@ -123,31 +124,16 @@ export async function buildProbeCurve(input: LayerInput, mode: ThresholdMode, pr
     const tn = await evalT(todo.map((j) => cand[j]));
     todo.forEach((j, k) => memo.set(j, meanRatio(tn, k)));
   }
-  /** the bisection-tree nodes of the next `levels` levels below [left, right) */
-  function treeNodes(left: number, right: number): number[] {
-    const out: number[] = [];
-    const walk = (l: number, r: number, depth: number) => {
-      if (l >= r || depth === 0) return;
-      const mid = (l + r) >> 1;
-      out.push(mid);
-      walk(l, mid, depth - 1);
-      walk(mid + 1, r, depth - 1);
-    };
-    walk(left, right, levels);
-    return out;
-  }
-  // authors: left/right start 0..K−1; exact: search over all distinct values (right = K, one past)
-  async function firstAbove(c: number): Promise<number> {
-    let left = 0;
-    let right = mode === 'authors' ? cand.length - 1 : cand.length;
-    while (left < right) {
-      const mid = (left + right) >> 1;
-      if (!memo.has(mid)) await evalIdx(treeNodes(left, right));
-      if (memo.get(mid)! > c) right = mid;
-      else left = mid + 1;
-    }
-    return left;
-  }
+  // authors: left/right start 0..K−1 (main/base/authors-search.ts); exact: all distinct values (right = K, one past);
+  // each call evaluates the next `levels` levels of the bisection tree below the current interval
+  const firstAbove = (c: number) =>
+    authorsBisectAsync(
+      (mid) => memo.get(mid),
+      (left, right) => evalIdx(subtreeNodes(left, right, levels).filter((j) => j >= 0)),
+      c,
+      AUTHORS_LEFT0,
+      mode === 'authors' ? AUTHORS_RIGHT0 : cand.length,
+    );
   return {
     mode,
     zeroNormTokens: zero,
@@ -160,8 +146,7 @@ export async function buildProbeCurve(input: LayerInput, mode: ThresholdMode, pr
     },
     async threshold(c): Promise<ThresholdAnswer> {
       const left = await firstAbove(c);
-      if (left === 0) return { eps: 0, clampedLow: true };
-      if (mode === 'authors') return { eps: cand[left - 1], clampedLow: false };
+      if (mode === 'authors' || left === 0) return authorsEps(left, (i) => cand[i]);
       return { eps: left < cand.length ? cand[left] : Number.MAX_VALUE, clampedLow: false };
     },
     cettAt() {

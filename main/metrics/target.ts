@@ -7,7 +7,7 @@
 import { LabError } from '../api/errors';
 import type { LoadedCheckpoint } from '../checkpoint/types';
 import type { ForwardResult, MaskMode, ModelRunner } from '../inference/runner-types';
-import { SEARCH_CANDIDATES } from '../graph/search-graph';
+import { authorsEps, bisectionDepth, walkPath } from '../base/authors-search';
 import type { Meter } from './control';
 import type { EvalBatch } from './data';
 import { meanNll } from './stats';
@@ -159,28 +159,20 @@ export class PreparedTarget {
       const hi = new Array<number>(L);
       let iters = 0;
       for (let l = 0; l < L; l++) {
-        let left = 0;
-        let right = SEARCH_CANDIDATES - 1;
-        while (left < right) {
-          const mid = (left + right) >> 1;
-          const e = m[l].get(mid);
-          if (!e) break;
-          if (e.cett > cf) right = mid;
-          else left = mid + 1;
-        }
+        // the fp32 CETT the graph returned for each evaluated node, on the authors' path (main/base/authors-search.ts)
+        const { left, right } = walkPath((mid) => m[l].get(mid)?.cett, cf);
         lo[l] = left;
         hi[l] = right;
-        let n = 0;
-        for (let w = right - left; w > 0; w >>= 1) n++; // iterations until the interval is empty (worst case)
-        iters = Math.max(iters, n);
+        iters = Math.max(iters, bisectionDepth(left, right)); // iterations until the interval is empty (worst case)
       }
       return { c: cf, lo, hi, iters };
     };
     const main = resume(c);
     if (main.iters === 0) {
       // every layer's path is decided by earlier calls: ε from the memo, one sparse pass, no dense stream
-      const eps = main.lo.map((x, l) => (x === 0 ? 0 : m[l].get(x - 1)!.t));
-      const th = { eps, clampedLow: main.lo.map((x) => x === 0) };
+      const ans = main.lo.map((x, l) => authorsEps(x, (i) => m[l].get(i)!.t));
+      const eps = ans.map((a) => a.eps);
+      const th = { eps, clampedLow: ans.map((a) => a.clampedLow) };
       const { res, loss, ratio } = await this.sparsePass(b, { kind: 'cett', tau: this.tau(eps) });
       return { th, res, loss, ratio };
     }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildProbeCurve } from './cett-probe';
-import { authorsCandidates, buildLayerCurve, cettDirect, linspaceF32, quantileLinear, type LayerInput } from './thresholds';
+import { buildLayerCurve, cettDirect, type LayerInput } from './thresholds';
+import { authorsGrid as authorsCandidates, linspaceF32, quantileLinear } from '../base/authors-search';
 import { mulberry32 } from '../base/rng';
 
 const rng = mulberry32; // the project's seeded PRNG

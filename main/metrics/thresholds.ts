@@ -13,10 +13,9 @@
  * Modes:
  * - 'authors' (default): 65,536 fp32 candidates linspace(min N, q99 N) with q99 from a strided
  *   subsample (stride max(numel/65536, 1)), torch.quantile linear interpolation; the authors' exact
- *   bisection path (`cett_t > c ? right=mid : left=mid+1`, start 0..65535), ε = cand[left−1].
- *   Their code turns left == 0 (even the smallest candidate exceeds c) into cand[−1] = the LARGEST
- *   candidate, skipping almost everything. We do not reproduce that: ε = 0 (nothing skipped) and the
- *   layer is flagged `clampedLow`.
+ *   bisection path (`cett_t > c ? right=mid : left=mid+1`, start 0..65535), ε = cand[left−1]; left == 0 gives
+ *   ε = 0 and `clampedLow` (their code would wrap to the largest candidate). The grid and the path are
+ *   main/base/authors-search.ts, shared by every engine.
  * - 'exact': no grid and no q99 cap. Candidates are the sorted distinct N values; the tail kept is the
  *   longest prefix whose CETT never exceeds c (the same answer as any bisection when CETT is monotone),
  *   and ε is the NEXT distinct value, so the inference rule `skip iff N < ε` skips exactly that tail.
@@ -24,8 +23,10 @@
  * Tokens whose FFN output is exactly zero have an undefined ratio (the authors' code yields NaN there);
  * they are left out of the mean and counted in `zeroNormTokens`.
  */
+import { AUTHORS_CANDIDATES, authorsBisect, authorsEps, authorsGrid } from '../base/authors-search';
+
 export type ThresholdMode = 'authors' | 'exact';
-export const AUTHORS_NUM_CANDIDATES = 65536;
+export const AUTHORS_NUM_CANDIDATES = AUTHORS_CANDIDATES;
 
 export interface ThresholdAnswer {
   eps: number;
@@ -42,54 +43,6 @@ export interface LayerCurve {
   bytes: number;
   /** releases device memory (ORT probe sessions); the JS curve has none */
   dispose?(): Promise<void>;
-}
-
-/** torch.quantile(x, q) with linear interpolation, computed in fp32 as torch does for fp32 input. */
-export function quantileLinear(sorted: Float32Array, q: number): number {
-  const n = sorted.length;
-  if (n === 0) return NaN;
-  const pos = q * (n - 1);
-  const lo = Math.floor(pos);
-  const hi = Math.min(lo + 1, n - 1);
-  const w = Math.fround(pos - lo);
-  return Math.fround(sorted[lo] + Math.fround(w * Math.fround(sorted[hi] - sorted[lo])));
-}
-
-/** torch.linspace for fp32: the first half counts up from start, the second half down from end. */
-export function linspaceF32(start: number, end: number, steps: number): Float32Array {
-  const out = new Float32Array(steps);
-  if (steps === 1) {
-    out[0] = start;
-    return out;
-  }
-  const step = (end - start) / (steps - 1);
-  const half = Math.floor(steps / 2);
-  for (let i = 0; i < steps; i++) out[i] = i < half ? start + i * step : end - (steps - i - 1) * step;
-  return out;
-}
-
-/** The authors' candidate grid for one layer's N matrix (flattened [tokens, F], row-major). */
-export function authorsCandidates(n: Float32Array, numCandidates = AUTHORS_NUM_CANDIDATES): Float32Array {
-  let min = Infinity;
-  for (let i = 0; i < n.length; i++) if (n[i] < min) min = n[i];
-  const stride = Math.max(Math.floor(n.length / numCandidates), 1);
-  const sub = new Float32Array(Math.ceil(n.length / stride));
-  for (let i = 0, k = 0; i < n.length; i += stride, k++) sub[k] = n[i];
-  sub.sort();
-  const q99 = quantileLinear(sub, 0.99);
-  return linspaceF32(min, q99, numCandidates);
-}
-
-/** The authors' bisection over a precomputed curve (same path, same answer). */
-export function authorsBisect(curve: ArrayLike<number>, c: number): number {
-  let left = 0;
-  let right = curve.length - 1;
-  while (left < right) {
-    const mid = (left + right) >> 1;
-    if (curve[mid] > c) right = mid;
-    else left = mid + 1;
-  }
-  return left; // the authors take cand[left − 1]
 }
 
 /** N = |A| · colNorms in fp32 (the authors multiply two fp32 tensors). A: [T, F]. */
@@ -175,7 +128,7 @@ export function buildLayerCurve(input: LayerInput, mode: ThresholdMode): LayerCu
 
 function buildAuthorsCurve({ a, tokens, f, wDown, d, colNorms }: LayerInput): LayerCurve {
   const n = neuronNorms(a, tokens, f, colNorms);
-  const cand = authorsCandidates(n);
+  const cand = authorsGrid(n);
   const K = cand.length;
   const delta = new Float64Array(K);
   const zero = forEachTokenPrefix(a, n, tokens, f, wDown, d, (t, idx, ratios) => {
@@ -202,8 +155,7 @@ function buildAuthorsCurve({ a, tokens, f, wDown, d, colNorms }: LayerInput): La
     zeroNormTokens: zero,
     bytes: K * 12,
     threshold(c) {
-      const left = authorsBisect(curve, c);
-      return left === 0 ? { eps: 0, clampedLow: true } : { eps: cand[left - 1], clampedLow: false };
+      return authorsEps(authorsBisect((mid) => curve[mid], c), (i) => cand[i]);
     },
     cettAt(t) {
       // value of the curve at the last candidate ≤ t (exact for t on the grid)
