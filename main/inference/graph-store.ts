@@ -24,6 +24,7 @@ import type { ExternalTarget, GraphDType } from '../graph/llama-graph';
 import { commonFolder, relativeInside } from '../graph/onnx-builder';
 import { planWeights, writeConverted, type WeightPlan } from '../graph/weights';
 import { GraphCache, type CacheLease } from './graph-cache';
+import { LabError } from '../api/errors';
 
 /** Bump when the converted-weights layout changes (entries of an older layout are then never used). */
 const WEIGHTS_VERSION = 1;
@@ -113,7 +114,7 @@ export class GraphStore {
     const open = async () => {
       const converted = this.prepareConverted();
       const lease = cache.open(gkey, 0, (dir) => {
-        const location = relativeInside(base, path.join(cache.dir, gkey, 'graph.data'))!;
+        const location = relativeInside(base, path.join(fs.realpathSync(cache.dir), gkey, 'graph.data'))!;
         const bytes = build({ base, converted, file: path.join(dir, 'graph.data'), location });
         fs.writeFileSync(path.join(dir, 'graph.onnx'), bytes);
       });
@@ -126,15 +127,19 @@ export class GraphStore {
         throw e;
       }
     };
+    // what a rebuild cannot fix is thrown as it is: a refused cache limit, a device out of memory
+    const damage = (e: unknown) => !(e instanceof LabError) && !/out of memory|alloc/i.test(String((e as Error)?.message));
     try {
       return await open();
-    } catch {
+    } catch (e) {
+      if (!damage(e)) throw e;
       // a damaged entry (a truncated file, a checkpoint file replaced under the same path) is rebuilt, never trusted:
       // the graph first, then the converted weights as well
       this.drop(gkey);
       try {
         return await open();
-      } catch {
+      } catch (e2) {
+        if (!damage(e2)) throw e2;
         this.drop(gkey);
         const w = this.leases.find((l) => fs.existsSync(path.join(l.dir, 'weights.json')));
         if (w) {
