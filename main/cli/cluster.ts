@@ -11,6 +11,7 @@ import type { ClusterStatus, CommandName, RequestOf, ResponseOf } from '../api/c
 import type { Engine } from '../engine/engine';
 import { readSweepSpec, runTask, sweepFromSpec, type MeasureFlags, type SeriesPoint } from '../cluster/index';
 import type { CliCommand } from './commands';
+import { parseNumberArg } from './args';
 import { measureCommand, resolveSeries } from './measure';
 
 const USAGE = `usage: sparsity-lab cluster <verb> …
@@ -69,17 +70,12 @@ const OPTIONS = {
 
 function int(v: string | undefined, name: string, min: number): number | undefined {
   if (v === undefined) return undefined;
-  const n = Number(v);
+  const n = v.trim() === '' ? NaN : Number(v); // Number('') is 0
   if (!Number.isInteger(n) || n < min) throw new LabError('BAD_REQUEST', `--${name} must be a whole number ≥ ${min} (got "${v}")`);
   return n;
 }
 
-function num(v: string | boolean | undefined, name: string): number | undefined {
-  if (v === undefined || typeof v === 'boolean') return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new LabError('BAD_REQUEST', `--${name} must be a number (got "${v}")`);
-  return n;
-}
+const num = parseNumberArg;
 
 async function openSession(engine: Engine, file: string | undefined, create: boolean): Promise<void> {
   if (!file) throw new LabError('BAD_REQUEST', '--session <file> is required: the array is recorded in the session');

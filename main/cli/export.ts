@@ -12,7 +12,7 @@ chart kinds: ${CHART_KINDS.join(', ')}`;
 
 const num = (flag: string, v: string | undefined): number | undefined => {
   if (v === undefined) return undefined;
-  const n = Number(v);
+  const n = v.trim() === '' ? NaN : Number(v); // Number('') is 0
   if (!Number.isFinite(n)) throw new LabError('BAD_REQUEST', `${flag} must be a number, got '${v}'`);
   return n;
 };

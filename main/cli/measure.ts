@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { LabError } from '../api/errors';
+import { parseNumberArg, parseNumberList } from './args';
 import type { JobFinishedEvent } from '../api/domains/runs';
 import type { Engine } from '../engine/engine';
 import type { CliCommand } from './commands';
@@ -57,12 +58,7 @@ const COMMON_USAGE = `  --data <file>            evaluation text: UTF-8 .txt, or
   --session <file>         record the run (every completed step) in a .sparsitylab session; created if missing
   --json                   print the result as JSON only`;
 
-function num(v: string | undefined, name: string): number | undefined {
-  if (v === undefined) return undefined;
-  const x = Number(v);
-  if (!Number.isFinite(x)) throw new LabError('BAD_REQUEST', `--${name} must be a number (got "${v}")`);
-  return x;
-}
+const num = parseNumberArg;
 
 function commonConfig(values: Record<string, string | boolean | undefined>) {
   if (!values.data) throw new LabError('BAD_REQUEST', '--data <file> is required');
@@ -81,7 +77,7 @@ function commonConfig(values: Record<string, string | boolean | undefined>) {
   set('execution', values.execution);
   set('bosPerSequence', values.bos ? true : undefined);
   set('stateDir', values['state-dir'] ? path.resolve(String(values['state-dir'])) : undefined);
-  if (values.sweep) cfg.sweep = String(values.sweep).split(',').map((s) => num(s.trim(), 'sweep'));
+  if (values.sweep !== undefined) cfg.sweep = parseNumberList(String(values.sweep), 'sweep');
   return cfg;
 }
 
@@ -191,6 +187,7 @@ export function resolveSeries(args: string[], tokensPerStep?: number): { path: s
     .filter(([l]) => l)
     .map(([l, lineNo]) => {
       const [p, t] = l.split(',').map((s) => s.trim());
+      if (t === '') throw new LabError('BAD_DATA', `${src}:${lineNo}: tokens seen is empty after the comma: give a number or drop the comma`);
       const tokensSeen = t === undefined ? tokensOf(path.resolve(base, p), tokensPerStep) : Number(t);
       if (tokensSeen !== undefined && !(Number.isFinite(tokensSeen) && tokensSeen >= 0)) throw new LabError('BAD_DATA', `${src}:${lineNo}: tokens seen "${t}" is not a number`);
       return { path: path.resolve(base, p), tokensSeen };
