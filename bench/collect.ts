@@ -30,8 +30,10 @@ export async function main(argv: string[]): Promise<void> {
   const s = SessionStore.create(path.join(root, 'lab.sparsitylab'));
   try {
     t = performance.now();
+    const cpu0 = process.cpuUsage();
     const r = await collect(s, results, { accounting: false, note: 'bench: no Slurm' });
     const collectMs = performance.now() - t;
+    const cpu = process.cpuUsage(cpu0);
     t = performance.now();
     const again = await collect(s, results, { accounting: false, note: 'bench: no Slurm' });
     const againMs = performance.now() - t;
@@ -42,6 +44,9 @@ export async function main(argv: string[]): Promise<void> {
       tasks: n,
       shape,
       collectSec: +(collectMs / 1000).toFixed(2),
+      // CPU seconds of the collect (user + system): the wall time above also counts waiting on a busy machine
+      collectCpuSec: +((cpu.user + cpu.system) / 1e6).toFixed(2),
+      loadAvg: +os.loadavg()[0].toFixed(1),
       recollectSec: +(againMs / 1000).toFixed(2),
       writeSyntheticSec: +(writeMs / 1000).toFixed(1),
       resultsMB: +(dirBytes(results) / 2 ** 20).toFixed(1),

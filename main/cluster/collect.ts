@@ -50,7 +50,7 @@ export async function status(s: SessionStore, key: string, slurm?: Awaited<Retur
   const sl = slurm ?? (await slurmTasks(array));
   const recs = taskRecords(s, array.id);
   const tasks = manifest.tasks.map((t) => {
-    const { status: _st, ...v } = taskView(array.resultsDir, manifest, t.index, sl.tasks);
+    const { status: _st, ...v } = taskView(array.resultsDir, manifest, t.index, sl.tasks, { cancelled: !!array.cancelledAt });
     return { ...v, collected: recs.get(t.index)?.state === 'collected' };
   });
   return { array, tasks, counts: counts(tasks), slurmNote: sl.note, accounting: sl.accounting };
@@ -72,7 +72,7 @@ export async function collect(s: SessionStore, key: string, slurm?: Awaited<Retu
       out.already++;
       continue;
     }
-    const v = taskView(array.resultsDir, manifest, t.index, sl.tasks);
+    const v = taskView(array.resultsDir, manifest, t.index, sl.tasks, { cancelled: !!array.cancelledAt });
     if (v.state === 'pending' || v.state === 'running') {
       out.waiting++;
       if (rec?.state !== v.state) saveTask(s, array.id, { task: t.index, state: v.state, reason: v.reason ?? null, logTail: null, runIds: [], sessionSha256: null });

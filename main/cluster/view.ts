@@ -31,9 +31,11 @@ function readExit(results: string, index: number): number | undefined {
 
 /**
  * `slurm`: what squeue/sacct know of the array's tasks, or undefined when Slurm cannot be asked (a bundle, a cluster
- * out of reach): then a task with no final status is reported as still running, never guessed dead.
+ * out of reach): then a task with no final status is reported as still running, never guessed dead. `cancelled`: the
+ * whole array was cancelled from the session.
  */
-export function taskView(results: string, manifest: Manifest, index: number, slurm?: Map<number, SlurmTask>): ClusterTaskView & { status?: TaskStatus } {
+export function taskView(results: string, manifest: Manifest, index: number, slurm?: Map<number, SlurmTask>, opts: { cancelled?: boolean } = {}): ClusterTaskView & { status?: TaskStatus } {
+  const { cancelled } = opts;
   const spec = manifest.tasks[index];
   const log = path.join(taskDir(results, index), LOG_FILE);
   const base = { task: index, label: spec.label, checkpoint: spec.checkpoint, log, runIds: [] as string[] };
@@ -59,6 +61,10 @@ export function taskView(results: string, manifest: Manifest, index: number, slu
   if (slurmState && !SLURM_WAITING.has(slurmState)) {
     const why = reasonFromLog(logTail(results, index));
     return v(slurmState === 'CANCELLED' ? 'cancelled' : 'failed', { reason: `Slurm: ${slurmState}${st?.reason ? ` (${st.reason})` : ''} before the task started${why ? `: ${why}` : ''}` });
+  }
+  if (slurm && !st) {
+    // Slurm answered and no longer lists a task that never started: cancelled while pending, or gone with its job
+    return cancelled ? v('cancelled', { reason: 'cancelled before it started' }) : v('failed', { reason: 'Slurm no longer lists this task and it never started (cancelled or refused before it ran; sacct on the cluster may say more)' });
   }
   return v('pending', { reason: st?.reason });
 }

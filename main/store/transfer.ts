@@ -12,10 +12,12 @@ export function importRuns(into: SessionStore, fromFile: string): { imported: nu
     if (path.resolve(fromFile) === into.file) throw new LabError('BAD_REQUEST', 'cannot import a session into itself');
     const ckMap = new Map<number, number>();
     let checkpoints = 0;
-    const mine = into.listCheckpoints();
+    // by an indexed query, not a scan of every checkpoint: `cluster collect` imports thousands of one-run sessions
+    const byHash = into.db.prepare('SELECT id FROM checkpoints WHERE content_hash=? ORDER BY id LIMIT 1');
+    let mine: ReturnType<SessionStore['listCheckpoints']> | undefined;
     for (const c of from.listCheckpoints()) {
       // the same content is the same checkpoint; without hashes on both sides, the same path and no hash
-      const same = c.contentHash ? mine.find((m) => m.contentHash === c.contentHash) : mine.find((m) => !m.contentHash && m.lastPath === c.lastPath);
+      const same = c.contentHash ? (byHash.get(c.contentHash) as { id: number } | undefined) : (mine ??= into.listCheckpoints()).find((m) => !m.contentHash && m.lastPath === c.lastPath);
       if (same) ckMap.set(c.id, same.id);
       else {
         const id = into.upsertCheckpoint(
