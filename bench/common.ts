@@ -26,6 +26,9 @@ export const benchOptions = {
   speculate: { type: 'string' }, // measure: 1 = search the next step's targets in the same fused call
   fused: { type: 'string' }, // 1 / 0: force the contrib-op decoder form on or off (default: on CUDA only)
   what: { type: 'string' }, // profile: search (default) | forward (the dense forward graph alone, by operator and provider)
+  'device-memory': { type: 'string' }, // GiB the engine may use (issue 15's cap; default: what is free)
+  execution: { type: 'string' }, // auto (default) | whole | streamed
+  'block-layers': { type: 'string' }, // streamed: layers per block (default: planned)
   search: { type: 'string' }, // fused CETT search tuning, e.g. levels=2,chunk=4096,nin=1 (search-graph.ts SearchTuning)
   ops: { type: 'string' }, // profile: 1 = also onnxruntime's per-operator profile of one call
 } as const;
@@ -48,7 +51,18 @@ export async function openTarget(v: ReturnType<typeof parse>): Promise<{ target:
   }
   const ckpt = await loadCheckpoint(dir);
   const seqLen = Number(v['seq-len'] ?? 256);
-  const runner = await createRunner(ckpt, { provider: (v.provider ?? 'auto') as never, dtype: (v.dtype ?? 'auto') as never, maxSeq: seqLen, cacheDir: path.resolve('.cache/graphs'), ...(v.fused ? { fused: v.fused === '1' } : {}), ...(v.search ? { searchTuning: parseSearchTuning(v.search, '--search') } : {}) });
+  const runner = await createRunner(ckpt, {
+    provider: (v.provider ?? 'auto') as never,
+    dtype: (v.dtype ?? 'auto') as never,
+    maxSeq: seqLen,
+    cacheDir: path.resolve('.cache/graphs'),
+    ...(v.fused ? { fused: v.fused === '1' } : {}),
+    batchSeqs: Number(v.batch ?? 16),
+    ...(v['device-memory'] ? { deviceMemoryBytes: Number(v['device-memory']) * 1024 ** 3 } : {}),
+    ...(v.execution ? { execution: v.execution as never } : {}),
+    ...(v['block-layers'] ? { blockLayers: Number(v['block-layers']) } : {}),
+    ...(v.search ? { searchTuning: parseSearchTuning(v.search, '--search') } : {}),
+  });
   const opts = { tokens: Number(v['n-tokens'] ?? 65536), seqLen, batch: Number(v.batch ?? 16) };
   let data: EvalData;
   if (v.tokens) {

@@ -13,7 +13,21 @@ export async function main(argv: string[]): Promise<void> {
     tokens += b.batch * data.seqLen;
   }
   const sec = (performance.now() - t0) / 1000;
-  const res = { suite: 'forward', provider: r.provider, dtype: r.dtype, tokens, seconds: sec, tokensPerSecond: tokens / sec, layers: r.spec.numLayers, hidden: r.spec.hiddenSize, machine: machine(), date: new Date().toISOString() };
+  const res = {
+    suite: 'forward',
+    provider: r.provider,
+    dtype: r.dtype,
+    tokens,
+    seconds: sec,
+    tokensPerSecond: tokens / sec,
+    layers: r.spec.numLayers,
+    hidden: r.spec.hiddenSize,
+    // whole or streamed (issue 15): the plan, and for streamed the block sessions opened (pages) and their time
+    execution: r.plan,
+    streamStats: (r as { streamStats?: unknown }).streamStats,
+    machine: machine(),
+    date: new Date().toISOString(),
+  };
   console.log(JSON.stringify(res));
   writeOut(v.out, res);
   await r.dispose();

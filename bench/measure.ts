@@ -28,6 +28,8 @@ export async function main(argv: string[]): Promise<void> {
     // the threshold search's record (engine, precision of the CETT products, grid, cap, fallback), as a run stores it
     search: res.search,
     thresholds: res.thresholds,
+    execution: res.execution,
+    streamStats: (target.runner as { streamStats?: unknown }).streamStats,
     machine: machine(),
     date: new Date().toISOString(),
   };

@@ -43,6 +43,9 @@ describe('planExecution', () => {
       expect(p.peakBytes).toBeLessThanOrEqual(p.budgetBytes);
       expect(p.chunkSeqs).toBeGreaterThanOrEqual(1);
       expect(p.reason).toMatch(/more than/);
+      // one copy of the weights (12.6 GiB) and a chunk fit: every block stays resident, nothing is paged
+      expect(p.residentBlocks).toBe(p.blocks.length);
+      expect(p.reason).toMatch(/all resident/);
     }
   });
   test('the whole path counts two sessions of weights: 7B fp16 with 20 GiB free streams', () => {

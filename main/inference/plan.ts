@@ -115,33 +115,52 @@ export function planExecution(p: PlanInput): ExecutionPlan {
           : `the whole model (${gib(weightBytes)} of weights, ${WHOLE_SESSIONS} sessions) and ${chunkSeqs} sequence(s) of activations fit in ${gib(budget)}`,
     };
   }
-  // streamed: the largest block that leaves room for a second one being paged in and one sequence of activations
+  // streamed (one session per block serves dense and CETT passes: streamed.ts). First choice: every block resident
+  // (the weights once and a chunk of one block's activations fit), the block size that needs the fewest graph calls
+  // per batch, then the largest chunk; else blocks paged through half the budget.
   const maxLayer = Math.max(...p.layerBytes);
   const ends = p.embedBytes + p.headBytes;
-  let k = p.blockLayers ?? Math.floor((budget / 2 - ends - act(1, true)) / maxLayer);
+  const callsFor = (k: number) => {
+    const chunk = chunkFor(budget - weightBytes, act(k, true));
+    return chunk < 1 ? Infinity : Math.ceil(L / k) * Math.ceil(p.batchSeqs / chunk);
+  };
+  let k = p.blockLayers ?? 0;
+  if (!k) {
+    let best = Infinity;
+    for (let t = L; t >= 1; t--) {
+      const calls = callsFor(t);
+      if (calls < best) [best, k] = [calls, t];
+    }
+  }
+  if (!k) k = Math.floor((budget / 2 - ends - act(1, true)) / maxLayer);
   if (!p.blockLayers && k < 1) k = Math.floor((budget - ends - act(1, true)) / maxLayer) >= 1 ? 1 : 0;
-  if (k < 1)
+  if (!(k >= 1))
     throw new LabError(
       'UNSUPPORTED',
       `${gib(budget)} of device memory (${device}) does not hold one decoder layer (${gib(maxLayer)}) with the embedding and head (${gib(ends)}) and one sequence of ${seqLen} tokens; raise the device-memory setting or shorten the sequences`,
     );
-  k = Math.min(k, L);
+  k = Math.min(Math.floor(k), L);
   const blocks: [number, number][] = [];
   for (let from = 0; from < L; from += k) blocks.push([from, Math.min(L, from + k)]);
   const blockBytes = blocks.map(([a, b], i) => p.layerBytes.slice(a, b).reduce((x, y) => x + y, 0) + (i === 0 ? p.embedBytes : 0) + (i === blocks.length - 1 ? p.headBytes : 0));
   const biggest = Math.max(...blockBytes);
   const actBlock = act(Math.min(k, L), true);
-  const chunkSeqs = Math.max(1, chunkFor(budget - 2 * biggest, actBlock) || chunkFor(budget - biggest, actBlock));
-  const room = budget - chunkSeqs * actBlock;
-  const residentBlocks = Math.max(1, Math.min(blocks.length, Math.floor(room / biggest)));
-  const allResident = residentBlocks >= blocks.length;
+  const allBytes = blockBytes.reduce((a, b) => a + b, 0);
+  let chunkSeqs = chunkFor(budget - allBytes, actBlock);
+  let residentBlocks = blocks.length;
+  const allResident = chunkSeqs >= 1;
+  if (!allResident) {
+    // paged: the low blocks stay while there is room for one block being paged in and a chunk
+    chunkSeqs = Math.max(1, chunkFor(budget - 2 * biggest, actBlock) || chunkFor(budget - biggest, actBlock));
+    residentBlocks = Math.max(1, Math.min(blocks.length - 1, Math.floor((budget - chunkSeqs * actBlock) / biggest)));
+  }
   return {
     ...base,
     mode: 'streamed',
     blocks,
     residentBlocks,
     chunkSeqs,
-    peakBytes: Math.min(residentBlocks, blocks.length) * biggest + chunkSeqs * actBlock,
+    peakBytes: (allResident ? allBytes : residentBlocks * biggest) + chunkSeqs * actBlock,
     reason:
       want === 'streamed' || p.blockLayers
         ? `streamed in ${blocks.length} block(s) of ${k} layer(s), as asked${allResident ? '' : `; ${residentBlocks} stay resident, the rest are paged in`}`

@@ -71,7 +71,7 @@ describe.each(families)('%s %s: streamed = whole graph', (family, activation, st
     const want = await Promise.all(modes.map((mode) => whole.forward({ ids, batch: B, seqLen: S, mode, captureActivations: mode.kind === 'dense' })));
     for (const k of [1, 2, L]) {
       const st = await open(ckpt, { execution: 'streamed', blockLayers: k });
-      expect(st.plan?.mode).toBe('streamed');
+    expect(st.plan?.mode).toBe('streamed');
       expect(st.plan?.blocks.length).toBe(Math.ceil(L / k));
       expect(st.searchStep).toBeUndefined(); // the search runs on the host curves
       for (let i = 0; i < modes.length; i++)
@@ -116,9 +116,10 @@ describe('planning under a device-memory cap', () => {
     expect(whole.plan?.reason).toMatch(/fit in/);
     const mode: MaskMode = { kind: 'dense' };
     const want = await whole.forward({ ids, batch: B, seqLen: S, mode, captureActivations: true });
-    // room for about two layers and one sequence: the whole model (two sessions) does not fit
+    // room for the embedding, the head, two of the four layers and a little activation: not even one copy of the
+    // weights fits, so blocks are paged
     const per = w.layerBytes[0];
-    const cap = w.embedBytes + w.headBytes + 3 * per + 200_000;
+    const cap = w.embedBytes + w.headBytes + 2 * per + 60_000;
     const st = (await open(ckpt, { deviceMemoryBytes: cap })) as ModelRunner & { streamStats: { sessionLoads: number } };
     expect(st.plan?.mode).toBe('streamed');
     expect(st.plan?.capBytes).toBe(cap);

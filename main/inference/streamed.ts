@@ -103,6 +103,9 @@ export function chunkedRunner(r: ModelRunner, plan: ExecutionPlan): ModelRunner 
   return { ...r, forward, plan };
 }
 
+/** the smallest positive float32: a τ that skips exactly the neurons whose a is 0 */
+const DENSE_TAU = 1.401298464324817e-45;
+
 export interface StreamStats {
   /** block sessions opened (first loads and page-ins) */
   sessionLoads: number;
@@ -128,7 +131,7 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
     await (await e?.session.catch(() => undefined))?.release();
   }
 
-  /** the session of block `bi` for mask kind `kind` (paging another out when the resident slots are full) */
+  /** the session of block `bi` for graph kind `kind` (paging another out when the resident slots are full) */
   async function blockSession(bi: number, kind: MaskMode['kind'], capture: boolean): Promise<ort.InferenceSession> {
     const k = `${kind}${capture ? '+capture' : ''}`;
     const key = `${bi}:${k}`;
@@ -155,21 +158,36 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
     return session;
   }
 
+  /**
+   * Dense and CETT passes, with or without the captured activations, share one graph per block (CETT mode with the
+   * act outputs, fetched only when asked): a measurement's dense and sparse passes then never page each other's
+   * blocks out. Dense = CETT with every τ the smallest positive float (1.4e-45): |a| < τ exactly when a = 0, the
+   * dense graph's inactive set, and masking then changes nothing (onnxruntime keeps subnormals unless
+   * session.set_denormal_as_zero is set; the tests check the counts are the dense graph's).
+   */
+  const denseTau = new ort.Tensor('float32', new Float32Array(L * F).fill(DENSE_TAU), [L, F]);
+  const shared = (kind: MaskMode['kind']) => kind === 'dense' || kind === 'cett';
+
   let queue: Promise<unknown> = Promise.resolve();
   async function forwardNow(req: ForwardRequest): Promise<ForwardResult> {
     const { batch: B, seqLen: S } = req;
     const ids = ctx.idsTensor(req, 'forward');
-    const { kind, feeds } = maskFeeds(s, req.mode, B, S);
+    const mf = maskFeeds(s, req.mode, B, S);
     const capture = !!req.captureActivations;
+    const kind = shared(mf.kind) ? 'cett' : mf.kind;
+    const feeds = mf.kind === 'dense' ? { tau: denseTau } : mf.feeds;
+    const graphCapture = shared(mf.kind) || capture;
     const chunks = chunksOf(B, plan.chunkSeqs, req.mode);
     const idsOf = ([s0, b]: [number, number]) => (chunks.length === 1 ? ids : new ort.Tensor('int64', (ids.data as BigInt64Array).subarray(s0 * S, (s0 + b) * S), [b, S]));
     const m = new Merge(L, F, B, S, capture);
     const hidden: (ort.Tensor | undefined)[] = chunks.map(() => undefined);
     for (let bi = 0; bi < plan.blocks.length; bi++) {
       const [from, to] = plan.blocks[bi];
-      const sess = await blockSession(bi, kind, capture);
+      const sess = await blockSession(bi, kind, graphCapture);
+      const fetches = ['active_counts', 'neuron_counts', to < L ? 'hidden_out' : 'nll'];
+      if (capture) for (let l = from; l < to; l++) fetches.push(`act.${l}`);
       for (let c = 0; c < chunks.length; c++) {
-        const out = await sess.run({ ...feeds, input_ids: idsOf(chunks[c]), ...(from > 0 ? { hidden_in: hidden[c]! } : {}) });
+        const out = await sess.run({ ...feeds, input_ids: idsOf(chunks[c]), ...(from > 0 ? { hidden_in: hidden[c]! } : {}) }, fetches);
         stats.calls++;
         hidden[c] = to < L ? out.hidden_out : undefined;
         m.add(out, from, to, chunks[c][0], chunks[c][1]);
