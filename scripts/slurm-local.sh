@@ -19,11 +19,11 @@ NODE=localhost
 
 die() { echo "slurm-local: $*" >&2; exit 1; }
 
-pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1" 2>/dev/null)" 2>/dev/null; }
 
 write_conf() {
   mkdir -p "$DIR"/{spool/ctld,spool/d,log,munge,run}
-  chmod 700 "$DIR/munge"
+  chmod 755 "$DIR/munge"   # clients of any user reach the socket; the key itself is 0400
   cat >"$DIR/slurm.conf" <<CONF
 ClusterName=sparsitylab
 SlurmctldHost=$NODE(127.0.0.1)
