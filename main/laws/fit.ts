@@ -36,6 +36,22 @@ export interface FitOptions {
 
 const B = 1e9;
 
+/** The largest token count accepted: 1e18 is ~10⁵× the longest published training runs; beyond it the column is not a token count. */
+export const MAX_TOKENS = 1e18;
+
+/**
+ * Refuses points no law can be determined from (issue 19: fits "succeeded" on all-zero or 1e300 token counts):
+ * token counts beyond MAX_TOKENS, or fewer distinct token counts than the form has parameters (a constant
+ * ratio is fitted, with a warning: its A₀ is that constant, its shape parameters mean nothing). `pts` are the points that will be fitted (after the warm-up).
+ */
+export function checkFitPoints(pts: readonly { tokens: number; activationRatio: number }[], form: LawForm): void {
+  const nTheta = FORMS[form].nTheta;
+  for (const p of pts) if (p.tokens > MAX_TOKENS) throw new LabError('BAD_DATA', `tokens ${p.tokens} is beyond ${MAX_TOKENS.toExponential()} (no training run is that long): is the tokens column in another unit?`);
+  const distinct = new Set(pts.map((p) => p.tokens)).size;
+  if (distinct < nTheta)
+    throw new LabError('BAD_DATA', `the ${form} form has ${nTheta} parameters but the points have only ${distinct} distinct token count(s)${distinct === 1 && pts.length ? ` (all ${pts[0].tokens})` : ''}: the law cannot be determined`);
+}
+
 export function fitLaw(input: LawInputPoint[], o: FitOptions = {}): LawFitResult {
   const warnings: string[] = [];
   const pts = input.map((p) => ({ tokens: p.tokens, D: p.tokens / B, A: p.activationRatio })).sort((a, b) => a.D - b.D);
@@ -70,6 +86,7 @@ export function fitLaw(input: LawInputPoint[], o: FitOptions = {}): LawFitResult
   const kept = pts.slice(warmup.k);
   if (kept.length < minKeep)
     throw new LabError('BAD_DATA', `the ${form} form has ${def.nTheta} parameters: its fit needs at least ${minKeep} points after the warm-up, got ${kept.length} (of ${pts.length})`);
+  checkFitPoints(kept.map((p) => ({ tokens: p.tokens, activationRatio: p.A })), form);
   if (form === 'silu' && kept[0].D <= 0) throw new LabError('BAD_DATA', 'the silu form −c/D^α + A₀ is infinite at 0 tokens: drop the point at 0 tokens or choose another form');
 
   const S = kept[kept.length - 1].D > 0 ? kept[kept.length - 1].D : 1;
@@ -97,6 +114,8 @@ export function fitLaw(input: LawInputPoint[], o: FitOptions = {}): LawFitResult
   const sst = y.reduce((s, v) => s + (v - mean) ** 2, 0);
   const stats = { n, parameters: def.nTheta, sse, mae: res.reduce((s, r) => s + Math.abs(r), 0) / n, rmse: Math.sqrt(sse / n), r2: sst > n * (1e-12 * Math.max(Math.abs(mean), 1e-12)) ** 2 ? 1 - sse / sst : null };
   const pub = def.toPublic(theta, S);
+  const bad = [...Object.entries(pub.params), ['A0', pub.A0] as const, ['sse', sse] as const].filter(([, v]) => !Number.isFinite(v));
+  if (bad.length) throw new LabError('BAD_DATA', `the ${form} fit ended with non-finite ${bad.map(([k, v]) => `${k} = ${v}`).join(', ')}: no law reported`);
 
   // chart curve over every point (dropped ones included)
   const nc = Math.max(2, o.curvePoints ?? 100);
@@ -155,6 +174,7 @@ export function fitLaw(input: LawInputPoint[], o: FitOptions = {}): LawFitResult
   if (form === 'silu' && dir < 0) warnings.push('the points fall but the silu form can only rise: consider the relu form');
   if (def.hasLimit && Math.abs(pub.A0 - fitted[n - 1]) > 0.01) warnings.push(`the limit A₀ lies ${(100 * Math.abs(pub.A0 - fitted[n - 1])).toFixed(2)} points beyond the last fitted value: an extrapolation`);
   if (!def.hasLimit) warnings.push('the log form has no finite limit; its A₀ is A(0)');
+  if (y.every((v) => v === y[0])) warnings.push(`every fitted activation ratio is ${y[0]}: only A₀ means something, the shape parameters are not determined`);
 
   return {
     form,

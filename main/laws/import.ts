@@ -9,7 +9,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { LabError } from '../api/errors';
-import type { LawPoint, RowError } from '../api/domains/laws';
+import { MAX_LAW_POINTS, type LawPoint, type RowError } from '../api/domains/laws';
+import { MAX_TOKENS } from './fit';
 export type { LawPoint, RowError };
 
 
@@ -94,6 +95,7 @@ function toPoint(raw: Record<string, unknown>, where: Omit<RowError, 'column' | 
     num[col] = n;
   }
   if (num.tokens !== undefined && num.tokens < 0) bad('tokens', num.tokens, 'negative tokens');
+  if (num.tokens !== undefined && num.tokens > MAX_TOKENS) bad('tokens', num.tokens, `beyond ${MAX_TOKENS.toExponential()} tokens (no training run is that long): another unit?`);
   if (num.activation_ratio !== undefined && (num.activation_ratio < 0 || num.activation_ratio > 1))
     bad('activation_ratio', num.activation_ratio, `outside [0, 1]${num.activation_ratio > 1 && num.activation_ratio <= 100 ? ' (a percentage? divide by 100)' : ''}`);
   for (const col of ['params', 'width', 'depth']) if (num[col] !== undefined && num[col] <= 0) bad(col, num[col], 'must be > 0');
@@ -108,6 +110,9 @@ function toPoint(raw: Record<string, unknown>, where: Omit<RowError, 'column' | 
   if (num.depth !== undefined) p.depth = num.depth;
   return p;
 }
+
+/** Issue 19: the points a fit request may carry (main/api/domains/laws.ts); a bigger file is refused at import, not after minutes of fitting. */
+export const tooMany = (file: string, n: number) => `${file} has ${n} rows; a fit takes at most ${MAX_LAW_POINTS} points: thin the series or split the file`;
 
 function fail(file: string, errors: RowError[]): never {
   const where = (e: RowError) => (e.line !== undefined ? `${file}:${e.line}` : `${file}[${e.index}]`);
@@ -124,6 +129,7 @@ export function pointsFromCsv(text: string, file = 'points.csv'): LawPoint[] {
     throw new LabError('BAD_DATA', `${file}: ${(e as Error).message}`);
   }
   if (rows.length === 0) throw new LabError('BAD_DATA', `${file} is empty: expected a header line with tokens,activation_ratio`);
+  if (rows.length - 1 > MAX_LAW_POINTS) throw new LabError('BAD_DATA', tooMany(file, rows.length - 1));
   const header = rows[0].fields.map((h) => ALIASES[h.trim().toLowerCase()] ?? `?${h}`);
   for (const need of ['tokens', 'activation_ratio'])
     if (!header.includes(need)) throw new LabError('BAD_DATA', `${file}:${rows[0].line}: missing column '${need}' in the header (found: ${rows[0].fields.join(', ')})`);
@@ -163,6 +169,7 @@ export function pointsFromJson(text: string, file = 'points.json'): LawPoint[] {
     if (t.length !== a.length) throw new LabError('BAD_DATA', `${file}: tokens has ${t.length} values but activation_ratio has ${a.length}`);
     rows = t.map((v, i) => ({ tokens: v, activation_ratio: a[i], series: o.series, activation: o.activation, params: o.params, width: o.width, depth: o.depth }));
   } else throw new LabError('BAD_DATA', `${file}: expected an array of points or an object`);
+  if (rows.length > MAX_LAW_POINTS) throw new LabError('BAD_DATA', tooMany(file, rows.length));
   const errors: RowError[] = [];
   const points: LawPoint[] = [];
   rows.forEach((r, index) => {

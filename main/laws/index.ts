@@ -4,7 +4,7 @@ import type { SourceFit } from '../charts/source';
 import { fitLaw, type FitOptions, type LawFitResult } from './fit';
 import type { LawPoint } from './import';
 
-export { fitLaw, type FitOptions, type LawFitResult } from './fit';
+export { checkFitPoints, fitLaw, MAX_TOKENS, type FitOptions, type LawFitResult } from './fit';
 export { FORMS, LAW_FORMS, formForActivation, type LawForm } from './forms';
 export { pointsFromCsv, pointsFromJson, readPointsFile, type LawPoint, type RowError } from './import';
 export { fitPiecewise, type PiecewiseFit } from './piecewise';
@@ -18,7 +18,9 @@ export function groupSeries(points: LawPoint[]): Map<string, LawPoint[]> {
   const g = new Map<string, LawPoint[]>();
   for (const p of points) {
     const k = p.series ?? 'series';
-    g.set(k, [...(g.get(k) ?? []), p]);
+    const list = g.get(k);
+    if (list) list.push(p); // push, not a spread copy per point: that was O(n²) (issue 19: 1e6 rows never returned)
+    else g.set(k, [p]);
   }
   return g;
 }

@@ -22,7 +22,9 @@ export const lawPointSchema = z
     source: z.string().max(4096).optional(),
   })
   .strict();
-const points = z.array(lawPointSchema).min(1).max(200_000);
+/** the most points one request (and one imported file) may carry */
+export const MAX_LAW_POINTS = 200_000;
+const points = z.array(lawPointSchema).min(1).max(MAX_LAW_POINTS);
 
 /** options of the sparsity–data fit shared by every command that fits series */
 const fitOptions = {
