@@ -177,8 +177,10 @@ function buildExactCurve({ a, tokens, f, wDown, d, colNorms }: LayerInput): Laye
   const vals = new Float32Array(total);
   const jumps = new Float64Array(total);
   let m = 0;
+  const seen = new Uint8Array(tokens);
   const zero = forEachTokenPrefix(a, n, tokens, f, wDown, d, (t, idx, ratios) => {
     const o = t * f;
+    seen[t] = 1;
     let prev = 0;
     for (let k = 0; k < f; k++) {
       vals[m] = n[o + idx[k]];
@@ -186,6 +188,13 @@ function buildExactCurve({ a, tokens, f, wDown, d, colNorms }: LayerInput): Laye
       prev = ratios[k];
     }
   });
+  // tokens with a zero FFN output are not in the mean, but their N values are candidates like any other (as the probe's)
+  for (let t = 0; t < tokens; t++)
+    if (!seen[t])
+      for (let i = 0; i < f; i++) {
+        vals[m] = n[t * f + i];
+        jumps[m++] = 0;
+      }
   const order = new Uint32Array(m);
   for (let i = 0; i < m; i++) order[i] = i;
   order.sort((x, y) => vals[x] - vals[y]);

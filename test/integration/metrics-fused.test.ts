@@ -49,9 +49,8 @@ describe('fused CETT search = the authors algorithm', () => {
         expect(fused.curveEngine).toBe('fused');
         // same outer path, same c
         expect(fused.cett).toBe(plain.c);
-        // thresholds: the same grid point (the grid is computed in fp32 in the graph, in float64 then rounded in
-        // the plain code, so the values may differ in the last bits)
-        fused.thresholds.forEach((e, l) => expect(Math.abs(e - plain.eps[l])).toBeLessThanOrEqual(1e-5 * Math.abs(plain.eps[l]) + 1e-12));
+        // thresholds: the same grid point, bit for bit (both grids are torch's fp32 linspace)
+        expect(fused.thresholdsPerBatch).toEqual(plain.epsPerBatch);
         expect(Math.abs(fused.activationRatio - plain.act)).toBeLessThanOrEqual(1e-4);
         expect(fused.pplRatio).toBeCloseTo(plain.ratio, 5);
         // searching the next step's two possible targets in the same call changes the cost, not the answer

@@ -1,7 +1,8 @@
 /**
  * A deliberately plain implementation of the authors' CETT-PPL-p%, written from METHOD.md §2–3: no
  * caching, the dense pass and the per-layer threshold bisection (one direct matrix product per step)
- * redone in every outer step, exactly as calc_threshold_for_each_layer.py + inspect_sparsity.py do.
+ * redone in every outer step, exactly as calc_threshold_for_each_layer.py + inspect_sparsity.py do. Written
+ * without the production code's grid or bisection (main/base/authors-search.ts), so a change there shows up here.
  */
 import type { ModelRunner } from '../../main/inference/runner-types';
 import type { EvalData } from '../../main/metrics/data';
@@ -17,15 +18,21 @@ function plainThreshold(a: Float32Array, T: number, F: number, w: Float32Array, 
   for (let i = 0; i < T * F; i++) N[i] = Math.abs(a[i]) * norms[i % F];
   let min = Infinity;
   for (const x of N) min = Math.min(min, x);
-  // q99 of a strided subsample, linear interpolation (torch.quantile)
+  // q99 of a strided subsample: torch.quantile on fp32 — rank 0.99·(n − 1) in fp32, then ATen's lerp in fp32
+  const fr = Math.fround;
   const stride = Math.max(Math.floor(N.length / 65536), 1);
   const sub: number[] = [];
   for (let i = 0; i < N.length; i += stride) sub.push(N[i]);
   sub.sort((x, y) => x - y);
-  const pos = 0.99 * (sub.length - 1);
-  const lo = Math.floor(pos);
-  const q99 = Math.fround(sub[lo] + (sub[Math.min(lo + 1, sub.length - 1)] - sub[lo]) * (pos - lo));
-  const cand = (j: number) => Math.fround(j < 32768 ? min + (j * (q99 - min)) / 65535 : q99 - ((65535 - j) * (q99 - min)) / 65535);
+  const rank = fr(fr(0.99) * fr(sub.length - 1));
+  const lo = Math.floor(rank);
+  const wt = fr(rank - lo);
+  const va = sub[lo];
+  const vb = sub[Math.min(lo + 1, sub.length - 1)];
+  const q99 = wt < 0.5 ? fr(va + fr(wt * fr(vb - va))) : fr(vb - fr(fr(vb - va) * fr(1 - wt)));
+  // torch.linspace(min, q99, 65536) as its CUDA kernel computes it in fp32: the first half up from min, the rest down from q99
+  const step = fr(fr(q99 - min) / 65535);
+  const cand = (j: number) => (j < 32768 ? fr(min + fr(step * j)) : fr(q99 - fr(step * (65535 - j))));
   const cett = (t: number) => {
     let s = 0;
     let n = 0;
@@ -78,7 +85,7 @@ async function plainInspect(m: PlainModel, data: EvalData, c: number) {
     acts.push(sparse.activeCounts.reduce((x, y) => x + y, 0) / (L * T * F));
   }
   const avg = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / xs.length;
-  return { ratio: avg(ratios), act: avg(acts), eps: Array.from({ length: L }, (_, l) => avg(eps.map((e) => e[l]))) };
+  return { ratio: avg(ratios), act: avg(acts), eps: Array.from({ length: L }, (_, l) => avg(eps.map((e) => e[l]))), epsPerBatch: eps };
 }
 
 export async function plainCettPpl(m: PlainModel, data: EvalData, p: number, tol: number) {
