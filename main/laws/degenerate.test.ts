@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { checkFitPoints, fitLaw, fitSeries, groupSeries, MAX_TOKENS, pointsFromCsv, pointsFromJson } from './index';
+import { checkFitPoints, fitLaw, fitSeries, groupSeries, pointsFromCsv, pointsFromJson } from './index';
 
 const mk = (t: (i: number) => number, a: (i: number) => number, n = 8) => Array.from({ length: n }, (_, i) => ({ tokens: t(i), activationRatio: a(i) }));
 const falling = (i: number) => 0.5 - 0.2 * (1 - Math.exp(-i / 2));
