@@ -8,19 +8,61 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
-import { ModelProtoSchema, TensorProto_DataType as DT, type ModelProto, type NodeProto, type TensorProto } from 'onnx-buf';
-import { projectionOf, VIEW } from '../graph/instrument-onnx';
+import { ModelProtoSchema, TensorProto_DataLocation, TensorProto_DataType as DT, type ModelProto, type NodeProto, type TensorProto } from 'onnx-buf';
+import { findFfnBlocks, projectionOf, VIEW } from '../graph/instrument-onnx';
+import { f16ToF32 } from './safetensors';
 import { LabError } from '../api/errors';
 import { ConfigReader, type RawConfig } from './config';
 import { ADAPTERS, pickAdapter } from './adapters/registry';
 import { loadTokenizer } from './tokenizer';
 import { hashFiles } from './hash';
-import type { ActivationName, Family, LoadedCheckpoint, ModelSpec, StorageDType } from './types';
+import type { ActivationName, Family, LoadedCheckpoint, ModelSpec, StorageDType, WeightTensor } from './types';
 
 const bad = (file: string, problem: string) => new LabError('BAD_CHECKPOINT', `${file}: ${problem}`);
 
 function numel(t: TensorProto): number {
   return t.dims.reduce((a, b) => a * Number(b), 1);
+}
+
+/** Bytes per element of the ONNX data types whose size is fixed (strings and 4-bit types are left out). */
+const ELEM_BYTES: Partial<Record<number, number>> = {
+  [DT.FLOAT]: 4, [DT.UINT8]: 1, [DT.INT8]: 1, [DT.UINT16]: 2, [DT.INT16]: 2, [DT.INT32]: 4, [DT.INT64]: 8, [DT.BOOL]: 1,
+  [DT.FLOAT16]: 2, [DT.DOUBLE]: 8, [DT.UINT32]: 4, [DT.UINT64]: 8, [DT.COMPLEX64]: 8, [DT.COMPLEX128]: 16, [DT.BFLOAT16]: 2,
+  [DT.FLOAT8E4M3FN]: 1, [DT.FLOAT8E4M3FNUZ]: 1, [DT.FLOAT8E5M2]: 1, [DT.FLOAT8E5M2FNUZ]: 1,
+};
+
+/**
+ * Every initializer's declared shape must match the data it holds (issue 19: [16, 2^40] over 2 KB made the card
+ * say 3.5e13 parameters): dims are whole numbers ≥ 0 with a safe product, and the element count equals the
+ * elements in raw_data, in the typed field, or in the external data's length. Run before anything counts.
+ */
+export function checkInitializerSizes(model: ModelProto, file: string): void {
+  for (const t of model.graph?.initializer ?? []) {
+    const dims = t.dims.map(Number);
+    if (dims.some((v) => !Number.isSafeInteger(v) || v < 0)) throw bad(file, `initializer '${t.name}' declares shape [${dims.join(', ')}]: dims must be whole numbers ≥ 0`);
+    const n = dims.reduce((a, b) => a * b, 1);
+    if (!Number.isSafeInteger(n)) throw bad(file, `initializer '${t.name}' declares shape [${dims.join(', ')}]: too many elements`);
+    const size = ELEM_BYTES[t.dataType];
+    if (size === undefined) continue;
+    const complex = t.dataType === DT.COMPLEX64 || t.dataType === DT.COMPLEX128 ? 2 : 1;
+    let held: number;
+    let where: string;
+    if (t.dataLocation === TensorProto_DataLocation.EXTERNAL) {
+      const kv = new Map(t.externalData.map((e) => [e.key, e.value]));
+      const len = kv.get('length');
+      if (len === undefined) continue; // to the end of the file: externalDataFiles checked the range; its size is checked when read
+      held = Number(len) / size;
+      where = `${len} bytes of external data`;
+    } else if (t.rawData.length) {
+      held = t.rawData.length / size;
+      where = `${t.rawData.length} bytes of raw_data`;
+    } else {
+      const typed = [t.floatData, t.int32Data, t.int64Data, t.doubleData, t.uint64Data].find((a) => a.length > 0);
+      held = typed ? typed.length / complex : 0;
+      where = `${typed?.length ?? 0} typed value(s)`;
+    }
+    if (held !== n) throw bad(file, `initializer '${t.name}' declares shape [${dims.join(', ')}] (${n} elements) but holds ${where} (${Number.isInteger(held) ? held : held.toFixed(2)} elements)`);
+  }
 }
 
 /** External-data files of the model, each checked to stay inside the model's folder and to hold its bytes. */
@@ -137,6 +179,67 @@ function analyse(model: ModelProto, file: string): GraphFacts {
   return { vocabSize, hiddenSize, intermediateSize: best.F, layers: best.down, gated: best.up >= 2 * best.down, activation, parameters, embedding, dtype };
 }
 
+/** An initializer's raw bytes: inline, or from its external-data file (location checked by the loader first). */
+function rawBytes(t: TensorProto, file: string): Uint8Array {
+  if (t.dataLocation !== TensorProto_DataLocation.EXTERNAL) return Uint8Array.from(t.rawData); // may be a view into a pooled Buffer
+  const kv = new Map(t.externalData.map((e) => [e.key, e.value]));
+  const f = path.resolve(path.dirname(file), kv.get('location') ?? '');
+  const off = Number(kv.get('offset') ?? 0);
+  const len = Number(kv.get('length') ?? fs.statSync(f).size - off);
+  const out = new Uint8Array(len);
+  const fd = fs.openSync(f, 'r');
+  try {
+    if (fs.readSync(fd, out, 0, len, off) !== len) throw new LabError('BAD_CHECKPOINT', `${file}: external data of '${t.name}' is shorter than it claims`);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return out;
+}
+
+/** An fp32/fp16 initializer's values as fp32 (inline raw_data, float_data / int32_data, or external data). */
+export function initializerFloats(t: TensorProto, file: string): Float32Array {
+  const ext = t.dataLocation === TensorProto_DataLocation.EXTERNAL;
+  if (t.dataType === DT.FLOAT) {
+    if (ext || t.rawData.length) return new Float32Array(rawBytes(t, file).buffer);
+    return Float32Array.from(t.floatData);
+  }
+  if (t.dataType === DT.FLOAT16) {
+    const src = ext || t.rawData.length ? new Uint16Array(rawBytes(t, file).buffer) : Uint16Array.from(t.int32Data);
+    return Float32Array.from(src, (h) => f16ToF32(h));
+  }
+  throw new LabError('UNSUPPORTED', `${file}: down-projection '${t.name}' has data type ${t.dataType}; fp32 or fp16 expected`);
+}
+
+/**
+ * W_out of every FFN block, from the graph's initializers, found by the same pattern match the instrumented graph uses
+ * (findFfnBlocks): canonical `layers.{l}.mlp.down.weight` [d, F] (PyTorch layout), so CETT-PPL-p% reads an .onnx file
+ * as it reads an HF folder. Inline bytes are copied out (the parsed model is not kept); external data is read when
+ * decoded.
+ */
+function downWeights(model: ModelProto, file: string): Map<string, WeightTensor> {
+  const out = new Map<string, WeightTensor>();
+  const inits = new Map(model.graph!.initializer.map((t) => [t.name, t]));
+  findFfnBlocks(model, file).forEach((b, l) => {
+    const src = inits.get(b.downWeight)!;
+    const [r, c] = src.dims.map(Number);
+    const d = r * c / b.F;
+    const t = src.dataLocation === TensorProto_DataLocation.EXTERNAL ? src : { ...src, rawData: Uint8Array.from(src.rawData), floatData: [...src.floatData], int32Data: [...src.int32Data] } as TensorProto;
+    out.set(`layers.${l}.mlp.down.weight`, {
+      name: b.downWeight,
+      shape: [d, b.F],
+      dtype: src.dataType === DT.FLOAT16 ? 'float16' : 'float32',
+      toFloat32: () => {
+        const x = initializerFloats(t, file);
+        if (b.transposed) return x; // stored [d, F] (Gemm transB, Transpose(W))
+        const y = new Float32Array(x.length); // stored [F, d] (MatMul(a, W)): transpose to [d, F]
+        for (let i = 0; i < b.F; i++) for (let k = 0; k < d; k++) y[k * b.F + i] = x[i * d + k];
+        return y;
+      },
+    });
+  });
+  return out;
+}
+
 export async function loadOnnx(file: string, opts: { family?: Family } = {}): Promise<LoadedCheckpoint> {
   let model: ModelProto;
   try {
@@ -146,6 +249,7 @@ export async function loadOnnx(file: string, opts: { family?: Family } = {}): Pr
   }
   if (!model.graph || model.graph.node.length === 0) throw bad(file, 'ONNX model has no graph');
   const ext = externalDataFiles(model, file);
+  checkInitializerSizes(model, file);
   const facts = analyse(model, file);
   const notices: string[] = [];
   const dir = path.dirname(file);
@@ -207,5 +311,5 @@ export async function loadOnnx(file: string, opts: { family?: Family } = {}): Pr
   const tokenizer = await loadTokenizer(dir);
   if (!tokenizer) notices.push('no tokenizer.json or tokenizer.model beside the file: text cannot be tokenized');
   const contentHash = await hashFiles([file, ...ext, ...(fs.existsSync(cfgFile) ? [cfgFile] : [])]);
-  return { path: path.resolve(file), format: 'onnx', spec, weights: new Map(), tokenizer, contentHash, notices };
+  return { path: path.resolve(file), format: 'onnx', spec, weights: downWeights(model, file), tokenizer, contentHash, notices };
 }
