@@ -12,12 +12,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeTinyCheckpoint } from '../../main/checkpoint/testing/tiny';
 import { readManifest, readTaskStatus } from '../../main/cluster/manifest';
 import { SessionStore } from '../../main/store/session';
+import { ensureSlurm, stopSlurm } from '../slurm-cluster';
 
 const run = promisify(execFile);
 const ROOT = path.resolve(__dirname, '../..');
 const CLI = path.join(ROOT, 'bin/sparsity-lab');
-const SLURM_SCRIPT = path.join(ROOT, 'scripts/slurm-local.sh');
-const SLURM_DIR = process.env.SPARSITY_LAB_SLURM_DIR ?? '/tmp/sparsity-lab-slurm';
 
 let dir: string;
 let startedHere = false;
@@ -27,39 +26,6 @@ let data: string;
 // small enough that a task takes a few seconds on one CPU core
 const MEASURE = ['--tokens', '512', '--seq-len', '64', '--batch', '4', '--provider', 'cpu'];
 const NODE = ['--gpus-per-task', '0', '--cpus-per-task', '1'];
-
-function sinfo(): string | null {
-  try {
-    return execFileSync('sinfo', ['-h', '-N', '-o', '%T'], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-  } catch {
-    return null;
-  }
-}
-
-/** a Slurm we can submit to, or the reason there is none (and how to get one) */
-function ensureCluster(): void {
-  if (!process.env.SLURM_CONF && fs.existsSync(path.join(SLURM_DIR, 'slurm.conf'))) process.env.SLURM_CONF = path.join(SLURM_DIR, 'slurm.conf');
-  if (/idle|mixed|alloc/.test(sinfo() ?? '')) return;
-  const how = 'start one with `sudo scripts/slurm-local.sh start` (after `apt-get install -y slurm-wlm munge`; .ci/run does both)';
-  const missing = ['sbatch', 'slurmctld', 'slurmd', 'munged'].filter((b) => {
-    try {
-      execFileSync('sh', ['-c', `command -v ${b}`], { stdio: 'ignore' });
-      return false;
-    } catch {
-      return true;
-    }
-  });
-  if (missing.length) throw new Error(`no Slurm cluster is running and ${missing.join(', ')} is not installed: ${how}`);
-  if (process.getuid?.() !== 0) throw new Error(`no Slurm cluster is running and this test is not root, so it cannot start one: ${how}`);
-  try {
-    execFileSync(SLURM_SCRIPT, ['start'], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] });
-  } catch (e) {
-    throw new Error(`the one-node Slurm cluster did not start: ${(e as { stderr?: string }).stderr?.trim() || (e as Error).message}`);
-  }
-  startedHere = true;
-  process.env.SLURM_CONF = path.join(SLURM_DIR, 'slurm.conf');
-  if (!/idle|mixed|alloc/.test(sinfo() ?? '')) throw new Error(`Slurm started but its node is not usable (sinfo: ${sinfo() ?? 'no answer'}); logs in ${SLURM_DIR}/log`);
-}
 
 async function cli(args: string[], opts: { ok?: boolean } = {}): Promise<{ code: number; out: string; err: string }> {
   try {
@@ -105,7 +71,7 @@ function comparable(s: SessionStore, runId: string): Record<string, unknown> {
 }
 
 beforeAll(() => {
-  ensureCluster();
+  startedHere = ensureSlurm().startedHere;
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-slurm-'));
   for (let i = 0; i < 3; i++) ckpts.push(writeTinyCheckpoint(path.join(dir, 'series', `step-${i + 1}000-${i + 1}B`), 'llama', { seed: 20 + i, maxPositions: 128, std: 0.1 }));
   data = path.join(dir, 'eval.txt');
@@ -115,7 +81,7 @@ beforeAll(() => {
 afterAll(() => {
   // nothing of ours left running (a failed assertion can leave tasks behind), then the cluster if we started it
   if (submitted.length) execFileSync('scancel', submitted, { stdio: 'ignore' });
-  if (startedHere) execFileSync(SLURM_SCRIPT, ['stop'], { stdio: 'ignore' });
+  if (startedHere) stopSlurm();
   if (dir) fs.rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 500 });
 });
 
