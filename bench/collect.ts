@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- collect [--tasks 1000] [--layers 12] [--dff 3072] [--dir D]`: `cluster collect` (main/cluster)
+ * `npm run bench -- collect [--tasks 1000] [--layers 16] [--dff 1920] [--dir D]`: `cluster collect` (main/cluster)
  * of a results folder of N synthetic finished tasks (main/cluster/testing/synthetic.ts) into a new session: the
  * sha256 check and the import of each task's session. The target (issue 20): 1,000 tasks in under 10 s.
  * Then a second collect of the same folder (nothing to do: every task already collected).
@@ -21,7 +21,7 @@ function dirBytes(d: string): number {
 export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { tasks: { type: 'string' }, layers: { type: 'string' }, dff: { type: 'string' }, dir: { type: 'string' }, out: { type: 'string' } } });
   const n = Number(values.tasks ?? 1000);
-  const shape = { layers: Number(values.layers ?? 12), dff: Number(values.dff ?? 3072) };
+  const shape = { layers: Number(values.layers ?? 16), dff: Number(values.dff ?? 1920) };
   const root = values.dir ? path.resolve(values.dir) : fs.mkdtempSync(path.join(os.tmpdir(), 'slab-bench-collect-'));
   const results = path.join(root, 'results');
   let t = performance.now();

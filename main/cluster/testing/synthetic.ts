@@ -1,7 +1,7 @@
 /**
  * A results folder of N finished array tasks with synthetic runs, for the collect benchmark (bench/collect.ts) and the
  * unit tests: each task's session holds one completed CETT-PPL run of a made-up checkpoint, with per-layer and
- * per-neuron arrays of the given shape, and a status.json carrying the session's sha256 as a real task writes it.
+ * per-neuron arrays of the given shape (default: the paper's 0.1B, 16 layers × d_f 1920; 64 batches), and a status.json carrying the session's sha256 as a real task writes it.
  * The numbers are seeded noise, not measurements: nothing here is ever shown as a result.
  */
 import fs from 'node:fs';
@@ -11,7 +11,7 @@ import { SessionStore } from '../../store/session';
 import { sha256File, STATUS_FILE, taskDir, TASK_SESSION, writeFileAtomic, type Manifest, type TaskStatus } from '../manifest';
 import { makeManifest, writeResultsFolder } from '../submit';
 
-export function writeSyntheticResults(results: string, n: number, shape: { layers: number; dff: number } = { layers: 12, dff: 3072 }, seed = 1): Manifest {
+export function writeSyntheticResults(results: string, n: number, shape: { layers: number; dff: number; batches?: number } = { layers: 16, dff: 1920 }, seed = 1): Manifest {
   const tasks = Array.from({ length: n }, (_, i) => ({ index: i, label: `ck-${i}`, argv: ['measure', `/synthetic/ck-${i}`, '--data', '/synthetic/eval.txt'], checkpoint: `/synthetic/ck-${i}`, tokensSeen: (i + 1) * 1e9, series: 'synthetic' }));
   const m = makeManifest(tasks, { gpusPerTask: 1, cpusPerTask: 4, engineCommand: 'sparsity-lab' });
   writeResultsFolder(m, results);
@@ -37,6 +37,9 @@ export function writeSyntheticResults(results: string, n: number, shape: { layer
         pplRatio: 1.01,
         neuronFrequency: Array.from({ length: shape.layers }, () => Array.from({ length: shape.dff }, () => Math.fround(rand()))),
         thresholds: perLayer.map((x) => x / 10),
+        // as a real CETT-PPL result stores them: one threshold per batch and layer, a per-layer sample of tokens
+        thresholdsPerBatch: Array.from({ length: shape.batches ?? 64 }, () => perLayer.map((x) => (x / 10) * (0.9 + rand() * 0.2))),
+        sampleMatrix: Array.from({ length: shape.layers }, () => Array.from({ length: 64 }, () => Math.round(rand() * 80) / 80)),
       });
       s.updateRun(runId, { status: 'completed', steps: 10 });
     } finally {
