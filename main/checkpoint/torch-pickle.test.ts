@@ -23,7 +23,13 @@ const uni = (s: string) => {
   return Buffer.concat([Buffer.from('X'), len, b]);
 };
 const global = (mod: string, name: string) => op(`c${mod}\n${name}\n`);
-const int1 = (n: number) => op('K', n);
+const int1 = (n: number) => {
+  if (n >= 0 && n < 256) return op('K', n);
+  const b = Buffer.alloc(5); // BININT: a signed 32-bit int (negative strides and sizes)
+  b[0] = 0x4a;
+  b.writeInt32LE(n, 1);
+  return b;
+};
 const PROTO = op(0x80, 2);
 const STOP = op('.');
 
@@ -96,6 +102,26 @@ describe('restricted unpickler', () => {
     expect(() => readTorchBin(f)).toThrow(/storage '0' holds 8 bytes, fewer than the 4 elements/);
     const g = writeBin(path.join(tmp, 'past.bin'), stateDictPickle([{ name: 'a', key: '0', size: [4], stride: [1], offset: 1, numel: 4 }]), { '0': Float32Array.of(1, 2, 3, 4) });
     expect(() => readTorchBin(g)[0].read()).toThrow(/tensor 'a' reaches element 4 of storage '0'/);
+  });
+
+  it('views that do not fit their storage are refused when the file is read (issue 19: a negative stride gave PPL 13,686)', () => {
+    const six = { '0': Float32Array.of(1, 2, 3, 4, 5, 6) };
+    const bin = (name: string, t: { size: number[]; stride: number[]; offset?: number }) => writeBin(path.join(tmp, `${name}.bin`), stateDictPickle([{ name: 'w', key: '0', numel: 6, ...t }]), six);
+    const f = bin('negstride', { size: [2, 3], stride: [-3, 1], offset: 3 });
+    expect(() => readTorchBin(f)).toThrow(`${f}: tensor 'w' has stride -3 in dimension 0: strides must be ≥ 0`);
+    const g = bin('negsize', { size: [-2, 3], stride: [3, 1] });
+    expect(() => readTorchBin(g)).toThrow(`${g}: tensor 'w' has size -2 in dimension 0: sizes must be ≥ 0`);
+    const h = bin('overreach', { size: [3, 3], stride: [3, 1] });
+    expect(() => readTorchBin(h)).toThrow(`${h}: tensor 'w' reaches element 8 of storage '0', which holds only 6 (offset 0, size [3, 3], stride [3, 1])`);
+    const big = bin('bigstride', { size: [2, 3], stride: [100000, 1] });
+    expect(() => readTorchBin(big)).toThrow(/reaches element 100002 of storage '0', which holds only 6/);
+    // what fits is still read: an expanded view (stride 0) and an empty one
+    const ok = new Map(readTorchBin(writeBin(path.join(tmp, 'expand.bin'), stateDictPickle([
+      { name: 'rep', key: '0', size: [2, 3], stride: [0, 1], numel: 6 },
+      { name: 'none', key: '0', size: [0, 3], stride: [3, 1], numel: 6 },
+    ]), six)).map((r) => [r.name, r]));
+    expect(Array.from(new Float32Array(Uint8Array.from(ok.get('rep')!.read()).buffer))).toEqual([1, 2, 3, 1, 2, 3]);
+    expect(ok.get('none')!.read().byteLength).toBe(0);
   });
 
   it('a truncated pickle, a truncated zip and a file that is no zip at all', () => {

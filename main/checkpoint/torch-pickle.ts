@@ -339,6 +339,28 @@ export function unpickle(data: Uint8Array, file: string, persistentLoad: (pid: u
   }
 }
 
+/**
+ * A tensor view must lie inside its storage (issue 19: a negative stride loaded and read bytes from the storage's
+ * end, PPL 13,686 where the valid copy gives 82): sizes and strides ≥ 0 (PyTorch has no negative strides), a safe
+ * element count, and offset + Σ (size − 1)·stride inside the storage's declared elements.
+ */
+export function checkTensorView(view: { offset: number; size: readonly number[]; stride: readonly number[] }, storage: { key: string; numel: number }, file: string, name: string): void {
+  const { offset, size, stride } = view;
+  const where = `${file}: tensor '${name}'`;
+  const neg = size.findIndex((v) => v < 0);
+  if (neg >= 0) throw new LabError('BAD_CHECKPOINT', `${where} has size ${size[neg]} in dimension ${neg}: sizes must be ≥ 0`);
+  const negS = stride.findIndex((v) => v < 0);
+  if (negS >= 0) throw new LabError('BAD_CHECKPOINT', `${where} has stride ${stride[negS]} in dimension ${negS}: strides must be ≥ 0`);
+  if (size.length !== stride.length) throw new LabError('BAD_CHECKPOINT', `${where} has ${size.length} sizes but ${stride.length} strides`);
+  const numel = size.reduce((a, b) => a * b, 1);
+  if (!Number.isSafeInteger(numel)) throw new LabError('BAD_CHECKPOINT', `${where} declares shape [${size.join(', ')}]: too many elements`);
+  if (numel === 0) return;
+  let last = offset;
+  for (let i = 0; i < size.length; i++) last += (size[i] - 1) * stride[i];
+  if (!Number.isSafeInteger(last) || last >= storage.numel)
+    throw new LabError('BAD_CHECKPOINT', `${where} reaches element ${last} of storage '${storage.key}', which holds only ${storage.numel} (offset ${offset}, size [${size.join(', ')}], stride [${stride.join(', ')}])`);
+}
+
 /** Whether a view is row-major contiguous in its storage (then its bytes are one range of it). */
 function isContiguous(t: Tensor): boolean {
   let expect = 1;
@@ -416,6 +438,7 @@ export function readTorchBin(file: string): RawTensor[] {
     const entry = byName.get(`${prefix}data/${t.storage.key}`)!;
     if (entry.size < t.storage.numel * t.storage.bytes)
       throw new LabError('BAD_CHECKPOINT', `${file}: storage '${t.storage.key}' holds ${entry.size} bytes, fewer than the ${t.storage.numel} elements the pickle declares`);
+    checkTensorView(t, t.storage, file, name);
     out.push({
       name,
       file,
