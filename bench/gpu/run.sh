@@ -19,6 +19,8 @@
 #   bash bench/gpu/run.sh big-prep 0 <outdir>               issue 15: 7B and 2.4B checkpoints (fp16 shards, random init on the GPU), ~3 min
 #   bash bench/gpu/run.sh big     <n-tokens> <outdir> [m]   issue 15: ours, open cold/warm + host RSS + forward, CETT-PPL-1% at n (16384), ~5 min
 #   bash bench/gpu/run.sh big-ref <n-tokens> <outdir> [m]   issue 15: the PyTorch reference on the same (fp16), ~5 min; m = big7b|big24 for one model
+#   bash bench/gpu/run.sh streamed <n-tokens> <outdir>      issue 15: 7B streamed under a 16 GiB device-memory cap vs the whole graph (forward
+#                                                           tokens/s and peak), CETT-PPL-1% at n (16384) streamed vs whole on the ORT curves, ~7 min
 # Needs dist-bench/bench.cjs (node scripts/build-bench.mjs here). Everything a phase prints also goes to
 # <outdir>/<phase>.txt (the device tool brings back only a few files).
 set -uo pipefail
@@ -178,6 +180,20 @@ i16webgpu)
   ;;
 i16cpu)
   peak i16-measure-cpu-16k timeout 200 node dist-bench/bench.cjs measure --model $M --tokens $M/tokens.i32 --n-tokens 16384 --seq-len 1024 --batch 4 --provider cpu --p 1 --tol 1e-3
+  ;;
+streamed)
+  # issue 15: the 7B of big-prep run block by block. Forward over 65,536 tokens: whole graph vs under a 16 GiB device-memory
+  # cap (the planner streams: the JSON's execution says how, streamStats the block sessions opened). CETT-PPL-1% at n:
+  # streamed (no cap: the search's curves stay on the device) vs whole on the same ORT curve engine (same answer expected;
+  # the fused whole-graph figure is big's measure-big7b-n). Under the 16 GiB cap the search's curves would be fed per
+  # call, one layer at a time: correct but hours at 7B, so not run here.
+  B=/tmp/bm/big7b
+  [ -f $B/config.json ] || python3 bench/gpu/make_big.py --out $B --shape 7b --n-tokens 65536 2>&1 | tail -1
+  F=(--model $B --tokens $B/tokens.i32 --seq-len 1024 --batch 16 --provider cuda --dtype float16)
+  peak streamed-forward-whole timeout 150 node dist-bench/bench.cjs forward "${F[@]}" --n-tokens 65536 --execution whole
+  peak streamed-forward-cap16 timeout 150 node dist-bench/bench.cjs forward "${F[@]}" --n-tokens 65536 --device-memory 16
+  peak streamed-measure-$N timeout 200 node dist-bench/bench.cjs measure "${F[@]}" --n-tokens "$N" --execution streamed --block-layers 8 --p 1 --tol 1e-3
+  peak whole-measure-ort-$N timeout 150 node dist-bench/bench.cjs measure "${F[@]}" --n-tokens "$N" --execution whole --engine ort --p 1 --tol 1e-3
   ;;
 *) echo "unknown phase $PHASE"; exit 2 ;;
 esac

@@ -222,6 +222,7 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
       capBytes: opts.deviceMemoryBytes,
       execution: opts.execution,
       blockLayers: opts.blockLayers,
+      ...(opts.batchSeqs ? { searchTokens: opts.batchSeqs * maxSeq } : {}),
     });
     if (plan.mode === 'streamed')
       return createStreamedRunner(

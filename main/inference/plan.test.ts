@@ -78,3 +78,24 @@ describe('planExecution', () => {
     expect(per).toBe(32 * 11008 * 4 + Math.max(11008 * (6 * e + 9), 32000 * (e + 12), 4 * 32 * 128 * e) + 8 * 4096 * e);
   });
 });
+
+test('a streamed GPU run keeps room for the threshold search of one batch (one layer of A, N, mask and product)', () => {
+  const tokens = 16 * 1024;
+  const p = planExecution(fp16Input(llama7b, 139 * GiB, { capBytes: 16 * GiB, searchTokens: tokens }));
+  const room = 13 * tokens * 11008;
+  expect(p.mode).toBe('streamed');
+  expect(p.reason).toMatch(/kept for the threshold search/);
+  expect(p.peakBytes).toBeLessThanOrEqual(p.budgetBytes);
+  const without = planExecution(fp16Input(llama7b, 139 * GiB, { capBytes: 16 * GiB }));
+  expect(p.peakBytes - room).toBeLessThanOrEqual(without.budgetBytes - room);
+});
+
+test('streamed with room to spare keeps every layer of the search on the device; under a cap one layer at a time', () => {
+  const tokens = 16 * 1024;
+  const roomy = planExecution(fp16Input(llama7b, 139 * GiB, { execution: 'streamed', searchTokens: tokens }));
+  expect(roomy.curvesOnDevice).toBe(true);
+  expect(roomy.reason).toMatch(/every layer on the device/);
+  const capped = planExecution(fp16Input(llama7b, 139 * GiB, { capBytes: 16 * GiB, searchTokens: tokens }));
+  expect(capped.curvesOnDevice).toBe(false);
+  expect(capped.peakBytes).toBeLessThanOrEqual(capped.budgetBytes);
+});

@@ -26,6 +26,8 @@ import type { ProviderName } from './providers';
 const GiB = 1024 ** 3;
 /** kept free of planned use: the CUDA context and cuBLAS/cuDNN workspaces (about 0.5–1 GiB on an H200) */
 export const CUDA_RESERVE = 1.5 * GiB;
+/** what the CUDA context, cuBLAS/cuDNN workspaces and onnxruntime's arena rounding take besides planned tensors */
+export const CUDA_CONTEXT = 0.5 * GiB;
 /** WebGPU reports no free memory: plan as if this much were free (conservative) unless the user sets a cap */
 export const WEBGPU_ASSUMED = 8 * GiB;
 /** sessions the whole path keeps alive over one measurement (dense+capture and the sparse kind) */
@@ -64,7 +66,15 @@ export interface PlanInput {
   execution?: 'auto' | ExecutionMode;
   /** force the layers per block when streamed */
   blockLayers?: number;
+  /**
+   * tokens of one measurement batch: on a GPU a streamed run keeps room for the CETT search's host-curve probe of one
+   * layer (A and N fed per call, the tail mask and product: SEARCH_BYTES_PER_ELEMENT · tokens · d_f)
+   */
+  searchTokens?: number;
 }
+
+/** device bytes per (token, neuron) of one layer's probe call in a streamed run (cett-probe.ts: A, N, mask, A·mask) */
+export const SEARCH_BYTES_PER_ELEMENT = 13;
 
 /** activation bytes per token of a graph over `layers` layers (see the header's formula) */
 export function activationBytesPerToken(spec: ModelSpec, o: { dtype: 'float32' | 'float16'; fused: boolean; seqLen: number; layers: number; capture: boolean; head: boolean }): number {
@@ -81,7 +91,7 @@ export function wholePeakBytes(spec: ModelSpec, o: { dtype: 'float32' | 'float16
   return (o.sessions ?? 1) * o.weightBytes + o.batch * o.seqLen * per;
 }
 
-const gib = (b: number) => `${(b / GiB).toFixed(1)} GiB`;
+const gib = (b: number) => (b >= GiB / 10 ? `${(b / GiB).toFixed(1)} GiB` : `${(b / 1024 ** 2).toFixed(1)} MiB`);
 
 export function planExecution(p: PlanInput): ExecutionPlan {
   const { spec, seqLen } = p;
@@ -90,7 +100,8 @@ export function planExecution(p: PlanInput): ExecutionPlan {
   const reserve = p.provider === 'cuda' ? CUDA_RESERVE : p.provider === 'cpu' ? Math.min(4 * GiB, 0.1 * (free ?? 0)) : 0;
   const fromFree = free === null ? (p.provider === 'webgpu' ? WEBGPU_ASSUMED : Infinity) : Math.max(0, free - reserve);
   const cap = p.capBytes && p.capBytes > 0 ? p.capBytes : null;
-  const budget = Math.min(fromFree, cap ?? Infinity);
+  // a cap counts everything the process holds on the device, the CUDA context and cuBLAS workspaces included
+  const budget = Math.min(fromFree, cap === null ? Infinity : Math.max(0, cap - (p.provider === 'cuda' ? CUDA_CONTEXT : 0)));
   const weightBytes = p.embedBytes + p.headBytes + p.layerBytes.reduce((a, b) => a + b, 0);
   const device = `${p.provider}${p.deviceName ? ` (${p.deviceName})` : ''}: ${free === null ? `free memory unknown (${p.mem.source})` : `${gib(free)} free (${p.mem.source})`}${cap ? `, capped at ${gib(cap)}` : ''}`;
   const act = (layers: number, head: boolean) => seqLen * activationBytesPerToken(spec, { dtype: p.dtype, fused: p.fused, seqLen, layers, capture: true, head });
@@ -115,13 +126,20 @@ export function planExecution(p: PlanInput): ExecutionPlan {
           : `the whole model (${gib(weightBytes)} of weights, ${WHOLE_SESSIONS} sessions) and ${chunkSeqs} sequence(s) of activations fit in ${gib(budget)}`,
     };
   }
+  // the CETT search of a streamed run uses the host/ORT curves (no fused search): every layer's operands on the device
+  // when there is room for them next to one copy of the weights, else one layer's at a time, fed per call
+  const T = p.searchTokens ?? 0;
+  const curvesBytes = L * (2 * T * spec.intermediateSize * 4 + spec.intermediateSize * spec.hiddenSize * 4);
+  const curvesOnDevice = p.provider !== 'cpu' && T > 0 && budget >= weightBytes + act(L, true) + curvesBytes;
+  const searchRoom = p.provider === 'cpu' || !T ? 0 : curvesOnDevice ? curvesBytes : SEARCH_BYTES_PER_ELEMENT * T * spec.intermediateSize;
+  const budgetS = budget - searchRoom;
   // streamed (one session per block serves dense and CETT passes: streamed.ts). First choice: every block resident
   // (the weights once and a chunk of one block's activations fit), the block size that needs the fewest graph calls
-  // per batch, then the largest chunk; else blocks paged through half the budget.
+  // per batch, then the largest chunk; else blocks paged through half of what is left.
   const maxLayer = Math.max(...p.layerBytes);
   const ends = p.embedBytes + p.headBytes;
   const callsFor = (k: number) => {
-    const chunk = chunkFor(budget - weightBytes, act(k, true));
+    const chunk = chunkFor(budgetS - weightBytes, act(k, true));
     return chunk < 1 ? Infinity : Math.ceil(L / k) * Math.ceil(p.batchSeqs / chunk);
   };
   let k = p.blockLayers ?? 0;
@@ -132,12 +150,12 @@ export function planExecution(p: PlanInput): ExecutionPlan {
       if (calls < best) [best, k] = [calls, t];
     }
   }
-  if (!k) k = Math.floor((budget / 2 - ends - act(1, true)) / maxLayer);
-  if (!p.blockLayers && k < 1) k = Math.floor((budget - ends - act(1, true)) / maxLayer) >= 1 ? 1 : 0;
+  if (!k) k = Math.floor((budgetS / 2 - ends - act(1, true)) / maxLayer);
+  if (!p.blockLayers && k < 1) k = Math.floor((budgetS - ends - act(1, true)) / maxLayer) >= 1 ? 1 : 0;
   if (!(k >= 1))
     throw new LabError(
       'UNSUPPORTED',
-      `${gib(budget)} of device memory (${device}) does not hold one decoder layer (${gib(maxLayer)}) with the embedding and head (${gib(ends)}) and one sequence of ${seqLen} tokens; raise the device-memory setting or shorten the sequences`,
+      `${gib(budgetS)} of device memory (${device}${searchRoom ? `, less ${gib(searchRoom)} for the threshold search` : ''}) does not hold one decoder layer (${gib(maxLayer)}) with the embedding and head (${gib(ends)}) and one sequence of ${seqLen} tokens; raise the device-memory setting or shorten the sequences`,
     );
   k = Math.min(Math.floor(k), L);
   const blocks: [number, number][] = [];
@@ -146,13 +164,13 @@ export function planExecution(p: PlanInput): ExecutionPlan {
   const biggest = Math.max(...blockBytes);
   const actBlock = act(Math.min(k, L), true);
   const allBytes = blockBytes.reduce((a, b) => a + b, 0);
-  let chunkSeqs = chunkFor(budget - allBytes, actBlock);
+  let chunkSeqs = chunkFor(budgetS - allBytes, actBlock);
   let residentBlocks = blocks.length;
   const allResident = chunkSeqs >= 1;
   if (!allResident) {
     // paged: the low blocks stay while there is room for one block being paged in and a chunk
-    chunkSeqs = Math.max(1, chunkFor(budget - 2 * biggest, actBlock) || chunkFor(budget - biggest, actBlock));
-    residentBlocks = Math.max(1, Math.min(blocks.length - 1, Math.floor((budget - chunkSeqs * actBlock) / biggest)));
+    chunkSeqs = Math.max(1, chunkFor(budgetS - 2 * biggest, actBlock) || chunkFor(budgetS - biggest, actBlock));
+    residentBlocks = Math.max(1, Math.min(blocks.length - 1, Math.floor((budgetS - chunkSeqs * actBlock) / biggest)));
   }
   return {
     ...base,
@@ -160,11 +178,13 @@ export function planExecution(p: PlanInput): ExecutionPlan {
     blocks,
     residentBlocks,
     chunkSeqs,
-    peakBytes: (allResident ? allBytes : residentBlocks * biggest) + chunkSeqs * actBlock,
+    peakBytes: (allResident ? allBytes : residentBlocks * biggest) + chunkSeqs * actBlock + searchRoom,
+    ...(p.provider !== 'cpu' ? { curvesOnDevice } : {}),
     reason:
-      want === 'streamed' || p.blockLayers
+      (want === 'streamed' || p.blockLayers
         ? `streamed in ${blocks.length} block(s) of ${k} layer(s), as asked${allResident ? '' : `; ${residentBlocks} stay resident, the rest are paged in`}`
-        : `the whole model needs ${gib(WHOLE_SESSIONS * weightBytes + act(L, true))} (${WHOLE_SESSIONS} sessions of ${gib(weightBytes)} and one sequence's activations), more than ${gib(budget)}: streamed in ${blocks.length} block(s) of ${k} layer(s), ${allResident ? 'all resident' : `${residentBlocks} resident, the rest paged in per call`}`,
+        : `the whole model needs ${gib(WHOLE_SESSIONS * weightBytes + act(L, true))} (${WHOLE_SESSIONS} sessions of ${gib(weightBytes)} and one sequence's activations), more than ${gib(budget)}: streamed in ${blocks.length} block(s) of ${k} layer(s), ${allResident ? 'all resident' : `${residentBlocks} resident, the rest paged in per call`}`) +
+      (searchRoom ? `, ${gib(searchRoom)} kept for the threshold search (${curvesOnDevice ? 'every layer on the device' : 'one layer at a time'})` : ''),
   };
 }
 

@@ -33,7 +33,7 @@ export function downWeightsOf(ckpt: LoadedCheckpoint): Float32Array[] {
   for (let l = 0; l < ckpt.spec.numLayers; l++) {
     const w = ckpt.weights.get(`layers.${l}.mlp.down.weight`);
     if (!w)
-      throw new LabError('UNSUPPORTED', `${ckpt.path}: no down_proj weight for layer ${l}; CETT needs W_out (ONNX-only checkpoints carry no separate weights)`);
+      throw new LabError('UNSUPPORTED', `${ckpt.path}: no down_proj weight for layer ${l}; CETT needs W_out`);
     out.push(w.toFloat32());
   }
   return out;
@@ -132,7 +132,10 @@ export class PreparedTarget {
     const curves: LayerCurve[] = [];
     for (let l = 0; l < res.activations.length; l++) {
       const input = { a: res.activations[l], tokens, f, wDown: downWeights[l], d, colNorms: runner.colNorms[l] };
-      curves.push(this.engine === 'js' ? buildLayerCurve(input, this.mode) : await buildProbeCurve(input, this.mode, runner.provider, 1));
+      // a streamed runner keeps every layer's probe operands on the device only where its plan made room for them
+      // (issue 15, plan.ts curvesOnDevice); else they are fed per call, one layer's on the device at a time
+      const resident = runner.provider !== 'cpu' && (runner.plan?.mode !== 'streamed' || !!runner.plan.curvesOnDevice);
+      curves.push(this.engine === 'js' ? buildLayerCurve(input, this.mode) : await buildProbeCurve(input, this.mode, runner.provider, 1, resident));
       this.meter.check();
     }
     this.zeroNorm[b] = curves.reduce((s, cv) => s + cv.zeroNormTokens, 0);

@@ -83,6 +83,11 @@ export interface ExecutionPlan {
   chunkSeqs: number;
   /** planned peak bytes at chunkSeqs */
   peakBytes: number;
+  /**
+   * streamed on a GPU: whether the CETT search's per-layer curves keep their operands on the device (room for every
+   * layer's A and N of a batch), else they are fed per call (slow, within the cap). Absent: whole graph or CPU.
+   */
+  curvesOnDevice?: boolean;
   /** why this mode (one sentence) */
   reason: string;
 }
