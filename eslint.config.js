@@ -50,6 +50,23 @@ export const commonBoundary = {
   ],
 };
 
+/** electron/ (the shell's main process and preload) reaches the engine only through the contract: main/api and common/
+ * (pure helpers). engine-host.ts is the utilityProcess entry and the one file that imports the engine. */
+export const electronBoundary = {
+  '@typescript-eslint/no-restricted-imports': [
+    'error',
+    {
+      patterns: [
+        {
+          group: ['**/main/**', '!**/main/api', '!**/main/api/**', '**/renderer', '**/renderer/**'],
+          message: 'electron/ imports only main/api (the contract) and common/: the engine runs in the utilityProcess (electron/engine-host.ts), never in the main process.',
+        },
+        { group: ['onnxruntime-node', 'better-sqlite3', '@napi-rs/canvas'], message: 'Native engine modules never load in the Electron main process.' },
+      ],
+    },
+  ],
+};
+
 /** mainBoundary plus patterns of one floor (flat config: the last block matching a file sets the rule for it) */
 function floor(files, patterns) {
   const base = mainBoundary['@typescript-eslint/no-restricted-imports'][1];
@@ -90,6 +107,7 @@ export default tseslint.config(
     { group: ['../laws', '../laws/*', '../../laws', '../../laws/*', '**/main/laws/*'], message: 'main/checkpoint does not depend on the law fits (shared helpers live in main/base).' },
   ]),
   { files: ['renderer/**/*.ts', 'renderer/**/*.vue'], rules: rendererBoundary },
+  { files: ['electron/**/*.ts'], ignores: ['electron/engine-host.ts'], rules: electronBoundary },
   // common/: pure code both the engine and the renderer import (one implementation); it imports neither, nor electron
   { files: ['common/**/*.ts'], ignores: ['common/**/*.test.ts'], rules: commonBoundary },
 );

@@ -8,11 +8,14 @@ import path from 'node:path';
 import { requestSchemas } from '../main/api/contract';
 import type { WireResponse } from '../main/api/contract';
 import type { MenuAction } from '../main/api/bridge';
-import { readRecent } from '../main/engine/recent';
-import { CSP } from '../main/server/server';
+import type { RecentSession } from '../main/api/domains/engine';
+import { CSP } from '../main/api/csp';
 import { z } from 'zod';
+import { devServerUrl, isAllowedExternalLink } from './links';
 
-const isDev = !!process.env.SPARSITY_LAB_DEV_URL;
+// The main process imports only the contract (main/api) and pure helpers (lint rule + a test on the built bundle):
+// the engine, onnxruntime-node and better-sqlite3 load only in the utilityProcess (engine-host.ts).
+const devUrl = devServerUrl(app.isPackaged, process.env); // never in a packaged build
 const rendererIndex = path.join(__dirname, '../dist/renderer/index.html');
 let win: BrowserWindow | undefined;
 let engine: UtilityProcess | undefined;
@@ -53,7 +56,7 @@ function trustedSender(e: IpcMainInvokeEvent): boolean {
   const frame = e.senderFrame;
   if (!win || e.sender.id !== win.webContents.id || !frame || frame !== e.sender.mainFrame) return false;
   const url = frame.url;
-  return isDev ? url.startsWith(process.env.SPARSITY_LAB_DEV_URL as string) : url.startsWith('file://') && decodeURIComponent(new URL(url).pathname).endsWith('/dist/renderer/index.html');
+  return devUrl !== undefined ? url.startsWith(devUrl) : url.startsWith('file://') && decodeURIComponent(new URL(url).pathname).endsWith('/dist/renderer/index.html');
 }
 
 const denied = (message: string): WireResponse => ({ id: null, ok: false, error: { code: 'UNAUTHORIZED', message } });
@@ -105,8 +108,18 @@ function send(action: MenuAction): void {
   win?.webContents.send('lab:menu', action);
 }
 
-function buildMenu(): void {
-  const recent = readRecent(app.getPath('userData')).filter((r) => r.exists).slice(0, 10);
+/** Asks the engine (the one owner of the recent list) through the contract; no engine code in this process. */
+function engineCall(cmd: string, payload: unknown): Promise<WireResponse> {
+  const id = nextId++;
+  return new Promise<WireResponse>((resolve) => {
+    pending.set(id, resolve);
+    engine?.postMessage({ id, cmd, payload });
+  });
+}
+
+async function buildMenu(): Promise<void> {
+  const r = await engineCall('sessions.recent', {});
+  const recent = (r.ok ? (r.result as RecentSession[]) : []).filter((x) => x.exists).slice(0, 10);
   const template: MenuItemConstructorOptions[] = [
     {
       label: 'File',
@@ -148,7 +161,7 @@ app.whenReady().then(() => {
   session.defaultSession.setPermissionRequestHandler((_wc, _perm, cb) => cb(false));
   engine = startEngine();
   registerIpc();
-  buildMenu();
+  void buildMenu();
   win = new BrowserWindow({
     width: 1400,
     height: 900,
@@ -156,11 +169,11 @@ app.whenReady().then(() => {
     webPreferences: { preload: path.join(__dirname, 'preload.cjs'), sandbox: true, contextIsolation: true, nodeIntegration: false, webSecurity: true },
   });
   win.webContents.setWindowOpenHandler(({ url }) => {
-    if (url.startsWith('https://')) void shell.openExternal(url);
+    if (isAllowedExternalLink(url)) void shell.openExternal(url);
     return { action: 'deny' };
   });
   win.webContents.on('will-navigate', (ev) => ev.preventDefault());
-  if (isDev) void win.loadURL(process.env.SPARSITY_LAB_DEV_URL as string);
+  if (devUrl !== undefined) void win.loadURL(devUrl);
   else void win.loadFile(rendererIndex);
 });
 

@@ -35,10 +35,9 @@ export async function buildRenderer() {
   return true;
 }
 
-export async function buildElectron() {
-  const src = newest(['electron', 'main'], ['.ts']);
-  if (!force && mtime('dist-electron/main.cjs') >= src) return false;
-  const common = {
+/** esbuild options of the shell bundles (test/unit/electron-shell.test.ts builds main.cjs with them and checks what it holds) */
+export function electronBuildOptions() {
+  return {
     bundle: true,
     platform: 'node',
     format: 'cjs',
@@ -50,6 +49,12 @@ export async function buildElectron() {
     define: { 'import.meta.url': '__importMetaUrl', 'process.env.SPARSITY_LAB_COMMIT': JSON.stringify(gitCommit()) },
     banner: { js: "const __importMetaUrl = require('url').pathToFileURL(__filename).href;" },
   };
+}
+
+export async function buildElectron() {
+  const src = newest(['electron', 'main'], ['.ts']);
+  if (!force && mtime('dist-electron/main.cjs') >= src) return false;
+  const common = electronBuildOptions();
   await esbuild({ ...common, entryPoints: { main: 'electron/main.ts', 'engine-host': 'electron/engine-host.ts' }, outdir: 'dist-electron', outExtension: { '.js': '.cjs' }, absWorkingDir: root });
   await esbuild({ ...common, entryPoints: { preload: 'electron/preload.ts' }, outdir: 'dist-electron', outExtension: { '.js': '.cjs' }, absWorkingDir: root });
   return true;

@@ -33,15 +33,53 @@ async function send(ws: WebSocket, raw: string): Promise<Record<string, unknown>
   return reply;
 }
 
-test('a connection without the token gets UNAUTHORIZED and is closed', async () => {
-  for (const token of [undefined, '', 'wrong', srv.token.slice(0, -1)]) {
-    const ws = await connect(token);
-    const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
-    const r = await send(ws, JSON.stringify({ id: 1, cmd: 'engine.info', payload: {} }));
-    expect(r).toMatchObject({ ok: false, error: { code: 'UNAUTHORIZED' } });
-    expect(await closed).toBe(4401);
-  }
+function upgradeStatus(pathAndQuery: string, headers: Record<string, string> = {}): Promise<number> {
+  // the raw upgrade answer: a refused upgrade never becomes a WebSocket
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${srv.port}${pathAndQuery}`, { headers });
+    ws.once('unexpected-response', (_req, res) => {
+      resolve(res.statusCode ?? 0);
+      ws.terminate();
+    });
+    ws.once('open', () => {
+      ws.close();
+      resolve(101);
+    });
+    ws.once('error', (e) => (e.message.includes('Unexpected server response') ? undefined : reject(e)));
+  });
+}
+
+test('the upgrade is refused without the token, from a foreign origin or host, before any socket exists', async () => {
+  for (const token of [undefined, '', 'wrong', srv.token.slice(0, -1)]) expect(await upgradeStatus(`/ws${token === undefined ? '' : `?token=${token}`}`), String(token)).toBe(401);
   expect(logs.some((l) => l.includes('without a valid token'))).toBe(true);
+  expect(await upgradeStatus(`/ws?token=${srv.token}`, { Origin: 'https://evil.example' })).toBe(403);
+  expect(await upgradeStatus(`/ws?token=${srv.token}`, { Origin: `http://127.0.0.1:${srv.port + 1}` })).toBe(403);
+  expect(await upgradeStatus(`/ws?token=${srv.token}`, { Origin: 'null' })).toBe(403);
+  expect(await upgradeStatus(`/ws?token=${srv.token}`, { Host: `attacker.example:${srv.port}` })).toBe(421);
+  expect(await upgradeStatus(`/other?token=${srv.token}`)).toBe(404);
+  expect(await upgradeStatus(`/ws?token=${srv.token}`, { Origin: `http://127.0.0.1:${srv.port}` })).toBe(101);
+  expect(await upgradeStatus(`/ws?token=${srv.token}`, { Origin: `http://localhost:${srv.port}` })).toBe(101);
+});
+
+test('a socket that stops answering pings is closed; one that answers stays', async () => {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-hb-'));
+  const s3 = await startServer({ engine: new Engine({ paths: { userData: home, cache: path.join(home, 'cache') }, log: { info() {}, warn() {}, error() {} } }), log: () => {}, heartbeatMs: 100 });
+  try {
+    const open = (autoPong: boolean) =>
+      new Promise<WebSocket>((resolve, reject) => {
+        const ws = new WebSocket(`ws://127.0.0.1:${s3.port}/ws?token=${s3.token}`, { autoPong });
+        ws.once('open', () => resolve(ws));
+        ws.once('error', reject);
+      });
+    const silent = await open(false);
+    const live = await open(true);
+    const closed = new Promise<void>((r) => silent.once('close', () => r()));
+    await closed; // within ~2 heartbeats
+    expect(live.readyState).toBe(WebSocket.OPEN);
+    live.close();
+  } finally {
+    await s3.close();
+  }
 });
 
 test('malformed messages get typed errors and the connection keeps working', async () => {
@@ -80,10 +118,10 @@ test('static files cannot escape the renderer folder', async () => {
   fs.writeFileSync(path.join(root, 'renderer-private', 'secret.txt'), 'SECRET-SIBLING');
   const s2 = await startServer({ engine: new Engine({ paths: { userData: root, cache: path.join(root, 'cache') }, log: { info() {}, warn() {}, error() {} } }), staticDir: dir, log: () => {} });
   // raw request paths: fetch() would normalise the dots away before they reach the server
-  const get = (p: string) =>
+  const get = (p: string, headers: Record<string, string> = {}) =>
     new Promise<{ status: number; body: string }>((resolve, reject) => {
       http
-        .get({ host: '127.0.0.1', port: s2.port, path: p }, (res) => {
+        .get({ host: '127.0.0.1', port: s2.port, path: p, headers }, (res) => {
           let body = '';
           res.on('data', (d) => (body += d));
           res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
@@ -94,11 +132,18 @@ test('static files cannot escape the renderer folder', async () => {
     // the folder is served (so a 404 below is the guard, not a missing renderer)
     expect(await get('/app.js')).toEqual({ status: 200, body: 'console.log(1)' });
     expect((await get('/')).body).toContain('<title>lab</title>');
+    // a malformed percent-escape was an uncaught URIError that ended browser mode; now a 400, and the server lives
+    for (const p of ['/%E0%A4%A', '/%', '/%zz/x.js', '/a%00b.js']) expect((await get(p)).status, p).toBe(400);
+    expect(await get('/app.js')).toEqual({ status: 200, body: 'console.log(1)' });
     for (const p of ['/../secret.txt', '/..%2fsecret.txt', '/%2e%2e/secret.txt', '/%2e%2e%2fsecret.txt', '/..%5csecret.txt', '/../renderer-private/secret.txt', '/..%2frenderer-private%2fsecret.txt', '/app.js/../../secret.txt']) {
       const r = await get(p);
       expect(r.body, p).not.toContain('SECRET');
       expect(r.status, p).toBe(404);
     }
+    // DNS rebinding (a foreign Host) and cross-site requests (a foreign Origin) are refused
+    expect((await get('/app.js', { Host: `evil.example:${s2.port}` })).status).toBe(421);
+    expect((await get('/app.js', { Origin: 'https://evil.example' })).status).toBe(403);
+    expect((await get('/app.js', { Origin: `http://127.0.0.1:${s2.port}` })).status).toBe(200);
   } finally {
     s2.close();
   }
