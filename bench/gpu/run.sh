@@ -152,7 +152,7 @@ i16prof)
   # issue 16: each SearchTuning (main/graph/search-graph.ts) on one batch of 16,384 tokens: ms per bisection level
   # (perLevelMs), a call's fixed cost (searchCall0Ms, the two streams), peak GPU memory; the first is today's default
   for act in relu silu; do [ -f /tmp/bm/$act/tokens.i32 ] || python3 bench/reference/make_model.py --out /tmp/bm/$act --act $act --n-tokens "$N" 2>&1 | tail -1; done
-  for t in levels=1 levels=1,nin=1 levels=1,chunk=4096,nin=1 levels=2,chunk=4096,nin=1 levels=3,chunk=2048,nin=1 levels=2,nin=1; do
+  for t in levels=1 levels=1,m16=1 levels=2,m16=1 levels=1,chunk=4096,m16=1 levels=2,chunk=4096,m16=1 levels=1,chunk=4096,nin=1; do
     peak i16prof-${t//[=,]/_} timeout 100 node dist-bench/bench.cjs profile --model $M --tokens $M/tokens.i32 --n-tokens 16384 --seq-len 1024 --batch 16 --provider cuda --dtype float16 --search $t
   done
   # the pick: least estimated time per call (the fixed cost + 11 levels, the mean levels per call at 1M tokens) among
@@ -162,7 +162,7 @@ i16prof)
     for (const f of fs.readdirSync("/tmp/bm").filter((f) => /^i16prof-.*\.json$/.test(f))) {
       const line = fs.readFileSync("/tmp/bm/" + f, "utf8").trim().split("\n").pop(); let j; try { j = JSON.parse(line); } catch { continue; }
       const mem = fs.readFileSync("/tmp/bm/" + f.replace(/json$/, "mem"), "utf8").trim().split("\n").map(Number);
-      const t = j.tuning; rows.push({ spec: `levels=${t.levels},chunk=${t.chunkTokens},nin=${t.nInLoop ? 1 : 0}`, callMs: (j.searchCall0Ms + j.searchCall0AgainMs) / 2 + 11 * j.perLevelMs, perLevelMs: j.perLevelMs, peakMiB: Math.max(...mem) });
+      const t = j.tuning; rows.push({ spec: `levels=${t.levels},chunk=${t.chunkTokens},nin=${t.nInLoop ? 1 : 0},m16=${t.mask16 ? 1 : 0}`, callMs: (j.searchCall0Ms + j.searchCall0AgainMs) / 2 + 11 * j.perLevelMs, perLevelMs: j.perLevelMs, peakMiB: Math.max(...mem) });
     }
     rows.sort((a, b) => a.callMs - b.callMs); console.table(rows);
     const ok = rows.filter((r) => r.peakMiB <= 7600); const pick = ok.length ? ok[0] : rows.sort((a, b) => a.peakMiB - b.peakMiB)[0];

@@ -39,13 +39,39 @@ export const SEARCH_CANDIDATES = AUTHORS_CANDIDATES;
  *   ratios), bounding the masked copies to [points, L, chunk, F]; 0 = all tokens of the batch at once.
  * - nInLoop: N = |a|·‖W_out[:,i]‖ is recomputed from a inside the loop (the same fp32 operations, the same bits)
  *   instead of holding an fp32 copy of N for every layer next to a.
+ * - mask16 (fp16 graphs only): the tail test N ≤ t is made on |a| in fp16 against a per-neuron fp16 bound
+ *   (halfBound: the largest fp16 x with fl32(x·‖W_out[:,i]‖) ≤ t, exact), so the loop reads |a| (2 bytes) instead
+ *   of N (4 bytes) and holds no fp32 N.
  */
 export interface SearchTuning {
   levels: number;
   chunkTokens: number;
   nInLoop: boolean;
+  mask16?: boolean;
 }
-export const DEFAULT_SEARCH_TUNING: SearchTuning = { levels: 1, chunkTokens: 0, nInLoop: false };
+export const DEFAULT_SEARCH_TUNING: SearchTuning = { levels: 1, chunkTokens: 0, nInLoop: false, mask16: false };
+
+/** largest finite fp16 */
+const F16_MAX = 65504;
+
+/**
+ * Per element, the largest fp16 x ≥ 0 with fl32(fl32(x)·n) ≤ t (t ≥ 0, n ≥ 0, fp32 tensors, broadcast), as fp16:
+ * then for fp16 a, fl32(|a|·n) ≤ t ⟺ |a| ≤ bound. Why two candidates suffice: q = fl32(t/n) is within an fp32 ulp of
+ * t/n, y0 = fp16(q) (round to nearest) within half an fp16 ulp (2^13 fp32 ulps) of it, so the fp16 value above y0
+ * already exceeds t/n by a margin no fp32 rounding can cover, and the one below y0 is below it; whether y0 itself
+ * passes is the fp32 test. The fp16 value below y0 is fp16(y0 − max(y0·2⁻¹¹, 0.75·2⁻²⁴)) (between it and
+ * y0 − ulp/2 for normal y0, exact at powers of two, 3/4 of the subnormal spacing below subnormals). n = 0: every
+ * value passes (bound 65504). Checked against every fp16 value in search-graph.test.ts.
+ */
+export function halfBound(b: GraphBuilder, t: string, n: string, k: { f32: (v: number) => string }): string {
+  const F32 = DT.FLOAT;
+  const q = b.op('Min', [b.op('Where', [b.op('Greater', [n, k.f32(0)]), b.op('Div', [t, n]), k.f32(F16_MAX)]), k.f32(F16_MAX)]);
+  const y0 = b.op('Cast', [q], { to: DT.FLOAT16 });
+  const y0f = b.op('Cast', [y0], { to: F32 });
+  const ok = b.op('LessOrEqual', [b.op('Mul', [y0f, n]), t]);
+  const below = b.op('Cast', [b.op('Sub', [y0f, b.op('Max', [b.op('Mul', [y0f, k.f32(2 ** -11)]), k.f32(0.75 * 2 ** -24)])])], { to: DT.FLOAT16 });
+  return b.op('Where', [ok, y0, below]);
+}
 
 /**
  * The tuning from a `levels=2,chunk=4096,nin=1` string (the benchmark's SPARSITY_LAB_SEARCH; unset: the default).
@@ -60,7 +86,8 @@ export function parseSearchTuning(spec: string | undefined, what = 'SPARSITY_LAB
     if (k === 'levels' && [1, 2, 3].includes(n)) t.levels = n;
     else if (k === 'chunk' && Number.isInteger(n) && n >= 0 && n <= 1 << 24) t.chunkTokens = n;
     else if (k === 'nin' && (v === '0' || v === '1')) t.nInLoop = v === '1';
-    else throw new LabError('BAD_REQUEST', `${what}: '${part}' is not one of levels=1|2|3, chunk=<tokens ≥ 0>, nin=0|1`);
+    else if (k === 'm16' && (v === '0' || v === '1')) t.mask16 = v === '1';
+    else throw new LabError('BAD_REQUEST', `${what}: '${part}' is not one of levels=1|2|3, chunk=<tokens ≥ 0>, nin=0|1, m16=0|1`);
   }
   return t;
 }
@@ -164,10 +191,17 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
   // all layers and nodes in one batched product, then the authors' path walked through them
   const P = 2 ** tun.levels - 1;
   const zeroF = f32(0);
+  const mask16 = !!tun.mask16 && T === DT.FLOAT16;
+  const absA = mask16 ? g.op('Abs', [A]) : undefined; // fp16 |a|: the tail test against halfBound
   /** Σ over tokens with full > 0 of ‖(a ⊙ [N ≤ t]) W_outᵀ‖ / full, for thresholds tK [P·J, L, 1, 1] → [P·J, L] */
-  const ratioSum = (b: GraphBuilder, a: string, n: string | undefined, val: string, sf: string, tK: string): string => {
-    const nn = n ?? b.op('Mul', [b.op('Abs', [dec.toF(a)]), normsL1F]); // the same fp32 ops as N above: the same bits
-    const tail = b.op('Where', [b.op('LessOrEqual', [nn, tK]), a, zeroT(b)]); // [P·J,L,t,F]
+  const ratioSum = (b: GraphBuilder, a: string, n: string | undefined, val: string, sf: string, tK: string, absa?: string, bound?: string): string => {
+    let mask: string;
+    if (absa && bound) mask = b.op('LessOrEqual', [absa, bound]);
+    else {
+      const nn = n ?? b.op('Mul', [b.op('Abs', [dec.toF(a)]), normsL1F]); // the same fp32 ops as N above: the same bits
+      mask = b.op('LessOrEqual', [nn, tK]);
+    }
+    const tail = b.op('Where', [mask, a, zeroT(b)]); // [P·J,L,t,F]
     const prod = b.op('MatMul', [tail, Wst]); // [P·J,L,t,d]
     const tn = b.op('ReduceL2', [T === F32 ? prod : b.op('Cast', [prod], { to: F32 })], { axes: [3], keepdims: 0 }); // [P·J,L,t]
     const ratio = b.op('Where', [val, b.op('Div', [tn, sf]), zeroF]);
@@ -196,6 +230,8 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
   const activeP = stackP(nmid.map((_, h) => body.op('Less', [nlo[h], nhi[h]])));
   const tP = cand(body, midP); // [P,J,L] fp32
   const tK = body.op('Reshape', [tP, i64([-1, L, 1, 1])]); // [P·J,L,1,1]
+  const bound = mask16 ? halfBound(body, tK, normsL1F, { f32 }) : undefined; // [P·J,L,1,F] fp16
+  const nLoop = tun.nInLoop || mask16 ? undefined : N;
   let sumPJ: string;
   if (tun.chunkTokens > 0) {
     // tokens in chunks: a Loop over ⌈T / chunk⌉ slices of a (and N), summing the per-token ratios
@@ -209,12 +245,12 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
     const s0 = cb.op('Mul', [cb.op('Unsqueeze', ['j', ax0]), cs]);
     const e0 = cb.op('Min', [cb.op('Add', [s0, cs]), Tn]);
     const sl = (x: string) => cb.op('Slice', [x, s0, e0, axis1]);
-    const part = ratioSum(cb, sl(A), tun.nInLoop ? undefined : sl(N), sl(valid), sl(safeFull), tK);
+    const part = ratioSum(cb, sl(A), nLoop && sl(nLoop), sl(valid), sl(safeFull), tK, absA && sl(absA), bound);
     cb.output(cb.op('Identity', ['ccond_in']), DT.BOOL, []);
     cb.output(cb.op('Add', ['acc_in', part]), F32, ['PJ', L]);
     const acc0 = body.op('Expand', [zeroF, body.op('Slice', [body.op('Shape', [tK]), i64([0]), i64([2])])]);
     [sumPJ] = body.node('Loop', [nChunks, g.init('chunk_cond', DT.BOOL, [], new Uint8Array([1])), acc0], { body: { graph: cb.subgraph() } }, 1);
-  } else sumPJ = ratioSum(body, A, tun.nInLoop ? undefined : N, valid, safeFull, tK);
+  } else sumPJ = ratioSum(body, A, nLoop, valid, safeFull, tK, absA, bound);
   const cettP = body.op('Reshape', [body.op('Div', [sumPJ, count]), i64([P, -1, L])]); // [P,J,L]
   // the authors' path through the subtree: `cett > c ? hi = mid : lo = mid + 1`, level by level
   const cJ = body.op('Unsqueeze', [cIn, axis1]); // [J,1]
