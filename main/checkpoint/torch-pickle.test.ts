@@ -124,6 +124,40 @@ describe('restricted unpickler', () => {
     expect(ok.get('none')!.read().byteLength).toBe(0);
   });
 
+  it('decompression bombs are refused before or while inflating (issue 19: a 2 MB .bin inflating to 1 GiB was accepted)', () => {
+    const MB8 = 2 ** 21; // 8 MiB of float32 zeros deflate to ~8 KB
+    const zipped = (name: string, tensors: Parameters<typeof stateDictPickle>[0], storage: Float32Array) => {
+      const f = path.join(tmp, `${name}.bin`);
+      fs.writeFileSync(f, zipSync({ 'archive/data.pkl': stateDictPickle(tensors), 'archive/data/0': new Uint8Array(storage.buffer) }, { level: 9 }));
+      return f;
+    };
+    // the storage the pickle declares is 8 MiB but its only tensor uses 2 elements
+    const bomb = zipped('bomb', [{ name: 'w', key: '0', size: [2], stride: [1], numel: MB8 }], new Float32Array(MB8));
+    expect(fs.statSync(bomb).size).toBeLessThan(64 * 1024);
+    expect(() => readTorchBin(bomb)).toThrow(`${bomb}: compressed storage 'archive/data/0' inflates to ${4 * MB8} bytes but its tensors use only 8: refused (a decompression bomb?)`);
+    // a compressed storage its tensor really uses is read (and equals what was written)
+    const full = Float32Array.from({ length: 4096 }, (_, i) => i);
+    const ok = zipped('deflated', [{ name: 'w', key: '0', size: [4096], stride: [1], numel: 4096 }], full);
+    expect(new Float32Array(Uint8Array.from(readTorchBin(ok)[0].read()).buffer)).toEqual(full);
+    // a zip directory that understates what the stream inflates to: the inflated bytes stop at the declared size
+    const liar = zipped('liar', [{ name: 'w', key: '0', size: [2], stride: [1], numel: 2 }], new Float32Array(MB8));
+    const b = fs.readFileSync(liar);
+    for (let i = 0; i + 46 < b.length; i++)
+      if (b.readUInt32LE(i) === 0x02014b50 && b.toString('latin1', i + 46, i + 46 + b.readUInt16LE(i + 28)) === 'archive/data/0') {
+        b.writeUInt32LE(8, i + 24); // central directory: uncompressed size 8
+        b.writeUInt32LE(8, b.readUInt32LE(i + 42) + 22); // and the local header
+      }
+    fs.writeFileSync(liar, b);
+    expect(() => readTorchBin(liar)[0].read()).toThrow(`${liar}: zip entry 'archive/data/0' inflates to more than 8 bytes, but the zip directory declares 8: refused (damaged, or a decompression bomb)`);
+    // data.pkl declaring more than any state dict's pickle needs
+    const big = zipped('bigpkl', [{ name: 'w', key: '0', size: [2], stride: [1], numel: 2 }], new Float32Array(2));
+    const c = fs.readFileSync(big);
+    for (let i = 0; i + 46 < c.length; i++)
+      if (c.readUInt32LE(i) === 0x02014b50 && c.toString('latin1', i + 46, i + 46 + c.readUInt16LE(i + 28)) === 'archive/data.pkl') c.writeUInt32LE(300 * 2 ** 20, i + 24);
+    fs.writeFileSync(big, c);
+    expect(() => readTorchBin(big)).toThrow(`${big}: data.pkl declares ${300 * 2 ** 20} bytes; a state dict's pickle is far smaller (limit 268435456): refused`);
+  });
+
   it('a truncated pickle, a truncated zip and a file that is no zip at all', () => {
     const pkl = stateDictPickle([{ name: 'a', key: '0', size: [2], stride: [1], numel: 2 }]);
     const f = writeBin(path.join(tmp, 'cutpkl.bin'), pkl.subarray(0, pkl.length - 10), { '0': Float32Array.of(1, 2) });

@@ -395,6 +395,20 @@ function gather(t: Tensor, storageBytes: Uint8Array, file: string, name: string)
   return out;
 }
 
+/** data.pkl holds names, shapes and storage references only (a 7B model's is ~100 KB); 256 MiB bounds an inflated one. */
+const MAX_PICKLE_BYTES = 256 * 2 ** 20;
+
+/**
+ * Issue 19 (decompression bombs): a compressed storage may inflate to no more bytes than the tensors that use it
+ * reach (a 2 MB .bin declaring a 1 GiB storage for a 2-element tensor is refused before anything is inflated);
+ * readZipEntry then holds the inflated bytes to the directory's size. Stored (uncompressed) entries are read as they
+ * lie on disk, so they need no cap.
+ */
+export function checkInflatedStorage(entry: { name: string; method: number; size: number }, usedBytes: number, file: string): void {
+  if (entry.method !== 0 && entry.size > usedBytes)
+    throw new LabError('BAD_CHECKPOINT', `${file}: compressed storage '${entry.name}' inflates to ${entry.size} bytes but its tensors use only ${usedBytes}: refused (a decompression bomb?)`);
+}
+
 /** Reads one pytorch_model.bin (zip format) into lazy raw tensors. */
 export function readTorchBin(file: string): RawTensor[] {
   const head = Buffer.alloc(4);
@@ -411,6 +425,7 @@ export function readTorchBin(file: string): RawTensor[] {
   const entries = readZipDirectory(file);
   const pkl = entries.find((e) => e.name === 'data.pkl' || e.name.endsWith('/data.pkl'));
   if (!pkl) throw new LabError('BAD_CHECKPOINT', `${file}: no data.pkl inside the archive`);
+  if (pkl.size > MAX_PICKLE_BYTES) throw new LabError('BAD_CHECKPOINT', `${file}: data.pkl declares ${pkl.size} bytes; a state dict's pickle is far smaller (limit ${MAX_PICKLE_BYTES}): refused`);
   const prefix = pkl.name.slice(0, pkl.name.length - 'data.pkl'.length);
   const byName = new Map<string, ZipEntry>(entries.map((e) => [e.name, e]));
   const storages = new Map<string, Storage>();
@@ -429,6 +444,15 @@ export function readTorchBin(file: string): RawTensor[] {
   let dict = root;
   if (dict instanceof Map && !([...dict.values()].some(isTensor)) && dict.get('state_dict') instanceof Map) dict = dict.get('state_dict');
   if (!(dict instanceof Map)) throw new LabError('BAD_CHECKPOINT', `${file}: the pickle does not hold a state dict (a name → tensor mapping)`);
+  const used = new Map<string, number>(); // storage key → bytes its views reach
+  for (const [name, v] of dict as Map<unknown, unknown>) {
+    if (typeof name !== 'string' || !isTensor(v)) continue;
+    checkTensorView(v, v.storage, file, name);
+    const numel = v.size.reduce((a, b) => a * b, 1);
+    const reach = numel === 0 ? 0 : (v.offset + v.size.reduce((a, s, i) => a + (s - 1) * v.stride[i], 0) + 1) * v.storage.bytes;
+    used.set(v.storage.key, Math.max(used.get(v.storage.key) ?? 0, reach));
+  }
+  for (const [key, bytes] of used) checkInflatedStorage(byName.get(`${prefix}data/${key}`)!, bytes, file);
   const out: RawTensor[] = [];
   const cache = new Map<string, Uint8Array>();
   const starts = new Map<string, number | undefined>();
@@ -438,7 +462,6 @@ export function readTorchBin(file: string): RawTensor[] {
     const entry = byName.get(`${prefix}data/${t.storage.key}`)!;
     if (entry.size < t.storage.numel * t.storage.bytes)
       throw new LabError('BAD_CHECKPOINT', `${file}: storage '${t.storage.key}' holds ${entry.size} bytes, fewer than the ${t.storage.numel} elements the pickle declares`);
-    checkTensorView(t, t.storage, file, name);
     out.push({
       name,
       file,

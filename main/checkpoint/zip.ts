@@ -129,11 +129,18 @@ export function readZipEntry(file: string, e: ZipEntry): Uint8Array {
     const data = readAt(fd, start, e.compressedSize, file, `zip entry '${e.name}'`);
     if (e.method === 0) return data;
     if (e.method === 8) {
+      // Issue 19 (decompression bombs): inflate into a buffer one byte longer than the size the directory declares,
+      // so memory stays bounded by that size (which callers check against what they expect) and a stream that
+      // inflates to more, or less, is refused.
+      let out: Uint8Array;
       try {
-        return inflateSync(data);
+        out = inflateSync(data, { out: new Uint8Array(e.size + 1) });
       } catch (err) {
         throw bad(file, `zip entry '${e.name}' cannot be inflated (${(err as Error).message})`);
       }
+      if (out.length !== e.size)
+        throw bad(file, `zip entry '${e.name}' inflates to ${out.length > e.size ? 'more than' : 'only'} ${out.length > e.size ? e.size : out.length} bytes, but the zip directory declares ${e.size}: refused (damaged, or a decompression bomb)`);
+      return out;
     }
     throw bad(file, `zip entry '${e.name}' uses compression method ${e.method} (only stored and deflate are read)`);
   } finally {
