@@ -66,17 +66,35 @@ export async function collect(s: SessionStore, key: string, slurm?: Awaited<Retu
   const sl = slurm ?? (await slurmTasks(array));
   const recs = taskRecords(s, array.id);
   const out: ClusterCollectResult = { array, collected: 0, already: 0, failed: [], waiting: 0, runsImported: 0 };
-  for (const t of manifest.tasks) {
+  // tasks are committed in groups (importRuns' own transactions nest as savepoints): a thousand one-run sessions
+  // cost a thousand commits otherwise; a group is short, so the engine's own writes are never held up for long
+  const GROUP = 50;
+  const ownTx = !s.db.inTransaction;
+  let n = 0;
+  try {
+    if (ownTx) s.db.exec('BEGIN');
+    for (const t of manifest.tasks) {
+      collectOne(t);
+      if (ownTx && ++n % GROUP === 0) s.db.exec('COMMIT; BEGIN');
+    }
+    if (ownTx) s.db.exec('COMMIT');
+  } catch (e) {
+    if (ownTx && s.db.inTransaction) s.db.exec('ROLLBACK');
+    throw e;
+  }
+  return out;
+
+  function collectOne(t: Manifest['tasks'][number]): void {
     const rec = recs.get(t.index);
     if (rec?.state === 'collected') {
       out.already++;
-      continue;
+      return;
     }
     const v = taskView(array.resultsDir, manifest, t.index, sl.tasks, { cancelled: !!array.cancelledAt });
     if (v.state === 'pending' || v.state === 'running') {
       out.waiting++;
       if (rec?.state !== v.state) saveTask(s, array.id, { task: t.index, state: v.state, reason: v.reason ?? null, logTail: null, runIds: [], sessionSha256: null });
-      continue;
+      return;
     }
     const fail = (reason: string) => {
       out.failed.push({ task: t.index, label: t.label, reason, log: v.log });
@@ -84,7 +102,7 @@ export async function collect(s: SessionStore, key: string, slurm?: Awaited<Retu
     };
     if (v.state !== 'done' || !v.status) {
       fail(v.reason ?? `task ${v.state}`);
-      continue;
+      return;
     }
     const file = path.join(taskDir(array.resultsDir, t.index), TASK_SESSION);
     let sha: string;
@@ -92,23 +110,23 @@ export async function collect(s: SessionStore, key: string, slurm?: Awaited<Retu
       sha = sha256File(file);
     } catch (e) {
       fail(`${file}: cannot read the task's session (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-      continue;
+      return;
     }
     if (sha !== v.status.sessionSha256) {
       fail(`${file}: sha256 ${sha} is not the ${v.status.sessionSha256} the task recorded when it finished: the file changed or was damaged in transit`);
-      continue;
+      return;
     }
     let imported: number;
     try {
       imported = importRuns(s, file).imported;
     } catch (e) {
       fail(`${file}: ${(e as Error).message}`);
-      continue;
+      return;
     }
     const p = v.status.provenance;
     s.db.transaction(() => {
       for (const id of v.status!.runIds) {
-        if (!s.hasRun(id)) continue;
+        if (!s.hasRun(id)) return;
         s.addProvenance(id, { cluster: { arrayId: array.id, slurmJobId: p.arrayJobId ?? array.slurmJobId ?? null, jobId: p.jobId ?? null, arrayTaskId: p.arrayTaskId ?? String(t.index), node: p.node, gpu: p.gpu, appVersion: p.appVersion, commit: p.commit, resultsDir: array.resultsDir, sessionSha256: sha } });
         const run = s.getRun(id);
         if (run?.checkpointId != null && (t.series !== undefined || t.tokensSeen !== undefined)) {
@@ -121,5 +139,4 @@ export async function collect(s: SessionStore, key: string, slurm?: Awaited<Retu
     out.collected++;
     out.runsImported += imported;
   }
-  return out;
 }

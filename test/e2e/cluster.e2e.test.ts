@@ -61,7 +61,7 @@ test('a measurement sent to Slurm from the wizard is watched and collected in th
   await expect.poll(async () => (await page.getByTestId('cluster-script').textContent()) ?? '', { timeout: 15_000 }).toContain('#SBATCH --array=0-0');
   await page.getByTestId('cluster-submit').click();
   await page.getByTestId('cluster-array').first().waitFor({ timeout: 30_000 });
-  await expect.poll(async () => (await page.getByTestId('cluster-task').first().textContent()) ?? '', { timeout: 90_000, intervals: [1000] }).toMatch(/done · in session/);
+  await expect.poll(async () => (await page.getByTestId('cluster-task').first().textContent()) ?? '', { timeout: 90_000, interval: 1000 }).toMatch(/done · in session/);
   await page.getByTestId('cluster-task').first().getByRole('button', { name: 'Log' }).click();
   await expect.poll(async () => (await page.locator('pre.log').first().textContent()) ?? '').toMatch(/sparsity-lab task 0 of job \d+/);
   await screenshot(page, 'cluster-monitor');
