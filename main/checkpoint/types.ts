@@ -121,7 +121,7 @@ export interface LoadedCheckpoint {
   path: string;
   format: 'hf' | 'onnx';
   spec: ModelSpec;
-  /** canonical name -> tensor (HF folders). ONNX files carry their weights in the graph instead. */
+  /** canonical name -> tensor (HF folders). ONNX files: only each layer's W_out (layers.{i}.mlp.down.weight, from the graph's initializers, for CETT); the rest stays in the graph. */
   weights: Map<string, WeightTensor>;
   tokenizer?: TextTokenizer;
   /** sha256 over config + weight files (or the .onnx and its external data); '' when loaded with hash: false */

@@ -6,42 +6,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
 import * as ort from 'onnxruntime-node';
-import { ModelProtoSchema, TensorProto_DataLocation, TensorProto_DataType, type ModelProto, type TensorProto } from 'onnx-buf';
+import { ModelProtoSchema, TensorProto_DataLocation, TensorProto_DataType, type ModelProto } from 'onnx-buf';
 import { LabError } from '../api/errors';
-import { f16ToF32 } from '../checkpoint/safetensors';
 import { findFfnBlocks, instrumentOnnx } from '../graph/instrument-onnx';
 import type { MaskMode } from './runner-types';
-import { externalDataFiles } from '../checkpoint/onnx';
-
-/** An initializer's raw bytes: inline, or from its external-data file (location checked by the loader first). */
-function rawBytes(t: TensorProto, file: string): Uint8Array {
-  if (t.dataLocation !== TensorProto_DataLocation.EXTERNAL) return Uint8Array.from(t.rawData); // may be a view into a pooled Buffer
-  const kv = new Map(t.externalData.map((e) => [e.key, e.value]));
-  const f = path.resolve(path.dirname(file), kv.get('location') ?? '');
-  const off = Number(kv.get('offset') ?? 0);
-  const len = Number(kv.get('length') ?? fs.statSync(f).size - off);
-  const out = new Uint8Array(len);
-  const fd = fs.openSync(f, 'r');
-  try {
-    if (fs.readSync(fd, out, 0, len, off) !== len) throw new LabError('BAD_CHECKPOINT', `${file}: external data of '${t.name}' is shorter than it claims`);
-  } finally {
-    fs.closeSync(fd);
-  }
-  return out;
-}
-
-function floats(t: TensorProto, file: string): Float32Array {
-  const ext = t.dataLocation === TensorProto_DataLocation.EXTERNAL;
-  if (t.dataType === TensorProto_DataType.FLOAT) {
-    if (ext || t.rawData.length) return new Float32Array(rawBytes(t, file).buffer);
-    return Float32Array.from(t.floatData);
-  }
-  if (t.dataType === TensorProto_DataType.FLOAT16) {
-    const src = ext || t.rawData.length ? new Uint16Array(rawBytes(t, file).buffer) : Uint16Array.from(t.int32Data);
-    return Float32Array.from(src, (h) => f16ToF32(h));
-  }
-  throw new LabError('UNSUPPORTED', `${file}: down-projection '${t.name}' has data type ${t.dataType}; fp32 or fp16 expected`);
-}
+import { externalDataFiles, initializerFloats as floats } from '../checkpoint/onnx';
 
 export interface OnnxSource {
   dtype: 'float32' | 'float16';
