@@ -78,7 +78,8 @@ function plotLines(plot: PlotData, axisId: 'y' | 'y2'): string[] {
         out.push(`\\addplot[color=${c}, mark=${mark}, mark size=1.4pt, ${lined ? 'thick' : 'only marks'}] ${table(s)};`, legend);
         break;
       case 'dropped':
-        out.push(`\\addplot[color=${c}, mark=${mark.replace('*', '')}, mark options={fill=white}, mark size=1.4pt, only marks, forget plot] ${table(s)};`);
+        // hollow: the filled mark's outline ('*' → 'o'; a bare '*' left an empty `mark=` that drew nothing)
+        out.push(`\\addplot[color=${c}, mark=${mark === '*' ? 'o' : mark.replace('*', '')}, mark options={fill=white}, mark size=1.4pt, only marks, forget plot] ${table(s)};`);
         break;
       case 'fit':
         // as in the chart.js figure: per-series fits of activation-vs-tokens share one legend key

@@ -17,6 +17,7 @@ import { Engine } from '../../main/engine/engine';
 import { CHART_KINDS, type ChartConfigResult, type ChartExportResult, type ChartKind } from '../../main/api/domains/charts';
 import { OKABE_ITO } from '../../main/charts/palette';
 import { chartFixture, RELU, SILU } from './charts-fixture';
+import { checkPgfplots } from './pgfplots-check';
 
 const ARTIFACTS = path.resolve(__dirname, '../../test-artifacts/charts');
 const has = (file: string) => {
@@ -163,6 +164,13 @@ describe.each(CHART_KINDS)('chart %s', (kind) => {
     const m = plot.series.find((s) => s.role === 'measured' || s.role === 'cells') ?? plot.series[0];
     for (const p of m.points.slice(0, 5)) expect(tex).toContain(`${p.x} ${p.y}`);
     expect(tex).not.toMatch(/[^\x00-\x7e]/); // pdflatex-safe
+    // parsed as LaTeX (no TeX needed): structure, macros, \addplot forms and keys, and the tables are the plotted data
+    const tables = checkPgfplots(tex);
+    const drawn = plot.series.filter((s) => s.role !== 'band-low' && s.role !== 'band-high' && s.points.length);
+    for (const s of drawn) {
+      const want = s.points.map((p) => (s.role === 'cells' ? [p.x, p.y ?? NaN, p.v ?? NaN] : [p.x, p.y ?? NaN]));
+      expect(tables.some((t) => JSON.stringify(t.rows) === JSON.stringify(want)), `${kind}: table of ${s.id}`).toBe(true);
+    }
     if (LATEX) {
       // compile it; without the standalone class installed, the same body in an article
       const src = STANDALONE ? tex : tex.replace('\\documentclass[border=2pt]{standalone}', '\\documentclass{article}\\pagestyle{empty}');
@@ -331,5 +339,23 @@ describe('series without a stored fit', () => {
     // both families together: no single bottleneck law, so none is drawn
     const both = (await engine.call('charts.config', { sessionPath: file, kind: 'limit-vs-width-depth' })) as ChartConfigResult;
     expect(both.plot.vlines).toBeUndefined();
+  });
+});
+
+describe('the pgfplots check can fail', () => {
+  const good = ['\\documentclass{standalone}', '\\usepackage{pgfplots}', '\\begin{document}', '\\begin{tikzpicture}', '\\begin{axis}[xlabel={x}]', '\\addplot[color=lab0, mark=*] table[row sep=\\\\] {', 'x y\\\\', '1 2\\\\', '}', ';', '\\end{axis}', '\\end{tikzpicture}', '\\end{document}'].join('\n');
+  test('a well-formed file passes and its table reads back', () => {
+    expect(checkPgfplots(good)).toEqual([{ header: ['x', 'y'], rows: [[1, 2]] }]);
+  });
+  test.each([
+    ['an environment closed by the wrong \\end', good.replace('\\end{axis}', '\\end{tikzpicture}')],
+    ['an unbalanced brace', good.replace('xlabel={x}', 'xlabel={x')],
+    ['a misspelt macro', good.replace('\\addplot', '\\adplot')],
+    ['an empty mark', good.replace('mark=*', 'mark=')],
+    ['an unknown key', good.replace('mark=*', 'mrak=*')],
+    ['a row of the wrong width', good.replace('1 2\\\\', '1 2 3\\\\')],
+    ['no axis', good.replace('\\begin{axis}[xlabel={x}]', '').replace('\\end{axis}', '')],
+  ])('%s fails', (_what, bad) => {
+    expect(() => checkPgfplots(bad)).toThrow(/pgfplots check/);
   });
 });
