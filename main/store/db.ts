@@ -4,6 +4,7 @@
  * newer ones open read-only with a notice. WAL and foreign keys are on.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import Database from 'better-sqlite3';
 import { LabError } from '../api/errors';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema';
@@ -34,6 +35,16 @@ export function createDb(file: string): Database.Database {
   return db;
 }
 
+function writableOnDisk(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.W_OK);
+    fs.accessSync(path.dirname(file), fs.constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function openDb(file: string, opts: { readOnly?: boolean } = {}): OpenedDb {
   if (!fs.existsSync(file)) throw new LabError('NOT_FOUND', `${file}: no such session file`);
   const st = fs.statSync(file);
@@ -43,6 +54,13 @@ export function openDb(file: string, opts: { readOnly?: boolean } = {}): OpenedD
   const n = fs.readSync(fd, head, 0, 16, 0);
   fs.closeSync(fd);
   if (n < 16 || head.toString('latin1') !== MAGIC) fail(file, 'is not a Sparsity Lab session (not an SQLite database)');
+  // a file (or folder: WAL needs its -wal/-shm files beside it) that is read-only on disk opens read-only with that
+  // reason, not as "damaged" (issue 19: locked, read-only and damaged files get three different messages)
+  let diskNotice: string | undefined;
+  if (!opts.readOnly && !writableOnDisk(file)) {
+    opts = { ...opts, readOnly: true };
+    diskNotice = `This session file (or its folder) is read-only on disk: it is open read-only. Copy it somewhere writable, or change its permissions, to record into it.`;
+  }
   let db: Database.Database;
   try {
     db = new Database(file, { readonly: !!opts.readOnly, fileMustExist: true });
@@ -61,7 +79,7 @@ export function openDb(file: string, opts: { readOnly?: boolean } = {}): OpenedD
       db = new Database(file, { readonly: true, fileMustExist: true });
       return { db, readOnly: true, notice: `This session was written by a newer Sparsity Lab (schema v${version}; this app knows v${SCHEMA_VERSION}). It is open read-only: update the app to change it.` };
     }
-    if (opts.readOnly) return { db, readOnly: true };
+    if (opts.readOnly) return { db, readOnly: true, notice: diskNotice };
     db.pragma('journal_mode = WAL');
     if (version < SCHEMA_VERSION) {
       fs.copyFileSync(file, `${file}.v${version}.bak`);

@@ -6,6 +6,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type Database from 'better-sqlite3';
+import { acquireSessionLock, releaseSessionLock, sessionWriteError } from './lock';
+import { validateStoredJobState, validateStoredResult } from './validate';
 import { LabError } from '../api/errors';
 import { createDb, openDb } from './db';
 import { fromBlob, toBlob, type StoredArray } from './arrays';
@@ -113,6 +115,16 @@ function toCheckpoint(r: Record<string, unknown>, sessionFile: string): Checkpoi
   };
 }
 
+function withSessionLock(abs: string, open: () => SessionStore): SessionStore {
+  acquireSessionLock(abs);
+  try {
+    return open();
+  } catch (e) {
+    releaseSessionLock(abs);
+    throw e;
+  }
+}
+
 /** Parses JSON stored in the file; hostile or damaged JSON becomes a clear error, not a crash. */
 export function parseStored<T>(text: unknown, what: string): T {
   if (typeof text !== 'string') throw new LabError('SESSION_ERROR', `${what}: stored value is not text`);
@@ -145,15 +157,20 @@ export class SessionStore {
   static create(file: string): SessionStore {
     const abs = path.resolve(file);
     fs.mkdirSync(path.dirname(abs), { recursive: true });
-    return new SessionStore(abs, createDb(abs), false);
+    return withSessionLock(abs, () => new SessionStore(abs, createDb(abs), false));
   }
 
   static open(file: string, opts: { readOnly?: boolean } = {}): SessionStore {
     const abs = path.resolve(file);
-    const o = openDb(abs, opts);
-    const s = new SessionStore(abs, o.db, o.readOnly, o.notice);
-    if (!o.readOnly) s.markInterrupted();
-    return s;
+    if (opts.readOnly) return new SessionStore(abs, openDb(abs, opts).db, true);
+    // a writer owns the file across processes (lock.ts): a second writer gets "in use by PID …"
+    return withSessionLock(abs, () => {
+      const o = openDb(abs, opts);
+      const s = new SessionStore(abs, o.db, o.readOnly, o.notice);
+      if (o.readOnly) releaseSessionLock(abs);
+      else s.markInterrupted();
+      return s;
+    });
   }
 
   get name(): string {
@@ -171,11 +188,17 @@ export class SessionStore {
 
   close(): void {
     if (!this.db.open) return;
-    if (!this.readOnly) {
-      this.db.prepare('DELETE FROM runs WHERE deleted=1').run(); // soft deletes become final
-      this.db.pragma('wal_checkpoint(TRUNCATE)');
+    try {
+      if (!this.readOnly) {
+        this.db.prepare('DELETE FROM runs WHERE deleted=1').run(); // soft deletes become final
+        this.db.pragma('wal_checkpoint(TRUNCATE)');
+      }
+    } catch (e) {
+      throw sessionWriteError(this.file, e, 'closing the session'); // e.g. disk full: WAL keeps what was saved
+    } finally {
+      this.db.close();
+      if (!this.readOnly) releaseSessionLock(this.file);
     }
-    this.db.close();
   }
 
   /** Engine.dispose() closes services that have dispose(). */
@@ -369,7 +392,7 @@ export class SessionStore {
   runState(id: string): { state?: unknown; steps: number } {
     const r = this.db.prepare('SELECT state, steps FROM runs WHERE id=?').get(id) as { state: string | null; steps: number } | undefined;
     if (!r) throw new LabError('NOT_FOUND', `no run ${id} in ${this.file}`);
-    return { state: r.state == null ? undefined : parseStored(r.state, `run ${id} state`), steps: r.steps };
+    return { state: r.state == null ? undefined : validateStoredJobState(parseStored(r.state, `run ${id} state`), `${this.file}: saved state of run ${id}`), steps: r.steps };
   }
 
   listRuns(f: RunFilter = {}): RunRow[] {
@@ -460,7 +483,7 @@ export class SessionStore {
       const flat = fromBlob(a.data, a.dtype, shape, `${this.file}: array ${a.name} of run ${runId}`);
       out[a.name] = shape.length === 2 ? Array.from({ length: shape[0] }, (_, i) => Array.from(flat.subarray(i * shape[1], (i + 1) * shape[1]))) : Array.from(flat);
     }
-    return out;
+    return validateStoredResult(out, `${this.file}: result of run ${runId}`);
   }
 
   // ---------- fits and charts ----------

@@ -1,0 +1,114 @@
+/**
+ * Cross-process ownership of a session file (issue 19): a writer holds `<session>.lock`, a small JSON file
+ * {pid, host, since} created with O_EXCL. A second process that opens the session for writing gets
+ * "in use by PID … on host … since …" (code BUSY) instead of both writing one run; a lock whose owner is
+ * dead (same host, no such PID) is taken over, so `kill -9` never leaves a session unusable. Within one
+ * process the lock is counted (the engine and a job may hold the same file). Reading never needs the lock.
+ *
+ * Also: SQLite errors of a writing session (disk full, read-only file, I/O) become one clear message.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import { LabError } from '../api/errors';
+
+interface LockInfo {
+  pid: number;
+  host: string;
+  since: string;
+}
+
+const held = new Map<string, number>(); // lock file -> count in this process
+
+export const lockFileOf = (session: string) => `${session}.lock`;
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
+  }
+}
+
+function readLock(file: string): LockInfo | undefined {
+  try {
+    const v = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<LockInfo>;
+    if (typeof v.pid === 'number' && Number.isInteger(v.pid) && v.pid > 0 && typeof v.host === 'string' && typeof v.since === 'string') return v as LockInfo;
+  } catch {
+    /* unreadable or half-written: treated as no owner below */
+  }
+  return undefined;
+}
+
+/** Who holds the session now (a live owner other than this process), or undefined. */
+export function lockOwner(session: string): LockInfo | undefined {
+  const info = readLock(lockFileOf(session));
+  if (!info || info.pid === process.pid) return undefined;
+  if (info.host === os.hostname() && !pidAlive(info.pid)) return undefined;
+  return info;
+}
+
+export function busyMessage(session: string, o: LockInfo): string {
+  return `${session}: in use by PID ${o.pid} on ${o.host} since ${o.since} (another Sparsity Lab window or CLI writes it). Close it there, or open this session read-only.`;
+}
+
+/** Takes the session's lock for this process; throws BUSY when a live process holds it. */
+export function acquireSessionLock(session: string): void {
+  const file = lockFileOf(session);
+  const n = held.get(file);
+  if (n) {
+    held.set(file, n + 1);
+    return;
+  }
+  const mine: LockInfo = { pid: process.pid, host: os.hostname(), since: new Date().toISOString() };
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      fs.writeFileSync(file, JSON.stringify(mine), { flag: 'wx' });
+      held.set(file, 1);
+      return;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EACCES' || code === 'EROFS' || code === 'EPERM') return; // a read-only folder: the open itself reports it
+      if (code !== 'EEXIST') throw new LabError('SESSION_ERROR', `${session}: cannot create the lock file ${file} (${(e as Error).message})`);
+    }
+    const owner = readLock(file);
+    if (owner && owner.pid !== process.pid && !(owner.host === os.hostname() && !pidAlive(owner.pid))) throw new LabError('BUSY', busyMessage(session, owner), { pid: owner.pid, host: owner.host });
+    if (owner && owner.host !== os.hostname()) throw new LabError('BUSY', busyMessage(session, owner), { pid: owner.pid, host: owner.host });
+    // a dead owner (or an unreadable lock): recover it
+    try {
+      fs.unlinkSync(file);
+    } catch {
+      /* someone else recovered it first: retry */
+    }
+  }
+  throw new LabError('BUSY', `${session}: the lock file ${file} keeps changing (another process is opening this session)`);
+}
+
+export function releaseSessionLock(session: string): void {
+  const file = lockFileOf(session);
+  const n = held.get(file);
+  if (!n) return;
+  if (n > 1) {
+    held.set(file, n - 1);
+    return;
+  }
+  held.delete(file);
+  try {
+    if (readLock(file)?.pid === process.pid) fs.unlinkSync(file);
+  } catch {
+    /* already gone */
+  }
+}
+
+/** An SQLite failure while writing a session as a clear, honest message (no stack trace). */
+export function sessionWriteError(session: string, e: unknown, doing: string): LabError {
+  if (e instanceof LabError) return e;
+  const code = (e as { code?: string })?.code ?? '';
+  const msg = (e as Error)?.message ?? String(e);
+  if (code.startsWith('SQLITE_FULL') || /disk is full|database or disk is full/i.test(msg))
+    return new LabError('SESSION_ERROR', `${session}: the disk is full while ${doing}. Nothing saved before this point is lost (the file is intact); free some space and open the session again to continue.`);
+  if (code.startsWith('SQLITE_READONLY')) return new LabError('READ_ONLY', `${session}: the file or its folder is read-only on disk while ${doing}; the file is unchanged.`);
+  if (code.startsWith('SQLITE_IOERR')) return new LabError('SESSION_ERROR', `${session}: the disk reported an I/O error while ${doing} (${code}); the last completed step is kept.`);
+  if (code.startsWith('SQLITE_CORRUPT') || code.startsWith('SQLITE_NOTADB')) return new LabError('SESSION_ERROR', `${session}: the file is damaged (${code}) — found while ${doing}.`);
+  return new LabError('SESSION_ERROR', `${session}: ${doing} failed (${msg})`);
+}

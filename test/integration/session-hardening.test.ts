@@ -1,0 +1,129 @@
+// Sessions under hostile conditions (issue 19): a second writer, a dead owner, a full disk, stored values of the
+// wrong type, and the three honest messages for locked, read-only and damaged files.
+import { afterEach, expect, test } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { SessionStore } from '../../main/store/session';
+import { lockFileOf, sessionWriteError } from '../../main/store/lock';
+import { LabError } from '../../main/api/errors';
+
+const children: ChildProcess[] = [];
+afterEach(() => {
+  for (const c of children.splice(0)) c.kill('SIGKILL');
+});
+
+function fresh(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-harden-'));
+  const file = path.join(dir, 'lab.sparsitylab');
+  const s = SessionStore.create(file);
+  s.createRun({ id: 'r1', kind: 'measure', method: 'cett-ppl', p: 1, config: { a: 1 } });
+  s.saveResult('r1', { cett: 0.2, activationRatio: 0.3, pplRatio: 1.01, thresholds: [0.1, 0.2] });
+  s.close();
+  return file;
+}
+
+const errOf = (f: () => unknown): LabError => {
+  try {
+    f();
+  } catch (e) {
+    return e as LabError;
+  }
+  throw new Error('expected an error');
+};
+
+test('a live owner refuses a second writer with its PID; a dead owner is recovered; readers are never blocked', () => {
+  const file = fresh();
+  const owner = spawn('sleep', ['30']);
+  children.push(owner);
+  fs.writeFileSync(lockFileOf(file), JSON.stringify({ pid: owner.pid, host: os.hostname(), since: '2026-01-01T00:00:00Z' }));
+  const e = errOf(() => SessionStore.open(file));
+  expect(e.code).toBe('BUSY');
+  expect(e.message).toBe(`${file}: in use by PID ${owner.pid} on ${os.hostname()} since 2026-01-01T00:00:00Z (another Sparsity Lab window or CLI writes it). Close it there, or open this session read-only.`);
+  const ro = SessionStore.open(file, { readOnly: true });
+  expect(ro.getResult('r1')?.cett).toBe(0.2);
+  ro.close();
+  // the owner dies (kill -9 leaves its lock behind): the next writer takes the lock over
+  const dead = spawnSync('true').pid!;
+  fs.writeFileSync(lockFileOf(file), JSON.stringify({ pid: dead, host: os.hostname(), since: '2026-01-01T00:00:00Z' }));
+  const s = SessionStore.open(file);
+  expect(JSON.parse(fs.readFileSync(lockFileOf(file), 'utf8')).pid).toBe(process.pid);
+  s.close();
+  expect(fs.existsSync(lockFileOf(file))).toBe(false);
+});
+
+test('a full disk while closing is one clear error, no stack trace, and the file reopens intact', () => {
+  const file = fresh();
+  const s = SessionStore.open(file);
+  // a real SQLITE_FULL: cap the database at its current size and write more
+  const pages = s.db.pragma('page_count', { simple: true }) as number;
+  s.db.pragma(`max_page_count = ${pages}`);
+  let full: unknown;
+  try {
+    s.saveFit({ kind: 'k', spec: {}, result: { big: 'x'.repeat(200_000) } });
+  } catch (e) {
+    full = e;
+  }
+  expect((full as { code?: string }).code).toMatch(/^SQLITE_FULL/);
+  const mapped = sessionWriteError(file, full, 'saving a fit');
+  expect(mapped.message).toBe(`${file}: the disk is full while saving a fit. Nothing saved before this point is lost (the file is intact); free some space and open the session again to continue.`);
+  // close hits the full disk too (its checkpoint): the same clear error, and the handle and lock are released
+  const realPragma = s.db.pragma.bind(s.db);
+  s.db.pragma = ((src: string, o?: unknown) => {
+    if (src.startsWith('wal_checkpoint')) throw full;
+    return realPragma(src, o as never);
+  }) as typeof s.db.pragma;
+  const e = errOf(() => s.close());
+  expect(e).toBeInstanceOf(LabError);
+  expect(e.message).toContain('the disk is full while closing the session');
+  expect(fs.existsSync(lockFileOf(file))).toBe(false);
+  const again = SessionStore.open(file);
+  expect(again.db.pragma('quick_check', { simple: true })).toBe('ok');
+  expect(again.getResult('r1')?.thresholds).toEqual([expect.closeTo(0.1, 6), expect.closeTo(0.2, 6)]);
+  again.close();
+});
+
+test('stored results and job states of the wrong type are refused naming file, run, field and problem', () => {
+  const file = fresh();
+  const s = SessionStore.open(file);
+  s.db.prepare('UPDATE results SET summary=? WHERE run_id=?').run(JSON.stringify({ cett: 'high', activationRatio: 0.3 }), 'r1');
+  expect(errOf(() => s.getResult('r1')).message).toBe(`${file}: result of run r1 is damaged: field cett: Invalid input: expected number, received string (found the text "high")`);
+  s.db.prepare('DELETE FROM arrays WHERE run_id=?').run('r1');
+  s.db.prepare('UPDATE results SET summary=? WHERE run_id=?').run(JSON.stringify({ cett: 0.2, perLayerActivation: [0.1, null, 0.3] }), 'r1');
+  expect(errOf(() => s.getResult('r1')).message).toMatch(/result of run r1 is damaged: field perLayerActivation\[1\]: .*expected number.*\(found null\)$/);
+  // a state with string bounds once resumed to CETT NaN
+  s.updateRun('r1', { state: { l: '0', r: 1, history: [] }, steps: 1 });
+  const e = errOf(() => s.runState('r1'));
+  expect(e.code).toBe('SESSION_ERROR');
+  expect(e.message).toMatch(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: saved state of run r1 is damaged: field l: .*expected number.*\\(found the text "0"\\)$`));
+  s.updateRun('r1', { state: { l: 0.9, r: 0.1, history: [] }, steps: 1 });
+  expect(errOf(() => s.runState('r1')).message).toContain('field l: the search bounds are reversed (l > r)');
+  s.updateRun('r1', { state: { l: 0, r: 1, history: [{ c: 0.5, pplRatio: 1.02, perCheckpoint: [1.02] }] }, steps: 1 });
+  expect(s.runState('r1').state).toEqual({ l: 0, r: 1, history: [{ c: 0.5, pplRatio: 1.02, perCheckpoint: [1.02] }] });
+  s.close();
+});
+
+test('locked, read-only and damaged files get three different messages', () => {
+  const locked = fresh();
+  const owner = spawn('sleep', ['30']);
+  children.push(owner);
+  fs.writeFileSync(lockFileOf(locked), JSON.stringify({ pid: owner.pid, host: os.hostname(), since: 'now' }));
+  expect(errOf(() => SessionStore.open(locked)).message).toContain(`in use by PID ${owner.pid}`);
+
+  const damaged = fresh();
+  const buf = fs.readFileSync(damaged);
+  buf.fill(0x5a, 4096, Math.min(buf.length, 12288));
+  fs.writeFileSync(damaged, buf);
+  expect(errOf(() => SessionStore.open(damaged)).message).toMatch(/is damaged|not a session/);
+
+  if (process.getuid?.() !== 0) {
+    // root writes through permissions, so this part runs only as an ordinary user (CI)
+    const ro = fresh();
+    fs.chmodSync(ro, 0o444);
+    const s = SessionStore.open(ro);
+    expect(s.readOnly).toBe(true);
+    expect(s.notice).toContain('read-only on disk');
+    s.close();
+  }
+});
