@@ -20,7 +20,7 @@
 #   bash bench/gpu/run.sh big     <n-tokens> <outdir> [m]   issue 15: ours, open cold/warm + host RSS + forward, CETT-PPL-1% at n (16384), ~5 min
 #   bash bench/gpu/run.sh big-ref <n-tokens> <outdir> [m]   issue 15: the PyTorch reference on the same (fp16), ~5 min; m = big7b|big24 for one model
 #   bash bench/gpu/run.sh streamed <n-tokens> <outdir>      issue 15: 7B streamed under a 16 GiB device-memory cap vs the whole graph (forward
-#                                                           tokens/s and peak), CETT-PPL-1% at n (16384) streamed vs whole on the ORT curves, ~7 min
+#                                                           tokens/s and peak), CETT-PPL-1% at n (16384) streamed vs whole on the ORT curves, ≤ 9.7 min (timeouts)
 # Needs dist-bench/bench.cjs (node scripts/build-bench.mjs here). Everything a phase prints also goes to
 # <outdir>/<phase>.txt (the device tool brings back only a few files).
 set -uo pipefail
@@ -190,10 +190,10 @@ streamed)
   B=/tmp/bm/big7b
   [ -f $B/config.json ] || python3 bench/gpu/make_big.py --out $B --shape 7b --n-tokens 65536 2>&1 | tail -1
   F=(--model $B --tokens $B/tokens.i32 --seq-len 1024 --batch 16 --provider cuda --dtype float16)
-  peak streamed-forward-whole timeout 150 node dist-bench/bench.cjs forward "${F[@]}" --n-tokens 65536 --execution whole
-  peak streamed-forward-cap16 timeout 150 node dist-bench/bench.cjs forward "${F[@]}" --n-tokens 65536 --device-memory 16
-  peak streamed-measure-$N timeout 200 node dist-bench/bench.cjs measure "${F[@]}" --n-tokens "$N" --execution streamed --block-layers 8 --p 1 --tol 1e-3
-  peak whole-measure-ort-$N timeout 150 node dist-bench/bench.cjs measure "${F[@]}" --n-tokens "$N" --execution whole --engine ort --p 1 --tol 1e-3
+  peak streamed-forward-whole timeout 110 node dist-bench/bench.cjs forward "${F[@]}" --n-tokens 65536 --execution whole
+  peak streamed-forward-cap16 timeout 110 node dist-bench/bench.cjs forward "${F[@]}" --n-tokens 65536 --device-memory 16
+  peak streamed-measure-$N timeout 240 node dist-bench/bench.cjs measure "${F[@]}" --n-tokens "$N" --execution streamed --block-layers 8 --p 1 --tol 1e-3
+  peak whole-measure-ort-$N timeout 120 node dist-bench/bench.cjs measure "${F[@]}" --n-tokens "$N" --execution whole --engine ort --p 1 --tol 1e-3
   ;;
 *) echo "unknown phase $PHASE"; exit 2 ;;
 esac
