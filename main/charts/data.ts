@@ -73,6 +73,8 @@ class Ctx {
     return g;
   }
   /** per series: points (D in B tokens, A fraction) and its fit (stored, else computed through main/laws) */
+  /** measured checkpoints left off a tokens axis because their tokens trained are unknown (said in the chart's notes) */
+  readonly tokensUnknown: string[] = [];
   seriesFits(): { series: string; ckpts: SourceCheckpoint[]; pts: { D: number; A: number; run: SourceRun; c: SourceCheckpoint }[]; fit?: SourceFit; activation?: string }[] {
     const stored = this.src.fits();
     const out = [];
@@ -81,6 +83,7 @@ class Ctx {
       for (const c of ckpts) {
         const run = this.measurement(c.id);
         if (run && c.tokensTrained !== undefined && c.tokensTrained > 0) pts.push({ D: c.tokensTrained / B, A: run.activationRatio!, run, c });
+        else if (run && !this.tokensUnknown.includes(c.name)) this.tokensUnknown.push(c.name);
       }
       const activation = ckpts.find((c) => c.activation)?.activation;
       let fit = stored.filter((f) => f.series === series).at(-1);
@@ -126,6 +129,7 @@ function base(kind: ChartKind, o: ChartOptions, p: Omit<PlotData, 'kind' | 'xSca
 function activationVsTokens(x: Ctx, o: ChartOptions): PlotData {
   const d = base('activation-vs-tokens', o, { title: 'Activation ratio vs training tokens', xLabel: 'Tokens trained (B)', yLabel: 'Activation ratio (%)' });
   const all = x.seriesFits().filter((s) => s.pts.length >= 3);
+  if (x.tokensUnknown.length) d.notes.push(`tokens trained unknown, not plotted: ${x.tokensUnknown.join(', ')} (give them when loading the checkpoint)`);
   if (all.length === 0) missing('no training series with ≥ 3 measured checkpoints in this session (checkpoints need a series name, tokens trained and a completed CETT-PPL-p% or CETT run)');
   all.forEach((s, g) => {
     const label = s.activation ? `${s.series} (${s.activation})` : s.series;

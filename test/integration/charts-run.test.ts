@@ -167,3 +167,13 @@ test('an unknown or unsuitable run is an error that says so, never another run',
   const { plot } = await config('per-layer-activation');
   for (const s of plot.series) expect(s.label).toMatch(/relu-0\.1b-tokens-20B · (CETT p=\d%|ReLU)/);
 });
+
+test('a measured checkpoint whose tokens trained are unknown is named in the notes, not dropped silently', async () => {
+  const ck = (i: number, tokens?: number) => ({ id: `c${i}`, name: tokens ? `relu-7b-step-${i}-tokens-${tokens / 1e9}B` : `relu-7b-step-${i}`, series: 'relu-7b', activation: 'relu', tokensTrained: tokens });
+  const run = (i: number, a: number) => ({ id: `r${i}`, checkpointId: `c${i}`, method: 'cett-ppl', status: 'done', p: 1, activationRatio: a });
+  const file = path.join(dir, 'unknown-tokens.json');
+  fs.writeFileSync(file, JSON.stringify({ name: 'u', checkpoints: [ck(1, 1e9), ck(2, 2e9), ck(3, 4e9), ck(4)], runs: [run(1, 0.3), run(2, 0.28), run(3, 0.27), run(4, 0.26)] }));
+  const { plot } = (await engine.call('charts.config', { sessionPath: file, kind: 'activation-vs-tokens' })) as ChartConfigResult;
+  expect(plot.series.find((s) => s.id === 'relu-7b')!.points).toHaveLength(3);
+  expect(plot.notes).toContain('tokens trained unknown, not plotted: relu-7b-step-4 (give them when loading the checkpoint)');
+});
