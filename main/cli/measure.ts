@@ -86,7 +86,9 @@ async function useSession(engine: Engine, file: string | undefined, stateDir?: u
   if (!file) return;
   if (stateDir) throw new LabError('BAD_REQUEST', '--session and --state-dir both say where the job state goes: give one of them');
   const abs = path.resolve(file);
-  await engine.call(fs.existsSync(abs) ? 'sessions.open' : 'sessions.new', { path: abs });
+  const opened = (await engine.call(fs.existsSync(abs) ? 'sessions.open' : 'sessions.new', { path: abs })) as { readOnly?: boolean; notice?: string };
+  // a session this process cannot write (newer schema, read-only on disk) would silently not record: refuse first
+  if (opened?.readOnly) throw new LabError('READ_ONLY', `${abs}: cannot record into this session${opened.notice ? `: ${opened.notice}` : ' (it is open read-only)'}`);
 }
 
 async function runJob(engine: Engine, config: Record<string, unknown>, resume: string | undefined, quiet: boolean): Promise<JobFinishedEvent> {

@@ -132,12 +132,16 @@ export function pointsFromCsv(text: string, file = 'points.csv'): LawPoint[] {
   if (rows.length - 1 > MAX_LAW_POINTS) throw new LabError('BAD_DATA', tooMany(file, rows.length - 1));
   const header = rows[0].fields.map((h) => ALIASES[h.trim().toLowerCase()] ?? `?${h}`);
   for (const need of ['tokens', 'activation_ratio'])
-    if (!header.includes(need)) throw new LabError('BAD_DATA', `${file}:${rows[0].line}: missing column '${need}' in the header (found: ${rows[0].fields.join(', ')})`);
+    if (!header.includes(need)) {
+      // name only the columns this reader knows: the first line of a file picked by mistake (a system file) is never echoed
+      const known = header.filter((h) => !h.startsWith('?'));
+      throw new LabError('BAD_DATA', `${file}:${rows[0].line}: missing column '${need}' in the header (the first line has ${rows[0].fields.length} field(s)${known.length ? `; known columns: ${known.join(', ')}` : ', none of them a known column: is this a points table?'})`);
+    }
   const errors: RowError[] = [];
   const points: LawPoint[] = [];
   for (const r of rows.slice(1)) {
     if (r.fields.length !== header.length) {
-      errors.push({ file, line: r.line, column: '*', value: r.fields.join(','), problem: `${r.fields.length} field(s), the header has ${header.length}` });
+      errors.push({ file, line: r.line, column: '*', value: `(${r.fields.length} fields)`, problem: `${r.fields.length} field(s), the header has ${header.length}` });
       continue;
     }
     const raw: Record<string, unknown> = {};

@@ -76,4 +76,14 @@ export function sessionChartSource(s: SessionStore, owned: boolean): ChartSource
   };
 }
 
-registerChartSourceOpener('.sparsitylab', (file) => sessionChartSource(SessionStore.open(file), true));
+registerChartSourceOpener('.sparsitylab', (file) => {
+  // a session another process writes (its lock, main/store/lock.ts) is still readable for charts: open it read-only
+  let s: SessionStore;
+  try {
+    s = SessionStore.open(file);
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'BUSY') throw e;
+    s = SessionStore.open(file, { readOnly: true });
+  }
+  return sessionChartSource(s, true);
+});
