@@ -135,6 +135,18 @@ describe('planning under a device-memory cap', () => {
     const chunked = await open(ckpt, { execution: 'whole', deviceMemoryBytes: 2 * (w.embedBytes + w.headBytes + w.layerBytes.reduce((a, b) => a + b, 0)) + 1 });
     expect(chunked.plan?.chunkSeqs).toBe(1);
     same(await chunked.forward({ ids, batch: B, seqLen: S, mode, captureActivations: true }), want, 'chunked');
+    // masks chunk too (per token or per layer), except Top-k per batch, which ranks the whole batch: one call
+    const masks: MaskMode[] = [
+      { kind: 'cett', tau: whole.colNorms.map((c) => c.map((x) => 0.01 / x)) },
+      { kind: 'topk-token', k: 7 },
+      { kind: 'topk-batch', fraction: 0.3 },
+    ];
+    for (const m of masks) same(await chunked.forward({ ids, batch: B, seqLen: S, mode: m }), await whole.forward({ ids, batch: B, seqLen: S, mode: m }), `chunked ${m.kind}`);
+    // and the paged streamed runner with chunks of its own
+    const paged = await open(ckpt, { deviceMemoryBytes: cap, batchSeqs: B });
+    expect(paged.plan!.chunkSeqs).toBeLessThan(B);
+    for (const m of masks) same(await paged.forward({ ids, batch: B, seqLen: S, mode: m }), await whole.forward({ ids, batch: B, seqLen: S, mode: m }), `paged ${m.kind}`);
+    await paged.dispose();
     await chunked.dispose();
     await whole.dispose();
   });
