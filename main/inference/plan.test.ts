@@ -71,6 +71,9 @@ describe('planExecution', () => {
     expect(p.budgetBytes).toBe(8 * GiB);
     expect(p.mode).toBe('streamed');
     expect(p.device).toMatch(/unknown/);
+    const capped = planExecution({ ...fp16Input(llama7b, 0), provider: 'webgpu', mem: { free: null, total: null, source: 'WebGPU does not report it' }, capBytes: 40 * GiB });
+    expect(capped.budgetBytes).toBe(40 * GiB); // the cap is the budget, above the guess
+    expect(capped.mode).toBe('whole');
   });
   test('activation bytes per token follow the formula (capture L·d_f·4 + max(FFN, head, attention) + 8·d·e)', () => {
     const e = 2;

@@ -98,8 +98,9 @@ export function planExecution(p: PlanInput): ExecutionPlan {
   const L = spec.numLayers;
   const free = p.mem.free;
   const reserve = p.provider === 'cuda' ? CUDA_RESERVE : p.provider === 'cpu' ? Math.min(4 * GiB, 0.1 * (free ?? 0)) : 0;
-  const fromFree = free === null ? (p.provider === 'webgpu' ? WEBGPU_ASSUMED : Infinity) : Math.max(0, free - reserve);
   const cap = p.capBytes && p.capBytes > 0 ? p.capBytes : null;
+  // a device that does not say what is free: the user's cap is the budget, else a conservative guess
+  const fromFree = free === null ? (cap ?? (p.provider === 'webgpu' ? WEBGPU_ASSUMED : Infinity)) : Math.max(0, free - reserve);
   // a cap counts everything the process holds on the device, the CUDA context and cuBLAS workspaces included
   const budget = Math.min(fromFree, cap === null ? Infinity : Math.max(0, cap - (p.provider === 'cuda' ? CUDA_CONTEXT : 0)));
   const weightBytes = p.embedBytes + p.headBytes + p.layerBytes.reduce((a, b) => a + b, 0);
