@@ -15,7 +15,7 @@ import { GraphCache, defaultCacheLimit } from './graph-cache';
 import { GraphStore } from './graph-store';
 import { exporterFeeds, openOnnxSource } from './onnx-file';
 import { maskFeeds } from './mask-feeds';
-import { deviceMemory, planExecution, weightBytesByLayer, type ExecutionMode } from './plan';
+import { deviceMemory, planExecution, weightBytesByLayer, type ExecutionMode, type ExecutionPlan } from './plan';
 import { chunkedRunner, createStreamedRunner } from './streamed';
 
 export interface RunnerOptions {
@@ -208,22 +208,7 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
 
   if (!onnxSrc) {
     // whole graph or streamed blocks, and sequences per call, from the device's free memory (plan.ts)
-    const mem = await deviceMemory(provider);
-    const plan = planExecution({
-      spec: s,
-      provider,
-      dtype,
-      fused,
-      seqLen: maxSeq,
-      batchSeqs: Math.max(1, opts.batchSeqs ?? MAX_CHUNK_SEQS),
-      ...weightBytesByLayer(ckpt, { dtype, halfWeights }),
-      mem,
-      deviceName: mem.name,
-      capBytes: opts.deviceMemoryBytes,
-      execution: opts.execution,
-      blockLayers: opts.blockLayers,
-      ...(opts.batchSeqs ? { searchTokens: opts.batchSeqs * maxSeq } : {}),
-    });
+    const plan = await planFor(ckpt, { provider, dtype, fused, maxSeq, halfWeights }, opts);
     if (plan.mode === 'streamed')
       return createStreamedRunner(
         { ckpt, provider, dtype, fused, halfWeights, maxSeq, colNorms, fallbackReasons: reasons, idsTensor, open: (key, build) => openGraph(key, build, storesHalfWeights(ckpt, { dtype, halfWeights })), dispose: () => store?.dispose() },
@@ -250,6 +235,43 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
     forward,
     dispose,
   };
+}
+
+/** The execution plan createRunner makes for these choices (device memory read now). */
+async function planFor(
+  ckpt: LoadedCheckpoint,
+  c: { provider: ProviderName; dtype: GraphDType; fused: boolean; maxSeq: number; halfWeights: boolean },
+  opts: RunnerOptions,
+): Promise<ExecutionPlan> {
+  const mem = await deviceMemory(c.provider);
+  return planExecution({
+    spec: ckpt.spec,
+    provider: c.provider,
+    dtype: c.dtype,
+    fused: c.fused,
+    seqLen: c.maxSeq,
+    batchSeqs: Math.max(1, opts.batchSeqs ?? MAX_CHUNK_SEQS),
+    ...weightBytesByLayer(ckpt, { dtype: c.dtype, halfWeights: c.halfWeights }),
+    mem,
+    deviceName: mem.name,
+    capBytes: opts.deviceMemoryBytes,
+    execution: opts.execution,
+    blockLayers: opts.blockLayers,
+    ...(opts.batchSeqs ? { searchTokens: opts.batchSeqs * c.maxSeq } : {}),
+  });
+}
+
+/**
+ * What createRunner would plan for this checkpoint and these options, without building or opening anything (the
+ * runs.plan query: shown before Run). undefined for .onnx inputs (one graph, as exported).
+ */
+export async function planRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions = {}): Promise<ExecutionPlan | undefined> {
+  if (ckpt.format === 'onnx') return undefined;
+  const { provider } = await chooseProvider(opts.provider);
+  const dtype: GraphDType = opts.dtype && opts.dtype !== 'auto' ? opts.dtype : provider === 'cpu' ? 'float32' : 'float16';
+  const maxSeq = Math.min(opts.maxSeq ?? 1024, ckpt.spec.maxPositions > 0 ? ckpt.spec.maxPositions : Infinity);
+  const fused = opts.fused ?? (provider === 'cuda' || provider === 'webgpu');
+  return planFor(ckpt, { provider, dtype, fused, maxSeq, halfWeights: provider === 'cpu' && dtype === 'float32' }, opts);
 }
 
 /** sequences per graph call when the caller names no batch (the contract's largest batch) */

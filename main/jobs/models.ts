@@ -5,7 +5,8 @@
  */
 import { loadCheckpoint as readCheckpoint } from '../checkpoint/index';
 import type { LoadedCheckpoint } from '../checkpoint/types';
-import { createRunner } from '../inference/index';
+import { createRunner, planRunner } from '../inference/index';
+import type { ExecutionPlan } from '../inference/plan';
 import { downWeightsOf, type MeasureTarget } from '../metrics/target';
 
 export type ProviderChoice = 'auto' | 'cuda' | 'webgpu' | 'cpu';
@@ -27,25 +28,32 @@ export interface OpenOptions {
 export interface ModelSource {
   loadCheckpoint(path: string): Promise<LoadedCheckpoint>;
   openTarget(ckpt: LoadedCheckpoint, opts: OpenOptions, tokensSeen?: number): Promise<MeasureTarget>;
+  /** how openTarget would run the checkpoint (whole / streamed, device, memory), opening nothing; absent: unknown */
+  plan?(ckpt: LoadedCheckpoint, opts: OpenOptions): Promise<ExecutionPlan | undefined>;
+}
+
+function runnerOptions(opts: OpenOptions) {
+  return {
+    provider: opts.provider,
+    maxSeq: opts.seqLen,
+    cacheDir: opts.cacheDir,
+    deviceMemoryBytes: opts.deviceMemoryBytes,
+    execution: opts.execution,
+    batchSeqs: opts.batchSeqs,
+  };
 }
 
 export const defaultModelSource: ModelSource = {
   loadCheckpoint: (p) => readCheckpoint(p),
   async openTarget(ckpt, opts, tokensSeen) {
     const downWeights = downWeightsOf(ckpt); // before the runner: a checkpoint without W_out fails fast
-    const runner = await createRunner(ckpt, {
-      provider: opts.provider,
-      maxSeq: opts.seqLen,
-      cacheDir: opts.cacheDir,
-      deviceMemoryBytes: opts.deviceMemoryBytes,
-      execution: opts.execution,
-      batchSeqs: opts.batchSeqs,
-    });
+    const runner = await createRunner(ckpt, runnerOptions(opts));
     return { id: ckpt.path, runner, downWeights, tokensSeen };
   },
+  plan: (ckpt, opts) => planRunner(ckpt, runnerOptions(opts)),
 };
 
 /** The default source with built graphs cached under `cacheDir` (the engine's cache folder). */
 export function cachedModelSource(cacheDir: string, base: ModelSource = defaultModelSource): ModelSource {
-  return { loadCheckpoint: base.loadCheckpoint, openTarget: (c, o, t) => base.openTarget(c, { ...o, cacheDir: o.cacheDir ?? cacheDir }, t) };
+  return { loadCheckpoint: base.loadCheckpoint, openTarget: (c, o, t) => base.openTarget(c, { ...o, cacheDir: o.cacheDir ?? cacheDir }, t), plan: base.plan };
 }

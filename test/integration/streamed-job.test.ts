@@ -10,6 +10,7 @@ import { loadCheckpoint } from '../../main/checkpoint/index';
 import { runMeasure } from '../../main/jobs/measure-job';
 import type { Progress } from '../../main/metrics/control';
 import { weightBytesByLayer } from '../../main/inference/plan';
+import { Engine } from '../../main/engine/engine';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-streamed-job-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -36,4 +37,11 @@ test('a capped job streams with the uncapped answer, says so, and records the pl
   expect(streamed.res.activationRatio).toBeCloseTo(whole.res.activationRatio as number, 9);
   expect(streamed.res.thresholds).toEqual(whole.res.thresholds);
   expect(measureConfigSchema.safeParse({ kind: 'measure', checkpoint: 'x', data: 'y', deviceMemory: -1 }).success).toBe(false);
+  // runs.plan (what the wizard shows before Run) says the same without opening anything
+  const e = new Engine({ paths: { userData: dir, cache: dir }, log: { info() {}, warn() {}, error() {} } });
+  const cfg = { kind: 'measure', checkpoint: ckptDir, data, tokens: 256, seqLen: 32, batch: 4, provider: 'cpu' };
+  const planned = (await e.invoke('runs.plan', { config: { ...cfg, deviceMemory: cap } } as never)) as { execution: { mode: string; blocks: unknown[]; reason: string } };
+  expect(planned.execution.mode).toBe('streamed');
+  expect(planned.execution.blocks).toEqual((streamed.res.execution as unknown as { blocks: unknown[] }).blocks);
+  expect(((await e.invoke('runs.plan', { config: cfg } as never)) as { execution: { mode: string } }).execution.mode).toBe('whole');
 });

@@ -50,6 +50,8 @@ export const runsRequests = {
   'runs.active': z.object({}),
   /** times one dense pass and one layer's CETT curve on the first batch and extrapolates */
   'runs.estimate': z.object({ config: runConfigSchema }),
+  /** how the run would execute (whole / streamed, device, memory), from the checkpoint's config and the free memory; opens nothing */
+  'runs.plan': z.object({ config: runConfigSchema }),
 } satisfies Record<string, z.ZodType>;
 
 export interface JobInfo {
@@ -61,6 +63,10 @@ export interface JobInfo {
   of: number;
   tokensPerSec: number;
   etaSec: number | null;
+  /** the run in words (common/run-label.ts), the same in every window and after a reload */
+  label?: string;
+  /** the session file the job writes into; null: job files outside any session */
+  session?: string | null;
 }
 
 /** How a checkpoint runs (main/inference/plan.ts), recorded with the run's result and shown before Run (issue 15). */
@@ -108,6 +114,8 @@ export interface RunsResponses {
   'runs.cancel': { cancelled: boolean };
   'runs.active': JobInfo[];
   'runs.estimate': RunEstimate;
+  /** null: not known for this input (an .onnx file, a test model source) */
+  'runs.plan': { execution: ExecutionPlan | null };
 }
 
 /** event 'job.progress' */

@@ -3,7 +3,7 @@ import type { HandlerMap } from '../engine';
 import type { EngineContext } from '../context';
 import { JobRunner } from '../../jobs/runner';
 import { JsonFilePersistence, type JobPersistence } from '../../jobs/persistence';
-import { workFor } from '../../jobs/measure-job';
+import { openOpts, workFor } from '../../jobs/measure-job';
 import { cachedModelSource, type ModelSource } from '../../jobs/models';
 import { estimateRun } from '../../jobs/estimate';
 import { requireInputs } from '../../jobs/inputs';
@@ -41,4 +41,11 @@ export const runsHandlers: HandlerMap = {
   'runs.cancel': (req, ctx) => ({ cancelled: allRunners(ctx).some((r) => r.cancel(req.id)) }),
   'runs.active': (_req, ctx) => allRunners(ctx).flatMap((r) => r.list()),
   'runs.estimate': (req, ctx) => estimateRun(req.config, modelSource(ctx)),
+  'runs.plan': async (req, ctx) => {
+    const src = modelSource(ctx);
+    const cfg = req.config;
+    const p = cfg.kind === 'measure' ? cfg.checkpoint : cfg.checkpoints.at(-1)?.path;
+    if (!p || !src.plan) return { execution: null };
+    return { execution: (await src.plan(await src.loadCheckpoint(p), openOpts(cfg))) ?? null };
+  },
 };
