@@ -10,6 +10,7 @@ import type { WireResponse } from '../main/api/contract';
 import type { MenuAction } from '../main/api/bridge';
 import type { RecentSession } from '../main/api/domains/engine';
 import { CSP } from '../main/api/csp';
+import { clientRefusal } from '../main/api/client-limits';
 import { z } from 'zod';
 import { devServerUrl, isAllowedExternalLink } from './links';
 
@@ -68,6 +69,8 @@ function registerIpc(): void {
     if (!trustedSender(e)) return denied('IPC from an untrusted frame');
     if (typeof cmd !== 'string' || !Object.prototype.hasOwnProperty.call(requestSchemas, cmd))
       return { id: null, ok: false, error: { code: 'UNKNOWN_COMMAND', message: `Unknown command '${String(cmd).slice(0, 80)}'` } };
+    const refused = clientRefusal(cmd, payload);
+    if (refused) return { id: null, ok: false, error: { code: 'BAD_REQUEST', message: refused } };
     const parsed = requestSchemas[cmd as keyof typeof requestSchemas].safeParse(payload ?? {});
     if (!parsed.success)
       return { id: null, ok: false, error: { code: 'BAD_REQUEST', message: parsed.error.issues.map((i) => `${i.path.join('.') || '(payload)'}: ${i.message}`).join('; ') } };

@@ -139,6 +139,14 @@ export async function loadHfFolder(dir: string, opts: { family?: Family; scanFin
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
       throw new LabError('BAD_CHECKPOINT', `${where}: tensor '${name}' has shape [${t.shape}] but config.json implies [${shape}]`);
   }
+  // config and tensors that disagree (issue 19): layers beyond num_hidden_layers would silently go unmeasured
+  let beyond = -1;
+  for (const name of weights.keys()) {
+    const m = /^layers\.(\d+)\./.exec(name);
+    if (m && Number(m[1]) >= draft.numLayers) beyond = Math.max(beyond, Number(m[1]));
+  }
+  if (beyond >= 0)
+    throw new LabError('BAD_CHECKPOINT', `${cfgFile}: num_hidden_layers is ${draft.numLayers} but the weights hold layers up to ${beyond} (${where}); config and tensors disagree, so part of the model would go unmeasured`);
   // NaN/Inf scan: reads every weight, so it is skipped (with a notice) above SCAN_LIMIT bytes to keep inspect quick
   const totalBytes = tensors.reduce((a, r) => a + r.byteLength, 0);
   if (opts.scanFinite === true || (opts.scanFinite !== false && totalBytes <= SCAN_LIMIT)) for (const t of weights.values()) checkFinite(t, notices, where);

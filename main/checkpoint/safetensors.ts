@@ -57,7 +57,7 @@ export function readSafetensorsHeader(file: string): SafetensorsEntry[] {
       if (name === '__metadata__') continue;
       const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
       if (!e || typeof e !== 'object') throw bad(file, `tensor '${name}': entry is not an object`);
-      if (typeof e.dtype !== 'string' || !(e.dtype in BYTES)) throw bad(file, `tensor '${name}': unknown dtype '${String(e.dtype)}'`);
+      if (typeof e.dtype !== 'string' || !Object.prototype.hasOwnProperty.call(BYTES, e.dtype)) throw bad(file, `tensor '${name}': unknown dtype '${String(e.dtype)}'`);
       if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw bad(file, `tensor '${name}': invalid shape ${JSON.stringify(e.shape)}`);
       const off = e.data_offsets;
       if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isSafeInteger(d) && d >= 0) || off[1] < off[0])

@@ -27,10 +27,12 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await cmd.run(rest, engine);
   } catch (err) {
-    const e = toErrorPayload(err);
+    // node:util parseArgs refuses unknown or malformed flags with a TypeError: that is the user's argument, not a bug
+    const argErr = (err as { code?: string })?.code?.startsWith('ERR_PARSE_ARGS_') ? new LabError('BAD_REQUEST', (err as Error).message) : err;
+    const e = toErrorPayload(argErr);
     if (json) console.log(JSON.stringify({ error: e }));
     console.error(`sparsity-lab ${name}: ${e.code}: ${e.message}`);
-    if (!(err instanceof LabError) && process.env.SPARSITY_LAB_DEBUG) console.error(err);
+    if (!(argErr instanceof LabError) && process.env.SPARSITY_LAB_DEBUG) console.error(err);
     return e.code === 'BAD_REQUEST' ? 2 : 1;
   } finally {
     await engine.dispose();

@@ -20,6 +20,7 @@ import { z } from 'zod';
 import { Engine } from '../engine/engine';
 import { toErrorPayload, type ErrorPayload } from '../api/errors';
 import type { WireResponse } from '../api/contract';
+import { clientRefusal } from '../api/client-limits';
 
 export interface ServerOptions {
   port?: number; // 0 or undefined: a random free port
@@ -211,6 +212,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
         return fail(ws, id, { code: 'BAD_REQUEST', message: 'Message must be {id, cmd, payload}.' });
       }
       const { id, cmd, payload } = msg.data;
+      const refused = clientRefusal(cmd, payload);
+      if (refused) return fail(ws, id, { code: 'BAD_REQUEST', message: refused });
       try {
         const result = await engine.call(cmd, payload);
         reply(ws, { id, ok: true, result: result ?? null });
