@@ -24,7 +24,7 @@ test('a capped job streams with the uncapped answer, says so, and records the pl
   const run = async (deviceMemory?: number) => {
     const events: Progress[] = [];
     const cfg = measureConfigSchema.parse({ kind: 'measure', checkpoint: ckptDir, data, tokens: 256, seqLen: 32, batch: 4, provider: 'cpu', ...(deviceMemory ? { deviceMemory } : {}) });
-    const res = (await runMeasure(cfg, { progress: (p) => events.push(p) }, {})) as Record<string, unknown> & { execution: { mode: string; capBytes: number | null } };
+    const res = (await runMeasure(cfg, { progress: (p) => events.push(p) }, { onStep: async () => undefined })) as Record<string, unknown> & { execution: { mode: string; capBytes: number | null } };
     return { res, events };
   };
   const whole = await run();
