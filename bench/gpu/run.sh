@@ -150,9 +150,10 @@ big-ref)
   ;;
 i16prof)
   # issue 16: each SearchTuning (main/graph/search-graph.ts) on one batch of 16,384 tokens: ms per bisection level
-  # (perLevelMs), a call's fixed cost (searchCall0Ms, the two streams), peak GPU memory; the first is today's default
+  # (perLevelMs), a call's fixed cost (searchCall0Ms, the two streams), peak GPU memory; the first is the 2026-11-29
+  # graph, the second the default since issue 16
   for act in relu silu; do [ -f /tmp/bm/$act/tokens.i32 ] || python3 bench/reference/make_model.py --out /tmp/bm/$act --act $act --n-tokens "$N" 2>&1 | tail -1; done
-  for t in levels=1 levels=1,m16=1 levels=2,m16=1 levels=1,chunk=4096,m16=1 levels=2,chunk=4096,m16=1 levels=1,chunk=4096,nin=1; do
+  for t in levels=1,m16=0 levels=1,m16=1 levels=2,m16=1 levels=1,chunk=4096,m16=1 levels=2,chunk=4096,m16=1 levels=1,chunk=4096,nin=1,m16=0; do
     peak i16prof-${t//[=,]/_} timeout 100 node dist-bench/bench.cjs profile --model $M --tokens $M/tokens.i32 --n-tokens 16384 --seq-len 1024 --batch 16 --provider cuda --dtype float16 --search $t
   done
   # the pick: least estimated time per call (the fixed cost + 11 levels, the mean levels per call at 1M tokens) among
