@@ -9,6 +9,13 @@ import type { JobFinishedEvent, JobInfo, JobProgressEvent } from '../api/domains
 import type { Progress, RunControl } from '../metrics/control';
 import type { JobPersistence } from './persistence';
 import { checkInputs, hashInputs, relocatedInputs } from './inputs';
+import { describeConfig, type LabelConfig } from '../../common/run-label';
+
+/** The job's label from its config (a run config), or its kind for anything else. */
+function labelOf(kind: string, config: unknown): string {
+  const c = config as LabelConfig | null;
+  return c && typeof c === 'object' && (c.kind === 'measure' || c.kind === 'measure-series') ? describeConfig(c) : kind;
+}
 
 export interface JobHooks<S> {
   resume?: S;
@@ -58,7 +65,7 @@ export class JobRunner {
       await this.store.create(id, kind, config, await hashInputs(config));
     }
     const abort = new AbortController();
-    const info: JobInfo = { id, kind, startedAt: new Date().toISOString(), phase: 'start', step: 0, of: 1, tokensPerSec: 0, etaSec: null };
+    const info: JobInfo = { id, kind, label: labelOf(kind, config), startedAt: new Date().toISOString(), phase: 'start', step: 0, of: 1, tokensPerSec: 0, etaSec: null };
     const ctl: RunControl = {
       signal: abort.signal,
       progress: (p: Progress) => {

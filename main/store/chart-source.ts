@@ -24,7 +24,10 @@ export function sessionChartSource(s: SessionStore, owned: boolean): ChartSource
       })),
     runs: () => {
       const out: SourceRun[] = [];
-      for (const r of s.listRuns()) {
+      const rows = s.listRuns();
+      // sweeps finished since issue 18 have one child run per point (kind 'sweep-point'): those rows are the points
+      const hasPointRows = new Set(rows.filter((r) => r.kind === 'sweep-point' && r.parentId).map((r) => r.parentId));
+      for (const r of rows) {
         if (r.checkpointId == null) continue;
         const res = (s.getResult(r.id) ?? {}) as Record<string, unknown>;
         const sample = res.sampleMatrix as number[][] | undefined;
@@ -48,7 +51,7 @@ export function sessionChartSource(s: SessionStore, owned: boolean): ChartSource
           createdAt: r.createdAt,
         });
         // sweeps store their points in the result: one chart run per point
-        if (Array.isArray(res.points))
+        if (Array.isArray(res.points) && !hasPointRows.has(r.id))
           for (const [i, pt] of (res.points as Record<string, number>[]).entries())
             out.push({
               id: `${r.id}@${i}`,

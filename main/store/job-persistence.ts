@@ -25,6 +25,7 @@ interface ConfigLike {
   checkpoint?: string;
   checkpoints?: { path: string; tokensSeen?: number }[];
   series?: string;
+  sweep?: number[];
 }
 
 async function registerCheckpoint(s: SessionStore, p: string, extra: { series?: string; tokensTrained?: number } = {}): Promise<number> {
@@ -66,7 +67,8 @@ export class SessionJobPersistence implements JobPersistence {
     // tokens = the run's token budget (METHOD.md: N tokens cut into N/S sequences)
     const dataHash = inputs?.data?.hash ?? (c.data ? fileHash(c.data) : undefined);
     const datasetId = c.data ? s.upsertDataset({ path: path.resolve(c.data), seqLen: c.seqLen, hash: dataHash ?? undefined, tokens: c.tokens }) : null;
-    s.createRun({ id, kind, method: c.method ?? 'cett-ppl', checkpointId, datasetId, p: c.method === 'cett-ppl' || !c.method ? (c.p ?? null) : null, param: c.param ?? null, config, status: 'running', appVersion: APP_VERSION, ortVersion: onnxruntimeVersion, provenance: startProvenance(inputs) });
+    // p only for one CETT-PPL-p% measurement: a CETT sweep fixes CETT, not p% (its row must not read 'CETT-PPL-1%')
+    s.createRun({ id, kind, method: c.method ?? 'cett-ppl', checkpointId, datasetId, p: (c.method === 'cett-ppl' || !c.method) && !c.sweep ? (c.p ?? null) : null, param: c.param ?? null, config, status: 'running', appVersion: APP_VERSION, ortVersion: onnxruntimeVersion, provenance: startProvenance(inputs) });
   }
 
   async saveStep(id: string, state: unknown): Promise<void> {
@@ -125,6 +127,34 @@ export class SessionJobPersistence implements JobPersistence {
         }
         s.saveResult(id, { ...summary, checkpointCount: cks.length });
         if (prov && cks.length) s.addProvenance(id, { measurement: measurementProvenance(cks[cks.length - 1]) });
+      } else if (res && res.kind === 'sweep' && Array.isArray(res.points)) {
+        // a sweep: one child run per point, so every point has its own row (runs table, Compare, `runs` CLI) after
+        // the monitor is gone; the parent keeps the whole result (issue 18)
+        const parent = s.getRun(id);
+        const cettSweep = res.method === 'cett-ppl' || res.method === undefined;
+        for (const [i, raw] of (res.points as Record<string, unknown>[]).entries()) {
+          const pt = raw ?? {};
+          const param = typeof pt.param === 'number' ? pt.param : null;
+          const childId = `${id}#${i}`;
+          if (!s.hasRun(childId))
+            s.createRun({
+              id: childId,
+              parentId: id,
+              kind: 'sweep-point',
+              method: cettSweep ? 'cett' : String(res.method),
+              checkpointId: parent?.checkpointId ?? null,
+              datasetId: parent?.datasetId ?? null,
+              p: null,
+              param,
+              config: { parent: id, point: i, param },
+              status: 'completed',
+              appVersion: APP_VERSION,
+              ortVersion: onnxruntimeVersion,
+            });
+          s.saveResult(childId, { ...pt, ...(cettSweep && param !== null ? { cett: param } : {}), provider: res.provider, dtype: res.dtype });
+        }
+        s.saveResult(id, res);
+        if (s.runProvenance(id)) s.addProvenance(id, { measurement: measurementProvenance(res) });
       } else if (res) {
         s.saveResult(id, res);
         if (s.runProvenance(id)) s.addProvenance(id, { measurement: measurementProvenance(res) });

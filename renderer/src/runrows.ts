@@ -10,7 +10,22 @@ export function sortValue(r: SessionRun, k: SortKey): string | number {
   return v;
 }
 
-export function methodLabel(r: Pick<SessionRun, 'method' | 'p' | 'param'>): string {
+const BASELINE: Record<string, string> = { cett: 'CETT', fat: 'FAT-ε', relu: 'ReLU', 'topk-token': 'Top-k (token)', 'topk-batch': 'Top-k (batch)' };
+
+/**
+ * The method column. A sweep is named by what it fixes ('CETT sweep ×5'), never 'CETT-PPL-1%' (the p% of its config
+ * plays no part); a sweep point by its parameter ('CETT 0.2', 'FAT-ε 0.01'). `sweepPoints`: the run's sweep children.
+ */
+export function methodLabel(r: Pick<SessionRun, 'method' | 'p' | 'param'> & { kind?: string }, sweepPoints = 0): string {
+  const base = BASELINE[r.method] ?? r.method;
+  if (sweepPoints > 0) return `${r.method === 'cett-ppl' ? 'CETT' : base} sweep ×${sweepPoints}`;
   if (r.method === 'cett-ppl') return `CETT-PPL-${r.p ?? '?'}%`;
-  return r.param !== null && r.param !== undefined ? `${r.method} ${r.param}` : r.method;
+  return r.param !== null && r.param !== undefined ? `${base} ${r.param}` : base;
+}
+
+/** Sweep points per parent run id (rows of kind 'sweep-point'). */
+export function sweepCounts(rows: Pick<SessionRun, 'parentId' | 'kind'>[]): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const r of rows) if (r.kind === 'sweep-point' && r.parentId) m.set(r.parentId, (m.get(r.parentId) ?? 0) + 1);
+  return m;
 }

@@ -7,6 +7,7 @@ import { openOpts, workFor } from '../../jobs/measure-job';
 import { cachedModelSource, type ModelSource } from '../../jobs/models';
 import { estimateRun } from '../../jobs/estimate';
 import { requireInputs } from '../../jobs/inputs';
+import type { JobInfo } from '../../api/domains/runs';
 
 /**
  * One JobRunner per engine. Job state goes to the persistence registered under services 'runs.persistence'
@@ -31,15 +32,39 @@ function allRunners(ctx: EngineContext): JobRunner[] {
   return [...ctx.services.entries()].filter(([k]) => k.startsWith('runs:')).map(([, v]) => v as JobRunner);
 }
 
+/** job id → the session file it writes into (null: job files), recorded when it starts */
+function sessionsOfJobs(ctx: EngineContext): Map<string, string | null> {
+  let m = ctx.services.get('runs.sessionOf') as Map<string, string | null> | undefined;
+  if (!m) ctx.services.set('runs.sessionOf', (m = new Map()));
+  return m;
+}
+
+/** Jobs running now that write into the session file `file` (sessions.open/new/saveAs/close refuse to switch then). */
+export function jobsInSession(ctx: EngineContext, file: string): JobInfo[] {
+  const of = sessionsOfJobs(ctx);
+  return allRunners(ctx)
+    .flatMap((r) => r.list())
+    .filter((j) => of.get(j.id) === file);
+}
+
 export const runsHandlers: HandlerMap = {
   'runs.start': async (req, ctx) => {
     const src = modelSource(ctx);
     requireInputs(req.config, { checkpoints: !ctx.services.has('runs.models') });
-    const { id } = await runnerFor(ctx, req.config.stateDir).start(req.config.kind, req.config, workFor(req.config, src), req.resume);
+    // the session the job writes into: the open (writable) one, unless the request names its own state folder
+    const s = ctx.services.get('session') as { file: string; readOnly: boolean } | undefined;
+    const sessionFile = !req.config.stateDir && ctx.services.has('runs.persistence') && s && !s.readOnly ? s.file : null;
+    const { id, done } = await runnerFor(ctx, req.config.stateDir).start(req.config.kind, req.config, workFor(req.config, src), req.resume);
+    const of = sessionsOfJobs(ctx);
+    of.set(id, sessionFile);
+    void done.finally(() => of.delete(id)).catch(() => undefined);
     return { id };
   },
   'runs.cancel': (req, ctx) => ({ cancelled: allRunners(ctx).some((r) => r.cancel(req.id)) }),
-  'runs.active': (_req, ctx) => allRunners(ctx).flatMap((r) => r.list()),
+  'runs.active': (_req, ctx) => {
+    const of = sessionsOfJobs(ctx);
+    return allRunners(ctx).flatMap((r) => r.list().map((j) => ({ ...j, session: of.get(j.id) ?? null })));
+  },
   'runs.estimate': (req, ctx) => estimateRun(req.config, modelSource(ctx)),
   'runs.plan': async (req, ctx) => {
     const src = modelSource(ctx);

@@ -11,6 +11,8 @@ import { SessionStore, SessionJobPersistence, importRuns, exportRun, relink, rer
 import { JsonFilePersistence } from '../../jobs/persistence';
 import { inspectCheckpoint } from '../../checkpoint/index';
 import { addRecent } from '../recent';
+import { jobsInSession } from './runs';
+import { writableOut } from './output';
 import type { Family } from '../../checkpoint/types';
 
 export function currentSession(ctx: EngineContext): SessionStore | undefined {
@@ -34,6 +36,18 @@ function routeJobs(ctx: EngineContext): void {
     ctx.services.set('runs.persistence', new SessionJobPersistence(() => currentSession(ctx), new JsonFilePersistence(path.join(ctx.paths.userData, 'jobs'))));
   const existing = ctx.services.get('runs:') as { list(): unknown[] } | undefined;
   if (existing && existing.list().length === 0) ctx.services.delete('runs:'); // next runs.start binds to the router
+}
+
+/**
+ * A running measurement writes its steps into the open session: switching or closing it then would leave the run
+ * 'interrupted' (issue 18: a reload whose URL named another session did that). Refused, naming the run, until it ends.
+ */
+function refuseWhileMeasuring(ctx: EngineContext, what: string, target?: string): void {
+  const cur = currentSession(ctx);
+  if (!cur || (target !== undefined && path.resolve(target) === cur.file)) return;
+  const jobs = jobsInSession(ctx, cur.file);
+  if (jobs.length)
+    throw new LabError('BUSY', `cannot ${what} while ${jobs.map((j) => `'${j.label ?? j.kind}'`).join(', ')} ${jobs.length > 1 ? 'are' : 'is'} measuring into ${cur.file}; wait for it to finish or cancel it first`);
 }
 
 function attach(ctx: EngineContext, s: SessionStore): SessionInfo {
@@ -63,14 +77,19 @@ function configHere(s: SessionStore, id: string): unknown {
 }
 
 export const sessionsHandlers: HandlerMap = {
-  'sessions.new': (req, ctx) => attach(ctx, SessionStore.create(checkExt(req.path))),
+  'sessions.new': (req, ctx) => {
+    refuseWhileMeasuring(ctx, 'start a new session');
+    return attach(ctx, SessionStore.create(checkExt(req.path)));
+  },
   'sessions.open': (req, ctx) => {
     const cur = currentSession(ctx);
     if (cur && cur.file === path.resolve(req.path)) return info(cur);
+    refuseWhileMeasuring(ctx, `open ${req.path}`, req.path);
     return attach(ctx, SessionStore.open(req.path, { readOnly: req.readOnly }));
   },
   'sessions.saveAs': async (req, ctx) => {
     const s = need(ctx);
+    refuseWhileMeasuring(ctx, 'save the session under another name');
     const dest = checkExt(req.path);
     await s.backupTo(dest);
     return attach(ctx, SessionStore.open(dest));
@@ -78,6 +97,7 @@ export const sessionsHandlers: HandlerMap = {
   'sessions.close': (_req, ctx) => {
     const s = currentSession(ctx);
     if (!s) return { closed: false };
+    refuseWhileMeasuring(ctx, 'close the session');
     s.close();
     ctx.services.delete('session');
     ctx.emit('session.changed', { path: null, what: 'closed' });
@@ -150,7 +170,7 @@ export const sessionsHandlers: HandlerMap = {
     ctx.emit('session.changed', { path: s.file, what: 'runs' });
     return r;
   },
-  'sessions.exportRun': (req, ctx) => exportRun(need(ctx), req.id, req.format, req.out),
+  'sessions.exportRun': (req, ctx) => exportRun(need(ctx), req.id, req.format, writableOut(req.out, req.format, req.overwrite)),
   'sessions.saveFit': (req, ctx) => {
     const s = need(ctx);
     const id = s.saveFit({ kind: req.kind, series: req.series ?? null, spec: req.spec ?? null, result: req.result ?? null });

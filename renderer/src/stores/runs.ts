@@ -6,12 +6,15 @@ import { defineStore } from 'pinia';
 import { computed, ref } from 'vue';
 import type { JobFinishedEvent, JobProgressEvent, RequestOf } from '../../../main/api/contract';
 import { api } from '../api/client';
+import { describeConfig as labelOf } from '../../../common/run-label';
 
 export type RunConfigInput = RequestOf<'runs.start'>['config'];
 
 /** A job as the monitor shows it: the engine's last progress event plus what the window knows. */
 export interface JobView extends JobProgressEvent {
   label: string;
+  /** the session file the job writes into (null: JSON job files, no session) */
+  session?: string | null;
   config?: RunConfigInput;
   startedAt: string;
   status: 'running' | 'completed' | 'failed' | 'cancelled';
@@ -20,11 +23,9 @@ export interface JobView extends JobProgressEvent {
   finishedAt?: string;
 }
 
+/** One label function for engine and window (common/run-label.ts). */
 export function describeConfig(c: RunConfigInput): string {
-  const method = c.method ?? 'cett-ppl';
-  const m = method === 'cett-ppl' ? `CETT-PPL-${c.p ?? 1}%` : `${method}${c.param !== undefined ? ` ${c.param}` : ''}`;
-  const what = c.kind === 'measure' ? (c.checkpoint.split(/[\\/]/).filter(Boolean).pop() ?? c.checkpoint) : `series of ${c.checkpoints.length}`;
-  return `${m} · ${what}${c.sweep ? ` · sweep ×${c.sweep.length}` : ''}`;
+  return labelOf(c);
 }
 
 export const useRunsStore = defineStore('runs', () => {
@@ -50,9 +51,13 @@ export const useRunsStore = defineStore('runs', () => {
     upsert(e.id, { status: e.status, result: e.result, error: e.error, finishedAt: new Date().toISOString(), etaSec: null });
   });
 
+  // after a reconnect (server restarted, network back) the running jobs come back with their labels and sessions
+  api.onState((st) => {
+    if (st === 'open') void loadActive().catch(() => undefined);
+  });
   async function loadActive(): Promise<void> {
     const list = await api.call('runs.active', {});
-    for (const a of list) upsert(a.id, { phase: a.phase, step: a.step, of: a.of, tokensPerSec: a.tokensPerSec, etaSec: a.etaSec, startedAt: a.startedAt, label: find(a.id)?.label ?? a.kind });
+    for (const a of list) upsert(a.id, { phase: a.phase, step: a.step, of: a.of, tokensPerSec: a.tokensPerSec, etaSec: a.etaSec, startedAt: a.startedAt, label: a.label ?? find(a.id)?.label ?? a.kind, session: a.session ?? undefined });
   }
   async function start(config: RunConfigInput, resume?: string): Promise<string> {
     const { id } = await api.call('runs.start', resume ? { config, resume } : { config });
