@@ -78,7 +78,8 @@ start() {
   munged --force --key-file="$DIR/munge/munge.key" --socket="$DIR/munge/munge.socket" \
     --pid-file="$DIR/run/munged.pid" --log-file="$DIR/log/munged.log" --seed-file="$DIR/munge/munged.seed" \
     || die "munged did not start: $(tail -3 "$DIR/log/munged.log" 2>/dev/null)"
-  slurmctld || die "slurmctld did not start: $(tail -5 "$DIR/log/slurmctld.log" 2>/dev/null)"
+  # -c: a fresh cluster each start, no jobs of an earlier run recovered
+  slurmctld -c || die "slurmctld did not start: $(tail -5 "$DIR/log/slurmctld.log" 2>/dev/null)"
   slurmd -N "$NODE" || die "slurmd did not start: $(tail -5 "$DIR/log/slurmd.log" 2>/dev/null)"
   for _ in $(seq 1 60); do
     state="$(sinfo -h -N -o '%T' 2>/dev/null | head -1 || true)"

@@ -14,13 +14,14 @@ const DIR = process.env.SPARSITY_LAB_SLURM_DIR ?? '/tmp/sparsity-lab-slurm';
 
 function sinfo(): string | null {
   try {
-    return execFileSync('sinfo', ['-h', '-N', '-o', '%T'], { encoding: 'utf8', timeout: 10_000, stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+    return execFileSync('sinfo', ['-h', '-N', '-o', '%T'], { encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe'] }).trim();
   } catch {
     return null;
   }
 }
 
-const up = () => /idle|mixed|alloc/.test(sinfo() ?? '');
+// a node that can take or is finishing work (sinfo states: idle, mixed, allocated, completing)
+const up = () => /idle|mixed|alloc|complet/.test(sinfo() ?? '');
 
 /** Makes sure a cluster answers (SLURM_CONF set in process.env); returns whether this call started it. */
 export function ensureSlurm(): { startedHere: boolean } {
@@ -37,14 +38,16 @@ export function ensureSlurm(): { startedHere: boolean } {
   });
   if (missing.length) throw new Error(`no Slurm cluster is running and ${missing.join(', ')} is not installed: ${how}`);
   if (process.getuid?.() !== 0) throw new Error(`no Slurm cluster is running and this test is not root, so it cannot start one: ${how}`);
+  let said: string;
   try {
-    execFileSync(SCRIPT, ['start'], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] });
+    said = execFileSync(SCRIPT, ['start'], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] });
   } catch (e) {
     throw new Error(`the one-node Slurm cluster did not start: ${(e as { stderr?: string }).stderr?.trim() || (e as Error).message}`);
   }
   process.env.SLURM_CONF = path.join(DIR, 'slurm.conf');
-  if (!up()) throw new Error(`Slurm started but its node is not usable (sinfo: ${sinfo() ?? 'no answer'}); logs in ${DIR}/log`);
-  return { startedHere: true };
+  if (!up()) throw new Error(`Slurm is running but its node is not usable (sinfo: ${sinfo() ?? 'no answer'}); logs in ${DIR}/log`);
+  // a cluster that was up all along (sinfo was only slow to answer) belongs to whoever started it
+  return { startedHere: !/already running/.test(said) };
 }
 
 export function stopSlurm(): void {

@@ -167,32 +167,65 @@ describe('cluster on a real Slurm', () => {
     fs.mkdirSync(broken, { recursive: true });
     fs.writeFileSync(path.join(broken, 'config.json'), '{"model_type": "llama", "hidden_size": "wide"}');
     const session = path.join(dir, 'fail.sparsitylab');
-    const sub = await submit([ckpts[0], broken], session);
-    await waitFor('both tasks final', () => [0, 1].every((i) => ['done', 'failed'].includes(readTaskStatus(sub.resultsDir, i).status?.state ?? '')));
-    const st = readTaskStatus(sub.resultsDir, 1).status!;
-    expect(st.state).toBe('failed');
+    const sub = await submit([broken], session);
+    // and an engine command that does not exist on the node: no status file, the exit code and the shell's words
+    const sub2 = await submit([ckpts[0]], session, ['--engine-command', '/nonexistent/sparsity-lab']);
+    await waitFor('the failing task final', () => readTaskStatus(sub.resultsDir, 0).status?.state === 'failed');
+    const st = readTaskStatus(sub.resultsDir, 0).status!;
     expect(st.reason).toMatch(/step-9-9B: no weights found/);
     const r = JSON.parse((await cli(['cluster', 'collect', sub.slurmJobId, '--session', session, '--json'], { ok: false })).out);
-    expect(r.collected).toBe(1);
+    expect(r).toMatchObject({ collected: 0, waiting: 0 });
     expect(r.failed).toHaveLength(1);
-    expect(r.failed[0]).toMatchObject({ task: 1, label: 'step-9-9B' });
-    expect(r.failed[0].reason).toBe(st.reason);
-    expect(fs.readFileSync(r.failed[0].log, 'utf8')).toMatch(/sparsity-lab task 1 of job/);
+    expect(r.failed[0]).toMatchObject({ task: 0, label: 'step-9-9B', reason: st.reason });
+    expect(fs.readFileSync(r.failed[0].log, 'utf8')).toMatch(/sparsity-lab task 0 of job/);
     const s = SessionStore.open(session, { readOnly: true });
     try {
-      const row = s.db.prepare('SELECT state, reason, log_tail FROM cluster_tasks WHERE task=1').get() as { state: string; reason: string; log_tail: string };
+      expect(s.listRuns({ parentId: null }).filter((x) => x.status === 'completed')).toHaveLength(0);
+      const row = s.db.prepare('SELECT t.state, t.reason, t.log_tail FROM cluster_tasks t JOIN cluster_arrays a ON a.id = t.array_id WHERE a.slurm_job_id = ?').get(sub.slurmJobId) as { state: string; reason: string; log_tail: string };
       expect(row.state).toBe('failed');
       expect(row.reason).toBe(st.reason);
-      expect(row.log_tail).toMatch(/sparsity-lab task 1/);
+      expect(row.log_tail).toMatch(/sparsity-lab task 0/);
     } finally {
       s.close();
     }
 
-    // an engine command that does not exist on the node: no status file, the exit code and the shell's words
-    const sub2 = await submit([ckpts[0]], session, ['--engine-command', '/nonexistent/sparsity-lab']);
     await waitFor('the exit file', () => fs.existsSync(path.join(sub2.resultsDir, 'tasks', '0', 'exit')), 30_000);
     const st2 = JSON.parse((await cli(['cluster', 'status', sub2.slurmJobId, '--session', session, '--json'])).out);
     expect(st2.tasks[0].state).toBe('failed');
     expect(st2.tasks[0].reason).toMatch(/engine did not start \(exit code 127\).*No such file/);
+  });
+
+  it('a job bundle run where it was carried (paths mapped) comes back with collect --offline', async () => {
+    // the "cluster" sees this test's folder under another name
+    const mirror = path.join(os.tmpdir(), `slab-mirror-${process.pid}`);
+    fs.rmSync(mirror, { force: true });
+    fs.symlinkSync(dir, mirror);
+    try {
+      const session = path.join(dir, 'bundle.sparsitylab');
+      const bundle = path.join(dir, 'bundle');
+      const r = JSON.parse(
+        (await cli(['cluster', 'submit', ckpts[0], '--session', session, '--data', data, ...MEASURE, ...NODE, '--bundle', bundle, '--path-map', `${dir}=${mirror}`, '--engine-command', `"${process.execPath}" "${CLI}"`, '--json'])).out,
+      );
+      expect(r.slurmJobId).toBeNull();
+      const m = readManifest(bundle);
+      expect(m.tasks[0].argv.slice(0, 4)).toEqual(['measure', ckpts[0].replace(dir, mirror), '--data', data.replace(dir, mirror)]);
+      expect(fs.readFileSync(path.join(bundle, 'job.sh'), 'utf8')).not.toContain('--chdir');
+      // "on the cluster": sbatch inside the bundle folder; nothing here knows its job id
+      const jobId = execFileSync('sbatch', ['--parsable', 'job.sh'], { cwd: bundle, encoding: 'utf8' }).trim();
+      submitted.push(jobId);
+      await waitFor('the bundle task done', () => readTaskStatus(bundle, 0).status?.state === 'done');
+      const col = JSON.parse((await cli(['cluster', 'collect', bundle, '--offline', '--session', session, '--json'])).out);
+      expect(col).toMatchObject({ collected: 1, runsImported: 1, failed: [] });
+      const s = SessionStore.open(session, { readOnly: true });
+      try {
+        const runs = s.listRuns({ parentId: null });
+        expect(runs).toHaveLength(1);
+        expect(s.runProvenance(runs[0].id)!.cluster).toMatchObject({ slurmJobId: jobId, arrayTaskId: '0' });
+      } finally {
+        s.close();
+      }
+    } finally {
+      fs.rmSync(mirror, { force: true });
+    }
   });
 });
