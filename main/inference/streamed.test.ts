@@ -107,6 +107,31 @@ describe.each(families)('%s %s: streamed = whole graph', (family, activation, st
   });
 });
 
+// fp16 graphs (the GPU dtype). One block: the shared dense/CETT graph gives the whole graph's numbers exactly. Two
+// blocks: the residual stream crosses the boundary as fp16, as on a GPU, where the whole graph keeps it fp16 too; the
+// CPU provider has few fp16 kernels, so there onnxruntime computes the whole graph's residual adds in fp32 and drops
+// the Casts between them (and fused GPU graphs normalise an fp32 skip sum): the block boundary then rounds once more,
+// within fp16 rounding of the NLL (the tolerance below), and a broken handover would be far outside it.
+test('fp16 graphs: one block exact, fp16 hidden states between blocks within fp16 rounding', async () => {
+  const ckpt = await loadCheckpoint(writeTinyCheckpoint(path.join(tmp, 'fp16'), 'llama', { layers: L, std: 0.3, dtype: 'F16' }));
+  const whole = await open(ckpt, { execution: 'whole', dtype: 'float16' });
+  const one = await open(ckpt, { execution: 'streamed', blockLayers: L, dtype: 'float16' });
+  const two = await open(ckpt, { execution: 'streamed', blockLayers: 2, dtype: 'float16' });
+  expect(two.dtype).toBe('float16');
+  const tau = whole.colNorms.map((c) => c.map((x) => 0.01 / x));
+  const modes: MaskMode[] = [{ kind: 'dense' }, { kind: 'cett', tau }];
+  for (const mode of modes) {
+    const req = { ids, batch: B, seqLen: S, mode, captureActivations: mode.kind === 'dense' };
+    const want = await whole.forward(req);
+    same(await one.forward(req), want, `fp16 one block ${mode.kind}`);
+    const got = await two.forward(req);
+    expect(maxAbs(got.nll, want.nll), `fp16 two blocks ${mode.kind}`).toBeLessThan(0.03);
+    const wrong = await two.forward({ ...req, ids: ids.map((t) => (t + 1) % 256) });
+    expect(maxAbs(wrong.nll, want.nll)).toBeGreaterThan(0.5); // the tolerance tells a wrong input apart
+  }
+  for (const r of [one, two, whole]) await r.dispose();
+});
+
 describe('planning under a device-memory cap', () => {
   test('a small cap makes the planner stream, paging blocks, with the same numbers; chunks give the uncut batch', async () => {
     const ckpt = await loadCheckpoint(writeTinyCheckpoint(path.join(tmp, 'cap'), 'llama', { layers: L, std: 0.15 }));
