@@ -13,6 +13,7 @@ import type { MeasureTarget } from '../metrics/target';
 import type { CettPplOptions, SearchState } from '../metrics/types';
 import { defaultModelSource, type ModelSource, type OpenOptions } from './models';
 import type { JobHooks } from './runner';
+import { checkFiniteResult, refuseNonFiniteWeights } from './finite-result';
 
 export function openOpts(cfg: RunConfig): OpenOptions {
   return {
@@ -46,6 +47,7 @@ function cettOptions(cfg: RunConfig): CettPplOptions {
 
 export async function runMeasure(cfg: MeasureConfig, ctl: RunControl, hooks: JobHooks<SearchState>, src: ModelSource = defaultModelSource): Promise<unknown> {
   const ckpt = await src.loadCheckpoint(cfg.checkpoint);
+  refuseNonFiniteWeights(ckpt);
   if (cfg.method === 'cett-ppl' && !cfg.sweep) cettOptions(cfg);
   if (cfg.method !== 'cett-ppl') for (const v of cfg.sweep ?? [cfg.param]) baselineMask(cfg.method as BaselineMethod, v, ckpt.spec);
   const data = dataFor(ckpt, cfg);
@@ -57,7 +59,7 @@ export async function runMeasure(cfg: MeasureConfig, ctl: RunControl, hooks: Job
         cfg.method === 'cett-ppl'
           ? await sweepCett(target, data, cfg.sweep, cfg.thresholdMode, ctl)
           : await sweepBaseline(target, data, cfg.method as BaselineMethod, cfg.sweep, ctl);
-      return {
+      return checkFiniteResult({
         kind: 'sweep',
         method: cfg.method,
         checkpoint: ckpt.path,
@@ -66,10 +68,10 @@ export async function runMeasure(cfg: MeasureConfig, ctl: RunControl, hooks: Job
         dtype: target.runner.dtype,
         tokens: data.tokens,
         ...(target.runner.plan ? { execution: target.runner.plan } : {}),
-      };
+      }, ckpt.path);
     }
-    if (cfg.method === 'cett-ppl') return await measureCettPpl(target, data, cettOptions(cfg), ctl, { resume: hooks.resume, onStep: hooks.onStep });
-    return await measureBaseline(target, data, cfg.method as BaselineMethod, cfg.param, ctl);
+    if (cfg.method === 'cett-ppl') return checkFiniteResult(await measureCettPpl(target, data, cettOptions(cfg), ctl, { resume: hooks.resume, onStep: hooks.onStep }), ckpt.path);
+    return checkFiniteResult(await measureBaseline(target, data, cfg.method as BaselineMethod, cfg.param, ctl), ckpt.path);
   } finally {
     await target.runner.dispose();
   }
@@ -82,6 +84,7 @@ export async function runSeries(cfg: SeriesConfig, ctl: RunControl, hooks: JobHo
   // read every config first: architectures and tokenizer checked before any compute
   const ckpts: LoadedCheckpoint[] = [];
   for (const c of cfg.checkpoints) ckpts.push(await src.loadCheckpoint(c.path));
+  for (const c of ckpts) refuseNonFiniteWeights(c);
   checkSameArchitecture(ckpts.map((c) => ({ id: c.path, runner: { spec: c.spec } }) as MeasureTarget));
   const data = dataFor(ckpts[ckpts.length - 1], cfg);
   const entries = ckpts.map((c, i) => ({
@@ -90,7 +93,7 @@ export async function runSeries(cfg: SeriesConfig, ctl: RunControl, hooks: JobHo
     spec: c.spec,
     open: () => src.openTarget(c, openOpts(cfg), cfg.checkpoints[i].tokensSeen),
   }));
-  return measureSeries(entries, data, { ...o, lastK: cfg.lastK }, ctl, { resume: hooks.resume, onStep: hooks.onStep });
+  return checkFiniteResult(await measureSeries(entries, data, { ...o, lastK: cfg.lastK }, ctl, { resume: hooks.resume, onStep: hooks.onStep }), `series of ${ckpts.length} checkpoints`);
 }
 
 export function workFor(cfg: RunConfig, src: ModelSource = defaultModelSource) {
