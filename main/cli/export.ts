@@ -5,9 +5,10 @@ import { LabError } from '../api/errors';
 
 const USAGE = `usage: sparsity-lab export <session> --chart <kind> --format png|svg|pdf|csv|json|tex --out <file>
                           [--preset single|double] [--dpi 300] [--font-family F] [--font-size PT]
-                          [--x-scale linear|log] [--y-scale linear|log] [--series a,b] [--run ID] [--json]
+                          [--x-scale linear|log] [--y-scale linear|log] [--series a,b] [--run ID] [--json] [--overwrite]
 Renders a chart of the session in Node (no browser) with the same styling as the app.
 <session> is a .sparsitylab session file or a chart snapshot .json.
+--out must be a new file in an existing folder; --overwrite replaces an existing file of the same type.
 chart kinds: ${CHART_KINDS.join(', ')}`;
 
 const num = (flag: string, v: string | undefined): number | undefined => {
@@ -26,7 +27,7 @@ export const exportCommand: CliCommand = {
       options: {
         chart: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' }, preset: { type: 'string' }, dpi: { type: 'string' },
         'font-family': { type: 'string' }, 'font-size': { type: 'string' }, 'x-scale': { type: 'string' }, 'y-scale': { type: 'string' },
-        series: { type: 'string' }, run: { type: 'string' }, title: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' },
+        series: { type: 'string' }, run: { type: 'string' }, title: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' }, overwrite: { type: 'boolean' },
       },
     });
     if (values.help) {
@@ -47,6 +48,7 @@ export const exportCommand: CliCommand = {
       kind: values.chart as ChartKind,
       format,
       out: values.out,
+      overwrite: values.overwrite === true, // an existing file is replaced only when asked (and only one of its type)
       preset: values.preset,
       dpi: num('--dpi', values.dpi),
       options: {

@@ -48,7 +48,7 @@ afterAll(async () => {
 });
 
 const exp = (kind: ChartKind, format: string, extra: Record<string, unknown> = {}) =>
-  engine.call('charts.export', { sessionPath: session, kind, format, out: path.join(dir, `${kind}.${format}`), ...extra }) as Promise<ChartExportResult>;
+  engine.call('charts.export', { sessionPath: session, kind, format, out: path.join(dir, `${kind}.${format}`), overwrite: true, ...extra }) as Promise<ChartExportResult>; // tests re-export their own files
 const keep = (file: string, name = path.basename(file)) => fs.copyFileSync(file, path.join(ARTIFACTS, name));
 
 function parseCsv(text: string): Record<string, string>[] {

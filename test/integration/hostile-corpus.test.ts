@@ -491,3 +491,57 @@ describe('CLI arguments', () => {
     expect(snapshot(dir)).toEqual(before);
   });
 });
+
+// ---------------------------------------------------------------------------------------------------------------
+describe('writes go only where the user chose', () => {
+  let engine: Engine;
+  let dir: string;
+  let sess: string;
+  beforeAll(async () => {
+    dir = dirFor();
+    engine = new Engine({ paths: { userData: path.join(dir, 'home'), cache: path.join(dir, 'home', 'cache') }, log: { info() {}, warn() {}, error() {} } });
+    sess = path.join(dir, 'lab.sparsitylab');
+    const s = SessionStore.create(sess);
+    s.createRun({ id: 'r1', kind: 'measure', method: 'cett-ppl', p: 1, config: {} });
+    s.saveResult('r1', { cett: 0.2, activationRatio: 0.3 });
+    s.close();
+    await engine.call('sessions.open', { path: sess });
+    fs.writeFileSync(path.join(dir, 'notes.csv'), 'SECRET,my,own,table\n');
+    fs.writeFileSync(path.join(dir, 'photo.png'), Buffer.from('SECRET-not-a-png'));
+    fs.writeFileSync(path.join(dir, 'bin.json'), Buffer.from([0, 1, 2, 0, 83]));
+    fs.writeFileSync(path.join(dir, 'report.pdf'), 'SECRET plain text with a .pdf name');
+  });
+  afterAll(() => engine.dispose());
+  const cases: [string, () => [string, Record<string, unknown>], RegExp][] = [
+    ['exportRun onto an existing file without overwrite', () => ['sessions.exportRun', { id: 'r1', format: 'csv', out: path.join(dir, 'notes.csv') }], /notes\.csv exists already; choose another name, or ask to overwrite it/],
+    ['exportRun (json) onto a binary file, even with overwrite', () => ['sessions.exportRun', { id: 'r1', format: 'json', out: path.join(dir, 'bin.json'), overwrite: true }], /bin\.json exists but its contents are not a \.json file this app writes; not overwritten/],
+    ['exportRun onto a file of another type with overwrite', () => ['sessions.exportRun', { id: 'r1', format: 'csv', out: path.join(dir, 'photo.png'), overwrite: true }], /photo\.png exists and is not a \.csv file; not overwritten/],
+    ['chart PNG onto a non-PNG .png with overwrite', () => ['charts.export', { kind: 'pareto', format: 'png', out: path.join(dir, 'photo.png'), overwrite: true }], /photo\.png exists but its contents are not a \.png file this app writes/],
+    ['chart PDF onto a text file named .pdf with overwrite', () => ['charts.export', { kind: 'pareto', format: 'pdf', out: path.join(dir, 'report.pdf'), overwrite: true }], /report\.pdf exists but its contents are not a \.pdf file this app writes/],
+    ['chart CSV onto an existing CSV without overwrite', () => ['charts.export', { kind: 'pareto', format: 'csv', out: path.join(dir, 'notes.csv') }], /notes\.csv exists already/],
+    ['chart onto the session file itself', () => ['charts.export', { kind: 'pareto', format: 'json', out: sess, overwrite: true }], /lab\.sparsitylab exists and is not a \.json file; not overwritten/],
+    ['a new session in a folder that does not exist', () => ['sessions.new', { path: path.join(dir, 'made', 'up', 'x.sparsitylab') }], /made\/up: no such folder \(a new session is created only in an existing folder\)/],
+    ['a new session over an existing session', () => ['sessions.new', { path: sess }], /lab\.sparsitylab: a file with this name exists already/],
+  ];
+  test.each(cases)('%s', async (_n, req, re) => {
+    const [cmd, payload] = req();
+    const before = snapshot(dir);
+    const err = await failureOf(() => engine.call(cmd, payload));
+    expect(err, 'expected a refusal').toBeDefined();
+    expect(['BAD_REQUEST', 'SESSION_ERROR', 'BUSY']).toContain(err!.code);
+    expect(err!.message).toMatch(re);
+    clear(err!.message);
+    const after = snapshot(dir);
+    for (const k of Object.keys(after)) if (k.startsWith('home')) delete after[k];
+    for (const k of Object.keys(before)) if (k.startsWith('home')) delete before[k];
+    expect(after).toEqual(before);
+    expect(fs.existsSync(path.join(dir, 'made'))).toBe(false);
+  });
+  test('a new file, and an existing file of its type with overwrite, are written', async () => {
+    const out = path.join(dir, 'run.csv');
+    await engine.call('sessions.exportRun', { id: 'r1', format: 'csv', out });
+    expect(fs.readFileSync(out, 'utf8')).toMatch(/^run,checkpoint/);
+    await engine.call('sessions.exportRun', { id: 'r1', format: 'csv', out, overwrite: true });
+    fs.rmSync(out);
+  });
+});

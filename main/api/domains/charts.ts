@@ -63,6 +63,8 @@ export const chartsRequests = {
       options: chartOptionsSchema.optional(),
       /** also return the file as base64 (clipboard in Electron); only for files under 20 MB */
       returnData: z.boolean().optional(),
+      /** replace an existing file of the same type at `out` (otherwise an existing file is refused) */
+      overwrite: z.boolean().optional(),
     })
     .strict()
     .refine((r) => r.out !== undefined || r.returnData === true, { message: 'give out (a file path) or returnData: true', path: ['out'] }),

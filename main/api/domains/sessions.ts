@@ -39,7 +39,7 @@ export const sessionsRequests = {
     .object({ id: z.number().int().positive(), name: z.string().max(300).optional(), series: z.string().max(200).nullable().optional(), tokensTrained: z.number().nonnegative().nullable().optional(), notes: z.string().max(20000).optional() })
     .strict(),
   'sessions.importRuns': z.object({ from: filePath }).strict(),
-  'sessions.exportRun': z.object({ id: runId, format: z.enum(['json', 'csv']), out: filePath }).strict(),
+  'sessions.exportRun': z.object({ id: runId, format: z.enum(['json', 'csv']), out: filePath, overwrite: z.boolean().optional() }).strict(),
   /** fits (engineer E) and chart specifications (engineer G), stored as JSON keyed by kind and series */
   'sessions.saveFit': z.object({ kind: z.string().min(1).max(100), series: z.string().max(500).nullable().optional(), spec: z.unknown(), result: z.unknown() }).strict(),
   'sessions.listFits': z.object({ kind: z.string().min(1).max(100).optional() }).strict(),

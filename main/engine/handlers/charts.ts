@@ -15,6 +15,7 @@ import { exportChart } from '../../charts/export';
 import type { ChartSource, SourceWidthDepthFit } from '../../charts/source';
 import { sessionChartSource } from '../../store/index';
 import { currentSession } from './sessions';
+import { writableOut } from './output';
 import { seriesFitter, fitPiecewise } from '../../laws/index';
 
 /** A test may put other `DataDeps` (a fitter for series without a stored fit) under this key. */
@@ -61,7 +62,7 @@ export const chartsHandlers: HandlerMap = {
       const plot = plotData(req.kind, src, options, deps(ctx));
       return { plot, ...buildChartConfig(plot, options), options };
     }),
-  'charts.export': (req, ctx) => withSource(ctx, req.sessionPath, (src) => exportChart(src, req, deps(ctx))),
+  'charts.export': (req, ctx) => withSource(ctx, req.sessionPath, (src) => exportChart(src, req.out === undefined ? req : { ...req, out: writableOut(req.out, req.format, req.overwrite) }, deps(ctx))),
   'charts.settings.get': (req, ctx) =>
     withSource(ctx, req.sessionPath, (src) => {
       const raw = src.chartSettings?.(req.kind);

@@ -2,6 +2,7 @@
  * The sessions domain: one open session per engine (ctx.services 'session'). Opening one also routes job
  * persistence into it, so measurements started from the UI are recorded step by step in the file.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import type { HandlerMap } from '../engine';
 import type { EngineContext } from '../context';
@@ -79,7 +80,10 @@ function configHere(s: SessionStore, id: string): unknown {
 export const sessionsHandlers: HandlerMap = {
   'sessions.new': (req, ctx) => {
     refuseWhileMeasuring(ctx, 'start a new session');
-    return attach(ctx, SessionStore.create(checkExt(req.path)));
+    const file = checkExt(req.path);
+    // a new session goes only where the user chose: an existing folder (no folders created on the way), a new name
+    if (!fs.existsSync(path.dirname(file)) || !fs.statSync(path.dirname(file)).isDirectory()) throw new LabError('BAD_REQUEST', `${path.dirname(file)}: no such folder (a new session is created only in an existing folder)`);
+    return attach(ctx, SessionStore.create(file));
   },
   'sessions.open': (req, ctx) => {
     const cur = currentSession(ctx);
