@@ -106,6 +106,20 @@ describe('weights in place', () => {
     expect(new GraphCache(cacheDir).entries().filter((e) => fs.existsSync(path.join(e.dir, 'weights.data')))).toHaveLength(1);
   });
 
+  test("the GPU path on the CPU: fp16 checkpoint, fp16 fused graph, every tensor in place, nothing converted", async () => {
+    const tmp = tmpDir('slab-inplace-gpu-');
+    const cacheDir = path.join(tmp, 'cache');
+    const ckpt = await loadCheckpoint(writeTinyCheckpoint(path.join(tmp, 'm'), 'llama', { activation: 'silu', seed: 12, dtype: 'F16', tie: true }));
+    expect(planWeights(ckpt, { dtype: 'float16' }).convertedBytes).toBe(0);
+    const q = { ...req, ids: req.ids.map((i) => i % ckpt.spec.vocabSize) };
+    const want = (await createReferenceRunner(ckpt).forward(q)).nll;
+    const r = await createRunner(ckpt, { provider: 'cpu', dtype: 'float16', fused: true, cacheDir });
+    const got = (await r.forward(q)).nll;
+    await r.dispose();
+    got.forEach((v, i) => expect(Math.abs(v - want[i])).toBeLessThan(2e-2 * Math.max(1, Math.abs(want[i]))));
+    expect(new GraphCache(cacheDir).entries().filter((e) => fs.existsSync(path.join(e.dir, 'weights.data')))).toEqual([]);
+  });
+
   test('gpt2 (Conv1D [in,out] used as stored, fused q|k|v converted) and no cache dir: same NLL', async () => {
     const tmp = tmpDir('slab-inplace-gpt2-');
     const ckpt = await loadCheckpoint(writeTinyCheckpoint(path.join(tmp, 'm'), 'gpt2', { activation: 'gelu_tanh', seed: 9 }));
