@@ -37,3 +37,34 @@ describe('measure-series inputs', () => {
     expect(resolveSeries([run], 4096).map((s) => s.tokensSeen)).toEqual([300 * 4096, 1234567]);
   });
 });
+
+describe('--seq-len default (issue 18: README examples on the 256-position demo models)', () => {
+  it("is the model's context, capped at 1024, and says so; a given --seq-len is kept", async () => {
+    const { writeTinyCheckpoint } = await import('../checkpoint/testing/tiny');
+    const { defaultSeqLen, SEQ_LEN_CAP } = await import('./measure');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'seqlen-'));
+    const short = writeTinyCheckpoint(path.join(dir, 'short'), 'llama', { maxPositions: 256, layers: 1 });
+    const long = writeTinyCheckpoint(path.join(dir, 'long'), 'llama', { maxPositions: 4096, layers: 1 });
+    const said: string[] = [];
+    const write = process.stderr.write;
+    process.stderr.write = ((m: string) => (said.push(m), true)) as typeof process.stderr.write;
+    try {
+      const a: Record<string, unknown> = {};
+      await defaultSeqLen(a, short, false);
+      const b: Record<string, unknown> = {};
+      await defaultSeqLen(b, long, false);
+      const c: Record<string, unknown> = { seqLen: 64 };
+      await defaultSeqLen(c, short, false);
+      const d: Record<string, unknown> = {};
+      await defaultSeqLen(d, path.join(dir, 'missing'), true);
+      expect([a.seqLen, b.seqLen, c.seqLen, d.seqLen]).toEqual([256, SEQ_LEN_CAP, 64, SEQ_LEN_CAP]);
+    } finally {
+      process.stderr.write = write;
+    }
+    expect(said).toEqual([
+      "--seq-len 256: the model's context (256 positions); give --seq-len to change it\n",
+      "--seq-len 1024: the model's context (4096 positions), capped at 1024; give --seq-len to change it\n",
+    ]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+});

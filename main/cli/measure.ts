@@ -12,6 +12,7 @@ import type { JobFinishedEvent } from '../api/domains/runs';
 import type { Engine } from '../engine/engine';
 import type { CliCommand } from './commands';
 import { checkpointPosition } from '../checkpoint/series';
+import { inspectCheckpoint } from '../checkpoint/index';
 
 const OPTIONS = {
   data: { type: 'string' },
@@ -44,7 +45,7 @@ const COMMON_USAGE = `  --data <file>            evaluation text: UTF-8 .txt, or
   --param <x>              baseline parameter: FAT ε, or Top-k fraction of neurons kept
   --sweep a,b,c            sweep the method's parameter (CETT for cett-ppl) instead of one measurement
   --tokens <N>             token budget (default 65536), cut into N/S sequences
-  --seq-len <S>            sequence length (default 1024)
+  --seq-len <S>            sequence length (default: the model's context, max_position_embeddings, capped at 1024)
   --batch <B>              sequences per batch (default 4)
   --tol <t>                outer bisection tolerance (default 1e-3; 1e-6 available)
   --threshold-mode <m>     authors (65,536-candidate grid, default) | exact
@@ -79,6 +80,28 @@ function commonConfig(values: Record<string, string | boolean | undefined>) {
   set('stateDir', values['state-dir'] ? path.resolve(String(values['state-dir'])) : undefined);
   if (values.sweep !== undefined) cfg.sweep = parseNumberList(String(values.sweep), 'sweep');
   return cfg;
+}
+
+/** The longest default sequence: the model's context when shorter (the demo models have 256), else this. */
+export const SEQ_LEN_CAP = 1024;
+
+/**
+ * --seq-len not given: the model's context (max_position_embeddings of the first checkpoint) capped at SEQ_LEN_CAP,
+ * said on stderr; a model whose context cannot be read keeps the cap (its reader then says what is wrong).
+ */
+export async function defaultSeqLen(config: Record<string, unknown>, checkpoint: string, quiet: boolean): Promise<void> {
+  if (config.seqLen !== undefined) return;
+  let ctx = 0;
+  try {
+    ctx = (await inspectCheckpoint(checkpoint)).maxPositions ?? 0;
+  } catch {
+    /* unreadable: the run reports it */
+  }
+  config.seqLen = ctx > 0 ? Math.min(ctx, SEQ_LEN_CAP) : SEQ_LEN_CAP;
+  if (!quiet)
+    process.stderr.write(
+      ctx > 0 ? `--seq-len ${config.seqLen}: the model's context (${ctx} positions)${ctx > SEQ_LEN_CAP ? `, capped at ${SEQ_LEN_CAP}` : ''}; give --seq-len to change it\n` : `--seq-len ${SEQ_LEN_CAP}: the model does not say its context; give --seq-len to change it\n`,
+    );
 }
 
 /** --session: record into that session file (created when it does not exist yet). */
@@ -157,6 +180,7 @@ export const measureCommand: CliCommand = {
     }
     if (positionals.length !== 1) throw new LabError('BAD_REQUEST', 'give exactly one checkpoint (an HF folder)');
     const config = { kind: 'measure', checkpoint: path.resolve(positionals[0]), ...commonConfig(values) };
+    await defaultSeqLen(config, config.checkpoint, !!values.quiet || !!values.json);
     await useSession(engine, values.session, values['state-dir']);
     return report(await runJob(engine, config, values.resume, !!values.quiet || !!values.json), !!values.json);
   },
@@ -207,6 +231,7 @@ export const measureSeriesCommand: CliCommand = {
     if (positionals.length === 0) throw new LabError('BAD_REQUEST', 'give a folder of checkpoints, a list file, or several checkpoints');
     const config = { kind: 'measure-series', checkpoints: resolveSeries(positionals, num(values['tokens-per-step'], 'tokens-per-step')), lastK: num(values['last-k'], 'last-k'), ...commonConfig(values) };
     if (config.lastK === undefined) delete config.lastK;
+    if (config.checkpoints.length) await defaultSeqLen(config, config.checkpoints[0].path, !!values.quiet || !!values.json);
     await useSession(engine, values.session, values['state-dir']);
     return report(await runJob(engine, config, values.resume, !!values.quiet || !!values.json), !!values.json);
   },
