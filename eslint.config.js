@@ -99,7 +99,7 @@ export default tseslint.config(
   // floors: main/base is the ground floor (main/base/README.md, no '../' imports); the engine (main/engine) is the top
   // floor, reached only by server/, cli/ and electron/; reading checkpoints does not depend on the law fits
   floor(['main/base/**/*.ts'], [{ group: ['../*'], message: 'main/base imports nothing from the rest of main/ (main/base/README.md).' }]),
-  floor(['main/{api,checkpoint,graph,inference,metrics,laws,store,jobs,charts}/**/*.ts'], [
+  floor(['main/{api,checkpoint,graph,inference,metrics,laws,store,jobs,charts,cluster}/**/*.ts'], [
     { group: ['../engine', '../engine/*', '../../engine', '../../engine/*', '**/main/engine/*'], message: 'main/engine is the top floor: only server/, cli/ and electron/ import it (what it holds that others need belongs in main/base).' },
   ]),
   floor(['main/checkpoint/**/*.ts'], [
