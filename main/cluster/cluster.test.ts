@@ -149,6 +149,11 @@ describe('the task on its node', () => {
     expect(st).toMatchObject({ state: 'failed', reason: `${pts[0].path}: no weights found`, provenance: { jobId: '7', arrayJobId: '6', node: 'n1' } });
     expect(st.provenance.gpu).toMatch(/^3/);
     await expect(runTask(results, '5', async () => ({ code: 0 }))).rejects.toThrow(/task "5" is not one of 0…0/);
+    const mf = path.join(results, 'manifest.json');
+    const good = fs.readFileSync(mf, 'utf8');
+    fs.writeFileSync(mf, good.replace('"measure"', '"relink"'));
+    await expect(runTask(results, '0', async () => ({ code: 0 }))).rejects.toThrow(/task 0 runs "relink", not measure/);
+    fs.writeFileSync(mf, good);
     // exit 0 but no run recorded is not success
     expect(await runTask(results, '0', async () => ({ code: 0 }), env)).toBe(1);
     expect(JSON.parse(fs.readFileSync(path.join(taskDir(results, 0), STATUS_FILE), 'utf8')).reason).toMatch(/recorded no run/);

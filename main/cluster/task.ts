@@ -36,6 +36,8 @@ export async function runTask(resultsArg: string, indexArg: string, measure: Mea
   const manifest = readManifest(results);
   if (!Number.isInteger(index) || index < 0 || index >= manifest.tasks.length) throw new LabError('BAD_REQUEST', `task "${indexArg}" is not one of 0…${manifest.tasks.length - 1} in ${results}`);
   const spec = manifest.tasks[index];
+  // a task only ever measures: a manifest that asks for anything else was not written by `cluster submit`
+  if (spec.argv[0] !== 'measure') throw new LabError('BAD_DATA', `${results}/manifest.json: task ${index} runs "${spec.argv[0].slice(0, 40)}", not measure`);
   const dir = taskDir(results, index);
   fs.mkdirSync(dir, { recursive: true });
   const statusFile = path.join(dir, STATUS_FILE);
