@@ -28,6 +28,7 @@ const routes: RouteRecordRaw[] = [
   { path: '/measure', name: 'measure', component: () => import('./views/MeasureView.vue') },
   { path: '/monitor', name: 'monitor', component: () => import('./views/MonitorView.vue') },
   { path: '/charts', name: 'charts', component: () => import('./views/ChartsView.vue') },
+  { path: '/run/:id', name: 'run', component: () => import('./views/RunView.vue') },
   { path: '/:rest(.*)*', redirect: '/' },
 ];
 

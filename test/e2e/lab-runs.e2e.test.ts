@@ -1,0 +1,101 @@
+// Issue 18: sweeps first-class and runs that travel. A CETT sweep measured into a session shows every point in the
+// runs table (numbers, not '—') and on its run page (a table of points); a run exports as JSON; runs of another
+// session import, the ones already here (same content) skipped.
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium, screenshot, startBrowserMode, watchErrors, type BrowserMode } from './harness';
+import { Engine } from '../../main/engine/engine';
+import type { JobFinishedEvent } from '../../main/api/domains/runs';
+import { writeTinyCheckpoint } from '../../main/checkpoint/testing/tiny';
+import { SessionStore } from '../../main/store/index';
+
+const home = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-lab-runs-e2e-'));
+const lab = path.join(home, 'lab.sparsitylab');
+const other = path.join(home, 'other.sparsitylab');
+let server: BrowserMode;
+let browser: Browser;
+let page: Page;
+let errors: string[];
+let sweepId = '';
+
+beforeAll(async () => {
+  const ck = writeTinyCheckpoint(path.join(home, 'models', 'relu'), 'llama', { activation: 'relu', hidden: 32, layers: 2, seed: 5 });
+  const data = path.join(home, 'eval.txt');
+  fs.writeFileSync(data, Array.from({ length: 160 }, (_, i) => `Line ${i}: the ferry left at ${(i * 13) % 60} past the hour.\n`).join(''));
+  const e = new Engine({ paths: { userData: path.join(home, 'engine'), cache: path.join(home, 'cache') }, log: { info() {}, warn() {}, error() {} } });
+  const done = new Map<string, JobFinishedEvent>();
+  e.onEvent((ev, p) => ev === 'job.finished' && done.set((p as JobFinishedEvent).id, p as JobFinishedEvent));
+  try {
+    await e.invoke('sessions.new', { path: lab });
+    const { id } = await e.invoke('runs.start', { config: { kind: 'measure', checkpoint: ck, data, tokens: 256, seqLen: 32, batch: 4, provider: 'cpu', method: 'cett-ppl', sweep: [0, 0.1, 0.3] } as never });
+    while (!done.has(id)) await new Promise((r) => setTimeout(r, 10));
+    expect(done.get(id)!.status).toBe('completed');
+    sweepId = id;
+    await e.call('sessions.close', {});
+  } finally {
+    await e.dispose();
+  }
+  // another session: a copy of this one (all duplicates) plus one run of its own
+  fs.copyFileSync(lab, other);
+  const o = SessionStore.open(other);
+  const c = o.upsertCheckpoint({ path: '/cluster/relu/step-300', contentHash: 'c0ffee', activation: 'relu' }, { series: 'relu-cluster', tokensTrained: 3e9 });
+  o.createRun({ id: 'r-cluster', kind: 'measure', method: 'cett-ppl', checkpointId: c, p: 1, config: {} });
+  o.saveResult('r-cluster', { cett: 0.11, activationRatio: 0.25, pplRatio: 1.01 });
+  o.updateRun('r-cluster', { status: 'completed' });
+  o.close();
+  server = await startBrowserMode({ home: path.join(home, 'app'), session: lab });
+  browser = await launchChromium();
+  page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
+  errors = watchErrors(page);
+});
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  fs.rmSync(home, { recursive: true, force: true });
+});
+
+test('the runs table shows every sweep point; the sweep run page tables them; export JSON; import skips duplicates', async () => {
+  await page.goto(`${server.url}#/session`);
+  await page.getByTestId('run-row').first().waitFor({ timeout: 30_000 });
+  const rows = await page.getByTestId('run-row').allTextContents();
+  expect(rows).toHaveLength(4);
+  expect(rows.filter((r) => /CETT sweep ×3/.test(r))).toHaveLength(1);
+  expect(rows.join('\n')).not.toMatch(/CETT-PPL-1%/);
+  const pointRows = rows.filter((r) => /CETT 0\.1|CETT 0\.3|CETT 0(?!\.)/.test(r));
+  expect(pointRows).toHaveLength(3);
+  for (const r of pointRows) expect(r).toMatch(/\d+\.\d+ ?%/); // an activation ratio, not '—'
+  await screenshot(page, 'lab-runs-table-light');
+
+  await page.goto(`${server.url}#/run/${encodeURIComponent(sweepId)}`);
+  await page.getByTestId('sweep-points').waitFor({ timeout: 30_000 });
+  expect(await page.getByTestId('sweep-points').locator('tbody tr').count()).toBe(3);
+  expect(await page.getByTestId('run-config').textContent()).toContain('"sweep"');
+  await screenshot(page, 'lab-run-sweep-light');
+  await page.getByTestId('theme-toggle').click();
+  await screenshot(page, 'lab-run-sweep-dark');
+  await page.getByTestId('theme-toggle').click();
+
+  const out = path.join(home, 'exported');
+  await page.getByTestId('run-export-path').fill(out);
+  await page.getByTestId('run-export-json').click();
+  await expect.poll(() => fs.existsSync(`${out}.json`), { timeout: 10_000 }).toBe(true);
+  expect(fs.readFileSync(`${out}.json`, 'utf8')).toContain(sweepId);
+
+  // a point's own page: its result card
+  await page.getByTestId('sweep-points').getByRole('link', { name: 'open' }).nth(1).click();
+  await page.getByTestId('result-card').waitFor({ timeout: 10_000 });
+  await screenshot(page, 'lab-run-point-light');
+
+  await page.goto(`${server.url}#/session`);
+  await page.getByTestId('import-begin').click();
+  await page.getByTestId('import-file').fill(other);
+  await page.getByTestId('import-ok').click();
+  await expect.poll(async () => (await page.getByTestId('toast').allTextContents()).join(' '), { timeout: 10_000 }).toMatch(/Imported 1 run\(s\).*4 already here \(same content\) skipped/);
+  await expect.poll(async () => page.getByTestId('run-row').count(), { timeout: 10_000 }).toBe(5);
+  await page.getByTestId('theme-toggle').click();
+  await screenshot(page, 'lab-runs-table-dark');
+  expect(errors).toEqual([]);
+});
