@@ -8,7 +8,7 @@ import type { LoadedCheckpoint } from '../checkpoint/types';
 import { measureBaseline, sweepBaseline, sweepCett, baselineMask, type BaselineMethod } from '../metrics/baselines';
 import { measureCettPpl, measureSeries, checkSameArchitecture, validateCettOptions } from '../metrics/cett-ppl';
 import type { RunControl } from '../metrics/control';
-import { loadEvalData, type EvalData } from '../metrics/data';
+import { loadEvalDataAsync, type EvalData } from '../metrics/data';
 import type { MeasureTarget } from '../metrics/target';
 import type { CettPplOptions, SearchState } from '../metrics/types';
 import { defaultModelSource, type ModelSource, type OpenOptions } from './models';
@@ -32,11 +32,12 @@ export function announcePlan(target: MeasureTarget, ctl: RunControl): void {
 }
 
 // (maxPositions 0 = unknown, e.g. an ONNX file: the graph itself decides)
-function dataFor(ckpt: LoadedCheckpoint, cfg: RunConfig): EvalData {
+// read and tokenized only as far as the token budget needs, yielding to the event loop, cancellable (issue 19)
+async function dataFor(ckpt: LoadedCheckpoint, cfg: RunConfig, ctl: RunControl): Promise<EvalData> {
   if (ckpt.spec.maxPositions > 0 && cfg.seqLen > ckpt.spec.maxPositions)
     throw new LabError('BAD_REQUEST', `sequence length ${cfg.seqLen} is longer than the context of ${ckpt.path} (max_position_embeddings ${ckpt.spec.maxPositions}): choose ${ckpt.spec.maxPositions} or less`);
   if (!ckpt.tokenizer) throw new LabError('BAD_CHECKPOINT', `${ckpt.path} has no tokenizer (tokenizer.json or tokenizer.model) to read the evaluation text with`);
-  return loadEvalData(cfg.data, ckpt.tokenizer, { tokens: cfg.tokens, seqLen: cfg.seqLen, batch: cfg.batch, bosPerSequence: cfg.bosPerSequence });
+  return loadEvalDataAsync(cfg.data, ckpt.tokenizer, { tokens: cfg.tokens, seqLen: cfg.seqLen, batch: cfg.batch, bosPerSequence: cfg.bosPerSequence }, ctl.signal);
 }
 
 function cettOptions(cfg: RunConfig): CettPplOptions {
@@ -50,7 +51,7 @@ export async function runMeasure(cfg: MeasureConfig, ctl: RunControl, hooks: Job
   refuseNonFiniteWeights(ckpt);
   if (cfg.method === 'cett-ppl' && !cfg.sweep) cettOptions(cfg);
   if (cfg.method !== 'cett-ppl') for (const v of cfg.sweep ?? [cfg.param]) baselineMask(cfg.method as BaselineMethod, v, ckpt.spec);
-  const data = dataFor(ckpt, cfg);
+  const data = await dataFor(ckpt, cfg, ctl);
   const target = await src.openTarget(ckpt, openOpts(cfg));
   announcePlan(target, ctl);
   try {
@@ -86,7 +87,7 @@ export async function runSeries(cfg: SeriesConfig, ctl: RunControl, hooks: JobHo
   for (const c of cfg.checkpoints) ckpts.push(await src.loadCheckpoint(c.path));
   for (const c of ckpts) refuseNonFiniteWeights(c);
   checkSameArchitecture(ckpts.map((c) => ({ id: c.path, runner: { spec: c.spec } }) as MeasureTarget));
-  const data = dataFor(ckpts[ckpts.length - 1], cfg);
+  const data = await dataFor(ckpts[ckpts.length - 1], cfg, ctl);
   const entries = ckpts.map((c, i) => ({
     id: c.path,
     tokensSeen: cfg.checkpoints[i].tokensSeen,

@@ -30,28 +30,64 @@ export interface EvalData {
   /** tokens used = sequences × S */
   tokens: number;
   sequences: number;
-  /** tokens the whole text gave */
+  /** tokens the text read gave (the whole text, or with a token budget the prefix that was read: issue 19) */
   streamTokens: number;
   seqLen: number;
   batch: number;
   bosPerSequence: boolean;
 }
 
-/** Reads .txt as is; .jsonl/.ndjson as one `text` per line, joined with a blank line between documents. */
-export function readEvalText(file: string): string {
-  let raw: Buffer;
+const JSONL = /\.(jsonl|ndjson)$/i;
+
+/** The first `maxBytes` bytes of a file cut after its last line break (a UTF-8 character boundary; .txt without one: its last space), and whether that is all of it. */
+function readPrefix(file: string, maxBytes: number, linesOnly: boolean): { raw: Buffer; whole: boolean } {
+  let fd: number;
   try {
-    raw = fs.readFileSync(file);
+    fd = fs.openSync(file, 'r');
   } catch (e) {
     throw new LabError('NOT_FOUND', `evaluation data ${file} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
+  try {
+    const size = fs.fstatSync(fd).size;
+    const n = Math.min(size, maxBytes);
+    const raw = Buffer.alloc(n);
+    let got = 0;
+    while (got < n) {
+      const k = fs.readSync(fd, raw, got, n - got, got);
+      if (k <= 0) break;
+      got += k;
+    }
+    if (got >= size) return { raw: raw.subarray(0, got), whole: true };
+    // cut after the last line break (or, in a text without one, the last space): never inside a character or a line
+    let cut = raw.lastIndexOf(0x0a, got - 1);
+    if (cut < 0 && !linesOnly) cut = raw.lastIndexOf(0x20, got - 1);
+    if (cut < 0) return readPrefix(file, Infinity, linesOnly);
+    return { raw: raw.subarray(0, cut + 1), whole: false };
+  } catch (e) {
+    if (e instanceof LabError) throw e;
+    throw new LabError('NOT_FOUND', `evaluation data ${file} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Reads .txt as is; .jsonl/.ndjson as one `text` per line, joined with a blank line between documents.
+ * `maxBytes`: read only the file's first bytes, up to its last line break within them (whole lines, whole documents).
+ */
+export function readEvalText(file: string, maxBytes = Infinity): string {
+  return readEvalPrefix(file, maxBytes).text;
+}
+
+function readEvalPrefix(file: string, maxBytes: number): { text: string; whole: boolean } {
+  const { raw, whole } = readPrefix(file, maxBytes, JSONL.test(file));
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
   } catch {
     throw new LabError('BAD_DATA', `evaluation data ${file} is not valid UTF-8 text`);
   }
-  if (/\.(jsonl|ndjson)$/i.test(file)) {
+  if (JSONL.test(file)) {
     const docs: string[] = [];
     const lines = text.split(/\r?\n/);
     lines.forEach((line, i) => {
@@ -69,7 +105,7 @@ export function readEvalText(file: string): string {
     text = docs.join('\n\n');
   }
   if (text.trim() === '') throw new LabError('BAD_DATA', `evaluation data ${file} is empty`);
-  return text;
+  return { text, whole };
 }
 
 export function validateDataOptions(o: DataOptions): void {
@@ -115,10 +151,56 @@ function knownTokenCount(ids: number[], tok: TextTokenizer, unkIds: Set<number>)
   return k;
 }
 
+/**
+ * Bounded work (issue 19: a 200 MB text with a 1,024-token budget was read and tokenized whole, 3.3 GB RSS, the
+ * engine frozen, cancel included). With a budget, a prefix of the file is read (whole lines) and tokenized; the
+ * budget's tokens are taken once a prefix twice as long gives the same first tokens (so the cut cannot change
+ * them), else the prefix doubles. A file read whole gives exactly the whole file's tokens, as before. Each step is
+ * a yield, so the async loader lets the event loop run and cancel in between.
+ */
+function* tokenizeSteps(file: string, tok: TextTokenizer, o: DataOptions): Generator<void, { ids: number[]; whole: boolean }> {
+  if (o.tokens === undefined) return { ids: tok.encode(readEvalText(file)), whole: true };
+  const need = Math.floor(o.tokens / o.seqLen) * (o.bosPerSequence ? o.seqLen - 1 : o.seqLen);
+  let bytes = Math.max(64 * 1024, need * 16); // ~4 bytes a token, ×4
+  let cur = readEvalPrefix(file, bytes);
+  let ids = tok.encode(cur.text);
+  for (;;) {
+    if (cur.whole) return { ids, whole: true };
+    yield;
+    bytes *= 2;
+    const next = readEvalPrefix(file, bytes);
+    const nextIds = tok.encode(next.text);
+    if (ids.length >= need && nextIds.length >= need && ids.slice(0, need).every((v, i) => v === nextIds[i])) return { ids: nextIds, whole: next.whole };
+    cur = next;
+    ids = nextIds;
+  }
+}
+
 export function loadEvalData(file: string, tok: TextTokenizer, o: DataOptions): EvalData {
   validateDataOptions(o);
-  const text = readEvalText(file);
-  const ids = tok.encode(text);
+  const steps = tokenizeSteps(file, tok, o);
+  let r = steps.next();
+  while (!r.done) r = steps.next();
+  return finishEvalData(file, tok, o, r.value.ids);
+}
+
+/** loadEvalData off the event loop's critical path: yields between tokenizer calls; `signal` cancels (CANCELLED). */
+export async function loadEvalDataAsync(file: string, tok: TextTokenizer, o: DataOptions, signal?: AbortSignal): Promise<EvalData> {
+  validateDataOptions(o);
+  const cancelled = () => new LabError('CANCELLED', 'the measurement was cancelled');
+  if (signal?.aborted) throw cancelled();
+  const steps = tokenizeSteps(file, tok, o);
+  let r = steps.next();
+  while (!r.done) {
+    await new Promise<void>((res) => setTimeout(res, 0)); // a full turn of the event loop: timers, I/O (the socket), cancel
+    if (signal?.aborted) throw cancelled();
+    r = steps.next();
+  }
+  if (signal?.aborted) throw cancelled();
+  return finishEvalData(file, tok, o, r.value.ids);
+}
+
+function finishEvalData(file: string, tok: TextTokenizer, o: DataOptions, ids: number[]): EvalData {
   const unk = new Set<number>();
   // the unknown token is whatever a string of private-use characters encodes to, if it is one id repeated
   try {
