@@ -28,6 +28,12 @@ const GiB = 1024 ** 3;
 export const CUDA_RESERVE = 1.5 * GiB;
 /** what the CUDA context, cuBLAS/cuDNN workspaces and onnxruntime's arena rounding take besides planned tensors */
 export const CUDA_CONTEXT = 0.5 * GiB;
+/**
+ * onnxruntime's CUDA arena (BFC, extended by powers of two) held about twice the planned activations of each block
+ * session on the H200 (7B, 16 GiB cap, 6 resident blocks of 6 layers, one sequence per call: 24.1 GB used for a
+ * 15.5 GiB plan counted with one arena; BENCHMARKS.md 2026-12-04)
+ */
+export const CUDA_ARENA_FACTOR = 2;
 /** WebGPU reports no free memory: plan as if this much were free (conservative) unless the user sets a cap */
 export const WEBGPU_ASSUMED = 8 * GiB;
 /** sessions the whole path keeps alive over one measurement (dense+capture and the sparse kind) */
@@ -139,8 +145,10 @@ export function planExecution(p: PlanInput): ExecutionPlan {
   // per batch, then the largest chunk; else blocks paged through half of what is left.
   const maxLayer = Math.max(...p.layerBytes);
   const ends = p.embedBytes + p.headBytes;
+  // every resident block session keeps its own arena for a chunk's activations, and a CUDA arena grows past them
+  const arena = (k: number) => act(k, true) * (p.provider === 'cuda' ? CUDA_ARENA_FACTOR : 1);
   const callsFor = (k: number) => {
-    const chunk = chunkFor(budgetS - weightBytes, act(k, true));
+    const chunk = chunkFor(budgetS - weightBytes, Math.ceil(L / k) * arena(k));
     return chunk < 1 ? Infinity : Math.ceil(L / k) * Math.ceil(p.batchSeqs / chunk);
   };
   let k = p.blockLayers ?? 0;
@@ -163,15 +171,15 @@ export function planExecution(p: PlanInput): ExecutionPlan {
   for (let from = 0; from < L; from += k) blocks.push([from, Math.min(L, from + k)]);
   const blockBytes = blocks.map(([a, b], i) => p.layerBytes.slice(a, b).reduce((x, y) => x + y, 0) + (i === 0 ? p.embedBytes : 0) + (i === blocks.length - 1 ? p.headBytes : 0));
   const biggest = Math.max(...blockBytes);
-  const actBlock = act(Math.min(k, L), true);
+  const actBlock = arena(Math.min(k, L));
   const allBytes = blockBytes.reduce((a, b) => a + b, 0);
-  let chunkSeqs = chunkFor(budgetS - allBytes, actBlock);
+  let chunkSeqs = chunkFor(budgetS - allBytes, blocks.length * actBlock);
   let residentBlocks = blocks.length;
   const allResident = chunkSeqs >= 1;
   if (!allResident) {
     // paged: the low blocks stay while there is room for one block being paged in and a chunk
-    chunkSeqs = Math.max(1, chunkFor(budgetS - 2 * biggest, actBlock) || chunkFor(budgetS - biggest, actBlock));
-    residentBlocks = Math.max(1, Math.min(blocks.length - 1, Math.floor((budgetS - chunkSeqs * actBlock) / biggest)));
+    chunkSeqs = Math.max(1, chunkFor(budgetS - 2 * biggest, 2 * actBlock) || chunkFor(budgetS - biggest, actBlock));
+    residentBlocks = Math.max(1, Math.min(blocks.length - 1, Math.floor(budgetS / (biggest + chunkSeqs * actBlock))));
   }
   return {
     ...base,
@@ -179,7 +187,7 @@ export function planExecution(p: PlanInput): ExecutionPlan {
     blocks,
     residentBlocks,
     chunkSeqs,
-    peakBytes: (allResident ? allBytes : residentBlocks * biggest) + chunkSeqs * actBlock + searchRoom,
+    peakBytes: (allResident ? allBytes + blocks.length * chunkSeqs * actBlock : residentBlocks * (biggest + chunkSeqs * actBlock)) + searchRoom,
     ...(p.provider !== 'cpu' ? { curvesOnDevice } : {}),
     reason:
       (want === 'streamed' || p.blockLayers
