@@ -19,6 +19,7 @@ export const NAV: NavItem[] = [
   { name: 'measure', label: 'Measure', path: '/measure', key: '4' },
   { name: 'monitor', label: 'Run monitor', path: '/monitor', key: '5' },
   { name: 'charts', label: 'Charts', path: '/charts', key: '6' },
+  { name: 'method', label: 'Method', path: '/method', key: '7' },
 ];
 
 const routes: RouteRecordRaw[] = [
@@ -29,6 +30,7 @@ const routes: RouteRecordRaw[] = [
   { path: '/monitor', name: 'monitor', component: () => import('./views/MonitorView.vue') },
   { path: '/charts', name: 'charts', component: () => import('./views/ChartsView.vue') },
   { path: '/run/:id', name: 'run', component: () => import('./views/RunView.vue') },
+  { path: '/method', name: 'method', component: () => import('./views/MethodView.vue') },
   { path: '/:rest(.*)*', redirect: '/' },
 ];
 

@@ -99,3 +99,22 @@ test('the runs table shows every sweep point; the sweep run page tables them; ex
   await screenshot(page, 'lab-runs-table-dark');
   expect(errors).toEqual([]);
 });
+
+test('the Method page says what CETT-PPL-p% is and cites the paper, BibTeX copyable', async () => {
+  await page.goto(`${server.url}#/method`);
+  await page.getByTestId('method-page').waitFor({ timeout: 30_000 });
+  const text = (await page.getByTestId('method-page').textContent()) ?? '';
+  expect(text).toContain('CETT-PPL-p%');
+  expect(text).toContain('arXiv:2411.02335');
+  expect(text).not.toContain('METHOD.md');
+  expect(await page.getByTestId('bibtex').textContent()).toMatch(/@inproceedings\{luo2025sparsinglaw,[\s\S]*eprint\s*=\s*\{2411\.02335\}/);
+  await page.context().grantPermissions(['clipboard-read', 'clipboard-write']);
+  await page.getByTestId('bibtex-copy').click();
+  await expect.poll(async () => (await page.getByTestId('bibtex-copy').textContent()) ?? '').toBe('Copied');
+  for (let i = 0; i < 2; i++) {
+    const dark = ((await page.getByTestId('theme-toggle').textContent()) ?? '').includes('Light theme'); // names its action
+    await screenshot(page, `lab-method-${dark ? 'dark' : 'light'}`);
+    await page.getByTestId('theme-toggle').click();
+  }
+  expect(errors).toEqual([]);
+});
