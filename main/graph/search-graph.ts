@@ -102,6 +102,21 @@ export interface SearchGraphOptions {
   fused?: boolean;
   /** how the loop evaluates candidates (default DEFAULT_SEARCH_TUNING) */
   tuning?: SearchTuning;
+  /** layers searched side by side in one group (default searchLayerGroup(spec)); the answer does not depend on it */
+  layerGroup?: number;
+}
+
+/** Elements of one group's [G, tokens, d_f] tensors at the largest batch a search call gets (16 × 1024 tokens). */
+export const GROUP_ELEMENTS = 2 ** 29;
+const GROUP_TOKENS = 16 * 1024;
+
+/**
+ * Layers per group of the fused search: as many as keep [G, 16,384, d_f] within GROUP_ELEMENTS (2 GB in fp32, far
+ * below CUDA's 2^31-element index limit). The paper's 0.1B (d_f 1920) keeps all 16 layers in one group; LLaMA-2-7B
+ * (d_f 11,008) searches 2 layers at a time, the 2.4B shape (d_f 5,760) 5.
+ */
+export function searchLayerGroup(s: { numLayers: number; intermediateSize: number }): number {
+  return Math.max(1, Math.min(s.numLayers, Math.floor(GROUP_ELEMENTS / (GROUP_TOKENS * s.intermediateSize))));
 }
 
 export function buildSearchGraph(ckpt: LoadedCheckpoint, o: SearchGraphOptions, external?: ExternalTarget): Uint8Array {
@@ -146,21 +161,47 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
     false,
   );
 
-  // ---- all layers at once (one kernel per op instead of one per layer): A [L,T,F], N [L,T,F] fp32, W_outᵀ [L,F,d]
+  // ---- the layers in groups of G at once (one kernel per op for G layers instead of one per layer): A [G,T,F],
+  // N [G,T,F] fp32, W_outᵀ [G,F,d]. One group spanning every layer was the first design; at 7B (32 × 16,384 tokens ×
+  // 11,008) its fp32 N alone is 23 GB and at 2.4B a single [L,T,F] tensor passes 2^31 elements (CUDA's index limit),
+  // so G is chosen to keep each group's tensors to GROUP_ELEMENTS at the largest batch the runner sends. Every
+  // per-layer value is computed from that layer's own tensors only, so the answer does not depend on G.
   const ax0 = i64([0]);
-  const A = g.op('Concat', a2d.map((x) => g.op('Unsqueeze', [x, ax0])), { axis: 0 });
-  const Wst = g.op('Concat', Array.from({ length: L }, (_, l) => g.op('Unsqueeze', [dec.linear(`layers.${l}.mlp.down.weight`, h, F), ax0])), { axis: 0 });
-  const normsL1F = g.op('Unsqueeze', [normsLF, axis1]); // [L,1,F]
+  const G = o.layerGroup ?? searchLayerGroup(s);
+  const trueC = g.init('loop_cond', DT.BOOL, [], new Uint8Array([1]));
+  const chunkCond = g.init('chunk_cond', DT.BOOL, [], new Uint8Array([1]));
+  // `iters` counts bisection levels; the Loop runs ⌈iters / levels⌉ iterations
+  const trips = tun.levels === 1 ? iters : g.op('Div', [g.op('Add', [iters, i64([tun.levels - 1], [])]), i64([tun.levels], [])]);
+  const P = 2 ** tun.levels - 1;
+  const zeroF = f32(0);
+  const mask16 = !!tun.mask16 && T === DT.FLOAT16;
+  const half = i64([AUTHORS_HALF], []);
+  const kMinus1 = i64([AUTHORS_RIGHT0], []);
+  const one64 = i64([1], []);
+  /** torch.linspace (CUDA kernel, fp32): idx < steps/2 ? start + step·idx : end − step·(steps − 1 − idx) */
+  const candOf = (start: string, end: string, step: string) => (b: GraphBuilder, idx: string): string => {
+    const up = b.op('Add', [start, b.op('Mul', [step, b.op('Cast', [idx], { to: F32 })])]);
+    const down = b.op('Sub', [end, b.op('Mul', [step, b.op('Cast', [b.op('Sub', [kMinus1, idx])], { to: F32 })])]);
+    return b.op('Where', [b.op('Less', [idx, half]), up, down]);
+  };
+  type GroupOut = { lo: string; hi: string; mid: string; cett: string; t: string; active: string; start: string; end: string };
+  const searchGroup = (gi: number, l0: number, l1: number): GroupOut => {
+  const Lg = l1 - l0;
+  const grp = (xs: string[]) => (xs.length === 1 ? g.op('Unsqueeze', [xs[0], ax0]) : g.op('Concat', xs.map((x) => g.op('Unsqueeze', [x, ax0])), { axis: 0 }));
+  const A = grp(a2d.slice(l0, l1));
+  const Wst = grp(Array.from({ length: Lg }, (_, k) => dec.linear(`layers.${l0 + k}.mlp.down.weight`, h, F)));
+  const normsG = Lg === L ? normsLF : g.op('Slice', [normsLF, i64([l0]), i64([l1]), ax0]); // [Lg,F]
+  const normsL1F = g.op('Unsqueeze', [normsG, axis1]); // [Lg,1,F]
+  const sliceJL = (x: string) => (Lg === L ? x : g.op('Slice', [x, i64([l0]), i64([l1]), axis1])); // [J,Lg]
   const N = g.op('Mul', [g.op('Abs', [dec.toF(A)]), normsL1F]); // |a|·‖W_out[:,i]‖, fp32
   const minN = g.op('ReduceMin', [N], { axes: [1, 2], keepdims: 0 }); // [L]
   // q99 of norm.view(-1)[::max(numel // 65536, 1)] per layer (the authors' subsample), torch.quantile linear interpolation
-  const flat = g.op('Reshape', [N, i64([L, -1])]); // [L, T·F]
+  const flat = g.op('Reshape', [N, i64([Lg, -1])]); // [Lg, T·F]
   const numel = g.op('Slice', [g.op('Shape', [flat]), i64([1]), i64([2])]); // [1]
   const stride = g.op('Max', [g.op('Div', [numel, i64([K])]), i64([1])]);
   const sub = g.op('Slice', [flat, i64([0]), numel, axis1, stride]); // [L, m]
   const m = g.op('Slice', [g.op('Shape', [sub]), i64([1]), i64([2])]); // [1]
   const [sorted] = g.node('TopK', [sub, m], { axis: 1, largest: 0, sorted: 1 }, 2);
-  const one64 = i64([1], []);
   const nm1 = g.op('Sub', [g.op('Squeeze', [m, ax0]), one64]);
   const pos = g.op('Mul', [g.op('Cast', [nm1], { to: F32 }), f32(AUTHORS_QUANTILE)]);
   const loPos = g.op('Floor', [pos]);
@@ -172,27 +213,17 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
   const diff = g.op('Sub', [vb, va]);
   // at::lerp: w < 0.5 ? a + w·(b−a) : b − (b−a)·(1−w)
   const q99 = g.op('Where', [g.op('Less', [w, f32(0.5)]), g.op('Add', [va, g.op('Mul', [w, diff])]), g.op('Sub', [vb, g.op('Mul', [diff, g.op('Sub', [f32(1), w])])])]);
-  const start = g.op('Identity', [minN], {}, 'grid_start'); // [L]
-  const end = g.op('Identity', [q99], {}, 'grid_end');
+  const start = minN; // [Lg]
+  const end = q99;
   const full = g.op('ReduceL2', [dec.toF(g.op('MatMul', [A, Wst]))], { axes: [2], keepdims: 0 }); // [L,T] ‖a W_outᵀ‖ per token
   const valid = g.op('Greater', [full, f32(0)]);
   const safeFull = g.op('Where', [valid, full, f32(1)]);
   const count = g.op('Max', [g.op('ReduceSum', [g.op('Cast', [valid], { to: F32 }), axis1], { keepdims: 0 }), f32(1)]); // [L]
   const step = g.op('Div', [g.op('Sub', [end, start]), f32(K - 1)]);
-  const half = i64([AUTHORS_HALF], []);
-  const kMinus1 = i64([AUTHORS_RIGHT0], []);
-  /** torch.linspace (CUDA kernel, fp32): idx < steps/2 ? start + step·idx : end − step·(steps − 1 − idx) */
-  const cand = (b: GraphBuilder, idx: string): string => {
-    const up = b.op('Add', [start, b.op('Mul', [step, b.op('Cast', [idx], { to: F32 })])]);
-    const down = b.op('Sub', [end, b.op('Mul', [step, b.op('Cast', [b.op('Sub', [kMinus1, idx])], { to: F32 })])]);
-    return b.op('Where', [b.op('Less', [idx, half]), up, down]);
-  };
+  const cand = candOf(start, end, step);
 
   // ---- the bisection loop: one iteration = the next `levels` levels of every layer's (and target's) bisection tree,
   // all layers and nodes in one batched product, then the authors' path walked through them
-  const P = 2 ** tun.levels - 1;
-  const zeroF = f32(0);
-  const mask16 = !!tun.mask16 && T === DT.FLOAT16;
   const absA = mask16 ? g.op('Abs', [A]) : undefined; // fp16 |a|: the tail test against halfBound
   /** Σ over tokens with full > 0 of ‖(a ⊙ [N ≤ t]) W_outᵀ‖ / full, for thresholds tK [P·J, L, 1, 1] → [P·J, L] */
   const ratioSum = (b: GraphBuilder, a: string, n: string | undefined, val: string, sf: string, tK: string, absa?: string, bound?: string): string => {
@@ -208,16 +239,17 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
     const ratio = b.op('Where', [val, b.op('Div', [tn, sf]), zeroF]);
     return b.op('ReduceSum', [ratio, i64([2])], { keepdims: 0 });
   };
-  const body = g.body('bisect');
-  body.input('iter', I64, []);
-  body.input('cond_in', DT.BOOL, []);
-  body.input('lo_in', I64, ['J', L]);
-  body.input('hi_in', I64, ['J', L]);
+  const body = g.body(`bisect${gi}`);
+  const [iterIn, condIn, loIn, hiIn] = [`iter_g${gi}`, `cond_in_g${gi}`, `lo_in_g${gi}`, `hi_in_g${gi}`];
+  body.input(iterIn, I64, []);
+  body.input(condIn, DT.BOOL, []);
+  body.input(loIn, I64, ['J', Lg]);
+  body.input(hiIn, I64, ['J', Lg]);
   const two = i64([2], []);
   const one = i64([1], []);
   // the subtree in heap order: node h's children are 2h+1 ([lo, mid), taken when CETT > c) and 2h+2 ([mid+1, hi))
-  const nlo: string[] = ['lo_in'];
-  const nhi: string[] = ['hi_in'];
+  const nlo: string[] = [loIn];
+  const nhi: string[] = [hiIn];
   const nmid: string[] = [];
   for (let h = 0; h < P; h++) {
     nmid[h] = body.op('Div', [body.op('Add', [nlo[h], nhi[h]]), two]);
@@ -227,10 +259,10 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
     }
   }
   const stackP = (xs: string[]) => (xs.length === 1 ? body.op('Unsqueeze', [xs[0], ax0]) : body.op('Concat', xs.map((x) => body.op('Unsqueeze', [x, ax0])), { axis: 0 }));
-  const midP = stackP(nmid); // [P,J,L]
+  const midP = stackP(nmid); // [P,J,Lg]
   const activeP = stackP(nmid.map((_, h) => body.op('Less', [nlo[h], nhi[h]])));
-  const tP = cand(body, midP); // [P,J,L] fp32
-  const tK = body.op('Reshape', [tP, i64([-1, L, 1, 1])]); // [P·J,L,1,1]
+  const tP = cand(body, midP); // [P,J,Lg] fp32
+  const tK = body.op('Reshape', [tP, i64([-1, Lg, 1, 1])]); // [P·J,Lg,1,1]
   const bound = mask16 ? halfBound(body, tK, normsL1F, { f32 }) : undefined; // [P·J,L,1,F] fp16
   const nLoop = tun.nInLoop || mask16 ? undefined : N;
   let sumPJ: string;
@@ -240,24 +272,25 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
     const Tn = g.op('Slice', [g.op('Shape', [A]), i64([1]), i64([2])]); // [1]
     const nChunks = g.op('Squeeze', [g.op('Div', [g.op('Add', [Tn, i64([tun.chunkTokens - 1])]), cs]), ax0]);
     const cb = body.body('chunk');
-    cb.input('j', I64, []);
-    cb.input('ccond_in', DT.BOOL, []);
-    cb.input('acc_in', F32, ['PJ', L]);
-    const s0 = cb.op('Mul', [cb.op('Unsqueeze', ['j', ax0]), cs]);
+    const [jIn, ccondIn, accIn] = [`j_g${gi}`, `ccond_in_g${gi}`, `acc_in_g${gi}`];
+    cb.input(jIn, I64, []);
+    cb.input(ccondIn, DT.BOOL, []);
+    cb.input(accIn, F32, ['PJ', Lg]);
+    const s0 = cb.op('Mul', [cb.op('Unsqueeze', [jIn, ax0]), cs]);
     const e0 = cb.op('Min', [cb.op('Add', [s0, cs]), Tn]);
     const sl = (x: string) => cb.op('Slice', [x, s0, e0, axis1]);
     const part = ratioSum(cb, sl(A), nLoop && sl(nLoop), sl(valid), sl(safeFull), tK, absA && sl(absA), bound);
-    cb.output(cb.op('Identity', ['ccond_in']), DT.BOOL, []);
-    cb.output(cb.op('Add', ['acc_in', part]), F32, ['PJ', L]);
+    cb.output(cb.op('Identity', [ccondIn]), DT.BOOL, []);
+    cb.output(cb.op('Add', [accIn, part]), F32, ['PJ', Lg]);
     const acc0 = body.op('Expand', [zeroF, body.op('Slice', [body.op('Shape', [tK]), i64([0]), i64([2])])]);
-    [sumPJ] = body.node('Loop', [nChunks, g.init('chunk_cond', DT.BOOL, [], new Uint8Array([1])), acc0], { body: { graph: cb.subgraph() } }, 1);
+    [sumPJ] = body.node('Loop', [nChunks, chunkCond, acc0], { body: { graph: cb.subgraph() } }, 1);
   } else sumPJ = ratioSum(body, A, nLoop, valid, safeFull, tK, absA, bound);
-  const cettP = body.op('Reshape', [body.op('Div', [sumPJ, count]), i64([P, -1, L])]); // [P,J,L]
+  const cettP = body.op('Reshape', [body.op('Div', [sumPJ, count]), i64([P, -1, Lg])]); // [P,J,Lg]
   // the authors' path through the subtree: `cett > c ? hi = mid : lo = mid + 1`, level by level
   const cJ = body.op('Unsqueeze', [cIn, axis1]); // [J,1]
-  let lo = 'lo_in';
-  let hi = 'hi_in';
-  let node = body.op('Mul', [body.op('Unsqueeze', ['lo_in', ax0]), i64([0], [])]); // [1,J,L] heap index 0
+  let lo = loIn;
+  let hi = hiIn;
+  let node = body.op('Mul', [body.op('Unsqueeze', [loIn, ax0]), i64([0], [])]); // [1,J,Lg] heap index 0
   for (let lev = 0; lev < tun.levels; lev++) {
     const cH = body.op('Squeeze', [body.op('GatherElements', [cettP, node], { axis: 0 }), ax0]); // [J,L]
     const mid = body.op('Div', [body.op('Add', [lo, hi]), two]);
@@ -269,19 +302,28 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
     if (lev + 1 < tun.levels) node = body.op('Add', [body.op('Mul', [node, two]), body.op('Where', [body.op('Unsqueeze', [gt, ax0]), one, two])]);
   }
   const outs: [string, ElemType, (number | string)[]][] = [
-    [body.op('Identity', ['cond_in']), DT.BOOL, []],
-    [body.op('Identity', [lo]), I64, ['J', L]],
-    [body.op('Identity', [hi]), I64, ['J', L]],
-    [midP, I64, [P, 'J', L]],
-    [cettP, F32, [P, 'J', L]],
-    [tP, F32, [P, 'J', L]],
-    [activeP, DT.BOOL, [P, 'J', L]],
+    [body.op('Identity', [condIn]), DT.BOOL, []],
+    [body.op('Identity', [lo]), I64, ['J', Lg]],
+    [body.op('Identity', [hi]), I64, ['J', Lg]],
+    [midP, I64, [P, 'J', Lg]],
+    [cettP, F32, [P, 'J', Lg]],
+    [tP, F32, [P, 'J', Lg]],
+    [activeP, DT.BOOL, [P, 'J', Lg]],
   ];
   for (const [name, e, shape] of outs) body.output(name, e, shape);
-  const trueC = g.init('loop_cond', DT.BOOL, [], new Uint8Array([1]));
-  // `iters` counts bisection levels; the Loop runs ⌈iters / levels⌉ iterations
-  const trips = tun.levels === 1 ? iters : g.op('Div', [g.op('Add', [iters, i64([tun.levels - 1], [])]), i64([tun.levels], [])]);
-  const [loAll] = g.node('Loop', [trips, trueC, lo0, hi0], { body: { graph: body.subgraph() } }, ['lo_final', 'hi_final', 'eval_mid', 'eval_cett', 'eval_t', 'eval_active']);
+  const [gLo, gHi, gMid, gCett, gT, gActive] = g.node('Loop', [trips, trueC, sliceJL(lo0), sliceJL(hi0)], { body: { graph: body.subgraph() } }, 6);
+  return { lo: gLo, hi: gHi, mid: gMid, cett: gCett, t: gT, active: gActive, start, end };
+  };
+  const groups: GroupOut[] = [];
+  for (let l0 = 0, gi = 0; l0 < L; l0 += G, gi++) groups.push(searchGroup(gi, l0, Math.min(L, l0 + G)));
+  const cat = (f: (x: GroupOut) => string, axis: number, name: string) =>
+    groups.length === 1 ? g.op('Identity', [f(groups[0])], {}, name) : g.op('Concat', groups.map(f), { axis }, name);
+  const loAll = cat((x) => x.lo, 1, 'lo_final'); // [J,L]
+  cat((x) => x.hi, 1, 'hi_final');
+  for (const [f, name] of [[(x: GroupOut) => x.mid, 'eval_mid'], [(x: GroupOut) => x.cett, 'eval_cett'], [(x: GroupOut) => x.t, 'eval_t'], [(x: GroupOut) => x.active, 'eval_active']] as const) cat(f, 3, name); // [R,P,J,L]
+  const start = cat((x) => x.start, 0, 'grid_start'); // [L]
+  const end = cat((x) => x.end, 0, 'grid_end');
+  const cand = candOf(start, end, g.op('Div', [g.op('Sub', [end, start]), f32(K - 1)]));
 
   // ---- ε and τ, the sparse stream
   const loF = g.op('Gather', [loAll, i64([0], [])], { axis: 0 }); // [L]: the first target's
