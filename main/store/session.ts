@@ -390,9 +390,12 @@ export class SessionStore {
   }
 
   runState(id: string): { state?: unknown; steps: number } {
-    const r = this.db.prepare('SELECT state, steps FROM runs WHERE id=?').get(id) as { state: string | null; steps: number } | undefined;
+    const r = this.db.prepare('SELECT state, steps, kind FROM runs WHERE id=?').get(id) as { state: string | null; steps: number; kind: string } | undefined;
     if (!r) throw new LabError('NOT_FOUND', `no run ${id} in ${this.file}`);
-    return { state: r.state == null ? undefined : validateStoredJobState(parseStored(r.state, `run ${id} state`), `${this.file}: saved state of run ${id}`), steps: r.steps };
+    if (r.state == null) return { state: undefined, steps: r.steps };
+    const state = parseStored(r.state, `run ${id} state`);
+    // the measurement kinds save the threshold search's state: checked before a resume continues from it (validate.ts)
+    return { state: r.kind === 'measure' || r.kind === 'measure-series' ? validateStoredJobState(state, `${this.file}: saved state of run ${id}`) : state, steps: r.steps };
   }
 
   listRuns(f: RunFilter = {}): RunRow[] {
