@@ -136,7 +136,11 @@ export function planExecution(p: PlanInput): ExecutionPlan {
   // the CETT search of a streamed run uses the host/ORT curves (no fused search): every layer's operands on the device
   // when there is room for them next to one copy of the weights, else one layer's at a time, fed per call
   const T = p.searchTokens ?? 0;
-  const curvesBytes = L * (2 * T * spec.intermediateSize * 4 + spec.intermediateSize * spec.hiddenSize * 4);
+  // per layer: its resident probe session's A, N (T·d_f fp32 each) and W_outᵀ, and that session's arena for one call
+  // (the tail mask and the masked A, T·d_f·5 bytes, about twice that on CUDA: the H200 run of 2026-12-04 that kept them
+  // all ran out of its 143 GB)
+  const F = spec.intermediateSize;
+  const curvesBytes = L * (2 * T * F * 4 + F * spec.hiddenSize * 4 + T * F * 5 * (p.provider === 'cuda' ? CUDA_ARENA_FACTOR : 1));
   const curvesOnDevice = p.provider !== 'cpu' && T > 0 && budget >= weightBytes + act(L, true) + curvesBytes;
   const searchRoom = p.provider === 'cpu' || !T ? 0 : curvesOnDevice ? curvesBytes : SEARCH_BYTES_PER_ELEMENT * T * spec.intermediateSize;
   const budgetS = budget - searchRoom;
