@@ -19,6 +19,7 @@
 #   bash bench/gpu/run.sh big-prep 0 <outdir>               issue 15: 7B and 2.4B checkpoints (fp16 shards, random init on the GPU), ~3 min
 #   bash bench/gpu/run.sh big     <n-tokens> <outdir> [m]   issue 15: ours, open cold/warm + host RSS + forward, CETT-PPL-1% at n (16384), ~5 min
 #   bash bench/gpu/run.sh big-ref <n-tokens> <outdir> [m]   issue 15: the PyTorch reference on the same (fp16), ~5 min; m = big7b|big24 for one model
+#   bash bench/gpu/run.sh streamed-cap 0 <outdir>           issue 15: 7B forward under 16 and 24 GiB caps with the per-session arena plan, ~2 min
 #   bash bench/gpu/run.sh streamed <n-tokens> <outdir>      issue 15: 7B streamed under a 16 GiB device-memory cap vs the whole graph (forward
 #                                                           tokens/s and peak), CETT-PPL-1% at n (16384) streamed vs whole on the ORT curves, ≤ 9.7 min (timeouts)
 # Needs dist-bench/bench.cjs (node scripts/build-bench.mjs here). Everything a phase prints also goes to
@@ -195,6 +196,14 @@ streamed)
   peak streamed-forward-cap16 timeout 110 node dist-bench/bench.cjs forward "${F[@]}" --n-tokens 65536 --device-memory 16
   peak streamed-measure-$N timeout 240 node dist-bench/bench.cjs measure "${F[@]}" --n-tokens "$N" --execution streamed --block-layers 8 --p 1 --tol 1e-3
   peak whole-measure-ort-$N timeout 120 node dist-bench/bench.cjs measure "${F[@]}" --n-tokens "$N" --execution whole --engine ort --p 1 --tol 1e-3
+  ;;
+streamed-cap)
+  # issue 15, after the first streamed run used 24.1 GB under a 16 GiB cap: the plan now counts an arena per resident
+  # block session (2x on CUDA). Forward of 32,768 tokens under 16 GiB (paged) and 24 GiB (resident); peak must be <= cap.
+  B=/tmp/bm/big7b
+  [ -f $B/config.json ] || python3 bench/gpu/make_big.py --out $B --shape 7b --n-tokens 65536 2>&1 | tail -1
+  F=(--model $B --tokens $B/tokens.i32 --seq-len 1024 --batch 16 --provider cuda --dtype float16 --n-tokens 32768)
+  for cap in 16 24; do peak streamed-forward-cap$cap-v2 timeout 150 node dist-bench/bench.cjs forward "${F[@]}" --device-memory $cap; done
   ;;
 *) echo "unknown phase $PHASE"; exit 2 ;;
 esac
