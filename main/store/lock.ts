@@ -48,6 +48,11 @@ export function lockOwner(session: string): LockInfo | undefined {
   return info;
 }
 
+/** Whether any live process (this one included) writes the session now: if none, its 'running' runs are dead. */
+export function hasLiveWriter(session: string): boolean {
+  return held.has(lockFileOf(session)) || lockOwner(session) !== undefined;
+}
+
 export function busyMessage(session: string, o: LockInfo): string {
   return `${session}: in use by PID ${o.pid} on ${o.host} since ${o.since} (another Sparsity Lab window or CLI writes it). Close it there, or open this session read-only.`;
 }

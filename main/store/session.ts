@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type Database from 'better-sqlite3';
-import { acquireSessionLock, releaseSessionLock, sessionWriteError } from './lock';
+import { acquireSessionLock, hasLiveWriter, releaseSessionLock, sessionWriteError } from './lock';
 import { validateStoredJobState, validateStoredResult } from './validate';
 import { LabError } from '../api/errors';
 import { createDb, openDb } from './db';
@@ -380,7 +380,12 @@ export class SessionStore {
 
   getRun(id: string): RunRow | undefined {
     const r = this.db.prepare(`${RUN_SELECT} WHERE r.id=?`).get(id) as Record<string, unknown> | undefined;
-    return r && toRun(r);
+    return r && this.shown(toRun(r));
+  }
+
+  /** A read-only open cannot mark dead runs (markInterrupted writes): with no live writer, 'running' is shown as 'interrupted'. */
+  private shown(r: RunRow): RunRow {
+    return this.readOnly && (r.status === 'running' || r.status === 'queued') && !hasLiveWriter(this.file) ? { ...r, status: 'interrupted' } : r;
   }
 
   runConfig(id: string): unknown {
@@ -430,7 +435,7 @@ export class SessionStore {
     const sortCol: Record<string, string> = { createdAt: 'r.created_at', activationRatio: 'r.activation_ratio', cett: 'r.cett', tokensTrained: 'c.tokens_trained', checkpoint: 'c.name', pplRatio: 'r.ppl_ratio' };
     const order = `${sortCol[f.sort ?? 'createdAt'] ?? 'r.created_at'} ${f.desc ? 'DESC' : 'ASC'}, r.id`;
     const sql = `${RUN_SELECT}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${order}${f.limit ? ` LIMIT ${Math.max(1, Math.floor(f.limit))}` : ''}`;
-    return (this.db.prepare(sql).all(...vals) as Record<string, unknown>[]).map(toRun);
+    return (this.db.prepare(sql).all(...vals) as Record<string, unknown>[]).map((r) => this.shown(toRun(r)));
   }
 
   deleteRun(id: string): void {

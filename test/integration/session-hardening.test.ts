@@ -127,3 +127,24 @@ test('locked, read-only and damaged files get three different messages', () => {
     s.close();
   }
 });
+
+test('a read-only open shows a dead writer’s running run as interrupted, a live writer’s as running', () => {
+  const file = fresh();
+  const w = SessionStore.open(file);
+  w.createRun({ id: 'live', kind: 'measure', method: 'cett-ppl', p: 1, config: {} }); // status 'running'
+  w.close(); // still 'running' in the file; below, its lock names a dead PID (a writer killed with -9)
+  const dead = spawnSync('true').pid!;
+  fs.writeFileSync(lockFileOf(file), JSON.stringify({ pid: dead, host: os.hostname(), since: 'then' }));
+  const before = fs.readFileSync(file);
+  const ro = SessionStore.open(file, { readOnly: true });
+  expect(ro.getRun('live')?.status).toBe('interrupted');
+  expect(ro.listRuns().find((r) => r.id === 'live')?.status).toBe('interrupted');
+  ro.close();
+  expect(fs.readFileSync(file).equals(before)).toBe(true); // shown, not written
+  const owner = spawn('sleep', ['20']);
+  children.push(owner);
+  fs.writeFileSync(lockFileOf(file), JSON.stringify({ pid: owner.pid, host: os.hostname(), since: 'now' }));
+  const ro2 = SessionStore.open(file, { readOnly: true });
+  expect(ro2.getRun('live')?.status).toBe('running');
+  ro2.close();
+});
