@@ -29,3 +29,36 @@ it('fit prints the law and its limit, and --json the whole result', async () => 
     log.mockRestore();
   }
 });
+
+it("fit reads the lab's own activation-vs-tokens chart CSV: every measured point of the session, tokens and ratio as stored", async () => {
+  const { main } = await import('./index');
+  const { SessionStore } = await import('../store/index');
+  const { pointsFromCsv } = await import('../laws/import');
+  const demo = path.resolve(__dirname, '../../resources/demo-lab/demo.sparsitylab');
+  const csv = path.join(dir, 'avt.csv');
+  const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+  try {
+    expect(await main(['export', demo, '--chart', 'activation-vs-tokens', '--format', 'csv', '--out', csv])).toBe(0);
+    // independently: the session's series points (tokens trained, activation ratio) as stored
+    const s = SessionStore.open(demo, { readOnly: true });
+    const stored = s.listRuns().filter((r) => r.tokensTrained && r.activationRatio !== null && r.series);
+    s.close();
+    const got = pointsFromCsv(fs.readFileSync(csv, 'utf8'), csv);
+    const key = (series: string, tokens: number) => `${series}@${tokens}`;
+    const want = new Map<string, number[]>(); // a checkpoint may have several runs (series points, finals): the chart shows one
+    for (const r of stored) want.set(key(r.series!, r.tokensTrained!), [...(want.get(key(r.series!, r.tokensTrained!)) ?? []), r.activationRatio!]);
+    expect(got.length).toBe(want.size);
+    expect(got.filter((p) => !want.get(key(p.series!, p.tokens))?.some((a) => Math.abs(a - p.activationRatio) < 1e-12))).toEqual([]);
+    log.mockClear();
+    expect(await fitCommand.run([csv, '--json', '--bootstrap', '0'], engine)).toBe(0);
+    const fits = JSON.parse(String(log.mock.calls[0][0])).fits as { series: string; stats: { n: number }; droppedTokens: number[] }[];
+    expect(fits.reduce((n, f) => n + f.stats.n + f.droppedTokens.length, 0)).toBe(got.length);
+    log.mockClear();
+    expect(await fitCommand.run(['--help'], engine)).toBe(0);
+    expect(String(log.mock.calls[0][0])).toMatch(/tokens,activation_ratio[\s\S]*activation-vs-tokens' chart CSV/);
+  } finally {
+    log.mockRestore();
+  }
+  fs.writeFileSync(path.join(dir, 'pareto.csv'), '# Sparsity Lab chart pareto: PPL vs activation\nseries,label,role,axis,x,y,v,run\n');
+  expect(() => pointsFromCsv(fs.readFileSync(path.join(dir, 'pareto.csv'), 'utf8'), 'pareto.csv')).toThrow(/'pareto' chart export; fit reads the 'activation-vs-tokens'/);
+});

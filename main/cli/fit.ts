@@ -7,7 +7,7 @@ import type { CliCommand } from './commands';
 const USAGE = 'usage: sparsity-lab fit <points.csv|json> [--form relu|silu|log|sigmoid] [--drop-first K] [--auto-warmup] [--series NAME] [--bootstrap N] [--seed S] [--json]';
 const pct = (v: number | undefined) => (v === undefined ? '?' : `${(100 * v).toFixed(3)}%`);
 
-/** `sparsity-lab fit`: fit the sparsity–data law (METHOD.md §5) to points measured elsewhere. */
+/** `sparsity-lab fit`: fit the sparsity–data law (the paper's Sec. 5.1) to points measured elsewhere. */
 export const fitCommand: CliCommand = {
   summary: 'fit the sparsity–data law (relu/silu/log/sigmoid) to points from a CSV or JSON file',
   async run(argv, engine) {
@@ -26,7 +26,15 @@ export const fitCommand: CliCommand = {
       allowPositionals: true,
     });
     if (values.help) {
-      console.log(USAGE);
+      console.log(`${USAGE}
+points file, one of:
+  CSV with a header: tokens,activation_ratio[,series,params,width,depth,activation]
+    tokens: tokens trained (raw count; aliases token_passed, tokens_trained); activation_ratio: a fraction in [0, 1]
+  the lab's own 'activation-vs-tokens' chart CSV (Charts → Export CSV, or 'export --chart activation-vs-tokens --format csv'):
+    its measured and warm-up points are read (x in billions of tokens, y in %), the fitted curves are not
+  JSON: an array of rows with those names, or the authors' { "token_passed": [...], "activation_ratio": [...] }
+--form relu|silu|log|sigmoid   the law's form (default: chosen per series; the output says how)
+--drop-first K | --auto-warmup  warm-up points left out of the fit`);
       return 0;
     }
     if (positionals.length !== 1) throw new LabError('BAD_REQUEST', `give exactly one points file\n${USAGE}`);

@@ -121,7 +121,39 @@ function fail(file: string, errors: RowError[]): never {
   throw new LabError('BAD_DATA', `${errors.length} bad value(s) in ${file}:\n${shown.join('\n')}`, { errors });
 }
 
+/** First line of the lab's own chart CSV export (main/charts/tabular.ts): '# Sparsity Lab chart <kind>: <title>'. */
+const CHART_CSV = /^\uFEFF?# Sparsity Lab chart ([\w-]+):/;
+
+/**
+ * The lab's activation-vs-tokens chart CSV (columns series,label,role,axis,x,y,v,run; x = tokens trained in billions,
+ * y = activation ratio in %): its measured and warm-up points as law points (tokens raw, ratio as a fraction), the
+ * fitted curve and band rows left out. Any other chart kind is refused, naming the one that has such points.
+ */
+function pointsFromChartCsv(kind: string, text: string, file: string): LawPoint[] {
+  if (kind !== 'activation-vs-tokens') throw new LabError('BAD_DATA', `${file} is the lab's '${kind}' chart export; fit reads the 'activation-vs-tokens' chart's CSV (or a tokens,activation_ratio table)`);
+  const lines = text.split(/\r?\n/);
+  const body = lines.map((l) => (l.startsWith('#') || l.startsWith('\uFEFF#') ? '' : l)).join('\n'); // keep line numbers
+  const rows = parseCsv(body).filter((r) => r.fields.some((f) => f !== ''));
+  const head = rows[0]?.fields ?? [];
+  const col = (n: string) => head.indexOf(n);
+  if (['series', 'role', 'x', 'y'].some((n) => col(n) < 0)) throw new LabError('BAD_DATA', `${file}: the chart export's header lacks series, role, x or y`);
+  const out: LawPoint[] = [];
+  for (const r of rows.slice(1)) {
+    const role = r.fields[col('role')];
+    if (role !== 'measured' && role !== 'dropped') continue;
+    const x = Number(r.fields[col('x')]);
+    const y = Number(r.fields[col('y')]);
+    if (!Number.isFinite(x) || !Number.isFinite(y) || x < 0 || y < 0 || y > 100) throw new LabError('BAD_DATA', `${file}:${r.line}: x (billions of tokens) and y (activation %) must be numbers, y within 0–100`);
+    out.push({ tokens: Math.round(x * 1e9), activationRatio: y / 100, series: r.fields[col('series')].replace(/:dropped$/, ''), source: `${file}:${r.line}` });
+  }
+  if (!out.length) throw new LabError('BAD_DATA', `${file}: the chart export has no measured points`);
+  if (out.length > MAX_LAW_POINTS) throw new LabError('BAD_DATA', tooMany(file, out.length));
+  return out;
+}
+
 export function pointsFromCsv(text: string, file = 'points.csv'): LawPoint[] {
+  const chart = CHART_CSV.exec(text);
+  if (chart) return pointsFromChartCsv(chart[1], text, file);
   let rows;
   try {
     rows = parseCsv(text);
