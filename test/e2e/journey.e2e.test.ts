@@ -182,6 +182,10 @@ test.skipIf(!canSession || !canInspect || !canMeasure)('journey: new session →
   expect(await job.getAttribute('data-status'), (await job.textContent()) ?? '').toBe('completed');
   const ratio = (await job.getByTestId('activation-ratio').textContent()) ?? '';
   expect(ratio).toMatch(/^\d+(\.\d+)?%$/);
+  // the card's "Charts →" names its run (issue 17: the chart used to ignore it)
+  const chartsHref = (await job.getByRole('link', { name: /Charts/ }).getAttribute('href')) ?? '';
+  const runId = decodeURIComponent(/run=([^&]+)/.exec(chartsHref)?.[1] ?? '');
+  expect(runId).not.toBe('');
   await screenshot(page, 'journey-result');
   const tasks = await longTasks();
   expect(Math.max(0, ...tasks), `long tasks: ${tasks.join(', ')}`).toBeLessThanOrEqual(100);
@@ -213,8 +217,11 @@ test.skipIf(!canSession || !canInspect || !canMeasure)('journey: new session →
   await screenshot(page, 'journey-session-other-theme');
   await page.getByTestId('theme-toggle').click();
   // The result's chart place: engineer G's ChartPanel mounted on the open session.
-  await go('#/charts?kind=per-layer-activation');
+  await go(chartsHref.slice(chartsHref.indexOf('#')));
   await expect.poll(async () => (await page.locator('h1').first().textContent()) ?? '').toMatch(/per layer/i);
+  // the chart shows the card's run: its caption and the run picker name it
+  await expect.poll(async () => (await page.getByTestId('chart-caption').textContent()) ?? '', { timeout: 20_000 }).toContain(`CETT p=1% · run ${runId}`);
+  expect(await page.getByTestId('chart-run').inputValue()).toBe(runId);
   await page.waitForTimeout(1500);
   await screenshot(page, 'journey-charts');
   // While the server was down the old page tried to reconnect (and was refused): expected, nothing else.
