@@ -157,7 +157,7 @@ function report(ev: JobFinishedEvent, json: boolean): number {
   const r = ev.result as Record<string, unknown>;
   if (json) {
     console.log(JSON.stringify(r, null, 2));
-    return 0;
+    return typeof r.targetNotMet === 'string' ? 3 : 0;
   }
   const pct = (x: unknown) => (typeof x === 'number' ? `${(x * 100).toFixed(2)}%` : '-');
   const show = (x: Record<string, unknown>) =>
@@ -167,6 +167,11 @@ function report(ev: JobFinishedEvent, json: boolean): number {
   if (Array.isArray(r.checkpoints)) (r.checkpoints as Record<string, unknown>[]).forEach(show);
   else if (Array.isArray(r.points)) for (const p of r.points as Record<string, number>[]) console.log(`param ${p.param}: activation ${pct(p.activationRatio)} PPL ratio ${p.pplRatio.toFixed(6)}`);
   else show(r);
+  // issue 19: a p% target no CETT met is said, and the exit status is not 0
+  if (typeof r.targetNotMet === 'string') {
+    console.error(`WARNING: ${r.targetNotMet}`);
+    return 3;
+  }
   return 0;
 }
 

@@ -14,6 +14,7 @@ import type { CettPplOptions, SearchState } from '../metrics/types';
 import { defaultModelSource, type ModelSource, type OpenOptions } from './models';
 import type { JobHooks } from './runner';
 import { checkFiniteResult, refuseNonFiniteWeights } from './finite-result';
+import { flagUnreachedTarget } from './target-reach';
 
 export function openOpts(cfg: RunConfig): OpenOptions {
   return {
@@ -71,7 +72,7 @@ export async function runMeasure(cfg: MeasureConfig, ctl: RunControl, hooks: Job
         ...(target.runner.plan ? { execution: target.runner.plan } : {}),
       }, ckpt.path);
     }
-    if (cfg.method === 'cett-ppl') return checkFiniteResult(await measureCettPpl(target, data, cettOptions(cfg), ctl, { resume: hooks.resume, onStep: hooks.onStep }), ckpt.path);
+    if (cfg.method === 'cett-ppl') return flagUnreachedTarget(checkFiniteResult(await measureCettPpl(target, data, cettOptions(cfg), ctl, { resume: hooks.resume, onStep: hooks.onStep }), ckpt.path));
     return checkFiniteResult(await measureBaseline(target, data, cfg.method as BaselineMethod, cfg.param, ctl), ckpt.path);
   } finally {
     await target.runner.dispose();
@@ -94,7 +95,7 @@ export async function runSeries(cfg: SeriesConfig, ctl: RunControl, hooks: JobHo
     spec: c.spec,
     open: () => src.openTarget(c, openOpts(cfg), cfg.checkpoints[i].tokensSeen),
   }));
-  return checkFiniteResult(await measureSeries(entries, data, { ...o, lastK: cfg.lastK }, ctl, { resume: hooks.resume, onStep: hooks.onStep }), `series of ${ckpts.length} checkpoints`);
+  return flagUnreachedTarget(checkFiniteResult(await measureSeries(entries, data, { ...o, lastK: cfg.lastK }, ctl, { resume: hooks.resume, onStep: hooks.onStep }), `series of ${ckpts.length} checkpoints`));
 }
 
 export function workFor(cfg: RunConfig, src: ModelSource = defaultModelSource) {
