@@ -15,6 +15,8 @@
 #        bisection level, peak memory); picks the one for i16run (cheapest estimated call with peak ≤ 7,600 MiB)   ~2.5 min
 #   bash bench/gpu/run.sh i16run  <n-tokens> <outdir>  issue 16: CETT-PPL-1% relu + silu at n-tokens with the picked tuning  ~3 min at 1M
 #   bash bench/gpu/run.sh i16webgpu <n> <outdir>       issue 16: CETT-PPL-1% on WebGPU, 65,536 tokens, picked tuning  ~2 min
+#   bash bench/gpu/run.sh i16b <n-tokens> <outdir>    issue 16 second pass: 4 tunings at 16k (grid without all-layer N, a·mask),
+#        the per-operator profile of the pick, ReLU CETT-PPL-1% at n-tokens with it   ~3.5 min at 1M
 #   bash bench/gpu/run.sh i16cpu  <n> <outdir>         issue 16: CETT-PPL-1% on the 16 CPU cores, 16,384 tokens (optional)  ≤ 3 min
 #   bash bench/gpu/run.sh big-prep 0 <outdir>               issue 15: 7B and 2.4B checkpoints (fp16 shards, random init on the GPU), ~3 min
 #   bash bench/gpu/run.sh big     <n-tokens> <outdir> [m]   issue 15: ours, open cold/warm + host RSS + forward, CETT-PPL-1% at n (16384), ~5 min
@@ -41,6 +43,20 @@ peak() { # name cmd… : runs cmd with nvidia-smi sampling every 100 ms, prints 
   echo "== $name rc=$rc wall=$(( (t1 - t0) / 1000000 )) ms peakMiB=$(sort -n "/tmp/bm/$name.mem" | tail -1)"
   grep -v '^$' "/tmp/bm/$name.json" | tail -c 3000; echo
   [ $rc -ne 0 ] && grep -v "Vulkan\|dawn\|Removing initializer" "/tmp/bm/$name.err" | tail -c 1500
+}
+# the pick: least estimated time per call (the fixed cost + 11 levels, the mean levels per call at 1M tokens) among
+# the variants whose peak stayed ≤ 7,600 MiB, else the one with the least peak
+pick16() { # prefix maxMiB: least estimated time per call among the profiled tunings under the memory cap, else least peak
+node -e '
+  const fs = require("fs"); const rows = [];
+  for (const f of fs.readdirSync("/tmp/bm").filter((f) => f.startsWith(process.argv[1]) && f.endsWith(".json"))) {
+    const line = fs.readFileSync("/tmp/bm/" + f, "utf8").trim().split("\n").pop(); let j; try { j = JSON.parse(line); } catch { continue; }
+    const mem = fs.readFileSync("/tmp/bm/" + f.replace(/json$/, "mem"), "utf8").trim().split("\n").map(Number);
+    const t = j.tuning; rows.push({ spec: `levels=${t.levels},chunk=${t.chunkTokens},nin=${t.nInLoop ? 1 : 0},m16=${t.mask16 ? 1 : 0},mul=${t.mulMask ? 1 : 0}`, callMs: (j.searchCall0Ms + j.searchCall0AgainMs) / 2 + 11 * j.perLevelMs, perLevelMs: j.perLevelMs, peakMiB: Math.max(...mem) });
+  }
+  rows.sort((a, b) => a.callMs - b.callMs); console.table(rows);
+  const ok = rows.filter((r) => r.peakMiB <= Number(process.argv[2])); const pick = ok.length ? ok[0] : rows.sort((a, b) => a.peakMiB - b.peakMiB)[0];
+  console.log("PICK " + pick.spec); fs.writeFileSync("/tmp/bm/i16.pick", pick.spec);' "$1" "$2"
 }
 M=/tmp/bm/relu
 COMMON=(--tokens $M/tokens.i32 --n-tokens "$N" --seq-len 1024 --batch 16)
@@ -157,18 +173,18 @@ i16prof)
   for t in levels=1,m16=0 levels=1,m16=1 levels=2,m16=1 levels=1,chunk=4096,m16=1 levels=2,chunk=4096,m16=1 levels=1,chunk=4096,nin=1,m16=0; do
     peak i16prof-${t//[=,]/_} timeout 100 node dist-bench/bench.cjs profile --model $M --tokens $M/tokens.i32 --n-tokens 16384 --seq-len 1024 --batch 16 --provider cuda --dtype float16 --search $t
   done
-  # the pick: least estimated time per call (the fixed cost + 11 levels, the mean levels per call at 1M tokens) among
-  # the variants whose peak stayed ≤ 7,600 MiB, else the one with the least peak
-  node -e '
-    const fs = require("fs"); const rows = [];
-    for (const f of fs.readdirSync("/tmp/bm").filter((f) => /^i16prof-.*\.json$/.test(f))) {
-      const line = fs.readFileSync("/tmp/bm/" + f, "utf8").trim().split("\n").pop(); let j; try { j = JSON.parse(line); } catch { continue; }
-      const mem = fs.readFileSync("/tmp/bm/" + f.replace(/json$/, "mem"), "utf8").trim().split("\n").map(Number);
-      const t = j.tuning; rows.push({ spec: `levels=${t.levels},chunk=${t.chunkTokens},nin=${t.nInLoop ? 1 : 0},m16=${t.mask16 ? 1 : 0}`, callMs: (j.searchCall0Ms + j.searchCall0AgainMs) / 2 + 11 * j.perLevelMs, perLevelMs: j.perLevelMs, peakMiB: Math.max(...mem) });
-    }
-    rows.sort((a, b) => a.callMs - b.callMs); console.table(rows);
-    const ok = rows.filter((r) => r.peakMiB <= 7600); const pick = ok.length ? ok[0] : rows.sort((a, b) => a.peakMiB - b.peakMiB)[0];
-    console.log("PICK " + pick.spec); fs.writeFileSync("/tmp/bm/i16.pick", pick.spec);'
+  pick16 i16prof- 7600
+  ;;
+i16b)
+  # issue 16, second pass after i16prof (2026-12-04 batch 1): the grid without an all-layer fp32 N (min and q99 from a
+  # and the subsample), the tail as a·mask (mul=1), the per-operator profile of the default, then ReLU 1M with the pick
+  for act in relu silu; do [ -f /tmp/bm/$act/tokens.i32 ] || python3 bench/reference/make_model.py --out /tmp/bm/$act --act $act --n-tokens "$N" 2>&1 | tail -1; done
+  for t in levels=1,m16=0,mul=0 levels=1,m16=1,mul=0 levels=1,m16=1,mul=1 levels=1,m16=1,mul=1,chunk=8192; do
+    peak i16b-${t//[=,]/_} timeout 100 node dist-bench/bench.cjs profile --model $M --tokens $M/tokens.i32 --n-tokens 16384 --seq-len 1024 --batch 16 --provider cuda --dtype float16 --search $t
+  done
+  pick16 i16b- 1000000
+  peak i16b-ops timeout 100 node dist-bench/bench.cjs profile --model $M --tokens $M/tokens.i32 --n-tokens 16384 --seq-len 1024 --batch 16 --provider cuda --dtype float16 --search "$(cat /tmp/bm/i16.pick)" --ops 1
+  peak i16b-measure-cuda-relu-$N node dist-bench/bench.cjs measure --model $M --tokens $M/tokens.i32 --n-tokens "$N" --seq-len 1024 --batch 16 --provider cuda --dtype float16 --p 1 --tol 1e-3 --search "$(cat /tmp/bm/i16.pick)"
   ;;
 i16run)
   S16=$(cat /tmp/bm/i16.pick 2>/dev/null || echo levels=1); echo "tuning $S16"

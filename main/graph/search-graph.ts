@@ -48,6 +48,8 @@ export interface SearchTuning {
   chunkTokens: number;
   nInLoop: boolean;
   mask16?: boolean;
+  /** the tail as a · cast(mask) (same-shape kernels) instead of Where(mask, a, 0) (a broadcast zero) */
+  mulMask?: boolean;
 }
 /** one level per iteration, all tokens at once, the fp16 tail test where the graph is fp16 (exact, fewer bytes; issue 16) */
 export const DEFAULT_SEARCH_TUNING: SearchTuning = { levels: 1, chunkTokens: 0, nInLoop: false, mask16: true };
@@ -88,7 +90,8 @@ export function parseSearchTuning(spec: string | undefined, what = 'SPARSITY_LAB
     else if (k === 'chunk' && Number.isInteger(n) && n >= 0 && n <= 1 << 24) t.chunkTokens = n;
     else if (k === 'nin' && (v === '0' || v === '1')) t.nInLoop = v === '1';
     else if (k === 'm16' && (v === '0' || v === '1')) t.mask16 = v === '1';
-    else throw new LabError('BAD_REQUEST', `${what}: '${part}' is not one of levels=1|2|3, chunk=<tokens ≥ 0>, nin=0|1, m16=0|1`);
+    else if (k === 'mul' && (v === '0' || v === '1')) t.mulMask = v === '1';
+    else throw new LabError('BAD_REQUEST', `${what}: '${part}' is not one of levels=1|2|3, chunk=<tokens ≥ 0>, nin=0|1, m16=0|1, mul=0|1`);
   }
   return t;
 }
@@ -175,6 +178,7 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
   const P = 2 ** tun.levels - 1;
   const zeroF = f32(0);
   const mask16 = !!tun.mask16 && T === DT.FLOAT16;
+  const toF32 = (b: GraphBuilder, x: string) => (T === F32 ? x : b.op('Cast', [x], { to: F32 }));
   const half = i64([AUTHORS_HALF], []);
   const kMinus1 = i64([AUTHORS_RIGHT0], []);
   const one64 = i64([1], []);
@@ -193,13 +197,18 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
   const normsG = Lg === L ? normsLF : g.op('Slice', [normsLF, i64([l0]), i64([l1]), ax0]); // [Lg,F]
   const normsL1F = g.op('Unsqueeze', [normsG, axis1]); // [Lg,1,F]
   const sliceJL = (x: string) => (Lg === L ? x : g.op('Slice', [x, i64([l0]), i64([l1]), axis1])); // [J,Lg]
-  const N = g.op('Mul', [g.op('Abs', [dec.toF(A)]), normsL1F]); // |a|·‖W_out[:,i]‖, fp32
-  const minN = g.op('ReduceMin', [N], { axes: [1, 2], keepdims: 0 }); // [L]
-  // q99 of norm.view(-1)[::max(numel // 65536, 1)] per layer (the authors' subsample), torch.quantile linear interpolation
-  const flat = g.op('Reshape', [N, i64([Lg, -1])]); // [Lg, T·F]
+  // N = |a|·‖W_out[:,i]‖ (fp32) as a whole [Lg,T,F] tensor only where the loop tests N itself (not with m16 or nin)
+  const N = tun.nInLoop || mask16 ? undefined : g.op('Mul', [g.op('Abs', [toF32(g, A)]), normsL1F]);
+  // min N without N: fp32 rounding is monotone, so the min over tokens of fl32(|a|·n) is fl32(min over tokens of |a| · n)
+  const minA = toF32(g, g.op('ReduceMin', [g.op('Abs', [A])], { axes: [1], keepdims: 0 })); // [Lg,F]
+  const minN = g.op('ReduceMin', [g.op('Mul', [minA, normsG])], { axes: [1], keepdims: 0 }); // [Lg]
+  // q99 of norm.view(-1)[::max(numel // 65536, 1)] per layer (the authors' subsample), torch.quantile linear
+  // interpolation; N formed on the subsample only (flat element p is neuron p mod F: the same fp32 operations, the same bits)
+  const flat = g.op('Reshape', [A, i64([Lg, -1])]); // [Lg, T·F]
   const numel = g.op('Slice', [g.op('Shape', [flat]), i64([1]), i64([2])]); // [1]
   const stride = g.op('Max', [g.op('Div', [numel, i64([K])]), i64([1])]);
-  const sub = g.op('Slice', [flat, i64([0]), numel, axis1, stride]); // [L, m]
+  const neuron = g.op('Mod', [g.op('Range', [i64([0], []), g.op('Squeeze', [numel, ax0]), g.op('Squeeze', [stride, ax0])]), i64([F], [])]);
+  const sub = g.op('Mul', [g.op('Abs', [toF32(g, g.op('Slice', [flat, i64([0]), numel, axis1, stride]))]), g.op('Gather', [normsG, neuron], { axis: 1 })]); // [Lg, m]
   const m = g.op('Slice', [g.op('Shape', [sub]), i64([1]), i64([2])]); // [1]
   const [sorted] = g.node('TopK', [sub, m], { axis: 1, largest: 0, sorted: 1 }, 2);
   const nm1 = g.op('Sub', [g.op('Squeeze', [m, ax0]), one64]);
@@ -230,10 +239,11 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
     let mask: string;
     if (absa && bound) mask = b.op('LessOrEqual', [absa, bound]);
     else {
-      const nn = n ?? b.op('Mul', [b.op('Abs', [dec.toF(a)]), normsL1F]); // the same fp32 ops as N above: the same bits
+      const nn = n ?? b.op('Mul', [b.op('Abs', [toF32(b, a)]), normsL1F]); // the same fp32 ops as N above: the same bits
       mask = b.op('LessOrEqual', [nn, tK]);
     }
-    const tail = b.op('Where', [mask, a, zeroT(b)]); // [P·J,L,t,F]
+    // a where the test holds, else 0: Where with a broadcast zero, or (mul) a times the mask cast to a's type
+    const tail = tun.mulMask ? b.op('Mul', [a, b.op('Cast', [mask], { to: T })]) : b.op('Where', [mask, a, zeroT(b)]); // [P·J,L,t,F]
     const prod = b.op('MatMul', [tail, Wst]); // [P·J,L,t,d]
     const tn = b.op('ReduceL2', [T === F32 ? prod : b.op('Cast', [prod], { to: F32 })], { axes: [3], keepdims: 0 }); // [P·J,L,t]
     const ratio = b.op('Where', [val, b.op('Div', [tn, sf]), zeroF]);
@@ -264,7 +274,7 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
   const tP = cand(body, midP); // [P,J,Lg] fp32
   const tK = body.op('Reshape', [tP, i64([-1, Lg, 1, 1])]); // [P·J,Lg,1,1]
   const bound = mask16 ? halfBound(body, tK, normsL1F, { f32 }) : undefined; // [P·J,L,1,F] fp16
-  const nLoop = tun.nInLoop || mask16 ? undefined : N;
+  const nLoop = N;
   let sumPJ: string;
   if (tun.chunkTokens > 0) {
     // tokens in chunks: a Loop over ⌈T / chunk⌉ slices of a (and N), summing the per-token ratios

@@ -201,7 +201,7 @@ const TUNINGS: SearchTuning[] = [
   { levels: 1, chunkTokens: 0, nInLoop: false },
   { levels: 2, chunkTokens: 0, nInLoop: true },
   { levels: 3, chunkTokens: 16, nInLoop: false },
-  { levels: 2, chunkTokens: 7, nInLoop: true },
+  { levels: 2, chunkTokens: 7, nInLoop: true, mulMask: true },
 ];
 
 describe('fused search graph (CPU) = the plain authors algorithm, exactly', () => {
@@ -212,7 +212,12 @@ describe('fused search graph (CPU) = the plain authors algorithm, exactly', () =
     // fp16 graphs (what GPUs run), with the fp16 tail test against halfBound
     { act: 'silu', seed: 6, p: 3, half: true },
   ];
-  const HALF_TUNINGS: SearchTuning[] = [TUNINGS[0], { levels: 1, chunkTokens: 0, nInLoop: false, mask16: true }, { levels: 2, chunkTokens: 16, nInLoop: false, mask16: true }];
+  const HALF_TUNINGS: SearchTuning[] = [
+    { ...TUNINGS[0], mask16: false },
+    { levels: 1, chunkTokens: 0, nInLoop: false, mask16: true, mulMask: true },
+    { levels: 2, chunkTokens: 16, nInLoop: false, mask16: true },
+    { levels: 1, chunkTokens: 7, nInLoop: true, mask16: false, mulMask: true },
+  ];
   for (const m of MODELS) {
     it(`${m.act}${m.half ? ' fp16' : ''}, seed ${m.seed}${m.zeroLayer !== undefined ? `, layer ${m.zeroLayer} all zero` : ''}: every tuning, and the host engines`, async () => {
       const { dir, ckpt, data } = await model(m.act, m.seed, m.zeroLayer);
