@@ -45,5 +45,6 @@ describe('halfBound', () => {
     expect(parseSearchTuning('levels=2,chunk=4096,nin=1,m16=1')).toEqual({ levels: 2, chunkTokens: 4096, nInLoop: true, mask16: true });
     expect(() => parseSearchTuning('levels=4', '--search')).toThrow(/--search: 'levels=4'/);
     expect(() => parseSearchTuning('speed=max')).toThrow(/SPARSITY_LAB_SEARCH/);
+    expect(() => parseSearchTuning('levels=2')).toThrow(/needs chunk/);
   });
 });

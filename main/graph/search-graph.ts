@@ -93,6 +93,8 @@ export function parseSearchTuning(spec: string | undefined, what = 'SPARSITY_LAB
     else if (k === 'mul' && (v === '0' || v === '1')) t.mulMask = v === '1';
     else throw new LabError('BAD_REQUEST', `${what}: '${part}' is not one of levels=1|2|3, chunk=<tokens ≥ 0>, nin=0|1, m16=0|1, mul=0|1`);
   }
+  // [2^levels − 1, layers, tokens, d_f] in one kernel crashed CUDA on the H200 at 16k tokens (illegal address, 2026-12-04)
+  if (t.levels > 1 && t.chunkTokens === 0) throw new LabError('BAD_REQUEST', `${what}: levels=${t.levels} needs chunk=<tokens> (the subtree's products in one piece crashed CUDA at 16k tokens)`);
   return t;
 }
 
