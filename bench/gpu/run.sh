@@ -170,7 +170,7 @@ i16prof)
   # (perLevelMs), a call's fixed cost (searchCall0Ms, the two streams), peak GPU memory; the first is the 2026-11-29
   # graph, the second the default since issue 16
   for act in relu silu; do [ -f /tmp/bm/$act/tokens.i32 ] || python3 bench/reference/make_model.py --out /tmp/bm/$act --act $act --n-tokens "$N" 2>&1 | tail -1; done
-  for t in levels=1,m16=0 levels=1,m16=1 levels=2,m16=1 levels=1,chunk=4096,m16=1 levels=2,chunk=4096,m16=1 levels=1,chunk=4096,nin=1,m16=0; do
+  for t in levels=1,m16=0 levels=1,m16=1 levels=1,chunk=4096,m16=1 levels=2,chunk=4096,m16=1 levels=1,chunk=4096,nin=1,m16=0; do
     peak i16prof-${t//[=,]/_} timeout 100 node dist-bench/bench.cjs profile --model $M --tokens $M/tokens.i32 --n-tokens 16384 --seq-len 1024 --batch 16 --provider cuda --dtype float16 --search $t
   done
   pick16 i16prof- 7600
