@@ -19,7 +19,8 @@ export const NAV: NavItem[] = [
   { name: 'measure', label: 'Measure', path: '/measure', key: '4' },
   { name: 'monitor', label: 'Run monitor', path: '/monitor', key: '5' },
   { name: 'charts', label: 'Charts', path: '/charts', key: '6' },
-  { name: 'method', label: 'Method', path: '/method', key: '7' },
+  { name: 'laws', label: 'Laws', path: '/laws', key: '7' },
+  { name: 'method', label: 'Method', path: '/method', key: '8' },
 ];
 
 const routes: RouteRecordRaw[] = [
@@ -31,6 +32,7 @@ const routes: RouteRecordRaw[] = [
   { path: '/charts', name: 'charts', component: () => import('./views/ChartsView.vue') },
   { path: '/run/:id', name: 'run', component: () => import('./views/RunView.vue') },
   { path: '/method', name: 'method', component: () => import('./views/MethodView.vue') },
+  { path: '/laws', name: 'laws', component: () => import('./views/LawsView.vue') },
   { path: '/:rest(.*)*', redirect: '/' },
 ];
 

@@ -1,0 +1,61 @@
+// Issue 18: laws in the window. The demo lab's training series fitted on the Laws page: formula, A0 and every
+// parameter with a confidence interval, R², warm-up rule; the form and warm-up chosen; residuals; CSV export.
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium, screenshot, startBrowserMode, watchErrors, type BrowserMode } from './harness';
+import { prepareDemoSession } from '../../main/engine/demo';
+
+const home = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-lab-laws-e2e-'));
+let server: BrowserMode;
+let browser: Browser;
+let page: Page;
+let errors: string[];
+
+beforeAll(async () => {
+  const demo = prepareDemoSession(home);
+  server = await startBrowserMode({ home, session: demo.path });
+  browser = await launchChromium();
+  page = await browser.newPage({ viewport: { width: 1360, height: 900 }, acceptDownloads: true });
+  errors = watchErrors(page);
+});
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+  fs.rmSync(home, { recursive: true, force: true });
+});
+
+test('fit parameters with CIs, R², warm-up, residuals; form and warm-up chosen; CSV export', async () => {
+  await page.goto(`${server.url}#/laws`);
+  await page.getByTestId('law-fit-card').first().waitFor({ timeout: 60_000 });
+  const cards = page.getByTestId('law-fit-card');
+  expect(await cards.count()).toBeGreaterThanOrEqual(2);
+  const first = cards.first();
+  expect(await first.getByTestId('law-formula').textContent()).toMatch(/A\(D\)|A =|exp|D\^/);
+  const params = await first.getByTestId('law-params').locator('tbody tr').allTextContents();
+  expect(params.length).toBeGreaterThanOrEqual(3);
+  for (const row of params) expect(row).toMatch(/\d.*–.*\d/); // value and interval
+  expect(await first.getByTestId('law-r2').textContent()).toMatch(/^-?\d|^n\/a/); // a number (the tiny demo series fit poorly)
+  expect(await first.getByTestId('law-warmup-reason').textContent()).toMatch(/warm-up: .+/);
+  await first.getByRole('button', { name: /points and residuals/ }).click();
+  expect(await first.getByTestId('law-residuals').locator('tbody tr').count()).toBeGreaterThanOrEqual(3);
+  await screenshot(page, 'lab-laws-light');
+
+  // SiLU form for every series, first point dropped: the cards say so
+  await page.getByTestId('law-form').selectOption('silu');
+  await page.getByTestId('law-warmup').selectOption('first');
+  await page.getByTestId('law-dropfirst').fill('1');
+  await page.getByTestId('law-fit').click();
+  await expect.poll(async () => (await cards.first().textContent()) ?? '', { timeout: 60_000 }).toMatch(/silu form \(chosen\)/);
+  expect(await cards.first().getByTestId('law-warmup-reason').textContent()).toMatch(/1|first/);
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('law-export-csv').click()]);
+  const csv = fs.readFileSync((await download.path())!, 'utf8');
+  expect(csv.split('\n')[0]).toMatch(/^series,activation,form,A0,A0_low,A0_high,r2,rmse,n,dropped/);
+  expect(csv.split('\n').filter((l) => /,silu,/.test(l)).length).toBe(await cards.count());
+  await page.getByTestId('theme-toggle').click();
+  await screenshot(page, 'lab-laws-dark');
+  expect(errors).toEqual([]);
+});
