@@ -77,7 +77,8 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   /** A browser always sends Origin on a WebSocket and on cross-site requests; only our own page's is accepted. */
   const originOk = (origin: string | undefined) => origin === undefined || origin === `http://127.0.0.1:${port}` || origin === `http://localhost:${port}`;
 
-  const server = http.createServer((req, res) => {
+  // half-open connections (no request, or headers trickling in) are checked every second and closed at headersTimeout
+  const server = http.createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
     try {
       serveStatic(req, res);
     } catch (err) {
@@ -89,6 +90,9 @@ export async function startServer(opts: ServerOptions = {}): Promise<RunningServ
   server.headersTimeout = opts.headersTimeoutMs ?? 10_000;
   server.requestTimeout = 30_000;
   server.keepAliveTimeout = 5_000;
+  // a TCP connection that sends nothing is closed after the same delay (headersTimeout only counts once bytes arrive);
+  // ws clears the timeout on the sockets it upgrades (those are kept alive by the ping heartbeat instead)
+  server.on('connection', (socket) => socket.setTimeout(opts.headersTimeoutMs ?? 10_000, () => socket.destroy()));
   server.on('clientError', (err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
     else socket.destroy();

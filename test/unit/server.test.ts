@@ -4,6 +4,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import os from 'node:os';
 import fs from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import path from 'node:path';
 import WebSocket from 'ws';
 import { startServer, type RunningServer } from '../../main/server/server';
@@ -71,6 +72,15 @@ test('a socket that stops answering pings is closed; one that answers stays', as
         ws.once('open', () => resolve(ws));
         ws.once('error', reject);
       });
+    // a raw TCP connection that never sends a request is closed too (headers timeout)
+    const s4 = await startServer({ engine: s3.engine, log: () => {}, headersTimeoutMs: 300 });
+    const raw = net.connect(s4.port, '127.0.0.1');
+    await new Promise<void>((resolve, reject) => {
+      raw.once('close', () => resolve());
+      raw.once('error', () => resolve());
+      setTimeout(() => reject(new Error('idle TCP connection was not closed')), 5000);
+    });
+    await new Promise<void>((r) => s4.close().then(() => r(), () => r()));
     const silent = await open(false);
     const live = await open(true);
     const closed = new Promise<void>((r) => silent.once('close', () => r()));
