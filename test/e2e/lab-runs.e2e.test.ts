@@ -84,6 +84,15 @@ test('the runs table shows every sweep point; the sweep run page tables them; ex
   await expect.poll(() => fs.existsSync(`${out}.json`), { timeout: 10_000 }).toBe(true);
   expect(fs.readFileSync(`${out}.json`, 'utf8')).toContain(sweepId);
 
+  // re-run with changes: the wizard filled with the sweep's configuration
+  await page.getByTestId('run-rerun').click();
+  await expect.poll(async () => page.getByLabel('Sweep values').inputValue().catch(() => ''), { timeout: 10_000 }).toBe('0, 0.1, 0.3');
+  expect(await page.getByTestId('measure-checkpoint').inputValue()).toBe(path.join(home, 'models', 'relu'));
+  expect(await page.getByTestId('measure-seqlen').inputValue()).toBe('32');
+  await screenshot(page, 'lab-rerun-light');
+  await page.goto(`${server.url}#/run/${encodeURIComponent(sweepId)}`);
+  await page.getByTestId('sweep-points').waitFor({ timeout: 30_000 });
+
   // a point's own page: its result card
   await page.getByTestId('sweep-points').getByRole('link', { name: 'open' }).nth(1).click();
   await page.getByTestId('result-card').waitFor({ timeout: 10_000 });
