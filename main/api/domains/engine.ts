@@ -4,8 +4,10 @@ import { z } from 'zod';
 export interface ProviderStatus {
   name: 'cuda' | 'webgpu' | 'cpu';
   available: boolean;
-  /** Why it failed to initialise, verbatim from onnxruntime where possible. */
+  /** Why it failed to initialise, one readable line (onnxruntime's assertion text shortened to its cause). */
   reason?: string;
+  /** The raw failure: onnxruntime's message and what the native libraries printed while trying (`info --verbose`). */
+  details?: string;
   /** Time to create a trivial session on it, ms. */
   initMs?: number;
 }
