@@ -54,6 +54,38 @@ export const labColorbarPlugin = {
   },
 };
 
+const UNITS = [{ suffix: 'T', size: 1e12 }, { suffix: 'B', size: 1e9 }, { suffix: 'M', size: 1e6 }, { suffix: 'K', size: 1e3 }];
+
+/**
+ * The unit an axis of counts (tokens, parameters) is labelled in, from its range: the largest of K/M/B/T that keeps the
+ * largest |value| at 1 or more (0.01 B tokens → 10 M). `magnitude`: raw units per plotted 1 (1e9 for data in billions).
+ * `factor` turns a plotted value into the displayed one; suffix '' means plain counts.
+ */
+export function axisUnit(maxAbs: number, magnitude: number): { suffix: string; factor: number } {
+  const raw = Math.abs(maxAbs) * magnitude;
+  if (!Number.isFinite(raw) || raw === 0) return { suffix: UNITS.find((u) => u.size === magnitude)?.suffix ?? '', factor: 1 };
+  const u = UNITS.find((x) => raw >= x.size);
+  return u ? { suffix: u.suffix, factor: magnitude / u.size } : { suffix: '', factor: magnitude };
+}
+
+/** "Tokens trained (B)" → "Tokens trained (M)": the label's trailing unit replaced by the chosen one. */
+export function axisLabelWithUnit(label: string, suffix: string): string {
+  const bare = label.replace(/\s*\((?:[KMBT])\)\s*$/, '');
+  return suffix ? `${bare} (${suffix})` : bare;
+}
+
+/** A tick value shown in the chosen unit: no float noise (0.002 B → "2"), thousands separated; log axes label 1-2-5. */
+function unitTick(factor: number, log: boolean) {
+  return (value: number) => {
+    const v = value * factor;
+    if (log && v > 0) {
+      const m = Math.round(v / 10 ** Math.floor(Math.log10(v) + 1e-9));
+      if (m !== 1 && m !== 2 && m !== 5) return '';
+    }
+    return (+v.toPrecision(10)).toLocaleString('en-US', { maximumFractionDigits: 6 });
+  };
+}
+
 /** A copy of `config` with the hints turned into functions, and the runtime plugins attached. */
 export function hydrate(config: Json): Json {
   const c: Json = structuredClone(config);
@@ -67,6 +99,13 @@ export function hydrate(config: Json): Json {
     }
   }
   c.options ??= {};
+  for (const sc of Object.values((c.options.scales ?? {}) as Record<string, Json>)) {
+    const factor = sc?.lab?.unitFactor;
+    if (typeof factor === 'number' && factor !== 1) {
+      sc.ticks ??= {};
+      sc.ticks.callback = unitTick(factor, sc.type === 'logarithmic');
+    }
+  }
   c.options.plugins ??= {};
   const legend = (c.options.plugins.legend ??= {});
   legend.labels ??= {};

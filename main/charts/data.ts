@@ -128,6 +128,7 @@ function base(kind: ChartKind, o: ChartOptions, p: Omit<PlotData, 'kind' | 'xSca
 
 function activationVsTokens(x: Ctx, o: ChartOptions): PlotData {
   const d = base('activation-vs-tokens', o, { title: 'Activation ratio vs training tokens', xLabel: 'Tokens trained (B)', yLabel: 'Activation ratio (%)' });
+  d.xMagnitude = B;
   const all = x.seriesFits().filter((s) => s.pts.length >= 3);
   if (x.tokensUnknown.length) d.notes.push(`tokens trained unknown, not plotted: ${x.tokensUnknown.join(', ')} (give them when loading the checkpoint)`);
   if (all.length === 0) missing('no training series with ≥ 3 measured checkpoints in this session (checkpoints need a series name, tokens trained and a completed CETT-PPL-p% or CETT run)');
@@ -180,6 +181,7 @@ function byActivation<T extends { s: { activation?: string } }>(items: T[]): [st
 
 function limitVsParams(x: Ctx, o: ChartOptions): PlotData {
   const d = base('limit-vs-params', o, { title: 'Limit activation ratio vs parameters', xLabel: 'Non-embedding parameters (B)', yLabel: 'Limit activation ratio A₀ (%)' });
+  d.xMagnitude = B;
   const items = limitPoints(x, (c) => (c.nonEmbeddingParams ?? c.params) && (c.nonEmbeddingParams ?? c.params)! / B);
   if (items.length < 2) missing('needs ≥ 2 training series with a fit and a parameter count (a limit activation ratio A₀ per model size); this session has ' + items.length);
   if (!items.every((e) => e.s.ckpts.at(-1)!.nonEmbeddingParams)) d.xLabel = 'Parameters (B)';

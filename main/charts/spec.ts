@@ -11,6 +11,7 @@
  */
 import type { ChartOptions, PlotData, PlotSeries } from '../api/domains/charts';
 import { seriesColor, seriesMarker, viridis, withAlpha } from './palette';
+import { axisLabelWithUnit, axisUnit } from '../../common/chart-runtime';
 
 export const PRESETS = {
   single: { widthIn: 3.5, heightIn: 2.6, fontSize: 8 },
@@ -114,6 +115,13 @@ export function buildChartConfig(plot: PlotData, o: ChartOptions = {}): { config
     x: axis(r, plot.xLabel, plot.xScale),
     y: axis(r, plot.yLabel, plot.yScale),
   };
+  if (plot.xMagnitude) {
+    // counts (tokens, parameters) in K/M/B chosen from the data: a tiny model's axis reads "10 M", not "0.01 B"
+    const maxX = plot.series.reduce((m, s) => s.points.reduce((a, p) => (Number.isFinite(p.x) ? Math.max(a, Math.abs(p.x)) : a), m), 0);
+    const u = axisUnit(maxX, plot.xMagnitude);
+    ((scales.x as Json).title as Json).text = axisLabelWithUnit(plot.xLabel, u.suffix);
+    (scales.x as Json).lab = { unitFactor: u.factor };
+  }
   if (isMatrix) {
     const h = plot.heatmap!;
     // cells are centred on integer token/layer indices; ticks only at integers (not at the ±0.5 bounds)

@@ -105,6 +105,9 @@ export interface PlotData {
   y2Label?: string;
   xScale: 'linear' | 'log';
   yScale: 'linear' | 'log';
+  /** x counts something in this many units per plotted 1 (1e9: billions of tokens or parameters); the figure picks
+   * K/M/B for the axis from the data's range ("Tokens trained (M)") while the data and its CSV stay in billions. */
+  xMagnitude?: number;
   series: PlotSeries[];
   /** vertical reference lines (e.g. the width-depth bottleneck) */
   vlines?: { x: number; label: string; lo?: number; hi?: number }[];
