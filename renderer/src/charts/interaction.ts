@@ -26,13 +26,15 @@ export function interactive(cfg: Json, r: Pick<ChartConfigResult, 'plot'>): Json
     pan: { enabled: true, mode: 'xy' },
     zoom: { wheel: { enabled: true }, pinch: { enabled: true }, mode: 'xy' },
   };
+  // x in the axis's unit (a count axis in M shows 12.5, not 0.0125 B)
+  const xFactor = typeof o.scales?.x?.lab?.unitFactor === 'number' ? (o.scales.x.lab.unitFactor as number) : 1;
   o.plugins.tooltip = {
     enabled: true,
     callbacks: {
       label: (it: Json) => {
         const raw = it.raw as Json;
         if (raw && typeof raw.v === 'number') return `${r.plot.heatmap?.vLabel ?? 'value'}: ${raw.v.toPrecision(4)} (layer ${raw.y}, token ${raw.x})`;
-        return `${it.dataset.label}: (${Number(raw?.x).toPrecision(4)}, ${raw?.y === null ? '–' : Number(raw?.y).toPrecision(4)})`;
+        return `${it.dataset.label}: (${(Number(raw?.x) * xFactor).toPrecision(4)}, ${raw?.y === null ? '–' : Number(raw?.y).toPrecision(4)})`;
       },
       afterLabel: (it: Json) => (it.raw && it.raw.run ? String(it.raw.run) : ''),
     },
