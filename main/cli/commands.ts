@@ -7,6 +7,7 @@ import { runsCommand } from './runs';
 import { fitCommand } from './fit';
 import { relinkCommand } from './relink';
 import { clusterCommand } from './cluster';
+import { exportThresholdsCommand } from './export-thresholds';
 
 export interface CliCommand {
   summary: string;
@@ -24,4 +25,5 @@ export const commands: Record<string, CliCommand> = {
   fit: fitCommand,
   relink: relinkCommand,
   cluster: clusterCommand,
+  'export-thresholds': exportThresholdsCommand,
 };

@@ -64,6 +64,16 @@ async function chooseProvider(want: RunnerOptions['provider']): Promise<{ provid
   throw new LabError('UNSUPPORTED', `no execution provider works here (${reasons.join('; ')})`);
 }
 
+/** ‖W_out[:, i]‖₂ of every layer of a checkpoint (also τ's denominator in threshold exports, main/engine/export-thresholds.ts). */
+export function checkpointColumnNorms(ckpt: LoadedCheckpoint): Float32Array[] {
+  const s = ckpt.spec;
+  return Array.from({ length: s.numLayers }, (_, l) => {
+    const w = ckpt.weights.get(`layers.${l}.mlp.down.weight`);
+    if (!w) throw new LabError('BAD_CHECKPOINT', `${ckpt.path}: missing down_proj of layer ${l}`);
+    return columnNorms(w.toFloat32(), s.hiddenSize, s.intermediateSize);
+  });
+}
+
 export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions = {}): Promise<ModelRunner> {
   const { provider, reasons } = await chooseProvider(opts.provider);
   // an .onnx file computes in the dtype it was exported in; HF weights are converted once: fp16 on GPU, fp32 on CPU
@@ -87,13 +97,7 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
   // ‖W_out[:,i]‖₂ per layer: computed once per checkpoint (it reads every down_proj) and kept in the graph cache
   const colNorms: Float32Array[] = onnxSrc
     ? onnxSrc.colNorms
-    : store!.derived('colnorms', () =>
-        Array.from({ length: s.numLayers }, (_, l) => {
-          const w = ckpt.weights.get(`layers.${l}.mlp.down.weight`);
-          if (!w) throw new LabError('BAD_CHECKPOINT', `${ckpt.path}: missing down_proj of layer ${l}`);
-          return columnNorms(w.toFloat32(), s.hiddenSize, s.intermediateSize);
-        }),
-      );
+    : store!.derived('colnorms', () => checkpointColumnNorms(ckpt));
   const sessions = new Map<string, Promise<ort.InferenceSession>>();
   // GPUs get the fused form (contrib attention/rope/RMSNorm kernels, issue 10): on CUDA 118% of PyTorch's forward;
   // on WebGPU 9.5× the plain form's speed (H200: 47k vs 5k tokens/s), NLL checked against transformers on both

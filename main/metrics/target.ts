@@ -11,7 +11,7 @@ import { authorsEps, bisectionDepth, walkPath } from '../base/authors-search';
 import type { Meter } from './control';
 import type { EvalBatch } from './data';
 import { meanNll } from './stats';
-import { AUTHORS_NUM_CANDIDATES, buildLayerCurve, type LayerCurve, type ThresholdMode } from './thresholds';
+import { AUTHORS_NUM_CANDIDATES, buildLayerCurve, tauFromThresholds, type LayerCurve, type ThresholdMode } from './thresholds';
 import { buildProbeCurve } from './cett-probe';
 import type { SearchRecord } from './types';
 
@@ -263,11 +263,7 @@ export class PreparedTarget {
 
   /** τ_{l,i} = ε_l / ‖W_out[:, i]‖ in fp32 (METHOD.md §2 step 6, §7). */
   tau(eps: number[]): Float32Array[] {
-    return this.target.runner.colNorms.map((norms, l) => {
-      const t = new Float32Array(norms.length);
-      for (let i = 0; i < norms.length; i++) t[i] = norms[i] > 0 ? eps[l] / norms[i] : eps[l] > 0 ? Infinity : 0;
-      return t;
-    });
+    return tauFromThresholds(eps, this.target.runner.colNorms).map((t) => Float32Array.from(t));
   }
 
   async sparsePass(b: number, mode: MaskMode) {

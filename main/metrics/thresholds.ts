@@ -45,6 +45,18 @@ export interface LayerCurve {
   dispose?(): Promise<void>;
 }
 
+/**
+ * τ_{l,i} = ε_l / ‖W_out[:, i]‖₂ (paper Sec. 4.1; README "Threshold exports"): neuron i of layer l is skipped on a token iff |a_i| < τ_{l,i}.
+ * In float64 from the fp32 norms; a zero column has τ = ∞ (never active) unless ε_l = 0.
+ */
+export function tauFromThresholds(eps: ArrayLike<number>, colNorms: ArrayLike<number>[]): Float64Array[] {
+  return colNorms.map((norms, l) => {
+    const t = new Float64Array(norms.length);
+    for (let i = 0; i < norms.length; i++) t[i] = norms[i] > 0 ? eps[l] / norms[i] : eps[l] > 0 ? Infinity : 0;
+    return t;
+  });
+}
+
 /** N = |A| · colNorms in fp32 (the authors multiply two fp32 tensors). A: [T, F]. */
 export function neuronNorms(a: Float32Array, tokens: number, f: number, colNorms: Float32Array): Float32Array {
   const n = new Float32Array(tokens * f);

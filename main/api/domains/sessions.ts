@@ -40,6 +40,10 @@ export const sessionsRequests = {
     .strict(),
   'sessions.importRuns': z.object({ from: filePath }).strict(),
   'sessions.exportRun': z.object({ id: runId, format: z.enum(['json', 'csv']), out: filePath, overwrite: z.boolean().optional() }).strict(),
+  /** a run's thresholds for inference engines: authors' ε list, τ per neuron, activation frequencies (README "Threshold exports") */
+  'sessions.exportThresholds': z
+    .object({ id: runId, format: z.enum(['authors', 'tau', 'powerinfer', 'all']), out: filePath, batch: z.number().int().nonnegative().max(1e9).optional(), overwrite: z.boolean().optional() })
+    .strict(),
   /** fits (engineer E) and chart specifications (engineer G), stored as JSON keyed by kind and series */
   'sessions.saveFit': z.object({ kind: z.string().min(1).max(100), series: z.string().max(500).nullable().optional(), spec: z.unknown(), result: z.unknown() }).strict(),
   'sessions.listFits': z.object({ kind: z.string().min(1).max(100).optional() }).strict(),
@@ -204,6 +208,7 @@ export interface SessionsResponses {
   'sessions.updateCheckpoint': SessionCheckpoint;
   'sessions.importRuns': { imported: number; skipped: number; checkpoints: number };
   'sessions.exportRun': { path: string; bytes: number };
+  'sessions.exportThresholds': { files: { format: 'authors' | 'tau' | 'powerinfer'; path: string; bytes: number }[]; thresholds: string; layers: number };
   'sessions.saveFit': { id: number };
   'sessions.listFits': { id: number; series: string | null; kind: string; spec: unknown; result: unknown; createdAt: string }[];
   'sessions.saveChartSpec': { kind: string; series: string | null };

@@ -14,6 +14,7 @@ import { inspectCheckpoint } from '../../checkpoint/index';
 import { addRecent } from '../recent';
 import { jobsInSession } from './runs';
 import { writableOut } from './output';
+import { exportThresholds } from '../export-thresholds';
 import type { Family } from '../../checkpoint/types';
 
 export function currentSession(ctx: EngineContext): SessionStore | undefined {
@@ -175,6 +176,7 @@ export const sessionsHandlers: HandlerMap = {
     return r;
   },
   'sessions.exportRun': (req, ctx) => exportRun(need(ctx), req.id, req.format, writableOut(req.out, req.format, req.overwrite)),
+  'sessions.exportThresholds': (req, ctx) => exportThresholds(need(ctx), req),
   'sessions.saveFit': (req, ctx) => {
     const s = need(ctx);
     const id = s.saveFit({ kind: req.kind, series: req.series ?? null, spec: req.spec ?? null, result: req.result ?? null });
