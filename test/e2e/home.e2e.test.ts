@@ -26,7 +26,17 @@ test('home screen shows the engine info that came from the engine', async () => 
   await expect.poll(async () => (await ort.textContent()) ?? '', { timeout: 30_000 }).toContain(ortVersion);
   const providers = (await page.getByTestId('providers').textContent()) ?? '';
   expect(providers).toMatch(/cpu/i);
+  // provider failures read as one line each: no onnxruntime assertion text, no native (Dawn/Vulkan) warnings
+  expect(providers).not.toMatch(/operator\(\)|onnxruntime_src|was false|::/);
+  expect(server.log()).not.toMatch(/operator\(\)|BackendVk|Couldn't load Vulkan/);
   await screenshot(page, 'home');
+  const webgpu = page.getByTestId('providers').locator('tr', { hasText: 'webgpu' });
+  if (/unavailable/.test((await webgpu.textContent()) ?? '')) {
+    // the raw text is one click away
+    await webgpu.locator('button.why').click();
+    await expect.poll(async () => (await webgpu.getByTestId('provider-details').textContent()) ?? '', { timeout: 5_000 }).toMatch(/WebGPU/);
+    await screenshot(page, 'home-provider-details');
+  }
   expect(errors).toEqual([]);
 });
 
