@@ -6,6 +6,7 @@ import { SessionStore } from '../store/index';
 import { inspectCheckpoint } from '../checkpoint/index';
 import { writeTinyCheckpoint, rng } from '../checkpoint/testing/tiny';
 import { main } from '../cli/index';
+import { Engine } from './engine';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'thr-export-'));
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -127,6 +128,21 @@ describe('export-thresholds', () => {
     expect(relu.err).toMatch(/no per-layer thresholds/);
     expect((await cli(['export-thresholds', session, '--run', 'relu-1', '--format', 'powerinfer', '--out', out])).rc).toBe(0);
     expect((await cli(['export-thresholds', session, '--run', 'run-1', '--format', 'all', '--out', path.join(out, 'x.csv')])).err).toMatch(/not an existing folder/);
+  });
+
+  test('the contract command (the run page button) writes the same files', async () => {
+    const engine = new Engine({ paths: { userData: root, cache: root }, log: { info() {}, warn() {}, error() {} } });
+    const dir = path.join(root, 'via-contract');
+    fs.mkdirSync(dir);
+    try {
+      await engine.call('sessions.open', { path: session, readOnly: true });
+      const r = await engine.call('sessions.exportThresholds', { id: 'run-1', format: 'all', out: dir });
+      expect(r.thresholds).toBe('batch-mean');
+      for (const f of r.files) expect(fs.readFileSync(f.path, 'utf8')).toBe(fs.readFileSync(path.join(out, path.basename(f.path)), 'utf8'));
+      await expect(engine.call('sessions.exportThresholds', { id: 'run-1', format: 'all', out: dir })).rejects.toThrow(/exists already/);
+    } finally {
+      await engine.dispose();
+    }
   });
 
   test('a moved lab still finds its checkpoint; a missing one is refused by name', async () => {
