@@ -136,7 +136,7 @@ describe('export-thresholds', () => {
     fs.mkdirSync(dir);
     try {
       await engine.call('sessions.open', { path: session, readOnly: true });
-      const r = await engine.call('sessions.exportThresholds', { id: 'run-1', format: 'all', out: dir });
+      const r = (await engine.call('sessions.exportThresholds', { id: 'run-1', format: 'all', out: dir })) as { thresholds: string; files: { path: string }[] };
       expect(r.thresholds).toBe('batch-mean');
       for (const f of r.files) expect(fs.readFileSync(f.path, 'utf8')).toBe(fs.readFileSync(path.join(out, path.basename(f.path)), 'utf8'));
       await expect(engine.call('sessions.exportThresholds', { id: 'run-1', format: 'all', out: dir })).rejects.toThrow(/exists already/);
