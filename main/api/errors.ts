@@ -52,3 +52,9 @@ export function toErrorPayload(err: unknown): ErrorPayload {
   const message = err instanceof Error ? err.message : String(err);
   return { code: 'INTERNAL', message };
 }
+
+/**
+ * The CLI's exit status for a measurement that completed and was recorded but whose p% target no CETT met
+ * (the result carries `targetNotMet`): not 0, so scripts notice, and not a failure, so a cluster task still collects it.
+ */
+export const EXIT_TARGET_NOT_MET = 3;

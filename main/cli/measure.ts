@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { LabError } from '../api/errors';
+import { EXIT_TARGET_NOT_MET, LabError } from '../api/errors';
 import { parseNumberArg, parseNumberList } from './args';
 import type { JobFinishedEvent } from '../api/domains/runs';
 import type { Engine } from '../engine/engine';
@@ -157,7 +157,7 @@ function report(ev: JobFinishedEvent, json: boolean): number {
   const r = ev.result as Record<string, unknown>;
   if (json) {
     console.log(JSON.stringify(r, null, 2));
-    return typeof r.targetNotMet === 'string' ? 3 : 0;
+    return typeof r.targetNotMet === 'string' ? EXIT_TARGET_NOT_MET : 0;
   }
   const pct = (x: unknown) => (typeof x === 'number' ? `${(x * 100).toFixed(2)}%` : '-');
   const show = (x: Record<string, unknown>) =>
@@ -170,7 +170,7 @@ function report(ev: JobFinishedEvent, json: boolean): number {
   // issue 19: a p% target no CETT met is said, and the exit status is not 0
   if (typeof r.targetNotMet === 'string') {
     console.error(`WARNING: ${r.targetNotMet}`);
-    return 3;
+    return EXIT_TARGET_NOT_MET;
   }
   return 0;
 }

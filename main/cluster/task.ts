@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { LabError } from '../api/errors';
+import { EXIT_TARGET_NOT_MET, LabError } from '../api/errors';
 import { APP_VERSION, gitCommit } from '../base/version';
 import { SessionStore } from '../store/session';
 import { readManifest, sha256File, STATUS_FILE, taskDir, TASK_SESSION, writeFileAtomic, type TaskStatus } from './manifest';
@@ -91,7 +91,9 @@ export async function runTask(resultsArg: string, indexArg: string, measure: Mea
     status.runIds = runs.map((r) => r.id);
     status.finishedAt = new Date().toISOString();
     status.exitCode = out.code;
-    const ok = out.code === 0 && runs.length > 0 && runs.every((r) => r.status === 'completed');
+    // a completed run whose p% target was not met (exit EXIT_TARGET_NOT_MET) is a result like any other: its flag
+    // travels with it into the session
+    const ok = (out.code === 0 || out.code === EXIT_TARGET_NOT_MET) && runs.length > 0 && runs.every((r) => r.status === 'completed');
     if (ok) {
       status.state = 'done';
       status.sessionSha256 = sha256File(session);

@@ -52,8 +52,10 @@ test('a wrong checkpoint path is refused at Start, with the path, and no "starte
 test('the shipped ReLU model, found by the session where the copy put it, measures to completion', async () => {
   await fill(path.join(lab, 'models', 'relu'));
   // the session lists the model at its place in the copy (relative to the session file), not at the build machine's
-  const options = await page.locator('#known-checkpoints option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
-  expect(options).toContain(path.join(lab, 'models', 'relu'));
+  // (the list arrives from the engine after the view renders: on a loaded CI machine that takes a moment)
+  await expect
+    .poll(async () => page.locator('#known-checkpoints option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value)), { timeout: 30_000 })
+    .toContain(path.join(lab, 'models', 'relu'));
   await page.getByTestId('measure-start').click();
   await page.getByTestId('job').first().waitFor({ timeout: 30_000 });
   await expect.poll(async () => (await page.getByTestId('job-status').first().textContent()) ?? '', { timeout: 90_000 }).toMatch(/completed|done/i);

@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeTinyCheckpoint } from '../../main/checkpoint/testing/tiny';
 import { readManifest, readTaskStatus } from '../../main/cluster/manifest';
+import { defaultEngineCommand } from '../../main/cluster/submit';
 import { SessionStore } from '../../main/store/session';
 import { ensureSlurm, stopSlurm } from '../slurm-cluster';
 
@@ -135,7 +136,10 @@ describe('cluster on a real Slurm', () => {
 
   it('cancelled mid-array: what finished is collected, the rest is reported cancelled', async () => {
     const session = path.join(dir, 'cancel.sparsitylab');
-    const sub = await submit([path.join(dir, 'series')], session, ['--max-parallel', '1']);
+    // tasks 1 and 2 wait before starting the engine, so that the cancel reaches them whatever the machine's load
+    // (a tiny measurement finishes in a second or two: without the wait all three could end before scancel lands)
+    const hold = `{ [ "$TASK" = 0 ] || sleep 300; } && ${defaultEngineCommand()}`;
+    const sub = await submit([path.join(dir, 'series')], session, ['--max-parallel', '1', '--engine-command', hold]);
     await waitFor('task 0 done', () => readTaskStatus(sub.resultsDir, 0).status?.state === 'done');
     await cli(['cluster', 'cancel', sub.slurmJobId, '--session', session]);
     await waitFor('the array gone from the running tasks', () => squeued(sub.slurmJobId).every((l) => !/RUNNING|PENDING|COMPLETING/.test(l)), 30_000);
