@@ -80,7 +80,12 @@ interface ProbeOutcome { ok: boolean; ms?: number; error?: string; stderr: strin
  * process keeps that text out of the user's terminal; it is kept as the failure's details instead.
  */
 function probeInChild(name: ProviderName): Promise<ProbeOutcome> {
-  const ortPath = createRequire(import.meta.url).resolve('onnxruntime-node');
+  let ortPath: string;
+  try {
+    ortPath = createRequire(import.meta.url).resolve('onnxruntime-node');
+  } catch {
+    return probeInProcess(name); // a bundle that cannot name onnxruntime's path: probe here, warnings and all
+  }
   const args = ['-e', PROBE_SCRIPT, ortPath, name, Buffer.from(tinyModel()).toString('base64')];
   return new Promise((resolve) => {
     execFile(process.execPath, args, { env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' }, timeout: 60_000, maxBuffer: 4 << 20 }, (err, stdout, stderr) => {
