@@ -61,7 +61,12 @@ export async function exportThresholds(s: SessionStore, req: ExportThresholdsReq
   }
   const needEps = formats.includes('authors') || formats.includes('tau');
   if (needEps && (eps.length === 0 || !eps.every((e) => typeof e === 'number' && Number.isFinite(e) && e >= 0)))
-    throw new LabError('BAD_REQUEST', `run ${req.id} (${run.method}) has no per-layer thresholds to export (only CETT runs have them)`);
+    throw new LabError(
+      'BAD_REQUEST',
+      Array.isArray(result.checkpoints)
+        ? `run ${req.id} is a series: each checkpoint has its own thresholds; export one of its checkpoint runs (${req.id}#0, ${req.id}#1, …; sparsity-lab runs lists them)`
+        : `run ${req.id} (${run.method}) has no per-layer thresholds to export (only CETT runs have them)`,
+    );
   const freq = isMatrix(result.neuronFrequency) ? result.neuronFrequency : [];
   if (formats.includes('powerinfer') && freq.length === 0) throw new LabError('BAD_REQUEST', `run ${req.id} has no per-neuron activation frequencies recorded`);
   const L = needEps ? eps.length : freq.length;
