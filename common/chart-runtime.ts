@@ -74,12 +74,13 @@ export function axisLabelWithUnit(label: string, suffix: string): string {
   return suffix ? `${bare} (${suffix})` : bare;
 }
 
-/** A tick value shown in the chosen unit: no float noise (0.002 B → "2"), thousands separated; log axes label 1-2-5. */
+/** A tick value shown in the chosen unit: no float noise (0.002 B → "2"), thousands separated; log axes label the
+ * 1-2-5 ticks and both ends when there are many, as chart.js's own log formatter does (all of them when few). */
 function unitTick(factor: number, log: boolean) {
-  return (value: number) => {
+  return (value: number, index = -1, ticks: unknown[] = []) => {
     const v = value * factor;
-    if (log && v > 0) {
-      const m = Math.round(v / 10 ** Math.floor(Math.log10(v) + 1e-9));
+    if (log && v > 0 && ticks.length > 16 && index !== 0 && index !== ticks.length - 1) {
+      const m = +(v / 10 ** Math.floor(Math.log10(v) + 1e-9)).toPrecision(6);
       if (m !== 1 && m !== 2 && m !== 5) return '';
     }
     return (+v.toPrecision(10)).toLocaleString('en-US', { maximumFractionDigits: 6 });

@@ -19,7 +19,7 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 function xAxis(plot: PlotData) {
   const c = hydrate(buildChartConfig(plot).config);
   const x = c.options.scales.x;
-  return { title: x.title.text as string, tick: (v: number) => (x.ticks.callback ? x.ticks.callback(v) : String(v)) as string };
+  return { title: x.title.text as string, tick: (v: number, i?: number, ticks?: unknown[]) => (x.ticks.callback ? x.ticks.callback(v, i, ticks) : String(v)) as string };
 }
 
 describe('axisUnit', () => {
@@ -65,10 +65,13 @@ describe('count axes in the chart runtime', () => {
     const p = xAxis(params);
     expect(p.title).toBe('Non-embedding parameters (M)');
     expect(p.tick(0.0025)).toBe('2.5');
-    // log axes label only 1-2-5 ticks
+    // log axes: a few ticks are all labelled; of many, the 1-2-5 ones and both ends
     const log = xAxis({ ...tokens, xScale: 'log', series: series([0.001, 0.02]) });
-    expect(log.tick(0.002)).toBe('2');
-    expect(log.tick(0.003)).toBe('');
+    const many = new Array(20).fill(0);
+    expect(log.tick(0.003, 3, [0, 0, 0, 0, 0])).toBe('3');
+    expect(log.tick(0.002, 5, many)).toBe('2');
+    expect(log.tick(0.003, 6, many)).toBe('');
+    expect(log.tick(0.003, 0, many)).toBe('3');
     // charts without counts on x are untouched
     const ppl = xAxis({ ...tokens, kind: 'pareto', xLabel: 'Activation ratio (%)', xMagnitude: undefined });
     expect(ppl.title).toBe('Activation ratio (%)');
