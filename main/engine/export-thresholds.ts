@@ -63,7 +63,7 @@ export async function exportThresholds(s: SessionStore, req: ExportThresholdsReq
   if (needEps && (eps.length === 0 || !eps.every((e) => typeof e === 'number' && Number.isFinite(e) && e >= 0)))
     throw new LabError(
       'BAD_REQUEST',
-      Array.isArray(result.checkpoints)
+      Array.isArray(result.checkpoints) || typeof result.checkpointCount === 'number' || run.kind === 'measure-series'
         ? `run ${req.id} is a series: each checkpoint has its own thresholds; export one of its checkpoint runs (${req.id}#0, ${req.id}#1, …; sparsity-lab runs lists them)`
         : `run ${req.id} (${run.method}) has no per-layer thresholds to export (only CETT runs have them)`,
     );
