@@ -34,7 +34,9 @@ it("fit reads the lab's own activation-vs-tokens chart CSV: every measured point
   const { main } = await import('./index');
   const { SessionStore } = await import('../store/index');
   const { pointsFromCsv } = await import('../laws/import');
-  const demo = path.resolve(__dirname, '../../resources/demo-lab/demo.sparsitylab');
+  // a copy: opening the shipped file with a newer app upgrades it in place (and leaves -wal/-shm/.bak beside it)
+  const demo = path.join(dir, 'demo.sparsitylab');
+  fs.copyFileSync(path.resolve(__dirname, '../../resources/demo-lab/demo.sparsitylab'), demo);
   const csv = path.join(dir, 'avt.csv');
   const log = vi.spyOn(console, 'log').mockImplementation(() => {});
   try {
