@@ -98,6 +98,10 @@ test('the runs table shows every sweep point; the sweep run page tables them; ex
   await page.getByTestId('result-card').waitFor({ timeout: 10_000 });
   await screenshot(page, 'lab-run-point-light');
 
+  // a sweep point stores no per-layer thresholds (only its ratios), so its page offers no "Export thresholds…"
+  // (the export itself: main/engine/export-thresholds.test.ts, through the CLI and the contract command)
+  expect(await page.getByTestId('run-export-thresholds').count()).toBe(0);
+
   await page.goto(`${server.url}#/session`);
   await page.getByTestId('import-begin').click();
   await page.getByTestId('import-file').fill(other);
