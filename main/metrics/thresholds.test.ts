@@ -1,27 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { buildProbeCurve } from './cett-probe';
-import { buildLayerCurve, cettDirect, type LayerInput } from './thresholds';
-import { mulberry32 } from '../base/rng';
+import { buildLayerCurve, cettDirect } from './thresholds';
+import { generatedLayer } from './testing/layers';
 
-const rng = mulberry32; // the project's seeded PRNG
-
-function layer(seed: number, tokens: number, f: number, d: number, relu: boolean): LayerInput {
-  const r = rng(seed);
-  const a = new Float32Array(tokens * f);
-  for (let i = 0; i < a.length; i++) {
-    const g = (r() - 0.5) * 4;
-    a[i] = relu ? Math.max(0, g) * r() : (g / (1 + Math.exp(-g))) * (r() - 0.3);
-  }
-  const wDown = new Float32Array(d * f);
-  for (let i = 0; i < wDown.length; i++) wDown[i] = (r() - 0.5) * (0.5 + (i % 7) / 7);
-  const colNorms = new Float32Array(f);
-  for (let i = 0; i < f; i++) {
-    let s = 0;
-    for (let k = 0; k < d; k++) s += wDown[k * f + i] ** 2;
-    colNorms[i] = Math.sqrt(s);
-  }
-  return { a, tokens, f, wDown, d, colNorms };
-}
+/** a generated ReLU- or SiLU-like layer (the search-engine tests' generator) */
+const layer = (seed: number, tokens: number, f: number, d: number, relu: boolean) => generatedLayer(seed, tokens, f, d, relu ? 'relu' : 'silu');
 
 describe('threshold search', () => {
   // thresholds against an independent re-implementation of the authors' loop: test/integration/search-engines.test.ts

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as ort from 'onnxruntime-node';
-import { mulberry32 } from '../../main/base/rng';
+import { generatedLayer, type LayerKind } from '../../main/metrics/testing/layers';
 import { loadCheckpoint } from '../../main/checkpoint/index';
 import { writeTinyCheckpoint } from '../../main/checkpoint/testing/tiny';
 import { createRunner } from '../../main/inference/index';
@@ -25,29 +25,8 @@ import { buildSearchGraph, type SearchTuning } from '../../main/graph/search-gra
 import { plainCettPpl } from './metrics-plain';
 
 const fr = Math.fround;
-type Kind = 'relu' | 'silu' | 'zero-tokens' | 'ties' | 'all-zero';
-
-function layer(seed: number, tokens: number, f: number, d: number, kind: Kind): LayerInput {
-  const r = mulberry32(seed);
-  const a = new Float32Array(tokens * f);
-  for (let t = 0; t < tokens; t++)
-    for (let i = 0; i < f; i++) {
-      const g = (r() - 0.5) * 4;
-      let v = kind === 'relu' ? Math.max(0, g) * r() : (g / (1 + Math.exp(-g))) * (r() - 0.3);
-      if (kind === 'ties') v = Math.round(v * 2) / 2; // few distinct |a|: many equal N
-      if (kind === 'all-zero' || (kind === 'zero-tokens' && t % 3 === 1)) v = 0;
-      a[t * f + i] = v;
-    }
-  const wDown = new Float32Array(d * f);
-  for (let i = 0; i < wDown.length; i++) wDown[i] = (r() - 0.5) * (0.5 + (i % 7) / 7);
-  const colNorms = new Float32Array(f);
-  for (let i = 0; i < f; i++) {
-    let s = 0;
-    for (let k = 0; k < d; k++) s += wDown[k * f + i] ** 2;
-    colNorms[i] = Math.sqrt(s);
-  }
-  return { a, tokens, f, wDown, d, colNorms };
-}
+type Kind = LayerKind;
+const layer = generatedLayer;
 
 /** CETT at threshold t from the definition (tail: N ≤ t), float64; NaN when no token has a nonzero output (as torch) */
 function plainCett({ a, tokens, f, wDown, d }: LayerInput, N: Float32Array, t: number): number {
