@@ -31,6 +31,10 @@ export const benchOptions = {
   'block-layers': { type: 'string' }, // streamed: layers per block (default: planned)
   search: { type: 'string' }, // fused CETT search tuning, e.g. levels=2,chunk=4096,nin=1 (search-graph.ts SearchTuning)
   ops: { type: 'string' }, // profile: 1 = also onnxruntime's per-operator profile of one call
+  shape: { type: 'string' }, // kernels: 0.1b | 7b | L,T,F,d
+  k: { type: 'string' }, // kernels: Loop iterations timed
+  variants: { type: 'string' }, // kernels: comma-separated formulations
+  opt: { type: 'string' }, // kernels: onnxruntime graph optimisation level
 } as const;
 
 export function parse(argv: string[]) {

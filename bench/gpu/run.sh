@@ -18,6 +18,8 @@
 #   bash bench/gpu/run.sh i16b <n-tokens> <outdir>    issue 16 second pass: 4 tunings at 16k (grid without all-layer N, a·mask),
 #        the per-operator profile of the pick, ReLU CETT-PPL-1% at n-tokens with it   ~3.5 min at 1M
 #   bash bench/gpu/run.sh i16cpu  <n> <outdir>         issue 16: CETT-PPL-1% on the 16 CPU cores, 16,384 tokens (optional)  ≤ 3 min
+#   bash bench/gpu/run.sh kernels 0 <outdir>     issue 16: one bisection level's kernels by formulation (bench/kernels.ts)  ~2 min
+#   bash bench/gpu/run.sh opsprof 0 <outdir>     issue 16: per-operator profile of one 0.1B search call (after prep)  ~1.5 min
 #   bash bench/gpu/run.sh big-prep 0 <outdir>               issue 15: 7B and 2.4B checkpoints (fp16 shards, random init on the GPU), ~3 min
 #   bash bench/gpu/run.sh big     <n-tokens> <outdir> [m]   issue 15: ours, open cold/warm + host RSS + forward, CETT-PPL-1% at n (16384), ~5 min
 #   bash bench/gpu/run.sh big-ref <n-tokens> <outdir> [m]   issue 15: the PyTorch reference on the same (fp16), ~5 min; m = big7b|big24 for one model
@@ -138,6 +140,18 @@ ref)
   DT=${4:-bfloat16}; ACT=${5:-relu}
   peak ref-forward-$DT-$ACT-$N python3 bench/reference/sparsing_law_reference.py --model /tmp/bm/$ACT --tokens /tmp/bm/$ACT/tokens.npy --n-tokens "$N" --seq-len 1024 --batch 16 --dtype $DT --forward-only
   peak ref-measure-$DT-$ACT-$N python3 bench/reference/sparsing_law_reference.py --model /tmp/bm/$ACT --tokens /tmp/bm/$ACT/tokens.npy --n-tokens "$N" --seq-len 1024 --batch 16 --dtype $DT --p 1 --tol 1e-3
+  ;;
+kernels)
+  # issue 16: one bisection level's kernels, formulation by formulation (bench/kernels.ts), 0.1B and 7B group shapes  ~2 min
+  peak kernels-01b timeout 240 node dist-bench/bench.cjs kernels --shape 0.1b --provider cuda --k 20 --out "$OUT/kernels-01b.json"
+  grep -h '^{"variant' /tmp/bm/kernels-01b.err
+  peak kernels-7b timeout 240 node dist-bench/bench.cjs kernels --shape 7b --provider cuda --k 10 --out "$OUT/kernels-7b.json"
+  grep -h '^{"variant' /tmp/bm/kernels-7b.err
+  ;;
+opsprof)
+  # issue 16: onnxruntime's per-operator profile of one 16-level search call at 0.1B (default tuning), after prep  ~1.5 min
+  M=/tmp/bm/relu
+  peak opsprof timeout 300 node dist-bench/bench.cjs profile --model $M --tokens $M/tokens.i32 --n-tokens 16384 --seq-len 1024 --batch 16 --provider cuda --dtype float16 --ops 1 --out "$OUT/opsprof.json"
   ;;
 big-prep)
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader; nproc; free -g | head -2; df -h /tmp | tail -1
