@@ -98,7 +98,6 @@ function build(shape: [number, number, number, number], dtype: 'float16' | 'floa
   const g = new GraphBuilder('sparsity-lab-kernels');
   const TT = dtype === 'float16' ? DT.FLOAT16 : DT.FLOAT;
   const K = g.input('K', DT.INT64, []);
-  const i64 = (v: number[], dims?: number[]) => g.i64(g.fresh('k'), v, dims);
   const rnd = (dims: number[], lo: number, hi: number, seed: number) => {
     const u = g.op('RandomUniform', [], { shape: dims, low: { float: lo }, high: { float: hi }, seed: { float: seed }, dtype: DT.FLOAT });
     return TT === DT.FLOAT ? u : g.op('Cast', [u], { to: TT });
