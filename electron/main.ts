@@ -11,8 +11,8 @@ import type { MenuAction } from '../main/api/bridge';
 import type { RecentSession } from '../main/api/domains/engine';
 import { CSP } from '../main/api/csp';
 import { clientRefusal } from '../main/api/client-limits';
-import { z } from 'zod';
 import { devServerUrl, isAllowedExternalLink } from './links';
+import { openDialogOptions, openDialogSchema, saveDialogSchema, SaveGrants } from './dialogs';
 
 // The main process imports only the contract (main/api) and pure helpers (lint rule + a test on the built bundle):
 // the engine, onnxruntime-node and better-sqlite3 load only in the utilityProcess (engine-host.ts).
@@ -61,8 +61,8 @@ function trustedSender(e: IpcMainInvokeEvent): boolean {
 }
 
 const denied = (message: string): WireResponse => ({ id: null, ok: false, error: { code: 'UNAUTHORIZED', message } });
-const dialogOpts = z.object({ title: z.string().max(200), directories: z.boolean(), multiple: z.boolean(), filters: z.array(z.object({ name: z.string(), extensions: z.array(z.string()) })).optional() });
-const saveOpts = z.object({ title: z.string().max(200), defaultPath: z.string().max(4096).optional(), filters: z.array(z.object({ name: z.string(), extensions: z.array(z.string()) })).optional() });
+/** paths the native save dialog returned: the only ones the page may ask the engine to overwrite (electron/dialogs.ts) */
+const saveGrants = new SaveGrants();
 
 function registerIpc(): void {
   ipcMain.handle('lab:invoke', async (e, cmd: unknown, payload: unknown): Promise<WireResponse> => {
@@ -77,24 +77,24 @@ function registerIpc(): void {
     const id = nextId++;
     return new Promise<WireResponse>((resolve) => {
       pending.set(id, resolve);
-      engine?.postMessage({ id, cmd, payload: parsed.data });
+      engine?.postMessage({ id, cmd, payload: saveGrants.guard(cmd, parsed.data) });
     });
   });
   ipcMain.handle('lab:dialog:open', async (e, opts: unknown) => {
     if (!trustedSender(e) || !win) return undefined;
-    const o = dialogOpts.parse(opts);
-    const r = await dialog.showOpenDialog(win, {
-      title: o.title,
-      filters: o.filters,
-      properties: [o.directories ? 'openDirectory' : 'openFile', ...(o.multiple ? (['multiSelections'] as const) : [])],
-    });
+    const o = openDialogSchema.safeParse(opts);
+    if (!o.success) return undefined;
+    const r = await dialog.showOpenDialog(win, openDialogOptions(o.data));
     return r.canceled ? undefined : r.filePaths;
   });
   ipcMain.handle('lab:dialog:save', async (e, opts: unknown) => {
     if (!trustedSender(e) || !win) return undefined;
-    const o = saveOpts.parse(opts);
-    const r = await dialog.showSaveDialog(win, { title: o.title, defaultPath: o.defaultPath, filters: o.filters });
-    return r.canceled ? undefined : r.filePath;
+    const o = saveDialogSchema.safeParse(opts);
+    if (!o.success) return undefined;
+    const r = await dialog.showSaveDialog(win, { title: o.data.title, defaultPath: o.data.defaultPath, filters: o.data.filters, properties: ['showOverwriteConfirmation'] });
+    if (r.canceled || !r.filePath) return undefined;
+    saveGrants.grant(r.filePath);
+    return r.filePath;
   });
   ipcMain.on('lab:title', (e, title: unknown) => {
     if (win && e.sender.id === win.webContents.id && typeof title === 'string') win.setTitle(title.slice(0, 300));

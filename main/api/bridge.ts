@@ -37,7 +37,8 @@ export interface LabBridge {
   onMenu(cb: (action: MenuAction) => void): () => void;
   /** Native dialogs (Electron only). Resolve to undefined when the user cancels. */
   dialog: {
-    openPaths(opts: { title: string; directories: boolean; multiple: boolean; filters?: DialogFilter[] }): Promise<string[] | undefined>;
+    openPaths(opts: { title: string; directories: boolean; multiple: boolean; filters?: DialogFilter[]; defaultPath?: string }): Promise<string[] | undefined>;
+    /** the path is granted for overwrite (electron/dialogs.ts): the OS asked before replacing */
     savePath(opts: { title: string; defaultPath?: string; filters?: DialogFilter[] }): Promise<string | undefined>;
   };
   /** Window title shows the open session file. */
