@@ -1,46 +1,34 @@
 // Issue 20 in the app: "Run on cluster" shows in the measure wizard when sbatch is found; its script preview is the
 // job array; submitting sends it to a real one-node Slurm (test/slurm-cluster.ts), and the run monitor shows the
 // array's task until it is done and collected into the session, where the run then is, with where it ran.
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { afterAll, expect, test } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { launchChromium, screenshot, startBrowserMode, watchErrors, type BrowserMode } from './harness';
+import { screenshot, useLab } from './harness';
 import { writeTinyCheckpoint } from '../../main/checkpoint/testing/tiny';
 import { SessionStore } from '../../main/store/index';
 import { ensureSlurm, stopSlurm } from '../slurm-cluster';
 
-const home = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-cluster-e2e-'));
-let server: BrowserMode;
-let browser: Browser;
-let page: Page;
-let errors: string[];
 let startedHere = false;
-const session = path.join(home, 'lab.sparsitylab');
-
-beforeAll(async () => {
+const lab = useLab('slab-cluster-e2e-', () => {
   startedHere = ensureSlurm().startedHere;
   SessionStore.create(session).close();
-  server = await startBrowserMode({ home, session, env: { SLURM_CONF: process.env.SLURM_CONF! } });
-  browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
-  errors = watchErrors(page);
+  return { session, env: { SLURM_CONF: process.env.SLURM_CONF! } };
 });
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
+const home = lab.work;
+const session = path.join(home, 'lab.sparsitylab');
+afterAll(() => {
   try {
     execFileSync('scancel', ['--name=sparsity-lab', '--state=PENDING,RUNNING'], { stdio: 'ignore' });
   } catch {
     /* nothing left */
   }
   if (startedHere) stopSlurm();
-  fs.rmSync(home, { recursive: true, force: true, maxRetries: 5, retryDelay: 500 });
 });
 
 test('a measurement sent to Slurm from the wizard is watched and collected in the run monitor', async () => {
+  const { page, server, errors } = lab;
   const ck = writeTinyCheckpoint(path.join(home, 'models', 'tiny'), 'llama', { seed: 5, maxPositions: 128 });
   const data = path.join(home, 'eval.txt');
   fs.writeFileSync(data, 'A few neurons fire; most stay quiet. '.repeat(100));

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll } from 'vitest';
 
 export const ROOT = path.resolve(__dirname, '../..');
 export const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'e2e');
@@ -89,4 +90,71 @@ export function watchErrors(page: Page): string[] {
     if (m.type() === 'error' && !/favicon/.test(m.text())) errors.push(`console: ${m.text()}`);
   });
   return errors;
+}
+
+export interface LabOptions {
+  /** the server's user-data folder (SPARSITY_LAB_HOME); default: the lab's work folder */
+  home?: string;
+  /** the session the server opens (`--session`) */
+  session?: string;
+  env?: Record<string, string>;
+  /** of the first page (default 1360 × 900) */
+  viewport?: { width: number; height: number };
+  acceptDownloads?: boolean;
+  /** runs on the first page before anything loads in it (e.g. an init script) */
+  pageInit?: (page: Page) => Promise<unknown>;
+}
+
+/** Browser mode and Chromium with one page on it, its page and console errors collected. */
+export interface Lab {
+  /** a private temporary folder for the file's data, removed at the end */
+  work: string;
+  server: BrowserMode;
+  browser: Browser;
+  page: Page;
+  errors: string[];
+}
+
+/** Starts browser mode (startBrowserMode) and Chromium, and opens a page on it; `close` ends both. */
+export async function openLab(work: string, opts: LabOptions = {}): Promise<Lab & { close(): Promise<void> }> {
+  const server = await startBrowserMode({ home: opts.home ?? work, session: opts.session, env: opts.env });
+  let browser: Browser | undefined;
+  try {
+    browser = await launchChromium();
+    const page = await browser.newPage({ viewport: opts.viewport ?? { width: 1360, height: 900 }, acceptDownloads: opts.acceptDownloads });
+    const errors = watchErrors(page);
+    await opts.pageInit?.(page);
+    const b = browser;
+    const close = async () => {
+      await b.close();
+      await server.close();
+    };
+    return { work, server, browser, page, errors, close };
+  } catch (e) {
+    await browser?.close();
+    await server.close();
+    throw e;
+  }
+}
+
+/**
+ * One lab for a test file: the work folder exists at once (`lab.work`, named `<prefix>…` under the temp folder);
+ * `setup` runs in beforeAll (make checkpoints and sessions there) and says how to start; the server, Chromium and
+ * `lab.page` are ready for the tests; afterAll closes them (a server a test restarted into `lab.server` too) and
+ * removes the work folder.
+ */
+export function useLab(prefix: string, setup?: (work: string) => LabOptions | void | Promise<LabOptions | void>): Lab {
+  const lab = { work: fs.mkdtempSync(path.join(os.tmpdir(), prefix)) } as Partial<Lab> & { work: string };
+  beforeAll(async () => {
+    const opts = (await setup?.(lab.work)) ?? {};
+    const { close: _close, ...opened } = await openLab(lab.work, opts);
+    Object.assign(lab, opened);
+  });
+  afterAll(async () => {
+    // the fields, not openLab's close: a test may restart the server (lab.server = await startBrowserMode(…))
+    await lab.browser?.close();
+    await lab.server?.close();
+    fs.rmSync(lab.work, { recursive: true, force: true, maxRetries: 5, retryDelay: 500 });
+  });
+  return lab as Lab;
 }

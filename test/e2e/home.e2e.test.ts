@@ -1,26 +1,15 @@
 // The walking skeleton end to end: browser mode serves the built renderer, the renderer reaches the
 // engine over the authenticated WebSocket, and the engine info on screen is the engine's own.
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import { createRequire } from 'node:module';
-import type { Browser } from 'playwright-core';
-import { launchChromium, screenshot, startBrowserMode, watchErrors, type BrowserMode } from './harness';
+import { screenshot, useLab } from './harness';
 
-let server: BrowserMode;
-let browser: Browser;
-beforeAll(async () => {
-  server = await startBrowserMode();
-  browser = await launchChromium();
-});
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-});
+const lab = useLab('slab-home-e2e-', () => ({ viewport: { width: 1280, height: 800 } }));
 
 test('home screen shows the engine info that came from the engine', async () => {
   // Independent source of truth: the onnxruntime-node package actually installed.
   const ortVersion = (createRequire(import.meta.url)('onnxruntime-node/package.json') as { version: string }).version;
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  const errors = watchErrors(page);
+  const { page, errors, server } = lab;
   await page.goto(server.url);
   const ort = page.getByTestId('ort-version');
   await expect.poll(async () => (await ort.textContent()) ?? '', { timeout: 30_000 }).toContain(ortVersion);
@@ -41,6 +30,7 @@ test('home screen shows the engine info that came from the engine', async () => 
 });
 
 test('the page without the token cannot talk to the engine', async () => {
+  const { browser, server } = lab;
   const page = await browser.newPage();
   await page.goto(server.url.replace(/\?token=.*/, ''));
   await page.waitForTimeout(1500);

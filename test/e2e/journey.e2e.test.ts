@@ -1,12 +1,11 @@
 // Issue 7 "Done when": a researcher's journey through the UI in Chromium (browser mode) on a tiny
 // checkpoint the test builds, the bad inputs, and the long-task check while a run is in flight.
 // Steps whose engine command is not implemented yet are skipped with the reason (never faked).
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { beforeAll, expect, test } from 'vitest';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { launchChromium, screenshot, startBrowserMode, watchErrors, type BrowserMode } from './harness';
+import type { Page } from 'playwright-core';
+import { screenshot, startBrowserMode, useLab, type BrowserMode } from './harness';
 import { writeTinyCheckpoint } from '../../main/checkpoint/testing/tiny';
 import { allHandlers } from '../../main/engine/handlers';
 
@@ -15,21 +14,7 @@ const canSession = has('sessions.new') && has('sessions.open') && has('sessions.
 const canInspect = has('checkpoints.inspect');
 const canMeasure = has('runs.start') && fs.existsSync(path.join(__dirname, '../../main/inference/index.ts'));
 
-const work = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-journey-'));
-const home = path.join(work, 'home');
-const ckpt = path.join(work, 'tiny-relu', 'step-1200');
-const notCkpt = path.join(work, 'just-a-folder');
-const evalText = path.join(work, 'eval.txt');
-const tenTokens = path.join(work, 'ten.txt');
-const badSession = path.join(work, 'not-a-session.sparsitylab');
-const sessionFile = path.join(work, 'journey.sparsitylab');
-
-let server: BrowserMode;
-let browser: Browser;
-let page: Page;
-let errors: string[];
-
-beforeAll(async () => {
+const lab = useLab('slab-journey-', () => {
   fs.mkdirSync(home, { recursive: true });
   writeTinyCheckpoint(ckpt, 'llama', { activation: 'relu', hidden: 32, layers: 2, intermediate: 80, seed: 7 });
   fs.mkdirSync(notCkpt);
@@ -40,23 +25,34 @@ beforeAll(async () => {
   fs.writeFileSync(badSession, 'this is plain text, not SQLite');
   for (const step of [1000, 2000]) writeTinyCheckpoint(path.join(home, 'series-relu', `step-${step}`), 'llama', { activation: 'relu', seed: step });
   fs.mkdirSync(path.join(home, 'series-relu', 'logs'));
-  server = await startBrowserMode({ home });
-  browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1360, height: 860 } });
-  errors = watchErrors(page);
-  // The browser's long-task observer, installed before our code runs (issue 7: no task over 100 ms).
-  await page.addInitScript(() => {
-    const w = window as unknown as { __longTasks: number[] };
-    w.__longTasks = [];
-    new PerformanceObserver((l) => l.getEntries().forEach((e) => w.__longTasks.push(e.duration))).observe({ type: 'longtask', buffered: true });
-  });
+  return {
+    home,
+    viewport: { width: 1360, height: 860 },
+    // The browser's long-task observer, installed before our code runs (issue 7: no task over 100 ms).
+    pageInit: (page) =>
+      page.addInitScript(() => {
+        const w = window as unknown as { __longTasks: number[] };
+        w.__longTasks = [];
+        new PerformanceObserver((l) => l.getEntries().forEach((e) => w.__longTasks.push(e.duration))).observe({ type: 'longtask', buffered: true });
+      }),
+  };
+});
+const work = lab.work;
+const home = path.join(work, 'home');
+const ckpt = path.join(work, 'tiny-relu', 'step-1200');
+const notCkpt = path.join(work, 'just-a-folder');
+const evalText = path.join(work, 'eval.txt');
+const tenTokens = path.join(work, 'ten.txt');
+const badSession = path.join(work, 'not-a-session.sparsitylab');
+const sessionFile = path.join(work, 'journey.sparsitylab');
+
+let server: BrowserMode;
+let page: Page;
+let errors: string[];
+beforeAll(async () => {
+  ({ server, page, errors } = lab);
   await page.goto(server.url);
   await page.getByText(/onnxruntime \d/).first().waitFor({ timeout: 30_000 });
-});
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  fs.rmSync(work, { recursive: true, force: true });
 });
 
 const go = async (hash: string) => {
@@ -193,7 +189,7 @@ test.skipIf(!canSession || !canInspect || !canMeasure)('journey: new session →
   expect(errors).toEqual([]);
   // Restart the server on the same user data and reopen the session from the command line.
   await server.close();
-  server = await startBrowserMode({ home, session: sessionFile });
+  server = lab.server = await startBrowserMode({ home, session: sessionFile });
   await page.goto(server.url + '#/session');
   const row = page.getByTestId('run-row').first();
   await expect.poll(async () => textOf('run-row'), { timeout: 30_000 }).toContain('step-1200');

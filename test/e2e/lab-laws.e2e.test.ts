@@ -1,33 +1,14 @@
 // Issue 18: laws in the window. The demo lab's training series fitted on the Laws page: formula, A0 and every
 // parameter with a confidence interval, R², warm-up rule; the form and warm-up chosen; residuals; CSV export.
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { launchChromium, screenshot, startBrowserMode, watchErrors, type BrowserMode } from './harness';
+import { screenshot, useLab } from './harness';
 import { prepareDemoSession } from '../../main/engine/demo';
 
-const home = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-lab-laws-e2e-'));
-let server: BrowserMode;
-let browser: Browser;
-let page: Page;
-let errors: string[];
-
-beforeAll(async () => {
-  const demo = prepareDemoSession(home);
-  server = await startBrowserMode({ home, session: demo.path });
-  browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1360, height: 900 }, acceptDownloads: true });
-  errors = watchErrors(page);
-});
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  fs.rmSync(home, { recursive: true, force: true });
-});
+const lab = useLab('slab-lab-laws-e2e-', (home) => ({ session: prepareDemoSession(home).path, acceptDownloads: true }));
 
 test('fit parameters with CIs, R², warm-up, residuals; form and warm-up chosen; CSV export', async () => {
+  const { page, server, errors } = lab;
   await page.goto(`${server.url}#/laws`);
   await page.getByTestId('law-fit-card').first().waitFor({ timeout: 60_000 });
   const cards = page.getByTestId('law-fit-card');

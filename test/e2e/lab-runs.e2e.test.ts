@@ -1,27 +1,18 @@
 // Issue 18: sweeps first-class and runs that travel. A CETT sweep measured into a session shows every point in the
 // runs table (numbers, not '—') and on its run page (a table of points); a run exports as JSON; runs of another
 // session import, the ones already here (same content) skipped.
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { launchChromium, screenshot, startBrowserMode, watchErrors, type BrowserMode } from './harness';
+import { screenshot, useLab } from './harness';
 import { Engine } from '../../main/engine/engine';
 import type { JobFinishedEvent } from '../../main/api/domains/runs';
 import { writeTinyCheckpoint } from '../../main/checkpoint/testing/tiny';
 import { SessionStore } from '../../main/store/index';
 
-const home = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-lab-runs-e2e-'));
-const lab = path.join(home, 'lab.sparsitylab');
-const other = path.join(home, 'other.sparsitylab');
-let server: BrowserMode;
-let browser: Browser;
-let page: Page;
-let errors: string[];
 let sweepId = '';
 
-beforeAll(async () => {
+const lab = useLab('slab-lab-runs-e2e-', async () => {
   const ck = writeTinyCheckpoint(path.join(home, 'models', 'relu'), 'llama', { activation: 'relu', hidden: 32, layers: 2, seed: 5 });
   const data = path.join(home, 'eval.txt');
   fs.writeFileSync(data, Array.from({ length: 160 }, (_, i) => `Line ${i}: the ferry left at ${(i * 13) % 60} past the hour.\n`).join(''));
@@ -29,7 +20,7 @@ beforeAll(async () => {
   const done = new Map<string, JobFinishedEvent>();
   e.onEvent((ev, p) => ev === 'job.finished' && done.set((p as JobFinishedEvent).id, p as JobFinishedEvent));
   try {
-    await e.invoke('sessions.new', { path: lab });
+    await e.invoke('sessions.new', { path: session });
     const { id } = await e.invoke('runs.start', { config: { kind: 'measure', checkpoint: ck, data, tokens: 256, seqLen: 32, batch: 4, provider: 'cpu', method: 'cett-ppl', sweep: [0, 0.1, 0.3] } as never });
     while (!done.has(id)) await new Promise((r) => setTimeout(r, 10));
     expect(done.get(id)!.status).toBe('completed');
@@ -39,25 +30,21 @@ beforeAll(async () => {
     await e.dispose();
   }
   // another session: a copy of this one (all duplicates) plus one run of its own
-  fs.copyFileSync(lab, other);
+  fs.copyFileSync(session, other);
   const o = SessionStore.open(other);
   const c = o.upsertCheckpoint({ path: '/cluster/relu/step-300', contentHash: 'c0ffee', activation: 'relu' }, { series: 'relu-cluster', tokensTrained: 3e9 });
   o.createRun({ id: 'r-cluster', kind: 'measure', method: 'cett-ppl', checkpointId: c, p: 1, config: {} });
   o.saveResult('r-cluster', { cett: 0.11, activationRatio: 0.25, pplRatio: 1.01 });
   o.updateRun('r-cluster', { status: 'completed' });
   o.close();
-  server = await startBrowserMode({ home: path.join(home, 'app'), session: lab });
-  browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
-  errors = watchErrors(page);
+  return { home: path.join(home, 'app'), session };
 });
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  fs.rmSync(home, { recursive: true, force: true });
-});
+const home = lab.work;
+const session = path.join(home, 'lab.sparsitylab');
+const other = path.join(home, 'other.sparsitylab');
 
 test('the runs table shows every sweep point; the sweep run page tables them; export JSON; import skips duplicates', async () => {
+  const { page, server, errors } = lab;
   await page.goto(`${server.url}#/session`);
   await page.getByTestId('run-row').first().waitFor({ timeout: 30_000 });
   const rows = await page.getByTestId('run-row').allTextContents();
@@ -114,6 +101,7 @@ test('the runs table shows every sweep point; the sweep run page tables them; ex
 });
 
 test('the Method page says what CETT-PPL-p% is and cites the paper, BibTeX copyable', async () => {
+  const { page, server, errors } = lab;
   await page.goto(`${server.url}#/method`);
   await page.getByTestId('method-page').waitFor({ timeout: 30_000 });
   const text = (await page.getByTestId('method-page').textContent()) ?? '';

@@ -1,43 +1,27 @@
 // Issue 18: a session that survives a reload. The printed URL names the demo lab; a measurement runs in another
 // session; reloading the printed URL (or opening it in a second tab) keeps that session open, says why, and the
 // job keeps its label and session and finishes 'completed' (not 'interrupted'). The URL then names the session.
-import { afterAll, beforeAll, expect, test } from 'vitest';
-import fs from 'node:fs';
-import os from 'node:os';
+import { expect, test } from 'vitest';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { launchChromium, screenshot, startBrowserMode, watchErrors, type BrowserMode } from './harness';
+import { screenshot, useLab } from './harness';
 import { prepareDemoSession } from '../../main/engine/demo';
 import { SessionStore } from '../../main/store/index';
 
-const home = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-lab-session-e2e-'));
-const mine = path.join(home, 'mine.sparsitylab');
-let server: BrowserMode;
-let browser: Browser;
-let page: Page;
-let errors: string[];
-const lab = path.join(home, 'demo-lab');
+const lab = useLab('slab-lab-session-e2e-', (home) => {
+  const demo = prepareDemoSession(home);
+  SessionStore.create(mine).close();
+  return { session: demo.path };
+});
+const mine = path.join(lab.work, 'mine.sparsitylab');
+const demoLab = path.join(lab.work, 'demo-lab');
 const withSession = (url: string, file: string) => {
   const u = new URL(url);
   u.searchParams.set('session', file);
   return u.toString();
 };
 
-beforeAll(async () => {
-  const demo = prepareDemoSession(home);
-  SessionStore.create(mine).close();
-  server = await startBrowserMode({ home, session: demo.path });
-  browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
-  errors = watchErrors(page);
-});
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  fs.rmSync(home, { recursive: true, force: true });
-});
-
 test('reload mid-run with the demo URL: the running session stays, the job keeps label and session, and completes', async () => {
+  const { page, server, browser, errors } = lab;
   expect(server.url).toContain('session='); // the printed URL names the demo lab
   await page.goto(withSession(server.url, mine));
   await expect.poll(async () => (await page.getByTestId('status-session').textContent()) ?? '', { timeout: 30_000 }).toBe(mine);
@@ -45,8 +29,8 @@ test('reload mid-run with the demo URL: the running session stays, the job keeps
 
   await page.goto(`${withSession(server.url, mine)}#/measure`);
   await page.getByTestId('measure-checkpoint').waitFor({ timeout: 30_000 });
-  await page.getByTestId('measure-checkpoint').fill(path.join(lab, 'models', 'relu'));
-  await page.getByTestId('measure-data').fill(path.join(lab, 'eval.txt'));
+  await page.getByTestId('measure-checkpoint').fill(path.join(demoLab, 'models', 'relu'));
+  await page.getByTestId('measure-data').fill(path.join(demoLab, 'eval.txt'));
   await page.getByTestId('measure-tokens').fill('16384');
   await page.getByTestId('measure-seqlen').fill('256');
   await page.getByTestId('measure-batch').fill('16');

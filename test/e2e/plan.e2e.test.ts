@@ -1,33 +1,15 @@
 // Issue 15: the measure wizard shows how the run will execute before Run (runs.plan): whole model on the CPU by
 // default, streamed once the device-memory field caps it below the model, with the device named.
-import { afterAll, beforeAll, expect, test } from 'vitest';
-import fs from 'node:fs';
-import os from 'node:os';
+import { expect, test } from 'vitest';
 import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { launchChromium, startBrowserMode, watchErrors, type BrowserMode } from './harness';
+import { useLab } from './harness';
 import { writeTinyCheckpoint } from '../../main/checkpoint/testing/tiny';
 
-const home = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-plan-e2e-'));
-let server: BrowserMode;
-let browser: Browser;
-let page: Page;
-let errors: string[];
-
-beforeAll(async () => {
-  server = await startBrowserMode({ home });
-  browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1360, height: 900 } });
-  errors = watchErrors(page);
-});
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  fs.rmSync(home, { recursive: true, force: true });
-});
+const lab = useLab('slab-plan-e2e-');
 
 test('the planned execution is shown before Run and follows the device-memory field', async () => {
-  const ckpt = writeTinyCheckpoint(path.join(home, 'tiny'), 'llama', { layers: 4 });
+  const { page, server, errors, work } = lab;
+  const ckpt = writeTinyCheckpoint(path.join(work, 'tiny'), 'llama', { layers: 4 });
   await page.goto(`${server.url}#/measure`);
   await page.getByTestId('measure-checkpoint').waitFor({ timeout: 30_000 });
   await page.getByTestId('measure-checkpoint').fill(ckpt);

@@ -1,23 +1,14 @@
 // Issue 17, relocatable sessions in the UI: a session whose checkpoint moved lists it as missing in the session
 // view; re-pointing it at another checkpoint is refused with the engine's reason, at a copy of the same one accepted.
-import { afterAll, beforeAll, expect, test } from 'vitest';
+import { expect, test } from 'vitest';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import type { Browser } from 'playwright-core';
-import { launchChromium, screenshot, startBrowserMode, watchErrors, type BrowserMode } from './harness';
+import { screenshot, useLab } from './harness';
 import { writeTinyCheckpoint } from '../../main/checkpoint/testing/tiny';
 import { inspectCheckpoint } from '../../main/checkpoint/index';
 import { SessionStore } from '../../main/store/index';
 
-const work = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-relocate-e2e-'));
-const session = path.join(work, 'lab.sparsitylab');
-const moved = path.join(work, 'elsewhere', 'x');
-const other = path.join(work, 'other');
-let server: BrowserMode;
-let browser: Browser;
-
-beforeAll(async () => {
+const lab = useLab('slab-relocate-e2e-', async (work) => {
   const ck = writeTinyCheckpoint(path.join(work, 'models', 'x'), 'llama', { activation: 'relu', hidden: 32, layers: 2, seed: 11 });
   writeTinyCheckpoint(other, 'llama', { activation: 'relu', hidden: 32, layers: 2, seed: 12 });
   const s = SessionStore.create(session);
@@ -25,18 +16,14 @@ beforeAll(async () => {
   s.close();
   fs.mkdirSync(path.dirname(moved));
   fs.renameSync(ck, moved); // neither models/x (relative) nor the absolute path exists now
-  server = await startBrowserMode({ home: path.join(work, 'home'), session });
-  browser = await launchChromium();
+  return { home: path.join(work, 'home'), session, viewport: { width: 1280, height: 800 } };
 });
-afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  fs.rmSync(work, { recursive: true, force: true });
-});
+const session = path.join(lab.work, 'lab.sparsitylab');
+const moved = path.join(lab.work, 'elsewhere', 'x');
+const other = path.join(lab.work, 'other');
 
 test('a moved checkpoint is listed as missing; re-pointing checks the content hash', async () => {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-  const errors = watchErrors(page);
+  const { page, errors, server } = lab;
   await page.goto(`${server.url}#/session`);
   const panel = page.getByTestId('missing-files');
   await panel.waitFor({ timeout: 30_000 });
