@@ -107,9 +107,13 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
     executionProviders: [provider],
     graphOptimizationLevel: 'all',
     logSeverityLevel: 3,
+    // CUDA: weights are allocated at their size, outside onnxruntime's arena. In the arena (the default) they are what
+    // its power-of-two growth starts from, and every later extension doubles past them (a 7B search's arena reached the
+    // whole 141 GB card, BENCHMARKS.md 2026-12-04); outside it the arena holds activations only
+    ...(provider === 'cuda' ? { extra: { session: { use_device_allocator_for_initializers: '1' } } } : {}),
   };
   // …and such graphs must not have those Casts constant-folded back into fp32 initializers
-  const halfSessOpts: ort.InferenceSession.SessionOptions = { ...sessOpts, extra: HALF_WEIGHTS_SESSION_EXTRA };
+  const halfSessOpts: ort.InferenceSession.SessionOptions = { ...sessOpts, extra: { ...(sessOpts.extra ?? {}), ...HALF_WEIGHTS_SESSION_EXTRA } };
   /** a session of a graph built by `build` (weights in place, cached when there is a cache dir) */
   function openGraph(key: Record<string, unknown>, build: (ext?: ExternalTarget) => Uint8Array, half = false): Promise<ort.InferenceSession> {
     return store!.session(key, build, half ? halfSessOpts : sessOpts);
@@ -202,6 +206,12 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
     return res;
   }
 
+  async function releaseForward(): Promise<void> {
+    const open = [...sessions.values()];
+    sessions.clear();
+    for (const p of open) await (await p.catch(() => undefined))?.release();
+  }
+
   async function dispose(): Promise<void> {
     await (await searchSession?.catch(() => undefined))?.release();
     searchSession = undefined;
@@ -226,6 +236,7 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
       colNorms,
       forward,
       searchStep,
+      releaseForward,
       dispose,
     };
     return chunkedRunner(whole, plan);

@@ -87,5 +87,11 @@ export interface ModelRunner {
   forward(req: ForwardRequest): Promise<ForwardResult>;
   /** the fused search step; absent where the runner cannot build it (ONNX-file inputs) */
   searchStep?(req: SearchStepRequest): Promise<SearchStepResult>;
+  /**
+   * Releases the forward (mask-mode) sessions and their device memory; the next forward reopens what it needs. The
+   * fused search calls it once the dense losses are in, so that one copy of the weights is on the device while it
+   * searches (each onnxruntime session holds its own copy of the initializers and its own arena; issue 15).
+   */
+  releaseForward?(): Promise<void>;
   dispose(): Promise<void>;
 }

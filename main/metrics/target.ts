@@ -65,8 +65,8 @@ export class PreparedTarget {
   /** fused: per batch, per layer, grid index → (CETT, threshold value) */
   private memo: Map<number, { cett: number; t: number }>[][] = [];
   private grids: (Float32Array | undefined)[] = [];
-  /** fused: candidates evaluated and graph calls, for the benchmark */
-  readonly fusedStats = { calls: 0, evaluations: 0, iterations: 0, targets: 0 };
+  /** fused: candidates evaluated and graph calls (replays: calls whose paths the memo decided), for the benchmark */
+  readonly fusedStats = { calls: 0, evaluations: 0, iterations: 0, targets: 0, replays: 0 };
   /** fused: search the outer bisection's two possible next targets in the same call (see step) */
   speculative = false;
 
@@ -107,6 +107,8 @@ export class PreparedTarget {
         this.memo[b] = Array.from({ length: this.spec.numLayers }, () => new Map());
         this.meter.step();
       }
+      // from here on every pass goes through the search graph's session: one copy of the weights on the device
+      await this.target.runner.releaseForward?.();
       return;
     }
     for (let b = 0; b < this.batches.length; b++) {
@@ -171,14 +173,17 @@ export class PreparedTarget {
       return { c: cf, lo, hi, iters };
     };
     const main = resume(c);
-    if (main.iters === 0) {
-      // every layer's path is decided by earlier calls: ε from the memo, one sparse pass, no dense stream
+    if (main.iters === 0 && this.speculative) {
+      // every layer's path is decided by earlier calls: ε from the memo, one sparse pass, no dense stream (what the
+      // speculative search is for; it opens a forward session, a second copy of the weights on the device)
       const ans = main.lo.map((x, l) => authorsEps(x, (i) => m[l].get(i)!.t));
       const eps = ans.map((a) => a.eps);
       const th = { eps, clampedLow: ans.map((a) => a.clampedLow) };
       const { res, loss, ratio } = await this.sparsePass(b, { kind: 'cett', tau: this.tau(eps) });
       return { th, res, loss, ratio };
     }
+    // without speculation that case is rare; it runs as the same call with no loop iterations (ε = the memo's grid
+    // point, the sparse stream there), so that the search keeps to its one session
     // the outer search's possible next targets ride along while the dense activations are on the device
     const targets = [main, ...(this.speculative ? speculate.map(resume).filter((t) => t.iters > 0) : [])];
     const iters = Math.max(...targets.map((t) => t.iters));
@@ -202,7 +207,8 @@ export class PreparedTarget {
     }
     this.meter.pass(bt.batch * bt.seqLen); // the dense stream (activations, no logits)
     this.meter.pass(bt.batch * bt.seqLen); // the sparse stream
-    this.fusedStats.calls++;
+    if (iters > 0) this.fusedStats.calls++;
+    else this.fusedStats.replays++;
     this.fusedStats.iterations += iters;
     this.fusedStats.targets += targets.length;
     const grid = new Float32Array([...res.gridStart, ...res.gridEnd]);

@@ -89,7 +89,7 @@ export interface MeasureResult extends CheckpointResult {
   searchHistory?: SearchState['history'];
   forwardPasses: number;
   /** fused engine: graph calls and CETT candidate evaluations (per layer) of the threshold search */
-  searchStats?: { calls: number; evaluations: number; iterations: number; targets: number };
+  searchStats?: { calls: number; evaluations: number; iterations: number; targets: number; replays?: number };
   timingsMs: Record<string, number>;
   options: Record<string, unknown>;
 }
