@@ -141,6 +141,22 @@ ref)
   peak ref-forward-$DT-$ACT-$N python3 bench/reference/sparsing_law_reference.py --model /tmp/bm/$ACT --tokens /tmp/bm/$ACT/tokens.npy --n-tokens "$N" --seq-len 1024 --batch 16 --dtype $DT --forward-only
   peak ref-measure-$DT-$ACT-$N python3 bench/reference/sparsing_law_reference.py --model /tmp/bm/$ACT --tokens /tmp/bm/$ACT/tokens.npy --n-tokens "$N" --seq-len 1024 --batch 16 --dtype $DT --p 1 --tol 1e-3
   ;;
+bg-build)
+  # the 0.1B ReLU model + 1M tokens and the LLaMA-2-7B shape, built in the background while the machine is set up
+  setsid nohup bash -c "python3 bench/reference/make_model.py --out /tmp/bm/relu --act relu --n-tokens 1048576 > /tmp/bm/bg-relu.log 2>&1; python3 bench/gpu/make_big.py --out /tmp/bm/big7b --shape 7b --n-tokens 65536 > /tmp/bm/bg-7b.log 2>&1; echo done > /tmp/bm/bg.done" > /dev/null 2>&1 &
+  echo "background build started"
+  ;;
+m7b)
+  # issue 15: 7B CETT-PPL-1% at n tokens (16 sequences per call, then 4), after bg-build
+  B=/tmp/bm/big7b
+  for bs in ${4:-16 4}; do
+    peak m7b-$N-b$bs timeout 400 node dist-bench/bench.cjs measure --model $B --tokens $B/tokens.i32 --n-tokens "$N" --seq-len 1024 --batch $bs --provider cuda --dtype float16 --p 1 --tol 1e-3
+  done
+  ;;
+m01)
+  # issue 16: 0.1B ReLU CETT-PPL-1% at n tokens, default tuning, after bg-build
+  peak m01-relu-$N timeout 400 node dist-bench/bench.cjs measure --model /tmp/bm/relu --tokens /tmp/bm/relu/tokens.i32 --n-tokens "$N" --seq-len 1024 --batch 16 --provider cuda --dtype float16 --p 1 --tol 1e-3
+  ;;
 kernels)
   # issue 16: one bisection level's kernels, formulation by formulation (bench/kernels.ts), 0.1B and 7B group shapes  ~2 min
   peak kernels-01b timeout 240 node dist-bench/bench.cjs kernels --shape 0.1b --provider cuda --k 20 --out "$OUT/kernels-01b.json"
