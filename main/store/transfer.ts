@@ -1,12 +1,60 @@
 /**
  * Moving runs between sessions (how cluster results come home) and out of them (JSON / CSV of one run).
  */
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { LabError } from '../api/errors';
 import { SessionStore } from './session';
+import type { ImportedRun, ImportReport } from '../api/domains/sessions';
 
-export function importRuns(into: SessionStore, fromFile: string): { imported: number; skipped: number; checkpoints: number } {
+/** JSON with object keys sorted at every level: the same content gives the same text. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(v ?? null);
+}
+
+/** config keys that say where files were, not what was measured (the inputs' content hashes stand for them) */
+const LOCATION_KEYS = new Set(['checkpoint', 'checkpoints', 'data', 'stateDir', 'out']);
+
+/**
+ * A run's content hash: sha256 over what was measured and what came out — kind, method, p and the swept value, the
+ * checkpoint's content hash (its path when it has none), the evaluation text's hash with its token budget and sequence
+ * length, the settings (config without file locations), the status and the whole stored result (arrays and timings
+ * included, so measuring again is a new run while a copy of a run is the same). Not in it: id, label, notes, dates,
+ * where the files are.
+ */
+export function runContentHash(s: SessionStore, id: string): string {
+  const r = s.getRun(id);
+  if (!r) throw new LabError('NOT_FOUND', `no run ${id} in ${s.file}`);
+  const ck = r.checkpointId != null ? s.getCheckpoint(r.checkpointId) : undefined;
+  const ds = r.datasetId != null ? s.getDataset(r.datasetId) : undefined;
+  const cfg = s.runConfig(id);
+  const settings = cfg && typeof cfg === 'object' && !Array.isArray(cfg) ? Object.fromEntries(Object.entries(cfg as Record<string, unknown>).filter(([k]) => !LOCATION_KEYS.has(k))) : cfg;
+  const content = {
+    kind: r.kind,
+    method: r.method,
+    p: r.p,
+    param: r.param,
+    checkpoint: ck ? (ck.contentHash ?? `path:${ck.lastPath ?? ck.path}`) : null,
+    dataset: ds ? { hash: ds.hash ?? `path:${ds.lastPath}`, tokens: ds.tokens, seqLen: ds.seqLen } : null,
+    settings,
+    status: r.status,
+    result: s.getResult(id) ?? null,
+  };
+  return crypto.createHash('sha256').update(canonical(content)).digest('hex');
+}
+
+/**
+ * Copies another session's runs (with their checkpoints, texts and provenance) into `into`. A run whose content
+ * (runContentHash) is here already is not copied again, whatever its id: it is reported as a duplicate with the id it
+ * has here. A run whose id is taken here by different content is not imported (nothing here is overwritten).
+ */
+export function importRuns(into: SessionStore, fromFile: string): ImportReport {
   const from = SessionStore.open(fromFile, { readOnly: true });
   try {
     if (path.resolve(fromFile) === into.file) throw new LabError('BAD_REQUEST', 'cannot import a session into itself');
@@ -30,25 +78,48 @@ export function importRuns(into: SessionStore, fromFile: string): { imported: nu
     }
     const dsMap = new Map<number, number>();
     for (const d of from.listDatasets()) dsMap.set(d.id, into.upsertDataset({ path: d.lastPath, hash: d.hash ?? undefined, tokens: d.tokens ?? undefined, seqLen: d.seqLen ?? undefined }));
-    let imported = 0;
-    let skipped = 0;
+    // content hashes of runs here, computed only for runs that could match (same kind, method, p, value, checkpoint)
+    const hereHash = new Map<string, string>();
+    const hashHere = (id: string) => hereHash.get(id) ?? (hereHash.set(id, runContentHash(into, id)), hereHash.get(id)!);
+    const alike = into.db.prepare('SELECT id FROM runs WHERE kind=? AND method=? AND checkpoint_id IS ? AND p IS ? AND param IS ? ORDER BY created_at, id');
+    const report: ImportedRun[] = [];
+    /** a run's id here: itself when imported, the id of its duplicate here, absent when it was not imported */
+    const idHere = new Map<string, string>();
     // parents before children so the foreign key holds
     const runs = from.listRuns().sort((a, b) => Number(!!a.parentId) - Number(!!b.parentId));
     into.db.transaction(() => {
       for (const r of runs) {
-        if (into.hasRun(r.id)) {
-          skipped++;
+        const hash = runContentHash(from, r.id);
+        const label = r.label || [r.checkpoint?.split(/[\\/]/).filter(Boolean).pop(), r.method].filter(Boolean).join(' · ') || r.id;
+        const ckHere = r.checkpointId != null ? (ckMap.get(r.checkpointId) ?? null) : null;
+        const same = into.hasRun(r.id) && hashHere(r.id) === hash ? r.id : (alike.all(r.kind, r.method, ckHere, r.p, r.param) as { id: string }[]).map((x) => x.id).find((id) => hashHere(id) === hash);
+        if (same) {
+          idHere.set(r.id, same);
+          const deleted = into.getRun(same)?.deleted ? ' (deleted here: undo the delete to see it)' : '';
+          report.push({ id: r.id, label, outcome: 'duplicate', sameAs: same, hash, reason: `already present (same content hash)${same !== r.id ? ` as run ${same}` : ''}${deleted}` });
           continue;
         }
-        into.createRun({ id: r.id, parentId: r.parentId ?? undefined, kind: r.kind, method: r.method, checkpointId: r.checkpointId != null ? (ckMap.get(r.checkpointId) ?? null) : null, datasetId: r.datasetId != null ? (dsMap.get(r.datasetId) ?? null) : null, p: r.p, param: r.param, config: from.runConfig(r.id), status: r.status === 'running' ? 'interrupted' : r.status, appVersion: r.appVersion ?? undefined, ortVersion: r.ortVersion ?? undefined, provenance: from.runProvenance(r.id) ?? undefined });
+        if (into.hasRun(r.id)) {
+          report.push({ id: r.id, label, outcome: 'conflict', hash, reason: `not imported: run ${r.id} here has different content (its content hash differs); nothing was overwritten` });
+          continue;
+        }
+        const parent = r.parentId ? idHere.get(r.parentId) : undefined;
+        if (r.parentId && !parent) {
+          report.push({ id: r.id, label, outcome: 'orphan', hash, reason: `not imported: its parent run ${r.parentId} was not imported` });
+          continue;
+        }
+        into.createRun({ id: r.id, parentId: parent, kind: r.kind, method: r.method, checkpointId: ckHere, datasetId: r.datasetId != null ? (dsMap.get(r.datasetId) ?? null) : null, p: r.p, param: r.param, config: from.runConfig(r.id), status: r.status === 'running' ? 'interrupted' : r.status, appVersion: r.appVersion ?? undefined, ortVersion: r.ortVersion ?? undefined, provenance: from.runProvenance(r.id) ?? undefined });
         const st = from.runState(r.id);
         into.updateRun(r.id, { state: st.state, steps: st.steps, error: r.error, label: r.label, notes: r.notes });
         const res = from.getResult(r.id);
         if (res) into.saveResult(r.id, res);
-        imported++;
+        idHere.set(r.id, r.id);
+        report.push({ id: r.id, label, outcome: 'imported', hash });
       }
     })();
-    return { imported, skipped, checkpoints };
+    const imported = report.filter((x) => x.outcome === 'imported').length;
+    const duplicates = report.filter((x) => x.outcome === 'duplicate').length;
+    return { imported, skipped: report.length - imported, duplicates, checkpoints, runs: report };
   } finally {
     from.close();
   }

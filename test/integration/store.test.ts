@@ -91,8 +91,8 @@ describe('round trip', () => {
     a.close();
     const b = SessionStore.create(f('imp-b.sparsitylab'));
     b.upsertCheckpoint({ path: '/home/ck', contentHash: 'h1', activation: 'silu' });
-    expect(importRuns(b, f('imp-a.sparsitylab'))).toEqual({ imported: 1, skipped: 0, checkpoints: 0 });
-    expect(importRuns(b, f('imp-a.sparsitylab'))).toEqual({ imported: 0, skipped: 1, checkpoints: 0 });
+    expect(importRuns(b, f('imp-a.sparsitylab'))).toMatchObject({ imported: 1, skipped: 0, checkpoints: 0 });
+    expect(importRuns(b, f('imp-a.sparsitylab'))).toMatchObject({ imported: 0, skipped: 1, duplicates: 1, checkpoints: 0 });
     expect(b.getRun('c1')!.checkpoint).toBe('ck');
     expect(b.getResult('c1')).toEqual(sampleResult(2, 3));
     exportRun(b, 'c1', 'csv', f('c1.csv'));

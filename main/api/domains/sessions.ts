@@ -182,6 +182,29 @@ export interface SessionRun {
   deleted: boolean;
 }
 
+/** What happened to one run of an import (the UI lists them). */
+export interface ImportedRun {
+  id: string;
+  label: string;
+  /** imported; duplicate: the same content is here already (`sameAs`), not copied; conflict/orphan: not imported (`reason`) */
+  outcome: 'imported' | 'duplicate' | 'conflict' | 'orphan';
+  /** the run here with the same content hash (duplicate) */
+  sameAs?: string;
+  /** sha256 of the run's content (runContentHash) */
+  hash: string;
+  reason?: string;
+}
+
+export interface ImportReport {
+  imported: number;
+  /** duplicates + conflicts + orphans: runs not copied */
+  skipped: number;
+  /** of the skipped: runs whose content is here already */
+  duplicates: number;
+  checkpoints: number;
+  runs: ImportedRun[];
+}
+
 export interface SessionsResponses {
   'sessions.new': SessionInfo;
   'sessions.open': SessionInfo;
@@ -206,7 +229,7 @@ export interface SessionsResponses {
   'sessions.listCheckpoints': SessionCheckpoint[];
   'sessions.addCheckpoint': SessionCheckpoint;
   'sessions.updateCheckpoint': SessionCheckpoint;
-  'sessions.importRuns': { imported: number; skipped: number; checkpoints: number };
+  'sessions.importRuns': ImportReport;
   'sessions.exportRun': { path: string; bytes: number };
   'sessions.exportThresholds': { files: { format: 'authors' | 'tau' | 'powerinfer'; path: string; bytes: number }[]; thresholds: string; layers: number };
   'sessions.saveFit': { id: number };
