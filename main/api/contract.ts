@@ -12,6 +12,7 @@ import { lawsRequests, type LawsResponses } from './domains/laws';
 import { chartsRequests, type ChartsResponses } from './domains/charts';
 import { filesRequests, type FilesResponses } from './domains/files';
 import { clusterRequests, type ClusterResponses } from './domains/cluster';
+import { compareRequests, type CompareResponses } from './domains/compare';
 
 export const requestSchemas = {
   ...engineRequests,
@@ -22,6 +23,7 @@ export const requestSchemas = {
   ...chartsRequests,
   ...filesRequests,
   ...clusterRequests,
+  ...compareRequests,
 };
 
 export interface Responses
@@ -32,7 +34,8 @@ export interface Responses
     LawsResponses,
     ChartsResponses,
     FilesResponses,
-    ClusterResponses {}
+    ClusterResponses,
+    CompareResponses {}
 
 export type CommandName = keyof typeof requestSchemas & keyof Responses;
 export type RequestOf<N extends CommandName> = z.input<(typeof requestSchemas)[N]>;
@@ -65,3 +68,4 @@ export type * from './domains/laws';
 export type * from './domains/charts';
 export type * from './domains/files';
 export type * from './domains/cluster';
+export type * from './domains/compare';

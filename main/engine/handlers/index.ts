@@ -7,6 +7,7 @@ import { sessionsHandlers } from './sessions';
 import { checkpointsHandlers } from './checkpoints';
 import { lawsHandlers } from './laws';
 import { clusterHandlers } from './cluster';
+import { compareHandlers } from './compare';
 
 /** Every domain's handlers. Each issue adds its domain's map here. */
 export const allHandlers: HandlerMap = {
@@ -18,4 +19,5 @@ export const allHandlers: HandlerMap = {
   ...checkpointsHandlers,
   ...lawsHandlers,
   ...clusterHandlers,
+  ...compareHandlers,
 };
