@@ -10,13 +10,19 @@ export interface LabelConfig {
   checkpoint?: string;
   checkpoints?: unknown[];
   sweep?: number[];
+  /** a p% sweep: one CETT-PPL-p% run per value */
+  sweepP?: number[];
 }
 
 const NAMES: Record<string, string> = { fat: 'FAT-ε', relu: 'ReLU', 'topk-token': 'Top-k (token)', 'topk-batch': 'Top-k (batch)' };
 
 export function describeConfig(c: LabelConfig): string {
   const method = c.method ?? 'cett-ppl';
+  if (c.sweepP?.length) return `CETT-PPL-p% sweep · ${what(c)} · p = ${c.sweepP.join(', ')}%`;
   const m = method === 'cett-ppl' ? (c.sweep ? 'CETT' : `CETT-PPL-${c.p ?? 1}%`) : `${NAMES[method] ?? method}${c.param !== undefined && !c.sweep ? ` ${c.param}` : ''}`;
-  const what = c.kind === 'measure' ? (String(c.checkpoint ?? '').split(/[\\/]/).filter(Boolean).pop() ?? String(c.checkpoint)) : `series of ${c.checkpoints?.length ?? 0}`;
-  return `${m} · ${what}${c.sweep ? ` · sweep ×${c.sweep.length}` : ''}`;
+  return `${m} · ${what(c)}${c.sweep ? ` · sweep ×${c.sweep.length}` : ''}`;
+}
+
+function what(c: LabelConfig): string {
+  return c.kind === 'measure' ? (String(c.checkpoint ?? '').split(/[\\/]/).filter(Boolean).pop() ?? String(c.checkpoint)) : `series of ${c.checkpoints?.length ?? 0}`;
 }

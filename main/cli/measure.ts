@@ -8,6 +8,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { EXIT_TARGET_NOT_MET, LabError } from '../api/errors';
 import { parseNumberArg, parseNumberList } from './args';
+import { checkSweepP } from '../jobs/p-sweep';
 import type { JobFinishedEvent } from '../api/domains/runs';
 import type { Engine } from '../engine/engine';
 import type { CliCommand } from './commands';
@@ -20,6 +21,7 @@ const OPTIONS = {
   p: { type: 'string' },
   param: { type: 'string' },
   sweep: { type: 'string' },
+  'sweep-p': { type: 'string' },
   tokens: { type: 'string' },
   'seq-len': { type: 'string' },
   batch: { type: 'string' },
@@ -44,6 +46,8 @@ const COMMON_USAGE = `  --data <file>            evaluation text: UTF-8 .txt, or
   --p <p>                  CETT-PPL-p%: allowed PPL rise in percent (default 1; presets 1, 5, 10)
   --param <x>              baseline parameter: FAT ε, or Top-k fraction of neurons kept
   --sweep a,b,c            sweep the method's parameter (CETT for cett-ppl) instead of one measurement
+  --sweep-p 1,5,10         p% sweep: one full CETT-PPL-p% search per p (the PPL–sparsity trade-off), each
+                           recorded as a run of its own; exit status 3 when any p's target cannot be met
   --tokens <N>             token budget (default 65536), cut into N/S sequences
   --seq-len <S>            sequence length (default: the model's context, max_position_embeddings, capped at 1024)
   --batch <B>              sequences per batch (default 4)
@@ -79,6 +83,12 @@ function commonConfig(values: Record<string, string | boolean | undefined>) {
   set('bosPerSequence', values.bos ? true : undefined);
   set('stateDir', values['state-dir'] ? path.resolve(String(values['state-dir'])) : undefined);
   if (values.sweep !== undefined) cfg.sweep = parseNumberList(String(values.sweep), 'sweep');
+  if (values['sweep-p'] !== undefined) {
+    if (values.sweep !== undefined) throw new LabError('BAD_REQUEST', '--sweep-p and --sweep both say what to sweep: give one of them');
+    if (values.p !== undefined) throw new LabError('BAD_REQUEST', '--sweep-p gives the values of p: leave out --p');
+    if (values.method !== undefined && values.method !== 'cett-ppl') throw new LabError('BAD_REQUEST', `--sweep-p sweeps CETT-PPL-p% (got --method ${String(values.method)}); sweep a baseline's parameter with --sweep`);
+    cfg.sweepP = checkSweepP(parseNumberList(String(values['sweep-p']), 'sweep-p'), '--sweep-p list');
+  }
   return cfg;
 }
 
@@ -157,7 +167,7 @@ function report(ev: JobFinishedEvent, json: boolean): number {
   const r = ev.result as Record<string, unknown>;
   if (json) {
     console.log(JSON.stringify(r, null, 2));
-    return typeof r.targetNotMet === 'string' ? EXIT_TARGET_NOT_MET : 0;
+    return typeof r.targetNotMet === 'string' || (typeof r.targetsNotMet === 'number' && r.targetsNotMet > 0) ? EXIT_TARGET_NOT_MET : 0;
   }
   const pct = (x: unknown) => (typeof x === 'number' ? `${(x * 100).toFixed(2)}%` : '-');
   const show = (x: Record<string, unknown>) =>
@@ -165,7 +175,13 @@ function report(ev: JobFinishedEvent, json: boolean): number {
       `${x.checkpoint}: method ${x.method}${x.p !== undefined ? ` p=${x.p}` : ''}${x.cett !== undefined ? ` CETT=${(x.cett as number).toFixed(6)}` : ''} activation ${pct(x.activationRatio)} sparsity ${pct(x.sparsity)} PPL ${(x.pplDense as number)?.toFixed(4)} → ${(x.pplSparse as number)?.toFixed(4)} (ratio ${(x.pplRatio as number)?.toFixed(6)})`,
     );
   if (Array.isArray(r.checkpoints)) (r.checkpoints as Record<string, unknown>[]).forEach(show);
-  else if (Array.isArray(r.points)) for (const p of r.points as Record<string, number>[]) console.log(`param ${p.param}: activation ${pct(p.activationRatio)} PPL ratio ${p.pplRatio.toFixed(6)}`);
+  else if (r.sweepOver === 'p' && Array.isArray(r.points)) {
+    for (const p of r.points as Record<string, unknown>[])
+      console.log(`p=${p.p}%: CETT=${(p.cett as number).toFixed(6)} activation ${pct(p.activationRatio)} PPL ratio ${(p.pplRatio as number).toFixed(6)}${p.targetNotMet ? '  (target not met)' : ''}`);
+    const missed = (r.points as Record<string, unknown>[]).filter((p) => typeof p.targetNotMet === 'string');
+    for (const p of missed) console.error(`WARNING: p=${p.p}%: ${p.targetNotMet}`);
+    if (missed.length) return EXIT_TARGET_NOT_MET;
+  } else if (Array.isArray(r.points)) for (const p of r.points as Record<string, number>[]) console.log(`param ${p.param}: activation ${pct(p.activationRatio)} PPL ratio ${p.pplRatio.toFixed(6)}`);
   else show(r);
   // issue 19: a p% target no CETT met is said, and the exit status is not 0
   if (typeof r.targetNotMet === 'string') {

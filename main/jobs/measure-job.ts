@@ -6,7 +6,7 @@ import { LabError } from '../api/errors';
 import type { MeasureConfig, RunConfig, SeriesConfig } from '../api/domains/runs';
 import type { LoadedCheckpoint } from '../checkpoint/types';
 import { measureBaseline, sweepBaseline, sweepCett, baselineMask, type BaselineMethod } from '../metrics/baselines';
-import { measureCettPpl, measureSeries, checkSameArchitecture, validateCettOptions } from '../metrics/cett-ppl';
+import { measureCettPpl, measureCettPplOverP, measureSeries, checkSameArchitecture, validateCettOptions } from '../metrics/cett-ppl';
 import type { RunControl } from '../metrics/control';
 import { loadEvalDataAsync, type EvalData } from '../metrics/data';
 import type { MeasureTarget } from '../metrics/target';
@@ -15,6 +15,7 @@ import { defaultModelSource, type ModelSource, type OpenOptions } from './models
 import type { JobHooks } from './runner';
 import { checkFiniteResult, refuseNonFiniteWeights } from './finite-result';
 import { flagUnreachedTarget } from './target-reach';
+import { checkSweepP, pSweepResult } from './p-sweep';
 
 export function openOpts(cfg: RunConfig): OpenOptions {
   return {
@@ -50,12 +51,21 @@ function cettOptions(cfg: RunConfig): CettPplOptions {
 export async function runMeasure(cfg: MeasureConfig, ctl: RunControl, hooks: JobHooks<SearchState>, src: ModelSource = defaultModelSource): Promise<unknown> {
   const ckpt = await src.loadCheckpoint(cfg.checkpoint);
   refuseNonFiniteWeights(ckpt);
-  if (cfg.method === 'cett-ppl' && !cfg.sweep) cettOptions(cfg);
+  if (cfg.sweepP) {
+    if (cfg.method !== 'cett-ppl') throw new LabError('BAD_REQUEST', `a p% sweep measures CETT-PPL-p% (got method ${cfg.method}); sweep a baseline's parameter with sweep instead`);
+    if (cfg.sweep) throw new LabError('BAD_REQUEST', 'a run sweeps either p (sweepP) or CETT / the parameter (sweep), not both');
+    for (const p of checkSweepP(cfg.sweepP)) cettOptions({ ...cfg, p });
+  }
+  if (cfg.method === 'cett-ppl' && !cfg.sweep && !cfg.sweepP) cettOptions(cfg);
   if (cfg.method !== 'cett-ppl') for (const v of cfg.sweep ?? [cfg.param]) baselineMask(cfg.method as BaselineMethod, v, ckpt.spec);
   const data = await dataFor(ckpt, cfg, ctl);
   const target = await src.openTarget(ckpt, openOpts(cfg));
   announcePlan(target, ctl);
   try {
+    if (cfg.sweepP) {
+      const runs = await measureCettPplOverP(target, data, cfg.sweepP, { tol: cfg.tol, thresholdMode: cfg.thresholdMode }, ctl);
+      return checkFiniteResult(pSweepResult(ckpt.path, runs.map((r) => flagUnreachedTarget(r))), ckpt.path);
+    }
     if (cfg.sweep) {
       const points =
         cfg.method === 'cett-ppl'

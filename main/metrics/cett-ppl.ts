@@ -153,27 +153,69 @@ export async function measureCettPpl(target: MeasureTarget, data: EvalData, o: C
   const meter = new Meter(ctl);
   meter.check();
   const [pt] = await prepareAll([target], data, o, meter);
-  let state: SearchState;
-  let res: CheckpointResult;
+  meter.closePhase();
   try {
-    state = await outerSearch([pt], o, meter, hooks);
-    meter.enter('final', 1);
-    res = await evaluateAtCett(pt, (state.l + state.r) / 2, data);
-    meter.step();
-    meter.closePhase();
+    const r = await searchAndMeasure(pt, data, o, meter, hooks, { passes: meter.forwardPasses, ms: { ...meter.phaseMs } });
+    return { ...r, timingsMs: { ...r.timingsMs, total: meter.totalMs() } };
   } finally {
     await pt.dispose();
   }
+}
+
+/**
+ * CETT-PPL-p% for several p on one checkpoint (the paper's trade-off; the lab's p% sweep): one dense pass (its kept
+ * curves, or the fused search's memo of evaluated candidates, serve every p), then per p the outer search and the
+ * final measurement — each p the numbers measureCettPpl gives for it alone. `onPoint` hears each p as it finishes.
+ */
+export async function measureCettPplOverP(
+  target: MeasureTarget,
+  data: EvalData,
+  ps: readonly number[],
+  o: Omit<CettPplOptions, 'p'>,
+  ctl: RunControl = {},
+  onPoint?: (r: MeasureResult, i: number) => void,
+): Promise<MeasureResult[]> {
+  for (const p of ps) validateCettOptions({ ...o, p });
+  const meter = new Meter(ctl);
+  meter.check();
+  const [pt] = await prepareAll([target], data, { ...o, p: ps[0] }, meter);
+  meter.closePhase();
+  const dense = { passes: meter.forwardPasses, ms: { ...meter.phaseMs } };
+  const out: MeasureResult[] = [];
+  try {
+    for (const [i, p] of ps.entries()) {
+      out.push(await searchAndMeasure(pt, data, { ...o, p }, meter, {}, dense));
+      onPoint?.(out[i], i);
+    }
+  } finally {
+    await pt.dispose();
+  }
+  return out;
+}
+
+/** The outer search and the final measurement at o.p on a prepared target; passes and timings: `dense`'s plus this p's own. */
+async function searchAndMeasure(pt: PreparedTarget, data: EvalData, o: CettPplOptions, meter: Meter, hooks: StepHooks, dense: { passes: number; ms: Record<string, number> }): Promise<MeasureResult> {
+  const passes0 = meter.forwardPasses;
+  const ms0 = { ...meter.phaseMs };
+  const stats0 = { ...pt.fusedStats };
+  const state = await outerSearch([pt], o, meter, hooks);
+  meter.enter('final', 1);
+  const res = await evaluateAtCett(pt, (state.l + state.r) / 2, data);
+  meter.step();
+  meter.closePhase();
+  const ms: Record<string, number> = { ...dense.ms };
+  for (const [k, v] of Object.entries(meter.phaseMs)) if (k !== 'dense') ms[k] = (ms[k] ?? 0) + v - (ms0[k] ?? 0);
+  const fs = pt.fusedStats;
   return {
     ...res,
     p: o.p,
     tol: o.tol,
     thresholdMode: o.thresholdMode,
     searchHistory: state.history,
-    forwardPasses: meter.forwardPasses,
-    ...(pt.engine === 'fused' ? { searchStats: { ...pt.fusedStats } } : {}),
+    forwardPasses: dense.passes + meter.forwardPasses - passes0,
+    ...(pt.engine === 'fused' ? { searchStats: { calls: fs.calls - stats0.calls, evaluations: fs.evaluations - stats0.evaluations, iterations: fs.iterations - stats0.iterations, targets: fs.targets - stats0.targets } } : {}),
     // 'curves' (CETT curve / probe building, inside 'dense' and 'search') is reported apart
-    timingsMs: { ...meter.phaseMs, curves: pt.curveMs, total: meter.totalMs() },
+    timingsMs: { ...ms, curves: pt.curveMs, total: Object.values(ms).reduce((a, b) => a + b, 0) },
     options: options(o, data),
   };
 }

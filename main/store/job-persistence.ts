@@ -26,6 +26,7 @@ interface ConfigLike {
   checkpoints?: { path: string; tokensSeen?: number }[];
   series?: string;
   sweep?: number[];
+  sweepP?: number[];
 }
 
 async function registerCheckpoint(s: SessionStore, p: string, extra: { series?: string; tokensTrained?: number } = {}): Promise<number> {
@@ -67,8 +68,9 @@ export class SessionJobPersistence implements JobPersistence {
     // tokens = the run's token budget (METHOD.md: N tokens cut into N/S sequences)
     const dataHash = inputs?.data?.hash ?? (c.data ? fileHash(c.data) : undefined);
     const datasetId = c.data ? s.upsertDataset({ path: path.resolve(c.data), seqLen: c.seqLen, hash: dataHash ?? undefined, tokens: c.tokens }) : null;
-    // p only for one CETT-PPL-p% measurement: a CETT sweep fixes CETT, not p% (its row must not read 'CETT-PPL-1%')
-    s.createRun({ id, kind, method: c.method ?? 'cett-ppl', checkpointId, datasetId, p: (c.method === 'cett-ppl' || !c.method) && !c.sweep ? (c.p ?? null) : null, param: c.param ?? null, config, status: 'running', appVersion: APP_VERSION, ortVersion: onnxruntimeVersion, provenance: startProvenance(inputs) });
+    // p only for one CETT-PPL-p% measurement: a CETT sweep fixes CETT, not p% (its row must not read 'CETT-PPL-1%'),
+    // and a p% sweep has one p per point
+    s.createRun({ id, kind, method: c.method ?? 'cett-ppl', checkpointId, datasetId, p: (c.method === 'cett-ppl' || !c.method) && !c.sweep && !c.sweepP ? (c.p ?? null) : null, param: c.param ?? null, config, status: 'running', appVersion: APP_VERSION, ortVersion: onnxruntimeVersion, provenance: startProvenance(inputs) });
   }
 
   async saveStep(id: string, state: unknown): Promise<void> {
@@ -127,6 +129,35 @@ export class SessionJobPersistence implements JobPersistence {
         }
         s.saveResult(id, { ...summary, checkpointCount: cks.length });
         if (prov && cks.length) s.addProvenance(id, { measurement: measurementProvenance(cks[cks.length - 1]) });
+      } else if (res && res.kind === 'sweep' && res.sweepOver === 'p' && Array.isArray(res.runs)) {
+        // a p% sweep (main/jobs/p-sweep.ts): each p is a full CETT-PPL-p% run, recorded as a child with its whole
+        // result (thresholds, provenance) so it has its own run page and exports; the parent keeps the points table
+        const parent = s.getRun(id);
+        const prov = s.runProvenance(id);
+        const { runs, ...summary } = res;
+        for (const [i, raw] of (runs as Record<string, unknown>[]).entries()) {
+          const r = raw ?? {};
+          const p = typeof r.p === 'number' ? r.p : null;
+          const childId = `${id}#${i}`;
+          if (!s.hasRun(childId))
+            s.createRun({
+              id: childId,
+              parentId: id,
+              kind: 'sweep-point',
+              method: 'cett-ppl',
+              checkpointId: parent?.checkpointId ?? null,
+              datasetId: parent?.datasetId ?? null,
+              p,
+              config: { parent: id, point: i, p },
+              status: 'completed',
+              appVersion: APP_VERSION,
+              ortVersion: onnxruntimeVersion,
+              provenance: prov ? { ...prov, measurement: measurementProvenance(r) } : undefined,
+            });
+          s.saveResult(childId, r);
+        }
+        s.saveResult(id, summary);
+        if (prov && runs.length) s.addProvenance(id, { measurement: measurementProvenance(runs[0]) });
       } else if (res && res.kind === 'sweep' && Array.isArray(res.points)) {
         // a sweep: one child run per point, so every point has its own row (runs table, Compare, `runs` CLI) after
         // the monitor is gone; the parent keeps the whole result (issue 18)

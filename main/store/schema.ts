@@ -13,6 +13,7 @@
  *     Run with foreign keys off (main/store/db.ts) and checked with `foreign_key_check` before commit.
  * v5: cluster_arrays / cluster_tasks: Slurm job arrays submitted from the session and what `cluster collect`
  *     found of each task (state, reason, log tail, the runs it brought in, the hash of the task's session).
+ * v6: tags on runs (issue 18): `runs.tags`, a JSON array of strings ('[]' for runs made before).
  */
 import type Database from 'better-sqlite3';
 
@@ -101,6 +102,8 @@ export const MIGRATIONS: ((db: Database.Database) => void)[] = [
       reason TEXT, log_tail TEXT, run_ids TEXT NOT NULL DEFAULT '[]', session_sha256 TEXT, provenance TEXT,
       updated_at TEXT NOT NULL, PRIMARY KEY (array_id, task));
   `),
+  // 5 → 6: tags on runs (issue 18: the run page adds and removes them, the runs table filters by them)
+  (db) => db.exec(`ALTER TABLE runs ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';`),
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -35,7 +35,9 @@ export interface RunFilter {
 
 // Explicit columns: the job state / config / timings JSON stays out of listings (it can be large).
 const RUN_SELECT = `SELECT r.id, r.parent_id, r.kind, r.method, r.label, r.checkpoint_id, r.dataset_id, r.p, r.param, r.status, r.steps, r.cett,
-  r.activation_ratio, r.ppl_ratio, r.ppl_dense, r.ppl_sparse, r.provider, r.dtype, r.app_version, r.ort_version, r.error, r.notes,
+  r.activation_ratio, r.ppl_ratio, r.ppl_dense, r.ppl_sparse, r.provider, r.dtype, r.app_version, r.ort_version, r.error, r.notes, r.tags,
+  (SELECT coalesce(json_extract(x.summary, '$.targetNotMet'), CASE WHEN json_extract(x.summary, '$.targetsNotMet') > 0
+    THEN json_extract(x.summary, '$.targetsNotMet') || ' of the sweep''s p% targets cannot be met (see its points)' END) FROM results x WHERE x.run_id = r.id) AS target_not_met,
   r.created_at, r.updated_at, r.deleted, c.name AS ck_name, c.activation AS ck_activation, c.series AS ck_series, c.tokens_trained AS ck_tokens
   FROM runs r LEFT JOIN checkpoints c ON c.id = r.checkpoint_id`;
 
@@ -67,10 +69,35 @@ function toRun(r: Record<string, unknown>): RunRow {
     ortVersion: (r.ort_version as string) ?? null,
     error: (r.error as string) ?? null,
     notes: (r.notes as string) ?? '',
+    tags: parseTags(r.tags),
+    targetNotMet: typeof r.target_not_met === 'string' ? r.target_not_met : null,
     createdAt: r.created_at as string,
     updatedAt: r.updated_at as string,
     deleted: !!r.deleted,
   };
+}
+
+/** A run's tags as stored (JSON array of strings); anything else reads as none. */
+function parseTags(v: unknown): string[] {
+  try {
+    const t = typeof v === 'string' ? JSON.parse(v) : [];
+    return Array.isArray(t) ? t.filter((x): x is string => typeof x === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Tags as the store keeps them: trimmed, non-empty, at most 40 characters each, no repeats, at most 20. */
+export function normalizeTags(tags: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const raw of tags) {
+    const t = raw.trim();
+    if (!t) continue;
+    if (t.length > 40) throw new LabError('BAD_REQUEST', `a tag is at most 40 characters (got "${t.slice(0, 50)}…")`);
+    if (!out.includes(t)) out.push(t);
+  }
+  if (out.length > 20) throw new LabError('BAD_REQUEST', `a run has at most 20 tags (got ${out.length})`);
+  return out;
 }
 
 /**
@@ -359,14 +386,17 @@ export class SessionStore {
     return !!this.db.prepare('SELECT 1 FROM runs WHERE id=?').get(id);
   }
 
-  updateRun(id: string, u: Partial<{ status: RunStatus; state: unknown; steps: number; error: string | null; label: string; notes: string; provider: string; dtype: string; timings: unknown }>): void {
+  updateRun(id: string, u: Partial<{ status: RunStatus; state: unknown; steps: number; error: string | null; label: string; notes: string; tags: string[]; provider: string; dtype: string; timings: unknown }>): void {
     this.writable();
     const sets: string[] = ['updated_at=?'];
     const vals: unknown[] = [now()];
     const col: Record<string, string> = { status: 'status', steps: 'steps', error: 'error', label: 'label', notes: 'notes', provider: 'provider', dtype: 'dtype' };
     for (const [k, v] of Object.entries(u)) {
       if (v === undefined && k !== 'state') continue; // absent fields keep their value
-      if (k === 'state' || k === 'timings') {
+      if (k === 'tags') {
+        sets.push('tags=?');
+        vals.push(JSON.stringify(normalizeTags(v as string[])));
+      } else if (k === 'state' || k === 'timings') {
         sets.push(`${k}=?`);
         vals.push(v === undefined ? null : JSON.stringify(v));
       } else if (col[k]) {
@@ -379,8 +409,15 @@ export class SessionStore {
   }
 
   getRun(id: string): RunRow | undefined {
-    const r = this.db.prepare(`${RUN_SELECT} WHERE r.id=?`).get(id) as Record<string, unknown> | undefined;
+    const r = this.db.prepare(`${this.runSelect()} WHERE r.id=?`).get(id) as Record<string, unknown> | undefined;
     return r && this.shown(toRun(r));
+  }
+
+  private hasTags?: boolean;
+  /** RUN_SELECT; a file older than v6 opened read-only (not upgraded) has no tags column: its runs read as untagged */
+  private runSelect(): string {
+    this.hasTags ??= (this.db.pragma('table_info(runs)') as { name: string }[]).some((c) => c.name === 'tags');
+    return this.hasTags ? RUN_SELECT : RUN_SELECT.replace('r.tags,', "'[]' AS tags,");
   }
 
   /** A read-only open cannot mark dead runs (markInterrupted writes): with no live writer, 'running' is shown as 'interrupted'. */
@@ -434,7 +471,7 @@ export class SessionStore {
     }
     const sortCol: Record<string, string> = { createdAt: 'r.created_at', activationRatio: 'r.activation_ratio', cett: 'r.cett', tokensTrained: 'c.tokens_trained', checkpoint: 'c.name', pplRatio: 'r.ppl_ratio' };
     const order = `${sortCol[f.sort ?? 'createdAt'] ?? 'r.created_at'} ${f.desc ? 'DESC' : 'ASC'}, r.id`;
-    const sql = `${RUN_SELECT}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${order}${f.limit ? ` LIMIT ${Math.max(1, Math.floor(f.limit))}` : ''}`;
+    const sql = `${this.runSelect()}${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY ${order}${f.limit ? ` LIMIT ${Math.max(1, Math.floor(f.limit))}` : ''}`;
     return (this.db.prepare(sql).all(...vals) as Record<string, unknown>[]).map((r) => this.shown(toRun(r)));
   }
 

@@ -14,10 +14,12 @@ const BASELINE: Record<string, string> = { cett: 'CETT', fat: 'FAT-ε', relu: 'R
 
 /**
  * The method column. A sweep is named by what it fixes ('CETT sweep ×5'), never 'CETT-PPL-1%' (the p% of its config
- * plays no part); a sweep point by its parameter ('CETT 0.2', 'FAT-ε 0.01'). `sweepPoints`: the run's sweep children.
+ * plays no part); a sweep point by its parameter ('CETT 0.2', 'FAT-ε 0.01'). `sweepPoints`: the run's sweep children;
+ * `overP`: they are a p% sweep's ('CETT-PPL-p% sweep ×3'; each point is then a full 'CETT-PPL-5%' run).
  */
-export function methodLabel(r: Pick<SessionRun, 'method' | 'p' | 'param'> & { kind?: string }, sweepPoints = 0): string {
+export function methodLabel(r: Pick<SessionRun, 'method' | 'p' | 'param'> & { kind?: string }, sweepPoints = 0, overP = false): string {
   const base = BASELINE[r.method] ?? r.method;
+  if (sweepPoints > 0 && overP) return `CETT-PPL-p% sweep ×${sweepPoints}`;
   if (sweepPoints > 0) return `${r.method === 'cett-ppl' ? 'CETT' : base} sweep ×${sweepPoints}`;
   if (r.method === 'cett-ppl') return `CETT-PPL-${r.p ?? '?'}%`;
   return r.param !== null && r.param !== undefined ? `${base} ${r.param}` : base;
@@ -28,4 +30,9 @@ export function sweepCounts(rows: Pick<SessionRun, 'parentId' | 'kind'>[]): Map<
   const m = new Map<string, number>();
   for (const r of rows) if (r.kind === 'sweep-point' && r.parentId) m.set(r.parentId, (m.get(r.parentId) ?? 0) + 1);
   return m;
+}
+
+/** Parents whose sweep points are CETT-PPL-p% runs (a p% sweep; a CETT sweep's points are method 'cett'). */
+export function pSweeps(rows: Pick<SessionRun, 'parentId' | 'kind' | 'method'>[]): Set<string> {
+  return new Set(rows.filter((r) => r.kind === 'sweep-point' && r.method === 'cett-ppl' && r.parentId).map((r) => r.parentId!));
 }

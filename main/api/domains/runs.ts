@@ -27,6 +27,8 @@ const common = {
   bosPerSequence: z.boolean().default(false),
   /** sweep: the method's parameter (or CETT for cett-ppl) over these values instead of one measurement */
   sweep: z.array(z.number()).min(1).max(200).optional(),
+  /** p% sweep (cett-ppl only): one full CETT-PPL-p% search per value of p, each recorded as a run of its own */
+  sweepP: z.array(z.number()).min(1).max(50).optional(),
   /** folder for the resumable job state (JSON files) when no session is open */
   stateDir: z.string().max(4096).optional(),
 };
@@ -94,6 +96,12 @@ export interface ExecutionPlan {
    * layer's A and N of a batch), else they are fed per call (slow, within the cap). Absent: whole graph or CPU.
    */
   curvesOnDevice?: boolean;
+  /**
+   * streamed: the fused CETT search block by block (dense stream, grid, bisection and sparse stream of a block's
+   * layers in one call, then the next block), sized from the budget for `tokens` tokens per call; absent when even one
+   * layer's search does not fit (then the host/ORT curves search, slower)
+   */
+  search?: { blocks: [number, number][]; residentBlocks: number; chunkTokens: number; layerGroup: number; tokens: number; peakBytes: number };
   /** why this mode (one sentence) */
   reason: string;
 }

@@ -30,7 +30,7 @@ export const sessionsRequests = {
   'sessions.compareRuns': z.object({ ids: z.array(runId).min(2).max(20) }).strict(),
   'sessions.deleteRun': z.object({ id: runId }).strict(),
   'sessions.undoDelete': z.object({ id: runId }).strict(),
-  'sessions.updateRun': z.object({ id: runId, label: z.string().max(200).optional(), notes: z.string().max(20000).optional() }).strict(),
+  'sessions.updateRun': z.object({ id: runId, label: z.string().max(200).optional(), notes: z.string().max(20000).optional(), tags: z.array(z.string().max(100)).max(50).optional() }).strict(),
   'sessions.listCheckpoints': z.object({}).strict(),
   'sessions.addCheckpoint': z
     .object({ path: filePath, series: z.string().max(200).optional(), tokensTrained: z.number().nonnegative().optional(), family: z.string().max(40).optional() })
@@ -177,6 +177,10 @@ export interface SessionRun {
   ortVersion: string | null;
   error: string | null;
   notes: string;
+  /** the user's tags (issue 18), in the order added */
+  tags: string[];
+  /** why its p% target cannot be met (a CETT-PPL-p% run, or a p% sweep with such points); null: met, or not a p% run */
+  targetNotMet: string | null;
   createdAt: string;
   updatedAt: string;
   deleted: boolean;

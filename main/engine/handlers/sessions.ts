@@ -148,7 +148,7 @@ export const sessionsHandlers: HandlerMap = {
   },
   'sessions.updateRun': (req, ctx) => {
     const s = need(ctx);
-    s.updateRun(req.id, { label: req.label, notes: req.notes });
+    s.updateRun(req.id, { label: req.label, notes: req.notes, tags: req.tags });
     ctx.emit('session.changed', { path: s.file, what: 'runs' });
     return s.getRun(req.id)!;
   },

@@ -1,0 +1,81 @@
+/**
+ * The p% sweep (issue 18): CETT-PPL-p% for several p on one checkpoint — the paper's trade-off between perplexity and
+ * sparsity (Luo et al., Sec. 4.2: p = 1, 5, 10 …). Each value of p is a full CETT-PPL-p% search and final measurement,
+ * the same numbers as a separate run with that p (main/metrics/cett-ppl.ts measureCettPplOverP keeps one dense pass
+ * for all of them); each point is flagged on its own when its target cannot be met (target-reach.ts).
+ *
+ * The result is a sweep ({kind: 'sweep', sweepOver: 'p'}) whose `points` are the (p, activation ratio, PPL ratio)
+ * rows the tables and charts read, and whose `runs` are the full per-p results: a session records each as a child run
+ * of kind 'sweep-point' (main/store/job-persistence.ts), so every point has its thresholds, provenance and run page.
+ */
+import { LabError } from '../api/errors';
+import type { MeasureResult } from '../metrics/types';
+
+/** Checks a p% sweep's values: each a finite p > 0, no value twice; at least one. Throws BAD_REQUEST naming the problem. */
+export function checkSweepP(ps: readonly number[] | undefined, where = 'p% sweep'): number[] {
+  if (!ps || ps.length === 0) throw new LabError('BAD_REQUEST', `the ${where} needs at least one value of p`);
+  for (const p of ps) if (!(typeof p === 'number' && Number.isFinite(p) && p > 0)) throw new LabError('BAD_REQUEST', `the ${where} takes values of p > 0 (in %, e.g. 1,5,10); got ${p}`);
+  const seen = new Set<number>();
+  for (const p of ps) {
+    if (seen.has(p)) throw new LabError('BAD_REQUEST', `the ${where} lists p = ${p} twice; each value is one run`);
+    seen.add(p);
+  }
+  return [...ps];
+}
+
+/** One row of a p% sweep's table and chart. */
+export interface PSweepPoint {
+  /** p, as `param` so the sweep tables and charts that read (param, activationRatio, pplRatio, pplSparse) read it */
+  param: number;
+  p: number;
+  cett: number;
+  activationRatio: number;
+  pplRatio: number;
+  pplSparse: number;
+  pplDense: number;
+  /** the reason the target could not be met (the numbers are those at the edge of the search) */
+  targetNotMet?: string;
+}
+
+export interface PSweepResult {
+  kind: 'sweep';
+  sweepOver: 'p';
+  method: 'cett-ppl';
+  checkpoint: string;
+  points: PSweepPoint[];
+  /** the full result of each p, in the order of `points` */
+  runs: (MeasureResult & { targetNotMet?: string })[];
+  provider: string;
+  dtype: string;
+  tokens: number;
+  execution?: MeasureResult['execution'];
+  /** how many points could not meet their target (0: all met) */
+  targetsNotMet: number;
+}
+
+/** The sweep's result from its per-p results (already flagged). */
+export function pSweepResult(checkpoint: string, runs: (MeasureResult & { targetNotMet?: string })[]): PSweepResult {
+  const first = runs[0];
+  return {
+    kind: 'sweep',
+    sweepOver: 'p',
+    method: 'cett-ppl',
+    checkpoint,
+    points: runs.map((r) => ({
+      param: r.p!,
+      p: r.p!,
+      cett: r.cett!,
+      activationRatio: r.activationRatio,
+      pplRatio: r.pplRatio,
+      pplSparse: r.pplSparse,
+      pplDense: r.pplDense,
+      ...(r.targetNotMet ? { targetNotMet: r.targetNotMet } : {}),
+    })),
+    runs,
+    provider: first.provider,
+    dtype: first.dtype,
+    tokens: first.tokens,
+    ...(first.execution ? { execution: first.execution } : {}),
+    targetsNotMet: runs.filter((r) => r.targetNotMet).length,
+  };
+}

@@ -1,0 +1,173 @@
+// Issue 18: the p% sweep. Each point of `sweepP: [p…]` is a full CETT-PPL-p% search; its numbers must be those of a
+// separate CETT-PPL-p% run with that p (independent engines, independent jobs: nothing shared but the files), its
+// unreachable targets flagged point by point, each point a run of its own in the session with its thresholds, and
+// the whole labelled as a p% sweep (never 'CETT-PPL-1%'). The CLI spells it `--sweep-p` and refuses bad lists.
+import { afterAll, describe, expect, test, vi } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Engine } from '../../main/engine/engine';
+import type { JobFinishedEvent, JobInfo } from '../../main/api/domains/runs';
+import type { SessionRun } from '../../main/api/domains/sessions';
+import { writeTinyCheckpoint } from '../../main/checkpoint/testing/tiny';
+import { main } from '../../main/cli/index';
+import { EXIT_TARGET_NOT_MET } from '../../main/api/errors';
+import { describeConfig } from '../../common/run-label';
+import { methodLabel, sweepCounts } from '../../renderer/src/runrows';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-psweep-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const TEXT = Array.from({ length: 160 }, (_, i) => `Line ${i}: the ferry left at ${(i * 13) % 60} past the hour.\n`).join('');
+
+function engine(home: string) {
+  const e = new Engine({ paths: { userData: home, cache: path.join(home, 'cache') }, log: { info() {}, warn() {}, error() {} } });
+  const done = new Map<string, JobFinishedEvent>();
+  e.onEvent((ev, p) => ev === 'job.finished' && done.set((p as JobFinishedEvent).id, p as JobFinishedEvent));
+  const finished = (id: string) =>
+    new Promise<JobFinishedEvent>((resolve) => {
+      const poll = () => (done.has(id) ? resolve(done.get(id)!) : setTimeout(poll, 5));
+      poll();
+    });
+  return { e, finished };
+}
+
+const ck = writeTinyCheckpoint(path.join(tmp, 'models', 'silu'), 'llama', { activation: 'silu', hidden: 32, layers: 2, seed: 5, std: 0.3 });
+const data = path.join(tmp, 'eval.txt');
+fs.writeFileSync(data, TEXT);
+const base = { kind: 'measure' as const, checkpoint: ck, data, tokens: 256, seqLen: 32, batch: 4, tol: 1e-2, provider: 'cpu' as const, stateDir: path.join(tmp, 'jobs') };
+// three targets, flagged or not each on its own
+const PS = [0.01, 3, 40];
+
+type Point = { p: number; param: number; cett: number; activationRatio: number; pplRatio: number; pplSparse: number; targetNotMet?: string };
+type Full = { p: number; cett: number; activationRatio: number; pplRatio: number; pplSparse: number; pplDense: number; thresholds: number[]; searchHistory: unknown[]; targetNotMet?: string };
+
+describe('p% sweep', () => {
+  test('each point equals a separate CETT-PPL-p% run with that p; the session keeps one child run per p', async () => {
+    const file = path.join(tmp, 'p.sparsitylab');
+    const a = engine(path.join(tmp, 'home-a'));
+    let sweep: { points: Point[]; runs: Full[]; sweepOver: string; targetsNotMet: number };
+    let sweepId: string;
+    try {
+      await a.e.invoke('sessions.new', { path: file });
+      const { id } = await a.e.invoke('runs.start', { config: { ...base, stateDir: undefined, sweepP: PS } as never });
+      sweepId = id;
+      expect(((await a.e.call('runs.active', {})) as JobInfo[]).find((j) => j.id === id)?.label).toBe('CETT-PPL-p% sweep · silu · p = 0.01, 3, 40%');
+      const f = await a.finished(id);
+      expect(f.status, JSON.stringify(f.error)).toBe('completed');
+      sweep = f.result as typeof sweep;
+      expect(sweep.sweepOver).toBe('p');
+      expect(sweep.points.map((x) => x.p)).toEqual(PS);
+      expect(sweep.points.map((x) => x.param)).toEqual(PS);
+      // this toy model meets 0.01% and 3% and cannot lose 40% (every CETT keeps the PPL ratio below 1.4): both cases
+      expect(sweep.points.map((x) => !!x.targetNotMet)).toEqual([false, false, true]);
+      expect(sweep.targetsNotMet).toBe(1);
+
+      const rows = (await a.e.call('sessions.listRuns', {})) as SessionRun[];
+      const parent = rows.find((r) => r.id === id)!;
+      const kids = rows.filter((r) => r.parentId === id).sort((x, y) => x.id.localeCompare(y.id));
+      expect(parent.p).toBeNull();
+      expect(methodLabel(parent, sweepCounts(rows).get(id), true)).toBe('CETT-PPL-p% sweep ×3');
+      expect(kids.map((k) => [k.kind, k.method, k.p, k.status])).toEqual(PS.map((p) => ['sweep-point', 'cett-ppl', p, 'completed']));
+      expect(kids.map((k) => methodLabel(k))).toEqual(PS.map((p) => `CETT-PPL-${p}%`));
+      expect(kids.map((k) => [k.cett, k.activationRatio, k.pplRatio])).toEqual(sweep.points.map((x) => [x.cett, x.activationRatio, x.pplRatio]));
+      expect(kids.map((k) => k.targetNotMet ?? undefined)).toEqual(sweep.points.map((x) => x.targetNotMet));
+      expect(parent.targetNotMet === null).toBe(sweep.targetsNotMet === 0);
+      // each point keeps its whole CETT-PPL-p% result (thresholds: its run page exports them); the parent only the table
+      const k0 = (await a.e.call('sessions.getRun', { id: kids[1].id })) as { result: Full };
+      expect(k0.result.thresholds).toHaveLength(2);
+      const pr = (await a.e.call('sessions.getRun', { id })) as { result: Record<string, unknown> };
+      expect(pr.result.runs).toBeUndefined();
+      expect(pr.result.points).toHaveLength(3);
+      await a.e.call('sessions.close', {});
+    } finally {
+      await a.e.dispose();
+    }
+
+    // independent runs: a fresh engine (no session), one CETT-PPL-p% job per p
+    const b = engine(path.join(tmp, 'home-b'));
+    try {
+      for (const [i, p] of PS.entries()) {
+        const { id } = await b.e.invoke('runs.start', { config: { ...base, method: 'cett-ppl', p } as never });
+        const f = await b.finished(id);
+        expect(f.status, JSON.stringify(f.error)).toBe('completed');
+        const one = f.result as Full;
+        const pt = sweep!.runs[i];
+        expect([pt.p, pt.cett, pt.activationRatio, pt.pplRatio, pt.pplSparse, pt.pplDense]).toEqual([one.p, one.cett, one.activationRatio, one.pplRatio, one.pplSparse, one.pplDense]);
+        expect(pt.thresholds).toEqual(one.thresholds);
+        expect(pt.searchHistory).toEqual(one.searchHistory);
+        expect(pt.targetNotMet).toEqual(one.targetNotMet);
+        expect(sweep!.points[i]).toMatchObject({ p, cett: one.cett, activationRatio: one.activationRatio, pplRatio: one.pplRatio, pplSparse: one.pplSparse });
+      }
+    } finally {
+      await b.e.dispose();
+    }
+    // a larger p never asks for less sparsity: CETT is non-decreasing in p
+    const cetts = sweep!.points.map((x) => x.cett);
+    expect([...cetts].sort((x, y) => x - y)).toEqual(cetts);
+    expect(sweepId!).toBeTruthy();
+  });
+
+  test('labels: a p% sweep is never called CETT-PPL-1%', () => {
+    expect(describeConfig({ kind: 'measure', method: 'cett-ppl', p: 1, checkpoint: '/m/tiny', sweepP: [1, 5, 10] })).toBe('CETT-PPL-p% sweep · tiny · p = 1, 5, 10%');
+    expect(methodLabel({ method: 'cett-ppl', p: null, param: null }, 2, true)).toBe('CETT-PPL-p% sweep ×2');
+    expect(methodLabel({ method: 'cett-ppl', p: null, param: null }, 2)).toBe('CETT sweep ×2');
+  });
+
+  test('the engine refuses a p% sweep of a baseline, with sweep, or with p ≤ 0 / repeated values', async () => {
+    const { e, finished } = engine(path.join(tmp, 'home-c'));
+    try {
+      for (const [cfg, msg] of [
+        [{ method: 'fat', sweepP: [1, 5] }, /p% sweep measures CETT-PPL-p%/],
+        [{ sweepP: [1, 5], sweep: [0.1] }, /either p .* or CETT/],
+        [{ sweepP: [1, 0] }, /values of p > 0/],
+        [{ sweepP: [5, 5] }, /p = 5 twice/],
+      ] as const) {
+        const { id } = await e.invoke('runs.start', { config: { ...base, ...cfg } as never });
+        const f = await finished(id);
+        expect(f.status).toBe('failed');
+        expect(f.error?.message).toMatch(msg);
+      }
+    } finally {
+      await e.dispose();
+    }
+  });
+
+  test('CLI: --sweep-p runs it (exit 3 when a target is not met), bad lists are refused before any work', async () => {
+    const err: string[] = [];
+    const out: string[] = [];
+    const log = vi.spyOn(console, 'log').mockImplementation((m: string) => void out.push(m));
+    const warn = vi.spyOn(console, 'error').mockImplementation((m: string) => void err.push(String(m)));
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      for (const [list, msg] of [
+        ['1,,5', /sweep-p/],
+        ['1,x', /sweep-p/],
+        ['1,-2', /values of p > 0/],
+        ['5,5', /p = 5 twice/],
+      ] as const) {
+        err.length = 0;
+        const rc = await main(['measure', ck, '--data', data, '--sweep-p', list, '--state-dir', path.join(tmp, 'cli-jobs'), '--quiet']);
+        expect(rc, list).not.toBe(0);
+        expect(err.join('\n'), list).toMatch(msg);
+      }
+      err.length = 0;
+      expect(await main(['measure', ck, '--data', data, '--sweep-p', '1,5', '--sweep', '0.1', '--quiet'])).not.toBe(0);
+      expect(err.join('\n')).toMatch(/--sweep-p and --sweep/);
+      err.length = 0;
+      expect(await main(['measure', ck, '--data', data, '--sweep-p', '1,5', '--method', 'fat', '--quiet'])).not.toBe(0);
+      expect(err.join('\n')).toMatch(/--sweep-p sweeps CETT-PPL-p%/);
+      expect(fs.existsSync(path.join(tmp, 'cli-jobs'))).toBe(false);
+
+      out.length = 0;
+      err.length = 0;
+      const rc = await main(['measure', ck, '--data', data, '--sweep-p', PS.join(','), '--tokens', '256', '--seq-len', '32', '--batch', '4', '--tol', '0.01', '--provider', 'cpu', '--state-dir', path.join(tmp, 'cli-jobs2'), '--json']);
+      const r = JSON.parse(out.join('\n')) as { points: Point[]; targetsNotMet: number };
+      expect(r.points.map((x) => x.p)).toEqual(PS);
+      expect(rc).toBe(r.targetsNotMet > 0 ? EXIT_TARGET_NOT_MET : 0);
+    } finally {
+      log.mockRestore();
+      warn.mockRestore();
+      stderr.mockRestore();
+    }
+  });
+});
