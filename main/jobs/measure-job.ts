@@ -16,6 +16,7 @@ import type { JobHooks } from './runner';
 import { checkFiniteResult, refuseNonFiniteWeights } from './finite-result';
 import { flagUnreachedTarget } from './target-reach';
 import { checkSweepP, pSweepResult } from './p-sweep';
+import { planPhases, withOverall } from './progress';
 
 export function openOpts(cfg: RunConfig): OpenOptions {
   return {
@@ -59,6 +60,7 @@ export async function runMeasure(cfg: MeasureConfig, ctl: RunControl, hooks: Job
   if (cfg.method === 'cett-ppl' && !cfg.sweep && !cfg.sweepP) cettOptions(cfg);
   if (cfg.method !== 'cett-ppl') for (const v of cfg.sweep ?? [cfg.param]) baselineMask(cfg.method as BaselineMethod, v, ckpt.spec);
   const data = await dataFor(ckpt, cfg, ctl);
+  ctl = withOverall(ctl, planPhases(cfg, data.batches.length)); // one progress figure across the phases
   const target = await src.openTarget(ckpt, openOpts(cfg));
   announcePlan(target, ctl);
   try {
@@ -99,6 +101,7 @@ export async function runSeries(cfg: SeriesConfig, ctl: RunControl, hooks: JobHo
   for (const c of ckpts) refuseNonFiniteWeights(c);
   checkSameArchitecture(ckpts.map((c) => ({ id: c.path, runner: { spec: c.spec } }) as MeasureTarget));
   const data = await dataFor(ckpts[ckpts.length - 1], cfg, ctl);
+  ctl = withOverall(ctl, planPhases(cfg, data.batches.length));
   const entries = ckpts.map((c, i) => ({
     id: c.path,
     tokensSeen: cfg.checkpoints[i].tokensSeen,

@@ -69,7 +69,7 @@ export class JobRunner {
     const ctl: RunControl = {
       signal: abort.signal,
       progress: (p: Progress) => {
-        Object.assign(info, { phase: p.phase, step: p.step, of: p.of, tokensPerSec: p.tokensPerSec, etaSec: p.etaSec });
+        Object.assign(info, { phase: p.phase, step: p.step, of: p.of, tokensPerSec: p.tokensPerSec, etaSec: p.etaSec }, p.overall !== undefined ? { overall: p.overall, phases: p.phases, phaseIndex: p.phaseIndex } : {});
         this.events.progress({ id, ...p });
       },
     };

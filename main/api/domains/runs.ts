@@ -69,6 +69,10 @@ export interface JobInfo {
   label?: string;
   /** the session file the job writes into; null: job files outside any session */
   session?: string | null;
+  /** as in JobProgressEvent: the whole run's fraction done, its phases and the current one */
+  overall?: number;
+  phases?: string[];
+  phaseIndex?: number;
 }
 
 /** How a checkpoint runs (main/inference/plan.ts), recorded with the run's result and shown before Run (issue 15). */
@@ -135,6 +139,11 @@ export interface JobProgressEvent {
   tokensPerSec: number;
   etaSec: number | null;
   message?: string;
+  /** the whole run, across its phases: fraction done (0–1, never decreasing; main/jobs/progress.ts) */
+  overall?: number;
+  /** the run's phases in order ('dense', 'search p=5%', 'final p=5%', …) and the index of the current one */
+  phases?: string[];
+  phaseIndex?: number;
 }
 
 /** event 'job.finished' */
