@@ -107,8 +107,24 @@ export interface SearchGraphOptions {
   fused?: boolean;
   /** how the loop evaluates candidates (default DEFAULT_SEARCH_TUNING) */
   tuning?: SearchTuning;
-  /** layers searched side by side in one group (default searchLayerGroup(spec)); the answer does not depend on it */
+  /** layers searched side by side in one group (default searchLayerGroup(spec, groupTokens)); the answer does not depend on it */
   layerGroup?: number;
+  /** tokens per search call the default layer group is sized for (the runner's planned batch; default 16 × 1024) */
+  groupTokens?: number;
+  /**
+   * Only decoder layers [from, to) (a streamed run's block, issue 15; main/inference/streamed.ts). Both streams cross
+   * the block's edges on the host in the graph dtype: a block with from > 0 takes the dense residual stream as
+   * `hidden_in` and the sparse one as `sparse_in` [B,S,d_h]; a block with to < L outputs them as `hidden_out` and
+   * `sparse_out` instead of the head and nll. lo/hi, ε and every per-layer output cover the block's layers. Each
+   * layer's grid, bisection and mask use that layer's tensors only, so the blocks give the whole graph's answer.
+   */
+  layers?: [number, number];
+  /**
+   * false: no sparse stream (no sparse_in/sparse_out, nll or counts): the graph ends with ε. A streamed run uses this
+   * and runs the sparse pass through its chunked block sessions at τ = ε/‖W_out[:,i]‖ (the same fp32 division), so the
+   * search call never holds the head's logits of the whole batch.
+   */
+  sparseStream?: boolean;
 }
 
 /** Elements of one group's [G, tokens, d_f] tensors at the largest batch a search call gets (16 × 1024 tokens). */
@@ -120,8 +136,16 @@ const GROUP_TOKENS = 16 * 1024;
  * below CUDA's 2^31-element index limit). The paper's 0.1B (d_f 1920) keeps all 16 layers in one group; LLaMA-2-7B
  * (d_f 11,008) searches 2 layers at a time, the 2.4B shape (d_f 5,760) 5.
  */
-export function searchLayerGroup(s: { numLayers: number; intermediateSize: number }): number {
-  return Math.max(1, Math.min(s.numLayers, Math.floor(GROUP_ELEMENTS / (GROUP_TOKENS * s.intermediateSize))));
+export function searchLayerGroup(s: { numLayers: number; intermediateSize: number }, tokens = GROUP_TOKENS): number {
+  return Math.max(1, Math.min(s.numLayers, Math.floor(GROUP_ELEMENTS / (Math.max(1, tokens) * s.intermediateSize))));
+}
+
+/**
+ * ‖x‖₂ over `axis` of an fp32 tensor as √(ReduceSumSquare): the same sum of squares as ReduceL2, and on CUDA about a
+ * third of its cost (H200, [16, 16384, 768]: 0.9 vs 2.2 ms, `bench kernels` sumsq vs cur, BENCHMARKS.md 2026-12-04).
+ */
+function l2norm(b: GraphBuilder, x: string, axis: number): string {
+  return b.op('Sqrt', [b.op('ReduceSumSquare', [x], { axes: [axis], keepdims: 0 })]);
 }
 
 export function buildSearchGraph(ckpt: LoadedCheckpoint, o: SearchGraphOptions, external?: ExternalTarget): Uint8Array {
@@ -134,7 +158,11 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
   const { T, spec: s } = dec;
   const F32 = DT.FLOAT;
   const I64 = DT.INT64;
-  const { hiddenSize: h, intermediateSize: F, numLayers: L } = s;
+  const { hiddenSize: h, intermediateSize: F, numLayers: NL } = s;
+  const [from, to] = o.layers ?? [0, NL];
+  if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from < to && to <= NL))
+    throw new LabError('BAD_REQUEST', `search graph layers [${from}, ${to}) must be a non-empty range inside [0, ${NL})`);
+  const L = to - from; // the layers this graph searches (all of them unless streamed)
   const K = AUTHORS_CANDIDATES;
   const tun = o.tuning ?? DEFAULT_SEARCH_TUNING;
 
@@ -145,6 +173,8 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
   const lo0 = g.input('lo', I64, ['J', L]);
   const hi0 = g.input('hi', I64, ['J', L]);
   const iters = g.input('iters', I64, []);
+  const denseIn = from > 0 ? g.input('hidden_in', T, ['B', 'S', h]) : undefined;
+  const sparseIn = from > 0 && o.sparseStream !== false ? g.input('sparse_in', T, ['B', 'S', h]) : undefined;
 
   const i64 = (v: number[], dims?: number[]) => g.i64(g.fresh('k'), v, dims);
   const f32 = (v: number) => g.f32(g.fresh('f'), [v], []);
@@ -152,18 +182,19 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
   const flatF = i64([-1, F]);
   const axis1 = i64([1]);
   const norms = new Float32Array(L * F);
-  o.colNorms.forEach((n, l) => norms.set(n, l * F));
+  o.colNorms.slice(from, to).forEach((n, l) => norms.set(n, l * F));
   const normsLF = g.f32('col_norms', norms, [L, F]);
 
   // ---- dense stream: keep a_l (as [T,F]) for the search
   const a2d: string[] = [];
-  dec.stream(
+  const { hidden: denseOut } = dec.stream(
     ids,
     (_l, _s, a) => {
       a2d.push(g.op('Reshape', [a, flatF]));
       return a;
     },
     false,
+    { from, to, hidden: denseIn },
   );
 
   // ---- the layers in groups of G at once (one kernel per op for G layers instead of one per layer): A [G,T,F],
@@ -172,7 +203,7 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
   // so G is chosen to keep each group's tensors to GROUP_ELEMENTS at the largest batch the runner sends. Every
   // per-layer value is computed from that layer's own tensors only, so the answer does not depend on G.
   const ax0 = i64([0]);
-  const G = o.layerGroup ?? searchLayerGroup(s);
+  const G = o.layerGroup ?? searchLayerGroup({ numLayers: L, intermediateSize: F }, o.groupTokens);
   const trueC = g.init('loop_cond', DT.BOOL, [], new Uint8Array([1]));
   const chunkCond = g.init('chunk_cond', DT.BOOL, [], new Uint8Array([1]));
   // `iters` counts bisection levels; the Loop runs ⌈iters / levels⌉ iterations
@@ -195,7 +226,7 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
   const Lg = l1 - l0;
   const grp = (xs: string[]) => (xs.length === 1 ? g.op('Unsqueeze', [xs[0], ax0]) : g.op('Concat', xs.map((x) => g.op('Unsqueeze', [x, ax0])), { axis: 0 }));
   const A = grp(a2d.slice(l0, l1));
-  const Wst = grp(Array.from({ length: Lg }, (_, k) => dec.linear(`layers.${l0 + k}.mlp.down.weight`, h, F)));
+  const Wst = grp(Array.from({ length: Lg }, (_, k) => dec.linear(`layers.${from + l0 + k}.mlp.down.weight`, h, F)));
   const normsG = Lg === L ? normsLF : g.op('Slice', [normsLF, i64([l0]), i64([l1]), ax0]); // [Lg,F]
   const normsL1F = g.op('Unsqueeze', [normsG, axis1]); // [Lg,1,F]
   const sliceJL = (x: string) => (Lg === L ? x : g.op('Slice', [x, i64([l0]), i64([l1]), axis1])); // [J,Lg]
@@ -226,7 +257,7 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
   const q99 = g.op('Where', [g.op('Less', [w, f32(0.5)]), g.op('Add', [va, g.op('Mul', [w, diff])]), g.op('Sub', [vb, g.op('Mul', [diff, g.op('Sub', [f32(1), w])])])]);
   const start = minN; // [Lg]
   const end = q99;
-  const full = g.op('ReduceL2', [dec.toF(g.op('MatMul', [A, Wst]))], { axes: [2], keepdims: 0 }); // [L,T] ‖a W_outᵀ‖ per token
+  const full = l2norm(g, dec.toF(g.op('MatMul', [A, Wst])), 2); // [L,T] ‖a W_outᵀ‖ per token
   const valid = g.op('Greater', [full, f32(0)]);
   const safeFull = g.op('Where', [valid, full, f32(1)]);
   const count = g.op('Max', [g.op('ReduceSum', [g.op('Cast', [valid], { to: F32 }), axis1], { keepdims: 0 }), f32(1)]); // [L]
@@ -247,7 +278,7 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
     // a where the test holds, else 0: Where with a broadcast zero, or (mul) a times the mask cast to a's type
     const tail = tun.mulMask ? b.op('Mul', [a, b.op('Cast', [mask], { to: T })]) : b.op('Where', [mask, a, zeroT(b)]); // [P·J,L,t,F]
     const prod = b.op('MatMul', [tail, Wst]); // [P·J,L,t,d]
-    const tn = b.op('ReduceL2', [T === F32 ? prod : b.op('Cast', [prod], { to: F32 })], { axes: [3], keepdims: 0 }); // [P·J,L,t]
+    const tn = l2norm(b, T === F32 ? prod : b.op('Cast', [prod], { to: F32 }), 3); // [P·J,L,t]
     const ratio = b.op('Where', [val, b.op('Div', [tn, sf]), zeroF]);
     return b.op('ReduceSum', [ratio, i64([2])], { keepdims: 0 });
   };
@@ -342,28 +373,40 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
   const clamped = g.op('Equal', [loF, i64([0], [])], {}, 'clamped_low');
   const epsIdx = g.op('Max', [g.op('Sub', [loF, one64]), i64([0], [])]);
   const eps = g.op('Where', [clamped, f32(0), cand(g, epsIdx)], {}, 'eps'); // [L]
-  const tau = g.op('Div', [g.op('Unsqueeze', [eps, axis1]), normsLF]); // [L,F]: ε/0 = ∞ (skip), 0/0 = NaN (keep), as the host's τ
-  const zeroTop = zeroT(g);
-  const keepF: string[] = [];
-  const F32c = (x: string) => g.op('Cast', [x], { to: F32 });
-  const { logits } = dec.stream(
-    ids,
-    (l, sAct, a) => {
-      const keep = keepMask(g, 'cett', l, sAct, a, { tau }, T);
-      keepF.push(F32c(keep));
-      return g.op('Where', [keep, a, zeroTop]);
-    },
-    true,
-  );
-  nllFromLogits(g, logits!, ids);
-  const axisLast = i64([-1]);
-  const axes01 = i64([0, 1]);
-  const zero1 = i64([0]);
-  g.op('Concat', keepF.map((k) => g.op('Unsqueeze', [g.op('ReduceSum', [k, axisLast], { keepdims: 0 }), zero1])), { axis: 0 }, 'active_counts');
-  g.op('Concat', keepF.map((k) => g.op('Unsqueeze', [g.op('ReduceSum', [k, axes01], { keepdims: 0 }), zero1])), { axis: 0 }, 'neuron_counts');
-  g.output('nll', F32, ['B', 'Sm1']);
-  g.output('active_counts', F32, [L, 'B', 'S']);
-  g.output('neuron_counts', F32, [L, F]);
+  if (to < NL) {
+    g.op('Identity', [denseOut!], {}, 'hidden_out');
+    g.output('hidden_out', T, ['B', 'S', h]);
+  }
+  if (o.sparseStream !== false) {
+    const tau = g.op('Div', [g.op('Unsqueeze', [eps, axis1]), normsLF]); // [L,F]: ε/0 = ∞ (skip), 0/0 = NaN (keep), as the host's τ
+    const zeroTop = zeroT(g);
+    const keepF: string[] = [];
+    const F32c = (x: string) => g.op('Cast', [x], { to: F32 });
+    const { logits, hidden: sparseOut } = dec.stream(
+      ids,
+      (l, sAct, a) => {
+        const keep = keepMask(g, 'cett', l - from, sAct, a, { tau }, T); // τ's row of layer l (rows cover [from, to))
+        keepF.push(F32c(keep));
+        return g.op('Where', [keep, a, zeroTop]);
+      },
+      true,
+      { from, to, hidden: sparseIn },
+    );
+    if (to < NL) {
+      g.op('Identity', [sparseOut!], {}, 'sparse_out');
+      g.output('sparse_out', T, ['B', 'S', h]);
+    } else {
+      nllFromLogits(g, logits!, ids);
+      g.output('nll', F32, ['B', 'Sm1']);
+    }
+    const axisLast = i64([-1]);
+    const axes01 = i64([0, 1]);
+    const zero1 = i64([0]);
+    g.op('Concat', keepF.map((k) => g.op('Unsqueeze', [g.op('ReduceSum', [k, axisLast], { keepdims: 0 }), zero1])), { axis: 0 }, 'active_counts');
+    g.op('Concat', keepF.map((k) => g.op('Unsqueeze', [g.op('ReduceSum', [k, axes01], { keepdims: 0 }), zero1])), { axis: 0 }, 'neuron_counts');
+    g.output('active_counts', F32, [L, 'B', 'S']);
+    g.output('neuron_counts', F32, [L, F]);
+  }
   g.output('eps', F32, [L]);
   g.output('clamped_low', DT.BOOL, [L]);
   g.output('lo_final', I64, ['J', L]);

@@ -10,13 +10,13 @@ import type { LoadedCheckpoint } from '../checkpoint/types';
 import { buildLlamaGraph, HALF_WEIGHTS_SESSION_EXTRA, storesHalfWeights, type ExternalTarget, type GraphDType } from '../graph/llama-graph';
 import { probeProviders, PROVIDER_ORDER, type ProviderName } from './providers';
 import type { ForwardRequest, ForwardResult, MaskMode, ModelRunner, SearchStepRequest, SearchStepResult } from './runner-types';
-import { buildSearchGraph, DEFAULT_SEARCH_TUNING, type SearchTuning } from '../graph/search-graph';
+import { buildSearchGraph, DEFAULT_SEARCH_TUNING, searchLayerGroup, type SearchTuning } from '../graph/search-graph';
 import { GraphCache, defaultCacheLimit } from './graph-cache';
 import { GraphStore } from './graph-store';
 import { exporterFeeds, openOnnxSource } from './onnx-file';
 import { maskFeeds } from './mask-feeds';
 import { deviceMemory, planExecution, weightBytesByLayer, type ExecutionMode, type ExecutionPlan } from './plan';
-import { chunkedRunner, createStreamedRunner } from './streamed';
+import { checkSearchRequest, chunkedRunner, createStreamedRunner } from './streamed';
 
 export interface RunnerOptions {
   provider?: 'auto' | ProviderName;
@@ -150,15 +150,14 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
   async function searchStep(req: SearchStepRequest): Promise<SearchStepResult> {
     const L = s.numLayers;
     const J = req.targets.length;
-    if (J < 1 || J > 64) throw new LabError('BAD_REQUEST', `searchStep: 1 to 64 targets (got ${J})`);
-    for (const t of req.targets)
-      if (t.lo.length !== L || t.hi.length !== L || !Number.isFinite(t.c)) throw new LabError('BAD_REQUEST', `searchStep: each target needs a finite c and ${L} lo/hi entries`);
-    if (!(Number.isInteger(req.iters) && req.iters >= 0 && req.iters <= 64)) throw new LabError('BAD_REQUEST', `searchStep: iters must be an integer in [0, 64] (got ${req.iters})`);
+    checkSearchRequest(req, L);
     const input_ids = idsTensor(req, 'searchStep');
     if (!searchSession) {
       const tuning = opts.searchTuning ?? DEFAULT_SEARCH_TUNING;
-      const key = { search: 3, dtype, maxSeq, fused, ...tuning };
-      searchSession = openGraph(key, (ext) => buildSearchGraph(ckpt, { dtype, maxSeq, colNorms, fused, tuning }, ext));
+      // layers per group sized for the batch this runner was planned for (its sequences per call), not a fixed 16 × 1024
+      const layerGroup = searchLayerGroup(s, opts.batchSeqs ? opts.batchSeqs * maxSeq : undefined);
+      const key = { search: 3, dtype, maxSeq, fused, ...tuning, layerGroup };
+      searchSession = openGraph(key, (ext) => buildSearchGraph(ckpt, { dtype, maxSeq, colNorms, fused, tuning, layerGroup }, ext));
       searchSession.catch(() => (searchSession = undefined));
     }
     const sess = await searchSession;
@@ -225,7 +224,7 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
     const plan = await planFor(ckpt, { provider, dtype, fused, maxSeq, halfWeights }, opts);
     if (plan.mode === 'streamed')
       return createStreamedRunner(
-        { ckpt, provider, dtype, fused, halfWeights, maxSeq, colNorms, fallbackReasons: reasons, idsTensor, open: (key, build) => openGraph(key, build, storesHalfWeights(ckpt, { dtype, halfWeights })), dispose: () => store?.dispose() },
+        { ckpt, provider, dtype, fused, halfWeights, maxSeq, colNorms, fallbackReasons: reasons, idsTensor, ...(opts.searchTuning ? { searchTuning: opts.searchTuning } : {}), open: (key, build) => openGraph(key, build, storesHalfWeights(ckpt, { dtype, halfWeights })), dispose: () => store?.dispose() },
         plan,
       );
     const whole: ModelRunner = {

@@ -87,23 +87,28 @@ describe('planExecution', () => {
   });
 });
 
-test('a streamed GPU run keeps room for the threshold search of one batch (one layer of A, N, mask and product)', () => {
-  const tokens = 16 * 1024;
-  const p = planExecution(fp16Input(llama7b, 139 * GiB, { capBytes: 16 * GiB, searchTokens: tokens }));
+test('a streamed GPU run whose batch is too large for the block-wise search keeps room for the host curves (one layer of A, N, mask and product)', () => {
+  const tokens = 32 * 1024; // one layer's search over 32,768 tokens does not fit 16 GiB (planSearch, streamed-search.test.ts)
+  const p = planExecution(fp16Input(llama7b, 139 * GiB, { capBytes: 16 * GiB, batchSeqs: 32, searchTokens: tokens }));
   const room = 13 * tokens * 11008;
   expect(p.mode).toBe('streamed');
-  expect(p.reason).toMatch(/kept for the threshold search/);
+  expect(p.search).toBeUndefined();
+  expect(p.reason).toMatch(/kept for the threshold search \(one layer at a time\)/);
+  expect(p.curvesOnDevice).toBe(false);
   expect(p.peakBytes).toBeLessThanOrEqual(p.budgetBytes);
   const without = planExecution(fp16Input(llama7b, 139 * GiB, { capBytes: 16 * GiB }));
   expect(p.peakBytes - room).toBeLessThanOrEqual(without.budgetBytes - room);
 });
 
-test('streamed with room to spare keeps every layer of the search on the device; under a cap one layer at a time', () => {
+test('streamed with room to spare: the block-wise search in one block of every layer, all tokens at once; under a cap smaller blocks', () => {
   const tokens = 16 * 1024;
   const roomy = planExecution(fp16Input(llama7b, 139 * GiB, { execution: 'streamed', searchTokens: tokens }));
-  expect(roomy.curvesOnDevice).toBe(true);
-  expect(roomy.reason).toMatch(/every layer on the device/);
+  expect(roomy.search?.blocks).toEqual([[0, 32]]);
+  expect(roomy.search?.chunkTokens).toBe(0);
+  expect(roomy.curvesOnDevice).toBeUndefined();
+  expect(roomy.reason).toMatch(/threshold search runs block by block \(1 block/);
   const capped = planExecution(fp16Input(llama7b, 139 * GiB, { capBytes: 16 * GiB, searchTokens: tokens }));
-  expect(capped.curvesOnDevice).toBe(false);
+  expect(capped.search!.blocks.length).toBeGreaterThan(1);
+  expect(capped.search!.peakBytes).toBeLessThanOrEqual(capped.budgetBytes);
   expect(capped.peakBytes).toBeLessThanOrEqual(capped.budgetBytes);
 });

@@ -21,6 +21,7 @@ import { LabError } from '../api/errors';
 import type { ExecutionPlan as ContractPlan } from '../api/domains/runs';
 import type { LoadedCheckpoint, ModelSpec } from '../checkpoint/types';
 import { planWeights } from '../graph/weights';
+import { searchLayerGroup } from '../graph/search-graph';
 import type { ProviderName } from './providers';
 
 const GiB = 1024 ** 3;
@@ -97,6 +98,64 @@ export function wholePeakBytes(spec: ModelSpec, o: { dtype: 'float32' | 'float16
   return (o.sessions ?? 1) * o.weightBytes + o.batch * o.seqLen * per;
 }
 
+/** the smallest token chunk of the search loop the planner goes down to (smaller chunks only add Loop iterations) */
+export const MIN_SEARCH_CHUNK = 256;
+
+export type SearchPlan = NonNullable<ExecutionPlan['search']>;
+
+/**
+ * Device bytes of one block call of a streamed run's fused CETT search (search-graph.ts with `layers`, no sparse
+ * stream: the sparse pass runs through the chunked forward blocks): k layers, T tokens (the whole batch: its grid
+ * needs every token), the layers searched Lg at a time, the Loop's CETT products over c tokens at a time (README
+ * "Memory"). e = bytes per graph element, arena = CUDA_ARENA_FACTOR on CUDA (1 elsewhere).
+ *   weights of the k layers (+ the embedding in the first block)
+ *   + arena · T · ( stream                        (one layer of the dense stream in flight: activationBytesPerToken, no capture, no head)
+ *                 + 2 · d_h · e                   (the residual stream in and out)
+ *                 + k · d_f · (fp16 ? 2e : e)     (a of every layer of the block, and |a| for the fp16 tail test)
+ *                 + (fp16 ? 0 : Lg · d_f · 4)     (N of a group, fp32 graphs)
+ *                 + Lg · d_h · (e + 4) )          (a·W_outᵀ of a group and its fp32 copy: the per-token full norm)
+ *   + arena · Lg · c · (d_f · (1 + e) + d_h · (e + 4))   (one level's mask, masked a and product over a chunk)
+ */
+export function searchBlockBytes(spec: ModelSpec, o: { dtype: 'float32' | 'float16'; fused: boolean; seqLen: number; tokens: number; layers: number; group: number; chunk: number; weights: number; arena: number }): number {
+  const e = o.dtype === 'float16' ? 2 : 4;
+  const { intermediateSize: F, hiddenSize: d } = spec;
+  const T = o.tokens;
+  const stream = activationBytesPerToken(spec, { dtype: o.dtype, fused: o.fused, seqLen: o.seqLen, layers: o.layers, capture: false, head: false });
+  const perToken = stream + 2 * d * e + o.layers * F * (e === 2 ? 2 * e : e) + (e === 2 ? 0 : o.group * F * 4) + o.group * d * (e + 4);
+  return o.weights + o.arena * (T * perToken + o.group * o.chunk * (F * (1 + e) + d * (e + 4)));
+}
+
+/**
+ * The streamed search's blocks, chunk and layer group within `budget` (the forward block sessions are released while it
+ * runs): the fewest blocks whose call fits with a chunk of at least min(T, 2,048) tokens, else with any chunk down to
+ * MIN_SEARCH_CHUNK; undefined when one layer does not fit (the ORT curves then search, one layer at a time).
+ */
+export function planSearch(p: PlanInput, budget: number): SearchPlan | undefined {
+  const T = p.searchTokens ?? 0;
+  const L = p.spec.numLayers;
+  if (!(T > 0) || !(budget > 0)) return undefined;
+  const arena = p.provider === 'cuda' ? CUDA_ARENA_FACTOR : 1;
+  const blocksOf = (k: number) => Array.from({ length: Math.ceil(L / k) }, (_, i): [number, number] => [i * k, Math.min(L, (i + 1) * k)]);
+  const weightsOf = ([a, b]: [number, number]) => p.layerBytes.slice(a, b).reduce((x, y) => x + y, 0) + (a === 0 ? p.embedBytes : 0);
+  const callBytes = (blk: [number, number], group: number, chunk: number) =>
+    searchBlockBytes(p.spec, { dtype: p.dtype, fused: p.fused, seqLen: p.seqLen, tokens: T, layers: blk[1] - blk[0], group, chunk, weights: weightsOf(blk), arena });
+  for (const minChunk of [Math.min(T, 2048), Math.min(T, MIN_SEARCH_CHUNK)])
+    for (let k = L; k >= 1; k--) {
+      const blocks = blocksOf(k);
+      const group = searchLayerGroup({ numLayers: k, intermediateSize: p.spec.intermediateSize }, T);
+      for (let c = T; c >= minChunk; c = c > minChunk ? Math.max(minChunk, Math.floor(c / 2)) : 0) {
+        const per = blocks.map((b) => callBytes(b, group, c));
+        const peakOne = Math.max(...per);
+        if (peakOne > budget) continue;
+        // every block session keeps its weights and its arena: as many stay resident as fit, the rest are paged
+        const all = per.reduce((x, y) => x + y, 0);
+        const residentBlocks = all <= budget ? blocks.length : Math.max(1, Math.min(blocks.length - 1, Math.floor(budget / peakOne)));
+        return { blocks, residentBlocks, chunkTokens: c >= T ? 0 : c, layerGroup: group, tokens: T, peakBytes: residentBlocks === blocks.length ? all : residentBlocks * peakOne };
+      }
+    }
+  return undefined;
+}
+
 const gib = (b: number) => (b >= GiB / 10 ? `${(b / GiB).toFixed(1)} GiB` : `${(b / 1024 ** 2).toFixed(1)} MiB`);
 
 export function planExecution(p: PlanInput): ExecutionPlan {
@@ -136,13 +195,15 @@ export function planExecution(p: PlanInput): ExecutionPlan {
   // the CETT search of a streamed run uses the host/ORT curves (no fused search): every layer's operands on the device
   // when there is room for them next to one copy of the weights, else one layer's at a time, fed per call
   const T = p.searchTokens ?? 0;
+  // the fused search block by block, run with the forward block sessions released: it needs no room beside them
+  const search = planSearch(p, budget);
   // per layer: its resident probe session's A, N (T·d_f fp32 each) and W_outᵀ, and that session's arena for one call
   // (the tail mask and the masked A, T·d_f·5 bytes, about twice that on CUDA: the H200 run of 2026-12-04 that kept them
   // all ran out of its 143 GB)
   const F = spec.intermediateSize;
   const curvesBytes = L * (2 * T * F * 4 + F * spec.hiddenSize * 4 + T * F * 5 * (p.provider === 'cuda' ? CUDA_ARENA_FACTOR : 1));
   const curvesOnDevice = p.provider !== 'cpu' && T > 0 && budget >= weightBytes + act(L, true) + curvesBytes;
-  const searchRoom = p.provider === 'cpu' || !T ? 0 : curvesOnDevice ? curvesBytes : SEARCH_BYTES_PER_ELEMENT * T * spec.intermediateSize;
+  const searchRoom = p.provider === 'cpu' || !T || search ? 0 : curvesOnDevice ? curvesBytes : SEARCH_BYTES_PER_ELEMENT * T * spec.intermediateSize;
   const budgetS = budget - searchRoom;
   // streamed (one session per block serves dense and CETT passes: streamed.ts). First choice: every block resident
   // (the weights once and a chunk of one block's activations fit), the block size that needs the fewest graph calls
@@ -192,12 +253,17 @@ export function planExecution(p: PlanInput): ExecutionPlan {
     residentBlocks,
     chunkSeqs,
     peakBytes: (allResident ? allBytes + blocks.length * chunkSeqs * actBlock : residentBlocks * (biggest + chunkSeqs * actBlock)) + searchRoom,
-    ...(p.provider !== 'cpu' ? { curvesOnDevice } : {}),
+    ...(p.provider !== 'cpu' && !search ? { curvesOnDevice } : {}),
+    ...(search ? { search } : {}),
     reason:
       (want === 'streamed' || p.blockLayers
         ? `streamed in ${blocks.length} block(s) of ${k} layer(s), as asked${allResident ? '' : `; ${residentBlocks} stay resident, the rest are paged in`}`
         : `the whole model needs ${gib(WHOLE_SESSIONS * weightBytes + act(L, true))} (${WHOLE_SESSIONS} sessions of ${gib(weightBytes)} and one sequence's activations), more than ${gib(budget)}: streamed in ${blocks.length} block(s) of ${k} layer(s), ${allResident ? 'all resident' : `${residentBlocks} resident, the rest paged in per call`}`) +
-      (searchRoom ? `, ${gib(searchRoom)} kept for the threshold search (${curvesOnDevice ? 'every layer on the device' : 'one layer at a time'})` : ''),
+      (search
+        ? `; the threshold search runs block by block (${search.blocks.length} block(s) of ${search.blocks[0][1]} layer(s), ${search.residentBlocks === search.blocks.length ? 'all resident' : `${search.residentBlocks} resident`}, ${search.chunkTokens ? `${search.chunkTokens}-token chunks` : 'all tokens at once'}, ${gib(search.peakBytes)})`
+        : searchRoom
+          ? `, ${gib(searchRoom)} kept for the threshold search (${curvesOnDevice ? 'every layer on the device' : 'one layer at a time'})`
+          : ''),
   };
 }
 

@@ -3,9 +3,18 @@
  * (GraphOptions.layers: embedding + layers 0…k−1, layers k…2k−1, …, the last block with the final norm, head and NLL).
  * The residual stream between blocks is handed over on the host in the graph's dtype (the same values the whole graph
  * keeps on the device: checkpointed activations), so every measurement is the whole graph's: NLL, masks with per-layer
- * thresholds, active counts and the captured gated activations the threshold search needs. The fused search step
- * (search-graph.ts) needs every layer on the device at once, so a streamed runner has none and the CETT search runs
- * on the host/ORT curves (metrics/target.ts chooses them when searchStep is absent).
+ * thresholds, active counts and the captured gated activations the threshold search needs.
+ *
+ * The fused CETT search step runs block by block too (ExecutionPlan.search): one search graph per block of layers
+ * (search-graph.ts `layers`, no sparse stream) takes the dense residual stream at the block's entry, runs the block's
+ * dense layers and each layer's grid and bisection on the device (the activations never leave it), and hands the
+ * stream to the next block; then the sparse pass at τ = ε/‖W_out[:,i]‖ runs through the forward blocks, in chunks of
+ * sequences. Every per-layer value depends on that layer's own tensors, so the blocks give the whole search graph's
+ * thresholds, and its NLL (the same τ bits). The search's blocks, token chunk and layer group are planned from the
+ * budget with the forward sessions released (released when a search call starts, reopened by the sparse pass, which
+ * releases the search sessions in turn).
+ * Where not even one layer's search fits, the plan has no search and the CETT search runs on the host/ORT curves
+ * (metrics/target.ts chooses them when searchStep is absent).
  *
  * Block sessions are kept while they fit (ExecutionPlan.residentBlocks); the others are paged in when a call reaches
  * them, and the sessions of the kind last used by the low blocks stay. A forward call takes every chunk of its batch
@@ -15,10 +24,11 @@ import * as ort from 'onnxruntime-node';
 import { LabError } from '../api/errors';
 import type { LoadedCheckpoint } from '../checkpoint/types';
 import { buildLlamaGraph, type ExternalTarget, type GraphDType } from '../graph/llama-graph';
+import { buildSearchGraph, DEFAULT_SEARCH_TUNING, type SearchTuning } from '../graph/search-graph';
 import { maskFeeds } from './mask-feeds';
 import type { ExecutionPlan } from './plan';
 import type { ProviderName } from './providers';
-import type { ForwardRequest, ForwardResult, MaskMode, ModelRunner } from './runner-types';
+import type { ForwardRequest, ForwardResult, MaskMode, ModelRunner, SearchStepRequest, SearchStepResult } from './runner-types';
 
 export interface StreamedContext {
   ckpt: LoadedCheckpoint;
@@ -29,6 +39,8 @@ export interface StreamedContext {
   maxSeq: number;
   colNorms: Float32Array[];
   fallbackReasons: string[];
+  /** how the search graphs evaluate candidates (default DEFAULT_SEARCH_TUNING); the plan sets the token chunk */
+  searchTuning?: SearchTuning;
   /** opens a graph over the checkpoint's weights exactly as the whole-model runner opens its own (cache, in place) */
   open(key: Record<string, unknown>, build: (ext?: ExternalTarget) => Uint8Array): Promise<ort.InferenceSession>;
   /** [B,S] ids as an int64 tensor, checked against the vocabulary and maxSeq */
@@ -106,12 +118,21 @@ export function chunkedRunner(r: ModelRunner, plan: ExecutionPlan): ModelRunner 
 /** the smallest positive float32: a τ that skips exactly the neurons whose a is 0 */
 const DENSE_TAU = 1.401298464324817e-45;
 
+/** A search step request's shape checks (a clear error, never a crash inside onnxruntime). */
+export function checkSearchRequest(req: SearchStepRequest, L: number): void {
+  const J = req.targets.length;
+  if (J < 1 || J > 64) throw new LabError('BAD_REQUEST', `searchStep: 1 to 64 targets (got ${J})`);
+  for (const t of req.targets)
+    if (t.lo.length !== L || t.hi.length !== L || !Number.isFinite(t.c)) throw new LabError('BAD_REQUEST', `searchStep: each target needs a finite c and ${L} lo/hi entries`);
+  if (!(Number.isInteger(req.iters) && req.iters >= 0 && req.iters <= 64)) throw new LabError('BAD_REQUEST', `searchStep: iters must be an integer in [0, 64] (got ${req.iters})`);
+}
+
 export interface StreamStats {
-  /** block sessions opened (first loads and page-ins) */
+  /** block sessions opened (first loads and page-ins; search block sessions included) */
   sessionLoads: number;
   /** time spent opening them */
   loadMs: number;
-  /** graph calls */
+  /** graph calls (search block calls included) */
   calls: number;
 }
 
@@ -122,6 +143,8 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
   if (plan.mode !== 'streamed' || !plan.blocks.length || plan.blocks[0][0] !== 0 || plan.blocks[plan.blocks.length - 1][1] !== L)
     throw new LabError('INTERNAL', `streamed runner: the plan's blocks do not cover layers 0…${L - 1}`);
   const live = new Map<string, { block: number; kind: string; session: Promise<ort.InferenceSession> }>();
+  /** the search's block sessions (plan.search), by block index */
+  const searchLive = new Map<number, Promise<ort.InferenceSession>>();
   const stats: StreamStats = { sessionLoads: 0, loadMs: 0, calls: 0 };
   const slots = Math.max(1, plan.residentBlocks);
 
@@ -129,6 +152,15 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
     const e = live.get(key);
     live.delete(key);
     await (await e?.session.catch(() => undefined))?.release();
+  }
+
+  async function releaseAll(m: Map<unknown, unknown>, rel: (k: never) => Promise<void>): Promise<void> {
+    for (const k of [...m.keys()]) await rel(k as never);
+  }
+  async function releaseSearch(bi: number): Promise<void> {
+    const p = searchLive.get(bi);
+    searchLive.delete(bi);
+    await (await p?.catch(() => undefined))?.release();
   }
 
   /** the session of block `bi` for graph kind `kind` (paging another out when the resident slots are full) */
@@ -170,6 +202,8 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
 
   let queue: Promise<unknown> = Promise.resolve();
   async function forwardNow(req: ForwardRequest): Promise<ForwardResult> {
+    // the search's sessions were planned with the forward sessions released: release them in turn
+    await releaseAll(searchLive, releaseSearch);
     const { batch: B, seqLen: S } = req;
     const ids = ctx.idsTensor(req, 'forward');
     const mf = maskFeeds(s, req.mode, B, S);
@@ -196,6 +230,88 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
     return m.result();
   }
 
+  const sp = plan.search;
+  const tuning: SearchTuning = { ...DEFAULT_SEARCH_TUNING, ...ctx.searchTuning };
+  // the plan's token chunk (0 = all at once) bounds a chunk the user's tuning asks for
+  if (sp) tuning.chunkTokens = sp.chunkTokens && tuning.chunkTokens ? Math.min(sp.chunkTokens, tuning.chunkTokens) : sp.chunkTokens || tuning.chunkTokens;
+
+  /** the search session of plan.search block `bi` (the highest resident one is paged out when the slots are full) */
+  async function searchSession(bi: number): Promise<ort.InferenceSession> {
+    const have = searchLive.get(bi);
+    if (have) return have;
+    while (searchLive.size >= Math.max(1, sp!.residentBlocks)) await releaseSearch(Math.max(...searchLive.keys()));
+    const layers = sp!.blocks[bi];
+    const o = { dtype, maxSeq, colNorms: ctx.colNorms, fused, tuning, layerGroup: sp!.layerGroup, layers, sparseStream: false };
+    const t0 = performance.now();
+    const session = ctx.open({ search: 3, dtype, maxSeq, fused, ...tuning, layerGroup: sp!.layerGroup, layers, sparse: 0 }, (ext) => buildSearchGraph(ckpt, o, ext));
+    searchLive.set(bi, session);
+    session.then(
+      () => {
+        stats.sessionLoads++;
+        stats.loadMs += performance.now() - t0;
+      },
+      () => searchLive.delete(bi),
+    );
+    return session;
+  }
+
+  /**
+   * One fused search step, block by block: per block the dense stream, grid and bisection of its layers
+   * (search-graph.ts), the dense residual stream handed to the next block on the host; then the sparse pass at ε.
+   */
+  async function searchNow(req: SearchStepRequest): Promise<SearchStepResult> {
+    checkSearchRequest(req, L);
+    await releaseAll(live, release); // the search plan counts the whole budget
+    const J = req.targets.length;
+    const input_ids = ctx.idsTensor(req, 'searchStep');
+    const res: Omit<SearchStepResult, keyof ForwardResult> = {
+      eps: new Float32Array(L),
+      clampedLow: new Array<boolean>(L).fill(false),
+      evaluated: Array.from({ length: L }, () => []),
+      gridStart: new Float32Array(L),
+      gridEnd: new Float32Array(L),
+    };
+    let dense: ort.Tensor | undefined;
+    for (let bi = 0; bi < sp!.blocks.length; bi++) {
+      const [from, to] = sp!.blocks[bi];
+      const Lb = to - from;
+      const i64 = (f: (t: SearchStepRequest['targets'][number]) => ArrayLike<number>) => BigInt64Array.from(req.targets.flatMap((t) => Array.from(f(t), (x) => BigInt(x)).slice(from, to)));
+      const feeds: Record<string, ort.Tensor> = {
+        input_ids,
+        c: new ort.Tensor('float32', Float32Array.from(req.targets, (t) => t.c), [J]),
+        lo: new ort.Tensor('int64', i64((t) => t.lo), [J, Lb]),
+        hi: new ort.Tensor('int64', i64((t) => t.hi), [J, Lb]),
+        iters: new ort.Tensor('int64', new BigInt64Array([BigInt(req.iters)]), []),
+      };
+      if (from > 0) feeds.hidden_in = dense!;
+      const sess = await searchSession(bi);
+      const out = await sess.run(feeds);
+      stats.calls++;
+      if (to < L) dense = out.hidden_out;
+      res.eps.set(out.eps.data as Float32Array, from);
+      res.gridStart.set(out.grid_start.data as Float32Array, from);
+      res.gridEnd.set(out.grid_end.data as Float32Array, from);
+      (out.clamped_low.data as Uint8Array).forEach((x, i) => (res.clampedLow[from + i] = !!x));
+      const mid = out.eval_mid.data as BigInt64Array;
+      const cett = out.eval_cett.data as Float32Array;
+      const t = out.eval_t.data as Float32Array;
+      const act = out.eval_active.data as Uint8Array | boolean[];
+      // [R, points per iteration, J, Lb]: the layer is the innermost axis
+      for (let i = 0; i < act.length; i++) if (act[i]) res.evaluated[from + (i % Lb)].push({ mid: Number(mid[i]), cett: cett[i], t: t[i] });
+    }
+    // τ = ε/‖W_out[:,i]‖ rounded once to fp32: the search graph's fp32 division (ε/0 = ∞ skips, 0/0 = NaN keeps)
+    const tau = Array.from({ length: L }, (_, l) => Float32Array.from(ctx.colNorms[l], (n) => res.eps[l] / n));
+    const sparse = await forwardNow({ ids: req.ids, batch: req.batch, seqLen: req.seqLen, mode: { kind: 'cett', tau } });
+    return { ...sparse, ...res };
+  }
+
+  /** calls one at a time: they share the paged sessions */
+  function serial<T>(f: () => Promise<T>): Promise<T> {
+    const p = queue.then(f);
+    queue = p.catch(() => undefined);
+    return p;
+  }
+
   return {
     spec: s,
     provider: ctx.provider,
@@ -204,15 +320,13 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
     colNorms: ctx.colNorms,
     plan,
     streamStats: stats,
-    forward(req) {
-      // one call at a time: calls share the paged sessions
-      const p = queue.then(() => forwardNow(req));
-      queue = p.catch(() => undefined);
-      return p;
-    },
+    forward: (req) => serial(() => forwardNow(req)),
+    ...(sp ? { searchStep: (req: SearchStepRequest) => serial(() => searchNow(req)) } : {}),
+    releaseForward: () => serial(() => releaseAll(live, release)),
     async dispose() {
       await queue;
       for (const key of [...live.keys()]) await release(key);
+      await releaseAll(searchLive, releaseSearch);
       await ctx.dispose();
     },
   };
