@@ -105,6 +105,18 @@ function axis(r: Resolved, title: string, type: 'linear' | 'log', extra: Json = 
   };
 }
 
+/**
+ * The unit of a count x axis (tokens, parameters): K/M/B/T chosen from the data, so a tiny model's axis reads "10 M",
+ * not "0.01 B". `factor` turns a plotted x into the displayed one; `label` is the x label with that unit. One choice for
+ * every figure: the chart.js config (PNG/SVG/PDF, the window) and the pgfplots export. undefined: not a count axis.
+ */
+export function xAxisUnit(plot: PlotData): { suffix: string; factor: number; label: string } | undefined {
+  if (!plot.xMagnitude) return undefined;
+  const maxX = plot.series.reduce((m, s) => s.points.reduce((a, p) => (Number.isFinite(p.x) ? Math.max(a, Math.abs(p.x)) : a), m), 0);
+  const u = axisUnit(maxX, plot.xMagnitude);
+  return { ...u, label: axisLabelWithUnit(plot.xLabel, u.suffix) };
+}
+
 export function buildChartConfig(plot: PlotData, o: ChartOptions = {}): { config: Json; widthPt: number; heightPt: number } {
   const r = resolveStyle(o);
   const k = r.scale;
@@ -115,11 +127,9 @@ export function buildChartConfig(plot: PlotData, o: ChartOptions = {}): { config
     x: axis(r, plot.xLabel, plot.xScale),
     y: axis(r, plot.yLabel, plot.yScale),
   };
-  if (plot.xMagnitude) {
-    // counts (tokens, parameters) in K/M/B chosen from the data: a tiny model's axis reads "10 M", not "0.01 B"
-    const maxX = plot.series.reduce((m, s) => s.points.reduce((a, p) => (Number.isFinite(p.x) ? Math.max(a, Math.abs(p.x)) : a), m), 0);
-    const u = axisUnit(maxX, plot.xMagnitude);
-    ((scales.x as Json).title as Json).text = axisLabelWithUnit(plot.xLabel, u.suffix);
+  const u = xAxisUnit(plot);
+  if (u) {
+    ((scales.x as Json).title as Json).text = u.label;
     (scales.x as Json).lab = { unitFactor: u.factor };
   }
   if (isMatrix) {

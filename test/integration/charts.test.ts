@@ -164,14 +164,18 @@ describe.each(CHART_KINDS)('chart %s', (kind) => {
     keep(texFile);
     const tex = fs.readFileSync(texFile, 'utf8');
     expect(tex).toMatch(/\\documentclass\[border=2pt\]\{standalone\}[\s\S]*\\begin\{axis\}[\s\S]*\\end\{document\}/);
+    // a count x axis is written in the unit its label names (K/M/B/T, as in the SVG/PDF figures): x × magnitude / unit
+    const unitLetter = plot.xMagnitude ? /xlabel=\{[^}]*\(([KMBT])\)\}/.exec(tex)?.[1] : undefined;
+    const f = plot.xMagnitude && unitLetter ? plot.xMagnitude / { K: 1e3, M: 1e6, B: 1e9, T: 1e12 }[unitLetter]! : 1;
+    const sx = (x: number) => (f === 1 ? x : +(x * f).toPrecision(15));
     const m = plot.series.find((s) => s.role === 'measured' || s.role === 'cells') ?? plot.series[0];
-    for (const p of m.points.slice(0, 5)) expect(tex).toContain(`${p.x} ${p.y}`);
+    for (const p of m.points.slice(0, 5)) expect(tex).toContain(`${sx(p.x)} ${p.y}`);
     expect(tex).not.toMatch(/[^\x00-\x7e]/); // pdflatex-safe
     // parsed as LaTeX (no TeX needed): structure, macros, \addplot forms and keys, and the tables are the plotted data
     const tables = checkPgfplots(tex);
     const drawn = plot.series.filter((s) => s.role !== 'band-low' && s.role !== 'band-high' && s.points.length);
     for (const s of drawn) {
-      const want = s.points.map((p) => (s.role === 'cells' ? [p.x, p.y ?? NaN, p.v ?? NaN] : [p.x, p.y ?? NaN]));
+      const want = s.points.map((p) => (s.role === 'cells' ? [sx(p.x), p.y ?? NaN, p.v ?? NaN] : [sx(p.x), p.y ?? NaN]));
       expect(tables.some((t) => JSON.stringify(t.rows) === JSON.stringify(want)), `${kind}: table of ${s.id}`).toBe(true);
     }
     if (LATEX) {
