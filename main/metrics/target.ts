@@ -17,6 +17,11 @@ import type { SearchRecord } from './types';
 
 export type CurveEngine = 'auto' | 'js' | 'ort' | 'fused';
 
+/** an onnxruntime error of device memory (CUDA / WebGPU allocation failures) */
+function isOutOfMemory(e: unknown): boolean {
+  return /alloc|out of memory|memory/i.test((e as Error).message ?? String(e));
+}
+
 export interface MeasureTarget {
   /** checkpoint path or label */
   id: string;
@@ -98,16 +103,31 @@ export class PreparedTarget {
   /** Dense pass of every batch: losses, and curves as far as the memory budget allows. */
   async prepare(): Promise<void> {
     if (this.engine === 'fused') {
-      // the dense losses only; the search runs inside each step's call
+      // the dense losses only, through the search graph itself (no loop iterations, every layer's interval [0, 0):
+      // ε = 0, τ = 0, so its sparse stream keeps every neuron and is the dense forward): the search keeps to one
+      // onnxruntime session, one copy of the weights on the device (a forward session would hold a second; issue 15)
+      const L = this.spec.numLayers;
+      const zeros = new Array<number>(L).fill(0);
       for (let b = 0; b < this.batches.length; b++) {
         const bt = this.batches[b];
-        const res = await this.target.runner.forward({ ids: bt.ids, batch: bt.batch, seqLen: bt.seqLen, mode: { kind: 'dense' } });
-        this.meter.pass(bt.batch * bt.seqLen);
+        let res;
+        try {
+          res = await this.target.runner.searchStep!({ ids: bt.ids, batch: bt.batch, seqLen: bt.seqLen, targets: [{ c: 0, lo: zeros, hi: zeros }], iters: 0 });
+        } catch (e) {
+          if (!isOutOfMemory(e)) throw e;
+          this.toHostCurves(e);
+          this.denseLoss.length = 0;
+          this.memo = [];
+          return this.prepare(); // on the host curves now
+        }
+        if (res.eps.some((x) => x !== 0)) throw new LabError('INTERNAL', `dense pass through the search graph: ε ≠ 0`);
+        this.meter.pass(bt.batch * bt.seqLen); // the dense stream
+        this.meter.pass(bt.batch * bt.seqLen); // the sparse stream at ε = 0 (the dense forward)
         this.denseLoss[b] = meanNll(res.nll);
-        this.memo[b] = Array.from({ length: this.spec.numLayers }, () => new Map());
+        this.memo[b] = Array.from({ length: L }, () => new Map());
         this.meter.step();
       }
-      // from here on every pass goes through the search graph's session: one copy of the weights on the device
+      // other users of this runner (an estimate's pilot) may have opened forward sessions: free their weights
       await this.target.runner.releaseForward?.();
       return;
     }
@@ -194,15 +214,9 @@ export class PreparedTarget {
       // the fused graph holds every layer's activations at once ([L, B·S, F], and J copies of the masked ones);
       // when the device runs out of memory: first without the speculative targets, then on the host curves
       // (same thresholds, slower), and the result says why
-      const msg = (e as Error).message ?? String(e);
-      if (!/alloc|out of memory|memory/i.test(msg)) throw e;
-      if (targets.length > 1) {
-        this.speculative = false;
-        return this.step(b, c);
-      }
-      this.engine = 'ort';
-      this.engineFallback = { from: 'fused', to: 'ort', reason: 'device out of memory' };
-      this.fallbackReason = `fused search ran out of device memory (${msg.slice(0, 200)}); continued with the ORT probe curves — a smaller batch keeps it on the fused path`;
+      if (!isOutOfMemory(e)) throw e;
+      if (targets.length > 1) this.speculative = false;
+      else this.toHostCurves(e);
       return this.step(b, c);
     }
     this.meter.pass(bt.batch * bt.seqLen); // the dense stream (activations, no logits)
@@ -226,6 +240,14 @@ export class PreparedTarget {
       }
     const loss = meanNll(res.nll);
     return { th: { eps: Array.from(res.eps), clampedLow: res.clampedLow }, res, loss, ratio: Math.exp(loss - this.denseLoss[b]) };
+  }
+
+  /** the fused search ran out of device memory: on to the host curves (same thresholds, slower); the result says why */
+  private toHostCurves(e: unknown): void {
+    const msg = (e as Error).message ?? String(e);
+    this.engine = 'ort';
+    this.engineFallback = { from: 'fused', to: 'ort', reason: 'device out of memory' };
+    this.fallbackReason = `fused search ran out of device memory (${msg.slice(0, 200)}); continued with the ORT probe curves — a smaller batch keeps it on the fused path`;
   }
 
   /**
