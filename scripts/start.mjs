@@ -35,7 +35,7 @@ if (!browserOnly) {
   console.log(`Electron is not available here (${bin.why}); starting browser mode instead.`);
 }
 
-const child = spawn(process.execPath, [path.join(root, 'bin/run-ts'), path.join(root, 'main/server/cli.ts'), '--demo', ...passthrough], { stdio: 'inherit' });
+const child = spawn(process.execPath, [path.join(root, 'bin/run-ts'), path.join(root, 'main/server/cli.ts'), '--start', ...passthrough], { stdio: 'inherit' });
 const stop = () => child.kill('SIGTERM');
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);

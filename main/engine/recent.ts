@@ -4,7 +4,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { RecentSession } from '../api/domains/engine';
+import type { RecentSession, StartSession } from '../api/domains/engine';
+import { prepareDemoSession } from './demo';
 
 const FILE = 'recent-sessions.json';
 const MAX = 20;
@@ -40,4 +41,19 @@ export function addRecent(userData: string, file: string): void {
   const tmp = path.join(userData, `${FILE}.${process.pid}.tmp`);
   fs.writeFileSync(tmp, JSON.stringify(list, null, 2));
   fs.renameSync(tmp, path.join(userData, FILE)); // atomic replace: a crash never leaves half a file
+}
+
+/**
+ * Which session the lab starts in: on the first start (no session ever opened) the demo lab — its private copy in
+ * user data, made now — and later the last session opened that still exists (none: no session, Home).
+ */
+export function startSession(userData: string): StartSession {
+  const recent = readRecent(userData);
+  if (recent.length === 0) {
+    const demo = prepareDemoSession(userData);
+    return { path: demo.path ?? null, firstStart: true, message: demo.message };
+  }
+  const last = recent.find((r) => r.exists);
+  if (last) return { path: last.path, firstStart: false, message: `Reopening ${last.path}, the session open last.` };
+  return { path: null, firstStart: false, message: `None of the ${recent.length} recent session(s) exists any more: open or create one.` };
 }

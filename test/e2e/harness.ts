@@ -24,10 +24,11 @@ export interface BrowserMode {
 }
 
 /** Starts `main/server/cli.ts` with a private user-data folder (`home`, reused if given). */
-export async function startBrowserMode(opts: { home?: string; session?: string; port?: number; env?: Record<string, string> } = {}): Promise<BrowserMode> {
+export async function startBrowserMode(opts: { home?: string; session?: string; port?: number; env?: Record<string, string>; args?: string[] } = {}): Promise<BrowserMode> {
   const home = opts.home ?? fs.mkdtempSync(path.join(os.tmpdir(), 'slab-e2e-'));
   const args = [path.join(ROOT, 'bin/run-ts'), path.join(ROOT, 'main/server/cli.ts'), '--json', '--port', String(opts.port ?? 0)];
   if (opts.session) args.push('--session', opts.session);
+  args.push(...(opts.args ?? []));
   const proc = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, SPARSITY_LAB_HOME: home, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   proc.stderr!.on('data', (d) => (stderr += d.toString()));
@@ -98,6 +99,8 @@ export interface LabOptions {
   /** the session the server opens (`--session`) */
   session?: string;
   env?: Record<string, string>;
+  /** more flags for main/server/cli.ts (e.g. --start) */
+  args?: string[];
   /** of the first page (default 1360 × 900) */
   viewport?: { width: number; height: number };
   acceptDownloads?: boolean;
@@ -117,7 +120,7 @@ export interface Lab {
 
 /** Starts browser mode (startBrowserMode) and Chromium, and opens a page on it; `close` ends both. */
 export async function openLab(work: string, opts: LabOptions = {}): Promise<Lab & { close(): Promise<void> }> {
-  const server = await startBrowserMode({ home: opts.home ?? work, session: opts.session, env: opts.env });
+  const server = await startBrowserMode({ home: opts.home ?? work, session: opts.session, env: opts.env, args: opts.args });
   let browser: Browser | undefined;
   try {
     browser = await launchChromium();

@@ -35,9 +35,20 @@ export interface RecentSession {
 export const engineRequests = {
   'engine.info': z.object({ refresh: z.boolean().optional() }).strict(),
   'sessions.recent': z.object({}).strict(),
+  /** the session the lab starts in (the window opens it): the demo lab on the first start, else the last one open */
+  'sessions.startup': z.object({}).strict(),
 };
+
+export interface StartSession {
+  /** null: none to open (the demo is not built, or no recent session exists any more) */
+  path: string | null;
+  /** no session was ever opened here: the window shows this one's session view, not Home */
+  firstStart: boolean;
+  message: string;
+}
 
 export interface EngineResponses {
   'engine.info': EngineInfo;
   'sessions.recent': RecentSession[];
+  'sessions.startup': StartSession;
 }

@@ -2,7 +2,7 @@ import os from 'node:os';
 import type { HandlerMap } from '../engine';
 import { probeProviders, onnxruntimeVersion } from '../../inference/providers';
 import { APP_VERSION } from '../../base/version';
-import { readRecent } from '../recent';
+import { readRecent, startSession } from '../recent';
 
 export const engineHandlers: HandlerMap = {
   'engine.info': async (req, ctx) => ({
@@ -17,4 +17,5 @@ export const engineHandlers: HandlerMap = {
     host: ctx.host,
   }),
   'sessions.recent': (_req, ctx) => readRecent(ctx.paths.userData),
+  'sessions.startup': (_req, ctx) => startSession(ctx.paths.userData),
 };

@@ -19,6 +19,11 @@ export const useEngineStore = defineStore('engine', () => {
     if (s === 'open' && (infoError.value || recentError.value)) void load();
   });
 
+  // the recent list changes when a session is opened (the app's start opens one after this store first asked)
+  api.on('session.changed', (e) => {
+    if (e.what === 'opened') void loadRecent();
+  });
+
   async function loadInfo(refresh = false): Promise<void> {
     try {
       info.value = await api.call('engine.info', refresh ? { refresh } : {});
