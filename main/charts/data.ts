@@ -27,7 +27,8 @@ const methodLabel = (m: string) => METHOD_LABEL[m] ?? m;
 
 function runLabel(r: SourceRun, c?: SourceCheckpoint): string {
   const par = r.method === 'cett-ppl' && r.p !== undefined ? ` p=${r.p}%` : r.cett !== undefined ? ` CETT=${+r.cett.toPrecision(4)}` : r.param !== undefined ? ` ${r.param}` : '';
-  return `${c?.name ?? r.checkpointId} · ${methodLabel(r.method)}${par} · run ${r.id}`;
+  // a p% target no CETT met is said wherever the run is named (tooltips, captions, legends), never shown as met
+  return `${c?.name ?? r.checkpointId} · ${methodLabel(r.method)}${par}${r.targetNotMet ? ' (target not met)' : ''} · run ${r.id}`;
 }
 
 class Ctx {
@@ -389,7 +390,9 @@ function pareto(x: Ctx, o: ChartOptions): PlotData {
   for (const [key, rs] of groups) {
     if (rs.length < 2 && rs[0].method !== 'relu') continue;
     rs.sort((a, b) => a.activationRatio! - b.activationRatio!);
-    d.series.push({ id: key, label: ckptCount > 1 ? key : key.replace(/.* · /, ''), role: 'measured', group: g++, points: rs.map((r) => ({ x: pct(r.activationRatio!), y: usePpl ? r.ppl! : r.pplRatio!, run: x.runLabel(r, x.ckpts.get(r.checkpointId)) })) });
+    const missed = rs.filter((r) => r.targetNotMet).map((r) => (r.p !== undefined ? `p=${r.p}%` : r.id));
+    const name = ckptCount > 1 ? key : key.replace(/.* · /, '');
+    d.series.push({ id: key, label: missed.length ? `${name} (target not met: ${missed.join(', ')})` : name, role: 'measured', group: g++, points: rs.map((r) => ({ x: pct(r.activationRatio!), y: usePpl ? r.ppl! : r.pplRatio!, run: x.runLabel(r, x.ckpts.get(r.checkpointId)) })) });
   }
   if (!d.series.length) missing('needs a sweep: ≥ 2 completed runs of one method (CETT, Top-k or FAT-ε) on one checkpoint, with activation ratio and perplexity');
   return d;

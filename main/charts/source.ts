@@ -48,6 +48,8 @@ export interface SourceRun {
   /** share of tokens on which each neuron is active, all layers concatenated [layers × d_f] */
   neuronFrequency?: number[];
   createdAt?: string;
+  /** a CETT-PPL-p% run whose p% target no CETT met (its numbers are the edge of the search): why */
+  targetNotMet?: string;
 }
 
 /** A sparsity–data fit of one series (laws, METHOD.md §5), in the law's units: D in billions of tokens. */

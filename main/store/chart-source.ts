@@ -49,6 +49,7 @@ export function sessionChartSource(s: SessionStore, owned: boolean): ChartSource
           layerToken: sample?.length ? { layers: sample.length, tokens: sample[0].length, values: sample.flat() } : undefined,
           neuronFrequency: freq?.length ? freq.flat() : undefined,
           createdAt: r.createdAt,
+          ...(r.targetNotMet ? { targetNotMet: r.targetNotMet } : {}),
         });
         // sweeps store their points in the result: one chart run per point
         if (Array.isArray(res.points) && !hasPointRows.has(r.id))

@@ -20,6 +20,8 @@ export interface ResultSummary {
   forwardPasses?: number;
   totalMs?: number;
   deadNeurons?: number;
+  /** a CETT-PPL-p% run whose target no CETT met: why (the numbers are the edge of the search) */
+  targetNotMet?: string;
 }
 
 const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
@@ -49,6 +51,7 @@ export function summarize(raw: unknown): ResultSummary | undefined {
     forwardPasses: num(o.forwardPasses),
     totalMs: num(timings.total) ?? num(Object.values(timings).reduce<number>((a, b) => a + (typeof b === 'number' ? b : 0), 0)),
     deadNeurons: num(dead.total),
+    targetNotMet: str(o.targetNotMet),
   };
 }
 
@@ -86,12 +89,17 @@ export interface SweepRow {
   activationRatio: number;
   pplRatio: number;
   pplSparse: number;
+  /** p% sweep: the CETT each p's search found, and why its target cannot be met (if so) */
+  cett?: number;
+  targetNotMet?: string;
 }
-/** A sweep's points ({kind: 'sweep', points}), or null when the result is not a sweep. */
-export function sweepOf(raw: unknown): { method: string; checkpoint: string; points: SweepRow[] } | null {
+/** A sweep's points ({kind: 'sweep', points}), or null when the result is not a sweep. `over`: 'p' for a p% sweep. */
+export function sweepOf(raw: unknown): { method: string; checkpoint: string; over: 'p' | 'param'; points: SweepRow[] } | null {
   if (!raw || typeof raw !== 'object' || (raw as { kind?: unknown }).kind !== 'sweep') return null;
-  const o = raw as { method?: unknown; checkpoint?: unknown; points?: unknown };
+  const o = raw as { method?: unknown; checkpoint?: unknown; points?: unknown; sweepOver?: unknown };
   if (!Array.isArray(o.points)) return null;
-  const points = o.points.filter((p): p is SweepRow => !!p && typeof p === 'object' && ['param', 'activationRatio', 'pplRatio', 'pplSparse'].every((k) => typeof (p as Record<string, unknown>)[k] === 'number'));
-  return { method: String(o.method ?? ''), checkpoint: String(o.checkpoint ?? ''), points };
+  const points = o.points
+    .filter((p): p is SweepRow => !!p && typeof p === 'object' && ['param', 'activationRatio', 'pplRatio', 'pplSparse'].every((k) => typeof (p as Record<string, unknown>)[k] === 'number'))
+    .map((p) => ({ param: p.param, activationRatio: p.activationRatio, pplRatio: p.pplRatio, pplSparse: p.pplSparse, ...(typeof p.cett === 'number' ? { cett: p.cett } : {}), ...(typeof p.targetNotMet === 'string' ? { targetNotMet: p.targetNotMet } : {}) }));
+  return { method: String(o.method ?? ''), checkpoint: String(o.checkpoint ?? ''), over: o.sweepOver === 'p' ? 'p' : 'param', points };
 }

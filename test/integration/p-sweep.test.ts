@@ -14,6 +14,9 @@ import { main } from '../../main/cli/index';
 import { EXIT_TARGET_NOT_MET } from '../../main/api/errors';
 import { describeConfig } from '../../common/run-label';
 import { methodLabel, sweepCounts } from '../../renderer/src/runrows';
+import { SessionStore } from '../../main/store/index';
+import { sessionChartSource } from '../../main/store/chart-source';
+import { plotData } from '../../main/charts/data';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-psweep-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -81,6 +84,17 @@ describe('p% sweep', () => {
       await a.e.call('sessions.close', {});
     } finally {
       await a.e.dispose();
+    }
+
+    // the Pareto chart names the point whose target was not met, in its legend and its tooltip
+    const ro = SessionStore.open(file, { readOnly: true });
+    try {
+      const plot = plotData('pareto', sessionChartSource(ro, false), { run: `${sweepId}#0` });
+      const series = plot.series.find((x) => x.points.length === 3)!;
+      expect(series.label).toMatch(/target not met: p=40%/);
+      expect(series.points.filter((pt) => /\(target not met\)/.test(String(pt.run)))).toHaveLength(1);
+    } finally {
+      ro.close();
     }
 
     // independent runs: a fresh engine (no session), one CETT-PPL-p% job per p

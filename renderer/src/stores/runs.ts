@@ -44,7 +44,7 @@ export const useRunsStore = defineStore('runs', () => {
   }
 
   api.on('job.progress', (e) => {
-    const j = upsert(e.id, { phase: e.phase, step: e.step, of: e.of, tokensPerSec: e.tokensPerSec, etaSec: e.etaSec, message: e.message });
+    const j = upsert(e.id, { phase: e.phase, step: e.step, of: e.of, tokensPerSec: e.tokensPerSec, etaSec: e.etaSec, message: e.message, ...(e.overall !== undefined ? { overall: e.overall, phases: e.phases, phaseIndex: e.phaseIndex } : {}) });
     if (j.status !== 'running' && j.status !== 'completed') j.status = 'running';
   });
   api.on('job.finished', (e) => {
@@ -57,7 +57,7 @@ export const useRunsStore = defineStore('runs', () => {
   });
   async function loadActive(): Promise<void> {
     const list = await api.call('runs.active', {});
-    for (const a of list) upsert(a.id, { phase: a.phase, step: a.step, of: a.of, tokensPerSec: a.tokensPerSec, etaSec: a.etaSec, startedAt: a.startedAt, label: a.label ?? find(a.id)?.label ?? a.kind, session: a.session ?? undefined });
+    for (const a of list) upsert(a.id, { phase: a.phase, step: a.step, of: a.of, tokensPerSec: a.tokensPerSec, etaSec: a.etaSec, startedAt: a.startedAt, label: a.label ?? find(a.id)?.label ?? a.kind, session: a.session ?? undefined, ...(a.overall !== undefined ? { overall: a.overall, phases: a.phases, phaseIndex: a.phaseIndex } : {}) });
   }
   async function start(config: RunConfigInput, resume?: string): Promise<string> {
     const { id } = await api.call('runs.start', resume ? { config, resume } : { config });
