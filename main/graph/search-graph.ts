@@ -185,17 +185,7 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
   o.colNorms.slice(from, to).forEach((n, l) => norms.set(n, l * F));
   const normsLF = g.f32('col_norms', norms, [L, F]);
 
-  // ---- dense stream: keep a_l (as [T,F]) for the search
   const a2d: string[] = [];
-  const { hidden: denseOut } = dec.stream(
-    ids,
-    (_l, _s, a) => {
-      a2d.push(g.op('Reshape', [a, flatF]));
-      return a;
-    },
-    false,
-    { from, to, hidden: denseIn },
-  );
 
   // ---- the layers in groups of G at once (one kernel per op for G layers instead of one per layer): A [G,T,F],
   // N [G,T,F] fp32, W_outᵀ [G,F,d]. One group spanning every layer was the first design; at 7B (32 × 16,384 tokens ×
@@ -357,8 +347,22 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
   const [gLo, gHi, gMid, gCett, gT, gActive] = g.node('Loop', [trips, trueC, sliceJL(lo0), sliceJL(hi0)], { body: { graph: body.subgraph() } }, 6);
   return { lo: gLo, hi: gHi, mid: gMid, cett: gCett, t: gT, active: gActive, start, end };
   };
+  // ---- dense stream: a_l (as [T,F]) for the search; each group's search is emitted as soon as its last layer's a is
+  // there, so that (in node order) a group's activations can be freed before the dense stream reaches the next group
+  // — at 7B the activations of all 32 layers of 16k tokens are 11.5 GB in fp16 (issue 15's memory)
   const groups: GroupOut[] = [];
-  for (let l0 = 0, gi = 0; l0 < L; l0 += G, gi++) groups.push(searchGroup(gi, l0, Math.min(L, l0 + G)));
+  const { hidden: denseOut } = dec.stream(
+    ids,
+    (_l, _s, a) => {
+      a2d.push(g.op('Reshape', [a, flatF]));
+      const l1 = a2d.length;
+      if (l1 % G === 0 || l1 === L) groups.push(searchGroup(groups.length, Math.floor((l1 - 1) / G) * G, l1));
+      return a;
+    },
+    false,
+    { from, to, hidden: denseIn },
+  );
+  if (groups.length !== Math.ceil(L / G)) throw new LabError('INTERNAL', `search graph: ${groups.length} layer groups for ${L} layers in groups of ${G}`);
   const cat = (f: (x: GroupOut) => string, axis: number, name: string) =>
     groups.length === 1 ? g.op('Identity', [f(groups[0])], {}, name) : g.op('Concat', groups.map(f), { axis }, name);
   const loAll = cat((x) => x.lo, 1, 'lo_final'); // [J,L]
