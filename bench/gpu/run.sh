@@ -26,6 +26,10 @@
 #   bash bench/gpu/run.sh streamed-cap 0 <outdir>           issue 15: 7B forward under 16 and 24 GiB caps with the per-session arena plan, ~2 min
 #   bash bench/gpu/run.sh streamed <n-tokens> <outdir>      issue 15: 7B streamed under a 16 GiB device-memory cap vs the whole graph (forward
 #                                                           tokens/s and peak), CETT-PPL-1% at n (16384) streamed vs whole on the ORT curves, ≤ 9.7 min (timeouts)
+#   bash bench/gpu/run.sh cpu1b <n-tokens> <outdir>         issue 15: a 1.1B fp32 LLaMA (built here, ~1 min) measured CETT-PPL-1% at n (16384)
+#                                                           on the 16 CPU cores with progress/ETA lines; cut at 470 s (prints how far it got), ≤ 9.5 min
+#   bash bench/gpu/run.sh streamed-measure <n> <outdir> [caps]  issue 15: 7B CETT-PPL-1% at n (16384) streamed under --device-memory
+#                                                           24 and 16 (default; one cap per call keeps it ≤ 5 min) with the block-wise search, peak sampled
 # Needs dist-bench/bench.cjs (node scripts/build-bench.mjs here). Everything a phase prints also goes to
 # <outdir>/<phase>.txt (the device tool brings back only a few files).
 set -uo pipefail
@@ -157,6 +161,12 @@ m01)
   # issue 16: 0.1B ReLU CETT-PPL-1% at n tokens, default tuning, after bg-build
   peak m01-relu-$N timeout 400 node dist-bench/bench.cjs measure --model /tmp/bm/relu --tokens /tmp/bm/relu/tokens.i32 --n-tokens "$N" --seq-len 1024 --batch 16 --provider cuda --dtype float16 --p 1 --tol 1e-3
   ;;
+prof7b)
+  # issue 15: where a 7B search call's time goes (dense forward, the call with 0/8/16 levels, onnxruntime's per-operator
+  # profile of one 16-level call), after bg-build  ~3 min
+  B=/tmp/bm/big7b
+  peak prof7b timeout 400 node dist-bench/bench.cjs profile --model $B --tokens $B/tokens.i32 --n-tokens 16384 --seq-len 1024 --batch 16 --provider cuda --dtype float16 --ops 1 --out "$OUT/prof7b.json"
+  ;;
 kernels)
   # issue 16: one bisection level's kernels, formulation by formulation (bench/kernels.ts), 0.1B and 7B group shapes  ~2 min
   peak kernels-01b timeout 240 node dist-bench/bench.cjs kernels --shape 0.1b --provider cuda --k 20 --out "$OUT/kernels-01b.json"
@@ -250,6 +260,29 @@ streamed-cap)
   [ -f $B/config.json ] || python3 bench/gpu/make_big.py --out $B --shape 7b --n-tokens 65536 2>&1 | tail -1
   F=(--model $B --tokens $B/tokens.i32 --seq-len 1024 --batch 16 --provider cuda --dtype float16 --n-tokens 32768)
   for cap in 16 24; do peak streamed-forward-cap$cap-v2 timeout 150 node dist-bench/bench.cjs forward "${F[@]}" --device-memory $cap; done
+  ;;
+cpu1b)
+  # issue 15's CPU bullet: a 1.1B LLaMA in fp32 (TinyLlama's shape, random init) on the 16 cores, CETT-PPL-1% at n tokens
+  # (4 sequences of 1024 per batch), a PROGRESS line per step on stderr; eta.cjs then says whether the ETAs held. The
+  # measurement is cut at CPU1B_LIMIT (470 s) so the phase stays inside one device call: a cut run prints how far it got.
+  B=/tmp/bm/cpu1b
+  [ -f $B/config.json ] || python3 bench/gpu/make_big.py --out $B --shape 1b --dtype float32 --n-tokens 65536 2>&1 | tail -1
+  nproc; grep -m1 'model name' /proc/cpuinfo; free -g | head -2
+  peak cpu1b-measure-$N timeout ${CPU1B_LIMIT:-470} node dist-bench/bench.cjs measure --model $B --tokens $B/tokens.i32 --n-tokens "$N" --seq-len 1024 --batch 4 --provider cpu --p 1 --tol 1e-3 --progress 1
+  grep PROGRESS /tmp/bm/cpu1b-measure-$N.err | tail -4
+  node bench/gpu/eta.cjs /tmp/bm/cpu1b-measure-$N.err
+  ;;
+streamed-measure)
+  # issue 15: the 7B's CETT-PPL-1% at n streamed under a device-memory cap, the threshold search block by block (the plan's
+  # execution.search says its blocks, token chunk and layer group), peak GPU memory sampled (nvidia-smi, 100 ms).
+  # Expected: the same CETT / A / PPL as the whole graph's measure-big7b-n (0.253418, 18.158%, 1.01025 at 16384).
+  B=/tmp/bm/big7b
+  [ -f $B/config.json ] || python3 bench/gpu/make_big.py --out $B --shape 7b --n-tokens 65536 2>&1 | tail -1
+  F=(--model $B --tokens $B/tokens.i32 --seq-len 1024 --batch 16 --provider ${SM_PROVIDER:-cuda} --dtype ${SM_DTYPE:-float16} --p 1 --tol 1e-3 --progress 1)
+  for cap in ${4:-24 16}; do
+    peak streamed-measure-cap$cap-$N timeout ${SM_LIMIT:-280} node dist-bench/bench.cjs measure "${F[@]}" --n-tokens "$N" --device-memory $cap ${SM_ARGS:-}
+    node bench/gpu/eta.cjs /tmp/bm/streamed-measure-cap$cap-$N.err | tail -4
+  done
   ;;
 *) echo "unknown phase $PHASE"; exit 2 ;;
 esac
