@@ -16,10 +16,15 @@ export interface LabelConfig {
 
 const NAMES: Record<string, string> = { fat: 'FAT-ε', relu: 'ReLU', 'topk-token': 'Top-k (token)', 'topk-batch': 'Top-k (batch)' };
 
-export function describeConfig(c: LabelConfig): string {
+/** The method in words: 'CETT-PPL-1%', 'CETT' (what a CETT sweep varies), 'FAT-ε 0.01', 'ReLU'. */
+export function methodName(c: Pick<LabelConfig, 'method' | 'p' | 'param' | 'sweep'>): string {
   const method = c.method ?? 'cett-ppl';
+  return method === 'cett-ppl' ? (c.sweep ? 'CETT' : `CETT-PPL-${c.p ?? 1}%`) : `${NAMES[method] ?? method}${c.param !== undefined && !c.sweep ? ` ${c.param}` : ''}`;
+}
+
+export function describeConfig(c: LabelConfig): string {
   if (c.sweepP?.length) return `CETT-PPL-p% sweep · ${what(c)} · p = ${c.sweepP.join(', ')}%`;
-  const m = method === 'cett-ppl' ? (c.sweep ? 'CETT' : `CETT-PPL-${c.p ?? 1}%`) : `${NAMES[method] ?? method}${c.param !== undefined && !c.sweep ? ` ${c.param}` : ''}`;
+  const m = methodName(c);
   return `${m} · ${what(c)}${c.sweep ? ` · sweep ×${c.sweep.length}` : ''}`;
 }
 

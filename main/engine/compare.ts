@@ -11,6 +11,7 @@ import type { PlotData } from '../api/domains/charts';
 import type { RunProvenance } from '../api/domains/sessions';
 import { SessionStore, runContentHash } from '../store/index';
 import { buildChartConfig } from '../charts/spec';
+import { methodName } from '../../common/run-label';
 
 const numArray = (v: unknown): number[] | null => (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'number' && Number.isFinite(x)) ? (v as number[]) : null);
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
@@ -25,12 +26,6 @@ export function withSession<T>(open: SessionStore | undefined, file: string, fn:
   } finally {
     s.close();
   }
-}
-
-const METHOD_NAMES: Record<string, string> = { fat: 'FAT-ε', relu: 'ReLU', 'topk-token': 'Top-k (token)', 'topk-batch': 'Top-k (batch)' };
-function methodText(r: ComparedRun['run']): string {
-  if (r.method === 'cett-ppl') return r.param !== null ? `CETT ${r.param}` : `CETT-PPL-${r.p ?? 1}%`;
-  return `${METHOD_NAMES[r.method] ?? r.method}${r.param !== null ? ` ${r.param}` : ''}`;
 }
 
 function phasesText(prov: RunProvenance | null, run: ComparedRun['run']): string | null {
@@ -50,13 +45,13 @@ export function compareOne(s: SessionStore, isOpen: boolean, id: string): Compar
   const ck = run.checkpointId != null ? s.getCheckpoint(run.checkpointId) : undefined;
   const ds = run.datasetId != null ? s.getDataset(run.datasetId) : undefined;
   const thr = numArray(res.thresholds);
-  const ckName = run.checkpoint?.split(/[\\/]/).filter(Boolean).pop() ?? ck?.name ?? '';
+  const ckName = ck?.name;
   return {
     session: s.file,
     sessionName: s.name,
     sessionOpen: isOpen,
     run,
-    label: `${s.name} · ${run.label || ckName || run.id} · ${methodText(run)}`,
+    label: `${s.name} · ${run.label || `${run.checkpoint ?? ckName ?? run.id} · ${methodName({ method: run.method, p: run.p ?? undefined, param: run.param ?? undefined })}`}`,
     tokens: num(res.tokens) ?? num(cfg.tokens) ?? ds?.tokens ?? null,
     seqLen: num(cfg.seqLen) ?? ds?.seqLen ?? null,
     batch: num(cfg.batch),

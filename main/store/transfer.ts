@@ -7,6 +7,7 @@ import path from 'node:path';
 import { LabError } from '../api/errors';
 import { SessionStore } from './session';
 import type { ImportedRun, ImportReport } from '../api/domains/sessions';
+import { methodName } from '../../common/run-label';
 
 /** JSON with object keys sorted at every level: the same content gives the same text. */
 function canonical(v: unknown): string {
@@ -90,7 +91,7 @@ export function importRuns(into: SessionStore, fromFile: string): ImportReport {
     into.db.transaction(() => {
       for (const r of runs) {
         const hash = runContentHash(from, r.id);
-        const label = r.label || [r.checkpoint?.split(/[\\/]/).filter(Boolean).pop(), r.method].filter(Boolean).join(' · ') || r.id;
+        const label = r.label || `${r.checkpoint ?? r.id} · ${methodName({ method: r.method, p: r.p ?? undefined, param: r.param ?? undefined })}`;
         const ckHere = r.checkpointId != null ? (ckMap.get(r.checkpointId) ?? null) : null;
         const same = into.hasRun(r.id) && hashHere(r.id) === hash ? r.id : (alike.all(r.kind, r.method, ckHere, r.p, r.param) as { id: string }[]).map((x) => x.id).find((id) => hashHere(id) === hash);
         if (same) {

@@ -21,6 +21,7 @@ export const NAV: NavItem[] = [
   { name: 'charts', label: 'Charts', path: '/charts', key: '6' },
   { name: 'laws', label: 'Laws', path: '/laws', key: '7' },
   { name: 'method', label: 'Method', path: '/method', key: '8' },
+  { name: 'compare', label: 'Compare', path: '/compare', key: '9' },
 ];
 
 const routes: RouteRecordRaw[] = [
@@ -33,6 +34,7 @@ const routes: RouteRecordRaw[] = [
   { path: '/run/:id', name: 'run', component: () => import('./views/RunView.vue') },
   { path: '/method', name: 'method', component: () => import('./views/MethodView.vue') },
   { path: '/laws', name: 'laws', component: () => import('./views/LawsView.vue') },
+  { path: '/compare', name: 'compare', component: () => import('./views/CompareView.vue') },
   { path: '/:rest(.*)*', redirect: '/' },
 ];
 
