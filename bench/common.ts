@@ -32,9 +32,11 @@ export const benchOptions = {
   search: { type: 'string' }, // fused CETT search tuning, e.g. levels=2,chunk=4096,nin=1 (search-graph.ts SearchTuning)
   ops: { type: 'string' }, // profile: 1 = also onnxruntime's per-operator profile of one call
   shape: { type: 'string' }, // kernels: 0.1b | 7b | L,T,F,d
+  reps: { type: 'string' }, // profile: timed repetitions per measurement (default 8)
   k: { type: 'string' }, // kernels: Loop iterations timed
   variants: { type: 'string' }, // kernels: comma-separated formulations
   opt: { type: 'string' }, // kernels: onnxruntime graph optimisation level
+  progress: { type: 'string' }, // measure: 1 = a progress line per step on stderr (phase, step/of, ETA; bench/gpu/eta.cjs checks the ETA held)
 } as const;
 
 export function parse(argv: string[]) {

@@ -22,7 +22,8 @@ export async function main(argv: string[]): Promise<void> {
   const r = target.runner;
   const b = data.batches[0];
   const L = r.spec.numLayers;
-  const time = async (f: () => Promise<unknown>, n = 8) => {
+  const reps = Number(v.reps ?? 8);
+  const time = async (f: () => Promise<unknown>, n = reps) => {
     await f(); // warm-up (session build)
     const t0 = performance.now();
     for (let i = 0; i < n; i++) await f();

@@ -165,7 +165,7 @@ prof7b)
   # issue 15: where a 7B search call's time goes (dense forward, the call with 0/8/16 levels, onnxruntime's per-operator
   # profile of one 16-level call), after bg-build  ~3 min
   B=/tmp/bm/big7b
-  peak prof7b timeout 400 node dist-bench/bench.cjs profile --model $B --tokens $B/tokens.i32 --n-tokens 16384 --seq-len 1024 --batch 16 --provider cuda --dtype float16 --ops 1 --out "$OUT/prof7b.json"
+  peak prof7b timeout 400 node dist-bench/bench.cjs profile --model $B --tokens $B/tokens.i32 --n-tokens 16384 --seq-len 1024 --batch 16 --provider cuda --dtype float16 --ops 1 --reps 2 --out "$OUT/prof7b.json"
   ;;
 kernels)
   # issue 16: one bisection level's kernels, formulation by formulation (bench/kernels.ts), 0.1B and 7B group shapes  ~2 min
