@@ -2,16 +2,19 @@
 // npm registry: everything else is inlined. Output: dist-bench/bench.cjs (~2 MB).
 import { build } from 'esbuild';
 import { gitCommit } from './git-commit.mjs';
+import { workerEntryPoints } from './build.mjs';
 await build({
-  entryPoints: ['bench/gpu-entry.ts'],
+  // the checkpoint reader's worker sits next to the bundle (main/checkpoint/open.ts workerScript)
+  entryPoints: { bench: 'bench/gpu-entry.ts', ...workerEntryPoints },
   bundle: true,
   platform: 'node',
   format: 'cjs',
   target: 'node20',
-  outfile: 'dist-bench/bench.cjs',
+  outdir: 'dist-bench',
+  outExtension: { '.js': '.cjs' },
   external: ['onnxruntime-node', 'better-sqlite3', '@napi-rs/canvas'],
   define: { 'import.meta.url': '__importMetaUrl', 'process.env.SPARSITY_LAB_COMMIT': JSON.stringify(gitCommit()) },
   banner: { js: "const __importMetaUrl = require('url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',
 });
-console.error('built dist-bench/bench.cjs');
+console.error('built dist-bench/bench.cjs and checkpoint-worker.cjs');

@@ -1,5 +1,5 @@
 // Builds what is stale: the renderer (Vite → dist/renderer) and the Electron shell bundles
-// (esbuild → dist-electron/{main,preload,engine-host}.cjs). `--renderer` builds only the renderer.
+// (esbuild → dist-electron/{main,preload,engine-host,checkpoint-worker}.cjs). `--renderer` builds only the renderer.
 import { build as esbuild } from 'esbuild';
 import { build as viteBuild } from 'vite';
 import fs from 'node:fs';
@@ -51,11 +51,15 @@ export function electronBuildOptions() {
   };
 }
 
+/** worker threads the engine starts from a file next to its bundle (main/checkpoint/open.ts workerScript); build-bench.mjs too */
+export const workerEntryPoints = { 'checkpoint-worker': 'main/checkpoint/open-worker.ts' };
+
 export async function buildElectron() {
   const src = newest(['electron', 'main'], ['.ts']);
   if (!force && mtime('dist-electron/main.cjs') >= src) return false;
   const common = electronBuildOptions();
-  await esbuild({ ...common, entryPoints: { main: 'electron/main.ts', 'engine-host': 'electron/engine-host.ts' }, outdir: 'dist-electron', outExtension: { '.js': '.cjs' }, absWorkingDir: root });
+  // checkpoint-worker: the engine's checkpoint reader thread, found next to engine-host.cjs (main/checkpoint/open.ts)
+  await esbuild({ ...common, entryPoints: { main: 'electron/main.ts', 'engine-host': 'electron/engine-host.ts', ...workerEntryPoints }, outdir: 'dist-electron', outExtension: { '.js': '.cjs' }, absWorkingDir: root });
   await esbuild({ ...common, entryPoints: { preload: 'electron/preload.ts' }, outdir: 'dist-electron', outExtension: { '.js': '.cjs' }, absWorkingDir: root });
   return true;
 }

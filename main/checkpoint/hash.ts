@@ -19,6 +19,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
+import { threadId } from 'node:worker_threads';
+import { checkInterrupted } from './interrupt';
 
 const P1 = 0x9e3779b1 | 0;
 const P2 = 0x85ebca77 | 0;
@@ -142,6 +144,7 @@ async function hashFile(file: string, buf: Buffer): Promise<{ size: number; dige
     for (;;) {
       const { bytesRead } = await fh.read(buf, 0, buf.length, size);
       if (bytesRead <= 0) break;
+      checkInterrupted(); // an open abandoned in its worker stops here, and the finally below closes the file
       h.update(buf.subarray(0, bytesRead));
       size += bytesRead;
     }
@@ -175,6 +178,11 @@ export function useHashMemo(file: string | undefined): void {
   memo = undefined;
 }
 
+/** The memo file in use (a checkpoint worker shares it, open.ts); calling useHashMemo with it again re-reads it. */
+export function hashMemoFile(): string | undefined {
+  return memoFile;
+}
+
 function memoMap(): Map<string, MemoEntry> | undefined {
   if (!memoFile) return undefined;
   if (!memo) {
@@ -194,7 +202,7 @@ function saveMemo(m: Map<string, MemoEntry>): void {
   try {
     const keep = [...m.entries()].slice(-MEMO_MAX);
     fs.mkdirSync(path.dirname(memoFile!), { recursive: true });
-    const tmp = `${memoFile}.${process.pid}.tmp`;
+    const tmp = `${memoFile}.${process.pid}.${threadId}.tmp`; // workers of one process write too (open.ts)
     fs.writeFileSync(tmp, JSON.stringify(Object.fromEntries(keep)));
     fs.renameSync(tmp, memoFile!);
   } catch {

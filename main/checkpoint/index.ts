@@ -1,31 +1,16 @@
 /**
  * Checkpoints in: a Hugging Face folder (config.json + safetensors or pytorch_model.bin + tokenizer) or an
  * .onnx file becomes a
- * LoadedCheckpoint; `inspectCheckpoint` gives the architecture card the UI and `inspect` CLI show.
+ * LoadedCheckpoint (load.ts; open.ts off the event loop); `inspectCheckpoint` gives the architecture card the UI and `inspect` CLI show.
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import { LabError } from '../api/errors';
-import { loadHfFolder } from './hf';
-import { loadOnnx } from './onnx';
-import type { Family, LoadedCheckpoint } from './types';
+import { loadCheckpoint } from './load';
+import { openCheckpoint, type OpenOptions } from './open';
+import type { LoadedCheckpoint } from './types';
 import type { CheckpointCard } from '../api/domains/checkpoints';
 
 export type { LoadedCheckpoint } from './types';
-
-/** `hash: false` (HF folders): skip the content hash, the one step of opening that reads every weight byte (hf.ts). */
-export async function loadCheckpoint(p: string, opts: { family?: Family; hash?: boolean } = {}): Promise<LoadedCheckpoint> {
-  const abs = path.resolve(p);
-  if (!fs.existsSync(abs)) throw new LabError('NOT_FOUND', `${abs}: no such file or folder`);
-  const st = fs.statSync(abs);
-  if (st.isDirectory()) return loadHfFolder(abs, opts);
-  if (abs.toLowerCase().endsWith('.onnx')) return loadOnnx(abs, opts);
-  // a file of a Hugging Face folder (config.json, model.safetensors, pytorch_model.bin, an index) stands for the folder
-  const base = path.basename(abs);
-  if (/^(config\.json|.*\.safetensors|pytorch_model.*\.bin|.*\.index\.json)$/.test(base) && fs.existsSync(path.join(path.dirname(abs), 'config.json')))
-    return loadHfFolder(path.dirname(abs), opts);
-  throw new LabError('BAD_CHECKPOINT', `${abs}: not a checkpoint (expected a Hugging Face model folder or an .onnx file)`);
-}
+/** loadCheckpoint: on the calling thread (tools, benchmarks); openCheckpoint: what the engine uses (off the event loop when large) */
+export { loadCheckpoint, openCheckpoint, type OpenOptions };
 
 /** The architecture card: the contract's type (main/api/domains/checkpoints.ts), one definition for both. */
 export type CheckpointSummary = CheckpointCard;
@@ -55,6 +40,6 @@ export function summarize(c: LoadedCheckpoint): CheckpointSummary {
   };
 }
 
-export async function inspectCheckpoint(p: string, opts: { family?: Family } = {}): Promise<CheckpointSummary> {
-  return summarize(await loadCheckpoint(p, opts));
+export async function inspectCheckpoint(p: string, opts: OpenOptions = {}): Promise<CheckpointSummary> {
+  return summarize(await openCheckpoint(p, opts));
 }

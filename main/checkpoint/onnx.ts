@@ -240,7 +240,8 @@ function downWeights(model: ModelProto, file: string): Map<string, WeightTensor>
   return out;
 }
 
-export async function loadOnnx(file: string, opts: { family?: Family } = {}): Promise<LoadedCheckpoint> {
+/** `hash: false`: skip the content hash (it reads the file and its external data through once); contentHash is then ''. */
+export async function loadOnnx(file: string, opts: { family?: Family; hash?: boolean } = {}): Promise<LoadedCheckpoint> {
   let model: ModelProto;
   try {
     model = fromBinary(ModelProtoSchema, fs.readFileSync(file));
@@ -310,6 +311,6 @@ export async function loadOnnx(file: string, opts: { family?: Family } = {}): Pr
   }
   const tokenizer = await loadTokenizer(dir);
   if (!tokenizer) notices.push('no tokenizer.json or tokenizer.model beside the file: text cannot be tokenized');
-  const contentHash = await hashFiles([file, ...ext, ...(fs.existsSync(cfgFile) ? [cfgFile] : [])]);
+  const contentHash = opts.hash === false ? '' : await hashFiles([file, ...ext, ...(fs.existsSync(cfgFile) ? [cfgFile] : [])]);
   return { path: path.resolve(file), format: 'onnx', spec, weights: downWeights(model, file), tokenizer, contentHash, notices };
 }

@@ -1,6 +1,7 @@
 /** A stored tensor before architecture mapping: safetensors entries and pickled torch tensors both become this. */
 import { LabError } from '../api/errors';
 import { countNonFinite } from './finite';
+import { checkInterrupted } from './interrupt';
 import { decodeInto, decodeToFloat32, dtypeBytes } from './safetensors';
 import type { StorageDType, StoredBytes, WeightTensor } from './types';
 
@@ -44,6 +45,7 @@ function forEachPiece(r: Seekable, bytes: number, fn: (chunk: Uint8Array, firstE
   const step = Math.floor(PIECE / bytes) * bytes;
   r.withRanges((range) => {
     for (let at = 0; at < r.byteLength; at += step) {
+      checkInterrupted(); // a cancelled open stops here; withRanges closes its file (interrupt.ts)
       const chunk = buf.subarray(0, Math.min(step, r.byteLength - at));
       range(at, chunk);
       fn(chunk, at / bytes);

@@ -50,7 +50,7 @@ function cettOptions(cfg: RunConfig): CettPplOptions {
 }
 
 export async function runMeasure(cfg: MeasureConfig, ctl: RunControl, hooks: JobHooks<SearchState>, src: ModelSource = defaultModelSource): Promise<unknown> {
-  const ckpt = await src.loadCheckpoint(cfg.checkpoint);
+  const ckpt = await src.loadCheckpoint(cfg.checkpoint, ctl.signal);
   refuseNonFiniteWeights(ckpt);
   if (cfg.sweepP) {
     if (cfg.method !== 'cett-ppl') throw new LabError('BAD_REQUEST', `a p% sweep measures CETT-PPL-p% (got method ${cfg.method}); sweep a baseline's parameter with sweep instead`);
@@ -97,7 +97,7 @@ export async function runSeries(cfg: SeriesConfig, ctl: RunControl, hooks: JobHo
   if (cfg.checkpoints.length < 2) throw new LabError('BAD_REQUEST', `a training series needs at least 2 checkpoints (got ${cfg.checkpoints.length})`);
   // read every config first: architectures and tokenizer checked before any compute
   const ckpts: LoadedCheckpoint[] = [];
-  for (const c of cfg.checkpoints) ckpts.push(await src.loadCheckpoint(c.path));
+  for (const c of cfg.checkpoints) ckpts.push(await src.loadCheckpoint(c.path, ctl.signal));
   for (const c of ckpts) refuseNonFiniteWeights(c);
   checkSameArchitecture(ckpts.map((c) => ({ id: c.path, runner: { spec: c.spec } }) as MeasureTarget));
   const data = await dataFor(ckpts[ckpts.length - 1], cfg, ctl);

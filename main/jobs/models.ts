@@ -3,7 +3,7 @@
  * jobs get checkpoints and runners through a ModelSource, so tests (and the demo) can register another
  * under services 'runs.models'.
  */
-import { loadCheckpoint as readCheckpoint } from '../checkpoint/index';
+import { openCheckpoint } from '../checkpoint/index';
 import type { LoadedCheckpoint } from '../checkpoint/types';
 import { createRunner, planRunner } from '../inference/index';
 import type { ExecutionPlan } from '../inference/plan';
@@ -26,7 +26,8 @@ export interface OpenOptions {
 }
 
 export interface ModelSource {
-  loadCheckpoint(path: string): Promise<LoadedCheckpoint>;
+  /** `signal`: the job's cancel, which abandons an open in progress (main/checkpoint/open.ts) */
+  loadCheckpoint(path: string, signal?: AbortSignal): Promise<LoadedCheckpoint>;
   openTarget(ckpt: LoadedCheckpoint, opts: OpenOptions, tokensSeen?: number): Promise<MeasureTarget>;
   /** how openTarget would run the checkpoint (whole / streamed, device, memory), opening nothing; absent: unknown */
   plan?(ckpt: LoadedCheckpoint, opts: OpenOptions): Promise<ExecutionPlan | undefined>;
@@ -44,7 +45,7 @@ function runnerOptions(opts: OpenOptions) {
 }
 
 export const defaultModelSource: ModelSource = {
-  loadCheckpoint: (p) => readCheckpoint(p),
+  loadCheckpoint: (p, signal) => openCheckpoint(p, { signal }), // off the event loop when large (issue 19)
   async openTarget(ckpt, opts, tokensSeen) {
     const downWeights = downWeightsOf(ckpt); // before the runner: a checkpoint without W_out fails fast
     const runner = await createRunner(ckpt, runnerOptions(opts));

@@ -126,7 +126,7 @@ describe('runs.* with real checkpoint folders', () => {
     let opened = 0;
     const e = new Engine({ paths: { userData: dir, cache: dir }, log: { info() {}, warn() {}, error() {} } });
     e.ctx.services.set('runs.models', {
-      loadCheckpoint,
+      loadCheckpoint: (p) => loadCheckpoint(p),
       openTarget: async () => {
         opened++;
         throw new Error('should not be reached');

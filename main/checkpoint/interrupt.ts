@@ -1,0 +1,18 @@
+/**
+ * Cooperative cancellation of a checkpoint open running in a worker (open.ts, open-worker.ts): the loops that read
+ * weight bytes (the content hash, the NaN/Inf scan) call checkInterrupted() once per chunk, so an abandoned open stops
+ * within one chunk and unwinds through its `finally` blocks, closing every file it opened. A worker that is simply
+ * terminated would leave the descriptors it opened synchronously open in the process.
+ */
+import { LabError } from '../api/errors';
+
+let flag: Int32Array | undefined;
+
+/** `shared[0] !== 0` means: stop (set by the thread that started this one); undefined: never interrupted. */
+export function watchInterrupt(shared: Int32Array | undefined): void {
+  flag = shared;
+}
+
+export function checkInterrupted(): void {
+  if (flag && Atomics.load(flag, 0) !== 0) throw new LabError('CANCELLED', 'opening the checkpoint was cancelled');
+}

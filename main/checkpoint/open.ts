@@ -1,0 +1,149 @@
+/**
+ * How the engine opens a checkpoint without blocking its event loop (issue 19). Opening reads config.json, the weight
+ * files' headers, the tokenizer, scans the weights for NaN/Inf (up to 4 GiB) and hashes every byte: for a large
+ * checkpoint that is seconds of synchronous reading, during which the engine could answer nothing (cancel included,
+ * in browser mode and in Electron's utilityProcess alike). So a large checkpoint is opened in a worker thread
+ * (open-worker.ts): it does the whole open (every check, the scan, the hash) and hands back the content hash and the
+ * notices; this thread then opens the same files lazily (config, headers and tokenizer only: milliseconds, no weight
+ * byte) to get the LoadedCheckpoint it measures with, and takes the hash and notices from the worker.
+ *
+ * Cancel (`signal`): the worker is told to stop (interrupt.ts: it stops within one chunk and closes its files) and the
+ * promise settles only when the worker has exited, so nothing of an abandoned open lives on. A checkpoint whose files
+ * total less than OFF_THREAD_BYTES is opened here directly: it reads in well under a tenth of a second, less than a
+ * worker takes to start.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import { LabError, type ErrorPayload } from '../api/errors';
+import { loadCheckpoint } from './load';
+import { hashMemoFile, useHashMemo } from './hash';
+import type { Family, LoadedCheckpoint } from './types';
+
+export interface OpenOptions {
+  family?: Family;
+  /** abandons the open: it rejects with CANCELLED once nothing of it runs any more */
+  signal?: AbortSignal;
+  /** 'auto' (default): a worker when the files total OFF_THREAD_BYTES or more; 'always' / 'never' force it */
+  offThread?: 'auto' | 'always' | 'never';
+}
+
+export const OFF_THREAD_BYTES = 64 * 2 ** 20;
+
+/** What the worker sends back: the results of the steps that read the weights. */
+export type WorkerReply = { ok: true; contentHash: string; notices: string[] } | { ok: false; error: ErrorPayload };
+
+export interface WorkerInput {
+  path: string;
+  family?: Family;
+  memoFile?: string;
+  /** Int32Array over a SharedArrayBuffer: [0] !== 0 asks the worker to stop (interrupt.ts) */
+  interrupt: Int32Array;
+}
+
+const cancelled = () => new LabError('CANCELLED', 'opening the checkpoint was cancelled');
+
+/**
+ * The files an open may read (an HF folder's files, or those beside an .onnx file: its external data, config.json):
+ * their total bytes, and a signature of them (name, inode, size, mtime, ctime: any write changes ctime, as in hash.ts).
+ */
+export function checkpointFiles(p: string): { bytes: number; signature: string } {
+  try {
+    const abs = path.resolve(p);
+    const dir = fs.statSync(abs).isDirectory() ? abs : path.dirname(abs);
+    let bytes = 0;
+    const sig: string[] = [abs];
+    for (const e of fs.readdirSync(dir, { withFileTypes: true }).slice(0, 10_000)) {
+      if (!e.isFile() && !e.isSymbolicLink()) continue;
+      try {
+        const st = fs.statSync(path.join(dir, e.name));
+        if (!st.isFile()) continue;
+        bytes += st.size;
+        sig.push(`${e.name}:${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`);
+      } catch {
+        /* a dangling link: the open itself reports what it needs */
+      }
+    }
+    return { bytes, signature: sig.join('|') };
+  } catch {
+    return { bytes: 0, signature: '' }; // no such path: the open says so, with the path
+  }
+}
+
+/**
+ * What workers found (content hash, notices) per checkpoint, by its files' signature: a run opens its checkpoint up to
+ * three times (runs.start hashes its inputs, the session records it, the job measures it), and the scan and hash need
+ * reading only once while the files stay as they were.
+ */
+const found = new Map<string, { contentHash: string; notices: string[] }>();
+const FOUND_MAX = 32;
+
+export async function openCheckpoint(p: string, opts: OpenOptions = {}): Promise<LoadedCheckpoint> {
+  const { signal, family } = opts;
+  if (signal?.aborted) throw cancelled();
+  const mode = opts.offThread ?? 'auto';
+  const files = mode === 'never' ? undefined : checkpointFiles(p);
+  if (!files || (mode === 'auto' && files.bytes < OFF_THREAD_BYTES)) {
+    const c = await loadCheckpoint(p, { family });
+    if (signal?.aborted) throw cancelled();
+    return c;
+  }
+  const key = `${family ?? ''}|${files.signature}`;
+  let facts = found.get(key);
+  if (!facts) {
+    facts = await openInWorker(p, family, signal);
+    useHashMemo(hashMemoFile()); // the worker may have added digests to the memo file: read it again when next needed
+    found.set(key, facts);
+    if (found.size > FOUND_MAX) found.delete(found.keys().next().value!);
+  }
+  // the worker has checked everything; this lazy open reads config, headers and tokenizer only
+  const c = await loadCheckpoint(p, { family, hash: false, scanFinite: false });
+  if (signal?.aborted) throw cancelled();
+  return { ...c, contentHash: facts.contentHash, notices: [...facts.notices] };
+}
+
+/**
+ * The worker's script: next to this file as TypeScript in the sources (run through tsx by open-worker-dev.mjs), next
+ * to the bundle as checkpoint-worker.cjs in the bundles (scripts/build.mjs, scripts/build-bench.mjs build it from
+ * open-worker.ts). In a packaged app the bundle sits in app.asar, the worker in app.asar.unpacked (electron-builder.yml).
+ */
+export function workerScript(here: string = import.meta.url): string {
+  if (/\.[cm]?ts$/.test(new URL(here).pathname)) return fileURLToPath(new URL('./open-worker-dev.mjs', here));
+  const file = fileURLToPath(new URL('./checkpoint-worker.cjs', here));
+  return file.replace(/([\\/])app\.asar([\\/])/, '$1app.asar.unpacked$2');
+}
+
+function openInWorker(p: string, family: Family | undefined, signal: AbortSignal | undefined): Promise<{ contentHash: string; notices: string[] }> {
+  return new Promise((resolve, reject) => {
+    const interrupt = new Int32Array(new SharedArrayBuffer(4));
+    const input: WorkerInput = { path: path.resolve(p), family, memoFile: hashMemoFile(), interrupt };
+    let worker: Worker;
+    try {
+      worker = new Worker(workerScript(), { workerData: input });
+    } catch (e) {
+      reject(new LabError('INTERNAL', `the checkpoint reader could not start (${(e as Error).message})`));
+      return;
+    }
+    let reply: WorkerReply | undefined;
+    let failure: Error | undefined;
+    let backstop: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      Atomics.store(interrupt, 0, 1);
+      // it stops within one chunk; a worker stuck elsewhere (a huge header parse) is ended after a grace period
+      backstop = setTimeout(() => void worker.terminate(), 2000);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    worker.on('message', (m: WorkerReply) => (reply = m));
+    worker.on('error', (e) => (failure = e));
+    // settle on exit, not on the reply: when the promise settles the worker and its files are gone
+    worker.on('exit', (code) => {
+      signal?.removeEventListener('abort', onAbort);
+      if (backstop) clearTimeout(backstop);
+      if (signal?.aborted) reject(cancelled());
+      else if (reply?.ok) resolve({ contentHash: reply.contentHash, notices: reply.notices });
+      else if (reply) reject(new LabError(reply.error.code, reply.error.message, reply.error.details));
+      else reject(new LabError('INTERNAL', `the checkpoint reader stopped (exit code ${code}${failure ? `: ${failure.message}` : ''}) while opening ${p}`));
+    });
+  });
+}

@@ -1,0 +1,46 @@
+/**
+ * Large checkpoints for tests, made at test time without using the disk: real safetensors headers and config.json,
+ * the tensor data a hole (ftruncate), so a gigabyte-sized folder costs a few kilobytes and reads as zeros. Delete the
+ * folder after.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+
+/** A safetensors file (F32) whose header is real and whose data are a hole of the right length; returns its size. */
+export function writeSparseSafetensors(file: string, tensors: { name: string; shape: number[] }[]): number {
+  const header: Record<string, unknown> = {};
+  let off = 0;
+  for (const t of tensors) {
+    const n = t.shape.reduce((a, b) => a * b, 1) * 4;
+    header[t.name] = { dtype: 'F32', shape: t.shape, data_offsets: [off, off + n] };
+    off += n;
+  }
+  let json = JSON.stringify(header);
+  json += ' '.repeat((8 - ((json.length + 8) % 8)) % 8);
+  const head = Buffer.alloc(8 + json.length);
+  head.writeBigUInt64LE(BigInt(json.length), 0);
+  head.write(json, 8, 'utf8');
+  fs.writeFileSync(file, head);
+  fs.truncateSync(file, head.length + off);
+  return head.length + off;
+}
+
+/** A llama folder (config.json + model.safetensors, tied embeddings, no tokenizer) of this shape; returns its bytes. */
+export function writeSparseLlama(dir: string, o: { hidden: number; intermediate: number; layers: number; vocab: number; heads?: number }): number {
+  const { hidden: h, intermediate: F, layers: L, vocab: V } = o;
+  const H = o.heads ?? 16;
+  fs.mkdirSync(dir, { recursive: true });
+  const tensors = [{ name: 'model.embed_tokens.weight', shape: [V, h] }, { name: 'model.norm.weight', shape: [h] }];
+  for (let l = 0; l < L; l++)
+    tensors.push(
+      ...['q', 'k', 'v', 'o'].map((x) => ({ name: `model.layers.${l}.self_attn.${x}_proj.weight`, shape: [h, h] })),
+      { name: `model.layers.${l}.mlp.gate_proj.weight`, shape: [F, h] },
+      { name: `model.layers.${l}.mlp.up_proj.weight`, shape: [F, h] },
+      { name: `model.layers.${l}.mlp.down_proj.weight`, shape: [h, F] },
+      { name: `model.layers.${l}.input_layernorm.weight`, shape: [h] },
+      { name: `model.layers.${l}.post_attention_layernorm.weight`, shape: [h] },
+    );
+  const config = { model_type: 'llama', hidden_size: h, intermediate_size: F, num_hidden_layers: L, num_attention_heads: H, num_key_value_heads: H, vocab_size: V, max_position_embeddings: 2048, hidden_act: 'silu', rms_norm_eps: 1e-5, tie_word_embeddings: true, torch_dtype: 'float32' };
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));
+  return writeSparseSafetensors(path.join(dir, 'model.safetensors'), tensors);
+}

@@ -1,0 +1,39 @@
+// The checkpoint reader's worker thread in a bundle (issue 19): built with the Electron engine's esbuild options and the
+// project's worker entry points (scripts/build.mjs, used by build-bench.mjs too), a bundled engine finds
+// checkpoint-worker.cjs next to itself and opens a checkpoint in it with the same card as the sources give; without
+// the file it says so instead of hanging.
+import { afterAll, expect, test } from 'vitest';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { build } from 'esbuild';
+import { openCheckpoint, summarize } from '../../main/checkpoint/index';
+import { writeTinyCheckpoint } from '../../main/checkpoint/testing/tiny';
+
+const root = path.resolve(__dirname, '../..');
+const out = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-worker-bundle-'));
+afterAll(() => fs.rmSync(out, { recursive: true, force: true }));
+const run = promisify(execFile);
+
+test('a bundled engine opens a checkpoint in checkpoint-worker.cjs beside it, with the same card as the sources', async () => {
+  const { electronBuildOptions, workerEntryPoints } = (await import(path.join(root, 'scripts/build.mjs'))) as {
+    electronBuildOptions: () => Record<string, unknown>;
+    workerEntryPoints: Record<string, string>;
+  };
+  const common = { ...electronBuildOptions(), sourcemap: false, absWorkingDir: root, outdir: out, outExtension: { '.js': '.cjs' } };
+  const probe = `import { openCheckpoint, summarize } from './main/checkpoint/index';
+openCheckpoint(process.argv[2], { offThread: 'always' }).then((c) => process.stdout.write(JSON.stringify(summarize(c))), (e) => { process.stderr.write(e.code + ': ' + e.message); process.exitCode = 1; });`;
+  await build({ ...common, stdin: { contents: probe, resolveDir: root, loader: 'ts', sourcefile: 'probe.ts' }, outdir: undefined, outfile: path.join(out, 'probe.cjs') });
+  await build({ ...common, entryPoints: workerEntryPoints });
+  expect(fs.existsSync(path.join(out, 'checkpoint-worker.cjs'))).toBe(true);
+
+  const dir = writeTinyCheckpoint(path.join(out, 'tiny'), 'qwen2', { seed: 5, layers: 2 });
+  const { stdout } = await run(process.execPath, [path.join(out, 'probe.cjs'), dir]);
+  expect(JSON.parse(stdout)).toEqual(JSON.parse(JSON.stringify(summarize(await openCheckpoint(dir, { offThread: 'never' })))));
+
+  fs.rmSync(path.join(out, 'checkpoint-worker.cjs'));
+  const missing = await run(process.execPath, [path.join(out, 'probe.cjs'), dir]).catch((e: { stderr: string }) => e);
+  expect((missing as { stderr: string }).stderr).toMatch(/^INTERNAL: the checkpoint reader stopped .*Cannot find module .*checkpoint-worker\.cjs/);
+});
