@@ -36,7 +36,7 @@ export const benchOptions = {
   k: { type: 'string' }, // kernels: Loop iterations timed
   variants: { type: 'string' }, // kernels: comma-separated formulations
   opt: { type: 'string' }, // kernels: onnxruntime graph optimisation level
-  progress: { type: 'string' }, // measure: 1 = a progress line per step on stderr (phase, step/of, ETA; bench/gpu/eta.cjs checks the ETA held)
+  progress: { type: 'string' }, // measure: 1 = a progress line per step on stderr (phase, step/of, ETA; bench/gpu/eta.mjs checks the ETA held)
 } as const;
 
 export function parse(argv: string[]) {

@@ -6,7 +6,10 @@ export async function main(argv: string[]): Promise<void> {
   const v = parse(argv);
   const { target, data } = await openTarget(v);
   const t0 = performance.now();
-  const res = await measureCettPpl(target, data, { p: Number(v.p ?? 1), tol: Number(v.tol ?? 1e-3), thresholdMode: 'authors', curveEngine: (v.engine ?? 'auto') as never, speculate: v.speculate === '1' });
+  // --progress 1: the job's progress events as JSON lines on stderr, with the seconds since the start (a run cut short
+  // by a time limit still shows how far it got and what the ETA said; bench/gpu/eta.mjs compares ETA and arrival)
+  const progress = v.progress === '1' ? (p: object) => process.stderr.write(`PROGRESS ${JSON.stringify({ t: +((performance.now() - t0) / 1000).toFixed(2), ...p })}\n`) : undefined;
+  const res = await measureCettPpl(target, data, { p: Number(v.p ?? 1), tol: Number(v.tol ?? 1e-3), thresholdMode: 'authors', curveEngine: (v.engine ?? 'auto') as never, speculate: v.speculate === '1' }, progress ? { progress } : {});
   const wall = (performance.now() - t0) / 1000;
   const out = {
     suite: 'measure',

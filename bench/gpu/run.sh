@@ -263,14 +263,14 @@ streamed-cap)
   ;;
 cpu1b)
   # issue 15's CPU bullet: a 1.1B LLaMA in fp32 (TinyLlama's shape, random init) on the 16 cores, CETT-PPL-1% at n tokens
-  # (4 sequences of 1024 per batch), a PROGRESS line per step on stderr; eta.cjs then says whether the ETAs held. The
+  # (4 sequences of 1024 per batch), a PROGRESS line per step on stderr; eta.mjs then says whether the ETAs held. The
   # measurement is cut at CPU1B_LIMIT (470 s) so the phase stays inside one device call: a cut run prints how far it got.
   B=/tmp/bm/cpu1b
   [ -f $B/config.json ] || python3 bench/gpu/make_big.py --out $B --shape 1b --dtype float32 --n-tokens 65536 2>&1 | tail -1
   nproc; grep -m1 'model name' /proc/cpuinfo; free -g | head -2
   peak cpu1b-measure-$N timeout ${CPU1B_LIMIT:-470} node dist-bench/bench.cjs measure --model $B --tokens $B/tokens.i32 --n-tokens "$N" --seq-len 1024 --batch 4 --provider cpu --p 1 --tol 1e-3 --progress 1
   grep PROGRESS /tmp/bm/cpu1b-measure-$N.err | tail -4
-  node bench/gpu/eta.cjs /tmp/bm/cpu1b-measure-$N.err
+  node bench/gpu/eta.mjs /tmp/bm/cpu1b-measure-$N.err
   ;;
 streamed-measure)
   # issue 15: the 7B's CETT-PPL-1% at n streamed under a device-memory cap, the threshold search block by block (the plan's
@@ -281,7 +281,7 @@ streamed-measure)
   F=(--model $B --tokens $B/tokens.i32 --seq-len 1024 --batch 16 --provider ${SM_PROVIDER:-cuda} --dtype ${SM_DTYPE:-float16} --p 1 --tol 1e-3 --progress 1)
   for cap in ${4:-24 16}; do
     peak streamed-measure-cap$cap-$N timeout ${SM_LIMIT:-280} node dist-bench/bench.cjs measure "${F[@]}" --n-tokens "$N" --device-memory $cap ${SM_ARGS:-}
-    node bench/gpu/eta.cjs /tmp/bm/streamed-measure-cap$cap-$N.err | tail -4
+    node bench/gpu/eta.mjs /tmp/bm/streamed-measure-cap$cap-$N.err | tail -4
   done
   ;;
 *) echo "unknown phase $PHASE"; exit 2 ;;

@@ -202,8 +202,8 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
 
   let queue: Promise<unknown> = Promise.resolve();
   async function forwardNow(req: ForwardRequest): Promise<ForwardResult> {
-    // the search's sessions were planned with the forward sessions released: release them in turn
-    await releaseAll(searchLive, releaseSearch);
+    // the search's sessions were planned with the forward sessions released: release them in turn (unless both fit)
+    if (!together) await releaseAll(searchLive, releaseSearch);
     const { batch: B, seqLen: S } = req;
     const ids = ctx.idsTensor(req, 'forward');
     const mf = maskFeeds(s, req.mode, B, S);
@@ -231,6 +231,8 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
   }
 
   const sp = plan.search;
+  /** the forward blocks and the search blocks fit the budget side by side: neither releases the other */
+  const together = !!sp && sp.peakBytes + plan.peakBytes <= plan.budgetBytes;
   const tuning: SearchTuning = { ...DEFAULT_SEARCH_TUNING, ...ctx.searchTuning };
   // the plan's token chunk (0 = all at once) bounds a chunk the user's tuning asks for
   if (sp) tuning.chunkTokens = sp.chunkTokens && tuning.chunkTokens ? Math.min(sp.chunkTokens, tuning.chunkTokens) : sp.chunkTokens || tuning.chunkTokens;
@@ -261,7 +263,7 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
    */
   async function searchNow(req: SearchStepRequest): Promise<SearchStepResult> {
     checkSearchRequest(req, L);
-    await releaseAll(live, release); // the search plan counts the whole budget
+    if (!together) await releaseAll(live, release); // the search plan counts the whole budget
     const J = req.targets.length;
     const input_ids = ctx.idsTensor(req, 'searchStep');
     const res: Omit<SearchStepResult, keyof ForwardResult> = {
