@@ -2,7 +2,7 @@
 // tags existed (v5) opens: writable it is upgraded with its runs untagged and a .v5.bak copy kept; read-only it is
 // left as it is and its runs still list (untagged). Tags are trimmed, deduplicated and bounded; the engine's
 // sessions.updateRun sets them, and a CETT-PPL-p% run whose target cannot be met says so in its row.
-import { afterAll, describe, expect, test } from 'vitest';
+import { afterAll, describe, expect, test, vi } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +12,7 @@ import { normalizeTags } from '../../main/store/session';
 import { SCHEMA_VERSION } from '../../main/store/schema';
 import { Engine } from '../../main/engine/engine';
 import type { SessionRun } from '../../main/api/domains/sessions';
+import { main } from '../../main/cli/index';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-tags-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -59,6 +60,29 @@ describe('run tags', () => {
     const again = SessionStore.open(f('rw.sparsitylab'), { readOnly: true });
     expect(again.getRun('old')?.tags).toEqual(['baseline', 'fig-2']);
     again.close();
+  });
+
+  test('`sparsity-lab runs` lists tags and target-not-met, and --tag filters', async () => {
+    const file = f('cli.sparsitylab');
+    const s = SessionStore.create(file);
+    s.createRun({ id: 'a', kind: 'measure', method: 'cett-ppl', p: 50, config: {}, status: 'completed' });
+    s.saveResult('a', { activationRatio: 0.01, pplRatio: 1.2, targetNotMet: 'the p = 50% target cannot be met: x' });
+    s.createRun({ id: 'b', kind: 'measure', method: 'fat', param: 0.1, config: {}, status: 'completed' });
+    s.updateRun('a', { tags: ['paper'] });
+    s.close();
+    const out: string[] = [];
+    const log = vi.spyOn(console, 'log').mockImplementation((m: string) => void out.push(m));
+    try {
+      await main(['runs', file, '--json', '--tag', 'paper']);
+      const rows = JSON.parse(out.join('\n')) as { id: string; tags: string[]; targetNotMet: string | null }[];
+      expect(rows.map((r) => [r.id, r.tags, !!r.targetNotMet])).toEqual([['a', ['paper'], true]]);
+      out.length = 0;
+      await main(['runs', file]);
+      expect(out.find((l) => l.startsWith('a '))).toMatch(/\[target not met\]  #paper$/);
+      expect(out.find((l) => l.startsWith('b '))).not.toMatch(/target not met|#/);
+    } finally {
+      log.mockRestore();
+    }
   });
 
   test('tags are trimmed, deduplicated and bounded; setting tags leaves the note and label alone', () => {
