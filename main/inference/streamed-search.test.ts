@@ -16,7 +16,7 @@ import type { LoadedCheckpoint, ModelSpec } from '../checkpoint/types';
 import { createRunner, type RunnerOptions } from './index';
 import type { ModelRunner } from './runner-types';
 import { planExecution, planSearch, searchBlockBytes, weightBytesByLayer, type PlanInput } from './plan';
-import { buildSearchGraph } from '../graph/search-graph';
+import { buildSearchGraph, searchLayerGroup } from '../graph/search-graph';
 import { batchStream } from '../metrics/data';
 import { measureCettPpl } from '../metrics/cett-ppl';
 import { downWeightsOf } from '../metrics/target';
@@ -236,5 +236,9 @@ describe('planning the streamed search', () => {
     expect(sp.layerGroup).toBe(2); // 2^29 / (16384 · 11008)
     const small = planSearch(input(undefined, { batchSeqs: 2, searchTokens: 2048 }), 400 * GiB)!;
     expect(small.layerGroup).toBe(23); // 2^29 / (2048 · 11008): fewer tokens per call, more layers per group
+    // the whole runner sizes its search graph's group the same way from its batch (index.ts): 16 × 1024 by default
+    expect(searchLayerGroup(spec)).toBe(2);
+    expect(searchLayerGroup(spec, 2048)).toBe(23);
+    expect(searchLayerGroup(spec, 64 * 1024)).toBe(1);
   });
 });
