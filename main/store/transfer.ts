@@ -111,7 +111,7 @@ export function importRuns(into: SessionStore, fromFile: string): ImportReport {
         }
         into.createRun({ id: r.id, parentId: parent, kind: r.kind, method: r.method, checkpointId: ckHere, datasetId: r.datasetId != null ? (dsMap.get(r.datasetId) ?? null) : null, p: r.p, param: r.param, config: from.runConfig(r.id), status: r.status === 'running' ? 'interrupted' : r.status, appVersion: r.appVersion ?? undefined, ortVersion: r.ortVersion ?? undefined, provenance: from.runProvenance(r.id) ?? undefined });
         const st = from.runState(r.id);
-        into.updateRun(r.id, { state: st.state, steps: st.steps, error: r.error, label: r.label, notes: r.notes });
+        into.updateRun(r.id, { state: st.state, steps: st.steps, error: r.error, label: r.label, notes: r.notes, tags: r.tags });
         const res = from.getResult(r.id);
         if (res) into.saveResult(r.id, res);
         idHere.set(r.id, r.id);

@@ -10,6 +10,7 @@ import Database from 'better-sqlite3';
 import { SessionStore } from '../../main/store/index';
 import { normalizeTags } from '../../main/store/session';
 import { SCHEMA_VERSION } from '../../main/store/schema';
+import { importRuns } from '../../main/store/transfer';
 import { Engine } from '../../main/engine/engine';
 import type { SessionRun } from '../../main/api/domains/sessions';
 import { main } from '../../main/cli/index';
@@ -59,7 +60,14 @@ describe('run tags', () => {
     }
     const again = SessionStore.open(f('rw.sparsitylab'), { readOnly: true });
     expect(again.getRun('old')?.tags).toEqual(['baseline', 'fig-2']);
-    again.close();
+    again.close();    // import runs keeps them (as it keeps label and note)
+    const into = SessionStore.create(f('into.sparsitylab'));
+    try {
+      expect(importRuns(into, f('rw.sparsitylab')).imported).toBe(1);
+      expect(into.getRun('old')?.tags).toEqual(['baseline', 'fig-2']);
+    } finally {
+      into.close();
+    }
   });
 
   test('`sparsity-lab runs` lists tags and target-not-met, and --tag filters', async () => {
