@@ -29,7 +29,7 @@
 #   bash bench/gpu/run.sh cpu1b <n-tokens> <outdir>         issue 15: a 1.1B fp32 LLaMA (built here, ~1 min) measured CETT-PPL-1% at n (16384)
 #                                                           on the 16 CPU cores with progress/ETA lines; cut at 470 s (prints how far it got), ≤ 9.5 min
 #   bash bench/gpu/run.sh streamed-measure <n> <outdir> [caps]  issue 15: 7B CETT-PPL-1% at n (16384) streamed under --device-memory
-#                                                           24 and 16 (default; one cap per call keeps it ≤ 5 min) with the block-wise search, peak sampled
+#                                                           24 and 16 (default, 280 s each; one cap per call gets 560 s) with the block-wise search, peak sampled
 # Needs dist-bench/bench.cjs (node scripts/build-bench.mjs here). Everything a phase prints also goes to
 # <outdir>/<phase>.txt (the device tool brings back only a few files).
 set -uo pipefail
@@ -279,8 +279,9 @@ streamed-measure)
   B=/tmp/bm/big7b
   [ -f $B/config.json ] || python3 bench/gpu/make_big.py --out $B --shape 7b --n-tokens 65536 2>&1 | tail -1
   F=(--model $B --tokens $B/tokens.i32 --seq-len 1024 --batch 16 --provider ${SM_PROVIDER:-cuda} --dtype ${SM_DTYPE:-float16} --p 1 --tol 1e-3 --progress 1)
-  for cap in ${4:-24 16}; do
-    peak streamed-measure-cap$cap-$N timeout ${SM_LIMIT:-280} node dist-bench/bench.cjs measure "${F[@]}" --n-tokens "$N" --device-memory $cap ${SM_ARGS:-}
+  CAPS=(${4:-24 16}); LIM=${SM_LIMIT:-$((560 / ${#CAPS[@]}))}  # the call's ~9.5 min shared between the caps
+  for cap in "${CAPS[@]}"; do
+    peak streamed-measure-cap$cap-$N timeout $LIM node dist-bench/bench.cjs measure "${F[@]}" --n-tokens "$N" --device-memory $cap ${SM_ARGS:-}
     node bench/gpu/eta.mjs /tmp/bm/streamed-measure-cap$cap-$N.err | tail -4
   done
   ;;
