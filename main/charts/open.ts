@@ -9,17 +9,18 @@ import { LabError } from '../api/errors';
 import { fromSnapshot, parseSnapshot, type ChartSource } from './source';
 
 /** Adapters for session files register here (the session store adds one for `.sparsitylab`). */
-const openers = new Map<string, (file: string) => ChartSource>();
-export function registerChartSourceOpener(ext: string, open: (file: string) => ChartSource): void {
+const openers = new Map<string, (file: string, opts: { write: boolean }) => ChartSource>();
+export function registerChartSourceOpener(ext: string, open: (file: string, opts: { write: boolean }) => ChartSource): void {
   openers.set(ext.toLowerCase(), open);
 }
 
-export function openChartSource(file: string): ChartSource {
+/** `write`: the caller saves chart settings into the file; otherwise (reading, exporting) the file is never written. */
+export function openChartSource(file: string, opts: { write?: boolean } = {}): ChartSource {
   const abs = path.resolve(file);
   if (!fs.existsSync(abs)) throw new LabError('NOT_FOUND', `session ${abs} does not exist`);
   const ext = path.extname(abs).toLowerCase();
   const opener = openers.get(ext);
-  if (opener) return opener(abs);
+  if (opener) return opener(abs, { write: opts.write === true });
   if (ext === '.json') {
     let data: unknown;
     try {

@@ -80,7 +80,9 @@ export function sessionChartSource(s: SessionStore, owned: boolean): ChartSource
   };
 }
 
-registerChartSourceOpener('.sparsitylab', (file) => {
+registerChartSourceOpener('.sparsitylab', (file, { write }) => {
+  // reading a chart (config, export) opens the file read-only: nothing written, an older schema read as it is (issue 19)
+  if (!write) return sessionChartSource(SessionStore.open(file, { readOnly: true }), true);
   // a session another process writes (its lock, main/store/lock.ts) is still readable for charts: open it read-only
   let s: SessionStore;
   try {

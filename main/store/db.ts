@@ -45,6 +45,28 @@ function writableOnDisk(file: string): boolean {
   }
 }
 
+/**
+ * After a reader closes: a read-only SQLite connection to a WAL file creates its -wal and -shm beside it and, not being
+ * allowed to write, cannot remove them when it is the last one out. When this reader found no -wal (`walBefore` false)
+ * and the one left is empty, a writable connection that only reads is opened and closed: as the last connection SQLite
+ * itself checkpoints nothing and removes both, under its own locks (a writer that came meanwhile keeps them). The
+ * session file's bytes are not touched (issue 19: a read-only open never writes).
+ */
+export function tidyAfterReader(file: string, walBefore: boolean): void {
+  try {
+    const wal = `${file}-wal`;
+    if (walBefore || !fs.existsSync(wal) || fs.statSync(wal).size !== 0 || !writableOnDisk(file)) return;
+    const db = new Database(file, { fileMustExist: true });
+    try {
+      db.prepare('SELECT count(*) FROM sqlite_master').get();
+    } finally {
+      db.close();
+    }
+  } catch {
+    /* only tidying: the session itself is unaffected */
+  }
+}
+
 export function openDb(file: string, opts: { readOnly?: boolean } = {}): OpenedDb {
   if (!fs.existsSync(file)) throw new LabError('NOT_FOUND', `${file}: no such session file`);
   const st = fs.statSync(file);

@@ -9,7 +9,7 @@ import type Database from 'better-sqlite3';
 import { acquireSessionLock, hasLiveWriter, releaseSessionLock, sessionWriteError } from './lock';
 import { validateStoredJobState, validateStoredResult } from './validate';
 import { LabError } from '../api/errors';
-import { createDb, openDb } from './db';
+import { createDb, openDb, tidyAfterReader } from './db';
 import { fromBlob, toBlob, type StoredArray } from './arrays';
 import type { CheckpointSummary } from '../checkpoint/index';
 import type { RunProvenance, SessionCheckpoint, SessionDataset, SessionRun } from '../api/domains/sessions';
@@ -189,16 +189,27 @@ export class SessionStore {
 
   static open(file: string, opts: { readOnly?: boolean } = {}): SessionStore {
     const abs = path.resolve(file);
-    if (opts.readOnly) return new SessionStore(abs, openDb(abs, opts).db, true);
+    const walBefore = fs.existsSync(`${abs}-wal`); // a reader tidies up only what it made (db.ts tidyAfterReader)
+    if (opts.readOnly) {
+      // read as it is: an older schema is not upgraded (the queries read what it has), nothing is written
+      const o = openDb(abs, opts);
+      const s = new SessionStore(abs, o.db, true, o.notice);
+      s.walBefore = walBefore;
+      return s;
+    }
     // a writer owns the file across processes (lock.ts): a second writer gets "in use by PID …"
     return withSessionLock(abs, () => {
       const o = openDb(abs, opts);
       const s = new SessionStore(abs, o.db, o.readOnly, o.notice);
+      s.walBefore = walBefore;
       if (o.readOnly) releaseSessionLock(abs);
       else s.markInterrupted();
       return s;
     });
   }
+
+  /** whether a -wal file was beside the session when it was opened (read-only stores only tidy what they made) */
+  private walBefore = true;
 
   get name(): string {
     return path.basename(this.file).replace(/\.sparsitylab$/, '');
@@ -225,6 +236,7 @@ export class SessionStore {
     } finally {
       this.db.close();
       if (!this.readOnly) releaseSessionLock(this.file);
+      else if (!hasLiveWriter(this.file)) tidyAfterReader(this.file, this.walBefore);
     }
   }
 

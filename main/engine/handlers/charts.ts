@@ -26,15 +26,16 @@ export const CHART_DEPS_SERVICE = 'charts.deps';
  * that session's file (same connection, sees unsaved-by-nobody writes at once), else the named file.
  * `owned` sources are closed after the call.
  */
-function sourceFor(ctx: EngineContext, sessionPath: string | undefined): { src: ChartSource; owned: boolean } {
+function sourceFor(ctx: EngineContext, sessionPath: string | undefined, write: boolean): { src: ChartSource; owned: boolean } {
   const open = currentSession(ctx);
   if (open && (!sessionPath || path.resolve(sessionPath) === open.file)) return { src: sessionChartSource(open, false), owned: false };
   if (!sessionPath) throw new LabError('BAD_REQUEST', 'no session is open: open one, or pass sessionPath');
-  return { src: openChartSource(sessionPath), owned: true };
+  return { src: openChartSource(sessionPath, { write }), owned: true };
 }
 
-async function withSource<T>(ctx: EngineContext, sessionPath: string | undefined, fn: (src: ChartSource) => T | Promise<T>): Promise<T> {
-  const { src, owned } = sourceFor(ctx, sessionPath);
+/** `write`: only saving settings opens a named file for writing; reading and exporting never change it (issue 19) */
+async function withSource<T>(ctx: EngineContext, sessionPath: string | undefined, fn: (src: ChartSource) => T | Promise<T>, write = false): Promise<T> {
+  const { src, owned } = sourceFor(ctx, sessionPath, write);
   try {
     return await fn(src);
   } finally {
@@ -77,5 +78,5 @@ export const chartsHandlers: HandlerMap = {
       if (!src.saveChartSettings) throw new LabError('UNSUPPORTED', `${src.name}: this session cannot store chart settings`);
       src.saveChartSettings(req.kind, req.options);
       return { saved: true as const };
-    }),
+    }, true),
 };
