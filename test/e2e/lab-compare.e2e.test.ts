@@ -150,6 +150,11 @@ test('compare across two sessions: the open one and the demo lab (read-only), di
   // the comparison is in the URL: a reload shows it again
   await page.reload();
   await expect.poll(() => page.getByTestId('compare-col').count(), { timeout: 30_000 }).toBe(3);
+  // a file that is not there: its entry says so, naming it
+  const nope = path.join(lab.work, 'nope.sparsitylab');
+  await page.getByTestId('compare-add-path').fill(nope);
+  await page.getByTestId('compare-add').click();
+  await expect.poll(async () => (await page.getByTestId('compare-source-error').textContent().catch(() => '')) ?? '', { timeout: 15_000 }).toContain(nope);
   // the demo lab was only read
   expect(sha(demo)).toBe(before);
   expect(fs.existsSync(`${demo}.lock`)).toBe(false);
