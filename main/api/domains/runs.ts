@@ -115,6 +115,10 @@ export interface RunEstimate {
   secondsPerPass: number;
   curveSeconds: number;
   totalSeconds: number;
+  /** where the time goes (seconds): reading/opening, the dense phase, the outer search, the final measurement(s) */
+  breakdown?: { setupSeconds: number; denseSeconds: number; searchSeconds: number; finalSeconds: number };
+  /** how long the timed pilot took (main/jobs/estimate.ts) */
+  pilotSeconds?: number;
   provider: string;
   dtype: string;
   /** whole or streamed, the device and memory chosen (absent for ONNX-file inputs) */
