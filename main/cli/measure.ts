@@ -14,6 +14,7 @@ import type { Engine } from '../engine/engine';
 import type { CliCommand } from './commands';
 import { checkpointPosition } from '../checkpoint/series';
 import { inspectCheckpoint } from '../checkpoint/index';
+import { ESTIMATE_USAGE, printEstimate } from './estimate';
 
 const OPTIONS = {
   data: { type: 'string' },
@@ -37,6 +38,7 @@ const OPTIONS = {
   session: { type: 'string' },
   'state-dir': { type: 'string' },
   json: { type: 'boolean' },
+  estimate: { type: 'boolean' },
   quiet: { type: 'boolean' },
   help: { type: 'boolean' },
 } as const;
@@ -61,7 +63,8 @@ const COMMON_USAGE = `  --data <file>            evaluation text: UTF-8 .txt, or
   --resume <id>            continue a killed/cancelled job from its saved state
   --state-dir <dir>        where job state is saved (default ~/.sparsity-lab/jobs)
   --session <file>         record the run (every completed step) in a .sparsitylab session; created if missing
-  --json                   print the result as JSON only`;
+  --json                   print the result as JSON only
+${ESTIMATE_USAGE}`;
 
 const num = parseNumberArg;
 
@@ -202,6 +205,7 @@ export const measureCommand: CliCommand = {
     if (positionals.length !== 1) throw new LabError('BAD_REQUEST', 'give exactly one checkpoint (an HF folder)');
     const config = { kind: 'measure', checkpoint: path.resolve(positionals[0]), ...commonConfig(values) };
     await defaultSeqLen(config, config.checkpoint, !!values.quiet || !!values.json);
+    if (values.estimate) return printEstimate(engine, config, !!values.json);
     await useSession(engine, values.session, values['state-dir']);
     return report(await runJob(engine, config, values.resume, !!values.quiet || !!values.json), !!values.json);
   },
@@ -253,6 +257,7 @@ export const measureSeriesCommand: CliCommand = {
     const config = { kind: 'measure-series', checkpoints: resolveSeries(positionals, num(values['tokens-per-step'], 'tokens-per-step')), lastK: num(values['last-k'], 'last-k'), ...commonConfig(values) };
     if (config.lastK === undefined) delete config.lastK;
     if (config.checkpoints.length) await defaultSeqLen(config, config.checkpoints[0].path, !!values.quiet || !!values.json);
+    if (values.estimate) return printEstimate(engine, config, !!values.json);
     await useSession(engine, values.session, values['state-dir']);
     return report(await runJob(engine, config, values.resume, !!values.quiet || !!values.json), !!values.json);
   },

@@ -3,7 +3,8 @@
 // same process back to back. Both are timed in CPU seconds of this process (all its threads): on a shared 2-core CI
 // machine the wall clock also counts other programs, CPU seconds count the work. An accuracy check, not a speed target.
 import path from 'node:path';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
+import { main } from '../../main/cli/index';
 import { runConfigSchema, type RunConfig } from '../../main/api/domains/runs';
 import { clockSeconds, estimateRun, forwardPassCount, outerSteps, runPilot, scalePilot, type PilotTimings } from '../../main/jobs/estimate';
 import { workFor } from '../../main/jobs/measure-job';
@@ -71,3 +72,22 @@ test('scalePilot: the pilot batch scaled by the run\'s tokens, steps, sweep valu
   expect(s.search).toBeCloseTo(2 * 4 * r, 12);
   expect(s.final).toBeCloseTo(0.25 + 3 * 0.5 * r, 12);
 });
+
+test('CLI: measure --estimate prints the pilot estimate (JSON with --json) and runs nothing else', async () => {
+  const out: string[] = [];
+  const log = vi.spyOn(console, 'log').mockImplementation((...a) => void out.push(a.join(' ')));
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  try {
+    const argv = ['measure', path.join(demo, 'models', 'silu'), '--data', path.join(demo, 'eval.txt'), '--tokens', '1024', '--seq-len', '128', '--provider', 'cpu', '--estimate'];
+    expect(await main([...argv, '--json'])).toBe(0);
+    const e = JSON.parse(out.join('\n')) as { totalSeconds: number; forwardPasses: number; breakdown: Record<string, number> };
+    expect(e.totalSeconds).toBeGreaterThan(0);
+    expect(e.forwardPasses).toBe(2 * (2 + 10));
+    out.length = 0;
+    expect(await main(argv)).toBe(0);
+    expect(out.join('\n')).toMatch(/^estimate: about \d+(\.\d)? s on cpu \(float32\), 24 forward passes — reading and opening .* search .* pilot on the first batch\)$/);
+  } finally {
+    log.mockRestore();
+    err.mockRestore();
+  }
+}, 60_000);
