@@ -43,11 +43,17 @@ export interface JobPersistence {
   finish(id: string, status: Exclude<JobStatus, 'running'>, outcome: { result?: unknown; error?: string }): Promise<void>;
   /** Jobs still 'running' (killed or in flight), oldest first: candidates to resume. */
   listUnfinished(): Promise<StoredJob[]>;
+  /** Where job `id` is (or would be) stored: a session file or a folder; runs are held by it (run-lock.ts). */
+  where(id: string): string;
 }
 
 /** One JSON file per job in a folder; written to a temp file then renamed so a kill never leaves half a file. */
 export class JsonFilePersistence implements JobPersistence {
   constructor(readonly dir: string) {}
+
+  where(): string {
+    return this.dir;
+  }
 
   private file(id: string): string {
     if (!/^[A-Za-z0-9_.-]{1,128}$/.test(id) || id.startsWith('.')) throw new LabError('BAD_REQUEST', `job id "${id}" is not a safe file name`);

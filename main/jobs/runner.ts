@@ -9,6 +9,7 @@ import type { JobFinishedEvent, JobInfo, JobProgressEvent } from '../api/domains
 import type { Progress, RunControl } from '../metrics/control';
 import type { JobPersistence } from './persistence';
 import { checkInputs, hashInputs, relocatedInputs } from './inputs';
+import { acquireRun } from './run-lock';
 import { describeConfig, type LabelConfig } from '../../common/run-label';
 
 /** The job's label from its config (a run config), or its kind for anything else. */
@@ -45,6 +46,17 @@ export class JobRunner {
 
   /** Starts work now; with `resumeId`, continues that job from its saved state. Returns the job id at once. */
   async start(kind: string, config: unknown, work: JobWork, resumeId?: string): Promise<{ id: string; done: Promise<JobFinishedEvent> }> {
+    // the run is this job's from here, before any await: a second job of this process writing it gets BUSY (run-lock.ts)
+    const release = resumeId ? acquireRun(this.store.where(resumeId), resumeId, resumeId) : undefined;
+    try {
+      return await this.begin(kind, config, work, resumeId, release);
+    } catch (e) {
+      release?.();
+      throw e;
+    }
+  }
+
+  private async begin(kind: string, config: unknown, work: JobWork, resumeId: string | undefined, release: (() => void) | undefined): Promise<{ id: string; done: Promise<JobFinishedEvent> }> {
     let id: string;
     let resume: unknown;
     if (resumeId) {
@@ -62,7 +74,13 @@ export class JobRunner {
       resume = stored.state;
     } else {
       id = `${kind}-${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 8)}`;
-      await this.store.create(id, kind, config, await hashInputs(config));
+      release = acquireRun(this.store.where(id), id, id);
+      try {
+        await this.store.create(id, kind, config, await hashInputs(config));
+      } catch (e) {
+        release();
+        throw e;
+      }
     }
     const abort = new AbortController();
     const info: JobInfo = { id, kind, label: labelOf(kind, config), startedAt: new Date().toISOString(), phase: 'start', step: 0, of: 1, tokensPerSec: 0, etaSec: null };
@@ -86,6 +104,7 @@ export class JobRunner {
         ev = { id, status, error: { code: e.code, message: e.message } };
       } finally {
         this.active.delete(id);
+        release?.();
       }
       this.events.finished(ev);
       return ev;

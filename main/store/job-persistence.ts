@@ -55,6 +55,12 @@ export class SessionJobPersistence implements JobPersistence {
     return s && !s.readOnly ? s : undefined;
   }
 
+  /** the open session's file for a run it holds, else the job-file folder (as load and saveStep below choose) */
+  where(id: string): string {
+    const s = this.s();
+    return s && s.hasRun(id) ? s.file : this.fallback.where();
+  }
+
   async create(id: string, kind: string, config: unknown, inputs?: RunInputs): Promise<void> {
     const s = this.s();
     if (!s) return this.fallback.create(id, kind, config, inputs);
