@@ -11,7 +11,8 @@ import { methodName } from '../../common/run-label';
 
 /** JSON with object keys sorted at every level: the same content gives the same text. */
 function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  // arrays of numbers (the bulk of a result) in one native call: JSON of primitives is already canonical
+  if (Array.isArray(v)) return v.every((x) => x === null || typeof x !== 'object') ? JSON.stringify(v) : `[${v.map(canonical).join(',')}]`;
   if (v && typeof v === 'object') {
     const o = v as Record<string, unknown>;
     return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${canonical(o[k])}`).join(',')}}`;
@@ -90,23 +91,25 @@ export function importRuns(into: SessionStore, fromFile: string): ImportReport {
     const runs = from.listRuns().sort((a, b) => Number(!!a.parentId) - Number(!!b.parentId));
     into.db.transaction(() => {
       for (const r of runs) {
-        const hash = runContentHash(from, r.id);
+        // hashed only when something here could be the same run (its id, or a run alike): a new run is copied unhashed
+        let hash: string | undefined;
+        const theirs = () => (hash ??= runContentHash(from, r.id));
         const label = r.label || `${r.checkpoint ?? r.id} · ${methodName({ method: r.method, p: r.p ?? undefined, param: r.param ?? undefined })}`;
         const ckHere = r.checkpointId != null ? (ckMap.get(r.checkpointId) ?? null) : null;
-        const same = into.hasRun(r.id) && hashHere(r.id) === hash ? r.id : (alike.all(r.kind, r.method, ckHere, r.p, r.param) as { id: string }[]).map((x) => x.id).find((id) => hashHere(id) === hash);
+        const same = into.hasRun(r.id) && hashHere(r.id) === theirs() ? r.id : (alike.all(r.kind, r.method, ckHere, r.p, r.param) as { id: string }[]).map((x) => x.id).find((id) => id !== r.id && hashHere(id) === theirs());
         if (same) {
           idHere.set(r.id, same);
           const deleted = into.getRun(same)?.deleted ? ' (deleted here: undo the delete to see it)' : '';
-          report.push({ id: r.id, label, outcome: 'duplicate', sameAs: same, hash, reason: `already present (same content hash)${same !== r.id ? ` as run ${same}` : ''}${deleted}` });
+          report.push({ id: r.id, label, outcome: 'duplicate', sameAs: same, hash: theirs(), reason: `already present (same content hash)${same !== r.id ? ` as run ${same}` : ''}${deleted}` });
           continue;
         }
         if (into.hasRun(r.id)) {
-          report.push({ id: r.id, label, outcome: 'conflict', hash, reason: `not imported: run ${r.id} here has different content (its content hash differs); nothing was overwritten` });
+          report.push({ id: r.id, label, outcome: 'conflict', hash: theirs(), reason: `not imported: run ${r.id} here has different content (its content hash differs); nothing was overwritten` });
           continue;
         }
         const parent = r.parentId ? idHere.get(r.parentId) : undefined;
         if (r.parentId && !parent) {
-          report.push({ id: r.id, label, outcome: 'orphan', hash, reason: `not imported: its parent run ${r.parentId} was not imported` });
+          report.push({ id: r.id, label, outcome: 'orphan', ...(hash ? { hash } : {}), reason: `not imported: its parent run ${r.parentId} was not imported` });
           continue;
         }
         into.createRun({ id: r.id, parentId: parent, kind: r.kind, method: r.method, checkpointId: ckHere, datasetId: r.datasetId != null ? (dsMap.get(r.datasetId) ?? null) : null, p: r.p, param: r.param, config: from.runConfig(r.id), status: r.status === 'running' ? 'interrupted' : r.status, appVersion: r.appVersion ?? undefined, ortVersion: r.ortVersion ?? undefined, provenance: from.runProvenance(r.id) ?? undefined });
@@ -115,7 +118,7 @@ export function importRuns(into: SessionStore, fromFile: string): ImportReport {
         const res = from.getResult(r.id);
         if (res) into.saveResult(r.id, res);
         idHere.set(r.id, r.id);
-        report.push({ id: r.id, label, outcome: 'imported', hash });
+        report.push({ id: r.id, label, outcome: 'imported', ...(hash ? { hash } : {}) });
       }
     })();
     const imported = report.filter((x) => x.outcome === 'imported').length;

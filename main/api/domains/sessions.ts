@@ -194,8 +194,8 @@ export interface ImportedRun {
   outcome: 'imported' | 'duplicate' | 'conflict' | 'orphan';
   /** the run here with the same content hash (duplicate) */
   sameAs?: string;
-  /** sha256 of the run's content (runContentHash) */
-  hash: string;
+  /** sha256 of the run's content (runContentHash), when it was compared (a run with nothing alike here is not hashed) */
+  hash?: string;
   reason?: string;
 }
 
