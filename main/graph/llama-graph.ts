@@ -157,6 +157,11 @@ export interface Decoder {
   T: ElemType;
   /** a weight [out,in] as a value of shape [in,out] for MatMul(x, ·) (registered once; a Transpose node when the initializer is the checkpoint's [out,in] bytes) */
   linear(name: string, out: number, inp: number): string;
+  /**
+   * a weight as registered: `w` the checkpoint's [out,in] matrix when `transB` (nothing copied; products take it with
+   * transB), else a [in,out] value
+   */
+  matrix(name: string): { w: string; transB: boolean };
   /** bytes of checkpoint tensors this decoder pointed at in place, and converted (copied) into the graph or its data file */
   readonly weightBytes: { inPlace: number; converted: number };
   /** a checkpoint tensor as fp32 */
@@ -484,7 +489,11 @@ export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<Gra
     if (s.logitScale !== 1) hF = g.op('Mul', [hF, scalarT('logit_scale', s.logitScale)]);
     return { logits: toF(gemm(hF, lmHead(), V, h)) }; // [B,S,V] fp32
   }
-  return { spec: s, T, linear, W, toF, stream, weightBytes };
+  const matrix = (name: string) => {
+    const m = matrixOf(name);
+    return { w: m.w, transB: !!m.transB && !m.matmul };
+  };
+  return { spec: s, T, linear, matrix, W, toF, stream, weightBytes };
 }
 
 function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: GraphOptions): Uint8Array {

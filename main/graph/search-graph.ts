@@ -107,6 +107,12 @@ export interface SearchGraphOptions {
   fused?: boolean;
   /** how the loop evaluates candidates (default DEFAULT_SEARCH_TUNING) */
   tuning?: SearchTuning;
+  /**
+   * the CETT products read W_out in the checkpoint's [d_h, d_f] layout (com.microsoft FusedMatMul, transB): no
+   * transposed copy, which onnxruntime otherwise makes while creating the session (issue 15: at 7B the search session
+   * took ~20 s to create against the forward graph's ~3.5 s). CUDA; other providers take the transposed value.
+   */
+  productTransB?: boolean;
   /** layers searched side by side in one group (default searchLayerGroup(spec, groupTokens)); the answer does not depend on it */
   layerGroup?: number;
   /** tokens per search call the default layer group is sized for (the runner's planned batch; default 16 × 1024) */
@@ -216,7 +222,14 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
   const Lg = l1 - l0;
   const grp = (xs: string[]) => (xs.length === 1 ? g.op('Unsqueeze', [xs[0], ax0]) : g.op('Concat', xs.map((x) => g.op('Unsqueeze', [x, ax0])), { axis: 0 }));
   const A = grp(a2d.slice(l0, l1));
-  const Wst = grp(Array.from({ length: Lg }, (_, k) => dec.linear(`layers.${from + l0 + k}.mlp.down.weight`, h, F)));
+  // W_out of the group for the CETT products: the checkpoint's own [d,F] matrices through FusedMatMul(transB) where
+  // asked (o.productTransB, CUDA), else [F,d] values (a Transpose that onnxruntime folds into a copy at session creation)
+  const downNames = Array.from({ length: Lg }, (_, k) => `layers.${from + l0 + k}.mlp.down.weight`);
+  const raw = o.productTransB ? downNames.map((n) => dec.matrix(n)) : [];
+  const transB = raw.length > 0 && raw.every((m) => m.transB);
+  const Wst = transB ? grp(raw.map((m) => m.w)) : grp(downNames.map((n) => dec.linear(n, h, F))); // [Lg,d,F] or [Lg,F,d]
+  /** x [.., Lg, t, F] · W_outᵀ → [.., Lg, t, d] */
+  const product = (b: GraphBuilder, x: string) => (transB ? b.node('FusedMatMul', [x, Wst], { transB: 1 }, 1, 'com.microsoft')[0] : b.op('MatMul', [x, Wst]));
   const normsG = Lg === L ? normsLF : g.op('Slice', [normsLF, i64([l0]), i64([l1]), ax0]); // [Lg,F]
   const normsL1F = g.op('Unsqueeze', [normsG, axis1]); // [Lg,1,F]
   const sliceJL = (x: string) => (Lg === L ? x : g.op('Slice', [x, i64([l0]), i64([l1]), axis1])); // [J,Lg]
@@ -247,7 +260,7 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
   const q99 = g.op('Where', [g.op('Less', [w, f32(0.5)]), g.op('Add', [va, g.op('Mul', [w, diff])]), g.op('Sub', [vb, g.op('Mul', [diff, g.op('Sub', [f32(1), w])])])]);
   const start = minN; // [Lg]
   const end = q99;
-  const full = l2norm(g, dec.toF(g.op('MatMul', [A, Wst])), 2); // [L,T] ‖a W_outᵀ‖ per token
+  const full = l2norm(g, dec.toF(product(g, A)), 2); // [L,T] ‖a W_outᵀ‖ per token
   const valid = g.op('Greater', [full, f32(0)]);
   const safeFull = g.op('Where', [valid, full, f32(1)]);
   const count = g.op('Max', [g.op('ReduceSum', [g.op('Cast', [valid], { to: F32 }), axis1], { keepdims: 0 }), f32(1)]); // [L]
@@ -267,7 +280,7 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
     }
     // a where the test holds, else 0: Where with a broadcast zero, or (mul) a times the mask cast to a's type
     const tail = tun.mulMask ? b.op('Mul', [a, b.op('Cast', [mask], { to: T })]) : b.op('Where', [mask, a, zeroT(b)]); // [P·J,L,t,F]
-    const prod = b.op('MatMul', [tail, Wst]); // [P·J,L,t,d]
+    const prod = product(b, tail); // [P·J,L,t,d]
     const tn = l2norm(b, T === F32 ? prod : b.op('Cast', [prod], { to: F32 }), 3); // [P·J,L,t]
     const ratio = b.op('Where', [val, b.op('Div', [tn, sf]), zeroF]);
     return b.op('ReduceSum', [ratio, i64([2])], { keepdims: 0 });

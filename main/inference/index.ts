@@ -156,8 +156,10 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
       const tuning = opts.searchTuning ?? DEFAULT_SEARCH_TUNING;
       // layers per group sized for the batch this runner was planned for (its sequences per call), not a fixed 16 × 1024
       const layerGroup = searchLayerGroup(s, opts.batchSeqs ? opts.batchSeqs * maxSeq : undefined);
-      const key = { search: 3, dtype, maxSeq, fused, ...tuning, layerGroup };
-      searchSession = openGraph(key, (ext) => buildSearchGraph(ckpt, { dtype, maxSeq, colNorms, fused, tuning, layerGroup }, ext));
+      // CUDA reads W_out in the checkpoint's layout (FusedMatMul transB): no transposed copy made at session creation
+      const productTransB = provider === 'cuda';
+      const key = { search: 3, dtype, maxSeq, fused, ...tuning, layerGroup, productTransB };
+      searchSession = openGraph(key, (ext) => buildSearchGraph(ckpt, { dtype, maxSeq, colNorms, fused, tuning, layerGroup, productTransB }, ext));
       searchSession.catch(() => (searchSession = undefined));
     }
     const sess = await searchSession;

@@ -236,6 +236,45 @@ describe('fused search graph (CPU) = the plain authors algorithm, exactly', () =
     }, 180_000);
   }
 
+  it('W_out in the checkpoint layout (FusedMatMul transB, what CUDA runs) gives the transposed-copy graph answer', async () => {
+    const { ckpt, data } = await model('relu', 3);
+    const runner = await createRunner(ckpt, { provider: 'cpu', maxSeq: 32 });
+    try {
+      const L = runner.spec.numLayers;
+      const bt = data.batches[0];
+      const cs = [0.3, 0.05];
+      const outs = [];
+      for (const productTransB of [false, true]) {
+        for (const layerGroup of [1, L]) {
+          const bytes = buildSearchGraph(ckpt, { dtype: 'float32', maxSeq: 32, colNorms: runner.colNorms, fused: true, productTransB, layerGroup });
+          expect(Buffer.from(bytes).includes('FusedMatMul')).toBe(productTransB);
+          const sess = await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'], logSeverityLevel: 3 });
+          outs.push(
+            await sess.run({
+              input_ids: new ort.Tensor('int64', BigInt64Array.from(bt.ids, (x) => BigInt(x)), [bt.batch, bt.seqLen]),
+              c: new ort.Tensor('float32', Float32Array.from(cs), [cs.length]),
+              lo: new ort.Tensor('int64', new BigInt64Array(cs.length * L), [cs.length, L]),
+              hi: new ort.Tensor('int64', new BigInt64Array(cs.length * L).fill(65535n), [cs.length, L]),
+              iters: new ort.Tensor('int64', new BigInt64Array([16n]), []),
+            }),
+          );
+          await sess.release();
+        }
+      }
+      const [ref, ...rest] = outs;
+      for (const o of rest) {
+        expect(Array.from(o.lo_final.data as BigInt64Array)).toEqual(Array.from(ref.lo_final.data as BigInt64Array));
+        expect(Array.from(o.eps.data as Float32Array)).toEqual(Array.from(ref.eps.data as Float32Array));
+        const c0 = ref.eval_cett.data as Float32Array;
+        (o.eval_cett.data as Float32Array).forEach((x, i) => expect(Math.abs(x - c0[i])).toBeLessThanOrEqual(1e-6));
+        const n0 = ref.nll.data as Float32Array;
+        (o.nll.data as Float32Array).forEach((x, i) => expect(Math.abs(x - n0[i])).toBeLessThanOrEqual(1e-5));
+      }
+    } finally {
+      await runner.dispose();
+    }
+  }, 120_000);
+
   it('walks the authors path through its own grid: grid bounds and every visited node from main/base/authors-search.ts', async () => {
     const { authorsGridBounds, bisectionDepth, linspaceAt, walkPath } = await import('../../main/base/authors-search');
     const { ckpt, data } = await model('silu', 5);
