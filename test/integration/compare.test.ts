@@ -66,6 +66,7 @@ test('runs of the open session and of a closed one side by side, the closed one 
     // a wrong run or file is named in the error
     await expect(e.invoke('compare.runs', { runs: [{ session: other, id: 'nope' }] })).rejects.toThrow(/other\.sparsitylab: no run nope/);
     await expect(e.invoke('compare.sessionRuns', { session: f('missing.sparsitylab') })).rejects.toThrow(/missing\.sparsitylab/);
+    for (const odd of ['/', '/proc/self/mem', f('engine')]) await expect(e.invoke('compare.sessionRuns', { session: odd }), odd).rejects.toMatchObject({ code: expect.stringMatching(/^(SESSION_ERROR|NOT_FOUND)$/) });
     // runs with no per-layer figures: no chart, and why
     const flat = await e.invoke('compare.runs', { runs: [{ session: other, id: 'c' }] });
     expect(flat.chart).toBeNull();
