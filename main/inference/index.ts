@@ -155,9 +155,11 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
     if (!searchSession) {
       const tuning = opts.searchTuning ?? DEFAULT_SEARCH_TUNING;
       // layers per group sized for the batch this runner was planned for (its sequences per call), not a fixed 16 × 1024
-      const layerGroup = searchLayerGroup(s, opts.batchSeqs ? opts.batchSeqs * maxSeq : undefined);
-      // CUDA reads W_out in the checkpoint's layout (FusedMatMul transB): no transposed copy made at session creation
+      // CUDA reads W_out in the checkpoint's layout (FusedMatMul transB): no transposed copy made at session creation;
+      // a group of several layers would still concatenate their W_out (a copy): one layer per group where each
+      // layer's product is large anyway (d_h·d_f ≥ 2^24: LLaMA-2-7B), the usual groups below that
       const productTransB = provider === 'cuda';
+      const layerGroup = productTransB && s.hiddenSize * s.intermediateSize >= 2 ** 24 ? 1 : searchLayerGroup(s, opts.batchSeqs ? opts.batchSeqs * maxSeq : undefined);
       const key = { search: 3, dtype, maxSeq, fused, ...tuning, layerGroup, productTransB };
       searchSession = openGraph(key, (ext) => buildSearchGraph(ckpt, { dtype, maxSeq, colNorms, fused, tuning, layerGroup, productTransB }, ext));
       searchSession.catch(() => (searchSession = undefined));
