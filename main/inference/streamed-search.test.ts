@@ -16,7 +16,7 @@ import type { LoadedCheckpoint, ModelSpec } from '../checkpoint/types';
 import { createRunner, type RunnerOptions } from './index';
 import type { ModelRunner } from './runner-types';
 import { planExecution, planSearch, searchBlockBytes, weightBytesByLayer, type PlanInput } from './plan';
-import { buildSearchGraph, searchLayerGroup } from '../graph/search-graph';
+import { buildSearchGraph, searchLayerGroup, type SearchTuning } from '../graph/search-graph';
 import { batchStream } from '../metrics/data';
 import { measureCettPpl } from '../metrics/cett-ppl';
 import { downWeightsOf } from '../metrics/target';
@@ -36,7 +36,7 @@ function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 describe('search graph over blocks of layers = the whole search graph', () => {
-  test.each([1, 2, 3])('blocks of %i layer(s), fp32, two targets, 1 and 2 levels', async (k) => {
+  test.each([1, 2, 3])('blocks of %i layer(s), fp32, two targets, 1 and 2 levels, plain and contrib-op decoder', async (k) => {
     const dir = writeTinyCheckpoint(path.join(tmp, `graph-${k}`), 'llama', { layers: L, activation: 'silu', std: 0.3 });
     const ckpt = await loadCheckpoint(dir);
     const runner = await createRunner(ckpt, { provider: 'cpu', maxSeq: S });
@@ -60,10 +60,12 @@ describe('search graph over blocks of layers = the whole search graph', () => {
       iters: new ort.Tensor('int64', new BigInt64Array([16n]), []),
     });
     try {
-      for (const tuning of [undefined, { levels: 2, chunkTokens: 5, nInLoop: false, mask16: true }]) {
+      // the plain decoder form with two tunings, and the contrib-op form the GPU uses (MultiHeadAttention, RotaryEmbedding, …)
+      const variants: [SearchTuning | undefined, boolean][] = [[undefined, false], [{ levels: 2, chunkTokens: 5, nInLoop: false, mask16: true }, false], [undefined, true]];
+      for (const [tuning, fused] of variants) {
         // one layer per group on both sides: bit for bit. (The group size itself can move a CETT value by an ulp on the
         // CPU — a batched product of another shape — which the runner test below covers: same thresholds.)
-        const o = { dtype: 'float32' as const, maxSeq: S, colNorms: runner.colNorms, fused: false, layerGroup: 1, ...(tuning ? { tuning } : {}) };
+        const o = { dtype: 'float32' as const, maxSeq: S, colNorms: runner.colNorms, fused, layerGroup: 1, ...(tuning ? { tuning } : {}) };
         const want = await run(buildSearchGraph(ckpt, o), base(L));
         const got: Record<string, ort.Tensor>[] = [];
         let dense: ort.Tensor | undefined;
