@@ -9,7 +9,7 @@ import { LabError } from '../api/errors';
 import type { ComparedRun, CompareResponses } from '../api/domains/compare';
 import type { PlotData } from '../api/domains/charts';
 import type { RunProvenance } from '../api/domains/sessions';
-import { SessionStore, runContentHash } from '../store/index';
+import { openToRead, runContentHash, type SessionStore } from '../store/index';
 import { buildChartConfig } from '../charts/spec';
 import { methodName } from '../../common/run-label';
 
@@ -20,14 +20,7 @@ const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFi
 export function withSession<T>(open: SessionStore | undefined, file: string, fn: (s: SessionStore, isOpen: boolean) => T): T {
   const abs = path.resolve(file);
   if (open && open.file === abs) return fn(open, true);
-  let s: SessionStore;
-  try {
-    s = SessionStore.open(abs, { readOnly: true });
-  } catch (e) {
-    // the store names the file and the problem; an I/O error below it (a device, a special file) is said the same way
-    if (e instanceof LabError) throw e;
-    throw new LabError('SESSION_ERROR', `${abs}: cannot be read as a session (${(e as Error).message})`);
-  }
+  const s = openToRead(abs);
   try {
     return fn(s, false);
   } finally {

@@ -56,8 +56,21 @@ export function runContentHash(s: SessionStore, id: string): string {
  * (runContentHash) is here already is not copied again, whatever its id: it is reported as a duplicate with the id it
  * has here. A run whose id is taken here by different content is not imported (nothing here is overwritten).
  */
+/**
+ * Another session file opened to read it (import, compare): read-only, so it is never written or upgraded. The store
+ * names the file and the problem; an I/O error below it (a device, a special file) is said the same way.
+ */
+export function openToRead(file: string): SessionStore {
+  try {
+    return SessionStore.open(file, { readOnly: true });
+  } catch (e) {
+    if (e instanceof LabError) throw e;
+    throw new LabError('SESSION_ERROR', `${path.resolve(file)}: cannot be read as a session (${(e as Error).message})`);
+  }
+}
+
 export function importRuns(into: SessionStore, fromFile: string): ImportReport {
-  const from = SessionStore.open(fromFile, { readOnly: true });
+  const from = openToRead(fromFile);
   try {
     if (path.resolve(fromFile) === into.file) throw new LabError('BAD_REQUEST', 'cannot import a session into itself');
     const ckMap = new Map<number, number>();

@@ -93,6 +93,8 @@ describe('import with duplicate detection by content hash', () => {
       const r = await e.call('sessions.importRuns', { from: f('c-there.sparsitylab') });
       expect(r).toMatchObject({ imported: 0, skipped: 1, duplicates: 1, runs: [{ id: 'a-elsewhere', outcome: 'duplicate', sameAs: 'a', reason: 'already present (same content hash) as run a' }] });
       expect((await e.invoke('sessions.listRuns', {})).map((x) => x.id)).toEqual(['a']);
+      // not a session: refused naming the file, never a raw I/O error
+      await expect(e.invoke('sessions.importRuns', { from: '/proc/self/mem' })).rejects.toMatchObject({ code: 'SESSION_ERROR', message: expect.stringContaining('/proc/self/mem') });
       await e.call('sessions.close', {});
     } finally {
       await e.dispose();
