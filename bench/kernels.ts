@@ -68,6 +68,11 @@ const VARIANTS: Record<string, Variant> = {
     const prod = b.op('MatMul', [b.op('Where', [b.op('LessOrEqual', [x.absA, b4]), x.A, x.zero]), x.W]); // [1,Lg,T,d]
     return ratioSum(b, x, b.op('Squeeze', [l2(b, x, prod, 3), x.i64([0])]));
   },
+  // the product on W_out as the checkpoint stores it ([Lg,d,F]) through com.microsoft FusedMatMul(transB), with √ΣΣ
+  fmm: (b, x) => {
+    const prod = b.node('FusedMatMul', [b.op('Where', [b.op('LessOrEqual', [x.absA, x.bound]), x.A, x.zero]), x.WT], { transB: 1 }, 1, 'com.microsoft')[0];
+    return ratioSum(b, x, b.op('Sqrt', [b.op('ReduceSumSquare', [b.op('Cast', [prod], { to: DT.FLOAT })], { axes: [2], keepdims: 0 })]));
+  },
   leOnly: (b, x) => tiny(b, x, b.op('LessOrEqual', [x.absA, x.bound]), 3),
   // the tail test against one scalar per layer (activations pre-scaled by the column norms)
   scalarT: (b, x) => tiny(b, x, b.op('Where', [b.op('LessOrEqual', [x.absA, b.op('ReduceMax', [x.bound], { axes: [2], keepdims: 1 })]), x.A, x.zero]), 3),

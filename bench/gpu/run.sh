@@ -147,7 +147,7 @@ ref)
   ;;
 bg-build)
   # the 0.1B ReLU model + 1M tokens and the LLaMA-2-7B shape, built in the background while the machine is set up
-  setsid nohup bash -c "python3 bench/reference/make_model.py --out /tmp/bm/relu --act relu --n-tokens 1048576 > /tmp/bm/bg-relu.log 2>&1; python3 bench/gpu/make_big.py --out /tmp/bm/big7b --shape 7b --n-tokens 65536 > /tmp/bm/bg-7b.log 2>&1; echo done > /tmp/bm/bg.done" > /dev/null 2>&1 &
+  setsid nohup bash -c "python3 bench/gpu/make_big.py --out /tmp/bm/big7b --shape 7b --n-tokens 65536 > /tmp/bm/bg-7b.log 2>&1; python3 bench/reference/make_model.py --out /tmp/bm/relu --act relu --n-tokens 1048576 > /tmp/bm/bg-relu.log 2>&1; python3 bench/gpu/make_big.py --out /tmp/bm/big24 --shape 2.4b --n-tokens 65536 > /tmp/bm/bg-24.log 2>&1; python3 bench/reference/make_model.py --out /tmp/bm/silu --act silu --n-tokens 1048576 > /tmp/bm/bg-silu.log 2>&1; echo done > /tmp/bm/bg.done" > /dev/null 2>&1 &
   echo "background build started"
   ;;
 m7b)
@@ -158,8 +158,17 @@ m7b)
   done
   ;;
 m01)
-  # issue 16: 0.1B ReLU CETT-PPL-1% at n tokens, default tuning, after bg-build
-  peak m01-relu-$N timeout 400 node dist-bench/bench.cjs measure --model /tmp/bm/relu --tokens /tmp/bm/relu/tokens.i32 --n-tokens "$N" --seq-len 1024 --batch 16 --provider cuda --dtype float16 --p 1 --tol 1e-3
+  # issue 16: 0.1B CETT-PPL-1% at n tokens, default tuning, after bg-build (acts: ${4:-relu})
+  for act in ${4:-relu}; do
+    peak m01-$act-$N timeout 280 node dist-bench/bench.cjs measure --model /tmp/bm/$act --tokens /tmp/bm/$act/tokens.i32 --n-tokens "$N" --seq-len 1024 --batch 16 --provider cuda --dtype float16 --p 1 --tol 1e-3
+  done
+  ;;
+kernels2)
+  # issue 15/16: the product on W_out as stored (FusedMatMul transB) against MatMul on a transposed copy, per level
+  peak kernels2-7b1 timeout 120 node dist-bench/bench.cjs kernels --shape 1,16384,11008,4096 --provider cuda --k 10 --variants mmOnly,sumsq,fmm --out "$OUT/kernels2-7b1.json"
+  grep -h '^{"variant' /tmp/bm/kernels2-7b1.err
+  peak kernels2-01b timeout 120 node dist-bench/bench.cjs kernels --shape 0.1b --provider cuda --k 20 --variants sumsq,fmm --out "$OUT/kernels2-01b.json"
+  grep -h '^{"variant' /tmp/bm/kernels2-01b.err
   ;;
 prof7b)
   # issue 15: where a 7B search call's time goes (dense forward, the call with 0/8/16 levels, onnxruntime's per-operator
