@@ -11,8 +11,7 @@ import type { ClusterStatus, CommandName, RequestOf, ResponseOf } from '../api/c
 import type { Engine } from '../engine/engine';
 import { readSweepSpec, runTask, sweepFromSpec, type MeasureFlags, type SeriesPoint } from '../cluster/index';
 import type { CliCommand } from './commands';
-import { parseNumberArg } from './args';
-import { measureCommand, resolveSeries } from './measure';
+import { measureCommand, measureFlagsConfig, resolveSeries } from './measure';
 
 const USAGE = `usage: sparsity-lab cluster <verb> …
   submit <series folder | list.txt | ckpt … | sweep.json> --session <file> --data <file> [options]
@@ -75,8 +74,6 @@ function int(v: string | undefined, name: string, min: number): number | undefin
   return n;
 }
 
-const num = parseNumberArg;
-
 async function openSession(engine: Engine, file: string | undefined, create: boolean): Promise<void> {
   if (!file) throw new LabError('BAD_REQUEST', '--session <file> is required: the array is recorded in the session');
   const abs = path.resolve(file);
@@ -92,7 +89,8 @@ function parse(argv: string[]) {
   return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
 }
 
-function submitRequest(values: Values, positionals: string[]): RequestOf<'cluster.submit'> {
+/** exported for tests (measure-flags.test.ts) */
+export function submitRequest(values: Values, positionals: string[]): RequestOf<'cluster.submit'> {
   if (positionals.length === 0) throw new LabError('BAD_REQUEST', 'give a series folder, a list file, checkpoints, or a sweep spec (.json)');
   let points: SeriesPoint[];
   let fromSpec: MeasureFlags = {};
@@ -106,20 +104,9 @@ function submitRequest(values: Values, positionals: string[]): RequestOf<'cluste
   } else points = resolveSeries(positionals);
   const data = (values.data as string | undefined) ?? (fromSpec.data as string | undefined);
   if (!data) throw new LabError('BAD_REQUEST', '--data <file> is required (or "data" in the sweep spec)');
-  const measure: RequestOf<'cluster.submit'>['measure'] = {
-    data: path.resolve(data),
-    method: (values.method ?? fromSpec.method) as never,
-    p: num(values.p, 'p'),
-    param: num(values.param, 'param'),
-    tokens: num(values.tokens, 'tokens'),
-    seqLen: num(values['seq-len'], 'seq-len'),
-    batch: num(values.batch, 'batch'),
-    tol: num(values.tol, 'tol'),
-    thresholdMode: values['threshold-mode'] as never,
-    provider: values.provider as never,
-    bos: values.bos || undefined,
-  };
-  for (const k of Object.keys(measure) as (keyof typeof measure)[]) if (measure[k] === undefined) delete measure[k];
+  // the measure flags map as for `measure` (measure.ts); the contract's cluster shape calls bosPerSequence `bos`
+  const { bosPerSequence, ...flags } = measureFlagsConfig({ ...values, method: values.method ?? fromSpec.method });
+  const measure = { data: path.resolve(data), ...flags, ...(bosPerSequence ? { bos: true } : {}) } as RequestOf<'cluster.submit'>['measure'];
   const pathMap = (values['path-map'] ?? []).map((m) => {
     const i = m.indexOf('=');
     if (i <= 0) throw new LabError('BAD_REQUEST', `--path-map "${m}": give <folder here>=<folder on the cluster>`);

@@ -68,23 +68,42 @@ ${ESTIMATE_USAGE}`;
 
 const num = parseNumberArg;
 
+/**
+ * The measure flags and the run-config fields they set, in the order a config is written (a resume compares configs
+ * as JSON, so the order stays): `measure`, `measure-series` and `cluster submit` (cluster.ts) all map them here.
+ */
+const MEASURE_FLAGS = [
+  ['method', 'method', 'string'],
+  ['p', 'p', 'number'],
+  ['param', 'param', 'number'],
+  ['tokens', 'tokens', 'number'],
+  ['seq-len', 'seqLen', 'number'],
+  ['batch', 'batch', 'number'],
+  ['tol', 'tol', 'number'],
+  ['threshold-mode', 'thresholdMode', 'string'],
+  ['provider', 'provider', 'string'],
+  ['device-memory', 'deviceMemory', 'number'],
+  ['execution', 'execution', 'string'],
+  ['bos', 'bosPerSequence', 'flag'],
+] as const;
+
+export type MeasureFlagFields = Partial<Record<(typeof MEASURE_FLAGS)[number][1], string | number | boolean>>;
+
+/** The run-config fields of the measure flags that were given (numbers parsed, with the flag named in errors). */
+export function measureFlagsConfig(values: Record<string, unknown>): MeasureFlagFields {
+  const cfg: MeasureFlagFields = {};
+  for (const [flag, field, type] of MEASURE_FLAGS) {
+    const v = values[flag];
+    const x = type === 'number' ? num(v as string | undefined, flag) : type === 'flag' ? (v ? true : undefined) : (v as string | undefined);
+    if (x !== undefined) cfg[field] = x;
+  }
+  return cfg;
+}
+
 function commonConfig(values: Record<string, string | boolean | undefined>) {
   if (!values.data) throw new LabError('BAD_REQUEST', '--data <file> is required');
-  const cfg: Record<string, unknown> = { data: path.resolve(String(values.data)) };
-  const set = (k: string, v: unknown) => v !== undefined && (cfg[k] = v);
-  set('method', values.method);
-  set('p', num(values.p as string, 'p'));
-  set('param', num(values.param as string, 'param'));
-  set('tokens', num(values.tokens as string, 'tokens'));
-  set('seqLen', num(values['seq-len'] as string, 'seq-len'));
-  set('batch', num(values.batch as string, 'batch'));
-  set('tol', num(values.tol as string, 'tol'));
-  set('thresholdMode', values['threshold-mode']);
-  set('provider', values.provider);
-  set('deviceMemory', num(values['device-memory'] as string, 'device-memory'));
-  set('execution', values.execution);
-  set('bosPerSequence', values.bos ? true : undefined);
-  set('stateDir', values['state-dir'] ? path.resolve(String(values['state-dir'])) : undefined);
+  const cfg: Record<string, unknown> = { data: path.resolve(String(values.data)), ...measureFlagsConfig(values) };
+  if (values['state-dir']) cfg.stateDir = path.resolve(String(values['state-dir']));
   if (values.sweep !== undefined) cfg.sweep = parseNumberList(String(values.sweep), 'sweep');
   if (values['sweep-p'] !== undefined) {
     if (values.sweep !== undefined) throw new LabError('BAD_REQUEST', '--sweep-p and --sweep both say what to sweep: give one of them');
