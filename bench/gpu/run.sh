@@ -30,6 +30,9 @@
 #                                                           on the 16 CPU cores with progress/ETA lines; cut at 470 s (prints how far it got), ≤ 9.5 min
 #   bash bench/gpu/run.sh streamed-measure <n> <outdir> [caps]  issue 15: 7B CETT-PPL-1% at n (16384) streamed under --device-memory
 #                                                           24 and 16 (default, 280 s each; one cap per call gets 560 s) with the block-wise search, peak sampled
+#   bash bench/gpu/run.sh estimate 0 <outdir>              issue 18: the pilot estimate (runs.estimate) against the run it estimates, wall
+#                                                           clock: CUDA (fused search) on a 768x12 LLaMA at 65k and 262k tokens, the 16 CPU
+#                                                           cores on a 256x4 at 16k; prints estimateSeconds/actualSeconds/errorPct, ~5 min
 # Needs dist-bench/bench.cjs (node scripts/build-bench.mjs here). Everything a phase prints also goes to
 # <outdir>/<phase>.txt (the device tool brings back only a few files).
 set -uo pipefail
@@ -127,6 +130,14 @@ ours-cuda)
   peak ours-forward-cuda node dist-bench/bench.cjs forward --model $M "${COMMON[@]}" --provider cuda --dtype float16
   peak ours-measure-cuda node dist-bench/bench.cjs measure --model $M "${COMMON[@]}" --provider cuda --dtype float16 --p 1 --tol 1e-3
   peak ours-measure-cuda-spec node dist-bench/bench.cjs measure --model $M "${COMMON[@]}" --provider cuda --dtype float16 --p 1 --tol 1e-3 --speculate 1
+  ;;
+estimate)
+  # issue 18: estimate (a timed pilot on the first batch) then the run, as a user clicks Estimate then Start; the
+  # model (byte-level tokenizer) is generated on first use in .cache/bench, the text is the demo lab's eval.txt
+  for spec in "cuda 768,12 65536 1024 16" "cuda 768,12 262144 1024 16" "cpu 256,4 16384 256 4"; do
+    set -- $spec
+    peak estimate-$1-$3 timeout 170 node dist-bench/bench.cjs estimate --provider $1 --shape $2 --n-tokens $3 --seq-len $4 --batch $5
+  done
   ;;
 ours-small)
   # the same at fewer tokens: SiLU, and the fp16 agreement run against the fp16 reference
