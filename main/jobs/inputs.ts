@@ -42,6 +42,25 @@ export function fileHash(file: string): string | undefined {
   }
 }
 
+/**
+ * fileHash's value, read through fs.promises in 1 MiB chunks: the event loop turns between chunks, so a large
+ * evaluation text hashed when a run starts or resumes does not hold up the engine's other requests (issue 19).
+ */
+export async function fileHashAsync(file: string): Promise<string | undefined> {
+  let fh: fs.promises.FileHandle | undefined;
+  try {
+    fh = await fs.promises.open(file, 'r');
+    const h = crypto.createHash('sha256');
+    const buf = Buffer.alloc(1 << 20);
+    for (let n; (n = (await fh.read(buf, 0, buf.length, null)).bytesRead) > 0; ) h.update(buf.subarray(0, n));
+    return `sha256:${h.digest('hex')}`;
+  } catch {
+    return undefined; // unreadable: the job itself reports it with the file name
+  } finally {
+    await fh?.close().catch(() => undefined);
+  }
+}
+
 /** A checkpoint's content hash, or null when it cannot be read. */
 export async function checkpointHash(p: string): Promise<string | null> {
   try {
@@ -73,7 +92,7 @@ export async function hashInputs(config: unknown): Promise<RunInputs> {
   const p = inputPaths(config);
   const checkpoints: InputRef[] = [];
   for (const ck of p.checkpoints) checkpoints.push({ path: ck, hash: await checkpointHash(ck) });
-  return { checkpoints, data: p.data ? { path: p.data, hash: fileHash(p.data) ?? null } : undefined };
+  return { checkpoints, data: p.data ? { path: p.data, hash: (await fileHashAsync(p.data)) ?? null } : undefined };
 }
 
 /**
@@ -117,7 +136,7 @@ export async function checkInputs(id: string, recorded: RunInputs | undefined): 
   }
   const d = recorded.data;
   if (d?.hash) {
-    const now = fileHash(d.path) ?? null;
+    const now = (await fileHashAsync(d.path)) ?? null;
     if (now !== d.hash) refuse('evaluation text', d.path, d.hash, now);
   }
 }

@@ -7,7 +7,7 @@
 import path from 'node:path';
 import type { JobPersistence, JobStatus, StoredJob } from '../jobs/persistence';
 import { JsonFilePersistence } from '../jobs/persistence';
-import { fileHash, type RunInputs } from '../jobs/inputs';
+import { fileHashAsync, type RunInputs } from '../jobs/inputs';
 import { inspectCheckpoint } from '../checkpoint/index';
 import { APP_VERSION } from '../base/version';
 import { onnxruntimeVersion } from '../inference/providers';
@@ -72,7 +72,7 @@ export class SessionJobPersistence implements JobPersistence {
       for (const ck of c.checkpoints) checkpointId = await registerCheckpoint(s, ck.path, { series, tokensTrained: ck.tokensSeen });
     }
     // tokens = the run's token budget (METHOD.md: N tokens cut into N/S sequences)
-    const dataHash = inputs?.data?.hash ?? (c.data ? fileHash(c.data) : undefined);
+    const dataHash = inputs?.data?.hash ?? (c.data ? await fileHashAsync(c.data) : undefined);
     const datasetId = c.data ? s.upsertDataset({ path: path.resolve(c.data), seqLen: c.seqLen, hash: dataHash ?? undefined, tokens: c.tokens }) : null;
     // p only for one CETT-PPL-p% measurement: a CETT sweep fixes CETT, not p% (its row must not read 'CETT-PPL-1%'),
     // and a p% sweep has one p per point

@@ -1,0 +1,30 @@
+// The evaluation text's hash taken when a run starts or resumes (inputs.ts): read in chunks with the event loop turning
+// between them, equal to node:crypto's sha256 of the whole file, undefined for a file that cannot be read.
+import { afterAll, expect, test } from 'vitest';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileHash, fileHashAsync } from './inputs';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-inputs-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+test('fileHashAsync: sha256 of every byte, across chunk boundaries, while timers still fire', async () => {
+  for (const n of [0, 1, (1 << 20) - 1, 1 << 20, 3 * (1 << 20) + 17]) {
+    const f = path.join(dir, `t${n}.txt`);
+    const bytes = crypto.randomBytes(n);
+    fs.writeFileSync(f, bytes);
+    const want = `sha256:${crypto.createHash('sha256').update(bytes).digest('hex')}`;
+    expect(await fileHashAsync(f)).toBe(want);
+    expect(fileHash(f)).toBe(want);
+  }
+  const big = path.join(dir, 'big.txt');
+  fs.writeFileSync(big, Buffer.alloc(32 << 20, 'a'));
+  let ticks = 0;
+  const t = setInterval(() => ticks++, 0);
+  await fileHashAsync(big);
+  clearInterval(t);
+  expect(ticks).toBeGreaterThan(0); // the loop turned during the read (a synchronous hash would allow none)
+  expect(await fileHashAsync(path.join(dir, 'missing.txt'))).toBeUndefined();
+});
