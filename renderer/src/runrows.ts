@@ -21,7 +21,8 @@ export function methodLabel(r: Pick<SessionRun, 'method' | 'p' | 'param'> & { ki
   const base = BASELINE[r.method] ?? r.method;
   if (sweepPoints > 0 && overP) return `CETT-PPL-p% sweep ×${sweepPoints}`;
   if (sweepPoints > 0) return `${r.method === 'cett-ppl' ? 'CETT' : base} sweep ×${sweepPoints}`;
-  if (r.method === 'cett-ppl') return `CETT-PPL-${r.p ?? '?'}%`;
+  // a cett-ppl row without p is a sweep whose points are not recorded yet (it is running, or failed)
+  if (r.method === 'cett-ppl') return r.p === null || r.p === undefined ? 'sweep (no points yet)' : `CETT-PPL-${r.p}%`;
   return r.param !== null && r.param !== undefined ? `${base} ${r.param}` : base;
 }
 

@@ -74,7 +74,10 @@ test('the wizard runs a p% sweep: one progress bar across its phases, then the s
       // the run page shows the same bar while it runs
       await page.goto(`${server.url}#/run/${encodeURIComponent(sweepId)}`);
       await page.getByTestId('run-running').waitFor({ timeout: 10_000 }).catch(() => undefined);
-      if (await page.getByTestId('run-running').count()) await both(page, 'psweep-runpage-running');
+      if (await page.getByTestId('run-running').count()) {
+        expect(await page.getByTestId('run-page').locator('.sub').textContent()).toMatch(/^CETT-PPL-p% sweep ×4/); // not 'CETT-PPL-1%'
+        await both(page, 'psweep-runpage-running');
+      }
       await page.goto(`${server.url}#/monitor`);
       await page.getByTestId('job').first().waitFor({ timeout: 10_000 });
     }

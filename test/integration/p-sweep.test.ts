@@ -125,6 +125,8 @@ describe('p% sweep', () => {
     expect(describeConfig({ kind: 'measure', method: 'cett-ppl', p: 1, checkpoint: '/m/tiny', sweepP: [1, 5, 10] })).toBe('CETT-PPL-p% sweep · tiny · p = 1, 5, 10%');
     expect(methodLabel({ method: 'cett-ppl', p: null, param: null }, 2, true)).toBe('CETT-PPL-p% sweep ×2');
     expect(methodLabel({ method: 'cett-ppl', p: null, param: null }, 2)).toBe('CETT sweep ×2');
+    expect(methodLabel({ method: 'cett-ppl', p: null, param: null })).toBe('sweep (no points yet)'); // running: no p to name
+    expect(methodLabel({ method: 'cett-ppl', p: 5, param: null })).toBe('CETT-PPL-5%');
   });
 
   test('the engine refuses a p% sweep of a baseline, with sweep, or with p ≤ 0 / repeated values', async () => {
