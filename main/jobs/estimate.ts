@@ -18,13 +18,10 @@ import { baselineMask, type BaselineMethod } from '../metrics/baselines';
 import { defaultModelSource, type ModelSource } from './models';
 import { openOpts } from './measure-job';
 import { refuseNonFiniteWeights } from './finite-result';
+import { outerSteps } from './progress';
 
-/** Outer bisection steps of CETT-PPL-p% on [0, 1] down to `tol` (Algorithm 1's `while r − l > tol`). */
-export function outerSteps(tol: number): number {
-  let steps = 0;
-  for (let w = 1; w > tol; w /= 2) steps++;
-  return steps;
-}
+// the outer search's step count: one definition, with the run's progress plan (main/jobs/progress.ts)
+export { outerSteps };
 
 /** Forward passes of a measurement: dense pass per batch, one sparse pass per batch per outer step, final pass. */
 export function forwardPassCount(cfg: RunConfig, batches: number, checkpoints = 1): number {

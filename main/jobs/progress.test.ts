@@ -8,7 +8,7 @@ import { writeTinyCheckpoint } from '../checkpoint/testing/tiny';
 import { measureConfigSchema } from '../api/domains/runs';
 import type { Progress } from '../metrics/control';
 import { runMeasure } from './measure-job';
-import { planPhases, searchStepCount, withOverall } from './progress';
+import { planPhases, outerSteps, withOverall } from './progress';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-progress-'));
 const ck = writeTinyCheckpoint(path.join(dir, 'ck'), 'llama', { activation: 'relu', hidden: 32, layers: 2, seed: 3 });
@@ -38,7 +38,7 @@ describe('overall progress', () => {
     expect(firstSearch.step).toBe(0);
     expect(firstSearch.phaseIndex).toBe(1);
     const nb = 2;
-    expect(firstSearch.overall).toBeCloseTo(nb / (nb + searchStepCount(1e-2) * nb + nb), 12);
+    expect(firstSearch.overall).toBeCloseTo(nb / (nb + outerSteps(1e-2) * nb + nb), 12);
   });
 
   test('p% sweep: one bar over the dense pass and every p; phases name the p', async () => {

@@ -17,17 +17,17 @@ export interface PlannedPhase {
   weight: number;
 }
 
-/** Outer bisection steps from [0, 1] to tol: the search's step count (main/metrics/cett-ppl.ts halves until ≤ tol). */
-export function searchStepCount(tol: number): number {
-  let n = 0;
-  for (let w = 1; w > tol; w /= 2) n++;
-  return n;
+/** Outer bisection steps of CETT-PPL-p% on [0, 1] down to `tol` (Algorithm 1's `while r − l > tol`); estimate.ts uses it too. */
+export function outerSteps(tol: number): number {
+  let steps = 0;
+  for (let w = 1; w > tol; w /= 2) steps++;
+  return steps;
 }
 
 /** The phases of a run and their weights, from its config and the number of evaluation batches. */
 export function planPhases(cfg: RunConfig, batches: number): PlannedPhase[] {
   const nb = Math.max(1, batches);
-  const S = searchStepCount(cfg.tol);
+  const S = outerSteps(cfg.tol);
   if (cfg.kind === 'measure-series') {
     const k = Math.min(cfg.lastK, cfg.checkpoints.length);
     // the last k share one search; every checkpoint then gets its final pass (the others a dense pass first)
