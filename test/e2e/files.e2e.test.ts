@@ -69,9 +69,16 @@ test('evaluation text: Browse starts at home, walks up to the file system and in
     await expect.poll(() => fb.getByTestId('fb-path').inputValue()).not.toBe(before);
   }
   expect(await fb.getByTestId('fb-path').inputValue()).toBe('/');
+  let here = '';
   for (const part of realWork.split('/').filter(Boolean).concat('texts')) {
-    await fb.getByRole('listbox').getByRole('option', { name: part, exact: true }).dblclick();
-    await expect.poll(() => fb.getByTestId('fb-path').inputValue()).toMatch(new RegExp(`/${part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`));
+    here += `/${part}`;
+    const option = fb.getByRole('listbox').getByRole('option', { name: part, exact: true });
+    // a crowded folder (a shared /tmp) lists its first 5,000 entries: past them the path box goes on
+    if ((await option.count()) === 0 && (await fb.getByText(/More entries than shown/).count()) > 0) {
+      await fb.getByTestId('fb-path').fill(here);
+      await fb.getByTestId('fb-go').click();
+    } else await option.dblclick();
+    await expect.poll(() => fb.getByTestId('fb-path').inputValue()).toBe(here);
   }
   await fb.getByRole('listbox').getByRole('option', { name: /eval\.txt/ }).click();
   await themed('files-browse-outside-home');

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Engine } from '../engine';
+import { MAX_ENTRIES } from './files';
 
 const data = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'slab-files-')));
 const engine = new Engine({ paths: { userData: path.join(data, 'app'), cache: path.join(data, 'cache') }, log: { info() {}, warn() {}, error() {} } });
@@ -111,4 +112,21 @@ test('recent folders: remembered (a file remembers its folder), newest first, de
   fs.writeFileSync(path.join(data, 'app', 'recent-folders.json'), '{not json');
   expect((await engine.invoke('files.list', { path: data })).recent).toEqual([]);
   expect((await engine.invoke('files.remember', { path: a })).recent).toEqual([a]);
+});
+
+test('a huge folder lists the first entries (folders first, by name), says it is truncated, and keeps a selected file', async () => {
+  const big = path.join(data, 'big');
+  fs.mkdirSync(big);
+  for (let i = 0; i < MAX_ENTRIES + 5; i++) fs.writeFileSync(path.join(big, `f${String(i).padStart(5, '0')}.txt`), '');
+  fs.mkdirSync(path.join(big, 'zz-folder'));
+  const r = await engine.invoke('files.list', { path: big });
+  expect(r.truncated).toBe(true);
+  expect(r.entries).toHaveLength(MAX_ENTRIES);
+  expect(r.entries[0]).toMatchObject({ name: 'zz-folder', kind: 'dir' });
+  expect(r.entries[1].name).toBe('f00000.txt');
+  const last = `f${String(MAX_ENTRIES + 4).padStart(5, '0')}.txt`;
+  const sel = await engine.invoke('files.list', { path: path.join(big, last) });
+  expect(sel.selected).toBe(last);
+  expect(sel.entries.some((e) => e.name === last)).toBe(true);
+  fs.rmSync(big, { recursive: true });
 });

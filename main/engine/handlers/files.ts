@@ -14,7 +14,8 @@ import { LabError } from '../../api/errors';
 import type { FileEntry, FileHint, FileRoot } from '../../api/domains/files';
 import { resourcesDir } from '../../base/resources';
 
-const MAX_ENTRIES = 2000;
+/** a folder lists at most this many entries (folders first, by name); the path box reaches the rest */
+export const MAX_ENTRIES = 5000;
 const RECENT_FILE = 'recent-folders.json';
 const MAX_RECENT = 12;
 
@@ -124,7 +125,11 @@ export const filesHandlers: HandlerMap = {
     } catch (e) {
       throw new LabError('NOT_FOUND', `The folder '${target}' ${reason(e)}.`);
     }
-    const visible = dirents.filter((d) => (req.showHidden || !d.name.startsWith('.') || d.name === selected) && (d.isDirectory() || d.isFile() || d.isSymbolicLink()));
+    const byName = (a: string, b: string) => a.localeCompare(b, undefined, { numeric: true });
+    const visible = dirents
+      .filter((d) => (req.showHidden || !d.name.startsWith('.') || d.name === selected) && (d.isDirectory() || d.isFile() || d.isSymbolicLink()))
+      // the ones shown when there are too many: folders first, by name, and always the selected file
+      .sort((a, b) => Number(b.name === selected) - Number(a.name === selected) || Number(b.isDirectory()) - Number(a.isDirectory()) || byName(a.name, b.name));
     const entries: FileEntry[] = [];
     for (const d of visible.slice(0, MAX_ENTRIES)) {
       const p = path.join(target, d.name);
@@ -138,7 +143,7 @@ export const filesHandlers: HandlerMap = {
       if (!isDir && !st.isFile()) continue; // sockets, FIFOs, devices: nothing the lab reads
       entries.push({ name: d.name, path: p, kind: isDir ? 'dir' : 'file', size: isDir ? undefined : st.size, mtime: st.mtime.toISOString(), hint: hintFor(p, isDir) });
     }
-    entries.sort((a, b) => (a.kind === b.kind ? a.name.localeCompare(b.name, undefined, { numeric: true }) : a.kind === 'dir' ? -1 : 1));
+    entries.sort((a, b) => (a.kind === b.kind ? byName(a.name, b.name) : a.kind === 'dir' ? -1 : 1));
     const parent = path.dirname(target);
     return {
       path: target,
