@@ -17,6 +17,11 @@ import { methodLabel, sweepCounts } from '../../renderer/src/runrows';
 import { SessionStore } from '../../main/store/index';
 import { sessionChartSource } from '../../main/store/chart-source';
 import { plotData } from '../../main/charts/data';
+import { loadCheckpoint } from '../../main/checkpoint/index';
+import { createRunner } from '../../main/inference/index';
+import { batchStream } from '../../main/metrics/data';
+import { measureCettPpl, measureCettPplOverP } from '../../main/metrics/cett-ppl';
+import { downWeightsOf } from '../../main/metrics/target';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-psweep-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -186,4 +191,33 @@ describe('p% sweep', () => {
       stderr.mockRestore();
     }
   });
+
+  test('the fused search (GPU path, forced on the CPU): one memo serves every p, same numbers as separate runs, fewer evaluations', async () => {
+    const dir = path.join(tmp, 'fused');
+    writeTinyCheckpoint(dir, 'llama', { activation: 'silu', hidden: 32, layers: 3, heads: 4, kvHeads: 2, intermediate: 48, vocab: 300, seed: 11, std: 0.2, maxPositions: 64 });
+    const ckpt = await loadCheckpoint(dir);
+    const runner = await createRunner(ckpt, { provider: 'cpu', maxSeq: 32 });
+    let s = 99;
+    const ids = Int32Array.from({ length: 6 * 20 }, () => (s = (s * 1103515245 + 12345) >>> 0) % 300);
+    const data = batchStream(ids, { seqLen: 20, batch: 3 }, 'test');
+    const target = { id: dir, runner, downWeights: downWeightsOf(ckpt) };
+    try {
+      const o = { tol: 1e-3, thresholdMode: 'authors' as const, curveEngine: 'fused' as const };
+      const ps = [1, 5, 10];
+      const sweep = await measureCettPplOverP(target, data, ps, o);
+      let separate = 0;
+      for (const [i, p] of ps.entries()) {
+        const one = await measureCettPpl(target, data, { ...o, p });
+        expect(sweep[i].curveEngine).toBe('fused');
+        expect([sweep[i].cett, sweep[i].activationRatio, sweep[i].pplRatio, sweep[i].pplSparse]).toEqual([one.cett, one.activationRatio, one.pplRatio, one.pplSparse]);
+        expect(sweep[i].thresholdsPerBatch).toEqual(one.thresholdsPerBatch);
+        expect(sweep[i].searchHistory).toEqual(one.searchHistory);
+        separate += one.searchStats!.evaluations;
+      }
+      // later p walk paths the earlier ones evaluated: the sweep evaluates fewer candidates than the runs one by one
+      expect(sweep.reduce((a, r) => a + r.searchStats!.evaluations, 0)).toBeLessThan(separate);
+    } finally {
+      await runner.dispose();
+    }
+  }, 120_000);
 });
