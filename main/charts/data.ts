@@ -58,9 +58,13 @@ class Ctx {
     const s = this.opts.series;
     return !s || s.length === 0 || ids.some((id) => id !== undefined && s.includes(id));
   }
-  /** The run that gives a checkpoint's activation ratio: the latest CETT-PPL-p%, else the latest fixed-CETT run. */
+  /**
+   * The run that gives a checkpoint's activation ratio: the latest CETT-PPL-p%, else the latest fixed-CETT run. A run
+   * whose p% target was not met (its numbers are the edge of the search, e.g. an unreachable point of a p% sweep) never
+   * stands for its checkpoint.
+   */
   measurement(ckptId: string): SourceRun | undefined {
-    const rs = this.runs.filter((r) => r.checkpointId === ckptId && r.activationRatio !== undefined);
+    const rs = this.runs.filter((r) => r.checkpointId === ckptId && r.activationRatio !== undefined && !r.targetNotMet);
     return rs.filter((r) => r.method === 'cett-ppl').at(-1) ?? rs.filter((r) => r.method === 'cett').at(-1);
   }
   /** checkpoints grouped by training series, in order of tokens trained */

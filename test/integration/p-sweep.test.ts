@@ -220,4 +220,27 @@ describe('p% sweep', () => {
       await runner.dispose();
     }
   }, 120_000);
+
+  test('a run whose target was not met never stands for its checkpoint in the laws charts', () => {
+    const file = path.join(tmp, 'laws.sparsitylab');
+    const st = SessionStore.create(file);
+    try {
+      const acts = [0.4, 0.3, 0.25];
+      for (const [i, a] of acts.entries()) {
+        const c = st.upsertCheckpoint({ path: `/m/s/step-${i}`, contentHash: `h${i}`, activation: 'relu' }, { series: 's', tokensTrained: (i + 1) * 1e9 });
+        st.createRun({ id: `r${i}`, kind: 'measure', method: 'cett-ppl', checkpointId: c, p: 1, config: {}, status: 'completed' });
+        st.saveResult(`r${i}`, { activationRatio: a, pplRatio: 1.01 });
+        if (i === 2) {
+          // later (id sorts last: the 'latest' run): an unreachable p on the same checkpoint, the edge of the search
+          st.createRun({ id: 'z-late', kind: 'sweep-point', method: 'cett-ppl', checkpointId: c, p: 5000, config: {}, status: 'completed' });
+          st.saveResult('z-late', { activationRatio: 0.01, pplRatio: 30, targetNotMet: 'the p = 5000% target cannot be met: x' });
+        }
+      }
+      const plot = plotData('activation-vs-tokens', sessionChartSource(st, false));
+      const measured = plot.series.find((x) => x.role === 'measured')!;
+      expect(measured.points.map((pt) => pt.y)).toEqual(acts.map((a) => a * 100));
+    } finally {
+      st.close();
+    }
+  });
 });
