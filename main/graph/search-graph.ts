@@ -227,7 +227,8 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
   const downNames = Array.from({ length: Lg }, (_, k) => `layers.${from + l0 + k}.mlp.down.weight`);
   const raw = o.productTransB ? downNames.map((n) => dec.matrix(n)) : [];
   const transB = raw.length > 0 && raw.every((m) => m.transB);
-  const Wst = transB ? grp(raw.map((m) => m.w)) : grp(downNames.map((n) => dec.linear(n, h, F))); // [Lg,d,F] or [Lg,F,d]
+  // (one layer: the matrix itself, broadcast over the batch axes — an Unsqueeze of an initializer is folded into a copy)
+  const Wst = transB ? (Lg === 1 ? raw[0].w : grp(raw.map((m) => m.w))) : grp(downNames.map((n) => dec.linear(n, h, F))); // [d,F], [Lg,d,F] or [Lg,F,d]
   /** x [.., Lg, t, F] · W_outᵀ → [.., Lg, t, d] */
   const product = (b: GraphBuilder, x: string) => (transB ? b.node('FusedMatMul', [x, Wst], { transB: 1 }, 1, 'com.microsoft')[0] : b.op('MatMul', [x, Wst]));
   const normsG = Lg === L ? normsLF : g.op('Slice', [normsLF, i64([l0]), i64([l1]), ax0]); // [Lg,F]
