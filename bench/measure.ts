@@ -8,6 +8,8 @@ export async function main(argv: string[]): Promise<void> {
   const t0 = performance.now();
   // --progress 1: the job's progress events as JSON lines on stderr, with the seconds since the start (a run cut short
   // by a time limit still shows how far it got and what the ETA said; bench/gpu/eta.mjs compares ETA and arrival)
+  // …and the plan at once (a run cut short still says how it was executing)
+  if (v.progress === '1') process.stderr.write(`PLAN ${JSON.stringify(target.runner.plan ?? null)}\n`);
   const progress = v.progress === '1' ? (p: object) => process.stderr.write(`PROGRESS ${JSON.stringify({ t: +((performance.now() - t0) / 1000).toFixed(2), ...p })}\n`) : undefined;
   const res = await measureCettPpl(target, data, { p: Number(v.p ?? 1), tol: Number(v.tol ?? 1e-3), thresholdMode: 'authors', curveEngine: (v.engine ?? 'auto') as never, speculate: v.speculate === '1' }, progress ? { progress } : {});
   const wall = (performance.now() - t0) / 1000;

@@ -288,8 +288,10 @@ cpu1b)
   B=/tmp/bm/cpu1b
   [ -f $B/config.json ] || python3 bench/gpu/make_big.py --out $B --shape 1b --dtype float32 --n-tokens 65536 2>&1 | tail -1
   nproc; grep -m1 'model name' /proc/cpuinfo; free -g | head -2
+  E=/tmp/bm/cpu1b-measure-$N.err; : > $E
+  tail -n +1 -F $E 2>/dev/null | grep --line-buffered -E '^(PLAN|PROGRESS)' & TP=$!  # live progress (a cut call still shows it)
   peak cpu1b-measure-$N timeout ${CPU1B_LIMIT:-470} node dist-bench/bench.cjs measure --model $B --tokens $B/tokens.i32 --n-tokens "$N" --seq-len 1024 --batch 4 --provider cpu --p 1 --tol 1e-3 --progress 1
-  grep PROGRESS /tmp/bm/cpu1b-measure-$N.err | tail -4
+  sleep 1; kill $TP 2>/dev/null
   node bench/gpu/eta.mjs /tmp/bm/cpu1b-measure-$N.err
   ;;
 streamed-measure)
@@ -301,7 +303,10 @@ streamed-measure)
   F=(--model $B --tokens $B/tokens.i32 --seq-len 1024 --batch 16 --provider ${SM_PROVIDER:-cuda} --dtype ${SM_DTYPE:-float16} --p 1 --tol 1e-3 --progress 1)
   CAPS=(${4:-24 16}); LIM=${SM_LIMIT:-$((560 / ${#CAPS[@]}))}  # the call's ~9.5 min shared between the caps
   for cap in "${CAPS[@]}"; do
+    E=/tmp/bm/streamed-measure-cap$cap-$N.err; : > $E
+    tail -n +1 -F $E 2>/dev/null | grep --line-buffered -E '^(PLAN|PROGRESS)' & TP=$!  # live: a call cut short still shows how far it got
     peak streamed-measure-cap$cap-$N timeout $LIM node dist-bench/bench.cjs measure "${F[@]}" --n-tokens "$N" --device-memory $cap ${SM_ARGS:-}
+    sleep 1; kill $TP 2>/dev/null
     node bench/gpu/eta.mjs /tmp/bm/streamed-measure-cap$cap-$N.err | tail -4
   done
   ;;
