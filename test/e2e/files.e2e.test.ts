@@ -66,7 +66,7 @@ test('evaluation text: Browse starts at home, walks up to the file system and in
   for (let i = 0; i < 20 && (await fb.getByTestId('fb-up').isEnabled()); i++) {
     const before = await fb.getByTestId('fb-path').inputValue();
     await fb.getByTestId('fb-up').click();
-    await expect.poll(() => fb.getByTestId('fb-path').inputValue()).not.toBe(before);
+    await expect.poll(() => fb.getByTestId('fb-path').inputValue(), { timeout: 20_000 }).not.toBe(before);
   }
   expect(await fb.getByTestId('fb-path').inputValue()).toBe('/');
   let here = '';
@@ -78,7 +78,7 @@ test('evaluation text: Browse starts at home, walks up to the file system and in
       await fb.getByTestId('fb-path').fill(here);
       await fb.getByTestId('fb-go').click();
     } else await option.dblclick();
-    await expect.poll(() => fb.getByTestId('fb-path').inputValue()).toBe(here);
+    await expect.poll(() => fb.getByTestId('fb-path').inputValue(), { timeout: 20_000 }).toBe(here); // a crowded /tmp takes a moment
   }
   await fb.getByRole('listbox').getByRole('option', { name: /eval\.txt/ }).click();
   await themed('files-browse-outside-home');
@@ -100,6 +100,12 @@ test('evaluation text: Browse starts at home, walks up to the file system and in
   await expect.poll(async () => (await fb.getByRole('listbox').getByRole('option', { selected: true }).textContent()) ?? '').toMatch(/config\.json/);
   expect(await fb.getByTestId('fb-error').count()).toBe(0);
   await fb.getByTestId('fb-cancel').click();
+  expect(await page.getByTestId('measure-data').inputValue()).toBe(path.join(realWork, 'texts', 'eval.txt'));
+  // Esc closes it too, choosing nothing
+  await page.getByTestId('measure-data-browse').click();
+  await fb.getByTestId('fb-path').waitFor();
+  await page.keyboard.press('Escape');
+  await expect.poll(() => dlg.count()).toBe(0);
   expect(await page.getByTestId('measure-data').inputValue()).toBe(path.join(realWork, 'texts', 'eval.txt'));
   expect(lab.errors).toEqual([]);
 });
@@ -131,7 +137,7 @@ test('run page: Export thresholds… into a chosen folder writes the run\'s ε l
   const fb = page.getByTestId('browse-dialog').getByTestId('file-browser');
   await expect.poll(() => fb.getByTestId('fb-path').inputValue(), { timeout: 20_000 }).toBe(fs.realpathSync(work)); // the export file's folder
   await fb.getByRole('listbox').getByRole('option', { name: 'out', exact: true }).dblclick();
-  await expect.poll(() => fb.getByTestId('fb-path').inputValue()).toBe(out);
+  await expect.poll(() => fb.getByTestId('fb-path').inputValue(), { timeout: 20_000 }).toBe(out);
   await themed('files-export-thresholds-folder');
   await fb.getByRole('button', { name: 'Use this folder' }).click();
   await expect.poll(async () => (await page.getByTestId('toast').allTextContents()).join('\n'), { timeout: 20_000 }).toMatch(/Exported batch-mean thresholds of 2 layers/);
@@ -165,7 +171,7 @@ test('run page: Export thresholds… into a chosen folder writes the run\'s ε l
   await page.getByTestId('run-export-thresholds').click();
   await expect.poll(() => fb.getByTestId('fb-path').inputValue(), { timeout: 20_000 }).toBe(fs.realpathSync(work));
   await fb.getByTestId('fb-recent').selectOption(out); // remembered from the first export
-  await expect.poll(() => fb.getByTestId('fb-path').inputValue()).toBe(out);
+  await expect.poll(() => fb.getByTestId('fb-path').inputValue(), { timeout: 20_000 }).toBe(out);
   await fb.getByRole('button', { name: 'Use this folder' }).click();
   const refused = page.getByTestId('toast').filter({ hasText: /exists already/ });
   await refused.waitFor({ timeout: 20_000 });
@@ -185,7 +191,7 @@ test('run page: Browse… for the export file is a save dialog; an existing file
   const fb = page.getByTestId('browse-dialog').getByTestId('file-browser');
   await fb.getByTestId('fb-path').fill(out);
   await fb.getByTestId('fb-go').click();
-  await expect.poll(() => fb.getByTestId('fb-path').inputValue()).toBe(out);
+  await expect.poll(() => fb.getByTestId('fb-path').inputValue(), { timeout: 20_000 }).toBe(out);
   await fb.getByTestId('fb-save-name').fill('run.json');
   await themed('files-save-dialog');
   await fb.getByTestId('fb-save').click();
