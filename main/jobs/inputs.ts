@@ -61,11 +61,12 @@ export async function fileHashAsync(file: string): Promise<string | undefined> {
   }
 }
 
-/** A checkpoint's content hash, or null when it cannot be read. */
-export async function checkpointHash(p: string): Promise<string | null> {
+/** A checkpoint's content hash, or null when it cannot be read; `signal` abandons it (CANCELLED is thrown). */
+export async function checkpointHash(p: string, signal?: AbortSignal): Promise<string | null> {
   try {
-    return (await inspectCheckpoint(p)).contentHash ?? null;
-  } catch {
+    return (await inspectCheckpoint(p, { signal })).contentHash ?? null;
+  } catch (e) {
+    if (signal?.aborted) throw e;
     return null;
   }
 }
@@ -88,10 +89,10 @@ export function requireInputs(config: unknown, opts: { checkpoints?: boolean } =
   if (p.data && !fs.existsSync(p.data)) throw new LabError('NOT_FOUND', `evaluation text ${p.data}: no such file`);
 }
 
-export async function hashInputs(config: unknown): Promise<RunInputs> {
+export async function hashInputs(config: unknown, signal?: AbortSignal): Promise<RunInputs> {
   const p = inputPaths(config);
   const checkpoints: InputRef[] = [];
-  for (const ck of p.checkpoints) checkpoints.push({ path: ck, hash: await checkpointHash(ck) });
+  for (const ck of p.checkpoints) checkpoints.push({ path: ck, hash: await checkpointHash(ck, signal) });
   return { checkpoints, data: p.data ? { path: p.data, hash: (await fileHashAsync(p.data)) ?? null } : undefined };
 }
 

@@ -75,12 +75,6 @@ export class JobRunner {
     } else {
       id = `${kind}-${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 8)}`;
       release = acquireRun(this.store.where(id), id, id);
-      try {
-        await this.store.create(id, kind, config, await hashInputs(config));
-      } catch (e) {
-        release();
-        throw e;
-      }
     }
     const abort = new AbortController();
     const info: JobInfo = { id, kind, label: labelOf(kind, config), startedAt: new Date().toISOString(), phase: 'start', step: 0, of: 1, tokensPerSec: 0, etaSec: null };
@@ -91,16 +85,25 @@ export class JobRunner {
         this.events.progress({ id, ...p });
       },
     };
+    // a new run is recorded inside the job: hashing its inputs reads a large checkpoint through once (in a worker,
+    // main/checkpoint/open.ts), and meanwhile the job is listed and can be cancelled (issue 19)
+    let recorded = !!resumeId;
     const done = (async (): Promise<JobFinishedEvent> => {
       let ev: JobFinishedEvent;
       try {
+        if (!recorded) {
+          const inputs = await hashInputs(config, abort.signal);
+          if (abort.signal.aborted) throw new LabError('CANCELLED', `run ${id} was cancelled before it started`);
+          await this.store.create(id, kind, config, inputs);
+          recorded = true;
+        }
         const result = await work(ctl, { resume, onStep: (s) => this.store.saveStep(id, s) });
         await this.store.finish(id, 'completed', { result });
         ev = { id, status: 'completed', result };
       } catch (err) {
         const e = toErrorPayload(err);
         const status = e.code === 'CANCELLED' ? 'cancelled' : 'failed';
-        await this.store.finish(id, status, { error: e.message }).catch(() => undefined);
+        if (recorded) await this.store.finish(id, status, { error: e.message }).catch(() => undefined);
         ev = { id, status, error: { code: e.code, message: e.message } };
       } finally {
         this.active.delete(id);

@@ -119,3 +119,25 @@ test('runs.cancel while the job opens its checkpoint: the job ends cancelled, no
   await e.dispose();
   expect(openFds()).toBe(fds);
 });
+
+test('runs.start answers before the inputs are hashed; a cancel while hashing them ends the job and records nothing', async () => {
+  const ud = path.join(tmp, 'ud3');
+  const e = new Engine({ paths: { userData: ud, cache: path.join(tmp, 'cache3') }, log: { info() {}, warn() {}, error() {} } });
+  const finished = new Promise<{ id: string; status: string; error?: { code: string } }>((r) => e.onEvent((ev, p) => ev === 'job.finished' && r(p as never)));
+  const text = path.join(tmp, 'eval3.txt');
+  fs.writeFileSync(text, 'the quick brown fox jumps over the lazy dog. '.repeat(50));
+  fs.utimesSync(path.join(big, 'config.json'), new Date(), new Date()); // a cold open: the findings of earlier ones do not count
+  useHashMemo(undefined);
+  const fds = openFds();
+  const read0 = bytesRead();
+  const { id } = await e.invoke('runs.start', { config: { kind: 'measure', checkpoint: big, data: text, p: 5, tokens: 96, seqLen: 12, batch: 4 } } as never);
+  expect(bytesRead() - read0).toBeLessThan(bigBytes); // answered with the checkpoint not yet read through
+  expect((await e.invoke('runs.active', {})).map((j) => j.id)).toEqual([id]);
+  while (bytesRead() - read0 < 64 * 2 ** 20) await sleep(5); // its inputs are being hashed
+  expect(await e.invoke('runs.cancel', { id })).toEqual({ cancelled: true });
+  expect(await finished).toMatchObject({ id, status: 'cancelled', error: { code: 'CANCELLED' } });
+  expect(bytesRead() - read0).toBeLessThan(bigBytes);
+  expect(fs.existsSync(path.join(ud, 'jobs', `${id}.job.json`))).toBe(false); // never recorded: nothing to resume
+  await e.dispose();
+  expect(openFds()).toBe(fds);
+});

@@ -26,7 +26,9 @@ async function readAll(e: Engine, file: string) {
   const charts: Record<string, unknown> = {};
   for (const kind of CHART_KINDS) charts[kind] = await e.call('charts.config', { sessionPath: file, kind }).then((c) => (c as { plot: unknown }).plot, (err: Error) => `error: ${err.message.replace(file, '<file>')}`);
   const csv = path.join(tmp, `${path.basename(file)}.csv`);
+  const quietLog = vi.spyOn(console, 'log').mockImplementation(() => {});
   expect(await exportCommand.run([file, '--chart', 'activation-vs-tokens', '--format', 'csv', '--out', csv], e)).toBe(0); // the CLI's `export`
+  quietLog.mockRestore();
   const exported = fs.readFileSync(csv, 'utf8');
   fs.rmSync(csv);
   const log = vi.spyOn(console, 'log').mockImplementation(() => {});
