@@ -121,6 +121,8 @@ test('the sweep run page: table, its own chart, labels; the unreachable point sa
   for (let i = 0; i < 4; i++) acts.push(parseFloat((await rows.nth(i).locator('td').nth(2).textContent()) ?? ''));
   for (let i = 1; i < acts.length; i++) expect(acts[i]).toBeLessThanOrEqual(acts[i - 1]);
   await both(page, 'psweep-runpage');
+  await page.getByTestId('sweep-chart').scrollIntoViewIfNeeded(); // the page scrolls inside the window: show the chart
+  await both(page, 'psweep-runpage-chart');
 
   // tags: add two, remove one; they survive a reload
   await page.getByTestId('run-tag-input').fill('fig-2');
