@@ -72,7 +72,7 @@ export function checkpointFiles(p: string): { bytes: number; signature: string }
 }
 
 /**
- * What workers found (content hash, notices) per checkpoint, by its files' signature: a run opens its checkpoint up to
+ * What workers found (content hash, notices) per HF folder, by its files' signature: a run opens its checkpoint up to
  * three times (runs.start hashes its inputs, the session records it, the job measures it), and the scan and hash need
  * reading only once while the files stay as they were.
  */
@@ -89,12 +89,13 @@ export async function openCheckpoint(p: string, opts: OpenOptions = {}): Promise
     if (signal?.aborted) throw cancelled();
     return c;
   }
-  const key = `${family ?? ''}|${files.signature}`;
-  let facts = found.get(key);
+  // an .onnx file's external data may sit in subfolders, which the signature does not see: its findings are not kept
+  const key = p.toLowerCase().endsWith('.onnx') ? undefined : `${family ?? ''}|${files.signature}`;
+  let facts = key === undefined ? undefined : found.get(key);
   if (!facts) {
     facts = await openInWorker(p, family, signal);
     useHashMemo(hashMemoFile()); // the worker may have added digests to the memo file: read it again when next needed
-    found.set(key, facts);
+    if (key !== undefined) found.set(key, facts);
     if (found.size > FOUND_MAX) found.delete(found.keys().next().value!);
   }
   // the worker has checked everything; this lazy open reads config, headers and tokenizer only
