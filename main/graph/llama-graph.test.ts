@@ -119,6 +119,38 @@ test('fp16 graph stays within 2e-2 relative of fp32', async () => {
   for (let i = 0; i < a.nll.length; i++) expect(Math.abs(a.nll[i] - b.nll[i]) / Math.abs(a.nll[i])).toBeLessThan(2e-2);
 });
 
+test('the head and its NLL in row chunks (headRows, padding the last chunk) give the whole-batch NLL', async () => {
+  for (const [family, tie] of [['llama', false], ['gpt2', true]] as const) {
+    const dir = writeTinyCheckpoint(path.join(tmp, `head-${family}`), family, { activation: family === 'gpt2' ? 'gelu_tanh' : 'silu', seed: 9, tie });
+    const ckpt = await loadCheckpoint(dir);
+    const run = async (headRows?: number) => {
+      const o: GraphOptions = { dtype: 'float32', mode: 'dense', capture: false, maxSeq: 32, ...(headRows ? { headRows } : {}) };
+      const sess = await ort.InferenceSession.create(buildLlamaGraph(ckpt, o), { executionProviders: ['cpu'], logSeverityLevel: 3 });
+      const out = await sess.run({ input_ids: new ort.Tensor('int64', BigInt64Array.from(ids, (x) => BigInt(x)), [B, S]) });
+      await sess.release();
+      return out.nll.data as Float32Array;
+    };
+    // the NLL from the definition: the plain export's logits, log-softmax in float64
+    const plain = await ort.InferenceSession.create(buildLlamaGraph(ckpt, { dtype: 'float32', mode: 'dense', capture: false, maxSeq: 32, plain: true }), { executionProviders: ['cpu'], logSeverityLevel: 3 });
+    const logits = (await plain.run({ input_ids: new ort.Tensor('int64', BigInt64Array.from(ids, (x) => BigInt(x)), [B, S]) })).logits.data as Float32Array;
+    await plain.release();
+    const V = ckpt.spec.vocabSize;
+    const want = new Float64Array(B * (S - 1));
+    for (let b = 0; b < B; b++)
+      for (let t = 0; t < S - 1; t++) {
+        const row = logits.subarray((b * S + t) * V, (b * S + t + 1) * V);
+        const m = Math.max(...row);
+        const lse = m + Math.log(row.reduce((acc, x) => acc + Math.exp(x - m), 0));
+        want[b * (S - 1) + t] = lse - row[ids[b * S + t + 1]];
+      }
+    const whole = await run();
+    expect(whole.length).toBe(B * (S - 1));
+    whole.forEach((x, i) => expect(Math.abs(x - want[i])).toBeLessThan(1e-4));
+    // 1, 5 (B·S = 24 rows: the last chunk padded) and 24 rows per chunk: the same NLL
+    for (const rows of [1, 5, 24]) expect(Array.from(await run(rows)), `${family} headRows ${rows}`).toEqual(Array.from(whole));
+  }
+});
+
 /** initializer name → ONNX data type, of a model */
 const initTypes = (m: ModelProto) => new Map(m.graph!.initializer.map((t) => [t.name, t.dataType]));
 /** the canonical names of the matrices halfWeights keeps 16-bit: embeddings and the layers' projections, not lm_head */

@@ -22,7 +22,7 @@ import { BIG_WEIGHT, convertTensor, inPlace, planWeights, toHalf, transpose, tra
 import type { LoadedCheckpoint, ModelSpec, StoredBytes } from '../checkpoint/types';
 import type { MaskMode } from '../inference/runner-types';
 import { LabError } from '../api/errors';
-import { declareMaskInputs, keepMask, nllFromLogits } from './masks';
+import { declareMaskInputs, keepMask } from './masks';
 
 export type GraphDType = 'float32' | 'float16';
 export interface GraphOptions {
@@ -49,6 +49,11 @@ export interface GraphOptions {
    * back into fp32 initializers): see storesHalfWeights and HALF_WEIGHTS_SESSION_EXTRA.
    */
   halfWeights?: boolean;
+  /**
+   * Rows (tokens) per chunk of the head and its NLL (Decoder.headNll); default: as many as keep one chunk's fp32
+   * logits to HEAD_CHUNK_ELEMENTS. Every row's NLL is the same function of its hidden state for any chunking.
+   */
+  headRows?: number;
   /**
    * Streamed execution (issue 15, main/inference/streamed.ts): only decoder layers from … to−1. A block with from > 0
    * takes the residual stream as input `hidden_in` [B,S,d_h] (graph dtype) instead of embedding input_ids; a block
@@ -168,10 +173,20 @@ export interface Decoder {
   W(name: string): Float32Array;
   toF(x: string): string;
   /** runs the decoder on ids; `ffn` returns the (possibly masked) down_proj input. Without `head` it stops after the last layer's FFN hook. */
-  stream(ids: string, ffn: FfnHook, head: boolean, range?: StreamRange): { logits?: string; hidden?: string };
+  stream(ids: string, ffn: FfnHook, head: boolean, range?: StreamRange): { logits?: string; hidden?: string; final?: string };
+  /**
+   * The per-token NLL of the next token [B, S−1] (fp32) from a head stream's `final` hidden states, the head and the
+   * log-softmax run over chunks of rows in a Loop: the [tokens, vocab] logits exist one chunk at a time (2.4B, 16 × 1024
+   * tokens, vocab 122,753: 8 GB of fp32 logits and as much again per temporary, whole). Same values as
+   * nllFromLogits(logits) row by row.
+   */
+  headNll(final: string, ids: string, out?: string): string;
 }
 
-export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<GraphOptions, 'dtype' | 'maxSeq' | 'fused' | 'halfWeights' | 'plain'>): Decoder {
+/** fp32 elements of one chunk's logits in Decoder.headNll (256 MB) */
+export const HEAD_CHUNK_ELEMENTS = 2 ** 26;
+
+export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<GraphOptions, 'dtype' | 'maxSeq' | 'fused' | 'halfWeights' | 'plain' | 'headRows'>): Decoder {
   const s = ckpt.spec;
   if (s.positional === 'rope' && (s.rotaryDim % 2 !== 0 || s.rotaryDim > s.headDim || s.rotaryDim <= 0))
     throw new LabError('BAD_CHECKPOINT', `${ckpt.path}: rotary dimension ${s.rotaryDim} does not fit head dimension ${s.headDim}`);
@@ -344,7 +359,7 @@ export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<Gra
     }
   };
 
-  function stream(ids: string, ffn: FfnHook, head: boolean, range: StreamRange = { from: 0, to: L }): { logits?: string; hidden?: string } {
+  function stream(ids: string, ffn: FfnHook, head: boolean, range: StreamRange = { from: 0, to: L }): { logits?: string; hidden?: string; final?: string } {
     castsFirst(range.from, range.to);
     const shape = g.op('Shape', [ids]);
     const S1 = g.op('Slice', [shape, g.i64(g.fresh('c1'), [1]), g.i64(g.fresh('c2'), [2])]); // [1] = S
@@ -487,13 +502,51 @@ export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<Gra
     if (range.to < L) return { hidden: x };
     let hF = norm(x, 'final_norm');
     if (s.logitScale !== 1) hF = g.op('Mul', [hF, scalarT('logit_scale', s.logitScale)]);
-    return { logits: toF(gemm(hF, lmHead(), V, h)) }; // [B,S,V] fp32
+    let logits: string | undefined;
+    return {
+      final: hF,
+      // [B,S,V] fp32, made only when asked for (plain exports): the instrumented graphs take headNll(final)
+      get logits() {
+        return (logits ??= toF(gemm(hF, lmHead(), V, h)));
+      },
+    };
+  }
+
+  function headNll(hF: string, ids: string, out = 'nll'): string {
+    const rows = Math.max(1, Math.floor(o.headRows ?? HEAD_CHUNK_ELEMENTS / V));
+    const k = (v: number[], dims?: number[]) => g.i64(g.fresh('hn'), v, dims);
+    const flat = g.op('Reshape', [hF, k([-1, h])]); // [N,h]
+    const n = g.op('Slice', [g.op('Shape', [flat]), k([0]), k([1])]); // [1]
+    const c = g.op('Min', [n, k([rows])]); // [1] rows per chunk: never more than there are
+    const chunks = g.op('Div', [g.op('Sub', [g.op('Add', [n, c]), k([1])]), c]); // [1]
+    const pad = g.op('Sub', [g.op('Mul', [chunks, c]), n]); // [1] rows of padding (< c)
+    const padRows = (x: string) => g.op('Pad', [x, g.op('Concat', [k([0, 0]), pad, k([0])], { axis: 0 })]);
+    // the next token of each position; the last position of each sequence gets 0 (its NLL is dropped below)
+    const next = g.op('Concat', [g.op('Slice', [ids, k([1]), k([2 ** 62]), k([1])]), g.op('Mul', [g.op('Slice', [ids, k([0]), k([1]), k([1])]), k([0], [])])], { axis: 1 });
+    const hPad = padRows(flat);
+    const tPad = padRows(g.op('Reshape', [next, k([-1, 1])])); // [chunks·rows, 1]
+    const m = lmHead();
+    const b = g.body('head');
+    b.input('head_j', DT.INT64, []);
+    b.input('head_cond', DT.BOOL, []);
+    const bk = (v: number[]) => b.i64(b.fresh('hk'), v);
+    const s0 = b.op('Mul', [b.op('Unsqueeze', ['head_j', bk([0])]), c]);
+    const s1 = b.op('Add', [s0, c]);
+    const hc = b.op('Slice', [hPad, s0, s1, bk([0])]); // [rows,h]
+    const tc = b.op('Slice', [tPad, s0, s1, bk([0])]); // [rows,1]
+    const lg = m.matmul ? b.op('MatMul', [hc, m.w]) : b.op('Gemm', [hc, m.w], { transB: m.transB ? 1 : 0 }); // [rows,V]
+    const logp = b.op('LogSoftmax', [T === F32 ? lg : b.op('Cast', [lg], { to: F32 })], { axis: -1 });
+    b.output(b.op('Identity', ['head_cond']), DT.BOOL, []);
+    b.output(b.op('Neg', [b.op('GatherElements', [logp, tc], { axis: 1 })]), F32, ['rows', 1]);
+    const [scan] = g.node('Loop', [g.op('Squeeze', [chunks, k([0])]), g.init(g.fresh('head_true'), DT.BOOL, [], new Uint8Array([1]))], { body: { graph: b.subgraph() } }, 1);
+    const perRow = g.op('Slice', [g.op('Reshape', [scan, k([-1])]), k([0]), n]); // [N]
+    return g.op('Slice', [g.op('Reshape', [perRow, g.op('Shape', [ids])]), k([0]), k([-1]), k([1])], {}, out); // [B,S−1]
   }
   const matrix = (name: string) => {
     const m = matrixOf(name);
     return { w: m.w, transB: !!m.transB && !m.matmul };
   };
-  return { spec: s, T, linear, matrix, W, toF, stream, weightBytes };
+  return { spec: s, T, linear, matrix, W, toF, stream, headNll, weightBytes };
 }
 
 function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: GraphOptions): Uint8Array {
@@ -516,7 +569,7 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: GraphOptions): Ui
   const counts: string[] = [];
   const neuronCounts: string[] = [];
   const captured: string[] = [];
-  const { logits, hidden } = dec.stream(
+  const streamed = dec.stream(
     ids,
     (l, sAct, a) => {
       let aMasked = a;
@@ -535,15 +588,15 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: GraphOptions): Ui
   );
   if (o.plain) {
     // un-instrumented export (an optimum-like decoder: input_ids → logits), for ONNX-input tests and interop
-    g.op('Identity', [logits!], {}, 'logits');
+    g.op('Identity', [streamed.logits!], {}, 'logits');
     g.output('logits', F32, ['B', 'S', V]);
     return g.build();
   }
   if (to < L) {
-    g.op('Identity', [hidden!], {}, 'hidden_out');
+    g.op('Identity', [streamed.hidden!], {}, 'hidden_out');
     g.output('hidden_out', T, ['B', 'S', s.hiddenSize]);
   } else {
-    nllFromLogits(g, logits!, ids);
+    dec.headNll(streamed.final!, ids);
     g.output('nll', F32, ['B', 'Sm1']);
   }
   g.op('Concat', counts, { axis: 0 }, 'active_counts');

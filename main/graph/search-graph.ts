@@ -24,7 +24,7 @@ import { AUTHORS_CANDIDATES, AUTHORS_HALF, AUTHORS_QUANTILE, AUTHORS_RIGHT0 } fr
 import { DT, GraphBuilder, type ElemType } from './onnx-builder';
 import { f32ToF16 } from '../checkpoint/safetensors';
 import type { LoadedCheckpoint } from '../checkpoint/types';
-import { keepMask, nllFromLogits } from './masks';
+import { keepMask } from './masks';
 import { makeDecoder, type ExternalTarget, type GraphDType } from './llama-graph';
 
 /** the authors' grid size (main/base/authors-search.ts: every constant of the grid and the path comes from there) */
@@ -400,7 +400,7 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
     const zeroTop = zeroT(g);
     const keepF: string[] = [];
     const F32c = (x: string) => g.op('Cast', [x], { to: F32 });
-    const { logits, hidden: sparseOut } = dec.stream(
+    const { final, hidden: sparseOut } = dec.stream(
       ids,
       (l, sAct, a) => {
         const keep = keepMask(g, 'cett', l - from, sAct, a, { tau }, T); // τ's row of layer l (rows cover [from, to))
@@ -414,7 +414,7 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
       g.op('Identity', [sparseOut!], {}, 'sparse_out');
       g.output('sparse_out', T, ['B', 'S', h]);
     } else {
-      nllFromLogits(g, logits!, ids);
+      dec.headNll(final!, ids);
       g.output('nll', F32, ['B', 'Sm1']);
     }
     const axisLast = i64([-1]);
