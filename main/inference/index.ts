@@ -295,4 +295,4 @@ export async function planRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions = {
 /** sequences per graph call when the caller names no batch (the contract's largest batch) */
 const MAX_CHUNK_SEQS = 4096;
 /** Bump when the graph builder changes, so cached graphs of an older builder are never used. */
-export const GRAPH_VERSION = 7;
+export const GRAPH_VERSION = 8;
