@@ -2,7 +2,7 @@
 import type { RunEstimate } from '../api/domains/runs';
 import type { Engine } from '../engine/engine';
 
-export const ESTIMATE_USAGE = `  --estimate               time a short pilot (the first batch) on this machine and provider and print how long
+export const ESTIMATE_USAGE = `  --estimate               time a short pilot (one or two batches) on this machine and provider and print how long
                            the run would take; measures nothing else, records nothing`;
 
 const secs = (s: number) => (s >= 90 ? `${Math.floor(s / 60)} min ${Math.round(s % 60)} s` : `${s.toFixed(s < 10 ? 1 : 0)} s`);
@@ -17,7 +17,7 @@ export async function printEstimate(engine: Engine, config: Record<string, unkno
   console.log(
     `estimate: about ${secs(e.totalSeconds)} on ${e.provider} (${e.dtype}), ${e.forwardPasses} forward passes` +
       (b ? ` — reading and opening ${secs(b.setupSeconds)}, dense pass ${secs(b.denseSeconds)}, search ${secs(b.searchSeconds)}, final ${secs(b.finalSeconds)}` : '') +
-      (e.pilotSeconds !== undefined ? ` (from a ${secs(e.pilotSeconds)} pilot on the first batch)` : ''),
+      (e.pilotSeconds !== undefined ? ` (from a ${secs(e.pilotSeconds)} pilot on a slice of the text)` : ''),
   );
   return 0;
 }

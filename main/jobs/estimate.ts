@@ -1,6 +1,6 @@
 /**
  * runs.estimate (the wizard's "Estimate time", the CLI's `measure --estimate`): a short timed pilot on this machine and
- * provider, then the measurement's own counts. The pilot does what the run does, on the first batch of the real
+ * provider, then the measurement's own counts. The pilot does what the run does, on the first batch (from 16 batches on, also the middle one) of the real
  * evaluation text: read and check the checkpoint, tokenize, open the model, the dense pass (with the CETT curves or
  * the fused search's set-up, whichever engine the run will use), outer-search steps and a final measurement at a CETT.
  * First calls carry one-off costs (graph warm-up), so each is timed twice where the run repeats it: the first call
@@ -13,6 +13,7 @@ import { loadEvalDataAsync, type EvalBatch, type EvalData } from '../metrics/dat
 import { LabError } from '../api/errors';
 import { Meter } from '../metrics/control';
 import { PreparedTarget, type MeasureTarget } from '../metrics/target';
+import type { MaskMode } from '../inference/runner-types';
 import { DEFAULT_CACHE_BYTES, evaluateAtCett } from '../metrics/cett-ppl';
 import { baselineMask, type BaselineMethod } from '../metrics/baselines';
 import { defaultModelSource, type ModelSource } from './models';
@@ -53,11 +54,11 @@ export interface PilotTimings {
   data: number;
   /** open the model on the provider (one checkpoint) */
   open: number;
-  /** the dense phase on the first batch: the first call of a freshly opened model with its graphs cached, and steady */
+  /** the dense phase on the pilot batches: the first call of a freshly opened model with its graphs cached, and steady */
   denseFirst: number;
   denseSteady: number;
   /**
-   * CETT-PPL: the whole outer search (every step down to the tolerance, for each p of a p% sweep) on the first batch.
+   * CETT-PPL: the whole outer search (every step down to the tolerance, for each p of a p% sweep) on the pilot batches.
    * Each step's cost falls as the search narrows (the ORT probe and the fused search remember what they evaluated),
    * so the pilot walks the whole path, as every batch of the run will (the graphs are warm from the dense phase).
    * Baselines: one masked pass (first and steady).
@@ -67,7 +68,7 @@ export interface PilotTimings {
   sparseWarmup: number;
   stepFirst: number;
   stepSteady: number;
-  /** the final measurement(s) at a CETT (per p, or per sweep value) on the first batch */
+  /** the final measurement(s) at a CETT (per p, or per sweep value) on the pilot batches */
   final: number;
   /** tokens of the pilot batch, and of all batches of the run */
   pilotTokens: number;
@@ -129,15 +130,26 @@ export async function runPilot(cfg: RunConfig, src: ModelSource = defaultModelSo
   let [target] = await timed(() => src.openTarget(ckpt, openOpts(cfg)));
   const close = () => target.runner.dispose();
   try {
-    const b0 = data.batches[0];
-    const pilot: EvalData = { ...data, batches: [b0] };
+    // the slice: the first batch, and from 16 batches on also the middle one (another stretch of text; and one batch's
+    // timing scatters on a busy machine)
+    const B = data.batches.length;
+    const slice = B >= 16 ? [data.batches[0], data.batches[Math.floor(B / 2)]] : [data.batches[0]];
+    const pilot: EvalData = { ...data, batches: slice };
+    const denseForward = async () => {
+      for (const b of slice) await target.runner.forward({ ids: b.ids, batch: b.batch, seqLen: b.seqLen, mode: { kind: 'dense' } });
+    };
     const meter = new Meter();
     const baseline = cfg.method !== 'cett-ppl';
     const pt = new PreparedTarget(target, pilot.batches, cfg.thresholdMode, meter, baseline ? 0 : DEFAULT_CACHE_BYTES);
     const dense = async () => {
       if (!baseline) return pt.prepare();
-      const res = await target.runner.forward({ ids: b0.ids, batch: b0.batch, seqLen: b0.seqLen, mode: { kind: 'dense' } });
-      pt.denseLoss[0] = res.nll.reduce((s, x) => s + x, 0) / res.nll.length;
+      for (const [i, b] of slice.entries()) {
+        const res = await target.runner.forward({ ids: b.ids, batch: b.batch, seqLen: b.seqLen, mode: { kind: 'dense' } });
+        pt.denseLoss[i] = res.nll.reduce((s, x) => s + x, 0) / res.nll.length;
+      }
+    };
+    const sparseAll = async (mask: MaskMode) => {
+      for (let i = 0; i < slice.length; i++) await pt.sparsePass(i, mask);
     };
     await dense(); // cold: builds the graphs the run will find cached
     const denseSteady = (await timed(dense))[1];
@@ -152,12 +164,12 @@ export async function runPilot(cfg: RunConfig, src: ModelSource = defaultModelSo
       // batch repeats; the steady pass is what the warm first call below is compared with
       const tau0 = pt.tau(new Array<number>(target.runner.spec.numLayers).fill(0));
       await pt.sparsePass(0, { kind: 'cett', tau: tau0 });
-      sparseSteady = (await timed(() => pt.sparsePass(0, { kind: 'cett', tau: tau0 })))[1];
+      sparseSteady = (await timed(() => pt.sparsePass(0, { kind: 'cett', tau: tau0 })))[1]; // one batch: the warm-up is per graph
     }
     if (baseline) {
       const mask = baselineMask(cfg.method as BaselineMethod, cfg.sweep?.[0] ?? (cfg.kind === 'measure' ? cfg.param : undefined), target.runner.spec);
-      stepFirst = (await timed(() => pt.sparsePass(0, mask)))[1];
-      stepSteady = (await timed(() => pt.sparsePass(0, mask)))[1];
+      stepFirst = (await timed(() => sparseAll(mask)))[1];
+      stepSteady = (await timed(() => sparseAll(mask)))[1];
     } else if (cfg.sweep) {
       for (const c of cfg.sweep) final += (await timed(() => evaluateAtCett(pt, c, pilot)))[1];
     } else {
@@ -169,9 +181,14 @@ export async function runPilot(cfg: RunConfig, src: ModelSource = defaultModelSo
         let r = 1;
         while (r - l > cfg.tol) {
           const c = (l + r) / 2;
-          const [st, sec] = await timed(() => pt.step(0, c, [c - (r - l) / 4, c + (r - l) / 4]));
+          const next = [c - (r - l) / 4, c + (r - l) / 4];
+          const [ratios, sec] = await timed(async () => {
+            const out: number[] = [];
+            for (let i = 0; i < slice.length; i++) out.push((await pt.step(i, c, next)).ratio);
+            return out;
+          });
           stepTimes.push(sec);
-          if (st.ratio < 1 + p / 100) l = c;
+          if (ratios.reduce((a, x) => a + x, 0) / ratios.length < 1 + p / 100) l = c;
           else r = c;
         }
         final += (await timed(() => evaluateAtCett(pt, (l + r) / 2, pilot)))[1];
@@ -187,7 +204,7 @@ export async function runPilot(cfg: RunConfig, src: ModelSource = defaultModelSo
     const warm = new PreparedTarget(target, pilot.batches, cfg.thresholdMode, meter, baseline ? 0 : DEFAULT_CACHE_BYTES);
     const denseFirst = (
       await timed(async () => {
-        if (baseline) await target.runner.forward({ ids: b0.ids, batch: b0.batch, seqLen: b0.seqLen, mode: { kind: 'dense' } });
+        if (baseline) await denseForward();
         else await warm.prepare();
       })
     )[1];
@@ -207,7 +224,7 @@ export async function runPilot(cfg: RunConfig, src: ModelSource = defaultModelSo
       stepFirst,
       stepSteady,
       final,
-      pilotTokens: tokensOf(b0),
+      pilotTokens: slice.reduce((s, b) => s + tokensOf(b), 0),
       runTokens: data.batches.reduce((s, b) => s + tokensOf(b), 0),
       batches: data.batches.length,
     };

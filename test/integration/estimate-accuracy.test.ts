@@ -11,29 +11,29 @@ import { workFor } from '../../main/jobs/measure-job';
 
 const demo = path.resolve(__dirname, '../../resources/demo-lab');
 const config = (model: string, extra: Record<string, unknown> = {}): RunConfig =>
-  runConfigSchema.parse({ kind: 'measure', checkpoint: path.join(demo, 'models', model), data: path.join(demo, 'eval.txt'), tokens: 2048, seqLen: 128, batch: 4, provider: 'cpu', method: 'cett-ppl', p: 1, ...extra });
+  runConfigSchema.parse({ kind: 'measure', checkpoint: path.join(demo, 'models', model), data: path.join(demo, 'eval.txt'), tokens: 4096, seqLen: 128, batch: 4, provider: 'cpu', method: 'cett-ppl', p: 1, ...extra });
 
 /** pilot, then the run itself, in CPU seconds */
-async function pilotAndRun(cfg: RunConfig): Promise<{ estimate: number; actual: number; pilot: number }> {
-  const p0 = clockSeconds('cpu');
+async function pilotAndRun(cfg: RunConfig): Promise<{ estimate: number; actual: number; share: number }> {
   const { timings, close } = await runPilot(cfg, undefined, 'cpu');
   await close();
-  const pilot = clockSeconds('cpu') - p0;
+  const share = timings.pilotTokens / timings.runTokens;
   const estimate = scalePilot(cfg, timings).total;
   const a0 = clockSeconds('cpu');
   await workFor(cfg)({}, { onStep: async () => {} } as never);
-  return { estimate, actual: clockSeconds('cpu') - a0, pilot };
+  return { estimate, actual: clockSeconds('cpu') - a0, share };
 }
 
 describe('the pilot estimate on the demo models is within ±30% of the run', () => {
   for (const model of ['relu', 'silu']) {
-    test(`CETT-PPL-1% of the demo ${model} model (4 batches)`, async () => {
+    test(`CETT-PPL-1% of the demo ${model} model (8 batches)`, async () => {
       const cfg = config(model);
-      // one retry: a single burst (a page-in, a collector pause) can still skew a few-second measurement
+      // up to three tries: a burst of other work (a page-in, a collector pause, onnxruntime's threads spinning while
+      // another program holds a core) can still skew a few-second measurement; a model off by > 30% fails all three
       let r = await pilotAndRun(cfg);
-      if (Math.abs(r.estimate - r.actual) > 0.3 * r.actual) r = await pilotAndRun(cfg);
+      for (let i = 0; i < 2 && Math.abs(r.estimate - r.actual) > 0.3 * r.actual; i++) r = await pilotAndRun(cfg);
       expect(Math.abs(r.estimate - r.actual), `estimate ${r.estimate.toFixed(2)} s vs actual ${r.actual.toFixed(2)} s (CPU)`).toBeLessThanOrEqual(0.3 * r.actual);
-      expect(r.pilot).toBeLessThan(0.6 * r.actual); // short: one batch of the search, not the run
+      expect(r.share).toBe(1 / 8); // short: the search and final on one batch of the 8, not the run
     }, 120_000);
   }
 });
@@ -47,8 +47,8 @@ test('estimateRun: the wizard / CLI answer (wall clock), its parts adding up, th
   expect(e.pilotSeconds!).toBeLessThan(e.totalSeconds);
   expect(e.provider).toBe('cpu');
   expect(outerSteps(cfg.tol)).toBe(10); // 1/2^10 < 1e-3 ≤ 1/2^9
-  expect(e.forwardPasses).toBe(4 * (2 + 10)); // dense, 10 outer steps, final: per batch
-  expect(forwardPassCount(cfg, 4)).toBe(e.forwardPasses);
+  expect(e.forwardPasses).toBe(8 * (2 + 10)); // dense, 10 outer steps, final: per batch
+  expect(forwardPassCount(cfg, 8)).toBe(e.forwardPasses);
 }, 60_000);
 
 test('scalePilot: the pilot batch scaled by the run\'s tokens, steps, sweep values, p values and checkpoints', () => {
@@ -85,7 +85,7 @@ test('CLI: measure --estimate prints the pilot estimate (JSON with --json) and r
     expect(e.forwardPasses).toBe(2 * (2 + 10));
     out.length = 0;
     expect(await main(argv)).toBe(0);
-    expect(out.join('\n')).toMatch(/^estimate: about \d+(\.\d)? s on cpu \(float32\), 24 forward passes — reading and opening .* search .* pilot on the first batch\)$/);
+    expect(out.join('\n')).toMatch(/^estimate: about \d+(\.\d)? s on cpu \(float32\), 24 forward passes — reading and opening .* search .* pilot on a slice of the text\)$/);
   } finally {
     log.mockRestore();
     err.mockRestore();
