@@ -1,0 +1,46 @@
+// Issue 18 ("The runs table overflows"): the session's runs table fits the window at 1280 px and at the narrowest
+// viewport the e2e tests use (1200 px), long cells cut with their full text in a tooltip, in both themes. The demo lab
+// copy a new user gets, one run given many tags and a long note.
+import { expect, test } from 'vitest';
+import { screenshot, useLab } from './harness';
+import { prepareDemoSession } from '../../main/engine/demo';
+import { SessionStore } from '../../main/store/index';
+
+const longNote = 'this note is far longer than the column it sits in, so it must be cut with its full text in a tooltip';
+const lab = useLab('slab-runs-table-e2e-', (home) => {
+  const demo = prepareDemoSession(home);
+  const s = SessionStore.open(demo.path!);
+  const run = s.listRuns().sort((a, b) => b.createdAt.localeCompare(a.createdAt))[0]!; // the first row
+  s.updateRun(run.id, { notes: longNote, tags: ['baseline', 'needs-review', 'paper-figure-3', 'cpu'] });
+  s.close();
+  return { session: demo.path, viewport: { width: 1280, height: 800 } };
+});
+
+async function fits(): Promise<{ scroll: number; client: number }> {
+  return lab.page.getByTestId('runs-table-wrap').evaluate((el) => ({ scroll: el.scrollWidth, client: el.clientWidth }));
+}
+
+test('the runs table fits at 1280 and 1200 px, light and dark, long cells with a tooltip', async () => {
+  const { page, server, errors } = lab;
+  await page.goto(`${server.url}#/session`);
+  await page.getByTestId('run-row').first().waitFor({ timeout: 30_000 });
+  const w = await fits();
+  expect(w.scroll).toBeLessThanOrEqual(w.client);
+  // the page itself does not scroll sideways either
+  expect(await page.evaluate(() => document.documentElement.scrollWidth <= document.documentElement.clientWidth)).toBe(true);
+  // the long note is cut in the cell and whole in its tooltip
+  const note = page.getByRole('textbox', { name: /^Note on run / }).and(page.locator(`[value="${longNote}"]`));
+  expect(await note.getAttribute('title')).toBe(longNote);
+  await screenshot(page, 'runs-table-1280-light');
+  await page.getByTestId('theme-toggle').click();
+  await screenshot(page, 'runs-table-1280-dark');
+
+  await page.setViewportSize({ width: 1200, height: 800 });
+  await expect.poll(async () => {
+    const n = await fits();
+    return n.scroll <= n.client;
+  }).toBe(true);
+  await screenshot(page, 'runs-table-1200-dark');
+  await page.getByTestId('theme-toggle').click();
+  expect(errors).toEqual([]);
+});
