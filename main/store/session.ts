@@ -104,12 +104,10 @@ export function normalizeTags(tags: readonly string[]): string[] {
  * Where a referenced file is now (relocatable sessions): its path relative to the session file first, then the
  * last absolute path; `missing` when neither exists (the UI asks to re-point it: sessions.relink).
  */
-export function resolveRef(sessionFile: string, relPath: string | null, lastPath: string): { path: string; missing: boolean } {
-  if (relPath) {
-    const p = path.resolve(path.dirname(sessionFile), relPath);
-    if (fs.existsSync(p)) return { path: p, missing: false };
-  }
-  return { path: lastPath, missing: !fs.existsSync(lastPath) };
+export function resolveRef(sessionFile: string, relPath: string | null, lastPath: string): { path: string; missing: boolean; expected: string | null } {
+  const expected = relPath ? path.resolve(path.dirname(sessionFile), relPath) : null;
+  if (expected && fs.existsSync(expected)) return { path: expected, missing: false, expected };
+  return { path: lastPath, missing: !fs.existsSync(lastPath), expected };
 }
 
 /** `abs` relative to the session file's folder, with '/' separators; null when there is none (another drive). */
@@ -125,6 +123,7 @@ function toCheckpoint(r: Record<string, unknown>, sessionFile: string): Checkpoi
     path: where.path,
     lastPath: r.path as string,
     relPath: (r.rel_path as string) ?? null,
+    expectedPath: where.expected,
     missing: where.missing,
     name: r.name as string,
     contentHash: (r.content_hash as string) ?? null,
@@ -364,7 +363,7 @@ export class SessionStore {
 
   private toDataset(r: Record<string, unknown>): SessionDataset {
     const where = resolveRef(this.file, (r.rel_path as string) ?? null, r.path as string);
-    return { id: r.id as number, path: where.path, lastPath: r.path as string, relPath: (r.rel_path as string) ?? null, missing: where.missing, hash: (r.hash as string) ?? null, tokens: (r.tokens as number) ?? null, seqLen: (r.seq_len as number) ?? null };
+    return { id: r.id as number, path: where.path, lastPath: r.path as string, relPath: (r.rel_path as string) ?? null, expectedPath: where.expected, missing: where.missing, hash: (r.hash as string) ?? null, tokens: (r.tokens as number) ?? null, seqLen: (r.seq_len as number) ?? null };
   }
 
   // ---------- runs ----------

@@ -41,3 +41,27 @@ test('a moved checkpoint is listed as missing; re-pointing checks the content ha
   expect(s.listCheckpoints()[0]).toMatchObject({ path: moved, relPath: 'elsewhere/x', missing: false });
   s.close();
 });
+
+test('the missing-files panel names where it looked and finds a moved checkpoint in a folder by content', async () => {
+  const { page, errors, server } = lab;
+  const deep = path.join(lab.work, 'archive', '2026', 'x');
+  fs.mkdirSync(path.dirname(deep), { recursive: true });
+  fs.renameSync(moved, deep); // moved again: neither elsewhere/x nor its absolute path exists
+  await page.goto(`${server.url}#/load`);
+  await page.goto(`${server.url}#/session`);
+  const panel = page.getByTestId('missing-files');
+  await panel.waitFor({ timeout: 30_000 });
+  expect(await page.getByTestId('missing-summary').textContent()).toMatch(/1 checkpoint of this session not found/);
+  await panel.locator('summary').click();
+  expect(await page.getByTestId('missing-where').textContent()).toContain(path.join(lab.work, 'elsewhere'));
+  await page.getByTestId('missing-folder').fill(path.join(lab.work, 'nowhere'));
+  await page.getByTestId('missing-folder-search').click();
+  await expect.poll(async () => (await panel.getByRole('alert').textContent()) ?? '', { timeout: 30_000 }).toContain(`${path.join(lab.work, 'nowhere')}: no such folder`);
+  await page.getByTestId('missing-folder').fill(path.join(lab.work, 'archive'));
+  await page.getByTestId('missing-folder-search').click();
+  await panel.waitFor({ state: 'detached', timeout: 30_000 });
+  expect(errors).toEqual([]);
+  const s = SessionStore.open(session, { readOnly: true });
+  expect(s.listCheckpoints()[0]).toMatchObject({ path: deep, relPath: 'archive/2026/x', missing: false });
+  s.close();
+});

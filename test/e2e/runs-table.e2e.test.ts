@@ -2,6 +2,7 @@
 // viewport the e2e tests use (1200 px), long cells cut with their full text in a tooltip, in both themes. The demo lab
 // copy a new user gets, one run given many tags and a long note.
 import { expect, test } from 'vitest';
+import path from 'node:path';
 import { screenshot, useLab } from './harness';
 import { prepareDemoSession } from '../../main/engine/demo';
 import { SessionStore } from '../../main/store/index';
@@ -42,5 +43,21 @@ test('the runs table fits at 1280 and 1200 px, light and dark, long cells with a
   }).toBe(true);
   await screenshot(page, 'runs-table-1200-dark');
   await page.getByTestId('theme-toggle').click();
+  expect(errors).toEqual([]);
+});
+
+test("the demo copy's missing training checkpoints: counted as checkpoints, the folder looked in named", async () => {
+  const { page, server, errors } = lab;
+  await page.goto(`${server.url}#/session`);
+  const panel = page.getByTestId('missing-files');
+  await panel.waitFor({ timeout: 30_000 });
+  expect(await page.getByTestId('missing-summary').textContent()).toMatch(/^\s*51 checkpoints of this session not found/);
+  await panel.locator('summary').click();
+  // the session's relative paths (../../tools/demo-lab/work/checkpoints/<series>/<step>) from the copy's folder
+  const where = (await page.getByTestId('missing-where').textContent())!.replace(/\s+/g, ' ');
+  expect(where).toContain(path.join(lab.work, 'demo-lab'));
+  expect(where).toContain(path.resolve(lab.work, 'demo-lab', '../../tools/demo-lab/work/checkpoints'));
+  expect(where).toMatch(/ships only its two final models/);
+  await screenshot(page, 'runs-table-demo-missing');
   expect(errors).toEqual([]);
 });

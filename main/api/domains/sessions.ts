@@ -56,6 +56,8 @@ export const sessionsRequests = {
   'sessions.listDatasets': z.object({}).strict(),
   /** re-points a missing checkpoint or dataset at a file; refused unless the file has the recorded content hash */
   'sessions.relink': z.object({ kind: z.enum(['checkpoint', 'dataset']), id: z.number().int().positive(), path: filePath }).strict(),
+  /** re-points every missing checkpoint and text found under a folder (4 levels down) by content hash */
+  'sessions.relinkFolder': z.object({ folder: filePath }).strict(),
   /** a run's config with its checkpoint(s) and text at their current locations, to measure it again (runs.start) */
   'sessions.rerunConfig': z.object({ id: runId }).strict(),
 } satisfies Record<string, z.ZodType>;
@@ -78,6 +80,8 @@ export interface SessionCheckpoint {
   lastPath?: string;
   /** the path relative to the session file's folder ('/' separators), null when none */
   relPath?: string | null;
+  /** where the relative path points from the session's folder now (looked there first), null when none */
+  expectedPath?: string | null;
   /** neither location exists: re-point it (sessions.relink) */
   missing?: boolean;
   name: string;
@@ -101,6 +105,8 @@ export interface SessionDataset {
   path: string;
   lastPath: string;
   relPath: string | null;
+  /** where the relative path points from the session's folder now (looked there first), null when none */
+  expectedPath?: string | null;
   missing: boolean;
   hash: string | null;
   tokens: number | null;
@@ -244,6 +250,7 @@ export interface SessionsResponses {
   'sessions.resumable': { id: string; kind: string; config: unknown; steps: number; updatedAt: string }[];
   'sessions.listDatasets': SessionDataset[];
   'sessions.relink': SessionCheckpoint | SessionDataset;
+  'sessions.relinkFolder': { relinked: { kind: 'checkpoint' | 'dataset'; id: number; path: string }[]; stillMissing: number };
   'sessions.rerunConfig': { config: unknown };
 }
 

@@ -8,7 +8,7 @@ import type { HandlerMap } from '../engine';
 import type { EngineContext } from '../context';
 import { LabError } from '../../api/errors';
 import type { SessionInfo } from '../../api/domains/sessions';
-import { SessionStore, SessionJobPersistence, importRuns, exportRun, relink, rerunConfig } from '../../store/index';
+import { SessionStore, SessionJobPersistence, importRuns, exportRun, relink, relinkFolder, rerunConfig } from '../../store/index';
 import { JsonFilePersistence } from '../../jobs/persistence';
 import { inspectCheckpoint } from '../../checkpoint/index';
 import { addRecent } from '../recent';
@@ -203,6 +203,13 @@ export const sessionsHandlers: HandlerMap = {
     const r = await relink(s, req.kind, req.id, req.path);
     ctx.emit('session.changed', { path: s.file, what: 'checkpoints' });
     return r;
+  },
+  'sessions.relinkFolder': async (req, ctx) => {
+    const s = need(ctx);
+    const relinked = await relinkFolder(s, req.folder);
+    if (relinked.length) ctx.emit('session.changed', { path: s.file, what: 'checkpoints' });
+    const stillMissing = s.listCheckpoints().filter((c) => c.missing).length + s.listDatasets().filter((d) => d.missing).length;
+    return { relinked, stillMissing };
   },
   'sessions.rerunConfig': (req, ctx) => ({ config: rerunConfig(need(ctx), req.id) }),
   'sessions.resumable': (_req, ctx) => {
