@@ -67,15 +67,47 @@ export function tidyAfterReader(file: string, walBefore: boolean): void {
   }
 }
 
-export function openDb(file: string, opts: { readOnly?: boolean } = {}): OpenedDb {
-  if (!fs.existsSync(file)) throw new LabError('NOT_FOUND', `${file}: no such session file`);
-  const st = fs.statSync(file);
-  if (!st.isFile()) fail(file, 'is not a file');
-  const fd = fs.openSync(file, 'r');
+/** What a path that is not a regular file is, in words. */
+function kindOf(st: fs.Stats): string {
+  if (st.isDirectory()) return 'a folder';
+  if (st.isFIFO()) return 'a named pipe (FIFO)';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  return 'not a regular file';
+}
+
+/**
+ * The checks before SQLite or the session lock touch `file`: it exists, is a regular file, can be read, and starts
+ * like an SQLite database. A folder, FIFO, device or a special file whose reads fail (/proc/self/mem: EIO) is named
+ * with its problem, never a raw errno (a FIFO is never opened: that would wait for a writer).
+ */
+export function checkSessionFile(file: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new LabError('NOT_FOUND', `${file}: no such session file`);
+    fail(file, `cannot be read (${(e as Error).message})`);
+  }
+  if (!st.isFile()) fail(file, `is ${kindOf(st)}, not a session file`);
   const head = Buffer.alloc(16);
-  const n = fs.readSync(fd, head, 0, 16, 0);
-  fs.closeSync(fd);
+  let n = 0;
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      n = fs.readSync(fd, head, 0, 16, 0);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    fail(file, code === 'EIO' || code === 'EINVAL' ? `cannot be read as a file (${code}: a special or device file, not a session)` : `cannot be read (${(e as Error).message})`);
+  }
   if (n < 16 || head.toString('latin1') !== MAGIC) fail(file, 'is not a Sparsity Lab session (not an SQLite database)');
+}
+
+export function openDb(file: string, opts: { readOnly?: boolean } = {}): OpenedDb {
+  checkSessionFile(file);
   // a file (or folder: WAL needs its -wal/-shm files beside it) that is read-only on disk opens read-only with that
   // reason, not as "damaged" (issue 19: locked, read-only and damaged files get three different messages)
   let diskNotice: string | undefined;

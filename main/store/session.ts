@@ -9,7 +9,7 @@ import type Database from 'better-sqlite3';
 import { acquireSessionLock, hasLiveWriter, releaseSessionLock, sessionWriteError } from './lock';
 import { validateStoredJobState, validateStoredResult } from './validate';
 import { LabError } from '../api/errors';
-import { createDb, openDb, tidyAfterReader } from './db';
+import { checkSessionFile, createDb, openDb, tidyAfterReader } from './db';
 import { fromBlob, toBlob, type StoredArray } from './arrays';
 import type { CheckpointSummary } from '../checkpoint/index';
 import type { RunProvenance, SessionCheckpoint, SessionDataset, SessionRun } from '../api/domains/sessions';
@@ -196,7 +196,9 @@ export class SessionStore {
       s.walBefore = walBefore;
       return s;
     }
-    // a writer owns the file across processes (lock.ts): a second writer gets "in use by PID …"
+    // a writer owns the file across processes (lock.ts): a second writer gets "in use by PID …"; a folder, device or
+    // special file is named as such first, not as a lock file that cannot be made beside it
+    checkSessionFile(abs);
     return withSessionLock(abs, () => {
       const o = openDb(abs, opts);
       const s = new SessionStore(abs, o.db, o.readOnly, o.notice);

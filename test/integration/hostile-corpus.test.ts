@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import WebSocket from 'ws';
 import { startServer, type RunningServer } from '../../main/server/server';
 import { Engine } from '../../main/engine/engine';
@@ -314,7 +314,7 @@ describe('session files', () => {
     ['a text file', (d) => (fs.writeFileSync(path.join(d, 'a.sparsitylab'), 'hello'), path.join(d, 'a.sparsitylab')), 'SESSION_ERROR', /a\.sparsitylab: is not a Sparsity Lab session \(not an SQLite database\)$/],
     ['zero bytes', (d) => (fs.writeFileSync(path.join(d, 'a.sparsitylab'), ''), path.join(d, 'a.sparsitylab')), 'SESSION_ERROR', /is not a Sparsity Lab session \(not an SQLite database\)$/],
     ['only the SQLite magic', (d) => (fs.writeFileSync(path.join(d, 'a.sparsitylab'), 'SQLite format 3\0'), path.join(d, 'a.sparsitylab')), 'SESSION_ERROR', /a\.sparsitylab: (cannot be opened as SQLite|is damaged|is an SQLite database but not)/],
-    ['a folder', (d) => (fs.mkdirSync(path.join(d, 'a.sparsitylab')), path.join(d, 'a.sparsitylab')), 'SESSION_ERROR', /a\.sparsitylab: is not a file$/],
+    ['a folder', (d) => (fs.mkdirSync(path.join(d, 'a.sparsitylab')), path.join(d, 'a.sparsitylab')), 'SESSION_ERROR', /a\.sparsitylab: is a folder, not a session file$/],
     ['missing', (d) => path.join(d, 'gone.sparsitylab'), 'NOT_FOUND', /gone\.sparsitylab: no such session file$/],
     [
       'damaged pages',
@@ -340,6 +340,27 @@ describe('session files', () => {
       clear(err!.message);
     }
     expect(snapshot(dir)).toEqual(before);
+  });
+  // special files outside the test's folder: sessions.open (both ways) names the file and its problem, no raw errno
+  const special: [string, string, RegExp][] = [
+    ['/proc/self/mem (regular by stat, reads fail with EIO)', '/proc/self/mem', /^\/proc\/self\/mem: cannot be read as a file \(EIO: a special or device file, not a session\)$/],
+    ['a device', '/dev/null', /^\/dev\/null: is a device, not a session file$/],
+    // never opened (a FIFO open waits for a writer): named by its kind
+    ['a named pipe', path.join(root, 'fifo.sparsitylab'), /fifo\.sparsitylab: is a named pipe \(FIFO\), not a session file$/],
+  ];
+  execFileSync('mkfifo', [path.join(root, 'fifo.sparsitylab')]);
+  test.each(special.filter(([, f]) => fs.existsSync(f)))('sessions.open: %s', async (_n, f, re) => {
+    const dir = dirFor();
+    const engine = new Engine({ paths: { userData: path.join(dir, 'home'), cache: path.join(dir, 'home', 'cache') }, log: { info() {}, warn() {}, error() {} } });
+    try {
+      for (const readOnly of [true, false]) {
+        const err = await failureOf(() => engine.call('sessions.open', { path: f, readOnly }));
+        expect(err?.code).toBe('SESSION_ERROR');
+        expect(err!.message).toMatch(re);
+      }
+    } finally {
+      await engine.dispose();
+    }
   });
 
   const results: [string, unknown, RegExp][] = [
