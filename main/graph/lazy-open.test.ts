@@ -9,30 +9,12 @@ import path from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema, TensorProto_DataLocation } from 'onnx-buf';
 import { loadCheckpoint } from '../checkpoint/index';
+import { writeSparseSafetensors } from '../checkpoint/testing/sparse';
 import { planWeights } from './weights';
 import { buildLlamaGraph } from './llama-graph';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-sparse-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-
-/** A safetensors file whose header is real and whose data are a hole of the right length. */
-function writeSparse(file: string, tensors: { name: string; shape: number[] }[]): number {
-  const header: Record<string, unknown> = {};
-  let off = 0;
-  for (const t of tensors) {
-    const n = t.shape.reduce((a, b) => a * b, 1) * 4;
-    header[t.name] = { dtype: 'F32', shape: t.shape, data_offsets: [off, off + n] };
-    off += n;
-  }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - ((json.length + 8) % 8)) % 8);
-  const head = Buffer.alloc(8 + json.length);
-  head.writeBigUInt64LE(BigInt(json.length), 0);
-  head.write(json, 8, 'utf8');
-  fs.writeFileSync(file, head);
-  fs.truncateSync(file, head.length + off);
-  return head.length + off;
-}
 
 /** bytes this process has read through read() calls so far (Linux), undefined elsewhere */
 function bytesRead(): number | undefined {
@@ -63,7 +45,7 @@ test('a > 4 GiB sharded checkpoint opens and gets its graph without reading its 
   let total = 0;
   shards.forEach((ts, i) => {
     const name = `model-0000${i + 1}-of-00002.safetensors`;
-    total += writeSparse(path.join(dir, name), ts);
+    total += writeSparseSafetensors(path.join(dir, name), ts);
     for (const t of ts) weightMap[t.name] = name;
   });
   expect(total).toBeGreaterThan(4 * 2 ** 30);
