@@ -189,6 +189,8 @@ test('run page: Browse… for the export file is a save dialog; an existing file
   await page.goto(`${server.url}#/run/${encodeURIComponent(runId)}`);
   await page.getByTestId('run-export-browse').click();
   const fb = page.getByTestId('browse-dialog').getByTestId('file-browser');
+  // the dialog's first listing (near the field's value) first: a user reads where it opened before typing
+  await expect.poll(() => fb.getByTestId('fb-path').inputValue(), { timeout: 20_000 }).not.toBe('');
   await fb.getByTestId('fb-path').fill(out);
   await fb.getByTestId('fb-go').click();
   await expect.poll(() => fb.getByTestId('fb-path').inputValue(), { timeout: 20_000 }).toBe(out);
