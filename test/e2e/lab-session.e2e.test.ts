@@ -62,8 +62,8 @@ test('reload mid-run with the demo URL: the running session stays, the job keeps
   await expect.poll(async () => (await page.getByTestId('job-status').first().textContent()) ?? '', { timeout: 180_000 }).toMatch(/completed/);
   // the page's URL now names the session it shows: reloading it (not the printed demo URL, which would now open the
   // demo lab, nothing running any more) lists the finished run
-  await page.reload();
   await page.goto(`${page.url().replace(/#.*$/, '')}#/session`);
+  await page.reload();
   expect(new URL(page.url()).searchParams.get('session')).toBe(mine);
   await page.getByTestId('run-row').first().waitFor({ timeout: 30_000 });
   expect(await page.getByTestId('run-row').count()).toBe(1);
