@@ -25,6 +25,17 @@ import { buildSearchGraph, type SearchTuning } from '../../main/graph/search-gra
 import { plainCettPpl } from './metrics-plain';
 
 const fr = Math.fround;
+
+/** A search graph's inputs for one batch: targets cs, every layer's interval the whole grid, all 16 levels. */
+function fullSearchFeeds(bt: { ids: Int32Array; batch: number; seqLen: number }, cs: number[], L: number): Record<string, ort.Tensor> {
+  return {
+    input_ids: new ort.Tensor('int64', BigInt64Array.from(bt.ids, (x) => BigInt(x)), [bt.batch, bt.seqLen]),
+    c: new ort.Tensor('float32', Float32Array.from(cs), [cs.length]),
+    lo: new ort.Tensor('int64', new BigInt64Array(cs.length * L), [cs.length, L]),
+    hi: new ort.Tensor('int64', new BigInt64Array(cs.length * L).fill(65535n), [cs.length, L]),
+    iters: new ort.Tensor('int64', new BigInt64Array([16n]), []),
+  };
+}
 type Kind = LayerKind;
 const layer = generatedLayer;
 
@@ -250,13 +261,7 @@ describe('fused search graph (CPU) = the plain authors algorithm, exactly', () =
           expect(Buffer.from(bytes).includes('FusedMatMul')).toBe(productTransB);
           const sess = await ort.InferenceSession.create(bytes, { executionProviders: ['cpu'], logSeverityLevel: 3 });
           outs.push(
-            await sess.run({
-              input_ids: new ort.Tensor('int64', BigInt64Array.from(bt.ids, (x) => BigInt(x)), [bt.batch, bt.seqLen]),
-              c: new ort.Tensor('float32', Float32Array.from(cs), [cs.length]),
-              lo: new ort.Tensor('int64', new BigInt64Array(cs.length * L), [cs.length, L]),
-              hi: new ort.Tensor('int64', new BigInt64Array(cs.length * L).fill(65535n), [cs.length, L]),
-              iters: new ort.Tensor('int64', new BigInt64Array([16n]), []),
-            }),
+            await sess.run(fullSearchFeeds(bt, cs, L)),
           );
           await sess.release();
         }
@@ -291,13 +296,7 @@ describe('fused search graph (CPU) = the plain authors algorithm, exactly', () =
       ] as const) {
         const sess = await ort.InferenceSession.create(buildSearchGraph(ckpt, { dtype: 'float32', maxSeq: 32, colNorms: runner.colNorms, fused, tuning }), { executionProviders: ['cpu'], logSeverityLevel: 3 });
         const cs = [0.3, 0.05];
-        const out = await sess.run({
-          input_ids: new ort.Tensor('int64', BigInt64Array.from(bt.ids, (x) => BigInt(x)), [bt.batch, bt.seqLen]),
-          c: new ort.Tensor('float32', Float32Array.from(cs), [cs.length]),
-          lo: new ort.Tensor('int64', new BigInt64Array(cs.length * L), [cs.length, L]),
-          hi: new ort.Tensor('int64', new BigInt64Array(cs.length * L).fill(65535n), [cs.length, L]),
-          iters: new ort.Tensor('int64', new BigInt64Array([16n]), []),
-        });
+        const out = await sess.run(fullSearchFeeds(bt, cs, L));
         await sess.release();
         const mid = Array.from(out.eval_mid.data as BigInt64Array, Number);
         const cett = out.eval_cett.data as Float32Array;
