@@ -4,7 +4,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadCheckpoint } from '../main/checkpoint/index';
 import { writeTinyCheckpoint } from '../main/checkpoint/testing/tiny';
-import { createRunner } from '../main/inference/index';
+import { createRunner, parseOrtSessionTuning } from '../main/inference/index';
 import { parseSearchTuning } from '../main/graph/search-graph';
 import { batchStream, loadEvalData, type EvalData } from '../main/metrics/data';
 import { downWeightsOf, type MeasureTarget } from '../main/metrics/target';
@@ -36,6 +36,8 @@ export const benchOptions = {
   k: { type: 'string' }, // kernels: Loop iterations timed
   variants: { type: 'string' }, // kernels: comma-separated formulations
   opt: { type: 'string' }, // kernels: onnxruntime graph optimisation level
+  ort: { type: 'string' }, // onnxruntime session settings, e.g. opt=basic,mempattern=0,log=0 (main/inference RunnerOptions.ortSession)
+  'at-cett': { type: 'string' }, // measure: the final measurement at these CETT values (comma-separated), no outer search
   progress: { type: 'string' }, // measure: 1 = a progress line per step on stderr (phase, step/of, ETA; bench/gpu/eta.mjs checks the ETA held)
 } as const;
 
@@ -68,6 +70,7 @@ export async function openTarget(v: ReturnType<typeof parse>): Promise<{ target:
     ...(v.execution ? { execution: v.execution as never } : {}),
     ...(v['block-layers'] ? { blockLayers: Number(v['block-layers']) } : {}),
     ...(v.search ? { searchTuning: parseSearchTuning(v.search, '--search') } : {}),
+    ...(v.ort ? { ortSession: parseOrtSessionTuning(v.ort, '--ort') } : {}),
   });
   const opts = { tokens: Number(v['n-tokens'] ?? 65536), seqLen, batch: Number(v.batch ?? 16) };
   let data: EvalData;

@@ -1,5 +1,5 @@
 /** CETT-PPL-p% end to end on one model: wall time per phase, forward passes, the answer. */
-import { measureCettPpl } from '../main/metrics/cett-ppl';
+import { measureAtCetts, measureCettPpl } from '../main/metrics/cett-ppl';
 import { machine, openTarget, parse, writeOut } from './common';
 
 export async function main(argv: string[]): Promise<void> {
@@ -11,7 +11,18 @@ export async function main(argv: string[]): Promise<void> {
   // …and the plan at once (a run cut short still says how it was executing)
   if (v.progress === '1') process.stderr.write(`PLAN ${JSON.stringify(target.runner.plan ?? null)}\n`);
   const progress = v.progress === '1' ? (p: object) => process.stderr.write(`PROGRESS ${JSON.stringify({ t: +((performance.now() - t0) / 1000).toFixed(2), ...p })}\n`) : undefined;
-  const res = await measureCettPpl(target, data, { p: Number(v.p ?? 1), tol: Number(v.tol ?? 1e-3), thresholdMode: 'authors', curveEngine: (v.engine ?? 'auto') as never, speculate: v.speculate === '1' }, progress ? { progress } : {});
+  const o = { p: Number(v.p ?? 1), tol: Number(v.tol ?? 1e-3), thresholdMode: 'authors' as const, curveEngine: (v.engine ?? 'auto') as never, speculate: v.speculate === '1' };
+  if (v['at-cett']) {
+    // --at-cett 0.25,0.27: A, PPL ratio and thresholds at each c (bench/reference's --at-cett computes the same)
+    const cs = v['at-cett'].split(',').map(Number);
+    const rs = await measureAtCetts(target, data, o, cs);
+    const at = rs.map((r) => ({ c: r.cett, pplRatio: r.pplRatio, activationRatio: r.activationRatio, thresholds: r.thresholds }));
+    const out = { suite: 'measure-at-cett', provider: target.runner.provider, dtype: target.runner.dtype, tokens: data.tokens, at, wallSeconds: (performance.now() - t0) / 1000, sessionTimings: target.runner.sessionTimings, machine: machine(), date: new Date().toISOString() };
+    console.log(JSON.stringify(out));
+    writeOut(v.out, out);
+    return target.runner.dispose();
+  }
+  const res = await measureCettPpl(target, data, o, progress ? { progress } : {});
   const wall = (performance.now() - t0) / 1000;
   const out = {
     suite: 'measure',
@@ -28,6 +39,9 @@ export async function main(argv: string[]): Promise<void> {
     searchStats: res.searchStats,
     speculate: v.speculate === '1',
     outerSteps: res.searchHistory?.length,
+    // each outer step's c and PPL ratio (bench/reference prints its own: the step where two implementations branch)
+    history: res.searchHistory?.map((h) => ({ c: h.c, pplRatio: h.pplRatio })),
+    sessionTimings: target.runner.sessionTimings,
     timingsMs: res.timingsMs,
     curveEngine: res.curveEngine,
     // the threshold search's record (engine, precision of the CETT products, grid, cap, fallback), as a run stores it

@@ -30,6 +30,8 @@
 #                                                           on the 16 CPU cores with progress/ETA lines; cut at 470 s (prints how far it got), ≤ 9.5 min
 #   bash bench/gpu/run.sh streamed-measure <n> <outdir> [caps]  issue 15: 7B CETT-PPL-1% at n (16384) streamed under --device-memory
 #                                                           24 and 16 (default, 280 s each; one cap per call gets 560 s) with the block-wise search, peak sampled
+#   bash bench/gpu/run.sh s7b <n> <outdir> [cs]             issue 15: 7B at fixed CETT values (cs, default 0.265625,0.253418) ours
+#                                                           and the reference; session timings under onnxruntime settings; verbose-log gaps, ~4 min
 #   bash bench/gpu/run.sh estimate 0 <outdir>              issue 18: the pilot estimate (runs.estimate) against the run it estimates, wall
 #                                                           clock: CUDA (fused search) on a 768x12 LLaMA at 65k and 262k tokens, the 16 CPU
 #                                                           cores on a 256x4 at 16k; prints estimateSeconds/actualSeconds/errorPct, ~5 min
@@ -66,6 +68,12 @@ node -e '
   rows.sort((a, b) => a.callMs - b.callMs); console.table(rows);
   const ok = rows.filter((r) => r.peakMiB <= Number(process.argv[2])); const pick = ok.length ? ok[0] : rows.sort((a, b) => a.peakMiB - b.peakMiB)[0];
   console.log("PICK " + pick.spec); fs.writeFileSync("/tmp/bm/i16.pick", pick.spec);' "$1" "$2"
+}
+# waits (≤ 6 min) for a model bg-build is making; nothing to wait for when bg-build did not run
+ready() {
+  [ -f /tmp/bm/bg-7b.log ] || return 0
+  for _ in $(seq 360); do [ -f /tmp/bm/$1.ready ] && { echo "$1 ready"; return 0; }; sleep 1; done
+  echo "$1 NOT ready after 6 min"; tail -3 /tmp/bm/bg-*.log
 }
 M=/tmp/bm/relu
 COMMON=(--tokens $M/tokens.i32 --n-tokens "$N" --seq-len 1024 --batch 16)
@@ -158,12 +166,13 @@ ref)
   ;;
 bg-build)
   # the 0.1B ReLU model + 1M tokens and the LLaMA-2-7B shape, built in the background while the machine is set up
-  setsid nohup bash -c "python3 bench/gpu/make_big.py --out /tmp/bm/big7b --shape 7b --n-tokens 65536 > /tmp/bm/bg-7b.log 2>&1; python3 bench/reference/make_model.py --out /tmp/bm/relu --act relu --n-tokens 1048576 > /tmp/bm/bg-relu.log 2>&1; python3 bench/gpu/make_big.py --out /tmp/bm/big24 --shape 2.4b --n-tokens 65536 > /tmp/bm/bg-24.log 2>&1; python3 bench/reference/make_model.py --out /tmp/bm/silu --act silu --n-tokens 1048576 > /tmp/bm/bg-silu.log 2>&1; echo done > /tmp/bm/bg.done" > /dev/null 2>&1 &
+  # (each model's /tmp/bm/<name>.ready appears when it is complete; phases wait for the ones they use: ready <name>)
+  setsid nohup bash -c "python3 bench/gpu/make_big.py --out /tmp/bm/big7b --shape 7b --n-tokens 65536 > /tmp/bm/bg-7b.log 2>&1; touch /tmp/bm/big7b.ready; python3 bench/reference/make_model.py --out /tmp/bm/relu --act relu --n-tokens 1048576 > /tmp/bm/bg-relu.log 2>&1; touch /tmp/bm/relu.ready; python3 bench/gpu/make_big.py --out /tmp/bm/big24 --shape 2.4b --n-tokens 65536 > /tmp/bm/bg-24.log 2>&1; touch /tmp/bm/big24.ready; python3 bench/reference/make_model.py --out /tmp/bm/silu --act silu --n-tokens 1048576 > /tmp/bm/bg-silu.log 2>&1; touch /tmp/bm/silu.ready; echo done > /tmp/bm/bg.done" > /dev/null 2>&1 &
   echo "background build started"
   ;;
 m7b)
   # issue 15: 7B CETT-PPL-1% at n tokens (16 sequences per call, then 4), after bg-build
-  B=/tmp/bm/big7b
+  B=/tmp/bm/big7b; ready big7b
   for bs in ${4:-16 4}; do
     peak m7b-$N-b$bs timeout 400 node dist-bench/bench.cjs measure --model $B --tokens $B/tokens.i32 --n-tokens "$N" --seq-len 1024 --batch $bs --provider cuda --dtype float16 --p 1 --tol 1e-3
   done
@@ -171,8 +180,24 @@ m7b)
 m01)
   # issue 16: 0.1B CETT-PPL-1% at n tokens, default tuning, after bg-build (acts: ${4:-relu})
   for act in ${4:-relu}; do
+    ready $act
     peak m01-$act-$N timeout 280 node dist-bench/bench.cjs measure --model /tmp/bm/$act --tokens /tmp/bm/$act/tokens.i32 --n-tokens "$N" --seq-len 1024 --batch 16 --provider cuda --dtype float16 --p 1 --tol 1e-3
   done
+  ;;
+s7b)
+  ready big7b
+  # issue 15: the 7B at fixed CETT values beside the reference (both print A, PPL ratio and thresholds at each c: the
+  # answer without the outer search's branching), and where the time before the search goes: session timings with
+  # onnxruntime settings varied, a verbose onnxruntime log's largest gaps (bench/gpu/gaps.mjs). After bg-build. ~4 min
+  B=/tmp/bm/big7b
+  A=(--model $B --tokens $B/tokens.i32 --n-tokens "$N" --seq-len 1024 --batch 16 --provider cuda --dtype float16 --p 1 --tol 1e-3)
+  CS=${4:-0.265625,0.253418}
+  peak at-ours timeout 200 node dist-bench/bench.cjs measure "${A[@]}" --at-cett $CS
+  peak at-ref timeout 200 python3 bench/reference/sparsing_law_reference.py --model $B --tokens $B/tokens.npy --n-tokens "$N" --seq-len 1024 --batch 16 --dtype float16 --at-cett $CS
+  for o in opt=basic mempattern=0 opt=disabled; do peak at-${o/=/_} timeout 150 node dist-bench/bench.cjs measure "${A[@]}" --at-cett 0.265625 --ort $o; done
+  peak at-log0 timeout 150 node dist-bench/bench.cjs measure "${A[@]}" --at-cett 0.265625 --ort log=0
+  node bench/gpu/gaps.mjs /tmp/bm/at-log0.err 30
+  cp /tmp/bm/at-log0.err "$OUT/at-log0.err" 2>/dev/null; gzip -f "$OUT/at-log0.err" 2>/dev/null
   ;;
 kernels2)
   # issue 15/16: the product on W_out as stored (FusedMatMul transB) against MatMul on a transposed copy, per level
@@ -209,7 +234,7 @@ big)
   # open = checkpoint folder → first forward done (load + content hash, runner, graph build or cache hit, session);
   # cold: empty graph cache (and the page cache dropped where allowed), warm: the second open
   for m in ${4:-big24 big7b}; do
-    B=/tmp/bm/$m
+    B=/tmp/bm/$m; ready $m
     rm -rf /tmp/bm/gcache-$m
     sync; if (echo 3 > /proc/sys/vm/drop_caches) 2>/dev/null; then echo "page cache dropped"; else echo "page cache NOT dropped (not root): cold = empty graph cache only"; fi
     peak open-cold-$m timeout 300 node dist-bench/bench.cjs open --model $B --tokens $B/tokens.i32 --n-tokens 32768 --seq-len 1024 --batch 16 --provider cuda --dtype float16 --cache /tmp/bm/gcache-$m
@@ -265,7 +290,7 @@ streamed)
   # streamed (no cap: the search's curves stay on the device) vs whole on the same ORT curve engine (same answer expected;
   # the fused whole-graph figure is big's measure-big7b-n). Under the 16 GiB cap the search's curves would be fed per
   # call, one layer at a time: correct but hours at 7B, so not run here.
-  B=/tmp/bm/big7b
+  B=/tmp/bm/big7b; ready big7b
   [ -f $B/config.json ] || python3 bench/gpu/make_big.py --out $B --shape 7b --n-tokens 65536 2>&1 | tail -1
   F=(--model $B --tokens $B/tokens.i32 --seq-len 1024 --batch 16 --provider cuda --dtype float16)
   peak streamed-forward-whole timeout 110 node dist-bench/bench.cjs forward "${F[@]}" --n-tokens 65536 --execution whole
@@ -276,7 +301,7 @@ streamed)
 streamed-cap)
   # issue 15, after the first streamed run used 24.1 GB under a 16 GiB cap: the plan now counts an arena per resident
   # block session (2x on CUDA). Forward of 32,768 tokens under 16 GiB (paged) and 24 GiB (resident); peak must be <= cap.
-  B=/tmp/bm/big7b
+  B=/tmp/bm/big7b; ready big7b
   [ -f $B/config.json ] || python3 bench/gpu/make_big.py --out $B --shape 7b --n-tokens 65536 2>&1 | tail -1
   F=(--model $B --tokens $B/tokens.i32 --seq-len 1024 --batch 16 --provider cuda --dtype float16 --n-tokens 32768)
   for cap in 16 24; do peak streamed-forward-cap$cap-v2 timeout 150 node dist-bench/bench.cjs forward "${F[@]}" --device-memory $cap; done
@@ -298,7 +323,7 @@ streamed-measure)
   # issue 15: the 7B's CETT-PPL-1% at n streamed under a device-memory cap, the threshold search block by block (the plan's
   # execution.search says its blocks, token chunk and layer group), peak GPU memory sampled (nvidia-smi, 100 ms).
   # Expected: the same CETT / A / PPL as the whole graph's measure-big7b-n (0.253418, 18.158%, 1.01025 at 16384).
-  B=/tmp/bm/big7b
+  B=/tmp/bm/big7b; ready big7b
   [ -f $B/config.json ] || python3 bench/gpu/make_big.py --out $B --shape 7b --n-tokens 65536 2>&1 | tail -1
   F=(--model $B --tokens $B/tokens.i32 --seq-len 1024 --batch 16 --provider ${SM_PROVIDER:-cuda} --dtype ${SM_DTYPE:-float16} --p 1 --tol 1e-3 --progress 1)
   CAPS=(${4:-24 16}); LIM=${SM_LIMIT:-$((560 / ${#CAPS[@]}))}  # the call's ~9.5 min shared between the caps

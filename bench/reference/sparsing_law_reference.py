@@ -77,6 +77,7 @@ def main():
     ap.add_argument("--dtype", default="bfloat16", choices=["bfloat16", "float16", "float32"])
     ap.add_argument("--out", default=None)
     ap.add_argument("--forward-only", action="store_true", help="measure dense forward tokens/s (loss in graph) and exit")
+    ap.add_argument("--at-cett", default=None, help="comma-separated CETT values: PPL ratio, activation ratio and thresholds at each, no outer search")
     args = ap.parse_args()
     torch.manual_seed(0)
     dt = getattr(torch, args.dtype)
@@ -132,12 +133,23 @@ def main():
         print(json.dumps(res))
         return
 
+    if args.at_cett:
+        at = []
+        for c in [float(x) for x in args.at_cett.split(",")]:
+            ratio, act, th = inspect(c)
+            at.append({"c": c, "pplRatio": ratio, "activationRatio": act, "thresholds": th})
+        print(json.dumps({"impl": "pytorch-reference", "dtype": args.dtype, "tokens": int(nseq * S), "at": at,
+                          "peakGpuBytes": torch.cuda.max_memory_allocated()}))
+        return
+
     target = 1 + args.p / 100
     t_all = time.time()
     l, r, steps = 0.0, 1.0, 0
+    history = []
     while r - l > args.tol:
         c = (l + r) / 2
         ratio, _, _ = inspect(c)
+        history.append({"c": c, "pplRatio": ratio})
         steps += 1
         if ratio < target:
             l = c
@@ -148,7 +160,7 @@ def main():
     wall = time.time() - t_all
     res = {
         "impl": "pytorch-reference", "dtype": args.dtype, "tokens": int(nseq * S), "seqLen": S, "batch": B,
-        "p": args.p, "tol": args.tol, "cett": cett, "outerSteps": steps, "pplRatio": ratio,
+        "p": args.p, "tol": args.tol, "cett": cett, "outerSteps": steps, "history": history, "pplRatio": ratio,
         "activationRatio": act, "thresholds": th, "wallSeconds": wall, "phaseSeconds": timing,
         "forwardPasses": passes, "peakGpuBytes": torch.cuda.max_memory_allocated(),
     }

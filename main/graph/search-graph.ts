@@ -370,7 +370,17 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
     (_l, _s, a) => {
       a2d.push(g.op('Reshape', [a, flatF]));
       const l1 = a2d.length;
-      if (l1 % G === 0 || l1 === L) groups.push(searchGroup(groups.length, Math.floor((l1 - 1) / G) * G, l1));
+      if (l1 % G === 0 || l1 === L) {
+        const grp = searchGroup(groups.length, Math.floor((l1 - 1) / G) * G, l1);
+        groups.push(grp);
+        // the next layer waits for this group's search: a + 0, where the 0 is computed from the search's result, so
+        // onnxruntime cannot run the dense stream ahead and hold every group's activations (and |a|) at once. Exact:
+        // lo ≥ 0, so [lo < 0] is 0 and a + 0 = a (−0 becomes +0, which W_out maps to the same sums)
+        if (l1 < L) {
+          const lo00 = g.op('Gather', [g.op('Reshape', [grp.lo, i64([-1])]), i64([0], [])], { axis: 0 });
+          return g.op('Add', [a, g.op('Cast', [g.op('Less', [lo00, i64([0], [])])], { to: T })]);
+        }
+      }
       return a;
     },
     false,

@@ -25,6 +25,7 @@ import { commonFolder, relativeInside } from '../graph/onnx-builder';
 import { planWeights, writeConverted, type WeightPlan } from '../graph/weights';
 import { GraphCache, type CacheLease } from './graph-cache';
 import { LabError } from '../api/errors';
+import type { SessionTiming } from './runner-types';
 
 /** Bump when the converted-weights layout changes (entries of an older layout are then never used). */
 const WEIGHTS_VERSION = 1;
@@ -63,6 +64,8 @@ export class GraphStore {
   private leases: CacheLease[] = [];
   private converted?: Map<string, StoredBytes>;
   private files: string[];
+  /** every session this store opened: build and creation times (bench and the run's record) */
+  readonly timings: SessionTiming[] = [];
 
   constructor(
     private ckpt: LoadedCheckpoint,
@@ -107,12 +110,18 @@ export class GraphStore {
     if (!cache || this.base === undefined) {
       // in memory: in-place tensors by reference (when a folder holds them), the rest inside the graph
       const ext = this.base === undefined ? undefined : { base: this.base };
-      return ort.InferenceSession.create(build(ext), withDataFolder(so, this.base));
+      const t0 = performance.now();
+      const bytes = build(ext);
+      const t1 = performance.now();
+      const sess = await ort.InferenceSession.create(bytes, withDataFolder(so, this.base));
+      this.timings.push({ graph: JSON.stringify(key), buildMs: Math.round(t1 - t0), createMs: Math.round(performance.now() - t1) });
+      return sess;
     }
     const base = this.base;
     const gkey = GraphCache.key({ graph: this.ckpt.contentHash, key, dtype: this.o.dtype, halfWeights: this.o.halfWeights, base, files: this.files, v: this.o.version });
     const open = async () => {
       const converted = this.prepareConverted();
+      const t0 = performance.now();
       const lease = cache.open(gkey, 0, (dir) => {
         const location = relativeInside(base, path.join(fs.realpathSync(cache.dir), gkey, 'graph.data'))!;
         const bytes = build({ base, converted, file: path.join(dir, 'graph.data'), location });
@@ -120,7 +129,11 @@ export class GraphStore {
       });
       this.leases.push(lease);
       try {
-        return await ort.InferenceSession.create(fs.readFileSync(path.join(lease.dir, 'graph.onnx')), withDataFolder(so, base));
+        const bytes = fs.readFileSync(path.join(lease.dir, 'graph.onnx'));
+        const t1 = performance.now();
+        const sess = await ort.InferenceSession.create(bytes, withDataFolder(so, base));
+        this.timings.push({ graph: JSON.stringify(key), buildMs: Math.round(t1 - t0), createMs: Math.round(performance.now() - t1) });
+        return sess;
       } catch (e) {
         this.leases = this.leases.filter((l) => l !== lease);
         lease.release();

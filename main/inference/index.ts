@@ -9,7 +9,7 @@ import { LabError } from '../api/errors';
 import type { LoadedCheckpoint } from '../checkpoint/types';
 import { buildLlamaGraph, HALF_WEIGHTS_SESSION_EXTRA, storesHalfWeights, type ExternalTarget, type GraphDType } from '../graph/llama-graph';
 import { probeProviders, PROVIDER_ORDER, type ProviderName } from './providers';
-import type { ForwardRequest, ForwardResult, MaskMode, ModelRunner, SearchStepRequest, SearchStepResult } from './runner-types';
+import type { ForwardRequest, ForwardResult, MaskMode, ModelRunner, SearchStepRequest, SearchStepResult, SessionTiming } from './runner-types';
 import { buildSearchGraph, DEFAULT_SEARCH_TUNING, searchLayerGroup, type SearchTuning } from '../graph/search-graph';
 import { GraphCache, defaultCacheLimit } from './graph-cache';
 import { GraphStore } from './graph-store';
@@ -41,6 +41,30 @@ export interface RunnerOptions {
   batchSeqs?: number;
   /** how the fused CETT search evaluates candidates (search-graph.ts SearchTuning; the answer does not depend on it) */
   searchTuning?: SearchTuning;
+  /**
+   * onnxruntime session settings for benchmarks that compare them (bench `--ort`): the optimisation level, memory
+   * pattern planning, log level. The answer does not depend on them; the product leaves them at their defaults.
+   */
+  ortSession?: OrtSessionTuning;
+}
+
+export interface OrtSessionTuning {
+  graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+  enableMemPattern?: boolean;
+  logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
+}
+
+/** `opt=basic,mempattern=0,log=0` → OrtSessionTuning (bench flag `--ort`); `what` names the flag in errors */
+export function parseOrtSessionTuning(spec: string, what: string): OrtSessionTuning {
+  const out: OrtSessionTuning = {};
+  for (const part of spec.split(',').filter(Boolean)) {
+    const [k, v] = part.split('=');
+    if (k === 'opt' && ['disabled', 'basic', 'extended', 'all'].includes(v)) out.graphOptimizationLevel = v as OrtSessionTuning['graphOptimizationLevel'];
+    else if (k === 'mempattern' && (v === '0' || v === '1')) out.enableMemPattern = v === '1';
+    else if (k === 'log' && /^[0-4]$/.test(v)) out.logSeverityLevel = Number(v) as OrtSessionTuning['logSeverityLevel'];
+    else throw new LabError('BAD_REQUEST', `${what}: "${part}" is not opt=disabled|basic|extended|all, mempattern=0|1 or log=0..4`);
+  }
+  return out;
 }
 
 export function columnNorms(down: Float32Array, d: number, F: number): Float32Array {
@@ -111,6 +135,7 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
     // its power-of-two growth starts from, and every later extension doubles past them (a 7B search's arena reached the
     // whole 141 GB card, BENCHMARKS.md 2026-12-04); outside it the arena holds activations only
     ...(provider === 'cuda' ? { extra: { session: { use_device_allocator_for_initializers: '1' } } } : {}),
+    ...opts.ortSession,
   };
   // …and such graphs must not have those Casts constant-folded back into fp32 initializers
   const halfSessOpts: ort.InferenceSession.SessionOptions = { ...sessOpts, extra: { ...(sessOpts.extra ?? {}), ...HALF_WEIGHTS_SESSION_EXTRA } };
@@ -227,10 +252,10 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
     // whole graph or streamed blocks, and sequences per call, from the device's free memory (plan.ts)
     const plan = await planFor(ckpt, { provider, dtype, fused, maxSeq, halfWeights }, opts);
     if (plan.mode === 'streamed')
-      return createStreamedRunner(
+      return withTimings(createStreamedRunner(
         { ckpt, provider, dtype, fused, halfWeights, maxSeq, colNorms, fallbackReasons: reasons, idsTensor, ...(opts.searchTuning ? { searchTuning: opts.searchTuning } : {}), open: (key, build) => openGraph(key, build, storesHalfWeights(ckpt, { dtype, halfWeights })), dispose: () => store?.dispose() },
         plan,
-      );
+      ), store!.timings);
     const whole: ModelRunner = {
       spec: s,
       provider,
@@ -240,6 +265,7 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
       forward,
       searchStep,
       releaseForward,
+      sessionTimings: store!.timings,
       dispose,
     };
     return chunkedRunner(whole, plan);
@@ -253,6 +279,11 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
     forward,
     dispose,
   };
+}
+
+function withTimings<R extends ModelRunner>(r: R, timings: SessionTiming[]): R {
+  r.sessionTimings = timings;
+  return r;
 }
 
 /** The execution plan createRunner makes for these choices (device memory read now). */
@@ -295,4 +326,4 @@ export async function planRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions = {
 /** sequences per graph call when the caller names no batch (the contract's largest batch) */
 const MAX_CHUNK_SEQS = 4096;
 /** Bump when the graph builder changes, so cached graphs of an older builder are never used. */
-export const GRAPH_VERSION = 8;
+export const GRAPH_VERSION = 9;

@@ -93,5 +93,16 @@ export interface ModelRunner {
    * searches (each onnxruntime session holds its own copy of the initializers and its own arena; issue 15).
    */
   releaseForward?(): Promise<void>;
+  /** each onnxruntime session opened so far: which graph, the time to build it and to create the session (ms) */
+  sessionTimings?: SessionTiming[];
   dispose(): Promise<void>;
+}
+
+export interface SessionTiming {
+  /** the graph's key (mode, search tuning …) */
+  graph: string;
+  /** building the graph protobuf (0 when it came from the graph cache) */
+  buildMs: number;
+  /** onnxruntime's session creation: parse, optimisation, weights onto the device */
+  createMs: number;
 }

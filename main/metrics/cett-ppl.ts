@@ -163,6 +163,25 @@ export async function measureCettPpl(target: MeasureTarget, data: EvalData, o: C
 }
 
 /**
+ * The final measurement at given CETT values, without the outer search: PPL ratio, activation ratio and thresholds at
+ * each c, as another implementation computes them at the same c (a fixed-c comparison against the reference, where
+ * its outer search and ours branch differently because the PPL ratio is nearly flat in c).
+ */
+export async function measureAtCetts(target: MeasureTarget, data: EvalData, o: CettPplOptions, cs: number[], ctl: RunControl = {}): Promise<CheckpointResult[]> {
+  validateCettOptions(o);
+  for (const c of cs) if (!(Number.isFinite(c) && c >= 0 && c <= 1)) throw new LabError('BAD_REQUEST', `CETT ${c} is outside [0, 1]`);
+  const meter = new Meter(ctl);
+  const [pt] = await prepareAll([target], data, o, meter);
+  try {
+    const out: CheckpointResult[] = [];
+    for (const c of cs) out.push(await evaluateAtCett(pt, c, data));
+    return out;
+  } finally {
+    await pt.dispose();
+  }
+}
+
+/**
  * CETT-PPL-p% for several p on one checkpoint (the paper's trade-off; the lab's p% sweep): one dense pass (its kept
  * curves, or the fused search's memo of evaluated candidates, serve every p), then per p the outer search and the
  * final measurement — each p the numbers measureCettPpl gives for it alone. `onPoint` hears each p as it finishes.

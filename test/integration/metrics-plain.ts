@@ -67,7 +67,7 @@ function plainThreshold(a: Float32Array, T: number, F: number, w: Float32Array, 
   return left === 0 ? 0 : cand(left - 1); // the authors' left==0 wrap replaced by "skip nothing"
 }
 
-async function plainInspect(m: PlainModel, data: EvalData, c: number) {
+export async function plainInspect(m: PlainModel, data: EvalData, c: number) {
   const { hiddenSize: d, intermediateSize: F, numLayers: L } = m.runner.spec;
   const ratios: number[] = [];
   const acts: number[] = [];

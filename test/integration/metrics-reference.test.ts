@@ -11,12 +11,12 @@ import { describe, expect, it } from 'vitest';
 import { loadCheckpoint } from '../../main/checkpoint/index';
 import { writeTinyCheckpoint, type TinyFamily } from '../../main/checkpoint/testing/tiny';
 import type { ActivationName } from '../../main/checkpoint/types';
-import { measureCettPpl } from '../../main/metrics/cett-ppl';
+import { measureAtCetts, measureCettPpl } from '../../main/metrics/cett-ppl';
 import { loadEvalData } from '../../main/metrics/data';
 import { downWeightsOf } from '../../main/metrics/target';
 import { createReferenceRunner } from '../reference/forward';
 import { createRunner } from '../../main/inference/index';
-import { plainCettPpl } from './metrics-plain';
+import { plainCettPpl, plainInspect } from './metrics-plain';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'metrics-ref-'));
 const text = path.join(dir, 'eval.txt');
@@ -56,4 +56,26 @@ describe('fast path = plain authors algorithm on tiny checkpoints (reference run
       }
     });
   }
+});
+
+describe('the measurement at fixed CETT values (bench measure --at-cett, the fixed-c comparison with the reference)', () => {
+  it('gives the plain authors inspect(c) at each c, without an outer search', async () => {
+    const p = writeTinyCheckpoint(path.join(dir, 'at-cett'), 'llama', { activation: 'relu', seed: 9, std: 0.15, hidden: 16, heads: 2, layers: 2 });
+    const ck = await loadCheckpoint(p);
+    const runner = createReferenceRunner(ck);
+    const data = loadEvalData(text, ck.tokenizer!, { tokens: 96, seqLen: 16, batch: 3 });
+    const downWeights = downWeightsOf(ck);
+    const cs = [0.05, 0.2, 0.6];
+    const at = await measureAtCetts({ id: p, runner, downWeights }, data, { p: 1, tol: 1e-3, thresholdMode: 'authors' }, cs);
+    expect(at.map((r) => r.cett)).toEqual(cs);
+    for (const [i, c] of cs.entries()) {
+      const ref = await plainInspect({ runner, down: downWeights }, data, c);
+      expect(at[i].pplRatio).toBeCloseTo(ref.ratio, 10);
+      expect(at[i].activationRatio).toBeCloseTo(ref.act, 10);
+      at[i].thresholds.forEach((e, l) => expect(Math.abs(e - ref.eps[l])).toBeLessThanOrEqual(1e-6 * Math.abs(ref.eps[l]) + 1e-12));
+    }
+    // a larger c cuts more: the activation ratio falls as c grows (the three points are not the same measurement)
+    expect(at[0].activationRatio).toBeGreaterThan(at[2].activationRatio);
+    await expect(measureAtCetts({ id: p, runner, downWeights }, data, { p: 1, tol: 1e-3, thresholdMode: 'authors' }, [1.5])).rejects.toThrow(/outside \[0, 1\]/);
+  });
 });
