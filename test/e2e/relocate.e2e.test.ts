@@ -47,10 +47,15 @@ test('the missing-files panel names where it looked and finds a moved checkpoint
   const deep = path.join(lab.work, 'archive', '2026', 'x');
   fs.mkdirSync(path.dirname(deep), { recursive: true });
   fs.renameSync(moved, deep); // moved again: neither elsewhere/x nor its absolute path exists
-  // the file moved on disk while the page was open: reopen the page (going to another view and back did not show the
-  // panel in a clean clone's run, 2026-12-04; noted for the next session)
+  // the file moved on disk while the page was open: going to another view and back shows it, even when the way back
+  // is taken before the other view has loaded (its first load made slow here: the router then cancels that
+  // navigation and keeps the session view mounted, which the panel noticed only after a page reload before)
+  await page.route('**/LoadCheckpointsView-*.js', async (r) => {
+    await new Promise((res) => setTimeout(res, 800));
+    await r.continue();
+  });
+  await page.goto(`${server.url}#/load`);
   await page.goto(`${server.url}#/session`);
-  await page.reload();
   const panel = page.getByTestId('missing-files');
   await panel.waitFor({ timeout: 30_000 });
   expect(await page.getByTestId('missing-summary').textContent()).toMatch(/1 checkpoint of this session not found/);
@@ -66,4 +71,27 @@ test('the missing-files panel names where it looked and finds a moved checkpoint
   const s = SessionStore.open(session, { readOnly: true });
   expect(s.listCheckpoints()[0]).toMatchObject({ path: deep, relPath: 'archive/2026/x', missing: false });
   s.close();
+});
+
+test('going to another view and back, and reloading the page, show a checkpoint moved meanwhile', async () => {
+  const { page, errors } = lab;
+  const deep = path.join(lab.work, 'archive', '2026', 'x');
+  const again = path.join(lab.work, 'again', 'x');
+  fs.mkdirSync(path.dirname(again), { recursive: true });
+  await page.getByTestId('nav-load').click();
+  await page.getByRole('heading', { name: 'Load checkpoints' }).first().waitFor();
+  fs.renameSync(deep, again);
+  await page.getByTestId('nav-session').click();
+  const panel = page.getByTestId('missing-files');
+  await panel.waitFor({ timeout: 30_000 });
+  await screenshot(page, 'relocate-after-navigation');
+  await panel.locator('summary').click();
+  await page.getByTestId('missing-folder').fill(path.dirname(again));
+  await page.getByTestId('missing-folder-search').click();
+  await panel.waitFor({ state: 'detached', timeout: 30_000 });
+  fs.renameSync(again, deep);
+  await page.reload();
+  await panel.waitFor({ timeout: 30_000 });
+  expect(await page.getByTestId('missing-summary').textContent()).toMatch(/1 checkpoint of this session not found/);
+  expect(errors).toEqual([]);
 });
