@@ -1,6 +1,6 @@
 // The one parser of step / tokens trained / model size (issue 17): a table of real-world checkpoint names.
 import { describe, expect, it } from 'vitest';
-import { formatTokens, guessSeries, parseCheckpointName, parseTokens, readTrainerState, trainingPosition } from './naming';
+import { distinctNames, formatTokens, guessSeries, parseCheckpointName, parseTokens, readTrainerState, trainingPosition } from './naming';
 
 describe('checkpoint names', () => {
   it.each([
@@ -57,5 +57,32 @@ describe('checkpoint names', () => {
     expect(guessSeries('/data/runs/relu-7b-step-500')).toBe('relu-7b');
     expect(parseTokens('20B')).toBe(20e9);
     expect(parseTokens('lots')).toBeUndefined();
+  });
+});
+
+describe('distinctNames (the runs table\'s Checkpoint column)', () => {
+  it('runs of two models at the same step are told apart by the model folder', () => {
+    const n = distinctNames(['/data/model-A/003000', '/data/model-B/003000', '/data/model-A/006000']);
+    expect([...n.values()]).toEqual(['model-A/003000', 'model-B/003000', 'model-A/006000']);
+  });
+  it('a name that says which model is enough alone; a bare step, tokens or model.onnx gets its folder', () => {
+    const n = distinctNames(['/x/relu-0.1b', '/x/runs/checkpoint-500', 'C:\\ck\\llama\\20B', '/m/qwen/model.onnx']);
+    expect([...n.values()]).toEqual(['relu-0.1b', 'runs/checkpoint-500', 'llama/20B', 'qwen/model.onnx']);
+  });
+  it('the shortest distinguishing tail, however deep the paths differ', () => {
+    const paths = ['/a/exp1/relu/003000', '/a/exp2/relu/003000', '/a/exp2/silu/003000', '/b/exp2/silu/003000'];
+    const n = distinctNames(paths);
+    expect(paths.map((p) => n.get(p))).toEqual(['exp1/relu/003000', 'exp2/relu/003000', 'a/exp2/silu/003000', 'b/exp2/silu/003000']);
+    // every name is a tail of its path and no two differing paths share one
+    expect(new Set(n.values()).size).toBe(paths.length);
+    for (const p of paths) expect(p.endsWith(n.get(p)!)).toBe(true);
+  });
+  it('equal paths share a name; a path that is the tail of another keeps all its names', () => {
+    const n = distinctNames(['/m/x', '/m/x', 'm/x', '/d/m/x']);
+    expect(n.get('/m/x')).toBe('m/x');
+    expect(n.get('m/x')).toBe('m/x');
+    expect(n.get('/d/m/x')).toBe('d/m/x');
+    expect(distinctNames([]).size).toBe(0);
+    expect(distinctNames(['/']).get('/')).toBe('/');
   });
 });

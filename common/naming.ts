@@ -149,3 +149,43 @@ export function guessSeries(p: string): string {
   const own = parseCheckpointName(baseName(p));
   return own.stem || parseCheckpointName(parentName(p)).stem || parentName(p) || baseName(p);
 }
+
+/** Whether a checkpoint's own name says nothing of which model it is: a bare step or tokens, or a generic file name. */
+function namesNoModel(name: string): boolean {
+  const stem = parseCheckpointName(name).stem;
+  return !stem || /^\d+$/.test(stem) || /^model$/i.test(stem);
+}
+
+/**
+ * Short names that tell checkpoint paths apart (the runs table's Checkpoint column): each path's shortest tail of
+ * names that no other listed path ends with, so `…/model-A/003000` and `…/model-B/003000` are `model-A/003000` and
+ * `model-B/003000`, and a lone `…/relu-0.1b` is `relu-0.1b`. A tail is at least two names when the last one says
+ * nothing of the model (`003000`, `checkpoint-500`, `20B`, `model.onnx`). Equal paths get equal names; a path that is
+ * the whole tail of another keeps all its names. Names are joined with '/' whatever the separator was.
+ */
+export function distinctNames(paths: readonly string[]): Map<string, string> {
+  const split = new Map<string, string[]>();
+  for (const p of paths) if (!split.has(p)) split.set(p, p.split(/[\\/]+/).filter(Boolean));
+  const tail = (s: string[], k: number) => s.slice(Math.max(0, s.length - k)).join('/');
+  // how many distinct paths end with each tail of k names (a path shorter than k counts under its whole self, which
+  // no k-name tail equals)
+  const counts: Map<string, number>[] = [];
+  const countsAt = (k: number) => {
+    if (!counts[k]) {
+      const m = new Map<string, number>();
+      for (const s of new Set([...split.values()].map((x) => x.join('/')))) {
+        const t = tail(s.split('/'), k);
+        m.set(t, (m.get(t) ?? 0) + 1);
+      }
+      counts[k] = m;
+    }
+    return counts[k];
+  };
+  const out = new Map<string, string>();
+  for (const [p, s] of split) {
+    let k = Math.min(s.length, s.length && namesNoModel(s[s.length - 1]) ? 2 : 1);
+    while (k < s.length && (countsAt(k).get(tail(s, k)) ?? 0) > 1) k++;
+    out.set(p, tail(s, k) || p);
+  }
+  return out;
+}

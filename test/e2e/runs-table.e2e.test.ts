@@ -32,6 +32,18 @@ test('the runs table fits at 1280 and 1200 px, light and dark, long cells with a
   // the long note is cut in the cell and whole in its tooltip
   const note = page.getByRole('textbox', { name: /^Note on run / }).and(page.locator(`[value="${longNote}"]`));
   expect(await note.getAttribute('title')).toBe(longNote);
+  // the Checkpoint column tells apart the demo's runs at the same step of different series (…/<series>/<step>): each
+  // name is a tail of the full path in its tooltip, two different paths never share one, and a step is never alone
+  const cks = await page.getByTestId('run-row').evaluateAll((trs) => trs.map((tr) => ({ path: tr.children[2].getAttribute('title') ?? '', name: tr.children[2].textContent?.trim() ?? '' })));
+  const withPath = cks.filter((c) => c.path);
+  expect(withPath.length).toBeGreaterThan(1);
+  for (const c of withPath) {
+    expect(c.path.endsWith(c.name)).toBe(true);
+    expect(c.name).not.toMatch(/^\d+$/);
+  }
+  const byName = new Map<string, Set<string>>();
+  for (const c of withPath) byName.set(c.name, (byName.get(c.name) ?? new Set()).add(c.path));
+  expect([...byName.values()].every((ps) => ps.size === 1)).toBe(true);
   await screenshot(page, 'runs-table-1280-light');
   await page.getByTestId('theme-toggle').click();
   await screenshot(page, 'runs-table-1280-dark');
