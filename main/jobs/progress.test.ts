@@ -8,7 +8,7 @@ import { writeTinyCheckpoint } from '../checkpoint/testing/tiny';
 import { measureConfigSchema } from '../api/domains/runs';
 import type { Progress } from '../metrics/control';
 import { runMeasure } from './measure-job';
-import { planPhases, outerSteps, withOverall } from './progress';
+import { ETA_MIN_STEPS, planPhases, outerSteps, withOverall } from './progress';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-progress-'));
 const ck = writeTinyCheckpoint(path.join(dir, 'ck'), 'llama', { activation: 'relu', hidden: 32, layers: 2, seed: 3 });
@@ -59,5 +59,99 @@ describe('overall progress', () => {
     expect(got.map((p) => p.overall)).toEqual([0, 0.25, 0.25, 1]);
     const bare = {};
     expect(withOverall(bare, [])).toBe(bare);
+  });
+});
+
+/**
+ * A run's progress events as the measurement sends them (Meter: step 0 when a phase is entered, then one per step),
+ * with the time of each: `cost(phase index, step)` is that step's seconds. Returns the events the wrapped control
+ * emitted and, for each, the true seconds left in its phase and in the run (from the same costs).
+ */
+function replay(cfgOver: object, batches: number, cost: (phase: number, step: number) => number) {
+  const plan = planPhases(measureConfigSchema.parse({ ...base, ...cfgOver }), batches);
+  const steps = plan.map((q) => (q.phase === 'final' ? 1 : q.phase === 'dense' ? batches : Math.round(q.weight / batches)));
+  const got: { p: Progress; phaseLeft: number; runLeft: number; i: number; step: number }[] = [];
+  let t = 0;
+  let truth = { phaseLeft: 0, runLeft: 0, i: 0, step: 0 };
+  const ctl = withOverall({ progress: (p) => got.push({ p, ...truth }) }, plan, () => t);
+  const left = (i: number, step: number) => {
+    let phase = 0;
+    for (let k = step + 1; k <= steps[i]; k++) phase += cost(i, k);
+    let run = phase;
+    for (let j = i + 1; j < plan.length; j++) for (let k = 1; k <= steps[j]; k++) run += cost(j, k);
+    return { phaseLeft: phase, runLeft: run, i, step };
+  };
+  for (let i = 0; i < plan.length; i++) {
+    truth = left(i, 0);
+    ctl.progress!({ phase: plan[i].phase, step: 0, of: steps[i], tokensPerSec: 0, etaSec: null });
+    for (let k = 1; k <= steps[i]; k++) {
+      t += cost(i, k);
+      truth = left(i, k);
+      ctl.progress!({ phase: plan[i].phase, step: k, of: steps[i], tokensPerSec: 0, etaSec: 99 });
+    }
+  }
+  return { got, steps };
+}
+
+describe('ETA (each phase\'s first, warm-up step left out)', () => {
+  // 4 batches of 1 s a forward pass; a search step is a pass over all 4; the first step of the dense phase also opens
+  // the model (+5 s), the search's first builds its sparse graph (+6 s), the final one warms up (+2 s)
+  const warm = [5, 6, 2];
+  const nb = 4;
+  const cost = (i: number, k: number) => (i === 0 ? 1 : nb) + (k === 1 ? warm[i] : 0);
+
+  test('"estimating…" (null) until enough steady steps; then the true time left, where a naive rate overestimates', () => {
+    const { got, steps } = replay({ method: 'cett-ppl', p: 5 }, nb, cost);
+    expect(steps).toEqual([nb, outerSteps(1e-2), 1]);
+    for (const g of got) {
+      const steady = Math.max(0, g.step - 1); // steady steps of this phase so far
+      // the phase's own ETA: none before ETA_MIN_STEPS steady steps of it; after, exactly its steps left at 4 s
+      if (steady < ETA_MIN_STEPS) expect(g.p.etaSec).toBeNull();
+      else expect(g.p.etaSec).toBeCloseTo(g.phaseLeft, 9);
+      // the run's: none until the run has ETA_MIN_STEPS steady steps (the dense phase's 2nd and 3rd)
+      if (g.i === 0 && steady < ETA_MIN_STEPS) expect(g.p.overallEtaSec).toBeNull();
+      // after: a pass costs 1 s in every phase, so it is the true time left less the final's warm-up still to come
+      else expect(g.p.overallEtaSec).toBeCloseTo(g.runLeft - (g.i < 2 || g.step === 0 ? warm[2] : 0) - (g.i < 1 || (g.i === 1 && g.step === 0) ? warm[1] : 0), 9);
+    }
+    // where the naive phase rate (time in phase / steps done, the old figure) said 2.5× the truth, nothing is said
+    const firstSearch = got.find((g) => g.i === 1 && g.step === 1)!;
+    const naive = (cost(1, 1) / 1) * (steps[1] - 1);
+    expect(naive / firstSearch.phaseLeft).toBeGreaterThan(1.4);
+    expect(firstSearch.p.etaSec).toBeNull();
+    expect(firstSearch.p.overallEtaSec).toBeCloseTo(firstSearch.runLeft - warm[2], 9);
+  });
+
+  test('p% sweep: every search phase starts again without its warm-up step; an event outside the plan keeps the ETAs', () => {
+    const { got, steps } = replay({ sweepP: [1, 10] }, nb, (i, k) => (i === 0 ? 1 : nb) + (k === 1 ? 7 : 0));
+    const search2 = got.filter((g) => g.i === 3);
+    expect(search2.map((g) => g.p.etaSec)).toEqual(search2.map((g) => (g.step - 1 >= ETA_MIN_STEPS ? expect.closeTo(nb * (steps[3] - g.step), 9) : null)));
+    const got2: Progress[] = [];
+    let t = 0;
+    const ctl = withOverall({ progress: (p) => got2.push(p) }, planPhases(measureConfigSchema.parse({ ...base, method: 'cett-ppl', p: 5 }), 1), () => t);
+    for (let k = 0; k <= 4; k++) {
+      t = k * 3 + (k ? 10 : 0);
+      ctl.progress!({ phase: 'search', step: k, of: 7, tokensPerSec: 0, etaSec: null });
+    }
+    ctl.progress!({ phase: 'plan', step: 0, of: 1, tokensPerSec: 0, etaSec: null });
+    expect(got2.at(-2)!.etaSec).toBeCloseTo(9, 9);
+    expect(got2.at(-1)!.etaSec).toBe(got2.at(-2)!.etaSec);
+    expect(got2.at(-1)!.overallEtaSec).toBe(got2.at(-2)!.overallEtaSec);
+  });
+
+  test('a search whose steps get cheaper: the ETA follows the latest steps, never the warm-up', () => {
+    // step k of the search costs 4·0.9^k s after a 6 s first step; the dense phase 1 s a pass as before
+    const shrink = (i: number, k: number) => (i === 1 ? (k === 1 ? 10 : nb * 0.9 ** k) : cost(i, k));
+    const { got } = replay({ method: 'cett-ppl', p: 5, tol: 1e-4 }, nb, shrink);
+    const late = got.filter((g) => g.i === 1 && g.step >= 8 && g.p.etaSec !== null);
+    expect(late.length).toBeGreaterThan(3);
+    for (const g of late) {
+      // the naive rate (all of the phase's time over its steps, the warm-up in it) is further off than ours, which still
+      // errs high (the steps of the window cost more than those to come), never low
+      const spent = Array.from({ length: g.step }, (_, k) => shrink(1, k + 1)).reduce((a, b) => a + b, 0);
+      const naive = (spent / g.step) * (got.find((x) => x.i === 1)!.p.of - g.step);
+      if (g.phaseLeft === 0) expect(g.p.etaSec).toBe(0);
+      else expect(Math.abs(g.p.etaSec! - g.phaseLeft)).toBeLessThan(Math.abs(naive - g.phaseLeft));
+      expect(g.p.etaSec!).toBeGreaterThanOrEqual(g.phaseLeft);
+    }
   });
 });

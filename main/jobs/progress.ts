@@ -51,13 +51,78 @@ export function planPhases(cfg: RunConfig, batches: number): PlannedPhase[] {
   ];
 }
 
-/** A RunControl whose progress events carry the run's overall fraction and phase list (same signal). */
-export function withOverall(ctl: RunControl, plan: PlannedPhase[]): RunControl {
+/** Steady steps (after each phase's first) an ETA needs before it is given; until then it is null ("estimating…"). */
+export const ETA_MIN_STEPS = 2;
+/** The ETA follows the rate of the last this many steady steps (a search step gets cheaper as the search narrows). */
+export const ETA_WINDOW = 5;
+
+interface Sample {
+  dt: number;
+  steps: number;
+  work: number;
+}
+
+/**
+ * Honest ETAs (issue 18). A phase's first step carries one-off costs: the first call of a freshly opened model or graph
+ * (session creation, warm-up), the dense pass's model open. Scaling it by the steps to come overestimated the early
+ * search several times over. So no step that ends a phase's first call counts: the rate is that of the steps after it
+ * (the last ETA_WINDOW of them), the phase ETA is its steps left at that rate, and the whole run's is its work left
+ * (forward passes, the plan's weights) at the work rate of the latest steady steps, of this phase when it has
+ * ETA_MIN_STEPS of them, else of the phases before. Until there are ETA_MIN_STEPS steady steps both are null: the UI
+ * says "estimating…" (or shows the wizard's pilot estimate) instead of a wild number. Times in seconds, any origin.
+ */
+export class EtaTracker {
+  private at = -1;
+  private lastStep = 0;
+  private lastT = 0;
+  private lastOverall = 0;
+  /** the phase's first step (its warm-up) is done: later steps are steady */
+  private warm = false;
+  private phase: Sample[] = [];
+  private recent: Sample[] = [];
+
+  /** One progress event: the index of its planned phase, its step of `of`, the run's overall fraction, the time. */
+  update(t: number, at: number, step: number, of: number, overall: number): { phaseEtaSec: number | null; overallEtaSec: number | null } {
+    if (at !== this.at || step < this.lastStep) {
+      this.at = at;
+      this.warm = false;
+      this.phase = [];
+      this.lastStep = step;
+      this.lastT = t;
+      this.lastOverall = overall;
+    } else if (step > this.lastStep) {
+      if (this.warm) {
+        const s = { dt: t - this.lastT, steps: step - this.lastStep, work: overall - this.lastOverall };
+        this.phase = [...this.phase, s].slice(-ETA_WINDOW);
+        this.recent = [...this.recent, s].slice(-ETA_WINDOW);
+      }
+      this.warm = true;
+      this.lastStep = step;
+      this.lastT = t;
+      this.lastOverall = overall;
+    }
+    const sum = (xs: Sample[], k: 'dt' | 'steps' | 'work') => xs.reduce((a, x) => a + x[k], 0);
+    const phaseReady = this.phase.length >= ETA_MIN_STEPS;
+    const phaseEtaSec = phaseReady ? (sum(this.phase, 'dt') / sum(this.phase, 'steps')) * Math.max(0, of - step) : null;
+    const basis = phaseReady ? this.phase : this.recent;
+    const work = sum(basis, 'work');
+    const overallEtaSec = basis.length >= ETA_MIN_STEPS && work > 0 ? (sum(basis, 'dt') / work) * Math.max(0, 1 - overall) : null;
+    return { phaseEtaSec, overallEtaSec };
+  }
+}
+
+/**
+ * A RunControl whose progress events carry the run's overall fraction and phase list (same signal), and honest ETAs
+ * (EtaTracker) for the phase (etaSec) and the whole run (overallEtaSec). `now`: seconds, for tests.
+ */
+export function withOverall(ctl: RunControl, plan: PlannedPhase[], now: () => number = () => performance.now() / 1000): RunControl {
   if (!ctl.progress || plan.length === 0) return ctl;
   const total = plan.reduce((s, p) => s + p.weight, 0) || 1;
   const labels = plan.map((p) => p.label);
   let at = -1;
   let overall = 0;
+  const eta = new EtaTracker();
+  let last: ReturnType<EtaTracker['update']> = { phaseEtaSec: null, overallEtaSec: null };
   const emit = ctl.progress;
   return {
     signal: ctl.signal,
@@ -72,7 +137,10 @@ export function withOverall(ctl: RunControl, plan: PlannedPhase[]): RunControl {
         const within = p.of > 0 ? Math.min(1, Math.max(0, p.step / p.of)) : 0;
         overall = Math.max(overall, Math.min(1, (before + plan[at].weight * within) / total));
       }
-      emit({ ...p, overall, phases: labels, phaseIndex: Math.max(0, at) });
+      // an event outside the plan (the execution plan's announcement) leaves the ETAs as they were
+      const inPlan = at >= 0 && plan[at].phase === p.phase;
+      if (inPlan) last = eta.update(now(), at, p.step, p.of, overall);
+      emit({ ...p, overall, phases: labels, phaseIndex: Math.max(0, at), etaSec: last.phaseEtaSec, overallEtaSec: last.overallEtaSec });
     },
   };
 }

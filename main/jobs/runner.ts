@@ -81,7 +81,7 @@ export class JobRunner {
     const ctl: RunControl = {
       signal: abort.signal,
       progress: (p: Progress) => {
-        Object.assign(info, { phase: p.phase, step: p.step, of: p.of, tokensPerSec: p.tokensPerSec, etaSec: p.etaSec }, p.overall !== undefined ? { overall: p.overall, phases: p.phases, phaseIndex: p.phaseIndex } : {});
+        Object.assign(info, { phase: p.phase, step: p.step, of: p.of, tokensPerSec: p.tokensPerSec, etaSec: p.etaSec }, p.overall !== undefined ? { overall: p.overall, phases: p.phases, phaseIndex: p.phaseIndex, overallEtaSec: p.overallEtaSec } : {});
         this.events.progress({ id, ...p });
       },
     };

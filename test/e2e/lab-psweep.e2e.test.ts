@@ -59,6 +59,7 @@ test('the wizard runs a p% sweep: one progress bar across its phases, then the s
 
   // one bar for the whole run: sample it until the job ends; it never goes back, and the phases name each p
   const seen: number[] = [];
+  const etas: string[] = [];
   let phases: string[] = [];
   let shot = false;
   for (let t = 0; t < 600; t++) {
@@ -67,6 +68,8 @@ test('the wizard runs a p% sweep: one progress bar across its phases, then the s
     const bar = job.getByTestId('job-progress');
     const now = await bar.getAttribute('aria-valuenow').catch(() => null);
     if (now !== null) seen.push(Number(now));
+    const eta = await job.getByTestId('job-eta').textContent().catch(() => null);
+    if (eta !== null) etas.push(eta.trim());
     if (phases.length < 9) phases = (await job.getByTestId('job-phase').allTextContents().catch(() => [])).map((x) => x.replace(/^[✓▸·]/, '').replace(/\d+\/\d+$/, '').trim());
     if (!shot && seen.length && seen[seen.length - 1] > 20) {
       shot = true;
@@ -86,6 +89,9 @@ test('the wizard runs a p% sweep: one progress bar across its phases, then the s
   expect((await job.getByTestId('job-status').textContent()) ?? '').toMatch(/completed/);
   expect(await job.getByTestId('job-target-not-met').textContent()).toBe('target not met');
   expect(seen.length).toBeGreaterThan(2);
+  // the ETA: "estimating…" until the run's steady steps give a rate (no pilot was timed here), then a duration
+  expect(etas.length).toBeGreaterThan(0);
+  for (const e of etas) expect(e).toMatch(/^ETA (estimating…|\d+s|\d+m \d+s|\d+h \d+m)$/);
   for (let i = 1; i < seen.length; i++) expect(seen[i], `progress went back: ${seen.join(',')}`).toBeGreaterThanOrEqual(seen[i - 1]);
   expect(phases).toEqual(['dense', 'search p=1%', 'final p=1%', 'search p=5%', 'final p=5%', 'search p=10%', 'final p=10%', 'search p=5000%', 'final p=5000%']);
 

@@ -73,6 +73,7 @@ export interface JobInfo {
   overall?: number;
   phases?: string[];
   phaseIndex?: number;
+  overallEtaSec?: number | null;
 }
 
 /** How a checkpoint runs (main/inference/plan.ts), recorded with the run's result and shown before Run (issue 15). */
@@ -148,6 +149,11 @@ export interface JobProgressEvent {
   /** the run's phases in order ('dense', 'search p=5%', 'final p=5%', …) and the index of the current one */
   phases?: string[];
   phaseIndex?: number;
+  /**
+   * seconds left for the whole run, from the rate of its steady steps (each phase's first, warm-up step left out;
+   * main/jobs/progress.ts); null while too few steps are done to say ("estimating…"). etaSec is the phase's, alike.
+   */
+  overallEtaSec?: number | null;
 }
 
 /** event 'job.finished' */

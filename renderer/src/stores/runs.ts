@@ -21,6 +21,8 @@ export interface JobView extends JobProgressEvent {
   result?: unknown;
   error?: JobFinishedEvent['error'];
   finishedAt?: string;
+  /** the wizard's pilot estimate of the whole run (runs.estimate's totalSeconds), when it timed this very config */
+  pilotSeconds?: number;
 }
 
 /** One label function for engine and window (common/run-label.ts). */
@@ -44,7 +46,7 @@ export const useRunsStore = defineStore('runs', () => {
   }
 
   api.on('job.progress', (e) => {
-    const j = upsert(e.id, { phase: e.phase, step: e.step, of: e.of, tokensPerSec: e.tokensPerSec, etaSec: e.etaSec, message: e.message, ...(e.overall !== undefined ? { overall: e.overall, phases: e.phases, phaseIndex: e.phaseIndex } : {}) });
+    const j = upsert(e.id, { phase: e.phase, step: e.step, of: e.of, tokensPerSec: e.tokensPerSec, etaSec: e.etaSec, message: e.message, ...(e.overall !== undefined ? { overall: e.overall, phases: e.phases, phaseIndex: e.phaseIndex, overallEtaSec: e.overallEtaSec } : {}) });
     if (j.status !== 'running' && j.status !== 'completed') j.status = 'running';
   });
   api.on('job.finished', (e) => {
@@ -57,11 +59,11 @@ export const useRunsStore = defineStore('runs', () => {
   });
   async function loadActive(): Promise<void> {
     const list = await api.call('runs.active', {});
-    for (const a of list) upsert(a.id, { phase: a.phase, step: a.step, of: a.of, tokensPerSec: a.tokensPerSec, etaSec: a.etaSec, startedAt: a.startedAt, label: a.label ?? find(a.id)?.label ?? a.kind, session: a.session ?? undefined, ...(a.overall !== undefined ? { overall: a.overall, phases: a.phases, phaseIndex: a.phaseIndex } : {}) });
+    for (const a of list) upsert(a.id, { phase: a.phase, step: a.step, of: a.of, tokensPerSec: a.tokensPerSec, etaSec: a.etaSec, startedAt: a.startedAt, label: a.label ?? find(a.id)?.label ?? a.kind, session: a.session ?? undefined, ...(a.overall !== undefined ? { overall: a.overall, phases: a.phases, phaseIndex: a.phaseIndex, overallEtaSec: a.overallEtaSec } : {}) });
   }
-  async function start(config: RunConfigInput, resume?: string): Promise<string> {
+  async function start(config: RunConfigInput, resume?: string, pilotSeconds?: number): Promise<string> {
     const { id } = await api.call('runs.start', resume ? { config, resume } : { config });
-    upsert(id, { config, label: describeConfig(config), status: 'running', phase: 'starting', startedAt: new Date().toISOString() });
+    upsert(id, { config, label: describeConfig(config), status: 'running', phase: 'starting', startedAt: new Date().toISOString(), ...(pilotSeconds !== undefined ? { pilotSeconds } : {}) });
     return id;
   }
   async function cancel(id: string): Promise<boolean> {
