@@ -10,7 +10,12 @@ export async function main(argv: string[]): Promise<void> {
   // by a time limit still shows how far it got and what the ETA said; bench/gpu/eta.mjs compares ETA and arrival)
   // …and the plan at once (a run cut short still says how it was executing)
   if (v.progress === '1') process.stderr.write(`PLAN ${JSON.stringify(target.runner.plan ?? null)}\n`);
-  const progress = v.progress === '1' ? (p: object) => process.stderr.write(`PROGRESS ${JSON.stringify({ t: +((performance.now() - t0) / 1000).toFixed(2), ...p })}\n`) : undefined;
+  // (with the sessions opened so far and their creation time: where a streamed run's time goes, even when cut short)
+  const sessionsSoFar = () => {
+    const ts = target.runner.sessionTimings ?? [];
+    return { sessions: ts.length, sessionMs: ts.reduce((a, x) => a + x.buildMs + x.createMs, 0) };
+  };
+  const progress = v.progress === '1' ? (p: object) => process.stderr.write(`PROGRESS ${JSON.stringify({ t: +((performance.now() - t0) / 1000).toFixed(2), ...p, ...sessionsSoFar() })}\n`) : undefined;
   const o = { p: Number(v.p ?? 1), tol: Number(v.tol ?? 1e-3), thresholdMode: 'authors' as const, curveEngine: (v.engine ?? 'auto') as never, speculate: v.speculate === '1' };
   if (v['at-cett']) {
     // --at-cett 0.25,0.27: A, PPL ratio and thresholds at each c (bench/reference's --at-cett computes the same)

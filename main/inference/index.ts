@@ -135,6 +135,10 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
     // its power-of-two growth starts from, and every later extension doubles past them (a 7B search's arena reached the
     // whole 141 GB card, BENCHMARKS.md 2026-12-04); outside it the arena holds activations only
     ...(provider === 'cuda' ? { extra: { session: { use_device_allocator_for_initializers: '1' } } } : {}),
+    // CUDA: no memory pattern (one block planned per input shape and kept; with the search's Loops it sized the arena
+    // far beyond what is live at once). H200, 7B fused search at 16,384 tokens: peak 82.5 → 50.8 GB, the same bits,
+    // no slower (bench measure --at-cett with --ort mempattern=0, BENCHMARKS.md 2026-12-04 09:27)
+    ...(provider === 'cuda' ? { enableMemPattern: false } : {}),
     ...opts.ortSession,
   };
   // …and such graphs must not have those Casts constant-folded back into fp32 initializers
