@@ -17,7 +17,8 @@
 #   bash bench/gpu/run.sh i16webgpu <n> <outdir>       issue 16: CETT-PPL-1% on WebGPU, 65,536 tokens, picked tuning  ~2 min
 #   bash bench/gpu/run.sh i16b <n-tokens> <outdir>    issue 16 second pass: 4 tunings at 16k (grid without all-layer N, a·mask),
 #        the per-operator profile of the pick, ReLU CETT-PPL-1% at n-tokens with it   ~3.5 min at 1M
-#   bash bench/gpu/run.sh i16cpu  <n> <outdir>         issue 16: CETT-PPL-1% on the 16 CPU cores, 16,384 tokens (optional)  ≤ 3 min
+#   bash bench/gpu/run.sh i16cpu  <n> <outdir>         issue 16: the CPU search's phases (bench cpusearch), then CETT-PPL-1% on the
+#        16 CPU cores at 16,384 tokens with PROGRESS lines: default engine (JS curve, cut at 150 s), ORT probe (cut at 60 s)  ≤ 5 min
 #   bash bench/gpu/run.sh kernels 0 <outdir>     issue 16: one bisection level's kernels by formulation (bench/kernels.ts)  ~2 min
 #   bash bench/gpu/run.sh opsprof 0 <outdir>     issue 16: per-operator profile of one 0.1B search call (after prep)  ~1.5 min
 #   bash bench/gpu/run.sh big-prep 0 <outdir>               issue 15: 7B and 2.4B checkpoints (fp16 shards, random init on the GPU), ~3 min
@@ -282,7 +283,22 @@ i16webgpu)
   peak i16-measure-webgpu-65k timeout 170 node dist-bench/bench.cjs measure --model $M --tokens $M/tokens.i32 --n-tokens 65536 --seq-len 1024 --batch 16 --provider webgpu --dtype float16 --p 1 --tol 1e-3 --search $S16
   ;;
 i16cpu)
-  peak i16-measure-cpu-16k timeout 200 node dist-bench/bench.cjs measure --model $M --tokens $M/tokens.i32 --n-tokens 16384 --seq-len 1024 --batch 4 --provider cpu --p 1 --tol 1e-3
+  # issue 16's CPU target (0.1B ReLU, 16,384 tokens, the 16 cores, <= 92 s): where the time goes on one batch of 4 x 1024
+  # (bench/cpusearch.ts: sessions, dense / capture / sparse forward, the ORT probe per candidate and per outer step, the
+  # JS curve on one thread and on every core, projected seconds), then the measurement with the CPU's default engine
+  # (the JS curve on every core), then the ORT probe engine (the engine before) cut at 60 s: its PROGRESS lines give
+  # its time per outer step. PROGRESS lines live.
+  [ -f $M/tokens.i32 ] || python3 bench/reference/make_model.py --out $M --act relu --n-tokens 65536 2>&1 | tail -1
+  nproc; grep -m1 'model name' /proc/cpuinfo
+  NC=${I16CPU_TOKENS:-16384}  # a smaller count only to try the phase on a small machine
+  peak i16-cpusearch timeout ${I16CPU_PROF_LIMIT:-90} node dist-bench/bench.cjs cpusearch --model $M --tokens $M/tokens.i32 --n-tokens $NC --seq-len 1024 --batch 4 --provider cpu --reps 1
+  for eng in auto ort; do
+    E=/tmp/bm/i16-measure-cpu-$eng-$NC.err; : > $E
+    tail -n +1 -F $E 2>/dev/null | grep --line-buffered -E '^PROGRESS' & TP=$!
+    LIM=${I16CPU_LIMIT:-150}; [ $eng = ort ] && LIM=${I16CPU_ORT_LIMIT:-60}
+    peak i16-measure-cpu-$eng-$NC timeout $LIM node dist-bench/bench.cjs measure --model $M --tokens $M/tokens.i32 --n-tokens $NC --seq-len 1024 --batch 4 --provider cpu --p 1 --tol 1e-3 --progress 1 --engine $eng
+    sleep 1; kill $TP 2>/dev/null
+  done
   ;;
 streamed)
   # issue 15: the 7B of big-prep run block by block. Forward over 65,536 tokens: whole graph vs under a 16 GiB device-memory

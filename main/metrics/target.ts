@@ -11,7 +11,7 @@ import { authorsEps, bisectionDepth, walkPath } from '../base/authors-search';
 import type { Meter } from './control';
 import type { EvalBatch } from './data';
 import { meanNll } from './stats';
-import { AUTHORS_NUM_CANDIDATES, buildLayerCurve, tauFromThresholds, type LayerCurve, type ThresholdMode } from './thresholds';
+import { AUTHORS_NUM_CANDIDATES, buildLayerCurveParallel, tauFromThresholds, type LayerCurve, type ThresholdMode } from './thresholds';
 import { buildProbeCurve } from './cett-probe';
 import type { SearchRecord } from './types';
 
@@ -85,15 +85,17 @@ export class PreparedTarget {
   ) {
     const { hiddenSize: d, intermediateSize: f } = target.runner.spec;
     const tokens = batches[0] ? batches[0].batch * batches[0].seqLen : 0;
-    // The JS curve costs ~3·T·F·d scalar flops once; the probe one BLAS product of T·F·d per evaluated
-    // candidate (~90 for 11 thresholds with the memo). Measured on this 2-core CPU (tmp bench, one layer,
-    // 11 thresholds): T·F·d = 8e6: JS 170 ms, ORT 110 ms; 1.7e8: JS 1.9 s, ORT 0.9 s; 3.8e8: JS 3.4 s,
-    // ORT 0.64 s. Below ~1e6 the session call overhead dominates and JS wins (toy models).
+    // The JS curve costs ~3·T·F·d scalar flops once per batch and layer, on every core (curve-kernel.ts); the probe
+    // one BLAS product of T·F·d per evaluated candidate (~100 per layer over a whole outer search with the memo).
+    // On the CPU the JS curve wins (0.1B, 1,024 tokens per batch, 2 cores: ≈ 4.8 s of probe products per layer
+    // over 10 outer steps against ≈ 2 s for the curve, bench `cpusearch`; BENCHMARKS.md); on a GPU the probe's
+    // products are cheap and the JS curve is kept for toy models (below ~1e6 the session call overhead dominates).
     const canFuse = !!target.runner.searchStep && mode === 'authors';
     if (engine === 'fused' && !canFuse) throw new LabError('BAD_REQUEST', `the fused CETT search needs an HF checkpoint and the authors' threshold mode`);
     // GPU: the fused search (nothing but a few floats crosses the bus; WebGPU, H200, 0.1B shape, 16k tokens: 29.9 s
-    // vs 39.5 s with the ORT probe curves, BENCHMARKS.md); CPU: the cheaper of the host curves
-    this.engine = engine === 'auto' ? (canFuse && target.runner.provider !== 'cpu' ? 'fused' : tokens * f * d <= 1e6 ? 'js' : 'ort') : engine;
+    // vs 39.5 s with the ORT probe curves, BENCHMARKS.md); CPU: the JS curve on every core
+    const cpu = target.runner.provider === 'cpu';
+    this.engine = engine === 'auto' ? (canFuse && !cpu ? 'fused' : cpu || tokens * f * d <= 1e6 ? 'js' : 'ort') : engine;
   }
 
   get spec() {
@@ -157,7 +159,7 @@ export class PreparedTarget {
       // a streamed runner keeps every layer's probe operands on the device only where its plan made room for them
       // (issue 15, plan.ts curvesOnDevice); else they are fed per call, one layer's on the device at a time
       const resident = runner.provider !== 'cpu' && (runner.plan?.mode !== 'streamed' || !!runner.plan.curvesOnDevice);
-      curves.push(this.engine === 'js' ? buildLayerCurve(input, this.mode) : await buildProbeCurve(input, this.mode, runner.provider, 1, resident));
+      curves.push(this.engine === 'js' ? await buildLayerCurveParallel(input, this.mode) : await buildProbeCurve(input, this.mode, runner.provider, 1, resident));
       this.meter.check();
     }
     this.zeroNorm[b] = curves.reduce((s, cv) => s + cv.zeroNormTokens, 0);

@@ -1,7 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { buildProbeCurve } from './cett-probe';
-import { buildLayerCurve, cettDirect } from './thresholds';
-import { generatedLayer } from './testing/layers';
+import { closeCurvePool } from './curve-kernel';
+import { buildLayerCurve, buildLayerCurveParallel, cettDirect } from './thresholds';
+import { generatedLayer, type LayerKind } from './testing/layers';
 
 /** a generated ReLU- or SiLU-like layer (the search-engine tests' generator) */
 const layer = (seed: number, tokens: number, f: number, d: number, relu: boolean) => generatedLayer(seed, tokens, f, d, relu ? 'relu' : 'silu');
@@ -57,4 +58,28 @@ describe('threshold search', () => {
       await resident.dispose?.();
     });
   }
+
+  // the CPU's engine: the same curve with the per-token work on worker threads, the jumps added in token order
+  afterAll(closeCurvePool);
+  const kinds: [LayerKind, number, number, number][] = [['relu', 37, 40, 13], ['silu', 29, 24, 8], ['zero-tokens', 31, 20, 6], ['ties', 26, 18, 5]];
+  for (const [kind, tokens, f, d] of kinds)
+    for (const mode of ['authors', 'exact'] as const)
+      it(`on 1, 2, 3 and 7 threads: the single-threaded curve bit for bit (${kind}, ${mode})`, async () => {
+        const inp = generatedLayer(kind.length * 7 + tokens, tokens, f, d, kind);
+        const one = buildLayerCurve(inp, mode);
+        const cs = [1e-12, 0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8, 0.99, 1.5];
+        const ts = Array.from({ length: 40 }, (_, i) => (i / 40) * 3);
+        for (const threads of [1, 2, 3, 7]) {
+          const par = await buildLayerCurveParallel(inp, mode, threads);
+          expect(par.zeroNormTokens).toBe(one.zeroNormTokens);
+          for (const c of cs) expect(await par.threshold(c)).toEqual(await one.threshold(c));
+          for (const t of ts) expect(Object.is(par.cettAt(t), one.cettAt(t))).toBe(true);
+        }
+        // and at the answers (grid points) the curve is CETT from its definition (float64 sums in another order)
+        if (mode === 'authors')
+          for (const c of cs) {
+            const { eps } = await one.threshold(c);
+            if (eps > 0) expect(one.cettAt(eps)).toBeCloseTo(cettDirect(inp, eps), 12);
+          }
+      });
 });

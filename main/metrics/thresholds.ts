@@ -24,6 +24,7 @@
  * they are left out of the mean and counted in `zeroNormTokens`.
  */
 import { AUTHORS_CANDIDATES, authorsBisect, authorsEps, authorsGrid } from '../base/authors-search';
+import { curveInThread, curveParallel, curveThreads, transposeDown, type CurveOperands, type PairVisitor } from './curve-kernel';
 
 export type ThresholdMode = 'authors' | 'exact';
 export const AUTHORS_NUM_CANDIDATES = AUTHORS_CANDIDATES;
@@ -67,61 +68,6 @@ export function neuronNorms(a: Float32Array, tokens: number, f: number, colNorms
   return n;
 }
 
-/**
- * Walks each token's neurons in ascending N and reports, for every prefix, the tail-to-full norm ratio.
- * visit(token, sortedIdx, ratios) gets ratios[k] = r(k+1) (prefix of k+1 neurons). wDown: [d, F].
- */
-function forEachTokenPrefix(
-  a: Float32Array,
-  n: Float32Array,
-  tokens: number,
-  f: number,
-  wDown: Float32Array,
-  d: number,
-  visit: (t: number, idx: Uint32Array, ratios: Float64Array) => void,
-): number {
-  // W_out transposed to [F, d] so a neuron's output direction is contiguous.
-  const wT = new Float64Array(f * d);
-  for (let r = 0; r < d; r++) for (let i = 0; i < f; i++) wT[i * d + r] = wDown[r * f + i];
-  const acc = new Float64Array(d);
-  const idx = new Uint32Array(f);
-  const ratios = new Float64Array(f);
-  let zero = 0;
-  for (let t = 0; t < tokens; t++) {
-    const o = t * f;
-    acc.fill(0);
-    for (let i = 0; i < f; i++) {
-      const ai = a[o + i];
-      if (ai === 0) continue;
-      const w = i * d;
-      for (let r = 0; r < d; r++) acc[r] += ai * wT[w + r];
-    }
-    let full = 0;
-    for (let r = 0; r < d; r++) full += acc[r] * acc[r];
-    full = Math.sqrt(full);
-    if (!(full > 0)) {
-      zero++;
-      continue;
-    }
-    for (let i = 0; i < f; i++) idx[i] = i;
-    idx.sort((x, y) => n[o + x] - n[o + y]);
-    acc.fill(0);
-    for (let k = 0; k < f; k++) {
-      const i = idx[k];
-      const ai = a[o + i];
-      if (ai !== 0) {
-        const w = i * d;
-        for (let r = 0; r < d; r++) acc[r] += ai * wT[w + r];
-      }
-      let s = 0;
-      for (let r = 0; r < d; r++) s += acc[r] * acc[r];
-      ratios[k] = Math.sqrt(s) / full;
-    }
-    visit(t, idx, ratios);
-  }
-  return zero;
-}
-
 export interface LayerInput {
   /** [tokens, F] dense gated intermediates (real tokens only), fp32 */
   a: Float32Array;
@@ -135,26 +81,49 @@ export interface LayerInput {
 }
 
 export function buildLayerCurve(input: LayerInput, mode: ThresholdMode): LayerCurve {
-  return mode === 'authors' ? buildAuthorsCurve(input) : buildExactCurve(input);
+  const b = curveBuilder(input, mode);
+  curveInThread(b.op, b.visit);
+  return b.finish();
 }
 
-function buildAuthorsCurve({ a, tokens, f, wDown, d, colNorms }: LayerInput): LayerCurve {
+/**
+ * The same curve (the same numbers) with the per-token work on every core (curve-kernel.ts): the CPU's engine for
+ * the threshold search.
+ */
+export async function buildLayerCurveParallel(input: LayerInput, mode: ThresholdMode, threads = curveThreads()): Promise<LayerCurve> {
+  const b = curveBuilder(input, mode);
+  await curveParallel(b.op, b.visit, threads);
+  return b.finish();
+}
+
+interface CurveBuilder {
+  op: CurveOperands;
+  visit: PairVisitor;
+  finish(): LayerCurve;
+}
+
+function curveBuilder(input: LayerInput, mode: ThresholdMode): CurveBuilder {
+  const { a, tokens, f, wDown, d, colNorms } = input;
   const n = neuronNorms(a, tokens, f, colNorms);
-  const cand = authorsGrid(n);
+  const wT = transposeDown(wDown, d, f);
+  return mode === 'authors' ? authorsBuilder({ a, n, wT, f, d, tokens, cand: authorsGrid(n) }) : exactBuilder({ a, n, wT, f, d, tokens, cand: null });
+}
+
+function authorsBuilder(op: CurveOperands): CurveBuilder {
+  const cand = op.cand!;
   const K = cand.length;
   const delta = new Float64Array(K);
-  const zero = forEachTokenPrefix(a, n, tokens, f, wDown, d, (t, idx, ratios) => {
-    const o = t * f;
-    let j = 0;
-    let prev = 0;
-    for (let k = 0; k < f; k++) {
-      const v = n[o + idx[k]];
-      while (j < K && cand[j] < v) j++; // first candidate ≥ N: where this neuron joins the tail
-      if (j >= K) break;
-      delta[j] += ratios[k] - prev;
-      prev = ratios[k];
-    }
-  });
+  let zero = 0;
+  // each entry adds its jump at the first candidate ≥ its N, tokens in order (curve-kernel.ts curveChunk)
+  const visit: PairVisitor = (_t, pairs, count) => {
+    if (count < 0) zero++;
+    for (let p = 0; p < count; p++) delta[pairs[2 * p]] += pairs[2 * p + 1];
+  };
+  return { op, visit, finish: () => authorsCurve(op.tokens, cand, delta, zero) };
+}
+
+function authorsCurve(tokens: number, cand: Float32Array, delta: Float64Array, zero: number): LayerCurve {
+  const K = cand.length;
   const counted = tokens - zero;
   const curve = new Float64Array(K);
   let s = 0;
@@ -183,23 +152,27 @@ function buildAuthorsCurve({ a, tokens, f, wDown, d, colNorms }: LayerInput): La
   };
 }
 
-function buildExactCurve({ a, tokens, f, wDown, d, colNorms }: LayerInput): LayerCurve {
-  const n = neuronNorms(a, tokens, f, colNorms);
-  const total = tokens * f;
+function exactBuilder(op: CurveOperands): CurveBuilder {
+  const total = op.tokens * op.f;
   const vals = new Float32Array(total);
   const jumps = new Float64Array(total);
-  let m = 0;
-  const seen = new Uint8Array(tokens);
-  const zero = forEachTokenPrefix(a, n, tokens, f, wDown, d, (t, idx, ratios) => {
-    const o = t * f;
-    seen[t] = 1;
-    let prev = 0;
-    for (let k = 0; k < f; k++) {
-      vals[m] = n[o + idx[k]];
-      jumps[m++] = ratios[k] - prev;
-      prev = ratios[k];
+  const seen = new Uint8Array(op.tokens);
+  const st = { m: 0, zero: 0 };
+  const visit: PairVisitor = (t, pairs, count) => {
+    if (count < 0) {
+      st.zero++;
+      return;
     }
-  });
+    seen[t] = 1;
+    for (let p = 0; p < count; p++) {
+      vals[st.m] = pairs[2 * p];
+      jumps[st.m++] = pairs[2 * p + 1];
+    }
+  };
+  return { op, visit, finish: () => exactCurve(op, vals, jumps, seen, st.m, st.zero) };
+}
+
+function exactCurve({ n, tokens, f }: CurveOperands, vals: Float32Array, jumps: Float64Array, seen: Uint8Array, m: number, zero: number): LayerCurve {
   // tokens with a zero FFN output are not in the mean, but their N values are candidates like any other (as the probe's)
   for (let t = 0; t < tokens; t++)
     if (!seen[t])

@@ -14,7 +14,7 @@ export interface CettPplOptions {
   thresholdMode: ThresholdMode;
   /** bytes of CETT curves kept between outer steps (else the dense pass is redone) */
   cacheBytes?: number;
-  /** how CETT_l(t) is evaluated: 'js' one-pass curve, 'ort' lazy probe graph, 'auto' by model size */
+  /** how CETT_l(t) is evaluated: 'js' one-pass curve (every core), 'ort' lazy probe graph, 'fused' search graph; 'auto': fused on a GPU, js on the CPU */
   curveEngine?: 'auto' | 'js' | 'ort' | 'fused';
   /**
    * fused engine: search the outer bisection's two possible next CETT targets in the same call, so the next step
