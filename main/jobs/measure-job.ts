@@ -10,12 +10,12 @@ import { measureCettPpl, measureCettPplOverP, measureSeries, checkSameArchitectu
 import type { RunControl } from '../metrics/control';
 import { loadEvalDataAsync, type EvalData } from '../metrics/data';
 import type { MeasureTarget } from '../metrics/target';
-import type { CettPplOptions, SearchState } from '../metrics/types';
+import type { CettPplOptions, MeasureResult, SearchState } from '../metrics/types';
 import { defaultModelSource, type ModelSource, type OpenOptions } from './models';
 import type { JobHooks } from './runner';
 import { checkFiniteResult, refuseNonFiniteWeights } from './finite-result';
 import { flagUnreachedTarget } from './target-reach';
-import { checkSweepP, pSweepResult } from './p-sweep';
+import { checkSweepP, pSweepResult, pSweepResumeState, type PSweepState } from './p-sweep';
 import { planPhases, withOverall } from './progress';
 
 export function openOpts(cfg: RunConfig): OpenOptions {
@@ -59,13 +59,31 @@ export async function runMeasure(cfg: MeasureConfig, ctl: RunControl, hooks: Job
   }
   if (cfg.method === 'cett-ppl' && !cfg.sweep && !cfg.sweepP) cettOptions(cfg);
   if (cfg.method !== 'cett-ppl') for (const v of cfg.sweep ?? [cfg.param]) baselineMask(cfg.method as BaselineMethod, v, ckpt.spec);
+  // a p% sweep resumes from its finished points and the search in progress (main/jobs/p-sweep.ts)
+  const sweepState = cfg.sweepP ? pSweepResumeState(hooks.resume, cfg.sweepP) : undefined;
   const data = await dataFor(ckpt, cfg, ctl);
-  ctl = withOverall(ctl, planPhases(cfg, data.batches.length)); // one progress figure across the phases
+  const plan = planPhases(cfg, data.batches.length);
+  // the finished points' search and final phases are done (the dense pass is not: it runs again)
+  for (let i = 1; i <= 2 * (sweepState?.points.length ?? 0); i++) plan[i].done = true;
+  ctl = withOverall(ctl, plan); // one progress figure across the phases
+  if (sweepState && sweepState.points.length === cfg.sweepP!.length) return checkFiniteResult(pSweepResult(ckpt.path, sweepState.points.map((r) => flagUnreachedTarget(r))), ckpt.path);
   const target = await src.openTarget(ckpt, openOpts(cfg));
   announcePlan(target, ctl);
   try {
     if (cfg.sweepP) {
-      const runs = await measureCettPplOverP(target, data, cfg.sweepP, { tol: cfg.tol, thresholdMode: cfg.thresholdMode }, ctl);
+      const done = sweepState?.points ?? [];
+      const runsSoFar: MeasureResult[] = [...done];
+      const save = (st: PSweepState) => (hooks as unknown as JobHooks<PSweepState>).onStep(st);
+      const runs = await measureCettPplOverP(target, data, cfg.sweepP, { tol: cfg.tol, thresholdMode: cfg.thresholdMode }, ctl, {
+        done,
+        // point i's search: from its saved step when it is the one that was interrupted; each step saved with the
+        // finished points before it
+        point: (i) => ({ resume: i === done.length ? sweepState?.search : undefined, onStep: (search) => save({ kind: 'p-sweep', points: runsSoFar.slice(0, i), search }) }),
+        onPoint: (r, i) => {
+          runsSoFar[i] = r;
+          return save({ kind: 'p-sweep', points: runsSoFar.slice(0, i + 1) });
+        },
+      });
       return checkFiniteResult(pSweepResult(ckpt.path, runs.map((r) => flagUnreachedTarget(r))), ckpt.path);
     }
     if (cfg.sweep) {

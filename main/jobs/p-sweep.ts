@@ -7,9 +7,13 @@
  * The result is a sweep ({kind: 'sweep', sweepOver: 'p'}) whose `points` are the (p, activation ratio, PPL ratio)
  * rows the tables and charts read, and whose `runs` are the full per-p results: a session records each as a child run
  * of kind 'sweep-point' (main/store/job-persistence.ts), so every point has its thresholds, provenance and run page.
+ *
+ * A killed sweep resumes like a single run (main/jobs/runner.ts): its saved state (PSweepState) holds the finished
+ * points' whole results, kept as they are, and the outer search of the point in progress, which goes on from its last
+ * saved step; only the dense pass is done again (it is not saved: its curves are the size of the activations).
  */
 import { LabError } from '../api/errors';
-import type { MeasureResult } from '../metrics/types';
+import type { MeasureResult, SearchState } from '../metrics/types';
 
 /** Checks a p% sweep's values: each a finite p > 0, no value twice; at least one. Throws BAD_REQUEST naming the problem. */
 export function checkSweepP(ps: readonly number[] | undefined, where = 'p% sweep'): number[] {
@@ -78,4 +82,35 @@ export function pSweepResult(checkpoint: string, runs: (MeasureResult & { target
     ...(first.execution ? { execution: first.execution } : {}),
     targetsNotMet: runs.filter((r) => r.targetNotMet).length,
   };
+}
+
+/** What a p% sweep job saves after each step: the finished points (in the order of p) and the current search. */
+export interface PSweepState {
+  kind: 'p-sweep';
+  points: MeasureResult[];
+  search?: SearchState;
+}
+
+const finite = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+
+/**
+ * The saved state of a p% sweep being resumed (read from a job file or a session: any shape), checked against its p
+ * values; undefined (nothing saved yet) starts afresh. Throws BAD_DATA naming what is wrong.
+ */
+export function pSweepResumeState(raw: unknown, ps: readonly number[], run = 'this p% sweep'): PSweepState | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  const bad = (why: string) => new LabError('BAD_DATA', `the saved state of ${run} cannot be resumed: ${why}; start a new run instead`);
+  const st = raw as Partial<PSweepState>;
+  if (typeof raw !== 'object' || st.kind !== 'p-sweep' || !Array.isArray(st.points)) throw bad('it is not a p% sweep\'s (kind "p-sweep" with its points)');
+  if (st.points.length > ps.length) throw bad(`it holds ${st.points.length} finished points for ${ps.length} values of p`);
+  for (const [i, r] of st.points.entries()) {
+    const pt = r as Partial<MeasureResult> | null;
+    if (!pt || typeof pt !== 'object' || pt.p !== ps[i] || !finite(pt.cett) || !finite(pt.activationRatio) || !finite(pt.pplRatio))
+      throw bad(`point ${i + 1} is not a finished CETT-PPL-${ps[i]}% result`);
+  }
+  const q = st.search as Partial<SearchState> | undefined;
+  if (q !== undefined && !(q && finite(q.l) && finite(q.r) && q.l >= 0 && q.r <= 1 && q.l <= q.r && Array.isArray(q.history)))
+    throw bad('the search in progress is not an interval of CETT in [0, 1] with its history');
+  if (q !== undefined && st.points.length === ps.length) throw bad('it has a search in progress after the last point');
+  return { kind: 'p-sweep', points: st.points as MeasureResult[], ...(q ? { search: q as SearchState } : {}) };
 }

@@ -60,6 +60,19 @@ describe('overall progress', () => {
     const bare = {};
     expect(withOverall(bare, [])).toBe(bare);
   });
+
+  test('a resumed p% sweep: the finished points\' phases count as done, its next search goes to the next p', () => {
+    const got: Progress[] = [];
+    const plan = planPhases(measureConfigSchema.parse({ ...base, sweepP: [1, 5, 10] }), 2);
+    plan[1].done = plan[2].done = true; // p = 1% finished before the kill
+    const ctl = withOverall({ progress: (p) => got.push(p) }, plan);
+    const ev = (phase: string, step: number, of: number) => ctl.progress!({ phase, step, of, tokensPerSec: 0, etaSec: null });
+    ev('dense', 2, 2);
+    ev('search', 0, 7);
+    const total = plan.reduce((a, q) => a + q.weight, 0);
+    expect(got.map((p) => p.phaseIndex)).toEqual([0, 3]);
+    expect(got[1].overall).toBeCloseTo((plan[0].weight + plan[1].weight + plan[2].weight) / total, 12);
+  });
 });
 
 /**

@@ -15,6 +15,8 @@ export interface PlannedPhase {
   label: string;
   /** its share of the work, in forward passes over all batches */
   weight: number;
+  /** done before this process started (a resumed p% sweep's finished points): counted, never entered */
+  done?: boolean;
 }
 
 /** Outer bisection steps of CETT-PPL-p% on [0, 1] down to `tol` (Algorithm 1's `while r − l > tol`); estimate.ts uses it too. */
@@ -129,7 +131,7 @@ export function withOverall(ctl: RunControl, plan: PlannedPhase[], now: () => nu
     progress: (p: Progress) => {
       // the current planned phase, or the next one of this name (a p% sweep goes through 'search' once per p)
       if (at < 0 || plan[at].phase !== p.phase) {
-        const next = plan.findIndex((q, i) => i > at && q.phase === p.phase);
+        const next = plan.findIndex((q, i) => i > at && q.phase === p.phase && !q.done);
         if (next >= 0) at = next;
       }
       if (at >= 0 && plan[at].phase === p.phase) {

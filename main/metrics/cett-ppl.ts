@@ -184,7 +184,9 @@ export async function measureAtCetts(target: MeasureTarget, data: EvalData, o: C
 /**
  * CETT-PPL-p% for several p on one checkpoint (the paper's trade-off; the lab's p% sweep): one dense pass (its kept
  * curves, or the fused search's memo of evaluated candidates, serve every p), then per p the outer search and the
- * final measurement — each p the numbers measureCettPpl gives for it alone. `onPoint` hears each p as it finishes.
+ * final measurement — each p the numbers measureCettPpl gives for it alone. Resuming (main/jobs/p-sweep.ts keeps the
+ * state): `done` are the results of the first points, kept as they are; `point(i)` gives point i's search its saved
+ * state and step hook; `onPoint` hears each p as it finishes (awaited: the job saves it before the next p starts).
  */
 export async function measureCettPplOverP(
   target: MeasureTarget,
@@ -192,19 +194,20 @@ export async function measureCettPplOverP(
   ps: readonly number[],
   o: Omit<CettPplOptions, 'p'>,
   ctl: RunControl = {},
-  onPoint?: (r: MeasureResult, i: number) => void,
+  sweep: { done?: MeasureResult[]; point?: (i: number) => StepHooks; onPoint?: (r: MeasureResult, i: number) => Promise<void> | void } = {},
 ): Promise<MeasureResult[]> {
   for (const p of ps) validateCettOptions({ ...o, p });
+  const out: MeasureResult[] = [...(sweep.done ?? [])];
+  if (out.length >= ps.length) return out.slice(0, ps.length);
   const meter = new Meter(ctl);
   meter.check();
-  const [pt] = await prepareAll([target], data, { ...o, p: ps[0] }, meter);
+  const [pt] = await prepareAll([target], data, { ...o, p: ps[out.length] }, meter);
   meter.closePhase();
   const dense = { passes: meter.forwardPasses, ms: { ...meter.phaseMs } };
-  const out: MeasureResult[] = [];
   try {
-    for (const [i, p] of ps.entries()) {
-      out.push(await searchAndMeasure(pt, data, { ...o, p }, meter, {}, dense));
-      onPoint?.(out[i], i);
+    for (let i = out.length; i < ps.length; i++) {
+      out.push(await searchAndMeasure(pt, data, { ...o, p: ps[i] }, meter, sweep.point?.(i) ?? {}, dense));
+      await sweep.onPoint?.(out[i], i);
     }
   } finally {
     await pt.dispose();

@@ -48,6 +48,13 @@ export const storedJobStateSchema = z
   })
   .refine((s) => s.l <= s.r, { message: 'the search bounds are reversed (l > r)', path: ['l'] });
 
+/** A p% sweep's saved state (main/jobs/p-sweep.ts PSweepState): its finished points and the search in progress. */
+export const storedPSweepStateSchema = z.looseObject({
+  kind: z.literal('p-sweep'),
+  points: z.array(storedCheckpointResult.extend({ searchHistory: z.array(z.looseObject({ c: num, pplRatio: num })).optional() })),
+  search: storedJobStateSchema.optional(),
+});
+
 function describe(issue: z.core.$ZodIssue, value: unknown): string {
   const field = issue.path.length ? issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : '(whole record)';
   let got = value;
@@ -70,5 +77,6 @@ export function validateStoredResult(value: unknown, where: string): Record<stri
 }
 
 export function validateStoredJobState(value: unknown, where: string): unknown {
-  return check(storedJobStateSchema, value, where);
+  const pSweep = value !== null && typeof value === 'object' && (value as { kind?: unknown }).kind === 'p-sweep';
+  return pSweep ? check(storedPSweepStateSchema, value, where) : check(storedJobStateSchema, value, where);
 }
