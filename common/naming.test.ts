@@ -1,5 +1,6 @@
 // The one parser of step / tokens trained / model size (issue 17): a table of real-world checkpoint names.
 import { describe, expect, it } from 'vitest';
+import { describeConfig } from './run-label';
 import { distinctNames, formatTokens, guessSeries, parseCheckpointName, parseTokens, readTrainerState, trainingPosition } from './naming';
 
 describe('checkpoint names', () => {
@@ -84,5 +85,9 @@ describe('distinctNames (the runs table\'s Checkpoint column)', () => {
     expect(n.get('/d/m/x')).toBe('d/m/x');
     expect(distinctNames([]).size).toBe(0);
     expect(distinctNames(['/']).get('/')).toBe('/');
+  });
+  it('names the checkpoint in a run\'s label the same way', () => {
+    expect(describeConfig({ kind: 'measure', method: 'cett-ppl', p: 1, checkpoint: '/runs/model-A/003000' })).toBe('CETT-PPL-1% · model-A/003000');
+    expect(describeConfig({ kind: 'measure', method: 'fat', param: 0.1, checkpoint: 'C:\\m\\relu-0.1b' })).toBe('FAT-ε 0.1 · relu-0.1b');
   });
 });

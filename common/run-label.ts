@@ -2,6 +2,8 @@
  * A job's label in words ('CETT-PPL-1% · model-dir · sweep ×3'), made from its run configuration. One function for the
  * engine (runs.active reports it, so a reloaded or second window shows the same label) and the renderer's monitor.
  */
+import { distinctNames } from './naming';
+
 export interface LabelConfig {
   kind: string;
   method?: string;
@@ -28,6 +30,8 @@ export function describeConfig(c: LabelConfig): string {
   return `${m} · ${what(c)}${c.sweep ? ` · sweep ×${c.sweep.length}` : ''}`;
 }
 
+/** the checkpoint by its name, with its folder when the name alone is a bare step (model-A/003000: naming.ts) */
 function what(c: LabelConfig): string {
-  return c.kind === 'measure' ? (String(c.checkpoint ?? '').split(/[\\/]/).filter(Boolean).pop() ?? String(c.checkpoint)) : `series of ${c.checkpoints?.length ?? 0}`;
+  const p = String(c.checkpoint ?? '');
+  return c.kind === 'measure' ? (distinctNames([p]).get(p) ?? p) : `series of ${c.checkpoints?.length ?? 0}`;
 }
