@@ -146,6 +146,20 @@ export function searchLayerGroup(s: { numLayers: number; intermediateSize: numbe
   return Math.max(1, Math.min(s.numLayers, Math.floor(GROUP_ELEMENTS / (Math.max(1, tokens) * s.intermediateSize))));
 }
 
+/** The CETT products read W_out in the checkpoint's [d,F] layout (FusedMatMul transB) on CUDA: no transposed copy. */
+export function searchProductTransB(provider: string): boolean {
+  return provider === 'cuda';
+}
+
+/**
+ * Layers per group of a search graph over `numLayers` layers, the whole model's or a streamed block's: with the products
+ * on W_out as stored, one layer per group where each layer's product is large anyway (d_h·d_f ≥ 2^24: LLaMA-2-7B), since
+ * a group of several concatenates their W_out (a copy); else searchLayerGroup for the batch's tokens.
+ */
+export function searchGroupFor(s: { numLayers: number; intermediateSize: number; hiddenSize: number }, tokens: number | undefined, productTransB: boolean): number {
+  return productTransB && s.hiddenSize * s.intermediateSize >= 2 ** 24 ? 1 : searchLayerGroup(s, tokens);
+}
+
 /**
  * ‖x‖₂ over `axis` of an fp32 tensor as √(ReduceSumSquare): the same sum of squares as ReduceL2, and on CUDA about a
  * third of its cost (H200, [16, 16384, 768]: 0.9 vs 2.2 ms, `bench kernels` sumsq vs cur, BENCHMARKS.md 2026-12-04).

@@ -10,7 +10,7 @@ import type { LoadedCheckpoint } from '../checkpoint/types';
 import { buildLlamaGraph, HALF_WEIGHTS_SESSION_EXTRA, storesHalfWeights, type ExternalTarget, type GraphDType } from '../graph/llama-graph';
 import { probeProviders, PROVIDER_ORDER, type ProviderName } from './providers';
 import type { ForwardRequest, ForwardResult, MaskMode, ModelRunner, SearchStepRequest, SearchStepResult, SessionTiming } from './runner-types';
-import { buildSearchGraph, DEFAULT_SEARCH_TUNING, searchLayerGroup, type SearchTuning } from '../graph/search-graph';
+import { buildSearchGraph, DEFAULT_SEARCH_TUNING, searchGroupFor, searchProductTransB, type SearchTuning } from '../graph/search-graph';
 import { GraphCache, defaultCacheLimit } from './graph-cache';
 import { GraphStore } from './graph-store';
 import { exporterFeeds, openOnnxSource } from './onnx-file';
@@ -187,8 +187,8 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
       // CUDA reads W_out in the checkpoint's layout (FusedMatMul transB): no transposed copy made at session creation;
       // a group of several layers would still concatenate their W_out (a copy): one layer per group where each
       // layer's product is large anyway (d_h·d_f ≥ 2^24: LLaMA-2-7B), the usual groups below that
-      const productTransB = provider === 'cuda';
-      const layerGroup = productTransB && s.hiddenSize * s.intermediateSize >= 2 ** 24 ? 1 : searchLayerGroup(s, opts.batchSeqs ? opts.batchSeqs * maxSeq : undefined);
+      const productTransB = searchProductTransB(provider);
+      const layerGroup = searchGroupFor(s, opts.batchSeqs ? opts.batchSeqs * maxSeq : undefined, productTransB);
       const key = { search: 3, dtype, maxSeq, fused, ...tuning, layerGroup, productTransB };
       searchSession = openGraph(key, (ext) => buildSearchGraph(ckpt, { dtype, maxSeq, colNorms, fused, tuning, layerGroup, productTransB }, ext));
       searchSession.catch(() => (searchSession = undefined));

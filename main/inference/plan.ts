@@ -21,7 +21,8 @@ import { LabError } from '../api/errors';
 import type { ExecutionPlan as ContractPlan } from '../api/domains/runs';
 import type { LoadedCheckpoint, ModelSpec } from '../checkpoint/types';
 import { planWeights } from '../graph/weights';
-import { searchLayerGroup } from '../graph/search-graph';
+import { HEAD_CHUNK_ELEMENTS } from '../graph/llama-graph';
+import { searchGroupFor, searchProductTransB } from '../graph/search-graph';
 import type { ProviderName } from './providers';
 
 const GiB = 1024 ** 3;
@@ -104,25 +105,30 @@ export const MIN_SEARCH_CHUNK = 256;
 export type SearchPlan = NonNullable<ExecutionPlan['search']>;
 
 /**
- * Device bytes of one block call of a streamed run's fused CETT search (search-graph.ts with `layers`, no sparse
- * stream: the sparse pass runs through the chunked forward blocks): k layers, T tokens (the whole batch: its grid
- * needs every token), the layers searched Lg at a time, the Loop's CETT products over c tokens at a time (README
- * "Memory"). e = bytes per graph element, arena = CUDA_ARENA_FACTOR on CUDA (1 elsewhere).
- *   weights of the k layers (+ the embedding in the first block)
- *   + arena · T · ( stream                        (one layer of the dense stream in flight: activationBytesPerToken, no capture, no head)
- *                 + 2 · d_h · e                   (the residual stream in and out)
- *                 + k · d_f · (fp16 ? 2e : e)     (a of every layer of the block, and |a| for the fp16 tail test)
+ * Device bytes of one block call of a streamed run's fused CETT search (search-graph.ts with `layers`: the block's
+ * dense stream and search, then its sparse stream): k layers, T tokens (the whole batch: its grid needs every token),
+ * the layers searched Lg at a time, the Loop's CETT products over c tokens at a time (README "Memory"). e = bytes per
+ * graph element, arena = CUDA_ARENA_FACTOR on CUDA (1 elsewhere).
+ *   weights of the k layers (+ the embedding in the first block, + the final norm and head in the last)
+ *   + arena · max( T · ( stream                 (one layer of the dense or sparse stream in flight: activationBytesPerToken, no capture, no head)
+ *                 + 3 · d_h · e                   (the dense residual stream in and out, the sparse one in)
+ *                 + Lg · d_f · (fp16 ? 3e : 2e)   (a of the group's layers, their concatenation, |a| for the fp16 tail
+ *                                                  test: each group's search ends before the next layer runs, search-graph.ts)
  *                 + (fp16 ? 0 : Lg · d_f · 4)     (N of a group, fp32 graphs)
  *                 + Lg · d_h · (e + 4) )          (a·W_outᵀ of a group and its fp32 copy: the per-token full norm)
- *   + arena · Lg · c · (d_f · (1 + e) + d_h · (e + 4))   (one level's mask, masked a and product over a chunk)
+ *                 ) + Lg · c · (d_f · (1 + e) + d_h · (e + 4)),   (one level's mask, masked a and product over a chunk)
+ *                  (last block) T · 3 · d_h · e + r · V · (e + 12) )   (after its layers: the head's logits and log-softmax
+ *                                                  over r = min(T, 2^26 / V) rows at a time)
  */
-export function searchBlockBytes(spec: ModelSpec, o: { dtype: 'float32' | 'float16'; fused: boolean; seqLen: number; tokens: number; layers: number; group: number; chunk: number; weights: number; arena: number }): number {
+export function searchBlockBytes(spec: ModelSpec, o: { dtype: 'float32' | 'float16'; fused: boolean; seqLen: number; tokens: number; layers: number; group: number; chunk: number; weights: number; arena: number; head?: boolean }): number {
   const e = o.dtype === 'float16' ? 2 : 4;
-  const { intermediateSize: F, hiddenSize: d } = spec;
+  const { intermediateSize: F, hiddenSize: d, vocabSize: V } = spec;
   const T = o.tokens;
   const stream = activationBytesPerToken(spec, { dtype: o.dtype, fused: o.fused, seqLen: o.seqLen, layers: o.layers, capture: false, head: false });
-  const perToken = stream + 2 * d * e + o.layers * F * (e === 2 ? 2 * e : e) + (e === 2 ? 0 : o.group * F * 4) + o.group * d * (e + 4);
-  return o.weights + o.arena * (T * perToken + o.group * o.chunk * (F * (1 + e) + d * (e + 4)));
+  const perToken = stream + 3 * d * e + o.group * F * (e === 2 ? 3 * e : 2 * e) + (e === 2 ? 0 : o.group * F * 4) + o.group * d * (e + 4);
+  const layers = T * perToken + o.group * o.chunk * (F * (1 + e) + d * (e + 4));
+  const head = o.head ? T * 3 * d * e + Math.min(T, Math.max(1, Math.floor(HEAD_CHUNK_ELEMENTS / V))) * V * (e + 12) : 0;
+  return o.weights + o.arena * Math.max(layers, head);
 }
 
 /**
@@ -136,13 +142,13 @@ export function planSearch(p: PlanInput, budget: number): SearchPlan | undefined
   if (!(T > 0) || !(budget > 0)) return undefined;
   const arena = p.provider === 'cuda' ? CUDA_ARENA_FACTOR : 1;
   const blocksOf = (k: number) => Array.from({ length: Math.ceil(L / k) }, (_, i): [number, number] => [i * k, Math.min(L, (i + 1) * k)]);
-  const weightsOf = ([a, b]: [number, number]) => p.layerBytes.slice(a, b).reduce((x, y) => x + y, 0) + (a === 0 ? p.embedBytes : 0);
+  const weightsOf = ([a, b]: [number, number]) => p.layerBytes.slice(a, b).reduce((x, y) => x + y, 0) + (a === 0 ? p.embedBytes : 0) + (b === L ? p.headBytes : 0);
   const callBytes = (blk: [number, number], group: number, chunk: number) =>
-    searchBlockBytes(p.spec, { dtype: p.dtype, fused: p.fused, seqLen: p.seqLen, tokens: T, layers: blk[1] - blk[0], group, chunk, weights: weightsOf(blk), arena });
+    searchBlockBytes(p.spec, { dtype: p.dtype, fused: p.fused, seqLen: p.seqLen, tokens: T, layers: blk[1] - blk[0], group, chunk, weights: weightsOf(blk), arena, head: blk[1] === L });
   for (const minChunk of [Math.min(T, 2048), Math.min(T, MIN_SEARCH_CHUNK)])
     for (let k = L; k >= 1; k--) {
       const blocks = blocksOf(k);
-      const group = searchLayerGroup({ numLayers: k, intermediateSize: p.spec.intermediateSize }, T);
+      const group = searchGroupFor({ numLayers: k, intermediateSize: p.spec.intermediateSize, hiddenSize: p.spec.hiddenSize }, T, searchProductTransB(p.provider));
       for (let c = T; c >= minChunk; c = c > minChunk ? Math.max(minChunk, Math.floor(c / 2)) : 0) {
         const per = blocks.map((b) => callBytes(b, group, c));
         const peakOne = Math.max(...per);

@@ -220,7 +220,7 @@ describe('planning the streamed search', () => {
     const T = 16384;
     const e = 2;
     const stream = Math.max(11008 * (6 * e + 9), 4 * 32 * 128 * e) + 8 * 4096 * e; // the dense stream, no head
-    const perToken = stream + 2 * 4096 * e + k * 11008 * 2 * e + sp.layerGroup * 4096 * (e + 4);
+    const perToken = stream + 3 * 4096 * e + sp.layerGroup * 11008 * 3 * e + sp.layerGroup * 4096 * (e + 4);
     const c = sp.chunkTokens || T;
     const want = k * layer + 2 * (T * perToken + sp.layerGroup * c * (11008 * (1 + e) + 4096 * (e + 4)));
     expect(searchBlockBytes(spec, { dtype: 'float16', fused: true, seqLen: 1024, tokens: T, layers: k, group: sp.layerGroup, chunk: c, weights: k * layer, arena: 2 })).toBe(want);
@@ -235,8 +235,10 @@ describe('planning the streamed search', () => {
     const sp = planSearch(input(undefined, { mem: { free: 139 * GiB, total: 141 * GiB, source: 'test' } }), 400 * GiB)!;
     expect(sp.blocks).toEqual([[0, 32]]);
     expect(sp.chunkTokens).toBe(0);
-    expect(sp.layerGroup).toBe(2); // 2^29 / (16384 · 11008)
-    const small = planSearch(input(undefined, { batchSeqs: 2, searchTokens: 2048 }), 400 * GiB)!;
+    // CUDA reads W_out as stored (FusedMatMul transB): one layer per group at 7B (d_h·d_f ≥ 2^24), as the whole graph
+    expect(sp.layerGroup).toBe(1);
+    expect(planSearch(input(undefined, { provider: 'webgpu' }), 400 * GiB)!.layerGroup).toBe(2); // 2^29 / (16384 · 11008)
+    const small = planSearch(input(undefined, { provider: 'webgpu', batchSeqs: 2, searchTokens: 2048 }), 400 * GiB)!;
     expect(small.layerGroup).toBe(23); // 2^29 / (2048 · 11008): fewer tokens per call, more layers per group
     // the whole runner sizes its search graph's group the same way from its batch (index.ts): 16 × 1024 by default
     expect(searchLayerGroup(spec)).toBe(2);

@@ -6,13 +6,13 @@
  * thresholds, active counts and the captured gated activations the threshold search needs.
  *
  * The fused CETT search step runs block by block too (ExecutionPlan.search): one search graph per block of layers
- * (search-graph.ts `layers`, no sparse stream) takes the dense residual stream at the block's entry, runs the block's
- * dense layers and each layer's grid and bisection on the device (the activations never leave it), and hands the
- * stream to the next block; then the sparse pass at τ = ε/‖W_out[:,i]‖ runs through the forward blocks, in chunks of
- * sequences. Every per-layer value depends on that layer's own tensors, so the blocks give the whole search graph's
- * thresholds, and its NLL (the same τ bits). The search's blocks, token chunk and layer group are planned from the
- * budget with the forward sessions released (released when a search call starts, reopened by the sparse pass, which
- * releases the search sessions in turn).
+ * (search-graph.ts `layers`) takes the dense and the sparse residual streams at the block's entry, runs the block's
+ * dense layers and each layer's grid and bisection on the device (the activations never leave it), then the block's
+ * sparse layers at τ = ε/‖W_out[:,i]‖ (each layer's τ needs only its own search), and hands both streams to the next
+ * block; the last block ends with the head's NLL (in row chunks). Every per-layer value depends on that layer's own
+ * tensors, so the blocks give the whole search graph's thresholds, and its NLL (the same τ bits). The search's blocks,
+ * token chunk and layer group are planned from the budget with the forward sessions released (released when a search
+ * call starts, reopened by the next forward call, which releases the search sessions in turn).
  * Where not even one layer's search fits, the plan has no search and the CETT search runs on the host/ORT curves
  * (metrics/target.ts chooses them when searchStep is absent).
  *
@@ -24,7 +24,7 @@ import * as ort from 'onnxruntime-node';
 import { LabError } from '../api/errors';
 import type { LoadedCheckpoint } from '../checkpoint/types';
 import { buildLlamaGraph, type ExternalTarget, type GraphDType } from '../graph/llama-graph';
-import { buildSearchGraph, DEFAULT_SEARCH_TUNING, type SearchTuning } from '../graph/search-graph';
+import { buildSearchGraph, DEFAULT_SEARCH_TUNING, searchProductTransB, type SearchTuning } from '../graph/search-graph';
 import { maskFeeds } from './mask-feeds';
 import type { ExecutionPlan } from './plan';
 import type { ProviderName } from './providers';
@@ -243,9 +243,12 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
     if (have) return have;
     while (searchLive.size >= Math.max(1, sp!.residentBlocks)) await releaseSearch(Math.max(...searchLive.keys()));
     const layers = sp!.blocks[bi];
-    const o = { dtype, maxSeq, colNorms: ctx.colNorms, fused, tuning, layerGroup: sp!.layerGroup, layers, sparseStream: false };
+    // on CUDA the products read W_out as stored (FusedMatMul transB), as the whole graph's do: no transposed copy
+    // made each time a block's session is paged in
+    const productTransB = searchProductTransB(ctx.provider);
+    const o = { dtype, maxSeq, colNorms: ctx.colNorms, fused, tuning, layerGroup: sp!.layerGroup, layers, sparseStream: true, productTransB };
     const t0 = performance.now();
-    const session = ctx.open({ search: 3, dtype, maxSeq, fused, ...tuning, layerGroup: sp!.layerGroup, layers, sparse: 0 }, (ext) => buildSearchGraph(ckpt, o, ext));
+    const session = ctx.open({ search: 3, dtype, maxSeq, fused, ...tuning, layerGroup: sp!.layerGroup, layers, sparse: 1, productTransB }, (ext) => buildSearchGraph(ckpt, o, ext));
     searchLive.set(bi, session);
     session.then(
       () => {
@@ -258,8 +261,10 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
   }
 
   /**
-   * One fused search step, block by block: per block the dense stream, grid and bisection of its layers
-   * (search-graph.ts), the dense residual stream handed to the next block on the host; then the sparse pass at ε.
+   * One fused search step, block by block: per block the dense stream, grid and bisection of its layers, then the
+   * sparse stream of the same layers at their ε (search-graph.ts: a layer's τ = ε/‖W_out[:,i]‖ needs only its own
+   * search), both residual streams handed to the next block on the host; the last block ends with the head's NLL. Each
+   * block's weights are paged in once per step (a separate sparse pass through the forward blocks paged them twice).
    */
   async function searchNow(req: SearchStepRequest): Promise<SearchStepResult> {
     checkSearchRequest(req, L);
@@ -274,6 +279,8 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
       gridEnd: new Float32Array(L),
     };
     let dense: ort.Tensor | undefined;
+    let sparse: ort.Tensor | undefined;
+    const m = new Merge(L, F, req.batch, req.seqLen, false);
     for (let bi = 0; bi < sp!.blocks.length; bi++) {
       const [from, to] = sp!.blocks[bi];
       const Lb = to - from;
@@ -285,11 +292,18 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
         hi: new ort.Tensor('int64', i64((t) => t.hi), [J, Lb]),
         iters: new ort.Tensor('int64', new BigInt64Array([BigInt(req.iters)]), []),
       };
-      if (from > 0) feeds.hidden_in = dense!;
+      if (from > 0) {
+        feeds.hidden_in = dense!;
+        feeds.sparse_in = sparse!;
+      }
       const sess = await searchSession(bi);
       const out = await sess.run(feeds);
       stats.calls++;
-      if (to < L) dense = out.hidden_out;
+      if (to < L) {
+        dense = out.hidden_out;
+        sparse = out.sparse_out;
+      }
+      m.add(out, from, to, 0, req.batch);
       res.eps.set(out.eps.data as Float32Array, from);
       res.gridStart.set(out.grid_start.data as Float32Array, from);
       res.gridEnd.set(out.grid_end.data as Float32Array, from);
@@ -301,10 +315,7 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
       // [R, points per iteration, J, Lb]: the layer is the innermost axis
       for (let i = 0; i < act.length; i++) if (act[i]) res.evaluated[from + (i % Lb)].push({ mid: Number(mid[i]), cett: cett[i], t: t[i] });
     }
-    // τ = ε/‖W_out[:,i]‖ rounded once to fp32: the search graph's fp32 division (ε/0 = ∞ skips, 0/0 = NaN keeps)
-    const tau = Array.from({ length: L }, (_, l) => Float32Array.from(ctx.colNorms[l], (n) => res.eps[l] / n));
-    const sparse = await forwardNow({ ids: req.ids, batch: req.batch, seqLen: req.seqLen, mode: { kind: 'cett', tau } });
-    return { ...sparse, ...res };
+    return { ...m.result(), ...res };
   }
 
   /** calls one at a time: they share the paged sessions */
