@@ -72,7 +72,7 @@ node -e '
 }
 # waits (≤ 6 min) for a model bg-build is making; nothing to wait for when bg-build did not run
 ready() {
-  [ -f /tmp/bm/bg-7b.log ] || return 0
+  [ -f /tmp/bm/bg-started ] || return 0
   for _ in $(seq 360); do [ -f /tmp/bm/$1.ready ] && { echo "$1 ready"; return 0; }; sleep 1; done
   echo "$1 NOT ready after 6 min"; tail -3 /tmp/bm/bg-*.log
 }
@@ -166,10 +166,21 @@ ref)
   peak ref-measure-$DT-$ACT-$N python3 bench/reference/sparsing_law_reference.py --model /tmp/bm/$ACT --tokens /tmp/bm/$ACT/tokens.npy --n-tokens "$N" --seq-len 1024 --batch 16 --dtype $DT --p 1 --tol 1e-3
   ;;
 bg-build)
-  # the 0.1B ReLU model + 1M tokens and the LLaMA-2-7B shape, built in the background while the machine is set up
-  # (each model's /tmp/bm/<name>.ready appears when it is complete; phases wait for the ones they use: ready <name>)
-  setsid nohup bash -c "python3 bench/gpu/make_big.py --out /tmp/bm/big7b --shape 7b --n-tokens 65536 > /tmp/bm/bg-7b.log 2>&1; touch /tmp/bm/big7b.ready; python3 bench/reference/make_model.py --out /tmp/bm/relu --act relu --n-tokens 1048576 > /tmp/bm/bg-relu.log 2>&1; touch /tmp/bm/relu.ready; python3 bench/gpu/make_big.py --out /tmp/bm/big24 --shape 2.4b --n-tokens 65536 > /tmp/bm/bg-24.log 2>&1; touch /tmp/bm/big24.ready; python3 bench/reference/make_model.py --out /tmp/bm/silu --act silu --n-tokens 1048576 > /tmp/bm/bg-silu.log 2>&1; touch /tmp/bm/silu.ready; echo done > /tmp/bm/bg.done" > /dev/null 2>&1 &
-  echo "background build started"
+  # the models, built in the background while the machine is set up, in the order given ($4, default: big7b relu big24
+  # silu); each model's /tmp/bm/<name>.ready appears when it is complete (phases wait for the ones they use: ready <name>)
+  CMDS=""
+  for m in ${4:-big7b relu big24 silu}; do
+    case $m in
+    big7b) c="python3 bench/gpu/make_big.py --out /tmp/bm/big7b --shape 7b --n-tokens 65536" ;;
+    big24) c="python3 bench/gpu/make_big.py --out /tmp/bm/big24 --shape 2.4b --n-tokens 65536" ;;
+    relu|silu) c="python3 bench/reference/make_model.py --out /tmp/bm/$m --act $m --n-tokens 1048576" ;;
+    *) echo "unknown model $m"; exit 2 ;;
+    esac
+    CMDS="$CMDS $c > /tmp/bm/bg-$m.log 2>&1; touch /tmp/bm/$m.ready;"
+  done
+  : > /tmp/bm/bg-started
+  setsid nohup bash -c "$CMDS echo done > /tmp/bm/bg.done" > /dev/null 2>&1 &
+  echo "background build started: ${4:-big7b relu big24 silu}"
   ;;
 m7b)
   # issue 15: 7B CETT-PPL-1% at n tokens (16 sequences per call, then 4), after bg-build
@@ -288,6 +299,7 @@ i16cpu)
   # JS curve on one thread and on every core, projected seconds), then the measurement with the CPU's default engine
   # (the JS curve on every core), then the ORT probe engine (the engine before) cut at 60 s: its PROGRESS lines give
   # its time per outer step. PROGRESS lines live.
+  ready relu
   [ -f $M/tokens.i32 ] || python3 bench/reference/make_model.py --out $M --act relu --n-tokens 65536 2>&1 | tail -1
   nproc; grep -m1 'model name' /proc/cpuinfo
   NC=${I16CPU_TOKENS:-16384}  # a smaller count only to try the phase on a small machine
