@@ -11,9 +11,8 @@ import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 
 /**
- * For tokens [t0, t1) of a layer: the full output norm ‖Σ a_i W_out[:,i]‖, then the neurons in ascending
- * N_i = |a_i|·‖W_out[:,i]‖ (ties by index) with the tail-to-full norm ratio r(k) of every prefix (float64 sums of
- * fp32 inputs). Written per token, in order, as pairs (key, jump) into out (2 doubles each); count[t − t0] is the
+ * For tokens [t0, t1) of a layer: the neurons in ascending N_i = |a_i|·‖W_out[:,i]‖ (ties by index) with the
+ * tail-to-full norm ratio r(k) of every prefix (float64 sums of fp32 inputs; the full output is the last prefix). Written per token, in order, as pairs (key, jump) into out (2 doubles each); count[t − t0] is the
  * number of pairs, −1 for a token whose FFN output is exactly zero.
  * - authors (cand given): key = j, the first candidate ≥ N (where the neuron joins the tail); jump = r(k) − r(k−1);
  *   entries past the last candidate are dropped; zero jumps are left out (adding +0 changes no sum).
@@ -34,6 +33,7 @@ export function curveChunk(
 ): void {
   const acc = new Float64Array(d);
   const keys = new Float64Array(f);
+  const sq = new Float64Array(f);
   const bits = new Uint32Array(1);
   const asF = new Float32Array(bits.buffer);
   let shift = 1;
@@ -42,47 +42,21 @@ export function curveChunk(
   let m = 0;
   for (let t = t0; t < t1; t++) {
     const o = t * f;
-    acc.fill(0);
-    for (let i = 0; i < f; i++) {
-      const ai = a[o + i];
-      if (ai === 0) continue;
-      const w = i * d;
-      for (let r = 0; r < d; r++) acc[r] += ai * wT[w + r];
-    }
-    let f0 = 0;
-    let f1 = 0;
-    let f2 = 0;
-    let f3 = 0;
-    let q = 0;
-    for (; q + 3 < d; q += 4) {
-      f0 += acc[q] * acc[q];
-      f1 += acc[q + 1] * acc[q + 1];
-      f2 += acc[q + 2] * acc[q + 2];
-      f3 += acc[q + 3] * acc[q + 3];
-    }
-    for (; q < d; q++) f0 += acc[q] * acc[q];
-    const full = Math.sqrt(f0 + f1 + (f2 + f3));
-    if (!(full > 0)) {
-      count[t - t0] = -1;
-      continue;
-    }
     // ascending N, ties by index (a stable sort by N): N ≥ 0, so its fp32 bits order as its values
     for (let i = 0; i < f; i++) {
       asF[0] = n[o + i];
       keys[i] = bits[0] * shift + i;
     }
     keys.sort();
+    // one sweep in that order: the running output sum and its squared norm after every neuron (sq[k]); the last is
+    // the full output's. Four partial sums of squares (independent adds: the sweep is not bound by one addition
+    // chain), added in a fixed order.
     acc.fill(0);
     let s = 0;
-    let prev = 0;
-    let j = 0;
-    const m0 = m;
     for (let k = 0; k < f; k++) {
       const i = keys[k] % shift;
       const ai = a[o + i];
       if (ai !== 0) {
-        // the running sum and its squared norm in one sweep; four partial sums of squares (independent adds, the
-        // sweep is not bound by one addition chain), added in a fixed order
         const w = i * d;
         let s0 = 0;
         let s1 = 0;
@@ -110,7 +84,19 @@ export function curveChunk(
         }
         s = s0 + s1 + (s2 + s3);
       }
-      const ratio = Math.sqrt(s) / full;
+      sq[k] = s;
+    }
+    const full = Math.sqrt(s);
+    if (!(full > 0)) {
+      count[t - t0] = -1;
+      continue;
+    }
+    let prev = 0;
+    let j = 0;
+    const m0 = m;
+    for (let k = 0; k < f; k++) {
+      const i = keys[k] % shift;
+      const ratio = Math.sqrt(sq[k]) / full;
       if (cand) {
         const v = n[o + i];
         while (j < K && cand[j] < v) j++;
