@@ -13,6 +13,7 @@ import { APP_VERSION } from '../base/version';
 import { onnxruntimeVersion } from '../inference/providers';
 import { measurementProvenance, startProvenance } from './provenance';
 import type { SessionStore } from './session';
+import type { RunProvenance } from '../api/domains/sessions';
 
 interface ConfigLike {
   kind?: string;
@@ -44,6 +45,109 @@ export function seriesNameOf(paths: string[]): string {
   return parents.length === 1 ? parents[0] : 'series';
 }
 
+/** One child run of a finished run: a checkpoint of a training series or a point of a sweep (its row and its result). */
+interface ChildRun {
+  kind: 'series-point' | 'sweep-point';
+  method: string;
+  checkpointId: number | null;
+  p: number | null;
+  param?: number | null;
+  config: Record<string, unknown>;
+  provenance?: RunProvenance;
+  result: Record<string, unknown>;
+}
+
+/**
+ * What a finished result stores: the parent's own result, its children (one per checkpoint or sweep point, in order)
+ * and the result whose measurement the parent's provenance records. The three kinds of result with children differ
+ * only here; writeChildren below is the one path that writes them.
+ */
+export function splitResult(s: SessionStore, id: string, res: Record<string, unknown>): { parent: Record<string, unknown>; children: ChildRun[]; measurement?: Record<string, unknown> } {
+  const parent = s.getRun(id);
+  const prov = s.runProvenance(id);
+  if (Array.isArray(res.checkpoints)) {
+    // training series: one child run per checkpoint, at the one CETT found on the last k (the stabilizing
+    // strategy of Luo et al., "Sparsing Law", arXiv 2411.02335, App. E)
+    const parentCfg = s.runConfig(id) as ConfigLike;
+    const { checkpoints, ...summary } = res;
+    const cks = checkpoints as Record<string, unknown>[];
+    const children = cks.map((ck, i): ChildRun => {
+      // the row of the bytes this point measured: its hash as recorded when the run started, by position: the result
+      // lists the checkpoints in the config's order, as the inputs were recorded (paths may differ when a relocated
+      // session resumed the run)
+      const ckPath = path.resolve(String(ck.checkpoint));
+      const input = prov?.inputs?.checkpoints.length === cks.length ? prov.inputs.checkpoints[i] : prov?.inputs?.checkpoints.find((x) => x.path === ckPath);
+      return {
+        kind: 'series-point',
+        method: 'cett',
+        checkpointId: s.findCheckpoint(ckPath, input?.hash ?? null),
+        p: parentCfg.p ?? null,
+        config: { parent: id, checkpoint: ck.checkpoint },
+        provenance: prov ? { ...prov, inputs: { checkpoints: input ? [input] : [], data: prov.inputs?.data }, measurement: measurementProvenance(ck) } : undefined,
+        result: ck,
+      };
+    });
+    return { parent: { ...summary, checkpointCount: cks.length }, children, measurement: cks[cks.length - 1] };
+  }
+  if (res.kind === 'sweep' && res.sweepOver === 'p' && Array.isArray(res.runs)) {
+    // a p% sweep (main/jobs/p-sweep.ts): each p is a full CETT-PPL-p% run, recorded as a child with its whole result
+    // (thresholds, provenance) so it has its own run page and exports; the parent keeps the points table
+    const { runs, ...summary } = res;
+    const children = (runs as Record<string, unknown>[]).map((raw, i): ChildRun => {
+      const r = raw ?? {};
+      const p = typeof r.p === 'number' ? r.p : null;
+      return { kind: 'sweep-point', method: 'cett-ppl', checkpointId: parent?.checkpointId ?? null, p, config: { parent: id, point: i, p }, provenance: prov ? { ...prov, measurement: measurementProvenance(r) } : undefined, result: r };
+    });
+    return { parent: summary, children, measurement: runs.length ? (runs[0] as Record<string, unknown>) : undefined };
+  }
+  if (res.kind === 'sweep' && Array.isArray(res.points)) {
+    // a sweep: one child run per point, so every point has its own row (runs table, Compare, `runs` CLI) after the
+    // monitor is gone; the parent keeps the whole result (issue 18)
+    const cettSweep = res.method === 'cett-ppl' || res.method === undefined;
+    const children = (res.points as Record<string, unknown>[]).map((raw, i): ChildRun => {
+      const pt = raw ?? {};
+      const param = typeof pt.param === 'number' ? pt.param : null;
+      return {
+        kind: 'sweep-point',
+        method: cettSweep ? 'cett' : String(res.method),
+        checkpointId: parent?.checkpointId ?? null,
+        p: null,
+        param,
+        config: { parent: id, point: i, param },
+        result: { ...pt, ...(cettSweep && param !== null ? { cett: param } : {}), provider: res.provider, dtype: res.dtype },
+      };
+    });
+    return { parent: res, children, measurement: res };
+  }
+  return { parent: res, children: [], measurement: res };
+}
+
+/** The one path that writes child runs: child i of run `id` is `id#i`, its row made once (a finish repeated after a
+ * crash keeps it) and its result stored once per finish. */
+function writeChildren(s: SessionStore, id: string, children: ChildRun[]): void {
+  const parent = s.getRun(id);
+  for (const [i, c] of children.entries()) {
+    const childId = `${id}#${i}`;
+    if (!s.hasRun(childId))
+      s.createRun({
+        id: childId,
+        parentId: id,
+        kind: c.kind,
+        method: c.method,
+        checkpointId: c.checkpointId,
+        datasetId: parent?.datasetId ?? null,
+        p: c.p,
+        param: c.param ?? null,
+        config: c.config,
+        status: 'completed',
+        appVersion: APP_VERSION,
+        ortVersion: onnxruntimeVersion,
+        provenance: c.provenance,
+      });
+    s.saveResult(childId, c.result);
+  }
+}
+
 export class SessionJobPersistence implements JobPersistence {
   constructor(
     private readonly session: () => SessionStore | undefined,
@@ -71,7 +175,7 @@ export class SessionJobPersistence implements JobPersistence {
       const series = c.series ?? seriesNameOf(c.checkpoints.map((x) => x.path));
       for (const ck of c.checkpoints) checkpointId = await registerCheckpoint(s, ck.path, { series, tokensTrained: ck.tokensSeen });
     }
-    // tokens = the run's token budget (METHOD.md: N tokens cut into N/S sequences)
+    // tokens = the run's token budget (N tokens cut into N/S sequences of length S)
     const dataHash = inputs?.data?.hash ?? (c.data ? await fileHashAsync(c.data) : undefined);
     const datasetId = c.data ? s.upsertDataset({ path: path.resolve(c.data), seqLen: c.seqLen, hash: dataHash ?? undefined, tokens: c.tokens }) : null;
     // p only for one CETT-PPL-p% measurement: a CETT sweep fixes CETT, not p% (its row must not read 'CETT-PPL-1%'),
@@ -101,100 +205,11 @@ export class SessionJobPersistence implements JobPersistence {
     if (!s || !s.hasRun(id)) return this.fallback.finish(id, status, outcome);
     const res = outcome.result as Record<string, unknown> | undefined;
     s.db.transaction(() => {
-      if (res && Array.isArray(res.checkpoints)) {
-        // training series: one child run per checkpoint, at the one CETT found on the last k (METHOD.md §5)
-        const parentCfg = s.runConfig(id) as ConfigLike;
-        const parent = s.getRun(id);
-        const prov = s.runProvenance(id);
-        const { checkpoints, ...summary } = res;
-        const cks = checkpoints as Record<string, unknown>[];
-        for (const [i, ck] of cks.entries()) {
-          // the row of the bytes this point measured: its hash as recorded when the run started
-          // by position: the result lists the checkpoints in the config's order, as the inputs were recorded (paths
-          // may differ when a relocated session resumed the run)
-          const ckPath = path.resolve(String(ck.checkpoint));
-          const input = prov?.inputs?.checkpoints.length === cks.length ? prov.inputs.checkpoints[i] : prov?.inputs?.checkpoints.find((x) => x.path === ckPath);
-          const rowId = s.findCheckpoint(ckPath, input?.hash ?? null);
-          const childId = `${id}#${i}`;
-          if (!s.hasRun(childId))
-            s.createRun({
-              id: childId,
-              parentId: id,
-              kind: 'series-point',
-              method: 'cett',
-              checkpointId: rowId,
-              datasetId: parent?.datasetId ?? null,
-              p: parentCfg.p ?? null,
-              config: { parent: id, checkpoint: ck.checkpoint },
-              status: 'completed',
-              appVersion: APP_VERSION,
-              ortVersion: onnxruntimeVersion,
-              provenance: prov ? { ...prov, inputs: { checkpoints: input ? [input] : [], data: prov.inputs?.data }, measurement: measurementProvenance(ck) } : undefined,
-            });
-          s.saveResult(childId, ck);
-        }
-        s.saveResult(id, { ...summary, checkpointCount: cks.length });
-        if (prov && cks.length) s.addProvenance(id, { measurement: measurementProvenance(cks[cks.length - 1]) });
-      } else if (res && res.kind === 'sweep' && res.sweepOver === 'p' && Array.isArray(res.runs)) {
-        // a p% sweep (main/jobs/p-sweep.ts): each p is a full CETT-PPL-p% run, recorded as a child with its whole
-        // result (thresholds, provenance) so it has its own run page and exports; the parent keeps the points table
-        const parent = s.getRun(id);
-        const prov = s.runProvenance(id);
-        const { runs, ...summary } = res;
-        for (const [i, raw] of (runs as Record<string, unknown>[]).entries()) {
-          const r = raw ?? {};
-          const p = typeof r.p === 'number' ? r.p : null;
-          const childId = `${id}#${i}`;
-          if (!s.hasRun(childId))
-            s.createRun({
-              id: childId,
-              parentId: id,
-              kind: 'sweep-point',
-              method: 'cett-ppl',
-              checkpointId: parent?.checkpointId ?? null,
-              datasetId: parent?.datasetId ?? null,
-              p,
-              config: { parent: id, point: i, p },
-              status: 'completed',
-              appVersion: APP_VERSION,
-              ortVersion: onnxruntimeVersion,
-              provenance: prov ? { ...prov, measurement: measurementProvenance(r) } : undefined,
-            });
-          s.saveResult(childId, r);
-        }
-        s.saveResult(id, summary);
-        if (prov && runs.length) s.addProvenance(id, { measurement: measurementProvenance(runs[0]) });
-      } else if (res && res.kind === 'sweep' && Array.isArray(res.points)) {
-        // a sweep: one child run per point, so every point has its own row (runs table, Compare, `runs` CLI) after
-        // the monitor is gone; the parent keeps the whole result (issue 18)
-        const parent = s.getRun(id);
-        const cettSweep = res.method === 'cett-ppl' || res.method === undefined;
-        for (const [i, raw] of (res.points as Record<string, unknown>[]).entries()) {
-          const pt = raw ?? {};
-          const param = typeof pt.param === 'number' ? pt.param : null;
-          const childId = `${id}#${i}`;
-          if (!s.hasRun(childId))
-            s.createRun({
-              id: childId,
-              parentId: id,
-              kind: 'sweep-point',
-              method: cettSweep ? 'cett' : String(res.method),
-              checkpointId: parent?.checkpointId ?? null,
-              datasetId: parent?.datasetId ?? null,
-              p: null,
-              param,
-              config: { parent: id, point: i, param },
-              status: 'completed',
-              appVersion: APP_VERSION,
-              ortVersion: onnxruntimeVersion,
-            });
-          s.saveResult(childId, { ...pt, ...(cettSweep && param !== null ? { cett: param } : {}), provider: res.provider, dtype: res.dtype });
-        }
-        s.saveResult(id, res);
-        if (s.runProvenance(id)) s.addProvenance(id, { measurement: measurementProvenance(res) });
-      } else if (res) {
-        s.saveResult(id, res);
-        if (s.runProvenance(id)) s.addProvenance(id, { measurement: measurementProvenance(res) });
+      if (res) {
+        const split = splitResult(s, id, res);
+        writeChildren(s, id, split.children);
+        s.saveResult(id, split.parent);
+        if (split.measurement && s.runProvenance(id)) s.addProvenance(id, { measurement: measurementProvenance(split.measurement) });
       }
       s.updateRun(id, { status, error: outcome.error ?? null });
     })();
