@@ -84,7 +84,10 @@ test('going to another view and back, and reloading the page, show a checkpoint 
   await page.getByTestId('nav-session').click();
   const panel = page.getByTestId('missing-files');
   await panel.waitFor({ timeout: 30_000 });
-  await screenshot(page, 'relocate-after-navigation');
+  await screenshot(page, 'relocate-after-navigation-light');
+  await page.getByTestId('theme-toggle').click();
+  await screenshot(page, 'relocate-after-navigation-dark');
+  await page.getByTestId('theme-toggle').click();
   await panel.locator('summary').click();
   await page.getByTestId('missing-folder').fill(path.dirname(again));
   await page.getByTestId('missing-folder-search').click();
