@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema, TensorProto_DataLocation } from 'onnx-buf';
 import { loadCheckpoint } from '../checkpoint/index';
-import { writeSparseSafetensors } from '../checkpoint/testing/sparse';
+import { llamaConfig, llamaLayerTensors, writeSparseSafetensors } from '../checkpoint/testing/sparse';
 import { planWeights } from './weights';
 import { buildLlamaGraph } from './llama-graph';
 
@@ -27,14 +27,7 @@ function bytesRead(): number | undefined {
 
 test('a > 4 GiB sharded checkpoint opens and gets its graph without reading its weights', () => {
   const [h, F, L, V, H] = [4096, 11008, 5, 32000, 32];
-  const layer = (l: number) => [
-    ...['q', 'k', 'v', 'o'].map((x) => ({ name: `model.layers.${l}.self_attn.${x}_proj.weight`, shape: [h, h] })),
-    { name: `model.layers.${l}.mlp.gate_proj.weight`, shape: [F, h] },
-    { name: `model.layers.${l}.mlp.up_proj.weight`, shape: [F, h] },
-    { name: `model.layers.${l}.mlp.down_proj.weight`, shape: [h, F] },
-    { name: `model.layers.${l}.input_layernorm.weight`, shape: [h] },
-    { name: `model.layers.${l}.post_attention_layernorm.weight`, shape: [h] },
-  ];
+  const layer = (l: number) => llamaLayerTensors(l, h, F);
   const shards = [
     [{ name: 'model.embed_tokens.weight', shape: [V, h] }, ...layer(0), ...layer(1), ...layer(2)],
     [...layer(3), ...layer(4), { name: 'model.norm.weight', shape: [h] }, { name: 'lm_head.weight', shape: [V, h] }],
@@ -50,8 +43,7 @@ test('a > 4 GiB sharded checkpoint opens and gets its graph without reading its 
   });
   expect(total).toBeGreaterThan(4 * 2 ** 30);
   fs.writeFileSync(path.join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }));
-  const config = { model_type: 'llama', hidden_size: h, intermediate_size: F, num_hidden_layers: L, num_attention_heads: H, num_key_value_heads: H, vocab_size: V, max_position_embeddings: 4096, hidden_act: 'silu', rms_norm_eps: 1e-5, tie_word_embeddings: false, torch_dtype: 'float32' };
-  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(llamaConfig({ hidden: h, intermediate: F, layers: L, vocab: V, heads: H, maxPositions: 4096, tied: false })));
 
   const rss0 = process.memoryUsage().rss;
   const read0 = bytesRead();

@@ -25,22 +25,30 @@ export function writeSparseSafetensors(file: string, tensors: { name: string; sh
   return head.length + off;
 }
 
+/** The tensors of llama layer `l` (attention, gated FFN, both norms) for hidden size h and FFN width F, HF names. */
+export function llamaLayerTensors(l: number, h: number, F: number): { name: string; shape: number[] }[] {
+  return [
+    ...['q', 'k', 'v', 'o'].map((x) => ({ name: `model.layers.${l}.self_attn.${x}_proj.weight`, shape: [h, h] })),
+    { name: `model.layers.${l}.mlp.gate_proj.weight`, shape: [F, h] },
+    { name: `model.layers.${l}.mlp.up_proj.weight`, shape: [F, h] },
+    { name: `model.layers.${l}.mlp.down_proj.weight`, shape: [h, F] },
+    { name: `model.layers.${l}.input_layernorm.weight`, shape: [h] },
+    { name: `model.layers.${l}.post_attention_layernorm.weight`, shape: [h] },
+  ];
+}
+
+/** config.json of a float32 silu llama of this shape (heads = KV heads, 16 unless given) */
+export function llamaConfig(o: { hidden: number; intermediate: number; layers: number; vocab: number; heads?: number; maxPositions?: number; tied?: boolean }): Record<string, unknown> {
+  const H = o.heads ?? 16;
+  return { model_type: 'llama', hidden_size: o.hidden, intermediate_size: o.intermediate, num_hidden_layers: o.layers, num_attention_heads: H, num_key_value_heads: H, vocab_size: o.vocab, max_position_embeddings: o.maxPositions ?? 2048, hidden_act: 'silu', rms_norm_eps: 1e-5, tie_word_embeddings: o.tied ?? true, torch_dtype: 'float32' };
+}
+
 /** A llama folder (config.json + model.safetensors, tied embeddings, no tokenizer) of this shape; returns its bytes. */
 export function writeSparseLlama(dir: string, o: { hidden: number; intermediate: number; layers: number; vocab: number; heads?: number }): number {
   const { hidden: h, intermediate: F, layers: L, vocab: V } = o;
-  const H = o.heads ?? 16;
   fs.mkdirSync(dir, { recursive: true });
   const tensors = [{ name: 'model.embed_tokens.weight', shape: [V, h] }, { name: 'model.norm.weight', shape: [h] }];
-  for (let l = 0; l < L; l++)
-    tensors.push(
-      ...['q', 'k', 'v', 'o'].map((x) => ({ name: `model.layers.${l}.self_attn.${x}_proj.weight`, shape: [h, h] })),
-      { name: `model.layers.${l}.mlp.gate_proj.weight`, shape: [F, h] },
-      { name: `model.layers.${l}.mlp.up_proj.weight`, shape: [F, h] },
-      { name: `model.layers.${l}.mlp.down_proj.weight`, shape: [h, F] },
-      { name: `model.layers.${l}.input_layernorm.weight`, shape: [h] },
-      { name: `model.layers.${l}.post_attention_layernorm.weight`, shape: [h] },
-    );
-  const config = { model_type: 'llama', hidden_size: h, intermediate_size: F, num_hidden_layers: L, num_attention_heads: H, num_key_value_heads: H, vocab_size: V, max_position_embeddings: 2048, hidden_act: 'silu', rms_norm_eps: 1e-5, tie_word_embeddings: true, torch_dtype: 'float32' };
-  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config));
+  for (let l = 0; l < L; l++) tensors.push(...llamaLayerTensors(l, h, F));
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(llamaConfig(o)));
   return writeSparseSafetensors(path.join(dir, 'model.safetensors'), tensors);
 }
