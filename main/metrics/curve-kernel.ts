@@ -144,11 +144,11 @@ export function transposeDown(wDown: Float32Array, d: number, f: number, out = n
 /** visits every token's pairs in token order (count −1: a zero-norm token) */
 export type PairVisitor = (t: number, pairs: Float64Array, count: number) => void;
 
-/** the chunk in this thread, token by token (small inputs, and where workers cannot start) */
-export function curveInThread(op: CurveOperands, visit: PairVisitor): void {
+/** tokens [from, T) in this thread, token by token (small inputs, and where workers cannot start) */
+export function curveInThread(op: CurveOperands, visit: PairVisitor, from = 0): void {
   const out = new Float64Array(2 * op.f);
   const count = new Int32Array(1);
-  for (let t = 0; t < op.tokens; t++) {
+  for (let t = from; t < op.tokens; t++) {
     curveChunk(op.a, op.n, op.wT, op.f, op.d, op.cand, t, t + 1, out, count);
     visit(t, out, count[0]);
   }
@@ -204,8 +204,9 @@ function workers(count: number): Worker[] | undefined {
           if (r.error) p.reject(new Error(`CETT curve worker: ${r.error}`));
           else p.resolve(r);
         });
-        w.on('error', (e) => failPool(e));
-        w.on('exit', () => failPool(new Error('CETT curve worker exited')));
+        // a worker of this pool that fails ends the pool (not one of a pool already closed)
+        w.on('error', (e) => pool?.includes(w) && failPool(e));
+        w.on('exit', () => pool?.includes(w) && failPool(new Error('CETT curve worker exited')));
         return w;
       });
     } catch {
@@ -248,40 +249,47 @@ export async function curveParallel(op: CurveOperands, visit: PairVisitor, threa
   const results = new Map<number, Reply>();
   let next = 0; // next chunk to hand out
   let done = 0; // chunks visited so far (in order)
-  await new Promise<void>((resolve, reject) => {
-    let failed = false;
-    const send = (w: Worker) => {
-      if (failed || next >= starts.length) return;
-      const c = next++;
-      const id = nextId++;
-      const t0 = starts[c];
-      const t1 = Math.min(op.tokens, t0 + chunk);
-      waiting.set(id, {
-        resolve: (r) => {
-          results.set(c, r);
-          // visit the finished chunks in token order
-          while (results.has(done)) {
-            const rr = results.get(done)!;
-            results.delete(done);
-            const base = starts[done];
-            let p = 0;
-            for (let i = 0; i < rr.count!.length; i++) {
-              const k = rr.count![i];
-              visit(base + i, rr.pairs!.subarray(2 * p, 2 * (p + Math.max(k, 0))), k);
-              if (k > 0) p += k;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let failed = false;
+      const send = (w: Worker) => {
+        if (failed || next >= starts.length) return;
+        const c = next++;
+        const id = nextId++;
+        const t0 = starts[c];
+        const t1 = Math.min(op.tokens, t0 + chunk);
+        waiting.set(id, {
+          resolve: (r) => {
+            results.set(c, r);
+            // visit the finished chunks in token order
+            while (results.has(done)) {
+              const rr = results.get(done)!;
+              results.delete(done);
+              const base = starts[done];
+              let p = 0;
+              for (let i = 0; i < rr.count!.length; i++) {
+                const k = rr.count![i];
+                visit(base + i, rr.pairs!.subarray(2 * p, 2 * (p + Math.max(k, 0))), k);
+                if (k > 0) p += k;
+              }
+              done++;
             }
-            done++;
-          }
-          if (done === starts.length) resolve();
-          else send(w);
-        },
-        reject: (e) => {
-          failed = true;
-          reject(e);
-        },
-      });
-      w.postMessage({ id, a, n, wT, f: op.f, d: op.d, cand, t0, t1 });
-    };
-    for (const w of pw) send(w);
-  });
+            if (done === starts.length) resolve();
+            else send(w);
+          },
+          reject: (e) => {
+            failed = true;
+            reject(e);
+          },
+        });
+        w.postMessage({ id, a, n, wT, f: op.f, d: op.d, cand, t0, t1 });
+      };
+      for (const w of pw) send(w);
+    });
+  } catch {
+    // a worker failed (it could not start here, or died): the tokens not yet visited in this thread, in order
+    poolBroken = true;
+    failPool(new Error('CETT curve worker pool stopped'));
+    curveInThread(op, visit, done < starts.length ? starts[done] : op.tokens);
+  }
 }
