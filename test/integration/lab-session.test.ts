@@ -6,39 +6,23 @@ import { afterAll, describe, expect, test, vi } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Engine } from '../../main/engine/engine';
-import type { JobFinishedEvent, JobInfo } from '../../main/api/domains/runs';
+import type { JobInfo } from '../../main/api/domains/runs';
 import type { SessionRun } from '../../main/api/domains/sessions';
-import { writeTinyCheckpoint } from '../../main/checkpoint/testing/tiny';
 import { SessionStore } from '../../main/store/index';
 import { sessionChartSource } from '../../main/store/chart-source';
 import { main } from '../../main/cli/index';
 import { methodLabel, sweepCounts } from '../../renderer/src/runrows';
+import { testEngine, tinyMeasureSetup } from './engine-fixture';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-lab-session-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-const TEXT = Array.from({ length: 160 }, (_, i) => `Line ${i}: the ferry left at ${(i * 13) % 60} past the hour.\n`).join('');
 
-function engine(home: string) {
-  const e = new Engine({ paths: { userData: home, cache: path.join(home, 'cache') }, log: { info() {}, warn() {}, error() {} } });
-  const done = new Map<string, JobFinishedEvent>();
-  e.onEvent((ev, p) => ev === 'job.finished' && done.set((p as JobFinishedEvent).id, p as JobFinishedEvent));
-  const finished = (id: string) =>
-    new Promise<JobFinishedEvent>((resolve) => {
-      const poll = () => (done.has(id) ? resolve(done.get(id)!) : setTimeout(poll, 5));
-      poll();
-    });
-  return { e, finished };
-}
 
-const ck = writeTinyCheckpoint(path.join(tmp, 'models', 'relu'), 'llama', { activation: 'relu', hidden: 32, layers: 2, seed: 3 });
-const data = path.join(tmp, 'eval.txt');
-fs.writeFileSync(data, TEXT);
-const base = { kind: 'measure' as const, checkpoint: ck, data, tokens: 256, seqLen: 32, batch: 4, tol: 1e-2, provider: 'cpu' as const };
+const { base } = tinyMeasureSetup(tmp, 'relu', { activation: 'relu', seed: 3 });
 
 describe('a running measurement keeps its session and its label', () => {
   test('runs.active names both; switching sessions is refused until it ends; then allowed', async () => {
-    const { e, finished } = engine(path.join(tmp, 'home-a'));
+    const { e, finished } = testEngine(path.join(tmp, 'home-a'));
     const a = path.join(tmp, 'a.sparsitylab');
     const b = path.join(tmp, 'b.sparsitylab');
     SessionStore.create(b).close();
@@ -64,7 +48,7 @@ describe('a running measurement keeps its session and its label', () => {
 
 describe('sweep points are runs of their own', () => {
   test('CETT and FAT-ε sweeps: one completed child row per point with its numbers; the parent is named by the sweep', async () => {
-    const { e, finished } = engine(path.join(tmp, 'home-s'));
+    const { e, finished } = testEngine(path.join(tmp, 'home-s'));
     const file = path.join(tmp, 'sweeps.sparsitylab');
     try {
       await e.invoke('sessions.new', { path: file });

@@ -6,8 +6,7 @@ import { afterAll, describe, expect, test, vi } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Engine } from '../../main/engine/engine';
-import type { JobFinishedEvent, JobInfo } from '../../main/api/domains/runs';
+import type { JobInfo } from '../../main/api/domains/runs';
 import type { SessionRun } from '../../main/api/domains/sessions';
 import { writeTinyCheckpoint } from '../../main/checkpoint/testing/tiny';
 import { main } from '../../main/cli/index';
@@ -22,27 +21,15 @@ import { createRunner } from '../../main/inference/index';
 import { batchStream } from '../../main/metrics/data';
 import { measureCettPpl, measureCettPplOverP } from '../../main/metrics/cett-ppl';
 import { downWeightsOf } from '../../main/metrics/target';
+import { testEngine, tinyMeasureSetup } from './engine-fixture';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-psweep-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
-const TEXT = Array.from({ length: 160 }, (_, i) => `Line ${i}: the ferry left at ${(i * 13) % 60} past the hour.\n`).join('');
 
-function engine(home: string) {
-  const e = new Engine({ paths: { userData: home, cache: path.join(home, 'cache') }, log: { info() {}, warn() {}, error() {} } });
-  const done = new Map<string, JobFinishedEvent>();
-  e.onEvent((ev, p) => ev === 'job.finished' && done.set((p as JobFinishedEvent).id, p as JobFinishedEvent));
-  const finished = (id: string) =>
-    new Promise<JobFinishedEvent>((resolve) => {
-      const poll = () => (done.has(id) ? resolve(done.get(id)!) : setTimeout(poll, 5));
-      poll();
-    });
-  return { e, finished };
-}
 
-const ck = writeTinyCheckpoint(path.join(tmp, 'models', 'silu'), 'llama', { activation: 'silu', hidden: 32, layers: 2, seed: 5, std: 0.3 });
-const data = path.join(tmp, 'eval.txt');
-fs.writeFileSync(data, TEXT);
-const base = { kind: 'measure' as const, checkpoint: ck, data, tokens: 256, seqLen: 32, batch: 4, tol: 1e-2, provider: 'cpu' as const, stateDir: path.join(tmp, 'jobs') };
+const setup = tinyMeasureSetup(tmp, 'silu', { activation: 'silu', seed: 5, std: 0.3 });
+const { ck, data } = setup;
+const base = { ...setup.base, stateDir: path.join(tmp, 'jobs') };
 // three targets, flagged or not each on its own
 const PS = [0.01, 3, 40];
 
@@ -52,7 +39,7 @@ type Full = { p: number; cett: number; activationRatio: number; pplRatio: number
 describe('p% sweep', () => {
   test('each point equals a separate CETT-PPL-p% run with that p; the session keeps one child run per p', async () => {
     const file = path.join(tmp, 'p.sparsitylab');
-    const a = engine(path.join(tmp, 'home-a'));
+    const a = testEngine(path.join(tmp, 'home-a'));
     let sweep: { points: Point[]; runs: Full[]; sweepOver: string; targetsNotMet: number };
     let sweepId: string;
     try {
@@ -103,7 +90,7 @@ describe('p% sweep', () => {
     }
 
     // independent runs: a fresh engine (no session), one CETT-PPL-p% job per p
-    const b = engine(path.join(tmp, 'home-b'));
+    const b = testEngine(path.join(tmp, 'home-b'));
     try {
       for (const [i, p] of PS.entries()) {
         const { id } = await b.e.invoke('runs.start', { config: { ...base, method: 'cett-ppl', p } as never });
@@ -135,7 +122,7 @@ describe('p% sweep', () => {
   });
 
   test('the engine refuses a p% sweep of a baseline, with sweep, or with p ≤ 0 / repeated values', async () => {
-    const { e, finished } = engine(path.join(tmp, 'home-c'));
+    const { e, finished } = testEngine(path.join(tmp, 'home-c'));
     try {
       for (const [cfg, msg] of [
         [{ method: 'fat', sweepP: [1, 5] }, /p% sweep measures CETT-PPL-p%/],

@@ -9,8 +9,6 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { Engine } from '../../main/engine/engine';
-import type { JobFinishedEvent } from '../../main/api/domains/runs';
 import { writeTinyCheckpoint } from '../../main/checkpoint/testing/tiny';
 import { SessionStore, SessionJobPersistence, exportRun, importRuns, relink, relinkFolder, rerunConfig } from '../../main/store/index';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../main/store/schema';
@@ -22,23 +20,13 @@ import { createRunner } from '../../main/inference/index';
 import { batchStream } from '../../main/metrics/data';
 import { measureCettPpl } from '../../main/metrics/cett-ppl';
 import { downWeightsOf } from '../../main/metrics/target';
+import { ferryText, testEngine } from './engine-fixture';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-prov-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const sha256 = (b: Buffer | string) => `sha256:${crypto.createHash('sha256').update(b).digest('hex')}`;
-const TEXT = Array.from({ length: 120 }, (_, i) => `Line ${i}: the ferry left at ${(i * 13) % 60} past the hour.\n`).join('');
+const TEXT = ferryText(120);
 
-function engine(home: string) {
-  const e = new Engine({ paths: { userData: home, cache: path.join(home, 'cache') }, log: { info() {}, warn() {}, error() {} } });
-  const done = new Map<string, JobFinishedEvent>();
-  e.onEvent((ev, p) => ev === 'job.finished' && done.set((p as JobFinishedEvent).id, p as JobFinishedEvent));
-  const finished = (id: string) =>
-    new Promise<JobFinishedEvent>((resolve) => {
-      const poll = () => (done.has(id) ? resolve(done.get(id)!) : setTimeout(poll, 5));
-      poll();
-    });
-  return { e, finished };
-}
 
 /** flips one byte near the end of the checkpoint's weights (same size, other content) */
 let bump = 0;
@@ -58,7 +46,7 @@ describe('a run records everything that decides its number', () => {
     const ck = writeTinyCheckpoint(path.join(dir, 'models', 'relu'), 'llama', { activation: 'relu', hidden: 32, layers: 2, seed: 7 });
     const data = path.join(dir, 'eval.txt');
     fs.writeFileSync(data, TEXT);
-    const { e, finished } = engine(path.join(dir, 'home'));
+    const { e, finished } = testEngine(path.join(dir, 'home'));
     try {
       await e.invoke('sessions.new', { path: path.join(dir, 'lab.sparsitylab') });
       const config = { kind: 'measure' as const, checkpoint: ck, data, method: 'cett-ppl' as const, p: 1, tokens: 512, seqLen: 64, batch: 4, tol: 1e-2, thresholdMode: 'authors' as const, provider: 'cpu' as const, bosPerSequence: false };
@@ -115,7 +103,7 @@ describe('a run records everything that decides its number', () => {
     const cks = [1, 2].map((i) => writeTinyCheckpoint(path.join(dir, 'relu', `step-${i}00`), 'llama', { activation: 'relu', hidden: 32, layers: 2, seed: 20 + i }));
     const data = path.join(dir, 'eval.txt');
     fs.writeFileSync(data, TEXT);
-    const { e, finished } = engine(path.join(dir, 'home'));
+    const { e, finished } = testEngine(path.join(dir, 'home'));
     try {
       await e.invoke('sessions.new', { path: path.join(dir, 'lab.sparsitylab') });
       const config = { kind: 'measure-series' as const, checkpoints: cks.map((p, i) => ({ path: p, tokensSeen: (i + 1) * 1e6 })), lastK: 2, data, method: 'cett-ppl' as const, p: 1, tokens: 256, seqLen: 64, batch: 4, tol: 1e-2, thresholdMode: 'authors' as const, provider: 'cpu' as const, bosPerSequence: false };
@@ -141,7 +129,7 @@ describe('a run records everything that decides its number', () => {
     const dir = path.join(tmp, 'missing');
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(path.join(dir, 'eval.txt'), TEXT);
-    const { e } = engine(path.join(dir, 'home'));
+    const { e } = testEngine(path.join(dir, 'home'));
     try {
       const config = { kind: 'measure' as const, checkpoint: path.join(dir, 'gone'), data: path.join(dir, 'eval.txt'), method: 'cett-ppl' as const, p: 1, tokens: 512, seqLen: 64, batch: 4, tol: 1e-2, thresholdMode: 'authors' as const, provider: 'cpu' as const, bosPerSequence: false };
       await expect(e.invoke('runs.start', { config })).rejects.toThrow(/checkpoint .*gone: no such file or folder/);
