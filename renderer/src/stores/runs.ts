@@ -23,6 +23,8 @@ export interface JobView extends JobProgressEvent {
   finishedAt?: string;
   /** the wizard's pilot estimate of the whole run (runs.estimate's totalSeconds), when it timed this very config */
   pilotSeconds?: number;
+  /** when the last progress event came (ms since the epoch): the ETAs count down from it */
+  progressAt?: number;
 }
 
 /** One label function for engine and window (common/run-label.ts). */
@@ -46,7 +48,7 @@ export const useRunsStore = defineStore('runs', () => {
   }
 
   api.on('job.progress', (e) => {
-    const j = upsert(e.id, { phase: e.phase, step: e.step, of: e.of, tokensPerSec: e.tokensPerSec, etaSec: e.etaSec, message: e.message, ...(e.overall !== undefined ? { overall: e.overall, phases: e.phases, phaseIndex: e.phaseIndex, overallEtaSec: e.overallEtaSec } : {}) });
+    const j = upsert(e.id, { phase: e.phase, step: e.step, of: e.of, tokensPerSec: e.tokensPerSec, etaSec: e.etaSec, message: e.message, progressAt: Date.now(), ...(e.overall !== undefined ? { overall: e.overall, phases: e.phases, phaseIndex: e.phaseIndex, overallEtaSec: e.overallEtaSec } : {}) });
     if (j.status !== 'running' && j.status !== 'completed') j.status = 'running';
   });
   api.on('job.finished', (e) => {
