@@ -8,7 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { writeTinyCheckpoint, type TinyFamily, type TinyOptions } from '../checkpoint/testing/tiny';
+import { TINY_FAMILY_CASES, writeTinyCheckpoint, type TinyFamily, type TinyOptions } from '../checkpoint/testing/tiny';
+import { maxAbs } from '../inference/testing';
 import { loadCheckpoint } from '../checkpoint/index';
 import type { LoadedCheckpoint } from '../checkpoint/types';
 import { createReferenceRunner } from '../../test/reference/forward';
@@ -35,29 +36,6 @@ async function graphNll(ckpt: LoadedCheckpoint, fused: boolean, ids: Int32Array,
   }
 }
 
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
-
-const cases: [TinyFamily, string][] = [
-  ['llama', 'relu'],
-  ['llama', 'silu'],
-  ['llama', 'gelu'],
-  ['llama', 'gelu_tanh'],
-  ['llama', 'relu2'],
-  ['llama', 'fatrelu'],
-  ['mistral', 'silu'],
-  ['qwen2', 'silu'],
-  ['qwen3', 'silu'],
-  ['minicpm', 'relu'],
-  ['opt', 'relu'],
-  ['gpt2', 'gelu_tanh'],
-  ['gpt_neox', 'gelu'],
-];
-
 async function checkFused(name: string, dir: string, lengths = [12, 7, 37]) {
   const ckpt = await loadCheckpoint(dir);
   const ref = createReferenceRunner(ckpt);
@@ -67,14 +45,14 @@ async function checkFused(name: string, dir: string, lengths = [12, 7, 37]) {
     const plain = await graphNll(ckpt, false, ids, S);
     const want = (await ref.forward({ ids, batch: B, seqLen: S, mode: { kind: 'dense' } })).nll;
     expect(fused.length).toBe(B * (S - 1));
-    expect(maxAbsDiff(fused, want), `${name} S=${S} fused vs reference`).toBeLessThan(1e-4);
-    expect(maxAbsDiff(fused, plain), `${name} S=${S} fused vs plain`).toBeLessThan(1e-4);
+    expect(maxAbs(fused, want), `${name} S=${S} fused vs reference`).toBeLessThan(1e-4);
+    expect(maxAbs(fused, plain), `${name} S=${S} fused vs plain`).toBeLessThan(1e-4);
   }
 }
 
-describe.each(cases)('fused %s (%s)', (family, activation) => {
+describe.each(TINY_FAMILY_CASES)('fused %s (%s)', (family, activation) => {
   test('per-token NLL matches the reference forward and the plain graph', async () => {
-    const dir = writeTinyCheckpoint(path.join(tmp, `${family}-${activation}`), family, { activation: activation as never, seed: 3 });
+    const dir = writeTinyCheckpoint(path.join(tmp, `${family}-${activation}`), family, { activation, seed: 3 });
     await checkFused(`${family}/${activation}`, dir);
   });
 });

@@ -8,12 +8,12 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { fromBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema, TensorProto_DataLocation, type ModelProto } from 'onnx-buf';
-import { writeTinyCheckpoint, type TinyFamily } from '../checkpoint/testing/tiny';
+import { TINY_FAMILY_CASES, writeTinyCheckpoint, type TinyFamily } from '../checkpoint/testing/tiny';
+import { everyMaskMode } from '../inference/testing';
 import { loadCheckpoint } from '../checkpoint/index';
 import type { LoadedCheckpoint } from '../checkpoint/types';
 import { createRunner } from '../inference/index';
 import { createReferenceRunner } from '../../test/reference/forward';
-import type { MaskMode } from '../inference/runner-types';
 import { DT } from './onnx-builder';
 import { GraphCache } from '../inference/graph-cache';
 import { buildLlamaGraph, HALF_WEIGHTS_SESSION_EXTRA, storesHalfWeights, type GraphOptions } from './llama-graph';
@@ -23,35 +23,12 @@ const B = 2;
 const S = 12;
 const ids = Int32Array.from({ length: B * S }, (_, i) => (i * 131 + 7) % 256);
 
-const cases: [TinyFamily, string][] = [
-  ['llama', 'relu'],
-  ['llama', 'silu'],
-  ['llama', 'gelu'],
-  ['llama', 'gelu_tanh'],
-  ['llama', 'relu2'],
-  ['llama', 'fatrelu'],
-  ['mistral', 'silu'],
-  ['qwen2', 'silu'],
-  ['qwen3', 'silu'],
-  ['minicpm', 'relu'],
-  ['opt', 'relu'],
-  ['gpt2', 'gelu_tanh'],
-  ['gpt_neox', 'gelu'],
-];
-
 /** The CPU fp32 runner against the reference in every mask mode (NLL within 1e-4, counts, captured activations). */
 async function matchesReference(ckpt: LoadedCheckpoint, cacheDir: string): Promise<void> {
   const fast = await createRunner(ckpt, { provider: 'cpu', cacheDir });
   const ref = createReferenceRunner(ckpt);
   const F = ckpt.spec.intermediateSize;
-  const modes: MaskMode[] = [
-    { kind: 'dense' },
-    { kind: 'relu' },
-    { kind: 'fat', eps: 0.02 },
-    { kind: 'topk-token', k: Math.floor(F / 4) },
-    { kind: 'topk-batch', fraction: 0.3 },
-    { kind: 'cett', tau: fast.colNorms.map((c) => c.map((x) => 0.015 / x)) },
-  ];
+  const modes = everyMaskMode(F, fast.colNorms, 0.015);
   for (const mode of modes) {
     const a = await fast.forward({ ids, batch: B, seqLen: S, mode, captureActivations: mode.kind === 'dense' });
     const b = await ref.forward({ ids, batch: B, seqLen: S, mode, captureActivations: mode.kind === 'dense' });
@@ -77,9 +54,9 @@ async function matchesReference(ckpt: LoadedCheckpoint, cacheDir: string): Promi
   await fast.dispose();
 }
 
-describe.each(cases)('%s (%s)', (family, activation) => {
+describe.each(TINY_FAMILY_CASES)('%s (%s)', (family, activation) => {
   test('NLL and active counts match the reference in every mask mode', async () => {
-    const dir = writeTinyCheckpoint(path.join(tmp, `${family}-${activation}`), family, { activation: activation as never, seed: 3 });
+    const dir = writeTinyCheckpoint(path.join(tmp, `${family}-${activation}`), family, { activation, seed: 3 });
     await matchesReference(await loadCheckpoint(dir), path.join(tmp, 'cache'));
   });
 });

@@ -21,19 +21,13 @@ import { batchStream } from '../metrics/data';
 import { measureCettPpl } from '../metrics/cett-ppl';
 import { downWeightsOf } from '../metrics/target';
 import { mulberry32 } from '../base/rng';
+import { maxAbs } from './testing';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-streamed-search-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const L = 4;
 const S = 16;
 const r = mulberry32(29);
-
-function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 describe('search graph over blocks of layers = the whole search graph', () => {
   test.each([1, 2, 3])('blocks of %i layer(s), fp32, two targets, 1 and 2 levels, plain and contrib-op decoder', async (k) => {

@@ -16,6 +16,7 @@ import { batchStream } from '../metrics/data';
 import { measureCettPpl } from '../metrics/cett-ppl';
 import { downWeightsOf } from '../metrics/target';
 import { mulberry32 } from '../base/rng';
+import { everyMaskMode, maxAbs } from './testing';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-streamed-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -24,13 +25,6 @@ const S = 16;
 const B = 3;
 const r = mulberry32(7);
 const ids = Int32Array.from({ length: B * S }, () => Math.floor(r() * 256));
-
-function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
 
 function same(a: ForwardResult, b: ForwardResult, what: string) {
   expect(maxAbs(a.nll, b.nll), `${what} nll`).toBeLessThanOrEqual(1e-5);
@@ -60,14 +54,7 @@ describe.each(families)('%s %s: streamed = whole graph', (family, activation, st
     const whole = await open(ckpt, { execution: 'whole' });
     expect(whole.plan?.mode).toBe('whole');
     const F = ckpt.spec.intermediateSize;
-    const modes: MaskMode[] = [
-      { kind: 'dense' },
-      { kind: 'relu' },
-      { kind: 'fat', eps: 0.02 },
-      { kind: 'topk-token', k: Math.floor(F / 4) },
-      { kind: 'topk-batch', fraction: 0.3 },
-      { kind: 'cett', tau: whole.colNorms.map((c) => c.map((x) => 0.01 / x)) },
-    ];
+    const modes = everyMaskMode(F, whole.colNorms, 0.01);
     const want = await Promise.all(modes.map((mode) => whole.forward({ ids, batch: B, seqLen: S, mode, captureActivations: mode.kind === 'dense' })));
     for (const k of [1, 2, L]) {
       const st = await open(ckpt, { execution: 'streamed', blockLayers: k });

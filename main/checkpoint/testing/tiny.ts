@@ -33,6 +33,24 @@ export interface TinyOptions {
   std?: number;
 }
 
+/** Every family with each activation its tiny checkpoints are written with in the graph tests (the gated families
+ * with every activation the graph builds, the others with their own). */
+export const TINY_FAMILY_CASES: readonly (readonly [TinyFamily, ActivationName])[] = [
+  ['llama', 'relu'],
+  ['llama', 'silu'],
+  ['llama', 'gelu'],
+  ['llama', 'gelu_tanh'],
+  ['llama', 'relu2'],
+  ['llama', 'fatrelu'],
+  ['mistral', 'silu'],
+  ['qwen2', 'silu'],
+  ['qwen3', 'silu'],
+  ['minicpm', 'relu'],
+  ['opt', 'relu'],
+  ['gpt2', 'gelu_tanh'],
+  ['gpt_neox', 'gelu'],
+];
+
 /** the same seeded PRNG as the laws' bootstrap (mulberry32) */
 export const rng = mulberry32;
 
