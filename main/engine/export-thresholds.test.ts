@@ -7,6 +7,7 @@ import { inspectCheckpoint } from '../checkpoint/index';
 import { writeTinyCheckpoint, rng } from '../checkpoint/testing/tiny';
 import { main } from '../cli/index';
 import { Engine } from './engine';
+import { dataLines, expectThresholdFiles } from '../../test/reference/threshold-files';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'thr-export-'));
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
@@ -15,29 +16,6 @@ const L = 2;
 const F = 24;
 const H = 16;
 const TOKENS = 640;
-
-/** ‖W_out[:, i]‖₂ straight from model.safetensors (own header parse, float64): independent of the engine's reader */
-function colNormsFromSafetensors(file: string): number[][] {
-  const buf = fs.readFileSync(file);
-  const n = Number(buf.readBigUInt64LE(0));
-  const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
-  return Array.from({ length: L }, (_, l) => {
-    const t = header[`model.layers.${l}.mlp.down_proj.weight`];
-    expect(t.dtype).toBe('F32');
-    const [d, f] = t.shape;
-    const at = 8 + n + t.data_offsets[0];
-    const out: number[] = [];
-    for (let i = 0; i < f; i++) {
-      let s = 0;
-      for (let r = 0; r < d; r++) s += buf.readFloatLE(at + 4 * (r * f + i)) ** 2;
-      out.push(Math.sqrt(s));
-    }
-    return out;
-  });
-}
-
-/** files are `#` comment lines, then (CSV) one header row and data rows */
-const dataLines = (file: string) => fs.readFileSync(file, 'utf8').split('\n').filter((x) => x && !x.startsWith('#'));
 
 async function cli(args: string[]): Promise<{ rc: number; out: string; err: string }> {
   const out: string[] = [];
@@ -83,30 +61,8 @@ describe('export-thresholds', () => {
     expect(res.rc).toBe(0);
     expect(JSON.parse(res.out).files.map((f: { path: string }) => path.basename(f.path))).toEqual(['run-1.thresholds.env', 'run-1.tau.csv', 'run-1.frequency.csv']);
 
-    const env = dataLines(path.join(out, 'run-1.thresholds.env'));
-    expect(env).toHaveLength(1);
-    const [k, v] = env[0].split('=');
-    expect(k).toBe('thresholds');
-    expect(v.split(',').map(Number)).toEqual(mean); // exact: written with round-trip precision
-
-    const norms = colNormsFromSafetensors(path.join(model, 'model.safetensors'));
-    const tau = dataLines(path.join(out, 'run-1.tau.csv'));
-    expect(tau[0]).toBe('layer,neuron,col_norm,tau');
-    expect(tau).toHaveLength(1 + L * F);
-    for (const row of tau.slice(1)) {
-      const [l, i, norm, t] = row.split(',').map(Number);
-      expect(Math.abs(norm - norms[l][i]) / norms[l][i]).toBeLessThan(1e-6);
-      expect(Math.abs(t - mean[l] / norms[l][i]) / t).toBeLessThan(1e-6);
-    }
-
-    const fr = dataLines(path.join(out, 'run-1.frequency.csv'));
-    expect(fr[0]).toBe('layer,neuron,frequency,count');
-    expect(fr).toHaveLength(1 + L * F);
-    for (const row of fr.slice(1)) {
-      const [l, i, f, c] = row.split(',').map(Number);
-      expect(c).toBe(counts[l][i]);
-      expect(Math.abs(f - counts[l][i] / TOKENS)).toBeLessThan(1e-7); // stored as float32
-    }
+    // stored as float32: the frequencies are counts / tokens within float32 rounding
+    expectThresholdFiles(out, 'run-1', { model, eps: mean, frequency: counts.map((row) => row.map((c) => c / TOKENS)), counts, freqTol: 1e-7 });
   });
 
   test('--batch i writes that batch’s own thresholds; a batch out of range is refused', async () => {

@@ -11,6 +11,7 @@ import { Engine } from '../../main/engine/engine';
 import type { JobFinishedEvent } from '../../main/api/domains/runs';
 import { writeTinyCheckpoint } from '../../main/checkpoint/testing/tiny';
 import { SessionStore } from '../../main/store/index';
+import { dataLines, expectThresholdFiles } from '../reference/threshold-files';
 
 const L = 2;
 let runId = '';
@@ -110,24 +111,7 @@ test('evaluation text: Browse starts at home, walks up to the file system and in
   expect(lab.errors).toEqual([]);
 });
 
-/** ‖W_out[:, i]‖₂ straight from model.safetensors (own header parse, float64): independent of the engine's reader */
-function colNorms(file: string): number[][] {
-  const buf = fs.readFileSync(file);
-  const n = Number(buf.readBigUInt64LE(0));
-  const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
-  return Array.from({ length: L }, (_, l) => {
-    const t = header[`model.layers.${l}.mlp.down_proj.weight`];
-    expect(t.dtype).toBe('F32');
-    const [d, f] = t.shape;
-    const at = 8 + n + t.data_offsets[0];
-    return Array.from({ length: f }, (_, i) => {
-      let s = 0;
-      for (let r = 0; r < d; r++) s += buf.readFloatLE(at + 4 * (r * f + i)) ** 2;
-      return Math.sqrt(s);
-    });
-  });
-}
-const rows = (file: string) => fs.readFileSync(file, 'utf8').split('\n').filter((x) => x && !x.startsWith('#'));
+const rows = dataLines;
 
 test('run page: Export thresholds… into a chosen folder writes the run\'s ε list, τ per neuron and frequencies; again asks before replacing', async () => {
   const { page, server, work } = lab;
@@ -152,19 +136,9 @@ test('run page: Export thresholds… into a chosen folder writes the run\'s ε l
   expect(result.thresholds).toHaveLength(L);
   const env = rows(path.join(out, `${base}.thresholds.env`));
   expect(env).toEqual([`thresholds=${result.thresholds.join(',')}`]);
-  expect(env[0].slice('thresholds='.length).split(',').map(Number)).toEqual(result.thresholds);
-  const norms = colNorms(path.join(model, 'model.safetensors'));
-  const tau = rows(path.join(out, `${base}.tau.csv`));
-  expect(tau[0]).toBe('layer,neuron,col_norm,tau');
-  expect(tau).toHaveLength(1 + norms.flat().length);
-  for (const line of tau.slice(1)) {
-    const [l, i, norm, t] = line.split(',').map(Number);
-    expect(norm).toBeCloseTo(norms[l][i], 5);
-    expect(t / (result.thresholds[l] / norms[l][i])).toBeCloseTo(1, 5);
-  }
-  const freq = rows(path.join(out, `${base}.frequency.csv`));
-  expect(freq[0]).toBe('layer,neuron,frequency,count');
-  expect(freq.slice(1).map((x) => x.split(',').map(Number))).toEqual(result.neuronFrequency.flatMap((r, l) => r.map((f, i) => [l, i, f, Math.round(f * result.tokens)])));
+  // τ = ε / ‖W_out[:, i]‖ against norms parsed from the safetensors here; counts = frequency × tokens (the unit test's check)
+  const counts = result.neuronFrequency.map((r) => r.map((f) => Math.round(f * result.tokens)));
+  expectThresholdFiles(out, base, { model, eps: result.thresholds, frequency: result.neuronFrequency, counts });
 
   // a second export meets the files: refused, then replaced only on the user's "Replace"
   fs.writeFileSync(path.join(out, `${base}.thresholds.env`), 'thresholds=stale\n');
