@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { authorsBisect, authorsEps, authorsGridBounds, bisectionDepth, linspaceAt, linspaceF32, quantileLinear, subtreeNodes, walkPath } from './authors-search';
+import { authorsBisect, authorsEps, authorsGridBounds, bisectionDepth, linspaceAt, linspaceF32, outerMid, outerNarrow, outerSteps, quantileLinear, subtreeNodes, walkPath } from './authors-search';
 
 describe("the authors' grid and path (torch fp32 semantics)", () => {
   it('quantile: torch.quantile([1,2,3,4,5], 0.99) = 4.96 (fp32), and its lerp branches', () => {
@@ -37,5 +37,31 @@ describe("the authors' grid and path (torch fp32 semantics)", () => {
     expect(subtreeNodes(3, 4, 2)).toEqual([3, -1, -1]);
     expect(authorsEps(0, () => 9)).toEqual({ eps: 0, clampedLow: true });
     expect(authorsEps(5, (i) => i * 2)).toEqual({ eps: 8, clampedLow: false });
+  });
+});
+
+describe('the outer bisection of CETT-PPL-p% (Algorithm 1)', () => {
+  it('finds the CETT where a monotone PPL ratio crosses 1 + p%, in outerSteps steps, each next c among the predicted two', () => {
+    // PPL ratio 1 + 0.1·c²: the 1% target is met below c* = sqrt(0.1)
+    const ratio = (c: number) => 1 + 0.1 * c * c;
+    for (const tol of [1e-2, 1e-3, 1e-6]) {
+      const s = { l: 0, r: 1 };
+      let steps = 0;
+      let predicted: number[] | undefined;
+      while (s.r - s.l > tol) {
+        const { c, next } = outerMid(s);
+        if (predicted) expect(predicted).toContain(c);
+        predicted = next;
+        outerNarrow(s, c, ratio(c), 1);
+        steps++;
+      }
+      expect(steps).toBe(outerSteps(tol));
+      expect(s.l).toBeLessThanOrEqual(Math.sqrt(0.1));
+      expect(s.r).toBeGreaterThanOrEqual(Math.sqrt(0.1));
+      expect(ratio(s.l)).toBeLessThan(1.01);
+      expect(ratio(s.r)).toBeGreaterThanOrEqual(1.01);
+      // resumed from a saved interval, the steps left are those of its width
+      expect(outerSteps(tol, { l: 0.25, r: 0.5 })).toBe(Math.max(0, outerSteps(tol) - 2));
+    }
   });
 });

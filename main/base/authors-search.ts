@@ -158,3 +158,35 @@ export function subtreeNodes(left: number, right: number, levels: number): numbe
 export function authorsEps(left: number, candAt: (i: number) => number): { eps: number; clampedLow: boolean } {
   return left === 0 ? { eps: 0, clampedLow: true } : { eps: candAt(left - 1), clampedLow: false };
 }
+
+/*
+ * The outer search of CETT-PPL-p% (Luo et al., "Sparsing Law", arXiv 2411.02335, App. F, Algorithm 1): a bisection of
+ * the CETT c on [l, r] = [0, 1] while r − l > tol; at c = (l + r)/2 a mean PPL ratio below 1 + p% moves l up to c,
+ * else r down. The measurement (main/metrics/cett-ppl.ts), the pre-run estimate (main/jobs/estimate.ts) and the
+ * progress plan (main/jobs/progress.ts) all step it through these three functions.
+ */
+
+/** the outer interval: the CETT lies in [l, r] */
+export interface OuterInterval {
+  l: number;
+  r: number;
+}
+
+/** the outer steps left from interval `s` (from [0, 1] when not given) down to `tol` */
+export function outerSteps(tol: number, s: OuterInterval = { l: 0, r: 1 }): number {
+  let n = 0;
+  for (let w = s.r - s.l; w > tol; w /= 2) n++;
+  return n;
+}
+
+/** the CETT this step evaluates, and the two the next step may evaluate (c ± (r − l)/4, whichever way this one goes) */
+export function outerMid(s: OuterInterval): { c: number; next: [number, number] } {
+  const c = (s.l + s.r) / 2;
+  return { c, next: [c - (s.r - s.l) / 4, c + (s.r - s.l) / 4] };
+}
+
+/** narrows `s` after evaluating c: a mean PPL ratio below 1 + p/100 keeps the sparser half */
+export function outerNarrow(s: OuterInterval, c: number, pplRatio: number, p: number): void {
+  if (pplRatio < 1 + p / 100) s.l = c;
+  else s.r = c;
+}

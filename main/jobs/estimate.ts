@@ -19,9 +19,9 @@ import { baselineMask, type BaselineMethod } from '../metrics/baselines';
 import { defaultModelSource, type ModelSource } from './models';
 import { openOpts } from './measure-job';
 import { refuseNonFiniteWeights } from './finite-result';
-import { outerSteps } from './progress';
+import { outerMid, outerNarrow, outerSteps } from '../base/authors-search';
 
-// the outer search's step count: one definition, with the run's progress plan (main/jobs/progress.ts)
+// the outer search's step count (Algorithm 1: main/base/authors-search.ts), as the run's progress plan counts it
 export { outerSteps };
 
 /** Forward passes of a measurement: dense pass per batch, one sparse pass per batch per outer step, final pass. */
@@ -177,21 +177,18 @@ export async function runPilot(cfg: RunConfig, src: ModelSource = defaultModelSo
       const ps = cfg.kind === 'measure' && cfg.sweepP ? cfg.sweepP : [cfg.p];
       const stepTimes: number[] = [];
       for (const p of ps) {
-        let l = 0;
-        let r = 1;
-        while (r - l > cfg.tol) {
-          const c = (l + r) / 2;
-          const next = [c - (r - l) / 4, c + (r - l) / 4];
+        const s = { l: 0, r: 1 };
+        while (s.r - s.l > cfg.tol) {
+          const { c, next } = outerMid(s);
           const [ratios, sec] = await timed(async () => {
             const out: number[] = [];
             for (let i = 0; i < slice.length; i++) out.push((await pt.step(i, c, next)).ratio);
             return out;
           });
           stepTimes.push(sec);
-          if (ratios.reduce((a, x) => a + x, 0) / ratios.length < 1 + p / 100) l = c;
-          else r = c;
+          outerNarrow(s, c, ratios.reduce((a, x) => a + x, 0) / ratios.length, p);
         }
-        final += (await timed(() => evaluateAtCett(pt, (l + r) / 2, pilot)))[1];
+        final += (await timed(() => evaluateAtCett(pt, outerMid(s).c, pilot)))[1];
       }
       search = stepTimes.reduce((a, b) => a + b, 0);
     }

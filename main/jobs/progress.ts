@@ -7,6 +7,10 @@
  */
 import type { RunConfig } from '../api/domains/runs';
 import type { Progress, RunControl } from '../metrics/control';
+import { outerSteps } from '../base/authors-search';
+
+/** Algorithm 1's outer steps on [0, 1] down to `tol` (main/base/authors-search.ts), re-exported for the plan's users */
+export { outerSteps };
 
 export interface PlannedPhase {
   /** the phase name the measurement reports ('dense', 'search', 'final', 'sweep', 'sparse') */
@@ -17,13 +21,6 @@ export interface PlannedPhase {
   weight: number;
   /** done before this process started (a resumed p% sweep's finished points): counted, never entered */
   done?: boolean;
-}
-
-/** Outer bisection steps of CETT-PPL-p% on [0, 1] down to `tol` (Algorithm 1's `while r − l > tol`); estimate.ts uses it too. */
-export function outerSteps(tol: number): number {
-  let steps = 0;
-  for (let w = 1; w > tol; w /= 2) steps++;
-  return steps;
 }
 
 /** The phases of a run and their weights, from its config and the number of evaluation batches. */

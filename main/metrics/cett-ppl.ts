@@ -16,6 +16,7 @@ import type { EvalData } from './data';
 import { StatsAccumulator, mean } from './stats';
 import { PreparedTarget, type MeasureTarget } from './target';
 import type { CettPplOptions, CheckpointResult, MeasureResult, SearchState, SeriesResult, StepHooks } from './types';
+import { outerMid, outerNarrow, outerSteps } from '../base/authors-search';
 
 /** CETT curves (or the probe's A and N) kept between outer steps: a quarter of RAM, at most 16 GiB */
 export const DEFAULT_CACHE_BYTES = Math.min(os.totalmem() / 4, 16 * 2 ** 30);
@@ -103,26 +104,16 @@ export function baseResult(pt: PreparedTarget, data: EvalData, ratios: number[],
   };
 }
 
-function searchSteps(state: SearchState, tol: number): number {
-  let n = 0;
-  for (let w = state.r - state.l; w > tol; w /= 2) n++;
-  return n;
-}
-
-/** Algorithm 1's outer bisection over the prepared targets (mean PPL ratio across them). */
+/** Algorithm 1's outer bisection over the prepared targets (mean PPL ratio across them; main/base/authors-search.ts). */
 async function outerSearch(pts: PreparedTarget[], o: CettPplOptions, meter: Meter, hooks: StepHooks): Promise<SearchState> {
   const state: SearchState = hooks.resume ? structuredClone(hooks.resume) : { l: 0, r: 1, history: [] };
-  const target = 1 + o.p / 100;
-  meter.enter('search', searchSteps(state, o.tol));
+  meter.enter('search', outerSteps(o.tol, state));
   while (state.r - state.l > o.tol) {
-    const c = (state.l + state.r) / 2;
+    const { c, next } = outerMid(state);
     const per: number[] = [];
-    // whichever way this step goes, the next target (a step, or the final evaluation) is c ± (r − l)/4
-    const next = [c - (state.r - state.l) / 4, c + (state.r - state.l) / 4];
     for (const pt of pts) per.push(await pplRatioAt(pt, c, next));
     const ratio = mean(per);
-    if (ratio < target) state.l = c;
-    else state.r = c;
+    outerNarrow(state, c, ratio, o.p);
     state.history.push({ c, pplRatio: ratio, perCheckpoint: per });
     await hooks.onStep?.(state);
     meter.step(`CETT ${c.toFixed(6)} → PPL ratio ${ratio.toFixed(6)}`);
