@@ -13,6 +13,7 @@ import { checkSessionFile, createDb, openDb, tidyAfterReader } from './db';
 import { fromBlob, toBlob, type StoredArray } from './arrays';
 import type { CheckpointSummary } from '../checkpoint/index';
 import type { RunProvenance, SessionCheckpoint, SessionDataset, SessionRun } from '../api/domains/sessions';
+import { distinctNames } from '../../common/naming';
 
 export type CheckpointRow = SessionCheckpoint;
 
@@ -166,10 +167,11 @@ const ARRAY_FIELDS = ['tau', 'neuronFrequency', 'sampleMatrix', 'thresholdsPerBa
 
 const now = () => new Date().toISOString();
 
-/** A readable name: a step folder (`003000`, `step-1200`, `checkpoint-500`) keeps its run's folder name in front. */
+/** A readable name: a step folder (`003000`, `step-1200`, `checkpoint-500`) keeps its run's folder name in front (the
+ * one folder-name reader, common/naming.ts, as the run labels and the runs table name it). */
 export function checkpointName(p: string): string {
-  const base = path.basename(p);
-  return /^(\d+|(global[_-]?)?step[_-]?\d+|checkpoint[_-]?\d+|iter[_-]?\d+)$/i.test(base) ? `${path.basename(path.dirname(p))}/${base}` : base;
+  const abs = path.resolve(p);
+  return distinctNames([abs]).get(abs) ?? path.basename(abs);
 }
 
 export class SessionStore {
