@@ -45,6 +45,32 @@ export interface GraphStoreOptions {
   cache?: GraphCache;
   /** part of every graph key: bump when the graph builder changes */
   version: number;
+  /** the job's cancel: no graph is built after it, and a session whose creation ends after it is released at once */
+  signal?: AbortSignal;
+}
+
+/**
+ * How every session of a built graph is created. `create` is a seam for tests only (they slow it down to cancel a run
+ * in the middle of session creation); the product never replaces it.
+ */
+export const sessionFactory = {
+  create: (bytes: Uint8Array, so: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> => ort.InferenceSession.create(bytes, so),
+};
+
+const cancelled = () => new LabError('CANCELLED', 'the measurement was cancelled');
+
+/**
+ * A session of `bytes`, or CANCELLED when `signal` fired before or during its creation: onnxruntime cannot stop a
+ * creation in progress, so a session that arrives after the cancel is released right away (nothing of it is kept).
+ */
+export async function createSession(bytes: Uint8Array, so: ort.InferenceSession.SessionOptions, signal?: AbortSignal): Promise<ort.InferenceSession> {
+  if (signal?.aborted) throw cancelled();
+  const sess = await sessionFactory.create(bytes, so);
+  if (signal?.aborted) {
+    await sess.release().catch(() => undefined);
+    throw cancelled();
+  }
+  return sess;
 }
 
 /** `so` reading external data relative to `base` (graphs loaded from bytes). */
@@ -110,16 +136,18 @@ export class GraphStore {
     if (!cache || this.base === undefined) {
       // in memory: in-place tensors by reference (when a folder holds them), the rest inside the graph
       const ext = this.base === undefined ? undefined : { base: this.base };
+      if (this.o.signal?.aborted) throw cancelled();
       const t0 = performance.now();
       const bytes = build(ext);
       const t1 = performance.now();
-      const sess = await ort.InferenceSession.create(bytes, withDataFolder(so, this.base));
+      const sess = await createSession(bytes, withDataFolder(so, this.base), this.o.signal);
       this.timings.push({ graph: JSON.stringify(key), buildMs: Math.round(t1 - t0), createMs: Math.round(performance.now() - t1) });
       return sess;
     }
     const base = this.base;
     const gkey = GraphCache.key({ graph: this.ckpt.contentHash, key, dtype: this.o.dtype, halfWeights: this.o.halfWeights, base, files: this.files, v: this.o.version });
     const open = async () => {
+      if (this.o.signal?.aborted) throw cancelled();
       const converted = this.prepareConverted();
       const t0 = performance.now();
       const lease = cache.open(gkey, 0, (dir) => {
@@ -131,7 +159,7 @@ export class GraphStore {
       try {
         const bytes = fs.readFileSync(path.join(lease.dir, 'graph.onnx'));
         const t1 = performance.now();
-        const sess = await ort.InferenceSession.create(bytes, withDataFolder(so, base));
+        const sess = await createSession(bytes, withDataFolder(so, base), this.o.signal);
         this.timings.push({ graph: JSON.stringify(key), buildMs: Math.round(t1 - t0), createMs: Math.round(performance.now() - t1) });
         return sess;
       } catch (e) {

@@ -12,7 +12,7 @@ import { probeProviders, PROVIDER_ORDER, type ProviderName } from './providers';
 import type { ForwardRequest, ForwardResult, MaskMode, ModelRunner, SearchStepRequest, SearchStepResult, SessionTiming } from './runner-types';
 import { buildSearchGraph, DEFAULT_SEARCH_TUNING, searchGroupFor, searchProductTransB, type SearchTuning } from '../graph/search-graph';
 import { GraphCache, defaultCacheLimit } from './graph-cache';
-import { GraphStore } from './graph-store';
+import { createSession, GraphStore } from './graph-store';
 import { exporterFeeds, openOnnxSource } from './onnx-file';
 import { maskFeeds } from './mask-feeds';
 import { deviceMemory, planExecution, weightBytesByLayer, type ExecutionMode, type ExecutionPlan } from './plan';
@@ -46,6 +46,8 @@ export interface RunnerOptions {
    * pattern planning, log level. The answer does not depend on them; the product leaves them at their defaults.
    */
   ortSession?: OrtSessionTuning;
+  /** the job's cancel: a graph build or session creation it interrupts ends in CANCELLED, the late session released (graph-store.ts) */
+  signal?: AbortSignal;
 }
 
 export interface OrtSessionTuning {
@@ -117,6 +119,7 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
         halfWeights,
         cache: opts.cacheDir ? new GraphCache(opts.cacheDir, opts.cacheLimitBytes ?? defaultCacheLimit()) : undefined,
         version: GRAPH_VERSION,
+        signal: opts.signal,
       });
   // ‖W_out[:,i]‖₂ per layer: computed once per checkpoint (it reads every down_proj) and kept in the graph cache
   const colNorms: Float32Array[] = onnxSrc
@@ -154,7 +157,7 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
     if (!p) {
       const gopts = { dtype, mode: kind, capture, maxSeq, ...(fused ? { fused: true } : {}), ...(halfWeights ? { halfWeights: true } : {}) };
       p = onnxSrc
-        ? ort.InferenceSession.create(onnxSrc.build(kind, capture), { ...sessOpts, externalData: onnxSrc.externalData() })
+        ? createSession(onnxSrc.build(kind, capture), { ...sessOpts, externalData: onnxSrc.externalData() }, opts.signal)
         : openGraph(gopts, (ext) => buildLlamaGraph(ckpt, gopts, ext), storesHalfWeights(ckpt, gopts));
       sessions.set(key, p);
       p.catch(() => sessions.delete(key));

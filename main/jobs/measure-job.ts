@@ -18,8 +18,10 @@ import { flagUnreachedTarget } from './target-reach';
 import { checkSweepP, pSweepResult, pSweepResumeState, type PSweepState } from './p-sweep';
 import { planPhases, withOverall } from './progress';
 
-export function openOpts(cfg: RunConfig): OpenOptions {
+/** `signal`: the job's cancel, which also ends a graph build or session creation in progress (main/inference/graph-store.ts) */
+export function openOpts(cfg: RunConfig, signal?: AbortSignal): OpenOptions {
   return {
+    ...(signal ? { signal } : {}),
     provider: cfg.provider,
     seqLen: cfg.seqLen,
     batchSeqs: cfg.batch,
@@ -67,7 +69,7 @@ export async function runMeasure(cfg: MeasureConfig, ctl: RunControl, hooks: Job
   for (let i = 1; i <= 2 * (sweepState?.points.length ?? 0); i++) plan[i].done = true;
   ctl = withOverall(ctl, plan); // one progress figure across the phases
   if (sweepState && sweepState.points.length === cfg.sweepP!.length) return checkFiniteResult(pSweepResult(ckpt.path, sweepState.points.map((r) => flagUnreachedTarget(r))), ckpt.path);
-  const target = await src.openTarget(ckpt, openOpts(cfg));
+  const target = await src.openTarget(ckpt, openOpts(cfg, ctl.signal));
   announcePlan(target, ctl);
   try {
     if (cfg.sweepP) {
@@ -124,7 +126,7 @@ export async function runSeries(cfg: SeriesConfig, ctl: RunControl, hooks: JobHo
     id: c.path,
     tokensSeen: cfg.checkpoints[i].tokensSeen,
     spec: c.spec,
-    open: () => src.openTarget(c, openOpts(cfg), cfg.checkpoints[i].tokensSeen),
+    open: () => src.openTarget(c, openOpts(cfg, ctl.signal), cfg.checkpoints[i].tokensSeen),
   }));
   return flagUnreachedTarget(checkFiniteResult(await measureSeries(entries, data, { ...o, lastK: cfg.lastK }, ctl, { resume: hooks.resume, onStep: hooks.onStep }), `series of ${ckpts.length} checkpoints`));
 }

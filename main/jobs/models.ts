@@ -23,6 +23,8 @@ export interface OpenOptions {
   execution?: 'auto' | 'whole' | 'streamed';
   /** sequences per measurement batch (the planned chunk never exceeds it) */
   batchSeqs?: number;
+  /** the job's cancel: a graph build or session creation in progress ends in CANCELLED, its late session released */
+  signal?: AbortSignal;
 }
 
 export interface ModelSource {
@@ -41,6 +43,7 @@ function runnerOptions(opts: OpenOptions) {
     deviceMemoryBytes: opts.deviceMemoryBytes,
     execution: opts.execution,
     batchSeqs: opts.batchSeqs,
+    signal: opts.signal,
   };
 }
 

@@ -1,7 +1,8 @@
 /**
- * The job queue's runner: starts long work in the background, reports progress, cancels within one
- * forward call (AbortSignal checked between forward calls by metrics/control.ts), persists every
- * completed step through a JobPersistence so a killed run resumes from the last completed step.
+ * The job queue's runner: starts long work in the background, reports progress, cancels at once (the job ends
+ * cancelled when the cancel comes; the work, told by its AbortSignal, stops at its next check: between forward calls
+ * in metrics/control.ts, after a graph build or session creation in main/inference), persists every completed step
+ * through a JobPersistence so a killed or cancelled run resumes from the last completed step.
  */
 import { randomUUID } from 'node:crypto';
 import { LabError, toErrorPayload } from '../api/errors';
@@ -34,6 +35,16 @@ interface Active {
   info: JobInfo;
   abort: AbortController;
   done: Promise<JobFinishedEvent>;
+}
+
+const cancelledJob = (id: string) => new LabError('CANCELLED', `run ${id} was cancelled`);
+
+/** Rejects with CANCELLED when `signal` fires (never resolves). */
+function whenAborted(signal: AbortSignal, id: string): Promise<never> {
+  return new Promise((_, reject) => {
+    if (signal.aborted) reject(cancelledJob(id));
+    else signal.addEventListener('abort', () => reject(cancelledJob(id)), { once: true });
+  });
 }
 
 export class JobRunner {
@@ -81,6 +92,7 @@ export class JobRunner {
     const ctl: RunControl = {
       signal: abort.signal,
       progress: (p: Progress) => {
+        if (abort.signal.aborted) return; // the job has ended for the user: work still unwinding reports nothing
         Object.assign(info, { phase: p.phase, step: p.step, of: p.of, tokensPerSec: p.tokensPerSec, etaSec: p.etaSec }, p.overall !== undefined ? { overall: p.overall, phases: p.phases, phaseIndex: p.phaseIndex, overallEtaSec: p.overallEtaSec } : {});
         this.events.progress({ id, ...p });
       },
@@ -97,7 +109,25 @@ export class JobRunner {
           await this.store.create(id, kind, config, inputs);
           recorded = true;
         }
-        const result = await work(ctl, { resume, onStep: (s) => this.store.saveStep(id, s) });
+        // a cancel ends the job at once, even while the work waits on a step that cannot be interrupted (a graph build, an
+        // onnxruntime session being created): the work is left to unwind on its own (it releases what it opened), and
+        // from the cancel on it writes nothing more: its steps are refused, the last saved one is where a resume starts
+        let saving: Promise<unknown> = Promise.resolve();
+        const onStep = (s: unknown): Promise<void> => {
+          if (abort.signal.aborted) return Promise.reject(cancelledJob(id));
+          const p = this.store.saveStep(id, s);
+          saving = p.catch(() => undefined);
+          return p;
+        };
+        const working = work(ctl, { resume, onStep });
+        let result: unknown;
+        try {
+          result = await Promise.race([working, whenAborted(abort.signal, id)]);
+        } catch (e) {
+          working.catch(() => undefined); // settles later (CANCELLED at its next check): nothing to report
+          await saving; // a step being saved when the cancel came is kept whole
+          throw e;
+        }
         await this.store.finish(id, 'completed', { result });
         ev = { id, status: 'completed', result };
       } catch (err) {
