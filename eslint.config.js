@@ -1,5 +1,5 @@
 // ESLint (flat config). Besides the usual TypeScript/Vue rules, it enforces the dependency direction of
-// DESIGN.md: main/** never imports electron or the renderer; renderer/** imports only *types* from
+// README.md, Layout: main/** never imports electron or the renderer; renderer/** imports only *types* from
 // main/api/** and nothing else from main/.
 import tseslint from 'typescript-eslint';
 import pluginVue from 'eslint-plugin-vue';
@@ -8,10 +8,10 @@ export const mainBoundary = {
   '@typescript-eslint/no-restricted-imports': [
     'error',
     {
-      paths: [{ name: 'electron', message: 'main/ is the engine: plain Node, no electron (DESIGN.md).' }],
+      paths: [{ name: 'electron', message: 'main/ is the engine: plain Node, no electron (README.md, Layout).' }],
       patterns: [
-        { group: ['electron/*'], message: 'main/ is the engine: plain Node, no electron (DESIGN.md).' },
-        { group: ['**/renderer', '**/renderer/**'], message: 'main/ must not import the renderer (DESIGN.md).' },
+        { group: ['electron/*'], message: 'main/ is the engine: plain Node, no electron (README.md, Layout).' },
+        { group: ['**/renderer', '**/renderer/**'], message: 'main/ must not import the renderer (README.md, Layout).' },
       ],
     },
   ],
@@ -25,7 +25,7 @@ export const rendererBoundary = {
       patterns: [
         {
           group: ['**/main/**', '!**/main/api', '!**/main/api/**'],
-          message: 'The renderer may import only types from main/api (DESIGN.md).',
+          message: 'The renderer may import only types from main/api (README.md, Layout).',
         },
         {
           group: ['**/main/api', '**/main/api/**'],

@@ -1,5 +1,5 @@
 /**
- * Evaluating stored sparsity–data fits for drawing (METHOD.md §5; D in billions of tokens, A a fraction).
+ * Evaluating stored sparsity–data fits for drawing (paper Sec. 5.1, Eq. 4–5; D in billions of tokens, A a fraction).
  * The formulas and the fitting live in main/laws; this evaluates a stored fit and its derivative
  * (the convergence chart, Fig. 8) through them.
  */

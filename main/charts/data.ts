@@ -209,7 +209,7 @@ function limitVsWidthDepth(x: Ctx, o: ChartOptions): PlotData {
     const eb = errorBars(`${act}:ci`, `${act} 95% CI`, g, list.map((e) => ({ x: e.v, lo: e.s.fit!.A0Low && pct(e.s.fit!.A0Low), hi: e.s.fit!.A0High && pct(e.s.fit!.A0High) })));
     if (eb) d.series.push(eb);
   });
-  // one activation family only: the bottleneck law is fitted per family (METHOD.md §6, Fig. 5 is ReLU)
+  // one activation family only: the bottleneck law is fitted per family (paper Sec. 5.2, Fig. 5 is ReLU)
   const fams = byActivation(items);
   const wd = x.src.widthDepthFit?.() ?? (fams.length === 1 ? x.deps.widthDepthFitter?.(items.map((e) => ({ x: e.v, y: e.s.fit!.A0 }))) : undefined);
   if (wd) {

@@ -9,7 +9,7 @@ import { z } from 'zod';
 export interface SourceCheckpoint {
   id: string;
   name: string;
-  /** training run the checkpoint belongs to (METHOD.md §5) */
+  /** training run the checkpoint belongs to (paper Sec. 5.1, App. E) */
   series?: string;
   /** FFN activation function, e.g. 'relu', 'silu' */
   activation?: string;
@@ -32,7 +32,7 @@ export interface LayerTokenMatrix {
 export interface SourceRun {
   id: string;
   checkpointId: string;
-  /** 'cett-ppl' (CETT-PPL-p%), 'cett' (fixed CETT), 'topk', 'fat', 'relu' (METHOD.md §3–4) */
+  /** 'cett-ppl' (CETT-PPL-p%), 'cett' (fixed CETT), 'topk', 'fat', 'relu' (paper Sec. 4.1–4.2) */
   method: string;
   status: string;
   p?: number;
@@ -52,7 +52,7 @@ export interface SourceRun {
   targetNotMet?: string;
 }
 
-/** A sparsity–data fit of one series (laws, METHOD.md §5), in the law's units: D in billions of tokens. */
+/** A sparsity–data fit of one series (laws, paper Sec. 5.1, Eq. 4–5), in the law's units: D in billions of tokens. */
 export interface SourceFit {
   series: string;
   form: string;
@@ -67,7 +67,7 @@ export interface SourceFit {
   band?: { x: number[]; lo: number[]; hi: number[] };
 }
 
-/** Piecewise-linear fit of A0 against d_h/L (METHOD.md §6, Fig. 5): rise until the bottleneck, then flat. */
+/** Piecewise-linear fit of A0 against d_h/L (paper Sec. 5.2, Fig. 5): rise until the bottleneck, then flat. */
 export interface SourceWidthDepthFit {
   slope: number;
   intercept: number;

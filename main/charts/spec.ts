@@ -55,7 +55,7 @@ function dataset(s: PlotSeries, plot: PlotData, r: Resolved, index: number, all:
       return { ...common, showLine: lined, borderWidth: 1.1 * k, pointStyle: seriesMarker(s.group), pointRadius: (many ? 0 : 2.4) * k, pointHoverRadius: 3.5 * k, pointBorderWidth: 0.8 * k, order: 1 };
     }
     case 'dropped':
-      // Warm-up points left out of the fit (METHOD.md §5, App. E): same marker, hollow.
+      // Warm-up points left out of the fit (paper Sec. 5.1, App. E): same marker, hollow.
       return { ...common, showLine: false, pointStyle: seriesMarker(s.group), backgroundColor: '#ffffff', pointRadius: 2.4 * k, pointBorderWidth: 0.9 * k, order: 1, lab: hide };
     case 'fit': {
       const dashed = plot.kind === 'cett-sweep' || plot.kind === 'limit-vs-width-depth';

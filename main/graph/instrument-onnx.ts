@@ -1,6 +1,6 @@
 /**
  * Instrument a decoder given as an ONNX file (issue 3, "An ONNX file …"): find each FFN block by graph pattern,
- * mask the input of its down-projection MatMul (METHOD.md §2–4), and add the outputs of every instrumented
+ * mask the input of its down-projection MatMul (paper Sec. 4.1–4.2), and add the outputs of every instrumented
  * graph (nll from the logits, active counts, optionally a). Patterns (weights as initializers, MatMul(x, W)):
  *   gated:     MatMul(x, W_gate[d,F]) → activation → s;  Mul(s, MatMul(x, W_up[d,F])) = a;  MatMul(a, W_down[F,d])
  *   non-gated: MatMul(x, W_in[d,F]) (+ bias) → activation = s = a;                              MatMul(a, W_down[F,d])
@@ -175,7 +175,7 @@ export function instrumentOnnx(model: ModelProto, file: string, o: InstrumentOpt
     const keep = keepMask(g, o.mode, l, b.s, b.a, maskIn, b.elem);
     if (o.mode !== 'dense') {
       const zero = g.init(g.fresh('zero'), b.elem, [], b.elem === DT.FLOAT ? new Float32Array([0]) : new Uint16Array([0]));
-      g.graphNodes[b.consumer].input[b.slot] = g.op('Where', [keep, b.a, zero]); // zero a_i before down_proj (METHOD.md §2–4)
+      g.graphNodes[b.consumer].input[b.slot] = g.op('Where', [keep, b.a, zero]); // zero a_i before down_proj (paper Sec. 4.1–4.2)
     }
     // counts per token as [B, S] whatever the exporter's layout of a ([B,S,F] or [B·S,F])
     const keepF = g.op('Reshape', [g.op('Cast', [keep], { to: DT.FLOAT }), bsf]);

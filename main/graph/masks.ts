@@ -1,6 +1,6 @@
 /**
  * The mask and loss parts of every instrumented graph (built from a checkpoint or patched into an ONNX file):
- * which neurons are kept before down_proj (METHOD.md §2–4) and the per-token NLL computed in the graph.
+ * which neurons are kept before down_proj (paper Sec. 4.1–4.2) and the per-token NLL computed in the graph.
  */
 import { DT, GraphBuilder, type ElemType } from './onnx-builder';
 import { f32ToF16 } from '../checkpoint/safetensors';
@@ -38,7 +38,7 @@ export function keepMask(g: GraphBuilder, mode: MaskMode['kind'], l: number, sAc
       return g.op('Not', [g.op('Equal', [a, zeroT])]);
     }
     case 'cett': {
-      // skip iff |a_i| < τ_{l,i} = ε_l/‖W_out[:,i]‖₂ (METHOD.md §2 step 6)
+      // skip iff |a_i| < τ_{l,i} = ε_l/‖W_out[:,i]‖₂ (paper Sec. 4.1, Eq. 3; the authors' code)
       const tauL = g.op('Gather', [inp.tau!, g.i64(g.fresh('l'), [l], [])], { axis: 0 }); // [F]
       return g.op('Not', [g.op('Less', [g.op('Abs', [toF(a)]), tauL])]);
     }

@@ -1,5 +1,5 @@
 /**
- * The CETT search-step graph (METHOD.md §2–3, issue 10): one ORT call does, for one batch, what one outer step of
+ * The CETT search-step graph (paper Sec. 4.1–4.2, Algorithm 1; issue 10): one ORT call does, for one batch, what one outer step of
  * the authors' Algorithm 1 does — dense pass, per-layer threshold bisection, sparse pass — without the dense
  * activations ever leaving the device:
  *

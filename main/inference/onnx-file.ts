@@ -1,6 +1,6 @@
 /**
  * An .onnx decoder as the runner's graph source: instrumented per mask mode by main/graph/instrument-onnx,
- * column norms of W_out read from its down-projection initializers (METHOD.md §1).
+ * column norms of W_out read from its down-projection initializers (paper Sec. 2.2).
  */
 import fs from 'node:fs';
 import path from 'node:path';

@@ -8,7 +8,7 @@ import type { ModelSpec } from '../checkpoint/types';
 import type { ProviderName } from './providers';
 import type { ExecutionPlan } from './plan';
 
-/** Which neurons are zeroed before down_proj (METHOD.md §2–4). `s` = σ(W_gate x) (non-gated: s = a). */
+/** Which neurons are zeroed before down_proj (paper Sec. 4.1–4.2). `s` = σ(W_gate x) (non-gated: s = a). */
 export type MaskMode =
   | { kind: 'dense' }
   /** CETT: skip iff |a_i| < tau[l][i], tau = ε_l / ‖W_out[:, i]‖₂ (the authors' form). tau: L arrays of F. */
@@ -80,7 +80,7 @@ export interface ModelRunner {
   dtype: 'float32' | 'float16';
   /** why a preferred provider was not used (fallback record), empty when the first choice ran */
   fallbackReasons: string[];
-  /** per layer [F]: ‖W_out[:, i]‖₂ in fp32 from the checkpoint's weights (METHOD.md §1) */
+  /** per layer [F]: ‖W_out[:, i]‖₂ in fp32 from the checkpoint's weights (paper Sec. 2.2) */
   colNorms: Float32Array[];
   /** whole-model or streamed execution and the memory it was planned for (plan.ts); absent for ONNX-file inputs */
   plan?: ExecutionPlan;

@@ -1,6 +1,6 @@
 /**
  * Where a long job keeps its progress so a killed run resumes at the last completed step
- * (DESIGN.md "The session file": every step of a run commits). Two implementations: the JSON file
+ * (main/store/README.md: every step of a run commits). Two implementations: the JSON file
  * below (standalone CLI runs) and the SQLite session store (main/store, same interface).
  *
  * The job owns the shape of `state`: any JSON-serialisable value, replaced as a whole by each

@@ -3,10 +3,10 @@ import { fitPiecewise } from './piecewise';
 import { convergence, limitVsScale } from './scale';
 import { gaussian, mulberry32 } from '../base/rng';
 
-// the 0.1B width-depth variants (notes/paper.md §5.4), d_h/L
+// the 0.1B width-depth variants (paper Sec. 5.2), d_h/L
 const RATIOS = [1.8, 6.0, 14.2, 48, 74.7, 113.8, 164.6, 213.3, 281.6, 384, 597.3];
 
-describe('width-depth bottleneck (METHOD.md §6, Fig. 5)', () => {
+describe('width-depth bottleneck (paper Sec. 5.2, Fig. 5)', () => {
   it('recovers a known bottleneck from exact points', () => {
     const xb = 114;
     const pts = RATIOS.map((x) => ({ x, y: 0.06 + (0.02 / xb) * Math.min(x, xb) }));
@@ -37,7 +37,7 @@ describe('width-depth bottleneck (METHOD.md §6, Fig. 5)', () => {
 });
 
 describe('limit vs scale and convergence (Figs. 7, 8)', () => {
-  const N01 = 11.5 * 768 ** 2 * 16; // non-embedding parameters of 0.1B (METHOD.md §6)
+  const N01 = 11.5 * 768 ** 2 * 16; // non-embedding parameters of 0.1B (11.5·d_h²·L, the paper's 0.1B config, Table 3)
   it("reproduces the Fig. 8 derivatives from Table 2 at tokens/parameters = 20", () => {
     const [relu, silu] = convergence(
       [
@@ -47,7 +47,7 @@ describe('limit vs scale and convergence (Figs. 7, 8)', () => {
       [20, 40],
     );
     expect(relu.D[0]).toBeCloseTo((20 * N01) / 1e9, 12);
-    // notes/paper.md §6 item 8: +0.0050 (ReLU) and −0.0156 (SiLU)
+    // read off the paper's Fig. 8: +0.0050 (ReLU) and −0.0156 (SiLU)
     expect(relu.dSparsity[0]).toBeCloseTo(0.005, 3);
     expect(silu.dSparsity[0]).toBeCloseTo(-0.0156, 3);
     // independent: central difference of 1 − A

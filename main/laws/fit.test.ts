@@ -22,7 +22,7 @@ function assertFinite(v: unknown, at = 'fit'): void {
   else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) assertFinite(x, `${at}.${k}`);
 }
 
-describe('sparsity–data law fits (METHOD.md §5)', () => {
+describe('sparsity–data law fits (paper Sec. 5.1)', () => {
   it("reproduces the paper's Table 2 fit of the authors' 0.1B ReLU data", () => {
     const f = fitLaw(data01b, { activation: 'relu', bootstrap: 50 });
     expect(f.form).toBe('relu');

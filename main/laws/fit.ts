@@ -1,5 +1,5 @@
 /**
- * Fitting a sparsity–data law to one series (METHOD.md §5; paper Sec. 5.1, Eq. 4–5, Table 2): bounded LM from
+ * Fitting a sparsity–data law to one series (paper Sec. 5.1, Eq. 4–5, Table 2): bounded LM from
  * several starts, best SSE kept, residual statistics, and a residual bootstrap for confidence intervals.
  */
 import { LabError } from '../api/errors';

@@ -1,5 +1,5 @@
 /**
- * The sparsity–data law forms (METHOD.md §5, paper Eq. 4–5 and App. G; notes/paper.md §5.1). D is tokens in
+ * The sparsity–data law forms (paper Sec. 5.1, Eq. 4–5 and App. G). D is tokens in
  * billions. Each form is fitted on internal parameters θ over x = D / S (S = the largest D of the fit), so
  * that LM sees columns of similar scale; `toPublic` maps θ back to the paper's parameters in D units.
  *   relu    A(D) = exp(−c·D^α + b) + A₀               θ = [ln(c·S^α), α, b, A₀]       (decreasing)

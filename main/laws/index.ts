@@ -1,4 +1,4 @@
-/** Laws: sparsity–data fits, warm-up, limit vs scale, width-depth, convergence, import (METHOD.md §5–6). */
+/** Laws: sparsity–data fits, warm-up, limit vs scale, width-depth, convergence, import (paper Sec. 5). */
 import { LabError } from '../api/errors';
 import type { SourceFit } from '../charts/source';
 import { fitLaw, type FitOptions, type LawFitResult } from './fit';

@@ -1,5 +1,5 @@
 /**
- * Width-depth ratio (METHOD.md §6, paper Sec. 5.2, Fig. 5): the limit activation ratio rises linearly with
+ * Width-depth ratio (paper Sec. 5.2, Fig. 5): the limit activation ratio rises linearly with
  * d_h/L below a bottleneck (≈114 for 0.1B ReLU) and is flat above it:  y = a + s·min(x, x_b).
  * For a fixed x_b the model is linear in (a, s), so x_b is found by profiling the SSE: a grid of 400 values
  * over [min x, max x] then golden-section refinement around the best. Uncertainty of x_b: residual bootstrap

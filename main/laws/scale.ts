@@ -1,7 +1,7 @@
 /**
- * Limit vs scale (METHOD.md §6, paper Sec. 5.3, Fig. 7) and convergence speed (Fig. 8).
+ * Limit vs scale (paper Sec. 5.3, Fig. 7) and convergence speed (Fig. 8).
  * Fig. 8 plots the derivative of the sparsity–data curve, d(1 − A)/dD = −dA/dD (per billion tokens), at
- * D = r·N for a ratio r of training tokens to parameters N (both in billions; notes/paper.md §6 item 8: with
+ * D = r·N for a ratio r of training tokens to parameters N (both in billions; as read off the paper's Fig. 8: with
  * the Table 2 fits and non-embedding N this gives +0.0050 for 0.1B ReLU and −0.0156 for 0.1B SiLU at r = 20).
  */
 import { FORMS, linreg, type LawForm } from './forms';

@@ -1,7 +1,7 @@
 import { median } from '../base/rng';
 
 /**
- * Warm-up checkpoints are left out of the fits (METHOD.md §5; the paper does not say how many, notes/paper.md §9).
+ * Warm-up checkpoints are left out of the fits (paper App. E; the paper does not say how many).
  * Automatic rule (stated exactly, used with `autoWarmup`):
  *   1. direction: the law's (relu falls, silu rises; log/sigmoid: sign of mean(last third) − mean(first third));
  *   2. noise σ̂ = 1.4826·MAD(successive differences) / √2;

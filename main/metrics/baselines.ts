@@ -1,5 +1,5 @@
 /**
- * Baselines (METHOD.md §4, paper Sec. 4.1) and sweeps (Fig. 2: PPL vs activation ratio; Fig. 15: PPL and
+ * Baselines (paper Sec. 4.1) and sweeps (Fig. 2: PPL vs activation ratio; Fig. 15: PPL and
  * activation vs CETT). Every baseline zeroes a_i before down_proj; its "PPL ratio" is the mean over
  * batches of exp(L_sparse − L_dense), as for CETT.
  */

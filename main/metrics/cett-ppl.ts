@@ -1,5 +1,6 @@
 /**
- * CETT-PPL-p% (METHOD.md §3, paper Sec. 4.2 / App. F Algorithm 1) and the training-series strategy (§5).
+ * CETT-PPL-p% (Sparsing Law, Luo et al., arXiv 2411.02335, Sec. 4.2 / App. F Algorithm 1) and the training-series
+ * strategy (Sec. 5.1, App. E).
  *
  * Same decisions as the authors' calc_threshold_for_each_layer.py: outer bisection on c ∈ [0, 1]
  * (`ratio < 1 + p/100 ? l = c : r = c` while r − l > tol), ratio = mean over batches of
@@ -234,7 +235,7 @@ async function searchAndMeasure(pt: PreparedTarget, data: EvalData, o: CettPplOp
 }
 
 /**
- * Training series (METHOD.md §5): one CETT from the last k checkpoints together (mean PPL ratio across
+ * Training series (paper Sec. 5.1, App. E): one CETT from the last k checkpoints together (mean PPL ratio across
  * them), then that CETT applied to every checkpoint. Targets are in training order.
  * `open` creates a checkpoint's runner when needed; runners of the last k stay open during the search,
  * the others are opened one at a time for the final phase and closed after.

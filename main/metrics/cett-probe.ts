@@ -1,5 +1,5 @@
 /**
- * CETT_l(t) evaluated by onnxruntime (METHOD.md §2 step 4) for models where the JS one-pass curve
+ * CETT_l(t) evaluated by onnxruntime (paper Sec. 4.1, Eq. 3) for models where the JS one-pass curve
  * (thresholds.ts) is too slow: one call computes, for K candidate thresholds at once,
  * tailNorm[k, tok] = ‖(A ⊙ [N ≤ t_k]) W_outᵀ‖₂ — a [K,T,F]·[F,d] product on the runner's provider, fp32
  * as in the authors' code. The curve is lazy: evaluated candidate indices are memoised per (batch,

@@ -1,11 +1,11 @@
 /**
- * Activation statistics of sparse passes (METHOD.md §1, §6): activation ratio overall (mean of per-batch
+ * Activation statistics of sparse passes (paper Sec. 2.2, Sec. 5): activation ratio overall (mean of per-batch
  * means, as the authors' inspect_sparsity.py averages per-batch values), per layer, per token summary,
  * a layer × token matrix of one sample sequence, per-neuron activation frequency and dead neurons.
  */
 import type { ForwardResult } from '../inference/runner-types';
 
-export const DEAD_NEURON_FREQUENCY = 0.001; // "active on < 0.1% of tokens" (METHOD.md §6)
+export const DEAD_NEURON_FREQUENCY = 0.001; // "active on < 0.1% of tokens" (the dead-neuron plot of the authors' repository, thunlp/SparsingLaw)
 
 export interface Summary {
   mean: number;

@@ -1,7 +1,7 @@
 /**
  * One checkpoint under measurement: its runner, W_out per layer, the evaluation batches, and what the
- * dense pass gives once (METHOD.md §2: "thresholds depend only on the dense pass, so CETT_l(t) is a
- * fixed curve per layer and batch"): the dense loss and the per-layer CETT curves per batch. The curves
+ * dense pass gives once (paper Sec. 4.1, Eq. 3: the thresholds depend only on the dense pass, so CETT_l(t)
+ * is a fixed curve per layer and batch): the dense loss and the per-layer CETT curves per batch. The curves
  * are kept under a memory budget; a batch whose curves were not kept is recomputed (one more dense pass).
  */
 import { LabError } from '../api/errors';
@@ -291,7 +291,7 @@ export class PreparedTarget {
     this.curves = [];
   }
 
-  /** τ_{l,i} = ε_l / ‖W_out[:, i]‖ in fp32 (METHOD.md §2 step 6, §7). */
+  /** τ_{l,i} = ε_l / ‖W_out[:, i]‖ in fp32 (paper Sec. 4.1, Eq. 3; the form the authors' code exports). */
   tau(eps: number[]): Float32Array[] {
     return tauFromThresholds(eps, this.target.runner.colNorms).map((t) => Float32Array.from(t));
   }

@@ -1,5 +1,5 @@
 /**
- * Per-layer threshold search for a CETT target (METHOD.md §2, paper Sec. 4.1 Eq. 3).
+ * Per-layer threshold search for a CETT target (paper Sec. 4.1, Eq. 3).
  *
  * The CETT_l(t) curve depends only on the dense pass, so we build it ONCE per (batch, layer) and then
  * answer any target c with a lookup: no matrix product per bisection step, no dense pass per outer step.
@@ -73,7 +73,7 @@ export interface LayerInput {
   a: Float32Array;
   tokens: number;
   f: number;
-  /** [d, F] W_out (down_proj weight, PyTorch layout), bias excluded (METHOD.md §2 / issue) */
+  /** [d, F] W_out (down_proj weight, PyTorch layout), bias excluded (paper Sec. 4.1) */
   wDown: Float32Array;
   d: number;
   /** [F] ‖W_out[:, i]‖₂ */
@@ -241,7 +241,7 @@ function exactCurve({ n, tokens, f }: CurveOperands, vals: Float32Array, jumps: 
 }
 
 /**
- * The plain CETT of one layer at threshold t (METHOD.md §2 step 4), straight from the definition:
+ * The plain CETT of one layer at threshold t (paper Sec. 4.1, Eq. 3), straight from the definition:
  * mean over tokens of ‖(A ⊙ [N ≤ t]) W_outᵀ‖ / ‖A W_outᵀ‖. Used by callers that want one value
  * without building a curve (and as a cross-check in tests).
  */

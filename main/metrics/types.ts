@@ -7,7 +7,7 @@ import type { ExecutionPlan } from '../api/domains/runs';
 export type Method = 'cett-ppl' | 'relu' | 'topk-token' | 'topk-batch' | 'fat';
 
 export interface CettPplOptions {
-  /** PPL may rise by p% (METHOD.md §3); any p > 0, presets 1/5/10 */
+  /** PPL may rise by p% (paper Sec. 4.2); any p > 0, presets 1/5/10 */
   p: number;
   /** outer bisection tolerance on CETT (1e-3 research code, 1e-6 demo code) */
   tol: number;

@@ -1,5 +1,5 @@
 /**
- * One open session file (DESIGN.md "The session file"). Every mutation commits immediately, so there is
+ * One open session file (main/store/README.md). Every mutation commits immediately, so there is
  * no unsaved state: closing the app or a crash loses nothing. Deleted runs are soft-deleted (undo until the
  * session is closed, then purged).
  */

@@ -1,5 +1,5 @@
 /**
- * A deliberately plain implementation of the authors' CETT-PPL-p%, written from METHOD.md §2–3: no
+ * A deliberately plain implementation of the authors' CETT-PPL-p%, written from the paper (Sec. 4.1–4.2, Algorithm 1): no
  * caching, the dense pass and the per-layer threshold bisection (one direct matrix product per step)
  * redone in every outer step, exactly as calc_threshold_for_each_layer.py + inspect_sparsity.py do. Written
  * without the production code's grid or bisection (main/base/authors-search.ts), so a change there shows up here.

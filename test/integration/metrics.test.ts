@@ -1,6 +1,6 @@
 /**
  * The fast CETT-PPL-p% path against a deliberately plain implementation of the authors' algorithm
- * (metrics-plain.ts: written from METHOD.md §2–3, no caching, dense pass + threshold bisection redone at
+ * (metrics-plain.ts: written from the paper's Sec. 4.1–4.2, no caching, dense pass + threshold bisection redone at
  * every outer step), on toy models of several families (gated / non-gated with biases).
  */
 import { describe, expect, it } from 'vitest';
@@ -164,7 +164,7 @@ describe('properties', () => {
   });
 });
 
-describe('training series (METHOD.md §5)', () => {
+describe('training series (paper App. E)', () => {
   it('one CETT from the last k checkpoints, applied to every checkpoint; resume gives the same answer', async () => {
     const cfgs = [11, 12, 13].map((seed) => ({ ...FAMILIES[1], seed }));
     const models = cfgs.map((c) => makeToyModel(c));

@@ -43,7 +43,7 @@ test('measure-series and measure with --session, then runs --json', () => {
   const runs = JSON.parse(r.stdout) as { id: string; parentId: string | null; checkpoint: string; activation: string; tokensTrained: number; method: string; p: number | null; status: string; cett: number; activationRatio: number; pplRatio: number }[];
   for (const x of runs) for (const k of ['id', 'checkpoint', 'activation', 'tokensTrained', 'method', 'p', 'status', 'cett', 'activationRatio', 'pplRatio']) expect(x).toHaveProperty(k);
   const points = runs.filter((x) => x.parentId !== null).sort((x, y) => x.tokensTrained - y.tokensTrained);
-  // one CETT from the last k checkpoints applied to every checkpoint (METHOD.md §5)
+  // one CETT from the last k checkpoints applied to every checkpoint (paper Sec. 5.1, App. E)
   expect(points.map((x) => [x.checkpoint, x.tokensTrained, x.activation, x.status])).toEqual([
     ['step-100-1M', 1e6, 'relu', 'completed'],
     ['step-200-2M', 2e6, 'relu', 'completed'],
@@ -53,7 +53,7 @@ test('measure-series and measure with --session, then runs --json', () => {
     expect(x.activationRatio).toBeGreaterThan(0);
     expect(x.activationRatio).toBeLessThan(1);
   }
-  // ReLU baseline: masking the exact zeros changes nothing, so PPL is unchanged (METHOD.md baselines)
+  // ReLU baseline: masking the exact zeros changes nothing, so PPL is unchanged (paper Sec. 4.1)
   const relu = runs.find((x) => x.method === 'relu')!;
   expect(relu).toMatchObject({ checkpoint: 'step-200-2M', activation: 'relu', status: 'completed', p: null });
   expect(relu.pplRatio).toBeCloseTo(1, 5);

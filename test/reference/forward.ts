@@ -469,14 +469,14 @@ export function createReferenceRunner(ckpt: LoadedCheckpoint): ModelRunner {
           gates.push(sv);
           as.push(sv.map((z, i) => z * u[i]));
         } else {
-          // non-gated (METHOD.md §1): a = σ(W_in x + b) and s = a
+          // non-gated (paper Sec. 2.2): a = σ(W_in x + b) and s = a
           const u = linear(m, S, h, w(p + 'mlp.up.weight'), F, bias(p + 'mlp.up.bias'));
           const sv = u.map((z) => act(s.activation, z, s.activationParam));
           gates.push(sv);
           as.push(sv.slice());
         }
       }
-      // masks (METHOD.md §2–4), decided on all B·S tokens of the layer
+      // masks (paper Sec. 4.1–4.2), decided on all B·S tokens of the layer
       let kth = Infinity; // topk-batch: the kzero-th smallest |s| and how many equal values to zero
       let tieBudget = 0;
       if (mode.kind === 'topk-batch') {

@@ -1,4 +1,4 @@
-// The dependency direction of DESIGN.md is enforced by ESLint; prove the rule catches violations
+// The dependency direction (README.md, Layout) is enforced by ESLint; prove the rule catches violations
 // (and lets the allowed forms through) by linting snippets as if they lived in main/ and renderer/.
 import { expect, test } from 'vitest';
 import path from 'node:path';

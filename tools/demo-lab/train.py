@@ -3,7 +3,7 @@
 
 Works with PyTorch 1.13 (CPU, Debian python3-torch, for smoke tests) and 2.x (CUDA, the GPU machine).
 Every model is a LLaMA block stack (RMSNorm, RoPE, MHA, gated FFN W_down[act(W_gate x) * (W_up x)]),
-d_f = 2.5 d_h (Sparsing Law setting, METHOD.md), head_dim 32 (16 in the width-depth series), tied
+d_f = 2.5 d_h (Sparsing Law setting, arXiv 2411.02335, Sec. 3), head_dim 32 (16 in the width-depth series), tied
 input/output embeddings (tie_word_embeddings: true, to keep the shipped files small), context 256.
 Output checkpoints are HF folders (config.json with model_type llama, fp16 model.safetensors,
 tokenizer.json, tokenizer_config.json) that transformers' LlamaForCausalLM loads; --verify-hf checks

@@ -3,8 +3,8 @@ import { z } from 'zod';
 /**
  * Commands of the 'charts' domain. The engine owns ALL styling: `charts.config` returns the final,
  * JSON-serialisable chart.js configuration (built by main/charts/spec.ts, the same code the CLI export
- * uses), so the renderer only adds interaction (zoom/pan, tooltips). Kinds follow METHOD.md §5–6 and
- * notes/paper.md §6 (figure numbers in comments).
+ * uses), so the renderer only adds interaction (zoom/pan, tooltips). Kinds follow the paper's figures
+ * (Sparsing Law, Luo et al., arXiv 2411.02335, Sec. 4–5; figure numbers in comments).
  */
 export const CHART_KINDS = [
   'activation-vs-tokens', // Fig 4/11: activation ratio vs tokens per series, fitted curves, warm-up marked

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /**
- * Commands of the 'laws' domain (issue 6; METHOD.md §5–6): fitting the sparsity–data laws, limit vs scale,
+ * Commands of the 'laws' domain (issue 6; Sparsing Law, Luo et al., arXiv 2411.02335, Sec. 5): fitting the sparsity–data laws, limit vs scale,
  * width-depth bottleneck, convergence speed, and importing points measured elsewhere. Tokens are raw counts
  * in requests; the laws use D = tokens / 1e9 (billions). Activation ratios are fractions in [0, 1].
  */

@@ -2,7 +2,7 @@ import { z } from 'zod';
 
 /**
  * Commands of the 'runs' domain: long measurements run as jobs (main/jobs) with progress events
- * (`job.progress`, `job.finished` in events.ts), cancel and resume. METHOD.md §2–5; issue 4.
+ * (`job.progress`, `job.finished` in events.ts), cancel and resume. Sparsing Law (Luo et al., arXiv 2411.02335) Sec. 4–5; issue 4.
  */
 export const METHODS = ['cett-ppl', 'relu', 'topk-token', 'topk-batch', 'fat'] as const;
 

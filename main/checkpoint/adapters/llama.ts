@@ -48,7 +48,7 @@ function llamaSpec(cfg: ConfigReader, modelType: string, family: Family): SpecDr
     attnOutBias: cfg.bool('attention_bias', false),
     mlpBias: cfg.bool('mlp_bias', false),
     tieEmbeddings: cfg.bool('tie_word_embeddings', isMini),
-    // MiniCPM µP (METHOD.md §6): embeddings × scale_emb, residual branches × scale_depth/√L, logits on h/(d_h/dim_model_base)
+    // MiniCPM µP (the paper's models are MiniCPM-style, Sec. 3): embeddings × scale_emb, residual branches × scale_depth/√L, logits on h/(d_h/dim_model_base)
     embedScale: isMini ? cfg.num('scale_emb', { min: 0, default: 1 }) : 1,
     residualScale: isMini ? cfg.num('scale_depth', { min: 0, default: Math.sqrt(layers) }) / Math.sqrt(layers) : 1,
     logitScale: isMini ? 1 / (hidden / dimBase) : 1,

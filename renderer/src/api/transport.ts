@@ -1,5 +1,5 @@
 /**
- * The two transports for the one contract (DESIGN.md "Processes"): Electron's preload bridge when
+ * The two transports for the one contract (README.md, Layout: processes): Electron's preload bridge when
  * `window.lab` exists, else the browser-mode WebSocket on the page's own host with the per-launch token.
  * Both resolve to the same WireResponse envelope.
  */
