@@ -9,16 +9,61 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema, TensorProto_DataLocation, TensorProto_DataType as DT, type ModelProto, type NodeProto, type TensorProto } from 'onnx-buf';
-import { findFfnBlocks, projectionOf, VIEW } from '../graph/instrument-onnx';
+import { findFfnBlocks, instrumentOnnx, projectionOf, VIEW, type InstrumentOptions } from '../graph/instrument-onnx';
 import { f16ToF32 } from './safetensors';
 import { LabError } from '../api/errors';
 import { ConfigReader, type RawConfig } from './config';
 import { ADAPTERS, pickAdapter } from './adapters/registry';
 import { loadTokenizer } from './tokenizer';
 import { hashFiles } from './hash';
+import { checkInterrupted, withoutFiles } from './interrupt';
 import type { ActivationName, Family, LoadedCheckpoint, ModelSpec, StorageDType, WeightTensor } from './types';
 
 const bad = (file: string, problem: string) => new LabError('BAD_CHECKPOINT', `${file}: ${problem}`);
+
+/** An .onnx file larger than this is refused (protobuf's own 2 GiB limit: larger models keep their weights as external data). */
+const MAX_ONNX_BYTES = 2 ** 31;
+const READ_CHUNK = 64 * 2 ** 20;
+
+/**
+ * The file's bytes, read in chunks with a cancel check between them (interrupt.ts: in the checkpoint reader's worker
+ * an abandoned open stops within one chunk, its file closed).
+ */
+export function readOnnxBytes(file: string): Buffer {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (e) {
+    throw bad(file, `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  try {
+    const size = fs.fstatSync(fd).size;
+    if (size > MAX_ONNX_BYTES) throw bad(file, `${size} bytes: an ONNX protobuf holds at most 2 GiB (larger models keep their weights as external data)`);
+    const buf = Buffer.allocUnsafe(size);
+    let got = 0;
+    while (got < size) {
+      checkInterrupted();
+      const k = fs.readSync(fd, buf, got, Math.min(READ_CHUNK, size - got), got);
+      if (k <= 0) throw bad(file, `ended after ${got} of ${size} bytes while being read`);
+      got += k;
+    }
+    return buf;
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Parses the file as an ONNX ModelProto (the buffer is kept: inline raw_data are views into it). */
+export function parseOnnx(file: string, bytes: Uint8Array = readOnnxBytes(file)): ModelProto {
+  let model: ModelProto;
+  try {
+    model = withoutFiles(() => fromBinary(ModelProtoSchema, bytes)); // seconds for a 2 GiB file: a cancel ends the worker at once
+  } catch (e) {
+    throw bad(file, `not a readable ONNX model (${(e as Error).message})`);
+  }
+  checkInterrupted();
+  return model;
+}
 
 function numel(t: TensorProto): number {
   return t.dims.reduce((a, b) => a * Number(b), 1);
@@ -179,60 +224,108 @@ function analyse(model: ModelProto, file: string): GraphFacts {
   return { vocabSize, hiddenSize, intermediateSize: best.F, layers: best.down, gated: best.up >= 2 * best.down, activation, parameters, embedding, dtype };
 }
 
-/** An initializer's raw bytes: inline, or from its external-data file (location checked by the loader first). */
-function rawBytes(t: TensorProto, file: string): Uint8Array {
-  if (t.dataLocation !== TensorProto_DataLocation.EXTERNAL) return Uint8Array.from(t.rawData); // may be a view into a pooled Buffer
-  const kv = new Map(t.externalData.map((e) => [e.key, e.value]));
-  const f = path.resolve(path.dirname(file), kv.get('location') ?? '');
-  const off = Number(kv.get('offset') ?? 0);
-  const len = Number(kv.get('length') ?? fs.statSync(f).size - off);
+/** `len` bytes of `f` from `off`, in a new (aligned) buffer; `what` names them in the error. */
+function readRange(f: string, off: number, len: number, file: string, what: string): Uint8Array {
   const out = new Uint8Array(len);
   const fd = fs.openSync(f, 'r');
   try {
-    if (fs.readSync(fd, out, 0, len, off) !== len) throw new LabError('BAD_CHECKPOINT', `${file}: external data of '${t.name}' is shorter than it claims`);
+    let got = 0;
+    while (got < len) {
+      const k = fs.readSync(fd, out, got, len - got, off + got);
+      if (k <= 0) throw new LabError('BAD_CHECKPOINT', `${file}: ${what} is shorter than it claims`);
+      got += k;
+    }
   } finally {
     fs.closeSync(fd);
   }
   return out;
 }
 
+/** Where an initializer's bytes are in a file: its external data, or its inline raw_data inside the .onnx file itself. */
+export interface ByteRange {
+  file: string;
+  offset: number;
+  length: number;
+}
+
+/** An external initializer's byte range (location checked by the loader first). */
+function externalRange(t: TensorProto, file: string): ByteRange {
+  const kv = new Map(t.externalData.map((e) => [e.key, e.value]));
+  const f = path.resolve(path.dirname(file), kv.get('location') ?? '');
+  const off = Number(kv.get('offset') ?? 0);
+  return { file: f, offset: off, length: Number(kv.get('length') ?? fs.statSync(f).size - off) };
+}
+
+/** An initializer's raw bytes: inline, or from its external-data file (location checked by the loader first). */
+function rawBytes(t: TensorProto, file: string): Uint8Array {
+  if (t.dataLocation !== TensorProto_DataLocation.EXTERNAL) return Uint8Array.from(t.rawData); // may be a view into a pooled Buffer
+  const r = externalRange(t, file);
+  return readRange(r.file, r.offset, r.length, file, `external data of '${t.name}'`);
+}
+
+/** fp32 or fp16 bytes as fp32 values. */
+function floatsOf(bytes: Uint8Array, dataType: number, name: string, file: string): Float32Array {
+  if (dataType === DT.FLOAT) return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  if (dataType === DT.FLOAT16) return Float32Array.from(new Uint16Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 2), (h) => f16ToF32(h));
+  throw new LabError('UNSUPPORTED', `${file}: down-projection '${name}' has data type ${dataType}; fp32 or fp16 expected`);
+}
+
 /** An fp32/fp16 initializer's values as fp32 (inline raw_data, float_data / int32_data, or external data). */
 export function initializerFloats(t: TensorProto, file: string): Float32Array {
   const ext = t.dataLocation === TensorProto_DataLocation.EXTERNAL;
-  if (t.dataType === DT.FLOAT) {
-    if (ext || t.rawData.length) return new Float32Array(rawBytes(t, file).buffer);
-    return Float32Array.from(t.floatData);
-  }
-  if (t.dataType === DT.FLOAT16) {
-    const src = ext || t.rawData.length ? new Uint16Array(rawBytes(t, file).buffer) : Uint16Array.from(t.int32Data);
-    return Float32Array.from(src, (h) => f16ToF32(h));
-  }
-  throw new LabError('UNSUPPORTED', `${file}: down-projection '${t.name}' has data type ${t.dataType}; fp32 or fp16 expected`);
+  if (t.dataType === DT.FLOAT && !ext && !t.rawData.length) return Float32Array.from(t.floatData);
+  if (t.dataType === DT.FLOAT16 && !ext && !t.rawData.length) return Float32Array.from(t.int32Data, (h) => f16ToF32(h));
+  return floatsOf(rawBytes(t, file), t.dataType, t.name, file);
 }
 
 /**
- * W_out of every FFN block, from the graph's initializers, found by the same pattern match the instrumented graph uses
- * (findFfnBlocks): canonical `layers.{l}.mlp.down.weight` [d, F] (PyTorch layout), so CETT-PPL-p% reads an .onnx file
- * as it reads an HF folder. Inline bytes are copied out (the parsed model is not kept); external data is read when
- * decoded.
+ * W_out of one FFN block as the open hands it on (plain data: it crosses from the checkpoint reader's worker): where its
+ * bytes are (a byte range of the .onnx file for inline raw_data, of its external data otherwise), or its values when
+ * the file keeps them in typed fields (small models), and how it is laid out.
  */
-function downWeights(model: ModelProto, file: string): Map<string, WeightTensor> {
-  const out = new Map<string, WeightTensor>();
+export interface OnnxDownRef {
+  name: string;
+  d: number;
+  F: number;
+  dataType: number;
+  /** stored [d, F] (Gemm transB, Transpose(W)); else [F, d] (MatMul(a, W)) */
+  transposed: boolean;
+  range?: ByteRange;
+  values?: Float32Array;
+}
+
+function downRefs(model: ModelProto, file: string, fileBytes: Uint8Array): OnnxDownRef[] {
   const inits = new Map(model.graph!.initializer.map((t) => [t.name, t]));
-  findFfnBlocks(model, file).forEach((b, l) => {
+  return findFfnBlocks(model, file).map((b) => {
     const src = inits.get(b.downWeight)!;
     const [r, c] = src.dims.map(Number);
-    const d = r * c / b.F;
-    const t = src.dataLocation === TensorProto_DataLocation.EXTERNAL ? src : { ...src, rawData: Uint8Array.from(src.rawData), floatData: [...src.floatData], int32Data: [...src.int32Data] } as TensorProto;
+    const ref: OnnxDownRef = { name: b.downWeight, d: (r * c) / b.F, F: b.F, dataType: src.dataType, transposed: b.transposed };
+    if (src.dataType !== DT.FLOAT && src.dataType !== DT.FLOAT16) ref.values = new Float32Array(0); // refused when decoded (floatsOf)
+    else if (src.dataLocation === TensorProto_DataLocation.EXTERNAL) ref.range = externalRange(src, file);
+    else if (src.rawData.length && src.rawData.buffer === fileBytes.buffer)
+      ref.range = { file: path.resolve(file), offset: src.rawData.byteOffset - fileBytes.byteOffset, length: src.rawData.byteLength };
+    else ref.values = initializerFloats(src, file); // typed fields (or a copy the parser made): the values themselves
+    return ref;
+  });
+}
+
+/**
+ * W_out of every FFN block, found by the same pattern match the instrumented graph uses (findFfnBlocks): canonical
+ * `layers.{l}.mlp.down.weight` [d, F] (PyTorch layout), so CETT-PPL-p% reads an .onnx file as it reads an HF folder.
+ * Bytes are read from the file when decoded (the parsed model is not kept).
+ */
+function downWeights(refs: OnnxDownRef[], file: string): Map<string, WeightTensor> {
+  const out = new Map<string, WeightTensor>();
+  refs.forEach((b, l) => {
     out.set(`layers.${l}.mlp.down.weight`, {
-      name: b.downWeight,
-      shape: [d, b.F],
-      dtype: src.dataType === DT.FLOAT16 ? 'float16' : 'float32',
+      name: b.name,
+      shape: [b.d, b.F],
+      dtype: b.dataType === DT.FLOAT16 ? 'float16' : 'float32',
       toFloat32: () => {
-        const x = initializerFloats(t, file);
-        if (b.transposed) return x; // stored [d, F] (Gemm transB, Transpose(W))
-        const y = new Float32Array(x.length); // stored [F, d] (MatMul(a, W)): transpose to [d, F]
-        for (let i = 0; i < b.F; i++) for (let k = 0; k < d; k++) y[k * b.F + i] = x[i * d + k];
+        const x = b.values?.length ? b.values.slice() : floatsOf(b.values ? new Uint8Array(0) : readRange(b.range!.file, b.range!.offset, b.range!.length, file, `'${b.name}'`), b.dataType, b.name, file);
+        if (b.transposed) return x; // stored [d, F]
+        const y = new Float32Array(x.length); // stored [F, d]: transpose to [d, F]
+        for (let i = 0; i < b.F; i++) for (let k = 0; k < b.d; k++) y[k * b.F + i] = x[i * b.d + k];
         return y;
       },
     });
@@ -240,14 +333,39 @@ function downWeights(model: ModelProto, file: string): Map<string, WeightTensor>
   return out;
 }
 
+/**
+ * What opening an .onnx file finds by parsing it (plain data: the checkpoint reader's worker parses a large file, up to
+ * 2 GiB of inline initializers, and hands this to the engine's thread, open.ts): the card's spec, the notices, where
+ * each W_out is, and the files the content hash covers.
+ */
+export interface OnnxFacts {
+  spec: ModelSpec;
+  notices: string[];
+  down: OnnxDownRef[];
+  /** the .onnx file, its external-data files and config.json (if any): what the content hash reads */
+  hashed: string[];
+  /** external-data locations as the graph names them (relative to the file's folder) */
+  externalLocations: string[];
+}
+
 /** `hash: false`: skip the content hash (it reads the file and its external data through once); contentHash is then ''. */
 export async function loadOnnx(file: string, opts: { family?: Family; hash?: boolean } = {}): Promise<LoadedCheckpoint> {
-  let model: ModelProto;
-  try {
-    model = fromBinary(ModelProtoSchema, fs.readFileSync(file));
-  } catch (e) {
-    throw bad(file, `not a readable ONNX model (${(e as Error).message})`);
-  }
+  const facts = inspectOnnx(file, opts);
+  return onnxCheckpoint(file, facts, opts.hash === false ? '' : await hashFiles(facts.hashed));
+}
+
+/** The LoadedCheckpoint of an inspected .onnx file (its tokenizer loaded here): no byte of the model is parsed again. */
+export async function onnxCheckpoint(file: string, facts: OnnxFacts, contentHash: string): Promise<LoadedCheckpoint> {
+  const notices = [...facts.notices];
+  const tokenizer = await loadTokenizer(path.dirname(file));
+  if (!tokenizer) notices.push('no tokenizer.json or tokenizer.model beside the file: text cannot be tokenized');
+  return { path: path.resolve(file), format: 'onnx', spec: facts.spec, weights: downWeights(facts.down, file), tokenizer, contentHash, notices };
+}
+
+/** Parses and checks an .onnx file (synchronous: the worker runs it for large files; cancellable while reading). */
+export function inspectOnnx(file: string, opts: { family?: Family } = {}): OnnxFacts {
+  const bytes = readOnnxBytes(file);
+  const model = parseOnnx(file, bytes);
   if (!model.graph || model.graph.node.length === 0) throw bad(file, 'ONNX model has no graph');
   const ext = externalDataFiles(model, file);
   checkInitializerSizes(model, file);
@@ -309,8 +427,23 @@ export async function loadOnnx(file: string, opts: { family?: Family; hash?: boo
     };
     if (!facts.activation) notices.push('the activation could not be recognised in the graph');
   }
-  const tokenizer = await loadTokenizer(dir);
-  if (!tokenizer) notices.push('no tokenizer.json or tokenizer.model beside the file: text cannot be tokenized');
-  const contentHash = opts.hash === false ? '' : await hashFiles([file, ...ext, ...(fs.existsSync(cfgFile) ? [cfgFile] : [])]);
-  return { path: path.resolve(file), format: 'onnx', spec, weights: downWeights(model, file), tokenizer, contentHash, notices };
+  return { spec, notices, down: downRefs(model, file, bytes), hashed: [file, ...ext, ...(fs.existsSync(cfgFile) ? [cfgFile] : [])], externalLocations: externalLocations(model) };
+}
+
+/** The external-data locations the model's initializers name, as written (relative to its folder; checked by externalDataFiles). */
+export function externalLocations(model: ModelProto): string[] {
+  const out = new Set<string>();
+  for (const t of model.graph?.initializer ?? [])
+    if (t.dataLocation === TensorProto_DataLocation.EXTERNAL) out.add(t.externalData.find((e) => e.key === 'location')?.value ?? '');
+  return [...out];
+}
+
+/**
+ * The model instrumented for measuring (main/graph/instrument-onnx) and the external-data locations its initializers
+ * name: what a session of it needs. Parsing and instrumenting hold no file (a cancel may end the worker doing it).
+ */
+export function instrumentedOnnx(file: string, o: InstrumentOptions): { bytes: Uint8Array; locations: string[] } {
+  const model = parseOnnx(file);
+  externalDataFiles(model, file); // locations inside the model's folder, files present and long enough (else a clear error)
+  return { bytes: withoutFiles(() => instrumentOnnx(model, file, o).bytes), locations: externalLocations(model) };
 }

@@ -5,7 +5,9 @@
  * in browser mode and in Electron's utilityProcess alike). So a large checkpoint is opened in a worker thread
  * (open-worker.ts): it does the whole open (every check, the scan, the hash) and hands back the content hash and the
  * notices; this thread then opens the same files lazily (config, headers and tokenizer only: milliseconds, no weight
- * byte) to get the LoadedCheckpoint it measures with, and takes the hash and notices from the worker.
+ * byte) to get the LoadedCheckpoint it measures with, and takes the hash and notices from the worker. An .onnx file is
+ * parsed in the worker only (a protobuf of up to 2 GiB of inline initializers: seconds): it hands back the spec, the
+ * notices and where each W_out's bytes are (onnx.ts OnnxFacts), and this thread loads just the tokenizer.
  *
  * Cancel (`signal`): the worker is told to stop (interrupt.ts: it stops within one chunk and closes its files) and the
  * promise settles only when the worker has exited, so nothing of an abandoned open lives on. A checkpoint whose files
@@ -19,6 +21,8 @@ import { fileURLToPath } from 'node:url';
 import { LabError, type ErrorPayload } from '../api/errors';
 import { loadCheckpoint } from './load';
 import { hashMemoFile, useHashMemo } from './hash';
+import { onnxCheckpoint, type OnnxFacts } from './onnx';
+import type { InstrumentOptions } from '../graph/instrument-onnx';
 import type { Family, LoadedCheckpoint } from './types';
 
 export interface OpenOptions {
@@ -31,15 +35,20 @@ export interface OpenOptions {
 
 export const OFF_THREAD_BYTES = 64 * 2 ** 20;
 
-/** What the worker sends back: the results of the steps that read the weights. */
-export type WorkerReply = { ok: true; contentHash: string; notices: string[] } | { ok: false; error: ErrorPayload };
+/** What the worker sends back from an open: the results of the steps that read the weights (an .onnx file: all it parsed). */
+export type OpenReply = { ok: true; contentHash: string; notices: string[]; onnx?: OnnxFacts };
+/** …from an .onnx graph build: the instrumented model's bytes */
+export type GraphReply = { ok: true; graph: Uint8Array; locations: string[] };
+export type WorkerReply = OpenReply | GraphReply | { ok: false; error: ErrorPayload };
 
 export interface WorkerInput {
   path: string;
   family?: Family;
   memoFile?: string;
-  /** Int32Array over a SharedArrayBuffer: [0] !== 0 asks the worker to stop (interrupt.ts) */
+  /** Int32Array over a SharedArrayBuffer: [0] !== 0 asks the worker to stop; [1] !== 0: it holds no file (interrupt.ts) */
   interrupt: Int32Array;
+  /** set: instrument the .onnx file at `path` for this mask mode (buildOnnxGraphOffThread) instead of opening it */
+  graph?: InstrumentOptions;
 }
 
 const cancelled = () => new LabError('CANCELLED', 'opening the checkpoint was cancelled');
@@ -91,11 +100,19 @@ export async function openCheckpoint(p: string, opts: OpenOptions = {}): Promise
   }
   // an .onnx file's external data may sit in subfolders, which the signature does not see: its findings are not kept
   const key = p.toLowerCase().endsWith('.onnx') ? undefined : `${family ?? ''}|${files.signature}`;
-  let facts = key === undefined ? undefined : found.get(key);
+  if (key === undefined) {
+    // an .onnx file (up to 2 GiB of inline initializers) is parsed in the worker only: this thread builds the
+    // checkpoint from what it found (the down projections' byte ranges) and loads the tokenizer
+    const r = await openInWorker(p, family, signal);
+    const c = await onnxCheckpoint(path.resolve(p), r.onnx!, r.contentHash);
+    if (signal?.aborted) throw cancelled();
+    return c;
+  }
+  let facts = found.get(key);
   if (!facts) {
     facts = await openInWorker(p, family, signal);
     useHashMemo(hashMemoFile()); // the worker may have added digests to the memo file: read it again when next needed
-    if (key !== undefined) found.set(key, facts);
+    found.set(key, facts);
     if (found.size > FOUND_MAX) found.delete(found.keys().next().value!);
   }
   // the worker has checked everything; this lazy open reads config, headers and tokenizer only
@@ -115,10 +132,28 @@ export function workerScript(here: string = import.meta.url): string {
   return file.replace(/([\\/])app\.asar([\\/])/, '$1app.asar.unpacked$2');
 }
 
-function openInWorker(p: string, family: Family | undefined, signal: AbortSignal | undefined): Promise<{ contentHash: string; notices: string[] }> {
+function openInWorker(p: string, family: Family | undefined, signal: AbortSignal | undefined): Promise<{ contentHash: string; notices: string[]; onnx?: OnnxFacts }> {
+  return runWorker<OpenReply>({ path: path.resolve(p), family, memoFile: hashMemoFile() }, signal, cancelled, `opening ${p}`);
+}
+
+/**
+ * An .onnx file instrumented for measuring (main/graph/instrument-onnx: parse, add the mask and count outputs,
+ * serialise) in the checkpoint reader's worker: for a file of OFF_THREAD_BYTES or more that is seconds of work the
+ * engine's thread does not wait on. The bytes come back transferred, not copied. `signal` ends the worker at once
+ * (it holds no file while it parses and builds) and rejects CANCELLED. Also returns the model's external-data locations.
+ */
+export async function buildOnnxGraphOffThread(file: string, graph: InstrumentOptions, signal?: AbortSignal): Promise<{ bytes: Uint8Array; locations: string[] }> {
+  if (signal?.aborted) throw graphCancelled();
+  const r = await runWorker<GraphReply>({ path: path.resolve(file), graph }, signal, graphCancelled, `building the graph of ${file}`);
+  return { bytes: r.graph, locations: r.locations };
+}
+
+const graphCancelled = () => new LabError('CANCELLED', 'the measurement was cancelled');
+
+function runWorker<R extends OpenReply | GraphReply>(job: Omit<WorkerInput, 'interrupt'>, signal: AbortSignal | undefined, cancelError: () => LabError, what: string): Promise<R> {
   return new Promise((resolve, reject) => {
-    const interrupt = new Int32Array(new SharedArrayBuffer(4));
-    const input: WorkerInput = { path: path.resolve(p), family, memoFile: hashMemoFile(), interrupt };
+    const interrupt = new Int32Array(new SharedArrayBuffer(8));
+    const input: WorkerInput = { ...job, interrupt };
     let worker: Worker;
     try {
       worker = new Worker(workerScript(), { workerData: input });
@@ -131,8 +166,10 @@ function openInWorker(p: string, family: Family | undefined, signal: AbortSignal
     let backstop: NodeJS.Timeout | undefined;
     const onAbort = () => {
       Atomics.store(interrupt, 0, 1);
-      // it stops within one chunk; a worker stuck elsewhere (a huge header parse) is ended after a grace period
-      backstop = setTimeout(() => void worker.terminate(), 2000);
+      // a worker that holds no file (parsing an .onnx file) is ended now; else it stops within one chunk, and a worker
+      // stuck elsewhere (a huge header parse) is ended after a grace period
+      if (Atomics.load(interrupt, 1) !== 0) void worker.terminate();
+      else backstop = setTimeout(() => void worker.terminate(), 2000);
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     worker.on('message', (m: WorkerReply) => (reply = m));
@@ -141,10 +178,10 @@ function openInWorker(p: string, family: Family | undefined, signal: AbortSignal
     worker.on('exit', (code) => {
       signal?.removeEventListener('abort', onAbort);
       if (backstop) clearTimeout(backstop);
-      if (signal?.aborted) reject(cancelled());
-      else if (reply?.ok) resolve({ contentHash: reply.contentHash, notices: reply.notices });
+      if (signal?.aborted) reject(cancelError());
+      else if (reply?.ok) resolve(reply as R);
       else if (reply) reject(new LabError(reply.error.code, reply.error.message, reply.error.details));
-      else reject(new LabError('INTERNAL', `the checkpoint reader stopped (exit code ${code}${failure ? `: ${failure.message}` : ''}) while opening ${p}`));
+      else reject(new LabError('INTERNAL', `the checkpoint reader stopped (exit code ${code}${failure ? `: ${failure.message}` : ''}) while ${what}`));
     });
   });
 }

@@ -12,7 +12,7 @@ import { probeProviders, PROVIDER_ORDER, type ProviderName } from './providers';
 import type { ForwardRequest, ForwardResult, MaskMode, ModelRunner, SearchStepRequest, SearchStepResult, SessionTiming } from './runner-types';
 import { buildSearchGraph, DEFAULT_SEARCH_TUNING, searchGroupFor, searchProductTransB, type SearchTuning } from '../graph/search-graph';
 import { GraphCache, defaultCacheLimit } from './graph-cache';
-import { createSession, GraphStore } from './graph-store';
+import { GraphStore } from './graph-store';
 import { exporterFeeds, openOnnxSource } from './onnx-file';
 import { maskFeeds } from './mask-feeds';
 import { deviceMemory, planExecution, weightBytesByLayer, type ExecutionMode, type ExecutionPlan } from './plan';
@@ -103,7 +103,7 @@ export function checkpointColumnNorms(ckpt: LoadedCheckpoint): Float32Array[] {
 export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions = {}): Promise<ModelRunner> {
   const { provider, reasons } = await chooseProvider(opts.provider);
   // an .onnx file computes in the dtype it was exported in; HF weights are converted once: fp16 on GPU, fp32 on CPU
-  const onnxSrc = ckpt.format === 'onnx' ? openOnnxSource(ckpt.path) : undefined;
+  const onnxSrc = ckpt.format === 'onnx' ? openOnnxSource(ckpt) : undefined;
   const dtype: GraphDType = onnxSrc ? onnxSrc.dtype : opts.dtype && opts.dtype !== 'auto' ? opts.dtype : provider === 'cpu' ? 'float32' : 'float16';
   const s = ckpt.spec;
   // an .onnx without config.json has no known position limit (0): the graph's own, unknown to us, applies
@@ -157,7 +157,7 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
     if (!p) {
       const gopts = { dtype, mode: kind, capture, maxSeq, ...(fused ? { fused: true } : {}), ...(halfWeights ? { halfWeights: true } : {}) };
       p = onnxSrc
-        ? createSession(onnxSrc.build(kind, capture), { ...sessOpts, externalData: onnxSrc.externalData() }, opts.signal)
+        ? onnxSrc.session(kind, capture, sessOpts, opts.signal)
         : openGraph(gopts, (ext) => buildLlamaGraph(ckpt, gopts, ext), storesHalfWeights(ckpt, gopts));
       sessions.set(key, p);
       p.catch(() => sessions.delete(key));

@@ -1,53 +1,60 @@
 /**
  * An .onnx decoder as the runner's graph source: instrumented per mask mode by main/graph/instrument-onnx,
- * column norms of W_out read from its down-projection initializers (paper Sec. 2.2).
+ * column norms of W_out (CETT's ‖W_out[:, i]‖₂) read from its down-projection initializers.
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fromBinary } from '@bufbuild/protobuf';
 import * as ort from 'onnxruntime-node';
-import { ModelProtoSchema, TensorProto_DataLocation, TensorProto_DataType, type ModelProto } from 'onnx-buf';
 import { LabError } from '../api/errors';
-import { findFfnBlocks, instrumentOnnx } from '../graph/instrument-onnx';
+import type { LoadedCheckpoint } from '../checkpoint/types';
+import { instrumentedOnnx } from '../checkpoint/onnx';
+import { buildOnnxGraphOffThread, OFF_THREAD_BYTES } from '../checkpoint/open';
+import { createSession } from './graph-store';
 import type { MaskMode } from './runner-types';
-import { externalDataFiles, initializerFloats as floats } from '../checkpoint/onnx';
 
 export interface OnnxSource {
   dtype: 'float32' | 'float16';
   colNorms: Float32Array[];
-  build(kind: MaskMode['kind'], capture: boolean): Uint8Array;
   /**
-   * The model's external-data files as onnxruntime's `externalData` session option (the instrumented graph is
-   * built in memory, so its external references are resolved from these buffers, not from a folder).
+   * A session of the graph instrumented for `kind` (built in the checkpoint reader's worker when the file is large:
+   * parsing and instrumenting it takes seconds the engine's thread does not wait on). The model's external-data files
+   * are handed to onnxruntime as buffers (`externalData`: the graph is built in memory, so its external references are
+   * not resolved from a folder), read without blocking. `signal`: the job's cancel (CANCELLED, nothing kept).
    */
-  externalData(): { path: string; data: Uint8Array }[];
+  session(kind: MaskMode['kind'], capture: boolean, so: ort.InferenceSession.SessionOptions, signal?: AbortSignal): Promise<ort.InferenceSession>;
 }
 
-export function openOnnxSource(file: string): OnnxSource {
-  const read = (): ModelProto => fromBinary(ModelProtoSchema, fs.readFileSync(file));
-  const model = read();
-  externalDataFiles(model, file); // locations inside the model's folder, files present and long enough (else a clear error)
-  const locations = new Set<string>();
-  for (const t of model.graph?.initializer ?? [])
-    if (t.dataLocation === TensorProto_DataLocation.EXTERNAL) locations.add(t.externalData.find((e) => e.key === 'location')!.value);
-  const blocks = findFfnBlocks(model, file);
-  const inits = new Map(model.graph!.initializer.map((t) => [t.name, t]));
-  const colNorms = blocks.map((b) => {
-    const w = inits.get(b.downWeight)!;
-    const x = floats(w, file);
-    // [F, d] for MatMul(a, W): neuron i's output direction is row i; stored [d, F] (Gemm transB, Transpose): column i
-    const F = b.F;
-    const d = x.length / F;
+/**
+ * The runner's view of an opened .onnx checkpoint. Nothing is parsed here: the open (main/checkpoint/open.ts, in a
+ * worker for large files) found the down projections, whose column norms are read from their bytes.
+ */
+export function openOnnxSource(ckpt: LoadedCheckpoint): OnnxSource {
+  const file = ckpt.path;
+  const downs = Array.from({ length: ckpt.spec.numLayers }, (_, l) => {
+    const w = ckpt.weights.get(`layers.${l}.mlp.down.weight`);
+    if (!w) throw new LabError('BAD_CHECKPOINT', `${file}: no down projection found for layer ${l}`);
+    return w;
+  });
+  // W_out as [d, F] (PyTorch layout): neuron i's output direction is column i
+  const colNorms = downs.map((w) => {
+    const [d, F] = w.shape;
+    const x = w.toFloat32();
     const acc = new Float64Array(F);
-    if (b.transposed) for (let r = 0; r < d; r++) for (let i = 0; i < F; i++) acc[i] += x[r * F + i] ** 2;
-    else for (let i = 0; i < F; i++) for (let k = 0; k < d; k++) acc[i] += x[i * d + k] ** 2;
+    for (let r = 0; r < d; r++) for (let i = 0; i < F; i++) acc[i] += x[r * F + i] ** 2;
     return Float32Array.from(acc, Math.sqrt);
   });
+  const offThread = fs.statSync(file).size >= OFF_THREAD_BYTES;
+  const build = (kind: MaskMode['kind'], capture: boolean, signal?: AbortSignal) =>
+    offThread ? buildOnnxGraphOffThread(file, { mode: kind, capture }, signal) : Promise.resolve(instrumentedOnnx(file, { mode: kind, capture }));
+  const readExternal = (locations: string[]) => Promise.all(locations.map(async (loc) => ({ path: loc, data: new Uint8Array(await fs.promises.readFile(path.resolve(path.dirname(file), loc))) })));
   return {
-    dtype: blocks[0].elem === TensorProto_DataType.FLOAT16 ? 'float16' : 'float32',
+    dtype: downs[0].dtype === 'float16' ? 'float16' : 'float32',
     colNorms,
-    build: (kind, capture) => instrumentOnnx(read(), file, { mode: kind, capture }).bytes,
-    externalData: () => [...locations].map((loc) => ({ path: loc, data: fs.readFileSync(path.resolve(path.dirname(file), loc)) })),
+    async session(kind, capture, so, signal) {
+      const g = await build(kind, capture, signal);
+      if (signal?.aborted) throw new LabError('CANCELLED', 'the measurement was cancelled');
+      return createSession(g.bytes, { ...so, externalData: await readExternal(g.locations) }, signal);
+    },
   };
 }
 

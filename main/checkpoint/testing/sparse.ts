@@ -52,3 +52,22 @@ export function writeSparseLlama(dir: string, o: { hidden: number; intermediate:
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(llamaConfig(o)));
   return writeSparseSafetensors(path.join(dir, 'model.safetensors'), tensors);
 }
+
+/**
+ * Writes `bytes` (a serialised model, say) leaving every all-zero MiB a hole: an .onnx file whose large initializer is
+ * zeros costs the disk only its non-zero parts. Returns its size.
+ */
+export function writeSparseBytes(file: string, bytes: Uint8Array): number {
+  const B = 2 ** 20;
+  const fd = fs.openSync(file, 'w');
+  try {
+    for (let at = 0; at < bytes.length; at += B) {
+      const block = bytes.subarray(at, Math.min(bytes.length, at + B));
+      if (block.some((x) => x !== 0)) fs.writeSync(fd, block, 0, block.length, at);
+    }
+    fs.ftruncateSync(fd, bytes.length);
+  } finally {
+    fs.closeSync(fd);
+  }
+  return bytes.length;
+}
