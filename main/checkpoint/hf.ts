@@ -12,7 +12,7 @@ import type { SpecDraft } from './adapters/types';
 import { rawFromEntry, readSafetensorsHeader, readShardedSafetensors } from './safetensors';
 import { weightFromRaw, type RawTensor } from './raw';
 import { readShardedTorchBin, readTorchBin } from './torch-pickle';
-import { loadTokenizer } from './tokenizer';
+import { deferredTokenizer, loadTokenizer, type TokenizerFacts } from './tokenizer';
 import { hashFiles } from './hash';
 import { countNonFiniteF32 } from './finite';
 import type { Family, LoadedCheckpoint, ModelSpec, StorageDType, WeightTensor } from './types';
@@ -96,7 +96,7 @@ function checkFinite(t: WeightTensor, notices: string[], file: string): void {
  * byte is read except by the NaN/Inf scan (up to SCAN_LIMIT) and the content hash. `hash: false` skips the hash (it
  * streams every byte of every file once): contentHash is then '' and nothing may be cached under it.
  */
-export async function loadHfFolder(dir: string, opts: { family?: Family; scanFinite?: boolean; hash?: boolean } = {}): Promise<LoadedCheckpoint> {
+export async function loadHfFolder(dir: string, opts: { family?: Family; scanFinite?: boolean; hash?: boolean; tokenizer?: TokenizerFacts | null } = {}): Promise<LoadedCheckpoint> {
   const cfgFile = path.join(dir, 'config.json');
   if (!fs.existsSync(cfgFile)) throw new LabError('BAD_CHECKPOINT', `${dir}: no config.json (not a Hugging Face model folder)`);
   let raw: RawConfig;
@@ -166,7 +166,7 @@ export async function loadHfFolder(dir: string, opts: { family?: Family; scanFin
     nonEmbeddingParameters: parameters - embedding,
     widthDepthRatio: draft.hiddenSize / draft.numLayers,
   };
-  const tokenizer = await loadTokenizer(dir);
+  const tokenizer = opts.tokenizer !== undefined ? (opts.tokenizer ? await deferredTokenizer(dir, opts.tokenizer) : undefined) : await loadTokenizer(dir);
   if (!tokenizer) notices.push('no tokenizer.json or tokenizer.model in the folder: text cannot be tokenized for this checkpoint');
   else if (tokenizer.vocabSize > spec.vocabSize) notices.push(`the tokenizer has ${tokenizer.vocabSize} tokens but the model's vocabulary is ${spec.vocabSize}`);
   const contentHash = opts.hash === false ? '' : await hashFiles([cfgFile, ...files]);

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { LabError } from '../api/errors';
 import { loadHfFolder } from './hf';
 import { loadOnnx } from './onnx';
+import type { TokenizerFacts } from './tokenizer';
 import type { Family, LoadedCheckpoint } from './types';
 
 export interface LoadOptions {
@@ -15,6 +16,8 @@ export interface LoadOptions {
   hash?: boolean;
   /** HF folders: true scans every weight for NaN/Inf, false none; default: up to 4 GiB (hf.ts) */
   scanFinite?: boolean;
+  /** HF folders: the tokenizer as the worker that opened the folder found it (null: none), loaded here only when used */
+  tokenizer?: TokenizerFacts | null;
 }
 
 export async function loadCheckpoint(p: string, opts: LoadOptions = {}): Promise<LoadedCheckpoint> {

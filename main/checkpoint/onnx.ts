@@ -14,7 +14,7 @@ import { f16ToF32 } from './safetensors';
 import { LabError } from '../api/errors';
 import { ConfigReader, type RawConfig } from './config';
 import { ADAPTERS, pickAdapter } from './adapters/registry';
-import { loadTokenizer } from './tokenizer';
+import { deferredTokenizer, loadTokenizer, type TokenizerFacts } from './tokenizer';
 import { hashFiles } from './hash';
 import { checkInterrupted, withoutFiles } from './interrupt';
 import type { ActivationName, Family, LoadedCheckpoint, ModelSpec, StorageDType, WeightTensor } from './types';
@@ -354,10 +354,14 @@ export async function loadOnnx(file: string, opts: { family?: Family; hash?: boo
   return onnxCheckpoint(file, facts, opts.hash === false ? '' : await hashFiles(facts.hashed));
 }
 
-/** The LoadedCheckpoint of an inspected .onnx file (its tokenizer loaded here): no byte of the model is parsed again. */
-export async function onnxCheckpoint(file: string, facts: OnnxFacts, contentHash: string): Promise<LoadedCheckpoint> {
+/**
+ * The LoadedCheckpoint of an inspected .onnx file: no byte of the model is parsed again. Its tokenizer is loaded here,
+ * or, when the worker that inspected the file found it (`tokenizerFound`), only when text is encoded on this thread.
+ */
+export async function onnxCheckpoint(file: string, facts: OnnxFacts, contentHash: string, tokenizerFound?: TokenizerFacts | null): Promise<LoadedCheckpoint> {
   const notices = [...facts.notices];
-  const tokenizer = await loadTokenizer(path.dirname(file));
+  const dir = path.dirname(file);
+  const tokenizer = tokenizerFound !== undefined ? (tokenizerFound ? await deferredTokenizer(dir, tokenizerFound) : undefined) : await loadTokenizer(dir);
   if (!tokenizer) notices.push('no tokenizer.json or tokenizer.model beside the file: text cannot be tokenized');
   return { path: path.resolve(file), format: 'onnx', spec: facts.spec, weights: downWeights(facts.down, file), tokenizer, contentHash, notices };
 }

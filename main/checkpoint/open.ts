@@ -12,7 +12,9 @@
  * Cancel (`signal`): the worker is told to stop (interrupt.ts: it stops within one chunk and closes its files) and the
  * promise settles only when the worker has exited, so nothing of an abandoned open lives on. A checkpoint whose files
  * total less than OFF_THREAD_BYTES is opened here directly: it reads in well under a tenth of a second, less than a
- * worker takes to start.
+ * worker takes to start; unless its tokenizer.json is large (OFF_THREAD_TOKENIZER_BYTES). A checkpoint opened through
+ * the worker has its tokenizer.json loaded on this thread only if text is encoded here (tokenizer.ts deferredTokenizer):
+ * the engine's measurements encode in a worker (tokenizer-remote.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -23,6 +25,7 @@ import { loadCheckpoint } from './load';
 import { hashMemoFile, useHashMemo } from './hash';
 import { onnxCheckpoint, type OnnxFacts } from './onnx';
 import type { InstrumentOptions } from '../graph/instrument-onnx';
+import type { TokenizerFacts } from './tokenizer';
 import type { Family, LoadedCheckpoint } from './types';
 
 export interface OpenOptions {
@@ -34,9 +37,11 @@ export interface OpenOptions {
 }
 
 export const OFF_THREAD_BYTES = 64 * 2 ** 20;
+/** a tokenizer.json this large takes a good part of a second to load (JSON, vocabulary, merges): the open goes to the worker */
+export const OFF_THREAD_TOKENIZER_BYTES = 2 * 2 ** 20;
 
 /** What the worker sends back from an open: the results of the steps that read the weights (an .onnx file: all it parsed). */
-export type OpenReply = { ok: true; contentHash: string; notices: string[]; onnx?: OnnxFacts };
+export type OpenReply = { ok: true; contentHash: string; notices: string[]; onnx?: OnnxFacts; tokenizer: TokenizerFacts | null };
 /** …from an .onnx graph build: the instrumented model's bytes */
 export type GraphReply = { ok: true; graph: Uint8Array; locations: string[] };
 export type WorkerReply = OpenReply | GraphReply | { ok: false; error: ErrorPayload };
@@ -49,6 +54,8 @@ export interface WorkerInput {
   interrupt: Int32Array;
   /** set: instrument the .onnx file at `path` for this mask mode (buildOnnxGraphOffThread) instead of opening it */
   graph?: InstrumentOptions;
+  /** set: load the tokenizer of folder `path` and encode texts (tokenizer-remote.ts) */
+  tokenizer?: boolean;
 }
 
 const cancelled = () => new LabError('CANCELLED', 'opening the checkpoint was cancelled');
@@ -57,11 +64,12 @@ const cancelled = () => new LabError('CANCELLED', 'opening the checkpoint was ca
  * The files an open may read (an HF folder's files, or those beside an .onnx file: its external data, config.json):
  * their total bytes, and a signature of them (name, inode, size, mtime, ctime: any write changes ctime, as in hash.ts).
  */
-export function checkpointFiles(p: string): { bytes: number; signature: string } {
+export function checkpointFiles(p: string): { bytes: number; signature: string; tokenizerBytes: number } {
   try {
     const abs = path.resolve(p);
     const dir = fs.statSync(abs).isDirectory() ? abs : path.dirname(abs);
     let bytes = 0;
+    let tokenizerBytes = 0;
     const sig: string[] = [abs];
     for (const e of fs.readdirSync(dir, { withFileTypes: true }).slice(0, 10_000)) {
       if (!e.isFile() && !e.isSymbolicLink()) continue;
@@ -69,14 +77,15 @@ export function checkpointFiles(p: string): { bytes: number; signature: string }
         const st = fs.statSync(path.join(dir, e.name));
         if (!st.isFile()) continue;
         bytes += st.size;
+        if (e.name === 'tokenizer.json') tokenizerBytes = st.size;
         sig.push(`${e.name}:${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`);
       } catch {
         /* a dangling link: the open itself reports what it needs */
       }
     }
-    return { bytes, signature: sig.join('|') };
+    return { bytes, signature: sig.join('|'), tokenizerBytes };
   } catch {
-    return { bytes: 0, signature: '' }; // no such path: the open says so, with the path
+    return { bytes: 0, signature: '', tokenizerBytes: 0 }; // no such path: the open says so, with the path
   }
 }
 
@@ -85,7 +94,7 @@ export function checkpointFiles(p: string): { bytes: number; signature: string }
  * three times (runs.start hashes its inputs, the session records it, the job measures it), and the scan and hash need
  * reading only once while the files stay as they were.
  */
-const found = new Map<string, { contentHash: string; notices: string[] }>();
+const found = new Map<string, { contentHash: string; notices: string[]; tokenizer: TokenizerFacts | null }>();
 const FOUND_MAX = 32;
 
 export async function openCheckpoint(p: string, opts: OpenOptions = {}): Promise<LoadedCheckpoint> {
@@ -93,7 +102,7 @@ export async function openCheckpoint(p: string, opts: OpenOptions = {}): Promise
   if (signal?.aborted) throw cancelled();
   const mode = opts.offThread ?? 'auto';
   const files = mode === 'never' ? undefined : checkpointFiles(p);
-  if (!files || (mode === 'auto' && files.bytes < OFF_THREAD_BYTES)) {
+  if (!files || (mode === 'auto' && files.bytes < OFF_THREAD_BYTES && files.tokenizerBytes < OFF_THREAD_TOKENIZER_BYTES)) {
     const c = await loadCheckpoint(p, { family });
     if (signal?.aborted) throw cancelled();
     return c;
@@ -104,7 +113,7 @@ export async function openCheckpoint(p: string, opts: OpenOptions = {}): Promise
     // an .onnx file (up to 2 GiB of inline initializers) is parsed in the worker only: this thread builds the
     // checkpoint from what it found (the down projections' byte ranges) and loads the tokenizer
     const r = await openInWorker(p, family, signal);
-    const c = await onnxCheckpoint(path.resolve(p), r.onnx!, r.contentHash);
+    const c = await onnxCheckpoint(path.resolve(p), r.onnx!, r.contentHash, r.tokenizer);
     if (signal?.aborted) throw cancelled();
     return c;
   }
@@ -115,8 +124,8 @@ export async function openCheckpoint(p: string, opts: OpenOptions = {}): Promise
     found.set(key, facts);
     if (found.size > FOUND_MAX) found.delete(found.keys().next().value!);
   }
-  // the worker has checked everything; this lazy open reads config, headers and tokenizer only
-  const c = await loadCheckpoint(p, { family, hash: false, scanFinite: false });
+  // the worker has checked everything; this lazy open reads config and headers only (the tokenizer when first used)
+  const c = await loadCheckpoint(p, { family, hash: false, scanFinite: false, tokenizer: facts.tokenizer });
   if (signal?.aborted) throw cancelled();
   return { ...c, contentHash: facts.contentHash, notices: [...facts.notices] };
 }
@@ -132,7 +141,7 @@ export function workerScript(here: string = import.meta.url): string {
   return file.replace(/([\\/])app\.asar([\\/])/, '$1app.asar.unpacked$2');
 }
 
-function openInWorker(p: string, family: Family | undefined, signal: AbortSignal | undefined): Promise<{ contentHash: string; notices: string[]; onnx?: OnnxFacts }> {
+function openInWorker(p: string, family: Family | undefined, signal: AbortSignal | undefined): Promise<OpenReply> {
   return runWorker<OpenReply>({ path: path.resolve(p), family, memoFile: hashMemoFile() }, signal, cancelled, `opening ${p}`);
 }
 

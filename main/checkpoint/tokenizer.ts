@@ -19,7 +19,41 @@ function readJson(file: string): Record<string, unknown> {
   }
 }
 
+/** What the engine shows and checks of a tokenizer without loading it (found where it was loaded: the checkpoint reader's worker). */
+export type TokenizerFacts = Pick<TextTokenizer, 'vocabSize' | 'bosTokenId' | 'eosTokenId' | 'source'>;
+
+export function tokenizerFacts(t: TextTokenizer): TokenizerFacts {
+  return { vocabSize: t.vocabSize, bosTokenId: t.bosTokenId, eosTokenId: t.eosTokenId, source: t.source };
+}
+
+/**
+ * The tokenizer of folder `dir` as its facts say (the worker that opened the checkpoint loaded it), loaded here only if
+ * text is encoded on this thread: the engine's measurements encode in a worker (tokenizer-remote.ts), so a
+ * tokenizer.json of tens of MB is never parsed on the engine's thread. A SentencePiece model (loaded asynchronously,
+ * and small) is loaded now.
+ */
+export async function deferredTokenizer(dir: string, facts: TokenizerFacts): Promise<TextTokenizer | undefined> {
+  if (facts.source !== 'tokenizer.json') return loadTokenizer(dir);
+  let real: TextTokenizer | undefined;
+  const get = () => {
+    real ??= loadTokenizerJson(dir);
+    if (!real) throw new LabError('BAD_CHECKPOINT', `${path.join(dir, 'tokenizer.json')} is gone`);
+    return real;
+  };
+  return { ...facts, dir, encode: (text) => get().encode(text), decode: (ids) => get().decode(ids) };
+}
+
 export async function loadTokenizer(dir: string): Promise<TextTokenizer | undefined> {
+  const cfgFile = path.join(dir, 'tokenizer_config.json');
+  const fromJson = loadTokenizerJson(dir);
+  if (fromJson) return fromJson;
+  const spm = path.join(dir, 'tokenizer.model');
+  if (fs.existsSync(spm)) return { ...(await loadSentencePiece(spm, fs.existsSync(cfgFile) ? readJson(cfgFile) : {})), dir };
+  return undefined;
+}
+
+/** tokenizer.json of folder `dir` (synchronous), or undefined when there is none */
+function loadTokenizerJson(dir: string): TextTokenizer | undefined {
   const tj = path.join(dir, 'tokenizer.json');
   const cfgFile = path.join(dir, 'tokenizer_config.json');
   if (fs.existsSync(tj)) {
@@ -42,14 +76,13 @@ export async function loadTokenizer(dir: string): Promise<TextTokenizer | undefi
     return {
       encode: (text) => tok.encode(text, { add_special_tokens: false }).ids,
       decode: (ids) => tok.decode(ids, { skip_special_tokens: false }),
-      vocabSize: ids.length ? Math.max(...ids) + 1 : 0,
+      vocabSize: ids.reduce((m, id) => Math.max(m, id + 1), 0), // not Math.max(...ids): 256k arguments overflow the stack
       bosTokenId: idOf(cfg.bos_token),
       eosTokenId: idOf(cfg.eos_token),
       source: 'tokenizer.json',
+      dir,
     };
   }
-  const spm = path.join(dir, 'tokenizer.model');
-  if (fs.existsSync(spm)) return loadSentencePiece(spm, fs.existsSync(cfgFile) ? readJson(cfgFile) : {});
   return undefined;
 }
 

@@ -115,6 +115,8 @@ export interface TextTokenizer {
   eosTokenId?: number;
   /** 'tokenizer.json' | 'tokenizer.model' */
   source: string;
+  /** the folder it was loaded from (loadTokenizer): a worker can load the same one there (tokenizer-remote.ts) */
+  dir?: string;
 }
 
 export interface LoadedCheckpoint {

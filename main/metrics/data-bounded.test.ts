@@ -59,7 +59,7 @@ describe('bounded evaluation data', () => {
     expect(() => loadEvalData(f, tok, { tokens: 10 * n, seqLen: 64, batch: 1 })).toThrow(`evaluation data ${f} is too short: it gives ${n} tokens, the budget needs ${Math.floor((10 * n) / 64)} sequences of 64`);
   });
 
-  it('the async loader lets the event loop run between tokenizer calls and stops on cancel', async () => {
+  it('the async loader on this thread lets the event loop run between tokenizer calls and stops on cancel', async () => {
     const tok = (await loadTokenizer(path.join(ROOT, 'resources/demo-lab/models/relu')))!;
     let ticks = 0;
     const timer = setInterval(() => ticks++, 0);
@@ -70,7 +70,7 @@ describe('bounded evaluation data', () => {
       seen.push(ticks);
       return enc(t);
     };
-    const d = await loadEvalDataAsync(big, ct, { tokens: 8192, seqLen: 256, batch: 8 });
+    const d = await loadEvalDataAsync(big, ct, { tokens: 8192, seqLen: 256, batch: 8 }, undefined, { offThread: false });
     clearInterval(timer);
     expect(d.tokens).toBe(8192);
     expect(ct.calls).toBeGreaterThan(1);
@@ -82,7 +82,58 @@ describe('bounded evaluation data', () => {
       abort.abort(); // cancel arrives while the first prefix is tokenized
       return enc2(t);
     };
-    await expect(loadEvalDataAsync(big, ca, { tokens: 8192, seqLen: 256, batch: 8 }, abort.signal)).rejects.toThrow('the measurement was cancelled');
+    await expect(loadEvalDataAsync(big, ca, { tokens: 8192, seqLen: 256, batch: 8 }, abort.signal, { offThread: false })).rejects.toThrow('the measurement was cancelled');
     expect(ca.calls).toBe(1);
   }, 60_000);
+
+  // a tokenizer.json of ~300,000 entries (a few MB, as large vocabularies are): loading it is a long synchronous step
+  const bigTok = path.join(tmp, 'bigtok');
+  fs.mkdirSync(bigTok);
+  const tj = JSON.parse(fs.readFileSync(path.join(ROOT, 'resources/demo-lab/models/relu/tokenizer.json'), 'utf8')) as { model: { vocab: Record<string, number> } };
+  const base = Math.max(...Object.values(tj.model.vocab)) + 1;
+  for (let i = 0; i < 300_000; i++) tj.model.vocab[`\u4e00${i.toString(36)}\u4e01`] = base + i;
+  fs.writeFileSync(path.join(bigTok, 'tokenizer.json'), JSON.stringify(tj));
+
+  for (const [name, dir] of [['BPE tokenizer.json', 'resources/demo-lab/models/relu'], ['SentencePiece tokenizer.model', 'test/fixtures/checkpoints/torch-minicpm-st']] as const)
+    it(`${name}: loaded and run in a worker, the batches are those of the tokenizer here`, async () => {
+      const tok = (await loadTokenizer(path.join(ROOT, dir)))!;
+      expect(tok.dir).toBe(path.join(ROOT, dir));
+      for (const o of [{ tokens: 1024, seqLen: 64, batch: 4 }, { seqLen: 256, batch: 8, bosPerSequence: tok.bosTokenId !== undefined }]) {
+        const here = loadEvalData(big, tok, o);
+        const there = await loadEvalDataAsync(big, tok, o, undefined, { offThread: true });
+        expect(there).toEqual(here);
+      }
+    }, 120_000);
+
+  it('a large tokenizer loads and encodes in the worker: the event loop keeps turning; a cancel meanwhile ends it at once', async () => {
+    const tok = { ...(await loadTokenizer(path.join(ROOT, 'resources/demo-lab/models/relu')))!, dir: bigTok }; // same ids, the big file's load
+    let last = performance.now();
+    let stall = 0;
+    const tick = setInterval(() => {
+      const t = performance.now();
+      stall = Math.max(stall, t - last);
+      last = t;
+    }, 5);
+    const t0 = performance.now();
+    const d = await loadEvalDataAsync(big, tok, { tokens: 65536, seqLen: 256, batch: 8 });
+    const took = performance.now() - t0;
+    clearInterval(tick);
+    expect(d).toEqual(loadEvalData(big, tok, { tokens: 65536, seqLen: 256, batch: 8 }));
+    expect(stall).toBeLessThan(took / 4); // the load and the encoding ran elsewhere
+    // here the same load blocks this thread for a good part of that time
+    const h0 = performance.now();
+    await loadTokenizer(bigTok);
+    expect(performance.now() - h0).toBeGreaterThan(stall);
+
+    const fds = fs.readdirSync('/proc/self/fd').length;
+    const abort = new AbortController();
+    const p = loadEvalDataAsync(big, tok, { tokens: 65536, seqLen: 256, batch: 8 }, abort.signal).catch((e: { code?: string }) => e.code);
+    setTimeout(() => abort.abort(), 50);
+    const c0 = performance.now();
+    expect(await p).toBe('CANCELLED');
+    expect(performance.now() - c0).toBeLessThan(took); // not after the work it abandoned
+    // the worker, cancelled while it loads, stops by itself right after (it is not ended while reading a file)
+    for (let i = 0; i < 300 && fs.readdirSync('/proc/self/fd').length !== fds; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(fs.readdirSync('/proc/self/fd').length).toBe(fds);
+  }, 120_000);
 });

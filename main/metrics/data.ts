@@ -5,8 +5,10 @@
  * of B sequences (the last batch may be smaller). Deterministic: no shuffling, no sampling.
  */
 import fs from 'node:fs';
+import path from 'node:path';
 import { LabError } from '../api/errors';
 import type { TextTokenizer } from '../checkpoint/types';
+import { startRemoteTokenizer } from '../checkpoint/tokenizer-remote';
 
 export interface DataOptions {
   /** token budget N; rounded DOWN to a multiple of seqLen; default: every full sequence in the text */
@@ -145,71 +147,123 @@ export function batchStream(stream: ArrayLike<number>, o: DataOptions, file: str
 }
 
 /** Token ids the tokenizer gives for text it does not know (unk) are not "known tokens". */
-function knownTokenCount(ids: number[], tok: TextTokenizer, unkIds: Set<number>): number {
+function knownTokenCount(ids: ArrayLike<number>, vocabSize: number, unkIds: Set<number>): number {
   let k = 0;
-  for (const id of ids) if (id >= 0 && id < tok.vocabSize && !unkIds.has(id)) k++;
+  for (let i = 0; i < ids.length; i++) if (ids[i] >= 0 && ids[i] < vocabSize && !unkIds.has(ids[i])) k++;
   return k;
 }
+
+const UNK_PROBE = '\uE000\uE001\uE002';
 
 /**
  * Bounded work (issue 19: a 200 MB text with a 1,024-token budget was read and tokenized whole, 3.3 GB RSS, the
  * engine frozen, cancel included). With a budget, a prefix of the file is read (whole lines) and tokenized; the
  * budget's tokens are taken once a prefix twice as long gives the same first tokens (so the cut cannot change
- * them), else the prefix doubles. A file read whole gives exactly the whole file's tokens, as before. Each step is
- * a yield, so the async loader lets the event loop run and cancel in between.
+ * them), else the prefix doubles. A file read whole gives exactly the whole file's tokens, as before. The steps yield
+ * each text to encode and get its ids back: the sync loader encodes here, the async one in a worker (or here, yielding).
  */
-function* tokenizeSteps(file: string, tok: TextTokenizer, o: DataOptions): Generator<void, { ids: number[]; whole: boolean }> {
-  if (o.tokens === undefined) return { ids: tok.encode(readEvalText(file)), whole: true };
+function* tokenizeSteps(file: string, o: DataOptions): Generator<string, { ids: ArrayLike<number>; whole: boolean }, ArrayLike<number>> {
+  if (o.tokens === undefined) return { ids: yield readEvalText(file), whole: true };
   const need = Math.floor(o.tokens / o.seqLen) * (o.bosPerSequence ? o.seqLen - 1 : o.seqLen);
   let bytes = Math.max(64 * 1024, need * 16); // ~4 bytes a token, ×4
   let cur = readEvalPrefix(file, bytes);
-  let ids = tok.encode(cur.text);
+  let ids = yield cur.text;
   for (;;) {
     if (cur.whole) return { ids, whole: true };
-    yield;
     bytes *= 2;
     const next = readEvalPrefix(file, bytes);
-    const nextIds = tok.encode(next.text);
-    if (ids.length >= need && nextIds.length >= need && ids.slice(0, need).every((v, i) => v === nextIds[i])) return { ids: nextIds, whole: next.whole };
+    const nextIds = yield next.text;
+    if (ids.length >= need && nextIds.length >= need && samePrefix(ids, nextIds, need)) return { ids: nextIds, whole: next.whole };
     cur = next;
     ids = nextIds;
   }
 }
 
-export function loadEvalData(file: string, tok: TextTokenizer, o: DataOptions): EvalData {
-  validateDataOptions(o);
-  const steps = tokenizeSteps(file, tok, o);
-  let r = steps.next();
-  while (!r.done) r = steps.next();
-  return finishEvalData(file, tok, o, r.value.ids);
+function samePrefix(a: ArrayLike<number>, b: ArrayLike<number>, n: number): boolean {
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
-/** loadEvalData off the event loop's critical path: yields between tokenizer calls; `signal` cancels (CANCELLED). */
-export async function loadEvalDataAsync(file: string, tok: TextTokenizer, o: DataOptions, signal?: AbortSignal): Promise<EvalData> {
+export function loadEvalData(file: string, tok: TextTokenizer, o: DataOptions): EvalData {
+  validateDataOptions(o);
+  const steps = tokenizeSteps(file, o);
+  let r = steps.next();
+  while (!r.done) r = steps.next(tok.encode(r.value));
+  return finishEvalData(file, tok, o, r.value.ids, unkProbe(tok));
+}
+
+/**
+ * loadEvalData off the event loop: a tokenizer loaded from a folder (loadTokenizer: `dir`) is loaded again and run in
+ * a worker thread (main/checkpoint/tokenizer-remote.ts), so neither loading it nor encoding megabytes of text blocks
+ * the engine, when the tokenizer file or the text to read is large (worthAWorker); otherwise, and for tokenizers not
+ * loaded from a folder, it runs here, yielding to the event loop between calls. `signal` cancels (CANCELLED), ending
+ * the worker at once. `offThread` forces the choice.
+ */
+export async function loadEvalDataAsync(file: string, tok: TextTokenizer, o: DataOptions, signal?: AbortSignal, opts: { offThread?: boolean } = {}): Promise<EvalData> {
   validateDataOptions(o);
   const cancelled = () => new LabError('CANCELLED', 'the measurement was cancelled');
   if (signal?.aborted) throw cancelled();
-  const steps = tokenizeSteps(file, tok, o);
+  if (tok.dir !== undefined && (opts.offThread ?? worthAWorker(file, tok.dir, o))) {
+    const remote = await startRemoteTokenizer(tok.dir, signal);
+    try {
+      const steps = tokenizeSteps(file, o);
+      let r = steps.next();
+      while (!r.done) r = steps.next(await remote.encode(r.value));
+      const probe = await remote.encode(UNK_PROBE).then(
+        (ids) => Array.from(ids),
+        () => [],
+      );
+      if (signal?.aborted) throw cancelled();
+      return finishEvalData(file, remote, o, r.value.ids, probe);
+    } finally {
+      await remote.close();
+    }
+  }
+  const steps = tokenizeSteps(file, o);
   let r = steps.next();
+  let first = true;
   while (!r.done) {
-    await new Promise<void>((res) => setTimeout(res, 0)); // a full turn of the event loop: timers, I/O (the socket), cancel
+    if (!first) await new Promise<void>((res) => setTimeout(res, 0)); // a full turn of the event loop: timers, I/O (the socket), cancel
+    first = false;
     if (signal?.aborted) throw cancelled();
-    r = steps.next();
+    r = steps.next(tok.encode(r.value));
   }
   if (signal?.aborted) throw cancelled();
-  return finishEvalData(file, tok, o, r.value.ids);
+  return finishEvalData(file, tok, o, r.value.ids, unkProbe(tok));
 }
 
-function finishEvalData(file: string, tok: TextTokenizer, o: DataOptions, ids: number[]): EvalData {
-  const unk = new Set<number>();
-  // the unknown token is whatever a string of private-use characters encodes to, if it is one id repeated
+/** Below these a worker (its start, loading the tokenizer again) costs more than the work it would take off this thread. */
+const OFF_THREAD_TEXT_BYTES = 4 * 2 ** 20;
+const OFF_THREAD_TOKENIZER_BYTES = 2 * 2 ** 20;
+
+/** whether the tokenizer file or the text the budget reads is large enough for the worker */
+function worthAWorker(file: string, dir: string, o: DataOptions): boolean {
+  const size = (f: string) => {
+    try {
+      return fs.statSync(f).size;
+    } catch {
+      return 0;
+    }
+  };
+  const tokenizerBytes = Math.max(size(path.join(dir, 'tokenizer.json')), size(path.join(dir, 'tokenizer.model')));
+  const need = o.tokens === undefined ? Infinity : Math.floor(o.tokens / o.seqLen) * o.seqLen;
+  const textBytes = Math.min(size(file), 2 * Math.max(64 * 1024, need * 16)); // tokenizeSteps' first two prefixes
+  return tokenizerBytes >= OFF_THREAD_TOKENIZER_BYTES || textBytes >= OFF_THREAD_TEXT_BYTES;
+}
+
+/** what the tokenizer makes of private-use characters (the unknown token, if it is one id repeated) */
+function unkProbe(tok: TextTokenizer): number[] {
   try {
-    const probe = tok.encode('\uE000\uE001\uE002');
-    if (probe.length > 0 && probe.every((x) => x === probe[0])) unk.add(probe[0]);
+    return tok.encode(UNK_PROBE);
   } catch {
-    // tokenizers that reject the probe have no unk id to learn here
+    return []; // tokenizers that reject the probe have no unk id to learn here
   }
-  if (ids.length === 0 || knownTokenCount(ids, tok, unk) === 0)
+}
+
+function finishEvalData(file: string, tok: Pick<TextTokenizer, 'vocabSize' | 'bosTokenId' | 'source'>, o: DataOptions, ids: ArrayLike<number>, probe: number[]): EvalData {
+  const unk = new Set<number>();
+  if (probe.length > 0 && probe.every((x) => x === probe[0])) unk.add(probe[0]);
+  if (ids.length === 0 || knownTokenCount(ids, tok.vocabSize, unk) === 0)
     throw new LabError('BAD_DATA', `evaluation data ${file} has no tokens the model's tokenizer (${tok.source}) knows`);
   return batchStream(ids, o, file, tok.bosTokenId);
 }

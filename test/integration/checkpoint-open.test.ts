@@ -141,3 +141,28 @@ test('runs.start answers before the inputs are hashed; a cancel while hashing th
   await e.dispose();
   expect(openFds()).toBe(fds);
 });
+
+test('a checkpoint with a large tokenizer.json opens in the worker; this thread loads the tokenizer only when it encodes', async () => {
+  const dir = writeTinyCheckpoint(path.join(tmp, 'bigtok'), 'llama', { seed: 4, layers: 2 });
+  const tj = JSON.parse(fs.readFileSync(path.join(dir, 'tokenizer.json'), 'utf8')) as { model: { vocab: Record<string, number> } };
+  const base = Math.max(...Object.values(tj.model.vocab)) + 1;
+  for (let i = 0; i < 200_000; i++) tj.model.vocab[`\u4e00${i.toString(36)}\u4e01`] = base + i;
+  fs.writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify(tj)); // ~4 MB: past OFF_THREAD_TOKENIZER_BYTES
+  const here = await openCheckpoint(dir, { offThread: 'never' });
+  let last = performance.now();
+  let stall = 0;
+  const tick = setInterval(() => {
+    const t = performance.now();
+    stall = Math.max(stall, t - last);
+    last = t;
+  }, 5);
+  const t0 = performance.now();
+  const there = await openCheckpoint(dir); // 'auto': the tokenizer's size sends it to the worker
+  const took = performance.now() - t0;
+  clearInterval(tick);
+  expect(stall).toBeLessThan(took / 4);
+  expect(summarize(there)).toEqual(summarize(here));
+  expect(there.notices).toEqual(here.notices); // 'the tokenizer has … tokens but the model's vocabulary is …', from the worker
+  expect({ ...there.tokenizer, encode: 0, decode: 0 }).toEqual({ ...here.tokenizer, encode: 0, decode: 0 });
+  expect(there.tokenizer!.encode('the quick brown fox')).toEqual(here.tokenizer!.encode('the quick brown fox')); // loaded now
+});
