@@ -202,6 +202,9 @@ let pool: Worker[] | undefined;
 let poolBroken = false;
 let nextId = 1;
 let nextLayer = 1;
+/** the pool's threads end this long after their last curve (the next layer's curve follows within milliseconds) */
+const IDLE_MS = 1000;
+let idleTimer: ReturnType<typeof setTimeout> | undefined;
 const waiting = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
 
 function workers(count: number): Worker[] | undefined {
@@ -212,7 +215,6 @@ function workers(count: number): Worker[] | undefined {
       const mod = curveSweepModule();
       pool = Array.from({ length: count }, () => {
         const w = new Worker(src, { eval: true, workerData: { mod } });
-        w.unref(); // an idle pool never keeps the process alive
         w.on('message', (r: Reply) => {
           const p = waiting.get(r.id);
           waiting.delete(r.id);
@@ -241,8 +243,10 @@ function failPool(e: Error): void {
   for (const w of p ?? []) void w.terminate();
 }
 
-/** ends the pool's threads (tests; the process exits without it too: they are unref'd); a curve being built goes on in its own thread */
+/** ends the pool's threads now (a prepared target's dispose; else they end IDLE_MS after their last curve); a curve being built goes on in this thread */
 export async function closeCurvePool(): Promise<void> {
+  if (idleTimer) clearTimeout(idleTimer);
+  idleTimer = undefined;
   const p = pool;
   pool = undefined;
   for (const [, w] of waiting) w.reject(new Error('CETT curve worker pool closed'));
@@ -268,7 +272,7 @@ export async function curveParallel(op: CurveOperands, visit: PairVisitor, threa
   const results = new Map<number, Reply>();
   let next = 0; // next chunk to hand out
   let done = 0; // chunks visited so far (in order)
-  for (const w of pw) w.ref(); // the threads keep the process alive while they work for it
+  if (idleTimer) clearTimeout(idleTimer);
   try {
     await new Promise<void>((resolve, reject) => {
       let failed = false;
@@ -312,6 +316,8 @@ export async function curveParallel(op: CurveOperands, visit: PairVisitor, threa
     failPool(new Error('CETT curve worker pool stopped'));
     curveInThread(op, visit, done < starts.length ? starts[done] : op.tokens);
   } finally {
-    for (const w of pw) w.unref();
+    // idle threads are ended soon after (a process with live threads would not exit when its work is done)
+    idleTimer = setTimeout(() => void closeCurvePool(), IDLE_MS);
+    idleTimer.unref();
   }
 }

@@ -13,6 +13,7 @@ import type { EvalBatch } from './data';
 import { meanNll } from './stats';
 import { AUTHORS_NUM_CANDIDATES, buildLayerCurveParallel, tauFromThresholds, type LayerCurve, type ThresholdMode } from './thresholds';
 import { buildProbeCurve } from './cett-probe';
+import { closeCurvePool } from './curve-kernel';
 import type { SearchRecord } from './types';
 
 export type CurveEngine = 'auto' | 'js' | 'ort' | 'fused';
@@ -289,6 +290,7 @@ export class PreparedTarget {
   async dispose(): Promise<void> {
     for (const cs of this.curves) for (const cv of cs ?? []) await cv.dispose?.();
     this.curves = [];
+    if (this.engine === 'js') await closeCurvePool(); // the CPU curve's threads (else they end a second after their last curve)
   }
 
   /** τ_{l,i} = ε_l / ‖W_out[:, i]‖ in fp32 (paper Sec. 4.1, Eq. 3; the form the authors' code exports). */
