@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadTokenizer } from '../checkpoint/tokenizer';
 import type { TextTokenizer } from '../checkpoint/types';
-import { batchStream, loadEvalData, loadEvalDataAsync } from './data';
+import { batchStream, loadEvalData, loadEvalDataAsync, readEvalText } from './data';
 
 const ROOT = path.resolve(__dirname, '../..');
 const EVAL = path.join(ROOT, 'resources/demo-lab/eval.txt');
@@ -50,6 +50,34 @@ describe('bounded evaluation data', () => {
       const d = loadEvalData(small, tok, o);
       expect(d).toEqual(batchStream(tok.encode(text.slice(0, 20_000)), o, small, tok.bosTokenId));
     }, 120_000);
+
+  it('a 200 MB text with a 1,024-token budget: a few hundred kB are read, the batches are those of its start', async () => {
+    const tok = (await loadTokenizer(path.join(ROOT, 'resources/demo-lab/models/relu')))!;
+    const f = path.join(tmp, 'huge.txt');
+    fs.writeFileSync(f, text);
+    fs.truncateSync(f, 200 * 2 ** 20); // the rest a hole (NUL bytes, no line break): 200 MB that cost the disk nothing
+    const rchar = () => Number(/rchar:\s+(\d+)/.exec(fs.readFileSync('/proc/self/io', 'utf8'))![1]);
+    const o = { tokens: 1024, seqLen: 64, batch: 4 };
+    const r0 = rchar();
+    const d = await loadEvalDataAsync(f, tok, o);
+    expect(rchar() - r0).toBeLessThan(2 * 2 ** 20);
+    expect(ids(d)).toEqual(ids(batchStream(tok.encode(text), o, f, tok.bosTokenId)));
+  });
+
+  it('a prefix of a text without line breaks or spaces ends on a whole character; JSON lines wait for their line break', () => {
+    const f = path.join(tmp, 'nospace.txt');
+    fs.writeFileSync(f, 'é'.repeat(100_000)); // 2 bytes each
+    for (const max of [1001, 1002, 4096]) {
+      const t = readEvalText(f, max);
+      expect(t.length).toBeGreaterThan(max / 2 - 3);
+      expect(Buffer.byteLength(t)).toBeLessThanOrEqual(max);
+      expect(t).toBe('é'.repeat(t.length)); // no replacement character: never cut inside one
+    }
+    const j = path.join(tmp, 'long.jsonl');
+    fs.writeFileSync(j, JSON.stringify({ text: 'x'.repeat(10_000) }) + '\n' + JSON.stringify({ text: 'y' }) + '\n');
+    expect(readEvalText(j, 1000)).toBe(''); // the first line is longer: nothing yet, not the whole file
+    expect(readEvalText(j, 10_020)).toBe('x'.repeat(10_000));
+  });
 
   it('a budget the file cannot meet still reads it all and says how many tokens it gives', async () => {
     const tok = (await loadTokenizer(path.join(ROOT, 'resources/demo-lab/models/relu')))!;
@@ -115,10 +143,10 @@ describe('bounded evaluation data', () => {
       last = t;
     }, 5);
     const t0 = performance.now();
-    const d = await loadEvalDataAsync(big, tok, { tokens: 65536, seqLen: 256, batch: 8 });
+    const d = await loadEvalDataAsync(big, tok, { tokens: 32768, seqLen: 256, batch: 8 });
     const took = performance.now() - t0;
     clearInterval(tick);
-    expect(d).toEqual(loadEvalData(big, tok, { tokens: 65536, seqLen: 256, batch: 8 }));
+    expect(d).toEqual(loadEvalData(big, tok, { tokens: 32768, seqLen: 256, batch: 8 }));
     expect(stall).toBeLessThan(took / 4); // the load and the encoding ran elsewhere
     // here the same load blocks this thread for a good part of that time
     const h0 = performance.now();
@@ -127,7 +155,7 @@ describe('bounded evaluation data', () => {
 
     const fds = fs.readdirSync('/proc/self/fd').length;
     const abort = new AbortController();
-    const p = loadEvalDataAsync(big, tok, { tokens: 65536, seqLen: 256, batch: 8 }, abort.signal).catch((e: { code?: string }) => e.code);
+    const p = loadEvalDataAsync(big, tok, { tokens: 32768, seqLen: 256, batch: 8 }, abort.signal).catch((e: { code?: string }) => e.code);
     setTimeout(() => abort.abort(), 50);
     const c0 = performance.now();
     expect(await p).toBe('CANCELLED');

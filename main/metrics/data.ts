@@ -60,10 +60,18 @@ function readPrefix(file: string, maxBytes: number, linesOnly: boolean): { raw: 
       got += k;
     }
     if (got >= size) return { raw: raw.subarray(0, got), whole: true };
-    // cut after the last line break (or, in a text without one, the last space): never inside a character or a line
+    // cut after the last line break (or, in a text without one, the last space): never inside a character or a line;
+    // a text with neither is cut before its last character that may be incomplete (a UTF-8 lead byte), and JSON lines
+    // without a line break in the prefix give nothing yet (the caller reads a longer prefix): never the whole file
     let cut = raw.lastIndexOf(0x0a, got - 1);
     if (cut < 0 && !linesOnly) cut = raw.lastIndexOf(0x20, got - 1);
-    if (cut < 0) return readPrefix(file, Infinity, linesOnly);
+    if (cut < 0 && linesOnly) return { raw: raw.subarray(0, 0), whole: false };
+    if (cut < 0) {
+      let end = got;
+      while (end > 0 && (raw[end - 1] & 0xc0) === 0x80) end--; // continuation bytes of the last character
+      if (end > 0 && raw[end - 1] >= 0xc0) end--; // its lead byte
+      return { raw: raw.subarray(0, end), whole: false };
+    }
     return { raw: raw.subarray(0, cut + 1), whole: false };
   } catch (e) {
     if (e instanceof LabError) throw e;
@@ -106,7 +114,7 @@ function readEvalPrefix(file: string, maxBytes: number): { text: string; whole: 
     });
     text = docs.join('\n\n');
   }
-  if (text.trim() === '') throw new LabError('BAD_DATA', `evaluation data ${file} is empty`);
+  if (text.trim() === '' && whole) throw new LabError('BAD_DATA', `evaluation data ${file} is empty`);
   return { text, whole };
 }
 
