@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseNumberArg, parseNumberList } from './args';
+import { parseNumberArg, parseNumberList, parseWholeArg } from './args';
 import { resolveSeries } from './measure';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -21,6 +21,14 @@ describe('CLI number arguments (issue 19: an empty item was measured as 0)', () 
     expect(parseNumberArg(undefined, 'p')).toBeUndefined();
     expect(parseNumberArg('0', 'p')).toBe(0);
     expect(parseNumberArg('1e3', 'tokens')).toBe(1000);
+  });
+  it('whole-number flags (counts, seeds, task indices): digits only, at least the minimum', () => {
+    expect(parseWholeArg(undefined, 'seed')).toBeUndefined();
+    expect(parseWholeArg('0', 'seed')).toBe(0);
+    expect(parseWholeArg(' 12 ', 'max-parallel', 1)).toBe(12);
+    for (const bad of ['', ' ', '-1', '1.5', '1e3', '0x10', 'x', '99999999999999999999'])
+      expect(() => parseWholeArg(bad, 'seed'), bad).toThrow(`--seed must be a whole number ≥ 0 (got "${bad}")`);
+    expect(() => parseWholeArg('0', 'max-parallel', 1)).toThrow('--max-parallel must be a whole number ≥ 1 (got "0")');
   });
   it('a series list line with an empty tokens field is refused, not read as 0 tokens', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'args-'));

@@ -14,6 +14,16 @@ export function parseNumberArg(v: string | boolean | undefined, flag: string): n
   return x;
 }
 
+/** A whole-number flag (a count, a seed, a task index): undefined when absent, else digits only (no sign, point or
+ * exponent; blanks around are allowed), at least `min`. */
+export function parseWholeArg(v: string | boolean | undefined, flag: string, min = 0): number | undefined {
+  if (v === undefined || typeof v === 'boolean') return undefined;
+  const s = v.trim();
+  const x = /^\d+$/.test(s) ? Number(s) : NaN;
+  if (!Number.isSafeInteger(x) || x < min) throw new LabError('BAD_REQUEST', `--${flag} must be a whole number ≥ ${min} (got "${v}")`);
+  return x;
+}
+
 /** A comma-separated list of numbers (`--sweep 0.1,0.2`): every item must be a finite number; none may be empty. */
 export function parseNumberList(v: string, flag: string): number[] {
   if (v.trim() === '') throw new LabError('BAD_REQUEST', `--${flag} is empty: give numbers separated by commas`);

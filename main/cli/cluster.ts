@@ -11,7 +11,8 @@ import type { ClusterStatus, CommandName, RequestOf, ResponseOf } from '../api/c
 import type { Engine } from '../engine/engine';
 import { readSweepSpec, runTask, sweepFromSpec, type MeasureFlags, type SeriesPoint } from '../cluster/index';
 import type { CliCommand } from './commands';
-import { measureCommand, measureFlagsConfig, resolveSeries } from './measure';
+import { MEASURE_OPTIONS, measureCommand, measureFlagsConfig, resolveSeries } from './measure';
+import { parseWholeArg } from './args';
 
 const USAGE = `usage: sparsity-lab cluster <verb> …
   submit <series folder | list.txt | ckpt … | sweep.json> --session <file> --data <file> [options]
@@ -37,17 +38,7 @@ const USAGE = `usage: sparsity-lab cluster <verb> …
 
 const OPTIONS = {
   session: { type: 'string' },
-  data: { type: 'string' },
-  method: { type: 'string' },
-  p: { type: 'string' },
-  param: { type: 'string' },
-  tokens: { type: 'string' },
-  'seq-len': { type: 'string' },
-  batch: { type: 'string' },
-  tol: { type: 'string' },
-  'threshold-mode': { type: 'string' },
-  provider: { type: 'string' },
-  bos: { type: 'boolean' },
+  ...MEASURE_OPTIONS,
   partition: { type: 'string' },
   account: { type: 'string' },
   time: { type: 'string' },
@@ -66,13 +57,6 @@ const OPTIONS = {
   json: { type: 'boolean' },
   help: { type: 'boolean' },
 } as const;
-
-function int(v: string | undefined, name: string, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  const n = v.trim() === '' ? NaN : Number(v); // Number('') is 0
-  if (!Number.isInteger(n) || n < min) throw new LabError('BAD_REQUEST', `--${name} must be a whole number ≥ ${min} (got "${v}")`);
-  return n;
-}
 
 async function openSession(engine: Engine, file: string | undefined, create: boolean): Promise<void> {
   if (!file) throw new LabError('BAD_REQUEST', '--session <file> is required: the array is recorded in the session');
@@ -121,10 +105,10 @@ export function submitRequest(values: Values, positionals: string[]): RequestOf<
       partition: values.partition,
       account: values.account,
       time: values.time,
-      gpusPerTask: int(values['gpus-per-task'], 'gpus-per-task', 0) ?? 1,
-      cpusPerTask: int(values['cpus-per-task'], 'cpus-per-task', 1) ?? 4,
+      gpusPerTask: parseWholeArg(values['gpus-per-task'], 'gpus-per-task', 0) ?? 1,
+      cpusPerTask: parseWholeArg(values['cpus-per-task'], 'cpus-per-task', 1) ?? 4,
       mem: values.mem,
-      maxParallel: int(values['max-parallel'], 'max-parallel', 1),
+      maxParallel: parseWholeArg(values['max-parallel'], 'max-parallel', 1),
       engineCommand: values['engine-command'],
     },
     results: values.bundle ?? values.results,
@@ -211,7 +195,7 @@ export const clusterCommand: CliCommand = {
       case 'cancel': {
         if (positionals.length !== 1) throw new LabError('BAD_REQUEST', 'usage: sparsity-lab cluster cancel <job id | array id> --session <file> [--task 3,4]');
         await openSession(engine, values.session, false);
-        const tasks = values.task ? values.task.split(',').map((t) => int(t.trim(), 'task', 0)!) : undefined;
+        const tasks = values.task ? values.task.split(',').map((t) => parseWholeArg(t.trim(), 'task', 0)!) : undefined;
         const r = await call(engine, 'cluster.cancel', { id: positionals[0], tasks });
         out(r, () => console.log(`scancel ${r.cancelled}: collect what finished with 'sparsity-lab cluster collect ${positionals[0]} --session ${values.session}'`));
         return 0;
@@ -225,7 +209,7 @@ export const clusterCommand: CliCommand = {
       case 'log': {
         if (positionals.length !== 2) throw new LabError('BAD_REQUEST', 'usage: sparsity-lab cluster log <job id | array id> <task> --session <file>');
         await openSession(engine, values.session, false);
-        const r = await call(engine, 'cluster.log', { id: positionals[0], task: int(positionals[1], 'task', 0)! });
+        const r = await call(engine, 'cluster.log', { id: positionals[0], task: parseWholeArg(positionals[1], 'task', 0)! });
         out(r, () => process.stdout.write(r.text));
         return 0;
       }

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { LabError } from '../api/errors';
+import { parseWholeArg } from './args';
 import type { LawForm } from '../api/domains/laws';
 import type { CliCommand } from './commands';
 
@@ -38,11 +39,7 @@ points file, one of:
       return 0;
     }
     if (positionals.length !== 1) throw new LabError('BAD_REQUEST', `give exactly one points file\n${USAGE}`);
-    const int = (name: string, v: string | undefined) => {
-      if (v === undefined) return undefined;
-      if (!/^\d+$/.test(v)) throw new LabError('BAD_REQUEST', `--${name} must be a whole number ≥ 0 (got '${v}')`);
-      return Number(v);
-    };
+    const int = (name: string, v: string | undefined) => parseWholeArg(v, name);
     if (values.form && !['relu', 'silu', 'log', 'sigmoid'].includes(values.form)) throw new LabError('BAD_REQUEST', `--form must be relu, silu, log or sigmoid (got '${values.form}')`);
     const { points } = await engine.invoke('laws.importPoints', { path: path.resolve(positionals[0]) });
     const { fits } = await engine.invoke('laws.fit', {

@@ -16,22 +16,27 @@ import { checkpointPosition } from '../checkpoint/series';
 import { inspectCheckpoint } from '../checkpoint/index';
 import { ESTIMATE_USAGE, printEstimate } from './estimate';
 
-const OPTIONS = {
+/** The flags of one measurement that `measure` and `cluster submit` (cluster.ts) both take (parseArgs options). */
+export const MEASURE_OPTIONS = {
   data: { type: 'string' },
   method: { type: 'string' },
   p: { type: 'string' },
   param: { type: 'string' },
-  sweep: { type: 'string' },
-  'sweep-p': { type: 'string' },
   tokens: { type: 'string' },
   'seq-len': { type: 'string' },
   batch: { type: 'string' },
   tol: { type: 'string' },
   'threshold-mode': { type: 'string' },
   provider: { type: 'string' },
+  bos: { type: 'boolean' },
+} as const;
+
+const OPTIONS = {
+  ...MEASURE_OPTIONS,
+  sweep: { type: 'string' },
+  'sweep-p': { type: 'string' },
   'device-memory': { type: 'string' },
   execution: { type: 'string' },
-  bos: { type: 'boolean' },
   'last-k': { type: 'string' },
   'tokens-per-step': { type: 'string' },
   resume: { type: 'string' },
