@@ -22,15 +22,20 @@ export class ConfigReader {
     return keys.some((k) => this.raw[k] !== undefined && this.raw[k] !== null);
   }
 
-  /** A positive integer within [min, max]; `keys` are alternative spellings, first present wins. */
-  int(keys: string | string[], opts: { min?: number; max?: number; default?: number } = {}): number {
+  /** The first of `keys` present: [key, raw value]; absent, the default (a number), or an error naming the first key. */
+  private number(keys: string | string[], def: number | undefined): [string, unknown] | number {
     const ks = Array.isArray(keys) ? keys : [keys];
     const k = ks.find((x) => this.raw[x] !== undefined && this.raw[x] !== null);
-    if (k === undefined) {
-      if (opts.default !== undefined) return opts.default;
-      this.fail(ks[0], 'is missing');
-    }
-    const v = this.raw[k];
+    if (k !== undefined) return [k, this.raw[k]];
+    if (def !== undefined) return def;
+    this.fail(ks[0], 'is missing');
+  }
+
+  /** A positive integer within [min, max]; `keys` are alternative spellings, first present wins. */
+  int(keys: string | string[], opts: { min?: number; max?: number; default?: number } = {}): number {
+    const found = this.number(keys, opts.default);
+    if (typeof found === 'number') return found;
+    const [k, v] = found;
     if (typeof v !== 'number' || !Number.isInteger(v)) this.fail(k, `must be an integer, got ${JSON.stringify(v)}`);
     const min = opts.min ?? 1;
     const max = opts.max ?? 1e9;
@@ -39,13 +44,9 @@ export class ConfigReader {
   }
 
   num(keys: string | string[], opts: { min?: number; max?: number; default?: number } = {}): number {
-    const ks = Array.isArray(keys) ? keys : [keys];
-    const k = ks.find((x) => this.raw[x] !== undefined && this.raw[x] !== null);
-    if (k === undefined) {
-      if (opts.default !== undefined) return opts.default;
-      this.fail(ks[0], 'is missing');
-    }
-    const v = this.raw[k];
+    const found = this.number(keys, opts.default);
+    if (typeof found === 'number') return found;
+    const [k, v] = found;
     if (typeof v !== 'number' || !Number.isFinite(v)) this.fail(k, `must be a finite number, got ${JSON.stringify(v)}`);
     if (opts.min !== undefined && v < opts.min) this.fail(k, `is ${v}, below ${opts.min}`);
     if (opts.max !== undefined && v > opts.max) this.fail(k, `is ${v}, above ${opts.max}`);
