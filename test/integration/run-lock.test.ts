@@ -1,6 +1,7 @@
 // Issue 19: inside one process, two jobs never write the same run. Two engines with the same session open (the session
 // lock is shared within a process, main/store/lock.ts) and two resumes arriving together both get one clear BUSY
 // "run … is in use by job …" (main/jobs/run-lock.ts) while the first job runs; once it has ended the run is free.
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -81,4 +82,29 @@ test('two engines on one session, and two resumes at once: the second writer of 
   expect((await a.done(id2)).status === 'completed' || (await b.done(id2)).status === 'completed').toBe(true);
   await a.e.dispose();
   await b.e.dispose();
+});
+
+test('across processes: a run saved in a job-state folder that another live process computes gets "in use by PID …"; a dead owner is taken over', async () => {
+  const a = engine(source(model, { dieAfter: 4 }));
+  const { id } = (await a.e.call('runs.start', { config })) as { id: string };
+  expect((await a.done(id)).status).toBe('failed'); // saved in ud/jobs (no session), resumable
+  const lock = path.join(dir, 'ud', 'jobs', `${id}.job.json.lock`);
+  expect(fs.existsSync(lock)).toBe(false); // released when the job ended
+  // another process computes it: its lock names a live PID of this host
+  const other = spawn('sleep', ['30']);
+  fs.writeFileSync(lock, JSON.stringify({ pid: other.pid, host: os.hostname(), since: '2026-12-04T10:00:00.000Z' }));
+  a.setSource(source(model));
+  a.finished.delete(id);
+  await expect(a.e.call('runs.start', { config, resume: id })).rejects.toMatchObject({
+    code: 'BUSY',
+    message: `run ${id} is in use by PID ${other.pid} on ${os.hostname()} (another Sparsity Lab process is computing it, saving to ${path.join(dir, 'ud', 'jobs')}); wait for it to finish or stop it, then resume`,
+  });
+  expect(JSON.parse(fs.readFileSync(path.join(dir, 'ud', 'jobs', `${id}.job.json`), 'utf8'))).toMatchObject({ status: 'failed' }); // untouched
+  other.kill('SIGKILL');
+  await new Promise((r) => other.once('exit', r));
+  // its owner is dead (kill -9 leaves the lock behind): the resume takes it over and completes
+  await a.e.call('runs.start', { config, resume: id });
+  expect((await a.done(id)).status).toBe('completed');
+  expect(fs.existsSync(lock)).toBe(false);
+  await a.e.dispose();
 });
