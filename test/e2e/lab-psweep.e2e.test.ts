@@ -62,7 +62,6 @@ test('the wizard runs a p% sweep: one progress bar across its phases, then the s
   const etas: string[] = [];
   let phases: string[] = [];
   let shot = false;
-  let shotEstimating = false;
   for (let t = 0; t < 600; t++) {
     const status = (await job.getByTestId('job-status').textContent()) ?? '';
     if (!/running/.test(status)) break;
@@ -71,10 +70,6 @@ test('the wizard runs a p% sweep: one progress bar across its phases, then the s
     if (now !== null) seen.push(Number(now));
     const eta = await job.getByTestId('job-eta').textContent().catch(() => null);
     if (eta !== null) etas.push(eta.trim());
-    if (!shotEstimating && eta?.trim() === 'ETA estimating…') {
-      shotEstimating = true; // the first steps, before a rate: no number yet (when the sampling catches it)
-      await both(page, 'psweep-monitor-estimating');
-    }
     if (phases.length < 9) phases = (await job.getByTestId('job-phase').allTextContents().catch(() => [])).map((x) => x.replace(/^[✓▸·]/, '').replace(/\d+\/\d+$/, '').trim());
     if (!shot && seen.length && seen[seen.length - 1] > 20) {
       shot = true;
