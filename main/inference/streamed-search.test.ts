@@ -18,8 +18,7 @@ import type { ModelRunner } from './runner-types';
 import { planExecution, planSearch, searchBlockBytes, weightBytesByLayer, type PlanInput } from './plan';
 import { buildSearchGraph, searchLayerGroup, type SearchTuning } from '../graph/search-graph';
 import { batchStream } from '../metrics/data';
-import { measureCettPpl } from '../metrics/cett-ppl';
-import { downWeightsOf } from '../metrics/target';
+import { measureOnRunner } from '../metrics/testing/measure';
 import { mulberry32 } from '../base/rng';
 import { maxAbs } from './testing';
 
@@ -137,15 +136,7 @@ describe.each([
     const stream = Int32Array.from({ length: 8 * S }, () => Math.floor(r() * 256));
     const data = batchStream(stream, { seqLen: S, batch }, 'random ids');
     const o = { p: 1, tol: 1e-3, thresholdMode: 'authors' as const, curveEngine: 'fused' as const };
-    const measure = async (ro: RunnerOptions, check?: (r: ModelRunner) => void) => {
-      const runner = await createRunner(ckpt, { provider: 'cpu', maxSeq: S, batchSeqs: batch, ...ro });
-      try {
-        check?.(runner);
-        return await measureCettPpl({ id: dir, runner, downWeights: downWeightsOf(ckpt) }, data, o);
-      } finally {
-        await runner.dispose();
-      }
-    };
+    const measure = (ro: RunnerOptions, check?: (r: ModelRunner) => void) => measureOnRunner(ckpt, data, o, { provider: 'cpu', maxSeq: S, batchSeqs: batch, ...ro }, check);
     const want = await measure({ execution: 'whole' });
     expect(want.cett).toBeGreaterThan(0.01);
     expect(want.cett).toBeLessThan(0.9);

@@ -13,8 +13,7 @@ import { createRunner, type RunnerOptions } from './index';
 import type { ForwardResult, MaskMode, ModelRunner } from './runner-types';
 import { weightBytesByLayer } from './plan';
 import { batchStream } from '../metrics/data';
-import { measureCettPpl } from '../metrics/cett-ppl';
-import { downWeightsOf } from '../metrics/target';
+import { measureOnRunner } from '../metrics/testing/measure';
 import { mulberry32 } from '../base/rng';
 import { everyMaskMode, maxAbs } from './testing';
 
@@ -73,14 +72,7 @@ describe.each(families)('%s %s: streamed = whole graph', (family, activation, st
     const stream = Int32Array.from({ length: 8 * S }, () => Math.floor(r() * 256));
     const data = batchStream(stream, { seqLen: S, batch: 4 }, 'random ids');
     const o = { p: 1, tol: 1e-3, thresholdMode: 'authors' as const, curveEngine: 'ort' as const };
-    const measure = async (ro: RunnerOptions) => {
-      const runner = await open(ckpt, ro);
-      try {
-        return await measureCettPpl({ id: dir, runner, downWeights: downWeightsOf(ckpt) }, data, o);
-      } finally {
-        await runner.dispose();
-      }
-    };
+    const measure = (ro: RunnerOptions) => measureOnRunner(ckpt, data, o, { provider: 'cpu', maxSeq: S, ...ro });
     const want = await measure({ execution: 'whole' });
     expect(want.cett).toBeGreaterThan(0.01);
     expect(want.cett).toBeLessThan(0.9);
