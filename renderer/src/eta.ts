@@ -20,16 +20,17 @@ export interface EtaJob {
 
 export function etaLine(j: EtaJob, now: number): { text: string; title: string } {
   const elapsed = now - new Date(j.startedAt).getTime();
-  const dur = (ms: number | null) => (ms === null ? '—' : fmtDuration(ms));
-  if (j.status === 'running' && j.overallEtaSec !== undefined) {
-    if (j.overallEtaSec !== null) {
-      const since = j.progressAt !== undefined ? Math.max(0, now - j.progressAt) : 0;
-      return { text: fmtDuration(Math.max(0, j.overallEtaSec * 1000 - since)), title: 'From the rate of the steps done so far, each phase’s first (warm-up) step left out' };
-    }
-    const left = j.pilotSeconds !== undefined ? j.pilotSeconds * 1000 - elapsed : -1;
-    if (left > 0) return { text: `≈ ${fmtDuration(left)} (pilot)`, title: 'The wizard’s timed pilot less the time so far, until the run’s own steps give a rate' };
-    return { text: 'estimating…', title: 'The first steps carry one-off costs (session creation, warm-up): the ETA comes after a few steady steps' };
+  const running = j.status === 'running';
+  if (running && typeof j.overallEtaSec === 'number') {
+    const since = j.progressAt !== undefined ? Math.max(0, now - j.progressAt) : 0;
+    return { text: fmtDuration(Math.max(0, j.overallEtaSec * 1000 - since)), title: 'From the rate of the steps done so far, each phase’s first (warm-up) step left out' };
   }
-  if (typeof j.overall !== 'number') return { text: dur(j.etaSec === null ? null : j.etaSec * 1000), title: '' };
-  return { text: dur(j.overall > 0.02 && elapsed > 0 ? (elapsed * (1 - j.overall)) / j.overall : null), title: '' };
+  // an engine without overallEtaSec
+  const old = j.overallEtaSec !== undefined ? null : typeof j.overall !== 'number' ? (j.etaSec === null ? null : j.etaSec * 1000) : j.overall > 0.02 && elapsed > 0 ? (elapsed * (1 - j.overall)) / j.overall : null;
+  if (old !== null) return { text: fmtDuration(old), title: '' };
+  if (!running) return { text: '—', title: '' };
+  // running, no figure yet (before its first events, or too few steady steps)
+  const left = j.pilotSeconds !== undefined ? j.pilotSeconds * 1000 - elapsed : -1;
+  if (left > 0) return { text: `≈ ${fmtDuration(left)} (pilot)`, title: 'The wizard’s timed pilot less the time so far, until the run’s own steps give a rate' };
+  return { text: 'estimating…', title: 'The first steps carry one-off costs (session creation, warm-up): the ETA comes after a few steady steps' };
 }

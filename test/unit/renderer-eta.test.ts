@@ -18,11 +18,14 @@ test('no figure yet: the pilot estimate less the time so far, marked; without on
   expect(etaLine(job({ overall: 0.01, overallEtaSec: null }), t0 + 1000).text).toBe('estimating…');
 });
 
-test('an engine without the figure: time so far scaled by the overall fraction, or the phase ETA', () => {
+test('an engine without the figure: time so far scaled by the overall fraction, or the phase ETA; none when done', () => {
   // 40 s for a quarter: 120 s to go
   expect(etaLine(job({ overall: 0.25 }), t0 + 40_000).text).toBe('2m 0s');
-  expect(etaLine(job({ overall: 0.01 }), t0 + 40_000).text).toBe('—');
   expect(etaLine(job({ etaSec: 42 }), t0 + 40_000).text).toBe('42s');
-  // a finished job: no engine figure is used, whatever came last
-  expect(etaLine(job({ status: 'completed', overall: 1, overallEtaSec: 30 }), t0 + 40_000).text).toBe('0s');
+  // too little done to scale, or no event yet (a job just started): no number
+  expect(etaLine(job({ overall: 0.01 }), t0 + 40_000).text).toBe('estimating…');
+  expect(etaLine(job({}), t0 + 1000).text).toBe('estimating…');
+  expect(etaLine(job({ status: 'failed', overall: 0.01 }), t0 + 40_000).text).toBe('—');
+  // a finished job: no figure, whatever came last
+  expect(etaLine(job({ status: 'completed', overall: 1, overallEtaSec: 30 }), t0 + 40_000).text).toBe('—');
 });
