@@ -44,9 +44,10 @@ test('measure-series and measure with --session, then runs --json', () => {
   for (const x of runs) for (const k of ['id', 'checkpoint', 'activation', 'tokensTrained', 'method', 'p', 'status', 'cett', 'activationRatio', 'pplRatio']) expect(x).toHaveProperty(k);
   const points = runs.filter((x) => x.parentId !== null).sort((x, y) => x.tokensTrained - y.tokensTrained);
   // one CETT from the last k checkpoints applied to every checkpoint (paper Sec. 5.1, App. E)
+  // (a folder named by its step and tokens alone keeps its series' folder in front: common/naming.ts distinctNames)
   expect(points.map((x) => [x.checkpoint, x.tokensTrained, x.activation, x.status])).toEqual([
-    ['step-100-1M', 1e6, 'relu', 'completed'],
-    ['step-200-2M', 2e6, 'relu', 'completed'],
+    ['relu-tiny/step-100-1M', 1e6, 'relu', 'completed'],
+    ['relu-tiny/step-200-2M', 2e6, 'relu', 'completed'],
   ]);
   for (const x of points) {
     expect(x.cett).toBe(seriesResult.cett);
@@ -55,6 +56,6 @@ test('measure-series and measure with --session, then runs --json', () => {
   }
   // ReLU baseline: masking the exact zeros changes nothing, so PPL is unchanged (paper Sec. 4.1)
   const relu = runs.find((x) => x.method === 'relu')!;
-  expect(relu).toMatchObject({ checkpoint: 'step-200-2M', activation: 'relu', status: 'completed', p: null });
+  expect(relu).toMatchObject({ checkpoint: 'relu-tiny/step-200-2M', activation: 'relu', status: 'completed', p: null });
   expect(relu.pplRatio).toBeCloseTo(1, 5);
 }, 240_000);
