@@ -88,8 +88,8 @@ export class PreparedTarget {
     const tokens = batches[0] ? batches[0].batch * batches[0].seqLen : 0;
     // The JS curve costs ~3·T·F·d scalar flops once per batch and layer, on every core (curve-kernel.ts); the probe
     // one BLAS product of T·F·d per evaluated candidate (~100 per layer over a whole outer search with the memo).
-    // On the CPU the JS curve wins (0.1B, 1,024 tokens per batch, 2 cores: ≈ 4.8 s of probe products per layer
-    // over 10 outer steps against ≈ 2 s for the curve, bench `cpusearch`; BENCHMARKS.md); on a GPU the probe's
+    // On the CPU the curve wins (0.1B, 4,096 tokens per batch, 16 cores: 3.5 s of probe products per layer over 10
+    // outer steps against 0.57 s for the curve in JS, less in WebAssembly; bench `cpusearch`, BENCHMARKS.md); on a GPU the probe's
     // products are cheap and the JS curve is kept for toy models (below ~1e6 the session call overhead dominates).
     const canFuse = !!target.runner.searchStep && mode === 'authors';
     if (engine === 'fused' && !canFuse) throw new LabError('BAD_REQUEST', `the fused CETT search needs an HF checkpoint and the authors' threshold mode`);
