@@ -38,6 +38,7 @@ test('the runs table fits at 1280 and 1200 px, light and dark, long cells with a
   const withPath = cks.filter((c) => c.path);
   expect(withPath.length).toBeGreaterThan(1);
   for (const c of withPath) {
+    expect(path.isAbsolute(c.path), c.path).toBe(true); // the full path where the session finds it
     expect(c.path.endsWith(c.name)).toBe(true);
     expect(c.name).not.toMatch(/^\d+$/);
   }
