@@ -114,19 +114,19 @@ describe('bounded evaluation data', () => {
     expect(ca.calls).toBe(1);
   }, 60_000);
 
-  // a tokenizer.json of ~300,000 entries (a few MB, as large vocabularies are): loading it is a long synchronous step
+  // a tokenizer.json of ~150,000 entries (3 MB, as large vocabularies are): loading it is a long synchronous step
   const bigTok = path.join(tmp, 'bigtok');
   fs.mkdirSync(bigTok);
   const tj = JSON.parse(fs.readFileSync(path.join(ROOT, 'resources/demo-lab/models/relu/tokenizer.json'), 'utf8')) as { model: { vocab: Record<string, number> } };
   const base = Math.max(...Object.values(tj.model.vocab)) + 1;
-  for (let i = 0; i < 300_000; i++) tj.model.vocab[`\u4e00${i.toString(36)}\u4e01`] = base + i;
+  for (let i = 0; i < 150_000; i++) tj.model.vocab[`\u4e00${i.toString(36)}\u4e01`] = base + i;
   fs.writeFileSync(path.join(bigTok, 'tokenizer.json'), JSON.stringify(tj));
 
   for (const [name, dir] of [['BPE tokenizer.json', 'resources/demo-lab/models/relu'], ['SentencePiece tokenizer.model', 'test/fixtures/checkpoints/torch-minicpm-st']] as const)
     it(`${name}: loaded and run in a worker, the batches are those of the tokenizer here`, async () => {
       const tok = (await loadTokenizer(path.join(ROOT, dir)))!;
       expect(tok.dir).toBe(path.join(ROOT, dir));
-      for (const o of [{ tokens: 1024, seqLen: 64, batch: 4 }, { seqLen: 256, batch: 8, bosPerSequence: tok.bosTokenId !== undefined }]) {
+      for (const o of [{ tokens: 1024, seqLen: 64, batch: 4 }, { tokens: 8192, seqLen: 256, batch: 8, bosPerSequence: tok.bosTokenId !== undefined }]) {
         const here = loadEvalData(big, tok, o);
         const there = await loadEvalDataAsync(big, tok, o, undefined, { offThread: true });
         expect(there).toEqual(here);
@@ -143,10 +143,10 @@ describe('bounded evaluation data', () => {
       last = t;
     }, 5);
     const t0 = performance.now();
-    const d = await loadEvalDataAsync(big, tok, { tokens: 32768, seqLen: 256, batch: 8 });
+    const d = await loadEvalDataAsync(big, tok, { tokens: 16384, seqLen: 256, batch: 8 });
     const took = performance.now() - t0;
     clearInterval(tick);
-    expect(d).toEqual(loadEvalData(big, tok, { tokens: 32768, seqLen: 256, batch: 8 }));
+    expect(d).toEqual(loadEvalData(big, tok, { tokens: 16384, seqLen: 256, batch: 8 }));
     expect(stall).toBeLessThan(took / 4); // the load and the encoding ran elsewhere
     // here the same load blocks this thread for a good part of that time
     const h0 = performance.now();
@@ -155,7 +155,7 @@ describe('bounded evaluation data', () => {
 
     const fds = fs.readdirSync('/proc/self/fd').length;
     const abort = new AbortController();
-    const p = loadEvalDataAsync(big, tok, { tokens: 32768, seqLen: 256, batch: 8 }, abort.signal).catch((e: { code?: string }) => e.code);
+    const p = loadEvalDataAsync(big, tok, { tokens: 16384, seqLen: 256, batch: 8 }, abort.signal).catch((e: { code?: string }) => e.code);
     setTimeout(() => abort.abort(), 50);
     const c0 = performance.now();
     expect(await p).toBe('CANCELLED');
