@@ -103,7 +103,7 @@ export function checkpointColumnNorms(ckpt: LoadedCheckpoint): Float32Array[] {
 export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions = {}): Promise<ModelRunner> {
   const { provider, reasons } = await chooseProvider(opts.provider);
   // an .onnx file computes in the dtype it was exported in; HF weights are converted once: fp16 on GPU, fp32 on CPU
-  const onnxSrc = ckpt.format === 'onnx' ? openOnnxSource(ckpt) : undefined;
+  const onnxSrc = ckpt.format === 'onnx' ? await openOnnxSource(ckpt) : undefined;
   const dtype: GraphDType = onnxSrc ? onnxSrc.dtype : opts.dtype && opts.dtype !== 'auto' ? opts.dtype : provider === 'cpu' ? 'float32' : 'float16';
   const s = ckpt.spec;
   // an .onnx without config.json has no known position limit (0): the graph's own, unknown to us, applies

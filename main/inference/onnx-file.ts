@@ -26,23 +26,26 @@ export interface OnnxSource {
 
 /**
  * The runner's view of an opened .onnx checkpoint. Nothing is parsed here: the open (main/checkpoint/open.ts, in a
- * worker for large files) found the down projections, whose column norms are read from their bytes.
+ * worker for large files) found the down projections, whose column norms are read from their bytes, a layer at a time.
  */
-export function openOnnxSource(ckpt: LoadedCheckpoint): OnnxSource {
+export async function openOnnxSource(ckpt: LoadedCheckpoint): Promise<OnnxSource> {
   const file = ckpt.path;
   const downs = Array.from({ length: ckpt.spec.numLayers }, (_, l) => {
     const w = ckpt.weights.get(`layers.${l}.mlp.down.weight`);
     if (!w) throw new LabError('BAD_CHECKPOINT', `${file}: no down projection found for layer ${l}`);
     return w;
   });
-  // W_out as [d, F] (PyTorch layout): neuron i's output direction is column i
-  const colNorms = downs.map((w) => {
+  // W_out as [d, F] (PyTorch layout): neuron i's output direction is column i; one layer at a time with a turn of the
+  // event loop between layers (each reads its W_out's bytes from the file)
+  const colNorms: Float32Array[] = [];
+  for (const w of downs) {
     const [d, F] = w.shape;
     const x = w.toFloat32();
     const acc = new Float64Array(F);
     for (let r = 0; r < d; r++) for (let i = 0; i < F; i++) acc[i] += x[r * F + i] ** 2;
-    return Float32Array.from(acc, Math.sqrt);
-  });
+    colNorms.push(Float32Array.from(acc, Math.sqrt));
+    await new Promise((r) => setImmediate(r));
+  }
   const offThread = fs.statSync(file).size >= OFF_THREAD_BYTES;
   const build = (kind: MaskMode['kind'], capture: boolean, signal?: AbortSignal) =>
     offThread ? buildOnnxGraphOffThread(file, { mode: kind, capture }, signal) : Promise.resolve(instrumentedOnnx(file, { mode: kind, capture }));
