@@ -2,7 +2,7 @@
 // in its own clear error — the expected code and message below, naming the file where there is one — never a
 // TypeError, a crash or an INTERNAL error; and nothing on disk may change (every file's sha256 before = after).
 // Groups: browser-mode HTTP and WebSocket, session files (structure, stored results, saved job states, locks),
-// safetensors headers, config.json, pickles, points files, CLI arguments.
+// safetensors headers, config.json, pickles, .onnx files, points files, CLI arguments.
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -16,7 +16,10 @@ import { Engine } from '../../main/engine/engine';
 import { SessionStore } from '../../main/store/session';
 import { lockFileOf } from '../../main/store/lock';
 import { readSafetensorsHeader } from '../../main/checkpoint/safetensors';
-import { loadCheckpoint } from '../../main/checkpoint/index';
+import { loadCheckpoint, openCheckpoint } from '../../main/checkpoint/index';
+import { buildLlamaGraph } from '../../main/graph/llama-graph';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { ModelProtoSchema, StringStringEntryProtoSchema, TensorProto_DataLocation, type ModelProto } from 'onnx-buf';
 import { readTorchBin } from '../../main/checkpoint/torch-pickle';
 import { writeTinyCheckpoint } from '../../main/checkpoint/testing/tiny';
 import { readPointsFile } from '../../main/laws/import';
@@ -183,6 +186,51 @@ describe('pickles (.bin)', () => {
     expect(err!.message).toContain('pytorch_model.bin');
     expect(err!.message).toMatch(re);
     clear(err!.message);
+    expect(snapshot(dir)).toEqual(before);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+describe('.onnx files (opened here and in the checkpoint reader\'s worker: the same error)', () => {
+  let exported: Uint8Array;
+  beforeAll(async () => {
+    const hf = await loadCheckpoint(writeTinyCheckpoint(path.join(root, 'onnx-src'), 'llama', { activation: 'relu', seed: 8 }));
+    exported = buildLlamaGraph(hf, { dtype: 'float32', mode: 'dense', capture: false, maxSeq: 32, plain: true });
+  });
+  const edit = (f: (m: ModelProto) => void) => () => {
+    const m = fromBinary(ModelProtoSchema, exported);
+    f(m);
+    return toBinary(ModelProtoSchema, m);
+  };
+  const ext = (loc: string) => edit((m) => {
+    const t = m.graph!.initializer.find((x) => x.dims.length === 2)!;
+    t.dataLocation = TensorProto_DataLocation.EXTERNAL;
+    t.externalData = [create(StringStringEntryProtoSchema, { key: 'location', value: loc })];
+    t.rawData = new Uint8Array(0);
+  });
+  const cases: [string, () => Uint8Array, string, RegExp][] = [
+    ['empty file', () => new Uint8Array(0), 'BAD_CHECKPOINT', /ONNX model has no graph/],
+    ['random bytes', () => crypto.createHash('sha512').update('onnx').digest(), 'BAD_CHECKPOINT', /not a readable ONNX model/],
+    ['a model cut in half', () => exported.subarray(0, exported.length >> 1), 'BAD_CHECKPOINT', /not a readable ONNX model/],
+    ['an initializer declaring [16, 2^40] over its bytes', edit((m) => (m.graph!.initializer.find((x) => x.dims.length === 2)!.dims = [16n, 2n ** 40n])), 'BAD_CHECKPOINT', /declares shape \[16, 1099511627776\] .* but holds/],
+    ['external data outside the folder', ext('../outside.bin'), 'BAD_CHECKPOINT', /outside the model's folder: refused/],
+    ['external data that is missing', ext('weights.bin'), 'BAD_CHECKPOINT', /external data file 'weights.bin' .* is missing/],
+    ['no integer token-id input', edit((m) => (m.graph!.input = m.graph!.input.filter((i) => i.name !== 'input_ids'))), 'UNSUPPORTED', /not a decoder language model/],
+    ['no feed-forward block', edit((m) => (m.graph!.node = m.graph!.node.filter((n) => n.opType !== 'MatMul' && n.opType !== 'Gemm'))), 'UNSUPPORTED', /no feed-forward block found/],
+  ];
+  test.each(cases)('%s', async (_name, make, code, re) => {
+    const dir = dirFor();
+    const f = path.join(dir, 'model.onnx');
+    fs.writeFileSync(f, make());
+    const before = snapshot(dir);
+    const here = await failureOf(() => openCheckpoint(f, { offThread: 'never' }));
+    const there = await failureOf(() => openCheckpoint(f, { offThread: 'always' }));
+    expect(here, 'expected a refusal').toBeDefined();
+    expect(here!.code).toBe(code);
+    expect(here!.message).toContain(f);
+    expect(here!.message).toMatch(re);
+    clear(here!.message);
+    expect(there).toEqual(here);
     expect(snapshot(dir)).toEqual(before);
   });
 });
