@@ -3,7 +3,7 @@
  * opt, gpt2 with LayerNorm, learned positions and a non-gated FFN; gpt_neox with parallel residual and partial
  * rotary), built from a LoadedCheckpoint with plain ai.onnx ops (opset 17) so CPU, CUDA and WebGPU all run it.
  *
- * Inputs:  input_ids int64 [B,S]; the mask parameter of the graph's mode (METHOD.md §2–4):
+ * Inputs:  input_ids int64 [B,S]; the mask parameter of the graph's mode (paper Sec. 4.1–4.2 and App. F):
  *          cett → tau float [L,F] (skip iff |a_i| < τ_{l,i} = ε_l/‖W_out[:,i]‖₂, the authors' form);
  *          fat → eps float [1] (skip iff |s_i| < eps); topk-token → k int64 [1]; topk-batch → kzero int64 [1]
  *          (per layer, zero the kzero smallest |s| of the batch, then skip iff |s| < 1e-18); relu/dense → none.
@@ -481,7 +481,7 @@ export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<Gra
       if (resScale) attn = g.op('Mul', [attn, resScale]);
       x = g.op('Add', [x, attn]);
 
-      // FFN (METHOD.md §1): gated s = σ(W_gate x), a = s ⊙ (W_in x); non-gated s = a = σ(W_in x + b); FFN = W_out a
+      // FFN (paper Sec. 2.2, Eq. 1–2): gated s = σ(W_gate x), a = s ⊙ (W_in x); non-gated s = a = σ(W_in x + b); FFN = W_out a
       // gpt_neox parallel residual: the MLP norm sees the layer input, not x + attn
       const m = norm(s.parallelResidual ? xIn : x, p + 'mlp_norm');
       const ffnIn = (name: string) => {

@@ -9,7 +9,7 @@ import { LabError } from '../api/errors';
 import type { LoadedCheckpoint } from '../checkpoint/types';
 import { buildLlamaGraph, HALF_WEIGHTS_SESSION_EXTRA, storesHalfWeights, type ExternalTarget, type GraphDType } from '../graph/llama-graph';
 import { probeProviders, PROVIDER_ORDER, type ProviderName } from './providers';
-import type { ForwardRequest, ForwardResult, MaskMode, ModelRunner, SearchStepRequest, SearchStepResult, SessionTiming } from './runner-types';
+import type { ForwardRequest, ForwardResult, MaskMode, ModelRunner, SearchStepRequest, SearchStepResult } from './runner-types';
 import { buildSearchGraph, DEFAULT_SEARCH_TUNING, searchGroupFor, searchProductTransB, type SearchTuning } from '../graph/search-graph';
 import { GraphCache, defaultCacheLimit } from './graph-cache';
 import { GraphStore } from './graph-store';
@@ -17,6 +17,7 @@ import { exporterFeeds, openOnnxSource } from './onnx-file';
 import { maskFeeds } from './mask-feeds';
 import { deviceMemory, planExecution, weightBytesByLayer, type ExecutionMode, type ExecutionPlan } from './plan';
 import { checkSearchRequest, chunkedRunner, createStreamedRunner } from './streamed';
+import { addSearchOutputs, emptySearchOutputs } from './search-outputs';
 
 export interface RunnerOptions {
   provider?: 'auto' | ProviderName;
@@ -70,7 +71,7 @@ export function parseOrtSessionTuning(spec: string, what: string): OrtSessionTun
 }
 
 export function columnNorms(down: Float32Array, d: number, F: number): Float32Array {
-  // W_out is [d, F] (PyTorch Linear layout); neuron i's output direction is column i (METHOD.md §1)
+  // W_out is [d, F] (PyTorch Linear layout); neuron i's output direction is column i (paper Sec. 2.2, Eq. 1–2; its CETT norm, Sec. 4.1 Eq. 3)
   const out = new Float32Array(F);
   const acc = new Float64Array(F);
   for (let r = 0; r < d; r++) for (let i = 0; i < F; i++) acc[i] += down[r * F + i] * down[r * F + i];
@@ -205,22 +206,13 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
       hi: new ort.Tensor('int64', i64((t) => t.hi), [J, L]),
       iters: new ort.Tensor('int64', new BigInt64Array([BigInt(req.iters)]), []),
     });
-    const mid = out.eval_mid.data as BigInt64Array;
-    const cett = out.eval_cett.data as Float32Array;
-    const t = out.eval_t.data as Float32Array;
-    const act = out.eval_active.data as Uint8Array | boolean[];
-    const evaluated: SearchStepResult['evaluated'] = Array.from({ length: L }, () => []);
-    // [R, points per iteration, J, L]: the layer is the innermost axis
-    for (let i = 0; i < act.length; i++) if (act[i]) evaluated[i % L].push({ mid: Number(mid[i]), cett: cett[i], t: t[i] });
+    const res = emptySearchOutputs(L);
+    addSearchOutputs(out, res, 0);
     return {
       nll: out.nll.data as Float32Array,
       activeCounts: out.active_counts.data as Float32Array,
       neuronActiveCounts: out.neuron_counts.data as Float32Array,
-      eps: out.eps.data as Float32Array,
-      clampedLow: Array.from(out.clamped_low.data as Uint8Array, (x) => !!x),
-      evaluated,
-      gridStart: out.grid_start.data as Float32Array,
-      gridEnd: out.grid_end.data as Float32Array,
+      ...res,
     };
   }
 
@@ -255,42 +247,20 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
     store?.dispose();
   }
 
-  if (!onnxSrc) {
-    // whole graph or streamed blocks, and sequences per call, from the device's free memory (plan.ts)
-    const plan = await planFor(ckpt, { provider, dtype, fused, maxSeq, halfWeights }, opts);
-    if (plan.mode === 'streamed')
-      return withTimings(createStreamedRunner(
-        { ckpt, provider, dtype, fused, halfWeights, maxSeq, colNorms, fallbackReasons: reasons, idsTensor, ...(opts.searchTuning ? { searchTuning: opts.searchTuning } : {}), open: (key, build) => openGraph(key, build, storesHalfWeights(ckpt, { dtype, halfWeights })), dispose: () => store?.dispose() },
-        plan,
-      ), store!.timings);
-    const whole: ModelRunner = {
-      spec: s,
-      provider,
-      dtype,
-      fallbackReasons: reasons,
-      colNorms,
-      forward,
-      searchStep,
-      releaseForward,
-      sessionTimings: store!.timings,
-      dispose,
-    };
-    return chunkedRunner(whole, plan);
+  const base: ModelRunner = { spec: s, provider, dtype, fallbackReasons: reasons, colNorms, forward, dispose };
+  // an .onnx file: one graph as exported (no fused search, no plan)
+  if (onnxSrc) return base;
+  // whole graph or streamed blocks, and sequences per call, from the device's free memory (plan.ts)
+  const plan = await planFor(ckpt, { provider, dtype, fused, maxSeq, halfWeights }, opts);
+  if (plan.mode === 'streamed') {
+    const streamed = createStreamedRunner(
+      { ckpt, provider, dtype, fused, halfWeights, maxSeq, colNorms, fallbackReasons: reasons, idsTensor, ...(opts.searchTuning ? { searchTuning: opts.searchTuning } : {}), open: (key, build) => openGraph(key, build, storesHalfWeights(ckpt, { dtype, halfWeights })), dispose: () => store?.dispose() },
+      plan,
+    );
+    streamed.sessionTimings = store!.timings;
+    return streamed;
   }
-  return {
-    spec: s,
-    provider,
-    dtype,
-    fallbackReasons: reasons,
-    colNorms,
-    forward,
-    dispose,
-  };
-}
-
-function withTimings<R extends ModelRunner>(r: R, timings: SessionTiming[]): R {
-  r.sessionTimings = timings;
-  return r;
+  return chunkedRunner({ ...base, searchStep, releaseForward, sessionTimings: store!.timings }, plan);
 }
 
 /** The execution plan createRunner makes for these choices (device memory read now). */

@@ -26,6 +26,7 @@ import type { LoadedCheckpoint } from '../checkpoint/types';
 import { buildLlamaGraph, type ExternalTarget, type GraphDType } from '../graph/llama-graph';
 import { buildSearchGraph, DEFAULT_SEARCH_TUNING, searchProductTransB, type SearchTuning } from '../graph/search-graph';
 import { maskFeeds } from './mask-feeds';
+import { addSearchOutputs, emptySearchOutputs } from './search-outputs';
 import type { ExecutionPlan } from './plan';
 import type { ProviderName } from './providers';
 import type { ForwardRequest, ForwardResult, MaskMode, ModelRunner, SearchStepRequest, SearchStepResult } from './runner-types';
@@ -271,13 +272,7 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
     if (!together) await releaseAll(live, release); // the search plan counts the whole budget
     const J = req.targets.length;
     const input_ids = ctx.idsTensor(req, 'searchStep');
-    const res: Omit<SearchStepResult, keyof ForwardResult> = {
-      eps: new Float32Array(L),
-      clampedLow: new Array<boolean>(L).fill(false),
-      evaluated: Array.from({ length: L }, () => []),
-      gridStart: new Float32Array(L),
-      gridEnd: new Float32Array(L),
-    };
+    const res = emptySearchOutputs(L);
     let dense: ort.Tensor | undefined;
     let sparse: ort.Tensor | undefined;
     const m = new Merge(L, F, req.batch, req.seqLen, false);
@@ -304,16 +299,7 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
         sparse = out.sparse_out;
       }
       m.add(out, from, to, 0, req.batch);
-      res.eps.set(out.eps.data as Float32Array, from);
-      res.gridStart.set(out.grid_start.data as Float32Array, from);
-      res.gridEnd.set(out.grid_end.data as Float32Array, from);
-      (out.clamped_low.data as Uint8Array).forEach((x, i) => (res.clampedLow[from + i] = !!x));
-      const mid = out.eval_mid.data as BigInt64Array;
-      const cett = out.eval_cett.data as Float32Array;
-      const t = out.eval_t.data as Float32Array;
-      const act = out.eval_active.data as Uint8Array | boolean[];
-      // [R, points per iteration, J, Lb]: the layer is the innermost axis
-      for (let i = 0; i < act.length; i++) if (act[i]) res.evaluated[from + (i % Lb)].push({ mid: Number(mid[i]), cett: cett[i], t: t[i] });
+      addSearchOutputs(out, res, from);
     }
     return { ...m.result(), ...res };
   }
