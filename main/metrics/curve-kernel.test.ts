@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
-import { closeCurvePool, curveInThread, curveParallel, curveSweepModule, makeSweeper, type CurveOperands } from './curve-kernel';
+import { closeCurvePool, curveInThread, curveMemory, curveParallel, curveSweepModule, makeSweeper, type CurveOperands } from './curve-kernel';
 import { authorsGrid } from '../base/authors-search';
 import { mulberry32 } from '../base/rng';
 
@@ -36,12 +36,13 @@ function sweepJs(a: Float32Array, idx: Int32Array, wT: Float32Array, f: number, 
 }
 
 describe('CETT curve kernel (CPU)', () => {
-  it('the WebAssembly sweep gives the plain loop bit for bit (d mod 4 = 0..3, zero activations, any order)', () => {
+  it('the WebAssembly sweep gives the plain loop bit for bit (d mod 4 = 0..3, zero activations, any order, any slot)', () => {
     const r = mulberry32(41);
     for (const [f, d] of [[9, 4], [17, 5], [33, 6], [20, 7], [64, 13], [40, 32]]) {
       const wT = Float32Array.from({ length: f * d }, () => (r() - 0.5) * 3);
-      const sw = makeSweeper(curveSweepModule(), wT, f, d);
+      const memory = curveMemory(wT, f, d, 3);
       for (let rep = 0; rep < 5; rep++) {
+        const sw = makeSweeper(curveSweepModule(), memory, f, d, rep % 3); // any thread's slot of the layer's memory
         const a = Float32Array.from({ length: f }, () => (r() < 0.3 ? 0 : (r() - 0.5) * 10 ** (r() * 4 - 2)));
         const idx = Int32Array.from({ length: f }, (_, i) => i).sort(() => r() - 0.5);
         sw.a.set(a);

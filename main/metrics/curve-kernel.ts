@@ -4,7 +4,9 @@
  * code, and the caller adds them into the curve in token order, as the single-threaded loop does.
  *
  * The inner sweep (running output sum and its squared norm after every neuron: F·d multiply-adds per token) is
- * WebAssembly with 128-bit SIMD (curve-sweep.wat), a few times the speed of the same loop in JS, with the same bits.
+ * WebAssembly with 128-bit SIMD (curve-sweep.wat), with the same bits as the same loop in JS and ~3× less CPU per token
+ * (this machine's AMD EPYC); its memory is shared, so every thread reads one copy of W_out (16 private copies ran no
+ * faster than JS on a 16-core Xeon: BENCHMARKS.md).
  * `curveChunk` and `makeSweeper` must stay self-contained (no imports, closures or inner functions): the workers
  * run their source text (Function.prototype.toString), so one implementation serves the engine thread and the
  * workers, in the sources (tsx), the bundles and the packaged app alike, without a separate worker file.
@@ -13,7 +15,7 @@ import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { CURVE_SWEEP_WASM } from './curve-sweep-wasm';
 
-/** the sweep's WebAssembly instance for one layer: W_out transposed in its memory, one token's row, order, output */
+/** the sweep's WebAssembly instance for one layer and thread: views of its slot in the layer's shared memory */
 export interface Sweeper {
   /** one token's activations [F] */
   a: Float32Array;
@@ -26,15 +28,27 @@ export interface Sweeper {
   off: Int32Array;
 }
 
-/** a fresh instance of the sweep with wT ([F, d] fp32) copied into its memory */
-export function makeSweeper(mod: WebAssembly.Module, wT: Float32Array, f: number, d: number): Sweeper {
-  const aOff = Math.ceil((wT.length * 4) / 16) * 16;
+/**
+ * A layer's shared WebAssembly memory: W_out transposed ([F, d] fp32) once at 0, then one slot per thread (a token's
+ * row, its order, the running sum, the squared norms); every worker reads the one copy of the weights.
+ */
+export function curveMemory(wT: Float32Array, f: number, d: number, slots: number): WebAssembly.Memory {
+  const slotBytes = Math.ceil((f * 4) / 16) * 16 * 2 + Math.ceil((d * 8) / 16) * 16 + Math.ceil((f * 8) / 16) * 16;
+  const bytes = Math.ceil((wT.length * 4) / 16) * 16 + slots * slotBytes;
+  const pages = Math.ceil(bytes / 65536);
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+  new Float32Array(memory.buffer, 0, wT.length).set(wT);
+  return memory;
+}
+
+/** the sweep on slot `slot` of a layer's memory (curveMemory) */
+export function makeSweeper(mod: WebAssembly.Module, memory: WebAssembly.Memory, f: number, d: number, slot: number): Sweeper {
+  const slotBytes = Math.ceil((f * 4) / 16) * 16 * 2 + Math.ceil((d * 8) / 16) * 16 + Math.ceil((f * 8) / 16) * 16;
+  const aOff = Math.ceil((f * d * 4) / 16) * 16 + slot * slotBytes;
   const idxOff = aOff + Math.ceil((f * 4) / 16) * 16;
   const accOff = idxOff + Math.ceil((f * 4) / 16) * 16;
   const sqOff = accOff + Math.ceil((d * 8) / 16) * 16;
-  const memory = new WebAssembly.Memory({ initial: Math.ceil((sqOff + f * 8) / 65536) });
   const inst = new WebAssembly.Instance(mod, { env: { memory } });
-  new Float32Array(memory.buffer, 0, wT.length).set(wT);
   return {
     a: new Float32Array(memory.buffer, aOff, f),
     idx: new Int32Array(memory.buffer, idxOff, f),
@@ -154,7 +168,7 @@ export type PairVisitor = (t: number, pairs: Float64Array, count: number) => voi
 export function curveInThread(op: CurveOperands, visit: PairVisitor, from = 0): void {
   const out = new Float64Array(2 * op.f);
   const count = new Int32Array(1);
-  const sw = makeSweeper(curveSweepModule(), op.wT, op.f, op.d);
+  const sw = makeSweeper(curveSweepModule(), curveMemory(op.wT, op.f, op.d, 1), op.f, op.d, 0);
   for (let t = from; t < op.tokens; t++) {
     curveChunk(op.a, op.n, op.f, op.d, op.cand, t, t + 1, out, count, sw);
     visit(t, out, count[0]);
@@ -170,7 +184,7 @@ let sw = null;
 parentPort.on('message', (m) => {
   try {
     if (m.layer !== layer) {
-      sw = makeSweeper(workerData.mod, m.wT, m.f, m.d);
+      sw = makeSweeper(workerData.mod, m.memory, m.f, m.d, workerData.slot);
       layer = m.layer;
     }
     const n = m.t1 - m.t0;
@@ -213,8 +227,8 @@ function workers(count: number): Worker[] | undefined {
     try {
       const src = WORKER_SOURCE();
       const mod = curveSweepModule();
-      pool = Array.from({ length: count }, () => {
-        const w = new Worker(src, { eval: true, workerData: { mod } });
+      pool = Array.from({ length: count }, (_, slot) => {
+        const w = new Worker(src, { eval: true, workerData: { mod, slot } });
         w.on('message', (r: Reply) => {
           const p = waiting.get(r.id);
           waiting.delete(r.id);
@@ -263,7 +277,7 @@ export async function curveParallel(op: CurveOperands, visit: PairVisitor, threa
   if (!pw) return curveInThread(op, visit);
   const a = shared(op.a);
   const n = shared(op.n);
-  const wT = shared(op.wT);
+  const memory = curveMemory(op.wT, op.f, op.d, pw.length);
   const cand = op.cand ? shared(op.cand) : null;
   const layer = nextLayer++;
   const chunk = Math.max(1, Math.min(256, Math.ceil(op.tokens / (4 * pw.length))));
@@ -306,7 +320,7 @@ export async function curveParallel(op: CurveOperands, visit: PairVisitor, threa
             reject(e);
           },
         });
-        w.postMessage({ id, layer, a, n, wT, f: op.f, d: op.d, cand, t0, t1 });
+        w.postMessage({ id, layer, a, n, memory, f: op.f, d: op.d, cand, t0, t1 });
       };
       for (const w of pw) send(w);
     });

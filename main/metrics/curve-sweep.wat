@@ -5,7 +5,8 @@
 ;; JS loop of main/metrics/curve-kernel.test.ts, so the same bits. Regenerate the bytes in curve-sweep-wasm.ts
 ;; with `node scripts/build-curve-wasm.mjs` (wabt's wat2wasm).
 (module
-  (import "env" "memory" (memory 1))
+  ;; shared: one copy of W_out per layer for every worker thread (each has its own slot for the rest)
+  (import "env" "memory" (memory 1 65536 shared))
   ;; byte offsets: a f32[F] (one token's row), idx i32[F], wT f32[F*d], acc f64[d] (zeroed here), sq f64[F] (out)
   (func (export "sweep") (param $a i32) (param $idx i32) (param $f i32) (param $d i32) (param $wT i32)
         (param $acc i32) (param $sq i32) (result f64)
