@@ -106,6 +106,10 @@ export default tseslint.config(
     { group: ['../engine', '../engine/*', '../../engine', '../../engine/*', '**/main/engine/*'], message: 'main/engine is the top floor: only server/, cli/ and electron/ import it.' },
     { group: ['../laws', '../laws/*', '../../laws', '../../laws/*', '**/main/laws/*'], message: 'main/checkpoint does not depend on the law fits (shared helpers live in main/base).' },
   ]),
+  floor(['main/store/**/*.ts'], [
+    { group: ['../engine', '../engine/*', '../../engine', '../../engine/*', '**/main/engine/*'], message: 'main/engine is the top floor: only server/, cli/ and electron/ import it.' },
+    { group: ['../jobs', '../jobs/*', '../../jobs', '../../jobs/*', '**/main/jobs/*'], message: 'main/store is below main/jobs (jobs persist into sessions: main/jobs/session-persistence.ts); shared helpers live in main/base.' },
+  ]),
   { files: ['renderer/**/*.ts', 'renderer/**/*.vue'], rules: rendererBoundary },
   { files: ['electron/**/*.ts'], ignores: ['electron/engine-host.ts'], rules: electronBoundary },
   // common/: pure code both the engine and the renderer import (one implementation); it imports neither, nor electron

@@ -5,7 +5,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileHash, fileHashAsync } from './inputs';
+import { fileHash, fileHashAsync } from '../base/file-hash';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-inputs-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

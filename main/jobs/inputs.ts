@@ -3,62 +3,17 @@
  * text's sha256, taken when the run starts. A resume re-checks them and refuses when a file changed, because the
  * saved search state (and the steps already done) belong to the old bytes.
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { LabError } from '../api/errors';
 import { inspectCheckpoint } from '../checkpoint/index';
 
-export interface InputRef {
-  path: string;
-  /** null: the file could not be read when the run started (the run itself reports why) */
-  hash: string | null;
-}
-
-export interface RunInputs {
-  checkpoints: InputRef[];
-  data?: InputRef;
-}
+import { fileHashAsync, type InputRef, type RunInputs } from '../base/file-hash';
 
 interface ConfigLike {
   checkpoint?: string;
   checkpoints?: { path: string }[];
   data?: string;
-}
-
-/** sha256 of a file, read in 1 MiB chunks (`sha256:` + hex); undefined when it cannot be read. */
-export function fileHash(file: string): string | undefined {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(file, 'r');
-    const h = crypto.createHash('sha256');
-    const buf = Buffer.alloc(1 << 20);
-    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
-    return `sha256:${h.digest('hex')}`;
-  } catch {
-    return undefined; // unreadable: the job itself reports it with the file name
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}
-
-/**
- * fileHash's value, read through fs.promises in 1 MiB chunks: the event loop turns between chunks, so a large
- * evaluation text hashed when a run starts or resumes does not hold up the engine's other requests (issue 19).
- */
-export async function fileHashAsync(file: string): Promise<string | undefined> {
-  let fh: fs.promises.FileHandle | undefined;
-  try {
-    fh = await fs.promises.open(file, 'r');
-    const h = crypto.createHash('sha256');
-    const buf = Buffer.alloc(1 << 20);
-    for (let n; (n = (await fh.read(buf, 0, buf.length, null)).bytesRead) > 0; ) h.update(buf.subarray(0, n));
-    return `sha256:${h.digest('hex')}`;
-  } catch {
-    return undefined; // unreadable: the job itself reports it with the file name
-  } finally {
-    await fh?.close().catch(() => undefined);
-  }
 }
 
 /** A checkpoint's content hash, or null when it cannot be read; `signal` abandons it (CANCELLED is thrown). */

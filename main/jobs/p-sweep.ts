@@ -6,7 +6,7 @@
  *
  * The result is a sweep ({kind: 'sweep', sweepOver: 'p'}) whose `points` are the (p, activation ratio, PPL ratio)
  * rows the tables and charts read, and whose `runs` are the full per-p results: a session records each as a child run
- * of kind 'sweep-point' (main/store/job-persistence.ts), so every point has its thresholds, provenance and run page.
+ * of kind 'sweep-point' (main/jobs/session-persistence.ts), so every point has its thresholds, provenance and run page.
  *
  * A killed sweep resumes like a single run (main/jobs/runner.ts): its saved state (PSweepState) holds the finished
  * points' whole results, kept as they are, and the outer search of the point in progress, which goes on from its last

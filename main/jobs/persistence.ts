@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { LabError } from '../api/errors';
-import type { RunInputs } from './inputs';
+import type { RunInputs } from '../base/file-hash';
 
 export type JobStatus = 'running' | 'completed' | 'failed' | 'cancelled';
 

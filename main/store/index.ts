@@ -1,5 +1,4 @@
 export { SessionStore, type RunRow, type CheckpointRow, type RunFilter } from './session';
-export { SessionJobPersistence } from './job-persistence';
 export { importRuns, exportRun, runContentHash, openToRead } from './transfer';
 export { sessionChartSource } from './chart-source';
 export { recordMeasurement, type RecordCheckpoint } from './record';

@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { RunProvenance } from '../api/domains/sessions';
 import { APP_VERSION, gitCommit } from '../base/version';
 import { onnxruntimeVersion } from '../inference/providers';
-import type { RunInputs } from '../jobs/inputs';
+import type { RunInputs } from '../base/file-hash';
 
 /** The files that make a checkpoint's tokenizer (the content hash of the checkpoint covers config and weights only). */
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer.model', 'tokenizer_config.json', 'special_tokens_map.json'];

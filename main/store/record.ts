@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { CheckpointSummary } from '../checkpoint/index';
 import { APP_VERSION } from '../base/version';
 import { onnxruntimeVersion } from '../inference/providers';
-import { fileHash } from '../jobs/inputs';
+import { fileHash } from '../base/file-hash';
 import { measurementProvenance, startProvenance } from './provenance';
 import { SessionStore } from './session';
 

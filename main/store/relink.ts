@@ -8,7 +8,7 @@ import path from 'node:path';
 import { LabError } from '../api/errors';
 import type { SessionCheckpoint, SessionDataset } from '../api/domains/sessions';
 import { inspectCheckpoint } from '../checkpoint/index';
-import { fileHash } from '../jobs/inputs';
+import { fileHash } from '../base/file-hash';
 import type { SessionStore } from './session';
 
 export async function relink(s: SessionStore, kind: 'checkpoint' | 'dataset', id: number, file: string): Promise<SessionCheckpoint | SessionDataset> {

@@ -44,3 +44,10 @@ test('floors: main/base imports nothing of main/; only the top floors import mai
   expect(await violations('main/checkpoint/testing/x.ts', "import { mulberry32 } from '../../base/rng';\nexport const a = mulberry32;\n")).toHaveLength(0);
   expect(await violations('main/cli/x.ts', "import { Engine } from '../engine/engine';\nexport const a = Engine;\n")).toHaveLength(0);
 });
+
+test('floors: main/store is below main/jobs (the jobs persist into sessions, not the other way)', async () => {
+  expect(await violations('main/store/x.ts', "import { JsonFilePersistence } from '../jobs/persistence';\nexport const a = JsonFilePersistence;\n")).toHaveLength(1);
+  expect(await violations('main/store/x.ts', "import { APP_VERSION } from '../engine/version';\nexport const a = APP_VERSION;\n")).toHaveLength(1);
+  expect(await violations('main/store/x.ts', "import { fileHash } from '../base/file-hash';\nexport const a = fileHash;\n")).toHaveLength(0);
+  expect(await violations('main/jobs/x.ts', "import { SessionStore } from '../store/session';\nexport const a = SessionStore;\n")).toHaveLength(0);
+});

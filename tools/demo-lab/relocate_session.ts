@@ -23,7 +23,7 @@ import { parseArgs } from 'node:util';
 import { Engine } from '../../main/engine/engine';
 import type { JobFinishedEvent } from '../../main/api/domains/runs';
 import { inspectCheckpoint } from '../../main/checkpoint/index';
-import { fileHash } from '../../main/jobs/inputs';
+import { fileHash } from '../../main/base/file-hash';
 import { SessionStore } from '../../main/store/index';
 import { REMEASURABLE_LABEL, remeasurableConfig } from './remeasurable';
 

@@ -6,9 +6,9 @@ import { afterAll, describe, expect, test, vi } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SessionStore } from './session';
-import { SessionJobPersistence } from './job-persistence';
-import { JsonFilePersistence } from '../jobs/persistence';
+import { SessionStore } from '../store/session';
+import { SessionJobPersistence } from './session-persistence';
+import { JsonFilePersistence } from './persistence';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-jobpersist-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));

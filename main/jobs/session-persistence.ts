@@ -5,14 +5,14 @@
  * per checkpoint when it finishes (that is what the charts plot against tokens).
  */
 import path from 'node:path';
-import type { JobPersistence, JobStatus, StoredJob } from '../jobs/persistence';
-import { JsonFilePersistence } from '../jobs/persistence';
-import { fileHashAsync, type RunInputs } from '../jobs/inputs';
+import type { JobPersistence, JobStatus, StoredJob } from './persistence';
+import { JsonFilePersistence } from './persistence';
+import { fileHashAsync, type RunInputs } from '../base/file-hash';
 import { inspectCheckpoint } from '../checkpoint/index';
 import { APP_VERSION } from '../base/version';
 import { onnxruntimeVersion } from '../inference/providers';
-import { measurementProvenance, startProvenance } from './provenance';
-import type { SessionStore } from './session';
+import { measurementProvenance, startProvenance } from '../store/provenance';
+import type { SessionStore } from '../store/session';
 import type { RunProvenance } from '../api/domains/sessions';
 
 interface ConfigLike {
