@@ -207,20 +207,28 @@ export class GraphStore {
    * Per-layer arrays derived from the weights (the CETT column norms ‖W_out[:,i]‖₂), kept in the cache beside the
    * graphs: computing them reads every down_proj (7B: 2.9 GB), reading them back a few hundred KB.
    */
-  derived(name: string, make: () => Float32Array[]): Float32Array[] {
+  async derived(name: string, make: () => Promise<Float32Array[]>): Promise<Float32Array[]> {
     if (!this.cache) return make();
     const key = GraphCache.key({ derived: name, of: this.ckpt.contentHash, v: WEIGHTS_VERSION });
+    // computed before the entry is opened (the cache writes entries synchronously), only when it is not there
+    const pre = fs.existsSync(path.join(this.cache.dir, key, 'entry.json')) ? undefined : await make();
     let made: Float32Array[] | undefined;
-    const lease = this.cache.open(key, 0, (dir) => {
-      made = make();
-      fs.writeFileSync(path.join(dir, 'lengths.json'), JSON.stringify(made.map((a) => a.length)));
-      const fd = fs.openSync(path.join(dir, 'values.f32'), 'w');
-      try {
-        for (const a of made) fs.writeSync(fd, new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
-      } finally {
-        fs.closeSync(fd);
-      }
-    });
+    let lease: CacheLease;
+    try {
+      lease = this.cache.open(key, 0, (dir) => {
+        if (!pre) throw new Error('the cached entry went away meanwhile');
+        made = pre;
+        fs.writeFileSync(path.join(dir, 'lengths.json'), JSON.stringify(pre.map((a) => a.length)));
+        const fd = fs.openSync(path.join(dir, 'values.f32'), 'w');
+        try {
+          for (const a of pre) fs.writeSync(fd, new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+        } finally {
+          fs.closeSync(fd);
+        }
+      });
+    } catch {
+      return pre ?? make(); // not cached this time (evicted between the check and the open, or no room)
+    }
     try {
       if (made) return made;
       const lengths = JSON.parse(fs.readFileSync(path.join(lease.dir, 'lengths.json'), 'utf8')) as number[];

@@ -93,12 +93,28 @@ async function chooseProvider(want: RunnerOptions['provider']): Promise<{ provid
 
 /** ‖W_out[:, i]‖₂ of every layer of a checkpoint (also τ's denominator in threshold exports, main/engine/export-thresholds.ts). */
 export function checkpointColumnNorms(ckpt: LoadedCheckpoint): Float32Array[] {
+  return Array.from({ length: ckpt.spec.numLayers }, (_, l) => layerColumnNorms(ckpt, l));
+}
+
+function layerColumnNorms(ckpt: LoadedCheckpoint, l: number): Float32Array {
   const s = ckpt.spec;
-  return Array.from({ length: s.numLayers }, (_, l) => {
-    const w = ckpt.weights.get(`layers.${l}.mlp.down.weight`);
-    if (!w) throw new LabError('BAD_CHECKPOINT', `${ckpt.path}: missing down_proj of layer ${l}`);
-    return columnNorms(w.toFloat32(), s.hiddenSize, s.intermediateSize);
-  });
+  const w = ckpt.weights.get(`layers.${l}.mlp.down.weight`);
+  if (!w) throw new LabError('BAD_CHECKPOINT', `${ckpt.path}: missing down_proj of layer ${l}`);
+  return columnNorms(w.toFloat32(), s.hiddenSize, s.intermediateSize);
+}
+
+/**
+ * checkpointColumnNorms one layer at a time with the event loop turning in between (a 7B's down projections are
+ * 2.9 GB: the engine answers its other requests meanwhile), and a cancel taking effect between layers.
+ */
+export async function checkpointColumnNormsAsync(ckpt: LoadedCheckpoint, signal?: AbortSignal): Promise<Float32Array[]> {
+  const out: Float32Array[] = [];
+  for (let l = 0; l < ckpt.spec.numLayers; l++) {
+    if (signal?.aborted) throw new LabError('CANCELLED', 'the measurement was cancelled');
+    out.push(layerColumnNorms(ckpt, l));
+    await new Promise<void>((r) => setImmediate(r));
+  }
+  return out;
 }
 
 export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions = {}): Promise<ModelRunner> {
@@ -125,7 +141,7 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
   // ‖W_out[:,i]‖₂ per layer: computed once per checkpoint (it reads every down_proj) and kept in the graph cache
   const colNorms: Float32Array[] = onnxSrc
     ? onnxSrc.colNorms
-    : store!.derived('colnorms', () => checkpointColumnNorms(ckpt));
+    : await store!.derived('colnorms', () => checkpointColumnNormsAsync(ckpt, opts.signal));
   const sessions = new Map<string, Promise<ort.InferenceSession>>();
   // GPUs get the fused form (contrib attention/rope/RMSNorm kernels, issue 10): on CUDA 118% of PyTorch's forward;
   // on WebGPU 9.5× the plain form's speed (H200: 47k vs 5k tokens/s), NLL checked against transformers on both
