@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadTokenizer } from '../checkpoint/tokenizer';
 import type { TextTokenizer } from '../checkpoint/types';
 import { batchStream, loadEvalData, loadEvalDataAsync, readEvalText } from './data';
+import { stallMeter } from '../../test/helpers/event-loop';
 
 const ROOT = path.resolve(__dirname, '../..');
 const EVAL = path.join(ROOT, 'resources/demo-lab/eval.txt');
@@ -135,17 +136,11 @@ describe('bounded evaluation data', () => {
 
   it('a large tokenizer loads and encodes in the worker: the event loop keeps turning; a cancel meanwhile ends it at once', async () => {
     const tok = { ...(await loadTokenizer(path.join(ROOT, 'resources/demo-lab/models/relu')))!, dir: bigTok }; // same ids, the big file's load
-    let last = performance.now();
-    let stall = 0;
-    const tick = setInterval(() => {
-      const t = performance.now();
-      stall = Math.max(stall, t - last);
-      last = t;
-    }, 5);
+    const meter = stallMeter();
     const t0 = performance.now();
     const d = await loadEvalDataAsync(big, tok, { tokens: 16384, seqLen: 256, batch: 8 });
     const took = performance.now() - t0;
-    clearInterval(tick);
+    const stall = meter.stop();
     expect(d).toEqual(loadEvalData(big, tok, { tokens: 16384, seqLen: 256, batch: 8 }));
     expect(stall).toBeLessThan(took / 4); // the load and the encoding ran elsewhere
     // here the same load blocks this thread for a good part of that time

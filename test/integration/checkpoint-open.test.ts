@@ -12,6 +12,7 @@ import { OFF_THREAD_TOKENIZER_BYTES, workerScript } from '../../main/checkpoint/
 import { writeSparseLlama } from '../../main/checkpoint/testing/sparse';
 import { writeTinyCheckpoint } from '../../main/checkpoint/testing/tiny';
 import { defaultModelSource, type ModelSource } from '../../main/jobs/models';
+import { stallMeter } from '../helpers/event-loop';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-open-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -52,20 +53,14 @@ test('opened in a worker, a checkpoint gives the same card, content hash and NaN
 
 test('while a large checkpoint opens, the engine answers another request and its event loop keeps turning', async () => {
   const e = new Engine({ paths: { userData: path.join(tmp, 'ud'), cache: path.join(tmp, 'cache') }, log: { info() {}, warn() {}, error() {} } });
-  let last = performance.now();
-  let stall = 0;
-  const tick = setInterval(() => {
-    const t = performance.now();
-    stall = Math.max(stall, t - last);
-    last = t;
-  }, 5);
+  const meter = stallMeter();
   const t0 = performance.now();
   let openDone = 0;
   let otherDone = 0;
   const open = e.call('checkpoints.inspect', { path: big }).then((c) => ((openDone = performance.now()), c));
   const other = e.call('sessions.recent', {}).then((r) => ((otherDone = performance.now()), r));
   const [card] = await Promise.all([open, other]);
-  clearInterval(tick);
+  const stall = meter.stop();
   expect(card).toMatchObject({ layers: 4, hiddenSize: 2048, intermediateSize: 5632 });
   expect((card as { contentHash: string }).contentHash).toMatch(/^[0-9a-f]{64}$/);
   expect(otherDone).toBeGreaterThan(0);
@@ -150,17 +145,11 @@ test('a checkpoint with a large tokenizer.json opens in the worker; this thread 
   fs.writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify(tj));
   expect(fs.statSync(path.join(dir, 'tokenizer.json')).size).toBeGreaterThan(OFF_THREAD_TOKENIZER_BYTES);
   const here = await openCheckpoint(dir, { offThread: 'never' });
-  let last = performance.now();
-  let stall = 0;
-  const tick = setInterval(() => {
-    const t = performance.now();
-    stall = Math.max(stall, t - last);
-    last = t;
-  }, 5);
+  const meter = stallMeter();
   const t0 = performance.now();
   const there = await openCheckpoint(dir); // 'auto': the tokenizer's size sends it to the worker
   const took = performance.now() - t0;
-  clearInterval(tick);
+  const stall = meter.stop();
   expect(stall).toBeLessThan(took / 4);
   expect(summarize(there)).toEqual(summarize(here));
   expect(there.notices).toEqual(here.notices); // 'the tokenizer has … tokens but the model's vocabulary is …', from the worker
