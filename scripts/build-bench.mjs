@@ -17,4 +17,4 @@ await build({
   banner: { js: "const __importMetaUrl = require('url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',
 });
-console.error('built dist-bench/bench.cjs and checkpoint-worker.cjs');
+console.error('built dist-bench/bench.cjs, checkpoint-worker.cjs and laws-worker.cjs');

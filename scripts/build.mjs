@@ -52,7 +52,7 @@ export function electronBuildOptions() {
 }
 
 /** worker threads the engine starts from a file next to its bundle (main/checkpoint/open.ts workerScript); build-bench.mjs too */
-export const workerEntryPoints = { 'checkpoint-worker': 'main/checkpoint/open-worker.ts' };
+export const workerEntryPoints = { 'checkpoint-worker': 'main/checkpoint/open-worker.ts', 'laws-worker': 'main/laws/worker.ts' };
 
 export async function buildElectron() {
   const src = newest(['electron', 'main'], ['.ts']);

@@ -19,8 +19,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { fileURLToPath } from 'node:url';
 import { LabError, type ErrorPayload } from '../api/errors';
+import { workerScriptFor } from '../base/worker-script';
 import { loadCheckpoint } from './load';
 import { hashMemoFile, useHashMemo } from './hash';
 import { onnxCheckpoint, type OnnxFacts } from './onnx';
@@ -136,9 +136,7 @@ export async function openCheckpoint(p: string, opts: OpenOptions = {}): Promise
  * open-worker.ts). In a packaged app the bundle sits in app.asar, the worker in app.asar.unpacked (electron-builder.yml).
  */
 export function workerScript(here: string = import.meta.url): string {
-  if (/\.[cm]?ts$/.test(new URL(here).pathname)) return fileURLToPath(new URL('./open-worker-dev.mjs', here));
-  const file = fileURLToPath(new URL('./checkpoint-worker.cjs', here));
-  return file.replace(/([\\/])app\.asar([\\/])/, '$1app.asar.unpacked$2');
+  return workerScriptFor(here, 'open-worker-dev.mjs', 'checkpoint-worker.cjs');
 }
 
 function openInWorker(p: string, family: Family | undefined, signal: AbortSignal | undefined): Promise<OpenReply> {

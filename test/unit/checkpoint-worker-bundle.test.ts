@@ -33,6 +33,18 @@ openCheckpoint(process.argv[2], { offThread: 'always' }).then((c) => process.std
   const { stdout } = await run(process.execPath, [path.join(out, 'probe.cjs'), dir]);
   expect(JSON.parse(stdout)).toEqual(JSON.parse(JSON.stringify(summarize(await openCheckpoint(dir, { offThread: 'never' })))));
 
+  // the laws worker (main/laws/off-thread.ts) is found beside the bundle the same way, its errors crossing as LabErrors
+  const lawsProbe = `import { runLaws } from './main/laws/off-thread';
+runLaws('laws.importPoints', { path: process.argv[2] }, 'always').then((r) => process.stdout.write(JSON.stringify(r)), (e) => { process.stderr.write(e.code + ': ' + e.message); process.exitCode = 1; });`;
+  await build({ ...common, stdin: { contents: lawsProbe, resolveDir: root, loader: 'ts', sourcefile: 'laws-probe.ts' }, outdir: undefined, outfile: path.join(out, 'laws-probe.cjs') });
+  const csv = path.join(out, 'points.csv');
+  fs.writeFileSync(csv, 'tokens,activation_ratio\n1e9,0.1\n2e9,0.09\n');
+  const laws = JSON.parse((await run(process.execPath, [path.join(out, 'laws-probe.cjs'), csv])).stdout) as { points: unknown[] };
+  expect(laws.points).toEqual([{ tokens: 1e9, activationRatio: 0.1, source: 'points.csv:2' }, { tokens: 2e9, activationRatio: 0.09, source: 'points.csv:3' }]);
+  fs.writeFileSync(csv, 'tokens\n1e9\n');
+  const bad = await run(process.execPath, [path.join(out, 'laws-probe.cjs'), csv]).catch((e: { stderr: string }) => e);
+  expect((bad as { stderr: string }).stderr).toMatch(/^BAD_DATA: points\.csv:1: missing column 'activation_ratio'/);
+
   fs.rmSync(path.join(out, 'checkpoint-worker.cjs'));
   const missing = await run(process.execPath, [path.join(out, 'probe.cjs'), dir]).catch((e: { stderr: string }) => e);
   expect((missing as { stderr: string }).stderr).toMatch(/^INTERNAL: the checkpoint reader stopped .*Cannot find module .*checkpoint-worker\.cjs/);

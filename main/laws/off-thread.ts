@@ -1,0 +1,57 @@
+/**
+ * Large 'laws' requests run in the laws worker thread (worker.ts) so the engine's event loop keeps answering other
+ * requests: a points file of OFF_THREAD_POINTS_BYTES or more (a 64 MB CSV parses for seconds), a fit whose points ×
+ * (bootstrap resamples + 1) reach OFF_THREAD_FIT_WORK. Small ones stay on the thread, where they take a fraction of a
+ * second and a worker's start (≈ 0.3 s from the sources through tsx, less bundled) would cost more than it saves. The
+ * response comes back by structured clone: 200k imported points cost the engine's thread ≈ 0.25 s to receive, against
+ * ≈ 0.9 s to parse them there. The answer and the errors (LabError code and message, sent as a payload across the
+ * thread boundary) are the same either way.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { LabError, type ErrorPayload } from '../api/errors';
+import type { ParsedRequestOf, ResponseOf } from '../api/contract';
+import { workerScriptFor } from '../base/worker-script';
+import { runLawsRequest, type LawsCommand } from './requests';
+
+export const OFF_THREAD_POINTS_BYTES = 1 * 2 ** 20;
+/** 40 points × 201 fits take ≈ 0.2 s here, 1000 × 201 ≈ 2.7 s (the 2-core dev machine, 2026-12-04) */
+export const OFF_THREAD_FIT_WORK = 20_000;
+
+/** Whether `auto` sends this request to the worker. */
+export function lawsGoesOffThread<N extends LawsCommand>(name: N, req: ParsedRequestOf<N>): boolean {
+  if (name === 'laws.importPoints') {
+    try {
+      return fs.statSync(path.resolve((req as ParsedRequestOf<'laws.importPoints'>).path)).size >= OFF_THREAD_POINTS_BYTES;
+    } catch {
+      return false; // a missing file: readPointsFile says so on the thread
+    }
+  }
+  const r = req as { points?: unknown[]; limits?: unknown[]; bootstrap?: number };
+  const n = r.points?.length ?? r.limits?.length ?? 0;
+  return n * (Math.max(0, r.bootstrap ?? 200) + 1) >= OFF_THREAD_FIT_WORK;
+}
+
+/** Runs a 'laws' request: on this thread or in the worker ('auto': by lawsGoesOffThread). */
+export async function runLaws<N extends LawsCommand>(name: N, req: ParsedRequestOf<N>, mode: 'auto' | 'always' | 'never' = 'auto'): Promise<ResponseOf<N>> {
+  if (mode === 'never' || (mode === 'auto' && !lawsGoesOffThread(name, req))) return runLawsRequest(name, req);
+  return new Promise((resolve, reject) => {
+    let worker: Worker;
+    try {
+      worker = new Worker(workerScriptFor(import.meta.url, 'worker-dev.mjs', 'laws-worker.cjs'), { workerData: { name, req } });
+    } catch (e) {
+      reject(new LabError('INTERNAL', `the laws worker could not start (${(e as Error).message})`));
+      return;
+    }
+    let reply: { ok: true; res: ResponseOf<N> } | { ok: false; error: ErrorPayload } | undefined;
+    let failure: Error | undefined;
+    worker.on('message', (m: typeof reply) => (reply = m));
+    worker.on('error', (e) => (failure = e));
+    worker.on('exit', (code) => {
+      if (reply?.ok) resolve(reply.res);
+      else if (reply) reject(new LabError(reply.error.code, reply.error.message, reply.error.details));
+      else reject(new LabError('INTERNAL', `the laws worker stopped (exit code ${code}${failure ? `: ${failure.message}` : ''}) while running ${name}`));
+    });
+  });
+}
