@@ -143,6 +143,11 @@ export class GraphCache {
     return out;
   }
 
+  /** whether entry `key` is complete in the cache now (another process may still remove it before it is opened) */
+  has(key: string): boolean {
+    return fs.existsSync(path.join(this.dir, key, 'entry.json'));
+  }
+
   /**
    * Entry `key`, complete and held by this process until release(). When missing, `build(dir)` writes its files into
    * an empty staging folder, which then becomes the entry; `expectBytes` (what build will write) is checked against

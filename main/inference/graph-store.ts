@@ -139,10 +139,7 @@ export class GraphStore {
       if (this.o.signal?.aborted) throw cancelled();
       const t0 = performance.now();
       const bytes = build(ext);
-      const t1 = performance.now();
-      const sess = await createSession(bytes, withDataFolder(so, this.base), this.o.signal);
-      this.timings.push({ graph: JSON.stringify(key), buildMs: Math.round(t1 - t0), createMs: Math.round(performance.now() - t1) });
-      return sess;
+      return this.timedSession(key, bytes, withDataFolder(so, this.base), performance.now() - t0);
     }
     const base = this.base;
     const gkey = GraphCache.key({ graph: this.ckpt.contentHash, key, dtype: this.o.dtype, halfWeights: this.o.halfWeights, base, files: this.files, v: this.o.version });
@@ -158,10 +155,7 @@ export class GraphStore {
       this.leases.push(lease);
       try {
         const bytes = fs.readFileSync(path.join(lease.dir, 'graph.onnx'));
-        const t1 = performance.now();
-        const sess = await createSession(bytes, withDataFolder(so, base), this.o.signal);
-        this.timings.push({ graph: JSON.stringify(key), buildMs: Math.round(t1 - t0), createMs: Math.round(performance.now() - t1) });
-        return sess;
+        return await this.timedSession(key, bytes, withDataFolder(so, base), performance.now() - t0);
       } catch (e) {
         this.leases = this.leases.filter((l) => l !== lease);
         lease.release();
@@ -194,6 +188,14 @@ export class GraphStore {
     }
   }
 
+  /** the session of `bytes`, its build (given) and creation times recorded in `timings` */
+  private async timedSession(key: Record<string, unknown>, bytes: Uint8Array, so: ort.InferenceSession.SessionOptions, buildMs: number): Promise<ort.InferenceSession> {
+    const t0 = performance.now();
+    const sess = await createSession(bytes, so, this.o.signal);
+    this.timings.push({ graph: JSON.stringify(key), buildMs: Math.round(buildMs), createMs: Math.round(performance.now() - t0) });
+    return sess;
+  }
+
   /** removes a cache entry unless another process holds it */
   private drop(key: string): void {
     try {
@@ -211,7 +213,7 @@ export class GraphStore {
     if (!this.cache) return make();
     const key = GraphCache.key({ derived: name, of: this.ckpt.contentHash, v: WEIGHTS_VERSION });
     // computed before the entry is opened (the cache writes entries synchronously), only when it is not there
-    const pre = fs.existsSync(path.join(this.cache.dir, key, 'entry.json')) ? undefined : await make();
+    const pre = this.cache.has(key) ? undefined : await make();
     let made: Float32Array[] | undefined;
     let lease: CacheLease;
     try {

@@ -129,10 +129,9 @@ export function checkSearchRequest(req: SearchStepRequest, L: number): void {
 }
 
 export interface StreamStats {
-  /** block sessions opened (first loads and page-ins; search block sessions included) */
+  /** block sessions opened (first loads and page-ins; search block sessions included; their build and creation times
+   *  are the runner's sessionTimings) */
   sessionLoads: number;
-  /** time spent opening them */
-  loadMs: number;
   /** graph calls (search block calls included) */
   calls: number;
 }
@@ -146,7 +145,7 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
   const live = new Map<string, { block: number; kind: string; session: Promise<ort.InferenceSession> }>();
   /** the search's block sessions (plan.search), by block index */
   const searchLive = new Map<number, Promise<ort.InferenceSession>>();
-  const stats: StreamStats = { sessionLoads: 0, loadMs: 0, calls: 0 };
+  const stats: StreamStats = { sessionLoads: 0, calls: 0 };
   const slots = Math.max(1, plan.residentBlocks);
 
   async function release(key: string): Promise<void> {
@@ -178,14 +177,10 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
       await release(victim[0]);
     }
     const gopts = { dtype, mode: kind, capture, maxSeq, layers: plan.blocks[bi], ...(fused ? { fused: true } : {}), ...(halfWeights ? { halfWeights: true } : {}) };
-    const t0 = performance.now();
     const session = ctx.open(gopts, (ext) => buildLlamaGraph(ckpt, gopts, ext));
     live.set(key, { block: bi, kind: k, session });
     session.then(
-      () => {
-        stats.sessionLoads++;
-        stats.loadMs += performance.now() - t0;
-      },
+      () => stats.sessionLoads++,
       () => live.delete(key),
     );
     return session;
@@ -248,14 +243,10 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
     // made each time a block's session is paged in
     const productTransB = searchProductTransB(ctx.provider);
     const o = { dtype, maxSeq, colNorms: ctx.colNorms, fused, tuning, layerGroup: sp!.layerGroup, layers, sparseStream: true, productTransB };
-    const t0 = performance.now();
     const session = ctx.open({ search: 3, dtype, maxSeq, fused, ...tuning, layerGroup: sp!.layerGroup, layers, sparse: 1, productTransB }, (ext) => buildSearchGraph(ckpt, o, ext));
     searchLive.set(bi, session);
     session.then(
-      () => {
-        stats.sessionLoads++;
-        stats.loadMs += performance.now() - t0;
-      },
+      () => stats.sessionLoads++,
       () => searchLive.delete(bi),
     );
     return session;
