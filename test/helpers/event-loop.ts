@@ -18,3 +18,16 @@ export function stallMeter(): { stop(): number } {
     },
   };
 }
+
+/**
+ * `work` with `other` sent right behind it (another engine request): when each was answered, in ms from the start,
+ * and the longest event-loop gap meanwhile.
+ */
+export async function alongside<T>(work: () => Promise<T>, other: () => Promise<unknown>): Promise<{ result: T; doneMs: number; otherMs: number; stall: number }> {
+  const meter = stallMeter();
+  const t0 = performance.now();
+  let doneMs = 0;
+  let otherMs = 0;
+  const [result] = await Promise.all([work().then((r) => ((doneMs = performance.now() - t0), r)), other().then(() => (otherMs = performance.now() - t0))]);
+  return { result, doneMs, otherMs, stall: meter.stop() };
+}

@@ -12,7 +12,7 @@ import { OFF_THREAD_TOKENIZER_BYTES, workerScript } from '../../main/checkpoint/
 import { writeSparseLlama } from '../../main/checkpoint/testing/sparse';
 import { writeTinyCheckpoint } from '../../main/checkpoint/testing/tiny';
 import { defaultModelSource, type ModelSource } from '../../main/jobs/models';
-import { stallMeter } from '../helpers/event-loop';
+import { alongside, stallMeter } from '../helpers/event-loop';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-open-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -53,20 +53,13 @@ test('opened in a worker, a checkpoint gives the same card, content hash and NaN
 
 test('while a large checkpoint opens, the engine answers another request and its event loop keeps turning', async () => {
   const e = new Engine({ paths: { userData: path.join(tmp, 'ud'), cache: path.join(tmp, 'cache') }, log: { info() {}, warn() {}, error() {} } });
-  const meter = stallMeter();
-  const t0 = performance.now();
-  let openDone = 0;
-  let otherDone = 0;
-  const open = e.call('checkpoints.inspect', { path: big }).then((c) => ((openDone = performance.now()), c));
-  const other = e.call('sessions.recent', {}).then((r) => ((otherDone = performance.now()), r));
-  const [card] = await Promise.all([open, other]);
-  const stall = meter.stop();
+  const { result: card, doneMs, otherMs, stall } = await alongside(() => e.call('checkpoints.inspect', { path: big }), () => e.call('sessions.recent', {}));
   expect(card).toMatchObject({ layers: 4, hiddenSize: 2048, intermediateSize: 5632 });
   expect((card as { contentHash: string }).contentHash).toMatch(/^[0-9a-f]{64}$/);
-  expect(otherDone).toBeGreaterThan(0);
-  expect(otherDone).toBeLessThan(openDone); // answered while the open was still running
+  expect(otherMs).toBeGreaterThan(0);
+  expect(otherMs).toBeLessThan(doneMs); // answered while the open was still running
   // on this thread nothing ran long: the longest gap between timer ticks is a small part of the open
-  expect(stall).toBeLessThan((openDone - t0) / 4);
+  expect(stall).toBeLessThan(doneMs / 4);
   await e.dispose();
 });
 
