@@ -158,8 +158,11 @@ async function runJob(engine: Engine, config: Record<string, unknown>, resume: s
   const early: JobFinishedEvent[] = [];
   const off = engine.onEvent((event, payload) => {
     if (event === 'job.progress' && !quiet) {
-      const p = payload as { phase: string; step: number; of: number; tokensPerSec: number; etaSec: number | null; message?: string };
-      process.stderr.write(`[${p.phase}] ${p.step}/${p.of}  ${Math.round(p.tokensPerSec)} tok/s${p.etaSec !== null ? `  ETA ${p.etaSec.toFixed(0)} s` : ''}${p.message ? `  ${p.message}` : ''}\n`);
+      const p = payload as { phase: string; step: number; of: number; tokensPerSec: number; etaSec: number | null; overall?: number; overallEtaSec?: number | null; message?: string };
+      // the phase's steps and ETA, then the whole run's share done and its ETA (main/jobs/progress.ts: null until steady)
+      const phaseEta = p.etaSec !== null ? `  ETA ${p.etaSec.toFixed(0)} s` : '';
+      const run = typeof p.overall === 'number' ? `  · run ${(100 * p.overall).toFixed(0)}%${typeof p.overallEtaSec === 'number' ? `, ETA ${p.overallEtaSec.toFixed(0)} s` : ''}` : '';
+      process.stderr.write(`[${p.phase}] ${p.step}/${p.of}  ${Math.round(p.tokensPerSec)} tok/s${phaseEta}${run}${p.message ? `  ${p.message}` : ''}\n`);
     }
     if (event === 'job.finished') {
       const e = payload as JobFinishedEvent;

@@ -121,17 +121,29 @@ describe('ETA (each phase\'s first, warm-up step left out)', () => {
       // the phase's own ETA: none before ETA_MIN_STEPS steady steps of it; after, exactly its steps left at 4 s
       if (steady < ETA_MIN_STEPS) expect(g.p.etaSec).toBeNull();
       else expect(g.p.etaSec).toBeCloseTo(g.phaseLeft, 9);
-      // the run's: none until the run has ETA_MIN_STEPS steady steps (the dense phase's 2nd and 3rd)
-      if (g.i === 0 && steady < ETA_MIN_STEPS) expect(g.p.overallEtaSec).toBeNull();
-      // after: a pass costs 1 s in every phase, so it is the true time left less the final's warm-up still to come
-      else expect(g.p.overallEtaSec).toBeCloseTo(g.runLeft - (g.i < 2 || g.step === 0 ? warm[2] : 0) - (g.i < 1 || (g.i === 1 && g.step === 0) ? warm[1] : 0), 9);
+      // the run's: none while a phase to come has no rate of its own kind (the dense pass: no search step yet; the
+      // search's first ETA_MIN_STEPS steady steps); the final pass takes the search's rate
+      if (g.i === 0 || (g.i === 1 && steady < ETA_MIN_STEPS)) expect(g.p.overallEtaSec).toBeNull();
+      // after: the true time left less the final's warm-up still to come
+      else expect(g.p.overallEtaSec).toBeCloseTo(g.runLeft - (g.i < 2 || g.step === 0 ? warm[2] : 0), 9);
     }
     // where the naive phase rate (time in phase / steps done, the old figure) said 2.5× the truth, nothing is said
     const firstSearch = got.find((g) => g.i === 1 && g.step === 1)!;
     const naive = (cost(1, 1) / 1) * (steps[1] - 1);
     expect(naive / firstSearch.phaseLeft).toBeGreaterThan(1.4);
     expect(firstSearch.p.etaSec).toBeNull();
-    expect(firstSearch.p.overallEtaSec).toBeCloseTo(firstSearch.runLeft - warm[2], 9);
+    expect(firstSearch.p.overallEtaSec).toBeNull();
+  });
+
+  test('a dense pass five times a search step (the CPU curve engine): no run ETA from the dense rate, the right one after', () => {
+    // dense 5 s a batch (forward + CETT curves), a search step 1 s a batch, the final pass 1 s a batch; no warm-ups
+    const cheap = (i: number) => (i === 0 ? 5 : nb);
+    const { got } = replay({ method: 'cett-ppl', p: 5 }, nb, cheap);
+    // the old figure (the dense rate for all the work left) would have said about 5× the truth during the dense pass
+    for (const g of got.filter((x) => x.i === 0)) expect(g.p.overallEtaSec).toBeNull();
+    const given = got.filter((g) => g.p.overallEtaSec !== null && g.p.overallEtaSec !== undefined);
+    expect(given.length).toBeGreaterThan(3);
+    for (const g of given) expect(g.p.overallEtaSec!).toBeCloseTo(g.runLeft, 9);
   });
 
   test('p% sweep: every search phase starts again without its warm-up step; an event outside the plan keeps the ETAs', () => {

@@ -65,10 +65,16 @@ interface Sample {
  * Honest ETAs (issue 18). A phase's first step carries one-off costs: the first call of a freshly opened model or graph
  * (session creation, warm-up), the dense pass's model open. Scaling it by the steps to come overestimated the early
  * search several times over. So no step that ends a phase's first call counts: the rate is that of the steps after it
- * (the last ETA_WINDOW of them), the phase ETA is its steps left at that rate, and the whole run's is its work left
- * (forward passes, the plan's weights) at the work rate of the latest steady steps, of this phase when it has
- * ETA_MIN_STEPS of them, else of the phases before. Until there are ETA_MIN_STEPS steady steps both are null: the UI
- * says "estimating…" (or shows the wizard's pilot estimate) instead of a wild number. Times in seconds, any origin.
+ * (the last ETA_WINDOW of them), and the phase ETA is its steps left at that rate.
+ *
+ * The whole run's ETA adds, for the current phase and every planned phase after it, its work left (forward passes,
+ * the plan's weights) at the work rate of ITS kind: a pass does not cost the same in every phase. On the CPU's curve
+ * engine a dense pass (which builds the CETT curves) cost five times a search step (0.1B demo model, 65k tokens: the
+ * old figure, the dense rate for all the work, said 110 s where 17 s were left). A kind's rate comes from its own
+ * steady steps (ETA_MIN_STEPS of them); a final pass is one sparse pass per batch, as a search step is, so it takes the
+ * search's rate until it has its own. While a phase to come has no rate (during the dense pass of a CETT-PPL-p% run: no
+ * search step yet) the run's ETA is null: the UI says "estimating…" or shows the wizard's pilot estimate instead of a
+ * wrong number. Times in seconds, any origin.
  */
 export class EtaTracker {
   private at = -1;
@@ -78,7 +84,27 @@ export class EtaTracker {
   /** the phase's first step (its warm-up) is done: later steps are steady */
   private warm = false;
   private phase: Sample[] = [];
-  private recent: Sample[] = [];
+  /** the latest steady steps of each kind of phase ('dense', 'search', …) */
+  private byKind = new Map<string, Sample[]>();
+  /** each planned phase's end as a fraction of the run's work */
+  private readonly ends: number[];
+
+  /** `plan`: the run's phases (planPhases); without one, the run's ETA is never given */
+  constructor(private readonly plan: readonly PlannedPhase[] = []) {
+    const total = plan.reduce((s, q) => s + q.weight, 0) || 1;
+    let acc = 0;
+    this.ends = plan.map((q) => (acc += q.weight) / total);
+  }
+
+  /** seconds per unit of run fraction of a kind of phase, from its steady steps (a final pass: the search's) */
+  private rate(kind: string): number | null {
+    const of = (k: string) => {
+      const xs = this.byKind.get(k) ?? [];
+      const work = xs.reduce((a, x) => a + x.work, 0);
+      return xs.length >= ETA_MIN_STEPS && work > 0 ? xs.reduce((a, x) => a + x.dt, 0) / work : null;
+    };
+    return of(kind) ?? (kind === 'final' ? of('search') : null);
+  }
 
   /** One progress event: the index of its planned phase, its step of `of`, the run's overall fraction, the time. */
   update(t: number, at: number, step: number, of: number, overall: number): { phaseEtaSec: number | null; overallEtaSec: number | null } {
@@ -93,7 +119,8 @@ export class EtaTracker {
       if (this.warm) {
         const s = { dt: t - this.lastT, steps: step - this.lastStep, work: overall - this.lastOverall };
         this.phase = [...this.phase, s].slice(-ETA_WINDOW);
-        this.recent = [...this.recent, s].slice(-ETA_WINDOW);
+        const kind = this.plan[at]?.phase;
+        if (kind !== undefined) this.byKind.set(kind, [...(this.byKind.get(kind) ?? []), s].slice(-ETA_WINDOW));
       }
       this.warm = true;
       this.lastStep = step;
@@ -101,12 +128,24 @@ export class EtaTracker {
       this.lastOverall = overall;
     }
     const sum = (xs: Sample[], k: 'dt' | 'steps' | 'work') => xs.reduce((a, x) => a + x[k], 0);
-    const phaseReady = this.phase.length >= ETA_MIN_STEPS;
-    const phaseEtaSec = phaseReady ? (sum(this.phase, 'dt') / sum(this.phase, 'steps')) * Math.max(0, of - step) : null;
-    const basis = phaseReady ? this.phase : this.recent;
-    const work = sum(basis, 'work');
-    const overallEtaSec = basis.length >= ETA_MIN_STEPS && work > 0 ? (sum(basis, 'dt') / work) * Math.max(0, 1 - overall) : null;
-    return { phaseEtaSec, overallEtaSec };
+    const phaseEtaSec = this.phase.length >= ETA_MIN_STEPS ? (sum(this.phase, 'dt') / sum(this.phase, 'steps')) * Math.max(0, of - step) : null;
+    return { phaseEtaSec, overallEtaSec: this.runLeft(at, overall) };
+  }
+
+  /** the run's seconds left: each phase's work left at its kind's rate; null while one of them has none */
+  private runLeft(at: number, overall: number): number | null {
+    if (at < 0 || at >= this.plan.length) return null;
+    let left = 0;
+    for (let j = at; j < this.plan.length; j++) {
+      const q = this.plan[j];
+      if (q.done) continue;
+      const work = j === at ? Math.max(0, this.ends[j] - overall) : this.ends[j] - (j > 0 ? this.ends[j - 1] : 0);
+      if (work <= 0) continue;
+      const r = this.rate(q.phase);
+      if (r === null) return null;
+      left += r * work;
+    }
+    return left;
   }
 }
 
@@ -120,7 +159,7 @@ export function withOverall(ctl: RunControl, plan: PlannedPhase[], now: () => nu
   const labels = plan.map((p) => p.label);
   let at = -1;
   let overall = 0;
-  const eta = new EtaTracker();
+  const eta = new EtaTracker(plan);
   let last: ReturnType<EtaTracker['update']> = { phaseEtaSec: null, overallEtaSec: null };
   const emit = ctl.progress;
   return {
