@@ -4,7 +4,7 @@ import { build } from 'esbuild';
 import { gitCommit } from './git-commit.mjs';
 import { workerEntryPoints } from './build.mjs';
 await build({
-  // the checkpoint reader's worker sits next to the bundle (main/checkpoint/open.ts workerScript)
+  // the engine's worker threads sit next to the bundle (main/base/worker-script.ts)
   entryPoints: { bench: 'bench/gpu-entry.ts', ...workerEntryPoints },
   bundle: true,
   platform: 'node',
@@ -17,4 +17,4 @@ await build({
   banner: { js: "const __importMetaUrl = require('url').pathToFileURL(__filename).href;" },
   logLevel: 'warning',
 });
-console.error('built dist-bench/bench.cjs, checkpoint-worker.cjs and laws-worker.cjs');
+console.error(`built dist-bench/bench.cjs and ${Object.keys(workerEntryPoints).map((w) => `${w}.cjs`).join(', ')}`);

@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import { f32ArrayToF16 } from '../checkpoint/safetensors';
+import { checkInterrupted } from '../checkpoint/interrupt';
 import { DT, type ElemType } from './onnx-builder';
 import type { LoadedCheckpoint, StorageDType, StoredBytes, WeightTensor } from '../checkpoint/types';
 
@@ -246,8 +247,12 @@ export function planWeights(ckpt: LoadedCheckpoint, o: { dtype: 'float32' | 'flo
   return { tensors, inPlaceBytes, convertedBytes, conversions: [...by.values()].sort((a, b) => b.bytes - a.bytes) };
 }
 
-/** A planned tensor's values in its graph dtype and canonical layout (decoded from the checkpoint). */
+/**
+ * A planned tensor's values in its graph dtype and canonical layout (decoded from the checkpoint). In the graph worker
+ * a cancel stops the build here, before the next tensor (main/checkpoint/interrupt.ts; the decode checks every MiB).
+ */
 export function convertTensor(ckpt: LoadedCheckpoint, p: PlannedTensor): Float32Array | Uint16Array {
+  checkInterrupted();
   const t = ckpt.weights.get(p.src)!;
   const v = t.toFloat32();
   if (p.elem === DT.FLOAT) return v;

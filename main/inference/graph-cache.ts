@@ -76,6 +76,8 @@ function dirBytes(dir: string): number {
 
 /** leases this process holds, per lease file: the count of open uses */
 const held = new Map<string, number>();
+/** openAsync builds in progress in this process, per staging folder */
+const building = new Map<string, Promise<unknown>>();
 
 export class GraphCache {
   constructor(
@@ -154,36 +156,85 @@ export class GraphCache {
    * the limit first, so an entry that cannot fit is refused before anything is written.
    */
   open(key: string, expectBytes: number, build: (dir: string) => void): CacheLease {
+    const s = this.begin(key, expectBytes);
+    if (!s.staging) return s.lease;
+    try {
+      build(s.staging);
+      return this.complete(s.lease, s.staging);
+    } catch (e) {
+      s.lease.release();
+      throw e;
+    } finally {
+      fs.rmSync(s.staging, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * open() with an asynchronous `build` (one that runs in a worker thread: graph-off-thread.ts). Whatever it wrote is
+   * removed when it fails or is cancelled, after its promise settled; an open of the same entry by this process
+   * meanwhile waits for it (they would share the staging folder).
+   */
+  async openAsync(key: string, expectBytes: number, build: (dir: string) => Promise<void>): Promise<CacheLease> {
+    const staging = this.stagingDir(key);
+    for (let b = building.get(staging); b; b = building.get(staging)) await b.catch(() => undefined);
+    const s = this.begin(key, expectBytes);
+    if (!s.staging) return s.lease;
+    const work = (async () => {
+      try {
+        await build(staging);
+        return this.complete(s.lease, staging);
+      } catch (e) {
+        s.lease.release();
+        throw e;
+      } finally {
+        fs.rmSync(staging, { recursive: true, force: true });
+      }
+    })();
+    building.set(staging, work);
+    try {
+      return await work;
+    } finally {
+      building.delete(staging);
+    }
+  }
+
+  private stagingDir(key: string): string {
+    return path.join(this.dir, `.staging-${key}-${process.pid}`);
+  }
+
+  /** the lease of entry `key`, and an empty staging folder to build it in when it is missing (room made for it) */
+  private begin(key: string, expectBytes: number): { lease: CacheLease; staging?: string } {
     const lease = this.lease(key);
     try {
       const meta = path.join(lease.dir, 'entry.json');
       if (fs.existsSync(meta)) {
         const now = new Date();
         fs.utimesSync(meta, now, now);
-        return lease;
+        return { lease };
       }
       this.ensureRoom(key, expectBytes);
-      const staging = path.join(this.dir, `.staging-${key}-${process.pid}`);
+      const staging = this.stagingDir(key);
       fs.rmSync(staging, { recursive: true, force: true });
       fs.mkdirSync(staging, { recursive: true });
-      try {
-        build(staging);
-        fs.writeFileSync(path.join(staging, 'entry.json'), JSON.stringify({ created: new Date().toISOString(), pid: process.pid }));
-        try {
-          fs.renameSync(staging, lease.dir);
-        } catch (e) {
-          // another process finished the same entry first: use theirs
-          if (!fs.existsSync(meta)) throw e;
-        }
-      } finally {
-        fs.rmSync(staging, { recursive: true, force: true });
-      }
-      this.prune();
-      return lease;
+      return { lease, staging };
     } catch (e) {
       lease.release();
       throw e;
     }
+  }
+
+  /** the built staging folder becomes the entry (or another process's copy of it, finished first, is used) */
+  private complete(lease: CacheLease, staging: string): CacheLease {
+    const meta = path.join(lease.dir, 'entry.json');
+    fs.writeFileSync(path.join(staging, 'entry.json'), JSON.stringify({ created: new Date().toISOString(), pid: process.pid }));
+    try {
+      fs.renameSync(staging, lease.dir);
+    } catch (e) {
+      // another process finished the same entry first: use theirs
+      if (!fs.existsSync(meta)) throw e;
+    }
+    this.prune();
+    return lease;
   }
 
   /** Refuses (LabError) when `bytes` more cannot fit beside the entries in use; evicts unused entries to make room. */

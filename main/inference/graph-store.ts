@@ -22,8 +22,10 @@ import type { LoadedCheckpoint, StoredBytes } from '../checkpoint/types';
 import type { DiskFacts } from '../api/domains/checkpoints';
 import type { ExternalTarget, GraphDType } from '../graph/llama-graph';
 import { commonFolder, relativeInside } from '../graph/onnx-builder';
+import { buildGraph, convertedByBuild, type GraphRecipe } from '../graph/recipe';
 import { planWeights, writeConverted, type WeightPlan } from '../graph/weights';
 import { GraphCache, type CacheLease } from './graph-cache';
+import { canBuildOffThread, runGraphJob } from './graph-off-thread';
 import { LabError } from '../api/errors';
 import type { SessionTiming } from './runner-types';
 
@@ -36,6 +38,15 @@ const WEIGHTS_VERSION = 1;
  * 2.47× the weights inline, the same as warm from a file.
  */
 const INLINE_LIMIT = 16 * 1024 ** 2;
+/**
+ * A weight conversion or graph build that converts this many bytes of checkpoint tensors or more runs in the graph
+ * worker (graph-off-thread.ts), smaller ones here. Measured on the 2-core dev machine (2026-12-04): converting costs
+ * ≈ 7 ms per MiB (fp32 → fp16 of a 212 MB plan: 1.5 s), a graph whose weights are all in place ≈ 1 ms per layer
+ * (7B: ≈ 0.1 s); starting the worker and opening the folder there ≈ 0.25 s from the sources, less bundled. Below
+ * 16 MiB a build here takes ≈ 0.1 s, less than the worker's start, and stays here; above it the engine's thread
+ * would wait seconds to minutes (a 7B's bf16 → fp16 copies: 13 GB).
+ */
+export const GRAPH_OFF_THREAD_BYTES = 16 * 1024 ** 2;
 
 export interface GraphStoreOptions {
   dtype: GraphDType;
@@ -45,8 +56,10 @@ export interface GraphStoreOptions {
   cache?: GraphCache;
   /** part of every graph key: bump when the graph builder changes */
   version: number;
-  /** the job's cancel: no graph is built after it, and a session whose creation ends after it is released at once */
+  /** the job's cancel: no graph is built after it, a build in the worker stops, and a session whose creation ends after it is released at once */
   signal?: AbortSignal;
+  /** 'auto' (default): conversions and builds of GRAPH_OFF_THREAD_BYTES or more in the graph worker; 'always' / 'never' force it */
+  offThread?: 'auto' | 'always' | 'never';
 }
 
 /**
@@ -88,7 +101,9 @@ export class GraphStore {
   private cache?: GraphCache;
   private tmp?: string;
   private leases: CacheLease[] = [];
-  private converted?: Map<string, StoredBytes>;
+  private converted?: Promise<Map<string, StoredBytes> | undefined>;
+  /** whether the plan may point at the checkpoint's own bytes (planWeights refs) */
+  private refs: boolean;
   private files: string[];
   /** every session this store opened: build and creation times (bench and the run's record) */
   readonly timings: SessionTiming[] = [];
@@ -108,60 +123,104 @@ export class GraphStore {
     const dirs = [...new Set(this.files.map((f) => path.dirname(f)))];
     if (this.cache) dirs.push(this.cache.dir);
     this.base = commonFolder(dirs);
-    this.plan = this.base !== undefined || !this.files.length ? wanted : planWeights(ckpt, o, false);
+    this.refs = this.base !== undefined || !this.files.length;
+    this.plan = this.refs ? wanted : planWeights(ckpt, o, false);
+  }
+
+  /** whether work converting `bytes` of tensors goes to the graph worker */
+  private offThread(bytes: number): boolean {
+    const mode = this.o.offThread ?? 'auto';
+    if (mode === 'never' || !canBuildOffThread(this.ckpt)) return false;
+    return mode === 'always' || bytes >= GRAPH_OFF_THREAD_BYTES;
   }
 
   /** The converted weights, written once into the cache (shared by every graph of this checkpoint and dtype). */
-  private prepareConverted(): Map<string, StoredBytes> | undefined {
-    if (this.converted || !this.cache || this.plan.convertedBytes === 0) return this.converted;
-    const key = GraphCache.key({ weights: this.ckpt.contentHash, dtype: this.o.dtype, halfWeights: this.o.halfWeights, v: WEIGHTS_VERSION });
-    const lease = this.cache.open(key, this.plan.convertedBytes, (dir) => {
-      const at = writeConverted(this.ckpt, this.plan, path.join(dir, 'weights.data'));
-      const index = Object.fromEntries([...at].map(([name, b]) => [name, { offset: b.offset, length: b.length, dtype: b.dtype }]));
-      fs.writeFileSync(path.join(dir, 'weights.json'), JSON.stringify(index));
-    });
-    this.leases.push(lease);
-    const file = path.join(lease.dir, 'weights.data');
-    const index = JSON.parse(fs.readFileSync(path.join(lease.dir, 'weights.json'), 'utf8')) as Record<string, Omit<StoredBytes, 'file' | 'transposed'>>;
-    this.converted = new Map(Object.entries(index).map(([name, b]) => [name, { ...b, file, transposed: false }]));
+  private prepareConverted(): Promise<Map<string, StoredBytes> | undefined> {
+    this.converted ??= this.writeConvertedOnce();
+    this.converted.catch(() => (this.converted = undefined)); // a failed or cancelled conversion is tried again next time
     return this.converted;
   }
 
+  private async writeConvertedOnce(): Promise<Map<string, StoredBytes> | undefined> {
+    if (!this.cache || this.plan.convertedBytes === 0) return undefined;
+    const key = GraphCache.key({ weights: this.ckpt.contentHash, dtype: this.o.dtype, halfWeights: this.o.halfWeights, v: WEIGHTS_VERSION });
+    const index = (at: Map<string, StoredBytes>) => JSON.stringify(Object.fromEntries([...at].map(([name, b]) => [name, { offset: b.offset, length: b.length, dtype: b.dtype }])));
+    const lease = this.offThread(this.plan.convertedBytes)
+      ? await this.cache.openAsync(key, this.plan.convertedBytes, async (dir) => {
+          const job = { op: 'convert' as const, dtype: this.o.dtype, halfWeights: this.o.halfWeights, refs: this.refs, file: path.join(dir, 'weights.data') };
+          const { converted } = await runGraphJob(this.ckpt, job, this.o.signal);
+          fs.writeFileSync(path.join(dir, 'weights.json'), index(converted!));
+        })
+      : this.cache.open(key, this.plan.convertedBytes, (dir) => {
+          fs.writeFileSync(path.join(dir, 'weights.json'), index(writeConverted(this.ckpt, this.plan, path.join(dir, 'weights.data'))));
+        });
+    this.leases.push(lease);
+    const file = path.join(lease.dir, 'weights.data');
+    const stored = JSON.parse(fs.readFileSync(path.join(lease.dir, 'weights.json'), 'utf8')) as Record<string, Omit<StoredBytes, 'file' | 'transposed'>>;
+    return new Map(Object.entries(stored).map(([name, b]) => [name, { ...b, file, transposed: false }]));
+  }
+
+  /** The bytes of `recipe`'s graph built with `ext`: here, or in the graph worker when the build converts much (offThread). */
+  private async build(recipe: GraphRecipe, ext: ExternalTarget | undefined): Promise<Uint8Array> {
+    if (this.o.signal?.aborted) throw cancelled();
+    if (!this.offThread(convertedByBuild(this.ckpt, recipe, ext))) return buildGraph(this.ckpt, recipe, ext);
+    return (await runGraphJob(this.ckpt, { op: 'graph', recipe, external: ext }, this.o.signal)).graph!;
+  }
+
   /**
-   * A session of the graph `build` makes (cached under `key`, which must name everything the graph depends on besides
-   * the checkpoint and the store's dtype). `build` gets the ExternalTarget to pass to the graph builder.
+   * The serialised graph of `recipe` (cached under `key`, which must name everything the graph depends on besides the
+   * checkpoint and the store's dtype), with the folder its external-data locations are relative to. A graph from the
+   * cache stays held (leased) until dispose().
    */
-  async session(key: Record<string, unknown>, build: (ext: ExternalTarget | undefined) => Uint8Array, so: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
+  async graph(key: Record<string, unknown>, recipe: GraphRecipe): Promise<{ bytes: Uint8Array; base: string | undefined; buildMs: number; lease?: CacheLease }> {
     const cache = this.cache;
     if (!cache || this.base === undefined) {
       // in memory: in-place tensors by reference (when a folder holds them), the rest inside the graph
-      const ext = this.base === undefined ? undefined : { base: this.base };
-      if (this.o.signal?.aborted) throw cancelled();
       const t0 = performance.now();
-      const bytes = build(ext);
-      return this.timedSession(key, bytes, withDataFolder(so, this.base), performance.now() - t0);
+      const bytes = await this.build(recipe, this.base === undefined ? undefined : { base: this.base });
+      return { bytes, base: this.base, buildMs: performance.now() - t0 };
     }
     const base = this.base;
-    const gkey = GraphCache.key({ graph: this.ckpt.contentHash, key, dtype: this.o.dtype, halfWeights: this.o.halfWeights, base, files: this.files, v: this.o.version });
+    const gkey = this.graphKey(key);
+    if (this.o.signal?.aborted) throw cancelled();
+    const converted = await this.prepareConverted();
+    const t0 = performance.now();
+    const location = relativeInside(base, path.join(fs.realpathSync(cache.dir), gkey, 'graph.data'))!;
+    const lease = await cache.openAsync(gkey, 0, async (dir) => {
+      const bytes = await this.build(recipe, { base, converted, file: path.join(dir, 'graph.data'), location });
+      fs.writeFileSync(path.join(dir, 'graph.onnx'), bytes);
+    });
+    this.leases.push(lease);
+    try {
+      return { bytes: fs.readFileSync(path.join(lease.dir, 'graph.onnx')), base, buildMs: performance.now() - t0, lease };
+    } catch (e) {
+      this.unlease(lease);
+      throw e;
+    }
+  }
+
+  private graphKey(key: Record<string, unknown>): string {
+    return GraphCache.key({ graph: this.ckpt.contentHash, key, dtype: this.o.dtype, halfWeights: this.o.halfWeights, base: this.base, files: this.files, v: this.o.version });
+  }
+
+  private unlease(lease: CacheLease): void {
+    this.leases = this.leases.filter((l) => l !== lease);
+    lease.release();
+  }
+
+  /** A session of the graph of `recipe` (graph()), built once and cached where the store has a cache. */
+  async session(key: Record<string, unknown>, recipe: GraphRecipe, so: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
     const open = async () => {
-      if (this.o.signal?.aborted) throw cancelled();
-      const converted = this.prepareConverted();
-      const t0 = performance.now();
-      const lease = cache.open(gkey, 0, (dir) => {
-        const location = relativeInside(base, path.join(fs.realpathSync(cache.dir), gkey, 'graph.data'))!;
-        const bytes = build({ base, converted, file: path.join(dir, 'graph.data'), location });
-        fs.writeFileSync(path.join(dir, 'graph.onnx'), bytes);
-      });
-      this.leases.push(lease);
+      const g = await this.graph(key, recipe);
       try {
-        const bytes = fs.readFileSync(path.join(lease.dir, 'graph.onnx'));
-        return await this.timedSession(key, bytes, withDataFolder(so, base), performance.now() - t0);
+        return await this.timedSession(key, g.bytes, withDataFolder(so, g.base), g.buildMs);
       } catch (e) {
-        this.leases = this.leases.filter((l) => l !== lease);
-        lease.release();
+        if (g.lease) this.unlease(g.lease);
         throw e;
       }
     };
+    if (!this.cache || this.base === undefined) return open();
+    const gkey = this.graphKey(key);
     // what a rebuild cannot fix is thrown as it is: a refused cache limit, a device out of memory
     const damage = (e: unknown) => !(e instanceof LabError) && !/out of memory|alloc/i.test(String((e as Error)?.message));
     try {
@@ -178,8 +237,7 @@ export class GraphStore {
         this.drop(gkey);
         const w = this.leases.find((l) => fs.existsSync(path.join(l.dir, 'weights.json')));
         if (w) {
-          this.leases = this.leases.filter((l) => l !== w);
-          w.release();
+          this.unlease(w);
           this.converted = undefined;
           this.drop(w.key);
         }

@@ -7,10 +7,11 @@
 import * as ort from 'onnxruntime-node';
 import { LabError } from '../api/errors';
 import type { LoadedCheckpoint } from '../checkpoint/types';
-import { buildLlamaGraph, HALF_WEIGHTS_SESSION_EXTRA, storesHalfWeights, type ExternalTarget, type GraphDType } from '../graph/llama-graph';
+import { HALF_WEIGHTS_SESSION_EXTRA, storesHalfWeights, type GraphDType } from '../graph/llama-graph';
+import type { GraphRecipe } from '../graph/recipe';
 import { probeProviders, PROVIDER_ORDER, type ProviderName } from './providers';
 import type { ForwardRequest, ForwardResult, MaskMode, ModelRunner, SearchStepRequest, SearchStepResult } from './runner-types';
-import { buildSearchGraph, DEFAULT_SEARCH_TUNING, searchGroupFor, searchProductTransB, type SearchTuning } from '../graph/search-graph';
+import { DEFAULT_SEARCH_TUNING, searchGroupFor, searchProductTransB, type SearchTuning } from '../graph/search-graph';
 import { GraphCache, defaultCacheLimit } from './graph-cache';
 import { GraphStore } from './graph-store';
 import { exporterFeeds, openOnnxSource } from './onnx-file';
@@ -163,9 +164,9 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
   };
   // …and such graphs must not have those Casts constant-folded back into fp32 initializers
   const halfSessOpts: ort.InferenceSession.SessionOptions = { ...sessOpts, extra: { ...(sessOpts.extra ?? {}), ...HALF_WEIGHTS_SESSION_EXTRA } };
-  /** a session of a graph built by `build` (weights in place, cached when there is a cache dir) */
-  function openGraph(key: Record<string, unknown>, build: (ext?: ExternalTarget) => Uint8Array, half = false): Promise<ort.InferenceSession> {
-    return store!.session(key, build, half ? halfSessOpts : sessOpts);
+  /** a session of the graph of `recipe` (weights in place, cached when there is a cache dir; large builds in the graph worker) */
+  function openGraph(key: Record<string, unknown>, recipe: GraphRecipe, half = false): Promise<ort.InferenceSession> {
+    return store!.session(key, recipe, half ? halfSessOpts : sessOpts);
   }
 
   async function session(kind: MaskMode['kind'], capture: boolean): Promise<ort.InferenceSession> {
@@ -175,7 +176,7 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
       const gopts = { dtype, mode: kind, capture, maxSeq, ...(fused ? { fused: true } : {}), ...(halfWeights ? { halfWeights: true } : {}) };
       p = onnxSrc
         ? onnxSrc.session(kind, capture, sessOpts, opts.signal)
-        : openGraph(gopts, (ext) => buildLlamaGraph(ckpt, gopts, ext), storesHalfWeights(ckpt, gopts));
+        : openGraph(gopts, { kind: 'decoder', options: gopts }, storesHalfWeights(ckpt, gopts));
       sessions.set(key, p);
       p.catch(() => sessions.delete(key));
     }
@@ -210,7 +211,7 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
       const productTransB = searchProductTransB(provider);
       const layerGroup = searchGroupFor(s, opts.batchSeqs ? opts.batchSeqs * maxSeq : undefined, productTransB);
       const key = { search: 3, dtype, maxSeq, fused, ...tuning, layerGroup, productTransB };
-      searchSession = openGraph(key, (ext) => buildSearchGraph(ckpt, { dtype, maxSeq, colNorms, fused, tuning, layerGroup, productTransB }, ext));
+      searchSession = openGraph(key, { kind: 'search', options: { dtype, maxSeq, colNorms, fused, tuning, layerGroup, productTransB } });
       searchSession.catch(() => (searchSession = undefined));
     }
     const sess = await searchSession;
@@ -270,7 +271,7 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
   const plan = await planFor(ckpt, { provider, dtype, fused, maxSeq, halfWeights }, opts);
   if (plan.mode === 'streamed') {
     const streamed = createStreamedRunner(
-      { ckpt, provider, dtype, fused, halfWeights, maxSeq, colNorms, fallbackReasons: reasons, idsTensor, ...(opts.searchTuning ? { searchTuning: opts.searchTuning } : {}), open: (key, build) => openGraph(key, build, storesHalfWeights(ckpt, { dtype, halfWeights })), dispose: () => store?.dispose() },
+      { ckpt, provider, dtype, fused, halfWeights, maxSeq, colNorms, fallbackReasons: reasons, idsTensor, ...(opts.searchTuning ? { searchTuning: opts.searchTuning } : {}), open: (key, recipe) => openGraph(key, recipe, storesHalfWeights(ckpt, { dtype, halfWeights })), dispose: () => store?.dispose() },
       plan,
     );
     streamed.sessionTimings = store!.timings;

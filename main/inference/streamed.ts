@@ -23,8 +23,9 @@
 import * as ort from 'onnxruntime-node';
 import { LabError } from '../api/errors';
 import type { LoadedCheckpoint } from '../checkpoint/types';
-import { buildLlamaGraph, type ExternalTarget, type GraphDType } from '../graph/llama-graph';
-import { buildSearchGraph, DEFAULT_SEARCH_TUNING, searchProductTransB, type SearchTuning } from '../graph/search-graph';
+import type { GraphDType } from '../graph/llama-graph';
+import type { GraphRecipe } from '../graph/recipe';
+import { DEFAULT_SEARCH_TUNING, searchProductTransB, type SearchTuning } from '../graph/search-graph';
 import { maskFeeds } from './mask-feeds';
 import { addSearchOutputs, emptySearchOutputs } from './search-outputs';
 import type { ExecutionPlan } from './plan';
@@ -43,7 +44,7 @@ export interface StreamedContext {
   /** how the search graphs evaluate candidates (default DEFAULT_SEARCH_TUNING); the plan sets the token chunk */
   searchTuning?: SearchTuning;
   /** opens a graph over the checkpoint's weights exactly as the whole-model runner opens its own (cache, in place) */
-  open(key: Record<string, unknown>, build: (ext?: ExternalTarget) => Uint8Array): Promise<ort.InferenceSession>;
+  open(key: Record<string, unknown>, recipe: GraphRecipe): Promise<ort.InferenceSession>;
   /** [B,S] ids as an int64 tensor, checked against the vocabulary and maxSeq */
   idsTensor(req: { ids: Int32Array; batch: number; seqLen: number }, what: string): ort.Tensor;
   /** releases what the context holds (graph store) after the runner's sessions */
@@ -177,7 +178,7 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
       await release(victim[0]);
     }
     const gopts = { dtype, mode: kind, capture, maxSeq, layers: plan.blocks[bi], ...(fused ? { fused: true } : {}), ...(halfWeights ? { halfWeights: true } : {}) };
-    const session = ctx.open(gopts, (ext) => buildLlamaGraph(ckpt, gopts, ext));
+    const session = ctx.open(gopts, { kind: 'decoder', options: gopts });
     live.set(key, { block: bi, kind: k, session });
     session.then(
       () => stats.sessionLoads++,
@@ -243,7 +244,7 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
     // made each time a block's session is paged in
     const productTransB = searchProductTransB(ctx.provider);
     const o = { dtype, maxSeq, colNorms: ctx.colNorms, fused, tuning, layerGroup: sp!.layerGroup, layers, sparseStream: true, productTransB };
-    const session = ctx.open({ search: 3, dtype, maxSeq, fused, ...tuning, layerGroup: sp!.layerGroup, layers, sparse: 1, productTransB }, (ext) => buildSearchGraph(ckpt, o, ext));
+    const session = ctx.open({ search: 3, dtype, maxSeq, fused, ...tuning, layerGroup: sp!.layerGroup, layers, sparse: 1, productTransB }, { kind: 'search', options: o });
     searchLive.set(bi, session);
     session.then(
       () => stats.sessionLoads++,

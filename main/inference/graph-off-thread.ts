@@ -1,0 +1,101 @@
+/**
+ * Graph builds and weight conversions of a Hugging Face checkpoint in a worker thread (graph-worker.ts), so the
+ * engine's event loop keeps answering its other requests (sessions.*, checkpoints.inspect, runs.list, cancel …) while
+ * a model's weights are decoded, converted (bf16 → fp16, fp32 → fp16, pickle `.bin` tensors) and written: at ≈ 7 ms
+ * per MiB on the 2-core dev machine that is seconds to minutes for large models. graph-store.ts decides what goes
+ * there (GRAPH_OFF_THREAD_BYTES).
+ *
+ * The worker opens the same folder lazily (config and headers: no weight byte, no hash, no scan) and checks that it
+ * finds the very tensors this thread has (checkpointSignature); it then runs the same code as this thread would
+ * (writeConverted, buildGraph), so its files and bytes are the same. The graph's bytes come back transferred, not
+ * copied.
+ *
+ * Cancel (`signal`): the worker is told to stop (main/checkpoint/interrupt.ts: the weight reads check the flag every
+ * MiB, each tensor conversion before it starts) and unwinds through its `finally` blocks, closing every file it
+ * opened; a worker that does not stop within 2 s is ended. The promise settles only when the worker has exited, so a
+ * caller that then removes the staging folder removes everything the build wrote.
+ *
+ * Errors keep their form: a LabError in the worker is the same LabError here (code, message naming the file), any
+ * other error an Error with the same message (graph-store.ts rebuilds a damaged cache entry on those).
+ */
+import { Worker } from 'node:worker_threads';
+import { LabError, type ErrorPayload } from '../api/errors';
+import { workerScriptFor } from '../base/worker-script';
+import type { LoadedCheckpoint, StoredBytes } from '../checkpoint/types';
+import type { ExternalTarget } from '../graph/llama-graph';
+import type { GraphRecipe } from '../graph/recipe';
+
+/** What the worker does: write the converted weights of a plan to `file`, or build a graph. */
+export type GraphJob =
+  | { op: 'convert'; dtype: 'float32' | 'float16'; halfWeights: boolean; refs: boolean; file: string }
+  | { op: 'graph'; recipe: GraphRecipe; external?: ExternalTarget };
+
+export interface GraphWorkerInput {
+  path: string;
+  family: LoadedCheckpoint['spec']['family'];
+  /** checkpointSignature of the checkpoint this thread has: the worker refuses to build from anything else */
+  signature: string;
+  /** Int32Array over a SharedArrayBuffer: [0] !== 0 asks the worker to stop (main/checkpoint/interrupt.ts) */
+  interrupt: Int32Array;
+  job: GraphJob;
+}
+
+export type GraphWorkerReply =
+  | { ok: true; converted?: Map<string, StoredBytes>; graph?: Uint8Array }
+  | { ok: false; error: ErrorPayload; lab: boolean };
+
+/**
+ * What a graph build reads of a checkpoint: its spec and every tensor's name, shape, dtype and stored bytes (file,
+ * offset, length). Two opens of unchanged files give the same signature.
+ */
+export function checkpointSignature(ckpt: LoadedCheckpoint): string {
+  const tensors = [...ckpt.weights].map(([name, t]) => [name, t.shape, t.dtype, t.stored?.() ?? null]);
+  return JSON.stringify([ckpt.path, ckpt.format, ckpt.spec, tensors]);
+}
+
+/** Whether a worker can open this checkpoint again by itself (a Hugging Face folder on disk). */
+export function canBuildOffThread(ckpt: LoadedCheckpoint): boolean {
+  return ckpt.format === 'hf';
+}
+
+/** The worker's script: graph-worker-dev.mjs (tsx) beside this file from the sources, graph-worker.cjs beside a bundle. */
+export function graphWorkerScript(here: string = import.meta.url): string {
+  return workerScriptFor(here, 'graph-worker-dev.mjs', 'graph-worker.cjs');
+}
+
+const cancelled = () => new LabError('CANCELLED', 'the measurement was cancelled');
+
+/** Runs `job` over `ckpt`'s files in the graph worker; rejects CANCELLED (once the worker has exited) when `signal` fires. */
+export function runGraphJob(ckpt: LoadedCheckpoint, job: GraphJob, signal?: AbortSignal): Promise<{ converted?: Map<string, StoredBytes>; graph?: Uint8Array }> {
+  if (signal?.aborted) return Promise.reject(cancelled());
+  return new Promise((resolve, reject) => {
+    const interrupt = new Int32Array(new SharedArrayBuffer(8));
+    const input: GraphWorkerInput = { path: ckpt.path, family: ckpt.spec.family, signature: checkpointSignature(ckpt), interrupt, job };
+    let worker: Worker;
+    try {
+      worker = new Worker(graphWorkerScript(), { workerData: input });
+    } catch (e) {
+      reject(new LabError('INTERNAL', `the graph builder could not start (${(e as Error).message})`));
+      return;
+    }
+    let reply: GraphWorkerReply | undefined;
+    let failure: Error | undefined;
+    let backstop: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      Atomics.store(interrupt, 0, 1);
+      backstop = setTimeout(() => void worker.terminate(), 2000);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    worker.on('message', (m: GraphWorkerReply) => (reply = m));
+    worker.on('error', (e) => (failure = e));
+    // settled on exit, not on the reply: then the worker and its files are gone
+    worker.on('exit', (code) => {
+      signal?.removeEventListener('abort', onAbort);
+      if (backstop) clearTimeout(backstop);
+      if (signal?.aborted) reject(cancelled());
+      else if (reply?.ok) resolve(reply);
+      else if (reply) reject(reply.lab ? new LabError(reply.error.code, reply.error.message, reply.error.details) : new Error(reply.error.message));
+      else reject(new LabError('INTERNAL', `the graph builder stopped (exit code ${code}${failure ? `: ${failure.message}` : ''}) while ${job.op === 'convert' ? 'converting the weights' : 'building a graph'} of ${ckpt.path}`));
+    });
+  });
+}
