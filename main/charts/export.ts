@@ -12,6 +12,7 @@ import { buildChartConfig } from './spec';
 import { renderPdf, renderPng, renderSvg } from './render';
 import { provenanceLines, toCsv, toJson, toPgfplots } from './tabular';
 import type { ChartSource } from './source';
+import { writeFileAtomic } from '../base/atomic-write';
 
 export interface ExportRequest {
   kind: ChartKind;
@@ -75,7 +76,7 @@ export async function exportChart(src: ChartSource, req: ExportRequest, deps: Da
       break;
   }
   try {
-    if (abs) fs.writeFileSync(abs, data);
+    if (abs) writeFileAtomic(abs, data);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const why = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EROFS' ? 'read-only file system' : code === 'ENOSPC' ? 'disk full' : code === 'ENOENT' ? 'the folder does not accept new files' : (e as Error).message;

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { LabError } from '../api/errors';
 import { fromSnapshot, parseSnapshot, type ChartSource } from './source';
+import { writeFileAtomic } from '../base/atomic-write';
 
 /** Adapters for session files register here (the session store adds one for `.sparsitylab`). */
 const openers = new Map<string, (file: string, opts: { write: boolean }) => ChartSource>();
@@ -31,7 +32,7 @@ export function openChartSource(file: string, opts: { write?: boolean } = {}): C
     try {
       const snap = parseSnapshot(data, abs);
       // settings saved from the UI go back into the same file
-      return { ...fromSnapshot(snap, (s) => fs.writeFileSync(abs, JSON.stringify(s, null, 1))), file: abs };
+      return { ...fromSnapshot(snap, (s) => writeFileAtomic(abs, JSON.stringify(s, null, 1))), file: abs };
     } catch (e) {
       throw new LabError('BAD_DATA', (e as Error).message);
     }

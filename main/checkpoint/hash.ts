@@ -19,8 +19,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { threadId } from 'node:worker_threads';
 import { checkInterrupted } from './interrupt';
+import { writeFileAtomic } from '../base/atomic-write';
 
 const P1 = 0x9e3779b1 | 0;
 const P2 = 0x85ebca77 | 0;
@@ -202,9 +202,7 @@ function saveMemo(m: Map<string, MemoEntry>): void {
   try {
     const keep = [...m.entries()].slice(-MEMO_MAX);
     fs.mkdirSync(path.dirname(memoFile!), { recursive: true });
-    const tmp = `${memoFile}.${process.pid}.${threadId}.tmp`; // workers of one process write too (open.ts)
-    fs.writeFileSync(tmp, JSON.stringify(Object.fromEntries(keep)));
-    fs.renameSync(tmp, memoFile!);
+    writeFileAtomic(memoFile!, JSON.stringify(Object.fromEntries(keep))); // workers of one process write too (open.ts)
   } catch {
     /* a memo that cannot be written costs a re-hash next time, nothing else */
   }

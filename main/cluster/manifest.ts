@@ -109,13 +109,6 @@ export function readManifest(results: string): Manifest {
   return r.data;
 }
 
-/** Writes by rename, so a reader on another node sees the old file or the new one, never half of one. */
-export function writeFileAtomic(file: string, text: string): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, text);
-  fs.renameSync(tmp, file);
-}
-
 /** The task's status file: undefined when the task has not started; a reason when the file is damaged. */
 export function readTaskStatus(results: string, index: number): { status?: TaskStatus; damaged?: string } {
   const file = path.join(taskDir(results, index), STATUS_FILE);

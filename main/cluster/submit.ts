@@ -10,10 +10,11 @@ import { LabError } from '../api/errors';
 import { appRoot } from '../base/resources';
 import { APP_VERSION } from '../base/version';
 import type { SessionStore } from '../store/session';
-import { MANIFEST_FILE, SCRIPT_FILE, taskDir, writeFileAtomic, type Manifest, type TaskSpec } from './manifest';
+import { MANIFEST_FILE, SCRIPT_FILE, taskDir, type Manifest, type TaskSpec } from './manifest';
 import { recordArray } from './records';
 import { jobScript } from './script';
 import { sbatch } from './slurm';
+import { writeFileAtomic } from '../base/atomic-write';
 
 export interface SlurmProfile {
   partition?: string;

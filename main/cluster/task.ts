@@ -12,7 +12,8 @@ import path from 'node:path';
 import { EXIT_TARGET_NOT_MET, LabError } from '../api/errors';
 import { APP_VERSION, gitCommit } from '../base/version';
 import { SessionStore } from '../store/session';
-import { readManifest, sha256File, STATUS_FILE, taskDir, TASK_SESSION, writeFileAtomic, type TaskStatus } from './manifest';
+import { readManifest, sha256File, STATUS_FILE, taskDir, TASK_SESSION, type TaskStatus } from './manifest';
+import { writeFileAtomic } from '../base/atomic-write';
 
 /** The GPU(s) Slurm gave this task: the device ids it exported and, where nvidia-smi answers, their names and UUIDs. */
 export function gpuProvenance(env: NodeJS.ProcessEnv = process.env): string | null {

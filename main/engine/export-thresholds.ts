@@ -14,6 +14,7 @@ import { loadCheckpoint } from '../checkpoint/index';
 import { checkpointColumnNorms } from '../inference/index';
 import { tauFromThresholds } from '../metrics/thresholds';
 import { writableOut } from './handlers/output';
+import { writeFileAtomic } from '../base/atomic-write';
 
 export const THRESHOLD_FORMATS = ['authors', 'tau', 'powerinfer'] as const;
 export type ThresholdFormat = (typeof THRESHOLD_FORMATS)[number];
@@ -124,7 +125,7 @@ export async function exportThresholds(s: SessionStore, req: ExportThresholdsReq
   for (const t of targets) {
     const body = text[t.format]();
     try {
-      fs.writeFileSync(t.path, body);
+      writeFileAtomic(t.path, body);
     } catch (e) {
       throw new LabError('BAD_REQUEST', `cannot write ${t.path}: ${(e as Error).message}`);
     }

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { RecentSession, StartSession } from '../api/domains/engine';
 import { prepareDemoSession } from './demo';
+import { writeFileAtomic } from '../base/atomic-write';
 
 const FILE = 'recent-sessions.json';
 const MAX = 20;
@@ -38,9 +39,7 @@ export function addRecent(userData: string, file: string): void {
   const abs = path.resolve(file);
   const list = [{ path: abs, openedAt: new Date().toISOString() }, ...load(userData).filter((r) => r.path !== abs)].slice(0, MAX);
   fs.mkdirSync(userData, { recursive: true });
-  const tmp = path.join(userData, `${FILE}.${process.pid}.tmp`);
-  fs.writeFileSync(tmp, JSON.stringify(list, null, 2));
-  fs.renameSync(tmp, path.join(userData, FILE)); // atomic replace: a crash never leaves half a file
+  writeFileAtomic(path.join(userData, FILE), JSON.stringify(list, null, 2)); // a crash never leaves half a file
 }
 
 /**

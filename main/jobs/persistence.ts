@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { LabError } from '../api/errors';
 import type { RunInputs } from '../base/file-hash';
+import { writeFileAtomic } from '../base/atomic-write';
 
 export type JobStatus = 'running' | 'completed' | 'failed' | 'cancelled';
 
@@ -62,10 +63,7 @@ export class JsonFilePersistence implements JobPersistence {
 
   private write(job: StoredJob): void {
     fs.mkdirSync(this.dir, { recursive: true });
-    const f = this.file(job.id);
-    const tmp = `${f}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(job));
-    fs.renameSync(tmp, f);
+    writeFileAtomic(this.file(job.id), JSON.stringify(job));
   }
 
   private read(f: string): StoredJob {

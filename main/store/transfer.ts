@@ -2,12 +2,12 @@
  * Moving runs between sessions (how cluster results come home) and out of them (JSON / CSV of one run).
  */
 import crypto from 'node:crypto';
-import fs from 'node:fs';
 import path from 'node:path';
 import { LabError } from '../api/errors';
 import { SessionStore } from './session';
 import type { ImportedRun, ImportReport } from '../api/domains/sessions';
 import { methodName } from '../../common/run-label';
+import { writeFileAtomic } from '../base/atomic-write';
 
 /** JSON with object keys sorted at every level: the same content gives the same text. */
 function canonical(v: unknown): string {
@@ -167,7 +167,7 @@ export function exportRun(s: SessionStore, id: string, format: 'json' | 'csv', o
   }
   const abs = path.resolve(out);
   try {
-    fs.writeFileSync(abs, text);
+    writeFileAtomic(abs, text);
   } catch (e) {
     throw new LabError('BAD_REQUEST', `cannot write ${abs}: ${(e as Error).message}`);
   }

@@ -8,8 +8,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { mulberry32 } from '../../base/rng';
 import { SessionStore } from '../../store/session';
-import { sha256File, STATUS_FILE, taskDir, TASK_SESSION, writeFileAtomic, type Manifest, type TaskStatus } from '../manifest';
+import { sha256File, STATUS_FILE, taskDir, TASK_SESSION, type Manifest, type TaskStatus } from '../manifest';
 import { makeManifest, writeResultsFolder } from '../submit';
+import { writeFileAtomic } from '../../base/atomic-write';
 
 export function writeSyntheticResults(results: string, n: number, shape: { layers: number; dff: number; batches?: number } = { layers: 16, dff: 1920 }, seed = 1): Manifest {
   const tasks = Array.from({ length: n }, (_, i) => ({ index: i, label: `ck-${i}`, argv: ['measure', `/synthetic/ck-${i}`, '--data', '/synthetic/eval.txt'], checkpoint: `/synthetic/ck-${i}`, tokensSeen: (i + 1) * 1e9, series: 'synthetic' }));

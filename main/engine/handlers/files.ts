@@ -13,6 +13,7 @@ import type { EngineContext } from '../context';
 import { LabError } from '../../api/errors';
 import type { FileEntry, FileHint, FileRoot } from '../../api/domains/files';
 import { resourcesDir } from '../../base/resources';
+import { writeFileAtomic } from '../../base/atomic-write';
 
 /** a folder lists at most this many entries (folders first, by name); the path box reaches the rest */
 export const MAX_ENTRIES = 5000;
@@ -93,9 +94,7 @@ const existingDirs = (list: string[]) => list.filter((p) => fs.statSync(p, { thr
 export function rememberFolder(userData: string, folder: string): string[] {
   const list = [folder, ...loadRecent(userData).filter((p) => p !== folder)].slice(0, MAX_RECENT);
   fs.mkdirSync(userData, { recursive: true });
-  const tmp = path.join(userData, `${RECENT_FILE}.${process.pid}.tmp`);
-  fs.writeFileSync(tmp, JSON.stringify(list, null, 2));
-  fs.renameSync(tmp, path.join(userData, RECENT_FILE));
+  writeFileAtomic(path.join(userData, RECENT_FILE), JSON.stringify(list, null, 2));
   return existingDirs(list);
 }
 
