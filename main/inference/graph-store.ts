@@ -41,10 +41,11 @@ const INLINE_LIMIT = 16 * 1024 ** 2;
 /**
  * A weight conversion or graph build that converts this many bytes of checkpoint tensors or more runs in the graph
  * worker (graph-off-thread.ts), smaller ones here. Measured on the 2-core dev machine (2026-12-04): converting costs
- * ≈ 7 ms per MiB (fp32 → fp16 of a 212 MB plan: 1.5 s), a graph whose weights are all in place ≈ 1 ms per layer
- * (7B: ≈ 0.1 s); starting the worker and opening the folder there ≈ 0.25 s from the sources, less bundled. Below
- * 16 MiB a build here takes ≈ 0.1 s, less than the worker's start, and stays here; above it the engine's thread
- * would wait seconds to minutes (a 7B's bf16 → fp16 copies: 13 GB).
+ * ≈ 7.5 ms per MiB (writeConverted, fp32 → fp16 of a 202 MiB plan: 1.5 s), a graph whose weights are all in place
+ * ≈ 1 ms per layer (7B: ≈ 0.1 s; 400 layers 0.35 s); a tiny graph job in the worker (start, open the folder, build,
+ * send back) ≈ 0.1 s bundled and ≈ 0.36 s from the sources (tsx), against 15 ms here. Below 16 MiB a build here
+ * takes ≈ 0.1 s or less, what the worker's start alone costs, and stays here; above it the engine's thread would wait
+ * seconds to minutes (a 7B's bf16 → fp16 copies: 13 GB).
  */
 export const GRAPH_OFF_THREAD_BYTES = 16 * 1024 ** 2;
 

@@ -1,7 +1,7 @@
 // The checkpoint reader's worker thread in a bundle (issue 19): built with the Electron engine's esbuild options and the
 // project's worker entry points (scripts/build.mjs, used by build-bench.mjs too), a bundled engine finds
-// checkpoint-worker.cjs next to itself and opens a checkpoint in it with the same card as the sources give; without
-// the file it says so instead of hanging.
+// checkpoint-worker.cjs next to itself and opens a checkpoint in it with the same card as the sources give (laws-worker.cjs
+// and graph-worker.cjs likewise: the same answers, the same graph bytes); without the file it says so instead of hanging.
 import { afterAll, expect, test } from 'vitest';
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
@@ -9,7 +9,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
+import { createHash } from 'node:crypto';
 import { openCheckpoint, summarize } from '../../main/checkpoint/index';
+import { loadCheckpoint } from '../../main/checkpoint/load';
+import { buildGraph } from '../../main/graph/recipe';
 import { writeTinyCheckpoint } from '../../main/checkpoint/testing/tiny';
 
 const root = path.resolve(__dirname, '../..');
@@ -44,6 +47,19 @@ runLaws('laws.importPoints', { path: process.argv[2] }, 'always').then((r) => pr
   fs.writeFileSync(csv, 'tokens\n1e9\n');
   const bad = await run(process.execPath, [path.join(out, 'laws-probe.cjs'), csv]).catch((e: { stderr: string }) => e);
   expect((bad as { stderr: string }).stderr).toMatch(/^BAD_DATA: points\.csv:1: missing column 'activation_ratio'/);
+
+  // the graph worker (main/inference/graph-off-thread.ts): a graph built in graph-worker.cjs is the bytes built here
+  const graphProbe = `import { createHash } from 'node:crypto';
+import { loadCheckpoint } from './main/checkpoint/load';
+import { runGraphJob } from './main/inference/graph-off-thread';
+const recipe = { kind: 'decoder', options: { dtype: 'float16', mode: 'cett', capture: false, maxSeq: 32 } };
+loadCheckpoint(process.argv[2]).then((c) => runGraphJob(c, { op: 'graph', recipe })).then((r) => process.stdout.write(createHash('sha256').update(r.graph).digest('hex')), (e) => { process.stderr.write(e.code + ': ' + e.message); process.exitCode = 1; });`;
+  await build({ ...common, stdin: { contents: graphProbe, resolveDir: root, loader: 'ts', sourcefile: 'graph-probe.ts' }, outdir: undefined, outfile: path.join(out, 'graph-probe.cjs') });
+  const here = buildGraph(await loadCheckpoint(dir), { kind: 'decoder', options: { dtype: 'float16', mode: 'cett', capture: false, maxSeq: 32 } });
+  expect((await run(process.execPath, [path.join(out, 'graph-probe.cjs'), dir])).stdout).toBe(createHash('sha256').update(here).digest('hex'));
+  fs.rmSync(path.join(out, 'graph-worker.cjs'));
+  const noGraphWorker = await run(process.execPath, [path.join(out, 'graph-probe.cjs'), dir]).catch((e: { stderr: string }) => e);
+  expect((noGraphWorker as { stderr: string }).stderr).toMatch(/^INTERNAL: the graph builder stopped .*Cannot find module .*graph-worker\.cjs.* while building a graph of /);
 
   fs.rmSync(path.join(out, 'checkpoint-worker.cjs'));
   const missing = await run(process.execPath, [path.join(out, 'probe.cjs'), dir]).catch((e: { stderr: string }) => e);
