@@ -254,6 +254,41 @@ describe('GraphCache', () => {
     expect(fs.readdirSync(c.dir).sort()).toEqual([k, 'leases']);
   });
 
+  test('openAsync: a build in progress is waited for by a second open of the same entry (one build); a failed one leaves nothing', async () => {
+    const c = new GraphCache(tmpDir('slab-gc-'), 1e6);
+    const k = GraphCache.key('async');
+    let builds = 0;
+    let finish!: () => void;
+    const slow = (d: string) =>
+      new Promise<void>((resolve) => {
+        builds++;
+        fs.writeFileSync(path.join(d, 'half'), 'x'); // written while the build is still going
+        finish = () => (write(10)(d), resolve());
+      });
+    const a = c.openAsync(k, 10, slow);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(fs.readdirSync(c.dir).filter((f) => f.startsWith('.staging-'))).toHaveLength(1); // only staged: no entry yet
+    expect(c.has(k)).toBe(false);
+    const b = c.openAsync(k, 10, slow);
+    await new Promise((r) => setTimeout(r, 10));
+    finish();
+    const [la, lb] = await Promise.all([a, b]);
+    expect(builds).toBe(1);
+    expect(fs.readdirSync(la.dir).sort()).toEqual(['blob', 'entry.json', 'half']);
+    expect(lb.dir).toBe(la.dir);
+    la.release();
+    lb.release();
+    await expect(
+      c.openAsync(GraphCache.key('bad'), 10, async (d) => {
+        fs.writeFileSync(path.join(d, 'partial'), 'x');
+        await new Promise((r) => setTimeout(r, 5));
+        throw new Error('cancelled midway');
+      }),
+    ).rejects.toThrow('cancelled midway');
+    expect(fs.readdirSync(c.dir).sort()).toEqual([k, 'leases']);
+    expect(c.users(GraphCache.key('bad'))).toEqual([]);
+  });
+
   test('sizes parse as the setting is written', () => {
     expect([parseSize('64G'), parseSize('1.5g'), parseSize('500M'), parseSize('123'), parseSize('2TiB'), parseSize('x')]).toEqual([64 * 2 ** 30, 1.5 * 2 ** 30, 500 * 2 ** 20, 123, 2 * 2 ** 40, undefined]);
   });
