@@ -144,6 +144,13 @@ describe('ETA (each phase\'s first, warm-up step left out)', () => {
     const given = got.filter((g) => g.p.overallEtaSec !== null && g.p.overallEtaSec !== undefined);
     expect(given.length).toBeGreaterThan(3);
     for (const g of given) expect(g.p.overallEtaSec!).toBeCloseTo(g.runLeft, 9);
+    // the bar: the share of passes during the dense pass (it said 8% when 60% of the time had gone), then of time
+    const total = got[0].runLeft;
+    const afterDense = got.find((g) => g.i === 0 && g.step === nb)!;
+    expect(afterDense.p.overall).toBeCloseTo(nb / (nb + outerSteps(1e-2) * nb + nb), 9);
+    for (const g of given) expect(g.p.overall!).toBeCloseTo((total - g.runLeft) / total, 9);
+    const bar = got.map((g) => g.p.overall!);
+    expect(bar).toEqual([...bar].sort((a, b) => a - b)); // never decreasing
   });
 
   test('p% sweep: every search phase starts again without its warm-up step; an event outside the plan keeps the ETAs', () => {

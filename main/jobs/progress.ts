@@ -3,7 +3,9 @@
  * measurements report (phase, step, of) per phase (main/metrics/control.ts); a job knows which phases its run goes
  * through and how much work each is, in forward passes over the evaluation batches, so it adds to every event
  * `overall` (0–1, never decreasing), the list of `phases` and the index of the current one. A phase not in the plan
- * (the execution plan's announcement) keeps the figure where it was.
+ * (the execution plan's announcement) keeps the figure where it was. `overall` is the share of forward passes done
+ * until every kind of phase has a measured rate (EtaTracker), then the share of the run's time: on the CPU a dense
+ * pass costs five search steps, and the bar stood at 8% when 60% of the time had gone.
  */
 import type { RunConfig } from '../api/domains/runs';
 import type { Progress, RunControl } from '../metrics/control';
@@ -132,6 +134,27 @@ export class EtaTracker {
     return { phaseEtaSec, overallEtaSec: this.runLeft(at, overall) };
   }
 
+  /**
+   * The share of the run's time done, once every planned phase's kind has a rate: each phase's work weighed by its
+   * kind's seconds per unit of work (a CPU dense pass counts five search steps); null before. Phases done before this
+   * process (a resumed p% sweep's) count at their kind's rate too.
+   */
+  timeFraction(overall: number): number | null {
+    let done = 0;
+    let all = 0;
+    for (let j = 0; j < this.plan.length; j++) {
+      const start = j > 0 ? this.ends[j - 1] : 0;
+      const work = this.ends[j] - start;
+      if (work <= 0) continue;
+      const r = this.rate(this.plan[j].phase);
+      if (r === null) return null;
+      const w = this.plan[j].done ? work : Math.min(work, Math.max(0, overall - start));
+      done += r * w;
+      all += r * work;
+    }
+    return all > 0 ? done / all : null;
+  }
+
   /** the run's seconds left: each phase's work left at its kind's rate; null while one of them has none */
   private runLeft(at: number, overall: number): number | null {
     if (at < 0 || at >= this.plan.length) return null;
@@ -158,7 +181,10 @@ export function withOverall(ctl: RunControl, plan: PlannedPhase[], now: () => nu
   const total = plan.reduce((s, p) => s + p.weight, 0) || 1;
   const labels = plan.map((p) => p.label);
   let at = -1;
+  /** the share of forward passes done (the ETAs' unit of work) */
   let overall = 0;
+  /** the figure the events carry: never decreasing */
+  let shown = 0;
   const eta = new EtaTracker(plan);
   let last: ReturnType<EtaTracker['update']> = { phaseEtaSec: null, overallEtaSec: null };
   const emit = ctl.progress;
@@ -178,7 +204,9 @@ export function withOverall(ctl: RunControl, plan: PlannedPhase[], now: () => nu
       // an event outside the plan (the execution plan's announcement) leaves the ETAs as they were
       const inPlan = at >= 0 && plan[at].phase === p.phase;
       if (inPlan) last = eta.update(now(), at, p.step, p.of, overall);
-      emit({ ...p, overall, phases: labels, phaseIndex: Math.max(0, at), etaSec: last.phaseEtaSec, overallEtaSec: last.overallEtaSec });
+      // what the bar shows: the share of work (forward passes) until every kind of phase has a rate, then of time
+      shown = Math.max(shown, eta.timeFraction(overall) ?? overall);
+      emit({ ...p, overall: shown, phases: labels, phaseIndex: Math.max(0, at), etaSec: last.phaseEtaSec, overallEtaSec: last.overallEtaSec });
     },
   };
 }
