@@ -18,7 +18,8 @@ export function buildGraph(ckpt: LoadedCheckpoint, r: GraphRecipe, external?: Ex
 /**
  * Bytes of checkpoint tensors the build of `r` decodes and converts itself (those neither pointed at in place nor
  * prepared in `external.converted`): what makes a build long (≈ 7 ms per MiB on the 2-core dev machine, against
- * ≈ 1 ms per layer for the graph itself). A streamed block converts only its own layers' share of it.
+ * ≈ 1 ms per layer for the graph itself). For a streamed block (options.layers) an upper bound: it converts only its
+ * own layers' tensors.
  */
 export function convertedByBuild(ckpt: LoadedCheckpoint, r: GraphRecipe, external?: ExternalTarget): number {
   const o = r.options;
