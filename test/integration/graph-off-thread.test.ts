@@ -22,6 +22,15 @@ import { alongside, stallMeter } from '../helpers/event-loop';
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-graph-worker-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const openFds = () => fs.readdirSync('/proc/self/fd').length;
+/** what this process's open descriptors point at */
+const openFiles = () =>
+  fs.readdirSync('/proc/self/fd').map((f) => {
+    try {
+      return fs.readlinkSync(`/proc/self/fd/${f}`);
+    } catch {
+      return '';
+    }
+  });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** every file under `dir` but the cache's bookkeeping (entry.json holds a time and a pid, leases/ the holders) */
@@ -168,6 +177,47 @@ test('cancel during a conversion in the worker: CANCELLED at once, no cache entr
   expect(new GraphCache(dir).entries()).toEqual([]);
   expect(openFds()).toBe(fds);
   store.dispose();
+});
+
+test("runs.cancel while a job's runner converts weights in the worker: the job ends cancelled, the engine answers meanwhile, nothing is left", async () => {
+  // fp16 holes, tied: the CPU graph keeps the matrices 16-bit in place and converts the output projection to fp32 (131 MB)
+  const dir = path.join(tmp, 'fp16');
+  writeSparseLlama(dir, { hidden: 1024, intermediate: 256, layers: 2, vocab: 32000, dtype: 'F16' });
+  fs.copyFileSync(path.join(writeTinyCheckpoint(path.join(tmp, 'tok'), 'llama', { seed: 5, layers: 1 }), 'tokenizer.json'), path.join(dir, 'tokenizer.json'));
+  const text = path.join(tmp, 'eval.txt');
+  fs.writeFileSync(text, 'the quick brown fox jumps over the lazy dog. '.repeat(50));
+  const cache = path.join(tmp, 'engine-cache2');
+  const e = new Engine({ paths: { userData: path.join(tmp, 'ud2'), cache }, log: { info() {}, warn() {}, error() {} } });
+  const finished = new Promise<{ id: string; status: string; error?: { code: string } }>((r) => e.onEvent((ev, p) => ev === 'job.finished' && r(p as never)));
+  const { id } = await e.invoke('runs.start', { config: { kind: 'measure', checkpoint: dir, data: text, p: 5, tokens: 96, seqLen: 12, batch: 4, provider: 'cpu' } } as never);
+  const staging = () => {
+    const out: string[] = [];
+    const walk = (d: string) => {
+      for (const f of fs.existsSync(d) ? fs.readdirSync(d, { withFileTypes: true }) : []) {
+        if (f.name.startsWith('.staging-')) out.push(path.join(d, f.name));
+        else if (f.isDirectory() && !/^[0-9a-f]{32}$/.test(f.name)) walk(path.join(d, f.name));
+      }
+    };
+    walk(cache);
+    return out;
+  };
+  const t0 = performance.now();
+  while (!staging().some((s) => fs.existsSync(path.join(s, 'weights.data'))) && performance.now() - t0 < 60_000) await sleep(5);
+  const cacheDir = path.dirname(staging()[0]);
+  const { result, otherMs } = await alongside(
+    () => e.invoke('runs.cancel', { id }),
+    () => e.call('sessions.recent', {}),
+  );
+  expect(result).toEqual({ cancelled: true });
+  expect(otherMs).toBeLessThan(300);
+  expect(await finished).toMatchObject({ id, status: 'cancelled', error: { code: 'CANCELLED' } });
+  // the worker stops before its next tensor and its staging folder goes with it: no entry of converted weights
+  while (staging().length && performance.now() - t0 < 60_000) await sleep(5);
+  expect(staging()).toEqual([]);
+  expect(new GraphCache(cacheDir).entries().filter((x) => fs.existsSync(path.join(x.dir, 'weights.json')))).toEqual([]);
+  await e.dispose();
+  // no file of the checkpoint or the cache is left open (onnxruntime, loaded by this job, keeps its own files)
+  expect(openFiles().filter((f) => f.startsWith(tmp))).toEqual([]);
 });
 
 test('the worker script resolves to the sources here and next to the bundle in a bundle (asar: unpacked)', () => {

@@ -6,13 +6,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-/** A safetensors file (F32) whose header is real and whose data are a hole of the right length; returns its size. */
-export function writeSparseSafetensors(file: string, tensors: { name: string; shape: number[] }[]): number {
+/** A safetensors file (F32 unless told) whose header is real and whose data are a hole of the right length; returns its size. */
+export function writeSparseSafetensors(file: string, tensors: { name: string; shape: number[] }[], dtype: 'F32' | 'F16' | 'BF16' = 'F32'): number {
   const header: Record<string, unknown> = {};
   let off = 0;
   for (const t of tensors) {
-    const n = t.shape.reduce((a, b) => a * b, 1) * 4;
-    header[t.name] = { dtype: 'F32', shape: t.shape, data_offsets: [off, off + n] };
+    const n = t.shape.reduce((a, b) => a * b, 1) * (dtype === 'F32' ? 4 : 2);
+    header[t.name] = { dtype, shape: t.shape, data_offsets: [off, off + n] };
     off += n;
   }
   let json = JSON.stringify(header);
@@ -44,13 +44,13 @@ export function llamaConfig(o: { hidden: number; intermediate: number; layers: n
 }
 
 /** A llama folder (config.json + model.safetensors, tied embeddings, no tokenizer) of this shape; returns its bytes. */
-export function writeSparseLlama(dir: string, o: { hidden: number; intermediate: number; layers: number; vocab: number; heads?: number }): number {
+export function writeSparseLlama(dir: string, o: { hidden: number; intermediate: number; layers: number; vocab: number; heads?: number; dtype?: 'F32' | 'F16' | 'BF16' }): number {
   const { hidden: h, intermediate: F, layers: L, vocab: V } = o;
   fs.mkdirSync(dir, { recursive: true });
   const tensors = [{ name: 'model.embed_tokens.weight', shape: [V, h] }, { name: 'model.norm.weight', shape: [h] }];
   for (let l = 0; l < L; l++) tensors.push(...llamaLayerTensors(l, h, F));
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(llamaConfig(o)));
-  return writeSparseSafetensors(path.join(dir, 'model.safetensors'), tensors);
+  return writeSparseSafetensors(path.join(dir, 'model.safetensors'), tensors, o.dtype);
 }
 
 /**
