@@ -2,7 +2,9 @@
  * Cooperative cancellation of a checkpoint open running in a worker (open.ts, open-worker.ts): the loops that read
  * weight bytes (the content hash, the NaN/Inf scan) call checkInterrupted() once per chunk, so an abandoned open stops
  * within one chunk and unwinds through its `finally` blocks, closing every file it opened. A worker that is simply
- * terminated would leave the descriptors it opened synchronously open in the process.
+ * terminated would leave the descriptors it opened synchronously open in the process. The graph worker
+ * (main/inference/graph-off-thread.ts) is stopped the same way; there main/graph/weights.ts convertTensor also checks
+ * the flag before each tensor it converts.
  */
 import { LabError } from '../api/errors';
 
