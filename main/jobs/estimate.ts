@@ -108,17 +108,26 @@ export function scalePilot(cfg: RunConfig, t: PilotTimings, checkpoints = 1): { 
   return { setup, dense, search, final, total: setup + dense + search + final };
 }
 
-/** Times the pilot (see the file's note) for `cfg` on its first (measure) or last (series) checkpoint. */
-export async function runPilot(cfg: RunConfig, src: ModelSource = defaultModelSource, clock: PilotClock = 'wall'): Promise<{ timings: PilotTimings; target: MeasureTarget; close: () => Promise<void> }> {
+/**
+ * Times the pilot (see the file's note) for `cfg` on its first (measure) or last (series) checkpoint. `signal` cancels
+ * it (CANCELLED) the way it cancels a run (metrics/control.ts): checked between phases and after every forward call,
+ * and handed to the checkpoint's open, the tokenizer and the graph builds and session creations (a cache entry being
+ * written is removed); what the pilot opened is released before it rejects.
+ */
+export async function runPilot(cfg: RunConfig, src: ModelSource = defaultModelSource, clock: PilotClock = 'wall', signal?: AbortSignal): Promise<{ timings: PilotTimings; target: MeasureTarget; close: () => Promise<void> }> {
+  const meter = new Meter({ signal });
   const timed = async <T>(f: () => Promise<T> | T): Promise<[T, number]> => {
+    meter.check();
     const t0 = clockSeconds(clock);
     const r = await f();
-    return [r, clockSeconds(clock) - t0];
+    const sec = clockSeconds(clock) - t0;
+    meter.check();
+    return [r, sec];
   };
   const path = cfg.kind === 'measure' ? cfg.checkpoint : cfg.checkpoints[cfg.checkpoints.length - 1]?.path;
   if (!path) throw new LabError('BAD_REQUEST', 'no checkpoint given');
   const [ckpt, tLoad] = await timed(async () => {
-    const c = await src.loadCheckpoint(path);
+    const c = await src.loadCheckpoint(path, signal);
     refuseNonFiniteWeights(c);
     return c;
   });
@@ -126,9 +135,20 @@ export async function runPilot(cfg: RunConfig, src: ModelSource = defaultModelSo
   if (ckpt.spec.maxPositions > 0 && cfg.seqLen > ckpt.spec.maxPositions)
     throw new LabError('BAD_REQUEST', `sequence length ${cfg.seqLen} is longer than the context of ${ckpt.path} (max_position_embeddings ${ckpt.spec.maxPositions}): choose ${ckpt.spec.maxPositions} or less`);
   const tokenizer = ckpt.tokenizer;
-  const [data, tData] = await timed(() => loadEvalDataAsync(cfg.data, tokenizer, { tokens: cfg.tokens, seqLen: cfg.seqLen, batch: cfg.batch, bosPerSequence: cfg.bosPerSequence }));
-  let [target] = await timed(() => src.openTarget(ckpt, openOpts(cfg)));
-  const close = () => target.runner.dispose();
+  const [data, tData] = await timed(() => loadEvalDataAsync(cfg.data, tokenizer, { tokens: cfg.tokens, seqLen: cfg.seqLen, batch: cfg.batch, bosPerSequence: cfg.bosPerSequence }, signal));
+  let [target] = await timed(() => src.openTarget(ckpt, openOpts(cfg, signal)));
+  let open = true;
+  const close = async () => {
+    if (open) await target.runner.dispose();
+    open = false;
+  };
+  // the curves' sessions of a PreparedTarget in use, released on the way out whatever ends the pilot
+  let prepared: PreparedTarget | undefined;
+  const release = async () => {
+    const p = prepared;
+    prepared = undefined;
+    await p?.dispose();
+  };
   try {
     // the slice: the first batch, and from 16 batches on also the middle one (another stretch of text; and one batch's
     // timing scatters on a busy machine)
@@ -136,15 +156,18 @@ export async function runPilot(cfg: RunConfig, src: ModelSource = defaultModelSo
     const slice = B >= 16 ? [data.batches[0], data.batches[Math.floor(B / 2)]] : [data.batches[0]];
     const pilot: EvalData = { ...data, batches: slice };
     const denseForward = async () => {
-      for (const b of slice) await target.runner.forward({ ids: b.ids, batch: b.batch, seqLen: b.seqLen, mode: { kind: 'dense' } });
+      for (const b of slice) {
+        await target.runner.forward({ ids: b.ids, batch: b.batch, seqLen: b.seqLen, mode: { kind: 'dense' } });
+        meter.check();
+      }
     };
-    const meter = new Meter();
     const baseline = cfg.method !== 'cett-ppl';
-    const pt = new PreparedTarget(target, pilot.batches, cfg.thresholdMode, meter, baseline ? 0 : DEFAULT_CACHE_BYTES);
+    const pt = (prepared = new PreparedTarget(target, pilot.batches, cfg.thresholdMode, meter, baseline ? 0 : DEFAULT_CACHE_BYTES));
     const dense = async () => {
       if (!baseline) return pt.prepare();
       for (const [i, b] of slice.entries()) {
         const res = await target.runner.forward({ ids: b.ids, batch: b.batch, seqLen: b.seqLen, mode: { kind: 'dense' } });
+        meter.check();
         pt.denseLoss[i] = res.nll.reduce((s, x) => s + x, 0) / res.nll.length;
       }
     };
@@ -192,13 +215,14 @@ export async function runPilot(cfg: RunConfig, src: ModelSource = defaultModelSo
       }
       search = stepTimes.reduce((a, b) => a + b, 0);
     }
-    await pt.dispose();
+    await release();
     // The run comes after the pilot: its graphs are built and cached by then (the graph cache), so its open and first
     // calls are the warm ones. Open again and time those, instead of the pilot's cold first calls.
-    await target.runner.dispose();
-    const [again, tOpen] = await timed(() => src.openTarget(ckpt, openOpts(cfg)));
+    await close();
+    const [again, tOpen] = await timed(() => src.openTarget(ckpt, openOpts(cfg, signal)));
     target = again;
-    const warm = new PreparedTarget(target, pilot.batches, cfg.thresholdMode, meter, baseline ? 0 : DEFAULT_CACHE_BYTES);
+    open = true;
+    const warm = (prepared = new PreparedTarget(target, pilot.batches, cfg.thresholdMode, meter, baseline ? 0 : DEFAULT_CACHE_BYTES));
     const denseFirst = (
       await timed(async () => {
         if (baseline) await denseForward();
@@ -209,7 +233,7 @@ export async function runPilot(cfg: RunConfig, src: ModelSource = defaultModelSo
       const tau0 = warm.tau(new Array<number>(target.runner.spec.numLayers).fill(0));
       sparseWarmup = Math.max(0, (await timed(() => warm.sparsePass(0, { kind: 'cett', tau: tau0 })))[1] - sparseSteady);
     }
-    await warm.dispose();
+    await release();
     const timings: PilotTimings = {
       load: tLoad,
       data: tData,
@@ -227,6 +251,7 @@ export async function runPilot(cfg: RunConfig, src: ModelSource = defaultModelSo
     };
     return { timings, target, close };
   } catch (e) {
+    await release().catch(() => undefined);
     await close();
     throw e;
   }
@@ -235,11 +260,11 @@ export async function runPilot(cfg: RunConfig, src: ModelSource = defaultModelSo
 /**
  * The time a run of `cfg` will take on this machine and provider, from a short timed pilot (see the file's note);
  * within ±30% of the real run on the demo models (test/integration/estimate-accuracy.test.ts). Used by `runs.estimate`
- * (the wizard, the checkpoint card) and the CLI.
+ * (the wizard, the checkpoint card) and the CLI; `signal` cancels it (runPilot), which then leaves nothing open.
  */
-export async function estimateRun(cfg: RunConfig, src: ModelSource = defaultModelSource): Promise<RunEstimate> {
+export async function estimateRun(cfg: RunConfig, src: ModelSource = defaultModelSource, signal?: AbortSignal): Promise<RunEstimate> {
   const t0 = performance.now();
-  const { timings: t, target, close } = await runPilot(cfg, src);
+  const { timings: t, target, close } = await runPilot(cfg, src, 'wall', signal);
   const pilotSeconds = (performance.now() - t0) / 1000;
   try {
     const checkpoints = cfg.kind === 'measure' ? 1 : cfg.checkpoints.length;

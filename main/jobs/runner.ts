@@ -39,11 +39,14 @@ interface Active {
 
 const cancelledJob = (id: string) => new LabError('CANCELLED', `run ${id} was cancelled`);
 
-/** Rejects with CANCELLED when `signal` fires (never resolves). */
-function whenAborted(signal: AbortSignal, id: string): Promise<never> {
+/**
+ * Rejects with `error()` when `signal` fires (never resolves): raced against the work, it answers a cancel at once while
+ * the work unwinds on its own. Also the cancellable requests' (main/engine/cancellable.ts).
+ */
+export function whenAborted(signal: AbortSignal, error: () => Error): Promise<never> {
   return new Promise((_, reject) => {
-    if (signal.aborted) reject(cancelledJob(id));
-    else signal.addEventListener('abort', () => reject(cancelledJob(id)), { once: true });
+    if (signal.aborted) reject(error());
+    else signal.addEventListener('abort', () => reject(error()), { once: true });
   });
 }
 
@@ -122,7 +125,7 @@ export class JobRunner {
         const working = work(ctl, { resume, onStep });
         let result: unknown;
         try {
-          result = await Promise.race([working, whenAborted(abort.signal, id)]);
+          result = await Promise.race([working, whenAborted(abort.signal, () => cancelledJob(id))]);
         } catch (e) {
           working.catch(() => undefined); // settles later (CANCELLED at its next check): nothing to report
           await saving; // a step being saved when the cancel came is kept whole

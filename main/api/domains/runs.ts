@@ -45,13 +45,20 @@ export type RunConfig = z.output<typeof runConfigSchema>;
 export type MeasureConfig = z.output<typeof measureConfigSchema>;
 export type SeriesConfig = z.output<typeof seriesConfigSchema>;
 
+/** a name the client gives a request it may want to cancel (runs.estimate, laws.*): main/engine/cancellable.ts */
+export const cancelIdSchema = z.string().min(1).max(128);
+
 export const runsRequests = {
   /** starts a job (or resumes `resume` = a job id whose state was saved) and returns its id at once */
   'runs.start': z.object({ config: runConfigSchema, resume: z.string().max(128).optional() }),
+  /** cancels a job (its id from runs.start) or a pre-run estimate (the cancelId it was sent with) */
   'runs.cancel': z.object({ id: z.string().max(128) }),
   'runs.active': z.object({}),
-  /** times one dense pass and one layer's CETT curve on the first batch and extrapolates */
-  'runs.estimate': z.object({ config: runConfigSchema }),
+  /**
+   * a short timed pilot of the run on a slice of its text, scaled by the run's counts (main/jobs/estimate.ts);
+   * `cancelId` (chosen by the client): runs.cancel with that id ends it CANCELLED, nothing recorded (issue 19)
+   */
+  'runs.estimate': z.object({ config: runConfigSchema, cancelId: cancelIdSchema.optional() }),
   /** how the run would execute (whole / streamed, device, memory), from the checkpoint's config and the free memory; opens nothing */
   'runs.plan': z.object({ config: runConfigSchema }),
 } satisfies Record<string, z.ZodType>;

@@ -8,6 +8,7 @@ import { cachedModelSource, type ModelSource } from '../../jobs/models';
 import { estimateRun } from '../../jobs/estimate';
 import { requireInputs } from '../../jobs/inputs';
 import type { JobInfo } from '../../api/domains/runs';
+import { cancellable, cancelRequest } from '../cancellable';
 
 /**
  * One JobRunner per engine. Job state goes to the persistence registered under services 'runs.persistence'
@@ -60,12 +61,13 @@ export const runsHandlers: HandlerMap = {
     void done.finally(() => of.delete(id)).catch(() => undefined);
     return { id };
   },
-  'runs.cancel': (req, ctx) => ({ cancelled: allRunners(ctx).some((r) => r.cancel(req.id)) }),
+  // a job, or a pre-run estimate sent with this cancelId (main/engine/cancellable.ts)
+  'runs.cancel': (req, ctx) => ({ cancelled: allRunners(ctx).some((r) => r.cancel(req.id)) || cancelRequest(ctx, 'runs', req.id) }),
   'runs.active': (_req, ctx) => {
     const of = sessionsOfJobs(ctx);
     return allRunners(ctx).flatMap((r) => r.list().map((j) => ({ ...j, session: of.get(j.id) ?? null })));
   },
-  'runs.estimate': (req, ctx) => estimateRun(req.config, modelSource(ctx)),
+  'runs.estimate': (req, ctx) => cancellable(ctx, 'runs', req.cancelId, 'the estimate', (signal) => estimateRun(req.config, modelSource(ctx), signal)),
   'runs.plan': async (req, ctx) => {
     const src = modelSource(ctx);
     const cfg = req.config;
