@@ -3,13 +3,14 @@
  * model's folder, recognised as a decoder (integer token-id input), and its FFN blocks found by pattern
  * (MatMul [d,F] → activation (→ Mul with a second [d,F] MatMul when gated) → MatMul [F,d]). Shape numbers
  * come from the graph; heads, norms and rope come from a config.json beside it (optimum exports write one).
- * Instrumenting the graph is main/graph's job; this module only describes it.
+ * The FFN pattern match is onnx-ffn.ts (main/graph/instrument-onnx.ts masks the same blocks); instrumenting the graph
+ * is main/graph's job, this module only describes it.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema, TensorProto_DataLocation, TensorProto_DataType as DT, type ModelProto, type NodeProto, type TensorProto } from 'onnx-buf';
-import { findFfnBlocks, instrumentOnnx, projectionOf, VIEW, type InstrumentOptions } from '../graph/instrument-onnx';
+import { findFfnBlocks, projectionOf, VIEW } from './onnx-ffn';
 import { f16ToF32 } from './safetensors';
 import { LabError } from '../api/errors';
 import { ConfigReader, type RawConfig } from './config';
@@ -440,14 +441,4 @@ export function externalLocations(model: ModelProto): string[] {
   for (const t of model.graph?.initializer ?? [])
     if (t.dataLocation === TensorProto_DataLocation.EXTERNAL) out.add(t.externalData.find((e) => e.key === 'location')?.value ?? '');
   return [...out];
-}
-
-/**
- * The model instrumented for measuring (main/graph/instrument-onnx) and the external-data locations its initializers
- * name: what a session of it needs. Parsing and instrumenting hold no file (a cancel may end the worker doing it).
- */
-export function instrumentedOnnx(file: string, o: InstrumentOptions): { bytes: Uint8Array; locations: string[] } {
-  const model = parseOnnx(file);
-  externalDataFiles(model, file); // locations inside the model's folder, files present and long enough (else a clear error)
-  return { bytes: withoutFiles(() => instrumentOnnx(model, file, o).bytes), locations: externalLocations(model) };
 }

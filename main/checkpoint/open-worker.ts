@@ -1,7 +1,7 @@
 /**
  * The checkpoint reader's worker thread (open.ts): opens one checkpoint completely (every check, the NaN/Inf scan, the
  * content hash; an .onnx file's parse) off the engine's event loop and posts the content hash and notices back (and an
- * .onnx file's facts), or the error; or instruments an .onnx file for measuring (open.ts buildOnnxGraphOffThread). Stops
+ * .onnx file's facts), or the error. Stops
  * within one chunk when the interrupt flag is set (interrupt.ts), or is ended at once while it holds no file. In
  * `tokenizer` mode it loads a tokenizer and encodes texts for tokenizer-remote.ts. Bundled as checkpoint-worker.cjs (scripts/build*.mjs).
  */
@@ -9,7 +9,7 @@ import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadCheckpoint } from './load';
 import { hashFiles, useHashMemo } from './hash';
-import { inspectOnnx, instrumentedOnnx } from './onnx';
+import { inspectOnnx } from './onnx';
 import { checkInterrupted, watchInterrupt } from './interrupt';
 import { LabError, toErrorPayload } from '../api/errors';
 import { loadTokenizer, tokenizerFacts } from './tokenizer';
@@ -22,10 +22,6 @@ watchInterrupt(input.interrupt);
 useHashMemo(input.memoFile);
 const post = (r: WorkerReply) => parentPort!.postMessage(r);
 async function open(): Promise<WorkerReply> {
-  if (input.graph) {
-    const g = instrumentedOnnx(input.path, input.graph);
-    return { ok: true, graph: g.bytes, locations: g.locations };
-  }
   if (input.path.toLowerCase().endsWith('.onnx')) {
     // parsed here, once: the engine's thread builds the checkpoint from these facts (open.ts), never parsing the file
     const onnx = inspectOnnx(input.path, { family: input.family });
@@ -60,7 +56,4 @@ async function serveTokenizer(): Promise<void> {
 }
 
 if (input.tokenizer) void serveTokenizer();
-else open().then(
-  (r) => parentPort!.postMessage(r, 'graph' in r ? [r.graph.buffer as ArrayBuffer] : []), // the graph's bytes are moved, not copied
-  (e: unknown) => post({ ok: false, error: toErrorPayload(e) }),
-);
+else open().then(post, (e: unknown) => post({ ok: false, error: toErrorPayload(e) }));

@@ -24,7 +24,6 @@ import { workerScriptFor } from '../base/worker-script';
 import { loadCheckpoint } from './load';
 import { hashMemoFile, useHashMemo } from './hash';
 import { onnxCheckpoint, type OnnxFacts } from './onnx';
-import type { InstrumentOptions } from '../graph/instrument-onnx';
 import type { TokenizerFacts } from './tokenizer';
 import type { Family, LoadedCheckpoint } from './types';
 
@@ -42,9 +41,7 @@ export const OFF_THREAD_TOKENIZER_BYTES = 2 * 2 ** 20;
 
 /** What the worker sends back from an open: the results of the steps that read the weights (an .onnx file: all it parsed). */
 export type OpenReply = { ok: true; contentHash: string; notices: string[]; onnx?: OnnxFacts; tokenizer: TokenizerFacts | null };
-/** …from an .onnx graph build: the instrumented model's bytes */
-export type GraphReply = { ok: true; graph: Uint8Array; locations: string[] };
-export type WorkerReply = OpenReply | GraphReply | { ok: false; error: ErrorPayload };
+export type WorkerReply = OpenReply | { ok: false; error: ErrorPayload };
 
 export interface WorkerInput {
   path: string;
@@ -52,8 +49,6 @@ export interface WorkerInput {
   memoFile?: string;
   /** Int32Array over a SharedArrayBuffer: [0] !== 0 asks the worker to stop; [1] !== 0: it holds no file (interrupt.ts) */
   interrupt: Int32Array;
-  /** set: instrument the .onnx file at `path` for this mask mode (buildOnnxGraphOffThread) instead of opening it */
-  graph?: InstrumentOptions;
   /** set: load the tokenizer of folder `path` and encode texts (tokenizer-remote.ts) */
   tokenizer?: boolean;
 }
@@ -143,21 +138,7 @@ function openInWorker(p: string, family: Family | undefined, signal: AbortSignal
   return runWorker<OpenReply>({ path: path.resolve(p), family, memoFile: hashMemoFile() }, signal, cancelled, `opening ${p}`);
 }
 
-/**
- * An .onnx file instrumented for measuring (main/graph/instrument-onnx: parse, add the mask and count outputs,
- * serialise) in the checkpoint reader's worker: for a file of OFF_THREAD_BYTES or more that is seconds of work the
- * engine's thread does not wait on. The bytes come back transferred, not copied. `signal` ends the worker at once
- * (it holds no file while it parses and builds) and rejects CANCELLED. Also returns the model's external-data locations.
- */
-export async function buildOnnxGraphOffThread(file: string, graph: InstrumentOptions, signal?: AbortSignal): Promise<{ bytes: Uint8Array; locations: string[] }> {
-  if (signal?.aborted) throw graphCancelled();
-  const r = await runWorker<GraphReply>({ path: path.resolve(file), graph }, signal, graphCancelled, `building the graph of ${file}`);
-  return { bytes: r.graph, locations: r.locations };
-}
-
-const graphCancelled = () => new LabError('CANCELLED', 'the measurement was cancelled');
-
-function runWorker<R extends OpenReply | GraphReply>(job: Omit<WorkerInput, 'interrupt'>, signal: AbortSignal | undefined, cancelError: () => LabError, what: string): Promise<R> {
+function runWorker<R extends OpenReply>(job: Omit<WorkerInput, 'interrupt'>, signal: AbortSignal | undefined, cancelError: () => LabError, what: string): Promise<R> {
   return new Promise((resolve, reject) => {
     const interrupt = new Int32Array(new SharedArrayBuffer(8));
     const input: WorkerInput = { ...job, interrupt };

@@ -11,7 +11,8 @@ import { writeTinyCheckpoint, type TinyFamily } from '../checkpoint/testing/tiny
 import { loadCheckpoint } from '../checkpoint/index';
 import { createReferenceRunner } from '../../test/reference/forward';
 import { buildLlamaGraph } from './llama-graph';
-import { findFfnBlocks, instrumentOnnx } from './instrument-onnx';
+import { instrumentOnnx } from './instrument-onnx';
+import { findFfnBlocks } from '../checkpoint/onnx-ffn';
 import { DT, GraphBuilder } from './onnx-builder';
 import type { MaskMode } from '../inference/runner-types';
 

@@ -1,142 +1,18 @@
 /**
- * Instrument a decoder given as an ONNX file (issue 3, "An ONNX file …"): find each FFN block by graph pattern,
- * mask the input of its down-projection MatMul (paper Sec. 4.1–4.2), and add the outputs of every instrumented
- * graph (nll from the logits, active counts, optionally a). Patterns (weights as initializers, MatMul(x, W)):
- *   gated:     MatMul(x, W_gate[d,F]) → activation → s;  Mul(s, MatMul(x, W_up[d,F])) = a;  MatMul(a, W_down[F,d])
- *   non-gated: MatMul(x, W_in[d,F]) (+ bias) → activation = s = a;                              MatMul(a, W_down[F,d])
- * External data of the model must stay inside its folder (checked by main/checkpoint/onnx's loader first).
+ * Instrument a decoder given as an ONNX file (issue 3, "An ONNX file …"): each FFN block found by graph pattern
+ * (main/checkpoint/onnx-ffn.ts findFfnBlocks, the same match the checkpoint's card and W_out come from), the input of
+ * its down-projection MatMul masked (paper Sec. 4.1–4.2), and the outputs of every instrumented graph added (nll from
+ * the logits, active counts, optionally a). External data of the model must stay inside its folder (checked by
+ * main/checkpoint/onnx.ts externalDataFiles first).
  */
-import { TensorProto_DataType, type ModelProto, type NodeProto, type TensorProto } from 'onnx-buf';
+import { TensorProto_DataType, type ModelProto } from 'onnx-buf';
 import { LabError } from '../api/errors';
+import { findFfnBlocks } from '../checkpoint/onnx-ffn';
+import { externalDataFiles, externalLocations, parseOnnx } from '../checkpoint/onnx';
+import { withoutFiles } from '../checkpoint/interrupt';
 import type { MaskMode } from '../inference/runner-types';
-import { DT, GraphBuilder, type ElemType } from './onnx-builder';
+import { DT, GraphBuilder } from './onnx-builder';
 import { declareMaskInputs, keepMask, nllFromLogits } from './masks';
-
-export interface FfnBlock {
-  /** index of the down-projection node (MatMul or Gemm) in graph.node */
-  down: number;
-  /** the node that consumes a (the down projection, or a Reshape in front of it) and the input slot it reads a from */
-  consumer: number;
-  slot: number;
-  /** the FFN's hidden activation a (the Mul output when gated) and the activation output s (= a when non-gated) */
-  a: string;
-  s: string;
-  F: number;
-  gated: boolean;
-  elem: ElemType;
-  /** W_out's initializer and its layout: [F, d] (MatMul(a, W), Gemm) or, when `transposed`, [d, F] (Gemm transB, Transpose(W)) */
-  downWeight: string;
-  transposed: boolean;
-}
-
-/** elementwise ops an activation may be built from (tanh-GELU, SiLU as x·sigmoid(x), fused Gelu, …) */
-const ELEMENTWISE = new Set(['Relu', 'Sigmoid', 'Mul', 'Add', 'Sub', 'Div', 'Tanh', 'Erf', 'Pow', 'Gelu', 'FastGelu', 'Where', 'Greater', 'Cast', 'Neg', 'Sqrt', 'Max', 'Min', 'Clip', 'HardSigmoid', 'Identity', 'Softplus']);
-/** ops that only re-view their first input (exporters wrap 2-D GEMMs in them: GPT-2's Conv1D is view → addmm → view) */
-export const VIEW = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze']);
-
-/** a linear projection with a constant weight: [in, out] and where the weight lives */
-export interface Projection {
-  inDim: number;
-  outDim: number;
-  weight: string;
-  /** the initializer is stored [out, in] */
-  transposed: boolean;
-}
-
-/**
- * MatMul(x, W[in,out]), MatMul(x, Transpose(W[out,in])) (the dynamo exporter's linear) or Gemm(x, W) with or without
- * transB (the TorchScript exporter's 2-D linear / addmm); undefined for anything else.
- */
-export function projectionOf(n: NodeProto | undefined, inits: Map<string, TensorProto>, producer: Map<string, NodeProto>): Projection | undefined {
-  if (!n || (n.opType !== 'MatMul' && n.opType !== 'Gemm')) return undefined;
-  const attr = (k: string) => n.attribute.find((a) => a.name === k);
-  if (n.opType === 'Gemm' && Number(attr('transA')?.i ?? 0) === 1) return undefined;
-  let wName = n.input[1];
-  let transposed = n.opType === 'Gemm' && Number(attr('transB')?.i ?? 0) === 1;
-  if (!inits.has(wName)) {
-    const t = producer.get(wName);
-    const perm = t?.attribute.find((a) => a.name === 'perm')?.ints.map(Number);
-    if (t?.opType !== 'Transpose' || !inits.has(t.input[0]) || (perm && !(perm.length === 2 && perm[0] === 1 && perm[1] === 0))) return undefined;
-    wName = t.input[0];
-    transposed = !transposed;
-  }
-  const w = inits.get(wName)!;
-  if (w.dims.length !== 2) return undefined;
-  const [r, c] = w.dims.map(Number);
-  return transposed ? { inDim: c, outDim: r, weight: wName, transposed } : { inDim: r, outDim: c, weight: wName, transposed };
-}
-
-export function findFfnBlocks(model: ModelProto, file: string): FfnBlock[] {
-  const gr = model.graph;
-  if (!gr) throw new LabError('BAD_CHECKPOINT', `${file}: the ONNX file has no graph`);
-  const inits = new Map<string, TensorProto>(gr.initializer.map((t) => [t.name, t]));
-  const producer = new Map<string, NodeProto>();
-  for (const n of gr.node) for (const o of n.output) producer.set(o, n);
-  const dims = (name: string) => inits.get(name)?.dims.map(Number);
-  /** a projection x·W[d,F] (possibly + bias, possibly re-viewed) */
-  const isInProj = (name: string, d: number, F: number): boolean => {
-    let n = producer.get(name);
-    for (let hop = 0; hop < 3 && n && (n.opType === 'Add' || VIEW.has(n.opType)); hop++)
-      n = n.opType === 'Add' ? n.input.map((i) => producer.get(i)).find((p) => p && (p.opType === 'MatMul' || p.opType === 'Gemm' || VIEW.has(p.opType))) : producer.get(n.input[0]);
-    const w = projectionOf(n, inits, producer);
-    return !!w && w.inDim === d && w.outDim === F;
-  };
-  /** does `name` come from an [d,F] input projection through elementwise (and view) ops only? */
-  const reachesInProj = (name: string, d: number, F: number, depth = 0): boolean => {
-    if (isInProj(name, d, F)) return true;
-    const n = producer.get(name);
-    if (!n || depth > 16) return false;
-    if (VIEW.has(n.opType)) return reachesInProj(n.input[0], d, F, depth + 1);
-    if (!ELEMENTWISE.has(n.opType)) return false;
-    return n.input.some((i) => !inits.has(i) && reachesInProj(i, d, F, depth + 1));
-  };
-  // the hidden size d from the token embedding (the Gather on the largest rank-2 table): a down projection
-  // writes d-wide rows. Without it, the next layer's up projection (fed from the residual stream, which comes
-  // from the previous down projection) would look like a non-gated FFN of width d.
-  let hidden: number | undefined;
-  let rows = 0;
-  for (const n of gr.node) {
-    const e = n.opType === 'Gather' ? dims(n.input[0]) : undefined;
-    if (e?.length === 2 && e[0] > rows) [rows, hidden] = [e[0], e[1]];
-  }
-  const index = new Map(gr.node.map((n, i) => [n, i]));
-  const blocks: FfnBlock[] = [];
-  gr.node.forEach((n, idx) => {
-    const w = projectionOf(n, inits, producer);
-    if (!w || w.inDim === w.outDim) return;
-    const { inDim: F, outDim: d } = w;
-    if (hidden !== undefined && d !== hidden) return;
-    // a: the tensor the activation/gating produces, before any re-view in front of the down projection
-    let consumer = idx;
-    let a = n.input[0];
-    let p = producer.get(a);
-    for (let hop = 0; hop < 2 && p && VIEW.has(p.opType); hop++) {
-      consumer = index.get(p)!;
-      a = p.input[0];
-      p = producer.get(a);
-    }
-    if (!p) return;
-    const elem = inits.get(w.weight)!.dataType === TensorProto_DataType.FLOAT16 ? DT.FLOAT16 : DT.FLOAT;
-    const base = { down: idx, consumer, slot: 0, a, F, elem, downWeight: w.weight, transposed: w.transposed };
-    if (p.opType === 'Mul') {
-      const [x, y] = p.input;
-      // gated: one factor is the up projection itself, the other the activation of the gate projection
-      if (isInProj(y, d, F) && !isInProj(x, d, F) && reachesInProj(x, d, F)) return void blocks.push({ ...base, s: x, gated: true });
-      if (isInProj(x, d, F) && !isInProj(y, d, F) && reachesInProj(y, d, F)) return void blocks.push({ ...base, s: y, gated: true });
-    }
-    if (ELEMENTWISE.has(p.opType) && !isInProj(a, d, F) && reachesInProj(a, d, F)) blocks.push({ ...base, s: a, gated: false });
-  });
-  if (!blocks.length) {
-    const seen = new Map<string, number>();
-    for (const n of gr.node) seen.set(n.opType, (seen.get(n.opType) ?? 0) + 1);
-    const list = [...seen].map(([k, v]) => `${k}×${v}`).join(', ');
-    throw new LabError(
-      'BAD_CHECKPOINT',
-      `${file}: no feed-forward block found. Expected MatMul/Gemm(x, W[d,F]) → activation (→ Mul with a second projection of x) → MatMul/Gemm(a, W[F,d]) with the weights as initializers; node types seen: ${list || 'none'}`,
-    );
-  }
-  return blocks;
-}
 
 export interface InstrumentOptions {
   mode: MaskMode['kind'];
@@ -194,4 +70,14 @@ export function instrumentOnnx(model: ModelProto, file: string, o: InstrumentOpt
   g.output('neuron_counts', DT.FLOAT, [L, F]);
   if (o.capture) for (let l = 0; l < L; l++) g.output(`act.${l}`, DT.FLOAT, ['BS', F]);
   return { bytes: g.build(), layers: L, F };
+}
+
+/**
+ * The .onnx file instrumented for measuring and the external-data locations its initializers name: what a session of it
+ * needs. Parsing and instrumenting hold no file (a cancel may end the worker doing it: main/inference/graph-worker.ts).
+ */
+export function instrumentedOnnx(file: string, o: InstrumentOptions): { bytes: Uint8Array; locations: string[] } {
+  const model = parseOnnx(file);
+  externalDataFiles(model, file); // locations inside the model's folder, files present and long enough (else a clear error)
+  return { bytes: withoutFiles(() => instrumentOnnx(model, file, o).bytes), locations: externalLocations(model) };
 }

@@ -18,30 +18,37 @@
  * Errors keep their form: a LabError in the worker is the same LabError here (code, message naming the file), any
  * other error an Error with the same message (graph-store.ts rebuilds a damaged cache entry on those).
  */
+import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { LabError, type ErrorPayload } from '../api/errors';
 import { workerScriptFor } from '../base/worker-script';
 import type { LoadedCheckpoint, StoredBytes } from '../checkpoint/types';
 import type { ExternalTarget } from '../graph/llama-graph';
 import type { GraphRecipe } from '../graph/recipe';
+import type { InstrumentOptions } from '../graph/instrument-onnx';
 
-/** What the worker does: write the converted weights of a plan to `file`, or build a graph. */
+/**
+ * What the worker does: write the converted weights of a plan to `file`, build a graph, or instrument the .onnx file at
+ * `path` for measuring (main/graph/instrument-onnx.ts instrumentedOnnx: buildOnnxGraphOffThread).
+ */
 export type GraphJob =
   | { op: 'convert'; dtype: 'float32' | 'float16'; halfWeights: boolean; refs: boolean; file: string }
-  | { op: 'graph'; recipe: GraphRecipe; external?: ExternalTarget };
+  | { op: 'graph'; recipe: GraphRecipe; external?: ExternalTarget }
+  | { op: 'onnx'; instrument: InstrumentOptions };
 
 export interface GraphWorkerInput {
   path: string;
-  family: LoadedCheckpoint['spec']['family'];
-  /** checkpointSignature of the checkpoint this thread has: the worker refuses to build from anything else */
-  signature: string;
-  /** Int32Array over a SharedArrayBuffer: [0] !== 0 asks the worker to stop (main/checkpoint/interrupt.ts) */
+  /** the checkpoint's family and checkpointSignature (a Hugging Face folder's jobs: the worker refuses to build from
+   * anything else); an .onnx job parses the file itself and has neither */
+  family?: LoadedCheckpoint['spec']['family'];
+  signature?: string;
+  /** Int32Array over a SharedArrayBuffer: [0] !== 0 asks the worker to stop; [1] !== 0: it holds no file (main/checkpoint/interrupt.ts) */
   interrupt: Int32Array;
   job: GraphJob;
 }
 
 export type GraphWorkerReply =
-  | { ok: true; converted?: Map<string, StoredBytes>; graph?: Uint8Array }
+  | { ok: true; converted?: Map<string, StoredBytes>; graph?: Uint8Array; locations?: string[] }
   | { ok: false; error: ErrorPayload; lab: boolean };
 
 /**
@@ -67,10 +74,26 @@ const cancelled = () => new LabError('CANCELLED', 'the measurement was cancelled
 
 /** Runs `job` over `ckpt`'s files in the graph worker; rejects CANCELLED (once the worker has exited) when `signal` fires. */
 export function runGraphJob(ckpt: LoadedCheckpoint, job: GraphJob, signal?: AbortSignal): Promise<{ converted?: Map<string, StoredBytes>; graph?: Uint8Array }> {
+  const what = `${job.op === 'convert' ? 'converting the weights' : 'building a graph'} of ${ckpt.path}`;
+  return startWorker({ path: ckpt.path, family: ckpt.spec.family, signature: checkpointSignature(ckpt), job }, signal, what);
+}
+
+/**
+ * An .onnx file instrumented for measuring (parse, add the mask and count outputs, serialise) in the graph worker: for a
+ * large file that is seconds of work the engine's thread does not wait on. The worker parses the file itself (nothing of
+ * the opened checkpoint is needed); the bytes come back transferred, with the model's external-data locations. `signal`
+ * ends the worker at once while it parses or builds (it holds no file then) and rejects CANCELLED.
+ */
+export async function buildOnnxGraphOffThread(file: string, instrument: InstrumentOptions, signal?: AbortSignal): Promise<{ bytes: Uint8Array; locations: string[] }> {
+  const r = await startWorker({ path: path.resolve(file), job: { op: 'onnx', instrument } }, signal, `building the graph of ${file}`);
+  return { bytes: r.graph!, locations: r.locations ?? [] };
+}
+
+function startWorker(job: Omit<GraphWorkerInput, 'interrupt'>, signal: AbortSignal | undefined, what: string): Promise<{ converted?: Map<string, StoredBytes>; graph?: Uint8Array; locations?: string[] }> {
   if (signal?.aborted) return Promise.reject(cancelled());
   return new Promise((resolve, reject) => {
     const interrupt = new Int32Array(new SharedArrayBuffer(8));
-    const input: GraphWorkerInput = { path: ckpt.path, family: ckpt.spec.family, signature: checkpointSignature(ckpt), interrupt, job };
+    const input: GraphWorkerInput = { ...job, interrupt };
     let worker: Worker;
     try {
       worker = new Worker(graphWorkerScript(), { workerData: input });
@@ -83,7 +106,9 @@ export function runGraphJob(ckpt: LoadedCheckpoint, job: GraphJob, signal?: Abor
     let backstop: NodeJS.Timeout | undefined;
     const onAbort = () => {
       Atomics.store(interrupt, 0, 1);
-      backstop = setTimeout(() => void worker.terminate(), 2000);
+      // a worker that holds no file (parsing an .onnx file, instrumenting it) is ended now; else it stops within a tensor
+      if (Atomics.load(interrupt, 1) !== 0) void worker.terminate();
+      else backstop = setTimeout(() => void worker.terminate(), 2000);
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     worker.on('message', (m: GraphWorkerReply) => (reply = m));
@@ -95,7 +120,7 @@ export function runGraphJob(ckpt: LoadedCheckpoint, job: GraphJob, signal?: Abor
       if (signal?.aborted) reject(cancelled());
       else if (reply?.ok) resolve(reply);
       else if (reply) reject(reply.lab ? new LabError(reply.error.code, reply.error.message, reply.error.details) : new Error(reply.error.message));
-      else reject(new LabError('INTERNAL', `the graph builder stopped (exit code ${code}${failure ? `: ${failure.message}` : ''}) while ${job.op === 'convert' ? 'converting the weights' : 'building a graph'} of ${ckpt.path}`));
+      else reject(new LabError('INTERNAL', `the graph builder stopped (exit code ${code}${failure ? `: ${failure.message}` : ''}) while ${what}`));
     });
   });
 }

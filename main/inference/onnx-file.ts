@@ -7,8 +7,9 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { LabError } from '../api/errors';
 import type { LoadedCheckpoint } from '../checkpoint/types';
-import { instrumentedOnnx } from '../checkpoint/onnx';
-import { buildOnnxGraphOffThread, OFF_THREAD_BYTES } from '../checkpoint/open';
+import { OFF_THREAD_BYTES } from '../checkpoint/open';
+import { instrumentedOnnx } from '../graph/instrument-onnx';
+import { buildOnnxGraphOffThread } from './graph-off-thread';
 import { createSession } from './graph-store';
 import type { MaskMode } from './runner-types';
 
@@ -16,7 +17,7 @@ export interface OnnxSource {
   dtype: 'float32' | 'float16';
   colNorms: Float32Array[];
   /**
-   * A session of the graph instrumented for `kind` (built in the checkpoint reader's worker when the file is large:
+   * A session of the graph instrumented for `kind` (built in the graph worker when the file is large:
    * parsing and instrumenting it takes seconds the engine's thread does not wait on). The model's external-data files
    * are handed to onnxruntime as buffers (`externalData`: the graph is built in memory, so its external references are
    * not resolved from a folder), read without blocking. `signal`: the job's cancel (CANCELLED, nothing kept).

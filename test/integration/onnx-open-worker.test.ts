@@ -1,6 +1,6 @@
 // Issue 19, bounded work: an .onnx checkpoint (a protobuf of up to 2 GiB of inline initializers) is parsed off the
-// engine's event loop, in the checkpoint reader's worker (main/checkpoint/open.ts), both when it is opened and when its
-// graph is instrumented for measuring; the engine answers meanwhile and a cancel in the middle of the parse ends it at
+// engine's event loop, in the checkpoint reader's worker (main/checkpoint/open.ts) when it is opened and in the graph
+// worker (main/inference/graph-off-thread.ts) when its graph is instrumented for measuring; the engine answers meanwhile and a cancel in the middle of the parse ends it at
 // once. The files are made here from the tiny test checkpoint's exported decoder, padded past OFF_THREAD_BYTES with a
 // zero initializer written as a hole (a few MB on disk), and deleted after; what is checked is ordering and bytes.
 import { afterAll, expect, test } from 'vitest';
@@ -11,7 +11,8 @@ import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema, TensorProtoSchema, type ModelProto } from 'onnx-buf';
 import { Engine } from '../../main/engine/engine';
 import { loadCheckpoint, openCheckpoint, summarize } from '../../main/checkpoint/index';
-import { buildOnnxGraphOffThread, OFF_THREAD_BYTES } from '../../main/checkpoint/open';
+import { OFF_THREAD_BYTES } from '../../main/checkpoint/open';
+import { buildOnnxGraphOffThread } from '../../main/inference/graph-off-thread';
 import { useHashMemo } from '../../main/checkpoint/hash';
 import { writeSparseBytes } from '../../main/checkpoint/testing/sparse';
 import { writeTinyCheckpoint } from '../../main/checkpoint/testing/tiny';

@@ -51,3 +51,16 @@ test('floors: main/store is below main/jobs (the jobs persist into sessions, not
   expect(await violations('main/store/x.ts', "import { fileHash } from '../base/file-hash';\nexport const a = fileHash;\n")).toHaveLength(0);
   expect(await violations('main/jobs/x.ts', "import { SessionStore } from '../store/session';\nexport const a = SessionStore;\n")).toHaveLength(0);
 });
+
+test('floors: main/checkpoint is below main/graph and main/inference (graphs are built from checkpoints)', async () => {
+  expect(await violations('main/checkpoint/x.ts', "import { instrumentOnnx } from '../graph/instrument-onnx';\nexport const a = instrumentOnnx;\n")).toHaveLength(1);
+  expect(await violations('main/checkpoint/x.ts', "import type { InstrumentOptions } from '../graph/instrument-onnx';\nexport type A = InstrumentOptions;\n")).toHaveLength(1);
+  expect(await violations('main/checkpoint/adapters/x.ts', "import { GraphBuilder } from '../../graph/onnx-builder';\nexport const a = GraphBuilder;\n")).toHaveLength(1);
+  expect(await violations('main/checkpoint/x.ts', "import { createRunner } from '../inference/index';\nexport const a = createRunner;\n")).toHaveLength(1);
+  // the engine and law-fit rules of the same floor still hold
+  expect(await violations('main/checkpoint/x.ts', "import { mulberry32 } from '../laws/rng';\nexport const a = mulberry32;\n")).toHaveLength(1);
+  expect(await violations('main/checkpoint/x.ts', "import { findFfnBlocks } from './onnx-ffn';\nexport const a = findFfnBlocks;\n")).toHaveLength(0);
+  expect(await violations('main/graph/x.ts', "import { findFfnBlocks } from '../checkpoint/onnx-ffn';\nexport const a = findFfnBlocks;\n")).toHaveLength(0);
+  // tests beside the reader may build graphs to read (main/checkpoint/onnx.test.ts writes its .onnx files with GraphBuilder)
+  expect(await violations('main/checkpoint/x.test.ts', "import { GraphBuilder } from '../graph/onnx-builder';\nexport const a = GraphBuilder;\n")).toHaveLength(0);
+});
