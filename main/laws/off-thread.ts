@@ -5,7 +5,9 @@
  * second and a worker's start (≈ 0.3 s from the sources through tsx, less bundled) would cost more than it saves. The
  * response comes back by structured clone: 200k imported points cost the engine's thread ≈ 0.25 s to receive, against
  * ≈ 0.9 s to parse them there. The answer and the errors (LabError code and message, sent as a payload across the
- * thread boundary) are the same either way.
+ * thread boundary) are the same either way. A cancel (the request's signal: laws.cancel, main/engine/cancellable.ts)
+ * terminates the worker, which holds no file open but the points file it reads and writes nothing, so nothing is left;
+ * the requests on the thread are short by construction (that is what decides where they run) and are not interrupted.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -33,8 +35,24 @@ export function lawsGoesOffThread<N extends LawsCommand>(name: N, req: ParsedReq
   return n * (Math.max(0, r.bootstrap ?? 200) + 1) >= OFF_THREAD_FIT_WORK;
 }
 
-/** Runs a 'laws' request: on this thread or in the worker ('auto': by lawsGoesOffThread). */
-export async function runLaws<N extends LawsCommand>(name: N, req: ParsedRequestOf<N>, mode: 'auto' | 'always' | 'never' = 'auto'): Promise<ResponseOf<N>> {
+/** each request in words, for its CANCELLED message */
+export const LAWS_REQUEST_WORDS: Record<LawsCommand, string> = {
+  'laws.fit': 'the fit',
+  'laws.importPoints': 'the import of the points file',
+  'laws.widthDepth': 'the width–depth fit',
+  'laws.limitVsScale': 'the limit-vs-scale fit',
+  'laws.convergence': 'the convergence fit',
+};
+const cancelled = (name: LawsCommand) => new LabError('CANCELLED', `${LAWS_REQUEST_WORDS[name]} was cancelled`);
+
+/**
+ * Runs a 'laws' request: on this thread or in the worker ('auto': by lawsGoesOffThread). `signal` cancels one in the
+ * worker: the worker is terminated and the request rejects CANCELLED once it has exited.
+ */
+export async function runLaws<N extends LawsCommand>(name: N, request: ParsedRequestOf<N>, mode: 'auto' | 'always' | 'never' = 'auto', signal?: AbortSignal): Promise<ResponseOf<N>> {
+  const { cancelId: _id, ...rest } = request as ParsedRequestOf<N> & { cancelId?: string };
+  const req = rest as ParsedRequestOf<N>; // the computation's own fields
+  if (signal?.aborted) throw cancelled(name);
   if (mode === 'never' || (mode === 'auto' && !lawsGoesOffThread(name, req))) return runLawsRequest(name, req);
   return new Promise((resolve, reject) => {
     let worker: Worker;
@@ -46,10 +64,15 @@ export async function runLaws<N extends LawsCommand>(name: N, req: ParsedRequest
     }
     let reply: { ok: true; res: ResponseOf<N> } | { ok: false; error: ErrorPayload } | undefined;
     let failure: Error | undefined;
+    const onAbort = () => void worker.terminate();
+    signal?.addEventListener('abort', onAbort, { once: true });
     worker.on('message', (m: typeof reply) => (reply = m));
     worker.on('error', (e) => (failure = e));
+    // settled on exit, not on the reply: then the worker is gone
     worker.on('exit', (code) => {
-      if (reply?.ok) resolve(reply.res);
+      signal?.removeEventListener('abort', onAbort);
+      if (signal?.aborted) reject(cancelled(name));
+      else if (reply?.ok) resolve(reply.res);
       else if (reply) reject(new LabError(reply.error.code, reply.error.message, reply.error.details));
       else reject(new LabError('INTERNAL', `the laws worker stopped (exit code ${code}${failure ? `: ${failure.message}` : ''}) while running ${name}`));
     });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { cancelIdSchema } from './runs';
 
 /**
  * Commands of the 'laws' domain (issue 6; Sparsing Law, Luo et al., arXiv 2411.02335, Sec. 5): fitting the sparsity–data laws, limit vs scale,
@@ -41,15 +42,19 @@ const fitOptions = {
   curvePoints: z.number().int().min(2).max(5000).optional(),
 };
 
+/** a name the client gives the request to cancel it with laws.cancel (main/engine/cancellable.ts) */
+const cancel = { cancelId: cancelIdSchema.optional() };
+
 export const lawsRequests = {
-  'laws.fit': z.object({ points, series: z.array(text).max(1000).optional(), ...fitOptions }).strict(),
-  'laws.importPoints': z.object({ path: z.string().min(1).max(4096) }).strict(),
+  'laws.fit': z.object({ points, series: z.array(text).max(1000).optional(), ...fitOptions, ...cancel }).strict(),
+  'laws.importPoints': z.object({ path: z.string().min(1).max(4096), ...cancel }).strict(),
   /** limits of each series (fitted from `points` with width and depth, or given in `limits`) against d_h/L */
   'laws.widthDepth': z
     .object({
       points: points.optional(),
       limits: z.array(z.object({ ratio: finite.positive(), A0: finite.min(0).max(1), series: text.optional() }).strict()).max(10_000).optional(),
       ...fitOptions,
+      ...cancel,
     })
     .strict()
     .refine((r) => !!r.points !== !!r.limits, { message: 'give either points or limits' }),
@@ -62,6 +67,7 @@ export const lawsRequests = {
         .max(10_000)
         .optional(),
       ...fitOptions,
+      ...cancel,
     })
     .strict()
     .refine((r) => !!r.points !== !!r.limits, { message: 'give either points or limits' }),
@@ -76,9 +82,16 @@ export const lawsRequests = {
       /** tokens/parameters ratios: from..to in `steps` steps; default 20..100, 81 steps (paper Fig. 8) */
       ratios: z.object({ from: finite.positive(), to: finite.positive(), steps: z.number().int().min(2).max(10_000) }).strict().optional(),
       ...fitOptions,
+      ...cancel,
     })
     .strict()
     .refine((r) => !!r.points !== !!r.fits, { message: 'give either points or fits' }),
+  /**
+   * cancels the laws request sent with this cancelId: one running in the laws worker (a large import or fit) ends at
+   * once, the worker terminated; a small one on the engine's thread is short by construction (off-thread.ts) and is
+   * over before the cancel is read ({ cancelled: false })
+   */
+  'laws.cancel': z.object({ id: cancelIdSchema }).strict(),
 } satisfies Record<string, z.ZodType>;
 
 export type LawPointInput = z.infer<typeof lawPointSchema>;
@@ -205,4 +218,5 @@ export interface LawsResponses {
   'laws.widthDepth': WidthDepthResult;
   'laws.limitVsScale': { points: ScalePoint[]; trends: ScaleTrend[]; fits?: SeriesLawFit[] };
   'laws.convergence': { series: ConvergenceSeries[]; fits?: SeriesLawFit[] };
+  'laws.cancel': { cancelled: boolean };
 }
