@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fromBinary, toBinary, create } from '@bufbuild/protobuf';
-import { ModelProtoSchema, StringStringEntryProtoSchema } from 'onnx-buf';
+import { ModelProtoSchema, NodeProtoSchema, StringStringEntryProtoSchema, TensorProtoSchema } from 'onnx-buf';
 import { afterAll, describe, expect, it } from 'vitest';
 import { GraphBuilder, DT } from '../graph/onnx-builder';
 import { inspectCheckpoint, loadCheckpoint } from './index';
@@ -52,6 +52,17 @@ describe('onnx checkpoints', () => {
     const params = 2 * V * d + L * 3 * d * F; // embed + lm_head + per layer gate, up, down
     expect(s).toMatchObject({ family: 'llama', activation: 'silu', layers: L, hiddenSize: d, intermediateSize: F, vocabSize: V, gated: true, parameters: params, nonEmbeddingParameters: params - 2 * V * d, dtype: 'float32', tokenizer: 'tokenizer.json' });
     expect(s.notices.join(' ')).toMatch(/no config\.json/);
+  });
+
+  it('initializers the outputs never read are not parameters: an unused large one, one read only by a dead node', async () => {
+    const m = fromBinary(ModelProtoSchema, decoder(true, 'Sigmoid'));
+    const big = 50_000; // fp16, more elements than the whole model: counted, it would also make the dtype float16
+    m.graph!.initializer.push(create(TensorProtoSchema, { name: 'unused', dims: [BigInt(big)], dataType: DT.FLOAT16, rawData: new Uint8Array(2 * big) }));
+    m.graph!.initializer.push(create(TensorProtoSchema, { name: 'dead_w', dims: [BigInt(d), 7n], dataType: DT.FLOAT, rawData: new Uint8Array(4 * d * 7) }));
+    m.graph!.node.push(create(NodeProtoSchema, { opType: 'MatMul', input: [m.graph!.node[0].output[0], 'dead_w'], output: ['dead_out'], name: 'dead' }));
+    const s = await inspectCheckpoint(save('unused-init', toBinary(ModelProtoSchema, m)));
+    const params = 2 * V * d + L * 3 * d * F; // as the same decoder without them
+    expect(s).toMatchObject({ layers: L, parameters: params, nonEmbeddingParameters: params - 2 * V * d, dtype: 'float32' });
   });
 
   it('a non-gated ReLU decoder with a config.json beside it takes heads from the config', async () => {

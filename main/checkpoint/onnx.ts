@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
-import { ModelProtoSchema, TensorProto_DataLocation, TensorProto_DataType as DT, type ModelProto, type NodeProto, type TensorProto } from 'onnx-buf';
+import { ModelProtoSchema, TensorProto_DataLocation, TensorProto_DataType as DT, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from 'onnx-buf';
 import { findFfnBlocks, projectionOf, VIEW } from './onnx-ffn';
 import { f16ToF32 } from './safetensors';
 import { LabError } from '../api/errors';
@@ -212,7 +212,9 @@ function analyse(model: ModelProto, file: string): GraphFacts {
   let parameters = 0;
   let embedding = 0;
   const bytes = new Map<StorageDType, number>();
+  const used = namesReached(g);
   for (const t of g.initializer) {
+    if (!used.has(t.name)) continue; // the model never reads it: not a parameter of it (an exporter's leftover, padding)
     const dt = t.dataType === DT.FLOAT ? 'float32' : t.dataType === DT.FLOAT16 ? 'float16' : t.dataType === DT.BFLOAT16 ? 'bfloat16' : undefined;
     if (!dt) continue;
     const n = numel(t);
@@ -223,6 +225,37 @@ function analyse(model: ModelProto, file: string): GraphFacts {
   }
   const dtype = [...bytes.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'float32';
   return { vocabSize, hiddenSize, intermediateSize: best.F, layers: best.down, gated: best.up >= 2 * best.down, activation, parameters, embedding, dtype };
+}
+
+/**
+ * The value names the graph's outputs depend on: walked back from the outputs through the nodes that produce them, a
+ * node's subgraphs (If/Loop bodies, which read outer values by name) counted whole. An initializer outside this set is
+ * read by no node the outputs need.
+ */
+function namesReached(g: GraphProto): Set<string> {
+  const producer = new Map<string, NodeProto>();
+  for (const n of g.node) for (const o of n.output) if (o) producer.set(o, n);
+  const reached = new Set<string>();
+  const done = new Set<NodeProto>();
+  const todo = g.output.map((o) => o.name);
+  const readInside = (sub: GraphProto) => {
+    for (const n of sub.node) {
+      todo.push(...n.input);
+      for (const a of n.attribute) for (const s of [...(a.g ? [a.g] : []), ...a.graphs]) readInside(s);
+    }
+    todo.push(...sub.output.map((o) => o.name));
+  };
+  while (todo.length) {
+    const name = todo.pop()!;
+    if (!name || reached.has(name)) continue;
+    reached.add(name);
+    const n = producer.get(name);
+    if (!n || done.has(n)) continue;
+    done.add(n);
+    todo.push(...n.input);
+    for (const a of n.attribute) for (const s of [...(a.g ? [a.g] : []), ...a.graphs]) readInside(s);
+  }
+  return reached;
 }
 
 /** `len` bytes of `f` from `off`, in a new (aligned) buffer; `what` names them in the error. */
