@@ -4,6 +4,7 @@ import { LabError } from '../api/errors';
 import { parseWholeArg } from './args';
 import type { LawForm } from '../api/domains/laws';
 import type { CliCommand } from './commands';
+import { cancelOnCtrlC, reportCancelled } from './ctrl-c';
 
 const USAGE = 'usage: sparsity-lab fit <points.csv|json> [--form relu|silu|log|sigmoid] [--drop-first K] [--auto-warmup] [--series NAME] [--bootstrap N] [--seed S] [--json]';
 const pct = (v: number | undefined) => (v === undefined ? '?' : `${(100 * v).toFixed(3)}%`);
@@ -35,22 +36,35 @@ points file, one of:
     its measured and warm-up points are read (x in billions of tokens, y in %), the fitted curves are not
   JSON: an array of rows with those names, or the authors' { "token_passed": [...], "activation_ratio": [...] }
 --form relu|silu|log|sigmoid   the law's form (default: chosen per series; the output says how)
---drop-first K | --auto-warmup  warm-up points left out of the fit`);
+--drop-first K | --auto-warmup  warm-up points left out of the fit
+Ctrl-C cancels a long import or fit (exit status 130)`);
       return 0;
     }
     if (positionals.length !== 1) throw new LabError('BAD_REQUEST', `give exactly one points file\n${USAGE}`);
     const int = (name: string, v: string | undefined) => parseWholeArg(v, name);
     if (values.form && !['relu', 'silu', 'log', 'sigmoid'].includes(values.form)) throw new LabError('BAD_REQUEST', `--form must be relu, silu, log or sigmoid (got '${values.form}')`);
-    const { points } = await engine.invoke('laws.importPoints', { path: path.resolve(positionals[0]) });
-    const { fits } = await engine.invoke('laws.fit', {
-      points,
+    const options = {
       form: values.form as LawForm | undefined,
       dropFirst: int('drop-first', values['drop-first']),
       autoWarmup: values['auto-warmup'],
       series: values.series,
       bootstrap: int('bootstrap', values.bootstrap),
       seed: int('seed', values.seed),
-    });
+    };
+    // a large file or fit runs in the laws worker: Ctrl-C ends it there (exit status 130)
+    let fits;
+    try {
+      fits = await cancelOnCtrlC(engine, 'laws.cancel', 'the fit', async (cancelId, check) => {
+        if (!values.json) process.stderr.write(`fitting the law to ${path.resolve(positionals[0])} (Ctrl-C cancels)…\n`);
+        const { points } = await engine.invoke('laws.importPoints', { path: path.resolve(positionals[0]), cancelId });
+        check();
+        return (await engine.invoke('laws.fit', { points, ...options, cancelId })).fits;
+      });
+    } catch (err) {
+      const exit = reportCancelled(err, 'fit', !!values.json);
+      if (exit === undefined) throw err;
+      return exit;
+    }
     if (values.json) {
       console.log(JSON.stringify({ fits }, null, 2));
       return 0;

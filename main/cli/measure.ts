@@ -284,7 +284,7 @@ export const measureSeriesCommand: CliCommand = {
     const config = { kind: 'measure-series', checkpoints: resolveSeries(positionals, num(values['tokens-per-step'], 'tokens-per-step')), lastK: num(values['last-k'], 'last-k'), ...commonConfig(values) };
     if (config.lastK === undefined) delete config.lastK;
     if (config.checkpoints.length) await defaultSeqLen(config, config.checkpoints[0].path, !!values.quiet || !!values.json);
-    if (values.estimate) return printEstimate(engine, config, !!values.json);
+    if (values.estimate) return printEstimate(engine, config, !!values.json, 'measure-series');
     await useSession(engine, values.session, values['state-dir']);
     return report(await runJob(engine, config, values.resume, !!values.quiet || !!values.json), !!values.json);
   },
