@@ -1,5 +1,6 @@
 // Issue 18: laws in the window. The demo lab's training series fitted on the Laws page: formula, A0 and every
-// parameter with a confidence interval, R², warm-up rule; the form and warm-up chosen; residuals; CSV export.
+// parameter with a confidence interval, R², warm-up rule; the form and warm-up chosen; residuals; CSV export; a long
+// fit (5000 bootstrap resamples: the laws worker) cancelled (issue 19).
 import { expect, test } from 'vitest';
 import fs from 'node:fs';
 import { screenshot, useLab } from './harness';
@@ -7,8 +8,10 @@ import { prepareDemoSession } from '../../main/engine/demo';
 
 const lab = useLab('slab-lab-laws-e2e-', (home) => ({ session: prepareDemoSession(home).path, acceptDownloads: true }));
 
-test('fit parameters with CIs, R², warm-up, residuals; form and warm-up chosen; CSV export', async () => {
+test('fit parameters with CIs, R², warm-up, residuals; form and warm-up chosen; CSV export; a long fit cancelled', async () => {
   const { page, server, errors } = lab;
+  const frames: string[] = []; // the engine's answers as the page receives them
+  page.on('websocket', (ws) => ws.on('framereceived', (f) => typeof f.payload === 'string' && frames.push(f.payload)));
   await page.goto(`${server.url}#/laws`);
   await page.getByTestId('law-fit-card').first().waitFor({ timeout: 60_000 });
   const cards = page.getByTestId('law-fit-card');
@@ -38,5 +41,17 @@ test('fit parameters with CIs, R², warm-up, residuals; form and warm-up chosen;
   expect(csv.split('\n').filter((l) => /,silu,/.test(l)).length).toBe(await cards.count());
   await page.getByTestId('theme-toggle').click();
   await screenshot(page, 'lab-laws-dark');
+
+  // a long fit (every series × 5001 fits, in the engine's laws worker) cancelled: the engine answers CANCELLED, the
+  // page says so and keeps the fits it showed
+  const shown = await cards.count();
+  await page.getByLabel('Bootstrap').fill('5000');
+  await page.getByTestId('law-fit').click();
+  await page.getByTestId('law-fit-cancel').click({ timeout: 10_000 });
+  await expect.poll(() => frames.some((f) => f.includes('"CANCELLED"') && f.includes('the fit was cancelled')), { timeout: 5000 }).toBe(true);
+  expect(await page.getByTestId('law-fit-cancelled').textContent()).toBe('Fit cancelled.');
+  expect(await page.getByTestId('law-fit').isEnabled()).toBe(true);
+  expect(await cards.count()).toBe(shown);
+  expect(await page.getByTestId('law-error').count()).toBe(0);
   expect(errors).toEqual([]);
 });
