@@ -93,6 +93,7 @@ test('an estimate cancelled while a session is created ends CANCELLED at once; t
   expect(otherMs).toBeLessThan(1000);
   expect(await est.outcome).toMatchObject({ ok: false, code: 'CANCELLED', message: 'the estimate was cancelled' });
   expect(est.at()).toBeLessThan(1000); // answered while the creation is still held
+  console.log(`cancel during session creation: estimate answered CANCELLED ${est.at().toFixed(0)} ms after the cancel`);
   expect(late.released).toBe(0);
   expect(await e.invoke('runs.cancel', { id: 'est-1' })).toEqual({ cancelled: false }); // over: nothing to cancel
   expect(await e.invoke('runs.active', {})).toEqual([]); // no job
@@ -127,7 +128,9 @@ test('an estimate cancelled between forward calls stops there: CANCELLED at once
   const atCancel = runs;
   expect(await est.outcome).toMatchObject({ ok: false, code: 'CANCELLED' });
   expect(est.at()).toBeLessThan(500);
+  const ti = performance.now();
   await cancellablesIdle(e.ctx);
+  console.log(`cancel between forward calls: CANCELLED after ${est.at().toFixed(0)} ms, the pilot unwound ${(performance.now() - ti).toFixed(0)} ms later`);
   await sleep(100);
   expect(runs).toBeLessThanOrEqual(atCancel + 1); // the call under way ends; the pilot makes no other
   expect(tree(ud).filter((f) => /job/.test(f))).toEqual([]);
@@ -157,7 +160,9 @@ test('an estimate cancelled while the graph worker converts weights into the cac
   expect(otherMs).toBeLessThan(300);
   expect(await est.outcome).toMatchObject({ ok: false, code: 'CANCELLED' });
   expect(est.at()).toBeLessThan(500);
+  const ti = performance.now();
   await cancellablesIdle(e.ctx); // the worker stops before its next tensor and its staging folder goes with it
+  console.log(`cancel mid-conversion: CANCELLED after ${est.at().toFixed(0)} ms, another request answered at ${otherMs.toFixed(0)} ms, the worker and its staging folder gone ${(performance.now() - ti).toFixed(0)} ms later`);
   expect(stagingIn(cache)).toEqual([]);
   expect(new GraphCache(cacheDir).entries().filter((x) => fs.existsSync(path.join(x.dir, 'weights.json')))).toEqual([]);
   expect(tree(ud).filter((f) => /job/.test(f))).toEqual([]);
