@@ -10,7 +10,7 @@ import { measureCettPpl, measureCettPplOverP, measureSeries, checkSameArchitectu
 import type { RunControl } from '../metrics/control';
 import { loadEvalDataAsync, type EvalData } from '../metrics/data';
 import type { MeasureTarget } from '../metrics/target';
-import type { CettPplOptions, MeasureResult, SearchState } from '../metrics/types';
+import type { CettPplOptions, SearchState } from '../metrics/types';
 import { defaultModelSource, type ModelSource, type OpenOptions } from './models';
 import type { JobHooks } from './runner';
 import { checkFiniteResult, refuseNonFiniteWeights } from './finite-result';
@@ -62,7 +62,7 @@ export async function runMeasure(cfg: MeasureConfig, ctl: RunControl, hooks: Job
   if (cfg.method === 'cett-ppl' && !cfg.sweep && !cfg.sweepP) cettOptions(cfg);
   if (cfg.method !== 'cett-ppl') for (const v of cfg.sweep ?? [cfg.param]) baselineMask(cfg.method as BaselineMethod, v, ckpt.spec);
   // a p% sweep resumes from its finished points and the search in progress (main/jobs/p-sweep.ts)
-  const sweepState = cfg.sweepP ? pSweepResumeState(hooks.resume, cfg.sweepP) : undefined;
+  const sweepState = cfg.sweepP ? pSweepResumeState(hooks.resume, hooks.children, cfg.sweepP) : undefined;
   const data = await dataFor(ckpt, cfg, ctl);
   const plan = planPhases(cfg, data.batches.length);
   // the finished points' search and final phases are done (the dense pass is not: it runs again)
@@ -74,16 +74,16 @@ export async function runMeasure(cfg: MeasureConfig, ctl: RunControl, hooks: Job
   try {
     if (cfg.sweepP) {
       const done = sweepState?.points ?? [];
-      const runsSoFar: MeasureResult[] = [...done];
       const save = (st: PSweepState) => (hooks as unknown as JobHooks<PSweepState>).onStep(st);
       const runs = await measureCettPplOverP(target, data, cfg.sweepP, { tol: cfg.tol, thresholdMode: cfg.thresholdMode }, ctl, {
         done,
-        // point i's search: from its saved step when it is the one that was interrupted; each step saved with the
-        // finished points before it
-        point: (i) => ({ resume: i === done.length ? sweepState?.search : undefined, onStep: (search) => save({ kind: 'p-sweep', points: runsSoFar.slice(0, i), search }) }),
-        onPoint: (r, i) => {
-          runsSoFar[i] = r;
-          return save({ kind: 'p-sweep', points: runsSoFar.slice(0, i + 1) });
+        // point i's search: from its saved step when it is the one that was interrupted; each step saves only that
+        // search and the count of finished points before it
+        point: (i) => ({ resume: i === done.length ? sweepState?.search : undefined, onStep: (search) => save({ kind: 'p-sweep', done: i, search }) }),
+        // a finished point is saved once, whole, as it will be reported (flagged), then counted
+        onPoint: async (r, i) => {
+          await hooks.onChild?.(i, flagUnreachedTarget(r));
+          await save({ kind: 'p-sweep', done: i + 1 });
         },
       });
       return checkFiniteResult(pSweepResult(ckpt.path, runs.map((r) => flagUnreachedTarget(r))), ckpt.path);

@@ -8,9 +8,11 @@
  * rows the tables and charts read, and whose `runs` are the full per-p results: a session records each as a child run
  * of kind 'sweep-point' (main/jobs/session-persistence.ts), so every point has its thresholds, provenance and run page.
  *
- * A killed sweep resumes like a single run (main/jobs/runner.ts): its saved state (PSweepState) holds the finished
- * points' whole results, kept as they are, and the outer search of the point in progress, which goes on from its last
- * saved step; only the dense pass is done again (it is not saved: its curves are the size of the activations).
+ * A killed sweep resumes like a single run (main/jobs/runner.ts): each finished point's whole result is saved once, when
+ * it finishes (JobPersistence.saveChild: a session's child run), and kept as it is; the saved state (PSweepState)
+ * says how many points are finished and holds the outer search of the point in progress, which goes on from its last
+ * saved step. A step writes only that search, never the finished points again. Only the dense pass is done again (it
+ * is not saved: its curves are the size of the activations).
  */
 import { LabError } from '../api/errors';
 import type { MeasureResult, SearchState } from '../metrics/types';
@@ -84,9 +86,15 @@ export function pSweepResult(checkpoint: string, runs: (MeasureResult & { target
   };
 }
 
-/** What a p% sweep job saves after each step: the finished points (in the order of p) and the current search. */
+/** What a p% sweep job saves after each step: how many points are finished (saved as children) and the current search. */
 export interface PSweepState {
   kind: 'p-sweep';
+  done: number;
+  search?: SearchState;
+}
+
+/** A p% sweep being resumed: its finished points (in the order of p) and the search of the next one. */
+export interface PSweepResume {
   points: MeasureResult[];
   search?: SearchState;
 }
@@ -94,16 +102,21 @@ export interface PSweepState {
 const finite = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
 
 /**
- * The saved state of a p% sweep being resumed (read from a job file or a session: any shape), checked against its p
- * values; undefined (nothing saved yet) starts afresh. Throws BAD_DATA naming what is wrong.
+ * The saved state of a p% sweep being resumed (read from a job file or a session: any shape) and the points it saved
+ * as they finished (`children`), checked against its p values; undefined (nothing saved yet) starts afresh. A state
+ * saved before points were children holds them itself (`points`). Throws BAD_DATA naming what is wrong.
  */
-export function pSweepResumeState(raw: unknown, ps: readonly number[], run = 'this p% sweep'): PSweepState | undefined {
+export function pSweepResumeState(raw: unknown, children: readonly unknown[] | undefined, ps: readonly number[], run = 'this p% sweep'): PSweepResume | undefined {
   if (raw === undefined || raw === null) return undefined;
   const bad = (why: string) => new LabError('BAD_DATA', `the saved state of ${run} cannot be resumed: ${why}; start a new run instead`);
-  const st = raw as Partial<PSweepState>;
-  if (typeof raw !== 'object' || st.kind !== 'p-sweep' || !Array.isArray(st.points)) throw bad('it is not a p% sweep\'s (kind "p-sweep" with its points)');
-  if (st.points.length > ps.length) throw bad(`it holds ${st.points.length} finished points for ${ps.length} values of p`);
-  for (const [i, r] of st.points.entries()) {
+  const st = raw as Partial<PSweepState> & { points?: unknown };
+  const saved = children ?? [];
+  if (typeof raw !== 'object' || st.kind !== 'p-sweep' || !(Array.isArray(st.points) || (Number.isInteger(st.done) && st.done! >= 0)))
+    throw bad('it is not a p% sweep\'s (kind "p-sweep" with its count of finished points)');
+  if (!Array.isArray(st.points) && st.done! > saved.length) throw bad(`it counts ${st.done} finished points but ${saved.length} are saved`);
+  const points: unknown[] = Array.isArray(st.points) ? st.points : saved.slice(0, st.done);
+  if (points.length > ps.length) throw bad(`it holds ${points.length} finished points for ${ps.length} values of p`);
+  for (const [i, r] of points.entries()) {
     const pt = r as Partial<MeasureResult> | null;
     if (!pt || typeof pt !== 'object' || pt.p !== ps[i] || !finite(pt.cett) || !finite(pt.activationRatio) || !finite(pt.pplRatio))
       throw bad(`point ${i + 1} is not a finished CETT-PPL-${ps[i]}% result`);
@@ -111,6 +124,6 @@ export function pSweepResumeState(raw: unknown, ps: readonly number[], run = 'th
   const q = st.search as Partial<SearchState> | undefined;
   if (q !== undefined && !(q && finite(q.l) && finite(q.r) && q.l >= 0 && q.r <= 1 && q.l <= q.r && Array.isArray(q.history)))
     throw bad('the search in progress is not an interval of CETT in [0, 1] with its history');
-  if (q !== undefined && st.points.length === ps.length) throw bad('it has a search in progress after the last point');
-  return { kind: 'p-sweep', points: st.points as MeasureResult[], ...(q ? { search: q as SearchState } : {}) };
+  if (q !== undefined && points.length === ps.length) throw bad('it has a search in progress after the last point');
+  return { points: points as MeasureResult[], ...(q ? { search: q as SearchState } : {}) };
 }

@@ -4,7 +4,9 @@
  * below (standalone CLI runs) and the SQLite session store (main/store, same interface).
  *
  * The job owns the shape of `state`: any JSON-serialisable value, replaced as a whole by each
- * saveStep (e.g. the outer bisection's l/r history and the finished per-checkpoint results).
+ * saveStep (e.g. the outer bisection's l/r history and the finished per-checkpoint results). A part of the result
+ * that is finished while the job goes on (a p% sweep's point: its whole result, thresholds and per-neuron arrays) is
+ * saved once with saveChild instead, so the steps after it write only what changed.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -31,6 +33,8 @@ export interface StoredJob {
   updatedAt: string;
   /** content hashes of the checkpoint(s) and evaluation text when the job started (a resume re-checks them) */
   inputs?: RunInputs;
+  /** the children saved by saveChild, in index order (those of a job not completed; absent when there are none) */
+  children?: unknown[];
 }
 
 export interface JobPersistence {
@@ -38,6 +42,12 @@ export interface JobPersistence {
   create(id: string, kind: string, config: unknown, inputs?: RunInputs): Promise<void>;
   /** Saves the state after a completed step, replacing the previous state (atomic). */
   saveStep(id: string, state: unknown): Promise<void>;
+  /**
+   * Saves child `index` of the job's result (a p% sweep's finished point) when it finishes (atomic): written once, not
+   * again by the steps after it; load() hands it back in `children`, finish() keeps it as saved. Saving an index again
+   * (the same point finished again after a kill between this and the next step) replaces it.
+   */
+  saveChild(id: string, index: number, result: unknown): Promise<void>;
   /** The job as last saved, or undefined if unknown. */
   load(id: string): Promise<StoredJob | undefined>;
   /** Marks the job finished: 'completed' with its result, or 'failed'/'cancelled' with a message. */
@@ -66,6 +76,11 @@ export class JsonFilePersistence implements JobPersistence {
     writeFileAtomic(this.file(job.id), JSON.stringify(job));
   }
 
+  /** child `index` of job `id`, beside its job file (not named *.job.json: listUnfinished does not take it for a job) */
+  private childFile(id: string, index: number): string {
+    return this.file(id).replace(/\.job\.json$/, `.child-${index}.json`);
+  }
+
   private read(f: string): StoredJob {
     let parsed: unknown;
     try {
@@ -90,9 +105,30 @@ export class JsonFilePersistence implements JobPersistence {
     this.write({ ...j, state, steps: j.steps + 1, updatedAt: new Date().toISOString() });
   }
 
-  async load(id: string): Promise<StoredJob | undefined> {
+  async saveChild(id: string, index: number, result: unknown): Promise<void> {
+    await this.mustLoad(id);
+    writeFileAtomic(this.childFile(id, index), JSON.stringify(result));
+  }
+
+  /** the job file as written (without its children: a rewrite of it never takes them in) */
+  private readJob(id: string): StoredJob | undefined {
     const f = this.file(id);
     return fs.existsSync(f) ? this.read(f) : undefined;
+  }
+
+  async load(id: string): Promise<StoredJob | undefined> {
+    const j = this.readJob(id);
+    if (!j) return undefined;
+    const children: unknown[] = [];
+    for (let i = 0; j.status !== 'completed' && fs.existsSync(this.childFile(id, i)); i++) {
+      const c = this.childFile(id, i);
+      try {
+        children.push(JSON.parse(fs.readFileSync(c, 'utf8')));
+      } catch (e) {
+        throw new LabError('BAD_DATA', `job file ${c} cannot be read as JSON: ${(e as Error).message}`);
+      }
+    }
+    return children.length ? { ...j, children } : j;
   }
 
   async finish(id: string, status: Exclude<JobStatus, 'running'>, outcome: { result?: unknown; error?: string }): Promise<void> {
@@ -116,7 +152,7 @@ export class JsonFilePersistence implements JobPersistence {
   }
 
   private async mustLoad(id: string): Promise<StoredJob> {
-    const j = await this.load(id);
+    const j = this.readJob(id);
     if (!j) throw new LabError('NOT_FOUND', `job ${id} not found in ${this.dir}`);
     return j;
   }

@@ -22,6 +22,10 @@ function labelOf(kind: string, config: unknown): string {
 export interface JobHooks<S> {
   resume?: S;
   onStep: (state: S) => Promise<void>;
+  /** the children a resumed job saved (onChild), in index order */
+  children?: unknown[];
+  /** saves child `index` of the result once, as it finishes (JobPersistence.saveChild): a p% sweep's point */
+  onChild?: (index: number, result: unknown) => Promise<void>;
 }
 
 export type JobWork<S = unknown> = (ctl: RunControl, hooks: JobHooks<S>) => Promise<unknown>;
@@ -73,6 +77,7 @@ export class JobRunner {
   private async begin(kind: string, config: unknown, work: JobWork, resumeId: string | undefined, release: (() => void) | undefined): Promise<{ id: string; done: Promise<JobFinishedEvent> }> {
     let id: string;
     let resume: unknown;
+    let children: unknown[] | undefined;
     if (resumeId) {
       const stored = await this.store.load(resumeId);
       if (!stored) throw new LabError('NOT_FOUND', `no saved job ${resumeId} to resume`);
@@ -86,6 +91,7 @@ export class JobRunner {
       await checkInputs(resumeId, moved ?? stored.inputs); // the saved steps belong to those bytes
       id = resumeId;
       resume = stored.state;
+      children = stored.children;
     } else {
       id = `${kind}-${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 8)}`;
       release = acquireRun(this.store.where(id), id, id);
@@ -116,13 +122,15 @@ export class JobRunner {
         // onnxruntime session being created): the work is left to unwind on its own (it releases what it opened), and
         // from the cancel on it writes nothing more: its steps are refused, the last saved one is where a resume starts
         let saving: Promise<unknown> = Promise.resolve();
-        const onStep = (s: unknown): Promise<void> => {
+        const write = (save: () => Promise<void>): Promise<void> => {
           if (abort.signal.aborted) return Promise.reject(cancelledJob(id));
-          const p = this.store.saveStep(id, s);
+          const p = save();
           saving = p.catch(() => undefined);
           return p;
         };
-        const working = work(ctl, { resume, onStep });
+        const onStep = (s: unknown) => write(() => this.store.saveStep(id, s));
+        const onChild = (index: number, r: unknown) => write(() => this.store.saveChild(id, index, r));
+        const working = work(ctl, { resume, onStep, children, onChild });
         let result: unknown;
         try {
           result = await Promise.race([working, whenAborted(abort.signal, () => cancelledJob(id))]);

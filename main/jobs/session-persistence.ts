@@ -2,7 +2,8 @@
  * JobPersistence (main/jobs/persistence.ts) over the open session: a job is a run row; each completed step
  * replaces the run's saved state in one transaction, so `kill -9` loses at most the step in flight and the
  * run reopens as 'interrupted' with its state, ready to resume. A training series also gets one child run
- * per checkpoint when it finishes (that is what the charts plot against tokens).
+ * per checkpoint when it finishes (that is what the charts plot against tokens). A p% sweep's points are child runs
+ * written when each point finishes (saveChild), once: its steps after that save only the search in progress.
  */
 import path from 'node:path';
 import type { JobPersistence, JobStatus, StoredJob } from './persistence';
@@ -14,6 +15,7 @@ import { onnxruntimeVersion } from '../inference/providers';
 import { measurementProvenance, startProvenance } from '../store/provenance';
 import type { SessionStore } from '../store/session';
 import type { RunProvenance } from '../api/domains/sessions';
+import { LabError } from '../api/errors';
 
 interface ConfigLike {
   kind?: string;
@@ -93,11 +95,7 @@ export function splitResult(s: SessionStore, id: string, res: Record<string, unk
     // a p% sweep (main/jobs/p-sweep.ts): each p is a full CETT-PPL-p% run, recorded as a child with its whole result
     // (thresholds, provenance) so it has its own run page and exports; the parent keeps the points table
     const { runs, ...summary } = res;
-    const children = (runs as Record<string, unknown>[]).map((raw, i): ChildRun => {
-      const r = raw ?? {};
-      const p = typeof r.p === 'number' ? r.p : null;
-      return { kind: 'sweep-point', method: 'cett-ppl', checkpointId: parent?.checkpointId ?? null, p, config: { parent: id, point: i, p }, provenance: prov ? { ...prov, measurement: measurementProvenance(r) } : undefined, result: r };
-    });
+    const children = (runs as Record<string, unknown>[]).map((raw, i) => pSweepChild(s, id, raw, i));
     return { parent: summary, children, measurement: runs.length ? (runs[0] as Record<string, unknown>) : undefined };
   }
   if (res.kind === 'sweep' && Array.isArray(res.points)) {
@@ -122,12 +120,25 @@ export function splitResult(s: SessionStore, id: string, res: Record<string, unk
   return { parent: res, children: [], measurement: res };
 }
 
+/** Point i of p% sweep `id` as a child run: a CETT-PPL-p% run with its whole result (thresholds, provenance). */
+function pSweepChild(s: SessionStore, id: string, raw: unknown, i: number): ChildRun {
+  const r = (raw ?? {}) as Record<string, unknown>;
+  const prov = s.runProvenance(id);
+  const p = typeof r.p === 'number' ? r.p : null;
+  return { kind: 'sweep-point', method: 'cett-ppl', checkpointId: s.getRun(id)?.checkpointId ?? null, p, config: { parent: id, point: i, p }, provenance: prov ? { ...prov, measurement: measurementProvenance(r) } : undefined, result: r };
+}
+
+/** A p% sweep's child saved when its point finished (saveChild): finish() keeps it as it is. */
+const savedPoint = (s: SessionStore, childId: string, c: ChildRun) => c.kind === 'sweep-point' && c.method === 'cett-ppl' && s.hasResult(childId);
+
 /** The one path that writes child runs: child i of run `id` is `id#i`, its row made once (a finish repeated after a
- * crash keeps it) and its result stored once per finish. */
-function writeChildren(s: SessionStore, id: string, children: ChildRun[]): void {
+ * crash keeps it) and its result stored once per finish; a p% sweep's points saved as they finished are kept. */
+function writeChildren(s: SessionStore, id: string, children: ChildRun[], from = 0): void {
   const parent = s.getRun(id);
-  for (const [i, c] of children.entries()) {
+  for (const [k, c] of children.entries()) {
+    const i = from + k;
     const childId = `${id}#${i}`;
+    if (savedPoint(s, childId, c)) continue;
     if (!s.hasRun(childId))
       s.createRun({
         id: childId,
@@ -190,6 +201,18 @@ export class SessionJobPersistence implements JobPersistence {
     s.updateRun(id, { state, steps: cur.steps + 1, status: 'running' });
   }
 
+  async saveChild(id: string, index: number, result: unknown): Promise<void> {
+    const s = this.s();
+    if (!s || !s.hasRun(id)) return this.fallback.saveChild(id, index, result);
+    if (!(s.runConfig(id) as ConfigLike | null)?.sweepP) throw new LabError('INTERNAL', `run ${id} is not a p% sweep: only a p% sweep's points are saved as they finish`);
+    const c = pSweepChild(s, id, result, index);
+    // saved again (the point finished again after a kill before the next step): replaced
+    s.db.transaction(() => {
+      if (s.hasResult(`${id}#${index}`)) s.saveResult(`${id}#${index}`, c.result);
+      else writeChildren(s, id, [c], index);
+    })();
+  }
+
   async load(id: string): Promise<StoredJob | undefined> {
     const s = this.s();
     if (!s || !s.hasRun(id)) return this.fallback.load(id);
@@ -197,7 +220,10 @@ export class SessionJobPersistence implements JobPersistence {
     const st = s.runState(id);
     const status: JobStatus = r.status === 'completed' ? 'completed' : r.status === 'failed' ? 'failed' : r.status === 'cancelled' ? 'cancelled' : 'running';
     const inputs = s.runProvenance(id)?.inputs;
-    return { id, kind: r.kind, config: s.runConfig(id), status, state: st.state, steps: st.steps, error: r.error ?? undefined, createdAt: r.createdAt, updatedAt: r.updatedAt, inputs };
+    // the points a p% sweep saved as they finished (saveChild): what a resume keeps
+    const children: unknown[] = [];
+    for (let i = 0; status !== 'completed' && (s.runConfig(id) as ConfigLike | null)?.sweepP && s.hasResult(`${id}#${i}`); i++) children.push(s.getResult(`${id}#${i}`));
+    return { id, kind: r.kind, config: s.runConfig(id), status, state: st.state, steps: st.steps, error: r.error ?? undefined, createdAt: r.createdAt, updatedAt: r.updatedAt, inputs, ...(children.length ? { children } : {}) };
   }
 
   async finish(id: string, status: Exclude<JobStatus, 'running'>, outcome: { result?: unknown; error?: string }): Promise<void> {

@@ -533,6 +533,11 @@ export class SessionStore {
     })();
   }
 
+  /** Whether run `runId` has a stored result (without reading it). */
+  hasResult(runId: string): boolean {
+    return !!this.db.prepare('SELECT 1 FROM results WHERE run_id=?').get(runId);
+  }
+
   /** The stored result with its arrays restored as nested number arrays. */
   getResult(runId: string): Record<string, unknown> | undefined {
     const r = this.db.prepare('SELECT summary FROM results WHERE run_id=?').get(runId) as { summary: string } | undefined;

@@ -48,10 +48,14 @@ export const storedJobStateSchema = z
   })
   .refine((s) => s.l <= s.r, { message: 'the search bounds are reversed (l > r)', path: ['l'] });
 
-/** A p% sweep's saved state (main/jobs/p-sweep.ts PSweepState): its finished points and the search in progress. */
+/**
+ * A p% sweep's saved state (main/jobs/p-sweep.ts PSweepState): the count of finished points (saved as child runs) and
+ * the search in progress; a state saved before the points were child runs holds the finished points themselves.
+ */
 export const storedPSweepStateSchema = z.looseObject({
   kind: z.literal('p-sweep'),
-  points: z.array(storedCheckpointResult.extend({ searchHistory: z.array(z.looseObject({ c: num, pplRatio: num })).optional() })),
+  done: z.number().int().nonnegative().optional(),
+  points: z.array(storedCheckpointResult.extend({ searchHistory: z.array(z.looseObject({ c: num, pplRatio: num })).optional() })).optional(),
   search: storedJobStateSchema.optional(),
 });
 

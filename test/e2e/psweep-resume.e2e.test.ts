@@ -23,7 +23,7 @@ const lab = useLab('slab-psweep-resume-e2e-', (work) => {
   const r = spawnSync(process.execPath, [path.join(ROOT, 'bin/run-ts'), path.join(ROOT, 'test/integration/fixtures/psweep-child.ts'), session, path.join(work, 'home-kill'), String(outerSteps(1e-3) + 4), JSON.stringify(config)], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
   if (r.signal !== 'SIGKILL') throw new Error(`the sweep was not killed where planned: ${r.status} ${r.stderr}`);
   const s = SessionStore.open(session, { readOnly: true });
-  firstPoint = (s.runState(s.listRuns({ parentId: null })[0].id).state as { points: unknown[] }).points[0];
+  firstPoint = s.getResult(`${s.listRuns({ parentId: null })[0].id}#0`); // the finished point, saved as its child run
   s.close();
   return { session, viewport: { width: 1280, height: 800 } };
 });
@@ -33,7 +33,7 @@ test('an interrupted p% sweep resumes from the session view and finishes with it
   await page.goto(`${server.url}#/session`);
   const row = page.getByTestId('run-row').filter({ hasText: 'interrupted' });
   await row.waitFor({ timeout: 30_000 });
-  expect(await row.textContent()).toMatch(/CETT-PPL-p% sweep ×3/); // what it sweeps, from its config: no point is recorded yet
+  expect(await row.textContent()).toMatch(/CETT-PPL-p% sweep ×3/); // what it sweeps, from its config: one point is recorded so far
   await screenshot(page, 'psweep-interrupted-light');
   await page.getByTestId('theme-toggle').click();
   await screenshot(page, 'psweep-interrupted-dark');

@@ -1,8 +1,8 @@
 // Issue 18: a killed p% sweep resumes instead of restarting. A real engine process runs a p% sweep into a session and
 // is killed with SIGKILL after a known saved step: the first point finished, the second three outer steps into its
 // search. The reopened session lists the sweep as interrupted; resuming it keeps the finished point as saved (not
-// measured again), continues the second point's search from its saved step, and gives exactly the answers of an
-// uninterrupted sweep (an independent job, no session).
+// measured again, its child run's row not written again), continues the second point's search from its saved step,
+// and gives exactly the answers of an uninterrupted sweep (an independent job, no session).
 import { afterAll, expect, test } from 'vitest';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
@@ -49,13 +49,21 @@ test('kill -9 mid-sweep: finished points stay finished, the interrupted one resu
   await new Promise((r) => child.once('exit', r));
   expect(child.signalCode, out).toBe('SIGKILL');
 
-  // what the killed process left: the first point whole, the second's search 3 steps in
+  // what the killed process left: the first point whole (its child run), the second's search 3 steps in; the state
+  // itself holds no point, only their count and the search
   const ro = SessionStore.open(session, { readOnly: true });
   const id = ro.listRuns({ parentId: null })[0].id;
-  const saved = pSweepResumeState(ro.runState(id).state, config.sweepP) as PSweepState;
+  const state = ro.runState(id).state as PSweepState;
+  expect(Object.keys(state).sort()).toEqual(['done', 'kind', 'search']);
+  expect(state.done).toBe(1);
+  const saved = pSweepResumeState(state, [ro.getResult(`${id}#0`)], config.sweepP)!;
+  // the first point's rows as the killed process wrote them: the run row, its result and arrays (rowid, content)
+  const rowsOf = (st: SessionStore) => st.db.prepare(`SELECT 'run' t, rowid, updated_at v FROM runs WHERE id=@c UNION ALL SELECT 'result', rowid, summary FROM results WHERE run_id=@c UNION ALL SELECT name, rowid, hex(data) FROM arrays WHERE run_id=@c ORDER BY 1`).all({ c: `${id}#0` });
+  const firstRows = rowsOf(ro);
   ro.close();
   expect(saved.points.map((r) => r.p)).toEqual([1]);
   expect(saved.search?.history).toHaveLength(3);
+  expect(firstRows.length).toBeGreaterThan(2); // run, result and at least one array
 
   const a = engine(f('home-a'));
   let resumed: { runs: Full[]; points: unknown[] };
@@ -95,8 +103,12 @@ test('kill -9 mid-sweep: finished points stay finished, the interrupted one resu
     expect(r.thresholds).toEqual(x.thresholds);
     expect(r.searchHistory).toEqual(x.searchHistory);
   }
-  // the finished point is the saved one, not measured again (its timings are the killed process's)
+  // the finished point is the saved one, not measured again (its timings are the killed process's), and its rows were
+  // not written again by the resumed steps or the finish
   expect(resumed.runs[0]).toEqual(JSON.parse(JSON.stringify(saved.points[0])));
+  const after = SessionStore.open(session, { readOnly: true });
+  expect(rowsOf(after)).toEqual(firstRows);
+  after.close();
   // the interrupted point did 3 outer steps fewer (each one pass per batch); the last point is whole
   const nb = ref.runs[2].forwardPasses / (ref.runs[2].searchHistory.length + 2); // dense + steps + final, per batch
   expect(Number.isInteger(nb)).toBe(true);
@@ -110,9 +122,14 @@ test('kill -9 mid-sweep: finished points stay finished, the interrupted one resu
 test('a saved p% sweep state that is not one is refused with the reason, never half-resumed', () => {
   const ps = [1, 5];
   const pt = { p: 1, cett: 0.3, activationRatio: 0.4, pplRatio: 1.01 };
-  expect(pSweepResumeState(undefined, ps)).toBeUndefined();
-  expect(pSweepResumeState({ kind: 'p-sweep', points: [pt], search: { l: 0, r: 0.5, history: [] } }, ps)).toMatchObject({ points: [pt], search: { r: 0.5 } });
-  const bad = (raw: unknown) => () => pSweepResumeState(raw, ps, 'run x');
+  expect(pSweepResumeState(undefined, [], ps)).toBeUndefined();
+  expect(pSweepResumeState({ kind: 'p-sweep', done: 1, search: { l: 0, r: 0.5, history: [] } }, [pt], ps)).toMatchObject({ points: [pt], search: { r: 0.5 } });
+  // a point saved as a child but not yet counted (killed between the two writes) is measured again
+  expect(pSweepResumeState({ kind: 'p-sweep', done: 0, search: { l: 0, r: 0.5, history: [] } }, [pt], ps)).toMatchObject({ points: [] });
+  // a state saved before the points were children holds them itself
+  expect(pSweepResumeState({ kind: 'p-sweep', points: [pt], search: { l: 0, r: 0.5, history: [] } }, undefined, ps)).toMatchObject({ points: [pt], search: { r: 0.5 } });
+  expect(() => pSweepResumeState({ kind: 'p-sweep', done: 2 }, [pt], ps, 'run x')).toThrow(/run x cannot be resumed: it counts 2 finished points but 1 are saved/);
+  const bad = (raw: unknown) => () => pSweepResumeState(raw, [], ps, 'run x');
   expect(bad({ l: 0, r: 1, history: [] })).toThrow(/the saved state of run x cannot be resumed: it is not a p% sweep's/);
   expect(bad({ kind: 'p-sweep', points: [{ ...pt, p: 5 }] })).toThrow(/point 1 is not a finished CETT-PPL-1% result/);
   expect(bad({ kind: 'p-sweep', points: [pt, { ...pt, p: 5 }, pt] })).toThrow(/3 finished points for 2 values of p/);
