@@ -134,6 +134,8 @@ export class JsonFilePersistence implements JobPersistence {
   async finish(id: string, status: Exclude<JobStatus, 'running'>, outcome: { result?: unknown; error?: string }): Promise<void> {
     const j = await this.mustLoad(id);
     this.write({ ...j, status, result: outcome.result, error: outcome.error, updatedAt: new Date().toISOString() });
+    // a completed job's result holds its children: their files have served (a resume of a completed job reads none)
+    if (status === 'completed') for (let i = 0; fs.existsSync(this.childFile(id, i)); i++) fs.rmSync(this.childFile(id, i));
   }
 
   async listUnfinished(): Promise<StoredJob[]> {

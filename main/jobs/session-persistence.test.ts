@@ -110,6 +110,9 @@ describe('SessionJobPersistence.finish writes each child run once', () => {
     expect((await p.listUnfinished()).map((x) => x.id)).toEqual(['pf']);
     fs.writeFileSync(child, '{"p": 1,');
     await expect(p.load('pf')).rejects.toThrow(/pf\.child-0\.json cannot be read as JSON/);
+    // completed: the result holds the points, their files go
+    await p.finish('pf', 'completed', { result: { kind: 'sweep', sweepOver: 'p', runs: [pt] } });
+    expect(fs.readdirSync(dir)).toEqual(['pf.job.json']);
   });
 
   test('a CETT sweep: one child per point, its CETT the point parameter', async () => {
