@@ -2,6 +2,7 @@
 // model where it is now, measuring it completes, and a wrong path is the answer to Start (no "Measurement started"
 // toast for a run that cannot start).
 import { expect, test } from 'vitest';
+import fs from 'node:fs';
 import path from 'node:path';
 import { screenshot, useLab } from './harness';
 import { prepareDemoSession } from '../../main/engine/demo';
@@ -23,6 +24,19 @@ async function fill(ckpt: string): Promise<void> {
   await page.getByTestId('measure-batch').fill('16');
   await page.getByRole('radiogroup', { name: 'Execution provider' }).getByRole('radio', { name: 'cpu' }).check();
 }
+
+test('the wizard opens on a checkpoint of the session whose files are here, not on one the demo lab lists but does not ship', async () => {
+  const { page, server } = lab;
+  await page.goto(`${server.url}#/measure`);
+  const field = page.getByTestId('measure-checkpoint');
+  await expect.poll(async () => field.inputValue(), { timeout: 30_000 }).not.toBe('');
+  const chosen = await field.inputValue();
+  // the demo lab's series (relu-64x2/…, silu-96x3/…) were measured elsewhere: their folders are not in the copy
+  expect(fs.existsSync(path.join(chosen, 'config.json')), `default checkpoint ${chosen}`).toBe(true);
+  expect(path.dirname(chosen)).toBe(path.join(demo, 'models'));
+  await page.waitForTimeout(1000); // the plan is asked 400 ms after the field settles
+  expect((await page.getByTestId('measure-plan-error').count()) === 0 || !/no such file/.test((await page.getByTestId('measure-plan-error').textContent()) ?? '')).toBe(true);
+});
 
 test('a wrong checkpoint path is refused at Start, with the path, and no "started" toast', async () => {
   const { page } = lab;
