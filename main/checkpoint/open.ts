@@ -18,9 +18,9 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { LabError, type ErrorPayload } from '../api/errors';
 import { workerScriptFor } from '../base/worker-script';
+import { runWorkerThread } from '../base/worker-thread';
 import { loadCheckpoint } from './load';
 import { hashMemoFile, useHashMemo } from './hash';
 import { onnxCheckpoint, type OnnxFacts } from './onnx';
@@ -139,37 +139,15 @@ function openInWorker(p: string, family: Family | undefined, signal: AbortSignal
 }
 
 function runWorker<R extends OpenReply>(job: Omit<WorkerInput, 'interrupt'>, signal: AbortSignal | undefined, cancelError: () => LabError, what: string): Promise<R> {
-  return new Promise((resolve, reject) => {
-    const interrupt = new Int32Array(new SharedArrayBuffer(8));
-    const input: WorkerInput = { ...job, interrupt };
-    let worker: Worker;
-    try {
-      worker = new Worker(workerScript(), { workerData: input });
-    } catch (e) {
-      reject(new LabError('INTERNAL', `the checkpoint reader could not start (${(e as Error).message})`));
-      return;
-    }
-    let reply: WorkerReply | undefined;
-    let failure: Error | undefined;
-    let backstop: NodeJS.Timeout | undefined;
-    const onAbort = () => {
-      Atomics.store(interrupt, 0, 1);
-      // a worker that holds no file (parsing an .onnx file) is ended now; else it stops within one chunk, and a worker
-      // stuck elsewhere (a huge header parse) is ended after a grace period
-      if (Atomics.load(interrupt, 1) !== 0) void worker.terminate();
-      else backstop = setTimeout(() => void worker.terminate(), 2000);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-    worker.on('message', (m: WorkerReply) => (reply = m));
-    worker.on('error', (e) => (failure = e));
-    // settle on exit, not on the reply: when the promise settles the worker and its files are gone
-    worker.on('exit', (code) => {
-      signal?.removeEventListener('abort', onAbort);
-      if (backstop) clearTimeout(backstop);
-      if (signal?.aborted) reject(cancelError());
-      else if (reply?.ok) resolve(reply as R);
-      else if (reply) reject(new LabError(reply.error.code, reply.error.message, reply.error.details));
-      else reject(new LabError('INTERNAL', `the checkpoint reader stopped (exit code ${code}${failure ? `: ${failure.message}` : ''}) while ${what}`));
-    });
+  // the worker stops within one chunk (its files closed), or at once while it holds no file (parsing an .onnx file)
+  const interrupt = new Int32Array(new SharedArrayBuffer(8));
+  return runWorkerThread<R, Extract<WorkerReply, { ok: false }>>(workerScript(), { ...job, interrupt } satisfies WorkerInput, {
+    name: 'the checkpoint reader',
+    what,
+    interrupt,
+    signal,
+    cancelled: cancelError,
+    failed: (r) => new LabError(r.error.code, r.error.message, r.error.details),
+    internal: (m) => new LabError('INTERNAL', m),
   });
 }

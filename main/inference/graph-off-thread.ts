@@ -12,16 +12,17 @@
  *
  * Cancel (`signal`): the worker is told to stop (main/checkpoint/interrupt.ts: the weight reads check the flag every
  * MiB, each tensor conversion before it starts) and unwinds through its `finally` blocks, closing every file it
- * opened; a worker that does not stop within 2 s is ended. The promise settles only when the worker has exited, so a
- * caller that then removes the staging folder removes everything the build wrote.
+ * opened; a worker that does not stop within 2 s is ended, one that holds no file (an .onnx parse or build) at once
+ * (main/base/worker-thread.ts). The promise settles only when the worker has exited, so a caller that then removes the
+ * staging folder removes everything the build wrote.
  *
  * Errors keep their form: a LabError in the worker is the same LabError here (code, message naming the file), any
  * other error an Error with the same message (graph-store.ts rebuilds a damaged cache entry on those).
  */
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { LabError, type ErrorPayload } from '../api/errors';
 import { workerScriptFor } from '../base/worker-script';
+import { runWorkerThread } from '../base/worker-thread';
 import type { LoadedCheckpoint, StoredBytes } from '../checkpoint/types';
 import type { ExternalTarget } from '../graph/llama-graph';
 import type { GraphRecipe } from '../graph/recipe';
@@ -90,37 +91,15 @@ export async function buildOnnxGraphOffThread(file: string, instrument: Instrume
 }
 
 function startWorker(job: Omit<GraphWorkerInput, 'interrupt'>, signal: AbortSignal | undefined, what: string): Promise<{ converted?: Map<string, StoredBytes>; graph?: Uint8Array; locations?: string[] }> {
-  if (signal?.aborted) return Promise.reject(cancelled());
-  return new Promise((resolve, reject) => {
-    const interrupt = new Int32Array(new SharedArrayBuffer(8));
-    const input: GraphWorkerInput = { ...job, interrupt };
-    let worker: Worker;
-    try {
-      worker = new Worker(graphWorkerScript(), { workerData: input });
-    } catch (e) {
-      reject(new LabError('INTERNAL', `the graph builder could not start (${(e as Error).message})`));
-      return;
-    }
-    let reply: GraphWorkerReply | undefined;
-    let failure: Error | undefined;
-    let backstop: NodeJS.Timeout | undefined;
-    const onAbort = () => {
-      Atomics.store(interrupt, 0, 1);
-      // a worker that holds no file (parsing an .onnx file, instrumenting it) is ended now; else it stops within a tensor
-      if (Atomics.load(interrupt, 1) !== 0) void worker.terminate();
-      else backstop = setTimeout(() => void worker.terminate(), 2000);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-    worker.on('message', (m: GraphWorkerReply) => (reply = m));
-    worker.on('error', (e) => (failure = e));
-    // settled on exit, not on the reply: then the worker and its files are gone
-    worker.on('exit', (code) => {
-      signal?.removeEventListener('abort', onAbort);
-      if (backstop) clearTimeout(backstop);
-      if (signal?.aborted) reject(cancelled());
-      else if (reply?.ok) resolve(reply);
-      else if (reply) reject(reply.lab ? new LabError(reply.error.code, reply.error.message, reply.error.details) : new Error(reply.error.message));
-      else reject(new LabError('INTERNAL', `the graph builder stopped (exit code ${code}${failure ? `: ${failure.message}` : ''}) while ${what}`));
-    });
+  // the worker stops before its next tensor (its files closed), or at once while it holds no file (an .onnx parse or build)
+  const interrupt = new Int32Array(new SharedArrayBuffer(8));
+  return runWorkerThread<Extract<GraphWorkerReply, { ok: true }>, Extract<GraphWorkerReply, { ok: false }>>(graphWorkerScript(), { ...job, interrupt } satisfies GraphWorkerInput, {
+    name: 'the graph builder',
+    what,
+    interrupt,
+    signal,
+    cancelled,
+    failed: (r) => (r.lab ? new LabError(r.error.code, r.error.message, r.error.details) : new Error(r.error.message)),
+    internal: (m) => new LabError('INTERNAL', m),
   });
 }
