@@ -52,7 +52,7 @@ async function serveTokenizer(): Promise<void> {
       parentPort!.postMessage({ ok: false, id, error: toErrorPayload(e) } satisfies TokenizerReply);
     }
   });
-  parentPort!.postMessage({ ok: true, ready: true, vocabSize: t.vocabSize, bosTokenId: t.bosTokenId, eosTokenId: t.eosTokenId, source: t.source } satisfies TokenizerReply);
+  parentPort!.postMessage({ ok: true, ready: true, ...tokenizerFacts(t) } satisfies TokenizerReply);
 }
 
 if (input.tokenizer) void serveTokenizer();

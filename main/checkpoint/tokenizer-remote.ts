@@ -8,18 +8,15 @@
 import { Worker } from 'node:worker_threads';
 import { LabError, type ErrorPayload } from '../api/errors';
 import { workerScript, type WorkerInput } from './open';
+import type { TokenizerFacts } from './tokenizer';
 
 /** Worker → this thread: the tokenizer's facts once loaded, then one reply per encode; or the error. */
 export type TokenizerReply =
-  | { ok: true; ready: true; vocabSize: number; bosTokenId?: number; eosTokenId?: number; source: string }
+  | ({ ok: true; ready: true } & TokenizerFacts)
   | { ok: true; id: number; ids: Int32Array }
   | { ok: false; id?: number; error: ErrorPayload };
 
-export interface RemoteTokenizer {
-  vocabSize: number;
-  bosTokenId?: number;
-  eosTokenId?: number;
-  source: string;
+export interface RemoteTokenizer extends TokenizerFacts {
   encode(text: string): Promise<Int32Array>;
   /** ends the worker (always call it; resolves when the worker is gone) */
   close(): Promise<void>;
