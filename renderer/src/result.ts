@@ -75,6 +75,8 @@ export function adviceFor(code: string | undefined): string {
       return 'This architecture or option is not supported yet; try the CPU provider or another method.';
     case 'CANCELLED':
       return 'The run was cancelled; its last completed step is saved and it can be resumed.';
+    case 'INTERRUPTED':
+      return 'Resume it here or from the session\'s runs table (where it is listed as interrupted).';
     case 'NOT_FOUND':
       return 'Check the path: the engine could not find that file or folder.';
     case 'BAD_REQUEST':

@@ -7,6 +7,8 @@ import { computed, ref } from 'vue';
 import type { JobFinishedEvent, JobProgressEvent, RequestOf } from '../../../main/api/contract';
 import { api } from '../api/client';
 import { describeConfig as labelOf } from '../../../common/run-label';
+import { INTERRUPTED_MESSAGE, interruptedJobs } from '../interrupted';
+import { useSessionStore } from './session';
 
 export type RunConfigInput = RequestOf<'runs.start'>['config'];
 
@@ -17,7 +19,8 @@ export interface JobView extends JobProgressEvent {
   session?: string | null;
   config?: RunConfigInput;
   startedAt: string;
-  status: 'running' | 'completed' | 'failed' | 'cancelled';
+  /** interrupted: the engine no longer has it and never said it finished (its process ended; renderer/src/interrupted.ts) */
+  status: 'running' | 'completed' | 'failed' | 'cancelled' | 'interrupted';
   result?: unknown;
   error?: JobFinishedEvent['error'];
   finishedAt?: string;
@@ -59,8 +62,18 @@ export const useRunsStore = defineStore('runs', () => {
   api.onState((st) => {
     if (st === 'open') void loadActive().catch(() => undefined);
   });
+  // the app restarts its engine process without the window's connection closing: while something runs, ask now and then
+  const POLL_MS = 10_000;
+  setInterval(() => {
+    if (jobs.value.some((j) => j.status === 'running')) void loadActive().catch(() => undefined);
+  }, POLL_MS);
   async function loadActive(): Promise<void> {
+    const askedAt = Date.now();
     const list = await api.call('runs.active', {});
+    const lost = interruptedJobs(jobs.value, list.map((a) => a.id), askedAt);
+    for (const id of lost) upsert(id, { status: 'interrupted', error: { code: 'INTERRUPTED', message: INTERRUPTED_MESSAGE }, finishedAt: new Date().toISOString(), etaSec: null });
+    // an engine that lost its jobs was restarted, with no session open: open the window's again there
+    if (lost.length) void useSessionStore().reattach();
     for (const a of list) upsert(a.id, { phase: a.phase, step: a.step, of: a.of, tokensPerSec: a.tokensPerSec, etaSec: a.etaSec, startedAt: a.startedAt, label: a.label ?? find(a.id)?.label ?? a.kind, session: a.session ?? undefined, ...(a.overall !== undefined ? { overall: a.overall, phases: a.phases, phaseIndex: a.phaseIndex, overallEtaSec: a.overallEtaSec } : {}) });
   }
   async function start(config: RunConfigInput, resume?: string, pilotSeconds?: number): Promise<string> {

@@ -45,6 +45,32 @@ export const useSessionStore = defineStore('session', () => {
       /* keep what we have */
     }
   }
+  /**
+   * After the engine came back (browser mode's server restarted, the app's engine process restarted: it starts with no
+   * session open) the window's session is opened there again, so a Resume or a new run is written into it and not into
+   * job files; a session another window opened meanwhile is taken as it is.
+   */
+  async function reattach(): Promise<void> {
+    const mine = info.value?.path;
+    if (!mine) return;
+    try {
+      const now = await api.call('sessions.current', {});
+      if (now) info.value = now;
+      else await open(mine);
+    } catch {
+      /* the next reconnect tries again */
+    }
+  }
+  let wasOpen = false;
+  let dropped = false;
+  api.onState((st) => {
+    if (st !== 'open') dropped = wasOpen;
+    else {
+      if (dropped) void reattach();
+      wasOpen = true;
+      dropped = false;
+    }
+  });
   const open = (file: string) => run(() => api.call('sessions.open', { path: file }));
   const create = (file: string) => run(() => api.call('sessions.new', { path: file }));
   const saveAs = (file: string) => run(() => api.call('sessions.saveAs', { path: file }));
@@ -54,5 +80,5 @@ export const useSessionStore = defineStore('session', () => {
       return null;
     });
   }
-  return { info, path, name, error, busy, revision, refresh, open, create, saveAs, close };
+  return { info, path, name, error, busy, revision, refresh, reattach, open, create, saveAs, close };
 });

@@ -1,0 +1,81 @@
+// The run monitor when the engine dies under a run (kill -9; the app's engine process ending — out of memory — is the
+// same): while it is gone the page says so and offers no Cancel; when it is back (same port and token, as the app's
+// restarted engine) the run it no longer has is 'interrupted', not 'running' for ever, the window's session is open
+// there again, and Resume from the monitor finishes it into the session.
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { expect, test } from 'vitest';
+import { ROOT, screenshot, useLab, type BrowserMode } from './harness';
+import { prepareDemoSession } from '../../main/engine/demo';
+import { SessionStore } from '../../main/store/index';
+
+const lab = useLab('slab-restart-e2e-', (home) => ({ session: prepareDemoSession(home).path }));
+const demo = () => path.join(lab.work, 'demo-lab');
+
+/** browser mode again on the dead one's port and token (test/e2e/serve-again.ts) */
+async function serveAgain(old: BrowserMode): Promise<BrowserMode> {
+  const proc = spawn(process.execPath, [path.join(ROOT, 'bin/run-ts'), path.join(ROOT, 'test/e2e/serve-again.ts'), '--port', String(old.port), '--token', old.token], {
+    cwd: ROOT,
+    env: { ...process.env, SPARSITY_LAB_HOME: old.home },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  proc.stderr!.on('data', (d) => (stderr += d.toString()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`not serving again in 60 s:\n${stderr}`)), 60_000);
+    proc.stdout!.once('data', () => (clearTimeout(timer), resolve()));
+    proc.once('exit', (c) => (clearTimeout(timer), reject(new Error(`exited ${c}:\n${stderr}`))));
+  });
+  return {
+    ...old,
+    proc,
+    log: () => stderr,
+    async close() {
+      if (proc.exitCode !== null) return;
+      const done = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGTERM');
+      await Promise.race([done, new Promise((r) => setTimeout(r, 5000))]);
+      if (proc.exitCode === null) proc.kill('SIGKILL');
+    },
+  };
+}
+
+test('a run whose engine died: offline, then interrupted with Resume, which finishes it in the session', async () => {
+  const { page, server, errors } = lab;
+  await page.goto(`${server.url}#/measure`);
+  await page.getByTestId('measure-checkpoint').fill(path.join(demo(), 'models', 'relu'));
+  await page.getByTestId('measure-data').fill(path.join(demo(), 'eval.txt'));
+  await page.getByTestId('measure-tokens').fill('16384');
+  await page.getByTestId('measure-seqlen').fill('256');
+  await page.getByTestId('measure-batch').fill('4');
+  await page.getByRole('radiogroup', { name: 'Execution provider' }).getByRole('radio', { name: 'cpu' }).check();
+  await page.getByTestId('measure-start').click();
+  await page.goto(`${server.url}#/monitor`);
+  const job = page.getByTestId('job').first();
+  // well inside the run: a few dense batches done (the whole run takes ~10 s here)
+  const inside = (t: string) => /✓\s*dense/.test(t) || Number(/dense\s*(\d+)\/16/.exec(t)?.[1] ?? 0) >= 3;
+  await expect.poll(async () => inside((await job.textContent()) ?? ''), { timeout: 60_000, interval: 100 }).toBe(true);
+  const id = ((await page.getByTestId('job-id').first().textContent()) ?? '').trim();
+  server.proc.kill('SIGKILL');
+
+  await page.getByTestId('monitor-offline').waitFor({ timeout: 30_000 });
+  expect(await page.getByTestId('job-cancel').first().isDisabled()).toBe(true);
+  expect(await page.getByTestId('job-status').first().textContent()).toBe('running');
+  await screenshot(page, 'monitor-engine-gone');
+
+  lab.server = await serveAgain(server);
+  await expect.poll(async () => (await page.getByTestId('job-status').first().textContent()) ?? '', { timeout: 60_000 }).toBe('interrupted');
+  expect(await page.getByTestId('monitor-offline').count()).toBe(0);
+  expect((await page.getByTestId('job-error').first().textContent()) ?? '').toMatch(/engine stopped before this run finished/);
+  await screenshot(page, 'monitor-interrupted');
+
+  // the window's session is open in the new engine again: Resume writes into it
+  await page.getByTestId('job-resume').first().click();
+  await expect.poll(async () => (await page.getByTestId('job-status').first().textContent()) ?? '', { timeout: 120_000 }).toBe('completed');
+  const s = SessionStore.open(path.join(demo(), 'demo.sparsitylab'), { readOnly: true });
+  const run = s.listRuns({ parentId: null }).find((r) => r.id === id);
+  s.close();
+  expect(run?.status).toBe('completed');
+  expect(run?.activationRatio).toBeGreaterThan(0);
+  expect(errors.filter((e) => !/WebSocket|ERR_CONNECTION_REFUSED|Lost the connection/.test(e))).toEqual([]);
+}, 300_000);
