@@ -25,7 +25,7 @@ async function fill(ckpt: string): Promise<void> {
   await page.getByRole('radiogroup', { name: 'Execution provider' }).getByRole('radio', { name: 'cpu' }).check();
 }
 
-test('the wizard opens on a checkpoint of the session whose files are here, not on one the demo lab lists but does not ship', async () => {
+test('the wizard opens on a checkpoint and a text of the session whose files are here, not on ones the demo lab lists but does not ship', async () => {
   const { page, server } = lab;
   await page.goto(`${server.url}#/measure`);
   const field = page.getByTestId('measure-checkpoint');
@@ -34,6 +34,8 @@ test('the wizard opens on a checkpoint of the session whose files are here, not 
   // the demo lab's series (relu-64x2/…, silu-96x3/…) were measured elsewhere: their folders are not in the copy
   expect(fs.existsSync(path.join(chosen, 'config.json')), `default checkpoint ${chosen}`).toBe(true);
   expect(path.dirname(chosen)).toBe(path.join(demo, 'models'));
+  // the text too: the copy's, beside the session (relative there), not the app's install folder (which moves on update)
+  await expect.poll(async () => page.getByTestId('measure-data').inputValue(), { timeout: 30_000 }).toBe(path.join(demo, 'eval.txt'));
   await page.waitForTimeout(1000); // the plan is asked 400 ms after the field settles
   expect((await page.getByTestId('measure-plan-error').count()) === 0 || !/no such file/.test((await page.getByTestId('measure-plan-error').textContent()) ?? '')).toBe(true);
 });
