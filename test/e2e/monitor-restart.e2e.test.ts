@@ -1,7 +1,7 @@
 // The run monitor when the engine dies under a run (kill -9; the app's engine process ending — out of memory — is the
 // same): while it is gone the page says so and offers no Cancel; when it is back (same port and token, as the app's
 // restarted engine) the run it no longer has is 'interrupted', not 'running' for ever, the window's session is open
-// there again, and Resume from the monitor finishes it into the session.
+// there again, and Resume from the monitor finishes it into the session; the job's id links to its run page.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { expect, test } from 'vitest';
@@ -77,5 +77,9 @@ test('a run whose engine died: offline, then interrupted with Resume, which fini
   s.close();
   expect(run?.status).toBe('completed');
   expect(run?.activationRatio).toBeGreaterThan(0);
+  // the job's id opens its run page
+  await page.getByTestId('job-id').first().click();
+  await expect.poll(() => page.url()).toContain(`#/run/${encodeURIComponent(id)}`);
+  await expect.poll(async () => (await page.getByTestId('run-status').textContent()) ?? '', { timeout: 30_000 }).toMatch(/completed/);
   expect(errors.filter((e) => !/WebSocket|ERR_CONNECTION_REFUSED|Lost the connection/.test(e))).toEqual([]);
 }, 300_000);
