@@ -68,3 +68,36 @@ test('the shipped ReLU model, found by the session where the copy put it, measur
   await screenshot(page, 'demo-measure-done');
   expect(errors).toEqual([]);
 }, 120_000);
+
+test('Charts at 1280 × 800: the export path, Browse and every format button sit on one row', async () => {
+  const { page, server } = lab;
+  await page.setViewportSize({ width: 1280, height: 800 });
+  try {
+    await page.goto(`${server.url}#/charts`);
+    await page.getByTestId('chart-export-tex').waitFor({ timeout: 30_000 });
+    await expect.poll(() => page.getByTestId('chart-export-tex').isEnabled(), { timeout: 30_000 }).toBe(true); // the figure is drawn
+    const ids = ['chart-out', 'chart-out-browse', 'chart-export-png', 'chart-export-svg', 'chart-export-pdf', 'chart-export-csv', 'chart-export-json', 'chart-export-tex'];
+    const mids = await Promise.all(ids.map(async (id) => {
+      const b = (await page.getByTestId(id).boundingBox())!;
+      return Math.round(b.y + b.height / 2);
+    }));
+    for (const [i, m] of mids.entries()) expect(Math.abs(m - mids[0]), `${ids[i]} on the row of the path field`).toBeLessThanOrEqual(2);
+    await screenshot(page, 'demo-charts-1280');
+    // the export status line and the chart's notes follow the theme (they were #444 / #555: unreadable on dark)
+    for (const theme of ['light', 'dark']) {
+      if ((await page.evaluate(() => document.documentElement.dataset.theme)) !== theme) await page.getByTestId('theme-toggle').click();
+      await expect.poll(() => page.evaluate(() => document.documentElement.dataset.theme)).toBe(theme);
+      const [status, want] = await page.getByTestId('chart-status').evaluate((el) => {
+        const probe = document.createElement('span');
+        probe.style.color = 'var(--text-2)';
+        document.body.append(probe);
+        const w = getComputedStyle(probe).color;
+        probe.remove();
+        return [getComputedStyle(el).color, w];
+      });
+      expect(status, `${theme}: status colour`).toBe(want);
+    }
+  } finally {
+    await page.setViewportSize({ width: 1360, height: 900 });
+  }
+});
