@@ -11,10 +11,10 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { LabError, type ErrorPayload } from '../api/errors';
 import type { ParsedRequestOf, ResponseOf } from '../api/contract';
 import { workerScriptFor } from '../base/worker-script';
+import { runWorkerThread } from '../base/worker-thread';
 import { runLawsRequest, type LawsCommand } from './requests';
 
 export const OFF_THREAD_POINTS_BYTES = 1 * 2 ** 20;
@@ -54,27 +54,13 @@ export async function runLaws<N extends LawsCommand>(name: N, request: ParsedReq
   const req = rest as ParsedRequestOf<N>; // the computation's own fields
   if (signal?.aborted) throw cancelled(name);
   if (mode === 'never' || (mode === 'auto' && !lawsGoesOffThread(name, req))) return runLawsRequest(name, req);
-  return new Promise((resolve, reject) => {
-    let worker: Worker;
-    try {
-      worker = new Worker(workerScriptFor(import.meta.url, 'worker-dev.mjs', 'laws-worker.cjs'), { workerData: { name, req } });
-    } catch (e) {
-      reject(new LabError('INTERNAL', `the laws worker could not start (${(e as Error).message})`));
-      return;
-    }
-    let reply: { ok: true; res: ResponseOf<N> } | { ok: false; error: ErrorPayload } | undefined;
-    let failure: Error | undefined;
-    const onAbort = () => void worker.terminate();
-    signal?.addEventListener('abort', onAbort, { once: true });
-    worker.on('message', (m: typeof reply) => (reply = m));
-    worker.on('error', (e) => (failure = e));
-    // settled on exit, not on the reply: then the worker is gone
-    worker.on('exit', (code) => {
-      signal?.removeEventListener('abort', onAbort);
-      if (signal?.aborted) reject(cancelled(name));
-      else if (reply?.ok) resolve(reply.res);
-      else if (reply) reject(new LabError(reply.error.code, reply.error.message, reply.error.details));
-      else reject(new LabError('INTERNAL', `the laws worker stopped (exit code ${code}${failure ? `: ${failure.message}` : ''}) while running ${name}`));
-    });
+  const reply = await runWorkerThread<{ ok: true; res: ResponseOf<N> }, { ok: false; error: ErrorPayload }>(workerScriptFor(import.meta.url, 'worker-dev.mjs', 'laws-worker.cjs'), { name, req }, {
+    name: 'the laws worker',
+    what: `running ${name}`,
+    signal, // no interrupt flag: the worker holds no file but the points file it reads, so it is ended at once
+    cancelled: () => cancelled(name),
+    failed: (r) => new LabError(r.error.code, r.error.message, r.error.details),
+    internal: (m) => new LabError('INTERNAL', m),
   });
+  return reply.res;
 }
