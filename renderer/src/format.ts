@@ -37,3 +37,14 @@ export function fmtDate(iso: string | null | undefined): string {
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? iso : d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
 }
+
+/** A date for a narrow column (the runs table's When): this year's with its time ("Dec 4, 12:45 PM"), others' day only
+ * ("Nov 28, 2025"); the full form (fmtDate) goes in its tooltip. */
+export function fmtShortDate(iso: string | null | undefined, now: Date = new Date()): string {
+  if (!iso) return '—';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return d.getFullYear() === now.getFullYear()
+    ? d.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit' })
+    : d.toLocaleDateString(undefined, { dateStyle: 'medium' });
+}

@@ -45,6 +45,13 @@ test('the runs table fits at 1280 and 1200 px, light and dark, long cells with a
   const byName = new Map<string, Set<string>>();
   for (const c of withPath) byName.set(c.name, (byName.get(c.name) ?? new Set()).add(c.path));
   expect([...byName.values()].every((ps) => ps.size === 1)).toBe(true);
+  // the When column shows its date whole (short form; the full one in the tooltip), not "Dec 4, 2026,…"
+  const whens = await page.getByTestId('run-when').evaluateAll((tds) => tds.map((td) => ({ text: td.textContent ?? '', cut: td.scrollWidth > td.clientWidth, title: td.getAttribute('title') ?? '' })));
+  expect(whens.length).toBeGreaterThan(1);
+  for (const w of whens) {
+    expect(w.cut, `When '${w.text}' is cut`).toBe(false);
+    expect(w.title.length).toBeGreaterThan(w.text.length - 1);
+  }
   await screenshot(page, 'runs-table-1280-light');
   await page.getByTestId('theme-toggle').click();
   await screenshot(page, 'runs-table-1280-dark');
