@@ -38,3 +38,13 @@ test('the page without the token cannot talk to the engine', async () => {
   expect(text).not.toMatch(/\d+\.\d+\.\d+/);
   expect(server.log()).toMatch(/without a valid token|UNAUTHORIZED/);
 });
+
+test('a fresh lab with no session and no recent ones: the session view points at no list that is not there', async () => {
+  const { page, server } = lab;
+  await page.goto(`${server.url}#/session`);
+  const empty = page.getByText('No session open', { exact: true }).locator('..');
+  await empty.waitFor({ timeout: 30_000 });
+  await expect.poll(async () => (await empty.textContent()) ?? '').toMatch(/or open one\./);
+  expect(await page.getByRole('heading', { name: 'Recent' }).count()).toBe(0);
+  expect((await empty.textContent()) ?? '').not.toMatch(/list below/);
+});
