@@ -101,3 +101,19 @@ test('Charts at 1280 × 800: the export path, Browse and every format button sit
     await page.setViewportSize({ width: 1360, height: 900 });
   }
 });
+
+test("a sweep recorded before sweep points were runs (the demo's Top-k sweep): its run page shows the sweep's points, not a result card of dashes", async () => {
+  const { page, server, errors } = lab;
+  const s = SessionStore.open(path.join(demo, 'demo.sparsitylab'), { readOnly: true });
+  const sweep = s.listRuns({ parentId: null }).find((r) => r.method === 'topk-token' && (s.getResult(r.id) as { kind?: string } | undefined)?.kind === 'sweep')!;
+  const stored = (s.getResult(sweep.id) as { points: { param: number; activationRatio: number }[] }).points;
+  s.close();
+  expect(stored.length).toBeGreaterThan(1);
+  await page.goto(`${server.url}#/run/${encodeURIComponent(sweep.id)}`);
+  const rows = page.getByTestId('result-sweep-points').locator('tbody tr');
+  await expect.poll(() => rows.count(), { timeout: 30_000 }).toBe(stored.length);
+  for (const [i, p] of stored.entries()) expect(await rows.nth(i).textContent()).toContain(`${(p.activationRatio * 100).toFixed(2)}%`);
+  expect(await page.getByTestId('activation-ratio').count()).toBe(0); // no one-run result card
+  await screenshot(page, 'demo-legacy-sweep-run');
+  expect(errors).toEqual([]);
+});
