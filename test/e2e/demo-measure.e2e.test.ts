@@ -117,3 +117,29 @@ test("a sweep recorded before sweep points were runs (the demo's Top-k sweep): i
   await screenshot(page, 'demo-legacy-sweep-run');
   expect(errors).toEqual([]);
 });
+
+test('Load checkpoints: a copy of the demo model with its safetensors cut in half, and one whose config.json is not JSON, are refused naming the file and the problem; nothing to add', async () => {
+  const { page, server, errors } = lab;
+  const src = path.join(demo, 'models', 'relu');
+  const cut = path.join(lab.work, 'bad', 'cut');
+  const badCfg = path.join(lab.work, 'bad', 'cfg');
+  for (const d of [cut, badCfg]) fs.cpSync(src, d, { recursive: true });
+  const st = path.join(cut, 'model.safetensors');
+  fs.truncateSync(st, Math.floor(fs.statSync(st).size / 2));
+  fs.writeFileSync(path.join(badCfg, 'config.json'), '{"model_type": "llama", "hidden_size": 64,');
+  await page.goto(`${server.url}#/load`);
+  for (const d of [cut, badCfg]) {
+    await page.getByTestId('ck-path').fill(d);
+    await page.getByTestId('ck-inspect').click();
+  }
+  const errs = page.getByTestId('inspect-error');
+  await expect.poll(() => errs.count(), { timeout: 30_000 }).toBe(2);
+  expect(await errs.nth(0).textContent()).toMatch(new RegExp(`${st.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: .*truncated`));
+  expect(await errs.nth(1).textContent()).toMatch(new RegExp(`${path.join(badCfg, 'config.json').replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: not valid JSON`));
+  const add = page.getByTestId('add-to-session');
+  expect(await add.isDisabled()).toBe(true);
+  expect((await add.textContent())?.trim()).toBe('Add to session');
+  await page.getByTestId('nothing-to-add').waitFor();
+  await screenshot(page, 'demo-load-bad-files');
+  expect(errors).toEqual([]);
+});
