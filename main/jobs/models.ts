@@ -7,6 +7,7 @@ import { openCheckpoint } from '../checkpoint/index';
 import type { LoadedCheckpoint } from '../checkpoint/types';
 import { createRunner, planRunner } from '../inference/index';
 import type { ExecutionPlan } from '../inference/plan';
+import { openRunnerOffThread, runnerOffThread } from '../inference/runner-off-thread';
 import { downWeightsOf, type MeasureTarget } from '../metrics/target';
 
 export type ProviderChoice = 'auto' | 'cuda' | 'webgpu' | 'cpu';
@@ -25,6 +26,11 @@ export interface OpenOptions {
   batchSeqs?: number;
   /** the job's cancel: a graph build or session creation in progress ends in CANCELLED, its late session released */
   signal?: AbortSignal;
+  /**
+   * where the runner computes: 'auto' (default) in the inference worker when the model's calls could hold the engine's
+   * thread long (main/inference/runner-off-thread.ts runnerOffThread), else here; 'always' / 'never' force it (tests)
+   */
+  offThread?: 'auto' | 'always' | 'never';
 }
 
 export interface ModelSource {
@@ -51,7 +57,10 @@ export const defaultModelSource: ModelSource = {
   loadCheckpoint: (p, signal) => openCheckpoint(p, { signal }), // off the event loop when large (issue 19)
   async openTarget(ckpt, opts, tokensSeen) {
     const downWeights = downWeightsOf(ckpt); // before the runner: a checkpoint without W_out fails fast
-    const runner = await createRunner(ckpt, runnerOptions(opts));
+    // onnxruntime's calls are synchronous on their thread: a model whose calls take long runs in the inference worker,
+    // so that the engine keeps answering (runs.cancel among them) while it computes (issue 19)
+    const ro = runnerOptions(opts);
+    const runner = runnerOffThread(ckpt, ro, opts.offThread) ? await openRunnerOffThread(ckpt, ro) : await createRunner(ckpt, ro);
     return { id: ckpt.path, runner, downWeights, tokensSeen };
   },
   plan: (ckpt, opts) => planRunner(ckpt, runnerOptions(opts)),

@@ -1,0 +1,229 @@
+/**
+ * A model's runner in a worker thread of its own (the inference worker, inference-worker.ts), so the engine's event
+ * loop keeps answering its other requests (runs.cancel, runs.active, sessions.* …) while onnxruntime computes:
+ * onnxruntime-node's `session.run()` and `InferenceSession.create()` are synchronous on the thread that calls them,
+ * and one dense batch of a 768×12 LLaMA (4 × 1024 tokens) held the 2-core dev machine's engine for 41.7 s in one piece.
+ *
+ * The worker opens the same Hugging Face folder lazily (config and headers, no weight byte), checks that it finds the
+ * very tensors this thread has (graph-off-thread.ts checkpointSignature), takes this thread's content hash (the graph
+ * cache's keys are the same), and runs createRunner there (index.ts: the same graphs, sessions and plan). What comes back
+ * is a ModelRunner whose calls are messages: the request's ids are copied (small), the result's arrays transferred
+ * (the activations a CETT search captures are large and cross once, never copied). spec, provider, dtype,
+ * fallbackReasons, colNorms and plan are the worker's runner's; sessionTimings is updated after each call.
+ *
+ * Cancel (`signal`, the job's): every pending call rejects CANCELLED at once; the worker is told to stop (its own
+ * signal aborts: no graph is built and no session kept after it, a build in the graph worker stops, the interrupt flag
+ * stops a weight read within one MiB, main/checkpoint/interrupt.ts), releases its sessions and exits; it is terminated
+ * after 5 s if it has not. A native call in progress cannot be interrupted: it finishes by itself on the worker's
+ * thread, and nothing it computed is delivered or written after the cancel. An open in progress rejects CANCELLED when
+ * the worker has exited (as the graph worker's jobs do): a caller that then removes a staging folder removes all it wrote;
+ * the job's answer does not wait for it (main/jobs/runner.ts whenAborted).
+ *
+ * Errors keep their form: a LabError in the worker is the same LabError here (code, message naming the file); a worker
+ * that stops without answering rejects its pending calls INTERNAL, naming what it was doing.
+ *
+ * Which runs go there: runnerOffThread (the model's parameters × the tokens of one call; small models stay here, where
+ * the worker's start would cost more than their calls block).
+ */
+import { Worker } from 'node:worker_threads';
+import { LabError, type ErrorPayload } from '../api/errors';
+import { workerScriptFor } from '../base/worker-script';
+import type { LoadedCheckpoint } from '../checkpoint/types';
+import { canBuildOffThread, checkpointSignature } from './graph-off-thread';
+import type { RunnerOptions } from './index';
+import type { ExecutionPlan } from './plan';
+import type { ProviderName } from './providers';
+import type { ForwardRequest, ForwardResult, ModelRunner, SearchStepRequest, SearchStepResult, SessionTiming } from './runner-types';
+
+/**
+ * Parameters × tokens per call from which a model's runner runs in the inference worker. Measured on the 2-core dev
+ * machine (2026-12-04, CPU, fp32 graphs, in process, other jobs running; llama checkpoints, B × S tokens per call):
+ *   2.6 M parameters × 4 × 256 = 2.6·10^9: dense forward 0.2 s, with the activations captured 0.5 s, fused search step 2.7 s
+ *   21 M × 4 × 256 = 2.1·10^10: 0.6 s, 1.8 s, 5.4 s;   50 M × 4 × 512 = 10^11: 7 s, 3.4 s, 5.9 s
+ *   162 M (768 × 12, 32k vocabulary) × 4 × 1024 = 6.6·10^11: the first dense batch held the engine 41.7 s
+ * From 10^9 a dense call holds its thread ≈ 0.1 s and a search step about 1 s, and a measurement makes tens to hundreds
+ * of calls: such runners go to the worker. Its start costs ≈ 0.1 s bundled (≈ 0.4–1.7 s from the sources through tsx),
+ * once per opened runner, more than the calls of a smaller model block: the tiny test checkpoints (≈ 10^4–10^5
+ * parameters × ≈ 10^2 tokens) and the demo models (357 k parameters × 4 × 256 tokens by default: 3.7·10^8) stay here.
+ */
+export const RUNNER_OFF_THREAD_WORK = 1e9;
+
+/** A checkpoint's parameters: the elements of every tensor it holds. */
+export function parameterCount(ckpt: LoadedCheckpoint): number {
+  let n = 0;
+  for (const t of ckpt.weights.values()) n += t.shape.reduce((a, b) => a * b, 1);
+  return n;
+}
+
+/**
+ * Whether the runner for `ckpt` with these options runs in the inference worker: 'always' / 'never' force it (tests);
+ * 'auto' when parameters × tokens per call reach RUNNER_OFF_THREAD_WORK. Only a Hugging Face folder can be opened again
+ * by the worker; an .onnx file's runner stays here.
+ */
+export function runnerOffThread(ckpt: LoadedCheckpoint, opts: { maxSeq?: number; batchSeqs?: number }, mode: 'auto' | 'always' | 'never' = 'auto'): boolean {
+  if (mode === 'never' || !canBuildOffThread(ckpt)) return false;
+  if (mode === 'always') return true;
+  const tokensPerCall = (opts.batchSeqs ?? 1) * (opts.maxSeq ?? 1024);
+  return parameterCount(ckpt) * tokensPerCall >= RUNNER_OFF_THREAD_WORK;
+}
+
+/** createRunner's options that cross to the worker (the signal stays here; the worker has its own) */
+export type WorkerRunnerOptions = Omit<RunnerOptions, 'signal'>;
+
+export interface InferenceWorkerInput {
+  path: string;
+  family: LoadedCheckpoint['spec']['family'];
+  signature: string;
+  contentHash: string;
+  options: WorkerRunnerOptions;
+  /** Int32Array over a SharedArrayBuffer: [0] !== 0 asks the worker to stop (main/checkpoint/interrupt.ts) */
+  interrupt: Int32Array;
+}
+
+/** what the worker's runner is (its ready message) */
+export interface RunnerFacts {
+  spec: ModelRunner['spec'];
+  provider: ProviderName;
+  dtype: ModelRunner['dtype'];
+  fallbackReasons: string[];
+  colNorms: Float32Array[];
+  plan?: ExecutionPlan;
+  sessionTimings?: SessionTiming[];
+  searchStep: boolean;
+  releaseForward: boolean;
+}
+
+export type RunnerCall =
+  | { id: number; op: 'forward'; req: ForwardRequest }
+  | { id: number; op: 'searchStep'; req: SearchStepRequest }
+  | { id: number; op: 'releaseForward' | 'dispose' }
+  | { op: 'cancel' };
+
+export type InferenceWorkerReply =
+  | { id: 0; ok: true; facts: RunnerFacts }
+  | { id: number; ok: true; result?: ForwardResult | SearchStepResult; sessionTimings?: SessionTiming[] }
+  | { id: number; ok: false; error: ErrorPayload; lab: boolean };
+
+/** The worker's script: inference-worker-dev.mjs (tsx) beside this file from the sources, inference-worker.cjs beside a bundle. */
+export function inferenceWorkerScript(here: string = import.meta.url): string {
+  return workerScriptFor(here, 'inference-worker-dev.mjs', 'inference-worker.cjs');
+}
+
+/** The ArrayBuffers of a result's arrays, each once (they cross transferred, not copied). */
+export function resultBuffers(r: ForwardResult | undefined): ArrayBuffer[] {
+  if (!r) return [];
+  const arrays: ArrayBufferView[] = [r.nll, r.activeCounts, r.neuronActiveCounts, ...(r.activations ?? [])];
+  const s = r as Partial<SearchStepResult>;
+  for (const a of [s.eps, s.gridStart, s.gridEnd]) if (a) arrays.push(a);
+  return [...new Set(arrays.map((a) => a.buffer))].filter((b): b is ArrayBuffer => b instanceof ArrayBuffer);
+}
+
+const cancelled = () => new LabError('CANCELLED', 'the measurement was cancelled');
+const revive = (r: Extract<InferenceWorkerReply, { ok: false }>) => (r.lab ? new LabError(r.error.code, r.error.message, r.error.details) : new Error(r.error.message));
+
+/**
+ * createRunner(ckpt, opts) in the inference worker: resolves to a ModelRunner whose calls run there, once the worker's
+ * runner is ready (its graphs built or taken from the cache, its first sessions created as createRunner does).
+ */
+export function openRunnerOffThread(ckpt: LoadedCheckpoint, opts: RunnerOptions = {}): Promise<ModelRunner> {
+  const { signal, ...options } = opts;
+  if (signal?.aborted) return Promise.reject(cancelled());
+  const interrupt = new Int32Array(new SharedArrayBuffer(8));
+  const input: InferenceWorkerInput = { path: ckpt.path, family: ckpt.spec.family, signature: checkpointSignature(ckpt), contentHash: ckpt.contentHash, options, interrupt };
+  let worker: Worker;
+  try {
+    worker = new Worker(inferenceWorkerScript(), { workerData: input });
+  } catch (e) {
+    return Promise.reject(new LabError('INTERNAL', `the inference worker could not start (${(e as Error).message})`));
+  }
+  type Pending = { resolve(v: unknown): void; reject(e: Error): void; what: string };
+  const pending = new Map<number, Pending>();
+  let next = 1;
+  let ended: Error | undefined; // set once nothing more can be asked (cancelled, disposed, stopped)
+  let failure: Error | undefined;
+  let backstop: NodeJS.Timeout | undefined;
+  let resolveExit!: () => void;
+  const exited = new Promise<void>((r) => (resolveExit = r));
+  const timings: SessionTiming[] = [];
+  const setTimings = (t: SessionTiming[] | undefined) => t && timings.splice(0, timings.length, ...t);
+
+  /** rejects the pending calls with `e`; the open (id 0) too, unless `calls` (it then settles when the worker has exited) */
+  const endAll = (e: Error, calls = false) => {
+    ended ??= e;
+    for (const [id, p] of pending) {
+      if (calls && id === 0) continue;
+      p.reject(e);
+      pending.delete(id);
+    }
+  };
+  const onAbort = () => {
+    endAll(cancelled(), true);
+    Atomics.store(interrupt, 0, 1);
+    worker.postMessage({ op: 'cancel' } satisfies RunnerCall);
+    // it stops by itself once its native call (if any) returns; one that does not within 5 s (longer than a graph
+    // worker's own grace, graph-off-thread.ts: it is not cut short while it removes its staging folder) is ended
+    backstop = setTimeout(() => void worker.terminate(), 5000);
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+
+  worker.on('message', (m: InferenceWorkerReply) => {
+    const p = pending.get(m.id);
+    if (!p) return; // answered after a cancel: dropped
+    pending.delete(m.id);
+    if (!m.ok) p.reject(revive(m));
+    else if ('facts' in m) p.resolve(m.facts);
+    else {
+      setTimings(m.sessionTimings);
+      p.resolve(m.result);
+    }
+  });
+  worker.on('error', (e) => (failure = e));
+  worker.on('exit', (code) => {
+    signal?.removeEventListener('abort', onAbort);
+    if (backstop) clearTimeout(backstop);
+    const what = [...pending.values()].map((p) => p.what)[0] ?? `running ${ckpt.path}`;
+    if (signal?.aborted) endAll(cancelled());
+    else endAll(new LabError('INTERNAL', `the inference worker stopped (exit code ${code}${failure ? `: ${failure.message}` : ''}) while ${what}`));
+    resolveExit();
+  });
+
+  function call<T>(msg: Exclude<RunnerCall, { op: 'cancel' }> | { id: 0 }, what: string): Promise<T> {
+    if (ended) return Promise.reject(ended);
+    return new Promise<T>((resolve, reject) => {
+      pending.set(msg.id, { resolve: resolve as (v: unknown) => void, reject, what });
+      if (msg.id !== 0) worker.postMessage(msg);
+    });
+  }
+  const ask = <T>(op: 'forward' | 'searchStep' | 'releaseForward' | 'dispose', req?: ForwardRequest | SearchStepRequest): Promise<T> =>
+    call<T>({ id: next++, op, ...(req ? { req } : {}) } as Exclude<RunnerCall, { op: 'cancel' }>, `${op === 'dispose' ? 'releasing' : `running ${op} of`} ${ckpt.path}`);
+
+  return call<RunnerFacts>({ id: 0 }, `opening ${ckpt.path}`).then(
+    (f) => {
+      setTimings(f.sessionTimings);
+      const runner: ModelRunner = {
+        spec: f.spec,
+        provider: f.provider,
+        dtype: f.dtype,
+        fallbackReasons: f.fallbackReasons,
+        colNorms: f.colNorms,
+        ...(f.plan ? { plan: f.plan } : {}),
+        ...(f.sessionTimings ? { sessionTimings: timings } : {}),
+        forward: (req) => ask<ForwardResult>('forward', req),
+        ...(f.searchStep ? { searchStep: (req: SearchStepRequest) => ask<SearchStepResult>('searchStep', req) } : {}),
+        ...(f.releaseForward ? { releaseForward: () => ask<void>('releaseForward') } : {}),
+        // the worker releases its sessions and exits (after a cancel it is on its way out already): settled when it has
+        // exited, so a build it was cancelled in has removed its staging folder (graph-cache.ts) by then
+        async dispose() {
+          if (!ended) await ask<void>('dispose').catch(() => undefined);
+          endAll(new LabError('INTERNAL', `the runner of ${ckpt.path} was released`));
+          await exited;
+        },
+      };
+      return runner;
+    },
+    (e: Error) => {
+      // a failed open: the worker has unwound and exits by itself; a cancelled one is being stopped (onAbort)
+      throw e;
+    },
+  );
+}
