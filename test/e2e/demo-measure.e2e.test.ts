@@ -143,3 +143,22 @@ test('Load checkpoints: a copy of the demo model with its safetensors cut in hal
   await screenshot(page, 'demo-load-bad-files');
   expect(errors).toEqual([]);
 });
+
+test("Load checkpoints' session table marks the demo lab's checkpoints that are not here (the series measured elsewhere) as missing, and only those", async () => {
+  const { page, server, errors } = lab;
+  const s = SessionStore.open(path.join(demo, 'demo.sparsitylab'), { readOnly: true });
+  const cks = s.listCheckpoints();
+  s.close();
+  const sessionDir = demo;
+  // a checkpoint is here when its path relative to the session's folder, or its last absolute path, exists
+  const here = cks.filter((c) => (c.relPath && fs.existsSync(path.join(sessionDir, c.relPath))) || fs.existsSync(c.lastPath ?? '')).length;
+  await page.goto(`${server.url}#/load`);
+  const table = page.getByTestId('session-checkpoints');
+  await table.waitFor({ timeout: 30_000 });
+  await expect.poll(() => table.locator('tbody tr').count(), { timeout: 30_000 }).toBe(cks.length);
+  expect(await page.getByTestId('ck-missing').count()).toBe(cks.length - here);
+  expect(here).toBeGreaterThan(0);
+  expect(await page.locator('#in-session-h').textContent()).toBe(`In this session (${cks.length}, ${cks.length - here} missing)`);
+  expect(await page.getByTestId('ck-missing').first().locator('..').getAttribute('title')).toMatch(/^not found: looked at /);
+  expect(errors).toEqual([]);
+});
