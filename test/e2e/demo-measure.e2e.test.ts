@@ -34,6 +34,10 @@ test('the wizard opens on a checkpoint and a text of the session whose files are
   // the demo lab's series (relu-64x2/…, silu-96x3/…) were measured elsewhere: their folders are not in the copy
   expect(fs.existsSync(path.join(chosen, 'config.json')), `default checkpoint ${chosen}`).toBe(true);
   expect(path.dirname(chosen)).toBe(path.join(demo, 'models'));
+  // its suggestions are the checkpoints that are here (the 51 the demo lists but does not ship would only fail)
+  const offered = await page.locator('#known-checkpoints option').evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value));
+  expect(offered).toContain(chosen);
+  expect(offered.filter((p) => !fs.existsSync(p))).toEqual([]);
   // the text too: the copy's, beside the session (relative there), not the app's install folder (which moves on update)
   await expect.poll(async () => page.getByTestId('measure-data').inputValue(), { timeout: 30_000 }).toBe(path.join(demo, 'eval.txt'));
   await page.waitForTimeout(1000); // the plan is asked 400 ms after the field settles
