@@ -65,6 +65,20 @@ describe('onnx checkpoints', () => {
     expect(s).toMatchObject({ layers: L, parameters: params, nonEmbeddingParameters: params - 2 * V * d, dtype: 'float32' });
   });
 
+  it('layers are the FFN blocks found (those W_out comes from): another [F, d] projection that no activation feeds is not one', async () => {
+    const m = fromBinary(ModelProtoSchema, decoder(true, 'Sigmoid'));
+    const gr = m.graph!;
+    const up0 = gr.node.find((n) => n.opType === 'MatMul' && n.input[1] === 'up0')!.output[0];
+    const logits = gr.node.find((n) => n.output[0] === 'logits')!;
+    // x_L + up0 · W_side [F, d] into the LM head: an [F, d] MatMul whose input is a projection, not an activation
+    gr.initializer.push(create(TensorProtoSchema, { name: 'side', dims: [BigInt(F), BigInt(d)], dataType: DT.FLOAT, rawData: new Uint8Array(4 * F * d) }));
+    gr.node.splice(gr.node.indexOf(logits), 0, create(NodeProtoSchema, { opType: 'MatMul', input: [up0, 'side'], output: ['side_out'] }), create(NodeProtoSchema, { opType: 'Add', input: [logits.input[0], 'side_out'], output: ['x_side'] }));
+    logits.input[0] = 'x_side';
+    const c = await loadCheckpoint(save('side-proj', toBinary(ModelProtoSchema, m)));
+    expect(c.spec).toMatchObject({ numLayers: L, intermediateSize: F, gated: true, parameters: 2 * V * d + L * 3 * d * F + F * d });
+    expect([...c.weights.keys()]).toEqual(Array.from({ length: L }, (_, l) => `layers.${l}.mlp.down.weight`));
+  });
+
   it('a non-gated ReLU decoder with a config.json beside it takes heads from the config', async () => {
     const f = save('relu', decoder(false, 'Relu'));
     fs.writeFileSync(path.join(path.dirname(f), 'config.json'), JSON.stringify({ model_type: 'opt', hidden_size: d, ffn_dim: F, num_hidden_layers: L, num_attention_heads: 2, vocab_size: V, max_position_embeddings: 64, activation_function: 'relu' }));

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema, TensorProto_DataLocation, TensorProto_DataType as DT, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from 'onnx-buf';
-import { findFfnBlocks, projectionOf, VIEW } from './onnx-ffn';
+import { findFfnBlocks, projectionOf, VIEW, type FfnBlock } from './onnx-ffn';
 import { f16ToF32 } from './safetensors';
 import { LabError } from '../api/errors';
 import { ConfigReader, type RawConfig } from './config';
@@ -135,12 +135,13 @@ export function externalDataFiles(model: ModelProto, file: string): string[] {
   return [...out].sort();
 }
 
+/** What the graph says beyond its FFN blocks (those come from findFfnBlocks, onnx-ffn.ts). */
 interface GraphFacts {
   vocabSize?: number;
   hiddenSize?: number;
-  intermediateSize: number;
-  layers: number;
-  gated: boolean;
+  /** how many [d, F] projections the graph has (gated: two per FFN block; counted here, as the exporters' Identity and
+   * Reshape wrappers can hide a Mul's inputs from the block match) */
+  upProjections: number;
   activation?: ActivationName;
   parameters: number;
   embedding: number;
@@ -224,7 +225,7 @@ function analyse(model: ModelProto, file: string): GraphFacts {
     bytes.set(dt, (bytes.get(dt) ?? 0) + n);
   }
   const dtype = [...bytes.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'float32';
-  return { vocabSize, hiddenSize, intermediateSize: best.F, layers: best.down, gated: best.up >= 2 * best.down, activation, parameters, embedding, dtype };
+  return { vocabSize, hiddenSize, upProjections: best.up, activation, parameters, embedding, dtype };
 }
 
 /**
@@ -328,9 +329,9 @@ export interface OnnxDownRef {
   values?: Float32Array;
 }
 
-function downRefs(model: ModelProto, file: string, fileBytes: Uint8Array): OnnxDownRef[] {
+function downRefs(model: ModelProto, file: string, fileBytes: Uint8Array, blocks: FfnBlock[]): OnnxDownRef[] {
   const inits = new Map(model.graph!.initializer.map((t) => [t.name, t]));
-  return findFfnBlocks(model, file).map((b) => {
+  return blocks.map((b) => {
     const src = inits.get(b.downWeight)!;
     const [r, c] = src.dims.map(Number);
     const ref: OnnxDownRef = { name: b.downWeight, d: (r * c) / b.F, F: b.F, dataType: src.dataType, transposed: b.transposed };
@@ -407,7 +408,11 @@ export function inspectOnnx(file: string, opts: { family?: Family } = {}): OnnxF
   if (!model.graph || model.graph.node.length === 0) throw bad(file, 'ONNX model has no graph');
   const ext = externalDataFiles(model, file);
   checkInitializerSizes(model, file);
-  const facts = analyse(model, file);
+  // the FFN blocks themselves (onnx-ffn.ts: the match W_out and the instrumented graph come from) give the card its
+  // shape: a projection of the same [F, d] that no activation feeds is not a layer
+  const found = analyse(model, file);
+  const blocks = findFfnBlocks(model, file);
+  const facts = { ...found, intermediateSize: blocks[0].F, layers: blocks.length, gated: found.upProjections >= 2 * blocks.length };
   const notices: string[] = [];
   const dir = path.dirname(file);
   const cfgFile = path.join(dir, 'config.json');
@@ -465,7 +470,7 @@ export function inspectOnnx(file: string, opts: { family?: Family } = {}): OnnxF
     };
     if (!facts.activation) notices.push('the activation could not be recognised in the graph');
   }
-  return { spec, notices, down: downRefs(model, file, bytes), hashed: [file, ...ext, ...(fs.existsSync(cfgFile) ? [cfgFile] : [])], externalLocations: externalLocations(model) };
+  return { spec, notices, down: downRefs(model, file, bytes, blocks), hashed: [file, ...ext, ...(fs.existsSync(cfgFile) ? [cfgFile] : [])], externalLocations: externalLocations(model) };
 }
 
 /** The external-data locations the model's initializers name, as written (relative to its folder; checked by externalDataFiles). */
