@@ -71,6 +71,8 @@ test('a job on a model above the threshold computes in the inference worker: run
   };
   expect(numbers(off.f.result)).toEqual(numbers(on.f.result));
   expect(off.worst).toBeLessThan(100);
-  expect(off.stall).toBeLessThan(150); // the engine's own work on each result (74 ms at most here, 1.7 s on the thread)
+  // the gaps left are the engine's own work on each result (74 ms alone, 144 ms beside the whole suite on the 2-core dev
+  // machine; on the thread 1.7 s and 1.1 s)
+  expect(off.stall).toBeLessThan(Math.min(300, on.stall / 3));
   expect(on.stall).toBeGreaterThan(300); // a pass of this model holds the thread ≈ 0.5 s, a search step longer
 }, 120_000);
