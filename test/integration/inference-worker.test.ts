@@ -17,16 +17,16 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-inference-job-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
 test('a job on a model above the threshold computes in the inference worker: runs.active is answered within 100 ms throughout (on the thread: not)', async () => {
-  // one narrow layer and a 32k vocabulary: the head dominates onnxruntime's work (16.6 M parameters × 4 × 256 tokens per
-  // call = 1.7·10^10, a call ≈ 0.5 s here), the engine's own work on a call's results is small (one layer of 256 neurons)
-  const ck = writeTinyCheckpoint(path.join(tmp, 'model'), 'llama', { hidden: 256, layers: 1, intermediate: 256, heads: 4, vocab: 32000, maxPositions: 256, std: 0.3 });
+  // one narrow layer and a 32k vocabulary: the head dominates onnxruntime's work (33.7 M parameters × 4 × 256 tokens per
+  // call = 3.5·10^10, a call ≈ 0.4 s on the idle 2-core dev machine, seconds beside other work), the engine's own work on a call's results is small (one layer of 256 neurons)
+  const ck = writeTinyCheckpoint(path.join(tmp, 'model'), 'llama', { hidden: 512, layers: 1, intermediate: 256, heads: 8, vocab: 32000, maxPositions: 256, std: 0.3 });
   const data = path.join(tmp, 'eval.txt');
   fs.writeFileSync(data, ferryText(200));
   const config = { kind: 'measure', checkpoint: ck, data, tokens: 1024, seqLen: 256, batch: 4, tol: 1e-2, provider: 'cpu', method: 'cett-ppl', p: 1 };
   const ckpt = await loadCheckpoint(ck, { hash: false, scanFinite: false });
   const work = parameterCount(ckpt) * 4 * 256;
   expect(work).toBeGreaterThan(RUNNER_OFF_THREAD_WORK);
-  expect(work).toBeLessThan(20 * RUNNER_OFF_THREAD_WORK);
+  expect(work).toBeLessThan(50 * RUNNER_OFF_THREAD_WORK);
   expect(runnerOffThread(ckpt, { batchSeqs: 4, maxSeq: 256 })).toBe(true);
 
   const run = async (offThread: 'auto' | 'never') => {
@@ -71,8 +71,8 @@ test('a job on a model above the threshold computes in the inference worker: run
   };
   expect(numbers(off.f.result)).toEqual(numbers(on.f.result));
   expect(off.worst).toBeLessThan(100);
-  // the gaps left are the engine's own work on each result (74 ms alone, 144 ms beside the whole suite on the 2-core dev
-  // machine; on the thread 1.7 s and 1.1 s)
+  // the gaps left are the engine's own work on each result (tens of ms; 144 ms beside the whole suite, when the thread's
+  // longest gap was 1.1 s)
   expect(off.stall).toBeLessThan(Math.min(300, on.stall / 3));
-  expect(on.stall).toBeGreaterThan(300); // a pass of this model holds the thread ≈ 0.5 s, a search step longer
+  expect(on.stall).toBeGreaterThan(250); // a pass of this model holds the thread ≈ 0.4 s or more
 }, 120_000);
