@@ -6,7 +6,7 @@ import { LabError } from '../api/errors';
 import { FORMS, formForActivation, type LawForm } from './forms';
 import { lmFit } from './lm';
 import { mulberry32, quantileSorted } from '../base/rng';
-import { autoWarmup, trendDirection } from './warmup';
+import { autoWarmup, trendDirection, warmupReason } from './warmup';
 import type { FittedPoint, LawFitResult } from '../api/domains/laws';
 export type { FittedPoint, LawFitResult };
 
@@ -75,10 +75,10 @@ export function fitLaw(input: LawInputPoint[], o: FitOptions = {}): LawFitResult
 
   // warm-up
   if (o.dropFirst !== undefined && o.autoWarmup) throw new LabError('BAD_REQUEST', 'give either dropFirst or autoWarmup, not both');
-  let warmup: LawFitResult['warmup'] = { rule: 'none', k: 0, reason: 'all points fitted' };
+  let warmup: LawFitResult['warmup'] = { rule: 'none', k: 0, reason: warmupReason('none', 0, pts.length) };
   if (o.dropFirst !== undefined) {
     if (!Number.isInteger(o.dropFirst) || o.dropFirst < 0) throw new LabError('BAD_REQUEST', `dropFirst must be a whole number ≥ 0 (got ${o.dropFirst})`);
-    warmup = { rule: 'first-k', k: o.dropFirst, reason: `the first ${o.dropFirst} point(s) dropped as asked` };
+    warmup = { rule: 'first-k', k: o.dropFirst, reason: warmupReason('first-k', o.dropFirst, pts.length) };
   } else if (o.autoWarmup && pts.length >= minKeep) {
     const dir = form === 'relu' ? -1 : form === 'silu' ? 1 : trendDirection(yAll);
     warmup = { rule: 'auto', ...autoWarmup(yAll, dir, minKeep) };

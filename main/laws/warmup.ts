@@ -26,14 +26,35 @@ export function autoWarmup(y: number[], direction: 1 | -1, minKeep: number): { k
     if (z[i] >= run - sigma) k = i;
     run = Math.max(run, z[i]);
   }
+  const kRule = k;
   if (n - k < minKeep) k = Math.max(0, n - minKeep);
-  return {
-    k,
-    reason:
-      k === 0
-        ? `the series follows the law from its first point (σ̂ = ${sigma.toExponential(2)})`
-        : `the first ${k} point(s) come before point ${k}, the last of the first third still as ${direction < 0 ? 'high' : 'low'} as all before it within σ̂ = ${sigma.toExponential(2)}: warm-up`,
-  };
+  return { k, reason: autoWarmupReason({ n, k, kRule, minKeep, direction, sigma }) };
+}
+
+/** "point 1 of 9" / "points 1–3 of 9": the first k of n points, numbered from 1 as the points table lists them. */
+export function firstPoints(k: number, n: number): string {
+  return k === 1 ? `point 1 of ${n}` : `points 1–${k} of ${n}`;
+}
+
+/** Why the fit leaves out what it leaves out, read after "warm-up: " (Laws page, `fit` CLI). */
+export function warmupReason(rule: 'none' | 'first-k', k: number, n: number): string {
+  if (rule === 'none' || k === 0) return `none, all ${n} points fitted`;
+  return `${firstPoints(k, n)} left out, as asked`;
+}
+
+const PAPER = 'the paper (App. E) likewise leaves out the checkpoints of the warm-up stage, before the power law holds';
+
+/** The automatic rule's reason (see autoWarmup): which points are warm-up, and why, in words. */
+export function autoWarmupReason(r: { n: number; k: number; kRule: number; minKeep: number; direction: 1 | -1; sigma: number }): string {
+  const noise = `within the noise σ̂ = ${r.sigma.toExponential(2)}`;
+  const moves = r.direction < 0 ? 'fall' : 'rise';
+  const far = r.direction < 0 ? 'high' : 'low';
+  if (r.kRule === 0) return `none: the series follows the law from its first point (${noise}), so all ${r.n} points are fitted`;
+  const notYet = `the series does not ${moves} yet: point ${r.kRule + 1} is still as ${far} as every point before it (${noise})`;
+  if (r.k === r.kRule) return `${firstPoints(r.k, r.n)} left out because ${notYet}, so the fit starts at point ${r.k + 1}; ${PAPER}`;
+  const looks = `${firstPoints(r.kRule, r.n)} ${r.kRule === 1 ? 'looks' : 'look'} like warm-up (${notYet})`;
+  if (r.k === 0) return `none: ${looks}, but this form's fit needs at least ${r.minKeep} points, so all ${r.n} are fitted`;
+  return `${firstPoints(r.k, r.n)} left out: ${looks}, but this form's fit needs at least ${r.minKeep} points, so only ${r.k} can go; ${PAPER}`;
 }
 
 export function trendDirection(y: number[]): 1 | -1 {
