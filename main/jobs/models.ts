@@ -7,6 +7,7 @@ import { openCheckpoint } from '../checkpoint/index';
 import type { LoadedCheckpoint } from '../checkpoint/types';
 import { createRunner, planRunner } from '../inference/index';
 import type { ExecutionPlan } from '../inference/plan';
+import { probeProviders } from '../inference/providers';
 import { openRunnerOffThread, runnerOffThread } from '../inference/runner-off-thread';
 import { downWeightsOf, type MeasureTarget } from '../metrics/target';
 
@@ -53,6 +54,19 @@ function runnerOptions(opts: OpenOptions) {
   };
 }
 
+/**
+ * Whether the runner will compute on the CPU: asked for, or 'auto' where no GPU provider initialises. Only those go to
+ * the inference worker by themselves for now: onnxruntime-node's CUDA and WebGPU providers inside a worker thread have
+ * not been run on a GPU yet (no device time in the session that built the worker), so a GPU runner stays on the
+ * engine's thread (its calls are shorter: a 7B search call takes seconds, a CPU batch of a 0.1B model 40 s on 2 cores)
+ * until that is measured. `offThread: 'always'` still forces the worker.
+ */
+export async function runsOnCpu(provider: ProviderChoice): Promise<boolean> {
+  if (provider === 'cpu') return true;
+  if (provider !== 'auto') return false;
+  return !(await probeProviders()).some((p) => p.name !== 'cpu' && p.available);
+}
+
 export const defaultModelSource: ModelSource = {
   loadCheckpoint: (p, signal) => openCheckpoint(p, { signal }), // off the event loop when large (issue 19)
   async openTarget(ckpt, opts, tokensSeen) {
@@ -60,7 +74,8 @@ export const defaultModelSource: ModelSource = {
     // onnxruntime's calls are synchronous on their thread: a model whose calls take long runs in the inference worker,
     // so that the engine keeps answering (runs.cancel among them) while it computes (issue 19)
     const ro = runnerOptions(opts);
-    const runner = runnerOffThread(ckpt, ro, opts.offThread) ? await openRunnerOffThread(ckpt, ro) : await createRunner(ckpt, ro);
+    const off = runnerOffThread(ckpt, ro, opts.offThread) && (opts.offThread === 'always' || (await runsOnCpu(opts.provider)));
+    const runner = off ? await openRunnerOffThread(ckpt, ro) : await createRunner(ckpt, ro);
     return { id: ckpt.path, runner, downWeights, tokensSeen };
   },
   plan: (ckpt, opts) => planRunner(ckpt, runnerOptions(opts)),
