@@ -58,15 +58,6 @@ class Ctx {
     const s = this.opts.series;
     return !s || s.length === 0 || ids.some((id) => id !== undefined && s.includes(id));
   }
-  /**
-   * The run that gives a checkpoint's activation ratio: the latest CETT-PPL-p%, else the latest fixed-CETT run. A run
-   * whose p% target was not met (its numbers are the edge of the search, e.g. an unreachable point of a p% sweep) never
-   * stands for its checkpoint.
-   */
-  measurement(ckptId: string): SourceRun | undefined {
-    const rs = this.runs.filter((r) => r.checkpointId === ckptId && r.activationRatio !== undefined && !r.targetNotMet);
-    return rs.filter((r) => r.method === 'cett-ppl').at(-1) ?? rs.filter((r) => r.method === 'cett').at(-1);
-  }
   /** checkpoints grouped by training series, in order of tokens trained */
   seriesGroups(): Map<string, SourceCheckpoint[]> {
     const g = new Map<string, SourceCheckpoint[]>();
@@ -77,16 +68,69 @@ class Ctx {
     for (const list of g.values()) list.sort((a, b) => (a.tokensTrained ?? 0) - (b.tokensTrained ?? 0));
     return g;
   }
-  /** per series: points (D in B tokens, A fraction) and its fit (stored, else computed through main/laws) */
   /** measured checkpoints left off a tokens axis because their tokens trained are unknown (said in the chart's notes) */
   readonly tokensUnknown: string[] = [];
+  /** labels of runs named in the metadata other than by their checkpoint (a measure-series run names its series) */
+  readonly usedLabels = new Map<string, string>();
+  /** per series: which measurement its line is made of (said in the chart's notes) */
+  readonly lineNotes: string[] = [];
+  /**
+   * The ONE measurement a series line is made of (paper Sec. 5.1, Fig. 4: one CETT applied to every checkpoint):
+   * the points of one measure-series run (the one the explicit `run` names, else the latest), never mixed with
+   * single runs on its checkpoints; a series without a measure-series run: the runs of one method, p/CETT and token
+   * budget (the explicit run's, else CETT-PPL-p% before fixed CETT, the one that measured the most checkpoints, then the
+   * latest), the latest of them per checkpoint. A run whose p% target was not met never stands for its checkpoint.
+   */
+  seriesLine(series: string, ckpts: SourceCheckpoint[]): Map<string, SourceRun> {
+    const ids = new Set(ckpts.map((c) => c.id));
+    const order = new Map(this.runs.map((r, i) => [r.id, i]));
+    const later = (a: SourceRun, b: SourceRun) => (a.createdAt && b.createdAt && a.createdAt !== b.createdAt ? a.createdAt > b.createdAt : order.get(a.id)! > order.get(b.id)!);
+    const cand = this.runs.filter((r) => ids.has(r.checkpointId) && r.activationRatio !== undefined && !r.targetNotMet);
+    const groups = new Map<string, SourceRun[]>();
+    for (const r of cand) {
+      const key = r.seriesRun !== undefined ? `series ${r.seriesRun}` : r.method === 'cett-ppl' ? `cett-ppl|${r.p}|${r.tokens}` : r.method === 'cett' ? `cett|${r.cett}|${r.tokens}` : undefined;
+      if (key) groups.set(key, [...(groups.get(key) ?? []), r]);
+    }
+    const latestOf = (rs: SourceRun[]) => rs.reduce((a, b) => (later(b, a) ? b : a));
+    const parent = (rs: SourceRun[]) => (rs[0].seriesRun !== undefined ? this.src.runs().find((q) => q.id === rs[0].seriesRun) : undefined);
+    const when = (rs: SourceRun[]) => parent(rs) ?? latestOf(rs);
+    const keyOf = (id: string) => [...groups].find(([k, rs]) => k === `series ${id}` || rs.some((r) => r.id === id))?.[0];
+    const explicit = this.opts.run ? keyOf(this.opts.run) : undefined;
+    const series_ = [...groups].filter(([k]) => k.startsWith('series '));
+    const rank = (k: string) => (k.startsWith('cett-ppl') ? 1 : 0);
+    let chosen: [string, SourceRun[]] | undefined = explicit ? [explicit, groups.get(explicit)!] : undefined;
+    if (!chosen && series_.length) chosen = series_.reduce((a, b) => (later(when(b[1]), when(a[1])) ? b : a));
+    if (!chosen)
+      chosen = [...groups].reduce<[string, SourceRun[]] | undefined>((a, b) => {
+        if (!a) return b;
+        const cov = (rs: SourceRun[]) => new Set(rs.map((r) => r.checkpointId)).size;
+        const d = rank(b[0]) - rank(a[0]) || cov(b[1]) - cov(a[1]);
+        return d > 0 || (d === 0 && later(latestOf(b[1]), latestOf(a[1]))) ? b : a;
+      }, undefined);
+    const out = new Map<string, SourceRun>();
+    if (!chosen) return out;
+    for (const r of chosen[1]) if (!out.has(r.checkpointId) || later(r, out.get(r.checkpointId)!)) out.set(r.checkpointId, r);
+    const left = cand.filter((r) => ![...out.values()].includes(r)).length;
+    const what = (r: SourceRun) => `${methodLabel(r.method)}${r.method === 'cett-ppl' && r.p !== undefined ? ` p=${r.p}%` : ''}${r.cett !== undefined ? ` CETT=${+r.cett.toPrecision(4)}` : ''}${r.tokens !== undefined ? `, ${r.tokens} tokens` : ''}`;
+    const par = parent(chosen[1]);
+    if (par) {
+      this.usedLabels.set(par.id, `series ${series} · measure-series ${what({ ...par, method: 'cett-ppl', tokens: par.tokens ?? chosen[1][0].tokens })} · run ${par.id}`);
+      this.used.set(par.id, par);
+    }
+    const sample = [...out.values()][0];
+    this.lineNotes.push(
+      `${series}: ${par ? `measure-series run ${par.id}` : `runs of one measurement (${what(sample)})`}${left ? `; ${left} other run(s) on its checkpoints not plotted` : ''}`,
+    );
+    return out;
+  }
   seriesFits(): { series: string; ckpts: SourceCheckpoint[]; pts: { D: number; A: number; run: SourceRun; c: SourceCheckpoint }[]; fit?: SourceFit; activation?: string }[] {
     const stored = this.src.fits();
     const out = [];
     for (const [series, ckpts] of this.seriesGroups()) {
       const pts = [];
+      const line = this.seriesLine(series, ckpts);
       for (const c of ckpts) {
-        const run = this.measurement(c.id);
+        const run = line.get(c.id);
         if (run && c.tokensTrained !== undefined && c.tokensTrained > 0) pts.push({ D: c.tokensTrained / B, A: run.activationRatio!, run, c });
         else if (run && !this.tokensUnknown.includes(c.name)) this.tokensUnknown.push(c.name);
       }
@@ -134,6 +178,15 @@ function base(kind: ChartKind, o: ChartOptions, p: Omit<PlotData, 'kind' | 'xSca
 function activationVsTokens(x: Ctx, o: ChartOptions): PlotData {
   const d = base('activation-vs-tokens', o, { title: 'Activation ratio vs training tokens', xLabel: 'Tokens trained (B)', yLabel: 'Activation ratio (%)' });
   d.xMagnitude = B;
+  // the run picker: a measure-series run (its id stands for all its points) or a single run (its method, p/CETT and
+  // token budget make the line); an explicit run that is not in the session, not completed or not such a run is an error
+  const parents = new Set(x.runs.map((r) => r.seriesRun).filter((id) => id !== undefined));
+  const inSeries = (r: SourceRun) => !!x.ckpts.get(r.checkpointId)?.series;
+  const has = (r: SourceRun) => parents.has(r.id) || (inSeries(r) && r.activationRatio !== undefined && (r.seriesRun !== undefined || r.method === 'cett-ppl' || r.method === 'cett'));
+  d.runChoices = x.runs
+    .filter((r) => has(r) && (parents.has(r.id) || r.seriesRun === undefined))
+    .map((r) => ({ id: r.id, label: parents.has(r.id) ? `series ${x.ckpts.get(r.checkpointId)?.series} · measure-series · run ${r.id}` : runLabel(r, x.ckpts.get(r.checkpointId)) }));
+  explicitRun(x, has, 'activation ratio of a training series checkpoint');
   const all = x.seriesFits().filter((s) => s.pts.length >= 3);
   if (x.tokensUnknown.length) d.notes.push(`tokens trained unknown, not plotted: ${x.tokensUnknown.join(', ')} (give them when loading the checkpoint)`);
   if (all.length === 0) missing('no training series with ≥ 3 measured checkpoints in this session (checkpoints need a series name, tokens trained and a completed CETT-PPL-p% or CETT run)');
@@ -440,12 +493,14 @@ export function plotData(kind: ChartKind, src: ChartSource, opts: ChartOptions =
   const ctx = new Ctx(src, opts, deps);
   const d = BUILDERS[kind](ctx, opts);
   d.choices = [...ctx.choices];
+  // which measurement each series line is made of (the caption says it; the metadata names the runs)
+  d.notes.push(...ctx.lineNotes.filter((n) => d.series.some((s) => n.startsWith(`${s.id}: `))));
   d.provenance = {
     session: src.name,
     ...(src.file ? { sessionFile: src.file } : {}),
     runs: [...ctx.used.values()].map((r) => {
       const c = ctx.ckpts.get(r.checkpointId);
-      return { id: r.id, checkpoint: c?.name ?? r.checkpointId, method: r.method, p: r.p, cett: r.cett, param: r.param, label: runLabel(r, c) };
+      return { id: r.id, checkpoint: c?.name ?? r.checkpointId, method: r.method, p: r.p, cett: r.cett, param: r.param, label: ctx.usedLabels.get(r.id) ?? runLabel(r, c) };
     }),
   };
   // a log axis cannot show values ≤ 0: say so rather than silently dropping them

@@ -50,6 +50,13 @@ export interface SourceRun {
   createdAt?: string;
   /** a CETT-PPL-p% run whose p% target no CETT met (its numbers are the edge of the search): why */
   targetNotMet?: string;
+  /**
+   * the measure-series run this run is one checkpoint's point of (paper Sec. 5.1: one CETT, searched on the series'
+   * last checkpoints, applied to every checkpoint); undefined for a run of its own
+   */
+  seriesRun?: string;
+  /** evaluation tokens the run measured on (its token budget) */
+  tokens?: number;
 }
 
 /** A sparsity–data fit of one series (laws, paper Sec. 5.1, Eq. 4–5), in the law's units: D in billions of tokens. */
@@ -125,6 +132,8 @@ const snapshotSchema = z.object({
         .optional(),
       neuronFrequency: z.array(num.min(0).max(1)).optional(),
       createdAt: z.string().optional(),
+      seriesRun: z.string().optional(),
+      tokens: num.positive().optional(),
     }),
   ),
   fits: z

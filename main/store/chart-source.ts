@@ -50,6 +50,9 @@ export function sessionChartSource(s: SessionStore, owned: boolean): ChartSource
           neuronFrequency: freq?.length ? freq.flat() : undefined,
           createdAt: r.createdAt,
           ...(r.targetNotMet ? { targetNotMet: r.targetNotMet } : {}),
+          // a measure-series run's point: the charts keep one series run's points together (never mixed with single runs)
+          ...(r.kind === 'series-point' && r.parentId ? { seriesRun: r.parentId } : {}),
+          ...(num(res.tokens) !== undefined ? { tokens: num(res.tokens) } : {}),
         });
         // sweeps store their points in the result: one chart run per point
         if (Array.isArray(res.points) && !hasPointRows.has(r.id))
