@@ -24,8 +24,27 @@ export function methodName(c: Pick<LabelConfig, 'method' | 'p' | 'param' | 'swee
   return method === 'cett-ppl' ? (c.sweep ? 'CETT' : `CETT-PPL-${c.p ?? 1}%`) : `${NAMES[method] ?? method}${c.param !== undefined && !c.sweep ? ` ${c.param}` : ''}`;
 }
 
+/**
+ * A sweep's values in words: 'p = 1, 5, 10%' (a p% sweep), '0.05, 0.1, 0.2' (a fixed-CETT or baseline parameter); past
+ * six values the first three, '…' and the last two. Numbers to 4 significant digits (no 0.30000000000000004).
+ */
+export function sweepValuesText(over: 'p' | 'param', values: readonly number[]): string {
+  const v = values.map((x) => String(+x.toPrecision(4)));
+  const list = v.length > 6 ? [...v.slice(0, 3), '…', ...v.slice(-2)].join(', ') : v.join(', ');
+  return over === 'p' ? `p = ${list}%` : list;
+}
+
+/**
+ * A sweep named by what it varies, its point count and values: 'CETT-PPL-p% sweep ×3 (p = 1, 5, 10%)', 'CETT sweep ×5
+ * (0.01, …)', 'Top-k (token) sweep ×6 (0.05, …)'. `values` left out: the count only. The runs table and run page use it.
+ */
+export function sweepName(method: string, over: 'p' | 'param', n: number, values?: readonly number[]): string {
+  const name = over === 'p' ? 'CETT-PPL-p%' : method === 'cett-ppl' || method === 'cett' ? 'CETT' : (NAMES[method] ?? method);
+  return `${name} sweep ×${n}${values?.length ? ` (${sweepValuesText(over, values)})` : ''}`;
+}
+
 export function describeConfig(c: LabelConfig): string {
-  if (c.sweepP?.length) return `CETT-PPL-p% sweep · ${what(c)} · p = ${c.sweepP.join(', ')}%`;
+  if (c.sweepP?.length) return `CETT-PPL-p% sweep · ${what(c)} · ${sweepValuesText('p', c.sweepP)}`;
   const m = methodName(c);
   return `${m} · ${what(c)}${c.sweep ? ` · sweep ×${c.sweep.length}` : ''}`;
 }

@@ -39,8 +39,28 @@ const RUN_SELECT = `SELECT r.id, r.parent_id, r.kind, r.method, r.label, r.check
   r.activation_ratio, r.ppl_ratio, r.ppl_dense, r.ppl_sparse, r.provider, r.dtype, r.app_version, r.ort_version, r.error, r.notes, r.tags,
   (SELECT coalesce(json_extract(x.summary, '$.targetNotMet'), CASE WHEN json_extract(x.summary, '$.targetsNotMet') > 0
     THEN json_extract(x.summary, '$.targetsNotMet') || ' of the sweep''s p% targets cannot be met (see its points)' END) FROM results x WHERE x.run_id = r.id) AS target_not_met,
+  CASE WHEN json_valid(r.config) THEN json_extract(r.config, '$.sweepP') END AS sweep_p,
+  CASE WHEN json_valid(r.config) THEN json_extract(r.config, '$.sweep') END AS sweep_param,
   r.created_at, r.updated_at, r.deleted, c.name AS ck_name, c.activation AS ck_activation, c.series AS ck_series, c.tokens_trained AS ck_tokens
   FROM runs r LEFT JOIN checkpoints c ON c.id = r.checkpoint_id`;
+
+/**
+ * A sweep run's values from its config's `sweepP` / `sweep` (JSON text from json_extract): a list of finite numbers,
+ * else nothing (a config written by hand or by another version may hold anything there: the row then names no sweep).
+ */
+function sweepOfConfig(sweepP: unknown, sweep: unknown): { sweep?: RunRow['sweep'] } {
+  for (const [over, raw] of [['p', sweepP], ['param', sweep]] as const) {
+    if (typeof raw !== 'string') continue;
+    let v: unknown;
+    try {
+      v = JSON.parse(raw);
+    } catch {
+      continue;
+    }
+    if (Array.isArray(v) && v.length && v.every((x) => typeof x === 'number' && Number.isFinite(x))) return { sweep: { over, values: v as number[] } };
+  }
+  return {};
+}
 
 function toRun(r: Record<string, unknown>): RunRow {
   return {
@@ -72,6 +92,7 @@ function toRun(r: Record<string, unknown>): RunRow {
     notes: (r.notes as string) ?? '',
     tags: parseTags(r.tags),
     targetNotMet: typeof r.target_not_met === 'string' ? r.target_not_met : null,
+    ...sweepOfConfig(r.sweep_p, r.sweep_param),
     createdAt: r.created_at as string,
     updatedAt: r.updated_at as string,
     deleted: !!r.deleted,

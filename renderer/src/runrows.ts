@@ -1,5 +1,6 @@
 /** Sorting of the session browser's runs table (SessionRun rows of the sessions domain). */
 import type { SessionRun } from '../../main/api/contract';
+import { sweepName } from '../../common/run-label';
 
 export type SortKey = 'checkpoint' | 'series' | 'method' | 'status' | 'activationRatio' | 'pplRatio' | 'createdAt' | 'tokensTrained';
 
@@ -13,14 +14,16 @@ export function sortValue(r: SessionRun, k: SortKey): string | number {
 const BASELINE: Record<string, string> = { cett: 'CETT', fat: 'FAT-ε', relu: 'ReLU', 'topk-token': 'Top-k (token)', 'topk-batch': 'Top-k (batch)' };
 
 /**
- * The method column. A sweep is named by what it fixes ('CETT sweep ×5'), never 'CETT-PPL-1%' (the p% of its config
- * plays no part); a sweep point by its parameter ('CETT 0.2', 'FAT-ε 0.01'). `sweepPoints`: the run's sweep children;
- * `overP`: they are a p% sweep's ('CETT-PPL-p% sweep ×3'; each point is then a full 'CETT-PPL-5%' run).
+ * The method column. A sweep is named by what it varies, with its point count and values ('CETT sweep ×5 (0.01, 0.05,
+ * …)', common/run-label sweepName), never 'CETT-PPL-1%' (the p% of its config plays no part); a sweep point by its
+ * parameter ('CETT 0.2', 'FAT-ε 0.01'). The row's `sweep` (from its config) says what it sweeps, so a sweep whose
+ * points live only in its result (recorded before points were runs) or that was interrupted is named as one.
+ * Without it: `sweepPoints`, the run's sweep children; `overP`: they are a p% sweep's (each point a 'CETT-PPL-5%' run).
  */
-export function methodLabel(r: Pick<SessionRun, 'method' | 'p' | 'param'> & { kind?: string }, sweepPoints = 0, overP = false): string {
+export function methodLabel(r: Pick<SessionRun, 'method' | 'p' | 'param'> & { kind?: string; sweep?: SessionRun['sweep'] }, sweepPoints = 0, overP = false): string {
   const base = BASELINE[r.method] ?? r.method;
-  if (sweepPoints > 0 && overP) return `CETT-PPL-p% sweep ×${sweepPoints}`;
-  if (sweepPoints > 0) return `${r.method === 'cett-ppl' ? 'CETT' : base} sweep ×${sweepPoints}`;
+  if (r.sweep?.values.length) return sweepName(r.method, r.sweep.over, r.sweep.values.length, r.sweep.values);
+  if (sweepPoints > 0) return sweepName(r.method, overP ? 'p' : 'param', sweepPoints);
   // a cett-ppl row without p is a sweep whose points are not recorded yet (it is running, or failed)
   if (r.method === 'cett-ppl') return r.p === null || r.p === undefined ? 'sweep (no points yet)' : `CETT-PPL-${r.p}%`;
   return r.param !== null && r.param !== undefined ? `${base} ${r.param}` : base;

@@ -76,8 +76,8 @@ describe('sweep points are runs of their own', () => {
       const parent = rows.find((r) => r.id === f1.id)!;
       expect(parent.p).toBeNull(); // not 'CETT-PPL-1%'
       const counts = sweepCounts(rows);
-      expect(methodLabel(parent, counts.get(parent.id))).toBe('CETT sweep ×3');
-      expect(methodLabel(rows.find((r) => r.id === f2.id)!, counts.get(f2.id))).toBe('FAT-ε sweep ×2');
+      expect(methodLabel(parent, counts.get(parent.id))).toBe('CETT sweep ×3 (0, 0.05, 0.3)'); // what it sweeps, from its config
+      expect(methodLabel(rows.find((r) => r.id === f2.id)!, counts.get(f2.id))).toBe('FAT-ε sweep ×2 (0, 0.02)');
       expect(methodLabel(rows.find((r) => r.id === `${f2.id}#1`)!)).toBe('FAT-ε 0.02');
       // the full result stays on the parent
       expect(((await e.call('sessions.getRun', { id: f1.id })) as { result: { points: unknown[] } }).result.points).toHaveLength(3);

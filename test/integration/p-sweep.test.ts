@@ -61,7 +61,7 @@ describe('p% sweep', () => {
       const parent = rows.find((r) => r.id === id)!;
       const kids = rows.filter((r) => r.parentId === id).sort((x, y) => x.id.localeCompare(y.id));
       expect(parent.p).toBeNull();
-      expect(methodLabel(parent, sweepCounts(rows).get(id), true)).toBe('CETT-PPL-p% sweep ×3');
+      expect(methodLabel(parent, sweepCounts(rows).get(id), true)).toBe('CETT-PPL-p% sweep ×3 (p = 0.01, 3, 40%)');
       expect(kids.map((k) => [k.kind, k.method, k.p, k.status])).toEqual(PS.map((p) => ['sweep-point', 'cett-ppl', p, 'completed']));
       expect(kids.map((k) => methodLabel(k))).toEqual(PS.map((p) => `CETT-PPL-${p}%`));
       expect(kids.map((k) => [k.cett, k.activationRatio, k.pplRatio])).toEqual(sweep.points.map((x) => [x.cett, x.activationRatio, x.pplRatio]));

@@ -187,6 +187,12 @@ export interface SessionRun {
   tags: string[];
   /** why its p% target cannot be met (a CETT-PPL-p% run, or a p% sweep with such points); null: met, or not a p% run */
   targetNotMet: string | null;
+  /**
+   * What a sweep run sweeps, from its configuration (`sweepP`: a p% sweep, p in %; `sweep`: a fixed-CETT or baseline
+   * parameter sweep): the values asked for, so a sweep whose points live only in its result (recorded before points
+   * were runs of their own) or that was interrupted is still named as one. Absent for other runs.
+   */
+  sweep?: { over: 'p' | 'param'; values: number[] };
   createdAt: string;
   updatedAt: string;
   deleted: boolean;
