@@ -4,7 +4,7 @@
  * LabError('NOT_FOUND') that says what is missing.
  */
 import { LabError } from '../api/errors';
-import type { ChartKind, ChartOptions, PlotData, PlotPoint, PlotSeries } from '../api/domains/charts';
+import type { ChartKind, ChartOptions, PlotData, PlotPoint, PlotSeries, SeriesPointsLine } from '../api/domains/charts';
 import type { ChartSource, SourceCheckpoint, SourceFit, SourceRun, SourceWidthDepthFit } from './source';
 import { evalFit, fitDerivative, sampleRange } from './curves';
 
@@ -175,18 +175,51 @@ function base(kind: ChartKind, o: ChartOptions, p: Omit<PlotData, 'kind' | 'xSca
   return { kind, ...p, title: o.title ?? p.title, xScale: o.xScale ?? p.xScale ?? 'linear', yScale: o.yScale ?? p.yScale ?? 'linear', series: [], notes: [] };
 }
 
-function activationVsTokens(x: Ctx, o: ChartOptions): PlotData {
-  const d = base('activation-vs-tokens', o, { title: 'Activation ratio vs training tokens', xLabel: 'Tokens trained (B)', yLabel: 'Activation ratio (%)' });
-  d.xMagnitude = B;
-  // the run picker: a measure-series run (its id stands for all its points) or a single run (its method, p/CETT and
-  // token budget make the line); an explicit run that is not in the session, not completed or not such a run is an error
+/**
+ * The run picker of the series lines: a measure-series run (its id stands for all its points) or a single run (its
+ * method, p/CETT and token budget make the line); an explicit run that is not in the session, not completed or not
+ * such a run is an error.
+ */
+function seriesRunChoices(x: Ctx): { id: string; label: string }[] {
   const parents = new Set(x.runs.map((r) => r.seriesRun).filter((id) => id !== undefined));
   const inSeries = (r: SourceRun) => !!x.ckpts.get(r.checkpointId)?.series;
   const has = (r: SourceRun) => parents.has(r.id) || (inSeries(r) && r.activationRatio !== undefined && (r.seriesRun !== undefined || r.method === 'cett-ppl' || r.method === 'cett'));
-  d.runChoices = x.runs
+  const choices = x.runs
     .filter((r) => has(r) && (parents.has(r.id) || r.seriesRun === undefined))
     .map((r) => ({ id: r.id, label: parents.has(r.id) ? `series ${x.ckpts.get(r.checkpointId)?.series} · measure-series · run ${r.id}` : runLabel(r, x.ckpts.get(r.checkpointId)) }));
   explicitRun(x, has, 'activation ratio of a training series checkpoint');
+  return choices;
+}
+
+/**
+ * The points of every series line exactly as the activation-vs-tokens chart selects them (Ctx.seriesLine: one
+ * measurement per line), with the stored numbers unconverted: what the Laws page fits. `opts.run` picks the
+ * measurement as in the chart; `opts.series` limits the series.
+ */
+export function seriesLines(src: ChartSource, opts: Pick<ChartOptions, 'run' | 'series'> = {}): { lines: SeriesPointsLine[]; runChoices: { id: string; label: string }[]; tokensUnknown: string[] } {
+  const x = new Ctx(src, opts, {});
+  const runChoices = seriesRunChoices(x);
+  const lines = x
+    .seriesFits()
+    .filter((s) => s.pts.length > 0)
+    .map((s) => {
+      const note = x.lineNotes.find((n) => n.startsWith(`${s.series}: `)) ?? '';
+      const parent = s.pts[0].run.seriesRun;
+      return {
+        series: s.series,
+        ...(s.activation ? { activation: s.activation } : {}),
+        note,
+        ...(parent !== undefined ? { seriesRun: parent } : {}),
+        points: s.pts.map((p) => ({ tokens: p.c.tokensTrained!, activationRatio: p.run.activationRatio!, run: p.run.id, checkpoint: p.c.name, label: runLabel(p.run, p.c) })),
+      };
+    });
+  return { lines, runChoices, tokensUnknown: x.tokensUnknown };
+}
+
+function activationVsTokens(x: Ctx, o: ChartOptions): PlotData {
+  const d = base('activation-vs-tokens', o, { title: 'Activation ratio vs training tokens', xLabel: 'Tokens trained (B)', yLabel: 'Activation ratio (%)' });
+  d.xMagnitude = B;
+  d.runChoices = seriesRunChoices(x);
   const all = x.seriesFits().filter((s) => s.pts.length >= 3);
   if (x.tokensUnknown.length) d.notes.push(`tokens trained unknown, not plotted: ${x.tokensUnknown.join(', ')} (give them when loading the checkpoint)`);
   if (all.length === 0) missing('no training series with ≥ 3 measured checkpoints in this session (checkpoints need a series name, tokens trained and a completed CETT-PPL-p% or CETT run)');

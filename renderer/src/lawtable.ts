@@ -2,7 +2,7 @@
  * The fit table of the Laws page (issue 18) as CSV and LaTeX: one row per series with its form, A₀ and every
  * parameter with its confidence interval, R², RMSE, points fitted and warm-up points dropped.
  */
-import type { SeriesLawFit } from '../../main/api/contract';
+import type { LawPoint, SeriesLawFit, SeriesPointsLine } from '../../main/api/contract';
 
 const FIXED = ['series', 'activation', 'form', 'A0', 'A0_low', 'A0_high', 'r2', 'rmse', 'n', 'dropped'];
 
@@ -44,4 +44,15 @@ export function fitTableLatex(fits: SeriesLawFit[]): string {
     `% intervals: ${level}% residual bootstrap`,
   ];
   return lines.join('\n') + '\n';
+}
+
+/**
+ * The points the Laws page fits: every series line's points as the engine selected them (charts.seriesPoints: ONE
+ * measurement per series, the numbers as stored), each naming its run. Points at 0 tokens trained are left out
+ * (the law's D must be positive).
+ */
+export function lawPointsOf(lines: SeriesPointsLine[]): LawPoint[] {
+  return lines.flatMap((l) =>
+    l.points.filter((p) => p.tokens > 0).map((p) => ({ tokens: p.tokens, activationRatio: p.activationRatio, series: l.series, ...(l.activation ? { activation: l.activation } : {}), source: `run ${p.run}` })),
+  );
 }

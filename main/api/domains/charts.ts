@@ -71,7 +71,25 @@ export const chartsRequests = {
   /** chart settings saved in the session (restored when the chart is reopened) */
   'charts.settings.get': z.object({ sessionPath: sessionPath.optional(), kind }).strict(),
   'charts.settings.save': z.object({ sessionPath: sessionPath.optional(), kind, options: chartOptionsSchema }).strict(),
+  /**
+   * the training series' points exactly as the activation-vs-tokens chart selects them (one measurement per line:
+   * `run` picks it as the chart's options.run does), as stored: raw tokens trained and activation ratio fractions,
+   * for the law fit (the Laws page)
+   */
+  'charts.seriesPoints': z.object({ sessionPath: sessionPath.optional(), run: z.string().max(200).optional(), series: z.array(z.string().max(200)).max(200).optional() }).strict(),
 };
+
+/** One training series' line for the law fit (charts.seriesPoints): its stored numbers and the measurement used. */
+export interface SeriesPointsLine {
+  series: string;
+  activation?: string;
+  /** which measurement the line is made of, e.g. 'relu-64x2: measure-series run r12; 3 other run(s) … not plotted' */
+  note: string;
+  /** the measure-series run the line is made of, if any */
+  seriesRun?: string;
+  /** tokens: raw count; activationRatio: fraction; run: the run id of that point; label: checkpoint · method · run */
+  points: { tokens: number; activationRatio: number; run: string; checkpoint: string; label: string }[];
+}
 
 /** One plotted point. x/y are in plotted units (%, billions of tokens, …). */
 export interface PlotPoint {
@@ -163,4 +181,5 @@ export interface ChartsResponses {
   'charts.export': ChartExportResult;
   'charts.settings.get': { options: ChartOptions | null };
   'charts.settings.save': { saved: true };
+  'charts.seriesPoints': { lines: SeriesPointsLine[]; runChoices: { id: string; label: string }[]; tokensUnknown: string[] };
 }

@@ -9,7 +9,7 @@ import type { EngineContext } from '../context';
 import { LabError } from '../../api/errors';
 import { CHART_KINDS, chartOptionsSchema, type ChartOptions } from '../../api/domains/charts';
 import { openChartSource } from '../../charts/open';
-import { plotData, KIND_INFO, type DataDeps } from '../../charts/data';
+import { plotData, seriesLines, KIND_INFO, type DataDeps } from '../../charts/data';
 import { buildChartConfig } from '../../charts/spec';
 import { exportChart } from '../../charts/export';
 import type { ChartSource, SourceWidthDepthFit } from '../../charts/source';
@@ -79,4 +79,5 @@ export const chartsHandlers: HandlerMap = {
       src.saveChartSettings(req.kind, req.options);
       return { saved: true as const };
     }, true),
+  'charts.seriesPoints': (req, ctx) => withSource(ctx, req.sessionPath, (src) => seriesLines(src, { ...(req.run ? { run: req.run } : {}), ...(req.series ? { series: req.series } : {}) })),
 };

@@ -1,0 +1,108 @@
+/**
+ * The Laws page's request path (renderer/src/views/LawsView.vue): charts.seriesPoints gives each training series the
+ * points of ONE measurement, selected as the activation-vs-tokens chart selects its line (main/charts/data.ts), and
+ * laws.fit fits exactly those. A session with two measure-series runs of one series (p = 5% and p = 20%) and a later
+ * single CETT-PPL run on its last checkpoint, measured on tiny in-memory models by main/metrics and stored through the
+ * jobs' session persistence; the engine reads the session file. The page used to send every series point of the
+ * session, both series runs mixed into one fit.
+ */
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { SessionStore } from '../../main/store';
+import { Engine } from '../../main/engine/engine';
+import { SessionJobPersistence } from '../../main/jobs/session-persistence';
+import { JsonFilePersistence } from '../../main/jobs/persistence';
+import { batchStream } from '../../main/metrics/data';
+import { measureCettPpl, measureSeries } from '../../main/metrics/cett-ppl';
+import type { MeasureTarget } from '../../main/metrics/target';
+import type { SeriesResult } from '../../main/metrics/types';
+import type { ResponseOf } from '../../main/api/contract';
+import { lawPointsOf } from '../../renderer/src/lawtable';
+import { makeToyModel } from './metrics-toy-model';
+
+let dir: string;
+let file: string;
+let engine: Engine;
+let s5: SeriesResult;
+let s20: SeriesResult;
+let singleRatio: number;
+const TOKENS = [1e9, 2e9, 4e9, 8e9, 16e9];
+const SERIES = 'toyseries';
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-laws-points-'));
+  file = path.join(dir, 'lab.sparsitylab');
+  const paths = TOKENS.map((_, i) => path.join(dir, SERIES, `step-${i}`));
+  const cfg = { seed: 7, vocab: 24, d: 8, f: 24, layers: 2, gated: true, activation: 'relu' as const };
+  const models = TOKENS.map((_, i) => makeToyModel({ ...cfg, seed: cfg.seed + i - 1 }));
+  const data = batchStream(models.at(-1)!.sample(6, 16, 3), { seqLen: 16, batch: 3 }, 'toy');
+  const entries = models.map((m, i) => ({ id: paths[i], tokensSeen: TOKENS[i], open: async (): Promise<MeasureTarget> => ({ id: paths[i], runner: m, downWeights: m.down }) }));
+  s5 = await measureSeries(entries, data, { p: 5, tol: 1e-2, thresholdMode: 'authors', lastK: 2 });
+  s20 = await measureSeries(entries, data, { p: 20, tol: 1e-2, thresholdMode: 'authors', lastK: 2 });
+  const single = await measureCettPpl(await entries.at(-1)!.open(), data, { p: 1, tol: 1e-3, thresholdMode: 'authors' });
+  singleRatio = single.activationRatio;
+
+  const s = SessionStore.create(file);
+  const p = new SessionJobPersistence(() => s, new JsonFilePersistence(path.join(dir, 'jobs')));
+  const seriesCfg = (pp: number) => ({ kind: 'measure-series', method: 'cett-ppl', p: pp, checkpoints: paths.map((q, i) => ({ path: q, tokensSeen: TOKENS[i] })), lastK: 2 });
+  const pause = () => new Promise((r) => setTimeout(r, 5)); // distinct creation times
+  await p.create('se5', 'measure-series', seriesCfg(5));
+  await p.finish('se5', 'completed', { result: s5 });
+  await pause();
+  await p.create('se20', 'measure-series', seriesCfg(20));
+  await p.finish('se20', 'completed', { result: s20 });
+  await pause();
+  await p.create('one', 'measure', { kind: 'measure', method: 'cett-ppl', p: 1, checkpoint: paths.at(-1) });
+  await p.finish('one', 'completed', { result: single });
+  s.close();
+  engine = new Engine({ paths: { userData: dir, cache: dir }, log: { info() {}, warn() {}, error() {} } });
+});
+afterAll(async () => {
+  await engine?.dispose();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** what the Laws page does: the series' points from the engine, then the fit of exactly those (no warm-up dropped) */
+async function lawsPage(run?: string) {
+  const sp = (await engine.call('charts.seriesPoints', { sessionPath: file, ...(run ? { run } : {}) })) as ResponseOf<'charts.seriesPoints'>;
+  const points = lawPointsOf(sp.lines);
+  const { fits } = (await engine.call('laws.fit', { points, form: 'relu', bootstrap: 0, seed: 1 })) as ResponseOf<'laws.fit'>;
+  return { sp, points, fits };
+}
+
+test('the fixture has what the test needs: the series runs and the single run differ on the last checkpoint', () => {
+  const last = (s: SeriesResult) => s.checkpoints.at(-1)!.activationRatio;
+  expect(new Set([last(s5), last(s20), singleRatio]).size).toBe(3);
+  expect(s5.checkpoints.map((c) => c.activationRatio)).not.toEqual(s20.checkpoints.map((c) => c.activationRatio));
+});
+
+test("the fit's points are exactly the latest series run's stored results; the other series run and the single run are left out", async () => {
+  const { sp, points, fits } = await lawsPage();
+  expect(sp.lines.map((l) => l.series)).toEqual([SERIES]);
+  expect(sp.lines[0].seriesRun).toBe('se20');
+  expect(sp.lines[0].note).toMatch(/^toyseries: measure-series run se20; 6 other run\(s\)/);
+  expect(points.map((q) => q.source)).toEqual(TOKENS.map((_, i) => `run se20#${i}`));
+  expect(fits).toHaveLength(1);
+  const f = fits[0];
+  expect(f.points.map((q) => q.tokens)).toEqual(TOKENS);
+  // bit for bit against the stored measurement (Object.is per value)
+  f.points.forEach((q, i) => expect(Object.is(q.A, s20.checkpoints[i].activationRatio)).toBe(true));
+  expect(f.stats.n).toBe(TOKENS.length);
+  // the run picker offers both series runs and the single run
+  expect(sp.runChoices.map((c) => c.id)).toEqual(expect.arrayContaining(['se5', 'se20', 'one']));
+});
+
+test('choosing the other series run (by its id or one of its points) fits its points', async () => {
+  for (const run of ['se5', 'se5#1']) {
+    const { sp, fits } = await lawsPage(run);
+    expect(sp.lines[0].seriesRun).toBe('se5');
+    expect(fits[0].points.map((q) => q.tokens)).toEqual(TOKENS);
+    fits[0].points.forEach((q, i) => expect(Object.is(q.A, s5.checkpoints[i].activationRatio)).toBe(true));
+  }
+  await expect(engine.call('charts.seriesPoints', { sessionPath: file, run: 'nope' })).rejects.toThrow(/run nope is not in this session/);
+  // the single run alone measured one checkpoint: a line of one point, never mixed with a series run's
+  const one = (await engine.call('charts.seriesPoints', { sessionPath: file, run: 'one' })) as ResponseOf<'charts.seriesPoints'>;
+  expect(one.lines[0].points.map((q) => [q.run, q.activationRatio])).toEqual([['one', singleRatio]]);
+});
