@@ -9,7 +9,8 @@ import { SessionStore } from '../../main/store';
 
 let seriesRun = '';
 const lab = useLab('slab-lab-laws-measure-e2e-', (home) => {
-  const session = prepareDemoSession(home).path;
+  const { path: session, message } = prepareDemoSession(home);
+  if (!session) throw new Error(message);
   const s = SessionStore.open(session, { readOnly: true });
   seriesRun = s.listRuns({}).filter((r) => r.kind === 'measure-series' && r.series === 'relu-64x2').sort((a, b) => a.createdAt.localeCompare(b.createdAt)).at(-1)!.id;
   s.close();
