@@ -4,6 +4,10 @@
  * (main/graph/instrument-onnx.ts): one pattern match for both. Patterns (weights as initializers, MatMul(x, W)):
  *   gated:     MatMul(x, W_gate[d,F]) → activation → s;  Mul(s, MatMul(x, W_up[d,F])) = a;  MatMul(a, W_down[F,d])
  *   non-gated: MatMul(x, W_in[d,F]) (+ bias) → activation = s = a;                              MatMul(a, W_down[F,d])
+ * Each MatMul may be a Gemm (transB or not), its weight a Transpose of an initializer (projectionOf), and each
+ * projection's output may reach the activation/Mul through the exporters' wrappers (WRAPPER: Reshape, Identity, Cast,
+ * … — TorchScript's 2-D linear is Reshape → Gemm → Reshape, often followed by an Identity) and a bias Add: gate, up
+ * and down are all seen through the same wrappers (projectionBehind), so a wrapped gated block is found gated.
  */
 import { TensorProto_DataType, type ModelProto, type NodeProto, type TensorProto } from 'onnx-buf';
 import { LabError } from '../api/errors';
@@ -19,6 +23,9 @@ export interface FfnBlock {
   s: string;
   F: number;
   gated: boolean;
+  /** the initializers of the up projection (W_in when non-gated) and, when gated, of the gate projection */
+  up: string;
+  gate?: string;
   /** W_out's element type (FLOAT16 or FLOAT): the type a takes in the graph */
   elem: TensorProto_DataType;
   /** W_out's initializer and its layout: [F, d] (MatMul(a, W), Gemm) or, when `transposed`, [d, F] (Gemm transB, Transpose(W)) */
@@ -30,6 +37,10 @@ export interface FfnBlock {
 const ELEMENTWISE = new Set(['Relu', 'Sigmoid', 'Mul', 'Add', 'Sub', 'Div', 'Tanh', 'Erf', 'Pow', 'Gelu', 'FastGelu', 'Where', 'Greater', 'Cast', 'Neg', 'Sqrt', 'Max', 'Min', 'Clip', 'HardSigmoid', 'Identity', 'Softplus']);
 /** ops that only re-view their first input (exporters wrap 2-D GEMMs in them: GPT-2's Conv1D is view → addmm → view) */
 export const VIEW = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze']);
+/** ops an exporter puts between a projection and what reads it without changing a value: re-views, Identity, Cast
+ * (a Transpose of activations is not one: it would move the F axis the masks act on; a Transpose of the WEIGHT is
+ * projectionOf's) */
+const WRAPPER = new Set([...VIEW, 'Identity', 'Cast']);
 
 /** a linear projection with a constant weight: [in, out] and where the weight lives */
 export interface Projection {
@@ -70,22 +81,28 @@ export function findFfnBlocks(model: ModelProto, file: string): FfnBlock[] {
   const producer = new Map<string, NodeProto>();
   for (const n of gr.node) for (const o of n.output) producer.set(o, n);
   const dims = (name: string) => inits.get(name)?.dims.map(Number);
-  /** a projection x·W[d,F] (possibly + bias, possibly re-viewed) */
-  const isInProj = (name: string, d: number, F: number): boolean => {
+  /** the projection x·W[d,F] that `name` is, seen through wrappers and a bias Add (one walk for gate, up and W_in) */
+  const projectionBehind = (name: string, d: number, F: number): Projection | undefined => {
     let n = producer.get(name);
-    for (let hop = 0; hop < 3 && n && (n.opType === 'Add' || VIEW.has(n.opType)); hop++)
-      n = n.opType === 'Add' ? n.input.map((i) => producer.get(i)).find((p) => p && (p.opType === 'MatMul' || p.opType === 'Gemm' || VIEW.has(p.opType))) : producer.get(n.input[0]);
+    for (let hop = 0; hop < 8 && n && (n.opType === 'Add' || WRAPPER.has(n.opType)); hop++)
+      n = n.opType === 'Add' ? n.input.map((i) => producer.get(i)).find((p) => p && (p.opType === 'MatMul' || p.opType === 'Gemm' || WRAPPER.has(p.opType))) : producer.get(n.input[0]);
     const w = projectionOf(n, inits, producer);
-    return !!w && w.inDim === d && w.outDim === F;
+    return w && w.inDim === d && w.outDim === F ? w : undefined;
   };
-  /** does `name` come from an [d,F] input projection through elementwise (and view) ops only? */
-  const reachesInProj = (name: string, d: number, F: number, depth = 0): boolean => {
-    if (isInProj(name, d, F)) return true;
+  const isInProj = (name: string, d: number, F: number) => !!projectionBehind(name, d, F);
+  /** the [d,F] input projection `name` comes from through elementwise (and view) ops only, if any */
+  const reachedProj = (name: string, d: number, F: number, depth = 0): Projection | undefined => {
+    const w = projectionBehind(name, d, F);
+    if (w) return w;
     const n = producer.get(name);
-    if (!n || depth > 16) return false;
-    if (VIEW.has(n.opType)) return reachesInProj(n.input[0], d, F, depth + 1);
-    if (!ELEMENTWISE.has(n.opType)) return false;
-    return n.input.some((i) => !inits.has(i) && reachesInProj(i, d, F, depth + 1));
+    if (!n || depth > 16) return undefined;
+    if (VIEW.has(n.opType)) return reachedProj(n.input[0], d, F, depth + 1);
+    if (!ELEMENTWISE.has(n.opType)) return undefined;
+    for (const i of n.input) {
+      const r = inits.has(i) ? undefined : reachedProj(i, d, F, depth + 1);
+      if (r) return r;
+    }
+    return undefined;
   };
   // the hidden size d from the token embedding (the Gather on the largest rank-2 table): a down projection
   // writes d-wide rows. Without it, the next layer's up projection (fed from the residual stream, which comes
@@ -107,7 +124,8 @@ export function findFfnBlocks(model: ModelProto, file: string): FfnBlock[] {
     let consumer = idx;
     let a = n.input[0];
     let p = producer.get(a);
-    for (let hop = 0; hop < 2 && p && VIEW.has(p.opType); hop++) {
+    // (re-views and Identity only: a Cast here would give a another element type than W_out's)
+    for (let hop = 0; hop < 4 && p && (VIEW.has(p.opType) || p.opType === 'Identity'); hop++) {
       consumer = index.get(p)!;
       a = p.input[0];
       p = producer.get(a);
@@ -118,10 +136,14 @@ export function findFfnBlocks(model: ModelProto, file: string): FfnBlock[] {
     if (p.opType === 'Mul') {
       const [x, y] = p.input;
       // gated: one factor is the up projection itself, the other the activation of the gate projection
-      if (isInProj(y, d, F) && !isInProj(x, d, F) && reachesInProj(x, d, F)) return void blocks.push({ ...base, s: x, gated: true });
-      if (isInProj(x, d, F) && !isInProj(y, d, F) && reachesInProj(y, d, F)) return void blocks.push({ ...base, s: y, gated: true });
+      for (const [s, u] of [[x, y], [y, x]]) {
+        const up = projectionBehind(u, d, F);
+        const gate = up && !isInProj(s, d, F) ? reachedProj(s, d, F) : undefined;
+        if (up && gate && gate.weight !== up.weight) return void blocks.push({ ...base, s, gated: true, up: up.weight, gate: gate.weight });
+      }
     }
-    if (ELEMENTWISE.has(p.opType) && !isInProj(a, d, F) && reachesInProj(a, d, F)) blocks.push({ ...base, s: a, gated: false });
+    const up = ELEMENTWISE.has(p.opType) && !isInProj(a, d, F) ? reachedProj(a, d, F) : undefined;
+    if (up) blocks.push({ ...base, s: a, gated: false, up: up.weight });
   });
   if (!blocks.length) {
     const seen = new Map<string, number>();

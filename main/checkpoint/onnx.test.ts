@@ -10,6 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { GraphBuilder, DT } from '../graph/onnx-builder';
 import { inspectCheckpoint, loadCheckpoint } from './index';
 import { byteLevelTokenizerJson } from './testing/tiny';
+import { findFfnBlocks } from './onnx-ffn';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ckpt-onnx-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -17,19 +18,27 @@ afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const d = 8, F = 20, V = 30, L = 3;
 const zeros = (n: number) => new Float32Array(n);
 
-/** embed → L × (gate/up MatMul → act (→ Mul) → down MatMul + residual) → lm_head MatMul */
-function decoder(gated: boolean, act: 'Relu' | 'Sigmoid'): Uint8Array {
+type Wrap = (g: GraphBuilder, y: string, l: number) => string;
+/**
+ * embed → L × (gate/up MatMul → act (→ Mul) → down MatMul + residual) → lm_head MatMul. `gated` may differ by layer;
+ * 'Silu' non-gated is h·sigmoid(h) of one projection h; `wrap` rewrites each gate/up projection's output (the
+ * exporters' Reshape/Identity/Cast wrappers).
+ */
+function decoder(gated: boolean | ((l: number) => boolean), act: 'Relu' | 'Sigmoid' | 'Silu', wrap: Wrap = (_g, y) => y): Uint8Array {
   const g = new GraphBuilder('tiny');
   const ids = g.input('input_ids', DT.INT64, ['b', 't']);
   let x = g.op('Gather', [g.init('embed', DT.FLOAT, [V, d], zeros(V * d)), ids]);
   for (let l = 0; l < L; l++) {
-    const up = g.op('MatMul', [x, g.init(`up${l}`, DT.FLOAT, [d, F], zeros(d * F))]);
+    const up = wrap(g, g.op('MatMul', [x, g.init(`up${l}`, DT.FLOAT, [d, F], zeros(d * F))]), l);
     let a: string;
-    if (gated) {
-      const gate = g.op('MatMul', [x, g.init(`gate${l}`, DT.FLOAT, [d, F], zeros(d * F))]);
-      const s = act === 'Sigmoid' ? g.op('Mul', [gate, g.op('Sigmoid', [gate])]) : g.op('Relu', [gate]);
+    if (typeof gated === 'function' ? gated(l) : gated) {
+      const gate = wrap(g, g.op('MatMul', [x, g.init(`gate${l}`, DT.FLOAT, [d, F], zeros(d * F))]), l);
+      const s = act === 'Relu' ? g.op('Relu', [gate]) : g.op('Mul', [gate, g.op('Sigmoid', [gate])]);
       a = g.op('Mul', [s, up]);
-    } else a = g.op(act, [g.op('Add', [up, g.init(`b${l}`, DT.FLOAT, [F], zeros(F))])]);
+    } else {
+      const h = g.op('Add', [up, g.init(`b${l}`, DT.FLOAT, [F], zeros(F))]);
+      a = act === 'Silu' ? g.op('Mul', [h, g.op('Sigmoid', [h])]) : g.op(act, [h]);
+    }
     x = g.op('Add', [x, g.op('MatMul', [a, g.init(`down${l}`, DT.FLOAT, [F, d], zeros(F * d))])]);
   }
   g.op('MatMul', [x, g.init('lm_head', DT.FLOAT, [d, V], zeros(d * V))], {}, 'logits');
@@ -77,6 +86,32 @@ describe('onnx checkpoints', () => {
     const c = await loadCheckpoint(save('side-proj', toBinary(ModelProtoSchema, m)));
     expect(c.spec).toMatchObject({ numLayers: L, intermediateSize: F, gated: true, parameters: 2 * V * d + L * 3 * d * F + F * d });
     expect([...c.weights.keys()]).toEqual(Array.from({ length: L }, (_, l) => `layers.${l}.mlp.down.weight`));
+  });
+
+  it('gated or not is what the FFN blocks found say (the card and the instrumented graph): wrappers seen through, x·sigmoid(x) is not gated', () => {
+    const blocks = (bytes: Uint8Array) => findFfnBlocks(fromBinary(ModelProtoSchema, bytes), 'model.onnx').map((b) => ({ gated: b.gated, up: b.up, gate: b.gate }));
+    const gatedBlocks = Array.from({ length: L }, (_, l) => ({ gated: true, up: `up${l}`, gate: `gate${l}` }));
+    // each projection's output through Cast (to float and back), Identity, Reshape to 2-D and back: still gated
+    const wrapped: Wrap = (g, y) => {
+      const back = g.op('Shape', [y]);
+      const flat = g.op('Reshape', [g.op('Identity', [g.op('Cast', [g.op('Cast', [y], { to: DT.FLOAT16 })], { to: DT.FLOAT })]), g.i64(g.fresh('s'), [-1, F])]);
+      return g.op('Identity', [g.op('Reshape', [flat, back])]);
+    };
+    for (const act of ['Sigmoid', 'Relu'] as const) {
+      expect(blocks(decoder(true, act))).toEqual(gatedBlocks);
+      expect(blocks(decoder(true, act, wrapped)), act).toEqual(gatedBlocks);
+    }
+    // one projection h, activation h·sigmoid(h): the Mul's factors both come from the up projection — not gated
+    const silu = Array.from({ length: L }, (_, l) => ({ gated: false, up: `up${l}`, gate: undefined }));
+    expect(blocks(decoder(false, 'Silu'))).toEqual(silu);
+    expect(blocks(decoder(false, 'Silu', wrapped))).toEqual(silu);
+  });
+
+  it('the card is gated exactly when every block is; blocks of both kinds are refused by name', async () => {
+    const wrapped: Wrap = (g, y) => g.op('Identity', [y]);
+    expect((await inspectCheckpoint(save('gated-wrapped', decoder(true, 'Sigmoid', wrapped)))).gated).toBe(true);
+    expect((await inspectCheckpoint(save('silu-plain', decoder(false, 'Silu')))).gated).toBe(false);
+    await expect(loadCheckpoint(save('mixed', decoder((l) => l !== 1, 'Sigmoid')))).rejects.toThrow(/mixed\/model\.onnx: FFN blocks differ in kind: layers 0, 2 are gated .*the other 1 of 3 are not/);
   });
 
   it('a non-gated ReLU decoder with a config.json beside it takes heads from the config', async () => {

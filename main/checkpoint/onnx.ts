@@ -139,9 +139,6 @@ export function externalDataFiles(model: ModelProto, file: string): string[] {
 interface GraphFacts {
   vocabSize?: number;
   hiddenSize?: number;
-  /** how many [d, F] projections the graph has (gated: two per FFN block; counted here, as the exporters' Identity and
-   * Reshape wrappers can hide a Mul's inputs from the block match) */
-  upProjections: number;
   activation?: ActivationName;
   parameters: number;
   embedding: number;
@@ -225,7 +222,7 @@ function analyse(model: ModelProto, file: string): GraphFacts {
     bytes.set(dt, (bytes.get(dt) ?? 0) + n);
   }
   const dtype = [...bytes.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'float32';
-  return { vocabSize, hiddenSize, upProjections: best.up, activation, parameters, embedding, dtype };
+  return { vocabSize, hiddenSize, activation, parameters, embedding, dtype };
 }
 
 /**
@@ -412,7 +409,11 @@ export function inspectOnnx(file: string, opts: { family?: Family } = {}): OnnxF
   // shape: a projection of the same [F, d] that no activation feeds is not a layer
   const found = analyse(model, file);
   const blocks = findFfnBlocks(model, file);
-  const facts = { ...found, intermediateSize: blocks[0].F, layers: blocks.length, gated: found.upProjections >= 2 * blocks.length };
+  // gated as the blocks the instrumented graph masks are (one answer: a block's s and a come from the same match)
+  const gatedAt = blocks.flatMap((b, l) => (b.gated ? [l] : []));
+  if (gatedAt.length && gatedAt.length < blocks.length)
+    throw new LabError('UNSUPPORTED', `${file}: FFN blocks differ in kind: layers ${gatedAt.join(', ')} are gated (act(x·W_gate) ⊙ x·W_up), the other ${blocks.length - gatedAt.length} of ${blocks.length} are not`);
+  const facts = { ...found, intermediateSize: blocks[0].F, layers: blocks.length, gated: gatedAt.length === blocks.length };
   const notices: string[] = [];
   const dir = path.dirname(file);
   const cfgFile = path.join(dir, 'config.json');

@@ -13,6 +13,10 @@ import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema } from 'onnx-buf';
 import { DT, GraphBuilder } from '../graph/onnx-builder';
 import type { LoadedCheckpoint } from '../checkpoint/types';
+import { findFfnBlocks } from '../checkpoint/onnx-ffn';
+import { batchStream } from '../metrics/data';
+import { measureCettPpl } from '../metrics/cett-ppl';
+import { downWeightsOf } from '../metrics/target';
 
 const PLAIN = { dtype: 'float32', mode: 'dense', capture: false, maxSeq: 64, plain: true } as const;
 /** the checkpoint's plain decoder (input_ids → logits), as an exporter would write it, to be edited */
@@ -193,5 +197,76 @@ test('a token input named otherwise or typed int32 is renamed and converted in t
     const got = await r.forward({ ids, batch: 2, seqLen: 8, mode: { kind: 'fat', eps: 0.02 } });
     got.nll.forEach((v, i) => expect(Math.abs(v - want.nll[i]), `${name} ${elem}`).toBeLessThan(1e-4));
     await r.dispose();
+  }
+});
+
+/**
+ * A gated (LLaMA, SiLU) decoder whose gate, up and down projections are all exported as Reshape → Gemm → Reshape →
+ * Identity (TorchScript's 2-D linear, transB = 1 on even layers, weights stored [in, out] without transB on odd
+ * ones): every block must be found gated, with the gate/up/down weights it really has, and the masks that act on
+ * the activation output s (FAT, top-k) must give the HF folder's NLL and counts (main/graph/llama-graph.ts: s =
+ * act(x·W_gate), a = s ⊙ x·W_up). Found non-gated, s was taken as a (the gated product) and FAT counted other neurons.
+ */
+test('gated projections wrapped as Reshape→Gemm→Reshape→Identity are found gated and measured as the HF folder', async () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-onnx-wrapped-'));
+  const hfDir = writeTinyCheckpoint(path.join(tmp, 'hf'), 'llama', { activation: 'silu', seed: 26 });
+  const hf = await loadCheckpoint(hfDir);
+  const model = plainModel(hf);
+  const g = GraphBuilder.adopt(model, 'wr_');
+  const inits = new Map(model.graph!.initializer.map((t) => [t.name, t]));
+  const want: { gate: string; up: string; down: string }[] = Array.from({ length: hf.spec.numLayers }, () => ({ gate: '', up: '', down: '' }));
+  for (const n of [...g.graphNodes]) {
+    const w = n.opType === 'MatMul' ? inits.get(n.input[1]) : undefined;
+    const m = w && /layers\.(\d+)\.mlp\.(gate|up|down)\./.exec(w.name);
+    if (!w || !m) continue;
+    const l = Number(m[1]);
+    const [rows, cols] = w.dims.map(Number); // [in, out]
+    let wName = w.name;
+    const transB = l % 2 === 0;
+    if (transB) {
+      const src = new Float32Array(Uint8Array.from(w.rawData).buffer);
+      const t = new Float32Array(rows * cols);
+      for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = src[r * cols + c];
+      wName = g.init(g.fresh('wT'), DT.FLOAT, [cols, rows], t);
+    }
+    want[l][m[2] as 'gate' | 'up' | 'down'] = wName;
+    const x = n.input[0];
+    const y2 = g.op('Gemm', [g.op('Reshape', [x, g.i64(g.fresh('s'), [-1, rows])]), wName], transB ? { transB: 1 } : {});
+    const lead = g.op('Slice', [g.op('Shape', [x]), g.i64(g.fresh('s'), [0]), g.i64(g.fresh('s'), [-1])]);
+    n.opType = 'Identity';
+    n.input = [g.op('Reshape', [y2, g.op('Concat', [lead, g.i64(g.fresh('s'), [cols])], { axis: 0 })])];
+  }
+  expect(want.every((b) => b.gate && b.up && b.down)).toBe(true);
+  const bytes = g.build();
+  const blocks = findFfnBlocks(fromBinary(ModelProtoSchema, bytes), 'wrapped.onnx');
+  expect(blocks.map((b) => ({ gated: b.gated, gate: b.gate, up: b.up, down: b.downWeight, F: b.F }))).toEqual(want.map((w) => ({ gated: true, ...w, F: hf.spec.intermediateSize })));
+  const ckpt = await loadCheckpoint(exportFolder(path.join(tmp, 'onnx'), hfDir, bytes));
+  expect([ckpt.spec.numLayers, ckpt.spec.gated, ckpt.spec.activation]).toEqual([hf.spec.numLayers, true, 'silu']);
+  const r = await createRunner(ckpt, { provider: 'cpu' });
+  const rh = await createRunner(hf, { provider: 'cpu', maxSeq: 16 });
+  try {
+    const ids = Int32Array.from({ length: 16 }, (_, i) => (i * 43 + 7) % 256);
+    for (const mode of [{ kind: 'fat', eps: 0.05 } as const, { kind: 'topk-token', k: 8 } as const]) {
+      const a = await r.forward({ ids, batch: 2, seqLen: 8, mode });
+      const b = await rh.forward({ ids, batch: 2, seqLen: 8, mode });
+      a.nll.forEach((v, i) => expect(Math.abs(v - b.nll[i]), mode.kind).toBeLessThan(1e-4));
+      // per layer: the fraction of neurons active, as the HF folder counts it
+      const ratio = (c: Float32Array) => Array.from({ length: hf.spec.numLayers }, (_, l) => c.slice(l * 16, (l + 1) * 16).reduce((s, v) => s + v, 0) / (16 * hf.spec.intermediateSize));
+      const [ra, rb] = [ratio(a.activeCounts), ratio(b.activeCounts)];
+      ra.forEach((v, l) => expect(Math.abs(v - rb[l]), `${mode.kind} layer ${l}: ${ra.join(', ')} vs ${rb.join(', ')}`).toBeLessThan(2e-3));
+    }
+    // CETT-PPL-1% (its mask reads a, the gated product): the folder's CETT, thresholds, activation and PPL ratios
+    let x = 11;
+    const stream = Array.from({ length: 64 }, () => ((x = (x * 1103515245 + 12345) % 2 ** 31), 3 + (x % (hf.spec.vocabSize - 3))));
+    const data = batchStream(stream, { seqLen: 16, batch: 2 }, 'ids');
+    const o = { p: 1, tol: 1e-3, thresholdMode: 'authors' as const };
+    const ca = await measureCettPpl({ id: ckpt.path, runner: r, downWeights: downWeightsOf(ckpt) }, data, o);
+    const cb = await measureCettPpl({ id: hf.path, runner: rh, downWeights: downWeightsOf(hf) }, data, o);
+    expect(Math.abs(ca.cett! - cb.cett!)).toBeLessThanOrEqual(o.tol);
+    expect(Math.abs(ca.activationRatio - cb.activationRatio)).toBeLessThan(2e-3);
+    expect(Math.abs(ca.pplRatio - cb.pplRatio)).toBeLessThan(1e-3);
+  } finally {
+    await r.dispose();
+    await rh.dispose();
   }
 });
