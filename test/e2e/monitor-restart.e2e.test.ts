@@ -50,6 +50,8 @@ test('a run whose engine died: offline, then interrupted with Resume, which fini
   await page.getByTestId('measure-batch').fill('4');
   await page.getByRole('radiogroup', { name: 'Execution provider' }).getByRole('radio', { name: 'cpu' }).check();
   await page.getByTestId('measure-start').click();
+  // the engine has the run before the page moves on (a page load right after the click could drop the request)
+  await expect.poll(async () => (await page.getByTestId('toast').allTextContents()).join(' '), { timeout: 30_000 }).toMatch(/Measurement started/);
   await page.goto(`${server.url}#/monitor`);
   const job = page.getByTestId('job').first();
   // well inside the run: a few dense batches done (the whole run takes ~10 s here)
@@ -67,6 +69,8 @@ test('a run whose engine died: offline, then interrupted with Resume, which fini
   await expect.poll(async () => (await page.getByTestId('job-status').first().textContent()) ?? '', { timeout: 60_000 }).toBe('interrupted');
   expect(await page.getByTestId('monitor-offline').count()).toBe(0);
   expect((await page.getByTestId('job-error').first().textContent()) ?? '').toMatch(/engine stopped before this run finished/);
+  // the header counts it as interrupted, not finished
+  expect(((await page.getByTestId('monitor-counts').textContent()) ?? '').replace(/\s+/g, ' ')).toBe('0 running · 0 finished · 1 interrupted in this window');
   await screenshot(page, 'monitor-interrupted');
 
   // the window's session is open in the new engine again: Resume writes into it
