@@ -9,21 +9,15 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SessionStore } from '../../main/store';
 import '../../main/store/chart-source';
-import { SessionJobPersistence } from '../../main/jobs/session-persistence';
-import { JsonFilePersistence } from '../../main/jobs/persistence';
-import { batchStream } from '../../main/metrics/data';
-import { measureCettPpl, measureSeries } from '../../main/metrics/cett-ppl';
-import type { MeasureTarget } from '../../main/metrics/target';
 import type { MeasureResult, SeriesResult } from '../../main/metrics/types';
+import { SessionStore } from '../../main/store';
 import { openChartSource } from '../../main/charts/open';
 import { plotData } from '../../main/charts/data';
-import { makeToyModel } from './metrics-toy-model';
+import { seriesRunsSession } from './series-runs-fixture';
 
 let dir: string;
 let file: string;
-let paths: string[];
 let s5: SeriesResult;
 let s20: SeriesResult;
 let single: MeasureResult;
@@ -32,31 +26,7 @@ const SERIES = 'toyseries';
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-series-line-'));
-  file = path.join(dir, 'lab.sparsitylab');
-  // checkpoint paths that do not exist: the persistence still gives each a row (series = their folder's name)
-  paths = TOKENS.map((_, i) => path.join(dir, SERIES, `step-${i}`));
-  const cfg = { seed: 7, vocab: 24, d: 8, f: 24, layers: 2, gated: true, activation: 'relu' as const };
-  const models = TOKENS.map((_, i) => makeToyModel({ ...cfg, seed: cfg.seed + i }));
-  const data = batchStream(models.at(-1)!.sample(6, 16, 3), { seqLen: 16, batch: 3 }, 'toy');
-  const entries = models.map((m, i) => ({ id: paths[i], tokensSeen: TOKENS[i], open: async (): Promise<MeasureTarget> => ({ id: paths[i], runner: m, downWeights: m.down }) }));
-  s5 = await measureSeries(entries, data, { p: 5, tol: 1e-2, thresholdMode: 'authors', lastK: 2 });
-  s20 = await measureSeries(entries, data, { p: 20, tol: 1e-2, thresholdMode: 'authors', lastK: 2 });
-  single = await measureCettPpl(await entries.at(-1)!.open(), data, { p: 1, tol: 1e-3, thresholdMode: 'authors' });
-
-  const s = SessionStore.create(file);
-  const p = new SessionJobPersistence(() => s, new JsonFilePersistence(path.join(dir, 'jobs')));
-  const seriesCfg = (pp: number) => ({ kind: 'measure-series', method: 'cett-ppl', p: pp, checkpoints: paths.map((q, i) => ({ path: q, tokensSeen: TOKENS[i] })), lastK: 2 });
-  const pause = () => new Promise((r) => setTimeout(r, 5)); // distinct creation times
-  await p.create('se5', 'measure-series', seriesCfg(5));
-  await p.finish('se5', 'completed', { result: s5 });
-  await pause();
-  await p.create('se20', 'measure-series', seriesCfg(20));
-  await p.finish('se20', 'completed', { result: s20 });
-  await pause();
-  // the later single run on the series' last checkpoint, its own CETT
-  await p.create('one', 'measure', { kind: 'measure', method: 'cett-ppl', p: 1, checkpoint: paths.at(-1) });
-  await p.finish('one', 'completed', { result: single });
-  s.close();
+  ({ file, s5, s20, single } = await seriesRunsSession(dir, SERIES, TOKENS));
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
