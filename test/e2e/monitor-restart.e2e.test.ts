@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { expect, test } from 'vitest';
-import { ROOT, screenshot, useLab, type BrowserMode } from './harness';
+import { ROOT, screenshot, stopServer, useLab, type BrowserMode } from './harness';
 import { prepareDemoSession } from '../../main/engine/demo';
 import { SessionStore } from '../../main/store/index';
 
@@ -30,13 +30,7 @@ async function serveAgain(old: BrowserMode): Promise<BrowserMode> {
     ...old,
     proc,
     log: () => stderr,
-    async close() {
-      if (proc.exitCode !== null) return;
-      const done = new Promise((r) => proc.once('exit', r));
-      proc.kill('SIGTERM');
-      await Promise.race([done, new Promise((r) => setTimeout(r, 5000))]);
-      if (proc.exitCode === null) proc.kill('SIGKILL');
-    },
+    close: () => stopServer(proc),
   };
 }
 
