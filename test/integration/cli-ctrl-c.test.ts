@@ -7,8 +7,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { writeSparseLlama } from '../../main/checkpoint/testing/sparse';
-import { writeTinyCheckpoint } from '../../main/checkpoint/testing/tiny';
+import { convertingLlama } from '../helpers/converting-llama';
 
 const root = path.resolve(__dirname, '../..');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-ctrl-c-'));
@@ -60,11 +59,7 @@ test('Ctrl-C during a long `fit`: the fit is cancelled in the laws worker, exit 
 
 test('Ctrl-C during `measure --estimate`: the pilot is cancelled, exit 130 with one clear line, no job file or cache staging folder', async () => {
   // fp16, tied: the pilot converts a 131 MB output projection in the graph worker (a sparse file)
-  const dir = path.join(tmp, 'fp16');
-  writeSparseLlama(dir, { hidden: 1024, intermediate: 256, layers: 2, vocab: 32000, dtype: 'F16' });
-  fs.copyFileSync(path.join(writeTinyCheckpoint(path.join(tmp, 'tok'), 'llama', { seed: 5, layers: 1 }), 'tokenizer.json'), path.join(dir, 'tokenizer.json'));
-  const text = path.join(tmp, 'eval.txt');
-  fs.writeFileSync(text, 'the quick brown fox jumps over the lazy dog. '.repeat(50));
+  const { dir, text } = convertingLlama(tmp);
   const home = path.join(tmp, 'home-est');
   const r = await interrupt(['measure', dir, '--data', text, '--tokens', '96', '--seq-len', '12', '--provider', 'cpu', '--estimate'], home, 300);
   expect(r.signal).toBeNull();

@@ -18,6 +18,7 @@ import { GraphCache } from '../../main/inference/graph-cache';
 import { graphWorkerScript } from '../../main/inference/graph-off-thread';
 import { GRAPH_OFF_THREAD_BYTES, GraphStore } from '../../main/inference/graph-store';
 import { alongside, stallMeter } from '../helpers/event-loop';
+import { convertingLlama } from '../helpers/converting-llama';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-graph-worker-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -181,11 +182,7 @@ test('cancel during a conversion in the worker: CANCELLED at once, no cache entr
 
 test("runs.cancel while a job's runner converts weights in the worker: the job ends cancelled, the engine answers meanwhile, nothing is left", async () => {
   // fp16 holes, tied: the CPU graph keeps the matrices 16-bit in place and converts the output projection to fp32 (131 MB)
-  const dir = path.join(tmp, 'fp16');
-  writeSparseLlama(dir, { hidden: 1024, intermediate: 256, layers: 2, vocab: 32000, dtype: 'F16' });
-  fs.copyFileSync(path.join(writeTinyCheckpoint(path.join(tmp, 'tok'), 'llama', { seed: 5, layers: 1 }), 'tokenizer.json'), path.join(dir, 'tokenizer.json'));
-  const text = path.join(tmp, 'eval.txt');
-  fs.writeFileSync(text, 'the quick brown fox jumps over the lazy dog. '.repeat(50));
+  const { dir, text } = convertingLlama(tmp);
   const cache = path.join(tmp, 'engine-cache2');
   const e = new Engine({ paths: { userData: path.join(tmp, 'ud2'), cache }, log: { info() {}, warn() {}, error() {} } });
   const finished = new Promise<{ id: string; status: string; error?: { code: string } }>((r) => e.onEvent((ev, p) => ev === 'job.finished' && r(p as never)));
