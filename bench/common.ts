@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { loadCheckpoint } from '../main/checkpoint/index';
 import { writeTinyCheckpoint } from '../main/checkpoint/testing/tiny';
 import { createRunner, parseOrtSessionTuning } from '../main/inference/index';
+import { openRunnerOffThread } from '../main/inference/runner-off-thread';
 import { parseSearchTuning } from '../main/graph/search-graph';
 import { batchStream, loadEvalData, type EvalData } from '../main/metrics/data';
 import { downWeightsOf, type MeasureTarget } from '../main/metrics/target';
@@ -29,6 +30,7 @@ export const benchOptions = {
   'device-memory': { type: 'string' }, // GiB the engine may use (issue 15's cap; default: what is free)
   execution: { type: 'string' }, // auto (default) | whole | streamed
   'block-layers': { type: 'string' }, // streamed: layers per block (default: planned)
+  'off-thread': { type: 'string' }, // 1 = the runner in the inference worker (main/inference/runner-off-thread.ts), as the engine runs large CPU jobs
   search: { type: 'string' }, // fused CETT search tuning, e.g. levels=2,chunk=4096,nin=1 (search-graph.ts SearchTuning)
   ops: { type: 'string' }, // profile: 1 = also onnxruntime's per-operator profile of one call
   shape: { type: 'string' }, // kernels: 0.1b | 7b | L,T,F,d
@@ -59,7 +61,8 @@ export async function openTarget(v: ReturnType<typeof parse>): Promise<{ target:
   }
   const ckpt = await loadCheckpoint(dir);
   const seqLen = Number(v['seq-len'] ?? 256);
-  const runner = await createRunner(ckpt, {
+  const open = v['off-thread'] === '1' ? openRunnerOffThread : createRunner;
+  const runner = await open(ckpt, {
     provider: (v.provider ?? 'auto') as never,
     dtype: (v.dtype ?? 'auto') as never,
     maxSeq: seqLen,

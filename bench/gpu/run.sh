@@ -36,6 +36,7 @@
 #   bash bench/gpu/run.sh estimate 0 <outdir>              issue 18: the pilot estimate (runs.estimate) against the run it estimates, wall
 #                                                           clock: CUDA (fused search) on a 768x12 LLaMA at 65k and 262k tokens, the 16 CPU
 #                                                           cores on a 256x4 at 16k; prints estimateSeconds/actualSeconds/errorPct, ~5 min
+#   bash bench/gpu/run.sh m7bw <n> <outdir>                issue 19: the 7B's CETT-PPL-1% with the runner in the inference worker (CUDA in a worker thread)
 #   bash bench/gpu/run.sh same32 <n> <outdir> [models]      issue 15: the same fp32 checkpoint, CETT-PPL-1% ours and the reference in fp32
 #                                                           (no fp16 rounding to branch on); models big24 (default) and/or big7b, built here
 # Needs dist-bench/bench.cjs (node scripts/build-bench.mjs here). Everything a phase prints also goes to
@@ -190,6 +191,12 @@ m7b)
   for bs in ${4:-16 4}; do
     peak m7b-$N-b$bs timeout 400 node dist-bench/bench.cjs measure --model $B --tokens $B/tokens.i32 --n-tokens "$N" --seq-len 1024 --batch $bs --provider cuda --dtype float16 --p 1 --tol 1e-3
   done
+  ;;
+m7bw)
+  # issue 19: the 7B's CETT-PPL-1% at n with the runner in the inference worker (--off-thread 1: onnxruntime's CUDA
+  # provider inside a worker thread), against m7b's engine-thread figure (34.0 s at 16,384, CETT 0.253418, A 18.158%)
+  B=/tmp/bm/big7b; ready big7b
+  peak m7bw-$N timeout 300 node dist-bench/bench.cjs measure --model $B --tokens $B/tokens.i32 --n-tokens "$N" --seq-len 1024 --batch 16 --provider cuda --dtype float16 --p 1 --tol 1e-3 --off-thread 1
   ;;
 m01)
   # issue 16: 0.1B CETT-PPL-1% at n tokens, default tuning, after bg-build (acts: ${4:-relu})
