@@ -7,7 +7,7 @@ import { openCheckpoint } from '../checkpoint/index';
 import type { LoadedCheckpoint } from '../checkpoint/types';
 import { createRunner, planRunner } from '../inference/index';
 import type { ExecutionPlan } from '../inference/plan';
-import { probeProviders } from '../inference/providers';
+import { probeProviders, PROVIDER_ORDER } from '../inference/providers';
 import { openRunnerOffThread, runnerOffThread } from '../inference/runner-off-thread';
 import { downWeightsOf, type MeasureTarget } from '../metrics/target';
 
@@ -55,16 +55,17 @@ function runnerOptions(opts: OpenOptions) {
 }
 
 /**
- * Whether the runner will compute on the CPU: asked for, or 'auto' where no GPU provider initialises. Only those go to
- * the inference worker by themselves for now: onnxruntime-node's CUDA and WebGPU providers inside a worker thread have
- * not been run on a GPU yet (no device time in the session that built the worker), so a GPU runner stays on the
- * engine's thread (its calls are shorter: a 7B search call takes seconds, a CPU batch of a 0.1B model 40 s on 2 cores)
- * until that is measured. `offThread: 'always'` still forces the worker.
+ * Whether a large runner on this provider goes to the inference worker by itself: the provider createRunner would pick
+ * (the one asked for where it initialises, else the next in PROVIDER_ORDER) is the CPU or CUDA. CUDA inside the worker
+ * thread was measured on the H200 (2026-12-04, BENCHMARKS.md: the 7B's CETT-PPL-1% gave the same answer, time and peak
+ * memory as on the engine's thread). WebGPU (Dawn) in a worker thread has not been run on a GPU yet, so a WebGPU runner
+ * stays on the engine's thread until it is. `offThread: 'always'` still forces the worker.
  */
-export async function runsOnCpu(provider: ProviderChoice): Promise<boolean> {
-  if (provider === 'cpu') return true;
-  if (provider !== 'auto') return false;
-  return !(await probeProviders()).some((p) => p.name !== 'cpu' && p.available);
+export async function providerRunsOffThread(provider: ProviderChoice): Promise<boolean> {
+  const statuses = await probeProviders();
+  const order = provider === 'auto' ? PROVIDER_ORDER : [provider, ...PROVIDER_ORDER.filter((p) => p !== provider)];
+  const chosen = order.find((p) => statuses.some((s) => s.name === p && s.available)) ?? 'cpu';
+  return chosen === 'cpu' || chosen === 'cuda';
 }
 
 export const defaultModelSource: ModelSource = {
@@ -74,7 +75,7 @@ export const defaultModelSource: ModelSource = {
     // onnxruntime's calls are synchronous on their thread: a model whose calls take long runs in the inference worker,
     // so that the engine keeps answering (runs.cancel among them) while it computes (issue 19)
     const ro = runnerOptions(opts);
-    const off = runnerOffThread(ckpt, ro, opts.offThread) && (opts.offThread === 'always' || (await runsOnCpu(opts.provider)));
+    const off = runnerOffThread(ckpt, ro, opts.offThread) && (opts.offThread === 'always' || (await providerRunsOffThread(opts.provider)));
     const runner = off ? await openRunnerOffThread(ckpt, ro) : await createRunner(ckpt, ro);
     return { id: ckpt.path, runner, downWeights, tokensSeen };
   },
