@@ -37,6 +37,7 @@
 #                                                           clock: CUDA (fused search) on a 768x12 LLaMA at 65k and 262k tokens, the 16 CPU
 #                                                           cores on a 256x4 at 16k; prints estimateSeconds/actualSeconds/errorPct, ~5 min
 #   bash bench/gpu/run.sh m7bw <n> <outdir>                issue 19: the 7B's CETT-PPL-1% with the runner in the inference worker (CUDA in a worker thread)
+#   bash bench/gpu/run.sh wgw <n> <outdir>                 issue 19: WebGPU in the inference worker vs on the engine's thread (0.1B ReLU, after bg-build relu)
 #   bash bench/gpu/run.sh same32 <n> <outdir> [models]      issue 15: the same fp32 checkpoint, CETT-PPL-1% ours and the reference in fp32
 #                                                           (no fp16 rounding to branch on); models big24 (default) and/or big7b, built here
 # Needs dist-bench/bench.cjs (node scripts/build-bench.mjs here). Everything a phase prints also goes to
@@ -197,6 +198,14 @@ m7bw)
   # provider inside a worker thread), against m7b's engine-thread figure (34.0 s at 16,384, CETT 0.253418, A 18.158%)
   B=/tmp/bm/big7b; ready big7b
   peak m7bw-$N timeout 300 node dist-bench/bench.cjs measure --model $B --tokens $B/tokens.i32 --n-tokens "$N" --seq-len 1024 --batch 16 --provider cuda --dtype float16 --p 1 --tol 1e-3 --off-thread 1
+  ;;
+wgw)
+  # issue 19: WebGPU (Dawn) inside the inference worker: the 0.1B ReLU's CETT-PPL-1% at n (16,384) on WebGPU, on the
+  # engine's thread and then with --off-thread 1 (same answer and time expected), after bg-build relu
+  ready relu
+  for ot in 0 1; do
+    peak wgw-$N-ot$ot timeout 200 node dist-bench/bench.cjs measure --model $M --tokens $M/tokens.i32 --n-tokens "$N" --seq-len 1024 --batch 16 --provider webgpu --dtype float16 --p 1 --tol 1e-3 --off-thread $ot
+  done
   ;;
 m01)
   # issue 16: 0.1B CETT-PPL-1% at n tokens, default tuning, after bg-build (acts: ${4:-relu})
