@@ -1,5 +1,5 @@
 // Builds what is stale: the renderer (Vite → dist/renderer) and the Electron shell bundles
-// (esbuild → dist-electron/{main,preload,engine-host,checkpoint-worker,laws-worker,graph-worker,inference-worker}.cjs). `--renderer` builds only the renderer.
+// (esbuild → dist-electron/{main,preload,engine-host,checkpoint-worker,laws-worker,graph-worker,inference-worker,block-host-worker}.cjs). `--renderer` builds only the renderer.
 import { build as esbuild } from 'esbuild';
 import { build as viteBuild } from 'vite';
 import fs from 'node:fs';
@@ -52,7 +52,7 @@ export function electronBuildOptions() {
 }
 
 /** worker threads the engine starts from a file next to its bundle (main/base/worker-script.ts finds them); build-bench.mjs too */
-export const workerEntryPoints = { 'checkpoint-worker': 'main/checkpoint/open-worker.ts', 'laws-worker': 'main/laws/worker.ts', 'graph-worker': 'main/inference/graph-worker.ts', 'inference-worker': 'main/inference/inference-worker.ts' };
+export const workerEntryPoints = { 'checkpoint-worker': 'main/checkpoint/open-worker.ts', 'laws-worker': 'main/laws/worker.ts', 'graph-worker': 'main/inference/graph-worker.ts', 'inference-worker': 'main/inference/inference-worker.ts', 'block-host-worker': 'main/inference/block-host-worker.ts' };
 
 export async function buildElectron() {
   const src = newest(['electron', 'main'], ['.ts']);

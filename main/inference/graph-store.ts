@@ -73,13 +73,21 @@ export const sessionFactory = {
 
 const cancelled = () => new LabError('CANCELLED', 'the measurement was cancelled');
 
+/** where a session of built graph bytes is created (default: sessionFactory.create on this thread; a streamed run's block host, block-host.ts) */
+export type SessionCreator<S> = (bytes: Uint8Array, so: ort.InferenceSession.SessionOptions) => Promise<S>;
+
 /**
  * A session of `bytes`, or CANCELLED when `signal` fired before or during its creation: onnxruntime cannot stop a
  * creation in progress, so a session that arrives after the cancel is released right away (nothing of it is kept).
  */
-export async function createSession(bytes: Uint8Array, so: ort.InferenceSession.SessionOptions, signal?: AbortSignal): Promise<ort.InferenceSession> {
+export async function createSession<S extends { release(): Promise<void> } = ort.InferenceSession>(
+  bytes: Uint8Array,
+  so: ort.InferenceSession.SessionOptions,
+  signal?: AbortSignal,
+  create: SessionCreator<S> = sessionFactory.create as unknown as SessionCreator<S>,
+): Promise<S> {
   if (signal?.aborted) throw cancelled();
-  const sess = await sessionFactory.create(bytes, so);
+  const sess = await create(bytes, so);
   if (signal?.aborted) {
     await sess.release().catch(() => undefined);
     throw cancelled();
@@ -209,12 +217,20 @@ export class GraphStore {
     lease.release();
   }
 
-  /** A session of the graph of `recipe` (graph()), built once and cached where the store has a cache. */
-  async session(key: Record<string, unknown>, recipe: GraphRecipe, so: ort.InferenceSession.SessionOptions): Promise<ort.InferenceSession> {
+  /**
+   * A session of the graph of `recipe` (graph()), built once and cached where the store has a cache; `create` makes it
+   * elsewhere than on this thread (a streamed run's block host), from the same bytes and options.
+   */
+  async session<S extends { release(): Promise<void> } = ort.InferenceSession>(
+    key: Record<string, unknown>,
+    recipe: GraphRecipe,
+    so: ort.InferenceSession.SessionOptions,
+    create?: SessionCreator<S>,
+  ): Promise<S> {
     const open = async () => {
       const g = await this.graph(key, recipe);
       try {
-        return await this.timedSession(key, g.bytes, withDataFolder(so, g.base), g.buildMs);
+        return await this.timedSession(key, g.bytes, withDataFolder(so, g.base), g.buildMs, create);
       } catch (e) {
         if (g.lease) this.unlease(g.lease);
         throw e;
@@ -248,9 +264,9 @@ export class GraphStore {
   }
 
   /** the session of `bytes`, its build (given) and creation times recorded in `timings` */
-  private async timedSession(key: Record<string, unknown>, bytes: Uint8Array, so: ort.InferenceSession.SessionOptions, buildMs: number): Promise<ort.InferenceSession> {
+  private async timedSession<S extends { release(): Promise<void> }>(key: Record<string, unknown>, bytes: Uint8Array, so: ort.InferenceSession.SessionOptions, buildMs: number, create?: SessionCreator<S>): Promise<S> {
     const t0 = performance.now();
-    const sess = await createSession(bytes, so, this.o.signal);
+    const sess = await createSession(bytes, so, this.o.signal, create);
     this.timings.push({ graph: JSON.stringify(key), buildMs: Math.round(buildMs), createMs: Math.round(performance.now() - t0) });
     return sess;
   }

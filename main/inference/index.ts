@@ -39,6 +39,11 @@ export interface RunnerOptions {
   execution?: 'auto' | ExecutionMode;
   /** layers per block when streamed (default: planned) */
   blockLayers?: number;
+  /**
+   * streamed with paged blocks: create the next block's session on a second thread while the current one computes
+   * (streamed.ts, block-host.ts; default true). false: one after another on the runner's thread (benchmarks compare both)
+   */
+  blockOverlap?: boolean;
   /** sequences per measurement batch: the planned chunk never exceeds it (default 4096) */
   batchSeqs?: number;
   /** how the fused CETT search evaluates candidates (search-graph.ts SearchTuning; the answer does not depend on it) */
@@ -271,10 +276,16 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
   const plan = await planFor(ckpt, { provider, dtype, fused, maxSeq, halfWeights }, opts);
   if (plan.mode === 'streamed') {
     const streamed = createStreamedRunner(
-      { ckpt, provider, dtype, fused, halfWeights, maxSeq, colNorms, fallbackReasons: reasons, idsTensor, ...(opts.searchTuning ? { searchTuning: opts.searchTuning } : {}), open: (key, recipe) => openGraph(key, recipe, storesHalfWeights(ckpt, { dtype, halfWeights })), dispose: () => store?.dispose() },
+      {
+        ckpt, provider, dtype, fused, halfWeights, maxSeq, colNorms, fallbackReasons: reasons, idsTensor, signal: opts.signal,
+        ...(opts.searchTuning ? { searchTuning: opts.searchTuning } : {}),
+        open: (key, recipe, create) => store!.session(key, recipe, storesHalfWeights(ckpt, { dtype, halfWeights }) ? halfSessOpts : sessOpts, create),
+        dispose: () => store?.dispose(),
+      },
       plan,
     );
     streamed.sessionTimings = store!.timings;
+    await streamed.hostReady; // the block-host worker started (or the fallback said why not) before the runner is used
     return streamed;
   }
   return chunkedRunner({ ...base, searchStep, releaseForward, sessionTimings: store!.timings }, plan);
@@ -300,6 +311,7 @@ async function planFor(
     capBytes: opts.deviceMemoryBytes,
     execution: opts.execution,
     blockLayers: opts.blockLayers,
+    ...(opts.blockOverlap === false ? { overlap: false } : {}),
     ...(opts.batchSeqs ? { searchTokens: opts.batchSeqs * c.maxSeq } : {}),
   });
 }

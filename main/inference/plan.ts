@@ -79,6 +79,11 @@ export interface PlanInput {
    * layer (A and N fed per call, the tail mask and product: SEARCH_BYTES_PER_ELEMENT · tokens · d_f)
    */
   searchTokens?: number;
+  /**
+   * paged blocks (those not kept resident) may be created on a second thread while the block before them computes
+   * (streamed.ts, block-host.ts): the plan then counts the next block's weights beside the resident sessions. Default on.
+   */
+  overlap?: boolean;
 }
 
 /** device bytes per (token, neuron) of one layer's probe call in a streamed run (cett-probe.ts: A, N, mask, A·mask) */
@@ -145,20 +150,24 @@ export function planSearch(p: PlanInput, budget: number): SearchPlan | undefined
   const weightsOf = ([a, b]: [number, number]) => p.layerBytes.slice(a, b).reduce((x, y) => x + y, 0) + (a === 0 ? p.embedBytes : 0) + (b === L ? p.headBytes : 0);
   const callBytes = (blk: [number, number], group: number, chunk: number) =>
     searchBlockBytes(p.spec, { dtype: p.dtype, fused: p.fused, seqLen: p.seqLen, tokens: T, layers: blk[1] - blk[0], group, chunk, weights: weightsOf(blk), arena, head: blk[1] === L });
-  for (const minChunk of [Math.min(T, 2048), Math.min(T, MIN_SEARCH_CHUNK)])
-    for (let k = L; k >= 1; k--) {
-      const blocks = blocksOf(k);
-      const group = searchGroupFor({ numLayers: k, intermediateSize: p.spec.intermediateSize, hiddenSize: p.spec.hiddenSize }, T, searchProductTransB(p.provider));
-      for (let c = T; c >= minChunk; c = c > minChunk ? Math.max(minChunk, Math.floor(c / 2)) : 0) {
-        const per = blocks.map((b) => callBytes(b, group, c));
-        const peakOne = Math.max(...per);
-        if (peakOne > budget) continue;
-        // every block session keeps its weights and its arena: as many stay resident as fit, the rest are paged
-        const all = per.reduce((x, y) => x + y, 0);
-        const residentBlocks = all <= budget ? blocks.length : Math.max(1, Math.min(blocks.length - 1, Math.floor(budget / peakOne)));
-        return { blocks, residentBlocks, chunkTokens: c >= T ? 0 : c, layerGroup: group, tokens: T, peakBytes: residentBlocks === blocks.length ? all : residentBlocks * peakOne };
+  // with overlap first (paged blocks: the next block's weights beside the running one's session), else one after another
+  for (const overlap of p.overlap === false ? [false] : [true, false])
+    for (const minChunk of [Math.min(T, 2048), Math.min(T, MIN_SEARCH_CHUNK)])
+      for (let k = L; k >= 1; k--) {
+        const blocks = blocksOf(k);
+        const group = searchGroupFor({ numLayers: k, intermediateSize: p.spec.intermediateSize, hiddenSize: p.spec.hiddenSize }, T, searchProductTransB(p.provider));
+        const nextWeights = overlap ? Math.max(...blocks.map(weightsOf)) : 0;
+        for (let c = T; c >= minChunk; c = c > minChunk ? Math.max(minChunk, Math.floor(c / 2)) : 0) {
+          const per = blocks.map((b) => callBytes(b, group, c));
+          const peakOne = Math.max(...per);
+          // every block session keeps its weights and its arena: as many stay resident as fit, the rest are paged
+          const all = per.reduce((x, y) => x + y, 0);
+          if (all <= budget) return { blocks, residentBlocks: blocks.length, chunkTokens: c >= T ? 0 : c, layerGroup: group, tokens: T, peakBytes: all };
+          if (peakOne + nextWeights > budget) continue;
+          const residentBlocks = Math.max(1, Math.min(blocks.length - 1, Math.floor((budget - nextWeights) / peakOne)));
+          return { blocks, residentBlocks, chunkTokens: c >= T ? 0 : c, layerGroup: group, tokens: T, peakBytes: residentBlocks * peakOne + nextWeights, ...(overlap ? { overlap } : {}) };
+        }
       }
-    }
   return undefined;
 }
 
@@ -247,10 +256,13 @@ export function planExecution(p: PlanInput): ExecutionPlan {
   let chunkSeqs = chunkFor(budgetS - allBytes, blocks.length * actBlock);
   let residentBlocks = blocks.length;
   const allResident = chunkSeqs >= 1;
+  // paged with overlap: the next block's session is created (its weights on the device) while the current one computes
+  const overlap = !allResident && p.overlap !== false && chunkFor(budgetS - 2 * biggest, actBlock) >= 1;
+  const nextWeights = overlap ? biggest : 0;
   if (!allResident) {
     // paged: the low blocks stay while there is room for one block being paged in and a chunk
-    chunkSeqs = Math.max(1, chunkFor(budgetS - 2 * biggest, 2 * actBlock) || chunkFor(budgetS - biggest, actBlock));
-    residentBlocks = Math.max(1, Math.min(blocks.length - 1, Math.floor(budgetS / (biggest + chunkSeqs * actBlock))));
+    chunkSeqs = Math.max(1, chunkFor(budgetS - 2 * biggest, 2 * actBlock) || chunkFor(budgetS - biggest - nextWeights, actBlock));
+    residentBlocks = Math.max(1, Math.min(blocks.length - 1, Math.floor((budgetS - nextWeights) / (biggest + chunkSeqs * actBlock))));
   }
   return {
     ...base,
@@ -258,15 +270,16 @@ export function planExecution(p: PlanInput): ExecutionPlan {
     blocks,
     residentBlocks,
     chunkSeqs,
-    peakBytes: (allResident ? allBytes + blocks.length * chunkSeqs * actBlock : residentBlocks * (biggest + chunkSeqs * actBlock)) + searchRoom,
+    ...(overlap ? { overlap } : {}),
+    peakBytes: (allResident ? allBytes + blocks.length * chunkSeqs * actBlock : residentBlocks * (biggest + chunkSeqs * actBlock) + nextWeights) + searchRoom,
     ...(p.provider !== 'cpu' && !search ? { curvesOnDevice } : {}),
     ...(search ? { search } : {}),
     reason:
       (want === 'streamed' || p.blockLayers
-        ? `streamed in ${blocks.length} block(s) of ${k} layer(s), as asked${allResident ? '' : `; ${residentBlocks} stay resident, the rest are paged in`}`
-        : `the whole model needs ${gib(WHOLE_SESSIONS * weightBytes + act(L, true))} (${WHOLE_SESSIONS} sessions of ${gib(weightBytes)} and one sequence's activations), more than ${gib(budget)}: streamed in ${blocks.length} block(s) of ${k} layer(s), ${allResident ? 'all resident' : `${residentBlocks} resident, the rest paged in per call`}`) +
+        ? `streamed in ${blocks.length} block(s) of ${k} layer(s), as asked${allResident ? '' : `; ${residentBlocks} stay resident, the rest are paged in${overlap ? ' (the next created while one computes)' : ''}`}`
+        : `the whole model needs ${gib(WHOLE_SESSIONS * weightBytes + act(L, true))} (${WHOLE_SESSIONS} sessions of ${gib(weightBytes)} and one sequence's activations), more than ${gib(budget)}: streamed in ${blocks.length} block(s) of ${k} layer(s), ${allResident ? 'all resident' : `${residentBlocks} resident, the rest paged in per call${overlap ? ' (the next created while one computes)' : ''}`}`) +
       (search
-        ? `; the threshold search runs block by block (${search.blocks.length} block(s) of ${search.blocks[0][1]} layer(s), ${search.residentBlocks === search.blocks.length ? 'all resident' : `${search.residentBlocks} resident`}, ${search.chunkTokens ? `${search.chunkTokens}-token chunks` : 'all tokens at once'}, ${gib(search.peakBytes)})`
+        ? `; the threshold search runs block by block (${search.blocks.length} block(s) of ${search.blocks[0][1]} layer(s), ${search.residentBlocks === search.blocks.length ? 'all resident' : `${search.residentBlocks} resident${search.overlap ? ', the next created while one computes' : ''}`}, ${search.chunkTokens ? `${search.chunkTokens}-token chunks` : 'all tokens at once'}, ${gib(search.peakBytes)})`
         : searchRoom
           ? `, ${gib(searchRoom)} kept for the threshold search (${curvesOnDevice ? 'every layer on the device' : 'one layer at a time'})`
           : ''),

@@ -19,6 +19,15 @@
  * Block sessions are kept while they fit (ExecutionPlan.residentBlocks); the others are paged in when a call reaches
  * them, and the sessions of the kind last used by the low blocks stay. A forward call takes every chunk of its batch
  * through one block before the next, so a paged block is loaded once per call, not once per chunk.
+ *
+ * Paged blocks overlap (ExecutionPlan.overlap, search.overlap): onnxruntime creates and runs a session synchronously on
+ * the thread that calls it, and a session stays on the thread that created it, so the blocks alternate between two
+ * hosts, this thread and the block-host worker (block-host.ts): while one host runs block i, the other creates block
+ * i+1's session (after the last block, block 0's for the next call) and runs it next. The residual streams cross to
+ * the worker transferred, not copied; the graph bytes and session options are the same on both hosts, so are the
+ * numbers. Before a block runs, the sessions beyond the resident ones are released (the block before it, its arena
+ * with it), so the device holds the kept sessions and one more block's weights: what the plan counts. A worker that
+ * cannot start leaves the blocks one after another on this thread (fallbackReasons says so).
  */
 import * as ort from 'onnxruntime-node';
 import { LabError } from '../api/errors';
@@ -26,6 +35,8 @@ import type { LoadedCheckpoint } from '../checkpoint/types';
 import type { GraphDType } from '../graph/llama-graph';
 import type { GraphRecipe } from '../graph/recipe';
 import { DEFAULT_SEARCH_TUNING, searchProductTransB, type SearchTuning } from '../graph/search-graph';
+import { blockHostTesting, localBlockSession, RemoteBlockHost, wallMs, type BlockSession, type HostEvent } from './block-host';
+import { sessionFactory, type SessionCreator } from './graph-store';
 import { maskFeeds } from './mask-feeds';
 import { addSearchOutputs, emptySearchOutputs } from './search-outputs';
 import type { ExecutionPlan } from './plan';
@@ -43,8 +54,13 @@ export interface StreamedContext {
   fallbackReasons: string[];
   /** how the search graphs evaluate candidates (default DEFAULT_SEARCH_TUNING); the plan sets the token chunk */
   searchTuning?: SearchTuning;
-  /** opens a graph over the checkpoint's weights exactly as the whole-model runner opens its own (cache, in place) */
-  open(key: Record<string, unknown>, recipe: GraphRecipe): Promise<ort.InferenceSession>;
+  /**
+   * opens a graph over the checkpoint's weights exactly as the whole-model runner opens its own (cache, in place), its
+   * session made by `create` from the built bytes and session options (a block host, block-host.ts)
+   */
+  open(key: Record<string, unknown>, recipe: GraphRecipe, create: SessionCreator<BlockSession>): Promise<BlockSession>;
+  /** the job's cancel: the block-host worker stops and releases its sessions */
+  signal?: AbortSignal;
   /** [B,S] ids as an int64 tensor, checked against the vocabulary and maxSeq */
   idsTensor(req: { ids: Int32Array; batch: number; seqLen: number }, what: string): ort.Tensor;
   /** releases what the context holds (graph store) after the runner's sessions */
@@ -135,56 +151,142 @@ export interface StreamStats {
   sessionLoads: number;
   /** graph calls (search block calls included) */
   calls: number;
+  /** whether paged blocks alternate between this thread and the block-host worker (the next created while one runs) */
+  overlap: boolean;
+  /** the last block creations and runs on either host, wall-clock ms (block-host.ts HostEvent; at most 2,000 kept) */
+  timeline: HostEvent[];
 }
 
-export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan): ModelRunner & { streamStats: StreamStats } {
+type Host = 'local' | 'remote';
+interface Page {
+  block: number;
+  kind: string;
+  host: Host;
+  session: Promise<BlockSession>;
+  /** settles once the session's creation has been handed to its host (a remote creation: its message posted) */
+  posted: Promise<void>;
+}
+
+/**
+ * Block sessions of one graph kind family (forward blocks or search blocks), keyed by block and kind. With overlap,
+ * at most `slots` sessions are kept with their arenas, plus the next block's session while it is being created.
+ */
+class Pages {
+  readonly live = new Map<string, Page>();
+  async release(key: string): Promise<void> {
+    const e = this.live.get(key);
+    this.live.delete(key);
+    await (await e?.session.catch(() => undefined))?.release();
+  }
+  async releaseAll(): Promise<void> {
+    for (const k of [...this.live.keys()]) await this.release(k);
+  }
+  /** releases sessions until at most `n` remain, never `keep`: another kind's first, then the highest block's */
+  async shrink(n: number, kind: string, keep?: string): Promise<void> {
+    while (this.live.size > n) {
+      const entries = [...this.live.entries()].filter(([k]) => k !== keep);
+      if (!entries.length) return;
+      const victim = entries.find(([, e]) => e.kind !== kind) ?? entries.reduce((a, b) => (b[1].block > a[1].block ? b : a));
+      await this.release(victim[0]);
+    }
+  }
+}
+
+export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan): ModelRunner & { streamStats: StreamStats; hostReady: Promise<void> } {
   const { ckpt, dtype, fused, halfWeights, maxSeq } = ctx;
   const s = ckpt.spec;
   const { numLayers: L, intermediateSize: F } = s;
   if (plan.mode !== 'streamed' || !plan.blocks.length || plan.blocks[0][0] !== 0 || plan.blocks[plan.blocks.length - 1][1] !== L)
     throw new LabError('INTERNAL', `streamed runner: the plan's blocks do not cover layers 0…${L - 1}`);
-  const live = new Map<string, { block: number; kind: string; session: Promise<ort.InferenceSession> }>();
-  /** the search's block sessions (plan.search), by block index */
-  const searchLive = new Map<number, Promise<ort.InferenceSession>>();
-  const stats: StreamStats = { sessionLoads: 0, calls: 0 };
-  const slots = Math.max(1, plan.residentBlocks);
+  const live = new Pages();
+  /** the search's block sessions (plan.search) */
+  const searchLive = new Pages();
+  const timeline: HostEvent[] = [];
+  const stats: StreamStats = { sessionLoads: 0, calls: 0, overlap: false, timeline };
+  const sp = plan.search;
+  /** sessions kept with their arenas (with overlap, the next block's is created beside them) */
+  const slotsOf = (pages: Pages) => Math.max(1, pages === searchLive ? sp!.residentBlocks : plan.residentBlocks);
 
-  async function release(key: string): Promise<void> {
-    const e = live.get(key);
-    live.delete(key);
-    await (await e?.session.catch(() => undefined))?.release();
-  }
-
-  async function releaseAll(m: Map<unknown, unknown>, rel: (k: never) => Promise<void>): Promise<void> {
-    for (const k of [...m.keys()]) await rel(k as never);
-  }
-  async function releaseSearch(bi: number): Promise<void> {
-    const p = searchLive.get(bi);
-    searchLive.delete(bi);
-    await (await p?.catch(() => undefined))?.release();
-  }
-
-  /** the session of block `bi` for graph kind `kind` (paging another out when the resident slots are full) */
-  async function blockSession(bi: number, kind: MaskMode['kind'], capture: boolean): Promise<ort.InferenceSession> {
-    const k = `${kind}${capture ? '+capture' : ''}`;
-    const key = `${bi}:${k}`;
-    const have = live.get(key);
-    if (have) return have.session;
-    while (live.size >= slots) {
-      // another kind's sessions go first; then the highest block (the low blocks stay resident, the rest page through)
-      const entries = [...live.entries()];
-      const other = entries.find(([, e]) => e.kind !== k);
-      const victim = other ?? entries.reduce((a, b) => (b[1].block > a[1].block ? b : a));
-      await release(victim[0]);
+  // the second block host: only where blocks are paged and the plan counted the next block beside the running one
+  let remote: RemoteBlockHost | undefined;
+  const hostReady = (async () => {
+    if (!plan.overlap && !sp?.overlap) return;
+    let host: RemoteBlockHost | undefined;
+    try {
+      host = new RemoteBlockHost(ctx.signal, timeline, blockHostTesting.script);
+      await host.ready;
+      remote = host;
+      stats.overlap = true;
+    } catch (e) {
+      if (ctx.signal?.aborted) return;
+      await host?.close().catch(() => undefined);
+      ctx.fallbackReasons.push(`blocks are created one after another (the block-host worker could not start: ${(e as Error).message})`);
     }
-    const gopts = { dtype, mode: kind, capture, maxSeq, layers: plan.blocks[bi], ...(fused ? { fused: true } : {}), ...(halfWeights ? { halfWeights: true } : {}) };
-    const session = ctx.open(gopts, { kind: 'decoder', options: gopts });
-    live.set(key, { block: bi, kind: k, session });
-    session.then(
+  })();
+  /** whether the next block of these pages is created on the other host while one runs */
+  const overlapOf = (search: boolean) => !!remote && (search ? !!sp?.overlap : !!plan.overlap);
+
+  /** the session of graph `key` on `host`: created there from the bytes the graph store builds (or takes from its cache) */
+  function openOn(host: Host, key: Record<string, unknown>, recipe: GraphRecipe, label: string): { session: Promise<BlockSession>; posted: Promise<void> } {
+    let posted!: () => void;
+    const postedP = new Promise<void>((r) => (posted = r));
+    const create: SessionCreator<BlockSession> =
+      host === 'remote'
+        ? (bytes, so) => {
+            const p = remote!.create(bytes, so, label);
+            posted();
+            return p;
+          }
+        : async (bytes, so) => {
+            posted();
+            const t0 = wallMs();
+            const sess = await sessionFactory.create(bytes, so);
+            timeline.push({ what: 'create', host: 'local', label, start: t0, end: wallMs() });
+            return localBlockSession(sess, timeline, label);
+          };
+    const session = ctx.open(key, recipe, create);
+    session.finally(posted).catch(() => undefined);
+    return { session, posted: postedP };
+  }
+
+  /**
+   * The page of block `bi` in `pages` under `pkey`, opened when absent: `running` is the host of the block computing
+   * meanwhile (a prefetch: the other host creates it, beside at most `slots` kept sessions), else undefined (it is
+   * needed now: at most `slots` sessions once it is open).
+   */
+  async function pageOf(pages: Pages, pkey: string, bi: number, kind: string, open: (host: Host) => { session: Promise<BlockSession>; posted: Promise<void> }, running?: { host: Host; key: string }): Promise<Page> {
+    const have = pages.live.get(pkey);
+    if (have) return have;
+    const kept = slotsOf(pages);
+    await pages.shrink(running ? kept : kept - 1, kind, running?.key);
+    const host: Host = running ? (running.host === 'local' ? 'remote' : 'local') : 'local';
+    const page: Page = { block: bi, kind, host, ...open(host) };
+    pages.live.set(pkey, page);
+    page.session.then(
       () => stats.sessionLoads++,
-      () => live.delete(key),
+      () => pages.live.get(pkey) === page && pages.live.delete(pkey),
     );
-    return session;
+    return page;
+  }
+
+  /**
+   * Before block `cur` runs: the sessions beyond `slots` are released (the block before it: its arena goes before the
+   * next one is created), then with overlap the next block (`next`, wrapping to block 0 for the next call) is handed
+   * to the other host, its creation under way before this block's run starts.
+   */
+  async function beforeRun(pages: Pages, curKey: string, kind: string, next: (() => Promise<Page>) | undefined): Promise<void> {
+    await pages.shrink(slotsOf(pages), kind, curKey);
+    if (!overlapOf(pages === searchLive) || !next) return;
+    const n = await next();
+    await n.posted;
+  }
+
+  /** the forward block `bi`'s graph (mask kind, capture) on `host` */
+  function openForward(bi: number, kind: MaskMode['kind'], capture: boolean) {
+    return (host: Host) => {
+      const gopts = { dtype, mode: kind, capture, maxSeq, layers: plan.blocks[bi], ...(fused ? { fused: true } : {}), ...(halfWeights ? { halfWeights: true } : {}) };
+      return openOn(host, gopts, { kind: 'decoder', options: gopts }, `${kind}${capture ? '+capture' : ''} ${plan.blocks[bi][0]}-${plan.blocks[bi][1]}`);
+    };
   }
 
   /**
@@ -199,8 +301,9 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
 
   let queue: Promise<unknown> = Promise.resolve();
   async function forwardNow(req: ForwardRequest): Promise<ForwardResult> {
+    await hostReady;
     // the search's sessions were planned with the forward sessions released: release them in turn (unless both fit)
-    if (!together) await releaseAll(searchLive, releaseSearch);
+    if (!together) await searchLive.releaseAll();
     const { batch: B, seqLen: S } = req;
     const ids = ctx.idsTensor(req, 'forward');
     const mf = maskFeeds(s, req.mode, B, S);
@@ -208,49 +311,50 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
     const kind = shared(mf.kind) ? 'cett' : mf.kind;
     const feeds = mf.kind === 'dense' ? { tau: denseTau } : mf.feeds;
     const graphCapture = shared(mf.kind) || capture;
+    const k = `${kind}${graphCapture ? '+capture' : ''}`;
     const chunks = chunksOf(B, plan.chunkSeqs, req.mode);
     const idsOf = ([s0, b]: [number, number]) => (chunks.length === 1 ? ids : new ort.Tensor('int64', (ids.data as BigInt64Array).subarray(s0 * S, (s0 + b) * S), [b, S]));
     const m = new Merge(L, F, B, S, capture);
     const hidden: (ort.Tensor | undefined)[] = chunks.map(() => undefined);
-    for (let bi = 0; bi < plan.blocks.length; bi++) {
+    const n = plan.blocks.length;
+    for (let bi = 0; bi < n; bi++) {
       const [from, to] = plan.blocks[bi];
-      const sess = await blockSession(bi, kind, graphCapture);
+      const key = `${bi}:${k}`;
+      const page = await pageOf(live, key, bi, k, openForward(bi, kind, graphCapture));
+      const sess = await page.session;
+      const nb = (bi + 1) % n;
+      await beforeRun(live, key, k, nb === bi ? undefined : () => pageOf(live, `${nb}:${k}`, nb, k, openForward(nb, kind, graphCapture), { host: page.host, key }));
       const fetches = ['active_counts', 'neuron_counts', to < L ? 'hidden_out' : 'nll'];
       if (capture) for (let l = from; l < to; l++) fetches.push(`act.${l}`);
+      const call = (c: number) => sess.run({ ...feeds, input_ids: idsOf(chunks[c]), ...(from > 0 ? { hidden_in: hidden[c]! } : {}) }, fetches, ['hidden_in']);
+      // a remote host takes every chunk's call at once (it runs them in order); here they run one after another
+      const outs = page.host === 'remote' ? await Promise.all(chunks.map((_, c) => call(c))) : [];
       for (let c = 0; c < chunks.length; c++) {
-        const out = await sess.run({ ...feeds, input_ids: idsOf(chunks[c]), ...(from > 0 ? { hidden_in: hidden[c]! } : {}) }, fetches);
+        const out = outs[c] ?? (await call(c));
         stats.calls++;
-        hidden[c] = to < L ? out.hidden_out : undefined;
+        hidden[c] = to < L ? (out.hidden_out as ort.Tensor) : undefined;
         m.add(out, from, to, chunks[c][0], chunks[c][1]);
       }
     }
     return m.result();
   }
 
-  const sp = plan.search;
   /** the forward blocks and the search blocks fit the budget side by side: neither releases the other */
   const together = !!sp && sp.peakBytes + plan.peakBytes <= plan.budgetBytes;
   const tuning: SearchTuning = { ...DEFAULT_SEARCH_TUNING, ...ctx.searchTuning };
   // the plan's token chunk (0 = all at once) bounds a chunk the user's tuning asks for
   if (sp) tuning.chunkTokens = sp.chunkTokens && tuning.chunkTokens ? Math.min(sp.chunkTokens, tuning.chunkTokens) : sp.chunkTokens || tuning.chunkTokens;
 
-  /** the search session of plan.search block `bi` (the highest resident one is paged out when the slots are full) */
-  async function searchSession(bi: number): Promise<ort.InferenceSession> {
-    const have = searchLive.get(bi);
-    if (have) return have;
-    while (searchLive.size >= Math.max(1, sp!.residentBlocks)) await releaseSearch(Math.max(...searchLive.keys()));
-    const layers = sp!.blocks[bi];
-    // on CUDA the products read W_out as stored (FusedMatMul transB), as the whole graph's do: no transposed copy
-    // made each time a block's session is paged in
-    const productTransB = searchProductTransB(ctx.provider);
-    const o = { dtype, maxSeq, colNorms: ctx.colNorms, fused, tuning, layerGroup: sp!.layerGroup, layers, sparseStream: true, productTransB };
-    const session = ctx.open({ search: 3, dtype, maxSeq, fused, ...tuning, layerGroup: sp!.layerGroup, layers, sparse: 1, productTransB }, { kind: 'search', options: o });
-    searchLive.set(bi, session);
-    session.then(
-      () => stats.sessionLoads++,
-      () => searchLive.delete(bi),
-    );
-    return session;
+  /** the search graph of plan.search block `bi` on `host` */
+  function openSearch(bi: number) {
+    return (host: Host) => {
+      const layers = sp!.blocks[bi];
+      // on CUDA the products read W_out as stored (FusedMatMul transB), as the whole graph's do: no transposed copy
+      // made each time a block's session is paged in
+      const productTransB = searchProductTransB(ctx.provider);
+      const o = { dtype, maxSeq, colNorms: ctx.colNorms, fused, tuning, layerGroup: sp!.layerGroup, layers, sparseStream: true, productTransB };
+      return openOn(host, { search: 3, dtype, maxSeq, fused, ...tuning, layerGroup: sp!.layerGroup, layers, sparse: 1, productTransB }, { kind: 'search', options: o }, `search ${layers[0]}-${layers[1]}`);
+    };
   }
 
   /**
@@ -261,14 +365,16 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
    */
   async function searchNow(req: SearchStepRequest): Promise<SearchStepResult> {
     checkSearchRequest(req, L);
-    if (!together) await releaseAll(live, release); // the search plan counts the whole budget
+    await hostReady;
+    if (!together) await live.releaseAll(); // the search plan counts the whole budget
     const J = req.targets.length;
     const input_ids = ctx.idsTensor(req, 'searchStep');
     const res = emptySearchOutputs(L);
     let dense: ort.Tensor | undefined;
     let sparse: ort.Tensor | undefined;
     const m = new Merge(L, F, req.batch, req.seqLen, false);
-    for (let bi = 0; bi < sp!.blocks.length; bi++) {
+    const n = sp!.blocks.length;
+    for (let bi = 0; bi < n; bi++) {
       const [from, to] = sp!.blocks[bi];
       const Lb = to - from;
       const i64 = (f: (t: SearchStepRequest['targets'][number]) => ArrayLike<number>) => BigInt64Array.from(req.targets.flatMap((t) => Array.from(f(t), (x) => BigInt(x)).slice(from, to)));
@@ -283,12 +389,16 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
         feeds.hidden_in = dense!;
         feeds.sparse_in = sparse!;
       }
-      const sess = await searchSession(bi);
-      const out = await sess.run(feeds);
+      const key = `${bi}`;
+      const page = await pageOf(searchLive, key, bi, 'search', openSearch(bi));
+      const sess = await page.session;
+      const nb = (bi + 1) % n;
+      await beforeRun(searchLive, key, 'search', nb === bi ? undefined : () => pageOf(searchLive, `${nb}`, nb, 'search', openSearch(nb), { host: page.host, key }));
+      const out = await sess.run(feeds, undefined, ['hidden_in', 'sparse_in']);
       stats.calls++;
       if (to < L) {
-        dense = out.hidden_out;
-        sparse = out.sparse_out;
+        dense = out.hidden_out as ort.Tensor;
+        sparse = out.sparse_out as ort.Tensor;
       }
       m.add(out, from, to, 0, req.batch);
       addSearchOutputs(out, res, from);
@@ -298,7 +408,7 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
 
   /** calls one at a time: they share the paged sessions */
   function serial<T>(f: () => Promise<T>): Promise<T> {
-    const p = queue.then(f);
+    const p = queue.then(f).finally(() => timeline.length > 2000 && timeline.splice(0, timeline.length - 2000));
     queue = p.catch(() => undefined);
     return p;
   }
@@ -311,13 +421,16 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
     colNorms: ctx.colNorms,
     plan,
     streamStats: stats,
+    hostReady,
     forward: (req) => serial(() => forwardNow(req)),
     ...(sp ? { searchStep: (req: SearchStepRequest) => serial(() => searchNow(req)) } : {}),
-    releaseForward: () => serial(() => releaseAll(live, release)),
+    releaseForward: () => serial(() => live.releaseAll()),
     async dispose() {
       await queue;
-      for (const key of [...live.keys()]) await release(key);
-      await releaseAll(searchLive, releaseSearch);
+      await hostReady;
+      await live.releaseAll();
+      await searchLive.releaseAll();
+      await remote?.close();
       await ctx.dispose();
     },
   };
