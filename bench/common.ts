@@ -30,7 +30,7 @@ export const benchOptions = {
   'device-memory': { type: 'string' }, // GiB the engine may use (issue 15's cap; default: what is free)
   execution: { type: 'string' }, // auto (default) | whole | streamed
   'block-layers': { type: 'string' }, // streamed: layers per block (default: planned)
-  overlap: { type: 'string' }, // streamed: 0 = paged blocks created one after another (default 1: the next created while one computes)
+  overlap: { type: 'string' }, // streamed: 1 = the next paged block created while one computes, 0 = one after another (default: on CUDA only)
   'off-thread': { type: 'string' }, // 1 = the runner in the inference worker (main/inference/runner-off-thread.ts), as the engine runs large CPU jobs
   search: { type: 'string' }, // fused CETT search tuning, e.g. levels=2,chunk=4096,nin=1 (search-graph.ts SearchTuning)
   ops: { type: 'string' }, // profile: 1 = also onnxruntime's per-operator profile of one call
@@ -73,7 +73,7 @@ export async function openTarget(v: ReturnType<typeof parse>): Promise<{ target:
     ...(v['device-memory'] ? { deviceMemoryBytes: Number(v['device-memory']) * 1024 ** 3 } : {}),
     ...(v.execution ? { execution: v.execution as never } : {}),
     ...(v['block-layers'] ? { blockLayers: Number(v['block-layers']) } : {}),
-    ...(v.overlap === '0' ? { blockOverlap: false } : {}),
+    ...(v.overlap ? { blockOverlap: v.overlap === '1' } : {}),
     ...(v.search ? { searchTuning: parseSearchTuning(v.search, '--search') } : {}),
     ...(v.ort ? { ortSession: parseOrtSessionTuning(v.ort, '--ort') } : {}),
   });

@@ -30,7 +30,8 @@
 #   bash bench/gpu/run.sh cpu1b <n-tokens> <outdir>         issue 15: a 1.1B fp32 LLaMA (built here, ~1 min) measured CETT-PPL-1% at n (16384)
 #                                                           on the 16 CPU cores with progress/ETA lines; cut at 470 s (prints how far it got), ≤ 9.5 min
 #   bash bench/gpu/run.sh streamed-measure <n> <outdir> [caps]  issue 15: 7B CETT-PPL-1% at n (16384) streamed under --device-memory
-#                                                           24 and 16 (default, 280 s each; one cap per call gets 560 s) with the block-wise search, peak sampled
+#                                                           24 and 16 (default, 280 s each; one cap per call gets 560 s) with the block-wise search, peak sampled;
+#                                                           SM_OVERLAP="1 0" runs each cap with and without the paged blocks' overlap
 #   bash bench/gpu/run.sh s7b <n> <outdir> [cs]             issue 15: 7B at fixed CETT values (cs, default 0.265625,0.253418) ours
 #                                                           and the reference; session timings under onnxruntime settings; verbose-log gaps, ~4 min
 #   bash bench/gpu/run.sh estimate 0 <outdir>              issue 18: the pilot estimate (runs.estimate) against the run it estimates, wall
@@ -387,14 +388,17 @@ streamed-measure)
   B=/tmp/bm/big7b; ready big7b
   [ -f $B/config.json ] || python3 bench/gpu/make_big.py --out $B --shape 7b --n-tokens 65536 2>&1 | tail -1
   F=(--model $B --tokens $B/tokens.i32 --seq-len 1024 --batch 16 --provider ${SM_PROVIDER:-cuda} --dtype ${SM_DTYPE:-float16} --p 1 --tol 1e-3 --progress 1)
-  CAPS=(${4:-24 16}); LIM=${SM_LIMIT:-$((560 / ${#CAPS[@]}))}  # the call's ~9.5 min shared between the caps
-  for cap in "${CAPS[@]}"; do
-    E=/tmp/bm/streamed-measure-cap$cap-$N.err; : > $E
+  # SM_OVERLAP="1 0": each cap with paged blocks created while the block before them computes (1, the default) and one
+  # after another (0, the plan and path before 2026-12-04 16:00); the JSON's streamStats says createMs per host, runMs
+  # and createHiddenMs (creation time that ran while the other host computed)
+  CAPS=(${4:-24 16}); OVS=(${SM_OVERLAP:-1}); LIM=${SM_LIMIT:-$((560 / ${#CAPS[@]} / ${#OVS[@]}))}  # the call's ~9.5 min shared between the runs
+  for cap in "${CAPS[@]}"; do for ov in "${OVS[@]}"; do
+    R=streamed-measure-cap$cap-$N$([ ${#OVS[@]} -gt 1 ] && echo "-ov$ov"); E=/tmp/bm/$R.err; : > $E
     tail -n +1 -F $E 2>/dev/null | grep --line-buffered -E '^(PLAN|PROGRESS)' & TP=$!  # live: a call cut short still shows how far it got
-    peak streamed-measure-cap$cap-$N timeout $LIM node dist-bench/bench.cjs measure "${F[@]}" --n-tokens "$N" --device-memory $cap ${SM_ARGS:-}
+    peak $R timeout $LIM node dist-bench/bench.cjs measure "${F[@]}" --n-tokens "$N" --device-memory $cap --overlap $ov ${SM_ARGS:-}
     sleep 1; kill $TP 2>/dev/null
-    node bench/gpu/eta.mjs /tmp/bm/streamed-measure-cap$cap-$N.err | tail -4
-  done
+    node bench/gpu/eta.mjs $E | tail -4
+  done; done
   ;;
 *) echo "unknown phase $PHASE"; exit 2 ;;
 esac

@@ -41,7 +41,9 @@ export interface RunnerOptions {
   blockLayers?: number;
   /**
    * streamed with paged blocks: create the next block's session on a second thread while the current one computes
-   * (streamed.ts, block-host.ts; default true). false: one after another on the runner's thread (benchmarks compare both)
+   * (streamed.ts, block-host.ts). Default: on CUDA (the creation is host work and weight copies beside the device's
+   * compute); off on the CPU, where both compete for the same cores (2-core dev machine, 2,048 tokens: 12.7 s without,
+   * 17.6–28.2 s with, BENCHMARKS.md), and on WebGPU (Dawn in a worker thread not yet measured)
    */
   blockOverlap?: boolean;
   /** sequences per measurement batch: the planned chunk never exceeds it (default 4096) */
@@ -311,7 +313,7 @@ async function planFor(
     capBytes: opts.deviceMemoryBytes,
     execution: opts.execution,
     blockLayers: opts.blockLayers,
-    ...(opts.blockOverlap === false ? { overlap: false } : {}),
+    overlap: opts.blockOverlap ?? c.provider === 'cuda',
     ...(opts.batchSeqs ? { searchTokens: opts.batchSeqs * c.maxSeq } : {}),
   });
 }

@@ -81,7 +81,8 @@ export interface PlanInput {
   searchTokens?: number;
   /**
    * paged blocks (those not kept resident) may be created on a second thread while the block before them computes
-   * (streamed.ts, block-host.ts): the plan then counts the next block's weights beside the resident sessions. Default on.
+   * (streamed.ts, block-host.ts): the plan then counts the next block's weights beside the resident sessions. Default
+   * off here; createRunner asks for it on CUDA (RunnerOptions.blockOverlap).
    */
   overlap?: boolean;
 }
@@ -151,7 +152,7 @@ export function planSearch(p: PlanInput, budget: number): SearchPlan | undefined
   const callBytes = (blk: [number, number], group: number, chunk: number) =>
     searchBlockBytes(p.spec, { dtype: p.dtype, fused: p.fused, seqLen: p.seqLen, tokens: T, layers: blk[1] - blk[0], group, chunk, weights: weightsOf(blk), arena, head: blk[1] === L });
   // with overlap first (paged blocks: the next block's weights beside the running one's session), else one after another
-  for (const overlap of p.overlap === false ? [false] : [true, false])
+  for (const overlap of p.overlap ? [true, false] : [false])
     for (const minChunk of [Math.min(T, 2048), Math.min(T, MIN_SEARCH_CHUNK)])
       for (let k = L; k >= 1; k--) {
         const blocks = blocksOf(k);
@@ -257,7 +258,7 @@ export function planExecution(p: PlanInput): ExecutionPlan {
   let residentBlocks = blocks.length;
   const allResident = chunkSeqs >= 1;
   // paged with overlap: the next block's session is created (its weights on the device) while the current one computes
-  const overlap = !allResident && p.overlap !== false && chunkFor(budgetS - 2 * biggest, actBlock) >= 1;
+  const overlap = !allResident && !!p.overlap && chunkFor(budgetS - 2 * biggest, actBlock) >= 1;
   const nextWeights = overlap ? biggest : 0;
   if (!allResident) {
     // paged: the low blocks stay while there is room for one block being paged in and a chunk

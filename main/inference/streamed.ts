@@ -228,8 +228,10 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
 
   /** the session of graph `key` on `host`: created there from the bytes the graph store builds (or takes from its cache) */
   function openOn(host: Host, key: Record<string, unknown>, recipe: GraphRecipe, label: string): { session: Promise<BlockSession>; posted: Promise<void> } {
+    // a remote creation is under way once its message is posted; a local one cannot start before this thread is
+    // free again (onnxruntime creates in a later macrotask), after the other host's run has been posted
     let posted!: () => void;
-    const postedP = new Promise<void>((r) => (posted = r));
+    const postedP = host === 'local' ? Promise.resolve() : new Promise<void>((r) => (posted = r));
     const create: SessionCreator<BlockSession> =
       host === 'remote'
         ? (bytes, so) => {
@@ -238,14 +240,13 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
             return p;
           }
         : async (bytes, so) => {
-            posted();
             const t0 = wallMs();
             const sess = await sessionFactory.create(bytes, so);
             timeline.push({ what: 'create', host: 'local', label, start: t0, end: wallMs() });
             return localBlockSession(sess, timeline, label);
           };
     const session = ctx.open(key, recipe, create);
-    session.finally(posted).catch(() => undefined);
+    if (host === 'remote') session.finally(posted).catch(() => undefined);
     return { session, posted: postedP };
   }
 
