@@ -10,6 +10,7 @@ import os from 'node:os';
 import { buildProbeCurve } from '../main/metrics/cett-probe';
 import { closeCurvePool, curveThreads } from '../main/metrics/curve-kernel';
 import { buildLayerCurve, buildLayerCurveParallel, tauFromThresholds } from '../main/metrics/thresholds';
+import { downWeightAt } from '../main/metrics/target';
 import { machine, openTarget, parse, writeOut } from './common';
 
 /** the first outer steps of the CETT-PPL search (c = 0.5, 0.25, …), as cett-ppl.ts walks them for a ReLU model */
@@ -39,7 +40,7 @@ export async function main(argv: string[]): Promise<void> {
   const sparse = await timed(() => r.forward({ ids: b.ids, batch: b.batch, seqLen: b.seqLen, mode: { kind: 'cett', tau } }));
   const acts = capture.out.activations!;
   const layer = Math.floor(L / 2);
-  const input = { a: acts[layer], tokens: T, f, wDown: target.downWeights[layer], d, colNorms: r.colNorms[layer] };
+  const input = { a: acts[layer], tokens: T, f, wDown: await downWeightAt(target.downWeights, layer), d, colNorms: r.colNorms[layer] };
   // the ORT probe over the outer steps of a search: candidates evaluated per step and ms per candidate
   let s = performance.now();
   const probe = (await buildProbeCurve(input, 'authors', r.provider, 1, false)) as Awaited<ReturnType<typeof buildProbeCurve>> & { evaluations: number; calls: number };

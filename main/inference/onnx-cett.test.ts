@@ -11,7 +11,7 @@ import { loadCheckpoint } from '../checkpoint/index';
 import { writeTinyCheckpoint, type TinyFamily } from '../checkpoint/testing/tiny';
 import { batchStream } from '../metrics/data';
 import { measureCettPpl } from '../metrics/cett-ppl';
-import { downWeightsOf } from '../metrics/target';
+import { readDownWeights } from '../metrics/target';
 import { createRunner } from './index';
 
 const FIX = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../test/fixtures/onnx-exports');
@@ -25,8 +25,8 @@ describe.each([
   test('W_out from the initializers equals the HF folder’s; CETT-PPL-1% equals the folder’s result', async () => {
     const onnx = await loadCheckpoint(path.join(FIX, name, 'model.onnx'));
     const hf = await loadCheckpoint(writeTinyCheckpoint(path.join(tmp, name), family, { activation: activation as never, seed: 11, dtype: 'F32' }));
-    const wo = downWeightsOf(onnx);
-    const wh = downWeightsOf(hf);
+    const wo = await readDownWeights(onnx);
+    const wh = await readDownWeights(hf);
     expect(wo.length).toBe(hf.spec.numLayers);
     wo.forEach((w, l) => {
       expect(w.length).toBe(wh[l].length);

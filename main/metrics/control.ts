@@ -23,6 +23,11 @@ export class Meter {
 
   constructor(private readonly ctl: RunControl = {}) {}
 
+  /** the job's cancel (reads that can stop between pieces take it) */
+  get signal(): AbortSignal | undefined {
+    return this.ctl.signal;
+  }
+
   check(): void {
     if (this.ctl.signal?.aborted) throw new LabError('CANCELLED', 'the measurement was cancelled');
   }

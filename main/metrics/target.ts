@@ -5,7 +5,9 @@
  * are kept under a memory budget; a batch whose curves were not kept is recomputed (one more dense pass).
  */
 import { LabError } from '../api/errors';
-import type { LoadedCheckpoint } from '../checkpoint/types';
+import fs from 'node:fs';
+import { decodeInto } from '../checkpoint/safetensors';
+import type { LoadedCheckpoint, WeightTensor } from '../checkpoint/types';
 import type { ForwardResult, MaskMode, ModelRunner } from '../inference/runner-types';
 import { authorsEps, bisectionDepth, walkPath } from '../base/authors-search';
 import type { Meter } from './control';
@@ -27,20 +29,86 @@ export interface MeasureTarget {
   /** checkpoint path or label */
   id: string;
   runner: ModelRunner;
-  /** per layer [d_h, F] W_out (down_proj weight), bias not included (it is not a neuron) */
-  downWeights: Float32Array[];
+  /**
+   * per layer [d_h, F] W_out (down_proj weight), bias not included (it is not a neuron): in memory, or read a layer at
+   * a time when the host curves need it (downWeightsOf)
+   */
+  downWeights: Float32Array[] | DownWeights;
   /** tokens seen in training (series only) */
   tokensSeen?: number;
 }
 
-/** W_out per layer from a loaded HF checkpoint (canonical name layers.{i}.mlp.down.weight [d, F]). */
-export function downWeightsOf(ckpt: LoadedCheckpoint): Float32Array[] {
-  const out: Float32Array[] = [];
-  for (let l = 0; l < ckpt.spec.numLayers; l++) {
+/** W_out read when needed: one layer's fp32 [d, F] per call, nothing kept (downWeightsOf). */
+export interface DownWeights {
+  readonly layers: number;
+  layer(l: number, signal?: AbortSignal): Promise<Float32Array>;
+}
+
+/** layer l's W_out of a target, from memory or read now */
+export function downWeightAt(dw: MeasureTarget['downWeights'], l: number, signal?: AbortSignal): Promise<Float32Array> {
+  if (Array.isArray(dw)) return Promise.resolve(dw[l]);
+  return (dw as DownWeights).layer(l, signal);
+}
+
+/**
+ * W_out per layer of a loaded checkpoint (canonical name layers.{i}.mlp.down.weight [d, F]), read lazily: every layer's
+ * tensor is checked to exist here (a checkpoint without W_out fails before its runner opens), and a layer's values are
+ * read only when asked, not kept. Only the host curves (the JS curve and the ORT probe, PreparedTarget.densePass) read
+ * them, a layer at a time; the fused search never does. Reading every layer up front into fp32 held the engine's
+ * thread in one piece before a large CPU job's passes (a 1.1B bf16: 3.2 s and 0.95 GiB; a 7B: 5.8 GB) (issue 19).
+ */
+export function downWeightsOf(ckpt: LoadedCheckpoint): DownWeights {
+  const ws = Array.from({ length: ckpt.spec.numLayers }, (_, l) => {
     const w = ckpt.weights.get(`layers.${l}.mlp.down.weight`);
-    if (!w)
-      throw new LabError('UNSUPPORTED', `${ckpt.path}: no down_proj weight for layer ${l}; CETT needs W_out`);
-    out.push(w.toFloat32());
+    if (!w) throw new LabError('UNSUPPORTED', `${ckpt.path}: no down_proj weight for layer ${l}; CETT needs W_out`);
+    return w;
+  });
+  return { layers: ws.length, layer: (l, signal) => readFloat32(ws[l], signal) };
+}
+
+/** Every layer's W_out of a checkpoint in memory (reference computations and benchmarks that index them). */
+export async function readDownWeights(ckpt: LoadedCheckpoint): Promise<Float32Array[]> {
+  const dw = downWeightsOf(ckpt);
+  const out: Float32Array[] = [];
+  for (let l = 0; l < dw.layers; l++) out.push(await dw.layer(l));
+  return out;
+}
+
+const STORED_CODE = { float32: 'F32', float16: 'F16', bfloat16: 'BF16' } as const;
+/** bytes read (and decoded) between two turns of the event loop */
+const READ_PIECE = 8 * 2 ** 20;
+
+/**
+ * A tensor's values in fp32 without holding the event loop: when its bytes are one row-major range of a file
+ * (WeightTensor.stored), read in pieces of 8 MiB (`pieceBytes`, a multiple of 4) with asynchronous reads, each piece
+ * decoded before the next; else (transposed or compressed storage, values in memory) its own synchronous decode.
+ */
+export async function readFloat32(w: WeightTensor, signal?: AbortSignal, pieceBytes = READ_PIECE): Promise<Float32Array> {
+  const s = w.stored?.();
+  const numel = w.shape.reduce((a, b) => a * b, 1);
+  const size = s ? (s.dtype === 'float32' ? 4 : 2) : 0;
+  if (!s || s.transposed || s.length !== numel * size) return w.toFloat32();
+  // every byte is written below or the read throws: not zero-filled first (180 MB for a 7B's layer)
+  const out = new Float32Array(Buffer.allocUnsafeSlow(numel * 4).buffer, 0, numel);
+  const where = `${s.file}: tensor '${w.name}'`;
+  const fh = await fs.promises.open(s.file, 'r');
+  try {
+    const piece = s.dtype === 'float32' ? undefined : Buffer.allocUnsafeSlow(pieceBytes);
+    for (let at = 0; at < s.length; at += pieceBytes) {
+      if (signal?.aborted) throw new LabError('CANCELLED', 'the measurement was cancelled');
+      const n = Math.min(pieceBytes, s.length - at);
+      // fp32: straight into the result's bytes; 16-bit: into the piece, decoded into the result
+      const into = piece ? piece.subarray(0, n) : new Uint8Array(out.buffer, at, n);
+      let got = 0;
+      while (got < n) {
+        const { bytesRead } = await fh.read(into, got, n - got, s.offset + at + got);
+        if (bytesRead === 0) throw new LabError('BAD_CHECKPOINT', `${where}: the file ends before the tensor's ${s.length} bytes (it changed since it was opened?)`);
+        got += bytesRead;
+      }
+      if (piece) decodeInto(STORED_CODE[s.dtype], into, out, at / size, n / size, where);
+    }
+  } finally {
+    await fh.close();
   }
   return out;
 }
@@ -156,7 +224,8 @@ export class PreparedTarget {
     const t0 = performance.now();
     const curves: LayerCurve[] = [];
     for (let l = 0; l < res.activations.length; l++) {
-      const input = { a: res.activations[l], tokens, f, wDown: downWeights[l], d, colNorms: runner.colNorms[l] };
+      // one layer's W_out in memory at a time (read here unless the target holds them all)
+      const input = { a: res.activations[l], tokens, f, wDown: await downWeightAt(downWeights, l, this.meter.signal), d, colNorms: runner.colNorms[l] };
       // a streamed runner keeps every layer's probe operands on the device only where its plan made room for them
       // (issue 15, plan.ts curvesOnDevice); else they are fed per call, one layer's on the device at a time
       const resident = runner.provider !== 'cpu' && (runner.plan?.mode !== 'streamed' || !!runner.plan.curvesOnDevice);

@@ -13,7 +13,7 @@ import { writeTinyCheckpoint, type TinyFamily } from '../../main/checkpoint/test
 import { createRunner } from '../../main/inference/index';
 import { batchStream } from '../../main/metrics/data';
 import { measureCettPpl } from '../../main/metrics/cett-ppl';
-import { downWeightsOf, PreparedTarget } from '../../main/metrics/target';
+import { readDownWeights, PreparedTarget } from '../../main/metrics/target';
 import { Meter } from '../../main/metrics/control';
 import { plainCettPpl } from './metrics-plain';
 
@@ -35,7 +35,7 @@ async function open(c: (typeof CASES)[number]) {
   const ids = Int32Array.from({ length: 7 * 20 }, () => (s = (s * 1103515245 + 12345) >>> 0) % 300);
   // 7 sequences in batches of 3: the last batch is smaller
   const data = batchStream(ids, { seqLen: 20, batch: 3 }, 'test');
-  return { ckpt, runner, data, target: { id: dir, runner, downWeights: downWeightsOf(ckpt) } };
+  return { ckpt, runner, data, target: { id: dir, runner, downWeights: await readDownWeights(ckpt) } };
 }
 
 describe('fused CETT search = the authors algorithm', () => {

@@ -121,8 +121,8 @@ describe('runs.* with real checkpoint folders', () => {
     const b = writeTinyCheckpoint(path.join(dir, 'ser-b'), 'llama', { layers: 3, seed: 2 });
     const ck = await loadCheckpoint(a);
     const w = downWeightsOf(ck);
-    expect(w.length).toBe(2);
-    expect(w[0].length).toBe(ck.spec.hiddenSize * ck.spec.intermediateSize);
+    expect(w.layers).toBe(2);
+    expect((await w.layer(0)).length).toBe(ck.spec.hiddenSize * ck.spec.intermediateSize);
     let opened = 0;
     const e = new Engine({ paths: { userData: dir, cache: dir }, log: { info() {}, warn() {}, error() {} } });
     e.ctx.services.set('runs.models', {

@@ -13,7 +13,7 @@ import { writeTinyCheckpoint, type TinyFamily } from '../../main/checkpoint/test
 import type { ActivationName } from '../../main/checkpoint/types';
 import { measureAtCetts, measureCettPpl } from '../../main/metrics/cett-ppl';
 import { loadEvalData } from '../../main/metrics/data';
-import { downWeightsOf } from '../../main/metrics/target';
+import { readDownWeights } from '../../main/metrics/target';
 import { createReferenceRunner } from '../reference/forward';
 import { createRunner } from '../../main/inference/index';
 import { plainCettPpl, plainInspect } from './metrics-plain';
@@ -35,7 +35,7 @@ describe('fast path = plain authors algorithm on tiny checkpoints (reference run
       const ck = await loadCheckpoint(p);
       const runner = createReferenceRunner(ck);
       const data = loadEvalData(text, ck.tokenizer!, { tokens: 96, seqLen: 16, batch: 3 });
-      const downWeights = downWeightsOf(ck);
+      const downWeights = await readDownWeights(ck);
       const tol = 1e-3;
       const ref = await plainCettPpl({ runner, down: downWeights }, data, 5, tol);
       const fast = await measureCettPpl({ id: p, runner, downWeights }, data, { p: 5, tol, thresholdMode: 'authors' });
@@ -64,7 +64,7 @@ describe('the measurement at fixed CETT values (bench measure --at-cett, the fix
     const ck = await loadCheckpoint(p);
     const runner = createReferenceRunner(ck);
     const data = loadEvalData(text, ck.tokenizer!, { tokens: 96, seqLen: 16, batch: 3 });
-    const downWeights = downWeightsOf(ck);
+    const downWeights = await readDownWeights(ck);
     const cs = [0.05, 0.2, 0.6];
     const at = await measureAtCetts({ id: p, runner, downWeights }, data, { p: 1, tol: 1e-3, thresholdMode: 'authors' }, cs);
     expect(at.map((r) => r.cett)).toEqual(cs);

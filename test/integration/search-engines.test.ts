@@ -18,7 +18,7 @@ import { writeTinyCheckpoint } from '../../main/checkpoint/testing/tiny';
 import { createRunner } from '../../main/inference/index';
 import { batchStream } from '../../main/metrics/data';
 import { measureCettPpl } from '../../main/metrics/cett-ppl';
-import { downWeightsOf } from '../../main/metrics/target';
+import { readDownWeights } from '../../main/metrics/target';
 import { buildLayerCurve, type LayerInput } from '../../main/metrics/thresholds';
 import { buildProbeCurve } from '../../main/metrics/cett-probe';
 import { buildSearchGraph, type SearchTuning } from '../../main/graph/search-graph';
@@ -213,7 +213,7 @@ describe('fused search graph (CPU) = the plain authors algorithm, exactly', () =
       const { dir, ckpt, data } = await model(m.act, m.seed, m.zeroLayer);
       const dtype = m.half ? ('float16' as const) : ('float32' as const);
       const base = await createRunner(ckpt, { provider: 'cpu', maxSeq: 32, dtype });
-      const target = { id: dir, runner: base, downWeights: downWeightsOf(ckpt) };
+      const target = { id: dir, runner: base, downWeights: await readDownWeights(ckpt) };
       const o = { p: m.p, tol: 1e-3, thresholdMode: 'authors' as const };
       try {
         const plain = await plainCettPpl({ runner: base, down: target.downWeights }, data, m.p, 1e-3);
