@@ -1,6 +1,6 @@
 /**
  * The inference worker thread (runner-off-thread.ts): opens a Hugging Face folder lazily (config and headers, no weight
- * byte), checks it finds the tensors the engine's thread has, runs createRunner over it (index.ts: the same graphs,
+ * byte) or parses an .onnx file again (main/checkpoint/onnx.ts inspectOnnx: every check of its open, no tokenizer), checks it finds the tensors the engine's thread has, runs createRunner over it (index.ts: the same graphs,
  * cache entries and sessions as the engine's thread would make), reports the runner's facts, then answers forward,
  * searchStep, releaseForward and dispose calls, a result's arrays transferred. A cancel aborts its runner's signal,
  * releases the sessions and ends the thread; the interrupt flag stops a weight read within one MiB
@@ -9,6 +9,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { LabError, toErrorPayload } from '../api/errors';
 import { loadCheckpoint } from '../checkpoint/load';
+import { inspectOnnx, onnxCheckpoint } from '../checkpoint/onnx';
 import { watchInterrupt } from '../checkpoint/interrupt';
 import { checkpointSignature } from './graph-off-thread';
 import { createRunner } from './index';
@@ -22,7 +23,10 @@ const port = parentPort!;
 let runner: ModelRunner | undefined;
 
 async function open(): Promise<RunnerFacts> {
-  const ckpt = await loadCheckpoint(input.path, { family: input.family, hash: false, scanFinite: false, tokenizer: null });
+  const ckpt =
+    input.format === 'onnx'
+      ? await onnxCheckpoint(input.path, inspectOnnx(input.path, { family: input.family }), '', null)
+      : await loadCheckpoint(input.path, { family: input.family, hash: false, scanFinite: false, tokenizer: null });
   if (checkpointSignature(ckpt) !== input.signature)
     throw new LabError('BAD_CHECKPOINT', `${input.path}: the weight files changed since the checkpoint was opened; open it again`);
   ckpt.contentHash = input.contentHash; // the engine's hash of these very files: the graph cache's keys are its keys

@@ -128,7 +128,7 @@ test('a cancel during a long call rejects it CANCELLED at once while the event l
   await expect(openRunnerOffThread(ckpt, { provider: 'cpu', maxSeq: 256, signal: ac.signal })).rejects.toMatchObject({ code: 'CANCELLED' });
 });
 
-test('which runners go to the worker: parameters × tokens per call from RUNNER_OFF_THREAD_WORK, Hugging Face folders only', async () => {
+test('which runners go to the worker: parameters × tokens per call from RUNNER_OFF_THREAD_WORK, Hugging Face folders and .onnx files', async () => {
   const tiny = await loadCheckpoint(writeTinyCheckpoint(path.join(tmp, 'which'), 'llama', { layers: 2 }));
   const n = parameterCount(tiny);
   // config's own count of a tiny llama: embedding and head (untied), per layer q k v o, gate up down and two norms, final norm
@@ -141,7 +141,8 @@ test('which runners go to the worker: parameters × tokens per call from RUNNER_
   expect(runnerOffThread(tiny, { batchSeqs: 4, maxSeq: 16 })).toBe(false);
   expect(runnerOffThread(tiny, { batchSeqs: 4, maxSeq: 16 }, 'always')).toBe(true);
   expect(runnerOffThread(tiny, { batchSeqs: 1, maxSeq: tokens }, 'never')).toBe(false);
-  expect(runnerOffThread({ ...tiny, format: 'onnx' }, { batchSeqs: 1, maxSeq: tokens }, 'always')).toBe(false);
+  expect(runnerOffThread({ ...tiny, format: 'onnx' }, { batchSeqs: 1, maxSeq: tokens }, 'always')).toBe(true); // opened again there too
+  expect(runnerOffThread({ ...tiny, format: 'gguf' as never }, { batchSeqs: 1, maxSeq: tokens }, 'always')).toBe(false);
   // the 768 × 12 llama with a 32k vocabulary measured in batches of 4 × 1024 (41.7 s per call on the engine's thread)
   expect(162e6 * 4 * 1024).toBeGreaterThan(RUNNER_OFF_THREAD_WORK * 100);
   expect(fs.existsSync(inferenceWorkerScript())).toBe(true);

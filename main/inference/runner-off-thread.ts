@@ -4,9 +4,10 @@
  * onnxruntime-node's `session.run()` and `InferenceSession.create()` are synchronous on the thread that calls them,
  * and one dense batch of a 768×12 LLaMA (4 × 1024 tokens) held the 2-core dev machine's engine for 41.7 s in one piece.
  *
- * The worker opens the same Hugging Face folder lazily (config and headers, no weight byte), checks that it finds the
- * very tensors this thread has (graph-off-thread.ts checkpointSignature), takes this thread's content hash (the graph
- * cache's keys are the same), and runs createRunner there (index.ts: the same graphs, sessions and plan). What comes back
+ * The worker opens the same Hugging Face folder lazily (config and headers, no weight byte), or parses the same .onnx
+ * file (its graph, the down projections' byte ranges; no tokenizer), checks that it finds the very tensors this thread
+ * has (graph-off-thread.ts checkpointSignature), takes this thread's content hash (the graph cache's keys are the same),
+ * and runs createRunner there (index.ts: the same graphs, sessions and plan). What comes back
  * is a ModelRunner whose calls are messages: the request's ids are copied (small), the result's arrays transferred
  * (the activations a CETT search captures are large and cross once, never copied). spec, provider, dtype,
  * fallbackReasons, colNorms and plan are the worker's runner's; sessionTimings is updated after each call.
@@ -29,7 +30,7 @@ import { Worker } from 'node:worker_threads';
 import { LabError, type ErrorPayload } from '../api/errors';
 import { workerScriptFor } from '../base/worker-script';
 import type { LoadedCheckpoint } from '../checkpoint/types';
-import { canBuildOffThread, checkpointSignature } from './graph-off-thread';
+import { checkpointSignature } from './graph-off-thread';
 import type { RunnerOptions } from './index';
 import type { ExecutionPlan } from './plan';
 import type { ProviderName } from './providers';
@@ -48,8 +49,9 @@ import type { ForwardRequest, ForwardResult, ModelRunner, SearchStepRequest, Sea
  */
 export const RUNNER_OFF_THREAD_WORK = 1e9;
 
-/** A checkpoint's parameters: the elements of every tensor it holds. */
+/** A checkpoint's parameters: the elements of every tensor it holds (an .onnx file's: its initializers', from the card). */
 export function parameterCount(ckpt: LoadedCheckpoint): number {
+  if (ckpt.format === 'onnx') return ckpt.spec.parameters; // its weights map holds the down projections only
   let n = 0;
   for (const t of ckpt.weights.values()) n += t.shape.reduce((a, b) => a * b, 1);
   return n;
@@ -57,11 +59,11 @@ export function parameterCount(ckpt: LoadedCheckpoint): number {
 
 /**
  * Whether the runner for `ckpt` with these options runs in the inference worker: 'always' / 'never' force it (tests);
- * 'auto' when parameters × tokens per call reach RUNNER_OFF_THREAD_WORK. Only a Hugging Face folder can be opened again
- * by the worker; an .onnx file's runner stays here.
+ * 'auto' when parameters × tokens per call reach RUNNER_OFF_THREAD_WORK. The worker opens a Hugging Face folder or an
+ * .onnx file again by itself.
  */
 export function runnerOffThread(ckpt: LoadedCheckpoint, opts: { maxSeq?: number; batchSeqs?: number }, mode: 'auto' | 'always' | 'never' = 'auto'): boolean {
-  if (mode === 'never' || !canBuildOffThread(ckpt)) return false;
+  if (mode === 'never' || (ckpt.format !== 'hf' && ckpt.format !== 'onnx')) return false;
   if (mode === 'always') return true;
   const tokensPerCall = (opts.batchSeqs ?? 1) * (opts.maxSeq ?? 1024);
   return parameterCount(ckpt) * tokensPerCall >= RUNNER_OFF_THREAD_WORK;
@@ -72,6 +74,7 @@ export type WorkerRunnerOptions = Omit<RunnerOptions, 'signal'>;
 
 export interface InferenceWorkerInput {
   path: string;
+  format: LoadedCheckpoint['format'];
   family: LoadedCheckpoint['spec']['family'];
   signature: string;
   contentHash: string;
@@ -129,7 +132,7 @@ export function openRunnerOffThread(ckpt: LoadedCheckpoint, opts: RunnerOptions 
   const { signal, ...options } = opts;
   if (signal?.aborted) return Promise.reject(cancelled());
   const interrupt = new Int32Array(new SharedArrayBuffer(8));
-  const input: InferenceWorkerInput = { path: ckpt.path, family: ckpt.spec.family, signature: checkpointSignature(ckpt), contentHash: ckpt.contentHash, options, interrupt };
+  const input: InferenceWorkerInput = { path: ckpt.path, format: ckpt.format, family: ckpt.spec.family, signature: checkpointSignature(ckpt), contentHash: ckpt.contentHash, options, interrupt };
   let worker: Worker;
   try {
     worker = new Worker(inferenceWorkerScript(), { workerData: input });
