@@ -273,18 +273,20 @@ export async function measureSeries(
       if (finals[t.id]) continue;
       const idx = searchOn.indexOf(t);
       let pt = idx >= 0 && pts ? pts[idx] : undefined;
-      let mt: MeasureTarget | undefined;
-      if (!pt) {
-        mt = idx >= 0 ? open[idx] : await t.open();
-        if (idx < 0) checkSameArchitecture([open[0], mt]);
-        pt = new PreparedTarget(mt, data.batches, o.thresholdMode, meter, o.cacheBytes ?? DEFAULT_CACHE_BYTES, o.curveEngine);
-        await pt.prepare();
-      }
+      /** a runner opened for this checkpoint's final measurement only: released whatever happens (a different
+       * architecture, a failed dense pass, a cancel), the search's own stay open until the end */
+      let own: MeasureTarget | undefined;
       try {
+        if (!pt) {
+          const mt = idx >= 0 ? open[idx] : (own = await t.open());
+          if (own) checkSameArchitecture([open[0], own]);
+          pt = new PreparedTarget(mt, data.batches, o.thresholdMode, meter, o.cacheBytes ?? DEFAULT_CACHE_BYTES, o.curveEngine);
+          await pt.prepare();
+        }
         finals[t.id] = { ...(await evaluateAtCett(pt, c, data)), tokensSeen: t.tokensSeen, p: o.p };
       } finally {
-        await pt.dispose();
-        if (mt && idx < 0) await mt.runner.dispose();
+        await pt?.dispose();
+        if (own) await own.runner.dispose();
       }
       state = { ...state, finals };
       await hooks.onStep?.(state);

@@ -185,4 +185,25 @@ describe('training series (paper App. E)', () => {
     expect(resumed.cett).toBe(res.cett);
     expect(resumed.searchHistory.length).toBe(res.searchHistory.length);
   });
+  it('a runner opened for the final phase is released when its checkpoint is refused (another architecture) or its dense pass fails', async () => {
+    // ck0 is not among the last k = 2: it is opened only for the final phase; its architecture (or its runner) is bad
+    const models = [FAMILIES[0], FAMILIES[1], FAMILIES[1]].map((c, i) => makeToyModel({ ...c, seed: 21 + i }));
+    const data = batchStream(models[2].sample(4, 10, 5), { seqLen: 10, batch: 2 }, 'toy');
+    for (const broken of ['architecture', 'forward'] as const) {
+      const released: string[] = [];
+      const entries = models.map((m, i) => {
+        const id = `ck${i}`;
+        const base = i === 0 && broken === 'forward' ? models[1] : m;
+        const runner: ModelRunner = {
+          spec: base.spec, provider: base.provider, dtype: base.dtype, fallbackReasons: base.fallbackReasons, colNorms: base.colNorms,
+          forward: (req) => (i === 0 && broken === 'forward' ? Promise.reject(new Error('the device is gone')) : base.forward(req)),
+          dispose: async () => void released.push(id),
+        };
+        return { id, open: async (): Promise<MeasureTarget> => ({ id, runner, downWeights: base.down }) };
+      });
+      const run = measureSeries(entries, data, { p: 5, tol: 1e-2, thresholdMode: 'authors', lastK: 2 });
+      await expect(run).rejects.toThrow(broken === 'architecture' ? /checkpoints of different architectures in one series: ck1 .* vs ck0/ : /the device is gone/);
+      expect(released.sort(), broken).toEqual(['ck0', 'ck1', 'ck2']);
+    }
+  });
 });
