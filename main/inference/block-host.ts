@@ -139,6 +139,8 @@ export class RemoteBlockHost {
       const p = this.pending.get(m.id);
       if (!p) return; // answered after a cancel: dropped
       this.pending.delete(m.id);
+      // an idle worker does not keep the process alive (a runner left undisposed after an error must not hang it)
+      if (!this.pending.size) this.worker.unref();
       if (m.ok) {
         if (m.event) this.events.push(m.event);
         p.resolve(m);
@@ -171,6 +173,7 @@ export class RemoteBlockHost {
     if (this.ended) return Promise.reject(this.ended);
     return new Promise((resolve, reject) => {
       this.pending.set(msg.id, { resolve, reject, what });
+      this.worker.ref();
       this.worker.postMessage(msg, transfer);
     });
   }
@@ -204,6 +207,7 @@ export class RemoteBlockHost {
 
   /** the worker releases its sessions and exits; settled when it has exited */
   async close(): Promise<void> {
+    this.worker.ref(); // until it has exited
     if (!this.ended) {
       this.endAll(new LabError('INTERNAL', 'the block-host worker was closed'));
       this.worker.postMessage({ op: 'close' } satisfies HostCall);

@@ -125,7 +125,7 @@ describe('paged blocks created while the block before them runs', () => {
     for (const x of [on, off, whole]) await x.dispose();
 
     const rd = mulberry32(41);
-    const data = batchStream(Int32Array.from({ length: 8 * S }, () => Math.floor(rd() * 256)), { seqLen: S, batch }, 'random ids');
+    const data = batchStream(Int32Array.from({ length: 4 * S }, () => Math.floor(rd() * 256)), { seqLen: S, batch }, 'random ids'); // one batch
     const o = { p: 1, tol: 1e-3, thresholdMode: 'authors' as const, curveEngine };
     const measure = (ro: RunnerOptions, check?: (r: ModelRunner) => void) => measureOnRunner(ckpt, data, o, { provider: 'cpu', maxSeq: S, batchSeqs: batch, ...ro }, check);
     const want0 = await measure({ execution: 'whole' });
