@@ -30,6 +30,26 @@ it('fit prints the law and its limit, and --json the whole result', async () => 
   }
 });
 
+it('fit names a series with too few points and fits the others (text and --json)', async () => {
+  const file = path.join(dir, 'short.csv');
+  const rows = [...Array.from({ length: 8 }, (_, i) => `long,${(i + 1) * 1e9},${0.5 - 0.2 * (1 - Math.exp(-i / 2))}`), '1e9,0.4', '2e9,0.39'].map((r, i) => (i >= 8 ? `short,${r}` : r));
+  fs.writeFileSync(file, ['series,tokens,activation_ratio', ...rows].join('\n') + '\n');
+  const log = vi.spyOn(console, 'log').mockImplementation(() => {});
+  try {
+    expect(await fitCommand.run([file, '--form', 'relu', '--bootstrap', '0'], engine)).toBe(0);
+    const out = log.mock.calls.map((c) => c.join(' ')).join('\n');
+    expect(out).toContain('long: relu form (as asked), 8 points fitted');
+    expect(out).toContain('short: not fitted (2 points): the relu form has 4 parameters: its fit needs at least 5 points after the warm-up, got 2 (of 2)');
+    log.mockClear();
+    expect(await fitCommand.run([file, '--json', '--form', 'relu', '--bootstrap', '0'], engine)).toBe(0);
+    const j = JSON.parse(String(log.mock.calls[0][0]));
+    expect(j.fits.map((f: { series: string }) => f.series)).toEqual(['long']);
+    expect(j.notFitted).toEqual([{ series: 'short', points: 2, reason: 'the relu form has 4 parameters: its fit needs at least 5 points after the warm-up, got 2 (of 2)' }]);
+  } finally {
+    log.mockRestore();
+  }
+});
+
 it("fit reads the lab's own activation-vs-tokens chart CSV: every measured point of the session, tokens and ratio as stored", async () => {
   const { main } = await import('./index');
   const { SessionStore } = await import('../store/index');

@@ -53,20 +53,21 @@ Ctrl-C cancels a long import or fit (exit status 130)`);
     };
     // a large file or fit runs in the laws worker: Ctrl-C ends it there (exit status 130)
     let fits;
+    let notFitted;
     try {
-      fits = await cancelOnCtrlC(engine, 'laws.cancel', 'the fit', async (cancelId, check) => {
+      ({ fits, notFitted } = await cancelOnCtrlC(engine, 'laws.cancel', 'the fit', async (cancelId, check) => {
         if (!values.json) process.stderr.write(`fitting the law to ${path.resolve(positionals[0])} (Ctrl-C cancels)…\n`);
         const { points } = await engine.invoke('laws.importPoints', { path: path.resolve(positionals[0]), cancelId });
         check();
-        return (await engine.invoke('laws.fit', { points, ...options, cancelId })).fits;
-      });
+        return engine.invoke('laws.fit', { points, ...options, cancelId });
+      }));
     } catch (err) {
       const exit = reportCancelled(err, 'fit', !!values.json);
       if (exit === undefined) throw err;
       return exit;
     }
     if (values.json) {
-      console.log(JSON.stringify({ fits }, null, 2));
+      console.log(JSON.stringify({ fits, ...(notFitted ? { notFitted } : {}) }, null, 2));
       return 0;
     }
     for (const f of fits) {
@@ -81,6 +82,8 @@ Ctrl-C cancels a long import or fit (exit status 130)`);
       console.log(`  warm-up: ${f.warmup.reason}${f.droppedTokens.length ? ` (dropped tokens: ${f.droppedTokens.join(', ')})` : ''}`);
       for (const w of f.warnings) console.log(`  note: ${w}`);
     }
+    // a series with too few points is named, the others fitted
+    for (const n of notFitted ?? []) console.log(`${n.series}: not fitted (${n.points} points): ${n.reason}`);
     return 0;
   },
 };

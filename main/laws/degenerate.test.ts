@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkFitPoints, fitLaw, fitSeries, groupSeries, pointsFromCsv, pointsFromJson } from './index';
+import { lawsRequests } from './requests';
 
 const mk = (t: (i: number) => number, a: (i: number) => number, n = 8) => Array.from({ length: n }, (_, i) => ({ tokens: t(i), activationRatio: a(i) }));
 const falling = (i: number) => 0.5 - 0.2 * (1 - Math.exp(-i / 2));
@@ -18,6 +19,27 @@ describe('degenerate law fits are refused (issue 19)', () => {
     expect(fitLaw(mk((i) => 1e9 * (i + 1), () => 0.3), { form: 'relu', bootstrap: 0 }).warnings).toContain('every fitted activation ratio is 0.3: only A₀ means something, the shape parameters are not determined');
     // the series name is prefixed by fitSeries
     expect(() => fitSeries(mk(() => 0, falling).map((p) => ({ ...p, series: 'run-a' })), { form: 'relu', bootstrap: 0 })).toThrow(/^series run-a: the relu form has 4 parameters but the points have only 1 distinct/);
+  });
+  it('laws.fit fits the other series when one has too few points, and names the short one; any other error still refuses', () => {
+    const good = mk((i) => 1e9 * (i + 1), falling).map((p) => ({ ...p, series: 'long' }));
+    const short = mk((i) => 1e9 * (i + 1), falling, 3).map((p) => ({ ...p, series: 'short' }));
+    const opts = { form: 'relu' as const, bootstrap: 0 };
+    const r = lawsRequests['laws.fit']({ points: [...short, ...good], ...opts });
+    expect(r.fits.map((f) => f.series)).toEqual(['long']);
+    // the same numbers as the long series fitted alone
+    expect(r.fits[0].params).toEqual(fitSeries(good, opts)[0].params);
+    expect(r.notFitted).toEqual([{ series: 'short', points: 3, reason: 'the relu form has 4 parameters: its fit needs at least 5 points after the warm-up, got 3 (of 3)' }]);
+    // too few distinct token counts count as too few points
+    const flat = mk(() => 2e9, falling).map((p) => ({ ...p, series: 'flat' }));
+    expect(lawsRequests['laws.fit']({ points: [...good, ...flat], ...opts }).notFitted?.map((n) => n.series)).toEqual(['flat']);
+    // every series fitted: no notFitted; none could be: the first one's error, named
+    expect(lawsRequests['laws.fit']({ points: good, ...opts }).notFitted).toBeUndefined();
+    expect(() => lawsRequests['laws.fit']({ points: [...short, ...flat], ...opts })).toThrow(/^series short: the relu form has 4 parameters: its fit needs at least 5 points/);
+    // a bad point is not a short series: the request is refused
+    const bad = [...good, { tokens: 1e9, activationRatio: 1.5, series: 'bad' }];
+    expect(() => lawsRequests['laws.fit']({ points: bad, ...opts })).toThrow(/^series bad: point \(tokens 1000000000, activation ratio 1\.5\) is invalid/);
+    // laws across series need every series: a short one still refuses them
+    expect(() => fitSeries([...short, ...good], opts)).toThrow(/^series short: /);
   });
   it('a well-posed series still fits (the checks are not over-eager)', () => {
     const f = fitLaw(mk((i) => 1e9 * (i + 1), falling), { form: 'relu', bootstrap: 0 });

@@ -39,6 +39,9 @@ const B = 1e9;
 /** The largest token count accepted: 1e18 is ~10⁵× the longest published training runs; beyond it the column is not a token count. */
 export const MAX_TOKENS = 1e18;
 
+/** the details of the errors that say a series has too few points (or distinct token counts) for its form */
+export const TOO_FEW_POINTS = { tooFewPoints: true } as const;
+
 /**
  * Refuses points no law can be determined from (issue 19: fits "succeeded" on all-zero or 1e300 token counts):
  * token counts beyond MAX_TOKENS, or fewer distinct token counts than the form has parameters (a constant
@@ -49,7 +52,7 @@ export function checkFitPoints(pts: readonly { tokens: number; activationRatio: 
   for (const p of pts) if (p.tokens > MAX_TOKENS) throw new LabError('BAD_DATA', `tokens ${p.tokens} is beyond ${MAX_TOKENS.toExponential()} (no training run is that long): is the tokens column in another unit?`);
   const distinct = new Set(pts.map((p) => p.tokens)).size;
   if (distinct < nTheta)
-    throw new LabError('BAD_DATA', `the ${form} form has ${nTheta} parameters but the points have only ${distinct} distinct token count(s)${distinct === 1 && pts.length ? ` (all ${pts[0].tokens})` : ''}: the law cannot be determined`);
+    throw new LabError('BAD_DATA', `the ${form} form has ${nTheta} parameters but the points have only ${distinct} distinct token count(s)${distinct === 1 && pts.length ? ` (all ${pts[0].tokens})` : ''}: the law cannot be determined`, TOO_FEW_POINTS);
 }
 
 export function fitLaw(input: LawInputPoint[], o: FitOptions = {}): LawFitResult {
@@ -85,7 +88,7 @@ export function fitLaw(input: LawInputPoint[], o: FitOptions = {}): LawFitResult
   }
   const kept = pts.slice(warmup.k);
   if (kept.length < minKeep)
-    throw new LabError('BAD_DATA', `the ${form} form has ${def.nTheta} parameters: its fit needs at least ${minKeep} points after the warm-up, got ${kept.length} (of ${pts.length})`);
+    throw new LabError('BAD_DATA', `the ${form} form has ${def.nTheta} parameters: its fit needs at least ${minKeep} points after the warm-up, got ${kept.length} (of ${pts.length})`, TOO_FEW_POINTS);
   checkFitPoints(kept.map((p) => ({ tokens: p.tokens, activationRatio: p.A })), form);
   if (form === 'silu' && kept[0].D <= 0) throw new LabError('BAD_DATA', 'the silu form −c/D^α + A₀ is infinite at 0 tokens: drop the point at 0 tokens or choose another form');
 

@@ -1,17 +1,17 @@
 /** Laws: sparsity–data fits, warm-up, limit vs scale, width-depth, convergence, import (paper Sec. 5). */
 import { LabError } from '../api/errors';
 import type { SourceFit } from '../charts/source';
-import { fitLaw, type FitOptions, type LawFitResult } from './fit';
+import { fitLaw, TOO_FEW_POINTS, type FitOptions, type LawFitResult } from './fit';
 import type { LawPoint } from './import';
 
-export { checkFitPoints, fitLaw, MAX_TOKENS, type FitOptions, type LawFitResult } from './fit';
+export { checkFitPoints, fitLaw, MAX_TOKENS, TOO_FEW_POINTS, type FitOptions, type LawFitResult } from './fit';
 export { FORMS, LAW_FORMS, formForActivation, type LawForm } from './forms';
 export { pointsFromCsv, pointsFromJson, readPointsFile, type LawPoint, type RowError } from './import';
 export { fitPiecewise, type PiecewiseFit } from './piecewise';
 export { limitVsScale, convergence, type ScalePoint, type ScaleTrend, type ConvergenceSeries } from './scale';
 
-import type { SeriesLawFit } from '../api/domains/laws';
-export type { SeriesLawFit };
+import type { NotFittedSeries, SeriesLawFit } from '../api/domains/laws';
+export type { NotFittedSeries, SeriesLawFit };
 
 /** Points grouped by series (unnamed points form the series 'series'), in first-seen order. */
 export function groupSeries(points: LawPoint[]): Map<string, LawPoint[]> {
@@ -31,8 +31,14 @@ function one<T>(values: (T | undefined)[], what: string, series: string): T | un
   return set[0];
 }
 
-/** Fit every series (or only `only`); the form follows each series' activation unless `form` is given. */
-export function fitSeries(points: LawPoint[], o: FitOptions & { only?: string[] } = {}): SeriesLawFit[] {
+/**
+ * Fit every series (or only `only`); the form follows each series' activation unless `form` is given. With `notFitted`,
+ * a series with too few points (or distinct token counts) for its form is named there and the others are fitted; unless
+ * no series could be fitted (its error is then thrown). Without it (laws fitted across series: width-depth, limit vs
+ * scale, convergence, which need every series) such a series refuses the request.
+ */
+export function fitSeries(points: LawPoint[], o: FitOptions & { only?: string[] } = {}, notFitted?: NotFittedSeries[]): SeriesLawFit[] {
+  let short: LabError | undefined;
   const out: SeriesLawFit[] = [];
   for (const [series, pts] of groupSeries(points)) {
     if (o.only && o.only.length && !o.only.includes(series)) continue;
@@ -44,11 +50,16 @@ export function fitSeries(points: LawPoint[], o: FitOptions & { only?: string[] 
     try {
       fit = fitLaw(pts, { ...o, activation });
     } catch (e) {
-      if (e instanceof LabError) throw new LabError(e.code, `series ${series}: ${e.message}`, e.details);
-      throw e;
+      if (!(e instanceof LabError)) throw e;
+      const named = new LabError(e.code, `series ${series}: ${e.message}`, e.details);
+      if (!notFitted || e.details !== TOO_FEW_POINTS) throw named;
+      notFitted.push({ series, points: pts.length, reason: e.message });
+      short ??= named;
+      continue;
     }
     out.push({ ...fit, series, activation, parameters, widthDepthRatio: width !== undefined && depth !== undefined ? width / depth : undefined });
   }
+  if (short && out.length === 0) throw short;
   if (o.only?.length && out.length === 0) throw new LabError('NOT_FOUND', `no series named ${o.only.join(', ')} among the points`);
   return out;
 }

@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { LabError } from '../api/errors';
 import type { ParsedRequestOf, ResponseOf } from '../api/contract';
-import { convergence, fitPiecewise, fitSeries, groupSeries, limitVsScale, readPointsFile, type FitOptions } from './index';
+import { convergence, fitPiecewise, fitSeries, groupSeries, limitVsScale, readPointsFile, type FitOptions, type NotFittedSeries } from './index';
 
 export type LawsCommand = 'laws.fit' | 'laws.importPoints' | 'laws.widthDepth' | 'laws.limitVsScale' | 'laws.convergence';
 
@@ -23,7 +23,11 @@ const opts = (r: Req): FitOptions & { only?: string[] } => ({
 });
 
 export const lawsRequests: { [N in LawsCommand]: (req: ParsedRequestOf<N>) => ResponseOf<N> } = {
-  'laws.fit': (req) => ({ fits: fitSeries(req.points, opts(req)) }),
+  'laws.fit': (req) => {
+    const notFitted: NotFittedSeries[] = [];
+    const fits = fitSeries(req.points, opts(req), notFitted);
+    return { fits, ...(notFitted.length ? { notFitted } : {}) };
+  },
   'laws.importPoints': (req) => {
     const file = path.resolve(req.path);
     const points = readPointsFile(file);

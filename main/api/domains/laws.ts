@@ -200,6 +200,13 @@ export interface ConvergenceSeries {
 
 export type SeriesLawFit = LawFitResult & { series: string; activation?: string; parameters?: number; widthDepthRatio?: number };
 
+/** a series laws.fit left out: too few points (or distinct token counts) for its form; `reason` says how many it needs */
+export interface NotFittedSeries {
+  series: string;
+  points: number;
+  reason: string;
+}
+
 export interface ImportedPoints {
   file: string;
   points: LawPoint[];
@@ -213,7 +220,8 @@ export interface WidthDepthResult {
 }
 
 export interface LawsResponses {
-  'laws.fit': { fits: SeriesLawFit[] };
+  /** notFitted: the series with too few points, named (the others are fitted); absent when every series was */
+  'laws.fit': { fits: SeriesLawFit[]; notFitted?: NotFittedSeries[] };
   'laws.importPoints': ImportedPoints;
   'laws.widthDepth': WidthDepthResult;
   'laws.limitVsScale': { points: ScalePoint[]; trends: ScaleTrend[]; fits?: SeriesLawFit[] };
