@@ -1,6 +1,18 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
-import { closeCurvePool, curveInThread, curveMemory, curveParallel, curveSweepModule, makeSweeper, type CurveOperands } from './curve-kernel';
+import {
+  calibrateSweep,
+  closeCurvePool,
+  curveChunk,
+  curveInThread,
+  curveMemory,
+  curveParallel,
+  curveSweepCalibrations,
+  curveSweepModule,
+  makeSweeper,
+  setCurveSweep,
+  type CurveOperands,
+} from './curve-kernel';
 import { authorsGrid } from '../base/authors-search';
 import { mulberry32 } from '../base/rng';
 
@@ -35,24 +47,112 @@ function sweepJs(a: Float32Array, idx: Int32Array, wT: Float32Array, f: number, 
   return sq;
 }
 
+/** curveChunk's pairs by the plain route: a comparison sort (N, then index), the plain sweep, a linear walk over cand */
+function referencePairs(a: Float32Array, n: Float32Array, wT: Float32Array, f: number, d: number, cand: Float32Array | null, T: number) {
+  const pairs: number[] = [];
+  const count: number[] = [];
+  for (let t = 0; t < T; t++) {
+    const row = a.subarray(t * f, (t + 1) * f);
+    const nn = n.subarray(t * f, (t + 1) * f);
+    const idx = Int32Array.from({ length: f }, (_, i) => i).sort((x, y) => nn[x] - nn[y] || x - y);
+    const sq = sweepJs(row, idx, wT, f, d);
+    const full = Math.sqrt(sq[f - 1]);
+    if (!(full > 0)) {
+      count.push(-1);
+      continue;
+    }
+    let c = 0;
+    let prev = 0;
+    for (let k = 0; k < f; k++) {
+      const ratio = Math.sqrt(sq[k]) / full;
+      const v = nn[idx[k]];
+      if (cand) {
+        let j = 0;
+        while (j < cand.length && cand[j] < v) j++;
+        if (j >= cand.length) break;
+        if (ratio - prev !== 0) {
+          pairs.push(j, ratio - prev);
+          c++;
+        }
+      } else {
+        pairs.push(v, ratio - prev);
+        c++;
+      }
+      prev = ratio;
+    }
+    count.push(c);
+  }
+  return { pairs, count };
+}
+
 describe('CETT curve kernel (CPU)', () => {
-  it('the WebAssembly sweep gives the plain loop bit for bit (d mod 4 = 0..3, zero activations, any order, any slot)', () => {
+  it('both sweeps (WebAssembly, JS) give the plain loop bit for bit (d mod 4 = 0..3, zero activations, any order, any slot)', () => {
     const r = mulberry32(41);
     for (const [f, d] of [[9, 4], [17, 5], [33, 6], [20, 7], [64, 13], [40, 32]]) {
       const wT = Float32Array.from({ length: f * d }, () => (r() - 0.5) * 3);
       const memory = curveMemory(wT, f, d, 3);
-      for (let rep = 0; rep < 5; rep++) {
-        const sw = makeSweeper(curveSweepModule(), memory, f, d, rep % 3); // any thread's slot of the layer's memory
+      for (let rep = 0; rep < 10; rep++) {
+        const backend = rep % 2 ? 'js' : 'wasm';
+        const sw = makeSweeper(curveSweepModule(), memory, f, d, rep % 3, backend); // any thread's slot of the layer's memory
         const a = Float32Array.from({ length: f }, () => (r() < 0.3 ? 0 : (r() - 0.5) * 10 ** (r() * 4 - 2)));
         const idx = Int32Array.from({ length: f }, (_, i) => i).sort(() => r() - 0.5);
         sw.a.set(a);
         sw.idx.set(idx);
-        const last = sw.fn(sw.off[0], sw.off[1], f, d, 0, sw.off[2], sw.off[3]);
+        const last = sw.run();
         const want = sweepJs(a, idx, wT, f, d);
-        for (let k = 0; k < f; k++) expect(Object.is(sw.sq[k], want[k])).toBe(true);
+        for (let k = 0; k < f; k++) expect(Object.is(sw.sq[k], want[k]), `${backend} F=${f} d=${d} k=${k}`).toBe(true);
         expect(Object.is(last, want[f - 1])).toBe(true);
       }
     }
+  });
+
+  it('curveChunk: the pairs of a plain reference (comparison sort by N then index, linear walk over the grid), on both sweeps', () => {
+    const r = mulberry32(5);
+    for (const [T, f, d, zeros, ties] of [[12, 37, 5, 0.5, 0], [9, 64, 8, 0, 0.5], [7, 256, 3, 0.3, 0.2], [5, 1, 4, 0, 0]] as const) {
+      const wT = Float32Array.from({ length: f * d }, () => r() - 0.5);
+      wT.fill(0, 2 * d, 3 * d); // a neuron with a zero output direction (N = 0 with a ≠ 0)
+      // ties: N values repeated inside a token; large spread: radix digits in every byte
+      const a = Float32Array.from({ length: T * f }, () => (r() < zeros ? 0 : r() < ties ? 0.5 : (r() - 0.3) * 10 ** (r() * 8 - 4)));
+      a.fill(0, 0, f); // a zero-norm token
+      const col = Float32Array.from({ length: f }, (_, i) => Math.hypot(...wT.subarray(i * d, (i + 1) * d)));
+      const n = Float32Array.from(a, (x, i) => Math.abs(x) * col[i % f]);
+      // the authors' grid, a short one most N lie past, an uneven one (the guess from its spacing is far off), repeats
+      const grids = [authorsGrid(n), Float32Array.from({ length: 300 }, (_, i) => i * 1e-3), Float32Array.from({ length: 200 }, (_, i) => (i / 200) ** 4 * 3), Float32Array.from({ length: 200 }, (_, i) => (1 - (1 - i / 199) ** 4) * 3), Float32Array.from([0, 0.01, 0.01, 0.01, 0.5, 0.5, 7])];
+      for (const cand of [null, ...grids]) {
+        const want = referencePairs(a, n, wT, f, d, cand, T);
+        for (const backend of ['js', 'wasm'] as const) {
+          const sw = makeSweeper(curveSweepModule(), curveMemory(wT, f, d, 1), f, d, 0, backend);
+          const out = new Float64Array(2 * f * T);
+          const count = new Int32Array(T);
+          curveChunk(a, n, f, d, cand, 0, T, out, count, sw);
+          expect(Array.from(count)).toEqual(want.count);
+          expect(Array.from(out.subarray(0, want.pairs.length))).toEqual(want.pairs);
+        }
+      }
+    }
+  });
+
+  it('the calibration times both sweeps and picks one; a forced back end is used as set', async () => {
+    const r = mulberry32(3);
+    const [T, f, d] = [40, 48, 8];
+    const a = Float32Array.from({ length: T * f }, () => Math.max(0, r() - 0.5));
+    const wT = Float32Array.from({ length: f * d }, () => r() - 0.5);
+    const op: CurveOperands = { a, n: a, wT, f, d, tokens: T, cand: null };
+    const c = calibrateSweep(op, 2, 3);
+    expect(c.msPerToken.js).toBeGreaterThan(0);
+    expect(c.msPerToken.wasm).toBeGreaterThan(0);
+    expect(c.backend).toBe(c.msPerToken.js < c.msPerToken.wasm ? 'js' : 'wasm');
+    const runs: string[][] = [];
+    for (const b of ['js', 'wasm', 'auto'] as const) {
+      setCurveSweep(b);
+      const seen: string[] = [];
+      await curveParallel(op, (t, pairs, count) => seen.push(`${t}:${count}:${Array.from(pairs.subarray(0, 2 * Math.max(count, 0))).join(',')}`), 2);
+      runs.push(seen);
+    }
+    setCurveSweep('auto');
+    expect(runs[1]).toEqual(runs[0]);
+    expect(runs[2]).toEqual(runs[0]);
+    expect(Object.keys(curveSweepCalibrations())).toContain(`${f}×${d}`);
   });
 
   it('the embedded module is what curve-sweep.wat compiles to (node scripts/build-curve-wasm.mjs regenerates it)', () => {

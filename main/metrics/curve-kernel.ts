@@ -3,11 +3,13 @@
  * every core. The result does not depend on the number of threads: each token's jumps are computed by the same
  * code, and the caller adds them into the curve in token order, as the single-threaded loop does.
  *
- * The inner sweep (running output sum and its squared norm after every neuron: F·d multiply-adds per token) is
- * WebAssembly with 128-bit SIMD (curve-sweep.wat), with the same bits as the same loop in JS and ~3× less CPU per token
- * (this machine's AMD EPYC); its memory is shared, so every thread reads one copy of W_out (16 private copies ran no
- * faster than JS on a 16-core Xeon: BENCHMARKS.md).
- * `curveChunk` and `makeSweeper` must stay self-contained (no imports, closures or inner functions): the workers
+ * The inner sweep (running output sum and its squared norm after every neuron: F·d multiply-adds per token) has two
+ * back ends with the same bits: WebAssembly with 128-bit SIMD (curve-sweep.wat) and the same loop in JS. Which is
+ * faster depends on the machine (the WebAssembly one ~4× on this project's AMD EPYC dev machine, but slower than JS on
+ * a 16-core Xeon: BENCHMARKS.md), so the first curve of each shape times both on its own tokens (calibrateSweep,
+ * ~10-50 ms once per process and shape) and uses the faster. Both run on one shared WebAssembly memory per layer:
+ * W_out once for every thread, one slot per thread for the rest.
+ * `curveChunk` and `makeSweeper` must stay self-contained (no imports, closures or outer functions): the workers
  * run their source text (Function.prototype.toString), so one implementation serves the engine thread and the
  * workers, in the sources (tsx), the bundles and the packaged app alike, without a separate worker file.
  */
@@ -15,7 +17,10 @@ import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { CURVE_SWEEP_WASM } from './curve-sweep-wasm';
 
-/** the sweep's WebAssembly instance for one layer and thread: views of its slot in the layer's shared memory */
+/** the sweep's two implementations (the same bits) */
+export type SweepBackend = 'js' | 'wasm';
+
+/** the sweep for one layer and thread: views of its slot in the layer's shared memory */
 export interface Sweeper {
   /** one token's activations [F] */
   a: Float32Array;
@@ -23,9 +28,8 @@ export interface Sweeper {
   idx: Int32Array;
   /** squared norm of the running output after each neuron of idx [F] */
   sq: Float64Array;
-  /** sweep(aOff, idxOff, F, d, wTOff, accOff, sqOff) → the last squared norm (the full output's) */
-  fn: (a: number, idx: number, f: number, d: number, wT: number, acc: number, sq: number) => number;
-  off: Int32Array;
+  /** the sweep of a and idx into sq; returns the last squared norm (the full output's) */
+  run: () => number;
 }
 
 /**
@@ -41,21 +45,67 @@ export function curveMemory(wT: Float32Array, f: number, d: number, slots: numbe
   return memory;
 }
 
-/** the sweep on slot `slot` of a layer's memory (curveMemory) */
-export function makeSweeper(mod: WebAssembly.Module, memory: WebAssembly.Memory, f: number, d: number, slot: number): Sweeper {
+/**
+ * The sweep on slot `slot` of a layer's memory (curveMemory), by `backend` (mod: the compiled curve-sweep.wat, only
+ * for 'wasm'). In the order idx: acc += a_i · W_out[:, i] (float64 from fp32 inputs) and its squared norm after every
+ * neuron, in four partial sums (lane q over r ≡ q mod 4 in order, the rest of d mod 4 into lane 0) added as
+ * (s0 + s1) + (s2 + s3): the WebAssembly module's operations in its order, so the same bits.
+ */
+export function makeSweeper(mod: WebAssembly.Module | null, memory: WebAssembly.Memory, f: number, d: number, slot: number, backend: SweepBackend): Sweeper {
   const slotBytes = Math.ceil((f * 4) / 16) * 16 * 2 + Math.ceil((d * 8) / 16) * 16 + Math.ceil((f * 8) / 16) * 16;
   const aOff = Math.ceil((f * d * 4) / 16) * 16 + slot * slotBytes;
   const idxOff = aOff + Math.ceil((f * 4) / 16) * 16;
   const accOff = idxOff + Math.ceil((f * 4) / 16) * 16;
   const sqOff = accOff + Math.ceil((d * 8) / 16) * 16;
-  const inst = new WebAssembly.Instance(mod, { env: { memory } });
-  return {
-    a: new Float32Array(memory.buffer, aOff, f),
-    idx: new Int32Array(memory.buffer, idxOff, f),
-    sq: new Float64Array(memory.buffer, sqOff, f),
-    fn: inst.exports.sweep as Sweeper['fn'],
-    off: Int32Array.from([aOff, idxOff, accOff, sqOff]),
+  const a = new Float32Array(memory.buffer, aOff, f);
+  const idx = new Int32Array(memory.buffer, idxOff, f);
+  const sq = new Float64Array(memory.buffer, sqOff, f);
+  if (backend === 'wasm') {
+    if (!mod) throw new Error('the WebAssembly sweep needs its module');
+    const fn = new WebAssembly.Instance(mod, { env: { memory } }).exports.sweep as (a: number, idx: number, f: number, d: number, wT: number, acc: number, sq: number) => number;
+    return { a, idx, sq, run: () => fn(aOff, idxOff, f, d, 0, accOff, sqOff) };
+  }
+  const wT = new Float32Array(memory.buffer, 0, f * d);
+  const acc = new Float64Array(memory.buffer, accOff, d);
+  const run = (): number => {
+    acc.fill(0);
+    let s = 0;
+    for (let k = 0; k < f; k++) {
+      const i = idx[k];
+      const ai = a[i];
+      if (ai !== 0) {
+        const w = i * d;
+        let s0 = 0;
+        let s1 = 0;
+        let s2 = 0;
+        let s3 = 0;
+        let r = 0;
+        for (; r + 3 < d; r += 4) {
+          const v0 = acc[r] + ai * wT[w + r];
+          const v1 = acc[r + 1] + ai * wT[w + r + 1];
+          const v2 = acc[r + 2] + ai * wT[w + r + 2];
+          const v3 = acc[r + 3] + ai * wT[w + r + 3];
+          acc[r] = v0;
+          acc[r + 1] = v1;
+          acc[r + 2] = v2;
+          acc[r + 3] = v3;
+          s0 += v0 * v0;
+          s1 += v1 * v1;
+          s2 += v2 * v2;
+          s3 += v3 * v3;
+        }
+        for (; r < d; r++) {
+          const v = acc[r] + ai * wT[w + r];
+          acc[r] = v;
+          s0 += v * v;
+        }
+        s = s0 + s1 + (s2 + s3);
+      }
+      sq[k] = s;
+    }
+    return s;
   };
+  return { a, idx, sq, run };
 }
 
 /**
@@ -63,8 +113,9 @@ export function makeSweeper(mod: WebAssembly.Module, memory: WebAssembly.Memory,
  * tail-to-full norm ratio r(k) of every prefix (float64 sums of fp32 inputs; the full output is the last prefix).
  * Written per token, in order, as pairs (key, jump) into out (2 doubles each); count[t − t0] is the number of
  * pairs, −1 for a token whose FFN output is exactly zero.
- * - authors (cand given): key = j, the first candidate ≥ N (where the neuron joins the tail); jump = r(k) − r(k−1);
- *   entries past the last candidate are dropped; zero jumps are left out (adding +0 changes no sum).
+ * - authors (cand given, ascending: the authors' linspace grid): key = j, the first candidate ≥ N (where the neuron
+ *   joins the tail); jump = r(k) − r(k−1); entries past the last candidate are dropped; zero jumps are left out
+ *   (adding +0 changes no sum).
  * - exact (cand null): key = N, every entry, its jump (0 included).
  * a, n: [T, F] fp32; sw: the layer's sweep (makeSweeper); out: ≥ 2·F·(t1 − t0) doubles.
  */
@@ -80,27 +131,70 @@ export function curveChunk(
   count: Int32Array,
   sw: Sweeper,
 ): void {
-  const keys = new Float64Array(f);
-  const bits = new Uint32Array(1);
-  const asF = new Float32Array(bits.buffer);
-  let shift = 1;
-  while (shift < f) shift *= 2;
-  const K = cand ? cand.length : 0;
+  // N's fp32 bits: N ≥ 0, so they order as its values. The zeros first (in index order), then a stable radix sort of
+  // the others' bits (4 passes of 8 bits, input in index order): ascending N, ties by index.
+  const nb = new Uint32Array(n.buffer, n.byteOffset, n.length);
+  const ka = new Uint32Array(f);
+  const kb = new Uint32Array(f);
+  const ia = new Int32Array(f);
+  const ib = new Int32Array(f);
+  const zi = new Int32Array(f);
+  const cnt = new Int32Array(1024);
+  const vals = new Float32Array(f);
+  const valsBits = new Uint32Array(vals.buffer);
   const idx = sw.idx;
   const sq = sw.sq;
+  const K = cand ? cand.length : 0;
+  // the grid's spacing where it is a linspace (a first guess of each candidate index; the walk after it is exact)
+  const c0 = K > 0 ? cand![0] : 0;
+  const inv = K > 1 ? (K - 1) / (cand![K - 1] - c0) : 0;
   let m = 0;
   for (let t = t0; t < t1; t++) {
     const o = t * f;
-    // ascending N, ties by index (a stable sort by N): N ≥ 0, so its fp32 bits order as its values
+    cnt.fill(0);
+    let z = 0;
+    let nz = 0;
     for (let i = 0; i < f; i++) {
-      asF[0] = n[o + i];
-      keys[i] = bits[0] * shift + i;
+      const b = nb[o + i];
+      if (b === 0) zi[z++] = i;
+      else {
+        ka[nz] = b;
+        ia[nz++] = i;
+        cnt[b & 255]++;
+        cnt[256 + ((b >>> 8) & 255)]++;
+        cnt[512 + ((b >>> 16) & 255)]++;
+        cnt[768 + (b >>> 24)]++;
+      }
     }
-    keys.sort();
-    for (let k = 0; k < f; k++) idx[k] = keys[k] % shift;
+    let sk = ka;
+    let si = ia;
+    for (let sh = 0; sh < 32 && nz > 0; sh += 8) {
+      const base = sh * 32;
+      if (cnt[base + ((sk[0] >>> sh) & 255)] === nz) continue; // one digit value: this pass keeps the order
+      let sum = 0;
+      for (let b = 0; b < 256; b++) {
+        const c = cnt[base + b];
+        cnt[base + b] = sum;
+        sum += c;
+      }
+      const dk = sk === ka ? kb : ka;
+      const di = si === ia ? ib : ia;
+      for (let i = 0; i < nz; i++) {
+        const k = sk[i];
+        const p = cnt[base + ((k >>> sh) & 255)]++;
+        dk[p] = k;
+        di[p] = si[i];
+      }
+      sk = dk;
+      si = di;
+    }
+    idx.set(zi.subarray(0, z));
+    idx.set(si.subarray(0, nz), z);
+    valsBits.fill(0, 0, z);
+    valsBits.set(sk.subarray(0, nz), z);
     sw.a.set(a.subarray(o, o + f));
     // in that order: the running output sum and its squared norm after every neuron; the last is the full output's
-    const full = Math.sqrt(sw.fn(sw.off[0], sw.off[1], f, d, 0, sw.off[2], sw.off[3]));
+    const full = Math.sqrt(sw.run());
     if (!(full > 0)) {
       count[t - t0] = -1;
       continue;
@@ -111,8 +205,17 @@ export function curveChunk(
     for (let k = 0; k < f; k++) {
       const ratio = Math.sqrt(sq[k]) / full;
       if (cand) {
-        const v = n[o + idx[k]];
-        while (j < K && cand[j] < v) j++;
+        const v = vals[k];
+        if (j < K && cand[j] < v) {
+          // the first candidate ≥ v (v ascends, so it is at or after j): a guess from the grid's spacing, then the
+          // exact walk from it (cand ascends)
+          let g = Math.ceil((v - c0) * inv);
+          if (!(g > j)) g = j + 1;
+          else if (g > K) g = K;
+          while (g > j + 1 && cand[g - 1] >= v) g--;
+          while (g < K && cand[g] < v) g++;
+          j = g;
+        }
         if (j >= K) break;
         if (ratio - prev !== 0) {
           out[2 * m] = j;
@@ -120,7 +223,7 @@ export function curveChunk(
           m++;
         }
       } else {
-        out[2 * m] = n[o + idx[k]];
+        out[2 * m] = vals[k];
         out[2 * m + 1] = ratio - prev;
         m++;
       }
@@ -154,11 +257,80 @@ export function transposeDown(wDown: Float32Array, d: number, f: number, out = n
   return out;
 }
 
-let sweepModule: WebAssembly.Module | undefined;
-/** the compiled sweep (once per process; workers get it with their start) */
-export function curveSweepModule(): WebAssembly.Module {
-  sweepModule ??= new WebAssembly.Module(Buffer.from(CURVE_SWEEP_WASM, 'base64'));
+let sweepModule: WebAssembly.Module | null | undefined;
+/** the compiled sweep (once per process; workers get it with their start, so they share its compiled code); null
+ * where this engine cannot compile it (no WebAssembly SIMD): the JS back end then */
+export function curveSweepModule(): WebAssembly.Module | null {
+  if (sweepModule === undefined)
+    try {
+      sweepModule = new WebAssembly.Module(Buffer.from(CURVE_SWEEP_WASM, 'base64'));
+    } catch {
+      sweepModule = null;
+    }
   return sweepModule;
+}
+
+/** a calibration: each back end's least ms per token over the timed rounds, and the faster */
+export interface SweepCalibration {
+  backend: SweepBackend;
+  msPerToken: Record<SweepBackend, number>;
+  /** the whole calibration's time */
+  ms: number;
+}
+
+/**
+ * Times both back ends' sweep on `tokens` of op's tokens (spread over them; neurons in index order, the same rows of
+ * W_out as the curve's), `rounds` rounds; the first round of each is not counted (it compiles: V8's baseline code
+ * for WebAssembly, the interpreter for JS). The faster wins (WebAssembly on a tie).
+ */
+export function calibrateSweep(op: CurveOperands, tokens = 4, rounds = 4): SweepCalibration {
+  const s0 = performance.now();
+  const mod = curveSweepModule();
+  const best: Record<SweepBackend, number> = { js: Infinity, wasm: Infinity };
+  const nt = Math.min(tokens, op.tokens);
+  if (mod && nt > 0) {
+    const memory = curveMemory(op.wT, op.f, op.d, 1);
+    const sws = { js: makeSweeper(mod, memory, op.f, op.d, 0, 'js'), wasm: makeSweeper(mod, memory, op.f, op.d, 0, 'wasm') };
+    for (let r = 0; r < rounds; r++)
+      for (const b of ['wasm', 'js'] as const) {
+        const sw = sws[b];
+        const s = performance.now();
+        for (let q = 0; q < nt; q++) {
+          const t = Math.floor((q * op.tokens) / nt);
+          sw.a.set(op.a.subarray(t * op.f, (t + 1) * op.f));
+          for (let k = 0; k < op.f; k++) sw.idx[k] = k;
+          sw.run();
+        }
+        if (r > 0) best[b] = Math.min(best[b], (performance.now() - s) / nt);
+      }
+  }
+  return { backend: !mod || best.js < best.wasm ? 'js' : 'wasm', msPerToken: best, ms: performance.now() - s0 };
+}
+
+let forcedSweep: SweepBackend | 'auto' = 'auto';
+const calibrations = new Map<string, SweepCalibration>();
+
+/** 'auto' (default): the faster back end on this machine, by calibrateSweep once per process and layer shape; the
+ * bench forces one to time each */
+export function setCurveSweep(backend: SweepBackend | 'auto'): void {
+  forcedSweep = backend;
+}
+
+/** the calibrations made in this process, by "F×d" */
+export function curveSweepCalibrations(): Record<string, SweepCalibration> {
+  return Object.fromEntries(calibrations);
+}
+
+function sweepFor(op: CurveOperands): SweepBackend {
+  if (!curveSweepModule()) return 'js';
+  if (forcedSweep !== 'auto') return forcedSweep;
+  const key = `${op.f}×${op.d}`;
+  let c = calibrations.get(key);
+  if (!c) {
+    c = calibrateSweep(op);
+    calibrations.set(key, c);
+  }
+  return c.backend;
 }
 
 /** visits every token's pairs in token order (count −1: a zero-norm token) */
@@ -168,7 +340,7 @@ export type PairVisitor = (t: number, pairs: Float64Array, count: number) => voi
 export function curveInThread(op: CurveOperands, visit: PairVisitor, from = 0): void {
   const out = new Float64Array(2 * op.f);
   const count = new Int32Array(1);
-  const sw = makeSweeper(curveSweepModule(), curveMemory(op.wT, op.f, op.d, 1), op.f, op.d, 0);
+  const sw = makeSweeper(curveSweepModule(), curveMemory(op.wT, op.f, op.d, 1), op.f, op.d, 0, sweepFor(op));
   for (let t = from; t < op.tokens; t++) {
     curveChunk(op.a, op.n, op.f, op.d, op.cand, t, t + 1, out, count, sw);
     visit(t, out, count[0]);
@@ -184,7 +356,7 @@ let sw = null;
 parentPort.on('message', (m) => {
   try {
     if (m.layer !== layer) {
-      sw = makeSweeper(workerData.mod, m.memory, m.f, m.d, workerData.slot);
+      sw = makeSweeper(workerData.mod, m.memory, m.f, m.d, workerData.slot, m.backend);
       layer = m.layer;
     }
     const n = m.t1 - m.t0;
@@ -277,6 +449,7 @@ export async function curveParallel(op: CurveOperands, visit: PairVisitor, threa
   if (!pw) return curveInThread(op, visit);
   const a = shared(op.a);
   const n = shared(op.n);
+  const backend = sweepFor(op);
   const memory = curveMemory(op.wT, op.f, op.d, pw.length);
   const cand = op.cand ? shared(op.cand) : null;
   const layer = nextLayer++;
@@ -320,7 +493,7 @@ export async function curveParallel(op: CurveOperands, visit: PairVisitor, threa
             reject(e);
           },
         });
-        w.postMessage({ id, layer, a, n, memory, f: op.f, d: op.d, cand, t0, t1 });
+        w.postMessage({ id, layer, a, n, memory, backend, f: op.f, d: op.d, cand, t0, t1 });
       };
       for (const w of pw) send(w);
     });
