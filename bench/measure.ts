@@ -76,6 +76,8 @@ export async function main(argv: string[]): Promise<void> {
     thresholds: res.thresholds,
     execution: res.execution,
     streamStats: streamSummary((target.runner as { streamStats?: StreamStats }).streamStats),
+    // what the runner fell back from (provider, the block-host worker …)
+    fallbackReasons: target.runner.fallbackReasons,
     machine: machine(),
     date: new Date().toISOString(),
   };

@@ -401,7 +401,7 @@ streamed-measure)
     cp /tmp/bm/$R.json "$OUT/" 2>/dev/null
     node -e 'const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop()); const t = j.sessionTimings || [];
       console.log("SUMMARY", JSON.stringify({ wallSeconds: +j.wallSeconds.toFixed(1), cett: j.cett, activationRatio: j.activationRatio, pplRatio: j.pplRatio, timingsMs: j.timingsMs,
-        sessions: t.length, createSeconds: +(t.reduce((a, x) => a + x.createMs, 0) / 1000).toFixed(1), plan: j.execution && j.execution.reason, streamStats: j.streamStats }))' /tmp/bm/$R.json 2>/dev/null || echo "SUMMARY none (no JSON line)"
+        sessions: t.length, createSeconds: +(t.reduce((a, x) => a + x.createMs, 0) / 1000).toFixed(1), plan: j.execution && j.execution.reason, streamStats: j.streamStats, fallbackReasons: j.fallbackReasons }))' /tmp/bm/$R.json 2>/dev/null || echo "SUMMARY none (no JSON line)"
   done; done
   ;;
 *) echo "unknown phase $PHASE"; exit 2 ;;
