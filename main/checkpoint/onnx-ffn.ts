@@ -18,9 +18,14 @@ export interface FfnBlock {
   /** the node that consumes a (the down projection, or a Reshape in front of it) and the input slot it reads a from */
   consumer: number;
   slot: number;
-  /** the FFN's hidden activation a (the Mul output when gated) and the activation output s (= a when non-gated) */
+  /**
+   * the FFN's hidden activation a (the Mul output when gated) and the activation output s (= a when non-gated). Behind a
+   * Cast in front of the down projection (a mixed-precision export), a is the Cast's output, in W_out's element type (what
+   * W_out multiplies), and s keeps the product's element type, unknown here: `sOtherType` (masks read it cast to fp32)
+   */
   a: string;
   s: string;
+  sOtherType?: boolean;
   F: number;
   gated: boolean;
   /** the initializers of the up projection (W_in when non-gated) and, when gated, of the gate projection */
@@ -120,15 +125,20 @@ export function findFfnBlocks(model: ModelProto, file: string): FfnBlock[] {
     if (!w || w.inDim === w.outDim) return;
     const { inDim: F, outDim: d } = w;
     if (hidden !== undefined && d !== hidden) return;
-    // a: the tensor the activation/gating produces, before any re-view in front of the down projection
+    // a: the tensor the activation/gating produces, before any re-view in front of the down projection; p: its producer
     let consumer = idx;
     let a = n.input[0];
     let p = producer.get(a);
-    // (re-views and Identity only: a Cast here would give a another element type than W_out's)
-    for (let hop = 0; hop < 4 && p && (VIEW.has(p.opType) || p.opType === 'Identity'); hop++) {
-      consumer = index.get(p)!;
-      a = p.input[0];
-      p = producer.get(a);
+    // through re-views, Identity and Cast (a mixed-precision export casts the gated product to W_out's type): a stops at
+    // the first Cast (a stays in W_out's element type, which the masks are built in); p is found behind it
+    let cast = false;
+    for (let hop = 0; hop < 6 && p && (WRAPPER.has(p.opType)); hop++) {
+      if (p.opType === 'Cast') cast = true;
+      if (!cast) {
+        consumer = index.get(p)!;
+        a = p.input[0];
+      }
+      p = producer.get(p.input[0]);
     }
     if (!p) return;
     const elem = inits.get(w.weight)!.dataType === TensorProto_DataType.FLOAT16 ? TensorProto_DataType.FLOAT16 : TensorProto_DataType.FLOAT;
@@ -139,7 +149,7 @@ export function findFfnBlocks(model: ModelProto, file: string): FfnBlock[] {
       for (const [s, u] of [[x, y], [y, x]]) {
         const up = projectionBehind(u, d, F);
         const gate = up && !isInProj(s, d, F) ? reachedProj(s, d, F) : undefined;
-        if (up && gate && gate.weight !== up.weight) return void blocks.push({ ...base, s, gated: true, up: up.weight, gate: gate.weight });
+        if (up && gate && gate.weight !== up.weight) return void blocks.push({ ...base, s, ...(cast ? { sOtherType: true } : {}), gated: true, up: up.weight, gate: gate.weight });
       }
     }
     const up = ELEMENTWISE.has(p.opType) && !isInProj(a, d, F) ? reachedProj(a, d, F) : undefined;

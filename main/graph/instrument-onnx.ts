@@ -48,7 +48,10 @@ export function instrumentOnnx(model: ModelProto, file: string, o: InstrumentOpt
   const idsName = 'input_ids';
   const bsf = g.op('Concat', [g.op('Shape', [idsName]), i64([F])], { axis: 0 });
   blocks.forEach((b, l) => {
-    const keep = keepMask(g, o.mode, l, b.s, b.a, maskIn, b.elem);
+    // s behind a Cast in front of W_out has the product's element type, not W_out's: read as fp32 (exact for fp16/fp32);
+    // a (the Cast's output) is in W_out's, as the masks expect
+    const s = b.sOtherType && o.mode !== 'dense' && o.mode !== 'cett' ? g.op('Cast', [b.s], { to: DT.FLOAT }) : b.s;
+    const keep = keepMask(g, o.mode, l, s, b.a, maskIn, b.elem); // (a fp32 s cast again where W_out is fp16: exact)
     if (o.mode !== 'dense') {
       const zero = g.init(g.fresh('zero'), b.elem, [], b.elem === DT.FLOAT ? new Float32Array([0]) : new Uint16Array([0]));
       g.graphNodes[b.consumer].input[b.slot] = g.op('Where', [keep, b.a, zero]); // zero a_i before down_proj (paper Sec. 4.1–4.2)

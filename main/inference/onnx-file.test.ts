@@ -17,6 +17,7 @@ import { findFfnBlocks } from '../checkpoint/onnx-ffn';
 import { batchStream } from '../metrics/data';
 import { measureCettPpl } from '../metrics/cett-ppl';
 import { downWeightsOf } from '../metrics/target';
+import { f32ToF16 } from '../checkpoint/safetensors';
 
 const PLAIN = { dtype: 'float32', mode: 'dense', capture: false, maxSeq: 64, plain: true } as const;
 /** the checkpoint's plain decoder (input_ids → logits), as an exporter would write it, to be edited */
@@ -268,5 +269,66 @@ test('gated projections wrapped as Reshape→Gemm→Reshape→Identity are found
   } finally {
     await r.dispose();
     await rh.dispose();
+  }
+});
+
+/**
+ * A Cast between the gated product and the down projection (mixed-precision exports cast a to W_out's type): the block
+ * is still found gated (it was taken as non-gated, its "up" the gate projection: FAT and top-k then masked the product
+ * instead of act(x·W_gate)), and measures as the same export without the Cast.
+ */
+test('a Cast between the gated product and the down projection: found gated, measured as without it', async () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-onnx-cast-'));
+  const hfDir = writeTinyCheckpoint(path.join(tmp, 'hf'), 'llama', { activation: 'silu', seed: 27 });
+  const hf = await loadCheckpoint(hfDir);
+  const model = plainModel(hf);
+  const g = GraphBuilder.adopt(model, 'cs_');
+  const inits = new Map(model.graph!.initializer.map((t) => [t.name, t]));
+  for (const n of [...g.graphNodes]) if (n.opType === 'MatMul' && /mlp\.down\./.test(inits.get(n.input[1])?.name ?? '')) n.input[0] = g.op('Cast', [n.input[0]], { to: DT.FLOAT });
+  const bytes = g.build();
+  const blocks = findFfnBlocks(fromBinary(ModelProtoSchema, bytes), 'cast.onnx');
+  expect(blocks.map((b) => [b.gated, b.sOtherType])).toEqual(Array.from({ length: hf.spec.numLayers }, () => [true, true]));
+  const ckpt = await loadCheckpoint(exportFolder(path.join(tmp, 'cast'), hfDir, bytes));
+  const plain = await loadCheckpoint(exportFolder(path.join(tmp, 'plain'), hfDir, buildLlamaGraph(hf, PLAIN)));
+  expect([ckpt.spec.gated, ckpt.spec.numLayers]).toEqual([true, hf.spec.numLayers]);
+  const [r, rp] = [await createRunner(ckpt, { provider: 'cpu' }), await createRunner(plain, { provider: 'cpu' })];
+  try {
+    const ids = Int32Array.from({ length: 16 }, (_, i) => (i * 37 + 5) % 256);
+    const tau = rp.colNorms.map((c) => c.map((x) => 0.02 / x));
+    for (const mode of [{ kind: 'dense' } as const, { kind: 'fat', eps: 0.05 } as const, { kind: 'topk-token', k: 8 } as const, { kind: 'cett', tau } as const]) {
+      const [a, b] = [await r.forward({ ids, batch: 2, seqLen: 8, mode }), await rp.forward({ ids, batch: 2, seqLen: 8, mode })];
+      a.nll.forEach((v, i) => expect(Math.abs(v - b.nll[i]), mode.kind).toBeLessThan(1e-5));
+      expect(Array.from(a.activeCounts), mode.kind).toEqual(Array.from(b.activeCounts));
+      expect(Array.from(a.neuronActiveCounts), mode.kind).toEqual(Array.from(b.neuronActiveCounts));
+    }
+    // W_out stored fp16, the product cast to it and the result back (a mixed-precision export): the masks on s (fp32
+    // here) count as without the Cast; CETT's on a (fp16) runs
+    const m16 = plainModel(hf);
+    const g16 = GraphBuilder.adopt(m16, 'h_');
+    const inits16 = new Map(m16.graph!.initializer.map((t) => [t.name, t]));
+    for (const n of [...g16.graphNodes]) {
+      const w = inits16.get(n.input[1]);
+      if (n.opType !== 'MatMul' || !w || !/mlp\.down\./.test(w.name)) continue;
+      const w16 = g16.init(g16.fresh('w16'), DT.FLOAT16, w.dims.map(Number), Uint16Array.from(new Float32Array(Uint8Array.from(w.rawData).buffer), f32ToF16));
+      const [out, mid] = [n.output[0], g16.fresh('m')];
+      [n.input, n.output] = [[g16.op('Cast', [n.input[0]], { to: DT.FLOAT16 }), w16], [mid]];
+      g16.op('Cast', [mid], { to: DT.FLOAT }, out);
+    }
+    const half = await loadCheckpoint(exportFolder(path.join(tmp, 'half'), hfDir, g16.build()));
+    expect(half.spec.gated).toBe(true);
+    const rh = await createRunner(half, { provider: 'cpu' });
+    try {
+      for (const mode of [{ kind: 'fat', eps: 0.05 } as const, { kind: 'topk-token', k: 8 } as const, { kind: 'cett', tau } as const]) {
+        const [a, b] = [await rh.forward({ ids, batch: 2, seqLen: 8, mode, captureActivations: true }), await rp.forward({ ids, batch: 2, seqLen: 8, mode })];
+        a.nll.forEach((v, i) => expect(Math.abs(v - b.nll[i]), mode.kind).toBeLessThan(1e-2));
+        if (mode.kind !== 'cett') expect(Array.from(a.activeCounts), mode.kind).toEqual(Array.from(b.activeCounts));
+        expect(a.activations?.length).toBe(hf.spec.numLayers);
+      }
+    } finally {
+      await rh.dispose();
+    }
+  } finally {
+    await r.dispose();
+    await rp.dispose();
   }
 });
