@@ -37,6 +37,7 @@ export const benchOptions = {
   shape: { type: 'string' }, // kernels: 0.1b | 7b | L,T,F,d
   reps: { type: 'string' }, // profile: timed repetitions per measurement (default 8)
   k: { type: 'string' }, // kernels: Loop iterations timed
+  'curve-only': { type: 'string' }, // cpusearch: 1 = only the CETT curve's timings (one capture forward, no other forward, no ORT probe)
   variants: { type: 'string' }, // kernels: comma-separated formulations
   opt: { type: 'string' }, // kernels: onnxruntime graph optimisation level
   ort: { type: 'string' }, // onnxruntime session settings, e.g. opt=basic,mempattern=0,log=0 (main/inference RunnerOptions.ortSession)

@@ -2,19 +2,68 @@
  * Where CETT-PPL-p% spends its time on the CPU (issue 16's CPU target), on the first batch: session creation, the
  * dense forward (plain and capturing the FFN activations), the sparse (cett-mask) forward, and the threshold search
  * engines on one layer — the ORT probe (ms per evaluated candidate, candidates per outer step of the authors' path)
- * and the JS one-pass curve (ms per token on one thread, ms per layer on every core: the CPU's default engine).
- * `projectedSeconds` multiplies them out for a whole measurement of --n-tokens.
+ * and the one-pass curve (the CPU's default engine). The curve's `sweep`: each back end (WebAssembly first, so its
+ * first call is the process's first) on one thread token by token (first call, first 8 tokens, steady state; the sweep
+ * alone and the whole token), the calibration the default makes, and every core per back end (ms per layer).
+ * `projectedSeconds` multiplies them out for a whole measurement of --n-tokens. `--curve-only 1`: only the curve's
+ * figures (one capture forward), e.g. under V8 flags (`node --liftoff-only …`: bench/gpu/run.sh i16cpu).
  * `npm run bench -- cpusearch --model DIR --tokens FILE --n-tokens N --seq-len S --batch B --provider cpu`
  */
 import os from 'node:os';
 import { buildProbeCurve } from '../main/metrics/cett-probe';
-import { closeCurvePool, curveThreads } from '../main/metrics/curve-kernel';
-import { buildLayerCurve, buildLayerCurveParallel, tauFromThresholds } from '../main/metrics/thresholds';
+import { authorsGrid } from '../main/base/authors-search';
+import {
+  closeCurvePool,
+  curveChunk,
+  curveMemory,
+  curveSweepBackend,
+  curveSweepCalibrations,
+  curveSweepModule,
+  curveThreads,
+  makeSweeper,
+  setCurveSweep,
+  transposeDown,
+  type CurveOperands,
+  type SweepBackend,
+} from '../main/metrics/curve-kernel';
+import { buildLayerCurve, buildLayerCurveParallel, neuronNorms, tauFromThresholds } from '../main/metrics/thresholds';
 import { downWeightAt } from '../main/metrics/target';
 import { machine, openTarget, parse, writeOut } from './common';
 
 /** the first outer steps of the CETT-PPL search (c = 0.5, 0.25, …), as cett-ppl.ts walks them for a ReLU model */
 const OUTER = [0.5, 0.25, 0.125, 0.1875, 0.21875, 0.203125, 0.2109375, 0.21484375, 0.212890625, 0.2138671875];
+
+/**
+ * One back end's sweep on this thread over op's first `k` tokens, token by token as the curve runs it (curveChunk):
+ * ms of the first token (the first call: compiles, V8's baseline tier for WebAssembly), mean of the first 8, median of
+ * the rest (steady state), for the whole token and for the sweep alone (the rest is the sort and the pairs).
+ */
+function sweepTimes(op: CurveOperands, backend: SweepBackend, k: number) {
+  const sw = makeSweeper(curveSweepModule(), curveMemory(op.wT, op.f, op.d, 1), op.f, op.d, 0, backend);
+  let sweepMs = 0;
+  const run = sw.run;
+  sw.run = () => {
+    const s = performance.now();
+    const x = run();
+    sweepMs += performance.now() - s;
+    return x;
+  };
+  const out = new Float64Array(2 * op.f);
+  const count = new Int32Array(1);
+  const whole: number[] = [];
+  const sweep: number[] = [];
+  for (let t = 0; t < k; t++) {
+    const s = performance.now();
+    sweepMs = 0;
+    curveChunk(op.a, op.n, op.f, op.d, op.cand, t, t + 1, out, count, sw);
+    whole.push(performance.now() - s);
+    sweep.push(sweepMs);
+  }
+  const median = (x: number[]) => (x.length ? [...x].sort((p, q) => p - q)[x.length >> 1] : NaN);
+  const mean = (x: number[]) => x.reduce((p, q) => p + q, 0) / Math.max(1, x.length);
+  const stats = (x: number[]) => ({ firstMs: x[0], first8MsPerToken: mean(x.slice(0, 8)), msPerToken: median(x.slice(Math.min(32, x.length >> 1))) });
+  return { tokens: k, whole: stats(whole), sweep: stats(sweep), first16Ms: whole.slice(0, 16).map((x) => Math.round(x * 1000) / 1000) };
+}
 
 export async function main(argv: string[]): Promise<void> {
   const v = parse(argv);
@@ -26,41 +75,69 @@ export async function main(argv: string[]): Promise<void> {
   const T = b.batch * b.seqLen;
   const { hiddenSize: d, intermediateSize: f, numLayers: L } = r.spec;
   const reps = Number(v.reps ?? 2);
-  const timed = async <X>(fn: () => Promise<X>): Promise<{ first: number; ms: number; out: X }> => {
+  const timed = async <X>(fn: () => Promise<X>, n = reps): Promise<{ first: number; ms: number; out: X }> => {
     let s = performance.now();
     let out = await fn(); // the first call creates the session
     const first = performance.now() - s;
     s = performance.now();
-    for (let i = 0; i < reps; i++) out = await fn();
-    return { first, ms: (performance.now() - s) / reps, out };
+    for (let i = 0; i < n; i++) out = await fn();
+    return { first, ms: n > 0 ? (performance.now() - s) / n : first, out };
   };
-  const dense = await timed(() => r.forward({ ids: b.ids, batch: b.batch, seqLen: b.seqLen, mode: { kind: 'dense' } }));
-  const capture = await timed(() => r.forward({ ids: b.ids, batch: b.batch, seqLen: b.seqLen, mode: { kind: 'dense' }, captureActivations: true }));
+  const curveOnly = v['curve-only'] === '1';
+  const skipped = { first: 0, ms: 0, out: undefined };
+  const dense = curveOnly ? skipped : await timed(() => r.forward({ ids: b.ids, batch: b.batch, seqLen: b.seqLen, mode: { kind: 'dense' } }));
+  const capture = curveOnly
+    ? await timed(() => r.forward({ ids: b.ids, batch: b.batch, seqLen: b.seqLen, mode: { kind: 'dense' }, captureActivations: true }), 0)
+    : await timed(() => r.forward({ ids: b.ids, batch: b.batch, seqLen: b.seqLen, mode: { kind: 'dense' }, captureActivations: true }));
   const tau = tauFromThresholds(new Array<number>(L).fill(0.1), r.colNorms).map((t) => Float32Array.from(t));
-  const sparse = await timed(() => r.forward({ ids: b.ids, batch: b.batch, seqLen: b.seqLen, mode: { kind: 'cett', tau } }));
+  const sparse = curveOnly ? skipped : await timed(() => r.forward({ ids: b.ids, batch: b.batch, seqLen: b.seqLen, mode: { kind: 'cett', tau } }));
   const acts = capture.out.activations!;
   const layer = Math.floor(L / 2);
-  const input = { a: acts[layer], tokens: T, f, wDown: await downWeightAt(target.downWeights, layer), d, colNorms: r.colNorms[layer] };
-  // the ORT probe over the outer steps of a search: candidates evaluated per step and ms per candidate
+  const wDown = await downWeightAt(target.downWeights, layer);
+  const input = { a: acts[layer], tokens: T, f, wDown, d, colNorms: r.colNorms[layer] };
+  // the curve's sweep on one thread, each back end (WebAssembly first: nothing of it compiled yet in this process)
+  const kTokens = Math.min(T, Number(v.k ?? 256));
+  const n = neuronNorms(acts[layer], T, f, r.colNorms[layer]);
+  const op: CurveOperands = { a: acts[layer], n, wT: transposeDown(wDown, d, f), f, d, tokens: T, cand: authorsGrid(n) };
   let s = performance.now();
-  const probe = (await buildProbeCurve(input, 'authors', r.provider, 1, false)) as Awaited<ReturnType<typeof buildProbeCurve>> & { evaluations: number; calls: number };
-  const probeSetupMs = performance.now() - s;
+  const mod = curveSweepModule();
+  const compileMs = performance.now() - s;
+  const oneThread = { wasm: sweepTimes(op, 'wasm', kTokens), js: sweepTimes(op, 'js', kTokens) };
+  // the calibration the default makes at its first curve of this shape (both back ends already warm here)
   s = performance.now();
-  for (const c of OUTER) await probe.threshold(c);
-  const probeMs = performance.now() - s;
-  const probeEvals = probe.evaluations;
-  await probe.dispose?.();
-  // the JS one-pass curve: on one thread over a token prefix (its cost is linear in tokens), on every core over the batch
-  const jsTokens = Math.min(T, Number(v.k ?? 256));
+  curveSweepBackend(op);
+  const calibrateMs = performance.now() - s;
+  const calibration = { ...curveSweepCalibrations()[`${f}×${d}`], wallMs: calibrateMs };
+  let probeOut: Record<string, number> | undefined;
+  if (!curveOnly) {
+    // the ORT probe over the outer steps of a search: candidates evaluated per step and ms per candidate
+    s = performance.now();
+    const probe = (await buildProbeCurve(input, 'authors', r.provider, 1, false)) as Awaited<ReturnType<typeof buildProbeCurve>> & { evaluations: number; calls: number };
+    const setupMs = performance.now() - s;
+    s = performance.now();
+    for (const c of OUTER) await probe.threshold(c);
+    const ms = performance.now() - s;
+    probeOut = { layer, setupMs, outerSteps: OUTER.length, evaluations: probe.evaluations, ms, msPerEvaluation: ms / probe.evaluations, msPerLayerStep: ms / OUTER.length };
+    await probe.dispose?.();
+  }
+  // the whole layer's curve on one thread with the default (includes its setup: norms, grid, transpose), over a token prefix
   s = performance.now();
-  buildLayerCurve({ ...input, a: acts[layer].subarray(0, jsTokens * f), tokens: jsTokens }, 'authors');
-  const jsMsPerToken = (performance.now() - s) / jsTokens;
-  s = performance.now();
-  await buildLayerCurveParallel(input, 'authors'); // the first call starts the threads
-  const jsFirstMs = performance.now() - s;
-  s = performance.now();
-  await buildLayerCurveParallel(input, 'authors');
-  const jsParallelMs = performance.now() - s;
+  buildLayerCurve({ ...input, a: acts[layer].subarray(0, kTokens * f), tokens: kTokens }, 'authors');
+  const jsMsPerToken = (performance.now() - s) / kTokens;
+  // on every core: the default (the calibrated back end), then each back end forced; the first call starts the threads
+  const allThreads: Record<string, { firstMs: number; msPerLayer: number }> = {};
+  for (const backend of ['auto', 'js', 'wasm'] as const) {
+    setCurveSweep(backend);
+    s = performance.now();
+    await buildLayerCurveParallel(input, 'authors');
+    const firstMs = performance.now() - s;
+    s = performance.now();
+    await buildLayerCurveParallel(input, 'authors');
+    allThreads[backend] = { firstMs, msPerLayer: performance.now() - s };
+  }
+  setCurveSweep('auto');
+  const jsParallelMs = allThreads.auto.msPerLayer;
+  const jsFirstMs = allThreads.auto.firstMs;
   const nBatches = data.batches.length;
   const passes = 1 + OUTER.length + 1;
   const res = {
@@ -75,12 +152,16 @@ export async function main(argv: string[]): Promise<void> {
     denseForwardMs: { first: dense.first, ms: dense.ms, tokensPerSecond: T / (dense.ms / 1000) },
     captureForwardMs: { first: capture.first, ms: capture.ms },
     sparseForwardMs: { first: sparse.first, ms: sparse.ms },
-    probe: { layer, setupMs: probeSetupMs, outerSteps: OUTER.length, evaluations: probeEvals, ms: probeMs, msPerEvaluation: probeMs / probeEvals, msPerLayerStep: probeMs / OUTER.length },
-    jsCurve: { oneThread: { tokens: jsTokens, msPerToken: jsMsPerToken, msPerLayer: jsMsPerToken * T }, threads: curveThreads(), msPerLayer: jsParallelMs, firstMs: jsFirstMs },
+    probe: probeOut,
+    execArgv: process.execArgv,
+    // the curve's sweep: one thread per back end (ms per token: first call, the first 8 tokens, steady state; the
+    // sweep alone and the whole token), the calibration, every core per back end (ms per layer of tokensPerBatch)
+    sweep: { layer, compileMs, wasmModule: mod !== null, oneThread, calibration, allThreads },
+    jsCurve: { oneThread: { tokens: kTokens, msPerToken: jsMsPerToken, msPerLayer: jsMsPerToken * T }, threads: curveThreads(), msPerLayer: jsParallelMs, firstMs: jsFirstMs },
     // a measurement of every batch: the forwards (dense, outer steps, final) plus one engine's search cost
     projectedSeconds: {
       forwards: (nBatches * (capture.ms + (passes - 1) * sparse.ms)) / 1000,
-      probeSearch: (nBatches * L * probeMs) / 1000,
+      probeSearch: probeOut ? (nBatches * L * probeOut.ms) / 1000 : null,
       jsCurveOneThread: (nBatches * L * jsMsPerToken * T) / 1000,
       jsCurve: (nBatches * L * jsParallelMs) / 1000,
     },

@@ -1,5 +1,6 @@
 /** CETT-PPL-p% end to end on one model: wall time per phase, forward passes, the answer. */
 import { measureAtCetts, measureCettPpl } from '../main/metrics/cett-ppl';
+import { curveSweepCalibrations } from '../main/metrics/curve-kernel';
 import { machine, openTarget, parse, writeOut } from './common';
 import type { StreamStats } from '../main/inference/streamed';
 
@@ -71,6 +72,8 @@ export async function main(argv: string[]): Promise<void> {
     sessionTimings: target.runner.sessionTimings,
     timingsMs: res.timingsMs,
     curveEngine: res.curveEngine,
+    // the CPU curve's sweep back end per layer shape (calibrated at its first curve: curve-kernel.ts)
+    curveSweep: curveSweepCalibrations(),
     // the threshold search's record (engine, precision of the CETT products, grid, cap, fallback), as a run stores it
     search: res.search,
     thresholds: res.thresholds,

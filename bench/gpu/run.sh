@@ -17,8 +17,9 @@
 #   bash bench/gpu/run.sh i16webgpu <n> <outdir>       issue 16: CETT-PPL-1% on WebGPU, 65,536 tokens, picked tuning  ~2 min
 #   bash bench/gpu/run.sh i16b <n-tokens> <outdir>    issue 16 second pass: 4 tunings at 16k (grid without all-layer N, a·mask),
 #        the per-operator profile of the pick, ReLU CETT-PPL-1% at n-tokens with it   ~3.5 min at 1M
-#   bash bench/gpu/run.sh i16cpu  <n> <outdir>         issue 16: the CPU search's phases (bench cpusearch), then CETT-PPL-1% on the
-#        16 CPU cores at 16,384 tokens with PROGRESS lines: default engine (JS curve, cut at 150 s), ORT probe (cut at 60 s)  ≤ 5 min
+#   bash bench/gpu/run.sh i16cpu  <n> <outdir>         issue 16: the CPU search's phases (bench cpusearch; SWEEP lines: the curve's sweep per
+#        back end and under V8 tier flags), then CETT-PPL-1% on the 16 CPU cores at 16,384 tokens with PROGRESS lines: default
+#        engine (the curve, cut at 150 s), ORT probe (cut at 60 s; I16CPU_ORT_LIMIT=1 skips it)  ≤ 5 min
 #   bash bench/gpu/run.sh kernels 0 <outdir>     issue 16: one bisection level's kernels by formulation (bench/kernels.ts)  ~2 min
 #   bash bench/gpu/run.sh opsprof 0 <outdir>     issue 16: per-operator profile of one 0.1B search call (after prep)  ~1.5 min
 #   bash bench/gpu/run.sh big-prep 0 <outdir>               issue 15: 7B and 2.4B checkpoints (fp16 shards, random init on the GPU), ~3 min
@@ -315,14 +316,32 @@ i16webgpu)
 i16cpu)
   # issue 16's CPU target (0.1B ReLU, 16,384 tokens, the 16 cores, <= 92 s): where the time goes on one batch of 4 x 1024
   # (bench/cpusearch.ts: sessions, dense / capture / sparse forward, the ORT probe per candidate and per outer step, the
-  # JS curve on one thread and on every core, projected seconds), then the measurement with the CPU's default engine
-  # (the JS curve on every core), then the ORT probe engine (the engine before) cut at 60 s: its PROGRESS lines give
-  # its time per outer step. PROGRESS lines live.
+  # curve's sweep per back end (WebAssembly, JS) on one thread (first call, first 8 tokens, steady) and on every core,
+  # the calibration's pick, projected seconds); the same curve timings alone under V8's WebAssembly tier flags
+  # (I16CPU_FLAGS=0 skips them); then the measurement with the CPU's default engine (the curve on every core, the
+  # calibrated sweep), then the ORT probe engine (the engine before) cut at 60 s: its PROGRESS lines give its time per
+  # outer step. A SWEEP line per cpusearch run sums its curve figures up. PROGRESS lines live.
   ready relu
   [ -f $M/tokens.i32 ] || python3 bench/reference/make_model.py --out $M --act relu --n-tokens 65536 2>&1 | tail -1
   nproc; grep -m1 'model name' /proc/cpuinfo
+  echo "cpu flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -x -E 'sse4_1|sse4_2|avx|avx2|fma|f16c|avx512f|avx512vl|amx_tile' | tr '\n' ' ')"
+  lscpu | grep -E '^(Thread|Core|Socket|L1d|L2|L3|NUMA node\(s\))' | tr -s ' ' | tr '\n' ';'; echo
+  sweepsum() { node -e '
+    const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop()); const s = j.sweep; const f = (x) => x == null ? "-" : x.toFixed(3);
+    const one = (b) => `${b} one thread ms/token steady ${f(s.oneThread[b].whole.msPerToken)} (sweep ${f(s.oneThread[b].sweep.msPerToken)}), first ${f(s.oneThread[b].whole.firstMs)}, first 8 ${f(s.oneThread[b].whole.first8MsPerToken)}; first16 ${s.oneThread[b].first16Ms.join(" ")}`;
+    console.log(`SWEEP ${process.argv[2]} execArgv=${j.execArgv.join(" ") || "-"} compileMs=${f(s.compileMs)}`); console.log("  " + one("wasm")); console.log("  " + one("js"));
+    console.log(`  calibration pick ${s.calibration.backend} (ms/token js ${f(s.calibration.msPerToken.js)} wasm ${f(s.calibration.msPerToken.wasm)}, ${f(s.calibration.wallMs)} ms)`);
+    console.log("  all threads (" + j.jsCurve.threads + ") ms/layer of " + j.tokensPerBatch + ": " + ["auto", "js", "wasm"].map((b) => `${b} ${f(s.allThreads[b].msPerLayer)} (first ${f(s.allThreads[b].firstMs)})`).join(", "));
+  ' /tmp/bm/$1.json "$1" 2>&1 | head -8; }
   NC=${I16CPU_TOKENS:-16384}  # a smaller count only to try the phase on a small machine
   peak i16-cpusearch timeout ${I16CPU_PROF_LIMIT:-90} node dist-bench/bench.cjs cpusearch --model $M --tokens $M/tokens.i32 --n-tokens $NC --seq-len 1024 --batch 4 --provider cpu --reps 1
+  sweepsum i16-cpusearch
+  if [ "${I16CPU_FLAGS:-1}" != 0 ]; then
+    for fl in --liftoff-only --no-liftoff --no-wasm-dynamic-tiering; do
+      peak i16-sweep$fl timeout 45 node $fl dist-bench/bench.cjs cpusearch --model $M --tokens $M/tokens.i32 --n-tokens 4096 --seq-len 1024 --batch 4 --provider cpu --curve-only 1
+      sweepsum i16-sweep$fl
+    done
+  fi
   for eng in auto ort; do
     E=/tmp/bm/i16-measure-cpu-$eng-$NC.err; : > $E
     tail -n +1 -F $E 2>/dev/null | grep --line-buffered -E '^PROGRESS' & TP=$!

@@ -321,7 +321,8 @@ export function curveSweepCalibrations(): Record<string, SweepCalibration> {
   return Object.fromEntries(calibrations);
 }
 
-function sweepFor(op: CurveOperands): SweepBackend {
+/** the back end the curves of op's shape use: the forced one, else the calibrated (calibrating it at the first call) */
+export function curveSweepBackend(op: CurveOperands): SweepBackend {
   if (!curveSweepModule()) return 'js';
   if (forcedSweep !== 'auto') return forcedSweep;
   const key = `${op.f}×${op.d}`;
@@ -340,7 +341,7 @@ export type PairVisitor = (t: number, pairs: Float64Array, count: number) => voi
 export function curveInThread(op: CurveOperands, visit: PairVisitor, from = 0): void {
   const out = new Float64Array(2 * op.f);
   const count = new Int32Array(1);
-  const sw = makeSweeper(curveSweepModule(), curveMemory(op.wT, op.f, op.d, 1), op.f, op.d, 0, sweepFor(op));
+  const sw = makeSweeper(curveSweepModule(), curveMemory(op.wT, op.f, op.d, 1), op.f, op.d, 0, curveSweepBackend(op));
   for (let t = from; t < op.tokens; t++) {
     curveChunk(op.a, op.n, op.f, op.d, op.cand, t, t + 1, out, count, sw);
     visit(t, out, count[0]);
@@ -449,7 +450,7 @@ export async function curveParallel(op: CurveOperands, visit: PairVisitor, threa
   if (!pw) return curveInThread(op, visit);
   const a = shared(op.a);
   const n = shared(op.n);
-  const backend = sweepFor(op);
+  const backend = curveSweepBackend(op);
   const memory = curveMemory(op.wT, op.f, op.d, pw.length);
   const cand = op.cand ? shared(op.cand) : null;
   const layer = nextLayer++;
