@@ -59,8 +59,7 @@ export function tauFromThresholds(eps: ArrayLike<number>, colNorms: ArrayLike<nu
 }
 
 /** N = |A| · colNorms in fp32 (the authors multiply two fp32 tensors). A: [T, F]. */
-export function neuronNorms(a: Float32Array, tokens: number, f: number, colNorms: Float32Array): Float32Array {
-  const n = new Float32Array(tokens * f);
+export function neuronNorms(a: Float32Array, tokens: number, f: number, colNorms: Float32Array, n: Float32Array = new Float32Array(tokens * f)): Float32Array {
   for (let t = 0; t < tokens; t++) {
     const o = t * f;
     for (let i = 0; i < f; i++) n[o + i] = Math.abs(a[o + i]) * colNorms[i];
@@ -104,7 +103,8 @@ interface CurveBuilder {
 
 function curveBuilder(input: LayerInput, mode: ThresholdMode): CurveBuilder {
   const { a, tokens, f, wDown, d, colNorms } = input;
-  const n = neuronNorms(a, tokens, f, colNorms);
+  // in shared memory: the curve's worker threads read it without a copy
+  const n = neuronNorms(a, tokens, f, colNorms, new Float32Array(new SharedArrayBuffer(tokens * f * 4)));
   const wT = transposeDown(wDown, d, f);
   return mode === 'authors' ? authorsBuilder({ a, n, wT, f, d, tokens, cand: authorsGrid(n) }) : exactBuilder({ a, n, wT, f, d, tokens, cand: null });
 }
