@@ -9,6 +9,7 @@ import {
   curveParallel,
   curveSweepCalibrations,
   curveSweepModule,
+  curveWorkerChunks,
   makeSweeper,
   setCurveSweep,
   type CurveOperands,
@@ -146,13 +147,30 @@ describe('CETT curve kernel (CPU)', () => {
     for (const b of ['js', 'wasm', 'auto'] as const) {
       setCurveSweep(b);
       const seen: string[] = [];
+      const chunks = curveWorkerChunks();
       await curveParallel(op, (t, pairs, count) => seen.push(`${t}:${count}:${Array.from(pairs.subarray(0, 2 * Math.max(count, 0))).join(',')}`), 2);
+      expect(curveWorkerChunks() - chunks, `${b}: every chunk on the worker threads (none left to this thread)`).toBe(Math.ceil(T / Math.ceil(T / 32)));
       runs.push(seen);
     }
     setCurveSweep('auto');
     expect(runs[1]).toEqual(runs[0]);
     expect(runs[2]).toEqual(runs[0]);
     expect(Object.keys(curveSweepCalibrations())).toContain(`${f}×${d}`);
+  });
+
+  it('the worker threads run the kernel as tsx compiles it (its keepNames helper in the functions\' source text)', () => {
+    const script = `
+      const { curveParallel, curveWorkerChunks, closeCurvePool, setCurveSweep } = require('./main/metrics/curve-kernel.ts');
+      const a = Float32Array.from({ length: 64 * 16 }, (_, i) => (i % 3) * 0.5);
+      const op = { a, n: a, wT: Float32Array.from({ length: 16 * 4 }, (_, i) => (i % 7) - 3), f: 16, d: 4, tokens: 64, cand: null };
+      (async () => {
+        for (const b of ['js', 'wasm']) { setCurveSweep(b); await curveParallel(op, () => {}, 2); }
+        await closeCurvePool();
+        console.log(curveWorkerChunks());
+      })();`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(Number(r.stdout.trim())).toBe(2 * 32); // every chunk of both curves on the threads (64 tokens, 2 per chunk)
   });
 
   it('the embedded module is what curve-sweep.wat compiles to (node scripts/build-curve-wasm.mjs regenerates it)', () => {
