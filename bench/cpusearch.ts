@@ -20,6 +20,7 @@ import {
   curveSweepCalibrations,
   curveSweepModule,
   curveThreads,
+  curveWorkerChunks,
   makeSweeper,
   setCurveSweep,
   transposeDown,
@@ -156,7 +157,7 @@ export async function main(argv: string[]): Promise<void> {
     execArgv: process.execArgv,
     // the curve's sweep: one thread per back end (ms per token: first call, the first 8 tokens, steady state; the
     // sweep alone and the whole token), the calibration, every core per back end (ms per layer of tokensPerBatch)
-    sweep: { layer, compileMs, wasmModule: mod !== null, oneThread, calibration, allThreads },
+    sweep: { layer, compileMs, wasmModule: mod !== null, oneThread, calibration, allThreads, workerChunks: curveWorkerChunks() },
     jsCurve: { oneThread: { tokens: kTokens, msPerToken: jsMsPerToken, msPerLayer: jsMsPerToken * T }, threads: curveThreads(), msPerLayer: jsParallelMs, firstMs: jsFirstMs },
     // a measurement of every batch: the forwards (dense, outer steps, final) plus one engine's search cost
     projectedSeconds: {

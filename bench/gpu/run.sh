@@ -331,7 +331,7 @@ i16cpu)
     const one = (b) => `${b} one thread ms/token steady ${f(s.oneThread[b].whole.msPerToken)} (sweep ${f(s.oneThread[b].sweep.msPerToken)}), first ${f(s.oneThread[b].whole.firstMs)}, first 8 ${f(s.oneThread[b].whole.first8MsPerToken)}; first16 ${s.oneThread[b].first16Ms.join(" ")}`;
     console.log(`SWEEP ${process.argv[2]} execArgv=${j.execArgv.join(" ") || "-"} compileMs=${f(s.compileMs)}`); console.log("  " + one("wasm")); console.log("  " + one("js"));
     console.log(`  calibration pick ${s.calibration.backend} (ms/token js ${f(s.calibration.msPerToken.js)} wasm ${f(s.calibration.msPerToken.wasm)}, ${f(s.calibration.wallMs)} ms)`);
-    console.log("  all threads (" + j.jsCurve.threads + ") ms/layer of " + j.tokensPerBatch + ": " + ["auto", "js", "wasm"].map((b) => `${b} ${f(s.allThreads[b].msPerLayer)} (first ${f(s.allThreads[b].firstMs)})`).join(", "));
+    console.log("  all threads (" + j.jsCurve.threads + ") ms/layer of " + j.tokensPerBatch + ": " + ["auto", "js", "wasm"].map((b) => `${b} ${f(s.allThreads[b].msPerLayer)} (first ${f(s.allThreads[b].firstMs)})`).join(", ") + `; ${s.workerChunks} chunks on the threads`);
   ' /tmp/bm/$1.json "$1" 2>&1 | head -8; }
   NC=${I16CPU_TOKENS:-16384}  # a smaller count only to try the phase on a small machine
   peak i16-cpusearch timeout ${I16CPU_PROF_LIMIT:-90} node dist-bench/bench.cjs cpusearch --model $M --tokens $M/tokens.i32 --n-tokens $NC --seq-len 1024 --batch 4 --provider cpu --reps 1
