@@ -67,24 +67,72 @@ export function makeSweeper(mod: WebAssembly.Module | null, memory: WebAssembly.
   }
   const wT = new Float32Array(memory.buffer, 0, f * d);
   const acc = new Float64Array(memory.buffer, accOff, d);
+  // as the WebAssembly module: the non-zero neurons two at a time through one pass over d (two independent chains
+  // of partial sums; the same operations per neuron), the last odd one alone
   const run = (): number => {
     acc.fill(0);
     let s = 0;
-    for (let k = 0; k < f; k++) {
-      const i = idx[k];
-      const ai = a[i];
-      if (ai !== 0) {
-        const w = i * d;
-        let s0 = 0;
-        let s1 = 0;
-        let s2 = 0;
-        let s3 = 0;
-        let r = 0;
+    let k = 0;
+    for (;;) {
+      while (k < f && a[idx[k]] === 0) sq[k++] = s;
+      if (k >= f) return s;
+      const k1 = k;
+      const i1 = idx[k];
+      const a1 = a[i1];
+      const w = i1 * d;
+      k++;
+      while (k < f && a[idx[k]] === 0) k++;
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      let r = 0;
+      if (k < f) {
+        const a2 = a[idx[k]];
+        const w2 = idx[k] * d;
+        let t0 = 0;
+        let t1 = 0;
+        let t2 = 0;
+        let t3 = 0;
         for (; r + 3 < d; r += 4) {
-          const v0 = acc[r] + ai * wT[w + r];
-          const v1 = acc[r + 1] + ai * wT[w + r + 1];
-          const v2 = acc[r + 2] + ai * wT[w + r + 2];
-          const v3 = acc[r + 3] + ai * wT[w + r + 3];
+          const v0 = acc[r] + a1 * wT[w + r];
+          const v1 = acc[r + 1] + a1 * wT[w + r + 1];
+          const v2 = acc[r + 2] + a1 * wT[w + r + 2];
+          const v3 = acc[r + 3] + a1 * wT[w + r + 3];
+          const u0 = v0 + a2 * wT[w2 + r];
+          const u1 = v1 + a2 * wT[w2 + r + 1];
+          const u2 = v2 + a2 * wT[w2 + r + 2];
+          const u3 = v3 + a2 * wT[w2 + r + 3];
+          acc[r] = u0;
+          acc[r + 1] = u1;
+          acc[r + 2] = u2;
+          acc[r + 3] = u3;
+          s0 += v0 * v0;
+          s1 += v1 * v1;
+          s2 += v2 * v2;
+          s3 += v3 * v3;
+          t0 += u0 * u0;
+          t1 += u1 * u1;
+          t2 += u2 * u2;
+          t3 += u3 * u3;
+        }
+        for (; r < d; r++) {
+          const v = acc[r] + a1 * wT[w + r];
+          const u = v + a2 * wT[w2 + r];
+          acc[r] = u;
+          s0 += v * v;
+          t0 += u * u;
+        }
+        s = s0 + s1 + (s2 + s3);
+        sq.fill(s, k1, k); // k1 and the zeros after it
+        s = t0 + t1 + (t2 + t3);
+        sq[k++] = s;
+      } else {
+        for (; r + 3 < d; r += 4) {
+          const v0 = acc[r] + a1 * wT[w + r];
+          const v1 = acc[r + 1] + a1 * wT[w + r + 1];
+          const v2 = acc[r + 2] + a1 * wT[w + r + 2];
+          const v3 = acc[r + 3] + a1 * wT[w + r + 3];
           acc[r] = v0;
           acc[r + 1] = v1;
           acc[r + 2] = v2;
@@ -95,15 +143,15 @@ export function makeSweeper(mod: WebAssembly.Module | null, memory: WebAssembly.
           s3 += v3 * v3;
         }
         for (; r < d; r++) {
-          const v = acc[r] + ai * wT[w + r];
+          const v = acc[r] + a1 * wT[w + r];
           acc[r] = v;
           s0 += v * v;
         }
         s = s0 + s1 + (s2 + s3);
+        sq.fill(s, k1, f);
+        return s;
       }
-      sq[k] = s;
     }
-    return s;
   };
   return { a, idx, sq, run };
 }
