@@ -14,6 +14,7 @@ import { APP_VERSION, gitCommit } from '../base/version';
 import { SessionStore } from '../store/session';
 import { readManifest, sha256File, STATUS_FILE, taskDir, TASK_SESSION, type TaskStatus } from './manifest';
 import { writeFileAtomic } from '../base/atomic-write';
+import { settleInferenceWorkers } from '../inference/runner-off-thread';
 
 /** The GPU(s) Slurm gave this task: the device ids it exported and, where nvidia-smi answers, their names and UUIDs. */
 export function gpuProvenance(env: NodeJS.ProcessEnv = process.env): string | null {
@@ -70,7 +71,9 @@ export async function runTask(resultsArg: string, indexArg: string, measure: Mea
     status.reason = 'stopped by SIGTERM (scancel, the time limit, or preemption); see the log';
     status.exitCode = 143;
     write();
-    process.exit(143);
+    // process.exit() while an inference worker is inside onnxruntime aborts the process: its call ends first (Slurm's
+    // SIGKILL comes after its KillWait, 30 s by default)
+    void settleInferenceWorkers(20_000).finally(() => process.exit(143));
   };
   process.once('SIGTERM', onTerm);
   try {

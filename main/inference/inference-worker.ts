@@ -67,11 +67,12 @@ async function answer(m: Exclude<RunnerCall, { op: 'cancel' }>): Promise<void> {
     else if (m.op === 'searchStep') result = await r.searchStep!(m.req);
     else if (m.op === 'releaseForward') await r.releaseForward?.();
     else await r.dispose();
-    if (abort.signal.aborted) return; // cancelled meanwhile: nothing more is sent
+    if (abort.signal.aborted) return void port.postMessage({ settled: m.id }); // cancelled meanwhile: only that it ended
     port.postMessage({ id: m.id, ok: true, result, ...(r.sessionTimings ? { sessionTimings: r.sessionTimings } : {}) } satisfies InferenceWorkerReply, resultBuffers(result));
     if (m.op === 'dispose') exit();
   } catch (e) {
     if (!abort.signal.aborted) fail(m.id, e);
+    else port.postMessage({ settled: m.id });
   }
 }
 

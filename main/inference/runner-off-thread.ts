@@ -14,9 +14,13 @@
  *
  * Cancel (`signal`, the job's): every pending call rejects CANCELLED at once; the worker is told to stop (its own
  * signal aborts: no graph is built and no session kept after it, a build in the graph worker stops, the interrupt flag
- * stops a weight read within one MiB, main/checkpoint/interrupt.ts), releases its sessions and exits; it is terminated
- * after 5 s if it has not. A native call in progress cannot be interrupted: it finishes by itself on the worker's
- * thread, and nothing it computed is delivered or written after the cancel. An open in progress rejects CANCELLED when
+ * stops a weight read within one MiB, main/checkpoint/interrupt.ts), releases its sessions and exits. A native call in
+ * progress cannot be interrupted: it finishes by itself on the worker's thread, and nothing it computed is delivered or
+ * written after the cancel. The worker is never terminated while one may be in progress: terminating a thread inside
+ * onnxruntime-node's run() or session creation aborts the whole process (`terminate called after throwing an instance of
+ * 'Napi::Error'`, every time on Node 20), and so does process.exit() then; only a worker with no call in flight that has
+ * not exited 5 s after the cancel is terminated. Before the process exits, settleInferenceWorkers() stops every worker
+ * and waits for its native call to end (main/server/cli.ts, bin/sparsity-lab, main/cluster/task.ts). An open in progress rejects CANCELLED when
  * the worker has exited (as the graph worker's jobs do): a caller that then removes a staging folder removes all it wrote;
  * the job's answer does not wait for it (main/jobs/runner.ts whenAborted).
  *
@@ -68,6 +72,29 @@ export function runnerOffThread(ckpt: LoadedCheckpoint, opts: { maxSeq?: number;
   const tokensPerCall = (opts.batchSeqs ?? 1) * (opts.maxSeq ?? 1024);
   return parameterCount(ckpt) * tokensPerCall >= RUNNER_OFF_THREAD_WORK;
 }
+
+/** the live inference workers: each stops (as on a cancel) and resolves once its thread has exited */
+const live = new Set<() => Promise<void>>();
+
+/**
+ * Stops every inference worker of this process and waits until each has exited (a native call in progress ends by
+ * itself first), at most `limitMs`: what to await before process.exit(), which aborts the process while a worker is
+ * inside onnxruntime. True when all have exited.
+ */
+export async function settleInferenceWorkers(limitMs = 30_000): Promise<boolean> {
+  if (!live.size) return true;
+  let timer: NodeJS.Timeout | undefined;
+  const all = Promise.all([...live].map((stop) => stop())).then(() => true);
+  const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), limitMs)));
+  try {
+    return await Promise.race([all, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** after a cancel, how long a worker with no call in flight may take to exit before it is terminated (tests shorten it) */
+export const STOP_GRACE = { ms: 5000 };
 
 /** createRunner's options that cross to the worker (the signal stays here; the worker has its own) */
 export type WorkerRunnerOptions = Omit<RunnerOptions, 'signal'>;
@@ -147,6 +174,9 @@ export function openRunnerOffThread(ckpt: LoadedCheckpoint, opts: RunnerOptions 
   let backstop: NodeJS.Timeout | undefined;
   let resolveExit!: () => void;
   const exited = new Promise<void>((r) => (resolveExit = r));
+  /** calls posted (the open included) that the worker has not answered: one of them may be inside onnxruntime */
+  let inFlight = 1;
+  let stopping = false;
   const timings: SessionTiming[] = [];
   const setTimings = (t: SessionTiming[] | undefined) => t && timings.splice(0, timings.length, ...t);
 
@@ -159,17 +189,28 @@ export function openRunnerOffThread(ckpt: LoadedCheckpoint, opts: RunnerOptions 
       pending.delete(id);
     }
   };
+  /** tells the worker to stop: it releases its sessions and exits once its native call (if any) has returned */
+  const stop = () => {
+    Atomics.store(interrupt, 0, 1);
+    if (stopping) return;
+    stopping = true;
+    worker.postMessage({ op: 'cancel' } satisfies RunnerCall);
+    // one with no call in flight that has not exited within the grace (longer than a graph worker's own, graph-off-thread.ts:
+    // it is not cut short while it removes its staging folder) is ended; one inside onnxruntime never is (that aborts
+    // the process): it exits when the call returns
+    backstop = setTimeout(() => inFlight === 0 && void worker.terminate(), STOP_GRACE.ms);
+  };
   const onAbort = () => {
     endAll(cancelled(), true);
-    Atomics.store(interrupt, 0, 1);
-    worker.postMessage({ op: 'cancel' } satisfies RunnerCall);
-    // it stops by itself once its native call (if any) returns; one that does not within 5 s (longer than a graph
-    // worker's own grace, graph-off-thread.ts: it is not cut short while it removes its staging folder) is ended
-    backstop = setTimeout(() => void worker.terminate(), 5000);
+    stop();
   };
   signal?.addEventListener('abort', onAbort, { once: true });
+  const settle = () => (stop(), exited);
+  live.add(settle);
 
-  worker.on('message', (m: InferenceWorkerReply) => {
+  worker.on('message', (m: InferenceWorkerReply | { settled: number }) => {
+    if ('settled' in m || m.id >= 0) inFlight = Math.max(0, inFlight - 1);
+    if ('settled' in m) return; // a call that ended after the cancel: nothing is delivered
     const p = pending.get(m.id);
     if (!p) return; // answered after a cancel: dropped
     pending.delete(m.id);
@@ -182,6 +223,8 @@ export function openRunnerOffThread(ckpt: LoadedCheckpoint, opts: RunnerOptions 
   });
   worker.on('error', (e) => (failure = e));
   worker.on('exit', (code) => {
+    live.delete(settle);
+    inFlight = 0;
     signal?.removeEventListener('abort', onAbort);
     if (backstop) clearTimeout(backstop);
     const what = [...pending.values()].map((p) => p.what)[0] ?? `running ${ckpt.path}`;
@@ -194,7 +237,10 @@ export function openRunnerOffThread(ckpt: LoadedCheckpoint, opts: RunnerOptions 
     if (ended) return Promise.reject(ended);
     return new Promise<T>((resolve, reject) => {
       pending.set(msg.id, { resolve: resolve as (v: unknown) => void, reject, what });
-      if (msg.id !== 0) worker.postMessage(msg);
+      if (msg.id !== 0) {
+        inFlight++;
+        worker.postMessage(msg);
+      }
     });
   }
   const ask = <T>(op: 'forward' | 'searchStep' | 'releaseForward' | 'dispose', req?: ForwardRequest | SearchStepRequest): Promise<T> =>

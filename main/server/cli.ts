@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { startServer } from './server';
 import { prepareDemoSession } from '../engine/demo';
 import { defaultPaths } from '../engine/engine';
+import { settleInferenceWorkers } from '../inference/runner-off-thread';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const { values } = parseArgs({
@@ -32,6 +33,8 @@ if (values.json) console.log(JSON.stringify({ url, port: srv.port, token: srv.to
 else console.log(`Sparsity Lab (browser mode) is at ${url}`);
 const stop = async () => {
   await srv.close();
+  // process.exit() while an inference worker is inside onnxruntime aborts the process: its call ends first
+  await settleInferenceWorkers();
   process.exit(0);
 };
 process.on('SIGINT', stop);
