@@ -35,6 +35,16 @@ export function pageToken(): string {
 
 const REQUEST_TIMEOUT_MS = 10 * 60_000;
 
+/** Whether the page's own server answers HTTP now (its static files need no token). */
+async function serverAnswers(): Promise<boolean> {
+  try {
+    await fetch(`${location.origin}/`, { method: 'HEAD', cache: 'no-store' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export function websocketTransport(url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws?token=${encodeURIComponent(pageToken())}`): Transport {
   let ws: WebSocket | undefined;
   let state: ConnectionState = 'connecting';
@@ -57,11 +67,18 @@ export function websocketTransport(url = `${location.protocol === 'https:' ? 'ws
     pending.clear();
   };
 
+  function refused(): void {
+    setState('unauthorized');
+    failAll('The server refused this page: its link lacks the per-launch token of the browser mode running now.');
+  }
+
   function connect(): void {
     setState('connecting');
     const sock = new WebSocket(url);
     ws = sock;
+    let opened = false;
     sock.onopen = () => {
+      opened = true;
       retryMs = 500;
       setState('open');
       while (queue.length) sock.send(queue.shift()!);
@@ -93,15 +110,21 @@ export function websocketTransport(url = `${location.protocol === 'https:' ? 'ws
     };
     sock.onclose = (ev) => {
       if (ev.code === 4401 || state === 'unauthorized') {
-        setState('unauthorized');
-        failAll('The server refused this page: the link is missing its per-launch token.');
+        refused();
         return;
       }
       setState('closed');
       failAll('Lost the connection to the engine (browser-mode server stopped?).');
-      // Reconnect politely: back off up to 10 s, never hammer a server that is gone.
-      setTimeout(connect, retryMs);
-      retryMs = Math.min(retryMs * 2, 10_000);
+      const retry = () => {
+        // Reconnect politely: back off up to 10 s, never hammer a server that is gone.
+        setTimeout(connect, retryMs);
+        retryMs = Math.min(retryMs * 2, 10_000);
+      };
+      if (opened) return retry();
+      // The server refuses an upgrade without this launch's token with HTTP 401 before any socket exists, which a page
+      // only sees as a failed connection. If the server answers plain HTTP, it is up and refused this page: a link from
+      // an earlier launch (every launch has its own token) or one without its token. Say so instead of retrying for ever.
+      serverAnswers().then((up) => (up ? refused() : retry()));
     };
   }
   connect();
