@@ -64,10 +64,14 @@ export function fitSeries(points: LawPoint[], o: FitOptions & { only?: string[] 
   return out;
 }
 
-/** For main/charts (DataDeps.fitter): a series without a stored fit is fitted here (auto warm-up off, 200 bootstraps). */
+/**
+ * For main/charts (DataDeps.fitter): a series without a stored fit is fitted here with the Laws page's defaults (form by
+ * activation, warm-up detected, 200 bootstraps), so a figure's A₀ is the one the Laws page shows
+ * (test/integration/charts-laws-agree.test.ts); the warm-up points are drawn as such.
+ */
 export function seriesFitter(series: string, points: { D: number; A: number }[], activation?: string): SourceFit | undefined {
   try {
-    const f = fitLaw(points.map((p) => ({ tokens: p.D * 1e9, activationRatio: p.A })), { activation });
+    const f = fitLaw(points.map((p) => ({ tokens: p.D * 1e9, activationRatio: p.A })), { activation, autoWarmup: true });
     return { series, form: f.form, params: f.params, A0: f.A0, A0Low: f.A0Low, A0High: f.A0High, droppedTokens: f.droppedTokens, band: f.band };
   } catch {
     return undefined; // too few points for the form: the chart notes 'no fit'
