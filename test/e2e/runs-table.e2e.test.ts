@@ -81,3 +81,38 @@ test("the demo copy's missing training checkpoints: counted as checkpoints, the 
   await screenshot(page, 'runs-table-demo-missing');
   expect(errors).toEqual([]);
 });
+
+test('a 1024 px window: the runs table keeps Series whole, the checkpoints table of Load checkpoints fits', async () => {
+  const { page, server, errors } = lab;
+  await page.setViewportSize({ width: 1024, height: 768 });
+  await page.goto(`${server.url}#/session`);
+  await page.getByTestId('run-row').first().waitFor({ timeout: 30_000 });
+  await expect.poll(async () => {
+    const n = await fits();
+    return n.scroll <= n.client;
+  }).toBe(true);
+  // the Series column was squeezed to a few pixels ("r…") by the fixed columns around it
+  const series = await page.getByTestId('run-row').evaluateAll((trs) => trs.map((tr) => tr.children[3] as HTMLElement).map((td) => ({ text: td.textContent?.trim() ?? '', cut: td.scrollWidth > td.clientWidth })));
+  expect(series.filter((s) => s.text.startsWith('relu-')).length).toBeGreaterThan(0);
+  for (const s of series) expect(s.cut, `Series '${s.text}' is cut`).toBe(false);
+  const whens = await page.getByTestId('run-when').evaluateAll((tds) => tds.map((td) => td.scrollWidth > td.clientWidth));
+  expect(whens.every((cut) => !cut)).toBe(true);
+  // no header is cut either ("Activa…", "PPL ra…")
+  const heads = await page.getByTestId('runs-table').locator('th:visible').evaluateAll((ths) => ths.map((th) => ({ text: th.textContent?.trim() ?? '', cut: th.scrollWidth > th.clientWidth })));
+  for (const h of heads) expect(h.cut, `header '${h.text}' is cut`).toBe(false);
+  await screenshot(page, 'runs-table-1024');
+
+  await page.goto(`${server.url}#/load`);
+  const table = page.getByTestId('session-checkpoints');
+  await table.waitFor({ timeout: 30_000 });
+  const overflow = await page.evaluate(() => {
+    const main = document.querySelector('main')!;
+    return { main: main.scrollWidth - main.clientWidth, doc: document.documentElement.scrollWidth - document.documentElement.clientWidth };
+  });
+  expect(overflow).toEqual({ main: 0, doc: 0 });
+  const wrap = await page.getByTestId('session-checkpoints-wrap').evaluate((el) => el.scrollWidth - el.clientWidth);
+  expect(wrap).toBeLessThanOrEqual(0);
+  await screenshot(page, 'load-checkpoints-1024');
+  await page.setViewportSize({ width: 1280, height: 800 });
+  expect(errors).toEqual([]);
+});
