@@ -110,7 +110,8 @@ describe('safetensors', () => {
     const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
     cfg.intermediate_size = 96;
     fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(cfg));
-    await fails(dir, /has shape \[80,32\] but config\.json implies \[96,32\]/);
+    // the tensor as the file names it, not the adapter's internal name ('layers.0.mlp.gate.weight')
+    await fails(dir, /tensor 'model\.layers\.0\.mlp\.(gate|up)_proj\.weight' has shape \[80,32\] but config\.json implies \[96,32\]/);
   });
 
   it('NaN/Inf weights give a notice, not an error', async () => {

@@ -115,6 +115,8 @@ export async function loadHfFolder(dir: string, opts: { family?: Family; scanFin
   const notices: string[] = notice ? [notice] : [];
   const draft = adapter.spec(cfg, modelType);
   const weights = new Map<string, WeightTensor>();
+  /** the file's name of each mapped tensor, for errors (the mapped names are the adapter's own) */
+  const fileName = new Map<string, string>();
   const dtypeBytes = new Map<StorageDType, number>();
   for (const r of tensors) {
     const mapped = adapter.map(r.name, weightFromRaw(r), draft);
@@ -124,6 +126,7 @@ export async function loadHfFolder(dir: string, opts: { family?: Family; scanFin
     for (const t of mapped) {
       if (weights.has(t.name)) throw new LabError('BAD_CHECKPOINT', `${r.file}: tensor '${r.name}' maps to '${t.name}', which another tensor already provides`);
       weights.set(t.name, t);
+      fileName.set(t.name, r.name);
     }
     dtypeBytes.set(mapped[0].dtype, (dtypeBytes.get(mapped[0].dtype) ?? 0) + r.byteLength);
   }
@@ -137,7 +140,7 @@ export async function loadHfFolder(dir: string, opts: { family?: Family; scanFin
     const t = weights.get(name);
     if (!t) throw new LabError('BAD_CHECKPOINT', `${where}: missing tensor for '${name}' (expected shape [${shape}] from config.json)`);
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))
-      throw new LabError('BAD_CHECKPOINT', `${where}: tensor '${name}' has shape [${t.shape}] but config.json implies [${shape}]`);
+      throw new LabError('BAD_CHECKPOINT', `${where}: tensor '${fileName.get(name) ?? name}' has shape [${t.shape}] but config.json implies [${shape}]`);
   }
   // config and tensors that disagree (issue 19): layers beyond num_hidden_layers would silently go unmeasured
   let beyond = -1;
