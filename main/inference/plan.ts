@@ -151,24 +151,29 @@ export function planSearch(p: PlanInput, budget: number): SearchPlan | undefined
   const weightsOf = ([a, b]: [number, number]) => p.layerBytes.slice(a, b).reduce((x, y) => x + y, 0) + (a === 0 ? p.embedBytes : 0) + (b === L ? p.headBytes : 0);
   const callBytes = (blk: [number, number], group: number, chunk: number) =>
     searchBlockBytes(p.spec, { dtype: p.dtype, fused: p.fused, seqLen: p.seqLen, tokens: T, layers: blk[1] - blk[0], group, chunk, weights: weightsOf(blk), arena, head: blk[1] === L });
-  // with overlap first (paged blocks: the next block's weights beside the running one's session), else one after another
-  for (const overlap of p.overlap ? [true, false] : [false])
-    for (const minChunk of [Math.min(T, 2048), Math.min(T, MIN_SEARCH_CHUNK)])
-      for (let k = L; k >= 1; k--) {
-        const blocks = blocksOf(k);
-        const group = searchGroupFor({ numLayers: k, intermediateSize: p.spec.intermediateSize, hiddenSize: p.spec.hiddenSize }, T, searchProductTransB(p.provider));
-        const nextWeights = overlap ? Math.max(...blocks.map(weightsOf)) : 0;
-        for (let c = T; c >= minChunk; c = c > minChunk ? Math.max(minChunk, Math.floor(c / 2)) : 0) {
-          const per = blocks.map((b) => callBytes(b, group, c));
-          const peakOne = Math.max(...per);
-          // every block session keeps its weights and its arena: as many stay resident as fit, the rest are paged
-          const all = per.reduce((x, y) => x + y, 0);
-          if (all <= budget) return { blocks, residentBlocks: blocks.length, chunkTokens: c >= T ? 0 : c, layerGroup: group, tokens: T, peakBytes: all };
-          if (peakOne + nextWeights > budget) continue;
-          const residentBlocks = Math.max(1, Math.min(blocks.length - 1, Math.floor((budget - nextWeights) / peakOne)));
-          return { blocks, residentBlocks, chunkTokens: c >= T ? 0 : c, layerGroup: group, tokens: T, peakBytes: residentBlocks * peakOne + nextWeights, ...(overlap ? { overlap } : {}) };
-        }
+  // the blocks, chunk and group one after another; then overlap (paged blocks: the next block's weights beside the
+  // running one's session) only where it fits with those same blocks and chunk. Smaller blocks to make room for it cost
+  // more than the creation it hides: on the H200 the 7B under 16 GiB planned 16 search blocks of 2 layers for overlap
+  // instead of 6 of 6, and took 175.6 s against 118.8 s (its runs 163 s instead of 69 s; 52.7 of the 54.9 s of
+  // creation hidden), BENCHMARKS.md 2026-12-04 16:25
+  for (const minChunk of [Math.min(T, 2048), Math.min(T, MIN_SEARCH_CHUNK)])
+    for (let k = L; k >= 1; k--) {
+      const blocks = blocksOf(k);
+      const group = searchGroupFor({ numLayers: k, intermediateSize: p.spec.intermediateSize, hiddenSize: p.spec.hiddenSize }, T, searchProductTransB(p.provider));
+      for (let c = T; c >= minChunk; c = c > minChunk ? Math.max(minChunk, Math.floor(c / 2)) : 0) {
+        const per = blocks.map((b) => callBytes(b, group, c));
+        const peakOne = Math.max(...per);
+        // every block session keeps its weights and its arena: as many stay resident as fit, the rest are paged
+        const all = per.reduce((x, y) => x + y, 0);
+        if (all <= budget) return { blocks, residentBlocks: blocks.length, chunkTokens: c >= T ? 0 : c, layerGroup: group, tokens: T, peakBytes: all };
+        if (peakOne > budget) continue;
+        const nextWeights = Math.max(...blocks.map(weightsOf));
+        const overlap = !!p.overlap && peakOne + nextWeights <= budget;
+        const extra = overlap ? nextWeights : 0;
+        const residentBlocks = Math.max(1, Math.min(blocks.length - 1, Math.floor((budget - extra) / peakOne)));
+        return { blocks, residentBlocks, chunkTokens: c >= T ? 0 : c, layerGroup: group, tokens: T, peakBytes: residentBlocks * peakOne + extra, ...(overlap ? { overlap } : {}) };
       }
+    }
   return undefined;
 }
 

@@ -97,6 +97,20 @@ describe('paged blocks created while the block before them runs', () => {
     }
   });
 
+  test('overlap never makes the search blocks or chunk smaller than one after another would use (H200: 2-layer blocks for overlap were 1.5x slower than 6-layer ones without)', async () => {
+    const ckpt = await ckptP;
+    let withOverlap = 0;
+    for (let cap = 16_000; cap < 64e6; cap = Math.ceil(cap * 1.05)) {
+      const on = planExecution(input(ckpt, 1, cap));
+      const off = planExecution(input(ckpt, 1, cap, false));
+      if (!on.search || !off.search) continue;
+      expect(on.search.blocks).toEqual(off.search.blocks);
+      expect(on.search.chunkTokens).toBe(off.search.chunkTokens);
+      if (on.search.overlap) withOverlap++;
+    }
+    expect(withOverlap).toBeGreaterThan(0); // some caps still overlap
+  });
+
   // forward blocks of 1 layer and search blocks of 1 layer, both paged; forward blocks of 2 layers paged (the search
   // on the host curves: no fused search fits there); forward blocks resident and search blocks of 2 layers paged
   const cases: [string, number, (p: ReturnType<typeof planExecution>) => boolean, 'fused' | 'ort'][] = [
