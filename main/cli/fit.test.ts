@@ -71,10 +71,14 @@ it("fit reads the lab's own activation-vs-tokens chart CSV: every measured point
     for (const r of stored) want.set(key(r.series!, r.tokensTrained!), [...(want.get(key(r.series!, r.tokensTrained!)) ?? []), r.activationRatio!]);
     expect(got.length).toBe(want.size);
     expect(got.filter((p) => !want.get(key(p.series!, p.tokens))?.some((a) => Math.abs(a - p.activationRatio) < 1e-12))).toEqual([]);
+    // each line's activation comes along (the demo's series are named after it: relu-64x2, silu-96x3, …)
+    expect(got.filter((p) => p.activation !== p.series!.split('-')[0])).toEqual([]);
     log.mockClear();
     expect(await fitCommand.run([csv, '--json', '--bootstrap', '0'], engine)).toBe(0);
-    const fits = JSON.parse(String(log.mock.calls[0][0])).fits as { series: string; stats: { n: number }; droppedTokens: number[] }[];
+    const fits = JSON.parse(String(log.mock.calls[0][0])).fits as { series: string; form: string; formPicked: string; stats: { n: number }; droppedTokens: number[] }[];
     expect(fits.reduce((n, f) => n + f.stats.n + f.droppedTokens.length, 0)).toBe(got.length);
+    // so the form is the Laws page's, by activation: relu-64x2 rises, and its form was guessed 'silu' from the trend
+    for (const f of fits) expect([f.series, f.form, f.formPicked]).toEqual([f.series, f.series.split('-')[0], 'activation']);
     log.mockClear();
     expect(await fitCommand.run(['--help'], engine)).toBe(0);
     expect(String(log.mock.calls[0][0])).toMatch(/tokens,activation_ratio[\s\S]*activation-vs-tokens' chart CSV/);

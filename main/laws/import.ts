@@ -138,13 +138,24 @@ function pointsFromChartCsv(kind: string, text: string, file: string): LawPoint[
   const col = (n: string) => head.indexOf(n);
   if (['series', 'role', 'x', 'y'].some((n) => col(n) < 0)) throw new LabError('BAD_DATA', `${file}: the chart export's header lacks series, role, x or y`);
   const out: LawPoint[] = [];
+  // a line's label is '<series> (<activation>)' when the session knows its checkpoints' activation (main/charts/data.ts):
+  // the fit's form follows it as on the Laws page, instead of being guessed from the trend
+  const activation = new Map<string, string>();
+  if (col('label') >= 0)
+    for (const r of rows.slice(1)) {
+      const series = r.fields[col('series')];
+      const m = r.fields[col('role')] === 'measured' ? /^(.*) \(([\w-]+)\)$/.exec(r.fields[col('label')] ?? '') : null;
+      if (m && m[1] === series) activation.set(series, m[2]);
+    }
   for (const r of rows.slice(1)) {
     const role = r.fields[col('role')];
     if (role !== 'measured' && role !== 'dropped') continue;
     const x = Number(r.fields[col('x')]);
     const y = Number(r.fields[col('y')]);
     if (!Number.isFinite(x) || !Number.isFinite(y) || x < 0 || y < 0 || y > 100) throw new LabError('BAD_DATA', `${file}:${r.line}: x (billions of tokens) and y (activation %) must be numbers, y within 0–100`);
-    out.push({ tokens: Math.round(x * 1e9), activationRatio: y / 100, series: r.fields[col('series')].replace(/:dropped$/, ''), source: `${file}:${r.line}` });
+    const series = r.fields[col('series')].replace(/:dropped$/, '');
+    const act = activation.get(series);
+    out.push({ tokens: Math.round(x * 1e9), activationRatio: y / 100, series, ...(act ? { activation: act } : {}), source: `${file}:${r.line}` });
   }
   if (!out.length) throw new LabError('BAD_DATA', `${file}: the chart export has no measured points`);
   if (out.length > MAX_LAW_POINTS) throw new LabError('BAD_DATA', tooMany(file, out.length));
