@@ -7,7 +7,6 @@ import { openCheckpoint } from '../checkpoint/index';
 import type { LoadedCheckpoint } from '../checkpoint/types';
 import { createRunner, planRunner } from '../inference/index';
 import type { ExecutionPlan } from '../inference/plan';
-import { probeProviders, PROVIDER_ORDER } from '../inference/providers';
 import { openRunnerOffThread, runnerOffThread } from '../inference/runner-off-thread';
 import { downWeightsOf, type MeasureTarget } from '../metrics/target';
 
@@ -54,20 +53,6 @@ function runnerOptions(opts: OpenOptions) {
   };
 }
 
-/**
- * Whether a large runner on this provider goes to the inference worker by itself: the provider createRunner would pick
- * (the one asked for where it initialises, else the next in PROVIDER_ORDER) is the CPU or CUDA. CUDA inside the worker
- * thread was measured on the H200 (2026-12-04, BENCHMARKS.md: the 7B's CETT-PPL-1% gave the same answer, time and peak
- * memory as on the engine's thread). WebGPU (Dawn) in a worker thread has not been run on a GPU yet, so a WebGPU runner
- * stays on the engine's thread until it is. `offThread: 'always'` still forces the worker.
- */
-export async function providerRunsOffThread(provider: ProviderChoice): Promise<boolean> {
-  const statuses = await probeProviders();
-  const order = provider === 'auto' ? PROVIDER_ORDER : [provider, ...PROVIDER_ORDER.filter((p) => p !== provider)];
-  const chosen = order.find((p) => statuses.some((s) => s.name === p && s.available)) ?? 'cpu';
-  return chosen === 'cpu' || chosen === 'cuda';
-}
-
 export const defaultModelSource: ModelSource = {
   loadCheckpoint: (p, signal) => openCheckpoint(p, { signal }), // off the event loop when large (issue 19)
   async openTarget(ckpt, opts, tokensSeen) {
@@ -75,7 +60,10 @@ export const defaultModelSource: ModelSource = {
     // onnxruntime's calls are synchronous on their thread: a model whose calls take long runs in the inference worker,
     // so that the engine keeps answering (runs.cancel among them) while it computes (issue 19)
     const ro = runnerOptions(opts);
-    const off = runnerOffThread(ckpt, ro, opts.offThread) && (opts.offThread === 'always' || (await providerRunsOffThread(opts.provider)));
+    // on every provider: the CPU, CUDA and WebGPU inside the worker thread give the engine's-thread answer at the same
+    // speed (H200, 2026-12-04, BENCHMARKS.md: the 7B's CETT-PPL-1% on CUDA 33.9 s vs 34.0 s; the 0.1B's on WebGPU
+    // 36.3 s vs 40.9 s; the same CETT, A and PPL ratio)
+    const off = runnerOffThread(ckpt, ro, opts.offThread);
     const runner = off ? await openRunnerOffThread(ckpt, ro) : await createRunner(ckpt, ro);
     return { id: ckpt.path, runner, downWeights, tokensSeen };
   },
