@@ -6,6 +6,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildRenderer, buildElectron } from './build.mjs';
 import { findElectron, electronMissingLines } from './electron-binary.mjs';
+import { childEnded } from './child-exit.mjs';
+
+/** ends as the child ended, saying so when it was killed */
+const endAs = (what) => (code, signal) => {
+  const end = childEnded(what, code, signal);
+  if (end.message) console.error(end.message);
+  process.exit(end.status);
+};
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -19,7 +27,7 @@ if (!browserOnly) {
   if (bin.path) {
     await buildElectron();
     const child = spawn(bin.path, [root, ...passthrough], { stdio: 'inherit' });
-    child.on('exit', (code) => process.exit(code ?? 0));
+    child.on('exit', endAs('electron'));
     await new Promise(() => {});
   }
   for (const line of electronMissingLines(bin, verbose)) console.log(line);
@@ -29,4 +37,4 @@ const child = spawn(process.execPath, [path.join(root, 'bin/run-ts'), path.join(
 const stop = () => child.kill('SIGTERM');
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
-child.on('exit', (code) => process.exit(code ?? 0));
+child.on('exit', endAs('browser'));
