@@ -468,20 +468,28 @@ function pareto(x: Ctx, o: ChartOptions): PlotData {
   if (one && !o.title) d.title = `${d.title} — ${x.ckpts.get(one.checkpointId)?.name ?? one.checkpointId}`;
   const usePpl = runs.every((r) => r.ppl !== undefined);
   if (!usePpl) d.yLabel = 'PPL ratio (sparse / dense)';
-  const groups = new Map<string, SourceRun[]>();
+  // one line per checkpoint, method and token budget: perplexities measured on different evaluation tokens are not
+  // points of one trade-off curve (a single CETT-PPL-1% run on 16K tokens beside a p% sweep on 32K tokens)
+  const groups = new Map<string, { key: string; tokens?: number; rs: SourceRun[] }>();
   for (const r of runs) {
     const c = x.ckpts.get(r.checkpointId);
     const key = `${c?.name ?? r.checkpointId} · ${methodLabel(r.method)}`;
-    if (x.picked(key, r.checkpointId, c?.name, c?.series, r.method)) groups.set(key, [...(groups.get(key) ?? []), r]);
+    if (!x.picked(key, r.checkpointId, c?.name, c?.series, r.method)) continue;
+    const k = `${key}\u0000${r.tokens ?? ''}`;
+    const grp = groups.get(k) ?? groups.set(k, { key, tokens: r.tokens, rs: [] }).get(k)!;
+    grp.rs.push(r);
   }
+  const budgets = new Map<string, number>(); // how many token budgets each checkpoint · method line has
+  for (const grp of groups.values()) if (grp.rs.length >= 2 || grp.rs[0].method === 'relu') budgets.set(grp.key, (budgets.get(grp.key) ?? 0) + 1);
   const ckptCount = new Set(runs.map((r) => r.checkpointId)).size;
   if (!one && ckptCount === 1 && !o.title) d.title = `${d.title} — ${x.ckpts.get(runs[0].checkpointId)?.name ?? runs[0].checkpointId}`;
   let g = 0;
-  for (const [key, rs] of groups) {
+  for (const { key: base, tokens, rs } of groups.values()) {
     if (rs.length < 2 && rs[0].method !== 'relu') continue;
+    const key = (budgets.get(base) ?? 0) > 1 && tokens !== undefined ? `${base} · ${tokens} tokens` : base;
     rs.sort((a, b) => a.activationRatio! - b.activationRatio!);
     const missed = rs.filter((r) => r.targetNotMet).map((r) => (r.p !== undefined ? `p=${r.p}%` : r.id));
-    const name = ckptCount > 1 ? key : key.replace(/.* · /, '');
+    const name = ckptCount > 1 ? key : key.replace(/^[^·]* · /, '');
     d.series.push({ id: key, label: missed.length ? `${name} (target not met: ${missed.join(', ')})` : name, role: 'measured', group: g++, points: rs.map((r) => ({ x: pct(r.activationRatio!), y: usePpl ? r.ppl! : r.pplRatio!, run: x.runLabel(r, x.ckpts.get(r.checkpointId)) })) });
   }
   if (!d.series.length) missing('needs a sweep: ≥ 2 completed runs of one method (CETT, Top-k or FAT-ε) on one checkpoint, with activation ratio and perplexity');
