@@ -17,6 +17,8 @@ let closing = false;
 const fail = (id: number, e: unknown) => port.postMessage({ id, ok: false, error: toErrorPayload(e), lab: e instanceof LabError } satisfies HostReply);
 
 async function answer(m: Exclude<HostCall, { op: 'close' }>): Promise<void> {
+  // a call queued behind a close (a cancel during a remote block's chunks) is not run: the thread exits sooner
+  if (closing) return;
   try {
     if (m.op === 'create') {
       const t0 = wallMs();

@@ -13,8 +13,11 @@
  *
  * Fail-safe: a worker that cannot start (no script, onnxruntime not loadable there) rejects `start()`; the streamed runner
  * then creates its blocks one after another on its own thread, as before, and says so in its fallbackReasons.
- * Cancel (`signal`): pending calls reject CANCELLED, the worker releases its sessions and exits (terminated after 5 s
- * if a native call keeps it busy); a session whose creation ends after the cancel is released there at once.
+ * Cancel (`signal`): pending calls reject CANCELLED, the worker skips the calls queued behind the cancel, releases its
+ * sessions and exits once its native call (if any) has returned; a session whose creation ends after the cancel is
+ * released there at once. It is never terminated while a call may be in flight: terminating a thread inside
+ * onnxruntime-node's run() or session creation aborts the whole process (runner-off-thread.ts); only one with no call
+ * in flight that has not exited 5 s after the cancel is.
  */
 import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
@@ -45,7 +48,7 @@ export interface HostEvent {
  * a longer native run would block its thread (tests see the next block's creation overlap a run); another worker
  * script (tests of the fallback when the worker cannot start).
  */
-export const blockHostTesting: { runDelayMs: number; script?: string } = { runDelayMs: 0 };
+export const blockHostTesting: { runDelayMs: number; script?: string; graceMs: number } = { runDelayMs: 0, graceMs: 5000 };
 
 export const wallMs = () => performance.timeOrigin + performance.now();
 export function busyWait(ms: number): void {
@@ -121,6 +124,8 @@ export class RemoteBlockHost {
   private ended: Error | undefined;
   private failure: Error | undefined;
   private backstop: NodeJS.Timeout | undefined;
+  /** calls posted (the start included) the worker has not answered: one of them may be inside onnxruntime */
+  private inFlight = 1;
   private exited: Promise<void>;
   /** settles when the worker has loaded onnxruntime and can create sessions */
   readonly ready: Promise<void>;
@@ -136,6 +141,7 @@ export class RemoteBlockHost {
     this.ready = new Promise<void>((resolve, reject) => this.pending.set(0, { resolve: () => resolve(), reject, what: 'starting' }));
     this.ready.catch(() => undefined);
     this.worker.on('message', (m: HostReply) => {
+      this.inFlight = Math.max(0, this.inFlight - 1);
       const p = this.pending.get(m.id);
       if (!p) return; // answered after a cancel: dropped
       this.pending.delete(m.id);
@@ -148,6 +154,7 @@ export class RemoteBlockHost {
     });
     this.worker.on('error', (e) => (this.failure = e));
     this.worker.on('exit', (code) => {
+      this.inFlight = 0;
       signal?.removeEventListener('abort', this.onAbort);
       if (this.backstop) clearTimeout(this.backstop);
       const what = [...this.pending.values()][0]?.what ?? 'idle';
@@ -159,9 +166,16 @@ export class RemoteBlockHost {
 
   private onAbort = () => {
     this.endAll(cancelled());
-    this.worker.postMessage({ op: 'close' } satisfies HostCall);
-    this.backstop = setTimeout(() => void this.worker.terminate(), 5000);
+    this.stop();
   };
+
+  /** the worker is told to close; ended after the grace only if no call may be inside onnxruntime (that aborts the process) */
+  private stop(): void {
+    if (this.backstop) return; // told already
+    this.worker.ref(); // until it has exited: the process must not exit while it is inside onnxruntime
+    this.worker.postMessage({ op: 'close' } satisfies HostCall);
+    this.backstop = setTimeout(() => this.inFlight === 0 && void this.worker.terminate(), blockHostTesting.graceMs);
+  }
 
   private endAll(e: Error): void {
     this.ended ??= e;
@@ -173,6 +187,7 @@ export class RemoteBlockHost {
     if (this.ended) return Promise.reject(this.ended);
     return new Promise((resolve, reject) => {
       this.pending.set(msg.id, { resolve, reject, what });
+      this.inFlight++;
       this.worker.ref();
       this.worker.postMessage(msg, transfer);
     });
@@ -210,8 +225,7 @@ export class RemoteBlockHost {
     this.worker.ref(); // until it has exited
     if (!this.ended) {
       this.endAll(new LabError('INTERNAL', 'the block-host worker was closed'));
-      this.worker.postMessage({ op: 'close' } satisfies HostCall);
-      this.backstop = setTimeout(() => void this.worker.terminate(), 5000);
+      this.stop();
     }
     await this.exited;
   }
