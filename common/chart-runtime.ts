@@ -44,8 +44,11 @@ export const labColorbarPlugin = {
     const span = Math.abs(opts.max - opts.min);
     const digits = span >= 20 ? 0 : span >= 2 ? 1 : span >= 0.2 ? 2 : 3;
     const fmt = (v: number) => v.toFixed(digits);
-    for (const [v, y] of [[opts.max, a.top], [(opts.min + opts.max) / 2, (a.top + a.bottom) / 2], [opts.min, a.bottom]] as const) ctx.fillText(fmt(v), x + opts.width + 2, y);
-    ctx.translate(x + opts.width + 2 + opts.fontSize * 2.6, (a.top + a.bottom) / 2);
+    const ticks = [[opts.max, a.top], [(opts.min + opts.max) / 2, (a.top + a.bottom) / 2], [opts.min, a.bottom]] as const;
+    for (const [v, y] of ticks) ctx.fillText(fmt(v), x + opts.width + 2, y);
+    // the rotated label clear of the widest tick ("11.5" touched it at a fixed offset), half its height plus a gap
+    const widest = Math.max(...ticks.map(([v]) => ctx.measureText(fmt(v)).width as number));
+    ctx.translate(x + opts.width + 2 + Math.max(opts.fontSize * 2.6, widest + opts.fontSize * 0.9), (a.top + a.bottom) / 2);
     ctx.rotate(Math.PI / 2);
     ctx.textAlign = 'center';
     ctx.textBaseline = 'middle';
