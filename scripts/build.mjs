@@ -27,8 +27,11 @@ function newest(dirs, exts) {
 }
 const mtime = (f) => (fs.existsSync(path.join(root, f)) ? fs.statSync(path.join(root, f)).mtimeMs : 0);
 
+/** every folder the renderer's sources import from: a change in any of them makes dist/renderer stale */
+export const RENDERER_INPUTS = ['renderer', 'main/api', 'common'];
+
 export async function buildRenderer() {
-  const src = Math.max(newest(['renderer', 'main/api'], ['.ts', '.vue', '.html', '.css', '.svg', '.json']), mtime('package-lock.json'));
+  const src = Math.max(newest(RENDERER_INPUTS, ['.ts', '.vue', '.html', '.css', '.svg', '.json']), mtime('package-lock.json'));
   if (!force && mtime('dist/renderer/index.html') >= src) return false;
   if (!fs.existsSync(path.join(root, 'renderer/vite.config.ts'))) throw new Error('renderer/vite.config.ts is missing');
   await viteBuild({ configFile: path.join(root, 'renderer/vite.config.ts'), logLevel: 'warn' });
