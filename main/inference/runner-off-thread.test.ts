@@ -75,6 +75,21 @@ describe.each(['relu', 'silu'] as const)('llama %s: the runner in the worker = t
   });
 });
 
+test('a runner being released: a call asked meanwhile and every call after are refused as released (not a stopped worker), the loop held while it answers and exits', async () => {
+  const dir = writeTinyCheckpoint(path.join(tmp, 'release'), 'llama', { layers: 2, seed: 5 });
+  const ckpt = await loadCheckpoint(dir);
+  const there = await openRunnerOffThread(ckpt, { provider: 'cpu', maxSeq: S });
+  const req = { ids, batch: B, seqLen: S, mode: { kind: 'dense' as const } };
+  const disposing = there.dispose();
+  const meanwhile = there.forward(req).catch((e: unknown) => e);
+  // the loop held while the worker answers the release and exits: both are handled in the next turns, in either order
+  const t0 = performance.now();
+  while (performance.now() - t0 < 300);
+  await disposing;
+  expect(await meanwhile).toMatchObject({ code: 'INTERNAL', message: `the runner of ${dir} was released` });
+  await expect(there.forward(req)).rejects.toThrow(`the runner of ${dir} was released`);
+});
+
 test('errors in the worker are the LabErrors of the thread, naming the checkpoint', async () => {
   const dir = writeTinyCheckpoint(path.join(tmp, 'yarn'), 'llama', { seed: 4, layers: 2 });
   const cfgFile = path.join(dir, 'config.json');

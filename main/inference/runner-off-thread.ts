@@ -263,8 +263,15 @@ export function openRunnerOffThread(ckpt: LoadedCheckpoint, opts: RunnerOptions 
         // the worker releases its sessions and exits (after a cancel it is on its way out already): settled when it has
         // exited, so a build it was cancelled in has removed its staging folder (graph-cache.ts) by then
         async dispose() {
-          if (!ended) await ask<void>('dispose').catch(() => undefined);
-          endAll(new LabError('INTERNAL', `the runner of ${ckpt.path} was released`));
+          const released = new LabError('INTERNAL', `the runner of ${ckpt.path} was released`);
+          if (!ended) {
+            const asked = ask<void>('dispose');
+            // released from here: a call made meanwhile is refused so, and the worker's exit after its answer (handled
+            // before this continues when both arrive in one turn of a busy loop) does not name it a stopped worker
+            ended = released;
+            await asked.catch(() => undefined);
+          }
+          endAll(released);
           await exited;
         },
       };
