@@ -84,5 +84,8 @@ port.on('message', (m: RunnerCall) => {
     .catch(() => undefined)
     .then(() => runner?.dispose())
     .catch(() => undefined)
-    .then(exit);
+    .then(() => {
+      port.postMessage({ settled: -1 }); // released (runner-off-thread.ts counts the release as a call until now)
+      exit();
+    });
 });
