@@ -37,6 +37,8 @@ async function serveAgain(old: BrowserMode): Promise<BrowserMode> {
 test('a run whose engine died: offline, then interrupted with Resume, which finishes it in the session', async () => {
   const { page, server, errors } = lab;
   await page.goto(`${server.url}#/measure`);
+  // the page has the session open before the form is filled (its defaults follow the session)
+  await page.getByTestId('status-session').waitFor({ timeout: 30_000 });
   await page.getByTestId('measure-checkpoint').fill(path.join(demo(), 'models', 'relu'));
   await page.getByTestId('measure-data').fill(path.join(demo(), 'eval.txt'));
   await page.getByTestId('measure-tokens').fill('16384');
@@ -45,7 +47,13 @@ test('a run whose engine died: offline, then interrupted with Resume, which fini
   await page.getByRole('radiogroup', { name: 'Execution provider' }).getByRole('radio', { name: 'cpu' }).check();
   await page.getByTestId('measure-start').click();
   // the engine has the run before the page moves on (a page load right after the click could drop the request)
-  await expect.poll(async () => (await page.getByTestId('toast').allTextContents()).join(' '), { timeout: 30_000 }).toMatch(/Measurement started/);
+  // (the toast, or the monitor the page moves to right after it; a refusal shows its reason in measure-error)
+  const started = async () => {
+    const err = (await page.getByTestId('measure-error').allTextContents()).join(' ');
+    if (err) return `refused: ${err}`;
+    return /Measurement started/.test((await page.getByTestId('toast').allTextContents()).join(' ')) || page.url().includes('#/monitor') ? 'started' : 'waiting';
+  };
+  await expect.poll(started, { timeout: 60_000 }).toBe('started');
   await page.goto(`${server.url}#/monitor`);
   const job = page.getByTestId('job').first();
   // well inside the run: a few dense batches done (the whole run takes ~10 s here)
