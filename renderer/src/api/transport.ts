@@ -50,6 +50,8 @@ export function websocketTransport(url = `${location.protocol === 'https:' ? 'ws
   let state: ConnectionState = 'connecting';
   let nextId = 1;
   let retryMs = 500;
+  /** connections in a row that never opened while the server answered HTTP (refused: see onclose) */
+  let failedWhileUp = 0;
   const pending = new Map<number, { resolve: (r: WireResponse) => void; timer: ReturnType<typeof setTimeout> }>();
   const queue: string[] = [];
   const eventSubs = new Set<EventHandler>();
@@ -80,6 +82,7 @@ export function websocketTransport(url = `${location.protocol === 'https:' ? 'ws
     sock.onopen = () => {
       opened = true;
       retryMs = 500;
+      failedWhileUp = 0;
       setState('open');
       while (queue.length) sock.send(queue.shift()!);
     };
@@ -124,7 +127,13 @@ export function websocketTransport(url = `${location.protocol === 'https:' ? 'ws
       // The server refuses an upgrade without this launch's token with HTTP 401 before any socket exists, which a page
       // only sees as a failed connection. If the server answers plain HTTP, it is up and refused this page: a link from
       // an earlier launch (every launch has its own token) or one without its token. Say so instead of retrying for ever.
-      serverAnswers().then((up) => (up ? refused() : retry()));
+      // Three such failures in a row, not one: a first upgrade that fails for another reason (a busy or restarting
+      // server) must not leave a page with a good token refused for good (its calls would all fail).
+      serverAnswers().then((up) => {
+        failedWhileUp = up ? failedWhileUp + 1 : 0;
+        if (failedWhileUp >= 3) refused();
+        else retry();
+      });
     };
   }
   connect();
