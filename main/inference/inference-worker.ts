@@ -84,8 +84,5 @@ port.on('message', (m: RunnerCall) => {
     .catch(() => undefined)
     .then(() => runner?.dispose())
     .catch(() => undefined)
-    .then(() => {
-      port.postMessage({ settled: -1 }); // released (runner-off-thread.ts counts the release as a call until now)
-      exit();
-    });
+    .then(exit);
 });

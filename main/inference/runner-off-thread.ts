@@ -194,9 +194,6 @@ export function openRunnerOffThread(ckpt: LoadedCheckpoint, opts: RunnerOptions 
     Atomics.store(interrupt, 0, 1);
     if (stopping) return;
     stopping = true;
-    // the release the cancel starts counts as a call until the worker says it is done ({ settled: -1 }): a streamed
-    // runner's block-host worker inside it may still be creating a session, and ending the inference worker ends it too
-    inFlight++;
     worker.postMessage({ op: 'cancel' } satisfies RunnerCall);
     // one with no call in flight that has not exited within the grace (longer than a graph worker's own, graph-off-thread.ts:
     // it is not cut short while it removes its staging folder) is ended; one inside onnxruntime never is (that aborts
