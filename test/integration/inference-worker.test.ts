@@ -69,6 +69,22 @@ function expectAnswering(off: Awaited<ReturnType<typeof measureJob>>, on: Awaite
   expect(off.worst).toBeLessThan(off.passMs / 2);
 }
 
+/** the job in the inference worker and forced onto the engine's thread: both complete with the same numbers, and only
+ * the worker's keeps the engine answering (expectAnswering) */
+async function inWorkerAndOnThread(config: Record<string, unknown>, prefix: string, what: string): Promise<void> {
+  const off = await measureJob(config, path.join(tmp, `${prefix}auto`), 'auto');
+  const on = await measureJob(config, path.join(tmp, `${prefix}never`), 'never');
+  console.log(`${what}: runs.active answered within ${off.worst.toFixed(0)} ms (${off.asked} asked), longest event-loop gap ${off.stall.toFixed(0)} ms, a pass ${off.passMs.toFixed(0)} ms; on the engine's thread: the longest gap ${on.stall.toFixed(0)} ms, a pass ${on.passMs.toFixed(0)} ms`);
+  expect(off.f.status).toBe('completed');
+  expect(on.f.status).toBe('completed');
+  const numbers = (r: unknown) => {
+    const x = r as { cett: number; activationRatio: number; ppl: { dense: number; sparse: number } };
+    return [x.cett, x.activationRatio, x.ppl];
+  };
+  expect(numbers(off.f.result)).toEqual(numbers(on.f.result));
+  expectAnswering(off, on);
+}
+
 test('a job on a model above the threshold computes in the inference worker: runs.active is answered throughout, within half a pass (on the thread: not)', async () => {
   // one narrow layer and a 32k vocabulary: the head dominates onnxruntime's work (33.7 M parameters × 4 × 256 tokens per
   // call = 3.5·10^10, a call ≈ 0.4 s on the idle 2-core dev machine, seconds beside other work), the engine's own work on a call's results is small (one layer of 256 neurons)
@@ -82,17 +98,7 @@ test('a job on a model above the threshold computes in the inference worker: run
   expect(work).toBeLessThan(50 * RUNNER_OFF_THREAD_WORK);
   expect(runnerOffThread(ckpt, { batchSeqs: 4, maxSeq: 256 })).toBe(true);
 
-  const off = await measureJob(config, path.join(tmp, 'auto'), 'auto');
-  const on = await measureJob(config, path.join(tmp, 'never'), 'never');
-  console.log(`in the worker: runs.active answered within ${off.worst.toFixed(0)} ms (${off.asked} asked), longest event-loop gap ${off.stall.toFixed(0)} ms, a pass ${off.passMs.toFixed(0)} ms; on the engine's thread: the longest gap ${on.stall.toFixed(0)} ms, a pass ${on.passMs.toFixed(0)} ms`);
-  expect(off.f.status).toBe('completed');
-  expect(on.f.status).toBe('completed');
-  const numbers = (r: unknown) => {
-    const x = r as { cett: number; activationRatio: number; ppl: { dense: number; sparse: number } };
-    return [x.cett, x.activationRatio, x.ppl];
-  };
-  expect(numbers(off.f.result)).toEqual(numbers(on.f.result));
-  expectAnswering(off, on);
+  await inWorkerAndOnThread(config, '', 'in the worker');
 }, 120_000);
 
 test('an .onnx export of such a model computes in the inference worker too: the same numbers, the engine answering throughout', async () => {
@@ -108,15 +114,5 @@ test('an .onnx export of such a model computes in the inference worker too: the 
   const ckpt = await loadCheckpoint(file, { hash: false });
   expect(ckpt.format).toBe('onnx');
   expect(runnerOffThread(ckpt, { batchSeqs: 4, maxSeq: 256 })).toBe(true);
-  const off = await measureJob(config, path.join(tmp, 'onnx-auto'), 'auto');
-  const on = await measureJob(config, path.join(tmp, 'onnx-never'), 'never');
-  console.log(`.onnx in the worker: runs.active answered within ${off.worst.toFixed(0)} ms (${off.asked} asked), longest event-loop gap ${off.stall.toFixed(0)} ms, a pass ${off.passMs.toFixed(0)} ms; on the engine's thread: the longest gap ${on.stall.toFixed(0)} ms, a pass ${on.passMs.toFixed(0)} ms`);
-  expect(off.f.status).toBe('completed');
-  expect(on.f.status).toBe('completed');
-  const numbers = (r: unknown) => {
-    const x = r as { cett: number; activationRatio: number; ppl: { dense: number; sparse: number } };
-    return [x.cett, x.activationRatio, x.ppl];
-  };
-  expect(numbers(off.f.result)).toEqual(numbers(on.f.result));
-  expectAnswering(off, on);
+  await inWorkerAndOnThread(config, 'onnx-', '.onnx in the worker');
 }, 120_000);
