@@ -43,7 +43,8 @@ export interface RunnerOptions {
    * streamed with paged blocks: create the next block's session on a second thread while the current one computes
    * (streamed.ts, block-host.ts). Default: on CUDA (the creation is host work and weight copies beside the device's
    * compute); off on the CPU, where both compete for the same cores (2-core dev machine, 2,048 tokens: 12.7 s without,
-   * 17.6–28.2 s with, BENCHMARKS.md), and on WebGPU (Dawn in a worker thread not yet measured)
+   * 17.6–28.2 s with, BENCHMARKS.md), and on WebGPU (Dawn runs in a worker thread, BENCHMARKS.md 2026-12-04 16:25, but the overlap itself is not measured
+   * there)
    */
   blockOverlap?: boolean;
   /** sequences per measurement batch: the planned chunk never exceeds it (default 4096) */
