@@ -42,6 +42,12 @@
 #   bash bench/gpu/run.sh wgw <n> <outdir>                 issue 19: WebGPU in the inference worker vs on the engine's thread (0.1B ReLU, after bg-build relu)
 #   bash bench/gpu/run.sh same32 <n> <outdir> [models]      issue 15: the same fp32 checkpoint, CETT-PPL-1% ours and the reference in fp32
 #                                                           (no fp16 rounding to branch on); models big24 (default) and/or big7b, built here
+#   bash bench/gpu/run.sh bg <name> <outdir> <phase> <n> [arg]  runs another phase in the background (setsid, survives the call; its
+#                                                           output in /tmp/bm/bgout-<name>); BG_NICE=10 lowers its CPU priority. For jobs
+#                                                           longer than one 10-minute call: the reference at 65,536 tokens of the 7B, cpu1b at 16k
+#   bash bench/gpu/run.sh bgwait <max-seconds> <outdir> <names…>  waits for those background jobs (prints their live lines every 60 s),
+#                                                           copies their outputs to outdir; a job still running is reported as such
+#   bash bench/gpu/run.sh big-ref … with REF_LIMIT (default 400 s per measure) and REF_FWD=0 (skip the forward-only timing)
 # Needs dist-bench/bench.cjs (node scripts/build-bench.mjs here). Everything a phase prints also goes to
 # <outdir>/<phase>.txt (the device tool brings back only a few files).
 set -uo pipefail
@@ -278,8 +284,8 @@ big)
 big-ref)
   for m in ${4:-big24 big7b}; do
     B=/tmp/bm/$m
-    peak ref-forward-$m timeout 200 python3 bench/reference/sparsing_law_reference.py --model $B --tokens $B/tokens.npy --n-tokens 65536 --seq-len 1024 --batch 16 --dtype float16 --forward-only
-    peak ref-measure-$m-$N timeout 400 python3 bench/reference/sparsing_law_reference.py --model $B --tokens $B/tokens.npy --n-tokens "$N" --seq-len 1024 --batch 16 --dtype float16 --p 1 --tol 1e-3
+    [ "${REF_FWD:-1}" = 0 ] || peak ref-forward-$m timeout 200 python3 bench/reference/sparsing_law_reference.py --model $B --tokens $B/tokens.npy --n-tokens 65536 --seq-len 1024 --batch 16 --dtype float16 --forward-only
+    peak ref-measure-$m-$N timeout ${REF_LIMIT:-400} python3 bench/reference/sparsing_law_reference.py --model $B --tokens $B/tokens.npy --n-tokens "$N" --seq-len 1024 --batch 16 --dtype float16 --p 1 --tol 1e-3
   done
   ;;
 i16prof)
@@ -422,6 +428,37 @@ streamed-measure)
       console.log("SUMMARY", JSON.stringify({ wallSeconds: +j.wallSeconds.toFixed(1), cett: j.cett, activationRatio: j.activationRatio, pplRatio: j.pplRatio, timingsMs: j.timingsMs,
         sessions: t.length, createSeconds: +(t.reduce((a, x) => a + x.createMs, 0) / 1000).toFixed(1), plan: j.execution && j.execution.reason, streamStats: j.streamStats, fallbackReasons: j.fallbackReasons }))' /tmp/bm/$R.json 2>/dev/null || echo "SUMMARY none (no JSON line)"
   done; done
+  ;;
+bg)
+  # a phase in the background: bash bench/gpu/run.sh bg <name> <outdir> <phase> <n> [arg]; the job's own outdir is
+  # /tmp/bm/bgout-<name> (bgwait copies it to a call's outdir), its exit status in /tmp/bm/bgjob-<name>.rc
+  NAME=$2; shift 3
+  [ -n "$NAME" ] && [ $# -ge 2 ] || { echo "usage: run.sh bg <name> <outdir> <phase> <n> [arg]"; exit 2; }
+  D=/tmp/bm/bgout-$NAME; mkdir -p $D; rm -f /tmp/bm/bgjob-$NAME.rc
+  Q=$(printf '%q ' "$1" "$2" "$D" "${@:3}")
+  setsid nohup nice -n ${BG_NICE:-0} bash -c "bash bench/gpu/run.sh $Q > $D/console.txt 2>&1; echo \$? > /tmp/bm/bgjob-$NAME.rc" > /dev/null 2>&1 &
+  echo "background job $NAME started: run.sh $*  (nice ${BG_NICE:-0})"
+  ;;
+sleeptest)
+  # bg/bgwait's own check: prints a PROGRESS line every second for n seconds
+  for i in $(seq "$N"); do echo "PROGRESS {\"t\":$i}"; sleep 1; done
+  ;;
+bgwait)
+  # bash bench/gpu/run.sh bgwait <max-seconds> <outdir> <names…>
+  MAX=$N; shift 3; T0=$(date +%s)
+  while :; do
+    left=0; for n in "$@"; do [ -f /tmp/bm/bgjob-$n.rc ] || left=$((left + 1)); done
+    el=$(( $(date +%s) - T0 ))
+    [ $left -eq 0 ] && break
+    [ $el -ge "$MAX" ] && break
+    if [ $((el % 60)) -lt 5 ]; then for n in "$@"; do echo "-- $n at ${el}s:"; grep -hE "^(PROGRESS|PLAN|==)" /tmp/bm/bgout-$n/console.txt 2>/dev/null | grep -v '^$' | tail -2 | cut -c1-300; done; fi
+    sleep 5
+  done
+  for n in "$@"; do
+    if [ -f /tmp/bm/bgjob-$n.rc ]; then echo "== bg $n done rc=$(cat /tmp/bm/bgjob-$n.rc)"; else echo "== bg $n STILL RUNNING after ${MAX}s"; fi
+    mkdir -p "$OUT/bg-$n"; cp -r /tmp/bm/bgout-$n/. "$OUT/bg-$n/" 2>/dev/null
+    tail -c 2500 /tmp/bm/bgout-$n/console.txt 2>/dev/null
+  done
   ;;
 *) echo "unknown phase $PHASE"; exit 2 ;;
 esac
