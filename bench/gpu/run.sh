@@ -84,7 +84,7 @@ node -e '
 }
 # waits (≤ 6 min) for a model bg-build is making; nothing to wait for when bg-build did not run
 ready() {
-  [ -f /tmp/bm/bg-started ] || return 0
+  grep -qw "$1" /tmp/bm/bg-started 2>/dev/null || return 0  # not among the models bg-build is making
   for _ in $(seq 360); do [ -f /tmp/bm/$1.ready ] && { echo "$1 ready"; return 0; }; sleep 1; done
   echo "$1 NOT ready after 6 min"; tail -3 /tmp/bm/bg-*.log
 }
@@ -186,11 +186,12 @@ bg-build)
     big7b) c="python3 bench/gpu/make_big.py --out /tmp/bm/big7b --shape 7b --n-tokens 65536" ;;
     big24) c="python3 bench/gpu/make_big.py --out /tmp/bm/big24 --shape 2.4b --n-tokens 65536" ;;
     relu|silu) c="python3 bench/reference/make_model.py --out /tmp/bm/$m --act $m --n-tokens 1048576" ;;
+    cpu1b) c="python3 bench/gpu/make_big.py --out /tmp/bm/cpu1b --shape 1b --dtype float32 --n-tokens 65536" ;;
     *) echo "unknown model $m"; exit 2 ;;
     esac
     CMDS="$CMDS $c > /tmp/bm/bg-$m.log 2>&1; touch /tmp/bm/$m.ready;"
   done
-  : > /tmp/bm/bg-started
+  echo "${4:-big7b relu big24 silu}" > /tmp/bm/bg-started
   setsid nohup bash -c "$CMDS echo done > /tmp/bm/bg.done" > /dev/null 2>&1 &
   echo "background build started: ${4:-big7b relu big24 silu}"
   ;;
@@ -382,7 +383,7 @@ cpu1b)
   # issue 15's CPU bullet: a 1.1B LLaMA in fp32 (TinyLlama's shape, random init) on the 16 cores, CETT-PPL-1% at n tokens
   # (4 sequences of 1024 per batch), a PROGRESS line per step on stderr; eta.mjs then says whether the ETAs held. The
   # measurement is cut at CPU1B_LIMIT (470 s) so the phase stays inside one device call: a cut run prints how far it got.
-  B=/tmp/bm/cpu1b
+  B=/tmp/bm/cpu1b; ready cpu1b
   [ -f $B/config.json ] || python3 bench/gpu/make_big.py --out $B --shape 1b --dtype float32 --n-tokens 65536 2>&1 | tail -1
   nproc; grep -m1 'model name' /proc/cpuinfo; free -g | head -2
   E=/tmp/bm/cpu1b-measure-$N.err; : > $E
