@@ -59,6 +59,12 @@ const go = async (hash: string) => {
   await page.evaluate((h) => (location.hash = h), hash);
   await page.waitForTimeout(150);
 };
+/** The wizard with its defaults: it keeps its form while the app is open, so a case that needs a fresh one resets it. */
+const freshWizard = async () => {
+  await go('#/measure');
+  await page.getByTestId('measure-reset').click();
+  await expect.poll(() => page.getByTestId('measure-tokens').inputValue()).toBe('65536');
+};
 /** Text of every element with the test id, without waiting for one to appear. */
 const textOf = async (id: string, scope: Page | ReturnType<Page['locator']> = page) => (await scope.getByTestId(id).allTextContents()).join(' ');
 const longTasks = () => page.evaluate(() => (window as unknown as { __longTasks: number[] }).__longTasks.splice(0));
@@ -83,7 +89,7 @@ test('every screen renders, with honest empty states', async () => {
 });
 
 test('bad input: p = 0 and p = −1 are refused before the engine is asked', async () => {
-  await go('#/measure');
+  await freshWizard();
   await page.getByTestId('measure-checkpoint').fill(ckpt);
   await page.getByTestId('measure-data').fill(evalText);
   await page.getByTestId('p-custom-radio').check({ force: true });
@@ -97,8 +103,36 @@ test('bad input: p = 0 and p = −1 are refused before the engine is asked', asy
   expect(await page.getByTestId('job').count()).toBe(0); // nothing was started
 });
 
-test.skipIf(!canInspect)('the sequence length follows the chosen model\'s context; a longer one is refused before the engine is asked', async () => {
+test('the wizard keeps its form when the user leaves the page and comes back; Reset form brings the defaults back', async () => {
+  await freshWizard();
+  const val = (id: string) => page.getByTestId(id).inputValue();
+  await page.getByTestId('measure-checkpoint').fill(ckpt);
+  await page.getByTestId('measure-data').fill(evalText);
+  await page.getByTestId('sweep-kind-p').check({ force: true });
+  await page.getByTestId('sweep-p-values').fill('0.5, 2, 7');
+  await page.getByTestId('measure-tokens').fill('2048');
+  await page.getByTestId('measure-batch').fill('2');
+  await page.getByTestId('measure-device-memory').fill('3');
+  await page.getByRole('radiogroup', { name: 'Execution provider' }).getByRole('radio', { name: 'cpu' }).check();
+  // away (another page of the app) and back
+  await go('#/load');
+  await page.getByTestId('ck-path').waitFor();
+  await go('#/monitor');
   await go('#/measure');
+  await page.getByTestId('measure-checkpoint').waitFor();
+  const form = async () => [await val('measure-checkpoint'), await val('measure-data'), await val('sweep-p-values'), await val('measure-tokens'), await val('measure-batch'), await val('measure-device-memory'), await page.getByRole('radiogroup', { name: 'Execution provider' }).getByRole('radio', { name: 'cpu' }).isChecked()];
+  expect(await form()).toEqual([ckpt, evalText, '0.5, 2, 7', '2048', '2', '3', true]);
+  expect(await page.getByTestId('sweep-p-hint').textContent()).toContain('One CETT-PPL-p% run per p (3)');
+  await screenshot(page, 'measure-kept');
+  await page.getByTestId('measure-reset').click();
+  await expect.poll(() => page.getByTestId('sweep-p-values').count()).toBe(0); // no sweep
+  expect([await val('measure-checkpoint'), await val('measure-tokens'), await val('measure-batch'), await val('measure-seqlen'), await val('measure-device-memory')]).toEqual(['', '65536', '4', '1024', '']);
+  expect(await page.getByRole('radiogroup', { name: 'Execution provider' }).getByRole('radio', { name: 'auto' }).isChecked()).toBe(true);
+  expect(await val('measure-data')).not.toBe(evalText); // empty, or the app's demo text when it ships one
+});
+
+test.skipIf(!canInspect)('the sequence length follows the chosen model\'s context; a longer one is refused before the engine is asked', async () => {
+  await freshWizard();
   expect(await page.getByTestId('measure-seqlen').inputValue()).toBe('1024');
   await page.getByTestId('measure-checkpoint').fill(ckpt);
   await page.getByTestId('measure-data').fill(evalText);
@@ -115,7 +149,7 @@ test.skipIf(!canInspect)('the sequence length follows the chosen model\'s contex
 
 test('bad input: a run that fails in the engine shows the engine message and what to do', async () => {
   const missing = path.join(work, 'no-such-checkpoint');
-  await go('#/measure');
+  await freshWizard();
   await page.getByTestId('measure-checkpoint').fill(missing);
   await page.getByTestId('measure-data').fill(evalText);
   await page.getByTestId('measure-tokens').fill('256');
@@ -159,7 +193,7 @@ test.skipIf(!canSession || !canInspect || !canMeasure)('journey: new session →
   await page.getByTestId('add-to-session').click();
   await expect.poll(() => textOf('session-checkpoints'), { timeout: 20_000 }).toContain('tiny-relu');
 
-  await go('#/measure');
+  await freshWizard();
   await page.getByTestId('measure-checkpoint').fill(ckpt);
   await page.getByTestId('measure-data').fill(evalText);
   await page.getByTestId('measure-tokens').fill('1024');
@@ -239,11 +273,14 @@ test.skipIf(!canSession)('bad input: a session file that is not one', async () =
 });
 
 test.skipIf(!canMeasure)('bad input: a text file of 10 tokens fails with a clear message', async () => {
-  await go('#/measure');
+  await freshWizard();
   await page.getByTestId('measure-checkpoint').fill(ckpt);
   await page.getByTestId('measure-data').fill(tenTokens);
   await page.getByTestId('measure-tokens').fill('1024');
   await page.getByTestId('measure-seqlen').fill('64');
+  // a typed text stays when the user leaves and comes back, although the open session has its own (eval.txt)
+  await go('#/load');
+  await go('#/measure');
   // the form holds what was typed before Start (a CI run once saw "token budget must be at least one sequence" here)
   const form = async () => [await page.getByTestId('measure-checkpoint').inputValue(), await page.getByTestId('measure-data').inputValue(), await page.getByTestId('measure-tokens').inputValue(), await page.getByTestId('measure-seqlen').inputValue()].join(' | ');
   await expect.poll(form, { timeout: 10_000 }).toBe([ckpt, tenTokens, '1024', '64'].join(' | '));
