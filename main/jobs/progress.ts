@@ -180,6 +180,8 @@ export function withOverall(ctl: RunControl, plan: PlannedPhase[], now: () => nu
   if (!ctl.progress || plan.length === 0) return ctl;
   const total = plan.reduce((s, p) => s + p.weight, 0) || 1;
   const labels = plan.map((p) => p.label);
+  // phases done before this process (a resumed sweep's finished points): listed as done from the first event on
+  const doneBefore = plan.flatMap((p, i) => (p.done ? [i] : []));
   let at = -1;
   /** the share of forward passes done (the ETAs' unit of work) */
   let overall = 0;
@@ -206,7 +208,7 @@ export function withOverall(ctl: RunControl, plan: PlannedPhase[], now: () => nu
       if (inPlan) last = eta.update(now(), at, p.step, p.of, overall);
       // what the bar shows: the share of work (forward passes) until every kind of phase has a rate, then of time
       shown = Math.max(shown, eta.timeFraction(overall) ?? overall);
-      emit({ ...p, overall: shown, phases: labels, phaseIndex: Math.max(0, at), etaSec: last.phaseEtaSec, overallEtaSec: last.overallEtaSec });
+      emit({ ...p, overall: shown, phases: labels, phaseIndex: Math.max(0, at), ...(doneBefore.length ? { phasesDone: doneBefore } : {}), etaSec: last.phaseEtaSec, overallEtaSec: last.overallEtaSec });
     },
   };
 }

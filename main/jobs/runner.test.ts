@@ -38,7 +38,12 @@ describe('JobRunner', () => {
     expect(log).toEqual([0, 1, 2]);
     expect((await store.load(first.id))!.state).toEqual({ done: 3 });
     await expect(jr.start('count', { n: 7 }, countingJob(log) as JobWork, first.id)).rejects.toThrow(/different configuration/);
+    const createdAt = (await store.load(first.id))!.createdAt;
     const again = await jr.start('count', { n: 6 }, countingJob(log) as JobWork, first.id);
+    // the resumed job keeps the run's first start, and says when it was resumed (the monitor shows both)
+    const info = jr.list().find((j) => j.id === first.id)!;
+    expect(info.startedAt).toBe(createdAt);
+    expect(Date.parse(info.resumedAt!)).toBeGreaterThanOrEqual(Date.parse(createdAt));
     expect((await again.done).status).toBe('completed');
     expect(log).toEqual([0, 1, 2, 3, 4, 5]);
     expect(progress.length).toBeGreaterThan(5);

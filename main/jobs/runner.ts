@@ -78,6 +78,8 @@ export class JobRunner {
     let id: string;
     let resume: unknown;
     let children: unknown[] | undefined;
+    /** a resumed job's first start (the monitor shows it, and the resume time beside it) */
+    let firstStart: string | undefined;
     if (resumeId) {
       const stored = await this.store.load(resumeId);
       if (!stored) throw new LabError('NOT_FOUND', `no saved job ${resumeId} to resume`);
@@ -90,6 +92,7 @@ export class JobRunner {
       if (this.active.has(resumeId)) throw new LabError('BUSY', `job ${resumeId} is running`);
       await checkInputs(resumeId, moved ?? stored.inputs); // the saved steps belong to those bytes
       id = resumeId;
+      firstStart = stored.createdAt;
       resume = stored.state;
       children = stored.children;
     } else {
@@ -97,12 +100,13 @@ export class JobRunner {
       release = acquireRun(this.store.where(id), id, id);
     }
     const abort = new AbortController();
-    const info: JobInfo = { id, kind, label: labelOf(kind, config), startedAt: new Date().toISOString(), phase: 'start', step: 0, of: 1, tokensPerSec: 0, etaSec: null };
+    const now = new Date().toISOString();
+    const info: JobInfo = { id, kind, label: labelOf(kind, config), startedAt: firstStart ?? now, ...(firstStart ? { resumedAt: now } : {}), phase: 'start', step: 0, of: 1, tokensPerSec: 0, etaSec: null };
     const ctl: RunControl = {
       signal: abort.signal,
       progress: (p: Progress) => {
         if (abort.signal.aborted) return; // the job has ended for the user: work still unwinding reports nothing
-        Object.assign(info, { phase: p.phase, step: p.step, of: p.of, tokensPerSec: p.tokensPerSec, etaSec: p.etaSec }, p.overall !== undefined ? { overall: p.overall, phases: p.phases, phaseIndex: p.phaseIndex, overallEtaSec: p.overallEtaSec } : {});
+        Object.assign(info, { phase: p.phase, step: p.step, of: p.of, tokensPerSec: p.tokensPerSec, etaSec: p.etaSec }, p.overall !== undefined ? { overall: p.overall, phases: p.phases, phaseIndex: p.phaseIndex, overallEtaSec: p.overallEtaSec, phasesDone: p.phasesDone } : {});
         this.events.progress({ id, ...p });
       },
     };

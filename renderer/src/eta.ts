@@ -11,6 +11,8 @@ import { fmtDuration } from './format';
 export interface EtaJob {
   status: string;
   startedAt: string;
+  /** a resumed job: when it was resumed (its time so far counts from there: the pilot never timed the part before) */
+  resumedAt?: string;
   overall?: number;
   overallEtaSec?: number | null;
   etaSec: number | null;
@@ -19,7 +21,7 @@ export interface EtaJob {
 }
 
 export function etaLine(j: EtaJob, now: number): { text: string; title: string } {
-  const elapsed = now - new Date(j.startedAt).getTime();
+  const elapsed = now - new Date(j.resumedAt ?? j.startedAt).getTime();
   const running = j.status === 'running';
   if (running && typeof j.overallEtaSec === 'number') {
     const since = j.progressAt !== undefined ? Math.max(0, now - j.progressAt) : 0;

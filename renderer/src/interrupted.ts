@@ -10,12 +10,14 @@ export interface WindowJob {
   status: string;
   /** ISO time the window (or the engine) says the job started */
   startedAt: string;
+  /** a resumed job: when this start was (the one the engine's answer is judged against) */
+  resumedAt?: string;
 }
 
 /** The ids of `jobs` running in the window but absent from the engine's active list asked at `askedAt` (ms). */
 export function interruptedJobs(jobs: readonly WindowJob[], activeIds: Iterable<string>, askedAt: number): string[] {
   const active = new Set(activeIds);
-  return jobs.filter((j) => j.status === 'running' && !active.has(j.id) && !(Date.parse(j.startedAt) > askedAt)).map((j) => j.id);
+  return jobs.filter((j) => j.status === 'running' && !active.has(j.id) && !(Date.parse(j.resumedAt ?? j.startedAt) > askedAt)).map((j) => j.id);
 }
 
 export const INTERRUPTED_MESSAGE =

@@ -12,6 +12,8 @@ import { outerSteps } from '../../main/jobs/progress';
 
 const PS = [1, 5, 10];
 let firstPoint: unknown;
+/** when the sweep first started (the session's record of it) */
+let firstStart = '';
 const lab = useLab('slab-psweep-resume-e2e-', (work) => {
   const ck = writeTinyCheckpoint(path.join(work, 'models', 'relu-tiny'), 'llama', { activation: 'relu', hidden: 48, layers: 2, seed: 17 });
   const data = path.join(work, 'eval.txt');
@@ -24,6 +26,7 @@ const lab = useLab('slab-psweep-resume-e2e-', (work) => {
   if (r.signal !== 'SIGKILL') throw new Error(`the sweep was not killed where planned: ${r.status} ${r.stderr}`);
   const s = SessionStore.open(session, { readOnly: true });
   firstPoint = s.getResult(`${s.listRuns({ parentId: null })[0].id}#0`); // the finished point, saved as its child run
+  firstStart = s.listRuns({ parentId: null })[0].createdAt;
   s.close();
   return { session, viewport: { width: 1280, height: 800 } };
 });
@@ -41,7 +44,30 @@ test('an interrupted p% sweep resumes from the session view and finishes with it
   await row.getByTestId('run-resume').click();
   const job = page.getByTestId('job').first();
   await job.waitFor({ timeout: 30_000 });
-  await expect.poll(async () => (await job.getByTestId('job-status').textContent()) ?? '', { timeout: 120_000, interval: 250 }).toMatch(/completed/);
+  // while it runs: the finished point's phases are done from the start (the dense pass runs again first), and the job
+  // says when it first started and when it was resumed
+  const states: string[] = [];
+  let shot = false;
+  await expect
+    .poll(
+      async () => {
+        const status = (await job.getByTestId('job-status').textContent()) ?? '';
+        const phases = await job.getByTestId('job-phase').evaluateAll((ls) => ls.map((l) => `${l.textContent?.replace(/^[✓▸·]/, '').replace(/\d+\/\d+$/, '').trim()}:${l.getAttribute('data-state')}`));
+        if (phases.length) states.push(phases.join(' '));
+        if (!shot && phases.some((p) => p === 'dense:now')) {
+          shot = true;
+          await screenshot(page, 'psweep-resumed-running');
+        }
+        return status;
+      },
+      { timeout: 120_000, interval: 100 },
+    )
+    .toMatch(/completed/);
+  expect(states.length, 'no progress seen while the resumed sweep ran').toBeGreaterThan(0);
+  for (const s of states) expect(s).toMatch(/search p=1%:done final p=1%:done/);
+  expect(await job.getByTestId('job-started').getAttribute('data-at')).toBe(firstStart);
+  const resumedAt = (await job.getByTestId('job-resumed').getAttribute('data-at')) ?? '';
+  expect(Date.parse(resumedAt)).toBeGreaterThan(Date.parse(firstStart));
   const table = job.getByTestId('sweep-table');
   await table.waitFor({ timeout: 10_000 });
   expect((await table.locator('tbody tr').allTextContents()).map((t) => t.match(/^\d+%/)?.[0])).toEqual(PS.map((p) => `${p}%`));

@@ -16,6 +16,8 @@ test('no figure yet: the pilot estimate less the time so far, marked; without on
   expect(etaLine(job({ overall: 0.01, overallEtaSec: null, pilotSeconds: 600 }), t0 + 90_000).text).toBe('≈ 8m 30s (pilot)');
   expect(etaLine(job({ overall: 0.01, overallEtaSec: null, pilotSeconds: 60 }), t0 + 90_000).text).toBe('estimating…');
   expect(etaLine(job({ overall: 0.01, overallEtaSec: null }), t0 + 1000).text).toBe('estimating…');
+  // a resumed run's time so far counts from its resume, not its first start an hour before
+  expect(etaLine(job({ startedAt: new Date(t0 - 3_600_000).toISOString(), resumedAt: new Date(t0).toISOString(), overallEtaSec: null, pilotSeconds: 600 }), t0 + 90_000).text).toBe('≈ 8m 30s (pilot)');
 });
 
 test('an engine without the figure: time so far scaled by the overall fraction, or the phase ETA; none when done', () => {

@@ -25,4 +25,8 @@ test('a job the window learned of after the question was sent is not judged by i
   const jobs = [{ id: 'new', status: 'running', startedAt: at(11) }];
   expect(interruptedJobs(jobs, [], t0 + 10_000)).toEqual([]);
   expect(interruptedJobs(jobs, [], t0 + 11_000)).toEqual(['new']);
+  // a run resumed after the question: its first start is long before, its resume is what counts
+  const resumed = [{ id: 'old', status: 'running', startedAt: at(-3600), resumedAt: at(11) }];
+  expect(interruptedJobs(resumed, [], t0 + 10_000)).toEqual([]);
+  expect(interruptedJobs(resumed, [], t0 + 11_000)).toEqual(['old']);
 });

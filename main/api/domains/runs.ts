@@ -81,6 +81,10 @@ export interface JobInfo {
   phases?: string[];
   phaseIndex?: number;
   overallEtaSec?: number | null;
+  /** as in JobProgressEvent: phases done before this process (a resumed p% sweep's finished points) */
+  phasesDone?: number[];
+  /** a resumed job: when it was resumed (startedAt stays the run's first start) */
+  resumedAt?: string;
 }
 
 /** How a checkpoint runs (main/inference/plan.ts), recorded with the run's result and shown before Run (issue 15). */
@@ -162,6 +166,8 @@ export interface JobProgressEvent {
   /** the run's phases in order ('dense', 'search p=5%', 'final p=5%', …) and the index of the current one */
   phases?: string[];
   phaseIndex?: number;
+  /** indices of phases done before this process started (a resumed p% sweep's finished points), whatever the current one */
+  phasesDone?: number[];
   /**
    * seconds left for the whole run, from the rate of its steady steps (each phase's first, warm-up step left out;
    * main/jobs/progress.ts); null while too few steps are done to say ("estimating…"). etaSec is the phase's, alike.

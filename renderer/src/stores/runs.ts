@@ -18,7 +18,10 @@ export interface JobView extends JobProgressEvent {
   /** the session file the job writes into (null: JSON job files, no session) */
   session?: string | null;
   config?: RunConfigInput;
+  /** the run's first start (a resumed run keeps it) */
   startedAt: string;
+  /** when the run was last resumed (absent: never) */
+  resumedAt?: string;
   /** interrupted: the engine no longer has it and never said it finished (its process ended; renderer/src/interrupted.ts) */
   status: 'running' | 'completed' | 'failed' | 'cancelled' | 'interrupted';
   result?: unknown;
@@ -51,7 +54,7 @@ export const useRunsStore = defineStore('runs', () => {
   }
 
   api.on('job.progress', (e) => {
-    const j = upsert(e.id, { phase: e.phase, step: e.step, of: e.of, tokensPerSec: e.tokensPerSec, etaSec: e.etaSec, message: e.message, progressAt: Date.now(), ...(e.overall !== undefined ? { overall: e.overall, phases: e.phases, phaseIndex: e.phaseIndex, overallEtaSec: e.overallEtaSec } : {}) });
+    const j = upsert(e.id, { phase: e.phase, step: e.step, of: e.of, tokensPerSec: e.tokensPerSec, etaSec: e.etaSec, message: e.message, progressAt: Date.now(), ...(e.overall !== undefined ? { overall: e.overall, phases: e.phases, phaseIndex: e.phaseIndex, overallEtaSec: e.overallEtaSec, phasesDone: e.phasesDone } : {}) });
     if (j.status !== 'running' && j.status !== 'completed') j.status = 'running';
   });
   api.on('job.finished', (e) => {
@@ -74,11 +77,16 @@ export const useRunsStore = defineStore('runs', () => {
     for (const id of lost) upsert(id, { status: 'interrupted', error: { code: 'INTERRUPTED', message: INTERRUPTED_MESSAGE }, finishedAt: new Date().toISOString(), etaSec: null });
     // an engine that lost its jobs was restarted, with no session open: open the window's again there
     if (lost.length) void useSessionStore().reattach();
-    for (const a of list) upsert(a.id, { phase: a.phase, step: a.step, of: a.of, tokensPerSec: a.tokensPerSec, etaSec: a.etaSec, startedAt: a.startedAt, label: a.label ?? find(a.id)?.label ?? a.kind, session: a.session ?? undefined, ...(a.overall !== undefined ? { overall: a.overall, phases: a.phases, phaseIndex: a.phaseIndex, overallEtaSec: a.overallEtaSec } : {}) });
+    for (const a of list) upsert(a.id, { phase: a.phase, step: a.step, of: a.of, tokensPerSec: a.tokensPerSec, etaSec: a.etaSec, startedAt: a.startedAt, ...(a.resumedAt ? { resumedAt: a.resumedAt } : {}), label: a.label ?? find(a.id)?.label ?? a.kind, session: a.session ?? undefined, ...(a.overall !== undefined ? { overall: a.overall, phases: a.phases, phaseIndex: a.phaseIndex, overallEtaSec: a.overallEtaSec, phasesDone: a.phasesDone } : {}) });
   }
-  async function start(config: RunConfigInput, resume?: string, pilotSeconds?: number): Promise<string> {
+  /** `firstStart`: a resumed run's first start when the window did not follow it (the session's record of it) */
+  async function start(config: RunConfigInput, resume?: string, pilotSeconds?: number, firstStart?: string): Promise<string> {
     const { id } = await api.call('runs.start', resume ? { config, resume } : { config });
-    upsert(id, { config, label: describeConfig(config), status: 'running', phase: 'starting', startedAt: new Date().toISOString(), ...(pilotSeconds !== undefined ? { pilotSeconds } : {}) });
+    const at = new Date().toISOString();
+    // a resumed run keeps its first start; the phases of the stopped process are the new one's to report
+    const again = resume ? find(id) : undefined;
+    if (again) Object.assign(again, { phasesDone: undefined, phases: undefined, phaseIndex: undefined, overall: undefined, overallEtaSec: undefined, error: undefined, result: undefined, finishedAt: undefined });
+    upsert(id, { config, label: describeConfig(config), status: 'running', phase: 'starting', ...(resume ? { startedAt: again?.startedAt ?? firstStart ?? at, resumedAt: at } : { startedAt: at }), ...(pilotSeconds !== undefined ? { pilotSeconds } : {}) });
     return id;
   }
   async function cancel(id: string): Promise<boolean> {
