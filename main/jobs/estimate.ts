@@ -20,6 +20,7 @@ import { defaultModelSource, type ModelSource } from './models';
 import { openOpts } from './measure-job';
 import { refuseNonFiniteWeights } from './finite-result';
 import { outerMid, outerNarrow, outerSteps } from '../base/authors-search';
+import { ratesFromEstimate, rememberRates } from './cost-prior';
 
 // the outer search's step count (Algorithm 1: main/base/authors-search.ts), as the run's progress plan counts it
 export { outerSteps };
@@ -270,6 +271,8 @@ export async function estimateRun(cfg: RunConfig, src: ModelSource = defaultMode
     const checkpoints = cfg.kind === 'measure' ? 1 : cfg.checkpoints.length;
     const s = scalePilot(cfg, t, checkpoints);
     const passes = forwardPassCount(cfg, t.batches, checkpoints);
+    // a run of this model and settings started next weighs its progress bar's phases by these costs from the start
+    rememberRates(cfg, ratesFromEstimate(cfg, t.batches, s));
     return {
       forwardPasses: passes,
       secondsPerPass: (s.total - s.setup) / Math.max(1, passes),

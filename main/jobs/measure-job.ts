@@ -17,6 +17,7 @@ import { checkFiniteResult, refuseNonFiniteWeights } from './finite-result';
 import { flagUnreachedTarget } from './target-reach';
 import { checkSweepP, pSweepResult, pSweepResumeState, type PSweepState } from './p-sweep';
 import { planPhases, withOverall } from './progress';
+import { priorRates, rememberRates } from './cost-prior';
 
 /** `signal`: the job's cancel, which also ends a graph build or session creation in progress (main/inference/graph-store.ts) */
 export function openOpts(cfg: RunConfig, signal?: AbortSignal): OpenOptions {
@@ -67,7 +68,10 @@ export async function runMeasure(cfg: MeasureConfig, ctl: RunControl, hooks: Job
   const plan = planPhases(cfg, data.batches.length);
   // the finished points' search and final phases are done (the dense pass is not: it runs again)
   for (let i = 1; i <= 2 * (sweepState?.points.length ?? 0); i++) plan[i].done = true;
-  ctl = withOverall(ctl, plan); // one progress figure across the phases
+  // one progress figure across the phases, weighed by what a pass of each costs (known from an estimate or an earlier
+  // run of this model and settings; this run's rates are kept for the next)
+  const tracked = withOverall(ctl, plan, undefined, priorRates(cfg));
+  ctl = tracked;
   if (sweepState && sweepState.points.length === cfg.sweepP!.length) return checkFiniteResult(pSweepResult(ckpt.path, sweepState.points.map((r) => flagUnreachedTarget(r))), ckpt.path);
   const target = await src.openTarget(ckpt, openOpts(cfg, ctl.signal));
   announcePlan(target, ctl);
@@ -107,6 +111,7 @@ export async function runMeasure(cfg: MeasureConfig, ctl: RunControl, hooks: Job
     if (cfg.method === 'cett-ppl') return flagUnreachedTarget(checkFiniteResult(await measureCettPpl(target, data, cettOptions(cfg), ctl, { resume: hooks.resume, onStep: hooks.onStep }), ckpt.path));
     return checkFiniteResult(await measureBaseline(target, data, cfg.method as BaselineMethod, cfg.param, ctl), ckpt.path);
   } finally {
+    rememberRates(cfg, tracked.rates?.() ?? {});
     await target.runner.dispose();
   }
 }
@@ -121,14 +126,19 @@ export async function runSeries(cfg: SeriesConfig, ctl: RunControl, hooks: JobHo
   for (const c of ckpts) refuseNonFiniteWeights(c);
   checkSameArchitecture(ckpts.map((c) => ({ id: c.path, runner: { spec: c.spec } }) as MeasureTarget));
   const data = await dataFor(ckpts[ckpts.length - 1], cfg, ctl);
-  ctl = withOverall(ctl, planPhases(cfg, data.batches.length));
+  const tracked = withOverall(ctl, planPhases(cfg, data.batches.length), undefined, priorRates(cfg));
+  ctl = tracked;
   const entries = ckpts.map((c, i) => ({
     id: c.path,
     tokensSeen: cfg.checkpoints[i].tokensSeen,
     spec: c.spec,
     open: () => src.openTarget(c, openOpts(cfg, ctl.signal), cfg.checkpoints[i].tokensSeen),
   }));
-  return flagUnreachedTarget(checkFiniteResult(await measureSeries(entries, data, { ...o, lastK: cfg.lastK }, ctl, { resume: hooks.resume, onStep: hooks.onStep }), `series of ${ckpts.length} checkpoints`));
+  try {
+    return flagUnreachedTarget(checkFiniteResult(await measureSeries(entries, data, { ...o, lastK: cfg.lastK }, ctl, { resume: hooks.resume, onStep: hooks.onStep }), `series of ${ckpts.length} checkpoints`));
+  } finally {
+    rememberRates(cfg, tracked.rates?.() ?? {});
+  }
 }
 
 export function workFor(cfg: RunConfig, src: ModelSource = defaultModelSource) {

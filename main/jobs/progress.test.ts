@@ -8,7 +8,8 @@ import { writeTinyCheckpoint } from '../checkpoint/testing/tiny';
 import { measureConfigSchema } from '../api/domains/runs';
 import type { Progress } from '../metrics/control';
 import { runMeasure } from './measure-job';
-import { ETA_MIN_STEPS, planPhases, outerSteps, withOverall } from './progress';
+import { ETA_MIN_STEPS, planPhases, outerSteps, withOverall, type KindRates } from './progress';
+import { costKey, forgetRates, priorRates, ratesFromEstimate, rememberRates } from './cost-prior';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-progress-'));
 const ck = writeTinyCheckpoint(path.join(dir, 'ck'), 'llama', { activation: 'relu', hidden: 32, layers: 2, seed: 3 });
@@ -30,6 +31,7 @@ function checkMonotone(seen: Progress[]): void {
 
 describe('overall progress', () => {
   test('CETT-PPL-p%: dense, search, final in one figure; a new phase never starts the figure again at 0', async () => {
+    forgetRates(); // (no costs known from before: the figure is the share of passes until the search has a rate)
     const seen = await events({ ...base, method: 'cett-ppl', p: 5 });
     checkMonotone(seen);
     expect(seen[seen.length - 1].phases).toEqual(['dense', 'search', 'final']);
@@ -61,6 +63,17 @@ describe('overall progress', () => {
     expect(withOverall(bare, [])).toBe(bare);
   });
 
+  test('a resumed p% sweep: the bar counts the finished point from the first event, while the dense pass runs again', () => {
+    const got: Progress[] = [];
+    const plan = planPhases(measureConfigSchema.parse({ ...base, sweepP: [1, 5, 10] }), 2);
+    plan[1].done = plan[2].done = true;
+    const ctl = withOverall({ progress: (p) => got.push(p) }, plan);
+    ctl.progress!({ phase: 'dense', step: 0, of: 2, tokensPerSec: 0, etaSec: null });
+    const total = plan.reduce((a, q) => a + q.weight, 0);
+    expect(got[0].overall).toBeCloseTo((plan[1].weight + plan[2].weight) / total, 12);
+    expect(got[0].overallBasis).toBe('work');
+  });
+
   test('a resumed p% sweep: the finished points\' phases count as done, its next search goes to the next p', () => {
     const got: Progress[] = [];
     const plan = planPhases(measureConfigSchema.parse({ ...base, sweepP: [1, 5, 10] }), 2);
@@ -82,13 +95,13 @@ describe('overall progress', () => {
  * with the time of each: `cost(phase index, step)` is that step's seconds. Returns the events the wrapped control
  * emitted and, for each, the true seconds left in its phase and in the run (from the same costs).
  */
-function replay(cfgOver: object, batches: number, cost: (phase: number, step: number) => number) {
+function replay(cfgOver: object, batches: number, cost: (phase: number, step: number) => number, prior?: KindRates) {
   const plan = planPhases(measureConfigSchema.parse({ ...base, ...cfgOver }), batches);
   const steps = plan.map((q) => (q.phase === 'final' ? 1 : q.phase === 'dense' ? batches : Math.round(q.weight / batches)));
   const got: { p: Progress; phaseLeft: number; runLeft: number; i: number; step: number }[] = [];
   let t = 0;
   let truth = { phaseLeft: 0, runLeft: 0, i: 0, step: 0 };
-  const ctl = withOverall({ progress: (p) => got.push({ p, ...truth }) }, plan, () => t);
+  const ctl = withOverall({ progress: (p) => got.push({ p, ...truth }) }, plan, () => t, prior);
   const left = (i: number, step: number) => {
     let phase = 0;
     for (let k = step + 1; k <= steps[i]; k++) phase += cost(i, k);
@@ -153,6 +166,38 @@ describe('ETA (each phase\'s first, warm-up step left out)', () => {
     for (const g of given) expect(g.p.overall!).toBeCloseTo((total - g.runLeft) / total, 9);
     const bar = got.map((g) => g.p.overall!);
     expect(bar).toEqual([...bar].sort((a, b) => a - b)); // never decreasing
+    // the share of passes is marked as such (the monitor does not draw it as the run's progress)
+    for (const g of got) expect(g.p.overallBasis).toBe(g.p.overallEtaSec === null ? 'work' : 'time');
+  });
+
+  test('with the costs known before the run (a pilot, an earlier run) the bar is the share of time from the first event: no jump when the search starts; the ETA still waits for the run\'s own steps', () => {
+    const cheap = (i: number) => (i === 0 ? 5 : nb);
+    // the prior: seconds per batch pass by kind (a search step is a pass over all 4 batches: 1 s a batch)
+    const { got } = replay({ method: 'cett-ppl', p: 5 }, nb, cheap, { dense: 5, search: 1 });
+    const total = got[0].runLeft;
+    for (const g of got) {
+      expect(g.p.overallBasis).toBe('time');
+      expect(g.p.overall!).toBeCloseTo((total - g.runLeft) / total, 9);
+    }
+    // after the dense pass: 20 of its 20 + 11·4 + 4 s — where the share of passes said 7.7%
+    const afterDense = got.find((g) => g.i === 0 && g.step === nb)!;
+    expect(afterDense.p.overall!).toBeCloseTo(20 / (20 + outerSteps(1e-2) * nb + nb), 9);
+    expect(afterDense.p.overall!).toBeGreaterThan(0.2);
+    // the largest step of the bar is one step's share of the time (one dense batch, 5 of 68 s), no jump
+    const bar = got.map((g) => g.p.overall!);
+    const jumps = bar.slice(1).map((b, i) => b - bar[i]);
+    expect(Math.max(...jumps)).toBeLessThanOrEqual(5 / total + 1e-9);
+    for (const g of got.filter((x) => x.i === 0)) expect(g.p.overallEtaSec).toBeNull();
+  });
+
+  test('a prior that is off: the run\'s own rates replace it as they come; the bar never goes back on the time basis', () => {
+    const cheap = (i: number) => (i === 0 ? 5 : nb);
+    const { got } = replay({ method: 'cett-ppl', p: 5 }, nb, cheap, { dense: 3, search: 1.5 });
+    const bar = got.map((g) => g.p.overall!);
+    expect(bar).toEqual([...bar].sort((a, b) => a - b));
+    // once the search has its own rate the figure is the true share again
+    const total = got[0].runLeft;
+    for (const g of got.filter((x) => x.i === 2)) expect(g.p.overall!).toBeCloseTo((total - g.runLeft) / total, 9);
   });
 
   test('p% sweep: every search phase starts again without its warm-up step; an event outside the plan keeps the ETAs', () => {
@@ -187,5 +232,39 @@ describe('ETA (each phase\'s first, warm-up step left out)', () => {
       else expect(Math.abs(g.p.etaSec! - g.phaseLeft)).toBeLessThan(Math.abs(naive - g.phaseLeft));
       expect(g.p.etaSec!).toBeGreaterThanOrEqual(g.phaseLeft);
     }
+  });
+});
+
+describe('costs known before a run (main/jobs/cost-prior.ts)', () => {
+  test('keyed by what sets a pass\'s cost: the token budget, p and tolerance share a key, another model or batch does not', () => {
+    forgetRates();
+    const cfg = measureConfigSchema.parse({ ...base, method: 'cett-ppl', p: 1 });
+    rememberRates(cfg, { dense: 2, search: 0.5 });
+    expect(priorRates(measureConfigSchema.parse({ ...base, method: 'cett-ppl', p: 5, tokens: 4096, tol: 1e-3 }))).toEqual({ dense: 2, search: 0.5 });
+    expect(priorRates(measureConfigSchema.parse({ ...base, batch: 8 }))).toEqual({});
+    expect(costKey(measureConfigSchema.parse({ ...base, checkpoint: '/elsewhere' }))).not.toBe(costKey(cfg));
+    rememberRates(cfg, { search: 0.25, final: Number.NaN });
+    expect(priorRates(cfg)).toEqual({ dense: 2, search: 0.25 });
+    forgetRates();
+  });
+
+  test('from a pilot estimate: each part\'s seconds over its passes in the run\'s plan', () => {
+    const cfg = measureConfigSchema.parse({ ...base, method: 'cett-ppl', p: 1 });
+    const S = outerSteps(1e-2);
+    // 4 batches: the dense part 20 s over 4 passes, the search 44 s over 4·S, the final 4 s over 4
+    expect(ratesFromEstimate(cfg, 4, { dense: 20, search: 4 * S, final: 4 })).toEqual({ dense: 5, search: 1, final: 1 });
+    const sweep = measureConfigSchema.parse({ ...base, method: 'fat', sweep: [0.1, 0.2] });
+    expect(ratesFromEstimate(sweep, 4, { dense: 8, search: 16, final: 0 })).toEqual({ dense: 2, sweep: 2 });
+  });
+
+  test('a real run remembers its rates; the next run of the same model and settings draws the time share from its first event', async () => {
+    forgetRates();
+    const first = await events({ ...base, method: 'cett-ppl', p: 5 });
+    expect(first[0].overallBasis).toBe('work');
+    expect(Object.keys(priorRates(measureConfigSchema.parse({ ...base, method: 'cett-ppl', p: 5 }))).sort()).toEqual(['dense', 'search']); // (the final pass is one warm-up step: it takes the search's)
+    const second = await events({ ...base, method: 'cett-ppl', p: 1 });
+    expect(second.filter((p) => p.phase !== 'plan').every((p) => p.overallBasis === 'time')).toBe(true);
+    checkMonotone(second);
+    forgetRates();
   });
 });

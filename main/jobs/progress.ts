@@ -3,9 +3,13 @@
  * measurements report (phase, step, of) per phase (main/metrics/control.ts); a job knows which phases its run goes
  * through and how much work each is, in forward passes over the evaluation batches, so it adds to every event
  * `overall` (0–1, never decreasing), the list of `phases` and the index of the current one. A phase not in the plan
- * (the execution plan's announcement) keeps the figure where it was. `overall` is the share of forward passes done
- * until every kind of phase has a measured rate (EtaTracker), then the share of the run's time: on the CPU a dense
- * pass costs five search steps, and the bar stood at 8% when 60% of the time had gone.
+ * (the execution plan's announcement) keeps the figure where it was. `overall` is the share of the run's time: each
+ * phase's passes weighed by its kind's seconds per pass, measured by this run (EtaTracker) or, until it has, known from
+ * before (`KindRates`: the pilot estimate of this configuration, or an earlier run on the same model and settings in
+ * this engine: main/jobs/cost-prior.ts). On the CPU a dense pass costs five search steps or more, so the share of
+ * passes is no measure of time (it said 7% where 75% of the time had gone, then jumped to 75% once the search had a
+ * rate). Without any rate for a kind still to come, the events say so (`overallBasis: 'work'`: the figure is then the
+ * share of passes, which the monitor does not draw as the run's progress).
  */
 import type { RunConfig } from '../api/domains/runs';
 import type { Progress, RunControl } from '../metrics/control';
@@ -13,6 +17,9 @@ import { outerSteps } from '../base/authors-search';
 
 /** Algorithm 1's outer steps on [0, 1] down to `tol` (main/base/authors-search.ts), re-exported for the plan's users */
 export { outerSteps };
+
+/** Seconds per forward pass over one evaluation batch (the plan's unit of work), by kind of phase ('dense', 'search', …). */
+export type KindRates = Partial<Record<string, number>>;
 
 export interface PlannedPhase {
   /** the phase name the measurement reports ('dense', 'search', 'final', 'sweep', 'sparse') */
@@ -80,6 +87,8 @@ interface Sample {
  */
 export class EtaTracker {
   private at = -1;
+  /** the time of the first event of the plan (this process's start of it) */
+  private t0 = -1;
   private lastStep = 0;
   private lastT = 0;
   private lastOverall = 0;
@@ -91,11 +100,41 @@ export class EtaTracker {
   /** each planned phase's end as a fraction of the run's work */
   private readonly ends: number[];
 
-  /** `plan`: the run's phases (planPhases); without one, the run's ETA is never given */
-  constructor(private readonly plan: readonly PlannedPhase[] = []) {
-    const total = plan.reduce((s, q) => s + q.weight, 0) || 1;
+  /** the plan's work in batch passes (a unit of run fraction is this many passes) */
+  private readonly total: number;
+
+  /**
+   * `plan`: the run's phases (planPhases); without one, the run's ETA is never given. `prior`: each kind's seconds per
+   * batch pass known before the run (the pilot's, an earlier run's): the bar's weights until the run has its own; the
+   * ETA never takes them (the monitor shows the pilot's estimate as such).
+   */
+  constructor(
+    private readonly plan: readonly PlannedPhase[] = [],
+    private readonly prior: KindRates = {},
+  ) {
+    this.total = plan.reduce((s, q) => s + q.weight, 0) || 1;
     let acc = 0;
-    this.ends = plan.map((q) => (acc += q.weight) / total);
+    this.ends = plan.map((q) => (acc += q.weight) / this.total);
+  }
+
+  /** each kind's measured seconds per batch pass so far, from one steady step on (for the next run's prior) */
+  measuredRates(): KindRates {
+    const out: KindRates = {};
+    for (const [k, xs] of this.byKind) {
+      const work = xs.reduce((a, x) => a + x.work, 0);
+      const dt = xs.reduce((a, x) => a + x.dt, 0);
+      if (work > 0 && dt > 0) out[k] = dt / work / this.total;
+    }
+    return out;
+  }
+
+  /** the bar's rate of a kind: measured, else known from before (a final pass: the search's), else none */
+  private barRate(kind: string): number | null {
+    const before = (k: string) => {
+      const x = this.prior[k];
+      return typeof x === 'number' && Number.isFinite(x) && x > 0 ? x * this.total : null;
+    };
+    return this.rate(kind) ?? before(kind) ?? (kind === 'final' ? before('search') : null);
   }
 
   /** seconds per unit of run fraction of a kind of phase, from its steady steps (a final pass: the search's) */
@@ -110,6 +149,7 @@ export class EtaTracker {
 
   /** One progress event: the index of its planned phase, its step of `of`, the run's overall fraction, the time. */
   update(t: number, at: number, step: number, of: number, overall: number): { phaseEtaSec: number | null; overallEtaSec: number | null } {
+    if (this.t0 < 0) this.t0 = t;
     if (at !== this.at || step < this.lastStep) {
       this.at = at;
       this.warm = false;
@@ -135,28 +175,32 @@ export class EtaTracker {
   }
 
   /**
-   * The share of the run's time done, once every planned phase's kind has a rate: each phase's work weighed by its
-   * kind's seconds per unit of work (a CPU dense pass counts five search steps); null before. Phases done before this
-   * process (a resumed p% sweep's) count at their kind's rate too.
+   * The share of the run's time done: the time this process has spent on the plan's phases (from its first event: a
+   * phase's warm-up and all) over that plus the time left — the work left of each phase to come at its kind's rate,
+   * measured or from the prior (a CPU dense pass counts five search steps or more); null while a kind to come has no
+   * rate. Phases done before this process (a resumed p% sweep's) count as their work at their kind's rate.
    */
-  timeFraction(overall: number): number | null {
-    let done = 0;
-    let all = 0;
+  timeFraction(overall: number, t: number): number | null {
+    if (this.t0 < 0) return null;
+    const left = this.workLeft(this.at, overall, (k) => this.barRate(k));
+    if (left === null) return null;
+    let before = 0;
     for (let j = 0; j < this.plan.length; j++) {
-      const start = j > 0 ? this.ends[j - 1] : 0;
-      const work = this.ends[j] - start;
-      if (work <= 0) continue;
-      const r = this.rate(this.plan[j].phase);
+      if (!this.plan[j].done) continue;
+      const r = this.barRate(this.plan[j].phase);
       if (r === null) return null;
-      const w = this.plan[j].done ? work : Math.min(work, Math.max(0, overall - start));
-      done += r * w;
-      all += r * work;
+      before += r * (this.ends[j] - (j > 0 ? this.ends[j - 1] : 0));
     }
-    return all > 0 ? done / all : null;
+    const spent = Math.max(0, t - this.t0) + before;
+    return spent + left > 0 ? spent / (spent + left) : null;
   }
 
-  /** the run's seconds left: each phase's work left at its kind's rate; null while one of them has none */
+  /** the run's seconds left: each phase's work left at its kind's measured rate; null while one of them has none */
   private runLeft(at: number, overall: number): number | null {
+    return this.workLeft(at, overall, (k) => this.rate(k));
+  }
+
+  private workLeft(at: number, overall: number, rate: (kind: string) => number | null): number | null {
     if (at < 0 || at >= this.plan.length) return null;
     let left = 0;
     for (let j = at; j < this.plan.length; j++) {
@@ -164,7 +208,7 @@ export class EtaTracker {
       if (q.done) continue;
       const work = j === at ? Math.max(0, this.ends[j] - overall) : this.ends[j] - (j > 0 ? this.ends[j - 1] : 0);
       if (work <= 0) continue;
-      const r = this.rate(q.phase);
+      const r = rate(q.phase);
       if (r === null) return null;
       left += r * work;
     }
@@ -174,9 +218,11 @@ export class EtaTracker {
 
 /**
  * A RunControl whose progress events carry the run's overall fraction and phase list (same signal), and honest ETAs
- * (EtaTracker) for the phase (etaSec) and the whole run (overallEtaSec). `now`: seconds, for tests.
+ * (EtaTracker) for the phase (etaSec) and the whole run (overallEtaSec). `now`: seconds, for tests. `prior`: each
+ * kind's seconds per batch pass known before the run (main/jobs/cost-prior.ts), for the bar only. `rates()` says what
+ * this run measured.
  */
-export function withOverall(ctl: RunControl, plan: PlannedPhase[], now: () => number = () => performance.now() / 1000): RunControl {
+export function withOverall(ctl: RunControl, plan: PlannedPhase[], now: () => number = () => performance.now() / 1000, prior: KindRates = {}): RunControl & { rates?: () => KindRates } {
   if (!ctl.progress || plan.length === 0) return ctl;
   const total = plan.reduce((s, p) => s + p.weight, 0) || 1;
   const labels = plan.map((p) => p.label);
@@ -185,13 +231,18 @@ export function withOverall(ctl: RunControl, plan: PlannedPhase[], now: () => nu
   let at = -1;
   /** the share of forward passes done (the ETAs' unit of work) */
   let overall = 0;
-  /** the figure the events carry: never decreasing */
+  /** the figure the events carry on the passes' basis: never decreasing */
   let shown = 0;
-  const eta = new EtaTracker(plan);
+  const eta = new EtaTracker(plan, prior);
+  /** the bar on the time basis (never decreasing) and, while a kind to come has no rate, on the passes' */
+  let shownTime = 0;
+  /** the last figure of time (an event outside the plan keeps it) */
+  let lastTime: number | null = null;
   let last: ReturnType<EtaTracker['update']> = { phaseEtaSec: null, overallEtaSec: null };
   const emit = ctl.progress;
   return {
     signal: ctl.signal,
+    rates: () => eta.measuredRates(),
     progress: (p: Progress) => {
       // the current planned phase, or the next one of this name (a p% sweep goes through 'search' once per p)
       if (at < 0 || plan[at].phase !== p.phase) {
@@ -205,10 +256,17 @@ export function withOverall(ctl: RunControl, plan: PlannedPhase[], now: () => nu
       }
       // an event outside the plan (the execution plan's announcement) leaves the ETAs as they were
       const inPlan = at >= 0 && plan[at].phase === p.phase;
-      if (inPlan) last = eta.update(now(), at, p.step, p.of, overall);
-      // what the bar shows: the share of work (forward passes) until every kind of phase has a rate, then of time
-      shown = Math.max(shown, eta.timeFraction(overall) ?? overall);
-      emit({ ...p, overall: shown, phases: labels, phaseIndex: Math.max(0, at), ...(doneBefore.length ? { phasesDone: doneBefore } : {}), etaSec: last.phaseEtaSec, overallEtaSec: last.overallEtaSec });
+      const t = inPlan ? now() : 0;
+      if (inPlan) last = eta.update(t, at, p.step, p.of, overall);
+      // what the bar shows: the share of the run's time once every kind of phase has a rate (its own or the prior's);
+      // before, the share of forward passes (the finished points of a resumed sweep in it), marked as such
+      const time = inPlan ? eta.timeFraction(overall, t) : lastTime;
+      lastTime = time;
+      // (the positional figure counts a done phase only once the run is past it: it is counted here from the start)
+      const work = Math.min(1, overall + plan.reduce((s, q, i) => s + (q.done && i > at ? q.weight : 0), 0) / total);
+      if (time !== null) shownTime = Math.max(shownTime, time);
+      shown = time !== null ? shownTime : Math.max(shown, work);
+      emit({ ...p, overall: shown, overallBasis: time !== null ? 'time' : 'work', phases: labels, phaseIndex: Math.max(0, at), ...(doneBefore.length ? { phasesDone: doneBefore } : {}), etaSec: last.phaseEtaSec, overallEtaSec: last.overallEtaSec });
     },
   };
 }

@@ -106,7 +106,7 @@ export class JobRunner {
       signal: abort.signal,
       progress: (p: Progress) => {
         if (abort.signal.aborted) return; // the job has ended for the user: work still unwinding reports nothing
-        Object.assign(info, { phase: p.phase, step: p.step, of: p.of, tokensPerSec: p.tokensPerSec, etaSec: p.etaSec }, p.overall !== undefined ? { overall: p.overall, phases: p.phases, phaseIndex: p.phaseIndex, overallEtaSec: p.overallEtaSec, phasesDone: p.phasesDone } : {});
+        Object.assign(info, { phase: p.phase, step: p.step, of: p.of, tokensPerSec: p.tokensPerSec, etaSec: p.etaSec }, p.overall !== undefined ? { overall: p.overall, overallBasis: p.overallBasis, phases: p.phases, phaseIndex: p.phaseIndex, overallEtaSec: p.overallEtaSec, phasesDone: p.phasesDone } : {});
         this.events.progress({ id, ...p });
       },
     };

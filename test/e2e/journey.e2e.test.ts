@@ -208,7 +208,20 @@ test.skipIf(!canSession || !canInspect || !canMeasure)('journey: new session →
   const job = page.getByTestId('job').first();
   await expect.poll(async () => (await job.getAttribute('data-status')) ?? '', { timeout: 10_000 }).toMatch(/running|completed/);
   await screenshot(page, 'journey-progress');
-  await expect.poll(async () => (await job.getAttribute('data-status')) ?? '', { timeout: 240_000, interval: 500 }).toMatch(/completed|failed/);
+  // the estimate timed this configuration: the bar is the share of the run's time from the start (never "estimating"
+  // because the search has no rate yet, and no jump when it gets one)
+  const bars: string[] = [];
+  await expect
+    .poll(
+      async () => {
+        const status = (await job.getAttribute('data-status')) ?? '';
+        if (status === 'running' && (await job.getByTestId('job-progress').count())) bars.push((await job.getByTestId('job-progress').getAttribute('aria-valuenow').catch(() => 'gone')) ?? 'estimating');
+        return status;
+      },
+      { timeout: 240_000, interval: 200 },
+    )
+    .toMatch(/completed|failed/);
+  expect(bars.filter((b) => b === 'estimating'), `bar samples: ${bars.join(',')}`).toEqual([]);
   expect(await job.getAttribute('data-status'), (await job.textContent()) ?? '').toBe('completed');
   const ratio = (await job.getByTestId('activation-ratio').textContent()) ?? '';
   expect(ratio).toMatch(/^\d+(\.\d+)?%$/);

@@ -78,6 +78,7 @@ export interface JobInfo {
   session?: string | null;
   /** as in JobProgressEvent: the whole run's fraction done, its phases and the current one */
   overall?: number;
+  overallBasis?: 'time' | 'work';
   phases?: string[];
   phaseIndex?: number;
   overallEtaSec?: number | null;
@@ -161,8 +162,12 @@ export interface JobProgressEvent {
   tokensPerSec: number;
   etaSec: number | null;
   message?: string;
-  /** the whole run, across its phases: fraction done (0–1, never decreasing; main/jobs/progress.ts) */
+  /**
+   * the whole run, across its phases: fraction done (0–1; main/jobs/progress.ts): of the run's time when overallBasis
+   * is 'time' (never decreasing while it is), else of its forward passes (a kind of phase to come has no rate yet)
+   */
   overall?: number;
+  overallBasis?: 'time' | 'work';
   /** the run's phases in order ('dense', 'search p=5%', 'final p=5%', …) and the index of the current one */
   phases?: string[];
   phaseIndex?: number;

@@ -54,7 +54,7 @@ export const useRunsStore = defineStore('runs', () => {
   }
 
   api.on('job.progress', (e) => {
-    const j = upsert(e.id, { phase: e.phase, step: e.step, of: e.of, tokensPerSec: e.tokensPerSec, etaSec: e.etaSec, message: e.message, progressAt: Date.now(), ...(e.overall !== undefined ? { overall: e.overall, phases: e.phases, phaseIndex: e.phaseIndex, overallEtaSec: e.overallEtaSec, phasesDone: e.phasesDone } : {}) });
+    const j = upsert(e.id, { phase: e.phase, step: e.step, of: e.of, tokensPerSec: e.tokensPerSec, etaSec: e.etaSec, message: e.message, progressAt: Date.now(), ...(e.overall !== undefined ? { overall: e.overall, overallBasis: e.overallBasis, phases: e.phases, phaseIndex: e.phaseIndex, overallEtaSec: e.overallEtaSec, phasesDone: e.phasesDone } : {}) });
     if (j.status !== 'running' && j.status !== 'completed') j.status = 'running';
   });
   api.on('job.finished', (e) => {
@@ -77,7 +77,7 @@ export const useRunsStore = defineStore('runs', () => {
     for (const id of lost) upsert(id, { status: 'interrupted', error: { code: 'INTERRUPTED', message: INTERRUPTED_MESSAGE }, finishedAt: new Date().toISOString(), etaSec: null });
     // an engine that lost its jobs was restarted, with no session open: open the window's again there
     if (lost.length) void useSessionStore().reattach();
-    for (const a of list) upsert(a.id, { phase: a.phase, step: a.step, of: a.of, tokensPerSec: a.tokensPerSec, etaSec: a.etaSec, startedAt: a.startedAt, ...(a.resumedAt ? { resumedAt: a.resumedAt } : {}), label: a.label ?? find(a.id)?.label ?? a.kind, session: a.session ?? undefined, ...(a.overall !== undefined ? { overall: a.overall, phases: a.phases, phaseIndex: a.phaseIndex, overallEtaSec: a.overallEtaSec, phasesDone: a.phasesDone } : {}) });
+    for (const a of list) upsert(a.id, { phase: a.phase, step: a.step, of: a.of, tokensPerSec: a.tokensPerSec, etaSec: a.etaSec, startedAt: a.startedAt, ...(a.resumedAt ? { resumedAt: a.resumedAt } : {}), label: a.label ?? find(a.id)?.label ?? a.kind, session: a.session ?? undefined, ...(a.overall !== undefined ? { overall: a.overall, overallBasis: a.overallBasis, phases: a.phases, phaseIndex: a.phaseIndex, overallEtaSec: a.overallEtaSec, phasesDone: a.phasesDone } : {}) });
   }
   /** `firstStart`: a resumed run's first start when the window did not follow it (the session's record of it) */
   async function start(config: RunConfigInput, resume?: string, pilotSeconds?: number, firstStart?: string): Promise<string> {
@@ -85,7 +85,7 @@ export const useRunsStore = defineStore('runs', () => {
     const at = new Date().toISOString();
     // a resumed run keeps its first start; the phases of the stopped process are the new one's to report
     const again = resume ? find(id) : undefined;
-    if (again) Object.assign(again, { phasesDone: undefined, phases: undefined, phaseIndex: undefined, overall: undefined, overallEtaSec: undefined, error: undefined, result: undefined, finishedAt: undefined });
+    if (again) Object.assign(again, { phasesDone: undefined, overallBasis: undefined, phases: undefined, phaseIndex: undefined, overall: undefined, overallEtaSec: undefined, error: undefined, result: undefined, finishedAt: undefined });
     upsert(id, { config, label: describeConfig(config), status: 'running', phase: 'starting', ...(resume ? { startedAt: again?.startedAt ?? firstStart ?? at, resumedAt: at } : { startedAt: at }), ...(pilotSeconds !== undefined ? { pilotSeconds } : {}) });
     return id;
   }
