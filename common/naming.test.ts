@@ -1,7 +1,7 @@
 // The one parser of step / tokens trained / model size (issue 17): a table of real-world checkpoint names.
 import { describe, expect, it } from 'vitest';
 import { describeConfig } from './run-label';
-import { distinctNames, formatTokens, guessSeries, parseCheckpointName, parseTokens, readTrainerState, trainingPosition } from './naming';
+import { distinctNames, formatTokens, guessSeries, loneSeries, parseCheckpointName, parseTokens, readTrainerState, trainingPosition } from './naming';
 
 describe('checkpoint names', () => {
   it.each([
@@ -58,6 +58,18 @@ describe('checkpoint names', () => {
     expect(guessSeries('/data/runs/relu-7b-step-500')).toBe('relu-7b');
     expect(parseTokens('20B')).toBe(20e9);
     expect(parseTokens('lots')).toBeUndefined();
+  });
+
+  it('a checkpoint added on its own is in a series only when its name says where in training it is', () => {
+    expect(loneSeries('/data/relu-0.1b/step-12000')).toBe('relu-0.1b');
+    expect(loneSeries('/data/runs/relu-7b-step-500')).toBe('relu-7b');
+    expect(loneSeries('/ckpts/minicpm-2.4B-tokens-20B')).toBe('minicpm-2.4B');
+    expect(loneSeries('/data/olmo/step1000-tokens4B')).toBe('olmo');
+    // a single model: its folder name is no series
+    expect(loneSeries('/work/tiny-relu')).toBe('');
+    expect(loneSeries('/models/pythia-70m')).toBe('');
+    expect(loneSeries('/demo-lab/models/relu')).toBe('');
+    expect(loneSeries('/exports/model.onnx')).toBe('');
   });
 });
 

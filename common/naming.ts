@@ -150,6 +150,17 @@ export function guessSeries(p: string): string {
   return own.stem || parseCheckpointName(parentName(p)).stem || parentName(p) || baseName(p);
 }
 
+/**
+ * The series of a checkpoint added on its own (not from a series folder): guessSeries only when its name says where in
+ * training it is (a step or tokens: `relu-0.1b/step-12000`, `minicpm-2.4B-tokens-20B`); else none. A lone model
+ * (`tiny-relu`, `pythia-70m`) is a single model, not a training series of one point in the filters, the runs table and
+ * the laws.
+ */
+export function loneSeries(p: string): string {
+  const own = parseCheckpointName(baseName(p));
+  return own.step !== undefined || own.tokens !== undefined ? guessSeries(p) : '';
+}
+
 /** Whether a checkpoint's own name says nothing of which model it is: a bare step or tokens, or a generic file name. */
 function namesNoModel(name: string): boolean {
   const stem = parseCheckpointName(name).stem;

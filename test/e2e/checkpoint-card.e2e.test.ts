@@ -21,6 +21,9 @@ test('the demo ReLU model: on disk, planned execution and estimated time before 
   // the estimate: a pilot on the demo's evaluation text, a duration for CETT-PPL-1% over 65,536 tokens
   await expect.poll(() => text('checkpoint-estimate'), { timeout: 60_000 }).toMatch(/Estimated time\s*(\d+s|\d+m \d+s) for CETT-PPL-1% over 65,536 tokens \(4 × 256 per batch, cpu, float32\)/);
   expect(await card.getByTestId('checkpoint-plan-error').count()).toBe(0);
+  // a lone model (its folder name says no step or tokens) is a single model, not a one-point series named 'relu'
+  expect(await page.getByTestId('series-name').inputValue()).toBe('');
+  expect(await page.getByTestId('series-name').getAttribute('placeholder')).toBe('none (single model)');
   await screenshot(page, 'checkpoint-card-light');
   await page.getByTestId('theme-toggle').click();
   await expect.poll(() => page.evaluate(() => document.documentElement.dataset.theme)).toBe('dark');

@@ -8,7 +8,7 @@ import { ref } from 'vue';
 import type { CheckpointCard, SessionCheckpoint } from '../../../main/api/contract';
 import { api } from '../api/client';
 import { errorText } from '../api/errors';
-import { baseName, guessSeries, parseName } from '../naming';
+import { baseName, loneSeries, parseName } from '../naming';
 
 export interface PendingCheckpoint {
   path: string;
@@ -29,7 +29,7 @@ export const useCheckpointsStore = defineStore('checkpoints', () => {
     if (!path || pending.value.some((p) => p.path === path)) return;
     const parsed = parseName(baseName(path));
     const tokens = prefill.tokens ?? parsed.tokens;
-    pending.value = [...pending.value, { path, status: 'inspecting', series: prefill.series ?? guessSeries(path), tokensText: tokens !== undefined ? String(tokens) : '', step: parsed.step }];
+    pending.value = [...pending.value, { path, status: 'inspecting', series: prefill.series ?? loneSeries(path), tokensText: tokens !== undefined ? String(tokens) : '', step: parsed.step }];
     const it = () => pending.value.find((p) => p.path === path);
     try {
       const spec = await api.call('checkpoints.inspect', { path });
