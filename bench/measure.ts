@@ -2,28 +2,7 @@
 import { measureAtCetts, measureCettPpl } from '../main/metrics/cett-ppl';
 import { curveSweepCalibrations } from '../main/metrics/curve-kernel';
 import { machine, openTarget, parse, writeOut } from './common';
-import type { StreamStats } from '../main/inference/streamed';
-
-/**
- * A streamed runner's counters and, from its timeline (the last 2,000 block creations and runs), the ms spent creating
- * block sessions on each host, running blocks, and the creation time that ran while the other host computed (hidden).
- */
-function streamSummary(st: StreamStats | undefined) {
-  if (!st) return undefined;
-  const sum = (xs: { start: number; end: number }[]) => Math.round(xs.reduce((a, e) => a + e.end - e.start, 0));
-  const runs = st.timeline.filter((e) => e.what === 'run');
-  const creates = st.timeline.filter((e) => e.what === 'create');
-  const hidden = creates.reduce((a, c) => a + runs.filter((r) => r.host !== c.host).reduce((b, r) => b + Math.max(0, Math.min(c.end, r.end) - Math.max(c.start, r.start)), 0), 0);
-  return {
-    sessionLoads: st.sessionLoads,
-    calls: st.calls,
-    overlap: st.overlap,
-    timelineEvents: st.timeline.length,
-    createMs: { local: sum(creates.filter((e) => e.host === 'local')), remote: sum(creates.filter((e) => e.host === 'remote')) },
-    runMs: sum(runs),
-    createHiddenMs: Math.round(hidden),
-  };
-}
+import { summarizeStream, type StreamStats } from '../main/inference/streamed';
 
 export async function main(argv: string[]): Promise<void> {
   const v = parse(argv);
@@ -78,7 +57,7 @@ export async function main(argv: string[]): Promise<void> {
     search: res.search,
     thresholds: res.thresholds,
     execution: res.execution,
-    streamStats: streamSummary((target.runner as { streamStats?: StreamStats }).streamStats),
+    streamStats: ((st) => st && summarizeStream(st))((target.runner as { streamStats?: StreamStats }).streamStats),
     // what the runner fell back from (provider, the block-host worker …)
     fallbackReasons: target.runner.fallbackReasons,
     machine: machine(),

@@ -32,7 +32,11 @@
 #                                                           on the 16 CPU cores with progress/ETA lines; cut at 470 s (prints how far it got), ≤ 9.5 min
 #   bash bench/gpu/run.sh streamed-measure <n> <outdir> [caps]  issue 15: 7B CETT-PPL-1% at n (16384) streamed under --device-memory
 #                                                           24 and 16 (default, 280 s each; one cap per call gets 560 s) with the block-wise search, peak sampled;
-#                                                           SM_OVERLAP="1 0" runs each cap with and without the paged blocks' overlap
+#                                                           SM_OVERLAP="1 0" runs each cap with and without the paged blocks' overlap;
+#                                                           SM_CONFIGS="name|cap|seconds|flags;…" runs those configurations instead
+#   bash bench/gpu/run.sh streamed-15 <n> <outdir>          issue 15: the 7B at n (16384) in three configurations, one call ≤ 9.5 min: the
+#                                                           default plan under 16 GiB, the same one after another, 6-layer search blocks resident;
+#                                                           REPORT blocks (bench/gpu/stream-report.mjs) also in <outdir>/streamed-report.txt
 #   bash bench/gpu/run.sh s7b <n> <outdir> [cs]             issue 15: 7B at fixed CETT values (cs, default 0.265625,0.253418) ours
 #                                                           and the reference; session timings under onnxruntime settings; verbose-log gaps, ~4 min
 #   bash bench/gpu/run.sh estimate 0 <outdir>              issue 18: the pilot estimate (runs.estimate) against the run it estimates, wall
@@ -417,18 +421,36 @@ streamed-measure)
   # SM_OVERLAP="1 0": each cap with paged blocks created while the block before them computes (1, the default) and one
   # after another (0, the plan and path before 2026-12-04 16:00); the JSON's streamStats says createMs per host, runMs
   # and createHiddenMs (creation time that ran while the other host computed)
-  CAPS=(${4:-24 16}); OVS=(${SM_OVERLAP:-1}); LIM=${SM_LIMIT:-$((560 / ${#CAPS[@]} / ${#OVS[@]}))}  # the call's ~9.5 min shared between the runs
-  for cap in "${CAPS[@]}"; do for ov in "${OVS[@]}"; do
-    R=streamed-measure-cap$cap-$N$([ ${#OVS[@]} -gt 1 ] && echo "-ov$ov"); E=/tmp/bm/$R.err; : > $E
+  CAPS=(${4:-24 16}); OVS=(${SM_OVERLAP:-1})
+  # SM_CONFIGS="name|cap|seconds|measure flags;…": several configurations, each with its own cut (replaces caps and
+  # SM_OVERLAP); default: each cap × SM_OVERLAP value, the call's ~9.5 min shared (or SM_LIMIT each)
+  RUNS=()
+  if [ -n "${SM_CONFIGS:-}" ]; then IFS=';' read -ra RUNS <<< "$SM_CONFIGS"
+  else
+    LIM=${SM_LIMIT:-$((560 / ${#CAPS[@]} / ${#OVS[@]}))}
+    for cap in "${CAPS[@]}"; do for ov in "${OVS[@]}"; do RUNS+=("cap$cap-$N$([ ${#OVS[@]} -gt 1 ] && echo "-ov$ov")|$cap|$LIM|--overlap $ov ${SM_ARGS:-}"); done; done
+  fi
+  for run in "${RUNS[@]}"; do
+    IFS='|' read -r name cap lim args <<< "$run"
+    R=streamed-measure-$name; E=/tmp/bm/$R.err; : > $E
+    echo "== config $name: --device-memory $cap $args (cut at ${lim} s)"
     tail -n +1 -F $E 2>/dev/null | grep --line-buffered -E '^(PLAN|PROGRESS)' & TP=$!  # live: a call cut short still shows how far it got
-    peak $R timeout $LIM node dist-bench/bench.cjs measure "${F[@]}" --n-tokens "$N" --device-memory $cap --overlap $ov ${SM_ARGS:-}
+    peak $R timeout $lim node dist-bench/bench.cjs measure "${F[@]}" --n-tokens "$N" --device-memory $cap $args
     sleep 1; kill $TP 2>/dev/null
     node bench/gpu/eta.mjs $E | tail -4
     cp /tmp/bm/$R.json "$OUT/" 2>/dev/null
-    node -e 'const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop()); const t = j.sessionTimings || [];
-      console.log("SUMMARY", JSON.stringify({ wallSeconds: +j.wallSeconds.toFixed(1), cett: j.cett, activationRatio: j.activationRatio, pplRatio: j.pplRatio, timingsMs: j.timingsMs,
-        sessions: t.length, createSeconds: +(t.reduce((a, x) => a + x.createMs, 0) / 1000).toFixed(1), plan: j.execution && j.execution.reason, streamStats: j.streamStats, fallbackReasons: j.fallbackReasons }))' /tmp/bm/$R.json 2>/dev/null || echo "SUMMARY none (no JSON line)"
-  done; done
+    node bench/gpu/stream-report.mjs "$name" /tmp/bm/$R.json /tmp/bm/$R.mem ${SM_WHOLE:-34.0} | tee -a "$OUT/streamed-report.txt"
+  done
+  ;;
+streamed-15)
+  # issue 15's three 7B configurations at n (16384) in one call (≤ 9.5 min), each reported by stream-report.mjs (plan,
+  # wall, phases, sessions, FIRST vs later block runs, host<->device bytes, peak, answer):
+  #   plan16: the default plan under a 16 GiB cap (search blocks with overlap: the next created while one runs)
+  #   seq16:  the same cap, blocks one after another (--overlap 0: the 6-layer search blocks of 16:25, larger chunk)
+  #   res6:   search blocks of 6 layers all resident (--device-memory 100, forced): each session created once and run at
+  #           every step, so its later runs against its first say what a fresh session's first run costs
+  # SM15 replaces the list (SM_CONFIGS format); the whole graph's time for the percentage: SM_WHOLE (34.0 s)
+  SM_CONFIGS="${SM15:-plan16|16|200|;seq16|16|170|--overlap 0;res6|100|150|--execution streamed --search-block-layers 6}" bash "$0" streamed-measure "$N" "$OUT"
   ;;
 bg)
   # a phase in the background: bash bench/gpu/run.sh bg <name> <outdir> <phase> <n> [arg]; the job's own outdir is

@@ -7,11 +7,13 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { LabError, toErrorPayload } from '../api/errors';
-import { busyWait, fromWire, toWire, wallMs, type BlockHostInput, type HostCall, type HostEvent, type HostReply, type WireTensor } from './block-host';
+import { busyWait, fromWire, tensorBytes, toWire, wallMs, type BlockHostInput, type HostCall, type HostEvent, type HostReply, type WireTensor } from './block-host';
 
 const input = workerData as BlockHostInput;
 const port = parentPort!;
 const sessions = new Map<number, Promise<ort.InferenceSession>>();
+/** sessions that have run once (a run event says whether it was its session's first) */
+const ran = new Set<number>();
 let closing = false;
 
 const fail = (id: number, e: unknown) => port.postMessage({ id, ok: false, error: toErrorPayload(e), lab: e instanceof LabError } satisfies HostReply);
@@ -36,7 +38,8 @@ async function answer(m: Exclude<HostCall, { op: 'close' }>): Promise<void> {
       if (input.runDelayMs) busyWait(input.runDelayMs);
       const feeds = Object.fromEntries(Object.entries(m.feeds).map(([k, w]) => [k, fromWire(w)]));
       const out = m.fetches ? await sess.run(feeds, m.fetches) : await sess.run(feeds);
-      const event: HostEvent = { what: 'run', host: 'remote', label: m.label, start: t0, end: wallMs() };
+      const event: HostEvent = { what: 'run', host: 'remote', label: m.label, start: t0, end: wallMs(), first: !ran.has(m.sid), ioBytes: tensorBytes(feeds) + tensorBytes(out) };
+      ran.add(m.sid);
       const transfer: ArrayBuffer[] = [];
       const outputs: Record<string, WireTensor> = {};
       for (const [k, t] of Object.entries(out)) outputs[k] = toWire(t as ort.Tensor, true, transfer);
@@ -45,6 +48,7 @@ async function answer(m: Exclude<HostCall, { op: 'close' }>): Promise<void> {
     } else {
       const p = sessions.get(m.sid);
       sessions.delete(m.sid);
+      ran.delete(m.sid);
       await (await p?.catch(() => undefined))?.release();
       if (!closing) port.postMessage({ id: m.id, ok: true } satisfies HostReply);
     }

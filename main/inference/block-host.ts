@@ -41,6 +41,17 @@ export interface HostEvent {
   label: string;
   start: number;
   end: number;
+  /** a run: the session's first (a fresh session's first run may pay for its arena, cuBLAS/cuDNN handles, workspaces) */
+  first?: boolean;
+  /** a run: bytes of its host feeds and outputs (what crosses between host and device inside the run) */
+  ioBytes?: number;
+}
+
+/** bytes of the tensors' data (host tensors: what onnxruntime copies to or from the device) */
+export function tensorBytes(ts: Record<string, ort.Tensor | { data: unknown }>): number {
+  let n = 0;
+  for (const t of Object.values(ts)) n += (t.data as ArrayBufferView | undefined)?.byteLength ?? 0;
+  return n;
 }
 
 /**
@@ -60,13 +71,14 @@ export function busyWait(ms: number): void {
 
 /** a session of this thread as a BlockSession */
 export function localBlockSession(sess: ort.InferenceSession, events?: HostEvent[], label = ''): BlockSession {
+  let runs = 0;
   return {
     host: 'local',
     async run(feeds, fetches) {
       const t0 = wallMs();
       if (blockHostTesting.runDelayMs) busyWait(blockHostTesting.runDelayMs);
       const out = await (fetches ? sess.run(feeds, fetches) : sess.run(feeds));
-      events?.push({ what: 'run', host: 'local', label, start: t0, end: wallMs() });
+      events?.push({ what: 'run', host: 'local', label, start: t0, end: wallMs(), first: runs++ === 0, ioBytes: tensorBytes(feeds) + tensorBytes(out) });
       return out;
     },
     release: () => sess.release(),

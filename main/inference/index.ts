@@ -39,6 +39,8 @@ export interface RunnerOptions {
   execution?: 'auto' | ExecutionMode;
   /** layers per block when streamed (default: planned) */
   blockLayers?: number;
+  /** layers per block of a streamed run's fused search (default: planned; benchmarks compare plans with it) */
+  searchBlockLayers?: number;
   /**
    * streamed with paged blocks: create the next block's session on a second thread while the current one computes
    * (streamed.ts, block-host.ts). Default: on CUDA (the creation is host work and weight copies beside the device's
@@ -314,6 +316,7 @@ async function planFor(
     capBytes: opts.deviceMemoryBytes,
     execution: opts.execution,
     blockLayers: opts.blockLayers,
+    ...(opts.searchBlockLayers ? { searchBlockLayers: opts.searchBlockLayers } : {}),
     overlap: opts.blockOverlap ?? c.provider === 'cuda',
     ...(opts.batchSeqs ? { searchTokens: opts.batchSeqs * c.maxSeq } : {}),
   });

@@ -1,7 +1,7 @@
 // The execution planner on real model shapes (no weights): what fits where, against hand-computed byte counts.
 import { describe, expect, test } from 'vitest';
 import type { ModelSpec } from '../checkpoint/types';
-import { activationBytesPerToken, CUDA_RESERVE, planExecution, WHOLE_SESSIONS, type PlanInput } from './plan';
+import { activationBytesPerToken, CUDA_CONTEXT, CUDA_RESERVE, pagedStepSeconds, planExecution, SEARCH_ARENA_FACTOR, searchBlockBytes, WHOLE_SESSIONS, type PlanInput } from './plan';
 
 const GiB = 1024 ** 3;
 /** a LLaMA-shaped spec (d, L, d_f, heads, vocab) */
@@ -88,8 +88,8 @@ describe('planExecution', () => {
 });
 
 test('a streamed GPU run whose batch is too large for the block-wise search keeps room for the host curves (one layer of A, N, mask and product)', () => {
-  const tokens = 32 * 1024; // one layer's search over 32,768 tokens does not fit 16 GiB (planSearch, streamed-search.test.ts)
-  const p = planExecution(fp16Input(llama7b, 139 * GiB, { capBytes: 16 * GiB, batchSeqs: 32, searchTokens: tokens }));
+  const tokens = 64 * 1024; // one layer's search over 65,536 tokens does not fit 16 GiB (planSearch, streamed-search.test.ts)
+  const p = planExecution(fp16Input(llama7b, 139 * GiB, { capBytes: 16 * GiB, batchSeqs: 64, searchTokens: tokens }));
   const room = 13 * tokens * 11008;
   expect(p.mode).toBe('streamed');
   expect(p.search).toBeUndefined();
@@ -111,4 +111,49 @@ test('streamed with room to spare: the block-wise search in one block of every l
   expect(capped.search!.blocks.length).toBeGreaterThan(1);
   expect(capped.search!.peakBytes).toBeLessThanOrEqual(capped.budgetBytes);
   expect(capped.peakBytes).toBeLessThanOrEqual(capped.budgetBytes);
+});
+
+describe('the 7B streamed under a 16 GiB cap (H200 measurements, BENCHMARKS.md 2026-12-04 16:25)', () => {
+  const MiB = 1024 ** 2;
+  const tokens = 16 * 1024;
+  const base = fp16Input(llama7b, 139 * GiB, { capBytes: 16 * GiB, searchTokens: tokens });
+  const layer = base.layerBytes[0];
+  /** the plan's bytes for one search block call of k layers (the first: with the embedding) and chunk c, as planSearch counts them */
+  const call = (k: number, c: number) =>
+    searchBlockBytes(llama7b, { dtype: 'float16', fused: true, seqLen: 1024, tokens, layers: k, group: 1, chunk: c, weights: k * layer + base.embedBytes, arena: SEARCH_ARENA_FACTOR });
+  test('the search-peak formula covers the two peaks measured, by less than 1.4x (context included)', () => {
+    // 6 blocks of 6 layers, 2,048-token chunks, one session at a time: 13,351 MiB measured
+    const six = call(6, 2048) + CUDA_CONTEXT;
+    expect(six).toBeGreaterThan(13351 * MiB);
+    expect(six).toBeLessThan(1.4 * 13351 * MiB);
+    // 16 blocks of 2 layers, 8,192-token chunks, the next block's weights beside the running one: 7,989 MiB measured
+    const two = call(2, 8192) + 2 * layer + CUDA_CONTEXT;
+    expect(two).toBeGreaterThan(7989 * MiB);
+    expect(two).toBeLessThan(1.4 * 7989 * MiB);
+  });
+  test('overlap with blocks of 4 layers and every token at once, instead of 6 blocks of 6 one after another; both within the cap', () => {
+    const seq = planExecution({ ...base, overlap: false });
+    const ov = planExecution({ ...base, overlap: true });
+    expect(seq.search!.blocks.length).toBe(6);
+    expect(seq.search!.overlap).toBeUndefined();
+    expect(ov.search!.overlap).toBe(true);
+    expect(ov.search!.blocks).toEqual(Array.from({ length: 8 }, (_, i) => [4 * i, 4 * i + 4]));
+    expect(ov.search!.chunkTokens).toBe(0);
+    expect(ov.search!.chunkTokens || tokens).toBeGreaterThanOrEqual(seq.search!.chunkTokens || tokens);
+    for (const p of [seq, ov]) expect(p.search!.peakBytes).toBeLessThanOrEqual(p.budgetBytes);
+    // the overlap plan's peak: the largest block call (the last: the head's weights) and the largest block's weights beside it
+    const last = searchBlockBytes(llama7b, { dtype: 'float16', fused: true, seqLen: 1024, tokens, layers: 4, group: 1, chunk: tokens, weights: 4 * layer + base.headBytes, arena: SEARCH_ARENA_FACTOR, head: true });
+    expect(ov.search!.peakBytes).toBe(last + 4 * layer + base.headBytes);
+    expect(ov.reason).toMatch(/8 block\(s\) of 4 layer\(s\), 1 resident, the next created while one computes, all tokens at once/);
+    // why: the estimate of what paging adds per step (the 16:25 run's 72 sessions of 6-layer blocks took 45.5 s to create)
+    const mean = (p: typeof seq) => p.search!.blocks.reduce((a, [x, y]) => a + (y - x) * layer, base.embedBytes + base.headBytes) / p.search!.blocks.length;
+    expect(pagedStepSeconds(8, mean(ov), true)).toBeLessThan(pagedStepSeconds(6, mean(seq), false));
+    // …and 16 blocks of 2 layers with overlap (16:25: 175.6 s against 118.8 s) is estimated slower than 6 of 6 without
+    expect(pagedStepSeconds(16, 2 * layer, true)).toBeGreaterThan(pagedStepSeconds(6, mean(seq), false));
+  });
+  test('a forced search block size (benchmarks) is kept', () => {
+    const p = planExecution({ ...base, overlap: true, searchBlockLayers: 6 });
+    expect(p.search!.blocks.every(([a, b]) => b - a === 6 || b === 32)).toBe(true);
+    expect(p.search!.blocks.length).toBe(6);
+  });
 });

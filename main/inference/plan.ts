@@ -85,6 +85,8 @@ export interface PlanInput {
    * off here; createRunner asks for it on CUDA (RunnerOptions.blockOverlap).
    */
   overlap?: boolean;
+  /** force the layers per block of the streamed search (benchmarks: the planner's alternatives side by side) */
+  searchBlockLayers?: number;
 }
 
 /** device bytes per (token, neuron) of one layer's probe call in a streamed run (cett-probe.ts: A, N, mask, A·mask) */
@@ -111,16 +113,29 @@ export const MIN_SEARCH_CHUNK = 256;
 export type SearchPlan = NonNullable<ExecutionPlan['search']>;
 
 /**
+ * onnxruntime's CUDA arena over what searchBlockBytes counts (activations): calibrated on the H200 (7B fp16, 16,384
+ * tokens, 16 GiB cap; BENCHMARKS.md 2026-12-04 16:25). Peaks measured (nvidia-smi, whole process, context included)
+ * against the formula: 6 search blocks of 6 layers, 2,048-token chunks, one at a time: 13,351 MiB = 0.5 GiB context +
+ * 2.5 GiB weights + 10.03 GiB activations, formula 11.43 GiB (0.88); 16 blocks of 2 layers, 8,192-token chunks, the next
+ * block's weights beside: 7,989 MiB = 0.5 + 1.74 + 5.55 GiB, formula 7.73 GiB (0.72); the whole search graph (32 layers,
+ * all tokens at once, 50,777 MiB with the dense session's weights released or not) at most 0.95. 1.1 keeps ≥ 15% above
+ * every one of them. (The formula before, with one layer group's a and an arena factor of 2, said 15.05 GiB at 6 layers
+ * and 14.2 at 2: 1.6× and 0.8× what was used; its activations did not grow with the block's layers, the measured did.)
+ */
+export const SEARCH_ARENA_FACTOR = 1.1;
+
+/**
  * Device bytes of one block call of a streamed run's fused CETT search (search-graph.ts with `layers`: the block's
  * dense stream and search, then its sparse stream): k layers, T tokens (the whole batch: its grid needs every token),
  * the layers searched Lg at a time, the Loop's CETT products over c tokens at a time (README "Memory"). e = bytes per
- * graph element, arena = CUDA_ARENA_FACTOR on CUDA (1 elsewhere).
+ * graph element, arena = SEARCH_ARENA_FACTOR on CUDA (1 elsewhere).
  *   weights of the k layers (+ the embedding in the first block, + the final norm and head in the last)
  *   + arena · max( T · ( stream                 (one layer of the dense or sparse stream in flight: activationBytesPerToken, no capture, no head)
  *                 + 3 · d_h · e                   (the dense residual stream in and out, the sparse one in)
- *                 + Lg · d_f · (fp16 ? 3e : 2e)   (a of the group's layers, their concatenation, |a| for the fp16 tail
- *                                                  test: each group's search ends before the next layer runs, search-graph.ts)
- *                 + (fp16 ? 0 : Lg · d_f · 4)     (N of a group, fp32 graphs)
+ *                 + k · d_f · (fp16 ? 3e : 2e)    (a, its concatenation and |a| for the fp16 tail test, per layer of the
+ *                                                  block: the H200 peaks grow with the block's layers by about this much,
+ *                                                  SEARCH_ARENA_FACTOR; onnxruntime keeps them until the block's end)
+ *                 + (fp16 ? 0 : k · d_f · 4)      (N of each layer, fp32 graphs)
  *                 + Lg · d_h · (e + 4) )          (a·W_outᵀ of a group and its fp32 copy: the per-token full norm)
  *                 ) + Lg · c · (d_f · (1 + e) + d_h · (e + 4)),   (one level's mask, masked a and product over a chunk)
  *                  (last block) T · 3 · d_h · e + r · V · (e + 12) )   (after its layers: the head's logits and log-softmax
@@ -130,51 +145,80 @@ export function searchBlockBytes(spec: ModelSpec, o: { dtype: 'float32' | 'float
   const e = o.dtype === 'float16' ? 2 : 4;
   const { intermediateSize: F, hiddenSize: d, vocabSize: V } = spec;
   const T = o.tokens;
+  const held = Math.max(o.layers, o.group);
   const stream = activationBytesPerToken(spec, { dtype: o.dtype, fused: o.fused, seqLen: o.seqLen, layers: o.layers, capture: false, head: false });
-  const perToken = stream + 3 * d * e + o.group * F * (e === 2 ? 3 * e : 2 * e) + (e === 2 ? 0 : o.group * F * 4) + o.group * d * (e + 4);
+  const perToken = stream + 3 * d * e + held * F * (e === 2 ? 3 * e : 2 * e) + (e === 2 ? 0 : held * F * 4) + o.group * d * (e + 4);
   const layers = T * perToken + o.group * o.chunk * (F * (1 + e) + d * (e + 4));
   const head = o.head ? T * 3 * d * e + Math.min(T, Math.max(1, Math.floor(HEAD_CHUNK_ELEMENTS / V))) * V * (e + 12) : 0;
   return o.weights + o.arena * Math.max(layers, head);
 }
 
 /**
+ * What a paged block costs besides its compute, per search step (H200, 7B fp16, BENCHMARKS.md 2026-12-04 16:25): every
+ * run of a freshly created session took about 0.6 s more than the whole graph's time for its layers (6-layer blocks
+ * 0.96 s per run against 0.41; 2-layer blocks 0.85 against 0.14), and creating a session about 0.3 s per GiB of its
+ * weights (72 sessions of 2.1 GiB: 45.5 s; 193 of 0.8 GiB: 54.9 s). With overlap the creation runs beside the other
+ * host's run (52.7 of 54.9 s hidden), the fresh session's run cost stays. The planner compares paged plans with these.
+ */
+export const PAGED_RUN_SECONDS = 0.6;
+export const CREATE_SECONDS_PER_GIB = 0.3;
+
+/** estimated seconds per search step that paging adds: blocks × (a fresh session's run + its creation unless overlapped) */
+export function pagedStepSeconds(blocks: number, meanWeightBytes: number, overlap: boolean): number {
+  return blocks * (PAGED_RUN_SECONDS + (overlap ? 0 : (CREATE_SECONDS_PER_GIB * meanWeightBytes) / GiB));
+}
+
+/**
  * The streamed search's blocks, chunk and layer group within `budget` (the forward block sessions are released while it
  * runs): the fewest blocks whose call fits with a chunk of at least min(T, 2,048) tokens, else with any chunk down to
- * MIN_SEARCH_CHUNK; undefined when one layer does not fit (the ORT curves then search, one layer at a time).
+ * MIN_SEARCH_CHUNK; undefined when one layer does not fit (the ORT curves then search, one layer at a time). With
+ * overlap asked, paged blocks may instead be smaller so that the next block's weights fit beside the running one, when
+ * pagedStepSeconds says that is faster (the creation hidden outweighs the extra blocks' runs); p.searchBlockLayers
+ * forces the layers per block (benchmarks).
  */
 export function planSearch(p: PlanInput, budget: number): SearchPlan | undefined {
   const T = p.searchTokens ?? 0;
   const L = p.spec.numLayers;
   if (!(T > 0) || !(budget > 0)) return undefined;
-  const arena = p.provider === 'cuda' ? CUDA_ARENA_FACTOR : 1;
+  const arena = p.provider === 'cuda' ? SEARCH_ARENA_FACTOR : 1;
   const blocksOf = (k: number) => Array.from({ length: Math.ceil(L / k) }, (_, i): [number, number] => [i * k, Math.min(L, (i + 1) * k)]);
   const weightsOf = ([a, b]: [number, number]) => p.layerBytes.slice(a, b).reduce((x, y) => x + y, 0) + (a === 0 ? p.embedBytes : 0) + (b === L ? p.headBytes : 0);
   const callBytes = (blk: [number, number], group: number, chunk: number) =>
     searchBlockBytes(p.spec, { dtype: p.dtype, fused: p.fused, seqLen: p.seqLen, tokens: T, layers: blk[1] - blk[0], group, chunk, weights: weightsOf(blk), arena, head: blk[1] === L });
-  // the blocks, chunk and group one after another; then overlap (paged blocks: the next block's weights beside the
-  // running one's session) only where it fits with those same blocks and chunk. Smaller blocks to make room for it cost
-  // more than the creation it hides: on the H200 the 7B under 16 GiB planned 16 search blocks of 2 layers for overlap
-  // instead of 6 of 6, and took 175.6 s against 118.8 s (its runs 163 s instead of 69 s; 52.7 of the 54.9 s of
-  // creation hidden), BENCHMARKS.md 2026-12-04 16:25
-  for (const minChunk of [Math.min(T, 2048), Math.min(T, MIN_SEARCH_CHUNK)])
-    for (let k = L; k >= 1; k--) {
-      const blocks = blocksOf(k);
-      const group = searchGroupFor({ numLayers: k, intermediateSize: p.spec.intermediateSize, hiddenSize: p.spec.hiddenSize }, T, searchProductTransB(p.provider));
-      for (let c = T; c >= minChunk; c = c > minChunk ? Math.max(minChunk, Math.floor(c / 2)) : 0) {
-        const per = blocks.map((b) => callBytes(b, group, c));
-        const peakOne = Math.max(...per);
-        // every block session keeps its weights and its arena: as many stay resident as fit, the rest are paged
-        const all = per.reduce((x, y) => x + y, 0);
-        if (all <= budget) return { blocks, residentBlocks: blocks.length, chunkTokens: c >= T ? 0 : c, layerGroup: group, tokens: T, peakBytes: all };
-        if (peakOne > budget) continue;
-        const nextWeights = Math.max(...blocks.map(weightsOf));
-        const overlap = !!p.overlap && peakOne + nextWeights <= budget;
-        const extra = overlap ? nextWeights : 0;
-        const residentBlocks = Math.max(1, Math.min(blocks.length - 1, Math.floor((budget - extra) / peakOne)));
-        return { blocks, residentBlocks, chunkTokens: c >= T ? 0 : c, layerGroup: group, tokens: T, peakBytes: residentBlocks * peakOne + extra, ...(overlap ? { overlap } : {}) };
+  const forced = p.searchBlockLayers ? Math.max(1, Math.min(L, Math.floor(p.searchBlockLayers))) : 0;
+  /** the largest blocks (and then chunk) that fit, the next block's weights beside the running one when `overlap` */
+  const fit = (overlap: boolean): SearchPlan | undefined => {
+    for (const minChunk of [Math.min(T, 2048), Math.min(T, MIN_SEARCH_CHUNK)])
+      for (let k = forced || L; k >= (forced || 1); k--) {
+        const blocks = blocksOf(k);
+        const group = searchGroupFor({ numLayers: k, intermediateSize: p.spec.intermediateSize, hiddenSize: p.spec.hiddenSize }, T, searchProductTransB(p.provider));
+        for (let c = T; c >= minChunk; c = c > minChunk ? Math.max(minChunk, Math.floor(c / 2)) : 0) {
+          const per = blocks.map((b) => callBytes(b, group, c));
+          const peakOne = Math.max(...per);
+          // every block session keeps its weights and its arena: as many stay resident as fit, the rest are paged
+          const all = per.reduce((x, y) => x + y, 0);
+          const base = { blocks, chunkTokens: c >= T ? 0 : c, layerGroup: group, tokens: T };
+          if (all <= budget) return { ...base, residentBlocks: blocks.length, peakBytes: all };
+          const extra = overlap ? Math.max(...blocks.map(weightsOf)) : 0;
+          if (peakOne + extra > budget) continue;
+          const residentBlocks = Math.max(1, Math.min(blocks.length - 1, Math.floor((budget - extra) / peakOne)));
+          return { ...base, residentBlocks, peakBytes: residentBlocks * peakOne + extra, ...(overlap ? { overlap } : {}) };
+        }
       }
-    }
-  return undefined;
+    return undefined;
+  };
+  const seq = fit(false);
+  if (!p.overlap || !seq || seq.residentBlocks === seq.blocks.length) return seq;
+  const ov = fit(true);
+  if (!ov?.overlap) return seq;
+  // overlap with the same blocks and chunk is never slower; with smaller blocks only where the estimate says it is
+  // faster (H200, 7B under 16 GiB: 16 blocks of 2 layers with overlap took 175.6 s against 118.8 s for 6 of 6 without,
+  // BENCHMARKS.md 2026-12-04 16:25: pagedStepSeconds 9.6 against 7.4 s). Never a smaller token chunk (its cost is not
+  // in the estimate)
+  const mean = (sp: SearchPlan) => sp.blocks.reduce((a, b) => a + weightsOf(b), 0) / sp.blocks.length;
+  if ((ov.chunkTokens || T) < (seq.chunkTokens || T)) return seq;
+  const same = ov.blocks.length === seq.blocks.length;
+  return same || pagedStepSeconds(ov.blocks.length, mean(ov), true) < pagedStepSeconds(seq.blocks.length, mean(seq), false) ? ov : seq;
 }
 
 const gib = (b: number) => (b >= GiB / 10 ? `${(b / GiB).toFixed(1)} GiB` : `${(b / 1024 ** 2).toFixed(1)} MiB`);

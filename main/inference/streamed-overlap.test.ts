@@ -97,15 +97,18 @@ describe('paged blocks created while the block before them runs', () => {
     }
   });
 
-  test('overlap never makes the search blocks or chunk smaller than one after another would use (H200: 2-layer blocks for overlap were 1.5x slower than 6-layer ones without)', async () => {
+  // H200: 16 blocks of 2 layers for overlap were 1.5x slower than 6 of 6 without (BENCHMARKS.md 2026-12-04 16:25): more
+  // blocks only where plan.ts's pagedStepSeconds says the hidden creation outweighs their runs, which for this tiny
+  // model's weights (creation next to nothing) is never
+  test('overlap never makes the search chunk smaller nor, on a tiny model, the search blocks more than one after another would use', async () => {
     const ckpt = await ckptP;
     let withOverlap = 0;
     for (let cap = 16_000; cap < 64e6; cap = Math.ceil(cap * 1.05)) {
       const on = planExecution(input(ckpt, 1, cap));
       const off = planExecution(input(ckpt, 1, cap, false));
       if (!on.search || !off.search) continue;
-      expect(on.search.blocks).toEqual(off.search.blocks);
-      expect(on.search.chunkTokens).toBe(off.search.chunkTokens);
+      expect(on.search.blocks.length).toBeLessThanOrEqual(off.search.blocks.length);
+      expect(on.search.chunkTokens || batch * S).toBeGreaterThanOrEqual(off.search.chunkTokens || batch * S);
       if (on.search.overlap) withOverlap++;
     }
     expect(withOverlap).toBeGreaterThan(0); // some caps still overlap

@@ -15,7 +15,7 @@ import { loadCheckpoint } from '../checkpoint/index';
 import type { LoadedCheckpoint, ModelSpec } from '../checkpoint/types';
 import { createRunner, type RunnerOptions } from './index';
 import type { ModelRunner } from './runner-types';
-import { planExecution, planSearch, searchBlockBytes, weightBytesByLayer, type PlanInput } from './plan';
+import { planExecution, planSearch, SEARCH_ARENA_FACTOR, searchBlockBytes, weightBytesByLayer, type PlanInput } from './plan';
 import { buildSearchGraph, searchLayerGroup, type SearchTuning } from '../graph/search-graph';
 import { batchStream } from '../metrics/data';
 import { measureOnRunner } from '../metrics/testing/measure';
@@ -205,10 +205,11 @@ describe('planning the streamed search', () => {
     const T = 16384;
     const e = 2;
     const stream = Math.max(11008 * (6 * e + 9), 4 * 32 * 128 * e) + 8 * 4096 * e; // the dense stream, no head
-    const perToken = stream + 3 * 4096 * e + sp.layerGroup * 11008 * 3 * e + sp.layerGroup * 4096 * (e + 4);
+    // (a, its concatenation and |a| counted for every layer of the block: SEARCH_ARENA_FACTOR's calibration)
+    const perToken = stream + 3 * 4096 * e + k * 11008 * 3 * e + sp.layerGroup * 4096 * (e + 4);
     const c = sp.chunkTokens || T;
-    const want = k * layer + 2 * (T * perToken + sp.layerGroup * c * (11008 * (1 + e) + 4096 * (e + 4)));
-    expect(searchBlockBytes(spec, { dtype: 'float16', fused: true, seqLen: 1024, tokens: T, layers: k, group: sp.layerGroup, chunk: c, weights: k * layer, arena: 2 })).toBe(want);
+    const want = k * layer + SEARCH_ARENA_FACTOR * (T * perToken + sp.layerGroup * c * (11008 * (1 + e) + 4096 * (e + 4)));
+    expect(searchBlockBytes(spec, { dtype: 'float16', fused: true, seqLen: 1024, tokens: T, layers: k, group: sp.layerGroup, chunk: c, weights: k * layer, arena: SEARCH_ARENA_FACTOR })).toBe(want);
     expect(want).toBeLessThanOrEqual(p16.budgetBytes);
   });
   test('a budget below one layer of search at this batch: no search plan (the host curves then search)', () => {

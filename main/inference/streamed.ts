@@ -157,6 +157,45 @@ export interface StreamStats {
   timeline: HostEvent[];
 }
 
+/** totals of a set of timeline events: how many, their ms in all, the mean and the longest */
+function tally(es: HostEvent[]) {
+  const ms = es.map((e) => e.end - e.start);
+  const total = ms.reduce((a, b) => a + b, 0);
+  return { n: es.length, ms: Math.round(total), meanMs: es.length ? Math.round(total / es.length) : 0, maxMs: Math.round(Math.max(0, ...ms)) };
+}
+
+/**
+ * Where a streamed run's block time went (bench measure's streamStats), from the timeline (the last 2,000 creations and
+ * runs): per host the ms creating sessions, the ms running blocks, the creation time that ran while the other host
+ * computed (hidden); per graph family (search blocks, forward blocks) the creations, the sessions' FIRST runs and their
+ * later runs (a fresh session's first run pays for its arena's growth, its cuBLAS/cuDNN handles and workspaces: first
+ * against later runs of the same blocks says how much), and the bytes their runs copied between host and device (the
+ * feeds and outputs, inside the run: not timed apart; ioGBps is those bytes over the runs' time, a floor).
+ */
+export function summarizeStream(st: StreamStats) {
+  const sum = (xs: HostEvent[]) => Math.round(xs.reduce((a, e) => a + e.end - e.start, 0));
+  const runs = st.timeline.filter((e) => e.what === 'run');
+  const creates = st.timeline.filter((e) => e.what === 'create');
+  const hidden = creates.reduce((a, c) => a + runs.filter((r) => r.host !== c.host).reduce((b, r) => b + Math.max(0, Math.min(c.end, r.end) - Math.max(c.start, r.start)), 0), 0);
+  const family = (search: boolean) => {
+    const of = (es: HostEvent[]) => es.filter((e) => e.label.startsWith('search') === search);
+    const r = of(runs);
+    const io = r.reduce((a, e) => a + (e.ioBytes ?? 0), 0);
+    return { creates: tally(of(creates)), firstRuns: tally(r.filter((e) => e.first)), laterRuns: tally(r.filter((e) => e.first === false)), ioGB: +(io / 1e9).toFixed(2) };
+  };
+  return {
+    sessionLoads: st.sessionLoads,
+    calls: st.calls,
+    overlap: st.overlap,
+    timelineEvents: st.timeline.length,
+    createMs: { local: sum(creates.filter((e) => e.host === 'local')), remote: sum(creates.filter((e) => e.host === 'remote')) },
+    runMs: sum(runs),
+    createHiddenMs: Math.round(hidden),
+    search: family(true),
+    forward: family(false),
+  };
+}
+
 type Host = 'local' | 'remote';
 interface Page {
   block: number;
