@@ -21,9 +21,10 @@ try {
   console.log(`REPORT ${name}: no measure JSON (${e.message.split('\n')[0]}): cut short or failed, see its .err`);
   process.exit(0);
 }
-let peak = NaN;
+let peak = "n/a";
 try {
-  peak = Math.max(...fs.readFileSync(memFile, 'utf8').trim().split('\n').map(Number).filter(Number.isFinite));
+  const xs = fs.readFileSync(memFile, "utf8").trim().split("\n").map(Number).filter(Number.isFinite);
+  if (xs.length) peak = Math.max(...xs);
 } catch {
   /* no samples */
 }

@@ -130,6 +130,10 @@ describe('the 7B streamed under a 16 GiB cap (H200 measurements, BENCHMARKS.md 2
     const two = call(2, 8192) + 2 * layer + CUDA_CONTEXT;
     expect(two).toBeGreaterThan(7989 * MiB);
     expect(two).toBeLessThan(1.4 * 7989 * MiB);
+    // the whole graph's search (one session of every layer, all tokens at once; m7bw, 2026-12-04 15:08): 50,777 MiB
+    const all = searchBlockBytes(llama7b, { dtype: 'float16', fused: true, seqLen: 1024, tokens, layers: 32, group: 1, chunk: tokens, weights: planExecution(base).weightBytes, arena: SEARCH_ARENA_FACTOR, head: true }) + CUDA_CONTEXT;
+    expect(all).toBeGreaterThan(50777 * MiB);
+    expect(all).toBeLessThan(1.4 * 50777 * MiB);
   });
   test('overlap with blocks of 4 layers and every token at once, instead of 6 blocks of 6 one after another; both within the cap', () => {
     const seq = planExecution({ ...base, overlap: false });

@@ -118,8 +118,8 @@ export type SearchPlan = NonNullable<ExecutionPlan['search']>;
  * against the formula: 6 search blocks of 6 layers, 2,048-token chunks, one at a time: 13,351 MiB = 0.5 GiB context +
  * 2.5 GiB weights + 10.03 GiB activations, formula 11.43 GiB (0.88); 16 blocks of 2 layers, 8,192-token chunks, the next
  * block's weights beside: 7,989 MiB = 0.5 + 1.74 + 5.55 GiB, formula 7.73 GiB (0.72); the whole search graph (32 layers,
- * all tokens at once, 50,777 MiB with the dense session's weights released or not) at most 0.95. 1.1 keeps ≥ 15% above
- * every one of them. (The formula before, with one layer group's a and an arena factor of 2, said 15.05 GiB at 6 layers
+ * all tokens at once, 50,777 MiB with one copy of the weights, 2026-12-04 15:08) 36.5 GiB against 38.4 (0.95). 1.1
+ * keeps ≥ 15% above every one of them (plan.test.ts checks the three). (The formula before, with one layer group's a and an arena factor of 2, said 15.05 GiB at 6 layers
  * and 14.2 at 2: 1.6× and 0.8× what was used; its activations did not grow with the block's layers, the measured did.)
  */
 export const SEARCH_ARENA_FACTOR = 1.1;
