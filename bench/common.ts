@@ -43,6 +43,7 @@ export const benchOptions = {
   opt: { type: 'string' }, // kernels: onnxruntime graph optimisation level
   ort: { type: 'string' }, // onnxruntime session settings, e.g. opt=basic,mempattern=0,log=0 (main/inference RunnerOptions.ortSession)
   'at-cett': { type: 'string' }, // measure: the final measurement at these CETT values (comma-separated), no outer search
+  'overlap-curves': { type: 'string' }, // measure: 0 = the CPU curve of a batch after the next batch's dense forward, not beside it (issue 16)
   progress: { type: 'string' }, // measure: 1 = a progress line per step on stderr (phase, step/of, ETA; bench/gpu/eta.mjs checks the ETA held)
 } as const;
 

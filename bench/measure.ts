@@ -18,7 +18,7 @@ export async function main(argv: string[]): Promise<void> {
     return { sessions: ts.length, sessionMs: ts.reduce((a, x) => a + x.buildMs + x.createMs, 0) };
   };
   const progress = v.progress === '1' ? (p: object) => process.stderr.write(`PROGRESS ${JSON.stringify({ t: +((performance.now() - t0) / 1000).toFixed(2), ...p, ...sessionsSoFar() })}\n`) : undefined;
-  const o = { p: Number(v.p ?? 1), tol: Number(v.tol ?? 1e-3), thresholdMode: 'authors' as const, curveEngine: (v.engine ?? 'auto') as never, speculate: v.speculate === '1' };
+  const o = { p: Number(v.p ?? 1), tol: Number(v.tol ?? 1e-3), thresholdMode: 'authors' as const, curveEngine: (v.engine ?? 'auto') as never, speculate: v.speculate === '1', overlapCurves: v['overlap-curves'] !== '0' };
   if (v['at-cett']) {
     // --at-cett 0.25,0.27: A, PPL ratio and thresholds at each c (bench/reference's --at-cett computes the same)
     const cs = v['at-cett'].split(',').map(Number);
@@ -45,6 +45,8 @@ export async function main(argv: string[]): Promise<void> {
     forwardPasses: res.forwardPasses,
     searchStats: res.searchStats,
     speculate: v.speculate === '1',
+    overlapCurves: v['overlap-curves'] !== '0',
+    offThread: !!target.runner.offThread,
     outerSteps: res.searchHistory?.length,
     // each outer step's c and PPL ratio (bench/reference prints its own: the step where two implementations branch)
     history: res.searchHistory?.map((h) => ({ c: h.c, pplRatio: h.pplRatio })),

@@ -19,7 +19,8 @@
 #        the per-operator profile of the pick, ReLU CETT-PPL-1% at n-tokens with it   ~3.5 min at 1M
 #   bash bench/gpu/run.sh i16cpu  <n> <outdir>         issue 16: the CPU search's phases (bench cpusearch; SWEEP lines: the curve's sweep per
 #        back end and under V8 tier flags), then CETT-PPL-1% on the 16 CPU cores at 16,384 tokens with PROGRESS lines: default
-#        engine (the curve, cut at 150 s), ORT probe (cut at 60 s; I16CPU_ORT_LIMIT=1 skips it)  ≤ 5 min
+#        engine (the curve, cut at 150 s), ORT probe (cut at 60 s; I16CPU_ORT_LIMIT=1 skips it)  ≤ 5 min; I16CPU_PROF=0 skips
+#        cpusearch, I16CPU_RUNS="ov1 ov0" measures the curve beside the next dense forward (inference worker) and after it
 #   bash bench/gpu/run.sh kernels 0 <outdir>     issue 16: one bisection level's kernels by formulation (bench/kernels.ts)  ~2 min
 #   bash bench/gpu/run.sh opsprof 0 <outdir>     issue 16: per-operator profile of one 0.1B search call (after prep)  ~1.5 min
 #   bash bench/gpu/run.sh big-prep 0 <outdir>               issue 15: 7B and 2.4B checkpoints (fp16 shards, random init on the GPU), ~3 min
@@ -345,20 +346,28 @@ i16cpu)
     console.log("  all threads (" + j.jsCurve.threads + ") ms/layer of " + j.tokensPerBatch + ": " + ["auto", "js", "wasm"].map((b) => `${b} ${f(s.allThreads[b].msPerLayer)} (first ${f(s.allThreads[b].firstMs)})`).join(", ") + `; ${s.workerChunks} chunks on the threads`);
   ' /tmp/bm/$1.json "$1" 2>&1 | head -8; }
   NC=${I16CPU_TOKENS:-16384}  # a smaller count only to try the phase on a small machine
-  peak i16-cpusearch timeout ${I16CPU_PROF_LIMIT:-90} node dist-bench/bench.cjs cpusearch --model $M --tokens $M/tokens.i32 --n-tokens $NC --seq-len 1024 --batch 4 --provider cpu --reps 1
-  sweepsum i16-cpusearch
+  if [ "${I16CPU_PROF:-1}" != 0 ]; then
+    peak i16-cpusearch timeout ${I16CPU_PROF_LIMIT:-90} node dist-bench/bench.cjs cpusearch --model $M --tokens $M/tokens.i32 --n-tokens $NC --seq-len 1024 --batch 4 --provider cpu --reps 1
+    sweepsum i16-cpusearch
+  fi
   if [ "${I16CPU_FLAGS:-1}" != 0 ]; then
     for fl in --liftoff-only --no-liftoff --no-wasm-dynamic-tiering; do
       peak i16-sweep$fl timeout 45 node $fl dist-bench/bench.cjs cpusearch --model $M --tokens $M/tokens.i32 --n-tokens 4096 --seq-len 1024 --batch 4 --provider cpu --curve-only 1
       sweepsum i16-sweep$fl
     done
   fi
-  for eng in auto ort; do
+  # I16CPU_RUNS: which measurements, in order (default "auto ort"); ov1 / ov0: the default engine with the runner in the
+  # inference worker (as the app runs this model) and the curve of a batch built beside the next batch's dense forward
+  # (ov1, the default there) or after it (ov0); each run ends with a RESULT line (wall, phases, answer)
+  for eng in ${I16CPU_RUNS:-auto ort}; do
     E=/tmp/bm/i16-measure-cpu-$eng-$NC.err; : > $E
     tail -n +1 -F $E 2>/dev/null | grep --line-buffered -E '^PROGRESS' & TP=$!
     LIM=${I16CPU_LIMIT:-150}; [ $eng = ort ] && LIM=${I16CPU_ORT_LIMIT:-60}
-    peak i16-measure-cpu-$eng-$NC timeout $LIM node dist-bench/bench.cjs measure --model $M --tokens $M/tokens.i32 --n-tokens $NC --seq-len 1024 --batch 4 --provider cpu --p 1 --tol 1e-3 --progress 1 --engine $eng
+    case $eng in ov1|ov0) ARGS=(--engine auto --off-thread 1 --overlap-curves ${eng#ov});; *) ARGS=(--engine $eng);; esac
+    peak i16-measure-cpu-$eng-$NC timeout $LIM node dist-bench/bench.cjs measure --model $M --tokens $M/tokens.i32 --n-tokens $NC --seq-len 1024 --batch 4 --provider cpu --p 1 --tol 1e-3 --progress 1 "${ARGS[@]}"
     sleep 1; kill $TP 2>/dev/null
+    node -e 'try { const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop()); const t = j.timingsMs, s = (x) => (x / 1000).toFixed(1);
+      console.log(`RESULT ${process.argv[2]} wall ${j.wallSeconds.toFixed(1)} s (dense ${s(t.dense)}, curves ${s(t.curves)}, search ${s(t.search)}, final ${s(t.final)}) passes ${j.forwardPasses} offThread ${j.offThread} overlap ${j.overlapCurves}; CETT ${j.cett} A ${j.activationRatio} PPL ratio ${j.pplRatio}; thresholds ${JSON.stringify(j.thresholds)}`); } catch (e) { console.log(`RESULT ${process.argv[2]} none (${e.message})`); }' /tmp/bm/i16-measure-cpu-$eng-$NC.json $eng
   done
   ;;
 streamed)

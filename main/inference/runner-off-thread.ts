@@ -258,6 +258,7 @@ export function openRunnerOffThread(ckpt: LoadedCheckpoint, opts: RunnerOptions 
         ...(f.plan ? { plan: f.plan } : {}),
         ...(f.sessionTimings ? { sessionTimings: timings } : {}),
         forward: (req) => ask<ForwardResult>('forward', req),
+        offThread: true,
         ...(f.searchStep ? { searchStep: (req: SearchStepRequest) => ask<SearchStepResult>('searchStep', req) } : {}),
         ...(f.releaseForward ? { releaseForward: () => ask<void>('releaseForward') } : {}),
         // the worker releases its sessions and exits (after a cancel it is on its way out already): settled when it has

@@ -85,6 +85,8 @@ export interface ModelRunner {
   /** whole-model or streamed execution and the memory it was planned for (plan.ts); absent for ONNX-file inputs */
   plan?: ExecutionPlan;
   forward(req: ForwardRequest): Promise<ForwardResult>;
+  /** its calls run on another thread (the inference worker): the caller's thread is free while they run */
+  offThread?: boolean;
   /** the fused search step; absent where the runner cannot build it (ONNX-file inputs) */
   searchStep?(req: SearchStepRequest): Promise<SearchStepResult>;
   /**

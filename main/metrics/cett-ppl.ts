@@ -129,6 +129,7 @@ async function prepareAll(targets: MeasureTarget[], data: EvalData, o: CettPplOp
   for (const t of targets) {
     const pt = new PreparedTarget(t, data.batches, o.thresholdMode, meter, budget, o.curveEngine);
     pt.speculative = o.speculate ?? false;
+    pt.overlapCurves = o.overlapCurves ?? true;
     await pt.prepare();
     pts.push(pt);
   }

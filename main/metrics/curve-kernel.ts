@@ -299,6 +299,42 @@ function shared(x: Float32Array): Float32Array {
   return s;
 }
 
+/**
+ * Shared buffers of a curve's [T, F] operands (the copy of A the threads read, and N), kept between layers and batches
+ * while the pool lives: a fresh SharedArrayBuffer of a 0.1B layer's 4,096 tokens (31 MB) costs its page faults again
+ * at every layer (with the copy into it ~90 ms per layer on the 2-core dev machine, against ~10 ms into a kept one).
+ * A lease holds its buffer until released; a second curve built at the same time gets a fresh one.
+ */
+const scratch: { buf: SharedArrayBuffer; busy: boolean }[] = [];
+const MAX_SCRATCH = 4;
+
+export interface SharedLease {
+  f32: Float32Array;
+  release(): void;
+}
+
+export function leaseShared(length: number): SharedLease {
+  const bytes = length * 4;
+  let s = scratch.find((x) => !x.busy && x.buf.byteLength === bytes);
+  if (!s) {
+    s = { buf: new SharedArrayBuffer(bytes), busy: false };
+    // buffers of another size (another model or batch) are dropped first
+    for (let i = scratch.length - 1; i >= 0; i--) if (!scratch[i].busy && scratch[i].buf.byteLength !== bytes) scratch.splice(i, 1);
+    if (scratch.length < MAX_SCRATCH) scratch.push(s);
+  }
+  const held = s;
+  held.busy = true;
+  return {
+    f32: new Float32Array(held.buf, 0, length),
+    release: () => void (held.busy = false),
+  };
+}
+
+/** frees the kept buffers not leased now (a prepared target's dispose) */
+export function dropCurveScratch(): void {
+  for (let i = scratch.length - 1; i >= 0; i--) if (!scratch[i].busy) scratch.splice(i, 1);
+}
+
 /** W_out [d, F] → [F, d] (a neuron's output direction contiguous) */
 export function transposeDown(wDown: Float32Array, d: number, f: number, out = new Float32Array(f * d)): Float32Array {
   for (let r = 0; r < d; r++) for (let i = 0; i < f; i++) out[i * d + r] = wDown[r * f + i];

@@ -15,7 +15,7 @@ import type { EvalBatch } from './data';
 import { meanNll } from './stats';
 import { AUTHORS_NUM_CANDIDATES, buildLayerCurveParallel, tauFromThresholds, type LayerCurve, type ThresholdMode } from './thresholds';
 import { buildProbeCurve } from './cett-probe';
-import { closeCurvePool } from './curve-kernel';
+import { closeCurvePool, dropCurveScratch } from './curve-kernel';
 import type { SearchRecord } from './types';
 
 export type CurveEngine = 'auto' | 'js' | 'ort' | 'fused';
@@ -143,6 +143,11 @@ export class PreparedTarget {
   readonly fusedStats = { calls: 0, evaluations: 0, iterations: 0, targets: 0, replays: 0 };
   /** fused: search the outer bisection's two possible next targets in the same call (see step) */
   speculative = false;
+  /**
+   * CPU curve ('js'): build batch b's curves while batch b+1's dense forward runs, where the runner runs off the
+   * engine's thread (an inference worker); else one after the other
+   */
+  overlapCurves = true;
 
   constructor(
     readonly target: MeasureTarget,
@@ -202,8 +207,17 @@ export class PreparedTarget {
       await this.target.runner.releaseForward?.();
       return;
     }
+    // the CPU curve overlapped with the next batch's dense forward where that runs off this thread (the curve's
+    // threads meanwhile beside onnxruntime's; the same curves and losses, in the same order)
+    const overlap = this.engine === 'js' && this.overlapCurves && !!this.target.runner.offThread;
+    let next = this.batches.length ? this.denseForward(0) : undefined;
     for (let b = 0; b < this.batches.length; b++) {
-      const curves = await this.densePass(b);
+      const res = await next!;
+      next = overlap && b + 1 < this.batches.length ? this.denseForward(b + 1) : undefined;
+      // a failure here leaves the next forward's rejection handled (it is awaited only on success)
+      next?.catch(() => undefined);
+      const curves = await this.curvesOf(b, res);
+      if (!overlap && b + 1 < this.batches.length) next = this.denseForward(b + 1);
       if (this.cachedBytes + curves.reduce((s, c) => s + c.bytes, 0) <= this.cacheBytes) {
         this.curves[b] = curves;
         this.cachedBytes += curves.reduce((s, c) => s + c.bytes, 0);
@@ -213,12 +227,24 @@ export class PreparedTarget {
   }
 
   private async densePass(b: number): Promise<LayerCurve[]> {
+    return this.curvesOf(b, await this.denseForward(b));
+  }
+
+  /** the dense pass of batch b with its activations captured; sets its dense loss */
+  private async denseForward(b: number): Promise<ForwardResult> {
     const bt = this.batches[b];
-    const { runner, downWeights } = this.target;
-    const res = await runner.forward({ ids: bt.ids, batch: bt.batch, seqLen: bt.seqLen, mode: { kind: 'dense' }, captureActivations: true });
+    const res = await this.target.runner.forward({ ids: bt.ids, batch: bt.batch, seqLen: bt.seqLen, mode: { kind: 'dense' }, captureActivations: true });
     this.meter.pass(bt.batch * bt.seqLen);
     this.denseLoss[b] = meanNll(res.nll);
     if (!res.activations) throw new LabError('INTERNAL', `runner for ${this.target.id} returned no activations`);
+    return res;
+  }
+
+  /** every layer's CETT curve of batch b from its dense pass */
+  private async curvesOf(b: number, res: ForwardResult): Promise<LayerCurve[]> {
+    if (!res.activations) throw new LabError('INTERNAL', `runner for ${this.target.id} returned no activations`);
+    const bt = this.batches[b];
+    const { runner, downWeights } = this.target;
     const { hiddenSize: d, intermediateSize: f } = runner.spec;
     const tokens = bt.batch * bt.seqLen;
     const t0 = performance.now();
@@ -359,7 +385,10 @@ export class PreparedTarget {
   async dispose(): Promise<void> {
     for (const cs of this.curves) for (const cv of cs ?? []) await cv.dispose?.();
     this.curves = [];
-    if (this.engine === 'js') await closeCurvePool(); // the CPU curve's threads (else they end a second after their last curve)
+    if (this.engine === 'js') {
+      await closeCurvePool(); // the CPU curve's threads (else they end a second after their last curve)
+      dropCurveScratch(); // and the shared buffers its curves reused
+    }
   }
 
   /** τ_{l,i} = ε_l / ‖W_out[:, i]‖ in fp32 (paper Sec. 4.1, Eq. 3; the form the authors' code exports). */

@@ -82,4 +82,19 @@ describe('threshold search', () => {
             if (eps > 0) expect(one.cettAt(eps)).toBeCloseTo(cettDirect(inp, eps), 12);
           }
       });
+
+  // the shared buffers of A's copy and N are kept between curves (curve-kernel.ts leaseShared): curves of one shape built
+  // at the same time each get their own, and one built after them reuses one, all with the numbers of a curve built alone
+  it('curves of one shape built at the same time and one after the other: each the curve built alone', async () => {
+    const inps = [1, 2, 3].map((seed) => generatedLayer(seed, 33, 24, 7, 'relu'));
+    const alone = inps.map((inp) => buildLayerCurve(inp, 'authors'));
+    const together = await Promise.all(inps.map((inp) => buildLayerCurveParallel(inp, 'authors', 2)));
+    const after = [];
+    for (const inp of [...inps].reverse()) after.unshift(await buildLayerCurveParallel(inp, 'authors', 2));
+    const ts = Array.from({ length: 30 }, (_, i) => (i / 30) * 2);
+    for (let k = 0; k < inps.length; k++)
+      for (const cv of [together[k], after[k]]) for (const t of ts) expect(Object.is(cv.cettAt(t), alone[k].cettAt(t))).toBe(true);
+    // the three layers differ (else the test could not tell their buffers apart)
+    expect(ts.some((t) => alone[0].cettAt(t) !== alone[1].cettAt(t))).toBe(true);
+  });
 });

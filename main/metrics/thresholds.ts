@@ -24,7 +24,7 @@
  * they are left out of the mean and counted in `zeroNormTokens`.
  */
 import { AUTHORS_CANDIDATES, authorsBisect, authorsEps, authorsGrid } from '../base/authors-search';
-import { curveInThread, curveParallel, curveThreads, transposeDown, type CurveOperands, type PairVisitor } from './curve-kernel';
+import { curveInThread, curveParallel, curveThreads, leaseShared, transposeDown, type CurveOperands, type PairVisitor } from './curve-kernel';
 
 export type ThresholdMode = 'authors' | 'exact';
 export const AUTHORS_NUM_CANDIDATES = AUTHORS_CANDIDATES;
@@ -80,9 +80,13 @@ export interface LayerInput {
 }
 
 export function buildLayerCurve(input: LayerInput, mode: ThresholdMode): LayerCurve {
-  const b = curveBuilder(input, mode);
-  curveInThread(b.op, b.visit);
-  return b.finish();
+  const b = curveBuilder(input, mode, false);
+  try {
+    curveInThread(b.op, b.visit);
+    return b.finish();
+  } finally {
+    b.release();
+  }
 }
 
 /**
@@ -90,26 +94,59 @@ export function buildLayerCurve(input: LayerInput, mode: ThresholdMode): LayerCu
  * the threshold search.
  */
 export async function buildLayerCurveParallel(input: LayerInput, mode: ThresholdMode, threads = curveThreads()): Promise<LayerCurve> {
-  const b = curveBuilder(input, mode);
-  await curveParallel(b.op, b.visit, threads);
-  return b.finish();
+  const b = curveBuilder(input, mode, threads > 1);
+  try {
+    await curveParallel(b.op, b.visit, threads);
+    return b.finish();
+  } finally {
+    b.release();
+  }
 }
 
 interface CurveBuilder {
   op: CurveOperands;
   visit: PairVisitor;
   finish(): LayerCurve;
+  /** gives back the shared buffers of A's copy and N (after finish) */
+  release(): void;
 }
 
-function curveBuilder(input: LayerInput, mode: ThresholdMode): CurveBuilder {
-  const { a, tokens, f, wDown, d, colNorms } = input;
-  // in shared memory: the curve's worker threads read it without a copy
-  const n = neuronNorms(a, tokens, f, colNorms, new Float32Array(new SharedArrayBuffer(tokens * f * 4)));
+/**
+ * N = |A| · colNorms (as neuronNorms) and, with `copy`, A copied into `copy`, in one pass over A: the curve's threads
+ * read both from shared memory (curve-kernel.ts leaseShared keeps those buffers between layers).
+ */
+export function neuronNormsCopy(a: Float32Array, tokens: number, f: number, colNorms: Float32Array, n: Float32Array, copy: Float32Array): void {
+  for (let t = 0; t < tokens; t++) {
+    const o = t * f;
+    for (let i = 0; i < f; i++) {
+      const v = a[o + i];
+      copy[o + i] = v;
+      n[o + i] = Math.abs(v) * colNorms[i];
+    }
+  }
+}
+
+function curveBuilder(input: LayerInput, mode: ThresholdMode, threads: boolean): CurveBuilder {
+  const { tokens, f, wDown, d, colNorms } = input;
+  // in shared memory for the worker threads: N, and A unless it is there already (curve-kernel.ts curveParallel)
+  const nLease = leaseShared(tokens * f);
+  const n = nLease.f32;
+  const aLease = threads && !(input.a.buffer instanceof SharedArrayBuffer) ? leaseShared(tokens * f) : undefined;
+  let a = input.a;
+  if (aLease) {
+    neuronNormsCopy(input.a, tokens, f, colNorms, n, aLease.f32);
+    a = aLease.f32;
+  } else neuronNorms(a, tokens, f, colNorms, n);
   const wT = transposeDown(wDown, d, f);
-  return mode === 'authors' ? authorsBuilder({ a, n, wT, f, d, tokens, cand: authorsGrid(n) }) : exactBuilder({ a, n, wT, f, d, tokens, cand: null });
+  const release = () => {
+    nLease.release();
+    aLease?.release();
+  };
+  const b = mode === 'authors' ? authorsBuilder({ a, n, wT, f, d, tokens, cand: authorsGrid(n) }) : exactBuilder({ a, n, wT, f, d, tokens, cand: null });
+  return { ...b, release };
 }
 
-function authorsBuilder(op: CurveOperands): CurveBuilder {
+function authorsBuilder(op: CurveOperands): Omit<CurveBuilder, 'release'> {
   const cand = op.cand!;
   const K = cand.length;
   const delta = new Float64Array(K);
@@ -152,7 +189,7 @@ function authorsCurve(tokens: number, cand: Float32Array, delta: Float64Array, z
   };
 }
 
-function exactBuilder(op: CurveOperands): CurveBuilder {
+function exactBuilder(op: CurveOperands): Omit<CurveBuilder, 'release'> {
   const total = op.tokens * op.f;
   const vals = new Float32Array(total);
   const jumps = new Float64Array(total);

@@ -21,6 +21,11 @@ export interface CettPplOptions {
    * needs no dense stream (one forward instead of two) at the price of three searches per call
    */
   speculate?: boolean;
+  /**
+   * CPU curve engine ('js'): build a batch's CETT curves while the next batch's dense forward runs, when the runner
+   * runs in the inference worker (default on; the same numbers either way)
+   */
+  overlapCurves?: boolean;
 }
 
 /** Resumable state of the outer search, saved after every completed step. */

@@ -18,7 +18,8 @@ import { writeTinyCheckpoint } from '../../main/checkpoint/testing/tiny';
 import { createRunner } from '../../main/inference/index';
 import { batchStream } from '../../main/metrics/data';
 import { measureCettPpl } from '../../main/metrics/cett-ppl';
-import { readDownWeights } from '../../main/metrics/target';
+import { readDownWeights, type DownWeights } from '../../main/metrics/target';
+import type { ModelRunner } from '../../main/inference/runner-types';
 import { buildLayerCurve, type LayerInput } from '../../main/metrics/thresholds';
 import { buildProbeCurve } from '../../main/metrics/cett-probe';
 import { buildSearchGraph, type SearchTuning } from '../../main/graph/search-graph';
@@ -332,6 +333,60 @@ describe('fused search graph (CPU) = the plain authors algorithm, exactly', () =
       }
     } finally {
       await runner.dispose();
+    }
+  }, 120_000);
+});
+
+describe('CPU curve beside the next dense forward (a runner off the engine thread) = the plain authors algorithm', () => {
+  it('relu and silu: the same CETT, thresholds, PPL ratio and activation ratio with and without the overlap, and the overlap happens', async () => {
+    for (const [act, seed] of [
+      ['relu', 11],
+      ['silu', 12],
+    ] as const) {
+      const { dir, ckpt, data } = await model(act, seed);
+      expect(data.batches.length).toBeGreaterThan(1);
+      const base = await createRunner(ckpt, { provider: 'cpu', maxSeq: 32 });
+      try {
+        const all = await readDownWeights(ckpt);
+        const plain = await plainCettPpl({ runner: base, down: all }, data, 1, 1e-3);
+        // the curves read W_out a layer at a time: the reads made while a dense forward is pending show the overlap
+        let reads = 0;
+        const down: DownWeights = { layers: all.length, layer: async (l) => (reads++, all[l]) };
+        let waitForCurve = false;
+        let captures = 0;
+        const during: boolean[] = [];
+        // as an inference worker's runner looks to the engine: its answer comes later, the engine's thread free meanwhile
+        const runner: ModelRunner = {
+          ...base,
+          offThread: true,
+          forward: async (req) => {
+            const r = await base.forward(req);
+            if (!req.captureActivations || captures++ === 0) return r;
+            const r0 = reads;
+            const until = performance.now() + (waitForCurve ? 10_000 : 30);
+            while (performance.now() < until && !(waitForCurve && reads > r0)) await new Promise((res) => setTimeout(res, 2));
+            during.push(reads > r0);
+            return r;
+          },
+        };
+        const results = [];
+        for (const overlapCurves of [true, false]) {
+          waitForCurve = overlapCurves;
+          captures = 0;
+          during.length = 0;
+          const r = await measureCettPpl({ id: dir, runner, downWeights: down }, data, { p: 1, tol: 1e-3, thresholdMode: 'authors', curveEngine: 'js', overlapCurves });
+          // with the overlap the previous batch's curve is built while each later dense forward is pending; without, never
+          expect(during, `${act} overlap ${overlapCurves}`).toEqual(new Array(data.batches.length - 1).fill(overlapCurves));
+          expect(r.cett).toBe(plain.c);
+          expect(r.thresholdsPerBatch).toEqual(plain.epsPerBatch);
+          results.push(r);
+        }
+        expect(results[0].pplRatio).toBe(results[1].pplRatio);
+        expect(results[0].activationRatio).toBe(results[1].activationRatio);
+        expect(results[0].searchHistory).toEqual(results[1].searchHistory);
+      } finally {
+        await base.dispose();
+      }
     }
   }, 120_000);
 });
