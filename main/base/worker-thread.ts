@@ -54,3 +54,100 @@ export function runWorkerThread<T extends { ok: true }, F extends { ok: false }>
     });
   });
 }
+
+/**
+ * The lifetime of a long-lived worker thread whose calls may be inside onnxruntime (the inference worker,
+ * main/inference/runner-off-thread.ts; a streamed runner's block host, main/inference/block-host.ts). Terminating a
+ * thread inside onnxruntime-node's run() or session creation aborts the whole process (`terminate called after throwing
+ * an instance of 'Napi::Error'`, rc 134, every time on Node 20), and so does process.exit() then. So every call posted
+ * counts as in flight until answered (`posted`, `answered`); `stop()` tells the worker once (`tell`: its cancel or close
+ * message) and arms a backstop: a worker that has not exited after the grace is terminated only if no call is in
+ * flight then; one inside onnxruntime is never terminated, it exits when the call returns.
+ *
+ * Every lifetime is in this thread's register until its worker exits: settleWorkerThreads() stops them all and waits for
+ * their exits, what to await before process.exit().
+ */
+export interface WorkerLifetimeOptions {
+  /** after stop(), how long a worker with no call in flight may take to exit (read when stop() is called: tests shorten it) */
+  graceMs: () => number;
+  /** tells the worker to stop (releases its sessions and exits once its native call, if any, has returned); called once */
+  tell: () => void;
+  /** calls posted before the lifetime began (an open the worker answers once ready) */
+  calls?: number;
+}
+
+const lifetimes = new Set<WorkerLifetime>();
+
+export class WorkerLifetime {
+  private calls: number;
+  private told = false;
+  private gone = false;
+  private backstop: NodeJS.Timeout | undefined;
+  /** settles when the thread has exited (after the worker's own 'exit' listeners have run) */
+  readonly exited: Promise<void>;
+
+  constructor(
+    readonly worker: Worker,
+    private readonly o: WorkerLifetimeOptions,
+  ) {
+    this.calls = o.calls ?? 0;
+    lifetimes.add(this);
+    this.exited = new Promise<void>((resolve) =>
+      worker.once('exit', () => {
+        this.gone = true;
+        this.calls = 0;
+        if (this.backstop) clearTimeout(this.backstop);
+        lifetimes.delete(this);
+        resolve();
+      }),
+    );
+  }
+
+  /** a call was posted: it may be inside onnxruntime until answered */
+  posted(): void {
+    this.calls++;
+  }
+
+  /** a call was answered (or reported ended without an answer) */
+  answered(): void {
+    this.calls = Math.max(0, this.calls - 1);
+  }
+
+  /** calls posted and not answered */
+  get inFlight(): number {
+    return this.calls;
+  }
+
+  /** whether stop() has told the worker to stop */
+  get stopping(): boolean {
+    return this.told;
+  }
+
+  /** tells the worker to stop (once) and arms the backstop; settles when the thread has exited */
+  stop(): Promise<void> {
+    if (!this.told && !this.gone) {
+      this.told = true;
+      this.o.tell();
+      this.backstop = setTimeout(() => {
+        if (!this.gone && this.calls === 0) void this.worker.terminate();
+      }, this.o.graceMs());
+    }
+    return this.exited;
+  }
+}
+
+/**
+ * Stops every worker thread of this thread's register (inference workers, block hosts) and waits until each has exited
+ * (a native call in progress ends by itself first), at most `limitMs`. True when all have exited.
+ */
+export async function settleWorkerThreads(limitMs = 30_000): Promise<boolean> {
+  if (!lifetimes.size) return true;
+  let timer: NodeJS.Timeout | undefined;
+  const all = Promise.all([...lifetimes].map((l) => l.stop())).then(() => true);
+  const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), limitMs)));
+  try {
+    return await Promise.race([all, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

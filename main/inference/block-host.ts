@@ -23,6 +23,7 @@ import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { LabError, type ErrorPayload } from '../api/errors';
 import { workerScriptFor } from '../base/worker-script';
+import { WorkerLifetime } from '../base/worker-thread';
 
 /** a block's session on either host: what the streamed runner needs of it */
 export interface BlockSession {
@@ -107,7 +108,7 @@ export function fromWire(w: WireTensor): ort.Tensor {
 }
 
 export type HostCall =
-  | { id: number; op: 'create'; sid: number; bytes: Uint8Array; options: ort.InferenceSession.SessionOptions; label: string }
+  | { id: number; op: 'create'; sid: number; bytes: Uint8Array; options: ort.InferenceSession.SessionOptions; label: string; warm?: Record<string, WireTensor> }
   | { id: number; op: 'run'; sid: number; feeds: Record<string, WireTensor>; fetches?: string[]; label: string }
   | { id: number; op: 'release'; sid: number }
   | { op: 'close' };
@@ -135,10 +136,8 @@ export class RemoteBlockHost {
   private sid = 1;
   private ended: Error | undefined;
   private failure: Error | undefined;
-  private backstop: NodeJS.Timeout | undefined;
-  /** calls posted (the start included) the worker has not answered: one of them may be inside onnxruntime */
-  private inFlight = 1;
-  private exited: Promise<void>;
+  /** calls posted (the start included) the worker has not answered (one of them may be inside onnxruntime), the backstop */
+  private life: WorkerLifetime;
   /** settles when the worker has loaded onnxruntime and can create sessions */
   readonly ready: Promise<void>;
 
@@ -148,12 +147,19 @@ export class RemoteBlockHost {
     script = blockHostScript(),
   ) {
     this.worker = new Worker(script, { workerData: { runDelayMs: blockHostTesting.runDelayMs } satisfies BlockHostInput });
-    let resolveExit!: () => void;
-    this.exited = new Promise<void>((r) => (resolveExit = r));
+    // told to close, it is ended after the grace only if no call may be inside onnxruntime (that aborts the process)
+    this.life = new WorkerLifetime(this.worker, {
+      calls: 1,
+      graceMs: () => blockHostTesting.graceMs,
+      tell: () => {
+        this.worker.ref(); // until it has exited: the process must not exit while it is inside onnxruntime
+        this.worker.postMessage({ op: 'close' } satisfies HostCall);
+      },
+    });
     this.ready = new Promise<void>((resolve, reject) => this.pending.set(0, { resolve: () => resolve(), reject, what: 'starting' }));
     this.ready.catch(() => undefined);
     this.worker.on('message', (m: HostReply) => {
-      this.inFlight = Math.max(0, this.inFlight - 1);
+      this.life.answered();
       const p = this.pending.get(m.id);
       if (!p) return; // answered after a cancel: dropped
       this.pending.delete(m.id);
@@ -166,28 +172,17 @@ export class RemoteBlockHost {
     });
     this.worker.on('error', (e) => (this.failure = e));
     this.worker.on('exit', (code) => {
-      this.inFlight = 0;
       signal?.removeEventListener('abort', this.onAbort);
-      if (this.backstop) clearTimeout(this.backstop);
       const what = [...this.pending.values()][0]?.what ?? 'idle';
       this.endAll(signal?.aborted ? cancelled() : new LabError('INTERNAL', `the block-host worker stopped (exit code ${code}${this.failure ? `: ${this.failure.message}` : ''}) while ${what}`));
-      resolveExit();
     });
     signal?.addEventListener('abort', this.onAbort, { once: true });
   }
 
   private onAbort = () => {
     this.endAll(cancelled());
-    this.stop();
+    void this.life.stop();
   };
-
-  /** the worker is told to close; ended after the grace only if no call may be inside onnxruntime (that aborts the process) */
-  private stop(): void {
-    if (this.backstop) return; // told already
-    this.worker.ref(); // until it has exited: the process must not exit while it is inside onnxruntime
-    this.worker.postMessage({ op: 'close' } satisfies HostCall);
-    this.backstop = setTimeout(() => this.inFlight === 0 && void this.worker.terminate(), blockHostTesting.graceMs);
-  }
 
   private endAll(e: Error): void {
     this.ended ??= e;
@@ -199,17 +194,22 @@ export class RemoteBlockHost {
     if (this.ended) return Promise.reject(this.ended);
     return new Promise((resolve, reject) => {
       this.pending.set(msg.id, { resolve, reject, what });
-      this.inFlight++;
+      this.life.posted();
       this.worker.ref();
       this.worker.postMessage(msg, transfer);
     });
   }
 
-  /** a session of `bytes` created on the worker's thread: the message is posted before this returns */
-  create(bytes: Uint8Array, options: ort.InferenceSession.SessionOptions, label: string): Promise<BlockSession> {
+  /**
+   * a session of `bytes` created on the worker's thread: the message is posted before this returns; `warm`: feeds of a
+   * call it makes right after the creation (counted in the creation's time, not as a run)
+   */
+  create(bytes: Uint8Array, options: ort.InferenceSession.SessionOptions, label: string, warm?: Record<string, ort.Tensor>): Promise<BlockSession> {
     if (this.signal?.aborted) return Promise.reject(cancelled());
     const sid = this.sid++;
-    const made = this.call({ id: this.next++, op: 'create', sid, bytes, options, label }, `creating the session of block ${label}`);
+    const transfer: ArrayBuffer[] = [];
+    const w = warm ? Object.fromEntries(Object.entries(warm).map(([k, t]) => [k, toWire(t, false, transfer)])) : undefined;
+    const made = this.call({ id: this.next++, op: 'create', sid, bytes, options, label, ...(w ? { warm: w } : {}) }, `creating the session of block ${label}`);
     const release = async () => {
       if (!this.ended) await this.call({ id: this.next++, op: 'release', sid }, `releasing block ${label}`);
     };
@@ -237,8 +237,8 @@ export class RemoteBlockHost {
     this.worker.ref(); // until it has exited
     if (!this.ended) {
       this.endAll(new LabError('INTERNAL', 'the block-host worker was closed'));
-      this.stop();
+      void this.life.stop();
     }
-    await this.exited;
+    await this.life.exited;
   }
 }

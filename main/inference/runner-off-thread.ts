@@ -33,6 +33,7 @@
 import { Worker } from 'node:worker_threads';
 import { LabError, type ErrorPayload } from '../api/errors';
 import { workerScriptFor } from '../base/worker-script';
+import { settleWorkerThreads, WorkerLifetime } from '../base/worker-thread';
 import type { LoadedCheckpoint } from '../checkpoint/types';
 import { checkpointSignature } from './graph-off-thread';
 import type { RunnerOptions } from './index';
@@ -73,24 +74,14 @@ export function runnerOffThread(ckpt: LoadedCheckpoint, opts: { maxSeq?: number;
   return parameterCount(ckpt) * tokensPerCall >= RUNNER_OFF_THREAD_WORK;
 }
 
-/** the live inference workers: each stops (as on a cancel) and resolves once its thread has exited */
-const live = new Set<() => Promise<void>>();
-
 /**
- * Stops every inference worker of this process and waits until each has exited (a native call in progress ends by
- * itself first), at most `limitMs`: what to await before process.exit(), which aborts the process while a worker is
- * inside onnxruntime. True when all have exited.
+ * Stops every inference worker of this thread, and the block-host workers of streamed runners on it, and waits until
+ * each has exited (a native call in progress ends by itself first), at most `limitMs`: what to await before
+ * process.exit(), which aborts the process while a worker is inside onnxruntime. True when all have exited.
+ * (main/base/worker-thread.ts keeps the register of every such worker.)
  */
-export async function settleInferenceWorkers(limitMs = 30_000): Promise<boolean> {
-  if (!live.size) return true;
-  let timer: NodeJS.Timeout | undefined;
-  const all = Promise.all([...live].map((stop) => stop())).then(() => true);
-  const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), limitMs)));
-  try {
-    return await Promise.race([all, late]);
-  } finally {
-    clearTimeout(timer);
-  }
+export function settleInferenceWorkers(limitMs = 30_000): Promise<boolean> {
+  return settleWorkerThreads(limitMs);
 }
 
 /** after a cancel, how long a worker with no call in flight may take to exit before it is terminated (tests shorten it) */
@@ -171,12 +162,17 @@ export function openRunnerOffThread(ckpt: LoadedCheckpoint, opts: RunnerOptions 
   let next = 1;
   let ended: Error | undefined; // set once nothing more can be asked (cancelled, disposed, stopped)
   let failure: Error | undefined;
-  let backstop: NodeJS.Timeout | undefined;
-  let resolveExit!: () => void;
-  const exited = new Promise<void>((r) => (resolveExit = r));
-  /** calls posted (the open included) that the worker has not answered: one of them may be inside onnxruntime */
-  let inFlight = 1;
-  let stopping = false;
+  // calls posted (the open included) that the worker has not answered count as in flight: one of them may be inside
+  // onnxruntime. Told to stop, it releases its sessions and exits once its native call (if any) has returned; one with
+  // no call in flight that has not exited within the grace (longer than a graph worker's own, graph-off-thread.ts: it
+  // is not cut short while it removes its staging folder) is ended; one inside onnxruntime never is (that aborts the
+  // process): it exits when the call returns
+  const life = new WorkerLifetime(worker, {
+    calls: 1,
+    graceMs: () => STOP_GRACE.ms,
+    tell: () => worker.postMessage({ op: 'cancel' } satisfies RunnerCall),
+  });
+  const exited = life.exited;
   const timings: SessionTiming[] = [];
   const setTimings = (t: SessionTiming[] | undefined) => t && timings.splice(0, timings.length, ...t);
 
@@ -189,27 +185,19 @@ export function openRunnerOffThread(ckpt: LoadedCheckpoint, opts: RunnerOptions 
       pending.delete(id);
     }
   };
-  /** tells the worker to stop: it releases its sessions and exits once its native call (if any) has returned */
+  /** tells the worker to stop (the interrupt flag stops a weight read at once) */
   const stop = () => {
     Atomics.store(interrupt, 0, 1);
-    if (stopping) return;
-    stopping = true;
-    worker.postMessage({ op: 'cancel' } satisfies RunnerCall);
-    // one with no call in flight that has not exited within the grace (longer than a graph worker's own, graph-off-thread.ts:
-    // it is not cut short while it removes its staging folder) is ended; one inside onnxruntime never is (that aborts
-    // the process): it exits when the call returns
-    backstop = setTimeout(() => inFlight === 0 && void worker.terminate(), STOP_GRACE.ms);
+    void life.stop();
   };
   const onAbort = () => {
     endAll(cancelled(), true);
     stop();
   };
   signal?.addEventListener('abort', onAbort, { once: true });
-  const settle = () => (stop(), exited);
-  live.add(settle);
 
   worker.on('message', (m: InferenceWorkerReply | { settled: number }) => {
-    if ('settled' in m || m.id >= 0) inFlight = Math.max(0, inFlight - 1);
+    if ('settled' in m || m.id >= 0) life.answered();
     if ('settled' in m) return; // a call that ended after the cancel: nothing is delivered
     const p = pending.get(m.id);
     if (!p) return; // answered after a cancel: dropped
@@ -223,14 +211,10 @@ export function openRunnerOffThread(ckpt: LoadedCheckpoint, opts: RunnerOptions 
   });
   worker.on('error', (e) => (failure = e));
   worker.on('exit', (code) => {
-    live.delete(settle);
-    inFlight = 0;
     signal?.removeEventListener('abort', onAbort);
-    if (backstop) clearTimeout(backstop);
     const what = [...pending.values()].map((p) => p.what)[0] ?? `running ${ckpt.path}`;
     if (signal?.aborted) endAll(cancelled());
     else endAll(new LabError('INTERNAL', `the inference worker stopped (exit code ${code}${failure ? `: ${failure.message}` : ''}) while ${what}`));
-    resolveExit();
   });
 
   function call<T>(msg: Exclude<RunnerCall, { op: 'cancel' }> | { id: 0 }, what: string): Promise<T> {
@@ -238,7 +222,7 @@ export function openRunnerOffThread(ckpt: LoadedCheckpoint, opts: RunnerOptions 
     return new Promise<T>((resolve, reject) => {
       pending.set(msg.id, { resolve: resolve as (v: unknown) => void, reject, what });
       if (msg.id !== 0) {
-        inFlight++;
+        life.posted();
         worker.postMessage(msg);
       }
     });
