@@ -35,8 +35,8 @@
 #                                                           24 and 16 (default, 280 s each; one cap per call gets 560 s) with the block-wise search, peak sampled;
 #                                                           SM_OVERLAP="1 0" runs each cap with and without the paged blocks' overlap;
 #                                                           SM_CONFIGS="name|cap|seconds|flags;…" runs those configurations instead
-#   bash bench/gpu/run.sh streamed-15 <n> <outdir>          issue 15: the 7B at n (16384) in three configurations, one call ≤ 9.5 min: the
-#                                                           default plan under 16 GiB, the same one after another, 6-layer search blocks resident;
+#   bash bench/gpu/run.sh streamed-15 <n> <outdir>          issue 15: the 7B at n (16384) in four configurations, one call ≤ 9.5 min: the
+#                                                           default plan under 16 GiB, with warmed-up blocks, 6-layer search blocks resident, one after another;
 #                                                           REPORT blocks (bench/gpu/stream-report.mjs) also in <outdir>/streamed-report.txt
 #   bash bench/gpu/run.sh s7b <n> <outdir> [cs]             issue 15: 7B at fixed CETT values (cs, default 0.265625,0.253418) ours
 #                                                           and the reference; session timings under onnxruntime settings; verbose-log gaps, ~4 min
@@ -452,14 +452,16 @@ streamed-measure)
   done
   ;;
 streamed-15)
-  # issue 15's three 7B configurations at n (16384) in one call (≤ 9.5 min), each reported by stream-report.mjs (plan,
-  # wall, phases, sessions, FIRST vs later block runs, host<->device bytes, peak, answer):
-  #   plan16: the default plan under a 16 GiB cap (search blocks with overlap: the next created while one runs)
-  #   seq16:  the same cap, blocks one after another (--overlap 0: the 6-layer search blocks of 16:25, larger chunk)
-  #   res6:   search blocks of 6 layers all resident (--device-memory 100, forced): each session created once and run at
-  #           every step, so its later runs against its first say what a fresh session's first run costs
+  # issue 15's 7B configurations at n (16384) in one call (≤ 9.5 min), each reported by stream-report.mjs (plan, wall,
+  # phases, sessions, FIRST vs later block runs, host<->device bytes, peak, answer):
+  #   plan16:  the default plan under a 16 GiB cap (search blocks with overlap: the next created while one runs)
+  #   plan16w: the same with --warm 1 (each search block's session makes a tiny call right after its creation, beside
+  #            the other host's run: does the real first run then cost what a later run does?)
+  #   res6:    search blocks of 6 layers all resident (--device-memory 100, forced): each session created once and run
+  #            at every step, so its later runs against its first say what a fresh session's first run costs
+  #   seq16:   the 16 GiB cap one block after another (--overlap 0: 6 search blocks of 6 layers, as at 16:25)
   # SM15 replaces the list (SM_CONFIGS format); the whole graph's time for the percentage: SM_WHOLE (34.0 s)
-  SM_CONFIGS="${SM15:-plan16|16|200|;seq16|16|170|--overlap 0;res6|100|150|--execution streamed --search-block-layers 6}" bash "$0" streamed-measure "$N" "$OUT"
+  SM_CONFIGS="${SM15:-plan16|16|150|;plan16w|16|150|--warm 1;res6|100|120|--execution streamed --search-block-layers 6;seq16|16|120|--overlap 0}" bash "$0" streamed-measure "$N" "$OUT"
   ;;
 bg)
   # a phase in the background: bash bench/gpu/run.sh bg <name> <outdir> <phase> <n> [arg]; the job's own outdir is

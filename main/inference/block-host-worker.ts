@@ -27,7 +27,8 @@ async function answer(m: Exclude<HostCall, { op: 'close' }>): Promise<void> {
       const p = ort.InferenceSession.create(m.bytes, m.options);
       sessions.set(m.sid, p);
       p.catch(() => sessions.delete(m.sid));
-      await p;
+      const sess = await p;
+      if (m.warm && !closing) await sess.run(Object.fromEntries(Object.entries(m.warm).map(([k, w]) => [k, fromWire(w)])));
       const event: HostEvent = { what: 'create', host: 'remote', label: m.label, start: t0, end: wallMs() };
       if (closing) return;
       port.postMessage({ id: m.id, ok: true, event } satisfies HostReply);

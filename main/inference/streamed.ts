@@ -61,6 +61,8 @@ export interface StreamedContext {
   open(key: Record<string, unknown>, recipe: GraphRecipe, create: SessionCreator<BlockSession>): Promise<BlockSession>;
   /** the job's cancel: the block-host worker stops and releases its sessions */
   signal?: AbortSignal;
+  /** each search block's session makes a tiny call right after its creation, on its host (RunnerOptions.blockWarmup) */
+  warmup?: boolean;
   /** [B,S] ids as an int64 tensor, checked against the vocabulary and maxSeq */
   idsTensor(req: { ids: Int32Array; batch: number; seqLen: number }, what: string): ort.Tensor;
   /** releases what the context holds (graph store) after the runner's sessions */
@@ -266,7 +268,7 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
   const overlapOf = (search: boolean) => !!remote && (search ? !!sp?.overlap : !!plan.overlap);
 
   /** the session of graph `key` on `host`: created there from the bytes the graph store builds (or takes from its cache) */
-  function openOn(host: Host, key: Record<string, unknown>, recipe: GraphRecipe, label: string): { session: Promise<BlockSession>; posted: Promise<void> } {
+  function openOn(host: Host, key: Record<string, unknown>, recipe: GraphRecipe, label: string, warm?: Record<string, ort.Tensor>): { session: Promise<BlockSession>; posted: Promise<void> } {
     // a remote creation is under way once its message is posted; a local one cannot start before this thread is
     // free again (onnxruntime creates in a later macrotask), after the other host's run has been posted
     let posted!: () => void;
@@ -274,13 +276,14 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
     const create: SessionCreator<BlockSession> =
       host === 'remote'
         ? (bytes, so) => {
-            const p = remote!.create(bytes, so, label);
+            const p = remote!.create(bytes, so, label, warm);
             posted();
             return p;
           }
         : async (bytes, so) => {
             const t0 = wallMs();
             const sess = await sessionFactory.create(bytes, so);
+            if (warm) await sess.run(warm);
             timeline.push({ what: 'create', host: 'local', label, start: t0, end: wallMs() });
             return localBlockSession(sess, timeline, label);
           };
@@ -385,6 +388,19 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
   // the plan's token chunk (0 = all at once) bounds a chunk the user's tuning asks for
   if (sp) tuning.chunkTokens = sp.chunkTokens && tuning.chunkTokens ? Math.min(sp.chunkTokens, tuning.chunkTokens) : sp.chunkTokens || tuning.chunkTokens;
 
+  /** a search block's tiny call (RunnerOptions.blockWarmup): 1 sequence of 2 tokens, one target at c = 0, one level */
+  function warmFeeds([from, to]: [number, number]): Record<string, ort.Tensor> {
+    const zeros = () => (dtype === 'float16' ? new ort.Tensor('float16', new Uint16Array(2 * s.hiddenSize), [1, 2, s.hiddenSize]) : new ort.Tensor('float32', new Float32Array(2 * s.hiddenSize), [1, 2, s.hiddenSize]));
+    return {
+      input_ids: new ort.Tensor('int64', new BigInt64Array(2), [1, 2]),
+      c: new ort.Tensor('float32', new Float32Array(1), [1]),
+      lo: new ort.Tensor('int64', new BigInt64Array(to - from), [1, to - from]),
+      hi: new ort.Tensor('int64', new BigInt64Array(to - from), [1, to - from]),
+      iters: new ort.Tensor('int64', new BigInt64Array([1n]), []),
+      ...(from > 0 ? { hidden_in: zeros(), sparse_in: zeros() } : {}),
+    };
+  }
+
   /** the search graph of plan.search block `bi` on `host` */
   function openSearch(bi: number) {
     return (host: Host) => {
@@ -393,7 +409,7 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
       // made each time a block's session is paged in
       const productTransB = searchProductTransB(ctx.provider);
       const o = { dtype, maxSeq, colNorms: ctx.colNorms, fused, tuning, layerGroup: sp!.layerGroup, layers, sparseStream: true, productTransB };
-      return openOn(host, { search: 3, dtype, maxSeq, fused, ...tuning, layerGroup: sp!.layerGroup, layers, sparse: 1, productTransB }, { kind: 'search', options: o }, `search ${layers[0]}-${layers[1]}`);
+      return openOn(host, { search: 3, dtype, maxSeq, fused, ...tuning, layerGroup: sp!.layerGroup, layers, sparse: 1, productTransB }, { kind: 'search', options: o }, `search ${layers[0]}-${layers[1]}`, ctx.warmup ? warmFeeds(layers) : undefined);
     };
   }
 
