@@ -64,3 +64,36 @@ console.log('still here after the grace, worker exited');`,
   expect(exit.stdout).toBe('inside the call\nsettled true\n');
   expect(exit.status).toBe(0);
 }, 120_000);
+
+test("settleInferenceWorkers also waits for a streamed runner's block-host worker on the same thread: process.exit after it, never inside the block's run", async () => {
+  // a block of chained 1024² MatMuls (≈ 1 s on one core here) runs in a block-host worker of this (the engine's) thread
+  const file = path.join(tmp, 'block-host.mts');
+  fs.writeFileSync(
+    file,
+    `import { DT, GraphBuilder } from ${mod('main/graph/onnx-builder.ts')};
+import { fromWire, RemoteBlockHost } from ${mod('main/inference/block-host.ts')};
+import { settleInferenceWorkers } from ${mod('main/inference/runner-off-thread.ts')};
+const N = 1024;
+const g = new GraphBuilder('chain');
+g.input('x', DT.FLOAT, [N, N]);
+let y = 'x';
+for (let i = 0; i < 12; i++) { g.node('MatMul', [y, 'x'], {}, ['m' + i]); y = 'm' + i; }
+g.node('Identity', [y], {}, ['y']);
+g.output('y', DT.FLOAT, [N, N]);
+const host = new RemoteBlockHost(undefined, []);
+await host.ready;
+const sess = await host.create(g.build(), { intraOpNumThreads: 1 }, 'chain');
+const x = fromWire({ type: 'float32', data: new Float32Array(N * N).fill(1e-3), dims: [N, N] });
+let ended = false;
+void sess.run({ x }).catch(() => undefined).finally(() => (ended = true));
+await new Promise((r) => setTimeout(r, 200));
+console.log(ended ? 'the run had ended' : 'inside the run');
+console.log('settled', await settleInferenceWorkers());
+process.exit(0);
+`,
+  );
+  const r = run(file);
+  expect(r.stderr).not.toMatch(/Napi::Error|Aborted/);
+  expect(r.stdout).toBe('inside the run\nsettled true\n');
+  expect(r.status).toBe(0);
+}, 60_000);
