@@ -7,6 +7,7 @@
  * alone and the whole token), the calibration the default makes, and every core per back end (ms per layer).
  * `projectedSeconds` multiplies them out for a whole measurement of --n-tokens. `--curve-only 1`: only the curve's
  * figures (one capture forward), e.g. under V8 flags (`node --liftoff-only …`: bench/gpu/run.sh i16cpu).
+ * `--ops 1`: instead, onnxruntime's per-operator profile of the sparse and the capturing dense CPU graph.
  * `npm run bench -- cpusearch --model DIR --tokens FILE --n-tokens N --seq-len S --batch B --provider cpu`
  */
 import os from 'node:os';
@@ -30,6 +31,11 @@ import {
 import { buildLayerCurve, buildLayerCurveParallel, neuronNorms, tauFromThresholds } from '../main/metrics/thresholds';
 import { downWeightAt } from '../main/metrics/target';
 import { machine, openTarget, parse, writeOut } from './common';
+import { profileByOp } from './profile';
+import * as ort from 'onnxruntime-node';
+import { loadCheckpoint } from '../main/checkpoint/index';
+import { buildLlamaGraph, HALF_WEIGHTS_SESSION_EXTRA, storesHalfWeights } from '../main/graph/llama-graph';
+import { maskFeeds } from '../main/inference/mask-feeds';
 
 /** the first outer steps of the CETT-PPL search (c = 0.5, 0.25, …), as cett-ppl.ts walks them for a ReLU model */
 const OUTER = [0.5, 0.25, 0.125, 0.1875, 0.21875, 0.203125, 0.2109375, 0.21484375, 0.212890625, 0.2138671875];
@@ -69,7 +75,7 @@ function sweepTimes(op: CurveOperands, backend: SweepBackend, k: number) {
 export async function main(argv: string[]): Promise<void> {
   const v = parse(argv);
   const t0 = performance.now();
-  const { target, data } = await openTarget(v);
+  const { target, data, modelDir } = await openTarget(v);
   const openMs = performance.now() - t0;
   const r = target.runner;
   const b = data.batches[0];
@@ -84,6 +90,25 @@ export async function main(argv: string[]): Promise<void> {
     for (let i = 0; i < n; i++) out = await fn();
     return { first, ms: n > 0 ? (performance.now() - s) / n : first, out };
   };
+  if (v.ops === '1') {
+    // --ops 1: only onnxruntime's per-operator profile of the two CPU graphs a measurement runs, as the runner builds
+    // them (fp32 graph, fp16/bf16-stored weights behind Casts): the sparse (cett mask) pass and the capturing dense pass
+    const ckpt = await loadCheckpoint(modelDir);
+    const ids = new ort.Tensor('int64', BigInt64Array.from(b.ids, (x) => BigInt(x)), [b.batch, b.seqLen]);
+    const tau = tauFromThresholds(new Array<number>(L).fill(0.1), r.colNorms).map((t) => Float32Array.from(t));
+    const ops: Record<string, unknown> = {};
+    for (const [name, mode, capture] of [['sparse', 'cett', false], ['capture', 'dense', true]] as const) {
+      const gopts = { dtype: 'float32' as const, mode, capture, maxSeq: b.seqLen, halfWeights: true };
+      const more = storesHalfWeights(ckpt, gopts) ? { extra: HALF_WEIGHTS_SESSION_EXTRA } : {};
+      const s = performance.now();
+      const top = await profileByOp(buildLlamaGraph(ckpt, gopts), 'cpu', { input_ids: ids, ...maskFeeds(r.spec, mode === 'cett' ? { kind: 'cett', tau } : { kind: 'dense' }, b.batch, b.seqLen).feeds }, more);
+      ops[name] = { wallMs: performance.now() - s, kernelMsPerRun: top.reduce((a, x) => a + x.ms, 0), top };
+    }
+    const res = { suite: 'cpusearch-ops', provider: r.provider, tokensPerBatch: T, threads: os.cpus().length, ops, machine: machine(), date: new Date().toISOString() };
+    console.log(JSON.stringify(res));
+    writeOut(v.out, res);
+    return r.dispose();
+  }
   const curveOnly = v['curve-only'] === '1';
   const skipped = { first: 0, ms: 0, out: undefined };
   const dense = curveOnly ? skipped : await timed(() => r.forward({ ids: b.ids, batch: b.batch, seqLen: b.seqLen, mode: { kind: 'dense' } }));

@@ -64,10 +64,10 @@ export async function main(argv: string[]): Promise<void> {
   await r.dispose();
 }
 
-/** Two runs of a graph under onnxruntime's profiler: kernel time per operator and execution provider, top 25. */
-async function profileByOp(bytes: Uint8Array, provider: string, feeds: Record<string, ort.Tensor>): Promise<{ op: string; ms: number; calls: number }[]> {
+/** Two runs of a graph under onnxruntime's profiler: kernel time per operator and execution provider, top 25 (`more`: further session options). */
+export async function profileByOp(bytes: Uint8Array, provider: string, feeds: Record<string, ort.Tensor>, more: ort.InferenceSession.SessionOptions = {}): Promise<{ op: string; ms: number; calls: number }[]> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-prof-'));
-  const sess = await ort.InferenceSession.create(bytes, { executionProviders: [provider], graphOptimizationLevel: 'all', enableProfiling: true, profileFilePrefix: path.join(dir, 'p'), logSeverityLevel: 3 });
+  const sess = await ort.InferenceSession.create(bytes, { executionProviders: [provider], graphOptimizationLevel: 'all', enableProfiling: true, profileFilePrefix: path.join(dir, 'p'), logSeverityLevel: 3, ...more });
   await sess.run(feeds);
   await sess.run(feeds);
   sess.endProfiling();

@@ -20,7 +20,8 @@
 #   bash bench/gpu/run.sh i16cpu  <n> <outdir>         issue 16: the CPU search's phases (bench cpusearch; SWEEP lines: the curve's sweep per
 #        back end and under V8 tier flags), then CETT-PPL-1% on the 16 CPU cores at 16,384 tokens with PROGRESS lines: default
 #        engine (the curve, cut at 150 s), ORT probe (cut at 60 s; I16CPU_ORT_LIMIT=1 skips it)  ≤ 5 min; I16CPU_PROF=0 skips
-#        cpusearch, I16CPU_RUNS="ov1 ov0" measures the curve beside the next dense forward (inference worker) and after it
+#        cpusearch, I16CPU_RUNS="ov1 ov0 ops" measures the curve beside the next dense forward (inference worker) and after it,
+#        and profiles the CPU graphs by operator
 #   bash bench/gpu/run.sh kernels 0 <outdir>     issue 16: one bisection level's kernels by formulation (bench/kernels.ts)  ~2 min
 #   bash bench/gpu/run.sh opsprof 0 <outdir>     issue 16: per-operator profile of one 0.1B search call (after prep)  ~1.5 min
 #   bash bench/gpu/run.sh big-prep 0 <outdir>               issue 15: 7B and 2.4B checkpoints (fp16 shards, random init on the GPU), ~3 min
@@ -359,7 +360,14 @@ i16cpu)
   # I16CPU_RUNS: which measurements, in order (default "auto ort"); ov1 / ov0: the default engine with the runner in the
   # inference worker (as the app runs this model) and the curve of a batch built beside the next batch's dense forward
   # (ov1, the default there) or after it (ov0); each run ends with a RESULT line (wall, phases, answer)
+  # ops: onnxruntime's per-operator profile of the sparse and the capturing dense graph on one batch (OPS lines)
   for eng in ${I16CPU_RUNS:-auto ort}; do
+    if [ $eng = ops ]; then
+      peak i16-ops timeout 90 node dist-bench/bench.cjs cpusearch --model $M --tokens $M/tokens.i32 --n-tokens 4096 --seq-len 1024 --batch 4 --provider cpu --ops 1 > /dev/null
+      node -e 'try { const j = JSON.parse(require("fs").readFileSync("/tmp/bm/i16-ops.json", "utf8").trim().split("\n").pop());
+        for (const [k, v] of Object.entries(j.ops)) console.log(`OPS ${k} kernel ms/run ${v.kernelMsPerRun.toFixed(0)}: ${v.top.slice(0, 14).map((x) => `${x.op.replace("@CPU", "")} ${x.ms.toFixed(0)}`).join(", ")}`); } catch (e) { console.log(`OPS none (${e.message})`); }'
+      continue
+    fi
     E=/tmp/bm/i16-measure-cpu-$eng-$NC.err; : > $E
     tail -n +1 -F $E 2>/dev/null | grep --line-buffered -E '^PROGRESS' & TP=$!
     LIM=${I16CPU_LIMIT:-150}; [ $eng = ort ] && LIM=${I16CPU_ORT_LIMIT:-60}
