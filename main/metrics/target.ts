@@ -121,6 +121,8 @@ export interface BatchThresholds {
 export class PreparedTarget {
   readonly denseLoss: number[] = [];
   private curves: (LayerCurve[] | undefined)[] = [];
+  /** curves still being built after prepare (the last batch's, beside the search's first passes) */
+  private pending: (Promise<LayerCurve[]> | undefined)[] = [];
   private cachedBytes = 0;
   /**
    * 'js': the one-pass curve (thresholds.ts); 'ort': the lazy ORT probe (cett-probe.ts); 'fused': dense pass,
@@ -208,22 +210,34 @@ export class PreparedTarget {
       return;
     }
     // the CPU curve overlapped with the next batch's dense forward where that runs off this thread (the curve's
-    // threads meanwhile beside onnxruntime's; the same curves and losses, in the same order)
+    // threads meanwhile beside onnxruntime's; the same curves and losses, in the same order); the last batch's curves
+    // are still being built while the search's first sparse passes run on the batches before it (curvesFor waits)
     const overlap = this.engine === 'js' && this.overlapCurves && !!this.target.runner.offThread;
-    let next = this.batches.length ? this.denseForward(0) : undefined;
-    for (let b = 0; b < this.batches.length; b++) {
+    const nb = this.batches.length;
+    let next = nb ? this.denseForward(0) : undefined;
+    for (let b = 0; b < nb; b++) {
       const res = await next!;
-      next = overlap && b + 1 < this.batches.length ? this.denseForward(b + 1) : undefined;
+      next = overlap && b + 1 < nb ? this.denseForward(b + 1) : undefined;
       // a failure here leaves the next forward's rejection handled (it is awaited only on success)
       next?.catch(() => undefined);
-      const curves = await this.curvesOf(b, res);
-      if (!overlap && b + 1 < this.batches.length) next = this.denseForward(b + 1);
-      if (this.cachedBytes + curves.reduce((s, c) => s + c.bytes, 0) <= this.cacheBytes) {
-        this.curves[b] = curves;
-        this.cachedBytes += curves.reduce((s, c) => s + c.bytes, 0);
-      } else for (const cv of curves) await cv.dispose?.();
+      if (overlap && nb > 1 && b === nb - 1) {
+        const p = this.curvesOf(b, res).then((curves) => this.keep(b, curves));
+        p.catch(() => undefined); // awaited by curvesFor (or dispose): a failure shows there
+        this.pending[b] = p;
+      } else await this.keep(b, await this.curvesOf(b, res));
+      if (!overlap && b + 1 < nb) next = this.denseForward(b + 1);
       this.meter.step();
     }
+  }
+
+  /** batch b's curves kept when the budget allows (else released after their use); returns them */
+  private async keep(b: number, curves: LayerCurve[]): Promise<LayerCurve[]> {
+    const bytes = curves.reduce((s, c) => s + c.bytes, 0);
+    if (this.cachedBytes + bytes <= this.cacheBytes) {
+      this.curves[b] = curves;
+      this.cachedBytes += bytes;
+    }
+    return curves;
   }
 
   private async densePass(b: number): Promise<LayerCurve[]> {
@@ -370,6 +384,12 @@ export class PreparedTarget {
   }
 
   async curvesFor(b: number): Promise<LayerCurve[]> {
+    const p = this.pending[b];
+    if (p) {
+      this.pending[b] = undefined;
+      const curves = await p;
+      return this.curves[b] ?? curves; // not kept: used this once
+    }
     return this.curves[b] ?? (await this.densePass(b));
   }
 
@@ -383,6 +403,8 @@ export class PreparedTarget {
 
   /** Releases the kept curves (ORT probe sessions). */
   async dispose(): Promise<void> {
+    await Promise.allSettled(this.pending.filter((p) => p));
+    this.pending = [];
     for (const cs of this.curves) for (const cv of cs ?? []) await cv.dispose?.();
     this.curves = [];
     if (this.engine === 'js') {

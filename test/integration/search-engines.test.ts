@@ -354,6 +354,7 @@ describe('CPU curve beside the next dense forward (a runner off the engine threa
         const down: DownWeights = { layers: all.length, layer: async (l) => (reads++, all[l]) };
         let waitForCurve = false;
         let captures = 0;
+        let sparse = 0;
         const during: boolean[] = [];
         // as an inference worker's runner looks to the engine: its answer comes later, the engine's thread free meanwhile
         const runner: ModelRunner = {
@@ -361,7 +362,8 @@ describe('CPU curve beside the next dense forward (a runner off the engine threa
           offThread: true,
           forward: async (req) => {
             const r = await base.forward(req);
-            if (!req.captureActivations || captures++ === 0) return r;
+            // the capturing dense passes after the first, and the first sparse pass (the last batch's curve beside it)
+            if (req.captureActivations ? captures++ === 0 : sparse++ > 0) return r;
             const r0 = reads;
             const until = performance.now() + (waitForCurve ? 10_000 : 30);
             while (performance.now() < until && !(waitForCurve && reads > r0)) await new Promise((res) => setTimeout(res, 2));
@@ -373,10 +375,12 @@ describe('CPU curve beside the next dense forward (a runner off the engine threa
         for (const overlapCurves of [true, false]) {
           waitForCurve = overlapCurves;
           captures = 0;
+          sparse = 0;
           during.length = 0;
           const r = await measureCettPpl({ id: dir, runner, downWeights: down }, data, { p: 1, tol: 1e-3, thresholdMode: 'authors', curveEngine: 'js', overlapCurves });
-          // with the overlap the previous batch's curve is built while each later dense forward is pending; without, never
-          expect(during, `${act} overlap ${overlapCurves}`).toEqual(new Array(data.batches.length - 1).fill(overlapCurves));
+          // with the overlap the previous batch's curve is built while each later dense forward is pending, and the last
+          // batch's while the search's first sparse pass is; without, never
+          expect(during, `${act} overlap ${overlapCurves}`).toEqual(new Array(data.batches.length).fill(overlapCurves));
           expect(r.cett).toBe(plain.c);
           expect(r.thresholdsPerBatch).toEqual(plain.epsPerBatch);
           results.push(r);
