@@ -155,8 +155,22 @@ async function buildMenu(): Promise<void> {
 }
 
 let quitting = false;
-app.on('before-quit', () => {
+/** the engine closes in order on SIGTERM (engine-host.ts: at most 20 s); past this it is left to Electron's own end */
+const ENGINE_EXIT_WAIT_MS = 25_000;
+let engineClosed = false;
+app.on('before-quit', (e) => {
   quitting = true;
+  const child = engine;
+  if (engineClosed || !child?.pid) return;
+  // the quit waits until the engine has closed its session and let its workers' native calls end
+  e.preventDefault();
+  engineClosed = true;
+  const timer = setTimeout(() => app.quit(), ENGINE_EXIT_WAIT_MS);
+  child.once('exit', () => {
+    clearTimeout(timer);
+    app.quit();
+  });
+  child.kill();
 });
 
 app.whenReady().then(() => {
@@ -181,6 +195,5 @@ app.whenReady().then(() => {
 });
 
 app.on('window-all-closed', () => {
-  engine?.kill();
-  app.quit();
+  app.quit(); // before-quit stops the engine
 });
