@@ -121,24 +121,30 @@ test('a cancel during a long call rejects it CANCELLED at once while the event l
   const long = Int32Array.from({ length: 4 * 256 }, () => Math.floor(r() * 8000));
   const L = ckpt.spec.numLayers;
   const meter = stallMeter();
+  const started = performance.now();
   const call = runner.searchStep!({ ids: long, batch: 4, seqLen: 256, targets: [{ c: 0.2, lo: new Array(L).fill(0), hi: new Array(L).fill(65535) }], iters: 16 });
   const second = runner.forward({ ids: long, batch: 4, seqLen: 256, mode: { kind: 'dense' } });
   let settled = false;
   void call.catch(() => undefined).finally(() => (settled = true));
   await new Promise((res) => setTimeout(res, 300));
   expect(settled).toBe(false); // still computing in the worker
-  const t0 = performance.now();
+  let turned = false;
+  setImmediate(() => (turned = true));
   ac.abort();
   const [e1, e2] = await Promise.all([call.catch((e: unknown) => e), second.catch((e: unknown) => e)]);
-  const ms = performance.now() - t0;
+  // at once: in the same turn of the event loop as the cancel, not after the worker's native call (seconds)
+  expect(turned).toBe(false);
   const stall = meter.stop();
   expect(e1).toBeInstanceOf(LabError);
   expect(e1).toMatchObject({ code: 'CANCELLED' });
   expect(e2).toMatchObject({ code: 'CANCELLED' });
-  expect(ms).toBeLessThan(50);
-  expect(stall).toBeLessThan(150); // the search ran on the worker's thread
   await expect(runner.forward({ ids: long, batch: 4, seqLen: 256, mode: { kind: 'dense' } })).rejects.toMatchObject({ code: 'CANCELLED' });
   await runner.dispose(); // the worker has exited (its search step ended by itself, nothing was answered)
+  // the search ran on the worker's thread: the loop's longest gap is a small part of the time the worker's thread was
+  // held by it (from the call to the worker's exit, measured in this run beside the same load); on this thread the
+  // search would have stopped the loop for all of it
+  const heldMs = performance.now() - started;
+  expect(stall).toBeLessThan(heldMs / 4);
   // a cancel before the open is answered too
   await expect(openRunnerOffThread(ckpt, { provider: 'cpu', maxSeq: 256, signal: ac.signal })).rejects.toMatchObject({ code: 'CANCELLED' });
 });
