@@ -175,6 +175,11 @@ describe('ETA (each phase\'s first, warm-up step left out)', () => {
     // the prior: seconds per batch pass by kind (a search step is a pass over all 4 batches: 1 s a batch)
     const { got } = replay({ method: 'cett-ppl', p: 5 }, nb, cheap, { dense: 5, search: 1 });
     const total = got[0].runLeft;
+    // an event before the plan's first (the execution plan's announcement) is at 0 of the run's time already
+    const early: Progress[] = [];
+    const c = withOverall({ progress: (p) => early.push(p) }, planPhases(measureConfigSchema.parse({ ...base, method: 'cett-ppl', p: 5 }), nb), () => 0, { dense: 5, search: 1 });
+    c.progress!({ phase: 'plan', step: 0, of: 1, tokensPerSec: 0, etaSec: null });
+    expect([early[0].overall, early[0].overallBasis]).toEqual([0, 'time']);
     for (const g of got) {
       expect(g.p.overallBasis).toBe('time');
       expect(g.p.overall!).toBeCloseTo((total - g.runLeft) / total, 9);

@@ -181,8 +181,8 @@ export class EtaTracker {
    * rate. Phases done before this process (a resumed p% sweep's) count as their work at their kind's rate.
    */
   timeFraction(overall: number, t: number): number | null {
-    if (this.t0 < 0) return null;
-    const left = this.workLeft(this.at, overall, (k) => this.barRate(k));
+    // (before the plan's first event, e.g. the execution plan's announcement: nothing spent, all of it to come)
+    const left = this.workLeft(Math.max(0, this.at), overall, (k) => this.barRate(k));
     if (left === null) return null;
     let before = 0;
     for (let j = 0; j < this.plan.length; j++) {
@@ -191,7 +191,7 @@ export class EtaTracker {
       if (r === null) return null;
       before += r * (this.ends[j] - (j > 0 ? this.ends[j - 1] : 0));
     }
-    const spent = Math.max(0, t - this.t0) + before;
+    const spent = (this.t0 < 0 ? 0 : Math.max(0, t - this.t0)) + before;
     return spent + left > 0 ? spent / (spent + left) : null;
   }
 
@@ -256,11 +256,11 @@ export function withOverall(ctl: RunControl, plan: PlannedPhase[], now: () => nu
       }
       // an event outside the plan (the execution plan's announcement) leaves the ETAs as they were
       const inPlan = at >= 0 && plan[at].phase === p.phase;
-      const t = inPlan ? now() : 0;
+      const t = now();
       if (inPlan) last = eta.update(t, at, p.step, p.of, overall);
       // what the bar shows: the share of the run's time once every kind of phase has a rate (its own or the prior's);
       // before, the share of forward passes (the finished points of a resumed sweep in it), marked as such
-      const time = inPlan ? eta.timeFraction(overall, t) : lastTime;
+      const time = inPlan || at < 0 ? eta.timeFraction(overall, t) : lastTime;
       lastTime = time;
       // (the positional figure counts a done phase only once the run is past it: it is counted here from the start)
       const work = Math.min(1, overall + plan.reduce((s, q, i) => s + (q.done && i > at ? q.weight : 0), 0) / total);

@@ -215,7 +215,8 @@ test.skipIf(!canSession || !canInspect || !canMeasure)('journey: new session →
     .poll(
       async () => {
         const status = (await job.getAttribute('data-status')) ?? '';
-        if (status === 'running' && (await job.getByTestId('job-progress').count())) bars.push((await job.getByTestId('job-progress').getAttribute('aria-valuenow').catch(() => 'gone')) ?? 'estimating');
+        // (from the run's first event on: before it the job is only starting)
+        if (status === 'running' && (await job.getByTestId('job-phase').count()) && (await job.getByTestId('job-progress').count())) bars.push((await job.getByTestId('job-progress').getAttribute('aria-valuenow').catch(() => 'gone')) ?? 'estimating');
         return status;
       },
       { timeout: 240_000, interval: 200 },
