@@ -15,8 +15,11 @@ test('a recent session opens from anywhere on its row, and from the keyboard', a
   const alpha = path.join(work, 'alpha.sparsitylab');
   const beta = path.join(work, 'beta.sparsitylab');
   const status = async () => ((await page.getByTestId('status-session').count()) ? ((await page.getByTestId('status-session').textContent()) ?? '') : '');
-  // beta opened once (through the session view), so both are recent; beta is the open one
-  await page.goto(`${server.url}#/session?do=open&path=${encodeURIComponent(beta)}`);
+  // beta opened once (through the session view), so both are recent; beta is the open one. (First the page has the
+  // server's session, alpha, open: the app opens it as it starts, which would otherwise race the view's open.)
+  await page.goto(server.url);
+  await expect.poll(status, { timeout: 30_000 }).toBe(alpha);
+  await page.evaluate((b) => (location.hash = `#/session?do=open&path=${encodeURIComponent(b)}`), beta);
   await expect.poll(status, { timeout: 30_000 }).toBe(beta);
   await page.evaluate(() => (location.hash = '#/'));
   const row = (file: string) => page.getByTestId('recent-row').filter({ hasText: file });
