@@ -20,6 +20,7 @@ import { batchStream } from '../../main/metrics/data';
 import { measureCettPpl } from '../../main/metrics/cett-ppl';
 import { readDownWeights, type DownWeights } from '../../main/metrics/target';
 import type { ModelRunner } from '../../main/inference/runner-types';
+import { openRunnerOffThread } from '../../main/inference/runner-off-thread';
 import { buildLayerCurve, type LayerInput } from '../../main/metrics/thresholds';
 import { buildProbeCurve } from '../../main/metrics/cett-probe';
 import { buildSearchGraph, type SearchTuning } from '../../main/graph/search-graph';
@@ -388,6 +389,20 @@ describe('CPU curve beside the next dense forward (a runner off the engine threa
         expect(results[0].pplRatio).toBe(results[1].pplRatio);
         expect(results[0].activationRatio).toBe(results[1].activationRatio);
         expect(results[0].searchHistory).toEqual(results[1].searchHistory);
+        if (act === 'relu') {
+          // and a real inference worker's runner (its forwards on another thread, the curves here meanwhile)
+          const off = await openRunnerOffThread(ckpt, { provider: 'cpu', maxSeq: 32 });
+          try {
+            expect(off.offThread).toBe(true);
+            const r = await measureCettPpl({ id: dir, runner: off, downWeights: all }, data, { p: 1, tol: 1e-3, thresholdMode: 'authors', curveEngine: 'js' });
+            expect(r.cett).toBe(plain.c);
+            expect(r.thresholdsPerBatch).toEqual(plain.epsPerBatch);
+            expect(r.activationRatio).toBe(results[0].activationRatio);
+            expect(r.pplRatio).toBe(results[0].pplRatio);
+          } finally {
+            await off.dispose();
+          }
+        }
       } finally {
         await base.dispose();
       }
