@@ -221,13 +221,15 @@ export class PreparedTarget {
       // a failure here leaves the next forward's rejection handled (it is awaited only on success)
       next?.catch(() => undefined);
       if (overlap && nb > 1 && b === nb - 1) {
-        const p = this.curvesOf(b, res).then((curves) => this.keep(b, curves));
+        const p = this.curvesOf(b, res).then((curves) => (dropCurveScratch(), this.keep(b, curves)));
         p.catch(() => undefined); // awaited by curvesFor (or dispose): a failure shows there
         this.pending[b] = p;
       } else await this.keep(b, await this.curvesOf(b, res));
       if (!overlap && b + 1 < nb) next = this.denseForward(b + 1);
       this.meter.step();
     }
+    // the curves' shared buffers (2 × tokens × d_f × 4 bytes) are not held through the search
+    if (!this.pending.some((p) => p)) dropCurveScratch();
   }
 
   /** batch b's curves kept when the budget allows (else released after their use); returns them */
