@@ -31,7 +31,7 @@ export const benchOptions = {
   execution: { type: 'string' }, // auto (default) | whole | streamed
   'block-layers': { type: 'string' }, // streamed: layers per block (default: planned)
   'search-block-layers': { type: 'string' }, // streamed: layers per block of the fused search (default: planned)
-  warm: { type: 'string' }, // streamed: 1 = each paged search block's session makes a tiny call right after its creation
+  warm: { type: 'string' }, // streamed: each paged search block's session makes a call of zeros right after its creation: 1 = 1 × 2 tokens, s<n> = n sequences of the run's length
   overlap: { type: 'string' }, // streamed: 1 = the next paged block created while one computes, 0 = one after another (default: on CUDA only)
   'off-thread': { type: 'string' }, // 1 = the runner in the inference worker (main/inference/runner-off-thread.ts), as the engine runs large CPU jobs
   search: { type: 'string' }, // fused CETT search tuning, e.g. levels=2,chunk=4096,nin=1 (search-graph.ts SearchTuning)
@@ -78,7 +78,7 @@ export async function openTarget(v: ReturnType<typeof parse>): Promise<{ target:
     ...(v.execution ? { execution: v.execution as never } : {}),
     ...(v['block-layers'] ? { blockLayers: Number(v['block-layers']) } : {}),
     ...(v['search-block-layers'] ? { searchBlockLayers: Number(v['search-block-layers']) } : {}),
-    ...(v.warm === '1' ? { blockWarmup: true } : {}),
+    ...(v.warm === '1' ? { blockWarmup: true } : /^s[1-9]\d*$/.test(v.warm ?? '') ? { blockWarmup: Number(v.warm!.slice(1)) } : {}),
     ...(v.overlap ? { blockOverlap: v.overlap === '1' } : {}),
     ...(v.search ? { searchTuning: parseSearchTuning(v.search, '--search') } : {}),
     ...(v.ort ? { ortSession: parseOrtSessionTuning(v.ort, '--ort') } : {}),

@@ -464,12 +464,14 @@ streamed-15)
   # phases, sessions, FIRST vs later block runs, host<->device bytes, peak, answer):
   #   plan16:  the default plan under a 16 GiB cap (search blocks with overlap: the next created while one runs)
   #   plan16w: the same with --warm 1 (each search block's session makes a tiny call right after its creation, beside
-  #            the other host's run: does the real first run then cost what a later run does?)
+  #            the other host's run: does the real first run then cost what a later run does? 19:27: no, 934 vs 957 ms)
+  #   plan16s1: the same with --warm s1 (the warm-up call is one sequence of the run's length: the shapes' kernels,
+  #            plans and part of the arena before the real run)
   #   res6:    search blocks of 6 layers all resident (--device-memory 100, forced): each session created once and run
   #            at every step, so its later runs against its first say what a fresh session's first run costs
   #   seq16:   the 16 GiB cap one block after another (--overlap 0: 6 search blocks of 6 layers, as at 16:25)
   # SM15 replaces the list (SM_CONFIGS format); the whole graph's time for the percentage: SM_WHOLE (34.0 s)
-  SM_CONFIGS="${SM15:-plan16|16|150|;plan16w|16|150|--warm 1;res6|100|120|--execution streamed --search-block-layers 6;seq16|16|120|--overlap 0}" bash "$0" streamed-measure "$N" "$OUT"
+  SM_CONFIGS="${SM15:-plan16|16|150|;plan16s1|16|150|--warm s1;res6|100|120|--execution streamed --search-block-layers 6;seq16|16|120|--overlap 0}" bash "$0" streamed-measure "$N" "$OUT"
   ;;
 bg)
   # a phase in the background: bash bench/gpu/run.sh bg <name> <outdir> <phase> <n> [arg]; the job's own outdir is

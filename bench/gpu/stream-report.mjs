@@ -23,7 +23,7 @@ try {
 }
 let peak = "n/a";
 try {
-  const xs = fs.readFileSync(memFile, "utf8").trim().split("\n").map(Number).filter(Number.isFinite);
+  const xs = fs.readFileSync(memFile, "utf8").trim().split("\n").filter((l) => l.trim()).map(Number).filter(Number.isFinite);
   if (xs.length) peak = Math.max(...xs);
 } catch {
   /* no samples */

@@ -50,12 +50,13 @@ export interface RunnerOptions {
    */
   blockOverlap?: boolean;
   /**
-   * streamed: each paged search block's session makes one tiny call (1 sequence of 2 tokens, zeros) on its host right
-   * after its creation, so what a fresh session's first run pays beyond its compute (handles, workspaces) is paid
-   * there, beside the other host's run, not in the block's real first run. Off by default (an experiment: bench
-   * `--warm 1`, BENCHMARKS.md says whether it pays)
+   * streamed: each paged search block's session makes one call of zeros on its host right after its creation (true: 1
+   * sequence of 2 tokens; a number: that many sequences of maxSeq tokens), so what a fresh session's first run pays
+   * beyond its compute is paid there, beside the other host's run, not in the block's real first run. Off by default
+   * (an experiment, bench `--warm 1|<seqs>`: on the H200 the 2-token call did not shorten the first runs,
+   * BENCHMARKS.md 2026-12-04 19:27)
    */
-  blockWarmup?: boolean;
+  blockWarmup?: boolean | number;
   /** sequences per measurement batch: the planned chunk never exceeds it (default 4096) */
   batchSeqs?: number;
   /** how the fused CETT search evaluates candidates (search-graph.ts SearchTuning; the answer does not depend on it) */
@@ -291,7 +292,7 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
       {
         ckpt, provider, dtype, fused, halfWeights, maxSeq, colNorms, fallbackReasons: reasons, idsTensor, signal: opts.signal,
         ...(opts.searchTuning ? { searchTuning: opts.searchTuning } : {}),
-        ...(opts.blockWarmup ? { warmup: true } : {}),
+        ...(opts.blockWarmup ? { warmup: { seqs: typeof opts.blockWarmup === 'number' ? Math.max(0, Math.floor(opts.blockWarmup)) : 0 } } : {}),
         open: (key, recipe, create) => store!.session(key, recipe, storesHalfWeights(ckpt, { dtype, halfWeights }) ? halfSessOpts : sessOpts, create),
         dispose: () => store?.dispose(),
       },

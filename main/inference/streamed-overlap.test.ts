@@ -149,8 +149,10 @@ describe('paged blocks created while the block before them runs', () => {
     expect(want0.cett).toBeGreaterThan(0.01);
     expect(want0.cett).toBeLessThan(0.9);
     const got: Awaited<ReturnType<typeof measure>>[] = [];
-    // (fused: also with each search block's session warmed up by a tiny call after its creation, RunnerOptions.blockWarmup)
-    for (const [blockOverlap, blockWarmup] of curveEngine === 'fused' ? [[true, false], [false, false], [true, true]] : [[true, false], [false, false]]) {
+    // (fused: also with each search block's session warmed up by a call after its creation, RunnerOptions.blockWarmup:
+    // 1 × 2 tokens, and one sequence of the run's length)
+    const runs: [boolean, boolean | number][] = curveEngine === 'fused' ? [[true, false], [false, false], [true, true], [true, 1]] : [[true, false], [false, false]];
+    for (const [blockOverlap, blockWarmup] of runs) {
       got.push(
         await measure({ execution: 'streamed', blockLayers: k, deviceMemoryBytes: cap, blockOverlap, blockWarmup }, (runner) => {
           expect((runner as Streamed).streamStats.overlap).toBe(blockOverlap);

@@ -61,8 +61,11 @@ export interface StreamedContext {
   open(key: Record<string, unknown>, recipe: GraphRecipe, create: SessionCreator<BlockSession>): Promise<BlockSession>;
   /** the job's cancel: the block-host worker stops and releases its sessions */
   signal?: AbortSignal;
-  /** each search block's session makes a tiny call right after its creation, on its host (RunnerOptions.blockWarmup) */
-  warmup?: boolean;
+  /**
+   * each search block's session makes a call right after its creation, on its host (RunnerOptions.blockWarmup): of
+   * `seqs` sequences of maxSeq tokens, or 1 of 2 tokens when seqs is 0
+   */
+  warmup?: { seqs: number };
   /** [B,S] ids as an int64 tensor, checked against the vocabulary and maxSeq */
   idsTensor(req: { ids: Int32Array; batch: number; seqLen: number }, what: string): ort.Tensor;
   /** releases what the context holds (graph store) after the runner's sessions */
@@ -388,11 +391,16 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
   // the plan's token chunk (0 = all at once) bounds a chunk the user's tuning asks for
   if (sp) tuning.chunkTokens = sp.chunkTokens && tuning.chunkTokens ? Math.min(sp.chunkTokens, tuning.chunkTokens) : sp.chunkTokens || tuning.chunkTokens;
 
-  /** a search block's tiny call (RunnerOptions.blockWarmup): 1 sequence of 2 tokens, one target at c = 0, one level */
-  function warmFeeds([from, to]: [number, number]): Record<string, ort.Tensor> {
-    const zeros = () => (dtype === 'float16' ? new ort.Tensor('float16', new Uint16Array(2 * s.hiddenSize), [1, 2, s.hiddenSize]) : new ort.Tensor('float32', new Float32Array(2 * s.hiddenSize), [1, 2, s.hiddenSize]));
+  /**
+   * a search block's warm-up call (RunnerOptions.blockWarmup): zeros, one target at c = 0, one level; B sequences of S
+   * tokens (1 × 2 unless asked for more: kernels, plans and the arena are sized by the shapes a call meets)
+   */
+  function warmFeeds([from, to]: [number, number], seqs: number): Record<string, ort.Tensor> {
+    const [B, S] = seqs > 0 ? [seqs, maxSeq] : [1, 2];
+    const n = B * S * s.hiddenSize;
+    const zeros = () => (dtype === 'float16' ? new ort.Tensor('float16', new Uint16Array(n), [B, S, s.hiddenSize]) : new ort.Tensor('float32', new Float32Array(n), [B, S, s.hiddenSize]));
     return {
-      input_ids: new ort.Tensor('int64', new BigInt64Array(2), [1, 2]),
+      input_ids: new ort.Tensor('int64', new BigInt64Array(B * S), [B, S]),
       c: new ort.Tensor('float32', new Float32Array(1), [1]),
       lo: new ort.Tensor('int64', new BigInt64Array(to - from), [1, to - from]),
       hi: new ort.Tensor('int64', new BigInt64Array(to - from), [1, to - from]),
@@ -409,7 +417,7 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
       // made each time a block's session is paged in
       const productTransB = searchProductTransB(ctx.provider);
       const o = { dtype, maxSeq, colNorms: ctx.colNorms, fused, tuning, layerGroup: sp!.layerGroup, layers, sparseStream: true, productTransB };
-      return openOn(host, { search: 3, dtype, maxSeq, fused, ...tuning, layerGroup: sp!.layerGroup, layers, sparse: 1, productTransB }, { kind: 'search', options: o }, `search ${layers[0]}-${layers[1]}`, ctx.warmup ? warmFeeds(layers) : undefined);
+      return openOn(host, { search: 3, dtype, maxSeq, fused, ...tuning, layerGroup: sp!.layerGroup, layers, sparse: 1, productTransB }, { kind: 'search', options: o }, `search ${layers[0]}-${layers[1]}`, ctx.warmup ? warmFeeds(layers, ctx.warmup.seqs) : undefined);
     };
   }
 
