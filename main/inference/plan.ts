@@ -119,7 +119,8 @@ export type SearchPlan = NonNullable<ExecutionPlan['search']>;
  * 2.5 GiB weights + 10.03 GiB activations, formula 11.43 GiB (0.88); 16 blocks of 2 layers, 8,192-token chunks, the next
  * block's weights beside: 7,989 MiB = 0.5 + 1.74 + 5.55 GiB, formula 7.73 GiB (0.72); the whole search graph (32 layers,
  * all tokens at once, 50,777 MiB with one copy of the weights, 2026-12-04 15:08) 36.5 GiB against 38.4 (0.95). 1.1
- * keeps ≥ 15% above every one of them (plan.test.ts checks the three). (The formula before, with one layer group's a and an arena factor of 2, said 15.05 GiB at 6 layers
+ * keeps ≥ 15% above every one of them (plan.test.ts checks the three). The plan made with it, 8 blocks of 4 layers with
+ * every token at once and the next block's weights beside, peaked at 11,571 MiB for 15,063 MiB planned (19:27). (The formula before, with one layer group's a and an arena factor of 2, said 15.05 GiB at 6 layers
  * and 14.2 at 2: 1.6× and 0.8× what was used; its activations did not grow with the block's layers, the measured did.)
  */
 export const SEARCH_ARENA_FACTOR = 1.1;
@@ -158,7 +159,9 @@ export function searchBlockBytes(spec: ModelSpec, o: { dtype: 'float32' | 'float
  * run of a freshly created session took about 0.6 s more than the whole graph's time for its layers (6-layer blocks
  * 0.96 s per run against 0.41; 2-layer blocks 0.85 against 0.14), and creating a session about 0.3 s per GiB of its
  * weights (72 sessions of 2.1 GiB: 45.5 s; 193 of 0.8 GiB: 54.9 s). With overlap the creation runs beside the other
- * host's run (52.7 of 54.9 s hidden), the fresh session's run cost stays. The planner compares paged plans with these.
+ * host's run (52.7 of 54.9 s hidden), the fresh session's run cost stays (19:27, 8 blocks of 4 layers with overlap:
+ * 0.96 s per run against the whole graph's 0.28 s for 4 layers; 41.1 of 42.3 s of creation hidden; a 2-token call
+ * right after each creation did not shorten the runs). The planner compares paged plans with these.
  */
 export const PAGED_RUN_SECONDS = 0.6;
 export const CREATE_SECONDS_PER_GIB = 0.3;
