@@ -4,7 +4,7 @@
 // or obeyed, as the case says. A terminated thread exits with code 1, one that ends by itself with 0.
 import { Worker } from 'node:worker_threads';
 import { afterEach, expect, test } from 'vitest';
-import { settleWorkerThreads, WorkerLifetime } from './worker-thread';
+import { countNestedCalls, settleWorkerThreads, WorkerLifetime } from './worker-thread';
 
 const started: Worker[] = [];
 afterEach(async () => {
@@ -91,4 +91,45 @@ test('settleWorkerThreads stops every registered worker and waits for its exit; 
   c.worker.postMessage({ op: 'hold', ms: 800 });
   expect(await settleWorkerThreads(100)).toBe(false);
   expect(await c.code).toBe(0); // then exits by itself once the call returned
+});
+
+test("a stopped worker is not ended while its nested workers have a call in flight: the backstop starts over, then ends it", async () => {
+  const { worker, code } = spawn('ignore');
+  await ready(worker);
+  const nested = new Int32Array(new SharedArrayBuffer(4));
+  Atomics.store(nested, 0, 1); // the worker's own block host is inside a session's creation
+  const life = new WorkerLifetime(worker, { nested, graceMs: () => 50, tell: () => worker.postMessage({ op: 'stop' }) });
+  void life.stop();
+  await new Promise((r) => setTimeout(r, 400)); // eight graces
+  let exitCode: number | undefined;
+  void code.then((c) => (exitCode = c));
+  expect(exitCode).toBeUndefined();
+  const t0 = Date.now();
+  Atomics.store(nested, 0, 0); // the nested call returned (the nested worker exited)
+  expect(await code).toBe(1); // ended at the next grace, as any worker that does not exit after a stop
+  expect(Date.now() - t0).toBeLessThan(2000);
+});
+
+test('countNestedCalls: the lifetimes made on a thread add their calls in flight to its counter, until answered or exited', async () => {
+  const counter = new Int32Array(new SharedArrayBuffer(4));
+  countNestedCalls(counter);
+  try {
+    const a = spawn('obey');
+    const b = spawn('obey');
+    await Promise.all([ready(a.worker), ready(b.worker)]);
+    const la = new WorkerLifetime(a.worker, { calls: 1, graceMs: () => 5000, tell: () => a.worker.postMessage({ op: 'stop' }) });
+    const lb = new WorkerLifetime(b.worker, { graceMs: () => 5000, tell: () => b.worker.postMessage({ op: 'stop' }) });
+    lb.posted();
+    lb.posted();
+    expect(Atomics.load(counter, 0)).toBe(3);
+    la.answered();
+    la.answered(); // nothing more in flight: the count does not go below what was posted
+    expect(Atomics.load(counter, 0)).toBe(2);
+    await lb.stop(); // exits with two calls unanswered: they no longer count
+    expect(Atomics.load(counter, 0)).toBe(0);
+    await la.stop();
+    expect(Atomics.load(counter, 0)).toBe(0);
+  } finally {
+    countNestedCalls(undefined);
+  }
 });

@@ -66,6 +66,14 @@ export function runWorkerThread<T extends { ok: true }, F extends { ok: false }>
  *
  * Every lifetime is in this thread's register until its worker exits: settleWorkerThreads() stops them all and waits for
  * their exits, what to await before process.exit().
+ *
+ * Nested workers: a worker that starts workers of its own (the inference worker running a streamed runner, whose block
+ * host creates and runs sessions on a thread of its own) is ended with them. Its thread counts their calls in flight
+ * in a shared counter (`countNestedCalls`, given to it by its starter), and its starter's backstop (`nested`) does not
+ * end it while that count is above zero: the backstop starts over, so the worker gets its grace again once the nested
+ * native call has returned (and the nested worker has exited or answered). The count falls to zero when a nested
+ * worker exits, whatever it left unanswered: a cancelled worker's release is waited for only while a native call is
+ * under way, never unboundedly.
  */
 export interface WorkerLifetimeOptions {
   /** after stop(), how long a worker with no call in flight may take to exit (read when stop() is called: tests shorten it) */
@@ -74,15 +82,29 @@ export interface WorkerLifetimeOptions {
   tell: () => void;
   /** calls posted before the lifetime began (an open the worker answers once ready) */
   calls?: number;
+  /** [0]: the calls in flight of the worker's own nested workers (it calls countNestedCalls with the same memory) */
+  nested?: Int32Array;
 }
 
 const lifetimes = new Set<WorkerLifetime>();
+/** where this thread's calls in flight (of all its lifetimes) are counted for the thread that started it */
+let nestedCounter: Int32Array | undefined;
+
+/**
+ * In a worker thread: counts the calls in flight of every worker this thread starts into `counter[0]` (an Int32Array
+ * over a SharedArrayBuffer its starter passes as WorkerLifetimeOptions.nested), from the lifetimes made after this call.
+ */
+export function countNestedCalls(counter: Int32Array | undefined): void {
+  nestedCounter = counter;
+}
 
 export class WorkerLifetime {
   private calls: number;
   private told = false;
   private gone = false;
   private backstop: NodeJS.Timeout | undefined;
+  /** the counter this thread's calls are added to (countNestedCalls), as it was when the lifetime began */
+  private readonly counter = nestedCounter;
   /** settles when the thread has exited (after the worker's own 'exit' listeners have run) */
   readonly exited: Promise<void>;
 
@@ -91,10 +113,12 @@ export class WorkerLifetime {
     private readonly o: WorkerLifetimeOptions,
   ) {
     this.calls = o.calls ?? 0;
+    if (this.counter) Atomics.add(this.counter, 0, this.calls);
     lifetimes.add(this);
     this.exited = new Promise<void>((resolve) =>
       worker.once('exit', () => {
         this.gone = true;
+        if (this.counter) Atomics.sub(this.counter, 0, this.calls);
         this.calls = 0;
         if (this.backstop) clearTimeout(this.backstop);
         lifetimes.delete(this);
@@ -105,12 +129,16 @@ export class WorkerLifetime {
 
   /** a call was posted: it may be inside onnxruntime until answered */
   posted(): void {
+    if (this.gone) return;
     this.calls++;
+    if (this.counter) Atomics.add(this.counter, 0, 1);
   }
 
   /** a call was answered (or reported ended without an answer) */
   answered(): void {
-    this.calls = Math.max(0, this.calls - 1);
+    if (this.calls === 0) return;
+    this.calls--;
+    if (this.counter) Atomics.sub(this.counter, 0, 1);
   }
 
   /** calls posted and not answered */
@@ -128,11 +156,18 @@ export class WorkerLifetime {
     if (!this.told && !this.gone) {
       this.told = true;
       this.o.tell();
-      this.backstop = setTimeout(() => {
-        if (!this.gone && this.calls === 0) void this.worker.terminate();
-      }, this.o.graceMs());
+      this.arm(this.o.graceMs());
     }
     return this.exited;
+  }
+
+  /** the backstop: ends the worker after `ms` if no call of its own is in flight; while a nested one is, starts over */
+  private arm(ms: number): void {
+    this.backstop = setTimeout(() => {
+      if (this.gone || this.calls > 0) return; // inside onnxruntime: it exits when the call returns
+      if (this.o.nested && Atomics.load(this.o.nested, 0) > 0) this.arm(ms);
+      else void this.worker.terminate();
+    }, ms);
   }
 }
 

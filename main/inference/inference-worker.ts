@@ -8,6 +8,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { LabError, toErrorPayload } from '../api/errors';
+import { countNestedCalls } from '../base/worker-thread';
 import { loadCheckpoint } from '../checkpoint/load';
 import { inspectOnnx, onnxCheckpoint } from '../checkpoint/onnx';
 import { watchInterrupt } from '../checkpoint/interrupt';
@@ -18,6 +19,8 @@ import type { ForwardResult, ModelRunner } from './runner-types';
 
 const input = workerData as InferenceWorkerInput;
 watchInterrupt(input.interrupt);
+// a streamed runner's block-host workers count their calls in flight where the engine's backstop sees them
+countNestedCalls(input.nested);
 const abort = new AbortController();
 const port = parentPort!;
 let runner: ModelRunner | undefined;

@@ -19,7 +19,8 @@
  * written after the cancel. The worker is never terminated while one may be in progress: terminating a thread inside
  * onnxruntime-node's run() or session creation aborts the whole process (`terminate called after throwing an instance of
  * 'Napi::Error'`, every time on Node 20), and so does process.exit() then; only a worker with no call in flight that has
- * not exited 5 s after the cancel is terminated. Before the process exits, settleInferenceWorkers() stops every worker
+ * not exited 5 s after the cancel is terminated, and not while a streamed runner's block-host worker inside it is in a
+ * call (main/base/worker-thread.ts WorkerLifetime). Before the process exits, settleInferenceWorkers() stops every worker
  * and waits for its native call to end (main/server/cli.ts, bin/sparsity-lab, main/cluster/task.ts). An open in progress rejects CANCELLED when
  * the worker has exited (as the graph worker's jobs do): a caller that then removes a staging folder removes all it wrote;
  * the job's answer does not wait for it (main/jobs/runner.ts whenAborted).
@@ -99,6 +100,8 @@ export interface InferenceWorkerInput {
   options: WorkerRunnerOptions;
   /** Int32Array over a SharedArrayBuffer: [0] !== 0 asks the worker to stop (main/checkpoint/interrupt.ts) */
   interrupt: Int32Array;
+  /** Int32Array over a SharedArrayBuffer: [0] the calls in flight of the worker's own block-host workers (a streamed runner's) */
+  nested: Int32Array;
 }
 
 /** what the worker's runner is (its ready message) */
@@ -150,7 +153,8 @@ export function openRunnerOffThread(ckpt: LoadedCheckpoint, opts: RunnerOptions 
   const { signal, ...options } = opts;
   if (signal?.aborted) return Promise.reject(cancelled());
   const interrupt = new Int32Array(new SharedArrayBuffer(8));
-  const input: InferenceWorkerInput = { path: ckpt.path, format: ckpt.format, family: ckpt.spec.family, signature: checkpointSignature(ckpt), contentHash: ckpt.contentHash, options, interrupt };
+  const nested = new Int32Array(new SharedArrayBuffer(4));
+  const input: InferenceWorkerInput = { path: ckpt.path, format: ckpt.format, family: ckpt.spec.family, signature: checkpointSignature(ckpt), contentHash: ckpt.contentHash, options, interrupt, nested };
   let worker: Worker;
   try {
     worker = new Worker(inferenceWorkerScript(), { workerData: input });
@@ -166,9 +170,11 @@ export function openRunnerOffThread(ckpt: LoadedCheckpoint, opts: RunnerOptions 
   // onnxruntime. Told to stop, it releases its sessions and exits once its native call (if any) has returned; one with
   // no call in flight that has not exited within the grace (longer than a graph worker's own, graph-off-thread.ts: it
   // is not cut short while it removes its staging folder) is ended; one inside onnxruntime never is (that aborts the
-  // process): it exits when the call returns
+  // process): it exits when the call returns. Nor is one whose streamed runner's block-host worker is inside a call (a
+  // session's creation, a block's run: `nested`); it gets its grace again once that call has returned
   const life = new WorkerLifetime(worker, {
     calls: 1,
+    nested,
     graceMs: () => STOP_GRACE.ms,
     tell: () => worker.postMessage({ op: 'cancel' } satisfies RunnerCall),
   });

@@ -97,3 +97,44 @@ process.exit(0);
   expect(r.stdout).toBe('inside the run\nsettled true\n');
   expect(r.status).toBe(0);
 }, 60_000);
+
+test("a cancel while the inference worker's streamed runner creates a block's session in its own block-host worker: the worker is not ended until that call has returned", async () => {
+  // 4 paged blocks of 4.2 M parameters (a session's creation ≈ 0.1 s each here), created in turn on the runner's thread
+  // and its block-host worker. After a cancel the inference worker answers at once (no call of its own in flight) while
+  // its block host may still be inside a creation: a backstop that ended it then (here its grace is 30-480 ms) aborted
+  // the process. Ten cancels at different moments of a forward pass.
+  const dir = writeTinyCheckpoint(path.join(tmp, 'blocks'), 'llama', { layers: 4, hidden: 512, intermediate: 2048, heads: 4, activation: 'silu', std: 0.02 });
+  const file = path.join(tmp, 'nested.mts');
+  fs.writeFileSync(
+    file,
+    `import os from 'node:os';
+import { loadCheckpoint } from ${mod('main/checkpoint/load.ts')};
+import { openRunnerOffThread, STOP_GRACE } from ${mod('main/inference/runner-off-thread.ts')};
+import { planExecution, weightBytesByLayer } from ${mod('main/inference/plan.ts')};
+const ckpt = await loadCheckpoint(${JSON.stringify(dir)}, { hash: false, scanFinite: false });
+const S = 16, B = 4;
+// the smallest cap at which blocks of one layer are paged with overlap (streamed-overlap.test.ts)
+const input = (cap: number) => ({ spec: ckpt.spec, provider: 'cpu', dtype: 'float32', fused: false, seqLen: S, batchSeqs: B, searchTokens: B * S, execution: 'streamed', blockLayers: 1, ...weightBytesByLayer(ckpt, { dtype: 'float32', halfWeights: true }), mem: { free: os.freemem(), total: os.totalmem(), source: 'test' }, capBytes: cap, overlap: true }) as never;
+let cap = 16_000;
+while (!planExecution(input(cap)).overlap) cap = Math.ceil(cap * 1.05);
+const ids = Int32Array.from({ length: B * S }, (_, i) => (i * 31) % 250);
+for (let i = 0; i < 10; i++) {
+  // the grace ends after the worker's answer to the cancel and within the block's creation at one of these (a machine
+  // under load answers later)
+  STOP_GRACE.ms = [30, 60, 120, 240, 480][i % 5];
+  const ac = new AbortController();
+  const runner = await openRunnerOffThread(ckpt, { provider: 'cpu', maxSeq: S, batchSeqs: B, execution: 'streamed', blockLayers: 1, deviceMemoryBytes: cap, blockOverlap: true, signal: ac.signal });
+  if (i === 0) console.log(runner.plan?.mode, runner.fallbackReasons.length);
+  void runner.forward({ ids, batch: B, seqLen: S, mode: { kind: 'dense' } }).catch(() => undefined);
+  await new Promise((r) => setTimeout(r, 20 + ((i * 37) % 200)));
+  ac.abort();
+  await runner.dispose();
+}
+console.log('cancelled 10 times');
+`,
+  );
+  const r = run(file);
+  expect(r.stderr).not.toMatch(/Napi::Error|Aborted/);
+  expect(r.stdout).toBe('streamed 0\ncancelled 10 times\n'); // streamed, its block host started (no fallback reason)
+  expect(r.status).toBe(0);
+}, 90_000);
