@@ -224,7 +224,11 @@ export class PreparedTarget {
         const p = this.curvesOf(b, res).then((curves) => (dropCurveScratch(), this.keep(b, curves)));
         p.catch(() => undefined); // awaited by curvesFor (or dispose): a failure shows there
         this.pending[b] = p;
-      } else await this.keep(b, await this.curvesOf(b, res));
+      } else {
+        const curves = await this.curvesOf(b, res);
+        await this.keep(b, curves);
+        if (!this.curves[b]) for (const cv of curves) await cv.dispose?.(); // not kept: the ORT probe's sessions go now
+      }
       if (!overlap && b + 1 < nb) next = this.denseForward(b + 1);
       this.meter.step();
     }
@@ -232,7 +236,7 @@ export class PreparedTarget {
     if (!this.pending.some((p) => p)) dropCurveScratch();
   }
 
-  /** batch b's curves kept when the budget allows (else released after their use); returns them */
+  /** batch b's curves kept when the budget allows (else the caller releases them after their use); returns them */
   private async keep(b: number, curves: LayerCurve[]): Promise<LayerCurve[]> {
     const bytes = curves.reduce((s, c) => s + c.bytes, 0);
     if (this.cachedBytes + bytes <= this.cacheBytes) {
