@@ -14,7 +14,7 @@ const demo = () => path.join(lab.work, 'demo-lab');
 
 /** browser mode again on the dead one's port and token (test/e2e/serve-again.ts) */
 async function serveAgain(old: BrowserMode): Promise<BrowserMode> {
-  const proc = spawn(process.execPath, [path.join(ROOT, 'bin/run-ts'), path.join(ROOT, 'test/e2e/serve-again.ts'), '--port', String(old.port), '--token', old.token], {
+  const proc = spawn(process.execPath, [path.join(ROOT, 'bin/run-ts'), path.join(ROOT, 'test/e2e/serve-again.ts'), '--port', String(old.port), `--token=${old.token}`], {
     cwd: ROOT,
     env: { ...process.env, SPARSITY_LAB_HOME: old.home },
     stdio: ['ignore', 'pipe', 'pipe'],
