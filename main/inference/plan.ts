@@ -161,7 +161,9 @@ export function searchBlockBytes(spec: ModelSpec, o: { dtype: 'float32' | 'float
  * weights (72 sessions of 2.1 GiB: 45.5 s; 193 of 0.8 GiB: 54.9 s). With overlap the creation runs beside the other
  * host's run (52.7 of 54.9 s hidden), the fresh session's run cost stays (19:27, 8 blocks of 4 layers with overlap:
  * 0.96 s per run against the whole graph's 0.28 s for 4 layers; 41.1 of 42.3 s of creation hidden; a 2-token call
- * right after each creation did not shorten the runs). The planner compares paged plans with these.
+ * right after each creation did not shorten the runs). The same 6-layer blocks kept resident (19:49) ran in 0.58 s per
+ * step against 0.46 s in the whole graph (the residual streams' 0.45 GB to and from the host), their first run ~0.18 s
+ * more: most of what a paged run adds comes with paging itself. The planner compares paged plans with these.
  */
 export const PAGED_RUN_SECONDS = 0.6;
 export const CREATE_SECONDS_PER_GIB = 0.3;
