@@ -98,7 +98,10 @@ test('the wizard runs a p% sweep: one progress bar across its phases, then the s
   }
   expect((await job.getByTestId('job-status').textContent()) ?? '').toMatch(/completed/);
   expect(await job.getByTestId('job-target-not-met').textContent()).toBe('target not met');
-  expect(seen.length).toBeGreaterThan(2);
+  // sampled while it ran (every ~200 ms); with no estimate timed the bar is 'estimating' (no number) until the search
+  // has a rate, so a fast machine may see only one or two numbers of a ~3 s run
+  expect(kinds.length, kinds.join(',')).toBeGreaterThan(2);
+  expect(seen.length, kinds.join(',')).toBeGreaterThan(0);
   // the ETA: "estimating…" until the run's steady steps give a rate (no pilot was timed here), then a duration
   expect(etas.length).toBeGreaterThan(0);
   for (const e of etas) expect(e).toMatch(/^ETA (estimating…|\d+s|\d+m \d+s|\d+h \d+m)$/);
