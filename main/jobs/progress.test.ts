@@ -71,7 +71,37 @@ describe('overall progress', () => {
     ctl.progress!({ phase: 'dense', step: 0, of: 2, tokensPerSec: 0, etaSec: null });
     const total = plan.reduce((a, q) => a + q.weight, 0);
     expect(got[0].overall).toBeCloseTo((plan[1].weight + plan[2].weight) / total, 12);
-    expect(got[0].overallBasis).toBe('work');
+    // drawn as the run's progress from the start (not 'estimating', not 0%), though no kind has a rate yet
+    expect(got[0].overallBasis).toBe('time');
+  });
+
+  test('a resumed p% sweep without known costs: the bar starts at the finished point\'s share and never goes back; the ETA waits for this run\'s own steps', () => {
+    const plan = planPhases(measureConfigSchema.parse({ ...base, sweepP: [1, 5, 10] }), 2);
+    plan[1].done = plan[2].done = true;
+    const total = plan.reduce((a, q) => a + q.weight, 0);
+    const doneShare = (plan[1].weight + plan[2].weight) / total;
+    const got: Progress[] = [];
+    let t = 100; // (a resumed process's clock: any origin)
+    const ctl = withOverall({ progress: (p) => got.push(p) }, plan, () => t, {});
+    ctl.progress!({ phase: 'plan', step: 0, of: 1, tokensPerSec: 0, etaSec: null });
+    for (let i = 0; i < plan.length; i++) {
+      if (plan[i].done) continue;
+      const n = plan[i].phase === 'dense' ? 2 : plan[i].phase === 'final' ? 1 : plan[i].weight / 2;
+      for (let k = 0; k <= n; k++) {
+        if (k > 0) t += plan[i].phase === 'dense' ? 5 : 1; // a dense pass costs five search steps
+        ctl.progress!({ phase: plan[i].phase, step: k, of: n, tokensPerSec: 0, etaSec: null });
+      }
+    }
+    const bar = got.map((p) => p.overall!);
+    expect(bar[0]).toBeCloseTo(doneShare, 12);
+    expect(bar).toEqual([...bar].sort((a, b) => a - b));
+    expect(bar[bar.length - 1]).toBe(1);
+    expect(got.every((p) => p.overallBasis === 'time')).toBe(true);
+    // the ETA counts from the resume only: none during the dense pass (no search step of this run yet), then the seconds left
+    expect(got.filter((p) => p.phase === 'dense').every((p) => p.overallEtaSec === null)).toBe(true);
+    const last = got.filter((p) => p.overallEtaSec !== null);
+    expect(last.length).toBeGreaterThan(0);
+    expect(last[last.length - 1].overallEtaSec).toBe(0);
   });
 
   test('a resumed p% sweep: the finished points\' phases count as done, its next search goes to the next p', () => {
@@ -86,7 +116,8 @@ describe('overall progress', () => {
     expect(got.map((p) => p.phaseIndex)).toEqual([0, 3]);
     // the monitor lists them as done while the dense pass runs again, not as to come
     expect(got.map((p) => p.phasesDone)).toEqual([[1, 2], [1, 2]]);
-    expect(got[1].overall).toBeCloseTo((plan[0].weight + plan[1].weight + plan[2].weight) / total, 12);
+    // (no rate yet for the search: the bar holds at the finished point's share, not the share of passes)
+    expect(got[1].overall).toBeCloseTo((plan[1].weight + plan[2].weight) / total, 12);
   });
 });
 

@@ -228,6 +228,9 @@ export function withOverall(ctl: RunControl, plan: PlannedPhase[], now: () => nu
   const labels = plan.map((p) => p.label);
   // phases done before this process (a resumed sweep's finished points): listed as done from the first event on
   const doneBefore = plan.flatMap((p, i) => (p.done ? [i] : []));
+  // their share of the run (a finished point costs what a point to come does): the bar starts there and stays on the
+  // time basis, held at it until the run's share of time is known and past it (never back, never 'estimating')
+  const doneShare = Math.min(1, plan.reduce((s, q) => s + (q.done ? q.weight : 0), 0) / total);
   let at = -1;
   /** the share of forward passes done (the ETAs' unit of work) */
   let overall = 0;
@@ -264,9 +267,10 @@ export function withOverall(ctl: RunControl, plan: PlannedPhase[], now: () => nu
       lastTime = time;
       // (the positional figure counts a done phase only once the run is past it: it is counted here from the start)
       const work = Math.min(1, overall + plan.reduce((s, q, i) => s + (q.done && i > at ? q.weight : 0), 0) / total);
-      if (time !== null) shownTime = Math.max(shownTime, time);
-      shown = time !== null ? shownTime : Math.max(shown, work);
-      emit({ ...p, overall: shown, overallBasis: time !== null ? 'time' : 'work', phases: labels, phaseIndex: Math.max(0, at), ...(doneBefore.length ? { phasesDone: doneBefore } : {}), etaSec: last.phaseEtaSec, overallEtaSec: last.overallEtaSec });
+      const onTime = time !== null || doneShare > 0;
+      if (onTime) shownTime = Math.max(shownTime, time ?? doneShare, doneShare);
+      shown = onTime ? shownTime : Math.max(shown, work);
+      emit({ ...p, overall: shown, overallBasis: onTime ? 'time' : 'work', phases: labels, phaseIndex: Math.max(0, at), ...(doneBefore.length ? { phasesDone: doneBefore } : {}), etaSec: last.phaseEtaSec, overallEtaSec: last.overallEtaSec });
     },
   };
 }

@@ -47,13 +47,18 @@ test('an interrupted p% sweep resumes from the session view and finishes with it
   // while it runs: the finished point's phases are done from the start (the dense pass runs again first), and the job
   // says when it first started and when it was resumed
   const states: string[] = [];
+  /** the bar's figure while it runs: from the first event at the finished point's share or more, never back */
+  const bars: string[] = [];
   let shot = false;
   await expect
     .poll(
       async () => {
         const status = (await job.getByTestId('job-status').textContent()) ?? '';
         const phases = await job.getByTestId('job-phase').evaluateAll((ls) => ls.map((l) => `${l.textContent?.replace(/^[✓▸·]/, '').replace(/\d+\/\d+$/, '').trim()}:${l.getAttribute('data-state')}`));
-        if (phases.length) states.push(phases.join(' '));
+        if (phases.length) {
+          states.push(phases.join(' '));
+          bars.push((await job.getByTestId('job-progress-pct').textContent()) ?? '');
+        }
         if (!shot && phases.some((p) => p === 'dense:now')) {
           shot = true;
           await screenshot(page, 'psweep-resumed-running');
@@ -65,6 +70,11 @@ test('an interrupted p% sweep resumes from the session view and finishes with it
     .toMatch(/completed/);
   expect(states.length, 'no progress seen while the resumed sweep ran').toBeGreaterThan(0);
   for (const s of states) expect(s).toMatch(/search p=1%:done final p=1%:done/);
+  const pcts = bars.map((b) => Number(b.replace(/%$/, '')));
+  expect(bars.every((b) => /^\d+\.\d%$/.test(b)), `the bar said ${bars.join(' ')}`).toBe(true);
+  const S = outerSteps(1e-3); // one point of three is (S + 1) of the 1 + 3 (S + 1) passes
+  expect(pcts[0]).toBeGreaterThanOrEqual(Math.floor((1000 * (S + 1)) / (1 + 3 * (S + 1))) / 10);
+  expect(pcts).toEqual([...pcts].sort((a, b) => a - b));
   expect(await job.getByTestId('job-started').getAttribute('data-at')).toBe(firstStart);
   const resumedAt = (await job.getByTestId('job-resumed').getAttribute('data-at')) ?? '';
   expect(Date.parse(resumedAt)).toBeGreaterThan(Date.parse(firstStart));
