@@ -176,7 +176,11 @@ export function openRunnerOffThread(ckpt: LoadedCheckpoint, opts: RunnerOptions 
     calls: 1,
     nested,
     graceMs: () => STOP_GRACE.ms,
-    tell: () => worker.postMessage({ op: 'cancel' } satisfies RunnerCall),
+    // the interrupt flag stops a weight read at once (also when settleWorkerThreads stops it before an exit)
+    tell: () => {
+      Atomics.store(interrupt, 0, 1);
+      worker.postMessage({ op: 'cancel' } satisfies RunnerCall);
+    },
   });
   const exited = life.exited;
   const timings: SessionTiming[] = [];
@@ -191,14 +195,9 @@ export function openRunnerOffThread(ckpt: LoadedCheckpoint, opts: RunnerOptions 
       pending.delete(id);
     }
   };
-  /** tells the worker to stop (the interrupt flag stops a weight read at once) */
-  const stop = () => {
-    Atomics.store(interrupt, 0, 1);
-    void life.stop();
-  };
   const onAbort = () => {
     endAll(cancelled(), true);
-    stop();
+    void life.stop();
   };
   signal?.addEventListener('abort', onAbort, { once: true });
 
