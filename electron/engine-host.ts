@@ -12,6 +12,7 @@
 import { Engine } from '../main/engine/engine';
 import { LabError, toErrorPayload } from '../main/api/errors';
 import { settleInferenceWorkers } from '../main/inference/runner-off-thread';
+import { settlesWithin } from '../main/base/worker-thread';
 
 interface ParentPort {
   on(event: 'message', listener: (e: { data: unknown }) => void): void;
@@ -39,25 +40,14 @@ port.on('message', async ({ data }) => {
 process.on('uncaughtException', (err) => console.error('[engine] uncaught', err));
 process.on('unhandledRejection', (err) => console.error('[engine] unhandled rejection', err));
 
-/** `work` or false once `ms` have passed */
-function within(work: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), Math.max(0, ms))));
-  const done = work.then(
-    () => true,
-    (e: unknown) => {
-      console.error('[engine] closing:', e instanceof Error ? e.message : e);
-      return true;
-    },
-  );
-  return Promise.race([done, late]).finally(() => clearTimeout(timer));
-}
-
 async function shutdown(signal: string): Promise<void> {
   if (closing) return;
   closing = true;
   const deadline = Date.now() + SHUTDOWN_LIMIT_MS;
-  const disposed = await within(engine.dispose(), SHUTDOWN_LIMIT_MS / 2);
+  const disposed = await settlesWithin(
+    engine.dispose().catch((e: unknown) => console.error('[engine] closing:', e instanceof Error ? e.message : e)),
+    SHUTDOWN_LIMIT_MS / 2,
+  );
   const settled = await settleInferenceWorkers(Math.max(0, deadline - Date.now()));
   if (!disposed || !settled) console.error(`[engine] ${signal}: ${!disposed ? 'the engine did not close' : 'a worker did not exit'} within ${SHUTDOWN_LIMIT_MS / 1000} s; exiting anyway`);
   process.exit(disposed && settled ? 0 : 1);

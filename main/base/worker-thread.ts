@@ -177,12 +177,16 @@ export class WorkerLifetime {
  */
 export async function settleWorkerThreads(limitMs = 30_000): Promise<boolean> {
   if (!lifetimes.size) return true;
+  return settlesWithin(Promise.all([...lifetimes].map((l) => l.stop())), limitMs);
+}
+
+/** True once `work` has settled (resolved or rejected), false if `ms` pass first (the work itself goes on). */
+export function settlesWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
-  const all = Promise.all([...lifetimes].map((l) => l.stop())).then(() => true);
-  const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), limitMs)));
-  try {
-    return await Promise.race([all, late]);
-  } finally {
-    clearTimeout(timer);
-  }
+  const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), Math.max(0, ms))));
+  const done = work.then(
+    () => true,
+    () => true,
+  );
+  return Promise.race([done, late]).finally(() => clearTimeout(timer));
 }
