@@ -3,7 +3,7 @@
  * byte) or parses an .onnx file again (main/checkpoint/onnx.ts inspectOnnx: every check of its open, no tokenizer), checks it finds the tensors the engine's thread has, runs createRunner over it (index.ts: the same graphs,
  * cache entries and sessions as the engine's thread would make), reports the runner's facts, then answers forward,
  * searchStep, releaseForward and dispose calls, a result's arrays transferred. A cancel aborts its runner's signal,
- * releases the sessions and ends the thread; the interrupt flag stops a weight read within one MiB
+ * releases the sessions and ends the thread; calls queued behind it are not run; the interrupt flag stops a weight read within one MiB
  * (main/checkpoint/interrupt.ts). Bundled as inference-worker.cjs (scripts/build.mjs workerEntryPoints).
  */
 import { parentPort, workerData } from 'node:worker_threads';
@@ -61,9 +61,17 @@ opening.then(
   },
 );
 
+/**
+ * Whether the engine has told this worker to stop: its cancel message may still wait in the queue behind calls posted
+ * before it, but the interrupt flag is raised before that message is posted (runner-off-thread.ts `tell`), so a call
+ * that starts after the cancel is never run (each would compute a whole forward pass whose answer is dropped).
+ */
+const stopping = () => abort.signal.aborted || Atomics.load(input.interrupt, 0) !== 0;
+
 async function answer(m: Exclude<RunnerCall, { op: 'cancel' }>): Promise<void> {
   try {
     await opening;
+    if (stopping()) return void port.postMessage({ settled: m.id }); // queued before the cancel: not run
     const r = runner!;
     let result: ForwardResult | undefined;
     if (m.op === 'forward') result = await r.forward(m.req);
@@ -79,11 +87,20 @@ async function answer(m: Exclude<RunnerCall, { op: 'cancel' }>): Promise<void> {
   }
 }
 
+/**
+ * Calls run one after another in the order they came: onnxruntime-node starts a session's run from setImmediate, so
+ * calls started as their messages arrive would all be under way before a cancel queued behind them is read, and each
+ * would compute to its end. Each waits for the one before it and, when its turn comes after a cancel, is not run.
+ */
+let queue: Promise<void> = Promise.resolve();
+
 port.on('message', (m: RunnerCall) => {
-  if (m.op !== 'cancel') return void answer(m);
-  // the job was cancelled: no graph is built or session kept from here; the sessions are released and the thread ends
+  if (m.op !== 'cancel') return void (queue = queue.then(() => answer(m)));
+  // the job was cancelled: no graph is built or session kept from here; once the call in progress (if any) has
+  // ended, the sessions are released and the thread ends
   abort.abort();
-  void opening
+  void queue
+    .then(() => opening)
     .catch(() => undefined)
     .then(() => runner?.dispose())
     .catch(() => undefined)

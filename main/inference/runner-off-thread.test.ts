@@ -149,6 +149,30 @@ test('a cancel during a long call rejects it CANCELLED at once while the event l
   await expect(openRunnerOffThread(ckpt, { provider: 'cpu', maxSeq: 256, signal: ac.signal })).rejects.toMatchObject({ code: 'CANCELLED' });
 });
 
+test('a cancel skips the calls queued behind the one in progress: the worker exits after that one, not after all of them', async () => {
+  const dir = writeTinyCheckpoint(path.join(tmp, 'queued'), 'llama', { hidden: 256, layers: 4, intermediate: 1024, heads: 4, vocab: 8000, maxPositions: 256 });
+  const ckpt = await loadCheckpoint(dir, { hash: false, scanFinite: false });
+  const ac = new AbortController();
+  const runner = await openRunnerOffThread(ckpt, { provider: 'cpu', maxSeq: 256, batchSeqs: 4, signal: ac.signal });
+  const req = { ids: Int32Array.from({ length: 4 * 256 }, () => Math.floor(r() * 8000)), batch: 4, seqLen: 256, mode: { kind: 'dense' as const } };
+  await runner.forward(req); // warm-up
+  // one call's time in this run, beside the same load (the baseline of the bound below)
+  const t0 = performance.now();
+  for (let i = 0; i < 3; i++) await runner.forward(req);
+  const one = (performance.now() - t0) / 3;
+  const N = 12;
+  const calls = Array.from({ length: N }, () => runner.forward(req).catch((e: unknown) => e));
+  await new Promise((res) => setTimeout(res, one / 2)); // the first is computing, the others wait in the worker's queue
+  const t1 = performance.now();
+  ac.abort();
+  for (const e of await Promise.all(calls)) expect(e).toMatchObject({ code: 'CANCELLED' });
+  await runner.dispose(); // settles when the worker has exited
+  const toExit = performance.now() - t1;
+  // the call in progress ends by itself (≤ one), then the worker releases and exits; the 11 queued calls are not run
+  // (before: ≈ 11.5 × one, each computed and its answer dropped)
+  expect(toExit, `one call ${one.toFixed(0)} ms`).toBeLessThan((N / 3) * one + 300);
+});
+
 test('which runners go to the worker: parameters × tokens per call from RUNNER_OFF_THREAD_WORK, Hugging Face folders and .onnx files', async () => {
   const tiny = await loadCheckpoint(writeTinyCheckpoint(path.join(tmp, 'which'), 'llama', { layers: 2 }));
   const n = parameterCount(tiny);
