@@ -1,0 +1,55 @@
+// A narrow window (900 × 700, a laptop's half screen): every view of the demo lab fits its width. Nothing inside the
+// page reaches past the window's right edge (the chart was cut off, the Laws and chart run pickers, the Compare run
+// list and Home's recent sessions stuck out), and Home's provider reasons are not squeezed to a letter per line.
+import { expect, test } from 'vitest';
+import { screenshot, useLab } from './harness';
+import { prepareDemoSession } from '../../main/engine/demo';
+
+const lab = useLab('slab-narrow-e2e-', (home) => ({ session: prepareDemoSession(home).path, viewport: { width: 900, height: 700 } }));
+
+/** elements inside the page's main area whose right edge is past the window's (the first few, for the message) */
+const overflowing = () =>
+  lab.page.evaluate(() => {
+    const out: string[] = [];
+    for (const el of document.querySelectorAll('main *')) {
+      const r = el.getBoundingClientRect();
+      if (r.width > 0 && r.right > window.innerWidth + 1) out.push(`${el.tagName.toLowerCase()}.${String(el.className)}[${el.getAttribute('data-testid') ?? ''}] right=${Math.round(r.right)}`);
+    }
+    return out.slice(0, 5);
+  });
+
+const VIEWS: [name: string, hash: string, ready: string][] = [
+  ['home', '#/', 'recent-row'],
+  ['charts', '#/charts', 'chart-caption'],
+  ['laws', '#/laws', 'law-run'],
+  ['compare', '#/compare', 'compare-pick-row'],
+  ['session', '#/session', 'runs-table'],
+  ['measure', '#/measure', 'measure-start'],
+];
+
+test('every view fits a 900 px wide window', async () => {
+  const { page, server, errors } = lab;
+  await page.goto(server.url);
+  for (const [name, hash, ready] of VIEWS) {
+    await page.evaluate((h) => (location.hash = h), hash);
+    await page.getByTestId(ready).first().waitFor({ timeout: 30_000 });
+    if (name === 'charts') await expect.poll(() => page.getByTestId('chart-canvas').evaluate((c) => c.getBoundingClientRect().width), { timeout: 30_000 }).toBeGreaterThan(100);
+    await expect.poll(overflowing, { timeout: 5_000, message: `${name} at 900 px` }).toEqual([]);
+    if (name === 'home') {
+      // the provider table's reason column keeps a readable width (it was squeezed to one letter per line)
+      await page.getByTestId('providers').waitFor({ timeout: 30_000 });
+      const widths = await page.getByTestId('providers').locator('td.reason').evaluateAll((tds) => tds.map((td) => td.getBoundingClientRect().width));
+      for (const w of widths) expect(w, 'provider reason column width').toBeGreaterThan(150);
+    }
+    if (name === 'charts') {
+      // the figure is shrunk to the width, not cut: the whole canvas is visible, at the figure's own proportions
+      const [w, h, cw, ch] = await page.getByTestId('chart-canvas').evaluate((c) => {
+        const r = c.getBoundingClientRect();
+        return [r.width, r.height, (c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height];
+      });
+      expect(Math.abs(w / h - cw / ch)).toBeLessThan(0.02);
+    }
+    await screenshot(page, `narrow-${name}`);
+  }
+  expect(errors).toEqual([]);
+}, 120_000);
