@@ -110,6 +110,15 @@ export class JsonFilePersistence implements JobPersistence {
     writeFileAtomic(this.childFile(id, index), JSON.stringify(result));
   }
 
+  /** whether job `id` has a job file here (an id that is no safe file name has none) */
+  has(id: string): boolean {
+    try {
+      return fs.existsSync(this.file(id));
+    } catch {
+      return false;
+    }
+  }
+
   /** the job file as written (without its children: a rewrite of it never takes them in) */
   private readJob(id: string): StoredJob | undefined {
     const f = this.file(id);

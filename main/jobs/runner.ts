@@ -10,7 +10,7 @@ import type { JobFinishedEvent, JobInfo, JobProgressEvent } from '../api/domains
 import type { Progress, RunControl } from '../metrics/control';
 import type { JobPersistence } from './persistence';
 import { checkInputs, hashInputs, relocatedInputs } from './inputs';
-import { acquireRun } from './run-lock';
+import { acquireRun, type HeldRun } from './run-lock';
 import { describeConfig, type LabelConfig } from '../../common/run-label';
 
 /** The job's label from its config (a run config), or its kind for anything else. */
@@ -62,19 +62,22 @@ export class JobRunner {
     private readonly events: JobEvents,
   ) {}
 
-  /** Starts work now; with `resumeId`, continues that job from its saved state. Returns the job id at once. */
-  async start(kind: string, config: unknown, work: JobWork, resumeId?: string): Promise<{ id: string; done: Promise<JobFinishedEvent> }> {
+  /**
+   * Starts work now; with `resumeId`, continues that job from its saved state. Returns the job id at once, and the
+   * stale locks of killed processes cleared in its job-state folder on the way (run-lock.ts), in words.
+   */
+  async start(kind: string, config: unknown, work: JobWork, resumeId?: string): Promise<{ id: string; done: Promise<JobFinishedEvent>; notices: string[] }> {
     // the run is this job's from here, before any await: a second job of this process writing it gets BUSY (run-lock.ts)
-    const release = resumeId ? acquireRun(this.store.where(resumeId), resumeId, resumeId) : undefined;
+    const held = resumeId ? acquireRun(this.store.where(resumeId), resumeId, resumeId) : undefined;
     try {
-      return await this.begin(kind, config, work, resumeId, release);
+      return await this.begin(kind, config, work, resumeId, held);
     } catch (e) {
-      release?.();
+      held?.release();
       throw e;
     }
   }
 
-  private async begin(kind: string, config: unknown, work: JobWork, resumeId: string | undefined, release: (() => void) | undefined): Promise<{ id: string; done: Promise<JobFinishedEvent> }> {
+  private async begin(kind: string, config: unknown, work: JobWork, resumeId: string | undefined, held: HeldRun | undefined): Promise<{ id: string; done: Promise<JobFinishedEvent>; notices: string[] }> {
     let id: string;
     let resume: unknown;
     let children: unknown[] | undefined;
@@ -97,8 +100,9 @@ export class JobRunner {
       children = stored.children;
     } else {
       id = `${kind}-${new Date().toISOString().replace(/[:.]/g, '-')}-${randomUUID().slice(0, 8)}`;
-      release = acquireRun(this.store.where(id), id, id);
     }
+    // (a resumed run is held since start(); a new one from here, before any await)
+    const { release, notices } = held ?? acquireRun(this.store.where(id), id, id);
     const abort = new AbortController();
     const now = new Date().toISOString();
     const info: JobInfo = { id, kind, label: labelOf(kind, config), startedAt: firstStart ?? now, ...(firstStart ? { resumedAt: now } : {}), phase: 'start', step: 0, of: 1, tokensPerSec: 0, etaSec: null };
@@ -152,13 +156,13 @@ export class JobRunner {
         ev = { id, status, error: { code: e.code, message: e.message } };
       } finally {
         this.active.delete(id);
-        release?.();
+        release();
       }
       this.events.finished(ev);
       return ev;
     })();
     this.active.set(id, { info, abort, done });
-    return { id, done };
+    return { id, done, notices };
   }
 
   cancel(id: string): boolean {

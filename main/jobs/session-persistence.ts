@@ -170,10 +170,14 @@ export class SessionJobPersistence implements JobPersistence {
     return s && !s.readOnly ? s : undefined;
   }
 
-  /** the open session's file for a run it holds, else the job-file folder (as load and saveStep below choose) */
+  /**
+   * the open session's file for a run it holds or a new run (create puts it there), else the job-file folder (as load
+   * and saveStep below choose). A new run is held by the session's lock: it takes no lock in the job-file folder, where a
+   * process killed mid-run would leave one for a job that folder never had.
+   */
   where(id: string): string {
     const s = this.s();
-    return s && s.hasRun(id) ? s.file : this.fallback.where();
+    return s && (s.hasRun(id) || !this.fallback.has(id)) ? s.file : this.fallback.where();
   }
 
   async create(id: string, kind: string, config: unknown, inputs?: RunInputs): Promise<void> {

@@ -40,6 +40,51 @@ function readLock(file: string): LockInfo | undefined {
   return undefined;
 }
 
+/**
+ * The owner of lock file `file` when it is gone: a process of this host that no longer runs (kill -9, a crash, a power
+ * cut), or this process's PID in a lock this process does not hold (a dead process's PID reused, as in a container).
+ * Returns the owner as recorded, null for a lock that cannot be read, undefined for no lock or one whose owner may
+ * live (a live process, this process, another host: that host's PIDs cannot be checked from here).
+ */
+export function deadOwner(file: string): LockInfo | null | undefined {
+  if (!fs.existsSync(file)) return undefined;
+  const o = readLock(file);
+  if (!o) return null;
+  if (o.pid === process.pid) return held.has(file) ? undefined : o;
+  return o.host === os.hostname() && !pidAlive(o.pid) ? o : undefined;
+}
+
+/** A lock its dead owner left, in words: "left by PID … on … since …, which is no longer running (killed or crashed)". */
+export function staleLockWords(o: LockInfo | null): string {
+  return o ? `left by PID ${o.pid} on ${o.host} since ${o.since}, which is no longer running (killed or crashed)` : 'that cannot be read (half-written when its process was killed)';
+}
+
+/**
+ * Removes the lock file `file` if it is still the stale one read (deadOwner gave `owner`); true when removed. It is
+ * renamed aside first and its content checked there, so a live lock another process made at that path meanwhile (it
+ * took the dead owner's place) is put back, not deleted.
+ */
+export function removeStaleLock(file: string, owner: LockInfo | null): boolean {
+  const aside = `${file}.stale-${process.pid}-${Date.now()}`;
+  try {
+    fs.renameSync(file, aside);
+  } catch {
+    return false; // gone already (another process cleared it)
+  }
+  const now = readLock(aside);
+  if (owner ? now?.pid === owner.pid && now.since === owner.since && now.host === owner.host : !now) {
+    fs.rmSync(aside, { force: true });
+    return true;
+  }
+  try {
+    fs.linkSync(aside, file); // a live lock: back in place (unless yet another was made there meanwhile)
+  } catch {
+    /* another lock is in place: this one's owner has lost it, as its own takeover would have done */
+  }
+  fs.rmSync(aside, { force: true });
+  return false;
+}
+
 /** Who holds the session now (a live owner other than this process), or undefined. */
 export function lockOwner(session: string): LockInfo | undefined {
   const info = readLock(lockFileOf(session));
@@ -57,29 +102,34 @@ export function busyMessage(session: string, o: LockInfo): string {
   return `${session}: in use by PID ${o.pid} on ${o.host} since ${o.since} (another Sparsity Lab window or CLI writes it). Close it there, or open this session read-only.`;
 }
 
-/** Takes the session's lock for this process; throws BUSY when a live process holds it. */
-export function acquireSessionLock(session: string): void {
+/**
+ * Takes the session's lock for this process; throws BUSY when a live process holds it. Returns the owner of the stale
+ * lock it took over (deadOwner: null when that lock could not be read), undefined when there was none.
+ */
+export function acquireSessionLock(session: string): LockInfo | null | undefined {
   const file = lockFileOf(session);
   const n = held.get(file);
   if (n) {
     held.set(file, n + 1);
-    return;
+    return undefined;
   }
   const mine: LockInfo = { pid: process.pid, host: os.hostname(), since: new Date().toISOString() };
+  let replaced: LockInfo | null | undefined;
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       fs.writeFileSync(file, JSON.stringify(mine), { flag: 'wx' });
       held.set(file, 1);
-      return;
+      return replaced;
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EACCES' || code === 'EROFS' || code === 'EPERM') return; // a read-only folder: the open itself reports it
+      if (code === 'EACCES' || code === 'EROFS' || code === 'EPERM') return undefined; // a read-only folder: the open itself reports it
       if (code !== 'EEXIST') throw new LabError('SESSION_ERROR', `${session}: cannot create the lock file ${file} (${(e as Error).message})`);
     }
     const owner = readLock(file);
     if (owner && owner.pid !== process.pid && !(owner.host === os.hostname() && !pidAlive(owner.pid))) throw new LabError('BUSY', busyMessage(session, owner), { pid: owner.pid, host: owner.host });
     if (owner && owner.host !== os.hostname()) throw new LabError('BUSY', busyMessage(session, owner), { pid: owner.pid, host: owner.host });
     // a dead owner (or an unreadable lock): recover it
+    replaced = owner ?? null;
     try {
       fs.unlinkSync(file);
     } catch {

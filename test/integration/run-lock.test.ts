@@ -102,9 +102,62 @@ test('across processes: a run saved in a job-state folder that another live proc
   expect(JSON.parse(fs.readFileSync(path.join(dir, 'ud', 'jobs', `${id}.job.json`), 'utf8'))).toMatchObject({ status: 'failed' }); // untouched
   other.kill('SIGKILL');
   await new Promise((r) => other.once('exit', r));
-  // its owner is dead (kill -9 leaves the lock behind): the resume takes it over and completes
-  await a.e.call('runs.start', { config, resume: id });
+  // its owner is dead (kill -9 leaves the lock behind): the resume clears it, says so, and completes
+  const resumed = (await a.e.call('runs.start', { config, resume: id })) as { notices?: string[] };
+  expect(resumed.notices).toEqual([`${lock}: a stale lock left by PID ${other.pid} on ${os.hostname()} since 2026-12-04T10:00:00.000Z, which is no longer running (killed or crashed); cleared. Run ${id} resumes from its last saved step.`]);
   expect((await a.done(id)).status).toBe('completed');
   expect(fs.existsSync(lock)).toBe(false);
+  await a.e.dispose();
+});
+
+/** the PID of a process of this host that has ended (what kill -9 leaves in a lock) */
+async function deadPid(): Promise<number> {
+  const p = spawn('sleep', ['30']);
+  p.kill('SIGKILL');
+  await new Promise((r) => p.once('exit', r));
+  return p.pid!;
+}
+
+test('a new run in a session is held by the session lock only: no lock in the job-file folder (a kill there left one for a job it never had)', async () => {
+  const file = path.join(dir, 'new-run.sparsitylab');
+  let open!: () => void;
+  const a = engine(source(model, { gate: new Promise<void>((r) => (open = r)) }));
+  await a.e.call('sessions.new', { path: file });
+  const { id } = (await a.e.call('runs.start', { config })) as { id: string };
+  await new Promise((r) => setTimeout(r, 50)); // running, held at its open
+  expect(fs.existsSync(path.join(dir, 'ud', 'jobs', `${id}.job.json.lock`))).toBe(false);
+  expect(fs.existsSync(`${file}.lock`)).toBe(true);
+  open();
+  expect((await a.done(id)).status).toBe('completed');
+  await a.e.dispose();
+});
+
+test('stale locks that killed processes left in a job-state folder are cleared when a run starts there, each named with its dead owner and its run; live and other hosts\' locks are kept', async () => {
+  const stateDir = path.join(dir, 'state');
+  fs.mkdirSync(stateDir);
+  const [dead1, dead2] = [await deadPid(), await deadPid()];
+  const live = spawn('sleep', ['30']);
+  const lock = (name: string, pid: number, host = os.hostname()) => fs.writeFileSync(path.join(stateDir, `${name}.job.json.lock`), JSON.stringify({ pid, host, since: '2026-12-04T11:00:00.000Z' }));
+  fs.writeFileSync(path.join(stateDir, 'killed.job.json'), JSON.stringify({ id: 'killed', kind: 'measure', config: {}, status: 'running', steps: 3, createdAt: '', updatedAt: '' }));
+  lock('killed', dead1);
+  lock('orphan', dead2);
+  lock('live', live.pid!);
+  lock('far', dead1, 'another-host');
+  const warned: string[] = [];
+  const a = engine(source(model));
+  a.e.ctx.log.warn = (m: string) => warned.push(m);
+  const { id, notices } = (await a.e.call('runs.start', { config: { ...config, stateDir } })) as { id: string; notices?: string[] };
+  const words = (pid: number) => `a stale lock left by PID ${pid} on ${os.hostname()} since 2026-12-04T11:00:00.000Z, which is no longer running (killed or crashed); cleared.`;
+  expect(notices?.sort()).toEqual(
+    [
+      `${path.join(stateDir, 'killed.job.json.lock')}: ${words(dead1)} Its run killed stopped after 3 saved steps and can be resumed (run id killed).`,
+      `${path.join(stateDir, 'orphan.job.json.lock')}: ${words(dead2)} No job file orphan.job.json beside it: nothing to resume.`,
+    ].sort(),
+  );
+  expect(warned.sort()).toEqual(notices); // the CLI prints the engine's warnings on stderr
+  expect(fs.readdirSync(stateDir).filter((n) => n.endsWith('.lock')).sort()).toEqual(['far.job.json.lock', 'live.job.json.lock', `${id}.job.json.lock`].sort());
+  expect((await a.done(id)).status).toBe('completed');
+  expect(fs.readdirSync(stateDir).filter((n) => n.endsWith('.lock')).sort()).toEqual(['far.job.json.lock', 'live.job.json.lock']);
+  live.kill('SIGKILL');
   await a.e.dispose();
 });

@@ -145,7 +145,11 @@ export interface RunEstimate {
 }
 
 export interface RunsResponses {
-  'runs.start': { id: string };
+  /**
+   * notices: stale locks that killed processes left in the run's job-state folder, cleared on the way, each naming its
+   * file, its dead owner and whether its run can be resumed (main/jobs/run-lock.ts)
+   */
+  'runs.start': { id: string; notices?: string[] };
   'runs.cancel': { cancelled: boolean };
   'runs.active': JobInfo[];
   'runs.estimate': RunEstimate;

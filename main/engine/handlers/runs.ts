@@ -55,11 +55,12 @@ export const runsHandlers: HandlerMap = {
     // the session the job writes into: the open (writable) one, unless the request names its own state folder
     const s = ctx.services.get('session') as { file: string; readOnly: boolean } | undefined;
     const sessionFile = !req.config.stateDir && ctx.services.has('runs.persistence') && s && !s.readOnly ? s.file : null;
-    const { id, done } = await runnerFor(ctx, req.config.stateDir).start(req.config.kind, req.config, workFor(req.config, src), req.resume);
+    const { id, done, notices } = await runnerFor(ctx, req.config.stateDir).start(req.config.kind, req.config, workFor(req.config, src), req.resume);
     const of = sessionsOfJobs(ctx);
     of.set(id, sessionFile);
     void done.finally(() => of.delete(id)).catch(() => undefined);
-    return { id };
+    for (const n of notices) ctx.log.warn(n);
+    return { id, ...(notices.length ? { notices } : {}) };
   },
   // a job, or a pre-run estimate sent with this cancelId (main/engine/cancellable.ts)
   'runs.cancel': (req, ctx) => ({ cancelled: allRunners(ctx).some((r) => r.cancel(req.id)) || cancelRequest(ctx, 'runs', req.id) }),
