@@ -25,10 +25,20 @@ const B = 1e9;
 const METHOD_LABEL: Record<string, string> = { 'cett-ppl': 'CETT', cett: 'CETT', topk: 'Top-k', 'topk-batch': 'Top-k', 'topk-token': 'Top-k (per token)', fat: 'FAT-ε', relu: 'ReLU' };
 const methodLabel = (m: string) => METHOD_LABEL[m] ?? m;
 
+/**
+ * A run's method as the rest of the app names it (the runs table, the run page, the paper): 'CETT-PPL-1%', 'CETT 0.07373'
+ * (a fixed CETT: a series checkpoint measured with its series' CETT, a sweep point), 'FAT-ε 0.01', 'ReLU'. It said
+ * 'CETT p=1%' and 'CETT CETT=0.07373'.
+ */
+function methodText(r: SourceRun): string {
+  if (r.method === 'cett-ppl' && r.p !== undefined) return `CETT-PPL-${r.p}%`;
+  if (r.cett !== undefined) return `${methodLabel(r.method)}${r.method === 'cett' || r.method === 'cett-ppl' ? ' ' : ' CETT='}${+r.cett.toPrecision(4)}`;
+  return `${methodLabel(r.method)}${r.param !== undefined ? ` ${r.param}` : ''}`;
+}
+
 function runLabel(r: SourceRun, c?: SourceCheckpoint): string {
-  const par = r.method === 'cett-ppl' && r.p !== undefined ? ` p=${r.p}%` : r.cett !== undefined ? ` CETT=${+r.cett.toPrecision(4)}` : r.param !== undefined ? ` ${r.param}` : '';
   // a p% target no CETT met is said wherever the run is named (tooltips, captions, legends), never shown as met
-  return `${c?.name ?? r.checkpointId} · ${methodLabel(r.method)}${par}${r.targetNotMet ? ' (target not met)' : ''} · run ${r.id}`;
+  return `${c?.name ?? r.checkpointId} · ${methodText(r)}${r.targetNotMet ? ' (target not met)' : ''} · run ${r.id}`;
 }
 
 class Ctx {
@@ -111,7 +121,7 @@ class Ctx {
     if (!chosen) return out;
     for (const r of chosen[1]) if (!out.has(r.checkpointId) || later(r, out.get(r.checkpointId)!)) out.set(r.checkpointId, r);
     const left = cand.filter((r) => ![...out.values()].includes(r)).length;
-    const what = (r: SourceRun) => `${methodLabel(r.method)}${r.method === 'cett-ppl' && r.p !== undefined ? ` p=${r.p}%` : ''}${r.cett !== undefined ? ` CETT=${+r.cett.toPrecision(4)}` : ''}${r.tokens !== undefined ? `, ${r.tokens} tokens` : ''}`;
+    const what = (r: SourceRun) => `${methodText(r)}${r.method === 'cett-ppl' && r.p !== undefined && r.cett !== undefined ? ` (CETT ${+r.cett.toPrecision(4)})` : ''}${r.tokens !== undefined ? `, ${r.tokens} tokens` : ''}`;
     const par = parent(chosen[1]);
     if (par) {
       this.usedLabels.set(par.id, `series ${series} · measure-series ${what({ ...par, method: 'cett-ppl', tokens: par.tokens ?? chosen[1][0].tokens })} · run ${par.id}`);
@@ -348,7 +358,7 @@ function widthDepthFromFinals(x: Ctx, d: PlotData): PlotData {
 }
 
 function convergence(x: Ctx, o: ChartOptions): PlotData {
-  const d = base('convergence', o, { title: 'Convergence of sparsity', xLabel: 'Training tokens / parameters', yLabel: 'd(1 − A)/dD (per B tokens)' });
+  const d = base('convergence', o, { title: 'Derivative of the sparsity–data curve', xLabel: 'Training tokens / parameters', yLabel: 'd(1 − A)/dD (per B tokens)' });
   const list = x.seriesFits().filter((s) => s.fit && s.pts.length >= 2);
   let g = 0;
   for (const s of list) {

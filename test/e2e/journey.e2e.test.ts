@@ -268,7 +268,7 @@ test.skipIf(!canSession || !canInspect || !canMeasure)('journey: new session →
   await go(chartsHref.slice(chartsHref.indexOf('#')));
   await expect.poll(async () => (await page.locator('h1').first().textContent()) ?? '').toMatch(/per layer/i);
   // the chart shows the card's run: its caption and the run picker name it
-  await expect.poll(async () => (await page.getByTestId('chart-caption').textContent()) ?? '', { timeout: 20_000 }).toContain(`CETT p=1% · run ${runId}`);
+  await expect.poll(async () => (await page.getByTestId('chart-caption').textContent()) ?? '', { timeout: 20_000 }).toContain(`CETT-PPL-1% · run ${runId}`);
   expect(await page.getByTestId('chart-run').inputValue()).toBe(runId);
   await page.waitForTimeout(1500);
   await screenshot(page, 'journey-charts');

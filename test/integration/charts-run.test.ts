@@ -82,7 +82,7 @@ function expected(kind: ChartKind, r: typeof CETT | typeof RELU): number[] {
 
 describe.each(['per-layer-activation', 'layer-token-heatmap', 'neuron-frequency'] as ChartKind[])('%s', (kind) => {
   test.each([
-    [CETT, RELU, 'CETT p=1%'],
+    [CETT, RELU, 'CETT-PPL-1%'],
     [RELU, CETT, 'ReLU'],
   ])('run %#: data and every export carry that run, not the other', async (run, other, method) => {
     const { plot } = await config(kind, run.id);
@@ -165,7 +165,17 @@ test('an unknown or unsuitable run is an error that says so, never another run',
   await expect(engine.call('charts.config', { sessionPath: session + '.2.json', kind: 'per-layer-activation', options: { run: RELU.id } })).rejects.toThrow(/run run-relu-2 \(relu-0.1b-tokens-20B · ReLU\) has no per-layer activation ratios/);
   // without a run, a chart of several runs names each in its legend
   const { plot } = await config('per-layer-activation');
-  for (const s of plot.series) expect(s.label).toMatch(/relu-0\.1b-tokens-20B · (CETT p=\d%|ReLU)/);
+  for (const s of plot.series) expect(s.label).toMatch(/relu-0\.1b-tokens-20B · (CETT-PPL-\d%|ReLU)/);
+});
+
+test("runs are named as the runs table names them: CETT-PPL-1%, a fixed CETT by its value (it said 'CETT p=1%' and 'CETT CETT=0.07373')", async () => {
+  // a series checkpoint measured with its series' CETT (method 'cett', no p), beside a CETT-PPL-1% run
+  const fixed = { ...CETT, id: 'run-fixed-3', method: 'cett', p: undefined, cett: 0.0737304688 };
+  const file = path.join(dir, 'fixed-cett.json');
+  fs.writeFileSync(file, JSON.stringify({ ...snapshot, runs: [CETT, fixed] }));
+  const { plot } = (await engine.call('charts.config', { sessionPath: file, kind: 'per-layer-activation', options: { run: fixed.id } })) as ChartConfigResult;
+  expect(plot.series.map((s) => s.label)).toEqual(['relu-0.1b-tokens-20B · CETT 0.07373']);
+  expect(plot.runChoices!.map((c) => c.label).sort()).toEqual([`relu-0.1b-tokens-20B · CETT 0.07373 · run ${fixed.id}`, `relu-0.1b-tokens-20B · CETT-PPL-1% · run ${CETT.id}`]);
 });
 
 test('a measured checkpoint whose tokens trained are unknown is named in the notes, not dropped silently', async () => {
