@@ -9,7 +9,8 @@ import { parseArgs } from 'node:util';
 import { EXIT_TARGET_NOT_MET, LabError } from '../api/errors';
 import { parseNumberArg, parseNumberList } from './args';
 import { checkSweepP } from '../jobs/p-sweep';
-import type { JobFinishedEvent } from '../api/domains/runs';
+import type { JobFinishedEvent, JobProgressEvent } from '../api/domains/runs';
+import { progressLine } from './progress-line';
 import type { Engine } from '../engine/engine';
 import type { CliCommand } from './commands';
 import { checkpointPosition } from '../checkpoint/series';
@@ -156,13 +157,14 @@ async function runJob(engine: Engine, config: Record<string, unknown>, resume: s
   let finish!: (e: JobFinishedEvent) => void;
   const finished = new Promise<JobFinishedEvent>((r) => (finish = r));
   const early: JobFinishedEvent[] = [];
+  let explained = false;
   const off = engine.onEvent((event, payload) => {
     if (event === 'job.progress' && !quiet) {
-      const p = payload as { phase: string; step: number; of: number; tokensPerSec: number; etaSec: number | null; overall?: number; overallEtaSec?: number | null; message?: string };
-      // the phase's steps and ETA, then the whole run's share done and its ETA (main/jobs/progress.ts: null until steady)
-      const phaseEta = p.etaSec !== null ? `  ETA ${p.etaSec.toFixed(0)} s` : '';
-      const run = typeof p.overall === 'number' ? `  · run ${(100 * p.overall).toFixed(0)}%${typeof p.overallEtaSec === 'number' ? `, ETA ${p.overallEtaSec.toFixed(0)} s` : ''}` : '';
-      process.stderr.write(`[${p.phase}] ${p.step}/${p.of}  ${Math.round(p.tokensPerSec)} tok/s${phaseEta}${run}${p.message ? `  ${p.message}` : ''}\n`);
+      // the phase's steps and ETA, the run's share done with its basis and its ETA (progress-line.ts: as the monitor)
+      const p = payload as JobProgressEvent;
+      const estimating = typeof p.overall === 'number' && p.overallBasis === 'work';
+      process.stderr.write(`${progressLine(p, estimating && !explained)}\n`);
+      explained ||= estimating;
     }
     if (event === 'job.finished') {
       const e = payload as JobFinishedEvent;
