@@ -27,11 +27,16 @@ const tex = (s: string) => s.replace(/[\\{}$&#^_%~]/g, (c) => TEX[c]);
 const num = (x: number | undefined | null, d = 4) => (x === undefined || x === null || !Number.isFinite(x) ? '--' : Number(x.toPrecision(d)).toString());
 const withCi = (v: number | undefined, lo?: number, hi?: number) => (lo === undefined || hi === undefined ? `$${num(v)}$` : `$${num(v)}$ {\\scriptsize [$${num(lo, 3)}$, $${num(hi, 3)}$]}`);
 
+/** a law parameter's name as the paper writes it: 'alpha' is α (the rest are single Latin letters) */
+export const paramLabel = (p: string): string => (p === 'alpha' ? 'α' : p);
+/** the same in LaTeX math ('$alpha$' typesets as five italic letters) */
+const paramTex = (p: string): string => (p === 'alpha' ? '\\alpha' : tex(p));
+
 /** A booktabs table; each cell 'value [low, high]' at the fits' confidence level. */
 export function fitTableLatex(fits: SeriesLawFit[]): string {
   const ps = paramNames(fits);
   const level = fits[0] ? Math.round(100 * fits[0].level) : 95;
-  const cols = ['Series', 'Form', '$A_0$', ...ps.map((p) => `$${tex(p)}$`), '$R^2$', '$n$'];
+  const cols = ['Series', 'Form', '$A_0$', ...ps.map((p) => `$${paramTex(p)}$`), '$R^2$', '$n$'];
   const lines = [
     '% Sparsity Lab: sparsity–data law fits (Luo et al., "Sparsing Law", arXiv 2411.02335); needs \\usepackage{booktabs}',
     `\\begin{tabular}{ll${'r'.repeat(cols.length - 2)}}`,

@@ -21,6 +21,9 @@ test('fit parameters with CIs, R², warm-up, residuals; form and warm-up chosen;
   const params = await first.getByTestId('law-params').locator('tbody tr').allTextContents();
   expect(params.length).toBeGreaterThanOrEqual(3);
   for (const row of params) expect(row).toMatch(/\d.*–.*\d/); // value and interval
+  // the formula's units are said (D in billions of tokens, A a fraction beside its %), the exponent is the paper's α
+  expect(await first.getByTestId('law-units').textContent()).toMatch(/D: tokens trained, in billions · A, A₀: activation ratio as a fraction \(A₀ = 0\.\d+ is \d+\.\d+%\)/);
+  if ((await first.textContent())?.includes('relu form')) expect(params.some((r) => r.startsWith('α'))).toBe(true);
   expect(await first.getByTestId('law-r2').textContent()).toMatch(/^-?\d|^n\/a/); // a number (the tiny demo series fit poorly)
   expect(await first.getByTestId('law-warmup-reason').textContent()).toMatch(/warm-up: .+/);
   await first.getByRole('button', { name: /points and residuals/ }).click();

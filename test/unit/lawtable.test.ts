@@ -33,6 +33,9 @@ test('fit table CSV round-trips every value; LaTeX carries A0 with its interval'
     const tex = fitTableLatex(fits);
     expect(tex).toMatch(/\\begin\{tabular\}[\s\S]*\\toprule[\s\S]*\\bottomrule\s*\\end\{tabular\}/);
     expect(tex).toContain('relu\\_2.4b');
+    // the exponent is the paper's α, typeset as such (it was '$alpha$': five italic letters)
+    expect(tex).toContain('$\\alpha$');
+    expect(tex).not.toMatch(/\$alpha\$/);
     expect(tex).toContain(`$${Number(relu.A0.toPrecision(4))}$ {\\scriptsize [$${Number(relu.A0Low!.toPrecision(3))}$`);
   } finally {
     await e.dispose();
