@@ -166,3 +166,22 @@ test("Load checkpoints' session table marks the demo lab's checkpoints that are 
   expect(await page.getByTestId('ck-missing').first().locator('..').getAttribute('title')).toMatch(/^not found: looked at /);
   expect(errors).toEqual([]);
 });
+
+test("a CETT-PPL-1% run's page says the search's target and, per step, whether its PPL ratio was below it (checked here against the stored steps)", async () => {
+  const { page, server, errors } = lab;
+  const s = SessionStore.open(path.join(demo, 'demo.sparsitylab'), { readOnly: true });
+  const run = s.listRuns({ parentId: null }).find((r) => r.label === `${REMEASURABLE_LABEL} relu`)!;
+  const steps = (s.getResult(run.id) as { searchHistory: { c: number; pplRatio: number }[] }).searchHistory;
+  s.close();
+  expect(steps.length).toBeGreaterThan(3);
+  await page.goto(`${server.url}#/run/${encodeURIComponent(run.id)}`);
+  const rows = page.getByTestId('search-log').locator('tbody tr');
+  await expect.poll(() => rows.count(), { timeout: 30_000 }).toBe(steps.length);
+  expect(await page.getByTestId('search-target').textContent()).toMatch(/Target: PPL ratio below 1\.01 \(1 \+ p\/100\)/);
+  const verdicts = await page.getByTestId('search-step-verdict').allTextContents();
+  expect(verdicts.map((v) => v.trim())).toEqual(steps.map((h) => (h.pplRatio < 1.01 ? 'below' : 'above')));
+  // CETT as tried, without trailing zeros (it read 0.500000)
+  expect((await rows.first().locator('td').nth(1).textContent())?.trim()).toBe(String(+steps[0].c.toPrecision(6)));
+  expect(new Set(verdicts.map((v) => v.trim())).size).toBe(2); // the demo's search bracketed its target
+  expect(errors).toEqual([]);
+});
