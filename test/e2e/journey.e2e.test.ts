@@ -138,7 +138,7 @@ test.skipIf(!canInspect)('the sequence length follows the chosen model\'s contex
   await page.getByTestId('measure-data').fill(evalText);
   // the tiny checkpoint takes 128 positions (max_position_embeddings)
   await expect.poll(() => page.getByTestId('measure-seqlen').inputValue(), { timeout: 30_000 }).toBe('128');
-  await expect.poll(() => textOf('measure-context')).toContain('set to 128 tokens');
+  await expect.poll(() => textOf('measure-context')).toContain("lowered to the model's context, 128 tokens");
   await page.getByTestId('measure-seqlen').fill('500');
   await page.getByTestId('measure-start').click();
   await expect.poll(() => textOf('measure-error')).toContain("Sequence length 500 is longer than the model's context (128 tokens)");
