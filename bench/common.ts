@@ -33,6 +33,7 @@ export const benchOptions = {
   'search-block-layers': { type: 'string' }, // streamed: layers per block of the fused search (default: planned)
   warm: { type: 'string' }, // streamed: each paged search block's session makes a call of zeros right after its creation: 1 = 1 × 2 tokens, s<n> = n sequences of the run's length
   overlap: { type: 'string' }, // streamed: 1 = the next paged block created while one computes, 0 = one after another (default: on CUDA only)
+  'paged-weights': { type: 'string' }, // streamed search: inputs = one session per block shape fed each block's weights, sessions = a session per paged block (default: planned)
   'off-thread': { type: 'string' }, // 1 = the runner in the inference worker (main/inference/runner-off-thread.ts), as the engine runs large CPU jobs
   search: { type: 'string' }, // fused CETT search tuning, e.g. levels=2,chunk=4096,nin=1 (search-graph.ts SearchTuning)
   ops: { type: 'string' }, // profile: 1 = also onnxruntime's per-operator profile of one call
@@ -47,6 +48,12 @@ export const benchOptions = {
   'overlap-curves': { type: 'string' }, // measure: 0 = the CPU curve of a batch after the next batch's dense forward, not beside it (issue 16)
   progress: { type: 'string' }, // measure: 1 = a progress line per step on stderr (phase, step/of, ETA; bench/gpu/eta.mjs checks the ETA held)
 } as const;
+
+/** --paged-weights: auto | inputs | sessions (a clear error otherwise) */
+function pagedWeightsArg(v: string): 'auto' | 'inputs' | 'sessions' {
+  if (v === 'auto' || v === 'inputs' || v === 'sessions') return v;
+  throw new Error(`--paged-weights: '${v}' is not one of auto, inputs, sessions`);
+}
 
 export function parse(argv: string[]) {
   return parseArgs({ args: argv, options: benchOptions, allowPositionals: true }).values;
@@ -80,6 +87,7 @@ export async function openTarget(v: ReturnType<typeof parse>): Promise<{ target:
     ...(v['search-block-layers'] ? { searchBlockLayers: Number(v['search-block-layers']) } : {}),
     ...(v.warm === '1' ? { blockWarmup: true } : /^s[1-9]\d*$/.test(v.warm ?? '') ? { blockWarmup: Number(v.warm!.slice(1)) } : {}),
     ...(v.overlap ? { blockOverlap: v.overlap === '1' } : {}),
+    ...(v['paged-weights'] ? { pagedWeights: pagedWeightsArg(v['paged-weights']) } : {}),
     ...(v.search ? { searchTuning: parseSearchTuning(v.search, '--search') } : {}),
     ...(v.ort ? { ortSession: parseOrtSessionTuning(v.ort, '--ort') } : {}),
   });

@@ -150,6 +150,17 @@ export interface StreamRange {
   from: number;
   to: number;
   hidden?: string;
+  /** the residual stream after layer to−1 is returned as `hidden` even after the model's last layer (no head): a streamed search block fed its weights as inputs */
+  open?: boolean;
+}
+
+/**
+ * The graph input of a block's layer tensor when its weights are fed as inputs (makeDecoder `weightInputs`):
+ * `layers.{l}.{rest}` of a block starting at layer `from` is `w.l{l − from}.{rest}`, so that every block with the same
+ * number of layers (and shapes) builds the same graph and shares one session.
+ */
+export function weightInputName(l: number, from: number, rest: string): string {
+  return `w.l${l - from}.${rest}`;
 }
 
 /**
@@ -186,7 +197,14 @@ export interface Decoder {
 /** fp32 elements of one chunk's logits in Decoder.headNll (256 MB) */
 export const HEAD_CHUNK_ELEMENTS = 2 ** 26;
 
-export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<GraphOptions, 'dtype' | 'maxSeq' | 'fused' | 'halfWeights' | 'plain' | 'headRows'>): Decoder {
+export function makeDecoder(
+  g: GraphBuilder,
+  ckpt: LoadedCheckpoint,
+  o: Pick<GraphOptions, 'dtype' | 'maxSeq' | 'fused' | 'halfWeights' | 'plain' | 'headRows'> & {
+    /** the layers' tensors are graph inputs (weightInputName, block starting at `from`) in the layout their initializers would have */
+    weightInputs?: { from: number };
+  },
+): Decoder {
   const s = ckpt.spec;
   if (s.positional === 'rope' && (s.rotaryDim % 2 !== 0 || s.rotaryDim > s.headDim || s.rotaryDim <= 0))
     throw new LabError('BAD_CHECKPOINT', `${ckpt.path}: rotary dimension ${s.rotaryDim} does not fit head dimension ${s.headDim}`);
@@ -217,6 +235,11 @@ export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<Gra
     const p = plan.tensors.get(name);
     if (!p) throw new LabError('BAD_CHECKPOINT', `${ckpt.path}: missing tensor '${name}'`);
     const dims = rows ? [rows.count, ...p.dims.slice(1)] : p.dims;
+    const li = o.weightInputs && !rows ? /^layers\.(\d+)\.(.+)$/.exec(name) : null;
+    if (li) {
+      const transposed = !!p.place?.transposed;
+      return { init: g.input(weightInputName(Number(li[1]), o.weightInputs!.from, li[2]), p.elem, transposed ? [...dims].reverse() : dims), elem: p.elem, transposed };
+    }
     const src = p.place ?? g.prepared(name);
     if (src) {
       const b = rows ? inPlace({ ...ckpt.weights.get(p.src)!, stored: () => src }, src.dtype, rows)! : src;
@@ -493,13 +516,13 @@ export function makeDecoder(g: GraphBuilder, ckpt: LoadedCheckpoint, o: Pick<Gra
       const sAct = activation(g, s.gated ? ffnIn('gate') : up, s, T);
       const a = s.gated ? g.op('Mul', [sAct, up]) : sAct; // [B,S,F]
       const aMasked = ffn(l, sAct, a);
-      if (!head && l === L - 1) return {};
+      if (!head && l === L - 1 && !range.open) return {};
       let down = project(aMasked, p + 'mlp.down.weight', h, F);
       if (ckpt.weights.has(p + 'mlp.down.bias')) down = g.op('Add', [down, vec(p + 'mlp.down.bias')]);
       if (resScale) down = g.op('Mul', [down, resScale]);
       x = g.op('Add', [x, down]);
     }
-    if (range.to < L) return { hidden: x };
+    if (range.to < L || range.open) return { hidden: x };
     let hF = norm(x, 'final_norm');
     if (s.logitScale !== 1) hF = g.op('Mul', [hF, scalarT('logit_scale', s.logitScale)]);
     let logits: string | undefined;

@@ -5,13 +5,17 @@
  */
 import type { LoadedCheckpoint } from '../checkpoint/types';
 import { buildLlamaGraph, type ExternalTarget, type GraphOptions } from './llama-graph';
-import { buildSearchGraph, type SearchGraphOptions } from './search-graph';
+import { buildSearchEndGraph, buildSearchGraph, type SearchGraphOptions } from './search-graph';
 import { planWeights } from './weights';
 
-export type GraphRecipe = { kind: 'decoder'; options: GraphOptions } | { kind: 'search'; options: SearchGraphOptions };
+export type GraphRecipe =
+  | { kind: 'decoder'; options: GraphOptions }
+  | { kind: 'search'; options: SearchGraphOptions }
+  | { kind: 'search-end'; options: Parameters<typeof buildSearchEndGraph>[1] };
 
 /** The serialised graph of `r` over `ckpt`'s weights (the same bytes wherever it is built). */
 export function buildGraph(ckpt: LoadedCheckpoint, r: GraphRecipe, external?: ExternalTarget): Uint8Array {
+  if (r.kind === 'search-end') return buildSearchEndGraph(ckpt, r.options, external);
   return r.kind === 'decoder' ? buildLlamaGraph(ckpt, r.options, external) : buildSearchGraph(ckpt, r.options, external);
 }
 

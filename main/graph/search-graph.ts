@@ -131,6 +131,14 @@ export interface SearchGraphOptions {
    * search call never holds the head's logits of the whole batch.
    */
   sparseStream?: boolean;
+  /**
+   * A streamed search block fed its weights as inputs (issue 15, streamed.ts): the layers' tensors are graph inputs
+   * `w.l{i}.…` for the block's i-th layer (llama-graph.ts weightInputName; same dtype and layout as the initializers),
+   * ‖W_out[:,i]‖ the input `col_norms` [Lb, F], and every block takes both streams in and hands both out (the
+   * embedding and the head are the end graphs, buildSearchEndGraph): every block of the same layer count builds the
+   * same graph, one session serves them all, and paging a block is feeding its tensors. Needs the sparse stream.
+   */
+  weightInputs?: boolean;
 }
 
 /** Elements of one group's [G, tokens, d_f] tensors at the largest batch a search call gets (16 × 1024 tokens). */
@@ -173,13 +181,43 @@ export function buildSearchGraph(ckpt: LoadedCheckpoint, o: SearchGraphOptions, 
   return g.withExternal(external, () => buildInto(g, ckpt, o));
 }
 
+/**
+ * The two ends of a streamed search whose blocks are fed their weights as inputs (SearchGraphOptions.weightInputs):
+ * 'embed' input_ids → hidden_out (the residual stream before layer 0, both streams' start), 'head' input_ids and
+ * hidden_in (the sparse stream after the last layer) → nll [B, S−1]: the same decoder operations as the whole search
+ * graph's first and last layers' surroundings (makeDecoder.stream over an empty range, headNll).
+ */
+export function buildSearchEndGraph(ckpt: LoadedCheckpoint, o: Pick<SearchGraphOptions, 'dtype' | 'maxSeq' | 'fused'> & { end: 'embed' | 'head' }, external?: ExternalTarget): Uint8Array {
+  const g = new GraphBuilder(`sparsity-lab-search-${o.end}-${ckpt.spec.family}`);
+  return g.withExternal(external, () => {
+    const dec = makeDecoder(g, ckpt, o);
+    const { T, spec: s } = dec;
+    const L = s.numLayers;
+    const ids = g.input('input_ids', DT.INT64, ['B', 'S']);
+    const none = () => {
+      throw new LabError('INTERNAL', 'search end graph: no layers');
+    };
+    if (o.end === 'embed') {
+      g.op('Identity', [dec.stream(ids, none, false, { from: 0, to: 0 }).hidden!], {}, 'hidden_out');
+      g.output('hidden_out', T, ['B', 'S', s.hiddenSize]);
+    } else {
+      const hin = g.input('hidden_in', T, ['B', 'S', s.hiddenSize]);
+      dec.headNll(dec.stream(ids, none, true, { from: L, to: L, hidden: hin }).final!, ids);
+      g.output('nll', DT.FLOAT, ['B', 'Sm1']);
+    }
+    return g.build();
+  });
+}
+
 function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOptions): Uint8Array {
-  const dec = makeDecoder(g, ckpt, o);
+  const [from, to] = o.layers ?? [0, ckpt.spec.numLayers];
+  const wi = !!o.weightInputs;
+  if (wi && o.sparseStream === false) throw new LabError('BAD_REQUEST', 'search graph: weights as inputs need the sparse stream');
+  const dec = makeDecoder(g, ckpt, { ...o, weightInputs: wi ? { from } : undefined });
   const { T, spec: s } = dec;
   const F32 = DT.FLOAT;
   const I64 = DT.INT64;
   const { hiddenSize: h, intermediateSize: F, numLayers: NL } = s;
-  const [from, to] = o.layers ?? [0, NL];
   if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from < to && to <= NL))
     throw new LabError('BAD_REQUEST', `search graph layers [${from}, ${to}) must be a non-empty range inside [0, ${NL})`);
   const L = to - from; // the layers this graph searches (all of them unless streamed)
@@ -193,8 +231,10 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
   const lo0 = g.input('lo', I64, ['J', L]);
   const hi0 = g.input('hi', I64, ['J', L]);
   const iters = g.input('iters', I64, []);
-  const denseIn = from > 0 ? g.input('hidden_in', T, ['B', 'S', h]) : undefined;
-  const sparseIn = from > 0 && o.sparseStream !== false ? g.input('sparse_in', T, ['B', 'S', h]) : undefined;
+  const denseIn = from > 0 || wi ? g.input('hidden_in', T, ['B', 'S', h]) : undefined;
+  const sparseIn = (from > 0 || wi) && o.sparseStream !== false ? g.input('sparse_in', T, ['B', 'S', h]) : undefined;
+  /** the streams leave the block on the host (not through the head) */
+  const handsOn = to < NL || wi;
 
   const i64 = (v: number[], dims?: number[]) => g.i64(g.fresh('k'), v, dims);
   const f32 = (v: number) => g.f32(g.fresh('f'), [v], []);
@@ -203,7 +243,7 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
   const axis1 = i64([1]);
   const norms = new Float32Array(L * F);
   o.colNorms.slice(from, to).forEach((n, l) => norms.set(n, l * F));
-  const normsLF = g.f32('col_norms', norms, [L, F]);
+  const normsLF = wi ? g.input('col_norms', F32, [L, F]) : g.f32('col_norms', norms, [L, F]);
 
   const a2d: string[] = [];
 
@@ -398,7 +438,7 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
       return a;
     },
     false,
-    { from, to, hidden: denseIn },
+    { from, to, hidden: denseIn, open: wi },
   );
   if (groups.length !== Math.ceil(L / G)) throw new LabError('INTERNAL', `search graph: ${groups.length} layer groups for ${L} layers in groups of ${G}`);
   const cat = (f: (x: GroupOut) => string, axis: number, name: string) =>
@@ -415,7 +455,7 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
   const clamped = g.op('Equal', [loF, i64([0], [])], {}, 'clamped_low');
   const epsIdx = g.op('Max', [g.op('Sub', [loF, one64]), i64([0], [])]);
   const eps = g.op('Where', [clamped, f32(0), cand(g, epsIdx)], {}, 'eps'); // [L]
-  if (to < NL) {
+  if (handsOn) {
     g.op('Identity', [denseOut!], {}, 'hidden_out');
     g.output('hidden_out', T, ['B', 'S', h]);
   }
@@ -432,9 +472,9 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: SearchGraphOption
         return g.op('Where', [keep, a, zeroTop]);
       },
       true,
-      { from, to, hidden: sparseIn },
+      { from, to, hidden: sparseIn, open: wi },
     );
-    if (to < NL) {
+    if (handsOn) {
       g.op('Identity', [sparseOut!], {}, 'sparse_out');
       g.output('sparse_out', T, ['B', 'S', h]);
     } else {

@@ -16,7 +16,7 @@ import { GraphCache, defaultCacheLimit } from './graph-cache';
 import { GraphStore } from './graph-store';
 import { exporterFeeds, openOnnxSource } from './onnx-file';
 import { maskFeeds } from './mask-feeds';
-import { deviceMemory, planExecution, weightBytesByLayer, type ExecutionMode, type ExecutionPlan } from './plan';
+import { deviceMemory, planExecution, weightBytesByLayer, type ExecutionMode, type ExecutionPlan, type PagedWeights } from './plan';
 import { checkSearchRequest, chunkedRunner, createStreamedRunner } from './streamed';
 import { addSearchOutputs, emptySearchOutputs } from './search-outputs';
 
@@ -57,6 +57,11 @@ export interface RunnerOptions {
    * BENCHMARKS.md 2026-12-04 19:27)
    */
   blockWarmup?: boolean | number;
+  /**
+   * streamed: how the fused search pages its blocks' weights (plan.ts PlanInput.pagedWeights): 'inputs' one session per
+   * block shape fed each block's weights, 'sessions' a session per paged block; default: planned ('auto')
+   */
+  pagedWeights?: 'auto' | PagedWeights;
   /** sequences per measurement batch: the planned chunk never exceeds it (default 4096) */
   batchSeqs?: number;
   /** how the fused CETT search evaluates candidates (search-graph.ts SearchTuning; the answer does not depend on it) */
@@ -327,6 +332,7 @@ async function planFor(
     blockLayers: opts.blockLayers,
     ...(opts.searchBlockLayers ? { searchBlockLayers: opts.searchBlockLayers } : {}),
     overlap: opts.blockOverlap ?? c.provider === 'cuda',
+    ...(opts.pagedWeights ? { pagedWeights: opts.pagedWeights } : {}),
     ...(opts.batchSeqs ? { searchTokens: opts.batchSeqs * c.maxSeq } : {}),
   });
 }

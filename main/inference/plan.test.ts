@@ -139,8 +139,9 @@ describe('the 7B streamed under a 16 GiB cap (H200 measurements, BENCHMARKS.md 2
     expect(planExecution({ ...base, overlap: true }).search!.peakBytes + CUDA_CONTEXT).toBeGreaterThan(11571 * MiB);
   });
   test('overlap with blocks of 4 layers and every token at once, instead of 6 blocks of 6 one after another; both within the cap', () => {
-    const seq = planExecution({ ...base, overlap: false });
-    const ov = planExecution({ ...base, overlap: true });
+    // a session per paged block (the default there is weights as inputs: streamed-inputs.test.ts)
+    const seq = planExecution({ ...base, overlap: false, pagedWeights: 'sessions' });
+    const ov = planExecution({ ...base, overlap: true, pagedWeights: 'sessions' });
     expect(seq.search!.blocks.length).toBe(6);
     expect(seq.search!.overlap).toBeUndefined();
     expect(ov.search!.overlap).toBe(true);

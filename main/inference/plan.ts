@@ -87,7 +87,15 @@ export interface PlanInput {
   overlap?: boolean;
   /** force the layers per block of the streamed search (benchmarks: the planner's alternatives side by side) */
   searchBlockLayers?: number;
+  /**
+   * how the streamed search pages its blocks' weights: 'sessions' (a session per block, created when the block is
+   * paged in), 'inputs' (one session per block shape, the block's weights fed as inputs: PagedWeights), 'auto' (the
+   * default): inputs where the session plan pages and inputsStepSeconds estimates them faster
+   */
+  pagedWeights?: 'auto' | PagedWeights;
 }
+
+export type PagedWeights = 'inputs' | 'sessions';
 
 /** device bytes per (token, neuron) of one layer's probe call in a streamed run (cett-probe.ts: A, N, mask, A·mask) */
 export const SEARCH_BYTES_PER_ELEMENT = 13;
@@ -174,6 +182,20 @@ export function pagedStepSeconds(blocks: number, meanWeightBytes: number, overla
 }
 
 /**
+ * Host-to-device bytes per second of weights fed as inputs (pageable host memory, copied by onnxruntime inside the run):
+ * an estimate (PCIe 5 ×16 moves 20–50 GB/s pinned, pageable copies about half) until the H200 measures it.
+ */
+export const INPUT_COPY_BYTES_PER_SECOND = 10e9;
+
+/**
+ * estimated seconds per search step that feeding the blocks' weights as inputs adds: their copy to the device (none on
+ * the CPU, which reads them in place); reading them from the checkpoint runs beside the block before (streamed.ts)
+ */
+export function inputsStepSeconds(blocks: number, meanWeightBytes: number, provider: ProviderName): number {
+  return provider === 'cpu' ? 0 : (blocks * meanWeightBytes) / INPUT_COPY_BYTES_PER_SECOND;
+}
+
+/**
  * The streamed search's blocks, chunk and layer group within `budget` (the forward block sessions are released while it
  * runs): the fewest blocks whose call fits with a chunk of at least min(T, 2,048) tokens, else with any chunk down to
  * MIN_SEARCH_CHUNK; undefined when one layer does not fit (the ORT curves then search, one layer at a time). With
@@ -182,6 +204,52 @@ export function pagedStepSeconds(blocks: number, meanWeightBytes: number, overla
  * forces the layers per block (benchmarks).
  */
 export function planSearch(p: PlanInput, budget: number): SearchPlan | undefined {
+  const ses = planSearchSessions(p, budget);
+  const want = p.pagedWeights ?? 'auto';
+  if (want === 'sessions' || (want === 'auto' && ses && ses.residentBlocks === ses.blocks.length)) return ses;
+  const inp = planSearchInputs(p, budget);
+  if (!inp || !ses || want === 'inputs') return inp ?? ses;
+  // never more blocks than the session plan (each call has its own fixed cost), and faster by the estimates
+  if (inp.blocks.length > ses.blocks.length) return ses;
+  const mean = (sp: SearchPlan) => sp.blocks.reduce((a, [x, y]) => a + p.layerBytes.slice(x, y).reduce((u, v) => u + v, 0), 0) / sp.blocks.length;
+  return inputsStepSeconds(inp.blocks.length, mean(inp), p.provider) < pagedStepSeconds(ses.blocks.length, mean(ses), !!ses.overlap) ? inp : ses;
+}
+
+/**
+ * The streamed search with its blocks' weights fed as inputs (SearchPlan.weightInputs, streamed.ts): one session per
+ * block shape kept for the whole search: blocks of k layers (the fewest that fit; a shorter last block is a second
+ * shape with its own session and arena, counted), the embedding and the head in two end sessions beside them. Device bytes: per shape searchBlockBytes without the head (the block's weights are inputs, copied into its
+ * arena for each call: once on a GPU; on the CPU, which reads them in place, the two host buffers of the double buffer),
+ * plus the ends: their weights and arena · (the stream out of the embedding + the head's T·3·d_h·e + r·V·(e+12)).
+ */
+export function planSearchInputs(p: PlanInput, budget: number): SearchPlan | undefined {
+  const T = p.searchTokens ?? 0;
+  const L = p.spec.numLayers;
+  if (!(T > 0) || !(budget > 0)) return undefined;
+  const arena = p.provider === 'cuda' ? SEARCH_ARENA_FACTOR : 1;
+  const e = p.dtype === 'float16' ? 2 : 4;
+  const { hiddenSize: d, vocabSize: V } = p.spec;
+  const rows = Math.min(T, Math.max(1, Math.floor(HEAD_CHUNK_ELEMENTS / V)));
+  const ends = p.embedBytes + p.headBytes + arena * (T * d * e + T * 3 * d * e + rows * V * (e + 12));
+  const buffers = p.provider === 'cpu' ? 2 : 1;
+  const forced = p.searchBlockLayers ? Math.max(1, Math.min(L, Math.floor(p.searchBlockLayers))) : 0;
+  for (const minChunk of [Math.min(T, 2048), Math.min(T, MIN_SEARCH_CHUNK)])
+    for (let k = forced || L; k >= (forced || 1); k--) {
+      const blocks = Array.from({ length: Math.ceil(L / k) }, (_, i): [number, number] => [i * k, Math.min(L, (i + 1) * k)]);
+      const group = searchGroupFor({ numLayers: k, intermediateSize: p.spec.intermediateSize, hiddenSize: p.spec.hiddenSize }, T, searchProductTransB(p.provider));
+      const shapes = [...new Map(blocks.map((b) => [b[1] - b[0], b])).values()];
+      for (let c = T; c >= minChunk; c = c > minChunk ? Math.max(minChunk, Math.floor(c / 2)) : 0) {
+        const call = (b: [number, number]) =>
+          searchBlockBytes(p.spec, { dtype: p.dtype, fused: p.fused, seqLen: p.seqLen, tokens: T, layers: b[1] - b[0], group, chunk: c, weights: buffers * p.layerBytes.slice(b[0], b[1]).reduce((x, y) => x + y, 0), arena });
+        const peakBytes = ends + shapes.reduce((a, b) => a + call(b), 0);
+        if (peakBytes <= budget) return { blocks, chunkTokens: c >= T ? 0 : c, layerGroup: group, tokens: T, residentBlocks: shapes.length, peakBytes, weightInputs: true };
+      }
+    }
+  return undefined;
+}
+
+/** planSearch with a session per block (SearchPlan without weightInputs) */
+function planSearchSessions(p: PlanInput, budget: number): SearchPlan | undefined {
   const T = p.searchTokens ?? 0;
   const L = p.spec.numLayers;
   if (!(T > 0) || !(budget > 0)) return undefined;
@@ -334,7 +402,7 @@ export function planExecution(p: PlanInput): ExecutionPlan {
         ? `streamed in ${blocks.length} block(s) of ${k} layer(s), as asked${allResident ? '' : `; ${residentBlocks} stay resident, the rest are paged in${overlap ? ' (the next created while one computes)' : ''}`}`
         : `the whole model needs ${gib(WHOLE_SESSIONS * weightBytes + act(L, true))} (${WHOLE_SESSIONS} sessions of ${gib(weightBytes)} and one sequence's activations), more than ${gib(budget)}: streamed in ${blocks.length} block(s) of ${k} layer(s), ${allResident ? 'all resident' : `${residentBlocks} resident, the rest paged in per call${overlap ? ' (the next created while one computes)' : ''}`}`) +
       (search
-        ? `; the threshold search runs block by block (${search.blocks.length} block(s) of ${search.blocks[0][1]} layer(s), ${search.residentBlocks === search.blocks.length ? 'all resident' : `${search.residentBlocks} resident${search.overlap ? ', the next created while one computes' : ''}`}, ${search.chunkTokens ? `${search.chunkTokens}-token chunks` : 'all tokens at once'}, ${gib(search.peakBytes)})`
+        ? `; the threshold search runs block by block (${search.blocks.length} block(s) of ${search.blocks[0][1]} layer(s), ${search.weightInputs ? `one session per block shape fed each block's weights as inputs${p.pagedWeights === 'inputs' ? ', as asked' : ''}` : search.residentBlocks === search.blocks.length ? 'all resident' : `${search.residentBlocks} resident${search.overlap ? ', the next created while one computes' : ''}`}, ${search.chunkTokens ? `${search.chunkTokens}-token chunks` : 'all tokens at once'}, ${gib(search.peakBytes)})`
         : searchRoom
           ? `, ${gib(searchRoom)} kept for the threshold search (${curvesOnDevice ? 'every layer on the device' : 'one layer at a time'})`
           : ''),

@@ -28,6 +28,12 @@
  * numbers. Before a block runs, the sessions beyond the resident ones are released (the block before it, its arena
  * with it), so the device holds the kept sessions and one more block's weights: what the plan counts. A worker that
  * cannot start leaves the blocks one after another on this thread (fallbackReasons says so).
+ *
+ * Paged search blocks fed their weights as inputs (search.weightInputs): one search session per block shape (every
+ * block of k layers builds the same graph: search-graph.ts `weightInputs`), created once on this thread and kept, and
+ * two end sessions (the embedding, the head: buildSearchEndGraph). Paging a block is feeding it its layers' tensors,
+ * read from the checkpoint into two host buffers (block-weights.ts: the next block's read while one runs); onnxruntime
+ * copies them to the device inside the run. No session is created or released per block.
  */
 import * as ort from 'onnxruntime-node';
 import { LabError } from '../api/errors';
@@ -36,6 +42,7 @@ import type { GraphDType } from '../graph/llama-graph';
 import type { GraphRecipe } from '../graph/recipe';
 import { DEFAULT_SEARCH_TUNING, searchProductTransB, type SearchTuning } from '../graph/search-graph';
 import { blockHostTesting, localBlockSession, RemoteBlockHost, wallMs, type BlockSession, type HostEvent } from './block-host';
+import { BlockWeights, type WeightStats } from './block-weights';
 import { sessionFactory, type SessionCreator } from './graph-store';
 import { maskFeeds } from './mask-feeds';
 import { addSearchOutputs, emptySearchOutputs } from './search-outputs';
@@ -160,6 +167,8 @@ export interface StreamStats {
   overlap: boolean;
   /** the last block creations and runs on either host, wall-clock ms (block-host.ts HostEvent; at most 2,000 kept) */
   timeline: HostEvent[];
+  /** search blocks fed their weights as inputs: the reads (block-weights.ts) */
+  weights?: WeightStats;
 }
 
 /** totals of a set of timeline events: how many, their ms in all, the mean and the longest */
@@ -192,6 +201,7 @@ export function summarizeStream(st: StreamStats) {
     sessionLoads: st.sessionLoads,
     calls: st.calls,
     overlap: st.overlap,
+    ...(st.weights ? { weights: { ...st.weights, readMs: Math.round(st.weights.readMs), waitMs: Math.round(st.weights.waitMs), GB: +(st.weights.bytes / 1e9).toFixed(2) } } : {}),
     timelineEvents: st.timeline.length,
     createMs: { local: sum(creates.filter((e) => e.host === 'local')), remote: sum(creates.filter((e) => e.host === 'remote')) },
     runMs: sum(runs),
@@ -248,6 +258,9 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
   const timeline: HostEvent[] = [];
   const stats: StreamStats = { sessionLoads: 0, calls: 0, overlap: false, timeline };
   const sp = plan.search;
+  // the search graphs' weights (no halfWeights: search-graph.ts plans them in the graph dtype)
+  const weights = sp?.weightInputs ? new BlockWeights(ckpt, { dtype, halfWeights: false }) : undefined;
+  if (weights) stats.weights = weights.stats;
   /** sessions kept with their arenas (with overlap, the next block's is created beside them) */
   const slotsOf = (pages: Pages) => Math.max(1, pages === searchLive ? sp!.residentBlocks : plan.residentBlocks);
 
@@ -427,6 +440,47 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
    * search), both residual streams handed to the next block on the host; the last block ends with the head's NLL. Each
    * block's weights are paged in once per step (a separate sparse pass through the forward blocks paged them twice).
    */
+  /** a kept search session (weights as inputs: the block shape's, the embedding's, the head's), created on this thread */
+  function kept(key: string, open: (host: Host) => { session: Promise<BlockSession>; posted: Promise<void> }): Promise<BlockSession> {
+    let page = searchLive.live.get(key);
+    if (!page) {
+      const made: Page = { block: -1, kind: 'inputs', host: 'local', ...open('local') };
+      searchLive.live.set(key, (page = made));
+      made.session.then(
+        () => stats.sessionLoads++,
+        () => searchLive.live.get(key) === made && searchLive.live.delete(key),
+      );
+    }
+    return page.session;
+  }
+
+  /** the search session of every block of k layers, fed its weights as inputs (the graph of layers [0, k): the same for any start) */
+  function openInputsBlock(k: number) {
+    return (host: Host) => {
+      const productTransB = searchProductTransB(ctx.provider);
+      const o = { dtype, maxSeq, colNorms: ctx.colNorms, fused, tuning, layerGroup: sp!.layerGroup, layers: [0, k] as [number, number], sparseStream: true, productTransB, weightInputs: true };
+      return openOn(host, { search: 3, dtype, maxSeq, fused, ...tuning, layerGroup: sp!.layerGroup, inputs: k, sparse: 1, productTransB }, { kind: 'search', options: o }, `search ${k} layer(s), weights as inputs`);
+    };
+  }
+
+  /** the embedding or the head of a search fed its blocks' weights as inputs */
+  function openEnd(end: 'embed' | 'head') {
+    return (host: Host) => openOn(host, { searchEnd: end, dtype, maxSeq, fused }, { kind: 'search-end', options: { dtype, maxSeq, fused, end } }, `search ${end}`);
+  }
+
+  const colNormFeeds = new Map<string, ort.Tensor>();
+  /** ‖W_out[:,i]‖ of layers [from, to) as the block's col_norms input [Lb, F] */
+  function colNormsOf(from: number, to: number): ort.Tensor {
+    const key = `${from}:${to}`;
+    let t = colNormFeeds.get(key);
+    if (!t) {
+      const a = new Float32Array((to - from) * F);
+      for (let l = from; l < to; l++) a.set(ctx.colNorms[l], (l - from) * F);
+      colNormFeeds.set(key, (t = new ort.Tensor('float32', a, [to - from, F])));
+    }
+    return t;
+  }
+
   async function searchNow(req: SearchStepRequest): Promise<SearchStepResult> {
     checkSearchRequest(req, L);
     await hostReady;
@@ -436,8 +490,14 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
     const res = emptySearchOutputs(L);
     let dense: ort.Tensor | undefined;
     let sparse: ort.Tensor | undefined;
-    const m = new Merge(L, F, req.batch, req.seqLen, false);
     const n = sp!.blocks.length;
+    if (weights) weights.prefetch(...sp!.blocks[0]);
+    // weights as inputs: both streams start at the embedding (its own kept session)
+    if (weights) {
+      const embed = await kept('embed', openEnd('embed'));
+      sparse = dense = (await embed.run({ input_ids }, ['hidden_out'])).hidden_out as ort.Tensor;
+    }
+    const m = new Merge(L, F, req.batch, req.seqLen, false);
     for (let bi = 0; bi < n; bi++) {
       const [from, to] = sp!.blocks[bi];
       const Lb = to - from;
@@ -449,9 +509,21 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
         hi: new ort.Tensor('int64', i64((t) => t.hi), [J, Lb]),
         iters: new ort.Tensor('int64', new BigInt64Array([BigInt(req.iters)]), []),
       };
-      if (from > 0) {
+      if (from > 0 || weights) {
         feeds.hidden_in = dense!;
         feeds.sparse_in = sparse!;
+      }
+      if (weights) {
+        // this block's tensors (read beside the block before), then the next block's read beside this one's run
+        Object.assign(feeds, await weights.get(from, to), { col_norms: colNormsOf(from, to) });
+        weights.prefetch(...sp!.blocks[(bi + 1) % n]);
+        const sess = await kept(`inputs:${to - from}`, openInputsBlock(to - from));
+        const out = await sess.run(feeds);
+        stats.calls++;
+        [dense, sparse] = [out.hidden_out as ort.Tensor, out.sparse_out as ort.Tensor];
+        m.add(out, from, to, 0, req.batch);
+        addSearchOutputs(out, res, from);
+        continue;
       }
       const key = `${bi}`;
       const page = await pageOf(searchLive, key, bi, 'search', openSearch(bi));
@@ -466,6 +538,10 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
       }
       m.add(out, from, to, 0, req.batch);
       addSearchOutputs(out, res, from);
+    }
+    if (weights) {
+      const head = await kept('head', openEnd('head'));
+      m.nll.set((await head.run({ input_ids, hidden_in: sparse! }, ['nll'])).nll.data as Float32Array);
     }
     return { ...m.result(), ...res };
   }
@@ -494,6 +570,7 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
       await hostReady;
       await live.releaseAll();
       await searchLive.releaseAll();
+      await weights?.close();
       await remote?.close();
       await ctx.dispose();
     },

@@ -118,7 +118,17 @@ export interface ExecutionPlan {
    * layers in one call, then the next block), sized from the budget for `tokens` tokens per call; absent when even one
    * layer's search does not fit (then the host/ORT curves search, slower)
    */
-  search?: { blocks: [number, number][]; residentBlocks: number; chunkTokens: number; layerGroup: number; tokens: number; peakBytes: number; overlap?: boolean };
+  search?: {
+    blocks: [number, number][];
+    residentBlocks: number;
+    chunkTokens: number;
+    layerGroup: number;
+    tokens: number;
+    peakBytes: number;
+    overlap?: boolean;
+    /** one session per block shape, kept, fed each block's weights as inputs (read from the checkpoint per call) instead of a session per paged block */
+    weightInputs?: boolean;
+  };
   /**
    * streamed with paged blocks: the next block's session is created on a second thread while the current block
    * computes (two block sessions on the device at once, counted in peakBytes; search.overlap likewise for the search's

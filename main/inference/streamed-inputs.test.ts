@@ -1,0 +1,189 @@
+// The streamed search with its blocks' weights fed as inputs (issue 15: one session per block shape, paging = feeding
+// the next block's tensors), against the whole graph on the CPU:
+// - the graphs: every block of k layers builds the same bytes (one session serves them all); embedding end → blocks fed
+//   their tensors read from the checkpoint (block-weights.ts) → head end gives the whole search graph's ε, grid, every
+//   evaluated (mid, CETT, t) bit for bit and its NLL within 1e-5, for blocks of 1, 2 and 3 layers (3: a shorter last block);
+// - the runner: CETT-PPL-1% with search blocks of 1, 2 and 3 layers fed as inputs gives the whole runner's CETT,
+//   thresholds, activation ratio and PPL; each block shape's session (and each end's) is created once;
+// - the planner: the 7B under a 16 GiB cap chooses it (auto), counts it within the budget and says so; 'sessions' forces
+//   the session per paged block; a checkpoint file cut short is a clear error.
+import { afterAll, describe, expect, test } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { writeTinyCheckpoint } from '../checkpoint/testing/tiny';
+import { loadCheckpoint } from '../checkpoint/index';
+import type { ModelSpec } from '../checkpoint/types';
+import { createRunner } from './index';
+import { buildSearchEndGraph, buildSearchGraph } from '../graph/search-graph';
+import { BlockWeights } from './block-weights';
+import { planExecution, type PlanInput } from './plan';
+import type { StreamStats } from './streamed';
+import { batchStream } from '../metrics/data';
+import { measureOnRunner } from '../metrics/testing/measure';
+import { mulberry32 } from '../base/rng';
+import { maxAbs } from './testing';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-streamed-inputs-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const L = 4;
+const S = 16;
+const r = mulberry32(41);
+const GiB = 1024 ** 3;
+
+describe('search blocks fed their weights as inputs = the whole search graph', () => {
+  test('blocks of 1, 2 and 3 layers: one graph per block shape, the same ε, grid, CETT path and NLL', async () => {
+    const dir = writeTinyCheckpoint(path.join(tmp, 'graph'), 'llama', { layers: L, activation: 'silu', std: 0.3 });
+    const ckpt = await loadCheckpoint(dir);
+    const runner = await createRunner(ckpt, { provider: 'cpu', maxSeq: S });
+    const B = 2;
+    const ids = new ort.Tensor('int64', BigInt64Array.from({ length: B * S }, () => BigInt(Math.floor(r() * 256))), [B, S]);
+    const cs = [0.2, 0.05];
+    const J = cs.length;
+    const run = async (bytes: Uint8Array, feeds: Record<string, ort.Tensor>) => {
+      const sess = await ort.InferenceSession.create(bytes);
+      try {
+        return await sess.run(feeds);
+      } finally {
+        await sess.release();
+      }
+    };
+    const base = (Lb: number) => ({
+      input_ids: ids,
+      c: new ort.Tensor('float32', Float32Array.from(cs), [J]),
+      lo: new ort.Tensor('int64', new BigInt64Array(J * Lb), [J, Lb]),
+      hi: new ort.Tensor('int64', new BigInt64Array(J * Lb).fill(65535n), [J, Lb]),
+      iters: new ort.Tensor('int64', new BigInt64Array([16n]), []),
+    });
+    const weights = new BlockWeights(ckpt, { dtype: 'float32', halfWeights: false });
+    try {
+      const o = { dtype: 'float32' as const, maxSeq: S, colNorms: runner.colNorms, layerGroup: 1 };
+      const want = await run(buildSearchGraph(ckpt, o), base(L));
+      const embed = await run(buildSearchEndGraph(ckpt, { ...o, end: 'embed' }), { input_ids: ids });
+      for (const k of [1, 2, 3]) {
+        const graphOf = (from: number, to: number) => buildSearchGraph(ckpt, { ...o, layers: [from, to], weightInputs: true });
+        // no weight in the graph: blocks of the same layer count are the same bytes
+        expect(Buffer.from(graphOf(0, k)).equals(Buffer.from(graphOf(k, Math.min(L, 2 * k)))) || 2 * k > L, `k=${k}`).toBe(true);
+        let dense = embed.hidden_out;
+        let sparse = embed.hidden_out;
+        const got: Record<string, ort.Tensor>[] = [];
+        for (let from = 0; from < L; from += k) {
+          const to = Math.min(L, from + k);
+          const norms = new Float32Array((to - from) * ckpt.spec.intermediateSize);
+          for (let l = from; l < to; l++) norms.set(runner.colNorms[l], (l - from) * ckpt.spec.intermediateSize);
+          const feeds = { ...base(to - from), hidden_in: dense, sparse_in: sparse, col_norms: new ort.Tensor('float32', norms, [to - from, ckpt.spec.intermediateSize]), ...(await weights.get(from, to)) };
+          const out = await run(graphOf(from, to), feeds);
+          expect(out.nll).toBeUndefined();
+          [dense, sparse] = [out.hidden_out, out.sparse_out];
+          got.push(out);
+        }
+        const head = await run(buildSearchEndGraph(ckpt, { ...o, end: 'head' }), { input_ids: ids, hidden_in: sparse });
+        const cat = (name: string) => got.flatMap((x) => Array.from(x[name].data as ArrayLike<number | bigint | boolean>, Number));
+        for (const name of ['eps', 'clamped_low', 'grid_start', 'grid_end', 'neuron_counts', 'active_counts']) expect(cat(name), `${name} k=${k}`).toEqual(Array.from(want[name].data as ArrayLike<number | boolean>, Number));
+        for (const name of ['eval_mid', 'eval_cett', 'eval_t', 'lo_final']) {
+          const w = Array.from(want[name].data as ArrayLike<number | bigint>, Number);
+          let from = 0;
+          for (const out of got) {
+            const Lb = out.eps.dims[0];
+            const g = Array.from(out[name].data as ArrayLike<number | bigint>, Number);
+            for (let i = 0; i < g.length; i++) expect(g[i], `${name} k=${k} layer ${from + (i % Lb)}`).toBe(w[Math.floor(i / Lb) * L + from + (i % Lb)]);
+            from += Lb;
+          }
+        }
+        expect(maxAbs(head.nll.data as Float32Array, want.nll.data as Float32Array), `k=${k}`).toBeLessThanOrEqual(1e-5);
+      }
+      expect((want.eval_cett.data as Float32Array).some((x) => x > 0 && x < 1)).toBe(true);
+    } finally {
+      await weights.close();
+      await runner.dispose();
+    }
+  });
+});
+
+describe.each([
+  ['llama', 'silu', 0.3],
+  ['opt', 'relu', 0.15],
+] as const)('%s %s: streamed CETT-PPL-1%% with search blocks fed as inputs = whole graph', (family, activation, std) => {
+  test('search blocks of 1, 2 and 3 layers; one session per block shape', async () => {
+    const dir = writeTinyCheckpoint(path.join(tmp, `${family}-${activation}`), family, { layers: L, activation, std });
+    const ckpt = await loadCheckpoint(dir);
+    const batch = 4;
+    const data = batchStream(Int32Array.from({ length: 8 * S }, () => Math.floor(r() * 256)), { seqLen: S, batch }, 'random ids');
+    const o = { p: 1, tol: 1e-3, thresholdMode: 'authors' as const, curveEngine: 'fused' as const };
+    const base = { provider: 'cpu' as const, maxSeq: S, batchSeqs: batch };
+    const want = await measureOnRunner(ckpt, data, o, { ...base, execution: 'whole' });
+    expect(want.cett).toBeGreaterThan(0.01);
+    expect(want.cett).toBeLessThan(0.9);
+    for (const k of [1, 2, 3]) {
+      let stats: StreamStats | undefined;
+      const got = await measureOnRunner(ckpt, data, o, { ...base, execution: 'streamed', blockLayers: 2, searchBlockLayers: k, pagedWeights: 'inputs', deviceMemoryBytes: GiB }, (runner) => {
+        const sp = runner.plan!.search!;
+        expect(sp.weightInputs, `k=${k}`).toBe(true);
+        expect(sp.blocks[0], `k=${k}`).toEqual([0, k]);
+        expect(runner.plan!.reason).toMatch(/one session per block shape fed each block's weights as inputs, as asked/);
+        stats = (runner as unknown as { streamStats: StreamStats }).streamStats;
+      });
+      const what = `${k} layer(s) per search block`;
+      expect(got.cett, what).toBe(want.cett);
+      expect(got.thresholds, what).toEqual(want.thresholds);
+      expect(got.activationRatio, what).toBe(want.activationRatio);
+      expect(Math.abs(Math.log(got.pplRatio) - Math.log(want.pplRatio)), what).toBeLessThanOrEqual(1e-5);
+      expect(got.search?.engine, what).toBe('fused');
+      // the search's sessions: one per block shape and the two ends, each created once (the forward blocks and the
+      // search fit side by side under this cap: neither releases the other), whatever the number of calls
+      const creates = stats!.timeline.filter((e) => e.what === 'create' && e.label.startsWith('search'));
+      const runs = stats!.timeline.filter((e) => e.what === 'run' && e.label.includes('weights as inputs'));
+      expect(creates.length, what).toBe((L % k ? 2 : 1) + 2);
+      expect(runs.length, what).toBeGreaterThanOrEqual(2 * Math.ceil(L / k));
+      expect(stats!.weights!.loads, what).toBeGreaterThanOrEqual(runs.length);
+    }
+  });
+});
+
+test('a checkpoint file cut short while open: the search step fails naming the file', async () => {
+  const dir = writeTinyCheckpoint(path.join(tmp, 'cut'), 'llama', { layers: L, activation: 'silu', std: 0.3 });
+  const ckpt = await loadCheckpoint(dir);
+  const runner = await createRunner(ckpt, { provider: 'cpu', maxSeq: S, batchSeqs: 1, execution: 'streamed', blockLayers: 2, searchBlockLayers: 2, pagedWeights: 'inputs', deviceMemoryBytes: GiB });
+  try {
+    const file = fs.readdirSync(dir).find((f) => f.endsWith('.safetensors'))!;
+    const t = { c: 0.1, lo: new Array(L).fill(0), hi: new Array(L).fill(65535) };
+    const step = () => runner.searchStep!({ ids: new Int32Array(S), batch: 1, seqLen: S, targets: [t], iters: 2 });
+    await step(); // the sessions are open; the blocks' weights are read per call
+    fs.truncateSync(path.join(dir, file), 4096);
+    await expect(step()).rejects.toThrow(new RegExp(`${file}: the file ends before byte \\d+ \\(tensor layers\\.`));
+  } finally {
+    await runner.dispose();
+  }
+});
+
+function llama7b(): ModelSpec {
+  return {
+    family: 'llama', modelType: 'llama', activation: 'silu', hiddenSize: 4096, intermediateSize: 11008, numLayers: 32, numHeads: 32, numKvHeads: 32, headDim: 128, vocabSize: 32000,
+    maxPositions: 4096, norm: 'rms', normEps: 1e-5, positional: 'rope', ropeTheta: 10000, rotaryDim: 128, gated: true, parallelResidual: false, qkNorm: false,
+    qkvBias: false, attnOutBias: false, mlpBias: false, tieEmbeddings: false, embedScale: 1, residualScale: 1, logitScale: 1, positionOffset: 0,
+  } as ModelSpec;
+}
+
+test('planning: the 7B under 16 GiB feeds its search blocks as inputs (auto), within the budget; sessions when asked', () => {
+  const layer = 2 * (4 * 4096 * 4096 + 3 * 4096 * 11008 + 2 * 4096);
+  const input = (extra: Partial<PlanInput>): PlanInput => ({
+    spec: llama7b(), provider: 'cuda', dtype: 'float16', fused: true, seqLen: 1024, batchSeqs: 16, searchTokens: 16 * 1024, overlap: true,
+    layerBytes: new Array(32).fill(layer), embedBytes: 2 * 32000 * 4096, headBytes: 2 * (32000 * 4096 + 4096),
+    mem: { free: 139 * GiB, total: 141 * GiB, source: 'test' }, capBytes: 16 * GiB, ...extra,
+  });
+  const auto = planExecution(input({}));
+  const sp = auto.search!;
+  expect(sp.weightInputs).toBe(true);
+  expect(sp.blocks.length).toBeGreaterThan(1);
+  expect(new Set(sp.blocks.map(([a, b]) => b - a)).size).toBe(sp.residentBlocks); // one session per block shape
+  expect(sp.peakBytes).toBeLessThanOrEqual(auto.budgetBytes);
+  // the block's weights and the ends' are counted: more than the activations alone
+  expect(sp.peakBytes).toBeGreaterThan(4 * layer + 2 * 32000 * 4096 * 2);
+  expect(auto.reason).toMatch(/one session per block shape fed each block's weights as inputs, /);
+  const ses = planExecution(input({ pagedWeights: 'sessions' })).search!;
+  expect(ses.weightInputs).toBeUndefined();
+  expect(ses.residentBlocks).toBeLessThan(ses.blocks.length);
+  // everything resident as sessions (no paging): sessions stay the choice
+  expect(planExecution(input({ capBytes: undefined, execution: 'streamed' })).search!.weightInputs).toBeUndefined();
+});
