@@ -30,7 +30,8 @@ import {
 } from '../main/metrics/curve-kernel';
 import { buildLayerCurve, buildLayerCurveParallel, neuronNorms, tauFromThresholds } from '../main/metrics/thresholds';
 import { downWeightAt } from '../main/metrics/target';
-import { machine, openTarget, parse, writeOut } from './common';
+import { attnChunksArg, machine, openTarget, parse, writeOut } from './common';
+import { CPU_ATTN_CHUNKS } from '../main/inference/index';
 import { profileByOp } from './profile';
 import * as ort from 'onnxruntime-node';
 import { loadCheckpoint } from '../main/checkpoint/index';
@@ -92,19 +93,21 @@ export async function main(argv: string[]): Promise<void> {
   };
   if (v.ops === '1') {
     // --ops 1: only onnxruntime's per-operator profile of the two CPU graphs a measurement runs, as the runner builds
-    // them (fp32 graph, fp16/bf16-stored weights behind Casts): the sparse (cett mask) pass and the capturing dense pass
+    // them (fp32 graph, fp16/bf16-stored weights behind Casts, attention in causal query chunks: --attn-chunks, default
+    // CPU_ATTN_CHUNKS): the sparse (cett mask) pass and the capturing dense pass
     const ckpt = await loadCheckpoint(modelDir);
     const ids = new ort.Tensor('int64', BigInt64Array.from(b.ids, (x) => BigInt(x)), [b.batch, b.seqLen]);
     const tau = tauFromThresholds(new Array<number>(L).fill(0.1), r.colNorms).map((t) => Float32Array.from(t));
     const ops: Record<string, unknown> = {};
+    const attnChunks = v['attn-chunks'] ? attnChunksArg(v['attn-chunks']) : CPU_ATTN_CHUNKS;
     for (const [name, mode, capture] of [['sparse', 'cett', false], ['capture', 'dense', true]] as const) {
-      const gopts = { dtype: 'float32' as const, mode, capture, maxSeq: b.seqLen, halfWeights: true };
+      const gopts = { dtype: 'float32' as const, mode, capture, maxSeq: b.seqLen, halfWeights: true, attnChunks };
       const more = storesHalfWeights(ckpt, gopts) ? { extra: HALF_WEIGHTS_SESSION_EXTRA } : {};
       const s = performance.now();
       const top = await profileByOp(buildLlamaGraph(ckpt, gopts), 'cpu', { input_ids: ids, ...maskFeeds(r.spec, mode === 'cett' ? { kind: 'cett', tau } : { kind: 'dense' }, b.batch, b.seqLen).feeds }, more);
       ops[name] = { wallMs: performance.now() - s, kernelMsPerRun: top.reduce((a, x) => a + x.ms, 0), top };
     }
-    const res = { suite: 'cpusearch-ops', provider: r.provider, tokensPerBatch: T, threads: os.cpus().length, ops, machine: machine(), date: new Date().toISOString() };
+    const res = { suite: 'cpusearch-ops', provider: r.provider, tokensPerBatch: T, attnChunks, threads: os.cpus().length, ops, machine: machine(), date: new Date().toISOString() };
     console.log(JSON.stringify(res));
     writeOut(v.out, res);
     return r.dispose();
