@@ -34,6 +34,7 @@ export const benchOptions = {
   warm: { type: 'string' }, // streamed: each paged search block's session makes a call of zeros right after its creation: 1 = 1 × 2 tokens, s<n> = n sequences of the run's length
   overlap: { type: 'string' }, // streamed: 1 = the next paged block created while one computes, 0 = one after another (default: on CUDA only)
   'paged-weights': { type: 'string' }, // streamed search: inputs = one session per block shape fed each block's weights, sessions = a session per paged block (default: planned)
+  'attn-chunks': { type: 'string' }, // plain-form (CPU) attention in this many causal query chunks (default 4 on the CPU; 1 = the whole S×S, the form before)
   'off-thread': { type: 'string' }, // 1 = the runner in the inference worker (main/inference/runner-off-thread.ts), as the engine runs large CPU jobs
   search: { type: 'string' }, // fused CETT search tuning, e.g. levels=2,chunk=4096,nin=1 (search-graph.ts SearchTuning)
   ops: { type: 'string' }, // profile: 1 = also onnxruntime's per-operator profile of one call
@@ -53,6 +54,12 @@ export const benchOptions = {
 function pagedWeightsArg(v: string): 'auto' | 'inputs' | 'sessions' {
   if (v === 'auto' || v === 'inputs' || v === 'sessions') return v;
   throw new Error(`--paged-weights: '${v}' is not one of auto, inputs, sessions`);
+}
+
+/** --attn-chunks: a whole number 1…64 (a clear error otherwise) */
+export function attnChunksArg(v: string): number {
+  if (/^[1-9]\d*$/.test(v) && Number(v) <= 64) return Number(v);
+  throw new Error(`--attn-chunks: '${v}' is not a whole number from 1 to 64`);
 }
 
 export function parse(argv: string[]) {
@@ -88,6 +95,7 @@ export async function openTarget(v: ReturnType<typeof parse>): Promise<{ target:
     ...(v.warm === '1' ? { blockWarmup: true } : /^s[1-9]\d*$/.test(v.warm ?? '') ? { blockWarmup: Number(v.warm!.slice(1)) } : {}),
     ...(v.overlap ? { blockOverlap: v.overlap === '1' } : {}),
     ...(v['paged-weights'] ? { pagedWeights: pagedWeightsArg(v['paged-weights']) } : {}),
+    ...(v['attn-chunks'] ? { attnChunks: attnChunksArg(v['attn-chunks']) } : {}),
     ...(v.search ? { searchTuning: parseSearchTuning(v.search, '--search') } : {}),
     ...(v.ort ? { ortSession: parseOrtSessionTuning(v.ort, '--ort') } : {}),
   });

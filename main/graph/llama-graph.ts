@@ -40,6 +40,13 @@ export interface GraphOptions {
    */
   fused?: boolean;
   /**
+   * Plain (unfused) attention only: the queries in this many causal chunks (CPU graphs, issue 16). Chunk j (rows
+   * j·c … min((j+1)·c, S)−1, c = ⌈S/k⌉) is scored against keys 0 … its last row only, so the upper triangle of
+   * q·kᵀ, its mask Add and Softmax are never computed (at k = 4: 5/8 of the S×S work). Masked keys weigh exactly 0
+   * in both forms: the same numbers as one chunk up to fp32 summation order. 1 or absent: the whole S×S at once.
+   */
+  attnChunks?: number;
+  /**
    * fp32 graphs only: the big weight matrices (token/position embeddings, attention and FFN projections; not lm_head)
    * that the checkpoint stores as fp16 or bf16 stay initializers of that dtype, the stored bits as they are, with
    * a Cast to fp32 right before use (tables: Gather/Slice first, then Cast what was read). An fp16 checkpoint's graph
@@ -200,7 +207,7 @@ export const HEAD_CHUNK_ELEMENTS = 2 ** 26;
 export function makeDecoder(
   g: GraphBuilder,
   ckpt: LoadedCheckpoint,
-  o: Pick<GraphOptions, 'dtype' | 'maxSeq' | 'fused' | 'halfWeights' | 'plain' | 'headRows'> & {
+  o: Pick<GraphOptions, 'dtype' | 'maxSeq' | 'fused' | 'halfWeights' | 'plain' | 'headRows' | 'attnChunks'> & {
     /** the layers' tensors are graph inputs (weightInputName, block starting at `from`) in the layout their initializers would have */
     weightInputs?: { from: number };
   },
@@ -408,7 +415,38 @@ export function makeDecoder(
       cosS = g.op('Slice', [constT('rope_cos', () => rope.cos, [o.maxSeq, rd]), zero1, S1, zero1]); // [S,rd]
       sinS = g.op('Slice', [constT('rope_sin', () => rope.sin, [o.maxSeq, rd]), zero1, S1, zero1]);
     }
-    const maskSS = fused ? '' : g.op('Slice', [causalT(), g.i64(g.fresh('c00'), [0, 0]), g.op('Concat', [S1, S1], { axis: 0 }), axes01]);
+    const nChunks = fused ? 1 : Math.max(1, Math.floor(o.attnChunks ?? 1));
+    const maskSS = fused || nChunks > 1 ? '' : g.op('Slice', [causalT(), g.i64(g.fresh('c00'), [0, 0]), g.op('Concat', [S1, S1], { axis: 0 }), axes01]);
+    /**
+     * attnChunks: per query chunk j its rows [start, end) (end = min((j+1)·c, S), c = ⌈S/k⌉; chunks past S are empty),
+     * and the causal table's [start, end) × [0, end) block: made once, shared by every layer
+     */
+    const chunks: { start: string; end: string; mask: string }[] = [];
+    if (nChunks > 1) {
+      const k1 = (v: number) => g.i64(g.fresh('ck'), [v]);
+      const c = g.op('Div', [g.op('Add', [S1, k1(nChunks - 1)]), k1(nChunks)]); // [1] ⌈S/k⌉
+      const at = (j: number) => (j === 0 ? zero1 : g.op('Min', [g.op('Mul', [c, k1(j)]), S1]));
+      for (let j = 0; j < nChunks; j++) {
+        const start = at(j);
+        const end = j === nChunks - 1 ? S1 : at(j + 1);
+        const mask = g.op('Slice', [causalT(), g.op('Concat', [start, zero1], { axis: 0 }), g.op('Concat', [end, end], { axis: 0 }), axes01]);
+        chunks.push({ start, end, mask });
+      }
+    }
+    const axis2 = nChunks > 1 ? g.i64(g.fresh('ax2'), [2]) : '';
+    /** softmax(q·kᵀ·scale + causal)·v on [B,H,S,hd] heads: whole, or per causal query chunk (attnChunks) */
+    const attention = (q: string, k: string, v: string) => {
+      const one = (qc: string, kc: string, vc: string, mask: string) => {
+        const scores = g.op('Mul', [g.op('MatMul', [qc, g.op('Transpose', [kc], { perm: [0, 1, 3, 2] })]), qkScale]);
+        const probs = toT(g.op('Softmax', [g.op('Add', [toF(scores), mask])], { axis: -1 }));
+        return g.op('MatMul', [probs, vc]);
+      };
+      if (nChunks === 1) return one(q, k, v, maskSS);
+      const parts = chunks.map(({ start, end, mask }) =>
+        one(g.op('Slice', [q, start, end, axis2]), g.op('Slice', [k, zero1, end, axis2]), g.op('Slice', [v, zero1, end, axis2]), mask),
+      );
+      return g.op('Concat', parts, { axis: 2 });
+    };
     const rotate = (x: string) => {
       const [x1, x2] = g.node('Split', [x, halfSplit], { axis: -1 }, 2);
       return g.op('Concat', [g.op('Neg', [x2]), x1], { axis: -1 });
@@ -495,9 +533,7 @@ export function makeDecoder(
           k = expand(k);
           v = expand(v);
         }
-        const scores = g.op('Mul', [g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 1, 3, 2] })]), qkScale]);
-        const probs = toT(g.op('Softmax', [g.op('Add', [toF(scores), maskSS])], { axis: -1 }));
-        ctx = g.op('Reshape', [g.op('Transpose', [g.op('MatMul', [probs, v])], { perm: [0, 2, 1, 3] }), mergeShape]);
+        ctx = g.op('Reshape', [g.op('Transpose', [attention(q, k, v)], { perm: [0, 2, 1, 3] }), mergeShape]);
       }
       let attn = project(ctx, p + 'attn.o.weight', h, H * hd);
       if (ckpt.weights.has(p + 'attn.o.bias')) attn = g.op('Add', [attn, vec(p + 'attn.o.bias')]);

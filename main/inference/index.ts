@@ -62,6 +62,12 @@ export interface RunnerOptions {
    * block shape fed each block's weights, 'sessions' a session per paged block; default: planned ('auto')
    */
   pagedWeights?: 'auto' | PagedWeights;
+  /**
+   * plain-form attention in this many causal query chunks (GraphOptions.attnChunks: the upper triangle of q·kᵀ is never
+   * computed). Default CPU_ATTN_CHUNKS on the CPU, 1 (the whole S×S) where the plain form runs elsewhere; the fused
+   * form (GPUs) has its own attention kernel and ignores it
+   */
+  attnChunks?: number;
   /** sequences per measurement batch: the planned chunk never exceeds it (default 4096) */
   batchSeqs?: number;
   /** how the fused CETT search evaluates candidates (search-graph.ts SearchTuning; the answer does not depend on it) */
@@ -80,6 +86,13 @@ export interface OrtSessionTuning {
   enableMemPattern?: boolean;
   logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
 }
+
+/**
+ * Causal query chunks of the CPU's plain-form attention (RunnerOptions.attnChunks). 0.1B paper shape, S 1024, one
+ * thread of the 2-core dev machine: a forward's CPU time −9% at 4 chunks (q·kᵀ, p·v, mask Add and Softmax over 5/8
+ * of the whole S×S); 6, 8 and 16 chunks no better (BENCHMARKS.md 2026-12-04 21:30)
+ */
+export const CPU_ATTN_CHUNKS = 4;
 
 /** `opt=basic,mempattern=0,log=0` → OrtSessionTuning (bench flag `--ort`); `what` names the flag in errors */
 export function parseOrtSessionTuning(spec: string, what: string): OrtSessionTuning {
@@ -170,6 +183,7 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
   // GPUs get the fused form (contrib attention/rope/RMSNorm kernels, issue 10): on CUDA 118% of PyTorch's forward;
   // on WebGPU 9.5× the plain form's speed (H200: 47k vs 5k tokens/s), NLL checked against transformers on both
   const fused = opts.fused ?? (provider === 'cuda' || provider === 'webgpu');
+  const attnChunks = fused ? 1 : Math.max(1, Math.floor(opts.attnChunks ?? (provider === 'cpu' ? CPU_ATTN_CHUNKS : 1)));
 
   const sessOpts: ort.InferenceSession.SessionOptions = {
     executionProviders: [provider],
@@ -196,7 +210,7 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
     const key = `${kind}${capture ? '+capture' : ''}`;
     let p = sessions.get(key);
     if (!p) {
-      const gopts = { dtype, mode: kind, capture, maxSeq, ...(fused ? { fused: true } : {}), ...(halfWeights ? { halfWeights: true } : {}) };
+      const gopts = { dtype, mode: kind, capture, maxSeq, ...(fused ? { fused: true } : {}), ...(halfWeights ? { halfWeights: true } : {}), ...(attnChunks > 1 ? { attnChunks } : {}) };
       p = onnxSrc
         ? onnxSrc.session(kind, capture, sessOpts, opts.signal)
         : openGraph(gopts, { kind: 'decoder', options: gopts }, storesHalfWeights(ckpt, gopts));
