@@ -36,8 +36,8 @@
 #                                                           24 and 16 (default, 280 s each; one cap per call gets 560 s) with the block-wise search, peak sampled;
 #                                                           SM_OVERLAP="1 0" runs each cap with and without the paged blocks' overlap;
 #                                                           SM_CONFIGS="name|cap|seconds|flags;…" runs those configurations instead
-#   bash bench/gpu/run.sh streamed-15 <n> <outdir>          issue 15: the 7B at n (16384) in four configurations, one call ≤ 9.5 min: the
-#                                                           default plan under 16 GiB, with warmed-up blocks, 6-layer search blocks resident, one after another;
+#   bash bench/gpu/run.sh streamed-15 <n> <outdir>          issue 15: the 7B at n (16384) in three configurations, one call ≤ 9.5 min: the
+#                                                           whole graph, 16 GiB with the search blocks' weights fed as inputs, 16 GiB with a session per paged block;
 #                                                           REPORT blocks (bench/gpu/stream-report.mjs) also in <outdir>/streamed-report.txt
 #   bash bench/gpu/run.sh s7b <n> <outdir> [cs]             issue 15: 7B at fixed CETT values (cs, default 0.265625,0.253418) ours
 #                                                           and the reference; session timings under onnxruntime settings; verbose-log gaps, ~4 min
@@ -461,17 +461,22 @@ streamed-measure)
   ;;
 streamed-15)
   # issue 15's 7B configurations at n (16384) in one call (≤ 9.5 min), each reported by stream-report.mjs (plan, wall,
-  # phases, sessions, FIRST vs later block runs, host<->device bytes, peak, answer):
-  #   plan16:  the default plan under a 16 GiB cap (search blocks with overlap: the next created while one runs)
-  #   plan16w: the same with --warm 1 (each search block's session makes a tiny call right after its creation, beside
+  # phases, sessions, FIRST vs later block runs, host<->device bytes, weight reads, peak, answer). Default list:
+  #   whole:   the whole graph (no cap: the speed the streamed runs are compared with; 19:27: 33.5 s)
+  #   in16:    16 GiB, the search blocks' weights fed as inputs (--paged-weights inputs: one session per block shape,
+  #            created once; the next block's tensors read from the checkpoint while one runs, copied to the device in the run)
+  #   plan16:  16 GiB, a session per paged block (--paged-weights sessions: the plan of 19:27, 97.6 s; with overlap the next
+  #            created while one runs)
+  # Others (SM15=… to run them):
+  #   plan16w: plan16 (--paged-weights sessions) with --warm 1 (each search block's session makes a tiny call right after its creation, beside
   #            the other host's run: does the real first run then cost what a later run does? 19:27: no, 934 vs 957 ms)
-  #   plan16s1: the same with --warm s1 (the warm-up call is one sequence of the run's length: the shapes' kernels,
+  #   plan16s1: plan16 with --warm s1 (the warm-up call is one sequence of the run's length: the shapes' kernels,
   #            plans and part of the arena before the real run)
   #   res6:    search blocks of 6 layers all resident (--device-memory 100, forced): each session created once and run
   #            at every step, so its later runs against its first say what a fresh session's first run costs
-  #   seq16:   the 16 GiB cap one block after another (--overlap 0: 6 search blocks of 6 layers, as at 16:25)
+  #   seq16:   the 16 GiB cap, sessions, one block after another (--paged-weights sessions --overlap 0: 6 search blocks of 6 layers, as at 16:25)
   # SM15 replaces the list (SM_CONFIGS format); the whole graph's time for the percentage: SM_WHOLE (34.0 s)
-  SM_CONFIGS="${SM15:-plan16|16|150|;plan16s1|16|150|--warm s1;res6|100|120|--execution streamed --search-block-layers 6;seq16|16|120|--overlap 0}" bash "$0" streamed-measure "$N" "$OUT"
+  SM_CONFIGS="${SM15:-whole|120|100|;in16|16|170|--paged-weights inputs;plan16|16|150|--paged-weights sessions}" bash "$0" streamed-measure "$N" "$OUT"
   ;;
 bg)
   # a phase in the background: bash bench/gpu/run.sh bg <name> <outdir> <phase> <n> [arg]; the job's own outdir is
