@@ -33,7 +33,10 @@ const r = mulberry32(41);
 const GiB = 1024 ** 3;
 
 describe('search blocks fed their weights as inputs = the whole search graph', () => {
-  test('blocks of 1, 2 and 3 layers: one graph per block shape, the same ε, grid, CETT path and NLL', async () => {
+  test.each([
+    ['the plain decoder', false],
+    ['the contrib-op decoder and W_out read as stored (FusedMatMul transB), as on CUDA', true],
+  ])('%s: blocks of 1, 2 and 3 layers, one graph per block shape, the same ε, grid, CETT path and NLL', async (_what, gpuForm) => {
     const dir = writeTinyCheckpoint(path.join(tmp, 'graph'), 'llama', { layers: L, activation: 'silu', std: 0.3 });
     const ckpt = await loadCheckpoint(dir);
     const runner = await createRunner(ckpt, { provider: 'cpu', maxSeq: S });
@@ -58,7 +61,7 @@ describe('search blocks fed their weights as inputs = the whole search graph', (
     });
     const weights = new BlockWeights(ckpt, { dtype: 'float32', halfWeights: false });
     try {
-      const o = { dtype: 'float32' as const, maxSeq: S, colNorms: runner.colNorms, layerGroup: 1 };
+      const o = { dtype: 'float32' as const, maxSeq: S, colNorms: runner.colNorms, layerGroup: 1, ...(gpuForm ? { fused: true, productTransB: true } : {}) };
       const want = await run(buildSearchGraph(ckpt, o), base(L));
       const embed = await run(buildSearchEndGraph(ckpt, { ...o, end: 'embed' }), { input_ids: ids });
       for (const k of [1, 2, 3]) {
