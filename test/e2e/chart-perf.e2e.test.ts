@@ -126,6 +126,15 @@ test('ChartPanel draws the engine config, switches to log, saves the setting in 
     await page.getByTestId('chart-export-pdf').click();
     await expect.poll(() => fs.existsSync(`${out}.pdf`), { timeout: 10_000 }).toBe(true);
     await expect.poll(async () => (await page.getByTestId('chart-status').textContent()) ?? '').toContain('wrote');
+    // again to the same file: refused with the app's way out (a Replace button), not the CLI's '--overwrite'; Replace writes it
+    fs.writeFileSync(`${out}.pdf`, '%PDF-1.4 an older export');
+    await page.getByTestId('chart-export-pdf').click();
+    await expect.poll(async () => (await page.getByTestId('chart-status').textContent()) ?? '').toContain('exists already');
+    expect(await page.getByTestId('chart-status').textContent()).not.toContain('CLI');
+    await page.getByTestId('chart-replace').click();
+    await expect.poll(async () => (await page.getByTestId('chart-status').textContent()) ?? '', { timeout: 10_000 }).toContain('wrote');
+    expect(fs.statSync(`${out}.pdf`).size).toBeGreaterThan(1000);
+    expect(await page.getByTestId('chart-replace').count()).toBe(0);
     fs.mkdirSync(path.join(ROOT, 'test-artifacts', 'charts'), { recursive: true });
     await page.screenshot({ path: path.join(ROOT, 'test-artifacts', 'charts', 'chart-panel.png') });
     // a kind with no data says what is missing

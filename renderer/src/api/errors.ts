@@ -23,3 +23,12 @@ export function errorText(err: unknown): string {
 export function isNotBuilt(err: unknown): boolean {
   return err instanceof ApiError && (err.code === 'UNSUPPORTED' || err.code === 'UNKNOWN_COMMAND') && /not implemented|Unknown command/.test(err.message);
 }
+
+/**
+ * An export refused because its file exists (main/base/output-file.ts): the message without the CLI's hint (the app
+ * offers a Replace button instead of '--overwrite'); undefined for any other error.
+ */
+export function existsAlreadyText(err: unknown): string | undefined {
+  const text = errorText(err);
+  return /exists already/.test(text) ? text.replace(/,? or ask to overwrite it \(CLI: --overwrite\)/, '') : undefined;
+}
