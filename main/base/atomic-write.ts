@@ -21,3 +21,17 @@ export function writeFileAtomic(file: string, data: string | Uint8Array): void {
     throw out;
   }
 }
+
+/**
+ * Why a file write failed, in words a user acts on: 'permission denied', 'read-only file system', 'disk full', …; the
+ * error's own message for anything else. (The caller names the file.)
+ */
+export function writeProblem(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  if (code === 'EROFS') return 'read-only file system';
+  if (code === 'ENOSPC' || code === 'EDQUOT') return 'disk full';
+  if (code === 'ENOENT') return 'the folder does not accept new files';
+  if (code === 'ENOTDIR') return 'a part of the path is a file, not a folder';
+  return (e as Error)?.message ?? String(e);
+}

@@ -12,7 +12,7 @@ import { buildChartConfig } from './spec';
 import { renderPdf, renderPng, renderSvg } from './render';
 import { provenanceLines, toCsv, toJson, toPgfplots } from './tabular';
 import type { ChartSource } from './source';
-import { writeFileAtomic } from '../base/atomic-write';
+import { writeFileAtomic, writeProblem } from '../base/atomic-write';
 
 export interface ExportRequest {
   kind: ChartKind;
@@ -78,9 +78,7 @@ export async function exportChart(src: ChartSource, req: ExportRequest, deps: Da
   try {
     if (abs) writeFileAtomic(abs, data);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EROFS' ? 'read-only file system' : code === 'ENOSPC' ? 'disk full' : code === 'ENOENT' ? 'the folder does not accept new files' : (e as Error).message;
-    throw new LabError('BAD_REQUEST', `cannot write ${abs}: ${why}`);
+    throw new LabError('BAD_REQUEST', `cannot write ${abs}: ${writeProblem(e)}`);
   }
   const res: ChartExportResult = { path: abs, format: req.format, bytes: data.length, widthPx, heightPx };
   if (req.returnData && data.length < 20 * 1024 * 1024) res.base64 = data.toString('base64');

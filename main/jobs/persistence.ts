@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { LabError } from '../api/errors';
 import type { RunInputs } from '../base/file-hash';
-import { writeFileAtomic } from '../base/atomic-write';
+import { writeFileAtomic, writeProblem } from '../base/atomic-write';
 
 export type JobStatus = 'running' | 'completed' | 'failed' | 'cancelled';
 
@@ -58,6 +58,15 @@ export interface JobPersistence {
   where(id: string): string;
 }
 
+/**
+ * A job-state file or folder that cannot be written (read-only, no permission, disk full), in words: the file, why, and
+ * that what was saved before is kept (every write replaces a whole file or nothing).
+ */
+export function jobFolderError(file: string, e: unknown): LabError {
+  if (e instanceof LabError) return e;
+  return new LabError('SESSION_ERROR', `cannot save the job state to ${file}: ${writeProblem(e)}. Whatever was saved before is kept; choose a writable --state-dir (or --session) or free some space, then resume.`);
+}
+
 /** One JSON file per job in a folder; written to a temp file then renamed so a kill never leaves half a file. */
 export class JsonFilePersistence implements JobPersistence {
   constructor(readonly dir: string) {}
@@ -72,8 +81,17 @@ export class JsonFilePersistence implements JobPersistence {
   }
 
   private write(job: StoredJob): void {
-    fs.mkdirSync(this.dir, { recursive: true });
-    writeFileAtomic(this.file(job.id), JSON.stringify(job));
+    this.writeFile(this.file(job.id), JSON.stringify(job));
+  }
+
+  /** one whole file in the folder (atomic: the old one stays whole when this fails); a failure names the file and why */
+  private writeFile(f: string, data: string): void {
+    try {
+      fs.mkdirSync(this.dir, { recursive: true });
+      writeFileAtomic(f, data);
+    } catch (e) {
+      throw jobFolderError(f, e);
+    }
   }
 
   /** child `index` of job `id`, beside its job file (not named *.job.json: listUnfinished does not take it for a job) */
@@ -107,7 +125,7 @@ export class JsonFilePersistence implements JobPersistence {
 
   async saveChild(id: string, index: number, result: unknown): Promise<void> {
     await this.mustLoad(id);
-    writeFileAtomic(this.childFile(id, index), JSON.stringify(result));
+    this.writeFile(this.childFile(id, index), JSON.stringify(result));
   }
 
   /** whether job `id` has a job file here (an id that is no safe file name has none) */

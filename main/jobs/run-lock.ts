@@ -8,6 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { LabError } from '../api/errors';
+import { jobFolderError } from './persistence';
 import { acquireSessionLock, deadOwner, releaseSessionLock, removeStaleLock, staleLockWords } from '../store/lock';
 
 const inUse = new Map<string, { job: string; since: string }>();
@@ -107,6 +108,10 @@ function jobFileLock(where: string, runId: string): { file?: string; notices: st
   const notices = clearStaleJobLocks(where, runId);
   try {
     fs.mkdirSync(where, { recursive: true });
+  } catch (e) {
+    throw jobFolderError(where, e);
+  }
+  try {
     const replaced = acquireSessionLock(file);
     // (cleared above, unless its owner died just now)
     if (replaced !== undefined) notices.push(`${file}.lock: a stale lock ${staleLockWords(replaced)}; taken over. Run ${runId} resumes from its last saved step.`);

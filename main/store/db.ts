@@ -4,16 +4,20 @@
  * newer ones open read-only with a notice. WAL and foreign keys are on.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { LabError } from '../api/errors';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema';
+import { sessionWriteError } from './lock';
 
 export interface OpenedDb {
   db: Database.Database;
   readOnly: boolean;
   notice?: string;
   migratedFrom?: number;
+  /** a read-only session read from a temporary copy (readOnlyCopy): removes it, after db is closed */
+  dropCopy?: () => void;
 }
 
 const MAGIC = 'SQLite format 3\0';
@@ -22,16 +26,42 @@ function fail(file: string, problem: string): never {
   throw new LabError('SESSION_ERROR', `${file}: ${problem}`);
 }
 
+/**
+ * A new, empty session at `file`. A folder that does not take it (read-only, disk full) is one clear error naming it,
+ * and a half-made file is removed (it held nothing yet), so the same name can be used again.
+ */
 export function createDb(file: string): Database.Database {
   if (fs.existsSync(file)) fail(file, 'a file with this name exists already (choose another name, or open it)');
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  db.transaction(() => {
-    for (const m of MIGRATIONS) m(db);
-    db.pragma(`user_version = ${SCHEMA_VERSION}`);
-    db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('created_at', new Date().toISOString());
-  })();
-  db.pragma('foreign_keys = ON');
+  let db: Database.Database;
+  try {
+    db = new Database(file);
+  } catch (e) {
+    const dir = path.dirname(file);
+    let writable = true;
+    try {
+      fs.accessSync(dir, fs.constants.W_OK);
+    } catch {
+      writable = false;
+    }
+    fail(file, !writable || (e as { code?: string }).code === 'SQLITE_CANTOPEN' ? `cannot be created: the folder ${dir} does not take new files (read-only, or no permission to write there). Choose a writable folder.` : `cannot be created (${(e as Error).message})`);
+  }
+  try {
+    db.pragma('journal_mode = WAL');
+    db.transaction(() => {
+      for (const m of MIGRATIONS) m(db);
+      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('created_at', new Date().toISOString());
+    })();
+    db.pragma('foreign_keys = ON');
+  } catch (e) {
+    try {
+      db.close();
+    } catch {
+      /* closing a failed handle can fail too */
+    }
+    for (const f of [file, `${file}-wal`, `${file}-shm`, `${file}-journal`]) fs.rmSync(f, { force: true });
+    throw sessionWriteError(file, e, 'creating the session');
+  }
   return db;
 }
 
@@ -106,6 +136,27 @@ export function checkSessionFile(file: string): void {
   if (n < 16 || head.toString('latin1') !== MAGIC) fail(file, 'is not a Sparsity Lab session (not an SQLite database)');
 }
 
+/**
+ * A session in a folder this process cannot write (a read-only mount, a colleague's folder) cannot be read in place:
+ * SQLite's WAL mode needs its -shm index beside the file, and a read-only connection cannot create it there
+ * (SQLITE_READONLY_DIRECTORY). It is read from a copy in a temporary folder instead (the file and its -wal, if any),
+ * opened read-only; the original is never touched. Returns the copy's path and its removal.
+ */
+function readOnlyCopy(file: string): { copy: string; drop: () => void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sparsity-lab-readonly-'));
+  const drop = () => fs.rmSync(dir, { recursive: true, force: true });
+  const copy = path.join(dir, path.basename(file));
+  try {
+    fs.copyFileSync(file, copy);
+    if (fs.existsSync(`${file}-wal`)) fs.copyFileSync(`${file}-wal`, `${copy}-wal`);
+  } catch (e) {
+    drop();
+    const code = (e as NodeJS.ErrnoException).code;
+    fail(file, `is in a folder this app cannot write, and a copy to read it from cannot be made in ${os.tmpdir()} (${code === 'ENOSPC' ? 'disk full' : (e as Error).message})`);
+  }
+  return { copy, drop };
+}
+
 export function openDb(file: string, opts: { readOnly?: boolean } = {}): OpenedDb {
   checkSessionFile(file);
   // a file (or folder: WAL needs its -wal/-shm files beside it) that is read-only on disk opens read-only with that
@@ -116,13 +167,28 @@ export function openDb(file: string, opts: { readOnly?: boolean } = {}): OpenedD
     diskNotice = `This session file (or its folder) is read-only on disk: it is open read-only. Copy it somewhere writable, or change its permissions, to record into it.`;
   }
   let db: Database.Database;
+  /** the file SQLite reads: the session, or its temporary copy (readOnlyCopy) */
+  let src = file;
+  let dropCopy: (() => void) | undefined;
   try {
     db = new Database(file, { readonly: !!opts.readOnly, fileMustExist: true });
   } catch (e) {
     fail(file, `cannot be opened as SQLite (${(e as Error).message})`);
   }
   try {
-    const check = db.pragma('quick_check', { simple: false }) as { quick_check: string }[];
+    let check: { quick_check: string }[];
+    try {
+      check = db.pragma('quick_check', { simple: false }) as { quick_check: string }[];
+    } catch (e) {
+      if (!opts.readOnly || (e as { code?: string }).code !== 'SQLITE_READONLY_DIRECTORY') throw e;
+      db.close();
+      const c = readOnlyCopy(file);
+      src = c.copy;
+      dropCopy = c.drop;
+      db = new Database(src, { readonly: true, fileMustExist: true });
+      check = db.pragma('quick_check', { simple: false }) as { quick_check: string }[];
+      diskNotice = `This session's folder (${path.dirname(file)}) is read-only for this app: the session is shown from a temporary copy and nothing can be recorded into it. Copy it somewhere writable to record into it.`;
+    }
     if (check.length !== 1 || check[0].quick_check !== 'ok')
       fail(file, `is damaged (integrity check: ${check.slice(0, 3).map((c) => c.quick_check).join('; ')})`);
     const version = db.pragma('user_version', { simple: true }) as number;
@@ -130,10 +196,10 @@ export function openDb(file: string, opts: { readOnly?: boolean } = {}): OpenedD
     if (version === 0 || !hasMeta) fail(file, 'is an SQLite database but not a Sparsity Lab session');
     if (version > SCHEMA_VERSION) {
       db.close();
-      db = new Database(file, { readonly: true, fileMustExist: true });
-      return { db, readOnly: true, notice: `This session was written by a newer Sparsity Lab (schema v${version}; this app knows v${SCHEMA_VERSION}). It is open read-only: update the app to change it.` };
+      db = new Database(src, { readonly: true, fileMustExist: true });
+      return { db, readOnly: true, notice: `This session was written by a newer Sparsity Lab (schema v${version}; this app knows v${SCHEMA_VERSION}). It is open read-only: update the app to change it.`, ...(dropCopy ? { dropCopy } : {}) };
     }
-    if (opts.readOnly) return { db, readOnly: true, notice: diskNotice };
+    if (opts.readOnly) return { db, readOnly: true, notice: diskNotice, ...(dropCopy ? { dropCopy } : {}) };
     db.pragma('journal_mode = WAL');
     if (version < SCHEMA_VERSION) {
       fs.copyFileSync(file, `${file}.v${version}.bak`);
@@ -159,6 +225,7 @@ export function openDb(file: string, opts: { readOnly?: boolean } = {}): OpenedD
     } catch {
       /* closing a damaged handle can fail too */
     }
+    dropCopy?.();
     if (e instanceof LabError) throw e;
     fail(file, `is damaged or not a session (${(e as Error).message})`);
   }

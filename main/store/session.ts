@@ -217,6 +217,7 @@ export class SessionStore {
       const o = openDb(abs, opts);
       const s = new SessionStore(abs, o.db, true, o.notice);
       s.walBefore = walBefore;
+      s.dropCopy = o.dropCopy;
       return s;
     }
     // a writer owns the file across processes (lock.ts): a second writer gets "in use by PID …"; a folder, device or
@@ -226,6 +227,7 @@ export class SessionStore {
       const o = openDb(abs, opts);
       const s = new SessionStore(abs, o.db, o.readOnly, o.notice);
       s.walBefore = walBefore;
+      s.dropCopy = o.dropCopy;
       if (o.readOnly) releaseSessionLock(abs);
       else s.markInterrupted();
       return s;
@@ -234,6 +236,8 @@ export class SessionStore {
 
   /** whether a -wal file was beside the session when it was opened (read-only stores only tidy what they made) */
   private walBefore = true;
+  /** a session in a folder this process cannot write is read from a temporary copy (db.ts readOnlyCopy): its removal */
+  private dropCopy?: () => void;
 
   get name(): string {
     return path.basename(this.file).replace(/\.sparsitylab$/, '');
@@ -260,6 +264,7 @@ export class SessionStore {
     } finally {
       this.db.close();
       if (!this.readOnly) releaseSessionLock(this.file);
+      else if (this.dropCopy) this.dropCopy();
       else if (!hasLiveWriter(this.file)) tidyAfterReader(this.file, this.walBefore);
     }
   }
