@@ -45,7 +45,9 @@ describe('evaluation data', () => {
   it('rejects empty, non-UTF-8, too short and unknown-only text', () => {
     expect(() => readEvalText(write('e.txt', '  \n'))).toThrow(/is empty/);
     expect(() => readEvalText(write('u.txt', Buffer.from([0xff, 0xfe, 0x00])))).toThrow(/not valid UTF-8/);
-    expect(() => readEvalText(path.join(dir, 'missing.txt'))).toThrow(/cannot be read/);
+    expect(() => readEvalText(path.join(dir, 'missing.txt'))).toThrow(/missing\.txt cannot be read: no such file$/);
+    // a folder given for the text is named as one (the message said only 'EISDIR')
+    expect(() => readEvalText(dir, 1 << 20)).toThrow(/cannot be read: it is a folder, not a text file$/);
     const short = write('s.txt', 'abc');
     expect(() => loadEvalData(short, charTok, { seqLen: 8, batch: 1 })).toThrow(/s\.txt is too short/);
     const unk = write('k.txt', '\uE000\uE001\uE002\uE000\uE001');

@@ -41,13 +41,20 @@ export interface EvalData {
 
 const JSONL = /\.(jsonl|ndjson)$/i;
 
+/** why a file could not be read, in words (a folder given for the text said only 'EISDIR') */
+function unreadable(file: string, e: unknown): LabError {
+  const code = (e as NodeJS.ErrnoException).code;
+  const why = code === 'EISDIR' ? 'it is a folder, not a text file' : code === 'ENOENT' ? 'no such file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (code ?? (e as Error).message);
+  return new LabError('NOT_FOUND', `evaluation data ${file} cannot be read: ${why}`);
+}
+
 /** The first `maxBytes` bytes of a file cut after its last line break (a UTF-8 character boundary; .txt without one: its last space), and whether that is all of it. */
 function readPrefix(file: string, maxBytes: number, linesOnly: boolean): { raw: Buffer; whole: boolean } {
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
   } catch (e) {
-    throw new LabError('NOT_FOUND', `evaluation data ${file} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw unreadable(file, e);
   }
   try {
     const size = fs.fstatSync(fd).size;
@@ -75,7 +82,7 @@ function readPrefix(file: string, maxBytes: number, linesOnly: boolean): { raw: 
     return { raw: raw.subarray(0, cut + 1), whole: false };
   } catch (e) {
     if (e instanceof LabError) throw e;
-    throw new LabError('NOT_FOUND', `evaluation data ${file} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw unreadable(file, e);
   } finally {
     fs.closeSync(fd);
   }

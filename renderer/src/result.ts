@@ -65,12 +65,15 @@ export function summarizeMany(raw: unknown): ResultSummary[] {
 }
 
 /** What to do next, for the error codes a run can end with. */
-export function adviceFor(code: string | undefined): string {
+export function adviceFor(code: string | undefined, message = ''): string {
   switch (code) {
     case 'BAD_CHECKPOINT':
       return 'Check that the folder holds config.json, the weights and a tokenizer (or pick the .onnx file itself).';
     case 'BAD_DATA':
-      return 'Use a longer evaluation text, or lower the token budget / sequence length to what the text holds.';
+      // the advice follows what was wrong (a binary file was told to use a longer text)
+      if (/too short|no tokens the model/.test(message)) return 'Use a longer evaluation text, or lower the token budget / sequence length to what the text holds.';
+      if (/evaluation data .*(not valid UTF-8|is empty|not valid JSON|no string field)/.test(message)) return 'Pick a plain UTF-8 text file, or JSON lines with a "text" field, as the evaluation text.';
+      return 'The message above names the file and what is wrong with it.';
     case 'UNSUPPORTED':
       return 'This architecture or option is not supported yet; try the CPU provider or another method.';
     case 'CANCELLED':
@@ -78,6 +81,7 @@ export function adviceFor(code: string | undefined): string {
     case 'INTERRUPTED':
       return 'Resume it here or from the session\'s runs table (where it is listed as interrupted).';
     case 'NOT_FOUND':
+      if (/is a folder, not a text file/.test(message)) return 'Pick the evaluation text file itself, not the folder it is in.';
       return 'Check the path: the engine could not find that file or folder.';
     case 'BAD_REQUEST':
       return 'A setting is out of range; go back to the measure wizard and correct it.';
