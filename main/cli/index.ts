@@ -24,9 +24,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   const engine = new Engine({ host: 'node', log: { info: () => {}, warn: (m) => console.error(`warning: ${m}`), error: (m) => console.error(`error: ${m}`) } });
   const json = rest.includes('--json');
-  try {
-    return await cmd.run(rest, engine);
-  } catch (err) {
+  /** the error said in one line (and as JSON with --json); the exit status it gives */
+  const fail = (err: unknown): number => {
     // node:util parseArgs refuses unknown or malformed flags with a TypeError: that is the user's argument, not a bug
     const argErr = (err as { code?: string })?.code?.startsWith('ERR_PARSE_ARGS_') ? new LabError('BAD_REQUEST', (err as Error).message) : err;
     const e = toErrorPayload(argErr);
@@ -34,7 +33,19 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`sparsity-lab ${name}: ${e.code}: ${e.message}`);
     if (!(argErr instanceof LabError) && process.env.SPARSITY_LAB_DEBUG) console.error(err);
     return e.code === 'BAD_REQUEST' ? 2 : 1;
-  } finally {
-    await engine.dispose();
+  };
+  let rc: number;
+  try {
+    rc = await cmd.run(rest, engine);
+  } catch (err) {
+    rc = fail(err);
   }
+  try {
+    await engine.dispose();
+  } catch (err) {
+    // closing the session failed (a full disk while its journal is folded in): said as any error, never a stack trace
+    const closing = fail(err);
+    if (rc === 0) rc = closing;
+  }
+  return rc;
 }

@@ -37,6 +37,7 @@ export const runsCommand: CliCommand = {
         targetNotMet: r.targetNotMet,
       }));
       if (values.json) console.log(JSON.stringify(runs, null, 2));
+      else if (!runs.length) console.error(`no runs${values.tag !== undefined ? ` tagged ${values.tag}` : ''} in ${s.file}`);
       else
         for (const r of runs)
           console.log(

@@ -89,11 +89,19 @@ export class Engine {
     return this.call(cmd, payload) as Promise<ResponseOf<N>>;
   }
 
+  /** Disposes every service (the open session is closed); one that fails does not keep the others open: the first error is thrown after all. */
   async dispose(): Promise<void> {
+    let first: unknown;
     for (const [, svc] of this.ctx.services) {
       const d = (svc as { dispose?: () => unknown }).dispose;
-      if (typeof d === 'function') await d.call(svc);
+      if (typeof d !== 'function') continue;
+      try {
+        await d.call(svc);
+      } catch (e) {
+        first ??= e;
+      }
     }
     this.ctx.services.clear();
+    if (first !== undefined) throw first;
   }
 }

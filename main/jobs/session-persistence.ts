@@ -16,6 +16,7 @@ import { measurementProvenance, startProvenance } from '../store/provenance';
 import type { SessionStore } from '../store/session';
 import type { RunProvenance } from '../api/domains/sessions';
 import { LabError } from '../api/errors';
+import { sessionWriteError } from '../store/lock';
 
 interface ConfigLike {
   kind?: string;
@@ -159,6 +160,18 @@ function writeChildren(s: SessionStore, id: string, children: ChildRun[], from =
   }
 }
 
+/**
+ * A session write of a job: an SQLite failure (disk full, read-only, I/O) becomes one clear message naming the file and
+ * what was being saved (main/store/lock.ts sessionWriteError); the transaction left nothing half-written.
+ */
+async function saving<T>(s: SessionStore, doing: string, write: () => T | Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (e) {
+    throw sessionWriteError(s.file, e, doing);
+  }
+}
+
 export class SessionJobPersistence implements JobPersistence {
   constructor(
     private readonly session: () => SessionStore | undefined,
@@ -183,6 +196,10 @@ export class SessionJobPersistence implements JobPersistence {
   async create(id: string, kind: string, config: unknown, inputs?: RunInputs): Promise<void> {
     const s = this.s();
     if (!s) return this.fallback.create(id, kind, config, inputs);
+    return saving(s, `recording the new run ${id}`, () => this.createIn(s, id, kind, config, inputs));
+  }
+
+  private async createIn(s: SessionStore, id: string, kind: string, config: unknown, inputs?: RunInputs): Promise<void> {
     const c = (config ?? {}) as ConfigLike;
     let checkpointId: number | null = null;
     if (c.checkpoint) checkpointId = await registerCheckpoint(s, c.checkpoint);
@@ -202,7 +219,7 @@ export class SessionJobPersistence implements JobPersistence {
     const s = this.s();
     if (!s || !s.hasRun(id)) return this.fallback.saveStep(id, state);
     const cur = s.runState(id);
-    s.updateRun(id, { state, steps: cur.steps + 1, status: 'running' });
+    return saving(s, `saving step ${cur.steps + 1} of run ${id}`, () => s.updateRun(id, { state, steps: cur.steps + 1, status: 'running' }));
   }
 
   async saveChild(id: string, index: number, result: unknown): Promise<void> {
@@ -211,10 +228,12 @@ export class SessionJobPersistence implements JobPersistence {
     if (!(s.runConfig(id) as ConfigLike | null)?.sweepP) throw new LabError('INTERNAL', `run ${id} is not a p% sweep: only a p% sweep's points are saved as they finish`);
     const c = pSweepChild(s, id, result, index);
     // saved again (the point finished again after a kill before the next step): replaced
-    s.db.transaction(() => {
-      if (s.hasResult(`${id}#${index}`)) s.saveResult(`${id}#${index}`, c.result);
-      else writeChildren(s, id, [c], index);
-    })();
+    return saving(s, `saving point ${index + 1} of run ${id}`, () =>
+      s.db.transaction(() => {
+        if (s.hasResult(`${id}#${index}`)) s.saveResult(`${id}#${index}`, c.result);
+        else writeChildren(s, id, [c], index);
+      })(),
+    );
   }
 
   async load(id: string): Promise<StoredJob | undefined> {
@@ -234,6 +253,10 @@ export class SessionJobPersistence implements JobPersistence {
     const s = this.s();
     if (!s || !s.hasRun(id)) return this.fallback.finish(id, status, outcome);
     const res = outcome.result as Record<string, unknown> | undefined;
+    return saving(s, `saving the ${status === 'completed' ? 'result' : `end (${status})`} of run ${id}`, () => this.finishIn(s, id, status, outcome, res));
+  }
+
+  private finishIn(s: SessionStore, id: string, status: Exclude<JobStatus, 'running'>, outcome: { error?: string }, res: Record<string, unknown> | undefined): void {
     s.db.transaction(() => {
       if (res) {
         const split = splitResult(s, id, res);
