@@ -293,3 +293,25 @@ describe('GraphCache', () => {
     expect([parseSize('64G'), parseSize('1.5g'), parseSize('500M'), parseSize('123'), parseSize('2TiB'), parseSize('x')]).toEqual([64 * 2 ** 30, 1.5 * 2 ** 30, 500 * 2 ** 20, 123, 2 * 2 ** 40, undefined]);
   });
 });
+
+test('a build that cannot write (disk full, no permission) is one clear error naming the cache folder; what it wrote is removed', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-cache-full-'));
+  const cache = new GraphCache(dir);
+  // what fs throws when the disk is full in the middle of a file
+  const full = Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', syscall: 'write' });
+  const build = (into: string) => {
+    fs.writeFileSync(path.join(into, 'model.onnx'), 'half');
+    throw full;
+  };
+  const said = `the graph cache (${dir}) cannot take this model's graphs: disk full (ENOSPC: no space left on device, write). Free some space there or make it writable, then run again.`;
+  expect(() => cache.open(GraphCache.key({ a: 1 }), 10, build)).toThrow(expect.objectContaining({ code: 'UNSUPPORTED', message: said }));
+  await expect(cache.openAsync(GraphCache.key({ a: 2 }), 10, async (into) => build(into))).rejects.toMatchObject({ code: 'UNSUPPORTED', message: said });
+  const denied = Object.assign(new Error("EACCES: permission denied, open 'x'"), { code: 'EACCES' });
+  expect(() => cache.open(GraphCache.key({ a: 3 }), 10, () => { throw denied; })).toThrow(/cannot take this model's graphs: permission denied \(EACCES/);
+  // other failures pass as they are
+  const other = new Error('graph builder: unsupported op');
+  expect(() => cache.open(GraphCache.key({ a: 4 }), 10, () => { throw other; })).toThrow(other);
+  expect(cache.entries()).toEqual([]);
+  expect(fs.readdirSync(dir).filter((n) => n !== 'leases')).toEqual([]); // no staging folder left
+  fs.rmSync(dir, { recursive: true, force: true });
+});

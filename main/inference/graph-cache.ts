@@ -15,6 +15,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { LabError } from '../api/errors';
+import { writeProblem } from '../base/atomic-write';
 
 /** The environment variable that sets the limit (bytes, or a number with K/M/G/T). */
 export const CACHE_LIMIT_ENV = 'SPARSITY_LAB_GRAPH_CACHE_LIMIT';
@@ -163,7 +164,7 @@ export class GraphCache {
       return this.complete(s.lease, s.staging);
     } catch (e) {
       s.lease.release();
-      throw e;
+      throw this.writeError(e);
     } finally {
       fs.rmSync(s.staging, { recursive: true, force: true });
     }
@@ -185,7 +186,7 @@ export class GraphCache {
         return this.complete(s.lease, staging);
       } catch (e) {
         s.lease.release();
-        throw e;
+        throw this.writeError(e);
       } finally {
         fs.rmSync(staging, { recursive: true, force: true });
       }
@@ -221,6 +222,16 @@ export class GraphCache {
       lease.release();
       throw e;
     }
+  }
+
+  /**
+   * A build that could not write its files (disk full, no permission, a read-only file system) as one clear error naming
+   * the cache folder; what it wrote is removed (open, openAsync). Other errors pass as they are.
+   */
+  private writeError(e: unknown): unknown {
+    const code = (e as NodeJS.ErrnoException)?.code;
+    if (!['ENOSPC', 'EDQUOT', 'EACCES', 'EPERM', 'EROFS'].includes(code ?? '')) return e;
+    return new LabError('UNSUPPORTED', `the graph cache (${this.dir}) cannot take this model's graphs: ${writeProblem(e)} (${(e as Error).message}). Free some space there or make it writable, then run again.`);
   }
 
   /** the built staging folder becomes the entry (or another process's copy of it, finished first, is used) */
