@@ -47,7 +47,7 @@ if (st) {
   }
   // weights fed as inputs: the checkpoint reads (beside the runs) and the time the search waited for them
   const w = st.weights;
-  if (w) out.push(`  search weights as inputs: ${w.loads} block reads, ${w.GB} GB, reads ${s(w.readMs)} s wall (beside the runs), the search waited ${s(w.waitMs)} s for them; per block call ${st.search ? `${((st.search.laterRuns.ms + st.search.firstRuns.ms) / Math.max(1, st.search.laterRuns.n + st.search.firstRuns.n)).toFixed(0)} ms (copies of its weights to the device inside)` : 'n/a'}`);
+  if (w) out.push(`  search weights as inputs: ${w.loads} block reads, ${w.GB} GB, reads ${s(w.readMs)} s wall (beside the runs), the search waited ${s(w.waitMs)} s for them; block runs ${w.blockRuns ? `${w.blockRuns.n} x mean ${w.blockRuns.meanMs} ms (max ${w.blockRuns.maxMs}) = ${s(w.blockRuns.ms)} s, the copy of each block's weights to the device inside` : 'n/a'}`);
 }
 const ok = Math.abs(j.cett - wc) < 5e-6 && Math.abs(j.activationRatio - wa) < 5e-6 && Math.abs(j.pplRatio - wp) < 5e-6;
 out.push(`  peak ${peak} MiB (cap ${ex.capBytes ? (ex.capBytes / 2 ** 20).toFixed(0) : 'none'}); CETT ${j.cett}, A ${(100 * j.activationRatio).toFixed(3)}%, PPL ratio ${j.pplRatio.toFixed(5)}: ${ok ? 'the whole graph\'s answer' : `DIFFERS from the whole graph's (${wc}, ${wa}, ${wp})`}`);

@@ -145,6 +145,9 @@ export function chunkedRunner(r: ModelRunner, plan: ExecutionPlan): ModelRunner 
   return { ...r, forward, plan };
 }
 
+/** the label's end of a search block session fed its weights as inputs (timeline events, summarizeStream) */
+const INPUTS_LABEL = ', weights as inputs';
+
 /** the smallest positive float32: a τ that skips exactly the neurons whose a is 0 */
 const DENSE_TAU = 1.401298464324817e-45;
 
@@ -201,7 +204,10 @@ export function summarizeStream(st: StreamStats) {
     sessionLoads: st.sessionLoads,
     calls: st.calls,
     overlap: st.overlap,
-    ...(st.weights ? { weights: { ...st.weights, readMs: Math.round(st.weights.readMs), waitMs: Math.round(st.weights.waitMs), GB: +(st.weights.bytes / 1e9).toFixed(2) } } : {}),
+    // weights fed as inputs: the reads, and the block runs alone (the search family's runs include the two ends')
+    ...(st.weights
+      ? { weights: { ...st.weights, readMs: Math.round(st.weights.readMs), waitMs: Math.round(st.weights.waitMs), GB: +(st.weights.bytes / 1e9).toFixed(2), blockRuns: tally(runs.filter((e) => e.label.endsWith(INPUTS_LABEL))) } }
+      : {}),
     timelineEvents: st.timeline.length,
     createMs: { local: sum(creates.filter((e) => e.host === 'local')), remote: sum(creates.filter((e) => e.host === 'remote')) },
     runMs: sum(runs),
@@ -459,7 +465,7 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
     return (host: Host) => {
       const productTransB = searchProductTransB(ctx.provider);
       const o = { dtype, maxSeq, colNorms: ctx.colNorms, fused, tuning, layerGroup: sp!.layerGroup, layers: [0, k] as [number, number], sparseStream: true, productTransB, weightInputs: true };
-      return openOn(host, { search: 3, dtype, maxSeq, fused, ...tuning, layerGroup: sp!.layerGroup, inputs: k, sparse: 1, productTransB }, { kind: 'search', options: o }, `search ${k} layer(s), weights as inputs`);
+      return openOn(host, { search: 3, dtype, maxSeq, fused, ...tuning, layerGroup: sp!.layerGroup, inputs: k, sparse: 1, productTransB }, { kind: 'search', options: o }, `search ${k} layer(s)${INPUTS_LABEL}`);
     };
   }
 
