@@ -20,19 +20,35 @@ const BASELINE: Record<string, string> = { cett: 'CETT', fat: 'FAT-ε', relu: 'R
  * points live only in its result (recorded before points were runs) or that was interrupted is named as one.
  * Without it: `sweepPoints`, the run's sweep children; `overP`: they are a p% sweep's (each point a 'CETT-PPL-5%' run).
  */
-export function methodLabel(r: Pick<SessionRun, 'method' | 'p' | 'param'> & { kind?: string; sweep?: SessionRun['sweep'] }, sweepPoints = 0, overP = false): string {
+export function methodLabel(
+  r: Pick<SessionRun, 'method' | 'p' | 'param'> & { kind?: string; sweep?: SessionRun['sweep']; cett?: number | null },
+  sweepPoints = 0,
+  overP = false,
+  seriesPoints = 0,
+): string {
   const base = BASELINE[r.method] ?? r.method;
   if (r.sweep?.values.length) return sweepName(r.method, r.sweep.over, r.sweep.values.length, r.sweep.values);
   if (sweepPoints > 0) return sweepName(r.method, overP ? 'p' : 'param', sweepPoints);
+  // a training series' run (measure-series): its checkpoints are its children, measured with the one CETT it found
+  if (seriesPoints > 0) return `${r.method === 'cett-ppl' && r.p !== null && r.p !== undefined ? `CETT-PPL-${r.p}% ` : ''}series ×${seriesPoints}`;
   // a cett-ppl row without p is a sweep whose points are not recorded yet (it is running, or failed)
   if (r.method === 'cett-ppl') return r.p === null || r.p === undefined ? 'sweep (no points yet)' : `CETT-PPL-${r.p}%`;
-  return r.param !== null && r.param !== undefined ? `${base} ${r.param}` : base;
+  if (r.param !== null && r.param !== undefined) return `${base} ${r.param}`;
+  // a fixed CETT without a swept value (a series checkpoint, measured with its series' CETT): the value, not a bare 'CETT'
+  return r.method === 'cett' && typeof r.cett === 'number' ? `${base} ${+r.cett.toPrecision(4)}` : base;
 }
 
 /** Sweep points per parent run id (rows of kind 'sweep-point'). */
 export function sweepCounts(rows: Pick<SessionRun, 'parentId' | 'kind'>[]): Map<string, number> {
   const m = new Map<string, number>();
   for (const r of rows) if (r.kind === 'sweep-point' && r.parentId) m.set(r.parentId, (m.get(r.parentId) ?? 0) + 1);
+  return m;
+}
+
+/** Checkpoints per training-series run id (rows of kind 'series-point': a measure-series run's checkpoints). */
+export function seriesCounts(rows: Pick<SessionRun, 'parentId' | 'kind'>[]): Map<string, number> {
+  const m = new Map<string, number>();
+  for (const r of rows) if (r.kind === 'series-point' && r.parentId) m.set(r.parentId, (m.get(r.parentId) ?? 0) + 1);
   return m;
 }
 

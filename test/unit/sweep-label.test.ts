@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { SessionStore } from '../../main/store/index';
 import { sweepValuesText, describeConfig } from '../../common/run-label';
-import { methodLabel, sweepCounts } from '../../renderer/src/runrows';
+import { methodLabel, seriesCounts, sweepCounts } from '../../renderer/src/runrows';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-sweeplabel-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -69,4 +69,21 @@ test("the shipped demo lab's result-only sweeps: each named as a sweep with its 
     expect(methodLabel(r, counts.get(r.id))).toBe(`${name} sweep ×${pts.length} (${pts.join(', ')})`);
   }
   s.close();
+});
+
+test("the demo lab's training series: the series run is named with its checkpoint count, each checkpoint's run with the series' CETT (they read 'CETT-PPL-1%' with no numbers and a bare 'CETT')", () => {
+  const copy = path.join(tmp, 'demo-series.sparsitylab');
+  fs.copyFileSync(path.resolve(__dirname, '../../resources/demo-lab/demo.sparsitylab'), copy);
+  const s = SessionStore.open(copy, { readOnly: true });
+  const rows = s.listRuns();
+  s.close();
+  const series = seriesCounts(rows);
+  const parents = rows.filter((r) => series.has(r.id));
+  expect(parents.length).toBe(6); // relu and silu × 64x2, 96x3, 128x4
+  for (const p of parents) {
+    const kids = rows.filter((r) => r.parentId === p.id);
+    expect(methodLabel(p, 0, false, series.get(p.id))).toBe(`CETT-PPL-${p.p}% series ×${kids.length}`);
+    // every checkpoint was measured with the series' one CETT, which its label gives
+    for (const k of kids) expect(methodLabel(k, 0, false, series.get(k.id) ?? 0)).toBe(`CETT ${+p.cett!.toPrecision(4)}`);
+  }
 });
