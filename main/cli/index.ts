@@ -5,6 +5,7 @@
 import { Engine } from '../engine/engine';
 import { LabError, toErrorPayload } from '../api/errors';
 import { commands, type CliCommand } from './commands';
+import { forTerminal } from './terminal';
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(16)} ${c.summary}`);
@@ -22,7 +23,7 @@ export async function main(argv: string[]): Promise<number> {
     console.error(`sparsity-lab: unknown command '${name}'\n\n${usage()}`);
     return 2;
   }
-  const engine = new Engine({ host: 'node', log: { info: () => {}, warn: (m) => console.error(`warning: ${m}`), error: (m) => console.error(`error: ${m}`) } });
+  const engine = new Engine({ host: 'node', log: { info: () => {}, warn: (m) => console.error(`warning: ${forTerminal(m)}`), error: (m) => console.error(`error: ${forTerminal(m)}`) } });
   const json = rest.includes('--json');
   /** the error said in one line (and as JSON with --json); the exit status it gives */
   const fail = (err: unknown): number => {
@@ -30,7 +31,7 @@ export async function main(argv: string[]): Promise<number> {
     const argErr = (err as { code?: string })?.code?.startsWith('ERR_PARSE_ARGS_') ? new LabError('BAD_REQUEST', (err as Error).message) : err;
     const e = toErrorPayload(argErr);
     if (json) console.log(JSON.stringify({ error: e }));
-    console.error(`sparsity-lab ${name}: ${e.code}: ${e.message}`);
+    console.error(`sparsity-lab ${name}: ${e.code}: ${forTerminal(e.message)}`);
     if (!(argErr instanceof LabError) && process.env.SPARSITY_LAB_DEBUG) console.error(err);
     return e.code === 'BAD_REQUEST' ? 2 : 1;
   };

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { LabError } from '../api/errors';
 import type { CliCommand } from './commands';
+import { forTerminal } from './terminal';
 
 export const inspectCommand: CliCommand = {
   summary: 'architecture card of a checkpoint (HF folder or .onnx): family, activation, shape, parameters',
@@ -14,18 +15,19 @@ export const inspectCommand: CliCommand = {
     const s = await engine.invoke('checkpoints.inspect', { path: positionals[0], family: values.family as never });
     if (values.json) console.log(JSON.stringify(s, null, 2));
     else {
-      console.log(`${s.path}\n  ${s.family} (${s.modelType}), ${s.activation}${s.gated ? ', gated FFN' : ''}, ${s.dtype}`);
-      console.log(`  layers ${s.layers}, d_h ${s.hiddenSize}, d_f ${s.intermediateSize}, heads ${s.heads}/${s.kvHeads} kv, vocab ${s.vocabSize}`);
-      console.log(`  parameters ${s.parameters.toLocaleString()} (non-embedding ${s.nonEmbeddingParameters.toLocaleString()}), width-depth ratio ${s.widthDepthRatio.toFixed(1)}`);
+      const log = (line: string) => console.log(forTerminal(line));
+      log(`${s.path}\n  ${s.family} (${s.modelType}), ${s.activation}${s.gated ? ', gated FFN' : ''}, ${s.dtype}`);
+      log(`  layers ${s.layers}, d_h ${s.hiddenSize}, d_f ${s.intermediateSize}, heads ${s.heads}/${s.kvHeads} kv, vocab ${s.vocabSize}`);
+      log(`  parameters ${s.parameters.toLocaleString()} (non-embedding ${s.nonEmbeddingParameters.toLocaleString()}), width-depth ratio ${s.widthDepthRatio.toFixed(1)}`);
       if (s.disk) {
         const gb = (n: number) => (n >= 1e9 ? `${(n / 1e9).toFixed(2)} GB` : `${(n / 1e6).toFixed(1)} MB`);
-        console.log(`  on disk: ${gb(s.disk.weightBytes)} of weights`);
+        log(`  on disk: ${gb(s.disk.weightBytes)} of weights`);
         for (const g of s.disk.graphs) {
           const why = g.conversions.map((c) => `${gb(c.bytes)} ${c.reason}`).join('; ');
-          console.log(`  ${g.target} graph (${g.dtype}): reads ${gb(g.inPlaceBytes)} in place, writes ${gb(g.convertedBytes)} once to the graph cache${why ? ` (${why})` : ''}`);
+          log(`  ${g.target} graph (${g.dtype}): reads ${gb(g.inPlaceBytes)} in place, writes ${gb(g.convertedBytes)} once to the graph cache${why ? ` (${why})` : ''}`);
         }
       }
-      for (const n of s.notices) console.log(`  note: ${n}`);
+      for (const n of s.notices) log(`  note: ${n}`);
     }
     return 0;
   },

@@ -11,6 +11,7 @@ import { parseNumberArg, parseNumberList } from './args';
 import { checkSweepP } from '../jobs/p-sweep';
 import type { JobFinishedEvent, JobProgressEvent } from '../api/domains/runs';
 import { progressLine } from './progress-line';
+import { forTerminal } from './terminal';
 import type { Engine } from '../engine/engine';
 import type { CliCommand } from './commands';
 import { checkpointPosition } from '../checkpoint/series';
@@ -193,7 +194,7 @@ function report(ev: JobFinishedEvent, json: boolean): number {
   if (ev.status !== 'completed') {
     const err = ev.error ?? { code: 'INTERNAL', message: 'unknown failure' };
     if (json) console.log(JSON.stringify({ error: err, status: ev.status }));
-    console.error(`${ev.status}: ${err.code}: ${err.message}`);
+    console.error(`${ev.status}: ${err.code}: ${forTerminal(err.message)}`);
     return ev.status === 'cancelled' ? 130 : 1;
   }
   const r = ev.result as Record<string, unknown>;
@@ -204,20 +205,20 @@ function report(ev: JobFinishedEvent, json: boolean): number {
   const pct = (x: unknown) => (typeof x === 'number' ? `${(x * 100).toFixed(2)}%` : '-');
   const show = (x: Record<string, unknown>) =>
     console.log(
-      `${x.checkpoint}: method ${x.method}${x.p !== undefined ? ` p=${x.p}` : ''}${x.cett !== undefined ? ` CETT=${(x.cett as number).toFixed(6)}` : ''} activation ${pct(x.activationRatio)} sparsity ${pct(x.sparsity)} PPL ${(x.pplDense as number)?.toFixed(4)} → ${(x.pplSparse as number)?.toFixed(4)} (ratio ${(x.pplRatio as number)?.toFixed(6)})`,
+      `${forTerminal(String(x.checkpoint))}: method ${x.method}${x.p !== undefined ? ` p=${x.p}` : ''}${x.cett !== undefined ? ` CETT=${(x.cett as number).toFixed(6)}` : ''} activation ${pct(x.activationRatio)} sparsity ${pct(x.sparsity)} PPL ${(x.pplDense as number)?.toFixed(4)} → ${(x.pplSparse as number)?.toFixed(4)} (ratio ${(x.pplRatio as number)?.toFixed(6)})`,
     );
   if (Array.isArray(r.checkpoints)) (r.checkpoints as Record<string, unknown>[]).forEach(show);
   else if (r.sweepOver === 'p' && Array.isArray(r.points)) {
     for (const p of r.points as Record<string, unknown>[])
       console.log(`p=${p.p}%: CETT=${(p.cett as number).toFixed(6)} activation ${pct(p.activationRatio)} PPL ratio ${(p.pplRatio as number).toFixed(6)}${p.targetNotMet ? '  (target not met)' : ''}`);
     const missed = (r.points as Record<string, unknown>[]).filter((p) => typeof p.targetNotMet === 'string');
-    for (const p of missed) console.error(`WARNING: p=${p.p}%: ${p.targetNotMet}`);
+    for (const p of missed) console.error(`WARNING: p=${p.p}%: ${forTerminal(String(p.targetNotMet))}`);
     if (missed.length) return EXIT_TARGET_NOT_MET;
   } else if (Array.isArray(r.points)) for (const p of r.points as Record<string, number>[]) console.log(`param ${p.param}: activation ${pct(p.activationRatio)} PPL ratio ${p.pplRatio.toFixed(6)}`);
   else show(r);
   // issue 19: a p% target no CETT met is said, and the exit status is not 0
   if (typeof r.targetNotMet === 'string') {
-    console.error(`WARNING: ${r.targetNotMet}`);
+    console.error(`WARNING: ${forTerminal(r.targetNotMet)}`);
     return EXIT_TARGET_NOT_MET;
   }
   return 0;

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { LabError } from '../api/errors';
 import { SessionStore } from '../store/index';
 import type { CliCommand } from './commands';
+import { forTerminal } from './terminal';
 
 /** `sparsity-lab runs <session> [--json]`: the runs of a session file (read-only; the file is not changed). */
 export const runsCommand: CliCommand = {
@@ -41,7 +42,7 @@ export const runsCommand: CliCommand = {
       else
         for (const r of runs)
           console.log(
-            `${r.id}  ${r.status.padEnd(11)} ${String(r.checkpoint ?? '-').padEnd(24)} ${String(r.activation ?? '').padEnd(5)} ${r.method.padEnd(10)} ${r.cett != null ? `CETT ${r.cett.toFixed(4)}` : ''} ${r.activationRatio != null ? `act ${(r.activationRatio * 100).toFixed(2)}%` : ''} ${r.pplRatio != null ? `PPL×${r.pplRatio.toFixed(4)}` : ''}${r.targetNotMet ? '  [target not met]' : ''}${r.tags.map((t) => `  #${t}`).join('')}`,
+            forTerminal(`${r.id}  ${r.status.padEnd(11)} ${String(r.checkpoint ?? '-').padEnd(24)} ${String(r.activation ?? '').padEnd(5)} ${r.method.padEnd(10)} ${r.cett != null ? `CETT ${r.cett.toFixed(4)}` : ''} ${r.activationRatio != null ? `act ${(r.activationRatio * 100).toFixed(2)}%` : ''} ${r.pplRatio != null ? `PPL×${r.pplRatio.toFixed(4)}` : ''}${r.targetNotMet ? '  [target not met]' : ''}${r.tags.map((t) => `  #${t}`).join('')}`),
           );
       return 0;
     } finally {
