@@ -56,8 +56,17 @@ describe('--seq-len default (issue 18: README examples on the 256-position demo 
       const c: Record<string, unknown> = { seqLen: 64 };
       await defaultSeqLen(c, short, false);
       const d: Record<string, unknown> = {};
-      await defaultSeqLen(d, path.join(dir, 'missing'), true);
+      const cfg = path.join(dir, 'nocontext', 'config.json');
+      const nocontext = writeTinyCheckpoint(path.join(dir, 'nocontext'), 'llama', { layers: 1 });
+      const { max_position_embeddings: _, ...rest } = JSON.parse(fs.readFileSync(cfg, 'utf8')) as Record<string, unknown>;
+      fs.writeFileSync(cfg, JSON.stringify(rest));
+      await defaultSeqLen(d, nocontext, true);
       expect([a.seqLen, b.seqLen, c.seqLen, d.seqLen]).toEqual([256, SEQ_LEN_CAP, 64, SEQ_LEN_CAP]);
+      // a checkpoint that cannot be read is refused with its reader's error (no job is started for it)
+      fs.writeFileSync(cfg, JSON.stringify({ ...rest, num_hidden_layers: -1 }));
+      const e: Record<string, unknown> = {};
+      await expect(defaultSeqLen(e, nocontext, false)).rejects.toMatchObject({ code: 'BAD_CHECKPOINT', message: `${cfg}: field 'num_hidden_layers' is -1, outside the plausible range [1, 1000]` });
+      await expect(defaultSeqLen(e, path.join(dir, 'missing'), false)).rejects.toMatchObject({ code: 'NOT_FOUND' });
     } finally {
       process.stderr.write = write;
     }

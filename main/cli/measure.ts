@@ -126,16 +126,13 @@ export const SEQ_LEN_CAP = 1024;
 
 /**
  * --seq-len not given: the model's context (max_position_embeddings of the first checkpoint) capped at SEQ_LEN_CAP,
- * said on stderr; a model whose context cannot be read keeps the cap (its reader then says what is wrong).
+ * said on stderr; a model that does not say its context keeps the cap. A checkpoint that cannot be read at all (its
+ * config.json, a weight file's header, its tokenizer.json) is refused here with its reader's error, before a job is
+ * recorded for it (it said "the model does not say its context", then the job failed on the same file).
  */
 export async function defaultSeqLen(config: Record<string, unknown>, checkpoint: string, quiet: boolean): Promise<void> {
   if (config.seqLen !== undefined) return;
-  let ctx = 0;
-  try {
-    ctx = (await inspectCheckpoint(checkpoint)).maxPositions ?? 0;
-  } catch {
-    /* unreadable: the run reports it */
-  }
+  const ctx = (await inspectCheckpoint(checkpoint)).maxPositions ?? 0;
   config.seqLen = ctx > 0 ? Math.min(ctx, SEQ_LEN_CAP) : SEQ_LEN_CAP;
   if (!quiet)
     process.stderr.write(
