@@ -67,6 +67,15 @@ export function jobFolderError(file: string, e: unknown): LabError {
   return new LabError('SESSION_ERROR', `cannot save the job state to ${file}: ${writeProblem(e)}. Whatever was saved before is kept; choose a writable --state-dir (or --session) or free some space, then resume.`);
 }
 
+/**
+ * Job `id`'s file in job-state folder `dir`. The id comes from outside (`--resume`, a runs.start request): one that is
+ * no plain file name ('../x', a path) is refused, so nothing is read, written or locked outside the folder.
+ */
+export function jobFile(dir: string, id: string): string {
+  if (!/^[A-Za-z0-9_.-]{1,128}$/.test(id) || id.startsWith('.')) throw new LabError('BAD_REQUEST', `job id "${id}" is not a safe file name`);
+  return path.join(dir, `${id}.job.json`);
+}
+
 /** One JSON file per job in a folder; written to a temp file then renamed so a kill never leaves half a file. */
 export class JsonFilePersistence implements JobPersistence {
   constructor(readonly dir: string) {}
@@ -76,8 +85,7 @@ export class JsonFilePersistence implements JobPersistence {
   }
 
   private file(id: string): string {
-    if (!/^[A-Za-z0-9_.-]{1,128}$/.test(id) || id.startsWith('.')) throw new LabError('BAD_REQUEST', `job id "${id}" is not a safe file name`);
-    return path.join(this.dir, `${id}.job.json`);
+    return jobFile(this.dir, id);
   }
 
   private write(job: StoredJob): void {

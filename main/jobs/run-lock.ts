@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { LabError } from '../api/errors';
-import { jobFolderError } from './persistence';
+import { jobFile, jobFolderError } from './persistence';
 import { acquireSessionLock, deadOwner, releaseSessionLock, removeStaleLock, staleLockWords } from '../store/lock';
 
 const inUse = new Map<string, { job: string; since: string }>();
@@ -104,7 +104,7 @@ function jobFileLock(where: string, runId: string): { file?: string; notices: st
     /* a folder not made yet */
   }
   if (isFile) return { notices: [] };
-  const file = path.join(where, `${runId}.job.json`);
+  const file = jobFile(where, runId);
   const notices = clearStaleJobLocks(where, runId);
   try {
     fs.mkdirSync(where, { recursive: true });

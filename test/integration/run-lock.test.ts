@@ -161,3 +161,13 @@ test('stale locks that killed processes left in a job-state folder are cleared w
   live.kill('SIGKILL');
   await a.e.dispose();
 });
+
+test('a resume id that is a path (from --resume or a request) is refused before anything is locked or read outside the job folder', async () => {
+  const a = engine(source(model));
+  const stateDir = path.join(dir, 'state-ids');
+  fs.mkdirSync(path.join(dir, 'elsewhere'));
+  for (const bad of ['../elsewhere/x', '../../etc/passwd', '/tmp/x', '.hidden'])
+    await expect(a.e.call('runs.start', { config: { ...config, stateDir }, resume: bad })).rejects.toMatchObject({ code: 'BAD_REQUEST', message: `job id "${bad}" is not a safe file name` });
+  expect(fs.readdirSync(path.join(dir, 'elsewhere'))).toEqual([]);
+  await a.e.dispose();
+});
