@@ -126,6 +126,16 @@ describe('ill-conditioned data never gives A₀ ≤ 0 or NaN', () => {
   it('warns when rising points are given the relu form', () => {
     expect(fitLaw(rising, { form: 'relu', bootstrap: 0 }).warnings.join(' ')).toMatch(/can only fall/);
   });
+  it('names the parameter that sits on its bound (the demo lab relu-128x4 fit ends at b = 10; the warning said only "a parameter")', () => {
+    // the shipped demo session's relu-128x4 series: tokens trained (M) and activation ratio of its 8 checkpoints
+    const M = [3.08, 4.57, 6.78, 10.1, 15.0, 22.3, 33.1, 49.2];
+    const A = [0.1535, 0.1407, 0.1361, 0.1344, 0.1369, 0.1356, 0.132, 0.1334];
+    const f = fitLaw(M.map((m, i) => ({ tokens: m * 1e6, activationRatio: A[i] })), { form: 'relu', bootstrap: 0 });
+    const w = f.warnings.find((x) => /sits on its bound/.test(x));
+    expect(w).toBeDefined();
+    expect(w).toMatch(/sits on its bound \((c|α|b|A₀) at its (lower|upper) bound(, (c|α|b|A₀) at its (lower|upper) bound)*\)/);
+    if (Math.abs(f.params.b - 10) < 1e-6) expect(w).toContain('b at its upper bound');
+  });
   it('refuses the silu form at 0 tokens, and too few points, with a clear message', () => {
     expect(() => fitLaw([{ tokens: 0, activationRatio: 0.3 }, ...rising], { form: 'silu' })).toThrow(/infinite at 0 tokens/);
     expect(() => fitLaw(few.slice(0, 3), { form: 'silu' })).toThrow(/needs at least 4 points/);

@@ -170,8 +170,8 @@ export function fitLaw(input: LawInputPoint[], o: FitOptions = {}): LawFitResult
   }
 
   // plain-language warnings for fits the numbers alone do not flag
-  const atBound = theta.some((v, i) => i < def.nTheta && (Math.abs(v - def.min[i]) < 1e-9 || Math.abs(v - def.max[i]) < 1e-9));
-  if (atBound) warnings.push('a parameter sits on its bound: the form may not suit these points (the fit is constrained, not free)');
+  const atBound = theta.flatMap((v, i) => (i >= def.nTheta ? [] : Math.abs(v - def.min[i]) < 1e-9 ? [`${def.thetaLabels[i]} at its lower bound`] : Math.abs(v - def.max[i]) < 1e-9 ? [`${def.thetaLabels[i]} at its upper bound`] : []));
+  if (atBound.length) warnings.push(`a parameter sits on its bound (${atBound.join(', ')}): the form may not suit these points (the fit is constrained, not free)`);
   const dir = trendDirection(y);
   if (form === 'relu' && dir > 0) warnings.push('the points rise but the relu form can only fall: consider the silu form');
   if (form === 'silu' && dir < 0) warnings.push('the points fall but the silu form can only rise: consider the relu form');

@@ -19,6 +19,8 @@ export interface FormDef {
   /** names of the public parameters (besides A0), in the order `toPublic` returns them */
   names: string[];
   nTheta: number;
+  /** what each internal parameter θ_i stands for, as the paper writes it (a warning names the one at its bound) */
+  thetaLabels: string[];
   /** A0 is the limit for D → ∞ (false for log, which has none) */
   hasLimit: boolean;
   min: number[];
@@ -48,6 +50,7 @@ const clamp = (v: number, a: number, b: number) => Math.min(b, Math.max(a, v));
 const relu: FormDef = {
   names: ['alpha', 'b', 'c'],
   nTheta: 4,
+  thetaLabels: ['c', 'α', 'b', 'A₀'],
   hasLimit: true,
   min: [-40, 1e-3, -30, A0_MIN],
   max: [40, 10, 10, A0_MAX],
@@ -86,6 +89,7 @@ const relu: FormDef = {
 const silu: FormDef = {
   names: ['alpha', 'c'],
   nTheta: 3,
+  thetaLabels: ['c', 'α', 'A₀'],
   hasLimit: true,
   min: [-40, 1e-3, A0_MIN],
   max: [40, 10, A0_MAX],
@@ -120,6 +124,7 @@ const silu: FormDef = {
 const log: FormDef = {
   names: ['a', 'b', 'c'],
   nTheta: 3,
+  thetaLabels: ['a', 'c', 'A₀'],
   hasLimit: false,
   min: [-30, -10, A0_MIN],
   max: [30, 10, A0_MAX],
@@ -153,6 +158,7 @@ const log: FormDef = {
 const sigmoid: FormDef = {
   names: ['h', 'k', 'm'],
   nTheta: 4,
+  thetaLabels: ['h', 'k', 'm', 'A₀'],
   hasLimit: true,
   min: [-1, -10, -10, A0_MIN],
   max: [1, 12, 10, A0_MAX],
