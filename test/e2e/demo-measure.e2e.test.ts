@@ -70,6 +70,16 @@ test('the shipped ReLU model, found by the session where the copy put it, measur
   s.close();
   expect((await page.getByTestId('activation-ratio').first().textContent()) ?? '').toContain((stored.activationRatio! * 100).toFixed(2));
   await screenshot(page, 'demo-measure-done');
+  // in a 900 px window the job's head wraps between its parts: the run id stays on one line (it broke into five)
+  await page.setViewportSize({ width: 900, height: 700 });
+  try {
+    const id = page.getByTestId('job-id').first();
+    const lineHeight = await id.evaluate((el) => parseFloat(getComputedStyle(el).lineHeight) || 18);
+    expect((await id.boundingBox())!.height).toBeLessThan(lineHeight * 1.5);
+    await screenshot(page, 'demo-measure-done-900');
+  } finally {
+    await page.setViewportSize({ width: 1360, height: 900 });
+  }
   expect(errors).toEqual([]);
 }, 120_000);
 
