@@ -148,6 +148,8 @@ async function useSession(engine: Engine, file: string | undefined, stateDir?: u
   const opened = (await engine.call(fs.existsSync(abs) ? 'sessions.open' : 'sessions.new', { path: abs })) as { readOnly?: boolean; notice?: string };
   // a session this process cannot write (newer schema, read-only on disk) would silently not record: refuse first
   if (opened?.readOnly) throw new LabError('READ_ONLY', `${abs}: cannot record into this session${opened.notice ? `: ${opened.notice}` : ' (it is open read-only)'}`);
+  // what the open did (upgraded the schema, cleared a killed writer's lock)
+  if (opened?.notice) process.stderr.write(`note: ${forTerminal(`${abs}: ${opened.notice}`)}\n`);
 }
 
 async function runJob(engine: Engine, config: Record<string, unknown>, resume: string | undefined, quiet: boolean): Promise<JobFinishedEvent> {

@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type Database from 'better-sqlite3';
-import { acquireSessionLock, hasLiveWriter, releaseSessionLock, sessionWriteError } from './lock';
+import { acquireSessionLock, hasLiveWriter, lockFileOf, releaseSessionLock, sessionWriteError, staleLockWords } from './lock';
 import { validateStoredJobState, validateStoredResult } from './validate';
 import { LabError } from '../api/errors';
 import { checkSessionFile, createDb, openDb, tidyAfterReader } from './db';
@@ -163,10 +163,12 @@ function toCheckpoint(r: Record<string, unknown>, sessionFile: string): Checkpoi
   };
 }
 
-function withSessionLock(abs: string, open: () => SessionStore): SessionStore {
-  acquireSessionLock(abs);
+function withSessionLock(abs: string, open: (stale: string | undefined) => SessionStore): SessionStore {
+  const replaced = acquireSessionLock(abs);
+  // a lock its dead writer left (kill -9, a crash): taken over, and said (the runs it left are marked interrupted)
+  const stale = replaced === undefined ? undefined : `The lock ${lockFileOf(abs)} was ${staleLockWords(replaced)}; it is cleared, and runs that process left unfinished are marked interrupted (resumable).`;
   try {
-    return open();
+    return open(stale);
   } catch (e) {
     releaseSessionLock(abs);
     throw e;
@@ -223,9 +225,9 @@ export class SessionStore {
     // a writer owns the file across processes (lock.ts): a second writer gets "in use by PID …"; a folder, device or
     // special file is named as such first, not as a lock file that cannot be made beside it
     checkSessionFile(abs);
-    return withSessionLock(abs, () => {
+    return withSessionLock(abs, (stale) => {
       const o = openDb(abs, opts);
-      const s = new SessionStore(abs, o.db, o.readOnly, o.notice);
+      const s = new SessionStore(abs, o.db, o.readOnly, [o.notice, stale].filter(Boolean).join(' ') || undefined);
       s.walBefore = walBefore;
       s.dropCopy = o.dropCopy;
       if (o.readOnly) releaseSessionLock(abs);

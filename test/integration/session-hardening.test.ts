@@ -49,8 +49,13 @@ test('a live owner refuses a second writer with its PID; a dead owner is recover
   fs.writeFileSync(lockFileOf(file), JSON.stringify({ pid: dead, host: os.hostname(), since: '2026-01-01T00:00:00Z' }));
   const s = SessionStore.open(file);
   expect(JSON.parse(fs.readFileSync(lockFileOf(file), 'utf8')).pid).toBe(process.pid);
+  // and says so (the CLI prints it as a note; a clean open says nothing)
+  expect(s.notice).toBe(`The lock ${lockFileOf(file)} was left by PID ${dead} on ${os.hostname()} since 2026-01-01T00:00:00Z, which is no longer running (killed or crashed); it is cleared, and runs that process left unfinished are marked interrupted (resumable).`);
   s.close();
   expect(fs.existsSync(lockFileOf(file))).toBe(false);
+  const clean = SessionStore.open(file);
+  expect(clean.notice).toBeUndefined();
+  clean.close();
 });
 
 test('a full disk while closing is one clear error, no stack trace, and the file reopens intact', () => {
