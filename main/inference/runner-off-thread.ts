@@ -14,7 +14,8 @@
  *
  * Cancel (`signal`, the job's): every pending call rejects CANCELLED at once; the worker is told to stop (its own
  * signal aborts: no graph is built and no session kept after it, a build in the graph worker stops, the interrupt flag
- * stops a weight read within one MiB, main/checkpoint/interrupt.ts), releases its sessions and exits. A native call in
+ * stops a weight read within one MiB, main/checkpoint/interrupt.ts; calls queued behind the one in progress are not
+ * run, inference-worker.ts), releases its sessions and exits. A native call in
  * progress cannot be interrupted: it finishes by itself on the worker's thread, and nothing it computed is delivered or
  * written after the cancel. The worker is never terminated while one may be in progress: terminating a thread inside
  * onnxruntime-node's run() or session creation aborts the whole process (`terminate called after throwing an instance of
