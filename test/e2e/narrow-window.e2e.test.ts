@@ -42,12 +42,19 @@ test('every view fits a 900 px wide window', async () => {
       for (const w of widths) expect(w, 'provider reason column width').toBeGreaterThan(150);
     }
     if (name === 'charts') {
-      // the figure is shrunk to the width, not cut: the whole canvas is visible, at the figure's own proportions
-      const [w, h, cw, ch] = await page.getByTestId('chart-canvas').evaluate((c) => {
+      // the figure is drawn at the width that fits, not cut, nor shrunk with CSS: its canvas is shown at exactly its
+      // own size (chart.js maps the pointer with it, so a CSS-shrunk canvas put tooltips and zoom beside the pointer)
+      const [w, h, cw, ch, dpr] = await page.getByTestId('chart-canvas').evaluate((c) => {
         const r = c.getBoundingClientRect();
-        return [r.width, r.height, (c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height];
+        return [r.width, r.height, (c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height, window.devicePixelRatio];
       });
-      expect(Math.abs(w / h - cw / ch)).toBeLessThan(0.02);
+      expect(Math.abs(w - cw / dpr)).toBeLessThan(1);
+      expect(Math.abs(h - ch / dpr)).toBeLessThan(1);
+      // and a wider window draws it larger again
+      await page.setViewportSize({ width: 1280, height: 800 });
+      await expect.poll(() => page.getByTestId('chart-canvas').evaluate((c) => c.getBoundingClientRect().width), { timeout: 10_000 }).toBeGreaterThan(w + 50);
+      await page.setViewportSize({ width: 900, height: 700 });
+      await expect.poll(() => page.getByTestId('chart-canvas').evaluate((c) => c.getBoundingClientRect().width), { timeout: 10_000 }).toBeLessThan(w + 2);
     }
     await screenshot(page, `narrow-${name}`);
   }
