@@ -104,6 +104,50 @@ describe('search blocks fed their weights as inputs = the whole search graph', (
   });
 });
 
+test('fp16 graph over an fp32 checkpoint (the tensors converted as the build converts them): the same bits as the blocks with initializers', async () => {
+  const dir = writeTinyCheckpoint(path.join(tmp, 'f16'), 'llama', { layers: L, activation: 'silu', std: 0.3 });
+  const ckpt = await loadCheckpoint(dir);
+  const runner = await createRunner(ckpt, { provider: 'cpu', maxSeq: S });
+  const weights = new BlockWeights(ckpt, { dtype: 'float16', halfWeights: false });
+  try {
+    const B = 2;
+    const k = 2;
+    const ids = new ort.Tensor('int64', BigInt64Array.from({ length: B * S }, (_, i) => BigInt((i * 37) % 256)), [B, S]);
+    const base = { input_ids: ids, c: new ort.Tensor('float32', Float32Array.from([0.1]), [1]), lo: new ort.Tensor('int64', new BigInt64Array(k), [1, k]), hi: new ort.Tensor('int64', new BigInt64Array(k).fill(65535n), [1, k]), iters: new ort.Tensor('int64', new BigInt64Array([16n]), []) };
+    const run = async (bytes: Uint8Array, feeds: Record<string, ort.Tensor>) => {
+      const sess = await ort.InferenceSession.create(bytes);
+      try {
+        return await sess.run(feeds);
+      } finally {
+        await sess.release();
+      }
+    };
+    const o = { dtype: 'float16' as const, maxSeq: S, colNorms: runner.colNorms, layerGroup: 1 };
+    // blocks with their weights as initializers (a session per block)
+    const a = await run(buildSearchGraph(ckpt, { ...o, layers: [0, k] }), base);
+    const b = await run(buildSearchGraph(ckpt, { ...o, layers: [k, L] }), { ...base, hidden_in: a.hidden_out, sparse_in: a.sparse_out });
+    // the same blocks fed as inputs, between the two ends
+    const e = await run(buildSearchEndGraph(ckpt, { ...o, end: 'embed' }), { input_ids: ids });
+    expect(e.hidden_out.type).toBe('float16');
+    const graph = buildSearchGraph(ckpt, { ...o, layers: [0, k], weightInputs: true });
+    const norms = (from: number) => new ort.Tensor('float32', Float32Array.from(runner.colNorms.slice(from, from + k).flatMap((n) => Array.from(n))), [k, ckpt.spec.intermediateSize]);
+    const x = await run(graph, { ...base, hidden_in: e.hidden_out, sparse_in: e.hidden_out, col_norms: norms(0), ...(await weights.get(0, k)) });
+    const w1 = await weights.get(k, L);
+    expect(Object.values(w1).every((t) => t.type === 'float16')).toBe(true);
+    const y = await run(graph, { ...base, hidden_in: x.hidden_out, sparse_in: x.sparse_out, col_norms: norms(k), ...w1 });
+    const h = await run(buildSearchEndGraph(ckpt, { ...o, end: 'head' }), { input_ids: ids, hidden_in: y.sparse_out });
+    for (const [p, q] of [[a, x], [b, y]]) for (const name of ['eps', 'eval_cett', 'lo_final', 'active_counts']) expect(Array.from(q[name].data as ArrayLike<number | bigint>, Number)).toEqual(Array.from(p[name].data as ArrayLike<number | bigint>, Number));
+    // the head's NLL: within fp16 rounding of the residual stream. The CPU has no fp16 Add: onnxruntime runs it in
+    // fp32 and, inside one graph, hands the unrounded sum to the final norm; across graphs the stream is fp16 (as
+    // between any two blocks). On CUDA the Add is fp16 in both. Every per-layer output above is the same bits.
+    const rel = maxAbs(h.nll.data as Float32Array, b.nll.data as Float32Array) / Math.max(...Array.from(b.nll.data as Float32Array, Math.abs));
+    expect(rel).toBeLessThan(1e-3);
+  } finally {
+    await weights.close();
+    await runner.dispose();
+  }
+});
+
 describe.each([
   ['llama', 'silu', 0.3],
   ['opt', 'relu', 0.15],
