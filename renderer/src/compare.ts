@@ -3,7 +3,7 @@
  * the runs. Rows are compared on what the table shows (formatted), so 0.25 and 0.2500001 shown alike are not flagged.
  */
 import type { ComparedRun } from '../../main/api/contract';
-import { fmtCount, fmtDate, fmtNum, fmtPct } from './format';
+import { fmtDate, fmtInt, fmtNum, fmtPct } from './format';
 import { methodLabel } from './runrows';
 
 export interface CompareRow {
@@ -32,7 +32,7 @@ export function compareRows(runs: ComparedRun[]): CompareRow[] {
     { key: 'checkpoint', label: 'Checkpoint', group: 'config', values: runs.map((r) => dash(r.run.checkpoint)) },
     { key: 'method', label: 'Method', group: 'config', values: runs.map((r) => methodLabel(r.run)) },
     { key: 'p', label: 'p (PPL tolerance)', group: 'config', values: runs.map((r) => (r.run.method === 'cett-ppl' && r.run.p !== null ? `${r.run.p}%` : '—')) },
-    { key: 'tokens', label: 'Tokens', group: 'config', values: runs.map((r) => fmtCount(r.tokens)) },
+    { key: 'tokens', label: 'Tokens', group: 'config', values: runs.map((r) => fmtInt(r.tokens)) },
     { key: 'seqLen', label: 'Sequence length', group: 'config', values: runs.map((r) => dash(r.seqLen)) },
     { key: 'batch', label: 'Batch', group: 'config', values: runs.map((r) => dash(r.batch)) },
     { key: 'provider', label: 'Provider / dtype', group: 'config', values: runs.map((r) => dash(r.phases)) },

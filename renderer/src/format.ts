@@ -18,6 +18,10 @@ export function fmtCount(n: number | null | undefined): string {
   if (a >= 1e3) return `${(n / 1e3).toPrecision(3)}K`;
   return String(n);
 }
+/** an exact count with thousands separators: 4,096 (an evaluation's tokens, which 4.10K would round) */
+export function fmtInt(n: number | null | undefined): string {
+  return n === null || n === undefined || !Number.isFinite(n) ? '—' : Math.round(n).toLocaleString('en-US');
+}
 export function fmtPct(x: number | null | undefined, digits = 2): string {
   return x === null || x === undefined || !Number.isFinite(x) ? '—' : `${(x * 100).toFixed(digits)}%`;
 }

@@ -16,7 +16,10 @@ test('rows that differ are flagged, equal ones not; values as shown', () => {
   expect(by.get('checkpointHash')!.differs).toBe(true);
   // the same when shown: 25.00% both
   expect(by.get('activationRatio')).toMatchObject({ values: ['25.00%', '25.00%'], differs: false });
-  expect(by.get('tokens')).toMatchObject({ values: ['4.10K', '4.10K'], differs: false });
+  expect(by.get('tokens')).toMatchObject({ values: ['4,096', '4,096'], differs: false });
+  // token budgets are shown exactly, so 4,096 and 4,100 differ (both read '4.10K' and were not flagged)
+  const budgets = new Map(compareRows([run({ id: 'a' }), run({ id: 'b' }, { tokens: 4100 })]).map((r) => [r.key, r]));
+  expect(budgets.get('tokens')).toMatchObject({ values: ['4,096', '4,100'], differs: true });
   expect(by.get('provider')!.differs).toBe(false);
   expect(by.get('thresholds')!.values[0]).toBe('2 layers: 0.100–0.200, mean 0.150');
   // ids and dates always differ: never flagged
