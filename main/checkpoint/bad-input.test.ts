@@ -1,4 +1,5 @@
 // The bad-input corpus of issue 3: each damaged checkpoint gives a LabError that names the file and the problem.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -164,6 +165,28 @@ describe('config.json', () => {
     await fails(dir, /not valid JSON/, 'config.json');
     fs.rmSync(path.join(dir, 'config.json'));
     await fails(dir, /no config\.json/, dir);
+  });
+
+  it('a JSON file that is a device, a named pipe, a folder or far too large is refused before it is read', async () => {
+    // /dev/zero was read for ever (memory until the process died), a FIFO blocked the open until a writer came, a
+    // 17 MiB config.json was read whole into one string
+    const dir = fresh();
+    const cfg = path.join(dir, 'config.json');
+    const text = fs.readFileSync(cfg, 'utf8');
+    fs.rmSync(cfg);
+    fs.symlinkSync('/dev/zero', cfg);
+    await fails(dir, /config\.json: is a device, not a JSON file$/, 'config.json');
+    fs.rmSync(cfg);
+    execFileSync('mkfifo', [cfg]);
+    await fails(dir, /config\.json: is a named pipe \(FIFO\), not a JSON file$/, 'config.json');
+    fs.rmSync(cfg);
+    fs.writeFileSync(cfg, text + ' '.repeat(17 * 2 ** 20));
+    await fails(dir, /config\.json: 17\d{6} bytes, far larger than such a file is \(limit 16777216\): not a checkpoint's JSON file$/, 'config.json');
+    fs.writeFileSync(cfg, text);
+    const tok = path.join(dir, 'tokenizer.json');
+    fs.rmSync(tok);
+    fs.mkdirSync(tok);
+    await fails(dir, /tokenizer\.json: is a folder, not a JSON file$/, 'tokenizer.json');
   });
 
   it('a folder without weights', async () => {

@@ -10,13 +10,10 @@ import path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { LabError } from '../api/errors';
 import type { TextTokenizer } from './types';
+import { JSON_LIMITS, readJsonFile } from './json-file';
 
 function readJson(file: string): Record<string, unknown> {
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    throw new LabError('BAD_CHECKPOINT', `${file}: cannot read as JSON (${(e as Error).message})`);
-  }
+  return readJsonFile(file, JSON_LIMITS.tokenizer, 'cannot read as JSON') as Record<string, unknown>;
 }
 
 /** What the engine shows and checks of a tokenizer without loading it (found where it was loaded: the checkpoint reader's worker). */
