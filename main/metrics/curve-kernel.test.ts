@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   calibrateSweep,
   closeCurvePool,
@@ -10,14 +10,18 @@ import {
   curveSweepCalibrations,
   curveSweepModule,
   curveWorkerChunks,
+  curveBlocking,
   makeSweeper,
+  setCurveBlocking,
   setCurveSweep,
+  transposeDown,
   type CurveOperands,
 } from './curve-kernel';
 import { authorsGrid } from '../base/authors-search';
 import { mulberry32 } from '../base/rng';
 
 afterAll(closeCurvePool);
+afterEach(() => setCurveBlocking(null));
 
 /** the sweep as a plain loop: running sum acc += a_i·w_i over the order idx, squared norm in four partial sums */
 function sweepJs(a: Float32Array, idx: Int32Array, wT: Float32Array, f: number, d: number): Float64Array {
@@ -130,6 +134,108 @@ describe('CETT curve kernel (CPU)', () => {
           expect(Array.from(out.subarray(0, want.pairs.length))).toEqual(want.pairs);
         }
       }
+    }
+  });
+
+  it('the blocked sweep (W_out in blocks of columns, several tokens per run) gives the plain loop bit for bit: both back ends, any d mod 4 and block, zero activations, any slot, fewer tokens than it holds', () => {
+    const r = mulberry32(77);
+    // [F, d, db, tokens]: d a multiple of db, not (a narrow last block, d mod 4 = 1..3 in it), db ≥ d (one block), a block of 4
+    for (const [f, d, db, nb] of [[9, 4, 4, 3], [17, 13, 8, 4], [33, 22, 4, 2], [20, 7, 12, 5], [64, 37, 16, 3], [40, 32, 8, 1], [11, 6, 64, 2], [5, 1, 4, 2]]) {
+      setCurveBlocking({ db, tokens: nb });
+      expect(curveBlocking(f, d)).toEqual({ db: Math.min(db, Math.ceil(d / 4) * 4), tokens: nb });
+      const wT = Float32Array.from({ length: f * d }, () => (r() - 0.5) * 3);
+      const memory = curveMemory(wT, f, d, 3);
+      for (let rep = 0; rep < 8; rep++) {
+        const backend = rep % 2 ? 'js' : 'wasm';
+        const sw = makeSweeper(curveSweepModule(), memory, f, d, rep % 3, backend);
+        expect(sw.tokens).toBe(nb);
+        const n = 1 + (rep % nb); // 1 … nb tokens in this run
+        const rows = Array.from({ length: n }, (_, q) =>
+          // a token of zeros only (its output exactly zero), ReLU-like zeros, SiLU-like (none zero), spread magnitudes
+          q === 1 ? new Float32Array(f) : Float32Array.from({ length: f }, () => (rep % 4 === 2 ? (r() - 0.4) * 4 : r() < 0.4 ? 0 : (r() - 0.5) * 10 ** (r() * 4 - 2))),
+        );
+        const orders = rows.map(() => Int32Array.from({ length: f }, (_, i) => i).sort(() => r() - 0.5));
+        rows.forEach((row, q) => {
+          sw.a.set(row, q * f);
+          sw.idx.set(orders[q], q * f);
+        });
+        const last = sw.run(n);
+        for (let q = 0; q < n; q++) {
+          const want = sweepJs(rows[q], orders[q], wT, f, d);
+          for (let k = 0; k < f; k++) expect(Object.is(sw.sq[q * f + k], want[k]), `${backend} F=${f} d=${d} db=${db} token ${q}/${n} k=${k}`).toBe(true);
+          if (q === n - 1) expect(Object.is(last, want[f - 1])).toBe(true);
+        }
+      }
+      expect(() => makeSweeper(curveSweepModule(), memory, f, d, 0, 'js').run(nb + 1)).toThrow(/runs 1 to/);
+    }
+  });
+
+  it('blocked: curveChunk, curveInThread and the worker threads give the plain reference\'s pairs (tokens not a multiple of the group, zero-norm tokens, ReLU and SiLU rows)', async () => {
+    const r = mulberry32(19);
+    for (const [T, f, d, db, nb, act] of [[13, 37, 10, 4, 4, 'relu'], [9, 64, 21, 8, 16, 'silu'], [20, 30, 9, 12, 3, 'silu'], [5, 1, 4, 4, 2, 'relu']] as const) {
+      setCurveBlocking({ db, tokens: nb });
+      const wT = Float32Array.from({ length: f * d }, () => r() - 0.5);
+      if (f > 3) wT.fill(0, 2 * d, 3 * d); // a neuron with a zero output direction (N = 0 with a ≠ 0)
+      const a = Float32Array.from({ length: T * f }, () => {
+        const x = (r() - 0.5) * 6;
+        return act === 'relu' ? Math.max(0, x) : x / (1 + Math.exp(-x));
+      });
+      a.fill(0, 0, f); // a zero-norm token
+      if (T > 3) a.fill(0, 3 * f, 4 * f);
+      const col = Float32Array.from({ length: f }, (_, i) => Math.hypot(...wT.subarray(i * d, (i + 1) * d)));
+      const n = Float32Array.from(a, (x, i) => Math.abs(x) * col[i % f]);
+      for (const cand of [null, authorsGrid(n)]) {
+        const want = referencePairs(a, n, wT, f, d, cand, T);
+        const wantSeen: string[] = [];
+        let p = 0;
+        want.count.forEach((c, t) => {
+          wantSeen.push(`${t}:${c}:${want.pairs.slice(2 * p, 2 * (p + Math.max(c, 0))).join(',')}`);
+          if (c > 0) p += c;
+        });
+        for (const backend of ['js', 'wasm'] as const) {
+          const sw = makeSweeper(curveSweepModule(), curveMemory(wT, f, d, 1), f, d, 0, backend);
+          const out = new Float64Array(2 * f * T);
+          const count = new Int32Array(T);
+          curveChunk(a, n, f, d, cand, 0, T, out, count, sw);
+          expect(Array.from(count)).toEqual(want.count);
+          expect(Array.from(out.subarray(0, want.pairs.length))).toEqual(want.pairs);
+          setCurveSweep(backend);
+          const op: CurveOperands = { a, n, wT, f, d, tokens: T, cand };
+          for (const threads of [1, 2]) {
+            const seen: string[] = [];
+            const visit = (t: number, pairs: Float64Array, c: number) => seen.push(`${t}:${c}:${Array.from(pairs.subarray(0, 2 * Math.max(c, 0))).join(',')}`);
+            if (threads === 1) curveInThread(op, visit);
+            else await curveParallel(op, visit, threads);
+            expect(seen, `${backend} T=${T} F=${f} d=${d} threads ${threads}`).toEqual(wantSeen);
+          }
+        }
+        setCurveSweep('auto');
+      }
+    }
+  });
+
+  it('the default blocking: one block for a W_out that fits the cache, columns of about 2 MB for 16 tokens beyond (the 1B shape: 92 of 2,048)', () => {
+    expect(curveBlocking(48, 8)).toEqual({ db: 8, tokens: 1 });
+    expect(curveBlocking(64, 13)).toEqual({ db: 16, tokens: 1 });
+    expect(curveBlocking(5632, 2048)).toEqual({ db: 92, tokens: 16 });
+    expect(curveBlocking(11008, 4096)).toEqual({ db: 44, tokens: 16 });
+    expect(() => setCurveBlocking({ db: 6, tokens: 2 })).toThrow(/multiple of 4/);
+    expect(() => setCurveBlocking({ db: 8, tokens: 0 })).toThrow(/whole number/);
+  });
+
+  it('the blocked layout holds every weight: the memory\'s blocks of W_out read back to W_out transposed', () => {
+    const r = mulberry32(2);
+    const [f, d] = [7, 11];
+    const wDown = Float32Array.from({ length: d * f }, () => r());
+    const wT = transposeDown(wDown, d, f);
+    for (let i = 0; i < f; i++) for (let c = 0; c < d; c++) expect(wT[i * d + c]).toBe(wDown[c * f + i]);
+    const memory = curveMemory(wT, f, d, 1, { db: 4, tokens: 2 });
+    const head = new Int32Array(memory.buffer, 0, 2);
+    expect(Array.from(head)).toEqual([4, 2]);
+    const w = new Float32Array(memory.buffer, 16, f * d);
+    for (let r0 = 0; r0 < d; r0 += 4) {
+      const wb = Math.min(4, d - r0);
+      for (let i = 0; i < f; i++) for (let c = 0; c < wb; c++) expect(w[r0 * f + i * wb + c]).toBe(wT[i * d + r0 + c]);
     }
   });
 

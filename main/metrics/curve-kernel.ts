@@ -20,140 +20,245 @@ import { CURVE_SWEEP_WASM } from './curve-sweep-wasm';
 /** the sweep's two implementations (the same bits) */
 export type SweepBackend = 'js' | 'wasm';
 
-/** the sweep for one layer and thread: views of its slot in the layer's shared memory */
+/** the sweep for one layer and thread: views of its slot in the layer's shared memory, room for `tokens` tokens */
 export interface Sweeper {
-  /** one token's activations [F] */
+  /** how many tokens one run sweeps at most (the memory's blocking) */
+  tokens: number;
+  /** the tokens' activations [tokens, F] */
   a: Float32Array;
-  /** the neurons in sorted order [F] */
+  /** each token's neurons in sorted order [tokens, F] */
   idx: Int32Array;
-  /** squared norm of the running output after each neuron of idx [F] */
+  /** each token's squared norm of the running output after each neuron of its idx [tokens, F] */
   sq: Float64Array;
-  /** the sweep of a and idx into sq; returns the last squared norm (the full output's) */
-  run: () => number;
+  /** the sweep of the first n (default 1) tokens' a and idx into sq; returns the last one's last squared norm (its
+   * full output's) */
+  run: (n?: number) => number;
 }
 
 /**
- * A layer's shared WebAssembly memory: W_out transposed ([F, d] fp32) once at 0, then one slot per thread (a token's
- * row, its order, the running sum, the squared norms); every worker reads the one copy of the weights.
+ * How a layer's sweep is blocked: W_out's d columns in blocks of `db` (a multiple of 4, or all of d), and `tokens`
+ * tokens swept block by block (each block's rows of W_out read once from memory for all of them, then from the
+ * cache). One block where W_out fits in the cache.
  */
-export function curveMemory(wT: Float32Array, f: number, d: number, slots: number): WebAssembly.Memory {
-  const slotBytes = Math.ceil((f * 4) / 16) * 16 * 2 + Math.ceil((d * 8) / 16) * 16 + Math.ceil((f * 8) / 16) * 16;
-  const bytes = Math.ceil((wT.length * 4) / 16) * 16 + slots * slotBytes;
+export interface CurveBlocking {
+  db: number;
+  tokens: number;
+}
+
+/**
+ * W_out's bytes up to which a layer's sweep is one block (the whole of d, one token at a time), and the bytes of a
+ * block's columns otherwise (about a core's L2 cache; at the 1B shape, F 5,632 × d 2,048: 92 columns, 2 MB, against
+ * W_out's 46 MB read per token unblocked), swept for BLOCK_TOKENS tokens at a time (BENCHMARKS.md, curvesweep).
+ */
+const ONE_BLOCK_BYTES = 2 << 20;
+const BLOCK_BYTES = 2 << 20;
+const BLOCK_TOKENS = 16;
+let forcedBlocking: CurveBlocking | null = null;
+
+/** the blocking of an F × d layer (the bench can force one: setCurveBlocking) */
+export function curveBlocking(f: number, d: number): CurveBlocking {
+  const whole = Math.ceil(d / 4) * 4;
+  if (forcedBlocking) return { db: Math.min(forcedBlocking.db, whole), tokens: forcedBlocking.tokens };
+  if (f * d * 4 <= ONE_BLOCK_BYTES) return { db: whole, tokens: 1 };
+  return { db: Math.min(whole, Math.max(16, Math.floor(BLOCK_BYTES / (16 * f)) * 4)), tokens: BLOCK_TOKENS };
+}
+
+/** forces a blocking for every shape (null: the default's); the bench times the choices */
+export function setCurveBlocking(b: CurveBlocking | null): void {
+  if (b && !(b.db > 0 && b.db % 4 === 0 && Number.isInteger(b.tokens) && b.tokens > 0)) throw new Error(`curve blocking: db ${b.db} is not a positive multiple of 4 or tokens ${b.tokens} not a positive whole number`);
+  forcedBlocking = b;
+}
+
+/**
+ * A layer's shared WebAssembly memory: a header (the blocking: db, tokens), W_out transposed and blocked at 16
+ * (block b: columns [b·db, b·db + w) of every neuron, [F, w] fp32, w = min(db, d − b·db)), then one slot per thread
+ * (its tokens' rows, orders, partial squared norms, squared norms, one block's running sum); every worker reads the
+ * one copy of the weights.
+ */
+export function curveMemory(wT: Float32Array, f: number, d: number, slots: number, blocking = curveBlocking(f, d)): WebAssembly.Memory {
+  const { db, tokens: nb } = blocking;
+  const al = (x: number) => Math.ceil(x / 16) * 16;
+  const slotBytes = al(nb * f * 4) * 2 + al(nb * f * 32) + al(nb * f * 8) + al(db * 8);
+  const bytes = 16 + al(wT.length * 4) + slots * slotBytes;
   const pages = Math.ceil(bytes / 65536);
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
-  new Float32Array(memory.buffer, 0, wT.length).set(wT);
+  const head = new Int32Array(memory.buffer, 0, 4);
+  head[0] = db;
+  head[1] = nb;
+  const w = new Float32Array(memory.buffer, 16, wT.length);
+  for (let r0 = 0; r0 < d; r0 += db) {
+    const wb = Math.min(db, d - r0);
+    const base = r0 * f;
+    for (let i = 0; i < f; i++) w.set(wT.subarray(i * d + r0, i * d + r0 + wb), base + i * wb);
+  }
   return memory;
 }
 
 /**
- * The sweep on slot `slot` of a layer's memory (curveMemory), by `backend` (mod: the compiled curve-sweep.wat, only
- * for 'wasm'). In the order idx: acc += a_i · W_out[:, i] (float64 from fp32 inputs) and its squared norm after every
- * neuron, in four partial sums (lane q over r ≡ q mod 4 in order, the rest of d mod 4 into lane 0) added as
- * (s0 + s1) + (s2 + s3): the WebAssembly module's operations in its order, so the same bits.
+ * The sweep on slot `slot` of a layer's memory (curveMemory, whose header gives the blocking), by `backend` (mod: the
+ * compiled curve-sweep.wat, only for 'wasm'). For each token, in the order idx: acc += a_i · W_out[:, i] (float64
+ * from fp32 inputs) and its squared norm after every neuron, in four partial sums (lane q over r ≡ q mod 4 in order,
+ * the rest of d mod 4 into lane 0) added as (s0 + s1) + (s2 + s3). Blocked over d: for each block of columns in
+ * order, each token's neurons in order, the running sum of the block's columns and each neuron's four partial sums
+ * carried on from the block before (P) — every sum takes the same terms in the same order as the plain loop over the
+ * whole of d, so the same bits. The WebAssembly module runs these operations in this order, so the same bits too.
  */
 export function makeSweeper(mod: WebAssembly.Module | null, memory: WebAssembly.Memory, f: number, d: number, slot: number, backend: SweepBackend): Sweeper {
-  const slotBytes = Math.ceil((f * 4) / 16) * 16 * 2 + Math.ceil((d * 8) / 16) * 16 + Math.ceil((f * 8) / 16) * 16;
-  const aOff = Math.ceil((f * d * 4) / 16) * 16 + slot * slotBytes;
-  const idxOff = aOff + Math.ceil((f * 4) / 16) * 16;
-  const accOff = idxOff + Math.ceil((f * 4) / 16) * 16;
-  const sqOff = accOff + Math.ceil((d * 8) / 16) * 16;
-  const a = new Float32Array(memory.buffer, aOff, f);
-  const idx = new Int32Array(memory.buffer, idxOff, f);
-  const sq = new Float64Array(memory.buffer, sqOff, f);
+  const head = new Int32Array(memory.buffer, 0, 4);
+  const db = head[0];
+  const nb = head[1];
+  const al = (x: number) => Math.ceil(x / 16) * 16;
+  const slotBytes = al(nb * f * 4) * 2 + al(nb * f * 32) + al(nb * f * 8) + al(db * 8);
+  const aOff = 16 + al(f * d * 4) + slot * slotBytes;
+  const idxOff = aOff + al(nb * f * 4);
+  const pOff = idxOff + al(nb * f * 4);
+  const sqOff = pOff + al(nb * f * 32);
+  const accOff = sqOff + al(nb * f * 8);
+  const a = new Float32Array(memory.buffer, aOff, nb * f);
+  const idx = new Int32Array(memory.buffer, idxOff, nb * f);
+  const sq = new Float64Array(memory.buffer, sqOff, nb * f);
+  const check = (n: number) => {
+    if (!(Number.isInteger(n) && n >= 1 && n <= nb)) throw new Error(`the sweep runs 1 to ${nb} tokens, not ${n}`);
+  };
   if (backend === 'wasm') {
     if (!mod) throw new Error('the WebAssembly sweep needs its module');
-    const fn = new WebAssembly.Instance(mod, { env: { memory } }).exports.sweep as (a: number, idx: number, f: number, d: number, wT: number, acc: number, sq: number) => number;
-    return { a, idx, sq, run: () => fn(aOff, idxOff, f, d, 0, accOff, sqOff) };
+    const fn = new WebAssembly.Instance(mod, { env: { memory } }).exports.sweep as (
+      a: number,
+      idx: number,
+      f: number,
+      d: number,
+      wT: number,
+      acc: number,
+      sq: number,
+      p: number,
+      n: number,
+      db: number,
+    ) => number;
+    return {
+      tokens: nb,
+      a,
+      idx,
+      sq,
+      run: (n = 1) => {
+        check(n);
+        return fn(aOff, idxOff, f, d, 16, accOff, sqOff, pOff, n, db);
+      },
+    };
   }
-  const wT = new Float32Array(memory.buffer, 0, f * d);
-  const acc = new Float64Array(memory.buffer, accOff, d);
-  // as the WebAssembly module: the non-zero neurons two at a time through one pass over d (two independent chains
-  // of partial sums; the same operations per neuron), the last odd one alone
-  const run = (): number => {
-    acc.fill(0);
-    let s = 0;
-    let k = 0;
-    for (;;) {
-      while (k < f && a[idx[k]] === 0) sq[k++] = s;
-      if (k >= f) return s;
-      const k1 = k;
-      const i1 = idx[k];
-      const a1 = a[i1];
-      const w = i1 * d;
-      k++;
-      while (k < f && a[idx[k]] === 0) k++;
-      let s0 = 0;
-      let s1 = 0;
-      let s2 = 0;
-      let s3 = 0;
-      let r = 0;
-      if (k < f) {
-        const a2 = a[idx[k]];
-        const w2 = idx[k] * d;
-        let t0 = 0;
-        let t1 = 0;
-        let t2 = 0;
-        let t3 = 0;
-        for (; r + 3 < d; r += 4) {
-          const v0 = acc[r] + a1 * wT[w + r];
-          const v1 = acc[r + 1] + a1 * wT[w + r + 1];
-          const v2 = acc[r + 2] + a1 * wT[w + r + 2];
-          const v3 = acc[r + 3] + a1 * wT[w + r + 3];
-          const u0 = v0 + a2 * wT[w2 + r];
-          const u1 = v1 + a2 * wT[w2 + r + 1];
-          const u2 = v2 + a2 * wT[w2 + r + 2];
-          const u3 = v3 + a2 * wT[w2 + r + 3];
-          acc[r] = u0;
-          acc[r + 1] = u1;
-          acc[r + 2] = u2;
-          acc[r + 3] = u3;
-          s0 += v0 * v0;
-          s1 += v1 * v1;
-          s2 += v2 * v2;
-          s3 += v3 * v3;
-          t0 += u0 * u0;
-          t1 += u1 * u1;
-          t2 += u2 * u2;
-          t3 += u3 * u3;
+  const wT = new Float32Array(memory.buffer, 16, f * d);
+  const acc = new Float64Array(memory.buffer, accOff, db);
+  const P = new Float64Array(memory.buffer, pOff, nb * f * 4);
+  // as the WebAssembly module: per block of columns and token, the non-zero neurons two at a time through one pass
+  // over the block (two independent chains of partial sums; the same operations per neuron), the last odd one alone
+  const run = (n = 1): number => {
+    check(n);
+    for (let r0 = 0; r0 < d; r0 += db) {
+      const wb = Math.min(db, d - r0);
+      const base = r0 * f;
+      const first = r0 === 0;
+      for (let tk = 0; tk < n; tk++) {
+        const o = tk * f;
+        acc.fill(0, 0, wb);
+        let k = 0;
+        for (;;) {
+          while (k < f && a[o + idx[o + k]] === 0) k++;
+          if (k >= f) break;
+          const p1 = 4 * (o + k);
+          const a1 = a[o + idx[o + k]];
+          const w = base + idx[o + k] * wb;
+          k++;
+          while (k < f && a[o + idx[o + k]] === 0) k++;
+          let s0 = first ? 0 : P[p1];
+          let s1 = first ? 0 : P[p1 + 1];
+          let s2 = first ? 0 : P[p1 + 2];
+          let s3 = first ? 0 : P[p1 + 3];
+          let c = 0;
+          if (k < f) {
+            const p2 = 4 * (o + k);
+            const a2 = a[o + idx[o + k]];
+            const w2 = base + idx[o + k] * wb;
+            let t0 = first ? 0 : P[p2];
+            let t1 = first ? 0 : P[p2 + 1];
+            let t2 = first ? 0 : P[p2 + 2];
+            let t3 = first ? 0 : P[p2 + 3];
+            for (; c + 3 < wb; c += 4) {
+              const v0 = acc[c] + a1 * wT[w + c];
+              const v1 = acc[c + 1] + a1 * wT[w + c + 1];
+              const v2 = acc[c + 2] + a1 * wT[w + c + 2];
+              const v3 = acc[c + 3] + a1 * wT[w + c + 3];
+              const u0 = v0 + a2 * wT[w2 + c];
+              const u1 = v1 + a2 * wT[w2 + c + 1];
+              const u2 = v2 + a2 * wT[w2 + c + 2];
+              const u3 = v3 + a2 * wT[w2 + c + 3];
+              acc[c] = u0;
+              acc[c + 1] = u1;
+              acc[c + 2] = u2;
+              acc[c + 3] = u3;
+              s0 += v0 * v0;
+              s1 += v1 * v1;
+              s2 += v2 * v2;
+              s3 += v3 * v3;
+              t0 += u0 * u0;
+              t1 += u1 * u1;
+              t2 += u2 * u2;
+              t3 += u3 * u3;
+            }
+            for (; c < wb; c++) {
+              const v = acc[c] + a1 * wT[w + c];
+              const u = v + a2 * wT[w2 + c];
+              acc[c] = u;
+              s0 += v * v;
+              t0 += u * u;
+            }
+            P[p2] = t0;
+            P[p2 + 1] = t1;
+            P[p2 + 2] = t2;
+            P[p2 + 3] = t3;
+            k++;
+          } else {
+            for (; c + 3 < wb; c += 4) {
+              const v0 = acc[c] + a1 * wT[w + c];
+              const v1 = acc[c + 1] + a1 * wT[w + c + 1];
+              const v2 = acc[c + 2] + a1 * wT[w + c + 2];
+              const v3 = acc[c + 3] + a1 * wT[w + c + 3];
+              acc[c] = v0;
+              acc[c + 1] = v1;
+              acc[c + 2] = v2;
+              acc[c + 3] = v3;
+              s0 += v0 * v0;
+              s1 += v1 * v1;
+              s2 += v2 * v2;
+              s3 += v3 * v3;
+            }
+            for (; c < wb; c++) {
+              const v = acc[c] + a1 * wT[w + c];
+              acc[c] = v;
+              s0 += v * v;
+            }
+          }
+          P[p1] = s0;
+          P[p1 + 1] = s1;
+          P[p1 + 2] = s2;
+          P[p1 + 3] = s3;
         }
-        for (; r < d; r++) {
-          const v = acc[r] + a1 * wT[w + r];
-          const u = v + a2 * wT[w2 + r];
-          acc[r] = u;
-          s0 += v * v;
-          t0 += u * u;
-        }
-        s = s0 + s1 + (s2 + s3);
-        sq.fill(s, k1, k); // k1 and the zeros after it
-        s = t0 + t1 + (t2 + t3);
-        sq[k++] = s;
-      } else {
-        for (; r + 3 < d; r += 4) {
-          const v0 = acc[r] + a1 * wT[w + r];
-          const v1 = acc[r + 1] + a1 * wT[w + r + 1];
-          const v2 = acc[r + 2] + a1 * wT[w + r + 2];
-          const v3 = acc[r + 3] + a1 * wT[w + r + 3];
-          acc[r] = v0;
-          acc[r + 1] = v1;
-          acc[r + 2] = v2;
-          acc[r + 3] = v3;
-          s0 += v0 * v0;
-          s1 += v1 * v1;
-          s2 += v2 * v2;
-          s3 += v3 * v3;
-        }
-        for (; r < d; r++) {
-          const v = acc[r] + a1 * wT[w + r];
-          acc[r] = v;
-          s0 += v * v;
-        }
-        s = s0 + s1 + (s2 + s3);
-        sq.fill(s, k1, f);
-        return s;
       }
     }
+    // each neuron's squared norm from its partial sums; a zero activation keeps the one before
+    let s = 0;
+    for (let tk = 0; tk < n; tk++) {
+      const o = tk * f;
+      s = 0;
+      for (let k = 0; k < f; k++) {
+        if (a[o + idx[o + k]] !== 0) {
+          const p = 4 * (o + k);
+          s = P[p] + P[p + 1] + (P[p + 2] + P[p + 3]);
+        }
+        sq[o + k] = s;
+      }
+    }
+    return s;
   };
-  return { a, idx, sq, run };
+  return { tokens: nb, a, idx, sq, run };
 }
 
 /**
@@ -165,7 +270,7 @@ export function makeSweeper(mod: WebAssembly.Module | null, memory: WebAssembly.
  *   joins the tail); jump = r(k) − r(k−1); entries past the last candidate are dropped; zero jumps are left out
  *   (adding +0 changes no sum).
  * - exact (cand null): key = N, every entry, its jump (0 included).
- * a, n: [T, F] fp32; sw: the layer's sweep (makeSweeper); out: ≥ 2·F·(t1 − t0) doubles.
+ * a, n: [T, F] fp32; sw: the layer's sweep (makeSweeper), which takes up to sw.tokens tokens per run; out: ≥ 2·F·(t1 − t0) doubles.
  */
 export function curveChunk(
   a: Float32Array,
@@ -188,7 +293,9 @@ export function curveChunk(
   const ib = new Int32Array(f);
   const zi = new Int32Array(f);
   const cnt = new Int32Array(1024);
-  const vals = new Float32Array(f);
+  const group = sw.tokens;
+  // each token's N in its sorted order
+  const vals = new Float32Array(f * group);
   const valsBits = new Uint32Array(vals.buffer);
   const idx = sw.idx;
   const sq = sw.sq;
@@ -197,87 +304,96 @@ export function curveChunk(
   const c0 = K > 0 ? cand![0] : 0;
   const inv = K > 1 ? (K - 1) / (cand![K - 1] - c0) : 0;
   let m = 0;
-  for (let t = t0; t < t1; t++) {
-    const o = t * f;
-    cnt.fill(0);
-    let z = 0;
-    let nz = 0;
-    for (let i = 0; i < f; i++) {
-      const b = nb[o + i];
-      if (b === 0) zi[z++] = i;
-      else {
-        ka[nz] = b;
-        ia[nz++] = i;
-        cnt[b & 255]++;
-        cnt[256 + ((b >>> 8) & 255)]++;
-        cnt[512 + ((b >>> 16) & 255)]++;
-        cnt[768 + (b >>> 24)]++;
-      }
-    }
-    let sk = ka;
-    let si = ia;
-    for (let sh = 0; sh < 32 && nz > 0; sh += 8) {
-      const base = sh * 32;
-      if (cnt[base + ((sk[0] >>> sh) & 255)] === nz) continue; // one digit value: this pass keeps the order
-      let sum = 0;
-      for (let b = 0; b < 256; b++) {
-        const c = cnt[base + b];
-        cnt[base + b] = sum;
-        sum += c;
-      }
-      const dk = sk === ka ? kb : ka;
-      const di = si === ia ? ib : ia;
-      for (let i = 0; i < nz; i++) {
-        const k = sk[i];
-        const p = cnt[base + ((k >>> sh) & 255)]++;
-        dk[p] = k;
-        di[p] = si[i];
-      }
-      sk = dk;
-      si = di;
-    }
-    idx.set(zi.subarray(0, z));
-    idx.set(si.subarray(0, nz), z);
-    valsBits.fill(0, 0, z);
-    valsBits.set(sk.subarray(0, nz), z);
-    sw.a.set(a.subarray(o, o + f));
-    // in that order: the running output sum and its squared norm after every neuron; the last is the full output's
-    const full = Math.sqrt(sw.run());
-    if (!(full > 0)) {
-      count[t - t0] = -1;
-      continue;
-    }
-    let prev = 0;
-    let j = 0;
-    const m0 = m;
-    for (let k = 0; k < f; k++) {
-      const ratio = Math.sqrt(sq[k]) / full;
-      if (cand) {
-        const v = vals[k];
-        if (j < K && cand[j] < v) {
-          // the first candidate ≥ v (v ascends, so it is at or after j): a guess from the grid's spacing, then the
-          // exact walk from it (cand ascends)
-          let g = Math.ceil((v - c0) * inv);
-          if (!(g > j)) g = j + 1;
-          else if (g > K) g = K;
-          while (g > j + 1 && cand[g - 1] >= v) g--;
-          while (g < K && cand[g] < v) g++;
-          j = g;
+  for (let g0 = t0; g0 < t1; g0 += group) {
+    const g1 = Math.min(t1, g0 + group);
+    // each token of the group sorted into its row of idx (and vals), its activations into its row of sw.a
+    for (let t = g0; t < g1; t++) {
+      const o = t * f;
+      const q = (t - g0) * f;
+      cnt.fill(0);
+      let z = 0;
+      let nz = 0;
+      for (let i = 0; i < f; i++) {
+        const b = nb[o + i];
+        if (b === 0) zi[z++] = i;
+        else {
+          ka[nz] = b;
+          ia[nz++] = i;
+          cnt[b & 255]++;
+          cnt[256 + ((b >>> 8) & 255)]++;
+          cnt[512 + ((b >>> 16) & 255)]++;
+          cnt[768 + (b >>> 24)]++;
         }
-        if (j >= K) break;
-        if (ratio - prev !== 0) {
-          out[2 * m] = j;
+      }
+      let sk = ka;
+      let si = ia;
+      for (let sh = 0; sh < 32 && nz > 0; sh += 8) {
+        const base = sh * 32;
+        if (cnt[base + ((sk[0] >>> sh) & 255)] === nz) continue; // one digit value: this pass keeps the order
+        let sum = 0;
+        for (let b = 0; b < 256; b++) {
+          const c = cnt[base + b];
+          cnt[base + b] = sum;
+          sum += c;
+        }
+        const dk = sk === ka ? kb : ka;
+        const di = si === ia ? ib : ia;
+        for (let i = 0; i < nz; i++) {
+          const k = sk[i];
+          const p = cnt[base + ((k >>> sh) & 255)]++;
+          dk[p] = k;
+          di[p] = si[i];
+        }
+        sk = dk;
+        si = di;
+      }
+      idx.set(zi.subarray(0, z), q);
+      idx.set(si.subarray(0, nz), q + z);
+      valsBits.fill(0, q, q + z);
+      valsBits.set(sk.subarray(0, nz), q + z);
+      sw.a.set(a.subarray(o, o + f), q);
+    }
+    // in that order: the running output sum and its squared norm after every neuron; the last is the full output's
+    sw.run(g1 - g0);
+    for (let t = g0; t < g1; t++) {
+      const q = (t - g0) * f;
+      const full = Math.sqrt(sq[q + f - 1]);
+      if (!(full > 0)) {
+        count[t - t0] = -1;
+        continue;
+      }
+      let prev = 0;
+      let j = 0;
+      const m0 = m;
+      for (let k = 0; k < f; k++) {
+        const ratio = Math.sqrt(sq[q + k]) / full;
+        if (cand) {
+          const v = vals[q + k];
+          if (j < K && cand[j] < v) {
+            // the first candidate ≥ v (v ascends, so it is at or after j): a guess from the grid's spacing, then the
+            // exact walk from it (cand ascends)
+            let g = Math.ceil((v - c0) * inv);
+            if (!(g > j)) g = j + 1;
+            else if (g > K) g = K;
+            while (g > j + 1 && cand[g - 1] >= v) g--;
+            while (g < K && cand[g] < v) g++;
+            j = g;
+          }
+          if (j >= K) break;
+          if (ratio - prev !== 0) {
+            out[2 * m] = j;
+            out[2 * m + 1] = ratio - prev;
+            m++;
+          }
+        } else {
+          out[2 * m] = vals[q + k];
           out[2 * m + 1] = ratio - prev;
           m++;
         }
-      } else {
-        out[2 * m] = vals[k];
-        out[2 * m + 1] = ratio - prev;
-        m++;
+        prev = ratio;
       }
-      prev = ratio;
+      count[t - t0] = m - m0;
     }
-    count[t - t0] = m - m0;
   }
 }
 
@@ -364,26 +480,31 @@ export interface SweepCalibration {
 
 /**
  * Times both back ends' sweep on `tokens` of op's tokens (spread over them; neurons in index order, the same rows of
- * W_out as the curve's), `rounds` rounds; the first round of each is not counted (it compiles: V8's baseline code
- * for WebAssembly, the interpreter for JS). The faster wins (WebAssembly on a tie).
+ * W_out as the curve's; where the shape's sweep is blocked over several tokens, one run of that many), `rounds`
+ * rounds; the first round of each is not counted (it compiles: V8's baseline code for WebAssembly, the interpreter
+ * for JS). The faster wins (WebAssembly on a tie).
  */
 export function calibrateSweep(op: CurveOperands, tokens = 4, rounds = 4): SweepCalibration {
   const s0 = performance.now();
   const mod = curveSweepModule();
   const best: Record<SweepBackend, number> = { js: Infinity, wasm: Infinity };
-  const nt = Math.min(tokens, op.tokens);
-  if (mod && nt > 0) {
+  if (mod && op.tokens > 0) {
     const memory = curveMemory(op.wT, op.f, op.d, 1);
     const sws = { js: makeSweeper(mod, memory, op.f, op.d, 0, 'js'), wasm: makeSweeper(mod, memory, op.f, op.d, 0, 'wasm') };
+    const group = sws.js.tokens;
+    const nt = Math.min(group > 1 ? group : tokens, op.tokens);
     for (let r = 0; r < rounds; r++)
       for (const b of ['wasm', 'js'] as const) {
         const sw = sws[b];
         const s = performance.now();
-        for (let q = 0; q < nt; q++) {
-          const t = Math.floor((q * op.tokens) / nt);
-          sw.a.set(op.a.subarray(t * op.f, (t + 1) * op.f));
-          for (let k = 0; k < op.f; k++) sw.idx[k] = k;
-          sw.run();
+        for (let q0 = 0; q0 < nt; q0 += group) {
+          const g = Math.min(group, nt - q0);
+          for (let q = 0; q < g; q++) {
+            const t = Math.floor(((q0 + q) * op.tokens) / nt);
+            sw.a.set(op.a.subarray(t * op.f, (t + 1) * op.f), q * op.f);
+            for (let k = 0; k < op.f; k++) sw.idx[q * op.f + k] = k;
+          }
+          sw.run(g);
         }
         if (r > 0) best[b] = Math.min(best[b], (performance.now() - s) / nt);
       }
@@ -421,14 +542,20 @@ export function curveSweepBackend(op: CurveOperands): SweepBackend {
 /** visits every token's pairs in token order (count −1: a zero-norm token) */
 export type PairVisitor = (t: number, pairs: Float64Array, count: number) => void;
 
-/** tokens [from, T) in this thread, token by token (small inputs, and where workers cannot start) */
+/** tokens [from, T) in this thread, a group of the sweep's tokens at a time (small inputs, and where workers cannot start) */
 export function curveInThread(op: CurveOperands, visit: PairVisitor, from = 0): void {
-  const out = new Float64Array(2 * op.f);
-  const count = new Int32Array(1);
   const sw = makeSweeper(curveSweepModule(), curveMemory(op.wT, op.f, op.d, 1), op.f, op.d, 0, curveSweepBackend(op));
-  for (let t = from; t < op.tokens; t++) {
-    curveChunk(op.a, op.n, op.f, op.d, op.cand, t, t + 1, out, count, sw);
-    visit(t, out, count[0]);
+  const out = new Float64Array(2 * op.f * sw.tokens);
+  const count = new Int32Array(sw.tokens);
+  for (let t0 = from; t0 < op.tokens; t0 += sw.tokens) {
+    const t1 = Math.min(op.tokens, t0 + sw.tokens);
+    curveChunk(op.a, op.n, op.f, op.d, op.cand, t0, t1, out, count, sw);
+    let p = 0;
+    for (let t = t0; t < t1; t++) {
+      const k = count[t - t0];
+      visit(t, out.subarray(2 * p, 2 * (p + Math.max(k, 0))), k);
+      if (k > 0) p += k;
+    }
   }
 }
 
@@ -548,7 +675,9 @@ export async function curveParallel(op: CurveOperands, visit: PairVisitor, threa
   const layer = nextLayer++;
   // ~16 chunks per thread: the last chunks of a layer end near together (with 4 per thread, threads waited ~half a
   // chunk at each layer's end: ~45 ms per layer on 16 threads at 4,096 tokens)
-  const chunk = Math.max(1, Math.min(256, Math.ceil(op.tokens / (16 * pw.length))));
+  // (a whole number of the sweep's token groups where it is blocked: W_out's blocks read once per group)
+  const group = curveBlocking(op.f, op.d).tokens;
+  const chunk = Math.ceil(Math.max(1, Math.min(256, Math.ceil(op.tokens / (16 * pw.length)))) / group) * group;
   const starts: number[] = [];
   for (let t = 0; t < op.tokens; t += chunk) starts.push(t);
   const results = new Map<number, Reply>();

@@ -1,0 +1,158 @@
+/**
+ * The CPU CETT curve's per-token work (main/metrics/curve-kernel.ts) on one generated layer of a given shape, without
+ * a model: the 1B shape (TinyLlama: d 2048, d_f 5632) by default, where W_out (46 MB fp32) is far beyond the caches.
+ * Per back end (WebAssembly, JS): one thread, token by token as the curve runs it (ms per token: the whole token and
+ * the sweep alone; the rest is the sort and the pairs), and every core (curveParallel, ms per token of the layer).
+ * `npm run bench -- curvesweep [--f 5632] [--d 2048] [--tokens 64] [--act silu|relu] [--threads N] [--out FILE]`
+ */
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+import { authorsGrid } from '../main/base/authors-search';
+import { mulberry32 } from '../main/base/rng';
+import {
+  closeCurvePool,
+  curveChunk,
+  curveMemory,
+  curveBlocking,
+  curveParallel,
+  curveSweepModule,
+  curveThreads,
+  curveWorkerChunks,
+  makeSweeper,
+  setCurveBlocking,
+  setCurveSweep,
+  transposeDown,
+  type CurveBlocking,
+  type CurveOperands,
+  type SweepBackend,
+} from '../main/metrics/curve-kernel';
+import { machine, writeOut } from './common';
+
+function whole(name: string, v: string | undefined, dflt: number, max: number): number {
+  if (v === undefined) return dflt;
+  if (!/^[1-9]\d*$/.test(v) || Number(v) > max) throw new Error(`--${name}: '${v}' is not a whole number from 1 to ${max}`);
+  return Number(v);
+}
+
+/** a generated layer: W_out [d, F] ~ N(0, 0.02²)-like, A = act(x) with x ~ N(0, 1)-like per token (SiLU: no zeros; ReLU: about half) */
+export function generatedLayer(f: number, d: number, tokens: number, act: 'silu' | 'relu', seed = 1): CurveOperands {
+  const r = mulberry32(seed);
+  const gauss = () => (r() + r() + r() + r() - 2) * Math.sqrt(3);
+  const wDown = Float32Array.from({ length: d * f }, () => 0.02 * gauss());
+  const wT = transposeDown(wDown, d, f);
+  const col = new Float32Array(f);
+  for (let i = 0; i < f; i++) {
+    let s = 0;
+    for (let c = 0; c < d; c++) s += wT[i * d + c] ** 2;
+    col[i] = Math.sqrt(s);
+  }
+  const a = Float32Array.from({ length: tokens * f }, () => {
+    const x = gauss();
+    return act === 'relu' ? Math.max(0, x) : x / (1 + Math.exp(-x));
+  });
+  const n = Float32Array.from(a, (x, i) => Math.abs(x) * col[i % f]);
+  return { a, n, wT, f, d, tokens, cand: authorsGrid(n) };
+}
+
+/** one back end on this thread over the first k tokens, a group of the sweep's tokens per call as the curve runs
+ * them (the first group warms it and is not counted): CPU ms per token, medians over the groups */
+function oneThread(op: CurveOperands, backend: SweepBackend, k: number) {
+  const sw = makeSweeper(curveSweepModule(), curveMemory(op.wT, op.f, op.d, 1), op.f, op.d, 0, backend);
+  // CPU time of this thread's process (only this thread works here): a machine loaded by other processes stretches
+  // the wall time, much less this
+  const cpuMs = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1000;
+  };
+  let sweepMs = 0;
+  const run = sw.run;
+  sw.run = (...args: Parameters<typeof run>) => {
+    const s = cpuMs();
+    const x = run(...args);
+    sweepMs += cpuMs() - s;
+    return x;
+  };
+  const g = sw.tokens;
+  const out = new Float64Array(2 * op.f * g);
+  const count = new Int32Array(g);
+  const whole: number[] = [];
+  const sweep: number[] = [];
+  for (let t = 0; t + g <= k; t += g) {
+    sweepMs = 0;
+    const s = cpuMs();
+    curveChunk(op.a, op.n, op.f, op.d, op.cand, t, t + g, out, count, sw);
+    if (t > 0) {
+      whole.push((cpuMs() - s) / g);
+      sweep.push(sweepMs / g);
+    }
+  }
+  const median = (x: number[]) => [...x].sort((p, q) => p - q)[x.length >> 1];
+  const rest = whole.map((x, i) => x - sweep[i]);
+  return { tokens: whole.length * g, msPerToken: median(whole), sweepMsPerToken: median(sweep), restMsPerToken: median(rest), minMsPerToken: Math.min(...whole) };
+}
+
+/** --blockings 2048x1,64x8: W_out's columns per block × tokens per run (curve-kernel.ts CurveBlocking); 'auto': the default's */
+function blockingsArg(v: string): (CurveBlocking | null)[] {
+  return v.split(',').map((x) => {
+    if (x === 'auto') return null;
+    const m = /^([1-9]\d*)x([1-9]\d*)$/.exec(x);
+    if (!m || Number(m[1]) % 4 !== 0 || Number(m[2]) > 256) throw new Error(`--blockings: '${x}' is not auto or DBxTOKENS (DB a multiple of 4, TOKENS 1 to 256)`);
+    return { db: Number(m[1]), tokens: Number(m[2]) };
+  });
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const { values: v } = parseArgs({
+    args: argv,
+    options: {
+      f: { type: 'string' },
+      d: { type: 'string' },
+      tokens: { type: 'string' },
+      'one-thread-tokens': { type: 'string' },
+      act: { type: 'string' },
+      threads: { type: 'string' },
+      out: { type: 'string' },
+      backends: { type: 'string' },
+      blockings: { type: 'string' },
+    },
+  });
+  const f = whole('f', v.f, 5632, 65536);
+  const d = whole('d', v.d, 2048, 65536);
+  const tokens = whole('tokens', v.tokens, 256, 1 << 20);
+  const k1 = whole('one-thread-tokens', v['one-thread-tokens'], Math.min(tokens, 40), tokens);
+  const threads = whole('threads', v.threads, curveThreads(), 1024);
+  const act = v.act ?? 'silu';
+  if (act !== 'silu' && act !== 'relu') throw new Error(`--act: '${act}' is not silu or relu`);
+  const backends = (v.backends ?? 'wasm,js').split(',') as SweepBackend[];
+  for (const b of backends) if (b !== 'wasm' && b !== 'js') throw new Error(`--backends: '${b}' is not wasm or js`);
+  if (!curveSweepModule() && backends.includes('wasm')) throw new Error('this engine cannot compile the WebAssembly sweep');
+  const blockings = blockingsArg(v.blockings ?? 'auto');
+  let s = performance.now();
+  const op = generatedLayer(f, d, tokens, act);
+  const generateMs = performance.now() - s;
+  const runs = [];
+  for (const blocking of blockings) {
+    setCurveBlocking(blocking);
+    const used = curveBlocking(f, d);
+    const one: Record<string, ReturnType<typeof oneThread>> = {};
+    for (const b of backends) one[b] = oneThread(op, b, k1);
+    const all: Record<string, { threads: number; firstMs: number; ms: number; msPerToken: number }> = {};
+    for (const b of backends) {
+      setCurveSweep(b);
+      s = performance.now();
+      await curveParallel(op, () => {}, threads); // starts the threads
+      const firstMs = performance.now() - s;
+      s = performance.now();
+      await curveParallel(op, () => {}, threads);
+      const ms = performance.now() - s;
+      all[b] = { threads, firstMs, ms, msPerToken: ms / tokens };
+    }
+    runs.push({ blocking: blocking ? `${blocking.db}x${blocking.tokens}` : 'auto', db: used.db, groupTokens: used.tokens, oneThread: one, allThreads: all });
+  }
+  setCurveBlocking(null);
+  setCurveSweep('auto');
+  await closeCurvePool();
+  const res = { suite: 'curvesweep', f, d, act, tokens, generateMs, runs, workerChunks: curveWorkerChunks(), cores: os.cpus().length, machine: machine(), date: new Date().toISOString() };
+  console.log(JSON.stringify(res));
+  writeOut(v.out, res);
+}
