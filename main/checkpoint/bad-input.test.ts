@@ -189,6 +189,22 @@ describe('config.json', () => {
     await fails(dir, /tokenizer\.json: is a folder, not a JSON file$/, 'tokenizer.json');
   });
 
+  it('weight files and tokenizer.model that are named pipes are refused before they are opened (the open blocked for ever)', async () => {
+    const dir = fresh();
+    const st = path.join(dir, 'model.safetensors');
+    fs.rmSync(st);
+    execFileSync('mkfifo', [st]);
+    await fails(dir, /model\.safetensors: is a named pipe \(FIFO\), not a safetensors file$/);
+    fs.rmSync(st);
+    const bin = path.join(dir, 'pytorch_model.bin');
+    execFileSync('mkfifo', [bin]);
+    await fails(dir, /pytorch_model\.bin: is a named pipe \(FIFO\), not a PyTorch checkpoint file$/, 'pytorch_model.bin');
+    const ok = fresh();
+    fs.rmSync(path.join(ok, 'tokenizer.json'));
+    execFileSync('mkfifo', [path.join(ok, 'tokenizer.model')]);
+    await fails(ok, /tokenizer\.model: is a named pipe \(FIFO\), not a SentencePiece model$/, 'tokenizer.model');
+  });
+
   it('a folder without weights', async () => {
     const dir = fresh();
     fs.rmSync(path.join(dir, 'model.safetensors'));

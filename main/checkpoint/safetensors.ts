@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { LabError } from '../api/errors';
 import type { StorageDType, WeightTensor } from './types';
-import { JSON_LIMITS, readJsonFile } from './json-file';
+import { checkRegularFile, JSON_LIMITS, readJsonFile } from './json-file';
 
 const BYTES: Record<string, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1, F8_E4M3: 1, F8_E5M2: 1, U16: 2, U32: 4, U64: 8 };
 const WEIGHT_DTYPES: Record<string, StorageDType> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
@@ -28,6 +28,7 @@ function bad(file: string, problem: string): LabError {
 }
 
 export function readSafetensorsHeader(file: string): SafetensorsEntry[] {
+  checkRegularFile(file, 'a safetensors file');
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');

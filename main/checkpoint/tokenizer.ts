@@ -10,7 +10,7 @@ import path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { LabError } from '../api/errors';
 import type { TextTokenizer } from './types';
-import { JSON_LIMITS, readJsonFile } from './json-file';
+import { checkRegularFile, JSON_LIMITS, readJsonFile } from './json-file';
 
 function readJson(file: string): Record<string, unknown> {
   return readJsonFile(file, JSON_LIMITS.tokenizer, 'cannot read as JSON') as Record<string, unknown>;
@@ -138,6 +138,7 @@ export function sentencePiecePieces(bytes: Uint8Array, file: string): string[] {
 }
 
 async function loadSentencePiece(file: string, cfg: Record<string, unknown>): Promise<TextTokenizer> {
+  checkRegularFile(file, 'a SentencePiece model');
   const pieces = sentencePiecePieces(fs.readFileSync(file), file);
   if (!pieces.length) throw new LabError('BAD_CHECKPOINT', `${file}: SentencePiece model has no pieces`);
   const proc = new sentencepiece.SentencePieceProcessor();

@@ -5,7 +5,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { fileHash, fileHashAsync } from '../base/file-hash';
+import { requireInputs } from './inputs';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-inputs-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -27,4 +29,13 @@ test('fileHashAsync: sha256 of every byte, across chunk boundaries, while timers
   clearInterval(t);
   expect(ticks).toBeGreaterThan(0); // the loop turned during the read (a synchronous hash would allow none)
   expect(await fileHashAsync(path.join(dir, 'missing.txt'))).toBeUndefined();
+});
+
+test('an evaluation text that is a named pipe or a device is refused before the job (its hash would block or never end)', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-inputs-fifo-'));
+  const fifo = path.join(dir, 'eval.txt');
+  execFileSync('mkfifo', [fifo]);
+  expect(() => requireInputs({ kind: 'measure', data: fifo }, { checkpoints: false })).toThrow(expect.objectContaining({ code: 'BAD_DATA', message: `${fifo}: is a named pipe (FIFO), not a text file (the evaluation text)` }));
+  expect(() => requireInputs({ kind: 'measure', data: '/dev/zero' }, { checkpoints: false })).toThrow(expect.objectContaining({ code: 'BAD_DATA', message: '/dev/zero: is a device, not a text file (the evaluation text)' }));
+  fs.rmSync(dir, { recursive: true, force: true });
 });

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { LabError } from '../api/errors';
 import { inspectCheckpoint } from '../checkpoint/index';
+import { checkRegularFile } from '../checkpoint/json-file';
 
 import { fileHashAsync, type InputRef, type RunInputs } from '../base/file-hash';
 
@@ -42,6 +43,9 @@ export function requireInputs(config: unknown, opts: { checkpoints?: boolean } =
   if (opts.checkpoints !== false)
     for (const ck of p.checkpoints) if (!fs.existsSync(ck)) throw new LabError('NOT_FOUND', `checkpoint ${ck}: no such file or folder (moved? re-point it in the session)`);
   if (p.data && !fs.existsSync(p.data)) throw new LabError('NOT_FOUND', `evaluation text ${p.data}: no such file`);
+  // a FIFO would block the hash's read (and a device never end it) before the job could say anything; a folder is
+  // named by the text's reader (main/metrics/data.ts)
+  if (p.data && !fs.statSync(p.data).isDirectory()) checkRegularFile(p.data, 'a text file (the evaluation text)', 'BAD_DATA');
 }
 
 export async function hashInputs(config: unknown, signal?: AbortSignal): Promise<RunInputs> {
