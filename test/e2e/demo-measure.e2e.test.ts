@@ -195,3 +195,19 @@ test("a CETT-PPL-1% run's page says the search's target and, per step, whether i
   expect(new Set(verdicts.map((v) => v.trim())).size).toBe(2); // the demo's search bracketed its target
   expect(errors).toEqual([]);
 });
+
+test('a text that only a failed run used (a binary file) is not what the wizard offers after Reset form: the measured text is', async () => {
+  const { page, errors } = lab;
+  const bin = path.join(lab.work, 'binary.txt');
+  fs.writeFileSync(bin, Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919 + 128) % 256)));
+  await fill(path.join(demo, 'models', 'relu'));
+  await page.getByTestId('measure-data').fill(bin);
+  await page.getByTestId('measure-start').click();
+  await expect.poll(async () => (await page.getByTestId('job-error').first().textContent().catch(() => '')) ?? '', { timeout: 60_000 }).toMatch(/not valid UTF-8/);
+  // the advice says what to do about this text, not to use a longer one
+  expect(await page.getByTestId('job-error').first().textContent()).toMatch(/plain UTF-8 text file/);
+  await page.goto(`${lab.server.url}#/measure`);
+  await page.getByRole('button', { name: 'Reset form' }).click();
+  await expect.poll(() => page.getByTestId('measure-data').inputValue(), { timeout: 30_000 }).toBe(path.join(demo, 'eval.txt'));
+  expect(errors).toEqual([]);
+}, 90_000);
