@@ -421,19 +421,21 @@ export function makeDecoder(
      * attnChunks: per query chunk j its rows [start, end) (end = min((j+1)·c, S), c = ⌈S/k⌉; chunks past S are empty),
      * and the causal table's [start, end) × [0, end) block: made once, shared by every layer
      */
-    const chunks: { start: string; end: string; mask: string }[] = [];
+    const chunks: { rows: string; keys: string; mask: string }[] = [];
     if (nChunks > 1) {
       const k1 = (v: number) => g.i64(g.fresh('ck'), [v]);
       const c = g.op('Div', [g.op('Add', [S1, k1(nChunks - 1)]), k1(nChunks)]); // [1] ⌈S/k⌉
       const at = (j: number) => (j === 0 ? zero1 : g.op('Min', [g.op('Mul', [c, k1(j)]), S1]));
+      // positions 0 … maxSeq−1: the chunk's rows and keys are Gathers of these (onnxruntime's CPU Gather copies on every
+      // core; its Slice on one, which at 16 cores costs more than the chunks save)
+      const positions = g.i64(g.fresh('positions'), Array.from({ length: o.maxSeq }, (_, i) => i));
       for (let j = 0; j < nChunks; j++) {
         const start = at(j);
         const end = j === nChunks - 1 ? S1 : at(j + 1);
         const mask = g.op('Slice', [causalT(), g.op('Concat', [start, zero1], { axis: 0 }), g.op('Concat', [end, end], { axis: 0 }), axes01]);
-        chunks.push({ start, end, mask });
+        chunks.push({ rows: g.op('Slice', [positions, start, end]), keys: g.op('Slice', [positions, zero1, end]), mask });
       }
     }
-    const axis2 = nChunks > 1 ? g.i64(g.fresh('ax2'), [2]) : '';
     /** softmax(q·kᵀ·scale + causal)·v on [B,H,S,hd] heads: whole, or per causal query chunk (attnChunks) */
     const attention = (q: string, k: string, v: string) => {
       const one = (qc: string, kc: string, vc: string, mask: string) => {
@@ -442,9 +444,8 @@ export function makeDecoder(
         return g.op('MatMul', [probs, vc]);
       };
       if (nChunks === 1) return one(q, k, v, maskSS);
-      const parts = chunks.map(({ start, end, mask }) =>
-        one(g.op('Slice', [q, start, end, axis2]), g.op('Slice', [k, zero1, end, axis2]), g.op('Slice', [v, zero1, end, axis2]), mask),
-      );
+      const at2 = (x: string, idx: string) => g.op('Gather', [x, idx], { axis: 2 });
+      const parts = chunks.map(({ rows, keys, mask }) => one(at2(q, rows), at2(k, keys), at2(v, keys), mask));
       return g.op('Concat', parts, { axis: 2 });
     };
     const rotate = (x: string) => {
