@@ -24,7 +24,9 @@ export function interactive(cfg: Json, r: Pick<ChartConfigResult, 'plot'>): Json
   }
   o.plugins.zoom = {
     pan: { enabled: true, mode: 'xy' },
-    zoom: { wheel: { enabled: true }, pinch: { enabled: true }, mode: 'xy' },
+    // Ctrl + wheel zooms (a trackpad's pinch arrives as one): the plain wheel scrolls the page, which it could not do
+    // with the pointer over the figure while the wheel zoomed
+    zoom: { wheel: { enabled: true, modifierKey: 'ctrl' }, pinch: { enabled: true }, mode: 'xy' },
   };
   // x in the axis's unit (a count axis in M shows 12.5, not 0.0125 B)
   const xFactor = typeof o.scales?.x?.lab?.unitFactor === 'number' ? (o.scales.x.lab.unitFactor as number) : 1;
