@@ -1,9 +1,12 @@
 /**
  * The CPU CETT curve's per-token work (main/metrics/curve-kernel.ts) on one generated layer of a given shape, without
  * a model: the 1B shape (TinyLlama: d 2048, d_f 5632) by default, where W_out (46 MB fp32) is far beyond the caches.
- * Per back end (WebAssembly, JS): one thread, token by token as the curve runs it (ms per token: the whole token and
- * the sweep alone; the rest is the sort and the pairs), and every core (curveParallel, ms per token of the layer).
- * `npm run bench -- curvesweep [--f 5632] [--d 2048] [--tokens 64] [--act silu|relu] [--threads N] [--out FILE]`
+ * Per blocking (--blockings: W_out's columns per block × tokens per run; auto = the default's) and back end
+ * (WebAssembly, JS): one thread, as the curve runs it (CPU ms per token: the whole token and the sweep alone; the
+ * rest is the sort and the pairs), and every core (curveParallel: wall and CPU ms per token of the layer, and a hash
+ * of every token's pairs, the same for every blocking and back end).
+ * `npm run bench -- curvesweep [--f 5632] [--d 2048] [--tokens 256] [--one-thread-tokens 40] [--act silu|relu]
+ *   [--threads N] [--backends wasm,js] [--blockings auto,2048x1,64x16] [--out FILE]`
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -136,16 +139,23 @@ export async function main(argv: string[]): Promise<void> {
     const used = curveBlocking(f, d);
     const one: Record<string, ReturnType<typeof oneThread>> = {};
     for (const b of backends) one[b] = oneThread(op, b, k1);
-    const all: Record<string, { threads: number; firstMs: number; ms: number; msPerToken: number }> = {};
+    const all: Record<string, { threads: number; firstMs: number; ms: number; msPerToken: number; cpuMsPerToken: number; pairsHash: number }> = {};
     for (const b of backends) {
       setCurveSweep(b);
       s = performance.now();
       await curveParallel(op, () => {}, threads); // starts the threads
       const firstMs = performance.now() - s;
+      const c = process.cpuUsage();
       s = performance.now();
-      await curveParallel(op, () => {}, threads);
+      // every token's pairs, kept to check they are the same for every blocking and back end
+      let hash = 0;
+      await curveParallel(op, (t, pairs, count) => {
+        for (let i = 0; i < 2 * Math.max(0, count); i++) hash = (Math.imul(hash, 31) + Math.round(pairs[i] * 2 ** 40)) | 0;
+        hash = (Math.imul(hash, 31) + count) | 0;
+      }, threads);
       const ms = performance.now() - s;
-      all[b] = { threads, firstMs, ms, msPerToken: ms / tokens };
+      const cu = process.cpuUsage(c);
+      all[b] = { threads, firstMs, ms, msPerToken: ms / tokens, cpuMsPerToken: (cu.user + cu.system) / 1000 / tokens, pairsHash: hash };
     }
     runs.push({ blocking: blocking ? `${blocking.db}x${blocking.tokens}` : 'auto', db: used.db, groupTokens: used.tokens, oneThread: one, allThreads: all });
   }

@@ -214,11 +214,13 @@ describe('CETT curve kernel (CPU)', () => {
     }
   });
 
-  it('the default blocking: one block for a W_out that fits the cache, columns of about 2 MB for 16 tokens beyond (the 1B shape: 92 of 2,048)', () => {
+  it('the default blocking: one block for a W_out that fits the cache, a power of two of columns up to 6 MB for 16 tokens beyond (the 1B shape: 256 of 2,048)', () => {
     expect(curveBlocking(48, 8)).toEqual({ db: 8, tokens: 1 });
     expect(curveBlocking(64, 13)).toEqual({ db: 16, tokens: 1 });
-    expect(curveBlocking(5632, 2048)).toEqual({ db: 92, tokens: 16 });
-    expect(curveBlocking(11008, 4096)).toEqual({ db: 44, tokens: 16 });
+    expect(curveBlocking(5632, 2048)).toEqual({ db: 256, tokens: 16 });
+    expect(curveBlocking(11008, 4096)).toEqual({ db: 128, tokens: 16 });
+    expect(curveBlocking(3072, 768)).toEqual({ db: 512, tokens: 16 });
+    expect(curveBlocking(40, 20000)).toEqual({ db: 20000, tokens: 16 }); // all its columns within one block
     expect(() => setCurveBlocking({ db: 6, tokens: 2 })).toThrow(/multiple of 4/);
     expect(() => setCurveBlocking({ db: 8, tokens: 0 })).toThrow(/whole number/);
   });
@@ -232,7 +234,7 @@ describe('CETT curve kernel (CPU)', () => {
     const memory = curveMemory(wT, f, d, 1, { db: 4, tokens: 2 });
     const head = new Int32Array(memory.buffer, 0, 2);
     expect(Array.from(head)).toEqual([4, 2]);
-    const w = new Float32Array(memory.buffer, 16, f * d);
+    const w = new Float32Array(memory.buffer, 64, f * d);
     for (let r0 = 0; r0 < d; r0 += 4) {
       const wb = Math.min(4, d - r0);
       for (let i = 0; i < f; i++) for (let c = 0; c < wb; c++) expect(w[r0 * f + i * wb + c]).toBe(wT[i * d + r0 + c]);

@@ -46,12 +46,13 @@ export interface CurveBlocking {
 }
 
 /**
- * W_out's bytes up to which a layer's sweep is one block (the whole of d, one token at a time), and the bytes of a
- * block's columns otherwise (about a core's L2 cache; at the 1B shape, F 5,632 × d 2,048: 92 columns, 2 MB, against
- * W_out's 46 MB read per token unblocked), swept for BLOCK_TOKENS tokens at a time (BENCHMARKS.md, curvesweep).
+ * W_out's bytes up to which a layer's sweep is one block (the whole of d, one token at a time), and otherwise the most
+ * bytes of a block's columns (a power of two of them: rows of whole cache lines; at the 1B shape, F 5,632 × d 2,048,
+ * 256 columns, 5.8 MB, against W_out's 46 MB read per token unblocked), swept for BLOCK_TOKENS tokens at a time
+ * (BENCHMARKS.md, curvesweep: the fastest of those timed on one thread here).
  */
 const ONE_BLOCK_BYTES = 2 << 20;
-const BLOCK_BYTES = 2 << 20;
+const BLOCK_BYTES = 6 << 20;
 const BLOCK_TOKENS = 16;
 let forcedBlocking: CurveBlocking | null = null;
 
@@ -60,7 +61,9 @@ export function curveBlocking(f: number, d: number): CurveBlocking {
   const whole = Math.ceil(d / 4) * 4;
   if (forcedBlocking) return { db: Math.min(forcedBlocking.db, whole), tokens: forcedBlocking.tokens };
   if (f * d * 4 <= ONE_BLOCK_BYTES) return { db: whole, tokens: 1 };
-  return { db: Math.min(whole, Math.max(16, Math.floor(BLOCK_BYTES / (16 * f)) * 4)), tokens: BLOCK_TOKENS };
+  let db = 16;
+  while (db * 2 * 4 * f <= BLOCK_BYTES) db *= 2;
+  return { db: Math.min(whole, db), tokens: BLOCK_TOKENS };
 }
 
 /** forces a blocking for every shape (null: the default's); the bench times the choices */
@@ -70,22 +73,22 @@ export function setCurveBlocking(b: CurveBlocking | null): void {
 }
 
 /**
- * A layer's shared WebAssembly memory: a header (the blocking: db, tokens), W_out transposed and blocked at 16
+ * A layer's shared WebAssembly memory: a header (the blocking: db, tokens), W_out transposed and blocked at 64
  * (block b: columns [b·db, b·db + w) of every neuron, [F, w] fp32, w = min(db, d − b·db)), then one slot per thread
  * (its tokens' rows, orders, partial squared norms, squared norms, one block's running sum); every worker reads the
  * one copy of the weights.
  */
 export function curveMemory(wT: Float32Array, f: number, d: number, slots: number, blocking = curveBlocking(f, d)): WebAssembly.Memory {
   const { db, tokens: nb } = blocking;
-  const al = (x: number) => Math.ceil(x / 16) * 16;
+  const al = (x: number) => Math.ceil(x / 64) * 64;
   const slotBytes = al(nb * f * 4) * 2 + al(nb * f * 32) + al(nb * f * 8) + al(db * 8);
-  const bytes = 16 + al(wT.length * 4) + slots * slotBytes;
+  const bytes = 64 + al(wT.length * 4) + slots * slotBytes;
   const pages = Math.ceil(bytes / 65536);
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
   const head = new Int32Array(memory.buffer, 0, 4);
   head[0] = db;
   head[1] = nb;
-  const w = new Float32Array(memory.buffer, 16, wT.length);
+  const w = new Float32Array(memory.buffer, 64, wT.length);
   for (let r0 = 0; r0 < d; r0 += db) {
     const wb = Math.min(db, d - r0);
     const base = r0 * f;
@@ -107,9 +110,9 @@ export function makeSweeper(mod: WebAssembly.Module | null, memory: WebAssembly.
   const head = new Int32Array(memory.buffer, 0, 4);
   const db = head[0];
   const nb = head[1];
-  const al = (x: number) => Math.ceil(x / 16) * 16;
+  const al = (x: number) => Math.ceil(x / 64) * 64;
   const slotBytes = al(nb * f * 4) * 2 + al(nb * f * 32) + al(nb * f * 8) + al(db * 8);
-  const aOff = 16 + al(f * d * 4) + slot * slotBytes;
+  const aOff = 64 + al(f * d * 4) + slot * slotBytes;
   const idxOff = aOff + al(nb * f * 4);
   const pOff = idxOff + al(nb * f * 4);
   const sqOff = pOff + al(nb * f * 32);
@@ -141,11 +144,11 @@ export function makeSweeper(mod: WebAssembly.Module | null, memory: WebAssembly.
       sq,
       run: (n = 1) => {
         check(n);
-        return fn(aOff, idxOff, f, d, 16, accOff, sqOff, pOff, n, db);
+        return fn(aOff, idxOff, f, d, 64, accOff, sqOff, pOff, n, db);
       },
     };
   }
-  const wT = new Float32Array(memory.buffer, 16, f * d);
+  const wT = new Float32Array(memory.buffer, 64, f * d);
   const acc = new Float64Array(memory.buffer, accOff, db);
   const P = new Float64Array(memory.buffer, pOff, nb * f * 4);
   // as the WebAssembly module: per block of columns and token, the non-zero neurons two at a time through one pass
