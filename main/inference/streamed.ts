@@ -497,9 +497,10 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
     let dense: ort.Tensor | undefined;
     let sparse: ort.Tensor | undefined;
     const n = sp!.blocks.length;
-    if (weights) weights.prefetch(...sp!.blocks[0]);
-    // weights as inputs: both streams start at the embedding (its own kept session)
+    // weights as inputs: the first block's read (unless the step before started it) beside the embedding, where both
+    // streams start (its own kept session)
     if (weights) {
+      weights.prefetch(...sp!.blocks[0]);
       const embed = await kept('embed', openEnd('embed'));
       sparse = dense = (await embed.run({ input_ids }, ['hidden_out'])).hidden_out as ort.Tensor;
     }
