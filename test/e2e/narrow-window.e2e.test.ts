@@ -11,7 +11,7 @@ const lab = useLab('slab-narrow-e2e-', (home) => ({ session: prepareDemoSession(
 const overflowing = () =>
   lab.page.evaluate(() => {
     const out: string[] = [];
-    for (const el of document.querySelectorAll('main *')) {
+    for (const el of Array.from(document.querySelectorAll('main *'))) {
       const r = el.getBoundingClientRect();
       if (r.width > 0 && r.right > window.innerWidth + 1) out.push(`${el.tagName.toLowerCase()}.${String(el.className)}[${el.getAttribute('data-testid') ?? ''}] right=${Math.round(r.right)}`);
     }
