@@ -25,6 +25,7 @@ const VIEWS: [name: string, hash: string, ready: string][] = [
   ['compare', '#/compare', 'compare-pick-row'],
   ['session', '#/session', 'runs-table'],
   ['measure', '#/measure', 'measure-start'],
+  ['monitor', '#/monitor', 'monitor-empty'],
 ];
 
 test('every view fits a 900 px wide window', async () => {
@@ -58,5 +59,9 @@ test('every view fits a 900 px wide window', async () => {
     }
     await screenshot(page, `narrow-${name}`);
   }
+  // the monitor lists this window's runs; its empty state says where runs measured before are, and goes there
+  expect(await page.getByTestId('monitor-empty').textContent()).toContain("Runs measured before (also those of an earlier window) are in the session's runs table.");
+  await page.getByTestId('monitor-session-runs').click();
+  await page.getByTestId('runs-table').waitFor({ timeout: 30_000 });
   expect(errors).toEqual([]);
 }, 120_000);
