@@ -47,11 +47,19 @@ function readLock(file: string): LockInfo | undefined {
  * live (a live process, this process, another host: that host's PIDs cannot be checked from here).
  */
 export function deadOwner(file: string): LockInfo | null | undefined {
-  if (!fs.existsSync(file)) return undefined;
+  if (!isPlainFile(file)) return undefined; // none, or a folder / link of that name: not a lock this app made
   const o = readLock(file);
   if (!o) return null;
   if (o.pid === process.pid) return held.has(file) ? undefined : o;
   return o.host === os.hostname() && !pidAlive(o.pid) ? o : undefined;
+}
+
+function isPlainFile(file: string): boolean {
+  try {
+    return fs.lstatSync(file).isFile();
+  } catch {
+    return false;
+  }
 }
 
 /** A lock its dead owner left, in words: "left by PID … on … since …, which is no longer running (killed or crashed)". */
@@ -125,6 +133,14 @@ export function acquireSessionLock(session: string): LockInfo | null | undefined
       if (code === 'EACCES' || code === 'EROFS' || code === 'EPERM') return undefined; // a read-only folder: the open itself reports it
       if (code !== 'EEXIST') throw new LabError('SESSION_ERROR', `${session}: cannot create the lock file ${file} (${(e as Error).message})`);
     }
+    // a folder or a link where the lock goes is nothing this app made: said, not taken for a lock changing hands
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(file);
+    } catch {
+      continue; // released meanwhile: try again
+    }
+    if (!st.isFile()) throw new LabError('SESSION_ERROR', `${session}: ${file} is not a lock file (a folder or a link has that name): move it away, then open the session again`);
     const owner = readLock(file);
     if (owner && owner.pid !== process.pid && !(owner.host === os.hostname() && !pidAlive(owner.pid))) throw new LabError('BUSY', busyMessage(session, owner), { pid: owner.pid, host: owner.host });
     if (owner && owner.host !== os.hostname()) throw new LabError('BUSY', busyMessage(session, owner), { pid: owner.pid, host: owner.host });

@@ -153,3 +153,19 @@ test('a read-only open shows a dead writer’s running run as interrupted, a liv
   expect(ro2.getRun('live')?.status).toBe('running');
   ro2.close();
 });
+
+test('a folder where the session lock goes is named as such (it read "the lock file keeps changing"); the job-folder sweep leaves one alone', async () => {
+  const file = fresh();
+  fs.mkdirSync(lockFileOf(file));
+  const e = errOf(() => SessionStore.open(file));
+  expect({ code: e.code, message: e.message }).toEqual({ code: 'SESSION_ERROR', message: `${file}: ${lockFileOf(file)} is not a lock file (a folder or a link has that name): move it away, then open the session again` });
+  const ro = SessionStore.open(file, { readOnly: true }); // reading needs no lock
+  expect(ro.listRuns().length).toBe(1);
+  ro.close();
+  const { clearStaleJobLocks } = await import('../../main/jobs/run-lock');
+  const jobs = path.dirname(file);
+  fs.mkdirSync(path.join(jobs, 'x.job.json.lock'));
+  fs.utimesSync(path.join(jobs, 'x.job.json.lock'), new Date(0), new Date(0));
+  expect(clearStaleJobLocks(jobs)).toEqual([]);
+  expect(fs.statSync(path.join(jobs, 'x.job.json.lock')).isDirectory()).toBe(true);
+});
