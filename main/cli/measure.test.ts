@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,6 +26,10 @@ describe('measure-series inputs', () => {
     fs.writeFileSync(list, 'ck-tokens-2B, lots\n');
     expect(() => resolveSeries([list])).toThrow(/list\.txt:1: tokens seen "lots"/);
     expect(() => resolveSeries([path.join(dir, 'nope')])).toThrow(/does not exist/);
+    // a named pipe as the list blocked the read for ever
+    const fifo = path.join(dir, 'list.fifo');
+    execFileSync('mkfifo', [fifo]);
+    expect(() => resolveSeries([fifo])).toThrow(`${fifo}: is a named pipe (FIFO), not a folder of checkpoints or a list file`);
     // the one parser (common/naming.ts): a step alone gives no tokens, unless trainer_state.json or --tokens-per-step says
     const run = fs.mkdtempSync(path.join(os.tmpdir(), 'series-steps-'));
     for (const n of ['relu-7b-step-300', 'relu-7b-step-600']) {

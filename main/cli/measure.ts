@@ -16,6 +16,7 @@ import type { Engine } from '../engine/engine';
 import type { CliCommand } from './commands';
 import { checkpointPosition } from '../checkpoint/series';
 import { inspectCheckpoint } from '../checkpoint/index';
+import { checkRegularFile } from '../checkpoint/json-file';
 import { ESTIMATE_USAGE, printEstimate } from './estimate';
 
 /** The flags of one measurement that `measure` and `cluster submit` (cluster.ts) both take (parseArgs options). */
@@ -245,6 +246,9 @@ function tokensOf(p: string, tokensPerStep?: number): number | undefined {
   return checkpointPosition(p, tokensPerStep).tokens;
 }
 
+/** the largest list file of checkpoints read (a million paths fit in it) */
+const LIST_FILE_LIMIT = 64 * 2 ** 20;
+
 /** A list file ("path[,tokensSeen]" per line, # comments), a folder of checkpoint folders, or several paths. */
 export function resolveSeries(args: string[], tokensPerStep?: number): { path: string; tokensSeen?: number }[] {
   if (args.length > 1) return args.map((a) => ({ path: path.resolve(a), tokensSeen: tokensOf(path.resolve(a), tokensPerStep) }));
@@ -259,6 +263,9 @@ export function resolveSeries(args: string[], tokensPerStep?: number): { path: s
     if (subs.length === 0) return [{ path: src }]; // a single checkpoint: measureSeries reports "at least 2"
     return subs.map((n) => ({ path: path.join(src, n), tokensSeen: tokensOf(path.join(src, n), tokensPerStep) }));
   }
+  // a list file: a FIFO blocked the read for ever, a device never ended it, a huge file was read whole
+  const st = checkRegularFile(src, 'a folder of checkpoints or a list file', 'BAD_DATA');
+  if (st.size > LIST_FILE_LIMIT) throw new LabError('BAD_DATA', `${src}: ${st.size} bytes: not a list of checkpoints (one "path[,tokens seen]" per line; limit ${LIST_FILE_LIMIT} bytes)`);
   const base = path.dirname(src);
   return fs
     .readFileSync(src, 'utf8')
