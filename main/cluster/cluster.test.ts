@@ -61,6 +61,9 @@ describe('tasks and script', () => {
     expect(() => readSweepSpec(spec)).toThrow(/sweep\.json: not a sweep spec .*p or param/);
     fs.writeFileSync(spec, '{');
     expect(() => readSweepSpec(spec)).toThrow(/sweep\.json: not a readable JSON/);
+    const fifo = path.join(dir, 'fifo.json'); // its read blocked for ever
+    execFileSync('mkfifo', [fifo]);
+    expect(() => readSweepSpec(fifo)).toThrow(`${fifo}: is a named pipe (FIFO), not a sweep spec file`);
   });
 
   it('writes a valid bash job array with the sbatch options, and refuses values it cannot carry', () => {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { LabError } from '../api/errors';
 import type { TaskSpec } from './manifest';
+import { checkRegularFile } from '../checkpoint/json-file';
 
 export interface SeriesPoint {
   path: string;
@@ -74,6 +75,9 @@ export const sweepSpecSchema = z
 export type SweepSpec = z.infer<typeof sweepSpecSchema>;
 
 export function readSweepSpec(file: string): SweepSpec {
+  // a named pipe blocked the read for ever, a device never ended it
+  const st = checkRegularFile(file, 'a sweep spec file', 'BAD_DATA');
+  if (st.size > 16 * 2 ** 20) throw new LabError('BAD_DATA', `${file}: ${st.size} bytes: not a sweep spec (a small JSON object)`);
   let json: unknown;
   try {
     json = JSON.parse(fs.readFileSync(file, 'utf8'));
