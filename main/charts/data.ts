@@ -480,22 +480,42 @@ function pareto(x: Ctx, o: ChartOptions): PlotData {
   if (!usePpl) d.yLabel = 'PPL ratio (sparse / dense)';
   // one line per checkpoint, method and token budget: perplexities measured on different evaluation tokens are not
   // points of one trade-off curve (a single CETT-PPL-1% run on 16K tokens beside a p% sweep on 32K tokens)
-  const groups = new Map<string, { key: string; tokens?: number; rs: SourceRun[] }>();
+  const groups = new Map<string, { key: string; ckpt: string; tokens?: number; rs: SourceRun[] }>();
   for (const r of runs) {
     const c = x.ckpts.get(r.checkpointId);
     const key = `${c?.name ?? r.checkpointId} · ${methodLabel(r.method)}`;
     if (!x.picked(key, r.checkpointId, c?.name, c?.series, r.method)) continue;
     const k = `${key}\u0000${r.tokens ?? ''}`;
-    const grp = groups.get(k) ?? groups.set(k, { key, tokens: r.tokens, rs: [] }).get(k)!;
+    const grp = groups.get(k) ?? groups.set(k, { key, ckpt: r.checkpointId, tokens: r.tokens, rs: [] }).get(k)!;
     grp.rs.push(r);
   }
+  const drawn = (grp: { rs: SourceRun[] }) => grp.rs.length >= 2 || grp.rs[0].method === 'relu';
+  // The paper's Fig. 2 has one panel per model. Without a run or series picked, the figure is ONE checkpoint's
+  // trade-off (the one with the most method lines, then runs): it drew every model's curves on one perplexity axis (the
+  // demo: the SiLU model's points beside the ReLU model's sweeps). The others are named in the notes.
+  if (!one && !o.series?.length) {
+    const lines = new Map<string, { n: number; runs: number }>();
+    for (const grp of groups.values())
+      if (drawn(grp)) {
+        const l = lines.get(grp.ckpt) ?? { n: 0, runs: 0 };
+        lines.set(grp.ckpt, { n: l.n + 1, runs: l.runs + grp.rs.length });
+      }
+    if (lines.size > 1) {
+      const best = [...lines].reduce((a, b) => (b[1].n > a[1].n || (b[1].n === a[1].n && b[1].runs > a[1].runs) ? b : a))[0];
+      for (const [k, grp] of groups) if (grp.ckpt !== best) groups.delete(k);
+      const name = (id: string) => x.ckpts.get(id)?.name ?? id;
+      d.notes.push(`one model per figure, as the paper's Fig. 2 panels: ${name(best)}, the checkpoint with the most methods; also measured: ${[...lines.keys()].filter((k) => k !== best).map(name).join(', ')} (pick one under Series, or a run)`);
+    }
+  }
   const budgets = new Map<string, number>(); // how many token budgets each checkpoint · method line has
-  for (const grp of groups.values()) if (grp.rs.length >= 2 || grp.rs[0].method === 'relu') budgets.set(grp.key, (budgets.get(grp.key) ?? 0) + 1);
-  const ckptCount = new Set(runs.map((r) => r.checkpointId)).size;
-  if (!one && ckptCount === 1 && !o.title) d.title = `${d.title} — ${x.ckpts.get(runs[0].checkpointId)?.name ?? runs[0].checkpointId}`;
+  for (const grp of groups.values()) if (drawn(grp)) budgets.set(grp.key, (budgets.get(grp.key) ?? 0) + 1);
+  const shown = [...groups.values()].filter(drawn);
+  const ckptCount = new Set((shown.length ? shown.flatMap((grp) => grp.rs) : runs).map((r) => r.checkpointId)).size;
+  const first = shown[0]?.rs[0] ?? runs[0];
+  if (!one && ckptCount === 1 && !o.title && first) d.title = `${d.title} — ${x.ckpts.get(first.checkpointId)?.name ?? first.checkpointId}`;
   let g = 0;
   for (const { key: base, tokens, rs } of groups.values()) {
-    if (rs.length < 2 && rs[0].method !== 'relu') continue;
+    if (!drawn({ rs })) continue;
     const key = (budgets.get(base) ?? 0) > 1 && tokens !== undefined ? `${base} · ${tokens} tokens` : base;
     rs.sort((a, b) => a.activationRatio! - b.activationRatio!);
     const missed = rs.filter((r) => r.targetNotMet).map((r) => (r.p !== undefined ? `p=${r.p}%` : r.id));

@@ -144,6 +144,27 @@ test('Pareto with a run: the sweeps on its checkpoint, titled with it', async ()
   ]);
 });
 
+test("Pareto without a run: one model per figure (the paper's Fig. 2 panels), the checkpoint with the most methods; the others named and pickable", async () => {
+  // a ReLU checkpoint with CETT and FAT-ε sweeps, a SiLU checkpoint with a CETT sweep (another model's perplexities)
+  const sw = (id: string, ck: string, method: string, a: number, ppl: number) => ({ id, checkpointId: ck, method, status: 'done', activationRatio: a, ppl, densePpl: 10, pplRatio: ppl / 10, ...(method === 'cett' ? { cett: a } : { param: a }) });
+  const file = path.join(dir, 'two-models.json');
+  fs.writeFileSync(file, JSON.stringify({
+    name: 'two-models',
+    checkpoints: [{ id: 'r', name: 'relu-0.1b', activation: 'relu' }, { id: 's', name: 'silu-0.1b', activation: 'silu' }],
+    runs: [sw('r1', 'r', 'cett', 0.1, 12), sw('r2', 'r', 'cett', 0.2, 10.5), sw('r3', 'r', 'fat', 0.15, 13), sw('r4', 'r', 'fat', 0.3, 10.2), sw('s1', 's', 'cett', 0.4, 30), sw('s2', 's', 'cett', 0.6, 25)],
+  }));
+  const cfg = async (options: Record<string, unknown> = {}) => ((await engine.call('charts.config', { sessionPath: file, kind: 'pareto', options })) as ChartConfigResult).plot;
+  const plot = await cfg();
+  expect(plot.series.map((s) => s.label).sort()).toEqual(['CETT', 'FAT-ε']); // the ReLU model's lines only
+  expect(plot.title).toBe('Perplexity vs activation ratio — relu-0.1b');
+  expect(plot.notes.join('\n')).toMatch(/one model per figure.*relu-0\.1b, the checkpoint with the most methods; also measured: silu-0\.1b/);
+  // the other model is one pick away (its line is among the choices), and a picked series is shown as asked
+  expect(plot.choices).toEqual(expect.arrayContaining(['silu-0.1b · CETT']));
+  const silu = await cfg({ series: ['silu-0.1b · CETT'] });
+  expect(silu.series.map((s) => s.points.map((p) => p.y))).toEqual([[30, 25]]);
+  expect(silu.title).toBe('Perplexity vs activation ratio — silu-0.1b');
+});
+
 test('the CLI --run exports that run (it used to export the latest run)', async () => {
   for (const run of [CETT, RELU]) {
     const out = path.join(dir, `cli-${run.id}.csv`);
