@@ -11,6 +11,8 @@ import {
   curveSweepModule,
   curveWorkerChunks,
   curveBlocking,
+  curveBlockingTrials,
+  curveBlockings,
   makeSweeper,
   setCurveBlocking,
   setCurveSweep,
@@ -214,15 +216,44 @@ describe('CETT curve kernel (CPU)', () => {
     }
   });
 
-  it('the default blocking: one block for a W_out that fits the cache, a power of two of columns up to 6 MB for 16 tokens beyond (the 1B shape: 256 of 2,048)', () => {
-    expect(curveBlocking(48, 8)).toEqual({ db: 8, tokens: 1 });
-    expect(curveBlocking(64, 13)).toEqual({ db: 16, tokens: 1 });
-    expect(curveBlocking(5632, 2048)).toEqual({ db: 256, tokens: 16 });
-    expect(curveBlocking(11008, 4096)).toEqual({ db: 128, tokens: 16 });
-    expect(curveBlocking(3072, 768)).toEqual({ db: 512, tokens: 16 });
-    expect(curveBlocking(40, 20000)).toEqual({ db: 20000, tokens: 16 }); // all its columns within one block
+  it('the blockings to choose from: one block where W_out fits 2 MB, else also a power of two of columns up to 1.5 MB and up to 6 MB, for 16 tokens (the 1B shape: 64 and 256 of 2,048)', () => {
+    expect(curveBlockings(48, 8)).toEqual([{ db: 8, tokens: 1 }]);
+    expect(curveBlockings(64, 13)).toEqual([{ db: 16, tokens: 1 }]);
+    expect(curveBlockings(5632, 2048)).toEqual([{ db: 2048, tokens: 1 }, { db: 64, tokens: 16 }, { db: 256, tokens: 16 }]);
+    expect(curveBlockings(11008, 4096)).toEqual([{ db: 4096, tokens: 1 }, { db: 32, tokens: 16 }, { db: 128, tokens: 16 }]);
+    expect(curveBlockings(3072, 768)).toEqual([{ db: 768, tokens: 1 }, { db: 128, tokens: 16 }, { db: 512, tokens: 16 }]);
+    expect(curveBlockings(40, 20000)).toEqual([{ db: 20000, tokens: 1 }, { db: 8192, tokens: 16 }]); // 6 MB holds all its columns
+    expect(curveBlocking(5632, 2048)).toEqual({ db: 2048, tokens: 1 }); // before its trials
     expect(() => setCurveBlocking({ db: 6, tokens: 2 })).toThrow(/multiple of 4/);
     expect(() => setCurveBlocking({ db: 8, tokens: 0 })).toThrow(/whole number/);
+  });
+
+  it('the first curves of a large shape on the threads try each blocking, one layer each, then use the fastest: the same pairs all along', async () => {
+    const r = mulberry32(23);
+    const [T, f, d] = [40, 1024, 520]; // W_out 2.1 MB: one block, or 256 columns for 16 tokens
+    const wT = Float32Array.from({ length: f * d }, () => r() - 0.5);
+    const a = Float32Array.from({ length: T * f }, () => Math.max(0, r() - 0.5));
+    const col = Float32Array.from({ length: f }, (_, i) => Math.hypot(...wT.subarray(i * d, (i + 1) * d)));
+    const n = Float32Array.from(a, (x, i) => x * col[i % f]);
+    const op: CurveOperands = { a, n, wT, f, d, tokens: T, cand: authorsGrid(n) };
+    const runs: string[][] = [];
+    const key = `${f}×${d}`;
+    expect(curveBlockingTrials()[key]).toBeUndefined();
+    for (let i = 0; i < 3; i++) {
+      const seen: string[] = [];
+      await curveParallel(op, (t, pairs, count) => seen.push(`${t}:${count}:${Array.from(pairs.subarray(0, 2 * Math.max(count, 0))).join(',')}`), 2);
+      runs.push(seen);
+      const tr = curveBlockingTrials()[key];
+      expect(tr.blockings).toEqual([{ db: 520, tokens: 1 }, { db: 256, tokens: 16 }]);
+      expect(tr.msPerMega.length).toBe(Math.min(i + 1, 2));
+      for (const x of tr.msPerMega) expect(x).toBeGreaterThan(0);
+      if (i === 0) expect(tr.pick).toBeUndefined();
+      else expect(tr.pick).toEqual(tr.blockings[tr.msPerMega.indexOf(Math.min(...tr.msPerMega))]);
+    }
+    expect(curveBlocking(f, d)).toEqual(curveBlockingTrials()[key].pick);
+    const one: string[] = [];
+    curveInThread(op, (t, pairs, count) => one.push(`${t}:${count}:${Array.from(pairs.subarray(0, 2 * Math.max(count, 0))).join(',')}`));
+    for (const seen of runs) expect(seen).toEqual(one);
   });
 
   it('the blocked layout holds every weight: the memory\'s blocks of W_out read back to W_out transposed', () => {

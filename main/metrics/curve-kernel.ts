@@ -46,24 +46,55 @@ export interface CurveBlocking {
 }
 
 /**
- * W_out's bytes up to which a layer's sweep is one block (the whole of d, one token at a time), and otherwise the most
- * bytes of a block's columns (a power of two of them: rows of whole cache lines; at the 1B shape, F 5,632 × d 2,048,
- * 256 columns, 5.8 MB, against W_out's 46 MB read per token unblocked), swept for BLOCK_TOKENS tokens at a time
- * (BENCHMARKS.md, curvesweep: the fastest of those timed on one thread here).
+ * The blockings a layer's curve may use: one block (the whole of d, one token at a time; the only one where W_out fits
+ * in ONE_BLOCK_BYTES), and for larger W_out blocks of a power of two of columns (rows of whole cache lines) up to
+ * about a core's L2 cache (1.5 MB: 64 columns at the 1B shape, F 5,632 × d 2,048) and up to 6 MB (256 columns), each
+ * swept for BLOCK_TOKENS tokens at a time. Which is fastest depends on the machine's caches and on how many cores
+ * share them (BENCHMARKS.md, curvesweep): the first curves of a shape on the worker threads try each, one layer
+ * each, and the rest use the fastest (curveParallel).
  */
 const ONE_BLOCK_BYTES = 2 << 20;
-const BLOCK_BYTES = 6 << 20;
+const BLOCK_BYTES = [1.5 * 2 ** 20, 6 * 2 ** 20];
 const BLOCK_TOKENS = 16;
 let forcedBlocking: CurveBlocking | null = null;
 
-/** the blocking of an F × d layer (the bench can force one: setCurveBlocking) */
+/** the blockings of an F × d layer to choose from (the first: one block, one token) */
+export function curveBlockings(f: number, d: number): CurveBlocking[] {
+  const whole = Math.ceil(d / 4) * 4;
+  const out: CurveBlocking[] = [{ db: whole, tokens: 1 }];
+  if (f * d * 4 <= ONE_BLOCK_BYTES) return out;
+  for (const bytes of BLOCK_BYTES) {
+    let db = 16;
+    while (db * 2 * 4 * f <= bytes) db *= 2;
+    if (db < whole && !out.some((x) => x.db === db)) out.push({ db, tokens: BLOCK_TOKENS });
+  }
+  return out;
+}
+
+/** the trials of a shape's blockings on the worker threads: wall ms per million multiply-adds of each tried, and the pick */
+export interface BlockingTrial {
+  blockings: CurveBlocking[];
+  msPerMega: number[];
+  pick?: CurveBlocking;
+}
+const trials = new Map<string, BlockingTrial>();
+
+/** the trials made in this process, by "F×d" */
+export function curveBlockingTrials(): Record<string, BlockingTrial> {
+  return Object.fromEntries(trials);
+}
+
+/** forgets the trials (the bench tries them again per back end) */
+export function resetCurveBlockingTrials(): void {
+  trials.clear();
+}
+
+/** the blocking of an F × d layer outside the trials: the forced one (the bench: setCurveBlocking), else the trials'
+ * pick, else one block */
 export function curveBlocking(f: number, d: number): CurveBlocking {
   const whole = Math.ceil(d / 4) * 4;
   if (forcedBlocking) return { db: Math.min(forcedBlocking.db, whole), tokens: forcedBlocking.tokens };
-  if (f * d * 4 <= ONE_BLOCK_BYTES) return { db: whole, tokens: 1 };
-  let db = 16;
-  while (db * 2 * 4 * f <= BLOCK_BYTES) db *= 2;
-  return { db: Math.min(whole, db), tokens: BLOCK_TOKENS };
+  return trials.get(`${f}×${d}`)?.pick ?? { db: whole, tokens: 1 };
 }
 
 /** forces a blocking for every shape (null: the default's); the bench times the choices */
@@ -580,11 +611,13 @@ parentPort.on('message', (m) => {
     const n = m.t1 - m.t0;
     const out = new Float64Array(2 * m.f * n);
     const count = new Int32Array(n);
+    const s = performance.now();
     curveChunk(m.a, m.n, m.f, m.d, m.cand, m.t0, m.t1, out, count, sw);
+    const ms = performance.now() - s;
     let used = 0;
     for (let i = 0; i < n; i++) if (count[i] > 0) used += count[i];
     const pairs = out.slice(0, 2 * used);
-    parentPort.postMessage({ id: m.id, pairs, count }, [pairs.buffer, count.buffer]);
+    parentPort.postMessage({ id: m.id, pairs, count, ms }, [pairs.buffer, count.buffer]);
   } catch (e) {
     parentPort.postMessage({ id: m.id, error: String((e && e.stack) || e) });
   }
@@ -592,6 +625,8 @@ parentPort.on('message', (m) => {
 
 interface Reply {
   id: number;
+  /** the worker's ms in curveChunk */
+  ms?: number;
   pairs?: Float64Array;
   count?: Int32Array;
   error?: string;
@@ -673,14 +708,26 @@ export async function curveParallel(op: CurveOperands, visit: PairVisitor, threa
   const a = shared(op.a);
   const n = shared(op.n);
   const backend = curveSweepBackend(op);
-  const memory = curveMemory(op.wT, op.f, op.d, pw.length);
+  // the blocking: forced, picked, or the next to try on this shape (each tried on one whole layer, on every thread
+  // as the curves run: the caches' sharing between the cores decides)
+  const shape = `${op.f}×${op.d}`;
+  let trial = forcedBlocking ? undefined : trials.get(shape);
+  if (!forcedBlocking && !trial) {
+    trial = { blockings: curveBlockings(op.f, op.d), msPerMega: [] };
+    if (trial.blockings.length === 1) trial.pick = trial.blockings[0];
+    trials.set(shape, trial);
+  }
+  if (trial?.pick) trial = undefined;
+  const blocking = trial ? trial.blockings[Math.min(trial.msPerMega.length, trial.blockings.length - 1)] : curveBlocking(op.f, op.d);
+  const memory = curveMemory(op.wT, op.f, op.d, pw.length, blocking);
   const cand = op.cand ? shared(op.cand) : null;
   const layer = nextLayer++;
   // ~16 chunks per thread: the last chunks of a layer end near together (with 4 per thread, threads waited ~half a
   // chunk at each layer's end: ~45 ms per layer on 16 threads at 4,096 tokens)
   // (a whole number of the sweep's token groups where it is blocked: W_out's blocks read once per group)
-  const group = curveBlocking(op.f, op.d).tokens;
+  const group = blocking.tokens;
   const chunk = Math.ceil(Math.max(1, Math.min(256, Math.ceil(op.tokens / (16 * pw.length)))) / group) * group;
+  let busyMs = 0; // the threads' time in curveChunk (not their start, nor the messages)
   const starts: number[] = [];
   for (let t = 0; t < op.tokens; t += chunk) starts.push(t);
   const results = new Map<number, Reply>();
@@ -699,6 +746,7 @@ export async function curveParallel(op: CurveOperands, visit: PairVisitor, threa
         waiting.set(id, {
           resolve: (r) => {
             workerChunks++;
+            busyMs += r.ms ?? 0;
             results.set(c, r);
             // visit the finished chunks in token order
             while (results.has(done)) {
@@ -713,7 +761,17 @@ export async function curveParallel(op: CurveOperands, visit: PairVisitor, threa
               }
               done++;
             }
-            if (done === starts.length) resolve();
+            if (done === starts.length) {
+              if (trial && !trial.pick) {
+                // the threads' time per multiply-add of this layer's sweep (its non-zero activations × d): layers of
+                // another sparsity compare; all threads ran at once, so their sharing of the caches and memory counts
+                let nz = 0;
+                for (let i = 0; i < op.a.length; i++) if (op.a[i] !== 0) nz++;
+                trial.msPerMega.push((busyMs * 1e6) / Math.max(1, nz * op.d));
+                if (trial.msPerMega.length === trial.blockings.length) trial.pick = trial.blockings[trial.msPerMega.indexOf(Math.min(...trial.msPerMega))];
+              }
+              resolve();
+            }
             else send(w);
           },
           reject: (e) => {
