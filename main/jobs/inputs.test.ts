@@ -39,3 +39,21 @@ test('an evaluation text that is a named pipe or a device is refused before the 
   expect(() => requireInputs({ kind: 'measure', data: '/dev/zero' }, { checkpoints: false })).toThrow(expect.objectContaining({ code: 'BAD_DATA', message: '/dev/zero: is a device, not a text file (the evaluation text)' }));
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+test('runs.estimate checks the files as runs.start does: a named pipe for the text is refused at once, the pilot never started', async () => {
+  const { Engine } = await import('../engine/engine');
+  const fifo = path.join(dir, 'estimate.fifo');
+  execFileSync('mkfifo', [fifo]);
+  const e = new Engine({ paths: { userData: path.join(dir, 'ud'), cache: path.join(dir, 'cache') }, log: { info() {}, warn() {}, error() {} } });
+  let opened = false;
+  e.ctx.services.set('runs.models', {
+    loadCheckpoint: async () => {
+      opened = true;
+      throw new Error('the pilot started');
+    },
+  });
+  const config = { kind: 'measure', checkpoint: '/models/toy', data: fifo, p: 1, tokens: 96, seqLen: 12, batch: 4 };
+  await expect(e.call('runs.estimate', { config })).rejects.toMatchObject({ code: 'BAD_DATA', message: `${fifo}: is a named pipe (FIFO), not a text file (the evaluation text)` });
+  expect(opened).toBe(false);
+  await e.dispose();
+});

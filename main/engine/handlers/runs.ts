@@ -68,7 +68,11 @@ export const runsHandlers: HandlerMap = {
     const of = sessionsOfJobs(ctx);
     return allRunners(ctx).flatMap((r) => r.list().map((j) => ({ ...j, session: of.get(j.id) ?? null })));
   },
-  'runs.estimate': (req, ctx) => cancellable(ctx, 'runs', req.cancelId, 'the estimate', (signal) => estimateRun(req.config, modelSource(ctx), signal)),
+  'runs.estimate': (req, ctx) => {
+    // the files the pilot reads, checked as a run's are (a FIFO for the text blocked the pilot for ever)
+    requireInputs(req.config, { checkpoints: !ctx.services.has('runs.models') });
+    return cancellable(ctx, 'runs', req.cancelId, 'the estimate', (signal) => estimateRun(req.config, modelSource(ctx), signal));
+  },
   'runs.plan': async (req, ctx) => {
     const src = modelSource(ctx);
     const cfg = req.config;
