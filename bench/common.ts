@@ -34,6 +34,7 @@ export const benchOptions = {
   warm: { type: 'string' }, // streamed: each paged search block's session makes a call of zeros right after its creation: 1 = 1 × 2 tokens, s<n> = n sequences of the run's length
   overlap: { type: 'string' }, // streamed: 1 = the next paged block created while one computes, 0 = one after another (default: on CUDA only)
   'paged-weights': { type: 'string' }, // streamed search: inputs = one session per block shape fed each block's weights, sessions = a session per paged block (default: planned)
+  'half-weights': { type: 'string' }, // CPU fp32 graph: 0 = fp16/bf16-stored weights converted to fp32 initializers (pre-packed; 2× their memory), 1 = kept 16-bit behind Casts (default)
   'attn-chunks': { type: 'string' }, // plain-form (CPU) attention in this many causal query chunks (default 4 on the CPU; 1 = the whole S×S, the form before)
   'off-thread': { type: 'string' }, // 1 = the runner in the inference worker (main/inference/runner-off-thread.ts), as the engine runs large CPU jobs
   search: { type: 'string' }, // fused CETT search tuning, e.g. levels=2,chunk=4096,nin=1 (search-graph.ts SearchTuning)
@@ -60,6 +61,12 @@ function pagedWeightsArg(v: string): 'auto' | 'inputs' | 'sessions' {
 export function attnChunksArg(v: string): number {
   if (/^[1-9]\d*$/.test(v) && Number(v) <= 64) return Number(v);
   throw new Error(`--attn-chunks: '${v}' is not a whole number from 1 to 64`);
+}
+
+/** --half-weights: 0 or 1 (a clear error otherwise) */
+function halfWeightsArg(v: string): boolean {
+  if (v === '0' || v === '1') return v === '1';
+  throw new Error(`--half-weights: '${v}' is not 0 or 1`);
 }
 
 export function parse(argv: string[]) {
@@ -95,6 +102,7 @@ export async function openTarget(v: ReturnType<typeof parse>): Promise<{ target:
     ...(v.warm === '1' ? { blockWarmup: true } : /^s[1-9]\d*$/.test(v.warm ?? '') ? { blockWarmup: Number(v.warm!.slice(1)) } : {}),
     ...(v.overlap ? { blockOverlap: v.overlap === '1' } : {}),
     ...(v['paged-weights'] ? { pagedWeights: pagedWeightsArg(v['paged-weights']) } : {}),
+    ...(v['half-weights'] !== undefined ? { halfWeights: halfWeightsArg(v['half-weights']) } : {}),
     ...(v['attn-chunks'] ? { attnChunks: attnChunksArg(v['attn-chunks']) } : {}),
     ...(v.search ? { searchTuning: parseSearchTuning(v.search, '--search') } : {}),
     ...(v.ort ? { ortSession: parseOrtSessionTuning(v.ort, '--ort') } : {}),

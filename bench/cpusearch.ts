@@ -101,13 +101,13 @@ export async function main(argv: string[]): Promise<void> {
     const ops: Record<string, unknown> = {};
     const attnChunks = v['attn-chunks'] ? attnChunksArg(v['attn-chunks']) : CPU_ATTN_CHUNKS;
     for (const [name, mode, capture] of [['sparse', 'cett', false], ['capture', 'dense', true]] as const) {
-      const gopts = { dtype: 'float32' as const, mode, capture, maxSeq: b.seqLen, halfWeights: true, attnChunks };
+      const gopts = { dtype: 'float32' as const, mode, capture, maxSeq: b.seqLen, halfWeights: v['half-weights'] !== '0', attnChunks };
       const more = storesHalfWeights(ckpt, gopts) ? { extra: HALF_WEIGHTS_SESSION_EXTRA } : {};
       const s = performance.now();
       const top = await profileByOp(buildLlamaGraph(ckpt, gopts), 'cpu', { input_ids: ids, ...maskFeeds(r.spec, mode === 'cett' ? { kind: 'cett', tau } : { kind: 'dense' }, b.batch, b.seqLen).feeds }, more);
       ops[name] = { wallMs: performance.now() - s, kernelMsPerRun: top.reduce((a, x) => a + x.ms, 0), top };
     }
-    const res = { suite: 'cpusearch-ops', provider: r.provider, tokensPerBatch: T, attnChunks, threads: os.cpus().length, ops, machine: machine(), date: new Date().toISOString() };
+    const res = { suite: 'cpusearch-ops', provider: r.provider, tokensPerBatch: T, attnChunks, halfWeights: v['half-weights'] !== '0', threads: os.cpus().length, ops, machine: machine(), date: new Date().toISOString() };
     console.log(JSON.stringify(res));
     writeOut(v.out, res);
     return r.dispose();

@@ -361,21 +361,37 @@ i16cpu)
   # inference worker (as the app runs this model) and the curve of a batch built beside the next batch's dense forward
   # (ov1, the default there) or after it (ov0); each run ends with a RESULT line (wall, phases, answer)
   # ops: onnxruntime's per-operator profile of the sparse and the capturing dense graph on one batch (OPS lines)
-  for eng in ${I16CPU_RUNS:-auto ort}; do
-    if [ $eng = ops ]; then
-      peak i16-ops timeout 90 node dist-bench/bench.cjs cpusearch --model $M --tokens $M/tokens.i32 --n-tokens 4096 --seq-len 1024 --batch 4 --provider cpu --ops 1 > /dev/null
-      node -e 'try { const j = JSON.parse(require("fs").readFileSync("/tmp/bm/i16-ops.json", "utf8").trim().split("\n").pop());
-        for (const [k, v] of Object.entries(j.ops)) console.log(`OPS ${k} kernel ms/run ${v.kernelMsPerRun.toFixed(0)}: ${v.top.slice(0, 14).map((x) => `${x.op.replace("@CPU", "")} ${x.ms.toFixed(0)}`).join(", ")}`); } catch (e) { console.log(`OPS none (${e.message})`); }'
+  # Suffixes run any of them with other CPU graph options: -a<k> the attention in k causal query chunks (bench
+  # --attn-chunks; the default is CPU_ATTN_CHUNKS = 4 since 4e31785, -a1 the whole S×S as before), -h0 the fp16
+  # checkpoint's weights converted to fp32 initializers (--half-weights 0: pre-packed, 2× their memory), -f1 the fused
+  # (GPU) decoder form on the CPU (--fused 1: com.microsoft MultiHeadAttention, RotaryEmbedding, SimplifiedLayerNorm);
+  # e.g. "ov1 ov1-a1 ov1-h0 ops ops-a1".
+  # fwd: dense forward throughput of 16,384 tokens (4 × 4 × 1024; I16CPU_TOKENS) for each entry of I16CPU_FWD (default
+  # "a1 a4 f1 a2 a8 a4-h0 a1 a4 f1": the first ones again at the end show the machine's drift), one FWD line each (bench forward)
+  flags() { local f=(); for x in $(echo "$1" | tr '-' ' '); do case $x in a[0-9]*) f+=(--attn-chunks ${x#a});; h0) f+=(--half-weights 0);; f1) f+=(--fused 1);; esac; done; echo "${f[@]}"; }
+  for run in ${I16CPU_RUNS:-auto ort}; do
+    eng=${run%%-*}; AC=($(flags "${run#$eng}"))
+    if [ $eng = fwd ]; then
+      for fv in ${I16CPU_FWD:-a1 a4 f1 a2 a8 a4-h0 a1 a4 f1}; do
+        peak i16-fwd-$fv timeout 120 node dist-bench/bench.cjs forward --model $M --tokens $M/tokens.i32 --n-tokens $NC --seq-len 1024 --batch 4 --provider cpu $(flags $fv) > /dev/null
+        node -e 'try { const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop()); console.log(`FWD ${process.argv[2]}: ${j.tokens} tokens in ${j.seconds.toFixed(2)} s, ${j.tokensPerSecond.toFixed(0)} tokens/s (${(j.seconds * 1000 / (j.tokens / 4096)).toFixed(0)} ms per 4 x 1024 pass)`); } catch (e) { console.log(`FWD ${process.argv[2]} none (${e.message})`); }' /tmp/bm/i16-fwd-$fv.json $fv
+      done
       continue
     fi
-    E=/tmp/bm/i16-measure-cpu-$eng-$NC.err; : > $E
+    if [ $eng = ops ]; then
+      peak i16-$run timeout 90 node dist-bench/bench.cjs cpusearch --model $M --tokens $M/tokens.i32 --n-tokens 4096 --seq-len 1024 --batch 4 --provider cpu --ops 1 ${AC[@]+"${AC[@]}"} > /dev/null
+      node -e 'try { const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop());
+        for (const [k, v] of Object.entries(j.ops)) console.log(`OPS ${k} attn-chunks ${j.attnChunks} kernel ms/run ${v.kernelMsPerRun.toFixed(0)}: ${v.top.slice(0, 14).map((x) => `${x.op.replace("@CPU", "")} ${x.ms.toFixed(0)}`).join(", ")}`); } catch (e) { console.log(`OPS none (${e.message})`); }' /tmp/bm/i16-$run.json
+      continue
+    fi
+    E=/tmp/bm/i16-measure-cpu-$run-$NC.err; : > $E
     tail -n +1 -F $E 2>/dev/null | grep --line-buffered -E '^PROGRESS' & TP=$!
     LIM=${I16CPU_LIMIT:-150}; [ $eng = ort ] && LIM=${I16CPU_ORT_LIMIT:-60}
     case $eng in ov1|ov0) ARGS=(--engine auto --off-thread 1 --overlap-curves ${eng#ov});; *) ARGS=(--engine $eng);; esac
-    peak i16-measure-cpu-$eng-$NC timeout $LIM node dist-bench/bench.cjs measure --model $M --tokens $M/tokens.i32 --n-tokens $NC --seq-len 1024 --batch 4 --provider cpu --p 1 --tol 1e-3 --progress 1 "${ARGS[@]}"
+    peak i16-measure-cpu-$run-$NC timeout $LIM node dist-bench/bench.cjs measure --model $M --tokens $M/tokens.i32 --n-tokens $NC --seq-len 1024 --batch 4 --provider cpu --p 1 --tol 1e-3 --progress 1 "${ARGS[@]}" ${AC[@]+"${AC[@]}"}
     sleep 1; kill $TP 2>/dev/null
     node -e 'try { const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop()); const t = j.timingsMs, s = (x) => (x / 1000).toFixed(1);
-      console.log(`RESULT ${process.argv[2]} wall ${j.wallSeconds.toFixed(1)} s (dense ${s(t.dense)}, curves ${s(t.curves)}, search ${s(t.search)}, final ${s(t.final)}) passes ${j.forwardPasses} offThread ${j.offThread} overlap ${j.overlapCurves}; CETT ${j.cett} A ${j.activationRatio} PPL ratio ${j.pplRatio}; thresholds ${JSON.stringify(j.thresholds)}`); } catch (e) { console.log(`RESULT ${process.argv[2]} none (${e.message})`); }' /tmp/bm/i16-measure-cpu-$eng-$NC.json $eng
+      console.log(`RESULT ${process.argv[2]} wall ${j.wallSeconds.toFixed(1)} s (dense ${s(t.dense)}, curves ${s(t.curves)}, search ${s(t.search)}, final ${s(t.final)}) passes ${j.forwardPasses} offThread ${j.offThread} overlap ${j.overlapCurves}; CETT ${j.cett} A ${j.activationRatio} PPL ratio ${j.pplRatio}; thresholds ${JSON.stringify(j.thresholds)}`); } catch (e) { console.log(`RESULT ${process.argv[2]} none (${e.message})`); }' /tmp/bm/i16-measure-cpu-$run-$NC.json $run
   done
   ;;
 streamed)

@@ -2,7 +2,8 @@
 // the same logits and NLL as the whole S×S attention up to fp32 summation order, for sequence lengths that the chunk
 // count divides and does not (S = 1 … 13, chunks past the sequence's end empty), GQA and qk-norm families, a learned-
 // position family, and an fp16-stored checkpoint (16-bit weights behind Casts); the graph really has one softmax per
-// chunk and layer; the CPU runner uses the chunked form by default and gives the whole form's NLL.
+// chunk and layer; the CPU runner uses the chunked form by default and gives the whole form's NLL; its halfWeights
+// option (bench --half-weights 0) gives the 16-bit-behind-Casts graph's NLL.
 import { expect, test } from 'vitest';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -125,4 +126,17 @@ test('the CPU runner chunks its attention by default and measures the whole form
   }
   await chunked.dispose();
   await whole.dispose();
+});
+
+test('the CPU runner with halfWeights false (fp16-stored weights as fp32 initializers) measures the same NLL', async () => {
+  const ckpt = await loadCheckpoint(writeTinyCheckpoint(path.join(tmp, 'half'), 'llama', { activation: 'relu', seed: 14, std: 0.2, maxPositions: 64, dtype: 'float16' }));
+  const S = 9;
+  const ids = Int32Array.from({ length: B * S }, (_, i) => (i * 31 + 2) % ckpt.spec.vocabSize);
+  const half = await createRunner(ckpt, { provider: 'cpu', maxSeq: 32, cacheDir: path.join(tmp, 'cache') });
+  const full = await createRunner(ckpt, { provider: 'cpu', maxSeq: 32, cacheDir: path.join(tmp, 'cache'), halfWeights: false });
+  const a = await half.forward({ ids, batch: B, seqLen: S, mode: { kind: 'dense' } });
+  const b = await full.forward({ ids, batch: B, seqLen: S, mode: { kind: 'dense' } });
+  expect(relDiff(a.nll, b.nll)).toBeLessThan(1e-5);
+  await half.dispose();
+  await full.dispose();
 });

@@ -68,6 +68,12 @@ export interface RunnerOptions {
    * form (GPUs) has its own attention kernel and ignores it
    */
   attnChunks?: number;
+  /**
+   * CPU fp32 graphs: false converts fp16/bf16-stored weight matrices to fp32 initializers (onnxruntime pre-packs them)
+   * instead of keeping them 16-bit behind Casts (GraphOptions.halfWeights, the default: about half the memory, 5–10%
+   * slower forwards, BENCHMARKS.md compile 2026-11-29). For benchmarks that weigh the two (bench `--half-weights 0`)
+   */
+  halfWeights?: boolean;
   /** sequences per measurement batch: the planned chunk never exceeds it (default 4096) */
   batchSeqs?: number;
   /** how the fused CETT search evaluates candidates (search-graph.ts SearchTuning; the answer does not depend on it) */
@@ -164,7 +170,7 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
   const maxSeq = Math.min(opts.maxSeq ?? 1024, s.maxPositions > 0 ? s.maxPositions : Infinity);
   // CPU fp32 graphs keep fp16/bf16-stored weight matrices in that dtype behind Casts (GraphOptions.halfWeights): an
   // fp16 checkpoint then costs about 1× its weights in onnxruntime, not 2× (issue 3's compile memory target)
-  const halfWeights = provider === 'cpu' && dtype === 'float32';
+  const halfWeights = provider === 'cpu' && dtype === 'float32' && opts.halfWeights !== false;
   // graphs point at the checkpoint's own bytes; only unavoidable conversions are written, once (graph-store.ts)
   const store = onnxSrc
     ? undefined
@@ -361,7 +367,7 @@ export async function planRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions = {
   const dtype: GraphDType = opts.dtype && opts.dtype !== 'auto' ? opts.dtype : provider === 'cpu' ? 'float32' : 'float16';
   const maxSeq = Math.min(opts.maxSeq ?? 1024, ckpt.spec.maxPositions > 0 ? ckpt.spec.maxPositions : Infinity);
   const fused = opts.fused ?? (provider === 'cuda' || provider === 'webgpu');
-  return planFor(ckpt, { provider, dtype, fused, maxSeq, halfWeights: provider === 'cpu' && dtype === 'float32' }, opts);
+  return planFor(ckpt, { provider, dtype, fused, maxSeq, halfWeights: provider === 'cpu' && dtype === 'float32' && opts.halfWeights !== false }, opts);
 }
 
 /** sequences per graph call when the caller names no batch (the contract's largest batch) */
