@@ -149,7 +149,7 @@ export async function main(argv: string[]): Promise<void> {
       // auto: the first curves try each blocking (one whole curve each), the timed one uses the pick
       resetCurveBlockingTrials();
       const trialMs: number[] = [];
-      const tries = blocking ? 1 : curveBlockings(f, d).length;
+      const tries = blocking ? 1 : 2 * curveBlockings(f, d).length; // (curve-kernel.ts: 2 rounds)
       let firstMs = 0;
       for (let i = 0; i < tries; i++) {
         s = performance.now();

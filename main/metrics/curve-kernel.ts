@@ -50,8 +50,8 @@ export interface CurveBlocking {
  * in ONE_BLOCK_BYTES), and for larger W_out blocks of a power of two of columns (rows of whole cache lines) up to
  * about a core's L2 cache (1.5 MB: 64 columns at the 1B shape, F 5,632 × d 2,048) and up to 6 MB (256 columns), each
  * swept for BLOCK_TOKENS tokens at a time. Which is fastest depends on the machine's caches and on how many cores
- * share them (BENCHMARKS.md, curvesweep): the first curves of a shape on the worker threads try each, one layer
- * each, and the rest use the fastest (curveParallel).
+ * share them (BENCHMARKS.md, curvesweep): the first curves of a shape on the worker threads try each in turn,
+ * one layer each, twice, and the rest use the fastest (curveParallel).
  */
 const ONE_BLOCK_BYTES = 2 << 20;
 const BLOCK_BYTES = [1.5 * 2 ** 20, 6 * 2 ** 20];
@@ -71,12 +71,15 @@ export function curveBlockings(f: number, d: number): CurveBlocking[] {
   return out;
 }
 
-/** the trials of a shape's blockings on the worker threads: wall ms per million multiply-adds of each tried, and the pick */
+/** the trials of a shape's blockings on the worker threads: the threads' ms per million multiply-adds of each curve
+ * tried (blockings in turn, TRIAL_ROUNDS rounds: a machine's passing load does not decide alone), and the pick (the
+ * least of its rounds' least) */
 export interface BlockingTrial {
   blockings: CurveBlocking[];
   msPerMega: number[];
   pick?: CurveBlocking;
 }
+const TRIAL_ROUNDS = 2;
 const trials = new Map<string, BlockingTrial>();
 
 /** the trials made in this process, by "F×d" */
@@ -718,7 +721,7 @@ export async function curveParallel(op: CurveOperands, visit: PairVisitor, threa
     trials.set(shape, trial);
   }
   if (trial?.pick) trial = undefined;
-  const blocking = trial ? trial.blockings[Math.min(trial.msPerMega.length, trial.blockings.length - 1)] : curveBlocking(op.f, op.d);
+  const blocking = trial ? trial.blockings[trial.msPerMega.length % trial.blockings.length] : curveBlocking(op.f, op.d);
   const memory = curveMemory(op.wT, op.f, op.d, pw.length, blocking);
   const cand = op.cand ? shared(op.cand) : null;
   const layer = nextLayer++;
@@ -768,7 +771,8 @@ export async function curveParallel(op: CurveOperands, visit: PairVisitor, threa
                 let nz = 0;
                 for (let i = 0; i < op.a.length; i++) if (op.a[i] !== 0) nz++;
                 trial.msPerMega.push((busyMs * 1e6) / Math.max(1, nz * op.d));
-                if (trial.msPerMega.length === trial.blockings.length) trial.pick = trial.blockings[trial.msPerMega.indexOf(Math.min(...trial.msPerMega))];
+                const nb = trial.blockings.length;
+                if (trial.msPerMega.length >= TRIAL_ROUNDS * nb) trial.pick = trial.blockings[trial.msPerMega.indexOf(Math.min(...trial.msPerMega)) % nb];
               }
               resolve();
             }
