@@ -30,6 +30,31 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/** when process `pid` started (ms since the epoch), from /proc (Linux: starttime in USER_HZ = 100 ticks after boot); undefined elsewhere */
+function startedAt(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]); // field 22
+    const btime = Number(/^btime (\d+)$/m.exec(fs.readFileSync('/proc/stat', 'utf8'))?.[1]);
+    return Number.isFinite(ticks) && Number.isFinite(btime) ? (btime + ticks / 100) * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether the process that wrote lock `o` has ended: on this host, no process has its PID, or the one that has it now
+ * started after the lock was taken (its PID was reused: a container's CLI has the same small PID every time; 5 s of
+ * margin for the clock's rounding). A lock of another host cannot be checked from here: never gone.
+ */
+function ownerGone(o: LockInfo): boolean {
+  if (o.host !== os.hostname()) return false;
+  if (!pidAlive(o.pid)) return true;
+  const since = Date.parse(o.since);
+  const start = startedAt(o.pid);
+  return Number.isFinite(since) && start !== undefined && start > since + 5000;
+}
+
 function readLock(file: string): LockInfo | undefined {
   try {
     const v = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<LockInfo>;
@@ -51,7 +76,7 @@ export function deadOwner(file: string): LockInfo | null | undefined {
   const o = readLock(file);
   if (!o) return null;
   if (o.pid === process.pid) return held.has(file) ? undefined : o;
-  return o.host === os.hostname() && !pidAlive(o.pid) ? o : undefined;
+  return ownerGone(o) ? o : undefined;
 }
 
 function isPlainFile(file: string): boolean {
@@ -97,7 +122,7 @@ export function removeStaleLock(file: string, owner: LockInfo | null): boolean {
 export function lockOwner(session: string): LockInfo | undefined {
   const info = readLock(lockFileOf(session));
   if (!info || info.pid === process.pid) return undefined;
-  if (info.host === os.hostname() && !pidAlive(info.pid)) return undefined;
+  if (ownerGone(info)) return undefined;
   return info;
 }
 
@@ -142,7 +167,7 @@ export function acquireSessionLock(session: string): LockInfo | null | undefined
     }
     if (!st.isFile()) throw new LabError('SESSION_ERROR', `${session}: ${file} is not a lock file (a folder or a link has that name): move it away, then open the session again`);
     const owner = readLock(file);
-    if (owner && owner.pid !== process.pid && !(owner.host === os.hostname() && !pidAlive(owner.pid))) throw new LabError('BUSY', busyMessage(session, owner), { pid: owner.pid, host: owner.host });
+    if (owner && owner.pid !== process.pid && !ownerGone(owner)) throw new LabError('BUSY', busyMessage(session, owner), { pid: owner.pid, host: owner.host });
     if (owner && owner.host !== os.hostname()) throw new LabError('BUSY', busyMessage(session, owner), { pid: owner.pid, host: owner.host });
     // a dead owner (or an unreadable lock): recover it
     replaced = owner ?? null;

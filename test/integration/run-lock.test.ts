@@ -92,7 +92,8 @@ test('across processes: a run saved in a job-state folder that another live proc
   expect(fs.existsSync(lock)).toBe(false); // released when the job ended
   // another process computes it: its lock names a live PID of this host
   const other = spawn('sleep', ['30']);
-  fs.writeFileSync(lock, JSON.stringify({ pid: other.pid, host: os.hostname(), since: '2026-12-04T10:00:00.000Z' }));
+  const since = new Date().toISOString(); // written by its process after it started, as a real owner's is
+  fs.writeFileSync(lock, JSON.stringify({ pid: other.pid, host: os.hostname(), since }));
   a.setSource(source(model));
   a.finished.delete(id);
   await expect(a.e.call('runs.start', { config, resume: id })).rejects.toMatchObject({
@@ -104,7 +105,7 @@ test('across processes: a run saved in a job-state folder that another live proc
   await new Promise((r) => other.once('exit', r));
   // its owner is dead (kill -9 leaves the lock behind): the resume clears it, says so, and completes
   const resumed = (await a.e.call('runs.start', { config, resume: id })) as { notices?: string[] };
-  expect(resumed.notices).toEqual([`${lock}: a stale lock left by PID ${other.pid} on ${os.hostname()} since 2026-12-04T10:00:00.000Z, which is no longer running (killed or crashed); cleared. Run ${id} resumes from its last saved step.`]);
+  expect(resumed.notices).toEqual([`${lock}: a stale lock left by PID ${other.pid} on ${os.hostname()} since ${since}, which is no longer running (killed or crashed); cleared. Run ${id} resumes from its last saved step.`]);
   expect((await a.done(id)).status).toBe('completed');
   expect(fs.existsSync(lock)).toBe(false);
   await a.e.dispose();
@@ -137,7 +138,8 @@ test('stale locks that killed processes left in a job-state folder are cleared w
   fs.mkdirSync(stateDir);
   const [dead1, dead2] = [await deadPid(), await deadPid()];
   const live = spawn('sleep', ['30']);
-  const lock = (name: string, pid: number, host = os.hostname()) => fs.writeFileSync(path.join(stateDir, `${name}.job.json.lock`), JSON.stringify({ pid, host, since: '2026-12-04T11:00:00.000Z' }));
+  const since = new Date().toISOString();
+  const lock = (name: string, pid: number, host = os.hostname()) => fs.writeFileSync(path.join(stateDir, `${name}.job.json.lock`), JSON.stringify({ pid, host, since }));
   fs.writeFileSync(path.join(stateDir, 'killed.job.json'), JSON.stringify({ id: 'killed', kind: 'measure', config: {}, status: 'running', steps: 3, createdAt: '', updatedAt: '' }));
   lock('killed', dead1);
   lock('orphan', dead2);
@@ -147,7 +149,7 @@ test('stale locks that killed processes left in a job-state folder are cleared w
   const a = engine(source(model));
   a.e.ctx.log.warn = (m: string) => warned.push(m);
   const { id, notices } = (await a.e.call('runs.start', { config: { ...config, stateDir } })) as { id: string; notices?: string[] };
-  const words = (pid: number) => `a stale lock left by PID ${pid} on ${os.hostname()} since 2026-12-04T11:00:00.000Z, which is no longer running (killed or crashed); cleared.`;
+  const words = (pid: number) => `a stale lock left by PID ${pid} on ${os.hostname()} since ${since}, which is no longer running (killed or crashed); cleared.`;
   expect(notices?.sort()).toEqual(
     [
       `${path.join(stateDir, 'killed.job.json.lock')}: ${words(dead1)} Its run killed stopped after 3 saved steps and can be resumed (run id killed).`,

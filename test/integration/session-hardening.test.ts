@@ -37,10 +37,11 @@ test('a live owner refuses a second writer with its PID; a dead owner is recover
   const file = fresh();
   const owner = spawn('sleep', ['30']);
   children.push(owner);
-  fs.writeFileSync(lockFileOf(file), JSON.stringify({ pid: owner.pid, host: os.hostname(), since: '2026-01-01T00:00:00Z' }));
+  const since = new Date(Date.now() + 1000).toISOString(); // written by its process after it started, as a real owner's is
+  fs.writeFileSync(lockFileOf(file), JSON.stringify({ pid: owner.pid, host: os.hostname(), since }));
   const e = errOf(() => SessionStore.open(file));
   expect(e.code).toBe('BUSY');
-  expect(e.message).toBe(`${file}: in use by PID ${owner.pid} on ${os.hostname()} since 2026-01-01T00:00:00Z (another Sparsity Lab window or CLI writes it). Close it there, or open this session read-only.`);
+  expect(e.message).toBe(`${file}: in use by PID ${owner.pid} on ${os.hostname()} since ${since} (another Sparsity Lab window or CLI writes it). Close it there, or open this session read-only.`);
   const ro = SessionStore.open(file, { readOnly: true });
   expect(ro.getResult('r1')?.cett).toBe(0.2);
   ro.close();
@@ -168,4 +169,17 @@ test('a folder where the session lock goes is named as such (it read "the lock f
   fs.utimesSync(path.join(jobs, 'x.job.json.lock'), new Date(0), new Date(0));
   expect(clearStaleJobLocks(jobs)).toEqual([]);
   expect(fs.statSync(path.join(jobs, 'x.job.json.lock')).isDirectory()).toBe(true);
+});
+
+test('a lock whose PID now belongs to a process started after the lock was taken (the PID reused: a container) is its dead owner\'s', () => {
+  if (!fs.existsSync('/proc/self/stat')) return; // the start time comes from /proc (Linux)
+  const file = fresh();
+  const other = spawn('sleep', ['30']);
+  children.push(other);
+  // the lock was taken an hour before this process started: its writer is gone, the PID is another process's now
+  const since = new Date(Date.now() - 3600_000).toISOString();
+  fs.writeFileSync(lockFileOf(file), JSON.stringify({ pid: other.pid, host: os.hostname(), since }));
+  const s = SessionStore.open(file);
+  expect(s.notice).toBe(`The lock ${lockFileOf(file)} was left by PID ${other.pid} on ${os.hostname()} since ${since}, which is no longer running (killed or crashed); it is cleared, and runs that process left unfinished are marked interrupted (resumable).`);
+  s.close();
 });
