@@ -15,6 +15,8 @@ interface LockInfo {
   pid: number;
   host: string;
   since: string;
+  /** which process that PID was (processStart), where the system says */
+  start?: string;
 }
 
 const held = new Map<string, number>(); // lock file -> count in this process
@@ -30,13 +32,16 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-/** when process `pid` started (ms since the epoch), from /proc (Linux: starttime in USER_HZ = 100 ticks after boot); undefined elsewhere */
-function startedAt(pid: number): number | undefined {
+/**
+ * Which process `pid` is, for as long as it runs: this boot's id and its start in clock ticks after boot (/proc, Linux;
+ * undefined elsewhere). Neither moves with the wall clock, and a process that took over the PID has another.
+ */
+function processStart(pid: number): string | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]); // field 22
-    const btime = Number(/^btime (\d+)$/m.exec(fs.readFileSync('/proc/stat', 'utf8'))?.[1]);
-    return Number.isFinite(ticks) && Number.isFinite(btime) ? (btime + ticks / 100) * 1000 : undefined;
+    const ticks = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]; // field 22: starttime
+    const boot = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    return /^\d+$/.test(ticks ?? '') && boot ? `${boot}:${ticks}` : undefined;
   } catch {
     return undefined;
   }
@@ -44,15 +49,16 @@ function startedAt(pid: number): number | undefined {
 
 /**
  * Whether the process that wrote lock `o` has ended: on this host, no process has its PID, or the one that has it now
- * started after the lock was taken (its PID was reused: a container's CLI has the same small PID every time; 5 s of
- * margin for the clock's rounding). A lock of another host cannot be checked from here: never gone.
+ * is another process than the one that wrote the lock (its start, recorded in the lock, differs: the PID was reused,
+ * as in a container, where the CLI gets the same small PID every run). A lock of another host cannot be checked from
+ * here: never gone.
  */
 function ownerGone(o: LockInfo): boolean {
   if (o.host !== os.hostname()) return false;
   if (!pidAlive(o.pid)) return true;
-  const since = Date.parse(o.since);
-  const start = startedAt(o.pid);
-  return Number.isFinite(since) && start !== undefined && start > since + 5000;
+  if (!o.start) return false; // written before the start was recorded: the PID is all there is to go by
+  const now = processStart(o.pid);
+  return now !== undefined && now !== o.start;
 }
 
 function readLock(file: string): LockInfo | undefined {
@@ -146,7 +152,8 @@ export function acquireSessionLock(session: string): LockInfo | null | undefined
     held.set(file, n + 1);
     return undefined;
   }
-  const mine: LockInfo = { pid: process.pid, host: os.hostname(), since: new Date().toISOString() };
+  const start = processStart(process.pid);
+  const mine: LockInfo = { pid: process.pid, host: os.hostname(), since: new Date().toISOString(), ...(start ? { start } : {}) };
   let replaced: LockInfo | null | undefined;
   for (let attempt = 0; attempt < 3; attempt++) {
     try {

@@ -171,14 +171,19 @@ test('a folder where the session lock goes is named as such (it read "the lock f
   expect(fs.statSync(path.join(jobs, 'x.job.json.lock')).isDirectory()).toBe(true);
 });
 
-test('a lock whose PID now belongs to a process started after the lock was taken (the PID reused: a container) is its dead owner\'s', () => {
-  if (!fs.existsSync('/proc/self/stat')) return; // the start time comes from /proc (Linux)
+test('a lock whose PID now belongs to another process than the one that took it (the PID reused: a container) is its dead owner\'s', () => {
+  if (!fs.existsSync('/proc/self/stat')) return; // which process a PID is comes from /proc (Linux)
   const file = fresh();
+  // a lock as this app writes it records which process took it: its boot and start tick
+  const s0 = SessionStore.open(file);
+  const mine = JSON.parse(fs.readFileSync(lockFileOf(file), 'utf8')) as { start?: string };
+  expect(mine.start).toMatch(/^[0-9a-f-]{36}:\d+$/);
+  s0.close();
   const other = spawn('sleep', ['30']);
   children.push(other);
-  // the lock was taken an hour before this process started: its writer is gone, the PID is another process's now
-  const since = new Date(Date.now() - 3600_000).toISOString();
-  fs.writeFileSync(lockFileOf(file), JSON.stringify({ pid: other.pid, host: os.hostname(), since }));
+  // the lock's writer started at another tick than the live process that has its PID now
+  const since = new Date().toISOString();
+  fs.writeFileSync(lockFileOf(file), JSON.stringify({ pid: other.pid, host: os.hostname(), since, start: `${mine.start!.split(':')[0]}:1` }));
   const s = SessionStore.open(file);
   expect(s.notice).toBe(`The lock ${lockFileOf(file)} was left by PID ${other.pid} on ${os.hostname()} since ${since}, which is no longer running (killed or crashed); it is cleared, and runs that process left unfinished are marked interrupted (resumable).`);
   s.close();
