@@ -230,7 +230,7 @@ describe('CETT curve kernel (CPU)', () => {
 
   it('the first curves of a large shape on the threads try each blocking in turn, one layer each, twice, then use the fastest: the same pairs all along', async () => {
     const r = mulberry32(23);
-    const [T, f, d] = [40, 1024, 520]; // W_out 2.1 MB: one block, or 256 columns for 16 tokens
+    const [T, f, d] = [64, 1024, 520]; // W_out 2.1 MB: one block, or 256 columns for 16 tokens; 2 groups of 16 per thread
     const wT = Float32Array.from({ length: f * d }, () => r() - 0.5);
     const a = Float32Array.from({ length: T * f }, () => Math.max(0, r() - 0.5));
     const col = Float32Array.from({ length: f }, (_, i) => Math.hypot(...wT.subarray(i * d, (i + 1) * d)));
@@ -238,6 +238,8 @@ describe('CETT curve kernel (CPU)', () => {
     const op: CurveOperands = { a, n, wT, f, d, tokens: T, cand: authorsGrid(n) };
     const runs: string[][] = [];
     const key = `${f}×${d}`;
+    // too few tokens to time (fewer than 2 groups per thread): no trial, one block
+    await curveParallel({ ...op, tokens: 40, a: a.subarray(0, 40 * f), n: n.subarray(0, 40 * f) }, () => {}, 2);
     expect(curveBlockingTrials()[key]).toBeUndefined();
     for (let i = 0; i < 5; i++) {
       const seen: string[] = [];

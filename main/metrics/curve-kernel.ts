@@ -714,8 +714,10 @@ export async function curveParallel(op: CurveOperands, visit: PairVisitor, threa
   // the blocking: forced, picked, or the next to try on this shape (each tried on one whole layer, on every thread
   // as the curves run: the caches' sharing between the cores decides)
   const shape = `${op.f}×${op.d}`;
-  let trial = forcedBlocking ? undefined : trials.get(shape);
-  if (!forcedBlocking && !trial) {
+  // (a curve of fewer than two token groups per thread is no trial: too short to time, it runs as curveBlocking says)
+  const trialable = !forcedBlocking && op.tokens >= 2 * BLOCK_TOKENS * pw.length;
+  let trial = trialable ? trials.get(shape) : undefined;
+  if (trialable && !trial) {
     trial = { blockings: curveBlockings(op.f, op.d), msPerMega: [] };
     if (trial.blockings.length === 1) trial.pick = trial.blockings[0];
     trials.set(shape, trial);
