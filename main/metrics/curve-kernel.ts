@@ -8,7 +8,10 @@
  * faster depends on the machine (the WebAssembly one ~4× on this project's AMD EPYC dev machine, but slower than JS on
  * a 16-core Xeon: BENCHMARKS.md), so the first curve of each shape times both on its own tokens (calibrateSweep,
  * ~10-50 ms once per process and shape) and uses the faster. Both run on one shared WebAssembly memory per layer:
- * W_out once for every thread, one slot per thread for the rest.
+ * W_out once for every thread, one slot per thread for the rest. Where W_out is large, the sweep may run over blocks
+ * of its columns for 16 tokens at a time (each block read from memory once for them all: the same bits); which
+ * blocking is fastest depends on the caches and how many cores share them, so the first curves of such a shape try
+ * each on the worker threads (curveBlockings, curveParallel).
  * `curveChunk` and `makeSweeper` must stay self-contained (no imports, closures or outer functions): the workers
  * run their source text (Function.prototype.toString), so one implementation serves the engine thread and the
  * workers, in the sources (tsx), the bundles and the packaged app alike, without a separate worker file.
