@@ -35,6 +35,8 @@ export const benchOptions = {
   overlap: { type: 'string' }, // streamed: 1 = the next paged block created while one computes, 0 = one after another (default: on CUDA only)
   'paged-weights': { type: 'string' }, // streamed search: inputs = one session per block shape fed each block's weights, sessions = a session per paged block (default: planned)
   'half-weights': { type: 'string' }, // CPU fp32 graph: 0 = fp16/bf16-stored weights converted to fp32 initializers (pre-packed; 2× their memory), 1 = kept 16-bit behind Casts (default)
+  forms: { type: 'string' }, // cpusearch: CPU graph forms to A/B, e.g. a1,a4,f1,a4-h0 (attention chunks, fused form, fp32 weights)
+  threads: { type: 'string' }, // cpusearch --forms: onnxruntime intra-op threads (default: its own, one per core)
   'attn-chunks': { type: 'string' }, // plain-form (CPU) attention in this many causal query chunks (default 4 on the CPU; 1 = the whole S×S, the form before)
   'off-thread': { type: 'string' }, // 1 = the runner in the inference worker (main/inference/runner-off-thread.ts), as the engine runs large CPU jobs
   search: { type: 'string' }, // fused CETT search tuning, e.g. levels=2,chunk=4096,nin=1 (search-graph.ts SearchTuning)

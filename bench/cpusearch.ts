@@ -8,6 +8,7 @@
  * `projectedSeconds` multiplies them out for a whole measurement of --n-tokens. `--curve-only 1`: only the curve's
  * figures (one capture forward), e.g. under V8 flags (`node --liftoff-only …`: bench/gpu/run.sh i16cpu).
  * `--ops 1`: instead, onnxruntime's per-operator profile of the sparse and the capturing dense CPU graph.
+ * `--forms a1,a4,f1 [--threads n]`: instead, the dense forward in each CPU graph form, runs interleaved (an A/B).
  * `npm run bench -- cpusearch --model DIR --tokens FILE --n-tokens N --seq-len S --batch B --provider cpu`
  */
 import os from 'node:os';
@@ -91,6 +92,50 @@ export async function main(argv: string[]): Promise<void> {
     for (let i = 0; i < n; i++) out = await fn();
     return { first, ms: n > 0 ? (performance.now() - s) / n : first, out };
   };
+  if (v.forms) {
+    // --forms a1,a4,f1,a4-h0: the dense forward of the first batch in each CPU graph form (a<k> attention chunks, f1 the
+    // fused decoder form, h0 fp16 weights as fp32 initializers), sessions side by side in this process and the runs
+    // interleaved (form 1, 2, …, 1, 2, …: load swings hit every form alike); wall and process CPU ms per run, min and
+    // median, and each form's largest NLL difference from the first form's
+    const ckpt = await loadCheckpoint(modelDir);
+    const ids = new ort.Tensor('int64', BigInt64Array.from(b.ids, (x) => BigInt(x)), [b.batch, b.seqLen]);
+    const forms = v.forms.split(',').filter(Boolean);
+    const sessions: ort.InferenceSession[] = [];
+    for (const f of forms) {
+      const parts = f.split('-');
+      if (!parts.every((x) => /^(a[1-9]\d*|f1|h0)$/.test(x))) throw new Error(`--forms: '${f}' is not a<k>, f1 or h0 joined by '-'`);
+      const k = parts.find((x) => x.startsWith('a'));
+      const gopts = { dtype: 'float32' as const, mode: 'dense' as const, capture: false, maxSeq: b.seqLen, halfWeights: !parts.includes('h0'), ...(parts.includes('f1') ? { fused: true } : {}), attnChunks: k ? attnChunksArg(k.slice(1)) : CPU_ATTN_CHUNKS };
+      const more = storesHalfWeights(ckpt, gopts) ? { extra: HALF_WEIGHTS_SESSION_EXTRA } : {};
+      sessions.push(await ort.InferenceSession.create(buildLlamaGraph(ckpt, gopts), { executionProviders: ['cpu'], graphOptimizationLevel: 'all', logSeverityLevel: 3, ...(v.threads ? { intraOpNumThreads: Number(v.threads) } : {}), ...more }));
+    }
+    const wall = forms.map(() => [] as number[]);
+    const cpu = forms.map(() => [] as number[]);
+    const nll: Float32Array[] = [];
+    for (let rep = -1; rep < reps; rep++)
+      for (let i = 0; i < forms.length; i++) {
+        const s = performance.now();
+        const c = process.cpuUsage();
+        const out = await sessions[i].run({ input_ids: ids });
+        const cu = process.cpuUsage(c);
+        if (rep < 0) nll[i] = out.nll.data as Float32Array; // the first run of each (arena growth) is not timed
+        else {
+          wall[i].push(performance.now() - s);
+          cpu[i].push((cu.user + cu.system) / 1000);
+        }
+      }
+    const med = (x: number[]) => [...x].sort((p, q) => p - q)[x.length >> 1];
+    const rows = forms.map((form, i) => ({
+      form,
+      wallMsMin: Math.min(...wall[i]), wallMsMedian: med(wall[i]), cpuMsMin: Math.min(...cpu[i]), cpuMsMedian: med(cpu[i]),
+      maxAbsNllVsFirst: nll[i].reduce((m, x, j) => Math.max(m, Math.abs(x - nll[0][j])), 0),
+    }));
+    for (const s of sessions) await s.release();
+    const res = { suite: 'cpusearch-forms', tokensPerRun: T, reps, threads: v.threads ? Number(v.threads) : 'default', rows, wall, cpu, machine: machine(), date: new Date().toISOString() };
+    console.log(JSON.stringify(res));
+    writeOut(v.out, res);
+    return r.dispose();
+  }
   if (v.ops === '1') {
     // --ops 1: only onnxruntime's per-operator profile of the two CPU graphs a measurement runs, as the runner builds
     // them (fp32 graph, fp16/bf16-stored weights behind Casts, attention in causal query chunks: --attn-chunks, default
