@@ -368,9 +368,18 @@ i16cpu)
   # e.g. "ov1 ov1-a1 ov1-h0 ops ops-a1".
   # fwd: dense forward throughput of 16,384 tokens (4 × 4 × 1024; I16CPU_TOKENS) for each entry of I16CPU_FWD (default
   # "a1 a4 f1 a2 a8 a4-h0 a1 a4 f1": the first ones again at the end show the machine's drift), one FWD line each (bench forward)
+  # forms: the same A/B in one process on one batch of 4 × 1024, runs interleaved (I16CPU_FORMS, default
+  # a1,a4,f1,a2,a8,a4-h0; I16CPU_FORMS_REPS runs each, default 5), one FORM line each (bench cpusearch --forms)
   flags() { local f=(); for x in $(echo "$1" | tr '-' ' '); do case $x in a[0-9]*) f+=(--attn-chunks ${x#a});; h0) f+=(--half-weights 0);; f1) f+=(--fused 1);; esac; done; echo "${f[@]}"; }
   for run in ${I16CPU_RUNS:-auto ort}; do
     eng=${run%%-*}; AC=($(flags "${run#$eng}"))
+    if [ $eng = forms ]; then
+      # the same forms in one process, runs interleaved (bench cpusearch --forms): one FORM line each
+      peak i16-forms timeout 200 node dist-bench/bench.cjs cpusearch --model $M --tokens $M/tokens.i32 --n-tokens 4096 --seq-len 1024 --batch 4 --provider cpu --forms ${I16CPU_FORMS:-a1,a4,f1,a2,a8,a4-h0} --reps ${I16CPU_FORMS_REPS:-5} > /dev/null
+      node -e 'try { const j = JSON.parse(require("fs").readFileSync("/tmp/bm/i16-forms.json", "utf8").trim().split("\n").pop());
+        for (const r of j.rows) console.log(`FORM ${r.form}: wall ms min ${r.wallMsMin.toFixed(0)} median ${r.wallMsMedian.toFixed(0)}, cpu ms min ${r.cpuMsMin.toFixed(0)} median ${r.cpuMsMedian.toFixed(0)}, max |dNLL| vs first ${r.maxAbsNllVsFirst.toExponential(1)} (${j.tokensPerRun} tokens per run, ${j.reps} runs each)`); } catch (e) { console.log(`FORM none (${e.message})`); }'
+      continue
+    fi
     if [ $eng = fwd ]; then
       for fv in ${I16CPU_FWD:-a1 a4 f1 a2 a8 a4-h0 a1 a4 f1}; do
         peak i16-fwd-$fv timeout 120 node dist-bench/bench.cjs forward --model $M --tokens $M/tokens.i32 --n-tokens $NC --seq-len 1024 --batch 4 --provider cpu $(flags $fv) > /dev/null
