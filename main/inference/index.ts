@@ -94,9 +94,9 @@ export interface OrtSessionTuning {
 }
 
 /**
- * Causal query chunks of the CPU's plain-form attention (RunnerOptions.attnChunks). 0.1B paper shape, S 1024, one
- * thread of the 2-core dev machine: a forward's CPU time −9% at 4 chunks (q·kᵀ, p·v, mask Add and Softmax over 5/8
- * of the whole S×S); 6, 8 and 16 chunks no better (BENCHMARKS.md 2026-12-04 21:30)
+ * Causal query chunks of the CPU's plain-form attention (RunnerOptions.attnChunks): q·kᵀ, p·v, mask Add and Softmax over
+ * 5/8 of the whole S×S. 0.1B paper shape, 4 × 1024 tokens, the 2-core dev machine: a forward 5–7% faster (one thread,
+ * 1 × 1024: 7–11% less CPU time); 6, 8 and 16 chunks no better (BENCHMARKS.md 2026-12-04 21:30)
  */
 export const CPU_ATTN_CHUNKS = 4;
 
