@@ -113,7 +113,8 @@ test('errors in the worker are the LabErrors of the thread, naming the checkpoin
 });
 
 test('a cancel during a long call rejects it CANCELLED at once while the event loop turns; nothing is answered after', async () => {
-  // 2.6 M parameters: a fused search step of 4 × 256 tokens takes seconds on the 2-core dev machine
+  // 2.6 M parameters: a fused search step of 4 × 256 tokens at 8 CETT targets takes well over a second on the 2-core dev
+  // machine (one target took ~170 ms there once the CPU attention ran in query chunks: it ended before the cancel)
   const dir = writeTinyCheckpoint(path.join(tmp, 'long'), 'llama', { hidden: 128, layers: 2, intermediate: 512, heads: 2, vocab: 8000, maxPositions: 256 });
   const ckpt = await loadCheckpoint(dir, { hash: false, scanFinite: false });
   const ac = new AbortController();
@@ -122,7 +123,7 @@ test('a cancel during a long call rejects it CANCELLED at once while the event l
   const L = ckpt.spec.numLayers;
   const meter = stallMeter();
   const started = performance.now();
-  const call = runner.searchStep!({ ids: long, batch: 4, seqLen: 256, targets: [{ c: 0.2, lo: new Array(L).fill(0), hi: new Array(L).fill(65535) }], iters: 16 });
+  const call = runner.searchStep!({ ids: long, batch: 4, seqLen: 256, targets: Array.from({ length: 8 }, (_, i) => ({ c: 0.1 + 0.1 * i, lo: new Array(L).fill(0), hi: new Array(L).fill(65535) })), iters: 16 });
   const second = runner.forward({ ids: long, batch: 4, seqLen: 256, mode: { kind: 'dense' } });
   let settled = false;
   void call.catch(() => undefined).finally(() => (settled = true));
