@@ -46,6 +46,7 @@
 #                                                           cores on a 256x4 at 16k; prints estimateSeconds/actualSeconds/errorPct, ~5 min
 #   bash bench/gpu/run.sh m7bw <n> <outdir>                issue 19: the 7B's CETT-PPL-1% with the runner in the inference worker (CUDA in a worker thread)
 #   bash bench/gpu/run.sh wgw <n> <outdir>                 issue 19: WebGPU in the inference worker vs on the engine's thread (0.1B ReLU, after bg-build relu)
+#   bash bench/gpu/run.sh curve1b <n> <outdir>              the CPU CETT curve's sweep at the 1B shape per blocking (bench curvesweep, n tokens, 0 = 4096), ~3 min
 #   bash bench/gpu/run.sh same32 <n> <outdir> [models]      issue 15: the same fp32 checkpoint, CETT-PPL-1% ours and the reference in fp32
 #                                                           (no fp16 rounding to branch on); models big24 (default) and/or big7b, built here
 #   bash bench/gpu/run.sh bg <name> <outdir> <phase> <n> [arg]  runs another phase in the background (setsid, survives the call; its
@@ -512,6 +513,13 @@ bg)
   Q=$(printf '%q ' "$1" "$2" "$D" "${@:3}")
   setsid nohup nice -n ${BG_NICE:-0} bash -c "bash bench/gpu/run.sh $Q > $D/console.txt 2>&1; echo \$? > /tmp/bm/bgjob-$NAME.rc" > /dev/null 2>&1 &
   echo "background job $NAME started: run.sh $*  (nice ${BG_NICE:-0})"
+  ;;
+curve1b)
+  # the CPU CETT curve's sweep at the 1B shape (F 5632 x d 2048, a generated layer: no model needed) per blocking and back
+  # end on every core and on one thread (bench curvesweep); the figure: runs[i].allThreads.wasm.msPerToken, the pairs'
+  # hash the same in every entry; 2048x1 = one block per token (the sweep before e9d4a09), auto = the default's trial
+  nproc; lscpu | grep -E '^(L1d|L2|L3|NUMA)' | tr -s ' ' | tr '\n' ';'; echo
+  peak curve1b timeout 540 node dist-bench/bench.cjs curvesweep --tokens "$([ "$N" = 0 ] && echo 4096 || echo "$N")" --one-thread-tokens 64 --blockings "${CURVE1B_BLOCKINGS:-auto,2048x1,64x16,256x16}"
   ;;
 sleeptest)
   # bg/bgwait's own check: prints a PROGRESS line every second for n seconds
