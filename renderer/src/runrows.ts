@@ -38,19 +38,18 @@ export function methodLabel(
   return r.method === 'cett' && typeof r.cett === 'number' ? `${base} ${+r.cett.toPrecision(4)}` : base;
 }
 
-/** Sweep points per parent run id (rows of kind 'sweep-point'). */
-export function sweepCounts(rows: Pick<SessionRun, 'parentId' | 'kind'>[]): Map<string, number> {
+/** Child rows of one kind per parent run id. */
+function childCounts(rows: Pick<SessionRun, 'parentId' | 'kind'>[], kind: string): Map<string, number> {
   const m = new Map<string, number>();
-  for (const r of rows) if (r.kind === 'sweep-point' && r.parentId) m.set(r.parentId, (m.get(r.parentId) ?? 0) + 1);
+  for (const r of rows) if (r.kind === kind && r.parentId) m.set(r.parentId, (m.get(r.parentId) ?? 0) + 1);
   return m;
 }
 
+/** Sweep points per parent run id (rows of kind 'sweep-point'). */
+export const sweepCounts = (rows: Pick<SessionRun, 'parentId' | 'kind'>[]) => childCounts(rows, 'sweep-point');
+
 /** Checkpoints per training-series run id (rows of kind 'series-point': a measure-series run's checkpoints). */
-export function seriesCounts(rows: Pick<SessionRun, 'parentId' | 'kind'>[]): Map<string, number> {
-  const m = new Map<string, number>();
-  for (const r of rows) if (r.kind === 'series-point' && r.parentId) m.set(r.parentId, (m.get(r.parentId) ?? 0) + 1);
-  return m;
-}
+export const seriesCounts = (rows: Pick<SessionRun, 'parentId' | 'kind'>[]) => childCounts(rows, 'series-point');
 
 /** Parents whose sweep points are CETT-PPL-p% runs (a p% sweep; a CETT sweep's points are method 'cett'). */
 export function pSweeps(rows: Pick<SessionRun, 'parentId' | 'kind' | 'method'>[]): Set<string> {
