@@ -32,6 +32,8 @@ import {
   type CurveOperands,
   type SweepBackend,
 } from '../main/metrics/curve-kernel';
+import { neuronNorms } from '../main/metrics/thresholds';
+import { columnNorms } from '../main/inference/index';
 import { machine, writeOut } from './common';
 
 function whole(name: string, v: string | undefined, dflt: number, max: number): number {
@@ -46,17 +48,12 @@ export function generatedLayer(f: number, d: number, tokens: number, act: 'silu'
   const gauss = () => (r() + r() + r() + r() - 2) * Math.sqrt(3);
   const wDown = Float32Array.from({ length: d * f }, () => 0.02 * gauss());
   const wT = transposeDown(wDown, d, f);
-  const col = new Float32Array(f);
-  for (let i = 0; i < f; i++) {
-    let s = 0;
-    for (let c = 0; c < d; c++) s += wT[i * d + c] ** 2;
-    col[i] = Math.sqrt(s);
-  }
+  const col = columnNorms(wDown, d, f);
   const a = Float32Array.from({ length: tokens * f }, () => {
     const x = gauss();
     return act === 'relu' ? Math.max(0, x) : x / (1 + Math.exp(-x));
   });
-  const n = Float32Array.from(a, (x, i) => Math.abs(x) * col[i % f]);
+  const n = neuronNorms(a, tokens, f, col);
   return { a, n, wT, f, d, tokens, cand: authorsGrid(n) };
 }
 
