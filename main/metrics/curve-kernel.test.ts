@@ -18,6 +18,7 @@ import {
   setCurveSweep,
   transposeDown,
   type CurveOperands,
+  type SweepBackend,
 } from './curve-kernel';
 import { authorsGrid } from '../base/authors-search';
 import { mulberry32 } from '../base/rng';
@@ -92,6 +93,21 @@ function referencePairs(a: Float32Array, n: Float32Array, wT: Float32Array, f: n
   return { pairs, count };
 }
 
+/** one token's pairs as text (token, count, its 2 × count values): how what the visitors saw is compared */
+function pairsLine(t: number, pairs: Float64Array | number[], count: number): string {
+  return `${t}:${count}:${pairs.slice(0, 2 * Math.max(count, 0)).join(',')}`;
+}
+
+/** curveChunk over all T tokens with one back end's sweeper gives the plain reference's counts and pairs */
+function expectChunkPairs(a: Float32Array, n: Float32Array, wT: Float32Array, f: number, d: number, cand: Float32Array | null, T: number, backend: SweepBackend, want: ReturnType<typeof referencePairs>): void {
+  const sw = makeSweeper(curveSweepModule(), curveMemory(wT, f, d, 1), f, d, 0, backend);
+  const out = new Float64Array(2 * f * T);
+  const count = new Int32Array(T);
+  curveChunk(a, n, f, d, cand, 0, T, out, count, sw);
+  expect(Array.from(count)).toEqual(want.count);
+  expect(Array.from(out.subarray(0, want.pairs.length))).toEqual(want.pairs);
+}
+
 describe('CETT curve kernel (CPU)', () => {
   it('both sweeps (WebAssembly, JS) give the plain loop bit for bit (d mod 4 = 0..3, zero activations, any order, any slot)', () => {
     const r = mulberry32(41);
@@ -128,12 +144,7 @@ describe('CETT curve kernel (CPU)', () => {
       for (const cand of [null, ...grids]) {
         const want = referencePairs(a, n, wT, f, d, cand, T);
         for (const backend of ['js', 'wasm'] as const) {
-          const sw = makeSweeper(curveSweepModule(), curveMemory(wT, f, d, 1), f, d, 0, backend);
-          const out = new Float64Array(2 * f * T);
-          const count = new Int32Array(T);
-          curveChunk(a, n, f, d, cand, 0, T, out, count, sw);
-          expect(Array.from(count)).toEqual(want.count);
-          expect(Array.from(out.subarray(0, want.pairs.length))).toEqual(want.pairs);
+          expectChunkPairs(a, n, wT, f, d, cand, T, backend, want);
         }
       }
     }
@@ -191,21 +202,16 @@ describe('CETT curve kernel (CPU)', () => {
         const wantSeen: string[] = [];
         let p = 0;
         want.count.forEach((c, t) => {
-          wantSeen.push(`${t}:${c}:${want.pairs.slice(2 * p, 2 * (p + Math.max(c, 0))).join(',')}`);
+          wantSeen.push(pairsLine(t, want.pairs.slice(2 * p), c));
           if (c > 0) p += c;
         });
         for (const backend of ['js', 'wasm'] as const) {
-          const sw = makeSweeper(curveSweepModule(), curveMemory(wT, f, d, 1), f, d, 0, backend);
-          const out = new Float64Array(2 * f * T);
-          const count = new Int32Array(T);
-          curveChunk(a, n, f, d, cand, 0, T, out, count, sw);
-          expect(Array.from(count)).toEqual(want.count);
-          expect(Array.from(out.subarray(0, want.pairs.length))).toEqual(want.pairs);
+          expectChunkPairs(a, n, wT, f, d, cand, T, backend, want);
           setCurveSweep(backend);
           const op: CurveOperands = { a, n, wT, f, d, tokens: T, cand };
           for (const threads of [1, 2]) {
             const seen: string[] = [];
-            const visit = (t: number, pairs: Float64Array, c: number) => seen.push(`${t}:${c}:${Array.from(pairs.subarray(0, 2 * Math.max(c, 0))).join(',')}`);
+            const visit = (t: number, pairs: Float64Array, c: number) => seen.push(pairsLine(t, pairs, c));
             if (threads === 1) curveInThread(op, visit);
             else await curveParallel(op, visit, threads);
             expect(seen, `${backend} T=${T} F=${f} d=${d} threads ${threads}`).toEqual(wantSeen);
@@ -243,7 +249,7 @@ describe('CETT curve kernel (CPU)', () => {
     expect(curveBlockingTrials()[key]).toBeUndefined();
     for (let i = 0; i < 5; i++) {
       const seen: string[] = [];
-      await curveParallel(op, (t, pairs, count) => seen.push(`${t}:${count}:${Array.from(pairs.subarray(0, 2 * Math.max(count, 0))).join(',')}`), 2);
+      await curveParallel(op, (t, pairs, count) => seen.push(pairsLine(t, pairs, count)), 2);
       runs.push(seen);
       const tr = curveBlockingTrials()[key];
       expect(tr.blockings).toEqual([{ db: 520, tokens: 1 }, { db: 256, tokens: 16 }]);
@@ -254,7 +260,7 @@ describe('CETT curve kernel (CPU)', () => {
     }
     expect(curveBlocking(f, d)).toEqual(curveBlockingTrials()[key].pick);
     const one: string[] = [];
-    curveInThread(op, (t, pairs, count) => one.push(`${t}:${count}:${Array.from(pairs.subarray(0, 2 * Math.max(count, 0))).join(',')}`));
+    curveInThread(op, (t, pairs, count) => one.push(pairsLine(t, pairs, count)));
     for (const seen of runs) expect(seen).toEqual(one);
   });
 
@@ -289,7 +295,7 @@ describe('CETT curve kernel (CPU)', () => {
       setCurveSweep(b);
       const seen: string[] = [];
       const chunks = curveWorkerChunks();
-      await curveParallel(op, (t, pairs, count) => seen.push(`${t}:${count}:${Array.from(pairs.subarray(0, 2 * Math.max(count, 0))).join(',')}`), 2);
+      await curveParallel(op, (t, pairs, count) => seen.push(pairsLine(t, pairs, count)), 2);
       expect(curveWorkerChunks() - chunks, `${b}: every chunk on the worker threads (none left to this thread)`).toBe(Math.ceil(T / Math.ceil(T / 32)));
       runs.push(seen);
     }
@@ -329,7 +335,7 @@ describe('CETT curve kernel (CPU)', () => {
     const op: CurveOperands = { a, n, wT, f, d, tokens: T, cand: authorsGrid(n) };
     const collect = () => {
       const seen: string[] = [];
-      return { seen, visit: (t: number, pairs: Float64Array, count: number) => seen.push(`${t}:${count}:${Array.from(pairs.subarray(0, 2 * Math.max(count, 0))).join(',')}`) };
+      return { seen, visit: (t: number, pairs: Float64Array, count: number) => seen.push(pairsLine(t, pairs, count)) };
     };
     const one = collect();
     curveInThread(op, one.visit);
