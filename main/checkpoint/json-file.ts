@@ -12,7 +12,14 @@ import { LabError } from '../api/errors';
 /** the largest each kind of file may be: far above real ones (a 256k-vocabulary tokenizer.json is ≈ 35 MB) */
 export const JSON_LIMITS = { config: 16 * 2 ** 20, index: 64 * 2 ** 20, tokenizer: 512 * 2 ** 20 } as const;
 
-const kind = (st: fs.Stats) => (st.isDirectory() ? 'a folder' : st.isFIFO() ? 'a named pipe (FIFO)' : st.isSocket() ? 'a socket' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'not a regular file');
+/** What a path that is not a regular file is, in words (also the session file's check: main/store/db.ts). */
+export function fileKind(st: fs.Stats): string {
+  if (st.isDirectory()) return 'a folder';
+  if (st.isFIFO()) return 'a named pipe (FIFO)';
+  if (st.isSocket()) return 'a socket';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  return 'not a regular file';
+}
 
 /**
  * Throws `code` (BAD_CHECKPOINT) `${file}: is a named pipe (FIFO), not <what>` unless `file` is a regular file; returns
@@ -25,7 +32,7 @@ export function checkRegularFile(file: string, what: string, code: 'BAD_CHECKPOI
   } catch (e) {
     throw new LabError(code, `${file}: cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  if (!st.isFile()) throw new LabError(code, `${file}: is ${kind(st)}, not ${what}`);
+  if (!st.isFile()) throw new LabError(code, `${file}: is ${fileKind(st)}, not ${what}`);
   return st;
 }
 

@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { LabError } from '../api/errors';
+import { fileKind } from '../checkpoint/json-file';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema';
 import { sessionWriteError } from './lock';
 
@@ -97,15 +98,6 @@ export function tidyAfterReader(file: string, walBefore: boolean): void {
   }
 }
 
-/** What a path that is not a regular file is, in words. */
-function kindOf(st: fs.Stats): string {
-  if (st.isDirectory()) return 'a folder';
-  if (st.isFIFO()) return 'a named pipe (FIFO)';
-  if (st.isSocket()) return 'a socket';
-  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
-  return 'not a regular file';
-}
-
 /**
  * The checks before SQLite or the session lock touch `file`: it exists, is a regular file, can be read, and starts
  * like an SQLite database. A folder, FIFO, device or a special file whose reads fail (/proc/self/mem: EIO) is named
@@ -119,7 +111,7 @@ export function checkSessionFile(file: string): void {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new LabError('NOT_FOUND', `${file}: no such session file`);
     fail(file, `cannot be read (${(e as Error).message})`);
   }
-  if (!st.isFile()) fail(file, `is ${kindOf(st)}, not a session file`);
+  if (!st.isFile()) fail(file, `is ${fileKind(st)}, not a session file`);
   const head = Buffer.alloc(16);
   let n = 0;
   try {
