@@ -8,9 +8,7 @@ import { afterAll, expect, test } from 'vitest';
 import { Engine } from '../engine/engine';
 import { EXIT_TARGET_NOT_MET } from '../api/errors';
 import type { JobProgressEvent } from '../api/domains/runs';
-import type { LoadedCheckpoint } from '../checkpoint/types';
-import type { ModelSource } from '../jobs/models';
-import { makeToyModel } from '../../test/integration/metrics-toy-model';
+import { makeToyModel, toyModelSource } from '../../test/integration/metrics-toy-model';
 import { measureCommand } from './measure';
 import { ESTIMATING_WHY, progressLine } from './progress-line';
 
@@ -31,11 +29,7 @@ test('the line for each basis and for ETAs not known yet', () => {
 
 test('a measure job through the CLI: each line says the basis of the event it shows, the reason for "estimating" once', async () => {
   const model = makeToyModel({ seed: 3, vocab: 20, d: 8, f: 16, layers: 2, gated: true, activation: 'silu' });
-  const tokenizer = { encode: (t: string) => Array.from(t, (ch) => ch.charCodeAt(0) % 20), decode: () => '', vocabSize: 20, source: 'chars' };
-  const src: ModelSource = {
-    loadCheckpoint: async (p) => ({ path: p, format: 'hf', spec: model.spec, weights: new Map(), tokenizer, contentHash: 'x', notices: [] }) as LoadedCheckpoint,
-    openTarget: async (ckpt) => ({ id: ckpt.path, runner: model, downWeights: model.down }),
-  };
+  const src = toyModelSource(model);
   const text = path.join(dir, 'eval.txt');
   fs.writeFileSync(text, 'the quick brown fox jumps over the lazy dog; '.repeat(40));
   const engine = new Engine({ paths: { userData: path.join(dir, 'ud'), cache: path.join(dir, 'cache') }, log: { info() {}, warn() {}, error() {} } });

@@ -11,12 +11,10 @@ import { afterAll, expect, test, vi } from 'vitest';
 import { Engine } from '../../main/engine/engine';
 import { LabError } from '../../main/api/errors';
 import type { JobFinishedEvent } from '../../main/api/domains/runs';
-import type { LoadedCheckpoint } from '../../main/checkpoint/types';
-import type { ModelSource } from '../../main/jobs/models';
 import type { SessionStore } from '../../main/store/session';
 import { commands } from '../../main/cli/commands';
 import { main } from '../../main/cli/index';
-import { makeToyModel } from './metrics-toy-model';
+import { makeToyModel, toyModelSource } from './metrics-toy-model';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-disk-full-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -40,11 +38,7 @@ test('the disk fills while a run saves a step: SESSION_ERROR naming the session 
   const full = sqliteFull();
   expect((full as { code?: string }).code).toMatch(/^SQLITE_FULL/);
   const model = makeToyModel({ seed: 5, vocab: 20, d: 8, f: 16, layers: 2, gated: true, activation: 'silu' });
-  const tokenizer = { encode: (t: string) => Array.from(t, (ch) => ch.charCodeAt(0) % 20), decode: () => '', vocabSize: 20, source: 'chars' };
-  const src: ModelSource = {
-    loadCheckpoint: async (p) => ({ path: p, format: 'hf', spec: model.spec, weights: new Map(), tokenizer, contentHash: 'x', notices: [] }) as LoadedCheckpoint,
-    openTarget: async (ckpt) => ({ id: ckpt.path, runner: model, downWeights: model.down }),
-  };
+  const src = toyModelSource(model);
   const text = path.join(dir, 'eval.txt');
   fs.writeFileSync(text, 'the quick brown fox jumps over the lazy dog; '.repeat(8));
   const config = { kind: 'measure' as const, checkpoint: '/models/toy', data: text, p: 5, tokens: 96, seqLen: 12, batch: 4 };

@@ -4,7 +4,8 @@
  * embeddings, a stand-in for attention), L FFN layers (gated or not, any activation), tied logits.
  * Computed in float64 from plain loops; no caching, no cleverness.
  */
-import type { ActivationName, ModelSpec } from '../../main/checkpoint/types';
+import type { ActivationName, LoadedCheckpoint, ModelSpec } from '../../main/checkpoint/types';
+import type { ModelSource } from '../../main/jobs/models';
 import type { ForwardRequest, ForwardResult, MaskMode, ModelRunner } from '../../main/inference/runner-types';
 import { mulberry32 } from '../../main/base/rng';
 
@@ -223,4 +224,16 @@ export function makeToyModel(cfg: ToyConfig): ToyModel {
     },
   };
   return model;
+}
+
+/**
+ * A job's model source serving toy model `model` (vocabulary 20) for any checkpoint path, with a tokenizer of one token
+ * per character (its code mod 20): for tests that run a whole job through the engine (runs.models).
+ */
+export function toyModelSource(model: ToyModel): ModelSource {
+  const tokenizer = { encode: (t: string) => Array.from(t, (ch) => ch.charCodeAt(0) % 20), decode: () => '', vocabSize: 20, source: 'chars' };
+  return {
+    loadCheckpoint: async (p) => ({ path: p, format: 'hf', spec: model.spec, weights: new Map(), tokenizer, contentHash: 'x', notices: [] }) as LoadedCheckpoint,
+    openTarget: async (ckpt) => ({ id: ckpt.path, runner: model, downWeights: model.down }),
+  };
 }
