@@ -23,7 +23,7 @@ import type { StreamStats } from './streamed';
 import { batchStream } from '../metrics/data';
 import { measureOnRunner } from '../metrics/testing/measure';
 import { mulberry32 } from '../base/rng';
-import { maxAbs } from './testing';
+import { maxAbs, runOnce } from './testing';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-streamed-inputs-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -44,14 +44,6 @@ describe('search blocks fed their weights as inputs = the whole search graph', (
     const ids = new ort.Tensor('int64', BigInt64Array.from({ length: B * S }, () => BigInt(Math.floor(r() * 256))), [B, S]);
     const cs = [0.2, 0.05];
     const J = cs.length;
-    const run = async (bytes: Uint8Array, feeds: Record<string, ort.Tensor>) => {
-      const sess = await ort.InferenceSession.create(bytes);
-      try {
-        return await sess.run(feeds);
-      } finally {
-        await sess.release();
-      }
-    };
     const base = (Lb: number) => ({
       input_ids: ids,
       c: new ort.Tensor('float32', Float32Array.from(cs), [J]),
@@ -62,8 +54,8 @@ describe('search blocks fed their weights as inputs = the whole search graph', (
     const weights = new BlockWeights(ckpt, { dtype: 'float32', halfWeights: false });
     try {
       const o = { dtype: 'float32' as const, maxSeq: S, colNorms: runner.colNorms, layerGroup: 1, ...(gpuForm ? { fused: true, productTransB: true } : {}) };
-      const want = await run(buildSearchGraph(ckpt, o), base(L));
-      const embed = await run(buildSearchEndGraph(ckpt, { ...o, end: 'embed' }), { input_ids: ids });
+      const want = await runOnce(buildSearchGraph(ckpt, o), base(L));
+      const embed = await runOnce(buildSearchEndGraph(ckpt, { ...o, end: 'embed' }), { input_ids: ids });
       for (const k of [1, 2, 3]) {
         const graphOf = (from: number, to: number) => buildSearchGraph(ckpt, { ...o, layers: [from, to], weightInputs: true });
         // no weight in the graph: blocks of the same layer count are the same bytes
@@ -76,12 +68,12 @@ describe('search blocks fed their weights as inputs = the whole search graph', (
           const norms = new Float32Array((to - from) * ckpt.spec.intermediateSize);
           for (let l = from; l < to; l++) norms.set(runner.colNorms[l], (l - from) * ckpt.spec.intermediateSize);
           const feeds = { ...base(to - from), hidden_in: dense, sparse_in: sparse, col_norms: new ort.Tensor('float32', norms, [to - from, ckpt.spec.intermediateSize]), ...(await weights.get(from, to)) };
-          const out = await run(graphOf(from, to), feeds);
+          const out = await runOnce(graphOf(from, to), feeds);
           expect(out.nll).toBeUndefined();
           [dense, sparse] = [out.hidden_out, out.sparse_out];
           got.push(out);
         }
-        const head = await run(buildSearchEndGraph(ckpt, { ...o, end: 'head' }), { input_ids: ids, hidden_in: sparse });
+        const head = await runOnce(buildSearchEndGraph(ckpt, { ...o, end: 'head' }), { input_ids: ids, hidden_in: sparse });
         const cat = (name: string) => got.flatMap((x) => Array.from(x[name].data as ArrayLike<number | bigint | boolean>, Number));
         for (const name of ['eps', 'clamped_low', 'grid_start', 'grid_end', 'neuron_counts', 'active_counts']) expect(cat(name), `${name} k=${k}`).toEqual(Array.from(want[name].data as ArrayLike<number | boolean>, Number));
         for (const name of ['eval_mid', 'eval_cett', 'eval_t', 'lo_final']) {
@@ -114,28 +106,20 @@ test('fp16 graph over an fp32 checkpoint (the tensors converted as the build con
     const k = 2;
     const ids = new ort.Tensor('int64', BigInt64Array.from({ length: B * S }, (_, i) => BigInt((i * 37) % 256)), [B, S]);
     const base = { input_ids: ids, c: new ort.Tensor('float32', Float32Array.from([0.1]), [1]), lo: new ort.Tensor('int64', new BigInt64Array(k), [1, k]), hi: new ort.Tensor('int64', new BigInt64Array(k).fill(65535n), [1, k]), iters: new ort.Tensor('int64', new BigInt64Array([16n]), []) };
-    const run = async (bytes: Uint8Array, feeds: Record<string, ort.Tensor>) => {
-      const sess = await ort.InferenceSession.create(bytes);
-      try {
-        return await sess.run(feeds);
-      } finally {
-        await sess.release();
-      }
-    };
     const o = { dtype: 'float16' as const, maxSeq: S, colNorms: runner.colNorms, layerGroup: 1 };
     // blocks with their weights as initializers (a session per block)
-    const a = await run(buildSearchGraph(ckpt, { ...o, layers: [0, k] }), base);
-    const b = await run(buildSearchGraph(ckpt, { ...o, layers: [k, L] }), { ...base, hidden_in: a.hidden_out, sparse_in: a.sparse_out });
+    const a = await runOnce(buildSearchGraph(ckpt, { ...o, layers: [0, k] }), base);
+    const b = await runOnce(buildSearchGraph(ckpt, { ...o, layers: [k, L] }), { ...base, hidden_in: a.hidden_out, sparse_in: a.sparse_out });
     // the same blocks fed as inputs, between the two ends
-    const e = await run(buildSearchEndGraph(ckpt, { ...o, end: 'embed' }), { input_ids: ids });
+    const e = await runOnce(buildSearchEndGraph(ckpt, { ...o, end: 'embed' }), { input_ids: ids });
     expect(e.hidden_out.type).toBe('float16');
     const graph = buildSearchGraph(ckpt, { ...o, layers: [0, k], weightInputs: true });
     const norms = (from: number) => new ort.Tensor('float32', Float32Array.from(runner.colNorms.slice(from, from + k).flatMap((n) => Array.from(n))), [k, ckpt.spec.intermediateSize]);
-    const x = await run(graph, { ...base, hidden_in: e.hidden_out, sparse_in: e.hidden_out, col_norms: norms(0), ...(await weights.get(0, k)) });
+    const x = await runOnce(graph, { ...base, hidden_in: e.hidden_out, sparse_in: e.hidden_out, col_norms: norms(0), ...(await weights.get(0, k)) });
     const w1 = await weights.get(k, L);
     expect(Object.values(w1).every((t) => t.type === 'float16')).toBe(true);
-    const y = await run(graph, { ...base, hidden_in: x.hidden_out, sparse_in: x.sparse_out, col_norms: norms(k), ...w1 });
-    const h = await run(buildSearchEndGraph(ckpt, { ...o, end: 'head' }), { input_ids: ids, hidden_in: y.sparse_out });
+    const y = await runOnce(graph, { ...base, hidden_in: x.hidden_out, sparse_in: x.sparse_out, col_norms: norms(k), ...w1 });
+    const h = await runOnce(buildSearchEndGraph(ckpt, { ...o, end: 'head' }), { input_ids: ids, hidden_in: y.sparse_out });
     for (const [p, q] of [[a, x], [b, y]]) for (const name of ['eps', 'eval_cett', 'lo_final', 'active_counts']) expect(Array.from(q[name].data as ArrayLike<number | bigint>, Number)).toEqual(Array.from(p[name].data as ArrayLike<number | bigint>, Number));
     // the head's NLL: within fp16 rounding of the residual stream. The CPU has no fp16 Add: onnxruntime runs it in
     // fp32 and, inside one graph, hands the unrounded sum to the final norm; across graphs the stream is fp16 (as

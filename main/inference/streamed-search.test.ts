@@ -20,7 +20,7 @@ import { buildSearchGraph, searchLayerGroup, type SearchTuning } from '../graph/
 import { batchStream } from '../metrics/data';
 import { measureOnRunner } from '../metrics/testing/measure';
 import { mulberry32 } from '../base/rng';
-import { maxAbs } from './testing';
+import { maxAbs, runOnce } from './testing';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-streamed-search-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -37,14 +37,6 @@ describe('search graph over blocks of layers = the whole search graph', () => {
     const ids = BigInt64Array.from({ length: B * S }, () => BigInt(Math.floor(r() * 256)));
     const cs = [0.2, 0.05];
     const J = cs.length;
-    const run = async (bytes: Uint8Array, feeds: Record<string, ort.Tensor>) => {
-      const sess = await ort.InferenceSession.create(bytes);
-      try {
-        return await sess.run(feeds);
-      } finally {
-        await sess.release();
-      }
-    };
     const base = (Lb: number) => ({
       input_ids: new ort.Tensor('int64', ids, [B, S]),
       c: new ort.Tensor('float32', Float32Array.from(cs), [J]),
@@ -59,7 +51,7 @@ describe('search graph over blocks of layers = the whole search graph', () => {
         // one layer per group on both sides: bit for bit. (The group size itself can move a CETT value by an ulp on the
         // CPU — a batched product of another shape — which the runner test below covers: same thresholds.)
         const o = { dtype: 'float32' as const, maxSeq: S, colNorms: runner.colNorms, fused, layerGroup: 1, ...(tuning ? { tuning } : {}) };
-        const want = await run(buildSearchGraph(ckpt, o), base(L));
+        const want = await runOnce(buildSearchGraph(ckpt, o), base(L));
         const got: Record<string, ort.Tensor>[] = [];
         let dense: ort.Tensor | undefined;
         let sparse: ort.Tensor | undefined;
@@ -67,7 +59,7 @@ describe('search graph over blocks of layers = the whole search graph', () => {
           const to = Math.min(L, from + k);
           const feeds: Record<string, ort.Tensor> = base(to - from);
           if (from > 0) Object.assign(feeds, { hidden_in: dense!, sparse_in: sparse! });
-          const out = await run(buildSearchGraph(ckpt, { ...o, layers: [from, to] }), feeds);
+          const out = await runOnce(buildSearchGraph(ckpt, { ...o, layers: [from, to] }), feeds);
           if (to < L) {
             expect(out.nll).toBeUndefined();
             [dense, sparse] = [out.hidden_out, out.sparse_out];

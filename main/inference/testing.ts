@@ -1,7 +1,8 @@
 /**
  * Helpers the runner and graph tests share (one copy each): the largest elementwise difference of two arrays, and
- * the mask modes a runner is compared in.
+ * the mask modes a runner is compared in, one run of a graph's bytes in a session of its own.
  */
+import * as ort from 'onnxruntime-node';
 import type { MaskMode } from './runner-types';
 
 /** max |a_i − b_i|; arrays of different lengths are an error (a comparison of nothing must not pass) */
@@ -23,4 +24,14 @@ export function everyMaskMode(F: number, colNorms: Float32Array[], tauScale: num
     { kind: 'topk-batch', fraction: 0.3 },
     { kind: 'cett', tau: colNorms.map((c) => c.map((x) => tauScale / x)) },
   ];
+}
+
+/** runs a graph's bytes once in a session of its own (CPU), releasing it after */
+export async function runOnce(bytes: Uint8Array, feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.OnnxValueMapType> {
+  const sess = await ort.InferenceSession.create(bytes);
+  try {
+    return await sess.run(feeds);
+  } finally {
+    await sess.release();
+  }
 }
