@@ -16,7 +16,7 @@ import { deferredTokenizer, loadTokenizer, type TokenizerFacts } from './tokeniz
 import { hashFiles } from './hash';
 import { countNonFiniteF32 } from './finite';
 import type { Family, LoadedCheckpoint, ModelSpec, StorageDType, WeightTensor } from './types';
-import { JSON_LIMITS, readJsonFile } from './json-file';
+import { JSON_LIMITS, readCheckpointJson } from './json-file';
 
 function weightSources(dir: string): { tensors: RawTensor[]; files: string[] } {
   const single = path.join(dir, 'model.safetensors');
@@ -100,7 +100,7 @@ function checkFinite(t: WeightTensor, notices: string[], file: string): void {
 export async function loadHfFolder(dir: string, opts: { family?: Family; scanFinite?: boolean; hash?: boolean; tokenizer?: TokenizerFacts | null } = {}): Promise<LoadedCheckpoint> {
   const cfgFile = path.join(dir, 'config.json');
   if (!fs.existsSync(cfgFile)) throw new LabError('BAD_CHECKPOINT', `${dir}: no config.json (not a Hugging Face model folder)`);
-  let raw = readJsonFile(cfgFile, JSON_LIMITS.config, 'not valid JSON') as RawConfig;
+  let raw = readCheckpointJson(cfgFile, JSON_LIMITS.config, 'not valid JSON') as RawConfig;
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new LabError('BAD_CHECKPOINT', `${cfgFile}: not a JSON object`);
   if (raw.text_config && typeof raw.text_config === 'object') raw = { ...(raw.text_config as RawConfig), model_type: (raw.text_config as RawConfig).model_type ?? raw.model_type };
   const cfg = new ConfigReader(raw, cfgFile);

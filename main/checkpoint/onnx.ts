@@ -19,7 +19,7 @@ import { deferredTokenizer, loadTokenizer, type TokenizerFacts } from './tokeniz
 import { hashFiles } from './hash';
 import { checkInterrupted, withoutFiles } from './interrupt';
 import type { ActivationName, Family, LoadedCheckpoint, ModelSpec, StorageDType, WeightTensor } from './types';
-import { JSON_LIMITS, readJsonFile } from './json-file';
+import { JSON_LIMITS, readCheckpointJson } from './json-file';
 
 const bad = (file: string, problem: string) => new LabError('BAD_CHECKPOINT', `${file}: ${problem}`);
 
@@ -421,7 +421,7 @@ export function inspectOnnx(file: string, opts: { family?: Family } = {}): OnnxF
   let spec: ModelSpec;
   const fromGraph = { intermediateSize: facts.intermediateSize, numLayers: facts.layers, gated: facts.gated, dtype: facts.dtype, parameters: facts.parameters, nonEmbeddingParameters: facts.parameters - facts.embedding };
   if (fs.existsSync(cfgFile)) {
-    const raw = readJsonFile(cfgFile, JSON_LIMITS.config, 'not valid JSON') as RawConfig;
+    const raw = readCheckpointJson(cfgFile, JSON_LIMITS.config, 'not valid JSON') as RawConfig;
     const cfg = new ConfigReader(raw, cfgFile);
     const mt = cfg.str('model_type', 'unknown');
     const { adapter, notice } = pickAdapter(mt, cfgFile, [], cfg.has('hidden_size') && cfg.has('intermediate_size'), opts.family);

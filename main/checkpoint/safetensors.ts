@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { LabError } from '../api/errors';
 import type { StorageDType, WeightTensor } from './types';
-import { checkRegularFile, JSON_LIMITS, readJsonFile } from './json-file';
+import { badCheckpoint, JSON_LIMITS, readCheckpointJson } from './json-file';
+import { checkRegularFile } from '../base/regular-file';
 
 const BYTES: Record<string, number> = { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1, F8_E4M3: 1, F8_E5M2: 1, U16: 2, U32: 4, U64: 8 };
 const WEIGHT_DTYPES: Record<string, StorageDType> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
@@ -28,7 +29,7 @@ function bad(file: string, problem: string): LabError {
 }
 
 export function readSafetensorsHeader(file: string): SafetensorsEntry[] {
-  checkRegularFile(file, 'a safetensors file');
+  checkRegularFile(file, 'a safetensors file', badCheckpoint);
   let fd: number;
   try {
     fd = fs.openSync(file, 'r');
@@ -81,7 +82,7 @@ export function readSafetensorsHeader(file: string): SafetensorsEntry[] {
 
 /** Reads a sharded checkpoint's index (`model.safetensors.index.json`) and all its shards' headers. */
 export function readShardedSafetensors(indexFile: string): SafetensorsEntry[] {
-  const idx = (readJsonFile(indexFile, JSON_LIMITS.index, 'cannot read the shard index') ?? {}) as { weight_map?: Record<string, string> };
+  const idx = (readCheckpointJson(indexFile, JSON_LIMITS.index, 'cannot read the shard index') ?? {}) as { weight_map?: Record<string, string> };
   if (!idx.weight_map || typeof idx.weight_map !== 'object') throw bad(indexFile, 'no weight_map');
   const dir = path.dirname(indexFile);
   const shards = new Set(Object.values(idx.weight_map));

@@ -10,10 +10,11 @@ import path from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { LabError } from '../api/errors';
 import type { TextTokenizer } from './types';
-import { checkRegularFile, JSON_LIMITS, readJsonFile } from './json-file';
+import { badCheckpoint, JSON_LIMITS, readCheckpointJson } from './json-file';
+import { checkRegularFile } from '../base/regular-file';
 
 function readJson(file: string): Record<string, unknown> {
-  return readJsonFile(file, JSON_LIMITS.tokenizer, 'cannot read as JSON') as Record<string, unknown>;
+  return readCheckpointJson(file, JSON_LIMITS.tokenizer, 'cannot read as JSON') as Record<string, unknown>;
 }
 
 /** What the engine shows and checks of a tokenizer without loading it (found where it was loaded: the checkpoint reader's worker). */
@@ -138,7 +139,7 @@ export function sentencePiecePieces(bytes: Uint8Array, file: string): string[] {
 }
 
 async function loadSentencePiece(file: string, cfg: Record<string, unknown>): Promise<TextTokenizer> {
-  checkRegularFile(file, 'a SentencePiece model');
+  checkRegularFile(file, 'a SentencePiece model', badCheckpoint);
   const pieces = sentencePiecePieces(fs.readFileSync(file), file);
   if (!pieces.length) throw new LabError('BAD_CHECKPOINT', `${file}: SentencePiece model has no pieces`);
   const proc = new sentencepiece.SentencePieceProcessor();

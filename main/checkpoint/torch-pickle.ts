@@ -10,7 +10,8 @@ import path from 'node:path';
 import { LabError } from '../api/errors';
 import type { RawTensor } from './raw';
 import { readZipDirectory, readZipEntry, storedEntryOffset, type ZipEntry } from './zip';
-import { checkRegularFile, JSON_LIMITS, readJsonFile } from './json-file';
+import { badCheckpoint, JSON_LIMITS, readCheckpointJson } from './json-file';
+import { checkRegularFile } from '../base/regular-file';
 
 const STORAGE_DTYPES: Record<string, { dtype: string; bytes: number }> = {
   FloatStorage: { dtype: 'F32', bytes: 4 },
@@ -412,7 +413,7 @@ export function checkInflatedStorage(entry: { name: string; method: number; size
 
 /** Reads one pytorch_model.bin (zip format) into lazy raw tensors. */
 export function readTorchBin(file: string): RawTensor[] {
-  checkRegularFile(file, 'a PyTorch checkpoint file');
+  checkRegularFile(file, 'a PyTorch checkpoint file', badCheckpoint);
   const head = Buffer.alloc(4);
   const fd = fs.openSync(file, 'r');
   try {
@@ -499,7 +500,7 @@ function isTensor(v: unknown): v is Tensor {
 
 /** pytorch_model.bin.index.json + shards. */
 export function readShardedTorchBin(indexFile: string): { tensors: RawTensor[]; files: string[] } {
-  const idx = readJsonFile(indexFile, JSON_LIMITS.index, 'cannot read the shard index') as { weight_map?: Record<string, unknown> } | null;
+  const idx = readCheckpointJson(indexFile, JSON_LIMITS.index, 'cannot read the shard index') as { weight_map?: Record<string, unknown> } | null;
   if (!idx || typeof idx.weight_map !== 'object' || !idx.weight_map) throw new LabError('BAD_CHECKPOINT', `${indexFile}: no weight_map`);
   const dir = path.dirname(indexFile);
   const tensors: RawTensor[] = [];

@@ -16,7 +16,7 @@ import type { Engine } from '../engine/engine';
 import type { CliCommand } from './commands';
 import { checkpointPosition } from '../checkpoint/series';
 import { inspectCheckpoint } from '../checkpoint/index';
-import { checkRegularFile } from '../checkpoint/json-file';
+import { checkRegularFile } from '../base/regular-file';
 import { ESTIMATE_USAGE, printEstimate } from './estimate';
 
 /** The flags of one measurement that `measure` and `cluster submit` (cluster.ts) both take (parseArgs options). */
@@ -264,7 +264,7 @@ export function resolveSeries(args: string[], tokensPerStep?: number): { path: s
     return subs.map((n) => ({ path: path.join(src, n), tokensSeen: tokensOf(path.join(src, n), tokensPerStep) }));
   }
   // a list file: a FIFO blocked the read for ever, a device never ended it, a huge file was read whole
-  const st = checkRegularFile(src, 'a folder of checkpoints or a list file', 'BAD_DATA');
+  const st = checkRegularFile(src, 'a folder of checkpoints or a list file', (m) => new LabError('BAD_DATA', m));
   if (st.size > LIST_FILE_LIMIT) throw new LabError('BAD_DATA', `${src}: ${st.size} bytes: not a list of checkpoints (one "path[,tokens seen]" per line; limit ${LIST_FILE_LIMIT} bytes)`);
   const base = path.dirname(src);
   return fs

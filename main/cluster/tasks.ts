@@ -8,7 +8,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { LabError } from '../api/errors';
 import type { TaskSpec } from './manifest';
-import { checkRegularFile } from '../checkpoint/json-file';
+import { readJsonFile } from '../base/regular-file';
 
 export interface SeriesPoint {
   path: string;
@@ -75,15 +75,8 @@ export const sweepSpecSchema = z
 export type SweepSpec = z.infer<typeof sweepSpecSchema>;
 
 export function readSweepSpec(file: string): SweepSpec {
-  // a named pipe blocked the read for ever, a device never ended it
-  const st = checkRegularFile(file, 'a sweep spec file', 'BAD_DATA');
-  if (st.size > 16 * 2 ** 20) throw new LabError('BAD_DATA', `${file}: ${st.size} bytes: not a sweep spec (a small JSON object)`);
-  let json: unknown;
-  try {
-    json = JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new LabError('BAD_DATA', `${file}: not a readable JSON sweep spec (${(e as Error).message})`);
-  }
+  // a named pipe blocked the read for ever, a device never ended it, a huge file was read whole: the one JSON reader
+  const json = readJsonFile(file, { limit: 16 * 2 ** 20, what: 'a sweep spec (a small JSON object)', invalid: 'not a readable JSON sweep spec', file: 'a sweep spec file' }, (m) => new LabError('BAD_DATA', m));
   const r = sweepSpecSchema.safeParse(json);
   if (!r.success) throw new LabError('BAD_DATA', `${file}: not a sweep spec (${r.error.issues[0].path.join('.') || 'top level'}: ${r.error.issues[0].message})`);
   return r.data;

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { LabError } from '../api/errors';
 import { inspectCheckpoint } from '../checkpoint/index';
-import { checkRegularFile } from '../checkpoint/json-file';
+import { checkRegularFile } from '../base/regular-file';
 
 import { fileHashAsync, type InputRef, type RunInputs } from '../base/file-hash';
 
@@ -45,7 +45,7 @@ export function requireInputs(config: unknown, opts: { checkpoints?: boolean } =
   if (p.data && !fs.existsSync(p.data)) throw new LabError('NOT_FOUND', `evaluation text ${p.data}: no such file`);
   // a FIFO would block the hash's read (and a device never end it) before the job could say anything; a folder is
   // named by the text's reader (main/metrics/data.ts)
-  if (p.data && !fs.statSync(p.data).isDirectory()) checkRegularFile(p.data, 'a text file (the evaluation text)', 'BAD_DATA');
+  if (p.data && !fs.statSync(p.data).isDirectory()) checkRegularFile(p.data, 'a text file (the evaluation text)', (m) => new LabError('BAD_DATA', m));
 }
 
 export async function hashInputs(config: unknown, signal?: AbortSignal): Promise<RunInputs> {

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { LabError } from '../api/errors';
-import { fileKind } from '../checkpoint/json-file';
+import { fileKind } from '../base/regular-file';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema';
 import { sessionWriteError } from './lock';
 
