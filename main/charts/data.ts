@@ -7,6 +7,7 @@ import { LabError } from '../api/errors';
 import type { ChartKind, ChartOptions, PlotData, PlotPoint, PlotSeries, SeriesPointsLine } from '../api/domains/charts';
 import type { ChartSource, SourceCheckpoint, SourceFit, SourceRun, SourceWidthDepthFit } from './source';
 import { evalFit, fitDerivative, sampleRange } from './curves';
+import { methodFamily, runMethodText } from '../../common/run-label';
 
 /** Fits a series when the session has no stored fit (main/laws); points: D in billions, A a fraction. */
 export type SeriesFitter = (series: string, points: { D: number; A: number }[], activation?: string) => SourceFit | undefined;
@@ -22,23 +23,10 @@ const usable = (r: SourceRun) => !FAILED.has(r.status.toLowerCase());
 const pct = (x: number) => x * 100;
 const B = 1e9;
 
-const METHOD_LABEL: Record<string, string> = { 'cett-ppl': 'CETT', cett: 'CETT', topk: 'Top-k', 'topk-batch': 'Top-k', 'topk-token': 'Top-k (per token)', fat: 'FAT-ε', relu: 'ReLU' };
-const methodLabel = (m: string) => METHOD_LABEL[m] ?? m;
-
-/**
- * A run's method as the rest of the app names it (the runs table, the run page, the paper): 'CETT-PPL-1%', 'CETT 0.07373'
- * (a fixed CETT: a series checkpoint measured with its series' CETT, a sweep point), 'FAT-ε 0.01', 'ReLU'. It said
- * 'CETT p=1%' and 'CETT CETT=0.07373'.
- */
-function methodText(r: SourceRun): string {
-  if (r.method === 'cett-ppl' && r.p !== undefined) return `CETT-PPL-${r.p}%`;
-  if (r.cett !== undefined) return `${methodLabel(r.method)}${r.method === 'cett' || r.method === 'cett-ppl' ? ' ' : ' CETT='}${+r.cett.toPrecision(4)}`;
-  return `${methodLabel(r.method)}${r.param !== undefined ? ` ${r.param}` : ''}`;
-}
-
+/** checkpoint · method as the runs table names it (common/run-label.ts) · run id */
 function runLabel(r: SourceRun, c?: SourceCheckpoint): string {
   // a p% target no CETT met is said wherever the run is named (tooltips, captions, legends), never shown as met
-  return `${c?.name ?? r.checkpointId} · ${methodText(r)}${r.targetNotMet ? ' (target not met)' : ''} · run ${r.id}`;
+  return `${c?.name ?? r.checkpointId} · ${runMethodText(r)}${r.targetNotMet ? ' (target not met)' : ''} · run ${r.id}`;
 }
 
 class Ctx {
@@ -121,7 +109,7 @@ class Ctx {
     if (!chosen) return out;
     for (const r of chosen[1]) if (!out.has(r.checkpointId) || later(r, out.get(r.checkpointId)!)) out.set(r.checkpointId, r);
     const left = cand.filter((r) => ![...out.values()].includes(r)).length;
-    const what = (r: SourceRun) => `${methodText(r)}${r.method === 'cett-ppl' && r.p !== undefined && r.cett !== undefined ? ` (CETT ${+r.cett.toPrecision(4)})` : ''}${r.tokens !== undefined ? `, ${r.tokens} tokens` : ''}`;
+    const what = (r: SourceRun) => `${runMethodText(r)}${r.method === 'cett-ppl' && r.p !== undefined && r.cett !== undefined ? ` (CETT ${+r.cett.toPrecision(4)})` : ''}${r.tokens !== undefined ? `, ${r.tokens} tokens` : ''}`;
     const par = parent(chosen[1]);
     if (par) {
       this.usedLabels.set(par.id, `series ${series} · measure-series ${what({ ...par, method: 'cett-ppl', tokens: par.tokens ?? chosen[1][0].tokens })} · run ${par.id}`);
@@ -483,7 +471,7 @@ function pareto(x: Ctx, o: ChartOptions): PlotData {
   const groups = new Map<string, { key: string; ckpt: string; tokens?: number; rs: SourceRun[] }>();
   for (const r of runs) {
     const c = x.ckpts.get(r.checkpointId);
-    const key = `${c?.name ?? r.checkpointId} · ${methodLabel(r.method)}`;
+    const key = `${c?.name ?? r.checkpointId} · ${methodFamily(r.method)}`;
     if (!x.picked(key, r.checkpointId, c?.name, c?.series, r.method)) continue;
     const k = `${key}\u0000${r.tokens ?? ''}`;
     const grp = groups.get(k) ?? groups.set(k, { key, ckpt: r.checkpointId, tokens: r.tokens, rs: [] }).get(k)!;

@@ -11,7 +11,7 @@ import type { PlotData } from '../api/domains/charts';
 import type { RunProvenance } from '../api/domains/sessions';
 import { openToRead, runContentHash, type SessionStore } from '../store/index';
 import { buildChartConfig } from '../charts/spec';
-import { methodName } from '../../common/run-label';
+import { runMethodText } from '../../common/run-label';
 
 const numArray = (v: unknown): number[] | null => (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'number' && Number.isFinite(x)) ? (v as number[]) : null);
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
@@ -51,7 +51,7 @@ export function compareOne(s: SessionStore, isOpen: boolean, id: string): Compar
     sessionName: s.name,
     sessionOpen: isOpen,
     run,
-    label: `${s.name} · ${run.label || `${run.checkpoint ?? ckName ?? run.id} · ${methodName({ method: run.method, p: run.p ?? undefined, param: run.param ?? undefined })}`}`,
+    label: `${s.name} · ${run.label || `${run.checkpoint ?? ckName ?? run.id} · ${runMethodText(run)}`}`,
     tokens: num(res.tokens) ?? num(cfg.tokens) ?? ds?.tokens ?? null,
     seqLen: num(cfg.seqLen) ?? ds?.seqLen ?? null,
     batch: num(cfg.batch),

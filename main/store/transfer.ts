@@ -6,7 +6,7 @@ import path from 'node:path';
 import { LabError } from '../api/errors';
 import { SessionStore } from './session';
 import type { ImportedRun, ImportReport } from '../api/domains/sessions';
-import { methodName } from '../../common/run-label';
+import { runMethodText } from '../../common/run-label';
 import { writeFileAtomic } from '../base/atomic-write';
 
 /** JSON with object keys sorted at every level: the same content gives the same text. */
@@ -107,7 +107,7 @@ export function importRuns(into: SessionStore, fromFile: string): ImportReport {
         // hashed only when something here could be the same run (its id, or a run alike): a new run is copied unhashed
         let hash: string | undefined;
         const theirs = () => (hash ??= runContentHash(from, r.id));
-        const label = r.label || `${r.checkpoint ?? r.id} · ${methodName({ method: r.method, p: r.p ?? undefined, param: r.param ?? undefined })}`;
+        const label = r.label || `${r.checkpoint ?? r.id} · ${runMethodText(r)}`;
         const ckHere = r.checkpointId != null ? (ckMap.get(r.checkpointId) ?? null) : null;
         const same = into.hasRun(r.id) && hashHere(r.id) === theirs() ? r.id : (alike.all(r.kind, r.method, ckHere, r.p, r.param) as { id: string }[]).map((x) => x.id).find((id) => id !== r.id && hashHere(id) === theirs());
         if (same) {

@@ -1,6 +1,6 @@
 /** Sorting of the session browser's runs table (SessionRun rows of the sessions domain). */
 import type { SessionRun } from '../../main/api/contract';
-import { sweepName } from '../../common/run-label';
+import { runMethodText, sweepName } from '../../common/run-label';
 
 export type SortKey = 'checkpoint' | 'series' | 'method' | 'status' | 'activationRatio' | 'pplRatio' | 'createdAt' | 'tokensTrained';
 
@@ -10,8 +10,6 @@ export function sortValue(r: SessionRun, k: SortKey): string | number {
   if (v === null || v === undefined) return k === 'activationRatio' || k === 'pplRatio' || k === 'tokensTrained' ? Infinity : '';
   return v;
 }
-
-const BASELINE: Record<string, string> = { cett: 'CETT', fat: 'FAT-ε', relu: 'ReLU', 'topk-token': 'Top-k (token)', 'topk-batch': 'Top-k (batch)' };
 
 /**
  * The method column. A sweep is named by what it varies, with its point count and values ('CETT sweep ×5 (0.01, 0.05,
@@ -26,16 +24,14 @@ export function methodLabel(
   overP = false,
   seriesPoints = 0,
 ): string {
-  const base = BASELINE[r.method] ?? r.method;
   if (r.sweep?.values.length) return sweepName(r.method, r.sweep.over, r.sweep.values.length, r.sweep.values);
   if (sweepPoints > 0) return sweepName(r.method, overP ? 'p' : 'param', sweepPoints);
   // a training series' run (measure-series): its checkpoints are its children, measured with the one CETT it found
   if (seriesPoints > 0) return `${r.method === 'cett-ppl' && r.p !== null && r.p !== undefined ? `CETT-PPL-${r.p}% ` : ''}series ×${seriesPoints}`;
   // a cett-ppl row without p is a sweep whose points are not recorded yet (it is running, or failed)
-  if (r.method === 'cett-ppl') return r.p === null || r.p === undefined ? 'sweep (no points yet)' : `CETT-PPL-${r.p}%`;
-  if (r.param !== null && r.param !== undefined) return `${base} ${r.param}`;
-  // a fixed CETT without a swept value (a series checkpoint, measured with its series' CETT): the value, not a bare 'CETT'
-  return r.method === 'cett' && typeof r.cett === 'number' ? `${base} ${+r.cett.toPrecision(4)}` : base;
+  if (r.method === 'cett-ppl' && (r.p === null || r.p === undefined)) return 'sweep (no points yet)';
+  // one run (a fixed CETT without a swept value, a series checkpoint measured with its series' CETT: 'CETT 0.07373')
+  return runMethodText(r);
 }
 
 /** Child rows of one kind per parent run id. */
