@@ -69,6 +69,14 @@ export interface GraphOptions {
    * neuron_counts cover the block's layers. The layers compute exactly as in the whole graph.
    */
   layers?: [number, number];
+  /**
+   * A streamed forward block fed its weights as inputs (issue 15, main/inference/streamed.ts): the block's layer tensors
+   * are graph inputs `w.l{i}.…` (weightInputName: i counts from the block's first layer; the dtype and layout the
+   * initializers would have), `hidden_in` is always an input and `hidden_out` always an output (no head: the embedding
+   * and the head are the search's end graphs, buildSearchEndGraph), tau is [to−from, F] and the captured activations
+   * are `act.{l−from}`: every block of the same layer count builds the same graph, one session serves them all.
+   */
+  weightInputs?: boolean;
 }
 
 
@@ -610,17 +618,20 @@ export function makeDecoder(
 }
 
 function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: GraphOptions): Uint8Array {
-  const dec = makeDecoder(g, ckpt, o);
-  const { T } = dec;
   const s = ckpt.spec;
-  const F32 = DT.FLOAT;
   const { intermediateSize: F, numLayers: L, vocabSize: V } = s;
   const [from, to] = o.layers ?? [0, L];
-  if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from < to && to <= L) || (o.plain && o.layers))
+  if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from < to && to <= L) || (o.plain && (o.layers || o.weightInputs)))
     throw new LabError('BAD_REQUEST', `graph layers [${from}, ${to}) must be a non-empty range inside [0, ${L}) (not for plain graphs)`);
+  // weights as inputs: layer l of the block is its (l − from)-th everywhere a name or index says which
+  const wi = !!o.weightInputs;
+  const rel = (l: number) => (wi ? l - from : l);
+  const dec = makeDecoder(g, ckpt, { ...o, weightInputs: wi ? { from } : undefined });
+  const { T } = dec;
+  const F32 = DT.FLOAT;
   const ids = g.input('input_ids', DT.INT64, ['B', 'S']);
-  const hiddenIn = from > 0 ? g.input('hidden_in', T, ['B', 'S', s.hiddenSize]) : undefined;
-  const maskIn = o.plain ? {} : declareMaskInputs(g, o.mode, L, F);
+  const hiddenIn = from > 0 || wi ? g.input('hidden_in', T, ['B', 'S', s.hiddenSize]) : undefined;
+  const maskIn = o.plain ? {} : declareMaskInputs(g, o.mode, wi ? to - from : L, F);
   const zeroT = g.init('zero_t', T, [], T === F32 ? new Float32Array([0]) : new Uint16Array([f32ToF16(0)]));
   const axisLast = g.i64('axis_last', [-1]);
   const zero1 = g.i64('c0_counts', [0]);
@@ -634,17 +645,17 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: GraphOptions): Ui
     (l, sAct, a) => {
       let aMasked = a;
       if (!o.plain) {
-        const keep = keepMask(g, o.mode, l, sAct, a, maskIn, T);
+        const keep = keepMask(g, o.mode, rel(l), sAct, a, maskIn, T);
         if (o.mode !== 'dense') aMasked = g.op('Where', [keep, a, zeroT]);
         const keepF = g.op('Cast', [keep], { to: F32 });
         counts.push(g.op('Unsqueeze', [g.op('ReduceSum', [keepF, axisLast], { keepdims: 0 }), zero1]));
         neuronCounts.push(g.op('Unsqueeze', [g.op('ReduceSum', [keepF, axes01], { keepdims: 0 }), zero1]));
       }
-      if (o.capture) captured.push(g.op('Reshape', [dec.toF(a), flatF], {}, `act.${l}`));
+      if (o.capture) captured.push(g.op('Reshape', [dec.toF(a), flatF], {}, `act.${rel(l)}`));
       return aMasked;
     },
     true,
-    { from, to, hidden: hiddenIn },
+    { from, to, hidden: hiddenIn, open: wi },
   );
   if (o.plain) {
     // un-instrumented export (an optimum-like decoder: input_ids → logits), for ONNX-input tests and interop
@@ -652,7 +663,7 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: GraphOptions): Ui
     g.output('logits', F32, ['B', 'S', V]);
     return g.build();
   }
-  if (to < L) {
+  if (to < L || wi) {
     g.op('Identity', [streamed.hidden!], {}, 'hidden_out');
     g.output('hidden_out', T, ['B', 'S', s.hiddenSize]);
   } else {

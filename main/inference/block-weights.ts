@@ -48,6 +48,12 @@ export class BlockWeights {
     this.plan = planWeights(ckpt, o).tensors;
   }
 
+  /** whether every layer tensor of graphs with these options can be fed (fp32 or fp16: onnxruntime-node has no bfloat16 input) */
+  static feedable(ckpt: LoadedCheckpoint, o: { dtype: GraphDType; halfWeights: boolean }): boolean {
+    for (const p of planWeights(ckpt, o).tensors.values()) if (p.name.startsWith('layers.') && p.elem !== DT.FLOAT && p.elem !== DT.FLOAT16) return false;
+    return true;
+  }
+
   /** the weight feeds of layers [from, to) (waits for their reads; the prefetched block's when it is this one) */
   async get(from: number, to: number): Promise<Feeds> {
     const key = `${from}:${to}`;

@@ -49,9 +49,11 @@ describe('planExecution', () => {
     const card = planExecution(fp16Input(llama7b, 23.5 * GiB));
     expect(card.residentBlocks).toBe(card.blocks.length);
     expect(card.reason).toMatch(/all resident/);
-    const capped = planExecution(fp16Input(llama7b, 139 * GiB, { capBytes: 16 * GiB }));
+    const capped = planExecution(fp16Input(llama7b, 139 * GiB, { capBytes: 16 * GiB, pagedWeights: 'sessions' }));
     expect(capped.residentBlocks).toBeLessThan(capped.blocks.length);
     expect(capped.reason).toMatch(/paged in/);
+    // …or, where paged, fed as inputs to one session per block shape (streamed-forward-inputs.test.ts)
+    expect(planExecution(fp16Input(llama7b, 139 * GiB, { capBytes: 16 * GiB })).weightInputs).toBe(true);
   });
   test('the whole path counts two sessions of weights: 7B fp16 with 20 GiB free streams', () => {
     const p = planExecution(fp16Input(llama7b, 20 * GiB + CUDA_RESERVE));

@@ -387,6 +387,34 @@ export function planExecution(p: PlanInput): ExecutionPlan {
     chunkSeqs = Math.max(1, chunkFor(budgetS - 2 * biggest, 2 * actBlock) || chunkFor(budgetS - biggest - nextWeights, actBlock));
     residentBlocks = Math.max(1, Math.min(blocks.length - 1, Math.floor((budgetS - nextWeights) / (biggest + chunkSeqs * actBlock))));
   }
+  // paged blocks fed their weights as inputs instead (one session per block shape), where asked or estimated faster
+  const pw = p.pagedWeights ?? 'auto';
+  const inputs = pw === 'inputs' || (!allResident && pw === 'auto') ? planForwardInputs(p, budgetS, p.blockLayers) : undefined;
+  if (inputs) {
+    const mean = (bs: [number, number][]) => bs.reduce((a, [x, y]) => a + p.layerBytes.slice(x, y).reduce((u, v) => u + v, 0), 0) / bs.length;
+    const ses = pagedStepSeconds(blocks.length - residentBlocks, mean(blocks), overlap);
+    const inp = inputsStepSeconds(inputs.blocks.length * Math.ceil(p.batchSeqs / inputs.chunkSeqs), mean(inputs.blocks), p.provider);
+    if (pw === 'inputs' || inp < ses) {
+      const k2 = inputs.blocks[0][1];
+      return {
+        ...base,
+        mode: 'streamed',
+        blocks: inputs.blocks,
+        residentBlocks: inputs.shapes,
+        chunkSeqs: inputs.chunkSeqs,
+        weightInputs: true,
+        peakBytes: inputs.peakBytes + searchRoom,
+        ...(p.provider !== 'cpu' && !search ? { curvesOnDevice } : {}),
+        ...(search ? { search } : {}),
+        reason:
+          (want === 'streamed' || p.blockLayers
+            ? `streamed in ${inputs.blocks.length} block(s) of ${k2} layer(s), as asked`
+            : `the whole model needs ${gib(WHOLE_SESSIONS * weightBytes + act(L, true))} (${WHOLE_SESSIONS} sessions of ${gib(weightBytes)} and one sequence's activations), more than ${gib(budget)}: streamed in ${inputs.blocks.length} block(s) of ${k2} layer(s)`) +
+          `, one session per block shape fed each block's weights as inputs${pw === 'inputs' ? ' (as asked)' : ''}, ${inputs.chunkSeqs} sequence(s) per call` +
+          searchReason(search, p.pagedWeights, searchRoom, curvesOnDevice),
+      };
+    }
+  }
   return {
     ...base,
     mode: 'streamed',
@@ -401,12 +429,56 @@ export function planExecution(p: PlanInput): ExecutionPlan {
       (want === 'streamed' || p.blockLayers
         ? `streamed in ${blocks.length} block(s) of ${k} layer(s), as asked${allResident ? '' : `; ${residentBlocks} stay resident, the rest are paged in${overlap ? ' (the next created while one computes)' : ''}`}`
         : `the whole model needs ${gib(WHOLE_SESSIONS * weightBytes + act(L, true))} (${WHOLE_SESSIONS} sessions of ${gib(weightBytes)} and one sequence's activations), more than ${gib(budget)}: streamed in ${blocks.length} block(s) of ${k} layer(s), ${allResident ? 'all resident' : `${residentBlocks} resident, the rest paged in per call${overlap ? ' (the next created while one computes)' : ''}`}`) +
-      (search
-        ? `; the threshold search runs block by block (${search.blocks.length} block(s) of ${search.blocks[0][1]} layer(s), ${search.weightInputs ? `one session per block shape fed each block's weights as inputs${p.pagedWeights === 'inputs' ? ', as asked' : ''}` : `${search.residentBlocks === search.blocks.length ? 'all resident' : `${search.residentBlocks} resident${search.overlap ? ', the next created while one computes' : ''}`}${p.pagedWeights === 'inputs' ? '; its weights as inputs were asked for but do not fit' : ''}`}, ${search.chunkTokens ? `${search.chunkTokens}-token chunks` : 'all tokens at once'}, ${gib(search.peakBytes)})`
-        : searchRoom
-          ? `, ${gib(searchRoom)} kept for the threshold search (${curvesOnDevice ? 'every layer on the device' : 'one layer at a time'})`
-          : ''),
+      (!allResident && pw === 'inputs' ? '; its weights as inputs were asked for but do not fit' : '') +
+      searchReason(search, p.pagedWeights, searchRoom, curvesOnDevice),
   };
+}
+
+/** the plan line's words on the threshold search of a streamed run */
+function searchReason(search: SearchPlan | undefined, pagedWeights: PlanInput['pagedWeights'], searchRoom: number, curvesOnDevice: boolean): string {
+  if (search)
+    return `; the threshold search runs block by block (${search.blocks.length} block(s) of ${search.blocks[0][1]} layer(s), ${search.weightInputs ? `one session per block shape fed each block's weights as inputs${pagedWeights === 'inputs' ? ', as asked' : ''}` : `${search.residentBlocks === search.blocks.length ? 'all resident' : `${search.residentBlocks} resident${search.overlap ? ', the next created while one computes' : ''}`}${pagedWeights === 'inputs' ? '; its weights as inputs were asked for but do not fit' : ''}`}, ${search.chunkTokens ? `${search.chunkTokens}-token chunks` : 'all tokens at once'}, ${gib(search.peakBytes)})`;
+  return searchRoom ? `, ${gib(searchRoom)} kept for the threshold search (${curvesOnDevice ? 'every layer on the device' : 'one layer at a time'})` : '';
+}
+
+/**
+ * The streamed forward with its blocks' weights fed as inputs (ExecutionPlan.weightInputs, streamed.ts): blocks of k
+ * layers, one session per block shape (a shorter last block is a second shape) kept with its arena for a chunk of
+ * sequences, and the embedding and the head in two end sessions. Device bytes: per shape the block's weights (fed: on
+ * a GPU copied into its arena for each call; on the CPU, which reads them in place, the two host buffers of the double
+ * buffer) and a chunk's activations (activationBytesPerToken with capture, CUDA_ARENA_FACTOR on CUDA); the ends' weights
+ * and a chunk's head activations. The fewest chunks per batch (every chunk's call feeds each block's weights again: on
+ * a GPU the weights cross to the device once per chunk), then the fewest calls (blocks × chunks), then the largest
+ * blocks; `forced` fixes the layers per block. undefined when one layer does not fit.
+ */
+export function planForwardInputs(p: PlanInput, budget: number, forced?: number): { blocks: [number, number][]; shapes: number; chunkSeqs: number; peakBytes: number } | undefined {
+  const { spec, seqLen } = p;
+  const L = spec.numLayers;
+  const arena = p.provider === 'cuda' ? CUDA_ARENA_FACTOR : 1;
+  const buffers = p.provider === 'cpu' ? 2 : 1;
+  const per = (layers: number) => arena * seqLen * activationBytesPerToken(spec, { dtype: p.dtype, fused: p.fused, seqLen, layers, capture: true, head: false });
+  // the head end over a chunk of c sequences: the stream in, the final norm and the head's logits r rows at a time
+  // (Decoder.headNll), as in searchBlockBytes
+  const e = p.dtype === 'float16' ? 2 : 4;
+  const { hiddenSize: d, vocabSize: V } = spec;
+  const head = (c: number) => arena * (c * seqLen * 3 * d * e + Math.min(c * seqLen, Math.max(1, Math.floor(HEAD_CHUNK_ELEMENTS / V))) * V * (e + 12));
+  let best: { blocks: [number, number][]; shapes: number; chunkSeqs: number; peakBytes: number; calls: number } | undefined;
+  const f = forced ? Math.max(1, Math.min(L, Math.floor(forced))) : 0;
+  for (let k = f || L; k >= (f || 1); k--) {
+    const blocks = Array.from({ length: Math.ceil(L / k) }, (_, i): [number, number] => [i * k, Math.min(L, (i + 1) * k)]);
+    const shapes = [...new Map(blocks.map((b) => [b[1] - b[0], b])).values()];
+    const weights = p.embedBytes + p.headBytes + shapes.reduce((a, [x, y]) => a + buffers * p.layerBytes.slice(x, y).reduce((u, v) => u + v, 0), 0);
+    const perSeq = shapes.reduce((a, [x, y]) => a + per(y - x), 0);
+    let chunk = Math.max(0, Math.min(p.batchSeqs, Math.floor((budget - weights) / perSeq)));
+    while (chunk >= 1 && weights + chunk * perSeq + head(chunk) > budget) chunk--;
+    if (chunk < 1) continue;
+    const chunks = Math.ceil(p.batchSeqs / chunk);
+    const calls = chunks * (L + 1) + blocks.length; // chunks first, then calls
+    if (!best || calls < best.calls) best = { blocks, shapes: shapes.length, chunkSeqs: chunk, peakBytes: weights + chunk * perSeq + head(chunk), calls };
+  }
+  if (!best) return undefined;
+  const { calls: _calls, ...plan } = best;
+  return plan;
 }
 
 /** Per-layer and outside-layer weight bytes of the graphs, in their dtype (planWeights: what the build holds). */

@@ -23,7 +23,7 @@ import type { StreamStats } from './streamed';
 import { batchStream } from '../metrics/data';
 import { measureOnRunner } from '../metrics/testing/measure';
 import { mulberry32 } from '../base/rng';
-import { maxAbs, runOnce } from './testing';
+import { maxAbs, runOnce, searchFeeds } from './testing';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-streamed-inputs-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -42,15 +42,7 @@ describe('search blocks fed their weights as inputs = the whole search graph', (
     const runner = await createRunner(ckpt, { provider: 'cpu', maxSeq: S });
     const B = 2;
     const ids = new ort.Tensor('int64', BigInt64Array.from({ length: B * S }, () => BigInt(Math.floor(r() * 256))), [B, S]);
-    const cs = [0.2, 0.05];
-    const J = cs.length;
-    const base = (Lb: number) => ({
-      input_ids: ids,
-      c: new ort.Tensor('float32', Float32Array.from(cs), [J]),
-      lo: new ort.Tensor('int64', new BigInt64Array(J * Lb), [J, Lb]),
-      hi: new ort.Tensor('int64', new BigInt64Array(J * Lb).fill(65535n), [J, Lb]),
-      iters: new ort.Tensor('int64', new BigInt64Array([16n]), []),
-    });
+    const base = (Lb: number) => searchFeeds(ids, [0.2, 0.05], Lb);
     const weights = new BlockWeights(ckpt, { dtype: 'float32', halfWeights: false });
     try {
       const o = { dtype: 'float32' as const, maxSeq: S, colNorms: runner.colNorms, layerGroup: 1, ...(gpuForm ? { fused: true, productTransB: true } : {}) };
@@ -105,7 +97,7 @@ test('fp16 graph over an fp32 checkpoint (the tensors converted as the build con
     const B = 2;
     const k = 2;
     const ids = new ort.Tensor('int64', BigInt64Array.from({ length: B * S }, (_, i) => BigInt((i * 37) % 256)), [B, S]);
-    const base = { input_ids: ids, c: new ort.Tensor('float32', Float32Array.from([0.1]), [1]), lo: new ort.Tensor('int64', new BigInt64Array(k), [1, k]), hi: new ort.Tensor('int64', new BigInt64Array(k).fill(65535n), [1, k]), iters: new ort.Tensor('int64', new BigInt64Array([16n]), []) };
+    const base = searchFeeds(ids, [0.1], k);
     const o = { dtype: 'float16' as const, maxSeq: S, colNorms: runner.colNorms, layerGroup: 1 };
     // blocks with their weights as initializers (a session per block)
     const a = await runOnce(buildSearchGraph(ckpt, { ...o, layers: [0, k] }), base);

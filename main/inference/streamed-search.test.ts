@@ -20,7 +20,7 @@ import { buildSearchGraph, searchLayerGroup, type SearchTuning } from '../graph/
 import { batchStream } from '../metrics/data';
 import { measureOnRunner } from '../metrics/testing/measure';
 import { mulberry32 } from '../base/rng';
-import { maxAbs, runOnce } from './testing';
+import { maxAbs, runOnce, searchFeeds } from './testing';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-streamed-search-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -35,15 +35,7 @@ describe('search graph over blocks of layers = the whole search graph', () => {
     const runner = await createRunner(ckpt, { provider: 'cpu', maxSeq: S });
     const B = 2;
     const ids = BigInt64Array.from({ length: B * S }, () => BigInt(Math.floor(r() * 256)));
-    const cs = [0.2, 0.05];
-    const J = cs.length;
-    const base = (Lb: number) => ({
-      input_ids: new ort.Tensor('int64', ids, [B, S]),
-      c: new ort.Tensor('float32', Float32Array.from(cs), [J]),
-      lo: new ort.Tensor('int64', new BigInt64Array(J * Lb), [J, Lb]),
-      hi: new ort.Tensor('int64', new BigInt64Array(J * Lb).fill(65535n), [J, Lb]),
-      iters: new ort.Tensor('int64', new BigInt64Array([16n]), []),
-    });
+    const base = (Lb: number) => searchFeeds(new ort.Tensor('int64', ids, [B, S]), [0.2, 0.05], Lb);
     try {
       // the plain decoder form with two tunings, and the contrib-op form the GPU uses (MultiHeadAttention, RotaryEmbedding, …)
       const variants: [SearchTuning | undefined, boolean][] = [[undefined, false], [{ levels: 2, chunkTokens: 5, nInLoop: false, mask16: true }, false], [undefined, true]];

@@ -97,8 +97,11 @@ class Merge {
     this.neuronActiveCounts = new Float32Array(L * F);
     if (capture) this.activations = Array.from({ length: L }, () => new Float32Array(B * S * F));
   }
-  /** the outputs of a graph over layers [from, to) for sequences seq0 … seq0+b−1 */
-  add(out: ort.InferenceSession.OnnxValueMapType, from: number, to: number, seq0: number, b: number): void {
+  /**
+   * the outputs of a graph over layers [from, to) for sequences seq0 … seq0+b−1 (`rel`: a block fed its weights as
+   * inputs, whose captured activations are act.{l − from})
+   */
+  add(out: ort.InferenceSession.OnnxValueMapType, from: number, to: number, seq0: number, b: number, rel = false): void {
     const { B, S, F } = this;
     const ac = out.active_counts.data as Float32Array; // [to−from, b, S]
     const nc = out.neuron_counts.data as Float32Array; // [to−from, F]
@@ -106,7 +109,7 @@ class Merge {
       this.activeCounts.set(ac.subarray(li * b * S, (li + 1) * b * S), ((from + li) * B + seq0) * S);
       const dst = (from + li) * F;
       for (let i = 0; i < F; i++) this.neuronActiveCounts[dst + i] += nc[li * F + i];
-      if (this.activations) this.activations[from + li].set(out[`act.${from + li}`].data as Float32Array, seq0 * S * F);
+      if (this.activations) this.activations[from + li].set(out[`act.${rel ? li : from + li}`].data as Float32Array, seq0 * S * F);
     }
     if (out.nll) this.nll.set(out.nll.data as Float32Array, seq0 * (S - 1));
   }
@@ -170,8 +173,10 @@ export interface StreamStats {
   overlap: boolean;
   /** the last block creations and runs on either host, wall-clock ms (block-host.ts HostEvent; at most 2,000 kept) */
   timeline: HostEvent[];
-  /** search blocks fed their weights as inputs: the reads (block-weights.ts) */
+  /** blocks fed their weights as inputs: the reads (block-weights.ts; the search's and the forward's when they share the reader) */
   weights?: WeightStats;
+  /** the forward blocks' reads when they are read apart from the search's (another weight dtype: halfWeights) */
+  forwardWeights?: WeightStats;
 }
 
 /** totals of a set of timeline events: how many, their ms in all, the mean and the longest */
@@ -266,7 +271,12 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
   const sp = plan.search;
   // the search graphs' weights (no halfWeights: search-graph.ts plans them in the graph dtype)
   const weights = sp?.weightInputs ? new BlockWeights(ckpt, { dtype, halfWeights: false }) : undefined;
-  if (weights) stats.weights = weights.stats;
+  // the forward blocks' weights, 16-bit where the whole graph keeps them so (halfWeights) unless some is bfloat16 (no
+  // such input tensor): one reader with the search's where the two read the same tensors
+  const fwHalf = halfWeights && BlockWeights.feedable(ckpt, { dtype, halfWeights: true });
+  const fwWeights = plan.weightInputs ? (weights && !fwHalf ? weights : new BlockWeights(ckpt, { dtype, halfWeights: fwHalf })) : undefined;
+  if (weights ?? fwWeights) stats.weights = (weights ?? fwWeights)!.stats;
+  if (weights && fwWeights && fwWeights !== weights) stats.forwardWeights = fwWeights.stats;
   /** sessions kept with their arenas (with overlap, the next block's is created beside them) */
   const slotsOf = (pages: Pages) => Math.max(1, pages === searchLive ? sp!.residentBlocks : plan.residentBlocks);
 
@@ -382,6 +392,10 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
     const m = new Merge(L, F, B, S, capture);
     const hidden: (ort.Tensor | undefined)[] = chunks.map(() => undefined);
     const n = plan.blocks.length;
+    if (fwWeights) {
+      await forwardInputs(fwWeights, { feeds, kind, graphCapture, capture, chunks, idsOf, hidden, m, S });
+      return m.result();
+    }
     for (let bi = 0; bi < n; bi++) {
       const [from, to] = plan.blocks[bi];
       const key = `${bi}:${k}`;
@@ -402,6 +416,58 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
       }
     }
     return m.result();
+  }
+
+  /**
+   * A forward call through blocks fed their weights as inputs (plan.weightInputs): the embedding end, then per block its
+   * tensors (read beside the block before) into the kept session of its shape and mask kind, every chunk of the batch,
+   * then the head end. The mask parameter is the block's rows of tau; the other kinds' are whole-model scalars.
+   */
+  async function forwardInputs(
+    w: BlockWeights,
+    a: { feeds: Record<string, ort.Tensor>; kind: MaskMode['kind']; graphCapture: boolean; capture: boolean; chunks: [number, number][]; idsOf: (c: [number, number]) => ort.Tensor; hidden: (ort.Tensor | undefined)[]; m: Merge; S: number },
+  ): Promise<void> {
+    const k = `${a.kind}${a.graphCapture ? '+capture' : ''}`;
+    // one mask kind's sessions at a time (the plan counts one): another kind's are released first
+    for (const key of [...live.live.keys()]) if (key.startsWith('inputs:') && !key.endsWith(`:${k}`)) await live.release(key);
+    w.prefetch(...plan.blocks[0]);
+    const embed = await kept(live, 'end:embed', openEnd('embed', 'forward'));
+    for (let c = 0; c < a.chunks.length; c++) {
+      a.hidden[c] = (await embed.run({ input_ids: a.idsOf(a.chunks[c]) }, ['hidden_out'])).hidden_out as ort.Tensor;
+      stats.calls++;
+    }
+    const n = plan.blocks.length;
+    for (let bi = 0; bi < n; bi++) {
+      const [from, to] = plan.blocks[bi];
+      const feeds: Record<string, ort.Tensor> = { ...a.feeds, ...(await w.get(from, to)) };
+      w.prefetch(...plan.blocks[(bi + 1) % n]);
+      const tau = a.feeds.tau;
+      if (tau) feeds.tau = new ort.Tensor('float32', (tau.data as Float32Array).subarray(from * F, to * F), [to - from, F]);
+      const sess = await kept(live, `inputs:${to - from}:${k}`, openForwardInputs(to - from, a.kind, a.graphCapture));
+      const fetches = ['active_counts', 'neuron_counts', 'hidden_out'];
+      if (a.capture) for (let l = 0; l < to - from; l++) fetches.push(`act.${l}`);
+      for (let c = 0; c < a.chunks.length; c++) {
+        const out = await sess.run({ ...feeds, input_ids: a.idsOf(a.chunks[c]), hidden_in: a.hidden[c]! }, fetches);
+        stats.calls++;
+        a.hidden[c] = out.hidden_out as ort.Tensor;
+        a.m.add(out, from, to, a.chunks[c][0], a.chunks[c][1], true);
+      }
+    }
+    const head = await kept(live, 'end:head', openEnd('head', 'forward'));
+    for (let c = 0; c < a.chunks.length; c++) {
+      const nll = (await head.run({ input_ids: a.idsOf(a.chunks[c]), hidden_in: a.hidden[c]! }, ['nll'])).nll.data as Float32Array;
+      stats.calls++;
+      a.m.nll.set(nll, a.chunks[c][0] * (a.S - 1));
+      a.hidden[c] = undefined;
+    }
+  }
+
+  /** the forward graph of every block of k layers fed its weights as inputs (the graph of layers [0, k): the same for any start) */
+  function openForwardInputs(k: number, kind: MaskMode['kind'], capture: boolean) {
+    return (host: Host) => {
+      const gopts = { dtype, mode: kind, capture, maxSeq, layers: [0, k] as [number, number], weightInputs: true, ...(fused ? { fused: true } : {}), ...(fwHalf ? { halfWeights: true } : {}) };
+      return openOn(host, gopts, { kind: 'decoder', options: gopts }, `${kind}${capture ? '+capture' : ''} ${k} layer(s)${INPUTS_LABEL}`);
+    };
   }
 
   /** the forward blocks and the search blocks fit the budget side by side: neither releases the other */
@@ -446,15 +512,15 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
    * search), both residual streams handed to the next block on the host; the last block ends with the head's NLL. Each
    * block's weights are paged in once per step (a separate sparse pass through the forward blocks paged them twice).
    */
-  /** a kept search session (weights as inputs: the block shape's, the embedding's, the head's), created on this thread */
-  function kept(key: string, open: (host: Host) => { session: Promise<BlockSession>; posted: Promise<void> }): Promise<BlockSession> {
-    let page = searchLive.live.get(key);
+  /** a kept session of blocks fed their weights as inputs (a block shape's, the embedding's, the head's), created on this thread */
+  function kept(pages: Pages, key: string, open: (host: Host) => { session: Promise<BlockSession>; posted: Promise<void> }): Promise<BlockSession> {
+    let page = pages.live.get(key);
     if (!page) {
       const made: Page = { block: -1, kind: 'inputs', host: 'local', ...open('local') };
-      searchLive.live.set(key, (page = made));
+      pages.live.set(key, (page = made));
       made.session.then(
         () => stats.sessionLoads++,
-        () => searchLive.live.get(key) === made && searchLive.live.delete(key),
+        () => pages.live.get(key) === made && pages.live.delete(key),
       );
     }
     return page.session;
@@ -469,9 +535,9 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
     };
   }
 
-  /** the embedding or the head of a search fed its blocks' weights as inputs */
-  function openEnd(end: 'embed' | 'head') {
-    return (host: Host) => openOn(host, { searchEnd: end, dtype, maxSeq, fused }, { kind: 'search-end', options: { dtype, maxSeq, fused, end } }, `search ${end}`);
+  /** the embedding or the head of blocks fed their weights as inputs (the same graph for the search's and the forward's: one build) */
+  function openEnd(end: 'embed' | 'head', family: 'search' | 'forward' = 'search') {
+    return (host: Host) => openOn(host, { searchEnd: end, dtype, maxSeq, fused }, { kind: 'search-end', options: { dtype, maxSeq, fused, end } }, `${family} ${end}`);
   }
 
   const colNormFeeds = new Map<string, ort.Tensor>();
@@ -501,7 +567,7 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
     // streams start (its own kept session)
     if (weights) {
       weights.prefetch(...sp!.blocks[0]);
-      const embed = await kept('embed', openEnd('embed'));
+      const embed = await kept(searchLive, 'embed', openEnd('embed'));
       sparse = dense = (await embed.run({ input_ids }, ['hidden_out'])).hidden_out as ort.Tensor;
     }
     const m = new Merge(L, F, req.batch, req.seqLen, false);
@@ -524,7 +590,7 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
         // this block's tensors (read beside the block before), then the next block's read beside this one's run
         Object.assign(feeds, await weights.get(from, to), { col_norms: colNormsOf(from, to) });
         weights.prefetch(...sp!.blocks[(bi + 1) % n]);
-        const sess = await kept(`inputs:${to - from}`, openInputsBlock(to - from));
+        const sess = await kept(searchLive, `inputs:${to - from}`, openInputsBlock(to - from));
         const out = await sess.run(feeds);
         stats.calls++;
         [dense, sparse] = [out.hidden_out as ort.Tensor, out.sparse_out as ort.Tensor];
@@ -547,7 +613,7 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
       addSearchOutputs(out, res, from);
     }
     if (weights) {
-      const head = await kept('head', openEnd('head'));
+      const head = await kept(searchLive, 'head', openEnd('head'));
       m.nll.set((await head.run({ input_ids, hidden_in: sparse! }, ['nll'])).nll.data as Float32Array);
     }
     return { ...m.result(), ...res };
@@ -578,6 +644,7 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
       await live.releaseAll();
       await searchLive.releaseAll();
       await weights?.close();
+      if (fwWeights !== weights) await fwWeights?.close();
       await remote?.close();
       await ctx.dispose();
     },

@@ -35,3 +35,18 @@ export async function runOnce(bytes: Uint8Array, feeds: Record<string, ort.Tenso
     await sess.release();
   }
 }
+
+/**
+ * The feeds of a search graph over Lb layers (search-graph.ts): ids [B,S], J targets at `cs`, every layer's bisection
+ * interval [0, 65535] (the whole grid), `iters` levels
+ */
+export function searchFeeds(ids: ort.Tensor, cs: number[], Lb: number, iters = 16): Record<string, ort.Tensor> {
+  const J = cs.length;
+  return {
+    input_ids: ids,
+    c: new ort.Tensor('float32', Float32Array.from(cs), [J]),
+    lo: new ort.Tensor('int64', new BigInt64Array(J * Lb), [J, Lb]),
+    hi: new ort.Tensor('int64', new BigInt64Array(J * Lb).fill(65535n), [J, Lb]),
+    iters: new ort.Tensor('int64', new BigInt64Array([BigInt(iters)]), []),
+  };
+}

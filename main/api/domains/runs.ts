@@ -6,29 +6,64 @@ import { z } from 'zod';
  */
 export const METHODS = ['cett-ppl', 'relu', 'topk-token', 'topk-batch', 'fat'] as const;
 
+/**
+ * CETT-PPL-p%: the perplexity may rise by p% (Luo et al., arXiv 2411.02335, Sec. 4.2 report p = 1, 5, 10). Valid:
+ * 0 < p ≤ 100. Above 100% the sparse model's PPL is more than twice the dense one's: not a sparsity measurement, and
+ * `--p 1000` is far more likely a slip than a wish.
+ */
+export const P_MAX_PERCENT = 100;
+
+/** Why `p` is not a valid p% (naming the value and the range), or undefined when it is. */
+export function pProblem(p: unknown): string | undefined {
+  if (typeof p === 'number' && Number.isFinite(p) && p > 0 && p <= P_MAX_PERCENT) return undefined;
+  return `p is the allowed rise of perplexity in percent: it must be > 0 and ≤ ${P_MAX_PERCENT} (the paper reports 1, 5, 10); got ${typeof p === 'number' ? p : JSON.stringify(p)}`;
+}
+
+const pPercent = z.number().superRefine((p, ctx) => {
+  const problem = pProblem(p);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+
+/**
+ * The numeric run parameters and their valid ranges, in ONE place: a run's config (runs.start, runs.estimate,
+ * runs.plan: the CLI's measure, measure-series and the lab's wizard all send it), a p% sweep's values
+ * (main/jobs/p-sweep.ts checkSweepP), a cluster submission's measure options (domains/cluster.ts) and a sweep spec file's
+ * values (main/cluster/tasks.ts). z.number() refuses NaN and ±Infinity; a count is a whole number.
+ */
+export const RUN_PARAMS = {
+  p: pPercent,
+  /** baseline parameter: FAT ε; Top-k fraction of neurons kept (each method's range: main/metrics/baselines.ts) */
+  param: z.number(),
+  /** token budget N (rounded down to a multiple of seqLen) */
+  tokens: z.number().int().positive().max(1e9),
+  seqLen: z.number().int().min(2).max(1 << 17),
+  batch: z.number().int().min(1).max(4096),
+  tol: z.number().positive().lt(0.5),
+  /** GiB of device memory (host memory on the CPU) the engine may use */
+  deviceMemory: z.number().positive().max(1e5),
+};
+
 const common = {
   data: z.string().min(1).max(4096),
   method: z.enum(METHODS).default('cett-ppl'),
-  /** CETT-PPL-p%: PPL may rise by p% (presets 1, 5, 10); refused when ≤ 0 */
-  p: z.number().default(1),
-  /** baseline parameter: FAT ε; Top-k fraction of neurons kept */
-  param: z.number().optional(),
-  /** token budget N (rounded down to a multiple of seqLen) */
-  tokens: z.number().int().positive().max(1e9).default(65536),
-  seqLen: z.number().int().min(2).max(1 << 17).default(1024),
-  batch: z.number().int().min(1).max(4096).default(4),
-  tol: z.number().positive().lt(0.5).default(1e-3),
+  /** CETT-PPL-p%: PPL may rise by p% (presets 1, 5, 10); 0 < p ≤ 100 */
+  p: RUN_PARAMS.p.default(1),
+  param: RUN_PARAMS.param.optional(),
+  tokens: RUN_PARAMS.tokens.default(65536),
+  seqLen: RUN_PARAMS.seqLen.default(1024),
+  batch: RUN_PARAMS.batch.default(4),
+  tol: RUN_PARAMS.tol.default(1e-3),
   thresholdMode: z.enum(['authors', 'exact']).default('authors'),
   provider: z.enum(['auto', 'cuda', 'webgpu', 'cpu']).default('auto'),
   /** GiB of device memory (host memory on the CPU) the engine may use; default: what the device has free (issue 15) */
-  deviceMemory: z.number().positive().max(1e5).optional(),
+  deviceMemory: RUN_PARAMS.deviceMemory.optional(),
   /** whole-model graph or streamed blocks of layers; default: chosen from the memory (ExecutionPlan) */
   execution: z.enum(['auto', 'whole', 'streamed']).optional(),
   bosPerSequence: z.boolean().default(false),
   /** sweep: the method's parameter (or CETT for cett-ppl) over these values instead of one measurement */
   sweep: z.array(z.number()).min(1).max(200).optional(),
   /** p% sweep (cett-ppl only): one full CETT-PPL-p% search per value of p, each recorded as a run of its own */
-  sweepP: z.array(z.number()).min(1).max(50).optional(),
+  sweepP: z.array(RUN_PARAMS.p).min(1).max(50).optional(),
   /** folder for the resumable job state (JSON files) when no session is open */
   stateDir: z.string().max(4096).optional(),
 };
@@ -130,6 +165,12 @@ export interface ExecutionPlan {
     weightInputs?: boolean;
   };
   /**
+   * streamed: the forward blocks (dense and sparse passes) are one session per block shape (and mask kind), kept, fed
+   * each block's weights as inputs, with the embedding and the head in two small sessions, instead of a session per
+   * paged block
+   */
+  weightInputs?: boolean;
+  /**
    * streamed with paged blocks: the next block's session is created on a second thread while the current block
    * computes (two block sessions on the device at once, counted in peakBytes; search.overlap likewise for the search's
    * blocks). Absent: one after another.
@@ -199,5 +240,6 @@ export interface JobFinishedEvent {
   id: string;
   status: 'completed' | 'failed' | 'cancelled';
   result?: unknown;
-  error?: { code: string; message: string };
+  /** reason: what exactly went wrong, where the app acts on it (main/api/errors.ts ERROR_REASONS) */
+  error?: { code: string; message: string; reason?: import('../errors').ErrorReason };
 }

@@ -1,0 +1,165 @@
+// The streamed forward blocks fed their weights as inputs (issue 15: one session per block shape and mask kind, the
+// embedding and the head in two end sessions, paging = feeding the next block's tensors), on the CPU:
+// - forward in every mask mode, blocks of 1, 2 and 3 layers (3: a shorter last block), two families: the whole graph's
+//   NLL (≤ 1e-5), counts (exact) and captured activations (≤ 1e-5), and the session form's (a session per block);
+//   sessions created: one per block shape (+ the two ends) per mask kind, none more on a second call;
+// - CETT-PPL-1% with forward and search blocks fed as inputs: the whole graph's CETT, thresholds, activation ratio;
+// - the planner: where the session plan pages, 'auto' feeds the forward blocks on a GPU (the estimate), says so in the
+//   plan line, counts the blocks' weights within the budget; 'sessions' keeps a session per paged block;
+// - a checkpoint file cut short while open: the forward fails naming the file.
+import { afterAll, describe, expect, test } from 'vitest';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { writeTinyCheckpoint } from '../checkpoint/testing/tiny';
+import { loadCheckpoint } from '../checkpoint/index';
+import type { LoadedCheckpoint, ModelSpec } from '../checkpoint/types';
+import { createRunner, type RunnerOptions } from './index';
+import type { ForwardResult, ModelRunner } from './runner-types';
+import { planExecution, type PlanInput } from './plan';
+import type { StreamStats } from './streamed';
+import { batchStream } from '../metrics/data';
+import { measureOnRunner } from '../metrics/testing/measure';
+import { mulberry32 } from '../base/rng';
+import { everyMaskMode, maxAbs } from './testing';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-streamed-fw-inputs-'));
+afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
+const L = 4;
+const S = 16;
+const B = 3;
+const GiB = 1024 ** 3;
+const r = mulberry32(11);
+const ids = Int32Array.from({ length: B * S }, () => Math.floor(r() * 256));
+
+function same(a: ForwardResult, b: ForwardResult, what: string) {
+  expect(maxAbs(a.nll, b.nll), `${what} nll`).toBeLessThanOrEqual(1e-5);
+  expect(maxAbs(a.activeCounts, b.activeCounts), `${what} active counts`).toBe(0);
+  expect(maxAbs(a.neuronActiveCounts, b.neuronActiveCounts), `${what} neuron counts`).toBe(0);
+  expect(!!a.activations, what).toBe(!!b.activations);
+  a.activations?.forEach((x, l) => expect(maxAbs(x, b.activations![l]), `${what} act.${l}`).toBeLessThanOrEqual(1e-5));
+}
+
+const open = (ckpt: LoadedCheckpoint, o: RunnerOptions) => createRunner(ckpt, { provider: 'cpu', maxSeq: S, ...o }) as Promise<ModelRunner & { streamStats?: StreamStats }>;
+
+describe.each([
+  ['llama', 'silu', 0.3],
+  ['opt', 'relu', 0.15],
+] as const)('%s %s: forward blocks fed their weights as inputs', (family, activation, std) => {
+  const dir = writeTinyCheckpoint(path.join(tmp, `${family}-${activation}`), family, { layers: L, activation, std });
+  const ckptP = loadCheckpoint(dir);
+
+  test('every mask mode, blocks of 1, 2 and 3 layers: the whole graph and the session form; one session per block shape', async () => {
+    const ckpt = await ckptP;
+    const whole = await open(ckpt, { execution: 'whole' });
+    const modes = everyMaskMode(ckpt.spec.intermediateSize, whole.colNorms, 0.01);
+    const req = (i: number) => ({ ids, batch: B, seqLen: S, mode: modes[i], captureActivations: modes[i].kind === 'dense' });
+    const want = await Promise.all(modes.map((_, i) => whole.forward(req(i))));
+    await whole.dispose();
+    for (const k of [1, 2, 3]) {
+      const o: RunnerOptions = { execution: 'streamed', blockLayers: k, deviceMemoryBytes: GiB };
+      const inp = await open(ckpt, { ...o, pagedWeights: 'inputs' });
+      const ses = await open(ckpt, { ...o, pagedWeights: 'sessions' });
+      try {
+        expect(inp.plan!.weightInputs, `k=${k}`).toBe(true);
+        expect(inp.plan!.blocks.length).toBe(Math.ceil(L / k));
+        expect(inp.plan!.reason).toMatch(/one session per block shape fed each block's weights as inputs \(as asked\)/);
+        expect(ses.plan!.weightInputs).toBeUndefined();
+        const shapes = L % k ? 2 : 1;
+        for (let i = 0; i < modes.length; i++) {
+          const what = `${modes[i].kind} k=${k}`;
+          const before = inp.streamStats!.timeline.filter((e) => e.what === 'create').length;
+          const got = await inp.forward(req(i));
+          same(got, want[i], `${what} vs whole`);
+          same(got, await ses.forward(req(i)), `${what} vs sessions`);
+          // another mask kind than the call before opens its block shapes' sessions (releasing the other kind's; dense
+          // and CETT share one graph), the ends only once
+          const created = inp.streamStats!.timeline.filter((e) => e.what === 'create').length - before;
+          const kinds = modes.map((m) => (m.kind === 'dense' || m.kind === 'cett' ? 'cett' : m.kind));
+          const fresh = i === 0 || kinds[i] !== kinds[i - 1];
+          expect(created, what).toBe((fresh ? shapes : 0) + (i === 0 ? 2 : 0));
+        }
+        // a second call of a kind: no session created, every block's weights read again (block 0's may have been read
+        // at the end of the call before, beside its last block: the next call's first block)
+        const loads = inp.streamStats!.sessionLoads;
+        const reads = inp.streamStats!.weights!.loads;
+        same(await inp.forward(req(modes.length - 1)), want[modes.length - 1], `again k=${k}`);
+        expect(inp.streamStats!.sessionLoads).toBe(loads);
+        expect(inp.streamStats!.weights!.loads - reads).toBeGreaterThanOrEqual(Math.ceil(L / k) - 1);
+      } finally {
+        await inp.dispose();
+        await ses.dispose();
+      }
+    }
+  });
+
+  test('CETT-PPL-1%: forward and search blocks fed as inputs give the whole graph\'s answer', async () => {
+    const ckpt = await ckptP;
+    const rd = mulberry32(5);
+    const data = batchStream(Int32Array.from({ length: 8 * S }, () => Math.floor(rd() * 256)), { seqLen: S, batch: 4 }, 'random ids');
+    const o = { p: 1, tol: 1e-3, thresholdMode: 'authors' as const, curveEngine: 'fused' as const };
+    const base = { provider: 'cpu' as const, maxSeq: S, batchSeqs: 4 };
+    const want = await measureOnRunner(ckpt, data, o, { ...base, execution: 'whole' });
+    expect(want.cett).toBeGreaterThan(0.01);
+    expect(want.cett).toBeLessThan(0.9);
+    for (const k of [1, 3]) {
+      const got = await measureOnRunner(ckpt, data, o, { ...base, execution: 'streamed', blockLayers: k, searchBlockLayers: 2, pagedWeights: 'inputs', deviceMemoryBytes: GiB }, (runner) => {
+        expect(runner.plan!.weightInputs).toBe(true);
+        expect(runner.plan!.search!.weightInputs).toBe(true);
+      });
+      expect(got.cett, `k=${k}`).toBe(want.cett);
+      expect(got.thresholds, `k=${k}`).toEqual(want.thresholds);
+      expect(got.activationRatio, `k=${k}`).toBe(want.activationRatio);
+      expect(Math.abs(Math.log(got.pplRatio) - Math.log(want.pplRatio)), `k=${k}`).toBeLessThanOrEqual(1e-5);
+    }
+  });
+});
+
+test('a checkpoint file cut short while open: the forward fails naming the file', async () => {
+  const dir = writeTinyCheckpoint(path.join(tmp, 'cut'), 'llama', { layers: L, activation: 'silu', std: 0.3 });
+  const ckpt = await loadCheckpoint(dir);
+  const runner = await open(ckpt, { execution: 'streamed', blockLayers: 2, pagedWeights: 'inputs', deviceMemoryBytes: GiB });
+  try {
+    const file = fs.readdirSync(dir).find((f) => f.endsWith('.safetensors'))!;
+    // token 0 only: the embedding end's session reads its table in place (onnxruntime maps the checkpoint's bytes), and
+    // a row past the cut would be a bus error inside onnxruntime; the layer tensors are read by block-weights.ts
+    const call = () => runner.forward({ ids: new Int32Array(B * S), batch: B, seqLen: S, mode: { kind: 'dense' } });
+    await call(); // the sessions are open; the blocks' weights are read per call
+    fs.truncateSync(path.join(dir, file), 4096);
+    await expect(call()).rejects.toThrow(new RegExp(`${file}: the file ends before byte \\d+ \\(tensor layers\\.`));
+  } finally {
+    await runner.dispose();
+  }
+});
+
+function llama7b(): ModelSpec {
+  return {
+    family: 'llama', modelType: 'llama', activation: 'silu', hiddenSize: 4096, intermediateSize: 11008, numLayers: 32, numHeads: 32, numKvHeads: 32, headDim: 128, vocabSize: 32000,
+    maxPositions: 4096, norm: 'rms', normEps: 1e-5, positional: 'rope', ropeTheta: 10000, rotaryDim: 128, gated: true, parallelResidual: false, qkNorm: false,
+    qkvBias: false, attnOutBias: false, mlpBias: false, tieEmbeddings: false, embedScale: 1, residualScale: 1, logitScale: 1, positionOffset: 0,
+  } as ModelSpec;
+}
+
+test('planning: the 7B under 16 GiB on CUDA feeds its forward blocks as inputs (auto), within the budget; sessions when asked', () => {
+  const layer = 2 * (4 * 4096 * 4096 + 3 * 4096 * 11008 + 2 * 4096);
+  const input = (extra: Partial<PlanInput>): PlanInput => ({
+    spec: llama7b(), provider: 'cuda', dtype: 'float16', fused: true, seqLen: 1024, batchSeqs: 16, searchTokens: 16 * 1024, overlap: true,
+    layerBytes: new Array(32).fill(layer), embedBytes: 2 * 32000 * 4096, headBytes: 2 * (32000 * 4096 + 4096),
+    mem: { free: 139 * GiB, total: 141 * GiB, source: 'test' }, capBytes: 16 * GiB, ...extra,
+  });
+  const auto = planExecution(input({}));
+  expect(auto.mode).toBe('streamed');
+  expect(auto.weightInputs).toBe(true);
+  expect(auto.search!.weightInputs).toBe(true);
+  expect(auto.blocks.length).toBeGreaterThan(1);
+  expect(auto.residentBlocks).toBe(new Set(auto.blocks.map(([a, b]) => b - a)).size); // one session per block shape
+  expect(auto.peakBytes).toBeLessThanOrEqual(auto.budgetBytes);
+  // the block's weights and the ends' are counted, and a chunk's activations
+  expect(auto.peakBytes).toBeGreaterThan(auto.blocks[0][1] * layer + 2 * 32000 * 4096 * 2);
+  expect(auto.reason).toMatch(/streamed in \d+ block\(s\) of \d+ layer\(s\), one session per block shape fed each block's weights as inputs, \d+ sequence\(s\) per call; the threshold search runs block by block/);
+  const ses = planExecution(input({ pagedWeights: 'sessions' }));
+  expect(ses.weightInputs).toBeUndefined();
+  expect(ses.residentBlocks).toBeLessThan(ses.blocks.length);
+  // everything resident as sessions (no paging): sessions stay the choice
+  expect(planExecution(input({ capBytes: undefined, execution: 'streamed' })).weightInputs).toBeUndefined();
+});
