@@ -58,7 +58,7 @@ export interface WireEvent {
   payload: unknown;
 }
 
-export type { ErrorCode, ErrorPayload } from './errors';
+export type { ErrorCode, ErrorPayload, ErrorReason } from './errors';
 export type { Events, EventName } from './events';
 export type * from './domains/engine';
 export type * from './domains/checkpoints';

@@ -8,7 +8,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 export class OutputFileError extends Error {
-  constructor(message: string) {
+  /** 'exists': the file exists and overwriting was not asked for (the app offers Replace; the CLI says --overwrite) */
+  constructor(
+    message: string,
+    readonly reason?: 'exists',
+    readonly path?: string,
+  ) {
     super(message);
     this.name = 'OutputFileError';
   }
@@ -32,7 +37,7 @@ export function checkOutputFile(file: string, o: { format: string; overwrite?: b
   }
   if (dst.isDirectory()) return abs; // the writer says "it is a folder"
   if (!dst.isFile()) throw new OutputFileError(`${abs} exists and is not a regular file; choose another name`);
-  if (!o.overwrite) throw new OutputFileError(`${abs} exists already; choose another name, or ask to overwrite it (CLI: --overwrite)`);
+  if (!o.overwrite) throw new OutputFileError(`${abs} exists already; choose another name, or ask to overwrite it (CLI: --overwrite)`, 'exists', abs);
   const ext = path.extname(abs).slice(1).toLowerCase();
   if (ext !== o.format.toLowerCase()) throw new OutputFileError(`${abs} exists and is not a .${o.format} file; not overwritten — choose another name`);
   const fd = fs.openSync(abs, 'r');

@@ -153,7 +153,7 @@ export class JobRunner {
         const e = toErrorPayload(err);
         const status = e.code === 'CANCELLED' ? 'cancelled' : 'failed';
         if (recorded) await this.store.finish(id, status, { error: e.message }).catch(() => undefined);
-        ev = { id, status, error: { code: e.code, message: e.message } };
+        ev = { id, status, error: { code: e.code, message: e.message, ...(e.reason ? { reason: e.reason } : {}) } };
       } finally {
         this.active.delete(id);
         release();

@@ -45,7 +45,7 @@ const JSONL = /\.(jsonl|ndjson)$/i;
 function unreadable(file: string, e: unknown): LabError {
   const code = (e as NodeJS.ErrnoException).code;
   const why = code === 'EISDIR' ? 'it is a folder, not a text file' : code === 'ENOENT' ? 'no such file' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : (code ?? (e as Error).message);
-  return new LabError('NOT_FOUND', `evaluation data ${file} cannot be read: ${why}`);
+  return new LabError('NOT_FOUND', `evaluation data ${file} cannot be read: ${why}`, undefined, code === 'EISDIR' ? 'IS_FOLDER' : undefined);
 }
 
 /** The first `maxBytes` bytes of a file cut after its last line break (a UTF-8 character boundary; .txt without one: its last space), and whether that is all of it. */
@@ -102,7 +102,7 @@ function readEvalPrefix(file: string, maxBytes: number): { text: string; whole: 
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(raw);
   } catch {
-    throw new LabError('BAD_DATA', `evaluation data ${file} is not valid UTF-8 text`);
+    throw new LabError('BAD_DATA', `evaluation data ${file} is not valid UTF-8 text`, undefined, 'TEXT_FORMAT');
   }
   if (JSONL.test(file)) {
     const docs: string[] = [];
@@ -113,15 +113,15 @@ function readEvalPrefix(file: string, maxBytes: number): { text: string; whole: 
       try {
         obj = JSON.parse(line);
       } catch (e) {
-        throw new LabError('BAD_DATA', `${file}:${i + 1}: not valid JSON (${(e as Error).message})`);
+        throw new LabError('BAD_DATA', `${file}:${i + 1}: not valid JSON (${(e as Error).message})`, undefined, 'TEXT_FORMAT');
       }
       const t = obj && typeof obj === 'object' ? (obj as { text?: unknown }).text : undefined;
-      if (typeof t !== 'string') throw new LabError('BAD_DATA', `${file}:${i + 1}: no string field "text"`);
+      if (typeof t !== 'string') throw new LabError('BAD_DATA', `${file}:${i + 1}: no string field "text"`, undefined, 'TEXT_FORMAT');
       docs.push(t);
     });
     text = docs.join('\n\n');
   }
-  if (text.trim() === '' && whole) throw new LabError('BAD_DATA', `evaluation data ${file} is empty`);
+  if (text.trim() === '' && whole) throw new LabError('BAD_DATA', `evaluation data ${file} is empty`, undefined, 'TEXT_FORMAT');
   return { text, whole };
 }
 
@@ -144,6 +144,8 @@ export function batchStream(stream: ArrayLike<number>, o: DataOptions, file: str
     throw new LabError(
       'BAD_DATA',
       `evaluation data ${file} is too short: it gives ${stream.length} tokens, ${o.tokens !== undefined ? `the budget needs ${wanted} sequences of ${o.seqLen}` : `less than one sequence of ${o.seqLen}`}`,
+      undefined,
+      'TEXT_TOO_SHORT',
     );
   const sequences = wanted;
   const batches: EvalBatch[] = [];
@@ -279,6 +281,6 @@ function finishEvalData(file: string, tok: Pick<TextTokenizer, 'vocabSize' | 'bo
   const unk = new Set<number>();
   if (probe.length > 0 && probe.every((x) => x === probe[0])) unk.add(probe[0]);
   if (ids.length === 0 || knownTokenCount(ids, tok.vocabSize, unk) === 0)
-    throw new LabError('BAD_DATA', `evaluation data ${file} has no tokens the model's tokenizer (${tok.source}) knows`);
+    throw new LabError('BAD_DATA', `evaluation data ${file} has no tokens the model's tokenizer (${tok.source}) knows`, undefined, 'TEXT_NO_KNOWN_TOKENS');
   return batchStream(ids, o, file, tok.bosTokenId);
 }

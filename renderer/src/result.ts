@@ -1,3 +1,4 @@
+import type { ErrorReason } from '../../main/api/contract';
 /**
  * The result of a finished job arrives as `unknown` (JobFinishedEvent.result): the renderer may not
  * import the engine's metric types, so it reads the fields it shows and checks each one.
@@ -64,15 +65,16 @@ export function summarizeMany(raw: unknown): ResultSummary[] {
   return one ? [one] : [];
 }
 
-/** What to do next, for the error codes a run can end with. */
-export function adviceFor(code: string | undefined, message = ''): string {
+/** What to do next, for the error codes a run can end with; `reason` (main/api/errors.ts ERROR_REASONS) says which case. */
+export function adviceFor(code: string | undefined, reason?: ErrorReason): string {
   switch (code) {
     case 'BAD_CHECKPOINT':
       return 'Check that the folder holds config.json, the weights and a tokenizer (or pick the .onnx file itself).';
     case 'BAD_DATA':
       // the advice follows what was wrong (a binary file was told to use a longer text)
-      if (/too short|no tokens the model/.test(message)) return 'Use a longer evaluation text, or lower the token budget / sequence length to what the text holds.';
-      if (/evaluation data .*(not valid UTF-8|is empty|not valid JSON|no string field)/.test(message)) return 'Pick a plain UTF-8 text file, or JSON lines with a "text" field, as the evaluation text.';
+      if (reason === 'TEXT_TOO_SHORT') return 'Use a longer evaluation text, or lower the token budget / sequence length to what the text holds.';
+      if (reason === 'TEXT_NO_KNOWN_TOKENS') return "Pick a text in a language and script this model's tokenizer covers.";
+      if (reason === 'TEXT_FORMAT') return 'Pick a plain UTF-8 text file, or JSON lines with a "text" field, as the evaluation text.';
       return 'The message above names the file and what is wrong with it.';
     case 'UNSUPPORTED':
       return 'This architecture or option is not supported yet; try the CPU provider or another method.';
@@ -81,7 +83,7 @@ export function adviceFor(code: string | undefined, message = ''): string {
     case 'INTERRUPTED':
       return 'Resume it here or from the session\'s runs table (where it is listed as interrupted).';
     case 'NOT_FOUND':
-      if (/is a folder, not a text file/.test(message)) return 'Pick the evaluation text file itself, not the folder it is in.';
+      if (reason === 'IS_FOLDER') return 'Pick the evaluation text file itself, not the folder it is in.';
       return 'Check the path: the engine could not find that file or folder.';
     case 'BAD_REQUEST':
       return 'A setting is out of range; go back to the measure wizard and correct it.';

@@ -6,7 +6,7 @@ export function writableOut(out: string, format: string, overwrite?: boolean): s
   try {
     return checkOutputFile(out, { format, overwrite });
   } catch (e) {
-    if (e instanceof OutputFileError) throw new LabError('BAD_REQUEST', e.message);
+    if (e instanceof OutputFileError) throw e.reason === 'exists' ? new LabError('BAD_REQUEST', e.message, { path: e.path }, 'FILE_EXISTS') : new LabError('BAD_REQUEST', e.message);
     throw e;
   }
 }
