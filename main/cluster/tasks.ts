@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { LabError } from '../api/errors';
+import { RUN_PARAMS } from '../api/domains/runs';
 import type { TaskSpec } from './manifest';
 import { readJsonFile } from '../base/regular-file';
 
@@ -66,7 +67,7 @@ export const sweepSpecSchema = z
     data: z.string().min(1).optional(),
     method: z.string().max(50).optional(),
     /** CETT-PPL-p%: one task per p per checkpoint */
-    p: z.array(z.number().positive()).min(1).max(1000).optional(),
+    p: z.array(RUN_PARAMS.p).min(1).max(1000).optional(),
     /** a baseline's parameter (FAT ε, Top-k fraction): one task per value per checkpoint */
     param: z.array(z.number()).min(1).max(1000).optional(),
   })

@@ -15,12 +15,16 @@
  * is not saved: its curves are the size of the activations).
  */
 import { LabError } from '../api/errors';
+import { pProblem } from '../api/domains/runs';
 import type { MeasureResult, SearchState } from '../metrics/types';
 
-/** Checks a p% sweep's values: each a finite p > 0, no value twice; at least one. Throws BAD_REQUEST naming the problem. */
+/** Checks a p% sweep's values: each a valid p (0 < p ≤ 100: main/api/domains/runs.ts pProblem), no value twice; at least one. Throws BAD_REQUEST naming the problem. */
 export function checkSweepP(ps: readonly number[] | undefined, where = 'p% sweep'): number[] {
   if (!ps || ps.length === 0) throw new LabError('BAD_REQUEST', `the ${where} needs at least one value of p`);
-  for (const p of ps) if (!(typeof p === 'number' && Number.isFinite(p) && p > 0)) throw new LabError('BAD_REQUEST', `the ${where} takes values of p > 0 (in %, e.g. 1,5,10); got ${p}`);
+  for (const [i, p] of ps.entries()) {
+    const problem = pProblem(p);
+    if (problem) throw new LabError('BAD_REQUEST', `the ${where}, value ${i + 1} of ${ps.length}: ${problem}`);
+  }
   const seen = new Set<number>();
   for (const p of ps) {
     if (seen.has(p)) throw new LabError('BAD_REQUEST', `the ${where} lists p = ${p} twice; each value is one run`);

@@ -33,8 +33,8 @@ describe('unreachable p% targets', () => {
   it('a real run whose p% no sparsity reaches is flagged, not reported as met', async () => {
     const ck = writeTinyCheckpoint(path.join(tmp, 'ck'), 'llama', { layers: 1, hidden: 16, intermediate: 32 });
     fs.writeFileSync(path.join(tmp, 'e.txt'), 'the quick brown fox jumps over the lazy dog. '.repeat(60));
-    const cfg = measureConfigSchema.parse({ kind: 'measure', checkpoint: ck, data: path.join(tmp, 'e.txt'), seqLen: 32, tokens: 64, batch: 2, p: 100000, tol: 0.05, provider: 'cpu' });
+    const cfg = measureConfigSchema.parse({ kind: 'measure', checkpoint: ck, data: path.join(tmp, 'e.txt'), seqLen: 32, tokens: 64, batch: 2, p: 100, tol: 0.05, provider: 'cpu' });
     const r = (await runMeasure(cfg, {}, { onStep: async () => {} })) as { targetNotMet?: string };
-    expect(r.targetNotMet).toMatch(/^the p = 100000% target cannot be met: even the largest CETT tried \(0\.9\d+, nearly every activation pruned\) gives a PPL ratio of only [\d.]+, below the target 1001\.00 \(choose a smaller p\); the numbers are those at the edge of the search, not a CETT-PPL-100000%$/);
+    expect(r.targetNotMet).toMatch(/^the p = 100% target cannot be met: even the largest CETT tried \(0\.9\d+, nearly every activation pruned\) gives a PPL ratio of only [\d.]+, below the target 2\.00000 \(choose a smaller p\); the numbers are those at the edge of the search, not a CETT-PPL-100%$/);
   }, 60_000);
 });

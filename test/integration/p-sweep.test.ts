@@ -127,7 +127,6 @@ describe('p% sweep', () => {
       for (const [cfg, msg] of [
         [{ method: 'fat', sweepP: [1, 5] }, /p% sweep measures CETT-PPL-p%/],
         [{ sweepP: [1, 5], sweep: [0.1] }, /either p .* or CETT/],
-        [{ sweepP: [1, 0] }, /values of p > 0/],
         [{ sweepP: [5, 5] }, /p = 5 twice/],
       ] as const) {
         const { id } = await e.invoke('runs.start', { config: { ...base, ...cfg } as never });
@@ -135,6 +134,8 @@ describe('p% sweep', () => {
         expect(f.status).toBe('failed');
         expect(f.error?.message).toMatch(msg);
       }
+      // a value out of range is refused by the contract before a job is recorded (main/api/domains/runs.ts pProblem)
+      await expect(e.invoke('runs.start', { config: { ...base, sweepP: [1, 0] } as never })).rejects.toThrow(/config\.sweepP\.1: p is the allowed rise of perplexity in percent: it must be > 0 and ≤ 100/);
     } finally {
       await e.dispose();
     }
@@ -150,7 +151,8 @@ describe('p% sweep', () => {
       for (const [list, msg] of [
         ['1,,5', /sweep-p/],
         ['1,x', /sweep-p/],
-        ['1,-2', /values of p > 0/],
+        ['1,-2', /--sweep-p list, value 2 of 2: p is the allowed rise of perplexity in percent: it must be > 0 and ≤ 100 .*; got -2/],
+        ['1,500', /--sweep-p list, value 2 of 2: p is the allowed rise of perplexity in percent: it must be > 0 and ≤ 100 .*; got 500/],
         ['5,5', /p = 5 twice/],
       ] as const) {
         err.length = 0;

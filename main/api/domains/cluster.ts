@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pProblem, RUN_PARAMS } from './runs';
 
 /**
  * Commands of the 'cluster' domain (issue 20): measurement series and sweeps sent to a Slurm cluster as one job
@@ -12,12 +13,13 @@ export const clusterMeasureSchema = z
   .object({
     data: filePath,
     method: z.enum(['cett-ppl', 'relu', 'topk-token', 'topk-batch', 'fat']).optional(),
-    p: z.number().positive().optional(),
-    param: z.number().optional(),
-    tokens: z.number().int().positive().optional(),
-    seqLen: z.number().int().min(2).optional(),
-    batch: z.number().int().positive().optional(),
-    tol: z.number().positive().lt(0.5).optional(),
+    // the same ranges as a run's config (runs.ts RUN_PARAMS): a bad value is refused here, not by every task on the nodes
+    p: RUN_PARAMS.p.optional(),
+    param: RUN_PARAMS.param.optional(),
+    tokens: RUN_PARAMS.tokens.optional(),
+    seqLen: RUN_PARAMS.seqLen.optional(),
+    batch: RUN_PARAMS.batch.optional(),
+    tol: RUN_PARAMS.tol.optional(),
     thresholdMode: z.enum(['authors', 'exact']).optional(),
     provider: z.enum(['auto', 'cuda', 'webgpu', 'cpu']).optional(),
     bos: z.boolean().optional(),
@@ -50,7 +52,17 @@ export const clusterRequests = {
       checkpoints: z.array(z.object({ path: filePath, tokensSeen: z.number().nonnegative().optional() })).min(1).max(10000),
       measure: clusterMeasureSchema,
       /** a sweep: one task per checkpoint and value of p (or of the method's parameter) */
-      sweep: z.object({ key: z.enum(['p', 'param']), values: z.array(z.number()).min(1).max(1000) }).strict().optional(),
+      sweep: z
+        .object({ key: z.enum(['p', 'param']), values: z.array(z.number()).min(1).max(1000) })
+        .strict()
+        .superRefine((s, ctx) => {
+          if (s.key !== 'p') return;
+          for (const [i, v] of s.values.entries()) {
+            const problem = pProblem(v);
+            if (problem) ctx.addIssue({ code: 'custom', path: ['values', i], message: problem });
+          }
+        })
+        .optional(),
       profile: clusterProfileSchema.default({ gpusPerTask: 1, cpusPerTask: 4 }),
       /** results folder on the shared file system (default: beside the session, <session>-cluster/<id>) */
       results: filePath.optional(),

@@ -1,0 +1,79 @@
+// The numeric run parameters are checked in ONE place (main/api/domains/runs.ts RUN_PARAMS, pProblem): a run's config
+// (runs.start / runs.estimate / runs.plan: the CLI's measure and the lab's wizard), a p% sweep's values, a cluster
+// submission and a sweep spec file all refuse the same values with the same words. `--p 1000` was measured (PPL ×11);
+// `--p -1` and a p% sweep's 1000 recorded a failed job; a cluster submission or spec with p = 1000 made tasks that fail.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, expect, test } from 'vitest';
+import { requestSchemas } from '../api/contract';
+import { P_MAX_PERCENT, pProblem } from '../api/domains/runs';
+import { readSweepSpec } from '../cluster/tasks';
+import { Engine } from '../engine/engine';
+import { measureCommand } from './measure';
+import { checkSweepP } from '../jobs/p-sweep';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-run-params-'));
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+const config = (o: Record<string, unknown>) => ({ config: { kind: 'measure', checkpoint: '/m', data: '/d.txt', ...o } });
+const problems = (cmd: 'runs.start' | 'runs.estimate' | 'runs.plan', o: Record<string, unknown>) => {
+  const r = requestSchemas[cmd].safeParse(config(o));
+  return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
+};
+const RANGE = `it must be > 0 and ≤ ${P_MAX_PERCENT} (the paper reports 1, 5, 10)`;
+
+test('p: 0 < p ≤ 100 in every request that carries a run config; the refusal names the value and the range', () => {
+  for (const p of [1, 5, 10, 0.25, 100]) expect(problems('runs.start', { p })).toEqual([]);
+  for (const p of [1000, 100.5, 0, -1]) {
+    for (const cmd of ['runs.start', 'runs.estimate', 'runs.plan'] as const) expect(problems(cmd, { p })).toEqual([`config.p: p is the allowed rise of perplexity in percent: ${RANGE}; got ${p}`]);
+  }
+  for (const p of [NaN, Infinity, -Infinity]) expect(problems('runs.start', { p })).toHaveLength(1);
+  expect(problems('runs.start', { sweepP: [1, 5, 1000] })).toEqual([`config.sweepP.2: p is the allowed rise of perplexity in percent: ${RANGE}; got 1000`]);
+  expect(pProblem('5')).toContain('got "5"');
+});
+
+test('the other numbers: NaN, ±Infinity, negative, huge and fractional counts are refused by field', () => {
+  const bad: Record<string, unknown[]> = {
+    tokens: [NaN, -4096, 1.5, 1e12, Infinity],
+    seqLen: [0, 1, 2.5, 1e9],
+    batch: [0, -1, 1.5, 1e6],
+    tol: [0, -1e-3, 0.5, NaN],
+    deviceMemory: [0, -1, 1e9, Infinity],
+    param: [NaN, Infinity],
+  };
+  for (const [field, values] of Object.entries(bad))
+    for (const v of values) expect(problems('runs.start', { [field]: v }).map((m) => m.split(':')[0]), `${field} = ${v}`).toEqual([`config.${field}`]);
+  expect(problems('runs.start', { tokens: 4096, seqLen: 128, batch: 8, tol: 1e-6, deviceMemory: 0.5, param: 0.25 })).toEqual([]);
+});
+
+test('a p% sweep, a cluster submission and a sweep spec file refuse p out of range the same way', () => {
+  expect(() => checkSweepP([1, 1000], '--sweep-p list')).toThrow(`the --sweep-p list, value 2 of 2: p is the allowed rise of perplexity in percent: ${RANGE}; got 1000`);
+  expect(checkSweepP([1, 5, 10])).toEqual([1, 5, 10]);
+  const submit = (o: Record<string, unknown>) => requestSchemas['cluster.submit'].safeParse({ checkpoints: [{ path: '/m' }], measure: { data: '/d.txt' }, ...o });
+  expect(submit({}).success).toBe(true);
+  expect(submit({ measure: { data: '/d.txt', p: 1000 } }).error?.issues[0].message).toContain('got 1000');
+  expect(submit({ measure: { data: '/d.txt', tokens: 1.5 } }).success).toBe(false);
+  expect(submit({ measure: { data: '/d.txt', batch: 1e6 } }).success).toBe(false);
+  expect(submit({ sweep: { key: 'p', values: [1, 200] } }).error?.issues.map((i) => [i.path.join('.'), i.message])).toEqual([['sweep.values.1', `p is the allowed rise of perplexity in percent: ${RANGE}; got 200`]]);
+  expect(submit({ sweep: { key: 'param', values: [200] } }).success).toBe(true); // a baseline's parameter: its own range
+  const spec = path.join(dir, 'sweep.json');
+  fs.writeFileSync(spec, JSON.stringify({ checkpoints: ['a'], p: [1, 5, 1000] }));
+  expect(() => readSweepSpec(spec)).toThrow(`${spec}: not a sweep spec (p.2: p is the allowed rise of perplexity in percent: ${RANGE}; got 1000)`);
+});
+
+test('the CLI: `measure --p 1000` is refused before a job is recorded (no job file), naming the value and the range', async () => {
+  const engine = new Engine({ paths: { userData: path.join(dir, 'ud'), cache: path.join(dir, 'cache') }, log: { info() {}, warn() {}, error() {} } });
+  const text = path.join(dir, 'eval.txt');
+  fs.writeFileSync(text, 'some text. '.repeat(50));
+  const state = path.join(dir, 'state');
+  try {
+    for (const p of ['1000', '0', '-5'])
+      await expect(measureCommand.run(['/no/model', '--data', text, `--p=${p}`, '--seq-len', '16', '--state-dir', state, '--json'], engine)).rejects.toThrow(
+        `config.p: p is the allowed rise of perplexity in percent: ${RANGE}; got ${p}`,
+      );
+  } finally {
+    await engine.dispose();
+  }
+  expect(fs.existsSync(state) ? fs.readdirSync(state) : []).toEqual([]);
+});
