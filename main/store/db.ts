@@ -80,13 +80,23 @@ function writableOnDisk(file: string): boolean {
  * After a reader closes: a read-only SQLite connection to a WAL file creates its -wal and -shm beside it and, not being
  * allowed to write, cannot remove them when it is the last one out. When this reader found no -wal (`walBefore` false)
  * and the one left is empty, a writable connection that only reads is opened and closed: as the last connection SQLite
- * itself checkpoints nothing and removes both, under its own locks (a writer that came meanwhile keeps them). The
- * session file's bytes are not touched (issue 19: a read-only open never writes).
+ * itself checkpoints nothing and removes both, under its own locks (a writer that came meanwhile keeps them). A session
+ * file read-only on disk in a writable folder cannot take that connection: the empty -wal and the -shm are removed
+ * (test/integration/readonly-file.test.ts). The session file's bytes are not touched (issue 19: a read-only open never
+ * writes).
  */
 export function tidyAfterReader(file: string, walBefore: boolean): void {
   try {
     const wal = `${file}-wal`;
-    if (walBefore || !fs.existsSync(wal) || fs.statSync(wal).size !== 0 || !writableOnDisk(file)) return;
+    if (walBefore || !fs.existsSync(wal) || fs.statSync(wal).size !== 0) return;
+    if (!writableOnDisk(file)) {
+      // the file is read-only on disk, its folder is not: no connection of ours may write it, so no SQLite connection
+      // can tidy up; the -wal this reader made is empty (nothing to lose) and the caller found no live writer, so both
+      // files are removed (SQLite makes them again for the next reader)
+      fs.accessSync(path.dirname(file), fs.constants.W_OK);
+      for (const f of [wal, `${file}-shm`]) fs.rmSync(f, { force: true });
+      return;
+    }
     const db = new Database(file, { fileMustExist: true });
     try {
       db.prepare('SELECT count(*) FROM sqlite_master').get();
