@@ -31,6 +31,8 @@ export interface JobView extends JobProgressEvent {
   pilotSeconds?: number;
   /** when the last progress event came (ms since the epoch): the ETAs count down from it */
   progressAt?: number;
+  /** what runs.start said on the way (a stale lock a killed process left, cleared: its file and whether its run can resume) */
+  notices?: string[];
 }
 
 /** One label function for engine and window (common/run-label.ts). */
@@ -81,12 +83,12 @@ export const useRunsStore = defineStore('runs', () => {
   }
   /** `firstStart`: a resumed run's first start when the window did not follow it (the session's record of it) */
   async function start(config: RunConfigInput, resume?: string, pilotSeconds?: number, firstStart?: string): Promise<string> {
-    const { id } = await api.call('runs.start', resume ? { config, resume } : { config });
+    const { id, notices } = await api.call('runs.start', resume ? { config, resume } : { config });
     const at = new Date().toISOString();
     // a resumed run keeps its first start; the phases of the stopped process are the new one's to report
     const again = resume ? find(id) : undefined;
     if (again) Object.assign(again, { phasesDone: undefined, overallBasis: undefined, phases: undefined, phaseIndex: undefined, overall: undefined, overallEtaSec: undefined, error: undefined, result: undefined, finishedAt: undefined });
-    upsert(id, { config, label: describeConfig(config), status: 'running', phase: 'starting', ...(resume ? { startedAt: again?.startedAt ?? firstStart ?? at, resumedAt: at } : { startedAt: at }), ...(pilotSeconds !== undefined ? { pilotSeconds } : {}) });
+    upsert(id, { config, label: describeConfig(config), status: 'running', phase: 'starting', notices: notices?.length ? notices : undefined, ...(resume ? { startedAt: again?.startedAt ?? firstStart ?? at, resumedAt: at } : { startedAt: at }), ...(pilotSeconds !== undefined ? { pilotSeconds } : {}) });
     return id;
   }
   async function cancel(id: string): Promise<boolean> {
