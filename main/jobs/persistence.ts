@@ -13,6 +13,7 @@ import path from 'node:path';
 import { LabError } from '../api/errors';
 import type { RunInputs } from '../base/file-hash';
 import { writeFileAtomic, writeProblem } from '../base/atomic-write';
+import { lockFileOf } from '../store/lock';
 
 export type JobStatus = 'running' | 'completed' | 'failed' | 'cancelled';
 
@@ -76,6 +77,57 @@ export function jobFile(dir: string, id: string): string {
   return path.join(dir, `${id}.job.json`);
 }
 
+/**
+ * How long a job-state folder keeps finished jobs (README "Job state"). A running job, one whose lock file is there (a
+ * live run, or a killed one that the next start clears and names: run-lock.ts) and a file that cannot be read as a job
+ * are never touched. A failed or cancelled job that saved no step holds nothing to resume (its config and error only):
+ * the newest `unsaved` of them are kept. Every other finished job (a completed one's result; a failed or cancelled one
+ * that a resume continues from its last step) is kept for `days` days, and the newest `newest` of them whatever their age.
+ */
+export const JOB_RETENTION = { unsaved: 20, days: 30, newest: 50 } as const;
+
+/**
+ * Applies JOB_RETENTION to job-state folder `dir` (a job file with its child files); returns the ids removed. Run when
+ * a new job is recorded there, so failed measurements do not pile up in ~/.sparsity-lab/jobs.
+ */
+export function pruneJobFiles(dir: string, now = Date.now(), rule: { unsaved: number; days: number; newest: number } = JOB_RETENTION): string[] {
+  if (!fs.existsSync(dir)) return [];
+  const names = fs.readdirSync(dir);
+  const unsaved: StoredJob[] = [];
+  const kept: StoredJob[] = [];
+  for (const name of names) {
+    if (!name.endsWith('.job.json')) continue;
+    const f = path.join(dir, name);
+    let j: StoredJob;
+    try {
+      j = JSON.parse(fs.readFileSync(f, 'utf8')) as StoredJob;
+    } catch {
+      continue; // not ours to judge: load() names it when asked for
+    }
+    if (!j || typeof j !== 'object' || `${j.id}.job.json` !== name || typeof j.updatedAt !== 'string' || Number.isNaN(Date.parse(j.updatedAt))) continue;
+    if (j.status !== 'completed' && j.status !== 'failed' && j.status !== 'cancelled') continue; // running (or unknown)
+    if (fs.existsSync(lockFileOf(f))) continue;
+    const hasChildren = names.includes(`${j.id}.child-0.json`);
+    (j.status !== 'completed' && !(j.steps > 0) && !hasChildren ? unsaved : kept).push(j);
+  }
+  const newestFirst = (a: StoredJob, b: StoredJob) => Date.parse(b.updatedAt) - Date.parse(a.updatedAt);
+  const drop = [
+    ...unsaved.sort(newestFirst).slice(rule.unsaved),
+    ...kept.sort(newestFirst).slice(rule.newest).filter((j) => now - Date.parse(j.updatedAt) > rule.days * 86_400_000),
+  ];
+  const removed: string[] = [];
+  for (const j of drop) {
+    try {
+      for (let i = 0; fs.existsSync(path.join(dir, `${j.id}.child-${i}.json`)); i++) fs.rmSync(path.join(dir, `${j.id}.child-${i}.json`));
+      fs.rmSync(path.join(dir, `${j.id}.job.json`));
+      removed.push(j.id);
+    } catch {
+      /* only tidying: a file that cannot be removed stays */
+    }
+  }
+  return removed;
+}
+
 /** One JSON file per job in a folder; written to a temp file then renamed so a kill never leaves half a file. */
 export class JsonFilePersistence implements JobPersistence {
   constructor(readonly dir: string) {}
@@ -124,6 +176,11 @@ export class JsonFilePersistence implements JobPersistence {
     if (fs.existsSync(this.file(id))) throw new LabError('BUSY', `job ${id} exists already in ${this.dir}`);
     const now = new Date().toISOString();
     this.write({ id, kind, config, status: 'running', steps: 0, createdAt: now, updatedAt: now, inputs });
+    try {
+      pruneJobFiles(this.dir); // the folder's retention rule (JOB_RETENTION); never fails the new job
+    } catch {
+      /* only tidying */
+    }
   }
 
   async saveStep(id: string, state: unknown): Promise<void> {
