@@ -9,6 +9,7 @@ import { Chart, registerables } from 'chart.js';
 import { MatrixController, MatrixElement } from 'chartjs-chart-matrix';
 import annotationPlugin from 'chartjs-plugin-annotation';
 import { hydrate } from '../../common/chart-runtime';
+import { fontStack } from './spec';
 
 let ready = false;
 function setup(): void {
@@ -74,7 +75,10 @@ export function renderSvg(config: Json, widthPt: number, heightPt: number, metad
   const done = draw(canvas, config, 1);
   const svg = canvas.getContent().toString('utf8');
   done();
-  const sized = svg.replace(/<svg([^>]*?)\swidth="[^"]*"\s+height="[^"]*"/, `<svg$1 width="${(w / 72).toFixed(3)}in" height="${(h / 72).toFixed(3)}in" viewBox="0 0 ${w} ${h}"`);
+  const sized = svg
+    .replace(/<svg([^>]*?)\swidth="[^"]*"\s+height="[^"]*"/, `<svg$1 width="${(w / 72).toFixed(3)}in" height="${(h / 72).toFixed(3)}in" viewBox="0 0 ${w} ${h}"`)
+    // Skia names the one face it laid the text out with ("DejaVu Sans"); a viewer without it took its default, a serif
+    .replace(/font-family="([^",]+)"/g, (_m, f: string) => `font-family="${fontStack(f, "'")}"`);
   if (metadata === undefined) return sized;
   return sized.replace(/(<svg[^>]*>)/, `$1<metadata id="sparsity-lab">${xmlText(JSON.stringify(metadata))}</metadata>`);
 }

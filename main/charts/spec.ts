@@ -20,7 +20,18 @@ export const PRESETS = {
 
 /** The default face: DejaVu Sans is registered for Node export (export.ts) and present on most Linux systems. */
 export const DEFAULT_FONT = 'DejaVu Sans';
-const FONT_STACK_TAIL = ', "Liberation Sans", Arial, Helvetica, sans-serif';
+/**
+ * Where the figure's face is missing (a co-author's machine opening the SVG, a journal's converter): sans faces of
+ * about its widths first (Liberation Sans and Arial share metrics), then the generic family, never a serif default.
+ */
+export const FONT_FALLBACKS = ['Liberation Sans', 'Arial', 'Helvetica', 'sans-serif'];
+const GENERIC = new Set(['serif', 'sans-serif', 'monospace', 'cursive', 'fantasy', 'system-ui']);
+/** A CSS font-family list: `family` then FONT_FALLBACKS, names quoted with `q` (an SVG attribute in "…" takes '). */
+export function fontStack(family: string, q: '"' | "'" = '"'): string {
+  const name = (f: string) => (GENERIC.has(f) ? f : `${q}${f.replace(/["']/g, '')}${q}`);
+  return [family, ...FONT_FALLBACKS.filter((f) => f !== family)].map(name).join(', ');
+}
+const FONT_STACK_TAIL = `, ${FONT_FALLBACKS.map((f) => (GENERIC.has(f) ? f : `"${f}"`)).join(', ')}`;
 
 export interface Resolved {
   preset: 'single' | 'double';

@@ -115,6 +115,11 @@ describe.each(CHART_KINDS)('chart %s', (kind) => {
     expect(allText).toContain(plot.yLabel.normalize('NFKC'));
     expect(doc.getElementsByTagName('image').length).toBe(0); // no raster inside
     expect(allText.split(xTitle)).toHaveLength(2); // drawn once
+    // every text names its face and fallbacks, ending in the generic family: a viewer without DejaVu Sans took its
+    // default (a serif) when the SVG named DejaVu Sans alone
+    const families = new Set(Array.from(doc.getElementsByTagName('text')).map((t) => t.getAttribute('font-family')));
+    expect(families.size).toBe(1);
+    expect([...families][0]).toMatch(/^'[^',]+'(, '[^',]+')+, sans-serif$/); // 'DejaVu Sans', 'Liberation Sans', 'Arial', 'Helvetica', sans-serif
     const paths = Array.from(doc.getElementsByTagName('path'));
     // every plotted series is drawn in its Okabe–Ito colour (heatmap cells: viridis, many rectangles)
     if (plot.heatmap) expect(paths.length + doc.getElementsByTagName('rect').length).toBeGreaterThan(plot.heatmap.rows * plot.heatmap.cols);
