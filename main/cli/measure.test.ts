@@ -72,6 +72,8 @@ describe('--seq-len default (issue 18: README examples on the 256-position demo 
       const e: Record<string, unknown> = {};
       await expect(defaultSeqLen(e, nocontext, false)).rejects.toMatchObject({ code: 'BAD_CHECKPOINT', message: `${cfg}: field 'num_hidden_layers' is -1, outside the plausible range [1, 1000]` });
       await expect(defaultSeqLen(e, path.join(dir, 'missing'), false)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      // also when --seq-len is given (it was not read then: a job was recorded, then failed on the same file)
+      await expect(defaultSeqLen({ seqLen: 64 }, nocontext, false)).rejects.toMatchObject({ code: 'BAD_CHECKPOINT', message: `${cfg}: field 'num_hidden_layers' is -1, outside the plausible range [1, 1000]` });
     } finally {
       process.stderr.write = write;
     }

@@ -57,3 +57,22 @@ test('runs.estimate checks the files as runs.start does: a named pipe for the te
   expect(opened).toBe(false);
   await e.dispose();
 });
+
+test('runs.start on a checkpoint its reader refuses (safetensors cut short): the job fails naming the file, and no job is recorded for it', async () => {
+  const { Engine } = await import('../engine/engine');
+  const { writeTinyCheckpoint } = await import('../checkpoint/testing/tiny');
+  const ck = writeTinyCheckpoint(path.join(dir, 'cut'), 'llama', { layers: 1, hidden: 16, intermediate: 32 });
+  const st = path.join(ck, 'model.safetensors');
+  fs.truncateSync(st, fs.statSync(st).size - 100);
+  const text = path.join(dir, 'cut.txt');
+  fs.writeFileSync(text, 'the quick brown fox jumps over the lazy dog. '.repeat(20));
+  const e = new Engine({ paths: { userData: path.join(dir, 'ud-cut'), cache: path.join(dir, 'cache') }, log: { info() {}, warn() {}, error() {} } });
+  const state = path.join(dir, 'cut-jobs');
+  const finished = new Promise<{ id: string; status: string; error?: { code: string; message: string } }>((resolve) => e.onEvent((ev, p) => ev === 'job.finished' && resolve(p as never)));
+  const { id } = (await e.call('runs.start', { config: { kind: 'measure', checkpoint: ck, data: text, p: 1, tokens: 64, seqLen: 16, batch: 2, stateDir: state } })) as { id: string };
+  const f = await finished;
+  await e.dispose();
+  expect(f).toMatchObject({ id, status: 'failed', error: { code: 'BAD_CHECKPOINT' } });
+  expect(f.error?.message).toMatch(new RegExp(`^${st}: .*truncated`));
+  expect(fs.existsSync(state) ? fs.readdirSync(state).filter((n) => n.endsWith('.job.json')) : []).toEqual([]);
+});

@@ -17,12 +17,18 @@ interface ConfigLike {
   data?: string;
 }
 
-/** A checkpoint's content hash, or null when it cannot be read; `signal` abandons it (CANCELLED is thrown). */
+/**
+ * A checkpoint's content hash, or null when there is none to read at that path (another model source decides what the
+ * path means: tests); `signal` abandons it (CANCELLED is thrown). A checkpoint that is there but that its reader refuses
+ * (truncated, damaged, unsupported) throws that error: the job then fails before it is recorded, as the CLI refuses it
+ * before a job starts (a job file or session run was recorded for it, only to fail a moment later on the same file).
+ */
 export async function checkpointHash(p: string, signal?: AbortSignal): Promise<string | null> {
   try {
     return (await inspectCheckpoint(p, { signal })).contentHash ?? null;
   } catch (e) {
     if (signal?.aborted) throw e;
+    if (e instanceof LabError && (e.code === 'BAD_CHECKPOINT' || e.code === 'UNSUPPORTED') && fs.existsSync(p)) throw e;
     return null;
   }
 }
