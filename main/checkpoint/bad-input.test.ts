@@ -148,6 +148,10 @@ describe('config.json', () => {
     ['heads not a multiple of kv heads', (c) => (c.num_key_value_heads = 3), /num_attention_heads \(4\) is not a multiple of num_key_value_heads \(3\)/],
     ['fatrelu without its threshold', (c) => (c.hidden_act = 'fatrelu'), /field 'hidden_act_param' is missing/],
     ['NaN rope theta', (c) => (c.rope_theta = 'NaN'), /field 'rope_theta' must be a finite number/],
+    // these were ignored: the model ran unscaled, or with rope_theta 10000, and said nothing
+    ['rope_scaling a string', (c) => (c.rope_scaling = 'yes'), /field 'rope_scaling' must be an object or null, got "yes"/],
+    ['rope_parameters a list', (c) => (c.rope_parameters = [1]), /field 'rope_parameters' must be an object or null, got \[1\]/],
+    ['rope_parameters.rope_theta a string', (c) => (c.rope_parameters = { rope_type: 'default', rope_theta: '500000' }), /field 'rope_parameters.rope_theta' must be a finite number, got "500000"/],
   ];
   for (const [name, edit, re] of cases)
     it(name, async () => {

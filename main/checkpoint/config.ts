@@ -100,7 +100,12 @@ export class ConfigReader {
 
   /** rope_theta and rope_scaling in the 4.x layout or the 5.x `rope_parameters` layout. */
   rope(defaultTheta = 10000, thetaKeys = ['rope_theta']): { theta: number; scaling?: RopeScaling } {
+    // a rope_scaling that is not an object was ignored: the model ran unscaled (other numbers, no word said)
+    for (const key of ['rope_parameters', 'rope_scaling'])
+      if (this.raw[key] != null && (typeof this.raw[key] !== 'object' || Array.isArray(this.raw[key]))) this.fail(key, `must be an object or null, got ${JSON.stringify(this.raw[key])}`);
     const params = this.raw.rope_parameters as Record<string, unknown> | undefined;
+    if (params && params.rope_theta !== undefined && !(typeof params.rope_theta === 'number' && Number.isFinite(params.rope_theta)))
+      this.fail('rope_parameters.rope_theta', `must be a finite number, got ${JSON.stringify(params.rope_theta)}`); // was taken as the default 10000
     const theta =
       params && typeof params.rope_theta === 'number' ? params.rope_theta : this.num(thetaKeys, { min: 1, max: 1e12, default: defaultTheta });
     if (!(theta > 0) || !Number.isFinite(theta)) this.fail('rope_theta', `is ${theta}`);
