@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { LabError } from '../api/errors';
 import { fileKind } from '../base/regular-file';
 import { MIGRATIONS, SCHEMA_VERSION } from './schema';
-import { sessionWriteError } from './lock';
+import { hasLiveWriter, sessionWriteError } from './lock';
 
 export interface OpenedDb {
   db: Database.Database;
@@ -159,8 +159,34 @@ function readOnlyCopy(file: string): { copy: string; drop: () => void } {
   return { copy, drop };
 }
 
+/**
+ * quick_check's answer in one line: its rows hold lines of their own ("*** in database main ***", then one per
+ * problem, hundreds for a badly damaged file), so the first three problems and how many more.
+ */
+export function integrityWords(rows: string[]): string {
+  const lines = rows.flatMap((r) => r.split('\n')).map((l) => l.trim()).filter((l) => l && !/^\*\*\* in database \w+ \*\*\*$/.test(l));
+  return lines.slice(0, 3).join('; ') + (lines.length > 3 ? `; and ${lines.length - 3} more` : '');
+}
+
+/**
+ * An open that failed (a damaged file, not a session) leaves nothing beside the file: the -wal and -shm its connection
+ * made are removed when the -wal is empty, was not there before and no live writer holds the session.
+ */
+function tidyFailedOpen(file: string, walBefore: boolean, shmBefore: boolean): void {
+  try {
+    const wal = `${file}-wal`;
+    if (walBefore || !fs.existsSync(wal) || fs.statSync(wal).size !== 0 || hasLiveWriter(file)) return;
+    fs.rmSync(wal, { force: true });
+    if (!shmBefore) fs.rmSync(`${file}-shm`, { force: true });
+  } catch {
+    /* only tidying */
+  }
+}
+
 export function openDb(file: string, opts: { readOnly?: boolean } = {}): OpenedDb {
   checkSessionFile(file);
+  const walBefore = fs.existsSync(`${file}-wal`);
+  const shmBefore = fs.existsSync(`${file}-shm`);
   // a file (or folder: WAL needs its -wal/-shm files beside it) that is read-only on disk opens read-only with that
   // reason, not as "damaged" (issue 19: locked, read-only and damaged files get three different messages)
   let diskNotice: string | undefined;
@@ -191,8 +217,7 @@ export function openDb(file: string, opts: { readOnly?: boolean } = {}): OpenedD
       check = db.pragma('quick_check', { simple: false }) as { quick_check: string }[];
       diskNotice = `This session's folder (${path.dirname(file)}) is read-only for this app: the session is shown from a temporary copy and nothing can be recorded into it. Copy it somewhere writable to record into it.`;
     }
-    if (check.length !== 1 || check[0].quick_check !== 'ok')
-      fail(file, `is damaged (integrity check: ${check.slice(0, 3).map((c) => c.quick_check).join('; ')})`);
+    if (check.length !== 1 || check[0].quick_check !== 'ok') fail(file, `is damaged (integrity check: ${integrityWords(check.map((c) => c.quick_check))})`);
     const version = db.pragma('user_version', { simple: true }) as number;
     const hasMeta = version > 0 && !!db.prepare("SELECT name FROM sqlite_master WHERE type='table' AND name='meta'").get();
     if (version === 0 || !hasMeta) fail(file, 'is an SQLite database but not a Sparsity Lab session');
@@ -228,6 +253,7 @@ export function openDb(file: string, opts: { readOnly?: boolean } = {}): OpenedD
       /* closing a damaged handle can fail too */
     }
     dropCopy?.();
+    if (!dropCopy) tidyFailedOpen(file, walBefore, shmBefore);
     if (e instanceof LabError) throw e;
     fail(file, `is damaged or not a session (${(e as Error).message})`);
   }
