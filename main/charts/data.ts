@@ -388,9 +388,15 @@ function shortLabels(x: Ctx, runs: SourceRun[]): string[] {
   return runs.map((r, i) => (short.indexOf(short[i]) !== short.lastIndexOf(short[i]) ? x.runLabel(r) : short[i]));
 }
 
+/** a figure of one run or model names it: its subject, and after ' — ' in its title (unless the user set one) */
+function about(x: Ctx, d: PlotData, subject: string): void {
+  d.subject = subject;
+  if (!x.opts.title) d.title = `${d.title} — ${subject}`;
+}
+
 /** a one-run chart's title names the run */
 function titleFor(x: Ctx, d: PlotData, runs: SourceRun[]): void {
-  if (runs.length === 1 && !x.opts.title) d.title = `${d.title} — ${x.runLabel(runs[0])}`;
+  if (runs.length === 1) about(x, d, x.runLabel(runs[0]));
 }
 
 function perLayer(x: Ctx, o: ChartOptions): PlotData {
@@ -426,7 +432,7 @@ function heatmap(x: Ctx, o: ChartOptions): PlotData {
       max = Math.max(max, v);
       pts.push({ x: t, y: l, v, run: m.tokenLabels?.[t] });
     }
-  d.title = o.title ?? `Activation ratio per layer and token — ${x.runLabel(r, x.ckpts.get(r.checkpointId))}`;
+  about(x, d, x.runLabel(r, x.ckpts.get(r.checkpointId)));
   d.series.push({ id: r.id, label: x.runLabel(r, x.ckpts.get(r.checkpointId)), role: 'cells', group: 0, points: pts });
   d.heatmap = { rows: m.layers, cols: T, min, max, vLabel: 'Activation ratio (%)' };
   return d;
@@ -463,7 +469,7 @@ function pareto(x: Ctx, o: ChartOptions): PlotData {
   // an explicit run: the sweeps on its checkpoint
   const one = explicitRun(x, has, 'activation ratio and perplexity');
   const runs = x.runs.filter((r) => has(r) && (!one || r.checkpointId === one.checkpointId));
-  if (one && !o.title) d.title = `${d.title} — ${x.ckpts.get(one.checkpointId)?.name ?? one.checkpointId}`;
+  if (one) about(x, d, x.ckpts.get(one.checkpointId)?.name ?? one.checkpointId);
   const usePpl = runs.every((r) => r.ppl !== undefined);
   if (!usePpl) d.yLabel = 'PPL ratio (sparse / dense)';
   // one line per checkpoint, method and token budget: perplexities measured on different evaluation tokens are not
@@ -500,7 +506,7 @@ function pareto(x: Ctx, o: ChartOptions): PlotData {
   const shown = [...groups.values()].filter(drawn);
   const ckptCount = new Set((shown.length ? shown.flatMap((grp) => grp.rs) : runs).map((r) => r.checkpointId)).size;
   const first = shown[0]?.rs[0] ?? runs[0];
-  if (!one && ckptCount === 1 && !o.title && first) d.title = `${d.title} — ${x.ckpts.get(first.checkpointId)?.name ?? first.checkpointId}`;
+  if (!one && ckptCount === 1 && first) about(x, d, x.ckpts.get(first.checkpointId)?.name ?? first.checkpointId);
   let g = 0;
   for (const { key: base, tokens, rs } of groups.values()) {
     if (!drawn({ rs })) continue;

@@ -34,7 +34,7 @@ test('the runs table fits at 1280 and 1200 px, light and dark, long cells with a
   expect(await note.getAttribute('title')).toBe(longNote);
   // the Checkpoint column tells apart the demo's runs at the same step of different series (…/<series>/<step>): each
   // name is a tail of the full path in its tooltip, two different paths never share one, and a step is never alone
-  const cks = await page.getByTestId('run-row').evaluateAll((trs) => trs.map((tr) => ({ path: tr.children[2].getAttribute('title') ?? '', name: tr.children[2].textContent?.trim() ?? '' })));
+  const cks = await page.getByTestId('run-row').evaluateAll((trs) => trs.map((tr) => ({ path: tr.children[2].getAttribute('data-path') ?? '', name: tr.children[2].textContent?.trim() ?? '' })));
   const withPath = cks.filter((c) => c.path);
   expect(withPath.length).toBeGreaterThan(1);
   for (const c of withPath) {
@@ -114,5 +114,43 @@ test('a 1024 px window: the runs table keeps Series whole, the checkpoints table
   expect(wrap).toBeLessThanOrEqual(0);
   await screenshot(page, 'load-checkpoints-1024');
   await page.setViewportSize({ width: 1280, height: 800 });
+  expect(errors).toEqual([]);
+});
+
+test('a 900 px window: no heading cut, a run\'s method on one line, the series in the checkpoint\'s tooltip', async () => {
+  const { page, server, errors } = lab;
+  await page.setViewportSize({ width: 900, height: 700 });
+  try {
+    await page.goto(`${server.url}#/session`);
+    await page.getByTestId('run-row').first().waitFor({ timeout: 30_000 });
+    await expect.poll(async () => {
+      const n = await fits();
+      return n.scroll <= n.client;
+    }).toBe(true);
+    // the Checkpoint heading read "Checkp…"
+    const heads = await page.getByTestId('runs-table').locator('th:visible').evaluateAll((ths) => ths.map((th) => ({ text: th.textContent?.trim() ?? '', cut: th.scrollWidth > th.clientWidth })));
+    expect(heads.map((h) => h.text)).toContain('Checkpoint');
+    for (const h of heads) expect(h.cut, `header '${h.text}' is cut`).toBe(false);
+    // "CETT-PPL-1%" took two lines and a sweep's label five; a single run's method is one line now
+    const methods = await page.getByTestId('run-row').evaluateAll((trs) =>
+      trs.map((tr) => {
+        const td = tr.children[4] as HTMLElement;
+        const text = td.childNodes[0]?.textContent?.trim() ?? '';
+        const range = document.createRange();
+        range.selectNodeContents(td.childNodes[0]);
+        return { text, lines: range.getClientRects().length };
+      }),
+    );
+    const single = methods.filter((m) => /^CETT-PPL-\d+%$/.test(m.text));
+    expect(single.length).toBeGreaterThan(0);
+    for (const m of single) expect(m.lines, m.text).toBe(1);
+    // the series column stepped aside; its name is in the checkpoint's tooltip
+    expect(await page.getByTestId('runs-table').locator('th:visible', { hasText: 'Series' }).count()).toBe(0);
+    const titles = await page.getByTestId('run-row').evaluateAll((trs) => trs.map((tr) => tr.children[2].getAttribute('title') ?? ''));
+    expect(titles.some((t) => /\nseries relu-/.test(t))).toBe(true);
+    await screenshot(page, 'runs-table-900');
+  } finally {
+    await page.setViewportSize({ width: 1280, height: 800 });
+  }
   expect(errors).toEqual([]);
 });

@@ -157,6 +157,8 @@ test("Pareto without a run: one model per figure (the paper's Fig. 2 panels), th
   const plot = await cfg();
   expect(plot.series.map((s) => s.label).sort()).toEqual(['CETT', 'FAT-ε']); // the ReLU model's lines only
   expect(plot.title).toBe('Perplexity vs activation ratio — relu-0.1b');
+  expect(plot.subject).toBe('relu-0.1b'); // the window's caption: the model, not the kind's title again
+  expect((await cfg({ title: 'Fig. 2a' })).subject).toBe('relu-0.1b'); // a title of the user's own keeps the subject
   expect(plot.notes.join('\n')).toMatch(/one model per figure.*relu-0\.1b, the checkpoint with the most methods; also measured: silu-0\.1b/);
   // the other model is one pick away (its line is among the choices), and a picked series is shown as asked
   expect(plot.choices).toEqual(expect.arrayContaining(['silu-0.1b · CETT']));

@@ -118,6 +118,9 @@ export interface PlotSeries {
 export interface PlotData {
   kind: ChartKind;
   title: string;
+  /** what a one-run or one-model figure shows ('relu · CETT-PPL-1% · run r1'; also after ' — ' in its title); the
+   * window's caption under the kind's heading says it */
+  subject?: string;
   xLabel: string;
   yLabel: string;
   y2Label?: string;
