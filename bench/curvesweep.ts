@@ -5,9 +5,14 @@
  * (WebAssembly, JS): one thread, as the curve runs it (CPU ms per token: the whole token and the sweep alone; the
  * rest is the sort and the pairs), and every core (curveParallel: wall and CPU ms per token of the layer, and a hash
  * of every token's pairs, the same for every blocking and back end).
+ * With --layers K: instead, the engine's whole path per layer-curve (thresholds.ts buildLayerCurveParallel from A and
+ * W_out as the dense pass and the checkpoint hand them over: A's shared copy, N, the grid, W_out's blocked copy, the
+ * sweep, the curve), K curves one after the other: per curve the wall ms, the process's CPU ms and the main thread's
+ * (what the worker threads cannot hide: Linux's /proc schedstat), and a hash of each curve's thresholds at 64 targets.
  * `npm run bench -- curvesweep [--f 5632] [--d 2048] [--tokens 256] [--one-thread-tokens 40] [--act silu|relu]
- *   [--threads N] [--backends wasm,js] [--blockings auto,2048x1,64x16] [--out FILE]`
+ *   [--threads N] [--backends wasm,js] [--blockings auto,2048x1,64x16] [--layers K] [--out FILE]`
  */
+import fs from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { authorsGrid } from '../main/base/authors-search';
@@ -32,7 +37,7 @@ import {
   type CurveOperands,
   type SweepBackend,
 } from '../main/metrics/curve-kernel';
-import { neuronNorms } from '../main/metrics/thresholds';
+import { buildLayerCurveParallel, neuronNorms, type LayerInput } from '../main/metrics/thresholds';
 import { columnNorms } from '../main/inference/index';
 import { machine, writeOut } from './common';
 
@@ -42,8 +47,9 @@ function whole(name: string, v: string | undefined, dflt: number, max: number): 
   return Number(v);
 }
 
-/** a generated layer: W_out [d, F] ~ N(0, 0.02²)-like, A = act(x) with x ~ N(0, 1)-like per token (SiLU: no zeros; ReLU: about half) */
-export function generatedLayer(f: number, d: number, tokens: number, act: 'silu' | 'relu', seed = 1): CurveOperands {
+/** a generated layer: W_out [d, F] ~ N(0, 0.02²)-like, A = act(x) with x ~ N(0, 1)-like per token (SiLU: no zeros;
+ * ReLU: about half); the curve's operands and the engine's input (W_out as the checkpoint holds it, its column norms) */
+export function generatedLayer(f: number, d: number, tokens: number, act: 'silu' | 'relu', seed = 1): CurveOperands & { input: LayerInput } {
   const r = mulberry32(seed);
   const gauss = () => (r() + r() + r() + r() - 2) * Math.sqrt(3);
   const wDown = Float32Array.from({ length: d * f }, () => 0.02 * gauss());
@@ -54,7 +60,49 @@ export function generatedLayer(f: number, d: number, tokens: number, act: 'silu'
     return act === 'relu' ? Math.max(0, x) : x / (1 + Math.exp(-x));
   });
   const n = neuronNorms(a, tokens, f, col);
-  return { a, n, wT, f, d, tokens, cand: authorsGrid(n) };
+  return { a, n, wT, f, d, tokens, cand: authorsGrid(n), input: { a, tokens, f, wDown, d, colNorms: col } };
+}
+
+/** this thread's CPU ms (Linux: /proc schedstat, ns on the CPU; NaN elsewhere) */
+function threadCpuMs(): number {
+  try {
+    return Number(fs.readFileSync(`/proc/self/task/${process.pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+  } catch {
+    return NaN;
+  }
+}
+
+/** K layer-curves by the engine's path (buildLayerCurveParallel), one after the other: per curve wall, process CPU and
+ * main-thread CPU ms, and a hash of its thresholds at 64 targets (the same for every run of the same layer) */
+async function engineLayers(input: LayerInput, k: number, threads: number) {
+  const curves: { wallMs: number; cpuMs: number; mainMs: number; hash: number }[] = [];
+  for (let i = 0; i < k; i++) {
+    const c = process.cpuUsage();
+    const m = threadCpuMs();
+    const s = performance.now();
+    const cv = await buildLayerCurveParallel(input, 'authors', threads);
+    const wallMs = performance.now() - s;
+    const mainMs = threadCpuMs() - m;
+    const cu = process.cpuUsage(c);
+    let hash = 0;
+    for (let j = 0; j < 64; j++) {
+      const { eps, clampedLow } = await cv.threshold((j + 0.5) / 64);
+      const bits = new Uint32Array(Float64Array.of(eps).buffer);
+      hash = (Math.imul(hash, 31) + (bits[0] ^ bits[1]) + (clampedLow ? 1 : 0)) | 0;
+      hash = (Math.imul(hash, 31) + Math.round(cv.cettAt(eps) * 2 ** 40)) | 0;
+    }
+    curves.push({ wallMs, cpuMs: (cu.user + cu.system) / 1000, mainMs, hash });
+  }
+  const median = (x: number[]) => [...x].sort((p, q) => p - q)[x.length >> 1];
+  // the steady curves: after the blocking trials (curve-kernel.ts) of the shape
+  const steady = curves.slice(Math.min(k - 1, k > 6 ? 6 : 0));
+  return {
+    curves,
+    medianWallMs: median(steady.map((x) => x.wallMs)),
+    medianCpuMs: median(steady.map((x) => x.cpuMs)),
+    medianMainMs: median(steady.map((x) => x.mainMs)),
+    hashes: [...new Set(curves.map((x) => x.hash))],
+  };
 }
 
 /** one back end on this thread over the first k tokens, a group of the sweep's tokens per call as the curve runs
@@ -118,6 +166,7 @@ export async function main(argv: string[]): Promise<void> {
       out: { type: 'string' },
       backends: { type: 'string' },
       blockings: { type: 'string' },
+      layers: { type: 'string' },
     },
   });
   const f = whole('f', v.f, 5632, 65536);
@@ -134,6 +183,26 @@ export async function main(argv: string[]): Promise<void> {
   let s = performance.now();
   const op = generatedLayer(f, d, tokens, act);
   const generateMs = performance.now() - s;
+  if (v.layers !== undefined) {
+    const k = whole('layers', v.layers, 1, 1000);
+    const runs = [];
+    for (const blocking of blockings) {
+      setCurveBlocking(blocking);
+      for (const b of backends) {
+        setCurveSweep(b);
+        resetCurveBlockingTrials();
+        const r = await engineLayers(op.input, k, threads);
+        runs.push({ blocking: blocking ? `${blocking.db}x${blocking.tokens}` : 'auto', backend: b, ...r, trial: curveBlockingTrials()[`${f}×${d}`] });
+      }
+    }
+    setCurveBlocking(null);
+    setCurveSweep('auto');
+    await closeCurvePool();
+    const res = { suite: 'curvesweep', mode: 'layers', f, d, act, tokens, threads, generateMs, runs, cores: os.cpus().length, machine: machine(), date: new Date().toISOString() };
+    console.log(JSON.stringify(res));
+    writeOut(v.out, res);
+    return;
+  }
   const runs = [];
   for (const blocking of blockings) {
     setCurveBlocking(blocking);
@@ -143,12 +212,12 @@ export async function main(argv: string[]): Promise<void> {
     const all: Record<string, { threads: number; firstMs: number; ms: number; msPerToken: number; cpuMsPerToken: number; pairsHash: number; trial?: unknown; trialMs?: number[] }> = {};
     for (const b of backends) {
       setCurveSweep(b);
-      // auto: the first curves try each blocking (one whole curve each), the timed one uses the pick
+      // auto: the first curves try each blocking (a chunk per thread in turn, twice: curve-kernel.ts), until the pick;
+      // the timed one uses it
       resetCurveBlockingTrials();
       const trialMs: number[] = [];
-      const tries = blocking ? 1 : 2 * curveBlockings(f, d).length; // (curve-kernel.ts: 2 rounds)
       let firstMs = 0;
-      for (let i = 0; i < tries; i++) {
+      for (let i = 0; i === 0 || (!blocking && !curveBlockingTrials()[`${f}×${d}`]?.pick && i < 2 * curveBlockings(f, d).length); i++) {
         s = performance.now();
         await curveParallel(op, () => {}, threads); // (the first starts the threads)
         if (i === 0) firstMs = performance.now() - s;

@@ -67,10 +67,12 @@ export function linspaceF32(start: number, end: number, steps: number): Float32A
   return out;
 }
 
-/** grid bounds (min N, q99 of the strided subsample) of one layer's N (flattened [tokens, F]) */
-export function authorsGridBounds(n: ArrayLike<number>, k = AUTHORS_CANDIDATES): { start: number; end: number } {
+/** grid bounds (min N, q99 of the strided subsample) of one layer's N (flattened [tokens, F]); `least`: min N where the
+ * caller has it already (the CPU curve's threads find it as they compute N) */
+export function authorsGridBounds(n: ArrayLike<number>, k = AUTHORS_CANDIDATES, least?: number): { start: number; end: number } {
   let min = Infinity;
-  for (let i = 0; i < n.length; i++) if (n[i] < min) min = n[i];
+  if (least !== undefined) min = least;
+  else for (let i = 0; i < n.length; i++) if (n[i] < min) min = n[i];
   const stride = authorsStride(n.length, k);
   const sub = new Float32Array(Math.ceil(n.length / stride));
   for (let i = 0, j = 0; i < n.length; i += stride, j++) sub[j] = n[i];
@@ -78,9 +80,9 @@ export function authorsGridBounds(n: ArrayLike<number>, k = AUTHORS_CANDIDATES):
   return { start: min, end: quantileLinear(sub, AUTHORS_QUANTILE) };
 }
 
-/** the authors' candidate grid of one layer's N */
-export function authorsGrid(n: ArrayLike<number>, k = AUTHORS_CANDIDATES): Float32Array {
-  const { start, end } = authorsGridBounds(n, k);
+/** the authors' candidate grid of one layer's N (`least`: its min N, where known) */
+export function authorsGrid(n: ArrayLike<number>, k = AUTHORS_CANDIDATES, least?: number): Float32Array {
+  const { start, end } = authorsGridBounds(n, k, least);
   return linspaceF32(start, end, k);
 }
 

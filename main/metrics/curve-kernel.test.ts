@@ -13,7 +13,9 @@ import {
   curveBlocking,
   curveBlockingTrials,
   curveBlockings,
+  curveLayout,
   makeSweeper,
+  prepareCurve,
   setCurveBlocking,
   setCurveSweep,
   transposeDown,
@@ -21,6 +23,7 @@ import {
   type SweepBackend,
 } from './curve-kernel';
 import { authorsGrid } from '../base/authors-search';
+import { neuronNorms } from './thresholds';
 import { mulberry32 } from '../base/rng';
 
 afterAll(closeCurvePool);
@@ -234,7 +237,7 @@ describe('CETT curve kernel (CPU)', () => {
     expect(() => setCurveBlocking({ db: 8, tokens: 0 })).toThrow(/whole number/);
   });
 
-  it('the first curves of a large shape on the threads try each blocking in turn, one layer each, twice, then use the fastest: the same pairs all along', async () => {
+  it('the first curves of a large shape on the threads try each blocking on a chunk per thread in turn, twice, then use the fastest: the same pairs all along', async () => {
     const r = mulberry32(23);
     const [T, f, d] = [64, 1024, 520]; // W_out 2.1 MB: one block, or 256 columns for 16 tokens; 2 groups of 16 per thread
     const wT = Float32Array.from({ length: f * d }, () => r() - 0.5);
@@ -247,21 +250,59 @@ describe('CETT curve kernel (CPU)', () => {
     // too few tokens to time (fewer than 2 groups per thread): no trial, one block
     await curveParallel({ ...op, tokens: 40, a: a.subarray(0, 40 * f), n: n.subarray(0, 40 * f) }, () => {}, 2);
     expect(curveBlockingTrials()[key]).toBeUndefined();
-    for (let i = 0; i < 5; i++) {
+    // 4 chunks of 16 tokens per curve; the trial: 2 blockings × 2 rounds × 2 threads = 8 chunks, over the first 2 curves
+    for (let i = 0; i < 4; i++) {
       const seen: string[] = [];
       await curveParallel(op, (t, pairs, count) => seen.push(pairsLine(t, pairs, count)), 2);
       runs.push(seen);
       const tr = curveBlockingTrials()[key];
       expect(tr.blockings).toEqual([{ db: 520, tokens: 1 }, { db: 256, tokens: 16 }]);
-      expect(tr.msPerMega.length).toBe(Math.min(i + 1, 4)); // 2 blockings × 2 rounds, then the pick
-      for (const x of tr.msPerMega) expect(x).toBeGreaterThan(0);
-      if (i < 3) expect(tr.pick).toBeUndefined();
-      else expect(tr.pick).toEqual(tr.blockings[tr.msPerMega.indexOf(Math.min(...tr.msPerMega)) % 2]);
+      expect(tr.handed).toBe(Math.min(8, 4 * (i + 1)));
+      expect(tr.samples.map((b) => b.map((x) => x.length))).toEqual(i === 0 ? [[2, 0], [2, 0]] : [[2, 2], [2, 2]]);
+      for (const x of tr.samples.flat(2)) expect(x).toBeGreaterThan(0);
+      if (i === 0) expect(tr.pick).toBeUndefined();
+      else {
+        // each blocking's figure: the least over the rounds of the round's median (of 2: the upper)
+        expect(tr.msPerMega).toEqual(tr.samples.map((b) => Math.min(...b.map((x) => Math.max(...x)))));
+        expect(tr.pick).toEqual(tr.blockings[tr.msPerMega.indexOf(Math.min(...tr.msPerMega))]);
+      }
     }
     expect(curveBlocking(f, d)).toEqual(curveBlockingTrials()[key].pick);
     const one: string[] = [];
     curveInThread(op, (t, pairs, count) => one.push(pairsLine(t, pairs, count)));
     for (const seen of runs) expect(seen).toEqual(one);
+  });
+
+  it('a layer prepared on the threads (prepareCurve): N, its grid, the memory\'s W_out and the pairs of the plain route', async () => {
+    const r = mulberry32(29);
+    for (const [T, f, d, threads] of [[23, 37, 10, 2], [50, 100, 9, 3]] as const) {
+      const wDown = Float32Array.from({ length: d * f }, () => r() - 0.5);
+      const wT = transposeDown(wDown, d, f);
+      const col = Float32Array.from({ length: f }, (_, i) => Math.hypot(...wT.subarray(i * d, (i + 1) * d)));
+      const a = Float32Array.from({ length: T * f }, () => Math.max(0, r() - 0.4));
+      a.fill(0, 2 * f, 3 * f);
+      const n = neuronNorms(a, T, f, col);
+      for (const authors of [true, false]) {
+        const p = await prepareCurve({ a, tokens: T, f, wDown, d, colNorms: col }, authors, threads);
+        expect(p).toBeDefined();
+        const { op, release } = p!;
+        expect(op.n).toEqual(n);
+        expect(op.a).toEqual(a);
+        expect(op.cand).toEqual(authors ? authorsGrid(n) : null);
+        const [memory] = op.plan.memories;
+        const head = new Int32Array(memory.buffer, 0, 9);
+        const lay = curveLayout(f, d, head[0], head[1]);
+        expect(Array.from(head)).toEqual([head[0], head[1], lay.w, lay.slot0, lay.slotBytes, lay.idx, lay.p, lay.sq, lay.acc]);
+        const want = curveMemory(wT, f, d, 1, { db: head[0], tokens: head[1] });
+        expect(new Float32Array(memory.buffer, lay.w, f * d)).toEqual(new Float32Array(want.buffer, lay.w, f * d));
+        const plain: string[] = [];
+        curveInThread({ a, n, wT, f, d, tokens: T, cand: op.cand }, (t, pairs, count) => plain.push(pairsLine(t, pairs, count)));
+        const seen: string[] = [];
+        await curveParallel(op, (t, pairs, count) => seen.push(pairsLine(t, pairs, count)), threads);
+        release();
+        expect(seen).toEqual(plain);
+      }
+    }
   });
 
   it('the blocked layout holds every weight: the memory\'s blocks of W_out read back to W_out transposed', () => {

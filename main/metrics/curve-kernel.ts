@@ -8,16 +8,20 @@
  * faster depends on the machine (the WebAssembly one ~4× on this project's AMD EPYC dev machine, but slower than JS on
  * a 16-core Xeon: BENCHMARKS.md), so the first curve of each shape times both on its own tokens (calibrateSweep,
  * ~10-50 ms once per process and shape) and uses the faster. Both run on one shared WebAssembly memory per layer:
- * W_out once for every thread, one slot per thread for the rest. Where W_out is large, the sweep may run over blocks
- * of its columns for 16 tokens at a time (each block read from memory once for them all: the same bits); which
- * blocking is fastest depends on the caches and how many cores share them, so the first curves of such a shape try
- * each on the worker threads (curveBlockings, curveParallel).
- * `curveChunk` and `makeSweeper` must stay self-contained (no imports, closures or outer functions): the workers
+ * W_out once for every thread, one slot per thread for the rest (curveLayout; the memories are kept between layers).
+ * Where W_out is large, the sweep may run over blocks of its columns for 16 tokens at a time (each block read from
+ * memory once for them all: the same bits); which blocking is fastest depends on the caches and how many cores share
+ * them, so the first curves of such a shape try each on the worker threads, a chunk of tokens per thread each in
+ * turn (curveBlockings, BlockingTrial). A layer's preparation runs on the threads too (prepareCurve: N, its least,
+ * W_out's blocked copy), so the engine's thread does two copies and the grid per layer, not the whole of it.
+ * `curveChunk`, `makeSweeper`, `placeW` and `normsRange` must stay self-contained (no imports, closures or outer
+ * functions): the workers
  * run their source text (Function.prototype.toString), so one implementation serves the engine thread and the
  * workers, in the sources (tsx), the bundles and the packaged app alike, without a separate worker file.
  */
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { AUTHORS_CANDIDATES, authorsGrid } from '../base/authors-search';
 import { CURVE_SWEEP_WASM } from './curve-sweep-wasm';
 
 /** the sweep's two implementations (the same bits) */
@@ -53,8 +57,8 @@ export interface CurveBlocking {
  * in ONE_BLOCK_BYTES), and for larger W_out blocks of a power of two of columns (rows of whole cache lines) up to
  * about a core's L2 cache (1.5 MB: 64 columns at the 1B shape, F 5,632 × d 2,048) and up to 6 MB (256 columns), each
  * swept for BLOCK_TOKENS tokens at a time. Which is fastest depends on the machine's caches and on how many cores
- * share them (BENCHMARKS.md, curvesweep): the first curves of a shape on the worker threads try each in turn,
- * one layer each, twice, and the rest use the fastest (curveParallel).
+ * share them (BENCHMARKS.md, curvesweep): the first curves of a shape on the worker threads try each in turn, a chunk
+ * of tokens per thread each, twice (BlockingTrial), and the rest use the fastest (curveParallel).
  */
 const ONE_BLOCK_BYTES = 2 << 20;
 const BLOCK_BYTES = [1.5 * 2 ** 20, 6 * 2 ** 20];
@@ -74,12 +78,23 @@ export function curveBlockings(f: number, d: number): CurveBlocking[] {
   return out;
 }
 
-/** the trials of a shape's blockings on the worker threads: the threads' ms per million multiply-adds of each curve
- * tried (blockings in turn, TRIAL_ROUNDS rounds: a machine's passing load does not decide alone), and the pick (the
- * least of its rounds' least) */
+/**
+ * The trial of a shape's blockings on the worker threads, within the first curves of the shape: TRIAL_ROUNDS rounds,
+ * each a segment of one chunk of tokens per thread in each blocking in turn (all threads sweeping in one blocking at
+ * once: their sharing of the caches and memory counts); the rest of such a curve runs in one block. A chunk's time
+ * is its thread's time in the kernel per million multiply-adds (its non-zero activations × d: chunks of another
+ * sparsity compare); a blocking's figure is the least over the rounds of the median of the round's chunks (a
+ * machine's passing load, or the first chunks' compilation, does not decide alone); the pick is the least.
+ */
 export interface BlockingTrial {
   blockings: CurveBlocking[];
+  /** per blocking, per round: its chunks' ms per million multiply-adds */
+  samples: number[][][];
+  /** per blocking: its figure (once every chunk of the trial is in) */
   msPerMega: number[];
+  /** chunks handed out to the trial so far, and received */
+  handed: number;
+  received: number;
   pick?: CurveBlocking;
 }
 const TRIAL_ROUNDS = 2;
@@ -110,32 +125,87 @@ export function setCurveBlocking(b: CurveBlocking | null): void {
 }
 
 /**
- * A layer's shared WebAssembly memory: a header (the blocking: db, tokens), W_out transposed and blocked at 64
- * (block b: columns [b·db, b·db + w) of every neuron, [F, w] fp32, w = min(db, d − b·db)), then one slot per thread
- * (its tokens' rows, orders, partial squared norms, squared norms, one block's running sum); every worker reads the
- * one copy of the weights.
+ * Where things lie in a layer's shared WebAssembly memory (byte offsets): a 64-byte header, W_out transposed and
+ * blocked at `w` (block b: columns [b·db, b·db + wb) of every neuron, [F, wb] fp32, wb = min(db, d − b·db)), then one
+ * slot per thread from `slot0`, `slotBytes` each: its tokens' rows of A (at the slot's start), their orders (`idx`),
+ * partial squared norms (`p`), squared norms (`sq`), one block's running sum (`acc`), each on a 64-byte line.
+ * The one statement of the layout: curveMemory writes it into the header, and the sweeper and the worker threads read
+ * it there (their source text runs in the workers, where this function is not).
  */
-export function curveMemory(wT: Float32Array, f: number, d: number, slots: number, blocking = curveBlocking(f, d)): WebAssembly.Memory {
-  const { db, tokens: nb } = blocking;
+export function curveLayout(f: number, d: number, db: number, nb: number) {
   const al = (x: number) => Math.ceil(x / 64) * 64;
-  const slotBytes = al(nb * f * 4) * 2 + al(nb * f * 32) + al(nb * f * 8) + al(db * 8);
-  const bytes = 64 + al(wT.length * 4) + slots * slotBytes;
-  const pages = Math.ceil(bytes / 65536);
+  const idx = al(nb * f * 4);
+  const p = idx + al(nb * f * 4);
+  const sq = p + al(nb * f * 32);
+  const acc = sq + al(nb * f * 8);
+  return { w: 64, slot0: 64 + al(f * d * 4), slotBytes: acc + al(db * 8), idx, p, sq, acc };
+}
+
+/** the header's int32 fields: the blocking, then curveLayout's offsets */
+const HEAD = ['db', 'nb', 'w', 'slot0', 'slotBytes', 'idx', 'p', 'sq', 'acc'] as const;
+
+/** a layer's memory for `slots` threads with its header written (W_out not placed yet: placeW) */
+function layerMemory(f: number, d: number, slots: number, blocking: CurveBlocking): WebAssembly.Memory {
+  const lay = curveLayout(f, d, blocking.db, blocking.tokens);
+  const pages = Math.ceil((lay.slot0 + slots * lay.slotBytes) / 65536);
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
-  const head = new Int32Array(memory.buffer, 0, 4);
-  head[0] = db;
-  head[1] = nb;
-  const w = new Float32Array(memory.buffer, 64, wT.length);
-  for (let r0 = 0; r0 < d; r0 += db) {
-    const wb = Math.min(db, d - r0);
-    const base = r0 * f;
-    for (let i = 0; i < f; i++) w.set(wT.subarray(i * d + r0, i * d + r0 + wb), base + i * wb);
-  }
+  const head = new Int32Array(memory.buffer, 0, HEAD.length);
+  const fields: Record<(typeof HEAD)[number], number> = { db: blocking.db, nb: blocking.tokens, ...lay };
+  HEAD.forEach((k, i) => (head[i] = fields[k]));
   return memory;
 }
 
 /**
- * The sweep on slot `slot` of a layer's memory (curveMemory, whose header gives the blocking), by `backend` (mod: the
+ * Neurons [i0, i1) of W_out into a layer's memory (its header: the blocking and where W_out's blocks lie), from src
+ * where neuron i's column r is src[i·si + r·sr]: W_out as the checkpoint holds it ([d, F]: si 1, sr F) or transposed
+ * ([F, d]: si d, sr 1). 16 neurons at a time (a cache line of the [d, F] layout per column). Self-contained: the worker
+ * threads run its source.
+ */
+export function placeW(src: Float32Array, si: number, sr: number, memory: WebAssembly.Memory, f: number, d: number, i0: number, i1: number): void {
+  const head = new Int32Array(memory.buffer, 0, 3);
+  const db = head[0];
+  const w = new Float32Array(memory.buffer, head[2], f * d);
+  for (let r0 = 0; r0 < d; r0 += db) {
+    const wb = Math.min(db, d - r0);
+    const base = r0 * f;
+    for (let j0 = i0; j0 < i1; j0 += 16) {
+      const j1 = Math.min(i1, j0 + 16);
+      for (let c = 0; c < wb; c++) {
+        const s = (r0 + c) * sr;
+        for (let i = j0; i < j1; i++) w[base + i * wb + c] = src[i * si + s];
+      }
+    }
+  }
+}
+
+/**
+ * N = |A| · colNorms (fp32, as the authors multiply two fp32 tensors) of tokens [t0, t1) into n; returns their least N
+ * (Infinity for none; a NaN is never the least, as in authorsGridBounds). A, n: [T, F]. Self-contained: the worker
+ * threads run its source.
+ */
+export function normsRange(a: Float32Array, f: number, colNorms: Float32Array, n: Float32Array, t0: number, t1: number): number {
+  let min = Infinity;
+  for (let t = t0; t < t1; t++) {
+    const o = t * f;
+    for (let i = 0; i < f; i++) {
+      n[o + i] = Math.abs(a[o + i]) * colNorms[i];
+      if (n[o + i] < min) min = n[o + i];
+    }
+  }
+  return min;
+}
+
+/** A layer's memory (curveLayout) for `slots` threads with W_out placed from its transpose wT [F, d]; every worker
+ * reads the one copy of the weights. */
+export function curveMemory(wT: Float32Array, f: number, d: number, slots: number, blocking = curveBlocking(f, d)): WebAssembly.Memory {
+  const memory = layerMemory(f, d, slots, blocking);
+  placeW(wT, d, 1, memory, f, d, 0, f);
+  return memory;
+}
+
+/**
+ * The sweep on slot `slot` of a layer's memory (curveMemory, whose header gives the blocking and the layout), by
+ * `backend` (mod: the
  * compiled curve-sweep.wat, only for 'wasm'). For each token, in the order idx: acc += a_i · W_out[:, i] (float64
  * from fp32 inputs) and its squared norm after every neuron, in four partial sums (lane q over r ≡ q mod 4 in order,
  * the rest of d mod 4 into lane 0) added as (s0 + s1) + (s2 + s3). Blocked over d: for each block of columns in
@@ -144,16 +214,13 @@ export function curveMemory(wT: Float32Array, f: number, d: number, slots: numbe
  * whole of d, so the same bits. The WebAssembly module runs these operations in this order, so the same bits too.
  */
 export function makeSweeper(mod: WebAssembly.Module | null, memory: WebAssembly.Memory, f: number, d: number, slot: number, backend: SweepBackend): Sweeper {
-  const head = new Int32Array(memory.buffer, 0, 4);
-  const db = head[0];
-  const nb = head[1];
-  const al = (x: number) => Math.ceil(x / 64) * 64;
-  const slotBytes = al(nb * f * 4) * 2 + al(nb * f * 32) + al(nb * f * 8) + al(db * 8);
-  const aOff = 64 + al(f * d * 4) + slot * slotBytes;
-  const idxOff = aOff + al(nb * f * 4);
-  const pOff = idxOff + al(nb * f * 4);
-  const sqOff = pOff + al(nb * f * 32);
-  const accOff = sqOff + al(nb * f * 8);
+  // the header (curveLayout's offsets, in HEAD's order)
+  const [db, nb, wOff, slot0, slotBytes, idxRel, pRel, sqRel, accRel] = new Int32Array(memory.buffer, 0, 9);
+  const aOff = slot0 + slot * slotBytes;
+  const idxOff = aOff + idxRel;
+  const pOff = aOff + pRel;
+  const sqOff = aOff + sqRel;
+  const accOff = aOff + accRel;
   const a = new Float32Array(memory.buffer, aOff, nb * f);
   const idx = new Int32Array(memory.buffer, idxOff, nb * f);
   const sq = new Float64Array(memory.buffer, sqOff, nb * f);
@@ -181,11 +248,11 @@ export function makeSweeper(mod: WebAssembly.Module | null, memory: WebAssembly.
       sq,
       run: (n = 1) => {
         check(n);
-        return fn(aOff, idxOff, f, d, 64, accOff, sqOff, pOff, n, db);
+        return fn(aOff, idxOff, f, d, wOff, accOff, sqOff, pOff, n, db);
       },
     };
   }
-  const wT = new Float32Array(memory.buffer, 64, f * d);
+  const wT = new Float32Array(memory.buffer, wOff, f * d);
   const acc = new Float64Array(memory.buffer, accOff, db);
   const P = new Float64Array(memory.buffer, pOff, nb * f * 4);
   // as the WebAssembly module: per block of columns and token, the non-zero neurons two at a time through one pass
@@ -437,7 +504,7 @@ export function curveChunk(
   }
 }
 
-/** One layer's operands, in shared memory so every worker reads them without a copy. */
+/** One layer's operands, in shared memory so every worker reads them without a copy; wT: W_out transposed, [F, d]. */
 export interface CurveOperands {
   a: Float32Array;
   n: Float32Array;
@@ -446,6 +513,27 @@ export interface CurveOperands {
   d: number;
   tokens: number;
   cand: Float32Array | null;
+}
+
+/** A layer prepared on the worker threads (prepareCurve): A's shared copy, N and the grid, W_out placed in the layer's
+ * memories; wDown: W_out as the checkpoint holds it, [d, F] (this thread's fallback places its own copy from it). */
+export interface PreparedOperands extends Omit<CurveOperands, 'wT'> {
+  wDown: Float32Array;
+  plan: LayerPlan;
+}
+
+export type LayerOperands = CurveOperands | PreparedOperands;
+
+/** W_out of a layer's operands as placeW reads it: the array, neuron stride, column stride */
+function wSource(op: LayerOperands): [Float32Array, number, number] {
+  return 'wT' in op ? [op.wT, op.d, 1] : [op.wDown, 1, op.f];
+}
+
+/** a layer's memory for `slots` threads with W_out placed on this thread */
+function memoryOf(op: LayerOperands, slots: number, blocking: CurveBlocking): WebAssembly.Memory {
+  const memory = layerMemory(op.f, op.d, slots, blocking);
+  placeW(...wSource(op), memory, op.f, op.d, 0, op.f);
+  return memory;
 }
 
 function shared(x: Float32Array): Float32Array {
@@ -486,9 +574,37 @@ export function leaseShared(length: number): SharedLease {
   };
 }
 
-/** frees the kept buffers not leased now (a prepared target's dispose) */
+/**
+ * Layer memories kept between layers and batches as the shared buffers are (a fresh one of the 1B shape, W_out and 16
+ * threads' slots, ~115 MB, costs its page faults at every layer); their W_out is placed again for each layer, their
+ * slots are written before they are read. Keyed by shape, blocking and slots.
+ */
+const memories: { key: string; memory: WebAssembly.Memory; busy: boolean }[] = [];
+const MAX_MEMORIES = 4;
+
+const memoryKey = (f: number, d: number, slots: number, b: CurveBlocking) => `${f}×${d}:${b.db}x${b.tokens}:${slots}`;
+
+function leaseMemory(f: number, d: number, slots: number, blocking: CurveBlocking): { memory: WebAssembly.Memory; release(): void } {
+  const key = memoryKey(f, d, slots, blocking);
+  let m = memories.find((x) => !x.busy && x.key === key);
+  if (!m) {
+    m = { key, memory: layerMemory(f, d, slots, blocking), busy: false };
+    for (let i = memories.length - 1; i >= 0; i--) if (!memories[i].busy && !memories[i].key.startsWith(`${f}×${d}:`)) memories.splice(i, 1);
+    if (memories.length >= MAX_MEMORIES) {
+      const idle = memories.findIndex((x) => !x.busy);
+      if (idle >= 0) memories.splice(idle, 1);
+    }
+    if (memories.length < MAX_MEMORIES) memories.push(m);
+  }
+  const held = m;
+  held.busy = true;
+  return { memory: held.memory, release: () => void (held.busy = false) };
+}
+
+/** frees the kept buffers and layer memories not leased now (a prepared target's dispose) */
 export function dropCurveScratch(): void {
   for (let i = scratch.length - 1; i >= 0; i--) if (!scratch[i].busy) scratch.splice(i, 1);
+  for (let i = memories.length - 1; i >= 0; i--) if (!memories[i].busy) memories.splice(i, 1);
 }
 
 /** W_out [d, F] → [F, d] (a neuron's output direction contiguous) */
@@ -524,12 +640,12 @@ export interface SweepCalibration {
  * rounds; the first round of each is not counted (it compiles: V8's baseline code for WebAssembly, the interpreter
  * for JS). The faster wins (WebAssembly on a tie).
  */
-export function calibrateSweep(op: CurveOperands, tokens = 4, rounds = 4): SweepCalibration {
+export function calibrateSweep(op: LayerOperands, tokens = 4, rounds = 4): SweepCalibration {
   const s0 = performance.now();
   const mod = curveSweepModule();
   const best: Record<SweepBackend, number> = { js: Infinity, wasm: Infinity };
   if (mod && op.tokens > 0) {
-    const memory = curveMemory(op.wT, op.f, op.d, 1);
+    const memory = memoryOf(op, 1, curveBlocking(op.f, op.d));
     const sws = { js: makeSweeper(mod, memory, op.f, op.d, 0, 'js'), wasm: makeSweeper(mod, memory, op.f, op.d, 0, 'wasm') };
     const group = sws.js.tokens;
     const nt = Math.min(group > 1 ? group : tokens, op.tokens);
@@ -567,7 +683,7 @@ export function curveSweepCalibrations(): Record<string, SweepCalibration> {
 }
 
 /** the back end the curves of op's shape use: the forced one, else the calibrated (calibrating it at the first call) */
-export function curveSweepBackend(op: CurveOperands): SweepBackend {
+export function curveSweepBackend(op: LayerOperands): SweepBackend {
   if (!curveSweepModule()) return 'js';
   if (forcedSweep !== 'auto') return forcedSweep;
   const key = `${op.f}×${op.d}`;
@@ -583,8 +699,8 @@ export function curveSweepBackend(op: CurveOperands): SweepBackend {
 export type PairVisitor = (t: number, pairs: Float64Array, count: number) => void;
 
 /** tokens [from, T) in this thread, a group of the sweep's tokens at a time (small inputs, and where workers cannot start) */
-export function curveInThread(op: CurveOperands, visit: PairVisitor, from = 0): void {
-  const sw = makeSweeper(curveSweepModule(), curveMemory(op.wT, op.f, op.d, 1), op.f, op.d, 0, curveSweepBackend(op));
+export function curveInThread(op: LayerOperands, visit: PairVisitor, from = 0): void {
+  const sw = makeSweeper(curveSweepModule(), memoryOf(op, 1, curveBlocking(op.f, op.d)), op.f, op.d, 0, curveSweepBackend(op));
   const out = new Float64Array(2 * op.f * sw.tokens);
   const count = new Int32Array(sw.tokens);
   for (let t0 = from; t0 < op.tokens; t0 += sw.tokens) {
@@ -600,19 +716,34 @@ export function curveInThread(op: CurveOperands, visit: PairVisitor, from = 0): 
 }
 
 // __name: the helper esbuild's keepNames (tsx, vitest) wraps named inner functions in; the functions' source text
-// carries the calls, not the helper
+// carries the calls, not the helper. Two messages: 'place' (a layer's preparation: W_out's neurons [i0, i1) into each
+// of the layer's memories, and N of tokens [t0, t1) with their least) and a chunk of tokens' sweep (its pairs, the
+// kernel's time and the chunk's non-zero activations, for the blocking trial).
 const WORKER_SOURCE = () => `
 const { parentPort, workerData } = require('node:worker_threads');
 const __name = (fn) => fn;
 const makeSweeper = ${makeSweeper.toString()};
 const curveChunk = ${curveChunk.toString()};
+const placeW = ${placeW.toString()};
+const normsRange = ${normsRange.toString()};
 let layer = -1;
-let sw = null;
+let sweepers = new Map();
 parentPort.on('message', (m) => {
   try {
+    if (m.kind === 'place') {
+      for (const memory of m.memories) placeW(m.w, m.si, m.sr, memory, m.f, m.d, m.i0, m.i1);
+      const min = m.t1 > m.t0 ? normsRange(m.a, m.f, m.col, m.n, m.t0, m.t1) : Infinity;
+      parentPort.postMessage({ id: m.id, min });
+      return;
+    }
     if (m.layer !== layer) {
-      sw = makeSweeper(workerData.mod, m.memory, m.f, m.d, workerData.slot, m.backend);
+      sweepers = new Map();
       layer = m.layer;
+    }
+    let sw = sweepers.get(m.bi);
+    if (!sw) {
+      sw = makeSweeper(workerData.mod, m.memory, m.f, m.d, workerData.slot, m.backend);
+      sweepers.set(m.bi, sw);
     }
     const n = m.t1 - m.t0;
     const out = new Float64Array(2 * m.f * n);
@@ -622,8 +753,10 @@ parentPort.on('message', (m) => {
     const ms = performance.now() - s;
     let used = 0;
     for (let i = 0; i < n; i++) if (count[i] > 0) used += count[i];
+    let nz = 0;
+    for (let i = m.t0 * m.f; i < m.t1 * m.f; i++) if (m.a[i] !== 0) nz++;
     const pairs = out.slice(0, 2 * used);
-    parentPort.postMessage({ id: m.id, pairs, count, ms }, [pairs.buffer, count.buffer]);
+    parentPort.postMessage({ id: m.id, pairs, count, ms, nz }, [pairs.buffer, count.buffer]);
   } catch (e) {
     parentPort.postMessage({ id: m.id, error: String((e && e.stack) || e) });
   }
@@ -633,8 +766,12 @@ interface Reply {
   id: number;
   /** the worker's ms in curveChunk */
   ms?: number;
+  /** the chunk's non-zero activations */
+  nz?: number;
   pairs?: Float64Array;
   count?: Int32Array;
+  /** a preparation's least N */
+  min?: number;
   error?: string;
 }
 
@@ -705,56 +842,203 @@ export async function closeCurvePool(): Promise<void> {
 }
 
 /**
- * The pairs of every token, visited in token order, computed on `threads` worker threads in chunks of tokens
- * (the same numbers as curveInThread: one function per token, the caller's sums in token order).
+ * A layer's plan on the worker threads: its blockings (one, or each of a trial's), their memories (W_out placed, one
+ * slot per thread), and the trial the layer takes part in.
  */
-export async function curveParallel(op: CurveOperands, visit: PairVisitor, threads = curveThreads()): Promise<void> {
-  const pw = threads > 1 && op.tokens > 1 ? workers(threads) : undefined;
-  if (!pw) return curveInThread(op, visit);
-  const a = shared(op.a);
-  const n = shared(op.n);
-  const backend = curveSweepBackend(op);
-  // the blocking: forced, picked, or the next to try on this shape (each tried on one whole layer, on every thread
-  // as the curves run: the caches' sharing between the cores decides)
-  const shape = `${op.f}×${op.d}`;
-  // (a curve of fewer than two token groups per thread is no trial: too short to time, it runs as curveBlocking says)
-  const trialable = !forcedBlocking && op.tokens >= 2 * BLOCK_TOKENS * pw.length;
-  let trial = trialable ? trials.get(shape) : undefined;
-  if (trialable && !trial) {
-    trial = { blockings: curveBlockings(op.f, op.d), msPerMega: [] };
-    if (trial.blockings.length === 1) trial.pick = trial.blockings[0];
+export interface LayerPlan {
+  pool: Worker[];
+  blockings: CurveBlocking[];
+  memories: WebAssembly.Memory[];
+  trial?: BlockingTrial;
+  release(): void;
+}
+
+/** the blockings of a layer about to be built on `threads` threads: forced, picked, or every one of a trial still on
+ * (a curve of fewer than two token groups per thread takes no part in a trial: too short to time) */
+function planBlockings(f: number, d: number, tokens: number, threads: number): { blockings: CurveBlocking[]; trial?: BlockingTrial } {
+  const shape = `${f}×${d}`;
+  if (forcedBlocking || tokens < 2 * BLOCK_TOKENS * threads) return { blockings: [curveBlocking(f, d)] };
+  let trial = trials.get(shape);
+  if (!trial) {
+    const blockings = curveBlockings(f, d);
+    trial = { blockings, samples: blockings.map(() => Array.from({ length: TRIAL_ROUNDS }, () => [])), msPerMega: [], handed: 0, received: 0 };
+    if (blockings.length === 1) trial.pick = blockings[0];
     trials.set(shape, trial);
   }
-  if (trial?.pick) trial = undefined;
-  const blocking = trial ? trial.blockings[trial.msPerMega.length % trial.blockings.length] : curveBlocking(op.f, op.d);
-  const memory = curveMemory(op.wT, op.f, op.d, pw.length, blocking);
-  const cand = op.cand ? shared(op.cand) : null;
-  const layer = nextLayer++;
-  // ~16 chunks per thread: the last chunks of a layer end near together (with 4 per thread, threads waited ~half a
-  // chunk at each layer's end: ~45 ms per layer on 16 threads at 4,096 tokens)
-  // (a whole number of the sweep's token groups where it is blocked: W_out's blocks read once per group)
-  const group = blocking.tokens;
-  const chunk = Math.ceil(Math.max(1, Math.min(256, Math.ceil(op.tokens / (16 * pw.length)))) / group) * group;
-  let busyMs = 0; // the threads' time in curveChunk (not their start, nor the messages)
-  const starts: number[] = [];
-  for (let t = 0; t < op.tokens; t += chunk) starts.push(t);
-  const results = new Map<number, Reply>();
-  let next = 0; // next chunk to hand out
-  let done = 0; // chunks visited so far (in order)
+  if (trial.pick) return { blockings: [trial.pick] };
+  if (trial.handed >= trial.blockings.length * TRIAL_ROUNDS * threads) return { blockings: [curveBlocking(f, d)] }; // its chunks in flight elsewhere
+  return { blockings: trial.blockings, trial };
+}
+
+/** leases the memories of a layer's plan (W_out not placed yet) */
+function leasePlan(pool: Worker[], f: number, d: number, tokens: number): LayerPlan {
+  const { blockings, trial } = planBlockings(f, d, tokens, pool.length);
+  // the kept memories of this shape's other blockings go (a trial's, once it has picked)
+  const keys = blockings.map((b) => memoryKey(f, d, pool.length, b));
+  for (let i = memories.length - 1; i >= 0; i--) if (!memories[i].busy && memories[i].key.startsWith(`${f}×${d}:`) && !keys.includes(memories[i].key)) memories.splice(i, 1);
+  const leases = blockings.map((b) => leaseMemory(f, d, pool.length, b));
+  return { pool, blockings, memories: leases.map((x) => x.memory), trial, release: () => leases.forEach((x) => x.release()) };
+}
+
+/** sends a message to a thread of the pool; its reply */
+function ask(w: Worker, msg: Record<string, unknown>): Promise<Reply> {
+  const id = nextId++;
+  return new Promise((resolve, reject) => {
+    waiting.set(id, { resolve, reject });
+    w.postMessage({ ...msg, id });
+  });
+}
+
+/** W_out (src, strides as placeW) into every memory of the plan, and where `norms` is given N of its tokens, split
+ * over the threads (neurons in runs of 16, tokens evenly); returns the least N (Infinity without norms) */
+async function placeOnThreads(plan: LayerPlan, src: Float32Array, si: number, sr: number, f: number, d: number, norms?: { a: Float32Array; n: Float32Array; col: Float32Array; tokens: number }): Promise<number> {
+  const p = plan.pool.length;
+  const per = Math.ceil(Math.ceil(f / p) / 16) * 16;
+  const replies = await Promise.all(
+    plan.pool.map((w, k) =>
+      ask(w, {
+        kind: 'place',
+        memories: plan.memories,
+        w: src,
+        si,
+        sr,
+        f,
+        d,
+        i0: Math.min(f, k * per),
+        i1: Math.min(f, (k + 1) * per),
+        ...(norms ? { a: norms.a, n: norms.n, col: norms.col, t0: Math.floor((k * norms.tokens) / p), t1: Math.floor(((k + 1) * norms.tokens) / p) } : { t0: 0, t1: 0 }),
+      }),
+    ),
+  );
+  let min = Infinity;
+  for (const r of replies) if (r.min! < min) min = r.min!;
+  return min;
+}
+
+/** what the engine hands over for a layer's curve: the dense pass's A [T, F] and W_out as the checkpoint holds it [d, F] */
+export interface CurveInput {
+  a: Float32Array;
+  tokens: number;
+  f: number;
+  wDown: Float32Array;
+  d: number;
+  /** [F] ‖W_out[:, i]‖₂ */
+  colNorms: Float32Array;
+}
+
+/**
+ * A layer's operands prepared on the worker threads: A copied into shared memory (this thread: one copy), then on the
+ * threads N = |A|·colNorms with its least (normsRange) and W_out placed into the layer's memories (placeW, from a
+ * shared copy of it); this thread then takes the authors' grid from N and its least (with `authors`; null: the exact
+ * mode). What stays on this thread per layer is two copies and the grid's 65,536-value sort. undefined where the
+ * threads cannot run (one thread, or they fail): the caller builds the curve on its own thread. release() gives the
+ * shared buffers and memories back (after the curve).
+ */
+export async function prepareCurve(input: CurveInput, authors: boolean, threads = curveThreads()): Promise<{ op: PreparedOperands; release(): void } | undefined> {
+  const { tokens, f, d } = input;
+  const pw = threads > 1 && tokens > 1 ? workers(threads) : undefined;
+  if (!pw) return undefined;
   if (idleTimer) clearTimeout(idleTimer);
+  const nLease = leaseShared(tokens * f);
+  const aLease = input.a.buffer instanceof SharedArrayBuffer ? undefined : leaseShared(tokens * f);
+  const wLease = input.wDown.buffer instanceof SharedArrayBuffer ? undefined : leaseShared(d * f);
+  const a = aLease ? aLease.f32 : input.a;
+  aLease?.f32.set(input.a);
+  const w = wLease ? wLease.f32 : input.wDown;
+  wLease?.f32.set(input.wDown);
+  const plan = leasePlan(pw, f, d, tokens);
+  const release = () => {
+    nLease.release();
+    aLease?.release();
+    plan.release();
+  };
   try {
+    const min = await placeOnThreads(plan, w, 1, f, f, d, { a, n: nLease.f32, col: input.colNorms, tokens });
+    const cand = authors ? authorsGrid(nLease.f32, AUTHORS_CANDIDATES, min) : null;
+    return { op: { a, n: nLease.f32, wDown: input.wDown, f, d, tokens, cand, plan }, release };
+  } catch {
+    failPool(new Error('CETT curve worker pool stopped'));
+    release();
+    return undefined;
+  } finally {
+    wLease?.release();
+    armIdle();
+  }
+}
+
+function armIdle(): void {
+  // idle threads are ended soon after (a process with live threads would not exit when its work is done)
+  if (idleTimer) clearTimeout(idleTimer);
+  idleTimer = setTimeout(() => void closeCurvePool(), IDLE_MS);
+  idleTimer.unref();
+}
+
+/** a trial's chunk in: its sample; once every chunk of the trial is in, the figures and the pick */
+function trialSample(trial: BlockingTrial, bi: number, round: number, ms: number, nz: number, d: number): void {
+  trial.samples[bi][round].push((ms * 1e6) / Math.max(1, nz * d));
+  trial.received++;
+  if (trial.pick || trial.received < trial.handed || trial.samples.some((b) => b.some((r) => r.length === 0))) return;
+  const median = (x: number[]) => [...x].sort((p, q) => p - q)[x.length >> 1];
+  trial.msPerMega = trial.samples.map((b) => Math.min(...b.map(median)));
+  trial.pick = trial.blockings[trial.msPerMega.indexOf(Math.min(...trial.msPerMega))];
+}
+
+/**
+ * The pairs of every token, visited in token order, computed on `threads` worker threads in chunks of tokens
+ * (the same numbers as curveInThread: one function per token, the caller's sums in token order). A prepared layer
+ * (prepareCurve) runs on the memories its threads filled; else W_out is placed on the threads first.
+ */
+export async function curveParallel(op: LayerOperands, visit: PairVisitor, threads = curveThreads()): Promise<void> {
+  const prepared = 'plan' in op ? op.plan : undefined;
+  // a prepared layer's memories have one slot per thread of the pool that filled them
+  const pw = prepared ? (prepared.pool === pool ? prepared.pool : undefined) : threads > 1 && op.tokens > 1 ? workers(threads) : undefined;
+  if (!pw) return curveInThread(op, visit);
+  if (idleTimer) clearTimeout(idleTimer);
+  let done = 0; // chunks visited so far (in order)
+  let starts: number[] = [];
+  let own: LayerPlan | undefined;
+  try {
+    let plan = prepared;
+    if (!plan) {
+      plan = own = leasePlan(pw, op.f, op.d, op.tokens);
+      await placeOnThreads(plan, ...wSource(op), op.f, op.d);
+    }
+    const { blockings, memories, trial } = plan;
+    const a = shared(op.a);
+    const n = shared(op.n);
+    const backend = curveSweepBackend(op);
+    const cand = op.cand ? shared(op.cand) : null;
+    const layer = nextLayer++;
+    // ~16 chunks per thread: the last chunks of a layer end near together (with 4 per thread, threads waited ~half a
+    // chunk at each layer's end: ~45 ms per layer on 16 threads at 4,096 tokens)
+    // (a whole number of the sweep's token groups where it is blocked: W_out's blocks read once per group)
+    const group = Math.max(...blockings.map((b) => b.tokens));
+    const chunk = Math.ceil(Math.max(1, Math.min(256, Math.ceil(op.tokens / (16 * pw.length)))) / group) * group;
+    starts = [];
+    for (let t = 0; t < op.tokens; t += chunk) starts.push(t);
+    const results = new Map<number, Reply>();
+    let next = 0; // next chunk to hand out
+    const trialChunks = trial ? trial.blockings.length * TRIAL_ROUNDS * pw.length : 0;
     await new Promise<void>((resolve, reject) => {
       let failed = false;
       const send = (w: Worker) => {
         if (failed || next >= starts.length) return;
         const c = next++;
-        const id = nextId++;
+        // a trial's chunks: segments of one chunk per thread, the blockings in turn, TRIAL_ROUNDS rounds; the rest in
+        // the first of the layer's blockings (one block in a trial)
+        let bi = 0;
+        let round = -1;
+        if (trial && trial.handed < trialChunks) {
+          const seg = Math.floor(trial.handed++ / pw.length);
+          bi = seg % blockings.length;
+          round = Math.floor(seg / blockings.length);
+        }
         const t0 = starts[c];
         const t1 = Math.min(op.tokens, t0 + chunk);
-        waiting.set(id, {
-          resolve: (r) => {
+        ask(w, { layer, bi, a, n, memory: memories[bi], backend, f: op.f, d: op.d, cand, t0, t1 }).then(
+          (r) => {
             workerChunks++;
-            busyMs += r.ms ?? 0;
+            if (trial && round >= 0) trialSample(trial, bi, round, r.ms ?? 0, r.nz ?? 0, op.d);
             results.set(c, r);
             // visit the finished chunks in token order
             while (results.has(done)) {
@@ -769,37 +1053,24 @@ export async function curveParallel(op: CurveOperands, visit: PairVisitor, threa
               }
               done++;
             }
-            if (done === starts.length) {
-              if (trial && !trial.pick) {
-                // the threads' time per multiply-add of this layer's sweep (its non-zero activations × d): layers of
-                // another sparsity compare; all threads ran at once, so their sharing of the caches and memory counts
-                let nz = 0;
-                for (let i = 0; i < op.a.length; i++) if (op.a[i] !== 0) nz++;
-                trial.msPerMega.push((busyMs * 1e6) / Math.max(1, nz * op.d));
-                const nb = trial.blockings.length;
-                if (trial.msPerMega.length >= TRIAL_ROUNDS * nb) trial.pick = trial.blockings[trial.msPerMega.indexOf(Math.min(...trial.msPerMega)) % nb];
-              }
-              resolve();
-            }
+            if (done === starts.length) resolve();
             else send(w);
           },
-          reject: (e) => {
+          (e) => {
             failed = true;
             reject(e);
           },
-        });
-        w.postMessage({ id, layer, a, n, memory, backend, f: op.f, d: op.d, cand, t0, t1 });
+        );
       };
       for (const w of pw) send(w);
     });
   } catch {
-    // a worker failed (or the pool was closed): the tokens not yet visited in this thread, in order; the next
-    // curve starts a new pool
+    // a worker failed (or the pool was closed): the tokens not yet visited in this thread, in order (its own copy of
+    // W_out: a thread being ended may still write its slot); the next curve starts a new pool
     failPool(new Error('CETT curve worker pool stopped'));
-    curveInThread(op, visit, done < starts.length ? starts[done] : op.tokens);
+    curveInThread(op, visit, done < starts.length ? starts[done] : starts.length ? op.tokens : 0);
   } finally {
-    // idle threads are ended soon after (a process with live threads would not exit when its work is done)
-    idleTimer = setTimeout(() => void closeCurvePool(), IDLE_MS);
-    idleTimer.unref();
+    own?.release();
+    armIdle();
   }
 }

@@ -24,7 +24,7 @@
  * they are left out of the mean and counted in `zeroNormTokens`.
  */
 import { AUTHORS_CANDIDATES, authorsBisect, authorsEps, authorsGrid } from '../base/authors-search';
-import { curveInThread, curveParallel, curveThreads, leaseShared, transposeDown, type CurveOperands, type PairVisitor } from './curve-kernel';
+import { curveInThread, curveParallel, curveThreads, normsRange, prepareCurve, transposeDown, type LayerOperands, type PairVisitor } from './curve-kernel';
 
 export type ThresholdMode = 'authors' | 'exact';
 export const AUTHORS_NUM_CANDIDATES = AUTHORS_CANDIDATES;
@@ -60,10 +60,7 @@ export function tauFromThresholds(eps: ArrayLike<number>, colNorms: ArrayLike<nu
 
 /** N = |A| · colNorms in fp32 (the authors multiply two fp32 tensors). A: [T, F]. */
 export function neuronNorms(a: Float32Array, tokens: number, f: number, colNorms: Float32Array, n: Float32Array = new Float32Array(tokens * f)): Float32Array {
-  for (let t = 0; t < tokens; t++) {
-    const o = t * f;
-    for (let i = 0; i < f; i++) n[o + i] = Math.abs(a[o + i]) * colNorms[i];
-  }
+  normsRange(a, f, colNorms, n, 0, tokens);
   return n;
 }
 
@@ -80,73 +77,37 @@ export interface LayerInput {
 }
 
 export function buildLayerCurve(input: LayerInput, mode: ThresholdMode): LayerCurve {
-  const b = curveBuilder(input, mode, false);
-  try {
-    curveInThread(b.op, b.visit);
-    return b.finish();
-  } finally {
-    b.release();
-  }
+  const { a, tokens, f, wDown, d, colNorms } = input;
+  const n = neuronNorms(a, tokens, f, colNorms);
+  const op = { a, n, wT: transposeDown(wDown, d, f), f, d, tokens, cand: mode === 'authors' ? authorsGrid(n) : null };
+  const b = mode === 'authors' ? authorsBuilder(op) : exactBuilder(op);
+  curveInThread(op, b.visit);
+  return b.finish();
 }
 
 /**
  * The same curve (the same numbers) with the per-token work on every core (curve-kernel.ts): the CPU's engine for
- * the threshold search.
+ * the threshold search. N, the copy of W_out the threads read and the sweep run on the worker threads
+ * (prepareCurve); on this thread where they cannot run.
  */
 export async function buildLayerCurveParallel(input: LayerInput, mode: ThresholdMode, threads = curveThreads()): Promise<LayerCurve> {
-  const b = curveBuilder(input, mode, threads > 1);
+  const p = await prepareCurve(input, mode === 'authors', threads);
+  if (!p) return buildLayerCurve(input, mode);
   try {
-    await curveParallel(b.op, b.visit, threads);
+    const b = mode === 'authors' ? authorsBuilder(p.op) : exactBuilder(p.op);
+    await curveParallel(p.op, b.visit, threads);
     return b.finish();
   } finally {
-    b.release();
+    p.release();
   }
 }
 
 interface CurveBuilder {
-  op: CurveOperands;
   visit: PairVisitor;
   finish(): LayerCurve;
-  /** gives back the shared buffers of A's copy and N (after finish) */
-  release(): void;
 }
 
-/**
- * N = |A| · colNorms (as neuronNorms) and, with `copy`, A copied into `copy`, in one pass over A: the curve's threads
- * read both from shared memory (curve-kernel.ts leaseShared keeps those buffers between layers).
- */
-export function neuronNormsCopy(a: Float32Array, tokens: number, f: number, colNorms: Float32Array, n: Float32Array, copy: Float32Array): void {
-  for (let t = 0; t < tokens; t++) {
-    const o = t * f;
-    for (let i = 0; i < f; i++) {
-      const v = a[o + i];
-      copy[o + i] = v;
-      n[o + i] = Math.abs(v) * colNorms[i];
-    }
-  }
-}
-
-function curveBuilder(input: LayerInput, mode: ThresholdMode, threads: boolean): CurveBuilder {
-  const { tokens, f, wDown, d, colNorms } = input;
-  // in shared memory for the worker threads: N, and A unless it is there already (curve-kernel.ts curveParallel)
-  const nLease = leaseShared(tokens * f);
-  const n = nLease.f32;
-  const aLease = threads && !(input.a.buffer instanceof SharedArrayBuffer) ? leaseShared(tokens * f) : undefined;
-  let a = input.a;
-  if (aLease) {
-    neuronNormsCopy(input.a, tokens, f, colNorms, n, aLease.f32);
-    a = aLease.f32;
-  } else neuronNorms(a, tokens, f, colNorms, n);
-  const wT = transposeDown(wDown, d, f);
-  const release = () => {
-    nLease.release();
-    aLease?.release();
-  };
-  const b = mode === 'authors' ? authorsBuilder({ a, n, wT, f, d, tokens, cand: authorsGrid(n) }) : exactBuilder({ a, n, wT, f, d, tokens, cand: null });
-  return { ...b, release };
-}
-
-function authorsBuilder(op: CurveOperands): Omit<CurveBuilder, 'release'> {
+function authorsBuilder(op: LayerOperands): CurveBuilder {
   const cand = op.cand!;
   const K = cand.length;
   const delta = new Float64Array(K);
@@ -156,7 +117,7 @@ function authorsBuilder(op: CurveOperands): Omit<CurveBuilder, 'release'> {
     if (count < 0) zero++;
     for (let p = 0; p < count; p++) delta[pairs[2 * p]] += pairs[2 * p + 1];
   };
-  return { op, visit, finish: () => authorsCurve(op.tokens, cand, delta, zero) };
+  return { visit, finish: () => authorsCurve(op.tokens, cand, delta, zero) };
 }
 
 function authorsCurve(tokens: number, cand: Float32Array, delta: Float64Array, zero: number): LayerCurve {
@@ -189,7 +150,7 @@ function authorsCurve(tokens: number, cand: Float32Array, delta: Float64Array, z
   };
 }
 
-function exactBuilder(op: CurveOperands): Omit<CurveBuilder, 'release'> {
+function exactBuilder(op: LayerOperands): CurveBuilder {
   const total = op.tokens * op.f;
   const vals = new Float32Array(total);
   const jumps = new Float64Array(total);
@@ -206,10 +167,10 @@ function exactBuilder(op: CurveOperands): Omit<CurveBuilder, 'release'> {
       jumps[st.m++] = pairs[2 * p + 1];
     }
   };
-  return { op, visit, finish: () => exactCurve(op, vals, jumps, seen, st.m, st.zero) };
+  return { visit, finish: () => exactCurve(op, vals, jumps, seen, st.m, st.zero) };
 }
 
-function exactCurve({ n, tokens, f }: CurveOperands, vals: Float32Array, jumps: Float64Array, seen: Uint8Array, m: number, zero: number): LayerCurve {
+function exactCurve({ n, tokens, f }: LayerOperands, vals: Float32Array, jumps: Float64Array, seen: Uint8Array, m: number, zero: number): LayerCurve {
   // tokens with a zero FFN output are not in the mean, but their N values are candidates like any other (as the probe's)
   for (let t = 0; t < tokens; t++)
     if (!seen[t])
