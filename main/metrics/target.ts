@@ -269,9 +269,15 @@ export class PreparedTarget {
     const tokens = bt.batch * bt.seqLen;
     const t0 = performance.now();
     const curves: LayerCurve[] = [];
-    for (let l = 0; l < res.activations.length; l++) {
-      // one layer's W_out in memory at a time (read here unless the target holds them all)
-      const input = { a: res.activations[l], tokens, f, wDown: await downWeightAt(downWeights, l, this.meter.signal), d, colNorms: runner.colNorms[l] };
+    const layers = res.activations.length;
+    // W_out of a layer at a time (read here unless the target holds them all), the next one's read while this one's
+    // curve is built (its threads leave this one free meanwhile)
+    let nextW: Promise<Float32Array> | undefined;
+    for (let l = 0; l < layers; l++) {
+      const wDown = await (nextW ?? downWeightAt(downWeights, l, this.meter.signal));
+      nextW = l + 1 < layers ? downWeightAt(downWeights, l + 1, this.meter.signal) : undefined;
+      nextW?.catch(() => undefined); // (awaited at the next layer; a curve that fails first leaves it)
+      const input = { a: res.activations[l], tokens, f, wDown, d, colNorms: runner.colNorms[l] };
       // a streamed runner keeps every layer's probe operands on the device only where its plan made room for them
       // (issue 15, plan.ts curvesOnDevice); else they are fed per call, one layer's on the device at a time
       const resident = runner.provider !== 'cpu' && (runner.plan?.mode !== 'streamed' || !!runner.plan.curvesOnDevice);
