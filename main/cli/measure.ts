@@ -80,7 +80,7 @@ const num = parseNumberArg;
  * The measure flags and the run-config fields they set, in the order a config is written (a resume compares configs
  * as JSON, so the order stays): `measure`, `measure-series` and `cluster submit` (cluster.ts) all map them here.
  */
-const MEASURE_FLAGS = [
+export const MEASURE_FLAGS = [
   ['method', 'method', 'string'],
   ['p', 'p', 'number'],
   ['param', 'param', 'number'],
