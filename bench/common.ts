@@ -37,6 +37,8 @@ export const benchOptions = {
   'half-weights': { type: 'string' }, // CPU fp32 graph: 0 = fp16/bf16-stored weights converted to fp32 initializers (pre-packed; 2× their memory), 1 = kept 16-bit behind Casts (default)
   forms: { type: 'string' }, // cpusearch: CPU graph forms to A/B, e.g. a1,a4,f1,a4-h0 (attention chunks, fused form, fp32 weights)
   threads: { type: 'string' }, // cpusearch --forms: onnxruntime intra-op threads (default: its own, one per core)
+  'mask-mul': { type: 'string' }, // CPU: 1 = CETT masks by Mul with the cast keep mask (the default since 2026-12-05), 0 = by Where (the form before)
+  eps: { type: 'string' }, // cpusearch --forms: the sparse forms' threshold ε in every layer (default 0.1)
   'attn-chunks': { type: 'string' }, // plain-form (CPU) attention in this many causal query chunks (default 4 on the CPU; 1 = the whole S×S, the form before)
   'off-thread': { type: 'string' }, // 1 = the runner in the inference worker (main/inference/runner-off-thread.ts), as the engine runs large CPU jobs
   search: { type: 'string' }, // fused CETT search tuning, e.g. levels=2,chunk=4096,nin=1 (search-graph.ts SearchTuning)
@@ -69,6 +71,12 @@ export function attnChunksArg(v: string): number {
 function halfWeightsArg(v: string): boolean {
   if (v === '0' || v === '1') return v === '1';
   throw new Error(`--half-weights: '${v}' is not 0 or 1`);
+}
+
+/** --mask-mul: 0 or 1 (a clear error otherwise) */
+function maskMulArg(v: string): boolean {
+  if (v === '0' || v === '1') return v === '1';
+  throw new Error(`--mask-mul: '${v}' is not 0 or 1`);
 }
 
 export function parse(argv: string[]) {
@@ -106,6 +114,7 @@ export async function openTarget(v: ReturnType<typeof parse>): Promise<{ target:
     ...(v['paged-weights'] ? { pagedWeights: pagedWeightsArg(v['paged-weights']) } : {}),
     ...(v['half-weights'] !== undefined ? { halfWeights: halfWeightsArg(v['half-weights']) } : {}),
     ...(v['attn-chunks'] ? { attnChunks: attnChunksArg(v['attn-chunks']) } : {}),
+    ...(v['mask-mul'] !== undefined ? { maskMul: maskMulArg(v['mask-mul']) } : {}),
     ...(v.search ? { searchTuning: parseSearchTuning(v.search, '--search') } : {}),
     ...(v.ort ? { ortSession: parseOrtSessionTuning(v.ort, '--ort') } : {}),
   });

@@ -7,8 +7,10 @@
  * alone and the whole token), the calibration the default makes, and every core per back end (ms per layer).
  * `projectedSeconds` multiplies them out for a whole measurement of --n-tokens. `--curve-only 1`: only the curve's
  * figures (one capture forward), e.g. under V8 flags (`node --liftoff-only …`: bench/gpu/run.sh i16cpu).
- * `--ops 1`: instead, onnxruntime's per-operator profile of the sparse and the capturing dense CPU graph.
- * `--forms a1,a4,f1 [--threads n]`: instead, the dense forward in each CPU graph form, runs interleaved (an A/B).
+ * `--ops 1 [--mask-mul 0] [--threads n]`: instead, onnxruntime's per-operator profile of the sparse, the dense and the capturing
+ * dense CPU graph (kernel ms per operator, and how much of it ran on one thread).
+ * `--forms a1,a4,f1 [--threads n]`: instead, the dense forward in each CPU graph form, runs interleaved (an A/B); a form
+ * with `-s` is the sparse (CETT mask) pass at ε = --eps in every layer, `-s-w` its mask by Where (the form before Mul).
  * `npm run bench -- cpusearch --model DIR --tokens FILE --n-tokens N --seq-len S --batch B --provider cpu`
  */
 import os from 'node:os';
@@ -101,34 +103,50 @@ export async function main(argv: string[]): Promise<void> {
     const ids = new ort.Tensor('int64', BigInt64Array.from(b.ids, (x) => BigInt(x)), [b.batch, b.seqLen]);
     const forms = v.forms.split(',').filter(Boolean);
     const sessions: ort.InferenceSession[] = [];
-    for (const f of forms) {
-      const parts = f.split('-');
-      if (!parts.every((x) => /^(a[1-9]\d*|f1|h0)$/.test(x))) throw new Error(`--forms: '${f}' is not a<k>, f1 or h0 joined by '-'`);
+    // s: the sparse (CETT mask) pass of a search step instead of the dense one, τ = ε/‖W_out[:,i]‖ at ε = --eps (default
+    // 0.1) in every layer, its mask by Mul (the CPU runner's form since 2026-12-05) or with w by Where (the form before)
+    const tau = tauFromThresholds(new Array<number>(L).fill(Number(v.eps ?? 0.1)), r.colNorms);
+    const tauFeed = new ort.Tensor('float32', Float32Array.from(tau.flatMap((t) => Array.from(t))), [L, f]);
+    const sparseForm = forms.map((form) => form.split('-').includes('s'));
+    for (const form of forms) {
+      const parts = form.split('-');
+      if (!parts.every((x) => /^(a[1-9]\d*|f1|h0|s|w)$/.test(x)) || (parts.includes('w') && !parts.includes('s'))) throw new Error(`--forms: '${form}' is not a<k>, f1, h0, s or s-w joined by '-'`);
       const k = parts.find((x) => x.startsWith('a'));
-      const gopts = { dtype: 'float32' as const, mode: 'dense' as const, capture: false, maxSeq: b.seqLen, halfWeights: !parts.includes('h0'), ...(parts.includes('f1') ? { fused: true } : {}), attnChunks: k ? attnChunksArg(k.slice(1)) : CPU_ATTN_CHUNKS };
+      const sparse = parts.includes('s');
+      const gopts = { dtype: 'float32' as const, mode: sparse ? ('cett' as const) : ('dense' as const), capture: false, maxSeq: b.seqLen, halfWeights: !parts.includes('h0'), ...(parts.includes('f1') ? { fused: true } : {}), attnChunks: k ? attnChunksArg(k.slice(1)) : CPU_ATTN_CHUNKS, ...(sparse && !parts.includes('w') ? { maskMul: true } : {}) };
       const more = storesHalfWeights(ckpt, gopts) ? { extra: HALF_WEIGHTS_SESSION_EXTRA } : {};
       sessions.push(await ort.InferenceSession.create(buildLlamaGraph(ckpt, gopts), { executionProviders: ['cpu'], graphOptimizationLevel: 'all', logSeverityLevel: 3, ...(v.threads ? { intraOpNumThreads: Number(v.threads) } : {}), ...more }));
     }
     const wall = forms.map(() => [] as number[]);
     const cpu = forms.map(() => [] as number[]);
     const nll: Float32Array[] = [];
+    const active: number[] = [];
     for (let rep = -1; rep < reps; rep++)
       for (let i = 0; i < forms.length; i++) {
         const s = performance.now();
         const c = process.cpuUsage();
-        const out = await sessions[i].run({ input_ids: ids });
+        const out = await sessions[i].run(sparseForm[i] ? { input_ids: ids, tau: tauFeed } : { input_ids: ids });
         const cu = process.cpuUsage(c);
-        if (rep < 0) nll[i] = out.nll.data as Float32Array; // the first run of each (arena growth) is not timed
+        if (rep < 0) {
+          // the first run of each (arena growth) is not timed
+          nll[i] = out.nll.data as Float32Array;
+          active[i] = (out.active_counts.data as Float32Array).reduce((a, x) => a + x, 0) / (L * T * f);
+        }
         else {
           wall[i].push(performance.now() - s);
           cpu[i].push((cu.user + cu.system) / 1000);
         }
       }
     const med = (x: number[]) => [...x].sort((p, q) => p - q)[x.length >> 1];
+    // each form's NLL against the first form of its kind (dense or sparse): the largest difference and whether every bit is equal
+    const first = (i: number) => sparseForm.indexOf(sparseForm[i]);
     const rows = forms.map((form, i) => ({
       form,
       wallMsMin: Math.min(...wall[i]), wallMsMedian: med(wall[i]), cpuMsMin: Math.min(...cpu[i]), cpuMsMedian: med(cpu[i]),
-      maxAbsNllVsFirst: nll[i].reduce((m, x, j) => Math.max(m, Math.abs(x - nll[0][j])), 0),
+      maxAbsNllVsFirst: nll[i].reduce((m, x, j) => Math.max(m, Math.abs(x - nll[first(i)][j])), 0),
+      nllBitsVsFirst: nll[i].every((x, j) => Object.is(x, nll[first(i)][j])),
+      vsForm: forms[first(i)],
+      activationRatio: active[i],
     }));
     for (const s of sessions) await s.release();
     const res = { suite: 'cpusearch-forms', tokensPerRun: T, reps, threads: v.threads ? Number(v.threads) : 'default', rows, wall, cpu, machine: machine(), date: new Date().toISOString() };
@@ -139,20 +157,20 @@ export async function main(argv: string[]): Promise<void> {
   if (v.ops === '1') {
     // --ops 1: only onnxruntime's per-operator profile of the two CPU graphs a measurement runs, as the runner builds
     // them (fp32 graph, fp16/bf16-stored weights behind Casts, attention in causal query chunks: --attn-chunks, default
-    // CPU_ATTN_CHUNKS): the sparse (cett mask) pass and the capturing dense pass
+    // CPU_ATTN_CHUNKS; the sparse mask by Mul unless --mask-mul 0): the sparse (cett mask) pass, the dense and the capturing dense pass
     const ckpt = await loadCheckpoint(modelDir);
     const ids = new ort.Tensor('int64', BigInt64Array.from(b.ids, (x) => BigInt(x)), [b.batch, b.seqLen]);
     const tau = tauFromThresholds(new Array<number>(L).fill(0.1), r.colNorms).map((t) => Float32Array.from(t));
     const ops: Record<string, unknown> = {};
     const attnChunks = v['attn-chunks'] ? attnChunksArg(v['attn-chunks']) : CPU_ATTN_CHUNKS;
-    for (const [name, mode, capture] of [['sparse', 'cett', false], ['capture', 'dense', true]] as const) {
-      const gopts = { dtype: 'float32' as const, mode, capture, maxSeq: b.seqLen, halfWeights: v['half-weights'] !== '0', attnChunks };
-      const more = storesHalfWeights(ckpt, gopts) ? { extra: HALF_WEIGHTS_SESSION_EXTRA } : {};
+    for (const [name, mode, capture] of [['sparse', 'cett', false], ['dense', 'dense', false], ['capture', 'dense', true]] as const) {
+      const gopts = { dtype: 'float32' as const, mode, capture, maxSeq: b.seqLen, halfWeights: v['half-weights'] !== '0', attnChunks, ...(mode === 'cett' && v['mask-mul'] !== '0' ? { maskMul: true } : {}) };
+      const more = { ...(storesHalfWeights(ckpt, gopts) ? { extra: HALF_WEIGHTS_SESSION_EXTRA } : {}), ...(v.threads ? { intraOpNumThreads: Number(v.threads) } : {}) };
       const s = performance.now();
       const top = await profileByOp(buildLlamaGraph(ckpt, gopts), 'cpu', { input_ids: ids, ...maskFeeds(r.spec, mode === 'cett' ? { kind: 'cett', tau } : { kind: 'dense' }, b.batch, b.seqLen).feeds }, more);
-      ops[name] = { wallMs: performance.now() - s, kernelMsPerRun: top.reduce((a, x) => a + x.ms, 0), top };
+      ops[name] = { wallMs: performance.now() - s, kernelMsPerRun: top.reduce((a, x) => a + x.ms, 0), oneThreadMsPerRun: top.reduce((a, x) => a + x.oneThreadMs, 0), top };
     }
-    const res = { suite: 'cpusearch-ops', provider: r.provider, tokensPerBatch: T, attnChunks, halfWeights: v['half-weights'] !== '0', threads: os.cpus().length, ops, machine: machine(), date: new Date().toISOString() };
+    const res = { suite: 'cpusearch-ops', provider: r.provider, tokensPerBatch: T, attnChunks, halfWeights: v['half-weights'] !== '0', maskMul: v['mask-mul'] !== '0', threads: os.cpus().length, ops, machine: machine(), date: new Date().toISOString() };
     console.log(JSON.stringify(res));
     writeOut(v.out, res);
     return r.dispose();

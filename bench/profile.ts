@@ -64,28 +64,36 @@ export async function main(argv: string[]): Promise<void> {
   await r.dispose();
 }
 
-/** Two runs of a graph under onnxruntime's profiler: kernel time per operator and execution provider, top 25 (`more`: further session options). */
-export async function profileByOp(bytes: Uint8Array, provider: string, feeds: Record<string, ort.Tensor>, more: ort.InferenceSession.SessionOptions = {}): Promise<{ op: string; ms: number; calls: number }[]> {
+/**
+ * Two runs of a graph under onnxruntime's profiler: kernel time per operator and execution provider, top 25 (`more`:
+ * further session options). `oneThreadMs`: the part of it in calls that ran on one thread (on the CPU provider: no
+ * parallel section in the call's thread_scheduling_stats, e.g. Where, Not and a bool Cast; on 2 cores invisible, on 16
+ * a wall: BENCHMARKS.md 2026-12-05).
+ */
+export async function profileByOp(bytes: Uint8Array, provider: string, feeds: Record<string, ort.Tensor>, more: ort.InferenceSession.SessionOptions = {}): Promise<{ op: string; ms: number; calls: number; oneThreadMs: number }[]> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-prof-'));
   const sess = await ort.InferenceSession.create(bytes, { executionProviders: [provider], graphOptimizationLevel: 'all', enableProfiling: true, profileFilePrefix: path.join(dir, 'p'), logSeverityLevel: 3, ...more });
   await sess.run(feeds);
   await sess.run(feeds);
   sess.endProfiling();
   await sess.release();
-  const byOp: Record<string, { ms: number; n: number }> = {};
+  const byOp: Record<string, { ms: number; n: number; one: number }> = {};
   for (const f of fs.readdirSync(dir)) {
-    const ev = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as { cat: string; name: string; dur: number; args?: { op_name?: string; provider?: string } }[];
+    type Stats = { main_thread?: { block_size?: number[] } };
+    const ev = JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as { cat: string; name: string; dur: number; args?: { op_name?: string; provider?: string; thread_scheduling_stats?: Stats } }[];
     for (const e of ev)
       if (e.cat === 'Node' && e.name.endsWith('_kernel_time')) {
         const k = `${e.args?.op_name ?? '?'}@${(e.args?.provider ?? '').replace('ExecutionProvider', '')}`;
-        byOp[k] ??= { ms: 0, n: 0 };
+        byOp[k] ??= { ms: 0, n: 0, one: 0 };
         byOp[k].ms += e.dur / 1000 / 2; // two runs
         byOp[k].n += 0.5;
+        const blocks = e.args?.thread_scheduling_stats?.main_thread?.block_size;
+        if (blocks && blocks.length === 0) byOp[k].one += e.dur / 1000 / 2;
       }
   }
   fs.rmSync(dir, { recursive: true, force: true });
   return Object.entries(byOp)
     .sort((x, y) => y[1].ms - x[1].ms)
     .slice(0, 25)
-    .map(([k, x]) => ({ op: k, ms: +x.ms.toFixed(2), calls: x.n }));
+    .map(([k, x]) => ({ op: k, ms: +x.ms.toFixed(2), calls: x.n, oneThreadMs: +x.one.toFixed(2) }));
 }

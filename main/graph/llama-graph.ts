@@ -22,7 +22,7 @@ import { BIG_WEIGHT, convertTensor, inPlace, planWeights, toHalf, transpose, tra
 import type { LoadedCheckpoint, ModelSpec, StoredBytes } from '../checkpoint/types';
 import type { MaskMode } from '../inference/runner-types';
 import { LabError } from '../api/errors';
-import { declareMaskInputs, keepMask } from './masks';
+import { declareMaskInputs, maskActivations } from './masks';
 
 export type GraphDType = 'float32' | 'float16';
 export interface GraphOptions {
@@ -77,6 +77,12 @@ export interface GraphOptions {
    * are `act.{l−from}`: every block of the same layer count builds the same graph, one session serves them all.
    */
   weightInputs?: boolean;
+  /**
+   * fp32 CETT masks as a · Cast(keep) (Mul) instead of Where(keep, a, 0): onnxruntime's CPU Where runs on one thread,
+   * Mul on every core. The same NLL and counts bit for bit (masks.ts maskActivations says why). Set by the CPU runner
+   * (issue 16); GPU graphs leave it unset (their bytes and cache keys unchanged).
+   */
+  maskMul?: boolean;
 }
 
 
@@ -645,9 +651,9 @@ function buildInto(g: GraphBuilder, ckpt: LoadedCheckpoint, o: GraphOptions): Ui
     (l, sAct, a) => {
       let aMasked = a;
       if (!o.plain) {
-        const keep = keepMask(g, o.mode, rel(l), sAct, a, maskIn, T);
-        if (o.mode !== 'dense') aMasked = g.op('Where', [keep, a, zeroT]);
-        const keepF = g.op('Cast', [keep], { to: F32 });
+        const m = maskActivations(g, o.mode, rel(l), sAct, a, maskIn, T, zeroT, o.maskMul);
+        aMasked = m.masked;
+        const keepF = m.keepF;
         counts.push(g.op('Unsqueeze', [g.op('ReduceSum', [keepF, axisLast], { keepdims: 0 }), zero1]));
         neuronCounts.push(g.op('Unsqueeze', [g.op('ReduceSum', [keepF, axes01], { keepdims: 0 }), zero1]));
       }

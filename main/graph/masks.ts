@@ -64,6 +64,25 @@ export function keepMask(g: GraphBuilder, mode: MaskMode['kind'], l: number, sAc
   }
 }
 
+/**
+ * Layer l's mask applied to a (the input of down_proj): the masked a and the keep mask as fp32 (the counts' input).
+ * Where(keep, a, 0) zeroes the skipped a_i (every mode); `byMul` (fp32 CETT masks only) multiplies instead,
+ * a · Cast(keep): onnxruntime's CPU Where runs on one thread, its Mul on every core (BENCHMARKS.md 2026-12-05). The same
+ * numbers: a kept a_i is multiplied by 1 (exact, NaN and ±∞ included); a skipped one has |a_i| < τ, so it is finite and
+ * a_i · 0 is a zero, −0 where a_i < 0. Every consumer (down_proj's sum, then Add, norms, Softmax, the next masks'
+ * |a| and == 0) gives the same value for −0 as for +0, so the NLL and the counts are the same bits (masks.test.ts).
+ * A mode that skips on s (fat, relu, top-k) keeps Where: there a skipped a_i = s_i · up_i may be non-finite.
+ */
+export function maskActivations(g: GraphBuilder, mode: MaskMode['kind'], l: number, sAct: string, a: string, inp: MaskInputs, T: ElemType, zeroT: string, byMul = false): { masked: string; keepF: string } {
+  const keep = keepMask(g, mode, l, sAct, a, inp, T);
+  if (byMul && mode === 'cett' && T === DT.FLOAT) {
+    const keepF = g.op('Cast', [keep], { to: DT.FLOAT });
+    return { masked: g.op('Mul', [a, keepF]), keepF };
+  }
+  const masked = mode === 'dense' ? a : g.op('Where', [keep, a, zeroT]);
+  return { masked, keepF: g.op('Cast', [keep], { to: DT.FLOAT }) };
+}
+
 /** nll [B,S-1] = −log softmax(logits[:, :-1])[ids[:, 1:]], fp32 logits in, logits never leave the graph. */
 export function nllFromLogits(g: GraphBuilder, logitsF32: string, ids: string, out = 'nll'): string {
   const i = (v: number[]) => g.i64(g.fresh('c'), v);

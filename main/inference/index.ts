@@ -74,6 +74,12 @@ export interface RunnerOptions {
    * slower forwards, BENCHMARKS.md compile 2026-11-29). For benchmarks that weigh the two (bench `--half-weights 0`)
    */
   halfWeights?: boolean;
+  /**
+   * CPU fp32 graphs: CETT masks applied by Mul with the cast keep mask instead of Where (GraphOptions.maskMul; the same
+   * bits). Default: on the CPU (onnxruntime's CPU Where runs on one thread: BENCHMARKS.md 2026-12-05), never elsewhere;
+   * false gives the Where form (bench `--mask-mul 0`, tests comparing the two)
+   */
+  maskMul?: boolean;
   /** sequences per measurement batch: the planned chunk never exceeds it (default 4096) */
   batchSeqs?: number;
   /** how the fused CETT search evaluates candidates (search-graph.ts SearchTuning; the answer does not depend on it) */
@@ -190,6 +196,7 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
   // on WebGPU 9.5× the plain form's speed (H200: 47k vs 5k tokens/s), NLL checked against transformers on both
   const fused = opts.fused ?? (provider === 'cuda' || provider === 'webgpu');
   const attnChunks = fused ? 1 : Math.max(1, Math.floor(opts.attnChunks ?? (provider === 'cpu' ? CPU_ATTN_CHUNKS : 1)));
+  const maskMul = provider === 'cpu' && dtype === 'float32' && opts.maskMul !== false;
 
   const sessOpts: ort.InferenceSession.SessionOptions = {
     executionProviders: [provider],
@@ -216,7 +223,7 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
     const key = `${kind}${capture ? '+capture' : ''}`;
     let p = sessions.get(key);
     if (!p) {
-      const gopts = { dtype, mode: kind, capture, maxSeq, ...(fused ? { fused: true } : {}), ...(halfWeights ? { halfWeights: true } : {}), ...(attnChunks > 1 ? { attnChunks } : {}) };
+      const gopts = { dtype, mode: kind, capture, maxSeq, ...(fused ? { fused: true } : {}), ...(halfWeights ? { halfWeights: true } : {}), ...(attnChunks > 1 ? { attnChunks } : {}), ...(maskMul && kind === 'cett' ? { maskMul } : {}) };
       p = onnxSrc
         ? onnxSrc.session(kind, capture, sessOpts, opts.signal)
         : openGraph(gopts, { kind: 'decoder', options: gopts }, storesHalfWeights(ckpt, gopts));
