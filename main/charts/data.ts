@@ -165,8 +165,9 @@ function explicitRun(x: Ctx, has: (r: SourceRun) => boolean, what: string): Sour
 }
 
 /** the runs a run picker offers for a chart: every completed run with the data it plots */
-function runChoices(x: Ctx, has: (r: SourceRun) => boolean, d: PlotData): void {
+function runChoices(x: Ctx, has: (r: SourceRun) => boolean, d: PlotData, runDefault: string): void {
   d.runChoices = x.runs.filter(has).map((r) => ({ id: r.id, label: runLabel(r, x.ckpts.get(r.checkpointId)) }));
+  d.runDefault = runDefault;
 }
 
 function base(kind: ChartKind, o: ChartOptions, p: Omit<PlotData, 'kind' | 'xScale' | 'yScale' | 'notes' | 'series'> & { xScale?: 'linear' | 'log'; yScale?: 'linear' | 'log' }): PlotData {
@@ -218,6 +219,7 @@ function activationVsTokens(x: Ctx, o: ChartOptions): PlotData {
   const d = base('activation-vs-tokens', o, { title: 'Activation ratio vs training tokens', xLabel: 'Tokens trained (B)', yLabel: 'Activation ratio (%)' });
   d.xMagnitude = B;
   d.runChoices = seriesRunChoices(x);
+  d.runDefault = 'latest measurement per series';
   const all = x.seriesFits().filter((s) => s.pts.length >= 3);
   if (x.tokensUnknown.length) d.notes.push(`tokens trained unknown, not plotted: ${x.tokensUnknown.join(', ')} (give them when loading the checkpoint)`);
   if (all.length === 0) missing('no training series with ≥ 3 measured checkpoints in this session (checkpoints need a series name, tokens trained and a completed CETT-PPL-p% or CETT run)');
@@ -325,7 +327,9 @@ function widthDepthFromFinals(x: Ctx, d: PlotData): PlotData {
   }
   if (new Set(pts.map((e) => e.v)).size < 2)
     missing('needs ≥ 2 training series with a fit, or ≥ 2 single checkpoints measured with CETT-PPL-p%, with different width-depth ratios (hidden size and layer count of their checkpoints)');
-  d.yLabel = 'Activation ratio of the final checkpoint (%)';
+  // short enough for the single-column figure's height (it said 'Activation ratio of the final checkpoint (%)', which ran
+  // past the plot's top into the legend); the legend and the note say these are final checkpoints, not limits
+  d.yLabel = 'Activation ratio (%)';
   d.notes.push('single checkpoints, not fitted series: each point is the measured activation ratio, not a limit A₀');
   const fams = byActivation(pts);
   fams.forEach(([act, list], g) => {
@@ -402,7 +406,7 @@ function titleFor(x: Ctx, d: PlotData, runs: SourceRun[]): void {
 function perLayer(x: Ctx, o: ChartOptions): PlotData {
   const d = base('per-layer-activation', o, { title: 'Activation ratio per layer', xLabel: 'Layer', yLabel: 'Activation ratio (%)' });
   const has = (r: SourceRun) => !!r.perLayer?.length;
-  runChoices(x, has, d);
+  runChoices(x, has, d, 'latest run per series');
   const one = explicitRun(x, has, 'per-layer activation ratios');
   const runs = one ? [one] : perRun(x, has, d);
   if (!runs.length) missing('no completed run with per-layer activation ratios in this session');
@@ -416,7 +420,7 @@ const MAX_TOKENS = 256;
 function heatmap(x: Ctx, o: ChartOptions): PlotData {
   const d = base('layer-token-heatmap', o, { title: 'Activation ratio per layer and token', xLabel: 'Token', yLabel: 'Layer' });
   const has = (r: SourceRun) => !!r.layerToken;
-  runChoices(x, has, d);
+  runChoices(x, has, d, 'latest run');
   const r = explicitRun(x, has, 'layer × token activation matrix') ?? x.runs.filter(has).at(-1);
   if (!r) missing('no completed run with a layer × token activation matrix in this session');
   const m = r.layerToken!;
@@ -447,7 +451,7 @@ function evenly(len: number, n: number): number[] {
 function neuronFrequency(x: Ctx, o: ChartOptions): PlotData {
   const d = base('neuron-frequency', o, { title: 'Neuron activation frequency', xLabel: 'Neurons, sorted by frequency (%)', yLabel: 'Activation frequency (%)' });
   const has = (r: SourceRun) => !!r.neuronFrequency?.length;
-  runChoices(x, has, d);
+  runChoices(x, has, d, 'latest run per series');
   const one = explicitRun(x, has, 'per-neuron activation frequencies');
   const runs = one ? [one] : perRun(x, has, d);
   if (!runs.length) missing('no completed run with per-neuron activation frequencies in this session');
@@ -465,7 +469,7 @@ function neuronFrequency(x: Ctx, o: ChartOptions): PlotData {
 function pareto(x: Ctx, o: ChartOptions): PlotData {
   const d = base('pareto', o, { title: 'Perplexity vs activation ratio', xLabel: 'Activation ratio (%)', yLabel: 'Perplexity' });
   const has = (r: SourceRun) => r.activationRatio !== undefined && (r.ppl !== undefined || r.pplRatio !== undefined);
-  runChoices(x, has, d);
+  runChoices(x, has, d, 'the model with the most methods');
   // an explicit run: the sweeps on its checkpoint
   const one = explicitRun(x, has, 'activation ratio and perplexity');
   const runs = x.runs.filter((r) => has(r) && (!one || r.checkpointId === one.checkpointId));

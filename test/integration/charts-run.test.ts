@@ -95,6 +95,9 @@ describe.each(['per-layer-activation', 'layer-token-heatmap', 'neuron-frequency'
     expect(plot.provenance!.runs.map((r) => r.id)).toEqual([run.id]);
     expect(plot.provenance!.sessionFile).toBe(session);
     expect(plot.runChoices!.map((c) => c.id)).toEqual(expect.arrayContaining([CETT.id, RELU.id]));
+    // the picker's first entry says what the figure shows with no run picked: the heatmap is one run, not one per series
+    expect(plot.runDefault).toBe(kind === 'layer-token-heatmap' ? 'latest run' : 'latest run per series');
+    expect(plot.subject).toBe(`relu-0.1b-tokens-20B · ${method} · run ${run.id}`);
 
     const csv = fs.readFileSync(await exportTo(kind, run.id, 'csv'), 'utf8');
     expect(csv).toContain(`# run ${run.id}: `);

@@ -35,7 +35,8 @@ test('single checkpoints of different shapes give points at d_h/L and a bottlene
   const measured = d.series.find((s) => s.role === 'measured')!;
   expect(measured.points.map((p) => p.x)).toEqual([4, 16, 48, 64, 80, 200, 256]);
   expect(measured.points.map((p) => p.y)).toEqual([4, 16, 48, 64, 80, 200, 256].map((r) => law(r) * 100));
-  expect(d.yLabel).toMatch(/final checkpoint/);
+  expect(d.yLabel).toBe('Activation ratio (%)'); // not a limit A₀; short enough for the figure's height
+  expect(measured.label).toMatch(/final checkpoint/);
   expect(d.notes.join(' ')).toMatch(/not a limit/);
   expect(Math.abs(d.vlines![0].x - 100)).toBeLessThan(25);
 });

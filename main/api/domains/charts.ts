@@ -140,6 +140,8 @@ export interface PlotData {
   choices?: string[];
   /** runs the user may pick with options.run (run-level charts), newest last */
   runChoices?: { id: string; label: string }[];
+  /** what the figure shows when no run is picked ('latest run', 'latest run per series', …): the picker's first entry */
+  runDefault?: string;
   /** what the figure shows, embedded in every export (PDF info, SVG <metadata>, CSV/JSON/TeX header) */
   provenance?: ChartProvenance;
 }
