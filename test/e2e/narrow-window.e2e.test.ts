@@ -36,6 +36,15 @@ test('every view fits a 900 px wide window', async () => {
     await page.getByTestId(ready).first().waitFor({ timeout: 30_000 });
     if (name === 'charts') await expect.poll(() => page.getByTestId('chart-canvas').evaluate((c) => c.getBoundingClientRect().width), { timeout: 30_000 }).toBeGreaterThan(100);
     await expect.poll(overflowing, { timeout: 5_000, message: `${name} at 900 px` }).toEqual([]);
+    if (name === 'home' || name === 'measure') {
+      // no label breaks inside itself: the app's name ("Sparsity / Lab"), the wizard's "Token / budget" and its context
+      // note (five lines) wrapped in a 900 px window
+      await page.getByTestId('measure-context').or(page.locator('h1')).first().waitFor({ timeout: 30_000 });
+      const broken = await page.locator(name === 'home' ? 'main h1' : 'main .sizes > *').evaluateAll((els) =>
+        els.filter((el) => el.getBoundingClientRect().height > 0 && el.getBoundingClientRect().height > 1.6 * (parseFloat(getComputedStyle(el).lineHeight) || 18)).map((el) => el.textContent?.trim()),
+      );
+      expect(broken, `${name}: labels on more than one line`).toEqual([]);
+    }
     if (name === 'home') {
       // the provider table's reason column keeps a readable width (it was squeezed to one letter per line)
       await page.getByTestId('providers').waitFor({ timeout: 30_000 });
