@@ -47,6 +47,8 @@ test('a recorded run: build, files by hash and location, phases, search choices,
   expect(t).toMatch(/fused engine, CETT products in float16 on cuda; 65,536 candidates, capped at q99 \(subsample stride max\(floor\(numel \/ 65536\), 1\) per batch and layer\); zero-output tokens not counted by this engine/);
   expect(t).toContain('fused → ort (device out of memory)');
   expect(t).toContain('means over the evaluation batches');
+  const html = await render({ provenance: prov, checkpoint });
+  expect(html).not.toMatch(/<h\d[^>]*>Provenance/); // the run page's section heading names it, once
 });
 
 test('a run made before provenance was recorded says so, with what the run row knows', async () => {
