@@ -997,8 +997,8 @@ export async function curveParallel(op: LayerOperands, visit: PairVisitor, threa
   let done = 0; // chunks visited so far (in order)
   let starts: number[] = [];
   let own: LayerPlan | undefined;
+  let plan = prepared;
   try {
-    let plan = prepared;
     if (!plan) {
       plan = own = leasePlan(pw, op.f, op.d, op.tokens);
       await placeOnThreads(plan, ...wSource(op), op.f, op.d);
@@ -1068,6 +1068,8 @@ export async function curveParallel(op: LayerOperands, visit: PairVisitor, threa
     // a worker failed (or the pool was closed): the tokens not yet visited in this thread, in order (its own copy of
     // W_out: a thread being ended may still write its slot); the next curve starts a new pool
     failPool(new Error('CETT curve worker pool stopped'));
+    // a trial whose chunks will not all come in starts again with the next curves
+    if (plan?.trial && !plan.trial.pick) trials.delete(`${op.f}×${op.d}`);
     curveInThread(op, visit, done < starts.length ? starts[done] : starts.length ? op.tokens : 0);
   } finally {
     own?.release();
