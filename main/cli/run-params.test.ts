@@ -47,6 +47,19 @@ test('the other numbers: NaN, ±Infinity, negative, huge and fractional counts a
   expect(problems('runs.start', { tokens: 4096, seqLen: 128, batch: 8, tol: 1e-6, deviceMemory: 0.5, param: 0.25 })).toEqual([]);
 });
 
+test("a baseline's parameter (FAT ε ≥ 0, Top-k's fraction kept in (0, 1]) and a sweep's values are refused before a job, by the same words", () => {
+  expect(problems('runs.start', { method: 'fat', param: -0.1 })).toEqual(['config.param: fat needs --param ε ≥ 0 (the threshold under which activations are zeroed; got -0.1)']);
+  expect(problems('runs.start', { method: 'fat' })).toEqual(['config.param: fat needs --param ε ≥ 0 (the threshold under which activations are zeroed; got none)']);
+  expect(problems('runs.start', { method: 'topk-token', param: 5 })).toEqual(['config.param: topk-token needs --param = the fraction of neurons kept, in (0, 1] (got 5)']);
+  expect(problems('runs.estimate', { method: 'topk-batch', param: 0 })).toEqual(['config.param: topk-batch needs --param = the fraction of neurons kept, in (0, 1] (got 0)']);
+  expect(problems('runs.start', { method: 'topk-token', sweep: [0.1, 1.5] })).toEqual(['config.sweep.1: topk-token needs --param = the fraction of neurons kept, in (0, 1] (got 1.5)']);
+  expect(problems('runs.start', { sweep: [0.1, -0.2] })).toEqual(["config.sweep.1: a CETT sweep's values lie in [0, 1] (got -0.2)"]);
+  for (const ok of [{ method: 'fat', param: 0 }, { method: 'fat', param: 0.01 }, { method: 'topk-token', param: 1 }, { method: 'relu' }, { method: 'topk-batch', sweep: [0.1, 0.5] }, { sweep: [0, 0.5, 1] }])
+    expect(problems('runs.start', ok), JSON.stringify(ok)).toEqual([]);
+  const series = requestSchemas['runs.start'].safeParse({ config: { kind: 'measure-series', checkpoints: [{ path: '/a' }, { path: '/b' }], data: '/d.txt', method: 'fat', param: -1 } });
+  expect(series.error?.issues.map((i) => i.path.join('.'))).toEqual(['config.param']);
+});
+
 test('a p% sweep, a cluster submission and a sweep spec file refuse p out of range the same way', () => {
   expect(() => checkSweepP([1, 1000], '--sweep-p list')).toThrow(`the --sweep-p list, value 2 of 2: p is the allowed rise of perplexity in percent: ${RANGE}; got 1000`);
   expect(checkSweepP([1, 5, 10])).toEqual([1, 5, 10]);
@@ -69,7 +82,7 @@ test('the CLI: `measure --p 1000` is refused before a job is recorded (no job fi
   const state = path.join(dir, 'state');
   try {
     for (const p of ['1000', '0', '-5'])
-      await expect(measureCommand.run(['/no/model', '--data', text, `--p=${p}`, '--seq-len', '16', '--state-dir', state, '--json'], engine)).rejects.toThrow(
+      await expect(measureCommand.run([path.resolve(__dirname, '../../resources/demo-lab/models/relu'), '--data', text, `--p=${p}`, '--seq-len', '16', '--state-dir', state, '--json'], engine)).rejects.toThrow(
         `config.p: p is the allowed rise of perplexity in percent: ${RANGE}; got ${p}`,
       );
   } finally {

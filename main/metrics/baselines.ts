@@ -4,6 +4,7 @@
  * batches of exp(L_sparse − L_dense), as for CETT.
  */
 import { LabError } from '../api/errors';
+import { paramProblem } from '../api/domains/runs';
 import type { ModelSpec } from '../checkpoint/types';
 import type { MaskMode } from '../inference/runner-types';
 import { baseResult, evaluateAtCett, DEFAULT_CACHE_BYTES } from './cett-ppl';
@@ -26,11 +27,12 @@ export function baselineMask(method: BaselineMethod, param: number | undefined, 
         throw new LabError('UNSUPPORTED', `straightforward ReLU sparsity needs a ReLU-family activation; this model uses ${spec.activation} (use cett-ppl, fat or topk)`);
       return { kind: 'relu' };
     case 'fat':
-      if (param === undefined || !(param >= 0) || !Number.isFinite(param)) throw new LabError('BAD_REQUEST', `fat needs --param ε ≥ 0 (got ${param})`);
+      // the parameter's range: one definition with the run config's check (main/api/domains/runs.ts paramProblem)
+      if (param === undefined || paramProblem(method, param)) throw new LabError('BAD_REQUEST', paramProblem(method, param)!);
       return { kind: 'fat', eps: param };
     case 'topk-token':
     case 'topk-batch':
-      if (param === undefined || !(param > 0 && param <= 1)) throw new LabError('BAD_REQUEST', `${method} needs --param = fraction of neurons kept in (0, 1] (got ${param})`);
+      if (param === undefined || paramProblem(method, param)) throw new LabError('BAD_REQUEST', paramProblem(method, param)!);
       return method === 'topk-token'
         ? { kind: 'topk-token', k: Math.max(1, Math.round(param * spec.intermediateSize)) }
         : { kind: 'topk-batch', fraction: param };

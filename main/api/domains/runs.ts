@@ -19,6 +19,32 @@ export function pProblem(p: unknown): string | undefined {
   return `p is the allowed rise of perplexity in percent: it must be > 0 and ≤ ${P_MAX_PERCENT} (the paper reports 1, 5, 10); got ${typeof p === 'number' ? p : JSON.stringify(p)}`;
 }
 
+/**
+ * Why `param` is not a valid parameter of baseline `method` (Luo et al., Sec. 4.1), or undefined: FAT-ε's ε is a finite
+ * number ≥ 0; Top-k's is the fraction of neurons kept, in (0, 1]; ReLU and CETT-PPL-p% take none (ignored).
+ */
+export function paramProblem(method: string, param: unknown): string | undefined {
+  const got = typeof param === 'number' ? String(param) : param === undefined ? 'none' : JSON.stringify(param);
+  if (method === 'fat') return typeof param === 'number' && Number.isFinite(param) && param >= 0 ? undefined : `fat needs --param ε ≥ 0 (the threshold under which activations are zeroed; got ${got})`;
+  if (method === 'topk-token' || method === 'topk-batch')
+    return typeof param === 'number' && param > 0 && param <= 1 ? undefined : `${method} needs --param = the fraction of neurons kept, in (0, 1] (got ${got})`;
+  return undefined;
+}
+
+/** a run config's method-dependent numbers: the baseline's parameter, each value of a baseline's sweep, a CETT sweep's values in [0, 1] */
+function checkMethodParams(c: { method: string; param?: number; sweep?: number[] }, ctx: z.RefinementCtx): void {
+  const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+  if (c.sweep) {
+    for (const [i, v] of c.sweep.entries()) {
+      const problem = c.method === 'cett-ppl' ? (v >= 0 && v <= 1 ? undefined : `a CETT sweep's values lie in [0, 1] (got ${v})`) : paramProblem(c.method, v);
+      if (problem) issue(['sweep', i], problem);
+    }
+  } else {
+    const problem = paramProblem(c.method, c.param);
+    if (problem) issue(['param'], problem);
+  }
+}
+
 const pPercent = z.number().superRefine((p, ctx) => {
   const problem = pProblem(p);
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
@@ -68,13 +94,13 @@ const common = {
   stateDir: z.string().max(4096).optional(),
 };
 
-export const measureConfigSchema = z.object({ kind: z.literal('measure'), checkpoint: z.string().min(1).max(4096), ...common });
+export const measureConfigSchema = z.object({ kind: z.literal('measure'), checkpoint: z.string().min(1).max(4096), ...common }).superRefine(checkMethodParams);
 export const seriesConfigSchema = z.object({
   kind: z.literal('measure-series'),
   checkpoints: z.array(z.object({ path: z.string().min(1).max(4096), tokensSeen: z.number().nonnegative().optional() })).max(1000),
   lastK: z.number().int().min(1).default(5),
   ...common,
-});
+}).superRefine(checkMethodParams);
 export const runConfigSchema = z.discriminatedUnion('kind', [measureConfigSchema, seriesConfigSchema]);
 export type RunConfig = z.output<typeof runConfigSchema>;
 export type MeasureConfig = z.output<typeof measureConfigSchema>;
