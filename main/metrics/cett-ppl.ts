@@ -105,6 +105,18 @@ export function baseResult(pt: PreparedTarget, data: EvalData, ratios: number[],
   };
 }
 
+/**
+ * The run monitor's line for an outer step (app and CLI progress): which step, the CETT tried, its mean PPL ratio against
+ * the bound 1 + p/100 and what the bisection does with it (Algorithm 1: below the bound c is kept as the new lower end
+ * and the next CETT is higher; at or above it, lower). E.g. `step 3: CETT 0.250000 → PPL ratio 1.182203 ≥ 1.01 (1 + 1%):
+ * over, CETT lowered`. A NaN ratio is not below the bound (outerNarrow's comparison), so it reads as over.
+ */
+export function outerStepLine(step: number, c: number, ratio: number, p: number): string {
+  const bound = 1 + p / 100;
+  const kept = ratio < bound;
+  return `step ${step}: CETT ${c.toFixed(6)} → PPL ratio ${ratio.toFixed(6)} ${kept ? '<' : '≥'} ${+bound.toFixed(6)} (1 + ${p}%): ${kept ? 'kept, CETT raised' : 'over, CETT lowered'}`;
+}
+
 /** Algorithm 1's outer bisection over the prepared targets (mean PPL ratio across them; main/base/authors-search.ts). */
 async function outerSearch(pts: PreparedTarget[], o: CettPplOptions, meter: Meter, hooks: StepHooks): Promise<SearchState> {
   const state: SearchState = hooks.resume ? structuredClone(hooks.resume) : { l: 0, r: 1, history: [] };
@@ -117,7 +129,7 @@ async function outerSearch(pts: PreparedTarget[], o: CettPplOptions, meter: Mete
     outerNarrow(state, c, ratio, o.p);
     state.history.push({ c, pplRatio: ratio, perCheckpoint: per });
     await hooks.onStep?.(state);
-    meter.step(`CETT ${c.toFixed(6)} → PPL ratio ${ratio.toFixed(6)}`);
+    meter.step(outerStepLine(state.history.length, c, ratio, o.p));
   }
   return state;
 }
