@@ -40,7 +40,7 @@ test('every view fits a 900 px wide window', async () => {
       // no label breaks inside itself: the app's name ("Sparsity / Lab"), the wizard's "Token / budget" and its context
       // note (five lines) wrapped in a 900 px window
       await page.getByTestId('measure-context').or(page.locator('h1')).first().waitFor({ timeout: 30_000 });
-      const broken = await page.locator(name === 'home' ? 'main h1' : 'main .sizes > *').evaluateAll((els) =>
+      const broken = await page.locator(name === 'home' ? 'main h1' : 'main .sizes label, main .sizes .muted').evaluateAll((els) =>
         els.filter((el) => el.getBoundingClientRect().height > 0 && el.getBoundingClientRect().height > 1.6 * (parseFloat(getComputedStyle(el).lineHeight) || 18)).map((el) => el.textContent?.trim()),
       );
       expect(broken, `${name}: labels on more than one line`).toEqual([]);
