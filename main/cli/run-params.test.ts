@@ -1,5 +1,5 @@
 // The numeric run parameters are checked in ONE place (main/api/domains/runs.ts RUN_PARAMS, pProblem): a run's config
-// (runs.start / runs.estimate / runs.plan: the CLI's measure and the lab's wizard), a p% sweep's values, a cluster
+// (runs.start / runs.estimate: the CLI's measure and the lab's wizard), a p% sweep's values, a cluster
 // submission and a sweep spec file all refuse the same values with the same words. `--p 1000` was measured (PPL ×11);
 // `--p -1` and a p% sweep's 1000 recorded a failed job; a cluster submission or spec with p = 1000 made tasks that fail.
 import fs from 'node:fs';
@@ -26,9 +26,12 @@ const RANGE = `it must be > 0 and ≤ ${P_MAX_PERCENT} (the paper reports 1, 5, 
 test('p: 0 < p ≤ 100 in every request that carries a run config; the refusal names the value and the range', () => {
   for (const p of [1, 5, 10, 0.25, 100]) expect(problems('runs.start', { p })).toEqual([]);
   for (const p of [1000, 100.5, 0, -1]) {
-    for (const cmd of ['runs.start', 'runs.estimate', 'runs.plan'] as const) expect(problems(cmd, { p })).toEqual([`config.p: p is the allowed rise of perplexity in percent: ${RANGE}; got ${p}`]);
+    for (const cmd of ['runs.start', 'runs.estimate'] as const) expect(problems(cmd, { p })).toEqual([`config.p: p is the allowed rise of perplexity in percent: ${RANGE}; got ${p}`]);
   }
   for (const p of [NaN, Infinity, -Infinity]) expect(problems('runs.start', { p })).toHaveLength(1);
+  // runs.plan (how it would execute) does not depend on p or the method's parameter: the wizard asks while they are typed
+  expect(problems('runs.plan', { p: 1000, method: 'fat' })).toEqual([]);
+  expect(problems('runs.plan', { batch: 0 }).map((m) => m.split(':')[0])).toEqual(['config.batch']);
   expect(problems('runs.start', { sweepP: [1, 5, 1000] })).toEqual([`config.sweepP.2: p is the allowed rise of perplexity in percent: ${RANGE}; got 1000`]);
   expect(pProblem('5')).toContain('got "5"');
 });

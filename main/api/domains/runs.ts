@@ -51,8 +51,8 @@ const pPercent = z.number().superRefine((p, ctx) => {
 });
 
 /**
- * The numeric run parameters and their valid ranges, in ONE place: a run's config (runs.start, runs.estimate,
- * runs.plan: the CLI's measure, measure-series and the lab's wizard all send it), a p% sweep's values
+ * The numeric run parameters and their valid ranges, in ONE place: a run's config (runs.start, runs.estimate: the
+ * CLI's measure, measure-series and the lab's wizard all send it; runs.plan checks the numbers the plan reads), a p% sweep's values
  * (main/jobs/p-sweep.ts checkSweepP), a cluster submission's measure options (domains/cluster.ts) and a sweep spec file's
  * values (main/cluster/tasks.ts). z.number() refuses NaN and ±Infinity; a count is a whole number.
  */
@@ -94,14 +94,22 @@ const common = {
   stateDir: z.string().max(4096).optional(),
 };
 
-export const measureConfigSchema = z.object({ kind: z.literal('measure'), checkpoint: z.string().min(1).max(4096), ...common }).superRefine(checkMethodParams);
-export const seriesConfigSchema = z.object({
+const measureShape = { kind: z.literal('measure'), checkpoint: z.string().min(1).max(4096), ...common };
+const seriesShape = {
   kind: z.literal('measure-series'),
   checkpoints: z.array(z.object({ path: z.string().min(1).max(4096), tokensSeen: z.number().nonnegative().optional() })).max(1000),
   lastK: z.number().int().min(1).default(5),
   ...common,
-}).superRefine(checkMethodParams);
+};
+export const measureConfigSchema = z.object(measureShape).superRefine(checkMethodParams);
+export const seriesConfigSchema = z.object(seriesShape).superRefine(checkMethodParams);
 export const runConfigSchema = z.discriminatedUnion('kind', [measureConfigSchema, seriesConfigSchema]);
+/**
+ * runs.plan's config: how a run would execute depends on neither p nor the method's parameter or sweep, so they are not
+ * checked there (the wizard asks for the plan while they may still be half typed); runs.start and runs.estimate check them.
+ */
+const planLoose = { p: z.number().default(1), param: z.number().optional(), sweep: z.array(z.number()).max(200).optional(), sweepP: z.array(z.number()).max(50).optional() };
+const planConfigSchema = z.discriminatedUnion('kind', [z.object({ ...measureShape, ...planLoose }), z.object({ ...seriesShape, ...planLoose })]);
 export type RunConfig = z.output<typeof runConfigSchema>;
 export type MeasureConfig = z.output<typeof measureConfigSchema>;
 export type SeriesConfig = z.output<typeof seriesConfigSchema>;
@@ -121,7 +129,7 @@ export const runsRequests = {
    */
   'runs.estimate': z.object({ config: runConfigSchema, cancelId: cancelIdSchema.optional() }),
   /** how the run would execute (whole / streamed, device, memory), from the checkpoint's config and the free memory; opens nothing */
-  'runs.plan': z.object({ config: runConfigSchema }),
+  'runs.plan': z.object({ config: planConfigSchema }),
 } satisfies Record<string, z.ZodType>;
 
 export interface JobInfo {
