@@ -37,7 +37,7 @@
 #                                                           SM_OVERLAP="1 0" runs each cap with and without the paged blocks' overlap;
 #                                                           SM_CONFIGS="name|cap|seconds|flags;…" runs those configurations instead
 #   bash bench/gpu/run.sh streamed-15 <n> <outdir>          issue 15: the 7B at n (16384) in three configurations, one call ≤ 9.5 min: the
-#                                                           whole graph, 16 GiB with the search blocks' weights fed as inputs, 16 GiB with a session per paged block;
+#                                                           whole graph, 16 GiB with the forward and search blocks' weights fed as inputs, 16 GiB with a session per paged block;
 #                                                           REPORT blocks (bench/gpu/stream-report.mjs) also in <outdir>/streamed-report.txt
 #   bash bench/gpu/run.sh s7b <n> <outdir> [cs]             issue 15: 7B at fixed CETT values (cs, default 0.265625,0.253418) ours
 #                                                           and the reference; session timings under onnxruntime settings; verbose-log gaps, ~4 min
@@ -361,24 +361,27 @@ i16cpu)
   # I16CPU_RUNS: which measurements, in order (default "auto ort"); ov1 / ov0: the default engine with the runner in the
   # inference worker (as the app runs this model) and the curve of a batch built beside the next batch's dense forward
   # (ov1, the default there) or after it (ov0); each run ends with a RESULT line (wall, phases, answer)
-  # ops: onnxruntime's per-operator profile of the sparse and the capturing dense graph on one batch (OPS lines)
+  # ops: onnxruntime's per-operator profile of the sparse, the dense and the capturing dense graph on one batch, 2 runs each
+  # (OPS lines: kernel ms per run, how much ran on one thread, the top operators, "(one thread)" where most of one did)
   # Suffixes run any of them with other CPU graph options: -a<k> the attention in k causal query chunks (bench
   # --attn-chunks; the default is CPU_ATTN_CHUNKS = 4 since 4e31785, -a1 the whole S×S as before), -h0 the fp16
   # checkpoint's weights converted to fp32 initializers (--half-weights 0: pre-packed, 2× their memory), -f1 the fused
   # (GPU) decoder form on the CPU (--fused 1: com.microsoft MultiHeadAttention, RotaryEmbedding, SimplifiedLayerNorm);
-  # e.g. "ov1 ov1-a1 ov1-h0 ops ops-a1".
+  # e.g. "ov1 ov1-a1 ov1-h0 ops ops-a1". -m0: the CETT mask by Where, the form before 2026-12-05 (--mask-mul 0; the
+  # default masks by Mul with the cast keep mask: onnxruntime's CPU Where runs on one thread), e.g. "ov1 ov1-m0 ops ops-m0".
   # fwd: dense forward throughput of 16,384 tokens (4 × 4 × 1024; I16CPU_TOKENS) for each entry of I16CPU_FWD (default
   # "a1 a4 f1 a2 a8 a4-h0 a1 a4 f1": the first ones again at the end show the machine's drift), one FWD line each (bench forward)
   # forms: the same A/B in one process on one batch of 4 × 1024, runs interleaved (I16CPU_FORMS, default
-  # a1,a4,f1,a2,a8,a4-h0; I16CPU_FORMS_REPS runs each, default 5), one FORM line each (bench cpusearch --forms)
-  flags() { local f=(); for x in $(echo "$1" | tr '-' ' '); do case $x in a[0-9]*) f+=(--attn-chunks ${x#a});; h0) f+=(--half-weights 0);; f1) f+=(--fused 1);; esac; done; echo "${f[@]}"; }
+  # a1,a4,f1,a4-h0,a4-s-w,a4-s,a4-s-h0; I16CPU_FORMS_REPS runs each, default 5), one FORM line each (bench cpusearch --forms;
+  # -s: the sparse pass of a search step at ε 0.1 (A ≈ 18% on this model), its mask by Mul, -s-w by Where (the form before))
+  flags() { local f=(); for x in $(echo "$1" | tr '-' ' '); do case $x in a[0-9]*) f+=(--attn-chunks ${x#a});; h0) f+=(--half-weights 0);; f1) f+=(--fused 1);; m0) f+=(--mask-mul 0);; esac; done; echo "${f[@]}"; }
   for run in ${I16CPU_RUNS:-auto ort}; do
     eng=${run%%-*}; AC=($(flags "${run#$eng}"))
     if [ $eng = forms ]; then
       # the same forms in one process, runs interleaved (bench cpusearch --forms): one FORM line each
-      peak i16-forms timeout 200 node dist-bench/bench.cjs cpusearch --model $M --tokens $M/tokens.i32 --n-tokens 4096 --seq-len 1024 --batch 4 --provider cpu --forms ${I16CPU_FORMS:-a1,a4,f1,a2,a8,a4-h0} --reps ${I16CPU_FORMS_REPS:-5} > /dev/null
+      peak i16-forms timeout 200 node dist-bench/bench.cjs cpusearch --model $M --tokens $M/tokens.i32 --n-tokens 4096 --seq-len 1024 --batch 4 --provider cpu --forms ${I16CPU_FORMS:-a1,a4,f1,a4-h0,a4-s-w,a4-s,a4-s-h0} --reps ${I16CPU_FORMS_REPS:-5} > /dev/null
       node -e 'try { const j = JSON.parse(require("fs").readFileSync("/tmp/bm/i16-forms.json", "utf8").trim().split("\n").pop());
-        for (const r of j.rows) console.log(`FORM ${r.form}: wall ms min ${r.wallMsMin.toFixed(0)} median ${r.wallMsMedian.toFixed(0)}, cpu ms min ${r.cpuMsMin.toFixed(0)} median ${r.cpuMsMedian.toFixed(0)}, max |dNLL| vs first ${r.maxAbsNllVsFirst.toExponential(1)} (${j.tokensPerRun} tokens per run, ${j.reps} runs each)`); } catch (e) { console.log(`FORM none (${e.message})`); }'
+        for (const r of j.rows) console.log(`FORM ${r.form}: wall ms min ${r.wallMsMin.toFixed(0)} median ${r.wallMsMedian.toFixed(0)}, cpu ms min ${r.cpuMsMin.toFixed(0)} median ${r.cpuMsMedian.toFixed(0)}, max |dNLL| vs ${r.vsForm ?? "first"} ${r.maxAbsNllVsFirst.toExponential(1)}${r.nllBitsVsFirst ? " (same bits)" : ""}, A ${r.activationRatio?.toFixed(4)} (${j.tokensPerRun} tokens per run, ${j.reps} runs each)`); } catch (e) { console.log(`FORM none (${e.message})`); }'
       continue
     fi
     if [ $eng = fwd ]; then
@@ -391,7 +394,7 @@ i16cpu)
     if [ $eng = ops ]; then
       peak i16-$run timeout 90 node dist-bench/bench.cjs cpusearch --model $M --tokens $M/tokens.i32 --n-tokens 4096 --seq-len 1024 --batch 4 --provider cpu --ops 1 ${AC[@]+"${AC[@]}"} > /dev/null
       node -e 'try { const j = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop());
-        for (const [k, v] of Object.entries(j.ops)) console.log(`OPS ${k} attn-chunks ${j.attnChunks} kernel ms/run ${v.kernelMsPerRun.toFixed(0)}: ${v.top.slice(0, 14).map((x) => `${x.op.replace("@CPU", "")} ${x.ms.toFixed(0)}`).join(", ")}`); } catch (e) { console.log(`OPS none (${e.message})`); }' /tmp/bm/i16-$run.json
+        for (const [k, v] of Object.entries(j.ops)) console.log(`OPS ${k} attn-chunks ${j.attnChunks} mask-mul ${j.maskMul} kernel ms/run ${v.kernelMsPerRun.toFixed(0)}, on one thread ${v.oneThreadMsPerRun?.toFixed(0)}: ${v.top.slice(0, 16).map((x) => `${x.op.replace("@CPU", "")} ${x.ms.toFixed(0)}${x.oneThreadMs > 0.5 * x.ms ? " (one thread)" : ""}`).join(", ")}`); } catch (e) { console.log(`OPS none (${e.message})`); }' /tmp/bm/i16-$run.json
       continue
     fi
     E=/tmp/bm/i16-measure-cpu-$run-$NC.err; : > $E
@@ -483,14 +486,17 @@ streamed-measure)
     node bench/gpu/eta.mjs $E | tail -4
     cp /tmp/bm/$R.json "$OUT/" 2>/dev/null
     node bench/gpu/stream-report.mjs "$name" /tmp/bm/$R.json /tmp/bm/$R.mem ${SM_WHOLE:-34.0} | tee -a "$OUT/streamed-report.txt"
+    # a config named 'whole' sets the figure the later configs are compared with (the same instance, this call)
+    if [ "$name" = whole ]; then W=$(node -e 'console.log(JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop()).wallSeconds.toFixed(1))' /tmp/bm/$R.json 2>/dev/null) && SM_WHOLE=$W && echo "SM_WHOLE=$W s (this call's whole graph)"; fi
   done
   ;;
 streamed-15)
   # issue 15's 7B configurations at n (16384) in one call (≤ 9.5 min), each reported by stream-report.mjs (plan, wall,
   # phases, sessions, FIRST vs later block runs, host<->device bytes, weight reads, peak, answer). Default list:
   #   whole:   the whole graph (no cap: the speed the streamed runs are compared with; 19:27: 33.5 s)
-  #   in16:    16 GiB, the search blocks' weights fed as inputs (--paged-weights inputs: one session per block shape,
-  #            created once; the next block's tensors read from the checkpoint while one runs, copied to the device in the run)
+  #   in16:    16 GiB, the forward and search blocks' weights fed as inputs (--paged-weights inputs, also the plan's own
+  #            choice under this cap: one session per block shape, created once, the embedding and head in two more; the
+  #            next block's tensors read from the checkpoint while one runs, copied to the device in the run)
   #   plan16:  16 GiB, a session per paged block (--paged-weights sessions: the plan of 19:27, 97.6 s; with overlap the next
   #            created while one runs)
   # Others (SM15=… to run them):
@@ -502,7 +508,9 @@ streamed-15)
   #            at every step, so its later runs against its first say what a fresh session's first run costs
   #   seq16:   the 16 GiB cap, sessions, one block after another (--paged-weights sessions --overlap 0: 6 search blocks of 6 layers, as at 16:25)
   # SM15 replaces the list (SM_CONFIGS format); the whole graph's time for the percentage: SM_WHOLE (34.0 s)
-  SM_CONFIGS="${SM15:-whole|120|100|;in16|16|170|--paged-weights inputs;plan16|16|150|--paged-weights sessions}" bash "$0" streamed-measure "$N" "$OUT"
+  # (target: in16's wall ≤ whole / 0.4; the REPORT line says MET or MISSED against the whole config's wall of this call,
+  # or SM_WHOLE, default 33.5 s, the 19:27 figure, when that config did not run)
+  SM_WHOLE=${SM_WHOLE:-33.5} SM_CONFIGS="${SM15:-whole|120|100|;in16|16|170|--paged-weights inputs;plan16|16|150|--paged-weights sessions}" bash "$0" streamed-measure "$N" "$OUT"
   ;;
 bg)
   # a phase in the background: bash bench/gpu/run.sh bg <name> <outdir> <phase> <n> [arg]; the job's own outdir is

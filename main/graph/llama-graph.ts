@@ -18,7 +18,7 @@
  */
 import { DT, GraphBuilder, type ElemType } from './onnx-builder';
 import { f32ToF16 } from '../checkpoint/safetensors';
-import { BIG_WEIGHT, convertTensor, inPlace, planWeights, toHalf, transpose, transpose16 } from './weights';
+import { BIG_WEIGHT, convertTensor, inPlace, planWeights, storedDims, toHalf, transpose, transpose16 } from './weights';
 import type { LoadedCheckpoint, ModelSpec, StoredBytes } from '../checkpoint/types';
 import type { MaskMode } from '../inference/runner-types';
 import { LabError } from '../api/errors';
@@ -257,10 +257,7 @@ export function makeDecoder(
     if (!p) throw new LabError('BAD_CHECKPOINT', `${ckpt.path}: missing tensor '${name}'`);
     const dims = rows ? [rows.count, ...p.dims.slice(1)] : p.dims;
     const li = o.weightInputs && !rows ? /^layers\.(\d+)\.(.+)$/.exec(name) : null;
-    if (li) {
-      const transposed = !!p.place?.transposed;
-      return { init: g.input(weightInputName(Number(li[1]), o.weightInputs!.from, li[2]), p.elem, transposed ? [...dims].reverse() : dims), elem: p.elem, transposed };
-    }
+    if (li) return { init: g.input(weightInputName(Number(li[1]), o.weightInputs!.from, li[2]), p.elem, storedDims(p)), elem: p.elem, transposed: !!p.place?.transposed };
     const src = p.place ?? g.prepared(name);
     if (src) {
       const b = rows ? inPlace({ ...ckpt.weights.get(p.src)!, stored: () => src }, src.dtype, rows)! : src;

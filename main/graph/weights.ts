@@ -180,6 +180,16 @@ export interface PlannedTensor {
   reason?: string;
 }
 
+/**
+ * The shape a planned tensor has as the graph holds it: its canonical dims, reversed where the graph points at a matrix
+ * the checkpoint stores transposed (its bytes as they are: products then read it without transB). The initializer
+ * (makeDecoder), the graph input of a block fed its weights (weightInputs) and the tensor fed to it (block-weights.ts)
+ * all take this shape, so the fed bytes are the initializer's.
+ */
+export function storedDims(p: Pick<PlannedTensor, 'dims' | 'place'>): number[] {
+  return p.place?.transposed ? [...p.dims].reverse() : p.dims;
+}
+
 /** What a graph build does with every checkpoint tensor, and the disk cost of the copies (the checkpoint card's facts). */
 export interface WeightPlan {
   tensors: Map<string, PlannedTensor>;

@@ -11,8 +11,7 @@ import * as ort from 'onnxruntime-node';
 import { LabError } from '../api/errors';
 import type { LoadedCheckpoint } from '../checkpoint/types';
 import { weightInputName, type GraphDType } from '../graph/llama-graph';
-import { DT } from '../graph/onnx-builder';
-import { convertTensor, planWeights, type PlannedTensor } from '../graph/weights';
+import { convertTensor, onnxElem, planWeights, storedDims, type PlannedTensor } from '../graph/weights';
 import { wallMs } from './block-host';
 
 /** bytes per read call: a block's tensors are read in pieces side by side on libuv's threads */
@@ -50,7 +49,7 @@ export class BlockWeights {
 
   /** whether every layer tensor of graphs with these options can be fed (fp32 or fp16: onnxruntime-node has no bfloat16 input) */
   static feedable(ckpt: LoadedCheckpoint, o: { dtype: GraphDType; halfWeights: boolean }): boolean {
-    for (const p of planWeights(ckpt, o).tensors.values()) if (p.name.startsWith('layers.') && p.elem !== DT.FLOAT && p.elem !== DT.FLOAT16) return false;
+    for (const p of planWeights(ckpt, o).tensors.values()) if (p.name.startsWith('layers.') && onnxElem(p.elem) === 'bfloat16') return false;
     return true;
   }
 
@@ -104,14 +103,15 @@ export class BlockWeights {
       const m = /^layers\.(\d+)\.(.+)$/.exec(p.name);
       if (!m || Number(m[1]) < from || Number(m[1]) >= to) continue;
       const name = weightInputName(Number(m[1]), from, m[2]);
-      const half = p.elem === DT.FLOAT16;
-      if (!half && p.elem !== DT.FLOAT) throw new LabError('UNSUPPORTED', `${this.ckpt.path}: ${p.src} is kept as bfloat16, which cannot be fed as an input`);
+      const type = onnxElem(p.elem);
+      if (type !== 'float16' && type !== 'float32') throw new LabError('UNSUPPORTED', `${this.ckpt.path}: ${p.src} is kept as ${type}, which cannot be fed as an input`);
+      const half = type === 'float16';
       const n = p.dims.reduce((a, b) => a * b, 1);
       let arr = bufs.get(name);
       if (!arr || arr.length !== n || arr instanceof Uint16Array !== half) bufs.set(name, (arr = half ? new Uint16Array(n) : new Float32Array(n)));
       const b = p.place;
-      const dims = b?.transposed ? [...p.dims].reverse() : p.dims;
-      feeds[name] = new ort.Tensor(half ? 'float16' : 'float32', arr, dims);
+      // the initializer's dtype and layout (weights.ts): the bytes the graph would have pointed at
+      feeds[name] = new ort.Tensor(type, arr, storedDims(p));
       bytes += arr.byteLength;
       if (b) {
         if (b.length !== arr.byteLength) throw new LabError('BAD_CHECKPOINT', `${b.file}: ${p.src} holds ${b.length} bytes, its shape ${p.dims.join('×')} needs ${arr.byteLength}`);

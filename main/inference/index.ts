@@ -58,8 +58,8 @@ export interface RunnerOptions {
    */
   blockWarmup?: boolean | number;
   /**
-   * streamed: how the fused search pages its blocks' weights (plan.ts PlanInput.pagedWeights): 'inputs' one session per
-   * block shape fed each block's weights, 'sessions' a session per paged block; default: planned ('auto')
+   * streamed: how the forward passes and the fused search page their blocks' weights (plan.ts PlanInput.pagedWeights):
+   * 'inputs' one session per block shape fed each block's weights, 'sessions' a session per paged block; default: planned ('auto')
    */
   pagedWeights?: 'auto' | PagedWeights;
   /**

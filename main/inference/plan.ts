@@ -88,9 +88,10 @@ export interface PlanInput {
   /** force the layers per block of the streamed search (benchmarks: the planner's alternatives side by side) */
   searchBlockLayers?: number;
   /**
-   * how the streamed search pages its blocks' weights: 'sessions' (a session per block, created when the block is
-   * paged in), 'inputs' (one session per block shape, the block's weights fed as inputs: PagedWeights), 'auto' (the
-   * default): inputs where the session plan pages and inputsStepSeconds estimates them faster
+   * how the streamed forward passes and search page their blocks' weights (each planned apart, the same setting):
+   * 'sessions' (a session per block, created when the block is paged in), 'inputs' (one session per block shape, the
+   * block's weights fed as inputs: PagedWeights), 'auto' (the default): inputs where the session plan pages and
+   * inputsStepSeconds estimates them faster
    */
   pagedWeights?: 'auto' | PagedWeights;
 }

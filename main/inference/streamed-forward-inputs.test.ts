@@ -1,11 +1,13 @@
 // The streamed forward blocks fed their weights as inputs (issue 15: one session per block shape and mask kind, the
 // embedding and the head in two end sessions, paging = feeding the next block's tensors), on the CPU:
 // - forward in every mask mode, blocks of 1, 2 and 3 layers (3: a shorter last block), two families: the whole graph's
-//   NLL (≤ 1e-5), counts (exact) and captured activations (≤ 1e-5), and the session form's (a session per block);
+//   NLL (≤ 1e-5), counts (exact) and captured activations (≤ 1e-5), and the session form's (a session per block, at 2);
+// - one fed block = the same block with initializers that onnxruntime does not pre-pack, bit for bit;
 //   sessions created: one per block shape (+ the two ends) per mask kind, none more on a second call;
 // - CETT-PPL-1% with forward and search blocks fed as inputs: the whole graph's CETT, thresholds, activation ratio;
-// - the planner: where the session plan pages, 'auto' feeds the forward blocks on a GPU (the estimate), says so in the
-//   plan line, counts the blocks' weights within the budget; 'sessions' keeps a session per paged block;
+// - the planner: where the session plan pages, 'auto' feeds the forward blocks on a GPU (the estimate) and on the CPU
+//   (wherever they fit), says so in the plan line, counts the blocks' weights within the budget; 'sessions' keeps a
+//   session per paged block;
 // - a checkpoint file cut short while open: the forward fails naming the file.
 import { afterAll, describe, expect, test } from 'vitest';
 import fs from 'node:fs';
@@ -16,12 +18,15 @@ import { loadCheckpoint } from '../checkpoint/index';
 import type { LoadedCheckpoint, ModelSpec } from '../checkpoint/types';
 import { createRunner, type RunnerOptions } from './index';
 import type { ForwardResult, ModelRunner } from './runner-types';
-import { planExecution, type PlanInput } from './plan';
+import { planExecution, weightBytesByLayer, type PlanInput } from './plan';
 import type { StreamStats } from './streamed';
 import { batchStream } from '../metrics/data';
 import { measureOnRunner } from '../metrics/testing/measure';
 import { mulberry32 } from '../base/rng';
-import { everyMaskMode, maxAbs } from './testing';
+import { everyMaskMode, maxAbs, runOnce } from './testing';
+import { buildLlamaGraph } from '../graph/llama-graph';
+import { BlockWeights } from './block-weights';
+import * as ort from 'onnxruntime-node';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-streamed-fw-inputs-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -59,19 +64,20 @@ describe.each([
     for (const k of [1, 2, 3]) {
       const o: RunnerOptions = { execution: 'streamed', blockLayers: k, deviceMemoryBytes: GiB };
       const inp = await open(ckpt, { ...o, pagedWeights: 'inputs' });
-      const ses = await open(ckpt, { ...o, pagedWeights: 'sessions' });
+      // the session form once (blocks of 2 layers): a session per block costs more here than the fed form
+      const ses = k === 2 ? await open(ckpt, { ...o, pagedWeights: 'sessions' }) : undefined;
       try {
         expect(inp.plan!.weightInputs, `k=${k}`).toBe(true);
         expect(inp.plan!.blocks.length).toBe(Math.ceil(L / k));
         expect(inp.plan!.reason).toMatch(/one session per block shape fed each block's weights as inputs \(as asked\)/);
-        expect(ses.plan!.weightInputs).toBeUndefined();
+        if (ses) expect(ses.plan!.weightInputs).toBeUndefined();
         const shapes = L % k ? 2 : 1;
         for (let i = 0; i < modes.length; i++) {
           const what = `${modes[i].kind} k=${k}`;
           const before = inp.streamStats!.timeline.filter((e) => e.what === 'create').length;
           const got = await inp.forward(req(i));
           same(got, want[i], `${what} vs whole`);
-          same(got, await ses.forward(req(i)), `${what} vs sessions`);
+          if (ses) same(got, await ses.forward(req(i)), `${what} vs sessions`);
           // another mask kind than the call before opens its block shapes' sessions (releasing the other kind's; dense
           // and CETT share one graph), the ends only once
           const created = inp.streamStats!.timeline.filter((e) => e.what === 'create').length - before;
@@ -88,8 +94,36 @@ describe.each([
         expect(inp.streamStats!.weights!.loads - reads).toBeGreaterThanOrEqual(Math.ceil(L / k) - 1);
       } finally {
         await inp.dispose();
-        await ses.dispose();
+        await ses?.dispose();
       }
+    }
+  });
+
+  // the fed block computes what the block with initializers computes when onnxruntime does not pre-pack them: the only
+  // difference between the forms on the CPU is the pre-packed GEMM's summation order (rounding-level; bench pagedab on a
+  // 1024-wide model: 2.7e-5 on hidden states of magnitude 43 between the forms, 0 with pre-packing off)
+  test('a block fed its weights = the block with initializers un-pre-packed, bit for bit (CETT mask, captured activations)', async () => {
+    const ckpt = await ckptP;
+    const F = ckpt.spec.intermediateSize;
+    const ids64 = new ort.Tensor('int64', BigInt64Array.from(ids, BigInt), [B, S]);
+    const o = { dtype: 'float32' as const, mode: 'cett' as const, capture: true, maxSeq: S, halfWeights: true };
+    const first = await runOnce(buildLlamaGraph(ckpt, { ...o, layers: [0, 1] }), { input_ids: ids64, tau: new ort.Tensor('float32', new Float32Array(L * F), [L, F]) });
+    const runner = await open(ckpt, { execution: 'whole' });
+    const tau = new Float32Array(L * F);
+    runner.colNorms.forEach((c, l) => c.forEach((x, i) => (tau[l * F + i] = 0.01 / x)));
+    await runner.dispose();
+    const w = new BlockWeights(ckpt, { dtype: 'float32', halfWeights: true });
+    try {
+      const init = await ort.InferenceSession.create(buildLlamaGraph(ckpt, { ...o, layers: [1, 3] }), { extra: { session: { disable_prepacking: '1' } } } as never);
+      const want = await init.run({ input_ids: ids64, hidden_in: first.hidden_out, tau: new ort.Tensor('float32', tau, [L, F]) });
+      await init.release();
+      const got = await runOnce(buildLlamaGraph(ckpt, { ...o, layers: [0, 2], weightInputs: true }), {
+        input_ids: ids64, hidden_in: first.hidden_out, tau: new ort.Tensor('float32', tau.subarray(F, 3 * F), [2, F]), ...(await w.get(1, 3)),
+      });
+      for (const [g, x] of [['hidden_out', 'hidden_out'], ['active_counts', 'active_counts'], ['act.0', 'act.1'], ['act.1', 'act.2']]) expect(Array.from(got[g].data as Float32Array), g).toEqual(Array.from(want[x].data as Float32Array));
+      expect((got.active_counts.data as Float32Array).some((c) => c > 0 && c < F), 'some neurons masked').toBe(true);
+    } finally {
+      await w.close();
     }
   });
 
@@ -130,6 +164,40 @@ test('a checkpoint file cut short while open: the forward fails naming the file'
   } finally {
     await runner.dispose();
   }
+});
+
+// the CPU choice: onnxruntime pre-packs constant weights on the CPU and fed inputs cannot be, but a paged session's
+// creation (packing included) comes back every pass: the A/B on the 2-core dev machine found the fed blocks no slower
+// (BENCHMARKS.md 2026-12-05, bench pagedab), so on the CPU 'auto' feeds wherever the session plan pages and it fits
+test('planning on the CPU: wherever a session per block would be paged and the fed blocks fit, auto feeds them', async () => {
+  const ckpt = await loadCheckpoint(writeTinyCheckpoint(path.join(tmp, 'cpu-plan'), 'llama', { layers: L, std: 0.3 }));
+  const input = (cap: number, pagedWeights?: 'inputs' | 'sessions'): PlanInput => ({
+    spec: ckpt.spec, provider: 'cpu', dtype: 'float32', fused: false, seqLen: S, batchSeqs: 4, searchTokens: 4 * S, execution: 'streamed', blockLayers: 1,
+    ...weightBytesByLayer(ckpt, { dtype: 'float32', halfWeights: true }),
+    mem: { free: os.freemem(), total: os.totalmem(), source: 'test' }, capBytes: cap, ...(pagedWeights ? { pagedWeights } : {}),
+  });
+  let fed = 0;
+  let resident = 0;
+  for (let cap = 16_000; cap < 64e6; cap = Math.ceil(cap * 1.1)) {
+    let ses;
+    try {
+      ses = planExecution(input(cap, 'sessions'));
+    } catch {
+      continue; // below one layer
+    }
+    const auto = planExecution(input(cap));
+    const inp = planExecution(input(cap, 'inputs'));
+    if (ses.residentBlocks === ses.blocks.length) {
+      expect(auto.weightInputs, `cap ${cap}`).toBeUndefined(); // nothing paged: sessions, created once
+      resident++;
+    } else if (inp.weightInputs) {
+      expect(auto.weightInputs, `cap ${cap}`).toBe(true);
+      expect(auto.peakBytes).toBeLessThanOrEqual(auto.budgetBytes);
+      fed++;
+    } else expect(auto.weightInputs, `cap ${cap}`).toBeUndefined(); // the double buffer does not fit: sessions
+  }
+  expect(fed).toBeGreaterThan(0);
+  expect(resident).toBeGreaterThan(0);
 });
 
 function llama7b(): ModelSpec {

@@ -124,7 +124,8 @@ describe('planning under a device-memory cap', () => {
     // weights fits, so blocks are paged
     const per = w.layerBytes[0];
     const cap = w.embedBytes + w.headBytes + 2 * per + 60_000;
-    const st = (await open(ckpt, { deviceMemoryBytes: cap })) as ModelRunner & { streamStats: { sessionLoads: number } };
+    // (a session per paged block: the form whose sessions are paged; fed as inputs: streamed-forward-inputs.test.ts)
+    const st = (await open(ckpt, { deviceMemoryBytes: cap, pagedWeights: 'sessions' })) as ModelRunner & { streamStats: { sessionLoads: number } };
     expect(st.plan?.mode).toBe('streamed');
     expect(st.plan?.capBytes).toBe(cap);
     expect(st.plan?.reason).toMatch(/streamed in \d+ block/);
@@ -147,7 +148,7 @@ describe('planning under a device-memory cap', () => {
     ];
     for (const m of masks) same(await chunked.forward({ ids, batch: B, seqLen: S, mode: m }), await whole.forward({ ids, batch: B, seqLen: S, mode: m }), `chunked ${m.kind}`);
     // and the paged streamed runner with chunks of its own
-    const paged = await open(ckpt, { deviceMemoryBytes: cap, batchSeqs: B });
+    const paged = await open(ckpt, { deviceMemoryBytes: cap, batchSeqs: B, pagedWeights: 'sessions' });
     expect(paged.plan!.chunkSeqs).toBeLessThan(B);
     for (const m of masks) same(await paged.forward({ ids, batch: B, seqLen: S, mode: m }), await whole.forward({ ids, batch: B, seqLen: S, mode: m }), `paged ${m.kind}`);
     await paged.dispose();

@@ -195,6 +195,7 @@ function tally(es: HostEvent[]) {
  * feeds and outputs, inside the run: not timed apart; ioGBps is those bytes over the runs' time, a floor).
  */
 export function summarizeStream(st: StreamStats) {
+  const reads = (w: WeightStats) => ({ ...w, readMs: Math.round(w.readMs), waitMs: Math.round(w.waitMs), GB: +(w.bytes / 1e9).toFixed(2) });
   const sum = (xs: HostEvent[]) => Math.round(xs.reduce((a, e) => a + e.end - e.start, 0));
   const runs = st.timeline.filter((e) => e.what === 'run');
   const creates = st.timeline.filter((e) => e.what === 'create');
@@ -209,9 +210,17 @@ export function summarizeStream(st: StreamStats) {
     sessionLoads: st.sessionLoads,
     calls: st.calls,
     overlap: st.overlap,
-    // weights fed as inputs: the reads, and the block runs alone (the search family's runs include the two ends')
+    // weights fed as inputs: the reads, and the block runs alone (each family's runs include the two ends'), per family
     ...(st.weights
-      ? { weights: { ...st.weights, readMs: Math.round(st.weights.readMs), waitMs: Math.round(st.weights.waitMs), GB: +(st.weights.bytes / 1e9).toFixed(2), blockRuns: tally(runs.filter((e) => e.label.endsWith(INPUTS_LABEL))) } }
+      ? {
+          weights: {
+            ...reads(st.weights),
+            blockRuns: tally(runs.filter((e) => e.label.endsWith(INPUTS_LABEL))),
+            searchRuns: tally(runs.filter((e) => e.label.endsWith(INPUTS_LABEL) && e.label.startsWith('search'))),
+            forwardRuns: tally(runs.filter((e) => e.label.endsWith(INPUTS_LABEL) && !e.label.startsWith('search'))),
+            ...(st.forwardWeights ? { forward: reads(st.forwardWeights) } : {}),
+          },
+        }
       : {}),
     timelineEvents: st.timeline.length,
     createMs: { local: sum(creates.filter((e) => e.host === 'local')), remote: sum(creates.filter((e) => e.host === 'remote')) },
