@@ -22,11 +22,6 @@ export function errorText(err: unknown): string {
   return String(err);
 }
 
-/** True when the engine says the command exists in the contract but nobody has implemented it yet. */
-export function isNotBuilt(err: unknown): boolean {
-  return err instanceof ApiError && (err.code === 'UNSUPPORTED' || err.code === 'UNKNOWN_COMMAND') && /not implemented|Unknown command/.test(err.message);
-}
-
 /**
  * An export refused because its file exists (reason FILE_EXISTS, main/base/output-file.ts): the window's own words
  * (it offers a Replace button, not the CLI's '--overwrite'); undefined for any other error.
