@@ -11,7 +11,8 @@ const runId = z.string().min(1).max(300);
 export const sessionsRequests = {
   'sessions.new': z.object({ path: filePath }).strict(),
   'sessions.open': z.object({ path: filePath, readOnly: z.boolean().optional() }).strict(),
-  'sessions.saveAs': z.object({ path: filePath }).strict(),
+  /** a copy of the open session at `path`, then opened; an existing file is replaced only with `overwrite` (else FILE_EXISTS) */
+  'sessions.saveAs': z.object({ path: filePath, overwrite: z.boolean().optional() }).strict(),
   'sessions.close': z.object({}).strict(),
   'sessions.current': z.object({}).strict(),
   'sessions.listRuns': z

@@ -16,6 +16,8 @@ import { addRecent } from '../recent';
 import { jobsInSession } from './runs';
 import { writableOut } from './output';
 import { exportThresholds } from '../export-thresholds';
+import { fileKind } from '../../base/regular-file';
+import { busyMessage, lockOwner } from '../../store/lock';
 import type { Family } from '../../checkpoint/types';
 
 export function currentSession(ctx: EngineContext): SessionStore | undefined {
@@ -68,6 +70,24 @@ function checkExt(p: string): string {
   return abs.endsWith('.sparsitylab') ? abs : `${abs}.sparsitylab`;
 }
 
+/**
+ * Save As never overwrites by accident (the backup replaced whatever was there: another session's runs, a session another
+ * window or CLI was recording into): an existing file only with `overwrite` (the window's own Replace), never one a live
+ * writer holds, never a folder or special file.
+ */
+function refuseSaveAsOnto(dest: string, overwrite: boolean): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(dest);
+  } catch {
+    return; // a new file
+  }
+  if (!st.isFile()) throw new LabError('BAD_REQUEST', `${dest}: is ${fileKind(st)}, not a file a session can be saved as`);
+  const owner = lockOwner(dest);
+  if (owner) throw new LabError('BUSY', `${busyMessage(dest, owner)} It cannot be replaced while it is recorded into.`);
+  if (!overwrite) throw new LabError('BAD_REQUEST', `${dest} exists already: save under another name, or replace it`, { path: dest }, 'FILE_EXISTS');
+}
+
 /** A run's config with its files where they are now (a relocated session), or as recorded when they cannot be found. */
 function configHere(s: SessionStore, id: string): unknown {
   const cfg = s.runConfig(id) as Record<string, unknown>;
@@ -97,6 +117,7 @@ export const sessionsHandlers: HandlerMap = {
     const s = need(ctx);
     refuseWhileMeasuring(ctx, 'save the session under another name');
     const dest = checkExt(req.path);
+    refuseSaveAsOnto(dest, !!req.overwrite);
     await s.backupTo(dest);
     return attach(ctx, SessionStore.open(dest));
   },
