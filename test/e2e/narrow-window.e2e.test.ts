@@ -55,6 +55,9 @@ test('every view fits a 900 px wide window', async () => {
       // the kind's title is the page's heading, once: no caption repeats it above a figure of many series (it did)
       expect(await page.getByTestId('chart-caption').count()).toBe(0);
       expect((await page.locator('.charts .body').innerText()).split('Activation ratio vs training tokens').length - 1).toBe(1);
+      // the export formats sit on one row (PNG and SVG stayed beside the path field, PDF … TEX wrapped below)
+      const tops = await Promise.all(['png', 'svg', 'pdf', 'csv', 'json', 'tex'].map(async (f) => Math.round((await page.getByTestId(`chart-export-${f}`).boundingBox())!.y)));
+      expect(new Set(tops).size, `format buttons' rows: ${tops.join(', ')}`).toBe(1);
       // the figure is drawn at the width that fits, not cut, nor shrunk with CSS: its canvas is shown at exactly its
       // own size (chart.js maps the pointer with it, so a CSS-shrunk canvas put tooltips and zoom beside the pointer)
       const [w, h, cw, ch, dpr] = await page.getByTestId('chart-canvas').evaluate((c) => {
@@ -65,7 +68,7 @@ test('every view fits a 900 px wide window', async () => {
       expect(Math.abs(h - ch / dpr)).toBeLessThan(1);
       // and a wider window draws it larger again
       await page.setViewportSize({ width: 1280, height: 800 });
-      await expect.poll(() => page.getByTestId('chart-canvas').evaluate((c) => c.getBoundingClientRect().width), { timeout: 10_000 }).toBeGreaterThan(w + 50);
+      await expect.poll(() => page.getByTestId('chart-canvas').evaluate((c) => c.getBoundingClientRect().width), { timeout: 10_000 }).toBeGreaterThan(w + 20);
       await page.setViewportSize({ width: 900, height: 700 });
       await expect.poll(() => page.getByTestId('chart-canvas').evaluate((c) => c.getBoundingClientRect().width), { timeout: 10_000 }).toBeLessThan(w + 2);
     }
