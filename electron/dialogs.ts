@@ -22,8 +22,13 @@ export function openDialogOptions(o: OpenDialogRequest) {
   };
 }
 
-/** Commands whose `out` the engine writes, with an `overwrite` switch. */
-const WRITERS = new Set(['charts.export', 'sessions.exportRun', 'sessions.exportThresholds']);
+/** Commands that write a file the page names (in `out`, or `path` for Save As), with an `overwrite` switch. */
+const WRITERS = new Map([
+  ['charts.export', 'out'],
+  ['sessions.exportRun', 'out'],
+  ['sessions.exportThresholds', 'out'],
+  ['sessions.saveAs', 'path'],
+] as const);
 
 export class SaveGrants {
   private granted: string[] = [];
@@ -35,12 +40,14 @@ export class SaveGrants {
   allows(p: string): boolean {
     return this.granted.includes(path.resolve(p));
   }
-  /** The payload to forward: `overwrite: true` stays only where `out` was granted by the save dialog. */
+  /** The payload to forward: `overwrite: true` stays only where the file it writes was granted by the save dialog. */
   guard(cmd: string, payload: unknown): unknown {
-    if (!WRITERS.has(cmd) || !payload || typeof payload !== 'object') return payload;
-    const p = payload as { out?: unknown; overwrite?: unknown };
+    const field = WRITERS.get(cmd as never);
+    if (!field || !payload || typeof payload !== 'object') return payload;
+    const p = payload as Record<string, unknown>;
     if (p.overwrite !== true) return payload;
-    if (typeof p.out === 'string' && this.allows(p.out)) return payload;
+    const target = p[field];
+    if (typeof target === 'string' && this.allows(target)) return payload;
     return { ...p, overwrite: false };
   }
 }

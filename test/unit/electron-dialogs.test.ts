@@ -22,6 +22,10 @@ test('overwrite reaches the engine only for a path the save dialog returned', ()
   expect(ask('/home/u/other.json').overwrite).toBe(false);
   expect((g.guard('charts.export', { out: '/etc/passwd', overwrite: true, format: 'svg' }) as { overwrite: boolean }).overwrite).toBe(false);
   expect((g.guard('sessions.exportThresholds', { out: '/tmp', overwrite: true }) as { overwrite: boolean }).overwrite).toBe(false);
+  // Save As replaces the file at `path` only where the dialog returned it
+  expect((g.guard('sessions.saveAs', { path: '/home/u/other.sparsitylab', overwrite: true }) as { overwrite: boolean }).overwrite).toBe(false);
+  g.grant('/home/u/chosen.sparsitylab');
+  expect((g.guard('sessions.saveAs', { path: '/home/u/chosen.sparsitylab', overwrite: true }) as { overwrite: boolean }).overwrite).toBe(true);
   // no overwrite asked, or a command that writes nothing: forwarded as is
   const p = { id: 'r1', format: 'csv', out: '/x.csv' };
   expect(g.guard('sessions.exportRun', p)).toBe(p);
