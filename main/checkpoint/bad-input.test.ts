@@ -216,6 +216,30 @@ describe('config.json', () => {
   });
 });
 
+describe('tokenizer files', () => {
+  // a tokenizer_config.json that was a list was reported as tokenizer.json's fault; a bos_token of another type was
+  // taken as "no BOS token"
+  const cases: [string, string, unknown, RegExp][] = [
+    ['tokenizer_config.json a list', 'tokenizer_config.json', [1, 2], /tokenizer_config\.json: not a JSON object \(got a list\)$/],
+    ['tokenizer.json a number', 'tokenizer.json', 5, /tokenizer\.json: not a JSON object \(got number\)$/],
+    ['bos_token a number', 'tokenizer_config.json', { bos_token: 5 }, /tokenizer_config\.json: field 'bos_token' must be a token \(a string, or an object with a string 'content'\), got 5$/],
+    ['eos_token content not a string', 'tokenizer_config.json', { eos_token: { content: 7 } }, /tokenizer_config\.json: field 'eos_token' must be a token .*got \{"content":7\}$/],
+  ];
+  for (const [name, file, value, re] of cases)
+    it(name, async () => {
+      const dir = fresh();
+      fs.writeFileSync(path.join(dir, file), JSON.stringify(value));
+      await fails(dir, re, file);
+    });
+  it('a special token given as a string, an object with content, or null is read', async () => {
+    for (const bos of ['<s>', { content: '<s>', lstrip: false }, null]) {
+      const dir = fresh();
+      fs.writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify({ bos_token: bos }));
+      await expect(loadCheckpoint(dir)).resolves.toBeDefined();
+    }
+  });
+});
+
 describe('writer round trip', () => {
   it('writeSafetensors → header offsets are contiguous and 8-aligned', () => {
     const f = path.join(tmp, 'w.safetensors');

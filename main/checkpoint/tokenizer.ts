@@ -13,8 +13,22 @@ import type { TextTokenizer } from './types';
 import { badCheckpoint, JSON_LIMITS, readCheckpointJson } from './json-file';
 import { checkRegularFile } from '../base/regular-file';
 
+/**
+ * tokenizer.json or tokenizer_config.json: a JSON object (a list or a number was passed on, and the tokenizers library's
+ * error was then reported against tokenizer.json whichever file was wrong); a special token of tokenizer_config.json
+ * (bos_token, eos_token) is a string, {content: string} or null (another type was taken as "no such token").
+ */
 function readJson(file: string): Record<string, unknown> {
-  return readCheckpointJson(file, JSON_LIMITS.tokenizer, 'cannot read as JSON') as Record<string, unknown>;
+  const v = readCheckpointJson(file, JSON_LIMITS.tokenizer, 'cannot read as JSON');
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw badCheckpoint(`${file}: not a JSON object (got ${Array.isArray(v) ? 'a list' : v === null ? 'null' : typeof v})`);
+  const obj = v as Record<string, unknown>;
+  if (path.basename(file) === 'tokenizer_config.json')
+    for (const key of ['bos_token', 'eos_token']) {
+      const t = obj[key];
+      if (t != null && typeof t !== 'string' && !(typeof t === 'object' && typeof (t as { content?: unknown }).content === 'string'))
+        throw badCheckpoint(`${file}: field '${key}' must be a token (a string, or an object with a string 'content'), got ${JSON.stringify(t).slice(0, 80)}`);
+    }
+  return obj;
 }
 
 /** What the engine shows and checks of a tokenizer without loading it (found where it was loaded: the checkpoint reader's worker). */
