@@ -189,5 +189,34 @@ export function buildChartConfig(plot: PlotData, o: ChartOptions = {}): { config
       ...(isMatrix ? { labColorbar: { min: plot.heatmap!.min, max: plot.heatmap!.max, label: plot.heatmap!.vLabel, width: 7 * k, gap: 6 * k, fontFamily: font.family, fontSize: r.fontSize * 0.9, stops: Array.from({ length: 48 }, (_, i) => viridis(i / 47)) } } : {}),
     },
   };
-  return { config: { type: isMatrix ? 'matrix' : 'line', data: { datasets }, options }, widthPt: r.widthPt, heightPt: r.heightPt };
+  const legend = (options.plugins as Json).legend as Json;
+  const extra = legend.display ? legendOverflow(datasets, r) : 0;
+  return { config: { type: isMatrix ? 'matrix' : 'line', data: { datasets }, options }, widthPt: r.widthPt, heightPt: r.heightPt + extra };
+}
+
+/** legend rows a figure of the preset's height holds beside a readable plot (activation-vs-tokens' six series: 3) */
+const LEGEND_ROWS_IN_HEIGHT = 3;
+
+/**
+ * Points the figure grows by so that a long legend does not squeeze the plot: six runs' labels in a single-column
+ * figure took six rows and left the plot 73 pt high, shorter than its axis title. Rows are packed as chart.js packs
+ * them, from label widths estimated at 0.6 em a character (DejaVu Sans' digits and lower case are 0.55–0.63 em).
+ */
+function legendOverflow(datasets: Json[], r: Resolved): number {
+  const k = r.scale;
+  const size = r.fontSize * 0.9;
+  const [box, pad] = [7 * k, 5 * k];
+  const room = r.widthPt - 8 * k;
+  let rows = 0;
+  let used = Infinity;
+  for (const d of datasets) {
+    if ((d.lab as Json | undefined)?.legend === false || typeof d.label !== 'string') continue;
+    const w = box + size / 2 + d.label.length * 0.6 * size + pad;
+    if (used + w > room) {
+      rows++;
+      used = 0;
+    }
+    used += w;
+  }
+  return Math.max(0, rows - LEGEND_ROWS_IN_HEIGHT) * (size + pad);
 }
