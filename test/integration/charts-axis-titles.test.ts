@@ -34,7 +34,7 @@ test.each(['single', 'double'] as const)('%s column: each axis title is no longe
     try {
       const area = chart.chartArea;
       for (const scale of Object.values(chart.scales)) {
-        const t = scale.options.title as unknown as { display: boolean; text: string | string[]; font: Parameters<typeof toFont>[0] };
+        const t = (scale.options as unknown as { title: unknown }).title as { display: boolean; text: string | string[]; font: Parameters<typeof toFont>[0] };
         if (!t.display) continue;
         const font = toFont(t.font);
         chart.ctx.font = font.string;
