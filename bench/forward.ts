@@ -1,5 +1,6 @@
 /** Dense forward throughput (NLL computed in the graph): tokens/s of our ONNX graph on the chosen provider. */
 import { machine, openTarget, parse, writeOut } from './common';
+import { summarizeStream, type StreamStats } from '../main/inference/streamed';
 
 export async function main(argv: string[]): Promise<void> {
   const v = parse(argv);
@@ -24,7 +25,7 @@ export async function main(argv: string[]): Promise<void> {
     hidden: r.spec.hiddenSize,
     // whole or streamed (issue 15): the plan, and for streamed the block sessions opened (pages) and their time
     execution: r.plan,
-    streamStats: (r as { streamStats?: unknown }).streamStats,
+    streamStats: ((st) => st && summarizeStream(st))((r as { streamStats?: StreamStats }).streamStats),
     machine: machine(),
     date: new Date().toISOString(),
   };

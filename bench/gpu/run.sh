@@ -39,6 +39,8 @@
 #   bash bench/gpu/run.sh streamed-15 <n> <outdir>          issue 15: the 7B at n (16384) in three configurations, one call ≤ 9.5 min: the
 #                                                           whole graph, 16 GiB with the forward and search blocks' weights fed as inputs, 16 GiB with a session per paged block;
 #                                                           REPORT blocks (bench/gpu/stream-report.mjs) also in <outdir>/streamed-report.txt
+#   bash bench/gpu/run.sh streamed-fwd15 0 <outdir>        issue 15: the 7B's streamed forward under 16 GiB, blocks fed as inputs vs a session per
+#                                                           paged block vs the whole graph (FWD lines, also <outdir>/streamed-fwd15-report.txt), ~4 min
 #   bash bench/gpu/run.sh s7b <n> <outdir> [cs]             issue 15: 7B at fixed CETT values (cs, default 0.265625,0.253418) ours
 #                                                           and the reference; session timings under onnxruntime settings; verbose-log gaps, ~4 min
 #   bash bench/gpu/run.sh estimate 0 <outdir>              issue 18: the pilot estimate (runs.estimate) against the run it estimates, wall
@@ -428,6 +430,23 @@ streamed-cap)
   [ -f $B/config.json ] || python3 bench/gpu/make_big.py --out $B --shape 7b --n-tokens 65536 2>&1 | tail -1
   F=(--model $B --tokens $B/tokens.i32 --seq-len 1024 --batch 16 --provider cuda --dtype float16 --n-tokens 32768)
   for cap in 16 24; do peak streamed-forward-cap$cap-v2 timeout 150 node dist-bench/bench.cjs forward "${F[@]}" --device-memory $cap; done
+  ;;
+streamed-fwd15)
+  # issue 15: the 7B's streamed FORWARD under 16 GiB (dense, 2 warm-up batches then 32,768 tokens: 2 batches of 16 x 1024)
+  # with the blocks fed their weights as inputs (one session per block shape, the plan's choice) and with a session per
+  # paged block (05:29: 4,617 tokens/s, 13% of the whole graph), against the whole graph; ~4 min. One FWD line each.
+  # (The fused CETT-PPL-1% does not use these blocks: its dense and final passes are search steps; the ORT/JS curve
+  # engines, baselines and the host-curve fallback do.)
+  B=/tmp/bm/big7b; ready big7b
+  [ -f $B/config.json ] || python3 bench/gpu/make_big.py --out $B --shape 7b --n-tokens 65536 2>&1 | tail -1
+  F=(--model $B --tokens $B/tokens.i32 --seq-len 1024 --batch 16 --provider cuda --dtype float16 --n-tokens 32768)
+  for cfg in "whole|--execution whole" "in16|--device-memory 16 --paged-weights inputs" "ses16|--device-memory 16 --paged-weights sessions"; do
+    IFS='|' read -r name args <<< "$cfg"
+    peak streamed-fwd15-$name timeout 150 node dist-bench/bench.cjs forward "${F[@]}" $args
+    node -e 'const fs = require("fs"); const [name, f, m] = process.argv.slice(1); let j; try { j = JSON.parse(fs.readFileSync(f, "utf8").trim().split("\n").pop()); } catch { console.log(`FWD ${name}: no JSON (cut short or failed)`); process.exit(0); }
+      const mem = fs.readFileSync(m, "utf8").trim().split("\n").map(Number).filter(Number.isFinite); const st = j.streamStats, w = st?.weights, rd = w?.forward ?? w;
+      console.log(`FWD ${name}: ${Math.round(j.tokensPerSecond)} tokens/s (${j.seconds.toFixed(1)} s for ${j.tokens}), peak ${Math.max(...mem)} MiB; ${j.execution?.reason}` + (st ? `; sessions ${st.sessionLoads}, creating ${((st.createMs.local + st.createMs.remote) / 1000).toFixed(1)} s, runs ${(st.runMs / 1000).toFixed(1)} s in ${st.calls} calls${w ? `, fed block runs ${w.forwardRuns.n} x ${w.forwardRuns.meanMs} ms, reads ${rd.GB} GB waited ${(rd.waitMs / 1000).toFixed(1)} s` : ""}` : ""))' "$name" /tmp/bm/streamed-fwd15-$name.json /tmp/bm/streamed-fwd15-$name.mem | tee -a "$OUT/streamed-fwd15-report.txt"
+  done
   ;;
 cpu1b)
   # issue 15's CPU bullet: a 1.1B LLaMA in fp32 (TinyLlama's shape, random init) on the 16 cores, CETT-PPL-1% at n tokens
