@@ -45,6 +45,19 @@ export interface JsonFileKind {
   file?: string;
 }
 
+/**
+ * One of the app's own JSON files (a hash memo, a lock, a list of recent files) parsed, or undefined when it is missing,
+ * not a regular file, larger than `limit` or not JSON: such a file is rebuilt, never waited on (a FIFO in its place
+ * blocked the read for ever) nor read whole when huge.
+ */
+export function readOwnJson(file: string, limit: number): unknown {
+  try {
+    return readJsonFile(file, { limit, what: 'such a file', invalid: 'not JSON' }, (m) => new Error(m));
+  } catch {
+    return undefined;
+  }
+}
+
 /** `file` parsed; a FIFO, device, folder, oversized file or text that is not JSON throws refuse(`${file}: …`). */
 export function readJsonFile(file: string, kind: JsonFileKind, refuse: Refuse): unknown {
   const st = checkRegularFile(file, kind.file ?? 'a JSON file', refuse);

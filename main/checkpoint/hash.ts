@@ -21,6 +21,7 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import { checkInterrupted } from './interrupt';
 import { writeFileAtomic } from '../base/atomic-write';
+import { readOwnJson } from '../base/regular-file';
 
 const P1 = 0x9e3779b1 | 0;
 const P2 = 0x85ebca77 | 0;
@@ -188,7 +189,8 @@ function memoMap(): Map<string, MemoEntry> | undefined {
   if (!memo) {
     memo = new Map();
     try {
-      const raw = JSON.parse(fs.readFileSync(memoFile, 'utf8')) as Record<string, MemoEntry>;
+      // a FIFO in its place blocked every open for ever (readOwnJson: regular files only, size-capped)
+      const raw = (readOwnJson(memoFile, 256 * 2 ** 20) ?? {}) as Record<string, MemoEntry>;
       for (const [k, v] of Object.entries(raw))
         if (v && typeof v === 'object' && typeof v.digest === 'string' && /^[0-9a-f]{64}$/.test(v.digest)) memo.set(k, v);
     } catch {

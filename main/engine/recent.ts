@@ -7,6 +7,7 @@ import path from 'node:path';
 import type { RecentSession, StartSession } from '../api/domains/engine';
 import { prepareDemoSession } from './demo';
 import { writeFileAtomic } from '../base/atomic-write';
+import { readOwnJson } from '../base/regular-file';
 
 const FILE = 'recent-sessions.json';
 const MAX = 20;
@@ -18,7 +19,7 @@ interface Stored {
 
 function load(userData: string): Stored[] {
   try {
-    const raw = JSON.parse(fs.readFileSync(path.join(userData, FILE), 'utf8')) as unknown;
+    const raw = readOwnJson(path.join(userData, FILE), 16 * 2 ** 20); // a FIFO in its place is never waited on
     if (!Array.isArray(raw)) return [];
     return raw.filter((r): r is Stored => !!r && typeof r.path === 'string' && typeof r.openedAt === 'string');
   } catch {

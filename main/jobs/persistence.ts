@@ -14,6 +14,15 @@ import { LabError } from '../api/errors';
 import type { RunInputs } from '../base/file-hash';
 import { writeFileAtomic, writeProblem } from '../base/atomic-write';
 import { lockFileOf } from '../store/lock';
+import { readJsonFile } from '../base/regular-file';
+
+/** the largest job or child file read (a result with per-neuron arrays of a large model is tens of MB) */
+const JOB_FILE_LIMIT = 1024 * 2 ** 20;
+
+/** a job-state folder's JSON file (job or child) parsed: a FIFO, device or folder in its place is refused, never waited on */
+function readJobJson(f: string): unknown {
+  return readJsonFile(f, { limit: JOB_FILE_LIMIT, what: 'a job file', invalid: 'cannot be read as JSON', file: 'a job file' }, (m) => new LabError('BAD_DATA', `job file ${m}`));
+}
 
 export type JobStatus = 'running' | 'completed' | 'failed' | 'cancelled';
 
@@ -100,7 +109,7 @@ export function pruneJobFiles(dir: string, now = Date.now(), rule: { unsaved: nu
     const f = path.join(dir, name);
     let j: StoredJob;
     try {
-      j = JSON.parse(fs.readFileSync(f, 'utf8')) as StoredJob;
+      j = readJobJson(f) as StoredJob;
     } catch {
       continue; // not ours to judge: load() names it when asked for
     }
@@ -160,13 +169,7 @@ export class JsonFilePersistence implements JobPersistence {
   }
 
   private read(f: string): StoredJob {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(fs.readFileSync(f, 'utf8'));
-    } catch (e) {
-      throw new LabError('BAD_DATA', `job file ${f} cannot be read as JSON: ${(e as Error).message}`);
-    }
-    const j = parsed as StoredJob;
+    const j = readJobJson(f) as StoredJob;
     if (!j || typeof j !== 'object' || typeof j.id !== 'string' || typeof j.status !== 'string' || typeof j.steps !== 'number')
       throw new LabError('BAD_DATA', `job file ${f} is not a job record (id/status/steps missing)`);
     return j;
@@ -213,12 +216,7 @@ export class JsonFilePersistence implements JobPersistence {
     if (!j) return undefined;
     const children: unknown[] = [];
     for (let i = 0; j.status !== 'completed' && fs.existsSync(this.childFile(id, i)); i++) {
-      const c = this.childFile(id, i);
-      try {
-        children.push(JSON.parse(fs.readFileSync(c, 'utf8')));
-      } catch (e) {
-        throw new LabError('BAD_DATA', `job file ${c} cannot be read as JSON: ${(e as Error).message}`);
-      }
+      children.push(readJobJson(this.childFile(id, i)));
     }
     return children.length ? { ...j, children } : j;
   }

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { LabError } from '../api/errors';
 import { jobFile, jobFolderError } from './persistence';
 import { acquireSessionLock, deadOwner, releaseSessionLock, removeStaleLock, staleLockWords } from '../store/lock';
+import { readOwnJson } from '../base/regular-file';
 
 const inUse = new Map<string, { job: string; since: string }>();
 
@@ -79,14 +80,12 @@ export function clearStaleJobLocks(dir: string, resuming?: string): string[] {
   return out;
 }
 
-/** what a cleared lock's run is now, from its job file */
+/** what a cleared lock's run is now, from its job file (a FIFO in its place is never waited on: readOwnJson) */
 function runLeft(dir: string, id: string): string {
-  let j: { status?: unknown; steps?: unknown };
-  try {
-    j = JSON.parse(fs.readFileSync(path.join(dir, `${id}.job.json`), 'utf8')) as typeof j;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? `No job file ${id}.job.json beside it: nothing to resume.` : `Its job file ${id}.job.json cannot be read.`;
-  }
+  const f = path.join(dir, `${id}.job.json`);
+  if (!fs.existsSync(f)) return `No job file ${id}.job.json beside it: nothing to resume.`;
+  const j = readOwnJson(f, 1024 * 2 ** 20) as { status?: unknown; steps?: unknown } | undefined;
+  if (!j || typeof j !== 'object') return `Its job file ${id}.job.json cannot be read.`;
   return j.status === 'running' ? `Its run ${id} stopped after ${typeof j.steps === 'number' ? j.steps : '?'} saved steps and can be resumed (run id ${id}).` : `Its run ${id} is ${String(j.status)}.`;
 }
 

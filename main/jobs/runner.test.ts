@@ -70,7 +70,7 @@ describe('JobRunner', () => {
   it('a damaged job file is a clear error', async () => {
     const dir = tmp();
     fs.writeFileSync(path.join(dir, 'x.job.json'), '{nope');
-    await expect(new JsonFilePersistence(dir).load('x')).rejects.toThrow(/x\.job\.json cannot be read as JSON/);
+    await expect(new JsonFilePersistence(dir).load('x')).rejects.toThrow(/x\.job\.json: cannot be read as JSON/);
     await expect(new JsonFilePersistence(dir).load('../evil')).rejects.toThrow(/not a safe file name/);
   });
 });

@@ -109,7 +109,7 @@ describe('SessionJobPersistence.finish writes each child run once', () => {
     expect(j.state).toEqual({ kind: 'p-sweep', done: 1, search: { l: 0, r: 0.5 / 3, history: [] } });
     expect((await p.listUnfinished()).map((x) => x.id)).toEqual(['pf']);
     fs.writeFileSync(child, '{"p": 1,');
-    await expect(p.load('pf')).rejects.toThrow(/pf\.child-0\.json cannot be read as JSON/);
+    await expect(p.load('pf')).rejects.toThrow(/pf\.child-0\.json: cannot be read as JSON/);
     // completed: the result holds the points, their files go
     await p.finish('pf', 'completed', { result: { kind: 'sweep', sweepOver: 'p', runs: [pt] } });
     expect(fs.readdirSync(dir)).toEqual(['pf.job.json']);

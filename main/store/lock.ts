@@ -10,6 +10,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { LabError } from '../api/errors';
+import { fileKind, readOwnJson } from '../base/regular-file';
 
 interface LockInfo {
   pid: number;
@@ -63,7 +64,7 @@ function ownerGone(o: LockInfo): boolean {
 
 function readLock(file: string): LockInfo | undefined {
   try {
-    const v = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<LockInfo>;
+    const v = (readOwnJson(file, 64 * 1024) ?? {}) as Partial<LockInfo>; // a FIFO in its place is no owner, never waited on
     if (typeof v.pid === 'number' && Number.isInteger(v.pid) && v.pid > 0 && typeof v.host === 'string' && typeof v.since === 'string') return v as LockInfo;
   } catch {
     /* unreadable or half-written: treated as no owner below */
@@ -172,7 +173,7 @@ export function acquireSessionLock(session: string): LockInfo | null | undefined
     } catch {
       continue; // released meanwhile: try again
     }
-    if (!st.isFile()) throw new LabError('SESSION_ERROR', `${session}: ${file} is not a lock file (a folder or a link has that name): move it away, then open the session again`);
+    if (!st.isFile()) throw new LabError('SESSION_ERROR', `${session}: ${file} is ${st.isSymbolicLink() ? 'a link' : fileKind(st)}, not a lock file: move it away, then open the session again`);
     const owner = readLock(file);
     if (owner && owner.pid !== process.pid && !ownerGone(owner)) throw new LabError('BUSY', busyMessage(session, owner), { pid: owner.pid, host: owner.host });
     if (owner && owner.host !== os.hostname()) throw new LabError('BUSY', busyMessage(session, owner), { pid: owner.pid, host: owner.host });

@@ -159,7 +159,7 @@ test('a folder where the session lock goes is named as such (it read "the lock f
   const file = fresh();
   fs.mkdirSync(lockFileOf(file));
   const e = errOf(() => SessionStore.open(file));
-  expect({ code: e.code, message: e.message }).toEqual({ code: 'SESSION_ERROR', message: `${file}: ${lockFileOf(file)} is not a lock file (a folder or a link has that name): move it away, then open the session again` });
+  expect({ code: e.code, message: e.message }).toEqual({ code: 'SESSION_ERROR', message: `${file}: ${lockFileOf(file)} is a folder, not a lock file: move it away, then open the session again` });
   const ro = SessionStore.open(file, { readOnly: true }); // reading needs no lock
   expect(ro.listRuns().length).toBe(1);
   ro.close();

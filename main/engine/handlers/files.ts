@@ -14,6 +14,7 @@ import { LabError } from '../../api/errors';
 import type { FileEntry, FileHint, FileRoot } from '../../api/domains/files';
 import { resourcesDir } from '../../base/resources';
 import { writeFileAtomic } from '../../base/atomic-write';
+import { readOwnJson } from '../../base/regular-file';
 
 /** a folder lists at most this many entries (folders first, by name); the path box reaches the rest */
 export const MAX_ENTRIES = 5000;
@@ -82,7 +83,7 @@ function hintFor(file: string, isDir: boolean): FileHint | undefined {
 
 function loadRecent(userData: string): string[] {
   try {
-    const raw = JSON.parse(fs.readFileSync(path.join(userData, RECENT_FILE), 'utf8')) as unknown;
+    const raw = readOwnJson(path.join(userData, RECENT_FILE), 16 * 2 ** 20); // a FIFO in its place is never waited on
     return Array.isArray(raw) ? raw.filter((x): x is string => typeof x === 'string' && path.isAbsolute(x)).slice(0, MAX_RECENT) : [];
   } catch {
     return []; // missing or damaged: no recent folders (rewritten on the next choice)
