@@ -6,11 +6,13 @@ import { defineStore } from 'pinia';
 import { computed, ref } from 'vue';
 import type { SessionInfo } from '../../../main/api/contract';
 import { api } from '../api/client';
-import { errorText } from '../api/errors';
+import { errorText, existsAlreadyText } from '../api/errors';
 
 export const useSessionStore = defineStore('session', () => {
   const info = ref<SessionInfo | null>(null);
   const error = ref('');
+  /** the last error was a Save as onto an existing file (reason FILE_EXISTS): the window offers Replace */
+  const exists = ref(false);
   const busy = ref(false);
   /** bumped on every change the engine reports, so views reload what they show */
   const revision = ref(0);
@@ -26,12 +28,15 @@ export const useSessionStore = defineStore('session', () => {
   async function run(fn: () => Promise<SessionInfo | null>): Promise<boolean> {
     busy.value = true;
     error.value = '';
+    exists.value = false;
     try {
       info.value = await fn();
       revision.value++;
       return true;
     } catch (e) {
-      error.value = errorText(e);
+      const taken = existsAlreadyText(e);
+      exists.value = !!taken;
+      error.value = taken ?? errorText(e);
       return false;
     } finally {
       busy.value = false;
@@ -73,12 +78,13 @@ export const useSessionStore = defineStore('session', () => {
   });
   const open = (file: string) => run(() => api.call('sessions.open', { path: file }));
   const create = (file: string) => run(() => api.call('sessions.new', { path: file }));
-  const saveAs = (file: string) => run(() => api.call('sessions.saveAs', { path: file }));
+  /** `overwrite`: the user confirmed replacing the file there (a save dialog, or Replace); else an existing file is refused */
+  const saveAs = (file: string, overwrite = false) => run(() => api.call('sessions.saveAs', overwrite ? { path: file, overwrite } : { path: file }));
   async function close(): Promise<void> {
     await run(async () => {
       await api.call('sessions.close', {});
       return null;
     });
   }
-  return { info, path, name, error, busy, revision, refresh, reattach, open, create, saveAs, close };
+  return { info, path, name, error, exists, busy, revision, refresh, reattach, open, create, saveAs, close };
 });
