@@ -136,6 +136,16 @@ export function checkSessionFile(file: string): void {
     fail(file, code === 'EIO' || code === 'EINVAL' ? `cannot be read as a file (${code}: a special or device file, not a session)` : `cannot be read (${(e as Error).message})`);
   }
   if (n < 16 || head.toString('latin1') !== MAGIC) fail(file, 'is not a Sparsity Lab session (not an SQLite database)');
+  // SQLite's files beside it: a folder or special file with such a name made the open fail as "damaged or not a session
+  // (unable to open database file)", about a session that is whole
+  for (const [suffix, what] of [
+    ['-wal', 'its write-ahead log'],
+    ['-shm', 'its shared-memory index'],
+    ['-journal', 'its rollback journal'],
+  ] as const) {
+    const side = fs.statSync(`${file}${suffix}`, { throwIfNoEntry: false });
+    if (side && !side.isFile()) fail(file, `${file}${suffix} is ${fileKind(side)}, not ${what} (SQLite keeps it beside the session): move it away, then open the session again`);
+  }
 }
 
 /**

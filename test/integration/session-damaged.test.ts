@@ -64,3 +64,17 @@ test("integrityWords: quick_check's rows and lines in one line, the header line 
   expect(integrityWords(['*** in database main ***\nPage 4: never used\nPage 5: never used', 'wrong # of entries in index x'])).toBe('Page 4: never used; Page 5: never used; wrong # of entries in index x');
   expect(integrityWords(['*** in database main ***\na\nb\nc\nd\ne'])).toBe('a; b; c; and 2 more');
 });
+
+test("a folder in place of the session's -wal or -shm is named as such (it read 'damaged or not a session (unable to open database file)')", () => {
+  for (const [suffix, what] of [
+    ['-wal', 'its write-ahead log'],
+    ['-shm', 'its shared-memory index'],
+  ]) {
+    const f = damaged(`side${suffix}`, (b) => b);
+    fs.mkdirSync(`${f}${suffix}`);
+    for (const readOnly of [true, false])
+      expect(() => SessionStore.open(f, { readOnly }).close()).toThrow(`${f}: ${f}${suffix} is a folder, not ${what} (SQLite keeps it beside the session): move it away, then open the session again`);
+    fs.rmdirSync(`${f}${suffix}`);
+    SessionStore.open(f, { readOnly: true }).close(); // the session itself is whole
+  }
+});
