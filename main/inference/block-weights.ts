@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import { LabError } from '../api/errors';
-import type { LoadedCheckpoint } from '../checkpoint/types';
+import type { LoadedCheckpoint, StoredBytes } from '../checkpoint/types';
 import { weightInputName, type GraphDType } from '../graph/llama-graph';
 import { convertTensor, onnxElem, planWeights, storedDims, type PlannedTensor } from '../graph/weights';
 import { wallMs } from './block-host';
@@ -26,12 +26,15 @@ export interface WeightStats {
   readMs: number;
   /** ms the search waited for weights not yet read (the rest ran beside the block before) */
   waitMs: number;
+  /** bytes decoded and converted here, on the engine's thread (tensors neither in place nor in the cache's converted copy) */
+  convertedBytes: number;
 }
 
 type Feeds = Record<string, ort.Tensor>;
 
 export class BlockWeights {
-  readonly stats: WeightStats = { loads: 0, bytes: 0, readMs: 0, waitMs: 0 };
+  readonly stats: WeightStats = { loads: 0, bytes: 0, readMs: 0, waitMs: 0, convertedBytes: 0 };
+  private preparedP?: Promise<Map<string, StoredBytes> | undefined>;
   private plan: Map<string, PlannedTensor>;
   private files = new Map<string, Promise<fs.promises.FileHandle>>();
   /** per buffer, the typed array of each input name (blocks of one shape reuse them) */
@@ -40,9 +43,14 @@ export class BlockWeights {
   private cur = 1;
   private next?: { key: string; slot: number; feeds: Promise<Feeds> };
 
+  /**
+   * `prepared`: where the graph store keeps the converted copies of this plan's tensors (GraphStore.convertedFor), asked
+   * at the first block that needs one; tensors found there are read like the checkpoint's own bytes
+   */
   constructor(
     private ckpt: LoadedCheckpoint,
     o: { dtype: GraphDType; halfWeights: boolean },
+    private prepared?: () => Promise<Map<string, StoredBytes> | undefined>,
   ) {
     this.plan = planWeights(ckpt, o).tensors;
   }
@@ -109,7 +117,8 @@ export class BlockWeights {
       const n = p.dims.reduce((a, b) => a * b, 1);
       let arr = bufs.get(name);
       if (!arr || arr.length !== n || arr instanceof Uint16Array !== half) bufs.set(name, (arr = half ? new Uint16Array(n) : new Float32Array(n)));
-      const b = p.place;
+      // the checkpoint's bytes, or the converted copy the graphs point at (canonical layout, the graph's dtype)
+      const b = p.place ?? (await (this.preparedP ??= this.prepared?.() ?? Promise.resolve(undefined)))?.get(p.name);
       // the initializer's dtype and layout (weights.ts): the bytes the graph would have pointed at
       feeds[name] = new ort.Tensor(type, arr, storedDims(p));
       bytes += arr.byteLength;
@@ -117,7 +126,10 @@ export class BlockWeights {
         if (b.length !== arr.byteLength) throw new LabError('BAD_CHECKPOINT', `${b.file}: ${p.src} holds ${b.length} bytes, its shape ${p.dims.join('×')} needs ${arr.byteLength}`);
         const dst = new Uint8Array(arr.buffer, arr.byteOffset, arr.byteLength);
         for (let o = 0; o < b.length; o += PIECE) reads.push(this.read(b.file, p.src, dst.subarray(o, Math.min(b.length, o + PIECE)), b.offset + o));
-      } else arr.set(convertTensor(this.ckpt, p)); // not in place: the conversion the graph build would make
+      } else {
+        arr.set(convertTensor(this.ckpt, p)); // nowhere stored as the graph holds it: the conversion the build would make
+        this.stats.convertedBytes += arr.byteLength;
+      }
     }
     await Promise.all(reads);
     this.stats.loads++;

@@ -143,6 +143,17 @@ export class GraphStore {
     return mode === 'always' || bytes >= GRAPH_OFF_THREAD_BYTES;
   }
 
+  /**
+   * The converted copies written into the cache for graphs planned with `o` (this store's own dtype and halfWeights;
+   * undefined for another plan, or where nothing is written: no cache, nothing to convert): what the blocks fed their
+   * weights as inputs read for the tensors the checkpoint does not hold in the graph's dtype and layout
+   * (block-weights.ts), the very bytes the initializers would point at, instead of converting them on every page.
+   */
+  convertedFor(o: { dtype: GraphDType; halfWeights: boolean }): Promise<Map<string, StoredBytes> | undefined> {
+    if (o.dtype !== this.o.dtype || o.halfWeights !== this.o.halfWeights) return Promise.resolve(undefined);
+    return this.prepareConverted();
+  }
+
   /** The converted weights, written once into the cache (shared by every graph of this checkpoint and dtype). */
   private prepareConverted(): Promise<Map<string, StoredBytes> | undefined> {
     this.converted ??= this.writeConvertedOnce();

@@ -326,6 +326,7 @@ export async function createRunner(ckpt: LoadedCheckpoint, opts: RunnerOptions =
         ...(opts.searchTuning ? { searchTuning: opts.searchTuning } : {}),
         ...(opts.blockWarmup ? { warmup: { seqs: typeof opts.blockWarmup === 'number' ? Math.max(0, Math.floor(opts.blockWarmup)) : 0 } } : {}),
         open: (key, recipe, create) => store!.session(key, recipe, storesHalfWeights(ckpt, { dtype, halfWeights }) ? halfSessOpts : sessOpts, create),
+        converted: (o) => store!.convertedFor(o),
         dispose: () => store?.dispose(),
       },
       plan,

@@ -8,6 +8,7 @@
 // - the planner: where the session plan pages, 'auto' feeds the forward blocks on a GPU (the estimate) and on the CPU
 //   (wherever they fit), says so in the plan line, counts the blocks' weights within the budget; 'sessions' keeps a
 //   session per paged block;
+// - tensors the checkpoint stores in another dtype: read from the graph cache's converted copy (none converted per page);
 // - a checkpoint file cut short while open: the forward fails naming the file.
 import { afterAll, describe, expect, test } from 'vitest';
 import fs from 'node:fs';
@@ -147,6 +148,27 @@ describe.each([
       expect(Math.abs(Math.log(got.pplRatio) - Math.log(want.pplRatio)), `k=${k}`).toBeLessThanOrEqual(1e-5);
     }
   });
+});
+
+// a bf16 checkpoint in an fp16 graph: its tensors are converted once into the graph cache (the copy the initializers
+// point at); the fed blocks read that copy instead of converting every block on every page (7B: 13 GB per pass)
+test('tensors stored in another dtype: read from the graph cache\'s converted copy, the same bits as converting them per page', async () => {
+  const ckpt = await loadCheckpoint(writeTinyCheckpoint(path.join(tmp, 'bf16'), 'llama', { layers: L, std: 0.3, dtype: 'BF16' }));
+  const o: RunnerOptions = { execution: 'streamed', blockLayers: 2, pagedWeights: 'inputs', deviceMemoryBytes: GiB, dtype: 'float16' };
+  const req = { ids, batch: B, seqLen: S, mode: { kind: 'dense' as const }, captureActivations: true };
+  const cached = await open(ckpt, { ...o, cacheDir: path.join(tmp, 'bf16-cache') });
+  const plain = await open(ckpt, o);
+  try {
+    const a = await cached.forward(req);
+    const b = await plain.forward(req);
+    expect(cached.streamStats!.weights!.loads).toBeGreaterThanOrEqual(2);
+    expect(cached.streamStats!.weights!.convertedBytes).toBe(0); // every layer tensor read from the cache's copy
+    expect(plain.streamStats!.weights!.convertedBytes).toBeGreaterThan(0); // no cache: converted here, per page
+    for (const [x, y] of [[a.nll, b.nll], [a.activeCounts, b.activeCounts], ...a.activations!.map((v, l) => [v, b.activations![l]])]) expect(Array.from(x)).toEqual(Array.from(y));
+  } finally {
+    await cached.dispose();
+    await plain.dispose();
+  }
 });
 
 test('a checkpoint file cut short while open: the forward fails naming the file', async () => {

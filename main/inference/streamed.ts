@@ -37,7 +37,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { LabError } from '../api/errors';
-import type { LoadedCheckpoint } from '../checkpoint/types';
+import type { LoadedCheckpoint, StoredBytes } from '../checkpoint/types';
 import type { GraphDType } from '../graph/llama-graph';
 import type { GraphRecipe } from '../graph/recipe';
 import { DEFAULT_SEARCH_TUNING, searchProductTransB, type SearchTuning } from '../graph/search-graph';
@@ -75,6 +75,8 @@ export interface StreamedContext {
   warmup?: { seqs: number };
   /** [B,S] ids as an int64 tensor, checked against the vocabulary and maxSeq */
   idsTensor(req: { ids: Int32Array; batch: number; seqLen: number }, what: string): ort.Tensor;
+  /** the graph store's converted copies of the tensors of graphs with these options (GraphStore.convertedFor) */
+  converted?(o: { dtype: GraphDType; halfWeights: boolean }): Promise<Map<string, StoredBytes> | undefined>;
   /** releases what the context holds (graph store) after the runner's sessions */
   dispose(): Promise<void> | void;
 }
@@ -279,11 +281,12 @@ export function createStreamedRunner(ctx: StreamedContext, plan: ExecutionPlan):
   const stats: StreamStats = { sessionLoads: 0, calls: 0, overlap: false, timeline };
   const sp = plan.search;
   // the search graphs' weights (no halfWeights: search-graph.ts plans them in the graph dtype)
-  const weights = sp?.weightInputs ? new BlockWeights(ckpt, { dtype, halfWeights: false }) : undefined;
+  const reader = (o: { dtype: GraphDType; halfWeights: boolean }) => new BlockWeights(ckpt, o, ctx.converted && (() => ctx.converted!(o)));
+  const weights = sp?.weightInputs ? reader({ dtype, halfWeights: false }) : undefined;
   // the forward blocks' weights, 16-bit where the whole graph keeps them so (halfWeights) unless some is bfloat16 (no
   // such input tensor): one reader with the search's where the two read the same tensors
   const fwHalf = halfWeights && BlockWeights.feedable(ckpt, { dtype, halfWeights: true });
-  const fwWeights = plan.weightInputs ? (weights && !fwHalf ? weights : new BlockWeights(ckpt, { dtype, halfWeights: fwHalf })) : undefined;
+  const fwWeights = plan.weightInputs ? (weights && !fwHalf ? weights : reader({ dtype, halfWeights: fwHalf })) : undefined;
   if (weights ?? fwWeights) stats.weights = (weights ?? fwWeights)!.stats;
   if (weights && fwWeights && fwWeights !== weights) stats.forwardWeights = fwWeights.stats;
   /** sessions kept with their arenas (with overlap, the next block's is created beside them) */
