@@ -49,7 +49,7 @@ if (st) {
   const w = st.weights;
   const runs = (q) => (q ? `${q.n} x mean ${q.meanMs} ms (max ${q.maxMs}) = ${s(q.ms)} s` : 'n/a');
   if (w) {
-    out.push(`  weights as inputs: ${w.loads} block reads, ${w.GB} GB, reads ${s(w.readMs)} s wall (beside the runs), waited ${s(w.waitMs)} s for them${w.forward ? ` (forward's own reader: ${w.forward.loads} reads, ${w.forward.GB} GB, waited ${s(w.forward.waitMs)} s)` : ''}`);
+    out.push(`  weights as inputs: ${w.loads} block reads, ${w.GB} GB, reads ${s(w.readMs)} s wall (beside the runs), waited ${s(w.waitMs)} s for them, ${((w.convertedBytes ?? 0) / 1e9).toFixed(2)} GB converted on the engine's thread (0 unless a tensor is neither in place nor in the graph cache)${w.forward ? ` (forward's own reader: ${w.forward.loads} reads, ${w.forward.GB} GB, waited ${s(w.forward.waitMs)} s)` : ''}`);
     out.push(`  block runs fed their weights (the copy of each block's weights to the device inside): search ${runs(w.searchRuns ?? w.blockRuns)}; forward ${runs(w.forwardRuns)}`);
   }
 }
