@@ -19,6 +19,10 @@ export function fmtCount(n: number | null | undefined): string {
   return String(n);
 }
 /** an exact count with thousands separators: 4,096 (an evaluation's tokens, which 4.10K would round) */
+/** a count with its noun in the right number: '1 run', '3 runs', '1 checkpoint' ('run(s)' read as unfinished) */
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n.toLocaleString('en-US')} ${n === 1 ? one : many}`;
+}
 export function fmtInt(n: number | null | undefined): string {
   return n === null || n === undefined || !Number.isFinite(n) ? '—' : Math.round(n).toLocaleString('en-US');
 }

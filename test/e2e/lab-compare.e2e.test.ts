@@ -75,12 +75,12 @@ test('importing the same runs twice: the second time each is "already present (s
   await page.getByTestId('import-file').fill(demo);
   await page.getByTestId('import-ok').click();
   const report = page.getByTestId('import-report');
-  await expect.poll(async () => (await page.getByTestId('import-summary').textContent().catch(() => '')) ?? '', { timeout: 30_000 }).toMatch(new RegExp(`Imported ${expected} run\\(s\\).*0 already here`));
+  await expect.poll(async () => (await page.getByTestId('import-summary').textContent().catch(() => '')) ?? '', { timeout: 30_000 }).toMatch(new RegExp(`Imported ${expected} runs? .*0 already here`));
   await expect.poll(() => page.getByTestId('run-row').count(), { timeout: 10_000 }).toBeGreaterThan(0);
   const rowsAfterFirst = await page.getByTestId('run-row').count();
 
   await page.getByTestId('import-ok').click();
-  await expect.poll(async () => (await page.getByTestId('import-summary').textContent()) ?? '', { timeout: 30_000 }).toMatch(new RegExp(`Imported 0 run\\(s\\).*${expected} already here \\(same content\\) skipped`));
+  await expect.poll(async () => (await page.getByTestId('import-summary').textContent()) ?? '', { timeout: 30_000 }).toMatch(new RegExp(`Imported 0 runs and .*${expected} already here \\(same content\\) skipped`));
   const outcomes = await report.getByTestId('import-run').evaluateAll((trs) => trs.map((t) => t.getAttribute('data-outcome')));
   expect(outcomes).toHaveLength(expected);
   expect(new Set(outcomes)).toEqual(new Set(['duplicate']));
