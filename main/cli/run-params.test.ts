@@ -48,6 +48,9 @@ test('the other numbers: NaN, ±Infinity, negative, huge and fractional counts a
   for (const [field, values] of Object.entries(bad))
     for (const v of values) expect(problems('runs.start', { [field]: v }).map((m) => m.split(':')[0]), `${field} = ${v}`).toEqual([`config.${field}`]);
   expect(problems('runs.start', { tokens: 4096, seqLen: 128, batch: 8, tol: 1e-6, deviceMemory: 0.5, param: 0.25 })).toEqual([]);
+  // a budget below one sequence failed inside the job (a job file recorded for it)
+  expect(problems('runs.start', { tokens: 100, seqLen: 256 })).toEqual(['config.tokens: the token budget (100) is less than one sequence of 256 tokens (seqLen): give at least 256']);
+  expect(problems('runs.start', { tokens: 256, seqLen: 256 })).toEqual([]);
 });
 
 test("a baseline's parameter (FAT ε ≥ 0, Top-k's fraction kept in (0, 1]) and a sweep's values are refused before a job, by the same words", () => {

@@ -31,9 +31,14 @@ export function paramProblem(method: string, param: unknown): string | undefined
   return undefined;
 }
 
-/** a run config's method-dependent numbers: the baseline's parameter, each value of a baseline's sweep, a CETT sweep's values in [0, 1] */
-function checkMethodParams(c: { method: string; param?: number; sweep?: number[] }, ctx: z.RefinementCtx): void {
+/**
+ * a run config's numbers that depend on each other: the token budget holds at least one sequence; the baseline's
+ * parameter, each value of a baseline's sweep, a CETT sweep's values in [0, 1]
+ */
+function checkMethodParams(c: { method: string; param?: number; sweep?: number[]; tokens: number; seqLen: number }, ctx: z.RefinementCtx): void {
   const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+  // (only when both are valid on their own: each field's own check names its problem)
+  if (RUN_PARAMS.tokens.safeParse(c.tokens).success && RUN_PARAMS.seqLen.safeParse(c.seqLen).success && c.tokens < c.seqLen) issue(['tokens'], `the token budget (${c.tokens}) is less than one sequence of ${c.seqLen} tokens (seqLen): give at least ${c.seqLen}`);
   if (c.sweep) {
     for (const [i, v] of c.sweep.entries()) {
       const problem = c.method === 'cett-ppl' ? (v >= 0 && v <= 1 ? undefined : `a CETT sweep's values lie in [0, 1] (got ${v})`) : paramProblem(c.method, v);
