@@ -35,6 +35,8 @@ test('the rule: unsaved failures keep the newest 20; other finished jobs 30 days
   fs.writeFileSync(path.join(dir, 'held.job.json.lock'), '{}');
   fs.writeFileSync(path.join(dir, 'damaged.job.json'), '{"id": ');
   fs.writeFileSync(path.join(dir, 'notes.txt'), 'mine');
+  const big = path.join(dir, 'big.job.json'); // a large old result: kept unread
+  fs.writeFileSync(big, JSON.stringify({ id: 'big', kind: 'measure', config: {}, status: 'completed', steps: 9, createdAt: '2020-01-01T00:00:00Z', updatedAt: '2020-01-01T00:00:00Z', result: 'x'.repeat(17 * 2 ** 20) }));
   const removed = pruneJobFiles(dir, NOW);
   const fails = Array.from({ length: 25 }, (_, i) => `fail-${i}`);
   // done-0 … done-19 are younger than 30 days (10…29), done-20 … done-49 among the newest 50, done-50 … older and beyond
@@ -43,7 +45,7 @@ test('the rule: unsaved failures keep the newest 20; other finished jobs 30 days
   const left = fs.readdirSync(dir);
   for (const id of removed) expect(left).not.toContain(`${id}.job.json`);
   expect(left).not.toContain('old-resumable.child-0.json');
-  for (const f of ['killed.job.json', 'held.job.json', 'held.job.json.lock', 'damaged.job.json', 'notes.txt', 'resumable.job.json', 'resumable.child-0.json', 'sweep.job.json', 'sweep.child-0.json', 'fail-19.job.json', 'done-47.job.json'])
+  for (const f of ['big.job.json', 'killed.job.json', 'held.job.json', 'held.job.json.lock', 'damaged.job.json', 'notes.txt', 'resumable.job.json', 'resumable.child-0.json', 'sweep.job.json', 'sweep.child-0.json', 'fail-19.job.json', 'done-47.job.json'])
     expect(left).toContain(f);
   expect(pruneJobFiles(dir, NOW)).toEqual([]); // nothing more to do
 });

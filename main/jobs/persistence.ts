@@ -92,8 +92,12 @@ export function jobFile(dir: string, id: string): string {
  * are never touched. A failed or cancelled job that saved no step holds nothing to resume (its config and error only):
  * the newest `unsaved` of them are kept. Every other finished job (a completed one's result; a failed or cancelled one
  * that a resume continues from its last step) is kept for `days` days, and the newest `newest` of them whatever their age.
+ * A job file over 16 MiB (a large result) is kept unread.
  */
 export const JOB_RETENTION = { unsaved: 20, days: 30, newest: 50 } as const;
+
+/** job files above this size are kept without being read by the pruning (and not counted: it only keeps more) */
+const PRUNE_READ_LIMIT = 16 * 2 ** 20;
 
 /**
  * Applies JOB_RETENTION to job-state folder `dir` (a job file with its child files); returns the ids removed. Run when
@@ -107,6 +111,8 @@ export function pruneJobFiles(dir: string, now = Date.now(), rule: { unsaved: nu
   for (const name of names) {
     if (!name.endsWith('.job.json')) continue;
     const f = path.join(dir, name);
+    // a file this large holds a result (never an unsaved failure): kept, and not read at every start
+    if ((fs.statSync(f, { throwIfNoEntry: false })?.size ?? Infinity) > PRUNE_READ_LIMIT) continue;
     let j: StoredJob;
     try {
       j = readJobJson(f) as StoredJob;
