@@ -125,7 +125,7 @@ describe('p% sweep', () => {
     const { e, finished } = testEngine(path.join(tmp, 'home-c'));
     try {
       for (const [cfg, msg] of [
-        [{ method: 'fat', sweepP: [1, 5] }, /p% sweep measures CETT-PPL-p%/],
+        [{ method: 'fat', param: 0.01, sweepP: [1, 5] }, /p% sweep measures CETT-PPL-p%/],
         [{ sweepP: [1, 5], sweep: [0.1] }, /either p .* or CETT/],
         [{ sweepP: [5, 5] }, /p = 5 twice/],
       ] as const) {
