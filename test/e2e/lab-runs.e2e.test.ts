@@ -93,7 +93,7 @@ test('the runs table shows every sweep point; the sweep run page tables them; ex
   await page.getByTestId('import-begin').click();
   await page.getByTestId('import-file').fill(other);
   await page.getByTestId('import-ok').click();
-  await expect.poll(async () => (await page.getByTestId('toast').allTextContents()).join(' '), { timeout: 10_000 }).toMatch(/Imported 1 run\(s\).*4 already here \(same content\) skipped/);
+  await expect.poll(async () => (await page.getByTestId('toast').allTextContents()).join(' '), { timeout: 10_000 }).toMatch(/Imported 1 run and .*4 already here \(same content\) skipped/);
   await expect.poll(async () => page.getByTestId('run-row').count(), { timeout: 10_000 }).toBe(5);
   await page.getByTestId('theme-toggle').click();
   await screenshot(page, 'lab-runs-table-dark');
