@@ -132,7 +132,9 @@ export const SEQ_LEN_CAP = 1024;
  * recorded for it (it said "the model does not say its context", then the job failed on the same file).
  */
 export async function defaultSeqLen(config: Record<string, unknown>, checkpoint: string, quiet: boolean): Promise<void> {
-  // read also when --seq-len is given: a truncated or damaged checkpoint is refused here, before a job is started
+  // read also when --seq-len is given: a truncated or damaged checkpoint is refused here, before a job is started (a
+  // path that is not there is named by runs.start, or means something to another model source: tests)
+  if (config.seqLen !== undefined && !fs.existsSync(checkpoint)) return;
   const ctx = (await inspectCheckpoint(checkpoint)).maxPositions ?? 0;
   if (config.seqLen !== undefined) return;
   config.seqLen = ctx > 0 ? Math.min(ctx, SEQ_LEN_CAP) : SEQ_LEN_CAP;
