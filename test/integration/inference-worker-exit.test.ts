@@ -114,16 +114,20 @@ import { planExecution, weightBytesByLayer } from ${mod('main/inference/plan.ts'
 const ckpt = await loadCheckpoint(${JSON.stringify(dir)}, { hash: false, scanFinite: false });
 const S = 16, B = 4;
 // the smallest cap at which blocks of one layer are paged with overlap (streamed-overlap.test.ts)
-const input = (cap: number) => ({ spec: ckpt.spec, provider: 'cpu', dtype: 'float32', fused: false, seqLen: S, batchSeqs: B, searchTokens: B * S, execution: 'streamed', blockLayers: 1, ...weightBytesByLayer(ckpt, { dtype: 'float32', halfWeights: true }), mem: { free: os.freemem(), total: os.totalmem(), source: 'test' }, capBytes: cap, overlap: true }) as never;
+const input = (cap: number) => ({ spec: ckpt.spec, provider: 'cpu', dtype: 'float32', fused: false, seqLen: S, batchSeqs: B, searchTokens: B * S, execution: 'streamed', blockLayers: 1, ...weightBytesByLayer(ckpt, { dtype: 'float32', halfWeights: true }), mem: { free: os.freemem(), total: os.totalmem(), source: 'test' }, capBytes: cap, overlap: true, pagedWeights: 'sessions' }) as never;
+// a session per paged block (the form whose creations run in the block host; blocks fed as inputs create none)
 let cap = 16_000;
-while (!planExecution(input(cap)).overlap) cap = Math.ceil(cap * 1.05);
+while (!planExecution(input(cap)).overlap) {
+  cap = Math.ceil(cap * 1.05);
+  if (cap > 2 ** 34) throw new Error('no cap pages these blocks with overlap');
+}
 const ids = Int32Array.from({ length: B * S }, (_, i) => (i * 31) % 250);
 for (let i = 0; i < 10; i++) {
   // the grace ends after the worker's answer to the cancel and within the block's creation at one of these (a machine
   // under load answers later)
   STOP_GRACE.ms = [30, 60, 120, 240, 480][i % 5];
   const ac = new AbortController();
-  const runner = await openRunnerOffThread(ckpt, { provider: 'cpu', maxSeq: S, batchSeqs: B, execution: 'streamed', blockLayers: 1, deviceMemoryBytes: cap, blockOverlap: true, signal: ac.signal });
+  const runner = await openRunnerOffThread(ckpt, { provider: 'cpu', maxSeq: S, batchSeqs: B, execution: 'streamed', blockLayers: 1, deviceMemoryBytes: cap, blockOverlap: true, pagedWeights: 'sessions', signal: ac.signal });
   if (i === 0) console.log(runner.plan?.mode, runner.fallbackReasons.length);
   void runner.forward({ ids, batch: B, seqLen: S, mode: { kind: 'dense' } }).catch(() => undefined);
   await new Promise((r) => setTimeout(r, 20 + ((i * 37) % 200)));
