@@ -16,7 +16,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { writeTinyCheckpoint } from '../checkpoint/testing/tiny';
 import { loadCheckpoint } from '../checkpoint/index';
-import type { LoadedCheckpoint, ModelSpec } from '../checkpoint/types';
+import type { LoadedCheckpoint } from '../checkpoint/types';
 import { createRunner, type RunnerOptions } from './index';
 import type { ForwardResult, ModelRunner } from './runner-types';
 import { planExecution, weightBytesByLayer, type PlanInput } from './plan';
@@ -24,7 +24,7 @@ import type { StreamStats } from './streamed';
 import { batchStream } from '../metrics/data';
 import { measureOnRunner } from '../metrics/testing/measure';
 import { mulberry32 } from '../base/rng';
-import { everyMaskMode, maxAbs, runOnce } from './testing';
+import { everyMaskMode, LLAMA7B_LAYER_BYTES, maxAbs, plan7bInput, runOnce } from './testing';
 import { buildLlamaGraph } from '../graph/llama-graph';
 import { BlockWeights } from './block-weights';
 import * as ort from 'onnxruntime-node';
@@ -222,21 +222,10 @@ test('planning on the CPU: wherever a session per block would be paged and the f
   expect(resident).toBeGreaterThan(0);
 });
 
-function llama7b(): ModelSpec {
-  return {
-    family: 'llama', modelType: 'llama', activation: 'silu', hiddenSize: 4096, intermediateSize: 11008, numLayers: 32, numHeads: 32, numKvHeads: 32, headDim: 128, vocabSize: 32000,
-    maxPositions: 4096, norm: 'rms', normEps: 1e-5, positional: 'rope', ropeTheta: 10000, rotaryDim: 128, gated: true, parallelResidual: false, qkNorm: false,
-    qkvBias: false, attnOutBias: false, mlpBias: false, tieEmbeddings: false, embedScale: 1, residualScale: 1, logitScale: 1, positionOffset: 0,
-  } as ModelSpec;
-}
 
 test('planning: the 7B under 16 GiB on CUDA feeds its forward blocks as inputs (auto), within the budget; sessions when asked', () => {
-  const layer = 2 * (4 * 4096 * 4096 + 3 * 4096 * 11008 + 2 * 4096);
-  const input = (extra: Partial<PlanInput>): PlanInput => ({
-    spec: llama7b(), provider: 'cuda', dtype: 'float16', fused: true, seqLen: 1024, batchSeqs: 16, searchTokens: 16 * 1024, overlap: true,
-    layerBytes: new Array(32).fill(layer), embedBytes: 2 * 32000 * 4096, headBytes: 2 * (32000 * 4096 + 4096),
-    mem: { free: 139 * GiB, total: 141 * GiB, source: 'test' }, capBytes: 16 * GiB, ...extra,
-  });
+  const layer = LLAMA7B_LAYER_BYTES;
+  const input = (extra: Partial<PlanInput>): PlanInput => plan7bInput({ overlap: true, capBytes: 16 * GiB, ...extra });
   const auto = planExecution(input({}));
   expect(auto.mode).toBe('streamed');
   expect(auto.weightInputs).toBe(true);

@@ -14,7 +14,6 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { writeTinyCheckpoint } from '../checkpoint/testing/tiny';
 import { loadCheckpoint } from '../checkpoint/index';
-import type { ModelSpec } from '../checkpoint/types';
 import { createRunner } from './index';
 import { buildSearchEndGraph, buildSearchGraph } from '../graph/search-graph';
 import { BlockWeights } from './block-weights';
@@ -23,7 +22,7 @@ import type { StreamStats } from './streamed';
 import { batchStream } from '../metrics/data';
 import { measureOnRunner } from '../metrics/testing/measure';
 import { mulberry32 } from '../base/rng';
-import { maxAbs, runOnce, searchFeeds } from './testing';
+import { LLAMA7B_LAYER_BYTES, maxAbs, plan7bInput, runOnce, searchFeeds } from './testing';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-streamed-inputs-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -181,21 +180,10 @@ test('a checkpoint file cut short while open: the search step fails naming the f
   }
 });
 
-function llama7b(): ModelSpec {
-  return {
-    family: 'llama', modelType: 'llama', activation: 'silu', hiddenSize: 4096, intermediateSize: 11008, numLayers: 32, numHeads: 32, numKvHeads: 32, headDim: 128, vocabSize: 32000,
-    maxPositions: 4096, norm: 'rms', normEps: 1e-5, positional: 'rope', ropeTheta: 10000, rotaryDim: 128, gated: true, parallelResidual: false, qkNorm: false,
-    qkvBias: false, attnOutBias: false, mlpBias: false, tieEmbeddings: false, embedScale: 1, residualScale: 1, logitScale: 1, positionOffset: 0,
-  } as ModelSpec;
-}
 
 test('planning: the 7B under 16 GiB feeds its search blocks as inputs (auto), within the budget; sessions when asked', () => {
-  const layer = 2 * (4 * 4096 * 4096 + 3 * 4096 * 11008 + 2 * 4096);
-  const input = (extra: Partial<PlanInput>): PlanInput => ({
-    spec: llama7b(), provider: 'cuda', dtype: 'float16', fused: true, seqLen: 1024, batchSeqs: 16, searchTokens: 16 * 1024, overlap: true,
-    layerBytes: new Array(32).fill(layer), embedBytes: 2 * 32000 * 4096, headBytes: 2 * (32000 * 4096 + 4096),
-    mem: { free: 139 * GiB, total: 141 * GiB, source: 'test' }, capBytes: 16 * GiB, ...extra,
-  });
+  const layer = LLAMA7B_LAYER_BYTES;
+  const input = (extra: Partial<PlanInput>): PlanInput => plan7bInput({ overlap: true, capBytes: 16 * GiB, ...extra });
   const auto = planExecution(input({}));
   const sp = auto.search!;
   expect(sp.weightInputs).toBe(true);

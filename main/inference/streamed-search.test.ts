@@ -12,7 +12,7 @@ import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { writeTinyCheckpoint } from '../checkpoint/testing/tiny';
 import { loadCheckpoint } from '../checkpoint/index';
-import type { LoadedCheckpoint, ModelSpec } from '../checkpoint/types';
+import type { LoadedCheckpoint } from '../checkpoint/types';
 import { createRunner, type RunnerOptions } from './index';
 import type { ModelRunner } from './runner-types';
 import { planExecution, planSearch, SEARCH_ARENA_FACTOR, searchBlockBytes, weightBytesByLayer, type PlanInput } from './plan';
@@ -20,7 +20,7 @@ import { buildSearchGraph, searchLayerGroup, type SearchTuning } from '../graph/
 import { batchStream } from '../metrics/data';
 import { measureOnRunner } from '../metrics/testing/measure';
 import { mulberry32 } from '../base/rng';
-import { maxAbs, runOnce, searchFeeds } from './testing';
+import { llama7bSpec, LLAMA7B_LAYER_BYTES, maxAbs, plan7bInput, runOnce, searchFeeds } from './testing';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'slab-streamed-search-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -149,22 +149,11 @@ describe.each([
 });
 
 const GiB = 1024 ** 3;
-function llama7b(): ModelSpec {
-  return {
-    family: 'llama', modelType: 'llama', activation: 'silu', hiddenSize: 4096, intermediateSize: 11008, numLayers: 32, numHeads: 32, numKvHeads: 32, headDim: 128, vocabSize: 32000,
-    maxPositions: 4096, norm: 'rms', normEps: 1e-5, positional: 'rope', ropeTheta: 10000, rotaryDim: 128, gated: true, parallelResidual: false, qkNorm: false,
-    qkvBias: false, attnOutBias: false, mlpBias: false, tieEmbeddings: false, embedScale: 1, residualScale: 1, logitScale: 1, positionOffset: 0,
-  } as ModelSpec;
-}
 
 describe('planning the streamed search', () => {
-  const spec = llama7b();
-  const layer = 2 * (4 * 4096 * 4096 + 3 * 4096 * 11008 + 2 * 4096);
-  const input = (cap: number | undefined, extra: Partial<PlanInput> = {}): PlanInput => ({
-    spec, provider: 'cuda', dtype: 'float16', fused: true, seqLen: 1024, batchSeqs: 16, searchTokens: 16 * 1024,
-    layerBytes: new Array(32).fill(layer), embedBytes: 2 * 32000 * 4096, headBytes: 2 * (32000 * 4096 + 4096),
-    mem: { free: 139 * GiB, total: 141 * GiB, source: 'test' }, ...(cap ? { capBytes: cap } : {}), ...extra,
-  });
+  const spec = llama7bSpec();
+  const layer = LLAMA7B_LAYER_BYTES;
+  const input = (cap: number | undefined, extra: Partial<PlanInput> = {}): PlanInput => plan7bInput({ ...(cap ? { capBytes: cap } : {}), ...extra });
   test('7B at 16,384 tokens under 24 and 16 GiB: block-wise search within the cap, fewer layers per block under less', () => {
     const p24 = planExecution(input(24 * GiB));
     const p16 = planExecution(input(16 * GiB));

@@ -3,6 +3,8 @@
  * the mask modes a runner is compared in, one run of a graph's bytes in a session of its own.
  */
 import * as ort from 'onnxruntime-node';
+import type { ModelSpec } from '../checkpoint/types';
+import type { PlanInput } from './plan';
 import type { MaskMode } from './runner-types';
 
 /** max |a_i − b_i|; arrays of different lengths are an error (a comparison of nothing must not pass) */
@@ -48,5 +50,29 @@ export function searchFeeds(ids: ort.Tensor, cs: number[], Lb: number, iters = 1
     lo: new ort.Tensor('int64', new BigInt64Array(J * Lb), [J, Lb]),
     hi: new ort.Tensor('int64', new BigInt64Array(J * Lb).fill(65535n), [J, Lb]),
     iters: new ort.Tensor('int64', new BigInt64Array([BigInt(iters)]), []),
+  };
+}
+
+const GiB = 1024 ** 3;
+
+/** The LLaMA-2-7B shape (issue 15's benchmark model: d 4096, 32 layers, d_f 11008, 32 heads, vocab 32000, SiLU, untied). */
+export function llama7bSpec(): ModelSpec {
+  return {
+    family: 'llama', modelType: 'llama', activation: 'silu', hiddenSize: 4096, intermediateSize: 11008, numLayers: 32, numHeads: 32, numKvHeads: 32, headDim: 128, vocabSize: 32000,
+    maxPositions: 4096, norm: 'rms', normEps: 1e-5, positional: 'rope', ropeTheta: 10000, rotaryDim: 128, gated: true, parallelResidual: false, qkNorm: false,
+    qkvBias: false, attnOutBias: false, mlpBias: false, tieEmbeddings: false, embedScale: 1, residualScale: 1, logitScale: 1, positionOffset: 0,
+  } as ModelSpec;
+}
+
+/** one fp16 layer of llama7bSpec: q, k, v, o, gate, up, down and the two norms, in bytes */
+export const LLAMA7B_LAYER_BYTES = 2 * (4 * 4096 * 4096 + 3 * 4096 * 11008 + 2 * 4096);
+
+/** The plan input of the 7B in fp16 with the fused search on CUDA, 16 × 1024 tokens a batch and a search, on an H200
+ * with 139 of 141 GiB free and no cap: the planning tests vary it by `extra`. */
+export function plan7bInput(extra: Partial<PlanInput> = {}): PlanInput {
+  return {
+    spec: llama7bSpec(), provider: 'cuda', dtype: 'float16', fused: true, seqLen: 1024, batchSeqs: 16, searchTokens: 16 * 1024,
+    layerBytes: new Array(32).fill(LLAMA7B_LAYER_BYTES), embedBytes: 2 * 32000 * 4096, headBytes: 2 * (32000 * 4096 + 4096),
+    mem: { free: 139 * GiB, total: 141 * GiB, source: 'test' }, ...extra,
   };
 }
