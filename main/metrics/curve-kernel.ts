@@ -915,11 +915,13 @@ async function placeOnThreads(plan: LayerPlan, src: Float32Array, si: number, sr
   return min;
 }
 
-/** what the engine hands over for a layer's curve: the dense pass's A [T, F] and W_out as the checkpoint holds it [d, F] */
+/** what the engine hands over for a layer's curve (thresholds.ts LayerInput): the dense pass's A and W_out as the checkpoint holds it */
 export interface CurveInput {
+  /** [tokens, F] dense gated intermediates (real tokens only), fp32 */
   a: Float32Array;
   tokens: number;
   f: number;
+  /** [d, F] W_out (down_proj weight, PyTorch layout), bias excluded (paper Sec. 4.1) */
   wDown: Float32Array;
   d: number;
   /** [F] ‖W_out[:, i]‖₂ */

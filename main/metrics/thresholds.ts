@@ -24,7 +24,7 @@
  * they are left out of the mean and counted in `zeroNormTokens`.
  */
 import { AUTHORS_CANDIDATES, authorsBisect, authorsEps, authorsGrid } from '../base/authors-search';
-import { curveInThread, curveParallel, curveThreads, normsRange, prepareCurve, transposeDown, type LayerOperands, type PairVisitor } from './curve-kernel';
+import { curveInThread, curveParallel, curveThreads, normsRange, prepareCurve, transposeDown, type CurveInput, type LayerOperands, type PairVisitor } from './curve-kernel';
 
 export type ThresholdMode = 'authors' | 'exact';
 export const AUTHORS_NUM_CANDIDATES = AUTHORS_CANDIDATES;
@@ -64,17 +64,8 @@ export function neuronNorms(a: Float32Array, tokens: number, f: number, colNorms
   return n;
 }
 
-export interface LayerInput {
-  /** [tokens, F] dense gated intermediates (real tokens only), fp32 */
-  a: Float32Array;
-  tokens: number;
-  f: number;
-  /** [d, F] W_out (down_proj weight, PyTorch layout), bias excluded (paper Sec. 4.1) */
-  wDown: Float32Array;
-  d: number;
-  /** [F] ‖W_out[:, i]‖₂ */
-  colNorms: Float32Array;
-}
+/** a layer's dense A and W_out, as the curve kernel takes them (one definition: curve-kernel.ts CurveInput) */
+export type LayerInput = CurveInput;
 
 export function buildLayerCurve(input: LayerInput, mode: ThresholdMode): LayerCurve {
   const { a, tokens, f, wDown, d, colNorms } = input;
