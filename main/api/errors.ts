@@ -61,6 +61,15 @@ export class LabError extends Error {
   }
 }
 
+/**
+ * The LabError a payload describes (the reverse of toPayload): how every error that crossed a worker's port or a
+ * transport is rebuilt, so its code, message, details and reason all come through (a rebuild that dropped the reason
+ * left the app without the advice it picks by it).
+ */
+export function labErrorFrom(p: ErrorPayload): LabError {
+  return new LabError(p.code, p.message, p.details, p.reason);
+}
+
 export function toErrorPayload(err: unknown): ErrorPayload {
   if (err instanceof LabError) return err.toPayload();
   if (err && typeof err === 'object' && 'code' in err && 'message' in err) {

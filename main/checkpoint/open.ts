@@ -18,7 +18,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { LabError, type ErrorPayload } from '../api/errors';
+import { LabError, labErrorFrom, type ErrorPayload } from '../api/errors';
 import { workerScriptFor } from '../base/worker-script';
 import { runWorkerThread } from '../base/worker-thread';
 import { loadCheckpoint } from './load';
@@ -147,7 +147,7 @@ function runWorker<R extends OpenReply>(job: Omit<WorkerInput, 'interrupt'>, sig
     interrupt,
     signal,
     cancelled: cancelError,
-    failed: (r) => new LabError(r.error.code, r.error.message, r.error.details),
+    failed: (r) => labErrorFrom(r.error),
     internal: (m) => new LabError('INTERNAL', m),
   });
 }

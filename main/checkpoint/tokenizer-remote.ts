@@ -6,7 +6,7 @@
  * The worker keeps the tokenizer loaded while the caller encodes (main/metrics/data.ts loadEvalDataAsync), then exits.
  */
 import { Worker } from 'node:worker_threads';
-import { LabError, type ErrorPayload } from '../api/errors';
+import { LabError, labErrorFrom, type ErrorPayload } from '../api/errors';
 import { workerScript, type WorkerInput } from './open';
 import type { TokenizerFacts } from './tokenizer';
 
@@ -63,7 +63,7 @@ export function startRemoteTokenizer(dir: string, signal?: AbortSignal): Promise
   signal?.addEventListener('abort', onAbort, { once: true });
   worker.on('message', (m: TokenizerReply) => {
     if (!m.ok) {
-      const e = new LabError(m.error.code, m.error.message, m.error.details);
+      const e = labErrorFrom(m.error);
       if (m.id === undefined) fail(e);
       else settle(m.id, (p) => p.reject(e));
     } else if ('ready' in m)

@@ -21,7 +21,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
-import { LabError, type ErrorPayload } from '../api/errors';
+import { LabError, labErrorFrom, type ErrorPayload } from '../api/errors';
 import { workerScriptFor } from '../base/worker-script';
 import { WorkerLifetime } from '../base/worker-thread';
 
@@ -168,7 +168,7 @@ export class RemoteBlockHost {
       if (m.ok) {
         if (m.event) this.events.push(m.event);
         p.resolve(m);
-      } else p.reject(m.lab ? new LabError(m.error.code, m.error.message, m.error.details) : new Error(m.error.message));
+      } else p.reject(m.lab ? labErrorFrom(m.error) : new Error(m.error.message));
     });
     this.worker.on('error', (e) => (this.failure = e));
     this.worker.on('exit', (code) => {

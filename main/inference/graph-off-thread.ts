@@ -20,7 +20,7 @@
  * other error an Error with the same message (graph-store.ts rebuilds a damaged cache entry on those).
  */
 import path from 'node:path';
-import { LabError, type ErrorPayload } from '../api/errors';
+import { LabError, labErrorFrom, type ErrorPayload } from '../api/errors';
 import { workerScriptFor } from '../base/worker-script';
 import { runWorkerThread } from '../base/worker-thread';
 import type { LoadedCheckpoint, StoredBytes } from '../checkpoint/types';
@@ -99,7 +99,7 @@ function startWorker(job: Omit<GraphWorkerInput, 'interrupt'>, signal: AbortSign
     interrupt,
     signal,
     cancelled,
-    failed: (r) => (r.lab ? new LabError(r.error.code, r.error.message, r.error.details) : new Error(r.error.message)),
+    failed: (r) => (r.lab ? labErrorFrom(r.error) : new Error(r.error.message)),
     internal: (m) => new LabError('INTERNAL', m),
   });
 }

@@ -33,7 +33,7 @@
  * the worker's start would cost more than their calls block).
  */
 import { Worker } from 'node:worker_threads';
-import { LabError, type ErrorPayload } from '../api/errors';
+import { LabError, labErrorFrom, type ErrorPayload } from '../api/errors';
 import { workerScriptFor } from '../base/worker-script';
 import { settleWorkerThreads, WorkerLifetime } from '../base/worker-thread';
 import type { LoadedCheckpoint } from '../checkpoint/types';
@@ -144,7 +144,7 @@ export function resultBuffers(r: ForwardResult | undefined): ArrayBuffer[] {
 }
 
 const cancelled = () => new LabError('CANCELLED', 'the measurement was cancelled');
-const revive = (r: Extract<InferenceWorkerReply, { ok: false }>) => (r.lab ? new LabError(r.error.code, r.error.message, r.error.details) : new Error(r.error.message));
+const revive = (r: Extract<InferenceWorkerReply, { ok: false }>) => (r.lab ? labErrorFrom(r.error) : new Error(r.error.message));
 
 /**
  * createRunner(ckpt, opts) in the inference worker: resolves to a ModelRunner whose calls run there, once the worker's

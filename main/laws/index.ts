@@ -51,7 +51,7 @@ export function fitSeries(points: LawPoint[], o: FitOptions & { only?: string[] 
       fit = fitLaw(pts, { ...o, activation });
     } catch (e) {
       if (!(e instanceof LabError)) throw e;
-      const named = new LabError(e.code, `series ${series}: ${e.message}`, e.details);
+      const named = new LabError(e.code, `series ${series}: ${e.message}`, e.details, e.reason);
       if (!notFitted || e.details !== TOO_FEW_POINTS) throw named;
       notFitted.push({ series, points: pts.length, reason: e.message });
       short ??= named;

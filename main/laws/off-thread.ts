@@ -11,7 +11,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { LabError, type ErrorPayload } from '../api/errors';
+import { LabError, labErrorFrom, type ErrorPayload } from '../api/errors';
 import type { ParsedRequestOf, ResponseOf } from '../api/contract';
 import { workerScriptFor } from '../base/worker-script';
 import { runWorkerThread } from '../base/worker-thread';
@@ -59,7 +59,7 @@ export async function runLaws<N extends LawsCommand>(name: N, request: ParsedReq
     what: `running ${name}`,
     signal, // no interrupt flag: the worker holds no file but the points file it reads, so it is ended at once
     cancelled: () => cancelled(name),
-    failed: (r) => new LabError(r.error.code, r.error.message, r.error.details),
+    failed: (r) => labErrorFrom(r.error),
     internal: (m) => new LabError('INTERNAL', m),
   });
   return reply.res;
