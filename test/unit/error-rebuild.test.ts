@@ -3,7 +3,7 @@
 import { expect, test } from 'vitest';
 import fs from 'node:fs';
 import path from 'node:path';
-import { LabError, labErrorFrom, toErrorPayload } from './errors';
+import { LabError, labErrorFrom, toErrorPayload } from '../../main/api/errors';
 
 test('labErrorFrom is the reverse of toPayload: code, message, details and reason come through', () => {
   const e = new LabError('BAD_DATA', 'evaluation data x.txt is not valid UTF-8 text', { line: 3 }, 'TEXT_FORMAT');
@@ -14,7 +14,7 @@ test('labErrorFrom is the reverse of toPayload: code, message, details and reaso
 });
 
 test('no rebuild of a worker payload in main/ picks the fields one by one (it is labErrorFrom, which keeps the reason)', () => {
-  const root = path.resolve(__dirname, '..');
+  const root = path.resolve(__dirname, '../../main');
   const offenders: string[] = [];
   const walk = (dir: string): void => {
     for (const ent of fs.readdirSync(dir, { withFileTypes: true })) {
