@@ -88,17 +88,21 @@ test('every screen renders, with honest empty states', async () => {
   expect(await page.evaluate(() => document.documentElement.dataset.theme)).not.toBe(theme);
 });
 
-test('bad input: p = 0 and p = −1 are refused before the engine is asked', async () => {
+test('bad input: p = 0, −1, 150 or not a number is named beside the field and Start stays off until p is fixed', async () => {
   await freshWizard();
   await page.getByTestId('measure-checkpoint').fill(ckpt);
   await page.getByTestId('measure-data').fill(evalText);
   await page.getByTestId('p-custom-radio').check({ force: true });
-  for (const bad of ['0', '-1']) {
+  // the engine's own rule (common/run-params.ts): 0 < p ≤ 100; before, 150 passed the wizard and failed at Start
+  for (const bad of ['0', '-1', '150', 'abc']) {
     await page.getByTestId('p-custom').fill(bad);
-    await page.getByTestId('measure-start').click();
-    await expect.poll(async () => (await page.getByTestId('measure-error').textContent()) ?? '').toContain('p must be a number above 0');
+    await expect.poll(async () => (await page.getByTestId('p-problem').textContent()) ?? '').toMatch(/must be > 0 and ≤ 100/);
+    expect(await page.getByTestId('measure-start').isDisabled()).toBe(true);
   }
   await screenshot(page, 'bad-p');
+  await page.getByTestId('p-custom').fill('100');
+  await expect.poll(() => page.getByTestId('p-problem').count()).toBe(0);
+  expect(await page.getByTestId('measure-start').isDisabled()).toBe(false);
   await go('#/monitor');
   expect(await page.getByTestId('job').count()).toBe(0); // nothing was started
 });

@@ -45,7 +45,11 @@ test('the wizard runs a p% sweep: one progress bar across its phases, then the s
   // a bad list is refused before Start
   await page.getByTestId('sweep-kind-p').check({ force: true }); // the segmented control's radio sits under its label
   await page.getByTestId('sweep-p-values').fill('1, 0');
-  await expect.poll(async () => (await page.getByTestId('measure-problems').textContent()) ?? '').toMatch(/must be a number above 0/);
+  await expect.poll(async () => (await page.getByTestId('measure-problems').textContent()) ?? '').toMatch(/must be > 0 and ≤ 100/);
+  // above 100 too (the engine's rule, common/run-params.ts; it passed the wizard before), and Start stays off
+  await page.getByTestId('sweep-p-values').fill('1, 150');
+  await expect.poll(async () => (await page.getByTestId('measure-problems').textContent()) ?? '').toMatch(/got 150/);
+  expect(await page.getByTestId('measure-start').isDisabled()).toBe(true);
   await page.getByTestId('sweep-p-values').fill('1, 5, 5');
   await expect.poll(async () => (await page.getByTestId('measure-problems').textContent()) ?? '').toMatch(/lists a value of p twice/);
   await page.getByTestId('sweep-p-values').fill('1, 5, 10, 0.0001');
