@@ -1,6 +1,7 @@
 /** Sorting of the session browser's runs table (SessionRun rows of the sessions domain). */
 import type { SessionRun } from '../../main/api/contract';
 import { runMethodText, sweepName } from '../../common/run-label';
+import { distinctNames } from '../../common/naming';
 
 export type SortKey = 'checkpoint' | 'series' | 'method' | 'status' | 'activationRatio' | 'pplRatio' | 'createdAt' | 'tokensTrained';
 
@@ -50,4 +51,29 @@ export const seriesCounts = (rows: Pick<SessionRun, 'parentId' | 'kind'>[]) => c
 /** Parents whose sweep points are CETT-PPL-p% runs (a p% sweep; a CETT sweep's points are method 'cett'). */
 export function pSweeps(rows: Pick<SessionRun, 'parentId' | 'kind' | 'method'>[]): Set<string> {
   return new Set(rows.filter((r) => r.kind === 'sweep-point' && r.method === 'cett-ppl' && r.parentId).map((r) => r.parentId!));
+}
+
+/**
+ * The runs table's Checkpoint column, by checkpoint record id: the name of the record the run was measured on, the
+ * name its run page shows (SessionRun.checkpoint). Two records of one content may share a path with different names
+ * (the demo's models/relu is a copy of relu-64x2/003000, recorded once as each): named by path, the table called a
+ * run "relu" that its page calls "relu-64x2/003000". Records of different checkpoints that share a name
+ * (model-A/ckpt/003000, model-B/ckpt/003000) are told apart by the shortest tail of their paths (`paths`: where the
+ * session finds each record now).
+ */
+export function runCheckpointNames(runs: readonly Pick<SessionRun, 'checkpointId' | 'checkpoint'>[], paths: ReadonlyMap<number, string>): Map<number, string> {
+  const names = new Map<number, string>();
+  for (const r of runs) if (r.checkpointId !== null && r.checkpoint && !names.has(r.checkpointId)) names.set(r.checkpointId, r.checkpoint);
+  const idsByName = new Map<string, number[]>();
+  for (const [id, name] of names) idsByName.set(name, [...(idsByName.get(name) ?? []), id]);
+  for (const ids of idsByName.values()) {
+    const where = ids.map((id) => paths.get(id)).filter((p): p is string => !!p);
+    if (new Set(where).size < 2) continue; // one record, or the same place: one name
+    const tails = distinctNames(where);
+    for (const id of ids) {
+      const tail = tails.get(paths.get(id) ?? '');
+      if (tail) names.set(id, tail);
+    }
+  }
+  return names;
 }

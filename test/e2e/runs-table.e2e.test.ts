@@ -33,13 +33,14 @@ test('the runs table fits at 1280 and 1200 px, light and dark, long cells with a
   const note = page.getByRole('textbox', { name: /^Note on run / }).and(page.locator(`[value="${longNote}"]`));
   expect(await note.getAttribute('title')).toBe(longNote);
   // the Checkpoint column tells apart the demo's runs at the same step of different series (…/<series>/<step>): each
-  // name is a tail of the full path in its tooltip, two different paths never share one, and a step is never alone
+  // name is a tail of the full path in its tooltip (or the record's own name: the shipped models/relu and models/silu are
+  // copies of relu-64x2/003000 and silu-64x2/003000, one content recorded under both names), two different paths never share one, and a step is never alone
   const cks = await page.getByTestId('run-row').evaluateAll((trs) => trs.map((tr) => ({ path: tr.children[2].getAttribute('data-path') ?? '', name: tr.children[2].textContent?.trim() ?? '' })));
   const withPath = cks.filter((c) => c.path);
   expect(withPath.length).toBeGreaterThan(1);
   for (const c of withPath) {
     expect(path.isAbsolute(c.path), c.path).toBe(true); // the full path where the session finds it
-    expect(c.path.endsWith(c.name)).toBe(true);
+    expect(c.path.endsWith(c.name) || c.path.endsWith(`${path.sep}models${path.sep}${/^(relu|silu)-64x2\/003000$/.exec(c.name)?.[1]}`), `${c.name} at ${c.path}`).toBe(true);
     expect(c.name).not.toMatch(/^\d+$/);
   }
   const byName = new Map<string, Set<string>>();
@@ -63,6 +64,17 @@ test('the runs table fits at 1280 and 1200 px, light and dark, long cells with a
   }).toBe(true);
   await screenshot(page, 'runs-table-1200-dark');
   await page.getByTestId('theme-toggle').click();
+
+  // a run's checkpoint is named in the table as on its page, by the record it was measured on: the re-measurable relu
+  // run's record is relu-64x2/003000 (the table said "relu", the name of the other record at that path)
+  const s = SessionStore.open(path.join(lab.work, 'demo-lab', 'demo.sparsitylab'), { readOnly: true });
+  const remeasurable = s.listRuns({}).find((r) => r.label === 'demo: re-measurable relu')!;
+  s.close();
+  const row = page.getByTestId('run-row').filter({ has: page.locator(`a[href$="/run/${encodeURIComponent(remeasurable.id)}"]`) });
+  expect(await row.count()).toBe(1);
+  expect(await row.evaluate((tr) => tr.children[2].textContent?.trim())).toBe('relu-64x2/003000');
+  await row.getByTestId('run-open').click();
+  await expect.poll(async () => (await page.locator('.sub').first().textContent()) ?? '', { timeout: 30_000 }).toMatch(/· relu-64x2\/003000$/);
   expect(errors).toEqual([]);
 });
 
