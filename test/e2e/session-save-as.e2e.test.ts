@@ -19,6 +19,9 @@ test('Save as onto an existing session: refused with Replace, replaced only when
   const target = path.join(work, 'older.sparsitylab');
   const before = sha(target);
   await page.goto(`${server.url}#/session?do=saveas`);
+  // the window's start (App.vue: the session named in the URL opened when the engine's answer came late) is done before
+  // Save as: an open finishing after the click cleared the refusal it had just shown (CI under load, once)
+  await page.getByTestId('status-session').waitFor({ timeout: 30_000 });
   await page.getByTestId('session-file').waitFor({ timeout: 30_000 });
   await page.getByTestId('session-file').fill(target);
   await page.getByTestId('session-file-ok').click();
