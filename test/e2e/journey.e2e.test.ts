@@ -97,6 +97,7 @@ test('bad input: p = 0, −1, 150 or not a number is named beside the field and 
   for (const bad of ['0', '-1', '150', 'abc']) {
     await page.getByTestId('p-custom').fill(bad);
     await expect.poll(async () => (await page.getByTestId('p-problem').textContent()) ?? '').toMatch(/must be > 0 and ≤ 100/);
+    expect(await page.getByTestId('p-problem').textContent()).toContain(bad === 'abc' ? 'got "abc"' : `got ${bad}`); // as typed, not NaN
     expect(await page.getByTestId('measure-start').isDisabled()).toBe(true);
   }
   await screenshot(page, 'bad-p');
