@@ -86,6 +86,11 @@ export function jobFile(dir: string, id: string): string {
   return path.join(dir, `${id}.job.json`);
 }
 
+/** job `id`'s child file `index` (a sweep's or series' step result) beside its job file */
+function childFile(dir: string, id: string, index: number): string {
+  return jobFile(dir, id).replace(/\.job\.json$/, `.child-${index}.json`);
+}
+
 /**
  * How long a job-state folder keeps finished jobs (README "Job state"). A running job, one whose lock file is there (a
  * live run, or a killed one that the next start clears and names: run-lock.ts) and a file that cannot be read as a job
@@ -114,16 +119,17 @@ export function pruneJobFiles(dir: string, now = Date.now(), rule: { unsaved: nu
     // a file this large holds a result (never an unsaved failure): kept, and not read at every start
     if ((fs.statSync(f, { throwIfNoEntry: false })?.size ?? Infinity) > PRUNE_READ_LIMIT) continue;
     let j: StoredJob;
+    let child0: string;
     try {
       j = readJobJson(f) as StoredJob;
+      child0 = path.basename(childFile(dir, String(j?.id), 0)); // an id unsafe as a file name throws: not ours either
     } catch {
       continue; // not ours to judge: load() names it when asked for
     }
     if (!j || typeof j !== 'object' || `${j.id}.job.json` !== name || typeof j.updatedAt !== 'string' || Number.isNaN(Date.parse(j.updatedAt))) continue;
     if (j.status !== 'completed' && j.status !== 'failed' && j.status !== 'cancelled') continue; // running (or unknown)
     if (fs.existsSync(lockFileOf(f))) continue;
-    const hasChildren = names.includes(`${j.id}.child-0.json`);
-    (j.status !== 'completed' && !(j.steps > 0) && !hasChildren ? unsaved : kept).push(j);
+    (j.status !== 'completed' && !(j.steps > 0) && !names.includes(child0) ? unsaved : kept).push(j);
   }
   const newestFirst = (a: StoredJob, b: StoredJob) => Date.parse(b.updatedAt) - Date.parse(a.updatedAt);
   const drop = [
@@ -133,8 +139,8 @@ export function pruneJobFiles(dir: string, now = Date.now(), rule: { unsaved: nu
   const removed: string[] = [];
   for (const j of drop) {
     try {
-      for (let i = 0; fs.existsSync(path.join(dir, `${j.id}.child-${i}.json`)); i++) fs.rmSync(path.join(dir, `${j.id}.child-${i}.json`));
-      fs.rmSync(path.join(dir, `${j.id}.job.json`));
+      for (let i = 0; fs.existsSync(childFile(dir, j.id, i)); i++) fs.rmSync(childFile(dir, j.id, i));
+      fs.rmSync(jobFile(dir, j.id));
       removed.push(j.id);
     } catch {
       /* only tidying: a file that cannot be removed stays */
@@ -171,7 +177,7 @@ export class JsonFilePersistence implements JobPersistence {
 
   /** child `index` of job `id`, beside its job file (not named *.job.json: listUnfinished does not take it for a job) */
   private childFile(id: string, index: number): string {
-    return this.file(id).replace(/\.job\.json$/, `.child-${index}.json`);
+    return childFile(this.dir, id, index);
   }
 
   private read(f: string): StoredJob {
