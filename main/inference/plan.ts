@@ -151,15 +151,25 @@ export const SEARCH_ARENA_FACTOR = 1.1;
  *                  (last block) T · 3 · d_h · e + r · V · (e + 12) )   (after its layers: the head's logits and log-softmax
  *                                                  over r = min(T, 2^26 / V) rows at a time)
  */
+/**
+ * The head end's activation bytes over T tokens (before the arena factor): the stream in, the final norm and the head's
+ * logits and log-softmax r = min(T, 2^26 / V) rows at a time (Decoder.headNll's row chunks).
+ */
+function headEndBytes(spec: ModelSpec, dtype: 'float32' | 'float16', T: number): number {
+  const e = dtype === 'float16' ? 2 : 4;
+  const { hiddenSize: d, vocabSize: V } = spec;
+  return T * 3 * d * e + Math.min(T, Math.max(1, Math.floor(HEAD_CHUNK_ELEMENTS / V))) * V * (e + 12);
+}
+
 export function searchBlockBytes(spec: ModelSpec, o: { dtype: 'float32' | 'float16'; fused: boolean; seqLen: number; tokens: number; layers: number; group: number; chunk: number; weights: number; arena: number; head?: boolean }): number {
   const e = o.dtype === 'float16' ? 2 : 4;
-  const { intermediateSize: F, hiddenSize: d, vocabSize: V } = spec;
+  const { intermediateSize: F, hiddenSize: d } = spec;
   const T = o.tokens;
   const held = Math.max(o.layers, o.group);
   const stream = activationBytesPerToken(spec, { dtype: o.dtype, fused: o.fused, seqLen: o.seqLen, layers: o.layers, capture: false, head: false });
   const perToken = stream + 3 * d * e + held * F * (e === 2 ? 3 * e : 2 * e) + (e === 2 ? 0 : held * F * 4) + o.group * d * (e + 4);
   const layers = T * perToken + o.group * o.chunk * (F * (1 + e) + d * (e + 4));
-  const head = o.head ? T * 3 * d * e + Math.min(T, Math.max(1, Math.floor(HEAD_CHUNK_ELEMENTS / V))) * V * (e + 12) : 0;
+  const head = o.head ? headEndBytes(spec, o.dtype, T) : 0;
   return o.weights + o.arena * Math.max(layers, head);
 }
 
@@ -229,9 +239,8 @@ export function planSearchInputs(p: PlanInput, budget: number): SearchPlan | und
   if (!(T > 0) || !(budget > 0)) return undefined;
   const arena = p.provider === 'cuda' ? SEARCH_ARENA_FACTOR : 1;
   const e = p.dtype === 'float16' ? 2 : 4;
-  const { hiddenSize: d, vocabSize: V } = p.spec;
-  const rows = Math.min(T, Math.max(1, Math.floor(HEAD_CHUNK_ELEMENTS / V)));
-  const ends = p.embedBytes + p.headBytes + arena * (T * d * e + T * 3 * d * e + rows * V * (e + 12));
+  const d = p.spec.hiddenSize;
+  const ends = p.embedBytes + p.headBytes + arena * (T * d * e + headEndBytes(p.spec, p.dtype, T));
   const buffers = p.provider === 'cpu' ? 2 : 1;
   const forced = p.searchBlockLayers ? Math.max(1, Math.min(L, Math.floor(p.searchBlockLayers))) : 0;
   for (const minChunk of [Math.min(T, 2048), Math.min(T, MIN_SEARCH_CHUNK)])
@@ -458,11 +467,8 @@ export function planForwardInputs(p: PlanInput, budget: number, forced?: number)
   const arena = p.provider === 'cuda' ? CUDA_ARENA_FACTOR : 1;
   const buffers = p.provider === 'cpu' ? 2 : 1;
   const per = (layers: number) => arena * seqLen * activationBytesPerToken(spec, { dtype: p.dtype, fused: p.fused, seqLen, layers, capture: true, head: false });
-  // the head end over a chunk of c sequences: the stream in, the final norm and the head's logits r rows at a time
-  // (Decoder.headNll), as in searchBlockBytes
-  const e = p.dtype === 'float16' ? 2 : 4;
-  const { hiddenSize: d, vocabSize: V } = spec;
-  const head = (c: number) => arena * (c * seqLen * 3 * d * e + Math.min(c * seqLen, Math.max(1, Math.floor(HEAD_CHUNK_ELEMENTS / V))) * V * (e + 12));
+  // the head end over a chunk of c sequences
+  const head = (c: number) => arena * headEndBytes(spec, p.dtype, c * seqLen);
   let best: { blocks: [number, number][]; shapes: number; chunkSeqs: number; peakBytes: number; calls: number } | undefined;
   const f = forced ? Math.max(1, Math.min(L, Math.floor(forced))) : 0;
   for (let k = f || L; k >= (f || 1); k--) {
